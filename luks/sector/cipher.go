@@ -1,0 +1,221 @@
+package sector
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/binary"
+	"fmt"
+
+	"golang.org/x/crypto/twofish"
+)
+
+// Cipher encrypts and decrypts runs of consecutive 512-byte sectors with one cipher
+// specification and key. It holds no mutable state after New and is safe for concurrent use.
+type Cipher struct {
+	spec Spec
+	key  []byte
+
+	block cipher.Block // data cipher (K1 for xts; the cipher key for lrw); nil for cipher_null
+	tweak cipher.Block // xts: K2
+	lrw   *lrwKey      // lrw: tweak multiplication tables
+	essiv cipher.Block // essiv: the IV cipher keyed with H(key)
+}
+
+// New parses cipherName/cipherMode (LUKS1 header fields) and keys a Cipher. The key is copied.
+func New(cipherName, cipherMode string, key []byte) (*Cipher, error) {
+	s, err := ParseSpec(cipherName, cipherMode)
+	if err != nil {
+		return nil, err
+	}
+	return NewFromSpec(s, key)
+}
+
+// NewFromSpec keys a Cipher for an already parsed Spec. The key is copied.
+func NewFromSpec(s Spec, key []byte) (*Cipher, error) {
+	// Re-validate: s may have been built by hand.
+	parsed, err := ParseSpec(s.Cipher, s.Mode())
+	if err != nil {
+		return nil, err
+	}
+	s = parsed
+	if err := s.CheckKeySize(len(key)); err != nil {
+		return nil, err
+	}
+	c := &Cipher{spec: s, key: append([]byte(nil), key...)}
+	if s.Cipher == "cipher_null" {
+		return c, nil
+	}
+	k := c.key
+	switch s.Chain {
+	case "xts":
+		if c.block, err = newBlock(s.Cipher, k[:len(k)/2]); err != nil {
+			return nil, err
+		}
+		if c.tweak, err = newBlock(s.Cipher, k[len(k)/2:]); err != nil {
+			return nil, err
+		}
+	case "lrw":
+		ck := len(k) - lrwTweakKeySize
+		if c.block, err = newBlock(s.Cipher, k[:ck]); err != nil {
+			return nil, err
+		}
+		c.lrw = newLRWKey(k[ck:])
+	default:
+		if c.block, err = newBlock(s.Cipher, k); err != nil {
+			return nil, err
+		}
+	}
+	if s.Chain != "ecb" && s.IV == "essiv" {
+		hi, _ := lookupHash(s.IVOption)
+		h := hi.new()
+		h.Write(k)
+		salt := h.Sum(nil)
+		c.essiv, err = newBlock(s.Cipher, salt)
+		clear(salt)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// newBlock returns the raw block cipher. All supported ciphers have 16-byte blocks.
+func newBlock(name string, key []byte) (cipher.Block, error) {
+	var b cipher.Block
+	var err error
+	switch name {
+	case "aes":
+		b, err = aes.NewCipher(key)
+	case "twofish":
+		b, err = twofish.NewCipher(key)
+	case "serpent":
+		b, err = newSerpent(key)
+	default:
+		return nil, fmt.Errorf("%w: cipher %q", ErrUnsupportedCipher, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %d-byte key: %v", ErrInvalidKeySize, name, len(key), err)
+	}
+	return b, nil
+}
+
+// Spec returns the parsed (lower-case) cipher specification.
+func (c *Cipher) Spec() Spec { return c.spec }
+
+// Wipe zeroes the copy of the key (best effort: key schedules inside crypto/aes and
+// x/crypto/twofish are not reachable). The Cipher must not be used afterwards.
+func (c *Cipher) Wipe() {
+	clear(c.key)
+	if w, ok := c.block.(interface{ wipe() }); ok {
+		w.wipe()
+	}
+	if w, ok := c.tweak.(interface{ wipe() }); ok {
+		w.wipe()
+	}
+	if w, ok := c.essiv.(interface{ wipe() }); ok {
+		w.wipe()
+	}
+	if c.lrw != nil {
+		c.lrw.wipe()
+	}
+	c.block, c.tweak, c.essiv, c.lrw = nil, nil, nil, nil
+}
+
+// Encrypt encrypts src into dst; src[i*512:] is sector firstSector+i. len(src) must be a
+// multiple of SectorSize and dst at least as long; dst and src may be identical but must not
+// otherwise overlap. Violations panic (programmer misuse).
+func (c *Cipher) Encrypt(dst, src []byte, firstSector uint64) { c.crypt(dst, src, firstSector, true) }
+
+// Decrypt is the inverse of Encrypt, with the same buffer rules.
+func (c *Cipher) Decrypt(dst, src []byte, firstSector uint64) { c.crypt(dst, src, firstSector, false) }
+
+func (c *Cipher) crypt(dst, src []byte, first uint64, enc bool) {
+	if len(src)%SectorSize != 0 {
+		panic("sector: input not a multiple of the sector size")
+	}
+	if len(dst) < len(src) {
+		panic("sector: output smaller than input")
+	}
+	dst = dst[:len(src)]
+	if inexactOverlap(dst, src) {
+		panic("sector: invalid buffer overlap")
+	}
+	if c.spec.Cipher == "cipher_null" {
+		copy(dst, src)
+		return
+	}
+	if c.block == nil {
+		panic("sector: Cipher used after Wipe")
+	}
+	var iv [16]byte
+	for off := 0; off < len(src); off += SectorSize {
+		s := first + uint64(off/SectorSize)
+		d, x := dst[off:off+SectorSize], src[off:off+SectorSize]
+		if c.spec.Chain != "ecb" {
+			c.genIV(&iv, s)
+		}
+		c.cryptSector(d, x, &iv, enc)
+	}
+}
+
+// cryptSector applies the chain mode to one sector (any multiple of 16 bytes) with IV iv.
+func (c *Cipher) cryptSector(d, x []byte, iv *[16]byte, enc bool) {
+	switch c.spec.Chain {
+	case "ecb":
+		ecb(c.block, d, x, enc)
+	case "cbc":
+		cbc(c.block, d, x, iv, enc)
+	case "xts":
+		xts(c.block, c.tweak, d, x, iv, enc)
+	case "lrw":
+		lrw(c.block, c.lrw, d, x, iv, enc)
+	}
+}
+
+// genIV fills iv for sector s as dm-crypt's IV generators do (drivers/md/dm-crypt.c,
+// cryptsetup lib/crypto_backend/crypto_storage.c).
+func (c *Cipher) genIV(iv *[16]byte, s uint64) {
+	*iv = [16]byte{}
+	switch c.spec.IV {
+	case "null":
+	case "plain":
+		binary.LittleEndian.PutUint32(iv[:], uint32(s))
+	case "plain64":
+		binary.LittleEndian.PutUint64(iv[:], s)
+	case "plain64be":
+		binary.BigEndian.PutUint64(iv[8:], s)
+	case "essiv":
+		binary.LittleEndian.PutUint64(iv[:], s)
+		c.essiv.Encrypt(iv[:], iv[:])
+	case "benbi":
+		// Big-endian count of cipher blocks, one-based: 512/16 = 2^5 blocks per sector.
+		binary.BigEndian.PutUint64(iv[8:], s<<5+1)
+	case "eboiv":
+		// dm-crypt encrypts one zero block with the data transform, using the byte offset
+		// as IV; for cbc that is E_K(LE64(s*512)).
+		var buf [16]byte
+		binary.LittleEndian.PutUint64(buf[:], s*SectorSize)
+		var zero [16]byte
+		c.cryptSector(iv[:], zero[:], &buf, true)
+	default:
+		panic("sector: unknown IV generator " + c.spec.IV)
+	}
+}
+
+func ecb(b cipher.Block, d, x []byte, enc bool) {
+	for i := 0; i < len(x); i += 16 {
+		if enc {
+			b.Encrypt(d[i:i+16], x[i:i+16])
+		} else {
+			b.Decrypt(d[i:i+16], x[i:i+16])
+		}
+	}
+}
+
+func cbc(b cipher.Block, d, x []byte, iv *[16]byte, enc bool) {
+	if enc {
+		cipher.NewCBCEncrypter(b, iv[:]).CryptBlocks(d, x)
+	} else {
+		cipher.NewCBCDecrypter(b, iv[:]).CryptBlocks(d, x)
+	}
+}
