@@ -1,0 +1,228 @@
+package luks
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cloudluks/cloudluks/luks/sector"
+)
+
+// FormatOptions are the luksFormat parameters. The zero value formats like
+// `cryptsetup luksFormat --type luks1` on an image file: aes-xts-plain64, 512-bit key,
+// sha256, 2 s iteration time, payload aligned to 1 MiB, key in slot 0.
+type FormatOptions struct {
+	Cipher          string        // cryptsetup -c spec; default "aes-xts-plain64"
+	KeySize         int           // bits; 0 → 512 for xts, else 256
+	Hash            string        // default "sha256"
+	IterTime        time.Duration // default 2s
+	ForceIterations uint32        // 0 = calibrate; else slot = this (≥ 1000), MK digest = 1000
+	UUID            string        // "" = random
+	VolumeKey       []byte        // nil = random
+	AlignPayload    uint32        // sectors; 0 = 2048 (1 MiB)
+	Keyslot         int           // AnyKeyslot → 0
+	Detached        bool          // header in its own file: payload offset = AlignPayload (0 allowed)
+	Rand            io.Reader     // nil = crypto/rand
+}
+
+// formatPlan is a fully computed header and first key slot, ready to be written.
+type formatPlan struct {
+	h    *Header
+	vk   *VolumeKey
+	slot *slotUpdate
+}
+
+func planFormat(ctx context.Context, passphrase []byte, opts FormatOptions) (*formatPlan, error) {
+	rnd := randOr(opts.Rand)
+	spec := opts.Cipher
+	if spec == "" {
+		spec = "aes-xts-plain64"
+	}
+	name, mode, err := sector.SplitSpec(spec)
+	if err != nil {
+		return nil, fmt.Errorf("cipher %q: %w", spec, err)
+	}
+	ps, err := sector.ParseSpec(name, mode)
+	if err != nil {
+		return nil, fmt.Errorf("cipher %q: %w", spec, err)
+	}
+	bits := opts.KeySize
+	if bits == 0 {
+		bits = 256
+		if ps.Chain == "xts" {
+			bits = 512
+		}
+		if len(opts.VolumeKey) > 0 {
+			bits = 8 * len(opts.VolumeKey)
+		}
+	}
+	if bits < 0 || bits%8 != 0 {
+		return nil, fmt.Errorf("%w: key size %d bits is not a multiple of 8", ErrInvalidParameter, bits)
+	}
+	keyBytes := bits / 8
+	if err := ps.CheckKeySize(keyBytes); err != nil {
+		return nil, fmt.Errorf("cipher %s with %d-bit key: %w", spec, bits, err)
+	}
+	if opts.VolumeKey != nil && len(opts.VolumeKey) != keyBytes {
+		return nil, fmt.Errorf("%w: volume key has %d bytes, key size is %d bits", ErrInvalidParameter, len(opts.VolumeKey), bits)
+	}
+	hashName := opts.Hash
+	if hashName == "" {
+		hashName = "sha256"
+	}
+	hashName = strings.ToLower(hashName) // LUKS_fix_header_compatible
+	if len(hashName) > hashSpecLen-1 {
+		return nil, fmt.Errorf("%w: hash name %q too long", ErrUnsupportedHash, hashName)
+	}
+	if err := checkHash(hashName); err != nil {
+		return nil, err
+	}
+	if len(name) > cipherNameLen-1 || len(mode) > cipherModeLen-1 {
+		return nil, fmt.Errorf("%w: cipher %q too long for a LUKS1 header", ErrInvalidParameter, spec)
+	}
+	if (name == "cipher_null" || name == "null") && len(passphrase) > 0 {
+		return nil, fmt.Errorf("%w: cipher_null headers accept only an empty passphrase", ErrInvalidParameter)
+	}
+	slot := opts.Keyslot
+	if slot == AnyKeyslot {
+		slot = 0
+	}
+	if slot < 0 || slot >= NumKeyslots {
+		return nil, fmt.Errorf("%w: keyslot %d out of range 0..%d", ErrInvalidParameter, slot, NumKeyslots-1)
+	}
+	uuid := opts.UUID
+	if uuid == "" {
+		if uuid, err = randomUUID(rnd); err != nil {
+			return nil, err
+		}
+	} else if uuid, err = canonicalUUID(uuid); err != nil {
+		return nil, err
+	}
+	lay, err := ComputeLayout(keyBytes, opts.AlignPayload, opts.Detached)
+	if err != nil {
+		return nil, err
+	}
+	h := &Header{
+		Version:       1,
+		CipherName:    name,
+		CipherMode:    mode,
+		HashSpec:      hashName,
+		PayloadOffset: lay.PayloadOffset,
+		KeyBytes:      uint32(keyBytes),
+		UUID:          uuid,
+	}
+	for i := range h.Keyslots {
+		h.Keyslots[i] = Keyslot{Active: KeyDisabled, KeyMaterialOffset: lay.KeyMaterialOffsets[i], Stripes: Stripes}
+	}
+	if err := h.Validate(); err != nil {
+		return nil, err
+	}
+	sc, err := newSlotCrypto(h, ^uint32(0))
+	if err != nil {
+		return nil, err
+	}
+	slotIter, mkIter, err := iterationCounts(ctx, sc.newHash, keyBytes, opts.IterTime, opts.ForceIterations)
+	if err != nil {
+		return nil, err
+	}
+	var vk *VolumeKey
+	if opts.VolumeKey != nil {
+		vk = NewVolumeKey(opts.VolumeKey)
+	} else {
+		vk = &VolumeKey{b: make([]byte, keyBytes)}
+		if _, err := io.ReadFull(rnd, vk.b); err != nil {
+			return nil, fmt.Errorf("generating volume key: %w", err)
+		}
+	}
+	fail := func(err error) (*formatPlan, error) { vk.Wipe(); return nil, err }
+	if _, err := io.ReadFull(rnd, h.MKDigestSalt[:]); err != nil {
+		return fail(fmt.Errorf("reading random salt: %w", err))
+	}
+	h.MKDigestIterations = mkIter
+	d, err := pbkdf2Key(ctx, sc.newHash, vk.b, h.MKDigestSalt[:], mkIter, DigestSize)
+	if err != nil {
+		return fail(err)
+	}
+	copy(h.MKDigest[:], d)
+	clear(d)
+	u, err := sealKeyslot(ctx, h, sc, slot, passphrase, vk.b, slotIter, rnd)
+	if err != nil {
+		return fail(err)
+	}
+	return &formatPlan{h: h, vk: vk, slot: u}, nil
+}
+
+// Format writes a new LUKS1 header with passphrase in one key slot, in cryptsetup's order
+// (_crypt_format_luks1, LUKS_wipe_header_areas, LUKS_set_key): every parameter is checked and
+// every key computed before the first write; then the area up to the payload is zeroed
+// (only the first 4 KiB for a detached header with payload offset 0 or a payload beyond
+// 128 MiB), every slot's key-material area is filled with random bytes, the header is
+// written with no slot, and finally the slot's key material and the header enabling it.
+// The payload is not touched. hdr is the header device (the image, or the detached header
+// file, which grows to the header size).
+func Format(ctx context.Context, hdr ReadWriterAt, passphrase []byte, opts FormatOptions) (*Header, *VolumeKey, error) {
+	p, err := planFormat(ctx, passphrase, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer p.slot.wipe()
+	h := p.h
+	if size, ok := deviceSize(hdr); ok && !growable(hdr) && uint64(size) < h.MetadataSectors()*SectorSize {
+		p.vk.Wipe()
+		return nil, nil, fmt.Errorf("%w: LUKS1 requires at least %d bytes, device has %d", ErrDeviceTooSmall, h.MetadataSectors()*SectorSize, size)
+	}
+	fail := func(err error) (*Header, *VolumeKey, error) { p.vk.Wipe(); return nil, nil, err }
+	if err := wipeHeaderAreas(hdr, h, randOr(opts.Rand)); err != nil {
+		return fail(err)
+	}
+	if err := writeHeader(hdr, h); err != nil {
+		return fail(err)
+	}
+	if err := commitKeyslot(hdr, h, p.slot); err != nil {
+		return fail(err)
+	}
+	return h, p.vk, nil
+}
+
+// growable reports whether writing past the end extends the device (a regular file).
+func growable(w any) bool {
+	if f, ok := w.(*os.File); ok {
+		fi, err := f.Stat()
+		return err == nil && fi.Mode().IsRegular()
+	}
+	_, isSized := w.(interface{ Size() int64 })
+	return !isSized
+}
+
+// wipeHeaderAreas is cryptsetup's LUKS_wipe_header_areas.
+func wipeHeaderAreas(w io.WriterAt, h *Header, rnd io.Reader) error {
+	length := uint64(h.PayloadOffset) * SectorSize
+	if length == 0 || length > maxKeyslotSize*NumKeyslots {
+		length = 4096
+	}
+	zero := make([]byte, min(length, 1<<20))
+	for off := uint64(0); off < length; off += uint64(len(zero)) {
+		n := min(uint64(len(zero)), length-off)
+		if err := writeFull(w, zero[:n], int64(off)); err != nil {
+			return fmt.Errorf("wiping LUKS header area: %w", err)
+		}
+	}
+	n := int(h.AFSectors()) * SectorSize
+	buf := make([]byte, n)
+	for i, k := range h.Keyslots {
+		off := uint64(k.KeyMaterialOffset) * SectorSize
+		if uint64(n) > maxKeyslotSize || off > maxKeyslotSize-uint64(n) {
+			continue
+		}
+		if _, err := io.ReadFull(rnd, buf); err != nil {
+			return fmt.Errorf("reading random data: %w", err)
+		}
+		if err := writeFull(w, buf, int64(off)); err != nil {
+			return fmt.Errorf("keyslot %d: wiping key-material area: %w", i, err)
+		}
+	}
+	return syncDevice(w)
+}

@@ -1,0 +1,106 @@
+package luks
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// MaxKeyFileSize is cryptsetup's limit for a key file read without --keyfile-size
+// (DEFAULT_KEYFILE_SIZE_MAXKB = 8192 KiB).
+const MaxKeyFileSize = 8192 * 1024
+
+// ReadKeyFile reads a key file the way cryptsetup does for -d FILE with --keyfile-offset
+// and --keyfile-size (crypt_keyfile_device_read): offset bytes are skipped; with size 0 the
+// rest of the file is the key, newlines included, up to MaxKeyFileSize (a longer file is
+// refused: "Maximum keyfile size exceeded."); with size > 0 exactly size bytes are read
+// ("Cannot read requested amount of data." otherwise). An offset beyond the end of a regular
+// file is refused ("Cannot seek to requested keyfile offset."). "-" for stdin is the
+// caller's job: use ReadKey(os.Stdin, ...). Errors wrap ErrInvalidParameter.
+func ReadKeyFile(path string, offset int64, size int64) ([]byte, error) {
+	if offset < 0 || size < 0 {
+		return nil, fmt.Errorf("%w: key file offset %d / size %d", ErrInvalidParameter, offset, size)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: failed to open key file: %w", ErrInvalidParameter, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%w: failed to stat key file: %w", ErrInvalidParameter, err)
+	}
+	if fi.IsDir() {
+		return nil, fmt.Errorf("%w: key file %s is a directory", ErrInvalidParameter, path)
+	}
+	regular := fi.Mode().IsRegular()
+	if regular && offset > fi.Size() {
+		return nil, fmt.Errorf("%w: cannot seek to requested keyfile offset %d (file has %d bytes)", ErrInvalidParameter, offset, fi.Size())
+	}
+	return readKey(f, offset, size, regular)
+}
+
+// ReadKey is ReadKeyFile for a stream such as stdin (cryptsetup -d -): skipping past the end
+// or reading nothing at all is an error ("Nothing to read on input.").
+func ReadKey(r io.Reader, offset int64, size int64) ([]byte, error) {
+	if offset < 0 || size < 0 {
+		return nil, fmt.Errorf("%w: key file offset %d / size %d", ErrInvalidParameter, offset, size)
+	}
+	return readKey(r, offset, size, false)
+}
+
+func readKey(r io.Reader, offset, size int64, regular bool) ([]byte, error) {
+	if offset > 0 {
+		skipped, err := skip(r, offset)
+		if err != nil || skipped < offset {
+			return nil, fmt.Errorf("%w: cannot seek to requested keyfile offset %d", ErrInvalidParameter, offset)
+		}
+	}
+	unlimited := size == 0
+	want := size
+	if unlimited {
+		want = MaxKeyFileSize + 1
+	}
+	buf := make([]byte, 0, min(want, 4096))
+	chunk := make([]byte, 4096)
+	defer clear(chunk)
+	for int64(len(buf)) < want {
+		n, err := r.Read(chunk[:min(int64(len(chunk)), want-int64(len(buf)))])
+		if len(buf)+n > cap(buf) {
+			nb := make([]byte, len(buf), 2*cap(buf)+n)
+			copy(nb, buf)
+			clear(buf)
+			buf = nb
+		}
+		buf = append(buf, chunk[:n]...)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			clear(buf)
+			return nil, fmt.Errorf("%w: error reading passphrase: %w", ErrInvalidParameter, err)
+		}
+	}
+	switch {
+	case len(buf) == 0 && !regular:
+		return nil, fmt.Errorf("%w: nothing to read on input", ErrInvalidParameter)
+	case unlimited && int64(len(buf)) == want:
+		clear(buf)
+		return nil, fmt.Errorf("%w: maximum keyfile size exceeded (%d bytes)", ErrInvalidParameter, MaxKeyFileSize)
+	case !unlimited && int64(len(buf)) != size:
+		clear(buf)
+		return nil, fmt.Errorf("%w: cannot read requested amount of data (%d bytes)", ErrInvalidParameter, size)
+	}
+	return buf, nil
+}
+
+// skip discards n bytes, seeking when r can seek (regular files), reading otherwise (pipes).
+func skip(r io.Reader, n int64) (int64, error) {
+	if s, ok := r.(io.Seeker); ok {
+		if _, err := s.Seek(n, io.SeekCurrent); err == nil {
+			return n, nil
+		}
+	}
+	return io.CopyN(io.Discard, r, n)
+}

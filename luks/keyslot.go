@@ -1,0 +1,540 @@
+package luks
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"time"
+
+	"github.com/cloudluks/cloudluks/luks/sector"
+)
+
+// AnyKeyslot selects "any slot" in UnlockOptions and AddKeyOptions.
+const AnyKeyslot = -1
+
+// ReadWriterAt is a header or data device that can be read and written at offsets
+// (*os.File is one).
+type ReadWriterAt interface {
+	io.ReaderAt
+	io.WriterAt
+}
+
+// UnlockOptions select the key slot and bound the work a header can demand.
+type UnlockOptions struct {
+	Keyslot       int    // AnyKeyslot (-1) = try every enabled slot in order; 0..7 = only that slot
+	MaxIterations uint32 // work limit on PBKDF2 iterations; 0 = DefaultMaxIterations
+}
+
+// crypto bundles what key-slot work needs from a validated header.
+type slotCrypto struct {
+	newHash func() hash.Hash
+	spec    sector.Spec
+	limit   uint32
+}
+
+// prepare checks that this package can derive and decrypt key slots of h: known hash,
+// supported cipher spec and key size, a usable MK digest iteration count within limit.
+func prepare(h *Header, limit uint32) (*slotCrypto, error) {
+	if limit == 0 {
+		limit = DefaultMaxIterations
+	}
+	sc, err := newSlotCrypto(h, limit)
+	if err != nil {
+		return nil, err
+	}
+	if h.MKDigestIterations == 0 {
+		return nil, fmt.Errorf("%w: MK digest iterations 0", ErrCorruptHeader)
+	}
+	if h.MKDigestIterations > limit {
+		return nil, fmt.Errorf("%w: MK digest needs %d iterations, limit %d", ErrWorkLimit, h.MKDigestIterations, limit)
+	}
+	return sc, nil
+}
+
+// newSlotCrypto resolves the hash and cipher of h and checks the key size.
+func newSlotCrypto(h *Header, limit uint32) (*slotCrypto, error) {
+	nh, err := sector.NewHash(h.HashSpec)
+	if err != nil {
+		return nil, fmt.Errorf("hash %q: %w", h.HashSpec, err)
+	}
+	spec, err := sector.ParseSpec(h.CipherName, h.CipherMode)
+	if err != nil {
+		return nil, fmt.Errorf("cipher %s: %w", h.CipherSpec(), err)
+	}
+	if err := spec.CheckKeySize(int(h.KeyBytes)); err != nil {
+		return nil, fmt.Errorf("cipher %s with %d-bit key: %w", h.CipherSpec(), uint64(h.KeyBytes)*8, err)
+	}
+	return &slotCrypto{newHash: nh, spec: spec, limit: limit}, nil
+}
+
+func isCipherNull(h *Header) bool {
+	return h.CipherName == "cipher_null" || h.CipherName == "null"
+}
+
+// verifyVolumeKey compares the PBKDF2 digest of key with the header's MK digest in
+// constant time.
+func verifyVolumeKey(ctx context.Context, h *Header, sc *slotCrypto, key []byte) (bool, error) {
+	d, err := pbkdf2Key(ctx, sc.newHash, key, h.MKDigestSalt[:], h.MKDigestIterations, DigestSize)
+	if err != nil {
+		return false, err
+	}
+	defer clear(d)
+	return subtle.ConstantTimeCompare(d, h.MKDigest[:]) == 1, nil
+}
+
+// openKeyslot tries pass on slot i (cryptsetup LUKS_open_key). A wrong passphrase gives
+// ErrWrongPassphrase; any other error means the slot could not be tried.
+func openKeyslot(ctx context.Context, r io.ReaderAt, h *Header, sc *slotCrypto, i int, pass []byte) (*VolumeKey, error) {
+	k := h.Keyslots[i]
+	if !k.Enabled() {
+		return nil, fmt.Errorf("keyslot %d: %w", i, ErrKeyslotInactive)
+	}
+	if k.Iterations == 0 {
+		return nil, fmt.Errorf("keyslot %d: %w: 0 PBKDF2 iterations", i, ErrCorruptKeyslot)
+	}
+	if k.Iterations > sc.limit {
+		return nil, fmt.Errorf("keyslot %d: %w: %d iterations, limit %d", i, ErrWorkLimit, k.Iterations, sc.limit)
+	}
+	n := int(h.AFSectors()) * SectorSize
+	material := make([]byte, n)
+	defer clear(material)
+	if m, err := r.ReadAt(material, int64(k.KeyMaterialOffset)*SectorSize); m < n {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("keyslot %d: %w: reading key material: %w", i, ErrCorruptKeyslot, err)
+	}
+	dk, err := pbkdf2Key(ctx, sc.newHash, pass, k.Salt[:], k.Iterations, int(h.KeyBytes))
+	if err != nil {
+		return nil, fmt.Errorf("keyslot %d: %w", i, err)
+	}
+	c, err := sector.NewFromSpec(sc.spec, dk)
+	clear(dk)
+	if err != nil {
+		return nil, fmt.Errorf("keyslot %d: %w", i, err)
+	}
+	c.Decrypt(material, material, 0)
+	c.Wipe()
+	mk := afMerge(material, int(h.KeyBytes), Stripes, sc.newHash)
+	ok, err := verifyVolumeKey(ctx, h, sc, mk)
+	if err != nil {
+		clear(mk)
+		return nil, fmt.Errorf("keyslot %d: %w", i, err)
+	}
+	// cryptsetup accepts only an empty passphrase on cipher_null headers, so a header swapped
+	// to cipher_null cannot be "unlocked" by any passphrase the user types.
+	if !ok || (isCipherNull(h) && len(pass) > 0) {
+		clear(mk)
+		return nil, fmt.Errorf("keyslot %d: %w", i, ErrWrongPassphrase)
+	}
+	return &VolumeKey{b: mk}, nil
+}
+
+// Unlock tries passphrase on one key slot (opts.Keyslot 0..7) or on every enabled slot in
+// order (AnyKeyslot) and returns the volume key, the slot that opened and the header.
+// hdr is the header device: the image, the block device or a detached header file.
+// Slots whose iteration count exceeds the work limit are skipped; if no other slot opens,
+// the result is ErrWorkLimit. Cancelling ctx stops PBKDF2 within milliseconds.
+func Unlock(ctx context.Context, hdr io.ReaderAt, passphrase []byte, opts UnlockOptions) (*VolumeKey, int, *Header, error) {
+	if opts.Keyslot < AnyKeyslot || opts.Keyslot >= NumKeyslots {
+		return nil, -1, nil, fmt.Errorf("%w: keyslot %d out of range 0..%d", ErrInvalidParameter, opts.Keyslot, NumKeyslots-1)
+	}
+	h, err := ReadHeader(hdr)
+	if err != nil {
+		return nil, -1, nil, err
+	}
+	vk, slot, err := unlockHeader(ctx, hdr, h, passphrase, opts)
+	if err != nil {
+		return nil, -1, h, err
+	}
+	return vk, slot, h, nil
+}
+
+func unlockHeader(ctx context.Context, hdr io.ReaderAt, h *Header, pass []byte, opts UnlockOptions) (*VolumeKey, int, error) {
+	sc, err := prepare(h, opts.MaxIterations)
+	if err != nil {
+		return nil, -1, err
+	}
+	if opts.Keyslot >= 0 {
+		vk, err := openKeyslot(ctx, hdr, h, sc, opts.Keyslot, pass)
+		if err != nil {
+			return nil, -1, err
+		}
+		return vk, opts.Keyslot, nil
+	}
+	var limited error
+	tried := 0
+	for i := range h.Keyslots {
+		if !h.Keyslots[i].Enabled() {
+			continue
+		}
+		vk, err := openKeyslot(ctx, hdr, h, sc, i, pass)
+		switch {
+		case err == nil:
+			return vk, i, nil
+		case errors.Is(err, ErrWrongPassphrase):
+			tried++
+		case errors.Is(err, ErrWorkLimit):
+			if limited == nil {
+				limited = err
+			}
+		default:
+			return nil, -1, err
+		}
+	}
+	if limited != nil {
+		return nil, -1, limited
+	}
+	if tried == 0 {
+		return nil, -1, fmt.Errorf("%w: no usable keyslot is available", ErrKeyslotInactive)
+	}
+	return nil, -1, ErrWrongPassphrase
+}
+
+// slotUpdate is a key slot computed in memory: the descriptor and its encrypted key
+// material, ready to be written.
+type slotUpdate struct {
+	slot     int
+	desc     Keyslot
+	material []byte
+}
+
+func (u *slotUpdate) wipe() { clear(u.material) }
+
+// sealKeyslot derives a key from pass and encrypts the AF-split volume key for slot i of h
+// (cryptsetup LUKS_set_key up to the writes).
+func sealKeyslot(ctx context.Context, h *Header, sc *slotCrypto, i int, pass []byte, vk []byte, iterations uint32, rnd io.Reader) (*slotUpdate, error) {
+	u := &slotUpdate{slot: i, desc: h.Keyslots[i]}
+	u.desc.Active = KeyEnabled
+	u.desc.Iterations = iterations
+	if _, err := io.ReadFull(rnd, u.desc.Salt[:]); err != nil {
+		return nil, fmt.Errorf("keyslot %d: reading random salt: %w", i, err)
+	}
+	dk, err := pbkdf2Key(ctx, sc.newHash, pass, u.desc.Salt[:], iterations, int(h.KeyBytes))
+	if err != nil {
+		return nil, fmt.Errorf("keyslot %d: %w", i, err)
+	}
+	defer clear(dk)
+	split, err := afSplit(vk, Stripes, sc.newHash, rnd)
+	if err != nil {
+		return nil, fmt.Errorf("keyslot %d: %w", i, err)
+	}
+	u.material = make([]byte, int(h.AFSectors())*SectorSize)
+	copy(u.material, split)
+	clear(split)
+	c, err := sector.NewFromSpec(sc.spec, dk)
+	if err != nil {
+		u.wipe()
+		return nil, fmt.Errorf("keyslot %d: %w", i, err)
+	}
+	c.Encrypt(u.material, u.material, 0)
+	c.Wipe()
+	return u, nil
+}
+
+func writeFull(w io.WriterAt, p []byte, off int64) error {
+	n, err := w.WriteAt(p, off)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	return err
+}
+
+func syncDevice(w any) error {
+	if s, ok := w.(interface{ Sync() error }); ok {
+		return s.Sync()
+	}
+	return nil
+}
+
+// writeHeader writes the 1024-byte header at offset 0 and syncs.
+func writeHeader(w io.WriterAt, h *Header) error {
+	b, err := h.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if err := writeFull(w, b, 0); err != nil {
+		return fmt.Errorf("writing LUKS header: %w", err)
+	}
+	return syncDevice(w)
+}
+
+// commitKeyslot stores a computed slot in cryptsetup's order: key material first, then the
+// header that enables it, so a crash in between leaves the old header intact.
+func commitKeyslot(w io.WriterAt, h *Header, u *slotUpdate) error {
+	off := int64(u.desc.KeyMaterialOffset) * SectorSize
+	if err := writeFull(w, u.material, off); err != nil {
+		return fmt.Errorf("keyslot %d: writing key material: %w", u.slot, err)
+	}
+	if err := syncDevice(w); err != nil {
+		return fmt.Errorf("keyslot %d: %w", u.slot, err)
+	}
+	h.Keyslots[u.slot] = u.desc
+	if err := writeHeader(w, h); err != nil {
+		return fmt.Errorf("keyslot %d: %w", u.slot, err)
+	}
+	return nil
+}
+
+// gutmann holds the 27 three-byte patterns of cryptsetup's CRYPT_WIPE_SPECIAL passes.
+var gutmann = [27][3]byte{
+	{0x55, 0x55, 0x55}, {0xaa, 0xaa, 0xaa}, {0x92, 0x49, 0x24},
+	{0x49, 0x24, 0x92}, {0x24, 0x92, 0x49}, {0x00, 0x00, 0x00},
+	{0x11, 0x11, 0x11}, {0x22, 0x22, 0x22}, {0x33, 0x33, 0x33},
+	{0x44, 0x44, 0x44}, {0x55, 0x55, 0x55}, {0x66, 0x66, 0x66},
+	{0x77, 0x77, 0x77}, {0x88, 0x88, 0x88}, {0x99, 0x99, 0x99},
+	{0xaa, 0xaa, 0xaa}, {0xbb, 0xbb, 0xbb}, {0xcc, 0xcc, 0xcc},
+	{0xdd, 0xdd, 0xdd}, {0xee, 0xee, 0xee}, {0xff, 0xff, 0xff},
+	{0x92, 0x49, 0x24}, {0x49, 0x24, 0x92}, {0x24, 0x92, 0x49},
+	{0x6d, 0xb6, 0xdb}, {0xb6, 0xdb, 0x6d}, {0xdb, 0x6d, 0xb6},
+}
+
+// wipeSpecial overwrites [off, off+n) the way cryptsetup wipes a destroyed key slot
+// (lib/utils_wipe.c crypt_wipe_special): 5 random passes, the 27 Gutmann patterns (whole
+// 3-byte repetitions; a 1-2 byte tail keeps the previous pass), 6 random passes, one 0xFF
+// pass, and a final random pass, each written and synced.
+func wipeSpecial(w io.WriterAt, off int64, n int, rnd io.Reader) error {
+	buf := make([]byte, n)
+	defer clear(buf)
+	for pass := 0; pass < 40; pass++ {
+		switch {
+		case pass < 5 || (pass >= 32 && pass < 38) || pass == 39:
+			if _, err := io.ReadFull(rnd, buf); err != nil {
+				return fmt.Errorf("reading random wipe data: %w", err)
+			}
+		case pass < 32:
+			p := gutmann[pass-5]
+			for i := 0; i+3 <= n; i += 3 {
+				copy(buf[i:], p[:])
+			}
+		default:
+			for i := range buf {
+				buf[i] = 0xff
+			}
+		}
+		if err := writeFull(w, buf, off); err != nil {
+			return err
+		}
+		if err := syncDevice(w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// destroyKeyslot disables slot i in cryptsetup's order (LUKS_del_key): the key material is
+// wiped first, then the header is written with the slot disabled, its iterations 0 and its
+// salt zeroed; the key-material offset and stripes stay so the header keeps validating.
+// Only the slot's own area is touched (a LUKSMeta gap after the key material survives).
+func destroyKeyslot(w io.WriterAt, h *Header, i int, rnd io.Reader) error {
+	k := &h.Keyslots[i]
+	off := int64(k.KeyMaterialOffset) * SectorSize
+	if err := wipeSpecial(w, off, int(h.AFSectors())*SectorSize, rnd); err != nil {
+		return fmt.Errorf("keyslot %d: wiping key material: %w", i, err)
+	}
+	k.Active = KeyDisabled
+	k.Iterations = 0
+	k.Salt = [SaltSize]byte{}
+	if err := writeHeader(w, h); err != nil {
+		return fmt.Errorf("keyslot %d: %w", i, err)
+	}
+	return nil
+}
+
+// AddKeyOptions configure a new key slot.
+type AddKeyOptions struct {
+	Keyslot         int           // AnyKeyslot = lowest disabled slot; 0..7 = that slot (must be disabled)
+	IterTime        time.Duration // PBKDF2 calibration target; 0 = DefaultIterTime
+	ForceIterations uint32        // 0 = calibrate; else exactly this many (at least 1000)
+	Rand            io.Reader     // nil = crypto/rand
+	MaxIterations   uint32        // work limit when unlocking with the existing passphrase; 0 = default
+}
+
+func randOr(r io.Reader) io.Reader {
+	if r == nil {
+		return rand.Reader
+	}
+	return r
+}
+
+// pickFreeSlot returns the slot a new key goes to (cryptsetup keyslot_verify_or_find_empty).
+func pickFreeSlot(h *Header, want int) (int, error) {
+	if want == AnyKeyslot {
+		for i, k := range h.Keyslots {
+			if k.Active == KeyDisabled {
+				return i, nil
+			}
+		}
+		return -1, ErrNoFreeKeyslot
+	}
+	if want < 0 || want >= NumKeyslots {
+		return -1, fmt.Errorf("%w: keyslot %d out of range 0..%d", ErrInvalidParameter, want, NumKeyslots-1)
+	}
+	switch h.Keyslots[want].Active {
+	case KeyDisabled:
+		return want, nil
+	case KeyEnabled:
+		return -1, fmt.Errorf("keyslot %d: %w: slot is active, purge first", want, ErrInvalidParameter)
+	default:
+		return -1, fmt.Errorf("keyslot %d: %w: invalid state 0x%08x", want, ErrCorruptKeyslot, h.Keyslots[want].Active)
+	}
+}
+
+// AddKey unlocks the header with an existing passphrase and stores newPass in a free slot
+// (cryptsetup luksAddKey). It returns the new slot number.
+func AddKey(ctx context.Context, hdr ReadWriterAt, existing, newPass []byte, opts AddKeyOptions) (int, error) {
+	vk, _, h, err := Unlock(ctx, hdr, existing, UnlockOptions{Keyslot: AnyKeyslot, MaxIterations: opts.MaxIterations})
+	if err != nil {
+		return -1, err
+	}
+	defer vk.Wipe()
+	return addKey(ctx, hdr, h, vk.b, newPass, opts)
+}
+
+// AddKeyByVolumeKey stores newPass in a free slot using a known volume key (cryptsetup
+// luksAddKey --volume-key-file). The key is checked against the MK digest first.
+func AddKeyByVolumeKey(ctx context.Context, hdr ReadWriterAt, vk *VolumeKey, newPass []byte, opts AddKeyOptions) (int, error) {
+	h, err := ReadHeader(hdr)
+	if err != nil {
+		return -1, err
+	}
+	sc, err := prepare(h, opts.MaxIterations)
+	if err != nil {
+		return -1, err
+	}
+	if vk == nil || vk.Len() != int(h.KeyBytes) {
+		return -1, fmt.Errorf("%w: key length does not match the header's %d bytes", ErrVolumeKeyMismatch, h.KeyBytes)
+	}
+	ok, err := verifyVolumeKey(ctx, h, sc, vk.b)
+	if err != nil {
+		return -1, err
+	}
+	if !ok {
+		return -1, ErrVolumeKeyMismatch
+	}
+	return addKey(ctx, hdr, h, vk.b, newPass, opts)
+}
+
+func addKey(ctx context.Context, hdr ReadWriterAt, h *Header, vk, newPass []byte, opts AddKeyOptions) (int, error) {
+	if isCipherNull(h) && len(newPass) > 0 {
+		return -1, fmt.Errorf("%w: cipher_null headers accept only an empty passphrase", ErrInvalidParameter)
+	}
+	sc, err := prepare(h, opts.MaxIterations)
+	if err != nil {
+		return -1, err
+	}
+	slot, err := pickFreeSlot(h, opts.Keyslot)
+	if err != nil {
+		return -1, err
+	}
+	iters, _, err := iterationCounts(ctx, sc.newHash, int(h.KeyBytes), opts.IterTime, opts.ForceIterations)
+	if err != nil {
+		return -1, err
+	}
+	u, err := sealKeyslot(ctx, h, sc, slot, newPass, vk, iters, randOr(opts.Rand))
+	if err != nil {
+		return -1, err
+	}
+	defer u.wipe()
+	if err := commitKeyslot(hdr, h, u); err != nil {
+		return -1, err
+	}
+	return slot, nil
+}
+
+// RemoveKey destroys the slot that passphrase opens (cryptsetup luksRemoveKey). Removing the
+// last enabled slot makes the volume unusable; it is refused with ErrLastKeyslot unless force
+// is set (cryptsetup asks for confirmation there and proceeds in batch mode).
+func RemoveKey(ctx context.Context, hdr ReadWriterAt, passphrase []byte, force bool) (int, error) {
+	vk, slot, h, err := Unlock(ctx, hdr, passphrase, UnlockOptions{Keyslot: AnyKeyslot})
+	if err != nil {
+		return -1, err
+	}
+	vk.Wipe()
+	if h.ActiveKeyslots() == 1 && !force {
+		return -1, fmt.Errorf("keyslot %d: %w", slot, ErrLastKeyslot)
+	}
+	if err := destroyKeyslot(hdr, h, slot, rand.Reader); err != nil {
+		return -1, err
+	}
+	return slot, nil
+}
+
+// ChangeKey replaces the passphrase of the slot oldPass opens (cryptsetup luksChangeKey).
+// With opts.Keyslot = AnyKeyslot the new passphrase goes to the first free slot and only then
+// is the old slot destroyed, so a crash never loses the only key; the slot number changes
+// as in cryptsetup LUKS1. With no free slot, or with opts.Keyslot = N (which must be the slot
+// oldPass opens), the slot is destroyed and rewritten in place, as cryptsetup does.
+func ChangeKey(ctx context.Context, hdr ReadWriterAt, oldPass, newPass []byte, opts AddKeyOptions) (oldSlot, newSlot int, err error) {
+	vk, oldSlot, h, err := Unlock(ctx, hdr, oldPass, UnlockOptions{Keyslot: opts.Keyslot, MaxIterations: opts.MaxIterations})
+	if err != nil {
+		return -1, -1, err
+	}
+	defer vk.Wipe()
+	if isCipherNull(h) && len(newPass) > 0 {
+		return -1, -1, fmt.Errorf("%w: cipher_null headers accept only an empty passphrase", ErrInvalidParameter)
+	}
+	sc, err := prepare(h, opts.MaxIterations)
+	if err != nil {
+		return -1, -1, err
+	}
+	newSlot = oldSlot
+	if opts.Keyslot == AnyKeyslot {
+		if s, err := pickFreeSlot(h, AnyKeyslot); err == nil {
+			newSlot = s
+		}
+	}
+	iters, _, err := iterationCounts(ctx, sc.newHash, int(h.KeyBytes), opts.IterTime, opts.ForceIterations)
+	if err != nil {
+		return -1, -1, err
+	}
+	// Compute the new slot completely before the first write.
+	tmpl := *h
+	tmpl.Keyslots[newSlot].Active = KeyDisabled
+	u, err := sealKeyslot(ctx, &tmpl, sc, newSlot, newPass, vk.b, iters, randOr(opts.Rand))
+	if err != nil {
+		return -1, -1, err
+	}
+	defer u.wipe()
+	if newSlot == oldSlot {
+		if err := destroyKeyslot(hdr, h, oldSlot, rand.Reader); err != nil {
+			return -1, -1, err
+		}
+		if err := commitKeyslot(hdr, h, u); err != nil {
+			return -1, -1, err
+		}
+		return oldSlot, newSlot, nil
+	}
+	if err := commitKeyslot(hdr, h, u); err != nil {
+		return -1, -1, err
+	}
+	if err := destroyKeyslot(hdr, h, oldSlot, rand.Reader); err != nil {
+		return -1, -1, err
+	}
+	return oldSlot, newSlot, nil
+}
+
+// KillSlot destroys slot without a passphrase (cryptsetup luksKillSlot). It does not refuse
+// the last enabled slot: callers that want cryptsetup's confirmation check
+// Header.ActiveKeyslots first.
+func KillSlot(hdr ReadWriterAt, slot int) error {
+	h, err := ReadHeader(hdr)
+	if err != nil {
+		return err
+	}
+	if slot < 0 || slot >= NumKeyslots {
+		return fmt.Errorf("%w: keyslot %d out of range 0..%d", ErrInvalidParameter, slot, NumKeyslots-1)
+	}
+	switch h.Keyslots[slot].Active {
+	case KeyEnabled:
+	case KeyDisabled:
+		return fmt.Errorf("keyslot %d: %w", slot, ErrKeyslotInactive)
+	default:
+		return fmt.Errorf("keyslot %d: %w: invalid state 0x%08x", slot, ErrCorruptKeyslot, h.Keyslots[slot].Active)
+	}
+	return destroyKeyslot(hdr, h, slot, rand.Reader)
+}

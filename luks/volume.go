@@ -1,0 +1,179 @@
+package luks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/cloudluks/cloudluks/luks/sector"
+)
+
+// volumeChunk bounds the buffer one ReadAt/WriteAt step uses.
+const volumeChunk = 1 << 20
+
+// Volume is the decrypted payload of a LUKS1 device as an io.ReaderAt and io.WriterAt,
+// like dm-crypt would present it but in user space: byte 0 is the first byte of the payload
+// (payload sector 0 uses IV sector 0). Reads and writes need not be sector-aligned; partial
+// sectors are read, decrypted, patched, encrypted and written back. It is safe for
+// concurrent use, except that concurrent writes touching the same 512-byte sector race as
+// they would on a block device.
+type Volume struct {
+	mu     sync.RWMutex
+	data   ReadWriterAt
+	c      *sector.Cipher
+	off    int64
+	size   int64
+	closed bool
+}
+
+// NewVolume opens the payload of data (the data device: the image itself, or the data
+// device of a detached header) with volume key vk, which is checked against the header's
+// MK digest so a wrong key can never write garbage. The size of data must be knowable (an
+// *os.File or something with Size() int64).
+func NewVolume(data ReadWriterAt, h *Header, vk *VolumeKey) (*Volume, error) {
+	sc, err := prepare(h, 0)
+	if err != nil {
+		return nil, err
+	}
+	if vk == nil || vk.Len() != int(h.KeyBytes) {
+		return nil, fmt.Errorf("%w: key length does not match the header's %d bytes", ErrVolumeKeyMismatch, h.KeyBytes)
+	}
+	ok, err := verifyVolumeKey(context.Background(), h, sc, vk.b)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrVolumeKeyMismatch
+	}
+	size, known := deviceSize(data)
+	if !known {
+		return nil, fmt.Errorf("%w: cannot determine the size of the data device", ErrInvalidParameter)
+	}
+	off := h.PayloadOffsetBytes()
+	if size < off {
+		return nil, fmt.Errorf("%w: data device has %d bytes, payload starts at %d", ErrDeviceTooSmall, size, off)
+	}
+	c, err := sector.NewFromSpec(sc.spec, vk.b)
+	if err != nil {
+		return nil, err
+	}
+	return &Volume{data: data, c: c, off: off, size: (size - off) / SectorSize * SectorSize}, nil
+}
+
+// Size is the payload size in bytes (data device size minus payload offset, in whole
+// sectors).
+func (v *Volume) Size() int64 { return v.size }
+
+// Close wipes the volume's copy of the key; later reads and writes fail with ErrClosed. It
+// does not close the data device.
+func (v *Volume) Close() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.closed {
+		v.c.Wipe()
+		v.closed = true
+	}
+	return nil
+}
+
+// ReadAt decrypts len(p) payload bytes at off. Like os.File, it returns io.EOF when fewer
+// bytes remain.
+func (v *Volume) ReadAt(p []byte, off int64) (int, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.closed {
+		return 0, ErrClosed
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("%w: negative offset %d", ErrInvalidParameter, off)
+	}
+	if off >= v.size {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		return 0, io.EOF
+	}
+	want := len(p)
+	n := int(min(int64(want), v.size-off))
+	done := 0
+	for done < n {
+		pos := off + int64(done)
+		first := pos / SectorSize
+		skipB := int(pos % SectorSize)
+		take := min(n-done, volumeChunk-skipB)
+		last := (pos + int64(take) + SectorSize - 1) / SectorSize
+		buf := make([]byte, (last-first)*SectorSize)
+		if err := v.readSectors(buf, first); err != nil {
+			return done, err
+		}
+		copy(p[done:done+take], buf[skipB:])
+		clear(buf)
+		done += take
+	}
+	if n < want {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (v *Volume) readSectors(buf []byte, first int64) error {
+	m, err := v.data.ReadAt(buf, v.off+first*SectorSize)
+	if m < len(buf) {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("reading payload sector %d: %w", first, err)
+	}
+	v.c.Decrypt(buf, buf, uint64(first))
+	return nil
+}
+
+// WriteAt encrypts p into the payload at off. The payload does not grow: bytes beyond
+// Size are not written and the short count comes with an error wrapping io.ErrShortWrite.
+func (v *Volume) WriteAt(p []byte, off int64) (int, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.closed {
+		return 0, ErrClosed
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("%w: negative offset %d", ErrInvalidParameter, off)
+	}
+	n := 0
+	if off < v.size {
+		n = int(min(int64(len(p)), v.size-off))
+	}
+	done := 0
+	for done < n {
+		pos := off + int64(done)
+		first := pos / SectorSize
+		skipB := int(pos % SectorSize)
+		take := min(n-done, volumeChunk-skipB)
+		end := pos + int64(take)
+		last := (end + SectorSize - 1) / SectorSize
+		buf := make([]byte, (last-first)*SectorSize)
+		// Read-modify-write only the partial sectors at either end.
+		if skipB != 0 {
+			if err := v.readSectors(buf[:SectorSize], first); err != nil {
+				return done, err
+			}
+		}
+		if end%SectorSize != 0 && (last-1 > first || skipB == 0) {
+			if err := v.readSectors(buf[len(buf)-SectorSize:], last-1); err != nil {
+				return done, err
+			}
+		}
+		copy(buf[skipB:], p[done:done+take])
+		v.c.Encrypt(buf, buf, uint64(first))
+		if err := writeFull(v.data, buf, v.off+first*SectorSize); err != nil {
+			return done, fmt.Errorf("writing payload sector %d: %w", first, err)
+		}
+		done += take
+	}
+	if n < len(p) {
+		return n, fmt.Errorf("luks: write beyond the end of the volume (%d bytes): %w", v.size, io.ErrShortWrite)
+	}
+	return n, nil
+}
