@@ -44,11 +44,11 @@ func lookupHash(name string) (hashInfo, bool) {
 	case "ripemd160":
 		return hashInfo{ripemd160.Size, ripemd160.New}, true
 	case "whirlpool", "wp512":
-		return hashInfo{64, newWhirlpool}, haveWhirlpool
+		return hashInfo{64, newWhirlpool}, true
 	case "wp384":
-		return hashInfo{48, newWP384}, haveWhirlpool
+		return hashInfo{48, newWP384}, true
 	case "wp256":
-		return hashInfo{32, newWP256}, haveWhirlpool
+		return hashInfo{32, newWP256}, true
 	case "sha3-256":
 		return hashInfo{32, newSHA3_256}, true
 	case "blake2b-512":
