@@ -1,0 +1,100 @@
+package dmcrypt
+
+import (
+	"os"
+	"time"
+)
+
+// ControlPath is the device-mapper control node.
+const ControlPath = MapperDir + "/control"
+
+// Control is an open handle on /dev/mapper/control. Its methods are the device-mapper ioctls.
+// A Control is safe for concurrent use (each call uses its own buffer).
+type Control struct {
+	f       *os.File
+	version [3]uint32
+}
+
+// LoadOptions qualify a table load.
+type LoadOptions struct {
+	ReadOnly bool // DM_READONLY_FLAG
+	// Secure sets DM_SECURE_DATA_FLAG, telling the kernel to wipe its copies of the buffer. Set
+	// it whenever a table carries key material (this package also wipes its own buffer).
+	Secure bool
+}
+
+// RemoveOptions qualify Remove.
+type RemoveOptions struct {
+	// Deferred: when the device is in use, ask the kernel at once to remove it at its last
+	// close (DM_DEFERRED_REMOVE) instead of retrying. Remove then returns nil while the device
+	// still exists (Info reports DeferredRemove).
+	Deferred bool
+	// RetryInterval between EBUSY retries (default 100ms).
+	RetryInterval time.Duration
+}
+
+// DefaultRemoveTimeout bounds the EBUSY retries of Remove when ctx has no deadline, like
+// libdevmapper's retry loop (25 tries, 200 ms apart).
+const DefaultRemoveTimeout = 5 * time.Second
+
+// LoopOptions qualify AttachLoop.
+type LoopOptions struct {
+	ReadOnly  bool // LO_FLAGS_READ_ONLY and an O_RDONLY backing fd
+	Autoclear bool // detach at the last close (how cryptsetup attaches images)
+}
+
+// Loop is a loop device attached by AttachLoop. It holds the loop device open: with
+// Autoclear, the device detaches when the last holder (this handle, a dm table on top) closes.
+type Loop struct {
+	Path        string // "/dev/loopN"
+	Index       int
+	BackingFile string
+	ReadOnly    bool
+	f           *os.File
+}
+
+// OpenOptions qualify Open and OpenWithKey. The flags mirror cryptsetup's options of the same
+// names; each adds the dm-crypt table feature of the same name.
+type OpenOptions struct {
+	// Header is a detached LUKS header file; "" means the header is on the device.
+	Header string
+	// ReadOnly maps the device read-only (cryptsetup --readonly).
+	ReadOnly bool
+	// AllowDiscards passes discards (TRIM) through (--allow-discards).
+	AllowDiscards bool
+	// SameCPUCrypt, SubmitFromCryptCPUs, NoReadWorkqueue, NoWriteWorkqueue are the
+	// --perf-* options.
+	SameCPUCrypt        bool
+	SubmitFromCryptCPUs bool
+	NoReadWorkqueue     bool
+	NoWriteWorkqueue    bool
+	// Keyring hands the volume key to dm-crypt through the kernel keyring (a "logon" key in a
+	// private thread keyring, removed right after the table load) so the table never carries
+	// the key. cryptsetup itself does this only for LUKS2; status shows "key location:
+	// keyring".
+	Keyring bool
+	// Keyslot restricts Open to one key slot. Use luks.AnyKeyslot (-1) to try every enabled
+	// slot, as cryptsetup does by default; the zero value means slot 0 only.
+	Keyslot int
+	// MaxIterations is the PBKDF2 work limit passed to luks.Unlock (0 = its default).
+	MaxIterations uint32
+}
+
+// Mapping is an active dm-crypt mapping created by Open or OpenWithKey.
+type Mapping struct {
+	Name         string // device-mapper name
+	Path         string // /dev/mapper/NAME
+	UUID         string // device-mapper uuid, "CRYPT-LUKS1-<uuid>-<name>"
+	Major, Minor uint32 // of the mapped device (/dev/dm-N)
+	Device       string // block device under the mapping (a loop device for an image file)
+	BackingFile  string // the image file when Open attached a loop device, else ""
+	ReadOnly     bool
+	Keyslot      int // slot that unlocked (-1 for OpenWithKey)
+}
+
+// CloseOptions qualify CloseWithOptions.
+type CloseOptions struct {
+	// Deferred: when the mapping is in use, schedule its removal for the last close instead
+	// of failing with ErrBusy (cryptsetup close --deferred).
+	Deferred bool
+}

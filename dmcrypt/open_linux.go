@@ -1,0 +1,396 @@
+//go:build linux
+
+package dmcrypt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cloudluks/cloudluks/luks"
+)
+
+const udevControl = "/run/udev/control"
+
+// Open unlocks the LUKS1 device (block device or image file) with passphrase and maps it as
+// /dev/mapper/NAME, like `cryptsetup open --type luks1 DEVICE NAME`. An image file is attached
+// to a loop device first (autoclear: it detaches when the mapping goes away). On any error
+// nothing is left behind: no mapping, no loop device, no keyring key.
+func Open(ctx context.Context, device, name string, passphrase []byte, opts OpenOptions) (*Mapping, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	// Fail on a missing device-mapper, missing privileges or a taken name before the costly
+	// PBKDF2 work, as cryptsetup does.
+	c, err := OpenControl()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Info(name); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("device %s: %w", name, ErrExists)
+	}
+	c.Close()
+
+	hdrPath := device
+	if opts.Header != "" {
+		hdrPath = opts.Header
+	}
+	hf, err := os.Open(hdrPath)
+	if err != nil {
+		return nil, deviceErr(hdrPath, err)
+	}
+	defer hf.Close()
+	vk, slot, h, err := luks.Unlock(ctx, hf, passphrase, luks.UnlockOptions{Keyslot: opts.Keyslot, MaxIterations: opts.MaxIterations})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", hdrPath, err)
+	}
+	defer vk.Wipe()
+	m, err := OpenWithKey(ctx, device, name, h, vk, opts)
+	if err != nil {
+		return nil, err
+	}
+	m.Keyslot = slot
+	return m, nil
+}
+
+func deviceErr(path string, err error) error {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("device %s: %w", path, ErrNoDevice)
+	case errors.Is(err, os.ErrPermission):
+		return fmt.Errorf("device %s: %w", path, ErrNotRoot)
+	}
+	return fmt.Errorf("device %s: %w", path, err)
+}
+
+// OpenWithKey maps device under name with an already unlocked volume key (e.g. from
+// luks.Unlock or luks.Format). h describes the payload (cipher, key size, payload offset, uuid).
+func OpenWithKey(ctx context.Context, device, name string, h *luks.Header, vk *luks.VolumeKey, opts OpenOptions) (m *Mapping, err error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	if h == nil || vk == nil {
+		return nil, fmt.Errorf("%w: nil header or volume key", ErrInvalidParameter)
+	}
+	if vk.Len() != int(h.KeyBytes) {
+		return nil, fmt.Errorf("%w: volume key of %d bytes, header says %d", ErrInvalidParameter, vk.Len(), h.KeyBytes)
+	}
+	c, err := OpenControl()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if _, err := c.Info(name); err == nil {
+		return nil, fmt.Errorf("device %s: %w", name, ErrExists)
+	}
+
+	var st unix.Stat_t
+	if err := unix.Stat(device, &st); err != nil {
+		return nil, deviceErr(device, err)
+	}
+	m = &Mapping{Name: name, Path: MapperDir + "/" + name, Keyslot: -1, ReadOnly: opts.ReadOnly}
+	devPath := device
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFBLK:
+		if abs, err := filepath.Abs(device); err == nil {
+			devPath = abs
+		}
+	case unix.S_IFREG:
+		lo, err := AttachLoop(device, LoopOptions{ReadOnly: opts.ReadOnly, Autoclear: true})
+		if err != nil {
+			return nil, err
+		}
+		// Our handle keeps the autoclear loop alive until the table holds it; closing it on
+		// any failure path detaches the loop.
+		defer lo.Close()
+		devPath = lo.Path
+		m.BackingFile = lo.BackingFile
+		if lo.ReadOnly {
+			m.ReadOnly = true
+		}
+	default:
+		return nil, fmt.Errorf("device %s: %w: not a block device or regular file", device, ErrNoDevice)
+	}
+	m.Device = devPath
+
+	sectors, err := deviceSectors(devPath)
+	if err != nil {
+		return nil, err
+	}
+	offset := uint64(h.PayloadOffset)
+	if sectors <= offset {
+		return nil, fmt.Errorf("device %s: %w (%d sectors, payload starts at %d)", devPath, luks.ErrDeviceTooSmall, sectors, offset)
+	}
+	m.UUID = LUKS1UUID(h.UUID, name)
+	table := &CryptTable{
+		Length:              sectors - offset,
+		Cipher:              h.CipherSpec(),
+		Key:                 vk.Bytes(), // borrowed: never Wipe this table
+		Device:              devPath,
+		Offset:              offset,
+		AllowDiscards:       opts.AllowDiscards,
+		SameCPUCrypt:        opts.SameCPUCrypt,
+		SubmitFromCryptCPUs: opts.SubmitFromCryptCPUs,
+		NoReadWorkqueue:     opts.NoReadWorkqueue,
+		NoWriteWorkqueue:    opts.NoWriteWorkqueue,
+	}
+	if opts.Keyring {
+		table.Key = nil
+		table.Keyring = &KeyringKey{Type: "logon", Description: "cloudluks:" + m.UUID, Size: vk.Len()}
+	}
+	tgt, err := table.Target()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	defer clear(tgt.Params)
+
+	info, err := c.Create(name, m.UUID)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			// Never leave a half-made device behind.
+			rctx, cancel := context.WithTimeout(context.Background(), DefaultRemoveTimeout)
+			defer cancel()
+			_ = c.Remove(rctx, name, RemoveOptions{})
+			removeNode(name, info.Major, info.Minor)
+		}
+	}()
+	load := func() error {
+		return c.Load(name, []Target{tgt}, LoadOptions{ReadOnly: m.ReadOnly, Secure: table.HasKeyMaterial()})
+	}
+	if opts.Keyring {
+		err = withThreadKey(table.Keyring.Description, vk.Bytes(), load)
+	} else {
+		err = load()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if info, err = c.Resume(name); err != nil {
+		return nil, err
+	}
+	m.Major, m.Minor = info.Major, info.Minor
+	if err = ensureNode(ctx, name, info.Major, info.Minor); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func deviceSectors(path string) (uint64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, deviceErr(path, err)
+	}
+	defer f.Close()
+	n, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return 0, fmt.Errorf("device %s: size: %w", path, err)
+	}
+	return uint64(n) / 512, nil
+}
+
+// ensureNode makes /dev/mapper/NAME point at the new device. With udevd running (its control
+// socket exists) udev's dm rules create the node; wait briefly for it rather than racing udev.
+// Without udev (or when udev does not deliver), mknod it.
+func ensureNode(ctx context.Context, name string, major, minor uint32) error {
+	path := MapperDir + "/" + name
+	want := unix.Mkdev(major, minor)
+	if _, err := os.Stat(udevControl); err == nil {
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			if nodeIs(path, want) {
+				return nil
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if nodeIs(path, want) {
+		return nil
+	}
+	_ = os.Remove(path) // stale node of an earlier device with this name
+	if err := os.MkdirAll(MapperDir, 0o755); err != nil {
+		return permErr(MapperDir, err)
+	}
+	if err := unix.Mknod(path, unix.S_IFBLK|0o660, int(want)); err != nil && !errors.Is(err, unix.EEXIST) {
+		return permErr(path, err)
+	}
+	return nil
+}
+
+// nodeIs reports whether path is (or links to) the block device want.
+func nodeIs(path string, want uint64) bool {
+	var st unix.Stat_t
+	return unix.Stat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFBLK && st.Rdev == want
+}
+
+// removeNode unlinks /dev/mapper/NAME when it is the node of major:minor (device-mapper never
+// removes it; udev would, and then this finds nothing).
+func removeNode(name string, major, minor uint32) {
+	path := MapperDir + "/" + name
+	var st unix.Stat_t
+	if unix.Lstat(path, &st) != nil {
+		return
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFBLK && st.Rdev == unix.Mkdev(major, minor) {
+		_ = os.Remove(path)
+	}
+}
+
+// Close removes the mapping name, retrying while it is busy until ctx's deadline
+// (DefaultRemoveTimeout without one). A loop device under it that was attached with autoclear
+// (by Open or by cryptsetup) detaches; Close waits briefly for that.
+func Close(ctx context.Context, name string) error {
+	return CloseWithOptions(ctx, name, CloseOptions{})
+}
+
+// CloseWithOptions is Close with options (deferred removal).
+func CloseWithOptions(ctx context.Context, name string, opts CloseOptions) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	c, err := OpenControl()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	info, err := c.Info(name)
+	if err != nil {
+		return err
+	}
+	loopDev := ""
+	if ts, err := c.Table(name); err == nil {
+		if len(ts) == 1 && ts[0].Type == "crypt" {
+			if ct, err := ParseCryptTarget(ts[0]); err == nil {
+				ct.Wipe()
+				if maj, min, err := parseMajorMinor(ct.Device); err == nil {
+					if p := blockPath(maj, min); strings.HasPrefix(p, "/dev/loop") {
+						loopDev = p
+					}
+				}
+			}
+		}
+		for _, t := range ts {
+			clear(t.Params)
+		}
+	}
+	if err := c.Remove(ctx, name, RemoveOptions{Deferred: opts.Deferred}); err != nil {
+		return err
+	}
+	removeNode(name, info.Major, info.Minor)
+	if loopDev != "" {
+		if _, err := c.Info(name); errors.Is(err, ErrNotFound) {
+			waitLoopDetached(ctx, loopDev)
+		}
+	}
+	return nil
+}
+
+// waitLoopDetached gives the kernel a moment to finish an autoclear detach, so a caller that
+// checks right after Close sees the loop device free. Non-autoclear loops are left alone,
+// as cryptsetup leaves them.
+func waitLoopDetached(ctx context.Context, dev string) {
+	base := filepath.Base(dev)
+	b, err := os.ReadFile("/sys/block/" + base + "/loop/autoclear")
+	if err != nil || strings.TrimSpace(string(b)) != "1" {
+		return
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if LoopBackingFile(base) == "" {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// blockPath names the block device major:minor the way cryptsetup's crypt_lookup_dev does:
+// "/dev/mapper/NAME" for device-mapper devices, else "/dev/" + the sysfs name.
+func blockPath(major, minor uint32) string {
+	sys := fmt.Sprintf("/sys/dev/block/%d:%d", major, minor)
+	if b, err := os.ReadFile(sys + "/dm/name"); err == nil {
+		return MapperDir + "/" + strings.TrimSpace(string(b))
+	}
+	if l, err := os.Readlink(sys); err == nil {
+		return "/dev/" + filepath.Base(l)
+	}
+	return fmt.Sprintf("%d:%d", major, minor)
+}
+
+// Status reports the mapping name like `cryptsetup status NAME`: any crypt mapping, made by
+// this package or by cryptsetup. A name that is not active gives ErrNotFound.
+func Status(name string) (*MappingStatus, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	c, err := OpenControl()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	info, err := c.Info(name)
+	if err != nil {
+		return nil, err
+	}
+	s := &MappingStatus{
+		Name: name, UUID: info.UUID, Type: TypeFromUUID(info.UUID),
+		Major: info.Major, Minor: info.Minor,
+		OpenCount: info.OpenCount, InUse: info.OpenCount > 0,
+		Suspended: info.Suspended, ReadOnly: info.ReadOnly,
+	}
+	if !info.ActivePresent {
+		return s, nil
+	}
+	ts, err := c.Table(name)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, t := range ts {
+			clear(t.Params)
+		}
+	}()
+	if len(ts) == 0 {
+		return s, nil
+	}
+	s.TargetType = ts[0].Type
+	if ts[0].Type != "crypt" {
+		return s, nil
+	}
+	ct, err := ParseCryptTarget(ts[0])
+	if err != nil {
+		return nil, fmt.Errorf("status of %s: %w", name, err)
+	}
+	ct.Wipe()
+	s.fillFromTable(ct)
+	// A multi-segment table (not made by LUKS1 tools) reports its total size.
+	s.Size = 0
+	for _, t := range ts {
+		s.Size += t.Length
+	}
+	if maj, min, err := parseMajorMinor(ct.Device); err == nil {
+		s.DeviceMajor, s.DeviceMinor = maj, min
+		s.Device = blockPath(maj, min)
+	}
+	s.Loop = LoopBackingFile(s.Device)
+	return s, nil
+}
+
+// List returns every device-mapper device (any target type) with its uuid.
+func List() ([]DeviceInfo, error) {
+	c, err := OpenControl()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.List()
+}
