@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+)
+
+// teardown is the seed's step 9 "unmount and fully detach", extended by --detach/--delete.
+// Every step is idempotent: what is already gone is skipped, so teardown also cleans up
+// after a failed setup or unlock.
+func (a *app) teardown(ctx context.Context, c *config) error {
+	var cl cloud
+	if c.detach {
+		var err error
+		if cl, err = a.newCloud(ctx, c); err != nil {
+			return fmt.Errorf("EC2: %w", err)
+		}
+	}
+	steps := []step{
+		{fixed("umount " + c.mountPoint), func(ctx context.Context) error {
+			mounts, err := a.local.Mounts()
+			if err != nil {
+				return err
+			}
+			target, ok := findOurMount(mounts, c.mountPoint, c.name)
+			if !ok {
+				return skip("nothing from %s is mounted", mapperPath(c.name))
+			}
+			return a.local.Unmount(target)
+		}},
+		{fixed("luksClose " + c.name), func(ctx context.Context) error {
+			_, ok, err := a.local.MappingDevice(c.name)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return skip("no mapping named %s", c.name)
+			}
+			return a.local.Close(ctx, c.name)
+		}},
+		{fixed("detach " + orNone(c.volumeID)), func(ctx context.Context) error {
+			if !c.detach {
+				return skip("no --detach")
+			}
+			return cl.Detach(ctx, c.volumeID)
+		}},
+		{fixed("delete " + orNone(c.volumeID)), func(ctx context.Context) error {
+			if !c.delete {
+				return skip("no --delete")
+			}
+			return cl.Delete(ctx, c.volumeID)
+		}},
+	}
+	if err := runSteps(ctx, a.stdout, steps); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, "Done.")
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(no --volume-id)"
+	}
+	return s
+}
+
+// findOurMount returns the mount point to unmount: the one where our mapping is mounted.
+// A mount at --mount-point of something else is left alone.
+func findOurMount(mounts []mountEntry, mountPoint, name string) (string, bool) {
+	var found string
+	for _, m := range mounts {
+		if isOurSource(m.Source, name) {
+			found = m.MountPoint
+			if m.MountPoint == mountPoint {
+				return found, true
+			}
+		}
+	}
+	return found, found != ""
+}
+
+func isOurSource(source, name string) bool {
+	return source == mapperPath(name)
+}

@@ -1,0 +1,51 @@
+// Command encrypted-volume automates the classic "encrypt an EBS volume with LUKS"
+// walkthrough end to end, composed only from the cloudluks packages: ebs for the volume's
+// life cycle, luks for the on-disk format, dmcrypt for the kernel mapping and grubconf for
+// the boot configuration.
+//
+// # Verbs
+//
+//	encrypted-volume setup    [flags]  create/attach → luksFormat → dump → open → mkfs → mount → disable boot unlock → status
+//	encrypted-volume teardown [flags]  unmount → close → (--detach) → (--delete)
+//	encrypted-volume unlock   [flags]  resolve → open → mount → post-mount hooks (after a reboot)
+//	encrypted-volume status   [flags]  attached? opened? mounted? boot-time unlock disabled?
+//
+// Every verb prints one line per step ("Step 3/9: luksFormat /dev/nvme1n1 (aes-xts-plain64,
+// 512-bit, sha256)..."). A failed step names itself, undoes the local state it created (an
+// open mapping, a mount) and says how to remove what remains in EC2, so teardown can always
+// clean up.
+//
+// # The passphrase
+//
+// It comes from --key-file (a file, or "-" for all of standard input), else from a terminal
+// prompt without echo (asked twice by setup), else from the first line of standard input. It
+// lives in a []byte that is zeroed after use; it is never written to disk, logged, sent to
+// AWS (no EC2 request carries it), put on a child's command line or in a child's environment.
+// Children (mkfs, hooks) get a clean environment and /dev/null as standard input, so a
+// passphrase piped into this program cannot leak into them either.
+//
+// # AWS
+//
+// Region, instance ID and availability zone come from the instance metadata service unless
+// given as flags. The standard SDK environment applies: AWS_ENDPOINT_URL_EC2,
+// AWS_EC2_METADATA_SERVICE_ENDPOINT, AWS_REGION and the credential chain. --no-aws skips EC2
+// and IMDS entirely: the device is then --device, or the NVMe disk whose serial is the
+// --volume-id (how Nitro instances expose EBS volumes).
+//
+// # Post-mount hooks
+//
+// unlock runs hooks after mounting: each --hook flag is one command, and --hooks-file names
+// a file with one command per line ('#' starts a comment line; words split at blanks; single
+// and double quotes group words; a backslash escapes the next character; no variables, globs
+// or pipes, because no shell is involved). Hooks run in order with the environment
+//
+//	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+//	ENCRYPTED_VOLUME_NAME=<mapping name>  ENCRYPTED_VOLUME_MOUNT=<mount point>  ENCRYPTED_VOLUME_DEVICE=<mapper path>
+//
+// and stop at the first failure.
+//
+// # Exit codes
+//
+// Like cryptsetup: 0 success, 1 wrong parameters or a failed step, 2 wrong passphrase,
+// 4 device missing or unusable, 5 device or mount point busy, already formatted or in use.
+package main

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"errors"
+)
+
+// Exit codes, as cryptsetup(8) defines them.
+const (
+	exitOK        = 0
+	exitUsage     = 1 // wrong parameters, or a step failed for another reason
+	exitNoPerm    = 2 // wrong passphrase
+	exitNoDevice  = 4 // wrong or missing device
+	exitBusy      = 5 // device or mount point busy, already formatted, mapping exists
+	exitOtherFail = 1
+)
+
+var (
+	errWrongPassphrase = errors.New("no key available with this passphrase")
+	errDeviceMissing   = errors.New("device not found")
+	errBusy            = errors.New("busy")
+	errAlreadyUsed     = errors.New("already holds data")
+)
+
+// exitCode maps an error to the exit code, in one place.
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errUsage), errors.Is(err, errAborted), errors.Is(err, errEmptyPass):
+		return exitUsage
+	case errors.Is(err, errWrongPassphrase), errors.Is(err, errPassMismatch):
+		return exitNoPerm
+	case errors.Is(err, errDeviceMissing):
+		return exitNoDevice
+	case errors.Is(err, errBusy), errors.Is(err, errAlreadyUsed):
+		return exitBusy
+	default:
+		return exitOtherFail
+	}
+}

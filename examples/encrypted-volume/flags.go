@@ -1,0 +1,191 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// config holds every verb's flags; each verb registers only the ones it uses.
+type config struct {
+	verb string
+
+	// Where the volume is.
+	volumeID   string
+	device     string
+	noAWS      bool
+	region     string
+	instanceID string
+	zone       string
+	attachAs   string
+
+	// Local names.
+	name       string
+	mountPoint string
+	root       string
+
+	// Passphrase and prompts.
+	keyFile string
+	batch   bool
+
+	// setup
+	sizeGiB         int
+	volumeType      string
+	cipher          string
+	keySize         int
+	hash            string
+	iterTime        time.Duration
+	forceIterations uint
+	mkfs            string
+	force           bool
+
+	// teardown
+	detach bool
+	delete bool
+
+	// unlock
+	hooks     []string
+	hooksFile string
+}
+
+// repeated collects a flag given several times (--hook).
+type repeated struct{ vals *[]string }
+
+func (r repeated) String() string {
+	if r.vals == nil {
+		return ""
+	}
+	return strings.Join(*r.vals, "; ")
+}
+func (r repeated) Set(s string) error { *r.vals = append(*r.vals, s); return nil }
+
+// defaultMkfs reproduces the seed's `mkfs.ext4 -m 0`.
+const defaultMkfs = "mkfs.ext4 -m 0"
+
+func parseFlags(verb string, args []string, stderr io.Writer) (*config, error) {
+	c := &config{verb: verb}
+	fs := flag.NewFlagSet("encrypted-volume "+verb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+
+	fs.StringVar(&c.volumeID, "volume-id", "", "EBS volume ID (vol-…); setup creates one when empty")
+	fs.StringVar(&c.device, "device", "", "use this local block device instead of resolving the volume")
+	fs.BoolVar(&c.noAWS, "no-aws", false, "never contact EC2 or the metadata service (device from --device or the NVMe serial of --volume-id)")
+	fs.StringVar(&c.region, "region", "", "AWS region (default: from the instance metadata)")
+	fs.StringVar(&c.instanceID, "instance-id", "", "instance ID (default: from the instance metadata)")
+	fs.StringVar(&c.name, "name", "my_enc_fs", "device-mapper name (/dev/mapper/NAME)")
+	fs.StringVar(&c.root, "root", "/", "root directory whose boot configuration is edited/inspected")
+	if verb != "teardown" {
+		fs.StringVar(&c.keyFile, "key-file", "", `read the passphrase from this file ("-" = all of standard input)`)
+	}
+	fs.StringVar(&c.mountPoint, "mount-point", "/encrypted_vol", "where the filesystem is mounted")
+	fs.BoolVar(&c.batch, "q", false, "batch mode: do not ask for confirmation")
+	fs.BoolVar(&c.batch, "batch-mode", false, "same as -q")
+
+	switch verb {
+	case "setup":
+		fs.StringVar(&c.zone, "availability-zone", "", "zone for a new volume (default: the instance's)")
+		fs.StringVar(&c.attachAs, "attach-device", "", "device name to request at attach, e.g. /dev/sdf (default: first free)")
+		fs.IntVar(&c.sizeGiB, "size", 10, "size of a new volume in GiB")
+		fs.StringVar(&c.volumeType, "volume-type", "gp3", "EBS volume type of a new volume")
+		fs.StringVar(&c.cipher, "cipher", "aes-xts-plain64", "cipher spec (cryptsetup -c)")
+		fs.IntVar(&c.keySize, "key-size", 512, "volume key size in bits (cryptsetup -s)")
+		fs.StringVar(&c.hash, "hash", "sha256", "PBKDF2 hash (cryptsetup -h)")
+		fs.DurationVar(&c.iterTime, "iter-time", 2*time.Second, "PBKDF2 time per key slot (cryptsetup -i, here a duration)")
+		fs.UintVar(&c.forceIterations, "pbkdf-force-iterations", 0, "fixed PBKDF2 iterations instead of calibrating (tests)")
+		fs.StringVar(&c.mkfs, "mkfs", defaultMkfs, "filesystem command; the mapper device is appended as the last argument")
+		fs.BoolVar(&c.force, "force", false, "format even if the device already holds LUKS or a filesystem")
+	case "teardown":
+		fs.BoolVar(&c.detach, "detach", false, "detach the volume from the instance after closing")
+		fs.BoolVar(&c.delete, "delete", false, "delete the volume after detaching (implies --detach)")
+	case "unlock":
+		fs.Var(repeated{&c.hooks}, "hook", "post-mount command (repeatable; words split like a shell, no expansion)")
+		fs.StringVar(&c.hooksFile, "hooks-file", "", "file with one post-mount command per line")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: encrypted-volume %s [flags]\n", verb)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return c, c.validate()
+}
+
+var errUsage = errors.New("invalid arguments")
+
+func (c *config) validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+	}
+	if c.name == "" || strings.ContainsAny(c.name, "/ \t\n") || c.name == "." || c.name == ".." || c.name == "control" {
+		return bad("--name %q is not a usable device-mapper name", c.name)
+	}
+	if c.mountPoint == "" || c.mountPoint[0] != '/' {
+		return bad("--mount-point must be an absolute path")
+	}
+	if c.volumeID != "" && !strings.HasPrefix(c.volumeID, "vol-") {
+		return bad("--volume-id %q does not look like vol-…", c.volumeID)
+	}
+	if c.delete {
+		c.detach = true
+	}
+	needVolume := c.verb == "teardown" && c.detach
+	if needVolume && c.volumeID == "" {
+		return bad("--detach/--delete need --volume-id")
+	}
+	if c.noAWS && c.detach {
+		return bad("--detach/--delete talk to EC2; they cannot be combined with --no-aws")
+	}
+	if c.noAWS && c.device == "" && c.volumeID == "" && c.verb != "teardown" && c.verb != "status" {
+		return bad("--no-aws needs --device or --volume-id (to find the NVMe disk by serial)")
+	}
+	if c.verb == "setup" {
+		if c.sizeGiB < 1 {
+			return bad("--size must be at least 1 GiB")
+		}
+		if c.keySize <= 0 || c.keySize%8 != 0 {
+			return bad("--key-size must be a positive multiple of 8 bits")
+		}
+		if strings.TrimSpace(c.mkfs) == "" {
+			return bad("--mkfs is empty")
+		}
+		if _, err := splitWords(c.mkfs); err != nil {
+			return bad("--mkfs: %v", err)
+		}
+	}
+	if c.verb == "unlock" {
+		for _, h := range c.hooks {
+			if w, err := splitWords(h); err != nil || len(w) == 0 {
+				return bad("--hook %q: not a command", h)
+			}
+		}
+	}
+	return nil
+}
+
+// hookCommands collects --hooks-file lines then --hook flags, in that order.
+func (c *config) hookCommands() ([][]string, error) {
+	var cmds [][]string
+	if c.hooksFile != "" {
+		data, err := os.ReadFile(c.hooksFile)
+		if err != nil {
+			return nil, fmt.Errorf("hooks file: %w", err)
+		}
+		cmds, err = parseHooksFile(string(data))
+		if err != nil {
+			return nil, fmt.Errorf("hooks file %s: %w", c.hooksFile, err)
+		}
+	}
+	for _, h := range c.hooks {
+		w, _ := splitWords(h) // validated
+		cmds = append(cmds, w)
+	}
+	return cmds, nil
+}

@@ -1,0 +1,382 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const testPass = "correct horse battery staple"
+
+func TestMain(m *testing.M) {
+	if len(os.Args) == 3 && os.Args[1] == hookProbeArg {
+		os.Exit(hookProbe(os.Args[2]))
+	}
+	testMain(m)
+}
+
+func TestSetupFromNewVolume(t *testing.T) {
+	h := newHarness(t, testPass+"\n")
+	mp := tempMountPoint(t)
+	code := h.run("setup", "--mount-point", mp, "--root", "/r", "--pbkdf-force-iterations", "1000")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", h.stdout, h.stderr)
+
+	out := h.stdout.String()
+	// Every step announces itself, in order, numbered out of nine.
+	wantSteps := []string{
+		"Step 1/9: create EBS volume (10 GiB gp3 in us-east-1c)...",
+		"Step 2/9: attach vol-00000000000000001 to i-0123456789abcdef0 and resolve its local device...",
+		"Step 3/9: luksFormat /dev/nvme1n1 (aes-xts-plain64, 512-bit, sha256)...",
+		"Step 4/9: luksDump /dev/nvme1n1...",
+		"Step 5/9: luksOpen /dev/nvme1n1 my_enc_fs...",
+		"Step 6/9: mkfs.ext4 -m 0 /dev/mapper/my_enc_fs...",
+		"Step 7/9: mount /dev/mapper/my_enc_fs " + mp + "...",
+		"Step 8/9: disable boot-time unlock (root /r)...",
+		"Step 9/9: cryptsetup status my_enc_fs...",
+	}
+	last := -1
+	for _, s := range wantSteps {
+		i := strings.Index(out, s)
+		require.GreaterOrEqual(t, i, 0, "missing %q in\n%s", s, out)
+		require.Greater(t, i, last, "step out of order: %q", s)
+		last = i
+	}
+	assert.Contains(t, out, "VOLUME vol-00000000000000001 10 us-east-1c available")
+	assert.Contains(t, out, "ATTACHMENT vol-00000000000000001 i-0123456789abcdef0 /dev/sdf attached")
+	assert.Contains(t, out, "/dev/mapper/my_enc_fs is active.")
+	assert.Contains(t, out, "unlock --volume-id vol-00000000000000001")
+	assert.Equal(t, []string{
+		"resolve vol-00000000000000001 /dev/sdf",
+		"format /dev/nvme1n1 aes-xts-plain64 512 sha256 1000",
+		"openFormatted /dev/nvme1n1 my_enc_fs",
+		"mkfs mkfs.ext4 -m 0 /dev/mapper/my_enc_fs",
+		"mount /dev/mapper/my_enc_fs " + mp,
+	}, h.local.calls)
+	assert.Equal(t, []string{"create us-east-1c 10 gp3", "attach vol-00000000000000001"}, h.cloud.calls)
+	assert.True(t, h.boot.disabled["/r"])
+	assert.DirExists(t, mp, "setup creates the mount point like the seed's mkdir")
+	assert.NotContains(t, out+h.stderr.String(), testPass, "the passphrase is never printed")
+}
+
+func TestSetupSeedOptions(t *testing.T) {
+	h := newHarness(t, testPass+"\n")
+	h.local.devices["/dev/xvdf"] = make([]byte, probeSize)
+	code := h.run("setup", "--device", "/dev/xvdf", "--mount-point", tempMountPoint(t),
+		"--cipher", "aes-cbc-essiv:sha256", "--key-size", "256", "--hash", "sha1")
+	require.Equal(t, 0, code, h.stderr.String())
+	assert.Contains(t, h.stdout.String(), "Step 3/9: luksFormat /dev/xvdf (aes-cbc-essiv:sha256, 256-bit, sha1)...")
+	assert.Contains(t, h.stdout.String(), "Step 1/9: create EBS volume...\n    skipped: using --device /dev/xvdf")
+	assert.Contains(t, h.local.calls, "format /dev/xvdf aes-cbc-essiv:sha256 256 sha1 0")
+	assert.Empty(t, h.cloud.calls, "--device never talks to EC2")
+}
+
+// A failed step names itself, undoes the local state it made, and says how to clean up EC2.
+func TestSetupFailedStep(t *testing.T) {
+	tests := []struct {
+		name      string
+		prepare   func(h *harness)
+		wantStep  string
+		wantCode  int
+		wantCalls []string // suffix of the local calls: the cleanup
+	}{
+		{"mkfs fails", func(h *harness) { h.local.failMkfs = errors.New("mke2fs: exit status 1") },
+			"step 6/9 failed (mkfs.ext4 -m 0 /dev/mapper/my_enc_fs): mke2fs: exit status 1", exitOtherFail,
+			[]string{"close my_enc_fs"}},
+		{"boot config fails", func(h *harness) { h.boot.fail = errors.New("grub.conf: permission denied") },
+			"step 8/9 failed (disable boot-time unlock (root /)): grub.conf: permission denied", exitOtherFail,
+			[]string{"umount MP", "close my_enc_fs"}},
+		{"attach fails", func(h *harness) { h.cloud.failNext = errors.New("AttachmentLimitExceeded") },
+			"step 2/9 failed (attach vol-00000000000000001 to i-0123456789abcdef0 and resolve its local device): AttachmentLimitExceeded", exitOtherFail,
+			nil},
+		{"open fails", func(h *harness) { h.local.failOpen = errors.New("dm: ENOMEM") },
+			"step 5/9 failed (luksOpen /dev/nvme1n1 my_enc_fs): dm: ENOMEM", exitOtherFail,
+			[]string{"openFormatted /dev/nvme1n1 my_enc_fs"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, testPass+"\n")
+			tt.prepare(h)
+			mp := tempMountPoint(t)
+			code := h.run("setup", "--mount-point", mp)
+			assert.Equal(t, tt.wantCode, code)
+			assert.Contains(t, h.stderr.String(), tt.wantStep)
+			assert.Empty(t, h.local.mappings, "no orphaned mapping")
+			assert.Empty(t, h.local.mounts, "nothing left mounted")
+			if tt.wantCalls != nil {
+				calls := h.local.calls[len(h.local.calls)-len(tt.wantCalls):]
+				for i := range tt.wantCalls {
+					tt.wantCalls[i] = strings.ReplaceAll(tt.wantCalls[i], "MP", mp)
+				}
+				assert.Equal(t, tt.wantCalls, calls)
+			}
+			assert.Contains(t, h.stdout.String(), "teardown --volume-id vol-00000000000000001 --delete",
+				"the created volume is never orphaned: the output says how to remove it")
+		})
+	}
+}
+
+func TestSetupRefusesUsedDevice(t *testing.T) {
+	ext := make([]byte, probeSize)
+	ext[1080], ext[1081] = 0x53, 0xef
+	luksDev := make([]byte, probeSize)
+	copy(luksDev, luksMagic)
+	tests := []struct {
+		name    string
+		content []byte
+		want    string
+	}{
+		{"ext4", ext, "already holds a ext2/3/4 filesystem"},
+		{"luks", luksDev, "already holds a LUKS header"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, testPass+"\n")
+			h.local.devices["/dev/xvdf"] = tt.content
+			code := h.run("setup", "--device", "/dev/xvdf", "--mount-point", tempMountPoint(t))
+			assert.Equal(t, exitBusy, code)
+			assert.Contains(t, h.stderr.String(), "step 3/9 failed")
+			assert.Contains(t, h.stderr.String(), tt.want+"; refusing to format it without --force")
+			assert.Empty(t, h.local.calls, "nothing was formatted")
+
+			h = newHarness(t, testPass+"\n")
+			h.local.devices["/dev/xvdf"] = tt.content
+			code = h.run("setup", "--device", "/dev/xvdf", "--mount-point", tempMountPoint(t), "--force")
+			assert.Equal(t, 0, code, h.stderr.String())
+			assert.Contains(t, h.stdout.String(), "formatting anyway (--force)")
+		})
+	}
+}
+
+func TestSetupConfirmation(t *testing.T) {
+	tests := []struct {
+		name     string
+		answer   []string
+		batch    bool
+		wantCode int
+		wantAsk  bool
+	}{
+		{"YES", []string{"YES"}, false, 0, true},
+		{"lowercase yes aborts", []string{"yes"}, false, exitUsage, true},
+		{"EOF aborts", nil, false, exitUsage, true},
+		{"-q skips the question", nil, true, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, "")
+			ft := &fakeTerm{passwords: [][]byte{[]byte(testPass), []byte(testPass)}, lines: tt.answer}
+			h.app.term = ft
+			h.local.devices["/dev/xvdf"] = make([]byte, probeSize)
+			args := []string{"setup", "--device", "/dev/xvdf", "--mount-point", tempMountPoint(t)}
+			if tt.batch {
+				args = append(args, "-q")
+			}
+			code := h.run(args...)
+			assert.Equal(t, tt.wantCode, code, h.stderr.String())
+			out := h.stdout.String()
+			assert.Contains(t, out, "Enter passphrase for /dev/xvdf: ")
+			assert.Contains(t, out, "Verify passphrase: ")
+			if tt.wantAsk {
+				assert.Contains(t, out, "WARNING!\n========\nThis will overwrite data on /dev/xvdf irrevocably.\n\nAre you sure? (Type 'yes' in capital letters): ")
+			} else {
+				assert.NotContains(t, out, "Are you sure?")
+			}
+			if tt.wantCode != 0 {
+				assert.Contains(t, h.stderr.String(), "operation aborted")
+				assert.NotContains(t, strings.Join(h.local.calls, "\n"), "format")
+			}
+		})
+	}
+}
+
+func TestPassphraseSources(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	require.NoError(t, os.WriteFile(keyFile, []byte("from-file\nwith newline"), 0o600))
+	tests := []struct {
+		name    string
+		src     passSource
+		verify  bool
+		want    string
+		wantErr error
+	}{
+		{"key file keeps every byte", passSource{keyFile: keyFile}, false, "from-file\nwith newline", nil},
+		{"key file - reads all of stdin", passSource{keyFile: "-", stdin: strings.NewReader("a\nb\n")}, false, "a\nb\n", nil},
+		{"stdin stops at the first newline", passSource{stdin: strings.NewReader("line1\nline2\n")}, false, "line1", nil},
+		{"stdin without newline", passSource{stdin: strings.NewReader("abc")}, false, "abc", nil},
+		{"empty stdin", passSource{stdin: strings.NewReader("")}, false, "", errEmptyPass},
+		{"terminal", passSource{term: &fakeTerm{passwords: [][]byte{[]byte("tty")}}}, false, "tty", nil},
+		{"terminal verify ok", passSource{term: &fakeTerm{passwords: [][]byte{[]byte("tty"), []byte("tty")}}}, true, "tty", nil},
+		{"terminal verify mismatch", passSource{term: &fakeTerm{passwords: [][]byte{[]byte("tty"), []byte("tyt")}}}, true, "", errPassMismatch},
+		{"terminal empty", passSource{term: &fakeTerm{passwords: [][]byte{{}}}}, false, "", errEmptyPass},
+		{"missing key file", passSource{keyFile: filepath.Join(dir, "nope")}, false, "", os.ErrNotExist},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.src.prompt = &bytes.Buffer{}
+			got, err := tt.src.read("/dev/x", tt.verify)
+			if tt.wantErr != nil {
+				require.ErrorIs(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, string(got))
+		})
+	}
+}
+
+func TestReadLineLeavesTheRest(t *testing.T) {
+	r := strings.NewReader("first\nsecond\n")
+	l, err := readLine(r, 100)
+	require.NoError(t, err)
+	assert.Equal(t, "first", string(l))
+	rest := make([]byte, 20)
+	n, _ := r.Read(rest)
+	assert.Equal(t, "second\n", string(rest[:n]), "nothing after the newline is consumed")
+	_, err = readLine(strings.NewReader("toolong"), 3)
+	assert.Error(t, err)
+}
+
+func TestUnlockFailures(t *testing.T) {
+	setup := func(t *testing.T) (*harness, string) {
+		h := newHarness(t, testPass+"\n")
+		h.local.devices["/dev/nvme1n1"] = make([]byte, probeSize)
+		h.local.resolved["vol-0123456789abcdef0"] = "/dev/nvme1n1"
+		mp := tempMountPoint(t)
+		require.Equal(t, 0, h.run("setup", "--volume-id", "vol-0123456789abcdef0", "--no-aws", "--mount-point", mp), h.stderr.String())
+		require.Equal(t, 0, h.run("teardown", "--mount-point", mp), h.stderr.String())
+		require.Empty(t, h.local.mappings)
+		h.stdout.Reset()
+		h.stderr.Reset()
+		h.setStdin(testPass + "\n")
+		return h, mp
+	}
+	t.Run("wrong passphrase", func(t *testing.T) {
+		h, mp := setup(t)
+		h.setStdin("not the passphrase\n")
+		code := h.run("unlock", "--volume-id", "vol-0123456789abcdef0", "--no-aws", "--mount-point", mp)
+		assert.Equal(t, exitNoPerm, code)
+		assert.Contains(t, h.stderr.String(), "step 2/4 failed (luksOpen /dev/nvme1n1 my_enc_fs): /dev/nvme1n1: no key available with this passphrase")
+		assert.Empty(t, h.local.mappings)
+		assert.Empty(t, h.local.mounts)
+	})
+	t.Run("device missing", func(t *testing.T) {
+		h, mp := setup(t)
+		code := h.run("unlock", "--volume-id", "vol-0fffffffffffffff0", "--no-aws", "--mount-point", mp)
+		assert.Equal(t, exitNoDevice, code)
+		assert.Contains(t, h.stderr.String(), "step 1/4 failed (resolve the local device of vol-0fffffffffffffff0)")
+		assert.Empty(t, h.local.mappings)
+	})
+	t.Run("mount point busy", func(t *testing.T) {
+		h, mp := setup(t)
+		h.local.mounts = append(h.local.mounts, mountEntry{Source: "tmpfs", MountPoint: mp, FSType: "tmpfs"})
+		code := h.run("unlock", "--volume-id", "vol-0123456789abcdef0", "--no-aws", "--mount-point", mp)
+		assert.Equal(t, exitBusy, code)
+		assert.Contains(t, h.stderr.String(), "step 3/4 failed (mount /dev/mapper/my_enc_fs "+mp+"): mount point "+mp+" is busy: tmpfs is already mounted there")
+		assert.Empty(t, h.local.mappings, "the mapping opened by step 2 is closed again")
+		assert.Contains(t, h.stdout.String(), "Cleanup: closed my_enc_fs")
+	})
+	t.Run("mapping exists", func(t *testing.T) {
+		h, mp := setup(t)
+		h.local.mappings["my_enc_fs"] = "/dev/other"
+		code := h.run("unlock", "--volume-id", "vol-0123456789abcdef0", "--no-aws", "--mount-point", mp)
+		assert.Equal(t, exitBusy, code)
+		assert.Contains(t, h.stderr.String(), "mapping my_enc_fs already exists (on /dev/other)")
+		assert.Equal(t, "/dev/other", h.local.mappings["my_enc_fs"], "someone else's mapping is left alone")
+	})
+	t.Run("success then status then teardown", func(t *testing.T) {
+		h, mp := setup(t)
+		require.Equal(t, 0, h.run("unlock", "--volume-id", "vol-0123456789abcdef0", "--no-aws", "--mount-point", mp), h.stderr.String())
+		assert.Contains(t, h.stdout.String(), "Step 4/4: post-mount hooks (0)...\n    skipped: none configured")
+		h.stdout.Reset()
+		require.Equal(t, 0, h.run("status", "--volume-id", "vol-0123456789abcdef0", "--no-aws", "--mount-point", mp))
+		out := h.stdout.String()
+		assert.Contains(t, out, "device:    /dev/nvme1n1 (LUKS header)")
+		assert.Contains(t, out, "mapping:   my_enc_fs open on /dev/nvme1n1")
+		assert.Contains(t, out, "mounted:   /dev/mapper/my_enc_fs on "+mp)
+		assert.Contains(t, out, "boot:      boot-time unlock disabled (fake)")
+		h.stdout.Reset()
+		require.Equal(t, 0, h.run("teardown", "--mount-point", mp))
+		assert.Empty(t, h.local.mappings)
+		assert.Empty(t, h.local.mounts)
+		// Idempotent: a second teardown skips everything.
+		h.stdout.Reset()
+		require.Equal(t, 0, h.run("teardown", "--mount-point", mp))
+		assert.Contains(t, h.stdout.String(), "Step 1/4: umount "+mp+"...\n    skipped: nothing from /dev/mapper/my_enc_fs is mounted")
+		assert.Contains(t, h.stdout.String(), "Step 2/4: luksClose my_enc_fs...\n    skipped: no mapping named my_enc_fs")
+	})
+}
+
+func TestTeardownDetachDelete(t *testing.T) {
+	h := newHarness(t, testPass+"\n")
+	mp := tempMountPoint(t)
+	require.Equal(t, 0, h.run("setup", "--mount-point", mp), h.stderr.String())
+	require.Equal(t, 0, h.run("teardown", "--mount-point", mp, "--volume-id", "vol-00000000000000001", "--delete"), h.stderr.String())
+	assert.Equal(t, []string{"create us-east-1c 10 gp3", "attach vol-00000000000000001", "detach vol-00000000000000001", "delete vol-00000000000000001"}, h.cloud.calls)
+	assert.Empty(t, h.cloud.volumes)
+	assert.Empty(t, h.local.mappings)
+}
+
+func TestFlagErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frobnicate"}, `unknown verb "frobnicate"`},
+		{[]string{"setup", "--name", "a/b"}, `--name "a/b" is not a usable device-mapper name`},
+		{[]string{"setup", "--mount-point", "rel"}, "--mount-point must be an absolute path"},
+		{[]string{"setup", "--volume-id", "i-123"}, `--volume-id "i-123" does not look like vol-`},
+		{[]string{"teardown", "--delete"}, "--detach/--delete need --volume-id"},
+		{[]string{"teardown", "--delete", "--volume-id", "vol-1", "--no-aws"}, "cannot be combined with --no-aws"},
+		{[]string{"unlock", "--no-aws"}, "--no-aws needs --device or --volume-id"},
+		{[]string{"setup", "--key-size", "100"}, "--key-size must be a positive multiple of 8"},
+		{[]string{"setup", "--mkfs", "mkfs.ext4 '"}, "--mkfs: hook syntax: unterminated single quote"},
+		{[]string{"unlock", "--device", "/dev/x", "--hook", `"`}, "not a command"},
+		{[]string{"status", "extra"}, `unexpected argument "extra"`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			h := newHarness(t, "")
+			assert.Equal(t, exitUsage, h.run(tt.args...))
+			assert.Contains(t, h.stderr.String(), tt.want)
+		})
+	}
+}
+
+func TestUsage(t *testing.T) {
+	h := newHarness(t, "")
+	assert.Equal(t, 0, h.run("--help"))
+	for _, v := range []string{"setup", "teardown", "unlock", "status"} {
+		assert.Regexp(t, regexp.MustCompile(`(?m)^  `+v+` `), h.stdout.String())
+	}
+	assert.Equal(t, 0, h.run("setup", "-h"))
+	assert.Contains(t, h.stderr.String(), "-pbkdf-force-iterations")
+}
+
+func TestExitCodes(t *testing.T) {
+	tests := []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{errUsage, 1},
+		{errAborted, 1},
+		{&stepError{N: 2, Total: 4, Err: errWrongPassphrase}, 2},
+		{errPassMismatch, 2},
+		{&stepError{Err: errDeviceMissing}, 4},
+		{errBusy, 5},
+		{errAlreadyUsed, 5},
+		{errors.New("other"), 1},
+		{context.Canceled, 1},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, exitCode(tt.err), "%v", tt.err)
+	}
+}
