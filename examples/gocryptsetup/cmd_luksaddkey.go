@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/cloudluks/cloudluks/luks"
+)
+
+// addKeyOptions are the PBKDF2 settings for a new key slot (-i or --pbkdf-force-iterations).
+func (a *app) addKeyOptions(slot int) luks.AddKeyOptions {
+	o := luks.AddKeyOptions{Keyslot: slot, ForceIterations: uint32(a.opts.forceIterations)}
+	if a.opts.set["iter-time"] {
+		o.IterTime = time.Duration(a.opts.iterTime) * time.Millisecond
+	}
+	return o
+}
+
+func (a *app) checkForceIterations() error {
+	if a.opts.set["pbkdf-force-iterations"] && a.opts.forceIterations < 1000 {
+		return &cliError{code: exitParams, msg: "Forced iteration count is too low for pbkdf2 (minimum is 1000).\nFailed to set pbkdf parameters."}
+	}
+	return nil
+}
+
+// cmdLuksAddKey adds a passphrase: the existing one (-d/-l/--keyfile-offset or prompt) is
+// verified first, then the new one is read (positional NEW_KEY_FILE or prompt, verified on a
+// terminal) into the first free slot or -S.
+func cmdLuksAddKey(a *app, args []string) error {
+	dev := args[0]
+	if err := a.checkForceIterations(); err != nil {
+		return err
+	}
+	f, h, err := a.loadHeader(dev, true)
+	if err != nil {
+		return err
+	}
+	hp := a.headerPath(dev)
+	newSlot := luks.AnyKeyslot
+	if a.opts.set["key-slot"] {
+		a.logStd("WARNING: The --key-slot parameter is used for new keyslot number.")
+		newSlot = a.opts.keySlot
+		switch {
+		case newSlot >= luks.NumKeyslots:
+			f.Close()
+			return &cliError{code: exitParams, msg: fmt.Sprintf("Key slot %d is invalid, please select between 0 and 7.", newSlot)}
+		case h.Keyslots[newSlot].Enabled():
+			f.Close()
+			return &cliError{code: exitParams, msg: fmt.Sprintf("Key slot %d is full, please select another one.", newSlot)}
+		}
+	} else if activeSlots(h) == luks.NumKeyslots {
+		f.Close()
+		return luks.ErrNoFreeKeyslot
+	}
+	vk, slot, _, err := a.unlock(hp, f, "Enter any existing passphrase: ", a.keyFromOptions(), luks.AnyKeyslot)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	defer vk.Wipe()
+	a.logVerbose("Key slot %d unlocked.", slot)
+
+	src := keySource{}
+	if len(args) > 1 {
+		src = a.newKeyFromPositional(args[1])
+	}
+	newPass, err := a.getKey("Enter new passphrase for key slot: ", src, true)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	defer clear(newPass)
+	created, err := luks.AddKeyByVolumeKey(a.ctx, f, vk, newPass, a.addKeyOptions(newSlot))
+	if err != nil {
+		f.Close()
+		return onDevice(hp, err)
+	}
+	if err := syncClose(f, nil); err != nil {
+		return err
+	}
+	a.logVerbose("Key slot %d created.", created)
+	return nil
+}
+
+// activeSlots counts the ENABLED key slots.
+func activeSlots(h *luks.Header) int {
+	n := 0
+	for _, ks := range h.Keyslots {
+		if ks.Enabled() {
+			n++
+		}
+	}
+	return n
+}

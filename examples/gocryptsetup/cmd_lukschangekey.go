@@ -1,0 +1,52 @@
+package main
+
+import (
+	"github.com/cloudluks/cloudluks/luks"
+)
+
+// cmdLuksChangeKey replaces a passphrase in cryptsetup's LUKS1 order: the new passphrase goes
+// into the first free slot, then the old slot is destroyed (so a crash never loses the only
+// key); with no free slot the old slot is rewritten in place.
+func cmdLuksChangeKey(a *app, args []string) error {
+	dev := args[0]
+	if err := a.checkForceIterations(); err != nil {
+		return err
+	}
+	f, _, err := a.loadHeader(dev, true)
+	if err != nil {
+		return err
+	}
+	hp := a.headerPath(dev)
+	oldPass, err := a.getKey("Enter passphrase to be changed: ", a.keyFromOptions(), false)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	defer clear(oldPass)
+	vk, slot, _, err := luks.Unlock(a.ctx, f, oldPass, luks.UnlockOptions{Keyslot: a.slotOption()})
+	if err != nil {
+		f.Close()
+		return onDevice(hp, err)
+	}
+	vk.Wipe()
+	a.logVerbose("Key slot %d unlocked.", slot)
+
+	src := keySource{}
+	if len(args) > 1 {
+		src = a.newKeyFromPositional(args[1])
+	}
+	newPass, err := a.getKey("Enter new passphrase: ", src, true)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	defer clear(newPass)
+	opts := a.addKeyOptions(slot)
+	opts.Keyslot = luks.AnyKeyslot
+	_, created, err := luks.ChangeKey(a.ctx, f, oldPass, newPass, opts)
+	if err := syncClose(f, onDevice(hp, err)); err != nil {
+		return err
+	}
+	a.logVerbose("Key slot %d created.", created)
+	return nil
+}

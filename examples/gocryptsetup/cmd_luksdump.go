@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/cloudluks/cloudluks/luks"
+)
+
+// cmdLuksDump prints the header exactly as cryptsetup luksDump does (line 1 names the header
+// device as typed). --dump-volume-key (alias --dump-master-key) unlocks a key slot and prints
+// the volume key instead; with --volume-key-file the key goes to that file (mode 0400).
+func cmdLuksDump(a *app, args []string) error {
+	dev := args[0]
+	hp := a.headerPath(dev)
+	f, h, err := a.loadHeader(dev, false)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if !a.opts.dumpVolumeKey {
+		return onDevice(hp, h.Dump(a.stdout, hp))
+	}
+	if err := a.confirm("The header dump with volume key is sensitive information\n"+
+		"that allows access to encrypted partition without a passphrase.\n"+
+		"This dump should be stored encrypted in a safe place.", &cliError{code: exitPermission}); err != nil {
+		return err
+	}
+	vk, slot, h, err := a.unlock(hp, f, passPrompt(dev), a.keyFromOptions(), a.slotOption())
+	if err != nil {
+		return err
+	}
+	defer vk.Wipe()
+	a.logVerbose("Key slot %d unlocked.", slot)
+
+	if a.opts.volumeKeyFile == "" {
+		return luks.DumpVolumeKey(a.stdout, dev, h, vk)
+	}
+	if err := writeVolumeKeyFile(a.opts.volumeKeyFile, vk); err != nil {
+		return err
+	}
+	// The file variant prints the same header lines, then names the file instead of the key.
+	var buf bytes.Buffer
+	if err := luks.DumpVolumeKey(&buf, dev, h, vk); err != nil {
+		return err
+	}
+	text := buf.String()
+	if i := strings.Index(text, "MK dump:"); i >= 0 {
+		clear(buf.Bytes())
+		text = text[:i]
+	}
+	fmt.Fprint(a.stdout, text)
+	fmt.Fprintf(a.stdout, "Key stored to file %s.\n", a.opts.volumeKeyFile)
+	return nil
+}
+
+// writeVolumeKeyFile creates path (which must not exist) with mode 0400 and the raw key.
+func writeVolumeKeyFile(path string, vk *luks.VolumeKey) error {
+	fail := &cliError{code: exitParams, msg: fmt.Sprintf("Cannot open keyfile %s for write.", path)}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o400)
+	if err != nil {
+		return fail
+	}
+	if _, err := f.Write(vk.Bytes()); err != nil {
+		f.Close()
+		return &cliError{code: exitParams, msg: fmt.Sprintf("Cannot write to keyfile %s.", path)}
+	}
+	return syncClose(f, nil)
+}

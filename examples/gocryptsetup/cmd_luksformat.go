@@ -1,0 +1,133 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/cloudluks/cloudluks/luks"
+)
+
+// cmdLuksFormat writes a new LUKS1 header and key material, like cryptsetup luksFormat
+// --type luks1: existing-signature warning, the YES confirmation on a terminal (not with -q,
+// not when stdin is piped), the passphrase asked twice on a terminal, a positional key file.
+func cmdLuksFormat(a *app, args []string) error {
+	dev := args[0]
+	o := a.opts
+	if o.set["pbkdf-force-iterations"] && o.forceIterations < 1000 {
+		return &cliError{code: exitParams, msg: "Forced iteration count is too low for pbkdf2 (minimum is 1000).\nFailed to set pbkdf parameters."}
+	}
+	if o.set["uuid"] && !uuidPattern.MatchString(o.uuid) {
+		return errBadUUID
+	}
+	detached := o.header != ""
+	hp := a.headerPath(dev)
+
+	// The data device must exist even with a detached header.
+	data, err := openDevice(dev, !detached)
+	if err != nil {
+		return err
+	}
+	defer data.Close()
+	// cryptsetup grows a short image file up to the payload, but refuses an empty one.
+	if fi, err := data.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+		return onDevice(dev, luks.ErrDeviceTooSmall)
+	}
+	hdr := data
+	if detached {
+		hdr, err = openOrCreateHeader(hp)
+		if err != nil {
+			return err
+		}
+		defer hdr.Close()
+	}
+
+	if luks.IsLUKS(hdr) || hasLUKSMagic(hdr) {
+		if !o.batch {
+			a.logStd("WARNING: Device %s already contains a 'crypto_LUKS' superblock signature.", hp)
+		}
+		a.logVerbose("Existing 'crypto_LUKS' superblock signature on device %s will be wiped.", hp)
+	}
+	if err := a.confirm(fmt.Sprintf("This will overwrite data on %s irrevocably.", hp),
+		&cliError{code: exitParams, msg: "Operation aborted.\n"}); err != nil {
+		return err
+	}
+
+	src := a.keyFromOptions()
+	if len(args) > 1 {
+		src.file = args[1]
+	}
+	pass, err := a.getKey(passPrompt(dev), src, true)
+	if err != nil {
+		return err
+	}
+	defer clear(pass)
+
+	fo := luks.FormatOptions{
+		Cipher:          o.cipher,
+		KeySize:         o.keySize,
+		Hash:            o.hash,
+		UUID:            o.uuid,
+		AlignPayload:    uint32(o.alignPayload),
+		Keyslot:         a.slotOption(),
+		Detached:        detached,
+		ForceIterations: uint32(o.forceIterations),
+	}
+	if o.set["iter-time"] {
+		fo.IterTime = time.Duration(o.iterTime) * time.Millisecond
+	}
+	if o.set["key-slot"] && o.keySlot >= luks.NumKeyslots {
+		return &cliError{code: exitParams, msg: fmt.Sprintf("Key slot %d is invalid, please select between 0 and 7.", o.keySlot)}
+	}
+	h, vk, err := luks.Format(a.ctx, hdr, pass, fo)
+	if err != nil {
+		return onDevice(hp, err)
+	}
+	vk.Wipe()
+	if err := hdr.Sync(); err != nil {
+		return onDevice(hp, err)
+	}
+	slot := 0
+	for i, ks := range h.Keyslots {
+		if ks.Enabled() {
+			slot = i
+			break
+		}
+	}
+	a.logVerbose("Key slot %d created.", slot)
+	if !detached {
+		if fi, err := data.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() <= h.PayloadOffsetBytes() {
+			a.logStd("Device %s is too small for activation, there is no remaining space for data.", dev)
+		}
+	}
+	return nil
+}
+
+// openOrCreateHeader opens a detached header file for writing, creating it (mode 0600) when it
+// does not exist, as cryptsetup luksFormat --header does.
+func openOrCreateHeader(path string) (*os.File, error) {
+	f, err := openDevice(path, true)
+	if err == nil {
+		return f, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	f, cerr := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if cerr != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// hasLUKSMagic reports a LUKS signature of any version (blkid's crypto_LUKS), which IsLUKS
+// does not accept for LUKS2 or damaged headers.
+func hasLUKSMagic(f *os.File) bool {
+	var b [6]byte
+	if _, err := f.ReadAt(b[:], 0); err != nil {
+		return false
+	}
+	return string(b[:]) == "LUKS\xba\xbe"
+}

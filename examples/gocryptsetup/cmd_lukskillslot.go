@@ -1,0 +1,55 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/cloudluks/cloudluks/luks"
+)
+
+// cmdLuksKillSlot destroys key slot N. Unless -q is given on a terminal (or with a key file or
+// piped stdin) it first asks for any remaining passphrase and checks it, like cryptsetup; when
+// piped stdin holds nothing, cryptsetup prints "Nothing to read on input." and wipes the slot
+// anyway, and so does this.
+func cmdLuksKillSlot(a *app, args []string) error {
+	dev := args[0]
+	slot, err := strconv.Atoi(args[1])
+	if err != nil || slot < 0 || slot >= luks.NumKeyslots {
+		return &cliError{code: exitParams, msg: fmt.Sprintf("Key slot %s is invalid, please select between 0 and 7.", args[1])}
+	}
+	f, h, err := a.loadHeader(dev, true)
+	if err != nil {
+		return err
+	}
+	hp := a.headerPath(dev)
+	if !h.Keyslots[slot].Enabled() {
+		f.Close()
+		return &cliError{code: exitParams, msg: fmt.Sprintf("Keyslot %d is not active.", slot)}
+	}
+	a.logVerbose("Keyslot %d is selected for deletion.", slot)
+	if !a.opts.batch || a.opts.keyFile != "" || !a.term.StdinIsTerminal() {
+		if activeSlots(h) == 1 {
+			if err := a.confirm(lastSlotWarning, errLastSlotAborted); err != nil {
+				f.Close()
+				return err
+			}
+		}
+		vk, unlocked, _, err := a.unlock(hp, f, "Enter any remaining passphrase: ", a.keyFromOptions(), luks.AnyKeyslot)
+		switch {
+		case errors.Is(err, errNothingToRead) && (a.opts.keyFile == "" || a.opts.keyFile == "-"):
+			fmt.Fprintln(a.stderr, errNothingToRead.msg)
+		case err != nil:
+			f.Close()
+			return err
+		default:
+			vk.Wipe()
+			a.logVerbose("Key slot %d unlocked.", unlocked)
+		}
+	}
+	if err := syncClose(f, onDevice(hp, luks.KillSlot(f, slot))); err != nil {
+		return err
+	}
+	a.logVerbose("Key slot %d removed.", slot)
+	return nil
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"regexp"
+
+	"github.com/cloudluks/cloudluks/luks"
+)
+
+// uuidPattern is what libuuid's uuid_parse accepts: 8-4-4-4-12 hex digits, any case.
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+var errBadUUID = &cliError{code: exitParams, msg: "Wrong LUKS UUID format provided."}
+
+// cmdLuksUUID prints the UUID, or with --uuid sets it (after the terminal confirmation).
+func cmdLuksUUID(a *app, args []string) error {
+	dev := args[0]
+	if !a.opts.set["uuid"] {
+		f, h, err := a.loadHeader(dev, false)
+		if err != nil {
+			return quietUnlessDevice(err)
+		}
+		f.Close()
+		fmt.Fprintln(a.stdout, h.UUID)
+		return nil
+	}
+	if !uuidPattern.MatchString(a.opts.uuid) {
+		return errBadUUID
+	}
+	f, _, err := a.loadHeader(dev, true)
+	if err != nil {
+		return quietUnlessDevice(err)
+	}
+	if err := a.confirm("Do you really want to change UUID of device?", &cliError{code: exitPermission, msg: "Operation aborted.\n"}); err != nil {
+		f.Close()
+		return err
+	}
+	return syncClose(f, onDevice(f.Name(), luks.SetUUID(f, a.opts.uuid)))
+}
+
+// quietUnlessDevice keeps device errors (exit 4 with a message) and turns "not LUKS" into
+// cryptsetup's silent exit 1, as luksUUID and isLuks do.
+func quietUnlessDevice(err error) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, errNotCompatible) {
+		return err
+	}
+	return &cliError{code: exitParams}
+}

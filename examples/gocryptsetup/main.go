@@ -1,0 +1,212 @@
+// Command gocryptsetup is a cryptsetup-compatible command line over the cloudluks luks
+// package: the same verbs, options, prompts, messages, stdout text and exit codes as
+// cryptsetup 2.6 for LUKS1, with no cgo and no cryptsetup binary.
+//
+// Usage:
+//
+//	gocryptsetup [OPTION...] <action> <action-specific>
+//
+// Actions (LUKS1 only):
+//
+//	luksFormat <device> [<new key file>]
+//	luksDump <device> [--dump-volume-key [--volume-key-file FILE]]
+//	open --test-passphrase <device>           (alias luksOpen)
+//	open <device> <name>                      (needs device-mapper; see open_mapping.go)
+//	luksAddKey <device> [<new key file>]
+//	luksRemoveKey <device> [<key file>]
+//	luksChangeKey <device> [<new key file>]
+//	luksKillSlot <device> <key slot>
+//	luksUUID <device> [--uuid UUID]
+//	isLuks <device>
+//	luksHeaderBackup <device> --header-backup-file FILE
+//	luksHeaderRestore <device> --header-backup-file FILE
+//	benchmark
+//
+// Two extensions for rootless use read and write the decrypted payload of an image without
+// device-mapper:
+//
+//	read <device> [--offset BYTES] [--size BYTES]   decrypted payload bytes to stdout
+//	write <device> [--offset BYTES]                 encrypt stdin into the payload
+//
+// Options are cryptsetup's: --type luks1, -c/--cipher, -s/--key-size, -h/--hash,
+// -i/--iter-time, --pbkdf-force-iterations, -d/--key-file (- = stdin), --keyfile-offset,
+// -l/--keyfile-size, -S/--key-slot, --uuid, --align-payload, --header, -q/--batch-mode,
+// -v/--verbose, -T/--tries. They may come before or after the action, as in cryptsetup.
+//
+// Passphrases: from a key file (-d, or the positional key-file argument), else a prompt on
+// the terminal without echo (luksFormat asks twice), else one line of stdin.
+//
+// Exit codes: 0 success, 1 wrong parameters or not LUKS, 2 no permission or bad passphrase,
+// 3 out of memory, 4 wrong device, 5 device busy or exists.
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// verb is one action. Adding an action is one cmd_<name>.go file with its run function plus
+// one line in verbTable.
+type verb struct {
+	name    string
+	aliases []string
+	args    string // synopsis shown by --help
+	req     string // the mandatory arguments, named in "requires <device> as arguments"
+	minArgs int
+	help    string
+	run     func(a *app, args []string) error
+}
+
+// verbTable lists the actions in the order --help shows them.
+func verbTable() []verb {
+	return []verb{
+		{name: "open", aliases: []string{"luksOpen"}, args: "<device> [--type <type>] [<name>]", req: "<device>", minArgs: 1, help: "open device as <name> (or only check the passphrase with --test-passphrase)", run: cmdOpen},
+		{name: "luksFormat", args: "<device> [<new key file>]", req: "<device>", minArgs: 1, help: "formats a LUKS device", run: cmdLuksFormat},
+		{name: "luksAddKey", args: "<device> [<new key file>]", req: "<device>", minArgs: 1, help: "add key to LUKS device", run: cmdLuksAddKey},
+		{name: "luksRemoveKey", args: "<device> [<key file>]", req: "<device>", minArgs: 1, help: "removes supplied key or key file from LUKS device", run: cmdLuksRemoveKey},
+		{name: "luksChangeKey", args: "<device> [<key file>]", req: "<device>", minArgs: 1, help: "changes supplied key or key file of LUKS device", run: cmdLuksChangeKey},
+		{name: "luksKillSlot", args: "<device> <key slot>", req: "<device> <key slot>", minArgs: 2, help: "wipes key with number <key slot> from LUKS device", run: cmdLuksKillSlot},
+		{name: "luksUUID", args: "<device>", req: "<device>", minArgs: 1, help: "print UUID of LUKS device", run: cmdLuksUUID},
+		{name: "isLuks", args: "<device>", req: "<device>", minArgs: 1, help: "tests <device> for LUKS partition header", run: cmdIsLuks},
+		{name: "luksDump", args: "<device>", req: "<device>", minArgs: 1, help: "dump LUKS partition information", run: cmdLuksDump},
+		{name: "luksHeaderBackup", args: "<device>", req: "<device>", minArgs: 1, help: "Backup LUKS device header and keyslots", run: cmdLuksHeaderBackup},
+		{name: "luksHeaderRestore", args: "<device>", req: "<device>", minArgs: 1, help: "Restore LUKS device header and keyslots", run: cmdLuksHeaderRestore},
+		{name: "benchmark", args: "[--cipher <cipher>]", minArgs: 0, help: "benchmark cipher", run: cmdBenchmark},
+		{name: "read", args: "<device>", req: "<device>", minArgs: 1, help: "write decrypted payload bytes to stdout (--offset, --size in bytes)", run: cmdRead},
+		{name: "write", args: "<device>", req: "<device>", minArgs: 1, help: "encrypt stdin into the payload (--offset in bytes)", run: cmdWrite},
+	}
+}
+
+// app is one invocation: its streams, terminal, parsed options and cancellation.
+type app struct {
+	ctx    context.Context
+	prog   string
+	stdin  *bufio.Reader
+	stdout io.Writer
+	stderr io.Writer
+	term   terminal
+	opts   *options
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr, ttyTerminal{stdin: os.Stdin, stderr: os.Stderr})
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns the exit code. Everything it prints goes to the
+// given writers, so tests can run it in-process.
+func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer, term terminal) int {
+	prog := "gocryptsetup"
+	if len(argv) > 0 {
+		prog = filepath.Base(argv[0])
+		argv = argv[1:]
+	}
+	a := &app{ctx: ctx, prog: prog, stdin: bufio.NewReader(stdin), stdout: stdout, stderr: stderr, term: term}
+
+	opts, pos, err := parseArgs(argv)
+	if err != nil {
+		return a.usageFail(err.(*usageError))
+	}
+	a.opts = opts
+	switch {
+	case opts.help:
+		a.writeHelp()
+		return exitOK
+	case opts.usage:
+		writeUsage(stdout, prog)
+		return exitOK
+	case opts.version:
+		fmt.Fprintf(stdout, "%s 2.6.1 (cloudluks, LUKS1 only)\n", prog)
+		return exitOK
+	}
+	if len(pos) == 0 {
+		return a.usageFail(&usageError{msg: "Argument <action> missing."})
+	}
+	v, ok := lookupVerb(pos[0])
+	if !ok {
+		return a.usageFail(&usageError{msg: "Unknown action."})
+	}
+	args := pos[1:]
+	if len(args) < v.minArgs {
+		return a.usageFail(&usageError{msg: fmt.Sprintf("%s: requires %s as arguments", pos[0], v.req)})
+	}
+	if err := checkType(opts); err != nil {
+		return a.finish(err)
+	}
+	return a.finish(v.run(a, args))
+}
+
+func lookupVerb(name string) (verb, bool) {
+	for _, v := range verbTable() {
+		if v.name == name {
+			return v, true
+		}
+		for _, al := range v.aliases {
+			if al == name {
+				return v, true
+			}
+		}
+	}
+	return verb{}, false
+}
+
+// checkType accepts --type luks1 (and "luks", which means the default format, here LUKS1).
+func checkType(o *options) error {
+	switch o.typ {
+	case "", "luks", "luks1":
+		return nil
+	}
+	return &cliError{code: exitParams, msg: fmt.Sprintf("Device type %s is not supported (this program handles LUKS1 only).", o.typ)}
+}
+
+// finish prints the error (stderr) and, with -v, the status line (stdout), then returns the
+// exit code.
+func (a *app) finish(err error) int {
+	if ue, ok := err.(*usageError); ok {
+		return a.usageFail(ue)
+	}
+	code, lines := exitStatus(err)
+	for _, l := range lines {
+		fmt.Fprintln(a.stderr, l)
+	}
+	if a.opts != nil && a.opts.verbose {
+		fmt.Fprintln(a.stdout, statusLine(code))
+	}
+	return code
+}
+
+// usageFail prints the usage summary and popt's "SUBJECT: MESSAGE" on stderr; exit 1.
+func (a *app) usageFail(e *usageError) int {
+	writeUsage(a.stderr, a.prog)
+	subject := e.subject
+	if subject == "" {
+		subject = a.prog
+	}
+	fmt.Fprintf(a.stderr, "%s: %s\n", subject, e.msg)
+	return exitParams
+}
+
+func (a *app) writeHelp() {
+	w := a.stdout
+	fmt.Fprintf(w, "%s 2.6.1 (cloudluks, LUKS1 only)\n", a.prog)
+	writeUsage(w, a.prog)
+	fmt.Fprintf(w, "\n<action> is one of:\n")
+	for _, v := range verbTable() {
+		names := v.name
+		if len(v.aliases) > 0 {
+			names += "|" + strings.Join(v.aliases, "|")
+		}
+		fmt.Fprintf(w, "\t%s %s - %s\n", names, v.args, v.help)
+	}
+	fmt.Fprintf(w, "\n<name> is the device to create under /dev/mapper\n<device> is the encrypted device (or image file)\n<key slot> is the LUKS key slot number to modify\n<key file> optional key file for the new key for luksAddKey action\n")
+	fmt.Fprintf(w, "\nDefault compiled-in device cipher parameters:\n\tLUKS1: aes-xts-plain64, Key: 512 bits, LUKS header hashing: sha256, RNG: /dev/urandom\n")
+}

@@ -1,0 +1,318 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// options holds every command-line option. Each field keeps cryptsetup's meaning; set records
+// which long names were given (so "given as 0" and "absent" differ, as in popt).
+type options struct {
+	typ             string
+	cipher          string
+	keySize         int // bits
+	hash            string
+	iterTime        int // ms
+	forceIterations int64
+	keyFile         string
+	keyfileOffset   int64
+	keyfileSize     int64
+	newKeyfileOff   int64
+	newKeyfileSize  int64
+	keySlot         int
+	uuid            string
+	alignPayload    int64
+	header          string
+	backupFile      string
+	volumeKeyFile   string
+	dumpVolumeKey   bool
+	testPassphrase  bool
+	batch           bool
+	verbose         bool
+	debug           bool
+	verifyPass      bool
+	tries           int
+	offset          int64 // bytes (read/write extensions)
+	size            int64 // bytes (read/write extensions)
+	benchTime       time.Duration
+
+	// Mapping options, parsed here so the mapping verbs (open NAME, close, status) only read them.
+	readonly            bool
+	allowDiscards       bool
+	perfSameCPUCrypt    bool
+	perfSubmitFromCrypt bool
+	perfNoReadWQ        bool
+	perfNoWriteWQ       bool
+
+	help    bool
+	usage   bool
+	version bool
+
+	set map[string]bool
+}
+
+type optKind int
+
+const (
+	optBool optKind = iota
+	optString
+	optInt
+)
+
+// optDef describes one option the way popt's table does: a long name, an optional short letter,
+// and the placeholder shown in the usage text.
+type optDef struct {
+	long  string
+	short byte
+	kind  optKind
+	arg   string // placeholder for --usage ("STRING", "BITS", ...)
+	alias string // long name this one stands for (--dump-master-key → dump-volume-key)
+	apply func(o *options, s string, n int64)
+}
+
+// optionTable lists the options in the order the usage text shows them.
+func optionTable() []optDef {
+	str := func(p func(*options) *string) func(*options, string, int64) {
+		return func(o *options, s string, _ int64) { *p(o) = s }
+	}
+	flag := func(p func(*options) *bool) func(*options, string, int64) {
+		return func(o *options, _ string, _ int64) { *p(o) = true }
+	}
+	num := func(p func(*options) *int64) func(*options, string, int64) {
+		return func(o *options, _ string, n int64) { *p(o) = n }
+	}
+	return []optDef{
+		{long: "help", short: '?', kind: optBool, apply: flag(func(o *options) *bool { return &o.help })},
+		{long: "usage", kind: optBool, apply: flag(func(o *options) *bool { return &o.usage })},
+		{long: "version", short: 'V', kind: optBool, apply: flag(func(o *options) *bool { return &o.version })},
+		{long: "align-payload", kind: optInt, arg: "SECTORS", apply: num(func(o *options) *int64 { return &o.alignPayload })},
+		{long: "allow-discards", kind: optBool, apply: flag(func(o *options) *bool { return &o.allowDiscards })},
+		{long: "batch-mode", short: 'q', kind: optBool, apply: flag(func(o *options) *bool { return &o.batch })},
+		{long: "benchmark-time", kind: optInt, arg: "msecs", apply: func(o *options, _ string, n int64) { o.benchTime = time.Duration(n) * time.Millisecond }},
+		{long: "cipher", short: 'c', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.cipher })},
+		{long: "debug", kind: optBool, apply: flag(func(o *options) *bool { return &o.debug })},
+		{long: "dump-volume-key", kind: optBool, apply: flag(func(o *options) *bool { return &o.dumpVolumeKey })},
+		{long: "hash", short: 'h', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.hash })},
+		{long: "header", kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.header })},
+		{long: "header-backup-file", kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.backupFile })},
+		{long: "iter-time", short: 'i', kind: optInt, arg: "msecs", apply: func(o *options, _ string, n int64) { o.iterTime = int(n) }},
+		{long: "key-file", short: 'd', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.keyFile })},
+		{long: "key-size", short: 's', kind: optInt, arg: "BITS", apply: func(o *options, _ string, n int64) { o.keySize = int(n) }},
+		{long: "key-slot", short: 'S', kind: optInt, arg: "INT", apply: func(o *options, _ string, n int64) { o.keySlot = int(n) }},
+		{long: "keyfile-offset", kind: optInt, arg: "bytes", apply: num(func(o *options) *int64 { return &o.keyfileOffset })},
+		{long: "keyfile-size", short: 'l', kind: optInt, arg: "bytes", apply: num(func(o *options) *int64 { return &o.keyfileSize })},
+		{long: "volume-key-file", kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.volumeKeyFile })},
+		{long: "new-keyfile-offset", kind: optInt, arg: "bytes", apply: num(func(o *options) *int64 { return &o.newKeyfileOff })},
+		{long: "new-keyfile-size", kind: optInt, arg: "bytes", apply: num(func(o *options) *int64 { return &o.newKeyfileSize })},
+		{long: "offset", short: 'o', kind: optInt, arg: "BYTES", apply: num(func(o *options) *int64 { return &o.offset })},
+		{long: "pbkdf-force-iterations", kind: optInt, arg: "LONG", apply: num(func(o *options) *int64 { return &o.forceIterations })},
+		{long: "perf-no_read_workqueue", kind: optBool, apply: flag(func(o *options) *bool { return &o.perfNoReadWQ })},
+		{long: "perf-no_write_workqueue", kind: optBool, apply: flag(func(o *options) *bool { return &o.perfNoWriteWQ })},
+		{long: "perf-same_cpu_crypt", kind: optBool, apply: flag(func(o *options) *bool { return &o.perfSameCPUCrypt })},
+		{long: "perf-submit_from_crypt_cpus", kind: optBool, apply: flag(func(o *options) *bool { return &o.perfSubmitFromCrypt })},
+		{long: "readonly", short: 'r', kind: optBool, apply: flag(func(o *options) *bool { return &o.readonly })},
+		{long: "size", short: 'b', kind: optInt, arg: "BYTES", apply: num(func(o *options) *int64 { return &o.size })},
+		{long: "test-passphrase", kind: optBool, apply: flag(func(o *options) *bool { return &o.testPassphrase })},
+		{long: "tries", short: 'T', kind: optInt, arg: "INT", apply: func(o *options, _ string, n int64) { o.tries = int(n) }},
+		{long: "type", short: 'M', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.typ })},
+		{long: "uuid", kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.uuid })},
+		{long: "verbose", short: 'v', kind: optBool, apply: flag(func(o *options) *bool { return &o.verbose })},
+		{long: "verify-passphrase", short: 'y', kind: optBool, apply: flag(func(o *options) *bool { return &o.verifyPass })},
+		{long: "dump-master-key", kind: optBool, alias: "dump-volume-key", apply: flag(func(o *options) *bool { return &o.dumpVolumeKey })},
+		{long: "master-key-file", kind: optString, arg: "STRING", alias: "volume-key-file", apply: str(func(o *options) *string { return &o.volumeKeyFile })},
+	}
+}
+
+// usageError is a command-line mistake: cryptsetup prints the usage summary, then
+// "PROG: MESSAGE" (or "--opt: MESSAGE" for popt's own errors), and exits 1.
+type usageError struct {
+	subject string // "" → the program name
+	msg     string
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+// parseArgs parses args (without the program name) the way cryptsetup's popt table does:
+// options may appear before, between or after the positional arguments; short options take
+// their value attached ("-s256") or as the next argument ("-s 256"), and may be bundled
+// ("-qv"); long options take "--opt=value" or "--opt value"; "--" ends the options.
+func parseArgs(args []string) (*options, []string, error) {
+	o := &options{keySlot: -1, tries: 3, set: map[string]bool{}}
+	table := optionTable()
+	byLong := map[string]*optDef{}
+	byShort := map[byte]*optDef{}
+	for i := range table {
+		d := &table[i]
+		byLong[d.long] = d
+		if d.short != 0 {
+			byShort[d.short] = d
+		}
+	}
+	var pos []string
+	apply := func(d *optDef, val string, shown string) error {
+		name := d.long
+		if d.alias != "" {
+			name = d.alias
+		}
+		var n int64
+		if d.kind == optInt {
+			v, err := parseNumber(val)
+			if err != nil {
+				return &usageError{msg: "invalid numeric value"}
+			}
+			n = v
+		}
+		d.apply(o, val, n)
+		o.set[name] = true
+		return nil
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			pos = append(pos, args[i+1:]...)
+			i = len(args)
+		case strings.HasPrefix(a, "--"):
+			name, val, hasVal := strings.Cut(a[2:], "=")
+			d, ok := byLong[name]
+			if !ok {
+				return nil, nil, &usageError{subject: a, msg: "unknown option"}
+			}
+			if d.kind == optBool {
+				if hasVal {
+					return nil, nil, &usageError{subject: a, msg: "option does not take an argument"}
+				}
+				if err := apply(d, "", a); err != nil {
+					return nil, nil, err
+				}
+				continue
+			}
+			if !hasVal {
+				if i+1 >= len(args) {
+					return nil, nil, &usageError{subject: a, msg: "missing argument"}
+				}
+				i++
+				val = args[i]
+			}
+			if err := apply(d, val, a); err != nil {
+				return nil, nil, err
+			}
+		case len(a) > 1 && a[0] == '-':
+			for j := 1; j < len(a); j++ {
+				d, ok := byShort[a[j]]
+				if !ok {
+					return nil, nil, &usageError{subject: "-" + string(a[j]), msg: "unknown option"}
+				}
+				if d.kind == optBool {
+					if err := apply(d, "", a); err != nil {
+						return nil, nil, err
+					}
+					continue
+				}
+				val := a[j+1:]
+				if val == "" {
+					if i+1 >= len(args) {
+						return nil, nil, &usageError{subject: "-" + string(a[j]), msg: "missing argument"}
+					}
+					i++
+					val = args[i]
+				}
+				if err := apply(d, val, a); err != nil {
+					return nil, nil, err
+				}
+				break
+			}
+		default:
+			pos = append(pos, a) // includes "-" (stdin) as a positional
+		}
+	}
+	if err := o.check(); err != nil {
+		return nil, nil, err
+	}
+	return o, pos, nil
+}
+
+// parseNumber accepts what popt's POPT_ARG_LONG accepts: decimal, 0x hex, 0 octal, a sign.
+func parseNumber(s string) (int64, error) {
+	return strconv.ParseInt(strings.TrimSpace(s), 0, 64)
+}
+
+// check applies cryptsetup's cross-option rules that it reports as usage errors.
+func (o *options) check() error {
+	if o.set["key-size"] && o.keySize%8 != 0 {
+		return &usageError{msg: "Key size must be a multiple of 8 bits"}
+	}
+	if o.set["key-slot"] && o.keySlot < 0 {
+		return &usageError{msg: "Key slot is invalid."}
+	}
+	if o.set["pbkdf-force-iterations"] && o.set["iter-time"] {
+		return &usageError{msg: "PBKDF forced iterations cannot be combined with iteration time option."}
+	}
+	for _, n := range []string{"keyfile-offset", "keyfile-size", "new-keyfile-offset", "new-keyfile-size", "offset", "size", "align-payload", "iter-time", "benchmark-time"} {
+		if !o.set[n] {
+			continue
+		}
+		var v int64
+		switch n {
+		case "keyfile-offset":
+			v = o.keyfileOffset
+		case "keyfile-size":
+			v = o.keyfileSize
+		case "new-keyfile-offset":
+			v = o.newKeyfileOff
+		case "new-keyfile-size":
+			v = o.newKeyfileSize
+		case "offset":
+			v = o.offset
+		case "size":
+			v = o.size
+		case "align-payload":
+			v = o.alignPayload
+		case "iter-time":
+			v = int64(o.iterTime)
+		case "benchmark-time":
+			v = int64(o.benchTime)
+		}
+		if v < 0 {
+			return &usageError{msg: "Negative number for option not permitted."}
+		}
+	}
+	if o.set["tries"] && o.tries < 1 {
+		o.tries = 1
+	}
+	return nil
+}
+
+// writeUsage prints the popt-style option summary (the same shape as cryptsetup's) to w.
+func writeUsage(w io.Writer, prog string) {
+	var items []string
+	shortBools := "?Vqrvy"
+	items = append(items, "[-"+shortBools+"]")
+	for _, d := range optionTable() {
+		var s string
+		switch {
+		case d.short != 0 && d.kind == optBool:
+			s = fmt.Sprintf("[-%c|--%s]", d.short, d.long)
+		case d.short != 0:
+			s = fmt.Sprintf("[-%c|--%s=%s]", d.short, d.long, d.arg)
+		case d.kind == optBool:
+			s = fmt.Sprintf("[--%s]", d.long)
+		default:
+			s = fmt.Sprintf("[--%s=%s]", d.long, d.arg)
+		}
+		items = append(items, s)
+	}
+	items = append(items, "[OPTION...] <action> <action-specific>")
+	line := "Usage: " + prog
+	for _, it := range items {
+		if len(line)+1+len(it) > 79 {
+			fmt.Fprintln(w, line)
+			line = "       "
+		}
+		line += " " + it
+	}
+	fmt.Fprintln(w, line)
+}

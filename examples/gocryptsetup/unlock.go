@@ -1,0 +1,50 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/cloudluks/cloudluks/luks"
+)
+
+var errNoUsableSlot = &cliError{code: exitParams, msg: "No usable keyslot is available."}
+
+// unlock asks for a passphrase and opens the header with it. On a terminal a wrong passphrase
+// is reported and asked again, up to --tries times (cryptsetup's default is 3); key files and
+// piped input get one attempt. slot is -S (luks.AnyKeyslot when absent).
+func (a *app) unlock(hdrPath string, hdr io.ReaderAt, prompt string, src keySource, slot int) (*luks.VolumeKey, int, *luks.Header, error) {
+	if slot >= luks.NumKeyslots {
+		return nil, -1, nil, errNoUsableSlot
+	}
+	tries := 1
+	if src.file == "" && a.term.StdinIsTerminal() {
+		tries = max(a.opts.tries, 1)
+	}
+	for i := 0; ; i++ {
+		pass, err := a.getKey(prompt, src, false)
+		if err != nil {
+			return nil, -1, nil, err
+		}
+		vk, s, h, err := luks.Unlock(a.ctx, hdr, pass, luks.UnlockOptions{Keyslot: slot})
+		clear(pass)
+		if err == nil {
+			return vk, s, h, nil
+		}
+		if errors.Is(err, luks.ErrWrongPassphrase) && i+1 < tries {
+			fmt.Fprintln(a.stderr, "No key available with this passphrase.")
+			continue
+		}
+		return nil, -1, nil, onDevice(hdrPath, err)
+	}
+}
+
+// slotOption is -S as the luks package wants it.
+func (a *app) slotOption() int {
+	if a.opts.set["key-slot"] {
+		return a.opts.keySlot
+	}
+	return luks.AnyKeyslot
+}
+
+func passPrompt(device string) string { return "Enter passphrase for " + device + ": " }
