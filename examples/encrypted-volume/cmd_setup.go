@@ -155,7 +155,7 @@ func (a *app) setup(ctx context.Context, c *config) error {
 			return nil
 		}},
 		{fixed("disable boot-time unlock (root " + c.root + ")"), func(ctx context.Context) error {
-			return a.boot.Disable(ctx, c.root, c.name, fmtd.UUID(), a.stdout)
+			return a.boot.Disable(ctx, c.root, bootVolume{Name: c.name, LUKSUUID: fmtd.UUID(), MountPoint: c.mountPoint}, a.stdout)
 		}},
 		{fixed("cryptsetup status " + c.name), func(ctx context.Context) error {
 			return a.local.MappingStatus(a.stdout, c.name)

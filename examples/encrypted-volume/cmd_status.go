@@ -62,7 +62,7 @@ func (a *app) status(ctx context.Context, c *config) error {
 		fmt.Fprintf(w, "mounted:   no (%s is not mounted)\n", mapperPath(c.name))
 	}
 	// Boot.
-	disabled, detail, err := a.boot.Status(c.root, c.name)
+	disabled, detail, err := a.boot.Status(c.root, bootVolume{Name: c.name, MountPoint: c.mountPoint})
 	switch {
 	case err != nil:
 		fmt.Fprintf(w, "boot:      unknown (%v)\n", err)

@@ -38,3 +38,11 @@ func exitCode(err error) int {
 		return exitOtherFail
 	}
 }
+
+// coded attaches an exit-code sentinel to err without changing its text.
+type codedError struct{ err, code error }
+
+func (e *codedError) Error() string   { return e.err.Error() }
+func (e *codedError) Unwrap() []error { return []error{e.err, e.code} }
+
+func coded(err, code error) error { return &codedError{err: err, code: code} }

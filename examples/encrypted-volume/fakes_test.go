@@ -141,7 +141,9 @@ func (f *fakeLocal) Unmount(target string) error {
 	return errors.New("not mounted")
 }
 
-func (f *fakeLocal) Mounts() ([]mountEntry, error) { return append([]mountEntry(nil), f.mounts...), nil }
+func (f *fakeLocal) Mounts() ([]mountEntry, error) {
+	return append([]mountEntry(nil), f.mounts...), nil
+}
 
 // fakeCloud is an in-memory EC2 for the step logic; the real ebs adapter is tested against
 // moto in cloud_test.go.
@@ -199,7 +201,7 @@ type fakeBoot struct {
 	fail     error
 }
 
-func (b *fakeBoot) Disable(ctx context.Context, root, name, uuid string, w io.Writer) error {
+func (b *fakeBoot) Disable(ctx context.Context, root string, v bootVolume, w io.Writer) error {
 	if b.fail != nil {
 		return b.fail
 	}
@@ -207,7 +209,7 @@ func (b *fakeBoot) Disable(ctx context.Context, root, name, uuid string, w io.Wr
 	fmt.Fprintf(w, "    edited %s/etc/grub.conf\n", root)
 	return nil
 }
-func (b *fakeBoot) Status(root, name string) (bool, string, error) {
+func (b *fakeBoot) Status(root string, v bootVolume) (bool, string, error) {
 	return b.disabled[root], "fake", nil
 }
 
@@ -277,5 +279,3 @@ func tempMountPoint(t *testing.T) string {
 	d := t.TempDir() + "/encrypted_vol"
 	return d
 }
-
-

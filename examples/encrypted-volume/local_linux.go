@@ -39,7 +39,7 @@ func (l sysLocal) Mount(source, target string) error {
 	}
 	if err := unix.Mount(source, target, fstype, 0, ""); err != nil {
 		if errors.Is(err, unix.EBUSY) {
-			return fmt.Errorf("mount %s on %s: %w (%w)", source, target, err, errBusy)
+			return coded(fmt.Errorf("mount %s on %s: %w", source, target, err), errBusy)
 		}
 		return fmt.Errorf("mount %s on %s: %w", source, target, err)
 	}
@@ -92,4 +92,17 @@ func deviceErr(device string, err error) error {
 		return fmt.Errorf("%s: %w", device, errDeviceMissing)
 	}
 	return fmt.Errorf("%s: %w", device, err)
+}
+
+// statBlock checks that path exists and is a block device (or, for tests and images, a
+// regular file).
+func statBlock(path string) (os.FileInfo, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, deviceErr(path, err)
+	}
+	if st.Mode()&os.ModeDevice == 0 && !st.Mode().IsRegular() {
+		return nil, coded(fmt.Errorf("%s: not a block device", path), errDeviceMissing)
+	}
+	return st, nil
 }

@@ -62,7 +62,14 @@ type local interface {
 // bootConfig is the boot-time-unlock side, implemented over grubconf.
 type bootConfig interface {
 	// Disable makes boot never wait for this volume's passphrase and prints what changed.
-	Disable(ctx context.Context, root, name, luksUUID string, w io.Writer) error
+	Disable(ctx context.Context, root string, v bootVolume, w io.Writer) error
 	// Status says whether boot-time unlock is disabled, with a one-line explanation.
-	Status(root, name string) (disabled bool, detail string, err error)
+	Status(root string, v bootVolume) (disabled bool, detail string, err error)
+}
+
+// bootVolume names the volume in the boot configuration.
+type bootVolume struct {
+	Name       string // mapping name
+	LUKSUUID   string // "" when unknown
+	MountPoint string
 }
