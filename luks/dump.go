@@ -52,8 +52,9 @@ func hexBytes(w io.Writer, b []byte) {
 }
 
 // DumpVolumeKey writes the text of `cryptsetup luksDump --dump-volume-key` 2.6
-// (src/cryptsetup.c luksDump_with_volume_key): dataPath is the data device as typed (not the
-// detached header), and the key is printed 16 bytes per line. The key goes only to w.
+// (src/cryptsetup.c luksDump_with_volume_key): dataPath is printed as given (cryptsetup
+// 2.6.1 prints the device argument, or the --header file when the header is detached), and
+// the key is printed 16 bytes per line. The key goes only to w.
 func DumpVolumeKey(w io.Writer, dataPath string, h *Header, vk *VolumeKey) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "LUKS header information for %s\n", dataPath)

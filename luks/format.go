@@ -178,6 +178,17 @@ func Format(ctx context.Context, hdr ReadWriterAt, passphrase []byte, opts Forma
 	if err := wipeHeaderAreas(hdr, h, randOr(opts.Rand)); err != nil {
 		return fail(err)
 	}
+	if opts.Detached {
+		// cryptsetup leaves a detached header file header_sectors long (the key material
+		// rounded up to 4 KiB); zero the few sectors after the last slot to match.
+		end := h.MetadataSectors() * SectorSize
+		full := roundUp(end, alignKeyslots)
+		if full > end {
+			if err := writeFull(hdr, make([]byte, full-end), int64(end)); err != nil {
+				return fail(fmt.Errorf("extending detached header: %w", err))
+			}
+		}
+	}
 	if err := writeHeader(hdr, h); err != nil {
 		return fail(err)
 	}
