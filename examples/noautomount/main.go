@@ -1,0 +1,155 @@
+// Command noautomount stops a machine from unlocking (and waiting at a passphrase prompt
+// for) an encrypted data volume at boot, by editing the boot configuration of the system
+// found under --root: the kernel argument that disables LUKS in the initramfs
+// (rd_NO_LUKS or rd.luks=0) on every boot entry, and noauto,nofail for the volume in
+// /etc/crypttab and /etc/fstab (commenting the crypttab line out on SysV systems).
+//
+// Usage:
+//
+//	noautomount [--root DIR] --volume NAME [--mount-point DIR] [--dry-run] [--backup] [--undo]
+//
+// It prints a unified diff of every change. --dry-run prints it and changes nothing.
+// --undo restores the files changed by an earlier run to their original bytes.
+//
+// Exit status: 0 done (or nothing to do), 1 error, 2 usage error, 3 refused because the
+// root file system, /usr, swap or resume is on LUKS, 4 a file changed since it was read.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/cloudluks/cloudluks/grubconf"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitError    = 1
+	exitUsage    = 2
+	exitRefused  = 3
+	exitConflict = 4
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, grubconf.ErrEncryptedBoot):
+		return exitRefused
+	case errors.Is(err, grubconf.ErrConflict):
+		return exitConflict
+	case errors.Is(err, grubconf.ErrInvalidVolume):
+		return exitUsage
+	}
+	return exitError
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("noautomount", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	root := fl.String("root", "/", "root directory of the system to edit (a mounted image works too)")
+	volume := fl.String("volume", "", "mapping name of the encrypted volume (crypttab name, /dev/mapper/NAME)")
+	mountPoint := fl.String("mount-point", "", "mount point of the volume in fstab (optional)")
+	device := fl.String("device", "", "backing device as written in crypttab (optional)")
+	dryRun := fl.Bool("dry-run", false, "print the diff, change nothing")
+	backup := fl.Bool("backup", false, "keep FILE"+grubconf.BackupSuffix+" copies of the originals")
+	undo := fl.Bool("undo", false, "restore the files changed by an earlier run")
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "usage: noautomount [--root DIR] --volume NAME [--mount-point DIR] [--dry-run] [--backup] [--undo]")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(stderr, "noautomount: unexpected argument %q\n", fl.Arg(0))
+		return exitUsage
+	}
+	if *volume == "" {
+		fmt.Fprintln(stderr, "noautomount: --volume is required")
+		return exitUsage
+	}
+	err := doRun(stdout, stderr, *root, grubconf.Volume{Name: *volume, MountPoint: *mountPoint, Device: *device}, *dryRun, *backup, *undo)
+	if err != nil {
+		fmt.Fprintf(stderr, "noautomount: %v\n", err)
+		if errors.Is(err, grubconf.ErrEncryptedBoot) {
+			fmt.Fprintln(stderr, "noautomount: nothing was changed; this machine needs LUKS to boot, so boot-time unlock must stay enabled")
+		}
+	}
+	return exitCode(err)
+}
+
+func doRun(stdout, stderr io.Writer, root string, v grubconf.Volume, dryRun, backup, undo bool) error {
+	sys, err := grubconf.Detect(root)
+	if err != nil {
+		return err
+	}
+	var plan *grubconf.Plan
+	if undo {
+		plan, err = sys.PlanUndo(v.Name)
+	} else {
+		fmt.Fprintf(stderr, "noautomount: %s (family %s, dracut %s), kernel argument %s\n",
+			describeOS(sys), sys.Family, describeDracut(sys.Dracut), sys.Arg)
+		plan, err = sys.PlanDisableUnlock(v)
+	}
+	if err != nil {
+		return err
+	}
+	if plan.Empty() {
+		if undo {
+			fmt.Fprintf(stderr, "noautomount: nothing to undo for %s\n", v.Name)
+			if !dryRun {
+				return plan.Apply(grubconf.ApplyOptions{})
+			}
+			return nil
+		}
+		fmt.Fprintf(stderr, "noautomount: nothing to do: boot-time unlock of %s is already disabled\n", v.Name)
+		return nil
+	}
+	for _, c := range plan.Changes {
+		for _, l := range c.Via {
+			fmt.Fprintf(stderr, "noautomount: %s is a symlink; editing the real file %s\n", l, c.Path)
+		}
+	}
+	if err := plan.Diff(stdout); err != nil {
+		return err
+	}
+	if dryRun {
+		fmt.Fprintf(stderr, "noautomount: dry run: %d file(s) would change, nothing written\n", len(plan.Changes))
+		return nil
+	}
+	if err := plan.Apply(grubconf.ApplyOptions{Backup: backup}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "noautomount: %d file(s) changed\n", len(plan.Changes))
+	for _, n := range plan.Notes {
+		fmt.Fprintf(stderr, "noautomount: now run: %s\n", n)
+	}
+	return nil
+}
+
+func describeOS(s *grubconf.System) string {
+	switch {
+	case s.OS.PrettyName != "":
+		return s.OS.PrettyName
+	case s.OS.ID != "":
+		return s.OS.ID + " " + s.OS.VersionID
+	}
+	return "unknown distribution"
+}
+
+func describeDracut(d grubconf.Dracut) string {
+	if !d.Present {
+		return "not found"
+	}
+	return fmt.Sprintf("%03d from %s", d.Version, d.Source)
+}

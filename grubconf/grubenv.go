@@ -1,0 +1,123 @@
+package grubconf
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
+
+// GrubenvSize is the size GRUB gives a new environment block (grub-editenv create).
+const GrubenvSize = 1024
+
+const grubenvSignature = "# GRUB Environment Block\n"
+
+// Grubenv is a GRUB environment block (/boot/grub2/grubenv): the signature line, then
+// name=value lines, padded with '#' to a fixed size. GRUB escapes '\' and newline in values
+// with a backslash. Edits keep the file's size by taking from or giving to the padding.
+type Grubenv struct {
+	raw []byte
+}
+
+type envVar struct {
+	name, value string
+	start, end  int // the whole line including its newline
+}
+
+// ParseGrubenv keeps b verbatim; Bytes returns it unchanged until Set is called.
+func ParseGrubenv(b []byte) *Grubenv { return &Grubenv{raw: append([]byte(nil), b...)} }
+
+// Bytes renders the block.
+func (g *Grubenv) Bytes() []byte { return append([]byte(nil), g.raw...) }
+
+// Valid reports whether the block starts with GRUB's signature.
+func (g *Grubenv) Valid() bool { return bytes.HasPrefix(g.raw, []byte(grubenvSignature)) }
+
+func (g *Grubenv) vars() []envVar {
+	if !g.Valid() {
+		return nil
+	}
+	var out []envVar
+	i := len(grubenvSignature)
+	for i < len(g.raw) {
+		start := i
+		var line strings.Builder
+		for i < len(g.raw) && g.raw[i] != '\n' {
+			if g.raw[i] == '\\' && i+1 < len(g.raw) {
+				i++
+			}
+			line.WriteByte(g.raw[i])
+			i++
+		}
+		if i < len(g.raw) {
+			i++ // newline
+		}
+		l := line.String()
+		if strings.HasPrefix(l, "#") {
+			continue
+		}
+		name, value, ok := strings.Cut(l, "=")
+		if !ok {
+			continue
+		}
+		out = append(out, envVar{name: name, value: value, start: start, end: i})
+	}
+	return out
+}
+
+// Get returns the value of name.
+func (g *Grubenv) Get(name string) (string, bool) {
+	for _, v := range g.vars() {
+		if v.name == name {
+			return v.value, true
+		}
+	}
+	return "", false
+}
+
+func escapeGrubenv(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' || s[i] == '\n' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// Set replaces the value of an existing variable, or adds it before the padding, keeping
+// the block's size. It fails with ErrBadGrubenv on a file without the signature or without
+// a '#' padding run at its end, and with ErrGrubenvOverflow when the padding is too short.
+func (g *Grubenv) Set(name, value string) error {
+	if !g.Valid() {
+		return ErrBadGrubenv
+	}
+	line := name + "=" + escapeGrubenv(value) + "\n"
+	pad := len(g.raw)
+	for pad > 0 && g.raw[pad-1] == '#' {
+		pad--
+	}
+	if pad < len(grubenvSignature) || g.raw[pad-1] != '\n' {
+		return fmt.Errorf("no padding at the end: %w", ErrBadGrubenv)
+	}
+	start, end := pad, pad
+	for _, v := range g.vars() {
+		if v.name == name && v.end <= pad {
+			start, end = v.start, v.end
+			break
+		}
+	}
+	delta := len(line) - (end - start)
+	if delta > len(g.raw)-pad {
+		return fmt.Errorf("%s needs %d more bytes, %d bytes of padding left: %w", name, delta, len(g.raw)-pad, ErrGrubenvOverflow)
+	}
+	out := make([]byte, 0, len(g.raw))
+	out = append(out, g.raw[:start]...)
+	out = append(out, line...)
+	out = append(out, g.raw[end:pad]...)
+	for len(out) < len(g.raw) {
+		out = append(out, '#')
+	}
+	g.raw = out
+	return nil
+}

@@ -1,0 +1,120 @@
+package grubconf
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+)
+
+// JournalDir is where Apply records what it changed (under the root), so that Undo can
+// restore the original bytes from another process, e.g. after a reboot.
+const JournalDir = "/var/lib/cloudluks/grubconf"
+
+type journal struct {
+	Version int            `json:"version"`
+	Volume  string         `json:"volume"`
+	Arg     string         `json:"arg"`
+	Family  Family         `json:"family"`
+	Files   []journalEntry `json:"files"`
+}
+
+type journalEntry struct {
+	Path string      `json:"path"`
+	Via  []string    `json:"via,omitempty"`
+	Old  []byte      `json:"old"` // null: the file did not exist
+	New  []byte      `json:"new"` // null: the file was removed
+	Mode fs.FileMode `json:"mode"`
+}
+
+func journalPath(volume string) string { return path.Join(JournalDir, volume+".json") }
+
+func readJournal(root, volume string) (*journal, error) {
+	b, err := os.ReadFile(hostPath(root, journalPath(volume)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("volume %s: %w", volume, ErrNoUndo)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var j journal
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("%s: %w", journalPath(volume), err)
+	}
+	return &j, nil
+}
+
+// saveJournal records p's changes, merged with an earlier record for the same volume: a
+// file already recorded keeps its first original when it was not touched in between.
+func saveJournal(p *Plan) error {
+	j := &journal{Version: 1, Volume: p.Volume.Name, Arg: p.Arg, Family: p.Family}
+	if old, err := readJournal(p.Root, p.Volume.Name); err == nil {
+		j.Files = old.Files
+	} else if !errors.Is(err, ErrNoUndo) {
+		return err
+	}
+	for _, c := range p.Changes {
+		e := journalEntry{Path: c.Path, Via: c.Via, Old: c.Old, New: c.New, Mode: c.Mode}
+		replaced := false
+		for i, f := range j.Files {
+			if f.Path != c.Path {
+				continue
+			}
+			if bytes.Equal(f.New, c.Old) && (f.New == nil) == (c.Old == nil) {
+				e.Old = f.Old
+			}
+			j.Files[i], replaced = e, true
+		}
+		if !replaced {
+			j.Files = append(j.Files, e)
+		}
+	}
+	b, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := hostPath(p.Root, JournalDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return writeAtomic(hostPath(p.Root, journalPath(p.Volume.Name)), append(b, '\n'), 0o600)
+}
+
+func removeJournal(root, volume string) error {
+	if err := removeDurable(hostPath(root, journalPath(volume))); err != nil {
+		return err
+	}
+	// Leave no empty directories behind (only removes them when empty).
+	_ = os.Remove(hostPath(root, JournalDir))
+	_ = os.Remove(hostPath(root, path.Dir(JournalDir)))
+	return nil
+}
+
+// PlanUndo loads the record Apply left for volume and returns the plan that restores every
+// recorded file to its original bytes (removing files that were created). It fails with
+// ErrNoUndo when nothing was recorded and with ErrConflict when a recorded file has changed
+// since, because restoring it would throw that change away; nothing is changed then.
+func (s *System) PlanUndo(volume string) (*Plan, error) {
+	if err := (Volume{Name: volume}).validate(); err != nil {
+		return nil, err
+	}
+	j, err := readJournal(s.Root, volume)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Root: s.Root, Volume: Volume{Name: volume}, Arg: j.Arg, Family: j.Family, undo: true}
+	for i := len(j.Files) - 1; i >= 0; i-- {
+		f := j.Files[i]
+		if err := checkCurrent(s.Root, f.Path, f.New); err != nil {
+			return nil, err
+		}
+		if bytes.Equal(f.Old, f.New) && (f.Old == nil) == (f.New == nil) {
+			continue
+		}
+		p.Changes = append(p.Changes, Change{Path: f.Path, Via: f.Via, Reason: "restore original", Old: f.New, New: f.Old, Mode: f.Mode})
+	}
+	return p, nil
+}

@@ -1,0 +1,559 @@
+package grubconf
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+)
+
+// Volume names the encrypted data volume whose boot-time unlock is disabled.
+type Volume struct {
+	Name       string // the mapping name (crypttab first field, /dev/mapper/NAME)
+	Device     string // optional: the backing device as crypttab writes it (/dev/xvdf, UUID=…)
+	MountPoint string // optional: the mount point in fstab (/dev/mapper/NAME is matched anyway)
+}
+
+func (v Volume) validate() error {
+	if v.Name == "" || strings.ContainsAny(v.Name, " \t\n/\\#\x00") || v.Name == "." || v.Name == ".." {
+		return fmt.Errorf("volume name %q: %w", v.Name, ErrInvalidVolume)
+	}
+	return nil
+}
+
+// DropInName is the drop-in written when a /etc/default/grub.d file already overrides the
+// command-line variable: it sorts after the usual 50-/90- files, so it is sourced last.
+const DropInName = "99-cloudluks.cfg"
+
+// Change is the edit of one real file. Old == nil means the file is created, New == nil
+// that it is removed.
+type Change struct {
+	Path   string   // root-relative path of the real file written
+	Via    []string // symlinks that lead to it (e.g. /etc/grub.conf)
+	Reason string   // what the edit does
+	Old    []byte
+	New    []byte
+	Mode   fs.FileMode // for a created file
+}
+
+// Plan is the set of edits for one operation. Diff shows them, Apply makes them, Undo
+// gives the plan that reverts them.
+type Plan struct {
+	Root    string
+	Volume  Volume
+	Arg     string // kernel argument added
+	Family  Family
+	Changes []Change
+	// Notes are follow-up commands for the operator (regenerate grub.cfg, initramfs).
+	Notes []string
+	undo  bool
+}
+
+// Empty reports whether there is nothing to change (the operation is already done).
+func (p *Plan) Empty() bool { return len(p.Changes) == 0 }
+
+// workset keeps the original and edited content of each real file, in first-use order.
+type workset struct {
+	root  string
+	order []string
+	files map[string]*wsFile
+}
+
+type wsFile struct {
+	res    resolved
+	old    []byte // nil: did not exist
+	cur    []byte
+	mode   fs.FileMode
+	reason []string
+}
+
+func newWorkset(root string) *workset { return &workset{root: root, files: map[string]*wsFile{}} }
+
+// get loads the real file behind name (nil content when missing).
+func (w *workset) get(name string) (*wsFile, error) {
+	r, b, mode, err := readIn(w.root, name)
+	if err != nil {
+		return nil, err
+	}
+	key := r.Final
+	if key == "" {
+		key = r.Name
+	}
+	if f, ok := w.files[key]; ok {
+		f.res.Chain = appendNew(f.res.Chain, r.Chain...)
+		return f, nil
+	}
+	f := &wsFile{res: r, old: b, cur: b, mode: mode}
+	if r.Final == "" {
+		f.res.Final = r.Name
+	}
+	w.files[key] = f
+	w.order = append(w.order, key)
+	return f, nil
+}
+
+func (f *wsFile) set(b []byte, reason string) {
+	if bytes.Equal(b, f.cur) && f.cur != nil {
+		return
+	}
+	f.cur = b
+	f.reason = append(f.reason, reason)
+}
+
+func (w *workset) changes() []Change {
+	var out []Change
+	for _, k := range w.order {
+		f := w.files[k]
+		if bytes.Equal(f.old, f.cur) && (f.old == nil) == (f.cur == nil) {
+			continue
+		}
+		mode := f.mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		out = append(out, Change{Path: f.res.Final, Via: f.res.Chain, Reason: strings.Join(f.reason, "; "),
+			Old: f.old, New: f.cur, Mode: mode})
+	}
+	return out
+}
+
+// grubDefaults is /etc/default/grub and its drop-ins in sourcing order.
+type grubDefaults struct {
+	files []*wsFile
+	names []string
+}
+
+func (g grubDefaults) lastAssigning(name string) int {
+	last := -1
+	for i, f := range g.files {
+		for _, a := range ParseShell(f.cur).Assignments() {
+			if a.Name == name {
+				last = i
+			}
+		}
+	}
+	return last
+}
+
+// envBefore evaluates the files before index i.
+func (g grubDefaults) envBefore(i int) map[string]string {
+	env := map[string]string{}
+	for _, f := range g.files[:i] {
+		env = ParseShell(f.cur).Eval(env)
+	}
+	return env
+}
+
+func (g grubDefaults) effective() map[string]string { return g.envBefore(len(g.files)) }
+
+func (s *System) loadDefaults(w *workset) (grubDefaults, error) {
+	var g grubDefaults
+	if s.DefaultGrub == nil {
+		return g, nil
+	}
+	f, err := w.get(s.DefaultGrub.Name)
+	if err != nil {
+		return g, err
+	}
+	g.files, g.names = append(g.files, f), append(g.names, s.DefaultGrub.Name)
+	for _, d := range s.DropIns {
+		f, err := w.get(d.Name)
+		if err != nil {
+			return g, err
+		}
+		g.files, g.names = append(g.files, f), append(g.names, d.Name)
+	}
+	return g, nil
+}
+
+// cmdlineVar picks the variable that must carry the argument: GRUB_CMDLINE_LINUX (every
+// entry, recovery too) when any file sets it, else GRUB_CMDLINE_LINUX_DEFAULT when that is
+// the only one used (Amazon Linux 2), else GRUB_CMDLINE_LINUX.
+func (g grubDefaults) cmdlineVar() string {
+	if g.lastAssigning("GRUB_CMDLINE_LINUX") >= 0 {
+		return "GRUB_CMDLINE_LINUX"
+	}
+	if g.lastAssigning("GRUB_CMDLINE_LINUX_DEFAULT") >= 0 {
+		return "GRUB_CMDLINE_LINUX_DEFAULT"
+	}
+	return "GRUB_CMDLINE_LINUX"
+}
+
+// PlanDisableUnlock plans every edit that stops the detected system from unlocking (and
+// prompting for) volume v at boot. It refuses with an *EncryptedBootError (ErrEncryptedBoot)
+// when root, /usr, swap or resume is on LUKS. An empty plan means it is already disabled.
+func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
+	if err := v.validate(); err != nil {
+		return nil, err
+	}
+	w := newWorkset(s.Root)
+	p := &Plan{Root: s.Root, Volume: v, Arg: s.Arg, Family: s.Family}
+
+	// Load everything first, so the safety check sees the files as they are.
+	var cmdlines []cmdlineSource
+	legacy := map[string]*LegacyFile{}
+	for _, lf := range s.Legacy {
+		f, err := w.get(lf.Name)
+		if err != nil {
+			return nil, err
+		}
+		f.res.Chain = appendNew(f.res.Chain, lf.Chain...)
+		lg := ParseLegacy(f.cur)
+		legacy[lf.Name] = lg
+		for _, c := range lg.Cmdlines() {
+			cmdlines = append(cmdlines, cmdlineSource{f.res.Final, c})
+		}
+	}
+	defs, err := s.loadDefaults(w)
+	if err != nil {
+		return nil, err
+	}
+	if len(defs.files) > 0 {
+		eff := defs.effective()
+		for _, n := range []string{"GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT"} {
+			cmdlines = append(cmdlines, cmdlineSource{"/etc/default/grub", eff[n]})
+		}
+	}
+	bls := map[string]*BLSEntry{}
+	for _, e := range s.BLSEntries {
+		f, err := w.get(e.Name)
+		if err != nil {
+			return nil, err
+		}
+		bls[e.Name] = ParseBLS(f.cur)
+		cmdlines = append(cmdlines, cmdlineSource{f.res.Final, bls[e.Name].Options()})
+	}
+	for _, g := range s.Grubenv {
+		f, err := w.get(g.Name)
+		if err != nil {
+			return nil, err
+		}
+		ko, _ := ParseGrubenv(f.cur).Get("kernelopts")
+		cmdlines = append(cmdlines, cmdlineSource{f.res.Final, ko})
+	}
+	if s.KernelCmdline != nil {
+		f, err := w.get(s.KernelCmdline.Name)
+		if err != nil {
+			return nil, err
+		}
+		cmdlines = append(cmdlines, cmdlineSource{f.res.Final, string(f.cur)})
+	}
+	var ct *Crypttab
+	var ctFile, fsFile *wsFile
+	ctPath, fsPath := "/etc/crypttab", "/etc/fstab"
+	if s.Crypttab != nil {
+		if ctFile, err = w.get(s.Crypttab.Name); err != nil {
+			return nil, err
+		}
+		ct, ctPath = ParseCrypttab(ctFile.cur), ctFile.res.Final
+	}
+	var fst *Fstab
+	if s.Fstab != nil {
+		if fsFile, err = w.get(s.Fstab.Name); err != nil {
+			return nil, err
+		}
+		fst, fsPath = ParseFstab(fsFile.cur), fsFile.res.Final
+	}
+	if err := checkEncryptedBoot(v, cmdlines, ct, ctPath, fst, fsPath); err != nil {
+		return nil, err
+	}
+
+	// Legacy GRUB: every entry, the first module line of multiboot entries, kopt.
+	for _, lf := range s.Legacy {
+		f, _ := w.get(lf.Name)
+		if legacy[lf.Name].AddArg(s.Arg) {
+			f.set(legacy[lf.Name].Bytes(), "add "+s.Arg+" to every kernel entry")
+		}
+	}
+	// GRUB 2 defaults.
+	if len(defs.files) > 0 {
+		if err := s.planDefaults(w, defs); err != nil {
+			return nil, err
+		}
+	}
+	// BLS entries: literal options; entries using $kernelopts are covered by grubenv.
+	for _, e := range s.BLSEntries {
+		ent := bls[e.Name]
+		if ent.UsesKernelopts() && len(s.Grubenv) > 0 {
+			continue
+		}
+		f, _ := w.get(e.Name)
+		if ent.AddArg(s.Arg) {
+			f.set(ent.Bytes(), "add "+s.Arg+" to the options line")
+		}
+	}
+	for _, g := range s.Grubenv {
+		f, _ := w.get(g.Name)
+		env := ParseGrubenv(f.cur)
+		ko, _ := env.Get("kernelopts")
+		if nv, ch := AddArg(ko, s.Arg); ch {
+			if err := env.Set("kernelopts", nv); err != nil {
+				return nil, fmt.Errorf("%s: %w", f.res.Final, err)
+			}
+			f.set(env.Bytes(), "add "+s.Arg+" to kernelopts")
+		}
+	}
+	if err := s.planKernelCmdline(w, bls); err != nil {
+		return nil, err
+	}
+	if ct != nil {
+		names := []string{v.Name}
+		for _, e := range ct.Entries() {
+			if v.Device != "" && e.Device == v.Device && e.Name != v.Name {
+				names = append(names, e.Name)
+			}
+		}
+		for _, n := range names {
+			if s.CommentOutCrypttab {
+				if ct.CommentOut(n) {
+					ctFile.set(ct.Bytes(), "comment out "+n+" (SysV init ignores noauto)")
+				}
+			} else if ct.DisableAuto(n) {
+				ctFile.set(ct.Bytes(), "noauto,nofail for "+n)
+			}
+		}
+	}
+	if fst != nil && fst.DisableAuto("/dev/mapper/"+v.Name, v.MountPoint) {
+		fsFile.set(fst.Bytes(), "noauto,nofail and pass 0 for /dev/mapper/"+v.Name)
+	}
+	p.Changes = w.changes()
+	p.Notes = s.notes(p)
+	return p, nil
+}
+
+func (s *System) planDefaults(w *workset, defs grubDefaults) error {
+	name := defs.cmdlineVar()
+	last := defs.lastAssigning(name)
+	target := 0
+	if last > 0 {
+		// A drop-in overrides the variable. Edit the last one in place only when it sorts
+		// after our own drop-in; otherwise add ours, sourced after it.
+		dir := path.Dir(defs.names[last])
+		ours := path.Join(dir, DropInName)
+		if path.Base(defs.names[last]) >= DropInName {
+			target = last
+		} else {
+			idx := -1
+			for i, n := range defs.names {
+				if n == ours {
+					idx = i
+				}
+			}
+			if idx < 0 {
+				f, err := w.get(ours)
+				if err != nil {
+					return err
+				}
+				// Insert in sourcing order.
+				pos := len(defs.files)
+				for i := 1; i < len(defs.names); i++ {
+					if path.Base(defs.names[i]) > DropInName {
+						pos = i
+						break
+					}
+				}
+				defs.files = append(defs.files[:pos], append([]*wsFile{f}, defs.files[pos:]...)...)
+				defs.names = append(defs.names[:pos], append([]string{ours}, defs.names[pos:]...)...)
+				idx = pos
+				if f.cur == nil {
+					f.set([]byte("# Written by cloudluks: keep boot-time LUKS unlock disabled.\n"+
+						name+`="$`+name+` `+quoteFor(s.Arg, 'd')+`"`+"\n"), "new drop-in: add "+s.Arg+" to "+name)
+				}
+			}
+			target = idx
+		}
+	}
+	f := defs.files[target]
+	if f.old != nil { // (a new drop-in was written complete above)
+		sf := ParseShell(f.cur)
+		changed, err := sf.AddArg(name, s.Arg, defs.envBefore(target))
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.res.Final, err)
+		}
+		if changed {
+			f.set(sf.Bytes(), "add "+s.Arg+" to "+name)
+		}
+	}
+	if !HasArg(defs.effective()[name], s.Arg) {
+		return fmt.Errorf("%s: %s would not carry %s after the edit: %w", f.res.Final, name, s.Arg, ErrUnsupported)
+	}
+	return nil
+}
+
+// planKernelCmdline edits /etc/kernel/cmdline, or creates it on BLS systems from the
+// newest entry's literal options (what grubby does), so kernels installed later get the
+// argument too.
+func (s *System) planKernelCmdline(w *workset, bls map[string]*BLSEntry) error {
+	if s.KernelCmdline != nil {
+		f, err := w.get(s.KernelCmdline.Name)
+		if err != nil {
+			return err
+		}
+		if e, ok := addArgEdit(string(f.cur), 0, s.Arg); ok {
+			f.set([]byte(applyEdits(string(f.cur), []textEdit{e})), "add "+s.Arg)
+		}
+		return nil
+	}
+	if s.Family != FamilyBLS || len(s.BLSEntries) == 0 {
+		return nil
+	}
+	newest := s.BLSEntries[len(s.BLSEntries)-1]
+	ent := bls[newest.Name]
+	if ent.UsesKernelopts() {
+		return nil
+	}
+	opts := strings.TrimSpace(ent.Options())
+	if opts == "" {
+		return nil
+	}
+	f, err := w.get("/etc/kernel/cmdline")
+	if err != nil {
+		return err
+	}
+	f.set([]byte(opts+"\n"), "create from "+newest.Name)
+	return nil
+}
+
+func (s *System) notes(p *Plan) []string {
+	var out []string
+	touched := map[string]bool{}
+	for _, c := range p.Changes {
+		touched[c.Path] = true
+		for _, v := range c.Via {
+			touched[v] = true
+		}
+	}
+	grub := false
+	for k := range touched {
+		if strings.HasPrefix(k, "/etc/default/grub") {
+			grub = true
+		}
+	}
+	if grub {
+		switch s.Family {
+		case FamilyDebian:
+			out = append(out, "update-grub")
+		case FamilyGRUB2, FamilyBLSKernelopts:
+			out = append(out, "grub2-mkconfig -o /boot/grub2/grub.cfg")
+		}
+	}
+	return out
+}
+
+// Diff writes a unified diff of every change ("a/…" and "b/…" labels relative to the
+// root; /dev/null for created or removed files). Apply it inside the root with patch -p1.
+func (p *Plan) Diff(w io.Writer) error {
+	for _, c := range p.Changes {
+		rel := strings.TrimPrefix(c.Path, "/")
+		a, b := "a/"+rel, "b/"+rel
+		if c.Old == nil {
+			a = "/dev/null"
+		}
+		if c.New == nil {
+			b = "/dev/null"
+		}
+		if err := UnifiedDiff(w, a, b, c.Old, c.New); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ApplyOptions tune Apply.
+type ApplyOptions struct {
+	// Backup keeps a copy of each original file as FILE.cloudluks-bak (beside it).
+	Backup bool
+}
+
+// BackupSuffix is appended to a file's name for its backup copy.
+const BackupSuffix = ".cloudluks-bak"
+
+// Apply writes the plan. Every file is first checked to still hold the content the plan
+// was made from (else ErrConflict and nothing is written); the undo record is saved under
+// the root (var/lib/cloudluks/grubconf/NAME.json); then each file is replaced atomically,
+// keeping mode and owner. If a write fails, files already written are put back.
+func (p *Plan) Apply(opts ApplyOptions) error {
+	if len(p.Changes) == 0 {
+		if p.undo {
+			return removeJournal(p.Root, p.Volume.Name)
+		}
+		return nil
+	}
+	for _, c := range p.Changes {
+		if err := checkCurrent(p.Root, c.Path, c.Old); err != nil {
+			return err
+		}
+	}
+	if !p.undo {
+		if err := saveJournal(p); err != nil {
+			return err
+		}
+	}
+	for i, c := range p.Changes {
+		if err := applyChange(p.Root, c, opts); err != nil {
+			for _, d := range p.Changes[:i] {
+				_ = applyChange(p.Root, Change{Path: d.Path, Old: d.New, New: d.Old, Mode: d.Mode}, ApplyOptions{})
+			}
+			return fmt.Errorf("%s: %w", c.Path, err)
+		}
+	}
+	if p.undo {
+		return removeJournal(p.Root, p.Volume.Name)
+	}
+	return nil
+}
+
+func checkCurrent(root, p string, want []byte) error {
+	fi, err := os.Lstat(hostPath(root, p))
+	switch {
+	case want == nil && errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s: %w", p, err)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s: no longer a regular file: %w", p, ErrConflict)
+	case want == nil:
+		return fmt.Errorf("%s: exists now: %w", p, ErrConflict)
+	}
+	cur, err := os.ReadFile(hostPath(root, p))
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	if !bytes.Equal(cur, want) {
+		return fmt.Errorf("%s: %w", p, ErrConflict)
+	}
+	return nil
+}
+
+func applyChange(root string, c Change, opts ApplyOptions) error {
+	hp := hostPath(root, c.Path)
+	if opts.Backup && c.Old != nil {
+		if err := writeAtomic(hp+BackupSuffix, c.Old, c.Mode); err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+	}
+	if c.New == nil {
+		return removeDurable(hp)
+	}
+	if c.Old == nil {
+		if err := os.MkdirAll(path.Dir(hp), 0o755); err != nil {
+			return err
+		}
+	}
+	return writeAtomic(hp, c.New, c.Mode)
+}
+
+// Undo returns the plan that puts back the original bytes of every file this plan
+// changes (removing files it created). Apply it after Apply.
+func (p *Plan) Undo() *Plan {
+	r := &Plan{Root: p.Root, Volume: p.Volume, Arg: p.Arg, Family: p.Family, undo: true}
+	for i := len(p.Changes) - 1; i >= 0; i-- {
+		c := p.Changes[i]
+		r.Changes = append(r.Changes, Change{Path: c.Path, Via: c.Via, Reason: "undo: " + c.Reason, Old: c.New, New: c.Old, Mode: c.Mode})
+	}
+	return r
+}

@@ -1,0 +1,99 @@
+package grubconf
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+const maxSymlinks = 40
+
+// resolved is a file found under the root: the name asked for, the symlinks followed and
+// the final (non-symlink) path, all root-relative and absolute-looking ("/etc/grub.conf").
+type resolved struct {
+	Name  string
+	Chain []string // symlinks followed, in order (Name first when it is a link)
+	Final string
+}
+
+// resolveIn resolves name inside root the way a chroot would: absolute link targets are
+// relative to root, ".." never climbs above it. It returns fs.ErrNotExist (wrapped) when
+// the final file does not exist, and ErrEscapesRoot only when root itself is unusable.
+func resolveIn(root, name string) (resolved, error) {
+	r := resolved{Name: path.Clean("/" + name)}
+	todo := splitPath(r.Name)
+	cur := "/"
+	links := 0
+	for len(todo) > 0 {
+		comp := todo[0]
+		todo = todo[1:]
+		switch comp {
+		case "", ".":
+			continue
+		case "..":
+			cur = path.Dir(cur)
+			continue
+		}
+		next := path.Join(cur, comp)
+		fi, err := os.Lstat(hostPath(root, next))
+		if err != nil {
+			return r, fmt.Errorf("%s: %w", next, err)
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			cur = next
+			continue
+		}
+		links++
+		if links > maxSymlinks {
+			return r, fmt.Errorf("%s: too many levels of symbolic links: %w", r.Name, fs.ErrInvalid)
+		}
+		target, err := os.Readlink(hostPath(root, next))
+		if err != nil {
+			return r, fmt.Errorf("%s: %w", next, err)
+		}
+		r.Chain = append(r.Chain, next)
+		if strings.HasPrefix(target, "/") {
+			cur = "/"
+		}
+		todo = append(splitPath(target), todo...)
+	}
+	r.Final = cur
+	return r, nil
+}
+
+func splitPath(p string) []string { return strings.Split(p, "/") }
+
+// hostPath maps a clean root-relative absolute path to the host file system.
+func hostPath(root, p string) string {
+	return filepath.Join(root, filepath.FromSlash(path.Clean("/"+p)))
+}
+
+// readIn resolves and reads name under root. A missing file yields (zero, nil, nil).
+func readIn(root, name string) (resolved, []byte, fs.FileMode, error) {
+	r, err := resolveIn(root, name)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return r, nil, 0, nil
+		}
+		return r, nil, 0, err
+	}
+	fi, err := os.Stat(hostPath(root, r.Final))
+	if err != nil {
+		return r, nil, 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		return r, nil, 0, nil
+	}
+	b, err := os.ReadFile(hostPath(root, r.Final))
+	if err != nil {
+		return r, nil, 0, err
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	return r, b, fi.Mode().Perm(), nil
+}

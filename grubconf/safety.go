@@ -1,0 +1,88 @@
+package grubconf
+
+import (
+	"fmt"
+	"strings"
+)
+
+// luksBootArgs lists kernel arguments that tell an initramfs to unlock a LUKS device at boot,
+// which only makes sense when boot needs it (root, /usr, swap, resume).
+var luksBootArgs = map[string]bool{
+	"rd_LUKS_UUID":           true, // dracut 004
+	"rd.luks.uuid":           true,
+	"rd.luks.name":           true,
+	"rd.luks.partuuid":       true,
+	"rd.luks.serial":         true,
+	"luks.uuid":              true, // systemd-cryptsetup-generator
+	"luks.name":              true,
+	"rd.luks.data":           true,
+	"cryptdevice":            true, // Arch encrypt hook
+	"cryptopts":              true, // Debian initramfs-tools cryptroot
+	"rd.luks.key":            false,
+	"rd.luks.crypttab":       false,
+	"rd.luks.options":        false,
+	"rd.luks.timeout":        false,
+	"rd.luks.allow-discards": false,
+}
+
+// cmdlineSource is a kernel command line and the file it came from.
+type cmdlineSource struct {
+	path, cmdline string
+}
+
+func isMapperLUKS(dev string, crypt map[string]bool) bool {
+	name, ok := strings.CutPrefix(dev, "/dev/mapper/")
+	if !ok {
+		return false
+	}
+	return strings.HasPrefix(name, "luks-") || crypt[name]
+}
+
+// checkEncryptedBoot returns an *EncryptedBootError when any evidence says that root,
+// /usr, swap or resume lives on LUKS.
+func checkEncryptedBoot(v Volume, cmdlines []cmdlineSource, crypttab *Crypttab, crypttabPath string, fstab *Fstab, fstabPath string) error {
+	crypt := map[string]bool{}
+	if crypttab != nil {
+		for _, e := range crypttab.Entries() {
+			if e.IsLUKS() {
+				crypt[e.Name] = true
+			}
+			if e.Name != v.Name && e.IsLUKS() {
+				for _, o := range strings.Split(e.Options, ",") {
+					if o == "initramfs" {
+						return &EncryptedBootError{Path: crypttabPath, Reason: fmt.Sprintf("line %d: %q is unlocked in the initramfs (root or resume)", e.Line, e.Name)}
+					}
+				}
+			}
+		}
+	}
+	for _, c := range cmdlines {
+		for _, a := range SplitArgs(c.cmdline) {
+			if luksBootArgs[a.Name] {
+				return &EncryptedBootError{Path: c.path, Reason: fmt.Sprintf("kernel argument %q", a.Raw)}
+			}
+			if (a.Name == "root" || a.Name == "resume" || a.Name == "mount.usr") && isMapperLUKS(a.Value, crypt) {
+				return &EncryptedBootError{Path: c.path, Reason: fmt.Sprintf("kernel argument %q", a.Raw)}
+			}
+		}
+	}
+	if fstab != nil {
+		for _, e := range fstab.Entries() {
+			critical := e.File == "/" || e.File == "/usr" || e.Type == "swap"
+			if !critical {
+				continue
+			}
+			if v.Name != "" && e.Spec == "/dev/mapper/"+v.Name {
+				return &EncryptedBootError{Path: fstabPath, Reason: fmt.Sprintf("line %d: the volume %q itself holds %s", e.Line, v.Name, e.File)}
+			}
+			if isMapperLUKS(e.Spec, crypt) {
+				return &EncryptedBootError{Path: fstabPath, Reason: fmt.Sprintf("line %d: %s (%s) is on LUKS", e.Line, e.File, e.Spec)}
+			}
+		}
+	}
+	switch v.MountPoint {
+	case "/", "/usr", "swap", "none":
+		return &EncryptedBootError{Path: fstabPath, Reason: fmt.Sprintf("the volume's mount point %q is needed for boot", v.MountPoint)}
+	}
+	return nil
+}
