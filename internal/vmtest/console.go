@@ -63,8 +63,15 @@ func cleanLine(s string) string {
 	return strings.TrimRight(s, " \t\n")
 }
 
-// firmwareNoise reports lines printed by the firmware before the kernel starts.
+// powerDownRE matches the kernel's last words on a clean power-off.
+var powerDownRE = regexp.MustCompile(`^\[ *[0-9]+\.[0-9]+\] reboot: Power down$`)
+
+// firmwareNoise reports lines that carry no information: the firmware's before the kernel
+// starts and the kernel's power-off message.
 func firmwareNoise(s string) bool {
+	if powerDownRE.MatchString(s) {
+		return true
+	}
 	for _, p := range []string{"SeaBIOS (version", "iPXE", "Booting from ROM", "Booting from Hard Disk", "Press ESC for boot menu"} {
 		if strings.HasPrefix(s, p) {
 			return true

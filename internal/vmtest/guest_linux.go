@@ -38,7 +38,9 @@ func guestMain(m *testing.M) {
 	guestSetup()
 	loadGuestModules(guestModuleOrder)
 	waitGuestDisks(os.Getenv(envDisks), diskWait)
-	fmt.Printf("vmtest: guest ready in %s (since init started)\n", time.Since(start).Round(time.Millisecond))
+	up, _ := os.ReadFile("/proc/uptime")
+	fmt.Printf("vmtest: guest ready in %s after init started (uptime %s s)\n",
+		time.Since(start).Round(time.Millisecond), strings.Fields(string(up)+" ?")[0])
 	rc := m.Run()
 	// Own line, even if the last test output did not end with a newline.
 	fmt.Printf("\n%s\n", sentinelLine(os.Getenv(envNonce), rc))
@@ -99,6 +101,8 @@ func loadGuestModules(orderFile string) {
 		return
 	}
 	defer f.Close()
+	start, n := time.Now(), 0
+	defer func() { fmt.Printf("vmtest: loaded %d modules in %s\n", n, time.Since(start).Round(time.Millisecond)) }()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
@@ -106,6 +110,7 @@ func loadGuestModules(orderFile string) {
 			continue
 		}
 		optional := len(fields) > 1 && fields[1] == "optional"
+		n++
 		if err := finitModule(filepath.Join(filepath.Dir(orderFile), fields[0])); err != nil {
 			switch {
 			case errors.Is(err, unix.EEXIST):

@@ -240,4 +240,3 @@ func NewDiskImage(t testing.TB, size int64) string {
 	}
 	return f.Name()
 }
-
