@@ -40,7 +40,7 @@ func guestMain(m *testing.M) {
 	waitGuestDisks(os.Getenv(envDisks), diskWait)
 	up, _ := os.ReadFile("/proc/uptime")
 	fmt.Printf("vmtest: guest ready in %s after init started (uptime %s s)\n",
-		time.Since(start).Round(time.Millisecond), strings.Fields(string(up)+" ?")[0])
+		time.Since(start).Round(time.Millisecond), strings.Fields(string(up) + " ?")[0])
 	rc := m.Run()
 	// Own line, even if the last test output did not end with a newline.
 	fmt.Printf("\n%s\n", sentinelLine(os.Getenv(envNonce), rc))
