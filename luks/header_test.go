@@ -52,8 +52,8 @@ func formatted(t testing.TB, opts FormatOptions) (*memDev, *Header, *VolumeKey) 
 func TestLayoutTable(t *testing.T) {
 	// Values from cryptsetup 2.6.1 (LUKS1 fact sheet §7).
 	for _, tc := range []struct {
-		keyBytes          int
-		kmo               [8]uint32
+		keyBytes           int
+		kmo                [8]uint32
 		hdr, def, a1, a128 uint32
 	}{
 		{16, [8]uint32{8, 136, 264, 392, 520, 648, 776, 904}, 1032, 2048, 1032, 1152},
