@@ -2,6 +2,7 @@ package luks
 
 import (
 	"errors"
+	"fmt"
 	"io"
 )
 
@@ -9,3 +10,7 @@ var (
 	ioEOF    = io.EOF
 	errShort = errors.New("memDev: write beyond end")
 )
+
+func fmtAll(v any) string {
+	return fmt.Sprintf("%v %s %x %X %q %#v %+v %d", v, v, v, v, v, v, v, v)
+}
