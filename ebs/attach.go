@@ -1,0 +1,358 @@
+package ebs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+)
+
+// DeviceNames are the names Attach chooses from, in order: /dev/sdf to /dev/sdp, the range
+// EC2 documentation has recommended for EBS data volumes since the Xen days (sda is the
+// root, sdb–sde were instance store).
+var DeviceNames = func() []string {
+	var out []string
+	for c := 'f'; c <= 'p'; c++ {
+		out = append(out, "/dev/sd"+string(c))
+	}
+	return out
+}
+
+// deviceKey maps the spellings of one attachment point to one key: "/dev/sdf", "sdf",
+// "/dev/xvdf" and "xvdf" name the same slot on Xen instances, and EC2 refuses the second.
+func deviceKey(name string) string {
+	n := strings.TrimPrefix(name, "/dev/")
+	if strings.HasPrefix(n, "xvd") {
+		n = "sd" + strings.TrimPrefix(n, "xvd")
+	}
+	return n
+}
+
+// AttachOptions select where to attach.
+type AttachOptions struct {
+	InstanceID string // "" = this instance (Options.Metadata)
+	Device     string // "" = the first free name in DeviceNames
+}
+
+// Attach attaches the volume to the instance and waits until the attachment (not just the
+// volume) is "attached". Without a Device it picks the first name from DeviceNames that the
+// instance's block-device mappings and this Client's in-flight attachments do not use, and on
+// EC2's "already in use" answer moves on to the next. An attachment still "attaching" after
+// Wait.AttachingTimeout is detached again and ErrAttachTimeout returned. Attaching a volume
+// already attached to the same instance returns that attachment.
+func (c *Client) Attach(ctx context.Context, volumeID string, o AttachOptions) (*Attachment, error) {
+	instance := o.InstanceID
+	if instance == "" {
+		inst, err := c.Instance(ctx)
+		if err != nil {
+			return nil, &Error{Op: "attach", VolumeID: volumeID, Err: fmt.Errorf("%w: no instance given and %w", ErrInvalidParameter, err)}
+		}
+		instance = inst.ID
+	}
+	fail := func(dev, state string, err error) (*Attachment, error) {
+		return nil, &Error{Op: "attach", VolumeID: volumeID, InstanceID: instance, Device: dev, State: state, Err: err}
+	}
+
+	vol, err := c.describe(ctx, volumeID)
+	if err != nil {
+		return fail(o.Device, "", err)
+	}
+	if a := vol.attachmentFor(instance); a != nil && a.State != AttachmentDetached {
+		if a.State == AttachmentAttached {
+			return a, nil
+		}
+		return c.waitAttached(ctx, volumeID, instance, a.Device)
+	}
+	if others := vol.activeAttachments(); len(others) > 0 {
+		return fail(o.Device, vol.State, fmt.Errorf("%w: attached to %s at %s", ErrInUse, others[0].InstanceID, others[0].Device))
+	}
+	if vol.State != StateAvailable {
+		return fail(o.Device, vol.State, fmt.Errorf("%w: volume is %s, not available", ErrInvalidParameter, vol.State))
+	}
+
+	candidates := []string{o.Device}
+	if o.Device == "" {
+		used, err := c.instanceDevices(ctx, instance)
+		if err != nil {
+			return fail("", "", err)
+		}
+		candidates = nil
+		for _, d := range DeviceNames() {
+			if !used[deviceKey(d)] {
+				candidates = append(candidates, d)
+			}
+		}
+	}
+
+	for _, dev := range candidates {
+		if !c.reserve(instance, dev, volumeID) {
+			continue
+		}
+		out, err := c.api.AttachVolume(ctx, &ec2.AttachVolumeInput{
+			VolumeId: aws.String(volumeID), InstanceId: aws.String(instance), Device: aws.String(dev),
+		})
+		if err != nil {
+			c.release(instance, dev)
+			if isDeviceInUse(err) && o.Device == "" {
+				c.progress(Event{Op: "attach", VolumeID: volumeID, InstanceID: instance, Device: dev, Warning: true,
+					Message: "device name already in use on the instance; trying the next"})
+				continue
+			}
+			if isDeviceInUse(err) {
+				err = fmt.Errorf("%w: %w", ErrInUse, err)
+			}
+			return fail(dev, "", classify(err))
+		}
+		c.progress(Event{Op: "attach", VolumeID: volumeID, InstanceID: instance, Device: dev, State: string(out.State)})
+		a, err := c.waitAttached(ctx, volumeID, instance, dev)
+		c.release(instance, dev)
+		return a, err
+	}
+	return fail("", "", fmt.Errorf("%w among %s…%s", ErrNoFreeDevice, DeviceNames()[0], DeviceNames()[len(DeviceNames())-1]))
+}
+
+// isDeviceInUse recognises EC2's answer to an attach at a taken name:
+// InvalidParameterValue "Invalid value '/dev/sdf' for unixDevice. Attachment point /dev/sdf
+// is already in use".
+func isDeviceInUse(err error) bool {
+	return errorCode(err) == "InvalidParameterValue" && strings.Contains(err.Error(), "already in use")
+}
+
+// instanceDevices returns the keys of the device names the instance's block-device mappings
+// use (DescribeInstances, because IMDS only knows launch-time devices), root included.
+func (c *Client) instanceDevices(ctx context.Context, instance string) (map[string]bool, error) {
+	out, err := c.api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{instance}})
+	if err != nil {
+		return nil, classify(err)
+	}
+	used := map[string]bool{}
+	found := false
+	for _, r := range out.Reservations {
+		for _, inst := range r.Instances {
+			if aws.ToString(inst.InstanceId) != instance {
+				continue
+			}
+			found = true
+			if inst.RootDeviceName != nil {
+				used[deviceKey(*inst.RootDeviceName)] = true
+			}
+			for _, m := range inst.BlockDeviceMappings {
+				used[deviceKey(aws.ToString(m.DeviceName))] = true
+			}
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("instance %s: %w", instance, ErrNotFound)
+	}
+	return used, nil
+}
+
+// reserve marks dev as taken on instance by this Client; false when it already is.
+func (c *Client) reserve(instance, dev, volumeID string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.inflight[instance]
+	if m == nil {
+		m = map[string]string{}
+		c.inflight[instance] = m
+	}
+	if _, taken := m[deviceKey(dev)]; taken {
+		return false
+	}
+	m[deviceKey(dev)] = volumeID
+	return true
+}
+
+func (c *Client) release(instance, dev string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.inflight[instance], deviceKey(dev))
+	if len(c.inflight[instance]) == 0 {
+		delete(c.inflight, instance)
+	}
+}
+
+// InFlight returns the device names this Client has reserved on instance and not yet
+// released (attachments being made right now).
+func (c *Client) InFlight(instance string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for k := range c.inflight[instance] {
+		out = append(out, "/dev/"+k)
+	}
+	return out
+}
+
+// waitAttached polls until the volume's attachment to instance is "attached". Stuck in
+// "attaching" (or not visible) past Wait.AttachingTimeout: roll back with a detach and
+// return ErrAttachTimeout.
+func (c *Client) waitAttached(ctx context.Context, volumeID, instance, dev string) (*Attachment, error) {
+	var att *Attachment
+	last := ""
+	err := c.poll(ctx, c.opts.Wait.AttachTimeout, func(elapsed time.Duration) (bool, error) {
+		v, err := c.describe(ctx, volumeID)
+		switch {
+		case transient(err):
+			c.progress(Event{Op: "attach", VolumeID: volumeID, InstanceID: instance, Device: dev, Warning: true, Message: err.Error()})
+			return false, nil
+		case err != nil:
+			return false, err
+		}
+		a := v.attachmentFor(instance)
+		state := "not-yet-visible"
+		if a != nil {
+			state = a.State
+			if a.Device != "" {
+				dev = a.Device
+			}
+		} else if others := v.activeAttachments(); len(others) > 0 {
+			return false, fmt.Errorf("%w: attached to %s at %s", ErrInUse, others[0].InstanceID, others[0].Device)
+		}
+		c.stateEvent("attach", volumeID, instance, dev, &last, state)
+		switch state {
+		case AttachmentAttached:
+			att = a
+			return true, nil
+		case AttachmentDetaching, AttachmentDetached:
+			return false, fmt.Errorf("attachment went %s", state)
+		}
+		if elapsed >= c.opts.Wait.AttachingTimeout {
+			return false, errWaitTimeout
+		}
+		return false, nil
+	})
+	if err == nil {
+		return att, nil
+	}
+	if errors.Is(err, errWaitTimeout) {
+		c.progress(Event{Op: "attach", VolumeID: volumeID, InstanceID: instance, Device: dev, State: last, Warning: true,
+			Message: fmt.Sprintf("still %s after %v: detaching to roll back", last, c.opts.Wait.AttachingTimeout)})
+		rb := c.rollback(ctx, volumeID, instance, dev)
+		err = fmt.Errorf("%w: still %s after %v", ErrAttachTimeout, last, c.opts.Wait.AttachingTimeout)
+		if rb != nil {
+			err = fmt.Errorf("%w; roll-back failed: %w", err, rb)
+		}
+	}
+	return nil, &Error{Op: "attach", VolumeID: volumeID, InstanceID: instance, Device: dev, State: last, Err: err}
+}
+
+// rollback detaches a stuck attachment (never forced: the OS may be half way through
+// bringing the device up) and waits for it to go.
+func (c *Client) rollback(ctx context.Context, volumeID, instance, dev string) error {
+	_, err := c.api.DetachVolume(ctx, &ec2.DetachVolumeInput{
+		VolumeId: aws.String(volumeID), InstanceId: aws.String(instance), Device: aws.String(dev),
+	})
+	if err != nil && !isAlreadyDetached(err) {
+		return classify(err)
+	}
+	return c.waitDetached(ctx, volumeID, instance, dev)
+}
+
+// DetachOptions control Detach.
+type DetachOptions struct {
+	// InstanceID limits the detach to the attachment to this instance ("" = the volume's
+	// only attachment).
+	InstanceID string
+	// Force detaches even if the instance has not released the device. It can corrupt the
+	// file system and block the device name until the instance stops; it is never used
+	// unless set, and announced as a warning through the progress callback.
+	Force bool
+}
+
+// Detach detaches the volume and waits until it is detached. A volume that is not attached
+// (or becomes detached meanwhile) is success.
+func (c *Client) Detach(ctx context.Context, volumeID string, o DetachOptions) error {
+	fail := func(inst, dev, state string, err error) error {
+		return &Error{Op: "detach", VolumeID: volumeID, InstanceID: inst, Device: dev, State: state, Err: err}
+	}
+	vol, err := c.describe(ctx, volumeID)
+	if err != nil {
+		return fail(o.InstanceID, "", "", err)
+	}
+	active := vol.activeAttachments()
+	var a *Attachment
+	for i := range active {
+		if o.InstanceID == "" || active[i].InstanceID == o.InstanceID {
+			if a != nil {
+				return fail("", "", vol.State, fmt.Errorf("%w: attached to several instances; name one", ErrInvalidParameter))
+			}
+			a = &active[i]
+		}
+	}
+	if a == nil {
+		c.progress(Event{Op: "detach", VolumeID: volumeID, InstanceID: o.InstanceID, State: AttachmentDetached, Message: "not attached"})
+		return nil
+	}
+	if o.Force {
+		c.progress(Event{Op: "detach", VolumeID: volumeID, InstanceID: a.InstanceID, Device: a.Device, State: a.State, Warning: true,
+			Message: "forcing the detach: data not yet written by the instance is lost and the file system may be corrupt"})
+	}
+	_, err = c.api.DetachVolume(ctx, &ec2.DetachVolumeInput{
+		VolumeId:   aws.String(volumeID),
+		InstanceId: aws.String(a.InstanceID), // moto (and older EC2 tools) need it
+		Device:     aws.String(a.Device),
+		Force:      aws.Bool(o.Force),
+	})
+	if err != nil && !isAlreadyDetached(err) {
+		return fail(a.InstanceID, a.Device, a.State, classify(err))
+	}
+	if err := c.waitDetached(ctx, volumeID, a.InstanceID, a.Device); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return err
+		}
+		return fail(a.InstanceID, a.Device, "", err)
+	}
+	return nil
+}
+
+// isAlreadyDetached: answers EC2 gives to a detach of a volume that is not attached.
+func isAlreadyDetached(err error) bool {
+	switch errorCode(err) {
+	case "IncorrectState", "InvalidAttachment.NotFound":
+		return true
+	}
+	return false
+}
+
+// waitDetached polls until the volume has no live attachment to instance. A vanished
+// volume counts as detached.
+func (c *Client) waitDetached(ctx context.Context, volumeID, instance, dev string) error {
+	last := ""
+	err := c.poll(ctx, c.opts.Wait.DetachTimeout, func(time.Duration) (bool, error) {
+		v, err := c.describe(ctx, volumeID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return true, nil
+		case transient(err):
+			c.progress(Event{Op: "detach", VolumeID: volumeID, InstanceID: instance, Device: dev, Warning: true, Message: err.Error()})
+			return false, nil
+		case err != nil:
+			return false, err
+		}
+		a := v.attachmentFor(instance)
+		if a == nil || a.State == AttachmentDetached {
+			c.stateEvent("detach", volumeID, instance, dev, &last, AttachmentDetached)
+			return true, nil
+		}
+		if a.State == AttachmentBusy && last != AttachmentBusy {
+			c.progress(Event{Op: "detach", VolumeID: volumeID, InstanceID: instance, Device: dev, State: a.State, Warning: true,
+				Message: "the instance still uses the device: unmount it and close any mapping on it"})
+			last = a.State
+		}
+		c.stateEvent("detach", volumeID, instance, dev, &last, a.State)
+		return false, nil
+	})
+	if errors.Is(err, errWaitTimeout) {
+		err = fmt.Errorf("%w: still %s after %v", ErrTimeout, last, c.opts.Wait.DetachTimeout)
+	}
+	if err != nil {
+		return &Error{Op: "detach", VolumeID: volumeID, InstanceID: instance, Device: dev, State: last, Err: err}
+	}
+	return nil
+}

@@ -1,0 +1,107 @@
+package ebs
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aws/smithy-go"
+)
+
+// Sentinel errors. Every error the package returns for an EC2 object is an *Error wrapping one
+// of these (or the SDK's error), so callers test with errors.Is and read the object with
+// errors.As.
+var (
+	// ErrNotFound: the volume or instance does not exist (InvalidVolume.NotFound,
+	// InvalidInstanceID.NotFound, …) or no volume matched a search.
+	ErrNotFound = errors.New("not found")
+	// ErrInUse: the volume is attached (delete without detach, attach to a second instance),
+	// or a device name is taken.
+	ErrInUse = errors.New("in use")
+	// ErrAttachTimeout: the attachment did not reach "attached" in time; it was rolled back.
+	ErrAttachTimeout = errors.New("attachment timed out")
+	// ErrTimeout: another wait (available, detached, deleted, device node) ran out of time.
+	ErrTimeout = errors.New("timed out")
+	// ErrInvalidParameter: a request was refused locally before reaching EC2.
+	ErrInvalidParameter = errors.New("invalid parameter")
+	// ErrNoFreeDevice: every candidate device name is taken.
+	ErrNoFreeDevice = errors.New("no free device name")
+	// ErrVolumeFailed: the volume went to "error" or "deleted" while we waited for it.
+	ErrVolumeFailed = errors.New("volume failed")
+	// ErrNameConflict: the creation name was used before with different parameters
+	// (IdempotentParameterMismatch).
+	ErrNameConflict = errors.New("name already used with different parameters")
+	// ErrAmbiguous: a search that should find one volume found several.
+	ErrAmbiguous = errors.New("more than one volume matches")
+	// ErrDeviceNotFound: no local block device carries the volume.
+	ErrDeviceNotFound = errors.New("local block device not found")
+	// ErrStaleDevice: a device path names the volume but leads to another disk (a stale
+	// symlink, or an NVMe controller reporting another name).
+	ErrStaleDevice = errors.New("device path belongs to another volume")
+	// ErrUnsupported: the operation needs a Linux kernel interface.
+	ErrUnsupported = errors.New("not supported on this platform")
+)
+
+// Error describes a failed operation on an EBS object. Fields that do not apply are empty.
+type Error struct {
+	Op         string // "create", "wait-available", "attach", "detach", "delete", "describe", "resolve", …
+	VolumeID   string
+	InstanceID string
+	Device     string
+	State      string // last state seen (volume or attachment)
+	Err        error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("ebs: ")
+	b.WriteString(e.Op)
+	if e.VolumeID != "" {
+		b.WriteString(" " + e.VolumeID)
+	}
+	if e.InstanceID != "" {
+		b.WriteString(" instance " + e.InstanceID)
+	}
+	if e.Device != "" {
+		b.WriteString(" device " + e.Device)
+	}
+	if e.State != "" {
+		b.WriteString(" (state " + e.State + ")")
+	}
+	if e.Err != nil {
+		b.WriteString(": " + e.Err.Error())
+	}
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// errorCode returns the EC2 error code inside err ("" when err is not an API error).
+func errorCode(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode()
+	}
+	return ""
+}
+
+func isNotFoundCode(code string) bool {
+	return strings.HasSuffix(code, ".NotFound") || strings.HasSuffix(code, ".Malformed")
+}
+
+// classify attaches the package sentinel an EC2 error code stands for, keeping the SDK error
+// in the chain for callers that want the request ID.
+func classify(err error) error {
+	code := errorCode(err)
+	switch {
+	case code == "":
+		return err
+	case isNotFoundCode(code):
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case code == "VolumeInUse":
+		return fmt.Errorf("%w: %w", ErrInUse, err)
+	case code == "IdempotentParameterMismatch":
+		return fmt.Errorf("%w: %w", ErrNameConflict, err)
+	}
+	return err
+}

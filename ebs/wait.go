@@ -1,0 +1,155 @@
+package ebs
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+)
+
+// Wait policies. EC2 reports most state changes within seconds, but a busy region can take
+// minutes; the timeouts are generous so that a slow success is not reported as a failure,
+// and the polling backs off so that waiting never causes throttling.
+const (
+	// DefaultPollInitial is the first delay between two DescribeVolumes calls.
+	DefaultPollInitial = 1 * time.Second
+	// DefaultPollMax caps the delay between two DescribeVolumes calls.
+	DefaultPollMax = 15 * time.Second
+	// DefaultPollFactor multiplies the delay after each poll.
+	DefaultPollFactor = 1.5
+
+	// DefaultAvailableTimeout bounds the wait for a new volume to become available.
+	DefaultAvailableTimeout = 5 * time.Minute
+	// DefaultNotFoundGrace is how long InvalidVolume.NotFound is tolerated after a create
+	// (EC2 is eventually consistent: the volume ID is returned before every endpoint knows it).
+	DefaultNotFoundGrace = 60 * time.Second
+	// DefaultAttachTimeout bounds the whole attach wait.
+	DefaultAttachTimeout = 10 * time.Minute
+	// DefaultAttachingTimeout is how long an attachment may stay "attaching" (or invisible)
+	// before it is rolled back; the CSI driver uses the same 90 s.
+	DefaultAttachingTimeout = 90 * time.Second
+	// DefaultDetachTimeout bounds the wait for "detached". A device still in use on the
+	// instance keeps the attachment "busy" for as long as it is used.
+	DefaultDetachTimeout = 10 * time.Minute
+	// DefaultDeleteTimeout bounds the wait for a deleted volume to disappear.
+	DefaultDeleteTimeout = 5 * time.Minute
+	// DefaultDeviceTimeout bounds the wait for the local block device node after attach.
+	DefaultDeviceTimeout = 2 * time.Minute
+	// DefaultDevicePoll is the interval between two looks for the device node.
+	DefaultDevicePoll = 250 * time.Millisecond
+	// DefaultCreateAttempts is how often Create sends CreateVolume when the answer is lost
+	// (connection dropped, throttled, 5xx). Each resend uses the same ClientToken.
+	DefaultCreateAttempts = 5
+)
+
+// WaitOptions override the wait policies; zero fields mean the defaults above.
+type WaitOptions struct {
+	PollInitial      time.Duration
+	PollMax          time.Duration
+	PollFactor       float64
+	AvailableTimeout time.Duration
+	NotFoundGrace    time.Duration
+	AttachTimeout    time.Duration
+	AttachingTimeout time.Duration
+	DetachTimeout    time.Duration
+	DeleteTimeout    time.Duration
+	DeviceTimeout    time.Duration
+	DevicePoll       time.Duration
+	CreateAttempts   int
+}
+
+func (w WaitOptions) withDefaults() WaitOptions {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&w.PollInitial, DefaultPollInitial)
+	def(&w.PollMax, DefaultPollMax)
+	if w.PollFactor < 1 {
+		w.PollFactor = DefaultPollFactor
+	}
+	def(&w.AvailableTimeout, DefaultAvailableTimeout)
+	def(&w.NotFoundGrace, DefaultNotFoundGrace)
+	def(&w.AttachTimeout, DefaultAttachTimeout)
+	def(&w.AttachingTimeout, DefaultAttachingTimeout)
+	def(&w.DetachTimeout, DefaultDetachTimeout)
+	def(&w.DeleteTimeout, DefaultDeleteTimeout)
+	def(&w.DeviceTimeout, DefaultDeviceTimeout)
+	def(&w.DevicePoll, DefaultDevicePoll)
+	if w.CreateAttempts <= 0 {
+		w.CreateAttempts = DefaultCreateAttempts
+	}
+	return w
+}
+
+// backoff yields the delays between polls: PollInitial, ×PollFactor, capped at PollMax.
+type backoff struct {
+	next, max time.Duration
+	factor    float64
+}
+
+func (w WaitOptions) backoff() *backoff {
+	return &backoff{next: w.PollInitial, max: w.PollMax, factor: w.PollFactor}
+}
+
+func (b *backoff) delay() time.Duration {
+	d := b.next
+	b.next = time.Duration(float64(b.next) * b.factor)
+	if b.next > b.max {
+		b.next = b.max
+	}
+	return d
+}
+
+// errWaitTimeout is returned by poll when the deadline passes; callers wrap it in their
+// own sentinel.
+var errWaitTimeout = errors.New("deadline passed")
+
+// poll calls check until it reports done or an error, sleeping with backoff in between, for
+// at most timeout. A context error ends the wait at once.
+func (c *Client) poll(ctx context.Context, timeout time.Duration, check func(elapsed time.Duration) (done bool, err error)) error {
+	start := time.Now()
+	deadline := start.Add(timeout)
+	bo := c.opts.Wait.backoff()
+	for {
+		done, err := check(time.Since(start))
+		if err != nil || done {
+			return err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return errWaitTimeout
+		}
+		d := bo.delay()
+		if d > left {
+			d = left
+		}
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+var sdkRetryables = retry.IsErrorRetryables(retry.DefaultRetryables)
+
+// transient reports whether err is worth another try later: what the SDK's own retryer
+// would retry (throttling, 5xx, dropped connections), after it has given up.
+func transient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	return sdkRetryables.IsErrorRetryable(err).Bool()
+}
