@@ -1,0 +1,255 @@
+package luks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// recDev records write offsets and can fail the n-th write (a simulated crash).
+type recDev struct {
+	memDev
+	writes []int64
+	failAt int // 1-based; 0 = never
+}
+
+var errCrash = errors.New("simulated crash")
+
+func (r *recDev) WriteAt(p []byte, off int64) (int, error) {
+	if r.failAt > 0 && len(r.writes)+1 >= r.failAt {
+		return 0, errCrash
+	}
+	r.writes = append(r.writes, off)
+	return r.memDev.WriteAt(p, off)
+}
+
+func opts1000(slot int) AddKeyOptions { return AddKeyOptions{Keyslot: slot, ForceIterations: 1000} }
+
+func TestKeyslotStateAndErrors(t *testing.T) {
+	ctx := context.Background()
+	d, _, vk := formatted(t, FormatOptions{})
+	snap := func() []byte { return append([]byte(nil), d.b...) }
+
+	// Failures leave the device byte-identical.
+	before := snap()
+	_, err := AddKey(ctx, d, []byte("wrong"), []byte("x"), opts1000(AnyKeyslot))
+	assert.ErrorIs(t, err, ErrWrongPassphrase)
+	_, err = AddKey(ctx, d, []byte("pass"), []byte("x"), opts1000(0))
+	assert.ErrorIs(t, err, ErrInvalidParameter, "slot 0 is active")
+	_, err = AddKey(ctx, d, []byte("pass"), []byte("x"), opts1000(8))
+	assert.ErrorIs(t, err, ErrInvalidParameter)
+	_, err = AddKey(ctx, d, []byte("pass"), []byte("x"), AddKeyOptions{Keyslot: AnyKeyslot, ForceIterations: 999})
+	assert.ErrorIs(t, err, ErrInvalidParameter)
+	_, err = AddKeyByVolumeKey(ctx, d, NewVolumeKey(make([]byte, 64)), []byte("x"), opts1000(AnyKeyslot))
+	assert.ErrorIs(t, err, ErrVolumeKeyMismatch)
+	_, err = RemoveKey(ctx, d, []byte("pass"), false)
+	assert.ErrorIs(t, err, ErrLastKeyslot)
+	assert.Contains(t, err.Error(), "keyslot 0")
+	_, err = RemoveKey(ctx, d, []byte("wrong"), true)
+	assert.ErrorIs(t, err, ErrWrongPassphrase)
+	_, _, err = ChangeKey(ctx, d, []byte("wrong"), []byte("x"), opts1000(AnyKeyslot))
+	assert.ErrorIs(t, err, ErrWrongPassphrase)
+	assert.ErrorIs(t, KillSlot(d, 3), ErrKeyslotInactive)
+	assert.ErrorIs(t, KillSlot(d, 9), ErrInvalidParameter)
+	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: 2})
+	assert.ErrorIs(t, err, ErrKeyslotInactive)
+	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: 8})
+	assert.ErrorIs(t, err, ErrInvalidParameter)
+	assert.ErrorIs(t, SetUUID(d, "not-a-uuid"), ErrInvalidParameter)
+	require.Equal(t, before, d.b, "failed operations do not modify the device")
+
+	// Fill all slots by volume key, then no slot is free.
+	for i := 1; i < NumKeyslots; i++ {
+		s, err := AddKeyByVolumeKey(ctx, d, vk, []byte(fmt.Sprint("p", i)), opts1000(AnyKeyslot))
+		require.NoError(t, err)
+		require.Equal(t, i, s)
+	}
+	before = snap()
+	_, err = AddKey(ctx, d, []byte("pass"), []byte("x"), opts1000(AnyKeyslot))
+	assert.ErrorIs(t, err, ErrNoFreeKeyslot)
+	require.Equal(t, before, d.b)
+
+	// ChangeKey with no free slot rewrites in place.
+	o, n, err := ChangeKey(ctx, d, []byte("p5"), []byte("new5"), opts1000(AnyKeyslot))
+	require.NoError(t, err)
+	assert.Equal(t, [2]int{5, 5}, [2]int{o, n})
+	_, s, _, err := Unlock(ctx, d, []byte("new5"), UnlockOptions{Keyslot: AnyKeyslot})
+	require.NoError(t, err)
+	assert.Equal(t, 5, s)
+	_, _, _, err = Unlock(ctx, d, []byte("p5"), UnlockOptions{Keyslot: AnyKeyslot})
+	assert.ErrorIs(t, err, ErrWrongPassphrase)
+
+	// ChangeKey with an explicit slot stays in that slot; the wrong slot refuses.
+	_, _, err = ChangeKey(ctx, d, []byte("p3"), []byte("x"), opts1000(2))
+	assert.ErrorIs(t, err, ErrWrongPassphrase)
+	require.NoError(t, KillSlot(d, 2))
+	o, n, err = ChangeKey(ctx, d, []byte("p3"), []byte("new3"), opts1000(3))
+	require.NoError(t, err)
+	assert.Equal(t, [2]int{3, 3}, [2]int{o, n}, "explicit slot: in place even with slot 2 free")
+
+	// RemoveKey of a non-last slot.
+	s, err = RemoveKey(ctx, d, []byte("new5"), false)
+	require.NoError(t, err)
+	assert.Equal(t, 5, s)
+	h, err := ReadHeader(d)
+	require.NoError(t, err)
+	k := h.Keyslots[5]
+	assert.Equal(t, Keyslot{Active: KeyDisabled, KeyMaterialOffset: k.KeyMaterialOffset, Stripes: Stripes}, k,
+		"disabled slot: iterations 0, salt zeroed, offset and stripes kept")
+}
+
+func TestRemoveLastKeyslotForced(t *testing.T) {
+	ctx := context.Background()
+	d, _, _ := formatted(t, FormatOptions{})
+	s, err := RemoveKey(ctx, d, []byte("pass"), true)
+	require.NoError(t, err)
+	assert.Equal(t, 0, s)
+	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot})
+	assert.ErrorIs(t, err, ErrKeyslotInactive)
+	assert.True(t, IsLUKS(d), "the header itself stays valid")
+}
+
+// TestWriteOrder checks cryptsetup's write order and that the wipe touches only the slot's
+// own area: neighbours and the gap after the key material (where LUKSMeta lives) survive.
+func TestWriteOrder(t *testing.T) {
+	ctx := context.Background()
+	d := &recDev{memDev: memDev{b: make([]byte, 4<<20)}}
+	h, vk, err := Format(ctx, d, []byte("pass"), FormatOptions{ForceIterations: 1000, Keyslot: 1})
+	require.NoError(t, err)
+	kmo1 := int64(h.Keyslots[1].KeyMaterialOffset) * 512
+	w := d.writes
+	// zero wipe from 0, random fill of 8 areas, header, slot 1 material, header.
+	require.GreaterOrEqual(t, len(w), 11)
+	assert.Equal(t, int64(0), w[0])
+	assert.Equal(t, []int64{0, kmo1, 0}, w[len(w)-3:])
+
+	// LUKSMeta-style data in the gap between the last slot and the payload.
+	gapStart := int64(h.MetadataSectors()) * 512
+	for i := gapStart; i < h.PayloadOffsetBytes(); i++ {
+		d.b[i] = 0x5a
+	}
+	_, err = AddKeyByVolumeKey(ctx, d, vk, []byte("p2"), opts1000(2))
+	require.NoError(t, err)
+	before := append([]byte(nil), d.b...)
+	d.writes = nil
+	require.NoError(t, KillSlot(d, 2))
+	kmo2 := int64(h.Keyslots[2].KeyMaterialOffset) * 512
+	area := int64(h.AFSectors()) * 512
+	require.Len(t, d.writes, 41, "40 wipe passes, then the header")
+	for _, off := range d.writes[:40] {
+		assert.Equal(t, kmo2, off)
+	}
+	assert.Equal(t, int64(0), d.writes[40])
+	assert.NotEqual(t, before[kmo2:kmo2+area], d.b[kmo2:kmo2+area], "slot area wiped")
+	assert.Equal(t, before[HeaderSize:kmo2], d.b[HeaderSize:kmo2], "everything before the slot area untouched")
+	assert.Equal(t, before[kmo2+area:], d.b[kmo2+area:], "everything after it (incl. the LUKSMeta gap) untouched")
+	assert.Equal(t, bytes.Repeat([]byte{0x5a}, int(h.PayloadOffsetBytes()-gapStart)), d.b[gapStart:h.PayloadOffsetBytes()])
+
+	// AddKey: material first, then header.
+	d.writes = nil
+	_, err = AddKey(ctx, d, []byte("pass"), []byte("p4"), opts1000(4))
+	require.NoError(t, err)
+	assert.Equal(t, []int64{int64(h.Keyslots[4].KeyMaterialOffset) * 512, 0}, d.writes)
+}
+
+// TestChangeKeyCrash: whichever write a crash interrupts, the device still opens with the
+// old or the new passphrase when a free slot exists (cryptsetup's new-slot-first order).
+func TestChangeKeyCrash(t *testing.T) {
+	ctx := context.Background()
+	for failAt := 1; failAt <= 44; failAt++ {
+		d := &recDev{memDev: memDev{b: make([]byte, 4<<20)}}
+		_, _, err := Format(ctx, d, []byte("old"), FormatOptions{ForceIterations: 1000})
+		require.NoError(t, err)
+		d.writes, d.failAt = nil, failAt
+		_, _, err = ChangeKey(ctx, d, []byte("old"), []byte("new"), opts1000(AnyKeyslot))
+		d.failAt = 0
+		_, _, _, errOld := Unlock(ctx, d, []byte("old"), UnlockOptions{Keyslot: AnyKeyslot})
+		_, _, _, errNew := Unlock(ctx, d, []byte("new"), UnlockOptions{Keyslot: AnyKeyslot})
+		assert.True(t, errOld == nil || errNew == nil, "crash at write %d (change err %v): old %v, new %v", failAt, err, errOld, errNew)
+	}
+}
+
+func TestCipherNull(t *testing.T) {
+	ctx := context.Background()
+	d := &memDev{b: make([]byte, 4<<20)}
+	_, _, err := Format(ctx, d, []byte("x"), FormatOptions{Cipher: "cipher_null", ForceIterations: 1000})
+	require.ErrorIs(t, err, ErrInvalidParameter)
+	require.Equal(t, make([]byte, len(d.b)), d.b, "refused before any write")
+	h, vk, err := Format(ctx, d, nil, FormatOptions{Cipher: "cipher_null", ForceIterations: 1000})
+	require.NoError(t, err)
+	assert.Equal(t, "ecb", h.CipherMode)
+	_, s, _, err := Unlock(ctx, d, []byte{}, UnlockOptions{Keyslot: AnyKeyslot})
+	require.NoError(t, err)
+	assert.Equal(t, 0, s)
+	// A slot whose digest matches with a non-empty passphrase (a swapped header) is refused.
+	sc, err := prepare(h, 0)
+	require.NoError(t, err)
+	u, err := sealKeyslot(ctx, h, sc, 1, []byte("typed"), vk.Bytes(), 1000, randOr(nil))
+	require.NoError(t, err)
+	require.NoError(t, commitKeyslot(d, h, u))
+	_, _, _, err = Unlock(ctx, d, []byte("typed"), UnlockOptions{Keyslot: 1})
+	assert.ErrorIs(t, err, ErrWrongPassphrase)
+	_, err = AddKey(ctx, d, nil, []byte("x"), opts1000(AnyKeyslot))
+	assert.ErrorIs(t, err, ErrInvalidParameter)
+}
+
+// TestWorkLimit: slots above the limit are not tried; hostile counts are cancellable.
+func TestWorkLimit(t *testing.T) {
+	ctx := context.Background()
+	d, _, vk := formatted(t, FormatOptions{ForceIterations: 5000})
+	_, err := AddKeyByVolumeKey(ctx, d, vk, []byte("pass"), opts1000(1))
+	require.NoError(t, err)
+	_, s, _, err := Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot, MaxIterations: 2000})
+	require.NoError(t, err)
+	assert.Equal(t, 1, s, "slot 0 (5000 iterations) skipped")
+	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: 0, MaxIterations: 2000})
+	assert.ErrorIs(t, err, ErrWorkLimit)
+	assert.Contains(t, err.Error(), "keyslot 0")
+	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot, MaxIterations: 500})
+	assert.ErrorIs(t, err, ErrWorkLimit, "MK digest iterations (1000) above the limit")
+
+	// A hostile header: 2^32-1 iterations. Default limit refuses at once; without a limit
+	// the context stops it.
+	h, err := ReadHeader(d)
+	require.NoError(t, err)
+	h.Keyslots[0].Iterations = ^uint32(0)
+	h.Keyslots[1] = Keyslot{Active: KeyDisabled, KeyMaterialOffset: h.Keyslots[1].KeyMaterialOffset, Stripes: Stripes}
+	require.NoError(t, writeHeader(d, h))
+	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot})
+	assert.ErrorIs(t, err, ErrWorkLimit)
+	cctx, cancel := context.WithCancel(ctx)
+	go cancel()
+	_, _, _, err = Unlock(cctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot, MaxIterations: ^uint32(0)})
+	assert.ErrorIs(t, err, context.Canceled)
+
+	// An enabled slot with 0 iterations is corrupt; MK digest iterations 0 too.
+	h.Keyslots[0].Iterations = 0
+	require.NoError(t, writeHeader(d, h))
+	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot})
+	assert.ErrorIs(t, err, ErrCorruptKeyslot)
+	h.MKDigestIterations = 0
+	require.NoError(t, writeHeader(d, h))
+	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot})
+	assert.ErrorIs(t, err, ErrCorruptHeader)
+}
+
+// TestLowMKIterations: readers accept MK digest counts below 1000 (cryptsetup 1.0 used 10).
+func TestLowMKIterations(t *testing.T) {
+	ctx := context.Background()
+	d, h, vk := formatted(t, FormatOptions{Hash: "sha1"})
+	h.MKDigestIterations = 10
+	sc, err := prepare(h, 0)
+	require.NoError(t, err)
+	dg, err := pbkdf2Key(ctx, sc.newHash, vk.Bytes(), h.MKDigestSalt[:], 10, DigestSize)
+	require.NoError(t, err)
+	copy(h.MKDigest[:], dg)
+	require.NoError(t, writeHeader(d, h))
+	got, _, _, err := Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot})
+	require.NoError(t, err)
+	assert.Equal(t, vk.Bytes(), got.Bytes())
+}
