@@ -3,6 +3,7 @@ package sector
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/subtle"
 	"encoding/binary"
 	"fmt"
 
@@ -212,10 +213,25 @@ func ecb(b cipher.Block, d, x []byte, enc bool) {
 	}
 }
 
+// cbc chains one sector. Decryption walks backwards so that d and x may be the same slice
+// without keeping a copy of each ciphertext block.
 func cbc(b cipher.Block, d, x []byte, iv *[16]byte, enc bool) {
 	if enc {
-		cipher.NewCBCEncrypter(b, iv[:]).CryptBlocks(d, x)
-	} else {
-		cipher.NewCBCDecrypter(b, iv[:]).CryptBlocks(d, x)
+		prev := iv[:]
+		for i := 0; i < len(x); i += 16 {
+			subtle.XORBytes(d[i:i+16], x[i:i+16], prev)
+			b.Encrypt(d[i:i+16], d[i:i+16])
+			prev = d[i : i+16]
+		}
+		return
+	}
+	var buf [16]byte
+	for i := len(x) - 16; i >= 0; i -= 16 {
+		b.Decrypt(buf[:], x[i:i+16])
+		if i == 0 {
+			subtle.XORBytes(d[:16], buf[:], iv[:])
+		} else {
+			subtle.XORBytes(d[i:i+16], buf[:], x[i-16:i])
+		}
 	}
 }

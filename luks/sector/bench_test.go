@@ -1,0 +1,54 @@
+package sector
+
+import (
+	"fmt"
+	"testing"
+)
+
+var benchSpecs = []struct {
+	spec string
+	key  int // bytes
+}{
+	{"aes-xts-plain64", 32},
+	{"aes-xts-plain64", 64},
+	{"aes-cbc-essiv:sha256", 32},
+	{"aes-cbc-plain64", 32},
+	{"twofish-xts-plain64", 64},
+	{"serpent-xts-plain64", 64},
+	{"serpent-cbc-essiv:sha256", 32},
+	{"aes-lrw-benbi", 48},
+}
+
+func benchCipher(b *testing.B, enc bool) {
+	for _, bs := range benchSpecs {
+		for _, size := range []int{512, 4096} {
+			b.Run(fmt.Sprintf("%s-%d/%d", bs.spec, bs.key*8, size), func(b *testing.B) {
+				name, mode, err := SplitSpec(bs.spec)
+				if err != nil {
+					b.Fatal(err)
+				}
+				key := make([]byte, bs.key)
+				for i := range key {
+					key[i] = byte(i + 1)
+				}
+				c, err := New(name, mode, key)
+				if err != nil {
+					b.Fatal(err)
+				}
+				buf := make([]byte, size)
+				b.SetBytes(int64(size))
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if enc {
+						c.Encrypt(buf, buf, uint64(i))
+					} else {
+						c.Decrypt(buf, buf, uint64(i))
+					}
+				}
+			})
+		}
+	}
+}
+
+func BenchmarkEncrypt(b *testing.B) { benchCipher(b, true) }
+func BenchmarkDecrypt(b *testing.B) { benchCipher(b, false) }
