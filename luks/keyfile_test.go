@@ -1,0 +1,71 @@
+package luks
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestReadKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	kf := write(t, dir, "kf", []byte("0123456789\nabc"))
+	for _, tc := range []struct {
+		off, size int64
+		want      string
+		err       bool
+	}{
+		{0, 0, "0123456789\nabc", false}, // whole file, newline included
+		{2, 0, "23456789\nabc", false},
+		{2, 3, "234", false},
+		{0, 14, "0123456789\nabc", false},
+		{0, 15, "", true},  // cannot read requested amount
+		{14, 0, "", false}, // offset == size: empty key, as cryptsetup for a regular file
+		{15, 0, "", true},  // offset beyond end
+		{-1, 0, "", true},
+		{0, -1, "", true},
+	} {
+		got, err := ReadKeyFile(kf, tc.off, tc.size)
+		if tc.err {
+			assert.ErrorIs(t, err, ErrInvalidParameter, "%+v", tc)
+			continue
+		}
+		require.NoError(t, err, "%+v", tc)
+		assert.Equal(t, tc.want, string(got), "%+v", tc)
+	}
+	big := filepath.Join(dir, "big")
+	require.NoError(t, os.WriteFile(big, bytes.Repeat([]byte{'k'}, MaxKeyFileSize), 0o600))
+	got, err := ReadKeyFile(big, 0, 0)
+	require.NoError(t, err)
+	assert.Len(t, got, MaxKeyFileSize, "exactly 8192 KiB is allowed")
+	require.NoError(t, os.WriteFile(big, bytes.Repeat([]byte{'k'}, MaxKeyFileSize+1), 0o600))
+	_, err = ReadKeyFile(big, 0, 0)
+	assert.ErrorIs(t, err, ErrInvalidParameter, "over 8192 KiB")
+	got, err = ReadKeyFile(big, 0, MaxKeyFileSize+1)
+	require.NoError(t, err, "an explicit size lifts the limit")
+	assert.Len(t, got, MaxKeyFileSize+1)
+	_, err = ReadKeyFile(dir, 0, 0)
+	assert.ErrorIs(t, err, ErrInvalidParameter)
+	_, err = ReadKeyFile(filepath.Join(dir, "missing"), 0, 0)
+	assert.ErrorIs(t, err, ErrInvalidParameter)
+
+	// Stdin-like streams.
+	r := func(s string) io.Reader { return io.MultiReader(strings.NewReader(s)) } // not seekable
+	got, err = ReadKey(r("line1\nline2\n"), 0, 0)
+	require.NoError(t, err)
+	assert.Equal(t, "line1\nline2\n", string(got), "-d - reads stdin whole")
+	got, err = ReadKey(r("abcdef"), 2, 2)
+	require.NoError(t, err)
+	assert.Equal(t, "cd", string(got))
+	_, err = ReadKey(r(""), 0, 0)
+	assert.ErrorIs(t, err, ErrInvalidParameter, "nothing to read on input")
+	_, err = ReadKey(r("abc"), 5, 0)
+	assert.ErrorIs(t, err, ErrInvalidParameter, "offset beyond the end of a stream")
+	_, err = ReadKey(r("abc"), 0, 4)
+	assert.ErrorIs(t, err, ErrInvalidParameter)
+}
