@@ -93,7 +93,13 @@ func (g *Grubenv) Set(name, value string) error {
 		return ErrBadGrubenv
 	}
 	line := name + "=" + escapeGrubenv(value) + "\n"
-	pad := len(g.raw)
+	// The padding is the final run of '#'; a copy saved by a text editor may carry a
+	// newline after it, which stays where it is.
+	padEnd := len(g.raw)
+	if padEnd > 1 && g.raw[padEnd-1] == '\n' && g.raw[padEnd-2] == '#' {
+		padEnd--
+	}
+	pad := padEnd
 	for pad > 0 && g.raw[pad-1] == '#' {
 		pad--
 	}
@@ -108,16 +114,16 @@ func (g *Grubenv) Set(name, value string) error {
 		}
 	}
 	delta := len(line) - (end - start)
-	if delta > len(g.raw)-pad {
-		return fmt.Errorf("%s needs %d more bytes, %d bytes of padding left: %w", name, delta, len(g.raw)-pad, ErrGrubenvOverflow)
+	if delta > padEnd-pad {
+		return fmt.Errorf("%s needs %d more bytes, %d bytes of padding left: %w", name, delta, padEnd-pad, ErrGrubenvOverflow)
 	}
 	out := make([]byte, 0, len(g.raw))
 	out = append(out, g.raw[:start]...)
 	out = append(out, line...)
 	out = append(out, g.raw[end:pad]...)
-	for len(out) < len(g.raw) {
+	for len(out) < padEnd {
 		out = append(out, '#')
 	}
-	g.raw = out
+	g.raw = append(out, g.raw[padEnd:]...)
 	return nil
 }

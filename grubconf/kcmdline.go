@@ -150,6 +150,11 @@ func addArgEdit(masked string, skip int, want string) (textEdit, bool) {
 	if len(args) == 0 {
 		return textEdit{start: 0, end: 0, text: want}, true
 	}
+	if strings.Count(args[len(args)-1].Raw, `"`)%2 == 1 {
+		// The line ends inside an open quote: anything appended would become part of
+		// the last argument. Callers see the argument missing and refuse.
+		return textEdit{}, false
+	}
 	end := args[len(args)-1].End
 	return textEdit{start: end, end: end, text: " " + want}, true
 }
@@ -162,15 +167,15 @@ func removeArgEdits(masked string, skip int, want string) []textEdit {
 	args := SplitArgs(masked)
 	w := ParseArg(want)
 	var edits []textEdit
+	leading := true // every token so far was removed: treat this one as the first
 	for i, a := range args {
-		if i < skip || a.Name != w.Name {
-			continue
-		}
-		if w.HasValue && (!a.HasValue || a.Value != w.Value) {
+		match := i >= skip && a.Name == w.Name && (!w.HasValue || (a.HasValue && a.Value == w.Value))
+		if !match {
+			leading = false
 			continue
 		}
 		switch {
-		case i > 0:
+		case !leading:
 			edits = append(edits, textEdit{start: args[i-1].End, end: a.End})
 		case i+1 < len(args):
 			edits = append(edits, textEdit{start: a.Start, end: args[i+1].Start})
@@ -178,15 +183,7 @@ func removeArgEdits(masked string, skip int, want string) []textEdit {
 			edits = append(edits, textEdit{start: a.Start, end: a.End})
 		}
 	}
-	// Adjacent removals (first token then second) must not overlap.
-	out := edits[:0]
-	for _, e := range edits {
-		if n := len(out); n > 0 && e.start < out[n-1].end {
-			e.start = out[n-1].end
-		}
-		out = append(out, e)
-	}
-	return out
+	return edits
 }
 
 // AddArg returns cmdline with arg appended after its last argument, or cmdline unchanged
