@@ -17,7 +17,7 @@ import (
 // parseDump reads cryptsetup luksDump text back into a Header (independently of Dump: by
 // label, tolerant of the whitespace), so fixtures made from real images whose salts cannot be
 // re-created can still be re-dumped and compared byte for byte.
-func parseDump(t *testing.T, text string) (h *Header, path string) {
+func parseDump(t testing.TB, text string) (h *Header, path string) {
 	t.Helper()
 	h = &Header{}
 	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")

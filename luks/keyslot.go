@@ -65,6 +65,11 @@ func newSlotCrypto(h *Header, limit uint32) (*slotCrypto, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cipher %s: %w", h.CipherSpec(), err)
 	}
+	// Bound the key-material buffer (cryptsetup's LUKS_MAX_KEYSLOT_SIZE, 16 MiB) before any
+	// allocation; cipher_null would otherwise take any key size a hostile header names.
+	if uint64(h.KeyBytes)*Stripes > maxKeyslotSize {
+		return nil, fmt.Errorf("%w: %d-bit key exceeds the 16 MiB key-slot limit", ErrInvalidKeySize, uint64(h.KeyBytes)*8)
+	}
 	if err := spec.CheckKeySize(int(h.KeyBytes)); err != nil {
 		return nil, fmt.Errorf("cipher %s with %d-bit key: %w", h.CipherSpec(), uint64(h.KeyBytes)*8, err)
 	}
