@@ -28,6 +28,7 @@ type journalEntry struct {
 	Old  []byte      `json:"old"` // null: the file did not exist
 	New  []byte      `json:"new"` // null: the file was removed
 	Mode fs.FileMode `json:"mode"`
+	Dirs []string    `json:"dirs,omitempty"`
 }
 
 func journalPath(volume string) string { return path.Join(JournalDir, volume+".json") }
@@ -57,7 +58,7 @@ func saveJournal(p *Plan) error {
 		return err
 	}
 	for _, c := range p.Changes {
-		e := journalEntry{Path: c.Path, Via: c.Via, Old: c.Old, New: c.New, Mode: c.Mode}
+		e := journalEntry{Path: c.Path, Via: c.Via, Old: c.Old, New: c.New, Mode: c.Mode, Dirs: c.Dirs}
 		replaced := false
 		for i, f := range j.Files {
 			if f.Path != c.Path {
@@ -114,7 +115,7 @@ func (s *System) PlanUndo(volume string) (*Plan, error) {
 		if bytes.Equal(f.Old, f.New) && (f.Old == nil) == (f.New == nil) {
 			continue
 		}
-		p.Changes = append(p.Changes, Change{Path: f.Path, Via: f.Via, Reason: "restore original", Old: f.New, New: f.Old, Mode: f.Mode})
+		p.Changes = append(p.Changes, Change{Path: f.Path, Via: f.Via, Reason: "restore original", Old: f.New, New: f.Old, Mode: f.Mode, Dirs: f.Dirs})
 	}
 	return p, nil
 }

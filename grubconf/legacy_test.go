@@ -77,7 +77,7 @@ func TestLegacyShapes(t *testing.T) {
 	}{
 		{
 			name: "xen multiboot: first module line",
-			in: "title Xen\n\troot (hd0,0)\n\tkernel /xen.gz dom0_mem=1024M\n\tmodule /vmlinuz-2.6.18 ro root=/dev/sda1\n\tmodule /initrd-2.6.18.img\n",
+			in:   "title Xen\n\troot (hd0,0)\n\tkernel /xen.gz dom0_mem=1024M\n\tmodule /vmlinuz-2.6.18 ro root=/dev/sda1\n\tmodule /initrd-2.6.18.img\n",
 			want: "title Xen\n\troot (hd0,0)\n\tkernel /xen.gz dom0_mem=1024M\n\tmodule /vmlinuz-2.6.18 ro root=/dev/sda1 rd_NO_LUKS\n\tmodule /initrd-2.6.18.img\n",
 		},
 		{
@@ -122,7 +122,7 @@ func TestLegacyShapes(t *testing.T) {
 		},
 		{
 			name: "Debian kopt magic comment edited too; ## examples not",
-			in: "## ## Start Default Options ##\n## e.g. kopt=root=/dev/hda1 ro\n# kopt=root=LABEL=cloudimg-rootfs ro console=hvc0\n## ## End Default Options ##\n\ntitle Ubuntu\nroot (hd0)\nkernel /boot/vmlinuz root=LABEL=cloudimg-rootfs ro console=hvc0\n",
+			in:   "## ## Start Default Options ##\n## e.g. kopt=root=/dev/hda1 ro\n# kopt=root=LABEL=cloudimg-rootfs ro console=hvc0\n## ## End Default Options ##\n\ntitle Ubuntu\nroot (hd0)\nkernel /boot/vmlinuz root=LABEL=cloudimg-rootfs ro console=hvc0\n",
 			want: "## ## Start Default Options ##\n## e.g. kopt=root=/dev/hda1 ro\n# kopt=root=LABEL=cloudimg-rootfs ro console=hvc0 rd_NO_LUKS\n## ## End Default Options ##\n\ntitle Ubuntu\nroot (hd0)\nkernel /boot/vmlinuz root=LABEL=cloudimg-rootfs ro console=hvc0 rd_NO_LUKS\n",
 		},
 		{

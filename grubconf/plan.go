@@ -38,6 +38,9 @@ type Change struct {
 	Old    []byte
 	New    []byte
 	Mode   fs.FileMode // for a created file
+	// Dirs are the missing parent directories a created file needs (outermost first);
+	// undoing the creation removes them again when empty.
+	Dirs []string
 }
 
 // Plan is the set of edits for one operation. Diff shows them, Apply makes them, Undo
@@ -96,6 +99,18 @@ func (w *workset) get(name string) (*wsFile, error) {
 	return f, nil
 }
 
+// missingDirs lists the parents of p that do not exist under root, outermost first.
+func missingDirs(root, p string) []string {
+	var out []string
+	for d := path.Dir(p); d != "/" && d != "."; d = path.Dir(d) {
+		if _, err := os.Lstat(hostPath(root, d)); err == nil {
+			break
+		}
+		out = append([]string{d}, out...)
+	}
+	return out
+}
+
 func (f *wsFile) set(b []byte, reason string) {
 	if bytes.Equal(b, f.cur) && f.cur != nil {
 		return
@@ -115,8 +130,12 @@ func (w *workset) changes() []Change {
 		if mode == 0 {
 			mode = 0o644
 		}
-		out = append(out, Change{Path: f.res.Final, Via: f.res.Chain, Reason: strings.Join(f.reason, "; "),
-			Old: f.old, New: f.cur, Mode: mode})
+		c := Change{Path: f.res.Final, Via: f.res.Chain, Reason: strings.Join(f.reason, "; "),
+			Old: f.old, New: f.cur, Mode: mode}
+		if f.old == nil {
+			c.Dirs = missingDirs(w.root, f.res.Final)
+		}
+		out = append(out, c)
 	}
 	return out
 }
@@ -496,7 +515,7 @@ func (p *Plan) Apply(opts ApplyOptions) error {
 	for i, c := range p.Changes {
 		if err := applyChange(p.Root, c, opts); err != nil {
 			for _, d := range p.Changes[:i] {
-				_ = applyChange(p.Root, Change{Path: d.Path, Old: d.New, New: d.Old, Mode: d.Mode}, ApplyOptions{})
+				_ = applyChange(p.Root, Change{Path: d.Path, Old: d.New, New: d.Old, Mode: d.Mode, Dirs: d.Dirs}, ApplyOptions{})
 			}
 			return fmt.Errorf("%s: %w", c.Path, err)
 		}
@@ -537,7 +556,15 @@ func applyChange(root string, c Change, opts ApplyOptions) error {
 		}
 	}
 	if c.New == nil {
-		return removeDurable(hp)
+		if err := removeDurable(hp); err != nil {
+			return err
+		}
+		for i := len(c.Dirs) - 1; i >= 0; i-- {
+			if os.Remove(hostPath(root, c.Dirs[i])) != nil {
+				break // not empty (or gone): leave it
+			}
+		}
+		return nil
 	}
 	if c.Old == nil {
 		if err := os.MkdirAll(path.Dir(hp), 0o755); err != nil {
@@ -553,7 +580,7 @@ func (p *Plan) Undo() *Plan {
 	r := &Plan{Root: p.Root, Volume: p.Volume, Arg: p.Arg, Family: p.Family, undo: true}
 	for i := len(p.Changes) - 1; i >= 0; i-- {
 		c := p.Changes[i]
-		r.Changes = append(r.Changes, Change{Path: c.Path, Via: c.Via, Reason: "undo: " + c.Reason, Old: c.New, New: c.Old, Mode: c.Mode})
+		r.Changes = append(r.Changes, Change{Path: c.Path, Via: c.Via, Reason: "undo: " + c.Reason, Old: c.New, New: c.Old, Mode: c.Mode, Dirs: c.Dirs})
 	}
 	return r
 }

@@ -105,7 +105,7 @@ func (c *Crypttab) matches(l tableLine, name string) bool {
 }
 
 // DisableAuto adds noauto,nofail to the lines of volume name (systemd and Debian honour
-// them). A line with no options field gets one (and "none" as key when that is missing).
+// them) and drops Debian's initramfs option, which would unlock it in the initramfs. A line with no options field gets one (and "none" as key when that is missing).
 func (c *Crypttab) DisableAuto(name string) bool {
 	changed := false
 	for i, l := range c.lines {
@@ -121,8 +121,8 @@ func (c *Crypttab) DisableAuto(name string) bool {
 		case 3:
 			c.lines[i].raw = l.appendAfterLast(sep + "noauto,nofail")
 		default:
-			opts, ch := addOptions(l.fields[3].text, "noauto", "nofail")
-			if !ch {
+			opts, ch := addOptions(dropOption(l.fields[3].text, "initramfs"), "noauto", "nofail")
+			if !ch && opts == l.fields[3].text {
 				continue
 			}
 			c.lines[i].raw = l.editFields(map[int]string{3: opts})
@@ -153,7 +153,7 @@ func (c *Crypttab) Active(name string) (present, noauto bool) {
 	for _, e := range c.Entries() {
 		if e.Name == name {
 			present = true
-			noauto = noauto && hasOptions(e.Options, "noauto", "nofail")
+			noauto = noauto && hasOptions(e.Options, "noauto", "nofail") && dropOption(e.Options, "initramfs") == e.Options
 		}
 	}
 	return present, present && noauto
@@ -255,4 +255,16 @@ func (f *Fstab) Disabled(spec, mountPoint string) (present, disabled bool) {
 		disabled = disabled && hasOptions(opts, "noauto", "nofail") && pass == "0"
 	}
 	return present, present && disabled
+}
+
+// dropOption removes every occurrence of opt from a comma-separated list.
+func dropOption(list, opt string) string {
+	parts := strings.Split(list, ",")
+	out := parts[:0]
+	for _, p := range parts {
+		if p != opt {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ",")
 }
