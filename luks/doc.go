@@ -1,5 +1,106 @@
-// Package luks implements LUKS1, the Linux Unified Key Setup on-disk format, version 1
-// (specification 1.2.3, docs/on-disk-format.pdf in the cryptsetup repository), so that
-// images it writes and images cryptsetup 2.6 writes are interchangeable. It needs no
-// cgo, no cryptsetup binary and no device-mapper.
+// Package luks implements LUKS1, the Linux Unified Key Setup on-disk format version 1
+// (LUKS On-Disk Format Specification 1.2.3, docs/on-disk-format.pdf in the cryptsetup
+// repository), so that images it writes and images cryptsetup 2.6 writes are
+// interchangeable byte for byte where the format leaves no freedom. It needs no cgo, no
+// cryptsetup binary, no root and no device-mapper; the sector ciphers live in luks/sector.
+//
+// # Format
+//
+// Format writes a new header and one key slot to a header device (an image file, a block
+// device, or a detached header file):
+//
+//	h, vk, err := luks.Format(ctx, f, passphrase, luks.FormatOptions{
+//		Cipher: "aes-xts-plain64", KeySize: 512, Hash: "sha256",
+//	})
+//
+// The zero FormatOptions reproduce `cryptsetup luksFormat --type luks1` 2.6: aes-xts-plain64
+// with a 512-bit key, sha256, 2 s PBKDF2 calibration, slot 0, payload aligned to 1 MiB.
+// Key-material offsets and the payload offset follow cryptsetup's layout exactly (slot 0 at
+// sector 8, slots 4 KiB-aligned, payload rounded up to AlignPayload sectors); Detached
+// puts the payload at AlignPayload itself (0 allowed). PBKDF2 iterations are calibrated as
+// cryptsetup 2.x does: the slot gets the count for IterTime (at least 1000), the MK digest
+// the count for 125 ms (at least 1000); ForceIterations N gives the slot exactly N (N ≥ 1000)
+// and the MK digest 1000. Writes follow cryptsetup's order: zero the header area, fill every
+// slot's key-material area with random bytes, write the header, then the slot's key
+// material, then the header enabling it. Every parameter is checked and every key
+// computed before the first write, so a refused Format leaves the device untouched.
+//
+// # Unlock
+//
+// Unlock tries a passphrase on one slot or on every enabled slot in order and returns the
+// volume key, the slot and the header:
+//
+//	vk, slot, h, err := luks.Unlock(ctx, f, passphrase, luks.UnlockOptions{Keyslot: luks.AnyKeyslot})
+//	defer vk.Wipe()
+//
+// Note that the zero UnlockOptions means slot 0 only; pass AnyKeyslot to try them all.
+// ReadKeyFile and ReadKey read key files with cryptsetup's --keyfile-offset and
+// --keyfile-size rules (a whole key file is the passphrase, newlines included, up to
+// 8192 KiB). The MK digest is compared in constant time. Headers with cipher_null open
+// only with an empty passphrase, as in cryptsetup, so a header swapped to cipher_null
+// cannot be opened by whatever the user types.
+//
+// # Key slots
+//
+// AddKey and AddKeyByVolumeKey fill the lowest free slot (or a given one); RemoveKey destroys
+// the slot a passphrase opens and refuses the last enabled slot unless forced; ChangeKey
+// writes the new passphrase to the first free slot before destroying the old one (the slot
+// number changes, as in cryptsetup LUKS1), falling back to an in-place rewrite when no slot
+// is free or a slot is named; KillSlot destroys a slot without a passphrase. A destroyed
+// slot's key material is overwritten with cryptsetup's pattern set (random, 27 Gutmann
+// patterns, random, 0xFF, random) before the header disables it; nothing outside the slot's
+// own area is touched, so data in the gap before the payload (LUKSMeta) survives.
+//
+// # Dump
+//
+// Header.Dump and DumpVolumeKey print exactly what `cryptsetup luksDump` and
+// `cryptsetup luksDump --dump-volume-key` 2.6 print, including the irregular label widths
+// and trailing spaces. Headers naming a cipher this package cannot run still load and dump,
+// as with cryptsetup; only unlocking them fails (ErrUnsupportedCipher).
+//
+// # Backup
+//
+// BackupHeader writes cryptsetup's luksHeaderBackup file (header and all key material,
+// rounded up to 4 KiB, created exclusively with mode 0400); the files are byte-identical to
+// cryptsetup's. RestoreHeader writes one back and refuses a backup whose payload offset or
+// key size differ from a header already on the device. SetUUID and IsLUKS complete the set.
+//
+// # Userspace volume
+//
+// NewVolume presents the decrypted payload as an io.ReaderAt and io.WriterAt, for every
+// cipher spec luks/sector supports, so images can be read and written without root or
+// device-mapper. Unaligned access is handled by read-modify-write of the partial sectors;
+// reads past the end return io.EOF like os.File; the payload never grows.
+//
+// # Errors
+//
+// Errors wrap a few sentinels (ErrNotLUKS, ErrUnsupportedVersion, ErrCorruptHeader,
+// ErrCorruptKeyslot, ErrUnsupportedCipher, ErrUnsupportedHash, ErrWrongPassphrase,
+// ErrNoFreeKeyslot, ErrKeyslotInactive, ErrLastKeyslot, ErrDeviceTooSmall, ErrWorkLimit,
+// ErrInvalidParameter, ...) for errors.Is, and name the object involved ("keyslot 3: LUKS
+// keyslot is invalid: stripes 44944, want 4000"). ReadHeader validates exactly what
+// cryptsetup validates on load: magic and version, a known hash with a digest of at least
+// 20 bytes, for every slot (enabled or not) 4000 stripes, key material after the header and
+// before the payload, no overlapping key material, and a device large enough for the key
+// material when its size is known.
+//
+// # Security notes
+//
+// The volume key and passphrases are []byte, wiped after use where this package owns them
+// (best effort in a garbage-collected language); VolumeKey redacts itself in fmt output and
+// no error carries secret bytes. Nothing here talks to a network: the key never leaves the
+// machine unless the caller sends it. A hostile header can demand 2^32-1 PBKDF2
+// iterations; Unlock refuses counts above UnlockOptions.MaxIterations (DefaultMaxIterations
+// when 0) with ErrWorkLimit, and every PBKDF2 loop watches its context, so a cancelled
+// context stops it within milliseconds. Readers accept MK digest counts below 1000 (cryptsetup
+// 1.0 wrote 10) but refuse 0. Key sizes are bounded before any allocation.
+//
+// # Compatibility with cryptsetup
+//
+// The tests run real cryptsetup 2.6.1 both ways over a matrix of cipher specs, key sizes,
+// hashes, slot layouts, payload alignments and detached headers: images cryptsetup makes are
+// unlocked, dumped and key-managed here and then accepted by cryptsetup; images made here
+// are opened, dumped and key-managed by cryptsetup. Specs cryptsetup's OpenSSL backend
+// cannot run in user space (serpent, twofish, LRW, xts-essiv:wp256) are verified against
+// the kernel's dm-crypt by the dmcrypt package's VM tests.
 package luks
