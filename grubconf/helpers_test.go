@@ -45,3 +45,18 @@ func fixtureNames(t testing.TB) []string {
 	require.NotEmpty(t, out)
 	return out
 }
+
+// TestEveryFixtureRoundTrips runs every parser over every sample: render(parse(x)) == x.
+func TestEveryFixtureRoundTrips(t *testing.T) {
+	for _, name := range fixtureNames(t) {
+		t.Run(name, func(t *testing.T) {
+			b := fixture(t, name)
+			require.Equal(t, b, ParseLegacy(b).Bytes())
+			require.Equal(t, b, ParseShell(b).Bytes())
+			require.Equal(t, b, ParseBLS(b).Bytes())
+			require.Equal(t, b, ParseGrubenv(b).Bytes())
+			require.Equal(t, b, ParseCrypttab(b).Bytes())
+			require.Equal(t, b, ParseFstab(b).Bytes())
+		})
+	}
+}

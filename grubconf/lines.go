@@ -99,16 +99,7 @@ func (l tableLine) separatorBefore(i int) string {
 	return " "
 }
 
-// replaceField returns raw with field i replaced by text.
-func (l tableLine) replaceField(i int, text string) []byte {
-	f := l.fields[i]
-	out := make([]byte, 0, len(l.raw)+len(text))
-	out = append(out, l.raw[:f.start]...)
-	out = append(out, text...)
-	return append(out, l.raw[f.end:]...)
-}
-
-// appendFields returns raw with text inserted after the last field (before any trailing
+// appendAfterLast returns raw with text inserted after the last field (before any trailing
 // whitespace and the terminator).
 func (l tableLine) appendAfterLast(text string) []byte {
 	end := l.fields[len(l.fields)-1].end

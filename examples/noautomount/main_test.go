@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestMain lets the test binary act as the noautomount program, so the CLI tests run it
+// as a real subprocess (exit codes, stdout and stderr as a user sees them).
+func TestMain(m *testing.M) {
+	if os.Getenv("NOAUTOMOUNT_AS_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runCLI(t *testing.T, args ...string) result {
+	t.Helper()
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), "NOAUTOMOUNT_AS_MAIN=1")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return result{code, out.String(), errb.String()}
+}
+
+func writeTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for p, v := range files {
+		hp := filepath.Join(root, p)
+		require.NoError(t, os.MkdirAll(filepath.Dir(hp), 0o755))
+		if strings.HasPrefix(v, "->") {
+			require.NoError(t, os.Symlink(v[2:], hp))
+			continue
+		}
+		require.NoError(t, os.WriteFile(hp, []byte(v), 0o644))
+	}
+	return root
+}
+
+func fixture(t *testing.T, name string) string {
+	b, err := os.ReadFile(filepath.Join("..", "..", "grubconf", "testdata", name))
+	require.NoError(t, err)
+	return string(b)
+}
+
+func snapshot(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	require.NoError(t, filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if fi.Mode()&os.ModeSymlink != 0 {
+			l, _ := os.Readlink(p)
+			out[rel] = "-> " + l
+		} else if fi.Mode().IsRegular() {
+			b, _ := os.ReadFile(p)
+			out[rel] = string(b)
+		}
+		return nil
+	}))
+	return out
+}
+
+func al1Root(t *testing.T) string {
+	return writeTree(t, map[string]string{
+		"boot/grub/menu.lst": fixture(t, "01-amazon-linux-2011.09-pv-menu.lst"),
+		"etc/grub.conf":      "->../boot/grub/menu.lst",
+		"etc/system-release": "Amazon Linux AMI release 2011.09\n",
+		"etc/crypttab":       "my_enc_fs /dev/xvdf none luks\n",
+		"etc/fstab":          "LABEL=/ / ext4 defaults 1 1\n/dev/mapper/my_enc_fs /encrypted_vol ext4 defaults 0 0\n",
+	})
+}
+
+func TestCLIFlow(t *testing.T) {
+	root := al1Root(t)
+	orig := snapshot(t, root)
+
+	// Dry run: the diff, nothing written.
+	r := runCLI(t, "--root", root, "--volume", "my_enc_fs", "--dry-run")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "--- a/boot/grub/menu.lst\n+++ b/boot/grub/menu.lst\n")
+	assert.Contains(t, r.stdout, "+kernel /boot/vmlinuz-2.6.35.14-97.44.amzn1.x86_64 root=LABEL=/ console=hvc0 LANG=en_US.UTF-8 KEYTABLE=us rd_NO_LUKS\n")
+	assert.Contains(t, r.stdout, "+#my_enc_fs /dev/xvdf none luks\n")
+	assert.Contains(t, r.stderr, "/etc/grub.conf is a symlink; editing the real file /boot/grub/menu.lst")
+	assert.Contains(t, r.stderr, "dry run")
+	assert.Equal(t, orig, snapshot(t, root), "dry run touches nothing")
+
+	// Apply with backups: the same diff, files changed.
+	a := runCLI(t, "--root", root, "--volume", "my_enc_fs", "--mount-point", "/encrypted_vol", "--backup")
+	require.Equal(t, 0, a.code, a.stderr)
+	assert.Equal(t, r.stdout, a.stdout)
+	menu, err := os.ReadFile(filepath.Join(root, "boot/grub/menu.lst"))
+	require.NoError(t, err)
+	assert.Contains(t, string(menu), "KEYTABLE=us rd_NO_LUKS\n")
+	bak, err := os.ReadFile(filepath.Join(root, "boot/grub/menu.lst.cloudluks-bak"))
+	require.NoError(t, err)
+	assert.Equal(t, orig["boot/grub/menu.lst"], string(bak))
+	l, err := os.Readlink(filepath.Join(root, "etc/grub.conf"))
+	require.NoError(t, err)
+	assert.Equal(t, "../boot/grub/menu.lst", l, "symlink kept")
+
+	// Second run: nothing to do.
+	s := runCLI(t, "--root", root, "--volume", "my_enc_fs", "--mount-point", "/encrypted_vol")
+	require.Equal(t, 0, s.code, s.stderr)
+	assert.Empty(t, s.stdout)
+	assert.Contains(t, s.stderr, "nothing to do: boot-time unlock of my_enc_fs is already disabled")
+
+	// Undo dry run shows the reverse diff and changes nothing; undo restores every byte.
+	before := snapshot(t, root)
+	ud := runCLI(t, "--root", root, "--volume", "my_enc_fs", "--undo", "--dry-run")
+	require.Equal(t, 0, ud.code, ud.stderr)
+	assert.Contains(t, ud.stdout, "-kernel /boot/vmlinuz-2.6.35.14-97.44.amzn1.x86_64 root=LABEL=/ console=hvc0 LANG=en_US.UTF-8 KEYTABLE=us rd_NO_LUKS\n")
+	assert.Equal(t, before, snapshot(t, root))
+	u := runCLI(t, "--root", root, "--volume", "my_enc_fs", "--undo")
+	require.Equal(t, 0, u.code, u.stderr)
+	after := snapshot(t, root)
+	for k, v := range orig {
+		assert.Equal(t, v, after[k], k)
+	}
+	for k := range after {
+		if _, ok := orig[k]; !ok {
+			assert.True(t, strings.HasSuffix(k, ".cloudluks-bak"), "only backups remain besides the originals: %s", k)
+		}
+	}
+
+	// Nothing left to undo.
+	n := runCLI(t, "--root", root, "--volume", "my_enc_fs", "--undo")
+	assert.Equal(t, 1, n.code)
+	assert.Contains(t, n.stderr, "nothing recorded to undo")
+}
+
+func TestCLIRefusesEncryptedRoot(t *testing.T) {
+	root := writeTree(t, map[string]string{
+		"boot/grub/grub.conf": fixture(t, "05-fedora15-encrypted-root-grub.conf"),
+		"etc/grub.conf":       "->../boot/grub/grub.conf",
+		"etc/crypttab":        "my_enc_fs /dev/xvdf none luks\n",
+	})
+	orig := snapshot(t, root)
+	r := runCLI(t, "--root", root, "--volume", "my_enc_fs")
+	assert.Equal(t, 3, r.code)
+	assert.Empty(t, r.stdout)
+	assert.Contains(t, r.stderr, `/boot/grub/grub.conf: kernel argument "rd_LUKS_UUID=luks-ea29e6e7-bc91-4630-a743-3a69ae69856d": refusing to disable boot-time unlock`)
+	assert.Contains(t, r.stderr, "nothing was changed")
+	assert.Equal(t, orig, snapshot(t, root))
+}
+
+func TestCLIUsage(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{}, 2, "--volume is required"},
+		{[]string{"--volume", "a b"}, 2, "invalid volume"},
+		{[]string{"--volume", "x", "extra"}, 2, "unexpected argument"},
+		{[]string{"--bogus"}, 2, "flag provided but not defined"},
+		{[]string{"--root", "/nonexistent-root-dir", "--volume", "x"}, 1, "no such file or directory"},
+		{[]string{"-h"}, 0, "usage: noautomount"},
+	}
+	for _, tt := range tests {
+		r := runCLI(t, tt.args...)
+		assert.Equal(t, tt.code, r.code, "%v: %s", tt.args, r.stderr)
+		assert.Contains(t, r.stderr, tt.msg)
+	}
+}
+
+func TestCLIConflictExitCode(t *testing.T) {
+	root := al1Root(t)
+	require.Equal(t, 0, runCLI(t, "--root", root, "--volume", "my_enc_fs").code)
+	require.NoError(t, os.WriteFile(filepath.Join(root, "etc/fstab"), []byte("changed by hand\n"), 0o644))
+	r := runCLI(t, "--root", root, "--volume", "my_enc_fs", "--undo")
+	assert.Equal(t, 4, r.code)
+	assert.Contains(t, r.stderr, "/etc/fstab: file changed since it was read")
+}

@@ -1,0 +1,71 @@
+// Package grubconf makes sure a reboot never stops at a passphrase prompt for an encrypted
+// data volume: it finds the boot configuration of a Linux system under a root directory
+// and plans exact, minimal, reversible edits that keep the initramfs and the init system
+// from unlocking the volume at boot (it is unlocked later, remotely).
+//
+// # Operation
+//
+//	sys, err := grubconf.Detect("/")                       // or a mounted image
+//	plan, err := sys.PlanDisableUnlock(grubconf.Volume{Name: "my_enc_fs", MountPoint: "/encrypted_vol"})
+//	plan.Diff(os.Stdout)                                   // dry run: unified diff
+//	err = plan.Apply(grubconf.ApplyOptions{Backup: true})  // atomic writes, undo record
+//	undo, err := sys.PlanUndo("my_enc_fs")                 // later, even from another process
+//	err = undo.Apply(grubconf.ApplyOptions{})              // original bytes back
+//	st, err := sys.Status(vol)                             // st.Disabled
+//
+// An empty plan means the work is done: applying twice changes nothing the second time.
+//
+// # What is edited, per distribution family
+//
+// Detect reads /etc/os-release (or /etc/system-release, /etc/redhat-release,
+// /etc/debian_version) and the dracut version (dracut-version.sh, the dpkg status, an
+// RPM documentation directory, or the crypt module's wording), and picks the kernel
+// argument: rd_NO_LUKS for dracut before 008 (RHEL 6, Amazon Linux AMI), rd.luks=0 from 008
+// on (dracut-ng 104 and later no longer know rd_NO_LUKS). The plan then covers every file
+// that exists:
+//
+//   - legacy GRUB 0.97 grub.conf/menu.lst: the argument on every entry's kernel line, or
+//     on the first module line of Xen/multiboot entries, and in a Debian "# kopt=" line;
+//   - GRUB 2 /etc/default/grub: GRUB_CMDLINE_LINUX (GRUB_CMDLINE_LINUX_DEFAULT where only
+//     that one is used, as on Amazon Linux 2), in the value's own shell quoting; when a
+//     /etc/default/grub.d/*.cfg drop-in overrides the variable, a 99-cloudluks.cfg drop-in
+//     that extends it is added instead, because drop-ins are sourced after the main file;
+//   - Boot Loader Specification entries (options lines), kernelopts in grubenv (entries
+//     using $kernelopts), and /etc/kernel/cmdline (created from the newest entry on
+//     RHEL 9-like systems, as grubby does, so kernels installed later keep the argument);
+//   - /etc/crypttab: noauto,nofail for the volume; on SysV systems (RHEL 6, Amazon Linux
+//     AMI), whose init scripts ignore noauto, the line is commented out;
+//   - /etc/fstab: noauto,nofail and fsck pass 0 for /dev/mapper/NAME or the mount point.
+//
+// Plan.Notes lists what to run afterwards (grub2-mkconfig, update-grub): grub.cfg is
+// generated, so it is not edited here.
+//
+// # Safety
+//
+// Parsers keep every byte: render(parse(x)) == x for any input, including invalid UTF-8,
+// CRLF line ends and a missing final newline; an edit rewrites only the bytes it must
+// (comments, blank lines, TABs, double spaces, trailing spaces and "=" separators stay).
+// Files are found through their symlink chains resolved inside the root (an absolute link
+// target is relative to the root; ".." never leaves it) and the final target is replaced
+// atomically (temporary file beside it, fsync, rename, directory fsync) with its mode and
+// owner, so symlinks stay symlinks. Apply first checks that no file changed since the plan
+// was made (ErrConflict), and records the original bytes under
+// var/lib/cloudluks/grubconf/NAME.json in the root for PlanUndo.
+//
+// PlanDisableUnlock refuses with an *EncryptedBootError (errors.Is ErrEncryptedBoot) and
+// changes nothing when root, /usr, swap or resume is on LUKS: a kernel argument such as
+// rd_LUKS_UUID=, rd.luks.uuid=, rd.luks.name=, luks.uuid=, root=/dev/mapper/luks-…, or a
+// crypttab entry backing /, /usr or swap, or one marked initramfs. Disabling unlock there
+// would make the machine unbootable.
+//
+// # References
+//
+// GRUB 0.97 (stage2/cmdline.c: "#" only as the first non-blank character, command word
+// ending at blank or "="), GRUB 2 grub-mkconfig and lib/envblk.c (1024-byte environment
+// block, "#" padding, backslash escapes), the Boot Loader Specification, POSIX shell
+// quoting (XCU 2.2), the kernel's lib/cmdline.c next_arg tokenising, dracut.cmdline(7),
+// systemd crypttab(5) and fstab(5). Diffs are in the unified format of diff -u and apply
+// with patch -p1 inside the root.
+//
+// This package imports none of the project's cryptographic packages.
+package grubconf
