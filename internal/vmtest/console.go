@@ -54,7 +54,7 @@ func parseInitExit(line string) (status int, ok bool) {
 
 // ansiRE matches the terminal control sequences SeaBIOS and the kernel write to the serial
 // port (clear screen, wrap mode).
-var ansiRE = regexp.MustCompile(`\x1b(\[[0-9;?]*[A-Za-z]|[c()][0-9A-Za-z]?)`)
+var ansiRE = regexp.MustCompile(`\x1b(\[[0-9;?]*[A-Za-z]|[()][0-9A-Za-z]|[c=>78DEHMZ])`)
 
 // cleanLine strips carriage returns and terminal control sequences.
 func cleanLine(s string) string {

@@ -1,6 +1,7 @@
 package vmtest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -176,7 +177,7 @@ func (c *cpioWriter) File(name string, perm uint32, size int64, r io.Reader) err
 
 // Bytes adds a regular file with the given content.
 func (c *cpioWriter) Bytes(name string, perm uint32, data []byte) error {
-	return c.File(name, perm, int64(len(data)), strings.NewReader(string(data)))
+	return c.File(name, perm, int64(len(data)), bytes.NewReader(data))
 }
 
 // Symlink adds a symbolic link name → target.

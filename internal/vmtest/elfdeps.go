@@ -28,15 +28,19 @@ var errNotELF = errors.New("not an ELF file")
 // elfNeeds returns the ELF interpreter (PT_INTERP, "" when static), the DT_NEEDED names and the
 // RPATH/RUNPATH directories ($ORIGIN expanded) of the file at path.
 func elfNeeds(path string) (interp string, needed, rpath []string, err error) {
-	f, err := elf.Open(path)
+	raw, err := os.Open(path)
 	if err != nil {
-		var fe *elf.FormatError
-		if errors.As(err, &fe) {
-			return "", nil, nil, fmt.Errorf("%s: %w", path, errNotELF)
-		}
 		return "", nil, nil, err
 	}
-	defer f.Close()
+	defer raw.Close()
+	var magic [4]byte
+	if _, err := raw.ReadAt(magic[:], 0); err != nil || string(magic[:]) != elf.ELFMAG {
+		return "", nil, nil, fmt.Errorf("%s: %w", path, errNotELF)
+	}
+	f, err := elf.NewFile(raw)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
 			b := make([]byte, p.Filesz)

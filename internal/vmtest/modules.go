@@ -162,7 +162,8 @@ func loadOrder(idx map[string]string, required, optional []string, info func(pat
 		state[name] = 1
 		chain = append(chain, name)
 		for _, d := range mi.SoftPre {
-			if _, ok := idx[d]; ok {
+			// Soft dependencies are hints: absent ones and loops through them are skipped.
+			if _, ok := idx[d]; ok && state[d] != 1 {
 				if err := visit(d, chain); err != nil {
 					return err
 				}

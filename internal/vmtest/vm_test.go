@@ -112,6 +112,20 @@ func testGuest(t *testing.T) {
 		assert.Contains(t, string(out), "cryptsetup 2.")
 		t.Logf("guest: %s", bytes.TrimSpace(out))
 
+		// cryptsetup drives device-mapper without udev: libdevmapper makes the node itself.
+		key := filepath.Join(t.TempDir(), "key")
+		require.NoError(t, os.WriteFile(key, bytes.Repeat([]byte{7}, 64), 0o600))
+		out, err = exec.Command("cryptsetup", "open", "--type", "plain", "--cipher", "aes-xts-plain64",
+			"--key-size", "512", "--key-file", key, vmtest.GuestDisk(0), "vmtest-plain").CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		_, err = os.Stat("/dev/mapper/vmtest-plain")
+		assert.NoError(t, err)
+		out, err = exec.Command("cryptsetup", "status", "vmtest-plain").CombinedOutput()
+		assert.NoError(t, err, "%s", out)
+		assert.Contains(t, string(out), "cipher:  aes-xts-plain64")
+		out, err = exec.Command("cryptsetup", "close", "vmtest-plain").CombinedOutput()
+		require.NoError(t, err, "%s", out)
+
 		// mkfs.ext4 is a link to mke2fs on the host; the name must survive (it selects ext4).
 		dev := vmtest.GuestDisk(2)
 		out, err = exec.Command("mkfs.ext4", "-q", "-F", dev).CombinedOutput()

@@ -1,0 +1,279 @@
+package vmtest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cloudluks/cloudluks/internal/testenv"
+)
+
+func TestDiskNaming(t *testing.T) {
+	disks := []Disk{
+		{Path: "a", NVMeSerial: "vol0123456789abcdef0"},
+		{Path: "b"},
+		{Path: "c", NVMeSerial: "second"},
+		{Path: "d"},
+	}
+	env := disksEnv(disks)
+	assert.Equal(t, "nvme:vol0123456789abcdef0,virtio:vmtest-disk-1,nvme:second,virtio:vmtest-disk-3", env)
+
+	kinds := []string{"nvme", "virtio", "nvme", "virtio"}
+	assert.Equal(t, "nvme0n1", diskFallbackName(kinds, 0))
+	assert.Equal(t, "vda", diskFallbackName(kinds, 1))
+	assert.Equal(t, "nvme1n1", diskFallbackName(kinds, 2))
+	assert.Equal(t, "vdb", diskFallbackName(kinds, 3))
+	many := make([]string, 28)
+	for i := range many {
+		many[i] = "virtio"
+	}
+	assert.Equal(t, "vdz", diskFallbackName(many, 25))
+	assert.Equal(t, "vdaa", diskFallbackName(many, 26))
+	assert.Equal(t, "vdab", diskFallbackName(many, 27))
+
+	// A fake /sys/block where enumeration disagrees with the order of Options.Disks: the
+	// serial wins.
+	sys := t.TempDir()
+	write := func(p, s string) {
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(sys, p)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(sys, p), []byte(s), 0o644))
+	}
+	write("nvme0n1/device/serial", "second              \n")
+	write("nvme1n1/device/serial", "vol0123456789abcdef0\n")
+	write("vda/serial", "vmtest-disk-1")
+	write("loop0/size", "0")
+	assert.Equal(t, "/dev/nvme1n1", guestDisk(env, sys, 0))
+	assert.Equal(t, "/dev/vda", guestDisk(env, sys, 1))
+	assert.Equal(t, "/dev/nvme0n1", guestDisk(env, sys, 2))
+	assert.Equal(t, "/dev/vdb", guestDisk(env, sys, 3), "not visible: enumeration-order name")
+	assert.Panics(t, func() { guestDisk(env, sys, 4) })
+	assert.Panics(t, func() { guestDisk("", sys, 0) })
+	assert.Panics(t, func() { GuestDisk(0) }, "GuestDisk outside the VM is a programming error")
+}
+
+func TestOptionsValidate(t *testing.T) {
+	ok := Options{
+		Disks: []Disk{{Path: "/x", NVMeSerial: "vol0123456789abcdef0"}, {Path: "/y"}},
+		Env:   map[string]string{"A_1": "x/y:z"},
+	}
+	assert.NoError(t, ok.validate())
+	for name, o := range map[string]Options{
+		"empty path":        {Disks: []Disk{{}}},
+		"long serial":       {Disks: []Disk{{Path: "/x", NVMeSerial: "vol0123456789abcdef01"}}},
+		"comma in serial":   {Disks: []Disk{{Path: "/x", NVMeSerial: "a,b"}}},
+		"space in serial":   {Disks: []Disk{{Path: "/x", NVMeSerial: "a b"}}},
+		"bad env name":      {Env: map[string]string{"1A": "x"}},
+		"dotted env name":   {Env: map[string]string{"a.b": "x"}},
+		"reserved env name": {Env: map[string]string{"CLOUDLUKS_VM_DISKS": "x"}},
+		"space in value":    {Env: map[string]string{"A": "x y"}},
+	} {
+		t.Run(name, func(t *testing.T) { assert.Error(t, o.validate()) })
+	}
+	assert.Equal(t, DefaultTimeout, Options{}.timeout())
+	assert.Equal(t, DefaultMemory, Options{}.memory())
+	assert.Equal(t, "1G", Options{Memory: "1G"}.memory())
+}
+
+func TestFindKernel(t *testing.T) {
+	dir := t.TempDir()
+	_, err := findKernel(dir)
+	assert.ErrorIs(t, err, errNoKernel)
+	for _, rel := range []string{"6.1.0-9-cloud-amd64", "6.1.0-56-cloud-amd64", "6.1.0-60-cloud-amd64"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, "boot"), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "boot", "vmlinuz-"+rel), nil, 0o644))
+		if rel != "6.1.0-60-cloud-amd64" { // unpacked without modules: not usable
+			require.NoError(t, os.MkdirAll(filepath.Join(dir, "lib", "modules", rel, "kernel"), 0o755))
+		}
+	}
+	k, err := findKernel(dir)
+	require.NoError(t, err)
+	assert.Equal(t, "6.1.0-56-cloud-amd64", k.Release)
+	assert.Equal(t, filepath.Join(dir, "boot", "vmlinuz-6.1.0-56-cloud-amd64"), k.Vmlinuz)
+	assert.Equal(t, filepath.Join(dir, "lib", "modules", "6.1.0-56-cloud-amd64", "kernel"), k.ModDir)
+
+	t.Setenv(EnvDir, dir)
+	assert.Equal(t, dir, kernelDir())
+	t.Setenv(EnvDir, "")
+	assert.Equal(t, DefaultDir, kernelDir())
+}
+
+func TestVersionLess(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		less bool
+	}{
+		{"6.1.0-9-cloud-amd64", "6.1.0-56-cloud-amd64", true},
+		{"6.1.0-56-cloud-amd64", "6.1.0-9-cloud-amd64", false},
+		{"6.1.0-56", "6.10.0-1", true},
+		{"6.1.0-56", "6.1.0-56", false},
+		{"6.1", "6.1.0", true},
+		{"a", "b", true},
+	} {
+		assert.Equal(t, tc.less, versionLess(tc.a, tc.b), "%s < %s", tc.a, tc.b)
+	}
+}
+
+func TestSharedLibs(t *testing.T) {
+	cs := testenv.LookPath(t, "cryptsetup", "apt-get install cryptsetup-bin")
+	libs, err := sharedLibs([]string{cs}, systemLibDirs())
+	require.NoError(t, err)
+	names := map[string]bool{}
+	for _, l := range libs {
+		names[filepath.Base(l)] = true
+		assert.True(t, filepath.IsAbs(l))
+	}
+	for _, want := range []string{"ld-linux-x86-64.so.2", "libc.so.6", "libcryptsetup.so.12", "libdevmapper.so.1.02.1", "libcrypto.so.3"} {
+		assert.True(t, names[want], "%s missing from %v", want, libs)
+	}
+	// Transitive: libcryptsetup needs libdevmapper, which needs libselinux (Debian build).
+	assert.True(t, names["libselinux.so.1"], "transitive dependencies: %v", libs)
+
+	// ldd agrees (when present) on every library.
+	if ldd, err := exec.LookPath("ldd"); err == nil {
+		out, err := exec.Command(ldd, cs).Output()
+		require.NoError(t, err)
+		for _, line := range strings.Split(string(out), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 3 && f[1] == "=>" {
+				assert.True(t, names[filepath.Base(f[2])], "ldd lists %s", f[2])
+			}
+		}
+	}
+
+	script := filepath.Join(t.TempDir(), "script")
+	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755))
+	libs, err = sharedLibs([]string{script}, systemLibDirs())
+	require.NoError(t, err)
+	assert.Empty(t, libs, "scripts have no ELF dependencies")
+
+	_, err = sharedLibs([]string{cs}, []string{t.TempDir()})
+	assert.ErrorContains(t, err, "not found")
+}
+
+func TestIsStatic(t *testing.T) {
+	cs := testenv.LookPath(t, "cryptsetup", "apt-get install cryptsetup-bin")
+	assert.False(t, isStatic(cs))
+	assert.False(t, isStatic(filepath.Join(t.TempDir(), "missing")))
+}
+
+func TestGuestPath(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "usr", "bin"), 0o755))
+	require.NoError(t, os.Symlink("usr/bin", filepath.Join(dir, "bin")))
+	assert.Equal(t, filepath.Join(dir, "usr", "bin", "mkfs.ext4"), guestPath(filepath.Join(dir, "bin", "mkfs.ext4")),
+		"directory resolved, name kept")
+	assert.Equal(t, "/nonexistent/x", guestPath("/nonexistent/x"))
+	assert.True(t, guestReserved("/init"))
+	assert.True(t, guestReserved("/modules/x.ko"))
+	assert.True(t, guestReserved("/dev/null"))
+	assert.False(t, guestReserved("/usr/sbin/cryptsetup"))
+	assert.False(t, guestReserved("/initx"))
+}
+
+// TestWriteInitramfs builds a real image (static init, a module, a tool) and reads it back.
+func TestWriteInitramfs(t *testing.T) {
+	cs := testenv.LookPath(t, "cryptsetup", "apt-get install cryptsetup-bin")
+	dir := t.TempDir()
+	initBin := filepath.Join(dir, "init.bin")
+	require.NoError(t, os.WriteFile(initBin, []byte("\x7fELF fake init"), 0o700))
+	ko := filepath.Join(dir, "dm-mod.ko")
+	require.NoError(t, os.WriteFile(ko, []byte("module"), 0o644))
+	extra := "/etc/os-release" // any host file outside the paths the guest mounts over
+	extraData, err := os.ReadFile(extra)
+	if err != nil {
+		t.Skipf("no %s on this host", extra)
+	}
+	extraStat, err := os.Stat(extra)
+	require.NoError(t, err)
+
+	var buf bytes.Buffer
+	require.NoError(t, writeInitramfs(&buf, initramfsSpec{
+		Init:     initBin,
+		Modules:  []moduleRef{{Name: "dm_mod", Path: ko}, {Name: "aesni_intel", Path: ko, Optional: true}},
+		Programs: []string{cs},
+		Files:    []string{extra},
+	}))
+	zr, err := gzip.NewReader(&buf)
+	require.NoError(t, err)
+	members := map[string]cpioMember{}
+	require.NoError(t, readCPIO(zr, func(h cpioHeader, r io.Reader) error {
+		b, err := io.ReadAll(r)
+		members[h.Name] = cpioMember{h.Name, h.Mode, string(b), h.RDevMajor, h.RDevMinor}
+		return err
+	}))
+	assert.Equal(t, "\x7fELF fake init", members["init"].Data)
+	assert.Equal(t, uint32(modeFile|0o755), members["init"].Mode)
+	assert.Equal(t, "00-dm_mod.ko\n01-aesni_intel.ko optional\n", members["modules/order"].Data)
+	assert.Equal(t, "module", members["modules/00-dm_mod.ko"].Data)
+	assert.Equal(t, cpioMember{Name: "dev/console", Mode: modeChr | 0o600, Major: 5, Minor: 1}, members["dev/console"])
+	for _, d := range []string{"dev", "proc", "sys", "run", "run/cryptsetup", "tmp", "mnt", "etc"} {
+		assert.Equal(t, uint32(modeDir), members[d].Mode&modeType, "%s is a directory", d)
+	}
+	assert.Equal(t, string(extraData), members[strings.TrimPrefix(guestPath(extra), "/")].Data)
+	assert.Equal(t, modeFile|uint32(extraStat.Mode().Perm()), members[strings.TrimPrefix(guestPath(extra), "/")].Mode, "host permissions kept")
+	csGuest := strings.TrimPrefix(guestPath(cs), "/")
+	assert.NotEmpty(t, members[csGuest].Data, "the tool itself")
+	var haveLoader, haveLibc bool
+	for n := range members {
+		haveLoader = haveLoader || strings.HasSuffix(n, "/ld-linux-x86-64.so.2")
+		haveLibc = haveLibc || strings.HasSuffix(n, "/libc.so.6")
+	}
+	assert.True(t, haveLoader, "the ELF interpreter")
+	assert.True(t, haveLibc, "the C library")
+	if target, err := os.Readlink("/lib64"); err == nil {
+		assert.Equal(t, target, members["lib64"].Data, "merged /usr mirrored")
+	}
+
+	err = writeInitramfs(io.Discard, initramfsSpec{Init: initBin, Files: []string{"/dev/null"}})
+	assert.ErrorContains(t, err, "shadow")
+	err = writeInitramfs(io.Discard, initramfsSpec{Init: initBin, Files: []string{"/tmp/vmtest-in-tmp"}})
+	assert.ErrorContains(t, err, "shadow", "/tmp is a fresh tmpfs in the guest")
+	err = writeInitramfs(io.Discard, initramfsSpec{Init: filepath.Join(dir, "missing")})
+	assert.Error(t, err)
+}
+
+func TestResolveTools(t *testing.T) {
+	cs := testenv.LookPath(t, "cryptsetup", "apt-get install cryptsetup-bin")
+	got, err := resolveTools([]string{"cryptsetup", "/bin/true"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{cs, "/bin/true"}, got)
+	_, err = resolveTools([]string{"no-such-tool-vmtest"})
+	assert.Error(t, err)
+	extras := toolExtras([]string{cs})
+	if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/ossl-modules/legacy.so"); err == nil {
+		assert.Contains(t, extras, "/usr/lib/x86_64-linux-gnu/ossl-modules/legacy.so", "cryptsetup's whirlpool/ripemd160 need OpenSSL's legacy provider")
+	}
+	assert.Empty(t, toolExtras(nil))
+}
+
+func TestNewDiskImage(t *testing.T) {
+	p := NewDiskImage(t, 64<<20)
+	st, err := os.Stat(p)
+	require.NoError(t, err)
+	assert.Equal(t, int64(64<<20), st.Size())
+	assert.NotEqual(t, p, NewDiskImage(t, 1<<20), "each call makes a new image")
+}
+
+func TestQemuArgs(t *testing.T) {
+	k := kernel{Vmlinuz: "/k/vmlinuz"}
+	args := strings.Join(qemuArgs(k, "/i.gz", "console=ttyS0", Options{Disks: []Disk{
+		{Path: "/d/a,b.img", NVMeSerial: "vol1"}, {Path: "/d/c.img"},
+	}}), " ")
+	for _, want := range []string{
+		"-M q35", "-cpu max", "-accel tcg", "-m 512M", "-nic none", "-no-reboot",
+		"-kernel /k/vmlinuz", "-initrd /i.gz", "-append console=ttyS0",
+		"-drive file=/d/a,,b.img,if=none,id=d0,format=raw", "-device nvme,serial=vol1,drive=d0",
+		"-drive file=/d/c.img,if=none,id=d1,format=raw", "-device virtio-blk-pci,drive=d1,serial=vmtest-disk-1",
+	} {
+		assert.Contains(t, args, want)
+	}
+	assert.NotContains(t, args, "kvm")
+}
