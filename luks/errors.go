@@ -24,6 +24,7 @@ var (
 	// or its digest is shorter than 20 bytes (md5).
 	ErrUnsupportedHash = sector.ErrUnsupportedHash
 	// ErrWrongPassphrase carries cryptsetup's wording.
+	//lint:ignore ST1005 cryptsetup's exact message, which users and scripts match
 	ErrWrongPassphrase = errors.New("No key available with this passphrase.")
 	// ErrNoFreeKeyslot: all eight key slots are in use.
 	ErrNoFreeKeyslot = errors.New("all key slots full")
