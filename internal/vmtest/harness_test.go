@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -276,4 +277,40 @@ func TestQemuArgs(t *testing.T) {
 		assert.Contains(t, args, want)
 	}
 	assert.NotContains(t, args, "kvm")
+}
+
+// TestBootWithFakeQemu drives boot() with shell scripts standing in for qemu, to cover the
+// outcomes a real VM produces rarely: a hang (killed at the timeout), a crashed init, a VM that
+// stops without a result, and a qemu that cannot start.
+func TestBootWithFakeQemu(t *testing.T) {
+	sh := testenv.LookPath(t, "sh", "a POSIX shell")
+	const nonce = "abc123"
+	tests := []struct {
+		name    string
+		script  string
+		timeout time.Duration
+		found   bool
+		rc      int
+		why     string
+	}{
+		{"pass", "echo '=== RUN   TestX'; echo; echo 'VMTEST-RESULT abc123 rc=0'", time.Minute, true, 0, ""},
+		{"fail", "printf 'VMTEST-RESULT abc123 rc=1\\r\\n'", time.Minute, true, 1, ""},
+		{"hang", "echo booting; exec sleep 60", 500 * time.Millisecond, false, 0, "timed out"},
+		{"init exited", "echo 'panic: x'; echo '[ 1.0] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100'", time.Minute, false, 0, "status 0x100"},
+		{"no result", "echo nothing", time.Minute, false, 0, "without printing the result line"},
+		{"qemu error", "echo 'qemu: could not open disk' >&2; exit 1", time.Minute, false, 0, "exit status 1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := boot(t, sh, []string{"-c", tc.script}, nonce, tc.timeout)
+			assert.Equal(t, tc.found, res.found)
+			assert.Equal(t, tc.rc, res.rc)
+			if tc.why != "" {
+				assert.Contains(t, res.why, tc.why)
+			}
+		})
+	}
+	res := boot(t, filepath.Join(t.TempDir(), "no-qemu"), nil, nonce, time.Minute)
+	assert.False(t, res.found)
+	assert.Contains(t, res.why, "starting qemu")
 }
