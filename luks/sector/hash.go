@@ -10,7 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/blake2b"
-	"golang.org/x/crypto/ripemd160" //nolint:staticcheck // LUKS1 headers name ripemd160; deprecated, not broken for PBKDF2
+	//lint:ignore SA1019 LUKS1 headers name ripemd160; cryptsetup still opens them.
+	"golang.org/x/crypto/ripemd160"
 )
 
 type hashInfo struct {

@@ -71,7 +71,36 @@ func newLRWKey(k []byte) *lrwKey {
 
 func (l *lrwKey) wipe() { *l = lrwKey{} }
 
-// lrw implements LRW-AES (IEEE 1619-2007 / kernel crypto/lrw.c): the IV is the 128-bit
+// advance moves block index idx to idx+1 and tweak t = K2⊗idx along with it.
+func (l *lrwKey) advance(idx, t *gf128) {
+	var k int
+	if idx.lo == ^uint64(0) {
+		k = 64 + bits.TrailingZeros64(^idx.hi)
+	} else {
+		k = bits.TrailingZeros64(^idx.lo)
+	}
+	if k > 127 { // idx = 2^128 − 1 wraps to 0, and K2⊗(2^128 − 1) clears t
+		k = 127
+	}
+	inc := l.mulinc[k]
+	t.hi ^= inc.hi
+	t.lo ^= inc.lo
+	var c uint64
+	idx.lo, c = bits.Add64(idx.lo, 1, 0)
+	idx.hi += c
+}
+
+// tweaks writes the tweak of every block of a run starting at block index iv into tw.
+func (l *lrwKey) tweaks(tw []byte, iv *[16]byte) {
+	idx := gfLoad(iv[:])
+	t := gfMul(l.k2, idx)
+	for j := 0; j < len(tw); j += 16 {
+		t.store(tw[j : j+16])
+		l.advance(&idx, &t)
+	}
+}
+
+// lrw implements LRW (IEEE P1619 draft / kernel crypto/lrw.c): the IV is the 128-bit
 // big-endian index I of the first block, block j uses T = K2 ⊗ (I+j), C = E(P ⊕ T) ⊕ T.
 func lrw(b cipher.Block, l *lrwKey, d, x []byte, iv *[16]byte, enc bool) {
 	idx := gfLoad(iv[:])
@@ -86,21 +115,6 @@ func lrw(b cipher.Block, l *lrwKey, d, x []byte, iv *[16]byte, enc bool) {
 			b.Decrypt(buf[:], buf[:])
 		}
 		subtle.XORBytes(d[i:i+16], buf[:], tb[:])
-		// Advance I and T.
-		var k int
-		if idx.lo == ^uint64(0) {
-			k = 64 + bits.TrailingZeros64(^idx.hi)
-		} else {
-			k = bits.TrailingZeros64(^idx.lo)
-		}
-		if k > 127 {
-			k = 127
-		}
-		inc := l.mulinc[k]
-		t.hi ^= inc.hi
-		t.lo ^= inc.lo
-		var c uint64
-		idx.lo, c = bits.Add64(idx.lo, 1, 0)
-		idx.hi += c
+		l.advance(&idx, &t)
 	}
 }

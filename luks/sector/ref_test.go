@@ -177,6 +177,17 @@ var testSectors = []uint64{0, 1, 2, 31, 32, 0xfffffffe, 0xffffffff, 0x100000000,
 // Every spec × key size × boundary sector, several sectors per call, in place and out of
 // place, against the reference: this is what keeps the fast paths honest.
 func TestAgainstReference(t *testing.T) {
+	for _, asm := range []bool{false, true} {
+		if asm && !haveAESNI {
+			continue
+		}
+		t.Run(map[bool]string{false: "portable", true: "aesni"}[asm], func(t *testing.T) {
+			testAgainstReference(t, asm)
+		})
+	}
+}
+
+func testAgainstReference(t *testing.T, asm bool) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, ms := range matrixSpecs {
 		name, mode, err := SplitSpec(ms.spec)
@@ -186,9 +197,11 @@ func TestAgainstReference(t *testing.T) {
 			for i := range key {
 				key[i] = byte(rng.Uint32())
 			}
-			c, err := New(name, mode, key)
+			s, err := ParseSpec(name, mode)
+			require.NoError(t, err)
+			c, err := newCipher(s, key, asm)
 			require.NoError(t, err, "%s %d", ms.spec, kl)
-			s := c.Spec()
+			require.Equal(t, asm && s.Cipher == "aes", c.ni != nil)
 			for _, first := range testSectors {
 				nsec := 1 + int(rng.IntN(9))
 				pt := make([]byte, nsec*SectorSize)
@@ -216,6 +229,50 @@ func TestAgainstReference(t *testing.T) {
 					c.Encrypt(one, pt[i*SectorSize:(i+1)*SectorSize], first+uint64(i))
 					require.Equal(t, got[i*SectorSize:(i+1)*SectorSize], one, "%s sector %d alone", ms.spec, first+uint64(i))
 				}
+			}
+		}
+	}
+}
+
+// The AES-NI path and the portable path agree on random data for many sector numbers, long
+// runs (several assembly batches) and every AES mode.
+func TestFastPathMatchesPortable(t *testing.T) {
+	if !haveAESNI {
+		t.Skip("no AES-NI on this machine: only the portable path exists here")
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, spec := range []string{"aes-xts-plain64", "aes-xts-essiv:sha256", "aes-xts-benbi", "aes-cbc-essiv:sha256",
+		"aes-cbc-plain", "aes-cbc-eboiv", "aes-xts-eboiv", "aes-lrw-benbi", "aes-lrw-plain64", "aes-ecb"} {
+		name, mode, err := SplitSpec(spec)
+		require.NoError(t, err)
+		s, err := ParseSpec(name, mode)
+		require.NoError(t, err)
+		for _, kl := range []int{16, 24, 32, 40, 48, 64} {
+			if s.CheckKeySize(kl) != nil {
+				continue
+			}
+			key := make([]byte, kl)
+			for i := range key {
+				key[i] = byte(rng.Uint32())
+			}
+			fast, err := newCipher(s, key, true)
+			require.NoError(t, err)
+			slow, err := newCipher(s, key, false)
+			require.NoError(t, err)
+			for trial := 0; trial < 40; trial++ {
+				first := rng.Uint64() >> (rng.IntN(64))
+				nsec := 1 + rng.IntN(20)
+				pt := make([]byte, nsec*SectorSize)
+				for i := range pt {
+					pt[i] = byte(rng.Uint32())
+				}
+				a := make([]byte, len(pt))
+				b := make([]byte, len(pt))
+				fast.Encrypt(a, pt, first)
+				slow.Encrypt(b, pt, first)
+				require.Equal(t, b, a, "%s key %d sector %d ×%d encrypt", spec, kl, first, nsec)
+				fast.Decrypt(a, a, first)
+				require.Equal(t, pt, a, "%s key %d sector %d ×%d decrypt", spec, kl, first, nsec)
 			}
 		}
 	}

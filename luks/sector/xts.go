@@ -35,3 +35,19 @@ func mulAlpha(t *[16]byte) {
 	binary.LittleEndian.PutUint64(t[:8], lo)
 	binary.LittleEndian.PutUint64(t[8:], hi)
 }
+
+// xtsTweaks writes the tweaks T·α^j of one run of blocks into tw, T = E_K2(iv).
+func xtsTweaks(k2 cipher.Block, tw []byte, iv *[16]byte) {
+	var t [16]byte
+	k2.Encrypt(t[:], iv[:])
+	lo := binary.LittleEndian.Uint64(t[:8])
+	hi := binary.LittleEndian.Uint64(t[8:])
+	clear(t[:])
+	for j := 0; j < len(tw); j += 16 {
+		binary.LittleEndian.PutUint64(tw[j:j+8], lo)
+		binary.LittleEndian.PutUint64(tw[j+8:j+16], hi)
+		carry := hi >> 63
+		hi = hi<<1 | lo>>63
+		lo = lo<<1 ^ (0x87 & -carry)
+	}
+}

@@ -1,0 +1,29 @@
+//go:build amd64 && !purego
+
+package sector
+
+import "golang.org/x/sys/cpu"
+
+// haveAESNI reports whether the AES-NI assembly may be used (read-only after start-up).
+var haveAESNI = cpu.X86.HasAES && cpu.X86.HasSSE2
+
+// aesniXEXEnc: for i < n, dst[i] = E(src[i] ⊕ tw[i]) ⊕ tw[i] over 16-byte blocks, eight at a
+// time (XTS, LRW and, with zero tw, ECB). rk is aesSchedule.enc, nr the round count.
+//
+//go:noescape
+func aesniXEXEnc(nr int, rk *byte, dst, src, tw *byte, n int)
+
+// aesniXEXDec is aesniXEXEnc with AES decryption; rk is aesSchedule.dec.
+//
+//go:noescape
+func aesniXEXDec(nr int, rk *byte, dst, src, tw *byte, n int)
+
+// aesniCBCEnc CBC-encrypts n blocks with the 16-byte IV at iv (serial by nature).
+//
+//go:noescape
+func aesniCBCEnc(nr int, rk *byte, dst, src, iv *byte, n int)
+
+// aesniCBCDec CBC-decrypts n blocks, eight in parallel; dst may equal src.
+//
+//go:noescape
+func aesniCBCDec(nr int, rk *byte, dst, src, iv *byte, n int)

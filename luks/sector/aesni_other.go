@@ -1,0 +1,11 @@
+//go:build !amd64 || purego
+
+package sector
+
+// No assembly on this platform: the portable code paths are used.
+const haveAESNI = false
+
+func aesniXEXEnc(nr int, rk *byte, dst, src, tw *byte, n int) { panic("sector: no AES-NI") }
+func aesniXEXDec(nr int, rk *byte, dst, src, tw *byte, n int) { panic("sector: no AES-NI") }
+func aesniCBCEnc(nr int, rk *byte, dst, src, iv *byte, n int) { panic("sector: no AES-NI") }
+func aesniCBCDec(nr int, rk *byte, dst, src, iv *byte, n int) { panic("sector: no AES-NI") }

@@ -1,0 +1,99 @@
+package sector
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/hex"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// FIPS-197 Appendix A: the last round key of each expansion.
+func TestExpandAESKey(t *testing.T) {
+	tests := []struct{ key, last string }{
+		{"2b7e151628aed2a6abf7158809cf4f3c", "d014f9a8c9ee2589e13f0cc8b6630ca6"},
+		{"8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b", "e98ba06f448c773c8ecc720401002202"},
+		{"603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4", "fe4890d1e6188d0b046df344706c631e"},
+	}
+	for _, tc := range tests {
+		k := expandAESKey(unhex(t, tc.key))
+		nr := k.rounds
+		assert.Equal(t, tc.last, hex.EncodeToString(k.enc[16*nr:16*nr+16]), tc.key)
+		assert.Equal(t, tc.key[:32], hex.EncodeToString(k.enc[:16]))
+		assert.Equal(t, tc.last, hex.EncodeToString(k.dec[:16]))
+	}
+}
+
+// The assembly against crypto/aes for all key sizes, block counts around the 8-way
+// boundary, and in-place use.
+func TestAESNIAgainstCryptoAES(t *testing.T) {
+	if !haveAESNI {
+		t.Skip("no AES-NI on this machine: the portable code is what runs here")
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	rnd := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	}
+	for _, kl := range []int{16, 24, 32} {
+		for trial := 0; trial < 5; trial++ {
+			key := rnd(kl)
+			ref, err := aes.NewCipher(key)
+			require.NoError(t, err)
+			k := expandAESKey(key)
+			for _, n := range []int{0, 1, 2, 7, 8, 9, 15, 16, 17, 32, 33} {
+				src := rnd(16 * n)
+				tw := rnd(16 * n)
+				iv := rnd(16)
+				want := make([]byte, len(src))
+				wantDec := make([]byte, len(src))
+				for i := 0; i < len(src); i += 16 {
+					var x [16]byte
+					for j := range x {
+						x[j] = src[i+j] ^ tw[i+j]
+					}
+					ref.Encrypt(want[i:], x[:])
+					ref.Decrypt(wantDec[i:], x[:])
+					for j := 0; j < 16; j++ {
+						want[i+j] ^= tw[i+j]
+						wantDec[i+j] ^= tw[i+j]
+					}
+				}
+				got := make([]byte, len(src)+1) // +1 so &got[0] is valid for n == 0
+				aesniXEXEnc(k.rounds, &k.enc[0], &got[0], ptr(src), ptr(tw), n)
+				require.Equal(t, want, got[:len(src)], "XEX enc key %d n %d", kl, n)
+				aesniXEXDec(k.rounds, &k.dec[0], &got[0], ptr(src), ptr(tw), n)
+				require.Equal(t, wantDec, got[:len(src)], "XEX dec key %d n %d", kl, n)
+
+				cbcWant := make([]byte, len(src))
+				cipher.NewCBCEncrypter(ref, iv).CryptBlocks(cbcWant, src)
+				aesniCBCEnc(k.rounds, &k.enc[0], &got[0], ptr(src), &iv[0], n)
+				require.Equal(t, cbcWant, got[:len(src)], "CBC enc key %d n %d", kl, n)
+				cipher.NewCBCDecrypter(ref, iv).CryptBlocks(cbcWant, src)
+				aesniCBCDec(k.rounds, &k.dec[0], &got[0], ptr(src), &iv[0], n)
+				require.Equal(t, cbcWant, got[:len(src)], "CBC dec key %d n %d", kl, n)
+				// in place
+				inplace := append(append([]byte(nil), src...), 0)
+				aesniCBCDec(k.rounds, &k.dec[0], &inplace[0], &inplace[0], &iv[0], n)
+				require.Equal(t, cbcWant, inplace[:len(src)], "CBC dec in place key %d n %d", kl, n)
+				copy(inplace, src)
+				aesniXEXEnc(k.rounds, &k.enc[0], &inplace[0], &inplace[0], ptr(tw), n)
+				require.Equal(t, want, inplace[:len(src)], "XEX enc in place key %d n %d", kl, n)
+			}
+		}
+	}
+}
+
+func ptr(b []byte) *byte {
+	if len(b) == 0 {
+		var z [16]byte
+		return &z[0]
+	}
+	return &b[0]
+}
