@@ -177,6 +177,10 @@ func (c *Client) Create(ctx context.Context, o CreateOptions) (*Volume, error) {
 	} else if v, err := c.findByToken(ctx, token); err != nil {
 		return nil, &Error{Op: "create", Err: err}
 	} else if v != nil {
+		if (o.SizeGiB != 0 && v.SizeGiB != o.SizeGiB) || v.AvailabilityZone != o.AvailabilityZone || (v.Type != "" && v.Type != o.Type) {
+			return nil, &Error{Op: "create", VolumeID: v.ID, State: v.State, Err: fmt.Errorf("%w: name %q belongs to a %d GiB %s volume in %s",
+				ErrNameConflict, o.Name, v.SizeGiB, v.Type, v.AvailabilityZone)}
+		}
 		c.progress(Event{Op: "create", VolumeID: v.ID, State: v.State, Message: fmt.Sprintf("volume for name %q exists", o.Name)})
 		return v, nil
 	}

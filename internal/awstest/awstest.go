@@ -273,6 +273,9 @@ func Env(ec2Endpoint, metadataEndpoint string) []string {
 	return env
 }
 
+// MotoAMI is an x86_64 image in moto's built-in catalogue (Ubuntu 14.04).
+const MotoAMI = "ami-1e749f67"
+
 // EC2Instances is the part of the EC2 client RunInstance needs.
 type EC2Instances interface {
 	DescribeImages(context.Context, *ec2.DescribeImagesInput, ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error)
@@ -283,7 +286,12 @@ type EC2Instances interface {
 // mappings (each gets a fresh EBS volume in moto), and returns its ID.
 func RunInstance(t testing.TB, ctx context.Context, client EC2Instances, az string, devices ...string) string {
 	t.Helper()
-	imgs, err := client.DescribeImages(ctx, &ec2.DescribeImagesInput{})
+	// Ask for one of moto's built-in AMIs by ID first: listing every image makes moto load
+	// its per-region catalogue, which takes seconds.
+	imgs, err := client.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{MotoAMI}})
+	if err != nil || len(imgs.Images) == 0 {
+		imgs, err = client.DescribeImages(ctx, &ec2.DescribeImagesInput{})
+	}
 	if err != nil {
 		t.Fatalf("awstest: DescribeImages: %v", err)
 	}

@@ -1,0 +1,259 @@
+package ebs_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cloudluks/cloudluks/ebs"
+)
+
+// testFaults runs the package through the fault-injecting proxy in front of moto.
+func testFaults(t *testing.T, e *env) {
+	t.Run("ThrottleBurst", func(t *testing.T) { testThrottleBurst(t, e) })
+	t.Run("ThrottleOutlastsSDKRetries", func(t *testing.T) { testThrottleInWait(t, e) })
+	t.Run("NotFoundAfterCreate", func(t *testing.T) { testNotFoundAfterCreate(t, e) })
+	t.Run("StuckAttaching", func(t *testing.T) { testStuckAttaching(t, e) })
+	t.Run("DeviceNameInUse", func(t *testing.T) { testDeviceInUse(t, e) })
+	t.Run("DroppedCreate", func(t *testing.T) { testDroppedCreate(t, e) })
+	t.Run("ForceOnlyWhenAsked", func(t *testing.T) { testForce(t, e) })
+}
+
+func tagged(t *testing.T) map[string]string { return map[string]string{"test": t.Name()} }
+
+// available creates a volume through c and waits for it.
+func available(t *testing.T, c *ebs.Client, name string) *ebs.Volume {
+	t.Helper()
+	ctx := context.Background()
+	v, err := c.Create(ctx, ebs.CreateOptions{Name: name, SizeGiB: 1, AvailabilityZone: testAZ, Tags: tagged(t)})
+	require.NoError(t, err)
+	v, err = c.WaitAvailable(ctx, v.ID)
+	require.NoError(t, err)
+	return v
+}
+
+// RequestLimitExceeded (503) bursts before every step: the SDK retryer (DescribeVolumes,
+// AttachVolume, …) and Create's own resend loop (CreateVolume) get through.
+func testThrottleBurst(t *testing.T, e *env) {
+	ctx := context.Background()
+	e = e.withInstance(t, false)
+	p := newFaultProxy(t, e.moto)
+	ev := &events{}
+	c := e.client(t, p.URL, ev)
+
+	p.set(func(p *faultProxy) { p.throttle[""] = 3; p.throttle["CreateVolume"] = 2 })
+	v, err := c.Create(ctx, ebs.CreateOptions{Name: "throttled", SizeGiB: 1, AvailabilityZone: testAZ, Tags: tagged(t)})
+	require.NoError(t, err)
+	assert.Equal(t, 5, p.fired("throttle"))
+	assert.True(t, ev.find(func(x ebs.Event) bool { return x.Op == "create" && x.Warning && strings.Contains(x.Message, "RequestLimitExceeded") }))
+
+	steps := []func() error{
+		func() error { _, err := c.WaitAvailable(ctx, v.ID); return err },
+		func() error { _, err := c.Attach(ctx, v.ID, ebs.AttachOptions{InstanceID: e.instance}); return err },
+		func() error { return c.Detach(ctx, v.ID, ebs.DetachOptions{}) },
+		func() error { return c.Delete(ctx, v.ID, ebs.DeleteOptions{}) },
+	}
+	for i, step := range steps {
+		p.set(func(p *faultProxy) { p.throttle[""] = 3 })
+		require.NoError(t, step(), "step %d", i)
+	}
+	assert.Equal(t, 5+3*len(steps), p.fired("throttle"))
+	for _, cv := range p.callsOf("CreateVolume") {
+		assert.Equal(t, ebs.ClientToken("throttled"), cv.Get("ClientToken"))
+	}
+	assert.Empty(t, e.motoVolumes(t, t.Name()), "the one volume was deleted, no second one exists")
+}
+
+// Throttling that outlasts the SDK's attempts inside a wait loop is ridden out by the loop.
+func testThrottleInWait(t *testing.T, e *env) {
+	ctx := context.Background()
+	p := newFaultProxy(t, e.moto)
+	ev := &events{}
+	c := e.client(t, p.URL, ev)
+	v, err := c.Create(ctx, ebs.CreateOptions{SizeGiB: 1, AvailabilityZone: testAZ, Tags: tagged(t)})
+	require.NoError(t, err)
+	p.set(func(p *faultProxy) { p.throttle["DescribeVolumes"] = 10 }) // SDK gives up after 4
+	v, err = c.WaitAvailable(ctx, v.ID)
+	require.NoError(t, err)
+	assert.Equal(t, ebs.StateAvailable, v.State)
+	assert.Equal(t, 10, p.fired("throttle"))
+	assert.True(t, ev.find(func(x ebs.Event) bool { return x.Op == "wait-available" && x.Warning }))
+}
+
+// InvalidVolume.NotFound for the first DescribeVolumes after create (eventual consistency)
+// is tolerated for NotFoundGrace, and only for that long.
+func testNotFoundAfterCreate(t *testing.T, e *env) {
+	ctx := context.Background()
+	p := newFaultProxy(t, e.moto)
+	ev := &events{}
+	c := e.client(t, p.URL, ev)
+
+	p.set(func(p *faultProxy) { p.notFound = 3 })
+	v, err := c.Create(ctx, ebs.CreateOptions{SizeGiB: 1, AvailabilityZone: testAZ, Tags: tagged(t)})
+	require.NoError(t, err)
+	got, err := c.WaitAvailable(ctx, v.ID)
+	require.NoError(t, err)
+	assert.Equal(t, ebs.StateAvailable, got.State)
+	assert.Equal(t, 3, p.fired("not-found"))
+	assert.True(t, ev.find(func(x ebs.Event) bool { return x.State == "not-yet-visible" }))
+
+	// A volume that never shows up: the grace window ends the wait with ErrNotFound.
+	short := e.client(t, p.URL, nil, func(o *ebs.Options) { o.Wait.NotFoundGrace = time.Nanosecond })
+	p.set(func(p *faultProxy) { p.notFound = 1 << 20 })
+	v2, err := short.Create(ctx, ebs.CreateOptions{SizeGiB: 1, AvailabilityZone: testAZ, Tags: tagged(t)})
+	require.NoError(t, err)
+	_, err = short.WaitAvailable(ctx, v2.ID)
+	require.ErrorIs(t, err, ebs.ErrNotFound)
+	assert.Contains(t, err.Error(), v2.ID)
+	p.set(func(p *faultProxy) { p.notFoundArmed = map[string]int{} })
+}
+
+// An attachment that stays "attaching" is rolled back with a detach and reported with
+// ErrAttachTimeout naming volume, instance, device and state.
+func testStuckAttaching(t *testing.T, e *env) {
+	ctx := context.Background()
+	e = e.withInstance(t, false)
+	p := newFaultProxy(t, e.moto)
+	ev := &events{}
+	c := e.client(t, p.URL, ev)
+	v := available(t, c, "")
+
+	p.set(func(p *faultProxy) { p.attaching[v.ID] = true })
+	_, err := c.Attach(ctx, v.ID, ebs.AttachOptions{InstanceID: e.instance})
+	require.ErrorIs(t, err, ebs.ErrAttachTimeout)
+	var ee *ebs.Error
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, ebs.Error{Op: "attach", VolumeID: v.ID, InstanceID: e.instance, Device: "/dev/sdf", State: "attaching", Err: ee.Err}, *ee)
+	assert.Positive(t, p.fired("attaching"))
+
+	detaches := p.callsOf("DetachVolume")
+	require.Len(t, detaches, 1, "rolled back")
+	assert.Equal(t, v.ID, detaches[0].Get("VolumeId"))
+	assert.Equal(t, e.instance, detaches[0].Get("InstanceId"))
+	assert.Equal(t, "/dev/sdf", detaches[0].Get("Device"))
+	assert.NotEqual(t, "true", detaches[0].Get("Force"))
+	out, err := e.direct.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{v.ID}})
+	require.NoError(t, err)
+	assert.Equal(t, "available", string(out.Volumes[0].State))
+	assert.Empty(t, out.Volumes[0].Attachments)
+	assert.Empty(t, c.InFlight(e.instance))
+	assert.True(t, ev.find(func(x ebs.Event) bool { return x.Warning && strings.Contains(x.Message, "roll back") }))
+
+	// Once EC2 behaves, the same attach works.
+	p.set(func(p *faultProxy) { delete(p.attaching, v.ID) })
+	att, err := c.Attach(ctx, v.ID, ebs.AttachOptions{InstanceID: e.instance})
+	require.NoError(t, err)
+	assert.Equal(t, ebs.AttachmentAttached, att.State)
+	require.NoError(t, c.Delete(ctx, v.ID, ebs.DeleteOptions{Detach: true}))
+}
+
+// "Attachment point … is already in use": the next free name is used; a name the caller
+// chose is not replaced.
+func testDeviceInUse(t *testing.T, e *env) {
+	ctx := context.Background()
+	e = e.withInstance(t, false, "/dev/sdf")
+	p := newFaultProxy(t, e.moto)
+	ev := &events{}
+	c := e.client(t, p.URL, ev)
+	v := available(t, c, "")
+
+	// sdg and sdh are invisible to DescribeInstances but taken (e.g. AMI instance-store).
+	p.set(func(p *faultProxy) { p.deviceInUse["/dev/sdg"] = true; p.deviceInUse["/dev/sdh"] = true })
+	att, err := c.Attach(ctx, v.ID, ebs.AttachOptions{InstanceID: e.instance})
+	require.NoError(t, err)
+	assert.Equal(t, "/dev/sdi", att.Device)
+	var tried []string
+	for _, a := range p.callsOf("AttachVolume") {
+		tried = append(tried, a.Get("Device"))
+	}
+	assert.Equal(t, []string{"/dev/sdg", "/dev/sdh", "/dev/sdi"}, tried, "sdf skipped: the instance's own mapping")
+	assert.True(t, ev.find(func(x ebs.Event) bool { return x.Warning && x.Device == "/dev/sdg" }))
+
+	v2 := available(t, c, "")
+	_, err = c.Attach(ctx, v2.ID, ebs.AttachOptions{InstanceID: e.instance, Device: "/dev/sdg"})
+	require.ErrorIs(t, err, ebs.ErrInUse)
+	var ee *ebs.Error
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, "/dev/sdg", ee.Device)
+	assert.Len(t, p.callsOf("AttachVolume"), 4, "an explicit name is not replaced")
+
+	require.NoError(t, c.Delete(ctx, v.ID, ebs.DeleteOptions{Detach: true}))
+	require.NoError(t, c.Delete(ctx, v2.ID, ebs.DeleteOptions{}))
+}
+
+// Dropped connections on CreateVolume, before and after EC2 processed the request: exactly
+// one volume exists afterwards, every resend carried the same ClientToken, and the volume
+// returned is that one.
+func testDroppedCreate(t *testing.T, e *env) {
+	cases := []struct {
+		name          string
+		volName       string
+		before, after int
+	}{
+		{"BeforeEC2", "dropped-before", 2, 0},
+		{"AfterEC2", "dropped-after", 0, 1},
+		{"AfterEC2Unnamed", "", 0, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			p := newFaultProxy(t, e.moto)
+			c := e.client(t, p.URL, nil)
+			p.set(func(p *faultProxy) { p.dropCreateBefore, p.dropCreateAfter = tc.before, tc.after })
+			v, err := c.Create(ctx, ebs.CreateOptions{Name: tc.volName, SizeGiB: 1, AvailabilityZone: testAZ, Tags: tagged(t)})
+			require.NoError(t, err)
+			assert.Equal(t, tc.before, p.fired("drop-before"))
+			assert.Equal(t, min(tc.after, 1), p.fired("drop-after"), "the volume made by the lost request is found, not made again")
+			assert.Equal(t, []string{v.ID}, e.motoVolumes(t, t.Name()), "one volume, the one returned")
+			creates := p.callsOf("CreateVolume")
+			require.NotEmpty(t, creates)
+			for _, cv := range creates {
+				assert.Equal(t, creates[0].Get("ClientToken"), cv.Get("ClientToken"))
+			}
+			if tc.volName != "" {
+				assert.Equal(t, ebs.ClientToken(tc.volName), creates[0].Get("ClientToken"))
+			}
+			require.NoError(t, c.Delete(ctx, v.ID, ebs.DeleteOptions{}))
+			for _, d := range p.callsOf("DeleteVolume") {
+				assert.Equal(t, v.ID, d.Get("VolumeId"))
+			}
+		})
+	}
+}
+
+// Force is sent only when asked, with a warning; Delete{Detach} detaches without force.
+func testForce(t *testing.T, e *env) {
+	ctx := context.Background()
+	e = e.withInstance(t, false)
+	p := newFaultProxy(t, e.moto)
+	ev := &events{}
+	c := e.client(t, p.URL, ev)
+	v := available(t, c, "")
+
+	_, err := c.Attach(ctx, v.ID, ebs.AttachOptions{InstanceID: e.instance})
+	require.NoError(t, err)
+	require.NoError(t, c.Detach(ctx, v.ID, ebs.DetachOptions{Force: true}))
+	d := p.callsOf("DetachVolume")
+	require.Len(t, d, 1)
+	assert.Equal(t, "true", d[0].Get("Force"))
+	assert.True(t, ev.find(func(x ebs.Event) bool { return x.Op == "detach" && x.Warning && strings.Contains(x.Message, "forcing") }))
+
+	_, err = c.Attach(ctx, v.ID, ebs.AttachOptions{InstanceID: e.instance})
+	require.NoError(t, err)
+	require.NoError(t, c.Delete(ctx, v.ID, ebs.DeleteOptions{Detach: true}))
+	d = p.callsOf("DetachVolume")
+	require.Len(t, d, 2)
+	assert.Equal(t, "false", d[1].Get("Force"))
+	dels := p.callsOf("DeleteVolume")
+	require.Len(t, dels, 1)
+	assert.Equal(t, v.ID, dels[0].Get("VolumeId"))
+	_, err = e.direct.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{v.ID}})
+	require.Error(t, err)
+	assert.Equal(t, aws.String(v.ID), aws.String(dels[0].Get("VolumeId")))
+}
