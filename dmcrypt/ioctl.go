@@ -283,10 +283,17 @@ func encodeDev(major, minor uint32) uint64 {
 // parseNameList decodes the struct dm_name_list records DM_LIST_DEVICES returns in data. Each
 // record is {u64 dev; u32 next; char name[]}, followed (kernels >= 5.13) after 8-byte alignment
 // by {u32 event_nr; u32 flags; char uuid[]} where flags says whether a uuid follows. next is
-// relative to the current record; 0 ends the list. An empty list is a single record with dev 0.
+// relative to the current record; 0 ends the list. An empty list is no data at all or a
+// single record with dev 0.
 func parseNameList(data []byte) ([]DeviceInfo, error) {
 	ne := binary.NativeEndian
 	var out []DeviceInfo
+	if len(data) < 12 {
+		// No devices: the kernel reports data_size == data_start (or just a zero dev).
+		if len(data) < 8 || ne.Uint64(data) == 0 {
+			return nil, nil
+		}
+	}
 	off := 0
 	for {
 		if off+12 > len(data) {

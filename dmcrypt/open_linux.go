@@ -370,8 +370,8 @@ func Status(name string) (*MappingStatus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("status of %s: %w", name, err)
 	}
-	ct.Wipe()
 	s.fillFromTable(ct)
+	ct.Wipe()
 	// A multi-segment table (not made by LUKS1 tools) reports its total size.
 	s.Size = 0
 	for _, t := range ts {

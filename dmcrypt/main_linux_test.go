@@ -1,0 +1,51 @@
+//go:build linux
+
+package dmcrypt
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/cloudluks/cloudluks/internal/vmtest"
+)
+
+// notRootEnv makes the test binary act as the unprivileged child of the not-root check: the VM
+// test re-executes itself under uid/gid 65534 with this set.
+const notRootEnv = "DMCRYPT_NOT_ROOT_CHILD"
+
+// TestMain lets the VM tests boot this package's test binary as init in a qemu guest.
+func TestMain(m *testing.M) {
+	if os.Getenv(notRootEnv) == "1" {
+		os.Exit(notRootChild())
+	}
+	vmtest.Main(m)
+}
+
+// notRootChild runs as uid 65534 and reports (exit 0) whether every operation failed with
+// ErrNotRoot.
+func notRootChild() int {
+	bad := 0
+	check := func(what string, err error) {
+		if !errors.Is(err, ErrNotRoot) {
+			fmt.Printf("not-root %s: got %v, want ErrNotRoot\n", what, err)
+			bad++
+		} else {
+			fmt.Printf("not-root %s: %v\n", what, err)
+		}
+	}
+	_, err := OpenControl()
+	check("OpenControl", err)
+	_, err = Status("anything")
+	check("Status", err)
+	check("Close", Close(contextBackground(), "anything"))
+	_, err = Open(contextBackground(), os.Args[0], "anything", []byte("x"), OpenOptions{Keyslot: -1})
+	check("Open", err)
+	_, err = AttachLoop(os.Args[0], LoopOptions{ReadOnly: true, Autoclear: true})
+	check("AttachLoop", err)
+	if bad > 0 {
+		return 1
+	}
+	return 0
+}
