@@ -59,6 +59,9 @@ func (grubBoot) Status(root string, v bootVolume) (bool, string, error) {
 	if err != nil {
 		return false, "", err
 	}
+	if !hasBootConfig(sys) {
+		return false, "", fmt.Errorf("no boot loader, crypttab or fstab found under %s", root)
+	}
 	plan, err := sys.PlanDisableUnlock(v.grub())
 	if err != nil {
 		return false, "", err
@@ -71,4 +74,10 @@ func (grubBoot) Status(root string, v bootVolume) (bool, string, error) {
 		files = append(files, ch.Path)
 	}
 	return false, fmt.Sprintf("%s: would edit %s", sys.Family, strings.Join(files, ", ")), nil
+}
+
+// hasBootConfig reports whether Detect found anything that could unlock a volume at boot.
+func hasBootConfig(s *grubconf.System) bool {
+	return len(s.Legacy) > 0 || s.DefaultGrub != nil || len(s.DropIns) > 0 || len(s.BLSEntries) > 0 ||
+		len(s.Grubenv) > 0 || s.KernelCmdline != nil || s.Crypttab != nil || s.Fstab != nil
 }
