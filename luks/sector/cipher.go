@@ -21,7 +21,8 @@ type Cipher struct {
 	tweak cipher.Block // xts: K2
 	lrw   *lrwKey      // lrw: tweak multiplication tables
 	essiv cipher.Block // essiv: the IV cipher keyed with H(key)
-	ni    *aesSchedule // AES-NI round keys of the data key; nil = portable code
+	// AES-NI round keys (nil = portable code): data key, XTS tweak key, ESSIV salt key.
+	ni, niTweak, niEssiv *aesSchedule
 }
 
 // New parses cipherName/cipherMode (LUKS1 header fields) and keys a Cipher. The key is copied.
@@ -76,8 +77,12 @@ func newCipher(s Spec, key []byte, useAESNI bool) (*Cipher, error) {
 			return nil, err
 		}
 	}
-	if useAESNI && s.Cipher == "aes" {
+	useAESNI = useAESNI && s.Cipher == "aes"
+	if useAESNI {
 		c.ni = expandAESKey(dataKey)
+		if s.Chain == "xts" {
+			c.niTweak = expandAESKey(k[len(k)/2:])
+		}
 	}
 	if s.Chain != "ecb" && s.IV == "essiv" {
 		hi, _ := lookupHash(s.IVOption)
@@ -85,6 +90,9 @@ func newCipher(s Spec, key []byte, useAESNI bool) (*Cipher, error) {
 		h.Write(k)
 		salt := h.Sum(nil)
 		c.essiv, err = newBlock(s.Cipher, salt)
+		if err == nil && useAESNI {
+			c.niEssiv = expandAESKey(salt)
+		}
 		clear(salt)
 		if err != nil {
 			return nil, err
@@ -132,10 +140,13 @@ func (c *Cipher) Wipe() {
 	if c.lrw != nil {
 		c.lrw.wipe()
 	}
-	if c.ni != nil {
-		c.ni.wipe()
+	for _, k := range []*aesSchedule{c.ni, c.niTweak, c.niEssiv} {
+		if k != nil {
+			k.wipe()
+		}
 	}
-	c.block, c.tweak, c.essiv, c.lrw, c.ni = nil, nil, nil, nil, nil
+	c.block, c.tweak, c.essiv, c.lrw = nil, nil, nil, nil
+	c.ni, c.niTweak, c.niEssiv = nil, nil, nil
 }
 
 // Encrypt encrypts src into dst; src[i*512:] is sector firstSector+i. len(src) must be a
@@ -193,11 +204,10 @@ func (c *Cipher) cryptSector(d, x []byte, iv *[16]byte, enc bool) {
 	}
 }
 
-// genIV fills iv for sector s as dm-crypt's IV generators do (drivers/md/dm-crypt.c,
-// cryptsetup lib/crypto_backend/crypto_storage.c).
-func (c *Cipher) genIV(iv *[16]byte, s uint64) {
+// simpleIV fills iv for the generators that need no cipher and reports whether it did.
+func simpleIV(iv *[16]byte, name string, s uint64) bool {
 	*iv = [16]byte{}
-	switch c.spec.IV {
+	switch name {
 	case "null":
 	case "plain":
 		binary.LittleEndian.PutUint32(iv[:], uint32(s))
@@ -205,12 +215,25 @@ func (c *Cipher) genIV(iv *[16]byte, s uint64) {
 		binary.LittleEndian.PutUint64(iv[:], s)
 	case "plain64be":
 		binary.BigEndian.PutUint64(iv[8:], s)
-	case "essiv":
-		binary.LittleEndian.PutUint64(iv[:], s)
-		c.essiv.Encrypt(iv[:], iv[:])
 	case "benbi":
 		// Big-endian count of cipher blocks, one-based: 512/16 = 2^5 blocks per sector.
 		binary.BigEndian.PutUint64(iv[8:], s<<5+1)
+	default:
+		return false
+	}
+	return true
+}
+
+// genIV fills iv for sector s as dm-crypt's IV generators do (drivers/md/dm-crypt.c,
+// cryptsetup lib/crypto_backend/crypto_storage.c).
+func (c *Cipher) genIV(iv *[16]byte, s uint64) {
+	if simpleIV(iv, c.spec.IV, s) {
+		return
+	}
+	switch c.spec.IV {
+	case "essiv":
+		binary.LittleEndian.PutUint64(iv[:], s)
+		c.essiv.Encrypt(iv[:], iv[:])
 	case "eboiv":
 		// dm-crypt encrypts one zero block with the data transform, using the byte offset
 		// as IV; for cbc that is E_K(LE64(s*512)).
@@ -259,6 +282,43 @@ func cbc(b cipher.Block, d, x []byte, iv *[16]byte, enc bool) {
 // batchSectors is how many sectors' tweaks are computed before one assembly call.
 const batchSectors = 8
 
+// encryptBlock encrypts one block with the assembly.
+func (k *aesSchedule) encryptBlock(dst, src *[16]byte) {
+	var zero [16]byte
+	aesniXEXEnc(k.rounds, &k.enc[0], &dst[0], &src[0], &zero[0], 1)
+}
+
+// ivAESNI is genIV for the AES-NI path. It makes no interface calls, so its buffers stay on
+// the stack and the fast path does not allocate.
+func (c *Cipher) ivAESNI(iv *[16]byte, s uint64) {
+	if simpleIV(iv, c.spec.IV, s) {
+		return
+	}
+	k := c.ni
+	switch c.spec.IV {
+	case "essiv":
+		binary.LittleEndian.PutUint64(iv[:], s)
+		c.niEssiv.encryptBlock(iv, iv)
+	case "eboiv":
+		// The chain mode applied to one zero block with IV LE64(s·512), as in genIV.
+		var buf, zero, t [16]byte
+		binary.LittleEndian.PutUint64(buf[:], s*SectorSize)
+		switch c.spec.Chain {
+		case "cbc":
+			aesniCBCEnc(k.rounds, &k.enc[0], &iv[0], &zero[0], &buf[0], 1)
+		case "xts":
+			c.niTweak.encryptBlock(&t, &buf)
+			aesniXEXEnc(k.rounds, &k.enc[0], &iv[0], &zero[0], &t[0], 1)
+		case "lrw":
+			c.lrw.tweaks(t[:], &buf)
+			aesniXEXEnc(k.rounds, &k.enc[0], &iv[0], &zero[0], &t[0], 1)
+		}
+		clear(t[:])
+	default:
+		panic("sector: unknown IV generator " + c.spec.IV)
+	}
+}
+
 // cryptAESNI is crypt for AES with AES-NI: tweaks of up to batchSectors sectors are computed
 // in Go, then the assembly runs eight blocks in parallel (XTS, LRW, ECB, CBC decryption);
 // CBC encryption is serial by construction but avoids per-block call overhead.
@@ -272,9 +332,11 @@ func (c *Cipher) cryptAESNI(dst, src []byte, first uint64, enc bool) {
 			n := min(len(src)-off, len(tw))
 			if c.spec.Chain != "ecb" {
 				for j := 0; j < n; j += SectorSize {
-					c.genIV(&iv, first+uint64((off+j)/SectorSize))
+					c.ivAESNI(&iv, first+uint64((off+j)/SectorSize))
 					if c.spec.Chain == "xts" {
-						xtsTweaks(c.tweak, tw[j:j+SectorSize], &iv)
+						var t [16]byte
+						c.niTweak.encryptBlock(&t, &iv)
+						xtsTweaksFrom(tw[j:j+SectorSize], &t)
 					} else {
 						c.lrw.tweaks(tw[j:j+SectorSize], &iv)
 					}
@@ -290,7 +352,7 @@ func (c *Cipher) cryptAESNI(dst, src []byte, first uint64, enc bool) {
 		clear(tw[:])
 	case "cbc":
 		for off := 0; off < len(src); off += SectorSize {
-			c.genIV(&iv, first+uint64(off/SectorSize))
+			c.ivAESNI(&iv, first+uint64(off/SectorSize))
 			if enc {
 				aesniCBCEnc(k.rounds, &k.enc[0], &dst[off], &src[off], &iv[0], SectorSize/16)
 			} else {

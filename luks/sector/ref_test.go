@@ -277,3 +277,28 @@ func TestFastPathMatchesPortable(t *testing.T) {
 		}
 	}
 }
+
+// The AES-NI path allocates nothing per call (a sector cipher runs once per I/O).
+func TestAESNINoAllocs(t *testing.T) {
+	if !haveAESNI {
+		t.Skip("no AES-NI on this machine")
+	}
+	buf := make([]byte, 4096)
+	for _, spec := range []string{"aes-xts-plain64", "aes-xts-essiv:sha256", "aes-cbc-essiv:sha256", "aes-lrw-benbi", "aes-cbc-eboiv", "aes-ecb"} {
+		name, mode, err := SplitSpec(spec)
+		require.NoError(t, err)
+		s, err := ParseSpec(name, mode)
+		require.NoError(t, err)
+		kl := 32
+		if s.Chain == "lrw" {
+			kl = 48
+		}
+		c, err := New(name, mode, make([]byte, kl))
+		require.NoError(t, err)
+		allocs := testing.AllocsPerRun(20, func() {
+			c.Encrypt(buf, buf, 77)
+			c.Decrypt(buf, buf, 77)
+		})
+		require.Zero(t, allocs, spec)
+	}
+}

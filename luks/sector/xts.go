@@ -36,10 +36,8 @@ func mulAlpha(t *[16]byte) {
 	binary.LittleEndian.PutUint64(t[8:], hi)
 }
 
-// xtsTweaks writes the tweaks T·α^j of one run of blocks into tw, T = E_K2(iv).
-func xtsTweaks(k2 cipher.Block, tw []byte, iv *[16]byte) {
-	var t [16]byte
-	k2.Encrypt(t[:], iv[:])
+// xtsTweaksFrom writes the tweaks T·α^j of one run of blocks into tw, given T = E_K2(iv).
+func xtsTweaksFrom(tw []byte, t *[16]byte) {
 	lo := binary.LittleEndian.Uint64(t[:8])
 	hi := binary.LittleEndian.Uint64(t[8:])
 	clear(t[:])
