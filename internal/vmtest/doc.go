@@ -5,7 +5,7 @@
 // # How it works
 //
 // The test binary of the package is built once per test process with CGO_ENABLED=0 (or the
-// running binary is reused when it is already static) and becomes /init of a gzip'd newc
+// running binary is reused when it is already static) and becomes /init of a newc cpio
 // initramfs, next to the kernel modules for loop, device-mapper, dm-crypt and the crypto the
 // project's cipher specs need (loaded in dependency order computed from the modules' .modinfo:
 // the guest has no modprobe), and any host tools the test asks for with their shared

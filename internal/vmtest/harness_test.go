@@ -195,17 +195,25 @@ func TestWriteInitramfs(t *testing.T) {
 	extraStat, err := os.Stat(extra)
 	require.NoError(t, err)
 
-	var buf bytes.Buffer
-	require.NoError(t, writeInitramfs(&buf, initramfsSpec{
+	spec := initramfsSpec{
 		Init:     initBin,
 		Modules:  []moduleRef{{Name: "dm_mod", Path: ko}, {Name: "aesni_intel", Path: ko, Optional: true}},
 		Programs: []string{cs},
 		Files:    []string{extra},
-	}))
-	zr, err := gzip.NewReader(&buf)
+	}
+	var plain, gz bytes.Buffer
+	require.NoError(t, writeInitramfs(&plain, spec))
+	spec.Gzip = true
+	require.NoError(t, writeInitramfs(&gz, spec))
+	zr, err := gzip.NewReader(&gz)
 	require.NoError(t, err)
+	unzipped, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	assert.Equal(t, plain.Bytes(), unzipped, "same archive either way, byte for byte (reproducible)")
+	assert.Less(t, gz.Len(), plain.Len())
+
 	members := map[string]cpioMember{}
-	require.NoError(t, readCPIO(zr, func(h cpioHeader, r io.Reader) error {
+	require.NoError(t, readCPIO(&plain, func(h cpioHeader, r io.Reader) error {
 		b, err := io.ReadAll(r)
 		members[h.Name] = cpioMember{h.Name, h.Mode, string(b), h.RDevMajor, h.RDevMinor}
 		return err

@@ -196,7 +196,7 @@ func initramfs(t *testing.T, k kernel, binary string, opts Options) (string, err
 	if err != nil {
 		return "", err
 	}
-	f, err := os.CreateTemp(dir, "initramfs-*.cpio.gz")
+	f, err := os.CreateTemp(dir, "initramfs-*.cpio")
 	if err != nil {
 		return "", err
 	}
