@@ -51,7 +51,9 @@ func testThrottleBurst(t *testing.T, e *env) {
 	v, err := c.Create(ctx, ebs.CreateOptions{Name: "throttled", SizeGiB: 1, AvailabilityZone: testAZ, Tags: tagged(t)})
 	require.NoError(t, err)
 	assert.Equal(t, 5, p.fired("throttle"))
-	assert.True(t, ev.find(func(x ebs.Event) bool { return x.Op == "create" && x.Warning && strings.Contains(x.Message, "RequestLimitExceeded") }))
+	assert.True(t, ev.find(func(x ebs.Event) bool {
+		return x.Op == "create" && x.Warning && strings.Contains(x.Message, "RequestLimitExceeded")
+	}))
 
 	steps := []func() error{
 		func() error { _, err := c.WaitAvailable(ctx, v.ID); return err },

@@ -332,4 +332,3 @@ func padded(s string, n int) []byte {
 	}
 	return b
 }
-

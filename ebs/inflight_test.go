@@ -1,0 +1,153 @@
+package ebs_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cloudluks/cloudluks/ebs"
+)
+
+// gatedEC2 is an in-memory EC2 whose AttachVolume can be held open, and whose
+// DescribeInstances lags (never shows hot-attached volumes), as EC2's can.
+type gatedEC2 struct {
+	ebs.EC2API
+	mu      sync.Mutex
+	vols    map[string]*types.Volume
+	gate    map[string]chan struct{} // volume → released when closed
+	entered chan string              // device names as AttachVolume is entered
+}
+
+func (g *gatedEC2) DescribeInstances(context.Context, *ec2.DescribeInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
+	return &ec2.DescribeInstancesOutput{Reservations: []types.Reservation{{Instances: []types.Instance{{
+		InstanceId: aws.String("i-1"), RootDeviceName: aws.String("/dev/xvda"),
+	}}}}}, nil
+}
+
+func (g *gatedEC2) DescribeVolumes(_ context.Context, in *ec2.DescribeVolumesInput, _ ...func(*ec2.Options)) (*ec2.DescribeVolumesOutput, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := &ec2.DescribeVolumesOutput{}
+	for _, id := range in.VolumeIds {
+		if v, ok := g.vols[id]; ok {
+			out.Volumes = append(out.Volumes, *v)
+		}
+	}
+	return out, nil
+}
+
+func (g *gatedEC2) AttachVolume(_ context.Context, in *ec2.AttachVolumeInput, _ ...func(*ec2.Options)) (*ec2.AttachVolumeOutput, error) {
+	g.entered <- *in.Device
+	g.mu.Lock()
+	gate := g.gate[*in.VolumeId]
+	g.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	v := g.vols[*in.VolumeId]
+	v.State = types.VolumeStateInUse
+	v.Attachments = []types.VolumeAttachment{{VolumeId: in.VolumeId, InstanceId: in.InstanceId, Device: in.Device, State: types.VolumeAttachmentStateAttached}}
+	return &ec2.AttachVolumeOutput{State: types.VolumeAttachmentStateAttaching}, nil
+}
+
+// Two attaches in flight on one instance never pick the same name, even though
+// DescribeInstances does not show the first yet: the Client's in-flight set does.
+func TestAttachInFlightNames(t *testing.T) {
+	g := &gatedEC2{
+		vols: map[string]*types.Volume{
+			"vol-a": {VolumeId: aws.String("vol-a"), State: types.VolumeStateAvailable},
+			"vol-b": {VolumeId: aws.String("vol-b"), State: types.VolumeStateAvailable},
+		},
+		gate:    map[string]chan struct{}{"vol-a": make(chan struct{})},
+		entered: make(chan string, 4),
+	}
+	c := ebs.New(g, ebs.Options{Wait: tinyWait})
+	ctx := context.Background()
+
+	var wg sync.WaitGroup
+	var attA *ebs.Attachment
+	var errA error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		attA, errA = c.Attach(ctx, "vol-a", ebs.AttachOptions{InstanceID: "i-1"})
+	}()
+	require.Equal(t, "/dev/sdf", <-g.entered)
+	assert.Equal(t, []string{"/dev/sdf"}, c.InFlight("i-1"))
+
+	attB, err := c.Attach(ctx, "vol-b", ebs.AttachOptions{InstanceID: "i-1"})
+	require.NoError(t, err)
+	assert.Equal(t, "/dev/sdg", attB.Device)
+	require.Equal(t, "/dev/sdg", <-g.entered)
+
+	close(g.gate["vol-a"])
+	wg.Wait()
+	require.NoError(t, errA)
+	assert.Equal(t, "/dev/sdf", attA.Device)
+	assert.Empty(t, c.InFlight("i-1"))
+}
+
+// Every name taken: ErrNoFreeDevice, nothing sent.
+func TestAttachNoFreeName(t *testing.T) {
+	g := &fullInstance{vol: types.Volume{VolumeId: aws.String("vol-a"), State: types.VolumeStateAvailable}}
+	c := ebs.New(g, ebs.Options{Wait: tinyWait})
+	_, err := c.Attach(context.Background(), "vol-a", ebs.AttachOptions{InstanceID: "i-1"})
+	require.ErrorIs(t, err, ebs.ErrNoFreeDevice)
+	assert.Contains(t, err.Error(), "vol-a")
+	assert.Contains(t, err.Error(), "i-1")
+}
+
+type fullInstance struct {
+	ebs.EC2API
+	vol types.Volume
+}
+
+func (f *fullInstance) DescribeVolumes(context.Context, *ec2.DescribeVolumesInput, ...func(*ec2.Options)) (*ec2.DescribeVolumesOutput, error) {
+	return &ec2.DescribeVolumesOutput{Volumes: []types.Volume{f.vol}}, nil
+}
+
+func (f *fullInstance) DescribeInstances(context.Context, *ec2.DescribeInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
+	inst := types.Instance{InstanceId: aws.String("i-1")}
+	for _, d := range ebs.DeviceNames() {
+		// xvd spellings occupy the sd slots too
+		inst.BlockDeviceMappings = append(inst.BlockDeviceMappings, types.InstanceBlockDeviceMapping{DeviceName: aws.String("/dev/xvd" + d[len("/dev/sd"):])})
+	}
+	return &ec2.DescribeInstancesOutput{Reservations: []types.Reservation{{Instances: []types.Instance{inst}}}}, nil
+}
+
+// A volume attached elsewhere is refused with ErrInUse naming the other instance; the
+// context bounds every wait.
+func TestAttachInUseElsewhere(t *testing.T) {
+	f := &fullInstance{vol: types.Volume{VolumeId: aws.String("vol-a"), State: types.VolumeStateInUse,
+		Attachments: []types.VolumeAttachment{{InstanceId: aws.String("i-other"), Device: aws.String("/dev/sdf"), State: types.VolumeAttachmentStateAttached}}}}
+	c := ebs.New(f, ebs.Options{Wait: tinyWait})
+	_, err := c.Attach(context.Background(), "vol-a", ebs.AttachOptions{InstanceID: "i-1"})
+	require.ErrorIs(t, err, ebs.ErrInUse)
+	assert.Contains(t, err.Error(), "i-other")
+
+	// creating forever: WaitAvailable gives up at its timeout, or earlier with the context.
+	f.vol = types.Volume{VolumeId: aws.String("vol-a"), State: types.VolumeStateCreating}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = ebs.New(f, ebs.Options{Wait: ebs.WaitOptions{PollInitial: time.Millisecond}}).WaitAvailable(ctx, "vol-a")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	_, err = ebs.New(f, ebs.Options{Wait: ebs.WaitOptions{PollInitial: time.Millisecond, AvailableTimeout: 20 * time.Millisecond}}).WaitAvailable(context.Background(), "vol-a")
+	require.ErrorIs(t, err, ebs.ErrTimeout)
+	var ee *ebs.Error
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, "creating", ee.State)
+
+	// a volume that fails while being created
+	f.vol.State = types.VolumeStateError
+	_, err = c.WaitAvailable(context.Background(), "vol-a")
+	require.ErrorIs(t, err, ebs.ErrVolumeFailed)
+}
