@@ -15,7 +15,7 @@ type BLSEntry struct {
 func ParseBLS(b []byte) *BLSEntry { return &BLSEntry{lines: splitLines(b)} }
 
 // Bytes renders the entry.
-func (e *BLSEntry) Bytes() []byte { return bytes.Join(e.lines, nil) }
+func (e *BLSEntry) Bytes() []byte { return append([]byte{}, bytes.Join(e.lines, nil)...) }
 
 // blsKey returns the key of line l and where its value starts.
 func blsKey(l []byte) (key string, val int) {

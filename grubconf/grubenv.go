@@ -24,10 +24,10 @@ type envVar struct {
 }
 
 // ParseGrubenv keeps b verbatim; Bytes returns it unchanged until Set is called.
-func ParseGrubenv(b []byte) *Grubenv { return &Grubenv{raw: append([]byte(nil), b...)} }
+func ParseGrubenv(b []byte) *Grubenv { return &Grubenv{raw: append([]byte{}, b...)} }
 
 // Bytes renders the block.
-func (g *Grubenv) Bytes() []byte { return append([]byte(nil), g.raw...) }
+func (g *Grubenv) Bytes() []byte { return append([]byte{}, g.raw...) }
 
 // Valid reports whether the block starts with GRUB's signature.
 func (g *Grubenv) Valid() bool { return bytes.HasPrefix(g.raw, []byte(grubenvSignature)) }

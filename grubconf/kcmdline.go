@@ -60,7 +60,7 @@ func SplitArgs(s string) []Arg {
 
 // ParseArg parses a single argument such as "rd.luks=0" or "rd_NO_LUKS".
 func ParseArg(s string) Arg {
-	s = strings.TrimSpace(s)
+	s = strings.Trim(s, " \t\n\v\f\r")
 	return makeArg(s, 0, strings.IndexByte(s, '='))
 }
 

@@ -1,9 +1,6 @@
 package grubconf
 
-import (
-	"bytes"
-	"strings"
-)
+import "strings"
 
 // LegacyFile is a GRUB 0.97 grub.conf / menu.lst kept as its original lines, so that
 // Bytes returns the input unchanged until an edit touches a line, and then only that line.
@@ -96,11 +93,11 @@ func parseLegacyLine(raw []byte) legacyLine {
 
 // Bytes renders the file.
 func (f *LegacyFile) Bytes() []byte {
-	var b bytes.Buffer
+	b := []byte{}
 	for _, l := range f.lines {
-		b.Write(l.raw)
+		b = append(b, l.raw...)
 	}
-	return b.Bytes()
+	return b
 }
 
 // argLine reports where the Linux arguments of line l start: the number of leading tokens

@@ -81,11 +81,11 @@ func parseTable(b []byte) []tableLine {
 func isTableSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' }
 
 func joinTable(lines []tableLine) []byte {
-	var b bytes.Buffer
+	b := []byte{}
 	for _, l := range lines {
-		b.Write(l.raw)
+		b = append(b, l.raw...)
 	}
-	return b.Bytes()
+	return b
 }
 
 // separatorBefore returns the whitespace written before field i (or a single space).

@@ -32,7 +32,7 @@ func ParseShell(b []byte) *ShellFile {
 }
 
 // Bytes renders the file.
-func (f *ShellFile) Bytes() []byte { return []byte(f.raw) }
+func (f *ShellFile) Bytes() []byte { return append([]byte{}, f.raw...) }
 
 // Assignments lists the top-level assignments in file order.
 func (f *ShellFile) Assignments() []Assignment { return append([]Assignment(nil), f.assigns...) }
@@ -429,6 +429,24 @@ func (f *ShellFile) replace(start, end int, text string) {
 // assign it. env holds the variables set before this file is sourced (for $NAME inside
 // the value). It reports whether the file changed.
 func (f *ShellFile) AddArg(name, arg string, env map[string]string) (bool, error) {
+	orig := f.raw
+	changed, err := f.addArg(name, arg, env)
+	if err != nil || !changed {
+		return changed, err
+	}
+	// Check the result the way the shell will read it: the last assignment must now
+	// carry the argument (a trailing backslash-newline or an open quote before an
+	// appended line would swallow it).
+	if idx := f.lastIndex(name); idx < 0 || !HasArg(decodeWord(f.raw, f.assigns[idx].ValStart, f.assigns[idx].ValEnd, f.envBefore(idx, env)).val, arg) {
+		f.raw = orig
+		f.assigns = nil
+		f.scan()
+		return false, fmt.Errorf("%s: %q: %w", name, arg, ErrUnsupported)
+	}
+	return true, nil
+}
+
+func (f *ShellFile) addArg(name, arg string, env map[string]string) (bool, error) {
 	idx := f.lastIndex(name)
 	if idx < 0 {
 		if cur, ok := env[name]; ok && HasArg(cur, arg) {
