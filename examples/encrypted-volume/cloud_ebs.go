@@ -33,11 +33,7 @@ func newEBSCloud(progress io.Writer) func(ctx context.Context, c *config) (cloud
 			return nil, err
 		}
 		client := ebs.NewFromConfig(cfg, ebs.Options{Progress: func(e ebs.Event) {
-			mark := ""
-			if e.Warning {
-				mark = "warning: "
-			}
-			fmt.Fprintf(progress, "    %s%s\n", mark, e.Message)
+			fmt.Fprintf(progress, "    %s\n", eventLine(e))
 		}})
 		return &ebsCloud{c: client, instanceID: c.instanceID, zone: c.zone}, nil
 	}
@@ -159,4 +155,24 @@ func (sysLocal) ResolveDevice(ctx context.Context, volumeID, deviceName string) 
 		return "", ebsErr(err)
 	}
 	return dev, nil
+}
+
+// eventLine renders a progress event as "attach vol-… /dev/sdf: attaching" (+ message).
+func eventLine(e ebs.Event) string {
+	line := e.Op
+	for _, f := range []string{e.VolumeID, e.Device} {
+		if f != "" {
+			line += " " + f
+		}
+	}
+	if e.State != "" {
+		line += ": " + e.State
+	}
+	if e.Message != "" {
+		line += " (" + e.Message + ")"
+	}
+	if e.Warning {
+		line = "warning: " + line
+	}
+	return line
 }

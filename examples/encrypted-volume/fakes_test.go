@@ -23,6 +23,7 @@ type fakeLocal struct {
 	failMkfs error
 	failOpen error
 	resolved map[string]string // volume ID → device
+	anyVol   string            // when set, every volume resolves to this device
 }
 
 func newFakeLocal() *fakeLocal {
@@ -45,6 +46,9 @@ func (f *fakeLocal) ResolveDevice(ctx context.Context, volumeID, deviceName stri
 	dev := deviceName
 	if volumeID != "" {
 		dev = f.resolved[volumeID]
+		if f.anyVol != "" {
+			dev = f.anyVol
+		}
 	}
 	if _, ok := f.devices[dev]; !ok || dev == "" {
 		return "", fmt.Errorf("%s: %w", firstNonEmpty(volumeID, deviceName), errDeviceMissing)

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cloudluks/cloudluks/internal/awstest"
+)
+
+// recorder is a reverse proxy that keeps every request it forwards (line, headers, body).
+type recorder struct {
+	mu   sync.Mutex
+	reqs [][]byte
+	n    map[string]int // Action or path → count
+}
+
+func newRecorder(t *testing.T, target string) (*recorder, string) {
+	t.Helper()
+	u, err := url.Parse(target)
+	require.NoError(t, err)
+	r := &recorder{n: map[string]int{}}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		dump, _ := httputil.DumpRequest(req, false)
+		key := req.URL.Path
+		if v, err := url.ParseQuery(string(body)); err == nil && v.Get("Action") != "" {
+			key = v.Get("Action")
+		}
+		r.mu.Lock()
+		r.reqs = append(r.reqs, append(dump, body...))
+		r.n[key]++
+		r.mu.Unlock()
+		proxy.ServeHTTP(w, req)
+	}))
+	t.Cleanup(srv.Close)
+	return r, srv.URL
+}
+
+// containsSecret looks for the passphrase in the encodings a request could carry it in.
+func containsSecret(b, secret []byte) string {
+	forms := map[string][]byte{
+		"raw":       secret,
+		"urlencode": []byte(url.QueryEscape(string(secret))),
+		"pathesc":   []byte(url.PathEscape(string(secret))),
+		"base64":    []byte(base64.StdEncoding.EncodeToString(secret)),
+		"base64url": []byte(base64.URLEncoding.EncodeToString(secret)),
+		"hex":       []byte(hex.EncodeToString(secret)),
+	}
+	for name, f := range forms {
+		if bytes.Contains(b, f) || bytes.Contains(bytes.ToLower(b), bytes.ToLower(f)) {
+			return name
+		}
+	}
+	return ""
+}
+
+// The EC2 side of setup/status/teardown against moto and the metadata mock, through
+// recording proxies: the program creates the volume in the instance's zone, attaches it at
+// the first free name, and deletes it at teardown; no request it sends (EC2 or IMDS)
+// carries the passphrase in any encoding.
+func TestEC2FlowAgainstMotoSendsNoSecret(t *testing.T) {
+	moto := awstest.StartMoto(t)
+	client := awstest.NewEC2Client(moto)
+	ctx := context.Background()
+	instance := awstest.RunInstance(t, ctx, client, "us-east-1c")
+	imds := awstest.StartMetadataMock(t, awstest.MetadataConfig{InstanceID: instance, AZ: "us-east-1c"})
+	ec2Rec, ec2URL := newRecorder(t, moto)
+	imdsRec, imdsURL := newRecorder(t, imds)
+	setEnv(t, awstest.Env(ec2URL, imdsURL))
+
+	secret := []byte("wire-check: pässphrase \x00\xff with binary and words")
+	keyFile := filepath.Join(t.TempDir(), "key")
+	require.NoError(t, os.WriteFile(keyFile, secret, 0o600))
+
+	h := newHarness(t, "")
+	h.app.newCloud = newEBSCloud(h.stdout)
+	h.local.anyVol = "/dev/nvme1n1"
+	h.local.devices["/dev/nvme1n1"] = make([]byte, probeSize)
+	mp := tempMountPoint(t)
+
+	code := h.run("setup", "--key-file", keyFile, "--size", "1", "--mount-point", mp)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", h.stdout, h.stderr)
+	out := h.stdout.String()
+	t.Log(out)
+	assert.Contains(t, out, "Step 1/9: create EBS volume (1 GiB gp3 in us-east-1c)...")
+	var volumeID string
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VOLUME" {
+			volumeID = f[1]
+		}
+	}
+	require.NotEmpty(t, volumeID)
+	assert.Contains(t, out, "ATTACHMENT "+volumeID+" "+instance+" /dev/sdf attached")
+	assert.Equal(t, []string{"resolve " + volumeID + " /dev/sdf"}, h.local.calls[:1])
+
+	vo, err := client.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{volumeID}})
+	require.NoError(t, err)
+	require.Len(t, vo.Volumes, 1)
+	assert.Equal(t, "us-east-1c", *vo.Volumes[0].AvailabilityZone)
+	require.Len(t, vo.Volumes[0].Attachments, 1)
+	assert.Equal(t, instance, *vo.Volumes[0].Attachments[0].InstanceId)
+
+	h.stdout.Reset()
+	require.Equal(t, 0, h.run("status", "--volume-id", volumeID, "--mount-point", mp))
+	assert.Contains(t, h.stdout.String(), "volume:    "+volumeID+" attached to this instance as /dev/sdf")
+
+	// unlock through EC2: the volume is attached already, so it is only resolved.
+	require.Equal(t, 0, h.run("teardown", "--mount-point", mp))
+	h.stdout.Reset()
+	require.Equal(t, 0, h.run("unlock", "--volume-id", volumeID, "--key-file", keyFile, "--mount-point", mp), h.stderr.String())
+	assert.Contains(t, h.stdout.String(), "local device: /dev/nvme1n1")
+
+	h.stdout.Reset()
+	require.Equal(t, 0, h.run("teardown", "--volume-id", volumeID, "--mount-point", mp, "--delete"), h.stderr.String())
+	_, err = client.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{volumeID}})
+	require.Error(t, err, "deleted")
+	assert.Empty(t, h.local.mappings)
+
+	// What went over the wire.
+	for _, action := range []string{"CreateVolume", "AttachVolume", "DetachVolume", "DeleteVolume", "DescribeVolumes"} {
+		assert.Positive(t, ec2Rec.n[action], "the program called %s through the proxy", action)
+	}
+	assert.Positive(t, imdsRec.n["/latest/api/token"], "IMDSv2 session")
+	for _, r := range [](*recorder){ec2Rec, imdsRec} {
+		for _, req := range r.reqs {
+			if form := containsSecret(req, secret); form != "" {
+				t.Errorf("a request carries the passphrase (%s):\n%s", form, req)
+			}
+		}
+	}
+	t.Logf("%d EC2 and %d IMDS requests checked", len(ec2Rec.reqs), len(imdsRec.reqs))
+}
+
+func TestContainsSecret(t *testing.T) {
+	s := []byte("a b&c")
+	assert.Equal(t, "raw", containsSecret([]byte("x a b&c y"), s))
+	assert.Equal(t, "urlencode", containsSecret([]byte("Pass=a+b%26c"), s))
+	assert.Equal(t, "base64", containsSecret([]byte(base64.StdEncoding.EncodeToString(s)), s))
+	assert.Equal(t, "", containsSecret([]byte("Action=CreateVolume&Size=1"), s))
+}
