@@ -58,7 +58,10 @@ func cmdLuksAddKey(a *app, args []string) error {
 		return err
 	}
 	defer vk.Wipe()
-	a.logVerbose("Key slot %d unlocked.", slot)
+	if a.opts.keyFile == "" {
+		// cryptsetup reports the slot only when it asked for a passphrase, not for -d.
+		a.logVerbose("Key slot %d unlocked.", slot)
+	}
 
 	src := keySource{}
 	if len(args) > 1 {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
 
 	"github.com/cloudluks/cloudluks/luks"
 )
@@ -50,19 +51,16 @@ func (a *app) getKey(prompt string, src keySource, verify bool) ([]byte, error) 
 	case "":
 	case "-":
 		p, err := luks.ReadKey(a.stdin, src.offset, src.size)
-		if err != nil {
-			return nil, err
-		}
-		if len(p) == 0 {
+		if err != nil || len(p) == 0 {
+			clear(p)
 			return nil, errNothingToRead
 		}
 		return p, nil
 	default:
-		p, err := luks.ReadKeyFile(src.file, src.offset, src.size)
-		if err != nil {
+		if _, err := os.Stat(src.file); err != nil {
 			return nil, errKeyFileOpen
 		}
-		return p, nil
+		return luks.ReadKeyFile(src.file, src.offset, src.size)
 	}
 	if a.term.StdinIsTerminal() {
 		return a.promptKey(prompt, src, verify)

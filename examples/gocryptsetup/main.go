@@ -87,7 +87,8 @@ func verbTable() []verb {
 // app is one invocation: its streams, terminal, parsed options and cancellation.
 type app struct {
 	ctx    context.Context
-	prog   string
+	prog   string // base name, for the usage text
+	argv0  string // as invoked, for popt-style "PROG: message" lines
 	stdin  *bufio.Reader
 	stdout io.Writer
 	stderr io.Writer
@@ -105,12 +106,13 @@ func main() {
 // run executes one command line and returns the exit code. Everything it prints goes to the
 // given writers, so tests can run it in-process.
 func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer, term terminal) int {
-	prog := "gocryptsetup"
+	prog, argv0 := "gocryptsetup", "gocryptsetup"
 	if len(argv) > 0 {
-		prog = filepath.Base(argv[0])
+		// popt names the program as invoked in its messages, and by base name in the usage.
+		prog, argv0 = filepath.Base(argv[0]), argv[0]
 		argv = argv[1:]
 	}
-	a := &app{ctx: ctx, prog: prog, stdin: bufio.NewReader(stdin), stdout: stdout, stderr: stderr, term: term}
+	a := &app{ctx: ctx, prog: prog, argv0: argv0, stdin: bufio.NewReader(stdin), stdout: stdout, stderr: stderr, term: term}
 
 	opts, pos, err := parseArgs(argv)
 	if err != nil {
@@ -189,7 +191,7 @@ func (a *app) usageFail(e *usageError) int {
 	writeUsage(a.stderr, a.prog)
 	subject := e.subject
 	if subject == "" {
-		subject = a.prog
+		subject = a.argv0
 	}
 	fmt.Fprintf(a.stderr, "%s: %s\n", subject, e.msg)
 	return exitParams
