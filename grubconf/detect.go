@@ -65,6 +65,7 @@ type System struct {
 	Arg string
 
 	Legacy        []File // distinct real legacy GRUB files (grub.conf, menu.lst)
+	GrubCfg       []File // generated GRUB 2 grub.cfg files with Linux entries
 	DefaultGrub   *File  // /etc/default/grub
 	DropIns       []File // /etc/default/grub.d/*.cfg in the order the shell sources them
 	BLSEntries    []File
@@ -110,6 +111,30 @@ func Detect(root string) (*System, error) {
 		}
 		seen[f.Path] = len(s.Legacy)
 		s.Legacy = append(s.Legacy, f)
+	}
+	cfgs := []string{"/boot/grub2/grub.cfg", "/boot/grub/grub.cfg"}
+	if efi, err := globIn(root, "/boot/efi/EFI", ""); err == nil {
+		for _, d := range efi {
+			cfgs = append(cfgs, d+"/grub.cfg")
+		}
+	}
+	seenCfg := map[string]bool{}
+	for _, n := range cfgs {
+		f, ok, err := findFile(root, n)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || seenCfg[f.Path] {
+			continue
+		}
+		seenCfg[f.Path] = true
+		_, b, _, err := readIn(root, f.Path)
+		if err != nil {
+			return nil, err
+		}
+		if len(ParseGrubCfg(b).targets()) > 0 {
+			s.GrubCfg = append(s.GrubCfg, f)
+		}
 	}
 	if f, ok, err := findFile(root, "/etc/default/grub"); err != nil {
 		return nil, err

@@ -26,6 +26,9 @@
 //
 //   - legacy GRUB 0.97 grub.conf/menu.lst: the argument on every entry's kernel line, or
 //     on the first module line of Xen/multiboot entries, and in a Debian "# kopt=" line;
+//   - a generated GRUB 2 grub.cfg (/boot/grub2, /boot/grub, /boot/efi/EFI/*): the argument
+//     on every linux/linux16/linuxefi line and on the first module line of Xen entries,
+//     so the next boot has it without regenerating (BLS-only grub.cfg files have none);
 //   - GRUB 2 /etc/default/grub: GRUB_CMDLINE_LINUX (GRUB_CMDLINE_LINUX_DEFAULT where only
 //     that one is used, as on Amazon Linux 2), in the value's own shell quoting; when a
 //     /etc/default/grub.d/*.cfg drop-in overrides the variable, a 99-cloudluks.cfg drop-in
@@ -37,8 +40,9 @@
 //     AMI), whose init scripts ignore noauto, the line is commented out;
 //   - /etc/fstab: noauto,nofail and fsck pass 0 for /dev/mapper/NAME or the mount point.
 //
-// Plan.Notes lists what to run afterwards (grub2-mkconfig, update-grub): grub.cfg is
-// generated, so it is not edited here.
+// Plan.Notes lists what to run afterwards when needed: grub2-mkconfig or update-grub when
+// no grub.cfg with Linux entries was found, and the initramfs rebuild for a host-only
+// initramfs that embeds /etc/crypttab.
 //
 // # Safety
 //

@@ -227,6 +227,17 @@ func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
 			cmdlines = append(cmdlines, cmdlineSource{f.res.Final, c})
 		}
 	}
+	cfgs := map[string]*GrubCfg{}
+	for _, gc := range s.GrubCfg {
+		f, err := w.get(gc.Name)
+		if err != nil {
+			return nil, err
+		}
+		cfgs[gc.Name] = ParseGrubCfg(f.cur)
+		for _, c := range cfgs[gc.Name].Cmdlines() {
+			cmdlines = append(cmdlines, cmdlineSource{f.res.Final, c})
+		}
+	}
 	defs, err := s.loadDefaults(w)
 	if err != nil {
 		return nil, err
@@ -286,6 +297,13 @@ func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
 		f, _ := w.get(lf.Name)
 		if legacy[lf.Name].AddArg(s.Arg) {
 			f.set(legacy[lf.Name].Bytes(), "add "+s.Arg+" to every kernel entry")
+		}
+	}
+	// The generated grub.cfg, so that the next boot has it without regenerating.
+	for _, gc := range s.GrubCfg {
+		f, _ := w.get(gc.Name)
+		if cfgs[gc.Name].AddArg(s.Arg) {
+			f.set(cfgs[gc.Name].Bytes(), "add "+s.Arg+" to every linux line")
 		}
 	}
 	// GRUB 2 defaults.
@@ -452,12 +470,21 @@ func (s *System) notes(p *Plan) []string {
 			grub = true
 		}
 	}
-	if grub {
+	// grub.cfg is edited directly when it has Linux entries; otherwise regenerate it.
+	if grub && len(s.GrubCfg) == 0 {
 		switch s.Family {
 		case FamilyDebian:
 			out = append(out, "update-grub")
-		case FamilyGRUB2, FamilyBLSKernelopts:
+		case FamilyGRUB2:
 			out = append(out, "grub2-mkconfig -o /boot/grub2/grub.cfg")
+		}
+	}
+	if s.Crypttab != nil && touched[s.Crypttab.Path] {
+		switch s.Family {
+		case FamilyDebian:
+			out = append(out, "update-initramfs -u   # only if the volume was in the initramfs")
+		case FamilyGRUB2, FamilyBLSKernelopts, FamilyBLS:
+			out = append(out, "dracut -f   # only if a host-only initramfs embeds /etc/crypttab")
 		}
 	}
 	return out

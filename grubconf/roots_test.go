@@ -158,13 +158,13 @@ var rootCases = []rootCase{
 	},
 	{
 		name: "al2", family: FamilyGRUB2, arg: "rd.luks=0", vol: myVol,
-		edited: []string{"/etc/default/grub", "/etc/crypttab", "/etc/fstab"},
+		edited: []string{"/boot/grub2/grub.cfg", "/etc/default/grub", "/etc/crypttab", "/etc/fstab"},
 		files: func(t testing.TB) fakeRoot {
 			return fakeRoot{
 				"etc/default/grub":                 "fixture:07-amazon-linux-2-etc-default-grub",
 				"etc/os-release":                   "NAME=\"Amazon Linux\"\nVERSION=\"2\"\nID=\"amzn\"\nID_LIKE=\"centos rhel fedora\"\nVERSION_ID=\"2\"\nPRETTY_NAME=\"Amazon Linux 2\"\n",
 				"usr/lib/dracut/dracut-version.sh": "DRACUT_VERSION=033-535.amzn2.1.2\n",
-				"boot/grub2/grub.cfg":              "# generated\n",
+				"boot/grub2/grub.cfg":              al2GrubCfg,
 				"etc/crypttab":                     crypttabData,
 				"etc/fstab":                        fstabData,
 			}
@@ -204,6 +204,9 @@ var rootCases = []rootCase{
 			return fakeRoot{
 				"boot/loader/entries/ec2a0b39b1e83ac01ea1c63c4fb0e6ba-6.1.170-213.321.amzn2023.x86_64.conf": "fixture:08-al2023-bls-entry.conf",
 				"etc/default/grub":                 rhelDefaults,
+				"boot/grub2/grub.cfg":              blsGrubCfg,
+				"boot/efi/EFI/amzn/grub.cfg":       "search --no-floppy --fs-uuid --set=dev afcd3653\nset prefix=($dev)/boot/grub2\nconfigfile $prefix/grub.cfg\n",
+				"boot/efi/EFI/BOOT/BOOTX64.EFI":    "MZ",
 				"etc/os-release":                   "NAME=\"Amazon Linux\"\nVERSION=\"2023\"\nID=\"amzn\"\nID_LIKE=\"fedora\"\nVERSION_ID=\"2023\"\nPRETTY_NAME=\"Amazon Linux 2023.6.20241010\"\n",
 				"usr/lib/dracut/dracut-version.sh": "DRACUT_VERSION=055\n",
 				"etc/crypttab":                     crypttabData,
@@ -229,10 +232,11 @@ var rootCases = []rootCase{
 	},
 	{
 		name: "ubuntu-22.04", family: FamilyDebian, arg: "rd.luks=0", vol: myVol,
-		edited: []string{"/etc/default/grub", "/etc/crypttab", "/etc/fstab"},
+		edited: []string{"/boot/grub/grub.cfg", "/etc/default/grub", "/etc/crypttab", "/etc/fstab"},
 		files: func(t testing.TB) fakeRoot {
 			return fakeRoot{
-				"etc/default/grub": "fixture:10-ubuntu-22.04-etc-default-grub",
+				"boot/grub/grub.cfg":                          ubuntuGrubCfg,
+				"etc/default/grub":                            "fixture:10-ubuntu-22.04-etc-default-grub",
 				"etc/default/grub.d/50-cloudimg-settings.cfg": "fixture:11-ubuntu-ec2-etc-default-grub.d-50-cloudimg-settings.cfg",
 				"etc/default/grub.d/init-select.cfg":          "# Managed by init-select\n",
 				"etc/os-release":                              "PRETTY_NAME=\"Ubuntu 22.04.4 LTS\"\nNAME=\"Ubuntu\"\nVERSION_ID=\"22.04\"\nID=ubuntu\nID_LIKE=debian\n",

@@ -310,6 +310,9 @@ func TestRefuseEncryptedBoot(t *testing.T) {
 		{"the volume itself holds /", fakeRoot{
 			"etc/fstab": "/dev/mapper/my_enc_fs / ext4 defaults 1 1\n",
 		}, Volume{Name: "my_enc_fs"}, "itself holds /"},
+		{"generated grub.cfg rd.luks.uuid", fakeRoot{
+			"boot/grub2/grub.cfg": "menuentry 'x' {\n\tlinux /vmlinuz root=/dev/mapper/rhel-root ro rd.luks.uuid=luks-9f1 rd.lvm.lv=rhel/root\n}\n",
+		}, myVol, "rd.luks.uuid=luks-9f1"},
 		{"mount point /", fakeRoot{"etc/fstab": "\n"}, Volume{Name: "my_enc_fs", MountPoint: "/"}, "needed for boot"},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,135 @@
+package grubconf
+
+import "strings"
+
+// GrubCfg is a generated GRUB 2 grub.cfg (grub2-mkconfig / update-grub output), edited in
+// place so that a change takes effect at the next boot without regenerating it. Linux
+// arguments live on linux, linux16 and linuxefi lines, and in multiboot (Xen) entries on
+// the first module line after the multiboot line. Lines are kept byte for byte.
+type GrubCfg struct {
+	lines []legacyLine
+}
+
+// ParseGrubCfg keeps b verbatim.
+func ParseGrubCfg(b []byte) *GrubCfg {
+	lf := ParseLegacy(b)
+	g := &GrubCfg{lines: lf.lines}
+	entry := -1
+	for i := range g.lines {
+		switch g.lines[i].keyword {
+		case "menuentry", "submenu":
+			entry++
+		}
+		g.lines[i].entry = entry
+	}
+	return g
+}
+
+// Bytes renders the file.
+func (g *GrubCfg) Bytes() []byte { return (&LegacyFile{lines: g.lines}).Bytes() }
+
+func isLinuxCmd(k string) bool { return k == "linux" || k == "linux16" || k == "linuxefi" }
+
+// targets lists the lines carrying Linux arguments.
+func (g *GrubCfg) targets() []int {
+	var out []int
+	multiboot := map[int]bool{}
+	moduleDone := map[int]bool{}
+	for i, l := range g.lines {
+		switch {
+		case isLinuxCmd(l.keyword):
+			out = append(out, i)
+		case l.keyword == "multiboot" || l.keyword == "multiboot2":
+			multiboot[l.entry] = true
+		case (l.keyword == "module" || l.keyword == "module2") && multiboot[l.entry] && !moduleDone[l.entry]:
+			moduleDone[l.entry] = true
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func (g *GrubCfg) argRegion(l legacyLine) (int, int, bool) {
+	args := SplitArgs(l.masked[l.rest:])
+	if len(args) == 0 {
+		return 0, 0, false
+	}
+	skip := kernelSkip(args)
+	if l.keyword == "module" || l.keyword == "module2" {
+		// GRUB 2's Xen entries write "module /vmlinuz-… placeholder root=…".
+		if skip < len(args) && args[skip].Raw == "placeholder" {
+			skip++
+		}
+	}
+	return l.rest, skip, true
+}
+
+func (g *GrubCfg) edit(fn func(masked string, skip int) []textEdit) bool {
+	changed := false
+	for _, i := range g.targets() {
+		l := &g.lines[i]
+		base, skip, ok := g.argRegion(*l)
+		if !ok {
+			continue
+		}
+		edits := fn(l.masked[base:], skip)
+		if len(edits) == 0 {
+			continue
+		}
+		for k := range edits {
+			edits[k].start += base
+			edits[k].end += base
+		}
+		content := applyEdits(string(l.raw[:l.end]), edits)
+		entry := l.entry
+		*l = parseLegacyLine(append([]byte(content), l.raw[l.end:]...))
+		l.entry = entry
+		changed = true
+	}
+	return changed
+}
+
+// AddArg appends arg to every Linux command line in the file that lacks it.
+func (g *GrubCfg) AddArg(arg string) bool {
+	return g.edit(func(m string, skip int) []textEdit {
+		if e, ok := addArgEdit(m, skip, arg); ok {
+			return []textEdit{e}
+		}
+		return nil
+	})
+}
+
+// RemoveArg removes arg from every Linux command line.
+func (g *GrubCfg) RemoveArg(arg string) bool {
+	return g.edit(func(m string, skip int) []textEdit { return removeArgEdits(m, skip, arg) })
+}
+
+// Cmdlines returns the Linux command lines (after the image path).
+func (g *GrubCfg) Cmdlines() []string {
+	var out []string
+	for _, i := range g.targets() {
+		l := g.lines[i]
+		base, skip, ok := g.argRegion(l)
+		if !ok {
+			continue
+		}
+		args := SplitArgs(l.masked[base:])
+		if skip < len(args) {
+			out = append(out, strings.TrimRight(l.masked[base+args[skip].Start:], " \t"))
+		} else {
+			out = append(out, "")
+		}
+	}
+	return out
+}
+
+// HasArg reports whether every Linux command line carries arg (true for a file without
+// any, e.g. one that only loads BLS entries).
+func (g *GrubCfg) HasArg(arg string) bool {
+	for _, c := range g.Cmdlines() {
+		if !HasArg(c, arg) {
+			return false
+		}
+	}
+	return true
+}
