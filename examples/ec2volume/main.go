@@ -1,0 +1,149 @@
+// Command ec2volume manages the EBS volume of the instance it runs on: create, attach at a
+// free device name, find the local block device, detach, delete, list. It is the first two
+// steps of the encrypted-volume walkthrough (ec2-create-volume, ec2-attach-volume) with the
+// waiting and the failure handling done for you.
+//
+//	ec2volume [-o text|json] [-v] COMMAND [ARGS]
+//
+//	create --size GiB [--availability-zone AZ] [--type T] [--iops N] [--throughput N]
+//	       [--tag k=v]… [--name TOKEN] [--snapshot snap-…] [--no-wait]
+//	attach VOLUME_ID [--instance-id I] [--device /dev/sdX]
+//	detach VOLUME_ID [--force]
+//	delete VOLUME_ID [--detach]
+//	list [--tag k=v]…
+//	device VOLUME_ID
+//
+// Text output is one TAB-separated line per object, as the EC2 API tools print them
+// (VOLUME, ATTACHMENT, TAG); -o json prints JSON. Configuration is the AWS SDK's: profiles,
+// AWS_REGION, credentials, AWS_ENDPOINT_URL_EC2, AWS_EC2_METADATA_SERVICE_ENDPOINT. The
+// availability zone, instance ID and (if unset) region default to the instance's own, from
+// instance metadata (IMDSv2).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cloudluks/cloudluks/ebs"
+)
+
+// verb is one subcommand.
+type verb struct {
+	usage string
+	run   func(ctx context.Context, g *globals, args []string) error
+}
+
+var verbs = map[string]verb{
+	"create": {"create --size GiB [--availability-zone AZ] [--type T] [--iops N] [--throughput N] [--tag k=v]… [--name TOKEN] [--snapshot ID] [--no-wait]", cmdCreate},
+	"attach": {"attach VOLUME_ID [--instance-id I] [--device /dev/sdX]", cmdAttach},
+	"detach": {"detach VOLUME_ID [--force]", cmdDetach},
+	"delete": {"delete VOLUME_ID [--detach] [--force]", cmdDelete},
+	"list":   {"list [--tag k=v]… [--instance-id I]", cmdList},
+	"device": {"device VOLUME_ID", cmdDevice},
+}
+
+// globals are the options every verb shares.
+type globals struct {
+	output  string // "text" or "json"
+	verbose bool
+	timeout time.Duration
+	stdout  io.Writer
+	stderr  io.Writer
+	resolve ebs.ResolveOptions
+	client  func(ctx context.Context) (*ebs.Client, error)
+}
+
+// errUsage marks command-line mistakes (exit code 2).
+var errUsage = errors.New("usage")
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr}
+	fs := flag.NewFlagSet("ec2volume", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&g.output, "o", "text", "output format: text or json")
+	fs.StringVar(&g.output, "output", "text", "output format: text or json")
+	fs.BoolVar(&g.verbose, "v", false, "report every state change on stderr")
+	fs.DurationVar(&g.timeout, "timeout", 30*time.Minute, "give up after this long")
+	fs.Usage = func() { usage(stderr) }
+	if err := fs.Parse(args); err != nil {
+		return exitCode(err)
+	}
+	if fs.NArg() == 0 {
+		usage(stderr)
+		return 2
+	}
+	name := fs.Arg(0)
+	v, ok := verbs[name]
+	if !ok {
+		fmt.Fprintf(stderr, "ec2volume: unknown command %q\n", name)
+		usage(stderr)
+		return 2
+	}
+	g.client = g.newClient
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	err := v.run(ctx, g, fs.Args()[1:])
+	if err != nil {
+		if errors.Is(err, errUsage) {
+			fmt.Fprintf(stderr, "ec2volume: %v\nusage: ec2volume [-o text|json] %s\n", err, v.usage)
+		} else if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stderr, "ec2volume: %v\n", err)
+		}
+	}
+	return exitCode(err)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: ec2volume [-o text|json] [-v] [--timeout D] COMMAND [ARGS]")
+	names := make([]string, 0, len(verbs))
+	for n := range verbs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %s\n", verbs[n].usage)
+	}
+}
+
+func (g *globals) newClient(ctx context.Context) (*ebs.Client, error) {
+	if g.output != "text" && g.output != "json" {
+		return nil, fmt.Errorf("%w: -o %q: want text or json", errUsage, g.output)
+	}
+	cfg, err := ebs.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ebs.NewFromConfig(cfg, ebs.Options{Progress: g.progress, Resolve: g.resolve}), nil
+}
+
+// progress prints warnings always and state changes with -v, on stderr.
+func (g *globals) progress(e ebs.Event) {
+	if !e.Warning && !g.verbose {
+		return
+	}
+	parts := []string{"ec2volume:"}
+	if e.Warning {
+		parts = append(parts, "warning:")
+	}
+	for _, s := range []string{e.Op, e.VolumeID, e.InstanceID, e.Device, e.State, e.Message} {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	fmt.Fprintln(g.stderr, strings.Join(parts, " "))
+}
