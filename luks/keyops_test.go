@@ -140,11 +140,7 @@ func TestWriteOrder(t *testing.T) {
 	require.NoError(t, KillSlot(d, 2))
 	kmo2 := int64(h.Keyslots[2].KeyMaterialOffset) * 512
 	area := int64(h.AFSectors()) * 512
-	require.Len(t, d.writes, 41, "40 wipe passes, then the header")
-	for _, off := range d.writes[:40] {
-		assert.Equal(t, kmo2, off)
-	}
-	assert.Equal(t, int64(0), d.writes[40])
+	assert.Equal(t, []int64{kmo2, 0}, d.writes, "one random pass (not a rotational disk), then the header")
 	assert.NotEqual(t, before[kmo2:kmo2+area], d.b[kmo2:kmo2+area], "slot area wiped")
 	assert.Equal(t, before[HeaderSize:kmo2], d.b[HeaderSize:kmo2], "everything before the slot area untouched")
 	assert.Equal(t, before[kmo2+area:], d.b[kmo2+area:], "everything after it (incl. the LUKSMeta gap) untouched")
@@ -252,4 +248,33 @@ func TestLowMKIterations(t *testing.T) {
 	got, _, _, err := Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot})
 	require.NoError(t, err)
 	assert.Equal(t, vk.Bytes(), got.Bytes())
+}
+
+// patDev records the content of every write.
+type patDev struct {
+	memDev
+	passes [][]byte
+}
+
+func (p *patDev) WriteAt(b []byte, off int64) (int, error) {
+	p.passes = append(p.passes, append([]byte(nil), b...))
+	return p.memDev.WriteAt(b, off)
+}
+
+// TestWipeSpecial: cryptsetup's pattern set for rotational disks: 5 random passes, 27
+// Gutmann patterns (whole 3-byte repetitions only), 6 random, 0xFF, and a final random pass.
+func TestWipeSpecial(t *testing.T) {
+	d := &patDev{memDev: memDev{b: make([]byte, 4096)}}
+	const n = 1000 // not a multiple of 3: the last byte keeps the previous pass
+	require.NoError(t, wipeSpecial(d, 512, n, randOr(nil)))
+	require.Len(t, d.passes, 40)
+	assert.Equal(t, bytes.Repeat([]byte{0x55}, 999), d.passes[5][:999])
+	assert.Equal(t, d.passes[4][999], d.passes[5][999], "tail byte carried over")
+	assert.Equal(t, bytes.Repeat([]byte{0x92, 0x49, 0x24}, 333), d.passes[7][:999])
+	assert.Equal(t, bytes.Repeat([]byte{0xdb, 0x6d, 0xb6}, 333), d.passes[31][:999])
+	assert.Equal(t, bytes.Repeat([]byte{0xff}, n), d.passes[38])
+	assert.NotEqual(t, d.passes[38], d.passes[39], "final random pass")
+	assert.Equal(t, d.passes[39], d.b[512:512+n])
+	assert.Equal(t, make([]byte, 512), d.b[:512], "outside the area untouched")
+	assert.False(t, isRotational(d), "not a block device")
 }

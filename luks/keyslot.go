@@ -331,14 +331,35 @@ func wipeSpecial(w io.WriterAt, off int64, n int, rnd io.Reader) error {
 	return nil
 }
 
-// destroyKeyslot disables slot i in cryptsetup's order (LUKS_del_key): the key material is
-// wiped first, then the header is written with the slot disabled, its iterations 0 and its
-// salt zeroed; the key-material offset and stripes stay so the header keeps validating.
-// Only the slot's own area is touched (a LUKSMeta gap after the key material survives).
+// wipeRandom overwrites [off, off+n) with one pass of random bytes and syncs.
+func wipeRandom(w io.WriterAt, off int64, n int, rnd io.Reader) error {
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(rnd, buf); err != nil {
+		return fmt.Errorf("reading random wipe data: %w", err)
+	}
+	if err := writeFull(w, buf, off); err != nil {
+		return err
+	}
+	return syncDevice(w)
+}
+
+// destroyKeyslot disables slot i in cryptsetup's order (LUKS_del_key, confirmed with strace
+// on cryptsetup 2.6.1): the key material is wiped and synced first, then the header is
+// written with the slot disabled, its iterations 0 and its salt zeroed; the key-material
+// offset and stripes stay so the header keeps validating. A crash in between leaves a valid
+// header whose slot no longer opens, never a disabled slot with live key material. The
+// wipe is cryptsetup's: the multi-pass pattern set on rotational block devices, one random
+// pass elsewhere (files, SSDs). Only the slot's own area is touched (a LUKSMeta gap after
+// the key material survives).
 func destroyKeyslot(w io.WriterAt, h *Header, i int, rnd io.Reader) error {
 	k := &h.Keyslots[i]
 	off := int64(k.KeyMaterialOffset) * SectorSize
-	if err := wipeSpecial(w, off, int(h.AFSectors())*SectorSize, rnd); err != nil {
+	n := int(h.AFSectors()) * SectorSize
+	wipe := wipeRandom
+	if isRotational(w) {
+		wipe = wipeSpecial
+	}
+	if err := wipe(w, off, n, rnd); err != nil {
 		return fmt.Errorf("keyslot %d: wiping key material: %w", i, err)
 	}
 	k.Active = KeyDisabled
