@@ -53,6 +53,9 @@ type Plan struct {
 	Changes []Change
 	// Notes are follow-up commands for the operator (regenerate grub.cfg, initramfs).
 	Notes []string
+	// Warnings are things the operator should know, e.g. that no boot loader
+	// configuration was found at all (an empty plan then proves little).
+	Warnings []string
 	undo  bool
 }
 
@@ -291,6 +294,7 @@ func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
 	if err := checkEncryptedBoot(v, cmdlines, ct, ctPath, fst, fsPath); err != nil {
 		return nil, err
 	}
+	hadCryptLine := ct != nil && crypttabNames(ct, v)
 
 	// Legacy GRUB: every entry, the first module line of multiboot entries, kopt.
 	for _, lf := range s.Legacy {
@@ -359,7 +363,23 @@ func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
 	}
 	p.Changes = w.changes()
 	p.Notes = s.notes(p)
+	if len(s.Legacy)+len(s.GrubCfg)+len(s.BLSEntries)+len(s.Grubenv) == 0 && s.DefaultGrub == nil && s.KernelCmdline == nil {
+		p.Warnings = append(p.Warnings, "no boot loader configuration found under "+s.Root)
+	}
+	if !hadCryptLine {
+		p.Warnings = append(p.Warnings, "no active /etc/crypttab line for "+v.Name)
+	}
 	return p, nil
+}
+
+// crypttabNames reports whether crypttab has (or had, before this plan) a line for v.
+func crypttabNames(ct *Crypttab, v Volume) bool {
+	for _, l := range ct.lines {
+		if len(l.fields) > 0 && (l.fields[0].text == v.Name || (v.Device != "" && len(l.fields) > 1 && l.fields[1].text == v.Device)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *System) planDefaults(w *workset, defs grubDefaults) error {

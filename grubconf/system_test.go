@@ -478,3 +478,27 @@ func BenchmarkPlanCentOS6(b *testing.B) {
 		}
 	}
 }
+
+func TestPlanWarningsAndOverflow(t *testing.T) {
+	sys, err := Detect(t.TempDir())
+	require.NoError(t, err)
+	p, err := sys.PlanDisableUnlock(myVol)
+	require.NoError(t, err)
+	assert.True(t, p.Empty())
+	assert.Contains(t, strings.Join(p.Warnings, "\n"), "no boot loader configuration found")
+	assert.Contains(t, strings.Join(p.Warnings, "\n"), "no active /etc/crypttab line for my_enc_fs")
+
+	// A grubenv without room for the argument: refused, nothing planned or written.
+	full := grubenvSignature + "kernelopts=root=/dev/sda1 ro\n"
+	root := fakeRoot{
+		"boot/loader/entries/a.conf": "options $kernelopts\n",
+		"boot/grub2/grubenv":         full + "###",
+	}.build(t)
+	before := treeState(t, root, false)
+	sys, err = Detect(root)
+	require.NoError(t, err)
+	_, err = sys.PlanDisableUnlock(myVol)
+	assert.ErrorIs(t, err, ErrGrubenvOverflow)
+	assert.Contains(t, err.Error(), "/boot/grub2/grubenv")
+	assert.Equal(t, before, treeState(t, root, false))
+}

@@ -104,6 +104,9 @@ func doRun(stdout, stderr io.Writer, root string, v grubconf.Volume, dryRun, bac
 	if err != nil {
 		return err
 	}
+	for _, w := range plan.Warnings {
+		fmt.Fprintf(stderr, "noautomount: warning: %s\n", w)
+	}
 	if plan.Empty() {
 		if undo {
 			fmt.Fprintf(stderr, "noautomount: nothing to undo for %s\n", v.Name)
