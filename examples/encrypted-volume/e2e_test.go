@@ -126,12 +126,18 @@ func TestEndToEnd(t *testing.T) {
 	if vmtest.InVM() || t.Failed() {
 		return
 	}
+	// The passphrase was never written to the volume (only PBKDF2 output and key material).
+	img, err := os.ReadFile(disk)
+	require.NoError(t, err)
+	assert.False(t, bytes.Contains(img, []byte(e2ePass)), "the passphrase is not on the disk")
+	assert.True(t, bytes.HasPrefix(img, luksMagic))
+
 	// Back on the host: the volume goes away through the program, against moto.
 	code, out := runProgram(t, "", "teardown", "--volume-id", volumeID, "--mount-point", filepath.Join(t.TempDir(), "mnt"), "--delete")
 	require.Equal(t, 0, code, out)
 	assert.Contains(t, out, "Step 3/4: detach "+volumeID)
 	assert.Contains(t, out, "Step 4/4: delete "+volumeID)
-	_, err := ec2c.DescribeVolumes(context.Background(), &ec2.DescribeVolumesInput{VolumeIds: []string{volumeID}})
+	_, err = ec2c.DescribeVolumes(context.Background(), &ec2.DescribeVolumesInput{VolumeIds: []string{volumeID}})
 	require.Error(t, err, "the volume is gone from EC2")
 	t.Logf("whole flow (host EC2 + 2 VM boots + host delete): %s", time.Since(flow).Round(time.Millisecond))
 }
@@ -216,7 +222,7 @@ func guestSetup(t *testing.T, volumeID string) {
 		"Step 1/9: create EBS volume...\n    skipped: using existing volume " + volumeID,
 		"Step 2/9: resolve the local device of " + volumeID + " (--no-aws: by NVMe serial)...\n    local device: " + dev,
 		"Step 3/9: luksFormat " + dev + " (aes-cbc-essiv:sha256, 256-bit, sha1)...",
-		"LUKS header information for " + dev + "\n\nVersion:       \t1\nCipher name:   \taes\nCipher mode:   \tcbc-essiv:sha256\nHash spec:     \tsha1\n",
+		"LUKS header information for " + dev + "\n\nVersion:       \t1\nCipher name:   \taes\nCipher mode:   \tcbc-essiv:sha256\nHash spec:     \tsha1\nPayload offset:\t4096\nMK bits:       \t256\n",
 		"Step 6/9: mkfs.ext4 -m 0 /dev/mapper/my_enc_fs...",
 		"Writing superblocks and filesystem accounting information", // mke2fs's own output, as in the seed
 		"Step 8/9: disable boot-time unlock (root " + root + ")...",
@@ -344,6 +350,7 @@ func guestReboot(t *testing.T, volumeID string) {
 	code, out = runProgram(t, "", "status", "--no-aws", "--volume-id", volumeID)
 	require.Equal(t, 0, code, out)
 	assert.Contains(t, out, "mounted:   /dev/mapper/my_enc_fs on /encrypted_vol")
+	assert.Contains(t, out, "  keysize: 256 bits\n")
 
 	code, out = runProgram(t, "", "teardown")
 	require.Equal(t, 0, code, out)

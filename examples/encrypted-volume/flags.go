@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -63,6 +64,29 @@ func (r repeated) String() string {
 }
 func (r repeated) Set(s string) error { *r.vals = append(*r.vals, s); return nil }
 
+// iterTime accepts cryptsetup's milliseconds ("2000") or a Go duration ("2s").
+type iterTime struct{ d *time.Duration }
+
+func (v iterTime) String() string {
+	if v.d == nil {
+		return ""
+	}
+	return v.d.String()
+}
+
+func (v iterTime) Set(s string) error {
+	if ms, err := strconv.ParseUint(s, 10, 32); err == nil {
+		*v.d = time.Duration(ms) * time.Millisecond
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("not milliseconds or a positive duration: %q", s)
+	}
+	*v.d = d
+	return nil
+}
+
 // defaultMkfs reproduces the seed's `mkfs.ext4 -m 0`.
 const defaultMkfs = "mkfs.ext4 -m 0"
 
@@ -92,9 +116,10 @@ func parseFlags(verb string, args []string, stderr io.Writer) (*config, error) {
 		fs.IntVar(&c.sizeGiB, "size", 10, "size of a new volume in GiB")
 		fs.StringVar(&c.volumeType, "volume-type", "gp3", "EBS volume type of a new volume")
 		fs.StringVar(&c.cipher, "cipher", "aes-xts-plain64", "cipher spec (cryptsetup -c)")
-		fs.IntVar(&c.keySize, "key-size", 512, "volume key size in bits (cryptsetup -s)")
+		fs.IntVar(&c.keySize, "key-size", 0, "volume key size in bits (cryptsetup -s; default 512 for xts, else 256)")
 		fs.StringVar(&c.hash, "hash", "sha256", "PBKDF2 hash (cryptsetup -h)")
-		fs.DurationVar(&c.iterTime, "iter-time", 2*time.Second, "PBKDF2 time per key slot (cryptsetup -i, here a duration)")
+		c.iterTime = 2 * time.Second
+		fs.Var(iterTime{&c.iterTime}, "iter-time", "PBKDF2 time per key slot: milliseconds like cryptsetup -i (2000), or a duration (2s)")
 		fs.UintVar(&c.forceIterations, "pbkdf-force-iterations", 0, "fixed PBKDF2 iterations instead of calibrating (tests)")
 		fs.StringVar(&c.mkfs, "mkfs", defaultMkfs, "filesystem command; the mapper device is appended as the last argument")
 		fs.BoolVar(&c.force, "force", false, "format even if the device already holds LUKS or a filesystem")
@@ -150,7 +175,13 @@ func (c *config) validate() error {
 		if c.sizeGiB < 1 {
 			return bad("--size must be at least 1 GiB")
 		}
-		if c.keySize <= 0 || c.keySize%8 != 0 {
+		if c.keySize == 0 {
+			c.keySize = 256
+			if strings.Contains(c.cipher, "-xts-") || strings.HasSuffix(c.cipher, "-xts") {
+				c.keySize = 512
+			}
+		}
+		if c.keySize < 0 || c.keySize%8 != 0 {
 			return bad("--key-size must be a positive multiple of 8 bits")
 		}
 		if strings.TrimSpace(c.mkfs) == "" {

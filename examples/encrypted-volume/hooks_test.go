@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -189,4 +190,49 @@ func TestRunChildNotFound(t *testing.T) {
 	var buf bytes.Buffer
 	require.NoError(t, runChild(context.Background(), []string{"sh", "-c", "echo $PATH"}, childEnv(), &buf, io.Discard))
 	assert.Equal(t, hookPath+"\n", buf.String())
+}
+
+// mkfs runs like a hook: clean environment, no stdin, only the device as argument.
+func TestMkfsGetsNoSecret(t *testing.T) {
+	self, err := os.Executable()
+	require.NoError(t, err)
+	t.Setenv("CLOUDLUKS_SECRET_IN_ENV", testPass)
+	out := filepath.Join(t.TempDir(), "mkfs.json")
+	// The probe writes to its last argument, which is where Mkfs puts the device.
+	require.NoError(t, sysLocal{}.Mkfs(context.Background(), []string{self, hookProbeArg}, out, io.Discard, io.Discard))
+	r := readProbe(t, out)
+	assert.Equal(t, []string{self, hookProbeArg, out}, r.Args)
+	assert.Equal(t, []string{"PATH=" + hookPath}, r.Env)
+	assert.Empty(t, r.Stdin)
+}
+
+func TestIterTimeFlag(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		err  bool
+	}{
+		{"2000", 2 * time.Second, false},
+		{"1", time.Millisecond, false},
+		{"500ms", 500 * time.Millisecond, false},
+		{"3s", 3 * time.Second, false},
+		{"-1s", 0, true},
+		{"soon", 0, true},
+	}
+	for _, tt := range tests {
+		var d time.Duration
+		err := iterTime{&d}.Set(tt.in)
+		if tt.err {
+			assert.Error(t, err, tt.in)
+			continue
+		}
+		require.NoError(t, err, tt.in)
+		assert.Equal(t, tt.want, d, tt.in)
+	}
+	c, err := parseFlags("setup", []string{"--iter-time", "1500"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, 1500*time.Millisecond, c.iterTime)
+	c, err = parseFlags("setup", nil, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, 2*time.Second, c.iterTime)
 }

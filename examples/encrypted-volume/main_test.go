@@ -75,6 +75,12 @@ func TestSetupSeedOptions(t *testing.T) {
 	assert.Contains(t, h.stdout.String(), "Step 3/9: luksFormat /dev/xvdf (aes-cbc-essiv:sha256, 256-bit, sha1)...")
 	assert.Contains(t, h.stdout.String(), "Step 1/9: create EBS volume...\n    skipped: using --device /dev/xvdf")
 	assert.Contains(t, h.local.calls, "format /dev/xvdf aes-cbc-essiv:sha256 256 sha1 0")
+
+	// Without --key-size the size follows the mode, as in cryptsetup: 256 bits for cbc.
+	h = newHarness(t, testPass+"\n")
+	h.local.devices["/dev/xvdf"] = make([]byte, probeSize)
+	require.Equal(t, 0, h.run("setup", "--device", "/dev/xvdf", "--mount-point", tempMountPoint(t), "--cipher", "aes-cbc-essiv:sha256"), h.stderr.String())
+	assert.Contains(t, h.local.calls, "format /dev/xvdf aes-cbc-essiv:sha256 256 sha256 0")
 	assert.Empty(t, h.cloud.calls, "--device never talks to EC2")
 }
 
