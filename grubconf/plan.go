@@ -56,7 +56,7 @@ type Plan struct {
 	// Warnings are things the operator should know, e.g. that no boot loader
 	// configuration was found at all (an empty plan then proves little).
 	Warnings []string
-	undo  bool
+	undo     bool
 }
 
 // Empty reports whether there is nothing to change (the operation is already done).
