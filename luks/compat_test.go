@@ -143,6 +143,11 @@ func TestCompatCryptsetupImagesUsedByUs(t *testing.T) {
 			assert.Equal(t, mustCS(t, nil, "luksDump", img), ourDump(t, f, img))
 			assert.Equal(t, csVK, mustCS(t, nil, "luksDump", "-q", "--dump-volume-key", "-d", kfc, img),
 				"the volume key survives our key management")
+			s, err = RemoveKey(ctx, f, []byte("us5"), false)
+			require.NoError(t, err)
+			assert.Equal(t, 5, s)
+			testPass(t, img, writeKeyFile(t, dir, "k5b", []byte("us5")), -1, false)
+			testPass(t, img, kfc, -1, true)
 		})
 	}
 }
