@@ -272,8 +272,7 @@ func TestNewDiskImage(t *testing.T) {
 }
 
 func TestQemuArgs(t *testing.T) {
-	k := kernel{Vmlinuz: "/k/vmlinuz"}
-	args := strings.Join(qemuArgs(k, "/i.gz", "console=ttyS0", Options{Disks: []Disk{
+	args := strings.Join(qemuArgs("/k/vmlinuz", "/i.gz", "console=ttyS0", Options{Disks: []Disk{
 		{Path: "/d/a,b.img", NVMeSerial: "vol1"}, {Path: "/d/c.img"},
 	}}), " ")
 	for _, want := range []string{

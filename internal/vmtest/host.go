@@ -34,7 +34,7 @@ var host struct {
 	binary  string            // static test binary for /init
 	binErr  error             // sticky build failure
 	images  map[string]string // image key → initramfs path
-	kernels map[string]kernel // kernel dir → found kernel (cached lookups)
+	vmlinux map[string]string // bzImage path → image to boot (see bootImage)
 }
 
 // kernel is an unpacked Debian kernel package.
@@ -239,13 +239,14 @@ func hostMain(m *testing.M) int {
 }
 
 // qemuArgs builds qemu's command line.
-func qemuArgs(k kernel, initrd, cmdline string, opts Options) []string {
+// image is the kernel to boot: the bzImage or an extracted PVH vmlinux.
+func qemuArgs(image, initrd, cmdline string, opts Options) []string {
 	args := []string{
 		"-M", "q35", "-cpu", "max", "-m", opts.memory(), "-smp", strconv.Itoa(DefaultCPUs),
 		// KVM aborts or hangs on these machines; TCG works and exposes AES-NI via -cpu max.
 		"-accel", "tcg",
 		"-nodefaults", "-display", "none", "-serial", "stdio", "-nic", "none", "-no-reboot",
-		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", cmdline,
+		"-kernel", image, "-initrd", initrd, "-append", cmdline,
 	}
 	for i, d := range opts.Disks {
 		id := "d" + strconv.Itoa(i)
@@ -315,6 +316,9 @@ func Run(t *testing.T, opts Options) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
+	host.mu.Lock()
+	image := bootImage(k)
+	host.mu.Unlock()
 
 	nonceBytes := make([]byte, 8)
 	if _, err := rand.Read(nonceBytes); err != nil {
@@ -342,8 +346,8 @@ func Run(t *testing.T, opts Options) bool {
 		t.Fatal(err)
 	}
 
-	res := boot(t, qemu, qemuArgs(k, initrd, cmdline, opts), nonce, timeout)
-	t.Logf("vmtest: VM boot+run took %s", res.elapsed.Round(time.Millisecond))
+	res := boot(t, qemu, qemuArgs(image, initrd, cmdline, opts), nonce, timeout)
+	t.Logf("vmtest: VM boot+run took %s (kernel %s)", res.elapsed.Round(time.Millisecond), filepath.Base(image))
 	switch {
 	case res.found && res.rc == 0:
 	case res.found:
