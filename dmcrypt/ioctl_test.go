@@ -84,7 +84,7 @@ func TestDevEncoding(t *testing.T) {
 		{7, 0, 0x700},
 		{259, 0, 0x10300},
 		{10, 236, 0xaec},
-		{4095, 1048575, 0xffffffff}, // the largest kernel dev_t: new_encode_dev fills 32 bits
+		{4095, 1048575, 0xffffffff},          // the largest kernel dev_t: new_encode_dev fills 32 bits
 		{0x12345, 0x123456, 0x1200123434556}, // glibc gnu_dev_makedev beyond the kernel range
 	} {
 		assert.Equal(t, tc.enc, encodeDev(tc.maj, tc.min), "%d:%d", tc.maj, tc.min)
@@ -95,9 +95,9 @@ func TestDevEncoding(t *testing.T) {
 
 func TestPutTargetsAligned(t *testing.T) {
 	ts := []Target{
-		{Start: 0, Length: 100, Type: "linear", Params: []byte("7:0 0")},                  // 40+5+1 = 46 → 48
+		{Start: 0, Length: 100, Type: "linear", Params: []byte("7:0 0")},                   // 40+5+1 = 46 → 48
 		{Start: 100, Length: 28, Type: "crypt", Params: []byte("aes-xts-plain64 - 0 x 0")}, // 40+23+1 = 64
-		{Start: 128, Length: 1, Type: "zero"},                                             // 41 → 48
+		{Start: 128, Length: 1, Type: "zero"},                                              // 41 → 48
 	}
 	n := targetsSize(ts)
 	require.Equal(t, 48+64+48, n)

@@ -203,11 +203,28 @@ func ourKeys(t *testing.T) []string {
 	return out
 }
 
+// liveKeys returns the /proc/keys lines naming this package's keys that are neither
+// invalidated, revoked nor dead (those wait only for the kernel's garbage collector).
+func liveKeys(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, l := range ourKeys(t) {
+		f := strings.Fields(l)
+		if len(f) > 1 && !strings.ContainsAny(f[1], "iRD") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // assertNothingLeft checks that no mapping, no bound loop device, no /dev/mapper node and no
-// keyring key remain. Key garbage collection is asynchronous in the kernel, so /proc/keys is
-// polled for a moment.
+// keyring key remain. Deferred removal, autoclear detach and key garbage collection finish
+// asynchronously in the kernel, so the state is polled for a moment first.
 func assertNothingLeft(t *testing.T) {
 	t.Helper()
+	for i := 0; i < 200 && (len(dmDevices(t)) > 0 || len(boundLoops(t)) > 0 || len(ourKeys(t)) > 0); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
 	assert.Empty(t, dmDevices(t), "dm devices left")
 	assert.Empty(t, boundLoops(t), "loop devices left")
 	l, err := List()
@@ -216,9 +233,6 @@ func assertNothingLeft(t *testing.T) {
 	ents, _ := os.ReadDir(MapperDir)
 	for _, e := range ents {
 		assert.Equal(t, "control", e.Name(), "stray node in /dev/mapper")
-	}
-	for i := 0; i < 100 && len(ourKeys(t)) > 0; i++ {
-		time.Sleep(20 * time.Millisecond)
 	}
 	assert.Empty(t, ourKeys(t), "keyring keys left")
 }

@@ -11,7 +11,9 @@
 //	luksFormat <device> [<new key file>]
 //	luksDump <device> [--dump-volume-key [--volume-key-file FILE]]
 //	open --test-passphrase <device>           (alias luksOpen)
-//	open <device> <name>                      (needs device-mapper; see open_mapping.go)
+//	open <device> <name>                      (alias luksOpen; needs device-mapper and root)
+//	close <name>                              (alias luksClose)
+//	status <name>
 //	luksAddKey <device> [<new key file>]
 //	luksRemoveKey <device> [<key file>]
 //	luksChangeKey <device> [<new key file>]
@@ -68,6 +70,8 @@ type verb struct {
 func verbTable() []verb {
 	return []verb{
 		{name: "open", aliases: []string{"luksOpen"}, args: "<device> [--type <type>] [<name>]", req: "<device>", minArgs: 1, help: "open device as <name> (or only check the passphrase with --test-passphrase)", run: cmdOpen},
+		{name: "close", aliases: []string{"luksClose", "remove"}, args: "<name>", req: "<name>", minArgs: 1, help: "close device (remove mapping)", run: cmdClose},
+		{name: "status", args: "<name>", req: "<name>", minArgs: 1, help: "show device status", run: cmdStatus},
 		{name: "luksFormat", args: "<device> [<new key file>]", req: "<device>", minArgs: 1, help: "formats a LUKS device", run: cmdLuksFormat},
 		{name: "luksAddKey", args: "<device> [<new key file>]", req: "<device>", minArgs: 1, help: "add key to LUKS device", run: cmdLuksAddKey},
 		{name: "luksRemoveKey", args: "<device> [<key file>]", req: "<device>", minArgs: 1, help: "removes supplied key or key file from LUKS device", run: cmdLuksRemoveKey},

@@ -1,15 +1,85 @@
 package main
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
 
-// openMapping is the hook for "open DEVICE NAME" without --test-passphrase: it must create
-// the dm-crypt mapping /dev/mapper/NAME for DEVICE (a loop device first for an image file).
-//
-// This placeholder stands in until the dmcrypt package provides mappings: it behaves like
-// cryptsetup on a kernel without device-mapper — the same two messages on stderr and exit 1 —
-// before asking for any passphrase. The dmcrypt integration replaces this file (for example
-// with open_mapping_linux.go plus a stub for other systems) and keeps the signature.
+	"github.com/cloudluks/cloudluks/dmcrypt"
+)
+
+// openMapping is "open DEVICE NAME" without --test-passphrase: unlock the header and create
+// the dm-crypt mapping /dev/mapper/NAME for DEVICE through the dmcrypt package (an image file
+// gets an autoclear loop device first, as with cryptsetup).
 func openMapping(a *app, device, name string) error {
-	return &cliError{code: exitParams, msg: fmt.Sprintf("%s\nCannot use device %s, name is invalid or still in use.",
-		"Cannot initialize device-mapper. Is dm_mod kernel module loaded?", name)}
+	// cryptsetup's order: the device and its header first (exit 4 / 1), then device-mapper
+	// and the name — here before the passphrase is asked for rather than after.
+	f, _, err := a.loadHeader(device, false)
+	if err != nil {
+		return err
+	}
+	if err := dmcrypt.ValidateName(name); err != nil {
+		f.Close()
+		return &cliError{code: exitParams, msg: fmt.Sprintf("Device name %s is not valid.", name)}
+	}
+	c, err := dmcrypt.OpenControl()
+	if err != nil {
+		f.Close()
+		err = mappingError(name, device, err)
+		var ce *cliError
+		if errors.As(err, &ce) && ce.code == exitParams {
+			// cryptsetup's activation adds this line after the device-mapper message.
+			ce.msg += fmt.Sprintf("\nCannot use device %s, name is invalid or still in use.", name)
+		}
+		return err
+	}
+	_, err = c.Info(name)
+	c.Close()
+	if err == nil {
+		f.Close()
+		return mappingError(name, device, dmcrypt.ErrExists)
+	}
+	defer f.Close()
+	vk, slot, h, err := a.unlock(a.headerPath(device), f, passPrompt(device), a.keyFromOptions(), a.slotOption())
+	if err != nil {
+		return err
+	}
+	defer vk.Wipe()
+	o := a.opts
+	_, err = dmcrypt.OpenWithKey(a.ctx, device, name, h, vk, dmcrypt.OpenOptions{
+		Header:              o.header,
+		ReadOnly:            o.readonly,
+		AllowDiscards:       o.allowDiscards,
+		SameCPUCrypt:        o.perfSameCPUCrypt,
+		SubmitFromCryptCPUs: o.perfSubmitFromCrypt,
+		NoReadWorkqueue:     o.perfNoReadWQ,
+		NoWriteWorkqueue:    o.perfNoWriteWQ,
+	})
+	if err != nil {
+		return mappingError(name, device, err)
+	}
+	a.logVerbose("Key slot %d unlocked.", slot)
+	return nil
+}
+
+// mappingError turns dmcrypt's sentinels into cryptsetup's messages and exit codes
+// (lib/libdevmapper.c, lib/setup.c of cryptsetup 2.6). Other errors (luks ones) go through
+// exitStatus unchanged.
+func mappingError(name, device string, err error) error {
+	switch {
+	case errors.Is(err, dmcrypt.ErrNotRoot):
+		return &cliError{code: exitParams, msg: "Cannot initialize device-mapper, running as non-root user."}
+	case errors.Is(err, dmcrypt.ErrNoDeviceMapper), errors.Is(err, dmcrypt.ErrUnsupported):
+		return &cliError{code: exitParams, msg: "Cannot initialize device-mapper. Is dm_mod kernel module loaded?"}
+	case errors.Is(err, dmcrypt.ErrExists):
+		return &cliError{code: exitBusy, msg: fmt.Sprintf("Device %s already exists.", name)}
+	case errors.Is(err, dmcrypt.ErrNotFound):
+		return &cliError{code: exitDevice, msg: fmt.Sprintf("Device %s is not active.", name)}
+	case errors.Is(err, dmcrypt.ErrBusy):
+		return &cliError{code: exitBusy, msg: fmt.Sprintf("Device %s is still in use.", name)}
+	case errors.Is(err, dmcrypt.ErrNoDevice):
+		return &cliError{code: exitDevice, msg: fmt.Sprintf("Device %s does not exist or access denied.", device)}
+	case errors.Is(err, dmcrypt.ErrInvalidName):
+		return &cliError{code: exitParams, msg: fmt.Sprintf("Device name %s is not valid.", name)}
+	}
+	return onDevice(device, err)
 }
