@@ -35,15 +35,17 @@ func cmdLuksDump(a *app, args []string) error {
 	defer vk.Wipe()
 	a.logVerbose("Key slot %d unlocked.", slot)
 
+	// Line 1 names the device holding the header (with --header, the header file), as
+	// cryptsetup 2.6.1 prints it.
 	if a.opts.volumeKeyFile == "" {
-		return luks.DumpVolumeKey(a.stdout, dev, h, vk)
+		return luks.DumpVolumeKey(a.stdout, hp, h, vk)
 	}
 	if err := writeVolumeKeyFile(a.opts.volumeKeyFile, vk); err != nil {
 		return err
 	}
 	// The file variant prints the same header lines, then names the file instead of the key.
 	var buf bytes.Buffer
-	if err := luks.DumpVolumeKey(&buf, dev, h, vk); err != nil {
+	if err := luks.DumpVolumeKey(&buf, hp, h, vk); err != nil {
 		return err
 	}
 	text := buf.String()
