@@ -321,3 +321,11 @@ func TestBootWithFakeQemu(t *testing.T) {
 	assert.False(t, res.found)
 	assert.Contains(t, res.why, "starting qemu")
 }
+
+func TestRebuildTarget(t *testing.T) {
+	self, err := os.Executable()
+	require.NoError(t, err)
+	assert.Equal(t, "github.com/cloudluks/cloudluks/internal/vmtest", rebuildTarget(self))
+	assert.Equal(t, ".", rebuildTarget(filepath.Join(t.TempDir(), "missing")))
+	assert.Nil(t, rebuildFlags(filepath.Join(t.TempDir(), "missing")))
+}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"debug/buildinfo"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -146,7 +147,7 @@ func testBinary(t *testing.T) (string, error) {
 	}
 	out := filepath.Join(dir, "pkg.test")
 	start := time.Now()
-	cmd := exec.Command(goTool, "test", "-c", "-o", out, ".")
+	cmd := exec.Command(goTool, append(append([]string{"test", "-c", "-o", out}, rebuildFlags(self)...), rebuildTarget(self))...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		host.binErr = fmt.Errorf("vmtest: building the static test binary (go test -c): %v\n%s", err, b)
@@ -155,6 +156,31 @@ func testBinary(t *testing.T) (string, error) {
 	t.Logf("vmtest: built static test binary in %s", time.Since(start).Round(time.Millisecond))
 	host.binary = out
 	return out, nil
+}
+
+// rebuildTarget names the package whose test binary is running: from its build information
+// when readable (the package path plus ".test"), else the current directory, which is the
+// package directory under go test.
+func rebuildTarget(self string) string {
+	if bi, err := buildinfo.ReadFile(self); err == nil && strings.HasSuffix(bi.Path, ".test") {
+		return strings.TrimSuffix(bi.Path, ".test")
+	}
+	return "."
+}
+
+// rebuildFlags repeats the build tags the running binary was built with, so the guest runs
+// the same test files.
+func rebuildFlags(self string) []string {
+	bi, err := buildinfo.ReadFile(self)
+	if err != nil {
+		return nil
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-tags" && s.Value != "" {
+			return []string{"-tags=" + s.Value}
+		}
+	}
+	return nil
 }
 
 // initramfs returns the image for binary plus what opts asks for, building it on first use.
