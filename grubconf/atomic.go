@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 )
 
 // writeAtomic replaces file p with data: a temporary file in the same directory is
@@ -17,9 +16,7 @@ func writeAtomic(p string, data []byte, mode fs.FileMode) error {
 	uid, gid := -1, -1
 	if fi, err := os.Stat(p); err == nil {
 		mode = fi.Mode().Perm()
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			uid, gid = int(st.Uid), int(st.Gid)
-		}
+		uid, gid = fileOwner(fi)
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(p)+".cloudluks-*")
 	if err != nil {

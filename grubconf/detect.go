@@ -73,6 +73,9 @@ type System struct {
 	KernelCmdline *File  // /etc/kernel/cmdline
 	Crypttab      *File
 	Fstab         *File
+	// Dangling lists well-known names that are symlinks to nothing (often: /boot is a
+	// separate file system that is not mounted under the root).
+	Dangling []string
 	// CommentOutCrypttab: the init system ignores noauto, so the volume's crypttab line is
 	// commented out instead.
 	CommentOutCrypttab bool
@@ -102,6 +105,9 @@ func Detect(root string) (*System, error) {
 			return nil, err
 		}
 		if !ok {
+			if fi, err := os.Lstat(hostPath(root, n)); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+				s.Dangling = append(s.Dangling, n)
+			}
 			continue
 		}
 		if i, dup := seen[f.Path]; dup {

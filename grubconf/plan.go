@@ -366,6 +366,9 @@ func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
 	if len(s.Legacy)+len(s.GrubCfg)+len(s.BLSEntries)+len(s.Grubenv) == 0 && s.DefaultGrub == nil && s.KernelCmdline == nil {
 		p.Warnings = append(p.Warnings, "no boot loader configuration found under "+s.Root)
 	}
+	for _, d := range s.Dangling {
+		p.Warnings = append(p.Warnings, d+" is a symlink to a missing file (is /boot mounted under the root?)")
+	}
 	if !hadCryptLine {
 		p.Warnings = append(p.Warnings, "no active /etc/crypttab line for "+v.Name)
 	}

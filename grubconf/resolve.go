@@ -8,7 +8,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 const maxSymlinks = 40
@@ -77,7 +76,7 @@ func hostPath(root, p string) string {
 func readIn(root, name string) (resolved, []byte, fs.FileMode, error) {
 	r, err := resolveIn(root, name)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		if errors.Is(err, fs.ErrNotExist) || isNotDir(err) {
 			return r, nil, 0, nil
 		}
 		return r, nil, 0, err

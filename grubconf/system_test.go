@@ -488,6 +488,14 @@ func TestPlanWarningsAndOverflow(t *testing.T) {
 	assert.Contains(t, strings.Join(p.Warnings, "\n"), "no boot loader configuration found")
 	assert.Contains(t, strings.Join(p.Warnings, "\n"), "no active /etc/crypttab line for my_enc_fs")
 
+	// A dangling /etc/grub.conf (separate /boot not mounted) is reported.
+	dl := fakeRoot{"etc/grub.conf": "->../boot/grub/grub.conf", "boot": "dir:"}.build(t)
+	sys, err = Detect(dl)
+	require.NoError(t, err)
+	p, err = sys.PlanDisableUnlock(myVol)
+	require.NoError(t, err)
+	assert.Contains(t, strings.Join(p.Warnings, "\n"), "/etc/grub.conf is a symlink to a missing file")
+
 	// A grubenv without room for the argument: refused, nothing planned or written.
 	full := grubenvSignature + "kernelopts=root=/dev/sda1 ro\n"
 	root := fakeRoot{
