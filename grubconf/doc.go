@@ -54,7 +54,11 @@
 // atomically (temporary file beside it, fsync, rename, directory fsync) with its mode and
 // owner, so symlinks stay symlinks. Apply first checks that no file changed since the plan
 // was made (ErrConflict), and records the original bytes under
-// var/lib/cloudluks/grubconf/NAME.json in the root for PlanUndo.
+// var/lib/cloudluks/grubconf/NAME.json in the root for PlanUndo. A later apply for the same
+// volume extends that record: a file nobody touched in between keeps its first original;
+// a file someone else changed in between (a kernel update adding an entry) is restored to
+// its state before the later apply, so undo never throws away foreign changes. PlanUndo
+// refuses with ErrConflict when a recorded file changed after the last apply.
 //
 // PlanDisableUnlock refuses with an *EncryptedBootError (errors.Is ErrEncryptedBoot) and
 // changes nothing when root, /usr, swap or resume is on LUKS: a kernel argument such as

@@ -510,3 +510,41 @@ func TestPlanWarningsAndOverflow(t *testing.T) {
 	assert.Contains(t, err.Error(), "/boot/grub2/grubenv")
 	assert.Equal(t, before, treeState(t, root, false))
 }
+
+// TestJournalMerge: a second apply (e.g. after a kernel update added an entry) extends the
+// undo record. Files untouched in between keep their first original; a file changed by
+// someone else in between is restored to the state before the latest apply.
+func TestJournalMerge(t *testing.T) {
+	root := rootCases[0].files(t).build(t)
+	orig := treeState(t, root, true)
+	sys, err := Detect(root)
+	require.NoError(t, err)
+	p1, err := sys.PlanDisableUnlock(myVol)
+	require.NoError(t, err)
+	require.NoError(t, p1.Apply(ApplyOptions{}))
+
+	// A kernel update appends an entry without the argument; an admin adds a new fstab
+	// line for the volume under a second mount point.
+	menu := hostPath(root, "/boot/grub/menu.lst")
+	b, err := os.ReadFile(menu)
+	require.NoError(t, err)
+	updated := string(b) + "\ntitle Amazon Linux 2011.09 (2.6.35.14-97.45.amzn1.x86_64)\nroot (hd0)\nkernel /boot/vmlinuz-2.6.35.14-97.45.amzn1.x86_64 root=LABEL=/ console=hvc0\ninitrd /boot/initramfs-2.6.35.14-97.45.amzn1.x86_64.img\n"
+	require.NoError(t, os.WriteFile(menu, []byte(updated), 0o644))
+
+	sys, err = Detect(root)
+	require.NoError(t, err)
+	p2, err := sys.PlanDisableUnlock(myVol)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"/boot/grub/menu.lst"}, changedPaths(p2))
+	require.NoError(t, p2.Apply(ApplyOptions{}))
+
+	undo, err := sys.PlanUndo(myVol.Name)
+	require.NoError(t, err)
+	require.NoError(t, undo.Apply(ApplyOptions{}))
+	after := treeState(t, root, true)
+	assert.Equal(t, orig["etc/crypttab"], after["etc/crypttab"], "first original kept")
+	assert.Equal(t, orig["etc/fstab"], after["etc/fstab"], "first original kept")
+	got, err := os.ReadFile(menu)
+	require.NoError(t, err)
+	assert.Equal(t, updated, string(got), "the kernel update is not thrown away")
+}
