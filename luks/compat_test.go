@@ -95,6 +95,7 @@ func TestCompatCryptsetupImagesUsedByUs(t *testing.T) {
 			continue // cryptsetup cannot create these without device-mapper on this host
 		}
 		t.Run(c.name(), func(t *testing.T) {
+			t.Parallel() // cryptsetup runs and fsyncs dominate; overlap them
 			dir := t.TempDir()
 			img := newImage(t, dir, "cs.img", 8<<20)
 			kf0 := writeKeyFile(t, dir, "k0", []byte("pass0\nwith newline\n"))
@@ -159,6 +160,7 @@ func TestCompatOurImagesUsedByCryptsetup(t *testing.T) {
 	ctx := context.Background()
 	for i, c := range compatMatrix {
 		t.Run(c.name(), func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			img := newImage(t, dir, "us.img", 8<<20)
 			f := openRW(t, img)
@@ -224,6 +226,7 @@ func TestCompatLayout(t *testing.T) {
 	for _, bits := range []int{128, 256, 512} {
 		for _, align := range []uint32{0, 1, 8, 128, 2048, 3000, 8192} {
 			t.Run(fmt.Sprintf("%d-align%d", bits, align), func(t *testing.T) {
+				t.Parallel()
 				dir := t.TempDir()
 				cs := newImage(t, dir, "cs.img", 8<<20)
 				kf := writeKeyFile(t, dir, "k", []byte("p"))
