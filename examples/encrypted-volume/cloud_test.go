@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -80,7 +81,8 @@ func TestEC2FlowAgainstMotoSendsNoSecret(t *testing.T) {
 	moto := awstest.StartMoto(t)
 	client := awstest.NewEC2Client(moto)
 	ctx := context.Background()
-	instance := awstest.RunInstance(t, ctx, client, "us-east-1c")
+	// /dev/sdf is taken by a launch-time volume: the program must pick the next free name.
+	instance := awstest.RunInstance(t, ctx, client, "us-east-1c", "/dev/sdf")
 	imds := awstest.StartMetadataMock(t, awstest.MetadataConfig{InstanceID: instance, AZ: "us-east-1c"})
 	ec2Rec, ec2URL := newRecorder(t, moto)
 	imdsRec, imdsURL := newRecorder(t, imds)
@@ -108,8 +110,8 @@ func TestEC2FlowAgainstMotoSendsNoSecret(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, volumeID)
-	assert.Contains(t, out, "ATTACHMENT "+volumeID+" "+instance+" /dev/sdf attached")
-	assert.Equal(t, []string{"resolve " + volumeID + " /dev/sdf"}, h.local.calls[:1])
+	assert.Contains(t, out, "ATTACHMENT "+volumeID+" "+instance+" /dev/sdg attached")
+	assert.Equal(t, []string{"resolve " + volumeID + " /dev/sdg"}, h.local.calls[:1])
 
 	vo, err := client.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{volumeID}})
 	require.NoError(t, err)
@@ -120,12 +122,18 @@ func TestEC2FlowAgainstMotoSendsNoSecret(t *testing.T) {
 
 	h.stdout.Reset()
 	require.Equal(t, 0, h.run("status", "--volume-id", volumeID, "--mount-point", mp))
-	assert.Contains(t, h.stdout.String(), "volume:    "+volumeID+" attached to this instance as /dev/sdf")
+	assert.Contains(t, h.stdout.String(), "volume:    "+volumeID+" attached to this instance as /dev/sdg")
 
-	// unlock through EC2: the volume is attached already, so it is only resolved.
-	require.Equal(t, 0, h.run("teardown", "--mount-point", mp))
+	// teardown --detach, then unlock through EC2 attaches the volume again before opening it.
+	h.stdout.Reset()
+	require.Equal(t, 0, h.run("teardown", "--mount-point", mp, "--volume-id", volumeID, "--detach"), h.stderr.String())
+	assert.Contains(t, h.stdout.String(), "Step 4/4: delete "+volumeID+"...\n    skipped: no --delete")
+	vo, err = client.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{volumeID}})
+	require.NoError(t, err)
+	assert.Empty(t, vo.Volumes[0].Attachments, "detached")
 	h.stdout.Reset()
 	require.Equal(t, 0, h.run("unlock", "--volume-id", volumeID, "--key-file", keyFile, "--mount-point", mp), h.stderr.String())
+	assert.Contains(t, h.stdout.String(), "attached "+volumeID+" as /dev/sdg")
 	assert.Contains(t, h.stdout.String(), "local device: /dev/nvme1n1")
 
 	h.stdout.Reset()
@@ -133,6 +141,19 @@ func TestEC2FlowAgainstMotoSendsNoSecret(t *testing.T) {
 	_, err = client.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{volumeID}})
 	require.Error(t, err, "deleted")
 	assert.Empty(t, h.local.mappings)
+
+	// An existing volume (--volume-id) is attached and used as it is.
+	cv, err := client.CreateVolume(ctx, &ec2.CreateVolumeInput{AvailabilityZone: aws.String("us-east-1c"), Size: aws.Int32(2)})
+	require.NoError(t, err)
+	existing := *cv.VolumeId
+	h.local.devices["/dev/nvme1n1"] = make([]byte, probeSize)
+	h.stdout.Reset()
+	require.Equal(t, 0, h.run("setup", "--volume-id", existing, "--key-file", keyFile, "--mount-point", mp), h.stderr.String())
+	assert.Contains(t, h.stdout.String(), "Step 1/9: create EBS volume...\n    skipped: using existing volume "+existing)
+	assert.Contains(t, h.stdout.String(), "ATTACHMENT "+existing+" "+instance+" /dev/sdg attached")
+	require.Equal(t, 0, h.run("teardown", "--volume-id", existing, "--mount-point", mp, "--delete"), h.stderr.String())
+	_, err = client.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{existing}})
+	require.Error(t, err, "deleted")
 
 	// What went over the wire.
 	for _, action := range []string{"CreateVolume", "AttachVolume", "DetachVolume", "DeleteVolume", "DescribeVolumes"} {

@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
 	"os"
@@ -15,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -389,9 +386,3 @@ func cryptsetup(t *testing.T, cs, stdin string, args ...string) string {
 	require.NoError(t, err, out.String())
 	return out.String()
 }
-
-var (
-	_ = rand.Reader
-	_ = hex.EncodeToString
-	_ = aws.String
-)
