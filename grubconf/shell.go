@@ -477,7 +477,13 @@ func (f *ShellFile) addArg(name, arg string, env map[string]string) (bool, error
 			ctx = 's'
 		}
 	}
-	f.replace(pos, pos, quoteFor(e.text, ctx))
+	text := e.text
+	if e.start == 0 && strings.ContainsAny(f.raw[a.ValStart:a.ValEnd], "$`") {
+		// No argument yet, but an expansion that is empty now could carry some later:
+		// keep a blank between them.
+		text += " "
+	}
+	f.replace(pos, pos, quoteFor(text, ctx))
 	return true, nil
 }
 
