@@ -60,7 +60,7 @@ func DumpVolumeKey(w io.Writer, dataPath string, h *Header, vk *VolumeKey) error
 	fmt.Fprintf(bw, "LUKS header information for %s\n", dataPath)
 	fmt.Fprintf(bw, "Cipher name:   \t%s\n", h.CipherName)
 	fmt.Fprintf(bw, "Cipher mode:   \t%s\n", h.CipherMode)
-	fmt.Fprintf(bw, "Payload offset:\t%d\n", int32(h.PayloadOffset))
+	fmt.Fprintf(bw, "Payload offset:\t%d\n", h.PayloadOffset)
 	fmt.Fprintf(bw, "UUID:          \t%s\n", h.UUID)
 	fmt.Fprintf(bw, "MK bits:       \t%d\n", vk.Len()*8)
 	fmt.Fprintf(bw, "MK dump:\t")

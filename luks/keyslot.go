@@ -23,7 +23,8 @@ type ReadWriterAt interface {
 	io.WriterAt
 }
 
-// UnlockOptions select the key slot and bound the work a header can demand.
+// UnlockOptions select the key slot and bound the work a header can demand. The zero value
+// tries slot 0 only; set Keyslot to AnyKeyslot to try every enabled slot.
 type UnlockOptions struct {
 	Keyslot       int    // AnyKeyslot (-1) = try every enabled slot in order; 0..7 = only that slot
 	MaxIterations uint32 // work limit on PBKDF2 iterations; 0 = DefaultMaxIterations
@@ -371,7 +372,9 @@ func destroyKeyslot(w io.WriterAt, h *Header, i int, rnd io.Reader) error {
 	return nil
 }
 
-// AddKeyOptions configure a new key slot.
+// AddKeyOptions configure a new key slot. As with UnlockOptions, the zero value names slot
+// 0; set Keyslot to AnyKeyslot for cryptsetup's default (the lowest free slot, or for
+// ChangeKey: any slot the old passphrase opens, new passphrase in the first free slot).
 type AddKeyOptions struct {
 	Keyslot         int           // AnyKeyslot = lowest disabled slot; 0..7 = that slot (must be disabled)
 	IterTime        time.Duration // PBKDF2 calibration target; 0 = DefaultIterTime
