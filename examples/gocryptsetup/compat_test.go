@@ -132,7 +132,7 @@ func TestReadWrite(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := runIn(t, dir, binPath, string(tc.stdin), append([]string{"write", "xts.img", "--offset", tc.offset}, tc.args...)...)
 			require.Equal(t, 0, w.code, w.stderr)
-			r := runIn(t, dir, binPath, "", append([]string{"read", "xts.img", "--offset=" + tc.offset, "--size", "300000", "-d", "pass"})...)
+			r := runIn(t, dir, binPath, "", "read", "xts.img", "--offset="+tc.offset, "--size", "300000", "-d", "pass")
 			require.Equal(t, 0, r.code, r.stderr)
 			assert.True(t, bytes.Equal(data, []byte(r.stdout)), "read back what was written")
 			raw, err := os.ReadFile(filepath.Join(dir, "xts.img"))
