@@ -103,7 +103,17 @@ func (c *Client) Attach(ctx context.Context, volumeID string, o AttachOptions) (
 				continue
 			}
 			if isDeviceInUse(err) {
-				err = fmt.Errorf("%w: %w", ErrInUse, err)
+				return fail(dev, "", fmt.Errorf("%w: %w", ErrInUse, err))
+			}
+			// A resent request whose first answer was lost is refused because the first
+			// one worked: if the volume is now attaching or attached here, carry on.
+			if v, derr := c.describe(ctx, volumeID); derr == nil {
+				if a := v.attachmentFor(instance); a != nil && (a.State == AttachmentAttaching || a.State == AttachmentAttached) {
+					c.progress(Event{Op: "attach", VolumeID: volumeID, InstanceID: instance, Device: a.Device, State: a.State,
+						Message: fmt.Sprintf("attach answered %v, but the attachment exists", errorCode(err))})
+					att, werr := c.waitAttached(ctx, volumeID, instance, a.Device)
+					return att, werr
+				}
 			}
 			return fail(dev, "", classify(err))
 		}

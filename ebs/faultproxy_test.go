@@ -33,9 +33,9 @@ type faultProxy struct {
 	attaching map[string]bool
 	// deviceInUse: device names AttachVolume refuses with "already in use".
 	deviceInUse map[string]bool
-	// dropCreateBefore / dropCreateAfter: next CreateVolume requests whose connection is
-	// closed without an answer, before / after moto has processed them.
-	dropCreateBefore, dropCreateAfter int
+	// dropBefore / dropAfter: action → number of next requests whose connection is closed
+	// without an answer, before / after moto has processed them.
+	dropBefore, dropAfter map[string]int
 
 	calls    []call
 	injected map[string]int // fault name → times fired
@@ -60,6 +60,8 @@ func newFaultProxy(t *testing.T, target string) *faultProxy {
 		attaching:     map[string]bool{},
 		deviceInUse:   map[string]bool{},
 		injected:      map[string]int{},
+		dropBefore:    map[string]int{},
+		dropAfter:     map[string]int{},
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.ModifyResponse = p.modifyResponse
@@ -117,11 +119,11 @@ func (p *faultProxy) serve(w http.ResponseWriter, r *http.Request, rp *httputil.
 	case p.throttle[""] > 0:
 		p.throttle[""]--
 		fault = "throttle"
-	case action == "CreateVolume" && p.dropCreateBefore > 0:
-		p.dropCreateBefore--
+	case p.dropBefore[action] > 0:
+		p.dropBefore[action]--
 		fault = "drop-before"
-	case action == "CreateVolume" && p.dropCreateAfter > 0:
-		p.dropCreateAfter--
+	case p.dropAfter[action] > 0:
+		p.dropAfter[action]--
 		fault = "drop-after"
 	case action == "AttachVolume" && p.deviceInUse[form.Get("Device")]:
 		fault = "device-in-use"

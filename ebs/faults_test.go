@@ -22,6 +22,7 @@ func testFaults(t *testing.T, e *env) {
 	t.Run("StuckAttaching", func(t *testing.T) { testStuckAttaching(t, e) })
 	t.Run("DeviceNameInUse", func(t *testing.T) { testDeviceInUse(t, e) })
 	t.Run("DroppedCreate", func(t *testing.T) { testDroppedCreate(t, e) })
+	t.Run("DroppedAnswers", func(t *testing.T) { testDroppedAnswers(t, e) })
 	t.Run("ForceOnlyWhenAsked", func(t *testing.T) { testForce(t, e) })
 }
 
@@ -207,7 +208,7 @@ func testDroppedCreate(t *testing.T, e *env) {
 			ctx := context.Background()
 			p := newFaultProxy(t, e.moto)
 			c := e.client(t, p.URL, nil)
-			p.set(func(p *faultProxy) { p.dropCreateBefore, p.dropCreateAfter = tc.before, tc.after })
+			p.set(func(p *faultProxy) { p.dropBefore["CreateVolume"], p.dropAfter["CreateVolume"] = tc.before, tc.after })
 			v, err := c.Create(ctx, ebs.CreateOptions{Name: tc.volName, SizeGiB: 1, AvailabilityZone: testAZ, Tags: tagged(t)})
 			require.NoError(t, err)
 			assert.Equal(t, tc.before, p.fired("drop-before"))
@@ -258,4 +259,34 @@ func testForce(t *testing.T, e *env) {
 	_, err = e.direct.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{v.ID}})
 	require.Error(t, err)
 	assert.Equal(t, aws.String(v.ID), aws.String(dels[0].Get("VolumeId")))
+}
+
+// Answers lost after EC2 acted on AttachVolume, DetachVolume and DeleteVolume: the SDK sends
+// the request again, EC2 answers that there is nothing left to do, and each operation
+// recognises its own work as done — and only the volume asked for is ever deleted.
+func testDroppedAnswers(t *testing.T, e *env) {
+	ctx := context.Background()
+	e = e.withInstance(t, false)
+	p := newFaultProxy(t, e.moto)
+	c := e.client(t, p.URL, nil)
+	v := available(t, c, "")
+	keep := available(t, c, "")
+
+	p.set(func(p *faultProxy) { p.dropAfter["AttachVolume"] = 1 })
+	att, err := c.Attach(ctx, v.ID, ebs.AttachOptions{InstanceID: e.instance})
+	require.NoError(t, err)
+	assert.Equal(t, ebs.AttachmentAttached, att.State)
+
+	p.set(func(p *faultProxy) { p.dropAfter["DetachVolume"] = 1 })
+	require.NoError(t, c.Detach(ctx, v.ID, ebs.DetachOptions{}))
+
+	p.set(func(p *faultProxy) { p.dropAfter["DeleteVolume"] = 1 })
+	require.NoError(t, c.Delete(ctx, v.ID, ebs.DeleteOptions{}))
+
+	assert.Equal(t, 3, p.fired("drop-after"))
+	assert.Len(t, p.callsOf("DeleteVolume"), 2, "the SDK resent the delete")
+	for _, d := range p.callsOf("DeleteVolume") {
+		assert.Equal(t, v.ID, d.Get("VolumeId"))
+	}
+	assert.Equal(t, []string{keep.ID}, e.motoVolumes(t, t.Name()), "the other volume is untouched")
 }

@@ -2,6 +2,7 @@ package ebs_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -150,4 +152,96 @@ func TestAttachInUseElsewhere(t *testing.T) {
 	f.vol.State = types.VolumeStateError
 	_, err = c.WaitAvailable(context.Background(), "vol-a")
 	require.ErrorIs(t, err, ebs.ErrVolumeFailed)
+}
+
+// scripted is an in-memory EC2 answering DescribeVolumes from a script of volume states
+// (the last one repeats) and AttachVolume/DetachVolume with fixed errors.
+type scripted struct {
+	ebs.EC2API
+	mu        sync.Mutex
+	states    []types.Volume
+	attachErr error
+	detachErr error
+	detached  []ec2.DetachVolumeInput
+}
+
+func (s *scripted) DescribeVolumes(context.Context, *ec2.DescribeVolumesInput, ...func(*ec2.Options)) (*ec2.DescribeVolumesOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.states[0]
+	if len(s.states) > 1 {
+		s.states = s.states[1:]
+	}
+	return &ec2.DescribeVolumesOutput{Volumes: []types.Volume{v}}, nil
+}
+
+func (s *scripted) DescribeInstances(context.Context, *ec2.DescribeInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
+	return &ec2.DescribeInstancesOutput{Reservations: []types.Reservation{{Instances: []types.Instance{{InstanceId: aws.String("i-1")}}}}}, nil
+}
+
+func (s *scripted) AttachVolume(context.Context, *ec2.AttachVolumeInput, ...func(*ec2.Options)) (*ec2.AttachVolumeOutput, error) {
+	return nil, s.attachErr
+}
+
+func (s *scripted) DetachVolume(_ context.Context, in *ec2.DetachVolumeInput, _ ...func(*ec2.Options)) (*ec2.DetachVolumeOutput, error) {
+	s.mu.Lock()
+	s.detached = append(s.detached, *in)
+	s.mu.Unlock()
+	return &ec2.DetachVolumeOutput{}, s.detachErr
+}
+
+func volState(state types.VolumeState, att ...types.VolumeAttachmentState) types.Volume {
+	v := types.Volume{VolumeId: aws.String("vol-a"), State: state}
+	for _, a := range att {
+		v.Attachments = append(v.Attachments, types.VolumeAttachment{VolumeId: aws.String("vol-a"),
+			InstanceId: aws.String("i-1"), Device: aws.String("/dev/sdf"), State: a})
+	}
+	return v
+}
+
+// The first AttachVolume worked but its answer was lost; the resend is refused
+// (IncorrectState). Attach sees its own attachment and succeeds.
+func TestAttachResentRequestRefused(t *testing.T) {
+	s := &scripted{
+		states: []types.Volume{
+			volState(types.VolumeStateAvailable),
+			volState(types.VolumeStateInUse, types.VolumeAttachmentStateAttaching),
+			volState(types.VolumeStateInUse, types.VolumeAttachmentStateAttached),
+		},
+		attachErr: &smithy.GenericAPIError{Code: "IncorrectState", Message: "vol-a is in-use"},
+	}
+	ev := &events{}
+	c := ebs.New(s, ebs.Options{Wait: tinyWait, Progress: ev.add})
+	att, err := c.Attach(context.Background(), "vol-a", ebs.AttachOptions{InstanceID: "i-1"})
+	require.NoError(t, err)
+	assert.Equal(t, "/dev/sdf", att.Device)
+	assert.True(t, ev.find(func(x ebs.Event) bool { return strings.Contains(x.Message, "IncorrectState") }))
+}
+
+// A detach that stays "busy" (the instance still uses the device) warns once and ends in
+// ErrTimeout naming the state; a later "detached" ends the wait.
+func TestDetachBusy(t *testing.T) {
+	busy := volState(types.VolumeStateInUse, types.VolumeAttachmentStateBusy)
+	s := &scripted{states: []types.Volume{volState(types.VolumeStateInUse, types.VolumeAttachmentStateAttached), busy}}
+	ev := &events{}
+	w := tinyWait
+	w.DetachTimeout = 30 * time.Millisecond
+	c := ebs.New(s, ebs.Options{Wait: w, Progress: ev.add})
+	err := c.Detach(context.Background(), "vol-a", ebs.DetachOptions{})
+	require.ErrorIs(t, err, ebs.ErrTimeout)
+	var ee *ebs.Error
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, "busy", ee.State)
+	assert.Equal(t, "i-1", ee.InstanceID)
+	assert.True(t, ev.find(func(x ebs.Event) bool { return x.Warning && strings.Contains(x.Message, "unmount") }))
+	require.Len(t, s.detached, 1)
+	assert.False(t, aws.ToBool(s.detached[0].Force))
+
+	s.states = []types.Volume{volState(types.VolumeStateInUse, types.VolumeAttachmentStateAttached), busy, busy, volState(types.VolumeStateAvailable)}
+	require.NoError(t, ebs.New(s, ebs.Options{Wait: tinyWait}).Detach(context.Background(), "vol-a", ebs.DetachOptions{}))
+
+	// EC2 says "not attached" to the detach itself: success.
+	s.states = []types.Volume{volState(types.VolumeStateInUse, types.VolumeAttachmentStateAttached), volState(types.VolumeStateAvailable)}
+	s.detachErr = &smithy.GenericAPIError{Code: "IncorrectState"}
+	require.NoError(t, ebs.New(s, ebs.Options{Wait: tinyWait}).Detach(context.Background(), "vol-a", ebs.DetachOptions{}))
 }

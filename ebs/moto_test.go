@@ -155,6 +155,7 @@ func TestMoto(t *testing.T) {
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, e) })
 	t.Run("CreateIdempotent", func(t *testing.T) { testCreateIdempotent(t, e) })
 	t.Run("ListAndFindByTag", func(t *testing.T) { testListAndFindByTag(t, e) })
+	t.Run("FromSnapshotAndEncryption", func(t *testing.T) { testFromSnapshot(t, e) })
 	t.Run("Faults", func(t *testing.T) { testFaults(t, e) })
 }
 
@@ -331,4 +332,34 @@ func padded(s string, n int) []byte {
 		b = append(b, ' ')
 	}
 	return b
+}
+
+// From a snapshot (size implied), and the EBS encryption flags when asked for.
+func testFromSnapshot(t *testing.T, e *env) {
+	ctx := context.Background()
+	p := newFaultProxy(t, e.moto)
+	c := e.client(t, p.URL, nil)
+	src, err := c.Create(ctx, ebs.CreateOptions{SizeGiB: 7, AvailabilityZone: testAZ, Type: "gp2", Tags: map[string]string{"test": t.Name()}})
+	require.NoError(t, err)
+	snap, err := e.direct.CreateSnapshot(ctx, &ec2.CreateSnapshotInput{VolumeId: aws.String(src.ID)})
+	require.NoError(t, err)
+
+	v, err := c.Create(ctx, ebs.CreateOptions{SnapshotID: aws.ToString(snap.SnapshotId), AvailabilityZone: testAZ, Type: "gp2"})
+	require.NoError(t, err)
+	v, err = c.WaitAvailable(ctx, v.ID)
+	require.NoError(t, err)
+	assert.EqualValues(t, 7, v.SizeGiB, "size of the snapshot")
+	assert.Equal(t, aws.ToString(snap.SnapshotId), v.SnapshotID)
+	assert.False(t, v.Encrypted)
+
+	enc, err := c.Create(ctx, ebs.CreateOptions{SizeGiB: 4, AvailabilityZone: testAZ, Encrypted: true, Type: "io2", IOPS: 200})
+	require.NoError(t, err)
+	assert.True(t, enc.Encrypted)
+	assert.Equal(t, "io2", enc.Type)
+	creates := p.callsOf("CreateVolume")
+	require.Len(t, creates, 3)
+	assert.Equal(t, aws.ToString(snap.SnapshotId), creates[1].Get("SnapshotId"))
+	assert.Empty(t, creates[1].Get("Size"))
+	assert.Equal(t, "true", creates[2].Get("Encrypted"))
+	assert.Equal(t, "200", creates[2].Get("Iops"))
 }
