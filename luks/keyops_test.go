@@ -223,6 +223,14 @@ func TestWorkLimit(t *testing.T) {
 	_, _, _, err = Unlock(cctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot, MaxIterations: ^uint32(0)})
 	assert.ErrorIs(t, err, context.Canceled)
 
+	// A context cancelled before the call stops even cheap slots.
+	_, _, _, err = Unlock(cctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot})
+	assert.ErrorIs(t, err, ErrWorkLimit, "limit checked first")
+	h.Keyslots[0].Iterations = 1000
+	require.NoError(t, writeHeader(d, h))
+	_, _, _, err = Unlock(cctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot})
+	assert.ErrorIs(t, err, context.Canceled)
+
 	// An enabled slot with 0 iterations is corrupt; MK digest iterations 0 too.
 	h.Keyslots[0].Iterations = 0
 	require.NoError(t, writeHeader(d, h))

@@ -105,6 +105,9 @@ func openKeyslot(ctx context.Context, r io.ReaderAt, h *Header, sc *slotCrypto, 
 	if k.Iterations > sc.limit {
 		return nil, fmt.Errorf("keyslot %d: %w: %d iterations, limit %d", i, ErrWorkLimit, k.Iterations, sc.limit)
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	n := int(h.AFSectors()) * SectorSize
 	material := make([]byte, n)
 	defer clear(material)
