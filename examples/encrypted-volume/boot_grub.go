@@ -30,6 +30,10 @@ func (grubBoot) Disable(ctx context.Context, root string, v bootVolume, w io.Wri
 	if err != nil {
 		return fmt.Errorf("boot configuration in %s: %w", root, err)
 	}
+	if !hasBootConfig(sys) {
+		fmt.Fprintf(w, "    no boot loader, crypttab or fstab under %s: nothing can unlock the volume at boot\n", root)
+		return nil
+	}
 	fmt.Fprintf(w, "    detected %s (%s), kernel argument %s\n", firstNonEmpty(sys.OS.PrettyName, sys.OS.ID, "unknown OS"), sys.Family, sys.Arg)
 	if plan.Empty() {
 		fmt.Fprintln(w, "    boot-time unlock is already disabled; nothing to change")

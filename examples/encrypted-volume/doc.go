@@ -37,12 +37,15 @@
 // unlock runs hooks after mounting: each --hook flag is one command, and --hooks-file names
 // a file with one command per line ('#' starts a comment line; words split at blanks; single
 // and double quotes group words; a backslash escapes the next character; no variables, globs
-// or pipes, because no shell is involved). Hooks run in order with the environment
+// or pipes, because no shell is involved). Hooks run in order (the file's lines, then the
+// --hook flags) with the environment
 //
 //	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 //	ENCRYPTED_VOLUME_NAME=<mapping name>  ENCRYPTED_VOLUME_MOUNT=<mount point>  ENCRYPTED_VOLUME_DEVICE=<mapper path>
 //
-// and stop at the first failure.
+// standard input from /dev/null and / as working directory, and stop at the first failure.
+// A failing hook leaves the volume mounted: the data is available, only the application
+// start failed.
 //
 // # Exit codes
 //

@@ -364,6 +364,14 @@ func TestUsage(t *testing.T) {
 	}
 	assert.Equal(t, 0, h.run("setup", "-h"))
 	assert.Contains(t, h.stderr.String(), "-pbkdf-force-iterations")
+
+	// The real entry point: no verb is a usage error, unknown flags too.
+	var out bytes.Buffer
+	assert.Equal(t, exitUsage, run(context.Background(), nil, strings.NewReader(""), &out, &out))
+	assert.Contains(t, out.String(), "usage: encrypted-volume <verb>")
+	out.Reset()
+	assert.Equal(t, exitUsage, run(context.Background(), []string{"unlock", "--no-such-flag"}, strings.NewReader(""), &out, &out))
+	assert.Contains(t, out.String(), "flag provided but not defined: -no-such-flag")
 }
 
 func TestExitCodes(t *testing.T) {

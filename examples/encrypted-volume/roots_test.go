@@ -116,6 +116,11 @@ func TestBootConfigDisable(t *testing.T) {
 			assert.Contains(t, out.String(), "already disabled")
 		})
 	}
+	t.Run("nothing to edit", func(t *testing.T) {
+		var out bytes.Buffer
+		require.NoError(t, grubBoot{}.Disable(context.Background(), t.TempDir(), v, &out))
+		assert.Contains(t, out.String(), "nothing can unlock the volume at boot")
+	})
 	t.Run("encrypted root is refused", func(t *testing.T) {
 		root := bootRoot(t, "fedora15-encrypted-root")
 		before := readRootFile(t, root, "boot/grub/grub.conf")
