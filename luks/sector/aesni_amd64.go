@@ -27,3 +27,16 @@ func aesniCBCEnc(nr int, rk *byte, dst, src, iv *byte, n int)
 //
 //go:noescape
 func aesniCBCDec(nr int, rk *byte, dst, src, iv *byte, n int)
+
+// haveVAES reports whether the AVX-512 VAES variants may be used.
+var haveVAES = haveAESNI && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VAES
+
+// vaesXEXEnc is aesniXEXEnc for n a multiple of 32, four blocks per ZMM register.
+//
+//go:noescape
+func vaesXEXEnc(nr int, rk *byte, dst, src, tw *byte, n int)
+
+// vaesXEXDec is aesniXEXDec for n a multiple of 32.
+//
+//go:noescape
+func vaesXEXDec(nr int, rk *byte, dst, src, tw *byte, n int)

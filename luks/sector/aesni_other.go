@@ -9,3 +9,8 @@ func aesniXEXEnc(nr int, rk *byte, dst, src, tw *byte, n int) { panic("sector: n
 func aesniXEXDec(nr int, rk *byte, dst, src, tw *byte, n int) { panic("sector: no AES-NI") }
 func aesniCBCEnc(nr int, rk *byte, dst, src, iv *byte, n int) { panic("sector: no AES-NI") }
 func aesniCBCDec(nr int, rk *byte, dst, src, iv *byte, n int) { panic("sector: no AES-NI") }
+
+const haveVAES = false
+
+func vaesXEXEnc(nr int, rk *byte, dst, src, tw *byte, n int) { panic("sector: no VAES") }
+func vaesXEXDec(nr int, rk *byte, dst, src, tw *byte, n int) { panic("sector: no VAES") }

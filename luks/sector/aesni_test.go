@@ -97,3 +97,50 @@ func ptr(b []byte) *byte {
 	}
 	return &b[0]
 }
+
+// The VAES variants against crypto/aes, for block counts that are multiples of 32.
+func TestVAESAgainstCryptoAES(t *testing.T) {
+	if !haveVAES {
+		t.Skip("no AVX-512 VAES on this machine: the AES-NI code is what runs here")
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	rnd := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	}
+	for _, kl := range []int{16, 24, 32} {
+		key := rnd(kl)
+		ref, err := aes.NewCipher(key)
+		require.NoError(t, err)
+		k := expandAESKey(key)
+		for _, n := range []int{0, 32, 64, 256} {
+			src := rnd(16*n + 16)[:16*n]
+			tw := rnd(16*n + 16)[:16*n]
+			want := make([]byte, len(src))
+			wantDec := make([]byte, len(src))
+			for i := 0; i < len(src); i += 16 {
+				var x [16]byte
+				for j := range x {
+					x[j] = src[i+j] ^ tw[i+j]
+				}
+				ref.Encrypt(want[i:], x[:])
+				ref.Decrypt(wantDec[i:], x[:])
+				for j := 0; j < 16; j++ {
+					want[i+j] ^= tw[i+j]
+					wantDec[i+j] ^= tw[i+j]
+				}
+			}
+			got := make([]byte, len(src)+16)
+			vaesXEXEnc(k.rounds, &k.enc[0], &got[0], ptr(src), ptr(tw), n)
+			require.Equal(t, want, got[:len(src)], "VAES enc key %d n %d", kl, n)
+			vaesXEXDec(k.rounds, &k.dec[0], &got[0], ptr(src), ptr(tw), n)
+			require.Equal(t, wantDec, got[:len(src)], "VAES dec key %d n %d", kl, n)
+			copy(got, src)
+			vaesXEXEnc(k.rounds, &k.enc[0], &got[0], &got[0], ptr(tw), n)
+			require.Equal(t, want, got[:len(src)], "VAES enc in place key %d n %d", kl, n)
+		}
+	}
+}

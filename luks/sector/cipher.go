@@ -23,6 +23,25 @@ type Cipher struct {
 	essiv cipher.Block // essiv: the IV cipher keyed with H(key)
 	// AES-NI round keys (nil = portable code): data key, XTS tweak key, ESSIV salt key.
 	ni, niTweak, niEssiv *aesSchedule
+	vaes                 bool // use the AVX-512 VAES variants for XTS, LRW and ECB
+}
+
+// Implementations, best last; tests run each one available.
+const (
+	implPortable = iota
+	implAESNI
+	implVAES
+)
+
+// bestImpl is the fastest implementation this machine supports.
+func bestImpl() int {
+	switch {
+	case haveVAES:
+		return implVAES
+	case haveAESNI:
+		return implAESNI
+	}
+	return implPortable
 }
 
 // New parses cipherName/cipherMode (LUKS1 header fields) and keys a Cipher. The key is copied.
@@ -36,11 +55,11 @@ func New(cipherName, cipherMode string, key []byte) (*Cipher, error) {
 
 // NewFromSpec keys a Cipher for an already parsed Spec. The key is copied.
 func NewFromSpec(s Spec, key []byte) (*Cipher, error) {
-	return newCipher(s, key, haveAESNI)
+	return newCipher(s, key, bestImpl())
 }
 
-// newCipher lets tests choose the portable code on machines with AES-NI.
-func newCipher(s Spec, key []byte, useAESNI bool) (*Cipher, error) {
+// newCipher lets tests choose a slower implementation than the machine's best.
+func newCipher(s Spec, key []byte, impl int) (*Cipher, error) {
 	// Re-validate: s may have been built by hand.
 	parsed, err := ParseSpec(s.Cipher, s.Mode())
 	if err != nil {
@@ -77,8 +96,9 @@ func newCipher(s Spec, key []byte, useAESNI bool) (*Cipher, error) {
 			return nil, err
 		}
 	}
-	useAESNI = useAESNI && s.Cipher == "aes"
+	useAESNI := impl >= implAESNI && s.Cipher == "aes"
 	if useAESNI {
+		c.vaes = impl >= implVAES
 		c.ni = expandAESKey(dataKey)
 		if s.Chain == "xts" {
 			c.niTweak = expandAESKey(k[len(k)/2:])
@@ -319,6 +339,49 @@ func (c *Cipher) ivAESNI(iv *[16]byte, s uint64) {
 	}
 }
 
+// xexAESNI runs XTS, LRW or ECB over dst/src in batches of len(tw) bytes; tw is scratch.
+func (c *Cipher) xexAESNI(dst, src []byte, first uint64, enc bool, tw []byte) {
+	k := c.ni
+	var ivs, ts [batchSectors][16]byte
+	for off := 0; off < len(src); {
+		n := min(len(src)-off, len(tw))
+		nsec := n / SectorSize
+		if c.spec.Chain != "ecb" {
+			for j := 0; j < nsec; j++ {
+				c.ivAESNI(&ivs[j], first+uint64(off/SectorSize+j))
+			}
+			if c.spec.Chain == "xts" {
+				// All first tweaks T = E_K2(iv) of the batch in one parallel call.
+				var zero [batchSectors][16]byte
+				kt := c.niTweak
+				aesniXEXEnc(kt.rounds, &kt.enc[0], &ts[0][0], &ivs[0][0], &zero[0][0], nsec)
+				for j := 0; j < nsec; j++ {
+					xtsTweaksFrom(tw[j*SectorSize:(j+1)*SectorSize], &ts[j])
+				}
+			} else {
+				for j := 0; j < nsec; j++ {
+					c.lrw.tweaks(tw[j*SectorSize:(j+1)*SectorSize], &ivs[j])
+				}
+			}
+		}
+		switch {
+		case c.vaes && enc:
+			vaesXEXEnc(k.rounds, &k.enc[0], &dst[off], &src[off], &tw[0], n/16)
+		case c.vaes:
+			vaesXEXDec(k.rounds, &k.dec[0], &dst[off], &src[off], &tw[0], n/16)
+		case enc:
+			aesniXEXEnc(k.rounds, &k.enc[0], &dst[off], &src[off], &tw[0], n/16)
+		default:
+			aesniXEXDec(k.rounds, &k.dec[0], &dst[off], &src[off], &tw[0], n/16)
+		}
+		off += n
+	}
+	if c.spec.Chain != "ecb" {
+		clear(tw)
+		clear(ts[:])
+	}
+}
+
 // cryptAESNI is crypt for AES with AES-NI: tweaks of up to batchSectors sectors are computed
 // in Go, then the assembly runs eight blocks in parallel (XTS, LRW, ECB, CBC decryption);
 // CBC encryption is serial by construction but avoids per-block call overhead.
@@ -327,29 +390,15 @@ func (c *Cipher) cryptAESNI(dst, src []byte, first uint64, enc bool) {
 	var iv [16]byte
 	switch c.spec.Chain {
 	case "xts", "lrw", "ecb":
-		var tw [batchSectors * SectorSize]byte
-		for off := 0; off < len(src); {
-			n := min(len(src)-off, len(tw))
-			if c.spec.Chain != "ecb" {
-				for j := 0; j < n; j += SectorSize {
-					c.ivAESNI(&iv, first+uint64((off+j)/SectorSize))
-					if c.spec.Chain == "xts" {
-						var t [16]byte
-						c.niTweak.encryptBlock(&t, &iv)
-						xtsTweaksFrom(tw[j:j+SectorSize], &t)
-					} else {
-						c.lrw.tweaks(tw[j:j+SectorSize], &iv)
-					}
-				}
-			}
-			if enc {
-				aesniXEXEnc(k.rounds, &k.enc[0], &dst[off], &src[off], &tw[0], n/16)
-			} else {
-				aesniXEXDec(k.rounds, &k.dec[0], &dst[off], &src[off], &tw[0], n/16)
-			}
-			off += n
+		// Go zeroes stack arrays on entry: a single sector (the common I/O unit of the
+		// luks package's key slots and small reads) gets a small tweak buffer.
+		if len(src) == SectorSize {
+			var tw [SectorSize]byte
+			c.xexAESNI(dst, src, first, enc, tw[:])
+		} else {
+			var tw [batchSectors * SectorSize]byte
+			c.xexAESNI(dst, src, first, enc, tw[:])
 		}
-		clear(tw[:])
 	case "cbc":
 		for off := 0; off < len(src); off += SectorSize {
 			c.ivAESNI(&iv, first+uint64(off/SectorSize))

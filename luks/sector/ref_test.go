@@ -176,18 +176,17 @@ var testSectors = []uint64{0, 1, 2, 31, 32, 0xfffffffe, 0xffffffff, 0x100000000,
 
 // Every spec × key size × boundary sector, several sectors per call, in place and out of
 // place, against the reference: this is what keeps the fast paths honest.
+var implNames = map[int]string{implPortable: "portable", implAESNI: "aesni", implVAES: "vaes"}
+
 func TestAgainstReference(t *testing.T) {
-	for _, asm := range []bool{false, true} {
-		if asm && !haveAESNI {
-			continue
-		}
-		t.Run(map[bool]string{false: "portable", true: "aesni"}[asm], func(t *testing.T) {
-			testAgainstReference(t, asm)
+	for impl := implPortable; impl <= bestImpl(); impl++ {
+		t.Run(implNames[impl], func(t *testing.T) {
+			testAgainstReference(t, impl)
 		})
 	}
 }
 
-func testAgainstReference(t *testing.T, asm bool) {
+func testAgainstReference(t *testing.T, impl int) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, ms := range matrixSpecs {
 		name, mode, err := SplitSpec(ms.spec)
@@ -199,9 +198,9 @@ func testAgainstReference(t *testing.T, asm bool) {
 			}
 			s, err := ParseSpec(name, mode)
 			require.NoError(t, err)
-			c, err := newCipher(s, key, asm)
+			c, err := newCipher(s, key, impl)
 			require.NoError(t, err, "%s %d", ms.spec, kl)
-			require.Equal(t, asm && s.Cipher == "aes", c.ni != nil)
+			require.Equal(t, impl >= implAESNI && s.Cipher == "aes", c.ni != nil)
 			for _, first := range testSectors {
 				nsec := 1 + int(rng.IntN(9))
 				pt := make([]byte, nsec*SectorSize)
@@ -240,6 +239,12 @@ func TestFastPathMatchesPortable(t *testing.T) {
 	if !haveAESNI {
 		t.Skip("no AES-NI on this machine: only the portable path exists here")
 	}
+	for impl := implAESNI; impl <= bestImpl(); impl++ {
+		t.Run(implNames[impl], func(t *testing.T) { testFastPathMatchesPortable(t, impl) })
+	}
+}
+
+func testFastPathMatchesPortable(t *testing.T, impl int) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, spec := range []string{"aes-xts-plain64", "aes-xts-essiv:sha256", "aes-xts-benbi", "aes-cbc-essiv:sha256",
 		"aes-cbc-plain", "aes-cbc-eboiv", "aes-xts-eboiv", "aes-lrw-benbi", "aes-lrw-plain64", "aes-ecb"} {
@@ -255,9 +260,9 @@ func TestFastPathMatchesPortable(t *testing.T) {
 			for i := range key {
 				key[i] = byte(rng.Uint32())
 			}
-			fast, err := newCipher(s, key, true)
+			fast, err := newCipher(s, key, impl)
 			require.NoError(t, err)
-			slow, err := newCipher(s, key, false)
+			slow, err := newCipher(s, key, implPortable)
 			require.NoError(t, err)
 			for trial := 0; trial < 40; trial++ {
 				first := rng.Uint64() >> (rng.IntN(64))
@@ -295,6 +300,7 @@ func TestAESNINoAllocs(t *testing.T) {
 		}
 		c, err := New(name, mode, make([]byte, kl))
 		require.NoError(t, err)
+		require.NotNil(t, c.ni)
 		allocs := testing.AllocsPerRun(20, func() {
 			c.Encrypt(buf, buf, 77)
 			c.Decrypt(buf, buf, 77)
