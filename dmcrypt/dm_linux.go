@@ -303,11 +303,16 @@ func (c *Control) tableStatus(name string, flags uint32) ([]Target, error) {
 
 // List returns every device-mapper device with its uuid.
 func (c *Control) List() ([]DeviceInfo, error) {
-	oh, data, err := c.run(cmdListDevices, ioctlHeader{Flags: flagUUID}, nil, 16<<10)
+	return c.list(16 << 10)
+}
+
+// list starts with room for initial bytes of records; the buffer doubles while the kernel
+// sets DM_BUFFER_FULL_FLAG.
+func (c *Control) list(initial int) ([]DeviceInfo, error) {
+	_, data, err := c.run(cmdListDevices, ioctlHeader{Flags: flagUUID}, nil, initial)
 	if err != nil {
 		return nil, dmErr("list", "devices", err)
 	}
-	_ = oh
 	return parseNameList(data)
 }
 

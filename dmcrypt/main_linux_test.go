@@ -27,8 +27,11 @@ func TestMain(m *testing.M) {
 // ErrNotRoot.
 func notRootChild() int {
 	bad := 0
+	// Without a /dev/mapper/control node there is no permission to check: a kernel without
+	// device-mapper then answers first, which the parent allows for the dm operations.
+	noDM := os.Getenv(notRootEnv+"_NODM") == "1"
 	check := func(what string, err error) {
-		if !errors.Is(err, ErrNotRoot) {
+		if !errors.Is(err, ErrNotRoot) && !(noDM && what != "AttachLoop" && errors.Is(err, ErrNoDeviceMapper)) {
 			fmt.Printf("not-root %s: got %v, want ErrNotRoot\n", what, err)
 			bad++
 		} else {

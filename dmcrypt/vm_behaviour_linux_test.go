@@ -108,8 +108,7 @@ func TestVMBehaviour(t *testing.T) {
 		assert.True(t, info.Suspended)
 		_, err = c.Resume("lowlevel")
 		require.NoError(t, err)
-		// Enough devices to overflow the first list buffer is impractical; many names check
-		// record chaining and uuid parsing.
+		// Many names check record chaining, uuid parsing and buffer growth.
 		for i := range 40 {
 			n := "n" + strings.Repeat("x", i)
 			_, err := c.Create(n, "uuid-"+strings.Repeat("y", i))
@@ -119,6 +118,9 @@ func TestVMBehaviour(t *testing.T) {
 		l, err = c.List()
 		require.NoError(t, err)
 		assert.Len(t, l, 41)
+		small, err := c.list(64) // far too small: the kernel sets DM_BUFFER_FULL_FLAG, we grow
+		require.NoError(t, err)
+		assert.Equal(t, l, small)
 		for _, d := range l {
 			if d.Name != "lowlevel" {
 				assert.Equal(t, "uuid-"+strings.Repeat("y", len(d.Name)-1), d.UUID, d.Name)
@@ -155,6 +157,86 @@ func TestVMBehaviour(t *testing.T) {
 		devRW(t, m.Path, 0, d, 0)
 		require.NoError(t, Close(ctx, "kr"))
 		assert.Equal(t, d, userspaceRW(t, img, pass, 0, nil, len(d)), "a keyring-keyed mapping encrypts with the volume key")
+		assertNothingLeft(t)
+	})
+
+	t.Run("udev", func(t *testing.T) {
+		// Pretend udevd runs (Open checks its control socket) and play udev's dm rules from a
+		// goroutine: make /dev/mapper/ud a moment after the device appears. Open must wait for
+		// that node instead of racing it with its own mknod.
+		require.NoError(t, os.MkdirAll(filepath.Dir(udevControl), 0o755))
+		require.NoError(t, os.WriteFile(udevControl, nil, 0o600))
+		defer os.RemoveAll(filepath.Dir(udevControl)) // cryptsetup must not think udev runs
+		created := make(chan error, 1)
+		var udevIno uint64
+		go func() {
+			deadline := time.Now().Add(20 * time.Second)
+			for time.Now().Before(deadline) {
+				ents, _ := os.ReadDir("/sys/block")
+				for _, e := range ents {
+					name, err := os.ReadFile("/sys/block/" + e.Name() + "/dm/name")
+					if err != nil || strings.TrimSpace(string(name)) != "ud" {
+						continue
+					}
+					time.Sleep(200 * time.Millisecond)
+					dev, err := os.ReadFile("/sys/block/" + e.Name() + "/dev")
+					if err != nil {
+						created <- err
+						return
+					}
+					maj, min, err := parseMajorMinor(strings.TrimSpace(string(dev)))
+					if err == nil {
+						err = unix.Mknod("/dev/mapper/ud", unix.S_IFBLK|0o660, int(unix.Mkdev(maj, min)))
+					}
+					var st unix.Stat_t
+					if err == nil {
+						err = unix.Stat("/dev/mapper/ud", &st)
+						udevIno = st.Ino
+					}
+					created <- err
+					return
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			created <- errors.New("no dm device named ud appeared")
+		}()
+		m, err := Open(ctx, img, "ud", pass, any)
+		require.NoError(t, err)
+		require.NoError(t, <-created, "the fake udev could create the node, so Open had not made one")
+		var st unix.Stat_t
+		require.NoError(t, unix.Stat(m.Path, &st))
+		assert.Equal(t, udevIno, st.Ino, "Open kept udev's node")
+		require.NoError(t, Close(ctx, "ud"))
+		assertNothingLeft(t)
+	})
+
+	t.Run("detached header", func(t *testing.T) {
+		hdr := filepath.Join(t.TempDir(), "header.img")
+		require.NoError(t, os.WriteFile(hdr, nil, 0o600))
+		data := newImage(t, 4<<20)
+		hf, err := os.OpenFile(hdr, os.O_RDWR, 0)
+		require.NoError(t, err)
+		dh, vk, err := luks.Format(ctx, hf, pass, luks.FormatOptions{Detached: true, ForceIterations: testIterations})
+		require.NoError(t, err)
+		vk.Wipe()
+		require.NoError(t, hf.Close())
+		assert.Equal(t, uint32(0), dh.PayloadOffset)
+
+		m, err := Open(ctx, data, "det", pass, OpenOptions{Header: hdr, Keyslot: luks.AnyKeyslot})
+		require.NoError(t, err)
+		st, err := Status("det")
+		require.NoError(t, err)
+		assert.Equal(t, uint64(0), st.Offset)
+		assert.Equal(t, uint64(4<<20/512), st.Size)
+		d := randBytes(t, 64<<10)
+		devRW(t, m.Path, 0, d, 0)
+		assert.Equal(t, mustRun(t, nil, "cryptsetup", "status", "--header", hdr, "det"), ourStatusText(t, "det"))
+		require.NoError(t, Close(ctx, "det"))
+		assertNothingLeft(t)
+
+		mustRun(t, pass, "cryptsetup", "open", "--header", hdr, "--key-file", "-", data, "det")
+		assert.Equal(t, d, devRW(t, "/dev/mapper/det", 0, nil, len(d)), "cryptsetup reads data written through our detached-header mapping")
+		mustRun(t, nil, "cryptsetup", "close", "det")
 		assertNothingLeft(t)
 	})
 
