@@ -264,8 +264,8 @@ func hostMain(m *testing.M) int {
 	return code
 }
 
-// qemuArgs builds qemu's command line.
-// image is the kernel to boot: the bzImage or an extracted PVH vmlinux.
+// qemuArgs builds qemu's command line; image is the kernel to boot (the bzImage or an
+// extracted PVH vmlinux).
 func qemuArgs(image, initrd, cmdline string, opts Options) []string {
 	args := []string{
 		"-M", "q35", "-cpu", "max", "-m", opts.memory(), "-smp", strconv.Itoa(DefaultCPUs),
