@@ -24,6 +24,14 @@ import (
 	"github.com/cloudluks/cloudluks/internal/awstest"
 )
 
+// setEnv points the SDK's default configuration at the emulators for the rest of t.
+func setEnv(t *testing.T, env []string) {
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+}
+
 // recorder is a reverse proxy that keeps every request it forwards (line, headers, body).
 type recorder struct {
 	mu   sync.Mutex

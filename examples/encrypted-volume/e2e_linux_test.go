@@ -45,14 +45,6 @@ func runProgram(t *testing.T, stdin string, args ...string) (int, string) {
 	return code, out.String()
 }
 
-// setEnv points the SDK's default configuration at the emulators for the rest of t.
-func setEnv(t *testing.T, env []string) {
-	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-}
-
 // TestEndToEnd replays the seed walkthrough on a real kernel: EC2 create + attach against
 // moto on the host; in a first VM boot, setup on the NVMe disk whose serial is the volume
 // ID, files written, the failure paths, teardown; in a second boot on the same disk image

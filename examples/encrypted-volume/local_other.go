@@ -1,0 +1,17 @@
+//go:build !linux
+
+package main
+
+import (
+	"errors"
+	"fmt"
+)
+
+// mount(2) is Linux-only here, like dm-crypt itself.
+func (sysLocal) Mount(source, target string) error {
+	return fmt.Errorf("mount %s on %s: %w", source, target, errors.ErrUnsupported)
+}
+
+func (sysLocal) Unmount(target string) error {
+	return fmt.Errorf("umount %s: %w", target, errors.ErrUnsupported)
+}
