@@ -1,6 +1,7 @@
 package sector
 
 import (
+	"crypto/pbkdf2"
 	"encoding/hex"
 	"strings"
 	"testing"
@@ -206,5 +207,27 @@ func TestLRWIncrementalTweak(t *testing.T) {
 				idx.hi++
 			}
 		}
+	}
+}
+
+// cryptsetup tests/crypto-vectors.c: PBKDF2 over each hash the luks package feeds through
+// NewHash, including Whirlpool (HMAC block size 64).
+func TestPBKDF2Vectors(t *testing.T) {
+	tests := []struct {
+		hash, pass, salt string
+		iter             int
+		out              string
+	}{
+		{"sha1", "password", "ATHENA.MIT.EDUraeburn", 1200, "5c08eb61fdf71e4e4ec3cf6ba1f5512ba7e52ddbc5e5142f708a31e2e62b1e13"},
+		{"sha256", strings.Repeat("X", 65), "pass phrase exceeds block size", 1200, "22344bc4b6e32675a8090f3ea80be01d5f95126a2cddc3facc4a5e6dca04ec58"},
+		{"sha512", strings.Repeat("X", 129), "pass phrase exceeds block size", 1200, "0fb2ed2c0e6efb7d7d8edd5801b4597299921630 5ea4368d761480f3e37a22b9"},
+		{"whirlpool", strings.Repeat("X", 65), "pass phrase exceeds block size", 1200, "9c1c74f58826e76a5358f40c39e7808907c031199a50a248f1d9fe7864e58450"},
+	}
+	for _, tc := range tests {
+		f, err := NewHash(tc.hash)
+		require.NoError(t, err)
+		out, err := pbkdf2.Key(f, tc.pass, []byte(tc.salt), tc.iter, 32)
+		require.NoError(t, err)
+		assert.Equal(t, strings.ReplaceAll(tc.out, " ", ""), hex.EncodeToString(out), tc.hash)
 	}
 }
