@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cloudluks/cloudluks/ebs"
 	"github.com/cloudluks/cloudluks/internal/awstest"
 )
 
@@ -184,4 +185,27 @@ func TestContainsSecret(t *testing.T) {
 	assert.Equal(t, "urlencode", containsSecret([]byte("Pass=a+b%26c"), s))
 	assert.Equal(t, "base64", containsSecret([]byte(base64.StdEncoding.EncodeToString(s)), s))
 	assert.Equal(t, "", containsSecret([]byte("Action=CreateVolume&Size=1"), s))
+}
+
+// --instance-id and --availability-zone together make IMDS unnecessary (off-instance use).
+func TestPlacementFromFlags(t *testing.T) {
+	e := &ebsCloud{instanceID: "i-0123456789abcdef0", zone: "eu-west-1b"} // no client: IMDS would panic
+	inst, zone, err := e.Placement(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, "i-0123456789abcdef0", inst)
+	assert.Equal(t, "eu-west-1b", zone)
+}
+
+func TestEventLine(t *testing.T) {
+	tests := []struct {
+		e    ebs.Event
+		want string
+	}{
+		{ebs.Event{Op: "attach", VolumeID: "vol-1", Device: "/dev/sdg", State: "attaching"}, "attach vol-1 /dev/sdg: attaching"},
+		{ebs.Event{Op: "create", VolumeID: "vol-1", State: "creating", Message: "created"}, "create vol-1: creating (created)"},
+		{ebs.Event{Op: "detach", VolumeID: "vol-1", State: "busy", Warning: true, Message: "device in use"}, "warning: detach vol-1: busy (device in use)"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, eventLine(tt.e))
+	}
 }
