@@ -43,6 +43,11 @@ func (l *Loop) Detach() error {
 // or a file that cannot be opened for writing (EACCES/EROFS, as cryptsetup does), gives a
 // read-only loop device. Another process taking the same free index is retried.
 func AttachLoop(file string, opts LoopOptions) (*Loop, error) {
+	return attachLoop(file, opts, false)
+}
+
+// attachLoop is AttachLoop; legacy skips LOOP_CONFIGURE (the pre-5.8 path, for tests).
+func attachLoop(file string, opts LoopOptions, legacy bool) (*Loop, error) {
 	abs, err := filepath.Abs(file)
 	if err != nil {
 		return nil, err
@@ -94,7 +99,7 @@ func AttachLoop(file string, opts LoopOptions) (*Loop, error) {
 		if err != nil {
 			return nil, err
 		}
-		err = configureLoop(lf, bf, abs, flags)
+		err = configureLoop(lf, bf, abs, flags, legacy)
 		if errors.Is(err, unix.EBUSY) {
 			lf.Close()
 			lastErr = err
@@ -136,13 +141,15 @@ func openLoopNode(path string, idx int, ro bool) (*os.File, error) {
 	return f, nil
 }
 
-func configureLoop(lf, bf *os.File, name string, flags uint32) error {
+func configureLoop(lf, bf *os.File, name string, flags uint32, legacy bool) error {
 	cfg := unix.LoopConfig{Fd: uint32(bf.Fd())}
 	cfg.Info.Flags = flags
 	copy(cfg.Info.File_name[:len(cfg.Info.File_name)-1], name)
-	err := unix.IoctlLoopConfigure(int(lf.Fd()), &cfg)
-	if err == nil || !(errors.Is(err, unix.ENOTTY) || errors.Is(err, unix.EINVAL)) {
-		return err
+	if !legacy {
+		err := unix.IoctlLoopConfigure(int(lf.Fd()), &cfg)
+		if err == nil || !(errors.Is(err, unix.ENOTTY) || errors.Is(err, unix.EINVAL)) {
+			return err
+		}
 	}
 	// Pre-5.8 kernels: two steps. SET_STATUS64 can only set AUTOCLEAR (and PARTSCAN); read-only
 	// then comes from the O_RDONLY backing fd.

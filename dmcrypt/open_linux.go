@@ -77,11 +77,8 @@ func OpenWithKey(ctx context.Context, device, name string, h *luks.Header, vk *l
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
-	if h == nil || vk == nil {
-		return nil, fmt.Errorf("%w: nil header or volume key", ErrInvalidParameter)
-	}
-	if vk.Len() != int(h.KeyBytes) {
-		return nil, fmt.Errorf("%w: volume key of %d bytes, header says %d", ErrInvalidParameter, vk.Len(), h.KeyBytes)
+	if _, err := CryptTableFromHeader(h, vk, device, ^uint64(0)); err != nil {
+		return nil, err // nil or mismatched key: fail before touching the kernel
 	}
 	c, err := OpenControl()
 	if err != nil {
@@ -125,23 +122,16 @@ func OpenWithKey(ctx context.Context, device, name string, h *luks.Header, vk *l
 	if err != nil {
 		return nil, err
 	}
-	offset := uint64(h.PayloadOffset)
-	if sectors <= offset {
-		return nil, fmt.Errorf("device %s: %w (%d sectors, payload starts at %d)", devPath, luks.ErrDeviceTooSmall, sectors, offset)
+	table, err := CryptTableFromHeader(h, vk, devPath, sectors)
+	if err != nil {
+		return nil, err
 	}
 	m.UUID = LUKS1UUID(h.UUID, name)
-	table := &CryptTable{
-		Length:              sectors - offset,
-		Cipher:              h.CipherSpec(),
-		Key:                 vk.Bytes(), // borrowed: never Wipe this table
-		Device:              devPath,
-		Offset:              offset,
-		AllowDiscards:       opts.AllowDiscards,
-		SameCPUCrypt:        opts.SameCPUCrypt,
-		SubmitFromCryptCPUs: opts.SubmitFromCryptCPUs,
-		NoReadWorkqueue:     opts.NoReadWorkqueue,
-		NoWriteWorkqueue:    opts.NoWriteWorkqueue,
-	}
+	table.AllowDiscards = opts.AllowDiscards
+	table.SameCPUCrypt = opts.SameCPUCrypt
+	table.SubmitFromCryptCPUs = opts.SubmitFromCryptCPUs
+	table.NoReadWorkqueue = opts.NoReadWorkqueue
+	table.NoWriteWorkqueue = opts.NoWriteWorkqueue
 	if opts.Keyring {
 		table.Key = nil
 		table.Keyring = &KeyringKey{Type: "logon", Description: "cloudluks:" + m.UUID, Size: vk.Len()}

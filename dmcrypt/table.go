@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/cloudluks/cloudluks/luks"
 )
 
 // KeyringKey, when set in a CryptTable, makes the table reference a key in the kernel keyring
@@ -302,4 +304,27 @@ func ParseCryptTarget(t Target) (*CryptTable, error) {
 		}
 	}
 	return ct, nil
+}
+
+// CryptTableFromHeader returns the table cryptsetup loads for a LUKS1 volume: cipher from the
+// header, the volume key (borrowed, not copied: do not Wipe the table, wipe vk), IV offset 0,
+// payload from PayloadOffset to the end of a device of deviceSectors sectors.
+func CryptTableFromHeader(h *luks.Header, vk *luks.VolumeKey, device string, deviceSectors uint64) (*CryptTable, error) {
+	if h == nil || vk == nil {
+		return nil, fmt.Errorf("%w: nil header or volume key", ErrInvalidParameter)
+	}
+	if vk.Len() != int(h.KeyBytes) {
+		return nil, fmt.Errorf("%w: volume key of %d bytes, header says %d", ErrInvalidParameter, vk.Len(), h.KeyBytes)
+	}
+	offset := uint64(h.PayloadOffset)
+	if deviceSectors <= offset {
+		return nil, fmt.Errorf("device %s: %w (%d sectors, payload starts at %d)", device, luks.ErrDeviceTooSmall, deviceSectors, offset)
+	}
+	return &CryptTable{
+		Length: deviceSectors - offset,
+		Cipher: h.CipherSpec(),
+		Key:    vk.Bytes(),
+		Device: device,
+		Offset: offset,
+	}, nil
 }

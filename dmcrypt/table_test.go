@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cloudluks/cloudluks/luks"
 )
 
 var testKey = bytes.Repeat([]byte{0xab}, 64)
@@ -205,4 +207,21 @@ func BenchmarkCryptTableParams(b *testing.B) {
 		p, _ := c.Params()
 		clear(p)
 	}
+}
+
+func TestCryptTableFromHeader(t *testing.T) {
+	h := &luks.Header{CipherName: "aes", CipherMode: "cbc-essiv:sha256", KeyBytes: 32, PayloadOffset: 4096}
+	vk := luks.NewVolumeKey(testKey[:32])
+	defer vk.Wipe()
+	ct, err := CryptTableFromHeader(h, vk, "/dev/xvdf", 20971520)
+	require.NoError(t, err)
+	assert.Equal(t, "0 20967424 crypt aes-cbc-essiv:sha256 <redacted> 0 /dev/xvdf 4096", ct.String())
+	assert.Equal(t, testKey[:32], ct.Key)
+
+	_, err = CryptTableFromHeader(h, vk, "/dev/xvdf", 4096)
+	require.ErrorIs(t, err, luks.ErrDeviceTooSmall)
+	_, err = CryptTableFromHeader(h, luks.NewVolumeKey(testKey), "/dev/xvdf", 1<<20)
+	require.ErrorIs(t, err, ErrInvalidParameter)
+	_, err = CryptTableFromHeader(nil, vk, "/dev/xvdf", 1<<20)
+	require.ErrorIs(t, err, ErrInvalidParameter)
 }

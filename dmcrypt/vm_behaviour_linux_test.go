@@ -395,6 +395,17 @@ func TestVMBehaviour(t *testing.T) {
 		require.NoError(t, err)
 		assert.Empty(t, p)
 
+		// The pre-5.8 path (LOOP_SET_FD + LOOP_SET_STATUS64) sets autoclear too.
+		lo, err = attachLoop(img, LoopOptions{Autoclear: true}, true)
+		require.NoError(t, err)
+		assert.Equal(t, img, LoopBackingFile(lo.Path))
+		ac, err = os.ReadFile("/sys/block/" + filepath.Base(lo.Path) + "/loop/autoclear")
+		require.NoError(t, err)
+		assert.Equal(t, "1", strings.TrimSpace(string(ac)))
+		require.NoError(t, lo.Close())
+		waitLoopDetached(ctx, lo.Path)
+		assert.Empty(t, LoopBackingFile(lo.Path), "autoclear detached at the last close")
+
 		// Read-only + autoclear: the handle is the only holder, so Close detaches.
 		lo, err = AttachLoop(img, LoopOptions{ReadOnly: true, Autoclear: true})
 		require.NoError(t, err)
