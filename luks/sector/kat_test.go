@@ -2,7 +2,9 @@ package sector
 
 import (
 	"crypto/pbkdf2"
+	"encoding"
 	"encoding/hex"
+	"hash"
 	"strings"
 	"testing"
 
@@ -230,4 +232,34 @@ func TestPBKDF2Vectors(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, strings.ReplaceAll(tc.out, " ", ""), hex.EncodeToString(out), tc.hash)
 	}
+}
+
+func TestWhirlpoolMarshal(t *testing.T) {
+	for _, f := range []func() hash.Hash{newWhirlpool, newWP384, newWP256} {
+		for _, split := range []int{0, 1, 63, 64, 65, 130} {
+			msg := []byte(strings.Repeat("The quick brown fox ", 10))
+			a := f()
+			a.Write(msg[:split])
+			state, err := a.(encoding.BinaryMarshaler).MarshalBinary()
+			require.NoError(t, err)
+			b := f()
+			require.NoError(t, b.(encoding.BinaryUnmarshaler).UnmarshalBinary(state))
+			a.Write(msg[split:])
+			b.Write(msg[split:])
+			assert.Equal(t, a.Sum(nil), b.Sum(nil), "split %d", split)
+		}
+	}
+	w := newWhirlpool()
+	assert.Error(t, w.(encoding.BinaryUnmarshaler).UnmarshalBinary([]byte("nope")))
+	s, _ := newWP256().(encoding.BinaryMarshaler).MarshalBinary()
+	assert.Error(t, w.(encoding.BinaryUnmarshaler).UnmarshalBinary(s), "digest size mismatch")
+}
+
+func BenchmarkPBKDF2Whirlpool(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		if _, err := pbkdf2.Key(newWhirlpool, "password", []byte("salt"), 1000, 32); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)*1000/b.Elapsed().Seconds(), "iter/s")
 }

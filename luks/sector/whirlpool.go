@@ -2,6 +2,7 @@ package sector
 
 import (
 	"encoding/binary"
+	"errors"
 	"hash"
 )
 
@@ -82,22 +83,21 @@ func (w *whirlpool) Sum(in []byte) []byte {
 	return append(in, out[:w.size]...)
 }
 
-// round computes one Whirlpool round on state s with round key k (γ, π, θ then σ[k]).
-func whirlpoolRound(s *[8]uint64, k *[8]uint64) [8]uint64 {
-	var t [8]uint64
-	c := &whirlpoolC
-	for i := 0; i < 8; i++ {
-		t[i] = c[0][byte(s[i&7]>>56)] ^
-			c[1][byte(s[(i-1)&7]>>48)] ^
-			c[2][byte(s[(i-2)&7]>>40)] ^
-			c[3][byte(s[(i-3)&7]>>32)] ^
-			c[4][byte(s[(i-4)&7]>>24)] ^
-			c[5][byte(s[(i-5)&7]>>16)] ^
-			c[6][byte(s[(i-6)&7]>>8)] ^
-			c[7][byte(s[(i-7)&7])] ^
-			k[i]
-	}
-	return t
+// whirlpoolRound computes one Whirlpool round on state s with round key k (γ, π, θ, then
+// σ[k]), unrolled: row i takes byte j of row i−j.
+func whirlpoolRound(s, k *[8]uint64) (t [8]uint64) {
+	c0, c1, c2, c3 := &whirlpoolC[0], &whirlpoolC[1], &whirlpoolC[2], &whirlpoolC[3]
+	c4, c5, c6, c7 := &whirlpoolC[4], &whirlpoolC[5], &whirlpoolC[6], &whirlpoolC[7]
+	s0, s1, s2, s3, s4, s5, s6, s7 := s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
+	t[0] = c0[s0>>56] ^ c1[byte(s7>>48)] ^ c2[byte(s6>>40)] ^ c3[byte(s5>>32)] ^ c4[byte(s4>>24)] ^ c5[byte(s3>>16)] ^ c6[byte(s2>>8)] ^ c7[byte(s1)] ^ k[0]
+	t[1] = c0[s1>>56] ^ c1[byte(s0>>48)] ^ c2[byte(s7>>40)] ^ c3[byte(s6>>32)] ^ c4[byte(s5>>24)] ^ c5[byte(s4>>16)] ^ c6[byte(s3>>8)] ^ c7[byte(s2)] ^ k[1]
+	t[2] = c0[s2>>56] ^ c1[byte(s1>>48)] ^ c2[byte(s0>>40)] ^ c3[byte(s7>>32)] ^ c4[byte(s6>>24)] ^ c5[byte(s5>>16)] ^ c6[byte(s4>>8)] ^ c7[byte(s3)] ^ k[2]
+	t[3] = c0[s3>>56] ^ c1[byte(s2>>48)] ^ c2[byte(s1>>40)] ^ c3[byte(s0>>32)] ^ c4[byte(s7>>24)] ^ c5[byte(s6>>16)] ^ c6[byte(s5>>8)] ^ c7[byte(s4)] ^ k[3]
+	t[4] = c0[s4>>56] ^ c1[byte(s3>>48)] ^ c2[byte(s2>>40)] ^ c3[byte(s1>>32)] ^ c4[byte(s0>>24)] ^ c5[byte(s7>>16)] ^ c6[byte(s6>>8)] ^ c7[byte(s5)] ^ k[4]
+	t[5] = c0[s5>>56] ^ c1[byte(s4>>48)] ^ c2[byte(s3>>40)] ^ c3[byte(s2>>32)] ^ c4[byte(s1>>24)] ^ c5[byte(s0>>16)] ^ c6[byte(s7>>8)] ^ c7[byte(s6)] ^ k[5]
+	t[6] = c0[s6>>56] ^ c1[byte(s5>>48)] ^ c2[byte(s4>>40)] ^ c3[byte(s3>>32)] ^ c4[byte(s2>>24)] ^ c5[byte(s1>>16)] ^ c6[byte(s0>>8)] ^ c7[byte(s7)] ^ k[6]
+	t[7] = c0[s7>>56] ^ c1[byte(s6>>48)] ^ c2[byte(s5>>40)] ^ c3[byte(s4>>32)] ^ c4[byte(s3>>24)] ^ c5[byte(s2>>16)] ^ c6[byte(s1>>8)] ^ c7[byte(s0)] ^ k[7]
+	return
 }
 
 // block runs the Miyaguchi–Preneel compression H ← W_H(m) ⊕ H ⊕ m.
@@ -119,4 +119,41 @@ func (w *whirlpool) block(p []byte) {
 	for i := range w.h {
 		w.h[i] ^= state[i] ^ m[i]
 	}
+}
+
+const whirlpoolMagic = "wpl\x01"
+
+// MarshalBinary saves the running state; crypto/hmac uses it to precompute the padded keys,
+// which halves the cost of PBKDF2-Whirlpool.
+func (w *whirlpool) MarshalBinary() ([]byte, error) {
+	b := make([]byte, 0, len(whirlpoolMagic)+1+8*8+whirlpoolBlockSize+8)
+	b = append(b, whirlpoolMagic...)
+	b = append(b, byte(w.size))
+	for _, v := range w.h {
+		b = binary.BigEndian.AppendUint64(b, v)
+	}
+	b = append(b, w.buf[:w.nbuf]...)
+	b = append(b, make([]byte, whirlpoolBlockSize-w.nbuf)...)
+	b = binary.BigEndian.AppendUint64(b, w.n)
+	return b, nil
+}
+
+// UnmarshalBinary restores a state saved by MarshalBinary of the same digest size.
+func (w *whirlpool) UnmarshalBinary(b []byte) error {
+	if len(b) != len(whirlpoolMagic)+1+8*8+whirlpoolBlockSize+8 || string(b[:len(whirlpoolMagic)]) != whirlpoolMagic {
+		return errors.New("whirlpool: invalid hash state")
+	}
+	b = b[len(whirlpoolMagic):]
+	if int(b[0]) != w.size {
+		return errors.New("whirlpool: hash state of a different digest size")
+	}
+	b = b[1:]
+	for i := range w.h {
+		w.h[i] = binary.BigEndian.Uint64(b[8*i:])
+	}
+	b = b[64:]
+	copy(w.buf[:], b[:whirlpoolBlockSize])
+	w.n = binary.BigEndian.Uint64(b[whirlpoolBlockSize:])
+	w.nbuf = int(w.n % whirlpoolBlockSize)
+	return nil
 }
