@@ -70,10 +70,13 @@ func (a *app) setup(ctx context.Context, c *config) error {
 				return fmt.Errorf("%w: --no-aws without --volume-id or --device", errUsage)
 			}
 			id, err := cl.Create(ctx, zone, c.sizeGiB, c.volumeType)
+			if id != "" {
+				// Even a failed wait leaves a volume to account for in the cleanup note.
+				volumeID, created = id, true
+			}
 			if err != nil {
 				return err
 			}
-			volumeID, created = id, true
 			fmt.Fprintf(a.stdout, "    VOLUME %s %d %s available\n", volumeID, c.sizeGiB, zone)
 			return nil
 		}},

@@ -157,6 +157,9 @@ type fakeCloud struct {
 	n        int
 	calls    []string
 	failNext error
+	// failCreateWait makes Create return the new ID with an error (the wait for
+	// "available" failed).
+	failCreateWait error
 }
 
 func (c *fakeCloud) Placement(ctx context.Context) (string, string, error) {
@@ -167,6 +170,9 @@ func (c *fakeCloud) Create(ctx context.Context, zone string, size int, typ strin
 	c.n++
 	id := fmt.Sprintf("vol-%017x", c.n)
 	c.volumes[id] = ""
+	if c.failCreateWait != nil {
+		return id, c.failCreateWait
+	}
 	return id, nil
 }
 func (c *fakeCloud) Attach(ctx context.Context, id, want string) (string, error) {
