@@ -128,6 +128,9 @@ func (a *app) setup(ctx context.Context, c *config) error {
 				Cipher: c.cipher, KeyBits: keyBits, Hash: c.hash,
 				IterTime: c.iterTime, ForceIterations: uint32(c.forceIterations),
 			})
+			// The mapping is opened with the volume key just made: the passphrase is no
+			// longer needed for the rest of the run.
+			clear(pass)
 			return err
 		}},
 		{func() string { return "luksDump " + device }, func(ctx context.Context) error {
