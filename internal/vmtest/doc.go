@@ -9,8 +9,7 @@
 // initramfs, next to the kernel modules for loop, device-mapper, dm-crypt and the crypto the
 // project's cipher specs need (loaded in dependency order computed from the modules' .modinfo:
 // the guest has no modprobe), and any host tools the test asks for with their shared
-// libraries. qemu (TCG, q35, -cpu max, no network) boots it, starting the kernel through its
-// PVH entry point (vmlinux extracted once from the bzImage) when it can; the command line carries
+// libraries. qemu (TCG, q35, -cpu max, no network) boots it; the kernel command line carries
 // the guest environment and -test.run selecting exactly the current test. In the guest, Main
 // mounts proc, sysfs, devtmpfs and tmpfs, loads the modules, waits for the disks, runs the
 // tests, prints a result line with a per-boot nonce on the serial console and powers off.

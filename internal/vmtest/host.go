@@ -30,12 +30,11 @@ import (
 var host struct {
 	mainCalled atomic.Bool
 
-	mu      sync.Mutex
-	dir     string            // scratch directory for the binary and the images
-	binary  string            // static test binary for /init
-	binErr  error             // sticky build failure
-	images  map[string]string // image key → initramfs path
-	vmlinux map[string]string // bzImage path → image to boot (see bootImage)
+	mu     sync.Mutex
+	dir    string            // scratch directory for the binary and the images
+	binary string            // static test binary for /init
+	binErr error             // sticky build failure
+	images map[string]string // image key → initramfs path
 }
 
 // kernel is an unpacked Debian kernel package.
@@ -264,8 +263,7 @@ func hostMain(m *testing.M) int {
 	return code
 }
 
-// qemuArgs builds qemu's command line; image is the kernel to boot (the bzImage or an
-// extracted PVH vmlinux).
+// qemuArgs builds qemu's command line; image is the kernel (bzImage) to boot.
 func qemuArgs(image, initrd, cmdline string, opts Options) []string {
 	args := []string{
 		"-M", "q35", "-cpu", "max", "-m", opts.memory(), "-smp", strconv.Itoa(DefaultCPUs),
@@ -342,9 +340,6 @@ func Run(t *testing.T, opts Options) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	host.mu.Lock()
-	image := bootImage(k)
-	host.mu.Unlock()
 
 	nonceBytes := make([]byte, 8)
 	if _, err := rand.Read(nonceBytes); err != nil {
@@ -372,8 +367,8 @@ func Run(t *testing.T, opts Options) bool {
 		t.Fatal(err)
 	}
 
-	res := boot(t, qemu, qemuArgs(image, initrd, cmdline, opts), nonce, timeout)
-	t.Logf("vmtest: VM boot+run took %s (kernel %s)", res.elapsed.Round(time.Millisecond), filepath.Base(image))
+	res := boot(t, qemu, qemuArgs(k.Vmlinuz, initrd, cmdline, opts), nonce, timeout)
+	t.Logf("vmtest: VM boot+run took %s", res.elapsed.Round(time.Millisecond))
 	switch {
 	case res.found && res.rc == 0:
 	case res.found:
