@@ -29,7 +29,7 @@ func aesniCBCEnc(nr int, rk *byte, dst, src, iv *byte, n int)
 func aesniCBCDec(nr int, rk *byte, dst, src, iv *byte, n int)
 
 // haveVAES reports whether the AVX-512 VAES variants may be used.
-var haveVAES = haveAESNI && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VAES
+var haveVAES = haveAESNI && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VAES
 
 // vaesXEXEnc is aesniXEXEnc for n a multiple of 32, four blocks per ZMM register.
 //
@@ -40,3 +40,14 @@ func vaesXEXEnc(nr int, rk *byte, dst, src, tw *byte, n int)
 //
 //go:noescape
 func vaesXEXDec(nr int, rk *byte, dst, src, tw *byte, n int)
+
+// vaesXTSEnc is XTS encryption of nsec 512-byte sectors; tw4 holds the first four tweaks of
+// each sector (64 bytes per sector), the rest are derived in registers.
+//
+//go:noescape
+func vaesXTSEnc(nr int, rk *byte, dst, src, tw4 *byte, nsec int)
+
+// vaesXTSDec is vaesXTSEnc with decryption round keys.
+//
+//go:noescape
+func vaesXTSDec(nr int, rk *byte, dst, src, tw4 *byte, nsec int)

@@ -14,3 +14,5 @@ const haveVAES = false
 
 func vaesXEXEnc(nr int, rk *byte, dst, src, tw *byte, n int) { panic("sector: no VAES") }
 func vaesXEXDec(nr int, rk *byte, dst, src, tw *byte, n int) { panic("sector: no VAES") }
+func vaesXTSEnc(nr int, rk *byte, dst, src, tw4 *byte, n int) { panic("sector: no VAES") }
+func vaesXTSDec(nr int, rk *byte, dst, src, tw4 *byte, n int) { panic("sector: no VAES") }

@@ -382,6 +382,32 @@ func (c *Cipher) xexAESNI(dst, src []byte, first uint64, enc bool, tw []byte) {
 	}
 }
 
+// xtsVAES is XTS with the VAES assembly, which derives all tweaks of a sector from the first
+// four in registers: Go only computes T = E_K2(iv) (for a whole batch in one call) and T·α^1..3.
+func (c *Cipher) xtsVAES(dst, src []byte, first uint64, enc bool) {
+	k, kt := c.ni, c.niTweak
+	var ivs, ts, zero [batchSectors][16]byte
+	var tw4 [batchSectors * 64]byte
+	for off := 0; off < len(src); {
+		nsec := min((len(src)-off)/SectorSize, batchSectors)
+		for j := 0; j < nsec; j++ {
+			c.ivAESNI(&ivs[j], first+uint64(off/SectorSize+j))
+		}
+		aesniXEXEnc(kt.rounds, &kt.enc[0], &ts[0][0], &ivs[0][0], &zero[0][0], nsec)
+		for j := 0; j < nsec; j++ {
+			xtsTweaksFrom(tw4[j*64:(j+1)*64], &ts[j])
+		}
+		if enc {
+			vaesXTSEnc(k.rounds, &k.enc[0], &dst[off], &src[off], &tw4[0], nsec)
+		} else {
+			vaesXTSDec(k.rounds, &k.dec[0], &dst[off], &src[off], &tw4[0], nsec)
+		}
+		off += nsec * SectorSize
+	}
+	clear(tw4[:])
+	clear(ts[:])
+}
+
 // cryptAESNI is crypt for AES with AES-NI: tweaks of up to batchSectors sectors are computed
 // in Go, then the assembly runs eight blocks in parallel (XTS, LRW, ECB, CBC decryption);
 // CBC encryption is serial by construction but avoids per-block call overhead.
@@ -390,6 +416,10 @@ func (c *Cipher) cryptAESNI(dst, src []byte, first uint64, enc bool) {
 	var iv [16]byte
 	switch c.spec.Chain {
 	case "xts", "lrw", "ecb":
+		if c.vaes && c.spec.Chain == "xts" {
+			c.xtsVAES(dst, src, first, enc)
+			break
+		}
 		// Go zeroes stack arrays on entry: a single sector (the common I/O unit of the
 		// luks package's key slots and small reads) gets a small tweak buffer.
 		if len(src) == SectorSize {
