@@ -12,7 +12,7 @@ func aesniCBCDec(nr int, rk *byte, dst, src, iv *byte, n int) { panic("sector: n
 
 const haveVAES = false
 
-func vaesXEXEnc(nr int, rk *byte, dst, src, tw *byte, n int) { panic("sector: no VAES") }
-func vaesXEXDec(nr int, rk *byte, dst, src, tw *byte, n int) { panic("sector: no VAES") }
+func vaesXEXEnc(nr int, rk *byte, dst, src, tw *byte, n int)  { panic("sector: no VAES") }
+func vaesXEXDec(nr int, rk *byte, dst, src, tw *byte, n int)  { panic("sector: no VAES") }
 func vaesXTSEnc(nr int, rk *byte, dst, src, tw4 *byte, n int) { panic("sector: no VAES") }
 func vaesXTSDec(nr int, rk *byte, dst, src, tw4 *byte, n int) { panic("sector: no VAES") }
