@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudluks/cloudluks/internal/vmtest"
@@ -79,4 +80,9 @@ func TestNotRoot(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	t.Logf("unprivileged child:\n%s", out)
 	require.NoError(t, err)
+}
+
+func TestKeyDescription(t *testing.T) {
+	assert.Equal(t, "cloudluks:CRYPT-LUKS1-abc-key_ring_x_y", keyDescription("CRYPT-LUKS1-abc-key ring\\x\ty"))
+	assert.Equal(t, "cloudluks:a_b", keyDescription("a\xa0b"))
 }

@@ -134,7 +134,7 @@ func OpenWithKey(ctx context.Context, device, name string, h *luks.Header, vk *l
 	table.NoWriteWorkqueue = opts.NoWriteWorkqueue
 	if opts.Keyring {
 		table.Key = nil
-		table.Keyring = &KeyringKey{Type: "logon", Description: "cloudluks:" + m.UUID, Size: vk.Len()}
+		table.Keyring = &KeyringKey{Type: "logon", Description: keyDescription(m.UUID), Size: vk.Len()}
 	}
 	tgt, err := table.Target()
 	if err != nil {
@@ -383,4 +383,17 @@ func List() ([]DeviceInfo, error) {
 	}
 	defer c.Close()
 	return c.List()
+}
+
+// keyDescription names the transient logon key: "cloudluks:" + the dm uuid, with the bytes a
+// table argument cannot carry unescaped (the kernel's white space, backslash — dm names may
+// contain them) replaced, so the reference never needs escaping.
+func keyDescription(dmUUID string) string {
+	b := []byte("cloudluks:" + dmUUID)
+	for i, c := range b {
+		if c == '\\' || isDMSpace(c) {
+			b[i] = '_'
+		}
+	}
+	return string(b)
 }

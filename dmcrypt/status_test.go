@@ -141,6 +141,9 @@ func FuzzStatusFormat(f *testing.F) {
 		s.fillFromTable(ct)
 		var b strings.Builder
 		require.NoError(t, s.Format(&b, name))
+		if strings.ContainsAny(name+ct.Device+ct.Cipher, "\n") {
+			return // a name or path with a newline spans lines, as it does for cryptsetup
+		}
 		lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
 		assert.GreaterOrEqual(t, len(lines), 10)
 		assert.True(t, strings.HasPrefix(lines[1], "  type:    "))
