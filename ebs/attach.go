@@ -11,11 +11,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 )
 
-// DeviceNames are the names Attach chooses from, in order: /dev/sdf to /dev/sdp, the range
-// EC2 documentation has recommended for EBS data volumes since the Xen days (sda is the
+// DeviceNames returns the names Attach chooses from, in order: /dev/sdf to /dev/sdp, the
+// range EC2 documentation has recommended for EBS data volumes since the Xen days (sda is the
 // root, sdb–sde were instance store).
-var DeviceNames = func() []string {
-	var out []string
+func DeviceNames() []string {
+	out := make([]string, 0, 'p'-'f'+1)
 	for c := 'f'; c <= 'p'; c++ {
 		out = append(out, "/dev/sd"+string(c))
 	}
