@@ -51,3 +51,9 @@ func vaesXTSEnc(nr int, rk *byte, dst, src, tw4 *byte, nsec int)
 //
 //go:noescape
 func vaesXTSDec(nr int, rk *byte, dst, src, tw4 *byte, nsec int)
+
+// aesniCBCEnc8 CBC-encrypts eight consecutive 512-byte sectors in parallel, one chain per
+// sector; ivs holds the eight 16-byte IVs.
+//
+//go:noescape
+func aesniCBCEnc8(nr int, rk *byte, dst, src, ivs *byte)

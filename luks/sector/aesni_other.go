@@ -16,3 +16,5 @@ func vaesXEXEnc(nr int, rk *byte, dst, src, tw *byte, n int)  { panic("sector: n
 func vaesXEXDec(nr int, rk *byte, dst, src, tw *byte, n int)  { panic("sector: no VAES") }
 func vaesXTSEnc(nr int, rk *byte, dst, src, tw4 *byte, n int) { panic("sector: no VAES") }
 func vaesXTSDec(nr int, rk *byte, dst, src, tw4 *byte, n int) { panic("sector: no VAES") }
+
+func aesniCBCEnc8(nr int, rk *byte, dst, src, ivs *byte) { panic("sector: no AES-NI") }

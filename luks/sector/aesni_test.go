@@ -188,3 +188,33 @@ func TestVAESXTSTweaks(t *testing.T) {
 		require.Equal(t, src, got, "key %d decrypt in place", kl)
 	}
 }
+
+// Eight interleaved CBC chains equal eight separate ones.
+func TestAESNICBCEnc8(t *testing.T) {
+	if !haveAESNI {
+		t.Skip("no AES-NI on this machine")
+	}
+	rng := rand.New(rand.NewPCG(15, 16))
+	for _, kl := range []int{16, 24, 32} {
+		key := make([]byte, kl)
+		src := make([]byte, 8*SectorSize)
+		ivs := make([]byte, 8*16)
+		for _, b := range [][]byte{key, src, ivs} {
+			for i := range b {
+				b[i] = byte(rng.Uint32())
+			}
+		}
+		ref, err := aes.NewCipher(key)
+		require.NoError(t, err)
+		want := make([]byte, len(src))
+		for i := 0; i < 8; i++ {
+			cipher.NewCBCEncrypter(ref, ivs[16*i:16*i+16]).CryptBlocks(want[i*SectorSize:(i+1)*SectorSize], src[i*SectorSize:(i+1)*SectorSize])
+		}
+		k := expandAESKey(key)
+		got := make([]byte, len(src))
+		aesniCBCEnc8(k.rounds, &k.enc[0], &got[0], &src[0], &ivs[0])
+		require.Equal(t, want, got, "key %d", kl)
+		aesniCBCEnc8(k.rounds, &k.enc[0], &src[0], &src[0], &ivs[0])
+		require.Equal(t, want, src, "key %d in place", kl)
+	}
+}

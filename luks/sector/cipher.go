@@ -308,6 +308,24 @@ func (k *aesSchedule) encryptBlock(dst, src *[16]byte) {
 	aesniXEXEnc(k.rounds, &k.enc[0], &dst[0], &src[0], &zero[0], 1)
 }
 
+// ivsAESNI fills ivs[:n] for sectors first… first+n−1; ESSIV IVs of the batch are encrypted
+// in one parallel call instead of n serial ones.
+func (c *Cipher) ivsAESNI(ivs *[batchSectors][16]byte, first uint64, n int) {
+	if c.spec.IV != "essiv" {
+		for j := 0; j < n; j++ {
+			c.ivAESNI(&ivs[j], first+uint64(j))
+		}
+		return
+	}
+	for j := 0; j < n; j++ {
+		ivs[j] = [16]byte{}
+		binary.LittleEndian.PutUint64(ivs[j][:], first+uint64(j))
+	}
+	var zero [batchSectors][16]byte
+	k := c.niEssiv
+	aesniXEXEnc(k.rounds, &k.enc[0], &ivs[0][0], &ivs[0][0], &zero[0][0], n)
+}
+
 // ivAESNI is genIV for the AES-NI path. It makes no interface calls, so its buffers stay on
 // the stack and the fast path does not allocate.
 func (c *Cipher) ivAESNI(iv *[16]byte, s uint64) {
@@ -347,9 +365,7 @@ func (c *Cipher) xexAESNI(dst, src []byte, first uint64, enc bool, tw []byte) {
 		n := min(len(src)-off, len(tw))
 		nsec := n / SectorSize
 		if c.spec.Chain != "ecb" {
-			for j := 0; j < nsec; j++ {
-				c.ivAESNI(&ivs[j], first+uint64(off/SectorSize+j))
-			}
+			c.ivsAESNI(&ivs, first+uint64(off/SectorSize), nsec)
 			if c.spec.Chain == "xts" {
 				// All first tweaks T = E_K2(iv) of the batch in one parallel call.
 				var zero [batchSectors][16]byte
@@ -390,9 +406,7 @@ func (c *Cipher) xtsVAES(dst, src []byte, first uint64, enc bool) {
 	var tw4 [batchSectors * 64]byte
 	for off := 0; off < len(src); {
 		nsec := min((len(src)-off)/SectorSize, batchSectors)
-		for j := 0; j < nsec; j++ {
-			c.ivAESNI(&ivs[j], first+uint64(off/SectorSize+j))
-		}
+		c.ivsAESNI(&ivs, first+uint64(off/SectorSize), nsec)
 		aesniXEXEnc(kt.rounds, &kt.enc[0], &ts[0][0], &ivs[0][0], &zero[0][0], nsec)
 		for j := 0; j < nsec; j++ {
 			xtsTweaksFrom(tw4[j*64:(j+1)*64], &ts[j])
@@ -413,7 +427,6 @@ func (c *Cipher) xtsVAES(dst, src []byte, first uint64, enc bool) {
 // CBC encryption is serial by construction but avoids per-block call overhead.
 func (c *Cipher) cryptAESNI(dst, src []byte, first uint64, enc bool) {
 	k := c.ni
-	var iv [16]byte
 	switch c.spec.Chain {
 	case "xts", "lrw", "ecb":
 		if c.vaes && c.spec.Chain == "xts" {
@@ -430,14 +443,24 @@ func (c *Cipher) cryptAESNI(dst, src []byte, first uint64, enc bool) {
 			c.xexAESNI(dst, src, first, enc, tw[:])
 		}
 	case "cbc":
-		for off := 0; off < len(src); off += SectorSize {
-			c.ivAESNI(&iv, first+uint64(off/SectorSize))
-			if enc {
-				aesniCBCEnc(k.rounds, &k.enc[0], &dst[off], &src[off], &iv[0], SectorSize/16)
+		var ivs [batchSectors][16]byte
+		for off := 0; off < len(src); {
+			nsec := min((len(src)-off)/SectorSize, batchSectors)
+			c.ivsAESNI(&ivs, first+uint64(off/SectorSize), nsec)
+			if enc && nsec == batchSectors {
+				aesniCBCEnc8(k.rounds, &k.enc[0], &dst[off], &src[off], &ivs[0][0])
 			} else {
-				aesniCBCDec(k.rounds, &k.dec[0], &dst[off], &src[off], &iv[0], SectorSize/16)
+				for j := 0; j < nsec; j++ {
+					o := off + j*SectorSize
+					if enc {
+						aesniCBCEnc(k.rounds, &k.enc[0], &dst[o], &src[o], &ivs[j][0], SectorSize/16)
+					} else {
+						aesniCBCDec(k.rounds, &k.dec[0], &dst[o], &src[o], &ivs[j][0], SectorSize/16)
+					}
+				}
 			}
+			off += nsec * SectorSize
 		}
+		clear(ivs[:])
 	}
-	clear(iv[:])
 }
