@@ -60,4 +60,12 @@
 // and last state, wrapping a sentinel (ErrNotFound, ErrInUse, ErrAttachTimeout, ErrTimeout,
 // ErrDeviceNotFound, ErrStaleDevice, …) and the SDK error. State changes and warnings go to
 // Options.Progress.
+//
+// # References
+//
+// Amazon EC2 API Reference (CreateVolume, DescribeVolumes, AttachVolume, DetachVolume,
+// DeleteVolume, DescribeInstances; error codes), Amazon EBS User Guide (volume types and
+// limits, device naming), Instance Metadata Service (IMDSv2), NVM Express Base Specification
+// (Identify Controller data structure, admin passthrough), and the EBS conventions in
+// amazon-ec2-utils (ebsnvme-id: volume ID in the serial, requested name in the vendor area).
 package ebs

@@ -85,9 +85,7 @@ func errorCode(err error) string {
 	return ""
 }
 
-func isNotFoundCode(code string) bool {
-	return strings.HasSuffix(code, ".NotFound") || strings.HasSuffix(code, ".Malformed")
-}
+func isNotFoundCode(code string) bool { return strings.HasSuffix(code, ".NotFound") }
 
 // classify attaches the package sentinel an EC2 error code stands for, keeping the SDK error
 // in the chain for callers that want the request ID.
@@ -98,6 +96,8 @@ func classify(err error) error {
 		return err
 	case isNotFoundCode(code):
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case strings.HasSuffix(code, ".Malformed"), code == "InvalidParameterValue", code == "InvalidParameterCombination", code == "MissingParameter":
+		return fmt.Errorf("%w: %w", ErrInvalidParameter, err)
 	case code == "VolumeInUse":
 		return fmt.Errorf("%w: %w", ErrInUse, err)
 	case code == "IdempotentParameterMismatch":
