@@ -141,6 +141,12 @@ func newBlock(name string, key []byte) (cipher.Block, error) {
 	return b, nil
 }
 
+// String names the specification only: a Cipher never prints its key.
+func (c *Cipher) String() string { return "sector.Cipher(" + c.spec.String() + ")" }
+
+// GoString keeps %#v from dumping the key material.
+func (c *Cipher) GoString() string { return c.String() }
+
 // Spec returns the parsed (lower-case) cipher specification.
 func (c *Cipher) Spec() Spec { return c.spec }
 

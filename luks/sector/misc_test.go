@@ -1,7 +1,10 @@
 package sector
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -180,5 +183,19 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	for i := range want {
 		assert.True(t, got[string(want[i])], "sector run %d", i)
+	}
+}
+
+func TestCipherDoesNotPrintKey(t *testing.T) {
+	key := bytes.Repeat([]byte{0xab}, 64)
+	c, err := New("aes", "xts-essiv:sha256", key)
+	require.NoError(t, err)
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%q"} {
+		out := fmt.Sprintf(verb, c)
+		assert.NotContains(t, strings.ToLower(out), "abab", verb)
+		assert.NotContains(t, out, "171 171", verb)
+		if verb != "%x" {
+			assert.Contains(t, out, "aes-xts-essiv:sha256", verb)
+		}
 	}
 }
