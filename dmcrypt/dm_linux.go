@@ -28,9 +28,9 @@ func OpenControl() (*Control, error) {
 	if err != nil {
 		switch {
 		case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
-			return nil, fmt.Errorf("%s: %w", ControlPath, ErrNotRoot)
+			return nil, fmt.Errorf("%s: %w (%w)", ControlPath, ErrNotRoot, unwrapErrno(err))
 		case errors.Is(err, unix.ENXIO), errors.Is(err, unix.ENODEV), errors.Is(err, os.ErrNotExist):
-			return nil, fmt.Errorf("%s: %w", ControlPath, ErrNoDeviceMapper)
+			return nil, fmt.Errorf("%s: %w (%w)", ControlPath, ErrNoDeviceMapper, unwrapErrno(err))
 		}
 		return nil, fmt.Errorf("%s: %w", ControlPath, err)
 	}
@@ -71,9 +71,19 @@ func mknodControl() error {
 
 func permErr(what string, err error) error {
 	if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
-		return fmt.Errorf("%s: %w", what, ErrNotRoot)
+		return fmt.Errorf("%s: %w (%w)", what, ErrNotRoot, unwrapErrno(err))
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// unwrapErrno returns the errno inside err (so errors.Is(err, os.ErrPermission) keeps working
+// next to the package sentinel) or err itself.
+func unwrapErrno(err error) error {
+	var e unix.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return err
 }
 
 func parseMajorMinor(s string) (uint32, uint32, error) {

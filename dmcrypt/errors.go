@@ -11,7 +11,8 @@ var (
 	// ErrNoDeviceMapper: the running kernel has no device-mapper (dm-mod not loaded, no
 	// /sys/class/misc/device-mapper and no /dev/mapper/control).
 	ErrNoDeviceMapper = errors.New("device-mapper is not available in the running kernel (is dm_mod loaded?)")
-	// ErrNotRoot: the caller lacks the privilege device-mapper, loop devices or mknod need.
+	// ErrNotRoot: the caller lacks the privilege device-mapper, loop devices or mknod need
+	// (the errno stays wrapped too, so errors.Is(err, os.ErrPermission) also holds).
 	ErrNotRoot = errors.New("operation not permitted (must be run as root)")
 	// ErrExists: a mapping with this name (or uuid) already exists.
 	ErrExists = errors.New("device already exists")

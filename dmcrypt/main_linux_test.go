@@ -31,6 +31,10 @@ func notRootChild() int {
 	// device-mapper then answers first, which the parent allows for the dm operations.
 	noDM := os.Getenv(notRootEnv+"_NODM") == "1"
 	check := func(what string, err error) {
+		if errors.Is(err, ErrNotRoot) && !errors.Is(err, os.ErrPermission) {
+			fmt.Printf("not-root %s: %v does not match os.ErrPermission\n", what, err)
+			bad++
+		}
 		if !errors.Is(err, ErrNotRoot) && !(noDM && what != "AttachLoop" && errors.Is(err, ErrNoDeviceMapper)) {
 			fmt.Printf("not-root %s: got %v, want ErrNotRoot\n", what, err)
 			bad++
