@@ -21,7 +21,7 @@ func cmdLuksHeaderBackup(a *app, args []string) error {
 	}
 	f, _, err := a.loadHeader(dev, false)
 	if err != nil {
-		return err
+		return detailOnly(err, true)
 	}
 	defer f.Close()
 	exists := &cliError{code: exitParams, msg: fmt.Sprintf("Requested header backup file %s already exists.", file)}

@@ -40,11 +40,14 @@ func cmdLuksUUID(a *app, args []string) error {
 	return syncClose(f, onDevice(f.Name(), luks.SetUUID(f, a.opts.uuid)))
 }
 
-// quietUnlessDevice keeps device errors (exit 4 with a message) and turns "not LUKS" into
-// cryptsetup's silent exit 1, as luksUUID and isLuks do.
+// quietUnlessDevice keeps device errors (exit 4 with a message) and reduces "not LUKS" to
+// libcryptsetup's own line about the header, if any, with exit 1, as luksUUID does.
 func quietUnlessDevice(err error) error {
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, errNotCompatible) {
 		return err
+	}
+	if d := detailOnly(err, false); d != err {
+		return d
 	}
 	return &cliError{code: exitParams}
 }

@@ -112,7 +112,7 @@ func TestCrossFormat(t *testing.T) {
 // the passphrase can come first on stdin with the data after it.
 func TestReadWrite(t *testing.T) {
 	cs := cryptsetup(t)
-	dir := copyTemplates(t)
+	dir := copyTemplates(t, "xts.img", "zero.img", "key")
 	data := make([]byte, 300000)
 	_, err := rand.Read(data)
 	require.NoError(t, err)
@@ -255,7 +255,7 @@ func TestTerminalPrompts(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dirA, dirB := copyTemplates(t), copyTemplates(t)
+			dirA, dirB := copyTemplates(t, "xts.img", "zero.img"), copyTemplates(t, "xts.img", "zero.img")
 			want := underPty(t, script, dirA, cs, tc.args, tc.typed)
 			got := underPty(t, script, dirB, binPath, tc.args, tc.typed)
 			assert.Equal(t, want, got)
