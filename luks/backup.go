@@ -31,17 +31,6 @@ func BackupHeader(hdr io.ReaderAt, path string) error {
 	if dataLen < alignKeyslots {
 		return fmt.Errorf("%w: metadata area of %d bytes is too small to back up", ErrCorruptHeader, dataLen)
 	}
-	buf := make([]byte, fileLen)
-	defer clear(buf)
-	if n, err := hdr.ReadAt(buf[:dataLen], 0); n < int(dataLen) {
-		if err == nil || errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return fmt.Errorf("reading LUKS header area: %w", err)
-	}
-	if h.Keyslots[0].KeyMaterialOffset*SectorSize == alignKeyslots {
-		clear(buf[HeaderSize:alignKeyslots])
-	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o400)
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {
@@ -49,7 +38,7 @@ func BackupHeader(hdr io.ReaderAt, path string) error {
 		}
 		return fmt.Errorf("cannot create header backup file: %w", err)
 	}
-	_, werr := f.Write(buf)
+	werr := copyMetadata(f, hdr, h, dataLen, fileLen)
 	if werr == nil {
 		werr = f.Sync()
 	}
@@ -59,6 +48,37 @@ func BackupHeader(hdr io.ReaderAt, path string) error {
 	if werr != nil {
 		os.Remove(path)
 		return fmt.Errorf("cannot write header backup file %s: %w", path, werr)
+	}
+	return nil
+}
+
+// copyMetadata streams the first dataLen bytes of hdr to w in bounded chunks, zeroing the
+// unused bytes between the header and sector 8 when slot 0 starts there (as cryptsetup
+// does), then zero-pads to fileLen. Streaming keeps memory bounded: a hostile header may
+// claim a metadata area of up to 2 TiB, which a single buffer could not hold.
+func copyMetadata(w io.Writer, hdr io.ReaderAt, h *Header, dataLen, fileLen int64) error {
+	buf := make([]byte, min(dataLen, volumeChunk))
+	defer clear(buf)
+	for off := int64(0); off < dataLen; {
+		n := int(min(int64(len(buf)), dataLen-off))
+		if m, err := hdr.ReadAt(buf[:n], off); m < n {
+			if err == nil || errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("reading LUKS header area: %w", err)
+		}
+		if off == 0 && uint64(h.Keyslots[0].KeyMaterialOffset)*SectorSize == alignKeyslots {
+			clear(buf[HeaderSize:alignKeyslots])
+		}
+		if _, err := w.Write(buf[:n]); err != nil {
+			return err
+		}
+		off += int64(n)
+	}
+	if pad := fileLen - dataLen; pad > 0 {
+		if _, err := w.Write(make([]byte, pad)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -89,18 +109,45 @@ func RestoreHeader(hdr ReadWriterAt, path string) error {
 	if dataLen < alignKeyslots {
 		return fmt.Errorf("%w: backup file does not contain valid LUKS header", ErrCorruptHeader)
 	}
-	buf := make([]byte, dataLen)
-	defer clear(buf)
-	if _, err := f.ReadAt(buf, 0); err != nil {
+	// Check the claimed metadata area against the file before reading it: a hostile header
+	// in a 4 KiB file may claim almost 2 TiB.
+	fi, err := f.Stat()
+	if err != nil {
 		return fmt.Errorf("%w: cannot read header backup file %s: %w", ErrInvalidParameter, path, err)
+	}
+	if fi.Size() < dataLen {
+		return fmt.Errorf("%w: backup file %s has %d bytes, its header needs %d", ErrInvalidParameter, path, fi.Size(), dataLen)
 	}
 	if cur, err := ReadHeader(hdr); err == nil {
 		if cur.PayloadOffset != bh.PayloadOffset || cur.KeyBytes != bh.KeyBytes {
 			return fmt.Errorf("%w: data offset or key size differs on device and backup, restore failed", ErrInvalidParameter)
 		}
 	}
-	if err := writeFull(hdr, buf, 0); err != nil {
-		return fmt.Errorf("restoring LUKS header: %w", err)
+	// Stream in bounded chunks, the first 4 KiB (the header) last, so that a failure part
+	// way leaves the device's old header in place.
+	buf := make([]byte, min(dataLen, volumeChunk))
+	defer clear(buf)
+	copyRange := func(from, to int64) error {
+		for off := from; off < to; {
+			n := int(min(int64(len(buf)), to-off))
+			if _, err := f.ReadAt(buf[:n], off); err != nil {
+				return fmt.Errorf("%w: cannot read header backup file %s: %w", ErrInvalidParameter, path, err)
+			}
+			if err := writeFull(hdr, buf[:n], off); err != nil {
+				return fmt.Errorf("restoring LUKS header: %w", err)
+			}
+			off += int64(n)
+		}
+		return nil
+	}
+	if err := copyRange(alignKeyslots, dataLen); err != nil {
+		return err
+	}
+	if err := syncDevice(hdr); err != nil {
+		return err
+	}
+	if err := copyRange(0, alignKeyslots); err != nil {
+		return err
 	}
 	return syncDevice(hdr)
 }

@@ -1,0 +1,104 @@
+package luks
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestRestoreHostileBackupSize: a 4 KiB "backup" whose header claims a metadata area of
+// almost 2 TiB (a detached header with slot 7 at sector 0xFFFFFF00 validates) is refused
+// from its file size, before any buffer of the claimed size is allocated, and the device
+// is not touched.
+func TestRestoreHostileBackupSize(t *testing.T) {
+	d, _, _ := formatted(t, FormatOptions{ForceIterations: 1000})
+	var h Header
+	require.NoError(t, h.UnmarshalBinary(d.b[:HeaderSize]))
+	h.PayloadOffset = 0
+	h.Keyslots[7].KeyMaterialOffset = 0xFFFFFF00
+	require.NoError(t, h.Validate())
+	b, err := h.MarshalBinary()
+	require.NoError(t, err)
+	bak := filepath.Join(t.TempDir(), "hostile.bak")
+	require.NoError(t, os.WriteFile(bak, append(b, make([]byte, 4096-len(b))...), 0o600))
+
+	before := append([]byte(nil), d.b...)
+	err = RestoreHeader(d, bak)
+	require.ErrorIs(t, err, ErrInvalidParameter)
+	assert.Contains(t, err.Error(), "backup file")
+	assert.Equal(t, before, d.b, "device unchanged")
+	_, _, _, err = Unlock(context.Background(), d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot})
+	require.NoError(t, err)
+}
+
+// sizelessDev is a device whose size BackupHeader cannot learn (no Size method, not a file):
+// reads past its bytes hit io.EOF.
+type sizelessDev struct{ b []byte }
+
+func (d sizelessDev) ReadAt(p []byte, off int64) (int, error) {
+	return (&memDev{b: d.b}).ReadAt(p, off)
+}
+
+// TestBackupHostileHeaderSize: a header on a device of unknown size claiming a metadata
+// area of almost 2 TiB makes BackupHeader fail with a read error after bounded memory,
+// leaving no file behind (it used to allocate the claimed size at once: a fatal
+// out-of-memory crash).
+func TestBackupHostileHeaderSize(t *testing.T) {
+	d, _, _ := formatted(t, FormatOptions{ForceIterations: 1000})
+	var h Header
+	require.NoError(t, h.UnmarshalBinary(d.b[:HeaderSize]))
+	h.PayloadOffset = 0
+	h.Keyslots[7].KeyMaterialOffset = 0xFFFFFF00
+	b, err := h.MarshalBinary()
+	require.NoError(t, err)
+	copy(d.b, b)
+	bak := filepath.Join(t.TempDir(), "b.bak")
+	err = BackupHeader(sizelessDev{d.b}, bak)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "reading LUKS header area")
+	_, statErr := os.Stat(bak)
+	assert.ErrorIs(t, statErr, os.ErrNotExist, "no partial backup file left")
+}
+
+// TestBackupUnusedAreaOffsetWrap: the bytes between the header and sector 8 are zeroed in a
+// backup only when slot 0 really starts at sector 8. A slot-0 offset of 2^23+8 sectors must
+// not count as sector 8 through 32-bit wrap-around (which zeroed another slot's key
+// material lying in that area).
+func TestBackupUnusedAreaOffsetWrap(t *testing.T) {
+	src := make([]byte, 8192)
+	for i := range src {
+		src[i] = byte(i%251 + 1)
+	}
+	for _, tc := range []struct {
+		name      string
+		slot0     uint32
+		wantClear bool
+	}{
+		{"slot 0 at sector 8", 8, true},
+		{"slot 0 at 2^23+8 sectors", 1<<23 + 8, false},
+		{"slot 0 at sector 2", 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var h Header
+			h.Keyslots[0].KeyMaterialOffset = tc.slot0
+			var out bytesWriter
+			require.NoError(t, copyMetadata(&out, &memDev{b: src}, &h, int64(len(src)), int64(len(src))))
+			require.Len(t, out.b, len(src))
+			assert.Equal(t, src[:HeaderSize], out.b[:HeaderSize])
+			assert.Equal(t, src[alignKeyslots:], out.b[alignKeyslots:])
+			if tc.wantClear {
+				assert.Equal(t, make([]byte, alignKeyslots-HeaderSize), out.b[HeaderSize:alignKeyslots])
+			} else {
+				assert.Equal(t, src[HeaderSize:alignKeyslots], out.b[HeaderSize:alignKeyslots])
+			}
+		})
+	}
+}
+
+type bytesWriter struct{ b []byte }
+
+func (w *bytesWriter) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
