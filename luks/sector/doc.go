@@ -19,9 +19,10 @@
 //     here, kernel byte order, checked with NESSIE and the authors' submission vectors) and
 //     cipher_null (identity, ECB only).
 //   - Hashes for ESSIV and, through NewHash, for the luks package's PBKDF2 and AF: sha1,
-//     sha224, sha256, sha384, sha512, ripemd160, whirlpool (written here; ISO/IEC 10118-3),
-//     the kernel's truncations wp256/wp384 (wp512 = whirlpool), sha3-256 and blake2b-512.
-//     Names are case-insensitive; md5 is refused as cryptsetup refuses it.
+//     sha224, sha256, sha384, sha512 (standard library), ripemd160 and whirlpool (written
+//     here, ISO/IEC 10118-3, with state marshaling so that crypto/hmac precomputes the padded
+//     keys), the kernel's truncations wp256/wp384 (wp512 = whirlpool), sha3-256 and
+//     blake2b-512. Names are case-insensitive; md5 is refused as cryptsetup refuses it.
 //
 // # Cipher specifications
 //

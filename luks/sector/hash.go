@@ -10,8 +10,6 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/blake2b"
-	//lint:ignore SA1019 LUKS1 headers name ripemd160; cryptsetup still opens them.
-	"golang.org/x/crypto/ripemd160"
 )
 
 type hashInfo struct {
@@ -43,7 +41,7 @@ func lookupHash(name string) (hashInfo, bool) {
 	case "sha512":
 		return hashInfo{sha512.Size, sha512.New}, true
 	case "ripemd160":
-		return hashInfo{ripemd160.Size, ripemd160.New}, true
+		return hashInfo{rmdSize, newRIPEMD160}, true
 	case "whirlpool", "wp512":
 		return hashInfo{64, newWhirlpool}, true
 	case "wp384":
