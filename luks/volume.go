@@ -17,10 +17,13 @@ const volumeChunk = 1 << 20
 // like dm-crypt would present it but in user space: byte 0 is the first byte of the payload
 // (payload sector 0 uses IV sector 0). Reads and writes need not be sector-aligned; partial
 // sectors are read, decrypted, patched, encrypted and written back. It is safe for
-// concurrent use, except that concurrent writes touching the same 512-byte sector race as
-// they would on a block device.
+// concurrent use: parallel ReadAt calls, and parallel WriteAt calls on non-overlapping byte
+// ranges (as io.WriterAt allows) even when they share a sector, because partial-sector
+// read-modify-write is serialised. A ReadAt concurrent with a WriteAt to the same sector
+// may see that sector torn, as with any block device.
 type Volume struct {
 	mu     sync.RWMutex
+	rmw    sync.Mutex // held across a read-modify-write of partial sectors
 	data   ReadWriterAt
 	c      *sector.Cipher
 	off    int64
@@ -152,23 +155,8 @@ func (v *Volume) WriteAt(p []byte, off int64) (int, error) {
 		skipB := int(pos % SectorSize)
 		take := min(n-done, volumeChunk-skipB)
 		end := pos + int64(take)
-		last := (end + SectorSize - 1) / SectorSize
-		buf := make([]byte, (last-first)*SectorSize)
-		// Read-modify-write only the partial sectors at either end.
-		if skipB != 0 {
-			if err := v.readSectors(buf[:SectorSize], first); err != nil {
-				return done, err
-			}
-		}
-		if end%SectorSize != 0 && (last-1 > first || skipB == 0) {
-			if err := v.readSectors(buf[len(buf)-SectorSize:], last-1); err != nil {
-				return done, err
-			}
-		}
-		copy(buf[skipB:], p[done:done+take])
-		v.c.Encrypt(buf, buf, uint64(first))
-		if err := writeFull(v.data, buf, v.off+first*SectorSize); err != nil {
-			return done, fmt.Errorf("writing payload sector %d: %w", first, err)
+		if err := v.writeChunk(p[done:done+take], first, skipB, end); err != nil {
+			return done, err
 		}
 		done += take
 	}
@@ -176,4 +164,34 @@ func (v *Volume) WriteAt(p []byte, off int64) (int, error) {
 		return n, fmt.Errorf("luks: write beyond the end of the volume (%d bytes): %w", v.size, io.ErrShortWrite)
 	}
 	return n, nil
+}
+
+// writeChunk encrypts src into the sectors from first on; src starts skipB bytes into
+// sector first and ends at payload byte end. The partial sectors at either end are read,
+// patched and written back under v.rmw, so two writers of disjoint bytes of one sector
+// cannot undo each other's update.
+func (v *Volume) writeChunk(src []byte, first int64, skipB int, end int64) error {
+	last := (end + SectorSize - 1) / SectorSize
+	buf := make([]byte, (last-first)*SectorSize)
+	if skipB != 0 || end%SectorSize != 0 {
+		v.rmw.Lock()
+		defer v.rmw.Unlock()
+	}
+	if skipB != 0 {
+		if err := v.readSectors(buf[:SectorSize], first); err != nil {
+			return err
+		}
+	}
+	if end%SectorSize != 0 && (last-1 > first || skipB == 0) {
+		if err := v.readSectors(buf[len(buf)-SectorSize:], last-1); err != nil {
+			clear(buf)
+			return err
+		}
+	}
+	copy(buf[skipB:], src)
+	v.c.Encrypt(buf, buf, uint64(first))
+	if err := writeFull(v.data, buf, v.off+first*SectorSize); err != nil {
+		return fmt.Errorf("writing payload sector %d: %w", first, err)
+	}
+	return nil
 }
