@@ -54,26 +54,29 @@ func hexBytes(w io.Writer, b []byte) {
 // DumpVolumeKey writes the text of `cryptsetup luksDump --dump-volume-key` 2.6
 // (src/cryptsetup.c luksDump_with_volume_key): dataPath is printed as given (cryptsetup
 // 2.6.1 prints the device argument, or the --header file when the header is detached), and
-// the key is printed 16 bytes per line. The key goes only to w.
+// the key is printed 16 bytes per line. The key goes only to w: the text is built in one
+// buffer of this function's own (no fmt or bufio buffer sees the key bytes), written with
+// a single Write and wiped.
 func DumpVolumeKey(w io.Writer, dataPath string, h *Header, vk *VolumeKey) error {
-	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "LUKS header information for %s\n", dataPath)
-	fmt.Fprintf(bw, "Cipher name:   \t%s\n", h.CipherName)
-	fmt.Fprintf(bw, "Cipher mode:   \t%s\n", h.CipherMode)
-	fmt.Fprintf(bw, "Payload offset:\t%d\n", h.PayloadOffset)
-	fmt.Fprintf(bw, "UUID:          \t%s\n", h.UUID)
-	fmt.Fprintf(bw, "MK bits:       \t%d\n", vk.Len()*8)
-	fmt.Fprintf(bw, "MK dump:\t")
+	head := fmt.Sprintf("LUKS header information for %s\n", dataPath) +
+		fmt.Sprintf("Cipher name:   \t%s\n", h.CipherName) +
+		fmt.Sprintf("Cipher mode:   \t%s\n", h.CipherMode) +
+		fmt.Sprintf("Payload offset:\t%d\n", h.PayloadOffset) +
+		fmt.Sprintf("UUID:          \t%s\n", h.UUID) +
+		fmt.Sprintf("MK bits:       \t%d\n", vk.Len()*8) +
+		"MK dump:\t"
 	key := vk.Bytes()
-	for i := 0; i < len(key); i += 16 {
-		if i > 0 {
-			fmt.Fprintf(bw, "\n\t\t")
+	buf := make([]byte, 0, len(head)+len(key)*3+len(key)/16*3+1)
+	defer func() { clear(buf[:cap(buf)]) }()
+	buf = append(buf, head...)
+	const digits = "0123456789abcdef"
+	for i, c := range key {
+		if i > 0 && i%16 == 0 {
+			buf = append(buf, "\n\t\t"...)
 		}
-		hexBytes(bw, key[i:min(i+16, len(key))])
+		buf = append(buf, digits[c>>4], digits[c&0x0f], ' ')
 	}
-	fmt.Fprintf(bw, "\n")
-	err := bw.Flush()
-	// bufio keeps a copy of what it buffered; overwrite it.
-	bw.Reset(io.Discard)
+	buf = append(buf, '\n')
+	_, err := w.Write(buf)
 	return err
 }

@@ -3,6 +3,7 @@ package luks
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -161,5 +162,31 @@ func TestVolumeConcurrentDisjointWrites(t *testing.T) {
 			off := s*SectorSize + g*piece
 			require.Equal(t, want, got[off:off+piece], "sector %d, writer %d", s, g)
 		}
+	}
+}
+
+// retainingWriter keeps the slices it is given (which io.Writer forbids) so a test can see
+// what stays in the writer's buffers after DumpVolumeKey returns.
+type retainingWriter struct {
+	text bytes.Buffer
+	held [][]byte
+}
+
+func (w *retainingWriter) Write(p []byte) (int, error) {
+	w.held = append(w.held, p)
+	return w.text.Write(p)
+}
+
+// TestDumpVolumeKeyLeavesNoCopy: the key's hex text is built in a buffer that is wiped
+// once written; it used to stay in a bufio buffer (Reset does not clear it).
+func TestDumpVolumeKeyLeavesNoCopy(t *testing.T) {
+	_, h, vk := formatted(t, FormatOptions{ForceIterations: 1000})
+	var w retainingWriter
+	require.NoError(t, DumpVolumeKey(&w, "/dev/x", h, vk))
+	hexKey := fmt.Sprintf("%02x ", vk.Bytes()[0]) + fmt.Sprintf("%02x ", vk.Bytes()[1])
+	require.Contains(t, w.text.String(), "MK dump:\t"+hexKey, "the dump itself carries the key")
+	require.NotEmpty(t, w.held)
+	for _, p := range w.held {
+		assert.NotContains(t, string(p), hexKey, "key text left in a buffer after the dump")
 	}
 }
