@@ -1,19 +1,9 @@
 package dmcrypt
 
-import (
-	"os"
-	"time"
-)
+import "time"
 
 // ControlPath is the device-mapper control node.
 const ControlPath = MapperDir + "/control"
-
-// Control is an open handle on /dev/mapper/control. Its methods are the device-mapper ioctls.
-// A Control is safe for concurrent use (each call uses its own buffer).
-type Control struct {
-	f       *os.File
-	version [3]uint32
-}
 
 // LoadOptions qualify a table load.
 type LoadOptions struct {
@@ -41,16 +31,6 @@ const DefaultRemoveTimeout = 5 * time.Second
 type LoopOptions struct {
 	ReadOnly  bool // LO_FLAGS_READ_ONLY and an O_RDONLY backing fd
 	Autoclear bool // detach at the last close (how cryptsetup attaches images)
-}
-
-// Loop is a loop device attached by AttachLoop. It holds the loop device open: with
-// Autoclear, the device detaches when the last holder (this handle, a dm table on top) closes.
-type Loop struct {
-	Path        string // "/dev/loopN"
-	Index       int
-	BackingFile string
-	ReadOnly    bool
-	f           *os.File
 }
 
 // OpenOptions qualify Open and OpenWithKey. The flags mirror cryptsetup's options of the same

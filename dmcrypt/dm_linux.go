@@ -98,6 +98,38 @@ func parseMajorMinor(s string) (uint32, uint32, error) {
 
 const sysControlDev = "/sys/class/misc/device-mapper/dev"
 
+// The interface version this package speaks (the kernel answers with its own, 4.x).
+const (
+	versionMajor = 4
+	versionMinor = 0
+	versionPatch = 0
+)
+
+// Control is an open handle on /dev/mapper/control. Its methods are the device-mapper ioctls.
+// A Control is safe for concurrent use (each call uses its own buffer).
+type Control struct {
+	f       *os.File
+	version [3]uint32
+}
+
+func infoFromHeader(h ioctlHeader) DeviceInfo {
+	maj, min := decodeDev(h.Dev)
+	return DeviceInfo{
+		Name:            h.Name,
+		UUID:            h.UUID,
+		Major:           maj,
+		Minor:           min,
+		OpenCount:       h.OpenCount,
+		TargetCount:     h.TargetCount,
+		EventNr:         h.EventNr,
+		ReadOnly:        h.Flags&flagReadOnly != 0,
+		Suspended:       h.Flags&flagSuspend != 0,
+		ActivePresent:   h.Flags&flagActivePresent != 0,
+		InactivePresent: h.Flags&flagInactivePresent != 0,
+		DeferredRemove:  h.Flags&flagDeferredRemove != 0,
+	}
+}
+
 // Close closes the control node.
 func (c *Control) Close() error { return c.f.Close() }
 

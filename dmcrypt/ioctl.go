@@ -27,10 +27,6 @@ const (
 	offDev         = 40
 	offName        = 48
 	offUUID        = 176
-
-	versionMajor = 4
-	versionMinor = 0
-	versionPatch = 0
 )
 
 // Ioctl command numbers: _IOWR(DM_IOCTL=0xfd, nr, struct dm_ioctl).
@@ -241,24 +237,6 @@ type DeviceInfo struct {
 	ActivePresent   bool
 	InactivePresent bool
 	DeferredRemove  bool
-}
-
-func infoFromHeader(h ioctlHeader) DeviceInfo {
-	maj, min := decodeDev(h.Dev)
-	return DeviceInfo{
-		Name:            h.Name,
-		UUID:            h.UUID,
-		Major:           maj,
-		Minor:           min,
-		OpenCount:       h.OpenCount,
-		TargetCount:     h.TargetCount,
-		EventNr:         h.EventNr,
-		ReadOnly:        h.Flags&flagReadOnly != 0,
-		Suspended:       h.Flags&flagSuspend != 0,
-		ActivePresent:   h.Flags&flagActivePresent != 0,
-		InactivePresent: h.Flags&flagInactivePresent != 0,
-		DeferredRemove:  h.Flags&flagDeferredRemove != 0,
-	}
 }
 
 // decodeDev splits a huge_encode_dev value (the kernel's dev_t encoding in dm_ioctl.dev and

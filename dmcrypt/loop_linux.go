@@ -15,6 +15,16 @@ import (
 
 const loopControlPath = "/dev/loop-control"
 
+// Loop is a loop device attached by AttachLoop. It holds the loop device open: with
+// Autoclear, the device detaches when the last holder (this handle, a dm table on top) closes.
+type Loop struct {
+	Path        string // "/dev/loopN"
+	Index       int
+	BackingFile string
+	ReadOnly    bool
+	f           *os.File
+}
+
 // Close releases this handle (detaching an autoclear loop nothing else holds).
 func (l *Loop) Close() error {
 	if l.f == nil {

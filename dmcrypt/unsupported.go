@@ -11,6 +11,17 @@ import (
 // On platforms without device-mapper every operation returns ErrUnsupported; the pure parts
 // (tables, escaping, status text) work everywhere.
 
+// Control is an open handle on /dev/mapper/control (never obtainable here).
+type Control struct{}
+
+// Loop is a loop device attached by AttachLoop (never obtainable here).
+type Loop struct {
+	Path        string
+	Index       int
+	BackingFile string
+	ReadOnly    bool
+}
+
 // OpenControl returns ErrUnsupported.
 func OpenControl() (*Control, error) { return nil, ErrUnsupported }
 
