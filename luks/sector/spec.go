@@ -168,24 +168,22 @@ func ParseSpec(cipherName, cipherMode string) (Spec, error) {
 
 // String returns the kernel/cryptsetup spelling, e.g. "aes-xts-plain64" or "aes-cbc-essiv:sha256".
 func (s Spec) String() string {
-	var b strings.Builder
-	b.WriteString(s.Cipher)
-	if s.Chain != "" {
-		b.WriteString("-" + s.Chain)
+	if m := s.Mode(); m != "" {
+		return s.Cipher + "-" + m
 	}
-	if s.IV != "" {
-		b.WriteString("-" + s.IV)
-	}
-	if s.IVOption != "" {
-		b.WriteString(":" + s.IVOption)
-	}
-	return b.String()
+	return s.Cipher
 }
 
 // Mode returns the LUKS1 header cipher mode field, e.g. "xts-plain64".
 func (s Spec) Mode() string {
-	str := s.String()
-	return strings.TrimPrefix(str, s.Cipher+"-")
+	m := s.Chain
+	if s.IV != "" {
+		m += "-" + s.IV
+	}
+	if s.IVOption != "" {
+		m += ":" + s.IVOption
+	}
+	return m
 }
 
 // CheckKeySize reports whether a key of keyBytes bytes fits s: xts takes two cipher keys
