@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -145,4 +149,79 @@ func sentence(s string) string {
 		s += "."
 	}
 	return s
+}
+
+var (
+	slotInError = regexp.MustCompile(`keyslot (\d+):`)
+	sizeInError = regexp.MustCompile(`requires at least (\d+) bytes`)
+)
+
+// loadError words a header that fails to load the way cryptsetup's LUKS_read_phdr does: the
+// specific complaint, then "Device X is not a valid LUKS device.". The details (slot number,
+// required size) come from the luks error text, which names them.
+func loadError(path string, f io.ReaderAt, err error) error {
+	var raw [luks.HeaderSize]byte
+	n, _ := f.ReadAt(raw[:], 0)
+	notValid := fmt.Sprintf("Device %s is not a valid LUKS device.", path)
+	var first string
+	switch {
+	case errors.Is(err, luks.ErrUnsupportedVersion) && n >= 8:
+		// Version 2 is LUKS2, which cryptsetup parses (and here rejects) as such, silently.
+		if v := binary.BigEndian.Uint16(raw[6:8]); v != 2 {
+			first = fmt.Sprintf("Unsupported LUKS version %d.", v)
+		}
+	case errors.Is(err, luks.ErrUnsupportedHash) && n >= 104:
+		first = fmt.Sprintf("Requested LUKS hash %s is not supported.", cString(raw[72:104]))
+	case errors.Is(err, luks.ErrCorruptKeyslot):
+		if m := slotInError.FindStringSubmatch(err.Error()); m != nil {
+			first = fmt.Sprintf("LUKS keyslot %s is invalid.", m[1])
+		}
+	case errors.Is(err, luks.ErrDeviceTooSmall):
+		first = fmt.Sprintf("Device %s is too small.", path)
+		if m := sizeInError.FindStringSubmatch(err.Error()); m != nil {
+			first = fmt.Sprintf("Device %s is too small. (LUKS1 requires at least %s bytes.)", path, m[1])
+		}
+	case errors.Is(err, luks.ErrNotLUKS), errors.Is(err, luks.ErrCorruptHeader), errors.Is(err, luks.ErrUnsupportedVersion):
+	default:
+		return onDevice(path, err)
+	}
+	msg := notValid
+	if first != "" {
+		msg = first + "\n" + notValid
+	}
+	return onDevice(path, &loadFailure{cliError: cliError{code: exitParams, msg: msg}, detail: first, err: err})
+}
+
+// loadFailure keeps the luks sentinel matchable under the cryptsetup wording. detail is the
+// line libcryptsetup logs whatever the verb; "Device X is not a valid LUKS device." is added
+// by the verbs that report it (luksDump, open, key-slot verbs), not by luksUUID,
+// luksHeaderBackup or isLuks.
+type loadFailure struct {
+	cliError
+	detail string
+	err    error
+}
+
+func (e *loadFailure) Unwrap() []error { return []error{&e.cliError, e.err} }
+
+// detailOnly reduces a header-load failure to libcryptsetup's own line (possibly none); other
+// errors pass through. With keepNotLUKS, a device without a LUKS signature still gets "Device X
+// is not a valid LUKS device." (luksHeaderBackup prints it; luksUUID does not).
+func detailOnly(err error, keepNotLUKS bool) error {
+	var lf *loadFailure
+	if !errors.As(err, &lf) {
+		return err
+	}
+	if keepNotLUKS && errors.Is(lf.err, luks.ErrNotLUKS) {
+		return &lf.cliError
+	}
+	return &cliError{code: exitParams, msg: lf.detail}
+}
+
+// cString is a NUL-terminated header string field.
+func cString(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
 }
