@@ -28,6 +28,43 @@ type FormatOptions struct {
 	Rand            io.Reader     // nil = crypto/rand
 }
 
+// Format prints the options with VolumeKey redacted (its length only), for every verb,
+// so logging the options never logs a key.
+func (o FormatOptions) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, fmt.FormatString(f, verb), formatOptions{o.Cipher, o.KeySize, o.Hash, o.IterTime,
+		o.ForceIterations, o.UUID, redactedKey{o.VolumeKey != nil, len(o.VolumeKey)}, o.AlignPayload,
+		o.Keyslot, o.Detached, o.Rand})
+}
+
+// formatOptions mirrors FormatOptions field for field for printing (a test keeps the two in
+// step).
+type formatOptions struct {
+	Cipher          string
+	KeySize         int
+	Hash            string
+	IterTime        time.Duration
+	ForceIterations uint32
+	UUID            string
+	VolumeKey       redactedKey
+	AlignPayload    uint32
+	Keyslot         int
+	Detached        bool
+	Rand            io.Reader
+}
+
+type redactedKey struct {
+	set bool
+	n   int
+}
+
+func (r redactedKey) Format(f fmt.State, _ rune) {
+	if !r.set {
+		fmt.Fprint(f, "<nil>")
+		return
+	}
+	fmt.Fprintf(f, "<%d bytes redacted>", r.n)
+}
+
 // formatPlan is a fully computed header and first key slot, ready to be written.
 type formatPlan struct {
 	h    *Header

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"sync"
 	"testing"
 
@@ -188,5 +190,32 @@ func TestDumpVolumeKeyLeavesNoCopy(t *testing.T) {
 	require.NotEmpty(t, w.held)
 	for _, p := range w.held {
 		assert.NotContains(t, string(p), hexKey, "key text left in a buffer after the dump")
+	}
+}
+
+// TestFormatOptionsRedactVolumeKey: FormatOptions can carry a volume key; printing the
+// options (a debug log line, an error wrapping them) must not print it.
+func TestFormatOptionsRedactVolumeKey(t *testing.T) {
+	key := bytes.Repeat([]byte{0xab}, 32)
+	o := FormatOptions{Cipher: "aes-cbc-essiv:sha256", KeySize: 256, VolumeKey: key}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%X", "%q", "%d"} {
+		for _, arg := range []any{o, &o} {
+			s := fmt.Sprintf(verb, arg)
+			assert.NotContains(t, strings.ToLower(s), "abab", verb)
+			assert.NotContains(t, s, "171 171", verb)
+			assert.NotContains(t, s, `\xab`, verb)
+		}
+	}
+	assert.Contains(t, fmt.Sprintf("%+v", o), "Cipher:aes-cbc-essiv:sha256")
+	assert.Contains(t, fmt.Sprintf("%+v", o), "redacted")
+	assert.Equal(t, bytes.Repeat([]byte{0xab}, 32), o.VolumeKey, "printing does not touch the key")
+}
+
+// TestFormatOptionsMirror keeps the printing mirror of FormatOptions in step with it.
+func TestFormatOptionsMirror(t *testing.T) {
+	a, b := reflect.TypeOf(FormatOptions{}), reflect.TypeOf(formatOptions{})
+	require.Equal(t, a.NumField(), b.NumField())
+	for i := 0; i < a.NumField(); i++ {
+		assert.Equal(t, a.Field(i).Name, b.Field(i).Name)
 	}
 }
