@@ -439,6 +439,12 @@ func TestSideBySide(t *testing.T) {
 			if tc.wantErr != "" {
 				assert.Contains(t, got.stderr, tc.wantErr)
 			}
+			// Passphrases typed on stdin never appear in our output.
+			for _, l := range strings.Split(tc.stdin, "\n") {
+				if len(l) >= 4 {
+					assert.NotContains(t, got.stdout+got.stderr, l, "passphrase echoed")
+				}
+			}
 			if tc.code < 0 && want.code == 0 {
 				tc.unchanged = nil // a damaged image cryptsetup still accepts may change
 			}
