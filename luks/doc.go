@@ -33,7 +33,10 @@
 //	vk, slot, h, err := luks.Unlock(ctx, f, passphrase, luks.UnlockOptions{Keyslot: luks.AnyKeyslot})
 //	defer vk.Wipe()
 //
-// Note that the zero UnlockOptions means slot 0 only; pass AnyKeyslot to try them all.
+// Slot selection: UnlockOptions.Keyslot and AddKeyOptions.Keyslot are plain ints in which 0
+// means slot 0 (cryptsetup's -S 0), so their zero values name slot 0 only. Pass AnyKeyslot
+// (-1) for cryptsetup's default of any slot; this matters most for ChangeKey, whose
+// crash-safe order (new slot first, then destroy the old) applies only with AnyKeyslot.
 // ReadKeyFile and ReadKey read key files with cryptsetup's --keyfile-offset and
 // --keyfile-size rules (a whole key file is the passphrase, newlines included, up to
 // 8192 KiB). The MK digest is compared in constant time. Headers with cipher_null open

@@ -376,8 +376,11 @@ func destroyKeyslot(w io.WriterAt, h *Header, i int, rnd io.Reader) error {
 }
 
 // AddKeyOptions configure a new key slot. As with UnlockOptions, the zero value names slot
-// 0; set Keyslot to AnyKeyslot for cryptsetup's default (the lowest free slot, or for
-// ChangeKey: any slot the old passphrase opens, new passphrase in the first free slot).
+// 0 (Keyslot is a plain int so that 0 can mean cryptsetup's -S 0); set Keyslot to
+// AnyKeyslot for cryptsetup's default (the lowest free slot, or for ChangeKey: any slot the
+// old passphrase opens, new passphrase in the first free slot, old slot destroyed after).
+// With the zero value, AddKey fails unless slot 0 is free, and ChangeKey rewrites slot 0 in
+// place (see ChangeKey).
 type AddKeyOptions struct {
 	Keyslot         int           // AnyKeyslot = lowest disabled slot; 0..7 = that slot (must be disabled)
 	IterTime        time.Duration // PBKDF2 calibration target; 0 = DefaultIterTime
@@ -500,7 +503,11 @@ func RemoveKey(ctx context.Context, hdr ReadWriterAt, passphrase []byte, force b
 // With opts.Keyslot = AnyKeyslot the new passphrase goes to the first free slot and only then
 // is the old slot destroyed, so a crash never loses the only key; the slot number changes
 // as in cryptsetup LUKS1. With no free slot, or with opts.Keyslot = N (which must be the slot
-// oldPass opens), the slot is destroyed and rewritten in place, as cryptsetup does.
+// oldPass opens), the slot is destroyed and rewritten in place, as cryptsetup -S N does: a
+// crash between the two writes loses that passphrase.
+//
+// Beware the zero AddKeyOptions: Keyslot 0 names slot 0, so ChangeKey then tries only slot
+// 0 and takes the in-place path. Set Keyslot to AnyKeyslot for the crash-safe order.
 func ChangeKey(ctx context.Context, hdr ReadWriterAt, oldPass, newPass []byte, opts AddKeyOptions) (oldSlot, newSlot int, err error) {
 	vk, oldSlot, h, err := Unlock(ctx, hdr, oldPass, UnlockOptions{Keyslot: opts.Keyslot, MaxIterations: opts.MaxIterations})
 	if err != nil {

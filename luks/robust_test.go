@@ -219,3 +219,31 @@ func TestFormatOptionsMirror(t *testing.T) {
 		assert.Equal(t, a.Field(i).Name, b.Field(i).Name)
 	}
 }
+
+// TestZeroSlotOptions pins the documented zero-value semantics: Keyslot 0 means slot 0, so
+// zero UnlockOptions try slot 0 only, zero AddKeyOptions refuse an occupied slot 0, and
+// ChangeKey with zero AddKeyOptions rewrites slot 0 in place while AnyKeyslot moves the
+// passphrase to a free slot first.
+func TestZeroSlotOptions(t *testing.T) {
+	ctx := context.Background()
+	d, _, _ := formatted(t, FormatOptions{ForceIterations: 1000}) // "pass" in slot 0
+	s, err := AddKey(ctx, d, []byte("pass"), []byte("one"), AddKeyOptions{Keyslot: AnyKeyslot, ForceIterations: 1000})
+	require.NoError(t, err)
+	require.Equal(t, 1, s)
+
+	_, _, _, err = Unlock(ctx, d, []byte("one"), UnlockOptions{})
+	require.ErrorIs(t, err, ErrWrongPassphrase, "zero UnlockOptions try slot 0 only")
+	_, slot, _, err := Unlock(ctx, d, []byte("one"), UnlockOptions{Keyslot: AnyKeyslot})
+	require.NoError(t, err)
+	require.Equal(t, 1, slot)
+
+	_, err = AddKey(ctx, d, []byte("pass"), []byte("two"), AddKeyOptions{ForceIterations: 1000})
+	require.ErrorIs(t, err, ErrInvalidParameter, "zero AddKeyOptions name the occupied slot 0")
+
+	o, n, err := ChangeKey(ctx, d, []byte("pass"), []byte("p2"), AddKeyOptions{ForceIterations: 1000})
+	require.NoError(t, err)
+	require.Equal(t, [2]int{0, 0}, [2]int{o, n}, "zero AddKeyOptions: in place")
+	o, n, err = ChangeKey(ctx, d, []byte("p2"), []byte("p3"), AddKeyOptions{Keyslot: AnyKeyslot, ForceIterations: 1000})
+	require.NoError(t, err)
+	require.Equal(t, [2]int{0, 2}, [2]int{o, n}, "AnyKeyslot: new slot first")
+}
