@@ -397,3 +397,25 @@ func keyDescription(dmUUID string) string {
 	}
 	return string(b)
 }
+
+// NameFromPath returns the device-mapper name behind a path such as /dev/mapper/NAME or
+// /dev/dm-3, the way libdevmapper resolves a path given where a name is expected: a block
+// device of device-mapper is asked for its name in sysfs; otherwise a path under /dev/mapper
+// stands for its last element. A missing path gives ErrNotFound (cryptsetup then reports the
+// device as inactive without asking the kernel).
+func NameFromPath(path string) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return "", fmt.Errorf("%s: %w (%w)", path, ErrNotFound, err)
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFBLK {
+		b, err := os.ReadFile(fmt.Sprintf("/sys/dev/block/%d:%d/dm/name", unix.Major(st.Rdev), unix.Minor(st.Rdev)))
+		if err == nil {
+			return strings.TrimSpace(string(b)), nil
+		}
+	}
+	if filepath.Dir(path) == MapperDir {
+		return filepath.Base(path), nil
+	}
+	return "", fmt.Errorf("%s: %w: not a device-mapper device", path, ErrNotFound)
+}

@@ -101,3 +101,6 @@ func Status(name string) (*MappingStatus, error) { return nil, ErrUnsupported }
 
 // List returns ErrUnsupported.
 func List() ([]DeviceInfo, error) { return nil, ErrUnsupported }
+
+// NameFromPath returns ErrUnsupported.
+func NameFromPath(path string) (string, error) { return "", ErrUnsupported }
