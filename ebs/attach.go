@@ -41,7 +41,9 @@ type AttachOptions struct {
 // Attach attaches the volume to the instance and waits until the attachment (not just the
 // volume) is "attached". Without a Device it picks the first name from DeviceNames that the
 // instance's block-device mappings and this Client's in-flight attachments do not use, and on
-// EC2's "already in use" answer moves on to the next. An attachment still "attaching" after
+// EC2's "already in use" answer moves on to the next (and tries that name last on that
+// instance for Wait.BadDeviceTTL: mappings DescribeInstances does not show stay taken). An
+// attachment still "attaching" after
 // Wait.AttachingTimeout is detached again and ErrAttachTimeout returned. Attaching a volume
 // already attached to the same instance returns that attachment.
 func (c *Client) Attach(ctx context.Context, volumeID string, o AttachOptions) (*Attachment, error) {
@@ -81,11 +83,17 @@ func (c *Client) Attach(ctx context.Context, volumeID string, o AttachOptions) (
 			return fail("", "", err)
 		}
 		candidates = nil
+		var refused []string
 		for _, d := range DeviceNames() {
-			if !used[deviceKey(d)] {
+			switch {
+			case used[deviceKey(d)]:
+			case c.likelyBad(instance, d):
+				refused = append(refused, d)
+			default:
 				candidates = append(candidates, d)
 			}
 		}
+		candidates = append(candidates, refused...) // last resort
 	}
 
 	for _, dev := range candidates {
@@ -97,6 +105,9 @@ func (c *Client) Attach(ctx context.Context, volumeID string, o AttachOptions) (
 		})
 		if err != nil {
 			c.release(instance, dev)
+			if isDeviceInUse(err) {
+				c.markBad(instance, dev)
+			}
 			if isDeviceInUse(err) && o.Device == "" {
 				c.progress(Event{Op: "attach", VolumeID: volumeID, InstanceID: instance, Device: dev, Warning: true,
 					Message: "device name already in use on the instance; trying the next"})
@@ -184,6 +195,30 @@ func (c *Client) release(instance, dev string) {
 	if len(c.inflight[instance]) == 0 {
 		delete(c.inflight, instance)
 	}
+}
+
+// markBad remembers that EC2 refused dev on instance as already in use.
+func (c *Client) markBad(instance, dev string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.bad[instance]
+	if m == nil {
+		m = map[string]time.Time{}
+		c.bad[instance] = m
+	}
+	m[deviceKey(dev)] = time.Now()
+}
+
+// likelyBad reports whether EC2 refused dev on instance within Wait.BadDeviceTTL.
+func (c *Client) likelyBad(instance, dev string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.bad[instance][deviceKey(dev)]
+	if ok && time.Since(at) > c.opts.Wait.BadDeviceTTL {
+		delete(c.bad[instance], deviceKey(dev))
+		return false
+	}
+	return ok
 }
 
 // InFlight returns the device names this Client has reserved on instance and not yet

@@ -84,15 +84,16 @@ type Client struct {
 	opts Options
 
 	mu       sync.Mutex
-	inflight map[string]map[string]string // instance ID → device name → volume ID
-	instance *Instance                    // cached metadata
+	inflight map[string]map[string]string    // instance ID → device name → volume ID
+	bad      map[string]map[string]time.Time // instance ID → device name → refused at
+	instance *Instance                       // cached metadata
 }
 
 // New returns a Client over api.
 func New(api EC2API, opts Options) *Client {
 	opts.Wait = opts.Wait.withDefaults()
 	opts.Resolve = opts.Resolve.withDefaults(opts.Wait)
-	return &Client{api: api, opts: opts, inflight: map[string]map[string]string{}}
+	return &Client{api: api, opts: opts, inflight: map[string]map[string]string{}, bad: map[string]map[string]time.Time{}}
 }
 
 // NewRetryer returns the SDK retryer NewFromConfig installs: standard mode with

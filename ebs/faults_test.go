@@ -186,8 +186,16 @@ func testDeviceInUse(t *testing.T, e *env) {
 	assert.Equal(t, "/dev/sdg", ee.Device)
 	assert.Len(t, p.callsOf("AttachVolume"), 4, "an explicit name is not replaced")
 
+	// The refused names are remembered: the next attach goes straight to a good one.
+	att2, err := c.Attach(ctx, v2.ID, ebs.AttachOptions{InstanceID: e.instance})
+	require.NoError(t, err)
+	assert.Equal(t, "/dev/sdj", att2.Device)
+	attaches := p.callsOf("AttachVolume")
+	require.Len(t, attaches, 5)
+	assert.Equal(t, "/dev/sdj", attaches[4].Get("Device"))
+
 	require.NoError(t, c.Delete(ctx, v.ID, ebs.DeleteOptions{Detach: true}))
-	require.NoError(t, c.Delete(ctx, v2.ID, ebs.DeleteOptions{}))
+	require.NoError(t, c.Delete(ctx, v2.ID, ebs.DeleteOptions{Detach: true}))
 }
 
 // Dropped connections on CreateVolume, before and after EC2 processed the request: exactly

@@ -38,6 +38,10 @@ const (
 	DefaultDeviceTimeout = 2 * time.Minute
 	// DefaultDevicePoll is the interval between two looks for the device node.
 	DefaultDevicePoll = 250 * time.Millisecond
+	// DefaultBadDeviceTTL is how long a device name EC2 refused as "already in use" is
+	// tried last on that instance (AMI instance-store and other mappings DescribeInstances
+	// does not show stay taken; the CSI driver remembers such names for an hour too).
+	DefaultBadDeviceTTL = time.Hour
 	// DefaultCreateAttempts is how often Create sends CreateVolume when the answer is lost
 	// (connection dropped, throttled, 5xx). Each resend uses the same ClientToken.
 	DefaultCreateAttempts = 5
@@ -56,6 +60,7 @@ type WaitOptions struct {
 	DeleteTimeout    time.Duration
 	DeviceTimeout    time.Duration
 	DevicePoll       time.Duration
+	BadDeviceTTL     time.Duration
 	CreateAttempts   int
 }
 
@@ -78,6 +83,7 @@ func (w WaitOptions) withDefaults() WaitOptions {
 	def(&w.DeleteTimeout, DefaultDeleteTimeout)
 	def(&w.DeviceTimeout, DefaultDeviceTimeout)
 	def(&w.DevicePoll, DefaultDevicePoll)
+	def(&w.BadDeviceTTL, DefaultBadDeviceTTL)
 	if w.CreateAttempts <= 0 {
 		w.CreateAttempts = DefaultCreateAttempts
 	}

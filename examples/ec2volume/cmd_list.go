@@ -6,17 +6,18 @@ import (
 	"github.com/cloudluks/cloudluks/ebs"
 )
 
-// list: ec2-describe-volumes with tag filters; VOLUME, ATTACHMENT and TAG lines.
+// list: ec2-describe-volumes [VOLUME_ID…] with tag filters; VOLUME, ATTACHMENT and TAG lines.
 func cmdList(ctx context.Context, g *globals, args []string) error {
 	fs := newFlags("list", g)
 	tags := tagFlag{}
 	var o ebs.ListOptions
 	fs.Var(tags, "tag", "only volumes with tag key=value (key= : any value; repeatable)")
 	fs.StringVar(&o.InstanceID, "instance-id", "", "only volumes attached to this instance")
-	if _, err := parse(fs, args, 0); err != nil {
+	ids, err := parse(fs, args, -1)
+	if err != nil {
 		return err
 	}
-	o.Tags = tags
+	o.Tags, o.VolumeIDs = tags, ids
 	c, err := g.client(ctx)
 	if err != nil {
 		return err

@@ -20,7 +20,7 @@ func newFlags(name string, g *globals) *flag.FlagSet {
 
 // parse parses flags that may come before, between or after positional arguments
 // ("attach vol-1 --device /dev/sdf"), as the EC2 API tools accept them, and checks the
-// number of positional arguments.
+// number of positional arguments (-1: any number).
 func parse(fs *flag.FlagSet, args []string, positional int) ([]string, error) {
 	var pos []string
 	for {
@@ -36,7 +36,7 @@ func parse(fs *flag.FlagSet, args []string, positional int) ([]string, error) {
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	if len(pos) != positional {
+	if positional >= 0 && len(pos) != positional {
 		return nil, fmt.Errorf("%w: want %d argument(s), got %d %q", errUsage, positional, len(pos), pos)
 	}
 	return pos, nil

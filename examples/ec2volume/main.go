@@ -6,12 +6,12 @@
 //	ec2volume [-o text|json] [-v] COMMAND [ARGS]
 //
 //	create --size GiB [--availability-zone AZ] [--type T] [--iops N] [--throughput N]
-//	       [--tag k=v]… [--name TOKEN] [--snapshot snap-…] [--no-wait]
+//	       [--tag k=v]… [--name TOKEN] [--snapshot snap-…] [--encrypted] [--no-wait]
 //	attach VOLUME_ID [--instance-id I] [--device /dev/sdX]
 //	detach VOLUME_ID [--force]
-//	delete VOLUME_ID [--detach]
-//	list [--tag k=v]…
-//	device VOLUME_ID
+//	delete VOLUME_ID [--detach] [--force]
+//	list [VOLUME_ID…] [--tag k=v]…
+//	device VOLUME_ID [--sys-root DIR] [--dev-root DIR] [--wait D]
 //
 // Text output is one TAB-separated line per object, as the EC2 API tools print them
 // (VOLUME, ATTACHMENT, TAG); -o json prints JSON. Configuration is the AWS SDK's: profiles,
@@ -47,8 +47,8 @@ var verbs = map[string]verb{
 	"attach": {"attach VOLUME_ID [--instance-id I] [--device /dev/sdX]", cmdAttach},
 	"detach": {"detach VOLUME_ID [--force]", cmdDetach},
 	"delete": {"delete VOLUME_ID [--detach] [--force]", cmdDelete},
-	"list":   {"list [--tag k=v]… [--instance-id I]", cmdList},
-	"device": {"device VOLUME_ID", cmdDevice},
+	"list":   {"list [VOLUME_ID…] [--tag k=v]… [--instance-id I]", cmdList},
+	"device": {"device VOLUME_ID [--sys-root DIR] [--dev-root DIR] [--wait D]", cmdDevice},
 }
 
 // globals are the options every verb shares.
