@@ -77,6 +77,11 @@ func saveJournal(p *Plan) error {
 	if err != nil {
 		return err
 	}
+	// /var/lib is a system directory (0755) when it has to be made, e.g. in a bare image
+	// root; only the record's own directories are private.
+	if err := os.MkdirAll(hostPath(p.Root, path.Dir(path.Dir(JournalDir))), 0o755); err != nil {
+		return err
+	}
 	dir := hostPath(p.Root, JournalDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err

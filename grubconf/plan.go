@@ -544,7 +544,8 @@ const BackupSuffix = ".cloudluks-bak"
 // Apply writes the plan. Every file is first checked to still hold the content the plan
 // was made from (else ErrConflict and nothing is written); the undo record is saved under
 // the root (var/lib/cloudluks/grubconf/NAME.json); then each file is replaced atomically,
-// keeping mode and owner. If a write fails, files already written are put back.
+// keeping mode and owner. If a write fails, everything is put back: the files already
+// written, the backup copies this call created and the undo record as it was before.
 func (p *Plan) Apply(opts ApplyOptions) error {
 	if len(p.Changes) == 0 {
 		if p.undo {
@@ -557,15 +558,42 @@ func (p *Plan) Apply(opts ApplyOptions) error {
 			return err
 		}
 	}
+	var prevJournal []byte // nil: there was no record
+	var newDirs []string   // directories the record needed, outermost first
 	if !p.undo {
+		newDirs = missingDirs(p.Root, journalPath(p.Volume.Name))
+		b, err := os.ReadFile(hostPath(p.Root, journalPath(p.Volume.Name)))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		prevJournal = b
 		if err := saveJournal(p); err != nil {
 			return err
 		}
 	}
+	var newBackups []string
 	for i, c := range p.Changes {
+		if bp := hostPath(p.Root, c.Path) + BackupSuffix; opts.Backup && c.Old != nil {
+			if _, err := os.Lstat(bp); errors.Is(err, fs.ErrNotExist) {
+				newBackups = append(newBackups, bp)
+			}
+		}
 		if err := applyChange(p.Root, c, opts); err != nil {
 			for _, d := range p.Changes[:i] {
 				_ = applyChange(p.Root, Change{Path: d.Path, Old: d.New, New: d.Old, Mode: d.Mode, Dirs: d.Dirs}, ApplyOptions{})
+			}
+			for _, bp := range newBackups {
+				_ = os.Remove(bp)
+			}
+			if !p.undo {
+				if prevJournal == nil {
+					_ = removeDurable(hostPath(p.Root, journalPath(p.Volume.Name)))
+					for i := len(newDirs) - 1; i >= 0; i-- {
+						_ = os.Remove(hostPath(p.Root, newDirs[i]))
+					}
+				} else {
+					_ = writeAtomic(hostPath(p.Root, journalPath(p.Volume.Name)), prevJournal, 0o600)
+				}
 			}
 			return fmt.Errorf("%s: %w", c.Path, err)
 		}
