@@ -94,14 +94,12 @@ func (g *Grubenv) Set(name, value string) error {
 	}
 	line := name + "=" + escapeGrubenv(value) + "\n"
 	// The padding is the final run of '#'; a copy saved by a text editor may carry a
-	// newline after it, which stays where it is.
-	padEnd := len(g.raw)
-	if padEnd > 1 && g.raw[padEnd-1] == '\n' && g.raw[padEnd-2] == '#' {
-		padEnd--
-	}
-	pad := padEnd
-	for pad > 0 && g.raw[pad-1] == '#' {
-		pad--
+	// newline after it, which stays where it is. A block whose padding an earlier Set used
+	// up ends in a variable's newline; if that value ends in '#', the editor reading fails
+	// and the block is read as one without padding.
+	padEnd, pad := grubenvPadding(g.raw, true)
+	if pad < len(grubenvSignature) || g.raw[pad-1] != '\n' {
+		padEnd, pad = grubenvPadding(g.raw, false)
 	}
 	if pad < len(grubenvSignature) || g.raw[pad-1] != '\n' {
 		return fmt.Errorf("no padding at the end: %w", ErrBadGrubenv)
@@ -126,4 +124,18 @@ func (g *Grubenv) Set(name, value string) error {
 	}
 	g.raw = append(out, g.raw[padEnd:]...)
 	return nil
+}
+
+// grubenvPadding returns the end of the padding run (before an editor's final newline when
+// editorNewline allows one) and its start.
+func grubenvPadding(raw []byte, editorNewline bool) (padEnd, pad int) {
+	padEnd = len(raw)
+	if editorNewline && padEnd > 1 && raw[padEnd-1] == '\n' && raw[padEnd-2] == '#' {
+		padEnd--
+	}
+	pad = padEnd
+	for pad > 0 && raw[pad-1] == '#' {
+		pad--
+	}
+	return padEnd, pad
 }
