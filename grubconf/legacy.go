@@ -195,7 +195,13 @@ func (l legacyLine) argRegion() (base, skip int, ok bool) {
 		if len(args) == 0 {
 			return 0, 0, false
 		}
-		return l.rest, kernelSkip(args), true
+		skip := kernelSkip(args)
+		if strings.HasPrefix(args[skip-1].Raw, "--") {
+			// Options but no image path ("kernel --"): an argument appended here would be
+			// read as the image. GRUB cannot boot such an entry anyway; leave it alone.
+			return 0, 0, false
+		}
+		return l.rest, skip, true
 	case l.comment:
 		if v, ok := koptValue(l.masked); ok {
 			return v, 0, true
