@@ -98,10 +98,10 @@ func (g *Grubenv) Set(name, value string) error {
 	// up ends in a variable's newline; if that value ends in '#', the editor reading fails
 	// and the block is read as one without padding.
 	padEnd, pad := grubenvPadding(g.raw, true)
-	if pad < len(grubenvSignature) || g.raw[pad-1] != '\n' {
+	if !lineEndsAt(g.raw, pad) {
 		padEnd, pad = grubenvPadding(g.raw, false)
 	}
-	if pad < len(grubenvSignature) || g.raw[pad-1] != '\n' {
+	if !lineEndsAt(g.raw, pad) {
 		return fmt.Errorf("no padding at the end: %w", ErrBadGrubenv)
 	}
 	start, end := pad, pad
@@ -138,4 +138,17 @@ func grubenvPadding(raw []byte, editorNewline bool) (padEnd, pad int) {
 		pad--
 	}
 	return padEnd, pad
+}
+
+// lineEndsAt reports whether raw[pad-1] is a newline that ends a line (not one escaped by
+// an odd run of backslashes, which belongs to a value running to the end of the block).
+func lineEndsAt(raw []byte, pad int) bool {
+	if pad < len(grubenvSignature) || raw[pad-1] != '\n' {
+		return false
+	}
+	n := 0
+	for i := pad - 2; i >= len(grubenvSignature) && raw[i] == '\\'; i-- {
+		n++
+	}
+	return n%2 == 0
 }
