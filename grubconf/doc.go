@@ -63,8 +63,14 @@
 // PlanDisableUnlock refuses with an *EncryptedBootError (errors.Is ErrEncryptedBoot) and
 // changes nothing when root, /usr, swap or resume is on LUKS: a kernel argument such as
 // rd_LUKS_UUID=, rd.luks.uuid=, rd.luks.name=, luks.uuid=, root=/dev/mapper/luks-…, or a
-// crypttab entry backing /, /usr or swap, or one marked initramfs. Disabling unlock there
-// would make the machine unbootable.
+// crypttab entry backing /, /usr or swap, or one marked initramfs. Because a root on LVM
+// over LUKS is often unlocked from crypttab with no kernel argument naming it (Debian and
+// Ubuntu installers, dracut host-only), it also refuses when crypttab unlocks another LUKS
+// device at boot (no noauto) while /, /usr, swap, root= or resume= is a device-mapper
+// device (/dev/mapper/X, /dev/dm-N, /dev/VG/LV) or rd.lvm.lv= is given; mark that other
+// entry noauto if it really is a data volume. Disabling unlock there would make the
+// machine unbootable. A root given as UUID= on LVM over LUKS cannot be told from a plain
+// partition without reading the LVM metadata, which this package does not do.
 //
 // # References
 //

@@ -56,8 +56,30 @@ func checkEncryptedBoot(v Volume, cmdlines []cmdlineSource, crypttab *Crypttab, 
 			}
 		}
 	}
+	// LUKS devices crypttab unlocks at boot besides the volume: the initramfs may need one
+	// of them for a root on LVM (or another device-mapper layer) over LUKS, which no
+	// kernel argument names when the initramfs takes crypttab (dracut host-only, Debian).
+	var autoLUKS []string
+	if crypttab != nil {
+		for _, e := range crypttab.Entries() {
+			if e.IsLUKS() && e.Name != v.Name && (v.Device == "" || e.Device != v.Device) && !hasOption(e.Options, "noauto") {
+				autoLUKS = append(autoLUKS, e.Name)
+			}
+		}
+	}
+	layered := func(path, what string) error {
+		return &EncryptedBootError{Path: path, Reason: fmt.Sprintf("%s is on a device-mapper device and crypttab unlocks %s at boot (LVM over LUKS?)", what, strings.Join(autoLUKS, ", "))}
+	}
 	for _, c := range cmdlines {
 		for _, a := range SplitArgs(c.cmdline) {
+			if len(autoLUKS) > 0 {
+				if (a.Name == "root" || a.Name == "resume" || a.Name == "mount.usr") && isLayeredDevice(a.Value) {
+					return layered(c.path, fmt.Sprintf("kernel argument %q", a.Raw))
+				}
+				if a.Name == "rd.lvm.lv" || a.Name == "rd_LVM_LV" {
+					return layered(c.path, fmt.Sprintf("kernel argument %q", a.Raw))
+				}
+			}
 			if luksBootArgs[a.Name] {
 				return &EncryptedBootError{Path: c.path, Reason: fmt.Sprintf("kernel argument %q", a.Raw)}
 			}
@@ -78,6 +100,9 @@ func checkEncryptedBoot(v Volume, cmdlines []cmdlineSource, crypttab *Crypttab, 
 			if isMapperLUKS(e.Spec, crypt) {
 				return &EncryptedBootError{Path: fstabPath, Reason: fmt.Sprintf("line %d: %s (%s) is on LUKS", e.Line, e.File, e.Spec)}
 			}
+			if len(autoLUKS) > 0 && isLayeredDevice(e.Spec) {
+				return layered(fstabPath, fmt.Sprintf("line %d: %s (%s)", e.Line, e.File, e.Spec))
+			}
 		}
 	}
 	switch v.MountPoint {
@@ -85,4 +110,27 @@ func checkEncryptedBoot(v Volume, cmdlines []cmdlineSource, crypttab *Crypttab, 
 		return &EncryptedBootError{Path: fstabPath, Reason: fmt.Sprintf("the volume's mount point %q is needed for boot", v.MountPoint)}
 	}
 	return nil
+}
+
+func hasOption(opts, want string) bool {
+	for _, o := range strings.Split(opts, ",") {
+		if o == want {
+			return true
+		}
+	}
+	return false
+}
+
+// isLayeredDevice reports a device path that names a device-mapper (LVM, RAID) device
+// rather than a disk partition: /dev/mapper/X, /dev/dm-N or /dev/VG/LV.
+func isLayeredDevice(dev string) bool {
+	if strings.HasPrefix(dev, "/dev/mapper/") || strings.HasPrefix(dev, "/dev/dm-") {
+		return true
+	}
+	rest, ok := strings.CutPrefix(dev, "/dev/")
+	if !ok {
+		return false
+	}
+	parts := strings.Split(rest, "/")
+	return len(parts) == 2 && parts[0] != "disk" && parts[0] != "" && parts[1] != ""
 }

@@ -314,6 +314,24 @@ func TestRefuseEncryptedBoot(t *testing.T) {
 			"boot/grub2/grub.cfg": "menuentry 'x' {\n\tlinux /vmlinuz root=/dev/mapper/rhel-root ro rd.luks.uuid=luks-9f1 rd.lvm.lv=rhel/root\n}\n",
 		}, myVol, "rd.luks.uuid=luks-9f1"},
 		{"mount point /", fakeRoot{"etc/fstab": "\n"}, Volume{Name: "my_enc_fs", MountPoint: "/"}, "needed for boot"},
+		// LVM over LUKS with a crypttab-driven initramfs (Debian/Ubuntu installers, dracut
+		// host-only): no kernel argument names the LUKS device.
+		{"LVM root over a crypttab LUKS device (fstab)", fakeRoot{
+			"etc/crypttab": "sda3_crypt UUID=4 none luks,discard\nmy_enc_fs /dev/xvdf none luks\n",
+			"etc/fstab":    "/dev/mapper/vgubuntu-root / ext4 errors=remount-ro 0 1\n",
+		}, myVol, "crypttab unlocks sda3_crypt at boot"},
+		{"LVM root over a crypttab LUKS device (/dev/VG/LV)", fakeRoot{
+			"etc/crypttab": "pv_crypt UUID=4 none luks\n",
+			"etc/fstab":    "UUID=5 / ext4 defaults 0 1\n/dev/vg0/swap none swap sw 0 0\n",
+		}, myVol, "/dev/vg0/swap"},
+		{"LVM root over a crypttab LUKS device (kernel argument)", fakeRoot{
+			"etc/default/grub": "GRUB_CMDLINE_LINUX=\"root=/dev/mapper/vg-root ro\"\n",
+			"etc/crypttab":     "pv_crypt UUID=4 none luks\n",
+		}, myVol, "root=/dev/mapper/vg-root"},
+		{"rd.lvm.lv with a crypttab LUKS device", fakeRoot{
+			"boot/loader/entries/x.conf": "options root=UUID=1 rd.lvm.lv=vg/root\n",
+			"etc/crypttab":               "pv_crypt UUID=4 none luks\n",
+		}, myVol, "rd.lvm.lv=vg/root"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -349,6 +367,26 @@ func TestNotRefused(t *testing.T) {
 	plan, err := sys.PlanDisableUnlock(myVol)
 	require.NoError(t, err)
 	assert.False(t, plan.Empty())
+}
+
+// TestNotRefusedLayeredRoot: a root on LVM is fine when crypttab unlocks no other LUKS
+// device at boot (only the volume itself, or others marked noauto).
+func TestNotRefusedLayeredRoot(t *testing.T) {
+	for _, ct := range []string{
+		"my_enc_fs /dev/xvdf none luks\n",
+		"other UUID=4 none luks,noauto\nmy_enc_fs /dev/xvdf none luks\n",
+		"alias /dev/xvdf none luks\n", // the same device under another name (Volume.Device)
+	} {
+		root := fakeRoot{
+			"etc/crypttab":     ct,
+			"etc/fstab":        "/dev/mapper/VolGroup-lv_root / ext4 defaults 1 1\n/dev/VolGroup/lv_swap swap swap defaults 0 0\n",
+			"etc/default/grub": "GRUB_CMDLINE_LINUX=\"root=/dev/mapper/VolGroup-lv_root rd.lvm.lv=VolGroup/lv_root\"\n",
+		}.build(t)
+		sys, err := Detect(root)
+		require.NoError(t, err)
+		_, err = sys.PlanDisableUnlock(Volume{Name: "my_enc_fs", Device: "/dev/xvdf"})
+		require.NoError(t, err, ct)
+	}
 }
 
 func makeGrubenvString(lines ...string) string { return string(makeGrubenv(GrubenvSize, lines...)) }
