@@ -34,6 +34,7 @@ type EncryptedBootError struct {
 	Reason string // e.g. `kernel argument "rd_LUKS_UUID=luks-ea29…"`
 }
 
+// Error names the file and the evidence that boot needs LUKS.
 func (e *EncryptedBootError) Error() string {
 	return fmt.Sprintf("%s: %s: refusing to disable boot-time unlock: %v", e.Path, e.Reason, ErrEncryptedBoot)
 }

@@ -201,3 +201,31 @@ func ExampleReadKeyFile() {
 	fmt.Printf("%q\n", key)
 	// Output: "secret-key"
 }
+
+// Change a passphrase the crash-safe way (AnyKeyslot: new slot first, then the old slot is
+// destroyed), then remove a passphrase. The zero AddKeyOptions would name slot 0 and
+// rewrite it in place instead.
+func ExampleChangeKey() {
+	path, cleanup := newImage()
+	defer cleanup()
+	f, _ := os.OpenFile(path, os.O_RDWR, 0)
+	defer f.Close()
+	ctx := context.Background()
+	_, vk, err := luks.Format(ctx, f, []byte("old"), luks.FormatOptions{ForceIterations: 1000})
+	if err != nil {
+		log.Fatal(err)
+	}
+	vk.Wipe()
+	opts := luks.AddKeyOptions{Keyslot: luks.AnyKeyslot, ForceIterations: 1000}
+	oldSlot, newSlot, err := luks.ChangeKey(ctx, f, []byte("old"), []byte("new"), opts)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("moved from slot", oldSlot, "to slot", newSlot)
+
+	_, err = luks.RemoveKey(ctx, f, []byte("new"), false)
+	fmt.Println(err)
+	// Output:
+	// moved from slot 0 to slot 1
+	// keyslot 1: refusing to remove the last active keyslot
+}
