@@ -356,6 +356,11 @@ func wipeRandom(w io.WriterAt, off int64, n int, rnd io.Reader) error {
 // pass elsewhere (files, SSDs). Only the slot's own area is touched (a LUKSMeta gap after
 // the key material survives).
 func destroyKeyslot(w io.WriterAt, h *Header, i int, rnd io.Reader) error {
+	// KillSlot reaches here without unlocking, so bound the wipe buffer (one slot's key
+	// material) as newSlotCrypto bounds every other key-slot buffer.
+	if uint64(h.KeyBytes)*Stripes > maxKeyslotSize {
+		return fmt.Errorf("keyslot %d: %w: %d-bit key exceeds the 16 MiB key-slot limit", i, ErrInvalidKeySize, uint64(h.KeyBytes)*8)
+	}
 	k := &h.Keyslots[i]
 	off := int64(k.KeyMaterialOffset) * SectorSize
 	n := int(h.AFSectors()) * SectorSize

@@ -247,3 +247,34 @@ func TestZeroSlotOptions(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, [2]int{0, 2}, [2]int{o, n}, "AnyKeyslot: new slot first")
 }
+
+// sizelessRWDev is a read-write device whose size the package cannot learn.
+type sizelessRWDev struct{ m *memDev }
+
+func (d sizelessRWDev) ReadAt(p []byte, off int64) (int, error)  { return d.m.ReadAt(p, off) }
+func (d sizelessRWDev) WriteAt(p []byte, off int64) (int, error) { return d.m.WriteAt(p, off) }
+
+// TestKillSlotHostileKeySize: KillSlot needs no passphrase, so nothing bounded the key size
+// before the wipe buffer (one slot's key material) was allocated; a header naming a 16 MiB
+// key (64 GB of key material per slot, valid on a device of unknown size) crashed the
+// process with a fatal out-of-memory error. It is refused like every other key-slot
+// operation refuses it, and nothing is written.
+func TestKillSlotHostileKeySize(t *testing.T) {
+	d, _, _ := formatted(t, FormatOptions{ForceIterations: 1000})
+	var h Header
+	require.NoError(t, h.UnmarshalBinary(d.b[:HeaderSize]))
+	h.PayloadOffset = 0
+	h.KeyBytes = 1 << 24
+	secs := uint32(h.AFSectors())
+	for i := range h.Keyslots {
+		h.Keyslots[i].KeyMaterialOffset = 8 + uint32(i)*secs
+	}
+	require.NoError(t, h.Validate())
+	b, err := h.MarshalBinary()
+	require.NoError(t, err)
+	copy(d.b, b)
+	before := append([]byte(nil), d.b...)
+	err = KillSlot(sizelessRWDev{d}, 0)
+	require.ErrorIs(t, err, ErrInvalidKeySize)
+	assert.Equal(t, before, d.b, "device unchanged")
+}
