@@ -1,3 +1,5 @@
+//go:build linux
+
 package vmtest_test
 
 import (
@@ -14,8 +16,6 @@ import (
 
 	"github.com/cloudluks/cloudluks/internal/vmtest"
 )
-
-func TestMain(m *testing.M) { vmtest.Main(m) }
 
 const (
 	nvmeSerial   = "vol0123456789abcdef0" // an EBS volume ID as Nitro shows it: 20 characters
