@@ -33,8 +33,18 @@ type journalEntry struct {
 
 func journalPath(volume string) string { return path.Join(JournalDir, volume+".json") }
 
+// journalFile is the record's real root-relative path (links in /var/lib resolved inside
+// the root).
+func journalFile(root, volume string) (string, error) {
+	return resolveCreate(root, journalPath(volume))
+}
+
 func readJournal(root, volume string) (*journal, error) {
-	b, err := os.ReadFile(hostPath(root, journalPath(volume)))
+	jf, err := journalFile(root, volume)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(hostPath(root, jf))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("volume %s: %w", volume, ErrNoUndo)
 	}
@@ -77,25 +87,33 @@ func saveJournal(p *Plan) error {
 	if err != nil {
 		return err
 	}
+	jf, err := journalFile(p.Root, p.Volume.Name)
+	if err != nil {
+		return err
+	}
 	// /var/lib is a system directory (0755) when it has to be made, e.g. in a bare image
-	// root; only the record's own directories are private.
-	if err := os.MkdirAll(hostPath(p.Root, path.Dir(path.Dir(JournalDir))), 0o755); err != nil {
+	// root; only the record's own two directories are private.
+	dir := path.Dir(jf)
+	if err := os.MkdirAll(hostPath(p.Root, path.Dir(path.Dir(dir))), 0o755); err != nil {
 		return err
 	}
-	dir := hostPath(p.Root, JournalDir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(hostPath(p.Root, dir), 0o700); err != nil {
 		return err
 	}
-	return writeAtomic(hostPath(p.Root, journalPath(p.Volume.Name)), append(b, '\n'), 0o600)
+	return writeAtomic(hostPath(p.Root, jf), append(b, '\n'), 0o600)
 }
 
 func removeJournal(root, volume string) error {
-	if err := removeDurable(hostPath(root, journalPath(volume))); err != nil {
+	jf, err := journalFile(root, volume)
+	if err != nil {
+		return err
+	}
+	if err := removeDurable(hostPath(root, jf)); err != nil {
 		return err
 	}
 	// Leave no empty directories behind (only removes them when empty).
-	_ = os.Remove(hostPath(root, JournalDir))
-	_ = os.Remove(hostPath(root, path.Dir(JournalDir)))
+	_ = os.Remove(hostPath(root, path.Dir(jf)))
+	_ = os.Remove(hostPath(root, path.Dir(path.Dir(jf))))
 	return nil
 }
 

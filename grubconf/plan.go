@@ -95,7 +95,10 @@ func (w *workset) get(name string) (*wsFile, error) {
 	}
 	f := &wsFile{res: r, old: b, cur: b, mode: mode}
 	if r.Final == "" {
-		f.res.Final = r.Name
+		// A file to be created: place it where the root's own links lead.
+		if f.res.Final, err = resolveCreate(w.root, r.Name); err != nil {
+			return nil, err
+		}
 	}
 	w.files[key] = f
 	w.order = append(w.order, key)
@@ -560,9 +563,13 @@ func (p *Plan) Apply(opts ApplyOptions) error {
 	}
 	var prevJournal []byte // nil: there was no record
 	var newDirs []string   // directories the record needed, outermost first
+	jf, err := journalFile(p.Root, p.Volume.Name)
+	if err != nil {
+		return err
+	}
 	if !p.undo {
-		newDirs = missingDirs(p.Root, journalPath(p.Volume.Name))
-		b, err := os.ReadFile(hostPath(p.Root, journalPath(p.Volume.Name)))
+		newDirs = missingDirs(p.Root, jf)
+		b, err := os.ReadFile(hostPath(p.Root, jf))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
@@ -587,12 +594,12 @@ func (p *Plan) Apply(opts ApplyOptions) error {
 			}
 			if !p.undo {
 				if prevJournal == nil {
-					_ = removeDurable(hostPath(p.Root, journalPath(p.Volume.Name)))
+					_ = removeDurable(hostPath(p.Root, jf))
 					for i := len(newDirs) - 1; i >= 0; i-- {
 						_ = os.Remove(hostPath(p.Root, newDirs[i]))
 					}
 				} else {
-					_ = writeAtomic(hostPath(p.Root, journalPath(p.Volume.Name)), prevJournal, 0o600)
+					_ = writeAtomic(hostPath(p.Root, jf), prevJournal, 0o600)
 				}
 			}
 			return fmt.Errorf("%s: %w", c.Path, err)

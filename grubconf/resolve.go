@@ -24,6 +24,22 @@ type resolved struct {
 // relative to root, ".." never climbs above it. It returns fs.ErrNotExist (wrapped) when
 // the final file does not exist, and ErrEscapesRoot only when root itself is unusable.
 func resolveIn(root, name string) (resolved, error) {
+	return resolveMode(root, name, false)
+}
+
+// resolveCreate maps name, which may not exist yet, to the root-relative path a chroot'ed
+// "mkdir -p; create" would produce: symlinks in the existing part are followed inside the
+// root, the missing rest is taken literally. Writing the result through hostPath never
+// follows a link out of the root.
+func resolveCreate(root, name string) (string, error) {
+	r, err := resolveMode(root, name, true)
+	if err != nil {
+		return "", err
+	}
+	return r.Final, nil
+}
+
+func resolveMode(root, name string, create bool) (resolved, error) {
 	r := resolved{Name: path.Clean("/" + name)}
 	todo := splitPath(r.Name)
 	cur := "/"
@@ -40,6 +56,10 @@ func resolveIn(root, name string) (resolved, error) {
 		}
 		next := path.Join(cur, comp)
 		fi, err := os.Lstat(hostPath(root, next))
+		if create && (errors.Is(err, fs.ErrNotExist) || isNotDir(err)) {
+			cur = path.Join(append([]string{next}, todo...)...)
+			break
+		}
 		if err != nil {
 			return r, fmt.Errorf("%s: %w", next, err)
 		}

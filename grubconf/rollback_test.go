@@ -2,6 +2,8 @@ package grubconf
 
 import (
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -47,4 +49,59 @@ func TestApplyFailureRollsBackEverything(t *testing.T) {
 	got, err := os.ReadFile(hostPath(root, journalPath(myVol.Name)))
 	require.NoError(t, err)
 	assert.Equal(t, string(journal), string(got), "earlier undo record kept")
+}
+
+// TestNewFilesStayInRoot: files Apply creates (the undo record, a new drop-in) are placed
+// by resolving their directories inside the root like the existing files: an absolute
+// symlink in a mounted image (var -> /somewhere) names /somewhere in the image, not on
+// the host. The record used to be written through the host's view of the link, outside
+// the root.
+func TestNewFilesStayInRoot(t *testing.T) {
+	t.Run("undo record", func(t *testing.T) { testNewFilesStayInRoot(t, 0, "var", "lib/cloudluks/grubconf/"+myVol.Name+".json") })
+	// al2023-bls: /etc/kernel/cmdline is created from the newest BLS entry.
+	al2023 := -1
+	for i, rc := range rootCases {
+		if rc.name == "al2023-bls" {
+			al2023 = i
+		}
+	}
+	require.GreaterOrEqual(t, al2023, 0)
+	t.Run("created /etc/kernel/cmdline", func(t *testing.T) { testNewFilesStayInRoot(t, al2023, "etc/kernel", "cmdline") })
+}
+
+func testNewFilesStayInRoot(t *testing.T, rootCase int, link, created string) {
+	outside := t.TempDir() // a host directory outside the root
+	files := rootCases[rootCase].files(t)
+	files[link] = "->" + outside
+	root := files.build(t)
+	inRoot := strings.TrimPrefix(outside, "/")
+	state := func() map[string]string {
+		m := treeState(t, root, true)
+		for k := range m {
+			if strings.HasPrefix(k, inRoot) || strings.HasPrefix(inRoot, k+"/") {
+				delete(m, k)
+			}
+		}
+		return m
+	}
+	before := state()
+
+	sys, err := Detect(root)
+	require.NoError(t, err)
+	plan, err := sys.PlanDisableUnlock(rootCases[rootCase].vol)
+	require.NoError(t, err)
+	require.NoError(t, plan.Apply(ApplyOptions{}))
+	ents, err := os.ReadDir(outside)
+	require.NoError(t, err)
+	assert.Empty(t, ents, "nothing written outside the root")
+	_, err = os.Stat(filepath.Join(root, inRoot, created))
+	require.NoError(t, err, "created where the link points inside the root")
+
+	undo, err := sys.PlanUndo(rootCases[rootCase].vol.Name)
+	require.NoError(t, err)
+	require.NoError(t, undo.Apply(ApplyOptions{}))
+	assert.Equal(t, before, state())
+	ents, err = os.ReadDir(outside)
+	require.NoError(t, err)
+	assert.Empty(t, ents)
 }
