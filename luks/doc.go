@@ -96,7 +96,11 @@
 // iterations; Unlock refuses counts above UnlockOptions.MaxIterations (DefaultMaxIterations
 // when 0) with ErrWorkLimit, and every PBKDF2 loop watches its context, so a cancelled
 // context stops it within milliseconds. Readers accept MK digest counts below 1000 (cryptsetup
-// 1.0 wrote 10) but refuse 0. Key sizes are bounded before any allocation.
+// 1.0 wrote 10) but refuse 0. Key sizes are bounded (16 MiB of key material per slot, as
+// cryptsetup's LUKS_MAX_KEYSLOT_SIZE) before any allocation, and header backup and restore
+// stream in 1 MiB chunks, so a hostile header claiming terabytes of metadata costs no more
+// memory than a real one. Volume is safe for concurrent ReadAt and for concurrent WriteAt
+// on disjoint byte ranges, as io.ReaderAt and io.WriterAt require.
 //
 // # Compatibility with cryptsetup
 //
