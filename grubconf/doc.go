@@ -50,7 +50,8 @@
 // CRLF line ends and a missing final newline; an edit rewrites only the bytes it must
 // (comments, blank lines, TABs, double spaces, trailing spaces and "=" separators stay).
 // Files are found through their symlink chains resolved inside the root (an absolute link
-// target is relative to the root; ".." never leaves it) and the final target is replaced
+// target is relative to the root; ".." never leaves it; files Apply creates are placed the
+// same way, so nothing is ever written outside the root) and the final target is replaced
 // atomically (temporary file beside it, fsync, rename, directory fsync) with its mode and
 // owner, so symlinks stay symlinks. Apply first checks that no file changed since the plan
 // was made (ErrConflict), and records the original bytes under
