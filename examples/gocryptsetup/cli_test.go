@@ -337,6 +337,13 @@ func TestSideBySide(t *testing.T) {
 		{name: "luksChangeKey", stdin: "pass0\nchanged\n", args: []string{"-v", "luksChangeKey", iters, "cbc.img"}, cmp: sameAll},
 		{name: "luksChangeKey positional", stdin: "pass1\n", args: []string{"-v", "luksChangeKey", iters, "cbc.img", "newkey"}, cmp: sameAll},
 		{name: "luksChangeKey wrong", stdin: "wrong\nx\n", args: []string{"luksChangeKey", iters, "cbc.img"}, code: 2, cmp: sameAll, unchanged: []string{"cbc.img"}},
+		// -S N rewrites slot N in place (the header shape after the command shows where the
+		// new key went); without -S the key moves to the first free slot.
+		{name: "luksChangeKey -S 0 in place", stdin: "pass0\nchanged\n", args: []string{"-v", "luksChangeKey", iters, "-S", "0", "cbc.img"}, cmp: sameAll},
+		{name: "luksChangeKey -S 1 positional in place", stdin: "pass1\n", args: []string{"-v", "luksChangeKey", iters, "-S", "1", "cbc.img", "newkey"}, cmp: sameAll},
+		{name: "luksChangeKey -S other slot", stdin: "pass0\nchanged\n", args: []string{"luksChangeKey", iters, "-S", "1", "cbc.img"}, code: 2, cmp: sameAll, unchanged: []string{"cbc.img"}},
+		{name: "luksChangeKey -S inactive", stdin: "pass0\nchanged\n", args: []string{"luksChangeKey", iters, "-S", "3", "cbc.img"}, code: 1, cmp: sameAll, unchanged: []string{"cbc.img"}},
+		{name: "luksChangeKey -S 9", stdin: "pass0\nchanged\n", args: []string{"luksChangeKey", iters, "-S", "9", "cbc.img"}, code: 1, cmp: sameAll, unchanged: []string{"cbc.img"}},
 		{name: "luksKillSlot unused", args: []string{"-q", "luksKillSlot", "cbc.img", "5"}, code: 1, cmp: sameAll, unchanged: []string{"cbc.img"}},
 		{name: "luksKillSlot with passphrase", stdin: "pass0\n", args: []string{"-v", "luksKillSlot", "cbc.img", "1"}, cmp: sameAll},
 		{name: "luksKillSlot wrong passphrase", stdin: "wrong\n", args: []string{"luksKillSlot", "cbc.img", "1"}, code: 2, cmp: sameAll, unchanged: []string{"cbc.img"}},

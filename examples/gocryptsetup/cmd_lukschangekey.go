@@ -6,7 +6,9 @@ import (
 
 // cmdLuksChangeKey replaces a passphrase in cryptsetup's LUKS1 order: the new passphrase goes
 // into the first free slot, then the old slot is destroyed (so a crash never loses the only
-// key); with no free slot the old slot is rewritten in place.
+// key); with no free slot the old slot is rewritten in place. With -S N cryptsetup 2.6 asks
+// libcryptsetup to change slot N into slot N, so the key is rewritten in place there too and
+// the slot number stays N.
 func cmdLuksChangeKey(a *app, args []string) error {
 	dev := args[0]
 	if err := a.checkForceIterations(); err != nil {
@@ -16,6 +18,11 @@ func cmdLuksChangeKey(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	slotOpt := a.slotOption()
+	if slotOpt >= luks.NumKeyslots {
+		f.Close()
+		return errNoUsableSlot
+	}
 	hp := a.headerPath(dev)
 	oldPass, err := a.getKey("Enter passphrase to be changed: ", a.keyFromOptions(), false)
 	if err != nil {
@@ -23,7 +30,7 @@ func cmdLuksChangeKey(a *app, args []string) error {
 		return err
 	}
 	defer clear(oldPass)
-	vk, slot, _, err := luks.Unlock(a.ctx, f, oldPass, luks.UnlockOptions{Keyslot: a.slotOption()})
+	vk, slot, _, err := luks.Unlock(a.ctx, f, oldPass, luks.UnlockOptions{Keyslot: slotOpt})
 	if err != nil {
 		f.Close()
 		return onDevice(hp, err)
@@ -41,8 +48,7 @@ func cmdLuksChangeKey(a *app, args []string) error {
 		return err
 	}
 	defer clear(newPass)
-	opts := a.addKeyOptions(slot)
-	opts.Keyslot = luks.AnyKeyslot
+	opts := a.addKeyOptions(slotOpt)
 	_, created, err := luks.ChangeKey(a.ctx, f, oldPass, newPass, opts)
 	if err := syncClose(f, onDevice(hp, err)); err != nil {
 		return err
