@@ -105,6 +105,19 @@ func (c *Client) Attach(ctx context.Context, volumeID string, o AttachOptions) (
 		})
 		if err != nil {
 			c.release(instance, dev)
+			// A resent request whose first answer was lost is refused because the first
+			// one worked — with IncorrectState, or with "already in use" when the point it
+			// names is taken by this very volume: if the volume is now attaching or
+			// attached here, carry on, whatever the refusal said. Checked before the name
+			// is given up, or the attachment would be left behind unreported.
+			if v, derr := c.describe(ctx, volumeID); derr == nil {
+				if a := v.attachmentFor(instance); a != nil && (a.State == AttachmentAttaching || a.State == AttachmentAttached) {
+					c.progress(Event{Op: "attach", VolumeID: volumeID, InstanceID: instance, Device: a.Device, State: a.State,
+						Message: fmt.Sprintf("attach answered %v, but the attachment exists", errorCode(err))})
+					att, werr := c.waitAttached(ctx, volumeID, instance, a.Device)
+					return att, werr
+				}
+			}
 			if isDeviceInUse(err) {
 				c.markBad(instance, dev)
 			}
@@ -115,16 +128,6 @@ func (c *Client) Attach(ctx context.Context, volumeID string, o AttachOptions) (
 			}
 			if isDeviceInUse(err) {
 				return fail(dev, "", fmt.Errorf("%w: %w", ErrInUse, err))
-			}
-			// A resent request whose first answer was lost is refused because the first
-			// one worked: if the volume is now attaching or attached here, carry on.
-			if v, derr := c.describe(ctx, volumeID); derr == nil {
-				if a := v.attachmentFor(instance); a != nil && (a.State == AttachmentAttaching || a.State == AttachmentAttached) {
-					c.progress(Event{Op: "attach", VolumeID: volumeID, InstanceID: instance, Device: a.Device, State: a.State,
-						Message: fmt.Sprintf("attach answered %v, but the attachment exists", errorCode(err))})
-					att, werr := c.waitAttached(ctx, volumeID, instance, a.Device)
-					return att, werr
-				}
 			}
 			return fail(dev, "", classify(err))
 		}

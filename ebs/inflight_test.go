@@ -245,3 +245,41 @@ func TestDetachBusy(t *testing.T) {
 	s.detachErr = &smithy.GenericAPIError{Code: "IncorrectState"}
 	require.NoError(t, ebs.New(s, ebs.Options{Wait: tinyWait}).Detach(context.Background(), "vol-a", ebs.DetachOptions{}))
 }
+
+// countingAttach counts AttachVolume calls on top of a scripted EC2.
+type countingAttach struct {
+	*scripted
+	attaches []string
+}
+
+func (c *countingAttach) AttachVolume(ctx context.Context, in *ec2.AttachVolumeInput, o ...func(*ec2.Options)) (*ec2.AttachVolumeOutput, error) {
+	c.attaches = append(c.attaches, aws.ToString(in.Device))
+	return c.scripted.AttachVolume(ctx, in, o...)
+}
+
+// The first AttachVolume worked but its answer was lost; EC2 refuses the resend with
+// "already in use" because the point is now taken by this very volume. Attach must see its
+// own attachment and wait for it — not report ErrInUse (leaving an attachment nobody
+// accounts for) nor mark the name bad and try another one.
+func TestAttachResentRequestDeviceInUse(t *testing.T) {
+	for _, tc := range []struct{ name, device string }{{"ExplicitDevice", "/dev/sdf"}, {"ChosenDevice", ""}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &countingAttach{scripted: &scripted{
+				states: []types.Volume{
+					volState(types.VolumeStateAvailable),
+					volState(types.VolumeStateInUse, types.VolumeAttachmentStateAttaching),
+					volState(types.VolumeStateInUse, types.VolumeAttachmentStateAttached),
+				},
+				attachErr: &smithy.GenericAPIError{Code: "InvalidParameterValue",
+					Message: "Invalid value '/dev/sdf' for unixDevice. Attachment point /dev/sdf is already in use"},
+			}}
+			c := ebs.New(s, ebs.Options{Wait: tinyWait})
+			att, err := c.Attach(context.Background(), "vol-a", ebs.AttachOptions{InstanceID: "i-1", Device: tc.device})
+			require.NoError(t, err)
+			assert.Equal(t, ebs.AttachmentAttached, att.State)
+			assert.Equal(t, "/dev/sdf", att.Device)
+			assert.Equal(t, []string{"/dev/sdf"}, s.attaches, "no other name tried")
+			assert.Empty(t, c.InFlight("i-1"))
+		})
+	}
+}
