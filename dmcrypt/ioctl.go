@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strconv"
 )
 
 // The layouts below follow include/uapi/linux/dm-ioctl.h. They are encoded by hand into byte
@@ -317,5 +318,66 @@ func parseNameList(data []byte) ([]DeviceInfo, error) {
 			return nil, fmt.Errorf("%w: name list next offset %d invalid", ErrProtocol, next)
 		}
 		off += int(next)
+	}
+}
+
+// String returns the table line "start length type params" without key material: a crypt
+// target's key argument reads "<redacted>" (a keyring reference or "-" is shown, it is not a
+// key), and the parameters of target types not known to be keyless (dm-integrity, for one,
+// carries journal keys) are replaced by their length.
+func (t Target) String() string {
+	s := strconv.FormatUint(t.Start, 10) + " " + strconv.FormatUint(t.Length, 10) + " " + t.Type
+	if len(t.Params) == 0 {
+		return s
+	}
+	switch t.Type {
+	case "crypt":
+		p := t.Params
+		start, end := argSpan(p, 1)
+		if start < end && p[start] != ':' && !(end-start == 1 && p[start] == '-') {
+			return s + " " + string(p[:start]) + "<redacted>" + string(p[end:])
+		}
+		return s + " " + string(p)
+	case "linear", "striped", "zero", "error", "mirror", "snapshot", "snapshot-origin",
+		"thin", "thin-pool", "cache", "raid", "multipath", "delay", "flakey", "verity":
+		return s + " " + string(t.Params)
+	}
+	return s + " <" + strconv.Itoa(len(t.Params)) + " bytes redacted>"
+}
+
+// GoString redacts like String, so %#v cannot show a key either.
+func (t Target) GoString() string { return "dmcrypt.Target{" + t.String() + "}" }
+
+// Format makes every verb (%v, %s, %q, %x…) print the redacted String.
+func (t Target) Format(f fmt.State, verb rune) {
+	s := t.String()
+	if verb == 'q' {
+		s = strconv.Quote(s)
+	}
+	_, _ = f.Write([]byte(s))
+}
+
+// argSpan returns the byte range of argument n (0-based) of a parameter string as the kernel's
+// dm_split_args separates it (white space splits, a backslash escapes the next byte), or
+// start == end when there are not that many arguments.
+func argSpan(p []byte, n int) (start, end int) {
+	i := 0
+	for k := 0; ; k++ {
+		for i < len(p) && isDMSpace(p[i]) {
+			i++
+		}
+		if i == len(p) {
+			return len(p), len(p)
+		}
+		start = i
+		for i < len(p) && !isDMSpace(p[i]) {
+			if p[i] == '\\' && i+1 < len(p) {
+				i++
+			}
+			i++
+		}
+		if k == n {
+			return start, i
+		}
 	}
 }
