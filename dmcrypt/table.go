@@ -107,7 +107,7 @@ func (t *CryptTable) validate() error {
 		if typ != "logon" && typ != "user" {
 			return fmt.Errorf("crypt table: %w: keyring key type %q", ErrInvalidParameter, typ)
 		}
-		if k.Size <= 0 || k.Description == "" || strings.ContainsAny(k.Description, " \t\n\\") {
+		if k.Size <= 0 || k.Description == "" || !plainArg(k.Description) {
 			return fmt.Errorf("crypt table: %w: keyring key reference", ErrInvalidParameter)
 		}
 		if typ == "logon" && !strings.Contains(k.Description, ":") {
@@ -117,6 +117,17 @@ func (t *CryptTable) validate() error {
 		return fmt.Errorf("crypt table: %w: no key", ErrInvalidParameter)
 	}
 	return nil
+}
+
+// plainArg reports whether s reaches the kernel as one table argument without escaping: no
+// byte dm_split_args splits on or treats as an escape, no NUL.
+func plainArg(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\\' || c == 0 || isDMSpace(c) {
+			return false
+		}
+	}
+	return true
 }
 
 // Params returns the crypt target's parameter string. With a hex key the result contains the
