@@ -127,7 +127,9 @@ func ebsErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, ebs.ErrNotFound), errors.Is(err, ebs.ErrDeviceNotFound):
+	case errors.Is(err, ebs.ErrNotFound):
+		return coded(err, errDeviceMissing, errVolumeGone)
+	case errors.Is(err, ebs.ErrDeviceNotFound):
 		return coded(err, errDeviceMissing)
 	case errors.Is(err, ebs.ErrInUse):
 		return coded(err, errBusy)

@@ -150,6 +150,10 @@ func TestEC2FlowAgainstMotoSendsNoSecret(t *testing.T) {
 	_, err = client.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{volumeID}})
 	require.Error(t, err, "deleted")
 	assert.Empty(t, h.local.mappings)
+	// Teardown is idempotent against EC2 too: the deleted volume is reported, not an error.
+	h.stdout.Reset()
+	require.Equal(t, 0, h.run("teardown", "--volume-id", volumeID, "--mount-point", mp, "--delete"), h.stderr.String())
+	assert.Contains(t, h.stdout.String(), "skipped: volume "+volumeID+" does not exist (already deleted)")
 
 	// An existing volume (--volume-id) is attached and used as it is.
 	cv, err := client.CreateVolume(ctx, &ec2.CreateVolumeInput{AvailabilityZone: aws.String("us-east-1c"), Size: aws.Int32(2)})

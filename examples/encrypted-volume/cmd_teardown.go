@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -42,13 +43,13 @@ func (a *app) teardown(ctx context.Context, c *config) error {
 			if !c.detach {
 				return skip("no --detach")
 			}
-			return cl.Detach(ctx, c.volumeID)
+			return goneIsDone(cl.Detach(ctx, c.volumeID), c.volumeID)
 		}},
 		{fixed("delete " + orNone(c.volumeID)), func(ctx context.Context) error {
 			if !c.delete {
 				return skip("no --delete")
 			}
-			return cl.Delete(ctx, c.volumeID)
+			return goneIsDone(cl.Delete(ctx, c.volumeID), c.volumeID)
 		}},
 	}
 	if err := runSteps(ctx, a.stdout, steps); err != nil {
@@ -56,6 +57,15 @@ func (a *app) teardown(ctx context.Context, c *config) error {
 	}
 	fmt.Fprintln(a.stdout, "Done.")
 	return nil
+}
+
+// goneIsDone turns "the volume does not exist" into a skip: a second teardown --delete (or
+// one after the volume was deleted elsewhere) has nothing left to do.
+func goneIsDone(err error, volumeID string) error {
+	if errors.Is(err, errVolumeGone) {
+		return skip("volume %s does not exist (already deleted)", volumeID)
+	}
+	return err
 }
 
 func orNone(s string) string {

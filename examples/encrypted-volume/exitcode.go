@@ -19,6 +19,9 @@ var (
 	errDeviceMissing   = errors.New("device not found")
 	errBusy            = errors.New("busy")
 	errAlreadyUsed     = errors.New("already holds data")
+	// errVolumeGone marks an EC2 answer that the volume does not exist: teardown treats it
+	// as "nothing left to detach or delete" (its exit code stays that of errDeviceMissing).
+	errVolumeGone = errors.New("volume does not exist")
 )
 
 // exitCode maps an error to the exit code, in one place.
@@ -39,10 +42,13 @@ func exitCode(err error) int {
 	}
 }
 
-// coded attaches an exit-code sentinel to err without changing its text.
-type codedError struct{ err, code error }
+// coded attaches sentinels (an exit code, errVolumeGone) to err without changing its text.
+type codedError struct {
+	err   error
+	codes []error
+}
 
 func (e *codedError) Error() string   { return e.err.Error() }
-func (e *codedError) Unwrap() []error { return []error{e.err, e.code} }
+func (e *codedError) Unwrap() []error { return append([]error{e.err}, e.codes...) }
 
-func coded(err, code error) error { return &codedError{err: err, code: code} }
+func coded(err error, codes ...error) error { return &codedError{err: err, codes: codes} }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/cloudluks/cloudluks/ebs"
 )
 
 // fakeLocal models the machine for tests on a host without device-mapper: devices are
@@ -197,13 +199,25 @@ func (c *fakeCloud) Attachment(ctx context.Context, id string) (string, bool, er
 }
 func (c *fakeCloud) Detach(ctx context.Context, id string) error {
 	c.calls = append(c.calls, "detach "+id)
+	if _, ok := c.volumes[id]; !ok {
+		return c.notFound("detach", id)
+	}
 	c.volumes[id] = ""
 	return nil
 }
 func (c *fakeCloud) Delete(ctx context.Context, id string) error {
 	c.calls = append(c.calls, "delete "+id)
+	if _, ok := c.volumes[id]; !ok {
+		return c.notFound("delete", id)
+	}
 	delete(c.volumes, id)
 	return nil
+}
+
+// notFound is what the ebs adapter returns for an unknown volume: the ebs package's error
+// through the same mapping (ebsErr).
+func (c *fakeCloud) notFound(op, id string) error {
+	return ebsErr(&ebs.Error{Op: op, VolumeID: id, Err: fmt.Errorf("%w: InvalidVolume.NotFound", ebs.ErrNotFound)})
 }
 
 type fakeBoot struct {

@@ -331,6 +331,23 @@ func TestTeardownDetachDelete(t *testing.T) {
 	assert.Equal(t, []string{"create us-east-1c 10 gp3", "attach vol-00000000000000001", "detach vol-00000000000000001", "delete vol-00000000000000001"}, h.cloud.calls)
 	assert.Empty(t, h.cloud.volumes)
 	assert.Empty(t, h.local.mappings)
+
+	// Idempotent: the volume is gone, so a second teardown --delete has nothing to do.
+	h.stdout.Reset()
+	require.Equal(t, 0, h.run("teardown", "--mount-point", mp, "--volume-id", "vol-00000000000000001", "--delete"), h.stderr.String())
+	out := h.stdout.String()
+	assert.Contains(t, out, "Step 3/4: detach vol-00000000000000001...\n    skipped: volume vol-00000000000000001 does not exist (already deleted)")
+	assert.Contains(t, out, "Step 4/4: delete vol-00000000000000001...\n    skipped: volume vol-00000000000000001 does not exist (already deleted)")
+	assert.Contains(t, out, "Done.")
+}
+
+// A volume that does not exist stays exit code 4 everywhere but teardown.
+func TestUnknownVolumeExitCode(t *testing.T) {
+	h := newHarness(t, "")
+	err := h.cloud.Delete(context.Background(), "vol-0000000000000000f")
+	require.ErrorIs(t, err, errVolumeGone)
+	assert.Equal(t, exitNoDevice, exitCode(err))
+	assert.Contains(t, err.Error(), "vol-0000000000000000f")
 }
 
 func TestFlagErrors(t *testing.T) {
