@@ -126,11 +126,14 @@ func runChild(ctx context.Context, argv []string, env []string, stdout, stderr i
 }
 
 // lookPathIn finds prog in the directories of path, and also in this process's PATH so the
-// tools the operator can run are found even when they live elsewhere.
+// tools the operator can run are found even when they live elsewhere. Relative entries
+// ("", ".", "bin") are skipped: they name whatever directory the program was started in,
+// and a hook must never run a program planted there (os/exec refuses them for the same
+// reason, exec.ErrDot).
 func lookPathIn(prog, path string) (string, error) {
 	for _, list := range []string{path, os.Getenv("PATH")} {
 		for _, dir := range strings.Split(list, ":") {
-			if dir == "" {
+			if !strings.HasPrefix(dir, "/") {
 				continue
 			}
 			p := dir + "/" + prog

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -190,6 +191,32 @@ func TestRunChildNotFound(t *testing.T) {
 	var buf bytes.Buffer
 	require.NoError(t, runChild(context.Background(), []string{"sh", "-c", "echo $PATH"}, childEnv(), &buf, io.Discard))
 	assert.Equal(t, hookPath+"\n", buf.String())
+}
+
+// A hook named without a slash is looked up in absolute directories only: a program planted
+// in the current directory is not run even when this process's PATH lists "." or "bin".
+func TestHookLookupIgnoresRelativePath(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "bin"), 0o755))
+	for _, p := range []string{"planted-hook-cloudluks", "bin/planted-hook-cloudluks"} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, p), []byte("#!/bin/sh\ntouch planted-ran\n"), 0o755))
+	}
+	t.Chdir(dir)
+	for _, path := range []string{".", "bin", "./bin", ":"} {
+		t.Run(path, func(t *testing.T) {
+			t.Setenv("PATH", path)
+			_, err := lookPathIn("planted-hook-cloudluks", hookPath)
+			require.ErrorIs(t, err, exec.ErrNotFound)
+			err = runChild(context.Background(), []string{"planted-hook-cloudluks"}, childEnv(), io.Discard, io.Discard)
+			require.ErrorIs(t, err, exec.ErrNotFound)
+			assert.NoFileExists(t, filepath.Join(dir, "planted-ran"))
+		})
+	}
+	// An absolute PATH entry still works.
+	t.Setenv("PATH", filepath.Join(dir, "bin"))
+	p, err := lookPathIn("planted-hook-cloudluks", hookPath)
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(dir, "bin", "planted-hook-cloudluks"), p)
 }
 
 // mkfs runs like a hook: clean environment, no stdin, only the device as argument.
