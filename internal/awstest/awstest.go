@@ -1,7 +1,8 @@
 // Package awstest starts the local AWS emulators the tests run against: moto_server (the EC2
 // Query API) and amazon-ec2-metadata-mock (IMDS). Both are bound to 127.0.0.1 on a free port and
-// stopped when the test ends. A missing program skips the test locally and fails it under
-// CI=true (see internal/testenv).
+// stopped when the test ends — their whole process group, and on Linux also when the test
+// binary dies without running its cleanups (a -timeout panic, SIGKILL). A missing program
+// skips the test locally and fails it under CI=true (see internal/testenv).
 //
 // The tests use real programs rather than in-process fakes so that the SDK's serializers,
 // signers, retryers and the IMDSv2 token flow are exercised exactly as against AWS.
@@ -161,7 +162,7 @@ func startServer(t testing.TB, name string, mk func(port int) *exec.Cmd, probePa
 	for try := 0; try < 3; try++ {
 		port := FreePort(t)
 		cmd := mk(port)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.SysProcAttr = procAttr()
 		out := &lockedBuffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
