@@ -11,16 +11,22 @@ import (
 // (DEFAULT_KEYFILE_SIZE_MAXKB = 8192 KiB).
 const MaxKeyFileSize = 8192 * 1024
 
+// MaxKeyFileSizeLimit is the largest explicit size ReadKey and ReadKeyFile accept: cryptsetup
+// parses --keyfile-size into a uint32, so it never reads more than 4 GiB - 1 bytes of key; a
+// larger size is refused before anything is read, which also bounds the memory an endless
+// source (/dev/zero, a pipe) can make the reader allocate.
+const MaxKeyFileSizeLimit = 1<<32 - 1
+
 // ReadKeyFile reads a key file the way cryptsetup does for -d FILE with --keyfile-offset
 // and --keyfile-size (crypt_keyfile_device_read): offset bytes are skipped; with size 0 the
 // rest of the file is the key, newlines included, up to MaxKeyFileSize (a longer file is
 // refused: "Maximum keyfile size exceeded."); with size > 0 exactly size bytes are read
 // ("Cannot read requested amount of data." otherwise). An offset beyond the end of a regular
-// file is refused ("Cannot seek to requested keyfile offset."). "-" for stdin is the
-// caller's job: use ReadKey(os.Stdin, ...). Errors wrap ErrInvalidParameter.
+// file is refused ("Cannot seek to requested keyfile offset."), and so is a size above
+// MaxKeyFileSizeLimit. "-" for stdin is the caller's job: use ReadKey(os.Stdin, ...). Errors wrap ErrInvalidParameter.
 func ReadKeyFile(path string, offset int64, size int64) ([]byte, error) {
-	if offset < 0 || size < 0 {
-		return nil, fmt.Errorf("%w: key file offset %d / size %d", ErrInvalidParameter, offset, size)
+	if err := checkKeyRange(offset, size); err != nil {
+		return nil, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -44,10 +50,20 @@ func ReadKeyFile(path string, offset int64, size int64) ([]byte, error) {
 // ReadKey is ReadKeyFile for a stream such as stdin (cryptsetup -d -): skipping past the end
 // or reading nothing at all is an error ("Nothing to read on input.").
 func ReadKey(r io.Reader, offset int64, size int64) ([]byte, error) {
-	if offset < 0 || size < 0 {
-		return nil, fmt.Errorf("%w: key file offset %d / size %d", ErrInvalidParameter, offset, size)
+	if err := checkKeyRange(offset, size); err != nil {
+		return nil, err
 	}
 	return readKey(r, offset, size, false)
+}
+
+func checkKeyRange(offset, size int64) error {
+	if offset < 0 || size < 0 {
+		return fmt.Errorf("%w: key file offset %d / size %d", ErrInvalidParameter, offset, size)
+	}
+	if size > MaxKeyFileSizeLimit {
+		return fmt.Errorf("%w: key file size %d above the maximum %d", ErrInvalidParameter, size, int64(MaxKeyFileSizeLimit))
+	}
+	return nil
 }
 
 func readKey(r io.Reader, offset, size int64, regular bool) ([]byte, error) {
@@ -68,7 +84,8 @@ func readKey(r io.Reader, offset, size int64, regular bool) ([]byte, error) {
 	for int64(len(buf)) < want {
 		n, err := r.Read(chunk[:min(int64(len(chunk)), want-int64(len(buf)))])
 		if len(buf)+n > cap(buf) {
-			nb := make([]byte, len(buf), 2*cap(buf)+n)
+			// Never more than want: a short source costs only what it holds.
+			nb := make([]byte, len(buf), min(int64(2*cap(buf)+n), want))
 			copy(nb, buf)
 			clear(buf)
 			buf = nb

@@ -69,3 +69,31 @@ func TestReadKeyFile(t *testing.T) {
 	_, err = ReadKey(r("abc"), 0, 4)
 	assert.ErrorIs(t, err, ErrInvalidParameter)
 }
+
+// endless is /dev/zero as an io.Reader that counts what it hands out.
+type endless struct{ n int64 }
+
+func (e *endless) Read(p []byte) (int, error) {
+	clear(p)
+	e.n += int64(len(p))
+	return len(p), nil
+}
+
+// TestReadKeyBounded: a size beyond cryptsetup's --keyfile-size range (uint32) is refused
+// before a byte is read, so an endless source cannot exhaust memory; the largest size
+// cryptsetup accepts is still read (here from a short source, which then fails cleanly).
+func TestReadKeyBounded(t *testing.T) {
+	for _, size := range []int64{MaxKeyFileSizeLimit + 1, 1 << 40, 1<<63 - 1} {
+		src := &endless{}
+		_, err := ReadKey(src, 0, size)
+		assert.ErrorIs(t, err, ErrInvalidParameter, "size %d", size)
+		assert.Zero(t, src.n, "size %d: nothing may be read", size)
+		_, err = ReadKeyFile(os.DevNull, 0, size)
+		assert.ErrorIs(t, err, ErrInvalidParameter, "size %d", size)
+	}
+	_, err := ReadKey(strings.NewReader("short"), 0, MaxKeyFileSizeLimit)
+	assert.ErrorIs(t, err, ErrInvalidParameter, "cannot read requested amount")
+	got, err := ReadKey(&endless{}, 0, 9_000_000)
+	require.NoError(t, err, "an explicit size above 8192 KiB is read, as cryptsetup -l 9000000 does")
+	assert.Len(t, got, 9_000_000)
+}

@@ -384,6 +384,19 @@ func TestSideBySide(t *testing.T) {
 		{name: "bool option with value", args: []string{"luksDump", "xts.img", "--batch-mode=3"}, code: 1, cmp: sameMessage},
 		{name: "bad number", args: []string{"luksDump", "xts.img", "-s", "abc"}, code: 1, cmp: sameMessage},
 		{name: "missing device", args: []string{"luksDump"}, code: 1, cmp: sameMessage},
+		// Numbers parse as cryptsetup 2.6 parses them: base 10 into the option's C type, so a
+		// --keyfile-size beyond uint32 is refused before any key is read (an endless key file
+		// cannot exhaust memory), while any size within range is read in full.
+		{name: "keyfile-size beyond uint32 on /dev/zero", args: []string{"open", "--test-passphrase", "-d", "/dev/zero", "-l", "4294967296", "xts.img"}, code: 1, cmp: sameMessage},
+		{name: "keyfile-size huge on /dev/zero", args: []string{"open", "--test-passphrase", "-d", "/dev/zero", "--keyfile-size=1099511627776", "xts.img"}, code: 1, cmp: sameMessage},
+		{name: "new-keyfile-size beyond uint32", stdin: "pass0\n", args: []string{"luksAddKey", iters, "--new-keyfile-size", "4294967296", "xts.img", "/dev/zero"}, code: 1, cmp: sameMessage, unchanged: []string{"xts.img"}},
+		{name: "keyfile-size above 8 MiB on /dev/zero", args: []string{"open", "--test-passphrase", "-d", "/dev/zero", "-l", "9000000", "xts.img"}, code: 2, cmp: sameAll},
+		{name: "keyfile-size negative", args: []string{"open", "--test-passphrase", "-d", "key", "-l", "-1", "xts.img"}, code: 1, cmp: sameMessage},
+		{name: "key slot hex", stdin: "pass0\n", args: []string{"open", "--test-passphrase", "-S", "0x0", "xts.img"}, code: 1, cmp: sameMessage},
+		{name: "key slot beyond int32", stdin: "pass0\n", args: []string{"open", "--test-passphrase", "-S", "2147483648", "xts.img"}, code: 1, cmp: sameMessage},
+		{name: "key slot leading space and sign", stdin: "pass0\n", args: []string{"open", "--test-passphrase", "-S", " +0", "xts.img"}, cmp: sameAll},
+		{name: "key size trailing space", stdin: "p\n", args: []string{"-q", "luksFormat", "--type", "luks1", iters, "-s", "256 ", "zero.img"}, code: 1, cmp: sameMessage, unchanged: []string{"zero.img"}},
+		{name: "iterations beyond uint32", stdin: "p\n", args: []string{"-q", "luksFormat", "--type", "luks1", "--pbkdf-force-iterations", "4294967296", "zero.img"}, code: 1, cmp: sameMessage, unchanged: []string{"zero.img"}},
 	}
 	// Every damaged image through the read-only verbs and the verbs that would write to it:
 	// same exit code and messages as cryptsetup, and the image is never modified.

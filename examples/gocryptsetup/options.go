@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -46,6 +47,8 @@ type options struct {
 	perfSubmitFromCrypt bool
 	perfNoReadWQ        bool
 	perfNoWriteWQ       bool
+	deferred            bool // close: remove at the last close when in use
+	cancelDeferred      bool // close: withdraw a deferred removal instead
 
 	help    bool
 	usage   bool
@@ -70,8 +73,20 @@ type optDef struct {
 	kind  optKind
 	arg   string // placeholder for --usage ("STRING", "BITS", ...)
 	alias string // long name this one stands for (--dump-master-key → dump-volume-key)
+	num   numType
 	apply func(o *options, s string, n int64)
 }
+
+// numType is the C type cryptsetup 2.6 parses a numeric option into (its CRYPT_ARG_*); the
+// range check is part of the parse, so "-l 4294967296" is popt's "invalid numeric value".
+type numType int
+
+const (
+	numInt64  numType = iota // the read/write extensions' own options
+	numUint32                // CRYPT_ARG_UINT32
+	numInt32                 // CRYPT_ARG_INT32
+	numUint64                // CRYPT_ARG_UINT64 (above math.MaxInt64 saturates; only offsets use it)
+)
 
 // optionTable lists the options in the order the usage text shows them.
 func optionTable() []optDef {
@@ -88,27 +103,29 @@ func optionTable() []optDef {
 		{long: "help", short: '?', kind: optBool, apply: flag(func(o *options) *bool { return &o.help })},
 		{long: "usage", kind: optBool, apply: flag(func(o *options) *bool { return &o.usage })},
 		{long: "version", short: 'V', kind: optBool, apply: flag(func(o *options) *bool { return &o.version })},
-		{long: "align-payload", kind: optInt, arg: "SECTORS", apply: num(func(o *options) *int64 { return &o.alignPayload })},
+		{long: "align-payload", kind: optInt, num: numUint32, arg: "SECTORS", apply: num(func(o *options) *int64 { return &o.alignPayload })},
 		{long: "allow-discards", kind: optBool, apply: flag(func(o *options) *bool { return &o.allowDiscards })},
 		{long: "batch-mode", short: 'q', kind: optBool, apply: flag(func(o *options) *bool { return &o.batch })},
 		{long: "benchmark-time", kind: optInt, arg: "msecs", apply: func(o *options, _ string, n int64) { o.benchTime = time.Duration(n) * time.Millisecond }},
+		{long: "cancel-deferred", kind: optBool, apply: flag(func(o *options) *bool { return &o.cancelDeferred })},
 		{long: "cipher", short: 'c', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.cipher })},
 		{long: "debug", kind: optBool, apply: flag(func(o *options) *bool { return &o.debug })},
+		{long: "deferred", kind: optBool, apply: flag(func(o *options) *bool { return &o.deferred })},
 		{long: "dump-volume-key", kind: optBool, apply: flag(func(o *options) *bool { return &o.dumpVolumeKey })},
 		{long: "hash", short: 'h', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.hash })},
 		{long: "header", kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.header })},
 		{long: "header-backup-file", kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.backupFile })},
-		{long: "iter-time", short: 'i', kind: optInt, arg: "msecs", apply: func(o *options, _ string, n int64) { o.iterTime = int(n) }},
+		{long: "iter-time", short: 'i', kind: optInt, num: numUint32, arg: "msecs", apply: func(o *options, _ string, n int64) { o.iterTime = int(n) }},
 		{long: "key-file", short: 'd', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.keyFile })},
-		{long: "key-size", short: 's', kind: optInt, arg: "BITS", apply: func(o *options, _ string, n int64) { o.keySize = int(n) }},
-		{long: "key-slot", short: 'S', kind: optInt, arg: "INT", apply: func(o *options, _ string, n int64) { o.keySlot = int(n) }},
-		{long: "keyfile-offset", kind: optInt, arg: "bytes", apply: num(func(o *options) *int64 { return &o.keyfileOffset })},
-		{long: "keyfile-size", short: 'l', kind: optInt, arg: "bytes", apply: num(func(o *options) *int64 { return &o.keyfileSize })},
+		{long: "key-size", short: 's', kind: optInt, num: numUint32, arg: "BITS", apply: func(o *options, _ string, n int64) { o.keySize = int(n) }},
+		{long: "key-slot", short: 'S', kind: optInt, num: numInt32, arg: "INT", apply: func(o *options, _ string, n int64) { o.keySlot = int(n) }},
+		{long: "keyfile-offset", kind: optInt, num: numUint64, arg: "bytes", apply: num(func(o *options) *int64 { return &o.keyfileOffset })},
+		{long: "keyfile-size", short: 'l', kind: optInt, num: numUint32, arg: "bytes", apply: num(func(o *options) *int64 { return &o.keyfileSize })},
 		{long: "volume-key-file", kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.volumeKeyFile })},
-		{long: "new-keyfile-offset", kind: optInt, arg: "bytes", apply: num(func(o *options) *int64 { return &o.newKeyfileOff })},
-		{long: "new-keyfile-size", kind: optInt, arg: "bytes", apply: num(func(o *options) *int64 { return &o.newKeyfileSize })},
+		{long: "new-keyfile-offset", kind: optInt, num: numUint64, arg: "bytes", apply: num(func(o *options) *int64 { return &o.newKeyfileOff })},
+		{long: "new-keyfile-size", kind: optInt, num: numUint32, arg: "bytes", apply: num(func(o *options) *int64 { return &o.newKeyfileSize })},
 		{long: "offset", short: 'o', kind: optInt, arg: "BYTES", apply: num(func(o *options) *int64 { return &o.offset })},
-		{long: "pbkdf-force-iterations", kind: optInt, arg: "LONG", apply: num(func(o *options) *int64 { return &o.forceIterations })},
+		{long: "pbkdf-force-iterations", kind: optInt, num: numUint32, arg: "LONG", apply: num(func(o *options) *int64 { return &o.forceIterations })},
 		{long: "perf-no_read_workqueue", kind: optBool, apply: flag(func(o *options) *bool { return &o.perfNoReadWQ })},
 		{long: "perf-no_write_workqueue", kind: optBool, apply: flag(func(o *options) *bool { return &o.perfNoWriteWQ })},
 		{long: "perf-same_cpu_crypt", kind: optBool, apply: flag(func(o *options) *bool { return &o.perfSameCPUCrypt })},
@@ -116,7 +133,7 @@ func optionTable() []optDef {
 		{long: "readonly", short: 'r', kind: optBool, apply: flag(func(o *options) *bool { return &o.readonly })},
 		{long: "size", short: 'b', kind: optInt, arg: "BYTES", apply: num(func(o *options) *int64 { return &o.size })},
 		{long: "test-passphrase", kind: optBool, apply: flag(func(o *options) *bool { return &o.testPassphrase })},
-		{long: "tries", short: 'T', kind: optInt, arg: "INT", apply: func(o *options, _ string, n int64) { o.tries = int(n) }},
+		{long: "tries", short: 'T', kind: optInt, num: numUint32, arg: "INT", apply: func(o *options, _ string, n int64) { o.tries = int(n) }},
 		{long: "type", short: 'M', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.typ })},
 		{long: "uuid", kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.uuid })},
 		{long: "verbose", short: 'v', kind: optBool, apply: flag(func(o *options) *bool { return &o.verbose })},
@@ -159,7 +176,7 @@ func parseArgs(args []string) (*options, []string, error) {
 		}
 		var n int64
 		if d.kind == optInt {
-			v, err := parseNumber(val)
+			v, err := parseNumber(val, d.num)
 			if err != nil {
 				return &usageError{msg: "invalid numeric value"}
 			}
@@ -235,9 +252,49 @@ func parseArgs(args []string) (*options, []string, error) {
 	return o, pos, nil
 }
 
-// parseNumber accepts what popt's POPT_ARG_LONG accepts: decimal, 0x hex, 0 octal, a sign.
-func parseNumber(s string) (int64, error) {
-	return strconv.ParseInt(strings.TrimSpace(s), 0, 64)
+// parseNumber parses like cryptsetup's tools_parse_arg_value: base 10 only (strtoll/strtoull
+// with base 10: leading white space and a sign allowed, nothing after the digits), then the
+// range of the option's C type. As in strtoull, "-N" for an unsigned type wraps around, so
+// it is out of range for uint32 and huge for uint64.
+func parseNumber(s string, t numType) (int64, error) {
+	s = strings.TrimLeft(s, " \t\n\v\f\r")
+	neg := false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg = s[0] == '-'
+		s = s[1:]
+	}
+	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, strconv.ErrSyntax
+	}
+	mag, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, err // ERANGE
+	}
+	switch t {
+	case numUint32, numUint64:
+		if neg && mag != 0 {
+			if t == numUint32 {
+				return 0, strconv.ErrRange
+			}
+			mag = -mag // strtoull's wrap-around
+		}
+		if t == numUint32 && mag > math.MaxUint32 {
+			return 0, strconv.ErrRange
+		}
+		return int64(min(mag, math.MaxInt64)), nil
+	case numInt32:
+		if (!neg && mag > math.MaxInt32) || (neg && mag > -math.MinInt32) {
+			return 0, strconv.ErrRange
+		}
+	default:
+		if (!neg && mag > math.MaxInt64) || (neg && mag > 1<<63) {
+			return 0, strconv.ErrRange
+		}
+	}
+	if neg {
+		return -int64(mag), nil
+	}
+	return int64(mag), nil
 }
 
 // check applies cryptsetup's cross-option rules that it reports as usage errors.

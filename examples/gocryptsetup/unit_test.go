@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"strings"
 	"syscall"
 	"testing"
@@ -67,7 +68,12 @@ func TestParseArgs(t *testing.T) {
 		{name: "negative slot", args: []string{"-S", "-3"}, wantErr: ": Key slot is invalid."},
 		{name: "force and iter-time", args: []string{"--pbkdf-force-iterations", "1000", "-i", "10"},
 			wantErr: ": PBKDF forced iterations cannot be combined with iteration time option."},
-		{name: "negative offset", args: []string{"--keyfile-offset", "-1"}, wantErr: ": Negative number for option not permitted."},
+		// cryptsetup 2.6 parses with strtoull: -1 is out of a uint32's range, and wraps to
+		// 2^64-1 for a uint64 offset (which then cannot be seeked to).
+		{name: "negative size", args: []string{"--keyfile-size", "-1"}, wantErr: ": invalid numeric value"},
+		{name: "size beyond uint32", args: []string{"-l", "4294967296"}, wantErr: ": invalid numeric value"},
+		{name: "hex number", args: []string{"-l", "0x10"}, wantErr: ": invalid numeric value"},
+		{name: "negative read offset", args: []string{"--offset", "-1"}, wantErr: ": Negative number for option not permitted."},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -263,6 +269,40 @@ func TestVerbTableUnique(t *testing.T) {
 
 // FuzzParseArgs: the option parser never panics and either fails with a usage error or
 // returns options.
+func TestParseNumber(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		typ  numType
+		want int64
+		ok   bool
+	}{
+		{"8", numUint32, 8, true},
+		{" \t+8", numUint32, 8, true},
+		{"-0", numUint32, 0, true},
+		{"4294967295", numUint32, 4294967295, true},
+		{"4294967296", numUint32, 0, false},
+		{"-1", numUint32, 0, false},
+		{"-1", numUint64, math.MaxInt64, true}, // strtoull wraps; saturated to int64
+		{"18446744073709551615", numUint64, math.MaxInt64, true},
+		{"18446744073709551616", numUint64, 0, false},
+		{"-2147483648", numInt32, -2147483648, true},
+		{"2147483648", numInt32, 0, false},
+		{"-9223372036854775808", numInt64, math.MinInt64, true},
+		{"0x10", numInt64, 0, false},
+		{"8 ", numUint32, 0, false},
+		{"", numUint32, 0, false},
+		{"+", numUint32, 0, false},
+	} {
+		got, err := parseNumber(tc.s, tc.typ)
+		if !tc.ok {
+			assert.Error(t, err, "%q", tc.s)
+			continue
+		}
+		require.NoError(t, err, "%q", tc.s)
+		assert.Equal(t, tc.want, got, "%q", tc.s)
+	}
+}
+
 func FuzzParseArgs(f *testing.F) {
 	for _, s := range []string{"luksFormat img -s256 -q", "--foo", "-qvs", "--cipher", "-- -x", "-S -1", "--keyfile-offset=0x10 open"} {
 		f.Add(s)
