@@ -68,23 +68,9 @@ func (g *GrubCfg) edit(fn func(masked string, skip int) []textEdit) bool {
 	changed := false
 	for _, i := range g.targets() {
 		l := &g.lines[i]
-		base, skip, ok := g.argRegion(*l)
-		if !ok {
-			continue
+		if base, skip, ok := g.argRegion(*l); ok && l.editArgs(base, skip, fn) {
+			changed = true
 		}
-		edits := fn(l.masked[base:], skip)
-		if len(edits) == 0 {
-			continue
-		}
-		for k := range edits {
-			edits[k].start += base
-			edits[k].end += base
-		}
-		content := applyEdits(string(l.raw[:l.end]), edits)
-		entry := l.entry
-		*l = parseLegacyLine(append([]byte(content), l.raw[l.end:]...))
-		l.entry = entry
-		changed = true
 	}
 	return changed
 }

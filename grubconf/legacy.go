@@ -260,25 +260,31 @@ func (f *LegacyFile) editLines(entries []int, fn func(masked string, skip int) [
 		if !editable {
 			continue
 		}
-		base, skip, ok := l.argRegion()
-		if !ok {
-			continue
+		if base, skip, ok := l.argRegion(); ok && l.editArgs(base, skip, fn) {
+			changed = true
 		}
-		edits := fn(l.masked[base:], skip)
-		if len(edits) == 0 {
-			continue
-		}
-		for k := range edits {
-			edits[k].start += base
-			edits[k].end += base
-		}
-		content := applyEdits(string(l.raw[:l.end]), edits)
-		entry := l.entry
-		*l = parseLegacyLine(append([]byte(content), l.raw[l.end:]...))
-		l.entry = entry
-		changed = true
 	}
 	return changed
+}
+
+// editArgs applies fn to the arguments of l that start at byte base (skip leading words
+// being the image path and the like), then reparses the edited line in place. The entry
+// number is kept: it depends on the lines before this one, which a reparse cannot see.
+// It reports whether fn asked for any edit.
+func (l *legacyLine) editArgs(base, skip int, fn func(masked string, skip int) []textEdit) bool {
+	edits := fn(l.masked[base:], skip)
+	if len(edits) == 0 {
+		return false
+	}
+	for k := range edits {
+		edits[k].start += base
+		edits[k].end += base
+	}
+	content := applyEdits(string(l.raw[:l.end]), edits)
+	entry := l.entry
+	*l = parseLegacyLine(append([]byte(content), l.raw[l.end:]...))
+	l.entry = entry
+	return true
 }
 
 // AddArg appends arg to the Linux command line of the chosen entries (all when none are

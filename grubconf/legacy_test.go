@@ -199,3 +199,32 @@ func BenchmarkLegacyAddArg(b *testing.B) {
 		_ = f.Bytes()
 	}
 }
+
+// TestEditArgs: the per-line edit both GRUB configuration editors share shifts the edits
+// by the argument offset, keeps the line terminator and the entry number, and reports
+// "no change" without touching the line when fn asks for nothing.
+func TestEditArgs(t *testing.T) {
+	for _, tc := range []struct {
+		name, line, add, want string
+		changed               bool
+	}{
+		{"add", "\tkernel /vmlinuz ro root=/dev/xvda1\r\n", "rd_NO_LUKS", "\tkernel /vmlinuz ro root=/dev/xvda1 rd_NO_LUKS\r\n", true},
+		{"present", "kernel /vmlinuz ro rd_NO_LUKS\n", "rd_NO_LUKS", "kernel /vmlinuz ro rd_NO_LUKS\n", false},
+		{"continued", "linux /vmlinuz ro \\\n  quiet\n", "rd.luks=0", "linux /vmlinuz ro \\\n  quiet rd.luks=0\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := parseLegacyLine([]byte(tc.line))
+			l.entry = 7
+			base := l.rest
+			got := l.editArgs(base, 1, func(m string, skip int) []textEdit {
+				if e, ok := addArgEdit(m, skip, tc.add); ok {
+					return []textEdit{e}
+				}
+				return nil
+			})
+			assert.Equal(t, tc.changed, got)
+			assert.Equal(t, tc.want, string(l.raw))
+			assert.Equal(t, 7, l.entry, "entry kept across the reparse")
+		})
+	}
+}
