@@ -226,11 +226,19 @@ func TestPassphraseSources(t *testing.T) {
 		{"terminal verify mismatch", passSource{term: &fakeTerm{passwords: [][]byte{[]byte("tty"), []byte("tyt")}}}, true, "", errPassMismatch},
 		{"terminal empty", passSource{term: &fakeTerm{passwords: [][]byte{{}}}}, false, "", errEmptyPass},
 		{"missing key file", passSource{keyFile: filepath.Join(dir, "nope")}, false, "", os.ErrNotExist},
+		{"long key file on stdin", passSource{keyFile: "-", stdin: strings.NewReader(strings.Repeat("k", 5000))}, false, strings.Repeat("k", 5000), nil},
+		{"long line on stdin", passSource{stdin: strings.NewReader(strings.Repeat("l", 3000) + "\nrest")}, false, strings.Repeat("l", 3000), nil},
+		{"key file at the size limit", passSource{keyFile: "-", stdin: bytes.NewReader(bytes.Repeat([]byte{7}, maxKeyFileSize))}, false, string(bytes.Repeat([]byte{7}, maxKeyFileSize)), nil},
+		{"key file over the size limit", passSource{keyFile: "-", stdin: bytes.NewReader(make([]byte, maxKeyFileSize+1))}, false, "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.src.prompt = &bytes.Buffer{}
 			got, err := tt.src.read("/dev/x", tt.verify)
+			if tt.name == "key file over the size limit" {
+				require.ErrorContains(t, err, "larger than")
+				return
+			}
 			if tt.wantErr != nil {
 				require.ErrorIs(t, err, tt.wantErr)
 				return
@@ -238,6 +246,31 @@ func TestPassphraseSources(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, string(got))
 		})
+	}
+}
+
+// A growing passphrase buffer leaves no copy behind: the array it outgrew is zeroed, so the
+// caller's final clear really removes every copy (plain append would leave the old array to
+// the garbage collector with the secret in it).
+func TestAppendSecretClearsOutgrownArrays(t *testing.T) {
+	var arrays [][]byte
+	var buf []byte
+	for _, c := range []byte(testPass) {
+		if len(buf) == cap(buf) && cap(buf) > 0 {
+			arrays = append(arrays, buf[:cap(buf)])
+		}
+		buf = appendSecret(buf, c)
+	}
+	for range 100 {
+		if len(buf) == cap(buf) {
+			arrays = append(arrays, buf[:cap(buf)])
+		}
+		buf = appendSecret(buf, 'x')
+	}
+	assert.Equal(t, testPass+strings.Repeat("x", 100), string(buf))
+	require.NotEmpty(t, arrays, "the buffer grew at least once")
+	for i, a := range arrays {
+		assert.Equal(t, make([]byte, len(a)), a, "outgrown array %d still holds bytes", i)
 	}
 }
 

@@ -59,7 +59,7 @@ func readLine(r io.Reader, limit int) ([]byte, error) {
 				clear(line)
 				return nil, fmt.Errorf("line longer than %d bytes", limit)
 			}
-			line = append(line, b[0])
+			line = appendSecret(line, b[0])
 			continue
 		}
 		if errors.Is(err, io.EOF) {
@@ -132,24 +132,45 @@ func (p passSource) read(device string, verify bool) ([]byte, error) {
 }
 
 func readAllLimited(r io.Reader, what string) ([]byte, error) {
-	var buf bytes.Buffer
-	n, err := io.Copy(&buf, io.LimitReader(r, maxKeyFileSize+1))
-	b := buf.Bytes()
-	if err != nil {
-		clear(b)
-		return nil, fmt.Errorf("key file %s: %w", what, err)
+	lr := io.LimitReader(r, maxKeyFileSize+1)
+	var b []byte
+	chunk := make([]byte, 512)
+	defer clear(chunk)
+	for {
+		n, err := lr.Read(chunk)
+		for _, c := range chunk[:n] {
+			b = appendSecret(b, c)
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			clear(b[:cap(b)])
+			return nil, fmt.Errorf("key file %s: %w", what, err)
+		}
 	}
-	if n > maxKeyFileSize {
-		clear(b)
+	if len(b) > maxKeyFileSize {
+		clear(b[:cap(b)])
 		return nil, fmt.Errorf("key file %s: larger than %d bytes", what, maxKeyFileSize)
 	}
-	if n == 0 {
+	if len(b) == 0 {
 		return nil, fmt.Errorf("key file %s: %w", what, errEmptyPass)
 	}
-	// Copy out so the slack of the buffer's backing array can be cleared too.
-	out := bytes.Clone(b)
-	clear(b[:cap(b)])
-	return out, nil
+	return b, nil
+}
+
+// appendSecret appends c to a buffer holding secret bytes. Where append would leave the
+// old backing array behind for the garbage collector with the secret still in it, this
+// copies into a larger array itself and zeroes the old one, so that every copy of a
+// passphrase is cleared by the caller's final clear.
+func appendSecret(buf []byte, c byte) []byte {
+	if len(buf) == cap(buf) {
+		grown := make([]byte, len(buf), max(2*cap(buf), 64))
+		copy(grown, buf)
+		clear(buf)
+		buf = grown
+	}
+	return append(buf, c)
 }
 
 // confirm asks cryptsetup's question on a terminal; without a terminal or with -q it says
