@@ -193,8 +193,15 @@ func (a *app) setup(ctx context.Context, c *config) error {
 	if fmtd != nil {
 		fmt.Fprintf(a.stdout, "Note: %s now holds a LUKS header; run setup again with --force to reformat it.\n", device)
 	}
-	if created || attached {
-		fmt.Fprintf(a.stdout, "Note: volume %s stays attached; remove it with: encrypted-volume teardown --volume-id %s --delete\n", volumeID, volumeID)
+	// Only a volume this run created is offered for deletion: one given with --volume-id
+	// may hold the operator's data (setup may have refused to format it).
+	switch {
+	case created && attached:
+		fmt.Fprintf(a.stdout, "Note: volume %s (created by this run) stays attached; remove it with: encrypted-volume teardown --volume-id %s --delete\n", volumeID, volumeID)
+	case created:
+		fmt.Fprintf(a.stdout, "Note: volume %s (created by this run) is not attached; remove it with: encrypted-volume teardown --volume-id %s --delete\n", volumeID, volumeID)
+	case attached:
+		fmt.Fprintf(a.stdout, "Note: volume %s stays attached; detach it with: encrypted-volume teardown --volume-id %s --detach\n", volumeID, volumeID)
 	}
 	return err
 }

@@ -132,6 +132,45 @@ func TestSetupFailedStep(t *testing.T) {
 	}
 }
 
+// A failed setup on a volume given with --volume-id never suggests deleting it (it may
+// hold the operator's data); a volume the run created is offered for deletion, and the
+// note says truthfully whether it is attached.
+func TestSetupFailureNote(t *testing.T) {
+	const existing = "vol-0aaaaaaaaaaaaaaaa"
+	tests := []struct {
+		name     string
+		args     []string
+		prepare  func(h *harness)
+		want     string
+		wantNone string
+	}{
+		{"existing volume attached by this run", []string{"--volume-id", existing},
+			func(h *harness) { h.cloud.volumes[existing] = ""; h.local.failMkfs = errors.New("mke2fs: exit status 1") },
+			"Note: volume " + existing + " stays attached; detach it with: encrypted-volume teardown --volume-id " + existing + " --detach\n",
+			"--delete"},
+		{"created and attached", nil,
+			func(h *harness) { h.local.failMkfs = errors.New("mke2fs: exit status 1") },
+			"Note: volume vol-00000000000000001 (created by this run) stays attached; remove it with: encrypted-volume teardown --volume-id vol-00000000000000001 --delete\n",
+			""},
+		{"created, attach failed", nil,
+			func(h *harness) { h.cloud.failNext = errors.New("AttachmentLimitExceeded") },
+			"Note: volume vol-00000000000000001 (created by this run) is not attached; remove it with: encrypted-volume teardown --volume-id vol-00000000000000001 --delete\n",
+			"stays attached"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, testPass+"\n")
+			tt.prepare(h)
+			code := h.run(append([]string{"setup", "--mount-point", tempMountPoint(t)}, tt.args...)...)
+			require.NotEqual(t, 0, code)
+			assert.Contains(t, h.stdout.String(), tt.want)
+			if tt.wantNone != "" {
+				assert.NotContains(t, h.stdout.String(), tt.wantNone)
+			}
+		})
+	}
+}
+
 func TestSetupRefusesUsedDevice(t *testing.T) {
 	ext := make([]byte, probeSize)
 	ext[1080], ext[1081] = 0x53, 0xef
