@@ -145,7 +145,10 @@ func TestSetupFailureNote(t *testing.T) {
 		wantNone string
 	}{
 		{"existing volume attached by this run", []string{"--volume-id", existing},
-			func(h *harness) { h.cloud.volumes[existing] = ""; h.local.failMkfs = errors.New("mke2fs: exit status 1") },
+			func(h *harness) {
+				h.cloud.volumes[existing] = ""
+				h.local.failMkfs = errors.New("mke2fs: exit status 1")
+			},
 			"Note: volume " + existing + " stays attached; detach it with: encrypted-volume teardown --volume-id " + existing + " --detach\n",
 			"--delete"},
 		{"created and attached", nil,
