@@ -42,9 +42,11 @@ func (c *Client) Delete(ctx context.Context, volumeID string, o DeleteOptions) e
 	if vol.State != StateDeleting && vol.State != StateDeleted {
 		if _, err := c.api.DeleteVolume(ctx, &ec2.DeleteVolumeInput{VolumeId: aws.String(volumeID)}); err != nil {
 			err = classify(err)
-			if !errors.Is(err, ErrNotFound) { // gone meanwhile: what we wanted
+			if !errors.Is(err, ErrNotFound) && !c.deletionUnderway(ctx, volumeID) {
 				return fail("", vol.State, err)
 			}
+			// Gone meanwhile, or a resent request refused because the first one (whose
+			// answer was lost) already started the deletion: what we wanted.
 		}
 	}
 	last := vol.State
@@ -70,4 +72,15 @@ func (c *Client) Delete(ctx context.Context, volumeID string, o DeleteOptions) e
 		return fail("", last, err)
 	}
 	return nil
+}
+
+// deletionUnderway reports whether the volume is being deleted or gone, for a DeleteVolume
+// that was refused (IncorrectState "is deleting" after the SDK resent a request whose first
+// attempt worked).
+func (c *Client) deletionUnderway(ctx context.Context, volumeID string) bool {
+	v, err := c.describe(ctx, volumeID)
+	if errors.Is(err, ErrNotFound) {
+		return true
+	}
+	return err == nil && (v.State == StateDeleting || v.State == StateDeleted)
 }

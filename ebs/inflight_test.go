@@ -283,3 +283,40 @@ func TestAttachResentRequestDeviceInUse(t *testing.T) {
 		})
 	}
 }
+
+// deleteScripted answers DescribeVolumes from a script and DeleteVolume with a fixed error,
+// recording the IDs it was asked to delete.
+type deleteScripted struct {
+	*scripted
+	deleteErr error
+	deleted   []string
+}
+
+func (d *deleteScripted) DeleteVolume(_ context.Context, in *ec2.DeleteVolumeInput, _ ...func(*ec2.Options)) (*ec2.DeleteVolumeOutput, error) {
+	d.deleted = append(d.deleted, aws.ToString(in.VolumeId))
+	return &ec2.DeleteVolumeOutput{}, d.deleteErr
+}
+
+// DeleteVolume refused after the first (lost) attempt started the deletion: Delete sees the
+// volume "deleting" and waits for it to go. A refusal while the volume is still there is
+// reported with the volume and its state.
+func TestDeleteResentRequestRefused(t *testing.T) {
+	refused := &smithy.GenericAPIError{Code: "IncorrectState", Message: "The volume 'vol-a' is 'deleting'"}
+	d := &deleteScripted{scripted: &scripted{states: []types.Volume{
+		volState(types.VolumeStateAvailable),
+		volState(types.VolumeStateDeleting),
+		volState(types.VolumeStateDeleted),
+	}}, deleteErr: refused}
+	require.NoError(t, ebs.New(d, ebs.Options{Wait: tinyWait}).Delete(context.Background(), "vol-a", ebs.DeleteOptions{}))
+	assert.Equal(t, []string{"vol-a"}, d.deleted)
+
+	d = &deleteScripted{scripted: &scripted{states: []types.Volume{volState(types.VolumeStateAvailable)}},
+		deleteErr: &smithy.GenericAPIError{Code: "IncorrectState", Message: "The volume 'vol-a' is 'available'"}}
+	err := ebs.New(d, ebs.Options{Wait: tinyWait}).Delete(context.Background(), "vol-a", ebs.DeleteOptions{})
+	require.Error(t, err)
+	var ee *ebs.Error
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, "vol-a", ee.VolumeID)
+	assert.Equal(t, "available", ee.State)
+	assert.Contains(t, err.Error(), "IncorrectState")
+}
