@@ -98,6 +98,9 @@ func (c *Client) Attach(ctx context.Context, volumeID string, o AttachOptions) (
 
 	for _, dev := range candidates {
 		if !c.reserve(instance, dev, volumeID) {
+			if o.Device != "" {
+				return fail(dev, "", fmt.Errorf("%w: another attachment from this process is using the name right now", ErrInUse))
+			}
 			continue
 		}
 		out, err := c.api.AttachVolume(ctx, &ec2.AttachVolumeInput{

@@ -320,3 +320,35 @@ func TestDeleteResentRequestRefused(t *testing.T) {
 	assert.Equal(t, "available", ee.State)
 	assert.Contains(t, err.Error(), "IncorrectState")
 }
+
+// An explicit device name that another attach of this Client holds right now is refused as
+// in use, naming the device — not reported as "no free device name among /dev/sdf…/dev/sdp".
+func TestAttachExplicitNameInFlight(t *testing.T) {
+	g := &gatedEC2{
+		vols: map[string]*types.Volume{
+			"vol-a": {VolumeId: aws.String("vol-a"), State: types.VolumeStateAvailable},
+			"vol-b": {VolumeId: aws.String("vol-b"), State: types.VolumeStateAvailable},
+		},
+		gate:    map[string]chan struct{}{"vol-a": make(chan struct{})},
+		entered: make(chan string, 4),
+	}
+	c := ebs.New(g, ebs.Options{Wait: tinyWait})
+	ctx := context.Background()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Attach(ctx, "vol-a", ebs.AttachOptions{InstanceID: "i-1", Device: "/dev/sdk"})
+		done <- err
+	}()
+	require.Equal(t, "/dev/sdk", <-g.entered)
+
+	_, err := c.Attach(ctx, "vol-b", ebs.AttachOptions{InstanceID: "i-1", Device: "/dev/xvdk"})
+	require.ErrorIs(t, err, ebs.ErrInUse)
+	require.NotErrorIs(t, err, ebs.ErrNoFreeDevice)
+	var ee *ebs.Error
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, "/dev/xvdk", ee.Device)
+	assert.Equal(t, "vol-b", ee.VolumeID)
+
+	close(g.gate["vol-a"])
+	require.NoError(t, <-done)
+}
