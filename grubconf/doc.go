@@ -15,6 +15,11 @@
 //
 // An empty plan means the work is done: applying twice changes nothing the second time.
 //
+// The zero Volume{} plans the kernel-argument edits alone and leaves crypttab and fstab
+// untouched (a crypttab line without noauto then still unlocks at boot; the plan warns).
+// Its undo record is separate from any volume's: PlanUndo("") reverts it. Unnamed, every
+// LUKS line in crypttab counts as a device boot may need for the safety check below.
+//
 // # What is edited, per distribution family
 //
 // Detect reads /etc/os-release (or /etc/system-release, /etc/redhat-release,

@@ -31,7 +31,24 @@ type journalEntry struct {
 	Dirs []string    `json:"dirs,omitempty"`
 }
 
-func journalPath(volume string) string { return path.Join(JournalDir, volume+".json") }
+// kernelArgsJournal names the record of a plan made without a volume (kernel arguments
+// only). '#' is refused in volume names, so it never collides with a volume's record.
+const kernelArgsJournal = "#kernel-args"
+
+func journalPath(volume string) string {
+	if volume == "" {
+		volume = kernelArgsJournal
+	}
+	return path.Join(JournalDir, volume+".json")
+}
+
+// planLabel names what a plan is about in errors: the volume, or the kernel arguments.
+func planLabel(volume string) string {
+	if volume == "" {
+		return "kernel arguments"
+	}
+	return "volume " + volume
+}
 
 // journalFile is the record's real root-relative path (links in /var/lib resolved inside
 // the root).
@@ -46,7 +63,7 @@ func readJournal(root, volume string) (*journal, error) {
 	}
 	b, err := os.ReadFile(hostPath(root, jf))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("volume %s: %w", volume, ErrNoUndo)
+		return nil, fmt.Errorf("%s: %w", planLabel(volume), ErrNoUndo)
 	}
 	if err != nil {
 		return nil, err
@@ -118,7 +135,8 @@ func removeJournal(root, volume string) error {
 }
 
 // PlanUndo loads the record Apply left for volume and returns the plan that restores every
-// recorded file to its original bytes (removing files that were created). It fails with
+// recorded file to its original bytes (removing files that were created). The volume ""
+// undoes a kernel-arguments-only plan (Volume{}). It fails with
 // ErrNoUndo when nothing was recorded and with ErrConflict when a recorded file has changed
 // since, because restoring it would throw that change away; nothing is changed then.
 func (s *System) PlanUndo(volume string) (*Plan, error) {

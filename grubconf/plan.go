@@ -11,7 +11,9 @@ import (
 	"strings"
 )
 
-// Volume names the encrypted data volume whose boot-time unlock is disabled.
+// Volume names the encrypted data volume whose boot-time unlock is disabled. The zero
+// Volume (no name) plans only the kernel-argument edits: crypttab and fstab are left
+// alone, so a crypttab line without noauto still unlocks (and prompts) at boot.
 type Volume struct {
 	Name       string // the mapping name (crypttab first field, /dev/mapper/NAME)
 	Device     string // optional: the backing device as crypttab writes it (/dev/xvdf, UUID=…)
@@ -19,7 +21,13 @@ type Volume struct {
 }
 
 func (v Volume) validate() error {
-	if v.Name == "" || strings.ContainsAny(v.Name, " \t\n/\\#\x00") || v.Name == "." || v.Name == ".." {
+	if v.Name == "" {
+		if v.Device != "" || v.MountPoint != "" {
+			return fmt.Errorf("volume with device %q, mount point %q but no name: %w", v.Device, v.MountPoint, ErrInvalidVolume)
+		}
+		return nil // kernel arguments only
+	}
+	if strings.ContainsAny(v.Name, " \t\n/\\#\x00") || v.Name == "." || v.Name == ".." {
 		return fmt.Errorf("volume name %q: %w", v.Name, ErrInvalidVolume)
 	}
 	return nil
@@ -344,7 +352,7 @@ func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
 	if err := s.planKernelCmdline(w, bls); err != nil {
 		return nil, err
 	}
-	if ct != nil {
+	if ct != nil && v.Name != "" {
 		names := []string{v.Name}
 		for _, e := range ct.Entries() {
 			if v.Device != "" && e.Device == v.Device && e.Name != v.Name {
@@ -361,7 +369,7 @@ func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
 			}
 		}
 	}
-	if fst != nil && fst.DisableAuto("/dev/mapper/"+v.Name, v.MountPoint) {
+	if fst != nil && v.Name != "" && fst.DisableAuto("/dev/mapper/"+v.Name, v.MountPoint) {
 		fsFile.set(fst.Bytes(), "noauto,nofail and pass 0 for /dev/mapper/"+v.Name)
 	}
 	p.Changes = w.changes()
@@ -372,7 +380,21 @@ func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
 	for _, d := range s.Dangling {
 		p.Warnings = append(p.Warnings, d+" is a symlink to a missing file (is /boot mounted under the root?)")
 	}
-	if !hadCryptLine {
+	switch {
+	case v.Name == "":
+		// Kernel arguments only: say which crypttab lines will still unlock at boot.
+		var auto []string
+		if ct != nil {
+			for _, e := range ct.Entries() {
+				if !hasOption(e.Options, "noauto") {
+					auto = append(auto, e.Name)
+				}
+			}
+		}
+		if len(auto) > 0 {
+			p.Warnings = append(p.Warnings, "no volume named: "+ctPath+" still unlocks "+strings.Join(auto, ", ")+" at boot (name the volume to add noauto,nofail)")
+		}
+	case !hadCryptLine:
 		p.Warnings = append(p.Warnings, "no active /etc/crypttab line for "+v.Name)
 	}
 	return p, nil

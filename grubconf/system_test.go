@@ -495,9 +495,14 @@ func TestFamilyOf(t *testing.T) {
 func TestInvalidVolume(t *testing.T) {
 	sys, err := Detect(t.TempDir())
 	require.NoError(t, err)
-	for _, n := range []string{"", "a b", "../x", "a/b"} {
+	for _, n := range []string{"a b", "../x", "a/b", "#kernel-args"} {
 		_, err := sys.PlanDisableUnlock(Volume{Name: n})
 		assert.ErrorIs(t, err, ErrInvalidVolume, "%q", n)
+	}
+	// No name means kernel arguments only; a device or mount point then names nothing.
+	for _, v := range []Volume{{Device: "/dev/xvdf"}, {MountPoint: "/encrypted_vol"}} {
+		_, err := sys.PlanDisableUnlock(v)
+		assert.ErrorIs(t, err, ErrInvalidVolume, "%+v", v)
 	}
 	_, err = Detect(filepath.Join(t.TempDir(), "missing"))
 	assert.Error(t, err)
@@ -585,4 +590,75 @@ func TestJournalMerge(t *testing.T) {
 	got, err := os.ReadFile(menu)
 	require.NoError(t, err)
 	assert.Equal(t, updated, string(got), "the kernel update is not thrown away")
+}
+
+// TestKernelArgsOnly: with the zero Volume every root gets exactly its boot-loader edits
+// (the volume plan's files minus crypttab and fstab), Status and idempotence work on that,
+// the crypttab lines that still unlock at boot are named in a warning, undo has its own
+// record, and a later plan for the volume still does the crypttab/fstab part.
+func TestKernelArgsOnly(t *testing.T) {
+	for _, rc := range rootCases {
+		t.Run(rc.name, func(t *testing.T) {
+			root := rc.files(t).build(t)
+			orig := treeState(t, root, false)
+			sys, err := Detect(root)
+			require.NoError(t, err)
+
+			var want []string
+			for _, p := range rc.edited {
+				if p != "/etc/crypttab" && p != "/etc/fstab" {
+					want = append(want, p)
+				}
+			}
+			plan, err := sys.PlanDisableUnlock(Volume{})
+			if errors.Is(err, ErrEncryptedBoot) {
+				// Unnamed, the data volume's crypttab line counts as a device boot may
+				// need (marked initramfs, or beside a device-mapper root): refused, safely.
+				assert.Contains(t, []string{"centos6", "debian-12"}, rc.name)
+				_, err = sys.PlanDisableUnlock(rc.vol)
+				require.NoError(t, err, "naming the volume resolves it")
+				return
+			}
+			require.NoError(t, err)
+			assert.ElementsMatch(t, want, changedPaths(plan))
+			if sys.Crypttab != nil && strings.Contains(rc.name, "al1-2011.09") {
+				assert.Contains(t, strings.Join(plan.Warnings, "\n"), "still unlocks my_enc_fs at boot")
+			}
+			for _, w := range plan.Warnings {
+				assert.NotContains(t, w, "no active /etc/crypttab line")
+			}
+			st, err := sys.Status(Volume{})
+			require.NoError(t, err)
+			assert.Equal(t, len(want) == 0, st.Disabled)
+
+			require.NoError(t, plan.Apply(ApplyOptions{}))
+			sys2, err := Detect(root)
+			require.NoError(t, err)
+			again, err := sys2.PlanDisableUnlock(Volume{})
+			require.NoError(t, err)
+			assert.True(t, again.Empty(), "second run changes nothing, got %v", changedPaths(again))
+			st, err = sys2.Status(Volume{})
+			require.NoError(t, err)
+			assert.True(t, st.Disabled)
+			// The volume itself is not done: crypttab/fstab are still pending there.
+			vp, err := sys2.PlanDisableUnlock(rc.vol)
+			require.NoError(t, err)
+			for _, p := range changedPaths(vp) {
+				assert.Contains(t, []string{"/etc/crypttab", "/etc/fstab"}, p)
+			}
+			_, err = sys2.PlanUndo(rc.vol.Name)
+			assert.ErrorIs(t, err, ErrNoUndo, "the volume has no record of its own")
+
+			undo, err := sys2.PlanUndo("")
+			if len(want) == 0 {
+				assert.ErrorIs(t, err, ErrNoUndo)
+				return
+			}
+			require.NoError(t, err)
+			require.NoError(t, undo.Apply(ApplyOptions{}))
+			assert.Equal(t, orig, treeState(t, root, true), "undo restores the original tree")
+			_, err = sys2.PlanUndo("")
+			assert.ErrorIs(t, err, ErrNoUndo)
+		})
+	}
 }

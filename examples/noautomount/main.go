@@ -3,10 +3,12 @@
 // found under --root: the kernel argument that disables LUKS in the initramfs
 // (rd_NO_LUKS or rd.luks=0) on every boot entry, and noauto,nofail for the volume in
 // /etc/crypttab and /etc/fstab (commenting the crypttab line out on SysV systems).
+// Without --volume only the kernel arguments are edited; crypttab and fstab stay as they
+// are (and --undo then reverts that kernel-argument run).
 //
 // Usage:
 //
-//	noautomount [--root DIR] --volume NAME [--mount-point DIR] [--dry-run] [--backup] [--undo]
+//	noautomount [--root DIR] [--volume NAME] [--mount-point DIR] [--dry-run] [--backup] [--undo]
 //
 // It prints a unified diff of every change. --dry-run prints it and changes nothing.
 // --undo restores the files changed by an earlier run to their original bytes.
@@ -61,7 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	backup := fl.Bool("backup", false, "keep FILE"+grubconf.BackupSuffix+" copies of the originals")
 	undo := fl.Bool("undo", false, "restore the files changed by an earlier run")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: noautomount [--root DIR] --volume NAME [--mount-point DIR] [--dry-run] [--backup] [--undo]")
+		fmt.Fprintln(stderr, "usage: noautomount [--root DIR] [--volume NAME] [--mount-point DIR] [--dry-run] [--backup] [--undo]")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
@@ -74,8 +76,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "noautomount: unexpected argument %q\n", fl.Arg(0))
 		return exitUsage
 	}
-	if *volume == "" {
-		fmt.Fprintln(stderr, "noautomount: --volume is required")
+	if *volume == "" && (*mountPoint != "" || *device != "") {
+		fmt.Fprintln(stderr, "noautomount: --mount-point and --device need --volume")
 		return exitUsage
 	}
 	err := doRun(stdout, stderr, *root, grubconf.Volume{Name: *volume, MountPoint: *mountPoint, Device: *device}, *dryRun, *backup, *undo)
@@ -83,6 +85,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "noautomount: %v\n", err)
 		if errors.Is(err, grubconf.ErrEncryptedBoot) {
 			fmt.Fprintln(stderr, "noautomount: nothing was changed; this machine needs LUKS to boot, so boot-time unlock must stay enabled")
+			if *volume == "" {
+				fmt.Fprintln(stderr, "noautomount: if that crypttab line is the data volume, name it with --volume NAME")
+			}
 		}
 	}
 	return exitCode(err)
@@ -92,6 +97,11 @@ func doRun(stdout, stderr io.Writer, root string, v grubconf.Volume, dryRun, bac
 	sys, err := grubconf.Detect(root)
 	if err != nil {
 		return err
+	}
+	what, subject := "boot-time unlock of "+v.Name, v.Name
+	if v.Name == "" {
+		what, subject = "boot-time LUKS unlock in the kernel arguments", "the kernel arguments"
+		fmt.Fprintln(stderr, "noautomount: no --volume: only the boot loader's kernel arguments are edited; /etc/crypttab and /etc/fstab are left as they are")
 	}
 	var plan *grubconf.Plan
 	if undo {
@@ -109,13 +119,13 @@ func doRun(stdout, stderr io.Writer, root string, v grubconf.Volume, dryRun, bac
 	}
 	if plan.Empty() {
 		if undo {
-			fmt.Fprintf(stderr, "noautomount: nothing to undo for %s\n", v.Name)
+			fmt.Fprintf(stderr, "noautomount: nothing to undo for %s\n", subject)
 			if !dryRun {
 				return plan.Apply(grubconf.ApplyOptions{})
 			}
 			return nil
 		}
-		fmt.Fprintf(stderr, "noautomount: nothing to do: boot-time unlock of %s is already disabled\n", v.Name)
+		fmt.Fprintf(stderr, "noautomount: nothing to do: %s is already disabled\n", what)
 		return nil
 	}
 	for _, c := range plan.Changes {

@@ -174,7 +174,8 @@ func TestCLIUsage(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{}, 2, "--volume is required"},
+		{[]string{"--mount-point", "/encrypted_vol"}, 2, "--mount-point and --device need --volume"},
+		{[]string{"--device", "/dev/xvdf"}, 2, "--mount-point and --device need --volume"},
 		{[]string{"--volume", "a b"}, 2, "invalid volume"},
 		{[]string{"--volume", "x", "extra"}, 2, "unexpected argument"},
 		{[]string{"--bogus"}, 2, "flag provided but not defined"},
@@ -195,4 +196,64 @@ func TestCLIConflictExitCode(t *testing.T) {
 	r := runCLI(t, "--root", root, "--volume", "my_enc_fs", "--undo")
 	assert.Equal(t, 4, r.code)
 	assert.Contains(t, r.stderr, "/etc/fstab: file changed since it was read")
+}
+
+// TestCLIWithoutVolume: --volume is optional; without it only the boot loader's kernel
+// arguments change (crypttab and fstab stay byte-identical), the output says so and names
+// the crypttab line that still unlocks at boot, a second run has nothing to do, and --undo
+// without --volume reverts exactly that run. A later run for the volume still does its part.
+func TestCLIWithoutVolume(t *testing.T) {
+	root := al1Root(t)
+	orig := snapshot(t, root)
+
+	d := runCLI(t, "--root", root, "--dry-run")
+	require.Equal(t, 0, d.code, d.stderr)
+	assert.Contains(t, d.stderr, "no --volume: only the boot loader's kernel arguments are edited; /etc/crypttab and /etc/fstab are left as they are")
+	assert.Contains(t, d.stderr, "warning: no volume named: /etc/crypttab still unlocks my_enc_fs at boot")
+	assert.Contains(t, d.stdout, "+++ b/boot/grub/menu.lst\n")
+	assert.NotContains(t, d.stdout, "crypttab")
+	assert.NotContains(t, d.stdout, "fstab")
+	assert.Equal(t, orig, snapshot(t, root), "dry run touches nothing")
+
+	a := runCLI(t, "--root", root)
+	require.Equal(t, 0, a.code, a.stderr)
+	assert.Equal(t, d.stdout, a.stdout)
+	assert.Contains(t, a.stderr, "1 file(s) changed")
+	now := snapshot(t, root)
+	assert.Contains(t, now["boot/grub/menu.lst"], "KEYTABLE=us rd_NO_LUKS\n")
+	assert.Equal(t, orig["etc/crypttab"], now["etc/crypttab"])
+	assert.Equal(t, orig["etc/fstab"], now["etc/fstab"])
+
+	s := runCLI(t, "--root", root)
+	require.Equal(t, 0, s.code, s.stderr)
+	assert.Empty(t, s.stdout)
+	assert.Contains(t, s.stderr, "nothing to do: boot-time LUKS unlock in the kernel arguments is already disabled")
+
+	// The volume's own run does only crypttab and fstab now.
+	v := runCLI(t, "--root", root, "--volume", "my_enc_fs", "--dry-run")
+	require.Equal(t, 0, v.code, v.stderr)
+	assert.NotContains(t, v.stdout, "menu.lst")
+	assert.Contains(t, v.stdout, "+#my_enc_fs /dev/xvdf none luks\n")
+
+	u := runCLI(t, "--root", root, "--undo")
+	require.Equal(t, 0, u.code, u.stderr)
+	assert.Equal(t, orig, snapshot(t, root), "undo restores every byte")
+	n := runCLI(t, "--root", root, "--undo")
+	assert.Equal(t, 1, n.code)
+	assert.Contains(t, n.stderr, "kernel arguments: nothing recorded to undo")
+}
+
+// TestCLIWithoutVolumeRefuses: unnamed, a crypttab line marked initramfs may be root's, so
+// the run is refused with a hint to name the volume.
+func TestCLIWithoutVolumeRefuses(t *testing.T) {
+	root := writeTree(t, map[string]string{
+		"boot/grub/menu.lst": fixture(t, "01-amazon-linux-2011.09-pv-menu.lst"),
+		"etc/system-release": "Amazon Linux AMI release 2011.09\n",
+		"etc/crypttab":       "my_enc_fs /dev/xvdf none luks,initramfs\n",
+	})
+	orig := snapshot(t, root)
+	r := runCLI(t, "--root", root)
+	assert.Equal(t, 3, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "name it with --volume NAME")
+	assert.Equal(t, orig, snapshot(t, root))
 }
