@@ -75,6 +75,11 @@ type Mapping struct {
 // CloseOptions qualify CloseWithOptions.
 type CloseOptions struct {
 	// Deferred: when the mapping is in use, schedule its removal for the last close instead
-	// of failing with ErrBusy (cryptsetup close --deferred).
+	// of failing with ErrBusy (cryptsetup close --deferred). The /dev/mapper node goes at
+	// once (without udev nothing would remove it after the kernel does; holders keep their
+	// open descriptors).
 	Deferred bool
+	// CancelDeferred: do not close; withdraw a deferred removal scheduled earlier (cryptsetup
+	// close --cancel-deferred). Nothing pending is not an error.
+	CancelDeferred bool
 }

@@ -358,6 +358,25 @@ func (c *Control) list(initial int) ([]DeviceInfo, error) {
 	return parseNameList(data)
 }
 
+// CancelDeferredRemove withdraws a deferred removal that Remove with Deferred scheduled
+// (the device message "@cancel_deferred_remove", as `cryptsetup close --cancel-deferred` and
+// `dmsetup remove --cancel-deferred` send it). Without a pending deferred removal it does
+// nothing; once the kernel has started removing the device it fails with ErrBusy.
+func (c *Control) CancelDeferredRemove(name string) error {
+	h, err := byName(name)
+	if err != nil {
+		return err
+	}
+	msg, err := targetMessage(0, "@cancel_deferred_remove")
+	if err != nil {
+		return err
+	}
+	if _, _, err := c.run(cmdTargetMsg, h, msg, 0); err != nil {
+		return dmErr("cancel deferred remove of", name, err)
+	}
+	return nil
+}
+
 // Remove removes name. While the device is busy (open, e.g. by udev's blkid probe just after
 // creation) it retries until ctx's deadline (DefaultRemoveTimeout without one), then returns an
 // error wrapping ErrBusy — unless opts.Deferred, which schedules a deferred removal instead.

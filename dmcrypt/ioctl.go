@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // The layouts below follow include/uapi/linux/dm-ioctl.h. They are encoded by hand into byte
@@ -45,6 +46,7 @@ const (
 	cmdTableClear  = 10
 	cmdTableDeps   = 11
 	cmdTableStatus = 12
+	cmdTargetMsg   = 14
 )
 
 // ioctlNumber returns the request number of device-mapper command nr.
@@ -221,6 +223,18 @@ func parseTargets(data []byte, count uint32) ([]Target, error) {
 		off = next
 	}
 	return ts, nil
+}
+
+// targetMessage encodes struct dm_target_msg {u64 sector; char message[]} for DM_TARGET_MSG.
+// Messages starting with '@' are for the device itself, not a target (sector is then unused).
+func targetMessage(sector uint64, msg string) ([]byte, error) {
+	if msg == "" || strings.IndexByte(msg, 0) >= 0 {
+		return nil, fmt.Errorf("%w: target message %q", ErrInvalidParameter, msg)
+	}
+	b := make([]byte, 8+len(msg)+1)
+	binary.NativeEndian.PutUint64(b, sector)
+	copy(b[8:], msg)
+	return b, nil
 }
 
 // DeviceInfo describes one device-mapper device, as DM_DEV_STATUS or DM_LIST_DEVICES report it.

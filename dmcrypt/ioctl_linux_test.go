@@ -29,11 +29,13 @@ func TestLayoutMatchesXSys(t *testing.T) {
 	assert.Equal(t, uintptr(24), unsafe.Offsetof(s.Target_type))
 	var n unix.DmNameList
 	assert.Equal(t, uintptr(12), unsafe.Offsetof(n.Name))
+	var m unix.DmTargetMsg
+	assert.Equal(t, uintptr(8), unsafe.Sizeof(m), "message text follows the u64 sector")
 
 	for nr, want := range map[uint]uint{
 		cmdVersion: unix.DM_VERSION, cmdListDevices: unix.DM_LIST_DEVICES, cmdDevCreate: unix.DM_DEV_CREATE,
 		cmdDevRemove: unix.DM_DEV_REMOVE, cmdDevSuspend: unix.DM_DEV_SUSPEND, cmdDevStatus: unix.DM_DEV_STATUS,
-		cmdTableLoad: unix.DM_TABLE_LOAD, cmdTableStatus: unix.DM_TABLE_STATUS,
+		cmdTableLoad: unix.DM_TABLE_LOAD, cmdTableStatus: unix.DM_TABLE_STATUS, cmdTargetMsg: unix.DM_TARGET_MSG,
 	} {
 		assert.Equal(t, want, ioctlNumber(nr))
 	}

@@ -243,7 +243,9 @@ func Close(ctx context.Context, name string) error {
 	return CloseWithOptions(ctx, name, CloseOptions{})
 }
 
-// CloseWithOptions is Close with options (deferred removal).
+// CloseWithOptions is Close with options: Deferred schedules the removal for the last close
+// when the mapping is in use; CancelDeferred withdraws such a scheduled removal instead of
+// closing (the mapping stays).
 func CloseWithOptions(ctx context.Context, name string, opts CloseOptions) error {
 	if err := ValidateName(name); err != nil {
 		return err
@@ -256,6 +258,9 @@ func CloseWithOptions(ctx context.Context, name string, opts CloseOptions) error
 	info, err := c.Info(name)
 	if err != nil {
 		return err
+	}
+	if opts.CancelDeferred {
+		return c.CancelDeferredRemove(name)
 	}
 	loopDev := ""
 	if ts, err := c.Table(name); err == nil {

@@ -45,3 +45,13 @@ func TestTargetFormatRedactsKey(t *testing.T) {
 		assert.NotContains(t, got, key)
 	}
 }
+
+func TestTargetMessage(t *testing.T) {
+	b, err := targetMessage(7, "@cancel_deferred_remove")
+	assert.NoError(t, err)
+	assert.Equal(t, append([]byte{7, 0, 0, 0, 0, 0, 0, 0}, "@cancel_deferred_remove\x00"...), b)
+	for _, bad := range []string{"", "a\x00b"} {
+		_, err := targetMessage(0, bad)
+		assert.ErrorIs(t, err, ErrInvalidParameter)
+	}
+}

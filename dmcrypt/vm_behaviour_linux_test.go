@@ -363,12 +363,12 @@ func TestVMBehaviour(t *testing.T) {
 		_, err = Status("inuse")
 		require.NoError(t, err, "still there after a failed close")
 		require.NoError(t, CloseWithOptions(ctx, "inuse", CloseOptions{Deferred: true}))
-		c, err := OpenControl()
-		require.NoError(t, err)
-		info, err := c.Info("inuse")
-		c.Close()
-		require.NoError(t, err)
-		assert.True(t, info.DeferredRemove)
+		assert.True(t, deferredPending(t, "inuse"))
+		require.NoError(t, CloseWithOptions(ctx, "inuse", CloseOptions{CancelDeferred: true}))
+		assert.False(t, deferredPending(t, "inuse"), "cancelled")
+		require.ErrorIs(t, CloseWithOptions(ctx, "nosuch", CloseOptions{CancelDeferred: true}), ErrNotFound)
+		require.NoError(t, CloseWithOptions(ctx, "inuse", CloseOptions{Deferred: true}))
+		assert.True(t, deferredPending(t, "inuse"))
 		require.NoError(t, f.Close())
 		for i := 0; i < 200; i++ {
 			if _, err = Status("inuse"); errors.Is(err, ErrNotFound) {
@@ -489,6 +489,27 @@ func TestVMBehaviour(t *testing.T) {
 		// cryptsetup also prints libdevmapper's retry diagnostics; the message is the last line.
 		assert.Equal(t, "Device cli is still in use.\n", g.stderr)
 		assert.True(t, strings.HasSuffix(c.stderr, g.stderr), c.stderr)
+		// close --deferred / --cancel-deferred, each tool undoing the other's: exit 0, nothing
+		// printed, the kernel's deferred-remove flag set and cleared.
+		for _, step := range []struct {
+			tool     string
+			args     []string
+			deferred bool
+		}{
+			{bin, []string{"close", "--deferred", "cli"}, true},
+			{"cryptsetup", []string{"close", "--cancel-deferred", "cli"}, false},
+			{"cryptsetup", []string{"close", "--deferred", "cli"}, true},
+			{bin, []string{"close", "--cancel-deferred", "cli"}, false},
+			{bin, []string{"close", "--cancel-deferred", "cli"}, false}, // nothing pending: fine
+		} {
+			r := run(t, nil, step.tool, step.args...)
+			require.Equal(t, 0, r.code, "%s %v: %s", step.tool, step.args, r.stderr)
+			assert.Empty(t, r.stderr, "%s %v", step.tool, step.args)
+			assert.Equal(t, step.deferred, deferredPending(t, "cli"), "%s %v", step.tool, step.args)
+		}
+		g, c = both("close", "--cancel-deferred", "nosuch")
+		assert.Equal(t, 4, g.code, g.stderr)
+		assert.Equal(t, c.code, g.code)
 		require.NoError(t, f.Close())
 		r = run(t, nil, bin, "luksClose", "cli")
 		require.Equal(t, 0, r.code, r.stderr)
@@ -548,4 +569,15 @@ func TestVMBehaviour(t *testing.T) {
 		}
 		assertNothingLeft(t)
 	})
+}
+
+// deferredPending reports whether name has a deferred removal scheduled.
+func deferredPending(t *testing.T, name string) bool {
+	t.Helper()
+	c, err := OpenControl()
+	require.NoError(t, err)
+	defer c.Close()
+	info, err := c.Info(name)
+	require.NoError(t, err)
+	return info.DeferredRemove
 }
