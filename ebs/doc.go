@@ -56,7 +56,13 @@
 // waiter) with named default policies (DefaultAvailableTimeout, DefaultAttachingTimeout, …)
 // that WaitOptions override. Throttling (RequestLimitExceeded), 5xx answers and dropped
 // connections are retried by the SDK retryer (NewRetryer) and, inside wait loops, ridden out
-// until the timeout. Errors are *Error values naming the operation, volume, instance, device
+// until the timeout. AttachVolume, DetachVolume and DeleteVolume are not idempotent: when the
+// SDK resends one whose first answer was lost, EC2 may refuse the resend because the first
+// attempt worked (IncorrectState, "already in use", NotFound). Attach, Detach and Delete
+// therefore describe the volume before they report such a refusal, and carry on when it shows
+// their own work (an attachment to this instance, a detached or deleting volume). Create does
+// not rely on the SDK for this: it resends CreateVolume itself, with the same ClientToken,
+// only after looking for the volume by its token tag. Errors are *Error values naming the operation, volume, instance, device
 // and last state, wrapping a sentinel (ErrNotFound, ErrInUse, ErrAttachTimeout, ErrTimeout,
 // ErrDeviceNotFound, ErrStaleDevice, …) and the SDK error. State changes and warnings go to
 // Options.Progress.

@@ -52,6 +52,8 @@ type Error struct {
 	Err        error
 }
 
+// Error renders "ebs: OP VOLUME instance I device D (state S): cause", leaving out the
+// parts that are empty.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("ebs: ")
@@ -74,6 +76,7 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// Unwrap returns the cause: a sentinel of this package and/or the SDK's error.
 func (e *Error) Unwrap() error { return e.Err }
 
 // errorCode returns the EC2 error code inside err ("" when err is not an API error).

@@ -13,7 +13,9 @@
 // Every verb prints one line per step ("Step 3/9: luksFormat /dev/nvme1n1 (aes-xts-plain64,
 // 512-bit, sha256)..."). A failed step names itself, undoes the local state it created (an
 // open mapping, a mount) and says how to remove what remains in EC2, so teardown can always
-// clean up.
+// clean up. teardown skips what is already gone (nothing mounted, no mapping, a volume EC2
+// no longer knows), so running it twice is harmless. Only a volume setup created itself is
+// ever suggested for --delete.
 //
 // # The passphrase
 //
@@ -44,6 +46,8 @@
 //	ENCRYPTED_VOLUME_NAME=<mapping name>  ENCRYPTED_VOLUME_MOUNT=<mount point>  ENCRYPTED_VOLUME_DEVICE=<mapper path>
 //
 // standard input from /dev/null and / as working directory, and stop at the first failure.
+// A command named without a slash is looked up in that PATH, then in the absolute
+// directories of this program's own PATH (relative entries such as "." are ignored).
 // A failing hook leaves the volume mounted: the data is available, only the application
 // start failed.
 //
