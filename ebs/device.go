@@ -68,19 +68,32 @@ var nvmeNamespace = regexp.MustCompile(`^nvme[0-9]+n[0-9]+$`)
 //     requested name is followed.
 //
 // A path that names the volume but leads to an NVMe disk with another serial (a stale
-// symlink) is refused with ErrStaleDevice, never returned.
+// symlink) is never returned: the resolver keeps waiting for the volume's own namespace (or
+// for udev to fix the link) and reports ErrStaleDevice when the time is up. A controller
+// whose vendor area names another device fails at once with ErrStaleDevice.
 func ResolveDevice(ctx context.Context, volumeID, requested string, o ResolveOptions) (string, error) {
 	o = o.withDefaults(WaitOptions{})
 	deadline := time.Now().Add(o.Timeout)
+	var stale error
 	for {
 		dev, err := findDevice(volumeID, requested, o)
 		if err == nil {
 			return dev, nil
 		}
-		if !errors.Is(err, ErrDeviceNotFound) {
+		var sl *staleLinkError
+		switch {
+		case errors.As(err, &sl):
+			// A link left over from an earlier attachment at the same name: udev replaces
+			// it, or the namespace with our serial shows up in sysfs, once the new device
+			// is there. Keep looking; report the link only if nothing better appears.
+			stale = err
+		case !errors.Is(err, ErrDeviceNotFound):
 			return "", &Error{Op: "resolve", VolumeID: volumeID, Device: requested, Err: err}
 		}
 		if time.Now().After(deadline) {
+			if stale != nil {
+				return "", &Error{Op: "resolve", VolumeID: volumeID, Device: requested, Err: fmt.Errorf("after %v: %w", o.Timeout, stale)}
+			}
 			return "", &Error{Op: "resolve", VolumeID: volumeID, Device: requested,
 				Err: fmt.Errorf("%w after %v (no NVMe serial %s, no Xen device for %q)", ErrDeviceNotFound, o.Timeout, NVMeSerial(volumeID), requested)}
 		}
@@ -128,7 +141,7 @@ func findDevice(volumeID, requested string, o ResolveOptions) (string, error) {
 				continue // dangling: udev has not finished
 			}
 			if !within(target, o.DevRoot) {
-				return "", fmt.Errorf("%w: %s points outside %s (%s)", ErrStaleDevice, cand, o.DevRoot, target)
+				return "", &staleLinkError{fmt.Sprintf("%s points outside %s (%s)", cand, o.DevRoot, target)}
 			}
 		}
 		if base := filepath.Base(target); nvmeNamespace.MatchString(base) {
@@ -136,13 +149,19 @@ func findDevice(volumeID, requested string, o ResolveOptions) (string, error) {
 				return target, nil
 			}
 			// A symlink to an NVMe disk whose serial is not ours: stale, refuse.
-			return "", fmt.Errorf("%w: %s leads to %s, whose serial is %q, not %s",
-				ErrStaleDevice, cand, target, readSerial(o.SysRoot, base), want)
+			return "", &staleLinkError{fmt.Sprintf("%s leads to %s, whose serial is %q, not %s",
+				cand, target, readSerial(o.SysRoot, base), want)}
 		}
 		return target, nil
 	}
 	return "", ErrDeviceNotFound
 }
+
+// staleLinkError is a device link that leads to another disk; it wraps ErrStaleDevice.
+type staleLinkError struct{ msg string }
+
+func (e *staleLinkError) Error() string { return ErrStaleDevice.Error() + ": " + e.msg }
+func (e *staleLinkError) Unwrap() error { return ErrStaleDevice }
 
 func readSerial(sysRoot, name string) string {
 	b, err := os.ReadFile(filepath.Join(sysRoot, "block", name, "device", "serial"))

@@ -252,3 +252,34 @@ func BenchmarkResolveDeviceNVMe(b *testing.B) {
 		}
 	}
 }
+
+// A link at the requested name left over from another volume's attachment does not end the
+// wait: the new volume's namespace, found by serial when it appears, is returned. Only when
+// nothing better appears is the stale link reported.
+func TestResolveDeviceStaleLinkWaits(t *testing.T) {
+	sys, dev := tree{nvme: map[string]string{"nvme0n1": "vol0fffffffffffffffff"}, links: map[string]string{"sdf": "nvme0n1"}}.build(t)
+	noIoctl := func(string) ([]byte, error) { return nil, errors.New("no ioctl") }
+	appeared := make(chan struct{})
+	go func() {
+		defer close(appeared)
+		time.Sleep(30 * time.Millisecond)
+		d := filepath.Join(sys, "block", "nvme1n1", "device")
+		_ = os.MkdirAll(d, 0o755)
+		_ = os.WriteFile(filepath.Join(d, "serial"), []byte("vol0123456789abcdef0"), 0o644)
+		_ = os.WriteFile(filepath.Join(dev, "nvme1n1"), nil, 0o644)
+	}()
+	got, err := ebs.ResolveDevice(context.Background(), testVol, "/dev/sdf", ebs.ResolveOptions{
+		SysRoot: sys, DevRoot: dev, Identify: noIoctl, Timeout: time.Minute, Poll: 2 * time.Millisecond,
+	})
+	<-appeared
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(dev, "nvme1n1"), got)
+
+	// Never fixed: ErrStaleDevice naming the link, after the timeout.
+	_, err = ebs.ResolveDevice(context.Background(), "vol-0eeeeeeeeeeeeeeee", "/dev/sdf", ebs.ResolveOptions{
+		SysRoot: sys, DevRoot: dev, Identify: noIoctl, Timeout: 20 * time.Millisecond, Poll: 2 * time.Millisecond,
+	})
+	require.ErrorIs(t, err, ebs.ErrStaleDevice)
+	assert.Contains(t, err.Error(), "sdf leads to")
+	assert.Contains(t, err.Error(), "vol-0eeeeeeeeeeeeeeee")
+}
