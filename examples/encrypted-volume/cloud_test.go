@@ -65,18 +65,23 @@ func newRecorder(t *testing.T, target string) (*recorder, string) {
 }
 
 // containsSecret looks for the passphrase in the encodings a request could carry it in.
+// The forms are tried in a fixed order: several can be equal (base64 and base64url agree
+// unless the secret encodes to '+' or '/'), and the first match names the result.
 func containsSecret(b, secret []byte) string {
-	forms := map[string][]byte{
-		"raw":       secret,
-		"urlencode": []byte(url.QueryEscape(string(secret))),
-		"pathesc":   []byte(url.PathEscape(string(secret))),
-		"base64":    []byte(base64.StdEncoding.EncodeToString(secret)),
-		"base64url": []byte(base64.URLEncoding.EncodeToString(secret)),
-		"hex":       []byte(hex.EncodeToString(secret)),
+	forms := []struct {
+		name string
+		enc  []byte
+	}{
+		{"raw", secret},
+		{"urlencode", []byte(url.QueryEscape(string(secret)))},
+		{"pathesc", []byte(url.PathEscape(string(secret)))},
+		{"base64", []byte(base64.StdEncoding.EncodeToString(secret))},
+		{"base64url", []byte(base64.URLEncoding.EncodeToString(secret))},
+		{"hex", []byte(hex.EncodeToString(secret))},
 	}
-	for name, f := range forms {
-		if bytes.Contains(b, f) || bytes.Contains(bytes.ToLower(b), bytes.ToLower(f)) {
-			return name
+	for _, f := range forms {
+		if bytes.Contains(b, f.enc) || bytes.Contains(bytes.ToLower(b), bytes.ToLower(f.enc)) {
+			return f.name
 		}
 	}
 	return ""
