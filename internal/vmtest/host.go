@@ -320,6 +320,18 @@ func Run(t *testing.T, opts Options) bool {
 	if err := opts.validate(); err != nil {
 		t.Fatal(err)
 	}
+	// The guest's tools are copied from the host: a missing one is a missing test dependency
+	// like qemu (skip locally, fail under CI), checked before any costly build.
+	for _, tool := range opts.Tools {
+		hint := "install it on the host; the VM gets a copy with its libraries"
+		if filepath.IsAbs(tool) {
+			if _, err := os.Stat(tool); err != nil {
+				testenv.Missing(t, "guest tool "+tool, hint)
+			}
+			continue
+		}
+		testenv.LookPath(t, tool, hint)
+	}
 	qemu := testenv.LookPath(t, "qemu-system-x86_64", "apt-get install qemu-system-x86")
 	k, err := findKernel(kernelDir())
 	if err != nil {
