@@ -34,7 +34,8 @@
 // OpenOptions.Keyring the key goes to dm-crypt as a "logon" key added to the thread keyring of
 // a dedicated OS thread and referenced as ":<size>:logon:<description>"; it is invalidated
 // right after the load and the thread ends, so the key never stays in a keyring. CryptTable's
-// String and Format redact keys. cryptsetup 2.6 itself always uses hex keys for LUKS1.
+// String and Format redact keys, and so do Target's (the Params of a table read back).
+// cryptsetup 2.6 itself always uses hex keys for LUKS1.
 //
 // # Device nodes and udev
 //
@@ -46,7 +47,9 @@
 //
 // Close retries while the device is busy (udev's probes open new devices briefly) until the
 // context's deadline, DefaultRemoveTimeout without one, and then fails with ErrBusy;
-// CloseWithOptions with Deferred asks the kernel to remove the device at its last close.
+// CloseWithOptions with Deferred asks the kernel to remove the device at its last close
+// (cryptsetup close --deferred); with CancelDeferred it withdraws that request and leaves the
+// mapping in place (--cancel-deferred).
 //
 // # Low level
 //

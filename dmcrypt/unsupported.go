@@ -60,6 +60,9 @@ func (c *Control) Remove(ctx context.Context, name string, opts RemoveOptions) e
 	return ErrUnsupported
 }
 
+// CancelDeferredRemove returns ErrUnsupported.
+func (c *Control) CancelDeferredRemove(name string) error { return ErrUnsupported }
+
 // AttachLoop returns ErrUnsupported.
 func AttachLoop(file string, opts LoopOptions) (*Loop, error) { return nil, ErrUnsupported }
 
