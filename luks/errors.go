@@ -49,4 +49,16 @@ var (
 	ErrVolumeKeyMismatch = errors.New("volume key does not match the volume")
 	// ErrClosed: the Volume was closed.
 	ErrClosed = errors.New("luks: volume closed")
+
+	// Key-file reads (ReadKey, ReadKeyFile) that cryptsetup words differently; each also
+	// wraps ErrInvalidParameter.
+
+	// ErrKeyFileOffset: --keyfile-offset lies beyond the end of the key file or pipe.
+	ErrKeyFileOffset = errors.New("cannot seek to requested keyfile offset")
+	// ErrKeyFileTooLarge: a key file read without a size holds more than MaxKeyFileSize.
+	ErrKeyFileTooLarge = errors.New("maximum keyfile size exceeded")
+	// ErrKeyFileShort: the source ended before the requested --keyfile-size bytes.
+	ErrKeyFileShort = errors.New("cannot read requested amount of data")
+	// ErrNothingToRead: a stream (stdin, a device) gave no key bytes at all.
+	ErrNothingToRead = errors.New("nothing to read on input")
 )

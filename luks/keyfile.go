@@ -20,10 +20,11 @@ const MaxKeyFileSizeLimit = 1<<32 - 1
 // ReadKeyFile reads a key file the way cryptsetup does for -d FILE with --keyfile-offset
 // and --keyfile-size (crypt_keyfile_device_read): offset bytes are skipped; with size 0 the
 // rest of the file is the key, newlines included, up to MaxKeyFileSize (a longer file is
-// refused: "Maximum keyfile size exceeded."); with size > 0 exactly size bytes are read
-// ("Cannot read requested amount of data." otherwise). An offset beyond the end of a regular
-// file is refused ("Cannot seek to requested keyfile offset."), and so is a size above
-// MaxKeyFileSizeLimit. "-" for stdin is the caller's job: use ReadKey(os.Stdin, ...). Errors wrap ErrInvalidParameter.
+// refused: "Maximum keyfile size exceeded.", ErrKeyFileTooLarge); with size > 0 exactly size
+// bytes are read ("Cannot read requested amount of data.", ErrKeyFileShort, otherwise). An
+// offset beyond the end of a regular file is refused ("Cannot seek to requested keyfile
+// offset.", ErrKeyFileOffset), and so is a size above MaxKeyFileSizeLimit. "-" for stdin is
+// the caller's job: use ReadKey(os.Stdin, ...). Errors wrap ErrInvalidParameter.
 func ReadKeyFile(path string, offset int64, size int64) ([]byte, error) {
 	if err := checkKeyRange(offset, size); err != nil {
 		return nil, err
@@ -42,13 +43,13 @@ func ReadKeyFile(path string, offset int64, size int64) ([]byte, error) {
 	}
 	regular := fi.Mode().IsRegular()
 	if regular && offset > fi.Size() {
-		return nil, fmt.Errorf("%w: cannot seek to requested keyfile offset %d (file has %d bytes)", ErrInvalidParameter, offset, fi.Size())
+		return nil, fmt.Errorf("%w: %w %d (file has %d bytes)", ErrInvalidParameter, ErrKeyFileOffset, offset, fi.Size())
 	}
 	return readKey(f, offset, size, regular)
 }
 
 // ReadKey is ReadKeyFile for a stream such as stdin (cryptsetup -d -): skipping past the end
-// or reading nothing at all is an error ("Nothing to read on input.").
+// or reading nothing at all is an error ("Nothing to read on input.", ErrNothingToRead).
 func ReadKey(r io.Reader, offset int64, size int64) ([]byte, error) {
 	if err := checkKeyRange(offset, size); err != nil {
 		return nil, err
@@ -68,9 +69,11 @@ func checkKeyRange(offset, size int64) error {
 
 func readKey(r io.Reader, offset, size int64, regular bool) ([]byte, error) {
 	if offset > 0 {
+		// A pipe that ends inside the offset cannot be "seeked" (cryptsetup reads it away
+		// and says so); one that ends exactly there has nothing to read, below.
 		skipped, err := skip(r, offset)
 		if err != nil || skipped < offset {
-			return nil, fmt.Errorf("%w: cannot seek to requested keyfile offset %d", ErrInvalidParameter, offset)
+			return nil, fmt.Errorf("%w: %w %d", ErrInvalidParameter, ErrKeyFileOffset, offset)
 		}
 	}
 	unlimited := size == 0
@@ -101,13 +104,13 @@ func readKey(r io.Reader, offset, size int64, regular bool) ([]byte, error) {
 	}
 	switch {
 	case len(buf) == 0 && !regular:
-		return nil, fmt.Errorf("%w: nothing to read on input", ErrInvalidParameter)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidParameter, ErrNothingToRead)
 	case unlimited && int64(len(buf)) == want:
 		clear(buf)
-		return nil, fmt.Errorf("%w: maximum keyfile size exceeded (%d bytes)", ErrInvalidParameter, MaxKeyFileSize)
+		return nil, fmt.Errorf("%w: %w (%d bytes)", ErrInvalidParameter, ErrKeyFileTooLarge, MaxKeyFileSize)
 	case !unlimited && int64(len(buf)) != size:
 		clear(buf)
-		return nil, fmt.Errorf("%w: cannot read requested amount of data (%d bytes)", ErrInvalidParameter, size)
+		return nil, fmt.Errorf("%w: %w (%d bytes)", ErrInvalidParameter, ErrKeyFileShort, size)
 	}
 	return buf, nil
 }

@@ -18,21 +18,22 @@ func TestReadKeyFile(t *testing.T) {
 	for _, tc := range []struct {
 		off, size int64
 		want      string
-		err       bool
+		err       error
 	}{
-		{0, 0, "0123456789\nabc", false}, // whole file, newline included
-		{2, 0, "23456789\nabc", false},
-		{2, 3, "234", false},
-		{0, 14, "0123456789\nabc", false},
-		{0, 15, "", true},  // cannot read requested amount
-		{14, 0, "", false}, // offset == size: empty key, as cryptsetup for a regular file
-		{15, 0, "", true},  // offset beyond end
-		{-1, 0, "", true},
-		{0, -1, "", true},
+		{0, 0, "0123456789\nabc", nil}, // whole file, newline included
+		{2, 0, "23456789\nabc", nil},
+		{2, 3, "234", nil},
+		{0, 14, "0123456789\nabc", nil},
+		{0, 15, "", ErrKeyFileShort},  // cannot read requested amount
+		{14, 0, "", nil},              // offset == size: empty key, as cryptsetup for a regular file
+		{15, 0, "", ErrKeyFileOffset}, // offset beyond end
+		{-1, 0, "", ErrInvalidParameter},
+		{0, -1, "", ErrInvalidParameter},
 	} {
 		got, err := ReadKeyFile(kf, tc.off, tc.size)
-		if tc.err {
+		if tc.err != nil {
 			assert.ErrorIs(t, err, ErrInvalidParameter, "%+v", tc)
+			assert.ErrorIs(t, err, tc.err, "%+v", tc)
 			continue
 		}
 		require.NoError(t, err, "%+v", tc)
@@ -46,6 +47,7 @@ func TestReadKeyFile(t *testing.T) {
 	require.NoError(t, os.WriteFile(big, bytes.Repeat([]byte{'k'}, MaxKeyFileSize+1), 0o600))
 	_, err = ReadKeyFile(big, 0, 0)
 	assert.ErrorIs(t, err, ErrInvalidParameter, "over 8192 KiB")
+	assert.ErrorIs(t, err, ErrKeyFileTooLarge, "over 8192 KiB")
 	got, err = ReadKeyFile(big, 0, MaxKeyFileSize+1)
 	require.NoError(t, err, "an explicit size lifts the limit")
 	assert.Len(t, got, MaxKeyFileSize+1)
@@ -63,11 +65,15 @@ func TestReadKeyFile(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "cd", string(got))
 	_, err = ReadKey(r(""), 0, 0)
-	assert.ErrorIs(t, err, ErrInvalidParameter, "nothing to read on input")
+	assert.ErrorIs(t, err, ErrNothingToRead)
 	_, err = ReadKey(r("abc"), 5, 0)
-	assert.ErrorIs(t, err, ErrInvalidParameter, "offset beyond the end of a stream")
+	assert.ErrorIs(t, err, ErrKeyFileOffset, "offset beyond the end of a pipe, as cryptsetup -d - says")
+	_, err = ReadKey(r("abc"), 3, 0)
+	assert.ErrorIs(t, err, ErrNothingToRead, "offset exactly at the end of a pipe")
 	_, err = ReadKey(r("abc"), 0, 4)
-	assert.ErrorIs(t, err, ErrInvalidParameter)
+	assert.ErrorIs(t, err, ErrKeyFileShort)
+	_, err = ReadKey(r(""), 0, 4)
+	assert.ErrorIs(t, err, ErrNothingToRead, "nothing at all wins over a short read")
 }
 
 // endless is /dev/zero as an io.Reader that counts what it hands out.

@@ -27,6 +27,23 @@ var (
 	errTermOffset    = &cliError{code: 1, msg: "Cannot use offset with terminal input."}
 )
 
+// keyReadError words a failed key-file read as cryptsetup's crypt_keyfile_device_read does
+// (all exit 1); nil (stdin gave an empty key) is "Nothing to read on input.".
+func keyReadError(err error) error {
+	switch {
+	case err == nil, errors.Is(err, luks.ErrNothingToRead):
+		return errNothingToRead
+	case errors.Is(err, luks.ErrKeyFileOffset):
+		return &cliError{code: exitParams, msg: "Cannot seek to requested keyfile offset."}
+	case errors.Is(err, luks.ErrKeyFileTooLarge):
+		return &cliError{code: exitParams, msg: "Maximum keyfile size exceeded."}
+	case errors.Is(err, luks.ErrKeyFileShort):
+		return &cliError{code: exitParams, msg: "Cannot read requested amount of data."}
+	}
+	// A directory, an I/O error: the read itself failed.
+	return &cliError{code: exitParams, msg: "Error reading passphrase."}
+}
+
 // keyFromOptions is the existing-key source given by -d/--keyfile-offset/-l.
 func (a *app) keyFromOptions() keySource {
 	return keySource{file: a.opts.keyFile, offset: a.opts.keyfileOffset, size: a.opts.keyfileSize}
@@ -53,14 +70,18 @@ func (a *app) getKey(prompt string, src keySource, verify bool) ([]byte, error) 
 		p, err := luks.ReadKey(a.stdin, src.offset, src.size)
 		if err != nil || len(p) == 0 {
 			clear(p)
-			return nil, errNothingToRead
+			return nil, keyReadError(err)
 		}
 		return p, nil
 	default:
 		if _, err := os.Stat(src.file); err != nil {
 			return nil, errKeyFileOpen
 		}
-		return luks.ReadKeyFile(src.file, src.offset, src.size)
+		p, err := luks.ReadKeyFile(src.file, src.offset, src.size)
+		if err != nil {
+			return nil, keyReadError(err)
+		}
+		return p, nil
 	}
 	if a.term.StdinIsTerminal() {
 		return a.promptKey(prompt, src, verify)
