@@ -44,30 +44,52 @@ func EscapeArg(arg string) (string, error) {
 
 // splitArgs splits a parameter string the way the kernel's dm_split_args does: runs of white
 // space separate arguments, a backslash makes the next byte literal. The returned arguments
-// are fresh slices (the caller may wipe them).
+// are fresh slices (the caller may wipe them), each allocated once at its final size so no
+// discarded copy of a key argument is left behind by a growing append.
 func splitArgs(params []byte) [][]byte {
-	var out [][]byte
-	var cur []byte
-	in := false
-	for i := 0; i < len(params); i++ {
-		c := params[i]
-		switch {
-		case c == '\\' && i+1 < len(params):
+	out := make([][]byte, 0, countArgs(params))
+	for i := 0; i < len(params); {
+		if isDMSpace(params[i]) {
 			i++
-			cur = append(cur, params[i])
-			in = true
-		case isDMSpace(c):
-			if in {
-				out = append(out, cur)
-				cur, in = nil, false
-			}
-		default:
-			cur = append(cur, c)
-			in = true
+			continue
 		}
-	}
-	if in {
-		out = append(out, cur)
+		// First pass: the argument's length after unescaping and where it ends.
+		n, end := 0, i
+		for end < len(params) && !isDMSpace(params[end]) {
+			if params[end] == '\\' && end+1 < len(params) {
+				end++
+			}
+			end++
+			n++
+		}
+		arg := make([]byte, 0, n)
+		for j := i; j < end; j++ {
+			if params[j] == '\\' && j+1 < len(params) {
+				j++
+			}
+			arg = append(arg, params[j])
+		}
+		out = append(out, arg)
+		i = end
 	}
 	return out
+}
+
+// countArgs returns how many arguments splitArgs finds in params.
+func countArgs(params []byte) int {
+	n := 0
+	for i := 0; i < len(params); {
+		if isDMSpace(params[i]) {
+			i++
+			continue
+		}
+		n++
+		for i < len(params) && !isDMSpace(params[i]) {
+			if params[i] == '\\' && i+1 < len(params) {
+				i++
+			}
+			i++
+		}
+	}
+	return n
 }
