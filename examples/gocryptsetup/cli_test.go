@@ -358,6 +358,9 @@ func TestSideBySide(t *testing.T) {
 		{name: "luksKillSlot with passphrase", stdin: "pass0\n", args: []string{"-v", "luksKillSlot", "cbc.img", "1"}, cmp: sameAll},
 		{name: "luksKillSlot wrong passphrase", stdin: "wrong\n", args: []string{"luksKillSlot", "cbc.img", "1"}, code: 2, cmp: sameAll, unchanged: []string{"cbc.img"}},
 		{name: "luksKillSlot nothing on stdin", args: []string{"luksKillSlot", "cbc.img", "1"}, cmp: sameAll},
+		// A short or over-skipped stdin key is an error, not "nothing to read": the slot stays.
+		{name: "luksKillSlot stdin key shorter than -l", stdin: "pass0", args: []string{"luksKillSlot", "-d", "-", "-l", "100", "cbc.img", "1"}, code: 1, cmp: sameAll, unchanged: []string{"cbc.img"}},
+		{name: "luksKillSlot stdin key offset beyond end", stdin: "pass0", args: []string{"luksKillSlot", "-d", "-", "--keyfile-offset", "100", "cbc.img", "1"}, code: 1, cmp: sameAll, unchanged: []string{"cbc.img"}},
 		{name: "luksKillSlot missing argument", args: []string{"luksKillSlot", "cbc.img"}, code: 1, cmp: sameMessage, unchanged: []string{"cbc.img"}},
 
 		// Header backup and restore.
