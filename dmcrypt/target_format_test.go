@@ -55,3 +55,29 @@ func TestTargetMessage(t *testing.T) {
 		assert.ErrorIs(t, err, ErrInvalidParameter)
 	}
 }
+
+// FuzzTargetString: printing any target never panics, and a crypt target whose second
+// argument is a long hex key never shows that key.
+func FuzzTargetString(f *testing.F) {
+	f.Add("crypt", []byte("aes-xts-plain64 00112233445566778899aabbccddeeff 0 7:0 0"))
+	f.Add("crypt", []byte(`a\ b\\ \ `))
+	f.Add("crypt", []byte("\\"))
+	f.Add("crypt", []byte(" \xa0 "))
+	f.Add("linear", []byte("7:0 0"))
+	f.Add("integrity", []byte("7:0 0 32 J 1 journal_crypt:ctr(aes):00"))
+	f.Fuzz(func(t *testing.T, typ string, params []byte) {
+		s := Target{Type: typ, Params: params}.String()
+		if typ != "crypt" {
+			return
+		}
+		start, end := argSpan(params, 1)
+		if start > end || end > len(params) {
+			t.Fatalf("argSpan(%q, 1) = %d, %d", params, start, end)
+		}
+		key := string(params[start:end])
+		if len(key) >= 32 && key[0] != ':' && !strings.Contains(string(params[:start]), key) &&
+			!strings.Contains(string(params[end:]), key) && strings.Contains(s, key) {
+			t.Fatalf("String shows the key argument %q: %q", key, s)
+		}
+	})
+}
