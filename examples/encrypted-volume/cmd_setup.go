@@ -11,17 +11,18 @@ import (
 // setup automates the seed walkthrough's nine steps.
 func (a *app) setup(ctx context.Context, c *config) error {
 	var (
-		cl         cloud
-		instanceID string
-		zone       = c.zone
-		volumeID   = c.volumeID
-		reqDevice  string // name EC2 recorded for the attachment
-		device     = c.device
-		created    bool
-		attached   bool
-		fmtd       formatted
-		mapper     string
-		mounted    bool
+		cl          cloud
+		instanceID  string
+		zone        = c.zone
+		volumeID    = c.volumeID
+		reqDevice   string // name EC2 recorded for the attachment
+		device      = c.device
+		created     bool
+		attachTried bool // Attach was called: even a failed one may leave an attachment (Ctrl-C during the wait)
+		attached    bool
+		fmtd        formatted
+		mapper      string
+		mounted     bool
 	)
 	if !c.noAWS && c.device == "" {
 		var err error
@@ -93,6 +94,7 @@ func (a *app) setup(ctx context.Context, c *config) error {
 					reqDevice = dev
 					fmt.Fprintf(a.stdout, "    already attached as %s\n", dev)
 				} else {
+					attachTried = true
 					if reqDevice, err = cl.Attach(ctx, volumeID, c.attachAs); err != nil {
 						return err
 					}
@@ -194,14 +196,21 @@ func (a *app) setup(ctx context.Context, c *config) error {
 		fmt.Fprintf(a.stdout, "Note: %s now holds a LUKS header; run setup again with --force to reformat it.\n", device)
 	}
 	// Only a volume this run created is offered for deletion: one given with --volume-id
-	// may hold the operator's data (setup may have refused to format it).
+	// may hold the operator's data (setup may have refused to format it). A failed attach
+	// may still have left an attachment (interrupted wait, failed roll-back); teardown
+	// detaches it if so and skips the detach if not.
+	state := "is not attached"
 	switch {
-	case created && attached:
-		fmt.Fprintf(a.stdout, "Note: volume %s (created by this run) stays attached; remove it with: encrypted-volume teardown --volume-id %s --delete\n", volumeID, volumeID)
-	case created:
-		fmt.Fprintf(a.stdout, "Note: volume %s (created by this run) is not attached; remove it with: encrypted-volume teardown --volume-id %s --delete\n", volumeID, volumeID)
 	case attached:
-		fmt.Fprintf(a.stdout, "Note: volume %s stays attached; detach it with: encrypted-volume teardown --volume-id %s --detach\n", volumeID, volumeID)
+		state = "stays attached"
+	case attachTried:
+		state = "may be attached (the attach failed, but EC2 may have made it)"
+	}
+	switch {
+	case created:
+		fmt.Fprintf(a.stdout, "Note: volume %s (created by this run) %s; remove it with: encrypted-volume teardown --volume-id %s --delete\n", volumeID, state, volumeID)
+	case attached || attachTried:
+		fmt.Fprintf(a.stdout, "Note: volume %s %s; detach it with: encrypted-volume teardown --volume-id %s --detach\n", volumeID, state, volumeID)
 	}
 	return err
 }

@@ -156,9 +156,20 @@ func TestSetupFailureNote(t *testing.T) {
 			"Note: volume vol-00000000000000001 (created by this run) stays attached; remove it with: encrypted-volume teardown --volume-id vol-00000000000000001 --delete\n",
 			""},
 		{"created, attach failed", nil,
-			func(h *harness) { h.cloud.failNext = errors.New("AttachmentLimitExceeded") },
-			"Note: volume vol-00000000000000001 (created by this run) is not attached; remove it with: encrypted-volume teardown --volume-id vol-00000000000000001 --delete\n",
+			func(h *harness) { h.cloud.failNext = errors.New("context canceled") },
+			"Note: volume vol-00000000000000001 (created by this run) may be attached (the attach failed, but EC2 may have made it); remove it with: encrypted-volume teardown --volume-id vol-00000000000000001 --delete\n",
 			"stays attached"},
+		{"created, wait for available failed", nil,
+			func(h *harness) { h.cloud.failCreateWait = errors.New("volume failed: error") },
+			"Note: volume vol-00000000000000001 (created by this run) is not attached; remove it with: encrypted-volume teardown --volume-id vol-00000000000000001 --delete\n",
+			"may be attached"},
+		{"existing volume, attach failed", []string{"--volume-id", existing},
+			func(h *harness) {
+				h.cloud.volumes[existing] = ""
+				h.cloud.failNext = errors.New("context canceled")
+			},
+			"Note: volume " + existing + " may be attached (the attach failed, but EC2 may have made it); detach it with: encrypted-volume teardown --volume-id " + existing + " --detach\n",
+			"--delete"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
