@@ -260,7 +260,12 @@ func CloseWithOptions(ctx context.Context, name string, opts CloseOptions) error
 		return err
 	}
 	if opts.CancelDeferred {
-		return c.CancelDeferredRemove(name)
+		if err := c.CancelDeferredRemove(name); err != nil {
+			return err
+		}
+		// A deferred close unlinked /dev/mapper/NAME; the mapping stays after all, so give
+		// it its node back (udev, when running, does not: it saw no remove event).
+		return ensureNode(ctx, name, info.Major, info.Minor)
 	}
 	loopDev := ""
 	if ts, err := c.Table(name); err == nil {

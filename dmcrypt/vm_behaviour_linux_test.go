@@ -366,6 +366,7 @@ func TestVMBehaviour(t *testing.T) {
 		assert.True(t, deferredPending(t, "inuse"))
 		require.NoError(t, CloseWithOptions(ctx, "inuse", CloseOptions{CancelDeferred: true}))
 		assert.False(t, deferredPending(t, "inuse"), "cancelled")
+		assert.True(t, nodeIs(m.Path, unix.Mkdev(m.Major, m.Minor)), "the mapping kept after a cancel has its node again")
 		require.ErrorIs(t, CloseWithOptions(ctx, "nosuch", CloseOptions{CancelDeferred: true}), ErrNotFound)
 		require.NoError(t, CloseWithOptions(ctx, "inuse", CloseOptions{Deferred: true}))
 		assert.True(t, deferredPending(t, "inuse"))
@@ -506,6 +507,10 @@ func TestVMBehaviour(t *testing.T) {
 			require.Equal(t, 0, r.code, "%s %v: %s", step.tool, step.args, r.stderr)
 			assert.Empty(t, r.stderr, "%s %v", step.tool, step.args)
 			assert.Equal(t, step.deferred, deferredPending(t, "cli"), "%s %v", step.tool, step.args)
+			if step.tool == bin && !step.deferred {
+				_, err := os.Stat("/dev/mapper/cli")
+				assert.NoError(t, err, "node back after our cancel")
+			}
 		}
 		g, c = both("close", "--cancel-deferred", "nosuch")
 		assert.Equal(t, 4, g.code, g.stderr)
