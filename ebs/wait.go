@@ -102,8 +102,11 @@ func (w WaitOptions) backoff() *backoff {
 
 func (b *backoff) delay() time.Duration {
 	d := b.next
-	b.next = time.Duration(float64(b.next) * b.factor)
-	if b.next > b.max {
+	// Compared in floating point: a large factor would overflow time.Duration (a negative
+	// delay, so a loop polling without pause until its deadline).
+	if next := float64(b.next) * b.factor; next < float64(b.max) {
+		b.next = time.Duration(next)
+	} else {
 		b.next = b.max
 	}
 	return d
