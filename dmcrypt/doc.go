@@ -49,13 +49,16 @@
 // context's deadline, DefaultRemoveTimeout without one, and then fails with ErrBusy;
 // CloseWithOptions with Deferred asks the kernel to remove the device at its last close
 // (cryptsetup close --deferred); with CancelDeferred it withdraws that request and leaves the
-// mapping in place (--cancel-deferred).
+// mapping in place (--cancel-deferred). A deferred close unlinks /dev/mapper/NAME at once —
+// without udev nothing would unlink it when the kernel finally removes the device, and a
+// stale node could later name another device — and a cancel creates it again.
 //
 // # Low level
 //
-// Control exposes the ioctls themselves (Create, Load, Resume, Suspend, Remove, Info, Table,
-// TargetStatus, List); CryptTable builds and parses crypt targets; AttachLoop, FindLoop and
-// LoopBackingFile handle loop devices (LOOP_CONFIGURE with a LOOP_SET_FD/SET_STATUS64 fallback).
+// Control exposes the ioctls themselves (Create, Load, Resume, Suspend, Remove,
+// CancelDeferredRemove, Info, Table, TargetStatus, List); CryptTable builds and parses crypt
+// targets; AttachLoop, FindLoop and LoopBackingFile handle loop devices (LOOP_CONFIGURE with a
+// LOOP_SET_FD/SET_STATUS64 fallback).
 //
 // # Errors
 //
