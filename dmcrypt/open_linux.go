@@ -100,6 +100,14 @@ func OpenWithKey(ctx context.Context, device, name string, h *luks.Header, vk *l
 		if abs, err := filepath.Abs(device); err == nil {
 			devPath = abs
 		}
+		// A read-only block device (an EBS volume attached read-only, a read-only loop
+		// device) is mapped read-only, as cryptsetup does; the kernel would accept a
+		// read/write table and fail the writes later.
+		if ro, err := blockReadOnly(devPath); err != nil {
+			return nil, err
+		} else if ro {
+			m.ReadOnly = true
+		}
 	case unix.S_IFREG:
 		lo, err := AttachLoop(device, LoopOptions{ReadOnly: opts.ReadOnly, Autoclear: true})
 		if err != nil {
@@ -174,6 +182,20 @@ func OpenWithKey(ctx context.Context, device, name string, h *luks.Header, vk *l
 		return nil, err
 	}
 	return m, nil
+}
+
+// blockReadOnly reports whether the block device at path is read-only (BLKROGET).
+func blockReadOnly(path string) (bool, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, deviceErr(path, err)
+	}
+	defer f.Close()
+	ro, err := unix.IoctlGetInt(int(f.Fd()), unix.BLKROGET)
+	if err != nil {
+		return false, fmt.Errorf("device %s: BLKROGET: %w", path, err)
+	}
+	return ro != 0, nil
 }
 
 func deviceSectors(path string) (uint64, error) {

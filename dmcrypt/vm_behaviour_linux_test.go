@@ -272,6 +272,21 @@ func TestVMBehaviour(t *testing.T) {
 		assert.Equal(t, mustRun(t, nil, "cryptsetup", "status", "ro"), ours)
 		require.NoError(t, Close(ctx, "ro"))
 		assertNothingLeft(t)
+
+		// A read-only block device is mapped read-only without being asked, as cryptsetup
+		// maps it (an EBS volume attached read-only looks like this).
+		lo, err := AttachLoop(img, LoopOptions{ReadOnly: true})
+		require.NoError(t, err)
+		m, err = Open(ctx, lo.Path, "robd", pass, any)
+		require.NoError(t, err)
+		assert.True(t, m.ReadOnly)
+		assert.Contains(t, ourStatusText(t, "robd"), "  mode:    readonly\n")
+		require.NoError(t, Close(ctx, "robd"))
+		mustRun(t, pass, "cryptsetup", "open", "--key-file", "-", lo.Path, "robd")
+		assert.Contains(t, ourStatusText(t, "robd"), "  mode:    readonly\n", "cryptsetup agrees")
+		require.NoError(t, Close(ctx, "robd"))
+		require.NoError(t, lo.Detach())
+		assertNothingLeft(t)
 	})
 
 	t.Run("flags", func(t *testing.T) {
