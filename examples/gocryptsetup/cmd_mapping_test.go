@@ -21,6 +21,8 @@ func TestMappingVerbsWithoutDeviceMapper(t *testing.T) {
 		{"status", "/dev/mapper/nm"},
 		{"close", "nm"},
 		{"luksClose", "nm"},
+		{"close", "--deferred", "nm"},
+		{"close", "--cancel-deferred", "nm"},
 	} {
 		want := runIn(t, dir, cs, "", args...)
 		got := runIn(t, dir, binPath, "", args...)
