@@ -104,7 +104,13 @@ func (e *ebsCloud) Attachment(ctx context.Context, volumeID string) (string, boo
 		}
 	}
 	for _, a := range v.Attachments {
-		if a.State != ebs.AttachmentDetached {
+		switch {
+		case a.State == ebs.AttachmentDetached:
+		case a.InstanceID == e.instanceID:
+			// detaching or busy: a detach of this very attachment is under way.
+			return "", false, coded(fmt.Errorf("%s is being detached from this instance (%s, state %s); wait until it is detached, then try again",
+				volumeID, a.Device, a.State), errBusy)
+		default:
 			return "", false, coded(fmt.Errorf("%s is attached to another instance (%s as %s)", volumeID, a.InstanceID, a.Device), errBusy)
 		}
 	}

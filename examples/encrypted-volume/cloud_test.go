@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -203,6 +204,55 @@ func TestPlacementFromFlags(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "i-0123456789abcdef0", inst)
 	assert.Equal(t, "eu-west-1b", zone)
+}
+
+// describeOnly is an EC2 that answers DescribeVolumes with one fixed volume.
+type describeOnly struct {
+	ebs.EC2API
+	vol types.Volume
+}
+
+func (d describeOnly) DescribeVolumes(context.Context, *ec2.DescribeVolumesInput, ...func(*ec2.Options)) (*ec2.DescribeVolumesOutput, error) {
+	return &ec2.DescribeVolumesOutput{Volumes: []types.Volume{d.vol}}, nil
+}
+
+// Attachment tells "attached here" from "being detached from here" from "attached to
+// another instance", each with a message that names the right instance.
+func TestAttachmentStates(t *testing.T) {
+	const self, other = "i-0123456789abcdef0", "i-0fedcba9876543210"
+	vol := func(inst string, st types.VolumeAttachmentState) types.Volume {
+		return types.Volume{VolumeId: aws.String("vol-1"), State: types.VolumeStateInUse, Attachments: []types.VolumeAttachment{{
+			VolumeId: aws.String("vol-1"), InstanceId: aws.String(inst), Device: aws.String("/dev/sdf"), State: st}}}
+	}
+	tests := []struct {
+		name    string
+		vol     types.Volume
+		wantOK  bool
+		wantErr string
+	}{
+		{"attached here", vol(self, types.VolumeAttachmentStateAttached), true, ""},
+		{"attaching here", vol(self, types.VolumeAttachmentStateAttaching), true, ""},
+		{"detaching here", vol(self, types.VolumeAttachmentStateDetaching), false, "vol-1 is being detached from this instance (/dev/sdf, state detaching)"},
+		{"busy here", vol(self, types.VolumeAttachmentStateBusy), false, "vol-1 is being detached from this instance (/dev/sdf, state busy)"},
+		{"attached elsewhere", vol(other, types.VolumeAttachmentStateAttached), false, "vol-1 is attached to another instance (" + other + " as /dev/sdf)"},
+		{"detached", vol(self, types.VolumeAttachmentStateDetached), false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := &ebsCloud{c: ebs.New(describeOnly{vol: tt.vol}, ebs.Options{}), instanceID: self, zone: "us-east-1c"}
+			dev, ok, err := e.Attachment(context.Background(), "vol-1")
+			if tt.wantErr != "" {
+				require.ErrorIs(t, err, errBusy)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantOK, ok)
+			if ok {
+				assert.Equal(t, "/dev/sdf", dev)
+			}
+		})
+	}
 }
 
 func TestEventLine(t *testing.T) {
