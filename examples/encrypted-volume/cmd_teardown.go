@@ -43,6 +43,9 @@ func (a *app) teardown(ctx context.Context, c *config) error {
 			if !c.detach {
 				return skip("no --detach")
 			}
+			if err := a.refuseInUse(ctx, cl, c.volumeID); err != nil {
+				return err
+			}
 			return goneIsDone(cl.Detach(ctx, c.volumeID), c.volumeID)
 		}},
 		{fixed("delete " + orNone(c.volumeID)), func(ctx context.Context) error {
@@ -56,6 +59,26 @@ func (a *app) teardown(ctx context.Context, c *config) error {
 		return err
 	}
 	fmt.Fprintln(a.stdout, "Done.")
+	return nil
+}
+
+// refuseInUse stops a detach of a volume whose block device this machine still uses (a
+// mapping or a mount under another --name or --mount-point than teardown was given):
+// detaching it would leave the attachment "busy", or on Nitro pull the disk from under a
+// mounted filesystem. A volume with no device here (attached elsewhere, gone) passes.
+func (a *app) refuseInUse(ctx context.Context, cl cloud, volumeID string) error {
+	_, ok, err := cl.Attachment(ctx, volumeID)
+	if err != nil || !ok {
+		return nil // not attached here: the detach step says what it finds
+	}
+	dev, users, err := a.local.DeviceUsers(ctx, volumeID)
+	if err != nil {
+		return err
+	}
+	if users != "" {
+		return coded(fmt.Errorf("%s (%s) is still in use on this instance: %s; unmount and close it first (are --name and --mount-point right?)",
+			volumeID, dev, users), errBusy)
+	}
 	return nil
 }
 

@@ -14,8 +14,9 @@
 // 512-bit, sha256)..."). A failed step names itself, undoes the local state it created (an
 // open mapping, a mount) and says how to remove what remains in EC2, so teardown can always
 // clean up. teardown skips what is already gone (nothing mounted, no mapping, a volume EC2
-// no longer knows), so running it twice is harmless. Only a volume setup created itself is
-// ever suggested for --delete.
+// no longer knows), so running it twice is harmless, and does not detach a volume whose
+// NVMe disk something on the instance still uses (a mapping or mount under another --name
+// or --mount-point). Only a volume setup created itself is ever suggested for --delete.
 //
 // # The passphrase
 //

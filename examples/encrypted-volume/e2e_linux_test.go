@@ -237,6 +237,13 @@ func guestSetup(t *testing.T, volumeID string) {
 	assert.Contains(t, out, "mounted:   /dev/mapper/my_enc_fs on /encrypted_vol")
 	assert.Contains(t, out, "boot:      boot-time unlock disabled (al1-rhel6: rd_NO_LUKS in effect)")
 
+	// What teardown --detach checks before it lets EC2 detach the volume: the real kernel's
+	// sysfs names the dm-crypt mapping holding the NVMe disk.
+	udev, users, err := sysLocal{}.DeviceUsers(context.Background(), volumeID)
+	require.NoError(t, err)
+	assert.Equal(t, dev, udev)
+	assert.Regexp(t, `^held by dm-[0-9]+ \(mapping my_enc_fs\)$`, users)
+
 	// Failure: mount point busy at teardown (a process holds a file open). Clear message,
 	// exit 5, nothing changed; teardown works once the file is closed.
 	f, err := os.Open(filepath.Join(e2eMount, "hello.txt"))
@@ -251,6 +258,9 @@ func guestSetup(t *testing.T, volumeID string) {
 	code, out = runProgram(t, "", "teardown")
 	require.Equal(t, 0, code, out)
 	requireClean(t)
+	_, users, err = sysLocal{}.DeviceUsers(context.Background(), volumeID)
+	require.NoError(t, err)
+	assert.Empty(t, users, "nothing uses the disk after teardown")
 	t.Logf("guest: setup + write + status + teardown flow: %s", time.Since(flow).Round(time.Millisecond))
 
 	hdr := readHeader(t, dev)

@@ -147,6 +147,29 @@ func (f *fakeLocal) Unmount(target string) error {
 	return errors.New("not mounted")
 }
 
+func (f *fakeLocal) DeviceUsers(ctx context.Context, volumeID string) (string, string, error) {
+	f.call("users %s", volumeID)
+	dev := f.resolved[volumeID]
+	if f.anyVol != "" {
+		dev = f.anyVol
+	}
+	if _, ok := f.devices[dev]; !ok || dev == "" {
+		return "", "", nil
+	}
+	var users []string
+	for name, d := range f.mappings {
+		if d == dev {
+			users = append(users, "held by dm-0 (mapping "+name+")")
+		}
+	}
+	for _, m := range f.mounts {
+		if m.Source == dev {
+			users = append(users, "mounted on "+m.MountPoint)
+		}
+	}
+	return dev, strings.Join(users, ", "), nil
+}
+
 func (f *fakeLocal) Mounts() ([]mountEntry, error) {
 	return append([]mountEntry(nil), f.mounts...), nil
 }

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"sort"
+	"strings"
 )
 
 // sysLocal is the real machine: luks + dmcrypt for the mapping (local_crypt.go), the ebs
@@ -77,4 +80,44 @@ func statBlock(path string) (os.FileInfo, error) {
 		return nil, coded(fmt.Errorf("%s: not a block device", path), errDeviceMissing)
 	}
 	return st, nil
+}
+
+// deviceUsers describes what uses the block device numbered majMin ("259:1") or one of its
+// partitions: holders in sysfs (device-mapper mappings, named when sysfs knows the name; md,
+// …) and mounts. "" when nothing does. sysRoot is normally "/sys".
+func deviceUsers(sysRoot, majMin string, mounts []mountEntry) string {
+	dir := filepath.Join(sysRoot, "dev", "block", majMin)
+	nums := []string{majMin}
+	var users []string
+	holders := func(d string) {
+		ents, _ := os.ReadDir(filepath.Join(d, "holders"))
+		for _, e := range ents {
+			h := e.Name()
+			if name, err := os.ReadFile(filepath.Join(sysRoot, "class", "block", h, "dm", "name")); err == nil {
+				h += " (mapping " + strings.TrimSpace(string(name)) + ")"
+			}
+			users = append(users, "held by "+h)
+		}
+	}
+	holders(dir)
+	// Partitions are subdirectories with their own dev number and holders.
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		sub := filepath.Join(dir, e.Name())
+		if b, err := os.ReadFile(filepath.Join(sub, "partition")); err == nil && len(b) > 0 {
+			if dev, err := os.ReadFile(filepath.Join(sub, "dev")); err == nil {
+				nums = append(nums, strings.TrimSpace(string(dev)))
+			}
+			holders(sub)
+		}
+	}
+	for _, m := range mounts {
+		for _, n := range nums {
+			if m.MajorMinor == n {
+				users = append(users, "mounted on "+m.MountPoint)
+			}
+		}
+	}
+	sort.Strings(users)
+	return strings.Join(users, ", ")
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -14,4 +15,9 @@ func (sysLocal) Mount(source, target string) error {
 
 func (sysLocal) Unmount(target string) error {
 	return fmt.Errorf("umount %s: %w", target, errors.ErrUnsupported)
+}
+
+// DeviceUsers: no block devices of EBS volumes outside Linux here.
+func (sysLocal) DeviceUsers(ctx context.Context, volumeID string) (string, string, error) {
+	return "", "", nil
 }

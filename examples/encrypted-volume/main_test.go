@@ -427,6 +427,52 @@ func TestTeardownDetachDelete(t *testing.T) {
 	assert.Contains(t, out, "Done.")
 }
 
+// teardown --detach with the wrong --name (or --mount-point) skips the unmount and close
+// and then must not detach a volume whose device is still mapped and mounted: it stops with
+// exit code 5 naming what uses it, and EC2 is never asked to detach.
+func TestTeardownRefusesDetachInUse(t *testing.T) {
+	h := newHarness(t, testPass+"\n")
+	mp := tempMountPoint(t)
+	require.Equal(t, 0, h.run("setup", "--mount-point", mp), h.stderr.String())
+	h.stdout.Reset()
+	code := h.run("teardown", "--name", "other", "--mount-point", mp, "--volume-id", "vol-00000000000000001", "--detach")
+	assert.Equal(t, exitBusy, code)
+	assert.Contains(t, h.stderr.String(), "step 3/4 failed (detach vol-00000000000000001): vol-00000000000000001 (/dev/nvme1n1) is still in use on this instance: held by dm-0 (mapping my_enc_fs)")
+	assert.NotContains(t, h.cloud.calls, "detach vol-00000000000000001")
+	assert.Equal(t, "/dev/sdf", h.cloud.volumes["vol-00000000000000001"], "still attached")
+
+	// With the right name everything is released first, and the detach goes through.
+	h.stderr.Reset()
+	require.Equal(t, 0, h.run("teardown", "--mount-point", mp, "--volume-id", "vol-00000000000000001", "--detach"), h.stderr.String())
+	assert.Contains(t, h.cloud.calls, "detach vol-00000000000000001")
+}
+
+// What uses a block device, from a sysfs tree: device-mapper holders (named), holders of
+// partitions, and mounts of the device or a partition.
+func TestDeviceUsers(t *testing.T) {
+	sys := t.TempDir()
+	mk := func(path, content string) {
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(sys, path)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(sys, path), []byte(content), 0o644))
+	}
+	// nvme1n1 (259:1) held by dm-0 "my_enc_fs"; nvme2n1 (259:2) with partition p1 (259:3)
+	// held by md0; nvme3n1 (259:4) unused.
+	require.NoError(t, os.MkdirAll(filepath.Join(sys, "dev/block/259:1/holders/dm-0"), 0o755))
+	mk("class/block/dm-0/dm/name", "my_enc_fs\n")
+	require.NoError(t, os.MkdirAll(filepath.Join(sys, "dev/block/259:2/holders"), 0o755))
+	mk("dev/block/259:2/nvme2n1p1/partition", "1\n")
+	mk("dev/block/259:2/nvme2n1p1/dev", "259:3\n")
+	require.NoError(t, os.MkdirAll(filepath.Join(sys, "dev/block/259:2/nvme2n1p1/holders/md0"), 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(sys, "dev/block/259:4/holders"), 0o755))
+	mounts := []mountEntry{{MajorMinor: "259:3", MountPoint: "/data"}, {MajorMinor: "253:0", MountPoint: "/encrypted_vol"}}
+
+	assert.Equal(t, "held by dm-0 (mapping my_enc_fs)", deviceUsers(sys, "259:1", mounts))
+	assert.Equal(t, "held by md0, mounted on /data", deviceUsers(sys, "259:2", mounts))
+	assert.Equal(t, "", deviceUsers(sys, "259:4", mounts))
+	assert.Equal(t, "", deviceUsers(sys, "259:9", nil), "unknown device")
+	assert.Equal(t, "mounted on /encrypted_vol", deviceUsers(sys, "253:0", mounts))
+}
+
 // A volume that does not exist stays exit code 4 everywhere but teardown.
 func TestUnknownVolumeExitCode(t *testing.T) {
 	h := newHarness(t, "")

@@ -57,6 +57,10 @@ type local interface {
 	Mount(source, target string) error
 	Unmount(target string) error
 	Mounts() ([]mountEntry, error)
+	// DeviceUsers finds the local block device of volumeID by its NVMe serial without
+	// waiting long, and says what on this machine still uses it: a device-mapper mapping or
+	// another holder, a mount ("" = nothing). device is "" when no such device is here.
+	DeviceUsers(ctx context.Context, volumeID string) (device, users string, err error)
 }
 
 // bootConfig is the boot-time-unlock side, implemented over grubconf.
