@@ -237,6 +237,12 @@ func (c *Client) LocalDevice(ctx context.Context, volumeID string) (string, erro
 			return "", &Error{Op: "resolve", VolumeID: volumeID, InstanceID: inst.ID, State: vol.State,
 				Err: fmt.Errorf("%w: not attached to this instance", ErrDeviceNotFound)}
 		}
+		if a.State != AttachmentAttached && a.State != AttachmentAttaching {
+			// Going or gone: its device will not appear (or is about to vanish), so do not
+			// wait DeviceTimeout for it.
+			return "", &Error{Op: "resolve", VolumeID: volumeID, InstanceID: inst.ID, Device: a.Device, State: a.State,
+				Err: fmt.Errorf("%w: the attachment to this instance is %s", ErrDeviceNotFound, a.State)}
+		}
 	} else if len(active) == 1 {
 		a = &active[0]
 	} else {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
@@ -351,4 +352,34 @@ func TestAttachExplicitNameInFlight(t *testing.T) {
 
 	close(g.gate["vol-a"])
 	require.NoError(t, <-done)
+}
+
+// fixedMetadata is an IMDS that names instance i-1 in us-east-1c.
+type fixedMetadata struct{}
+
+func (fixedMetadata) GetInstanceIdentityDocument(context.Context, *imds.GetInstanceIdentityDocumentInput, ...func(*imds.Options)) (*imds.GetInstanceIdentityDocumentOutput, error) {
+	return &imds.GetInstanceIdentityDocumentOutput{InstanceIdentityDocument: imds.InstanceIdentityDocument{
+		InstanceID: "i-1", AvailabilityZone: "us-east-1c", Region: "us-east-1"}}, nil
+}
+
+// LocalDevice of a volume whose attachment to this instance is being removed (or gone) fails
+// at once, naming the state, instead of waiting DeviceTimeout for a device that will not come.
+func TestLocalDeviceDetaching(t *testing.T) {
+	for _, st := range []types.VolumeAttachmentState{types.VolumeAttachmentStateDetaching, types.VolumeAttachmentStateBusy, types.VolumeAttachmentStateDetached} {
+		t.Run(string(st), func(t *testing.T) {
+			s := &scripted{states: []types.Volume{volState(types.VolumeStateInUse, st)}}
+			w := tinyWait
+			w.DeviceTimeout = time.Hour // a wait would hang the test
+			c := ebs.New(s, ebs.Options{Wait: w, Metadata: fixedMetadata{}, Resolve: ebs.ResolveOptions{SysRoot: t.TempDir(), DevRoot: t.TempDir()}})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // bounds the old wait
+			defer cancel()
+			_, err := c.LocalDevice(ctx, "vol-a")
+			require.ErrorIs(t, err, ebs.ErrDeviceNotFound)
+			var ee *ebs.Error
+			require.ErrorAs(t, err, &ee)
+			assert.Equal(t, string(st), ee.State)
+			assert.Equal(t, "i-1", ee.InstanceID)
+			assert.Equal(t, "/dev/sdf", ee.Device)
+		})
+	}
 }
