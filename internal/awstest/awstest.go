@@ -181,6 +181,12 @@ func startServer(t testing.TB, name string, mk func(port int) *exec.Cmd, probePa
 			lastErr = fmt.Errorf("%w; output:\n%s", err, out.String())
 			continue
 		}
+		if ok, err := listensOn(cmd.Process.Pid, port); !ok {
+			// Another program answered on the port: ours lost the race for it.
+			stop()
+			lastErr = fmt.Errorf("port %d answered, but not by %s (pid %d) (%v); output:\n%s", port, name, cmd.Process.Pid, err, out.String())
+			continue
+		}
 		t.Cleanup(func() {
 			stop()
 			if t.Failed() {
