@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 )
+
+// statusResolveTimeout bounds status's look for the local device.
+const statusResolveTimeout = 3 * time.Second
 
 // status answers the four questions of the issue: attached? opened? mounted? boot-time
 // unlock disabled?
@@ -33,7 +38,15 @@ func (a *app) status(ctx context.Context, c *config) error {
 		}
 	}
 	if c.device != "" || c.volumeID != "" {
-		if dev, err := a.local.ResolveDevice(ctx, c.volumeID, firstNonEmpty(c.device, reqDevice)); err != nil {
+		// status reports, it does not wait: an attached volume's node is there already (the
+		// resolver alone would wait minutes for one that is not, e.g. off the instance).
+		rctx, cancel := context.WithTimeout(ctx, statusResolveTimeout)
+		dev, err := a.local.ResolveDevice(rctx, c.volumeID, firstNonEmpty(c.device, reqDevice))
+		cancel()
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				err = fmt.Errorf("no block device for it appeared within %v", statusResolveTimeout)
+			}
 			fmt.Fprintf(w, "device:    not found (%v)\n", err)
 		} else {
 			what, _ := a.local.Probe(ctx, dev)

@@ -26,6 +26,9 @@ type fakeLocal struct {
 	failOpen error
 	resolved map[string]string // volume ID → device
 	anyVol   string            // when set, every volume resolves to this device
+	// blockResolve makes ResolveDevice wait for its context, as the real resolver waits for
+	// a node that does not appear.
+	blockResolve bool
 }
 
 func newFakeLocal() *fakeLocal {
@@ -45,6 +48,10 @@ func (f *fakeLocal) call(format string, args ...any) {
 
 func (f *fakeLocal) ResolveDevice(ctx context.Context, volumeID, deviceName string) (string, error) {
 	f.call("resolve %s %s", volumeID, deviceName)
+	if f.blockResolve {
+		<-ctx.Done() // a device that never appears: only the caller's deadline ends the wait
+		return "", ctx.Err()
+	}
 	dev := deviceName
 	if volumeID != "" {
 		dev = f.resolved[volumeID]

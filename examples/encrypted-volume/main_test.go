@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -471,6 +472,29 @@ func TestDeviceUsers(t *testing.T) {
 	assert.Equal(t, "", deviceUsers(sys, "259:4", mounts))
 	assert.Equal(t, "", deviceUsers(sys, "259:9", nil), "unknown device")
 	assert.Equal(t, "mounted on /encrypted_vol", deviceUsers(sys, "253:0", mounts))
+}
+
+// status does not wait for a device that is not there (the resolver would wait minutes): it
+// reports "not found" and goes on to the other questions.
+func TestStatusDoesNotWaitForTheDevice(t *testing.T) {
+	h := newHarness(t, "")
+	h.cloud.volumes["vol-0123456789abcdef0"] = "/dev/sdf" // attached, but no node here
+	h.local.blockResolve = true
+	mp := tempMountPoint(t)
+	done := make(chan int, 1)
+	go func() {
+		done <- h.run("status", "--volume-id", "vol-0123456789abcdef0", "--mount-point", mp)
+	}()
+	var code int
+	select {
+	case code = <-done:
+	case <-time.After(time.Minute): // far beyond statusResolveTimeout; only a wait without bound hits it
+		t.Fatal("status is still waiting for the device")
+	}
+	require.Equal(t, 0, code, h.stderr.String())
+	out := h.stdout.String()
+	assert.Contains(t, out, "device:    not found (no block device for it appeared within 3s)")
+	assert.Contains(t, out, "mapping:   my_enc_fs is not open")
 }
 
 // A volume that does not exist stays exit code 4 everywhere but teardown.
