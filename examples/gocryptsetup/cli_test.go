@@ -397,6 +397,19 @@ func TestSideBySide(t *testing.T) {
 		{name: "bool option with value", args: []string{"luksDump", "xts.img", "--batch-mode=3"}, code: 1, cmp: sameMessage},
 		{name: "bad number", args: []string{"luksDump", "xts.img", "-s", "abc"}, code: 1, cmp: sameMessage},
 		{name: "missing device", args: []string{"luksDump"}, code: 1, cmp: sameMessage},
+		{name: "missing device, alias", args: []string{"luksOpen"}, code: 1, cmp: sameMessage},
+		{name: "missing device and key file", args: []string{"luksChangeKey"}, code: 1, cmp: sameMessage},
+		// Options an action does not take (cryptsetup's per-action option lists).
+		{name: "luksRemoveKey -S not allowed", stdin: "pass1\n", args: []string{"luksRemoveKey", "-S", "1", "cbc.img"}, code: 1, cmp: sameMessage, unchanged: []string{"cbc.img"}},
+		{name: "luksKillSlot -S not allowed", args: []string{"-q", "luksKillSlot", "-S", "1", "cbc.img", "1"}, code: 1, cmp: sameMessage, unchanged: []string{"cbc.img"}},
+		{name: "luksDump --uuid not allowed", args: []string{"luksDump", "--uuid", "12345678-1234-1234-1234-123456789abc", "xts.img"}, code: 1, cmp: sameMessage},
+		{name: "luksOpen --uuid not allowed", stdin: "pass0\n", args: []string{"luksOpen", "--test-passphrase", "--uuid", "x", "xts.img"}, code: 1, cmp: sameMessage},
+		{name: "isLuks first disallowed option in table order", args: []string{"isLuks", "--uuid", "x", "--align-payload", "8", "xts.img"}, code: 1, cmp: sameMessage},
+		{name: "open --offset", stdin: "pass0\n", args: []string{"open", "--test-passphrase", "--offset", "1", "xts.img"}, code: 1, cmp: sameMessage},
+		{name: "luksDump force and iter-time", args: []string{"luksDump", "--pbkdf-force-iterations", "1000", "-i", "10", "xts.img"}, code: 1, cmp: sameMessage},
+		{name: "luksAddKey -S on a missing device", stdin: "pass0\n", args: []string{"luksAddKey", iters, "-S", "5", "missing.img"}, code: 4, cmp: sameAll},
+		{name: "luksUUID bad uuid on a missing device", args: []string{"luksUUID", "--uuid", "bad", "missing.img"}, code: 4, cmp: sameAll},
+		{name: "luksFormat bad uuid on a missing device", stdin: "p\n", args: []string{"-q", "luksFormat", "--type", "luks1", iters, "--uuid", "bad", "missing.img"}, code: 4, cmp: sameAll},
 		// Numbers parse as cryptsetup 2.6 parses them: base 10 into the option's C type, so a
 		// --keyfile-size beyond uint32 is refused before any key is read (an endless key file
 		// cannot exhaust memory), while any size within range is read in full.

@@ -31,6 +31,10 @@ func cmdLuksAddKey(a *app, args []string) error {
 	if err := a.checkForceIterations(); err != nil {
 		return err
 	}
+	if a.opts.set["key-slot"] {
+		// Printed before the device is even opened, as cryptsetup does.
+		a.logStd("WARNING: The --key-slot parameter is used for new keyslot number.")
+	}
 	f, h, err := a.loadHeader(dev, true)
 	if err != nil {
 		return err
@@ -38,7 +42,6 @@ func cmdLuksAddKey(a *app, args []string) error {
 	hp := a.headerPath(dev)
 	newSlot := luks.AnyKeyslot
 	if a.opts.set["key-slot"] {
-		a.logStd("WARNING: The --key-slot parameter is used for new keyslot number.")
 		newSlot = a.opts.keySlot
 		switch {
 		case newSlot >= luks.NumKeyslots:

@@ -19,9 +19,6 @@ func cmdLuksFormat(a *app, args []string) error {
 	if o.set["pbkdf-force-iterations"] && o.forceIterations < 1000 {
 		return &cliError{code: exitParams, msg: "Forced iteration count is too low for pbkdf2 (minimum is 1000).\nFailed to set pbkdf parameters."}
 	}
-	if o.set["uuid"] && !uuidPattern.MatchString(o.uuid) {
-		return errBadUUID
-	}
 	detached := o.header != ""
 	hp := a.headerPath(dev)
 
@@ -49,6 +46,10 @@ func cmdLuksFormat(a *app, args []string) error {
 			a.logStd("WARNING: Device %s already contains a 'crypto_LUKS' superblock signature.", hp)
 		}
 		a.logVerbose("Existing 'crypto_LUKS' superblock signature on device %s will be wiped.", hp)
+	}
+	// cryptsetup checks the UUID after the device and its signature warning.
+	if o.set["uuid"] && !uuidPattern.MatchString(o.uuid) {
+		return errBadUUID
 	}
 	if err := a.confirm(fmt.Sprintf("This will overwrite data on %s irrevocably.", hp),
 		&cliError{code: exitParams, msg: "Operation aborted.\n"}); err != nil {

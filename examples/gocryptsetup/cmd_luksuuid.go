@@ -26,12 +26,14 @@ func cmdLuksUUID(a *app, args []string) error {
 		fmt.Fprintln(a.stdout, h.UUID)
 		return nil
 	}
-	if !uuidPattern.MatchString(a.opts.uuid) {
-		return errBadUUID
-	}
+	// The device is checked first, as cryptsetup does.
 	f, _, err := a.loadHeader(dev, true)
 	if err != nil {
 		return quietUnlessDevice(err)
+	}
+	if !uuidPattern.MatchString(a.opts.uuid) {
+		f.Close()
+		return errBadUUID
 	}
 	if err := a.confirm("Do you really want to change UUID of device?", &cliError{code: exitPermission, msg: "Operation aborted.\n"}); err != nil {
 		f.Close()

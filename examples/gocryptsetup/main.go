@@ -60,7 +60,6 @@ type verb struct {
 	name    string
 	aliases []string
 	args    string // synopsis shown by --help
-	req     string // the mandatory arguments, named in "requires <device> as arguments"
 	minArgs int
 	help    string
 	run     func(a *app, args []string) error
@@ -69,22 +68,22 @@ type verb struct {
 // verbTable lists the actions in the order --help shows them.
 func verbTable() []verb {
 	return []verb{
-		{name: "open", aliases: []string{"luksOpen"}, args: "<device> [--type <type>] [<name>]", req: "<device>", minArgs: 1, help: "open device as <name> (or only check the passphrase with --test-passphrase)", run: cmdOpen},
-		{name: "close", aliases: []string{"luksClose", "remove"}, args: "<name>", req: "<name>", minArgs: 1, help: "close device (remove mapping)", run: cmdClose},
-		{name: "status", args: "<name>", req: "<name>", minArgs: 1, help: "show device status", run: cmdStatus},
-		{name: "luksFormat", args: "<device> [<new key file>]", req: "<device>", minArgs: 1, help: "formats a LUKS device", run: cmdLuksFormat},
-		{name: "luksAddKey", args: "<device> [<new key file>]", req: "<device>", minArgs: 1, help: "add key to LUKS device", run: cmdLuksAddKey},
-		{name: "luksRemoveKey", args: "<device> [<key file>]", req: "<device>", minArgs: 1, help: "removes supplied key or key file from LUKS device", run: cmdLuksRemoveKey},
-		{name: "luksChangeKey", args: "<device> [<key file>]", req: "<device>", minArgs: 1, help: "changes supplied key or key file of LUKS device", run: cmdLuksChangeKey},
-		{name: "luksKillSlot", args: "<device> <key slot>", req: "<device> <key slot>", minArgs: 2, help: "wipes key with number <key slot> from LUKS device", run: cmdLuksKillSlot},
-		{name: "luksUUID", args: "<device>", req: "<device>", minArgs: 1, help: "print UUID of LUKS device", run: cmdLuksUUID},
-		{name: "isLuks", args: "<device>", req: "<device>", minArgs: 1, help: "tests <device> for LUKS partition header", run: cmdIsLuks},
-		{name: "luksDump", args: "<device>", req: "<device>", minArgs: 1, help: "dump LUKS partition information", run: cmdLuksDump},
-		{name: "luksHeaderBackup", args: "<device>", req: "<device>", minArgs: 1, help: "Backup LUKS device header and keyslots", run: cmdLuksHeaderBackup},
-		{name: "luksHeaderRestore", args: "<device>", req: "<device>", minArgs: 1, help: "Restore LUKS device header and keyslots", run: cmdLuksHeaderRestore},
+		{name: "open", aliases: []string{"luksOpen"}, args: "<device> [--type <type>] [<name>]", minArgs: 1, help: "open device as <name> (or only check the passphrase with --test-passphrase)", run: cmdOpen},
+		{name: "close", aliases: []string{"luksClose", "remove"}, args: "<name>", minArgs: 1, help: "close device (remove mapping)", run: cmdClose},
+		{name: "status", args: "<name>", minArgs: 1, help: "show device status", run: cmdStatus},
+		{name: "luksFormat", args: "<device> [<new key file>]", minArgs: 1, help: "formats a LUKS device", run: cmdLuksFormat},
+		{name: "luksAddKey", args: "<device> [<new key file>]", minArgs: 1, help: "add key to LUKS device", run: cmdLuksAddKey},
+		{name: "luksRemoveKey", args: "<device> [<key file>]", minArgs: 1, help: "removes supplied key or key file from LUKS device", run: cmdLuksRemoveKey},
+		{name: "luksChangeKey", args: "<device> [<key file>]", minArgs: 1, help: "changes supplied key or key file of LUKS device", run: cmdLuksChangeKey},
+		{name: "luksKillSlot", args: "<device> <key slot>", minArgs: 2, help: "wipes key with number <key slot> from LUKS device", run: cmdLuksKillSlot},
+		{name: "luksUUID", args: "<device>", minArgs: 1, help: "print UUID of LUKS device", run: cmdLuksUUID},
+		{name: "isLuks", args: "<device>", minArgs: 1, help: "tests <device> for LUKS partition header", run: cmdIsLuks},
+		{name: "luksDump", args: "<device>", minArgs: 1, help: "dump LUKS partition information", run: cmdLuksDump},
+		{name: "luksHeaderBackup", args: "<device>", minArgs: 1, help: "Backup LUKS device header and keyslots", run: cmdLuksHeaderBackup},
+		{name: "luksHeaderRestore", args: "<device>", minArgs: 1, help: "Restore LUKS device header and keyslots", run: cmdLuksHeaderRestore},
 		{name: "benchmark", args: "[--cipher <cipher>]", minArgs: 0, help: "benchmark cipher", run: cmdBenchmark},
-		{name: "read", args: "<device>", req: "<device>", minArgs: 1, help: "write decrypted payload bytes to stdout (--offset, --size in bytes)", run: cmdRead},
-		{name: "write", args: "<device>", req: "<device>", minArgs: 1, help: "encrypt stdin into the payload (--offset in bytes)", run: cmdWrite},
+		{name: "read", args: "<device>", minArgs: 1, help: "write decrypted payload bytes to stdout (--offset, --size in bytes)", run: cmdRead},
+		{name: "write", args: "<device>", minArgs: 1, help: "encrypt stdin into the payload (--offset in bytes)", run: cmdWrite},
 	}
 }
 
@@ -143,7 +142,11 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 	}
 	args := pos[1:]
 	if len(args) < v.minArgs {
-		return a.usageFail(&usageError{msg: fmt.Sprintf("%s: requires %s as arguments", pos[0], v.req)})
+		// cryptsetup names the action canonically (open for luksOpen) with its synopsis.
+		return a.usageFail(&usageError{msg: fmt.Sprintf("%s: requires %s as arguments", v.name, v.args)})
+	}
+	if err := opts.checkAllowed(v.name); err != nil {
+		return a.usageFail(err.(*usageError))
 	}
 	if err := checkType(opts); err != nil {
 		return a.finish(err)

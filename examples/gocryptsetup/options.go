@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -74,6 +75,9 @@ type optDef struct {
 	arg   string // placeholder for --usage ("STRING", "BITS", ...)
 	alias string // long name this one stands for (--dump-master-key → dump-volume-key)
 	num   numType
+	// only lists the actions that accept the option (nil: all), cryptsetup 2.6's
+	// OPT_*_ACTIONS; read and write are this program's extensions.
+	only  []string
 	apply func(o *options, s string, n int64)
 }
 
@@ -103,8 +107,8 @@ func optionTable() []optDef {
 		{long: "help", short: '?', kind: optBool, apply: flag(func(o *options) *bool { return &o.help })},
 		{long: "usage", kind: optBool, apply: flag(func(o *options) *bool { return &o.usage })},
 		{long: "version", short: 'V', kind: optBool, apply: flag(func(o *options) *bool { return &o.version })},
-		{long: "align-payload", kind: optInt, num: numUint32, arg: "SECTORS", apply: num(func(o *options) *int64 { return &o.alignPayload })},
-		{long: "allow-discards", kind: optBool, apply: flag(func(o *options) *bool { return &o.allowDiscards })},
+		{long: "align-payload", kind: optInt, num: numUint32, arg: "SECTORS", only: []string{"luksFormat"}, apply: num(func(o *options) *int64 { return &o.alignPayload })},
+		{long: "allow-discards", kind: optBool, only: []string{"open"}, apply: flag(func(o *options) *bool { return &o.allowDiscards })},
 		{long: "batch-mode", short: 'q', kind: optBool, apply: flag(func(o *options) *bool { return &o.batch })},
 		{long: "benchmark-time", kind: optInt, arg: "msecs", apply: func(o *options, _ string, n int64) { o.benchTime = time.Duration(n) * time.Millisecond }},
 		{long: "cancel-deferred", kind: optBool, apply: flag(func(o *options) *bool { return &o.cancelDeferred })},
@@ -115,27 +119,27 @@ func optionTable() []optDef {
 		{long: "hash", short: 'h', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.hash })},
 		{long: "header", kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.header })},
 		{long: "header-backup-file", kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.backupFile })},
-		{long: "iter-time", short: 'i', kind: optInt, num: numUint32, arg: "msecs", apply: func(o *options, _ string, n int64) { o.iterTime = int(n) }},
+		{long: "iter-time", short: 'i', kind: optInt, num: numUint32, arg: "msecs", only: []string{"luksFormat", "luksAddKey", "luksChangeKey", "benchmark"}, apply: func(o *options, _ string, n int64) { o.iterTime = int(n) }},
 		{long: "key-file", short: 'd', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.keyFile })},
-		{long: "key-size", short: 's', kind: optInt, num: numUint32, arg: "BITS", apply: func(o *options, _ string, n int64) { o.keySize = int(n) }},
-		{long: "key-slot", short: 'S', kind: optInt, num: numInt32, arg: "INT", apply: func(o *options, _ string, n int64) { o.keySlot = int(n) }},
+		{long: "key-size", short: 's', kind: optInt, num: numUint32, arg: "BITS", only: []string{"luksFormat", "open", "luksAddKey", "benchmark"}, apply: func(o *options, _ string, n int64) { o.keySize = int(n) }},
+		{long: "key-slot", short: 'S', kind: optInt, num: numInt32, arg: "INT", only: []string{"luksFormat", "luksDump", "open", "luksAddKey", "luksChangeKey", "read", "write"}, apply: func(o *options, _ string, n int64) { o.keySlot = int(n) }},
 		{long: "keyfile-offset", kind: optInt, num: numUint64, arg: "bytes", apply: num(func(o *options) *int64 { return &o.keyfileOffset })},
 		{long: "keyfile-size", short: 'l', kind: optInt, num: numUint32, arg: "bytes", apply: num(func(o *options) *int64 { return &o.keyfileSize })},
 		{long: "volume-key-file", kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.volumeKeyFile })},
 		{long: "new-keyfile-offset", kind: optInt, num: numUint64, arg: "bytes", apply: num(func(o *options) *int64 { return &o.newKeyfileOff })},
 		{long: "new-keyfile-size", kind: optInt, num: numUint32, arg: "bytes", apply: num(func(o *options) *int64 { return &o.newKeyfileSize })},
-		{long: "offset", short: 'o', kind: optInt, arg: "BYTES", apply: num(func(o *options) *int64 { return &o.offset })},
-		{long: "pbkdf-force-iterations", kind: optInt, num: numUint32, arg: "LONG", apply: num(func(o *options) *int64 { return &o.forceIterations })},
+		{long: "offset", short: 'o', kind: optInt, arg: "BYTES", only: []string{"luksFormat", "open", "read", "write"}, apply: num(func(o *options) *int64 { return &o.offset })},
+		{long: "pbkdf-force-iterations", kind: optInt, num: numUint32, arg: "LONG", only: []string{"luksFormat", "luksAddKey", "luksChangeKey"}, apply: num(func(o *options) *int64 { return &o.forceIterations })},
 		{long: "perf-no_read_workqueue", kind: optBool, apply: flag(func(o *options) *bool { return &o.perfNoReadWQ })},
 		{long: "perf-no_write_workqueue", kind: optBool, apply: flag(func(o *options) *bool { return &o.perfNoWriteWQ })},
 		{long: "perf-same_cpu_crypt", kind: optBool, apply: flag(func(o *options) *bool { return &o.perfSameCPUCrypt })},
 		{long: "perf-submit_from_crypt_cpus", kind: optBool, apply: flag(func(o *options) *bool { return &o.perfSubmitFromCrypt })},
 		{long: "readonly", short: 'r', kind: optBool, apply: flag(func(o *options) *bool { return &o.readonly })},
-		{long: "size", short: 'b', kind: optInt, arg: "BYTES", apply: num(func(o *options) *int64 { return &o.size })},
-		{long: "test-passphrase", kind: optBool, apply: flag(func(o *options) *bool { return &o.testPassphrase })},
+		{long: "size", short: 'b', kind: optInt, arg: "BYTES", only: []string{"open", "read"}, apply: num(func(o *options) *int64 { return &o.size })},
+		{long: "test-passphrase", kind: optBool, only: []string{"open"}, apply: flag(func(o *options) *bool { return &o.testPassphrase })},
 		{long: "tries", short: 'T', kind: optInt, num: numUint32, arg: "INT", apply: func(o *options, _ string, n int64) { o.tries = int(n) }},
 		{long: "type", short: 'M', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.typ })},
-		{long: "uuid", kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.uuid })},
+		{long: "uuid", kind: optString, arg: "STRING", only: []string{"luksFormat", "luksUUID"}, apply: str(func(o *options) *string { return &o.uuid })},
 		{long: "verbose", short: 'v', kind: optBool, apply: flag(func(o *options) *bool { return &o.verbose })},
 		{long: "verify-passphrase", short: 'y', kind: optBool, apply: flag(func(o *options) *bool { return &o.verifyPass })},
 		{long: "dump-master-key", kind: optBool, alias: "dump-volume-key", apply: flag(func(o *options) *bool { return &o.dumpVolumeKey })},
@@ -297,6 +301,26 @@ func parseNumber(s string, t numType) (int64, error) {
 	return int64(mag), nil
 }
 
+// checkAllowed refuses an option the action does not take, as cryptsetup's tools_check_args
+// does (the first such option in table order), then the cross-option rules cryptsetup
+// checks after it; all are usage errors.
+func (o *options) checkAllowed(action string) error {
+	for _, d := range optionTable() {
+		if d.only == nil || !o.set[d.long] || slices.Contains(d.only, action) {
+			continue
+		}
+		return &usageError{msg: fmt.Sprintf("Option --%s is not allowed with %s action.", d.long, action)}
+	}
+	// Checks cryptsetup makes after the per-action ones.
+	switch {
+	case action == "open" && o.set["offset"]:
+		return &usageError{msg: "Option --offset with open action is only supported for plain and loopaes devices."}
+	case o.set["pbkdf-force-iterations"] && o.set["iter-time"]:
+		return &usageError{msg: "PBKDF forced iterations cannot be combined with iteration time option."}
+	}
+	return nil
+}
+
 // check applies cryptsetup's cross-option rules that it reports as usage errors.
 func (o *options) check() error {
 	if o.set["key-size"] && o.keySize%8 != 0 {
@@ -304,9 +328,6 @@ func (o *options) check() error {
 	}
 	if o.set["key-slot"] && o.keySlot < 0 {
 		return &usageError{msg: "Key slot is invalid."}
-	}
-	if o.set["pbkdf-force-iterations"] && o.set["iter-time"] {
-		return &usageError{msg: "PBKDF forced iterations cannot be combined with iteration time option."}
 	}
 	for _, n := range []string{"keyfile-offset", "keyfile-size", "new-keyfile-offset", "new-keyfile-size", "offset", "size", "align-payload", "iter-time", "benchmark-time"} {
 		if !o.set[n] {

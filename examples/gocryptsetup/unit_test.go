@@ -66,8 +66,6 @@ func TestParseArgs(t *testing.T) {
 		{name: "bad number", args: []string{"-s", "abc"}, wantErr: ": invalid numeric value"},
 		{name: "key size not bytes", args: []string{"-s", "100"}, wantErr: ": Key size must be a multiple of 8 bits"},
 		{name: "negative slot", args: []string{"-S", "-3"}, wantErr: ": Key slot is invalid."},
-		{name: "force and iter-time", args: []string{"--pbkdf-force-iterations", "1000", "-i", "10"},
-			wantErr: ": PBKDF forced iterations cannot be combined with iteration time option."},
 		// cryptsetup 2.6 parses with strtoull: -1 is out of a uint32's range, and wraps to
 		// 2^64-1 for a uint64 offset (which then cannot be seeked to).
 		{name: "negative size", args: []string{"--keyfile-size", "-1"}, wantErr: ": invalid numeric value"},
@@ -262,7 +260,7 @@ func TestVerbTableUnique(t *testing.T) {
 		}
 		assert.NotNil(t, v.run, v.name)
 		if v.minArgs > 0 {
-			assert.NotEmpty(t, v.req, v.name)
+			assert.NotEmpty(t, v.args, v.name)
 		}
 	}
 }
