@@ -361,6 +361,8 @@ func TestSideBySide(t *testing.T) {
 		// A short or over-skipped stdin key is an error, not "nothing to read": the slot stays.
 		{name: "luksKillSlot stdin key shorter than -l", stdin: "pass0", args: []string{"luksKillSlot", "-d", "-", "-l", "100", "cbc.img", "1"}, code: 1, cmp: sameAll, unchanged: []string{"cbc.img"}},
 		{name: "luksKillSlot stdin key offset beyond end", stdin: "pass0", args: []string{"luksKillSlot", "-d", "-", "--keyfile-offset", "100", "cbc.img", "1"}, code: 1, cmp: sameAll, unchanged: []string{"cbc.img"}},
+		{name: "luksKillSlot 8", args: []string{"-v", "-q", "luksKillSlot", "cbc.img", "8"}, code: 1, cmp: sameAll, unchanged: []string{"cbc.img"}},
+		{name: "luksKillSlot 8 missing device", args: []string{"-q", "luksKillSlot", "missing.img", "8"}, code: 4, cmp: sameAll},
 		{name: "luksKillSlot missing argument", args: []string{"luksKillSlot", "cbc.img"}, code: 1, cmp: sameMessage, unchanged: []string{"cbc.img"}},
 
 		// Header backup and restore.
@@ -387,6 +389,7 @@ func TestSideBySide(t *testing.T) {
 		{name: "luksFormat force and iter-time", stdin: "p\n", args: []string{"-q", "luksFormat", "--type", "luks1", iters, "-i", "10", "zero.img"}, code: 1, cmp: sameMessage, unchanged: []string{"zero.img"}},
 		{name: "luksFormat existing LUKS, piped stdin", stdin: "pass0\n", args: []string{"luksFormat", "--type", "luks1", iters, "xts.img"}, cmp: sameAll},
 		{name: "luksFormat -v existing LUKS", stdin: "pass0\n", args: []string{"-v", "-q", "luksFormat", "--type", "luks1", iters, "cbc.img"}, cmp: sameAll},
+		{name: "luksFormat -s 0 is 256 bits", stdin: "pass0\n", args: []string{"-q", "luksFormat", "--type", "luks1", iters, "-s", "0", "zero.img"}, cmp: sameAll},
 		{name: "luksFormat short image", stdin: "pass0\n", args: []string{"-q", "luksFormat", "--type", "luks1", iters, "zero.img"}, cmp: sameAll},
 
 		// Command-line errors.

@@ -76,6 +76,11 @@ func cmdLuksFormat(a *app, args []string) error {
 		Detached:        detached,
 		ForceIterations: uint32(o.forceIterations),
 	}
+	if o.set["key-size"] && o.keySize == 0 {
+		// -s 0 is libcryptsetup's LUKS1 default of 256 bits whatever the mode, not the
+		// tool's 512 for xts when -s is absent.
+		fo.KeySize = 256
+	}
 	if o.set["iter-time"] {
 		fo.IterTime = time.Duration(o.iterTime) * time.Millisecond
 	}

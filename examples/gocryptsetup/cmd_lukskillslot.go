@@ -14,13 +14,20 @@ import (
 // anyway, and so does this.
 func cmdLuksKillSlot(a *app, args []string) error {
 	dev := args[0]
+	// cryptsetup reads the slot with atoi, so "x" or "1x" would name slot 0 or 1; a key slot
+	// is never destroyed on a typo here.
 	slot, err := strconv.Atoi(args[1])
-	if err != nil || slot < 0 || slot >= luks.NumKeyslots {
+	if err != nil || slot < 0 {
 		return &cliError{code: exitParams, msg: fmt.Sprintf("Key slot %s is invalid, please select between 0 and 7.", args[1])}
 	}
 	f, h, err := a.loadHeader(dev, true)
 	if err != nil {
 		return err
+	}
+	if slot >= luks.NumKeyslots {
+		// cryptsetup fails here without a message (libcryptsetup's -EINVAL).
+		f.Close()
+		return &cliError{code: exitParams}
 	}
 	hp := a.headerPath(dev)
 	if !h.Keyslots[slot].Enabled() {
