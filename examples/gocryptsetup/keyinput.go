@@ -131,7 +131,7 @@ func readLineKey(r *bufio.Reader, src keySource) ([]byte, error) {
 	if src.size > 0 {
 		limit = src.size
 	}
-	p := make([]byte, 0, min(limit, 8192)) // sized up front so append never leaves copies behind
+	p := make([]byte, 0, min(limit, 8192))
 	sawAny := false
 	for int64(len(p)) < limit {
 		c, err := r.ReadByte()
@@ -145,6 +145,13 @@ func readLineKey(r *bufio.Reader, src keySource) ([]byte, error) {
 		sawAny = true
 		if c == '\n' {
 			break
+		}
+		if len(p) == cap(p) {
+			// Grow by hand (only with -l above 8192) so no unwiped copy stays behind.
+			np := make([]byte, len(p), min(2*int64(cap(p)), limit))
+			copy(np, p)
+			clear(p)
+			p = np
 		}
 		p = append(p, c)
 	}

@@ -315,3 +315,17 @@ func FuzzParseArgs(f *testing.F) {
 		require.NotNil(t, o)
 	})
 }
+
+// TestReadLineKeyLong: with -l above the first 8192-byte buffer, a long piped line grows the
+// buffer by hand (wiping the old one) and still comes back whole, up to -l.
+func TestReadLineKeyLong(t *testing.T) {
+	line := strings.Repeat("k", 20000)
+	for _, tc := range []struct {
+		size int64
+		want int
+	}{{30000, 20000}, {20000, 20000}, {12345, 12345}, {0, maxPassphrase}} {
+		p, err := readLineKey(bufio.NewReader(strings.NewReader(line+"\nnext\n")), keySource{size: tc.size})
+		require.NoError(t, err)
+		assert.Equal(t, line[:tc.want], string(p), "size %d", tc.size)
+	}
+}
