@@ -279,6 +279,7 @@ func TestSideBySide(t *testing.T) {
 		{name: "luksDump --dump-volume-key", stdin: "pass0\n", args: []string{"luksDump", "--dump-volume-key", "xts.img"}, cmp: sameAll},
 		{name: "luksDump --dump-master-key -v slot 1", stdin: "pass1\n", args: []string{"luksDump", "--dump-master-key", "-v", "cbc.img"}, cmp: sameAll},
 		{name: "luksDump --dump-volume-key wrong", stdin: "nope\n", args: []string{"luksDump", "--dump-volume-key", "xts.img"}, code: 2, cmp: sameAll},
+		{name: "luksDump --dump-volume-key --volume-key-file", stdin: "pass0\n", args: []string{"-q", "luksDump", "--dump-volume-key", "--volume-key-file", "vk.bin", "xts.img"}, cmp: sameAll},
 		{name: "luksDump not LUKS", args: []string{"luksDump", "zero.img"}, code: 1, cmp: sameAll},
 		{name: "luksDump wrong version", args: []string{"luksDump", "magic.img"}, code: 1, cmp: sameStdout, wantErr: "magic.img"},
 		{name: "luksDump empty file", args: []string{"luksDump", "empty.img"}, code: 1, cmp: sameAll},

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/cloudluks/cloudluks/luks"
 )
@@ -48,12 +47,13 @@ func cmdLuksDump(a *app, args []string) error {
 	if err := luks.DumpVolumeKey(&buf, hp, h, vk); err != nil {
 		return err
 	}
-	text := buf.String()
-	if i := strings.Index(text, "MK dump:"); i >= 0 {
-		clear(buf.Bytes())
-		text = text[:i]
+	// Work on the bytes, not a string copy, so the hex key can be wiped.
+	b := buf.Bytes()
+	defer clear(b)
+	if i := bytes.Index(b, []byte("MK dump:")); i >= 0 {
+		b = b[:i:i]
 	}
-	fmt.Fprint(a.stdout, text)
+	a.stdout.Write(b)
 	fmt.Fprintf(a.stdout, "Key stored to file %s.\n", a.opts.volumeKeyFile)
 	return nil
 }
