@@ -91,6 +91,8 @@ var (
 //	xts.img   4 MiB, cryptsetup luksFormat --type luks1 (aes-xts-plain64, 512-bit), passphrase "pass0"
 //	cbc.img   4 MiB, aes-cbc-essiv:sha256, 256-bit, sha1; slots 0 "pass0", 1 "pass1"
 //	zero.img  1 MiB of zeros; empty.img 0 bytes; magic.img LUKS magic with version 2 garbage
+//	luks2.img 4 MiB, cryptsetup luksFormat --type luks2 (small metadata); luks2nomagic.img the
+//	          same with the primary header's magic wiped (cryptsetup finds the secondary)
 func templates(t *testing.T) string {
 	t.Helper()
 	cs := cryptsetup(t)
@@ -112,7 +114,7 @@ func templates(t *testing.T) string {
 				templatesErr = fmt.Errorf("cryptsetup %v: %v\n%s", args, err, out)
 			}
 		}
-		for _, n := range []string{"xts.img", "cbc.img"} {
+		for _, n := range []string{"xts.img", "cbc.img", "luks2.img"} {
 			if err := os.WriteFile(filepath.Join(dir, n), nil, 0o600); err != nil {
 				templatesErr = err
 				return
@@ -125,6 +127,8 @@ func templates(t *testing.T) string {
 		sh("pass0\n", "-q", "luksFormat", "--type", "luks1", iters, "xts.img")
 		sh("pass0\n", "-q", "luksFormat", "--type", "luks1", iters, "-c", "aes-cbc-essiv:sha256", "-s", "256", "-h", "sha1", "cbc.img")
 		sh("pass0\npass1\n", "luksAddKey", iters, "cbc.img")
+		sh("pass0\n", "-q", "luksFormat", "--type", "luks2", "--pbkdf", "pbkdf2", iters,
+			"--luks2-metadata-size", "16k", "--luks2-keyslots-size", "1m", "luks2.img")
 		must := func(err error) {
 			if templatesErr == nil && err != nil {
 				templatesErr = err
@@ -140,6 +144,14 @@ func templates(t *testing.T) string {
 		must(os.Mkdir(filepath.Join(dir, "adir"), 0o700))
 		if templatesErr == nil {
 			templatesErr = makeBadImages(dir)
+		}
+		if templatesErr == nil {
+			b, err := os.ReadFile(filepath.Join(dir, "luks2.img"))
+			must(err)
+			if err == nil {
+				copy(b, "XXXX")
+				must(os.WriteFile(filepath.Join(dir, "luks2nomagic.img"), b, 0o600))
+			}
 		}
 	})
 	require.NoError(t, templatesErr)
@@ -296,6 +308,11 @@ func TestSideBySide(t *testing.T) {
 		{name: "isLuks zeros", args: []string{"isLuks", "zero.img"}, code: 1, cmp: sameAll},
 		{name: "isLuks empty", args: []string{"isLuks", "empty.img"}, code: 1, cmp: sameAll},
 		{name: "isLuks wrong version", args: []string{"isLuks", "magic.img"}, code: 1, cmp: sameAll},
+		// A LUKS2 device is LUKS (exit 0) unless --type luks1 asks for LUKS1 only: a script's
+		// "isLuks DEV || luksFormat DEV" must not format over it.
+		{name: "isLuks LUKS2", args: []string{"-v", "isLuks", "luks2.img"}, cmp: sameAll},
+		{name: "isLuks LUKS2 secondary header", args: []string{"isLuks", "luks2nomagic.img"}, cmp: sameAll},
+		{name: "isLuks --type luks1 LUKS2", args: []string{"-v", "isLuks", "--type", "luks1", "luks2.img"}, code: 1, cmp: sameAll, unchanged: []string{"luks2.img"}},
 		{name: "isLuks missing", args: []string{"isLuks", "missing.img"}, code: 4, cmp: sameAll},
 		{name: "isLuks -v missing", args: []string{"isLuks", "-v", "missing.img"}, code: 4, cmp: sameAll},
 		{name: "isLuks directory", args: []string{"isLuks", "adir"}, code: 4, cmp: sameAll},
