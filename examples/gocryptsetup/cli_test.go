@@ -426,6 +426,8 @@ func TestSideBySide(t *testing.T) {
 		{name: "luksDump --uuid not allowed", args: []string{"luksDump", "--uuid", "12345678-1234-1234-1234-123456789abc", "xts.img"}, code: 1, cmp: sameMessage},
 		{name: "luksOpen --uuid not allowed", stdin: "pass0\n", args: []string{"luksOpen", "--test-passphrase", "--uuid", "x", "xts.img"}, code: 1, cmp: sameMessage},
 		{name: "isLuks first disallowed option in table order", args: []string{"isLuks", "--uuid", "x", "--align-payload", "8", "xts.img"}, code: 1, cmp: sameMessage},
+		{name: "luksDump --deferred not allowed", args: []string{"luksDump", "--deferred", "xts.img"}, code: 1, cmp: sameMessage},
+		{name: "open --cancel-deferred not allowed", stdin: "pass0\n", args: []string{"open", "--test-passphrase", "--cancel-deferred", "xts.img"}, code: 1, cmp: sameMessage},
 		{name: "open --offset", stdin: "pass0\n", args: []string{"open", "--test-passphrase", "--offset", "1", "xts.img"}, code: 1, cmp: sameMessage},
 		{name: "luksDump force and iter-time", args: []string{"luksDump", "--pbkdf-force-iterations", "1000", "-i", "10", "xts.img"}, code: 1, cmp: sameMessage},
 		{name: "luksAddKey -S on a missing device", stdin: "pass0\n", args: []string{"luksAddKey", iters, "-S", "5", "missing.img"}, code: 4, cmp: sameAll},
