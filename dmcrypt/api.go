@@ -53,9 +53,9 @@ type OpenOptions struct {
 	// the key. cryptsetup itself does this only for LUKS2; status shows "key location:
 	// keyring".
 	Keyring bool
-	// Keyslot restricts Open to one key slot. Use luks.AnyKeyslot (-1) to try every enabled
-	// slot, as cryptsetup does by default; the zero value means slot 0 only.
-	Keyslot int
+	// Keyslot restricts Open to one key slot (luks.Slot(n), cryptsetup --key-slot n); nil
+	// tries every enabled slot, as cryptsetup does by default. OpenWithKey ignores it.
+	Keyslot *int
 	// MaxIterations is the PBKDF2 work limit passed to luks.Unlock (0 = its default).
 	MaxIterations uint32
 }

@@ -13,7 +13,7 @@
 // The high-level functions do what `cryptsetup open`, `status` and `close` do:
 //
 //	m, err := dmcrypt.Open(ctx, "/dev/nvme1n1", "data", passphrase,
-//		dmcrypt.OpenOptions{Keyslot: luks.AnyKeyslot})
+//		dmcrypt.OpenOptions{})
 //	// … use m.Path ("/dev/mapper/data") …
 //	st, err := dmcrypt.Status("data")
 //	st.Format(os.Stdout, "data") // the text of `cryptsetup status data`

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/cloudluks/cloudluks/dmcrypt"
-	"github.com/cloudluks/cloudluks/luks"
 )
 
 // Open a LUKS1 volume as /dev/mapper/my_enc_fs, show its status like `cryptsetup status`, and
@@ -21,7 +20,7 @@ func ExampleOpen() {
 	defer clear(passphrase)
 
 	m, err := dmcrypt.Open(ctx, "/dev/xvdf", "my_enc_fs", passphrase,
-		dmcrypt.OpenOptions{Keyslot: luks.AnyKeyslot, AllowDiscards: true})
+		dmcrypt.OpenOptions{AllowDiscards: true})
 	if err != nil {
 		log.Fatal(err) // errors.Is(err, luks.ErrWrongPassphrase), dmcrypt.ErrExists, …
 	}

@@ -47,7 +47,7 @@ func notRootChild() int {
 	_, err = Status("anything")
 	check("Status", err)
 	check("Close", Close(contextBackground(), "anything"))
-	_, err = Open(contextBackground(), os.Args[0], "anything", []byte("x"), OpenOptions{Keyslot: -1})
+	_, err = Open(contextBackground(), os.Args[0], "anything", []byte("x"), OpenOptions{})
 	check("Open", err)
 	_, err = AttachLoop(os.Args[0], LoopOptions{ReadOnly: true, Autoclear: true})
 	check("AttachLoop", err)

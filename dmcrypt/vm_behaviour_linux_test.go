@@ -57,7 +57,7 @@ func TestVMBehaviour(t *testing.T) {
 		return
 	}
 	ctx := context.Background()
-	any := OpenOptions{Keyslot: luks.AnyKeyslot}
+	any := OpenOptions{}
 	pass := []byte("behaviour pass")
 	img := newImage(t, 6<<20)
 	h := formatOurs(t, img, "aes-xts-plain64", pass)
@@ -137,7 +137,7 @@ func TestVMBehaviour(t *testing.T) {
 	})
 
 	t.Run("keyring", func(t *testing.T) {
-		m, err := Open(ctx, img, "kr", pass, OpenOptions{Keyslot: luks.AnyKeyslot, Keyring: true})
+		m, err := Open(ctx, img, "kr", pass, OpenOptions{Keyring: true})
 		require.NoError(t, err)
 		assert.Empty(t, liveKeys(t), "the key is invalidated right after the load")
 		c, err := OpenControl()
@@ -161,7 +161,7 @@ func TestVMBehaviour(t *testing.T) {
 
 		// A name with a space (valid for the kernel): the key reference must stay one table
 		// argument. (cryptsetup's libdevmapper would mangle such a name to "key\x20ring".)
-		m, err = Open(ctx, img, "key ring", pass, OpenOptions{Keyslot: luks.AnyKeyslot, Keyring: true})
+		m, err = Open(ctx, img, "key ring", pass, OpenOptions{Keyring: true})
 		require.NoError(t, err)
 		assert.Equal(t, d, devRW(t, m.Path, 0, nil, len(d)))
 		require.NoError(t, Close(ctx, "key ring"))
@@ -230,7 +230,7 @@ func TestVMBehaviour(t *testing.T) {
 		require.NoError(t, hf.Close())
 		assert.Equal(t, uint32(0), dh.PayloadOffset)
 
-		m, err := Open(ctx, data, "det", pass, OpenOptions{Header: hdr, Keyslot: luks.AnyKeyslot})
+		m, err := Open(ctx, data, "det", pass, OpenOptions{Header: hdr})
 		require.NoError(t, err)
 		st, err := Status("det")
 		require.NoError(t, err)
@@ -249,7 +249,7 @@ func TestVMBehaviour(t *testing.T) {
 	})
 
 	t.Run("readonly", func(t *testing.T) {
-		m, err := Open(ctx, img, "ro", pass, OpenOptions{Keyslot: luks.AnyKeyslot, ReadOnly: true})
+		m, err := Open(ctx, img, "ro", pass, OpenOptions{ReadOnly: true})
 		require.NoError(t, err)
 		assert.True(t, m.ReadOnly)
 		ro, err := os.ReadFile("/sys/block/" + filepath.Base(m.Device) + "/ro")
@@ -290,7 +290,7 @@ func TestVMBehaviour(t *testing.T) {
 	})
 
 	t.Run("flags", func(t *testing.T) {
-		m, err := Open(ctx, img, "fl", pass, OpenOptions{Keyslot: luks.AnyKeyslot, AllowDiscards: true, SameCPUCrypt: true,
+		m, err := Open(ctx, img, "fl", pass, OpenOptions{AllowDiscards: true, SameCPUCrypt: true,
 			SubmitFromCryptCPUs: true, NoReadWorkqueue: true, NoWriteWorkqueue: true})
 		require.NoError(t, err)
 		c, err := OpenControl()
@@ -320,6 +320,37 @@ func TestVMBehaviour(t *testing.T) {
 		assertNothingLeft(t)
 	})
 
+	// The zero OpenOptions try every enabled slot, as cryptsetup does without --key-slot;
+	// luks.Slot(n) restricts Open to slot n and reports it.
+	t.Run("keyslot", func(t *testing.T) {
+		ks := newImage(t, 6<<20)
+		formatOurs(t, ks, "aes-xts-plain64", pass) // pass in slot 0
+		f, err := os.OpenFile(ks, os.O_RDWR, 0)
+		require.NoError(t, err)
+		s, err := luks.AddKey(ctx, f, pass, []byte("second"), luks.AddKeyOptions{ForceIterations: testIterations})
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+		require.Equal(t, 1, s)
+
+		m, err := Open(ctx, ks, "ks", []byte("second"), OpenOptions{})
+		require.NoError(t, err, "zero OpenOptions try every slot")
+		assert.Equal(t, 1, m.Keyslot)
+		require.NoError(t, Close(ctx, "ks"))
+		assertNothingLeft(t)
+
+		_, err = Open(ctx, ks, "ks", []byte("second"), OpenOptions{Keyslot: luks.Slot(0)})
+		require.ErrorIs(t, err, luks.ErrWrongPassphrase, "Slot(0) tries slot 0 only")
+		_, err = Open(ctx, ks, "ks", pass, OpenOptions{Keyslot: luks.Slot(8)})
+		require.ErrorIs(t, err, luks.ErrInvalidParameter)
+		assertNothingLeft(t)
+
+		m, err = Open(ctx, ks, "ks", []byte("second"), OpenOptions{Keyslot: luks.Slot(1)})
+		require.NoError(t, err)
+		assert.Equal(t, 1, m.Keyslot)
+		require.NoError(t, Close(ctx, "ks"))
+		assertNothingLeft(t)
+	})
+
 	t.Run("faults", func(t *testing.T) {
 		_, err := Open(ctx, "/dev/nonexistent", "f1", pass, any)
 		require.ErrorIs(t, err, ErrNoDevice)
@@ -332,7 +363,7 @@ func TestVMBehaviour(t *testing.T) {
 
 		_, err = Open(ctx, img, "f1", []byte("wrong"), any)
 		require.ErrorIs(t, err, luks.ErrWrongPassphrase)
-		_, err = Open(ctx, img, "f1", []byte("wrong"), OpenOptions{Keyslot: luks.AnyKeyslot, Keyring: true})
+		_, err = Open(ctx, img, "f1", []byte("wrong"), OpenOptions{Keyring: true})
 		require.ErrorIs(t, err, luks.ErrWrongPassphrase)
 		assertNothingLeft(t)
 

@@ -52,7 +52,7 @@ func TestBackupMatchesCryptsetup(t *testing.T) {
 			require.NoError(t, err)
 			require.False(t, IsLUKS(f))
 			require.NoError(t, RestoreHeader(f, theirs))
-			_, _, _, err = Unlock(ctx, f, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot})
+			_, _, _, err = Unlock(ctx, f, []byte("pass"), UnlockOptions{})
 			require.NoError(t, err)
 			// And cryptsetup restores ours.
 			_, err = f.WriteAt(zero, 0)
@@ -114,7 +114,7 @@ func TestUUIDWithCryptsetup(t *testing.T) {
 	h3, err := ReadHeader(f)
 	require.NoError(t, err)
 	assert.Equal(t, "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", h3.UUID)
-	_, _, _, err = Unlock(ctx, f, []byte("p"), UnlockOptions{Keyslot: AnyKeyslot})
+	_, _, _, err = Unlock(ctx, f, []byte("p"), UnlockOptions{})
 	require.NoError(t, err)
 	for _, bad := range []string{"x", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeeee", "aaaaaaaa_bbbb-cccc-dddd-eeeeeeeeeeee", "gaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"} {
 		assert.ErrorIs(t, SetUUID(f, bad), ErrInvalidParameter, bad)

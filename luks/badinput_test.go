@@ -65,13 +65,13 @@ func TestBadInputFiles(t *testing.T) {
 			_, err = ReadHeader(f)
 			require.ErrorIs(t, err, tc.want)
 			assert.False(t, IsLUKS(f))
-			_, _, _, err = Unlock(ctx, f, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot})
+			_, _, _, err = Unlock(ctx, f, []byte("pass"), UnlockOptions{})
 			assert.ErrorIs(t, err, tc.want)
-			_, err = AddKey(ctx, rw, []byte("pass"), []byte("x"), opts1000(AnyKeyslot))
+			_, err = AddKey(ctx, rw, []byte("pass"), []byte("x"), opts1000(nil))
 			assert.ErrorIs(t, err, tc.want)
 			_, err = RemoveKey(ctx, rw, []byte("pass"), true)
 			assert.ErrorIs(t, err, tc.want)
-			_, _, err = ChangeKey(ctx, rw, []byte("pass"), []byte("x"), opts1000(AnyKeyslot))
+			_, _, err = ChangeKey(ctx, rw, []byte("pass"), []byte("x"), opts1000(nil))
 			assert.ErrorIs(t, err, tc.want)
 			assert.ErrorIs(t, KillSlot(rw, 0), tc.want)
 			assert.ErrorIs(t, SetUUID(rw, ""), tc.want)
@@ -113,10 +113,10 @@ func TestUnknownCipherAndHash(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, got.Dump(&out, p))
 	assert.Equal(t, mustCS(t, nil, "luksDump", p), out.String())
-	_, _, _, err = Unlock(ctx, f, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot})
+	_, _, _, err = Unlock(ctx, f, []byte("pass"), UnlockOptions{})
 	require.ErrorIs(t, err, ErrUnsupportedCipher)
 	assert.Contains(t, err.Error(), "blowfish")
-	_, err = AddKey(ctx, f, []byte("pass"), []byte("x"), opts1000(AnyKeyslot))
+	_, err = AddKey(ctx, f, []byte("pass"), []byte("x"), opts1000(nil))
 	require.ErrorIs(t, err, ErrUnsupportedCipher)
 	assert.Equal(t, before, fileHash(t, p))
 
@@ -124,12 +124,12 @@ func TestUnknownCipherAndHash(t *testing.T) {
 	h.CipherName = "aes"
 	h.CipherMode = "cbc-plain64"
 	require.NoError(t, writeHeader(d, h)) // 64-byte key with AES-CBC
-	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot})
+	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{})
 	require.ErrorIs(t, err, ErrInvalidKeySize)
 
 	for _, bad := range []FormatOptions{
 		{Cipher: "blowfish-cbc-plain"}, {Hash: "md5"}, {Hash: "nosuch"}, {KeySize: 7}, {KeySize: 100},
-		{Cipher: "aes-cbc-essiv:sha256", KeySize: 512}, {UUID: "bad"}, {Keyslot: 9}, {VolumeKey: []byte{1}},
+		{Cipher: "aes-cbc-essiv:sha256", KeySize: 512}, {UUID: "bad"}, {Keyslot: Slot(9)}, {VolumeKey: []byte{1}},
 		{ForceIterations: 999}, {AlignPayload: 1, Detached: true},
 	} {
 		dev := &memDev{b: make([]byte, 4<<20)}

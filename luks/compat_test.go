@@ -110,25 +110,25 @@ func TestCompatCryptsetupImagesUsedByUs(t *testing.T) {
 			require.Equal(t, csDump, ourDump(t, f, img), "luksDump text")
 
 			// Any slot finds slot 3; the key file is used whole (newlines included).
-			vk, slot, h, err := Unlock(ctx, f, []byte("pass3"), UnlockOptions{Keyslot: AnyKeyslot})
+			vk, slot, h, err := Unlock(ctx, f, []byte("pass3"), UnlockOptions{})
 			require.NoError(t, err)
 			assert.Equal(t, 3, slot)
 			assert.Equal(t, csVK, ourVKDump(t, h, vk, img), "--dump-volume-key text")
 			pass0, err := ReadKeyFile(kf0, 0, 0)
 			require.NoError(t, err)
-			vk0, slot, _, err := Unlock(ctx, f, pass0, UnlockOptions{Keyslot: 0})
+			vk0, slot, _, err := Unlock(ctx, f, pass0, UnlockOptions{Keyslot: Slot(0)})
 			require.NoError(t, err)
 			assert.Equal(t, 0, slot)
 			assert.Equal(t, vk.Bytes(), vk0.Bytes())
-			_, _, _, err = Unlock(ctx, f, []byte("pass0"), UnlockOptions{Keyslot: AnyKeyslot})
+			_, _, _, err = Unlock(ctx, f, []byte("pass0"), UnlockOptions{})
 			require.ErrorIs(t, err, ErrWrongPassphrase)
 
 			// Key management by us: add in slot 5, change slot 0 (moves to the first free
 			// slot, 1), kill slot 3.
-			s, err := AddKey(ctx, f, []byte("pass3"), []byte("us5"), AddKeyOptions{Keyslot: 5, ForceIterations: 1000})
+			s, err := AddKey(ctx, f, []byte("pass3"), []byte("us5"), AddKeyOptions{Keyslot: Slot(5), ForceIterations: 1000})
 			require.NoError(t, err)
 			require.Equal(t, 5, s)
-			oldS, newS, err := ChangeKey(ctx, f, pass0, []byte("changed"), AddKeyOptions{Keyslot: AnyKeyslot, ForceIterations: 1000})
+			oldS, newS, err := ChangeKey(ctx, f, pass0, []byte("changed"), AddKeyOptions{ForceIterations: 1000})
 			require.NoError(t, err)
 			assert.Equal(t, 0, oldS)
 			assert.Equal(t, 1, newS)
@@ -166,11 +166,11 @@ func TestCompatOurImagesUsedByCryptsetup(t *testing.T) {
 			f := openRW(t, img)
 			first := i % NumKeyslots // vary the first slot, including non-zero slots
 			h, vk, err := Format(ctx, f, []byte("first"), FormatOptions{
-				Cipher: c.cipher, KeySize: c.bits, Hash: c.hash, ForceIterations: 1000, Keyslot: first,
+				Cipher: c.cipher, KeySize: c.bits, Hash: c.hash, ForceIterations: 1000, Keyslot: Slot(first),
 			})
 			require.NoError(t, err)
 			assert.Equal(t, c.bits/8, vk.Len())
-			second, err := AddKey(ctx, f, []byte("first"), []byte("second"), AddKeyOptions{Keyslot: AnyKeyslot, ForceIterations: 1234})
+			second, err := AddKey(ctx, f, []byte("first"), []byte("second"), AddKeyOptions{ForceIterations: 1234})
 			require.NoError(t, err)
 			assert.NotEqual(t, first, second)
 
@@ -179,7 +179,7 @@ func TestCompatOurImagesUsedByCryptsetup(t *testing.T) {
 			assert.Equal(t, 0, runCS(t, nil, "isLuks", img).code)
 
 			// Our own unlock of both slots.
-			vk2, s, _, err := Unlock(ctx, f, []byte("second"), UnlockOptions{Keyslot: AnyKeyslot})
+			vk2, s, _, err := Unlock(ctx, f, []byte("second"), UnlockOptions{})
 			require.NoError(t, err)
 			assert.Equal(t, second, s)
 			assert.Equal(t, vk.Bytes(), vk2.Bytes())
@@ -207,11 +207,11 @@ func TestCompatOurImagesUsedByCryptsetup(t *testing.T) {
 			}
 			mustCS(t, nil, "luksAddKey", "-q", "--pbkdf-force-iterations", "1000", "-S", strconv.Itoa(free), "-d", kf1, img, kf4)
 			mustCS(t, nil, "luksKillSlot", "-q", img, strconv.Itoa(second))
-			vk3, s, _, err := Unlock(ctx, f, []byte("by-cryptsetup"), UnlockOptions{Keyslot: AnyKeyslot})
+			vk3, s, _, err := Unlock(ctx, f, []byte("by-cryptsetup"), UnlockOptions{})
 			require.NoError(t, err)
 			assert.Equal(t, free, s)
 			assert.Equal(t, vk.Bytes(), vk3.Bytes())
-			_, _, _, err = Unlock(ctx, f, []byte("second"), UnlockOptions{Keyslot: second})
+			_, _, _, err = Unlock(ctx, f, []byte("second"), UnlockOptions{Keyslot: Slot(second)})
 			require.ErrorIs(t, err, ErrKeyslotInactive)
 			assert.Equal(t, mustCS(t, nil, "luksDump", img), ourDump(t, f, img))
 		})
@@ -273,7 +273,7 @@ func TestCompatDetachedHeader(t *testing.T) {
 			}
 			mustCS(t, nil, append(args, dataCS, kf)...)
 			hf := openRW(t, hdrCS)
-			vk, _, h, err := Unlock(ctx, hf, []byte("detached"), UnlockOptions{Keyslot: AnyKeyslot})
+			vk, _, h, err := Unlock(ctx, hf, []byte("detached"), UnlockOptions{})
 			require.NoError(t, err)
 			assert.Equal(t, align, h.PayloadOffset)
 			assert.Equal(t, mustCS(t, nil, "luksDump", hdrCS), ourDump(t, hf, hdrCS))
@@ -326,10 +326,10 @@ func TestCompatKeyFileOffsetSize(t *testing.T) {
 	key, err := ReadKeyFile(kf, 11, 13)
 	require.NoError(t, err)
 	assert.Equal(t, []byte("the-real-key-"), key)
-	_, _, _, err = Unlock(context.Background(), openRW(t, img), key, UnlockOptions{Keyslot: AnyKeyslot})
+	_, _, _, err = Unlock(context.Background(), openRW(t, img), key, UnlockOptions{})
 	require.NoError(t, err)
 	whole, err := ReadKeyFile(kf, 0, 0)
 	require.NoError(t, err)
-	_, _, _, err = Unlock(context.Background(), openRW(t, img), whole, UnlockOptions{Keyslot: AnyKeyslot})
+	_, _, _, err = Unlock(context.Background(), openRW(t, img), whole, UnlockOptions{})
 	require.True(t, errors.Is(err, ErrWrongPassphrase))
 }

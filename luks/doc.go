@@ -30,13 +30,16 @@
 // Unlock tries a passphrase on one slot or on every enabled slot in order and returns the
 // volume key, the slot and the header:
 //
-//	vk, slot, h, err := luks.Unlock(ctx, f, passphrase, luks.UnlockOptions{Keyslot: luks.AnyKeyslot})
+//	vk, slot, h, err := luks.Unlock(ctx, f, passphrase, luks.UnlockOptions{})
 //	defer vk.Wipe()
 //
-// Slot selection: UnlockOptions.Keyslot and AddKeyOptions.Keyslot are plain ints in which 0
-// means slot 0 (cryptsetup's -S 0), so their zero values name slot 0 only. Pass AnyKeyslot
-// (-1) for cryptsetup's default of any slot; this matters most for ChangeKey, whose
-// crash-safe order (new slot first, then destroy the old) applies only with AnyKeyslot.
+// Slot selection: the Keyslot fields of UnlockOptions, AddKeyOptions and FormatOptions are
+// *int, and nil is cryptsetup's default without -S: Unlock tries every enabled slot, AddKey
+// takes the lowest free slot, ChangeKey tries every slot for the old passphrase and writes
+// the new one to the first free slot before destroying the old (crash-safe), and Format
+// uses slot 0. Slot(n) is cryptsetup's -S n: that slot only (ChangeKey then rewrites it in
+// place). So the zero value of every options struct does the safe, usual thing.
+//
 // ReadKeyFile and ReadKey read key files with cryptsetup's --keyfile-offset and
 // --keyfile-size rules (a whole key file is the passphrase, newlines included, up to
 // 8192 KiB). The MK digest is compared in constant time. Headers with cipher_null open

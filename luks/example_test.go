@@ -69,20 +69,20 @@ func ExampleUnlock() {
 		log.Fatal(err)
 	}
 	vk.Wipe()
-	slot, err := luks.AddKey(ctx, f, []byte("first"), []byte("second"), luks.AddKeyOptions{Keyslot: luks.AnyKeyslot, ForceIterations: 1000})
+	slot, err := luks.AddKey(ctx, f, []byte("first"), []byte("second"), luks.AddKeyOptions{ForceIterations: 1000})
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("added slot", slot)
 
-	vk, slot, _, err = luks.Unlock(ctx, f, []byte("second"), luks.UnlockOptions{Keyslot: luks.AnyKeyslot})
+	vk, slot, _, err = luks.Unlock(ctx, f, []byte("second"), luks.UnlockOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer vk.Wipe()
 	fmt.Println("opened slot", slot, "key", vk) // the key prints redacted
 
-	_, _, _, err = luks.Unlock(ctx, f, []byte("wrong"), luks.UnlockOptions{Keyslot: luks.AnyKeyslot})
+	_, _, _, err = luks.Unlock(ctx, f, []byte("wrong"), luks.UnlockOptions{})
 	fmt.Println(err)
 	// Output:
 	// added slot 1
@@ -202,9 +202,9 @@ func ExampleReadKeyFile() {
 	// Output: "secret-key"
 }
 
-// Change a passphrase the crash-safe way (AnyKeyslot: new slot first, then the old slot is
-// destroyed), then remove a passphrase. The zero AddKeyOptions would name slot 0 and
-// rewrite it in place instead.
+// Change a passphrase the crash-safe way (the zero AddKeyOptions: new slot first, then the
+// old slot is destroyed), then remove a passphrase. Keyslot: luks.Slot(n) would rewrite
+// slot n in place instead, as cryptsetup -S n does.
 func ExampleChangeKey() {
 	path, cleanup := newImage()
 	defer cleanup()
@@ -216,7 +216,7 @@ func ExampleChangeKey() {
 		log.Fatal(err)
 	}
 	vk.Wipe()
-	opts := luks.AddKeyOptions{Keyslot: luks.AnyKeyslot, ForceIterations: 1000}
+	opts := luks.AddKeyOptions{ForceIterations: 1000}
 	oldSlot, newSlot, err := luks.ChangeKey(ctx, f, []byte("old"), []byte("new"), opts)
 	if err != nil {
 		log.Fatal(err)

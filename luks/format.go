@@ -23,7 +23,7 @@ type FormatOptions struct {
 	UUID            string        // "" = random
 	VolumeKey       []byte        // nil = random
 	AlignPayload    uint32        // sectors; 0 = 2048 (1 MiB)
-	Keyslot         int           // AnyKeyslot → 0
+	Keyslot         *int          // slot of the first key: luks.Slot(n), n in 0..7; nil → 0
 	Detached        bool          // header in its own file: payload offset = AlignPayload (0 allowed)
 	Rand            io.Reader     // nil = crypto/rand
 }
@@ -33,7 +33,7 @@ type FormatOptions struct {
 func (o FormatOptions) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, fmt.FormatString(f, verb), formatOptions{o.Cipher, o.KeySize, o.Hash, o.IterTime,
 		o.ForceIterations, o.UUID, redactedKey{o.VolumeKey != nil, len(o.VolumeKey)}, o.AlignPayload,
-		o.Keyslot, o.Detached, o.Rand})
+		slotOption{o.Keyslot}, o.Detached, o.Rand})
 }
 
 // formatOptions mirrors FormatOptions field for field for printing (a test keeps the two in
@@ -47,9 +47,20 @@ type formatOptions struct {
 	UUID            string
 	VolumeKey       redactedKey
 	AlignPayload    uint32
-	Keyslot         int
+	Keyslot         slotOption
 	Detached        bool
 	Rand            io.Reader
+}
+
+// slotOption prints a Keyslot pointer as its slot number (or <nil>) rather than an address.
+type slotOption struct{ p *int }
+
+func (s slotOption) Format(f fmt.State, _ rune) {
+	if s.p == nil {
+		fmt.Fprint(f, "<nil>")
+		return
+	}
+	fmt.Fprint(f, *s.p)
 }
 
 type redactedKey struct {
@@ -123,12 +134,12 @@ func planFormat(ctx context.Context, passphrase []byte, opts FormatOptions) (*fo
 	if (name == "cipher_null" || name == "null") && len(passphrase) > 0 {
 		return nil, fmt.Errorf("%w: cipher_null headers accept only an empty passphrase", ErrInvalidParameter)
 	}
-	slot := opts.Keyslot
-	if slot == AnyKeyslot {
-		slot = 0
+	if err := checkSlot(opts.Keyslot); err != nil {
+		return nil, err
 	}
-	if slot < 0 || slot >= NumKeyslots {
-		return nil, fmt.Errorf("%w: keyslot %d out of range 0..%d", ErrInvalidParameter, slot, NumKeyslots-1)
+	slot := 0
+	if opts.Keyslot != nil {
+		slot = *opts.Keyslot
 	}
 	uuid := opts.UUID
 	if uuid == "" {

@@ -79,12 +79,12 @@ func FuzzHeader(f *testing.F) {
 		copy(dev.b, b)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		_, _, _, _ = Unlock(ctx, dev, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot, MaxIterations: 2000})
+		_, _, _, _ = Unlock(ctx, dev, []byte("pass"), UnlockOptions{MaxIterations: 2000})
 		_ = IsLUKS(dev)
 		// The same on a device of unknown size, where no device-size check bounds what
 		// the header claims: memory stays bounded (KillSlot wipes without unlocking).
 		sizeless := sizelessRWDev{&memDev{b: append([]byte(nil), dev.b...)}}
-		_, _, _, _ = Unlock(ctx, sizeless, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot, MaxIterations: 2000})
+		_, _, _, _ = Unlock(ctx, sizeless, []byte("pass"), UnlockOptions{MaxIterations: 2000})
 		for i := range h.Keyslots {
 			if h.Keyslots[i].Enabled() {
 				_ = KillSlot(sizeless, i)

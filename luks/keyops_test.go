@@ -28,7 +28,7 @@ func (r *recDev) WriteAt(p []byte, off int64) (int, error) {
 	return r.memDev.WriteAt(p, off)
 }
 
-func opts1000(slot int) AddKeyOptions { return AddKeyOptions{Keyslot: slot, ForceIterations: 1000} }
+func opts1000(slot *int) AddKeyOptions { return AddKeyOptions{Keyslot: slot, ForceIterations: 1000} }
 
 func TestKeyslotStateAndErrors(t *testing.T) {
 	ctx := context.Background()
@@ -37,58 +37,58 @@ func TestKeyslotStateAndErrors(t *testing.T) {
 
 	// Failures leave the device byte-identical.
 	before := snap()
-	_, err := AddKey(ctx, d, []byte("wrong"), []byte("x"), opts1000(AnyKeyslot))
+	_, err := AddKey(ctx, d, []byte("wrong"), []byte("x"), opts1000(nil))
 	assert.ErrorIs(t, err, ErrWrongPassphrase)
-	_, err = AddKey(ctx, d, []byte("pass"), []byte("x"), opts1000(0))
+	_, err = AddKey(ctx, d, []byte("pass"), []byte("x"), opts1000(Slot(0)))
 	assert.ErrorIs(t, err, ErrInvalidParameter, "slot 0 is active")
-	_, err = AddKey(ctx, d, []byte("pass"), []byte("x"), opts1000(8))
+	_, err = AddKey(ctx, d, []byte("pass"), []byte("x"), opts1000(Slot(8)))
 	assert.ErrorIs(t, err, ErrInvalidParameter)
-	_, err = AddKey(ctx, d, []byte("pass"), []byte("x"), AddKeyOptions{Keyslot: AnyKeyslot, ForceIterations: 999})
+	_, err = AddKey(ctx, d, []byte("pass"), []byte("x"), AddKeyOptions{ForceIterations: 999})
 	assert.ErrorIs(t, err, ErrInvalidParameter)
-	_, err = AddKeyByVolumeKey(ctx, d, NewVolumeKey(make([]byte, 64)), []byte("x"), opts1000(AnyKeyslot))
+	_, err = AddKeyByVolumeKey(ctx, d, NewVolumeKey(make([]byte, 64)), []byte("x"), opts1000(nil))
 	assert.ErrorIs(t, err, ErrVolumeKeyMismatch)
 	_, err = RemoveKey(ctx, d, []byte("pass"), false)
 	assert.ErrorIs(t, err, ErrLastKeyslot)
 	assert.Contains(t, err.Error(), "keyslot 0")
 	_, err = RemoveKey(ctx, d, []byte("wrong"), true)
 	assert.ErrorIs(t, err, ErrWrongPassphrase)
-	_, _, err = ChangeKey(ctx, d, []byte("wrong"), []byte("x"), opts1000(AnyKeyslot))
+	_, _, err = ChangeKey(ctx, d, []byte("wrong"), []byte("x"), opts1000(nil))
 	assert.ErrorIs(t, err, ErrWrongPassphrase)
 	assert.ErrorIs(t, KillSlot(d, 3), ErrKeyslotInactive)
 	assert.ErrorIs(t, KillSlot(d, 9), ErrInvalidParameter)
-	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: 2})
+	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: Slot(2)})
 	assert.ErrorIs(t, err, ErrKeyslotInactive)
-	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: 8})
+	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: Slot(8)})
 	assert.ErrorIs(t, err, ErrInvalidParameter)
 	assert.ErrorIs(t, SetUUID(d, "not-a-uuid"), ErrInvalidParameter)
 	require.Equal(t, before, d.b, "failed operations do not modify the device")
 
 	// Fill all slots by volume key, then no slot is free.
 	for i := 1; i < NumKeyslots; i++ {
-		s, err := AddKeyByVolumeKey(ctx, d, vk, []byte(fmt.Sprint("p", i)), opts1000(AnyKeyslot))
+		s, err := AddKeyByVolumeKey(ctx, d, vk, []byte(fmt.Sprint("p", i)), opts1000(nil))
 		require.NoError(t, err)
 		require.Equal(t, i, s)
 	}
 	before = snap()
-	_, err = AddKey(ctx, d, []byte("pass"), []byte("x"), opts1000(AnyKeyslot))
+	_, err = AddKey(ctx, d, []byte("pass"), []byte("x"), opts1000(nil))
 	assert.ErrorIs(t, err, ErrNoFreeKeyslot)
 	require.Equal(t, before, d.b)
 
 	// ChangeKey with no free slot rewrites in place.
-	o, n, err := ChangeKey(ctx, d, []byte("p5"), []byte("new5"), opts1000(AnyKeyslot))
+	o, n, err := ChangeKey(ctx, d, []byte("p5"), []byte("new5"), opts1000(nil))
 	require.NoError(t, err)
 	assert.Equal(t, [2]int{5, 5}, [2]int{o, n})
-	_, s, _, err := Unlock(ctx, d, []byte("new5"), UnlockOptions{Keyslot: AnyKeyslot})
+	_, s, _, err := Unlock(ctx, d, []byte("new5"), UnlockOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, 5, s)
-	_, _, _, err = Unlock(ctx, d, []byte("p5"), UnlockOptions{Keyslot: AnyKeyslot})
+	_, _, _, err = Unlock(ctx, d, []byte("p5"), UnlockOptions{})
 	assert.ErrorIs(t, err, ErrWrongPassphrase)
 
 	// ChangeKey with an explicit slot stays in that slot; the wrong slot refuses.
-	_, _, err = ChangeKey(ctx, d, []byte("p3"), []byte("x"), opts1000(2))
+	_, _, err = ChangeKey(ctx, d, []byte("p3"), []byte("x"), opts1000(Slot(2)))
 	assert.ErrorIs(t, err, ErrWrongPassphrase)
 	require.NoError(t, KillSlot(d, 2))
-	o, n, err = ChangeKey(ctx, d, []byte("p3"), []byte("new3"), opts1000(3))
+	o, n, err = ChangeKey(ctx, d, []byte("p3"), []byte("new3"), opts1000(Slot(3)))
 	require.NoError(t, err)
 	assert.Equal(t, [2]int{3, 3}, [2]int{o, n}, "explicit slot: in place even with slot 2 free")
 
@@ -109,7 +109,7 @@ func TestRemoveLastKeyslotForced(t *testing.T) {
 	s, err := RemoveKey(ctx, d, []byte("pass"), true)
 	require.NoError(t, err)
 	assert.Equal(t, 0, s)
-	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot})
+	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{})
 	assert.ErrorIs(t, err, ErrKeyslotInactive)
 	assert.True(t, IsLUKS(d), "the header itself stays valid")
 }
@@ -119,7 +119,7 @@ func TestRemoveLastKeyslotForced(t *testing.T) {
 func TestWriteOrder(t *testing.T) {
 	ctx := context.Background()
 	d := &recDev{memDev: memDev{b: make([]byte, 4<<20)}}
-	h, vk, err := Format(ctx, d, []byte("pass"), FormatOptions{ForceIterations: 1000, Keyslot: 1})
+	h, vk, err := Format(ctx, d, []byte("pass"), FormatOptions{ForceIterations: 1000, Keyslot: Slot(1)})
 	require.NoError(t, err)
 	kmo1 := int64(h.Keyslots[1].KeyMaterialOffset) * 512
 	w := d.writes
@@ -133,7 +133,7 @@ func TestWriteOrder(t *testing.T) {
 	for i := gapStart; i < h.PayloadOffsetBytes(); i++ {
 		d.b[i] = 0x5a
 	}
-	_, err = AddKeyByVolumeKey(ctx, d, vk, []byte("p2"), opts1000(2))
+	_, err = AddKeyByVolumeKey(ctx, d, vk, []byte("p2"), opts1000(Slot(2)))
 	require.NoError(t, err)
 	before := append([]byte(nil), d.b...)
 	d.writes = nil
@@ -148,7 +148,7 @@ func TestWriteOrder(t *testing.T) {
 
 	// AddKey: material first, then header.
 	d.writes = nil
-	_, err = AddKey(ctx, d, []byte("pass"), []byte("p4"), opts1000(4))
+	_, err = AddKey(ctx, d, []byte("pass"), []byte("p4"), opts1000(Slot(4)))
 	require.NoError(t, err)
 	assert.Equal(t, []int64{int64(h.Keyslots[4].KeyMaterialOffset) * 512, 0}, d.writes)
 }
@@ -162,10 +162,10 @@ func TestChangeKeyCrash(t *testing.T) {
 		_, _, err := Format(ctx, d, []byte("old"), FormatOptions{ForceIterations: 1000})
 		require.NoError(t, err)
 		d.writes, d.failAt = nil, failAt
-		_, _, err = ChangeKey(ctx, d, []byte("old"), []byte("new"), opts1000(AnyKeyslot))
+		_, _, err = ChangeKey(ctx, d, []byte("old"), []byte("new"), opts1000(nil))
 		d.failAt = 0
-		_, _, _, errOld := Unlock(ctx, d, []byte("old"), UnlockOptions{Keyslot: AnyKeyslot})
-		_, _, _, errNew := Unlock(ctx, d, []byte("new"), UnlockOptions{Keyslot: AnyKeyslot})
+		_, _, _, errOld := Unlock(ctx, d, []byte("old"), UnlockOptions{})
+		_, _, _, errNew := Unlock(ctx, d, []byte("new"), UnlockOptions{})
 		assert.True(t, errOld == nil || errNew == nil, "crash at write %d (change err %v): old %v, new %v", failAt, err, errOld, errNew)
 	}
 }
@@ -179,7 +179,7 @@ func TestCipherNull(t *testing.T) {
 	h, vk, err := Format(ctx, d, nil, FormatOptions{Cipher: "cipher_null", ForceIterations: 1000})
 	require.NoError(t, err)
 	assert.Equal(t, "ecb", h.CipherMode)
-	_, s, _, err := Unlock(ctx, d, []byte{}, UnlockOptions{Keyslot: AnyKeyslot})
+	_, s, _, err := Unlock(ctx, d, []byte{}, UnlockOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, 0, s)
 	// A slot whose digest matches with a non-empty passphrase (a swapped header) is refused.
@@ -188,9 +188,9 @@ func TestCipherNull(t *testing.T) {
 	u, err := sealKeyslot(ctx, h, sc, 1, []byte("typed"), vk.Bytes(), 1000, randOr(nil))
 	require.NoError(t, err)
 	require.NoError(t, commitKeyslot(d, h, u))
-	_, _, _, err = Unlock(ctx, d, []byte("typed"), UnlockOptions{Keyslot: 1})
+	_, _, _, err = Unlock(ctx, d, []byte("typed"), UnlockOptions{Keyslot: Slot(1)})
 	assert.ErrorIs(t, err, ErrWrongPassphrase)
-	_, err = AddKey(ctx, d, nil, []byte("x"), opts1000(AnyKeyslot))
+	_, err = AddKey(ctx, d, nil, []byte("x"), opts1000(nil))
 	assert.ErrorIs(t, err, ErrInvalidParameter)
 }
 
@@ -198,15 +198,15 @@ func TestCipherNull(t *testing.T) {
 func TestWorkLimit(t *testing.T) {
 	ctx := context.Background()
 	d, _, vk := formatted(t, FormatOptions{ForceIterations: 5000})
-	_, err := AddKeyByVolumeKey(ctx, d, vk, []byte("pass"), opts1000(1))
+	_, err := AddKeyByVolumeKey(ctx, d, vk, []byte("pass"), opts1000(Slot(1)))
 	require.NoError(t, err)
-	_, s, _, err := Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot, MaxIterations: 2000})
+	_, s, _, err := Unlock(ctx, d, []byte("pass"), UnlockOptions{MaxIterations: 2000})
 	require.NoError(t, err)
 	assert.Equal(t, 1, s, "slot 0 (5000 iterations) skipped")
-	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: 0, MaxIterations: 2000})
+	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: Slot(0), MaxIterations: 2000})
 	assert.ErrorIs(t, err, ErrWorkLimit)
 	assert.Contains(t, err.Error(), "keyslot 0")
-	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot, MaxIterations: 500})
+	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{MaxIterations: 500})
 	assert.ErrorIs(t, err, ErrWorkLimit, "MK digest iterations (1000) above the limit")
 
 	// A hostile header: 2^32-1 iterations. Default limit refuses at once; without a limit
@@ -216,29 +216,29 @@ func TestWorkLimit(t *testing.T) {
 	h.Keyslots[0].Iterations = ^uint32(0)
 	h.Keyslots[1] = Keyslot{Active: KeyDisabled, KeyMaterialOffset: h.Keyslots[1].KeyMaterialOffset, Stripes: Stripes}
 	require.NoError(t, writeHeader(d, h))
-	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot})
+	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{})
 	assert.ErrorIs(t, err, ErrWorkLimit)
 	cctx, cancel := context.WithCancel(ctx)
 	go cancel()
-	_, _, _, err = Unlock(cctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot, MaxIterations: ^uint32(0)})
+	_, _, _, err = Unlock(cctx, d, []byte("pass"), UnlockOptions{MaxIterations: ^uint32(0)})
 	assert.ErrorIs(t, err, context.Canceled)
 
 	// A context cancelled before the call stops even cheap slots.
-	_, _, _, err = Unlock(cctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot})
+	_, _, _, err = Unlock(cctx, d, []byte("pass"), UnlockOptions{})
 	assert.ErrorIs(t, err, ErrWorkLimit, "limit checked first")
 	h.Keyslots[0].Iterations = 1000
 	require.NoError(t, writeHeader(d, h))
-	_, _, _, err = Unlock(cctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot})
+	_, _, _, err = Unlock(cctx, d, []byte("pass"), UnlockOptions{})
 	assert.ErrorIs(t, err, context.Canceled)
 
 	// An enabled slot with 0 iterations is corrupt; MK digest iterations 0 too.
 	h.Keyslots[0].Iterations = 0
 	require.NoError(t, writeHeader(d, h))
-	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot})
+	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{})
 	assert.ErrorIs(t, err, ErrCorruptKeyslot)
 	h.MKDigestIterations = 0
 	require.NoError(t, writeHeader(d, h))
-	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot})
+	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{})
 	assert.ErrorIs(t, err, ErrCorruptHeader)
 }
 
@@ -253,7 +253,7 @@ func TestLowMKIterations(t *testing.T) {
 	require.NoError(t, err)
 	copy(h.MKDigest[:], dg)
 	require.NoError(t, writeHeader(d, h))
-	got, _, _, err := Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot})
+	got, _, _, err := Unlock(ctx, d, []byte("pass"), UnlockOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, vk.Bytes(), got.Bytes())
 }

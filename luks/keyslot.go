@@ -13,8 +13,19 @@ import (
 	"github.com/cloudluks/cloudluks/luks/sector"
 )
 
-// AnyKeyslot selects "any slot" in UnlockOptions and AddKeyOptions.
-const AnyKeyslot = -1
+// Slot returns a pointer to n for the Keyslot fields of the options structs:
+// luks.UnlockOptions{Keyslot: luks.Slot(3)}. A nil Keyslot means "any slot" (or for
+// FormatOptions, slot 0), so the zero value of every options struct does what cryptsetup
+// does without -S.
+func Slot(n int) *int { return &n }
+
+// checkSlot validates an explicit slot number; nil (any slot) is always valid.
+func checkSlot(slot *int) error {
+	if slot != nil && (*slot < 0 || *slot >= NumKeyslots) {
+		return fmt.Errorf("%w: keyslot %d out of range 0..%d", ErrInvalidParameter, *slot, NumKeyslots-1)
+	}
+	return nil
+}
 
 // ReadWriterAt is a header or data device that can be read and written at offsets
 // (*os.File is one).
@@ -24,9 +35,11 @@ type ReadWriterAt interface {
 }
 
 // UnlockOptions select the key slot and bound the work a header can demand. The zero value
-// tries slot 0 only; set Keyslot to AnyKeyslot to try every enabled slot.
+// tries every enabled slot in order, as cryptsetup does without -S.
 type UnlockOptions struct {
-	Keyslot       int    // AnyKeyslot (-1) = try every enabled slot in order; 0..7 = only that slot
+	// Keyslot restricts unlocking to one key slot (luks.Slot(n), n in 0..7); nil tries every
+	// enabled slot in order.
+	Keyslot       *int
 	MaxIterations uint32 // work limit on PBKDF2 iterations; 0 = DefaultMaxIterations
 }
 
@@ -143,14 +156,14 @@ func openKeyslot(ctx context.Context, r io.ReaderAt, h *Header, sc *slotCrypto, 
 	return &VolumeKey{b: mk}, nil
 }
 
-// Unlock tries passphrase on one key slot (opts.Keyslot 0..7) or on every enabled slot in
-// order (AnyKeyslot) and returns the volume key, the slot that opened and the header.
+// Unlock tries passphrase on one key slot (opts.Keyslot = Slot(0..7)) or on every enabled
+// slot in order (nil Keyslot) and returns the volume key, the slot that opened and the header.
 // hdr is the header device: the image, the block device or a detached header file.
 // Slots whose iteration count exceeds the work limit are skipped; if no other slot opens,
 // the result is ErrWorkLimit. Cancelling ctx stops PBKDF2 within milliseconds.
 func Unlock(ctx context.Context, hdr io.ReaderAt, passphrase []byte, opts UnlockOptions) (*VolumeKey, int, *Header, error) {
-	if opts.Keyslot < AnyKeyslot || opts.Keyslot >= NumKeyslots {
-		return nil, -1, nil, fmt.Errorf("%w: keyslot %d out of range 0..%d", ErrInvalidParameter, opts.Keyslot, NumKeyslots-1)
+	if err := checkSlot(opts.Keyslot); err != nil {
+		return nil, -1, nil, err
 	}
 	h, err := ReadHeader(hdr)
 	if err != nil {
@@ -168,12 +181,13 @@ func unlockHeader(ctx context.Context, hdr io.ReaderAt, h *Header, pass []byte, 
 	if err != nil {
 		return nil, -1, err
 	}
-	if opts.Keyslot >= 0 {
-		vk, err := openKeyslot(ctx, hdr, h, sc, opts.Keyslot, pass)
+	if opts.Keyslot != nil {
+		slot := *opts.Keyslot
+		vk, err := openKeyslot(ctx, hdr, h, sc, slot, pass)
 		if err != nil {
 			return nil, -1, err
 		}
-		return vk, opts.Keyslot, nil
+		return vk, slot, nil
 	}
 	var limited error
 	tried := 0
@@ -380,14 +394,14 @@ func destroyKeyslot(w io.WriterAt, h *Header, i int, rnd io.Reader) error {
 	return nil
 }
 
-// AddKeyOptions configure a new key slot. As with UnlockOptions, the zero value names slot
-// 0 (Keyslot is a plain int so that 0 can mean cryptsetup's -S 0); set Keyslot to
-// AnyKeyslot for cryptsetup's default (the lowest free slot, or for ChangeKey: any slot the
-// old passphrase opens, new passphrase in the first free slot, old slot destroyed after).
-// With the zero value, AddKey fails unless slot 0 is free, and ChangeKey rewrites slot 0 in
-// place (see ChangeKey).
+// AddKeyOptions configure a new key slot. The zero value is cryptsetup's default without
+// -S: AddKey and AddKeyByVolumeKey use the lowest free slot, and ChangeKey tries every slot
+// for the old passphrase, writes the new one to the first free slot and destroys the old
+// slot after (see ChangeKey). Keyslot = Slot(n) is cryptsetup's -S n.
 type AddKeyOptions struct {
-	Keyslot         int           // AnyKeyslot = lowest disabled slot; 0..7 = that slot (must be disabled)
+	// Keyslot names the slot (luks.Slot(n), n in 0..7): for AddKey it must be disabled, for
+	// ChangeKey it must be the slot the old passphrase opens. nil = lowest disabled slot.
+	Keyslot         *int
 	IterTime        time.Duration // PBKDF2 calibration target; 0 = DefaultIterTime
 	ForceIterations uint32        // 0 = calibrate; else exactly this many (at least 1000)
 	Rand            io.Reader     // nil = crypto/rand
@@ -402,8 +416,8 @@ func randOr(r io.Reader) io.Reader {
 }
 
 // pickFreeSlot returns the slot a new key goes to (cryptsetup keyslot_verify_or_find_empty).
-func pickFreeSlot(h *Header, want int) (int, error) {
-	if want == AnyKeyslot {
+func pickFreeSlot(h *Header, slot *int) (int, error) {
+	if slot == nil {
 		for i, k := range h.Keyslots {
 			if k.Active == KeyDisabled {
 				return i, nil
@@ -411,9 +425,10 @@ func pickFreeSlot(h *Header, want int) (int, error) {
 		}
 		return -1, ErrNoFreeKeyslot
 	}
-	if want < 0 || want >= NumKeyslots {
-		return -1, fmt.Errorf("%w: keyslot %d out of range 0..%d", ErrInvalidParameter, want, NumKeyslots-1)
+	if err := checkSlot(slot); err != nil {
+		return -1, err
 	}
+	want := *slot
 	switch h.Keyslots[want].Active {
 	case KeyDisabled:
 		return want, nil
@@ -427,7 +442,7 @@ func pickFreeSlot(h *Header, want int) (int, error) {
 // AddKey unlocks the header with an existing passphrase and stores newPass in a free slot
 // (cryptsetup luksAddKey). It returns the new slot number.
 func AddKey(ctx context.Context, hdr ReadWriterAt, existing, newPass []byte, opts AddKeyOptions) (int, error) {
-	vk, _, h, err := Unlock(ctx, hdr, existing, UnlockOptions{Keyslot: AnyKeyslot, MaxIterations: opts.MaxIterations})
+	vk, _, h, err := Unlock(ctx, hdr, existing, UnlockOptions{MaxIterations: opts.MaxIterations})
 	if err != nil {
 		return -1, err
 	}
@@ -490,7 +505,7 @@ func addKey(ctx context.Context, hdr ReadWriterAt, h *Header, vk, newPass []byte
 // last enabled slot makes the volume unusable; it is refused with ErrLastKeyslot unless force
 // is set (cryptsetup asks for confirmation there and proceeds in batch mode).
 func RemoveKey(ctx context.Context, hdr ReadWriterAt, passphrase []byte, force bool) (int, error) {
-	vk, slot, h, err := Unlock(ctx, hdr, passphrase, UnlockOptions{Keyslot: AnyKeyslot})
+	vk, slot, h, err := Unlock(ctx, hdr, passphrase, UnlockOptions{})
 	if err != nil {
 		return -1, err
 	}
@@ -505,14 +520,12 @@ func RemoveKey(ctx context.Context, hdr ReadWriterAt, passphrase []byte, force b
 }
 
 // ChangeKey replaces the passphrase of the slot oldPass opens (cryptsetup luksChangeKey).
-// With opts.Keyslot = AnyKeyslot the new passphrase goes to the first free slot and only then
-// is the old slot destroyed, so a crash never loses the only key; the slot number changes
-// as in cryptsetup LUKS1. With no free slot, or with opts.Keyslot = N (which must be the slot
-// oldPass opens), the slot is destroyed and rewritten in place, as cryptsetup -S N does: a
-// crash between the two writes loses that passphrase.
-//
-// Beware the zero AddKeyOptions: Keyslot 0 names slot 0, so ChangeKey then tries only slot
-// 0 and takes the in-place path. Set Keyslot to AnyKeyslot for the crash-safe order.
+// With a nil opts.Keyslot (the zero AddKeyOptions) every enabled slot is tried for oldPass,
+// the new passphrase goes to the first free slot and only then is the old slot destroyed,
+// so a crash never loses the only key; the slot number changes as in cryptsetup LUKS1.
+// With no free slot, or with opts.Keyslot = Slot(n) (n must be the slot oldPass opens), the
+// slot is destroyed and rewritten in place, as cryptsetup -S n does: a crash between the
+// two writes loses that passphrase.
 func ChangeKey(ctx context.Context, hdr ReadWriterAt, oldPass, newPass []byte, opts AddKeyOptions) (oldSlot, newSlot int, err error) {
 	vk, oldSlot, h, err := Unlock(ctx, hdr, oldPass, UnlockOptions{Keyslot: opts.Keyslot, MaxIterations: opts.MaxIterations})
 	if err != nil {
@@ -527,8 +540,8 @@ func ChangeKey(ctx context.Context, hdr ReadWriterAt, oldPass, newPass []byte, o
 		return -1, -1, err
 	}
 	newSlot = oldSlot
-	if opts.Keyslot == AnyKeyslot {
-		if s, err := pickFreeSlot(h, AnyKeyslot); err == nil {
+	if opts.Keyslot == nil {
+		if s, err := pickFreeSlot(h, nil); err == nil {
 			newSlot = s
 		}
 	}

@@ -36,7 +36,7 @@ func TestRestoreHostileBackupSize(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidParameter)
 	assert.Contains(t, err.Error(), "backup file")
 	assert.Equal(t, before, d.b, "device unchanged")
-	_, _, _, err = Unlock(context.Background(), d, []byte("pass"), UnlockOptions{Keyslot: AnyKeyslot})
+	_, _, _, err = Unlock(context.Background(), d, []byte("pass"), UnlockOptions{})
 	require.NoError(t, err)
 }
 
@@ -235,32 +235,81 @@ func TestFormatOptionsMirror(t *testing.T) {
 	}
 }
 
-// TestZeroSlotOptions pins the documented zero-value semantics: Keyslot 0 means slot 0, so
-// zero UnlockOptions try slot 0 only, zero AddKeyOptions refuse an occupied slot 0, and
-// ChangeKey with zero AddKeyOptions rewrites slot 0 in place while AnyKeyslot moves the
-// passphrase to a free slot first.
+// TestZeroSlotOptions pins the documented zero-value semantics: a nil Keyslot means any
+// slot, so zero UnlockOptions try every enabled slot, zero AddKeyOptions take the first free
+// slot, and ChangeKey with zero AddKeyOptions writes the new passphrase to a free slot
+// before destroying the old one, while Slot(n) restricts each to slot n (ChangeKey then
+// rewrites slot n in place, as cryptsetup -S n does).
 func TestZeroSlotOptions(t *testing.T) {
 	ctx := context.Background()
 	d, _, _ := formatted(t, FormatOptions{ForceIterations: 1000}) // "pass" in slot 0
-	s, err := AddKey(ctx, d, []byte("pass"), []byte("one"), AddKeyOptions{Keyslot: AnyKeyslot, ForceIterations: 1000})
+	s, err := AddKey(ctx, d, []byte("pass"), []byte("one"), AddKeyOptions{ForceIterations: 1000})
 	require.NoError(t, err)
-	require.Equal(t, 1, s)
+	require.Equal(t, 1, s, "zero AddKeyOptions take the first free slot")
 
-	_, _, _, err = Unlock(ctx, d, []byte("one"), UnlockOptions{})
-	require.ErrorIs(t, err, ErrWrongPassphrase, "zero UnlockOptions try slot 0 only")
-	_, slot, _, err := Unlock(ctx, d, []byte("one"), UnlockOptions{Keyslot: AnyKeyslot})
+	_, slot, _, err := Unlock(ctx, d, []byte("one"), UnlockOptions{})
+	require.NoError(t, err, "zero UnlockOptions try every enabled slot")
+	require.Equal(t, 1, slot)
+	_, _, _, err = Unlock(ctx, d, []byte("one"), UnlockOptions{Keyslot: Slot(0)})
+	require.ErrorIs(t, err, ErrWrongPassphrase, "Slot(0) tries slot 0 only")
+	_, slot, _, err = Unlock(ctx, d, []byte("one"), UnlockOptions{Keyslot: Slot(1)})
 	require.NoError(t, err)
 	require.Equal(t, 1, slot)
 
-	_, err = AddKey(ctx, d, []byte("pass"), []byte("two"), AddKeyOptions{ForceIterations: 1000})
-	require.ErrorIs(t, err, ErrInvalidParameter, "zero AddKeyOptions name the occupied slot 0")
+	_, err = AddKey(ctx, d, []byte("pass"), []byte("two"), AddKeyOptions{Keyslot: Slot(0), ForceIterations: 1000})
+	require.ErrorIs(t, err, ErrInvalidParameter, "Slot(0) names the occupied slot 0")
+	for _, bad := range []int{-1, NumKeyslots} {
+		_, err = AddKey(ctx, d, []byte("pass"), []byte("two"), AddKeyOptions{Keyslot: Slot(bad), ForceIterations: 1000})
+		require.ErrorIs(t, err, ErrInvalidParameter, "AddKey Slot(%d)", bad)
+		_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: Slot(bad)})
+		require.ErrorIs(t, err, ErrInvalidParameter, "Unlock Slot(%d)", bad)
+		_, _, err = ChangeKey(ctx, d, []byte("pass"), []byte("two"), AddKeyOptions{Keyslot: Slot(bad), ForceIterations: 1000})
+		require.ErrorIs(t, err, ErrInvalidParameter, "ChangeKey Slot(%d)", bad)
+	}
 
-	o, n, err := ChangeKey(ctx, d, []byte("pass"), []byte("p2"), AddKeyOptions{ForceIterations: 1000})
+	// Zero AddKeyOptions: "one" (slot 1) moves to the first free slot 2; slot 1 is destroyed
+	// only after slot 2 is written.
+	o, n, err := ChangeKey(ctx, d, []byte("one"), []byte("p2"), AddKeyOptions{ForceIterations: 1000})
 	require.NoError(t, err)
-	require.Equal(t, [2]int{0, 0}, [2]int{o, n}, "zero AddKeyOptions: in place")
-	o, n, err = ChangeKey(ctx, d, []byte("p2"), []byte("p3"), AddKeyOptions{Keyslot: AnyKeyslot, ForceIterations: 1000})
+	require.Equal(t, [2]int{1, 2}, [2]int{o, n}, "zero AddKeyOptions: any old slot, new slot first")
+	h, err := ReadHeader(d)
 	require.NoError(t, err)
-	require.Equal(t, [2]int{0, 2}, [2]int{o, n}, "AnyKeyslot: new slot first")
+	assert.True(t, h.Keyslots[0].Enabled())
+	assert.False(t, h.Keyslots[1].Enabled(), "old slot destroyed")
+	assert.True(t, h.Keyslots[2].Enabled())
+	_, _, _, err = Unlock(ctx, d, []byte("one"), UnlockOptions{})
+	require.ErrorIs(t, err, ErrWrongPassphrase)
+
+	// Slot(n): only slot n is tried for the old passphrase, and it is rewritten in place.
+	_, _, err = ChangeKey(ctx, d, []byte("p2"), []byte("p3"), AddKeyOptions{Keyslot: Slot(0), ForceIterations: 1000})
+	require.ErrorIs(t, err, ErrWrongPassphrase, "Slot(0) tries slot 0 only")
+	o, n, err = ChangeKey(ctx, d, []byte("p2"), []byte("p3"), AddKeyOptions{Keyslot: Slot(2), ForceIterations: 1000})
+	require.NoError(t, err)
+	require.Equal(t, [2]int{2, 2}, [2]int{o, n}, "Slot(2): in place")
+	_, slot, _, err = Unlock(ctx, d, []byte("p3"), UnlockOptions{})
+	require.NoError(t, err)
+	require.Equal(t, 2, slot)
+}
+
+// TestZeroFormatOptionsSlot: a nil FormatOptions.Keyslot puts the first key in slot 0,
+// Slot(n) in slot n, and an out-of-range slot is refused.
+func TestZeroFormatOptionsSlot(t *testing.T) {
+	for _, tc := range []struct {
+		slot *int
+		want int
+	}{{nil, 0}, {Slot(0), 0}, {Slot(7), 7}} {
+		_, h, _ := formatted(t, FormatOptions{Keyslot: tc.slot})
+		for i, k := range h.Keyslots {
+			assert.Equal(t, i == tc.want, k.Enabled(), "slot %d", i)
+		}
+	}
+	for _, bad := range []int{-1, NumKeyslots} {
+		d := &memDev{b: make([]byte, 4<<20)}
+		_, _, err := Format(context.Background(), d, []byte("pass"), FormatOptions{ForceIterations: 1000, Keyslot: Slot(bad)})
+		require.ErrorIs(t, err, ErrInvalidParameter, "Slot(%d)", bad)
+	}
+	assert.Contains(t, fmt.Sprintf("%+v", FormatOptions{Keyslot: Slot(5)}), "Keyslot:5")
+	assert.Contains(t, fmt.Sprintf("%+v", FormatOptions{}), "Keyslot:<nil>")
 }
 
 // sizelessRWDev is a read-write device whose size the package cannot learn.

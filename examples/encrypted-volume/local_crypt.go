@@ -58,7 +58,7 @@ func (sysLocal) OpenFormatted(ctx context.Context, device, name string, fm forma
 	if !ok {
 		panic("OpenFormatted: not from sysLocal.Format") // programmer misuse
 	}
-	m, err := dmcrypt.OpenWithKey(ctx, device, name, lf.hdr, lf.vk, dmcrypt.OpenOptions{Keyslot: luks.AnyKeyslot})
+	m, err := dmcrypt.OpenWithKey(ctx, device, name, lf.hdr, lf.vk, dmcrypt.OpenOptions{})
 	if err != nil {
 		return "", mapDMErr(err)
 	}
@@ -66,7 +66,7 @@ func (sysLocal) OpenFormatted(ctx context.Context, device, name string, fm forma
 }
 
 func (sysLocal) Open(ctx context.Context, device, name string, pass []byte) (string, error) {
-	m, err := dmcrypt.Open(ctx, device, name, pass, dmcrypt.OpenOptions{Keyslot: luks.AnyKeyslot})
+	m, err := dmcrypt.Open(ctx, device, name, pass, dmcrypt.OpenOptions{})
 	if err != nil {
 		return "", mapDMErr(err)
 	}

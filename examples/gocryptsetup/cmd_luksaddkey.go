@@ -8,7 +8,7 @@ import (
 )
 
 // addKeyOptions are the PBKDF2 settings for a new key slot (-i or --pbkdf-force-iterations).
-func (a *app) addKeyOptions(slot int) luks.AddKeyOptions {
+func (a *app) addKeyOptions(slot *int) luks.AddKeyOptions {
 	o := luks.AddKeyOptions{Keyslot: slot, ForceIterations: uint32(a.opts.forceIterations)}
 	if a.opts.set["iter-time"] {
 		o.IterTime = time.Duration(a.opts.iterTime) * time.Millisecond
@@ -40,22 +40,21 @@ func cmdLuksAddKey(a *app, args []string) error {
 		return err
 	}
 	hp := a.headerPath(dev)
-	newSlot := luks.AnyKeyslot
-	if a.opts.set["key-slot"] {
-		newSlot = a.opts.keySlot
-		switch {
-		case newSlot >= luks.NumKeyslots:
+	newSlot := a.slotOption() // nil: the first free slot
+	if newSlot != nil {
+		switch n := *newSlot; {
+		case n >= luks.NumKeyslots:
 			f.Close()
-			return &cliError{code: exitParams, msg: fmt.Sprintf("Key slot %d is invalid, please select between 0 and 7.", newSlot)}
-		case h.Keyslots[newSlot].Enabled():
+			return &cliError{code: exitParams, msg: fmt.Sprintf("Key slot %d is invalid, please select between 0 and 7.", n)}
+		case h.Keyslots[n].Enabled():
 			f.Close()
-			return &cliError{code: exitParams, msg: fmt.Sprintf("Key slot %d is full, please select another one.", newSlot)}
+			return &cliError{code: exitParams, msg: fmt.Sprintf("Key slot %d is full, please select another one.", n)}
 		}
 	} else if activeSlots(h) == luks.NumKeyslots {
 		f.Close()
 		return luks.ErrNoFreeKeyslot
 	}
-	vk, slot, _, err := a.unlock(hp, f, "Enter any existing passphrase: ", a.keyFromOptions(), luks.AnyKeyslot)
+	vk, slot, _, err := a.unlock(hp, f, "Enter any existing passphrase: ", a.keyFromOptions(), nil)
 	if err != nil {
 		f.Close()
 		return err

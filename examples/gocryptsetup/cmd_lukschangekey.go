@@ -19,7 +19,7 @@ func cmdLuksChangeKey(a *app, args []string) error {
 		return err
 	}
 	slotOpt := a.slotOption()
-	if slotOpt >= luks.NumKeyslots {
+	if slotOpt != nil && *slotOpt >= luks.NumKeyslots {
 		f.Close()
 		return errNoUsableSlot
 	}

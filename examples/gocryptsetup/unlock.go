@@ -12,9 +12,9 @@ var errNoUsableSlot = &cliError{code: exitParams, msg: "No usable keyslot is ava
 
 // unlock asks for a passphrase and opens the header with it. On a terminal a wrong passphrase
 // is reported and asked again, up to --tries times (cryptsetup's default is 3); key files and
-// piped input get one attempt. slot is -S (luks.AnyKeyslot when absent).
-func (a *app) unlock(hdrPath string, hdr io.ReaderAt, prompt string, src keySource, slot int) (*luks.VolumeKey, int, *luks.Header, error) {
-	if slot >= luks.NumKeyslots {
+// piped input get one attempt. slot is -S (nil when absent: any slot).
+func (a *app) unlock(hdrPath string, hdr io.ReaderAt, prompt string, src keySource, slot *int) (*luks.VolumeKey, int, *luks.Header, error) {
+	if slot != nil && *slot >= luks.NumKeyslots {
 		return nil, -1, nil, errNoUsableSlot
 	}
 	tries := 1
@@ -39,12 +39,13 @@ func (a *app) unlock(hdrPath string, hdr io.ReaderAt, prompt string, src keySour
 	}
 }
 
-// slotOption is -S as the luks package wants it.
-func (a *app) slotOption() int {
+// slotOption is -S as the luks package wants it: luks.Slot(N) for -S N, nil (any slot, or
+// slot 0 for luksFormat) without -S.
+func (a *app) slotOption() *int {
 	if a.opts.set["key-slot"] {
-		return a.opts.keySlot
+		return luks.Slot(a.opts.keySlot)
 	}
-	return luks.AnyKeyslot
+	return nil
 }
 
 func passPrompt(device string) string { return "Enter passphrase for " + device + ": " }
