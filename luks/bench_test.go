@@ -90,4 +90,14 @@ func BenchmarkVolume(b *testing.B) {
 			}
 		}
 	})
+	// The whole payload, from an unaligned offset: several chunks and partial sectors.
+	whole := make([]byte, v.Size()-100)
+	b.Run("read-unaligned-whole", func(b *testing.B) {
+		b.SetBytes(int64(len(whole)))
+		for b.Loop() {
+			if _, err := v.ReadAt(whole, 100); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

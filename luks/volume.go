@@ -86,11 +86,8 @@ func (v *Volume) Close() error {
 func (v *Volume) ReadAt(p []byte, off int64) (int, error) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	if v.closed {
-		return 0, ErrClosed
-	}
-	if off < 0 {
-		return 0, fmt.Errorf("%w: negative offset %d", ErrInvalidParameter, off)
+	if err := v.usable(off); err != nil {
+		return 0, err
 	}
 	if off >= v.size {
 		if len(p) == 0 {
@@ -100,6 +97,10 @@ func (v *Volume) ReadAt(p []byte, off int64) (int, error) {
 	}
 	want := len(p)
 	n := int(min(int64(want), v.size-off))
+	// One buffer for every chunk: a chunk spans at most volumeChunk bytes plus the partial
+	// sector before it.
+	scratch := make([]byte, min(int64(n)+2*SectorSize, volumeChunk+SectorSize))
+	defer clear(scratch)
 	done := 0
 	for done < n {
 		pos := off + int64(done)
@@ -107,18 +108,28 @@ func (v *Volume) ReadAt(p []byte, off int64) (int, error) {
 		skipB := int(pos % SectorSize)
 		take := min(n-done, volumeChunk-skipB)
 		last := (pos + int64(take) + SectorSize - 1) / SectorSize
-		buf := make([]byte, (last-first)*SectorSize)
+		buf := scratch[:(last-first)*SectorSize]
 		if err := v.readSectors(buf, first); err != nil {
 			return done, err
 		}
 		copy(p[done:done+take], buf[skipB:])
-		clear(buf)
 		done += take
 	}
 	if n < want {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// usable refuses I/O on a closed volume or at a negative offset (callers hold v.mu).
+func (v *Volume) usable(off int64) error {
+	if v.closed {
+		return ErrClosed
+	}
+	if off < 0 {
+		return fmt.Errorf("%w: negative offset %d", ErrInvalidParameter, off)
+	}
+	return nil
 }
 
 func (v *Volume) readSectors(buf []byte, first int64) error {
@@ -138,11 +149,8 @@ func (v *Volume) readSectors(buf []byte, first int64) error {
 func (v *Volume) WriteAt(p []byte, off int64) (int, error) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	if v.closed {
-		return 0, ErrClosed
-	}
-	if off < 0 {
-		return 0, fmt.Errorf("%w: negative offset %d", ErrInvalidParameter, off)
+	if err := v.usable(off); err != nil {
+		return 0, err
 	}
 	n := 0
 	if off < v.size {
