@@ -25,7 +25,7 @@ import (
 
 const cliEnv = "DMCRYPT_GOCRYPTSETUP"
 
-// buildCLI builds examples/gocryptsetup statically on the host for use in the guest.
+// buildCLI builds cmd/gocryptsetup statically on the host for use in the guest.
 func buildCLI(t *testing.T) string {
 	t.Helper()
 	goTool := testenv.LookPath(t, "go", "install Go")
@@ -34,7 +34,7 @@ func buildCLI(t *testing.T) string {
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	bin := filepath.Join(dir, "gocryptsetup")
-	cmd := exec.Command(goTool, "build", "-o", bin, "../examples/gocryptsetup")
+	cmd := exec.Command(goTool, "build", "-o", bin, "../cmd/gocryptsetup")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
