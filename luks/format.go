@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
-
-	"github.com/cloudluks/cloudluks/luks/sector"
 )
 
 // FormatOptions are the luksFormat parameters. The zero value formats like
@@ -85,52 +82,11 @@ type formatPlan struct {
 
 func planFormat(ctx context.Context, passphrase []byte, opts FormatOptions) (*formatPlan, error) {
 	rnd := randOr(opts.Rand)
-	spec := opts.Cipher
-	if spec == "" {
-		spec = "aes-xts-plain64"
-	}
-	name, mode, err := sector.SplitSpec(spec)
+	r, err := opts.resolve()
 	if err != nil {
-		return nil, fmt.Errorf("cipher %q: %w", spec, err)
-	}
-	ps, err := sector.ParseSpec(name, mode)
-	if err != nil {
-		return nil, fmt.Errorf("cipher %q: %w", spec, err)
-	}
-	bits := opts.KeySize
-	if bits == 0 {
-		bits = 256
-		if ps.Chain == "xts" {
-			bits = 512
-		}
-		if len(opts.VolumeKey) > 0 {
-			bits = 8 * len(opts.VolumeKey)
-		}
-	}
-	if bits < 0 || bits%8 != 0 {
-		return nil, fmt.Errorf("%w: key size %d bits is not a multiple of 8", ErrInvalidParameter, bits)
-	}
-	keyBytes := bits / 8
-	if err := ps.CheckKeySize(keyBytes); err != nil {
-		return nil, fmt.Errorf("cipher %s with %d-bit key: %w", spec, bits, err)
-	}
-	if opts.VolumeKey != nil && len(opts.VolumeKey) != keyBytes {
-		return nil, fmt.Errorf("%w: volume key has %d bytes, key size is %d bits", ErrInvalidParameter, len(opts.VolumeKey), bits)
-	}
-	hashName := opts.Hash
-	if hashName == "" {
-		hashName = "sha256"
-	}
-	hashName = strings.ToLower(hashName) // LUKS_fix_header_compatible
-	if len(hashName) > hashSpecLen-1 {
-		return nil, fmt.Errorf("%w: hash name %q too long", ErrUnsupportedHash, hashName)
-	}
-	if err := checkHash(hashName); err != nil {
 		return nil, err
 	}
-	if len(name) > cipherNameLen-1 || len(mode) > cipherModeLen-1 {
-		return nil, fmt.Errorf("%w: cipher %q too long for a LUKS1 header", ErrInvalidParameter, spec)
-	}
+	name, mode, keyBytes, hashName := r.name, r.mode, r.keyBytes, r.hash
 	if (name == "cipher_null" || name == "null") && len(passphrase) > 0 {
 		return nil, fmt.Errorf("%w: cipher_null headers accept only an empty passphrase", ErrInvalidParameter)
 	}

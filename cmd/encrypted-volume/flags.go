@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cloudluks/cloudluks/dmcrypt"
+	"github.com/cloudluks/cloudluks/luks"
 )
 
 // config holds every verb's flags; each verb registers only the ones it uses.
@@ -149,7 +152,9 @@ func (c *config) validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
 	}
-	if c.name == "" || strings.ContainsAny(c.name, "/ \t\n") || c.name == "." || c.name == ".." || c.name == "control" {
+	// crypttab and fstab split their fields on blanks, so a name with one cannot be written
+	// there even though the kernel would take it.
+	if err := dmcrypt.ValidateName(c.name); err != nil || strings.ContainsAny(c.name, " \t\n") {
 		return bad("--name %q is not a usable device-mapper name", c.name)
 	}
 	if c.mountPoint == "" || c.mountPoint[0] != '/' {
@@ -175,15 +180,16 @@ func (c *config) validate() error {
 		if c.sizeGiB < 1 {
 			return bad("--size must be at least 1 GiB")
 		}
-		if c.keySize == 0 {
-			c.keySize = 256
-			if strings.Contains(c.cipher, "-xts-") || strings.HasSuffix(c.cipher, "-xts") {
-				c.keySize = 512
-			}
-		}
+		// The cipher, key size and hash are checked here, before any volume is created:
+		// luks.Format would refuse them only after the volume existed and was attached.
 		if c.keySize < 0 || c.keySize%8 != 0 {
 			return bad("--key-size must be a positive multiple of 8 bits")
 		}
+		p, err := luks.FormatOptions{Cipher: c.cipher, KeySize: c.keySize, Hash: c.hash}.Check()
+		if err != nil {
+			return bad("%v", err)
+		}
+		c.keySize = p.KeySize
 		if strings.TrimSpace(c.mkfs) == "" {
 			return bad("--mkfs is empty")
 		}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cloudluks/cloudluks/internal/awstest"
+)
+
+// Setup with an input luksFormat or device-mapper would refuse stops before its first side
+// effect: against moto, the number of volumes is the same before and after, and no
+// CreateVolume or AttachVolume request was sent at all.
+func TestSetupInvalidInputCreatesNoVolume(t *testing.T) {
+	moto := awstest.StartMoto(t)
+	client := awstest.NewEC2Client(moto)
+	ctx := context.Background()
+	instance := awstest.RunInstance(t, ctx, client, "us-east-1c")
+	imds := awstest.StartMetadataMock(t, awstest.MetadataConfig{InstanceID: instance, AZ: "us-east-1c"})
+	ec2Rec, ec2URL := newRecorder(t, moto)
+	setEnv(t, awstest.Env(ec2URL, imds))
+
+	keyFile := filepath.Join(t.TempDir(), "key")
+	require.NoError(t, os.WriteFile(keyFile, []byte("a passphrase"), 0o600))
+	count := func() int {
+		out, err := client.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{})
+		require.NoError(t, err)
+		return len(out.Volumes)
+	}
+	before := count()
+
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"unknown cipher", []string{"--cipher", "rot13-ecb"}},
+		{"unknown mode", []string{"--cipher", "aes-nonsense-plain64"}},
+		{"unknown hash", []string{"--hash", "md4"}},
+		{"key size the cipher refuses", []string{"--cipher", "aes-xts-plain64", "--key-size", "128"}},
+		{"key size not bytes", []string{"--key-size", "12"}},
+		{"mapping name with NUL", []string{"--name", "bad\x00name"}},
+		{"mapping name too long", []string{"--name", longName()}},
+		{"mapping name with a blank", []string{"--name", "my data"}},
+		{"mapping name control", []string{"--name", "control"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "")
+			h.app.newCloud = newEBSCloud(h.stdout)
+			args := append([]string{"setup", "--key-file", keyFile, "--size", "1", "--mount-point", tempMountPoint(t)}, tc.args...)
+			code := h.run(args...)
+			assert.Equal(t, 1, code, "usage error; stdout:\n%s\nstderr:\n%s", h.stdout, h.stderr)
+			assert.NotContains(t, h.stdout.String(), "Step 1/", "no step ran")
+			assert.Empty(t, h.local.calls, "no local side effect")
+		})
+	}
+	assert.Equal(t, before, count(), "no volume was created")
+	assert.Zero(t, ec2Rec.n["CreateVolume"], "CreateVolume was never sent")
+	assert.Zero(t, ec2Rec.n["AttachVolume"], "AttachVolume was never sent")
+}
+
+func longName() string {
+	b := make([]byte, 128)
+	for i := range b {
+		b[i] = 'v'
+	}
+	return string(b)
+}
