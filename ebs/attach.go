@@ -39,7 +39,8 @@ type AttachOptions struct {
 }
 
 // Attach attaches the volume to the instance and waits until the attachment (not just the
-// volume) is "attached". Without a Device it picks the first name from DeviceNames that the
+// volume) is "attached". A Device the instance's block-device mappings already use is
+// refused with ErrInUse before anything is sent to EC2. Without a Device it picks the first name from DeviceNames that the
 // instance's block-device mappings and this Client's in-flight attachments do not use, and on
 // EC2's "already in use" answer moves on to the next (and tries that name last on that
 // instance for Wait.BadDeviceTTL: mappings DescribeInstances does not show stay taken). An
@@ -76,12 +77,17 @@ func (c *Client) Attach(ctx context.Context, volumeID string, o AttachOptions) (
 		return fail(o.Device, vol.State, fmt.Errorf("%w: volume is %s, not available", ErrInvalidParameter, vol.State))
 	}
 
+	used, err := c.instanceDevices(ctx, instance)
+	if err != nil {
+		return fail(o.Device, "", err)
+	}
 	candidates := []string{o.Device}
+	if o.Device != "" && used[deviceKey(o.Device)] {
+		// Checked here, as auto-picked names are, so a taken name never reaches EC2: it
+		// would refuse it, or on some instance types queue an attachment that never completes.
+		return fail(o.Device, "", fmt.Errorf("%w: device name %s is already used by instance %s", ErrInUse, o.Device, instance))
+	}
 	if o.Device == "" {
-		used, err := c.instanceDevices(ctx, instance)
-		if err != nil {
-			return fail("", "", err)
-		}
 		candidates = nil
 		var refused []string
 		for _, d := range DeviceNames() {

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -21,6 +22,10 @@ import (
 // EC2 endpoint does not honour ClientToken (moto, for one), and lets FindByName work.
 const TokenTagKey = "cloudluks:create-token"
 
+// NameTagKey is the tag the AWS console and CLI show as a volume's name; Create sets it to
+// CreateOptions.Name unless Tags sets it explicitly.
+const NameTagKey = "Name"
+
 // DefaultVolumeType is used when CreateOptions.Type is empty: gp3 is the current general
 // purpose type (cheaper than gp2 at the same baseline, IOPS and throughput set separately).
 const DefaultVolumeType = "gp3"
@@ -28,8 +33,10 @@ const DefaultVolumeType = "gp3"
 // CreateOptions describe a new volume.
 type CreateOptions struct {
 	// Name makes the create idempotent: the same name always yields the same volume (its
-	// token, see ClientToken, goes to EC2 as ClientToken and onto the volume as a tag). Empty:
-	// a random token, so only the retries inside this one call are idempotent.
+	// token, see ClientToken, goes to EC2 as ClientToken and onto the volume as a tag). It
+	// is also set as the Name tag (NameTagKey) in the same request, so the volume is
+	// never visible without it. Empty: a random token, so only the retries inside this one
+	// call are idempotent.
 	Name string
 	// SizeGiB may be 0 with SnapshotID (the snapshot's size).
 	SizeGiB int32
@@ -120,6 +127,9 @@ func (o CreateOptions) Validate() error {
 	case o.KMSKeyID != "" && !o.Encrypted:
 		return fmt.Errorf("%w: a KMS key needs Encrypted", ErrInvalidParameter)
 	}
+	if _, ok := o.Tags[NameTagKey]; !ok && utf8.RuneCountInString(o.Name) > 256 {
+		return fmt.Errorf("%w: name %q is longer than the 256 characters of a Name tag", ErrInvalidParameter, o.Name)
+	}
 	for k := range o.Tags {
 		if k == "" || strings.HasPrefix(strings.ToLower(k), "aws:") || k == TokenTagKey {
 			return fmt.Errorf("%w: tag key %q is empty or reserved", ErrInvalidParameter, k)
@@ -199,7 +209,7 @@ func (c *Client) Create(ctx context.Context, o CreateOptions) (*Volume, error) {
 			})
 			if v.Tags == nil { // some endpoints echo no tags
 				v.Tags = map[string]string{TokenTagKey: token}
-				for k, val := range o.Tags {
+				for k, val := range createTags(o) {
 					v.Tags[k] = val
 				}
 			}
@@ -248,14 +258,10 @@ func createInput(o CreateOptions, token string) *ec2.CreateVolumeInput {
 	if o.KMSKeyID != "" {
 		in.KmsKeyId = aws.String(o.KMSKeyID)
 	}
-	keys := make([]string, 0, len(o.Tags))
-	for k := range o.Tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	tags := []types.Tag{{Key: aws.String(TokenTagKey), Value: aws.String(token)}}
-	for _, k := range keys {
-		tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(o.Tags[k])})
+	extra := createTags(o)
+	for _, k := range sortedKeys(extra) {
+		tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(extra[k])})
 	}
 	in.TagSpecifications = []types.TagSpecification{{ResourceType: types.ResourceTypeVolume, Tags: tags}}
 	return in
@@ -322,4 +328,26 @@ func (c *Client) stateEvent(op, vol, inst, dev string, last *string, state strin
 	}
 	*last = state
 	c.progress(Event{Op: op, VolumeID: vol, InstanceID: inst, Device: dev, State: state})
+}
+
+// createTags are the tags Create puts on the volume besides the token: o.Tags, plus the Name
+// tag from o.Name when o.Tags does not set one (an explicit tag is what the caller asked for).
+func createTags(o CreateOptions) map[string]string {
+	tags := make(map[string]string, len(o.Tags)+1)
+	for k, v := range o.Tags {
+		tags[k] = v
+	}
+	if _, ok := tags[NameTagKey]; !ok && o.Name != "" {
+		tags[NameTagKey] = o.Name
+	}
+	return tags
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -22,7 +22,8 @@
 // name becomes the ClientToken (hex SHA-256, as the EBS CSI driver does) and a tag
 // (TokenTagKey): the same name always yields the same volume, and when an answer is lost
 // Create looks for the volume by its tag before it sends the request again, so a retry never
-// creates a second volume. EBS-side encryption (Encrypted, KMSKeyID) is available but off by
+// creates a second volume. The name itself also goes on as the Name tag (NameTagKey), in
+// the same request, since that is what the console and the AWS CLI show. EBS-side encryption (Encrypted, KMSKeyID) is available but off by
 // default: the point of this project is that volume keys never live in the cloud, and EBS
 // encryption keys are KMS keys.
 //

@@ -157,6 +157,64 @@ func TestMoto(t *testing.T) {
 	t.Run("ListAndFindByTag", func(t *testing.T) { testListAndFindByTag(t, e) })
 	t.Run("FromSnapshotAndEncryption", func(t *testing.T) { testFromSnapshot(t, e) })
 	t.Run("Faults", func(t *testing.T) { testFaults(t, e) })
+	t.Run("NameTag", func(t *testing.T) { testNameTag(t, e) })
+	t.Run("ExplicitDeviceTaken", func(t *testing.T) { testExplicitDeviceTaken(t, e) })
+}
+
+// A creation name is also the Name tag (what the console and the AWS CLI show), set in the
+// CreateVolume request itself; an explicit Name tag wins.
+func testNameTag(t *testing.T, e *env) {
+	ctx := context.Background()
+	c := e.client(t, e.moto, nil)
+	v, err := c.Create(ctx, ebs.CreateOptions{Name: "mysql-data", SizeGiB: 1, AvailabilityZone: testAZ, Tags: map[string]string{"test": t.Name()}})
+	require.NoError(t, err)
+	assert.Equal(t, "mysql-data", v.Tags["Name"])
+	out, err := e.direct.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{v.ID}})
+	require.NoError(t, err)
+	require.Len(t, out.Volumes, 1)
+	tags := map[string]string{}
+	for _, tag := range out.Volumes[0].Tags {
+		tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+	}
+	assert.Equal(t, "mysql-data", tags["Name"], "moto holds the Name tag")
+	assert.Equal(t, ebs.ClientToken("mysql-data"), tags[ebs.TokenTagKey])
+
+	w, err := c.Create(ctx, ebs.CreateOptions{Name: "web-data", SizeGiB: 1, AvailabilityZone: testAZ, Tags: map[string]string{"test": t.Name(), "Name": "web"}})
+	require.NoError(t, err)
+	got, err := c.Describe(ctx, w.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "web", got.Tags["Name"])
+}
+
+// An explicit device name the instance already uses is refused before AttachVolume is sent.
+func testExplicitDeviceTaken(t *testing.T, e *env) {
+	ctx := context.Background()
+	e = e.withInstance(t, false)
+	p := newFaultProxy(t, e.moto)
+	c := e.client(t, p.URL, nil)
+	a := available(t, c, "")
+	b := available(t, c, "")
+	_, err := c.Attach(ctx, a.ID, ebs.AttachOptions{InstanceID: e.instance, Device: "/dev/sdf"})
+	require.NoError(t, err)
+
+	_, err = c.Attach(ctx, b.ID, ebs.AttachOptions{InstanceID: e.instance, Device: "/dev/xvdf"})
+	require.ErrorIs(t, err, ebs.ErrInUse)
+	var ee *ebs.Error
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, b.ID, ee.VolumeID)
+	assert.Equal(t, e.instance, ee.InstanceID)
+	assert.Equal(t, "/dev/xvdf", ee.Device)
+	assert.Contains(t, err.Error(), "already used by instance "+e.instance)
+	for _, call := range p.callsOf("AttachVolume") {
+		assert.NotEqual(t, b.ID, call.Get("VolumeId"), "no AttachVolume for the refused volume")
+	}
+	got, err := c.Describe(ctx, b.ID)
+	require.NoError(t, err)
+	assert.Equal(t, ebs.StateAvailable, got.State)
+	assert.Empty(t, got.Attachments)
+
+	require.NoError(t, c.Delete(ctx, a.ID, ebs.DeleteOptions{Detach: true}))
+	require.NoError(t, c.Delete(ctx, b.ID, ebs.DeleteOptions{Detach: true}))
 }
 
 func testLifecycle(t *testing.T, e *env) {

@@ -12,7 +12,7 @@ func cmdAttach(ctx context.Context, g *globals, args []string) error {
 	var o ebs.AttachOptions
 	fs.StringVar(&o.InstanceID, "instance-id", "", "instance (default: this one)")
 	fs.StringVar(&o.InstanceID, "i", "", "instance (short)")
-	fs.StringVar(&o.Device, "device", "", "device name, e.g. /dev/sdf (default: first free of /dev/sdf…/dev/sdp)")
+	fs.StringVar(&o.Device, "device", "", "device name, e.g. /dev/sdf, refused if the instance uses it (default: first free of /dev/sdf…/dev/sdp)")
 	fs.StringVar(&o.Device, "d", "", "device name (short)")
 	pos, err := parse(fs, args, 1)
 	if err != nil {

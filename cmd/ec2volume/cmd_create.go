@@ -22,7 +22,7 @@ func cmdCreate(ctx context.Context, g *globals, args []string) error {
 	fs.IntVar(&iops, "iops", 0, "provisioned IOPS (gp3, io1, io2)")
 	fs.IntVar(&throughput, "throughput", 0, "throughput in MiB/s (gp3)")
 	fs.Var(tags, "tag", "tag key=value (repeatable)")
-	fs.StringVar(&o.Name, "name", "", "creation name: the same name always gives the same volume")
+	fs.StringVar(&o.Name, "name", "", "creation name, also set as the Name tag: the same name always gives the same volume")
 	fs.StringVar(&o.SnapshotID, "snapshot", "", "create from this snapshot")
 	fs.BoolVar(&o.Encrypted, "encrypted", false, "also encrypt with EBS/KMS (off: the LUKS keys never leave the instance)")
 	fs.StringVar(&o.KMSKeyID, "kms-key-id", "", "KMS key for --encrypted")

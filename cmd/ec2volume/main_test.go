@@ -133,7 +133,32 @@ func TestCLI(t *testing.T) {
 	r = ec2volume(t, env, "list", "--tag", "project=seed")
 	require.Equal(t, 0, r.code)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	require.Len(t, lines, 5, "VOLUME, ATTACHMENT, 3 TAGs (incl. the creation token)")
+	require.Len(t, lines, 6, "VOLUME, ATTACHMENT, 4 TAGs (incl. the creation token and Name)")
+	assert.Contains(t, lines, "TAG\tvolume\t"+v2.ID+"\tName\tdb", "the creation name is the Name tag")
+	r = ec2volume(t, env, "list", "--tag", "Name=db", "-o", "json")
+	require.Equal(t, 0, r.code)
+	var listed []struct {
+		ID   string            `json:"volumeId"`
+		Tags map[string]string `json:"tags"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &listed))
+	require.Len(t, listed, 1)
+	assert.Equal(t, v2.ID, listed[0].ID)
+	assert.Equal(t, "db", listed[0].Tags["Name"])
+
+	// attach at a name the instance already uses (/dev/sdk, just above) is refused before EC2
+	r = ec2volume(t, env, "create", "--size", "1")
+	require.Equal(t, 0, r.code)
+	spare := fields(t, r.stdout)[1]
+	r = ec2volume(t, env, "attach", spare, "-d", "/dev/sdk")
+	assert.Equal(t, exitInUse, r.code)
+	assert.Contains(t, r.stderr, "/dev/sdk")
+	assert.Contains(t, r.stderr, "already used by instance "+instance)
+	assert.Empty(t, r.stdout)
+	r = ec2volume(t, env, "list", spare)
+	require.Equal(t, 0, r.code)
+	assert.True(t, strings.HasPrefix(r.stdout, "VOLUME\t"+spare+"\t1\t\tus-east-1c\tavailable\t"), "not attached")
+	require.Equal(t, 0, ec2volume(t, env, "delete", spare).code)
 	assert.True(t, strings.HasPrefix(lines[0], "VOLUME\t"+v2.ID+"\t2\t\tus-east-1c\tin-use\t"))
 	assert.True(t, strings.HasPrefix(lines[1], "ATTACHMENT\t"+v2.ID+"\t"+instance+"\t/dev/sdk\tattached\t"))
 	assert.Contains(t, lines, "TAG\tvolume\t"+v2.ID+"\tproject\tseed")
