@@ -5,15 +5,16 @@ import (
 	"flag"
 
 	"github.com/cloudluks/cloudluks/ebs"
+	"github.com/cloudluks/cloudluks/internal/cli"
 )
 
-// Exit codes, in one place.
+// Exit codes: the table all cloudluks programs share (internal/cli).
 const (
-	exitOK       = 0
-	exitFailure  = 1 // the operation failed (EC2 refused, timed out, …)
-	exitUsage    = 2 // wrong command line
-	exitNotFound = 3 // no such volume / instance / device
-	exitInUse    = 4 // volume attached, device name taken
+	exitOK       = cli.ExitOK
+	exitFailure  = cli.ExitFailure  // the operation failed (EC2 refused, timed out, …)
+	exitUsage    = cli.ExitUsage    // wrong command line
+	exitNotFound = cli.ExitNoDevice // no such volume / instance / device
+	exitInUse    = cli.ExitBusy     // volume attached, device name taken
 )
 
 func exitCode(err error) int {

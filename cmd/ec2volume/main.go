@@ -4,6 +4,7 @@
 // waiting and the failure handling done for you.
 //
 //	ec2volume [-o text|json] [-v] COMMAND [ARGS]
+//	ec2volume --version
 //
 //	create --size GiB [--availability-zone AZ] [--type T] [--iops N] [--throughput N]
 //	       [--tag k=v]… [--name TOKEN] [--snapshot snap-…] [--encrypted] [--no-wait]
@@ -18,6 +19,9 @@
 // AWS_REGION, credentials, AWS_ENDPOINT_URL_EC2, AWS_EC2_METADATA_SERVICE_ENDPOINT. The
 // availability zone, instance ID and (if unset) region default to the instance's own, from
 // instance metadata (IMDSv2).
+//
+// Exit codes are those of every cloudluks program: 0 success, 1 usage error or other
+// failure, 4 no such volume, instance or device, 5 volume in use or device name taken.
 package main
 
 import (
@@ -34,6 +38,7 @@ import (
 	"time"
 
 	"github.com/cloudluks/cloudluks/ebs"
+	"github.com/cloudluks/cloudluks/internal/cli"
 )
 
 // verb is one subcommand.
@@ -62,7 +67,7 @@ type globals struct {
 	client  func(ctx context.Context) (*ebs.Client, error)
 }
 
-// errUsage marks command-line mistakes (exit code 2).
+// errUsage marks command-line mistakes (exit code 1).
 var errUsage = errors.New("usage")
 
 func main() {
@@ -77,20 +82,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&g.output, "output", "text", "output format: text or json")
 	fs.BoolVar(&g.verbose, "v", false, "report every state change on stderr")
 	fs.DurationVar(&g.timeout, "timeout", 30*time.Minute, "give up after this long")
+	version := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() { usage(stderr) }
+	if len(args) == 0 {
+		return cli.NoArgs(stderr, usage)
+	}
 	if err := fs.Parse(args); err != nil {
 		return exitCode(err)
 	}
+	if *version {
+		return cli.PrintVersion(stdout, "ec2volume", "")
+	}
 	if fs.NArg() == 0 {
 		usage(stderr)
-		return 2
+		return exitUsage
 	}
 	name := fs.Arg(0)
 	v, ok := verbs[name]
 	if !ok {
 		fmt.Fprintf(stderr, "ec2volume: unknown command %q\n", name)
 		usage(stderr)
-		return 2
+		return exitUsage
 	}
 	g.client = g.newClient
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cloudluks/cloudluks/ebs"
 	"github.com/cloudluks/cloudluks/internal/awstest"
 )
 
@@ -188,13 +189,13 @@ func TestCLI(t *testing.T) {
 	require.Equal(t, 0, r.code)
 	assert.Equal(t, filepath.Join(dev, "nvme2n1")+"\n", r.stdout)
 	r = ec2volume(t, env, "device", v2.ID, "--sys-root", sys, "--dev-root", dev, "--wait", "10ms")
-	assert.Equal(t, exitNotFound, r.code)
+	assert.Equal(t, 4, r.code)
 	assert.Contains(t, r.stderr, v2.ID)
 	assert.Contains(t, r.stderr, "local block device not found")
 
 	// delete refuses an attached volume
 	r = ec2volume(t, env, "delete", vol1)
-	assert.Equal(t, exitInUse, r.code)
+	assert.Equal(t, 5, r.code)
 	assert.Contains(t, r.stderr, vol1)
 	assert.Contains(t, r.stderr, instance)
 	assert.Contains(t, r.stderr, "detach it first")
@@ -211,7 +212,7 @@ func TestCLI(t *testing.T) {
 	require.Equal(t, 0, r.code)
 	assert.Equal(t, "VOLUME\t"+vol1+"\n", r.stdout)
 	r = ec2volume(t, env, "delete", vol1)
-	assert.Equal(t, exitNotFound, r.code)
+	assert.Equal(t, 4, r.code)
 	assert.Contains(t, r.stderr, "InvalidVolume.NotFound")
 
 	// delete --detach, JSON
@@ -241,7 +242,8 @@ func TestCLIErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{"no command", nil, exitUsage, "usage: ec2volume"},
+		{"no arguments", nil, 1, "usage: ec2volume"},
+		{"no command", []string{"-v"}, 1, "usage: ec2volume"},
 		{"unknown command", []string{"format"}, exitUsage, `unknown command "format"`},
 		{"bad output", []string{"-o", "yaml", "list"}, exitUsage, `-o "yaml"`},
 		{"create without size", []string{"create"}, exitUsage, "a size or a snapshot is required"},
@@ -251,8 +253,8 @@ func TestCLIErrors(t *testing.T) {
 		{"create no AZ, no metadata", []string{"create", "--size", "1"}, exitUsage, "no availability zone given"},
 		{"attach no volume", []string{"attach"}, exitUsage, "want 1 argument(s)"},
 		{"attach no instance, no metadata", []string{"attach", "vol-0123456789abcdef0"}, exitUsage, "no instance given"},
-		{"attach unknown volume", []string{"attach", "vol-0123456789abcdef0", "--instance-id", "i-0123456789abcdef0"}, exitNotFound, "vol-0123456789abcdef0"},
-		{"detach unknown volume", []string{"detach", "vol-0123456789abcdef0"}, exitNotFound, "InvalidVolume.NotFound"},
+		{"attach unknown volume", []string{"attach", "vol-0123456789abcdef0", "--instance-id", "i-0123456789abcdef0"}, 4, "vol-0123456789abcdef0"},
+		{"detach unknown volume", []string{"detach", "vol-0123456789abcdef0"}, 4, "InvalidVolume.NotFound"},
 		{"device two volumes", []string{"device", "vol-1", "vol-2"}, exitUsage, "want 1 argument(s)"},
 		{"help", []string{"list", "-h"}, 0, "-tag"},
 	}
@@ -266,4 +268,22 @@ func TestCLIErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestVersion: --version on stdout, exit 0, with no AWS configuration at all.
+func TestVersion(t *testing.T) {
+	r := ec2volume(t, nil, "--version")
+	assert.Equal(t, 0, r.code)
+	assert.Regexp(t, `^ec2volume \S+( rev [0-9a-f]{1,7}(-dirty)?)?\n$`, r.stdout)
+	assert.Empty(t, r.stderr)
+}
+
+// TestExitCodeTable: the numbers are the table every cloudluks program shares (usage 1,
+// not found 4, in use 5), written out so a change of the table shows here.
+func TestExitCodeTable(t *testing.T) {
+	assert.Equal(t, 1, exitCode(errUsage))
+	assert.Equal(t, 1, exitCode(errors.New("EC2 refused")))
+	assert.Equal(t, 4, exitCode(ebs.ErrNotFound))
+	assert.Equal(t, 4, exitCode(ebs.ErrDeviceNotFound))
+	assert.Equal(t, 5, exitCode(ebs.ErrInUse))
 }

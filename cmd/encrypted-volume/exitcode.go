@@ -2,16 +2,18 @@ package main
 
 import (
 	"errors"
+
+	"github.com/cloudluks/cloudluks/internal/cli"
 )
 
 // Exit codes, as cryptsetup(8) defines them.
 const (
-	exitOK        = 0
-	exitUsage     = 1 // wrong parameters, or a step failed for another reason
-	exitNoPerm    = 2 // wrong passphrase
-	exitNoDevice  = 4 // wrong or missing device
-	exitBusy      = 5 // device or mount point busy, already formatted, mapping exists
-	exitOtherFail = 1
+	exitOK        = cli.ExitOK
+	exitUsage     = cli.ExitUsage      // wrong parameters, or a step failed for another reason
+	exitNoPerm    = cli.ExitPermission // wrong passphrase
+	exitNoDevice  = cli.ExitNoDevice   // wrong or missing device
+	exitBusy      = cli.ExitBusy       // device or mount point busy, already formatted, mapping exists
+	exitOtherFail = cli.ExitFailure
 )
 
 var (

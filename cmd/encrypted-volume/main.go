@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/cloudluks/cloudluks/internal/cli"
 )
 
 func main() {
@@ -49,11 +51,14 @@ type app struct {
 }
 
 func (a *app) main(ctx context.Context, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
+		return cli.NoArgs(a.stderr, a.usage)
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		return cli.PrintVersion(a.stdout, "encrypted-volume", "")
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		a.usage(a.stdout)
-		if len(args) == 0 {
-			return exitUsage
-		}
 		return 0
 	}
 	v, ok := verbs[args[0]]

@@ -541,10 +541,16 @@ func TestUsage(t *testing.T) {
 	assert.Equal(t, 0, h.run("setup", "-h"))
 	assert.Contains(t, h.stderr.String(), "-pbkdf-force-iterations")
 
-	// The real entry point: no verb is a usage error, unknown flags too.
-	var out bytes.Buffer
-	assert.Equal(t, exitUsage, run(context.Background(), nil, strings.NewReader(""), &out, &out))
-	assert.Contains(t, out.String(), "usage: encrypted-volume <verb>")
+	// The real entry point: no arguments is the usage on stderr and exit 1, unknown flags too.
+	var out, errb bytes.Buffer
+	assert.Equal(t, 1, run(context.Background(), nil, strings.NewReader(""), &out, &errb))
+	assert.Empty(t, out.String())
+	assert.Contains(t, errb.String(), "usage: encrypted-volume <verb>")
+	out.Reset()
+	errb.Reset()
+	assert.Equal(t, 0, run(context.Background(), []string{"--version"}, strings.NewReader(""), &out, &errb))
+	assert.Regexp(t, `^encrypted-volume \S+( rev [0-9a-f]{1,7}(-dirty)?)?\n$`, out.String())
+	assert.Empty(t, errb.String())
 	out.Reset()
 	assert.Equal(t, exitUsage, run(context.Background(), []string{"unlock", "--no-such-flag"}, strings.NewReader(""), &out, &out))
 	assert.Contains(t, out.String(), "flag provided but not defined: -no-such-flag")

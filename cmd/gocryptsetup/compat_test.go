@@ -218,9 +218,17 @@ func TestHelpVersion(t *testing.T) {
 	for _, v := range verbTable() {
 		assert.Contains(t, h.stdout, "\t"+v.name)
 	}
-	v := runIn(t, t.TempDir(), binPath, "", "-V")
-	assert.Equal(t, 0, v.code)
-	assert.Contains(t, v.stdout, "gocryptsetup 2.6.1")
+	for _, flag := range []string{"-V", "--version"} {
+		v := runIn(t, t.TempDir(), binPath, "", flag)
+		assert.Equal(t, 0, v.code)
+		assert.Regexp(t, `^gocryptsetup \S+( rev [0-9a-f]{1,7}(-dirty)?)? \(cryptsetup 2\.6\.1 compatible, LUKS1 only\)\n$`, v.stdout)
+		assert.Empty(t, v.stderr)
+	}
+	// No arguments at all: the usage on stderr, nothing on stdout, exit 1 (as cryptsetup).
+	n := runIn(t, t.TempDir(), binPath, "")
+	assert.Equal(t, 1, n.code)
+	assert.Empty(t, n.stdout)
+	assert.Contains(t, n.stderr, "Usage: gocryptsetup")
 	u := runIn(t, t.TempDir(), binPath, "", "--type", "luks2", "luksDump", "x")
 	assert.Equal(t, 1, u.code)
 	assert.Contains(t, u.stderr, "luks2 is not supported")

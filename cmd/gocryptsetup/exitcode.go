@@ -12,17 +12,18 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/cloudluks/cloudluks/internal/cli"
 	"github.com/cloudluks/cloudluks/luks"
 )
 
 // Exit codes of cryptsetup(8) ("RETURN CODES").
 const (
-	exitOK         = 0
-	exitParams     = 1 // wrong parameters, not LUKS, operation aborted
-	exitPermission = 2 // no permission or bad passphrase
-	exitNoMemory   = 3 // out of memory (never produced: the Go runtime aborts instead)
-	exitDevice     = 4 // wrong device or file specified
-	exitBusy       = 5 // device already exists or device is busy
+	exitOK         = cli.ExitOK
+	exitParams     = cli.ExitUsage      // wrong parameters, not LUKS, operation aborted
+	exitPermission = cli.ExitPermission // no permission or bad passphrase
+	exitNoMemory   = cli.ExitNoMemory   // out of memory (never produced: the Go runtime aborts instead)
+	exitDevice     = cli.ExitNoDevice   // wrong device or file specified
+	exitBusy       = cli.ExitBusy       // device already exists or device is busy
 )
 
 // cliError is a failure whose exit code and message the command chose itself (cryptsetup

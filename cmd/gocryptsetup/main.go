@@ -52,6 +52,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/cloudluks/cloudluks/internal/cli"
 )
 
 // verb is one action. Adding an action is one cmd_<name>.go file with its run function plus
@@ -130,8 +132,7 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 		writeUsage(stdout, prog)
 		return exitOK
 	case opts.version:
-		fmt.Fprintf(stdout, "%s 2.6.1 (cloudluks, LUKS1 only)\n", prog)
-		return exitOK
+		return cli.PrintVersion(stdout, prog, "cryptsetup 2.6.1 compatible, LUKS1 only")
 	}
 	if len(pos) == 0 {
 		return a.usageFail(&usageError{msg: "Argument <action> missing."})

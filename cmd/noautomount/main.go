@@ -8,12 +8,15 @@
 //
 // Usage:
 //
-//	noautomount [--root DIR] [--volume NAME] [--mount-point DIR] [--dry-run] [--backup] [--undo]
+//	noautomount --root DIR [--volume NAME] [--mount-point DIR] [--dry-run] [--backup] [--undo]
 //
 // It prints a unified diff of every change. --dry-run prints it and changes nothing.
 // --undo restores the files changed by an earlier run to their original bytes.
 //
-// Exit status: 0 done (or nothing to do), 1 error, 2 usage error, 3 refused because the
+// --root is required: --root / edits the running system; with no arguments at all it
+// prints its usage and exits 1.
+//
+// Exit status: 0 done (or nothing to do), 1 error or usage error, 3 refused because the
 // root file system, /usr, swap or resume is on LUKS, 4 a file changed since it was read.
 package main
 
@@ -23,15 +26,17 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"github.com/cloudluks/cloudluks/grubconf"
+	"github.com/cloudluks/cloudluks/internal/cli"
 )
 
 // Exit codes.
 const (
 	exitOK       = 0
 	exitError    = 1
-	exitUsage    = 2
+	exitUsage    = cli.ExitUsage
 	exitRefused  = 3
 	exitConflict = 4
 )
@@ -55,21 +60,35 @@ func exitCode(err error) int {
 func run(args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("noautomount", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	root := fl.String("root", "/", "root directory of the system to edit (a mounted image works too)")
+	root := fl.String("root", "", "root directory of the system to edit (a mounted image works too); required, --root / for the running system")
 	volume := fl.String("volume", "", "mapping name of the encrypted volume (crypttab name, /dev/mapper/NAME)")
 	mountPoint := fl.String("mount-point", "", "mount point of the volume in fstab (optional)")
 	device := fl.String("device", "", "backing device as written in crypttab (optional)")
 	dryRun := fl.Bool("dry-run", false, "print the diff, change nothing")
 	backup := fl.Bool("backup", false, "keep FILE"+grubconf.BackupSuffix+" copies of the originals")
 	undo := fl.Bool("undo", false, "restore the files changed by an earlier run")
-	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: noautomount [--root DIR] [--volume NAME] [--mount-point DIR] [--dry-run] [--backup] [--undo]")
+	version := fl.Bool("version", false, "print the version and exit")
+	usage := func(w io.Writer) {
+		fmt.Fprintln(w, "usage: noautomount --root DIR [--volume NAME] [--mount-point DIR] [--dry-run] [--backup] [--undo]")
 		fl.PrintDefaults()
+	}
+	fl.Usage = func() { usage(stderr) }
+	// A bare invocation must not edit the running system's boot configuration: that takes
+	// an explicit --root /.
+	if len(args) == 0 {
+		return cli.NoArgs(stderr, usage)
 	}
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
+		return exitUsage
+	}
+	if *version {
+		return cli.PrintVersion(stdout, "noautomount", "")
+	}
+	if *root == "" {
+		fmt.Fprintln(stderr, "noautomount: --root is required (--root / for the running system)")
 		return exitUsage
 	}
 	if fl.NArg() > 0 {
@@ -114,8 +133,18 @@ func doRun(stdout, stderr io.Writer, root string, v grubconf.Volume, dryRun, bac
 	if err != nil {
 		return err
 	}
+	noBoot := "no boot loader configuration found under " + sys.Root
 	for _, w := range plan.Warnings {
+		// With nothing to change, "no boot loader configuration" is the whole story; told as a
+		// warning it read as if unlock had been disabled already.
+		if w == noBoot && plan.Empty() && !undo {
+			continue
+		}
 		fmt.Fprintf(stderr, "noautomount: warning: %s\n", w)
+	}
+	if plan.Empty() && !undo && slices.Contains(plan.Warnings, noBoot) {
+		fmt.Fprintf(stderr, "noautomount: nothing changed: %s, so there is no boot-time unlock to disable (is --root the right directory?)\n", noBoot)
+		return nil
 	}
 	if plan.Empty() {
 		if undo {

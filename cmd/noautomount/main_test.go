@@ -169,16 +169,18 @@ func TestCLIRefusesEncryptedRoot(t *testing.T) {
 }
 
 func TestCLIUsage(t *testing.T) {
+	dir := t.TempDir()
 	tests := []struct {
 		args []string
 		code int
 		msg  string
 	}{
-		{[]string{"--mount-point", "/encrypted_vol"}, 2, "--mount-point and --device need --volume"},
-		{[]string{"--device", "/dev/xvdf"}, 2, "--mount-point and --device need --volume"},
-		{[]string{"--volume", "a b"}, 2, "invalid volume"},
-		{[]string{"--volume", "x", "extra"}, 2, "unexpected argument"},
-		{[]string{"--bogus"}, 2, "flag provided but not defined"},
+		{[]string{"--root", dir, "--mount-point", "/encrypted_vol"}, 1, "--mount-point and --device need --volume"},
+		{[]string{"--root", dir, "--device", "/dev/xvdf"}, 1, "--mount-point and --device need --volume"},
+		{[]string{"--root", dir, "--volume", "a b"}, 1, "invalid volume"},
+		{[]string{"--root", dir, "--volume", "x", "extra"}, 1, "unexpected argument"},
+		{[]string{"--bogus"}, 1, "flag provided but not defined"},
+		{[]string{"--volume", "x"}, 1, "--root is required"},
 		{[]string{"--root", "/nonexistent-root-dir", "--volume", "x"}, 1, "no such file or directory"},
 		{[]string{"-h"}, 0, "usage: noautomount"},
 	}
@@ -256,4 +258,31 @@ func TestCLIWithoutVolumeRefuses(t *testing.T) {
 	assert.Equal(t, 3, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "name it with --volume NAME")
 	assert.Equal(t, orig, snapshot(t, root))
+}
+
+// TestCLINoArguments: a bare noautomount used to edit the live /; now it prints its usage on
+// stderr, changes nothing and exits 1.
+func TestCLINoArguments(t *testing.T) {
+	r := runCLI(t)
+	assert.Equal(t, 1, r.code)
+	assert.Empty(t, r.stdout)
+	assert.Contains(t, r.stderr, "usage: noautomount --root DIR")
+	assert.NotContains(t, r.stderr, "family")
+}
+
+func TestCLIVersion(t *testing.T) {
+	r := runCLI(t, "--version")
+	assert.Equal(t, 0, r.code)
+	assert.Regexp(t, `^noautomount \S+( rev [0-9a-f]+(-dirty)?)?\n$`, r.stdout)
+}
+
+// TestCLINoBootConfig: a root without boot configuration gets one message, not "no boot
+// loader configuration found" followed by "already disabled".
+func TestCLINoBootConfig(t *testing.T) {
+	root := t.TempDir()
+	r := runCLI(t, "--root", root)
+	assert.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "nothing changed: no boot loader configuration found under "+root)
+	assert.NotContains(t, r.stderr, "already disabled")
+	assert.NotContains(t, r.stderr, "warning: no boot loader")
 }

@@ -1,0 +1,92 @@
+// Package cli holds what every cloudluks program shares at its command line: one exit-code
+// table, the --version line and the behaviour with no arguments.
+//
+// Exit codes are cryptsetup(8)'s RETURN CODES, extended by one, and mean the same in every
+// program, so a script can treat gocryptsetup, encrypted-volume, ec2volume and noautomount
+// alike:
+//
+//	0  ExitOK          success
+//	1  ExitUsage       wrong parameters / usage error, or a failure with no more specific code
+//	2  ExitPermission  no permission or wrong passphrase
+//	3  ExitNoMemory    out of memory
+//	4  ExitNoDevice    wrong device specified: no such device, volume, instance or file
+//	5  ExitBusy        device already exists or is busy: mapping exists, volume in use, name taken
+//	6  ExitNeedsUnlock the volume is attached but not mapped/mounted (encrypted-volume status)
+//
+// Version builds "PROGRAM VERSION[ rev REV[-dirty]] (EXTRA)" from the build information the
+// Go linker embeds: the module version for `go install ...@v0.2.0`, "(devel)" for a build
+// from a checkout, where the VCS revision tells which commit it was.
+package cli
+
+import (
+	"fmt"
+	"io"
+	"runtime/debug"
+)
+
+// The exit-code table; see the package documentation.
+const (
+	ExitOK          = 0
+	ExitUsage       = 1
+	ExitFailure     = 1 // a failure with no more specific code shares cryptsetup's 1
+	ExitPermission  = 2
+	ExitNoMemory    = 3
+	ExitNoDevice    = 4
+	ExitBusy        = 5
+	ExitNeedsUnlock = 6
+)
+
+// readBuildInfo is replaced in tests: a test binary has no module version or VCS stamp.
+var readBuildInfo = debug.ReadBuildInfo
+
+// Version is the --version line of program; extra, if not empty, is appended in
+// parentheses (e.g. "cryptsetup 2.6.1 compatible").
+func Version(program, extra string) string {
+	s := program + " " + versionOf(readBuildInfo())
+	if extra != "" {
+		s += " (" + extra + ")"
+	}
+	return s
+}
+
+func versionOf(bi *debug.BuildInfo, ok bool) string {
+	if !ok || bi == nil {
+		return "(unknown)"
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if rev == "" {
+		return v
+	}
+	if len(rev) > 7 {
+		rev = rev[:7]
+	}
+	if modified == "true" {
+		rev += "-dirty"
+	}
+	return v + " rev " + rev
+}
+
+// NoArgs is what every program does when called with no arguments at all: the usage on
+// stderr and ExitUsage, so that a bare invocation never acts on the live system.
+func NoArgs(stderr io.Writer, usage func(io.Writer)) int {
+	usage(stderr)
+	return ExitUsage
+}
+
+// PrintVersion writes the --version line to stdout and returns ExitOK.
+func PrintVersion(stdout io.Writer, program, extra string) int {
+	fmt.Fprintln(stdout, Version(program, extra))
+	return ExitOK
+}
