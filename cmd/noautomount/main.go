@@ -16,8 +16,10 @@
 // --root is required: --root / edits the running system; with no arguments at all it
 // prints its usage and exits 1.
 //
-// Exit status: 0 done (or nothing to do), 1 error or usage error, 3 refused because the
-// root file system, /usr, swap or resume is on LUKS, 4 a file changed since it was read.
+// Exit status (the table of internal/cli, shared by every program): 0 done (or nothing to
+// do), 1 usage error, an error, or refused because the root file system, /usr, swap or
+// resume is on LUKS (the message says which), 5 a file changed since it was read (busy:
+// someone else is editing it; run again).
 package main
 
 import (
@@ -37,8 +39,8 @@ const (
 	exitOK       = 0
 	exitError    = 1
 	exitUsage    = cli.ExitUsage
-	exitRefused  = 3
-	exitConflict = 4
+	exitRefused  = cli.ExitFailure
+	exitConflict = cli.ExitBusy
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
