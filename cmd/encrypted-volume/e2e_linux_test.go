@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -330,9 +331,21 @@ func guestReboot(t *testing.T, volumeID string) {
 	require.NoError(t, err)
 	probeOut := filepath.Join(t.TempDir(), "hook.json")
 
+	// What a monitor sees after the reboot, before anyone unlocks: exit 6 and one JSON object
+	// with the real kernel's boot id.
+	code, out := runProgram(t, "", "status", "--json", "--no-aws", "--volume-id", volumeID)
+	require.Equal(t, 6, code, out)
+	var st map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &st), out)
+	assert.Equal(t, dev, st["device"])
+	assert.Equal(t, false, st["mapped"])
+	assert.Equal(t, false, st["mounted"])
+	assert.Equal(t, true, st["needsUnlock"])
+	assert.Regexp(t, `^[0-9a-f-]{36}$`, st["bootId"])
+
 	// The operator's command after a reboot; the passphrase is piped in and followed by more
 	// input that a hook inheriting stdin would see.
-	code, out := runProgram(t, e2ePass+"\n"+e2ePass+"\n", "unlock", "--no-aws", "--volume-id", volumeID,
+	code, out = runProgram(t, e2ePass+"\n"+e2ePass+"\n", "unlock", "--no-aws", "--volume-id", volumeID,
 		"--hook", self+" "+hookProbeArg+" "+probeOut)
 	require.Equal(t, 0, code, out)
 	assert.Contains(t, out, "Step 4/4: post-mount hooks (1)...")

@@ -31,6 +31,8 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.Is(err, errNeedsUnlock):
+		return cli.ExitNeedsUnlock
 	case errors.Is(err, errUsage), errors.Is(err, errAborted), errors.Is(err, errEmptyPass):
 		return exitUsage
 	case errors.Is(err, errWrongPassphrase), errors.Is(err, errPassMismatch):

@@ -41,6 +41,7 @@ type config struct {
 	volumeType      string
 	cipher          string
 	keySize         int
+	json            bool // status --json
 	hash            string
 	iterTime        time.Duration
 	forceIterations uint
@@ -126,6 +127,8 @@ func parseFlags(verb string, args []string, stderr io.Writer) (*config, error) {
 		fs.UintVar(&c.forceIterations, "pbkdf-force-iterations", 0, "fixed PBKDF2 iterations instead of calibrating (tests)")
 		fs.StringVar(&c.mkfs, "mkfs", defaultMkfs, "filesystem command; the mapper device is appended as the last argument")
 		fs.BoolVar(&c.force, "force", false, "format even if the device already holds LUKS or a filesystem")
+	case "status":
+		fs.BoolVar(&c.json, "json", false, "print one JSON object (attached, device, mapped, mounted, boot-unlock disabled, boot id, needs unlock)")
 	case "teardown":
 		fs.BoolVar(&c.detach, "detach", false, "detach the volume from the instance after closing")
 		fs.BoolVar(&c.delete, "delete", false, "delete the volume after detaching (implies --detach)")

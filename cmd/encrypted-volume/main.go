@@ -48,6 +48,7 @@ type app struct {
 	newCloud       func(ctx context.Context, c *config) (cloud, error)
 	local          local
 	boot           bootConfig
+	bootID         string // the boot-id file; "" = /proc/sys/kernel/random/boot_id (tests point it elsewhere)
 }
 
 func (a *app) main(ctx context.Context, args []string) int {
@@ -76,6 +77,9 @@ func (a *app) main(ctx context.Context, args []string) int {
 		return exitUsage
 	}
 	if err := v.run(a, ctx, c); err != nil {
+		if errors.Is(err, errNeedsUnlock) {
+			return exitCode(err) // status printed the answer; no error message
+		}
 		fmt.Fprintf(a.stderr, "encrypted-volume %s: %v\n", args[0], err)
 		return exitCode(err)
 	}

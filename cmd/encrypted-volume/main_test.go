@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -491,8 +492,10 @@ func TestStatusDoesNotWaitForTheDevice(t *testing.T) {
 	case <-time.After(time.Minute): // far beyond statusResolveTimeout; only a wait without bound hits it
 		t.Fatal("status is still waiting for the device")
 	}
-	require.Equal(t, 0, code, h.stderr.String())
+	require.Equal(t, 6, code, "attached, not mounted: needs unlock; stderr: %s", h.stderr.String())
+	assert.Empty(t, h.stderr.String(), "the answer is the exit code, not an error")
 	out := h.stdout.String()
+	assert.Contains(t, out, "needs unlock: yes")
 	assert.Contains(t, out, "device:    not found (no block device for it appeared within 3s)")
 	assert.Contains(t, out, "mapping:   my_enc_fs is not open")
 }
@@ -575,4 +578,52 @@ func TestExitCodes(t *testing.T) {
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, exitCode(tt.err), "%v", tt.err)
 	}
+}
+
+// status --json answers the monitor's questions in one object, and the exit code alone says
+// whether an unlock is needed: 6 while the volume is attached and not mounted, 0 once it is
+// mounted, 0 for a volume that is not here at all.
+func TestStatusJSONAndNeedsUnlock(t *testing.T) {
+	h := newHarness(t, "")
+	bootID := filepath.Join(t.TempDir(), "boot_id")
+	require.NoError(t, os.WriteFile(bootID, []byte("0b6c2cc4-5a2f-4b1e-9a61-3f0c3c9d1e2a\n"), 0o644))
+	h.app.bootID = bootID
+	h.cloud.volumes["vol-0123456789abcdef0"] = "/dev/sdf"
+	h.local.anyVol = "/dev/nvme1n1"
+	h.local.devices["/dev/nvme1n1"] = make([]byte, probeSize)
+	mp := tempMountPoint(t)
+
+	code := h.run("status", "--json", "--volume-id", "vol-0123456789abcdef0", "--mount-point", mp)
+	require.Equal(t, 6, code, "stderr: %s", h.stderr.String())
+	var r map[string]any
+	require.NoError(t, json.Unmarshal(h.stdout.Bytes(), &r), h.stdout.String())
+	assert.Equal(t, "vol-0123456789abcdef0", r["volumeId"])
+	assert.Equal(t, true, r["attached"])
+	assert.Equal(t, "/dev/sdf", r["attachedAs"])
+	assert.Equal(t, "/dev/nvme1n1", r["device"])
+	assert.Equal(t, false, r["mapped"])
+	assert.Equal(t, false, r["mounted"])
+	assert.Contains(t, r, "bootUnlockDisabled")
+	assert.Equal(t, "0b6c2cc4-5a2f-4b1e-9a61-3f0c3c9d1e2a", r["bootId"])
+	assert.Equal(t, true, r["needsUnlock"])
+
+	// Unlocked: mapped and mounted, exit 0 and needsUnlock false.
+	h.local.mappings["my_enc_fs"] = "/dev/nvme1n1"
+	h.local.mounts = append(h.local.mounts, mountEntry{Source: "/dev/mapper/my_enc_fs", MountPoint: mp, FSType: "ext4"})
+	h.stdout.Reset()
+	code = h.run("status", "--json", "--volume-id", "vol-0123456789abcdef0", "--mount-point", mp)
+	require.Equal(t, 0, code, "stderr: %s", h.stderr.String())
+	r = nil
+	require.NoError(t, json.Unmarshal(h.stdout.Bytes(), &r), h.stdout.String())
+	assert.Equal(t, true, r["mapped"])
+	assert.Equal(t, true, r["mounted"])
+	assert.Equal(t, mp, r["mountPoint"])
+	assert.Equal(t, false, r["needsUnlock"])
+
+	// A volume not attached to this instance: nothing to unlock here.
+	h2 := newHarness(t, "")
+	h2.app.bootID = bootID
+	h2.cloud.volumes["vol-0fffffffffffffff0"] = ""
+	code = h2.run("status", "--json", "--volume-id", "vol-0fffffffffffffff0", "--mount-point", mp)
+	assert.NotEqual(t, 6, code, "stdout: %s stderr: %s", h2.stdout, h2.stderr)
 }
