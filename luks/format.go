@@ -22,6 +22,7 @@ type FormatOptions struct {
 	AlignPayload    uint32        // sectors; 0 = 2048 (1 MiB)
 	Keyslot         *int          // slot of the first key: luks.Slot(n), n in 0..7; nil → 0
 	Detached        bool          // header in its own file: payload offset = AlignPayload (0 allowed)
+	AllowNoPayload  bool          // accept a device with no sector past the header (cryptsetup's warning case)
 	Rand            io.Reader     // nil = crypto/rand
 }
 
@@ -30,7 +31,7 @@ type FormatOptions struct {
 func (o FormatOptions) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, fmt.FormatString(f, verb), formatOptions{o.Cipher, o.KeySize, o.Hash, o.IterTime,
 		o.ForceIterations, o.UUID, redactedKey{o.VolumeKey != nil, len(o.VolumeKey)}, o.AlignPayload,
-		slotOption{o.Keyslot}, o.Detached, o.Rand})
+		slotOption{o.Keyslot}, o.Detached, o.AllowNoPayload, o.Rand})
 }
 
 // formatOptions mirrors FormatOptions field for field for printing (a test keeps the two in
@@ -46,6 +47,7 @@ type formatOptions struct {
 	AlignPayload    uint32
 	Keyslot         slotOption
 	Detached        bool
+	AllowNoPayload  bool
 	Rand            io.Reader
 }
 
@@ -166,7 +168,9 @@ func planFormat(ctx context.Context, passphrase []byte, opts FormatOptions) (*fo
 // 128 MiB), every slot's key-material area is filled with random bytes, the header is
 // written with no slot, and finally the slot's key material and the header enabling it.
 // The payload is not touched. hdr is the header device (the image, or the detached header
-// file, which grows to the header size).
+// file, which grows to the header size). A device whose size is known and that has no room
+// for the header and one payload sector is refused with ErrDeviceTooSmall before any write
+// (see FormatOptions.AllowNoPayload for cryptsetup's laxer rule).
 func Format(ctx context.Context, hdr ReadWriterAt, passphrase []byte, opts FormatOptions) (*Header, *VolumeKey, error) {
 	p, err := planFormat(ctx, passphrase, opts)
 	if err != nil {
@@ -174,9 +178,9 @@ func Format(ctx context.Context, hdr ReadWriterAt, passphrase []byte, opts Forma
 	}
 	defer p.slot.wipe()
 	h := p.h
-	if size, ok := deviceSize(hdr); ok && !growable(hdr) && uint64(size) < h.MetadataSectors()*SectorSize {
+	if err := checkFormatSize(hdr, h, opts); err != nil {
 		p.vk.Wipe()
-		return nil, nil, fmt.Errorf("%w: LUKS1 requires at least %d bytes, device has %d", ErrDeviceTooSmall, h.MetadataSectors()*SectorSize, size)
+		return nil, nil, err
 	}
 	fail := func(err error) (*Header, *VolumeKey, error) { p.vk.Wipe(); return nil, nil, err }
 	if err := wipeHeaderAreas(hdr, h, randOr(opts.Rand)); err != nil {
@@ -200,6 +204,42 @@ func Format(ctx context.Context, hdr ReadWriterAt, passphrase []byte, opts Forma
 		return fail(err)
 	}
 	return h, p.vk, nil
+}
+
+// checkFormatSize refuses, before the first write, a device whose size is known and cannot
+// hold what is asked: without Detached or AllowNoPayload, the header and at least one payload
+// sector (a volume with no room for data is useless, and the library has no way to warn).
+// With AllowNoPayload it is cryptsetup's rule: a regular file of at least one sector is grown
+// to the header, anything else must already hold the header. A detached header file is
+// grown from nothing; its payload lives on a device Format does not see.
+func checkFormatSize(dev any, h *Header, opts FormatOptions) error {
+	r, ok := dev.(io.ReaderAt)
+	if !ok {
+		return nil
+	}
+	size, ok := deviceSize(r)
+	if !ok {
+		return nil
+	}
+	grow := growable(dev)
+	meta := h.MetadataSectors() * SectorSize
+	var need uint64
+	switch {
+	case opts.Detached && grow:
+		return nil
+	case opts.Detached:
+		need = meta
+	case opts.AllowNoPayload && grow:
+		need = SectorSize
+	case opts.AllowNoPayload:
+		need = meta
+	default:
+		need = uint64(h.PayloadOffsetBytes()) + SectorSize
+	}
+	if size < 0 || uint64(size) < need {
+		return fmt.Errorf("%w: LUKS1 requires at least %d bytes, device has %d", ErrDeviceTooSmall, need, size)
+	}
+	return nil
 }
 
 // growable reports whether writing past the end extends the device (a regular file).

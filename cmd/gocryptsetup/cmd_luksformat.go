@@ -28,8 +28,9 @@ func cmdLuksFormat(a *app, args []string) error {
 		return err
 	}
 	defer data.Close()
-	// cryptsetup grows a short image file up to the payload, but refuses an empty one.
-	if fi, err := data.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+	// cryptsetup grows a short image file up to the payload, but refuses one shorter than a
+	// sector, before asking for anything.
+	if fi, err := data.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() < luks.SectorSize {
 		return onDevice(dev, luks.ErrDeviceTooSmall)
 	}
 	hdr := data
@@ -75,6 +76,8 @@ func cmdLuksFormat(a *app, args []string) error {
 		Keyslot:         a.slotOption(),
 		Detached:        detached,
 		ForceIterations: uint32(o.forceIterations),
+		// cryptsetup formats an image with no room for data and only warns (below).
+		AllowNoPayload: true,
 	}
 	if o.set["key-size"] && o.keySize == 0 {
 		// -s 0 is libcryptsetup's LUKS1 default of 256 bits whatever the mode, not the

@@ -85,7 +85,7 @@ func verbTable() []verb {
 		{name: "luksHeaderRestore", args: "<device>", minArgs: 1, help: "Restore LUKS device header and keyslots", run: cmdLuksHeaderRestore},
 		{name: "benchmark", args: "[--cipher <cipher>]", minArgs: 0, help: "benchmark cipher", run: cmdBenchmark},
 		{name: "read", args: "<device>", minArgs: 1, help: "write decrypted payload bytes to stdout (--offset, --size in bytes)", run: cmdRead},
-		{name: "write", args: "<device>", minArgs: 1, help: "encrypt stdin into the payload (--offset in bytes)", run: cmdWrite},
+		{name: "write", args: "<device>", minArgs: 1, help: "encrypt stdin into the payload (--offset in bytes); a regular file too large is refused, a pipe is written up to the end and then fails", run: cmdWrite},
 	}
 }
 
@@ -95,6 +95,7 @@ type app struct {
 	prog   string // base name, for the usage text
 	argv0  string // as invoked, for popt-style "PROG: message" lines
 	stdin  *bufio.Reader
+	rawIn  io.Reader // what stdin buffers, so write can Stat a regular file
 	stdout io.Writer
 	stderr io.Writer
 	term   terminal
@@ -117,7 +118,7 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 		prog, argv0 = filepath.Base(argv[0]), argv[0]
 		argv = argv[1:]
 	}
-	a := &app{ctx: ctx, prog: prog, argv0: argv0, stdin: bufio.NewReader(stdin), stdout: stdout, stderr: stderr, term: term}
+	a := &app{ctx: ctx, prog: prog, argv0: argv0, stdin: bufio.NewReader(stdin), rawIn: stdin, stdout: stdout, stderr: stderr, term: term}
 
 	opts, pos, err := parseArgs(argv)
 	if err != nil {

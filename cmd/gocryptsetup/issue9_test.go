@@ -1,0 +1,55 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestWriteTooLargeFile: a regular file on stdin larger than the payload is refused before a
+// byte is written (it used to overwrite the whole payload and then fail).
+func TestWriteTooLargeFile(t *testing.T) {
+	dir := copyTemplates(t, "xts.img")
+	in := filepath.Join(dir, "in")
+	require.NoError(t, os.WriteFile(in, []byte("pass0\n"+strings.Repeat("x", 3<<20)), 0o600))
+	f, err := os.Open(in)
+	require.NoError(t, err)
+	defer f.Close()
+	before := fileSum(t, filepath.Join(dir, "xts.img"))
+	cmd := exec.Command(binPath, "write", "xts.img")
+	cmd.Dir = dir
+	cmd.Stdin = f
+	out, err := cmd.CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	require.True(t, ok, "%v: %s", err, out)
+	assert.Equal(t, 1, ee.ExitCode())
+	assert.Contains(t, string(out), "Input does not fit")
+	assert.Equal(t, before, fileSum(t, filepath.Join(dir, "xts.img")), "payload unchanged")
+}
+
+// TestLuksFormatTooSmallSideBySide: luksFormat on short images, against cryptsetup 2.6.1.
+func TestLuksFormatTooSmallSideBySide(t *testing.T) {
+	cs := cryptsetup(t)
+	for _, size := range []int64{0, 1, 511, 512, 2 << 20, 2<<20 + 512} {
+		run := func(prog string) (result, int64) {
+			dir := t.TempDir()
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "kf"), []byte("secret"), 0o600))
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "z.img"), nil, 0o600))
+			require.NoError(t, os.Truncate(filepath.Join(dir, "z.img"), size))
+			r := runIn(t, dir, prog, "", "-q", "luksFormat", "--type", "luks1", iters, "z.img", "kf")
+			fi, err := os.Stat(filepath.Join(dir, "z.img"))
+			require.NoError(t, err)
+			return r, fi.Size()
+		}
+		want, wantSize := run(cs)
+		got, gotSize := run(binPath)
+		assert.Equal(t, want.code, got.code, "size %d exit code; stderr %q", size, got.stderr)
+		assert.Equal(t, want.stderr, got.stderr, "size %d stderr", size)
+		assert.Equal(t, wantSize, gotSize, "size %d file size after", size)
+	}
+}
