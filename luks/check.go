@@ -19,7 +19,9 @@ type FormatParams struct {
 // Check validates the cipher spec, key size and hash of o and returns what Format would
 // write for them, without deriving, reading or writing anything. Programs call it before
 // their first side effect (creating a cloud volume, say), so a request Format would refuse
-// is refused before anything exists. Format runs the same checks.
+// is refused before anything exists. Format runs the same checks, and one more that needs
+// the passphrase: a null cipher ("cipher_null", CipherName in the result) takes only an
+// empty one.
 func (o FormatOptions) Check() (FormatParams, error) {
 	r, err := o.resolve()
 	if err != nil {

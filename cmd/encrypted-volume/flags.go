@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -157,8 +158,11 @@ func (c *config) validate() error {
 	}
 	// crypttab and fstab split their fields on blanks, so a name with one cannot be written
 	// there even though the kernel would take it.
-	if err := dmcrypt.ValidateName(c.name); err != nil || strings.ContainsAny(c.name, " \t\n") {
-		return bad("--name %q is not a usable device-mapper name", c.name)
+	if err := dmcrypt.ValidateName(c.name); err != nil {
+		return bad("--name %q is not a usable device-mapper name: %v", c.name, err)
+	}
+	if strings.ContainsAny(c.name, " \t\n") {
+		return bad("--name %q is not a usable device-mapper name: crypttab and fstab cannot hold a blank", c.name)
 	}
 	if c.mountPoint == "" || c.mountPoint[0] != '/' {
 		return bad("--mount-point must be an absolute path")
@@ -190,14 +194,24 @@ func (c *config) validate() error {
 		}
 		p, err := luks.FormatOptions{Cipher: c.cipher, KeySize: c.keySize, Hash: c.hash}.Check()
 		if err != nil {
-			return bad("%v", err)
+			return bad("--cipher %s --key-size %d --hash %s: %v", c.cipher, c.keySize, c.hash, err)
+		}
+		if p.CipherName == "cipher_null" || p.CipherName == "null" {
+			return bad("--cipher %s does not encrypt: refused for an encrypted volume", c.cipher)
 		}
 		c.keySize = p.KeySize
 		if strings.TrimSpace(c.mkfs) == "" {
 			return bad("--mkfs is empty")
 		}
-		if _, err := splitWords(c.mkfs); err != nil {
+		words, err := splitWords(c.mkfs)
+		if err != nil {
 			return bad("--mkfs: %v", err)
+		}
+		if _, err := exec.LookPath(words[0]); err != nil {
+			return bad("--mkfs: %s not found on PATH (install it, e.g. e2fsprogs for mkfs.ext4)", words[0])
+		}
+		if fi, err := os.Stat(c.mountPoint); err == nil && !fi.IsDir() {
+			return bad("--mount-point %s exists and is not a directory", c.mountPoint)
 		}
 	}
 	if c.verb == "unlock" {

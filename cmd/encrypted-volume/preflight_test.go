@@ -34,19 +34,25 @@ func TestSetupInvalidInputCreatesNoVolume(t *testing.T) {
 	}
 	before := count()
 
+	notDir := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(notDir, nil, 0o600))
 	for _, tc := range []struct {
 		name string
 		args []string
+		want string // in the message: the flag that was refused
 	}{
-		{"unknown cipher", []string{"--cipher", "rot13-ecb"}},
-		{"unknown mode", []string{"--cipher", "aes-nonsense-plain64"}},
-		{"unknown hash", []string{"--hash", "md4"}},
-		{"key size the cipher refuses", []string{"--cipher", "aes-xts-plain64", "--key-size", "128"}},
-		{"key size not bytes", []string{"--key-size", "12"}},
-		{"mapping name with NUL", []string{"--name", "bad\x00name"}},
-		{"mapping name too long", []string{"--name", longName()}},
-		{"mapping name with a blank", []string{"--name", "my data"}},
-		{"mapping name control", []string{"--name", "control"}},
+		{"unknown cipher", []string{"--cipher", "rot13-ecb"}, "--cipher rot13-ecb"},
+		{"unknown mode", []string{"--cipher", "aes-nonsense-plain64"}, "--cipher aes-nonsense-plain64"},
+		{"null cipher", []string{"--cipher", "cipher_null-ecb"}, "--cipher cipher_null-ecb does not encrypt"},
+		{"unknown hash", []string{"--hash", "md4"}, `hash "md4"`},
+		{"key size the cipher refuses", []string{"--cipher", "aes-xts-plain64", "--key-size", "128"}, "--key-size 128"},
+		{"key size not bytes", []string{"--key-size", "12"}, "--key-size must be"},
+		{"mapping name with NUL", []string{"--name", "bad\x00name"}, "--name"},
+		{"mapping name too long", []string{"--name", longName()}, "--name"},
+		{"mapping name with a blank", []string{"--name", "my data"}, "cannot hold a blank"},
+		{"mapping name control", []string{"--name", "control"}, "--name"},
+		{"mkfs not on PATH", []string{"--mkfs", "mkfs.no-such-filesystem"}, "mkfs.no-such-filesystem not found on PATH"},
+		{"mount point is a file", []string{"--mount-point", notDir}, "exists and is not a directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, "")
@@ -54,6 +60,7 @@ func TestSetupInvalidInputCreatesNoVolume(t *testing.T) {
 			args := append([]string{"setup", "--key-file", keyFile, "--size", "1", "--mount-point", tempMountPoint(t)}, tc.args...)
 			code := h.run(args...)
 			assert.Equal(t, 1, code, "usage error; stdout:\n%s\nstderr:\n%s", h.stdout, h.stderr)
+			assert.Contains(t, h.stderr.String(), tc.want, "refused for the flag under test")
 			assert.NotContains(t, h.stdout.String(), "Step 1/", "no step ran")
 			assert.Empty(t, h.local.calls, "no local side effect")
 		})
