@@ -33,6 +33,7 @@ type statusReport struct {
 	DeviceError    string `json:"deviceError,omitempty"`
 	Name           string `json:"name"`
 	Mapped         bool   `json:"mapped"`
+	MappingError   string `json:"mappingError,omitempty"`
 	MappedOn       string `json:"mappedOn,omitempty"`
 	Mounted        bool   `json:"mounted"`
 	MountPoint     string `json:"mountPoint,omitempty"`
@@ -47,7 +48,7 @@ type statusReport struct {
 
 // status answers the questions of the walkthrough: attached? opened? mounted? boot-time
 // unlock disabled? It exits 6 (needs unlock) when the volume is attached to this instance
-// or its device is present, but the filesystem is not mounted.
+// or its device is present, but it is neither mapped nor mounted.
 func (a *app) status(ctx context.Context, c *config) error {
 	r, err := a.statusReport(ctx, c)
 	if err != nil {
@@ -98,6 +99,7 @@ func (a *app) statusReport(ctx context.Context, c *config) (*statusReport, error
 		}
 	}
 	if dev, ok, err := a.local.MappingDevice(c.name); err != nil {
+		r.MappingError = err.Error()
 		r.mappingStatus = fmt.Sprintf("%s: %v", c.name, err)
 	} else if ok {
 		r.Mapped, r.MappedOn = true, dev
@@ -124,7 +126,9 @@ func (a *app) statusReport(ctx context.Context, c *config) (*statusReport, error
 		r.BootID = strings.TrimSpace(string(b))
 	}
 	present := (r.Attached != nil && *r.Attached) || r.Device != ""
-	r.NeedsUnlock = present && !r.Mounted
+	// Mapped but not mounted is not "needs unlock": unlock would refuse the existing mapping;
+	// that state is for a person (mount it, or close it and unlock).
+	r.NeedsUnlock = present && !r.Mapped && !r.Mounted
 	return r, nil
 }
 
@@ -178,7 +182,14 @@ func (r *statusReport) writeText(w interface{ Write([]byte) (int, error) }, c *c
 		fmt.Fprintf(w, "boot id:   %s\n", r.BootID)
 	}
 	if r.NeedsUnlock {
-		fmt.Fprintf(w, "needs unlock: yes (encrypted-volume unlock --name %s --mount-point %s)\n", r.Name, c.mountPoint)
+		which := "--volume-id " + r.VolumeID
+		if c.device != "" {
+			which = "--device " + c.device
+		}
+		if c.noAWS {
+			which += " --no-aws"
+		}
+		fmt.Fprintf(w, "needs unlock: yes (encrypted-volume unlock %s --name %s --mount-point %s)\n", which, r.Name, c.mountPoint)
 	}
 }
 

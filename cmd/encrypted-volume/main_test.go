@@ -607,8 +607,18 @@ func TestStatusJSONAndNeedsUnlock(t *testing.T) {
 	assert.Equal(t, "0b6c2cc4-5a2f-4b1e-9a61-3f0c3c9d1e2a", r["bootId"])
 	assert.Equal(t, true, r["needsUnlock"])
 
-	// Unlocked: mapped and mounted, exit 0 and needsUnlock false.
+	// Mapped but not mounted: unlock would refuse the mapping, so not "needs unlock".
 	h.local.mappings["my_enc_fs"] = "/dev/nvme1n1"
+	h.stdout.Reset()
+	code = h.run("status", "--json", "--volume-id", "vol-0123456789abcdef0", "--mount-point", mp)
+	require.Equal(t, 0, code, "stderr: %s", h.stderr.String())
+	r = nil
+	require.NoError(t, json.Unmarshal(h.stdout.Bytes(), &r), h.stdout.String())
+	assert.Equal(t, true, r["mapped"])
+	assert.Equal(t, false, r["mounted"])
+	assert.Equal(t, false, r["needsUnlock"])
+
+	// Unlocked: mapped and mounted, exit 0 and needsUnlock false.
 	h.local.mounts = append(h.local.mounts, mountEntry{Source: "/dev/mapper/my_enc_fs", MountPoint: mp, FSType: "ext4"})
 	h.stdout.Reset()
 	code = h.run("status", "--json", "--volume-id", "vol-0123456789abcdef0", "--mount-point", mp)
@@ -625,5 +635,9 @@ func TestStatusJSONAndNeedsUnlock(t *testing.T) {
 	h2.app.bootID = bootID
 	h2.cloud.volumes["vol-0fffffffffffffff0"] = ""
 	code = h2.run("status", "--json", "--volume-id", "vol-0fffffffffffffff0", "--mount-point", mp)
-	assert.NotEqual(t, 6, code, "stdout: %s stderr: %s", h2.stdout, h2.stderr)
+	require.Equal(t, 0, code, "stdout: %s stderr: %s", h2.stdout, h2.stderr)
+	r = nil
+	require.NoError(t, json.Unmarshal(h2.stdout.Bytes(), &r), h2.stdout.String())
+	assert.Equal(t, false, r["attached"])
+	assert.Equal(t, false, r["needsUnlock"])
 }

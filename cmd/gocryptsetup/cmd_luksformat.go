@@ -29,8 +29,9 @@ func cmdLuksFormat(a *app, args []string) error {
 	}
 	defer data.Close()
 	// cryptsetup grows a short image file up to the payload, but refuses one shorter than a
-	// sector, before asking for anything.
-	if fi, err := data.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() < luks.SectorSize {
+	// sector, before asking for anything. With a detached header the data device only has to
+	// exist (cryptsetup formats the header file whatever the data device's size).
+	if fi, err := data.Stat(); err == nil && !detached && fi.Mode().IsRegular() && fi.Size() < luks.SectorSize {
 		return onDevice(dev, luks.ErrDeviceTooSmall)
 	}
 	hdr := data

@@ -35,21 +35,32 @@ func TestWriteTooLargeFile(t *testing.T) {
 // TestLuksFormatTooSmallSideBySide: luksFormat on short images, against cryptsetup 2.6.1.
 func TestLuksFormatTooSmallSideBySide(t *testing.T) {
 	cs := cryptsetup(t)
-	for _, size := range []int64{0, 1, 511, 512, 2 << 20, 2<<20 + 512} {
-		run := func(prog string) (result, int64) {
-			dir := t.TempDir()
-			require.NoError(t, os.WriteFile(filepath.Join(dir, "kf"), []byte("secret"), 0o600))
-			require.NoError(t, os.WriteFile(filepath.Join(dir, "z.img"), nil, 0o600))
-			require.NoError(t, os.Truncate(filepath.Join(dir, "z.img"), size))
-			r := runIn(t, dir, prog, "", "-q", "luksFormat", "--type", "luks1", iters, "z.img", "kf")
-			fi, err := os.Stat(filepath.Join(dir, "z.img"))
-			require.NoError(t, err)
-			return r, fi.Size()
+	for _, detached := range []bool{false, true} {
+		for _, size := range []int64{0, 1, 511, 512, 2 << 20, 2<<20 + 512} {
+			run := func(prog string) (result, int64, int64) {
+				dir := t.TempDir()
+				require.NoError(t, os.WriteFile(filepath.Join(dir, "kf"), []byte("secret"), 0o600))
+				require.NoError(t, os.WriteFile(filepath.Join(dir, "z.img"), nil, 0o600))
+				require.NoError(t, os.Truncate(filepath.Join(dir, "z.img"), size))
+				args := []string{"-q", "luksFormat", "--type", "luks1", iters}
+				if detached {
+					args = append(args, "--header", "h.img")
+				}
+				r := runIn(t, dir, prog, "", append(args, "z.img", "kf")...)
+				fi, err := os.Stat(filepath.Join(dir, "z.img"))
+				require.NoError(t, err)
+				var hsize int64 = -1
+				if hi, err := os.Stat(filepath.Join(dir, "h.img")); err == nil {
+					hsize = hi.Size()
+				}
+				return r, fi.Size(), hsize
+			}
+			want, wantSize, wantH := run(cs)
+			got, gotSize, gotH := run(binPath)
+			assert.Equal(t, want.code, got.code, "size %d detached %v exit code; stderr %q", size, detached, got.stderr)
+			assert.Equal(t, want.stderr, got.stderr, "size %d detached %v stderr", size, detached)
+			assert.Equal(t, wantSize, gotSize, "size %d detached %v file size after", size, detached)
+			assert.Equal(t, wantH, gotH, "size %d detached %v header file size", size, detached)
 		}
-		want, wantSize := run(cs)
-		got, gotSize := run(binPath)
-		assert.Equal(t, want.code, got.code, "size %d exit code; stderr %q", size, got.stderr)
-		assert.Equal(t, want.stderr, got.stderr, "size %d stderr", size)
-		assert.Equal(t, wantSize, gotSize, "size %d file size after", size)
 	}
 }
