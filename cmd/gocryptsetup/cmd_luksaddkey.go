@@ -50,7 +50,7 @@ func cmdLuksAddKey(a *app, args []string) error {
 			f.Close()
 			return &cliError{code: exitParams, msg: fmt.Sprintf("Key slot %d is full, please select another one.", n)}
 		}
-	} else if activeSlots(h) == luks.NumKeyslots {
+	} else if h.ActiveKeyslots() == luks.NumKeyslots {
 		f.Close()
 		return luks.ErrNoFreeKeyslot
 	}
@@ -85,15 +85,4 @@ func cmdLuksAddKey(a *app, args []string) error {
 	}
 	a.logVerbose("Key slot %d created.", created)
 	return nil
-}
-
-// activeSlots counts the ENABLED key slots.
-func activeSlots(h *luks.Header) int {
-	n := 0
-	for _, ks := range h.Keyslots {
-		if ks.Enabled() {
-			n++
-		}
-	}
-	return n
 }

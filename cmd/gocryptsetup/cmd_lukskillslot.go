@@ -36,7 +36,7 @@ func cmdLuksKillSlot(a *app, args []string) error {
 	}
 	a.logVerbose("Keyslot %d is selected for deletion.", slot)
 	if !a.opts.batch || a.opts.keyFile != "" || !a.term.StdinIsTerminal() {
-		if activeSlots(h) == 1 {
+		if h.ActiveKeyslots() == 1 {
 			if err := a.confirm(lastSlotWarning, errLastSlotAborted); err != nil {
 				f.Close()
 				return err

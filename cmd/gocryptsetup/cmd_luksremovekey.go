@@ -26,7 +26,7 @@ func cmdLuksRemoveKey(a *app, args []string) error {
 	}
 	vk.Wipe()
 	a.logVerbose("Key slot %d unlocked.", slot)
-	if activeSlots(h) == 1 {
+	if h.ActiveKeyslots() == 1 {
 		if err := a.confirm(lastSlotWarning, errLastSlotAborted); err != nil {
 			f.Close()
 			return err

@@ -14,14 +14,17 @@
 //	6  ExitNeedsUnlock the volume is attached but not mapped/mounted (encrypted-volume status)
 //
 // Version builds "PROGRAM VERSION[ rev REV[-dirty]] (EXTRA)" from the build information the
-// Go linker embeds: the module version for `go install ...@v0.2.0`, "(devel)" for a build
-// from a checkout, where the VCS revision tells which commit it was.
+// Go linker embeds: the module version for `go install ...@v0.2.0`; for a build from a
+// checkout, the pseudo-version Go derives from the commit (v0.0.0-DATE-REV[+dirty]), or
+// "(devel)" and the VCS revision when the build has no version (go run, -buildvcs=false
+// gives "(devel)" alone).
 package cli
 
 import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"strings"
 )
 
 // The exit-code table; see the package documentation.
@@ -67,6 +70,11 @@ func versionOf(bi *debug.BuildInfo, ok bool) string {
 		}
 	}
 	if rev == "" {
+		return v
+	}
+	// Since Go 1.24 a build from a checkout gets a pseudo-version that already holds the
+	// revision (v0.0.0-20261204132447-4714fc3894a5, "+dirty" for local changes).
+	if len(rev) >= 12 && strings.Contains(v, rev[:12]) {
 		return v
 	}
 	if len(rev) > 7 {

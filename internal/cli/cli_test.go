@@ -27,6 +27,10 @@ func TestVersion(t *testing.T) {
 			debug.BuildSetting{Key: "vcs.modified", Value: "true"}),
 			"gocryptsetup (devel) rev 1a2b3c4-dirty (cryptsetup 2.6.1 compatible)"},
 		{fakeInfo(""), "gocryptsetup (devel) (cryptsetup 2.6.1 compatible)"},
+		{fakeInfo("v0.0.0-20261204132447-4714fc3894a5+dirty",
+			debug.BuildSetting{Key: "vcs.revision", Value: "4714fc3894a5f00dbabe1234567890abcdef0123"},
+			debug.BuildSetting{Key: "vcs.modified", Value: "true"}),
+			"gocryptsetup v0.0.0-20261204132447-4714fc3894a5+dirty (cryptsetup 2.6.1 compatible)"},
 		{func() (*debug.BuildInfo, bool) { return nil, false }, "gocryptsetup (unknown) (cryptsetup 2.6.1 compatible)"},
 	}
 	for _, c := range cases {
