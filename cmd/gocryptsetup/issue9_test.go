@@ -64,3 +64,20 @@ func TestLuksFormatTooSmallSideBySide(t *testing.T) {
 		}
 	}
 }
+
+// luksFormat --offset used to be accepted and ignored: cryptsetup puts the payload at
+// exactly that sector, gocryptsetup at its default alignment. It is refused now, before
+// anything is asked or written.
+func TestLuksFormatOffsetRefused(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "kf"), []byte("secret"), 0o600))
+	img := filepath.Join(dir, "o.img")
+	require.NoError(t, os.WriteFile(img, nil, 0o600))
+	require.NoError(t, os.Truncate(img, 8<<20))
+	r := runIn(t, dir, binPath, "", "-q", "luksFormat", "--type", "luks1", iters, "--offset", "8192", "o.img", "kf")
+	assert.Equal(t, 1, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "Option --offset with luksFormat action is not supported")
+	b, err := os.ReadFile(img)
+	require.NoError(t, err)
+	assert.Equal(t, make([]byte, 8<<20), b, "nothing written")
+}

@@ -313,6 +313,11 @@ func (o *options) checkAllowed(action string) error {
 	}
 	// Checks cryptsetup makes after the per-action ones.
 	switch {
+	case action == "luksFormat" && o.set["offset"]:
+		// cryptsetup's --offset sets the data offset in 512-byte sectors; luks.Format has
+		// no exact-offset layout, and ignoring the option would give a different layout
+		// without a word. Refused until it is implemented.
+		return &usageError{msg: "Option --offset with luksFormat action is not supported by gocryptsetup; use --align-payload."}
 	case action == "open" && o.set["offset"]:
 		return &usageError{msg: "Option --offset with open action is only supported for plain and loopaes devices."}
 	case o.set["pbkdf-force-iterations"] && o.set["iter-time"]:
