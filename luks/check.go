@@ -23,31 +23,17 @@ type FormatParams struct {
 // the passphrase: a null cipher ("cipher_null", CipherName in the result) takes only an
 // empty one.
 func (o FormatOptions) Check() (FormatParams, error) {
-	r, err := o.resolve()
-	if err != nil {
-		return FormatParams{}, err
-	}
-	return FormatParams{CipherName: r.name, CipherMode: r.mode, KeySize: 8 * r.keyBytes, Hash: r.hash}, nil
-}
-
-type resolvedFormat struct {
-	name, mode string
-	keyBytes   int
-	hash       string
-}
-
-func (o FormatOptions) resolve() (resolvedFormat, error) {
 	spec := o.Cipher
 	if spec == "" {
 		spec = "aes-xts-plain64"
 	}
 	name, mode, err := sector.SplitSpec(spec)
 	if err != nil {
-		return resolvedFormat{}, fmt.Errorf("cipher %q: %w", spec, err)
+		return FormatParams{}, fmt.Errorf("cipher %q: %w", spec, err)
 	}
 	ps, err := sector.ParseSpec(name, mode)
 	if err != nil {
-		return resolvedFormat{}, fmt.Errorf("cipher %q: %w", spec, err)
+		return FormatParams{}, fmt.Errorf("cipher %q: %w", spec, err)
 	}
 	bits := o.KeySize
 	if bits == 0 {
@@ -60,14 +46,14 @@ func (o FormatOptions) resolve() (resolvedFormat, error) {
 		}
 	}
 	if bits < 0 || bits%8 != 0 {
-		return resolvedFormat{}, fmt.Errorf("%w: key size %d bits is not a multiple of 8", ErrInvalidParameter, bits)
+		return FormatParams{}, fmt.Errorf("%w: key size %d bits is not a multiple of 8", ErrInvalidParameter, bits)
 	}
 	keyBytes := bits / 8
 	if err := ps.CheckKeySize(keyBytes); err != nil {
-		return resolvedFormat{}, fmt.Errorf("cipher %s with %d-bit key: %w", spec, bits, err)
+		return FormatParams{}, fmt.Errorf("cipher %s with %d-bit key: %w", spec, bits, err)
 	}
 	if o.VolumeKey != nil && len(o.VolumeKey) != keyBytes {
-		return resolvedFormat{}, fmt.Errorf("%w: volume key has %d bytes, key size is %d bits", ErrInvalidParameter, len(o.VolumeKey), bits)
+		return FormatParams{}, fmt.Errorf("%w: volume key has %d bytes, key size is %d bits", ErrInvalidParameter, len(o.VolumeKey), bits)
 	}
 	hashName := o.Hash
 	if hashName == "" {
@@ -75,13 +61,13 @@ func (o FormatOptions) resolve() (resolvedFormat, error) {
 	}
 	hashName = strings.ToLower(hashName) // LUKS_fix_header_compatible
 	if len(hashName) > hashSpecLen-1 {
-		return resolvedFormat{}, fmt.Errorf("%w: hash name %q too long", ErrUnsupportedHash, hashName)
+		return FormatParams{}, fmt.Errorf("%w: hash name %q too long", ErrUnsupportedHash, hashName)
 	}
 	if err := checkHash(hashName); err != nil {
-		return resolvedFormat{}, err
+		return FormatParams{}, err
 	}
 	if len(name) > cipherNameLen-1 || len(mode) > cipherModeLen-1 {
-		return resolvedFormat{}, fmt.Errorf("%w: cipher %q too long for a LUKS1 header", ErrInvalidParameter, spec)
+		return FormatParams{}, fmt.Errorf("%w: cipher %q too long for a LUKS1 header", ErrInvalidParameter, spec)
 	}
-	return resolvedFormat{name: name, mode: mode, keyBytes: keyBytes, hash: hashName}, nil
+	return FormatParams{CipherName: name, CipherMode: mode, KeySize: bits, Hash: hashName}, nil
 }

@@ -82,13 +82,15 @@ type formatPlan struct {
 	slot *slotUpdate
 }
 
-func planFormat(ctx context.Context, passphrase []byte, opts FormatOptions) (*formatPlan, error) {
+// planFormat checks everything, the size of dev included, before the PBKDF2 calibration and
+// the key-slot derivation, so a request that is going to be refused costs no key derivation.
+func planFormat(ctx context.Context, dev any, passphrase []byte, opts FormatOptions) (*formatPlan, error) {
 	rnd := randOr(opts.Rand)
-	r, err := opts.resolve()
+	fp, err := opts.Check()
 	if err != nil {
 		return nil, err
 	}
-	name, mode, keyBytes, hashName := r.name, r.mode, r.keyBytes, r.hash
+	name, mode, keyBytes, hashName := fp.CipherName, fp.CipherMode, fp.KeySize/8, fp.Hash
 	if (name == "cipher_null" || name == "null") && len(passphrase) > 0 {
 		return nil, fmt.Errorf("%w: cipher_null headers accept only an empty passphrase", ErrInvalidParameter)
 	}
@@ -124,6 +126,9 @@ func planFormat(ctx context.Context, passphrase []byte, opts FormatOptions) (*fo
 		h.Keyslots[i] = Keyslot{Active: KeyDisabled, KeyMaterialOffset: lay.KeyMaterialOffsets[i], Stripes: Stripes}
 	}
 	if err := h.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkFormatSize(dev, h, opts); err != nil {
 		return nil, err
 	}
 	sc, err := newSlotCrypto(h, ^uint32(0))
@@ -172,16 +177,12 @@ func planFormat(ctx context.Context, passphrase []byte, opts FormatOptions) (*fo
 // for the header and one payload sector is refused with ErrDeviceTooSmall before any write
 // (see FormatOptions.AllowNoPayload for cryptsetup's laxer rule).
 func Format(ctx context.Context, hdr ReadWriterAt, passphrase []byte, opts FormatOptions) (*Header, *VolumeKey, error) {
-	p, err := planFormat(ctx, passphrase, opts)
+	p, err := planFormat(ctx, hdr, passphrase, opts)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer p.slot.wipe()
 	h := p.h
-	if err := checkFormatSize(hdr, h, opts); err != nil {
-		p.vk.Wipe()
-		return nil, nil, err
-	}
 	fail := func(err error) (*Header, *VolumeKey, error) { p.vk.Wipe(); return nil, nil, err }
 	if err := wipeHeaderAreas(hdr, h, randOr(opts.Rand)); err != nil {
 		return fail(err)
