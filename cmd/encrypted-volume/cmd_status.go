@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -100,7 +101,6 @@ func (a *app) statusReport(ctx context.Context, c *config) (*statusReport, error
 	}
 	if dev, ok, err := a.local.MappingDevice(c.name); err != nil {
 		r.MappingError = err.Error()
-		r.mappingStatus = fmt.Sprintf("%s: %v", c.name, err)
 	} else if ok {
 		r.Mapped, r.MappedOn = true, dev
 		var b bytes.Buffer
@@ -122,7 +122,7 @@ func (a *app) statusReport(ctx context.Context, c *config) (*statusReport, error
 	} else {
 		r.BootUnlockDisabled, r.BootDetail = &disabled, detail
 	}
-	if b, err := os.ReadFile(a.bootIDFile()); err == nil {
+	if b, err := os.ReadFile(a.bootID); err == nil {
 		r.BootID = strings.TrimSpace(string(b))
 	}
 	present := (r.Attached != nil && *r.Attached) || r.Device != ""
@@ -132,14 +132,7 @@ func (a *app) statusReport(ctx context.Context, c *config) (*statusReport, error
 	return r, nil
 }
 
-func (a *app) bootIDFile() string {
-	if a.bootID != "" {
-		return a.bootID
-	}
-	return bootIDPath
-}
-
-func (r *statusReport) writeText(w interface{ Write([]byte) (int, error) }, c *config) {
+func (r *statusReport) writeText(w io.Writer, c *config) {
 	switch {
 	case r.VolumeID == "":
 		fmt.Fprintln(w, "volume:    (no --volume-id)")
@@ -160,8 +153,8 @@ func (r *statusReport) writeText(w interface{ Write([]byte) (int, error) }, c *c
 	case r.Mapped:
 		fmt.Fprintf(w, "mapping:   %s open on %s\n", r.Name, r.MappedOn)
 		fmt.Fprint(w, r.mappingStatus)
-	case r.mappingStatus != "":
-		fmt.Fprintf(w, "mapping:   %s\n", r.mappingStatus)
+	case r.MappingError != "":
+		fmt.Fprintf(w, "mapping:   %s: %s\n", r.Name, r.MappingError)
 	default:
 		fmt.Fprintf(w, "mapping:   %s is not open\n", r.Name)
 	}

@@ -48,7 +48,7 @@ type app struct {
 	newCloud       func(ctx context.Context, c *config) (cloud, error)
 	local          local
 	boot           bootConfig
-	bootID         string // the boot-id file; "" = /proc/sys/kernel/random/boot_id (tests point it elsewhere)
+	bootID         string // the boot-id file (bootIDPath; tests point it elsewhere)
 }
 
 func (a *app) main(ctx context.Context, args []string) int {

@@ -580,6 +580,18 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
+// statusJSON runs status --json for volumeID, requires exit code want and returns the
+// decoded object.
+func statusJSON(t *testing.T, h *harness, volumeID, mountPoint string, want int) map[string]any {
+	t.Helper()
+	h.stdout.Reset()
+	code := h.run("status", "--json", "--volume-id", volumeID, "--mount-point", mountPoint)
+	require.Equal(t, want, code, "stdout: %s stderr: %s", h.stdout, h.stderr)
+	var r map[string]any
+	require.NoError(t, json.Unmarshal(h.stdout.Bytes(), &r), h.stdout.String())
+	return r
+}
+
 // status --json answers the monitor's questions in one object, and the exit code alone says
 // whether an unlock is needed: 6 while the volume is attached and not mounted, 0 once it is
 // mounted, 0 for a volume that is not here at all.
@@ -593,10 +605,7 @@ func TestStatusJSONAndNeedsUnlock(t *testing.T) {
 	h.local.devices["/dev/nvme1n1"] = make([]byte, probeSize)
 	mp := tempMountPoint(t)
 
-	code := h.run("status", "--json", "--volume-id", "vol-0123456789abcdef0", "--mount-point", mp)
-	require.Equal(t, 6, code, "stderr: %s", h.stderr.String())
-	var r map[string]any
-	require.NoError(t, json.Unmarshal(h.stdout.Bytes(), &r), h.stdout.String())
+	r := statusJSON(t, h, "vol-0123456789abcdef0", mp, 6)
 	assert.Equal(t, "vol-0123456789abcdef0", r["volumeId"])
 	assert.Equal(t, true, r["attached"])
 	assert.Equal(t, "/dev/sdf", r["attachedAs"])
@@ -609,22 +618,14 @@ func TestStatusJSONAndNeedsUnlock(t *testing.T) {
 
 	// Mapped but not mounted: unlock would refuse the mapping, so not "needs unlock".
 	h.local.mappings["my_enc_fs"] = "/dev/nvme1n1"
-	h.stdout.Reset()
-	code = h.run("status", "--json", "--volume-id", "vol-0123456789abcdef0", "--mount-point", mp)
-	require.Equal(t, 0, code, "stderr: %s", h.stderr.String())
-	r = nil
-	require.NoError(t, json.Unmarshal(h.stdout.Bytes(), &r), h.stdout.String())
+	r = statusJSON(t, h, "vol-0123456789abcdef0", mp, 0)
 	assert.Equal(t, true, r["mapped"])
 	assert.Equal(t, false, r["mounted"])
 	assert.Equal(t, false, r["needsUnlock"])
 
 	// Unlocked: mapped and mounted, exit 0 and needsUnlock false.
 	h.local.mounts = append(h.local.mounts, mountEntry{Source: "/dev/mapper/my_enc_fs", MountPoint: mp, FSType: "ext4"})
-	h.stdout.Reset()
-	code = h.run("status", "--json", "--volume-id", "vol-0123456789abcdef0", "--mount-point", mp)
-	require.Equal(t, 0, code, "stderr: %s", h.stderr.String())
-	r = nil
-	require.NoError(t, json.Unmarshal(h.stdout.Bytes(), &r), h.stdout.String())
+	r = statusJSON(t, h, "vol-0123456789abcdef0", mp, 0)
 	assert.Equal(t, true, r["mapped"])
 	assert.Equal(t, true, r["mounted"])
 	assert.Equal(t, mp, r["mountPoint"])
@@ -634,10 +635,7 @@ func TestStatusJSONAndNeedsUnlock(t *testing.T) {
 	h2 := newHarness(t, "")
 	h2.app.bootID = bootID
 	h2.cloud.volumes["vol-0fffffffffffffff0"] = ""
-	code = h2.run("status", "--json", "--volume-id", "vol-0fffffffffffffff0", "--mount-point", mp)
-	require.Equal(t, 0, code, "stdout: %s stderr: %s", h2.stdout, h2.stderr)
-	r = nil
-	require.NoError(t, json.Unmarshal(h2.stdout.Bytes(), &r), h2.stdout.String())
+	r = statusJSON(t, h2, "vol-0fffffffffffffff0", mp, 0)
 	assert.Equal(t, false, r["attached"])
 	assert.Equal(t, false, r["needsUnlock"])
 }

@@ -9,5 +9,6 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
 		newCloud: newEBSCloud(stdout),
 		local:    sysLocal{},
 		boot:     grubBoot{},
+		bootID:   bootIDPath,
 	}
 }
