@@ -40,11 +40,11 @@ type AttachOptions struct {
 
 // Attach attaches the volume to the instance and waits until the attachment (not just the
 // volume) is "attached". A Device the instance's block-device mappings already use is
-// refused with ErrInUse before anything is sent to EC2. Without a Device it picks the first name from DeviceNames that the
-// instance's block-device mappings and this Client's in-flight attachments do not use, and on
-// EC2's "already in use" answer moves on to the next (and tries that name last on that
-// instance for Wait.BadDeviceTTL: mappings DescribeInstances does not show stay taken). An
-// attachment still "attaching" after
+// refused with ErrInUse before anything is sent to EC2. Without a Device it picks the first
+// name from DeviceNames that the instance's block-device mappings and this Client's
+// in-flight attachments do not use, and on EC2's "already in use" answer moves on to the
+// next (and tries that name last on that instance for Wait.BadDeviceTTL: mappings
+// DescribeInstances does not show stay taken). An attachment still "attaching" after
 // Wait.AttachingTimeout is detached again and ErrAttachTimeout returned. Attaching a volume
 // already attached to the same instance returns that attachment.
 func (c *Client) Attach(ctx context.Context, volumeID string, o AttachOptions) (*Attachment, error) {

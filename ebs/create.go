@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -260,7 +262,7 @@ func createInput(o CreateOptions, token string) *ec2.CreateVolumeInput {
 	}
 	tags := []types.Tag{{Key: aws.String(TokenTagKey), Value: aws.String(token)}}
 	extra := createTags(o)
-	for _, k := range sortedKeys(extra) {
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
 		tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(extra[k])})
 	}
 	in.TagSpecifications = []types.TagSpecification{{ResourceType: types.ResourceTypeVolume, Tags: tags}}
@@ -341,13 +343,4 @@ func createTags(o CreateOptions) map[string]string {
 		tags[NameTagKey] = o.Name
 	}
 	return tags
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
