@@ -48,7 +48,7 @@ func Open(ctx context.Context, device, name string, passphrase []byte, opts Open
 		return nil, deviceErr(hdrPath, err)
 	}
 	defer hf.Close()
-	vk, slot, h, err := luks.Unlock(ctx, hf, passphrase, luks.UnlockOptions{Keyslot: opts.Keyslot, MaxIterations: opts.MaxIterations})
+	h, vk, slot, err := luks.Unlock(ctx, hf, passphrase, luks.UnlockOptions{Keyslot: opts.Keyslot, MaxIterations: opts.MaxIterations})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", hdrPath, err)
 	}

@@ -327,7 +327,7 @@ func TestVMBehaviour(t *testing.T) {
 		formatOurs(t, ks, "aes-xts-plain64", pass) // pass in slot 0
 		f, err := os.OpenFile(ks, os.O_RDWR, 0)
 		require.NoError(t, err)
-		s, err := luks.AddKey(ctx, f, pass, []byte("second"), luks.AddKeyOptions{ForceIterations: testIterations})
+		_, s, err := luks.AddKey(ctx, f, pass, []byte("second"), luks.AddKeyOptions{ForceIterations: testIterations})
 		require.NoError(t, err)
 		require.NoError(t, f.Close())
 		require.Equal(t, 1, s)

@@ -104,7 +104,7 @@ func userspaceRW(t *testing.T, path string, pass []byte, off int64, data []byte,
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	require.NoError(t, err)
 	defer f.Close()
-	vk, _, h, err := luks.Unlock(context.Background(), f, pass, luks.UnlockOptions{})
+	h, vk, _, err := luks.Unlock(context.Background(), f, pass, luks.UnlockOptions{})
 	require.NoError(t, err)
 	defer vk.Wipe()
 	v, err := luks.NewVolume(f, h, vk)

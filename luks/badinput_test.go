@@ -67,7 +67,7 @@ func TestBadInputFiles(t *testing.T) {
 			assert.False(t, IsLUKS(f))
 			_, _, _, err = Unlock(ctx, f, []byte("pass"), UnlockOptions{})
 			assert.ErrorIs(t, err, tc.want)
-			_, err = AddKey(ctx, rw, []byte("pass"), []byte("x"), opts1000(nil))
+			_, _, err = AddKey(ctx, rw, []byte("pass"), []byte("x"), opts1000(nil))
 			assert.ErrorIs(t, err, tc.want)
 			_, err = RemoveKey(ctx, rw, []byte("pass"), true)
 			assert.ErrorIs(t, err, tc.want)
@@ -116,7 +116,7 @@ func TestUnknownCipherAndHash(t *testing.T) {
 	_, _, _, err = Unlock(ctx, f, []byte("pass"), UnlockOptions{})
 	require.ErrorIs(t, err, ErrUnsupportedCipher)
 	assert.Contains(t, err.Error(), "blowfish")
-	_, err = AddKey(ctx, f, []byte("pass"), []byte("x"), opts1000(nil))
+	_, _, err = AddKey(ctx, f, []byte("pass"), []byte("x"), opts1000(nil))
 	require.ErrorIs(t, err, ErrUnsupportedCipher)
 	assert.Equal(t, before, fileHash(t, p))
 

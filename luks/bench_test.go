@@ -55,7 +55,7 @@ func BenchmarkUnlock(b *testing.B) {
 		b.Run(spec.cipher+"-"+spec.hash, func(b *testing.B) {
 			d, _, _ := formatted(b, FormatOptions{Cipher: spec.cipher, Hash: spec.hash})
 			for b.Loop() {
-				vk, _, _, err := Unlock(context.Background(), d, []byte("pass"), UnlockOptions{})
+				_, vk, _, err := Unlock(context.Background(), d, []byte("pass"), UnlockOptions{})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -110,13 +110,13 @@ func TestCompatCryptsetupImagesUsedByUs(t *testing.T) {
 			require.Equal(t, csDump, ourDump(t, f, img), "luksDump text")
 
 			// Any slot finds slot 3; the key file is used whole (newlines included).
-			vk, slot, h, err := Unlock(ctx, f, []byte("pass3"), UnlockOptions{})
+			h, vk, slot, err := Unlock(ctx, f, []byte("pass3"), UnlockOptions{})
 			require.NoError(t, err)
 			assert.Equal(t, 3, slot)
 			assert.Equal(t, csVK, ourVKDump(t, h, vk, img), "--dump-volume-key text")
 			pass0, err := ReadKeyFile(kf0, 0, 0)
 			require.NoError(t, err)
-			vk0, slot, _, err := Unlock(ctx, f, pass0, UnlockOptions{Keyslot: Slot(0)})
+			_, vk0, slot, err := Unlock(ctx, f, pass0, UnlockOptions{Keyslot: Slot(0)})
 			require.NoError(t, err)
 			assert.Equal(t, 0, slot)
 			assert.Equal(t, vk.Bytes(), vk0.Bytes())
@@ -125,7 +125,7 @@ func TestCompatCryptsetupImagesUsedByUs(t *testing.T) {
 
 			// Key management by us: add in slot 5, change slot 0 (moves to the first free
 			// slot, 1), kill slot 3.
-			s, err := AddKey(ctx, f, []byte("pass3"), []byte("us5"), AddKeyOptions{Keyslot: Slot(5), ForceIterations: 1000})
+			_, s, err := AddKey(ctx, f, []byte("pass3"), []byte("us5"), AddKeyOptions{Keyslot: Slot(5), ForceIterations: 1000})
 			require.NoError(t, err)
 			require.Equal(t, 5, s)
 			oldS, newS, err := ChangeKey(ctx, f, pass0, []byte("changed"), AddKeyOptions{ForceIterations: 1000})
@@ -170,7 +170,7 @@ func TestCompatOurImagesUsedByCryptsetup(t *testing.T) {
 			})
 			require.NoError(t, err)
 			assert.Equal(t, c.bits/8, vk.Len())
-			second, err := AddKey(ctx, f, []byte("first"), []byte("second"), AddKeyOptions{ForceIterations: 1234})
+			_, second, err := AddKey(ctx, f, []byte("first"), []byte("second"), AddKeyOptions{ForceIterations: 1234})
 			require.NoError(t, err)
 			assert.NotEqual(t, first, second)
 
@@ -179,7 +179,7 @@ func TestCompatOurImagesUsedByCryptsetup(t *testing.T) {
 			assert.Equal(t, 0, runCS(t, nil, "isLuks", img).code)
 
 			// Our own unlock of both slots.
-			vk2, s, _, err := Unlock(ctx, f, []byte("second"), UnlockOptions{})
+			_, vk2, s, err := Unlock(ctx, f, []byte("second"), UnlockOptions{})
 			require.NoError(t, err)
 			assert.Equal(t, second, s)
 			assert.Equal(t, vk.Bytes(), vk2.Bytes())
@@ -207,7 +207,7 @@ func TestCompatOurImagesUsedByCryptsetup(t *testing.T) {
 			}
 			mustCS(t, nil, "luksAddKey", "-q", "--pbkdf-force-iterations", "1000", "-S", strconv.Itoa(free), "-d", kf1, img, kf4)
 			mustCS(t, nil, "luksKillSlot", "-q", img, strconv.Itoa(second))
-			vk3, s, _, err := Unlock(ctx, f, []byte("by-cryptsetup"), UnlockOptions{})
+			_, vk3, s, err := Unlock(ctx, f, []byte("by-cryptsetup"), UnlockOptions{})
 			require.NoError(t, err)
 			assert.Equal(t, free, s)
 			assert.Equal(t, vk.Bytes(), vk3.Bytes())
@@ -273,7 +273,7 @@ func TestCompatDetachedHeader(t *testing.T) {
 			}
 			mustCS(t, nil, append(args, dataCS, kf)...)
 			hf := openRW(t, hdrCS)
-			vk, _, h, err := Unlock(ctx, hf, []byte("detached"), UnlockOptions{})
+			h, vk, _, err := Unlock(ctx, hf, []byte("detached"), UnlockOptions{})
 			require.NoError(t, err)
 			assert.Equal(t, align, h.PayloadOffset)
 			assert.Equal(t, mustCS(t, nil, "luksDump", hdrCS), ourDump(t, hf, hdrCS))

@@ -28,9 +28,9 @@
 // # Unlock
 //
 // Unlock tries a passphrase on one slot or on every enabled slot in order and returns the
-// volume key, the slot and the header:
+// header, the volume key and the slot, in Format's order:
 //
-//	vk, slot, h, err := luks.Unlock(ctx, f, passphrase, luks.UnlockOptions{})
+//	h, vk, slot, err := luks.Unlock(ctx, f, passphrase, luks.UnlockOptions{})
 //	defer vk.Wipe()
 //
 // Slot selection: the Keyslot fields of UnlockOptions, AddKeyOptions and FormatOptions are

@@ -69,13 +69,13 @@ func ExampleUnlock() {
 		log.Fatal(err)
 	}
 	vk.Wipe()
-	slot, err := luks.AddKey(ctx, f, []byte("first"), []byte("second"), luks.AddKeyOptions{ForceIterations: 1000})
+	_, slot, err := luks.AddKey(ctx, f, []byte("first"), []byte("second"), luks.AddKeyOptions{ForceIterations: 1000})
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("added slot", slot)
 
-	vk, slot, _, err = luks.Unlock(ctx, f, []byte("second"), luks.UnlockOptions{})
+	_, vk, slot, err = luks.Unlock(ctx, f, []byte("second"), luks.UnlockOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}

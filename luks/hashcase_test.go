@@ -21,7 +21,7 @@ func TestHashNameCase(t *testing.T) {
 	assert.Equal(t, "sha1", h.HashSpec)
 	h.HashSpec = "SHA1"
 	require.NoError(t, writeHeader(f, h))
-	got, _, h2, err := Unlock(ctx, f, []byte("pw"), UnlockOptions{})
+	h2, got, _, err := Unlock(ctx, f, []byte("pw"), UnlockOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, vk.Bytes(), got.Bytes())
 	assert.Equal(t, "SHA1", h2.HashSpec, "stored as found")

@@ -37,15 +37,15 @@ func TestKeyslotStateAndErrors(t *testing.T) {
 
 	// Failures leave the device byte-identical.
 	before := snap()
-	_, err := AddKey(ctx, d, []byte("wrong"), []byte("x"), opts1000(nil))
+	_, _, err := AddKey(ctx, d, []byte("wrong"), []byte("x"), opts1000(nil))
 	assert.ErrorIs(t, err, ErrWrongPassphrase)
-	_, err = AddKey(ctx, d, []byte("pass"), []byte("x"), opts1000(Slot(0)))
+	_, _, err = AddKey(ctx, d, []byte("pass"), []byte("x"), opts1000(Slot(0)))
 	assert.ErrorIs(t, err, ErrInvalidParameter, "slot 0 is active")
-	_, err = AddKey(ctx, d, []byte("pass"), []byte("x"), opts1000(Slot(8)))
+	_, _, err = AddKey(ctx, d, []byte("pass"), []byte("x"), opts1000(Slot(8)))
 	assert.ErrorIs(t, err, ErrInvalidParameter)
-	_, err = AddKey(ctx, d, []byte("pass"), []byte("x"), AddKeyOptions{ForceIterations: 999})
+	_, _, err = AddKey(ctx, d, []byte("pass"), []byte("x"), AddKeyOptions{ForceIterations: 999})
 	assert.ErrorIs(t, err, ErrInvalidParameter)
-	_, err = AddKeyByVolumeKey(ctx, d, NewVolumeKey(make([]byte, 64)), []byte("x"), opts1000(nil))
+	_, _, err = AddKeyByVolumeKey(ctx, d, NewVolumeKey(make([]byte, 64)), []byte("x"), opts1000(nil))
 	assert.ErrorIs(t, err, ErrVolumeKeyMismatch)
 	_, err = RemoveKey(ctx, d, []byte("pass"), false)
 	assert.ErrorIs(t, err, ErrLastKeyslot)
@@ -65,12 +65,12 @@ func TestKeyslotStateAndErrors(t *testing.T) {
 
 	// Fill all slots by volume key, then no slot is free.
 	for i := 1; i < NumKeyslots; i++ {
-		s, err := AddKeyByVolumeKey(ctx, d, vk, []byte(fmt.Sprint("p", i)), opts1000(nil))
+		_, s, err := AddKeyByVolumeKey(ctx, d, vk, []byte(fmt.Sprint("p", i)), opts1000(nil))
 		require.NoError(t, err)
 		require.Equal(t, i, s)
 	}
 	before = snap()
-	_, err = AddKey(ctx, d, []byte("pass"), []byte("x"), opts1000(nil))
+	_, _, err = AddKey(ctx, d, []byte("pass"), []byte("x"), opts1000(nil))
 	assert.ErrorIs(t, err, ErrNoFreeKeyslot)
 	require.Equal(t, before, d.b)
 
@@ -78,7 +78,7 @@ func TestKeyslotStateAndErrors(t *testing.T) {
 	o, n, err := ChangeKey(ctx, d, []byte("p5"), []byte("new5"), opts1000(nil))
 	require.NoError(t, err)
 	assert.Equal(t, [2]int{5, 5}, [2]int{o, n})
-	_, s, _, err := Unlock(ctx, d, []byte("new5"), UnlockOptions{})
+	_, _, s, err := Unlock(ctx, d, []byte("new5"), UnlockOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, 5, s)
 	_, _, _, err = Unlock(ctx, d, []byte("p5"), UnlockOptions{})
@@ -133,7 +133,7 @@ func TestWriteOrder(t *testing.T) {
 	for i := gapStart; i < h.PayloadOffsetBytes(); i++ {
 		d.b[i] = 0x5a
 	}
-	_, err = AddKeyByVolumeKey(ctx, d, vk, []byte("p2"), opts1000(Slot(2)))
+	_, _, err = AddKeyByVolumeKey(ctx, d, vk, []byte("p2"), opts1000(Slot(2)))
 	require.NoError(t, err)
 	before := append([]byte(nil), d.b...)
 	d.writes = nil
@@ -148,7 +148,7 @@ func TestWriteOrder(t *testing.T) {
 
 	// AddKey: material first, then header.
 	d.writes = nil
-	_, err = AddKey(ctx, d, []byte("pass"), []byte("p4"), opts1000(Slot(4)))
+	_, _, err = AddKey(ctx, d, []byte("pass"), []byte("p4"), opts1000(Slot(4)))
 	require.NoError(t, err)
 	assert.Equal(t, []int64{int64(h.Keyslots[4].KeyMaterialOffset) * 512, 0}, d.writes)
 }
@@ -179,7 +179,7 @@ func TestCipherNull(t *testing.T) {
 	h, vk, err := Format(ctx, d, nil, FormatOptions{Cipher: "cipher_null", ForceIterations: 1000})
 	require.NoError(t, err)
 	assert.Equal(t, "ecb", h.CipherMode)
-	_, s, _, err := Unlock(ctx, d, []byte{}, UnlockOptions{})
+	_, _, s, err := Unlock(ctx, d, []byte{}, UnlockOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, 0, s)
 	// A slot whose digest matches with a non-empty passphrase (a swapped header) is refused.
@@ -190,7 +190,7 @@ func TestCipherNull(t *testing.T) {
 	require.NoError(t, commitKeyslot(d, h, u))
 	_, _, _, err = Unlock(ctx, d, []byte("typed"), UnlockOptions{Keyslot: Slot(1)})
 	assert.ErrorIs(t, err, ErrWrongPassphrase)
-	_, err = AddKey(ctx, d, nil, []byte("x"), opts1000(nil))
+	_, _, err = AddKey(ctx, d, nil, []byte("x"), opts1000(nil))
 	assert.ErrorIs(t, err, ErrInvalidParameter)
 }
 
@@ -198,9 +198,9 @@ func TestCipherNull(t *testing.T) {
 func TestWorkLimit(t *testing.T) {
 	ctx := context.Background()
 	d, _, vk := formatted(t, FormatOptions{ForceIterations: 5000})
-	_, err := AddKeyByVolumeKey(ctx, d, vk, []byte("pass"), opts1000(Slot(1)))
+	_, _, err := AddKeyByVolumeKey(ctx, d, vk, []byte("pass"), opts1000(Slot(1)))
 	require.NoError(t, err)
-	_, s, _, err := Unlock(ctx, d, []byte("pass"), UnlockOptions{MaxIterations: 2000})
+	_, _, s, err := Unlock(ctx, d, []byte("pass"), UnlockOptions{MaxIterations: 2000})
 	require.NoError(t, err)
 	assert.Equal(t, 1, s, "slot 0 (5000 iterations) skipped")
 	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{Keyslot: Slot(0), MaxIterations: 2000})
@@ -253,7 +253,7 @@ func TestLowMKIterations(t *testing.T) {
 	require.NoError(t, err)
 	copy(h.MKDigest[:], dg)
 	require.NoError(t, writeHeader(d, h))
-	got, _, _, err := Unlock(ctx, d, []byte("pass"), UnlockOptions{})
+	_, got, _, err := Unlock(ctx, d, []byte("pass"), UnlockOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, vk.Bytes(), got.Bytes())
 }

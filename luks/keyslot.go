@@ -157,23 +157,25 @@ func openKeyslot(ctx context.Context, r io.ReaderAt, h *Header, sc *slotCrypto, 
 }
 
 // Unlock tries passphrase on one key slot (opts.Keyslot = Slot(0..7)) or on every enabled
-// slot in order (nil Keyslot) and returns the volume key, the slot that opened and the header.
+// slot in order (nil Keyslot) and returns the header, the volume key and the slot that
+// opened, in Format's order (header, key). The header is returned with a key-slot error too
+// (a wrong passphrase), so a caller can still report on it.
 // hdr is the header device: the image, the block device or a detached header file.
 // Slots whose iteration count exceeds the work limit are skipped; if no other slot opens,
 // the result is ErrWorkLimit. Cancelling ctx stops PBKDF2 within milliseconds.
-func Unlock(ctx context.Context, hdr io.ReaderAt, passphrase []byte, opts UnlockOptions) (*VolumeKey, int, *Header, error) {
+func Unlock(ctx context.Context, hdr io.ReaderAt, passphrase []byte, opts UnlockOptions) (*Header, *VolumeKey, int, error) {
 	if err := checkSlot(opts.Keyslot); err != nil {
-		return nil, -1, nil, err
+		return nil, nil, -1, err
 	}
 	h, err := ReadHeader(hdr)
 	if err != nil {
-		return nil, -1, nil, err
+		return nil, nil, -1, err
 	}
 	vk, slot, err := unlockHeader(ctx, hdr, h, passphrase, opts)
 	if err != nil {
-		return nil, -1, h, err
+		return h, nil, -1, err
 	}
-	return vk, slot, h, nil
+	return h, vk, slot, nil
 }
 
 func unlockHeader(ctx context.Context, hdr io.ReaderAt, h *Header, pass []byte, opts UnlockOptions) (*VolumeKey, int, error) {
@@ -440,72 +442,74 @@ func pickFreeSlot(h *Header, slot *int) (int, error) {
 }
 
 // AddKey unlocks the header with an existing passphrase and stores newPass in a free slot
-// (cryptsetup luksAddKey). It returns the new slot number.
-func AddKey(ctx context.Context, hdr ReadWriterAt, existing, newPass []byte, opts AddKeyOptions) (int, error) {
-	vk, _, h, err := Unlock(ctx, hdr, existing, UnlockOptions{MaxIterations: opts.MaxIterations})
+// (cryptsetup luksAddKey). It returns the header as it is now on disk, with the new slot
+// enabled, and the new slot number.
+func AddKey(ctx context.Context, hdr ReadWriterAt, existing, newPass []byte, opts AddKeyOptions) (*Header, int, error) {
+	h, vk, _, err := Unlock(ctx, hdr, existing, UnlockOptions{MaxIterations: opts.MaxIterations})
 	if err != nil {
-		return -1, err
+		return nil, -1, err
 	}
 	defer vk.Wipe()
 	return addKey(ctx, hdr, h, vk.b, newPass, opts)
 }
 
 // AddKeyByVolumeKey stores newPass in a free slot using a known volume key (cryptsetup
-// luksAddKey --volume-key-file). The key is checked against the MK digest first.
-func AddKeyByVolumeKey(ctx context.Context, hdr ReadWriterAt, vk *VolumeKey, newPass []byte, opts AddKeyOptions) (int, error) {
+// luksAddKey --volume-key-file). The key is checked against the MK digest first. The results
+// are AddKey's.
+func AddKeyByVolumeKey(ctx context.Context, hdr ReadWriterAt, vk *VolumeKey, newPass []byte, opts AddKeyOptions) (*Header, int, error) {
 	h, err := ReadHeader(hdr)
 	if err != nil {
-		return -1, err
+		return nil, -1, err
 	}
 	sc, err := prepare(h, opts.MaxIterations)
 	if err != nil {
-		return -1, err
+		return nil, -1, err
 	}
 	if vk == nil || vk.Len() != int(h.KeyBytes) {
-		return -1, fmt.Errorf("%w: key length does not match the header's %d bytes", ErrVolumeKeyMismatch, h.KeyBytes)
+		return nil, -1, fmt.Errorf("%w: key length does not match the header's %d bytes", ErrVolumeKeyMismatch, h.KeyBytes)
 	}
 	ok, err := verifyVolumeKey(ctx, h, sc, vk.b)
 	if err != nil {
-		return -1, err
+		return nil, -1, err
 	}
 	if !ok {
-		return -1, ErrVolumeKeyMismatch
+		return nil, -1, ErrVolumeKeyMismatch
 	}
 	return addKey(ctx, hdr, h, vk.b, newPass, opts)
 }
 
-func addKey(ctx context.Context, hdr ReadWriterAt, h *Header, vk, newPass []byte, opts AddKeyOptions) (int, error) {
+func addKey(ctx context.Context, hdr ReadWriterAt, h *Header, vk, newPass []byte, opts AddKeyOptions) (*Header, int, error) {
 	if isCipherNull(h) && len(newPass) > 0 {
-		return -1, fmt.Errorf("%w: cipher_null headers accept only an empty passphrase", ErrInvalidParameter)
+		return nil, -1, fmt.Errorf("%w: cipher_null headers accept only an empty passphrase", ErrInvalidParameter)
 	}
 	sc, err := prepare(h, opts.MaxIterations)
 	if err != nil {
-		return -1, err
+		return nil, -1, err
 	}
 	slot, err := pickFreeSlot(h, opts.Keyslot)
 	if err != nil {
-		return -1, err
+		return nil, -1, err
 	}
 	iters, _, err := iterationCounts(ctx, sc.newHash, int(h.KeyBytes), opts.IterTime, opts.ForceIterations)
 	if err != nil {
-		return -1, err
+		return nil, -1, err
 	}
 	u, err := sealKeyslot(ctx, h, sc, slot, newPass, vk, iters, randOr(opts.Rand))
 	if err != nil {
-		return -1, err
+		return nil, -1, err
 	}
 	defer u.wipe()
 	if err := commitKeyslot(hdr, h, u); err != nil {
-		return -1, err
+		return nil, -1, err
 	}
-	return slot, nil
+	return h, slot, nil
 }
 
 // RemoveKey destroys the slot that passphrase opens (cryptsetup luksRemoveKey). Removing the
 // last enabled slot makes the volume unusable; it is refused with ErrLastKeyslot unless force
 // is set (cryptsetup asks for confirmation there and proceeds in batch mode).
 func RemoveKey(ctx context.Context, hdr ReadWriterAt, passphrase []byte, force bool) (int, error) {
-	vk, slot, h, err := Unlock(ctx, hdr, passphrase, UnlockOptions{})
+	h, vk, slot, err := Unlock(ctx, hdr, passphrase, UnlockOptions{})
 	if err != nil {
 		return -1, err
 	}
@@ -527,7 +531,7 @@ func RemoveKey(ctx context.Context, hdr ReadWriterAt, passphrase []byte, force b
 // slot is destroyed and rewritten in place, as cryptsetup -S n does: a crash between the
 // two writes loses that passphrase.
 func ChangeKey(ctx context.Context, hdr ReadWriterAt, oldPass, newPass []byte, opts AddKeyOptions) (oldSlot, newSlot int, err error) {
-	vk, oldSlot, h, err := Unlock(ctx, hdr, oldPass, UnlockOptions{Keyslot: opts.Keyslot, MaxIterations: opts.MaxIterations})
+	h, vk, oldSlot, err := Unlock(ctx, hdr, oldPass, UnlockOptions{Keyslot: opts.Keyslot, MaxIterations: opts.MaxIterations})
 	if err != nil {
 		return -1, -1, err
 	}

@@ -43,11 +43,11 @@ func TestLegacyLayout(t *testing.T) {
 	kf := writeKeyFile(t, dir, "k", []byte("old"))
 	testPass(t, img, kf, 0, true)
 	assert.Equal(t, mustCS(t, nil, "luksDump", img), ourDump(t, f, img))
-	got, _, _, err := Unlock(ctx, f, []byte("old"), UnlockOptions{})
+	_, got, _, err := Unlock(ctx, f, []byte("old"), UnlockOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, vk, got.Bytes())
 
-	s, err := AddKey(ctx, f, []byte("old"), []byte("new"), opts1000(nil))
+	_, s, err := AddKey(ctx, f, []byte("old"), []byte("new"), opts1000(nil))
 	require.NoError(t, err)
 	assert.Equal(t, 1, s)
 	h2, err := ReadHeader(f)

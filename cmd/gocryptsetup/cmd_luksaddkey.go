@@ -75,7 +75,7 @@ func cmdLuksAddKey(a *app, args []string) error {
 		return err
 	}
 	defer clear(newPass)
-	created, err := luks.AddKeyByVolumeKey(a.ctx, f, vk, newPass, a.addKeyOptions(newSlot))
+	_, created, err := luks.AddKeyByVolumeKey(a.ctx, f, vk, newPass, a.addKeyOptions(newSlot))
 	if err != nil {
 		f.Close()
 		return onDevice(hp, err)

@@ -30,7 +30,7 @@ func cmdLuksChangeKey(a *app, args []string) error {
 		return err
 	}
 	defer clear(oldPass)
-	vk, slot, _, err := luks.Unlock(a.ctx, f, oldPass, luks.UnlockOptions{Keyslot: slotOpt})
+	_, vk, slot, err := luks.Unlock(a.ctx, f, oldPass, luks.UnlockOptions{Keyslot: slotOpt})
 	if err != nil {
 		f.Close()
 		return onDevice(hp, err)

@@ -26,7 +26,7 @@ func (a *app) unlock(hdrPath string, hdr io.ReaderAt, prompt string, src keySour
 		if err != nil {
 			return nil, -1, nil, err
 		}
-		vk, s, h, err := luks.Unlock(a.ctx, hdr, pass, luks.UnlockOptions{Keyslot: slot})
+		h, vk, s, err := luks.Unlock(a.ctx, hdr, pass, luks.UnlockOptions{Keyslot: slot})
 		clear(pass)
 		if err == nil {
 			return vk, s, h, nil

@@ -148,7 +148,7 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 
 	step(4, "Unlock with the passphrase")
 	t = time.Now()
-	vk, slot, h, err := luks.Unlock(ctx, f, pass, luks.UnlockOptions{})
+	h, vk, slot, err := luks.Unlock(ctx, f, pass, luks.UnlockOptions{})
 	if err != nil {
 		return fmt.Errorf("unlock %s: %w", img, err)
 	}
