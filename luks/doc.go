@@ -96,8 +96,10 @@
 // (best effort in a garbage-collected language); VolumeKey redacts itself in fmt output and
 // no error carries secret bytes. Nothing here talks to a network: the key never leaves the
 // machine unless the caller sends it. A hostile header can demand 2^32-1 PBKDF2
-// iterations; Unlock refuses counts above UnlockOptions.MaxIterations (DefaultMaxIterations
-// when 0) with ErrWorkLimit, and every PBKDF2 loop watches its context, so a cancelled
+// iterations, and a large key multiplies them (PBKDF2 repeats its loop for every hash-sized
+// block of output: a 4000-byte cipher_null key with sha1 is 200 blocks). Unlock counts the
+// work as iterations times blocks and refuses, before deriving anything, a slot or MK
+// digest above UnlockOptions.MaxIterations (DefaultMaxIterations when 0) with ErrWorkLimit, and every PBKDF2 loop watches its context, so a cancelled
 // context stops it within milliseconds. Readers accept MK digest counts below 1000 (cryptsetup
 // 1.0 wrote 10) but refuse 0. Key sizes are bounded (16 MiB of key material per slot, as
 // cryptsetup's LUKS_MAX_KEYSLOT_SIZE) before any allocation, and header backup and restore

@@ -34,8 +34,9 @@ var (
 	ErrLastKeyslot = errors.New("refusing to remove the last active keyslot")
 	// ErrDeviceTooSmall: the header device is shorter than the key material the header declares.
 	ErrDeviceTooSmall = errors.New("device is too small")
-	// ErrWorkLimit: a PBKDF2 iteration count in the header exceeds the caller's work limit.
-	ErrWorkLimit = errors.New("PBKDF2 iteration count exceeds the work limit")
+	// ErrWorkLimit: the PBKDF2 work a header asks for (iterations times output blocks)
+	// exceeds the caller's work limit (UnlockOptions.MaxIterations).
+	ErrWorkLimit = errors.New("PBKDF2 work exceeds the work limit")
 	// ErrInvalidParameter: a caller-supplied option is out of range.
 	ErrInvalidParameter = errors.New("invalid parameter")
 )

@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -209,11 +212,12 @@ func TestWorkLimit(t *testing.T) {
 	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{MaxIterations: 500})
 	assert.ErrorIs(t, err, ErrWorkLimit, "MK digest iterations (1000) above the limit")
 
-	// A hostile header: 2^32-1 iterations. Default limit refuses at once; without a limit
-	// the context stops it.
+	// A hostile header: 2^31-1 iterations of a two-block derivation (512-bit key, sha256).
+	// The default limit refuses it at once; with the highest limit the context stops it.
 	h, err := ReadHeader(d)
 	require.NoError(t, err)
-	h.Keyslots[0].Iterations = ^uint32(0)
+	require.Equal(t, uint32(64), h.KeyBytes)
+	h.Keyslots[0].Iterations = ^uint32(0) / 2
 	h.Keyslots[1] = Keyslot{Active: KeyDisabled, KeyMaterialOffset: h.Keyslots[1].KeyMaterialOffset, Stripes: Stripes}
 	require.NoError(t, writeHeader(d, h))
 	_, _, _, err = Unlock(ctx, d, []byte("pass"), UnlockOptions{})
@@ -285,4 +289,42 @@ func TestWipeSpecial(t *testing.T) {
 	assert.Equal(t, d.passes[39], d.b[512:512+n])
 	assert.Equal(t, make([]byte, 512), d.b[:512], "outside the area untouched")
 	assert.False(t, isRotational(d), "not a block device")
+}
+
+// TestWorkLimitCountsBlocks: the work limit bounds iterations times output blocks. A
+// 2000-byte cipher_null key with sha1 is 100 PBKDF2 blocks, so 1000 iterations cost 100,000
+// HMACs; the audit found such headers (4000 bytes, 200 blocks) accepted with ~1.5 h of work
+// per slot at the default limit, which counted iterations only.
+func TestWorkLimitCountsBlocks(t *testing.T) {
+	// The deadline only turns the old behaviour (hours of PBKDF2) into a failure instead of
+	// a hang; every assertion is about the error returned.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	f, err := os.Create(filepath.Join(t.TempDir(), "null.img"))
+	require.NoError(t, err)
+	defer f.Close()
+	require.NoError(t, f.Truncate(80<<20))
+	h, _, err := Format(ctx, f, nil, FormatOptions{Cipher: "cipher_null", Hash: "sha1", KeySize: 2000 * 8, ForceIterations: 1000})
+	require.NoError(t, err)
+	require.Equal(t, uint32(2000), h.KeyBytes)
+	_, _, s, err := Unlock(ctx, f, nil, UnlockOptions{MaxIterations: 100_000})
+	require.NoError(t, err, "100 blocks x 1000 iterations is exactly the limit")
+	assert.Equal(t, 0, s)
+	_, _, _, err = Unlock(ctx, f, nil, UnlockOptions{MaxIterations: 99_999})
+	require.ErrorIs(t, err, ErrWorkLimit)
+	assert.Contains(t, err.Error(), "keyslot 0: ")
+	assert.Contains(t, err.Error(), "100000 block-iterations (1000 iterations), limit 99999")
+
+	// A hostile header below the old iteration limit: refused before any derivation.
+	h.Keyslots[0].Iterations = DefaultMaxIterations / 2
+	require.NoError(t, writeHeader(f, h))
+	_, _, _, err = Unlock(ctx, f, nil, UnlockOptions{})
+	require.ErrorIs(t, err, ErrWorkLimit)
+
+	// cipher_null accepts only the empty passphrase; a typed one is refused without
+	// deriving anything, even from a slot that is within the limit but costly.
+	h.Keyslots[0].Iterations = DefaultMaxIterations / 100
+	require.NoError(t, writeHeader(f, h))
+	_, _, _, err = Unlock(ctx, f, []byte("typed"), UnlockOptions{})
+	require.ErrorIs(t, err, ErrWrongPassphrase)
 }

@@ -39,15 +39,21 @@ type ReadWriterAt interface {
 type UnlockOptions struct {
 	// Keyslot restricts unlocking to one key slot (luks.Slot(n), n in 0..7); nil tries every
 	// enabled slot in order.
-	Keyslot       *int
-	MaxIterations uint32 // work limit on PBKDF2 iterations; 0 = DefaultMaxIterations
+	Keyslot *int
+	// MaxIterations bounds the PBKDF2 work one derivation may cost, in block-iterations:
+	// the iteration count times the number of hash-sized output blocks the derivation
+	// produces (ceil(key bytes / hash size)), i.e. the number of HMAC computations. For the
+	// usual derivation of one block (a 256-bit key with sha256, the 20-byte MK digest) it
+	// is the iteration count. 0 = DefaultMaxIterations.
+	MaxIterations uint32
 }
 
 // crypto bundles what key-slot work needs from a validated header.
 type slotCrypto struct {
-	newHash func() hash.Hash
-	spec    sector.Spec
-	limit   uint32
+	newHash  func() hash.Hash
+	hashSize int
+	spec     sector.Spec
+	limit    uint32
 }
 
 // prepare checks that this package can derive and decrypt key slots of h: known hash,
@@ -63,10 +69,18 @@ func prepare(h *Header, limit uint32) (*slotCrypto, error) {
 	if h.MKDigestIterations == 0 {
 		return nil, fmt.Errorf("%w: MK digest iterations 0", ErrCorruptHeader)
 	}
-	if h.MKDigestIterations > limit {
-		return nil, fmt.Errorf("%w: MK digest needs %d iterations, limit %d", ErrWorkLimit, h.MKDigestIterations, limit)
+	if w := sc.work(h.MKDigestIterations, DigestSize); w > uint64(limit) {
+		return nil, fmt.Errorf("%w: MK digest needs %d block-iterations, limit %d", ErrWorkLimit, w, limit)
 	}
 	return sc, nil
+}
+
+// work is the cost of one PBKDF2 derivation of keyLen bytes in block-iterations: PBKDF2
+// runs its iteration loop once per hash-sized output block (RFC 8018 section 5.2), so a
+// 4000-byte cipher_null key with sha1 costs 200 times its iteration count.
+func (sc *slotCrypto) work(iterations uint32, keyLen int) uint64 {
+	blocks := (uint64(keyLen) + uint64(sc.hashSize) - 1) / uint64(sc.hashSize)
+	return uint64(iterations) * max(blocks, 1)
 }
 
 // newSlotCrypto resolves the hash and cipher of h and checks the key size.
@@ -87,7 +101,7 @@ func newSlotCrypto(h *Header, limit uint32) (*slotCrypto, error) {
 	if err := spec.CheckKeySize(int(h.KeyBytes)); err != nil {
 		return nil, fmt.Errorf("cipher %s with %d-bit key: %w", h.CipherSpec(), uint64(h.KeyBytes)*8, err)
 	}
-	return &slotCrypto{newHash: nh, spec: spec, limit: limit}, nil
+	return &slotCrypto{newHash: nh, hashSize: nh().Size(), spec: spec, limit: limit}, nil
 }
 
 func isCipherNull(h *Header) bool {
@@ -115,8 +129,14 @@ func openKeyslot(ctx context.Context, r io.ReaderAt, h *Header, sc *slotCrypto, 
 	if k.Iterations == 0 {
 		return nil, fmt.Errorf("keyslot %d: %w: 0 PBKDF2 iterations", i, ErrCorruptKeyslot)
 	}
-	if k.Iterations > sc.limit {
-		return nil, fmt.Errorf("keyslot %d: %w: %d iterations, limit %d", i, ErrWorkLimit, k.Iterations, sc.limit)
+	if w := sc.work(k.Iterations, int(h.KeyBytes)); w > uint64(sc.limit) {
+		return nil, fmt.Errorf("keyslot %d: %w: %d block-iterations (%d iterations), limit %d", i, ErrWorkLimit, w, k.Iterations, sc.limit)
+	}
+	// cryptsetup accepts only an empty passphrase on cipher_null headers, so a header swapped
+	// to cipher_null cannot be "unlocked" by any passphrase the user types. Decided before
+	// any derivation: the answer does not depend on it.
+	if isCipherNull(h) && len(pass) > 0 {
+		return nil, fmt.Errorf("keyslot %d: %w", i, ErrWrongPassphrase)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -147,9 +167,7 @@ func openKeyslot(ctx context.Context, r io.ReaderAt, h *Header, sc *slotCrypto, 
 		clear(mk)
 		return nil, fmt.Errorf("keyslot %d: %w", i, err)
 	}
-	// cryptsetup accepts only an empty passphrase on cipher_null headers, so a header swapped
-	// to cipher_null cannot be "unlocked" by any passphrase the user types.
-	if !ok || (isCipherNull(h) && len(pass) > 0) {
+	if !ok {
 		clear(mk)
 		return nil, fmt.Errorf("keyslot %d: %w", i, ErrWrongPassphrase)
 	}
@@ -161,7 +179,7 @@ func openKeyslot(ctx context.Context, r io.ReaderAt, h *Header, sc *slotCrypto, 
 // opened, in Format's order (header, key). The header is returned with a key-slot error too
 // (a wrong passphrase), so a caller can still report on it.
 // hdr is the header device: the image, the block device or a detached header file.
-// Slots whose iteration count exceeds the work limit are skipped; if no other slot opens,
+// Slots whose PBKDF2 work exceeds the limit (UnlockOptions.MaxIterations) are skipped; if no other slot opens,
 // the result is ErrWorkLimit. Cancelling ctx stops PBKDF2 within milliseconds.
 func Unlock(ctx context.Context, hdr io.ReaderAt, passphrase []byte, opts UnlockOptions) (*Header, *VolumeKey, int, error) {
 	if err := checkSlot(opts.Keyslot); err != nil {

@@ -154,7 +154,9 @@ func iterationCounts(ctx context.Context, newHash func() hash.Hash, keyLen int, 
 // DefaultIterTime is cryptsetup's LUKS1 --iter-time default.
 const DefaultIterTime = 2 * time.Second
 
-// DefaultMaxIterations is the work limit Unlock applies when UnlockOptions.MaxIterations is
-// 0: about half a minute of sha256 PBKDF2 on a current x86 core, far above what cryptsetup
-// chooses for its default 2 s, far below the 2^32-1 a hostile header may ask for.
+// DefaultMaxIterations is the work limit, in PBKDF2 block-iterations (see
+// UnlockOptions.MaxIterations), Unlock applies when UnlockOptions.MaxIterations is 0: about
+// half a minute of sha256 PBKDF2 on a current x86 core, far above what cryptsetup chooses
+// for its default 2 s, far below the 2^32-1 iterations times up to 210 blocks a hostile
+// header may ask for.
 const DefaultMaxIterations = 1 << 27
