@@ -2,7 +2,6 @@ package luks
 
 import (
 	"context"
-	"crypto/hmac"
 	"encoding/binary"
 	"fmt"
 	"hash"
@@ -17,7 +16,8 @@ const pbkdf2CheckEvery = 1 << 12
 // pbkdf2Key is PBKDF2 (RFC 8018 §5.2) with HMAC over newHash. It is computed here rather
 // than with crypto/pbkdf2 for two reasons: crypto/pbkdf2 takes the password as a string (an
 // unzeroable copy of the secret) and cannot be interrupted, while a header may demand
-// billions of iterations. The output is byte-identical to crypto/pbkdf2 (tested).
+// billions of iterations. Its HMAC (prfHMAC) wipes every key-derived buffer, which
+// crypto/hmac does not. The output is byte-identical to crypto/pbkdf2 (tested).
 func pbkdf2Key(ctx context.Context, newHash func() hash.Hash, password, salt []byte, iter uint32, keyLen int) ([]byte, error) {
 	if iter == 0 {
 		return nil, fmt.Errorf("%w: PBKDF2 with 0 iterations", ErrInvalidParameter)
@@ -25,7 +25,8 @@ func pbkdf2Key(ctx context.Context, newHash func() hash.Hash, password, salt []b
 	if keyLen <= 0 {
 		return nil, fmt.Errorf("%w: PBKDF2 output length %d", ErrInvalidParameter, keyLen)
 	}
-	prf := hmac.New(newHash, password)
+	prf := newPRF(newHash, password)
+	defer prf.wipe()
 	hLen := prf.Size()
 	nBlocks := (keyLen + hLen - 1) / hLen
 	dk := make([]byte, 0, nBlocks*hLen)
@@ -35,11 +36,8 @@ func pbkdf2Key(ctx context.Context, newHash func() hash.Hash, password, salt []b
 	defer clear(t)
 	var ctr [4]byte
 	for block := 1; block <= nBlocks; block++ {
-		prf.Reset()
-		prf.Write(salt)
 		binary.BigEndian.PutUint32(ctr[:], uint32(block))
-		prf.Write(ctr[:])
-		u = prf.Sum(u[:0])
+		u = prf.mac(u[:0], salt, ctr[:])
 		copy(t, u)
 		for n := uint32(2); n <= iter; n++ {
 			if n%pbkdf2CheckEvery == 0 {
@@ -48,9 +46,7 @@ func pbkdf2Key(ctx context.Context, newHash func() hash.Hash, password, salt []b
 					return nil, err
 				}
 			}
-			prf.Reset()
-			prf.Write(u)
-			u = prf.Sum(u[:0])
+			u = prf.mac(u[:0], u, nil)
 			for i := range t {
 				t[i] ^= u[i]
 			}
