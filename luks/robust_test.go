@@ -346,3 +346,24 @@ func TestKillSlotHostileKeySize(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidKeySize)
 	assert.Equal(t, before, d.b, "device unchanged")
 }
+
+// TestVolumeKeyRedactsAsValue: a VolumeKey prints redacted through a pointer, dereferenced,
+// and as a field (exported or not) of another struct. The audit printed raw key bytes with
+// fmt.Sprintf("%v", *vk) when the redacting methods had pointer receivers.
+func TestVolumeKeyRedactsAsValue(t *testing.T) {
+	vk := NewVolumeKey(bytes.Repeat([]byte{0xab}, 32))
+	type holder struct {
+		Key VolumeKey
+		Ptr *VolumeKey
+	}
+	h := holder{Key: *vk, Ptr: vk}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%X", "%q", "%d"} {
+		for _, arg := range []any{vk, *vk, h, &h, []VolumeKey{*vk}, map[string]VolumeKey{"k": *vk}} {
+			s := fmt.Sprintf(verb, arg)
+			assert.NotContains(t, strings.ToLower(s), "abab", "%s of %T", verb, arg)
+			assert.NotContains(t, s, "171 171", "%s of %T", verb, arg)
+			assert.NotContains(t, s, `\xab`, "%s of %T", verb, arg)
+		}
+	}
+	assert.Contains(t, fmt.Sprintf("%v", *vk), "VolumeKey(32 bytes, redacted)")
+}

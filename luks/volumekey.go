@@ -2,8 +2,10 @@ package luks
 
 import "fmt"
 
-// VolumeKey holds a decrypted LUKS volume (master) key. Its String and Format methods
-// redact the bytes, so a VolumeKey printed by mistake leaks nothing.
+// VolumeKey holds a decrypted LUKS volume (master) key. Its String, GoString and Format
+// methods redact the bytes, so a VolumeKey printed by mistake leaks nothing — through a
+// pointer, as a dereferenced value, or as a field of another struct (the methods have
+// value receivers for that reason).
 type VolumeKey struct {
 	b []byte
 }
@@ -26,10 +28,10 @@ func (k *VolumeKey) Wipe() {
 }
 
 // String redacts the key.
-func (k *VolumeKey) String() string { return fmt.Sprintf("VolumeKey(%d bytes, redacted)", len(k.b)) }
+func (k VolumeKey) String() string { return fmt.Sprintf("VolumeKey(%d bytes, redacted)", len(k.b)) }
 
 // Format redacts the key for every verb (%v, %x, %s, %q...).
-func (k *VolumeKey) Format(f fmt.State, verb rune) { fmt.Fprint(f, k.String()) }
+func (k VolumeKey) Format(f fmt.State, verb rune) { fmt.Fprint(f, k.String()) }
 
 // GoString redacts the key for %#v.
-func (k *VolumeKey) GoString() string { return k.String() }
+func (k VolumeKey) GoString() string { return k.String() }

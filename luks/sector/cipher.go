@@ -141,11 +141,16 @@ func newBlock(name string, key []byte) (cipher.Block, error) {
 	return b, nil
 }
 
-// String names the specification only: a Cipher never prints its key.
-func (c *Cipher) String() string { return "sector.Cipher(" + c.spec.String() + ")" }
+// String names the specification only: a Cipher never prints its key. String, GoString and
+// Format have value receivers so that a dereferenced Cipher, or one held by value in
+// another struct, redacts too.
+func (c Cipher) String() string { return "sector.Cipher(" + c.spec.String() + ")" }
 
 // GoString keeps %#v from dumping the key material.
-func (c *Cipher) GoString() string { return c.String() }
+func (c Cipher) GoString() string { return c.String() }
+
+// Format prints String for every verb (%v, %+v, %x, %s, %q...).
+func (c Cipher) Format(f fmt.State, _ rune) { fmt.Fprint(f, c.String()) }
 
 // Spec returns the parsed (lower-case) cipher specification.
 func (c *Cipher) Spec() Spec { return c.spec }

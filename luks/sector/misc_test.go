@@ -199,3 +199,32 @@ func TestCipherDoesNotPrintKey(t *testing.T) {
 		}
 	}
 }
+
+// TestCipherRedactsAsValue: neither a *Cipher, a dereferenced Cipher nor a struct holding
+// one prints key bytes, for any verb (the audit printed the key with a dereference).
+func TestCipherRedactsAsValue(t *testing.T) {
+	for _, spec := range []string{"aes-xts-plain64", "aes-cbc-essiv:sha256", "serpent-cbc-plain", "twofish-ecb"} {
+		name, mode, _ := strings.Cut(spec, "-")
+		s, err := ParseSpec(name, mode)
+		require.NoError(t, err)
+		klen := 32
+		if mode == "xts-plain64" {
+			klen = 64
+		}
+		c, err := NewFromSpec(s, bytes.Repeat([]byte{0xab}, klen))
+		require.NoError(t, err)
+		type holder struct {
+			C Cipher
+			P *Cipher
+		}
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%X", "%q", "%d"} {
+			for _, arg := range []any{c, *c, holder{*c, c}, []Cipher{*c}} {
+				out := fmt.Sprintf(verb, arg)
+				assert.NotContains(t, strings.ToLower(out), "abab", "%s of %T (%s)", verb, arg, spec)
+				assert.NotContains(t, out, "171 171", "%s of %T (%s)", verb, arg, spec)
+			}
+		}
+		assert.Equal(t, "sector.Cipher("+spec+")", fmt.Sprint(*c))
+		c.Wipe()
+	}
+}
