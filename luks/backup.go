@@ -88,6 +88,24 @@ func copyMetadata(w io.Writer, hdr io.ReaderAt, h *Header, dataLen, fileLen int6
 // metadata area. If hdr already carries a LUKS1 header, its payload offset and key size
 // must equal the backup's (cryptsetup: "Data offset or key size differs on device and
 // backup, restore failed."); nothing is written otherwise.
+//
+// What a crash or a failed write part way guarantees: at every point the device holds a
+// valid header that opens with a passphrase of the old header or with one of the backup.
+// Writing the backup's key material straight over the old one (what cryptsetup does)
+// would break that: the old header would point at the backup's material. So the restore
+// goes through a staging header. (1) One slot of the backup is written where the old
+// header has no enabled key material: in its own place if that is free, otherwise in a
+// slot area neither header uses. (2) The staging header — the backup's header with only
+// that slot enabled, at that place — replaces the old one. (3) The rest of the backup's
+// area is written, (4) the backup's header, (5) the staging area's own bytes. Until (2)
+// every old passphrase opens; from (2) on, that backup passphrase does; from (4) on, all
+// of the backup's. When no area is free and the old header has other slots, the old
+// slots that overlap the staged one are disabled first, so during (1) the old header's
+// other passphrases still open it. The one-sector header writes are assumed atomic, as
+// cryptsetup assumes. If no order keeps a passphrase working (the backup's slots overlap
+// every old slot and no area is free — impossible with cryptsetup's layout, where equal
+// payload offsets and key sizes give both headers the same eight slot areas), nothing is
+// written and the error says so.
 func RestoreHeader(hdr ReadWriterAt, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -118,38 +136,158 @@ func RestoreHeader(hdr ReadWriterAt, path string) error {
 	if fi.Size() < dataLen {
 		return fmt.Errorf("%w: backup file %s has %d bytes, its header needs %d", ErrInvalidParameter, path, fi.Size(), dataLen)
 	}
-	if cur, err := ReadHeader(hdr); err == nil {
-		if cur.PayloadOffset != bh.PayloadOffset || cur.KeyBytes != bh.KeyBytes {
-			return fmt.Errorf("%w: data offset or key size differs on device and backup, restore failed", ErrInvalidParameter)
-		}
+	cur, err := ReadHeader(hdr)
+	if err != nil {
+		cur = nil // nothing on the device to keep working
+	} else if cur.PayloadOffset != bh.PayloadOffset || cur.KeyBytes != bh.KeyBytes {
+		return fmt.Errorf("%w: data offset or key size differs on device and backup, restore failed", ErrInvalidParameter)
 	}
-	// Stream in bounded chunks, the first 4 KiB (the header) last, so that a failure part
-	// way leaves the device's old header in place.
+	plan, err := planRestore(cur, &bh)
+	if err != nil {
+		return err
+	}
+
 	buf := make([]byte, min(dataLen, volumeChunk))
 	defer clear(buf)
-	copyRange := func(from, to int64) error {
+	// copyRange copies backup bytes [from, to) to the device at the same offset plus shift.
+	copyRange := func(from, to, shift int64) error {
 		for off := from; off < to; {
 			n := int(min(int64(len(buf)), to-off))
 			if _, err := f.ReadAt(buf[:n], off); err != nil {
 				return fmt.Errorf("%w: cannot read header backup file %s: %w", ErrInvalidParameter, path, err)
 			}
-			if err := writeFull(hdr, buf[:n], off); err != nil {
+			if err := writeFull(hdr, buf[:n], off+shift); err != nil {
 				return fmt.Errorf("restoring LUKS header: %w", err)
 			}
 			off += int64(n)
 		}
 		return nil
 	}
-	if err := copyRange(alignKeyslots, dataLen); err != nil {
+	step := func(err error) error {
+		if err != nil {
+			return err
+		}
+		if err := syncDevice(hdr); err != nil {
+			return fmt.Errorf("restoring LUKS header: %w", err)
+		}
+		return nil
+	}
+	if plan.oldTrimmed != nil {
+		if err := writeHeader(hdr, plan.oldTrimmed); err != nil {
+			return fmt.Errorf("restoring LUKS header: %w", err)
+		}
+	}
+	src, dst := plan.staged, plan.stage
+	if err := step(copyRange(src.lo, src.hi, dst.lo-src.lo)); err != nil {
 		return err
 	}
-	if err := syncDevice(hdr); err != nil {
+	if err := writeHeader(hdr, plan.staging); err != nil {
+		return fmt.Errorf("restoring LUKS header: %w", err)
+	}
+	// Everything but the header and the staging area, which the staging header still uses.
+	if err := copyRange(alignKeyslots, min(dst.lo, dataLen), 0); err != nil {
 		return err
 	}
-	if err := copyRange(0, alignKeyslots); err != nil {
+	if err := step(copyRange(max(dst.hi, alignKeyslots), dataLen, 0)); err != nil {
 		return err
 	}
-	return syncDevice(hdr)
+	if err := step(copyRange(0, alignKeyslots, 0)); err != nil {
+		return err
+	}
+	if dst != src {
+		return step(copyRange(dst.lo, min(dst.hi, dataLen), 0))
+	}
+	return nil
+}
+
+// byteRange is [lo, hi) on the device.
+type byteRange struct{ lo, hi int64 }
+
+func (r byteRange) overlaps(o byteRange) bool { return r.lo < o.hi && o.lo < r.hi }
+
+func slotArea(h *Header, i int) byteRange {
+	lo := int64(h.Keyslots[i].KeyMaterialOffset) * SectorSize
+	return byteRange{lo, lo + int64(h.AFSectors())*SectorSize}
+}
+
+// restorePlan is RestoreHeader's write order; see its documentation.
+type restorePlan struct {
+	oldTrimmed *Header   // written first when old slots must be given up (nil: not needed)
+	staged     byteRange // the backup slot's key material in the backup file
+	stage      byteRange // where it is written first (== staged when that place is free)
+	staging    *Header   // the backup's header with only the staged slot enabled
+}
+
+func planRestore(cur, bh *Header) (*restorePlan, error) {
+	var oldAreas []byteRange
+	if cur != nil {
+		for i := range cur.Keyslots {
+			if cur.Keyslots[i].Enabled() {
+				oldAreas = append(oldAreas, slotArea(cur, i))
+			}
+		}
+	}
+	usedByOld := func(r byteRange) bool {
+		for _, o := range oldAreas {
+			if r.overlaps(o) {
+				return true
+			}
+		}
+		return false
+	}
+	var enabled []int
+	for i := range bh.Keyslots {
+		if bh.Keyslots[i].Enabled() {
+			enabled = append(enabled, i)
+		}
+	}
+	if len(enabled) == 0 {
+		return nil, fmt.Errorf("%w: backup header has no enabled key slot, restore would leave no way to open the device", ErrInvalidParameter)
+	}
+	staging := func(from, at int) *Header {
+		s := *bh
+		for i := range s.Keyslots {
+			if i != at {
+				s.Keyslots[i] = Keyslot{Active: KeyDisabled, KeyMaterialOffset: bh.Keyslots[i].KeyMaterialOffset, Stripes: Stripes}
+			}
+		}
+		s.Keyslots[at] = bh.Keyslots[from]
+		s.Keyslots[at].KeyMaterialOffset = bh.Keyslots[at].KeyMaterialOffset
+		return &s
+	}
+	// A backup slot whose own place is free in the old header.
+	for _, i := range enabled {
+		if a := slotArea(bh, i); !usedByOld(a) {
+			return &restorePlan{staged: a, stage: a, staging: staging(i, i)}, nil
+		}
+	}
+	// A slot place that neither header uses, for the first backup slot.
+	first := enabled[0]
+	for k := range bh.Keyslots {
+		a := slotArea(bh, k)
+		if bh.Keyslots[k].Enabled() || usedByOld(a) {
+			continue
+		}
+		return &restorePlan{staged: slotArea(bh, first), stage: a, staging: staging(first, k)}, nil
+	}
+	// Give up the old slots the first backup slot overlaps, if others remain.
+	a := slotArea(bh, first)
+	trimmed := *cur
+	kept := 0
+	for i := range trimmed.Keyslots {
+		if !trimmed.Keyslots[i].Enabled() {
+			continue
+		}
+		if slotArea(cur, i).overlaps(a) {
+			trimmed.Keyslots[i].Active = KeyDisabled
+		} else {
+			kept++
+		}
+	}
+	if kept == 0 {
+		return nil, fmt.Errorf("%w: no order of writes keeps a passphrase working if the restore is interrupted (the backup's key slots overlap every slot on the device and no key-slot area is free); kill a slot on the device first", ErrNoFreeKeyslot)
+	}
+	return &restorePlan{oldTrimmed: &trimmed, staged: a, stage: a, staging: staging(first, first)}, nil
 }
 
 // SetUUID stores a new UUID in the header (cryptsetup luksUUID --uuid). uuid is normalised
