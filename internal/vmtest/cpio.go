@@ -52,8 +52,12 @@ func newCPIOWriter(w io.Writer) *cpioWriter {
 	return &cpioWriter{w: w, dirs: map[string]bool{".": true, "": true}, seen: map[string]bool{}}
 }
 
-// cleanName turns "/a/b" or "a//b/" into "a/b"; the empty name and names that leave the
-// archive root are refused.
+// maxCPIONameSize bounds a member name with its NUL, as the kernel's initramfs unpacker
+// does (PATH_MAX): the reader refuses larger names, so the writer must not produce them.
+const maxCPIONameSize = 4096
+
+// cleanName turns "/a/b" or "a//b/" into "a/b"; the empty name, names that leave the
+// archive root and names longer than the kernel accepts are refused.
 func cleanName(name string) (string, error) {
 	n := path.Clean("/" + name)
 	if n == "/" {
@@ -62,6 +66,9 @@ func cleanName(name string) (string, error) {
 	n = strings.TrimPrefix(n, "/")
 	if strings.ContainsRune(n, 0) {
 		return "", fmt.Errorf("cpio: NUL in member name %q", name)
+	}
+	if len(n)+1 > maxCPIONameSize {
+		return "", fmt.Errorf("cpio: member name of %d bytes is longer than the %d the kernel accepts", len(n), maxCPIONameSize-1)
 	}
 	return n, nil
 }
@@ -258,7 +265,7 @@ func readCPIO(r io.Reader, fn func(h cpioHeader, data io.Reader) error) error {
 			f[i] = v
 		}
 		nameSize := int64(f[11])
-		if nameSize < 1 || nameSize > 4096 {
+		if nameSize < 1 || nameSize > maxCPIONameSize {
 			return fmt.Errorf("%w: name size %d at %d", errCPIOFormat, nameSize, off)
 		}
 		name := make([]byte, nameSize)

@@ -199,6 +199,9 @@ func FuzzCPIORoundTrip(f *testing.F) {
 	f.Add("init", []byte("x"), uint16(0o755))
 	f.Add("a/b/c", []byte{}, uint16(0o644))
 	f.Add("../x/./y", []byte("\x00\x01"), uint16(0o7777))
+	// The audit's input: a 4096-byte name the writer accepted and the reader refused.
+	f.Add(strings.Repeat("n", 4096), []byte("x"), uint16(0o644))
+	f.Add(strings.Repeat("n", 4095), []byte("x"), uint16(0o644))
 	f.Fuzz(func(t *testing.T, name string, data []byte, perm uint16) {
 		var buf bytes.Buffer
 		c := newCPIOWriter(&buf)
