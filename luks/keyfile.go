@@ -45,7 +45,11 @@ func ReadKeyFile(path string, offset int64, size int64) ([]byte, error) {
 	if regular && offset > fi.Size() {
 		return nil, fmt.Errorf("%w: %w %d (file has %d bytes)", ErrInvalidParameter, ErrKeyFileOffset, offset, fi.Size())
 	}
-	return readKey(f, offset, size, regular)
+	avail := int64(-1)
+	if regular {
+		avail = fi.Size() - offset
+	}
+	return readKey(f, offset, size, avail)
 }
 
 // ReadKey is ReadKeyFile for a stream such as stdin (cryptsetup -d -): skipping past the end
@@ -54,7 +58,7 @@ func ReadKey(r io.Reader, offset int64, size int64) ([]byte, error) {
 	if err := checkKeyRange(offset, size); err != nil {
 		return nil, err
 	}
-	return readKey(r, offset, size, false)
+	return readKey(r, offset, size, -1)
 }
 
 func checkKeyRange(offset, size int64) error {
@@ -67,7 +71,13 @@ func checkKeyRange(offset, size int64) error {
 	return nil
 }
 
-func readKey(r io.Reader, offset, size int64, regular bool) ([]byte, error) {
+// readKey reads the key after skipping offset bytes. avail is what a regular file holds
+// past the offset, -1 for a stream. Memory: a key of explicit size is read into one buffer
+// allocated once — exactly size bytes for a stream (as cryptsetup does), no more than the
+// file holds for a regular file — so a 2 GiB key costs 2 GiB, not the 3-6 GiB a growing
+// buffer and its copies would; without a size the buffer grows up to MaxKeyFileSize.
+func readKey(r io.Reader, offset, size, avail int64) ([]byte, error) {
+	regular := avail >= 0
 	if offset > 0 {
 		// A pipe that ends inside the offset cannot be "seeked" (cryptsetup reads it away
 		// and says so); one that ends exactly there has nothing to read, below.
@@ -81,13 +91,22 @@ func readKey(r io.Reader, offset, size int64, regular bool) ([]byte, error) {
 	if unlimited {
 		want = MaxKeyFileSize + 1
 	}
-	buf := make([]byte, 0, min(want, 4096))
+	var buf []byte
+	switch {
+	case unlimited:
+		buf = make([]byte, 0, min(want, 4096))
+	case regular:
+		buf = make([]byte, 0, min(want, avail))
+	default:
+		buf = make([]byte, 0, want)
+	}
 	chunk := make([]byte, 4096)
 	defer clear(chunk)
 	for int64(len(buf)) < want {
 		n, err := r.Read(chunk[:min(int64(len(chunk)), want-int64(len(buf)))])
 		if len(buf)+n > cap(buf) {
-			// Never more than want: a short source costs only what it holds.
+			// Only without a size, or for a regular file that grew while read: never more
+			// than want.
 			nb := make([]byte, len(buf), min(int64(2*cap(buf)+n), want))
 			copy(nb, buf)
 			clear(buf)
