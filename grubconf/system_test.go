@@ -148,7 +148,7 @@ func checkShellDefaults(t *testing.T, root string, sys *System, arg string) {
 	}
 	linux := shValue(t, "GRUB_CMDLINE_LINUX", files...)
 	def := shValue(t, "GRUB_CMDLINE_LINUX_DEFAULT", files...)
-	assert.True(t, HasArg(linux+" "+def, arg), "sh sees %s in %q / %q", arg, linux, def)
+	assert.True(t, hasCmdlineArg(linux+" "+def, arg), "sh sees %s in %q / %q", arg, linux, def)
 }
 
 func indexOf(list []string, s string) int {
@@ -389,7 +389,7 @@ func TestNotRefusedLayeredRoot(t *testing.T) {
 	}
 }
 
-func makeGrubenvString(lines ...string) string { return string(makeGrubenv(GrubenvSize, lines...)) }
+func makeGrubenvString(lines ...string) string { return string(makeGrubenv(grubenvSize, lines...)) }
 
 func TestResolveStaysInRoot(t *testing.T) {
 	parent := t.TempDir()
@@ -661,4 +661,22 @@ func TestKernelArgsOnly(t *testing.T) {
 			assert.ErrorIs(t, err, ErrNoUndo)
 		})
 	}
+}
+
+// TestHasBootConfig: every kind of file that can unlock a volume at boot counts, a
+// generated grub.cfg alone too; an empty root does not.
+func TestHasBootConfig(t *testing.T) {
+	for name, files := range map[string]fakeRoot{
+		"grub.cfg only": {"boot/grub2/grub.cfg": al2GrubCfg},
+		"menu.lst only": {"boot/grub/menu.lst": "title x\n\tkernel /vmlinuz ro\n"},
+		"crypttab only": {"etc/crypttab": "my_enc_fs /dev/xvdf none luks\n"},
+		"fstab only":    {"etc/fstab": "/dev/xvda1 / ext4 defaults 1 1\n"},
+	} {
+		sys, err := Detect(files.build(t))
+		require.NoError(t, err, name)
+		assert.True(t, sys.HasBootConfig(), name)
+	}
+	sys, err := Detect(t.TempDir())
+	require.NoError(t, err)
+	assert.False(t, sys.HasBootConfig())
 }
