@@ -28,7 +28,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 
 	"github.com/cloudluks/cloudluks/grubconf"
 	"github.com/cloudluks/cloudluks/internal/cli"
@@ -135,18 +134,17 @@ func doRun(stdout, stderr io.Writer, root string, v grubconf.Volume, dryRun, bac
 	if err != nil {
 		return err
 	}
-	noBoot := "no boot loader configuration found under " + sys.Root
-	for _, w := range plan.Warnings {
-		// With nothing to change, "no boot loader configuration" is the whole story; told as a
-		// warning it read as if unlock had been disabled already.
-		if w == noBoot && plan.Empty() && !undo {
-			continue
+	if plan.Empty() && !undo && !sys.HasBootConfig() {
+		// One message: warnings such as "no boot loader configuration" followed by
+		// "already disabled" read as if unlock had been disabled.
+		fmt.Fprintf(stderr, "noautomount: nothing changed: no boot loader configuration found under %s, so there is no boot-time unlock to disable (is --root the right directory?)\n", sys.Root)
+		for _, d := range sys.Dangling {
+			fmt.Fprintf(stderr, "noautomount: warning: %s is a symlink to a missing file (is /boot mounted under the root?)\n", d)
 		}
-		fmt.Fprintf(stderr, "noautomount: warning: %s\n", w)
-	}
-	if plan.Empty() && !undo && slices.Contains(plan.Warnings, noBoot) {
-		fmt.Fprintf(stderr, "noautomount: nothing changed: %s, so there is no boot-time unlock to disable (is --root the right directory?)\n", noBoot)
 		return nil
+	}
+	for _, w := range plan.Warnings {
+		fmt.Fprintf(stderr, "noautomount: warning: %s\n", w)
 	}
 	if plan.Empty() {
 		if undo {
