@@ -226,9 +226,12 @@ func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
 	w := newWorkset(s.Root)
 	p := &Plan{Root: s.Root, Volume: v, Arg: s.Arg, Family: s.Family}
 
-	// Load everything first, so the safety check sees the files as they are.
+	// One pass over the boot-loader file kinds: each file is read and parsed once; its
+	// command lines go to the safety check and its edit waits until that check has passed,
+	// so a refused plan edits nothing. Edits run in this order (the created
+	// /etc/kernel/cmdline copies the newest BLS entry after its edit).
 	var cmdlines []cmdlineSource
-	legacy := map[string]*legacyFile{}
+	var edits []func() error
 	for _, lf := range s.Legacy {
 		f, err := w.get(lf.Name)
 		if err != nil {
@@ -236,21 +239,33 @@ func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
 		}
 		f.res.Chain = appendNew(f.res.Chain, lf.Chain...)
 		lg := parseLegacy(f.cur)
-		legacy[lf.Name] = lg
 		for _, c := range lg.Cmdlines() {
 			cmdlines = append(cmdlines, cmdlineSource{f.res.Final, c})
 		}
+		// Every entry, the first module line of multiboot entries, kopt.
+		edits = append(edits, func() error {
+			if lg.AddArg(s.Arg) {
+				f.set(lg.Bytes(), "add "+s.Arg+" to every kernel entry")
+			}
+			return nil
+		})
 	}
-	cfgs := map[string]*grubCfg{}
 	for _, gc := range s.GrubCfg {
 		f, err := w.get(gc.Name)
 		if err != nil {
 			return nil, err
 		}
-		cfgs[gc.Name] = parseGrubCfg(f.cur)
-		for _, c := range cfgs[gc.Name].Cmdlines() {
+		cfg := parseGrubCfg(f.cur)
+		for _, c := range cfg.Cmdlines() {
 			cmdlines = append(cmdlines, cmdlineSource{f.res.Final, c})
 		}
+		// The generated grub.cfg, so that the next boot has it without regenerating.
+		edits = append(edits, func() error {
+			if cfg.AddArg(s.Arg) {
+				f.set(cfg.Bytes(), "add "+s.Arg+" to every linux line")
+			}
+			return nil
+		})
 	}
 	defs, err := s.loadDefaults(w)
 	if err != nil {
@@ -261,6 +276,7 @@ func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
 		for _, n := range []string{"GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT"} {
 			cmdlines = append(cmdlines, cmdlineSource{"/etc/default/grub", eff[n]})
 		}
+		edits = append(edits, func() error { return s.planDefaults(w, defs) })
 	}
 	bls := map[string]*blsEntry{}
 	for _, e := range s.BLSEntries {
@@ -268,16 +284,37 @@ func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		bls[e.Name] = parseBLS(f.cur)
-		cmdlines = append(cmdlines, cmdlineSource{f.res.Final, bls[e.Name].Options()})
+		ent := parseBLS(f.cur)
+		bls[e.Name] = ent
+		cmdlines = append(cmdlines, cmdlineSource{f.res.Final, ent.Options()})
+		// Literal options; entries using $kernelopts are covered by grubenv.
+		if ent.UsesKernelopts() && len(s.Grubenv) > 0 {
+			continue
+		}
+		edits = append(edits, func() error {
+			if ent.AddArg(s.Arg) {
+				f.set(ent.Bytes(), "add "+s.Arg+" to the options line")
+			}
+			return nil
+		})
 	}
 	for _, g := range s.Grubenv {
 		f, err := w.get(g.Name)
 		if err != nil {
 			return nil, err
 		}
-		ko, _ := parseGrubenv(f.cur).Get("kernelopts")
+		env := parseGrubenv(f.cur)
+		ko, _ := env.Get("kernelopts")
 		cmdlines = append(cmdlines, cmdlineSource{f.res.Final, ko})
+		edits = append(edits, func() error {
+			if nv, ch := addCmdlineArg(ko, s.Arg); ch {
+				if err := env.Set("kernelopts", nv); err != nil {
+					return fmt.Errorf("%s: %w", f.res.Final, err)
+				}
+				f.set(env.Bytes(), "add "+s.Arg+" to kernelopts")
+			}
+			return nil
+		})
 	}
 	if s.KernelCmdline != nil {
 		f, err := w.get(s.KernelCmdline.Name)
@@ -286,6 +323,8 @@ func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
 		}
 		cmdlines = append(cmdlines, cmdlineSource{f.res.Final, string(f.cur)})
 	}
+	edits = append(edits, func() error { return s.planKernelCmdline(w, bls) })
+
 	var ct *crypttab
 	var ctFile, fsFile *wsFile
 	ctPath, fsPath := "/etc/crypttab", "/etc/fstab"
@@ -306,51 +345,10 @@ func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
 		return nil, err
 	}
 	hadCryptLine := ct != nil && crypttabNames(ct, v)
-
-	// Legacy GRUB: every entry, the first module line of multiboot entries, kopt.
-	for _, lf := range s.Legacy {
-		f, _ := w.get(lf.Name)
-		if legacy[lf.Name].AddArg(s.Arg) {
-			f.set(legacy[lf.Name].Bytes(), "add "+s.Arg+" to every kernel entry")
-		}
-	}
-	// The generated grub.cfg, so that the next boot has it without regenerating.
-	for _, gc := range s.GrubCfg {
-		f, _ := w.get(gc.Name)
-		if cfgs[gc.Name].AddArg(s.Arg) {
-			f.set(cfgs[gc.Name].Bytes(), "add "+s.Arg+" to every linux line")
-		}
-	}
-	// GRUB 2 defaults.
-	if len(defs.files) > 0 {
-		if err := s.planDefaults(w, defs); err != nil {
+	for _, edit := range edits {
+		if err := edit(); err != nil {
 			return nil, err
 		}
-	}
-	// BLS entries: literal options; entries using $kernelopts are covered by grubenv.
-	for _, e := range s.BLSEntries {
-		ent := bls[e.Name]
-		if ent.UsesKernelopts() && len(s.Grubenv) > 0 {
-			continue
-		}
-		f, _ := w.get(e.Name)
-		if ent.AddArg(s.Arg) {
-			f.set(ent.Bytes(), "add "+s.Arg+" to the options line")
-		}
-	}
-	for _, g := range s.Grubenv {
-		f, _ := w.get(g.Name)
-		env := parseGrubenv(f.cur)
-		ko, _ := env.Get("kernelopts")
-		if nv, ch := addCmdlineArg(ko, s.Arg); ch {
-			if err := env.Set("kernelopts", nv); err != nil {
-				return nil, fmt.Errorf("%s: %w", f.res.Final, err)
-			}
-			f.set(env.Bytes(), "add "+s.Arg+" to kernelopts")
-		}
-	}
-	if err := s.planKernelCmdline(w, bls); err != nil {
-		return nil, err
 	}
 	if ct != nil && v.Name != "" {
 		names := []string{v.Name}
