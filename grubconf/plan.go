@@ -65,6 +65,8 @@ type Plan struct {
 	// configuration was found at all (an empty plan then proves little).
 	Warnings []string
 	undo     bool
+	// conflicts are the reasons an undo plan must not be applied (see PlanUndo).
+	conflicts []error
 }
 
 // Empty reports whether there is nothing to change (the operation is already done).
@@ -570,16 +572,14 @@ const BackupSuffix = ".cloudluks-bak"
 // keeping mode and owner. If a write fails, everything is put back: the files already
 // written, the backup copies this call created and the undo record as it was before.
 func (p *Plan) Apply(opts ApplyOptions) error {
+	if err := p.Check(); err != nil {
+		return err
+	}
 	if len(p.Changes) == 0 {
 		if p.undo {
 			return removeJournal(p.Root, p.Volume.Name)
 		}
 		return nil
-	}
-	for _, c := range p.Changes {
-		if err := checkCurrent(p.Root, c.Path, c.Old); err != nil {
-			return err
-		}
 	}
 	var prevJournal []byte // nil: there was no record
 	var newDirs []string   // directories the record needed, outermost first
@@ -627,6 +627,21 @@ func (p *Plan) Apply(opts ApplyOptions) error {
 	}
 	if p.undo {
 		return removeJournal(p.Root, p.Volume.Name)
+	}
+	return nil
+}
+
+// Check reports why Apply would refuse, without writing anything: a file changed since
+// the plan was made, or, for an undo plan, a line the applies edited that was changed
+// again since (ErrConflict either way). A dry run uses it to say what Apply would do.
+func (p *Plan) Check() error {
+	if len(p.conflicts) > 0 {
+		return p.conflicts[0]
+	}
+	for _, c := range p.Changes {
+		if err := checkCurrent(p.Root, c.Path, c.Old); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -11,7 +11,10 @@
 //	noautomount --root DIR [--volume NAME] [--mount-point DIR] [--dry-run] [--backup] [--undo]
 //
 // It prints a unified diff of every change. --dry-run prints it and changes nothing.
-// --undo restores the files changed by an earlier run to their original bytes.
+// --undo takes out exactly what earlier runs added (the arguments, the options, a created
+// drop-in) and keeps what others changed since, such as the entry a kernel update added;
+// a file nobody else touched gets its original bytes back. When a line a run edited was
+// changed again since, --undo refuses (exit 5) and --dry-run --undo names the line.
 //
 // --root is required: --root / edits the running system; with no arguments at all it
 // prints its usage and exits 1.
@@ -67,7 +70,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	device := fl.String("device", "", "backing device as written in crypttab (optional)")
 	dryRun := fl.Bool("dry-run", false, "print the diff, change nothing")
 	backup := fl.Bool("backup", false, "keep FILE"+grubconf.BackupSuffix+" copies of the originals")
-	undo := fl.Bool("undo", false, "restore the files changed by an earlier run")
+	undo := fl.Bool("undo", false, "take out what earlier runs added, keeping later changes by others")
 	version := fl.Bool("version", false, "print the version and exit")
 	usage := func(w io.Writer) {
 		fmt.Fprintln(w, "usage: noautomount --root DIR [--volume NAME] [--mount-point DIR] [--dry-run] [--backup] [--undo]")
@@ -146,7 +149,7 @@ func doRun(stdout, stderr io.Writer, root string, v grubconf.Volume, dryRun, bac
 	for _, w := range plan.Warnings {
 		fmt.Fprintf(stderr, "noautomount: warning: %s\n", w)
 	}
-	if plan.Empty() {
+	if plan.Empty() && plan.Check() == nil {
 		if undo {
 			fmt.Fprintf(stderr, "noautomount: nothing to undo for %s\n", subject)
 			if !dryRun {
@@ -157,6 +160,10 @@ func doRun(stdout, stderr io.Writer, root string, v grubconf.Volume, dryRun, bac
 		fmt.Fprintf(stderr, "noautomount: nothing to do: %s is already disabled\n", what)
 		return nil
 	}
+	// Refuse before showing a diff that will not be applied; a dry run shows it and says so.
+	if err := plan.Check(); err != nil && !dryRun {
+		return err
+	}
 	for _, c := range plan.Changes {
 		for _, l := range c.Via {
 			fmt.Fprintf(stderr, "noautomount: %s is a symlink; editing the real file %s\n", l, c.Path)
@@ -166,6 +173,10 @@ func doRun(stdout, stderr io.Writer, root string, v grubconf.Volume, dryRun, bac
 		return err
 	}
 	if dryRun {
+		if err := plan.Check(); err != nil {
+			fmt.Fprintf(stderr, "noautomount: dry run: nothing written; a real run would refuse: %v\n", err)
+			return nil
+		}
 		fmt.Fprintf(stderr, "noautomount: dry run: %d file(s) would change, nothing written\n", len(plan.Changes))
 		return nil
 	}
