@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"embed"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,14 +14,11 @@ import (
 	"github.com/cloudluks/cloudluks/grubconf"
 )
 
-// Real boot configuration samples (see testdata/grub/README.md for their provenance).
-//
-//go:embed testdata/grub
-var grubSamples embed.FS
-
+// sample reads one of grubconf's real boot configuration samples (provenance in
+// grubconf/testdata/README.md); the tests run in this package's directory.
 func sample(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := grubSamples.ReadFile("testdata/grub/" + name)
+	b, err := os.ReadFile(filepath.Join("..", "..", "grubconf", "testdata", name))
 	require.NoError(t, err)
 	return b
 }
