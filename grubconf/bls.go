@@ -5,17 +5,17 @@ import (
 	"strings"
 )
 
-// BLSEntry is a Boot Loader Specification entry (/boot/loader/entries/*.conf): one
+// blsEntry is a Boot Loader Specification entry (/boot/loader/entries/*.conf): one
 // "key value" per line. Only options lines are edited; everything else stays as written.
-type BLSEntry struct {
+type blsEntry struct {
 	lines [][]byte
 }
 
-// ParseBLS keeps b verbatim.
-func ParseBLS(b []byte) *BLSEntry { return &BLSEntry{lines: splitLines(b)} }
+// parseBLS keeps b verbatim.
+func parseBLS(b []byte) *blsEntry { return &blsEntry{lines: splitLines(b)} }
 
 // Bytes renders the entry.
-func (e *BLSEntry) Bytes() []byte { return append([]byte{}, bytes.Join(e.lines, nil)...) }
+func (e *blsEntry) Bytes() []byte { return append([]byte{}, bytes.Join(e.lines, nil)...) }
 
 // blsKey returns the key of line l and where its value starts.
 func blsKey(l []byte) (key string, val int) {
@@ -39,7 +39,7 @@ func blsKey(l []byte) (key string, val int) {
 }
 
 // Get returns the value of the first line with key.
-func (e *BLSEntry) Get(key string) (string, bool) {
+func (e *blsEntry) Get(key string) (string, bool) {
 	for _, l := range e.lines {
 		if k, v := blsKey(l); k == key {
 			return string(l[v:contentEnd(l)]), true
@@ -49,7 +49,7 @@ func (e *BLSEntry) Get(key string) (string, bool) {
 }
 
 // Options returns all options lines joined by a space (the specification allows several).
-func (e *BLSEntry) Options() string {
+func (e *blsEntry) Options() string {
 	var parts []string
 	for _, l := range e.lines {
 		if k, v := blsKey(l); k == "options" {
@@ -60,8 +60,8 @@ func (e *BLSEntry) Options() string {
 }
 
 // UsesKernelopts reports whether the options refer to the grubenv variable $kernelopts.
-func (e *BLSEntry) UsesKernelopts() bool {
-	for _, a := range SplitArgs(e.Options()) {
+func (e *blsEntry) UsesKernelopts() bool {
+	for _, a := range splitArgs(e.Options()) {
 		if a.Raw == "$kernelopts" || a.Raw == "${kernelopts}" {
 			return true
 		}
@@ -71,8 +71,8 @@ func (e *BLSEntry) UsesKernelopts() bool {
 
 // AddArg appends arg to the last options line (adding "options arg" when there is none)
 // unless the options already carry it.
-func (e *BLSEntry) AddArg(arg string) bool {
-	if HasArg(e.Options(), arg) {
+func (e *blsEntry) AddArg(arg string) bool {
+	if hasCmdlineArg(e.Options(), arg) {
 		return false
 	}
 	for i := len(e.lines) - 1; i >= 0; i-- {
@@ -102,7 +102,7 @@ func (e *BLSEntry) AddArg(arg string) bool {
 }
 
 // RemoveArg removes arg from every options line.
-func (e *BLSEntry) RemoveArg(arg string) bool {
+func (e *blsEntry) RemoveArg(arg string) bool {
 	changed := false
 	for i, l := range e.lines {
 		k, v := blsKey(l)

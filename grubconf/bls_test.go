@@ -9,7 +9,7 @@ import (
 
 func TestBLSFixtures(t *testing.T) {
 	in := fixture(t, "08-al2023-bls-entry.conf")
-	e := ParseBLS(in)
+	e := parseBLS(in)
 	require.Equal(t, in, e.Bytes())
 	assert.False(t, e.UsesKernelopts())
 	require.True(t, e.AddArg("rd.luks=0"))
@@ -18,7 +18,7 @@ func TestBLSFixtures(t *testing.T) {
 	require.True(t, e.RemoveArg("rd.luks=0"))
 	assert.Equal(t, in, e.Bytes())
 
-	k := ParseBLS(fixture(t, "09-centos8-stream-bls-entry-kernelopts.conf"))
+	k := parseBLS(fixture(t, "09-centos8-stream-bls-entry-kernelopts.conf"))
 	assert.True(t, k.UsesKernelopts())
 	v, ok := k.Get("linux")
 	assert.True(t, ok)
@@ -37,11 +37,11 @@ func TestBLSShapes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := ParseBLS([]byte(tt.in))
+			e := parseBLS([]byte(tt.in))
 			require.Equal(t, tt.in, string(e.Bytes()))
 			e.AddArg("rd.luks=0")
 			assert.Equal(t, tt.want, string(e.Bytes()))
-			assert.True(t, HasArg(e.Options(), "rd.luks=0"))
+			assert.True(t, hasCmdlineArg(e.Options(), "rd.luks=0"))
 		})
 	}
 }
@@ -51,13 +51,13 @@ func FuzzBLS(f *testing.F) {
 	f.Add(fixture(f, "09-centos8-stream-bls-entry-kernelopts.conf"))
 	f.Add([]byte("options\t\"a b\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		e := ParseBLS(b)
+		e := parseBLS(b)
 		require.Equal(t, b, e.Bytes())
-		had := HasArg(e.Options(), "rd.luks=0")
+		had := hasCmdlineArg(e.Options(), "rd.luks=0")
 		if e.AddArg("rd.luks=0") {
 			require.False(t, had)
-			re := ParseBLS(e.Bytes())
-			if HasArg(re.Options(), "rd.luks=0") {
+			re := parseBLS(e.Bytes())
+			if hasCmdlineArg(re.Options(), "rd.luks=0") {
 				require.False(t, re.AddArg("rd.luks=0"))
 			}
 		}

@@ -138,7 +138,7 @@ func Detect(root string) (*System, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(ParseGrubCfg(b).targets()) > 0 {
+		if len(parseGrubCfg(b).targets()) > 0 {
 			s.GrubCfg = append(s.GrubCfg, f)
 		}
 	}
@@ -183,7 +183,7 @@ func Detect(root string) (*System, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, has := ParseGrubenv(b).Get("kernelopts"); has {
+		if _, has := parseGrubenv(b).Get("kernelopts"); has {
 			s.Grubenv = append(s.Grubenv, f)
 		}
 	}
@@ -209,6 +209,19 @@ func Detect(root string) (*System, error) {
 	}
 	s.CommentOutCrypttab = s.Family == FamilyLegacySysV
 	return s, nil
+}
+
+// HasBootConfig reports whether Detect found anything that can unlock a volume at boot:
+// a boot loader configuration (legacy GRUB, grub.cfg, /etc/default/grub and its drop-ins,
+// BLS entries, grubenv kernelopts, /etc/kernel/cmdline), /etc/crypttab or /etc/fstab.
+// Without one an empty plan proves nothing: --root probably names the wrong directory.
+func (s *System) HasBootConfig() bool {
+	return s.hasBootLoader() || len(s.DropIns) > 0 || s.Crypttab != nil || s.Fstab != nil
+}
+
+// hasBootLoader reports whether a file that carries kernel arguments was found.
+func (s *System) hasBootLoader() bool {
+	return len(s.Legacy)+len(s.GrubCfg)+len(s.BLSEntries)+len(s.Grubenv) > 0 || s.DefaultGrub != nil || s.KernelCmdline != nil
 }
 
 // findFile resolves name; ok=false when it (or its symlink target) does not exist.

@@ -61,10 +61,12 @@
 // owner, so symlinks stay symlinks. Apply first checks that no file changed since the plan
 // was made (ErrConflict), and records the original bytes under
 // var/lib/cloudluks/grubconf/NAME.json in the root for PlanUndo. A later apply for the same
-// volume extends that record: a file nobody touched in between keeps its first original;
-// a file someone else changed in between (a kernel update adding an entry) is restored to
-// its state before the later apply, so undo never throws away foreign changes. PlanUndo
-// refuses with ErrConflict when a recorded file changed after the last apply.
+// volume extends that record; when someone else changed a file in between (a kernel update
+// adding an entry), the later edit is recorded as a further step. Undo takes out exactly
+// what the applies added, line by line, and keeps every change made by others, before or
+// after an apply; a file nobody touched gets its original bytes back. When a line the
+// applies edited was changed again since, the undo plan says so in Warnings, its Diff
+// shows the rest, and Check and Apply refuse with ErrConflict.
 //
 // PlanDisableUnlock refuses with an *EncryptedBootError (errors.Is ErrEncryptedBoot) and
 // changes nothing when root, /usr, swap or resume is on LUKS: a kernel argument such as

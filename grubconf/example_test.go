@@ -121,25 +121,3 @@ func ExampleSystem_PlanDisableUnlock_refused() {
 	// true
 	// /boot/loader/entries/a.conf: kernel argument "root=/dev/mapper/luks-0c3b": refusing to disable boot-time unlock: a file system needed for boot is on LUKS
 }
-
-// Kernel arguments are matched the way dracut reads them: the last value wins, bare flags
-// match by name.
-func ExampleAddArg() {
-	fmt.Println(grubconf.AddArg("ro console=hvc0 ", "rd_NO_LUKS"))
-	fmt.Println(grubconf.AddArg("ro rd_NO_LUKS", "rd_NO_LUKS"))
-	fmt.Println(grubconf.AddArg("rd.luks=0 rd.luks=1", "rd.luks=0"))
-	// Output:
-	// ro console=hvc0 rd_NO_LUKS  true
-	// ro rd_NO_LUKS false
-	// rd.luks=0 rd.luks=1 rd.luks=0 true
-}
-
-// Edits of /etc/default/grub keep the value's quoting.
-func ExampleShellFile_AddArg() {
-	f := grubconf.ParseShell([]byte("GRUB_CMDLINE_LINUX_DEFAULT=\"quiet splash\"\nGRUB_CMDLINE_LINUX='ro'\n"))
-	_, _ = f.AddArg("GRUB_CMDLINE_LINUX", "rd.luks=0", nil)
-	fmt.Print(string(f.Bytes()))
-	// Output:
-	// GRUB_CMDLINE_LINUX_DEFAULT="quiet splash"
-	// GRUB_CMDLINE_LINUX='ro rd.luks=0'
-}

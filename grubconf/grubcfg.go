@@ -2,18 +2,18 @@ package grubconf
 
 import "strings"
 
-// GrubCfg is a generated GRUB 2 grub.cfg (grub2-mkconfig / update-grub output), edited in
+// grubCfg is a generated GRUB 2 grub.cfg (grub2-mkconfig / update-grub output), edited in
 // place so that a change takes effect at the next boot without regenerating it. Linux
 // arguments live on linux, linux16 and linuxefi lines, and in multiboot (Xen) entries on
 // the first module line after the multiboot line. Lines are kept byte for byte.
-type GrubCfg struct {
+type grubCfg struct {
 	lines []legacyLine
 }
 
-// ParseGrubCfg keeps b verbatim.
-func ParseGrubCfg(b []byte) *GrubCfg {
-	lf := ParseLegacy(b)
-	g := &GrubCfg{lines: lf.lines}
+// parseGrubCfg keeps b verbatim.
+func parseGrubCfg(b []byte) *grubCfg {
+	lf := parseLegacy(b)
+	g := &grubCfg{lines: lf.lines}
 	entry := -1
 	for i := range g.lines {
 		switch g.lines[i].keyword {
@@ -26,12 +26,12 @@ func ParseGrubCfg(b []byte) *GrubCfg {
 }
 
 // Bytes renders the file.
-func (g *GrubCfg) Bytes() []byte { return (&LegacyFile{lines: g.lines}).Bytes() }
+func (g *grubCfg) Bytes() []byte { return (&legacyFile{lines: g.lines}).Bytes() }
 
 func isLinuxCmd(k string) bool { return k == "linux" || k == "linux16" || k == "linuxefi" }
 
 // targets lists the lines carrying Linux arguments.
-func (g *GrubCfg) targets() []int {
+func (g *grubCfg) targets() []int {
 	var out []int
 	multiboot := map[int]bool{}
 	moduleDone := map[int]bool{}
@@ -49,8 +49,8 @@ func (g *GrubCfg) targets() []int {
 	return out
 }
 
-func (g *GrubCfg) argRegion(l legacyLine) (int, int, bool) {
-	args := SplitArgs(l.masked[l.rest:])
+func (g *grubCfg) argRegion(l legacyLine) (int, int, bool) {
+	args := splitArgs(l.masked[l.rest:])
 	if len(args) == 0 {
 		return 0, 0, false
 	}
@@ -64,7 +64,7 @@ func (g *GrubCfg) argRegion(l legacyLine) (int, int, bool) {
 	return l.rest, skip, true
 }
 
-func (g *GrubCfg) edit(fn func(masked string, skip int) []textEdit) bool {
+func (g *grubCfg) edit(fn func(masked string, skip int) []textEdit) bool {
 	changed := false
 	for _, i := range g.targets() {
 		l := &g.lines[i]
@@ -76,7 +76,7 @@ func (g *GrubCfg) edit(fn func(masked string, skip int) []textEdit) bool {
 }
 
 // AddArg appends arg to every Linux command line in the file that lacks it.
-func (g *GrubCfg) AddArg(arg string) bool {
+func (g *grubCfg) AddArg(arg string) bool {
 	return g.edit(func(m string, skip int) []textEdit {
 		if e, ok := addArgEdit(m, skip, arg); ok {
 			return []textEdit{e}
@@ -86,12 +86,12 @@ func (g *GrubCfg) AddArg(arg string) bool {
 }
 
 // RemoveArg removes arg from every Linux command line.
-func (g *GrubCfg) RemoveArg(arg string) bool {
+func (g *grubCfg) RemoveArg(arg string) bool {
 	return g.edit(func(m string, skip int) []textEdit { return removeArgEdits(m, skip, arg) })
 }
 
 // Cmdlines returns the Linux command lines (after the image path).
-func (g *GrubCfg) Cmdlines() []string {
+func (g *grubCfg) Cmdlines() []string {
 	var out []string
 	for _, i := range g.targets() {
 		l := g.lines[i]
@@ -99,7 +99,7 @@ func (g *GrubCfg) Cmdlines() []string {
 		if !ok {
 			continue
 		}
-		args := SplitArgs(l.masked[base:])
+		args := splitArgs(l.masked[base:])
 		if skip < len(args) {
 			out = append(out, strings.TrimRight(l.masked[base+args[skip].Start:], " \t"))
 		} else {
@@ -111,9 +111,9 @@ func (g *GrubCfg) Cmdlines() []string {
 
 // HasArg reports whether every Linux command line carries arg (true for a file without
 // any, e.g. one that only loads BLS entries).
-func (g *GrubCfg) HasArg(arg string) bool {
+func (g *grubCfg) HasArg(arg string) bool {
 	for _, c := range g.Cmdlines() {
-		if !HasArg(c, arg) {
+		if !hasCmdlineArg(c, arg) {
 			return false
 		}
 	}

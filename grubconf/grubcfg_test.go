@@ -58,7 +58,7 @@ func TestGrubCfg(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g := ParseGrubCfg([]byte(tt.in))
+			g := parseGrubCfg([]byte(tt.in))
 			require.Equal(t, tt.in, string(g.Bytes()))
 			g.AddArg("rd.luks=0")
 			out := string(g.Bytes())
@@ -68,20 +68,20 @@ func TestGrubCfg(t *testing.T) {
 				golden(t, "al2-grub.cfg.add-rd.luks=0", g.Bytes())
 			}
 			assert.True(t, g.HasArg("rd.luks=0"))
-			assert.False(t, ParseGrubCfg([]byte(out)).AddArg("rd.luks=0"), "idempotent")
-			back := ParseGrubCfg([]byte(out))
+			assert.False(t, parseGrubCfg([]byte(out)).AddArg("rd.luks=0"), "idempotent")
+			back := parseGrubCfg([]byte(out))
 			back.RemoveArg("rd.luks=0")
 			assert.Equal(t, tt.in, string(back.Bytes()))
 		})
 	}
-	assert.Equal(t, []string{"root=UUID=1 ro quiet"}, ParseGrubCfg([]byte(xenGrubCfg)).Cmdlines())
+	assert.Equal(t, []string{"root=UUID=1 ro quiet"}, parseGrubCfg([]byte(xenGrubCfg)).Cmdlines())
 }
 
 // TestGrubCfgScriptCheck has GRUB's own parser check every edited grub.cfg.
 func TestGrubCfgScriptCheck(t *testing.T) {
 	gsc := testenv.LookPath(t, "grub-script-check", "apt-get install grub-common")
 	for _, in := range []string{al2GrubCfg, ubuntuGrubCfg, xenGrubCfg, blsGrubCfg} {
-		g := ParseGrubCfg([]byte(in))
+		g := parseGrubCfg([]byte(in))
 		g.AddArg("rd.luks=0")
 		p := writeTemp(t, "grub.cfg", g.Bytes())
 		out, err := exec.Command(gsc, p).CombinedOutput()
@@ -94,10 +94,10 @@ func FuzzGrubCfg(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		g := ParseGrubCfg(b)
+		g := parseGrubCfg(b)
 		require.Equal(t, b, g.Bytes(), "render(parse(x)) == x")
 		if g.AddArg("rd.luks=0") {
-			re := ParseGrubCfg(g.Bytes())
+			re := parseGrubCfg(g.Bytes())
 			if re.HasArg("rd.luks=0") {
 				require.False(t, re.AddArg("rd.luks=0"))
 			}

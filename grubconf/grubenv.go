@@ -6,15 +6,15 @@ import (
 	"strings"
 )
 
-// GrubenvSize is the size GRUB gives a new environment block (grub-editenv create).
-const GrubenvSize = 1024
+// grubenvSize is the size GRUB gives a new environment block (grub-editenv create).
+const grubenvSize = 1024
 
 const grubenvSignature = "# GRUB Environment Block\n"
 
-// Grubenv is a GRUB environment block (/boot/grub2/grubenv): the signature line, then
+// grubenv is a GRUB environment block (/boot/grub2/grubenv): the signature line, then
 // name=value lines, padded with '#' to a fixed size. GRUB escapes '\' and newline in values
 // with a backslash. Edits keep the file's size by taking from or giving to the padding.
-type Grubenv struct {
+type grubenv struct {
 	raw []byte
 }
 
@@ -23,16 +23,16 @@ type envVar struct {
 	start, end  int // the whole line including its newline
 }
 
-// ParseGrubenv keeps b verbatim; Bytes returns it unchanged until Set is called.
-func ParseGrubenv(b []byte) *Grubenv { return &Grubenv{raw: append([]byte{}, b...)} }
+// parseGrubenv keeps b verbatim; Bytes returns it unchanged until Set is called.
+func parseGrubenv(b []byte) *grubenv { return &grubenv{raw: append([]byte{}, b...)} }
 
 // Bytes renders the block.
-func (g *Grubenv) Bytes() []byte { return append([]byte{}, g.raw...) }
+func (g *grubenv) Bytes() []byte { return append([]byte{}, g.raw...) }
 
 // Valid reports whether the block starts with GRUB's signature.
-func (g *Grubenv) Valid() bool { return bytes.HasPrefix(g.raw, []byte(grubenvSignature)) }
+func (g *grubenv) Valid() bool { return bytes.HasPrefix(g.raw, []byte(grubenvSignature)) }
 
-func (g *Grubenv) vars() []envVar {
+func (g *grubenv) vars() []envVar {
 	if !g.Valid() {
 		return nil
 	}
@@ -65,7 +65,7 @@ func (g *Grubenv) vars() []envVar {
 }
 
 // Get returns the value of name.
-func (g *Grubenv) Get(name string) (string, bool) {
+func (g *grubenv) Get(name string) (string, bool) {
 	for _, v := range g.vars() {
 		if v.name == name {
 			return v.value, true
@@ -88,7 +88,7 @@ func escapeGrubenv(s string) string {
 // Set replaces the value of an existing variable, or adds it before the padding, keeping
 // the block's size. It fails with ErrBadGrubenv on a file without the signature or without
 // a '#' padding run at its end, and with ErrGrubenvOverflow when the padding is too short.
-func (g *Grubenv) Set(name, value string) error {
+func (g *grubenv) Set(name, value string) error {
 	if !g.Valid() {
 		return ErrBadGrubenv
 	}

@@ -24,13 +24,13 @@ func makeGrubenv(size int, lines ...string) []byte {
 
 func TestGrubenvFixture(t *testing.T) {
 	in := fixture(t, "09-centos8-stream-grubenv.TRUNCATED-946-bytes")
-	g := ParseGrubenv(in)
+	g := parseGrubenv(in)
 	require.Equal(t, in, g.Bytes())
 	require.True(t, g.Valid())
 	ko, ok := g.Get("kernelopts")
 	require.True(t, ok)
 	assert.Equal(t, "root=UUID=d0be5cb9-622d-42d5-a531-674aaa120309 ro crashkernel=auto rhgb quiet console=ttyS1,57600n8", ko)
-	nv, _ := AddArg(ko, "rd.luks=0")
+	nv, _ := addCmdlineArg(ko, "rd.luks=0")
 	require.NoError(t, g.Set("kernelopts", nv))
 	out := g.Bytes()
 	assert.Len(t, out, len(in), "size kept (this upstream sample is 946 bytes)")
@@ -39,24 +39,24 @@ func TestGrubenvFixture(t *testing.T) {
 	assert.Equal(t, "9af7b02ac08149d985841c07c8ff366e-5.18.0", saved)
 
 	// The same edit on a real-size block.
-	full := append(bytes.TrimRight(in, "#"), bytes.Repeat([]byte("#"), GrubenvSize-len(bytes.TrimRight(in, "#")))...)
-	require.Len(t, full, GrubenvSize)
-	g2 := ParseGrubenv(full)
+	full := append(bytes.TrimRight(in, "#"), bytes.Repeat([]byte("#"), grubenvSize-len(bytes.TrimRight(in, "#")))...)
+	require.Len(t, full, grubenvSize)
+	g2 := parseGrubenv(full)
 	require.NoError(t, g2.Set("kernelopts", nv))
-	assert.Len(t, g2.Bytes(), GrubenvSize)
+	assert.Len(t, g2.Bytes(), grubenvSize)
 	require.NoError(t, g2.Set("kernelopts", ko))
 	assert.Equal(t, full, g2.Bytes(), "setting the old value back restores the bytes")
 }
 
 func TestGrubenvEscapingAndOverflow(t *testing.T) {
-	g := ParseGrubenv(makeGrubenv(GrubenvSize, "a=1\n", "kernelopts=ro\n"))
+	g := parseGrubenv(makeGrubenv(grubenvSize, "a=1\n", "kernelopts=ro\n"))
 	require.NoError(t, g.Set("kernelopts", "ro x=a\\b\nc"))
 	v, _ := g.Get("kernelopts")
 	assert.Equal(t, "ro x=a\\b\nc", v)
 	assert.Contains(t, string(g.Bytes()), "kernelopts=ro x=a\\\\b\\\nc\n")
 	a, _ := g.Get("a")
 	assert.Equal(t, "1", a)
-	assert.Len(t, g.Bytes(), GrubenvSize)
+	assert.Len(t, g.Bytes(), grubenvSize)
 
 	// New variable goes before the padding.
 	require.NoError(t, g.Set("new", "v"))
@@ -64,18 +64,18 @@ func TestGrubenvEscapingAndOverflow(t *testing.T) {
 	assert.Equal(t, "v", n)
 
 	before := g.Bytes()
-	err := g.Set("kernelopts", strings.Repeat("x", GrubenvSize))
+	err := g.Set("kernelopts", strings.Repeat("x", grubenvSize))
 	assert.ErrorIs(t, err, ErrGrubenvOverflow)
 	assert.Equal(t, before, g.Bytes(), "unchanged after a refused edit")
 
 	// Exactly filling the padding works.
-	small := ParseGrubenv(makeGrubenv(len(grubenvSignature)+len("k=ab\n")+3, "k=ab\n"))
+	small := parseGrubenv(makeGrubenv(len(grubenvSignature)+len("k=ab\n")+3, "k=ab\n"))
 	require.NoError(t, small.Set("k", "abcde"))
 	assert.Equal(t, grubenvSignature+"k=abcde\n", string(small.Bytes()))
 	assert.ErrorIs(t, small.Set("k", "abcdef"), ErrGrubenvOverflow)
 
-	assert.ErrorIs(t, ParseGrubenv([]byte("not a grubenv")).Set("k", "v"), ErrBadGrubenv)
-	assert.ErrorIs(t, ParseGrubenv([]byte(grubenvSignature+"k=v")).Set("k", "w"), ErrBadGrubenv, "no padding")
+	assert.ErrorIs(t, parseGrubenv([]byte("not a grubenv")).Set("k", "v"), ErrBadGrubenv)
+	assert.ErrorIs(t, parseGrubenv([]byte(grubenvSignature+"k=v")).Set("k", "w"), ErrBadGrubenv, "no padding")
 }
 
 // TestGrubenvAgainstGrubEditenv compares our edit with GRUB's own tool byte for byte and
@@ -95,7 +95,7 @@ func TestGrubenvAgainstGrubEditenv(t *testing.T) {
 	run("set", "boot_success=0")
 	orig, err := os.ReadFile(ref)
 	require.NoError(t, err)
-	require.Len(t, orig, GrubenvSize)
+	require.Len(t, orig, grubenvSize)
 
 	for _, value := range []string{
 		"root=UUID=d0be ro crashkernel=auto quiet rd.luks=0",
@@ -107,7 +107,7 @@ func TestGrubenvAgainstGrubEditenv(t *testing.T) {
 		want, err := os.ReadFile(ref)
 		require.NoError(t, err)
 
-		g := ParseGrubenv(orig)
+		g := parseGrubenv(orig)
 		require.NoError(t, g.Set("kernelopts", value))
 		assert.Equal(t, string(want), string(g.Bytes()), "same bytes as grub-editenv for %q", value)
 
@@ -122,10 +122,10 @@ func TestGrubenvAgainstGrubEditenv(t *testing.T) {
 
 func FuzzGrubenv(f *testing.F) {
 	f.Add(fixture(f, "09-centos8-stream-grubenv.TRUNCATED-946-bytes"), "ro rd.luks=0")
-	f.Add(makeGrubenv(GrubenvSize, "kernelopts=a\\\nb\n"), "x")
+	f.Add(makeGrubenv(grubenvSize, "kernelopts=a\\\nb\n"), "x")
 	f.Add([]byte("garbage"), "")
 	f.Fuzz(func(t *testing.T, b []byte, value string) {
-		g := ParseGrubenv(b)
+		g := parseGrubenv(b)
 		require.Equal(t, b, g.Bytes())
 		old, had := g.Get("kernelopts")
 		if err := g.Set("kernelopts", value); err != nil {

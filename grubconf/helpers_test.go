@@ -51,12 +51,12 @@ func TestEveryFixtureRoundTrips(t *testing.T) {
 	for _, name := range fixtureNames(t) {
 		t.Run(name, func(t *testing.T) {
 			b := fixture(t, name)
-			require.Equal(t, b, ParseLegacy(b).Bytes())
-			require.Equal(t, b, ParseShell(b).Bytes())
-			require.Equal(t, b, ParseBLS(b).Bytes())
-			require.Equal(t, b, ParseGrubenv(b).Bytes())
-			require.Equal(t, b, ParseCrypttab(b).Bytes())
-			require.Equal(t, b, ParseFstab(b).Bytes())
+			require.Equal(t, b, parseLegacy(b).Bytes())
+			require.Equal(t, b, parseShell(b).Bytes())
+			require.Equal(t, b, parseBLS(b).Bytes())
+			require.Equal(t, b, parseGrubenv(b).Bytes())
+			require.Equal(t, b, parseCrypttab(b).Bytes())
+			require.Equal(t, b, parseFstab(b).Bytes())
 		})
 	}
 }

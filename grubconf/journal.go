@@ -1,13 +1,13 @@
 package grubconf
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 )
 
 // JournalDir is where Apply records what it changed (under the root), so that Undo can
@@ -29,6 +29,23 @@ type journalEntry struct {
 	New  []byte      `json:"new"` // null: the file was removed
 	Mode fs.FileMode `json:"mode"`
 	Dirs []string    `json:"dirs,omitempty"`
+	// Steps are the edits of each apply, oldest first, when the file was changed by
+	// someone else in between (a kernel update adding an entry); without them the one
+	// edit is Old to New. Old is always the first original.
+	Steps []journalStep `json:"steps,omitempty"`
+}
+
+// journalStep is one apply's edit of a file: the content it found and the content it wrote.
+type journalStep struct {
+	Old []byte `json:"old"`
+	New []byte `json:"new"`
+}
+
+func (e journalEntry) steps() []journalStep {
+	if len(e.Steps) > 0 {
+		return e.Steps
+	}
+	return []journalStep{{e.Old, e.New}}
 }
 
 // kernelArgsJournal names the record of a plan made without a volume (kernel arguments
@@ -76,7 +93,9 @@ func readJournal(root, volume string) (*journal, error) {
 }
 
 // saveJournal records p's changes, merged with an earlier record for the same volume: a
-// file already recorded keeps its first original when it was not touched in between.
+// file already recorded keeps its first original; when someone else changed it in between,
+// this apply's edit is recorded as a further step, so that undo can take out each apply's
+// lines and keep the foreign change.
 func saveJournal(p *Plan) error {
 	j := &journal{Version: 1, Volume: p.Volume.Name, Arg: p.Arg, Family: p.Family}
 	if old, err := readJournal(p.Root, p.Volume.Name); err == nil {
@@ -91,8 +110,18 @@ func saveJournal(p *Plan) error {
 			if f.Path != c.Path {
 				continue
 			}
-			if bytes.Equal(f.New, c.Old) && (f.New == nil) == (c.Old == nil) {
-				e.Old = f.Old
+			e.Old = f.Old
+			if f.Old == nil {
+				e.Dirs = f.Dirs
+			}
+			steps := slices.Clone(f.steps())
+			if sameContent(f.New, c.Old) {
+				steps[len(steps)-1].New = c.New
+			} else {
+				steps = append(steps, journalStep{c.Old, c.New})
+			}
+			if len(steps) > 1 {
+				e.Steps = steps
 			}
 			j.Files[i], replaced = e, true
 		}
@@ -134,11 +163,15 @@ func removeJournal(root, volume string) error {
 	return nil
 }
 
-// PlanUndo loads the record Apply left for volume and returns the plan that restores every
-// recorded file to its original bytes (removing files that were created). The volume ""
-// undoes a kernel-arguments-only plan (Volume{}). It fails with
-// ErrNoUndo when nothing was recorded and with ErrConflict when a recorded file has changed
-// since, because restoring it would throw that change away; nothing is changed then.
+// PlanUndo loads the record Apply left for volume and returns the plan that takes out of
+// every recorded file exactly what the applies put in: the lines they edited get their
+// original text back, files they created are removed, and whatever someone else changed
+// since (a kernel update adding an entry, another line of fstab) stays. A file no one
+// touched since gets its original bytes back. The volume "" undoes a kernel-arguments-only
+// plan (Volume{}). It fails with ErrNoUndo when nothing was recorded. When a line the
+// applies edited was changed again since, taking the argument out would lose that change:
+// the plan then says so in Warnings (its Diff shows the rest) and its Apply fails with
+// ErrConflict and changes nothing.
 func (s *System) PlanUndo(volume string) (*Plan, error) {
 	if err := (Volume{Name: volume}).validate(); err != nil {
 		return nil, err
@@ -150,13 +183,31 @@ func (s *System) PlanUndo(volume string) (*Plan, error) {
 	p := &Plan{Root: s.Root, Volume: Volume{Name: volume}, Arg: j.Arg, Family: j.Family, undo: true}
 	for i := len(j.Files) - 1; i >= 0; i-- {
 		f := j.Files[i]
-		if err := checkCurrent(s.Root, f.Path, f.New); err != nil {
+		cur, err := readCurrent(s.Root, f.Path)
+		if err != nil {
 			return nil, err
 		}
-		if bytes.Equal(f.Old, f.New) && (f.Old == nil) == (f.New == nil) {
+		out, steps := cur, f.steps()
+		for k := len(steps) - 1; k >= 0; k-- {
+			var lost []string
+			out, lost = revertStep(out, steps[k])
+			for _, l := range lost {
+				p.Warnings = append(p.Warnings, f.Path+": "+l+"; undoing it would lose that change, so undo refuses")
+				p.conflicts = append(p.conflicts, fmt.Errorf("%s: %w (%s)", f.Path, ErrConflict, l))
+			}
+		}
+		if sameContent(out, cur) {
 			continue
 		}
-		p.Changes = append(p.Changes, Change{Path: f.Path, Via: f.Via, Reason: "restore original", Old: f.New, New: f.Old, Mode: f.Mode, Dirs: f.Dirs})
+		reason := "restore original"
+		if !sameContent(out, f.Old) {
+			reason = "take out what was added, keep the later changes"
+		}
+		c := Change{Path: f.Path, Via: f.Via, Reason: reason, Old: cur, New: out, Mode: f.Mode}
+		if out == nil {
+			c.Dirs = f.Dirs
+		}
+		p.Changes = append(p.Changes, c)
 	}
 	return p, nil
 }

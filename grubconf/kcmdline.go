@@ -2,10 +2,10 @@ package grubconf
 
 import "strings"
 
-// Arg is one kernel command-line argument as the kernel's next_arg splits it: the first '='
+// kernelArg is one kernel command-line argument as the kernel's next_arg splits it: the first '='
 // outside nothing separates name and value, double quotes protect whitespace and are
 // stripped from the name and value but not from Raw.
-type Arg struct {
+type kernelArg struct {
 	Start, End int    // byte offsets of the raw token in the scanned string
 	Raw        string // the token exactly as written
 	Name       string
@@ -14,7 +14,7 @@ type Arg struct {
 }
 
 // String renders the argument in its canonical form (name or name=value).
-func (a Arg) String() string {
+func (a kernelArg) String() string {
 	if a.HasValue {
 		return a.Name + "=" + a.Value
 	}
@@ -29,11 +29,11 @@ func isKernelSpace(c byte) bool {
 	return false
 }
 
-// SplitArgs tokenises a kernel command line the way the kernel (lib/cmdline.c next_arg)
+// splitArgs tokenises a kernel command line the way the kernel (lib/cmdline.c next_arg)
 // does: whitespace outside double quotes separates arguments; the first '=' splits name
 // from value; a quote opening the whole argument or the value is removed with its partner.
-func SplitArgs(s string) []Arg {
-	var out []Arg
+func splitArgs(s string) []kernelArg {
+	var out []kernelArg
 	i := 0
 	for {
 		for i < len(s) && isKernelSpace(s[i]) {
@@ -58,14 +58,14 @@ func SplitArgs(s string) []Arg {
 	}
 }
 
-// ParseArg parses a single argument such as "rd.luks=0" or "rd_NO_LUKS".
-func ParseArg(s string) Arg {
+// parseKernelArg parses a single argument such as "rd.luks=0" or "rd_NO_LUKS".
+func parseKernelArg(s string) kernelArg {
 	s = strings.Trim(s, " \t\n\v\f\r")
 	return makeArg(s, 0, strings.IndexByte(s, '='))
 }
 
-func makeArg(raw string, start, eq int) Arg {
-	a := Arg{Start: start, End: start + len(raw), Raw: raw}
+func makeArg(raw string, start, eq int) kernelArg {
+	a := kernelArg{Start: start, End: start + len(raw), Raw: raw}
 	body := raw
 	quoted := false
 	if strings.HasPrefix(body, `"`) {
@@ -119,9 +119,9 @@ func applyEdits(s string, edits []textEdit) string {
 // A bare flag matches any token of the same name. A name=value argument is present when the
 // last token of that name has that value, because dracut and the kernel let the last
 // occurrence win.
-func hasArg(args []Arg, skip int, want Arg) bool {
+func hasArg(args []kernelArg, skip int, want kernelArg) bool {
 	found := false
-	var last Arg
+	var last kernelArg
 	for i, a := range args {
 		if i < skip || a.Name != want.Name {
 			continue
@@ -142,8 +142,8 @@ func hasArg(args []Arg, skip int, want Arg) bool {
 // the original), or reports ok=false when it is already present. Whitespace after the last
 // token (a trailing space, a newline) stays where it was.
 func addArgEdit(masked string, skip int, want string) (textEdit, bool) {
-	args := SplitArgs(masked)
-	w := ParseArg(want)
+	args := splitArgs(masked)
+	w := parseKernelArg(want)
 	if hasArg(args, skip, w) {
 		return textEdit{}, false
 	}
@@ -164,8 +164,8 @@ func addArgEdit(masked string, skip int, want string) (textEdit, bool) {
 // separated it from the previous token, so removing what addArgEdit added restores the
 // original string.
 func removeArgEdits(masked string, skip int, want string) []textEdit {
-	args := SplitArgs(masked)
-	w := ParseArg(want)
+	args := splitArgs(masked)
+	w := parseKernelArg(want)
 	var edits []textEdit
 	leading := true // every token so far was removed: treat this one as the first
 	for i, a := range args {
@@ -186,9 +186,9 @@ func removeArgEdits(masked string, skip int, want string) []textEdit {
 	return edits
 }
 
-// AddArg returns cmdline with arg appended after its last argument, or cmdline unchanged
+// addCmdlineArg returns cmdline with arg appended after its last argument, or cmdline unchanged
 // (changed=false) when arg is already in effect.
-func AddArg(cmdline, arg string) (result string, changed bool) {
+func addCmdlineArg(cmdline, arg string) (result string, changed bool) {
 	e, ok := addArgEdit(cmdline, 0, arg)
 	if !ok {
 		return cmdline, false
@@ -196,8 +196,8 @@ func AddArg(cmdline, arg string) (result string, changed bool) {
 	return applyEdits(cmdline, []textEdit{e}), true
 }
 
-// RemoveArg removes every occurrence of arg (bare name: all values) from cmdline.
-func RemoveArg(cmdline, arg string) (result string, changed bool) {
+// removeCmdlineArg removes every occurrence of arg (bare name: all values) from cmdline.
+func removeCmdlineArg(cmdline, arg string) (result string, changed bool) {
 	edits := removeArgEdits(cmdline, 0, arg)
 	if len(edits) == 0 {
 		return cmdline, false
@@ -205,7 +205,7 @@ func RemoveArg(cmdline, arg string) (result string, changed bool) {
 	return applyEdits(cmdline, edits), true
 }
 
-// HasArg reports whether arg is in effect on cmdline (see AddArg for the matching rule).
-func HasArg(cmdline, arg string) bool {
-	return hasArg(SplitArgs(cmdline), 0, ParseArg(arg))
+// hasCmdlineArg reports whether arg is in effect on cmdline (see addCmdlineArg for the matching rule).
+func hasCmdlineArg(cmdline, arg string) bool {
+	return hasArg(splitArgs(cmdline), 0, parseKernelArg(arg))
 }

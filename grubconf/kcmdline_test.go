@@ -11,27 +11,27 @@ import (
 func TestSplitArgs(t *testing.T) {
 	tests := []struct {
 		in   string
-		want []Arg
+		want []kernelArg
 	}{
 		{"", nil},
 		{"   \t\n", nil},
-		{"ro", []Arg{{Start: 0, End: 2, Raw: "ro", Name: "ro"}}},
-		{" a=b  c=d=e", []Arg{
+		{"ro", []kernelArg{{Start: 0, End: 2, Raw: "ro", Name: "ro"}}},
+		{" a=b  c=d=e", []kernelArg{
 			{Start: 1, End: 4, Raw: "a=b", Name: "a", Value: "b", HasValue: true},
 			{Start: 6, End: 11, Raw: "c=d=e", Name: "c", Value: "d=e", HasValue: true},
 		}},
-		{`x="a b" y`, []Arg{
+		{`x="a b" y`, []kernelArg{
 			{Start: 0, End: 7, Raw: `x="a b"`, Name: "x", Value: "a b", HasValue: true},
 			{Start: 8, End: 9, Raw: "y", Name: "y"},
 		}},
-		{`"q=a b"`, []Arg{{Start: 0, End: 7, Raw: `"q=a b"`, Name: "q", Value: "a b", HasValue: true}}},
-		{`"flag with space"`, []Arg{{Start: 0, End: 17, Raw: `"flag with space"`, Name: "flag with space"}}},
-		{"empty=", []Arg{{Start: 0, End: 6, Raw: "empty=", Name: "empty", HasValue: true}}},
-		{`unterminated="a b`, []Arg{{Start: 0, End: 17, Raw: `unterminated="a b`, Name: "unterminated", Value: "a b", HasValue: true}}},
+		{`"q=a b"`, []kernelArg{{Start: 0, End: 7, Raw: `"q=a b"`, Name: "q", Value: "a b", HasValue: true}}},
+		{`"flag with space"`, []kernelArg{{Start: 0, End: 17, Raw: `"flag with space"`, Name: "flag with space"}}},
+		{"empty=", []kernelArg{{Start: 0, End: 6, Raw: "empty=", Name: "empty", HasValue: true}}},
+		{`unterminated="a b`, []kernelArg{{Start: 0, End: 17, Raw: `unterminated="a b`, Name: "unterminated", Value: "a b", HasValue: true}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			assert.Equal(t, tt.want, SplitArgs(tt.in))
+			assert.Equal(t, tt.want, splitArgs(tt.in))
 		})
 	}
 }
@@ -57,15 +57,15 @@ func TestAddRemoveArg(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, changed := AddArg(tt.in, tt.arg)
+			got, changed := addCmdlineArg(tt.in, tt.arg)
 			assert.Equal(t, tt.want, got)
 			assert.Equal(t, tt.changed, changed)
-			assert.True(t, HasArg(got, tt.arg), "argument must be in effect after AddArg")
-			again, changed2 := AddArg(got, tt.arg)
+			assert.True(t, hasCmdlineArg(got, tt.arg), "argument must be in effect after AddArg")
+			again, changed2 := addCmdlineArg(got, tt.arg)
 			assert.False(t, changed2, "idempotent")
 			assert.Equal(t, got, again)
-			if tt.changed && !HasArg(tt.in, ParseArg(tt.arg).Name) {
-				back, ok := RemoveArg(got, tt.arg)
+			if tt.changed && !hasCmdlineArg(tt.in, parseKernelArg(tt.arg).Name) {
+				back, ok := removeCmdlineArg(got, tt.arg)
 				assert.True(t, ok)
 				assert.Equal(t, tt.in, back, "remove undoes add")
 			}
@@ -85,7 +85,7 @@ func TestRemoveArg(t *testing.T) {
 		{"a b", "c", "a b"},
 	}
 	for _, tt := range tests {
-		got, _ := RemoveArg(tt.in, tt.arg)
+		got, _ := removeCmdlineArg(tt.in, tt.arg)
 		assert.Equal(t, tt.want, got, "%q - %q", tt.in, tt.arg)
 	}
 }
@@ -96,25 +96,25 @@ func FuzzSplitArgs(f *testing.F) {
 	}
 	f.Add("ro console=hvc0 ", "rd_NO_LUKS")
 	f.Fuzz(func(t *testing.T, s, arg string) {
-		args := SplitArgs(s)
+		args := splitArgs(s)
 		prev := 0
 		for _, a := range args {
 			require.True(t, a.Start >= prev && a.End <= len(s) && a.Start < a.End)
 			require.Equal(t, s[a.Start:a.End], a.Raw)
 			prev = a.End
 		}
-		w := ParseArg(arg)
-		if w.Name == "" || strings.ContainsAny(arg, "\" \t\n\v\f\r") || len(SplitArgs(arg)) != 1 {
+		w := parseKernelArg(arg)
+		if w.Name == "" || strings.ContainsAny(arg, "\" \t\n\v\f\r") || len(splitArgs(arg)) != 1 {
 			return
 		}
 		if strings.Count(s, `"`)%2 == 1 {
-			got, _ := AddArg(s, arg)
+			got, _ := addCmdlineArg(s, arg)
 			require.Equal(t, s, got, "an open quote is never appended to")
 			return
 		}
-		got, _ := AddArg(s, arg)
-		require.True(t, HasArg(got, arg), "%q + %q = %q", s, arg, got)
-		again, changed := AddArg(got, arg)
+		got, _ := addCmdlineArg(s, arg)
+		require.True(t, hasCmdlineArg(got, arg), "%q + %q = %q", s, arg, got)
+		again, changed := addCmdlineArg(got, arg)
 		require.False(t, changed)
 		require.Equal(t, got, again)
 	})
@@ -124,6 +124,6 @@ func BenchmarkSplitArgs(b *testing.B) {
 	s := "ro root=/dev/mapper/VolGroup-lv_root rd_NO_LUKS LANG=en_US.UTF-8 rd_NO_MD rd_LVM_LV=VolGroup/lv_swap SYSFONT=latarcyrheb-sun16 crashkernel=auto rd_LVM_LV=VolGroup/lv_root  KEYBOARDTYPE=pc KEYTABLE=us rd_NO_DM rhgb quiet"
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = SplitArgs(s)
+		_ = splitArgs(s)
 	}
 }

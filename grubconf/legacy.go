@@ -2,9 +2,9 @@ package grubconf
 
 import "strings"
 
-// LegacyFile is a GRUB 0.97 grub.conf / menu.lst kept as its original lines, so that
+// legacyFile is a GRUB 0.97 grub.conf / menu.lst kept as its original lines, so that
 // Bytes returns the input unchanged until an edit touches a line, and then only that line.
-type LegacyFile struct {
+type legacyFile struct {
 	lines []legacyLine
 }
 
@@ -18,8 +18,8 @@ type legacyLine struct {
 	entry   int    // index of the title stanza this line belongs to; -1 before the first
 }
 
-// LegacyEntry describes one `title` stanza.
-type LegacyEntry struct {
+// legacyEntry describes one `title` stanza.
+type legacyEntry struct {
 	Index     int
 	Title     string
 	Kernel    string // the kernel path ("" if the entry has no kernel line, e.g. chainloader)
@@ -27,10 +27,10 @@ type LegacyEntry struct {
 	Cmdline   string // the Linux command line of the entry (after the path)
 }
 
-// ParseLegacy parses a legacy GRUB configuration. It accepts any input: whatever is not
+// parseLegacy parses a legacy GRUB configuration. It accepts any input: whatever is not
 // understood is kept verbatim.
-func ParseLegacy(b []byte) *LegacyFile {
-	f := &LegacyFile{}
+func parseLegacy(b []byte) *legacyFile {
+	f := &legacyFile{}
 	phys := splitLines(b)
 	entry := -1
 	for i := 0; i < len(phys); i++ {
@@ -92,7 +92,7 @@ func parseLegacyLine(raw []byte) legacyLine {
 }
 
 // Bytes renders the file.
-func (f *LegacyFile) Bytes() []byte {
+func (f *legacyFile) Bytes() []byte {
 	b := []byte{}
 	for _, l := range f.lines {
 		b = append(b, l.raw...)
@@ -102,7 +102,7 @@ func (f *LegacyFile) Bytes() []byte {
 
 // argLine reports where the Linux arguments of line l start: the number of leading tokens
 // of l's argument string (options and the path) that are not kernel arguments.
-func kernelSkip(args []Arg) int {
+func kernelSkip(args []kernelArg) int {
 	skip := 0
 	for skip < len(args) && strings.HasPrefix(args[skip].Raw, "--") {
 		skip++
@@ -114,7 +114,7 @@ func kernelSkip(args []Arg) int {
 }
 
 // targets returns, per entry, the index of the line that carries the Linux arguments.
-func (f *LegacyFile) targets() map[int]int {
+func (f *legacyFile) targets() map[int]int {
 	kernel := map[int]int{}
 	module := map[int]int{}
 	for i, l := range f.lines {
@@ -144,20 +144,20 @@ func (f *LegacyFile) targets() map[int]int {
 }
 
 // Entries lists the title stanzas.
-func (f *LegacyFile) Entries() []LegacyEntry {
-	var out []LegacyEntry
+func (f *legacyFile) Entries() []legacyEntry {
+	var out []legacyEntry
 	tg := f.targets()
 	for i, l := range f.lines {
 		if l.keyword != "title" {
 			continue
 		}
-		e := LegacyEntry{Index: l.entry, Title: strings.TrimRight(l.masked[l.rest:], " \t")}
+		e := legacyEntry{Index: l.entry, Title: strings.TrimRight(l.masked[l.rest:], " \t")}
 		for _, k := range f.lines[i+1:] {
 			if k.entry != l.entry {
 				break
 			}
 			if k.keyword == "kernel" && e.Kernel == "" {
-				if args := SplitArgs(k.masked[k.rest:]); len(args) > 0 {
+				if args := splitArgs(k.masked[k.rest:]); len(args) > 0 {
 					e.Kernel = args[kernelSkip(args)-1].Raw
 				}
 			}
@@ -179,7 +179,7 @@ func (l legacyLine) cmdline() string {
 	if !ok {
 		return ""
 	}
-	args := SplitArgs(l.masked[base:])
+	args := splitArgs(l.masked[base:])
 	if skip >= len(args) {
 		return ""
 	}
@@ -191,7 +191,7 @@ func (l legacyLine) cmdline() string {
 func (l legacyLine) argRegion() (base, skip int, ok bool) {
 	switch {
 	case l.keyword == "kernel" || l.keyword == "module" || l.keyword == "modulenounzip":
-		args := SplitArgs(l.masked[l.rest:])
+		args := splitArgs(l.masked[l.rest:])
 		if len(args) == 0 {
 			return 0, 0, false
 		}
@@ -245,7 +245,7 @@ func selected(e int, entries []int) bool {
 
 // editLines applies fn to the argument line of each chosen entry (and to "# kopt=" lines
 // when all entries are chosen) and reports whether anything changed.
-func (f *LegacyFile) editLines(entries []int, fn func(masked string, skip int) []textEdit) bool {
+func (f *legacyFile) editLines(entries []int, fn func(masked string, skip int) []textEdit) bool {
 	tg := f.targets()
 	changed := false
 	for i := range f.lines {
@@ -291,7 +291,7 @@ func (l *legacyLine) editArgs(base, skip int, fn func(masked string, skip int) [
 // given): the kernel line, or the first module line of multiboot (Xen) entries, plus the
 // Debian "# kopt=" line when editing all entries. Entries that already carry it are left
 // alone.
-func (f *LegacyFile) AddArg(arg string, entries ...int) bool {
+func (f *legacyFile) AddArg(arg string, entries ...int) bool {
 	return f.editLines(entries, func(m string, skip int) []textEdit {
 		if e, ok := addArgEdit(m, skip, arg); ok {
 			return []textEdit{e}
@@ -301,7 +301,7 @@ func (f *LegacyFile) AddArg(arg string, entries ...int) bool {
 }
 
 // RemoveArg removes arg from the chosen entries (see AddArg).
-func (f *LegacyFile) RemoveArg(arg string, entries ...int) bool {
+func (f *legacyFile) RemoveArg(arg string, entries ...int) bool {
 	return f.editLines(entries, func(m string, skip int) []textEdit {
 		return removeArgEdits(m, skip, arg)
 	})
@@ -309,7 +309,7 @@ func (f *LegacyFile) RemoveArg(arg string, entries ...int) bool {
 
 // Cmdlines returns every kernel command line in the file (entries and kopt), for checks
 // such as "is the root file system on LUKS".
-func (f *LegacyFile) Cmdlines() []string {
+func (f *legacyFile) Cmdlines() []string {
 	var out []string
 	tg := f.targets()
 	for i, l := range f.lines {
@@ -325,9 +325,9 @@ func (f *LegacyFile) Cmdlines() []string {
 }
 
 // HasArg reports whether every entry with a kernel line (and every kopt line) has arg.
-func (f *LegacyFile) HasArg(arg string) bool {
+func (f *legacyFile) HasArg(arg string) bool {
 	for _, c := range f.Cmdlines() {
-		if !HasArg(c, arg) {
+		if !hasCmdlineArg(c, arg) {
 			return false
 		}
 	}

@@ -28,7 +28,7 @@ func TestLegacyFixtures(t *testing.T) {
 		for _, arg := range []string{"rd_NO_LUKS", "rd.luks=0"} {
 			t.Run(fx.file+"/"+arg, func(t *testing.T) {
 				in := fixture(t, fx.file)
-				f := ParseLegacy(in)
+				f := parseLegacy(in)
 				require.Equal(t, in, f.Bytes(), "round trip")
 				require.Len(t, f.Entries(), fx.entries)
 
@@ -40,7 +40,7 @@ func TestLegacyFixtures(t *testing.T) {
 				assert.True(t, f.HasArg(arg))
 				assertOnlyArgLinesChanged(t, in, out)
 
-				again := ParseLegacy(out)
+				again := parseLegacy(out)
 				assert.False(t, again.AddArg(arg), "idempotent")
 				assert.Equal(t, out, again.Bytes())
 
@@ -139,7 +139,7 @@ func TestLegacyShapes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := ParseLegacy([]byte(tt.in))
+			f := parseLegacy([]byte(tt.in))
 			require.Equal(t, tt.in, string(f.Bytes()))
 			require.True(t, f.AddArg("rd_NO_LUKS", tt.entries...))
 			assert.Equal(t, tt.want, string(f.Bytes()))
@@ -151,7 +151,7 @@ func TestLegacyShapes(t *testing.T) {
 }
 
 func TestLegacyEntries(t *testing.T) {
-	f := ParseLegacy(fixture(t, "05-fedora15-encrypted-root-grub.conf"))
+	f := parseLegacy(fixture(t, "05-fedora15-encrypted-root-grub.conf"))
 	e := f.Entries()
 	require.Len(t, e, 2)
 	assert.Equal(t, "Fedora (2.6.38.6-26.rc1.fc15.i686)", e[0].Title)
@@ -160,7 +160,7 @@ func TestLegacyEntries(t *testing.T) {
 	assert.Equal(t, "Other", e[1].Title)
 	assert.Empty(t, e[1].Kernel, "chainloader entry")
 
-	x := ParseLegacy([]byte("title X\nkernel /xen.gz\nmodule /vmlinuz ro a=b\nmodule /initrd\n")).Entries()
+	x := parseLegacy([]byte("title X\nkernel /xen.gz\nmodule /vmlinuz ro a=b\nmodule /initrd\n")).Entries()
 	require.Len(t, x, 1)
 	assert.True(t, x[0].Multiboot)
 	assert.Equal(t, "ro a=b", x[0].Cmdline)
@@ -173,13 +173,13 @@ func FuzzLegacy(f *testing.F) {
 	f.Add([]byte("title a\r\nkernel /v ro \\\r\n x\r\n"))
 	f.Add([]byte("# kopt=ro\ntitle=x\nkernel=/v\nmodule /m \"a b\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		lf := ParseLegacy(b)
+		lf := parseLegacy(b)
 		require.Equal(t, b, lf.Bytes(), "render(parse(x)) == x")
 		_ = lf.Entries()
 		before := lf.Bytes()
 		if lf.AddArg("rd_NO_LUKS") {
 			out := lf.Bytes()
-			re := ParseLegacy(out)
+			re := parseLegacy(out)
 			require.Equal(t, out, re.Bytes())
 			require.False(t, re.AddArg("rd_NO_LUKS"), "idempotent on %q", out)
 			if !strings.Contains(string(before), "rd_NO_LUKS") {
@@ -194,7 +194,7 @@ func BenchmarkLegacyAddArg(b *testing.B) {
 	in := fixture(b, "04-centos6-anaconda-grub.conf")
 	b.ReportAllocs()
 	for b.Loop() {
-		f := ParseLegacy(in)
+		f := parseLegacy(in)
 		f.AddArg("rd_NO_LUKS")
 		_ = f.Bytes()
 	}

@@ -33,9 +33,9 @@ func (v Volume) validate() error {
 	return nil
 }
 
-// DropInName is the drop-in written when a /etc/default/grub.d file already overrides the
+// dropInName is the drop-in written when a /etc/default/grub.d file already overrides the
 // command-line variable: it sorts after the usual 50-/90- files, so it is sourced last.
-const DropInName = "99-cloudluks.cfg"
+const dropInName = "99-cloudluks.cfg"
 
 // Change is the edit of one real file. Old == nil means the file is created, New == nil
 // that it is removed.
@@ -65,6 +65,8 @@ type Plan struct {
 	// configuration was found at all (an empty plan then proves little).
 	Warnings []string
 	undo     bool
+	// conflicts are the reasons an undo plan must not be applied (see PlanUndo).
+	conflicts []error
 }
 
 // Empty reports whether there is nothing to change (the operation is already done).
@@ -163,7 +165,7 @@ type grubDefaults struct {
 func (g grubDefaults) lastAssigning(name string) int {
 	last := -1
 	for i, f := range g.files {
-		for _, a := range ParseShell(f.cur).Assignments() {
+		for _, a := range parseShell(f.cur).Assignments() {
 			if a.Name == name {
 				last = i
 			}
@@ -176,7 +178,7 @@ func (g grubDefaults) lastAssigning(name string) int {
 func (g grubDefaults) envBefore(i int) map[string]string {
 	env := map[string]string{}
 	for _, f := range g.files[:i] {
-		env = ParseShell(f.cur).Eval(env)
+		env = parseShell(f.cur).Eval(env)
 	}
 	return env
 }
@@ -226,31 +228,46 @@ func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
 	w := newWorkset(s.Root)
 	p := &Plan{Root: s.Root, Volume: v, Arg: s.Arg, Family: s.Family}
 
-	// Load everything first, so the safety check sees the files as they are.
+	// One pass over the boot-loader file kinds: each file is read and parsed once; its
+	// command lines go to the safety check and its edit waits until that check has passed,
+	// so a refused plan edits nothing. Edits run in this order (the created
+	// /etc/kernel/cmdline copies the newest BLS entry after its edit).
 	var cmdlines []cmdlineSource
-	legacy := map[string]*LegacyFile{}
+	var edits []func() error
 	for _, lf := range s.Legacy {
 		f, err := w.get(lf.Name)
 		if err != nil {
 			return nil, err
 		}
 		f.res.Chain = appendNew(f.res.Chain, lf.Chain...)
-		lg := ParseLegacy(f.cur)
-		legacy[lf.Name] = lg
+		lg := parseLegacy(f.cur)
 		for _, c := range lg.Cmdlines() {
 			cmdlines = append(cmdlines, cmdlineSource{f.res.Final, c})
 		}
+		// Every entry, the first module line of multiboot entries, kopt.
+		edits = append(edits, func() error {
+			if lg.AddArg(s.Arg) {
+				f.set(lg.Bytes(), "add "+s.Arg+" to every kernel entry")
+			}
+			return nil
+		})
 	}
-	cfgs := map[string]*GrubCfg{}
 	for _, gc := range s.GrubCfg {
 		f, err := w.get(gc.Name)
 		if err != nil {
 			return nil, err
 		}
-		cfgs[gc.Name] = ParseGrubCfg(f.cur)
-		for _, c := range cfgs[gc.Name].Cmdlines() {
+		cfg := parseGrubCfg(f.cur)
+		for _, c := range cfg.Cmdlines() {
 			cmdlines = append(cmdlines, cmdlineSource{f.res.Final, c})
 		}
+		// The generated grub.cfg, so that the next boot has it without regenerating.
+		edits = append(edits, func() error {
+			if cfg.AddArg(s.Arg) {
+				f.set(cfg.Bytes(), "add "+s.Arg+" to every linux line")
+			}
+			return nil
+		})
 	}
 	defs, err := s.loadDefaults(w)
 	if err != nil {
@@ -261,23 +278,45 @@ func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
 		for _, n := range []string{"GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT"} {
 			cmdlines = append(cmdlines, cmdlineSource{"/etc/default/grub", eff[n]})
 		}
+		edits = append(edits, func() error { return s.planDefaults(w, defs) })
 	}
-	bls := map[string]*BLSEntry{}
+	bls := map[string]*blsEntry{}
 	for _, e := range s.BLSEntries {
 		f, err := w.get(e.Name)
 		if err != nil {
 			return nil, err
 		}
-		bls[e.Name] = ParseBLS(f.cur)
-		cmdlines = append(cmdlines, cmdlineSource{f.res.Final, bls[e.Name].Options()})
+		ent := parseBLS(f.cur)
+		bls[e.Name] = ent
+		cmdlines = append(cmdlines, cmdlineSource{f.res.Final, ent.Options()})
+		// Literal options; entries using $kernelopts are covered by grubenv.
+		if ent.UsesKernelopts() && len(s.Grubenv) > 0 {
+			continue
+		}
+		edits = append(edits, func() error {
+			if ent.AddArg(s.Arg) {
+				f.set(ent.Bytes(), "add "+s.Arg+" to the options line")
+			}
+			return nil
+		})
 	}
 	for _, g := range s.Grubenv {
 		f, err := w.get(g.Name)
 		if err != nil {
 			return nil, err
 		}
-		ko, _ := ParseGrubenv(f.cur).Get("kernelopts")
+		env := parseGrubenv(f.cur)
+		ko, _ := env.Get("kernelopts")
 		cmdlines = append(cmdlines, cmdlineSource{f.res.Final, ko})
+		edits = append(edits, func() error {
+			if nv, ch := addCmdlineArg(ko, s.Arg); ch {
+				if err := env.Set("kernelopts", nv); err != nil {
+					return fmt.Errorf("%s: %w", f.res.Final, err)
+				}
+				f.set(env.Bytes(), "add "+s.Arg+" to kernelopts")
+			}
+			return nil
+		})
 	}
 	if s.KernelCmdline != nil {
 		f, err := w.get(s.KernelCmdline.Name)
@@ -286,71 +325,32 @@ func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
 		}
 		cmdlines = append(cmdlines, cmdlineSource{f.res.Final, string(f.cur)})
 	}
-	var ct *Crypttab
+	edits = append(edits, func() error { return s.planKernelCmdline(w, bls) })
+
+	var ct *crypttab
 	var ctFile, fsFile *wsFile
 	ctPath, fsPath := "/etc/crypttab", "/etc/fstab"
 	if s.Crypttab != nil {
 		if ctFile, err = w.get(s.Crypttab.Name); err != nil {
 			return nil, err
 		}
-		ct, ctPath = ParseCrypttab(ctFile.cur), ctFile.res.Final
+		ct, ctPath = parseCrypttab(ctFile.cur), ctFile.res.Final
 	}
-	var fst *Fstab
+	var fst *fstab
 	if s.Fstab != nil {
 		if fsFile, err = w.get(s.Fstab.Name); err != nil {
 			return nil, err
 		}
-		fst, fsPath = ParseFstab(fsFile.cur), fsFile.res.Final
+		fst, fsPath = parseFstab(fsFile.cur), fsFile.res.Final
 	}
 	if err := checkEncryptedBoot(v, cmdlines, ct, ctPath, fst, fsPath); err != nil {
 		return nil, err
 	}
 	hadCryptLine := ct != nil && crypttabNames(ct, v)
-
-	// Legacy GRUB: every entry, the first module line of multiboot entries, kopt.
-	for _, lf := range s.Legacy {
-		f, _ := w.get(lf.Name)
-		if legacy[lf.Name].AddArg(s.Arg) {
-			f.set(legacy[lf.Name].Bytes(), "add "+s.Arg+" to every kernel entry")
-		}
-	}
-	// The generated grub.cfg, so that the next boot has it without regenerating.
-	for _, gc := range s.GrubCfg {
-		f, _ := w.get(gc.Name)
-		if cfgs[gc.Name].AddArg(s.Arg) {
-			f.set(cfgs[gc.Name].Bytes(), "add "+s.Arg+" to every linux line")
-		}
-	}
-	// GRUB 2 defaults.
-	if len(defs.files) > 0 {
-		if err := s.planDefaults(w, defs); err != nil {
+	for _, edit := range edits {
+		if err := edit(); err != nil {
 			return nil, err
 		}
-	}
-	// BLS entries: literal options; entries using $kernelopts are covered by grubenv.
-	for _, e := range s.BLSEntries {
-		ent := bls[e.Name]
-		if ent.UsesKernelopts() && len(s.Grubenv) > 0 {
-			continue
-		}
-		f, _ := w.get(e.Name)
-		if ent.AddArg(s.Arg) {
-			f.set(ent.Bytes(), "add "+s.Arg+" to the options line")
-		}
-	}
-	for _, g := range s.Grubenv {
-		f, _ := w.get(g.Name)
-		env := ParseGrubenv(f.cur)
-		ko, _ := env.Get("kernelopts")
-		if nv, ch := AddArg(ko, s.Arg); ch {
-			if err := env.Set("kernelopts", nv); err != nil {
-				return nil, fmt.Errorf("%s: %w", f.res.Final, err)
-			}
-			f.set(env.Bytes(), "add "+s.Arg+" to kernelopts")
-		}
-	}
-	if err := s.planKernelCmdline(w, bls); err != nil {
-		return nil, err
 	}
 	if ct != nil && v.Name != "" {
 		names := []string{v.Name}
@@ -374,8 +374,8 @@ func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
 	}
 	p.Changes = w.changes()
 	p.Notes = s.notes(p)
-	if len(s.Legacy)+len(s.GrubCfg)+len(s.BLSEntries)+len(s.Grubenv) == 0 && s.DefaultGrub == nil && s.KernelCmdline == nil {
-		p.Warnings = append(p.Warnings, "no boot loader configuration found under "+s.Root)
+	if !s.hasBootLoader() {
+		p.Warnings = append(p.Warnings, "no boot loader configuration found under "+s.Root+": kernel arguments not edited")
 	}
 	for _, d := range s.Dangling {
 		p.Warnings = append(p.Warnings, d+" is a symlink to a missing file (is /boot mounted under the root?)")
@@ -401,7 +401,7 @@ func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
 }
 
 // crypttabNames reports whether crypttab has (or had, before this plan) a line for v.
-func crypttabNames(ct *Crypttab, v Volume) bool {
+func crypttabNames(ct *crypttab, v Volume) bool {
 	for _, l := range ct.lines {
 		if len(l.fields) > 0 && (l.fields[0].text == v.Name || (v.Device != "" && len(l.fields) > 1 && l.fields[1].text == v.Device)) {
 			return true
@@ -418,8 +418,8 @@ func (s *System) planDefaults(w *workset, defs grubDefaults) error {
 		// A drop-in overrides the variable. Edit the last one in place only when it sorts
 		// after our own drop-in; otherwise add ours, sourced after it.
 		dir := path.Dir(defs.names[last])
-		ours := path.Join(dir, DropInName)
-		if path.Base(defs.names[last]) >= DropInName {
+		ours := path.Join(dir, dropInName)
+		if path.Base(defs.names[last]) >= dropInName {
 			target = last
 		} else {
 			idx := -1
@@ -436,7 +436,7 @@ func (s *System) planDefaults(w *workset, defs grubDefaults) error {
 				// Insert in sourcing order.
 				pos := len(defs.files)
 				for i := 1; i < len(defs.names); i++ {
-					if path.Base(defs.names[i]) > DropInName {
+					if path.Base(defs.names[i]) > dropInName {
 						pos = i
 						break
 					}
@@ -454,7 +454,7 @@ func (s *System) planDefaults(w *workset, defs grubDefaults) error {
 	}
 	f := defs.files[target]
 	if f.old != nil { // (a new drop-in was written complete above)
-		sf := ParseShell(f.cur)
+		sf := parseShell(f.cur)
 		changed, err := sf.AddArg(name, s.Arg, defs.envBefore(target))
 		if err != nil {
 			return fmt.Errorf("%s: %w", f.res.Final, err)
@@ -463,7 +463,7 @@ func (s *System) planDefaults(w *workset, defs grubDefaults) error {
 			f.set(sf.Bytes(), "add "+s.Arg+" to "+name)
 		}
 	}
-	if !HasArg(defs.effective()[name], s.Arg) {
+	if !hasCmdlineArg(defs.effective()[name], s.Arg) {
 		return fmt.Errorf("%s: %s would not carry %s after the edit: %w", f.res.Final, name, s.Arg, ErrUnsupported)
 	}
 	return nil
@@ -472,7 +472,7 @@ func (s *System) planDefaults(w *workset, defs grubDefaults) error {
 // planKernelCmdline edits /etc/kernel/cmdline, or creates it on BLS systems from the
 // newest entry's literal options (what grubby does), so kernels installed later get the
 // argument too.
-func (s *System) planKernelCmdline(w *workset, bls map[string]*BLSEntry) error {
+func (s *System) planKernelCmdline(w *workset, bls map[string]*blsEntry) error {
 	if s.KernelCmdline != nil {
 		f, err := w.get(s.KernelCmdline.Name)
 		if err != nil {
@@ -550,7 +550,7 @@ func (p *Plan) Diff(w io.Writer) error {
 		if c.New == nil {
 			b = "/dev/null"
 		}
-		if err := UnifiedDiff(w, a, b, c.Old, c.New); err != nil {
+		if err := unifiedDiff(w, a, b, c.Old, c.New); err != nil {
 			return err
 		}
 	}
@@ -572,16 +572,14 @@ const BackupSuffix = ".cloudluks-bak"
 // keeping mode and owner. If a write fails, everything is put back: the files already
 // written, the backup copies this call created and the undo record as it was before.
 func (p *Plan) Apply(opts ApplyOptions) error {
+	if err := p.Check(); err != nil {
+		return err
+	}
 	if len(p.Changes) == 0 {
 		if p.undo {
 			return removeJournal(p.Root, p.Volume.Name)
 		}
 		return nil
-	}
-	for _, c := range p.Changes {
-		if err := checkCurrent(p.Root, c.Path, c.Old); err != nil {
-			return err
-		}
 	}
 	var prevJournal []byte // nil: there was no record
 	var newDirs []string   // directories the record needed, outermost first
@@ -629,6 +627,21 @@ func (p *Plan) Apply(opts ApplyOptions) error {
 	}
 	if p.undo {
 		return removeJournal(p.Root, p.Volume.Name)
+	}
+	return nil
+}
+
+// Check reports why Apply would refuse, without writing anything: a file changed since
+// the plan was made, or, for an undo plan, a line the applies edited that was changed
+// again since (ErrConflict either way). A dry run uses it to say what Apply would do.
+func (p *Plan) Check() error {
+	if len(p.conflicts) > 0 {
+		return p.conflicts[0]
+	}
+	for _, c := range p.Changes {
+		if err := checkCurrent(p.Root, c.Path, c.Old); err != nil {
+			return err
+		}
 	}
 	return nil
 }

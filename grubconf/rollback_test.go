@@ -1,6 +1,7 @@
 package grubconf
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,4 +105,48 @@ func testNewFilesStayInRoot(t *testing.T, rootCase int, link, created string) {
 	ents, err = os.ReadDir(outside)
 	require.NoError(t, err)
 	assert.Empty(t, ents)
+}
+
+// TestUndoKeepsLaterChanges: on every kind of root, files changed by someone else after
+// the apply (a comment added at the top, grub2-set-default setting saved_entry in grubenv)
+// lose exactly what the apply added and keep that change; a file the apply created keeps
+// only the foreign lines. Undo used to refuse all of this with ErrConflict.
+func TestUndoKeepsLaterChanges(t *testing.T) {
+	const foreign = "# added later by someone else\n"
+	for _, rc := range rootCases {
+		t.Run(rc.name, func(t *testing.T) {
+			root := rc.files(t).build(t)
+			sys, err := Detect(root)
+			require.NoError(t, err)
+			plan, err := sys.PlanDisableUnlock(rc.vol)
+			require.NoError(t, err)
+			require.NoError(t, plan.Apply(ApplyOptions{}))
+			want := map[string]string{}
+			for _, c := range plan.Changes {
+				hp := hostPath(root, c.Path)
+				b, err := os.ReadFile(hp)
+				require.NoError(t, err)
+				if bytes.HasPrefix(b, []byte(grubenvSignature)) {
+					env := parseGrubenv(b)
+					require.NoError(t, env.Set("saved_entry", "later"))
+					require.NoError(t, os.WriteFile(hp, env.Bytes(), 0o644))
+					orig := parseGrubenv(c.Old)
+					require.NoError(t, orig.Set("saved_entry", "later"))
+					want[c.Path] = string(orig.Bytes())
+					continue
+				}
+				require.NoError(t, os.WriteFile(hp, append([]byte(foreign), b...), 0o644))
+				want[c.Path] = foreign + string(c.Old)
+			}
+			undo, err := sys.PlanUndo(rc.vol.Name)
+			require.NoError(t, err)
+			assert.Empty(t, undo.Warnings)
+			require.NoError(t, undo.Apply(ApplyOptions{}))
+			for p, w := range want {
+				got, err := os.ReadFile(hostPath(root, p))
+				require.NoError(t, err, p)
+				assert.Equal(t, w, string(got), p)
+			}
+		})
+	}
 }

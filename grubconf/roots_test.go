@@ -85,7 +85,7 @@ const (
 func paddedGrubenv(t testing.TB) string {
 	b := []byte(strings.TrimRight(string(fixture(t, "09-centos8-stream-grubenv.TRUNCATED-946-bytes")), "#\n"))
 	b = append(b, '\n')
-	for len(b) < GrubenvSize {
+	for len(b) < grubenvSize {
 		b = append(b, '#')
 	}
 	return string(b)

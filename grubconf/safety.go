@@ -40,7 +40,7 @@ func isMapperLUKS(dev string, crypt map[string]bool) bool {
 
 // checkEncryptedBoot returns an *EncryptedBootError when any evidence says that root,
 // /usr, swap or resume lives on LUKS.
-func checkEncryptedBoot(v Volume, cmdlines []cmdlineSource, crypttab *Crypttab, crypttabPath string, fstab *Fstab, fstabPath string) error {
+func checkEncryptedBoot(v Volume, cmdlines []cmdlineSource, crypttab *crypttab, crypttabPath string, fstab *fstab, fstabPath string) error {
 	crypt := map[string]bool{}
 	if crypttab != nil {
 		for _, e := range crypttab.Entries() {
@@ -71,7 +71,7 @@ func checkEncryptedBoot(v Volume, cmdlines []cmdlineSource, crypttab *Crypttab, 
 		return &EncryptedBootError{Path: path, Reason: fmt.Sprintf("%s is on a device-mapper device and crypttab unlocks %s at boot (LVM over LUKS?)", what, strings.Join(autoLUKS, ", "))}
 	}
 	for _, c := range cmdlines {
-		for _, a := range SplitArgs(c.cmdline) {
+		for _, a := range splitArgs(c.cmdline) {
 			if len(autoLUKS) > 0 {
 				if (a.Name == "root" || a.Name == "resume" || a.Name == "mount.usr") && isLayeredDevice(a.Value) {
 					return layered(c.path, fmt.Sprintf("kernel argument %q", a.Raw))

@@ -5,40 +5,40 @@ import (
 	"strings"
 )
 
-// ShellFile is a POSIX shell variable file such as /etc/default/grub or a
+// shellFile is a POSIX shell variable file such as /etc/default/grub or a
 // /etc/default/grub.d/*.cfg drop-in, kept byte for byte. It understands enough of the
 // shell grammar to find top-level assignments (NAME=word, export NAME=word) and to decode
 // their values: '…', "…" (with \$ \` \" \\ and backslash-newline), unquoted words with
 // backslash escapes, $NAME and ${NAME}. Command substitutions (`…`, $(…)) and other
 // expansions are kept but marked opaque.
-type ShellFile struct {
+type shellFile struct {
 	raw     string
-	assigns []Assignment
+	assigns []assignment
 }
 
-// Assignment is one NAME=value word found at the start of a simple command.
-type Assignment struct {
+// assignment is one NAME=value word found at the start of a simple command.
+type assignment struct {
 	Name             string
 	Start            int // offset of NAME
 	ValStart, ValEnd int // the raw value word
 	Line             int // 1-based line of NAME
 }
 
-// ParseShell parses b. It accepts any input; Bytes returns it unchanged.
-func ParseShell(b []byte) *ShellFile {
-	f := &ShellFile{raw: string(b)}
+// parseShell parses b. It accepts any input; Bytes returns it unchanged.
+func parseShell(b []byte) *shellFile {
+	f := &shellFile{raw: string(b)}
 	f.scan()
 	return f
 }
 
 // Bytes renders the file.
-func (f *ShellFile) Bytes() []byte { return append([]byte{}, f.raw...) }
+func (f *shellFile) Bytes() []byte { return append([]byte{}, f.raw...) }
 
 // Assignments lists the top-level assignments in file order.
-func (f *ShellFile) Assignments() []Assignment { return append([]Assignment(nil), f.assigns...) }
+func (f *shellFile) Assignments() []assignment { return append([]assignment(nil), f.assigns...) }
 
 // RawValue returns the value word of a as written.
-func (f *ShellFile) RawValue(a Assignment) string { return f.raw[a.ValStart:a.ValEnd] }
+func (f *shellFile) RawValue(a assignment) string { return f.raw[a.ValStart:a.ValEnd] }
 
 var reservedWords = map[string]bool{
 	"if": true, "then": true, "else": true, "elif": true, "fi": true, "do": true, "done": true,
@@ -67,7 +67,7 @@ func assignmentName(word string) (string, bool) {
 	return "", false
 }
 
-func (f *ShellFile) scan() {
+func (f *shellFile) scan() {
 	s := f.raw
 	n := len(s)
 	line := 1
@@ -107,7 +107,7 @@ func (f *ShellFile) scan() {
 			// stay at command start
 		case cmdStart || prefix:
 			if name, ok := assignmentName(word); ok {
-				f.assigns = append(f.assigns, Assignment{Name: name, Start: i, ValStart: i + len(name) + 1, ValEnd: end, Line: line})
+				f.assigns = append(f.assigns, assignment{Name: name, Start: i, ValStart: i + len(name) + 1, ValEnd: end, Line: line})
 				prefix = true
 			} else {
 				prefix = word == "export" || word == "readonly" || word == "local"
@@ -386,7 +386,7 @@ func quoteFor(text string, ctx byte) string {
 
 // Eval runs the file's assignments in order on a copy of env (nil = empty) and returns the
 // resulting variables. Values holding command substitutions contain a NUL placeholder.
-func (f *ShellFile) Eval(env map[string]string) map[string]string {
+func (f *shellFile) Eval(env map[string]string) map[string]string {
 	out := map[string]string{}
 	for k, v := range env {
 		out[k] = v
@@ -398,7 +398,7 @@ func (f *ShellFile) Eval(env map[string]string) map[string]string {
 }
 
 // envBefore evaluates the assignments before index idx.
-func (f *ShellFile) envBefore(idx int, env map[string]string) map[string]string {
+func (f *shellFile) envBefore(idx int, env map[string]string) map[string]string {
 	out := map[string]string{}
 	for k, v := range env {
 		out[k] = v
@@ -409,7 +409,7 @@ func (f *ShellFile) envBefore(idx int, env map[string]string) map[string]string 
 	return out
 }
 
-func (f *ShellFile) lastIndex(name string) int {
+func (f *shellFile) lastIndex(name string) int {
 	for i := len(f.assigns) - 1; i >= 0; i-- {
 		if f.assigns[i].Name == name {
 			return i
@@ -418,7 +418,7 @@ func (f *ShellFile) lastIndex(name string) int {
 	return -1
 }
 
-func (f *ShellFile) replace(start, end int, text string) {
+func (f *shellFile) replace(start, end int, text string) {
 	f.raw = f.raw[:start] + text + f.raw[end:]
 	f.assigns = nil
 	f.scan()
@@ -428,7 +428,7 @@ func (f *ShellFile) replace(start, end int, text string) {
 // is edited in its own quoting style, or `name="arg"` is appended when the file does not
 // assign it. env holds the variables set before this file is sourced (for $NAME inside
 // the value). It reports whether the file changed.
-func (f *ShellFile) AddArg(name, arg string, env map[string]string) (bool, error) {
+func (f *shellFile) AddArg(name, arg string, env map[string]string) (bool, error) {
 	orig := f.raw
 	changed, err := f.addArg(name, arg, env)
 	if err != nil || !changed {
@@ -437,7 +437,7 @@ func (f *ShellFile) AddArg(name, arg string, env map[string]string) (bool, error
 	// Check the result the way the shell will read it: the last assignment must now
 	// carry the argument (a trailing backslash-newline or an open quote before an
 	// appended line would swallow it).
-	if idx := f.lastIndex(name); idx < 0 || !HasArg(decodeWord(f.raw, f.assigns[idx].ValStart, f.assigns[idx].ValEnd, f.envBefore(idx, env)).val, arg) {
+	if idx := f.lastIndex(name); idx < 0 || !hasCmdlineArg(decodeWord(f.raw, f.assigns[idx].ValStart, f.assigns[idx].ValEnd, f.envBefore(idx, env)).val, arg) {
 		f.raw = orig
 		f.assigns = nil
 		f.scan()
@@ -446,10 +446,10 @@ func (f *ShellFile) AddArg(name, arg string, env map[string]string) (bool, error
 	return true, nil
 }
 
-func (f *ShellFile) addArg(name, arg string, env map[string]string) (bool, error) {
+func (f *shellFile) addArg(name, arg string, env map[string]string) (bool, error) {
 	idx := f.lastIndex(name)
 	if idx < 0 {
-		if cur, ok := env[name]; ok && HasArg(cur, arg) {
+		if cur, ok := env[name]; ok && hasCmdlineArg(cur, arg) {
 			return false, nil
 		}
 		prefix := ""
@@ -489,7 +489,7 @@ func (f *ShellFile) addArg(name, arg string, env map[string]string) (bool, error
 
 // RemoveArg removes arg from the last assignment of name. Tokens that straddle quoting
 // contexts or come from expansions cannot be removed in place and yield ErrUnsupported.
-func (f *ShellFile) RemoveArg(name, arg string, env map[string]string) (bool, error) {
+func (f *shellFile) RemoveArg(name, arg string, env map[string]string) (bool, error) {
 	idx := f.lastIndex(name)
 	if idx < 0 {
 		return false, nil

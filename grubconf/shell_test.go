@@ -71,7 +71,7 @@ func TestShellAddArgQuoting(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := ParseShell([]byte(tt.in))
+			f := parseShell([]byte(tt.in))
 			require.Equal(t, tt.in, string(f.Bytes()))
 			before := f.Eval(nil)
 			changed, err := f.AddArg("GRUB_CMDLINE_LINUX", "rd.luks=0", nil)
@@ -80,9 +80,9 @@ func TestShellAddArgQuoting(t *testing.T) {
 			out := string(f.Bytes())
 			assert.Equal(t, tt.want, out)
 			after := f.Eval(nil)
-			assert.True(t, HasArg(after["GRUB_CMDLINE_LINUX"], "rd.luks=0"))
+			assert.True(t, hasCmdlineArg(after["GRUB_CMDLINE_LINUX"], "rd.luks=0"))
 			assert.Equal(t, before["GRUB_CMDLINE_LINUX_DEFAULT"], after["GRUB_CMDLINE_LINUX_DEFAULT"])
-			again, err := ParseShell([]byte(out)).AddArg("GRUB_CMDLINE_LINUX", "rd.luks=0", nil)
+			again, err := parseShell([]byte(out)).AddArg("GRUB_CMDLINE_LINUX", "rd.luks=0", nil)
 			require.NoError(t, err)
 			assert.False(t, again, "idempotent")
 
@@ -94,7 +94,7 @@ func TestShellAddArgQuoting(t *testing.T) {
 			shBefore, shAfter := shValue(t, "GRUB_CMDLINE_LINUX", pin), shValue(t, "GRUB_CMDLINE_LINUX", pout)
 			assert.Equal(t, before["GRUB_CMDLINE_LINUX"], shBefore, "our evaluator matches sh")
 			assert.Equal(t, after["GRUB_CMDLINE_LINUX"], shAfter, "our evaluator matches sh")
-			want, _ := AddArg(shBefore, "rd.luks=0")
+			want, _ := addCmdlineArg(shBefore, "rd.luks=0")
 			if tt.name == "empty reference" {
 				want += " " // the blank kept before the (empty) expansion
 			}
@@ -102,7 +102,7 @@ func TestShellAddArgQuoting(t *testing.T) {
 			assert.Equal(t, shValue(t, "GRUB_CMDLINE_LINUX_DEFAULT", pin), shValue(t, "GRUB_CMDLINE_LINUX_DEFAULT", pout))
 
 			// Removing restores the bytes where the token sits in one quoting context.
-			rf := ParseShell([]byte(out))
+			rf := parseShell([]byte(out))
 			if ok, err := rf.RemoveArg("GRUB_CMDLINE_LINUX", "rd.luks=0", nil); err == nil && ok && !strings.Contains(tt.name, "appended") && !strings.Contains(tt.name, "not assigned") && !strings.Contains(tt.name, "ignored") && tt.name != "empty reference" {
 				assert.Equal(t, tt.in, string(rf.Bytes()))
 			}
@@ -121,7 +121,7 @@ func TestShellFixtures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			in := fixture(t, tt.file)
-			f := ParseShell(in)
+			f := parseShell(in)
 			require.Equal(t, in, f.Bytes())
 			changed, err := f.AddArg(tt.variable, "rd.luks=0", nil)
 			require.NoError(t, err)
@@ -131,7 +131,7 @@ func TestShellFixtures(t *testing.T) {
 			for _, v := range []string{"GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT", "GRUB_TIMEOUT", "GRUB_TERMINAL"} {
 				b, a := shValue(t, v, pin), shValue(t, v, pout)
 				if v == tt.variable {
-					want, _ := AddArg(b, "rd.luks=0")
+					want, _ := addCmdlineArg(b, "rd.luks=0")
 					assert.Equal(t, want, a)
 				} else {
 					assert.Equal(t, b, a, v)
@@ -144,14 +144,14 @@ func TestShellFixtures(t *testing.T) {
 func TestShellEvalMatchesSh(t *testing.T) {
 	src := "A=1\nB=\"$A two\"\nC='$A'\\ x\nexport D=${B}\nif true; then E=inner; fi\nF=\"a\\\\b\\$c\"\n"
 	p := writeTemp(t, "f", []byte(src))
-	env := ParseShell([]byte(src)).Eval(nil)
+	env := parseShell([]byte(src)).Eval(nil)
 	for _, v := range []string{"A", "B", "C", "D", "E", "F"} {
 		assert.Equal(t, shValue(t, v, p), env[v], v)
 	}
 }
 
 func TestShellRemoveUnsupported(t *testing.T) {
-	f := ParseShell([]byte("X=\"rd.luks\"'=0'\n"))
+	f := parseShell([]byte("X=\"rd.luks\"'=0'\n"))
 	_, err := f.RemoveArg("X", "rd.luks=0", nil)
 	assert.ErrorIs(t, err, ErrUnsupported)
 }
@@ -160,7 +160,7 @@ func TestGrubScriptCheck(t *testing.T) {
 	// grub-script-check validates GRUB 2 script syntax; the GRUB_CMDLINE values end up in
 	// generated linux lines, so check one built from an edited value.
 	gsc := testenv.LookPath(t, "grub-script-check", "apt-get install grub-common")
-	f := ParseShell(fixture(t, "10-ubuntu-22.04-etc-default-grub"))
+	f := parseShell(fixture(t, "10-ubuntu-22.04-etc-default-grub"))
 	_, err := f.AddArg("GRUB_CMDLINE_LINUX", "rd.luks=0", nil)
 	require.NoError(t, err)
 	v := f.Eval(nil)
@@ -177,7 +177,7 @@ func FuzzShell(f *testing.F) {
 	f.Add([]byte("GRUB_CMDLINE_LINUX=\"$(x \"y\")\" `z` ${a:-b}\\\n'"))
 	f.Add([]byte("GRUB_CMDLINE_LINUX='a'\"b\"c\\ d$e\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		sf := ParseShell(b)
+		sf := parseShell(b)
 		require.Equal(t, b, sf.Bytes(), "render(parse(x)) == x")
 		_ = sf.Eval(nil)
 		changed, err := sf.AddArg("GRUB_CMDLINE_LINUX", "rd.luks=0", nil)
@@ -185,10 +185,10 @@ func FuzzShell(f *testing.F) {
 			return
 		}
 		out := sf.Bytes()
-		re := ParseShell(out)
+		re := parseShell(out)
 		require.Equal(t, out, re.Bytes())
 		ch, err := re.AddArg("GRUB_CMDLINE_LINUX", "rd.luks=0", nil)
-		if err == nil && HasArg(re.Eval(nil)["GRUB_CMDLINE_LINUX"], "rd.luks=0") {
+		if err == nil && hasCmdlineArg(re.Eval(nil)["GRUB_CMDLINE_LINUX"], "rd.luks=0") {
 			require.False(t, ch, "idempotent once in effect: %q", out)
 		}
 	})

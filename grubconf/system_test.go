@@ -148,7 +148,7 @@ func checkShellDefaults(t *testing.T, root string, sys *System, arg string) {
 	}
 	linux := shValue(t, "GRUB_CMDLINE_LINUX", files...)
 	def := shValue(t, "GRUB_CMDLINE_LINUX_DEFAULT", files...)
-	assert.True(t, HasArg(linux+" "+def, arg), "sh sees %s in %q / %q", arg, linux, def)
+	assert.True(t, hasCmdlineArg(linux+" "+def, arg), "sh sees %s in %q / %q", arg, linux, def)
 }
 
 func indexOf(list []string, s string) int {
@@ -250,15 +250,23 @@ func TestApplyConflict(t *testing.T) {
 	require.ErrorIs(t, err, ErrConflict)
 	assert.Equal(t, before, treeState(t, root, false), "nothing written")
 
-	// Undo refuses when a file changed after the edit.
+	// Undo refuses when a line it edited was changed after the edit: the plan says so and
+	// shows the rest, its Apply writes nothing.
 	root2 := rootCases[0].files(t).build(t)
 	sys2, _ := Detect(root2)
 	p2, err := sys2.PlanDisableUnlock(myVol)
 	require.NoError(t, err)
 	require.NoError(t, p2.Apply(ApplyOptions{}))
 	require.NoError(t, os.WriteFile(hostPath(root2, "/etc/fstab"), []byte("edited later\n"), 0o644))
+	before = treeState(t, root2, false)
+	undo, err := sys2.PlanUndo(myVol.Name)
+	require.NoError(t, err)
+	assert.Contains(t, strings.Join(undo.Warnings, "\n"), "/etc/fstab: line 3 was changed since it was edited")
+	assert.NotEmpty(t, undo.Changes, "the other files can still be shown")
+	assert.ErrorIs(t, undo.Apply(ApplyOptions{}), ErrConflict)
+	assert.Equal(t, before, treeState(t, root2, false), "nothing written")
 	_, err = sys2.PlanUndo(myVol.Name)
-	assert.ErrorIs(t, err, ErrConflict)
+	assert.NoError(t, err, "the record stays")
 }
 
 func TestRefuseEncryptedBoot(t *testing.T) {
@@ -389,7 +397,7 @@ func TestNotRefusedLayeredRoot(t *testing.T) {
 	}
 }
 
-func makeGrubenvString(lines ...string) string { return string(makeGrubenv(GrubenvSize, lines...)) }
+func makeGrubenvString(lines ...string) string { return string(makeGrubenv(grubenvSize, lines...)) }
 
 func TestResolveStaysInRoot(t *testing.T) {
 	parent := t.TempDir()
@@ -555,11 +563,15 @@ func TestPlanWarningsAndOverflow(t *testing.T) {
 }
 
 // TestJournalMerge: a second apply (e.g. after a kernel update added an entry) extends the
-// undo record. Files untouched in between keep their first original; a file changed by
-// someone else in between is restored to the state before the latest apply.
+// undo record. Files untouched in between get their first original back; from a file
+// changed by someone else in between, undo takes out what each apply added and keeps the
+// foreign change (it used to restore the state before the latest apply, which left the
+// first apply's argument on the old entry).
 func TestJournalMerge(t *testing.T) {
 	root := rootCases[0].files(t).build(t)
 	orig := treeState(t, root, true)
+	origMenu, err := os.ReadFile(hostPath(root, "/boot/grub/menu.lst"))
+	require.NoError(t, err)
 	sys, err := Detect(root)
 	require.NoError(t, err)
 	p1, err := sys.PlanDisableUnlock(myVol)
@@ -571,8 +583,8 @@ func TestJournalMerge(t *testing.T) {
 	menu := hostPath(root, "/boot/grub/menu.lst")
 	b, err := os.ReadFile(menu)
 	require.NoError(t, err)
-	updated := string(b) + "\ntitle Amazon Linux 2011.09 (2.6.35.14-97.45.amzn1.x86_64)\nroot (hd0)\nkernel /boot/vmlinuz-2.6.35.14-97.45.amzn1.x86_64 root=LABEL=/ console=hvc0\ninitrd /boot/initramfs-2.6.35.14-97.45.amzn1.x86_64.img\n"
-	require.NoError(t, os.WriteFile(menu, []byte(updated), 0o644))
+	entry := "\ntitle Amazon Linux 2011.09 (2.6.35.14-97.45.amzn1.x86_64)\nroot (hd0)\nkernel /boot/vmlinuz-2.6.35.14-97.45.amzn1.x86_64 root=LABEL=/ console=hvc0\ninitrd /boot/initramfs-2.6.35.14-97.45.amzn1.x86_64.img\n"
+	require.NoError(t, os.WriteFile(menu, append(b, entry...), 0o644))
 
 	sys, err = Detect(root)
 	require.NoError(t, err)
@@ -589,7 +601,9 @@ func TestJournalMerge(t *testing.T) {
 	assert.Equal(t, orig["etc/fstab"], after["etc/fstab"], "first original kept")
 	got, err := os.ReadFile(menu)
 	require.NoError(t, err)
-	assert.Equal(t, updated, string(got), "the kernel update is not thrown away")
+	assert.Equal(t, string(origMenu)+entry, string(got), "the kernel update is kept, every argument added is gone")
+	_, err = sys.PlanUndo(myVol.Name)
+	assert.ErrorIs(t, err, ErrNoUndo)
 }
 
 // TestKernelArgsOnly: with the zero Volume every root gets exactly its boot-loader edits
@@ -661,4 +675,22 @@ func TestKernelArgsOnly(t *testing.T) {
 			assert.ErrorIs(t, err, ErrNoUndo)
 		})
 	}
+}
+
+// TestHasBootConfig: every kind of file that can unlock a volume at boot counts, a
+// generated grub.cfg alone too; an empty root does not.
+func TestHasBootConfig(t *testing.T) {
+	for name, files := range map[string]fakeRoot{
+		"grub.cfg only": {"boot/grub2/grub.cfg": al2GrubCfg},
+		"menu.lst only": {"boot/grub/menu.lst": "title x\n\tkernel /vmlinuz ro\n"},
+		"crypttab only": {"etc/crypttab": "my_enc_fs /dev/xvdf none luks\n"},
+		"fstab only":    {"etc/fstab": "/dev/xvda1 / ext4 defaults 1 1\n"},
+	} {
+		sys, err := Detect(files.build(t))
+		require.NoError(t, err, name)
+		assert.True(t, sys.HasBootConfig(), name)
+	}
+	sys, err := Detect(t.TempDir())
+	require.NoError(t, err)
+	assert.False(t, sys.HasBootConfig())
 }

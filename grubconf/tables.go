@@ -47,30 +47,30 @@ func hasOptions(list string, want ...string) bool {
 	return !changed
 }
 
-// Crypttab is /etc/crypttab kept byte for byte: "name device key options" lines, '#'
+// crypttab is /etc/crypttab kept byte for byte: "name device key options" lines, '#'
 // comments (first non-blank character), blank lines.
-type Crypttab struct{ lines []tableLine }
+type crypttab struct{ lines []tableLine }
 
-// CrypttabEntry is one active crypttab line.
-type CrypttabEntry struct {
+// crypttabEntry is one active crypttab line.
+type crypttabEntry struct {
 	Name, Device, Key, Options string
 	Line                       int // 1-based
 }
 
-// ParseCrypttab keeps b verbatim.
-func ParseCrypttab(b []byte) *Crypttab { return &Crypttab{lines: parseTable(b)} }
+// parseCrypttab keeps b verbatim.
+func parseCrypttab(b []byte) *crypttab { return &crypttab{lines: parseTable(b)} }
 
 // Bytes renders the file.
-func (c *Crypttab) Bytes() []byte { return joinTable(c.lines) }
+func (c *crypttab) Bytes() []byte { return joinTable(c.lines) }
 
 // Entries lists the active (uncommented) lines.
-func (c *Crypttab) Entries() []CrypttabEntry {
-	var out []CrypttabEntry
+func (c *crypttab) Entries() []crypttabEntry {
+	var out []crypttabEntry
 	for i, l := range c.lines {
 		if l.comment || len(l.fields) == 0 {
 			continue
 		}
-		e := CrypttabEntry{Name: l.fields[0].text, Line: i + 1}
+		e := crypttabEntry{Name: l.fields[0].text, Line: i + 1}
 		if len(l.fields) > 1 {
 			e.Device = l.fields[1].text
 		}
@@ -87,7 +87,7 @@ func (c *Crypttab) Entries() []CrypttabEntry {
 
 // IsLUKS reports whether the entry sets up a LUKS device (not a plain-mode swap or tmp
 // device keyed from a random source).
-func (e CrypttabEntry) IsLUKS() bool {
+func (e crypttabEntry) IsLUKS() bool {
 	for _, o := range strings.Split(e.Options, ",") {
 		switch o {
 		case "plain", "swap", "tmp", "bitlk", "tcrypt":
@@ -100,13 +100,13 @@ func (e CrypttabEntry) IsLUKS() bool {
 	return e.Key != "/dev/urandom" && e.Key != "/dev/random"
 }
 
-func (c *Crypttab) matches(l tableLine, name string) bool {
+func (c *crypttab) matches(l tableLine, name string) bool {
 	return !l.comment && len(l.fields) > 0 && l.fields[0].text == name
 }
 
 // DisableAuto adds noauto,nofail to the lines of volume name (systemd and Debian honour
 // them) and drops Debian's initramfs option, which would unlock it in the initramfs. A line with no options field gets one (and "none" as key when that is missing).
-func (c *Crypttab) DisableAuto(name string) bool {
+func (c *crypttab) DisableAuto(name string) bool {
 	changed := false
 	for i, l := range c.lines {
 		if !c.matches(l, name) {
@@ -135,7 +135,7 @@ func (c *Crypttab) DisableAuto(name string) bool {
 
 // CommentOut turns the lines of volume name into comments, for SysV init scripts that
 // ignore noauto and would prompt for every listed LUKS device.
-func (c *Crypttab) CommentOut(name string) bool {
+func (c *crypttab) CommentOut(name string) bool {
 	changed := false
 	for i, l := range c.lines {
 		if c.matches(l, name) {
@@ -148,7 +148,7 @@ func (c *Crypttab) CommentOut(name string) bool {
 
 // Active reports whether an uncommented line for name exists, and whether all such lines
 // carry noauto and nofail.
-func (c *Crypttab) Active(name string) (present, noauto bool) {
+func (c *crypttab) Active(name string) (present, noauto bool) {
 	noauto = true
 	for _, e := range c.Entries() {
 		if e.Name == name {
@@ -159,24 +159,24 @@ func (c *Crypttab) Active(name string) (present, noauto bool) {
 	return present, present && noauto
 }
 
-// Fstab is /etc/fstab kept byte for byte.
-type Fstab struct{ lines []tableLine }
+// fstab is /etc/fstab kept byte for byte.
+type fstab struct{ lines []tableLine }
 
-// FstabEntry is one active fstab line.
-type FstabEntry struct {
+// fstabEntry is one active fstab line.
+type fstabEntry struct {
 	Spec, File, Type, Options, Freq, Pass string
 	Line                                  int
 }
 
-// ParseFstab keeps b verbatim.
-func ParseFstab(b []byte) *Fstab { return &Fstab{lines: parseTable(b)} }
+// parseFstab keeps b verbatim.
+func parseFstab(b []byte) *fstab { return &fstab{lines: parseTable(b)} }
 
 // Bytes renders the file.
-func (f *Fstab) Bytes() []byte { return joinTable(f.lines) }
+func (f *fstab) Bytes() []byte { return joinTable(f.lines) }
 
 // Entries lists the active lines.
-func (f *Fstab) Entries() []FstabEntry {
-	var out []FstabEntry
+func (f *fstab) Entries() []fstabEntry {
+	var out []fstabEntry
 	for i, l := range f.lines {
 		if l.comment || len(l.fields) == 0 {
 			continue
@@ -185,7 +185,7 @@ func (f *Fstab) Entries() []FstabEntry {
 		for k := 0; k < len(l.fields) && k < 6; k++ {
 			v[k] = l.fields[k].text
 		}
-		out = append(out, FstabEntry{Spec: v[0], File: v[1], Type: v[2], Options: v[3], Freq: v[4], Pass: v[5], Line: i + 1})
+		out = append(out, fstabEntry{Spec: v[0], File: v[1], Type: v[2], Options: v[3], Freq: v[4], Pass: v[5], Line: i + 1})
 	}
 	return out
 }
@@ -196,7 +196,7 @@ func fstabEscape(s string) string {
 	return r.Replace(s)
 }
 
-func (f *Fstab) matches(l tableLine, spec, mountPoint string) bool {
+func (f *fstab) matches(l tableLine, spec, mountPoint string) bool {
 	if l.comment || len(l.fields) < 2 {
 		return false
 	}
@@ -206,7 +206,7 @@ func (f *Fstab) matches(l tableLine, spec, mountPoint string) bool {
 
 // DisableAuto adds noauto,nofail to the matching lines (device spec or mount point) and
 // sets their fsck pass to 0.
-func (f *Fstab) DisableAuto(spec, mountPoint string) bool {
+func (f *fstab) DisableAuto(spec, mountPoint string) bool {
 	changed := false
 	for i, l := range f.lines {
 		if !f.matches(l, spec, mountPoint) {
@@ -238,7 +238,7 @@ func (f *Fstab) DisableAuto(spec, mountPoint string) bool {
 }
 
 // Disabled reports whether matching lines exist and all carry noauto,nofail and pass 0.
-func (f *Fstab) Disabled(spec, mountPoint string) (present, disabled bool) {
+func (f *fstab) Disabled(spec, mountPoint string) (present, disabled bool) {
 	disabled = true
 	for _, l := range f.lines {
 		if !f.matches(l, spec, mountPoint) {

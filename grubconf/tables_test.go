@@ -25,7 +25,7 @@ func TestCrypttab(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := ParseCrypttab([]byte(tt.in))
+			c := parseCrypttab([]byte(tt.in))
 			require.Equal(t, tt.in, string(c.Bytes()))
 			var changed bool
 			if tt.comment {
@@ -53,13 +53,13 @@ func TestCrypttab(t *testing.T) {
 
 func TestCrypttabFixture(t *testing.T) {
 	in := fixture(t, "13-target-crypttab-and-fstab.example")
-	c := ParseCrypttab(in)
+	c := parseCrypttab(in)
 	require.Equal(t, in, c.Bytes())
 	present, off := c.Active("securedata")
 	assert.True(t, present)
 	assert.True(t, off, "the sample is the target state")
 	assert.False(t, c.DisableAuto("securedata"))
-	f := ParseFstab(in)
+	f := parseFstab(in)
 	present, off = f.Disabled("/dev/mapper/securedata", "/data")
 	assert.True(t, present)
 	assert.True(t, off)
@@ -68,10 +68,10 @@ func TestCrypttabFixture(t *testing.T) {
 }
 
 func TestCrypttabIsLUKS(t *testing.T) {
-	assert.True(t, CrypttabEntry{Name: "a", Key: "none", Options: "luks"}.IsLUKS())
-	assert.True(t, CrypttabEntry{Name: "a"}.IsLUKS())
-	assert.False(t, CrypttabEntry{Name: "s", Key: "/dev/urandom", Options: "swap"}.IsLUKS())
-	assert.False(t, CrypttabEntry{Name: "p", Key: "/k", Options: "plain,cipher=aes"}.IsLUKS())
+	assert.True(t, crypttabEntry{Name: "a", Key: "none", Options: "luks"}.IsLUKS())
+	assert.True(t, crypttabEntry{Name: "a"}.IsLUKS())
+	assert.False(t, crypttabEntry{Name: "s", Key: "/dev/urandom", Options: "swap"}.IsLUKS())
+	assert.False(t, crypttabEntry{Name: "p", Key: "/k", Options: "plain,cipher=aes"}.IsLUKS())
 }
 
 func TestFstab(t *testing.T) {
@@ -90,7 +90,7 @@ func TestFstab(t *testing.T) {
 			if strings.Contains(tt.in, "my\\040vol") {
 				mp = "/mnt/my vol"
 			}
-			f := ParseFstab([]byte(tt.in))
+			f := parseFstab([]byte(tt.in))
 			require.Equal(t, tt.in, string(f.Bytes()))
 			assert.Equal(t, tt.in != tt.want, f.DisableAuto("/dev/mapper/my_enc_fs", mp))
 			assert.Equal(t, tt.want, string(f.Bytes()))
@@ -104,15 +104,15 @@ func FuzzCrypttab(f *testing.F) {
 	f.Add([]byte("my_enc_fs /dev/xvdf none luks\n"))
 	f.Add([]byte("my_enc_fs\t/dev/xvdf\r\n#x\n  \n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		c := ParseCrypttab(b)
+		c := parseCrypttab(b)
 		require.Equal(t, b, c.Bytes())
 		_ = c.Entries()
 		if c.DisableAuto("my_enc_fs") {
-			require.False(t, ParseCrypttab(c.Bytes()).DisableAuto("my_enc_fs"), "idempotent on %q", c.Bytes())
+			require.False(t, parseCrypttab(c.Bytes()).DisableAuto("my_enc_fs"), "idempotent on %q", c.Bytes())
 		}
-		c2 := ParseCrypttab(b)
+		c2 := parseCrypttab(b)
 		if c2.CommentOut("my_enc_fs") {
-			p, _ := ParseCrypttab(c2.Bytes()).Active("my_enc_fs")
+			p, _ := parseCrypttab(c2.Bytes()).Active("my_enc_fs")
 			require.False(t, p)
 		}
 	})
@@ -122,11 +122,11 @@ func FuzzFstab(f *testing.F) {
 	f.Add(fixture(f, "13-target-crypttab-and-fstab.example"))
 	f.Add([]byte("/dev/mapper/my_enc_fs /encrypted_vol ext4 defaults 0 2\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fs := ParseFstab(b)
+		fs := parseFstab(b)
 		require.Equal(t, b, fs.Bytes())
 		_ = fs.Entries()
 		if fs.DisableAuto("/dev/mapper/my_enc_fs", "/encrypted_vol") {
-			require.False(t, ParseFstab(fs.Bytes()).DisableAuto("/dev/mapper/my_enc_fs", "/encrypted_vol"), "idempotent on %q", fs.Bytes())
+			require.False(t, parseFstab(fs.Bytes()).DisableAuto("/dev/mapper/my_enc_fs", "/encrypted_vol"), "idempotent on %q", fs.Bytes())
 		}
 	})
 }

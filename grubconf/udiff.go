@@ -75,11 +75,11 @@ func lineOps(a, b [][]byte) []diffOp {
 	return ops
 }
 
-// UnifiedDiff writes a unified diff (diff -u format, 3 lines of context) turning old into
+// unifiedDiff writes a unified diff (diff -u format, 3 lines of context) turning old into
 // new, labelled oldName/newName ("/dev/null" for a missing side). Nothing is written when
 // the contents are equal. Lines are compared as raw bytes, so CRLF, invalid UTF-8 and a
 // missing final newline ("\ No newline at end of file") survive a round trip through patch.
-func UnifiedDiff(w io.Writer, oldName, newName string, old, new []byte) error {
+func unifiedDiff(w io.Writer, oldName, newName string, old, new []byte) error {
 	if bytes.Equal(old, new) {
 		return nil
 	}

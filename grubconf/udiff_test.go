@@ -34,11 +34,11 @@ func TestUnifiedDiffGolden(t *testing.T) {
 	for _, tc := range diffCases {
 		fmatch := "# " + tc.name + "\n"
 		all.WriteString(fmatch)
-		require.NoError(t, UnifiedDiff(&all, "a/f", "b/f", []byte(tc.a), []byte(tc.b)))
+		require.NoError(t, unifiedDiff(&all, "a/f", "b/f", []byte(tc.a), []byte(tc.b)))
 	}
 	golden(t, "unified-diff-cases.diff", all.Bytes())
 	var none bytes.Buffer
-	require.NoError(t, UnifiedDiff(&none, "a/f", "b/f", []byte("same"), []byte("same")))
+	require.NoError(t, unifiedDiff(&none, "a/f", "b/f", []byte("same"), []byte("same")))
 	assert.Empty(t, none.String())
 }
 
@@ -56,7 +56,7 @@ func TestUnifiedDiffWithPatch(t *testing.T) {
 			require.NoError(t, os.WriteFile(pb, []byte(tc.b), 0o644))
 			out, _ := exec.Command(diffTool, "-u", "--label", "a/f", "--label", "b/f", pa, pb).Output()
 			var ours bytes.Buffer
-			require.NoError(t, UnifiedDiff(&ours, "a/f", "b/f", []byte(tc.a), []byte(tc.b)))
+			require.NoError(t, unifiedDiff(&ours, "a/f", "b/f", []byte(tc.a), []byte(tc.b)))
 			if tc.a != "" && tc.b != "" {
 				assert.Equal(t, string(out), ours.String(), "same as diff -u")
 			}
@@ -70,7 +70,7 @@ func checkPatch(t *testing.T, patch string, a, b []byte) {
 	f := filepath.Join(dir, "f")
 	require.NoError(t, os.WriteFile(f, a, 0o644))
 	var d bytes.Buffer
-	require.NoError(t, UnifiedDiff(&d, "a/f", "b/f", a, b))
+	require.NoError(t, unifiedDiff(&d, "a/f", "b/f", a, b))
 	cmd := exec.Command(patch, "-p1", "--quiet", "--batch", "--no-backup-if-mismatch")
 	cmd.Dir = dir
 	cmd.Stdin = &d
@@ -90,7 +90,7 @@ func FuzzUnifiedDiff(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		var d bytes.Buffer
-		require.NoError(t, UnifiedDiff(&d, "a/f", "b/f", a, b))
+		require.NoError(t, unifiedDiff(&d, "a/f", "b/f", a, b))
 		// Applying the hunks in memory gives b back.
 		require.Equal(t, string(b), string(applyUnified(t, a, d.Bytes())))
 	})

@@ -30,7 +30,7 @@ func (grubBoot) Disable(ctx context.Context, root string, v bootVolume, w io.Wri
 	if err != nil {
 		return fmt.Errorf("boot configuration in %s: %w", root, err)
 	}
-	if !hasBootConfig(sys) {
+	if !sys.HasBootConfig() {
 		fmt.Fprintf(w, "    no boot loader, crypttab or fstab under %s: nothing can unlock the volume at boot\n", root)
 		return nil
 	}
@@ -63,7 +63,7 @@ func (grubBoot) Status(root string, v bootVolume) (bool, string, error) {
 	if err != nil {
 		return false, "", err
 	}
-	if !hasBootConfig(sys) {
+	if !sys.HasBootConfig() {
 		return false, "", fmt.Errorf("no boot loader, crypttab or fstab found under %s", root)
 	}
 	plan, err := sys.PlanDisableUnlock(v.grub())
@@ -78,10 +78,4 @@ func (grubBoot) Status(root string, v bootVolume) (bool, string, error) {
 		files = append(files, ch.Path)
 	}
 	return false, fmt.Sprintf("%s: would edit %s", sys.Family, strings.Join(files, ", ")), nil
-}
-
-// hasBootConfig reports whether Detect found anything that could unlock a volume at boot.
-func hasBootConfig(s *grubconf.System) bool {
-	return len(s.Legacy) > 0 || s.DefaultGrub != nil || len(s.DropIns) > 0 || len(s.BLSEntries) > 0 ||
-		len(s.Grubenv) > 0 || s.KernelCmdline != nil || s.Crypttab != nil || s.Fstab != nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"embed"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,14 +14,11 @@ import (
 	"github.com/cloudluks/cloudluks/grubconf"
 )
 
-// Real boot configuration samples (see testdata/grub/README.md for their provenance).
-//
-//go:embed testdata/grub
-var grubSamples embed.FS
-
+// sample reads one of grubconf's real boot configuration samples (provenance in
+// grubconf/testdata/README.md); the tests run in this package's directory.
 func sample(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := grubSamples.ReadFile("testdata/grub/" + name)
+	b, err := os.ReadFile(filepath.Join("..", "..", "grubconf", "testdata", name))
 	require.NoError(t, err)
 	return b
 }
@@ -146,4 +142,26 @@ func TestStatusReportsBootConfig(t *testing.T) {
 	empty := t.TempDir()
 	require.Equal(t, 0, h.run("status", "--no-aws", "--root", empty))
 	assert.Contains(t, h.stdout.String(), "boot:      unknown (no boot loader, crypttab or fstab found under "+empty+")")
+}
+
+// TestStatusGrubCfgOnly: a root whose only boot configuration is a generated grub.cfg
+// (e.g. /boot of an image mounted alone) has a boot configuration; status used to call it
+// "no boot loader, crypttab or fstab found" because the check here missed grub.cfg.
+func TestStatusGrubCfgOnly(t *testing.T) {
+	root := t.TempDir()
+	p := filepath.Join(root, "boot/grub2/grub.cfg")
+	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	cfg := "menuentry 'Amazon Linux 2' {\n\tlinux16 /boot/vmlinuz-4.14 root=UUID=5b1a ro console=ttyS0\n\tinitrd16 /boot/initramfs-4.14.img\n}\n"
+	require.NoError(t, os.WriteFile(p, []byte(cfg), 0o644))
+	v := bootVolume{Name: "my_enc_fs", MountPoint: "/encrypted_vol"}
+	disabled, detail, err := grubBoot{}.Status(root, v)
+	require.NoError(t, err)
+	assert.False(t, disabled)
+	assert.Contains(t, detail, "would edit /boot/grub2/grub.cfg")
+	var out bytes.Buffer
+	require.NoError(t, grubBoot{}.Disable(context.Background(), root, v, &out))
+	assert.Contains(t, readRootFile(t, root, "boot/grub2/grub.cfg"), "rd.luks=0")
+	disabled, _, err = grubBoot{}.Status(root, v)
+	require.NoError(t, err)
+	assert.True(t, disabled)
 }

@@ -11,7 +11,10 @@
 //	noautomount --root DIR [--volume NAME] [--mount-point DIR] [--dry-run] [--backup] [--undo]
 //
 // It prints a unified diff of every change. --dry-run prints it and changes nothing.
-// --undo restores the files changed by an earlier run to their original bytes.
+// --undo takes out exactly what earlier runs added (the arguments, the options, a created
+// drop-in) and keeps what others changed since, such as the entry a kernel update added;
+// a file nobody else touched gets its original bytes back. When a line a run edited was
+// changed again since, --undo refuses (exit 5) and --dry-run --undo names the line.
 //
 // --root is required: --root / edits the running system; with no arguments at all it
 // prints its usage and exits 1.
@@ -28,7 +31,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 
 	"github.com/cloudluks/cloudluks/grubconf"
 	"github.com/cloudluks/cloudluks/internal/cli"
@@ -68,7 +70,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	device := fl.String("device", "", "backing device as written in crypttab (optional)")
 	dryRun := fl.Bool("dry-run", false, "print the diff, change nothing")
 	backup := fl.Bool("backup", false, "keep FILE"+grubconf.BackupSuffix+" copies of the originals")
-	undo := fl.Bool("undo", false, "restore the files changed by an earlier run")
+	undo := fl.Bool("undo", false, "take out what earlier runs added, keeping later changes by others")
 	version := fl.Bool("version", false, "print the version and exit")
 	usage := func(w io.Writer) {
 		fmt.Fprintln(w, "usage: noautomount --root DIR [--volume NAME] [--mount-point DIR] [--dry-run] [--backup] [--undo]")
@@ -135,20 +137,19 @@ func doRun(stdout, stderr io.Writer, root string, v grubconf.Volume, dryRun, bac
 	if err != nil {
 		return err
 	}
-	noBoot := "no boot loader configuration found under " + sys.Root
-	for _, w := range plan.Warnings {
-		// With nothing to change, "no boot loader configuration" is the whole story; told as a
-		// warning it read as if unlock had been disabled already.
-		if w == noBoot && plan.Empty() && !undo {
-			continue
+	if plan.Empty() && !undo && !sys.HasBootConfig() {
+		// One message: warnings such as "no boot loader configuration" followed by
+		// "already disabled" read as if unlock had been disabled.
+		fmt.Fprintf(stderr, "noautomount: nothing changed: no boot loader configuration found under %s, so there is no boot-time unlock to disable (is --root the right directory?)\n", sys.Root)
+		for _, d := range sys.Dangling {
+			fmt.Fprintf(stderr, "noautomount: warning: %s is a symlink to a missing file (is /boot mounted under the root?)\n", d)
 		}
-		fmt.Fprintf(stderr, "noautomount: warning: %s\n", w)
-	}
-	if plan.Empty() && !undo && slices.Contains(plan.Warnings, noBoot) {
-		fmt.Fprintf(stderr, "noautomount: nothing changed: %s, so there is no boot-time unlock to disable (is --root the right directory?)\n", noBoot)
 		return nil
 	}
-	if plan.Empty() {
+	for _, w := range plan.Warnings {
+		fmt.Fprintf(stderr, "noautomount: warning: %s\n", w)
+	}
+	if plan.Empty() && plan.Check() == nil {
 		if undo {
 			fmt.Fprintf(stderr, "noautomount: nothing to undo for %s\n", subject)
 			if !dryRun {
@@ -159,6 +160,10 @@ func doRun(stdout, stderr io.Writer, root string, v grubconf.Volume, dryRun, bac
 		fmt.Fprintf(stderr, "noautomount: nothing to do: %s is already disabled\n", what)
 		return nil
 	}
+	// Refuse before showing a diff that will not be applied; a dry run shows it and says so.
+	if err := plan.Check(); err != nil && !dryRun {
+		return err
+	}
 	for _, c := range plan.Changes {
 		for _, l := range c.Via {
 			fmt.Fprintf(stderr, "noautomount: %s is a symlink; editing the real file %s\n", l, c.Path)
@@ -168,6 +173,10 @@ func doRun(stdout, stderr io.Writer, root string, v grubconf.Volume, dryRun, bac
 		return err
 	}
 	if dryRun {
+		if err := plan.Check(); err != nil {
+			fmt.Fprintf(stderr, "noautomount: dry run: nothing written; a real run would refuse: %v\n", err)
+			return nil
+		}
 		fmt.Fprintf(stderr, "noautomount: dry run: %d file(s) would change, nothing written\n", len(plan.Changes))
 		return nil
 	}

@@ -286,3 +286,96 @@ func TestCLINoBootConfig(t *testing.T) {
 	assert.NotContains(t, r.stderr, "already disabled")
 	assert.NotContains(t, r.stderr, "warning: no boot loader")
 }
+
+// newKernelEntry is what a kernel update on Amazon Linux AMI adds to menu.lst: a new
+// first entry whose kernel line does not carry rd_NO_LUKS.
+const newKernelEntry = "title Amazon Linux 2011.09 (2.6.35.14-97.45.amzn1.x86_64)\nroot (hd0)\nkernel /boot/vmlinuz-2.6.35.14-97.45.amzn1.x86_64 root=LABEL=/ console=hvc0 LANG=en_US.UTF-8 KEYTABLE=us\ninitrd /boot/initramfs-2.6.35.14-97.45.amzn1.x86_64.img\n"
+
+// addKernelEntry inserts newKernelEntry before the first title, as grubby does.
+func addKernelEntry(t *testing.T, root string) string {
+	t.Helper()
+	p := filepath.Join(root, "boot/grub/menu.lst")
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	i := strings.Index(string(b), "title ")
+	require.GreaterOrEqual(t, i, 0)
+	out := string(b[:i]) + newKernelEntry + string(b[i:])
+	require.NoError(t, os.WriteFile(p, []byte(out), 0o644))
+	return out
+}
+
+// TestCLIUndoAfterKernelUpdate is bug 6: apply, a kernel update adds an entry, apply again,
+// undo. Undo used to restore crypttab and fstab but leave rd_NO_LUKS on the original kernel
+// line, with nothing left recorded to undo it. Now every line either apply touched loses
+// exactly the argument it got, and the kernel update's entry stays.
+func TestCLIUndoAfterKernelUpdate(t *testing.T) {
+	root := al1Root(t)
+	orig := snapshot(t, root)
+	require.Equal(t, 0, runCLI(t, "--root", root, "--volume", "my_enc_fs").code)
+	addKernelEntry(t, root)
+	r := runCLI(t, "--root", root, "--volume", "my_enc_fs")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "+kernel /boot/vmlinuz-2.6.35.14-97.45.amzn1.x86_64 root=LABEL=/ console=hvc0 LANG=en_US.UTF-8 KEYTABLE=us rd_NO_LUKS")
+
+	r = runCLI(t, "--root", root, "--volume", "my_enc_fs", "--undo")
+	require.Equal(t, 0, r.code, r.stderr)
+	after := snapshot(t, root)
+	assert.NotContains(t, after["boot/grub/menu.lst"], "rd_NO_LUKS")
+	want := orig["boot/grub/menu.lst"]
+	i := strings.Index(want, "title ")
+	assert.Equal(t, want[:i]+newKernelEntry+want[i:], after["boot/grub/menu.lst"], "the kernel update's entry is kept")
+	for _, f := range []string{"etc/crypttab", "etc/fstab", "etc/grub.conf"} {
+		assert.Equal(t, orig[f], after[f], f)
+	}
+	assert.NotContains(t, after, "var/lib/cloudluks/grubconf/my_enc_fs.json")
+}
+
+// TestCLIUndoStaleJournal: a kernel update after the apply makes the record stale (the
+// file is no longer what apply wrote). --dry-run --undo shows what undo would do and
+// writes nothing; --undo then removes the argument and keeps the new entry.
+func TestCLIUndoStaleJournal(t *testing.T) {
+	root := al1Root(t)
+	orig := snapshot(t, root)
+	require.Equal(t, 0, runCLI(t, "--root", root, "--volume", "my_enc_fs").code)
+	updated := addKernelEntry(t, root)
+	before := snapshot(t, root)
+
+	r := runCLI(t, "--root", root, "--volume", "my_enc_fs", "--undo", "--dry-run")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "-kernel /boot/vmlinuz-2.6.35.14-97.44.amzn1.x86_64 root=LABEL=/ console=hvc0 LANG=en_US.UTF-8 KEYTABLE=us rd_NO_LUKS")
+	assert.Contains(t, r.stdout, "+kernel /boot/vmlinuz-2.6.35.14-97.44.amzn1.x86_64 root=LABEL=/ console=hvc0 LANG=en_US.UTF-8 KEYTABLE=us\n")
+	assert.Contains(t, r.stderr, "dry run: 3 file(s) would change, nothing written")
+	assert.Equal(t, before, snapshot(t, root), "dry run writes nothing")
+
+	r = runCLI(t, "--root", root, "--volume", "my_enc_fs", "--undo")
+	require.Equal(t, 0, r.code, r.stderr)
+	after := snapshot(t, root)
+	assert.Equal(t, strings.ReplaceAll(updated, " rd_NO_LUKS", ""), after["boot/grub/menu.lst"])
+	assert.Equal(t, orig["etc/crypttab"], after["etc/crypttab"])
+	assert.Equal(t, orig["etc/fstab"], after["etc/fstab"])
+}
+
+// TestCLIUndoLineEditedByOthers: when a line apply edited was changed again by someone
+// else, undo cannot take the argument out without losing that change: --dry-run says so
+// and exits 0, --undo refuses with exit 5 and writes nothing.
+func TestCLIUndoLineEditedByOthers(t *testing.T) {
+	root := al1Root(t)
+	require.Equal(t, 0, runCLI(t, "--root", root, "--volume", "my_enc_fs").code)
+	fstab := filepath.Join(root, "etc/fstab")
+	b, err := os.ReadFile(fstab)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(fstab, []byte(strings.Replace(string(b), "noauto,nofail", "noauto,nofail,noatime", 1)), 0o644))
+	before := snapshot(t, root)
+
+	r := runCLI(t, "--root", root, "--volume", "my_enc_fs", "--undo", "--dry-run")
+	assert.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "/etc/fstab: line 2 was changed since it was edited")
+	assert.Contains(t, r.stderr, "dry run: nothing written; a real run would refuse: /etc/fstab: file changed since it was read")
+	assert.Equal(t, before, snapshot(t, root))
+
+	r = runCLI(t, "--root", root, "--volume", "my_enc_fs", "--undo")
+	assert.Equal(t, 5, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "/etc/fstab: file changed since it was read")
+	assert.Empty(t, r.stdout, "no diff for a plan that is not applied")
+	assert.Equal(t, before, snapshot(t, root), "nothing written")
+}
