@@ -177,14 +177,15 @@ func magic(typ string, off int64, b []byte) Magic {
 	return Magic{Type: typ, Offset: off, Bytes: bytes.Clone(b)}
 }
 
-// probeLUKS: libblkid accepts the primary magic with version 1 or 2, or else a LUKS2
-// secondary header whose hdr_offset field (at byte 0x100) is its own offset.
+// probeLUKS follows libblkid's luks_valid: the magic at 0 (a version 2 header must also
+// name 0 as its hdr_offset), or else a LUKS2 secondary header whose hdr_offset field (at byte
+// 0x100) is its own offset. The version is not otherwise checked.
 func probeLUKS(r io.ReaderAt, head []byte) (Signature, bool) {
 	s := Signature{Type: "crypto_LUKS", Usage: Superblock}
-	primary := at(head, 0, luksMagic) && len(head) >= 8 && (binary.BigEndian.Uint16(head[6:]) == 1 || binary.BigEndian.Uint16(head[6:]) == 2)
-	if primary {
+	v2 := len(head) >= 8 && binary.BigEndian.Uint16(head[6:]) == 2
+	if at(head, 0, luksMagic) && (!v2 || len(head) >= 0x108 && binary.BigEndian.Uint64(head[0x100:]) == 0) {
 		s.Magics = append(s.Magics, magic(s.Type, 0, luksMagic))
-		if binary.BigEndian.Uint16(head[6:]) == 1 {
+		if !v2 {
 			return s, true
 		}
 	}
