@@ -20,7 +20,7 @@ type sigImage struct {
 	size  int64
 	tool  string // program that must be on PATH
 	hint  string
-	make_ func(t *testing.T, img string)
+	write func(t *testing.T, img string)
 }
 
 func sigImages(t *testing.T) []sigImage {
@@ -53,9 +53,9 @@ func newSigImage(t *testing.T, dir string, im sigImage) string {
 	img := filepath.Join(dir, im.name+".img")
 	require.NoError(t, os.WriteFile(img, nil, 0o600))
 	require.NoError(t, os.Truncate(img, im.size))
-	if im.make_ != nil {
+	if im.write != nil {
 		testenv.LookPath(t, im.tool, im.hint)
-		im.make_(t, img)
+		im.write(t, img)
 	}
 	return img
 }
@@ -72,7 +72,7 @@ func TestLuksFormatSignatureWarningSideBySide(t *testing.T) {
 			dir := t.TempDir()
 			src := newSigImage(t, dir, im)
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "key"), []byte("pw"), 0o600))
-			for _, mode := range [][]string{{"-v"}, {"-q"}} {
+			for _, mode := range [][]string{{"-v"}, {"-q"}, {"-q", "-v"}} {
 				var outs [2]result
 				for i, prog := range []string{cs, binPath} {
 					img := filepath.Join(dir, "t.img")
@@ -87,8 +87,41 @@ func TestLuksFormatSignatureWarningSideBySide(t *testing.T) {
 				assert.Equal(t, outs[0].stdout, outs[1].stdout, "stdout with %v", mode)
 				assert.Equal(t, outs[0].stderr, outs[1].stderr, "stderr with %v", mode)
 				warned := strings.Contains(outs[1].stdout, "WARNING: Device t.img already contains a '")
-				assert.Equal(t, im.name != "zero" && mode[0] == "-v", warned, "warning shown: %q", outs[1].stdout)
+				assert.Equal(t, im.name != "zero" && mode[0] != "-q", warned, "warning shown: %q", outs[1].stdout)
 			}
 		})
 	}
+}
+
+// With --header the header file is probed, warned about and wiped; the data device is left
+// as it is (cryptsetup 2.6.1 does the same: a GPT on the data device survives).
+func TestLuksFormatSignatureDetachedSideBySide(t *testing.T) {
+	cs := cryptsetup(t)
+	wipefs := testenv.LookPath(t, "wipefs", "apt-get install util-linux")
+	dir := t.TempDir()
+	var ext4, gpt sigImage
+	for _, im := range sigImages(t) {
+		switch im.name {
+		case "ext4":
+			ext4 = im
+		case "gpt":
+			gpt = im
+		}
+	}
+	hsrc, dsrc := newSigImage(t, dir, ext4), newSigImage(t, dir, gpt)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "key"), []byte("pw"), 0o600))
+	var outs [2]result
+	var sigs [2]string
+	for i, prog := range []string{cs, binPath} {
+		copyFile(t, hsrc, filepath.Join(dir, "h.img"))
+		copyFile(t, dsrc, filepath.Join(dir, "d.img"))
+		outs[i] = runIn(t, dir, prog, "", "luksFormat", "--type", "luks1", iters, "--header", "h.img", "d.img", "key", "-v")
+		require.Equal(t, 0, outs[i].code, "%s: %s", prog, outs[i].stderr)
+		wf, err := exec.Command(wipefs, "-i", "-O", "OFFSET,TYPE", filepath.Join(dir, "h.img"), filepath.Join(dir, "d.img")).Output()
+		require.NoError(t, err)
+		sigs[i] = string(wf)
+	}
+	assert.Equal(t, outs[0], outs[1])
+	assert.Contains(t, outs[1].stdout, "WARNING: Device h.img already contains a 'ext4' superblock signature.\n")
+	assert.Equal(t, sigs[0], sigs[1], "signatures left on the header file and the data device")
 }
