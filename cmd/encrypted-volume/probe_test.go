@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// setup's wording of what internal/blkid finds (its own tests cover the recognising).
 func TestProbe(t *testing.T) {
 	with := func(off int, b []byte) []byte {
 		buf := make([]byte, probeSize)
@@ -21,31 +21,21 @@ func TestProbe(t *testing.T) {
 	ext := with(1080, []byte{0x53, 0xef})
 	binary.LittleEndian.PutUint32(ext[1024+24:], 2)
 	binary.LittleEndian.PutUint32(ext[1024+76:], 1)
-	extBadRev := with(1080, []byte{0x53, 0xef})
-	binary.LittleEndian.PutUint32(extBadRev[1024+76:], 0x12345678)
-	random := bytes.Repeat([]byte{0x5a, 0x13, 0xc7}, probeSize/3+1)[:probeSize]
-	mbr := with(510, []byte{0x55, 0xaa})
-	mbrRandom := with(510, []byte{0x55, 0xaa})
-	mbrRandom[446] = 0x42
+	gpt := with(510, []byte{0x55, 0xaa})
+	gpt[446+4] = 0xee
+	copy(gpt[512:], "EFI PART")
 	tests := []struct {
 		name string
 		buf  []byte
 		want string
 	}{
 		{"zeros", make([]byte, probeSize), ""},
-		{"random", random, ""},
-		{"luks", with(0, luksMagic), "LUKS header"},
-		{"xfs", with(0, []byte("XFSB")), "xfs filesystem"},
-		{"ext4", ext, "ext2/3/4 filesystem"},
-		{"ext magic in random data", extBadRev, ""},
+		{"luks", with(0, []byte("LUKS\xba\xbe\x00\x01")), "LUKS header"},
+		{"ext", ext, "ext2/3/4 filesystem"},
 		{"btrfs", with(0x10040, []byte("_BHRfS_M")), "btrfs filesystem"},
-		{"swap 4k", with(4086, []byte("SWAPSPACE2")), "swap space"},
-		{"swap 64k old", with(65526, []byte("SWAP-SPACE")), "swap space"},
-		{"gpt", with(512, []byte("EFI PART")), "GPT partition table"},
-		{"mbr", mbr, "MBR partition table or boot sector"},
-		{"55aa in random data", mbrRandom, ""},
-		{"short device", []byte("LUKS"), ""},
-		{"short luks", luksMagic, "LUKS header"},
+		{"swap", with(4086, []byte("SWAPSPACE2")), "swap space"},
+		{"gpt", gpt, "GPT partition table"},
+		{"mbr", with(510, []byte{0x55, 0xaa}), "MBR partition table or boot sector"},
 		{"empty", nil, ""},
 	}
 	for _, tt := range tests {
@@ -70,15 +60,6 @@ func TestProbeRealExt4(t *testing.T) {
 	typ, err := fsType(img)
 	require.NoError(t, err)
 	assert.Equal(t, "ext4", typ)
-}
-
-func FuzzProbe(f *testing.F) {
-	f.Add(luksMagic)
-	f.Add(make([]byte, 1100))
-	f.Add([]byte("XFSB"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		_ = probe(b) // must not panic on any length or content
-	})
 }
 
 func TestParseMountinfo(t *testing.T) {
@@ -108,13 +89,4 @@ func FuzzParseMountinfo(f *testing.F) {
 			require.NotEmpty(t, m.FSType)
 		}
 	})
-}
-
-// Probe runs once per setup over 68 KiB; this shows it is negligible next to the read.
-func BenchmarkProbe(b *testing.B) {
-	buf := bytes.Repeat([]byte{0x5a, 0x13, 0xc7, 0x01}, probeSize/4)
-	b.SetBytes(int64(len(buf)))
-	for b.Loop() {
-		_ = probe(buf)
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/cloudluks/cloudluks/internal/blkid"
 	"github.com/cloudluks/cloudluks/luks"
 )
 
@@ -43,11 +44,16 @@ func cmdLuksFormat(a *app, args []string) error {
 		defer hdr.Close()
 	}
 
-	if luks.IsLUKS(hdr) || hasLUKSMagic(hdr) {
-		if !o.batch {
-			a.logStd("WARNING: Device %s already contains a 'crypto_LUKS' superblock signature.", hp)
+	// cryptsetup names every signature libblkid finds on the header device; -q silences
+	// the warning (it goes to the debug log there), not the wipe.
+	sigs, err := blkid.ProbeFile(a.ctx, hp)
+	if err != nil {
+		return onDevice(hp, err)
+	}
+	if !o.batch {
+		for _, s := range sigs {
+			a.logStd("WARNING: Device %s already contains a '%s' %s signature.", hp, s.Type, s.Usage)
 		}
-		a.logVerbose("Existing 'crypto_LUKS' superblock signature on device %s will be wiped.", hp)
 	}
 	// cryptsetup checks the UUID after the device and its signature warning.
 	if o.set["uuid"] && !uuidPattern.MatchString(o.uuid) {
@@ -91,11 +97,30 @@ func cmdLuksFormat(a *app, args []string) error {
 	if o.set["key-slot"] && o.keySlot >= luks.NumKeyslots {
 		return &cliError{code: exitParams, msg: fmt.Sprintf("Key slot %d is invalid, please select between 0 and 7.", o.keySlot)}
 	}
+	// cryptsetup lists what it wipes (wipefs's magics) just before it formats.
+	for _, s := range sigs {
+		if len(s.Magics) == 0 {
+			a.logVerbose("Existing '%s' %s signature on device %s will be wiped.", s.Type, s.Usage, hp)
+		}
+		for _, m := range s.Magics {
+			a.logVerbose("Existing '%s' %s signature on device %s will be wiped.", m.Type, s.Usage, hp)
+		}
+	}
 	h, vk, err := luks.Format(a.ctx, hdr, pass, fo)
 	if err != nil {
 		return onDevice(hp, err)
 	}
 	vk.Wipe()
+	// The header area is rewritten whole; magics beyond it (a GPT's backup header in the
+	// last sector, a LUKS2 secondary header past 2 MiB) would still make blkid, udev and
+	// partitioners see the old content, so they are erased as cryptsetup's wipe erases them.
+	written := h.PayloadOffsetBytes()
+	if fi, err := hdr.Stat(); err == nil && detached {
+		written = fi.Size()
+	}
+	if _, err := blkid.Wipe(hdr, sigs, written); err != nil {
+		return onDevice(hp, err)
+	}
 	if err := hdr.Sync(); err != nil {
 		return onDevice(hp, err)
 	}
@@ -130,14 +155,4 @@ func openOrCreateHeader(path string) (*os.File, error) {
 		return nil, err
 	}
 	return f, nil
-}
-
-// hasLUKSMagic reports a LUKS signature of any version (blkid's crypto_LUKS), which IsLUKS
-// does not accept for LUKS2 or damaged headers.
-func hasLUKSMagic(f *os.File) bool {
-	var b [6]byte
-	if _, err := f.ReadAt(b[:], 0); err != nil {
-		return false
-	}
-	return string(b[:]) == "LUKS\xba\xbe"
 }

@@ -6,18 +6,27 @@ import (
 	"os"
 )
 
-// cmdWrite (extension) encrypts stdin into the payload of DEVICE at --offset bytes. Without a
+// writeVerbHelp is write's line in --help, with what a pipe larger than the payload does.
+const writeVerbHelp = "encrypt stdin into the payload at --offset-bytes N (default 0); " +
+	"input from a regular file that does not fit is refused before anything is written; " +
+	"from a pipe, whose size is unknown, 1 MiB chunks are written until one would cross the end " +
+	"of the payload, then it fails with \"Input does not fit\" and what was written stays written"
+
+// cmdWrite (extension) encrypts stdin into the payload of DEVICE at --offset-bytes. Without a
 // key file the passphrase is the first line of stdin (or a terminal prompt) and the data
 // follows it. When stdin is a regular file its size is known, and input longer than the room
 // left in the payload is refused before anything is written. From a pipe the size is not
 // known: the payload is written up to the 1 MiB chunk that would cross the end, then the
 // command fails with "Input does not fit" and what was written stays written.
 func cmdWrite(a *app, args []string) error {
+	if err := checkByteOptions(a.opts, "write"); err != nil {
+		return err
+	}
 	vol, done, err := a.openVolume(args[0], true)
 	if err != nil {
 		return err
 	}
-	off := a.opts.offset
+	off := a.opts.offsetBytes
 	if off > vol.Size() {
 		done()
 		return &cliError{code: exitParams, msg: fmt.Sprintf("Offset %d is beyond the end of the payload (%d bytes).", off, vol.Size())}

@@ -131,9 +131,9 @@ func TestReadWrite(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := runIn(t, dir, binPath, string(tc.stdin), append([]string{"write", "xts.img", "--offset", tc.offset}, tc.args...)...)
+			w := runIn(t, dir, binPath, string(tc.stdin), append([]string{"write", "xts.img", "--offset-bytes", tc.offset}, tc.args...)...)
 			require.Equal(t, 0, w.code, w.stderr)
-			r := runIn(t, dir, binPath, "", "read", "xts.img", "--offset="+tc.offset, "--size", "300000", "-d", "pass")
+			r := runIn(t, dir, binPath, "", "read", "xts.img", "--offset-bytes="+tc.offset, "--size-bytes", "300000", "-d", "pass")
 			require.Equal(t, 0, r.code, r.stderr)
 			assert.True(t, bytes.Equal(data, []byte(r.stdout)), "read back what was written")
 			raw, err := os.ReadFile(filepath.Join(dir, "xts.img"))
@@ -155,8 +155,8 @@ func TestReadWrite(t *testing.T) {
 		{name: "wrong passphrase", stdin: "nope\nDATA", args: []string{"write", "xts.img"}, code: 2, msg: "No key available with this passphrase.\n"},
 		{name: "read wrong passphrase", stdin: "nope\n", args: []string{"read", "xts.img"}, code: 2, msg: "No key available with this passphrase.\n"},
 		{name: "write past the end", stdin: "pass0\n" + strings.Repeat("x", 3<<20), args: []string{"write", "xts.img"}, code: 1, msg: "Input does not fit"},
-		{name: "offset past the end", stdin: "pass0\n", args: []string{"read", "xts.img", "--offset", "999999999"}, code: 1, msg: "beyond the end"},
-		{name: "size past the end", stdin: "pass0\n", args: []string{"read", "xts.img", "--size", "999999999"}, code: 1, msg: "payload has"},
+		{name: "offset past the end", stdin: "pass0\n", args: []string{"read", "xts.img", "--offset-bytes", "999999999"}, code: 1, msg: "beyond the end"},
+		{name: "size past the end", stdin: "pass0\n", args: []string{"read", "xts.img", "--size-bytes", "999999999"}, code: 1, msg: "payload has"},
 		{name: "not LUKS", stdin: "pass0\n", args: []string{"read", "zero.img"}, code: 1, msg: "Device zero.img is not a valid LUKS device.\n"},
 		{name: "missing", stdin: "pass0\n", args: []string{"read", "missing.img"}, code: 4, msg: "Device missing.img does not exist or access denied.\n"},
 	}

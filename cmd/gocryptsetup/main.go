@@ -27,8 +27,8 @@
 // Two extensions for rootless use read and write the decrypted payload of an image without
 // device-mapper:
 //
-//	read <device> [--offset BYTES] [--size BYTES]   decrypted payload bytes to stdout
-//	write <device> [--offset BYTES]                 encrypt stdin into the payload
+//	read <device> [--offset-bytes N] [--size-bytes N]   decrypted payload bytes to stdout
+//	write <device> [--offset-bytes N]                   encrypt stdin into the payload
 //
 // Options are cryptsetup's: --type luks1, -c/--cipher, -s/--key-size, -h/--hash,
 // -i/--iter-time, --pbkdf-force-iterations, -d/--key-file (- = stdin), --keyfile-offset,
@@ -84,8 +84,8 @@ func verbTable() []verb {
 		{name: "luksHeaderBackup", args: "<device>", minArgs: 1, help: "Backup LUKS device header and keyslots", run: cmdLuksHeaderBackup},
 		{name: "luksHeaderRestore", args: "<device>", minArgs: 1, help: "Restore LUKS device header and keyslots", run: cmdLuksHeaderRestore},
 		{name: "benchmark", args: "[--cipher <cipher>]", minArgs: 0, help: "benchmark cipher", run: cmdBenchmark},
-		{name: "read", args: "<device>", minArgs: 1, help: "write decrypted payload bytes to stdout (--offset, --size in bytes)", run: cmdRead},
-		{name: "write", args: "<device>", minArgs: 1, help: "encrypt stdin into the payload (--offset in bytes); a regular file too large is refused, a pipe is written up to the end and then fails", run: cmdWrite},
+		{name: "read", args: "<device>", minArgs: 1, help: readVerbHelp, run: cmdRead},
+		{name: "write", args: "<device>", minArgs: 1, help: writeVerbHelp, run: cmdWrite},
 	}
 }
 

@@ -37,8 +37,10 @@ type options struct {
 	debug           bool
 	verifyPass      bool
 	tries           int
-	offset          int64 // bytes (read/write extensions)
-	size            int64 // bytes (read/write extensions)
+	offset          int64 // -o/--offset: 512-byte sectors, cryptsetup's; refused by read/write
+	size            int64 // -b/--size: 512-byte sectors, cryptsetup's; refused by read
+	offsetBytes     int64 // --offset-bytes (read/write extensions)
+	sizeBytes       int64 // --size-bytes (read extension; 0: to the end)
 	benchTime       time.Duration
 
 	// Mapping options, parsed here so the mapping verbs (open NAME, close, status) only read them.
@@ -128,14 +130,16 @@ func optionTable() []optDef {
 		{long: "volume-key-file", kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.volumeKeyFile })},
 		{long: "new-keyfile-offset", kind: optInt, num: numUint64, arg: "bytes", apply: num(func(o *options) *int64 { return &o.newKeyfileOff })},
 		{long: "new-keyfile-size", kind: optInt, num: numUint32, arg: "bytes", apply: num(func(o *options) *int64 { return &o.newKeyfileSize })},
-		{long: "offset", short: 'o', kind: optInt, arg: "BYTES", only: []string{"luksFormat", "open", "read", "write"}, apply: num(func(o *options) *int64 { return &o.offset })},
+		{long: "offset", short: 'o', kind: optInt, arg: "SECTORS", only: []string{"luksFormat", "open", "read", "write"}, apply: num(func(o *options) *int64 { return &o.offset })},
+		{long: "offset-bytes", kind: optInt, arg: "BYTES", only: []string{"read", "write"}, apply: num(func(o *options) *int64 { return &o.offsetBytes })},
 		{long: "pbkdf-force-iterations", kind: optInt, num: numUint32, arg: "LONG", only: []string{"luksFormat", "luksAddKey", "luksChangeKey"}, apply: num(func(o *options) *int64 { return &o.forceIterations })},
 		{long: "perf-no_read_workqueue", kind: optBool, apply: flag(func(o *options) *bool { return &o.perfNoReadWQ })},
 		{long: "perf-no_write_workqueue", kind: optBool, apply: flag(func(o *options) *bool { return &o.perfNoWriteWQ })},
 		{long: "perf-same_cpu_crypt", kind: optBool, apply: flag(func(o *options) *bool { return &o.perfSameCPUCrypt })},
 		{long: "perf-submit_from_crypt_cpus", kind: optBool, apply: flag(func(o *options) *bool { return &o.perfSubmitFromCrypt })},
 		{long: "readonly", short: 'r', kind: optBool, apply: flag(func(o *options) *bool { return &o.readonly })},
-		{long: "size", short: 'b', kind: optInt, arg: "BYTES", only: []string{"open", "read"}, apply: num(func(o *options) *int64 { return &o.size })},
+		{long: "size", short: 'b', kind: optInt, arg: "SECTORS", only: []string{"open", "read"}, apply: num(func(o *options) *int64 { return &o.size })},
+		{long: "size-bytes", kind: optInt, arg: "BYTES", only: []string{"read"}, apply: num(func(o *options) *int64 { return &o.sizeBytes })},
 		{long: "test-passphrase", kind: optBool, only: []string{"open"}, apply: flag(func(o *options) *bool { return &o.testPassphrase })},
 		{long: "tries", short: 'T', kind: optInt, num: numUint32, arg: "INT", apply: func(o *options, _ string, n int64) { o.tries = int(n) }},
 		{long: "type", short: 'M', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.typ })},
@@ -334,7 +338,7 @@ func (o *options) check() error {
 	if o.set["key-slot"] && o.keySlot < 0 {
 		return &usageError{msg: "Key slot is invalid."}
 	}
-	for _, n := range []string{"keyfile-offset", "keyfile-size", "new-keyfile-offset", "new-keyfile-size", "offset", "size", "align-payload", "iter-time", "benchmark-time"} {
+	for _, n := range []string{"keyfile-offset", "keyfile-size", "new-keyfile-offset", "new-keyfile-size", "offset", "size", "offset-bytes", "size-bytes", "align-payload", "iter-time", "benchmark-time"} {
 		if !o.set[n] {
 			continue
 		}
@@ -352,6 +356,10 @@ func (o *options) check() error {
 			v = o.offset
 		case "size":
 			v = o.size
+		case "offset-bytes":
+			v = o.offsetBytes
+		case "size-bytes":
+			v = o.sizeBytes
 		case "align-payload":
 			v = o.alignPayload
 		case "iter-time":

@@ -196,7 +196,7 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 	fmt.Fprintf(w, "  cryptsetup luksDump %s\n", img)
 	fmt.Fprintf(w, "  cryptsetup open --test-passphrase %s        # passphrase: %s\n", img, passHint(cfg))
 	fmt.Fprintf(w, "  sudo cryptsetup open %s quickstart && sudo head -c 200 /dev/mapper/quickstart && sudo cryptsetup close quickstart\n", img)
-	fmt.Fprintf(w, "  go run ./cmd/gocryptsetup read %s --size 200   # the same, rootless\n", img)
+	fmt.Fprintf(w, "  go run ./cmd/gocryptsetup read %s --size-bytes 200   # the same, rootless\n", img)
 	if keep {
 		fmt.Fprintf(w, "The image is kept in %s.\n", dir)
 	} else {
