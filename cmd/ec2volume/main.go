@@ -136,16 +136,18 @@ func (g *globals) newClient(ctx context.Context) (*ebs.Client, error) {
 	if g.output != "text" && g.output != "json" {
 		return nil, fmt.Errorf("%w: -o %q: want text or json", errUsage, g.output)
 	}
-	cfg, err := ebs.LoadDefaultConfig(ctx)
+	cfg, err := ebs.LoadDefaultConfig(ctx, ebs.WithProgress(g.progress))
 	if err != nil {
 		return nil, err
 	}
 	return ebs.NewFromConfig(cfg, ebs.Options{Progress: g.progress, Resolve: g.resolve}), nil
 }
 
-// progress prints warnings always and state changes with -v, on stderr.
+// progress prints warnings (a busy device, a retried request) always and state changes
+// with -v, on stderr. What the SDK itself logs (the IMDSv1 fallback: the metadata service
+// refused a session token, and the program carries on without one) is shown only with -v.
 func (g *globals) progress(e ebs.Event) {
-	if !e.Warning && !g.verbose {
+	if (!e.Warning || e.Op == "metadata" || e.Op == "sdk") && !g.verbose {
 		return
 	}
 	parts := []string{"ec2volume:"}
