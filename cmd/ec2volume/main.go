@@ -20,8 +20,16 @@
 // availability zone, instance ID and (if unset) region default to the instance's own, from
 // instance metadata (IMDSv2).
 //
+// Warnings go to stderr always: a busy device, a forced detach, and every request the SDK
+// retries ("retrying DetachVolume: InternalError (attempt 2 of 8)"; AWS_MAX_ATTEMPTS sets
+// the attempts). A server error that outlasts the retries ends the command with EC2's
+// error instead of a wait until the timeout. With -v, state changes and what the SDK itself
+// reports (the fallback to IMDSv1 when the metadata service refuses a session token) are
+// shown too.
+//
 // Exit codes are those of every cloudluks program: 0 success, 1 usage error or other
-// failure, 4 no such volume, instance or device, 5 volume in use or device name taken.
+// failure (EC2 server errors and timeouts included), 4 no such volume, instance or device,
+// 5 volume in use or device name taken.
 package main
 
 import (
