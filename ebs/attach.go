@@ -111,7 +111,7 @@ func (c *Client) Attach(ctx context.Context, volumeID string, o AttachOptions) (
 		}
 		out, err := c.api.AttachVolume(ctx, &ec2.AttachVolumeInput{
 			VolumeId: aws.String(volumeID), InstanceId: aws.String(instance), Device: aws.String(dev),
-		})
+		}, c.retries(Event{Op: "attach", VolumeID: volumeID, InstanceID: instance, Device: dev}, "AttachVolume"))
 		if err != nil {
 			c.release(instance, dev)
 			// A resent request whose first answer was lost is refused because the first
@@ -158,7 +158,8 @@ func isDeviceInUse(err error) bool {
 // instanceDevices returns the keys of the device names the instance's block-device mappings
 // use (DescribeInstances, because IMDS only knows launch-time devices), root included.
 func (c *Client) instanceDevices(ctx context.Context, instance string) (map[string]bool, error) {
-	out, err := c.api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{instance}})
+	out, err := c.api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{instance}},
+		c.retries(Event{Op: "attach", InstanceID: instance}, "DescribeInstances"))
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -251,8 +252,13 @@ func (c *Client) InFlight(instance string) []string {
 func (c *Client) waitAttached(ctx context.Context, volumeID, instance, dev string) (*Attachment, error) {
 	var att *Attachment
 	last := ""
+	srv := c.serverErrors()
+	ev := Event{Op: "attach", VolumeID: volumeID, InstanceID: instance, Device: dev}
 	err := c.poll(ctx, c.opts.Wait.AttachTimeout, func(elapsed time.Duration) (bool, error) {
-		v, err := c.describe(ctx, volumeID)
+		v, err := c.describe(ctx, volumeID, c.retries(ev, "DescribeVolumes"))
+		if serr := srv.note(err); serr != nil {
+			return false, serr
+		}
 		switch {
 		case transient(err):
 			c.progress(Event{Op: "attach", VolumeID: volumeID, InstanceID: instance, Device: dev, Warning: true, Message: err.Error()})
@@ -303,7 +309,7 @@ func (c *Client) waitAttached(ctx context.Context, volumeID, instance, dev strin
 func (c *Client) rollback(ctx context.Context, volumeID, instance, dev string) error {
 	_, err := c.api.DetachVolume(ctx, &ec2.DetachVolumeInput{
 		VolumeId: aws.String(volumeID), InstanceId: aws.String(instance), Device: aws.String(dev),
-	})
+	}, c.retries(Event{Op: "attach", VolumeID: volumeID, InstanceID: instance, Device: dev}, "DetachVolume"))
 	if err != nil && !isAlreadyDetached(err) {
 		return classify(err)
 	}
@@ -327,7 +333,7 @@ func (c *Client) Detach(ctx context.Context, volumeID string, o DetachOptions) e
 	fail := func(inst, dev, state string, err error) error {
 		return &Error{Op: "detach", VolumeID: volumeID, InstanceID: inst, Device: dev, State: state, Err: err}
 	}
-	vol, err := c.describe(ctx, volumeID)
+	vol, err := c.describe(ctx, volumeID, c.retries(Event{Op: "detach", VolumeID: volumeID, InstanceID: o.InstanceID}, "DescribeVolumes"))
 	if err != nil {
 		return fail(o.InstanceID, "", "", err)
 	}
@@ -354,7 +360,7 @@ func (c *Client) Detach(ctx context.Context, volumeID string, o DetachOptions) e
 		InstanceId: aws.String(a.InstanceID), // moto (and older EC2 tools) need it
 		Device:     aws.String(a.Device),
 		Force:      aws.Bool(o.Force),
-	})
+	}, c.retries(Event{Op: "detach", VolumeID: volumeID, InstanceID: a.InstanceID, Device: a.Device}, "DetachVolume"))
 	if err != nil && !isAlreadyDetached(err) {
 		return fail(a.InstanceID, a.Device, a.State, classify(err))
 	}
@@ -381,8 +387,13 @@ func isAlreadyDetached(err error) bool {
 // volume counts as detached.
 func (c *Client) waitDetached(ctx context.Context, volumeID, instance, dev string) error {
 	last := ""
+	srv := c.serverErrors()
+	ev := Event{Op: "detach", VolumeID: volumeID, InstanceID: instance, Device: dev}
 	err := c.poll(ctx, c.opts.Wait.DetachTimeout, func(time.Duration) (bool, error) {
-		v, err := c.describe(ctx, volumeID)
+		v, err := c.describe(ctx, volumeID, c.retries(ev, "DescribeVolumes"))
+		if serr := srv.note(err); serr != nil {
+			return false, serr
+		}
 		switch {
 		case errors.Is(err, ErrNotFound):
 			return true, nil

@@ -119,8 +119,13 @@ func NewRetryer(ro RetryOptions) aws.Retryer {
 // NewFromConfig returns a Client using ec2.NewFromConfig(cfg) with the retryer from
 // opts.Retry, and IMDS (imds.NewFromConfig) for the instance context unless opts.Metadata is
 // set. Endpoints, credentials and region come from cfg, so AWS_ENDPOINT_URL_EC2,
-// AWS_EC2_METADATA_SERVICE_ENDPOINT, profiles and the rest work as in any SDK program.
+// AWS_EC2_METADATA_SERVICE_ENDPOINT, AWS_MAX_ATTEMPTS, profiles and the rest work as in any
+// SDK program. When cfg comes from LoadDefaultConfig without a logger of the caller's, the
+// SDK's log lines (the IMDSv1 fallback warning) go to opts.Progress as Events.
 func NewFromConfig(cfg aws.Config, opts Options, ec2Opts ...func(*ec2.Options)) *Client {
+	if _, quiet := cfg.Logger.(quietLogger); quiet || cfg.Logger == nil {
+		cfg.Logger = eventLogger{progress: opts.Progress}
+	}
 	retryer := NewRetryer(opts.Retry)
 	fns := append([]func(*ec2.Options){func(o *ec2.Options) { o.Retryer = retryer }}, ec2Opts...)
 	if opts.Metadata == nil {
@@ -131,7 +136,10 @@ func NewFromConfig(cfg aws.Config, opts Options, ec2Opts ...func(*ec2.Options)) 
 
 // LoadDefaultConfig loads the SDK configuration the standard way and, when no region is
 // configured, takes it from instance metadata (a program on an instance needs no setup).
+// The SDK's own logger, which writes to stderr, is replaced: pass WithProgress to receive
+// its lines as Events here, or leave it to NewFromConfig to route them to Options.Progress.
 func LoadDefaultConfig(ctx context.Context, optFns ...func(*config.LoadOptions) error) (aws.Config, error) {
+	optFns = append([]func(*config.LoadOptions) error{config.WithLogger(quietLogger{})}, optFns...)
 	cfg, err := config.LoadDefaultConfig(ctx, optFns...)
 	if err != nil {
 		return cfg, fmt.Errorf("ebs: load AWS configuration: %w", err)

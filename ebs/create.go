@@ -233,7 +233,7 @@ func (c *Client) Create(ctx context.Context, o CreateOptions) (*Volume, error) {
 			return v, nil
 		}
 	}
-	return nil, &Error{Op: "create", Err: fmt.Errorf("%d attempts: %w", c.opts.Wait.CreateAttempts, lastErr)}
+	return nil, &Error{Op: "create", Err: fmt.Errorf("%d attempts: %w", c.opts.Wait.CreateAttempts, classify(lastErr))}
 }
 
 func createInput(o CreateOptions, token string) *ec2.CreateVolumeInput {
@@ -292,8 +292,13 @@ func (c *Client) findByToken(ctx context.Context, token string) (*Volume, error)
 func (c *Client) WaitAvailable(ctx context.Context, volumeID string) (*Volume, error) {
 	var vol *Volume
 	last := ""
+	srv := c.serverErrors()
+	ev := Event{Op: "wait-available", VolumeID: volumeID}
 	err := c.poll(ctx, c.opts.Wait.AvailableTimeout, func(elapsed time.Duration) (bool, error) {
-		v, err := c.describe(ctx, volumeID)
+		v, err := c.describe(ctx, volumeID, c.retries(ev, "DescribeVolumes"))
+		if serr := srv.note(err); serr != nil {
+			return false, serr
+		}
 		switch {
 		case errors.Is(err, ErrNotFound) && elapsed < c.opts.Wait.NotFoundGrace:
 			c.stateEvent("wait-available", volumeID, "", "", &last, "not-yet-visible")

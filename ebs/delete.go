@@ -25,7 +25,8 @@ func (c *Client) Delete(ctx context.Context, volumeID string, o DeleteOptions) e
 	fail := func(inst, state string, err error) error {
 		return &Error{Op: "delete", VolumeID: volumeID, InstanceID: inst, State: state, Err: err}
 	}
-	vol, err := c.describe(ctx, volumeID)
+	ev0 := Event{Op: "delete", VolumeID: volumeID}
+	vol, err := c.describe(ctx, volumeID, c.retries(ev0, "DescribeVolumes"))
 	if err != nil {
 		return fail("", "", err)
 	}
@@ -40,7 +41,7 @@ func (c *Client) Delete(ctx context.Context, volumeID string, o DeleteOptions) e
 		}
 	}
 	if vol.State != StateDeleting && vol.State != StateDeleted {
-		if _, err := c.api.DeleteVolume(ctx, &ec2.DeleteVolumeInput{VolumeId: aws.String(volumeID)}); err != nil {
+		if _, err := c.api.DeleteVolume(ctx, &ec2.DeleteVolumeInput{VolumeId: aws.String(volumeID)}, c.retries(ev0, "DeleteVolume")); err != nil {
 			err = classify(err)
 			if !errors.Is(err, ErrNotFound) && !c.deletionUnderway(ctx, volumeID) {
 				return fail("", vol.State, err)
@@ -50,8 +51,13 @@ func (c *Client) Delete(ctx context.Context, volumeID string, o DeleteOptions) e
 		}
 	}
 	last := vol.State
+	srv := c.serverErrors()
+	ev := Event{Op: "delete", VolumeID: volumeID}
 	err = c.poll(ctx, c.opts.Wait.DeleteTimeout, func(time.Duration) (bool, error) {
-		v, err := c.describe(ctx, volumeID)
+		v, err := c.describe(ctx, volumeID, c.retries(ev, "DescribeVolumes"))
+		if serr := srv.note(err); serr != nil {
+			return false, serr
+		}
 		switch {
 		case errors.Is(err, ErrNotFound):
 			c.stateEvent("delete", volumeID, "", "", &last, StateDeleted)

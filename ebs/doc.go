@@ -11,7 +11,11 @@
 // by *ec2.Client). NewFromConfig takes an aws.Config from config.LoadDefaultConfig, so
 // profiles, AWS_REGION, the credential chain, AWS_ENDPOINT_URL_EC2 and
 // AWS_EC2_METADATA_SERVICE_ENDPOINT work as in any SDK program; LoadDefaultConfig here adds
-// only a region taken from instance metadata when none is configured. The instance context
+// a region taken from instance metadata when none is configured, and keeps the SDK's own
+// logger off stderr: what the SDK logs (chiefly the IMDS client's "falling back to IMDSv1"
+// when the metadata service refuses a session token) becomes an Event with Op "metadata",
+// delivered to Options.Progress by NewFromConfig, or to the callback given with WithProgress.
+// The instance context
 // (instance ID, availability zone, region: InstanceFromMetadata) comes from IMDSv2 and
 // supplies the defaults for Create and Attach.
 //
@@ -56,8 +60,12 @@
 // Every call takes a context. The wait loops are the package's own (EC2 has no attachment
 // waiter) with named default policies (DefaultAvailableTimeout, DefaultAttachingTimeout, …)
 // that WaitOptions override. Throttling (RequestLimitExceeded), 5xx answers and dropped
-// connections are retried by the SDK retryer (NewRetryer) and, inside wait loops, ridden out
-// until the timeout. AttachVolume, DetachVolume and DeleteVolume are not idempotent: when the
+// connections are retried by the SDK retryer (NewRetryer), and each retry is reported as a
+// warning Event ("retrying DetachVolume: InternalError (attempt 2 of 8)"). Inside wait loops
+// throttling and dropped connections are ridden out until the timeout; a server error (5xx
+// other than throttling) is not: after WaitOptions.ServerErrorPolls polls in a row that each
+// failed after the SDK's attempts (DefaultServerErrorPolls), the wait ends with ErrServer and
+// EC2's error. AttachVolume, DetachVolume and DeleteVolume are not idempotent: when the
 // SDK resends one whose first answer was lost, EC2 may refuse the resend because the first
 // attempt worked (IncorrectState, "already in use", NotFound). Attach, Detach and Delete
 // therefore describe the volume before they report such a refusal, and carry on when it shows
@@ -65,7 +73,7 @@
 // not rely on the SDK for this: it resends CreateVolume itself, with the same ClientToken,
 // only after looking for the volume by its token tag. Errors are *Error values naming the operation, volume, instance, device
 // and last state, wrapping a sentinel (ErrNotFound, ErrInUse, ErrAttachTimeout, ErrTimeout,
-// ErrDeviceNotFound, ErrStaleDevice, …) and the SDK error. State changes and warnings go to
+// ErrServer, ErrDeviceNotFound, ErrStaleDevice, …) and the SDK error. State changes and warnings go to
 // Options.Progress.
 //
 // # References

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
 )
 
@@ -40,6 +41,11 @@ var (
 	ErrStaleDevice = errors.New("device path belongs to another volume")
 	// ErrUnsupported: the operation needs a Linux kernel interface.
 	ErrUnsupported = errors.New("not supported on this platform")
+	// ErrServer: EC2 answered with a server error (HTTP 5xx other than throttling) after
+	// the SDK's retries, or a wait saw one on WaitOptions.ServerErrorPolls polls in a row.
+	// The SDK's error stays in the chain (errors.As to smithy.APIError for the code and
+	// *awshttp.ResponseError for the request ID).
+	ErrServer = errors.New("EC2 server error")
 )
 
 // Error describes a failed operation on an EBS object. Fields that do not apply are empty.
@@ -88,6 +94,26 @@ func errorCode(err error) string {
 	return ""
 }
 
+var sdkThrottles = retry.IsErrorThrottles(retry.DefaultThrottles)
+
+// isServerError reports an answer that says EC2 itself failed: a 5xx status or one of the
+// codes EC2 uses for it. Throttling (RequestLimitExceeded comes as a 503) is excluded: it
+// says "slower", not "broken", and is waited out.
+func isServerError(err error) bool {
+	if err == nil || sdkThrottles.IsErrorThrottle(err).Bool() {
+		return false
+	}
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
+		return true
+	}
+	switch errorCode(err) {
+	case "InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable":
+		return true
+	}
+	return false
+}
+
 func isNotFoundCode(code string) bool { return strings.HasSuffix(code, ".NotFound") }
 
 // classify attaches the package sentinel an EC2 error code stands for, keeping the SDK error
@@ -95,6 +121,8 @@ func isNotFoundCode(code string) bool { return strings.HasSuffix(code, ".NotFoun
 func classify(err error) error {
 	code := errorCode(err)
 	switch {
+	case isServerError(err):
+		return fmt.Errorf("%w: %w", ErrServer, err)
 	case code == "":
 		return err
 	case isNotFoundCode(code):

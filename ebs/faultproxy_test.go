@@ -36,6 +36,12 @@ type faultProxy struct {
 	// dropBefore / dropAfter: action → number of next requests whose connection is closed
 	// without an answer, before / after moto has processed them.
 	dropBefore, dropAfter map[string]int
+	// serverError: action → number of next requests answered 500 InternalError.
+	serverError map[string]int
+	// thenServerError: action → action whose requests all fail with 500 once a request of
+	// the first has been forwarded (DetachVolume goes through, then every DescribeVolumes
+	// of the wait fails).
+	thenServerError map[string]string
 
 	calls    []call
 	injected map[string]int // fault name → times fired
@@ -55,13 +61,15 @@ func newFaultProxy(t *testing.T, target string) *faultProxy {
 		t.Fatal(err)
 	}
 	p := &faultProxy{
-		throttle:      map[string]int{},
-		notFoundArmed: map[string]int{},
-		attaching:     map[string]bool{},
-		deviceInUse:   map[string]bool{},
-		injected:      map[string]int{},
-		dropBefore:    map[string]int{},
-		dropAfter:     map[string]int{},
+		throttle:        map[string]int{},
+		notFoundArmed:   map[string]int{},
+		attaching:       map[string]bool{},
+		deviceInUse:     map[string]bool{},
+		injected:        map[string]int{},
+		dropBefore:      map[string]int{},
+		dropAfter:       map[string]int{},
+		serverError:     map[string]int{},
+		thenServerError: map[string]string{},
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.ModifyResponse = p.modifyResponse
@@ -119,6 +127,9 @@ func (p *faultProxy) serve(w http.ResponseWriter, r *http.Request, rp *httputil.
 	case p.throttle[""] > 0:
 		p.throttle[""]--
 		fault = "throttle"
+	case p.serverError[action] > 0:
+		p.serverError[action]--
+		fault = "server-error"
 	case p.dropBefore[action] > 0:
 		p.dropBefore[action]--
 		fault = "drop-before"
@@ -138,12 +149,17 @@ func (p *faultProxy) serve(w http.ResponseWriter, r *http.Request, rp *httputil.
 	}
 	if fault != "" {
 		p.injected[fault]++
+	} else if next, ok := p.thenServerError[action]; ok {
+		delete(p.thenServerError, action)
+		p.serverError[next] = 1 << 20
 	}
 	p.mu.Unlock()
 
 	switch fault {
 	case "throttle":
 		ec2Error(w, http.StatusServiceUnavailable, "RequestLimitExceeded", "Request limit exceeded.")
+	case "server-error":
+		ec2Error(w, http.StatusInternalServerError, "InternalError", "An internal error has occurred")
 	case "device-in-use":
 		d := form.Get("Device")
 		ec2Error(w, http.StatusBadRequest, "InvalidParameterValue",

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -24,6 +25,7 @@ func testFaults(t *testing.T, e *env) {
 	t.Run("DroppedCreate", func(t *testing.T) { testDroppedCreate(t, e) })
 	t.Run("DroppedAnswers", func(t *testing.T) { testDroppedAnswers(t, e) })
 	t.Run("ForceOnlyWhenAsked", func(t *testing.T) { testForce(t, e) })
+	t.Run("PersistentServerError", func(t *testing.T) { testPersistentServerError(t, e) })
 }
 
 func tagged(t *testing.T) map[string]string { return map[string]string{"test": t.Name()} }
@@ -297,4 +299,93 @@ func testDroppedAnswers(t *testing.T, e *env) {
 		assert.Equal(t, v.ID, d.Get("VolumeId"))
 	}
 	assert.Equal(t, []string{keep.ID}, e.motoVolumes(t, t.Name()), "the other volume is untouched")
+}
+
+// retryEvents returns the messages of the warnings about SDK retries of action on volume.
+func (ev *events) retries(op, volume, action string) []string {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	var out []string
+	for _, e := range ev.all {
+		if e.Op == op && e.VolumeID == volume && e.Warning && strings.HasPrefix(e.Message, "retrying "+action+":") {
+			out = append(out, e.Message)
+		}
+	}
+	return out
+}
+
+// A persistent 500 from EC2 is reported while the SDK retries, ends the operation after the
+// SDK's attempts (one call) or after ServerErrorPolls polls (a wait) instead of at the wait's
+// timeout, and comes back as ErrServer naming the volume and instance, with EC2's error in the
+// chain. The client makes 4 attempts per call (env.client).
+func testPersistentServerError(t *testing.T, e *env) {
+	const attempts = 4
+	ctx := context.Background()
+	e = e.withInstance(t, false)
+	p := newFaultProxy(t, e.moto)
+	ev := &events{}
+	c := e.client(t, p.URL, ev)
+
+	t.Run("DetachVolume", func(t *testing.T) {
+		v := available(t, c, "")
+		_, err := c.Attach(ctx, v.ID, ebs.AttachOptions{InstanceID: e.instance})
+		require.NoError(t, err)
+		p.set(func(p *faultProxy) { p.serverError["DetachVolume"] = 1 << 20 })
+		err = c.Detach(ctx, v.ID, ebs.DetachOptions{})
+		p.set(func(p *faultProxy) { delete(p.serverError, "DetachVolume") })
+		require.ErrorIs(t, err, ebs.ErrServer)
+		var ee *ebs.Error
+		require.ErrorAs(t, err, &ee)
+		assert.Equal(t, "detach", ee.Op)
+		assert.Equal(t, v.ID, ee.VolumeID)
+		assert.Equal(t, e.instance, ee.InstanceID)
+		assert.Equal(t, "/dev/sdf", ee.Device)
+		var api smithy.APIError
+		require.ErrorAs(t, err, &api)
+		assert.Equal(t, "InternalError", api.ErrorCode())
+		assert.Len(t, p.callsOf("DetachVolume"), attempts, "the SDK's attempts, no more")
+		assert.Equal(t, []string{
+			"retrying DetachVolume: InternalError (attempt 2 of 4)",
+			"retrying DetachVolume: InternalError (attempt 3 of 4)",
+			"retrying DetachVolume: InternalError (attempt 4 of 4)",
+		}, ev.retries("detach", v.ID, "DetachVolume"))
+		require.NoError(t, c.Delete(ctx, v.ID, ebs.DeleteOptions{Detach: true}))
+	})
+
+	t.Run("DescribeVolumesInDetachWait", func(t *testing.T) {
+		v := available(t, c, "")
+		_, err := c.Attach(ctx, v.ID, ebs.AttachOptions{InstanceID: e.instance})
+		require.NoError(t, err)
+		before := len(p.callsOf("DescribeVolumes"))
+		p.set(func(p *faultProxy) { p.thenServerError["DetachVolume"] = "DescribeVolumes" })
+		err = c.Detach(ctx, v.ID, ebs.DetachOptions{})
+		p.set(func(p *faultProxy) { delete(p.serverError, "DescribeVolumes") })
+		require.ErrorIs(t, err, ebs.ErrServer)
+		assert.NotErrorIs(t, err, ebs.ErrTimeout)
+		var ee *ebs.Error
+		require.ErrorAs(t, err, &ee)
+		assert.Equal(t, ebs.Error{Op: "detach", VolumeID: v.ID, InstanceID: e.instance, Device: "/dev/sdf", Err: ee.Err}, *ee)
+		assert.Contains(t, err.Error(), "2 polls in a row failed")
+		assert.Len(t, p.callsOf("DescribeVolumes"), before+1+ebs.DefaultServerErrorPolls*attempts,
+			"one describe before the detach, then ServerErrorPolls polls of the SDK's attempts each")
+		assert.Len(t, ev.retries("detach", v.ID, "DescribeVolumes"), ebs.DefaultServerErrorPolls*(attempts-1))
+		require.NoError(t, c.Delete(ctx, v.ID, ebs.DeleteOptions{Detach: true}))
+	})
+
+	t.Run("DescribeVolumesInAvailableWait", func(t *testing.T) {
+		v, err := c.Create(ctx, ebs.CreateOptions{SizeGiB: 1, AvailabilityZone: testAZ, Tags: tagged(t)})
+		require.NoError(t, err)
+		before := len(p.callsOf("DescribeVolumes"))
+		p.set(func(p *faultProxy) { p.serverError["DescribeVolumes"] = 1 << 20 })
+		_, err = c.WaitAvailable(ctx, v.ID)
+		p.set(func(p *faultProxy) { delete(p.serverError, "DescribeVolumes") })
+		require.ErrorIs(t, err, ebs.ErrServer)
+		var ee *ebs.Error
+		require.ErrorAs(t, err, &ee)
+		assert.Equal(t, "wait-available", ee.Op)
+		assert.Equal(t, v.ID, ee.VolumeID)
+		assert.Len(t, p.callsOf("DescribeVolumes"), before+ebs.DefaultServerErrorPolls*attempts)
+		assert.Len(t, ev.retries("wait-available", v.ID, "DescribeVolumes"), ebs.DefaultServerErrorPolls*(attempts-1))
+		require.NoError(t, c.Delete(ctx, v.ID, ebs.DeleteOptions{}))
+	})
 }

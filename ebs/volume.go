@@ -108,8 +108,14 @@ func (v *Volume) activeAttachments() []Attachment {
 }
 
 // describe returns the volume; an unknown ID is an error wrapping ErrNotFound.
-func (c *Client) describe(ctx context.Context, id string) (*Volume, error) {
-	out, err := c.api.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{id}})
+// describe returns one volume; opts are per-call SDK options (c.retries, to report the
+// SDK's retries about the operation's objects). Without them retries are reported as Op
+// "describe".
+func (c *Client) describe(ctx context.Context, id string, opts ...func(*ec2.Options)) (*Volume, error) {
+	if len(opts) == 0 {
+		opts = append(opts, c.retries(Event{Op: "describe", VolumeID: id}, "DescribeVolumes"))
+	}
+	out, err := c.api.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{id}}, opts...)
 	if err != nil {
 		return nil, classify(err)
 	}

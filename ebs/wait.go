@@ -3,6 +3,7 @@ package ebs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -45,6 +46,12 @@ const (
 	// DefaultCreateAttempts is how often Create sends CreateVolume when the answer is lost
 	// (connection dropped, throttled, 5xx). Each resend uses the same ClientToken.
 	DefaultCreateAttempts = 5
+	// DefaultServerErrorPolls is how many polls in a row a wait tolerates that ended in a
+	// server error (HTTP 5xx, not throttling) after the SDK's own retries. Each poll is
+	// already RetryOptions.MaxAttempts requests; a server still broken after that is
+	// reported, not waited out for the whole timeout. Throttling and dropped connections
+	// are still ridden out until the timeout.
+	DefaultServerErrorPolls = 2
 )
 
 // WaitOptions override the wait policies; zero fields mean the defaults above.
@@ -62,6 +69,7 @@ type WaitOptions struct {
 	DevicePoll       time.Duration
 	BadDeviceTTL     time.Duration
 	CreateAttempts   int
+	ServerErrorPolls int
 }
 
 func (w WaitOptions) withDefaults() WaitOptions {
@@ -86,6 +94,9 @@ func (w WaitOptions) withDefaults() WaitOptions {
 	def(&w.BadDeviceTTL, DefaultBadDeviceTTL)
 	if w.CreateAttempts <= 0 {
 		w.CreateAttempts = DefaultCreateAttempts
+	}
+	if w.ServerErrorPolls <= 0 {
+		w.ServerErrorPolls = DefaultServerErrorPolls
 	}
 	return w
 }
@@ -139,6 +150,27 @@ func (c *Client) poll(ctx context.Context, timeout time.Duration, check func(ela
 			return err
 		}
 	}
+}
+
+// serverErrors counts the polls in a row of one wait that ended in ErrServer.
+type serverErrors struct{ n, max int }
+
+func (c *Client) serverErrors() *serverErrors {
+	return &serverErrors{max: c.opts.Wait.ServerErrorPolls}
+}
+
+// note records the outcome of one poll; once the budget is spent it returns the error that
+// ends the wait (the last server error, so the caller sees what EC2 said).
+func (s *serverErrors) note(err error) error {
+	if !errors.Is(err, ErrServer) {
+		s.n = 0
+		return nil
+	}
+	s.n++
+	if s.n < s.max {
+		return nil
+	}
+	return fmt.Errorf("%d polls in a row failed: %w", s.n, err)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

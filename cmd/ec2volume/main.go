@@ -20,8 +20,16 @@
 // availability zone, instance ID and (if unset) region default to the instance's own, from
 // instance metadata (IMDSv2).
 //
+// Warnings go to stderr always: a busy device, a forced detach, and every request the SDK
+// retries ("retrying DetachVolume: InternalError (attempt 2 of 8)"; AWS_MAX_ATTEMPTS sets
+// the attempts). A server error that outlasts the retries ends the command with EC2's
+// error instead of a wait until the timeout. With -v, state changes and what the SDK itself
+// reports (the fallback to IMDSv1 when the metadata service refuses a session token) are
+// shown too.
+//
 // Exit codes are those of every cloudluks program: 0 success, 1 usage error or other
-// failure, 4 no such volume, instance or device, 5 volume in use or device name taken.
+// failure (EC2 server errors and timeouts included), 4 no such volume, instance or device,
+// 5 volume in use or device name taken.
 package main
 
 import (
@@ -136,16 +144,18 @@ func (g *globals) newClient(ctx context.Context) (*ebs.Client, error) {
 	if g.output != "text" && g.output != "json" {
 		return nil, fmt.Errorf("%w: -o %q: want text or json", errUsage, g.output)
 	}
-	cfg, err := ebs.LoadDefaultConfig(ctx)
+	cfg, err := ebs.LoadDefaultConfig(ctx, ebs.WithProgress(g.progress))
 	if err != nil {
 		return nil, err
 	}
 	return ebs.NewFromConfig(cfg, ebs.Options{Progress: g.progress, Resolve: g.resolve}), nil
 }
 
-// progress prints warnings always and state changes with -v, on stderr.
+// progress prints warnings (a busy device, a retried request) always and state changes
+// with -v, on stderr. What the SDK itself logs (the IMDSv1 fallback: the metadata service
+// refused a session token, and the program carries on without one) is shown only with -v.
 func (g *globals) progress(e ebs.Event) {
-	if !e.Warning && !g.verbose {
+	if (!e.Warning || e.Op == "metadata" || e.Op == "sdk") && !g.verbose {
 		return
 	}
 	parts := []string{"ec2volume:"}

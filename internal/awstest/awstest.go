@@ -81,6 +81,9 @@ type MetadataConfig struct {
 	InstanceID string // e.g. the ID of an instance made in moto
 	AZ         string // e.g. "us-east-1c"
 	Region     string // "" = derived from AZ
+	// AllowV1 serves IMDSv1 (GET without a session token) too, as instances launched with
+	// HttpTokens=optional do; the default is IMDSv2 only.
+	AllowV1 bool
 }
 
 // MetadataMockPath returns the ec2-metadata-mock program ($PATH, then $GOPATH/bin), or skips
@@ -100,7 +103,8 @@ func MetadataMockPath(t testing.TB) string {
 	return ""
 }
 
-// StartMetadataMock runs amazon-ec2-metadata-mock on 127.0.0.1 in IMDSv2-only mode, with the
+// StartMetadataMock runs amazon-ec2-metadata-mock on 127.0.0.1 in IMDSv2-only mode (unless
+// cfg.AllowV1), with the
 // instance ID, availability zone and region of cfg in both the metadata paths and the
 // instance identity document, and returns its endpoint for
 // AWS_EC2_METADATA_SERVICE_ENDPOINT / imds.Options.Endpoint.
@@ -141,7 +145,11 @@ func StartMetadataMock(t testing.TB, cfg MetadataConfig) string {
 		t.Fatalf("awstest: metadata config: %v", err)
 	}
 	return startServer(t, "ec2-metadata-mock", func(port int) *exec.Cmd {
-		cmd := exec.Command(bin, "-n", "127.0.0.1", "-p", strconv.Itoa(port), "-I", "-c", cfgPath)
+		args := []string{"-n", "127.0.0.1", "-p", strconv.Itoa(port), "-c", cfgPath}
+		if !cfg.AllowV1 {
+			args = append(args, "-I")
+		}
+		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "HOME="+home)
 		cmd.Dir = home
 		return cmd
