@@ -198,7 +198,7 @@ func TestKernelCmdline(t *testing.T) {
 	got, err := kernelCmdline(map[string]string{"B": "2", "A": "x/y", "CLOUDLUKS_VM": "1"},
 		[]string{"-test.v=true", "-test.run=^TestA$"})
 	require.NoError(t, err)
-	assert.Equal(t, "console=ttyS0 panic=-1 quiet mitigations=off A=x/y B=2 CLOUDLUKS_VM=1 -- -test.v=true -test.run=^TestA$", got)
+	assert.Equal(t, "console=ttyS0 panic=-1 quiet mitigations=off no_timer_check A=x/y B=2 CLOUDLUKS_VM=1 -- -test.v=true -test.run=^TestA$", got)
 
 	for name, tc := range map[string]struct {
 		env  map[string]string
