@@ -111,13 +111,13 @@ func cmdLuksFormat(a *app, args []string) error {
 		return onDevice(hp, err)
 	}
 	vk.Wipe()
-	// The header area is rewritten whole; magics beyond it (a GPT's backup header in the
-	// last sector, a LUKS2 secondary header past 2 MiB) would still make blkid, udev and
-	// partitioners see the old content, so they are erased as cryptsetup's wipe erases them.
-	written := h.PayloadOffsetBytes()
-	if fi, err := hdr.Stat(); err == nil && detached {
-		written = fi.Size()
-	}
+	// Old magics that survived the format (a GPT's backup header in the last sector, a
+	// LUKS2 secondary header, anything between the key slots and a far payload offset)
+	// would still make blkid, udev and partitioners see the old content, so they are
+	// erased as cryptsetup's wipe erases them. Wipe only touches magics whose bytes are
+	// still there; the one place it must never look is the new LUKS1 header itself,
+	// which now holds "LUKS\xba\xbe" where an old LUKS magic was.
+	written := int64(luks.HeaderSize)
 	if _, err := blkid.Wipe(hdr, sigs, written); err != nil {
 		return onDevice(hp, err)
 	}

@@ -45,6 +45,8 @@ func sigImages(t *testing.T) []sigImage {
 		{"gpt", 32 << 20, "sgdisk", "apt-get install gdisk", run("", "sgdisk", "-n", "1:2048:+10M")},
 		{"luks1", 32 << 20, "cryptsetup", "apt-get install cryptsetup-bin", run("pw", "cryptsetup", "luksFormat", "--type", "luks1", "-q", iters, "--key-file=-")},
 		{"luks2", 32 << 20, "cryptsetup", "apt-get install cryptsetup-bin", run("pw", "cryptsetup", "luksFormat", "--type", "luks2", "-q", "--pbkdf", "pbkdf2", iters, "--key-file=-")},
+		// Secondary header at 2 MiB, where a LUKS1 header file's key slots do not reach.
+		{"luks2-2m", 32 << 20, "cryptsetup", "apt-get install cryptsetup-bin", run("pw", "cryptsetup", "luksFormat", "--type", "luks2", "-q", "--pbkdf", "pbkdf2", iters, "--luks2-metadata-size", "2m", "--luks2-keyslots-size", "4m", "--key-file=-")},
 	}
 }
 
@@ -108,20 +110,59 @@ func TestLuksFormatSignatureDetachedSideBySide(t *testing.T) {
 			gpt = im
 		}
 	}
-	hsrc, dsrc := newSigImage(t, dir, ext4), newSigImage(t, dir, gpt)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "key"), []byte("pw"), 0o600))
-	var outs [2]result
-	var sigs [2]string
-	for i, prog := range []string{cs, binPath} {
-		copyFile(t, hsrc, filepath.Join(dir, "h.img"))
-		copyFile(t, dsrc, filepath.Join(dir, "d.img"))
-		outs[i] = runIn(t, dir, prog, "", "luksFormat", "--type", "luks1", iters, "--header", "h.img", "d.img", "key", "-v")
-		require.Equal(t, 0, outs[i].code, "%s: %s", prog, outs[i].stderr)
-		wf, err := exec.Command(wipefs, "-i", "-O", "OFFSET,TYPE", filepath.Join(dir, "h.img"), filepath.Join(dir, "d.img")).Output()
-		require.NoError(t, err)
-		sigs[i] = string(wf)
+	var luks2 sigImage
+	for _, im := range sigImages(t) {
+		if im.name == "luks2-2m" {
+			luks2 = im
+		}
 	}
-	assert.Equal(t, outs[0], outs[1])
-	assert.Contains(t, outs[1].stdout, "WARNING: Device h.img already contains a 'ext4' superblock signature.\n")
-	assert.Equal(t, sigs[0], sigs[1], "signatures left on the header file and the data device")
+	dsrc := newSigImage(t, dir, gpt)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "key"), []byte("pw"), 0o600))
+	for _, him := range []sigImage{ext4, luks2} {
+		hsrc := newSigImage(t, dir, him)
+		var outs [2]result
+		var sigs [2]string
+		for i, prog := range []string{cs, binPath} {
+			copyFile(t, hsrc, filepath.Join(dir, "h.img"))
+			copyFile(t, dsrc, filepath.Join(dir, "d.img"))
+			outs[i] = runIn(t, dir, prog, "", "luksFormat", "--type", "luks1", iters, "--header", "h.img", "d.img", "key", "-v")
+			require.Equal(t, 0, outs[i].code, "%s: %s", prog, outs[i].stderr)
+			wf, err := exec.Command(wipefs, "-i", "-O", "OFFSET,TYPE", filepath.Join(dir, "h.img"), filepath.Join(dir, "d.img")).Output()
+			require.NoError(t, err)
+			sigs[i] = string(wf)
+		}
+		assert.Equal(t, outs[0], outs[1], him.name)
+		assert.Equal(t, sigs[0], sigs[1], "%s: signatures left on the header file and the data device", him.name)
+	}
+}
+
+// A detached header on a block device: the device's Stat size is 0, and the wipe after the
+// format must not take that for "nothing written" and erase the new header's own magic
+// (it did: luksFormat said "Command successful." and left a device nothing could open).
+func TestLuksFormatDetachedHeaderOnBlockDevice(t *testing.T) {
+	cs := cryptsetup(t)
+	losetup := testenv.LookPath(t, "losetup", "apt-get install mount")
+	testenv.NeedRoot(t)
+	dir := t.TempDir()
+	img := filepath.Join(dir, "hb.img")
+	require.NoError(t, os.WriteFile(img, nil, 0o600))
+	require.NoError(t, os.Truncate(img, 16<<20))
+	cmd := exec.Command(cs, "luksFormat", "--type", "luks1", "-q", iters, "--key-file=-", img)
+	cmd.Stdin = strings.NewReader("old")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	dev, err := exec.Command(losetup, "-f", "--show", img).Output()
+	if err != nil {
+		testenv.Missing(t, "a loop device ("+err.Error()+")", "modprobe loop")
+	}
+	loop := strings.TrimSpace(string(dev))
+	t.Cleanup(func() { _ = exec.Command(losetup, "-d", loop).Run() })
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "key"), []byte("pw"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "d.img"), nil, 0o600))
+	require.NoError(t, os.Truncate(filepath.Join(dir, "d.img"), 16<<20))
+	r := runIn(t, dir, binPath, "", "luksFormat", "--type", "luks1", iters, "--header", loop, "d.img", "key", "-q", "-v")
+	require.Equal(t, 0, r.code, r.stderr)
+	chk := exec.Command(cs, "open", "--test-passphrase", "--header", loop, "--key-file", filepath.Join(dir, "key"), filepath.Join(dir, "d.img"))
+	out, err = chk.CombinedOutput()
+	assert.NoError(t, err, "cryptsetup opens the new header: %s", out)
 }
