@@ -1,38 +1,5 @@
 package dmcrypt
 
-import "time"
-
-// ControlPath is the device-mapper control node.
-const ControlPath = MapperDir + "/control"
-
-// LoadOptions qualify a table load.
-type LoadOptions struct {
-	ReadOnly bool // DM_READONLY_FLAG
-	// Secure sets DM_SECURE_DATA_FLAG, telling the kernel to wipe its copies of the buffer. Set
-	// it whenever a table carries key material (this package also wipes its own buffer).
-	Secure bool
-}
-
-// RemoveOptions qualify Remove.
-type RemoveOptions struct {
-	// Deferred: when the device is in use, ask the kernel at once to remove it at its last
-	// close (DM_DEFERRED_REMOVE) instead of retrying. Remove then returns nil while the device
-	// still exists (Info reports DeferredRemove).
-	Deferred bool
-	// RetryInterval between EBUSY retries (default 100ms).
-	RetryInterval time.Duration
-}
-
-// DefaultRemoveTimeout bounds the EBUSY retries of Remove when ctx has no deadline, like
-// libdevmapper's retry loop (25 tries, 200 ms apart).
-const DefaultRemoveTimeout = 5 * time.Second
-
-// LoopOptions qualify AttachLoop.
-type LoopOptions struct {
-	ReadOnly  bool // LO_FLAGS_READ_ONLY and an O_RDONLY backing fd
-	Autoclear bool // detach at the last close (how cryptsetup attaches images)
-}
-
 // OpenOptions qualify Open and OpenWithKey. The flags mirror cryptsetup's options of the same
 // names; each adds the dm-crypt table feature of the same name.
 type OpenOptions struct {

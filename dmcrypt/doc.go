@@ -1,69 +1,80 @@
-// Package dmcrypt maps LUKS1 volumes through the kernel's dm-crypt target, talking to
-// device-mapper, loop devices and the kernel keyring directly through ioctls and keyctl — no
-// cgo, no libdevmapper, no dmsetup or cryptsetup binary — and interoperates with cryptsetup on
-// the same machine.
+// Package dmcrypt maps LUKS1 volumes through the kernel's dm-crypt target: the verbs of
+// `cryptsetup open`, `status` and `close`, spoken directly to device-mapper, loop devices and
+// the kernel keyring — no cgo, no libdevmapper, no dmsetup or cryptsetup binary — and
+// interoperating with cryptsetup on the same machine (its mappings are ours to read and
+// close, ours are its).
 //
-// It implements the device-mapper ioctl interface of include/uapi/linux/dm-ioctl.h (version
-// 4), the dm-crypt table format of the kernel's Documentation/admin-guide/device-mapper/
-// dm-crypt.rst, the loop device ioctls of include/uapi/linux/loop.h, and cryptsetup 2.6's
-// conventions for LUKS1 mappings (lib/libdevmapper.c, src/cryptsetup.c).
+// It follows cryptsetup 2.6's conventions for LUKS1 mappings (lib/libdevmapper.c,
+// src/cryptsetup.c) and the dm-crypt table format of the kernel's
+// Documentation/admin-guide/device-mapper/dm-crypt.rst.
 //
 // # Open, status, close
-//
-// The high-level functions do what `cryptsetup open`, `status` and `close` do:
 //
 //	m, err := dmcrypt.Open(ctx, "/dev/nvme1n1", "data", passphrase,
 //		dmcrypt.OpenOptions{})
 //	// … use m.Path ("/dev/mapper/data") …
 //	st, err := dmcrypt.Status("data")
-//	st.Format(os.Stdout, "data") // the text of `cryptsetup status data`
+//	st.Dump(os.Stdout, "data") // the text of `cryptsetup status data`
 //	err = dmcrypt.Close(ctx, "data")
 //
-// Open unlocks the header with the luks package, builds the crypt table, creates the device
-// with the uuid "CRYPT-LUKS1-<uuid without dashes>-<name>" (so cryptsetup, lsblk and systemd
-// recognise it, and Status and Close recognise cryptsetup's mappings), loads the table and
-// resumes it. An image file is first attached to a free loop device with autoclear, as
-// cryptsetup does, so removing the mapping detaches the loop device. On any failure — wrong
-// passphrase, a name in use, a table the kernel rejects — nothing is left behind: no mapping,
-// no loop device, no key in a keyring.
+// There are three ways to open, by where the volume key comes from:
+//
+//   - Open unlocks the header with a passphrase (luks.Unlock).
+//   - OpenWithKey takes a key already unlocked (by luks.Unlock or luks.Format).
+//   - OpenWith takes a function that unlocks (a prompt, a key file, a key from elsewhere)
+//     and calls it only after the cheap checks: device-mapper present, the privilege to use
+//     it, the name free. A program asks for a passphrase only when the mapping can be made.
+//
+// Each checks the name once, then builds the crypt table, creates the device with the uuid
+// "CRYPT-LUKS1-<uuid without dashes>-<name>" (so cryptsetup, lsblk and systemd recognise
+// it), loads the table and resumes it. An image file is first attached to a free loop device
+// with autoclear, as cryptsetup does, so removing the mapping detaches the loop device. On
+// any failure — wrong passphrase, a name in use, a table the kernel rejects — nothing is left
+// behind: no mapping, no loop device, no key in a keyring.
+//
+// Status reports any crypt mapping, ours or cryptsetup's, as a MappingStatus; its Dump and
+// DumpInactive write what `cryptsetup status` prints. List names every device-mapper
+// device; NameFromPath turns /dev/mapper/NAME or /dev/dm-N into a name; ValidateName says
+// whether a name can be used at all (it refuses what the kernel would misread or truncate).
 //
 // # Keys
 //
-// A table with a hex key is loaded with DM_SECURE_DATA_FLAG (the kernel wipes its copies) and
-// every buffer that held it is zeroed; table reads (Control.Table) do the same. With
-// OpenOptions.Keyring the key goes to dm-crypt as a "logon" key added to the thread keyring of
-// a dedicated OS thread and referenced as ":<size>:logon:<description>"; it is invalidated
-// right after the load and the thread ends, so the key never stays in a keyring. CryptTable's
-// String and Format redact keys, and so do Target's (the Params of a table read back).
-// cryptsetup 2.6 itself always uses hex keys for LUKS1.
+// A table with a hex key is loaded with DM_SECURE_DATA_FLAG (the kernel wipes its copies)
+// and every buffer that held it is zeroed; so are the tables Status and Close read back.
+// With OpenOptions.Keyring the key goes to dm-crypt as a "logon" key added to the thread
+// keyring of a dedicated OS thread and referenced from the table; it is invalidated right
+// after the load and the thread ends, so the key never stays in a keyring (status then shows
+// "key location: keyring"). cryptsetup 2.6 itself always uses hex keys for LUKS1.
 //
 // # Device nodes and udev
 //
 // devtmpfs creates only /dev/dm-N. When udevd runs (/run/udev/control exists) Open waits
-// briefly for udev's /dev/mapper/NAME; otherwise it creates the node itself, and Close unlinks
-// it. /dev/mapper/control is created from /sys/class/misc/device-mapper/dev when missing.
+// briefly for udev's /dev/mapper/NAME; otherwise it creates the node itself, and Close
+// unlinks it. /dev/mapper/control is created from /sys/class/misc/device-mapper/dev when
+// missing.
 //
 // # Removal
 //
 // Close retries while the device is busy (udev's probes open new devices briefly) until the
-// context's deadline, DefaultRemoveTimeout without one, and then fails with ErrBusy;
-// CloseWithOptions with Deferred asks the kernel to remove the device at its last close
-// (cryptsetup close --deferred); with CancelDeferred it withdraws that request and leaves the
-// mapping in place (--cancel-deferred). A deferred close unlinks /dev/mapper/NAME at once —
-// without udev nothing would unlink it when the kernel finally removes the device, and a
-// stale node could later name another device — and a cancel creates it again.
-//
-// # Low level
-//
-// Control exposes the ioctls themselves (Create, Load, Resume, Suspend, Remove,
-// CancelDeferredRemove, Info, Table, TargetStatus, List); CryptTable builds and parses crypt
-// targets; AttachLoop, FindLoop and LoopBackingFile handle loop devices (LOOP_CONFIGURE with a
-// LOOP_SET_FD/SET_STATUS64 fallback).
+// context's deadline, 5 s without one, and then fails with ErrBusy. CloseWithOptions with
+// Deferred asks the kernel to remove the device at its last close (cryptsetup close
+// --deferred); with CancelDeferred it withdraws that request and leaves the mapping in place
+// (--cancel-deferred). A deferred close unlinks /dev/mapper/NAME at once — without udev
+// nothing would unlink it when the kernel finally removes the device, and a stale node could
+// later name another device — and a cancel creates it again.
 //
 // # Errors
 //
 // Errors wrap the sentinels ErrNoDeviceMapper, ErrNotRoot, ErrExists, ErrNotFound, ErrBusy,
-// ErrNoDevice, ErrInvalidName, ErrInvalidParameter, or the luks package's (ErrNotLUKS,
-// ErrWrongPassphrase…), with the device or name concerned. On platforms other than Linux every
-// operation returns ErrUnsupported.
+// ErrNoDevice, ErrInvalidName, ErrInvalidParameter, ErrProtocol, or the luks package's
+// (ErrNotLUKS, ErrWrongPassphrase…), with the device or name concerned. On platforms other
+// than Linux every operation returns ErrUnsupported.
+//
+// # Below this package
+//
+// The device-mapper ioctls, crypt tables and the keyring hand-over live in
+// dmcrypt/internal/dm, the loop devices in dmcrypt/internal/loop. They are internal: using
+// them safely takes device-mapper knowledge this package exists to hide (a table carries the
+// key in hex, a half-made device must be removed, a loop must be autoclear), and no program
+// of this module needs more than the verbs above.
 package dmcrypt

@@ -30,7 +30,7 @@ func ExampleOpen() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	_ = st.Format(os.Stdout, "my_enc_fs")
+	_ = st.Dump(os.Stdout, "my_enc_fs")
 
 	// Retry while udev or a lingering reader holds the device, for at most 10 s.
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -11,13 +11,16 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cloudluks/cloudluks/dmcrypt/internal/dm"
 	"github.com/cloudluks/cloudluks/internal/vmtest"
 )
 
 func contextBackground() context.Context { return context.Background() }
+
+// sysControlDev exists when the running kernel has device-mapper.
+const sysControlDev = "/sys/class/misc/device-mapper/dev"
 
 // On a kernel without device-mapper (the development hosts' kernel) every operation must say
 // so clearly, before any PBKDF2 work and without leaving anything behind.
@@ -28,7 +31,7 @@ func TestNoDeviceMapper(t *testing.T) {
 	if _, err := os.Stat(sysControlDev); err == nil {
 		t.Skip("this kernel has device-mapper (" + sysControlDev + " exists); the VM tests cover it")
 	}
-	_, err := OpenControl()
+	_, err := dm.OpenControl()
 	require.ErrorIs(t, err, ErrNoDeviceMapper)
 	_, err = Open(context.Background(), "/nonexistent", "x", []byte("pass"), OpenOptions{})
 	require.ErrorIs(t, err, ErrNoDeviceMapper)
@@ -50,7 +53,7 @@ func TestNotRoot(t *testing.T) {
 	if vmtest.InVM() {
 		t.Skip("TestVMBehaviour/notroot covers the guest")
 	}
-	if _, err := os.Stat(ControlPath); err != nil {
+	if _, err := os.Stat(dm.ControlPath); err != nil {
 		t.Setenv(notRootEnv+"_NODM", "1")
 	}
 	if os.Geteuid() != 0 {
@@ -80,9 +83,4 @@ func TestNotRoot(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	t.Logf("unprivileged child:\n%s", out)
 	require.NoError(t, err)
-}
-
-func TestKeyDescription(t *testing.T) {
-	assert.Equal(t, "cloudluks:CRYPT-LUKS1-abc-key_ring_x_y", keyDescription("CRYPT-LUKS1-abc-key ring\\x\ty"))
-	assert.Equal(t, "cloudluks:a_b", keyDescription("a\xa0b"))
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/cloudluks/cloudluks/dmcrypt/internal/dm"
+	"github.com/cloudluks/cloudluks/dmcrypt/internal/loop"
 	"github.com/cloudluks/cloudluks/internal/vmtest"
 )
 
@@ -42,14 +44,14 @@ func notRootChild() int {
 			fmt.Printf("not-root %s: %v\n", what, err)
 		}
 	}
-	_, err := OpenControl()
+	_, err := dm.OpenControl()
 	check("OpenControl", err)
 	_, err = Status("anything")
 	check("Status", err)
 	check("Close", Close(contextBackground(), "anything"))
 	_, err = Open(contextBackground(), os.Args[0], "anything", []byte("x"), OpenOptions{})
 	check("Open", err)
-	_, err = AttachLoop(os.Args[0], LoopOptions{ReadOnly: true, Autoclear: true})
+	_, err = loop.Attach(os.Args[0], loop.Options{ReadOnly: true, Autoclear: true})
 	check("AttachLoop", err)
 	if bad > 0 {
 		return 1

@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cloudluks/cloudluks/dmcrypt/internal/dm"
+	"github.com/cloudluks/cloudluks/dmcrypt/internal/loop"
 	"github.com/cloudluks/cloudluks/luks"
 )
 
@@ -24,12 +26,61 @@ const udevControl = "/run/udev/control"
 // to a loop device first (autoclear: it detaches when the mapping goes away). On any error
 // nothing is left behind: no mapping, no loop device, no keyring key.
 func Open(ctx context.Context, device, name string, passphrase []byte, opts OpenOptions) (*Mapping, error) {
+	return OpenWith(ctx, device, name, func() (*luks.Header, *luks.VolumeKey, int, error) {
+		hdrPath := device
+		if opts.Header != "" {
+			hdrPath = opts.Header
+		}
+		hf, err := os.Open(hdrPath)
+		if err != nil {
+			return nil, nil, 0, deviceErr(hdrPath, err)
+		}
+		defer hf.Close()
+		h, vk, slot, err := luks.Unlock(ctx, hf, passphrase, luks.UnlockOptions{Keyslot: opts.Keyslot, MaxIterations: opts.MaxIterations})
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("%s: %w", hdrPath, err)
+		}
+		return h, vk, slot, nil
+	}, opts)
+}
+
+// OpenWith is Open with the unlock step supplied by the caller (a passphrase prompt, a key
+// file, a key from elsewhere): it checks first that device-mapper is there, that the caller
+// may use it and that name is free — before the costly PBKDF2 work and before a prompt, as
+// cryptsetup does — then calls unlock once and maps the device with the key it returns. The
+// key is wiped before OpenWith returns. An error from unlock is returned unchanged.
+func OpenWith(ctx context.Context, device, name string, unlock func() (*luks.Header, *luks.VolumeKey, int, error), opts OpenOptions) (*Mapping, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
-	// Fail on a missing device-mapper, missing privileges or a taken name before the costly
-	// PBKDF2 work, as cryptsetup does.
-	c, err := OpenControl()
+	if unlock == nil {
+		return nil, fmt.Errorf("open %s: %w: no unlock function", name, ErrInvalidParameter)
+	}
+	c, err := openFree(name)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	h, vk, slot, err := unlock()
+	if vk != nil {
+		defer vk.Wipe()
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, err := openWithKey(ctx, c, device, name, h, vk, opts)
+	if err != nil {
+		return nil, err
+	}
+	m.Keyslot = slot
+	return m, nil
+}
+
+// openFree opens the control node and checks that name is not taken: the one name-exists
+// check of an open (the kernel's create refuses a name taken since, so this is only about
+// failing early and cheaply).
+func openFree(name string) (*dm.Control, error) {
+	c, err := dm.OpenControl()
 	if err != nil {
 		return nil, err
 	}
@@ -37,28 +88,7 @@ func Open(ctx context.Context, device, name string, passphrase []byte, opts Open
 		c.Close()
 		return nil, fmt.Errorf("device %s: %w", name, ErrExists)
 	}
-	c.Close()
-
-	hdrPath := device
-	if opts.Header != "" {
-		hdrPath = opts.Header
-	}
-	hf, err := os.Open(hdrPath)
-	if err != nil {
-		return nil, deviceErr(hdrPath, err)
-	}
-	defer hf.Close()
-	h, vk, slot, err := luks.Unlock(ctx, hf, passphrase, luks.UnlockOptions{Keyslot: opts.Keyslot, MaxIterations: opts.MaxIterations})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", hdrPath, err)
-	}
-	defer vk.Wipe()
-	m, err := OpenWithKey(ctx, device, name, h, vk, opts)
-	if err != nil {
-		return nil, err
-	}
-	m.Keyslot = slot
-	return m, nil
+	return c, nil
 }
 
 func deviceErr(path string, err error) error {
@@ -73,27 +103,31 @@ func deviceErr(path string, err error) error {
 
 // OpenWithKey maps device under name with an already unlocked volume key (e.g. from
 // luks.Unlock or luks.Format). h describes the payload (cipher, key size, payload offset, uuid).
-func OpenWithKey(ctx context.Context, device, name string, h *luks.Header, vk *luks.VolumeKey, opts OpenOptions) (m *Mapping, err error) {
+func OpenWithKey(ctx context.Context, device, name string, h *luks.Header, vk *luks.VolumeKey, opts OpenOptions) (*Mapping, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
-	if _, err := CryptTableFromHeader(h, vk, device, ^uint64(0)); err != nil {
+	if _, err := dm.CryptTableFromHeader(h, vk, device, ^uint64(0)); err != nil {
 		return nil, err // nil or mismatched key: fail before touching the kernel
 	}
-	c, err := OpenControl()
+	c, err := openFree(name)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	if _, err := c.Info(name); err == nil {
-		return nil, fmt.Errorf("device %s: %w", name, ErrExists)
-	}
+	return openWithKey(ctx, c, device, name, h, vk, opts)
+}
 
+// openWithKey maps device with the name openFree has checked.
+func openWithKey(ctx context.Context, c *dm.Control, device, name string, h *luks.Header, vk *luks.VolumeKey, opts OpenOptions) (m *Mapping, err error) {
+	if _, err := dm.CryptTableFromHeader(h, vk, device, ^uint64(0)); err != nil {
+		return nil, err // an unlock function that returned no key
+	}
 	var st unix.Stat_t
 	if err := unix.Stat(device, &st); err != nil {
 		return nil, deviceErr(device, err)
 	}
-	m = &Mapping{Name: name, Path: MapperDir + "/" + name, Keyslot: -1, ReadOnly: opts.ReadOnly}
+	m = &Mapping{Name: name, Path: dm.MapperDir + "/" + name, Keyslot: -1, ReadOnly: opts.ReadOnly}
 	devPath := device
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFBLK:
@@ -109,7 +143,7 @@ func OpenWithKey(ctx context.Context, device, name string, h *luks.Header, vk *l
 			m.ReadOnly = true
 		}
 	case unix.S_IFREG:
-		lo, err := AttachLoop(device, LoopOptions{ReadOnly: opts.ReadOnly, Autoclear: true})
+		lo, err := loop.Attach(device, loop.Options{ReadOnly: opts.ReadOnly, Autoclear: true})
 		if err != nil {
 			return nil, err
 		}
@@ -130,11 +164,11 @@ func OpenWithKey(ctx context.Context, device, name string, h *luks.Header, vk *l
 	if err != nil {
 		return nil, err
 	}
-	table, err := CryptTableFromHeader(h, vk, devPath, sectors)
+	table, err := dm.CryptTableFromHeader(h, vk, devPath, sectors)
 	if err != nil {
 		return nil, err
 	}
-	m.UUID = LUKS1UUID(h.UUID, name)
+	m.UUID = dm.LUKS1UUID(h.UUID, name)
 	table.AllowDiscards = opts.AllowDiscards
 	table.SameCPUCrypt = opts.SameCPUCrypt
 	table.SubmitFromCryptCPUs = opts.SubmitFromCryptCPUs
@@ -142,7 +176,7 @@ func OpenWithKey(ctx context.Context, device, name string, h *luks.Header, vk *l
 	table.NoWriteWorkqueue = opts.NoWriteWorkqueue
 	if opts.Keyring {
 		table.Key = nil
-		table.Keyring = &KeyringKey{Type: "logon", Description: keyDescription(m.UUID), Size: vk.Len()}
+		table.Keyring = &dm.KeyringKey{Type: "logon", Description: dm.KeyDescription(m.UUID), Size: vk.Len()}
 	}
 	tgt, err := table.Target()
 	if err != nil {
@@ -157,17 +191,17 @@ func OpenWithKey(ctx context.Context, device, name string, h *luks.Header, vk *l
 	defer func() {
 		if err != nil {
 			// Never leave a half-made device behind.
-			rctx, cancel := context.WithTimeout(context.Background(), DefaultRemoveTimeout)
+			rctx, cancel := context.WithTimeout(context.Background(), dm.DefaultRemoveTimeout)
 			defer cancel()
-			_ = c.Remove(rctx, name, RemoveOptions{})
+			_ = c.Remove(rctx, name, dm.RemoveOptions{})
 			removeNode(name, info.Major, info.Minor)
 		}
 	}()
 	load := func() error {
-		return c.Load(name, []Target{tgt}, LoadOptions{ReadOnly: m.ReadOnly, Secure: table.HasKeyMaterial()})
+		return c.Load(name, []dm.Target{tgt}, dm.LoadOptions{ReadOnly: m.ReadOnly, Secure: table.HasKeyMaterial()})
 	}
 	if opts.Keyring {
-		err = withThreadKey(table.Keyring.Description, vk.Bytes(), load)
+		err = dm.WithThreadKey(table.Keyring.Description, vk.Bytes(), load)
 	} else {
 		err = load()
 	}
@@ -215,7 +249,7 @@ func deviceSectors(path string) (uint64, error) {
 // socket exists) udev's dm rules create the node; wait briefly for it rather than racing udev.
 // Without udev (or when udev does not deliver), mknod it.
 func ensureNode(ctx context.Context, name string, major, minor uint32) error {
-	path := MapperDir + "/" + name
+	path := dm.MapperDir + "/" + name
 	want := unix.Mkdev(major, minor)
 	if _, err := os.Stat(udevControl); err == nil {
 		deadline := time.Now().Add(2 * time.Second)
@@ -230,11 +264,11 @@ func ensureNode(ctx context.Context, name string, major, minor uint32) error {
 		return nil
 	}
 	_ = os.Remove(path) // stale node of an earlier device with this name
-	if err := os.MkdirAll(MapperDir, 0o755); err != nil {
-		return permErr(MapperDir, err)
+	if err := os.MkdirAll(dm.MapperDir, 0o755); err != nil {
+		return dm.PermErr(dm.MapperDir, err)
 	}
 	if err := unix.Mknod(path, unix.S_IFBLK|0o660, int(want)); err != nil && !errors.Is(err, unix.EEXIST) {
-		return permErr(path, err)
+		return dm.PermErr(path, err)
 	}
 	return nil
 }
@@ -248,7 +282,7 @@ func nodeIs(path string, want uint64) bool {
 // removeNode unlinks /dev/mapper/NAME when it is the node of major:minor (device-mapper never
 // removes it; udev would, and then this finds nothing).
 func removeNode(name string, major, minor uint32) {
-	path := MapperDir + "/" + name
+	path := dm.MapperDir + "/" + name
 	var st unix.Stat_t
 	if unix.Lstat(path, &st) != nil {
 		return
@@ -259,7 +293,7 @@ func removeNode(name string, major, minor uint32) {
 }
 
 // Close removes the mapping name, retrying while it is busy until ctx's deadline
-// (DefaultRemoveTimeout without one). A loop device under it that was attached with autoclear
+// (5 s without one). A loop device under it that was attached with autoclear
 // (by Open or by cryptsetup) detaches; Close waits briefly for that.
 func Close(ctx context.Context, name string) error {
 	return CloseWithOptions(ctx, name, CloseOptions{})
@@ -272,7 +306,7 @@ func CloseWithOptions(ctx context.Context, name string, opts CloseOptions) error
 	if err := ValidateName(name); err != nil {
 		return err
 	}
-	c, err := OpenControl()
+	c, err := dm.OpenControl()
 	if err != nil {
 		return err
 	}
@@ -292,9 +326,9 @@ func CloseWithOptions(ctx context.Context, name string, opts CloseOptions) error
 	loopDev := ""
 	if ts, err := c.Table(name); err == nil {
 		if len(ts) == 1 && ts[0].Type == "crypt" {
-			if ct, err := ParseCryptTarget(ts[0]); err == nil {
+			if ct, err := dm.ParseCryptTarget(ts[0]); err == nil {
 				ct.Wipe()
-				if maj, min, err := parseMajorMinor(ct.Device); err == nil {
+				if maj, min, err := dm.ParseMajorMinor(ct.Device); err == nil {
 					if p := blockPath(maj, min); strings.HasPrefix(p, "/dev/loop") {
 						loopDev = p
 					}
@@ -305,7 +339,7 @@ func CloseWithOptions(ctx context.Context, name string, opts CloseOptions) error
 			clear(t.Params)
 		}
 	}
-	if err := c.Remove(ctx, name, RemoveOptions{Deferred: opts.Deferred}); err != nil {
+	if err := c.Remove(ctx, name, dm.RemoveOptions{Deferred: opts.Deferred}); err != nil {
 		return err
 	}
 	removeNode(name, info.Major, info.Minor)
@@ -328,7 +362,7 @@ func waitLoopDetached(ctx context.Context, dev string) {
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if LoopBackingFile(base) == "" {
+		if loop.BackingFile(base) == "" {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -340,7 +374,7 @@ func waitLoopDetached(ctx context.Context, dev string) {
 func blockPath(major, minor uint32) string {
 	sys := fmt.Sprintf("/sys/dev/block/%d:%d", major, minor)
 	if b, err := os.ReadFile(sys + "/dm/name"); err == nil {
-		return MapperDir + "/" + strings.TrimSpace(string(b))
+		return dm.MapperDir + "/" + strings.TrimSpace(string(b))
 	}
 	if l, err := os.Readlink(sys); err == nil {
 		return "/dev/" + filepath.Base(l)
@@ -354,7 +388,7 @@ func Status(name string) (*MappingStatus, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
-	c, err := OpenControl()
+	c, err := dm.OpenControl()
 	if err != nil {
 		return nil, err
 	}
@@ -364,7 +398,7 @@ func Status(name string) (*MappingStatus, error) {
 		return nil, err
 	}
 	s := &MappingStatus{
-		Name: name, UUID: info.UUID, Type: TypeFromUUID(info.UUID),
+		Name: name, UUID: info.UUID, Type: dm.TypeFromUUID(info.UUID),
 		Major: info.Major, Minor: info.Minor,
 		OpenCount: info.OpenCount, InUse: info.OpenCount > 0,
 		Suspended: info.Suspended, ReadOnly: info.ReadOnly,
@@ -388,7 +422,7 @@ func Status(name string) (*MappingStatus, error) {
 	if ts[0].Type != "crypt" {
 		return s, nil
 	}
-	ct, err := ParseCryptTarget(ts[0])
+	ct, err := dm.ParseCryptTarget(ts[0])
 	if err != nil {
 		return nil, fmt.Errorf("status of %s: %w", name, err)
 	}
@@ -399,35 +433,31 @@ func Status(name string) (*MappingStatus, error) {
 	for _, t := range ts {
 		s.Size += t.Length
 	}
-	if maj, min, err := parseMajorMinor(ct.Device); err == nil {
+	if maj, min, err := dm.ParseMajorMinor(ct.Device); err == nil {
 		s.DeviceMajor, s.DeviceMinor = maj, min
 		s.Device = blockPath(maj, min)
 	}
-	s.Loop = LoopBackingFile(s.Device)
+	s.Loop = loop.BackingFile(s.Device)
 	return s, nil
 }
 
-// List returns every device-mapper device (any target type) with its uuid.
-func List() ([]DeviceInfo, error) {
-	c, err := OpenControl()
+// List returns every device-mapper device (any target type: crypt mappings have a uuid
+// starting "CRYPT-") with its Name, Path, UUID, Major and Minor set.
+func List() ([]Mapping, error) {
+	c, err := dm.OpenControl()
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	return c.List()
-}
-
-// keyDescription names the transient logon key: "cloudluks:" + the dm uuid, with the bytes a
-// table argument cannot carry unescaped (the kernel's white space, backslash — dm names may
-// contain them) replaced, so the reference never needs escaping.
-func keyDescription(dmUUID string) string {
-	b := []byte("cloudluks:" + dmUUID)
-	for i, c := range b {
-		if c == '\\' || isDMSpace(c) {
-			b[i] = '_'
-		}
+	ds, err := c.List()
+	if err != nil {
+		return nil, err
 	}
-	return string(b)
+	ms := make([]Mapping, len(ds))
+	for i, d := range ds {
+		ms[i] = Mapping{Name: d.Name, Path: dm.MapperDir + "/" + d.Name, UUID: d.UUID, Major: d.Major, Minor: d.Minor, Keyslot: -1}
+	}
+	return ms, nil
 }
 
 // NameFromPath returns the device-mapper name behind a path such as /dev/mapper/NAME or
@@ -446,7 +476,7 @@ func NameFromPath(path string) (string, error) {
 			return strings.TrimSpace(string(b)), nil
 		}
 	}
-	if filepath.Dir(path) == MapperDir {
+	if filepath.Dir(path) == dm.MapperDir {
 		return filepath.Base(path), nil
 	}
 	return "", fmt.Errorf("%s: %w: not a device-mapper device", path, ErrNotFound)

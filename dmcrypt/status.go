@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
-)
 
-// MapperDir is where device-mapper block nodes are named (/dev/mapper/NAME).
-const MapperDir = "/dev/mapper"
+	"github.com/cloudluks/cloudluks/dmcrypt/internal/dm"
+)
 
 // MappingStatus describes an active mapping the way `cryptsetup status` reports it. It never
 // holds key material: only the key size and where the key lives.
@@ -44,12 +43,12 @@ type MappingStatus struct {
 }
 
 // Path returns /dev/mapper/NAME.
-func (s *MappingStatus) Path() string { return MapperDir + "/" + s.Name }
+func (s *MappingStatus) Path() string { return dm.MapperDir + "/" + s.Name }
 
-// Format writes the text `cryptsetup status NAME` (cryptsetup 2.6) prints for this mapping.
+// Dump writes the text `cryptsetup status NAME` (cryptsetup 2.6) prints for this mapping.
 // name is the argument as the user gave it: a plain name is shown under /dev/mapper, a path
 // as given.
-func (s *MappingStatus) Format(w io.Writer, name string) error {
+func (s *MappingStatus) Dump(w io.Writer, name string) error {
 	bw := bufio.NewWriter(w)
 	busy := ""
 	if s.InUse {
@@ -115,8 +114,8 @@ func (s *MappingStatus) Format(w io.Writer, name string) error {
 	return bw.Flush()
 }
 
-// FormatInactive writes what `cryptsetup status` prints for a name that is not active.
-func FormatInactive(w io.Writer, name string) error {
+// DumpInactive writes what `cryptsetup status` prints for a name that is not active.
+func DumpInactive(w io.Writer, name string) error {
 	_, err := fmt.Fprintf(w, "%s is inactive.\n", displayName(name))
 	return err
 }
@@ -125,11 +124,11 @@ func displayName(name string) string {
 	if strings.Contains(name, "/") {
 		return name
 	}
-	return MapperDir + "/" + name
+	return dm.MapperDir + "/" + name
 }
 
 // fillFromTable sets the crypt fields of s from the (parsed) first target.
-func (s *MappingStatus) fillFromTable(ct *CryptTable) {
+func (s *MappingStatus) fillFromTable(ct *dm.CryptTable) {
 	s.TargetType = "crypt"
 	s.Cipher = ct.Cipher
 	s.KeySize = ct.KeySize()

@@ -1,16 +1,17 @@
 package dmcrypt
 
 import (
-	"fmt"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cloudluks/cloudluks/dmcrypt/internal/dm"
 )
 
-func TestStatusFormat(t *testing.T) {
+func TestStatusDump(t *testing.T) {
 	base := MappingStatus{
 		Name: "my_enc_fs", Type: "LUKS1", TargetType: "crypt", Cipher: "aes-xts-plain64", KeySize: 64,
 		Device: "/dev/loop0", Loop: "/tmp/img", SectorSize: 512, Offset: 4096, Size: 16384,
@@ -74,17 +75,17 @@ func TestStatusFormat(t *testing.T) {
 			s := base
 			tc.mod(&s)
 			var b strings.Builder
-			require.NoError(t, s.Format(&b, tc.arg))
+			require.NoError(t, s.Dump(&b, tc.arg))
 			assert.Equal(t, tc.want, b.String())
 		})
 	}
 	var b strings.Builder
-	require.NoError(t, FormatInactive(&b, "gone"))
+	require.NoError(t, DumpInactive(&b, "gone"))
 	assert.Equal(t, "/dev/mapper/gone is inactive.\n", b.String())
 }
 
 func TestStatusFromTable(t *testing.T) {
-	ct, err := ParseCryptTarget(Target{Length: 18432, Type: "crypt",
+	ct, err := dm.ParseCryptTarget(dm.Target{Length: 18432, Type: "crypt",
 		Params: []byte("aes-xts-plain64 :64:logon:cloudluks:x 3 7:0 4096 3 allow_discards no_write_workqueue sector_size:4096")})
 	require.NoError(t, err)
 	var s MappingStatus
@@ -94,13 +95,13 @@ func TestStatusFromTable(t *testing.T) {
 	assert.Equal(t, "/dev/mapper/x", (&MappingStatus{Name: "x"}).Path())
 }
 
-func ExampleMappingStatus_Format() {
+func ExampleMappingStatus_Dump() {
 	s := &MappingStatus{
 		Name: "my_enc_fs", Type: "LUKS1", TargetType: "crypt",
 		Cipher: "aes-cbc-essiv:sha256", KeySize: 32,
 		Device: "/dev/xvdf", SectorSize: 512, Offset: 4096, Size: 20967424,
 	}
-	_ = s.Format(os.Stdout, "my_enc_fs")
+	_ = s.Dump(os.Stdout, "my_enc_fs")
 	// Output:
 	// /dev/mapper/my_enc_fs is active.
 	//   type:    LUKS1
@@ -114,25 +115,11 @@ func ExampleMappingStatus_Format() {
 	//   mode:    read/write
 }
 
-func ExampleCryptTable_String() {
-	key := make([]byte, 64) // the volume key; never printed
-	t := &CryptTable{Length: 16384, Cipher: "aes-xts-plain64", Key: key, Device: "/dev/loop0", Offset: 4096, AllowDiscards: true}
-	fmt.Println(t)
-	// Output:
-	// 0 16384 crypt aes-xts-plain64 <redacted> 0 /dev/loop0 4096 1 allow_discards
-}
-
-func ExampleLUKS1UUID() {
-	fmt.Println(LUKS1UUID("0e6c6e56-4e8e-4554-95d7-8dc6342abbd7", "data"))
-	// Output:
-	// CRYPT-LUKS1-0e6c6e564e8e455495d78dc6342abbd7-data
-}
-
-func FuzzStatusFormat(f *testing.F) {
+func FuzzStatusDump(f *testing.F) {
 	f.Add("aes-xts-plain64 00112233 0 7:0 4096 1 allow_discards", "data")
 	f.Add("aes-cbc-essiv:sha256 :32:logon:a:b 9 259:0 2056", "/dev/mapper/x")
 	f.Fuzz(func(t *testing.T, params, name string) {
-		ct, err := ParseCryptTarget(Target{Length: 8, Type: "crypt", Params: []byte(params)})
+		ct, err := dm.ParseCryptTarget(dm.Target{Length: 8, Type: "crypt", Params: []byte(params)})
 		if err != nil {
 			return
 		}
@@ -140,7 +127,7 @@ func FuzzStatusFormat(f *testing.F) {
 		var s MappingStatus
 		s.fillFromTable(ct)
 		var b strings.Builder
-		require.NoError(t, s.Format(&b, name))
+		require.NoError(t, s.Dump(&b, name))
 		if strings.ContainsAny(name+ct.Device+ct.Cipher, "\n") {
 			return // a name or path with a newline spans lines, as it does for cryptsetup
 		}

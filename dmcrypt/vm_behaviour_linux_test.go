@@ -18,6 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/cloudluks/cloudluks/dmcrypt/internal/dm"
+	"github.com/cloudluks/cloudluks/dmcrypt/internal/loop"
 	"github.com/cloudluks/cloudluks/internal/testenv"
 	"github.com/cloudluks/cloudluks/internal/vmtest"
 	"github.com/cloudluks/cloudluks/luks"
@@ -63,7 +65,7 @@ func TestVMBehaviour(t *testing.T) {
 	h := formatOurs(t, img, "aes-xts-plain64", pass)
 
 	t.Run("control", func(t *testing.T) {
-		c, err := OpenControl()
+		c, err := dm.OpenControl()
 		require.NoError(t, err)
 		defer c.Close()
 		v := c.Version()
@@ -75,7 +77,7 @@ func TestVMBehaviour(t *testing.T) {
 
 		// Low-level lifecycle with a two-target table (specs padded to 8 bytes) over a loop
 		// device, list parsing, suspend/resume.
-		lo, err := AttachLoop(img, LoopOptions{Autoclear: true})
+		lo, err := loop.Attach(img, loop.Options{Autoclear: true})
 		require.NoError(t, err)
 		defer lo.Close()
 		var lst unix.Stat_t
@@ -83,14 +85,14 @@ func TestVMBehaviour(t *testing.T) {
 		loDev := strconv.Itoa(int(unix.Major(lst.Rdev))) + ":" + strconv.Itoa(int(unix.Minor(lst.Rdev)))
 		info, err := c.Create("lowlevel", "CRYPT-TEMP-lowlevel")
 		require.NoError(t, err)
-		t.Cleanup(func() { _ = c.Remove(ctx, "lowlevel", RemoveOptions{}) })
+		t.Cleanup(func() { _ = c.Remove(ctx, "lowlevel", dm.RemoveOptions{}) })
 		assert.False(t, info.ActivePresent)
 		_, err = c.Create("lowlevel", "")
 		require.ErrorIs(t, err, ErrExists)
-		require.NoError(t, c.Load("lowlevel", []Target{
+		require.NoError(t, c.Load("lowlevel", []dm.Target{
 			{Start: 0, Length: 7, Type: "linear", Params: []byte(loDev + " 8")},
 			{Start: 7, Length: 9, Type: "error"},
-		}, LoadOptions{}))
+		}, dm.LoadOptions{}))
 		info, err = c.Info("lowlevel")
 		require.NoError(t, err)
 		assert.True(t, info.InactivePresent)
@@ -99,8 +101,8 @@ func TestVMBehaviour(t *testing.T) {
 		ts, err := c.Table("lowlevel")
 		require.NoError(t, err)
 		require.Len(t, ts, 2)
-		assert.Equal(t, Target{Start: 0, Length: 7, Type: "linear", Params: []byte(loDev + " 8")}, ts[0])
-		assert.Equal(t, Target{Start: 7, Length: 9, Type: "error"}, Target{Start: ts[1].Start, Length: ts[1].Length, Type: ts[1].Type})
+		assert.Equal(t, dm.Target{Start: 0, Length: 7, Type: "linear", Params: []byte(loDev + " 8")}, ts[0])
+		assert.Equal(t, dm.Target{Start: 7, Length: 9, Type: "error"}, dm.Target{Start: ts[1].Start, Length: ts[1].Length, Type: ts[1].Type})
 		assert.Empty(t, ts[1].Params)
 		require.NoError(t, c.Suspend("lowlevel"))
 		info, err = c.Info("lowlevel")
@@ -113,12 +115,12 @@ func TestVMBehaviour(t *testing.T) {
 			n := "n" + strings.Repeat("x", i)
 			_, err := c.Create(n, "uuid-"+strings.Repeat("y", i))
 			require.NoError(t, err)
-			t.Cleanup(func() { _ = c.Remove(ctx, n, RemoveOptions{}) })
+			t.Cleanup(func() { _ = c.Remove(ctx, n, dm.RemoveOptions{}) })
 		}
 		l, err = c.List()
 		require.NoError(t, err)
 		assert.Len(t, l, 41)
-		small, err := c.list(64) // far too small: the kernel sets DM_BUFFER_FULL_FLAG, we grow
+		small, err := c.ListWithBuffer(64) // far too small: the kernel sets DM_BUFFER_FULL_FLAG, we grow
 		require.NoError(t, err)
 		assert.Equal(t, l, small)
 		for _, d := range l {
@@ -127,7 +129,7 @@ func TestVMBehaviour(t *testing.T) {
 			} else {
 				assert.Equal(t, "CRYPT-TEMP-lowlevel", d.UUID)
 			}
-			require.NoError(t, c.Remove(ctx, d.Name, RemoveOptions{}))
+			require.NoError(t, c.Remove(ctx, d.Name, dm.RemoveOptions{}))
 		}
 		_, err = c.Info("lowlevel")
 		require.ErrorIs(t, err, ErrNotFound)
@@ -140,13 +142,13 @@ func TestVMBehaviour(t *testing.T) {
 		m, err := Open(ctx, img, "kr", pass, OpenOptions{Keyring: true})
 		require.NoError(t, err)
 		assert.Empty(t, liveKeys(t), "the key is invalidated right after the load")
-		c, err := OpenControl()
+		c, err := dm.OpenControl()
 		require.NoError(t, err)
 		ts, err := c.Table("kr")
 		c.Close()
 		require.NoError(t, err)
 		require.Len(t, ts, 1)
-		assert.Contains(t, string(ts[0].Params), " :64:logon:"+keyDescription(m.UUID)+" ")
+		assert.Contains(t, string(ts[0].Params), " :64:logon:"+dm.KeyDescription(m.UUID)+" ")
 		st, err := Status("kr")
 		require.NoError(t, err)
 		assert.True(t, st.KeyInKeyring)
@@ -192,7 +194,7 @@ func TestVMBehaviour(t *testing.T) {
 						created <- err
 						return
 					}
-					maj, min, err := parseMajorMinor(strings.TrimSpace(string(dev)))
+					maj, min, err := dm.ParseMajorMinor(strings.TrimSpace(string(dev)))
 					if err == nil {
 						err = unix.Mknod("/dev/mapper/ud", unix.S_IFBLK|0o660, int(unix.Mkdev(maj, min)))
 					}
@@ -275,7 +277,7 @@ func TestVMBehaviour(t *testing.T) {
 
 		// A read-only block device is mapped read-only without being asked, as cryptsetup
 		// maps it (an EBS volume attached read-only looks like this).
-		lo, err := AttachLoop(img, LoopOptions{ReadOnly: true})
+		lo, err := loop.Attach(img, loop.Options{ReadOnly: true})
 		require.NoError(t, err)
 		m, err = Open(ctx, lo.Path, "robd", pass, any)
 		require.NoError(t, err)
@@ -293,7 +295,7 @@ func TestVMBehaviour(t *testing.T) {
 		m, err := Open(ctx, img, "fl", pass, OpenOptions{AllowDiscards: true, SameCPUCrypt: true,
 			SubmitFromCryptCPUs: true, NoReadWorkqueue: true, NoWriteWorkqueue: true})
 		require.NoError(t, err)
-		c, err := OpenControl()
+		c, err := dm.OpenControl()
 		require.NoError(t, err)
 		ts, err := c.Table("fl")
 		c.Close()
@@ -348,6 +350,49 @@ func TestVMBehaviour(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 1, m.Keyslot)
 		require.NoError(t, Close(ctx, "ks"))
+		assertNothingLeft(t)
+	})
+
+	// Each open asks the kernel once whether the name is taken (DM_DEV_STATUS), before the
+	// PBKDF2 work or the prompt; Open used to ask again inside OpenWithKey.
+	t.Run("name checked once", func(t *testing.T) {
+		statusCalls := func(f func()) uint64 {
+			before := dm.StatusCalls()
+			f()
+			return dm.StatusCalls() - before
+		}
+		var m *Mapping
+		var err error
+		assert.Equal(t, uint64(1), statusCalls(func() { m, err = Open(ctx, img, "once", pass, any) }), "Open")
+		require.NoError(t, err)
+		l, err := List()
+		require.NoError(t, err)
+		assert.Contains(t, l, Mapping{Name: "once", Path: "/dev/mapper/once", UUID: m.UUID, Major: m.Major, Minor: m.Minor, Keyslot: -1})
+		require.NoError(t, Close(ctx, "once"))
+
+		hf, err := os.Open(img)
+		require.NoError(t, err)
+		uh, vk, _, err := luks.Unlock(ctx, hf, pass, luks.UnlockOptions{})
+		require.NoError(t, hf.Close())
+		require.NoError(t, err)
+		defer vk.Wipe()
+		assert.Equal(t, uint64(1), statusCalls(func() { _, err = OpenWithKey(ctx, img, "once", uh, vk, any) }), "OpenWithKey")
+		require.NoError(t, err)
+		require.NoError(t, Close(ctx, "once"))
+
+		calls := 0
+		unlock := func() (*luks.Header, *luks.VolumeKey, int, error) {
+			calls++
+			return uh, luks.NewVolumeKey(vk.Bytes()), 0, nil
+		}
+		assert.Equal(t, uint64(1), statusCalls(func() { m, err = OpenWith(ctx, img, "once", unlock, any) }), "OpenWith")
+		require.NoError(t, err)
+		assert.Equal(t, 1, calls)
+		// A taken name fails before the unlock function runs.
+		_, err = OpenWith(ctx, img, "once", unlock, any)
+		require.ErrorIs(t, err, ErrExists)
+		assert.Equal(t, 1, calls, "no unlock for a taken name")
+		require.NoError(t, Close(ctx, "once"))
 		assertNothingLeft(t)
 	})
 
@@ -435,41 +480,41 @@ func TestVMBehaviour(t *testing.T) {
 	})
 
 	t.Run("loop", func(t *testing.T) {
-		lo, err := AttachLoop(img, LoopOptions{Autoclear: false})
+		lo, err := loop.Attach(img, loop.Options{Autoclear: false})
 		require.NoError(t, err)
-		assert.Equal(t, img, LoopBackingFile(lo.Path))
-		p, err := FindLoop(img)
+		assert.Equal(t, img, loop.BackingFile(lo.Path))
+		p, err := loop.Find(img)
 		require.NoError(t, err)
 		assert.Equal(t, lo.Path, p)
 		ac, err := os.ReadFile("/sys/block/" + filepath.Base(lo.Path) + "/loop/autoclear")
 		require.NoError(t, err)
 		assert.Equal(t, "0", strings.TrimSpace(string(ac)))
 		require.NoError(t, lo.Detach())
-		assert.Empty(t, LoopBackingFile(lo.Path))
-		p, err = FindLoop(img)
+		assert.Empty(t, loop.BackingFile(lo.Path))
+		p, err = loop.Find(img)
 		require.NoError(t, err)
 		assert.Empty(t, p)
 
 		// The pre-5.8 path (LOOP_SET_FD + LOOP_SET_STATUS64) sets autoclear too.
-		lo, err = attachLoop(img, LoopOptions{Autoclear: true}, true)
+		lo, err = loop.AttachLegacy(img, loop.Options{Autoclear: true})
 		require.NoError(t, err)
-		assert.Equal(t, img, LoopBackingFile(lo.Path))
+		assert.Equal(t, img, loop.BackingFile(lo.Path))
 		ac, err = os.ReadFile("/sys/block/" + filepath.Base(lo.Path) + "/loop/autoclear")
 		require.NoError(t, err)
 		assert.Equal(t, "1", strings.TrimSpace(string(ac)))
 		require.NoError(t, lo.Close())
 		waitLoopDetached(ctx, lo.Path)
-		assert.Empty(t, LoopBackingFile(lo.Path), "autoclear detached at the last close")
+		assert.Empty(t, loop.BackingFile(lo.Path), "autoclear detached at the last close")
 
 		// Read-only + autoclear: the handle is the only holder, so Close detaches.
-		lo, err = AttachLoop(img, LoopOptions{ReadOnly: true, Autoclear: true})
+		lo, err = loop.Attach(img, loop.Options{ReadOnly: true, Autoclear: true})
 		require.NoError(t, err)
 		assert.True(t, lo.ReadOnly)
 		ro, err := os.ReadFile("/sys/block/" + filepath.Base(lo.Path) + "/ro")
 		require.NoError(t, err)
 		assert.Equal(t, "1", strings.TrimSpace(string(ro)))
 		require.NoError(t, lo.Close())
-		for i := 0; i < 200 && LoopBackingFile(lo.Path) != ""; i++ {
+		for i := 0; i < 200 && loop.BackingFile(lo.Path) != ""; i++ {
 			time.Sleep(10 * time.Millisecond)
 		}
 		assertNothingLeft(t)
@@ -625,7 +670,7 @@ func TestVMBehaviour(t *testing.T) {
 // deferredPending reports whether name has a deferred removal scheduled.
 func deferredPending(t *testing.T, name string) bool {
 	t.Helper()
-	c, err := OpenControl()
+	c, err := dm.OpenControl()
 	require.NoError(t, err)
 	defer c.Close()
 	info, err := c.Info(name)

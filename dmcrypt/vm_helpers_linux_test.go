@@ -18,6 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cloudluks/cloudluks/dmcrypt/internal/dm"
+	"github.com/cloudluks/cloudluks/dmcrypt/internal/loop"
 	"github.com/cloudluks/cloudluks/luks"
 )
 
@@ -157,7 +159,7 @@ func ourStatusText(t *testing.T, name string) string {
 	s, err := Status(name)
 	require.NoError(t, err)
 	var b strings.Builder
-	require.NoError(t, s.Format(&b, name))
+	require.NoError(t, s.Dump(&b, name))
 	return b.String()
 }
 
@@ -168,7 +170,7 @@ func boundLoops(t *testing.T) []string {
 	require.NoError(t, err)
 	var out []string
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), "loop") && LoopBackingFile(e.Name()) != "" {
+		if strings.HasPrefix(e.Name(), "loop") && loop.BackingFile(e.Name()) != "" {
 			out = append(out, e.Name())
 		}
 	}
@@ -230,7 +232,7 @@ func assertNothingLeft(t *testing.T) {
 	l, err := List()
 	require.NoError(t, err)
 	assert.Empty(t, l, "device-mapper list")
-	ents, _ := os.ReadDir(MapperDir)
+	ents, _ := os.ReadDir(dm.MapperDir)
 	for _, e := range ents {
 		assert.Equal(t, "control", e.Name(), "stray node in /dev/mapper")
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cloudluks/cloudluks/dmcrypt/internal/dm"
+	"github.com/cloudluks/cloudluks/dmcrypt/internal/loop"
 	"github.com/cloudluks/cloudluks/internal/vmtest"
 )
 
@@ -65,8 +67,8 @@ func TestVMInterop(t *testing.T) {
 			assert.True(t, strings.HasPrefix(m.Device, "/dev/loop"), m.Device)
 			assert.Equal(t, img, m.BackingFile)
 			assert.Equal(t, 0, m.Keyslot)
-			assert.Equal(t, LUKS1UUID(h.UUID, "ours"), m.UUID)
-			found, err := FindLoop(img)
+			assert.Equal(t, dm.LUKS1UUID(h.UUID, "ours"), m.UUID)
+			found, err := loop.Find(img)
 			require.NoError(t, err)
 			assert.Equal(t, m.Device, found)
 

@@ -93,12 +93,12 @@ func (sysLocal) MappingDevice(name string) (string, bool, error) {
 func (sysLocal) MappingStatus(w io.Writer, name string) error {
 	st, err := dmcrypt.Status(name)
 	if errors.Is(err, dmcrypt.ErrNotFound) {
-		return dmcrypt.FormatInactive(w, name)
+		return dmcrypt.DumpInactive(w, name)
 	}
 	if err != nil {
 		return err
 	}
-	return st.Format(w, name)
+	return st.Dump(w, name)
 }
 
 // mapDMErr adds the program's exit-code sentinels to the library's errors.

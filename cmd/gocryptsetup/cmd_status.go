@@ -23,7 +23,7 @@ func cmdStatus(a *app, args []string) error {
 		s, err = dmcrypt.Status(name)
 	}
 	if errors.Is(err, dmcrypt.ErrNotFound) || errors.Is(err, dmcrypt.ErrInvalidName) {
-		if ferr := dmcrypt.FormatInactive(a.stdout, arg); ferr != nil {
+		if ferr := dmcrypt.DumpInactive(a.stdout, arg); ferr != nil {
 			return ferr
 		}
 		return &cliError{code: exitDevice}
@@ -31,5 +31,5 @@ func cmdStatus(a *app, args []string) error {
 	if err != nil {
 		return mappingError(name, name, err)
 	}
-	return s.Format(a.stdout, arg)
+	return s.Dump(a.stdout, arg)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cloudluks/cloudluks/dmcrypt"
+	"github.com/cloudluks/cloudluks/luks"
 )
 
 // openMapping is "open DEVICE NAME" without --test-passphrase: unlock the header and create
@@ -12,40 +13,23 @@ import (
 // gets an autoclear loop device first, as with cryptsetup).
 func openMapping(a *app, device, name string) error {
 	// cryptsetup's order: the device and its header first (exit 4 / 1), then device-mapper
-	// and the name — here before the passphrase is asked for rather than after.
+	// and the name (OpenWith checks them before it calls the unlock function) — here before
+	// the passphrase is asked for rather than after.
 	f, _, err := a.loadHeader(device, false)
 	if err != nil {
 		return err
 	}
-	if err := dmcrypt.ValidateName(name); err != nil {
-		f.Close()
-		return &cliError{code: exitParams, msg: fmt.Sprintf("Device name %s is not valid.", name)}
-	}
-	c, err := dmcrypt.OpenControl()
-	if err != nil {
-		f.Close()
-		err = mappingError(name, device, err)
-		var ce *cliError
-		if errors.As(err, &ce) && ce.code == exitParams {
-			// cryptsetup's activation adds this line after the device-mapper message.
-			ce.msg += fmt.Sprintf("\nCannot use device %s, name is invalid or still in use.", name)
-		}
-		return err
-	}
-	_, err = c.Info(name)
-	c.Close()
-	if err == nil {
-		f.Close()
-		return mappingError(name, device, dmcrypt.ErrExists)
-	}
 	defer f.Close()
-	vk, slot, h, err := a.unlock(a.headerPath(device), f, passPrompt(device), a.keyFromOptions(), a.slotOption())
-	if err != nil {
-		return err
-	}
-	defer vk.Wipe()
 	o := a.opts
-	_, err = dmcrypt.OpenWithKey(a.ctx, device, name, h, vk, dmcrypt.OpenOptions{
+	var slot int
+	var unlocked bool
+	var unlockErr error
+	_, err = dmcrypt.OpenWith(a.ctx, device, name, func() (*luks.Header, *luks.VolumeKey, int, error) {
+		unlocked = true
+		vk, s, h, err := a.unlock(a.headerPath(device), f, passPrompt(device), a.keyFromOptions(), a.slotOption())
+		slot, unlockErr = s, err
+		return h, vk, s, err
+	}, dmcrypt.OpenOptions{
 		Header:              o.header,
 		ReadOnly:            o.readonly,
 		AllowDiscards:       o.allowDiscards,
@@ -54,8 +38,17 @@ func openMapping(a *app, device, name string) error {
 		NoReadWorkqueue:     o.perfNoReadWQ,
 		NoWriteWorkqueue:    o.perfNoWriteWQ,
 	})
-	if err != nil {
-		return mappingError(name, device, err)
+	switch {
+	case err != nil && unlockErr != nil:
+		return unlockErr
+	case err != nil:
+		merr := mappingError(name, device, err)
+		var ce *cliError
+		if !unlocked && errors.As(merr, &ce) && ce.code == exitParams && !errors.Is(err, dmcrypt.ErrInvalidName) {
+			// cryptsetup's activation adds this line after the device-mapper message.
+			ce.msg += fmt.Sprintf("\nCannot use device %s, name is invalid or still in use.", name)
+		}
+		return merr
 	}
 	a.logVerbose("Key slot %d unlocked.", slot)
 	return nil

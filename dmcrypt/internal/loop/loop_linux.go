@@ -1,6 +1,6 @@
 //go:build linux
 
-package dmcrypt
+package loop
 
 import (
 	"errors"
@@ -11,11 +11,13 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cloudluks/cloudluks/dmcrypt/internal/dm"
 )
 
 const loopControlPath = "/dev/loop-control"
 
-// Loop is a loop device attached by AttachLoop. It holds the loop device open: with
+// Loop is a loop device attached by Attach. It holds the loop device open: with
 // Autoclear, the device detaches when the last holder (this handle, a dm table on top) closes.
 type Loop struct {
 	Path        string // "/dev/loopN"
@@ -38,7 +40,7 @@ func (l *Loop) Close() error {
 // Detach detaches the loop device now (LOOP_CLR_FD) and closes the handle.
 func (l *Loop) Detach() error {
 	if l.f == nil {
-		return DetachLoop(l.Path)
+		return Detach(l.Path)
 	}
 	err := unix.IoctlSetInt(int(l.f.Fd()), unix.LOOP_CLR_FD, 0)
 	cerr := l.Close()
@@ -48,16 +50,22 @@ func (l *Loop) Detach() error {
 	return cerr
 }
 
-// AttachLoop binds file to a free loop device: LOOP_CTL_GET_FREE, then LOOP_CONFIGURE (Linux
+// Attach binds file to a free loop device: LOOP_CTL_GET_FREE, then LOOP_CONFIGURE (Linux
 // 5.8+), falling back to LOOP_SET_FD + LOOP_SET_STATUS64 on older kernels. A read-only request,
 // or a file that cannot be opened for writing (EACCES/EROFS, as cryptsetup does), gives a
 // read-only loop device. Another process taking the same free index is retried.
-func AttachLoop(file string, opts LoopOptions) (*Loop, error) {
-	return attachLoop(file, opts, false)
+func Attach(file string, opts Options) (*Loop, error) {
+	return attach(file, opts, false)
 }
 
-// attachLoop is AttachLoop; legacy skips LOOP_CONFIGURE (the pre-5.8 path, for tests).
-func attachLoop(file string, opts LoopOptions, legacy bool) (*Loop, error) {
+// AttachLegacy is Attach without LOOP_CONFIGURE: the LOOP_SET_FD + LOOP_SET_STATUS64 path of
+// kernels before 5.8, so tests on a newer kernel exercise it too.
+func AttachLegacy(file string, opts Options) (*Loop, error) {
+	return attach(file, opts, true)
+}
+
+// attach is Attach; legacy skips LOOP_CONFIGURE (the pre-5.8 path, for tests).
+func attach(file string, opts Options, legacy bool) (*Loop, error) {
 	abs, err := filepath.Abs(file)
 	if err != nil {
 		return nil, err
@@ -74,9 +82,9 @@ func attachLoop(file string, opts LoopOptions, legacy bool) (*Loop, error) {
 	}
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%s: %w", file, ErrNoDevice)
+			return nil, fmt.Errorf("%s: %w", file, dm.ErrNoDevice)
 		}
-		return nil, permErr(file, err)
+		return nil, dm.PermErr(file, err)
 	}
 	defer bf.Close()
 
@@ -87,7 +95,7 @@ func attachLoop(file string, opts LoopOptions, legacy bool) (*Loop, error) {
 		}
 	}
 	if err != nil {
-		return nil, permErr(loopControlPath, err)
+		return nil, dm.PermErr(loopControlPath, err)
 	}
 	defer ctl.Close()
 
@@ -121,7 +129,7 @@ func attachLoop(file string, opts LoopOptions, legacy bool) (*Loop, error) {
 		}
 		return &Loop{Path: path, Index: idx, BackingFile: abs, ReadOnly: ro, f: lf}, nil
 	}
-	return nil, fmt.Errorf("attach %s: %w (%w)", file, ErrBusy, lastErr)
+	return nil, fmt.Errorf("attach %s: %w (%w)", file, dm.ErrBusy, lastErr)
 }
 
 func openLoopNode(path string, idx int, ro bool) (*os.File, error) {
@@ -136,17 +144,17 @@ func openLoopNode(path string, idx int, ro bool) (*os.File, error) {
 		if rerr != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		maj, min, perr := parseMajorMinor(strings.TrimSpace(string(b)))
+		maj, min, perr := dm.ParseMajorMinor(strings.TrimSpace(string(b)))
 		if perr != nil {
 			return nil, perr
 		}
 		if merr := unix.Mknod(path, unix.S_IFBLK|0o660, int(unix.Mkdev(maj, min))); merr != nil && !errors.Is(merr, unix.EEXIST) {
-			return nil, permErr(path, merr)
+			return nil, dm.PermErr(path, merr)
 		}
 		f, err = os.OpenFile(path, flag|unix.O_CLOEXEC, 0)
 	}
 	if err != nil {
-		return nil, permErr(path, err)
+		return nil, dm.PermErr(path, err)
 	}
 	return f, nil
 }
@@ -175,12 +183,12 @@ func configureLoop(lf, bf *os.File, name string, flags uint32, legacy bool) erro
 	return nil
 }
 
-// DetachLoop detaches the loop device at path (LOOP_CLR_FD). With the device still open
+// Detach detaches the loop device at path (LOOP_CLR_FD). With the device still open
 // elsewhere the kernel turns this into autoclear.
-func DetachLoop(path string) error {
+func Detach(path string) error {
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return permErr(path, err)
+		return dm.PermErr(path, err)
 	}
 	defer f.Close()
 	if err := unix.IoctlSetInt(int(f.Fd()), unix.LOOP_CLR_FD, 0); err != nil {
@@ -192,10 +200,10 @@ func DetachLoop(path string) error {
 	return nil
 }
 
-// LoopBackingFile returns the file bound to a loop device given as a path ("/dev/loop0") or a
+// BackingFile returns the file bound to a loop device given as a path ("/dev/loop0") or a
 // sysfs name ("loop0"), or "" when the device is not a bound loop device. This is cryptsetup's
 // crypt_loop_backing_file: the sysfs backing_file attribute.
-func LoopBackingFile(dev string) string {
+func BackingFile(dev string) string {
 	base := filepath.Base(dev)
 	if !strings.HasPrefix(base, "loop") {
 		return ""
@@ -207,9 +215,9 @@ func LoopBackingFile(dev string) string {
 	return strings.TrimRight(string(b), "\n")
 }
 
-// FindLoop returns the loop device ("/dev/loopN") that already backs file, or "" when none
+// Find returns the loop device ("/dev/loopN") that already backs file, or "" when none
 // does. Files are compared by device and inode, so any path to the same file matches.
-func FindLoop(file string) (string, error) {
+func Find(file string) (string, error) {
 	var want unix.Stat_t
 	if err := unix.Stat(file, &want); err != nil {
 		return "", fmt.Errorf("%s: %w", file, err)
@@ -222,7 +230,7 @@ func FindLoop(file string) (string, error) {
 		if !strings.HasPrefix(e.Name(), "loop") {
 			continue
 		}
-		bf := LoopBackingFile(e.Name())
+		bf := BackingFile(e.Name())
 		if bf == "" {
 			continue
 		}

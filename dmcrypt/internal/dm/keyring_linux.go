@@ -1,6 +1,6 @@
 //go:build linux
 
-package dmcrypt
+package dm
 
 import (
 	"errors"
@@ -16,7 +16,7 @@ import (
 // needed for the duration of fn. The goroutine never unlocks its thread: when it returns, the
 // Go runtime ends the thread, and the thread keyring (with anything a failed cleanup left) dies
 // with it — no path leaves the key in a keyring.
-func withThreadKey(desc string, key []byte, fn func() error) error {
+func WithThreadKey(desc string, key []byte, fn func() error) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()

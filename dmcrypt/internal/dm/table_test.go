@@ -1,4 +1,4 @@
-package dmcrypt
+package dm
 
 import (
 	"bytes"

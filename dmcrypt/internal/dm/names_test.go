@@ -1,4 +1,4 @@
-package dmcrypt
+package dm
 
 import (
 	"strings"
@@ -38,4 +38,9 @@ func TestTypeFromUUID(t *testing.T) {
 	} {
 		assert.Equal(t, want, TypeFromUUID(uuid), uuid)
 	}
+}
+
+func TestKeyDescription(t *testing.T) {
+	assert.Equal(t, "cloudluks:CRYPT-LUKS1-abc-key_ring_x_y", KeyDescription("CRYPT-LUKS1-abc-key ring\\x\ty"))
+	assert.Equal(t, "cloudluks:a_b", KeyDescription("a\xa0b"))
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package dmcrypt
+package dm
 
 import (
 	"testing"

@@ -1,6 +1,6 @@
 //go:build linux
 
-package dmcrypt
+package dm
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -56,20 +57,20 @@ func mknodControl() error {
 		}
 		return fmt.Errorf("%s: %w", sysControlDev, err)
 	}
-	maj, min, err := parseMajorMinor(strings.TrimSpace(string(b)))
+	maj, min, err := ParseMajorMinor(strings.TrimSpace(string(b)))
 	if err != nil {
 		return fmt.Errorf("%s: %w", sysControlDev, err)
 	}
 	if err := os.MkdirAll(MapperDir, 0o755); err != nil {
-		return permErr(MapperDir, err)
+		return PermErr(MapperDir, err)
 	}
 	if err := unix.Mknod(ControlPath, unix.S_IFCHR|0o600, int(unix.Mkdev(maj, min))); err != nil && !errors.Is(err, unix.EEXIST) {
-		return permErr(ControlPath, err)
+		return PermErr(ControlPath, err)
 	}
 	return nil
 }
 
-func permErr(what string, err error) error {
+func PermErr(what string, err error) error {
 	if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
 		return fmt.Errorf("%s: %w (%w)", what, ErrNotRoot, unwrapErrno(err))
 	}
@@ -86,7 +87,7 @@ func unwrapErrno(err error) error {
 	return err
 }
 
-func parseMajorMinor(s string) (uint32, uint32, error) {
+func ParseMajorMinor(s string) (uint32, uint32, error) {
 	a, b, ok := strings.Cut(s, ":")
 	maj, err1 := strconv.ParseUint(a, 10, 32)
 	min, err2 := strconv.ParseUint(b, 10, 32)
@@ -140,6 +141,9 @@ func (c *Control) Version() [3]uint32 { return c.version }
 // kernel may fill. With flagSecureData the whole buffer is zeroed before it is dropped (the
 // returned data is then a copy the caller must wipe). The buffer grows on DM_BUFFER_FULL_FLAG.
 func (c *Control) run(cmd uint, h ioctlHeader, payload []byte, out int) (ioctlHeader, []byte, error) {
+	if cmd == cmdDevStatus {
+		statusCalls.Add(1)
+	}
 	size := ioctlHeaderSize + len(payload) + out
 	for {
 		buf := make([]byte, (size+7)&^7)
@@ -295,6 +299,13 @@ func (c *Control) Suspend(name string) error {
 	return nil
 }
 
+// statusCalls counts DM_DEV_STATUS ioctls process-wide.
+var statusCalls atomic.Uint64
+
+// StatusCalls returns how many DM_DEV_STATUS ioctls (Info) this process has issued, so tests
+// can tell how often an operation asked the kernel whether a name exists.
+func StatusCalls() uint64 { return statusCalls.Load() }
+
 // Info returns the state of name (DM_DEV_STATUS).
 func (c *Control) Info(name string) (DeviceInfo, error) {
 	h, err := byName(name)
@@ -345,12 +356,12 @@ func (c *Control) tableStatus(name string, flags uint32) ([]Target, error) {
 
 // List returns every device-mapper device with its uuid.
 func (c *Control) List() ([]DeviceInfo, error) {
-	return c.list(16 << 10)
+	return c.ListWithBuffer(16 << 10)
 }
 
-// list starts with room for initial bytes of records; the buffer doubles while the kernel
-// sets DM_BUFFER_FULL_FLAG.
-func (c *Control) list(initial int) ([]DeviceInfo, error) {
+// ListWithBuffer is List starting with room for initial bytes of records; the buffer doubles
+// while the kernel sets DM_BUFFER_FULL_FLAG (tests start tiny to exercise the growth).
+func (c *Control) ListWithBuffer(initial int) ([]DeviceInfo, error) {
 	_, data, err := c.run(cmdListDevices, ioctlHeader{Flags: flagUUID}, nil, initial)
 	if err != nil {
 		return nil, dmErr("list", "devices", err)
