@@ -42,7 +42,7 @@ func cmdLuksKillSlot(a *app, args []string) error {
 				return err
 			}
 		}
-		vk, unlocked, _, err := a.unlock(hp, f, "Enter any remaining passphrase: ", a.keyFromOptions(), nil)
+		vk, unlocked, _, err := a.unlockOnce(hp, f, "Enter any remaining passphrase: ", a.keyFromOptions(), nil)
 		switch {
 		case errors.Is(err, errNothingToRead) && (a.opts.keyFile == "" || a.opts.keyFile == "-"):
 			fmt.Fprintln(a.stderr, errNothingToRead.msg)

@@ -81,3 +81,45 @@ func TestLuksFormatOffsetRefused(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, make([]byte, 8<<20), b, "nothing written")
 }
+
+// TestWrongPassphraseTriesSideBySide (bug 3): at a terminal, how often each verb asks again
+// after a wrong passphrase, and its exit code, against cryptsetup 2.6.1 on the same image
+// (made by cryptsetup luksFormat --type luks1 --pbkdf-force-iterations 1000 -q). cryptsetup
+// retries only open (--tries, default 3); the key-management verbs ask once and exit 2.
+// gocryptsetup used to retry luksAddKey, luksRemoveKey, luksKillSlot and luksDump too.
+func TestWrongPassphraseTriesSideBySide(t *testing.T) {
+	cs := cryptsetup(t)
+	script := lookScript(t)
+	const wrong = "a\nb\nc\nd\n"
+	tests := []struct {
+		name    string
+		args    string
+		typed   string
+		prompt  string
+		prompts int // how often cryptsetup asks
+	}{
+		{"open", "open --test-passphrase xts.img", wrong, "Enter passphrase for xts.img: ", 3},
+		{"open -T 2", "open --test-passphrase -T 2 xts.img", wrong, "Enter passphrase for xts.img: ", 2},
+		{"open --tries 4", "open --test-passphrase --tries 4 xts.img", wrong, "Enter passphrase for xts.img: ", 4},
+		{"luksAddKey", "luksAddKey " + iters + " xts.img", wrong, "Enter any existing passphrase: ", 1},
+		{"luksAddKey -T 3", "luksAddKey -T 3 " + iters + " xts.img", wrong, "Enter any existing passphrase: ", 1},
+		{"luksRemoveKey", "luksRemoveKey xts.img", wrong, "Enter passphrase to be deleted: ", 1},
+		{"luksRemoveKey --tries 3", "luksRemoveKey --tries 3 xts.img", wrong, "Enter passphrase to be deleted: ", 1},
+		{"luksKillSlot", "luksKillSlot cbc.img 1", wrong, "Enter any remaining passphrase: ", 1},
+		{"luksKillSlot -T 3", "luksKillSlot -T 3 cbc.img 1", wrong, "Enter any remaining passphrase: ", 1},
+		{"luksChangeKey", "luksChangeKey " + iters + " xts.img", wrong, "Enter passphrase to be changed: ", 1},
+		{"luksChangeKey -T 3", "luksChangeKey -T 3 " + iters + " xts.img", wrong, "Enter passphrase to be changed: ", 1},
+		{"luksDump --dump-volume-key", "luksDump --dump-volume-key xts.img", "YES\n" + wrong, "Enter passphrase for xts.img: ", 1},
+		{"luksDump --dump-volume-key -T 3", "luksDump --dump-volume-key -T 3 xts.img", "YES\n" + wrong, "Enter passphrase for xts.img: ", 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dirA, dirB := copyTemplates(t, "xts.img", "cbc.img"), copyTemplates(t, "xts.img", "cbc.img")
+			want := runPty(t, script, dirA, cs, tc.args, tc.typed, true)
+			got := runPty(t, script, dirB, binPath, tc.args, tc.typed, true)
+			assert.Equal(t, tc.prompts, strings.Count(want, tc.prompt), "cryptsetup's prompts: %q", want)
+			assert.True(t, strings.HasSuffix(want, "rc=2\n"), "cryptsetup's exit code: %q", want)
+			assert.Equal(t, want, got)
+		})
+	}
+}
