@@ -35,7 +35,7 @@ func cmdLuksKillSlot(a *app, args []string) error {
 		return &cliError{code: exitParams, msg: fmt.Sprintf("Keyslot %d is not active.", slot)}
 	}
 	a.logVerbose("Keyslot %d is selected for deletion.", slot)
-	if !a.opts.batch || a.opts.keyFile != "" || !a.term.StdinIsTerminal() {
+	if !a.opts.batch || a.opts.keyFile != "" || !a.term.IsTerminal() {
 		if h.ActiveKeyslots() == 1 {
 			if err := a.confirm(lastSlotWarning, errLastSlotAborted); err != nil {
 				f.Close()

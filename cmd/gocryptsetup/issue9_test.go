@@ -123,3 +123,25 @@ func TestWrongPassphraseTriesSideBySide(t *testing.T) {
 		})
 	}
 }
+
+// TestLongPipedLineSideBySide: a passphrase piped on stdin is the whole first line, as in
+// cryptsetup 2.6.1 (a 3000-byte line is kept whole); gocryptsetup used to cut it at 512
+// bytes, so a volume formatted by one tool did not open with the other's key file.
+func TestLongPipedLineSideBySide(t *testing.T) {
+	cs := cryptsetup(t)
+	line := strings.Repeat("x", 3000)
+	for _, pair := range [][2]string{{cs, binPath}, {binPath, cs}} {
+		dir := copyTemplates(t, "zero.img")
+		img := filepath.Join(dir, "l.img")
+		require.NoError(t, os.WriteFile(img, make([]byte, 4<<20), 0o600))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "k3000"), []byte(line), 0o600))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "k512"), []byte(line[:512]), 0o600))
+		f := runIn(t, dir, pair[0], line+"\n", "-q", "luksFormat", "--type", "luks1", iters, "l.img")
+		require.Equal(t, 0, f.code, "%s luksFormat: %s", pair[0], f.stderr)
+		for _, prog := range pair {
+			assert.Equal(t, 0, runIn(t, dir, prog, "", "open", "--test-passphrase", "-d", "k3000", "l.img").code, "%s opens with the whole line", prog)
+			assert.Equal(t, 2, runIn(t, dir, prog, "", "open", "--test-passphrase", "-d", "k512", "l.img").code, "%s refuses the first 512 bytes", prog)
+			assert.Equal(t, 0, runIn(t, dir, prog, line+"\n", "open", "--test-passphrase", "l.img").code, "%s opens with the piped line", prog)
+		}
+	}
+}

@@ -98,20 +98,20 @@ type app struct {
 	rawIn  io.Reader // what stdin buffers, so write can Stat a regular file
 	stdout io.Writer
 	stderr io.Writer
-	term   terminal
+	term   cli.Terminal
 	opts   *options
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr, ttyTerminal{stdin: os.Stdin, stderr: os.Stderr})
+	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr, cli.TTY{In: os.Stdin, Out: os.Stderr, DevTTY: true})
 	stop()
 	os.Exit(code)
 }
 
 // run executes one command line and returns the exit code. Everything it prints goes to the
 // given writers, so tests can run it in-process.
-func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer, term terminal) int {
+func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer, term cli.Terminal) int {
 	prog, argv0 := "gocryptsetup", "gocryptsetup"
 	if len(argv) > 0 {
 		// popt names the program as invoked in its messages, and by base name in the usage.

@@ -15,7 +15,7 @@ var errNoUsableSlot = &cliError{code: exitParams, msg: "No usable keyslot is ava
 // 3); key files and piped input get one attempt. slot is -S (nil when absent: any slot).
 func (a *app) unlock(hdrPath string, hdr io.ReaderAt, prompt string, src keySource, slot *int) (*luks.VolumeKey, int, *luks.Header, error) {
 	tries := 1
-	if src.file == "" && a.term.StdinIsTerminal() {
+	if src.file == "" && a.term.IsTerminal() {
 		tries = max(a.opts.tries, 1)
 	}
 	return a.unlockTries(hdrPath, hdr, prompt, src, slot, tries)
