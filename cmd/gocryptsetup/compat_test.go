@@ -216,7 +216,7 @@ func TestHelpVersion(t *testing.T) {
 	h := runIn(t, t.TempDir(), binPath, "", "--help")
 	assert.Equal(t, 0, h.code)
 	for _, v := range verbTable() {
-		assert.Contains(t, h.stdout, "\t"+v.name)
+		assert.Contains(t, h.stdout, "\t"+v.Name)
 	}
 	for _, flag := range []string{"-V", "--version"} {
 		v := runIn(t, t.TempDir(), binPath, "", flag)

@@ -145,3 +145,27 @@ func TestLongPipedLineSideBySide(t *testing.T) {
 		}
 	}
 }
+
+// TestVerbHelp: "help VERB" and "VERB --help" print the verb's synopsis, summary and example
+// on stdout and exit 0; an unknown verb is a usage error.
+func TestVerbHelp(t *testing.T) {
+	const want = "Usage: gocryptsetup luksAddKey <device> [<new key file>]\n\nadd key to LUKS device\n\nExample:\n  gocryptsetup luksAddKey disk.img\n"
+	for _, args := range [][]string{{"help", "luksAddKey"}, {"luksAddKey", "--help"}, {"--help", "luksAddKey"}, {"-?", "luksAddKey", "disk.img"}} {
+		r := runIn(t, t.TempDir(), binPath, "", args...)
+		assert.Equal(t, 0, r.code, "%v", args)
+		assert.Equal(t, want, r.stdout, "%v", args)
+		assert.Empty(t, r.stderr, "%v", args)
+	}
+	r := runIn(t, t.TempDir(), binPath, "", "help", "luksOpen")
+	assert.Equal(t, 0, r.code)
+	assert.Contains(t, r.stdout, "Usage: gocryptsetup open <device>")
+	assert.Contains(t, r.stdout, "Aliases: luksOpen\n")
+	r = runIn(t, t.TempDir(), binPath, "", "help")
+	assert.Equal(t, 0, r.code)
+	assert.Contains(t, r.stdout, "<action> is one of:")
+	r = runIn(t, t.TempDir(), binPath, "", "help", "nope")
+	assert.Equal(t, 1, r.code)
+	assert.Empty(t, r.stdout)
+	assert.Contains(t, r.stderr, "Usage: gocryptsetup")
+	assert.Contains(t, r.stderr, "gocryptsetup: Unknown action.")
+}

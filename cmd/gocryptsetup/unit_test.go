@@ -255,14 +255,16 @@ func TestStatusLine(t *testing.T) {
 func TestVerbTableUnique(t *testing.T) {
 	seen := map[string]bool{}
 	for _, v := range verbTable() {
-		for _, n := range append([]string{v.name}, v.aliases...) {
+		for _, n := range append([]string{v.Name}, v.Aliases...) {
 			assert.False(t, seen[n], "duplicate verb %s", n)
 			seen[n] = true
 		}
-		assert.NotNil(t, v.run, v.name)
-		if v.minArgs > 0 {
-			assert.NotEmpty(t, v.args, v.name)
+		assert.NotNil(t, v.Run, v.Name)
+		if v.MinArgs > 0 {
+			assert.NotEmpty(t, v.Args, v.Name)
 		}
+		assert.NotEmpty(t, v.Summary, v.Name)
+		assert.NotEmpty(t, v.Example, v.Name)
 	}
 }
 
