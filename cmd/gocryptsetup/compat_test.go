@@ -250,6 +250,8 @@ func TestTerminalPrompts(t *testing.T) {
 		{name: "format confirmed", typed: "YES\npw\npw\n", args: "luksFormat --type luks1 " + iters + " zero.img", code: "0"},
 		{name: "format aborted", typed: "no\n", args: "luksFormat --type luks1 " + iters + " zero.img", code: "1"},
 		{name: "format mismatch", typed: "YES\npw\npx\n", args: "luksFormat --type luks1 " + iters + " zero.img", code: "2"},
+		// Both answers are cut at 512 characters before they are compared.
+		{name: "format long verify", typed: "YES\n" + strings.Repeat("t", 600) + "\n" + strings.Repeat("t", 700) + "\n", args: "luksFormat --type luks1 " + iters + " zero.img", code: "0"},
 		{name: "format existing LUKS", typed: "YES\npw\npw\n", args: "luksFormat --type luks1 " + iters + " xts.img", code: "0"},
 		{name: "three tries", typed: "a\nb\nc\n", args: "open --test-passphrase xts.img", code: "2"},
 		{name: "second try right", typed: "a\npass0\n", args: "open --test-passphrase -v xts.img", code: "0"},

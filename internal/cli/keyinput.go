@@ -82,29 +82,32 @@ func (k KeyInput) prompt(prompt string, src KeySource, verify bool) ([]byte, err
 	if src.Offset > 0 {
 		return nil, ErrTerminalOffset
 	}
-	p, err := k.Term.ReadPassword(prompt)
-	if err != nil {
-		clear(p)
-		return nil, fmt.Errorf("%w: %w", ErrNothingToRead, err)
-	}
 	limit := int64(MaxPassphrase)
 	if src.Size > 0 {
 		limit = min(limit, src.Size)
 	}
-	if int64(len(p)) > limit {
-		clear(p[limit:])
-		p = p[:limit]
+	// Both answers are cut to the limit before they are compared: cryptsetup reads each into
+	// a buffer of that size.
+	p, err := ReadPassphrase(limited{k.Term, limit}, prompt, verify)
+	if err != nil && !errors.Is(err, ErrPassphraseMismatch) {
+		return nil, fmt.Errorf("%w: %w", ErrNothingToRead, err)
 	}
-	if verify {
-		q, err := k.Term.ReadPassword(VerifyPrompt)
-		same := err == nil && string(q) == string(p)
-		clear(q)
-		if !same {
-			clear(p)
-			return nil, ErrPassphraseMismatch
-		}
+	return p, err
+}
+
+// limited cuts every answer of a Terminal to n bytes, zeroing the rest.
+type limited struct {
+	Terminal
+	n int64
+}
+
+func (l limited) ReadPassword(prompt string) ([]byte, error) {
+	p, err := l.Terminal.ReadPassword(prompt)
+	if int64(len(p)) > l.n {
+		clear(p[l.n:])
+		p = p[:l.n]
 	}
-	return p, nil
+	return p, err
 }
 
 // ReadKeyLine reads a passphrase piped on stdin: skip src.Offset bytes, then the bytes up to

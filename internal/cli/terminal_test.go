@@ -58,6 +58,7 @@ func TestKeyInputRead(t *testing.T) {
 		{name: "terminal with offset", tty: true, answers: []string{"pw"}, src: KeySource{Offset: 1}, wantErr: ErrTerminalOffset},
 		{name: "terminal size limit", tty: true, answers: []string{"password"}, src: KeySource{Size: 4}, want: "pass"},
 		{name: "terminal keeps 512 characters", tty: true, answers: []string{strings.Repeat("t", 600)}, want: strings.Repeat("t", MaxPassphrase)},
+		{name: "terminal verify compares what is kept", tty: true, answers: []string{strings.Repeat("t", 600), strings.Repeat("t", 700)}, verify: true, want: strings.Repeat("t", MaxPassphrase)},
 		{name: "stdin line", stdin: "line one\nline two\n", want: "line one"},
 		{name: "stdin without newline", stdin: "abc", want: "abc"},
 		{name: "stdin empty line is an empty passphrase", stdin: "\n", want: ""},
