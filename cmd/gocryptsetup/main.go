@@ -59,11 +59,8 @@ import (
 	"github.com/cloudluks/cloudluks/internal/cli"
 )
 
-// verb is one action. Adding an action is one cmd_<name>.go file with its run function plus
-// one entry in verbTable.
-type verb = cli.Verb[func(a *app, args []string) error]
-
 // verbTable lists the actions in the order --help shows them; the summaries are cryptsetup's.
+// Adding an action is one cmd_<name>.go file with its run function plus one entry here.
 func verbTable() cli.Verbs[func(a *app, args []string) error] {
 	return cli.Verbs[func(a *app, args []string) error]{
 		{Name: "open", Aliases: []string{"luksOpen"}, Args: "<device> [--type <type>] [<name>]", MinArgs: 1, Summary: "open device as <name> (or only check the passphrase with --test-passphrase)", Example: "open --test-passphrase disk.img", Run: cmdOpen},
