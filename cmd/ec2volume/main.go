@@ -5,6 +5,7 @@
 //
 //	ec2volume [-o text|json] [-v] COMMAND [ARGS]
 //	ec2volume --version
+//	ec2volume help COMMAND          (or COMMAND --help: what it does, an example, its flags)
 //
 //	create --size GiB [--availability-zone AZ] [--type T] [--iops N] [--throughput N]
 //	       [--tag k=v]… [--name TOKEN] [--snapshot snap-…] [--encrypted] [--no-wait]
@@ -40,7 +41,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -49,19 +49,14 @@ import (
 	"github.com/cloudluks/cloudluks/internal/cli"
 )
 
-// verb is one subcommand.
-type verb struct {
-	usage string
-	run   func(ctx context.Context, g *globals, args []string) error
-}
-
-var verbs = map[string]verb{
-	"create": {"create --size GiB [--availability-zone AZ] [--type T] [--iops N] [--throughput N] [--tag k=v]… [--name TOKEN] [--snapshot ID] [--no-wait]", cmdCreate},
-	"attach": {"attach VOLUME_ID [--instance-id I] [--device /dev/sdX]", cmdAttach},
-	"detach": {"detach VOLUME_ID [--force]", cmdDetach},
-	"delete": {"delete VOLUME_ID [--detach] [--force]", cmdDelete},
-	"list":   {"list [VOLUME_ID…] [--tag k=v]… [--instance-id I]", cmdList},
-	"device": {"device VOLUME_ID [--sys-root DIR] [--dev-root DIR] [--wait D]", cmdDevice},
+// verbs is the subcommand table, in the order the usage lists it.
+var verbs = cli.Verbs[func(ctx context.Context, g *globals, args []string) error]{
+	{Name: "attach", Args: "VOLUME_ID [--instance-id I] [--device /dev/sdX]", Summary: "attach a volume to this (or another) instance at a free device name and wait until it is in use", Example: "attach vol-0123456789abcdef0 --device /dev/sdf", Run: cmdAttach},
+	{Name: "create", Args: "--size GiB [--availability-zone AZ] [--type T] [--iops N] [--throughput N] [--tag k=v]… [--name TOKEN] [--snapshot ID] [--no-wait]", Summary: "create a volume in this instance's zone and wait until it is available", Example: "create --size 10 --name mysql-data", Run: cmdCreate},
+	{Name: "delete", Args: "VOLUME_ID [--detach] [--force]", Summary: "delete a volume (with --detach, detach it first)", Example: "delete vol-0123456789abcdef0 --detach", Run: cmdDelete},
+	{Name: "detach", Args: "VOLUME_ID [--force]", Summary: "detach a volume and wait until it is available", Example: "detach vol-0123456789abcdef0", Run: cmdDetach},
+	{Name: "device", Args: "VOLUME_ID [--sys-root DIR] [--dev-root DIR] [--wait D]", Summary: "print the local block device of an attached volume", Example: "device vol-0123456789abcdef0 --wait 2m", Run: cmdDevice},
+	{Name: "list", Args: "[VOLUME_ID…] [--tag k=v]… [--instance-id I]", Summary: "list volumes with their attachments and tags", Example: "list -o json --tag Name=mysql-data", Run: cmdList},
 }
 
 // globals are the options every verb shares.
@@ -106,21 +101,40 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	name := fs.Arg(0)
-	v, ok := verbs[name]
+	if name == "help" && fs.NArg() == 1 {
+		usage(stdout)
+		return exitOK
+	}
+	if name == "help" {
+		name = fs.Arg(1)
+		if v, ok := verbs.Lookup(name); ok {
+			v.WriteHelp(stdout, "ec2volume")
+			return exitOK
+		}
+	}
+	v, ok := verbs.Lookup(name)
 	if !ok {
 		fmt.Fprintf(stderr, "ec2volume: unknown command %q\n", name)
 		usage(stderr)
 		return exitUsage
+	}
+	if rest := fs.Args()[1:]; len(rest) == 1 && cli.IsHelpFlag(rest[0]) {
+		// "VERB --help": the summary and an example, then the verb's flags, on stdout.
+		v.WriteHelp(stdout, "ec2volume")
+		fmt.Fprintln(stdout, "\nFlags:")
+		g.stderr = stdout
+		v.Run(context.Background(), g, rest)
+		return exitOK
 	}
 	g.client = g.newClient
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
-	err := v.run(ctx, g, fs.Args()[1:])
+	err := v.Run(ctx, g, fs.Args()[1:])
 	if err != nil {
 		if errors.Is(err, errUsage) {
-			fmt.Fprintf(stderr, "ec2volume: %v\nusage: ec2volume [-o text|json] %s\n", err, v.usage)
+			fmt.Fprintf(stderr, "ec2volume: %v\nusage: ec2volume [-o text|json] %s\n", err, v.Synopsis())
 		} else if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(stderr, "ec2volume: %v\n", err)
 		}
@@ -130,14 +144,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: ec2volume [-o text|json] [-v] [--timeout D] COMMAND [ARGS]")
-	names := make([]string, 0, len(verbs))
-	for n := range verbs {
-		names = append(names, n)
+	for _, v := range verbs {
+		fmt.Fprintf(w, "  %s\n", v.Synopsis())
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %s\n", verbs[n].usage)
-	}
+	fmt.Fprintln(w, "ec2volume help COMMAND (or COMMAND --help) shows what it does and an example.")
 }
 
 func (g *globals) newClient(ctx context.Context) (*ebs.Client, error) {

@@ -256,13 +256,19 @@ func TestCLIErrors(t *testing.T) {
 		{"attach unknown volume", []string{"attach", "vol-0123456789abcdef0", "--instance-id", "i-0123456789abcdef0"}, 4, "vol-0123456789abcdef0"},
 		{"detach unknown volume", []string{"detach", "vol-0123456789abcdef0"}, 4, "InvalidVolume.NotFound"},
 		{"device two volumes", []string{"device", "vol-1", "vol-2"}, exitUsage, "want 1 argument(s)"},
-		{"help", []string{"list", "-h"}, 0, "-tag"},
+		{"help", []string{"list", "-h"}, 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := ec2volume(t, noMetadata, tt.args...)
 			assert.Equal(t, tt.code, r.code)
 			assert.Contains(t, r.stderr, tt.want)
+			if tt.name == "help" {
+				// The verb's help, its example and its flags go to stdout.
+				assert.Contains(t, r.stdout, "Usage: ec2volume list ")
+				assert.Contains(t, r.stdout, "-tag")
+				assert.Empty(t, r.stderr)
+			}
 			if tt.code != 0 {
 				assert.Empty(t, r.stdout)
 			}
@@ -286,4 +292,23 @@ func TestExitCodeTable(t *testing.T) {
 	assert.Equal(t, 4, exitCode(ebs.ErrNotFound))
 	assert.Equal(t, 4, exitCode(ebs.ErrDeviceNotFound))
 	assert.Equal(t, 5, exitCode(ebs.ErrInUse))
+}
+
+// TestVerbHelp: "help COMMAND" and "COMMAND --help" print the synopsis, summary and example
+// on stdout without contacting EC2; an unknown command is a usage error.
+func TestVerbHelp(t *testing.T) {
+	for _, args := range [][]string{{"help", "create"}, {"create", "--help"}, {"create", "-h"}} {
+		var out, errb bytes.Buffer
+		assert.Equal(t, 0, run(args, &out, &errb), "%v", args)
+		assert.True(t, strings.HasPrefix(out.String(), "Usage: ec2volume create --size GiB"), "%v: %q", args, out.String())
+		assert.Contains(t, out.String(), "\nExample:\n  ec2volume create --size 10 --name mysql-data\n", "%v", args)
+		assert.Empty(t, errb.String(), "%v", args)
+	}
+	var out, errb bytes.Buffer
+	assert.Equal(t, 0, run([]string{"create", "--help"}, &out, &errb))
+	assert.Contains(t, out.String(), "-size", "the verb's flags follow")
+	out.Reset()
+	assert.Equal(t, 1, run([]string{"help", "nope"}, &out, &errb))
+	assert.Empty(t, out.String())
+	assert.Contains(t, errb.String(), `ec2volume: unknown command "nope"`)
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"syscall"
 
 	"github.com/cloudluks/cloudluks/internal/cli"
@@ -21,15 +20,12 @@ func main() {
 	os.Exit(code)
 }
 
-// verbs is the command table; each verb parses its own flags.
-var verbs = map[string]struct {
-	summary string
-	run     func(a *app, ctx context.Context, c *config) error
-}{
-	"setup":    {"create/attach a volume, LUKS-format, open, mkfs, mount, disable boot-time unlock", (*app).setup},
-	"teardown": {"unmount, close the mapping, optionally detach and delete the volume", (*app).teardown},
-	"unlock":   {"after a reboot: resolve the device, open, mount, run post-mount hooks", (*app).unlock},
-	"status":   {"show what is attached, opened and mounted, and whether boot-time unlock is off", (*app).status},
+// verbs is the command table, in the order the usage lists it; each verb parses its own flags.
+var verbs = cli.Verbs[func(a *app, ctx context.Context, c *config) error]{
+	{Name: "setup", Args: "[flags]", Summary: "create/attach a volume, LUKS-format, open, mkfs, mount, disable boot-time unlock", Example: "setup --size 10 --mount-point /var/lib/mysql", Run: (*app).setup},
+	{Name: "status", Args: "[flags]", Summary: "show what is attached, opened and mounted, and whether boot-time unlock is off", Example: "status --json", Run: (*app).status},
+	{Name: "teardown", Args: "[flags]", Summary: "unmount, close the mapping, optionally detach and delete the volume", Example: "teardown --volume-id vol-0123456789abcdef0 --detach", Run: (*app).teardown},
+	{Name: "unlock", Args: "[flags]", Summary: "after a reboot: resolve the device, open, mount, run post-mount hooks", Example: "unlock --volume-id vol-0123456789abcdef0 --hook 'systemctl start mysqld'", Run: (*app).unlock},
 }
 
 // run is the whole program behind main, callable from tests: it never calls os.Exit and
@@ -58,15 +54,27 @@ func (a *app) main(ctx context.Context, args []string) int {
 	if args[0] == "--version" || args[0] == "-version" {
 		return cli.PrintVersion(a.stdout, "encrypted-volume", "")
 	}
-	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if args[0] == "help" && len(args) > 1 {
+		if _, ok := verbs.Lookup(args[1]); ok {
+			return a.verbHelp(args[1])
+		}
+	}
+	if args[0] == "help" {
+		// "help" alone is the usage; "help NOSUCHVERB" says so, with the usage, exit 1.
+		return verbs.Help(a.stdout, a.stderr, "encrypted-volume", args[1:], a.usage)
+	}
+	if cli.IsHelpFlag(args[0]) {
 		a.usage(a.stdout)
 		return 0
 	}
-	v, ok := verbs[args[0]]
+	v, ok := verbs.Lookup(args[0])
 	if !ok {
 		fmt.Fprintf(a.stderr, "encrypted-volume: unknown verb %q\n", args[0])
 		a.usage(a.stderr)
 		return exitUsage
+	}
+	if len(args) == 2 && cli.IsHelpFlag(args[1]) {
+		return a.verbHelp(args[0])
 	}
 	c, err := parseFlags(args[0], args[1:], a.stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -76,7 +84,7 @@ func (a *app) main(ctx context.Context, args []string) int {
 		fmt.Fprintf(a.stderr, "encrypted-volume %s: %v\n", args[0], err)
 		return exitUsage
 	}
-	if err := v.run(a, ctx, c); err != nil {
+	if err := v.Run(a, ctx, c); err != nil {
 		if errors.Is(err, errNeedsUnlock) {
 			return exitCode(err) // status printed the answer; no error message
 		}
@@ -86,14 +94,17 @@ func (a *app) main(ctx context.Context, args []string) int {
 	return 0
 }
 
+// verbHelp is "help VERB" and "VERB --help": the summary and an example, then the flags, all
+// on stdout.
+func (a *app) verbHelp(name string) int {
+	v, _ := verbs.Lookup(name)
+	v.WriteHelp(a.stdout, "encrypted-volume")
+	fmt.Fprintln(a.stdout, "\nFlags:")
+	parseFlags(name, []string{"-h"}, a.stdout)
+	return 0
+}
+
 func (a *app) usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: encrypted-volume <verb> [flags]   (encrypted-volume <verb> -h for the flags)")
-	names := make([]string, 0, len(verbs))
-	for n := range verbs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-9s %s\n", n, verbs[n].summary)
-	}
+	verbs.WriteList(w)
 }

@@ -1,18 +1,22 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 
 	"golang.org/x/term"
+
+	"github.com/cloudluks/cloudluks/internal/cli"
+	"github.com/cloudluks/cloudluks/luks"
 )
 
 // maxKeyFileSize is cryptsetup's default --keyfile-size limit (8 MiB).
-const maxKeyFileSize = 8 << 20
+const maxKeyFileSize = luks.MaxKeyFileSize
 
+// This program's errors end up inside longer messages ("step 3/9 failed (...): operation
+// aborted"), so they keep Go's lower-case wording rather than cli's cryptsetup sentences.
 var (
 	errPassMismatch = errors.New("passphrases do not match")
 	errEmptyPass    = errors.New("empty passphrase")
@@ -39,37 +43,37 @@ func detectTerminal(stdin io.Reader) terminal {
 
 func (t ttyTerminal) ReadPassword() ([]byte, error) { return term.ReadPassword(int(t.f.Fd())) }
 
+// ReadLine reads one line with echo, one byte at a time so nothing past it is consumed (the
+// rest of standard input may belong to someone else).
 func (t ttyTerminal) ReadLine() (string, error) {
-	line, err := readLine(t.f, 4096)
+	line, err := cli.ReadLine(t.f, 4096)
+	if errors.Is(err, cli.ErrNothingToRead) {
+		return "", nil
+	}
 	return string(line), err
 }
 
-// readLine reads one byte at a time up to '\n' so nothing past the line is consumed (the
-// rest of standard input may belong to someone else). The newline is not returned.
-func readLine(r io.Reader, limit int) ([]byte, error) {
-	var line []byte
-	var b [1]byte
-	for {
-		n, err := r.Read(b[:])
-		if n == 1 {
-			if b[0] == '\n' {
-				return line, nil
-			}
-			if len(line) >= limit {
-				clear(line)
-				return nil, fmt.Errorf("line longer than %d bytes", limit)
-			}
-			line = appendSecret(line, b[0])
-			continue
-		}
-		if errors.Is(err, io.EOF) {
-			return line, nil
-		}
-		if err != nil {
-			clear(line)
-			return nil, err
-		}
+// promptTerm is this program's terminal as a cli.Terminal: prompts go to w (stdout), and an
+// empty first answer is refused at once, before any "Verify passphrase: ".
+type promptTerm struct {
+	t terminal
+	w io.Writer
+}
+
+func (p promptTerm) IsTerminal() bool { return p.t != nil }
+
+func (p promptTerm) ReadPassword(prompt string) ([]byte, error) {
+	fmt.Fprint(p.w, prompt)
+	pass, err := p.t.ReadPassword()
+	fmt.Fprintln(p.w)
+	if err == nil && len(pass) == 0 && prompt != cli.VerifyPrompt {
+		err = errEmptyPass
 	}
+	if err != nil {
+		clear(pass)
+		return nil, err
+	}
+	return pass, nil
 }
 
 // passSource says where the passphrase comes from.
@@ -80,97 +84,23 @@ type passSource struct {
 	prompt  io.Writer // where terminal prompts go
 }
 
-// read returns the passphrase for device; verify asks twice on a terminal (setup).
-// The caller zeroes the result.
+// read returns the passphrase for device with cryptsetup's semantics (cli.KeyInput): a key
+// file or "-" whole, else a prompt on a terminal (verify asks twice: setup), else the first
+// line of stdin. An empty passphrase is refused. The caller zeroes the result.
 func (p passSource) read(device string, verify bool) ([]byte, error) {
+	in := cli.KeyInput{Stdin: p.stdin, Term: promptTerm{t: p.term, w: p.prompt}}
+	pass, err := in.Read("Enter passphrase for "+device+": ", cli.KeySource{File: p.keyFile}, verify)
 	switch {
-	case p.keyFile == "-":
-		return readAllLimited(p.stdin, "standard input")
-	case p.keyFile != "":
-		f, err := os.Open(p.keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("key file: %w", err)
-		}
-		defer f.Close()
-		return readAllLimited(f, p.keyFile)
-	case p.term != nil:
-		fmt.Fprintf(p.prompt, "Enter passphrase for %s: ", device)
-		pass, err := p.term.ReadPassword()
-		fmt.Fprintln(p.prompt)
-		if err != nil {
-			return nil, fmt.Errorf("reading passphrase: %w", err)
-		}
-		if len(pass) == 0 {
-			return nil, errEmptyPass
-		}
-		if verify {
-			fmt.Fprint(p.prompt, "Verify passphrase: ")
-			again, err := p.term.ReadPassword()
-			fmt.Fprintln(p.prompt)
-			defer clear(again)
-			if err != nil {
-				clear(pass)
-				return nil, fmt.Errorf("reading passphrase: %w", err)
-			}
-			if !bytes.Equal(pass, again) {
-				clear(pass)
-				return nil, errPassMismatch
-			}
-		}
-		return pass, nil
-	default:
-		// Not a terminal and no key file: the first line of standard input, as cryptsetup.
-		pass, err := readLine(p.stdin, maxKeyFileSize)
-		if err != nil {
-			return nil, fmt.Errorf("reading passphrase from standard input: %w", err)
-		}
-		if len(pass) == 0 {
-			return nil, errEmptyPass
-		}
-		return pass, nil
+	case errors.Is(err, errEmptyPass), errors.Is(err, cli.ErrNothingToRead):
+		return nil, errEmptyPass
+	case errors.Is(err, cli.ErrPassphraseMismatch):
+		return nil, errPassMismatch
+	case err != nil:
+		return nil, fmt.Errorf("reading passphrase: %w", err)
+	case len(pass) == 0:
+		return nil, errEmptyPass
 	}
-}
-
-func readAllLimited(r io.Reader, what string) ([]byte, error) {
-	lr := io.LimitReader(r, maxKeyFileSize+1)
-	var b []byte
-	chunk := make([]byte, 512)
-	defer clear(chunk)
-	for {
-		n, err := lr.Read(chunk)
-		for _, c := range chunk[:n] {
-			b = appendSecret(b, c)
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			clear(b[:cap(b)])
-			return nil, fmt.Errorf("key file %s: %w", what, err)
-		}
-	}
-	if len(b) > maxKeyFileSize {
-		clear(b[:cap(b)])
-		return nil, fmt.Errorf("key file %s: larger than %d bytes", what, maxKeyFileSize)
-	}
-	if len(b) == 0 {
-		return nil, fmt.Errorf("key file %s: %w", what, errEmptyPass)
-	}
-	return b, nil
-}
-
-// appendSecret appends c to a buffer holding secret bytes. Where append would leave the
-// old backing array behind for the garbage collector with the secret still in it, this
-// copies into a larger array itself and zeroes the old one, so that every copy of a
-// passphrase is cleared by the caller's final clear.
-func appendSecret(buf []byte, c byte) []byte {
-	if len(buf) == cap(buf) {
-		grown := make([]byte, len(buf), max(2*cap(buf), 64))
-		copy(grown, buf)
-		clear(buf)
-		buf = grown
-	}
-	return append(buf, c)
+	return pass, nil
 }
 
 // confirm asks cryptsetup's question on a terminal; without a terminal or with -q it says
@@ -179,10 +109,32 @@ func confirm(t terminal, w io.Writer, batch bool, msg string) error {
 	if t == nil || batch {
 		return nil
 	}
-	fmt.Fprintf(w, "\nWARNING!\n========\n%s\n\nAre you sure? (Type 'yes' in capital letters): ", msg)
-	ans, err := t.ReadLine()
-	if err != nil || ans != "YES" {
+	if cli.Confirm(w, &answerReader{t: t}, msg) != nil {
 		return errAborted
 	}
 	return nil
+}
+
+// answerReader hands cli.Confirm the one line the terminal reads, with its newline.
+type answerReader struct {
+	t    terminal
+	line []byte
+	read bool
+}
+
+func (r *answerReader) Read(p []byte) (int, error) {
+	if !r.read {
+		r.read = true
+		l, err := r.t.ReadLine()
+		if err != nil {
+			return 0, err
+		}
+		r.line = []byte(l + "\n")
+	}
+	if len(r.line) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.line)
+	r.line = r.line[n:]
+	return n, nil
 }

@@ -54,7 +54,7 @@ func cmdLuksAddKey(a *app, args []string) error {
 		f.Close()
 		return luks.ErrNoFreeKeyslot
 	}
-	vk, slot, _, err := a.unlock(hp, f, "Enter any existing passphrase: ", a.keyFromOptions(), nil)
+	vk, slot, _, err := a.unlockOnce(hp, f, "Enter any existing passphrase: ", a.keyFromOptions(), nil)
 	if err != nil {
 		f.Close()
 		return err

@@ -27,7 +27,7 @@ func cmdLuksDump(a *app, args []string) error {
 		"This dump should be stored encrypted in a safe place.", &cliError{code: exitPermission}); err != nil {
 		return err
 	}
-	vk, slot, h, err := a.unlock(hp, f, passPrompt(dev), a.keyFromOptions(), a.slotOption())
+	vk, slot, h, err := a.unlockOnce(hp, f, passPrompt(dev), a.keyFromOptions(), a.slotOption())
 	if err != nil {
 		return err
 	}

@@ -35,14 +35,14 @@ func cmdLuksKillSlot(a *app, args []string) error {
 		return &cliError{code: exitParams, msg: fmt.Sprintf("Keyslot %d is not active.", slot)}
 	}
 	a.logVerbose("Keyslot %d is selected for deletion.", slot)
-	if !a.opts.batch || a.opts.keyFile != "" || !a.term.StdinIsTerminal() {
+	if !a.opts.batch || a.opts.keyFile != "" || !a.term.IsTerminal() {
 		if h.ActiveKeyslots() == 1 {
 			if err := a.confirm(lastSlotWarning, errLastSlotAborted); err != nil {
 				f.Close()
 				return err
 			}
 		}
-		vk, unlocked, _, err := a.unlock(hp, f, "Enter any remaining passphrase: ", a.keyFromOptions(), nil)
+		vk, unlocked, _, err := a.unlockOnce(hp, f, "Enter any remaining passphrase: ", a.keyFromOptions(), nil)
 		switch {
 		case errors.Is(err, errNothingToRead) && (a.opts.keyFile == "" || a.opts.keyFile == "-"):
 			fmt.Fprintln(a.stderr, errNothingToRead.msg)

@@ -19,7 +19,7 @@ func cmdLuksRemoveKey(a *app, args []string) error {
 	if len(args) > 1 {
 		src.file = args[1]
 	}
-	vk, slot, h, err := a.unlock(hp, f, "Enter passphrase to be deleted: ", src, nil)
+	vk, slot, h, err := a.unlockOnce(hp, f, "Enter passphrase to be deleted: ", src, nil)
 	if err != nil {
 		f.Close()
 		return err

@@ -216,7 +216,7 @@ func TestHelpVersion(t *testing.T) {
 	h := runIn(t, t.TempDir(), binPath, "", "--help")
 	assert.Equal(t, 0, h.code)
 	for _, v := range verbTable() {
-		assert.Contains(t, h.stdout, "\t"+v.name)
+		assert.Contains(t, h.stdout, "\t"+v.Name)
 	}
 	for _, flag := range []string{"-V", "--version"} {
 		v := runIn(t, t.TempDir(), binPath, "", flag)
@@ -250,6 +250,8 @@ func TestTerminalPrompts(t *testing.T) {
 		{name: "format confirmed", typed: "YES\npw\npw\n", args: "luksFormat --type luks1 " + iters + " zero.img", code: "0"},
 		{name: "format aborted", typed: "no\n", args: "luksFormat --type luks1 " + iters + " zero.img", code: "1"},
 		{name: "format mismatch", typed: "YES\npw\npx\n", args: "luksFormat --type luks1 " + iters + " zero.img", code: "2"},
+		// Both answers are cut at 512 characters before they are compared.
+		{name: "format long verify", typed: "YES\n" + strings.Repeat("t", 600) + "\n" + strings.Repeat("t", 700) + "\n", args: "luksFormat --type luks1 " + iters + " zero.img", code: "0"},
 		{name: "format existing LUKS", typed: "YES\npw\npw\n", args: "luksFormat --type luks1 " + iters + " xts.img", code: "0"},
 		{name: "three tries", typed: "a\nb\nc\n", args: "open --test-passphrase xts.img", code: "2"},
 		{name: "second try right", typed: "a\npass0\n", args: "open --test-passphrase -v xts.img", code: "0"},
@@ -287,6 +289,13 @@ func lookScript(t *testing.T) string {
 // plus "rc=N".
 func underPty(t *testing.T, script, dir, prog, args, typed string) string {
 	t.Helper()
+	return runPty(t, script, dir, prog, args, typed, false)
+}
+
+// runPty is underPty; with mayExit the program may end before every line is typed (the lines
+// left over are what it did not ask for).
+func runPty(t *testing.T, script, dir, prog, args, typed string, mayExit bool) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, script, "-qec", prog+" "+args+"; echo rc=$?", "/dev/null")
@@ -323,6 +332,7 @@ func underPty(t *testing.T, script, dir, prog, args, typed string) string {
 	}()
 	lines := strings.SplitAfter(typed, "\n")
 	answeredAt := 0
+typing:
 	for _, l := range lines {
 		if l == "" {
 			continue
@@ -338,6 +348,9 @@ func underPty(t *testing.T, script, dir, prog, args, typed string) string {
 			select {
 			case <-grown:
 			case <-done:
+				if mayExit {
+					break typing
+				}
 				t.Fatalf("%s exited before reading %q; terminal: %q", prog, l, s)
 			case <-ctx.Done():
 				t.Fatalf("no prompt for %q; terminal: %q", l, s)

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/cloudluks/cloudluks/internal/cli"
 	"github.com/cloudluks/cloudluks/luks"
 )
 
@@ -60,12 +61,10 @@ func (a *app) loadHeader(device string, write bool) (*os.File, *luks.Header, err
 // stdin is a terminal and -q/--batch-mode is absent, prints the question on stdout, and accepts
 // exactly "YES". Any other answer returns fail.
 func (a *app) confirm(msg string, fail *cliError) error {
-	if a.opts.batch || !a.term.StdinIsTerminal() {
+	if a.opts.batch || !a.term.IsTerminal() {
 		return nil
 	}
-	fmt.Fprintf(a.stdout, "\nWARNING!\n========\n%s\n\nAre you sure? (Type 'yes' in capital letters): ", msg)
-	line, err := a.stdin.ReadString('\n')
-	if err != nil || line != "YES\n" {
+	if cli.Confirm(a.stdout, a.stdin, msg) != nil {
 		return fail
 	}
 	return nil

@@ -81,3 +81,91 @@ func TestLuksFormatOffsetRefused(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, make([]byte, 8<<20), b, "nothing written")
 }
+
+// TestWrongPassphraseTriesSideBySide (bug 3): at a terminal, how often each verb asks again
+// after a wrong passphrase, and its exit code, against cryptsetup 2.6.1 on the same image
+// (made by cryptsetup luksFormat --type luks1 --pbkdf-force-iterations 1000 -q). cryptsetup
+// retries only open (--tries, default 3); the key-management verbs ask once and exit 2.
+// gocryptsetup used to retry luksAddKey, luksRemoveKey, luksKillSlot and luksDump too.
+func TestWrongPassphraseTriesSideBySide(t *testing.T) {
+	cs := cryptsetup(t)
+	script := lookScript(t)
+	const wrong = "a\nb\nc\nd\n"
+	tests := []struct {
+		name    string
+		args    string
+		typed   string
+		prompt  string
+		prompts int // how often cryptsetup asks
+	}{
+		{"open", "open --test-passphrase xts.img", wrong, "Enter passphrase for xts.img: ", 3},
+		{"open -T 2", "open --test-passphrase -T 2 xts.img", wrong, "Enter passphrase for xts.img: ", 2},
+		{"open --tries 4", "open --test-passphrase --tries 4 xts.img", wrong, "Enter passphrase for xts.img: ", 4},
+		{"luksAddKey", "luksAddKey " + iters + " xts.img", wrong, "Enter any existing passphrase: ", 1},
+		{"luksAddKey -T 3", "luksAddKey -T 3 " + iters + " xts.img", wrong, "Enter any existing passphrase: ", 1},
+		{"luksRemoveKey", "luksRemoveKey xts.img", wrong, "Enter passphrase to be deleted: ", 1},
+		{"luksRemoveKey --tries 3", "luksRemoveKey --tries 3 xts.img", wrong, "Enter passphrase to be deleted: ", 1},
+		{"luksKillSlot", "luksKillSlot cbc.img 1", wrong, "Enter any remaining passphrase: ", 1},
+		{"luksKillSlot -T 3", "luksKillSlot -T 3 cbc.img 1", wrong, "Enter any remaining passphrase: ", 1},
+		{"luksChangeKey", "luksChangeKey " + iters + " xts.img", wrong, "Enter passphrase to be changed: ", 1},
+		{"luksChangeKey -T 3", "luksChangeKey -T 3 " + iters + " xts.img", wrong, "Enter passphrase to be changed: ", 1},
+		{"luksDump --dump-volume-key", "luksDump --dump-volume-key xts.img", "YES\n" + wrong, "Enter passphrase for xts.img: ", 1},
+		{"luksDump --dump-volume-key -T 3", "luksDump --dump-volume-key -T 3 xts.img", "YES\n" + wrong, "Enter passphrase for xts.img: ", 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dirA, dirB := copyTemplates(t, "xts.img", "cbc.img"), copyTemplates(t, "xts.img", "cbc.img")
+			want := runPty(t, script, dirA, cs, tc.args, tc.typed, true)
+			got := runPty(t, script, dirB, binPath, tc.args, tc.typed, true)
+			assert.Equal(t, tc.prompts, strings.Count(want, tc.prompt), "cryptsetup's prompts: %q", want)
+			assert.True(t, strings.HasSuffix(want, "rc=2\n"), "cryptsetup's exit code: %q", want)
+			assert.Equal(t, want, got)
+		})
+	}
+}
+
+// TestLongPipedLineSideBySide: a passphrase piped on stdin is the whole first line, as in
+// cryptsetup 2.6.1 (a 3000-byte line is kept whole); gocryptsetup used to cut it at 512
+// bytes, so a volume formatted by one tool did not open with the other's key file.
+func TestLongPipedLineSideBySide(t *testing.T) {
+	cs := cryptsetup(t)
+	line := strings.Repeat("x", 3000)
+	for _, pair := range [][2]string{{cs, binPath}, {binPath, cs}} {
+		dir := copyTemplates(t, "zero.img")
+		img := filepath.Join(dir, "l.img")
+		require.NoError(t, os.WriteFile(img, make([]byte, 4<<20), 0o600))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "k3000"), []byte(line), 0o600))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "k512"), []byte(line[:512]), 0o600))
+		f := runIn(t, dir, pair[0], line+"\n", "-q", "luksFormat", "--type", "luks1", iters, "l.img")
+		require.Equal(t, 0, f.code, "%s luksFormat: %s", pair[0], f.stderr)
+		for _, prog := range pair {
+			assert.Equal(t, 0, runIn(t, dir, prog, "", "open", "--test-passphrase", "-d", "k3000", "l.img").code, "%s opens with the whole line", prog)
+			assert.Equal(t, 2, runIn(t, dir, prog, "", "open", "--test-passphrase", "-d", "k512", "l.img").code, "%s refuses the first 512 bytes", prog)
+			assert.Equal(t, 0, runIn(t, dir, prog, line+"\n", "open", "--test-passphrase", "l.img").code, "%s opens with the piped line", prog)
+		}
+	}
+}
+
+// TestVerbHelp: "help VERB" and "VERB --help" print the verb's synopsis, summary and example
+// on stdout and exit 0; an unknown verb is a usage error.
+func TestVerbHelp(t *testing.T) {
+	const want = "Usage: gocryptsetup luksAddKey <device> [<new key file>]\n\nadd key to LUKS device\n\nExample:\n  gocryptsetup luksAddKey disk.img\n"
+	for _, args := range [][]string{{"help", "luksAddKey"}, {"luksAddKey", "--help"}, {"--help", "luksAddKey"}, {"-?", "luksAddKey", "disk.img"}} {
+		r := runIn(t, t.TempDir(), binPath, "", args...)
+		assert.Equal(t, 0, r.code, "%v", args)
+		assert.Equal(t, want, r.stdout, "%v", args)
+		assert.Empty(t, r.stderr, "%v", args)
+	}
+	r := runIn(t, t.TempDir(), binPath, "", "help", "luksOpen")
+	assert.Equal(t, 0, r.code)
+	assert.Contains(t, r.stdout, "Usage: gocryptsetup open <device>")
+	assert.Contains(t, r.stdout, "Aliases: luksOpen\n")
+	r = runIn(t, t.TempDir(), binPath, "", "help")
+	assert.Equal(t, 0, r.code)
+	assert.Contains(t, r.stdout, "<action> is one of:")
+	r = runIn(t, t.TempDir(), binPath, "", "help", "nope")
+	assert.Equal(t, 1, r.code)
+	assert.Empty(t, r.stdout)
+	assert.Contains(t, r.stderr, "Usage: gocryptsetup")
+	assert.Contains(t, r.stderr, "gocryptsetup: Unknown action.")
+}

@@ -1,38 +1,43 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
-	"io"
-	"os"
 
+	"github.com/cloudluks/cloudluks/internal/cli"
 	"github.com/cloudluks/cloudluks/luks"
 )
 
-// keySource says where one passphrase comes from, with cryptsetup's key-file semantics.
+// keySource says where one passphrase comes from, with cryptsetup's key-file semantics
+// (cli.KeySource with the option names of this program).
 type keySource struct {
 	file   string // "" = terminal prompt or one line of stdin; "-" = all of stdin
 	offset int64  // --keyfile-offset: bytes skipped first
 	size   int64  // --keyfile-size: at most this many bytes (0 = no limit)
 }
 
-// maxPassphrase is cryptsetup's limit for interactive and line-read passphrases (512 chars).
-const maxPassphrase = 512
+func (s keySource) cli() cli.KeySource {
+	return cli.KeySource{File: s.file, Offset: s.offset, Size: s.size}
+}
 
 var (
-	errMismatch      = &cliError{code: 2, msg: "Passphrases do not match."}
-	errNothingToRead = &cliError{code: 1, msg: "Nothing to read on input."}
-	errKeyFileOpen   = &cliError{code: 1, msg: "Failed to open key file."}
-	errTermOffset    = &cliError{code: 1, msg: "Cannot use offset with terminal input."}
+	errMismatch      = &cliError{code: 2, msg: cli.ErrPassphraseMismatch.Error()}
+	errNothingToRead = &cliError{code: 1, msg: cli.ErrNothingToRead.Error()}
+	errKeyFileOpen   = &cliError{code: 1, msg: cli.ErrKeyFileOpen.Error()}
+	errTermOffset    = &cliError{code: 1, msg: cli.ErrTerminalOffset.Error()}
 )
 
-// keyReadError words a failed key-file read as cryptsetup's crypt_keyfile_device_read does
-// (all exit 1); nil (stdin gave an empty key) is "Nothing to read on input.".
+// keyReadError words a failed passphrase read as cryptsetup does (crypt_keyfile_device_read
+// and tools_get_key): exit 2 for a verify mismatch, 1 for everything else.
 func keyReadError(err error) error {
 	switch {
-	case err == nil, errors.Is(err, luks.ErrNothingToRead):
+	case errors.Is(err, cli.ErrPassphraseMismatch):
+		return errMismatch
+	case errors.Is(err, cli.ErrNothingToRead), errors.Is(err, luks.ErrNothingToRead):
 		return errNothingToRead
+	case errors.Is(err, cli.ErrKeyFileOpen):
+		return errKeyFileOpen
+	case errors.Is(err, cli.ErrTerminalOffset):
+		return errTermOffset
 	case errors.Is(err, luks.ErrKeyFileOffset):
 		return &cliError{code: exitParams, msg: "Cannot seek to requested keyfile offset."}
 	case errors.Is(err, luks.ErrKeyFileTooLarge):
@@ -56,104 +61,12 @@ func (a *app) newKeyFromPositional(path string) keySource {
 	return keySource{file: path, offset: a.opts.newKeyfileOff, size: a.opts.newKeyfileSize}
 }
 
-// getKey obtains one passphrase as cryptsetup's tools_get_key does:
-//   - a key file (not "-") is read whole, from offset, at most size bytes;
-//   - "-" reads all of stdin the same way;
-//   - otherwise, with a terminal on stdin, prompt without echo (and ask again to verify);
-//   - otherwise read one line of stdin (up to, not including, the first '\n').
-//
-// The caller zeroes the returned slice.
+// getKey obtains one passphrase as cryptsetup's tools_get_key does (see cli.KeyInput.Read);
+// verify asks twice at a terminal. The caller zeroes the returned slice.
 func (a *app) getKey(prompt string, src keySource, verify bool) ([]byte, error) {
-	switch src.file {
-	case "":
-	case "-":
-		p, err := luks.ReadKey(a.stdin, src.offset, src.size)
-		if err != nil || len(p) == 0 {
-			clear(p)
-			return nil, keyReadError(err)
-		}
-		return p, nil
-	default:
-		if _, err := os.Stat(src.file); err != nil {
-			return nil, errKeyFileOpen
-		}
-		p, err := luks.ReadKeyFile(src.file, src.offset, src.size)
-		if err != nil {
-			return nil, keyReadError(err)
-		}
-		return p, nil
-	}
-	if a.term.StdinIsTerminal() {
-		return a.promptKey(prompt, src, verify)
-	}
-	return readLineKey(a.stdin, src)
-}
-
-func (a *app) promptKey(prompt string, src keySource, verify bool) ([]byte, error) {
-	if src.offset > 0 {
-		return nil, errTermOffset
-	}
-	p, err := a.term.ReadPassword(prompt)
+	p, err := cli.KeyInput{Stdin: a.stdin, Term: a.term}.Read(prompt, src.cli(), verify)
 	if err != nil {
-		clear(p)
-		return nil, errNothingToRead
-	}
-	if len(p) > maxPassphrase {
-		clear(p[maxPassphrase:])
-		p = p[:maxPassphrase]
-	}
-	if src.size > 0 && int64(len(p)) > src.size {
-		clear(p[src.size:])
-		p = p[:src.size]
-	}
-	if verify {
-		q, err := a.term.ReadPassword("Verify passphrase: ")
-		same := err == nil && bytes.Equal(q, p)
-		clear(q)
-		if !same {
-			clear(p)
-			return nil, errMismatch
-		}
-	}
-	return p, nil
-}
-
-// readLineKey reads a passphrase piped on stdin: skip offset bytes, then bytes up to the first
-// newline (not included), at most size (or the interactive maximum). EOF before any byte is
-// cryptsetup's "Nothing to read on input.".
-func readLineKey(r *bufio.Reader, src keySource) ([]byte, error) {
-	if src.offset > 0 {
-		if _, err := io.CopyN(io.Discard, r, src.offset); err != nil {
-			return nil, errNothingToRead
-		}
-	}
-	limit := int64(maxPassphrase)
-	if src.size > 0 {
-		limit = src.size
-	}
-	p := make([]byte, 0, min(limit, 8192))
-	sawAny := false
-	for int64(len(p)) < limit {
-		c, err := r.ReadByte()
-		if err != nil {
-			if errors.Is(err, io.EOF) && sawAny {
-				break
-			}
-			clear(p)
-			return nil, errNothingToRead
-		}
-		sawAny = true
-		if c == '\n' {
-			break
-		}
-		if len(p) == cap(p) {
-			// Grow by hand (only with -l above 8192) so no unwiped copy stays behind.
-			np := make([]byte, len(p), min(2*int64(cap(p)), limit))
-			copy(np, p)
-			clear(p)
-			p = np
-		}
-		p = append(p, c)
+		return nil, keyReadError(err)
 	}
 	return p, nil
 }

@@ -5,6 +5,7 @@
 // Usage:
 //
 //	gocryptsetup [OPTION...] <action> <action-specific>
+//	gocryptsetup help <action>                (or <action> --help: synopsis, summary, example)
 //
 // Actions (LUKS1 only):
 //
@@ -36,7 +37,9 @@
 // -v/--verbose, -T/--tries. They may come before or after the action, as in cryptsetup.
 //
 // Passphrases: from a key file (-d, or the positional key-file argument), else a prompt on
-// the terminal without echo (luksFormat asks twice), else one line of stdin.
+// the terminal without echo (luksFormat asks twice), else one line of stdin (see
+// internal/cli). At a terminal only open asks again after a wrong passphrase (-T/--tries,
+// default 3); the key-management actions ask once and exit 2, as cryptsetup does.
 //
 // Exit codes: 0 success, 1 wrong parameters or not LUKS, 2 no permission or bad passphrase,
 // 3 out of memory, 4 wrong device, 5 device busy or exists.
@@ -56,36 +59,26 @@ import (
 	"github.com/cloudluks/cloudluks/internal/cli"
 )
 
-// verb is one action. Adding an action is one cmd_<name>.go file with its run function plus
-// one line in verbTable.
-type verb struct {
-	name    string
-	aliases []string
-	args    string // synopsis shown by --help
-	minArgs int
-	help    string
-	run     func(a *app, args []string) error
-}
-
-// verbTable lists the actions in the order --help shows them.
-func verbTable() []verb {
-	return []verb{
-		{name: "open", aliases: []string{"luksOpen"}, args: "<device> [--type <type>] [<name>]", minArgs: 1, help: "open device as <name> (or only check the passphrase with --test-passphrase)", run: cmdOpen},
-		{name: "close", aliases: []string{"luksClose", "remove"}, args: "<name>", minArgs: 1, help: "close device (remove mapping)", run: cmdClose},
-		{name: "status", args: "<name>", minArgs: 1, help: "show device status", run: cmdStatus},
-		{name: "luksFormat", args: "<device> [<new key file>]", minArgs: 1, help: "formats a LUKS device", run: cmdLuksFormat},
-		{name: "luksAddKey", args: "<device> [<new key file>]", minArgs: 1, help: "add key to LUKS device", run: cmdLuksAddKey},
-		{name: "luksRemoveKey", args: "<device> [<key file>]", minArgs: 1, help: "removes supplied key or key file from LUKS device", run: cmdLuksRemoveKey},
-		{name: "luksChangeKey", args: "<device> [<key file>]", minArgs: 1, help: "changes supplied key or key file of LUKS device", run: cmdLuksChangeKey},
-		{name: "luksKillSlot", args: "<device> <key slot>", minArgs: 2, help: "wipes key with number <key slot> from LUKS device", run: cmdLuksKillSlot},
-		{name: "luksUUID", args: "<device>", minArgs: 1, help: "print UUID of LUKS device", run: cmdLuksUUID},
-		{name: "isLuks", args: "<device>", minArgs: 1, help: "tests <device> for LUKS partition header", run: cmdIsLuks},
-		{name: "luksDump", args: "<device>", minArgs: 1, help: "dump LUKS partition information", run: cmdLuksDump},
-		{name: "luksHeaderBackup", args: "<device>", minArgs: 1, help: "Backup LUKS device header and keyslots", run: cmdLuksHeaderBackup},
-		{name: "luksHeaderRestore", args: "<device>", minArgs: 1, help: "Restore LUKS device header and keyslots", run: cmdLuksHeaderRestore},
-		{name: "benchmark", args: "[--cipher <cipher>]", minArgs: 0, help: "benchmark cipher", run: cmdBenchmark},
-		{name: "read", args: "<device>", minArgs: 1, help: readVerbHelp, run: cmdRead},
-		{name: "write", args: "<device>", minArgs: 1, help: writeVerbHelp, run: cmdWrite},
+// verbTable lists the actions in the order --help shows them; the summaries are cryptsetup's.
+// Adding an action is one cmd_<name>.go file with its run function plus one entry here.
+func verbTable() cli.Verbs[func(a *app, args []string) error] {
+	return cli.Verbs[func(a *app, args []string) error]{
+		{Name: "open", Aliases: []string{"luksOpen"}, Args: "<device> [--type <type>] [<name>]", MinArgs: 1, Summary: "open device as <name> (or only check the passphrase with --test-passphrase)", Example: "open --test-passphrase disk.img", Run: cmdOpen},
+		{Name: "close", Aliases: []string{"luksClose", "remove"}, Args: "<name>", MinArgs: 1, Summary: "close device (remove mapping)", Example: "close data", Run: cmdClose},
+		{Name: "status", Args: "<name>", MinArgs: 1, Summary: "show device status", Example: "status data", Run: cmdStatus},
+		{Name: "luksFormat", Args: "<device> [<new key file>]", MinArgs: 1, Summary: "formats a LUKS device", Example: "luksFormat --type luks1 disk.img", Run: cmdLuksFormat},
+		{Name: "luksAddKey", Args: "<device> [<new key file>]", MinArgs: 1, Summary: "add key to LUKS device", Example: "luksAddKey disk.img", Run: cmdLuksAddKey},
+		{Name: "luksRemoveKey", Args: "<device> [<key file>]", MinArgs: 1, Summary: "removes supplied key or key file from LUKS device", Example: "luksRemoveKey disk.img", Run: cmdLuksRemoveKey},
+		{Name: "luksChangeKey", Args: "<device> [<key file>]", MinArgs: 1, Summary: "changes supplied key or key file of LUKS device", Example: "luksChangeKey disk.img", Run: cmdLuksChangeKey},
+		{Name: "luksKillSlot", Args: "<device> <key slot>", MinArgs: 2, Summary: "wipes key with number <key slot> from LUKS device", Example: "luksKillSlot disk.img 1", Run: cmdLuksKillSlot},
+		{Name: "luksUUID", Args: "<device>", MinArgs: 1, Summary: "print UUID of LUKS device", Example: "luksUUID disk.img", Run: cmdLuksUUID},
+		{Name: "isLuks", Args: "<device>", MinArgs: 1, Summary: "tests <device> for LUKS partition header", Example: "isLuks -v disk.img", Run: cmdIsLuks},
+		{Name: "luksDump", Args: "<device>", MinArgs: 1, Summary: "dump LUKS partition information", Example: "luksDump disk.img", Run: cmdLuksDump},
+		{Name: "luksHeaderBackup", Args: "<device>", MinArgs: 1, Summary: "Backup LUKS device header and keyslots", Example: "luksHeaderBackup disk.img --header-backup-file disk.hdr", Run: cmdLuksHeaderBackup},
+		{Name: "luksHeaderRestore", Args: "<device>", MinArgs: 1, Summary: "Restore LUKS device header and keyslots", Example: "luksHeaderRestore disk.img --header-backup-file disk.hdr", Run: cmdLuksHeaderRestore},
+		{Name: "benchmark", Args: "[--cipher <cipher>]", MinArgs: 0, Summary: "benchmark cipher", Example: "benchmark --cipher aes-xts-plain64", Run: cmdBenchmark},
+		{Name: "read", Args: "<device>", MinArgs: 1, Summary: readVerbHelp, Example: "read -d key --offset-bytes 4096 --size-bytes 512 disk.img > plain.bin", Run: cmdRead},
+		{Name: "write", Args: "<device>", MinArgs: 1, Summary: writeVerbHelp, Example: "write -d key --offset-bytes 4096 disk.img < plain.bin", Run: cmdWrite},
 	}
 }
 
@@ -98,20 +91,20 @@ type app struct {
 	rawIn  io.Reader // what stdin buffers, so write can Stat a regular file
 	stdout io.Writer
 	stderr io.Writer
-	term   terminal
+	term   cli.Terminal
 	opts   *options
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr, ttyTerminal{stdin: os.Stdin, stderr: os.Stderr})
+	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr, cli.TTY{In: os.Stdin, Out: os.Stderr, DevTTY: true})
 	stop()
 	os.Exit(code)
 }
 
 // run executes one command line and returns the exit code. Everything it prints goes to the
 // given writers, so tests can run it in-process.
-func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer, term terminal) int {
+func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer, term cli.Terminal) int {
 	prog, argv0 := "gocryptsetup", "gocryptsetup"
 	if len(argv) > 0 {
 		// popt names the program as invoked in its messages, and by base name in the usage.
@@ -126,6 +119,9 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 	}
 	a.opts = opts
 	switch {
+	case opts.help && len(pos) > 0:
+		// "VERB --help" (options may come anywhere, as in cryptsetup): that verb's help.
+		return a.verbHelp(pos[0])
 	case opts.help:
 		a.writeHelp()
 		return exitOK
@@ -138,36 +134,30 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 	if len(pos) == 0 {
 		return a.usageFail(&usageError{msg: "Argument <action> missing."})
 	}
-	v, ok := lookupVerb(pos[0])
+	if pos[0] == "help" {
+		// An extension: cryptsetup has no help action.
+		if len(pos) == 1 {
+			a.writeHelp()
+			return exitOK
+		}
+		return a.verbHelp(pos[1])
+	}
+	v, ok := verbTable().Lookup(pos[0])
 	if !ok {
 		return a.usageFail(&usageError{msg: "Unknown action."})
 	}
 	args := pos[1:]
-	if len(args) < v.minArgs {
+	if len(args) < v.MinArgs {
 		// cryptsetup names the action canonically (open for luksOpen) with its synopsis.
-		return a.usageFail(&usageError{msg: fmt.Sprintf("%s: requires %s as arguments", v.name, v.args)})
+		return a.usageFail(&usageError{msg: fmt.Sprintf("%s: requires %s as arguments", v.Name, v.Args)})
 	}
-	if err := opts.checkAllowed(v.name); err != nil {
+	if err := opts.checkAllowed(v.Name); err != nil {
 		return a.usageFail(err.(*usageError))
 	}
 	if err := checkType(opts); err != nil {
 		return a.finish(err)
 	}
-	return a.finish(v.run(a, args))
-}
-
-func lookupVerb(name string) (verb, bool) {
-	for _, v := range verbTable() {
-		if v.name == name {
-			return v, true
-		}
-		for _, al := range v.aliases {
-			if al == name {
-				return v, true
-			}
-		}
-	}
-	return verb{}, false
+	return a.finish(v.Run(a, args))
 }
 
 // checkType accepts --type luks1 (and "luks", which means the default format, here LUKS1).
@@ -206,18 +196,29 @@ func (a *app) usageFail(e *usageError) int {
 	return exitParams
 }
 
+// verbHelp is "help VERB" and "VERB --help"; an unknown verb is cryptsetup's "Unknown action.".
+func (a *app) verbHelp(name string) int {
+	v, ok := verbTable().Lookup(name)
+	if !ok {
+		return a.usageFail(&usageError{msg: "Unknown action."})
+	}
+	v.WriteHelp(a.stdout, a.prog)
+	return exitOK
+}
+
 func (a *app) writeHelp() {
 	w := a.stdout
 	fmt.Fprintf(w, "%s 2.6.1 (cloudluks, LUKS1 only)\n", a.prog)
 	writeUsage(w, a.prog)
 	fmt.Fprintf(w, "\n<action> is one of:\n")
 	for _, v := range verbTable() {
-		names := v.name
-		if len(v.aliases) > 0 {
-			names += "|" + strings.Join(v.aliases, "|")
+		names := v.Name
+		if len(v.Aliases) > 0 {
+			names += "|" + strings.Join(v.Aliases, "|")
 		}
-		fmt.Fprintf(w, "\t%s %s - %s\n", names, v.args, v.help)
+		fmt.Fprintf(w, "\t%s %s - %s\n", names, v.Args, v.Summary)
 	}
 	fmt.Fprintf(w, "\n<name> is the device to create under /dev/mapper\n<device> is the encrypted device (or image file)\n<key slot> is the LUKS key slot number to modify\n<key file> optional key file for the new key for luksAddKey action\n")
+	fmt.Fprintf(w, "\n%s help <action> (or %s <action> --help) shows the action's help and an example.\n", a.prog, a.prog)
 	fmt.Fprintf(w, "\nDefault compiled-in device cipher parameters:\n\tLUKS1: aes-xts-plain64, Key: 512 bits, LUKS header hashing: sha256, RNG: /dev/urandom\n")
 }

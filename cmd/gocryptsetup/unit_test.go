@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cloudluks/cloudluks/internal/cli"
 	"github.com/cloudluks/cloudluks/luks"
 )
 
@@ -98,7 +99,7 @@ type fakeTerm struct {
 	prompts []string
 }
 
-func (f *fakeTerm) StdinIsTerminal() bool { return f.tty }
+func (f *fakeTerm) IsTerminal() bool { return f.tty }
 func (f *fakeTerm) ReadPassword(prompt string) ([]byte, error) {
 	f.prompts = append(f.prompts, prompt)
 	if len(f.answers) == 0 {
@@ -109,7 +110,7 @@ func (f *fakeTerm) ReadPassword(prompt string) ([]byte, error) {
 	return []byte(a), nil
 }
 
-func newTestApp(stdin string, term terminal, args ...string) (*app, *bytes.Buffer, *bytes.Buffer) {
+func newTestApp(stdin string, term cli.Terminal, args ...string) (*app, *bytes.Buffer, *bytes.Buffer) {
 	o, _, err := parseArgs(args)
 	if err != nil {
 		panic(err)
@@ -254,14 +255,16 @@ func TestStatusLine(t *testing.T) {
 func TestVerbTableUnique(t *testing.T) {
 	seen := map[string]bool{}
 	for _, v := range verbTable() {
-		for _, n := range append([]string{v.name}, v.aliases...) {
+		for _, n := range append([]string{v.Name}, v.Aliases...) {
 			assert.False(t, seen[n], "duplicate verb %s", n)
 			seen[n] = true
 		}
-		assert.NotNil(t, v.run, v.name)
-		if v.minArgs > 0 {
-			assert.NotEmpty(t, v.args, v.name)
+		assert.NotNil(t, v.Run, v.Name)
+		if v.MinArgs > 0 {
+			assert.NotEmpty(t, v.Args, v.Name)
 		}
+		assert.NotEmpty(t, v.Summary, v.Name)
+		assert.NotEmpty(t, v.Example, v.Name)
 	}
 }
 
@@ -314,18 +317,4 @@ func FuzzParseArgs(f *testing.F) {
 		}
 		require.NotNil(t, o)
 	})
-}
-
-// TestReadLineKeyLong: with -l above the first 8192-byte buffer, a long piped line grows the
-// buffer by hand (wiping the old one) and still comes back whole, up to -l.
-func TestReadLineKeyLong(t *testing.T) {
-	line := strings.Repeat("k", 20000)
-	for _, tc := range []struct {
-		size int64
-		want int
-	}{{30000, 20000}, {20000, 20000}, {12345, 12345}, {0, maxPassphrase}} {
-		p, err := readLineKey(bufio.NewReader(strings.NewReader(line+"\nnext\n")), keySource{size: tc.size})
-		require.NoError(t, err)
-		assert.Equal(t, line[:tc.want], string(p), "size %d", tc.size)
-	}
 }

@@ -10,16 +10,27 @@ import (
 
 var errNoUsableSlot = &cliError{code: exitParams, msg: "No usable keyslot is available."}
 
-// unlock asks for a passphrase and opens the header with it. On a terminal a wrong passphrase
-// is reported and asked again, up to --tries times (cryptsetup's default is 3); key files and
-// piped input get one attempt. slot is -S (nil when absent: any slot).
+// unlock asks for a passphrase and opens the header with it, as open does: on a terminal a
+// wrong passphrase is reported and asked again, up to --tries times (cryptsetup's default is
+// 3); key files and piped input get one attempt. slot is -S (nil when absent: any slot).
 func (a *app) unlock(hdrPath string, hdr io.ReaderAt, prompt string, src keySource, slot *int) (*luks.VolumeKey, int, *luks.Header, error) {
+	tries := 1
+	if src.file == "" && a.term.IsTerminal() {
+		tries = max(a.opts.tries, 1)
+	}
+	return a.unlockTries(hdrPath, hdr, prompt, src, slot, tries)
+}
+
+// unlockOnce is unlock with a single attempt whatever --tries says: cryptsetup 2.6.1 retries
+// only open; luksAddKey, luksRemoveKey, luksKillSlot, luksChangeKey and luksDump
+// --dump-volume-key ask once and exit 2 on a wrong passphrase.
+func (a *app) unlockOnce(hdrPath string, hdr io.ReaderAt, prompt string, src keySource, slot *int) (*luks.VolumeKey, int, *luks.Header, error) {
+	return a.unlockTries(hdrPath, hdr, prompt, src, slot, 1)
+}
+
+func (a *app) unlockTries(hdrPath string, hdr io.ReaderAt, prompt string, src keySource, slot *int, tries int) (*luks.VolumeKey, int, *luks.Header, error) {
 	if slot != nil && *slot >= luks.NumKeyslots {
 		return nil, -1, nil, errNoUsableSlot
-	}
-	tries := 1
-	if src.file == "" && a.term.StdinIsTerminal() {
-		tries = max(a.opts.tries, 1)
 	}
 	for i := 0; ; i++ {
 		pass, err := a.getKey(prompt, src, false)

@@ -1,5 +1,9 @@
 // Package cli holds what every cloudluks program shares at its command line: one exit-code
-// table, the --version line and the behaviour with no arguments.
+// table, the --version line, the behaviour with no arguments, terminal prompts, passphrase
+// and key-file input, and the verb table with per-verb help. Wording and semantics are
+// cryptsetup 2.6.1's, so a cryptsetup user meets nothing new.
+//
+// # Exit codes
 //
 // Exit codes are cryptsetup(8)'s RETURN CODES, extended by one, and mean the same in every
 // program, so a script can treat gocryptsetup, encrypted-volume, ec2volume and noautomount
@@ -13,11 +17,59 @@
 //	5  ExitBusy        device already exists or is busy: mapping exists, volume in use, name taken
 //	6  ExitNeedsUnlock the volume is attached but not mapped/mounted (encrypted-volume status)
 //
+// # Version and no arguments
+//
 // Version builds "PROGRAM VERSION[ rev REV[-dirty]] (EXTRA)" from the build information the
 // Go linker embeds: the module version for `go install ...@v0.2.0`; for a build from a
 // checkout, the pseudo-version Go derives from the commit (v0.0.0-DATE-REV[+dirty]), or
 // "(devel)" and the VCS revision when the build has no version (go run, -buildvcs=false
-// gives "(devel)" alone).
+// gives "(devel)" alone). NoArgs prints the usage on stderr and returns ExitUsage: a bare
+// invocation never acts on the live system.
+//
+// # Prompts
+//
+// A Terminal is standard input when it is a terminal; TTY is the real one (with DevTTY the
+// prompt and the answer go through /dev/tty, as cryptsetup's, so captured output never holds
+// a prompt). ReadPassphrase asks without echo, with verify a second time ("Verify
+// passphrase: ", ErrPassphraseMismatch "Passphrases do not match."). Confirm asks
+//
+//	WARNING!
+//	========
+//	MSG
+//
+//	Are you sure? (Type 'yes' in capital letters):
+//
+// and accepts only the line "YES"; the caller decides whether to ask (cryptsetup asks only
+// at a terminal and without -q/--batch-mode).
+//
+// # Passphrase and key-file input
+//
+// KeyInput.Read takes a KeySource (--key-file/-d, --keyfile-offset, --keyfile-size/-l):
+//
+//	-d FILE      the file from the offset, at most -l bytes, newlines included (8 MiB at most)
+//	-d -         all of stdin, the same way
+//	(none)       at a terminal: a prompt without echo (512 characters at most, no offset);
+//	             piped: the first line of stdin, without its newline
+//
+// Secrets are []byte; every buffer a reader grows is zeroed (AppendSecret), and the caller
+// zeroes the result. Errors are this package's Error constants or the luks package's
+// key-file errors, for errors.Is; the texts are cryptsetup's messages.
+//
+// # Verbs
+//
+// Verbs[R] is a program's verb table; R is the program's own run-function type. Each Verb
+// has a synopsis, a one-line Summary and an Example. Lookup finds a verb by name or alias;
+// Verb.WriteHelp is the text of "PROGRAM help VERB" and "PROGRAM VERB --help"
+//
+//	Usage: gocryptsetup luksAddKey <device> [<new key file>]
+//
+//	add key to LUKS device
+//
+//	Example:
+//	  gocryptsetup luksAddKey disk.img
+//
+// and Verbs.Help answers "PROGRAM help [VERB]" with the right exit code. IsHelpFlag is for
+// programs whose -h means help (gocryptsetup's -h is --hash, as cryptsetup's).
 package cli
 
 import (

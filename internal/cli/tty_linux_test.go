@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/cloudluks/cloudluks/internal/testenv"
+)
+
+// openPTY returns the master and the slave of a new pseudo-terminal (the approach of
+// cmd/encrypted-volume's tty test: /dev/ptmx, no extra module).
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		testenv.Missing(t, "a pseudo-terminal (/dev/ptmx)", "mount devpts")
+	}
+	require.NoError(t, unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0))
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	require.NoError(t, err)
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		m.Close()
+		testenv.Missing(t, "a pseudo-terminal slave (/dev/pts)", "mount devpts")
+	}
+	t.Cleanup(func() { s.Close(); m.Close() })
+	return m, s
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestTTYPromptsWithoutEcho: on a real terminal the verified prompt shows both prompts, takes
+// both answers without echo (the passphrase never appears on the terminal), and a mismatch
+// is ErrPassphraseMismatch.
+func TestTTYPromptsWithoutEcho(t *testing.T) {
+	master, slave := openPTY(t)
+	shown := &syncBuffer{}
+	go func() {
+		buf := make([]byte, 256)
+		for {
+			n, err := master.Read(buf)
+			shown.Write(buf[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+	// Out is the pty too, so prompts and any echo land in shown. No DevTTY: the test
+	// process has no controlling terminal to give.
+	tty := TTY{In: slave, Out: slave}
+	require.True(t, tty.IsTerminal())
+	type result struct {
+		p   []byte
+		err error
+	}
+	ask := func(answers ...string) result {
+		done := make(chan result, 1)
+		go func() {
+			p, err := ReadPassphrase(tty, "Enter passphrase for g.img: ", true)
+			done <- result{p, err}
+		}()
+		for _, a := range answers {
+			// Wait for the prompt, then type: term.ReadPassword turns echo off first.
+			want := strings.Count(shown.String(), ": ") + 1
+			deadline := time.Now().Add(10 * time.Second)
+			for strings.Count(shown.String(), ": ") < want && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			time.Sleep(50 * time.Millisecond)
+			_, err := master.WriteString(a + "\n")
+			require.NoError(t, err)
+		}
+		select {
+		case r := <-done:
+			return r
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no answer; terminal: %q", shown.String())
+			return result{}
+		}
+	}
+	r := ask("s3cret-one", "s3cret-one")
+	require.NoError(t, r.err)
+	assert.Equal(t, "s3cret-one", string(r.p))
+	r = ask("s3cret-two", "s3cret-2")
+	assert.ErrorIs(t, r.err, ErrPassphraseMismatch)
+	assert.Nil(t, r.p)
+	time.Sleep(100 * time.Millisecond)
+	s := strings.ReplaceAll(shown.String(), "\r", "")
+	assert.Equal(t, strings.Repeat("Enter passphrase for g.img: \nVerify passphrase: \n", 2), s)
+	assert.NotContains(t, s, "s3cret")
+}
+
+// TestTTYIsTerminal: a pipe or a regular file is not a terminal.
+func TestTTYIsTerminal(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "f")
+	require.NoError(t, err)
+	defer f.Close()
+	assert.False(t, TTY{In: f}.IsTerminal())
+	assert.False(t, TTY{}.IsTerminal())
+}
