@@ -39,6 +39,7 @@ type fakeLocal struct {
 	// waitUntil, when set, is closed by the test once it has seen what it waits for (a
 	// progress line); WaitDevice blocks until then.
 	waitUntil chan struct{}
+	lastWait  time.Duration // the timeout WaitDevice was last given
 }
 
 func newFakeLocal(dir string) *fakeLocal {
@@ -84,6 +85,7 @@ func (f *fakeLocal) DeviceMapper() error { return f.noDM }
 
 func (f *fakeLocal) WaitDevice(ctx context.Context, volumeID, deviceName string, timeout time.Duration) (string, error) {
 	f.call("wait %s %s", volumeID, deviceName)
+	f.lastWait = timeout
 	if f.waitUntil != nil {
 		select {
 		case <-f.waitUntil:

@@ -39,9 +39,9 @@ func TestSetupFromNewVolume(t *testing.T) {
 	wantSteps := []string{
 		"Step 1/9: create EBS volume (10 GiB gp3 in us-east-1c)...",
 		"Step 2/9: attach vol-00000000000000001 to i-0123456789abcdef0 and resolve its local device...",
-		"Step 3/9: luksFormat "+nvme+" (aes-xts-plain64, 512-bit, sha256)...",
-		"Step 4/9: luksDump "+nvme+"...",
-		"Step 5/9: luksOpen "+nvme+" my_enc_fs...",
+		"Step 3/9: luksFormat " + nvme + " (aes-xts-plain64, 512-bit, sha256)...",
+		"Step 4/9: luksDump " + nvme + "...",
+		"Step 5/9: luksOpen " + nvme + " my_enc_fs...",
 		"Step 6/9: mkfs.ext4 -m 0 /dev/mapper/my_enc_fs...",
 		"Step 7/9: mount /dev/mapper/my_enc_fs " + mp + "...",
 		"Step 8/9: disable boot-time unlock (root /r)...",
@@ -60,7 +60,7 @@ func TestSetupFromNewVolume(t *testing.T) {
 	assert.Contains(t, out, "unlock --volume-id vol-00000000000000001")
 	assert.Equal(t, []string{
 		"wait vol-00000000000000001 /dev/sdf",
-		"open "+nvme+" my_enc_fs",
+		"open " + nvme + " my_enc_fs",
 		"mkfs mkfs.ext4 -m 0 /dev/mapper/my_enc_fs",
 		"mount /dev/mapper/my_enc_fs " + mp,
 	}, h.local.calls)

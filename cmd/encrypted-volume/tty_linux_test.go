@@ -93,7 +93,7 @@ func TestTerminalPromptsWithoutEcho(t *testing.T) {
 	}
 	type answer struct{ prompt, text string }
 	for _, a := range []answer{
-		{"Enter passphrase for "+xvdf+": ", testPass},
+		{"Enter passphrase for " + xvdf + ": ", testPass},
 		{"Verify passphrase: ", testPass},
 	} {
 		waitFor(a.prompt, func() bool { return strings.Contains(out.String(), a.prompt) && echoOff() })

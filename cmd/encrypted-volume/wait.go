@@ -33,7 +33,7 @@ func (a *app) waitDevice(ctx context.Context, c *config, volumeID, ec2Device str
 			wait = defaultDeviceWait
 		}
 	}
-	what := "the NVMe disk with serial " + strings.ReplaceAll(volumeID, "-", "")
+	what := "the NVMe disk with serial " + ebs.NVMeSerial(volumeID)
 	if ec2Device != "" {
 		what = fmt.Sprintf("%s as %s or %s", what, ec2Device, xenName(ec2Device))
 	}
