@@ -42,7 +42,7 @@ func (a *app) setup(ctx context.Context, c *config) error {
 	if err := a.preflight(c); err != nil {
 		return err
 	}
-	r := &setupRun{a: a, c: c, volumeID: c.volumeID, device: c.device, zone: c.zone}
+	r := &setupRun{a: a, c: c, volumeID: c.volumeID, device: c.device}
 	r.mkfsArgv, _ = splitWords(c.mkfs) // validated by parseFlags
 	if !c.noAWS && c.device == "" {
 		var err error
