@@ -145,8 +145,10 @@ func ebsErr(err error) error {
 
 // WaitDevice finds the block device of an attached volume with the ebs resolver (NVMe
 // serial, Xen names), waiting up to timeout for its node to appear.
-func (sysLocal) WaitDevice(ctx context.Context, volumeID, deviceName string, timeout time.Duration) (string, error) {
-	dev, err := ebs.ResolveDevice(ctx, volumeID, deviceName, ebs.ResolveOptions{Timeout: timeout})
+func (sysLocal) WaitDevice(ctx context.Context, volumeID, deviceName string, timeout time.Duration, progress func(time.Duration)) (string, error) {
+	dev, err := whileTicking(waitProgressEvery, progress, func() (string, error) {
+		return ebs.ResolveDevice(ctx, volumeID, deviceName, ebs.ResolveOptions{Timeout: timeout})
+	})
 	if err != nil {
 		return "", ebsErr(err)
 	}

@@ -93,7 +93,7 @@ func (a *app) statusReport(ctx context.Context, c *config) (*statusReport, error
 			_, err = statBlock(c.device)
 			dev = c.device
 		} else {
-			dev, err = a.local.WaitDevice(rctx, c.volumeID, firstNonEmpty(c.device, r.AttachedAs), statusResolveTimeout)
+			dev, err = a.local.WaitDevice(rctx, c.volumeID, firstNonEmpty(c.device, r.AttachedAs), statusResolveTimeout, func(time.Duration) {})
 		}
 		cancel()
 		if err != nil {

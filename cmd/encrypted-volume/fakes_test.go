@@ -36,10 +36,10 @@ type fakeLocal struct {
 	// blockResolve makes WaitDevice wait for its context or timeout, as the real resolver
 	// waits for a node that does not appear.
 	blockResolve bool
-	// waitUntil, when set, is closed by the test once it has seen what it waits for (a
-	// progress line); WaitDevice blocks until then.
-	waitUntil chan struct{}
-	lastWait  time.Duration // the timeout WaitDevice was last given
+	// waited, when set, is reported to WaitDevice's progress before it answers, as the
+	// real resolver does every ten seconds.
+	waited   []time.Duration
+	lastWait time.Duration // the timeout WaitDevice was last given
 }
 
 func newFakeLocal(dir string) *fakeLocal {
@@ -83,15 +83,11 @@ func (f *fakeLocal) call(format string, args ...any) {
 
 func (f *fakeLocal) DeviceMapper() error { return f.noDM }
 
-func (f *fakeLocal) WaitDevice(ctx context.Context, volumeID, deviceName string, timeout time.Duration) (string, error) {
+func (f *fakeLocal) WaitDevice(ctx context.Context, volumeID, deviceName string, timeout time.Duration, progress func(time.Duration)) (string, error) {
 	f.call("wait %s %s", volumeID, deviceName)
 	f.lastWait = timeout
-	if f.waitUntil != nil {
-		select {
-		case <-f.waitUntil:
-		case <-ctx.Done():
-			return "", ctx.Err()
-		}
+	for _, w := range f.waited {
+		progress(w)
 	}
 	if f.blockResolve {
 		// A device that never appears: only the deadline ends the wait.

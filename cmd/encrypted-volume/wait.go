@@ -17,9 +17,8 @@ const shortDeviceWait = 3 * time.Second
 // defaultDeviceWait is --wait after an attach, ec2volume device's default.
 const defaultDeviceWait = ebs.DefaultDeviceTimeout
 
-// waitProgressEvery is the interval of the "waiting for … to appear" lines (a variable so
-// a test can see one without waiting ten seconds).
-var waitProgressEvery = 10 * time.Second
+// waitProgressEvery is the interval of the "waiting for … to appear" lines.
+const waitProgressEvery = 10 * time.Second
 
 // waitDevice finds the local block device of volumeID: right after an attach the node can
 // take a minute or more to appear, so it waits (--wait, default 2 minutes after an attach
@@ -37,7 +36,23 @@ func (a *app) waitDevice(ctx context.Context, c *config, volumeID, ec2Device str
 	if ec2Device != "" {
 		what = fmt.Sprintf("%s as %s or %s", what, ec2Device, xenName(ec2Device))
 	}
-	every := waitProgressEvery
+	dev, err := a.local.WaitDevice(ctx, volumeID, ec2Device, wait, func(waited time.Duration) {
+		fmt.Fprintf(a.stderr, "waiting for %s to appear as a block device (%s): %s of %s…\n",
+			volumeID, what, waited.Round(time.Second), wait)
+	})
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil || errors.Is(err, errDeviceMissing) {
+			return "", coded(fmt.Errorf("%s: no block device appeared within %s (%s; --wait to wait longer): %w",
+				volumeID, wait, what, err), errDeviceMissing)
+		}
+		return "", err
+	}
+	return dev, nil
+}
+
+// whileTicking runs fn and, every interval until it returns, calls progress with the time
+// waited so far.
+func whileTicking[T any](every time.Duration, progress func(time.Duration), fn func() (T, error)) (T, error) {
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
@@ -50,22 +65,14 @@ func (a *app) waitDevice(ctx context.Context, c *config, volumeID, ec2Device str
 			case <-done:
 				return
 			case now := <-t.C:
-				fmt.Fprintf(a.stderr, "waiting for %s to appear as a block device (%s): %s of %s…\n",
-					volumeID, what, now.Sub(start).Round(time.Second), wait)
+				progress(now.Sub(start))
 			}
 		}
 	}()
-	dev, err := a.local.WaitDevice(ctx, volumeID, ec2Device, wait)
+	v, err := fn()
 	close(done)
-	<-stopped
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil || errors.Is(err, errDeviceMissing) {
-			return "", coded(fmt.Errorf("%s: no block device appeared within %s (%s; --wait to wait longer): %w",
-				volumeID, wait, what, err), errDeviceMissing)
-		}
-		return "", err
-	}
-	return dev, nil
+	<-stopped // no progress line after the answer
+	return v, err
 }
 
 // xenName is the name a Xen instance shows for an EC2 device name: /dev/sdf → /dev/xvdf.

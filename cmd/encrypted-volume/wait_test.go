@@ -1,8 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"strings"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -11,48 +10,45 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// signalWriter is a stderr that closes seen once a write contains want.
-type signalWriter struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	want string
-	seen chan struct{}
-	once sync.Once
-}
-
-func (w *signalWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n, err := w.buf.Write(p)
-	if strings.Contains(w.buf.String(), w.want) {
-		w.once.Do(func() { close(w.seen) })
-	}
-	return n, err
-}
-
-func (w *signalWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
 // While setup waits for the attached volume's device node it says so on stderr, naming what
-// it looks for; the device "appears" only once that line was printed, so no clock is
-// asserted.
+// it looks for and how long it has waited (the waits are reported by the seam, no clock).
 func TestSetupWaitShowsProgress(t *testing.T) {
-	old := waitProgressEvery
-	waitProgressEvery = time.Millisecond
-	t.Cleanup(func() { waitProgressEvery = old })
-
 	h := newHarness(t, testPass+"\n")
-	stderr := &signalWriter{want: "waiting for vol-00000000000000001 to appear as a block device", seen: make(chan struct{})}
-	h.app.stderr = stderr
-	h.local.waitUntil = stderr.seen
+	h.local.waited = []time.Duration{10 * time.Second, 20*time.Second + 300*time.Millisecond}
 	code := h.run("setup", "--mount-point", tempMountPoint(t))
-	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", h.stdout, stderr)
-	assert.Contains(t, stderr.String(), "waiting for vol-00000000000000001 to appear as a block device (the NVMe disk with serial vol00000000000000001 as /dev/sdf or /dev/xvdf): ")
-	assert.Contains(t, stderr.String(), " of 2m0s…\n")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", h.stdout, h.stderr)
+	const what = "waiting for vol-00000000000000001 to appear as a block device (the NVMe disk with serial vol00000000000000001 as /dev/sdf or /dev/xvdf): "
+	assert.Equal(t, what+"10s of 2m0s…\n"+what+"20s of 2m0s…\n", h.stderr.String())
 	assert.Equal(t, 2*time.Minute, h.local.lastWait, "after an attach: ec2volume device's default")
+}
+
+// The real resolver's progress: ticks while the wait lasts, none after it returned.
+func TestWhileTicking(t *testing.T) {
+	var mu sync.Mutex
+	var ticks []time.Duration
+	release := make(chan struct{})
+	v, err := whileTicking(time.Millisecond, func(d time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ticks = append(ticks, d); len(ticks) == 3 {
+			close(release)
+		}
+	}, func() (string, error) {
+		<-release // answers only after three progress calls
+		return "/dev/nvme1n1", nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "/dev/nvme1n1", v)
+	mu.Lock()
+	n := len(ticks)
+	got := append([]time.Duration(nil), ticks...)
+	mu.Unlock()
+	require.GreaterOrEqual(t, n, 3)
+	assert.True(t, slices.IsSorted(got), "the waited time grows: %v", got)
+	time.Sleep(5 * time.Millisecond) // a tick after the return would land here
+	mu.Lock()
+	assert.Equal(t, n, len(ticks), "no progress after the answer")
+	mu.Unlock()
 }
 
 // --wait sets the wait, as in ec2volume device; a node that never appears is exit 4 with a

@@ -32,8 +32,9 @@ type local interface {
 	// DeviceMapper returns nil when the kernel offers device-mapper (setup's preflight).
 	DeviceMapper() error
 	// WaitDevice waits up to timeout for the block device of volumeID (requested as
-	// deviceName when attached through EC2, "" otherwise) to appear.
-	WaitDevice(ctx context.Context, volumeID, deviceName string, timeout time.Duration) (string, error)
+	// deviceName when attached through EC2, "" otherwise) to appear, calling progress now
+	// and then with the time waited so far.
+	WaitDevice(ctx context.Context, volumeID, deviceName string, timeout time.Duration, progress func(waited time.Duration)) (string, error)
 	OpenWithKey(ctx context.Context, device, name string, hdr *luks.Header, vk *luks.VolumeKey) (mapperPath string, err error)
 	Close(ctx context.Context, name string) error
 	// MappingDevice returns the backing device of an open mapping, ok=false if none.
