@@ -143,22 +143,12 @@ func ebsErr(err error) error {
 	return err
 }
 
-// ResolveDevice finds the block device: --device as given (it must exist), else the ebs
-// resolver (NVMe serial, Xen names). Right after an attach the node may take a while to
-// appear, so the wait is long when EC2 gave a device name and short otherwise (the volume
-// is expected to be there already).
-func (sysLocal) ResolveDevice(ctx context.Context, volumeID, deviceName string) (string, error) {
-	if volumeID == "" {
-		if _, err := statBlock(deviceName); err != nil {
-			return "", err
-		}
-		return deviceName, nil
-	}
-	timeout := 3 * time.Second
-	if deviceName != "" {
-		timeout = ebs.DefaultDeviceTimeout
-	}
-	dev, err := ebs.ResolveDevice(ctx, volumeID, deviceName, ebs.ResolveOptions{Timeout: timeout})
+// WaitDevice finds the block device of an attached volume with the ebs resolver (NVMe
+// serial, Xen names), waiting up to timeout for its node to appear.
+func (sysLocal) WaitDevice(ctx context.Context, volumeID, deviceName string, timeout time.Duration, progress func(time.Duration)) (string, error) {
+	dev, err := whileTicking(waitProgressEvery, progress, func() (string, error) {
+		return ebs.ResolveDevice(ctx, volumeID, deviceName, ebs.ResolveOptions{Timeout: timeout})
+	})
 	if err != nil {
 		return "", ebsErr(err)
 	}

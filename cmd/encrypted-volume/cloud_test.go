@@ -109,8 +109,8 @@ func TestEC2FlowAgainstMotoSendsNoSecret(t *testing.T) {
 
 	h := newHarness(t, "")
 	h.app.newCloud = newEBSCloud(h.stdout)
-	h.local.anyVol = "/dev/nvme1n1"
-	h.local.devices["/dev/nvme1n1"] = make([]byte, probeSize)
+	nvme := h.dev("nvme1n1")
+	h.local.anyVol = nvme
 	mp := tempMountPoint(t)
 
 	code := h.run("setup", "--key-file", keyFile, "--size", "1", "--mount-point", mp)
@@ -126,7 +126,7 @@ func TestEC2FlowAgainstMotoSendsNoSecret(t *testing.T) {
 	}
 	require.NotEmpty(t, volumeID)
 	assert.Contains(t, out, "ATTACHMENT "+volumeID+" "+instance+" /dev/sdg attached")
-	assert.Equal(t, []string{"resolve " + volumeID + " /dev/sdg"}, h.local.calls[:1])
+	assert.Equal(t, []string{"wait " + volumeID + " /dev/sdg"}, h.local.calls[:1])
 
 	vo, err := client.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{volumeID}})
 	require.NoError(t, err)
@@ -149,7 +149,7 @@ func TestEC2FlowAgainstMotoSendsNoSecret(t *testing.T) {
 	h.stdout.Reset()
 	require.Equal(t, 0, h.run("unlock", "--volume-id", volumeID, "--key-file", keyFile, "--mount-point", mp), h.stderr.String())
 	assert.Contains(t, h.stdout.String(), "attached "+volumeID+" as /dev/sdg")
-	assert.Contains(t, h.stdout.String(), "local device: /dev/nvme1n1")
+	assert.Contains(t, h.stdout.String(), "local device: "+nvme)
 
 	h.stdout.Reset()
 	require.Equal(t, 0, h.run("teardown", "--volume-id", volumeID, "--mount-point", mp, "--delete"), h.stderr.String())
@@ -165,7 +165,7 @@ func TestEC2FlowAgainstMotoSendsNoSecret(t *testing.T) {
 	cv, err := client.CreateVolume(ctx, &ec2.CreateVolumeInput{AvailabilityZone: aws.String("us-east-1c"), Size: aws.Int32(2)})
 	require.NoError(t, err)
 	existing := *cv.VolumeId
-	h.local.devices["/dev/nvme1n1"] = make([]byte, probeSize)
+	h.dev("nvme1n1") // a fresh disk: the existing volume is empty
 	h.stdout.Reset()
 	require.Equal(t, 0, h.run("setup", "--volume-id", existing, "--key-file", keyFile, "--mount-point", mp), h.stderr.String())
 	assert.Contains(t, h.stdout.String(), "Step 1/9: create EBS volume...\n    skipped: using existing volume "+existing)

@@ -6,194 +6,277 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/cloudluks/cloudluks/luks"
 )
 
-// setup automates the seed walkthrough's nine steps.
+// setupRun is one run of setup: the seed walkthrough's nine steps as methods, in order.
+// Each field has one source: the flags, the instance's placement (decided once, before any
+// step), or the step that made it.
+type setupRun struct {
+	a *app
+	c *config
+
+	cl         cloud // nil with --device or --no-aws
+	instanceID string
+	zone       string
+	mkfsArgv   []string
+	pass       []byte // cleared by the format step
+
+	volumeID    string // --volume-id, or the one the create step made
+	created     bool
+	attachTried bool   // Attach was called: even a failed one may leave an attachment (Ctrl-C during the wait)
+	attached    bool   // this run attached the volume
+	ec2Device   string // the name EC2 recorded for the attachment (/dev/sdf)
+	device      string // the local block device
+	hdr         *luks.Header
+	vk          *luks.VolumeKey // from the format step until the open step
+	mapper      string          // /dev/mapper/NAME, from the open step
+	mounted     bool
+}
+
+// setup automates the seed walkthrough's nine steps. Everything that can be checked
+// without a side effect is checked first (preflight), so a bad input never leaves a volume
+// behind.
 func (a *app) setup(ctx context.Context, c *config) error {
-	var (
-		cl          cloud
-		instanceID  string
-		zone        = c.zone
-		volumeID    = c.volumeID
-		reqDevice   string // name EC2 recorded for the attachment
-		device      = c.device
-		created     bool
-		attachTried bool // Attach was called: even a failed one may leave an attachment (Ctrl-C during the wait)
-		attached    bool
-		fmtd        formatted
-		mapper      string
-		mounted     bool
-	)
+	if err := a.preflight(c); err != nil {
+		return err
+	}
+	r := &setupRun{a: a, c: c, volumeID: c.volumeID, device: c.device}
+	r.mkfsArgv, _ = splitWords(c.mkfs) // validated by parseFlags
 	if !c.noAWS && c.device == "" {
 		var err error
-		if cl, err = a.newCloud(ctx, c); err != nil {
+		if r.cl, err = a.newCloud(ctx, c); err != nil {
 			return fmt.Errorf("EC2: %w", err)
 		}
-		if instanceID, zone, err = cl.Placement(ctx); err != nil {
+		// The cloud adapter already prefers --availability-zone and --instance-id.
+		if r.instanceID, r.zone, err = r.cl.Placement(ctx); err != nil {
 			return fmt.Errorf("instance metadata: %w", err)
 		}
-		if c.zone != "" {
-			zone = c.zone
-		}
 	}
-	mkfsArgv, _ := splitWords(c.mkfs) // validated by parseFlags
-
 	// The passphrase is collected before anything changes, so a typo at the prompt leaves
 	// no volume behind.
-	label := "the new volume"
-	switch {
-	case device != "":
-		label = device
-	case volumeID != "":
-		label = volumeID
+	var err error
+	if r.pass, err = a.passSource(c).read(firstNonEmpty(c.device, c.volumeID, "the new volume"), true); err != nil {
+		return err
 	}
-	pass, err := a.passSource(c).read(label, true)
+	defer r.wipe()
+
+	err = runSteps(ctx, a.stdout, []step{
+		{r.describeCreate, r.create},
+		{r.describeAttach, r.attach},
+		{r.describeFormat, r.format},
+		{func() string { return "luksDump " + r.device }, r.dump},
+		{func() string { return fmt.Sprintf("luksOpen %s %s", r.device, c.name) }, r.open},
+		{func() string { return strings.Join(append(append([]string{}, r.mkfsArgv...), r.mapper), " ") }, r.mkfs},
+		{func() string { return fmt.Sprintf("mount %s %s", r.mapper, c.mountPoint) }, r.mount},
+		{fixed("disable boot-time unlock (root " + c.root + ")"), r.disableBootUnlock},
+		{fixed("cryptsetup status " + c.name), r.status},
+	})
+	if err != nil {
+		r.cleanup(ctx)
+		return err
+	}
+	fmt.Fprintf(a.stdout, "Done: %s is mounted at %s.\n", r.mapper, c.mountPoint)
+	if r.volumeID != "" {
+		fmt.Fprintf(a.stdout, "After a reboot run: encrypted-volume unlock --volume-id %s --name %s --mount-point %s%s\n",
+			r.volumeID, c.name, c.mountPoint, serviceFlags(c.services))
+	}
+	return nil
+}
+
+// preflight checks what the flags alone cannot tell (validate() did the rest): the kernel
+// can map the volume, and step 8 will find a boot configuration to edit, since without it
+// the next boot may wait forever for the passphrase.
+func (a *app) preflight(c *config) error {
+	if err := a.local.DeviceMapper(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := a.boot.Check(c.root); err != nil {
+		return fmt.Errorf("%w: --root %s: %v", errUsage, c.root, err)
+	}
+	for _, s := range c.services {
+		if _, err := detectService(c.root, s); err != nil {
+			return fmt.Errorf("%w: --service %s: %v", errUsage, s, err)
+		}
+	}
+	return nil
+}
+
+func (r *setupRun) wipe() {
+	clear(r.pass)
+	if r.vk != nil {
+		r.vk.Wipe()
+		r.vk = nil
+	}
+}
+
+func (r *setupRun) describeCreate() string {
+	if r.c.device != "" || r.c.volumeID != "" {
+		return "create EBS volume"
+	}
+	return fmt.Sprintf("create EBS volume (%d GiB %s in %s)", r.c.sizeGiB, r.c.volumeType, r.zone)
+}
+
+func (r *setupRun) create(ctx context.Context) error {
+	switch {
+	case r.c.device != "":
+		return skip("using --device %s", r.c.device)
+	case r.volumeID != "":
+		return skip("using existing volume %s", r.volumeID)
+	}
+	id, err := r.cl.Create(ctx, r.zone, r.c.sizeGiB, r.c.volumeType)
+	if id != "" {
+		// Even a failed wait leaves a volume to account for in the cleanup note.
+		r.volumeID, r.created = id, true
+	}
 	if err != nil {
 		return err
 	}
-	defer clear(pass)
+	fmt.Fprintf(r.a.stdout, "    VOLUME %s %d %s available\n", r.volumeID, r.c.sizeGiB, r.zone)
+	return nil
+}
 
-	defer func() {
-		if fmtd != nil {
-			fmtd.Wipe()
-		}
-	}()
+func (r *setupRun) describeAttach() string {
+	switch {
+	case r.c.device != "":
+		return "attach the volume and resolve its local device"
+	case r.cl == nil:
+		return fmt.Sprintf("resolve the local device of %s (--no-aws: by NVMe serial)", r.volumeID)
+	default:
+		return fmt.Sprintf("attach %s to %s and resolve its local device", r.volumeID, r.instanceID)
+	}
+}
 
-	keyBits := c.keySize
-	steps := []step{
-		{fixed(describeCreate(c, zone)), func(ctx context.Context) error {
-			switch {
-			case c.device != "":
-				return skip("using --device %s", c.device)
-			case volumeID != "":
-				return skip("using existing volume %s", volumeID)
-			case cl == nil:
-				return fmt.Errorf("%w: --no-aws without --volume-id or --device", errUsage)
-			}
-			id, err := cl.Create(ctx, zone, c.sizeGiB, c.volumeType)
-			if id != "" {
-				// Even a failed wait leaves a volume to account for in the cleanup note.
-				volumeID, created = id, true
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "    VOLUME %s %d %s available\n", volumeID, c.sizeGiB, zone)
-			return nil
-		}},
-		{func() string { return describeAttach(c, volumeID, instanceID) }, func(ctx context.Context) error {
-			if c.device != "" {
-				return skip("using --device %s", c.device)
-			}
-			if cl != nil {
-				dev, ok, err := cl.Attachment(ctx, volumeID)
-				if err != nil {
-					return err
-				}
-				if ok {
-					reqDevice = dev
-					fmt.Fprintf(a.stdout, "    already attached as %s\n", dev)
-				} else {
-					attachTried = true
-					if reqDevice, err = cl.Attach(ctx, volumeID, c.attachAs); err != nil {
-						return err
-					}
-					attached = true
-					fmt.Fprintf(a.stdout, "    ATTACHMENT %s %s %s attached\n", volumeID, instanceID, reqDevice)
-				}
-			}
-			dev, err := a.local.ResolveDevice(ctx, volumeID, reqDevice)
-			if err != nil {
-				return err
-			}
-			device = dev
-			fmt.Fprintf(a.stdout, "    local device: %s\n", device)
-			return nil
-		}},
-		{func() string {
-			return fmt.Sprintf("luksFormat %s (%s, %d-bit, %s)", device, c.cipher, keyBits, c.hash)
-		}, func(ctx context.Context) error {
-			what, err := a.local.Probe(ctx, device)
-			if err != nil {
-				return fmt.Errorf("%s: %w", device, err)
-			}
-			if what != "" {
-				if !c.force {
-					return fmt.Errorf("%s already holds a %s; refusing to format it without --force: %w", device, what, errAlreadyUsed)
-				}
-				fmt.Fprintf(a.stdout, "    %s holds a %s; formatting anyway (--force)\n", device, what)
-			}
-			if err := confirm(a.term, a.stdout, c.batch, fmt.Sprintf("This will overwrite data on %s irrevocably.", device)); err != nil {
-				return err
-			}
-			fmtd, err = a.local.Format(ctx, device, pass, formatSpec{
-				Cipher: c.cipher, KeyBits: keyBits, Hash: c.hash,
-				IterTime: c.iterTime, ForceIterations: uint32(c.forceIterations),
-			})
-			// The mapping is opened with the volume key just made: the passphrase is no
-			// longer needed for the rest of the run.
-			clear(pass)
+func (r *setupRun) attach(ctx context.Context) error {
+	if r.c.device != "" {
+		if _, err := statBlock(r.c.device); err != nil {
 			return err
-		}},
-		{func() string { return "luksDump " + device }, func(ctx context.Context) error {
-			return fmtd.Dump(a.stdout)
-		}},
-		{func() string { return fmt.Sprintf("luksOpen %s %s", device, c.name) }, func(ctx context.Context) error {
-			if dev, ok, err := a.local.MappingDevice(c.name); err != nil {
-				return err
-			} else if ok {
-				return fmt.Errorf("mapping %s already exists (on %s): %w", c.name, dev, errBusy)
-			}
-			m, err := a.local.OpenFormatted(ctx, device, c.name, fmtd)
-			if err != nil {
-				return err
-			}
-			mapper = m
-			fmtd.Wipe()
-			return nil
-		}},
-		{func() string { return strings.Join(append(append([]string{}, mkfsArgv...), mapperPath(c.name)), " ") }, func(ctx context.Context) error {
-			return a.local.Mkfs(ctx, mkfsArgv, mapper, a.stdout, a.stderr)
-		}},
-		{func() string { return fmt.Sprintf("mount %s %s", mapperPath(c.name), c.mountPoint) }, func(ctx context.Context) error {
-			if err := a.mountChecked(mapper, c.mountPoint); err != nil {
-				return err
-			}
-			mounted = true
-			return nil
-		}},
-		{fixed("disable boot-time unlock (root " + c.root + ")"), func(ctx context.Context) error {
-			return a.boot.Disable(ctx, c.root, bootVolume{Name: c.name, LUKSUUID: fmtd.UUID(), MountPoint: c.mountPoint}, a.stdout)
-		}},
-		{fixed("cryptsetup status " + c.name), func(ctx context.Context) error {
-			return a.local.MappingStatus(a.stdout, c.name)
-		}},
-	}
-	err = runSteps(ctx, a.stdout, steps)
-	if err == nil {
-		fmt.Fprintf(a.stdout, "Done: %s is mounted at %s.\n", mapperPath(c.name), c.mountPoint)
-		if volumeID != "" {
-			fmt.Fprintf(a.stdout, "After a reboot run: encrypted-volume unlock --volume-id %s --name %s --mount-point %s\n", volumeID, c.name, c.mountPoint)
 		}
-		return nil
+		return skip("using --device %s", r.c.device)
 	}
-	// Undo the local state this run created, newest first, so nothing is left open.
-	if mounted {
-		if uerr := a.local.Unmount(c.mountPoint); uerr != nil {
-			fmt.Fprintf(a.stderr, "cleanup: unmount %s: %v\n", c.mountPoint, uerr)
+	if r.cl != nil {
+		dev, ok, err := r.cl.Attachment(ctx, r.volumeID)
+		if err != nil {
+			return err
+		}
+		if ok {
+			r.ec2Device = dev
+			fmt.Fprintf(r.a.stdout, "    already attached as %s\n", dev)
+		} else {
+			r.attachTried = true
+			if r.ec2Device, err = r.cl.Attach(ctx, r.volumeID, r.c.attachAs); err != nil {
+				return err
+			}
+			r.attached = true
+			fmt.Fprintf(r.a.stdout, "    ATTACHMENT %s %s %s attached\n", r.volumeID, r.instanceID, r.ec2Device)
+		}
+	}
+	dev, err := r.a.waitDevice(ctx, r.c, r.volumeID, r.ec2Device)
+	if err != nil {
+		return err
+	}
+	r.device = dev
+	fmt.Fprintf(r.a.stdout, "    local device: %s\n", r.device)
+	return nil
+}
+
+func (r *setupRun) describeFormat() string {
+	return fmt.Sprintf("luksFormat %s (%s, %d-bit, %s)", r.device, r.c.cipher, r.c.keySize, r.c.hash)
+}
+
+func (r *setupRun) format(ctx context.Context) error {
+	what, err := probePath(ctx, r.device)
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.device, err)
+	}
+	if what != "" {
+		if !r.c.force {
+			return fmt.Errorf("%s already holds a %s; refusing to format it without --force: %w", r.device, what, errAlreadyUsed)
+		}
+		fmt.Fprintf(r.a.stdout, "    %s holds a %s; formatting anyway (--force)\n", r.device, what)
+	}
+	if err := confirm(r.a.term, r.a.stdout, r.c.batch, fmt.Sprintf("This will overwrite data on %s irrevocably.", r.device)); err != nil {
+		return err
+	}
+	r.hdr, r.vk, err = luksFormat(ctx, r.device, r.pass, luks.FormatOptions{
+		Cipher: r.c.cipher, KeySize: r.c.keySize, Hash: r.c.hash,
+		IterTime: r.c.iterTime, ForceIterations: uint32(r.c.forceIterations),
+	})
+	// The mapping is opened with the volume key just made: the passphrase is no longer
+	// needed for the rest of the run.
+	clear(r.pass)
+	return err
+}
+
+func (r *setupRun) dump(ctx context.Context) error { return r.hdr.Dump(r.a.stdout, r.device) }
+
+func (r *setupRun) open(ctx context.Context) error {
+	if dev, ok, err := r.a.local.MappingDevice(r.c.name); err != nil {
+		return err
+	} else if ok {
+		return fmt.Errorf("mapping %s already exists (on %s): %w", r.c.name, dev, errBusy)
+	}
+	m, err := r.a.local.OpenWithKey(ctx, r.device, r.c.name, r.hdr, r.vk)
+	r.vk.Wipe()
+	r.vk = nil
+	if err != nil {
+		return err
+	}
+	r.mapper = m
+	return nil
+}
+
+func (r *setupRun) mkfs(ctx context.Context) error {
+	return r.a.local.Mkfs(ctx, r.mkfsArgv, r.mapper, r.a.stdout, r.a.stderr)
+}
+
+func (r *setupRun) mount(ctx context.Context) error {
+	if err := r.a.mountChecked(r.mapper, r.c.mountPoint); err != nil {
+		return err
+	}
+	r.mounted = true
+	return nil
+}
+
+func (r *setupRun) disableBootUnlock(ctx context.Context) error {
+	if err := r.a.boot.Disable(ctx, r.c.root, bootVolume{Name: r.c.name, LUKSUUID: r.hdr.UUID, MountPoint: r.c.mountPoint}, r.a.stdout); err != nil {
+		return err
+	}
+	// The services wait for the mount from the next boot on: without it an application
+	// would start on the empty mount point of the root volume and write plaintext there.
+	for _, s := range r.c.services {
+		if err := gateService(r.c.root, s, r.c.mountPoint, r.a.stdout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *setupRun) status(ctx context.Context) error {
+	return r.a.local.MappingStatus(r.a.stdout, r.c.name)
+}
+
+// cleanup undoes the local state this run created, newest first, so nothing is left open,
+// and says what is left in EC2.
+func (r *setupRun) cleanup(ctx context.Context) {
+	a, c := r.a, r.c
+	if r.mounted {
+		if err := a.local.Unmount(c.mountPoint); err != nil {
+			fmt.Fprintf(a.stderr, "cleanup: unmount %s: %v\n", c.mountPoint, err)
 		} else {
 			fmt.Fprintf(a.stdout, "Cleanup: unmounted %s\n", c.mountPoint)
 		}
 	}
-	if mapper != "" {
-		if cerr := a.local.Close(context.WithoutCancel(ctx), c.name); cerr != nil {
-			fmt.Fprintf(a.stderr, "cleanup: close %s: %v\n", c.name, cerr)
+	if r.mapper != "" {
+		if err := a.local.Close(context.WithoutCancel(ctx), c.name); err != nil {
+			fmt.Fprintf(a.stderr, "cleanup: close %s: %v\n", c.name, err)
 		} else {
 			fmt.Fprintf(a.stdout, "Cleanup: closed %s\n", c.name)
 		}
 	}
-	if fmtd != nil {
-		fmt.Fprintf(a.stdout, "Note: %s now holds a LUKS header; run setup again with --force to reformat it.\n", device)
+	if r.hdr != nil {
+		fmt.Fprintf(a.stdout, "Note: %s now holds a LUKS header; run setup again with --force to reformat it.\n", r.device)
 	}
 	// Only a volume this run created is offered for deletion: one given with --volume-id
 	// may hold the operator's data (setup may have refused to format it). A failed attach
@@ -201,35 +284,16 @@ func (a *app) setup(ctx context.Context, c *config) error {
 	// detaches it if so and skips the detach if not.
 	state := "is not attached"
 	switch {
-	case attached:
+	case r.attached:
 		state = "stays attached"
-	case attachTried:
+	case r.attachTried:
 		state = "may be attached (the attach failed, but EC2 may have made it)"
 	}
 	switch {
-	case created:
-		fmt.Fprintf(a.stdout, "Note: volume %s (created by this run) %s; remove it with: encrypted-volume teardown --volume-id %s --delete\n", volumeID, state, volumeID)
-	case attached || attachTried:
-		fmt.Fprintf(a.stdout, "Note: volume %s %s; detach it with: encrypted-volume teardown --volume-id %s --detach\n", volumeID, state, volumeID)
-	}
-	return err
-}
-
-func describeCreate(c *config, zone string) string {
-	if c.device != "" || c.volumeID != "" {
-		return "create EBS volume"
-	}
-	return fmt.Sprintf("create EBS volume (%d GiB %s in %s)", c.sizeGiB, c.volumeType, zone)
-}
-
-func describeAttach(c *config, volumeID, instanceID string) string {
-	switch {
-	case c.device != "":
-		return "attach the volume and resolve its local device"
-	case c.noAWS:
-		return fmt.Sprintf("resolve the local device of %s (--no-aws: by NVMe serial)", volumeID)
-	default:
-		return fmt.Sprintf("attach %s to %s and resolve its local device", volumeID, instanceID)
+	case r.created:
+		fmt.Fprintf(a.stdout, "Note: volume %s (created by this run) %s; remove it with: encrypted-volume teardown --volume-id %s --delete\n", r.volumeID, state, r.volumeID)
+	case r.attached || r.attachTried:
+		fmt.Fprintf(a.stdout, "Note: volume %s %s; detach it with: encrypted-volume teardown --volume-id %s --detach\n", r.volumeID, state, r.volumeID)
 	}
 }
 

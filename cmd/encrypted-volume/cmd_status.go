@@ -87,7 +87,14 @@ func (a *app) statusReport(ctx context.Context, c *config) (*statusReport, error
 		// status reports, it does not wait: an attached volume's node is there already (the
 		// resolver alone would wait minutes for one that is not, e.g. off the instance).
 		rctx, cancel := context.WithTimeout(ctx, statusResolveTimeout)
-		dev, err := a.local.ResolveDevice(rctx, c.volumeID, firstNonEmpty(c.device, r.AttachedAs))
+		var dev string
+		var err error
+		if c.volumeID == "" {
+			_, err = statBlock(c.device)
+			dev = c.device
+		} else {
+			dev, err = a.local.WaitDevice(rctx, c.volumeID, firstNonEmpty(c.device, r.AttachedAs), statusResolveTimeout, func(time.Duration) {})
+		}
 		cancel()
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
@@ -95,7 +102,7 @@ func (a *app) statusReport(ctx context.Context, c *config) (*statusReport, error
 			}
 			r.DeviceError = err.Error()
 		} else {
-			what, _ := a.local.Probe(ctx, dev)
+			what, _ := probePath(ctx, dev)
 			r.Device, r.DeviceContents = dev, firstNonEmpty(what, "no known signature")
 		}
 	}

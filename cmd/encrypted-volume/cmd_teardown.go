@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // teardown is the seed's step 9 "unmount and fully detach", extended by --detach/--delete.
@@ -54,6 +55,16 @@ func (a *app) teardown(ctx context.Context, c *config) error {
 			}
 			return goneIsDone(cl.Delete(ctx, c.volumeID), c.volumeID)
 		}},
+	}
+	if len(c.services) > 0 {
+		steps = append(steps, step{fixed("let " + strings.Join(c.services, ", ") + " start at boot again"), func(ctx context.Context) error {
+			for _, s := range c.services {
+				if err := ungateService(c.root, s, a.stdout); err != nil {
+					return err
+				}
+			}
+			return nil
+		}})
 	}
 	if err := runSteps(ctx, a.stdout, steps); err != nil {
 		return err

@@ -12,6 +12,16 @@ func (a *app) unlock(ctx context.Context, c *config) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	// The services start first, before the operator's hooks, once the volume is mounted.
+	var starts [][]string
+	for _, name := range c.services {
+		s, err := detectService(c.root, name)
+		if err != nil {
+			return fmt.Errorf("%w: --service %s: %v", errUsage, name, err)
+		}
+		starts = append(starts, startCommand(c.root, s))
+	}
+	hooks = append(starts, hooks...)
 	var (
 		device = c.device
 		mapper string
@@ -21,8 +31,7 @@ func (a *app) unlock(ctx context.Context, c *config) error {
 	steps := []step{
 		{fixed("resolve the local device of " + orDevice(c)), func(ctx context.Context) error {
 			if c.device != "" {
-				dev, err := a.local.ResolveDevice(ctx, "", c.device)
-				device = dev
+				_, err := statBlock(c.device)
 				return err
 			}
 			var reqDevice string
@@ -43,7 +52,7 @@ func (a *app) unlock(ctx context.Context, c *config) error {
 				}
 				reqDevice = dev
 			}
-			dev, err := a.local.ResolveDevice(ctx, c.volumeID, reqDevice)
+			dev, err := a.waitDevice(ctx, c, c.volumeID, reqDevice)
 			if err != nil {
 				return err
 			}
@@ -61,15 +70,20 @@ func (a *app) unlock(ctx context.Context, c *config) error {
 			if pass, err = a.passSource(c).read(device, false); err != nil {
 				return err
 			}
-			m, err := a.local.Open(ctx, device, c.name, pass)
+			hdr, vk, err := luksUnlock(ctx, device, pass)
 			clear(pass)
+			if err != nil {
+				return err
+			}
+			m, err := a.local.OpenWithKey(ctx, device, c.name, hdr, vk)
+			vk.Wipe()
 			if err != nil {
 				return err
 			}
 			mapper = m
 			return nil
 		}},
-		{fixed(fmt.Sprintf("mount %s %s", mapperPath(c.name), c.mountPoint)), func(ctx context.Context) error {
+		{func() string { return fmt.Sprintf("mount %s %s", mapper, c.mountPoint) }, func(ctx context.Context) error {
 			return a.mountChecked(mapper, c.mountPoint)
 		}},
 		{fixed(fmt.Sprintf("post-mount hooks (%d)", len(hooks))), func(ctx context.Context) error {
@@ -79,7 +93,7 @@ func (a *app) unlock(ctx context.Context, c *config) error {
 			return runHooks(ctx, hooks, childEnv(
 				"ENCRYPTED_VOLUME_NAME="+c.name,
 				"ENCRYPTED_VOLUME_MOUNT="+c.mountPoint,
-				"ENCRYPTED_VOLUME_DEVICE="+mapperPath(c.name),
+				"ENCRYPTED_VOLUME_DEVICE="+mapper,
 			), a.stdout, a.stderr)
 		}},
 	}
@@ -96,7 +110,7 @@ func (a *app) unlock(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "Done: %s is mounted at %s.\n", mapperPath(c.name), c.mountPoint)
+	fmt.Fprintf(a.stdout, "Done: %s is mounted at %s.\n", mapper, c.mountPoint)
 	return nil
 }
 

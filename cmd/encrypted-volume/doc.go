@@ -7,7 +7,7 @@
 //
 //	encrypted-volume setup    [flags]  create/attach → luksFormat → dump → open → mkfs → mount → disable boot unlock → status
 //	encrypted-volume teardown [flags]  unmount → close → (--detach) → (--delete)
-//	encrypted-volume unlock   [flags]  resolve → open → mount → post-mount hooks (after a reboot)
+//	encrypted-volume unlock   [flags]  resolve → open → mount → start --service, post-mount hooks (after a reboot)
 //	encrypted-volume status   [flags]  attached? opened? mounted? boot-time unlock disabled?
 //
 // Every verb prints one line per step ("Step 3/9: luksFormat /dev/nvme1n1 (aes-xts-plain64,
@@ -17,6 +17,33 @@
 // no longer knows), so running it twice is harmless, and does not detach a volume whose
 // NVMe disk something on the instance still uses (a mapping or mount under another --name
 // or --mount-point). Only a volume setup created itself is ever suggested for --delete.
+//
+// # Preflight
+//
+// setup checks everything it can before its first side effect, so a bad input never leaves
+// a volume behind: the cipher, hash and key size (as luksFormat would), the mapping name, the
+// mkfs program on PATH, the mount point, the kernel's device-mapper, a boot configuration
+// under --root (step 8, without which the next boot waits for the passphrase) and every
+// --service. Only then does it create, attach or format anything.
+//
+// # Waiting for the device
+//
+// After an attach the volume's block device can take a minute or more to appear. setup and
+// unlock wait up to --wait (a duration, as in ec2volume device --wait; default 2m after an
+// attach, 3s for a volume that was attached already) and print on standard error every ten
+// seconds what they wait for (the NVMe serial, the Xen name).
+//
+// # Services that live on the volume
+//
+// --service NAME (repeatable) keeps an application from starting on the empty mount point
+// after a reboot, before anyone unlocked the volume. Where systemd is the init (detected
+// under --root), setup writes /etc/systemd/system/NAME.service.d/encrypted-volume.conf with
+// RequiresMountsFor= and ConditionPathIsMountPoint= for the mount point. Under SysV init
+// (Amazon Linux 1), setup renames the service's start links as chkconfig off would
+// (rc3.d/S64mysqld → rc3.d/K36mysqld, without running chkconfig) and records them under
+// /var/lib/encrypted-volume/services. unlock --service NAME starts the service once the
+// volume is mounted (systemctl start, or the init script), before the hooks; teardown
+// --service NAME removes the drop-in or renames back exactly the recorded links.
 //
 // # The passphrase
 //

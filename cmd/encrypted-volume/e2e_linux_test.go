@@ -200,6 +200,8 @@ func guestSetup(t *testing.T, volumeID string) {
 	flow := time.Now()
 	dev := vmtest.GuestDisk(0)
 	root := bootRoot(t, "al1-2011.09")
+	// setup's preflight question, answered by a real kernel (the host has no device-mapper).
+	require.NoError(t, sysLocal{}.DeviceMapper())
 
 	// The seed exactly: aes-cbc-essiv:sha256, 256-bit key, sha1 (iterations forced low).
 	code, out := runProgram(t, e2ePass+"\n", "setup", "--no-aws", "--volume-id", volumeID,

@@ -6,38 +6,73 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cloudluks/cloudluks/ebs"
+	"github.com/cloudluks/cloudluks/luks"
 )
 
-// fakeLocal models the machine for tests on a host without device-mapper: devices are
-// byte slices, a mapping remembers its device, mounts are a list.
+// fakeLocal stands in for what needs privilege on a host without device-mapper: the
+// mapping table, mount(2), mkfs and the wait for a device node. Devices are real files in a
+// temporary directory, so luksFormat, luksDump, luksOpen's key recovery and the signature
+// probe run for real on them.
 type fakeLocal struct {
 	mu       sync.Mutex
-	devices  map[string][]byte // device path → content (first bytes)
-	passes   map[string][]byte // device → passphrase it was formatted with
+	dir      string            // where the device files are
 	mappings map[string]string // name → device
 	mounts   []mountEntry
 	calls    []string
 	failMkfs error
 	failOpen error
+	noDM     error             // DeviceMapper's answer
 	resolved map[string]string // volume ID → device
 	anyVol   string            // when set, every volume resolves to this device
-	// blockResolve makes ResolveDevice wait for its context, as the real resolver waits for
-	// a node that does not appear.
+	// blockResolve makes WaitDevice wait for its context or timeout, as the real resolver
+	// waits for a node that does not appear.
 	blockResolve bool
+	// waited, when set, is reported to WaitDevice's progress before it answers, as the
+	// real resolver does every ten seconds.
+	waited   []time.Duration
+	lastWait time.Duration // the timeout WaitDevice was last given
 }
 
-func newFakeLocal() *fakeLocal {
-	return &fakeLocal{
-		devices:  map[string][]byte{},
-		passes:   map[string][]byte{},
-		mappings: map[string]string{},
-		resolved: map[string]string{},
+func newFakeLocal(dir string) *fakeLocal {
+	return &fakeLocal{dir: dir, mappings: map[string]string{}, resolved: map[string]string{}}
+}
+
+// fakeDeviceSize holds a LUKS1 header with a 512-bit key (2 MiB) and a payload.
+const fakeDeviceSize = 4 << 20
+
+// dev creates the device file name, zero-filled (a fresh disk), and returns its path.
+func (f *fakeLocal) dev(name string) string {
+	p := filepath.Join(f.dir, name)
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		panic(err)
 	}
+	if err := os.Truncate(p, fakeDeviceSize); err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// devWith creates the device file name holding content at its start.
+func (f *fakeLocal) devWith(name string, content []byte) string {
+	p := f.dev(name)
+	fh, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		panic(err)
+	}
+	defer fh.Close()
+	if _, err := fh.WriteAt(content, 0); err != nil {
+		panic(err)
+	}
+	return p
 }
 
 func (f *fakeLocal) call(format string, args ...any) {
@@ -46,64 +81,38 @@ func (f *fakeLocal) call(format string, args ...any) {
 	f.calls = append(f.calls, fmt.Sprintf(format, args...))
 }
 
-func (f *fakeLocal) ResolveDevice(ctx context.Context, volumeID, deviceName string) (string, error) {
-	f.call("resolve %s %s", volumeID, deviceName)
+func (f *fakeLocal) DeviceMapper() error { return f.noDM }
+
+func (f *fakeLocal) WaitDevice(ctx context.Context, volumeID, deviceName string, timeout time.Duration, progress func(time.Duration)) (string, error) {
+	f.call("wait %s %s", volumeID, deviceName)
+	f.lastWait = timeout
+	for _, w := range f.waited {
+		progress(w)
+	}
 	if f.blockResolve {
-		<-ctx.Done() // a device that never appears: only the caller's deadline ends the wait
+		// A device that never appears: only the deadline ends the wait.
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		<-ctx.Done()
 		return "", ctx.Err()
 	}
-	dev := deviceName
-	if volumeID != "" {
-		dev = f.resolved[volumeID]
-		if f.anyVol != "" {
-			dev = f.anyVol
-		}
+	dev := f.resolved[volumeID]
+	if f.anyVol != "" {
+		dev = f.anyVol
 	}
-	if _, ok := f.devices[dev]; !ok || dev == "" {
-		return "", fmt.Errorf("%s: %w", firstNonEmpty(volumeID, deviceName), errDeviceMissing)
+	if dev == "" {
+		return "", fmt.Errorf("%s: %w", volumeID, errDeviceMissing)
 	}
 	return dev, nil
 }
 
-func (f *fakeLocal) Probe(ctx context.Context, device string) (string, error) {
-	return probe(f.devices[device]), nil
-}
-
-type fakeFormatted struct {
-	uuid  string
-	wiped bool
-	key   []byte
-}
-
-func (ff *fakeFormatted) Dump(w io.Writer) error {
-	_, err := fmt.Fprintf(w, "LUKS header information\nUUID: %s\n", ff.uuid)
-	return err
-}
-func (ff *fakeFormatted) UUID() string { return ff.uuid }
-func (ff *fakeFormatted) Wipe()        { ff.wiped = true; clear(ff.key) }
-
-func (f *fakeLocal) Format(ctx context.Context, device string, pass []byte, spec formatSpec) (formatted, error) {
-	f.call("format %s %s %d %s %d", device, spec.Cipher, spec.KeyBits, spec.Hash, spec.ForceIterations)
-	buf := make([]byte, probeSize)
-	copy(buf, luksMagic)
-	f.devices[device] = buf
-	f.passes[device] = bytes.Clone(pass)
-	return &fakeFormatted{uuid: "11111111-2222-3333-4444-555555555555", key: []byte("k")}, nil
-}
-
-func (f *fakeLocal) OpenFormatted(ctx context.Context, device, name string, fm formatted) (string, error) {
-	f.call("openFormatted %s %s", device, name)
+func (f *fakeLocal) OpenWithKey(ctx context.Context, device, name string, hdr *luks.Header, vk *luks.VolumeKey) (string, error) {
+	f.call("open %s %s", device, name)
 	if f.failOpen != nil {
 		return "", f.failOpen
 	}
-	f.mappings[name] = device
-	return mapperPath(name), nil
-}
-
-func (f *fakeLocal) Open(ctx context.Context, device, name string, pass []byte) (string, error) {
-	f.call("open %s %s", device, name)
-	if !bytes.Equal(f.passes[device], pass) {
-		return "", fmt.Errorf("%s: %w", device, errWrongPassphrase)
+	if hdr == nil || vk == nil {
+		return "", errors.New("open without a header and key")
 	}
 	f.mappings[name] = device
 	return mapperPath(name), nil
@@ -160,7 +169,7 @@ func (f *fakeLocal) DeviceUsers(ctx context.Context, volumeID string) (string, s
 	if f.anyVol != "" {
 		dev = f.anyVol
 	}
-	if _, ok := f.devices[dev]; !ok || dev == "" {
+	if dev == "" {
 		return "", "", nil
 	}
 	var users []string
@@ -215,9 +224,11 @@ func (c *fakeCloud) Attach(ctx context.Context, id, want string) (string, error)
 		return "", err
 	}
 	c.volumes[id] = "/dev/sdf"
-	dev := "/dev/nvme1n1"
-	c.local.devices[dev] = make([]byte, probeSize)
-	c.local.resolved[id] = dev
+	p := filepath.Join(c.local.dir, "nvme1n1")
+	if _, err := os.Stat(p); err != nil {
+		p = c.local.dev("nvme1n1") // the new volume appears as a fresh disk
+	}
+	c.local.resolved[id] = p
 	return "/dev/sdf", nil
 }
 func (c *fakeCloud) Attachment(ctx context.Context, id string) (string, bool, error) {
@@ -251,9 +262,12 @@ func (c *fakeCloud) notFound(op, id string) error {
 }
 
 type fakeBoot struct {
-	disabled map[string]bool
-	fail     error
+	disabled  map[string]bool
+	fail      error
+	failCheck error
 }
+
+func (b *fakeBoot) Check(root string) error { return b.failCheck }
 
 func (b *fakeBoot) Disable(ctx context.Context, root string, v bootVolume, w io.Writer) error {
 	if b.fail != nil {
@@ -305,7 +319,7 @@ type harness struct {
 
 func newHarness(t *testing.T, stdin string) *harness {
 	t.Helper()
-	l := newFakeLocal()
+	l := newFakeLocal(testDevDir(t))
 	h := &harness{
 		local:  l,
 		cloud:  &fakeCloud{local: l, volumes: map[string]string{}},
@@ -322,9 +336,17 @@ func newHarness(t *testing.T, stdin string) *harness {
 	return h
 }
 
+// run runs the program; a setup gets a fixed PBKDF2 iteration count unless the test gives
+// one, so the real luksFormat does not calibrate for two seconds per run.
 func (h *harness) run(args ...string) int {
+	if len(args) > 0 && args[0] == "setup" && !slices.Contains(args, "--pbkdf-force-iterations") && !slices.Contains(args, "--iter-time") {
+		args = append([]string{"setup", "--pbkdf-force-iterations", "1000"}, args[1:]...)
+	}
 	return h.app.main(context.Background(), args)
 }
+
+// dev is h.local.dev.
+func (h *harness) dev(name string) string { return h.local.dev(name) }
 
 func (h *harness) setStdin(s string) { h.app.stdin = strings.NewReader(s) }
 
@@ -333,3 +355,20 @@ func tempMountPoint(t *testing.T) string {
 	d := t.TempDir() + "/encrypted_vol"
 	return d
 }
+
+var devDirs sync.Map // test name → its device directory
+
+// testDevDir is the directory of a test's device files: the same for every harness of one
+// test, so a device path can be named once per test.
+func testDevDir(t *testing.T) string {
+	t.Helper()
+	if d, ok := devDirs.Load(t.Name()); ok {
+		return d.(string)
+	}
+	d := t.TempDir()
+	devDirs.Store(t.Name(), d)
+	return d
+}
+
+// devPath is the path the device file name has (or will have) in this test.
+func devPath(t *testing.T, name string) string { return filepath.Join(testDevDir(t), name) }

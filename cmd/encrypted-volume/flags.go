@@ -56,6 +56,11 @@ type config struct {
 	// unlock
 	hooks     []string
 	hooksFile string
+
+	// setup and unlock: how long to wait for the device node (0 = the default for the case)
+	wait time.Duration
+	// setup, unlock, teardown: services gated on the mount
+	services []string
 }
 
 // repeated collects a flag given several times (--hook).
@@ -114,6 +119,12 @@ func parseFlags(verb string, args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.batch, "q", false, "batch mode: do not ask for confirmation")
 	fs.BoolVar(&c.batch, "batch-mode", false, "same as -q")
 
+	if verb == "setup" || verb == "unlock" {
+		fs.DurationVar(&c.wait, "wait", 0, "how long to wait for the volume's device node, like ec2volume device --wait (default 2m0s after an attach, 3s otherwise)")
+	}
+	if verb != "status" {
+		fs.Var(repeated{&c.services}, "service", "service that must wait for the mount (repeatable): setup gates it (systemd drop-in, or out of SysV boot start), unlock starts it, teardown ungates it")
+	}
 	switch verb {
 	case "setup":
 		fs.StringVar(&c.zone, "availability-zone", "", "zone for a new volume (default: the instance's)")
@@ -182,6 +193,17 @@ func (c *config) validate() error {
 	}
 	if c.noAWS && c.device == "" && c.volumeID == "" && c.verb != "teardown" && c.verb != "status" {
 		return bad("--no-aws needs --device or --volume-id (to find the NVMe disk by serial)")
+	}
+	if c.wait < 0 {
+		return bad("--wait must not be negative")
+	}
+	for _, s := range c.services {
+		if err := validServiceName(strings.TrimSuffix(s, ".service")); err != nil {
+			return bad("--service %q: %v", s, err)
+		}
+	}
+	if len(c.services) > 0 && strings.ContainsAny(c.mountPoint, " \t\n\\") {
+		return bad("--mount-point %q: a blank or backslash cannot be written in a systemd drop-in for --service", c.mountPoint)
 	}
 	if c.verb == "setup" {
 		if c.sizeGiB < 1 {

@@ -135,8 +135,8 @@ func TestHooksNeverSeeThePassphrase(t *testing.T) {
 	t.Setenv("CLOUDLUKS_SECRET_IN_ENV", testPass) // must not be inherited
 
 	h := newHarness(t, testPass+"\n")
-	h.local.devices["/dev/nvme1n1"] = make([]byte, probeSize)
-	h.local.resolved["vol-0123456789abcdef0"] = "/dev/nvme1n1"
+	nvme := h.dev("nvme1n1")
+	h.local.resolved["vol-0123456789abcdef0"] = nvme
 	mp := tempMountPoint(t)
 	require.Equal(t, 0, h.run("setup", "--volume-id", "vol-0123456789abcdef0", "--no-aws", "--mount-point", mp), h.stderr.String())
 	require.Equal(t, 0, h.run("teardown", "--mount-point", mp))
@@ -170,12 +170,12 @@ func TestHooksNeverSeeThePassphrase(t *testing.T) {
 func TestHookFailureStopsAndKeepsTheMount(t *testing.T) {
 	dir := t.TempDir()
 	h := newHarness(t, testPass+"\n")
-	h.local.devices["/dev/xvdf"] = make([]byte, probeSize)
+	xvdf := h.dev("xvdf")
 	mp := tempMountPoint(t)
-	require.Equal(t, 0, h.run("setup", "--device", "/dev/xvdf", "--mount-point", mp), h.stderr.String())
+	require.Equal(t, 0, h.run("setup", "--device", xvdf, "--mount-point", mp), h.stderr.String())
 	require.Equal(t, 0, h.run("teardown", "--mount-point", mp))
 	h.setStdin(testPass + "\n")
-	code := h.run("unlock", "--device", "/dev/xvdf", "--mount-point", mp,
+	code := h.run("unlock", "--device", xvdf, "--mount-point", mp,
 		"--hook", "false", "--hook", "touch "+filepath.Join(dir, "never"))
 	assert.Equal(t, exitOtherFail, code)
 	assert.Contains(t, h.stderr.String(), "step 4/4 failed (post-mount hooks (2)): hook 1: false: exit status 1")

@@ -15,7 +15,8 @@ import (
 // package for device resolution, mke2fs as a child process and mount(2) directly.
 type sysLocal struct{}
 
-func (sysLocal) Probe(ctx context.Context, device string) (string, error) {
+// probePath names what device holds ("" = nothing known).
+func probePath(ctx context.Context, device string) (string, error) {
 	f, err := os.Open(device)
 	if err != nil {
 		return "", deviceErr(device, err)

@@ -11,62 +11,56 @@ import (
 	"github.com/cloudluks/cloudluks/luks"
 )
 
-// luksFormatted keeps what luks.Format returned until the mapping is open.
-type luksFormatted struct {
-	device string
-	hdr    *luks.Header
-	vk     *luks.VolumeKey
-}
-
-func (f *luksFormatted) Dump(w io.Writer) error { return f.hdr.Dump(w, f.device) }
-func (f *luksFormatted) UUID() string           { return f.hdr.UUID }
-func (f *luksFormatted) Wipe() {
-	if f.vk != nil {
-		f.vk.Wipe()
-	}
-}
-
-func (sysLocal) Format(ctx context.Context, device string, pass []byte, spec formatSpec) (formatted, error) {
+// luksFormat formats device (a block device or, in tests, an image file) and returns the
+// header and the volume key, so the mapping is opened without a second PBKDF2 run. The
+// caller wipes the key.
+func luksFormat(ctx context.Context, device string, pass []byte, spec luks.FormatOptions) (*luks.Header, *luks.VolumeKey, error) {
 	f, err := os.OpenFile(device, os.O_RDWR|os.O_EXCL, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, deviceErr(device, err)
+			return nil, nil, deviceErr(device, err)
 		}
 		// O_EXCL on a block device fails with EBUSY while it is mounted or mapped.
-		return nil, coded(fmt.Errorf("%s: %w", device, err), errBusy)
+		return nil, nil, coded(fmt.Errorf("%s: %w", device, err), errBusy)
 	}
 	defer f.Close()
-	hdr, vk, err := luks.Format(ctx, f, pass, luks.FormatOptions{
-		Cipher:          spec.Cipher,
-		KeySize:         spec.KeyBits,
-		Hash:            spec.Hash,
-		IterTime:        spec.IterTime,
-		ForceIterations: spec.ForceIterations,
-	})
+	hdr, vk, err := luks.Format(ctx, f, pass, spec)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", device, err)
+		return nil, nil, fmt.Errorf("%s: %w", device, err)
 	}
 	if err := f.Sync(); err != nil {
 		vk.Wipe()
-		return nil, fmt.Errorf("%s: %w", device, err)
+		return nil, nil, fmt.Errorf("%s: %w", device, err)
 	}
-	return &luksFormatted{device: device, hdr: hdr, vk: vk}, nil
+	return hdr, vk, nil
 }
 
-func (sysLocal) OpenFormatted(ctx context.Context, device, name string, fm formatted) (string, error) {
-	lf, ok := fm.(*luksFormatted)
-	if !ok {
-		panic("OpenFormatted: not from sysLocal.Format") // programmer misuse
-	}
-	m, err := dmcrypt.OpenWithKey(ctx, device, name, lf.hdr, lf.vk, dmcrypt.OpenOptions{})
+// luksUnlock reads the header of device and recovers its volume key with pass; the
+// caller wipes the key.
+func luksUnlock(ctx context.Context, device string, pass []byte) (*luks.Header, *luks.VolumeKey, error) {
+	f, err := os.Open(device)
 	if err != nil {
-		return "", mapDMErr(err)
+		return nil, nil, deviceErr(device, err)
 	}
-	return m.Path, nil
+	defer f.Close()
+	hdr, vk, _, err := luks.Unlock(ctx, f, pass, luks.UnlockOptions{})
+	if err != nil {
+		return nil, nil, mapDMErr(fmt.Errorf("%s: %w", device, err))
+	}
+	return hdr, vk, nil
 }
 
-func (sysLocal) Open(ctx context.Context, device, name string, pass []byte) (string, error) {
-	m, err := dmcrypt.Open(ctx, device, name, pass, dmcrypt.OpenOptions{})
+// DeviceMapper asks the kernel for its mappings: the cheapest question that fails the
+// way an open would when dm-mod is missing or the caller is not root.
+func (sysLocal) DeviceMapper() error {
+	if _, err := dmcrypt.List(); err != nil {
+		return fmt.Errorf("device-mapper: %w (load dm-mod and dm-crypt, run as root)", err)
+	}
+	return nil
+}
+
+func (sysLocal) OpenWithKey(ctx context.Context, device, name string, hdr *luks.Header, vk *luks.VolumeKey) (string, error) {
+	m, err := dmcrypt.OpenWithKey(ctx, device, name, hdr, vk, dmcrypt.OpenOptions{})
 	if err != nil {
 		return "", mapDMErr(err)
 	}

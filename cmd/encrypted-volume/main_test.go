@@ -31,6 +31,7 @@ func TestMain(m *testing.M) {
 func TestSetupFromNewVolume(t *testing.T) {
 	h := newHarness(t, testPass+"\n")
 	mp := tempMountPoint(t)
+	nvme := devPath(t, "nvme1n1") // appears at the attach
 	code := h.run("setup", "--mount-point", mp, "--root", "/r", "--pbkdf-force-iterations", "1000")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", h.stdout, h.stderr)
 
@@ -39,9 +40,9 @@ func TestSetupFromNewVolume(t *testing.T) {
 	wantSteps := []string{
 		"Step 1/9: create EBS volume (10 GiB gp3 in us-east-1c)...",
 		"Step 2/9: attach vol-00000000000000001 to i-0123456789abcdef0 and resolve its local device...",
-		"Step 3/9: luksFormat /dev/nvme1n1 (aes-xts-plain64, 512-bit, sha256)...",
-		"Step 4/9: luksDump /dev/nvme1n1...",
-		"Step 5/9: luksOpen /dev/nvme1n1 my_enc_fs...",
+		"Step 3/9: luksFormat " + nvme + " (aes-xts-plain64, 512-bit, sha256)...",
+		"Step 4/9: luksDump " + nvme + "...",
+		"Step 5/9: luksOpen " + nvme + " my_enc_fs...",
 		"Step 6/9: mkfs.ext4 -m 0 /dev/mapper/my_enc_fs...",
 		"Step 7/9: mount /dev/mapper/my_enc_fs " + mp + "...",
 		"Step 8/9: disable boot-time unlock (root /r)...",
@@ -59,9 +60,8 @@ func TestSetupFromNewVolume(t *testing.T) {
 	assert.Contains(t, out, "/dev/mapper/my_enc_fs is active.")
 	assert.Contains(t, out, "unlock --volume-id vol-00000000000000001")
 	assert.Equal(t, []string{
-		"resolve vol-00000000000000001 /dev/sdf",
-		"format /dev/nvme1n1 aes-xts-plain64 512 sha256 1000",
-		"openFormatted /dev/nvme1n1 my_enc_fs",
+		"wait vol-00000000000000001 /dev/sdf",
+		"open " + nvme + " my_enc_fs",
 		"mkfs mkfs.ext4 -m 0 /dev/mapper/my_enc_fs",
 		"mount /dev/mapper/my_enc_fs " + mp,
 	}, h.local.calls)
@@ -73,19 +73,21 @@ func TestSetupFromNewVolume(t *testing.T) {
 
 func TestSetupSeedOptions(t *testing.T) {
 	h := newHarness(t, testPass+"\n")
-	h.local.devices["/dev/xvdf"] = make([]byte, probeSize)
-	code := h.run("setup", "--device", "/dev/xvdf", "--mount-point", tempMountPoint(t),
+	xvdf := h.dev("xvdf")
+	code := h.run("setup", "--device", xvdf, "--mount-point", tempMountPoint(t),
 		"--cipher", "aes-cbc-essiv:sha256", "--key-size", "256", "--hash", "sha1")
 	require.Equal(t, 0, code, h.stderr.String())
-	assert.Contains(t, h.stdout.String(), "Step 3/9: luksFormat /dev/xvdf (aes-cbc-essiv:sha256, 256-bit, sha1)...")
-	assert.Contains(t, h.stdout.String(), "Step 1/9: create EBS volume...\n    skipped: using --device /dev/xvdf")
-	assert.Contains(t, h.local.calls, "format /dev/xvdf aes-cbc-essiv:sha256 256 sha1 0")
+	assert.Contains(t, h.stdout.String(), "Step 3/9: luksFormat "+xvdf+" (aes-cbc-essiv:sha256, 256-bit, sha1)...")
+	assert.Contains(t, h.stdout.String(), "Step 1/9: create EBS volume...\n    skipped: using --device "+xvdf)
+	hdr := readHeaderFile(t, xvdf)
+	assert.Equal(t, []any{"aes", "cbc-essiv:sha256", "sha1", uint32(32)}, []any{hdr.CipherName, hdr.CipherMode, hdr.HashSpec, hdr.KeyBytes})
 
 	// Without --key-size the size follows the mode, as in cryptsetup: 256 bits for cbc.
 	h = newHarness(t, testPass+"\n")
-	h.local.devices["/dev/xvdf"] = make([]byte, probeSize)
-	require.Equal(t, 0, h.run("setup", "--device", "/dev/xvdf", "--mount-point", tempMountPoint(t), "--cipher", "aes-cbc-essiv:sha256"), h.stderr.String())
-	assert.Contains(t, h.local.calls, "format /dev/xvdf aes-cbc-essiv:sha256 256 sha256 0")
+	xvdf = h.dev("xvdf")
+	require.Equal(t, 0, h.run("setup", "--device", xvdf, "--mount-point", tempMountPoint(t), "--cipher", "aes-cbc-essiv:sha256"), h.stderr.String())
+	hdr = readHeaderFile(t, xvdf)
+	assert.Equal(t, []any{"cbc-essiv:sha256", "sha256", uint32(32)}, []any{hdr.CipherMode, hdr.HashSpec, hdr.KeyBytes})
 	assert.Empty(t, h.cloud.calls, "--device never talks to EC2")
 }
 
@@ -111,23 +113,24 @@ func TestSetupFailedStep(t *testing.T) {
 			"step 1/9 failed (create EBS volume (10 GiB gp3 in us-east-1c)): volume failed: error", exitOtherFail,
 			nil},
 		{"open fails", func(h *harness) { h.local.failOpen = errors.New("dm: ENOMEM") },
-			"step 5/9 failed (luksOpen /dev/nvme1n1 my_enc_fs): dm: ENOMEM", exitOtherFail,
-			[]string{"openFormatted /dev/nvme1n1 my_enc_fs"}},
+			"step 5/9 failed (luksOpen DEV my_enc_fs): dm: ENOMEM", exitOtherFail,
+			[]string{"open DEV my_enc_fs"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, testPass+"\n")
+			nvme := devPath(t, "nvme1n1")
 			tt.prepare(h)
 			mp := tempMountPoint(t)
 			code := h.run("setup", "--mount-point", mp)
 			assert.Equal(t, tt.wantCode, code)
-			assert.Contains(t, h.stderr.String(), tt.wantStep)
+			assert.Contains(t, h.stderr.String(), strings.ReplaceAll(tt.wantStep, "DEV", nvme))
 			assert.Empty(t, h.local.mappings, "no orphaned mapping")
 			assert.Empty(t, h.local.mounts, "nothing left mounted")
 			if tt.wantCalls != nil {
 				calls := h.local.calls[len(h.local.calls)-len(tt.wantCalls):]
 				for i := range tt.wantCalls {
-					tt.wantCalls[i] = strings.ReplaceAll(tt.wantCalls[i], "MP", mp)
+					tt.wantCalls[i] = strings.ReplaceAll(strings.ReplaceAll(tt.wantCalls[i], "MP", mp), "DEV", nvme)
 				}
 				assert.Equal(t, tt.wantCalls, calls)
 			}
@@ -206,20 +209,39 @@ func TestSetupRefusesUsedDevice(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, testPass+"\n")
-			h.local.devices["/dev/xvdf"] = tt.content
-			code := h.run("setup", "--device", "/dev/xvdf", "--mount-point", tempMountPoint(t))
+			xvdf := h.local.devWith("xvdf", tt.content)
+			code := h.run("setup", "--device", xvdf, "--mount-point", tempMountPoint(t))
 			assert.Equal(t, exitBusy, code)
 			assert.Contains(t, h.stderr.String(), "step 3/9 failed")
 			assert.Contains(t, h.stderr.String(), tt.want+"; refusing to format it without --force")
-			assert.Empty(t, h.local.calls, "nothing was formatted")
+			assert.Empty(t, h.local.calls, "nothing was opened")
+			assert.Equal(t, tt.content, readPrefix(t, xvdf, len(tt.content)), "nothing was formatted")
 
 			h = newHarness(t, testPass+"\n")
-			h.local.devices["/dev/xvdf"] = tt.content
-			code = h.run("setup", "--device", "/dev/xvdf", "--mount-point", tempMountPoint(t), "--force")
+			h.local.devWith("xvdf", tt.content)
+			code = h.run("setup", "--device", xvdf, "--mount-point", tempMountPoint(t), "--force")
 			assert.Equal(t, 0, code, h.stderr.String())
 			assert.Contains(t, h.stdout.String(), "formatting anyway (--force)")
 		})
 	}
+}
+
+// readHeaderFile reads the LUKS header the real luksFormat wrote to a test device.
+func readHeaderFile(t *testing.T, path string) *luks.Header {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	hdr, err := luks.ReadHeader(f)
+	require.NoError(t, err)
+	return hdr
+}
+
+func readPrefix(t *testing.T, path string, n int) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return b[:n]
 }
 
 func TestSetupConfirmation(t *testing.T) {
@@ -240,18 +262,18 @@ func TestSetupConfirmation(t *testing.T) {
 			h := newHarness(t, "")
 			ft := &fakeTerm{passwords: [][]byte{[]byte(testPass), []byte(testPass)}, lines: tt.answer}
 			h.app.term = ft
-			h.local.devices["/dev/xvdf"] = make([]byte, probeSize)
-			args := []string{"setup", "--device", "/dev/xvdf", "--mount-point", tempMountPoint(t)}
+			xvdf := h.dev("xvdf")
+			args := []string{"setup", "--device", xvdf, "--mount-point", tempMountPoint(t)}
 			if tt.batch {
 				args = append(args, "-q")
 			}
 			code := h.run(args...)
 			assert.Equal(t, tt.wantCode, code, h.stderr.String())
 			out := h.stdout.String()
-			assert.Contains(t, out, "Enter passphrase for /dev/xvdf: ")
+			assert.Contains(t, out, "Enter passphrase for "+xvdf+": ")
 			assert.Contains(t, out, "Verify passphrase: ")
 			if tt.wantAsk {
-				assert.Contains(t, out, "WARNING!\n========\nThis will overwrite data on /dev/xvdf irrevocably.\n\nAre you sure? (Type 'yes' in capital letters): ")
+				assert.Contains(t, out, "WARNING!\n========\nThis will overwrite data on "+xvdf+" irrevocably.\n\nAre you sure? (Type 'yes' in capital letters): ")
 			} else {
 				assert.NotContains(t, out, "Are you sure?")
 			}
@@ -321,8 +343,8 @@ func TestReadLineLeavesTheRest(t *testing.T) {
 func TestUnlockFailures(t *testing.T) {
 	setup := func(t *testing.T) (*harness, string) {
 		h := newHarness(t, testPass+"\n")
-		h.local.devices["/dev/nvme1n1"] = make([]byte, probeSize)
-		h.local.resolved["vol-0123456789abcdef0"] = "/dev/nvme1n1"
+		nvme := h.dev("nvme1n1")
+		h.local.resolved["vol-0123456789abcdef0"] = nvme
 		mp := tempMountPoint(t)
 		require.Equal(t, 0, h.run("setup", "--volume-id", "vol-0123456789abcdef0", "--no-aws", "--mount-point", mp), h.stderr.String())
 		require.Equal(t, 0, h.run("teardown", "--mount-point", mp), h.stderr.String())
@@ -337,7 +359,7 @@ func TestUnlockFailures(t *testing.T) {
 		h.setStdin("not the passphrase\n")
 		code := h.run("unlock", "--volume-id", "vol-0123456789abcdef0", "--no-aws", "--mount-point", mp)
 		assert.Equal(t, exitNoPerm, code)
-		assert.Contains(t, h.stderr.String(), "step 2/4 failed (luksOpen /dev/nvme1n1 my_enc_fs): /dev/nvme1n1: no key available with this passphrase")
+		assert.Contains(t, h.stderr.String(), "step 2/4 failed (luksOpen "+devPath(t, "nvme1n1")+" my_enc_fs): "+devPath(t, "nvme1n1")+": No key available with this passphrase.")
 		assert.Empty(t, h.local.mappings)
 		assert.Empty(t, h.local.mounts)
 	})
@@ -372,8 +394,8 @@ func TestUnlockFailures(t *testing.T) {
 		h.stdout.Reset()
 		require.Equal(t, 0, h.run("status", "--volume-id", "vol-0123456789abcdef0", "--no-aws", "--mount-point", mp))
 		out := h.stdout.String()
-		assert.Contains(t, out, "device:    /dev/nvme1n1 (LUKS header)")
-		assert.Contains(t, out, "mapping:   my_enc_fs open on /dev/nvme1n1")
+		assert.Contains(t, out, "device:    "+devPath(t, "nvme1n1")+" (LUKS header)")
+		assert.Contains(t, out, "mapping:   my_enc_fs open on "+devPath(t, "nvme1n1"))
 		assert.Contains(t, out, "mounted:   /dev/mapper/my_enc_fs on "+mp)
 		assert.Contains(t, out, "boot:      boot-time unlock disabled (fake)")
 		h.stdout.Reset()
@@ -416,7 +438,7 @@ func TestTeardownRefusesDetachInUse(t *testing.T) {
 	h.stdout.Reset()
 	code := h.run("teardown", "--name", "other", "--mount-point", mp, "--volume-id", "vol-00000000000000001", "--detach")
 	assert.Equal(t, exitBusy, code)
-	assert.Contains(t, h.stderr.String(), "step 3/4 failed (detach vol-00000000000000001): vol-00000000000000001 (/dev/nvme1n1) is still in use on this instance: held by dm-0 (mapping my_enc_fs)")
+	assert.Contains(t, h.stderr.String(), "step 3/4 failed (detach vol-00000000000000001): vol-00000000000000001 ("+devPath(t, "nvme1n1")+") is still in use on this instance: held by dm-0 (mapping my_enc_fs)")
 	assert.NotContains(t, h.cloud.calls, "detach vol-00000000000000001")
 	assert.Equal(t, "/dev/sdf", h.cloud.volumes["vol-00000000000000001"], "still attached")
 
@@ -590,15 +612,15 @@ func TestStatusJSONAndNeedsUnlock(t *testing.T) {
 	require.NoError(t, os.WriteFile(bootID, []byte("0b6c2cc4-5a2f-4b1e-9a61-3f0c3c9d1e2a\n"), 0o644))
 	h.app.bootID = bootID
 	h.cloud.volumes["vol-0123456789abcdef0"] = "/dev/sdf"
-	h.local.anyVol = "/dev/nvme1n1"
-	h.local.devices["/dev/nvme1n1"] = make([]byte, probeSize)
+	nvme := h.dev("nvme1n1")
+	h.local.anyVol = nvme
 	mp := tempMountPoint(t)
 
 	r := statusJSON(t, h, "vol-0123456789abcdef0", mp, 6)
 	assert.Equal(t, "vol-0123456789abcdef0", r["volumeId"])
 	assert.Equal(t, true, r["attached"])
 	assert.Equal(t, "/dev/sdf", r["attachedAs"])
-	assert.Equal(t, "/dev/nvme1n1", r["device"])
+	assert.Equal(t, nvme, r["device"])
 	assert.Equal(t, false, r["mapped"])
 	assert.Equal(t, false, r["mounted"])
 	assert.Contains(t, r, "bootUnlockDisabled")
@@ -606,7 +628,7 @@ func TestStatusJSONAndNeedsUnlock(t *testing.T) {
 	assert.Equal(t, true, r["needsUnlock"])
 
 	// Mapped but not mounted: unlock would refuse the mapping, so not "needs unlock".
-	h.local.mappings["my_enc_fs"] = "/dev/nvme1n1"
+	h.local.mappings["my_enc_fs"] = nvme
 	r = statusJSON(t, h, "vol-0123456789abcdef0", mp, 0)
 	assert.Equal(t, true, r["mapped"])
 	assert.Equal(t, false, r["mounted"])

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,9 +14,10 @@ import (
 	"github.com/cloudluks/cloudluks/internal/awstest"
 )
 
-// Setup with an input luksFormat or device-mapper would refuse stops before its first side
-// effect: against moto, the number of volumes is the same before and after, and no
-// CreateVolume or AttachVolume request was sent at all.
+// Setup with an input luksFormat or device-mapper would refuse, a kernel without
+// device-mapper, a --root whose boot configuration step 8 cannot find, or a --service that
+// is not there stops before its first side effect: against moto, the number of volumes is
+// the same before and after, and no CreateVolume or AttachVolume request was sent at all.
 func TestSetupInvalidInputCreatesNoVolume(t *testing.T) {
 	moto := awstest.StartMoto(t)
 	client := awstest.NewEC2Client(moto)
@@ -36,27 +38,45 @@ func TestSetupInvalidInputCreatesNoVolume(t *testing.T) {
 
 	notDir := filepath.Join(t.TempDir(), "file")
 	require.NoError(t, os.WriteFile(notDir, nil, 0o600))
+	emptyRoot := t.TempDir()
+	al1 := bootRoot(t, "al1-2011.09")
 	for _, tc := range []struct {
-		name string
-		args []string
-		want string // in the message: the flag that was refused
+		name    string
+		args    []string
+		want    string           // in the message: the flag that was refused
+		prepare func(h *harness) // nil: the fakes as they are
 	}{
-		{"unknown cipher", []string{"--cipher", "rot13-ecb"}, "--cipher rot13-ecb"},
-		{"unknown mode", []string{"--cipher", "aes-nonsense-plain64"}, "--cipher aes-nonsense-plain64"},
-		{"null cipher", []string{"--cipher", "cipher_null-ecb"}, "--cipher cipher_null-ecb does not encrypt"},
-		{"unknown hash", []string{"--hash", "md4"}, `hash "md4"`},
-		{"key size the cipher refuses", []string{"--cipher", "aes-xts-plain64", "--key-size", "128"}, "--key-size 128"},
-		{"key size not bytes", []string{"--key-size", "12"}, "--key-size must be"},
-		{"mapping name with NUL", []string{"--name", "bad\x00name"}, "--name"},
-		{"mapping name too long", []string{"--name", longName()}, "--name"},
-		{"mapping name with a blank", []string{"--name", "my data"}, "cannot hold a blank"},
-		{"mapping name control", []string{"--name", "control"}, "--name"},
-		{"mkfs not on PATH", []string{"--mkfs", "mkfs.no-such-filesystem"}, "mkfs.no-such-filesystem not found on PATH"},
-		{"mount point is a file", []string{"--mount-point", notDir}, "exists and is not a directory"},
+		{"unknown cipher", []string{"--cipher", "rot13-ecb"}, "--cipher rot13-ecb", nil},
+		{"unknown mode", []string{"--cipher", "aes-nonsense-plain64"}, "--cipher aes-nonsense-plain64", nil},
+		{"null cipher", []string{"--cipher", "cipher_null-ecb"}, "--cipher cipher_null-ecb does not encrypt", nil},
+		{"unknown hash", []string{"--hash", "md4"}, `hash "md4"`, nil},
+		{"key size the cipher refuses", []string{"--cipher", "aes-xts-plain64", "--key-size", "128"}, "--key-size 128", nil},
+		{"key size not bytes", []string{"--key-size", "12"}, "--key-size must be", nil},
+		{"mapping name with NUL", []string{"--name", "bad\x00name"}, "--name", nil},
+		{"mapping name too long", []string{"--name", longName()}, "--name", nil},
+		{"mapping name with a blank", []string{"--name", "my data"}, "cannot hold a blank", nil},
+		{"mapping name control", []string{"--name", "control"}, "--name", nil},
+		{"mkfs not on PATH", []string{"--mkfs", "mkfs.no-such-filesystem"}, "mkfs.no-such-filesystem not found on PATH", nil},
+		{"mount point is a file", []string{"--mount-point", notDir}, "exists and is not a directory", nil},
+		{"no device-mapper", nil, "device-mapper: no device-mapper in this kernel", func(h *harness) {
+			h.local.noDM = errors.New("device-mapper: no device-mapper in this kernel")
+		}},
+		// The real boot adapter on a root with nothing step 8 could edit.
+		{"--root without a boot configuration", []string{"--root", emptyRoot}, "--root " + emptyRoot + ": no boot loader, crypttab or fstab found", func(h *harness) {
+			h.app.boot = grubBoot{}
+		}},
+		{"--service not a name", []string{"--service", "../mysqld"}, `--service "../mysqld": not a service name`, nil},
+		{"--service unknown under --root", []string{"--root", al1, "--service", "mysqld"}, "--service mysqld: no such service: neither systemd nor an init script", func(h *harness) {
+			h.app.boot = grubBoot{}
+		}},
+		{"--wait negative", []string{"--wait", "-1s"}, "--wait must not be negative", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, "")
 			h.app.newCloud = newEBSCloud(h.stdout)
+			if tc.prepare != nil {
+				tc.prepare(h)
+			}
 			args := append([]string{"setup", "--key-file", keyFile, "--size", "1", "--mount-point", tempMountPoint(t)}, tc.args...)
 			code := h.run(args...)
 			assert.Equal(t, 1, code, "usage error; stdout:\n%s\nstderr:\n%s", h.stdout, h.stderr)

@@ -71,11 +71,11 @@ func TestTerminalPromptsWithoutEcho(t *testing.T) {
 	h.app.stdin = slave
 	h.app.term = detectTerminal(slave)
 	require.NotNil(t, h.app.term, "a pty slave is a terminal")
-	h.local.devices["/dev/xvdf"] = make([]byte, probeSize)
+	xvdf := h.dev("xvdf")
 
 	done := make(chan int, 1)
 	go func() {
-		done <- h.app.main(context.Background(), []string{"setup", "--device", "/dev/xvdf", "--mount-point", tempMountPoint(t)})
+		done <- h.app.main(context.Background(), []string{"setup", "--device", xvdf, "--mount-point", tempMountPoint(t)})
 	}()
 	echoOff := func() bool {
 		tio, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
@@ -93,7 +93,7 @@ func TestTerminalPromptsWithoutEcho(t *testing.T) {
 	}
 	type answer struct{ prompt, text string }
 	for _, a := range []answer{
-		{"Enter passphrase for /dev/xvdf: ", testPass},
+		{"Enter passphrase for " + xvdf + ": ", testPass},
 		{"Verify passphrase: ", testPass},
 	} {
 		waitFor(a.prompt, func() bool { return strings.Contains(out.String(), a.prompt) && echoOff() })
@@ -111,7 +111,9 @@ func TestTerminalPromptsWithoutEcho(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("setup did not finish")
 	}
-	assert.Equal(t, testPass, string(h.local.passes["/dev/xvdf"]), "the typed passphrase reached luksFormat")
+	_, vk, err := luksUnlock(context.Background(), xvdf, []byte(testPass))
+	require.NoError(t, err, "the typed passphrase reached luksFormat")
+	vk.Wipe()
 	waitFor("the echo of YES", func() bool { return strings.Contains(echoed.String(), "YES") })
 	assert.NotContains(t, echoed.String(), testPass, "the passphrase is never echoed")
 	assert.NotContains(t, out.String(), testPass)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"time"
+
+	"github.com/cloudluks/cloudluks/luks"
 )
 
 // cloud is the EC2 side of the program, implemented over the ebs package. Progress lines
@@ -21,34 +23,19 @@ type cloud interface {
 	Delete(ctx context.Context, volumeID string) error
 }
 
-// formatSpec is what luksFormat gets from the flags.
-type formatSpec struct {
-	Cipher          string
-	KeyBits         int
-	Hash            string
-	IterTime        time.Duration
-	ForceIterations uint32
-}
-
-// formatted is a freshly formatted device: its header (for the dump) and its volume key
-// (to open it without a second PBKDF2 run). Wipe zeroes the key.
-type formatted interface {
-	Dump(w io.Writer) error
-	UUID() string
-	Wipe()
-}
-
-// local is everything the program does to this machine. The real one drives luks,
-// dmcrypt, mkfs and mount(2); tests on a host without device-mapper use a fake.
+// local is what needs root and a real kernel: device-mapper, mount(2), mkfs, the mount
+// table and the block-device nodes of attached volumes. Everything else (luksFormat,
+// luksDump, the unlock's PBKDF2, the signature probe) runs for real on whatever file the
+// device path names, so tests use temporary files as devices and a fake of this interface
+// only on a host without device-mapper.
 type local interface {
-	// ResolveDevice finds the block device of volumeID (requested as deviceName when
-	// attached through EC2, "" otherwise) and checks it exists.
-	ResolveDevice(ctx context.Context, volumeID, deviceName string) (string, error)
-	// Probe names what the device holds ("" = nothing known).
-	Probe(ctx context.Context, device string) (string, error)
-	Format(ctx context.Context, device string, pass []byte, spec formatSpec) (formatted, error)
-	OpenFormatted(ctx context.Context, device, name string, f formatted) (mapperPath string, err error)
-	Open(ctx context.Context, device, name string, pass []byte) (mapperPath string, err error)
+	// DeviceMapper returns nil when the kernel offers device-mapper (setup's preflight).
+	DeviceMapper() error
+	// WaitDevice waits up to timeout for the block device of volumeID (requested as
+	// deviceName when attached through EC2, "" otherwise) to appear, calling progress now
+	// and then with the time waited so far.
+	WaitDevice(ctx context.Context, volumeID, deviceName string, timeout time.Duration, progress func(waited time.Duration)) (string, error)
+	OpenWithKey(ctx context.Context, device, name string, hdr *luks.Header, vk *luks.VolumeKey) (mapperPath string, err error)
 	Close(ctx context.Context, name string) error
 	// MappingDevice returns the backing device of an open mapping, ok=false if none.
 	MappingDevice(name string) (device string, ok bool, err error)
@@ -65,6 +52,9 @@ type local interface {
 
 // bootConfig is the boot-time-unlock side, implemented over grubconf.
 type bootConfig interface {
+	// Check fails when nothing under root can be edited to keep boot from waiting for the
+	// passphrase (setup's preflight: without step 8 the next boot may hang).
+	Check(root string) error
 	// Disable makes boot never wait for this volume's passphrase and prints what changed.
 	Disable(ctx context.Context, root string, v bootVolume, w io.Writer) error
 	// Status says whether boot-time unlock is disabled, with a one-line explanation.

@@ -1,0 +1,301 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Service gating (--service NAME): after a reboot the volume stays locked until someone runs
+// unlock, and a service whose data lives on it must not start before that, or it writes
+// plaintext onto the root volume's empty mount point. Under systemd a drop-in makes the unit
+// need the mount; under SysV init (Amazon Linux 1) the service leaves the boot sequence and
+// unlock starts it. teardown --service undoes both.
+
+// errNoService marks a --service that names nothing startable under --root.
+var errNoService = errors.New("no such service")
+
+// serviceDropIn is the drop-in file name, one per service: setup owns it, teardown removes it.
+const serviceDropIn = "encrypted-volume.conf"
+
+// sysvJournalDir holds, per SysV service, the start links setup renamed, so teardown can
+// rename exactly those back (chkconfig itself would not know which runlevels were on).
+const sysvJournalDir = "var/lib/encrypted-volume/services"
+
+type initKind string
+
+const (
+	initSystemd initKind = "systemd"
+	initSysV    initKind = "SysV init"
+)
+
+// service is a --service found under --root.
+type service struct {
+	name   string
+	init   initKind
+	script string // SysV: the init script, relative to root ("/etc/rc.d/init.d/mysqld")
+}
+
+// systemd unit names: ASCII letters, digits, ":-_.\", and "@" for instances (systemd.unit(5)).
+var serviceNameRE = regexp.MustCompile(`^[A-Za-z0-9:_.@\\-]+$`)
+
+func validServiceName(name string) error {
+	switch {
+	case name == "", len(name) > 240:
+		return errors.New("empty or longer than 240 bytes")
+	case !serviceNameRE.MatchString(name), name[0] == '-', name[0] == '.':
+		return errors.New(`not a service name (letters, digits and ":_.@-\" only, not starting with "-" or ".")`)
+	}
+	return nil
+}
+
+func exists(root, rel string) bool {
+	_, err := os.Stat(filepath.Join(root, rel))
+	return err == nil
+}
+
+// detectService checks name and finds how root starts it. systemd is the init when its
+// binary is there; otherwise an init script makes it SysV.
+func detectService(root, name string) (service, error) {
+	name = strings.TrimSuffix(name, ".service")
+	if err := validServiceName(name); err != nil {
+		return service{}, err
+	}
+	var scripts []string
+	for _, dir := range []string{"/etc/rc.d/init.d", "/etc/init.d"} {
+		if exists(root, dir+"/"+name) {
+			scripts = append(scripts, dir+"/"+name)
+		}
+	}
+	if exists(root, "usr/lib/systemd/systemd") || exists(root, "lib/systemd/systemd") {
+		for _, dir := range []string{"etc/systemd/system", "run/systemd/system", "usr/lib/systemd/system", "lib/systemd/system"} {
+			if exists(root, dir+"/"+name+".service") {
+				return service{name: name, init: initSystemd}, nil
+			}
+		}
+		if len(scripts) > 0 { // started through systemd-sysv-generator, which honours drop-ins
+			return service{name: name, init: initSystemd}, nil
+		}
+		return service{}, fmt.Errorf("%w: no unit %s.service under %s", errNoService, name, root)
+	}
+	if len(scripts) == 0 {
+		return service{}, fmt.Errorf("%w: neither systemd nor an init script /etc/rc.d/init.d/%s or /etc/init.d/%s under %s", errNoService, name, name, root)
+	}
+	return service{name: name, init: initSysV, script: scripts[0]}, nil
+}
+
+func dropInPath(root, name string) string {
+	return filepath.Join(root, "etc/systemd/system", name+".service.d", serviceDropIn)
+}
+
+// systemdDropIn makes the unit need the volume's mount: RequiresMountsFor= pulls in the
+// fstab mount unit (which fails while the volume is locked, so the service does not start),
+// and ConditionPathIsMountPoint= skips the start when there is no such unit at all.
+func systemdDropIn(name, mountPoint string) []byte {
+	mp := strings.ReplaceAll(mountPoint, "%", "%%") // systemd expands % specifiers
+	return []byte("# Written by encrypted-volume setup: " + name + " starts only once the encrypted volume is\n" +
+		"# unlocked and mounted (encrypted-volume unlock), never on the empty mount point.\n" +
+		"# encrypted-volume teardown --service " + name + " removes this file.\n" +
+		"[Unit]\nRequiresMountsFor=" + mp + "\nConditionPathIsMountPoint=" + mp + "\n")
+}
+
+// gateService makes name wait for the mount from the next boot on.
+func gateService(root, name, mountPoint string, w io.Writer) error {
+	s, err := detectService(root, name)
+	if err != nil {
+		return err
+	}
+	switch s.init {
+	case initSystemd:
+		p := dropInPath(root, s.name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("service %s: %w", s.name, err)
+		}
+		if err := writeFileAtomic(p, systemdDropIn(s.name, mountPoint), 0o644); err != nil {
+			return fmt.Errorf("service %s: %w", s.name, err)
+		}
+		fmt.Fprintf(w, "    %s.service (systemd): wrote %s: it needs %s mounted\n", s.name, p, mountPoint)
+	case initSysV:
+		renamed, err := sysvDisable(root, s)
+		if err != nil {
+			return fmt.Errorf("service %s: %w", s.name, err)
+		}
+		if len(renamed) == 0 {
+			fmt.Fprintf(w, "    %s (SysV init): not started at boot already; unlock --service %s starts it\n", s.name, s.name)
+		} else {
+			fmt.Fprintf(w, "    %s (SysV init): taken out of boot start (%s); unlock --service %s starts it\n", s.name, strings.Join(renamed, ", "), s.name)
+		}
+	}
+	return nil
+}
+
+// ungateService undoes gateService; what is not there is skipped.
+func ungateService(root, name string, w io.Writer) error {
+	s, err := detectService(root, name)
+	if err != nil {
+		return err
+	}
+	switch s.init {
+	case initSystemd:
+		p := dropInPath(root, s.name)
+		if err := os.Remove(p); errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(w, "    %s.service: no %s\n", s.name, p)
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("service %s: %w", s.name, err)
+		}
+		_ = os.Remove(filepath.Dir(p)) // only when empty: other drop-ins stay
+		fmt.Fprintf(w, "    %s.service: removed %s\n", s.name, p)
+	case initSysV:
+		restored, err := sysvRestore(root, s)
+		if err != nil {
+			return fmt.Errorf("service %s: %w", s.name, err)
+		}
+		if len(restored) == 0 {
+			fmt.Fprintf(w, "    %s: no boot start recorded by setup\n", s.name)
+		} else {
+			fmt.Fprintf(w, "    %s: boot start restored (%s)\n", s.name, strings.Join(restored, ", "))
+		}
+	}
+	return nil
+}
+
+// rcDirs are the runlevel directories of a SysV root: /etc/rc.d/rcN.d on Red Hat systems
+// (/etc/rcN.d are links to them there), /etc/rcN.d elsewhere.
+func rcDirs(root string) []string {
+	for _, pattern := range []string{"etc/rc.d/rc[0-6].d", "etc/rc[0-6].d"} {
+		if m, _ := filepath.Glob(filepath.Join(root, pattern)); len(m) > 0 {
+			return m
+		}
+	}
+	return nil
+}
+
+var chkconfigRE = regexp.MustCompile(`(?m)^#\s*chkconfig:\s*\S+\s+(\d+)\s+(\d+)`)
+
+// stopPriority is the K priority chkconfig gives the script: the third field of its
+// "# chkconfig: 2345 64 36" line, else 100 minus the start priority.
+func stopPriority(root string, s service, start int) int {
+	if b, err := os.ReadFile(filepath.Join(root, s.script)); err == nil {
+		if m := chkconfigRE.FindSubmatch(b); m != nil {
+			if k, err := strconv.Atoi(string(m[2])); err == nil {
+				return k
+			}
+		}
+	}
+	return max(0, min(99, 100-start))
+}
+
+// sysvDisable does what `chkconfig NAME off` does to the links (S64mysqld → K36mysqld, the
+// link target kept), without running chkconfig on a root that may not be the live system,
+// and records each rename in a journal so teardown restores exactly these runlevels.
+func sysvDisable(root string, s service) ([]string, error) {
+	var journal, renamed []string
+	for _, dir := range rcDirs(root) {
+		links, _ := filepath.Glob(filepath.Join(dir, "S[0-9][0-9]"+s.name))
+		for _, l := range links {
+			start, _ := strconv.Atoi(filepath.Base(l)[1:3])
+			k := filepath.Join(dir, fmt.Sprintf("K%02d%s", stopPriority(root, s, start), s.name))
+			if err := os.Rename(l, k); err != nil {
+				return renamed, err
+			}
+			rel := func(p string) string { r, _ := filepath.Rel(root, p); return r }
+			journal = append(journal, rel(l)+" "+rel(k))
+			renamed = append(renamed, filepath.Base(filepath.Dir(l))+"/"+filepath.Base(l))
+		}
+	}
+	if len(journal) == 0 {
+		return nil, nil
+	}
+	p := filepath.Join(root, sysvJournalDir, s.name)
+	if old, err := os.ReadFile(p); err == nil { // a second setup keeps the first record
+		journal = append(strings.Split(strings.TrimSpace(string(old)), "\n"), journal...)
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return renamed, err
+	}
+	return renamed, writeFileAtomic(p, []byte(strings.Join(journal, "\n")+"\n"), 0o644)
+}
+
+// sysvRestore renames back the links sysvDisable recorded, newest first, and removes the
+// record. A link someone changed since (chkconfig on, package update) is left alone.
+func sysvRestore(root string, s service) ([]string, error) {
+	p := filepath.Join(root, sysvJournalDir, s.name)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	slices.Reverse(lines)
+	var restored []string
+	for _, line := range lines {
+		orig, now, ok := strings.Cut(line, " ")
+		if !ok || strings.Contains(orig, "..") || strings.Contains(now, "..") {
+			continue
+		}
+		o, n := filepath.Join(root, orig), filepath.Join(root, now)
+		if _, err := os.Lstat(n); err != nil {
+			continue
+		}
+		if _, err := os.Lstat(o); err == nil {
+			continue
+		}
+		if err := os.Rename(n, o); err != nil {
+			return restored, err
+		}
+		restored = append(restored, filepath.Base(filepath.Dir(o))+"/"+filepath.Base(o))
+	}
+	return restored, os.Remove(p)
+}
+
+// startCommand is how unlock starts the service once the volume is mounted.
+func startCommand(root string, s service) []string {
+	if s.init == initSysV {
+		return []string{filepath.Join(root, s.script), "start"}
+	}
+	return []string{"systemctl", "start", s.name + ".service"}
+}
+
+// serviceFlags repeats --service for the unlock command setup prints.
+func serviceFlags(names []string) string {
+	var b strings.Builder
+	for _, n := range names {
+		b.WriteString(" --service " + n)
+	}
+	return b.String()
+}
+
+// writeFileAtomic replaces path with data so a reader (or a crash) sees the old file or
+// the new one, never half of it.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after a successful rename there is nothing to remove
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

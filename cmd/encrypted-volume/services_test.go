@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// systemdRoot is a real Amazon Linux 2023 boot configuration with systemd and a mysqld unit.
+func systemdRoot(t *testing.T) string {
+	t.Helper()
+	root := bootRoot(t, "al2023")
+	writeRoot(t, root, "usr/lib/systemd/systemd", "", 0o755)
+	writeRoot(t, root, "usr/lib/systemd/system/mysqld.service",
+		"[Unit]\nDescription=MySQL Server\nAfter=network.target\n\n[Service]\nExecStart=/usr/sbin/mysqld\n\n[Install]\nWantedBy=multi-user.target\n", 0o644)
+	return root
+}
+
+// sysvRoot is the seed's Amazon Linux 2011.09 (SysV init, chkconfig) with a mysqld init
+// script on in runlevels 2-5 and off in 0, 1, 6, as `chkconfig mysqld on` leaves it. The
+// script records each call in marker.
+func sysvRoot(t *testing.T, marker string) string {
+	t.Helper()
+	root := bootRoot(t, "al1-2011.09")
+	writeRoot(t, root, "etc/rc.d/init.d/mysqld",
+		"#!/bin/sh\n#\n# mysqld\tThis shell script takes care of starting and stopping\n#\t\tthe MySQL subsystem (mysqld).\n#\n# chkconfig: - 64 36\n# description:\tMySQL database server.\n"+
+			"echo \"$1\" >> '"+marker+"'\n", 0o755)
+	for lvl := 0; lvl <= 6; lvl++ {
+		dir := filepath.Join(root, "etc/rc.d", "rc"+string(rune('0'+lvl))+".d")
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		name := "K36mysqld"
+		if lvl >= 2 && lvl <= 5 {
+			name = "S64mysqld"
+		}
+		require.NoError(t, os.Symlink("../init.d/mysqld", filepath.Join(dir, name)))
+	}
+	return root
+}
+
+func writeRoot(t *testing.T, root, rel, content string, perm os.FileMode) {
+	t.Helper()
+	p := filepath.Join(root, rel)
+	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	require.NoError(t, os.WriteFile(p, []byte(content), perm))
+}
+
+// rcLinks lists the mysqld links of a SysV root as "rcN.d/NAME → target".
+func rcLinks(t *testing.T, root string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(root, "etc/rc.d/rc?.d/*mysqld"))
+	require.NoError(t, err)
+	var out []string
+	for _, p := range m {
+		target, err := os.Readlink(p)
+		require.NoError(t, err)
+		out = append(out, filepath.Base(filepath.Dir(p))+"/"+filepath.Base(p)+" → "+target)
+	}
+	return out
+}
+
+// On a systemd root, setup --service writes a drop-in that makes mysqld need the mount;
+// unlock --service starts it after the mount; teardown --service removes the drop-in.
+func TestServiceGatingSystemd(t *testing.T) {
+	root := systemdRoot(t)
+	h := newHarness(t, testPass+"\n")
+	h.app.boot = grubBoot{}
+	xvdf := h.dev("xvdf")
+	mp := "/encrypted_vol"
+	code := h.run("setup", "--device", xvdf, "--root", root, "--mount-point", tempMountPoint(t), "--service", "mysqld")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", h.stdout, h.stderr)
+	dropIn := filepath.Join(root, "etc/systemd/system/mysqld.service.d/encrypted-volume.conf")
+	assert.Contains(t, h.stdout.String(), "mysqld.service (systemd): wrote "+dropIn)
+
+	// The drop-in for the default mount point, checked by systemd itself when it is here.
+	require.NoError(t, gateService(root, "mysqld.service", mp, &bytes.Buffer{}))
+	b, err := os.ReadFile(dropIn)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "\n[Unit]\nRequiresMountsFor=/encrypted_vol\nConditionPathIsMountPoint=/encrypted_vol\n")
+	entries, err := os.ReadDir(filepath.Dir(dropIn))
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "written atomically: no temporary file left")
+	verifySystemdUnit(t, root, dropIn)
+
+	code = h.run("teardown", "--root", root, "--mount-point", tempMountPoint(t), "--service", "mysqld")
+	require.Equal(t, 0, code, h.stderr.String())
+	assert.Contains(t, h.stdout.String(), "Step 3/5: detach")
+	assert.Contains(t, h.stdout.String(), "Step 5/5: let mysqld start at boot again...\n    mysqld.service: removed "+dropIn)
+	assert.NoDirExists(t, filepath.Dir(dropIn), "the drop-in directory setup made is gone")
+	require.FileExists(t, filepath.Join(root, "usr/lib/systemd/system/mysqld.service"), "the unit itself is untouched")
+	assert.Equal(t, []string{"systemctl", "start", "mysqld.service"}, startCommand(root, service{name: "mysqld", init: initSystemd}))
+}
+
+// verifySystemdUnit runs systemd-analyze verify on the unit under root and requires that
+// it has nothing to say about the drop-in. systemd-analyze does read drop-ins under
+// --root: a bad key in a copy of it is reported.
+func verifySystemdUnit(t *testing.T, root, dropIn string) {
+	sa := lookTool(t, "systemd-analyze", "Debian package systemd")
+	verify := func() string {
+		out, _ := exec.Command(sa, "verify", "--root="+root, "mysqld.service").CombinedOutput()
+		return string(out) // other complaints (no sysinit.target, no /usr/sbin/mysqld in a test root) are about the root
+	}
+	out := verify()
+	t.Logf("systemd-analyze verify:\n%s", out)
+	assert.NotContains(t, out, dropIn, "systemd accepts the drop-in")
+	bad := filepath.Join(filepath.Dir(dropIn), "zz-bad.conf")
+	require.NoError(t, os.WriteFile(bad, []byte("[Unit]\nRequiresMountsForr=/x\n"), 0o644))
+	assert.Contains(t, verify(), bad, "the oracle reads drop-ins")
+	require.NoError(t, os.Remove(bad))
+}
+
+// On a SysV root (Amazon Linux 1), setup --service takes mysqld out of boot start the way
+// chkconfig off does (S64 → K36, link targets kept) without running chkconfig; unlock
+// --service starts it after the mount; teardown --service restores exactly the runlevels
+// that were on.
+func TestServiceGatingSysV(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "started")
+	root := sysvRoot(t, marker)
+	before := rcLinks(t, root)
+	h := newHarness(t, testPass+"\n")
+	h.app.boot = grubBoot{}
+	xvdf := h.dev("xvdf")
+	mp := tempMountPoint(t)
+	code := h.run("setup", "--device", xvdf, "--root", root, "--mount-point", mp, "--service", "mysqld")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", h.stdout, h.stderr)
+	assert.Contains(t, h.stdout.String(), "mysqld (SysV init): taken out of boot start (rc2.d/S64mysqld, rc3.d/S64mysqld, rc4.d/S64mysqld, rc5.d/S64mysqld)")
+	for _, l := range rcLinks(t, root) {
+		assert.Contains(t, l, "/K36mysqld → ../init.d/mysqld", "no runlevel starts mysqld at boot")
+	}
+	assert.Contains(t, readRootFile(t, root, "boot/grub/menu.lst"), "rd_NO_LUKS", "step 8 ran too")
+	assert.NoFileExists(t, marker, "setup does not start the service")
+
+	require.Equal(t, 0, h.run("teardown", "--mount-point", mp), h.stderr.String())
+	h.setStdin(testPass + "\n")
+	h.stdout.Reset()
+	require.Equal(t, 0, h.run("unlock", "--device", xvdf, "--root", root, "--mount-point", mp, "--service", "mysqld"), h.stderr.String())
+	out := h.stdout.String()
+	assert.Contains(t, out, "Step 4/4: post-mount hooks (1)...\n    hook 1/1: "+filepath.Join(root, "etc/rc.d/init.d/mysqld")+" start")
+	assert.Less(t, strings.Index(out, "Step 3/4: mount"), strings.Index(out, "Step 4/4"))
+	b, err := os.ReadFile(marker)
+	require.NoError(t, err)
+	assert.Equal(t, "start\n", string(b), "unlock started the service once")
+
+	// Someone turned runlevel 4 back on by hand meanwhile: teardown leaves that alone.
+	require.NoError(t, os.Rename(filepath.Join(root, "etc/rc.d/rc4.d/K36mysqld"), filepath.Join(root, "etc/rc.d/rc4.d/S64mysqld")))
+	h.stdout.Reset()
+	require.Equal(t, 0, h.run("teardown", "--root", root, "--mount-point", mp, "--service", "mysqld"), h.stderr.String())
+	assert.Contains(t, h.stdout.String(), "mysqld: boot start restored (rc5.d/S64mysqld, rc3.d/S64mysqld, rc2.d/S64mysqld)")
+	assert.Equal(t, before, rcLinks(t, root), "exactly the links before setup")
+	assert.NoFileExists(t, filepath.Join(root, sysvJournalDir, "mysqld"))
+
+	// A second teardown has nothing recorded and changes nothing.
+	h.stdout.Reset()
+	require.Equal(t, 0, h.run("teardown", "--root", root, "--mount-point", mp, "--service", "mysqld"), h.stderr.String())
+	assert.Contains(t, h.stdout.String(), "mysqld: no boot start recorded by setup")
+	assert.Equal(t, before, rcLinks(t, root))
+}
+
+func TestServiceNames(t *testing.T) {
+	for _, ok := range []string{"mysqld", "mysqld.service", "getty@tty1", "postgresql-9.6", "my_app:1"} {
+		assert.NoError(t, validServiceName(strings.TrimSuffix(ok, ".service")), ok)
+	}
+	for _, bad := range []string{"", "../mysqld", "a/b", "-x", ".hidden", "my sql", "x\x00", "ä", strings.Repeat("a", 241)} {
+		assert.Error(t, validServiceName(bad), "%q", bad)
+	}
+	_, err := detectService(systemdRoot(t), "nosuchd")
+	assert.ErrorIs(t, err, errNoService)
+	assert.ErrorContains(t, err, "no unit nosuchd.service")
+}
