@@ -18,7 +18,7 @@ func (grubBoot) Check(root string) error {
 	if err != nil {
 		return fmt.Errorf("boot configuration: %w", err)
 	}
-	if !hasBootConfig(sys) {
+	if !sys.HasBootConfig() {
 		return fmt.Errorf("%w under %s (is --root the instance's root directory?)", errNoBootConfig, root)
 	}
 	return nil
