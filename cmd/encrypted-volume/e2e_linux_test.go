@@ -91,6 +91,7 @@ func TestEndToEnd(t *testing.T) {
 			{Path: scratch}, // a virtio disk for the failed-mkfs path
 		},
 		Tools:   []string{"mkfs.ext4", "cryptsetup"},
+		Files:   sampleFiles(t), // the boot configurations bootRoot builds roots from
 		Env:     map[string]string{envE2EVolume: volumeID},
 		Timeout: 4 * time.Minute,
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -15,12 +16,34 @@ import (
 )
 
 // sample reads one of grubconf's real boot configuration samples (provenance in
-// grubconf/testdata/README.md); the tests run in this package's directory.
+// grubconf/testdata/README.md).
 func sample(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "grubconf", "testdata", name))
+	b, err := os.ReadFile(filepath.Join(samplesDir(), name))
 	require.NoError(t, err)
 	return b
+}
+
+// samplesDir is grubconf/testdata as an absolute path fixed at build time, so that the VM
+// test, which runs in another directory, finds the copies vmtest.Options.Files puts at the
+// same path in the guest (sampleFiles).
+func samplesDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "grubconf", "testdata")
+}
+
+// sampleFiles lists the samples for vmtest.Options.Files.
+func sampleFiles(t testing.TB) []string {
+	t.Helper()
+	ents, err := os.ReadDir(samplesDir())
+	require.NoError(t, err)
+	var files []string
+	for _, e := range ents {
+		if e.Type().IsRegular() {
+			files = append(files, filepath.Clean(filepath.Join(samplesDir(), e.Name())))
+		}
+	}
+	return files
 }
 
 // bootRoot builds a root directory of the given kind from the samples, with the seed's
