@@ -66,7 +66,16 @@
 // what the applies added, line by line, and keeps every change made by others, before or
 // after an apply; a file nobody touched gets its original bytes back. When a line the
 // applies edited was changed again since, the undo plan says so in Warnings, its Diff
-// shows the rest, and Check and Apply refuse with ErrConflict.
+// shows the rest, and Check and Apply refuse with ErrConflict. Directories Apply had to
+// make (var/lib/… in a bare image root, /etc/kernel) are recorded too, and undo removes
+// them again when empty, so the tree is exactly as before.
+//
+// Every file read (boot loader files, /etc/default/grub and drop-ins, crypttab, fstab,
+// os-release and the other detection files, the undo record) is limited to MaxFileSize
+// (16 MiB; real ones are a few KiB, a grubenv block 1024 bytes), checked by its size
+// before reading and again while reading; a larger file is refused with a
+// *FileTooLargeError (errors.Is ErrFileTooLarge) naming it, before anything is written.
+// Detection's best-effort probes (os-release, dpkg status) skip such a file instead.
 //
 // PlanDisableUnlock refuses with an *EncryptedBootError (errors.Is ErrEncryptedBoot) and
 // changes nothing when root, /usr, swap or resume is on LUKS: a kernel argument such as

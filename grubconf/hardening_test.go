@@ -1,6 +1,9 @@
 package grubconf
 
 import (
+	"errors"
+	"os"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -70,4 +73,107 @@ func TestUndoRestoresExactTreeTwoVolumes(t *testing.T) {
 			assert.Equal(t, before, treeState(t, root, false), "tree exactly as before")
 		})
 	}
+}
+
+func rootCaseNamed(t testing.TB, name string) rootCase {
+	t.Helper()
+	for _, rc := range rootCases {
+		if rc.name == name {
+			return rc
+		}
+	}
+	t.Fatalf("no root case %q", name)
+	return rootCase{}
+}
+
+// sparse makes the root-relative file p a 2 GiB sparse file (it takes no disk space).
+func sparse(t testing.TB, root, p string) {
+	t.Helper()
+	require.NoError(t, os.Truncate(hostPath(root, p), 2<<30))
+}
+
+// requireTooLarge checks err is a *FileTooLargeError naming p.
+func requireTooLarge(t testing.TB, err error, p string) {
+	t.Helper()
+	require.ErrorIs(t, err, ErrFileTooLarge)
+	var big *FileTooLargeError
+	require.True(t, errors.As(err, &big), "%v", err)
+	assert.Equal(t, p, big.Path)
+	assert.Contains(t, err.Error(), p)
+}
+
+// TestOversizedFilesRefused: every file grubconf reads has a size limit (MaxFileSize),
+// checked before reading, so a 2 GiB sparse grub.cfg in a mounted image is refused with
+// ErrFileTooLarge naming it instead of being read into memory (it used to take a minute
+// and gigabytes). Detect refuses, and so do Plan, Apply and PlanUndo when the file grows
+// after the step before.
+func TestOversizedFilesRefused(t *testing.T) {
+	for _, tc := range []struct{ rootCase, file string }{
+		{"al1-2011.09", "/boot/grub/menu.lst"},
+		{"rhel6-xen-no-arg-yet", "/boot/grub/grub.conf"},
+		{"al2", "/boot/grub2/grub.cfg"},
+		{"al2", "/etc/default/grub"},
+		{"al2", "/etc/crypttab"},
+		{"al2", "/etc/fstab"},
+		{"ubuntu-22.04", "/etc/default/grub.d/50-cloudimg-settings.cfg"},
+		{"centos8-kernelopts", "/boot/efi/EFI/centos/grubenv"},
+		{"al2023-bls", "/boot/loader/entries/ec2a0b39b1e83ac01ea1c63c4fb0e6ba-6.1.170-213.321.amzn2023.x86_64.conf"},
+		{"rhel9-kernel-cmdline", "/etc/kernel/cmdline"},
+	} {
+		t.Run(tc.rootCase+tc.file, func(t *testing.T) {
+			rc := rootCaseNamed(t, tc.rootCase)
+			vol := rc.vol
+
+			root := rc.files(t).build(t)
+			sparse(t, root, tc.file)
+			var ms0, ms1 runtime.MemStats
+			runtime.ReadMemStats(&ms0)
+			_, err := Detect(root)
+			runtime.ReadMemStats(&ms1)
+			requireTooLarge(t, err, tc.file)
+			assert.Less(t, ms1.TotalAlloc-ms0.TotalAlloc, uint64(MaxFileSize), "the file was not read")
+
+			// Grown after Detect: Plan refuses.
+			root = rc.files(t).build(t)
+			sys, err := Detect(root)
+			require.NoError(t, err)
+			sparse(t, root, tc.file)
+			_, err = sys.PlanDisableUnlock(vol)
+			requireTooLarge(t, err, tc.file)
+		})
+	}
+	t.Run("apply and undo", func(t *testing.T) {
+		rc := rootCaseNamed(t, "al2")
+		root := rc.files(t).build(t)
+		sys, err := Detect(root)
+		require.NoError(t, err)
+		plan, err := sys.PlanDisableUnlock(rc.vol)
+		require.NoError(t, err)
+		sparse(t, root, "/etc/fstab")
+		requireTooLarge(t, plan.Apply(ApplyOptions{}), "/etc/fstab")
+
+		root = rc.files(t).build(t)
+		sys, err = Detect(root)
+		require.NoError(t, err)
+		plan, err = sys.PlanDisableUnlock(rc.vol)
+		require.NoError(t, err)
+		require.NoError(t, plan.Apply(ApplyOptions{}))
+		sparse(t, root, "/etc/fstab")
+		_, err = sys.PlanUndo(rc.vol.Name)
+		requireTooLarge(t, err, "/etc/fstab")
+		require.NoError(t, os.Truncate(hostPath(root, "/etc/fstab"), 0))
+		sparse(t, root, journalPath(rc.vol.Name))
+		_, err = sys.PlanUndo(rc.vol.Name)
+		requireTooLarge(t, err, journalPath(rc.vol.Name))
+	})
+}
+
+// TestReadLimitedWhileReading: a file whose size says nothing (or that grows while it
+// is read) is still cut off at the limit: /dev/zero has size 0 and no end.
+func TestReadLimitedWhileReading(t *testing.T) {
+	_, err := readLimited("/", "/dev/zero")
+	requireTooLarge(t, err, "/dev/zero")
+	var big *FileTooLargeError
+	require.True(t, errors.As(err, &big))
+	assert.Equal(t, int64(-1), big.Size)
 }

@@ -91,7 +91,7 @@ func readJournal(root, volume string) (*journal, error) {
 
 // readJournalFile reads the record at the real root-relative path jf.
 func readJournalFile(root, jf string) (*journal, error) {
-	b, err := os.ReadFile(hostPath(root, jf))
+	b, err := readLimited(root, jf)
 	if err != nil {
 		return nil, err
 	}

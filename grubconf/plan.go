@@ -589,7 +589,7 @@ func (p *Plan) Apply(opts ApplyOptions) error {
 	}
 	if !p.undo {
 		newDirs = missingDirs(p.Root, jf)
-		b, err := os.ReadFile(hostPath(p.Root, jf))
+		b, err := readLimited(p.Root, jf)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
@@ -658,7 +658,11 @@ func checkCurrent(root, p string, want []byte) error {
 	case want == nil:
 		return fmt.Errorf("%s: exists now: %w", p, ErrConflict)
 	}
-	cur, err := os.ReadFile(hostPath(root, p))
+	cur, err := readLimited(root, p)
+	var big *FileTooLargeError
+	if errors.As(err, &big) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", p, err)
 	}
