@@ -58,7 +58,11 @@
 // target is relative to the root; ".." never leaves it; files Apply creates are placed the
 // same way, so nothing is ever written outside the root) and the final target is replaced
 // atomically (temporary file beside it, fsync, rename, directory fsync) with its mode and
-// owner, so symlinks stay symlinks. Apply first checks that no file changed since the plan
+// owner, so symlinks stay symlinks. At Apply time every file is read and written through
+// directories opened beneath the root that follow no symlink (openat2 with RESOLVE_BENEATH
+// and RESOLVE_NO_SYMLINKS where Linux has it, an O_NOFOLLOW walk otherwise): the planned
+// paths are the real files, so a directory swapped for a symlink since the plan (perhaps
+// to one outside the root) is refused with ErrConflict instead of being followed. Apply first checks that no file changed since the plan
 // was made (ErrConflict), and records the original bytes under
 // var/lib/cloudluks/grubconf/NAME.json in the root for PlanUndo. A later apply for the same
 // volume extends that record; when someone else changed a file in between (a kernel update

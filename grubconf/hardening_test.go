@@ -3,6 +3,7 @@ package grubconf
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 
@@ -176,4 +177,56 @@ func TestReadLimitedWhileReading(t *testing.T) {
 	var big *FileTooLargeError
 	require.True(t, errors.As(err, &big))
 	assert.Equal(t, int64(-1), big.Size)
+}
+
+// copyTree copies the regular files and directories under src to dst.
+func copyTree(t testing.TB, src, dst string) {
+	t.Helper()
+	require.NoError(t, os.CopyFS(dst, os.DirFS(src)))
+}
+
+// TestApplyRefusesSwappedDirectory: a directory under the root replaced by a symlink to
+// a directory outside between Plan and Apply (holding the same files, so every content
+// check passes through the link) makes Apply refuse with ErrConflict: nothing is written
+// outside the root, and nothing inside either. Apply used to follow the link and edit
+// the files outside.
+func TestApplyRefusesSwappedDirectory(t *testing.T) {
+	for _, dir := range []string{"etc", "boot/grub2", "etc/default"} {
+		t.Run(dir, func(t *testing.T) {
+			rc := rootCaseNamed(t, "al2")
+			root := rc.files(t).build(t)
+			sys, err := Detect(root)
+			require.NoError(t, err)
+			plan, err := sys.PlanDisableUnlock(rc.vol)
+			require.NoError(t, err)
+			require.NotEmpty(t, plan.Changes)
+
+			outside := t.TempDir()
+			copyTree(t, hostPath(root, dir), outside)
+			require.NoError(t, os.RemoveAll(hostPath(root, dir)))
+			require.NoError(t, os.Symlink(outside, hostPath(root, dir)))
+			outBefore, inBefore := treeState(t, outside, false), treeState(t, root, false)
+
+			err = plan.Apply(ApplyOptions{Backup: true})
+			require.ErrorIs(t, err, ErrConflict)
+			assert.Equal(t, outBefore, treeState(t, outside, false), "nothing written outside the root")
+			assert.Equal(t, inBefore, treeState(t, root, false), "nothing written inside the root")
+		})
+	}
+}
+
+// TestWritesRefuseSymlinkedDirectory: the write primitives themselves (used after Check
+// passed, so a swap in between is caught too) never go through a symlinked directory.
+func TestWritesRefuseSymlinkedDirectory(t *testing.T) {
+	root, outside := t.TempDir(), t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(outside, "fstab"), []byte("x\n"), 0o644))
+	require.NoError(t, os.Symlink(outside, filepath.Join(root, "etc")))
+	before := treeState(t, outside, false)
+	require.ErrorIs(t, writeAtomic(root, "/etc/fstab", []byte("y\n"), 0o644), ErrConflict)
+	require.ErrorIs(t, removeDurable(root, "/etc/fstab"), ErrConflict)
+	require.ErrorIs(t, mkdirBeneath(root, "/etc/kernel", 0o755), ErrConflict)
+	require.ErrorIs(t, removeEmptyDir(root, "/etc/x/y"), ErrConflict)
+	_, err := readLimited(root, "/etc/fstab")
+	require.ErrorIs(t, err, ErrConflict)
+	assert.Equal(t, before, treeState(t, outside, false))
 }

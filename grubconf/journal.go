@@ -171,13 +171,13 @@ func saveJournal(p *Plan) error {
 	// /var/lib is a system directory (0755) when it has to be made, e.g. in a bare image
 	// root; only the record's own two directories are private.
 	dir := path.Dir(jf)
-	if err := os.MkdirAll(hostPath(p.Root, path.Dir(path.Dir(dir))), 0o755); err != nil {
+	if err := mkdirBeneath(p.Root, path.Dir(path.Dir(dir)), 0o755); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(hostPath(p.Root, dir), 0o700); err != nil {
+	if err := mkdirBeneath(p.Root, dir, 0o700); err != nil {
 		return err
 	}
-	return writeAtomic(hostPath(p.Root, jf), append(b, '\n'), 0o600)
+	return writeAtomic(p.Root, jf, append(b, '\n'), 0o600)
 }
 
 func removeJournal(root, volume string) error {
@@ -189,15 +189,15 @@ func removeJournal(root, volume string) error {
 	if j, err := readJournalFile(root, jf); err == nil {
 		made = j.Dirs
 	}
-	if err := removeDurable(hostPath(root, jf)); err != nil {
+	if err := removeDurable(root, jf); err != nil {
 		return err
 	}
 	// Leave no empty directories behind (only removes them when empty): the record's own
 	// two, then the ones Apply made for it, innermost first.
-	_ = os.Remove(hostPath(root, path.Dir(jf)))
-	_ = os.Remove(hostPath(root, path.Dir(path.Dir(jf))))
+	_ = removeEmptyDir(root, path.Dir(jf))
+	_ = removeEmptyDir(root, path.Dir(path.Dir(jf)))
 	for i := len(made) - 1; i >= 0; i-- {
-		if os.Remove(hostPath(root, made[i])) != nil && !dirGone(root, made[i]) {
+		if err := removeEmptyDir(root, made[i]); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			break // not empty: someone else uses it
 		}
 	}
@@ -251,9 +251,4 @@ func (s *System) PlanUndo(volume string) (*Plan, error) {
 		p.Changes = append(p.Changes, c)
 	}
 	return p, nil
-}
-
-func dirGone(root, d string) bool {
-	_, err := os.Lstat(hostPath(root, d))
-	return errors.Is(err, fs.ErrNotExist)
 }

@@ -128,7 +128,7 @@ const MaxFileSize = 16 << 20
 // MaxFileSize: first by its size, then while reading, for a file that grows meanwhile.
 // An empty file gives a non-nil empty slice (nil means "no file" to the callers).
 func readLimited(root, p string) ([]byte, error) {
-	f, err := os.Open(hostPath(root, p))
+	f, err := openBeneath(root, p)
 	if err != nil {
 		return nil, err
 	}
