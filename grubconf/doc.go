@@ -62,9 +62,9 @@
 // directories opened beneath the root that follow no symlink (openat2 with RESOLVE_BENEATH
 // and RESOLVE_NO_SYMLINKS where Linux has it, an O_NOFOLLOW walk otherwise): the planned
 // paths are the real files, so a directory swapped for a symlink since the plan (perhaps
-// to one outside the root) is refused with ErrConflict instead of being followed. Apply first checks that no file changed since the plan
-// was made (ErrConflict), and records the original bytes under
-// var/lib/cloudluks/grubconf/NAME.json in the root for PlanUndo. A later apply for the same
+// to one outside the root) is refused with ErrConflict instead of being followed. Apply
+// first checks that no file changed since the plan was made (ErrConflict), and records the
+// original bytes under var/lib/cloudluks/grubconf/NAME.json in the root for PlanUndo. A later apply for the same
 // volume extends that record; when someone else changed a file in between (a kernel update
 // adding an entry), the later edit is recorded as a further step. Undo takes out exactly
 // what the applies added, line by line, and keeps every change made by others, before or
