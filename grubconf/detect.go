@@ -3,6 +3,7 @@ package grubconf
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -227,6 +228,10 @@ func (s *System) hasBootLoader() bool {
 // findFile resolves name; ok=false when it (or its symlink target) does not exist.
 func findFile(root, name string) (File, bool, error) {
 	r, b, _, err := readIn(root, name)
+	var big *FileTooLargeError
+	if errors.As(err, &big) {
+		return File{}, false, err // it names the file already
+	}
 	if err != nil {
 		return File{}, false, fmt.Errorf("%s: %w", name, err)
 	}

@@ -58,15 +58,28 @@
 // target is relative to the root; ".." never leaves it; files Apply creates are placed the
 // same way, so nothing is ever written outside the root) and the final target is replaced
 // atomically (temporary file beside it, fsync, rename, directory fsync) with its mode and
-// owner, so symlinks stay symlinks. Apply first checks that no file changed since the plan
-// was made (ErrConflict), and records the original bytes under
-// var/lib/cloudluks/grubconf/NAME.json in the root for PlanUndo. A later apply for the same
+// owner, so symlinks stay symlinks. At Apply time every file is read and written through
+// directories opened beneath the root that follow no symlink (openat2 with RESOLVE_BENEATH
+// and RESOLVE_NO_SYMLINKS where Linux has it, an O_NOFOLLOW walk otherwise): the planned
+// paths are the real files, so a directory swapped for a symlink since the plan (perhaps
+// to one outside the root) is refused with ErrConflict instead of being followed. Apply
+// first checks that no file changed since the plan was made (ErrConflict), and records the
+// original bytes under var/lib/cloudluks/grubconf/NAME.json in the root for PlanUndo. A later apply for the same
 // volume extends that record; when someone else changed a file in between (a kernel update
 // adding an entry), the later edit is recorded as a further step. Undo takes out exactly
 // what the applies added, line by line, and keeps every change made by others, before or
 // after an apply; a file nobody touched gets its original bytes back. When a line the
 // applies edited was changed again since, the undo plan says so in Warnings, its Diff
-// shows the rest, and Check and Apply refuse with ErrConflict.
+// shows the rest, and Check and Apply refuse with ErrConflict. Directories Apply had to
+// make (var/lib/… in a bare image root, /etc/kernel) are recorded too, and undo removes
+// them again when empty, so the tree is exactly as before.
+//
+// Every file read (boot loader files, /etc/default/grub and drop-ins, crypttab, fstab,
+// os-release and the other detection files, the undo record) is limited to MaxFileSize
+// (16 MiB; real ones are a few KiB, a grubenv block 1024 bytes), checked by its size
+// before reading and again while reading; a larger file is refused with a
+// *FileTooLargeError (errors.Is ErrFileTooLarge) naming it, before anything is written.
+// Detection's best-effort probes (os-release, dpkg status) skip such a file instead.
 //
 // PlanDisableUnlock refuses with an *EncryptedBootError (errors.Is ErrEncryptedBoot) and
 // changes nothing when root, /usr, swap or resume is on LUKS: a kernel argument such as

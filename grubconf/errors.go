@@ -25,7 +25,27 @@ var (
 	ErrNoUndo = errors.New("nothing recorded to undo")
 	// ErrInvalidVolume: the volume description is unusable (empty or malformed name).
 	ErrInvalidVolume = errors.New("invalid volume")
+	// ErrFileTooLarge: a file to read is larger than MaxFileSize; it was not read.
+	ErrFileTooLarge = errors.New("file too large")
 )
+
+// FileTooLargeError names the file that is larger than MaxFileSize. It matches
+// ErrFileTooLarge with errors.Is.
+type FileTooLargeError struct {
+	Path string // root-relative path of the file
+	Size int64  // its size, or -1 when it grew past the limit while being read
+}
+
+// Error names the file, its size and the limit.
+func (e *FileTooLargeError) Error() string {
+	if e.Size < 0 {
+		return fmt.Sprintf("%s: grew beyond %d bytes while being read: %v", e.Path, MaxFileSize, ErrFileTooLarge)
+	}
+	return fmt.Sprintf("%s: %d bytes, more than the %d-byte limit: %v", e.Path, e.Size, MaxFileSize, ErrFileTooLarge)
+}
+
+// Unwrap makes errors.Is(err, ErrFileTooLarge) true.
+func (e *FileTooLargeError) Unwrap() error { return ErrFileTooLarge }
 
 // EncryptedBootError says which file and which setting show that boot needs LUKS. It
 // matches ErrEncryptedBoot with errors.Is.

@@ -20,6 +20,10 @@ type journal struct {
 	Arg     string         `json:"arg"`
 	Family  Family         `json:"family"`
 	Files   []journalEntry `json:"files"`
+	// Dirs are the directories Apply made for the record (outermost first, e.g. /var and
+	// /var/lib in a bare image root); undo removes them again when they are empty, so the
+	// tree is as before.
+	Dirs []string `json:"dirs,omitempty"`
 }
 
 type journalEntry struct {
@@ -78,18 +82,43 @@ func readJournal(root, volume string) (*journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(hostPath(root, jf))
+	j, err := readJournalFile(root, jf)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", planLabel(volume), ErrNoUndo)
 	}
+	return j, err
+}
+
+// readJournalFile reads the record at the real root-relative path jf.
+func readJournalFile(root, jf string) (*journal, error) {
+	b, err := readLimited(root, jf)
 	if err != nil {
 		return nil, err
 	}
 	var j journal
 	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, fmt.Errorf("%s: %w", journalPath(volume), err)
+		return nil, fmt.Errorf("%s: %w", jf, err)
 	}
 	return &j, nil
+}
+
+// siblingDirs returns the directories another volume's record says Apply made, so that
+// whichever record is undone last removes them.
+func siblingDirs(root, jf string) []string {
+	dir := path.Dir(jf)
+	ents, err := os.ReadDir(hostPath(root, dir))
+	if err != nil {
+		return nil
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() || path.Ext(e.Name()) != ".json" || e.Name() == path.Base(jf) {
+			continue
+		}
+		if j, err := readJournalFile(root, path.Join(dir, e.Name())); err == nil && len(j.Dirs) > 0 {
+			return j.Dirs
+		}
+	}
+	return nil
 }
 
 // saveJournal records p's changes, merged with an earlier record for the same volume: a
@@ -97,11 +126,17 @@ func readJournal(root, volume string) (*journal, error) {
 // this apply's edit is recorded as a further step, so that undo can take out each apply's
 // lines and keep the foreign change.
 func saveJournal(p *Plan) error {
+	jf, err := journalFile(p.Root, p.Volume.Name)
+	if err != nil {
+		return err
+	}
 	j := &journal{Version: 1, Volume: p.Volume.Name, Arg: p.Arg, Family: p.Family}
 	if old, err := readJournal(p.Root, p.Volume.Name); err == nil {
-		j.Files = old.Files
+		j.Files, j.Dirs = old.Files, old.Dirs
 	} else if !errors.Is(err, ErrNoUndo) {
 		return err
+	} else if j.Dirs = missingDirs(p.Root, jf); len(j.Dirs) == 0 {
+		j.Dirs = siblingDirs(p.Root, jf)
 	}
 	for _, c := range p.Changes {
 		e := journalEntry{Path: c.Path, Via: c.Via, Old: c.Old, New: c.New, Mode: c.Mode, Dirs: c.Dirs}
@@ -133,20 +168,16 @@ func saveJournal(p *Plan) error {
 	if err != nil {
 		return err
 	}
-	jf, err := journalFile(p.Root, p.Volume.Name)
-	if err != nil {
-		return err
-	}
 	// /var/lib is a system directory (0755) when it has to be made, e.g. in a bare image
 	// root; only the record's own two directories are private.
 	dir := path.Dir(jf)
-	if err := os.MkdirAll(hostPath(p.Root, path.Dir(path.Dir(dir))), 0o755); err != nil {
+	if err := mkdirBeneath(p.Root, path.Dir(path.Dir(dir)), 0o755); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(hostPath(p.Root, dir), 0o700); err != nil {
+	if err := mkdirBeneath(p.Root, dir, 0o700); err != nil {
 		return err
 	}
-	return writeAtomic(hostPath(p.Root, jf), append(b, '\n'), 0o600)
+	return writeAtomic(p.Root, jf, append(b, '\n'), 0o600)
 }
 
 func removeJournal(root, volume string) error {
@@ -154,12 +185,22 @@ func removeJournal(root, volume string) error {
 	if err != nil {
 		return err
 	}
-	if err := removeDurable(hostPath(root, jf)); err != nil {
+	var made []string
+	if j, err := readJournalFile(root, jf); err == nil {
+		made = j.Dirs
+	}
+	if err := removeDurable(root, jf); err != nil {
 		return err
 	}
-	// Leave no empty directories behind (only removes them when empty).
-	_ = os.Remove(hostPath(root, path.Dir(jf)))
-	_ = os.Remove(hostPath(root, path.Dir(path.Dir(jf))))
+	// Leave no empty directories behind (only removes them when empty): the record's own
+	// two, then the ones Apply made for it, innermost first.
+	_ = removeEmptyDir(root, path.Dir(jf))
+	_ = removeEmptyDir(root, path.Dir(path.Dir(jf)))
+	for i := len(made) - 1; i >= 0; i-- {
+		if err := removeEmptyDir(root, made[i]); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			break // not empty: someone else uses it
+		}
+	}
 	return nil
 }
 

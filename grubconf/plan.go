@@ -589,7 +589,7 @@ func (p *Plan) Apply(opts ApplyOptions) error {
 	}
 	if !p.undo {
 		newDirs = missingDirs(p.Root, jf)
-		b, err := os.ReadFile(hostPath(p.Root, jf))
+		b, err := readLimited(p.Root, jf)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
@@ -614,12 +614,12 @@ func (p *Plan) Apply(opts ApplyOptions) error {
 			}
 			if !p.undo {
 				if prevJournal == nil {
-					_ = removeDurable(hostPath(p.Root, jf))
+					_ = removeDurable(p.Root, jf)
 					for i := len(newDirs) - 1; i >= 0; i-- {
-						_ = os.Remove(hostPath(p.Root, newDirs[i]))
+						_ = removeEmptyDir(p.Root, newDirs[i])
 					}
 				} else {
-					_ = writeAtomic(hostPath(p.Root, jf), prevJournal, 0o600)
+					_ = writeAtomic(p.Root, jf, prevJournal, 0o600)
 				}
 			}
 			return fmt.Errorf("%s: %w", c.Path, err)
@@ -658,7 +658,11 @@ func checkCurrent(root, p string, want []byte) error {
 	case want == nil:
 		return fmt.Errorf("%s: exists now: %w", p, ErrConflict)
 	}
-	cur, err := os.ReadFile(hostPath(root, p))
+	cur, err := readLimited(root, p)
+	var big *FileTooLargeError
+	if errors.As(err, &big) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", p, err)
 	}
@@ -669,29 +673,28 @@ func checkCurrent(root, p string, want []byte) error {
 }
 
 func applyChange(root string, c Change, opts ApplyOptions) error {
-	hp := hostPath(root, c.Path)
 	if opts.Backup && c.Old != nil {
-		if err := writeAtomic(hp+BackupSuffix, c.Old, c.Mode); err != nil {
+		if err := writeAtomic(root, c.Path+BackupSuffix, c.Old, c.Mode); err != nil {
 			return fmt.Errorf("backup: %w", err)
 		}
 	}
 	if c.New == nil {
-		if err := removeDurable(hp); err != nil {
+		if err := removeDurable(root, c.Path); err != nil {
 			return err
 		}
 		for i := len(c.Dirs) - 1; i >= 0; i-- {
-			if os.Remove(hostPath(root, c.Dirs[i])) != nil {
+			if removeEmptyDir(root, c.Dirs[i]) != nil {
 				break // not empty (or gone): leave it
 			}
 		}
 		return nil
 	}
 	if c.Old == nil {
-		if err := os.MkdirAll(path.Dir(hp), 0o755); err != nil {
+		if err := mkdirBeneath(root, path.Dir(c.Path), 0o755); err != nil {
 			return err
 		}
 	}
-	return writeAtomic(hp, c.New, c.Mode)
+	return writeAtomic(root, c.Path, c.New, c.Mode)
 }
 
 // Undo returns the plan that puts back the original bytes of every file this plan

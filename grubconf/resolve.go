@@ -3,6 +3,7 @@ package grubconf
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -108,12 +109,46 @@ func readIn(root, name string) (resolved, []byte, fs.FileMode, error) {
 	if !fi.Mode().IsRegular() {
 		return r, nil, 0, nil
 	}
-	b, err := os.ReadFile(hostPath(root, r.Final))
+	b, err := readLimited(root, r.Final)
 	if err != nil {
 		return r, nil, 0, err
+	}
+	return r, b, fi.Mode().Perm(), nil
+}
+
+// MaxFileSize is the largest file grubconf reads: boot loader configurations (grub.cfg,
+// menu.lst, grub.conf, BLS entries, grubenv), /etc/default/grub and its drop-ins,
+// /etc/kernel/cmdline, crypttab, fstab, os-release and the other files detection looks at,
+// and the undo record. Real ones are a few KiB (a grubenv block is exactly 1024 bytes); a
+// larger file, e.g. a sparse or corrupt one in a mounted image, is refused with a
+// *FileTooLargeError (ErrFileTooLarge) instead of being read into memory.
+const MaxFileSize = 16 << 20
+
+// readLimited reads the regular file at root-relative p, refusing files over
+// MaxFileSize: first by its size, then while reading, for a file that grows meanwhile.
+// An empty file gives a non-nil empty slice (nil means "no file" to the callers).
+func readLimited(root, p string) ([]byte, error) {
+	f, err := openBeneath(root, p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > MaxFileSize {
+		return nil, &FileTooLargeError{Path: p, Size: fi.Size()}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxFileSize {
+		return nil, &FileTooLargeError{Path: p, Size: -1}
 	}
 	if b == nil {
 		b = []byte{}
 	}
-	return r, b, fi.Mode().Perm(), nil
+	return b, nil
 }

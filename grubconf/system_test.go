@@ -230,8 +230,9 @@ func TestApplyKeepsModeAndOwner(t *testing.T) {
 }
 
 func TestWriteAtomicNewFileMode(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "f")
-	require.NoError(t, writeAtomic(p, []byte("x"), 0o640))
+	root := t.TempDir()
+	p := filepath.Join(root, "f")
+	require.NoError(t, writeAtomic(root, "/f", []byte("x"), 0o640))
 	fi, err := os.Stat(p)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o640), fi.Mode().Perm())

@@ -23,14 +23,12 @@ func readCurrent(root, p string) ([]byte, error) {
 	case !fi.Mode().IsRegular():
 		return nil, fmt.Errorf("%s: no longer a regular file: %w", p, ErrConflict)
 	}
-	b, err := os.ReadFile(hostPath(root, p))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
+	b, err := readLimited(root, p)
+	var big *FileTooLargeError
+	if err != nil && !errors.As(err, &big) {
+		err = fmt.Errorf("%s: %w", p, err)
 	}
-	if b == nil {
-		b = []byte{}
-	}
-	return b, nil
+	return b, err
 }
 
 // revertStep takes the edit st (st.Old to st.New) out of cur and keeps every other change

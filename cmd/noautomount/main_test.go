@@ -379,3 +379,14 @@ func TestCLIUndoLineEditedByOthers(t *testing.T) {
 	assert.Empty(t, r.stdout, "no diff for a plan that is not applied")
 	assert.Equal(t, before, snapshot(t, root), "nothing written")
 }
+
+// TestCLIOversizedFile: a 2 GiB sparse grub.cfg in the root is refused at once with exit
+// 1 and a message naming the file and the limit, instead of being read (it took a minute
+// and gigabytes of memory in a dry run).
+func TestCLIOversizedFile(t *testing.T) {
+	root := writeTree(t, map[string]string{"boot/grub2/grub.cfg": "menuentry 'x' {\n\tlinux /vmlinuz root=/dev/xvda1\n}\n"})
+	require.NoError(t, os.Truncate(filepath.Join(root, "boot/grub2/grub.cfg"), 2<<30))
+	r := runCLI(t, "--root", root, "--volume", "my_enc_fs", "--dry-run")
+	assert.Equal(t, 1, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "/boot/grub2/grub.cfg: 2147483648 bytes, more than the 16777216-byte limit")
+}
