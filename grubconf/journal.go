@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strings"
 )
 
 // JournalDir is where Apply records what it changed (under the root), so that Undo can
@@ -163,6 +164,74 @@ func removeJournal(root, volume string) error {
 	return nil
 }
 
+// otherRecords names the other records under root that rely on the kernel argument arg
+// (volume names; kernelArgsJournal for a kernel-arguments-only run), in directory order.
+func otherRecords(root, volume, arg string) ([]string, error) {
+	dir, err := resolveCreate(root, JournalDir)
+	if err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(hostPath(root, dir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if volume == "" {
+		volume = kernelArgsJournal
+	}
+	var out []string
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || name == volume || !e.Type().IsRegular() {
+			continue
+		}
+		j, err := readJournal(root, name)
+		if err != nil {
+			return nil, err
+		}
+		if j.Arg == arg {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+// handOver adds the boot-loader entries of a record being undone to the record of heir,
+// whose apply found the argument already there and so never recorded those files: the
+// last undo then still takes the argument out.
+func handOver(root, heir string, entries []journalEntry) error {
+	j, err := readJournal(root, heir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		i := slices.IndexFunc(j.Files, func(f journalEntry) bool { return f.Path == e.Path })
+		if i < 0 {
+			j.Files = append(j.Files, e)
+			continue
+		}
+		// Both records edited the file: the handed-over edits are the older ones.
+		f := j.Files[i]
+		f.Steps = append(slices.Clone(e.steps()), f.steps()...)
+		f.Old = e.Old
+		if e.Old == nil {
+			f.Dirs = e.Dirs
+		}
+		j.Files[i] = f
+	}
+	b, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return err
+	}
+	jf, err := journalFile(root, heir)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(hostPath(root, jf), append(b, '\n'), 0o600)
+}
+
 // PlanUndo loads the record Apply left for volume and returns the plan that takes out of
 // every recorded file exactly what the applies put in: the lines they edited get their
 // original text back, files they created are removed, and whatever someone else changed
@@ -171,7 +240,9 @@ func removeJournal(root, volume string) error {
 // plan (Volume{}). It fails with ErrNoUndo when nothing was recorded. When a line the
 // applies edited was changed again since, taking the argument out would lose that change:
 // the plan then says so in Warnings (its Diff shows the rest) and its Apply fails with
-// ErrConflict and changes nothing.
+// ErrConflict and changes nothing. While another volume's record relies on the same
+// kernel argument, the boot-loader files keep it (the plan's Warnings say so) and that
+// record takes over their entries, so that the last undo takes the argument out.
 func (s *System) PlanUndo(volume string) (*Plan, error) {
 	if err := (Volume{Name: volume}).validate(); err != nil {
 		return nil, err
@@ -181,8 +252,17 @@ func (s *System) PlanUndo(volume string) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{Root: s.Root, Volume: Volume{Name: volume}, Arg: j.Arg, Family: j.Family, undo: true}
+	others, err := otherRecords(s.Root, volume, j.Arg)
+	if err != nil {
+		return nil, err
+	}
+	kept := false
 	for i := len(j.Files) - 1; i >= 0; i-- {
 		f := j.Files[i]
+		if len(others) > 0 && !s.isVolumeFile(f.Path) {
+			p.handover, kept = append([]journalEntry{f}, p.handover...), true
+			continue
+		}
 		cur, err := readCurrent(s.Root, f.Path)
 		if err != nil {
 			return nil, err
@@ -209,5 +289,36 @@ func (s *System) PlanUndo(volume string) (*Plan, error) {
 		}
 		p.Changes = append(p.Changes, c)
 	}
+	if kept {
+		p.heir = others[0]
+		names := strings.ReplaceAll(strings.Join(others, ", "), kernelArgsJournal, "the kernel-arguments run")
+		verb := "needs"
+		if len(others) > 1 {
+			verb = "need"
+		}
+		p.Warnings = append(p.Warnings, "kept "+j.Arg+": "+names+" still "+verb+" it")
+	}
 	return p, nil
+}
+
+// isVolumeFile reports whether the real file p is crypttab or fstab, whose edits belong
+// to one volume; every other recorded file carries the shared kernel argument.
+func (s *System) isVolumeFile(p string) bool {
+	for _, f := range []*File{s.Crypttab, s.Fstab} {
+		if f != nil && f.Path == p {
+			return true
+		}
+	}
+	return p == "/etc/crypttab" || p == "/etc/fstab"
+}
+
+// finishUndo ends an applied undo: the boot-loader entries kept for another record go to
+// that record, then this record is removed.
+func (p *Plan) finishUndo() error {
+	if len(p.handover) > 0 {
+		if err := handOver(p.Root, p.heir, p.handover); err != nil {
+			return err
+		}
+	}
+	return removeJournal(p.Root, p.Volume.Name)
 }

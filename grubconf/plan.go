@@ -67,6 +67,10 @@ type Plan struct {
 	undo     bool
 	// conflicts are the reasons an undo plan must not be applied (see PlanUndo).
 	conflicts []error
+	// handover are the boot-loader entries an undo leaves to the record of heir, another
+	// volume that still needs the kernel argument.
+	handover []journalEntry
+	heir     string
 }
 
 // Empty reports whether there is nothing to change (the operation is already done).
@@ -577,7 +581,7 @@ func (p *Plan) Apply(opts ApplyOptions) error {
 	}
 	if len(p.Changes) == 0 {
 		if p.undo {
-			return removeJournal(p.Root, p.Volume.Name)
+			return p.finishUndo()
 		}
 		return nil
 	}
@@ -626,7 +630,7 @@ func (p *Plan) Apply(opts ApplyOptions) error {
 		}
 	}
 	if p.undo {
-		return removeJournal(p.Root, p.Volume.Name)
+		return p.finishUndo()
 	}
 	return nil
 }
