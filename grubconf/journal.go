@@ -240,7 +240,9 @@ func handOver(root, heir string, entries []journalEntry) error {
 // plan (Volume{}). It fails with ErrNoUndo when nothing was recorded. When a line the
 // applies edited was changed again since, taking the argument out would lose that change:
 // the plan then says so in Warnings (its Diff shows the rest) and its Apply fails with
-// ErrConflict and changes nothing. While another volume's record relies on the same
+// ErrConflict and changes nothing. A line that holds its original text again counts as
+// reverted; one that is gone (a kernel update removed its entry) is skipped with a warning.
+// While another volume's record relies on the same
 // kernel argument, the boot-loader files keep it (the plan's Warnings say so) and that
 // record takes over their entries, so that the last undo takes the argument out.
 func (s *System) PlanUndo(volume string) (*Plan, error) {
@@ -269,8 +271,11 @@ func (s *System) PlanUndo(volume string) (*Plan, error) {
 		}
 		out, steps := cur, f.steps()
 		for k := len(steps) - 1; k >= 0; k-- {
-			var lost []string
-			out, lost = revertStep(out, steps[k])
+			var gone, lost []string
+			out, gone, lost = revertStep(out, steps[k])
+			for _, g := range gone {
+				p.Warnings = append(p.Warnings, f.Path+": "+g)
+			}
 			for _, l := range lost {
 				p.Warnings = append(p.Warnings, f.Path+": "+l+"; undoing it would lose that change, so undo refuses")
 				p.conflicts = append(p.conflicts, fmt.Errorf("%s: %w (%s)", f.Path, ErrConflict, l))

@@ -2,6 +2,7 @@ package grubconf
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -71,4 +72,65 @@ func TestUndoKeepsArgForOtherVolume(t *testing.T) {
 			assert.True(t, os.IsNotExist(err), "no record left")
 		})
 	}
+}
+
+// TestUndoAfterHandRevert: an edit already reverted by hand (the backup copied back) is
+// not a conflict, neither at once nor after a further apply; undo used to refuse for
+// ever with "line 3 was changed since it was edited".
+func TestUndoAfterHandRevert(t *testing.T) {
+	for _, again := range []bool{false, true} {
+		root := rootCases[0].files(t).build(t)
+		orig := treeState(t, root, true)
+		sys, err := Detect(root)
+		require.NoError(t, err)
+		p, err := sys.PlanDisableUnlock(myVol)
+		require.NoError(t, err)
+		require.NoError(t, p.Apply(ApplyOptions{Backup: true}))
+		bak, err := os.ReadFile(hostPath(root, "/etc/fstab") + BackupSuffix)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(hostPath(root, "/etc/fstab"), bak, 0o644))
+		if again {
+			p, err := sys.PlanDisableUnlock(myVol)
+			require.NoError(t, err)
+			require.Equal(t, []string{"/etc/fstab"}, changedPaths(p))
+			require.NoError(t, p.Apply(ApplyOptions{}))
+		}
+		undo, err := sys.PlanUndo(myVol.Name)
+		require.NoError(t, err)
+		assert.Empty(t, undo.Warnings, "apply again: %v", again)
+		require.NoError(t, undo.Apply(ApplyOptions{}), "apply again: %v", again)
+		assert.Equal(t, orig, treeState(t, root, true), "apply again: %v", again)
+	}
+}
+
+// TestUndoLineGone: a kernel update replaced the entry apply had edited (yum installed
+// 97.45 and removed 97.44). The edited line is simply gone: undo skips it with a warning
+// and reverts the rest instead of refusing.
+func TestUndoLineGone(t *testing.T) {
+	root := rootCases[0].files(t).build(t)
+	orig := treeState(t, root, true)
+	sys, err := Detect(root)
+	require.NoError(t, err)
+	p, err := sys.PlanDisableUnlock(myVol)
+	require.NoError(t, err)
+	require.NoError(t, p.Apply(ApplyOptions{}))
+	menu := hostPath(root, "/boot/grub/menu.lst")
+	b, err := os.ReadFile(menu)
+	require.NoError(t, err)
+	updated := strings.ReplaceAll(strings.ReplaceAll(string(b), "97.44", "97.45"), " rd_NO_LUKS", "")
+	require.NoError(t, os.WriteFile(menu, []byte(updated), 0o644))
+
+	undo, err := sys.PlanUndo(myVol.Name)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"/boot/grub/menu.lst: line 8 is gone since it was edited (a kernel update may have removed its entry); skipped"}, undo.Warnings)
+	require.NoError(t, undo.Apply(ApplyOptions{}))
+	after := treeState(t, root, true)
+	for _, f := range []string{"etc/crypttab", "etc/fstab"} {
+		assert.Equal(t, orig[f], after[f], f)
+	}
+	got, err := os.ReadFile(menu)
+	require.NoError(t, err)
+	assert.Equal(t, updated, string(got), "the kernel update's file is kept")
+	_, err = sys.PlanUndo(myVol.Name)
+	assert.ErrorIs(t, err, ErrNoUndo)
 }

@@ -194,7 +194,10 @@ func TestCLIUsage(t *testing.T) {
 func TestCLIConflictExitCode(t *testing.T) {
 	root := al1Root(t)
 	require.Equal(t, 0, runCLI(t, "--root", root, "--volume", "my_enc_fs").code)
-	require.NoError(t, os.WriteFile(filepath.Join(root, "etc/fstab"), []byte("changed by hand\n"), 0o644))
+	fstab := filepath.Join(root, "etc/fstab")
+	b, err := os.ReadFile(fstab)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(fstab, []byte(strings.Replace(string(b), "noauto,nofail", "noauto,nofail,noatime", 1)), 0o644))
 	r := runCLI(t, "--root", root, "--volume", "my_enc_fs", "--undo")
 	assert.Equal(t, 5, r.code)
 	assert.Contains(t, r.stderr, "/etc/fstab: file changed since it was read")
