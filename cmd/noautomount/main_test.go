@@ -281,13 +281,21 @@ func TestCLIVersion(t *testing.T) {
 
 // TestCLINoBootConfig: a root without boot configuration gets one message, not "no boot
 // loader configuration found" followed by "already disabled".
+// A root holding only /etc/fstab (no boot loader file) used to get both messages.
 func TestCLINoBootConfig(t *testing.T) {
-	root := t.TempDir()
-	r := runCLI(t, "--root", root)
-	assert.Equal(t, 0, r.code, r.stderr)
-	assert.Contains(t, r.stderr, "nothing changed: no boot loader configuration found under "+root)
-	assert.NotContains(t, r.stderr, "already disabled")
-	assert.NotContains(t, r.stderr, "warning: no boot loader")
+	for name, files := range map[string]map[string]string{
+		"empty":      {},
+		"fstab only": {"etc/fstab": "LABEL=/ / ext4 defaults 1 1\n"},
+	} {
+		root := writeTree(t, files)
+		for _, args := range [][]string{{"--root", root}, {"--root", root, "--volume", "my_enc_fs"}} {
+			r := runCLI(t, args...)
+			assert.Equal(t, 0, r.code, "%s %v: %s", name, args, r.stderr)
+			assert.Contains(t, r.stderr, "nothing changed: no boot loader configuration found under "+root, "%s %v", name, args)
+			assert.NotContains(t, r.stderr, "already disabled", "%s %v", name, args)
+			assert.NotContains(t, r.stderr, "warning: no boot loader", "%s %v", name, args)
+		}
+	}
 }
 
 // newKernelEntry is what a kernel update on Amazon Linux AMI adds to menu.lst: a new
