@@ -1,6 +1,7 @@
 package grubconf
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -244,7 +245,10 @@ func handOver(root, heir string, entries []journalEntry) error {
 // reverted; one that is gone (a kernel update removed its entry) is skipped with a warning.
 // While another volume's record relies on the same
 // kernel argument, the boot-loader files keep it (the plan's Warnings say so) and that
-// record takes over their entries, so that the last undo takes the argument out.
+// record takes over their entries, so that the last undo takes the argument out. The last
+// undo also takes the argument out of kernel lines and BLS entries a kernel update added
+// since with the argument copied in (grubby --copy-default, kernel-install from
+// /etc/kernel/cmdline), and names them in Warnings.
 func (s *System) PlanUndo(volume string) (*Plan, error) {
 	if err := (Volume{Name: volume}).validate(); err != nil {
 		return nil, err
@@ -258,7 +262,7 @@ func (s *System) PlanUndo(volume string) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	kept := false
+	kept, ours, recorded := false, false, map[string]bool{}
 	for i := len(j.Files) - 1; i >= 0; i-- {
 		f := j.Files[i]
 		if len(others) > 0 && !s.isVolumeFile(f.Path) {
@@ -281,6 +285,13 @@ func (s *System) PlanUndo(volume string) (*Plan, error) {
 				p.conflicts = append(p.conflicts, fmt.Errorf("%s: %w (%s)", f.Path, ErrConflict, l))
 			}
 		}
+		if !s.isVolumeFile(f.Path) {
+			recorded[f.Path], ours = true, true
+			var copied []string
+			if out, copied = stripCopiedArg(out, f.Old, j.Arg); len(copied) > 0 {
+				p.Warnings = append(p.Warnings, copiedWarnings(f.Path, j.Arg, copied)...)
+			}
+		}
 		if sameContent(out, cur) {
 			continue
 		}
@@ -294,6 +305,23 @@ func (s *System) PlanUndo(volume string) (*Plan, error) {
 		}
 		p.Changes = append(p.Changes, c)
 	}
+	// Entries a kernel update added since, built from the edited configuration (kernel-install
+	// from /etc/kernel/cmdline), carry the record's argument too.
+	for _, e := range s.BLSEntries {
+		if !ours || recorded[e.Path] {
+			continue
+		}
+		cur, err := readCurrent(s.Root, e.Path)
+		if err != nil {
+			return nil, err
+		}
+		out, copied := stripCopiedArg(cur, nil, j.Arg)
+		if len(copied) == 0 {
+			continue
+		}
+		p.Warnings = append(p.Warnings, copiedWarnings(e.Path, j.Arg, copied)...)
+		p.Changes = append(p.Changes, Change{Path: e.Path, Via: e.Chain, Reason: "take " + j.Arg + " out of an entry added since the apply", Old: cur, New: out})
+	}
 	if kept {
 		p.heir = others[0]
 		names := strings.ReplaceAll(strings.Join(others, ", "), kernelArgsJournal, "the kernel-arguments run")
@@ -304,6 +332,42 @@ func (s *System) PlanUndo(volume string) (*Plan, error) {
 		p.Warnings = append(p.Warnings, "kept "+j.Arg+": "+names+" still "+verb+" it")
 	}
 	return p, nil
+}
+
+// stripCopiedArg takes arg out of the kernel command lines of b that carry it and that the
+// file did not hold before the first apply (orig): entries a kernel update copied from an
+// edited one (grubby --copy-default) or built from the edited configuration. It returns
+// the 1-based numbers of the lines it changed.
+func stripCopiedArg(b, orig []byte, arg string) ([]byte, []string) {
+	if b == nil || bytes.HasPrefix(b, []byte(grubenvSignature)) {
+		return b, nil
+	}
+	had := map[string]bool{}
+	for _, l := range splitLines(orig) {
+		had[string(l)] = true
+	}
+	var out []byte
+	var changed []string
+	for k, l := range splitLines(b) {
+		n := contentEnd(l)
+		w := strings.Fields(string(l[:n]))
+		if !had[string(l)] && len(w) > 1 && slices.Contains([]string{"kernel", "module", "linux", "linux16", "linuxefi", "options"}, w[0]) {
+			if r, ok := removeCmdlineArg(string(l[:n]), arg); ok {
+				l = append([]byte(r), l[n:]...)
+				changed = append(changed, fmt.Sprint(k+1))
+			}
+		}
+		out = append(out, l...)
+	}
+	return out, changed
+}
+
+func copiedWarnings(p, arg string, lines []string) []string {
+	var out []string
+	for _, l := range lines {
+		out = append(out, p+": line "+l+" was added since the apply with "+arg+" copied in; "+arg+" taken out")
+	}
+	return out
 }
 
 // isVolumeFile reports whether the real file p is crypttab or fstab, whose edits belong

@@ -1,6 +1,7 @@
 package grubconf
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -133,4 +134,73 @@ func TestUndoLineGone(t *testing.T) {
 	assert.Equal(t, updated, string(got), "the kernel update's file is kept")
 	_, err = sys.PlanUndo(myVol.Name)
 	assert.ErrorIs(t, err, ErrNoUndo)
+}
+
+// TestUndoTakesOutCopiedArg: a kernel update after apply built its new entry from the
+// edited configuration, so the entry carries the argument too (grubby --copy-default on
+// Amazon Linux AMI, kernel-install from /etc/kernel/cmdline on AL2023). Undo used to
+// leave the argument there, silently; the argument is the record's, so undo takes it
+// out of those entries as well, keeps the entries and says which it edited.
+func TestUndoTakesOutCopiedArg(t *testing.T) {
+	t.Run("al1 grubby --copy-default", func(t *testing.T) {
+		root := rootCases[0].files(t).build(t)
+		orig := treeState(t, root, true)
+		menu := hostPath(root, "/boot/grub/menu.lst")
+		origMenu, err := os.ReadFile(menu)
+		require.NoError(t, err)
+		sys, err := Detect(root)
+		require.NoError(t, err)
+		p, err := sys.PlanDisableUnlock(myVol)
+		require.NoError(t, err)
+		require.NoError(t, p.Apply(ApplyOptions{}))
+		b, err := os.ReadFile(menu)
+		require.NoError(t, err)
+		entry := "title Amazon Linux 2011.09 (2.6.35.14-97.45.amzn1.x86_64)\nroot (hd0)\nkernel /boot/vmlinuz-2.6.35.14-97.45.amzn1.x86_64 root=LABEL=/ console=hvc0 LANG=en_US.UTF-8 KEYTABLE=us%s\ninitrd /boot/initramfs-2.6.35.14-97.45.amzn1.x86_64.img\n"
+		i := strings.Index(string(b), "title ")
+		require.NoError(t, os.WriteFile(menu, []byte(string(b[:i])+fmt.Sprintf(entry, " rd_NO_LUKS")+string(b[i:])), 0o644))
+
+		undo, err := sys.PlanUndo(myVol.Name)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"/boot/grub/menu.lst: line 8 was added since the apply with rd_NO_LUKS copied in; rd_NO_LUKS taken out"}, undo.Warnings)
+		require.NoError(t, undo.Apply(ApplyOptions{}))
+		got, err := os.ReadFile(menu)
+		require.NoError(t, err)
+		j := strings.Index(string(origMenu), "title ")
+		assert.Equal(t, string(origMenu[:j])+fmt.Sprintf(entry, "")+string(origMenu[j:]), string(got))
+		after := treeState(t, root, true)
+		for _, f := range []string{"etc/crypttab", "etc/fstab"} {
+			assert.Equal(t, orig[f], after[f], f)
+		}
+	})
+	t.Run("al2023 kernel-install", func(t *testing.T) {
+		rc := rootCaseNamed(t, "al2023-bls")
+		root := rc.files(t).build(t)
+		orig := treeState(t, root, true)
+		sys, err := Detect(root)
+		require.NoError(t, err)
+		p, err := sys.PlanDisableUnlock(rc.vol)
+		require.NoError(t, err)
+		require.NoError(t, p.Apply(ApplyOptions{}))
+		const dir = "/boot/loader/entries/"
+		old := "ec2a0b39b1e83ac01ea1c63c4fb0e6ba-6.1.170-213.321.amzn2023.x86_64.conf"
+		b, err := os.ReadFile(hostPath(root, dir+old))
+		require.NoError(t, err)
+		require.Contains(t, string(b), " rd.luks=0\n")
+		newName := strings.ReplaceAll(old, "6.1.170-213.321", "6.1.175-220.330")
+		newEntry := strings.ReplaceAll(string(b), "6.1.170-213.321", "6.1.175-220.330")
+		require.NoError(t, os.WriteFile(hostPath(root, dir+newName), []byte(newEntry), 0o644))
+
+		sys, err = Detect(root)
+		require.NoError(t, err)
+		undo, err := sys.PlanUndo(rc.vol.Name)
+		require.NoError(t, err)
+		assert.Equal(t, []string{dir + newName + ": line 5 was added since the apply with rd.luks=0 copied in; rd.luks=0 taken out"}, undo.Warnings)
+		require.NoError(t, undo.Apply(ApplyOptions{}))
+		after := treeState(t, root, true)
+		got, err := os.ReadFile(hostPath(root, dir+newName))
+		require.NoError(t, err)
+		assert.Equal(t, strings.Replace(newEntry, " rd.luks=0", "", 1), string(got))
+		delete(after, strings.TrimPrefix(dir+newName, "/"))
+		assert.Equal(t, orig, after, "everything else as before the apply")
+	})
 }
