@@ -12,8 +12,9 @@ import (
 	"strings"
 )
 
-// JournalDir is where Apply records what it changed (under the root), so that Undo can
-// restore the original bytes from another process, e.g. after a reboot.
+// JournalDir is where Apply records what it changed (under the root): per volume, the
+// argument it added and each file's original and edits, so that PlanUndo, from another
+// process and after a reboot, can take out exactly those edits and keep everyone else's.
 const JournalDir = "/var/lib/cloudluks/grubconf"
 
 type journal struct {

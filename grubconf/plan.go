@@ -51,8 +51,8 @@ type Change struct {
 	Dirs []string
 }
 
-// Plan is the set of edits for one operation. Diff shows them, Apply makes them, Undo
-// gives the plan that reverts them.
+// Plan is the set of edits for one operation. Diff shows them, Apply makes them;
+// System.PlanUndo gives the plan that reverts them.
 type Plan struct {
 	Root    string
 	Volume  Volume
@@ -696,15 +696,4 @@ func applyChange(root string, c Change, opts ApplyOptions) error {
 		}
 	}
 	return writeAtomic(hp, c.New, c.Mode)
-}
-
-// Undo returns the plan that puts back the original bytes of every file this plan
-// changes (removing files it created). Apply it after Apply.
-func (p *Plan) Undo() *Plan {
-	r := &Plan{Root: p.Root, Volume: p.Volume, Arg: p.Arg, Family: p.Family, undo: true}
-	for i := len(p.Changes) - 1; i >= 0; i-- {
-		c := p.Changes[i]
-		r.Changes = append(r.Changes, Change{Path: c.Path, Via: c.Via, Reason: "undo: " + c.Reason, Old: c.New, New: c.Old, Mode: c.Mode, Dirs: c.Dirs})
-	}
-	return r
 }

@@ -14,7 +14,10 @@
 // --undo takes out exactly what earlier runs added (the arguments, the options, a created
 // drop-in) and keeps what others changed since, such as the entry a kernel update added;
 // a file nobody else touched gets its original bytes back. When a line a run edited was
-// changed again since, --undo refuses (exit 5) and --dry-run --undo names the line.
+// changed again since, --undo refuses (exit 5) and --dry-run --undo names the line; a line
+// that is gone (a kernel update removed its entry) is skipped with a warning. The kernel
+// argument is shared: while another volume's run is recorded, --undo keeps it (and says
+// so); the last --undo takes it out, also from entries a kernel update copied it into.
 //
 // --root is required: --root / edits the running system; with no arguments at all it
 // prints its usage and exits 1.
