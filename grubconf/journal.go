@@ -279,7 +279,9 @@ func (s *System) PlanUndo(volume string) (*Plan, error) {
 			var gone, lost []string
 			out, gone, lost = revertStep(out, steps[k])
 			for _, g := range gone {
-				p.Warnings = append(p.Warnings, f.Path+": "+g)
+				if w := f.Path + ": " + g; !slices.Contains(p.Warnings, w) { // once per file, not per step
+					p.Warnings = append(p.Warnings, w)
+				}
 			}
 			for _, l := range lost {
 				p.Warnings = append(p.Warnings, f.Path+": "+l+"; undoing it would lose that change, so undo refuses")

@@ -390,3 +390,30 @@ func TestCLIUndoLineEditedByOthers(t *testing.T) {
 	assert.Empty(t, r.stdout, "no diff for a plan that is not applied")
 	assert.Equal(t, before, snapshot(t, root), "nothing written")
 }
+
+// TestCLIUndoTwoVolumes: the kernel argument is shared. Undoing one volume used to take it
+// out and turn boot-time unlock of the other back on; now it is kept, with a warning, and
+// the other volume's undo takes it out.
+func TestCLIUndoTwoVolumes(t *testing.T) {
+	root := writeTree(t, map[string]string{
+		"boot/grub/menu.lst": fixture(t, "01-amazon-linux-2011.09-pv-menu.lst"),
+		"etc/system-release": "Amazon Linux AMI release 2011.09\n",
+		"etc/crypttab":       "my_enc_fs /dev/xvdf none luks\nother_fs /dev/xvdg none luks\n",
+		"etc/fstab":          "LABEL=/ / ext4 defaults 1 1\n/dev/mapper/my_enc_fs /encrypted_vol ext4 defaults 0 0\n/dev/mapper/other_fs /other ext4 defaults 0 0\n",
+	})
+	orig := snapshot(t, root)
+	require.Equal(t, 0, runCLI(t, "--root", root, "--volume", "my_enc_fs").code)
+	require.Equal(t, 0, runCLI(t, "--root", root, "--volume", "other_fs").code)
+
+	r := runCLI(t, "--root", root, "--volume", "my_enc_fs", "--undo")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "warning: kept rd_NO_LUKS: other_fs still needs it")
+	assert.NotContains(t, r.stdout, "menu.lst")
+	s := runCLI(t, "--root", root, "--volume", "other_fs", "--dry-run")
+	assert.Contains(t, s.stderr, "nothing to do: boot-time unlock of other_fs is already disabled")
+
+	r = runCLI(t, "--root", root, "--volume", "other_fs", "--undo")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "-kernel /boot/vmlinuz-2.6.35.14-97.44.amzn1.x86_64 root=LABEL=/ console=hvc0 LANG=en_US.UTF-8 KEYTABLE=us rd_NO_LUKS\n")
+	assert.Equal(t, orig, snapshot(t, root), "the last undo restores every byte")
+}
