@@ -10,7 +10,7 @@
 //	plan.Diff(os.Stdout)                                   // dry run: unified diff
 //	err = plan.Apply(grubconf.ApplyOptions{Backup: true})  // atomic writes, undo record
 //	undo, err := sys.PlanUndo("my_enc_fs")                 // later, even from another process
-//	err = undo.Apply(grubconf.ApplyOptions{})              // original bytes back
+//	err = undo.Apply(grubconf.ApplyOptions{})              // our edits out, others' kept
 //	st, err := sys.Status(vol)                             // st.Disabled
 //
 // An empty plan means the work is done: applying twice changes nothing the second time.
@@ -68,11 +68,16 @@
 // volume extends that record; when someone else changed a file in between (a kernel update
 // adding an entry), the later edit is recorded as a further step. Undo takes out exactly
 // what the applies added, line by line, and keeps every change made by others, before or
-// after an apply; a file nobody touched gets its original bytes back. When a line the
-// applies edited was changed again since, the undo plan says so in Warnings, its Diff
-// shows the rest, and Check and Apply refuse with ErrConflict. Directories Apply had to
-// make (var/lib/… in a bare image root, /etc/kernel) are recorded too, and undo removes
-// them again when empty, so the tree is exactly as before.
+// after an apply; a file nobody touched gets its original bytes back. A line that holds its
+// original text again counts as reverted; one that is gone (a kernel update removed its
+// entry) is skipped with a warning. When a line the applies edited was changed again
+// since, the undo plan says so in Warnings, its Diff shows the rest, and Check and Apply
+// refuse with ErrConflict. The kernel argument is shared by every volume: while another
+// volume's record exists, an undo keeps it in the boot-loader files (and says so) and
+// leaves their entries to that record; the last undo takes it out, also from entries a
+// kernel update added since with the argument copied in. Directories Apply had to make
+// (var/lib/… in a bare image root, /etc/kernel) are recorded too, and undo removes them
+// again when empty, so the tree is exactly as before.
 //
 // Every file read (boot loader files, /etc/default/grub and drop-ins, crypttab, fstab,
 // os-release and the other detection files, the undo record) is limited to MaxFileSize

@@ -77,8 +77,9 @@ func Example() {
 	// disabled: true
 }
 
-// Undo restores the original bytes, here from the record Apply left under the root (so it
-// also works from another process, e.g. `noautomount --undo`).
+// Undo takes out what Apply put in (here, nobody else changed the files, so every original
+// byte comes back), from the record Apply left under the root (so it also works from
+// another process, e.g. `noautomount --undo`).
 func ExampleSystem_PlanUndo() {
 	root := exampleRoot()
 	defer os.RemoveAll(root)

@@ -1,6 +1,7 @@
 package grubconf
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,10 +9,12 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strings"
 )
 
-// JournalDir is where Apply records what it changed (under the root), so that Undo can
-// restore the original bytes from another process, e.g. after a reboot.
+// JournalDir is where Apply records what it changed (under the root): per volume, the
+// argument it added and each file's original and edits, so that PlanUndo, from another
+// process and after a reboot, can take out exactly those edits and keep everyone else's.
 const JournalDir = "/var/lib/cloudluks/grubconf"
 
 type journal struct {
@@ -204,6 +207,74 @@ func removeJournal(root, volume string) error {
 	return nil
 }
 
+// otherRecords names the other records under root that rely on the kernel argument arg
+// (volume names; kernelArgsJournal for a kernel-arguments-only run), in directory order.
+func otherRecords(root, volume, arg string) ([]string, error) {
+	dir, err := resolveCreate(root, JournalDir)
+	if err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(hostPath(root, dir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if volume == "" {
+		volume = kernelArgsJournal
+	}
+	var out []string
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || name == volume || !e.Type().IsRegular() {
+			continue
+		}
+		j, err := readJournal(root, name)
+		if err != nil {
+			return nil, err
+		}
+		if j.Arg == arg {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+// handOver adds the boot-loader entries of a record being undone to the record of heir,
+// whose apply found the argument already there and so never recorded those files: the
+// last undo then still takes the argument out.
+func handOver(root, heir string, entries []journalEntry) error {
+	j, err := readJournal(root, heir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		i := slices.IndexFunc(j.Files, func(f journalEntry) bool { return f.Path == e.Path })
+		if i < 0 {
+			j.Files = append(j.Files, e)
+			continue
+		}
+		// Both records edited the file: the handed-over edits are the older ones.
+		f := j.Files[i]
+		f.Steps = append(slices.Clone(e.steps()), f.steps()...)
+		f.Old = e.Old
+		if e.Old == nil {
+			f.Dirs = e.Dirs
+		}
+		j.Files[i] = f
+	}
+	b, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return err
+	}
+	jf, err := journalFile(root, heir)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(root, jf, append(b, '\n'), 0o600)
+}
+
 // PlanUndo loads the record Apply left for volume and returns the plan that takes out of
 // every recorded file exactly what the applies put in: the lines they edited get their
 // original text back, files they created are removed, and whatever someone else changed
@@ -212,7 +283,14 @@ func removeJournal(root, volume string) error {
 // plan (Volume{}). It fails with ErrNoUndo when nothing was recorded. When a line the
 // applies edited was changed again since, taking the argument out would lose that change:
 // the plan then says so in Warnings (its Diff shows the rest) and its Apply fails with
-// ErrConflict and changes nothing.
+// ErrConflict and changes nothing. A line that holds its original text again counts as
+// reverted; one that is gone (a kernel update removed its entry) is skipped with a warning.
+// While another volume's record relies on the same
+// kernel argument, the boot-loader files keep it (the plan's Warnings say so) and that
+// record takes over their entries, so that the last undo takes the argument out. The last
+// undo also takes the argument out of kernel lines and BLS entries a kernel update added
+// since with the argument copied in (grubby --copy-default, kernel-install from
+// /etc/kernel/cmdline), and names them in Warnings.
 func (s *System) PlanUndo(volume string) (*Plan, error) {
 	if err := (Volume{Name: volume}).validate(); err != nil {
 		return nil, err
@@ -222,19 +300,40 @@ func (s *System) PlanUndo(volume string) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{Root: s.Root, Volume: Volume{Name: volume}, Arg: j.Arg, Family: j.Family, undo: true}
+	others, err := otherRecords(s.Root, volume, j.Arg)
+	if err != nil {
+		return nil, err
+	}
+	kept, ours, recorded := false, false, map[string]bool{}
 	for i := len(j.Files) - 1; i >= 0; i-- {
 		f := j.Files[i]
+		if len(others) > 0 && !s.isVolumeFile(f.Path) {
+			p.handover, kept = append([]journalEntry{f}, p.handover...), true
+			continue
+		}
 		cur, err := readCurrent(s.Root, f.Path)
 		if err != nil {
 			return nil, err
 		}
 		out, steps := cur, f.steps()
 		for k := len(steps) - 1; k >= 0; k-- {
-			var lost []string
-			out, lost = revertStep(out, steps[k])
+			var gone, lost []string
+			out, gone, lost = revertStep(out, steps[k])
+			for _, g := range gone {
+				if w := f.Path + ": " + g; !slices.Contains(p.Warnings, w) { // once per file, not per step
+					p.Warnings = append(p.Warnings, w)
+				}
+			}
 			for _, l := range lost {
 				p.Warnings = append(p.Warnings, f.Path+": "+l+"; undoing it would lose that change, so undo refuses")
 				p.conflicts = append(p.conflicts, fmt.Errorf("%s: %w (%s)", f.Path, ErrConflict, l))
+			}
+		}
+		if !s.isVolumeFile(f.Path) {
+			recorded[f.Path], ours = true, true
+			var copied []string
+			if out, copied = stripCopiedArg(out, f.Old, j.Arg); len(copied) > 0 {
+				p.Warnings = append(p.Warnings, copiedWarnings(f.Path, j.Arg, copied)...)
 			}
 		}
 		if sameContent(out, cur) {
@@ -250,5 +349,89 @@ func (s *System) PlanUndo(volume string) (*Plan, error) {
 		}
 		p.Changes = append(p.Changes, c)
 	}
+	// Entries a kernel update added since, built from the edited configuration (kernel-install
+	// from /etc/kernel/cmdline), carry the record's argument too.
+	for _, e := range s.BLSEntries {
+		if !ours || recorded[e.Path] {
+			continue
+		}
+		cur, err := readCurrent(s.Root, e.Path)
+		if err != nil {
+			return nil, err
+		}
+		out, copied := stripCopiedArg(cur, nil, j.Arg)
+		if len(copied) == 0 {
+			continue
+		}
+		p.Warnings = append(p.Warnings, copiedWarnings(e.Path, j.Arg, copied)...)
+		p.Changes = append(p.Changes, Change{Path: e.Path, Via: e.Chain, Reason: "take " + j.Arg + " out of an entry added since the apply", Old: cur, New: out})
+	}
+	if kept {
+		p.heir = others[0]
+		names := strings.ReplaceAll(strings.Join(others, ", "), kernelArgsJournal, "the kernel-arguments run")
+		verb := "needs"
+		if len(others) > 1 {
+			verb = "need"
+		}
+		p.Warnings = append(p.Warnings, "kept "+j.Arg+": "+names+" still "+verb+" it")
+	}
 	return p, nil
+}
+
+// stripCopiedArg takes arg out of the kernel command lines of b that carry it and that the
+// file did not hold before the first apply (orig): entries a kernel update copied from an
+// edited one (grubby --copy-default) or built from the edited configuration. It returns
+// the 1-based numbers of the lines it changed.
+func stripCopiedArg(b, orig []byte, arg string) ([]byte, []string) {
+	if b == nil || bytes.HasPrefix(b, []byte(grubenvSignature)) {
+		return b, nil
+	}
+	had := map[string]bool{}
+	for _, l := range splitLines(orig) {
+		had[string(l)] = true
+	}
+	var out []byte
+	var changed []string
+	for k, l := range splitLines(b) {
+		n := contentEnd(l)
+		w := strings.Fields(string(l[:n]))
+		if !had[string(l)] && len(w) > 1 && slices.Contains([]string{"kernel", "module", "linux", "linux16", "linuxefi", "options"}, w[0]) {
+			if r, ok := removeCmdlineArg(string(l[:n]), arg); ok {
+				l = append([]byte(r), l[n:]...)
+				changed = append(changed, fmt.Sprint(k+1))
+			}
+		}
+		out = append(out, l...)
+	}
+	return out, changed
+}
+
+func copiedWarnings(p, arg string, lines []string) []string {
+	var out []string
+	for _, l := range lines {
+		out = append(out, p+": line "+l+" was added since the apply with "+arg+" copied in; "+arg+" taken out")
+	}
+	return out
+}
+
+// isVolumeFile reports whether the real file p is crypttab or fstab, whose edits belong
+// to one volume; every other recorded file carries the shared kernel argument.
+func (s *System) isVolumeFile(p string) bool {
+	for _, f := range []*File{s.Crypttab, s.Fstab} {
+		if f != nil && f.Path == p {
+			return true
+		}
+	}
+	return p == "/etc/crypttab" || p == "/etc/fstab"
+}
+
+// finishUndo ends an applied undo: the boot-loader entries kept for another record go to
+// that record, then this record is removed.
+func (p *Plan) finishUndo() error {
+	if len(p.handover) > 0 {
+		if err := handOver(p.Root, p.heir, p.handover); err != nil {
+			return err
+		}
+	}
+	return removeJournal(p.Root, p.Volume.Name)
 }

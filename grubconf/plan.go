@@ -51,8 +51,8 @@ type Change struct {
 	Dirs []string
 }
 
-// Plan is the set of edits for one operation. Diff shows them, Apply makes them, Undo
-// gives the plan that reverts them.
+// Plan is the set of edits for one operation. Diff shows them, Apply makes them;
+// System.PlanUndo gives the plan that reverts them.
 type Plan struct {
 	Root    string
 	Volume  Volume
@@ -67,6 +67,10 @@ type Plan struct {
 	undo     bool
 	// conflicts are the reasons an undo plan must not be applied (see PlanUndo).
 	conflicts []error
+	// handover are the boot-loader entries an undo leaves to the record of heir, another
+	// volume that still needs the kernel argument.
+	handover []journalEntry
+	heir     string
 }
 
 // Empty reports whether there is nothing to change (the operation is already done).
@@ -577,7 +581,7 @@ func (p *Plan) Apply(opts ApplyOptions) error {
 	}
 	if len(p.Changes) == 0 {
 		if p.undo {
-			return removeJournal(p.Root, p.Volume.Name)
+			return p.finishUndo()
 		}
 		return nil
 	}
@@ -626,7 +630,7 @@ func (p *Plan) Apply(opts ApplyOptions) error {
 		}
 	}
 	if p.undo {
-		return removeJournal(p.Root, p.Volume.Name)
+		return p.finishUndo()
 	}
 	return nil
 }
@@ -695,15 +699,4 @@ func applyChange(root string, c Change, opts ApplyOptions) error {
 		}
 	}
 	return writeAtomic(root, c.Path, c.New, c.Mode)
-}
-
-// Undo returns the plan that puts back the original bytes of every file this plan
-// changes (removing files it created). Apply it after Apply.
-func (p *Plan) Undo() *Plan {
-	r := &Plan{Root: p.Root, Volume: p.Volume, Arg: p.Arg, Family: p.Family, undo: true}
-	for i := len(p.Changes) - 1; i >= 0; i-- {
-		c := p.Changes[i]
-		r.Changes = append(r.Changes, Change{Path: c.Path, Via: c.Via, Reason: "undo: " + c.Reason, Old: c.New, New: c.Old, Mode: c.Mode, Dirs: c.Dirs})
-	}
-	return r
 }

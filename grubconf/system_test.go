@@ -160,7 +160,7 @@ func indexOf(list []string, s string) int {
 	return -1
 }
 
-func TestInMemoryUndoAndBackuplessApply(t *testing.T) {
+func TestBackuplessApplyAndUndo(t *testing.T) {
 	root := rootCases[0].files(t).build(t)
 	orig := treeState(t, root, false)
 	sys, err := Detect(root)
@@ -172,7 +172,9 @@ func TestInMemoryUndoAndBackuplessApply(t *testing.T) {
 		_, err := os.Stat(hostPath(root, c.Path) + BackupSuffix)
 		assert.True(t, errors.Is(err, os.ErrNotExist), "no backup unless asked")
 	}
-	require.NoError(t, plan.Undo().Apply(ApplyOptions{}))
+	undo, err := sys.PlanUndo(myVol.Name)
+	require.NoError(t, err)
+	require.NoError(t, undo.Apply(ApplyOptions{}))
 	assert.Equal(t, orig, treeState(t, root, true))
 }
 
@@ -258,7 +260,10 @@ func TestApplyConflict(t *testing.T) {
 	p2, err := sys2.PlanDisableUnlock(myVol)
 	require.NoError(t, err)
 	require.NoError(t, p2.Apply(ApplyOptions{}))
-	require.NoError(t, os.WriteFile(hostPath(root2, "/etc/fstab"), []byte("edited later\n"), 0o644))
+	edited, err := os.ReadFile(hostPath(root2, "/etc/fstab"))
+	require.NoError(t, err)
+	edited = bytes.Replace(edited, []byte("noauto,nofail"), []byte("noauto,nofail,noatime"), 1)
+	require.NoError(t, os.WriteFile(hostPath(root2, "/etc/fstab"), edited, 0o644))
 	before = treeState(t, root2, false)
 	undo, err := sys2.PlanUndo(myVol.Name)
 	require.NoError(t, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 )
 
 // sameContent compares file contents where nil means "no file".
@@ -35,25 +36,27 @@ func readCurrent(root, p string) ([]byte, error) {
 // in cur. The edits this package makes rewrite lines in place (an argument appended, an
 // option changed, a line commented out) or add whole lines (an options line, a new
 // drop-in), so each changed line of st.New that cur still holds gets its st.Old text back
-// and each added line is dropped; lost names the lines cur no longer holds as st left them.
+// and each added line is dropped. A line cur already holds with its st.Old text counts as
+// reverted; gone names the lines that are simply no longer there (a kernel update removed
+// their entry), which need no revert; lost names the lines someone changed since, whose
+// revert would lose that change.
 // A grubenv block is reverted by value, because its padding line changes with every
 // variable GRUB or grub2-editenv sets.
-func revertStep(cur []byte, st journalStep) (out []byte, lost []string) {
+func revertStep(cur []byte, st journalStep) (out []byte, gone, lost []string) {
 	switch {
 	case sameContent(cur, st.New):
-		return st.Old, nil
+		return st.Old, nil, nil
 	case cur == nil:
-		if st.New == nil {
-			return nil, nil
+		if st.New == nil || st.Old == nil {
+			return nil, nil, nil // a file the apply created is gone already
 		}
-		if st.Old == nil {
-			return nil, nil // a file the apply created is gone already
-		}
-		return nil, []string{"the file was removed since it was edited"}
+		// An old kernel's BLS entry removed with its kernel, say.
+		return nil, []string{"the file was removed since it was edited; skipped"}, nil
 	}
 	sig := []byte(grubenvSignature)
 	if bytes.HasPrefix(st.Old, sig) && bytes.HasPrefix(st.New, sig) && bytes.HasPrefix(cur, sig) {
-		return revertGrubenv(cur, st)
+		out, lost = revertGrubenv(cur, st)
+		return out, nil, lost
 	}
 	type pair struct {
 		from, to []byte // to == nil: drop the line
@@ -97,7 +100,14 @@ func revertStep(cur []byte, st journalStep) (out []byte, lost []string) {
 			}
 		}
 		if j < 0 {
-			lost = append(lost, fmt.Sprintf("line %d was changed since it was edited", p.line))
+			switch {
+			case p.to == nil || holdsLine(lines, used, p.to):
+				// Dropped or reverted already (a backup copied back by hand).
+			case holdsKey(lines, used, lineKey(p.from)):
+				lost = append(lost, fmt.Sprintf("line %d was changed since it was edited", p.line))
+			default:
+				gone = append(gone, fmt.Sprintf("line %d is gone since it was edited (a kernel update may have removed its entry); skipped", p.line))
+			}
 			continue
 		}
 		used[j] = true
@@ -111,12 +121,50 @@ func revertStep(cur []byte, st journalStep) (out []byte, lost []string) {
 		b = append(b, l...)
 	}
 	if len(b) == 0 && st.Old == nil {
-		return nil, lost // the file the apply created holds nothing else: remove it
+		return nil, gone, lost // the file the apply created holds nothing else: remove it
 	}
 	if b == nil {
 		b = []byte{}
 	}
-	return b, lost
+	return b, gone, lost
+}
+
+// holdsLine reports whether an unused line of lines is l.
+func holdsLine(lines [][]byte, used []bool, l []byte) bool {
+	for k, x := range lines {
+		if !used[k] && bytes.Equal(x, l) {
+			return true
+		}
+	}
+	return false
+}
+
+// holdsKey reports whether an unused line of lines has the key (see lineKey).
+func holdsKey(lines [][]byte, used []bool, key string) bool {
+	for k, x := range lines {
+		if !used[k] && lineKey(x) == key {
+			return true
+		}
+	}
+	return false
+}
+
+// lineKey is what names the thing a configuration line sets, so that an edited line can
+// be told from a line that is gone: the variable of an assignment (kopt=, GRUB_CMDLINE_…=,
+// a kernel command line's first argument), the key of a BLS options line, else the first
+// two words (a kernel line and its image, an fstab or crypttab line and its device),
+// commented out or not.
+func lineKey(l []byte) string {
+	f := strings.Fields(strings.TrimLeft(string(l), "# \t"))
+	switch {
+	case len(f) == 0:
+		return ""
+	case strings.Contains(f[0], "="):
+		return f[0][:strings.Index(f[0], "=")+1]
+	case len(f) == 1 || f[0] == "options":
+		return f[0]
+	}
+	return f[0] + " " + f[1]
 }
 
 func revertGrubenv(cur []byte, st journalStep) ([]byte, []string) {
@@ -125,7 +173,7 @@ func revertGrubenv(cur []byte, st journalStep) ([]byte, []string) {
 	nv, _ := n.Get("kernelopts")
 	cv, _ := c.Get("kernelopts")
 	switch {
-	case ov == nv:
+	case ov == nv, cv == ov: // not edited, or reverted already
 		return cur, nil
 	case cv != nv:
 		return cur, []string{"kernelopts was changed since it was edited"}

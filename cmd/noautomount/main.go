@@ -14,7 +14,10 @@
 // --undo takes out exactly what earlier runs added (the arguments, the options, a created
 // drop-in) and keeps what others changed since, such as the entry a kernel update added;
 // a file nobody else touched gets its original bytes back. When a line a run edited was
-// changed again since, --undo refuses (exit 5) and --dry-run --undo names the line.
+// changed again since, --undo refuses (exit 5) and --dry-run --undo names the line; a line
+// that is gone (a kernel update removed its entry) is skipped with a warning. The kernel
+// argument is shared: while another volume's run is recorded, --undo keeps it (and says
+// so); the last --undo takes it out, also from entries a kernel update copied it into.
 //
 // --root is required: --root / edits the running system; with no arguments at all it
 // prints its usage and exits 1.
@@ -137,9 +140,10 @@ func doRun(stdout, stderr io.Writer, root string, v grubconf.Volume, dryRun, bac
 	if err != nil {
 		return err
 	}
-	if plan.Empty() && !undo && !sys.HasBootConfig() {
+	if plan.Empty() && !undo && !hasBootLoader(sys) {
 		// One message: warnings such as "no boot loader configuration" followed by
-		// "already disabled" read as if unlock had been disabled.
+		// "already disabled" read as if unlock had been disabled. HasBootConfig is not the
+		// test: crypttab or fstab alone count there, yet carry no kernel argument.
 		fmt.Fprintf(stderr, "noautomount: nothing changed: no boot loader configuration found under %s, so there is no boot-time unlock to disable (is --root the right directory?)\n", sys.Root)
 		for _, d := range sys.Dangling {
 			fmt.Fprintf(stderr, "noautomount: warning: %s is a symlink to a missing file (is /boot mounted under the root?)\n", d)
@@ -188,6 +192,11 @@ func doRun(stdout, stderr io.Writer, root string, v grubconf.Volume, dryRun, bac
 		fmt.Fprintf(stderr, "noautomount: now run: %s\n", n)
 	}
 	return nil
+}
+
+// hasBootLoader reports whether Detect found a file that carries kernel arguments.
+func hasBootLoader(s *grubconf.System) bool {
+	return len(s.Legacy)+len(s.GrubCfg)+len(s.BLSEntries)+len(s.Grubenv) > 0 || s.DefaultGrub != nil || s.KernelCmdline != nil
 }
 
 func describeOS(s *grubconf.System) string {

@@ -194,7 +194,10 @@ func TestCLIUsage(t *testing.T) {
 func TestCLIConflictExitCode(t *testing.T) {
 	root := al1Root(t)
 	require.Equal(t, 0, runCLI(t, "--root", root, "--volume", "my_enc_fs").code)
-	require.NoError(t, os.WriteFile(filepath.Join(root, "etc/fstab"), []byte("changed by hand\n"), 0o644))
+	fstab := filepath.Join(root, "etc/fstab")
+	b, err := os.ReadFile(fstab)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(fstab, []byte(strings.Replace(string(b), "noauto,nofail", "noauto,nofail,noatime", 1)), 0o644))
 	r := runCLI(t, "--root", root, "--volume", "my_enc_fs", "--undo")
 	assert.Equal(t, 5, r.code)
 	assert.Contains(t, r.stderr, "/etc/fstab: file changed since it was read")
@@ -278,13 +281,21 @@ func TestCLIVersion(t *testing.T) {
 
 // TestCLINoBootConfig: a root without boot configuration gets one message, not "no boot
 // loader configuration found" followed by "already disabled".
+// A root holding only /etc/fstab (no boot loader file) used to get both messages.
 func TestCLINoBootConfig(t *testing.T) {
-	root := t.TempDir()
-	r := runCLI(t, "--root", root)
-	assert.Equal(t, 0, r.code, r.stderr)
-	assert.Contains(t, r.stderr, "nothing changed: no boot loader configuration found under "+root)
-	assert.NotContains(t, r.stderr, "already disabled")
-	assert.NotContains(t, r.stderr, "warning: no boot loader")
+	for name, files := range map[string]map[string]string{
+		"empty":      {},
+		"fstab only": {"etc/fstab": "LABEL=/ / ext4 defaults 1 1\n"},
+	} {
+		root := writeTree(t, files)
+		for _, args := range [][]string{{"--root", root}, {"--root", root, "--volume", "my_enc_fs"}} {
+			r := runCLI(t, args...)
+			assert.Equal(t, 0, r.code, "%s %v: %s", name, args, r.stderr)
+			assert.Contains(t, r.stderr, "nothing changed: no boot loader configuration found under "+root, "%s %v", name, args)
+			assert.NotContains(t, r.stderr, "already disabled", "%s %v", name, args)
+			assert.NotContains(t, r.stderr, "warning: no boot loader", "%s %v", name, args)
+		}
+	}
 }
 
 // newKernelEntry is what a kernel update on Amazon Linux AMI adds to menu.lst: a new
@@ -389,4 +400,31 @@ func TestCLIOversizedFile(t *testing.T) {
 	r := runCLI(t, "--root", root, "--volume", "my_enc_fs", "--dry-run")
 	assert.Equal(t, 1, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "/boot/grub2/grub.cfg: 2147483648 bytes, more than the 16777216-byte limit")
+}
+
+// TestCLIUndoTwoVolumes: the kernel argument is shared. Undoing one volume used to take it
+// out and turn boot-time unlock of the other back on; now it is kept, with a warning, and
+// the other volume's undo takes it out.
+func TestCLIUndoTwoVolumes(t *testing.T) {
+	root := writeTree(t, map[string]string{
+		"boot/grub/menu.lst": fixture(t, "01-amazon-linux-2011.09-pv-menu.lst"),
+		"etc/system-release": "Amazon Linux AMI release 2011.09\n",
+		"etc/crypttab":       "my_enc_fs /dev/xvdf none luks\nother_fs /dev/xvdg none luks\n",
+		"etc/fstab":          "LABEL=/ / ext4 defaults 1 1\n/dev/mapper/my_enc_fs /encrypted_vol ext4 defaults 0 0\n/dev/mapper/other_fs /other ext4 defaults 0 0\n",
+	})
+	orig := snapshot(t, root)
+	require.Equal(t, 0, runCLI(t, "--root", root, "--volume", "my_enc_fs").code)
+	require.Equal(t, 0, runCLI(t, "--root", root, "--volume", "other_fs").code)
+
+	r := runCLI(t, "--root", root, "--volume", "my_enc_fs", "--undo")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "warning: kept rd_NO_LUKS: other_fs still needs it")
+	assert.NotContains(t, r.stdout, "menu.lst")
+	s := runCLI(t, "--root", root, "--volume", "other_fs", "--dry-run")
+	assert.Contains(t, s.stderr, "nothing to do: boot-time unlock of other_fs is already disabled")
+
+	r = runCLI(t, "--root", root, "--volume", "other_fs", "--undo")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "-kernel /boot/vmlinuz-2.6.35.14-97.44.amzn1.x86_64 root=LABEL=/ console=hvc0 LANG=en_US.UTF-8 KEYTABLE=us rd_NO_LUKS\n")
+	assert.Equal(t, orig, snapshot(t, root), "the last undo restores every byte")
 }
