@@ -19,6 +19,7 @@ import (
 func testFaults(t *testing.T, e *env) {
 	t.Run("ThrottleBurst", func(t *testing.T) { testThrottleBurst(t, e) })
 	t.Run("ThrottleOutlastsSDKRetries", func(t *testing.T) { testThrottleInWait(t, e) })
+	t.Run("OverloadOutlastsSDKRetries", func(t *testing.T) { testOverloadInWait(t, e) })
 	t.Run("NotFoundAfterCreate", func(t *testing.T) { testNotFoundAfterCreate(t, e) })
 	t.Run("StuckAttaching", func(t *testing.T) { testStuckAttaching(t, e) })
 	t.Run("DeviceNameInUse", func(t *testing.T) { testDeviceInUse(t, e) })
@@ -89,6 +90,34 @@ func testThrottleInWait(t *testing.T, e *env) {
 	assert.Equal(t, ebs.StateAvailable, v.State)
 	assert.Equal(t, 10, p.fired("throttle"))
 	assert.True(t, ev.find(func(x ebs.Event) bool { return x.Op == "wait-available" && x.Warning }))
+}
+
+// EC2's overload answer (503 Unavailable or ServiceUnavailable, or a 503 from something in
+// front of EC2 with a body of its own) says "slow down", as RequestLimitExceeded does: a wait
+// rides it out instead of ending with ErrServer.
+func testOverloadInWait(t *testing.T, e *env) {
+	bodies := map[string]string{
+		"Unavailable":        "",
+		"ServiceUnavailable": `<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>ServiceUnavailable</Code><Message>Service unavailable</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>`,
+		"NotEC2":             "<html><body><h1>503 Service Unavailable</h1></body></html>",
+	}
+	for name, body := range bodies {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			p := newFaultProxy(t, e.moto)
+			ev := &events{}
+			c := e.client(t, p.URL, ev)
+			v, err := c.Create(ctx, ebs.CreateOptions{SizeGiB: 1, AvailabilityZone: testAZ, Tags: tagged(t)})
+			require.NoError(t, err)
+			p.set(func(p *faultProxy) { p.overload["DescribeVolumes"] = 10; p.overloadBody = body }) // SDK gives up after 4
+			v, err = c.WaitAvailable(ctx, v.ID)
+			require.NoError(t, err)
+			assert.Equal(t, ebs.StateAvailable, v.State)
+			assert.Equal(t, 10, p.fired("overload"))
+			assert.True(t, ev.find(func(x ebs.Event) bool { return x.Op == "wait-available" && x.Warning }))
+			require.NoError(t, c.Delete(ctx, v.ID, ebs.DeleteOptions{}))
+		})
+	}
 }
 
 // InvalidVolume.NotFound for the first DescribeVolumes after create (eventual consistency)
