@@ -292,12 +292,20 @@ func (c *Client) waitAttached(ctx context.Context, volumeID, instance, dev strin
 	if err == nil {
 		return att, nil
 	}
-	if errors.Is(err, errWaitTimeout) {
+	// Attach fails only with the attachment undone: EC2 accepted it, so a volume left
+	// attached after a reported failure would be in use with nobody knowing.
+	switch {
+	case errors.Is(err, errWaitTimeout):
 		c.progress(Event{Op: "attach", VolumeID: volumeID, InstanceID: instance, Device: dev, State: last, Warning: true,
 			Message: fmt.Sprintf("still %s after %v: detaching to roll back", last, c.opts.Wait.AttachingTimeout)})
-		rb := c.rollback(ctx, volumeID, instance, dev)
 		err = fmt.Errorf("%w: still %s after %v", ErrAttachTimeout, last, c.opts.Wait.AttachingTimeout)
-		if rb != nil {
+		if rb := c.rollback(ctx, volumeID, instance, dev); rb != nil {
+			err = fmt.Errorf("%w; roll-back failed: %w", err, rb)
+		}
+	case errors.Is(err, ErrServer):
+		c.progress(Event{Op: "attach", VolumeID: volumeID, InstanceID: instance, Device: dev, State: last, Warning: true,
+			Message: "EC2 keeps failing: detaching to roll back"})
+		if rb := c.rollback(ctx, volumeID, instance, dev); rb != nil {
 			err = fmt.Errorf("%w; roll-back failed: %w", err, rb)
 		}
 	}

@@ -42,8 +42,8 @@ var (
 	// ErrUnsupported: the operation needs a Linux kernel interface.
 	ErrUnsupported = errors.New("not supported on this platform")
 	// ErrServer: EC2 answered with a server error (HTTP 5xx other than throttling and the
-	// 503 overload answer, which are waited out) after the SDK's retries, or a wait saw one
-	// on WaitOptions.ServerErrorPolls polls in a row.
+	// 503 overload answer, which are waited out) after the SDK's retries, or a wait saw
+	// nothing but server errors for WaitOptions.ServerErrorBudget.
 	// The SDK's error stays in the chain (errors.As to smithy.APIError for the code and
 	// *awshttp.ResponseError for the request ID).
 	ErrServer = errors.New("EC2 server error")

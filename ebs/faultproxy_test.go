@@ -46,6 +46,8 @@ type faultProxy struct {
 	// the first has been forwarded (DetachVolume goes through, then every DescribeVolumes
 	// of the wait fails).
 	thenServerError map[string]string
+	// thenServerErrors: how many requests thenServerError fails (0 = all).
+	thenServerErrors int
 
 	calls    []call
 	injected map[string]int // fault name → times fired
@@ -160,6 +162,9 @@ func (p *faultProxy) serve(w http.ResponseWriter, r *http.Request, rp *httputil.
 	} else if next, ok := p.thenServerError[action]; ok {
 		delete(p.thenServerError, action)
 		p.serverError[next] = 1 << 20
+		if p.thenServerErrors > 0 {
+			p.serverError[next] = p.thenServerErrors
+		}
 	}
 	p.mu.Unlock()
 
