@@ -3,7 +3,10 @@ package ebs_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +32,7 @@ func testFaults(t *testing.T, e *env) {
 	t.Run("ForceOnlyWhenAsked", func(t *testing.T) { testForce(t, e) })
 	t.Run("PersistentServerError", func(t *testing.T) { testPersistentServerError(t, e) })
 	t.Run("ServerErrorBurst", func(t *testing.T) { testServerErrorBurst(t, e) })
+	t.Run("ProgressOneAtATime", func(t *testing.T) { testProgressOneAtATime(t, e) })
 }
 
 func tagged(t *testing.T) map[string]string { return map[string]string{"test": t.Name()} }
@@ -502,4 +506,50 @@ func testServerErrorBurst(t *testing.T, e *env) {
 			assert.Empty(t, e.motoVolumes(t, t.Name()))
 		})
 	}
+}
+
+// Operations running in parallel on one Client, each reporting retries and state changes:
+// Options.Progress is never entered while another call of it is running, so a callback that
+// writes to a terminal or appends to a slice needs no lock of its own.
+func testProgressOneAtATime(t *testing.T, e *env) {
+	ctx := context.Background()
+	p := newFaultProxy(t, e.moto)
+	var inside, overlaps, calls atomic.Int32
+	c := e.client(t, p.URL, nil, func(o *ebs.Options) {
+		o.Progress = func(ebs.Event) {
+			calls.Add(1)
+			if inside.Add(1) > 1 {
+				overlaps.Add(1)
+			}
+			for range 1000 { // a slow callback: give the other operations every chance to enter
+				runtime.Gosched()
+			}
+			inside.Add(-1)
+		}
+	})
+	const n = 4
+	ids := make([]string, n)
+	for i := range ids {
+		v, err := c.Create(ctx, ebs.CreateOptions{SizeGiB: 1, AvailabilityZone: testAZ, Tags: tagged(t)})
+		require.NoError(t, err)
+		ids[i] = v.ID
+	}
+	p.set(func(p *faultProxy) { p.throttle["DescribeVolumes"] = 8 * n })
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i, id := range ids {
+		wg.Go(func() {
+			_, errs[i] = c.WaitAvailable(ctx, id)
+			if errs[i] == nil {
+				errs[i] = c.Delete(ctx, id, ebs.DeleteOptions{})
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 8*n, p.fired("throttle"))
+	assert.GreaterOrEqual(t, calls.Load(), int32(8*n), "every throttled request was reported")
+	assert.Zero(t, overlaps.Load(), "Progress entered while running")
 }
