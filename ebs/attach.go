@@ -45,8 +45,11 @@ type AttachOptions struct {
 // in-flight attachments do not use, and on EC2's "already in use" answer moves on to the
 // next (and tries that name last on that instance for Wait.BadDeviceTTL: mappings
 // DescribeInstances does not show stay taken). An attachment still "attaching" after
-// Wait.AttachingTimeout is detached again and ErrAttachTimeout returned. Attaching a volume
-// already attached to the same instance returns that attachment.
+// Wait.AttachingTimeout is detached again and ErrAttachTimeout returned; one whose wait sees
+// nothing but server errors for Wait.ServerErrorBudget is detached again too and ErrServer
+// returned, so a failed Attach does not leave the volume attached (unless the roll-back
+// failed as well, which the error then says). Attaching a volume already attached to the
+// same instance returns that attachment.
 func (c *Client) Attach(ctx context.Context, volumeID string, o AttachOptions) (*Attachment, error) {
 	instance := o.InstanceID
 	if instance == "" {
@@ -248,7 +251,8 @@ func (c *Client) InFlight(instance string) []string {
 
 // waitAttached polls until the volume's attachment to instance is "attached". Stuck in
 // "attaching" (or not visible) past Wait.AttachingTimeout: roll back with a detach and
-// return ErrAttachTimeout.
+// return ErrAttachTimeout. Server errors for Wait.ServerErrorBudget: roll back the same way
+// and return ErrServer.
 func (c *Client) waitAttached(ctx context.Context, volumeID, instance, dev string) (*Attachment, error) {
 	var att *Attachment
 	last := ""
@@ -292,12 +296,20 @@ func (c *Client) waitAttached(ctx context.Context, volumeID, instance, dev strin
 	if err == nil {
 		return att, nil
 	}
-	if errors.Is(err, errWaitTimeout) {
+	// Attach fails only with the attachment undone: EC2 accepted it, so a volume left
+	// attached after a reported failure would be in use with nobody knowing.
+	switch {
+	case errors.Is(err, errWaitTimeout):
 		c.progress(Event{Op: "attach", VolumeID: volumeID, InstanceID: instance, Device: dev, State: last, Warning: true,
 			Message: fmt.Sprintf("still %s after %v: detaching to roll back", last, c.opts.Wait.AttachingTimeout)})
-		rb := c.rollback(ctx, volumeID, instance, dev)
 		err = fmt.Errorf("%w: still %s after %v", ErrAttachTimeout, last, c.opts.Wait.AttachingTimeout)
-		if rb != nil {
+		if rb := c.rollback(ctx, volumeID, instance, dev); rb != nil {
+			err = fmt.Errorf("%w; roll-back failed: %w", err, rb)
+		}
+	case errors.Is(err, ErrServer):
+		c.progress(Event{Op: "attach", VolumeID: volumeID, InstanceID: instance, Device: dev, State: last, Warning: true,
+			Message: "EC2 keeps failing: detaching to roll back"})
+		if rb := c.rollback(ctx, volumeID, instance, dev); rb != nil {
 			err = fmt.Errorf("%w; roll-back failed: %w", err, rb)
 		}
 	}
@@ -327,8 +339,9 @@ type DetachOptions struct {
 	Force bool
 }
 
-// Detach detaches the volume and waits until it is detached. A volume that is not attached
-// (or becomes detached meanwhile) is success.
+// Detach detaches the volume and waits until it is detached, for at most Wait.DetachTimeout
+// (then ErrTimeout; server errors end the wait after Wait.ServerErrorBudget with ErrServer).
+// A volume that is not attached (or becomes detached meanwhile) is success.
 func (c *Client) Detach(ctx context.Context, volumeID string, o DetachOptions) error {
 	fail := func(inst, dev, state string, err error) error {
 		return &Error{Op: "detach", VolumeID: volumeID, InstanceID: inst, Device: dev, State: state, Err: err}

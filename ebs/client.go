@@ -41,7 +41,9 @@ const (
 
 // RetryOptions configure the SDK retryer NewFromConfig installs.
 type RetryOptions struct {
-	MaxAttempts int                  // 0 = DefaultMaxAttempts
+	// MaxAttempts: 0 = DefaultMaxAttempts. AWS_MAX_ATTEMPTS (or max_attempts in the
+	// profile, aws.Config.RetryMaxAttempts) overrides it, as in any SDK program.
+	MaxAttempts int
 	MaxBackoff  time.Duration        // 0 = DefaultMaxBackoff
 	Backoff     retry.BackoffDelayer // nil = the SDK's exponential jitter (1 s base for throttles)
 }
@@ -63,7 +65,10 @@ type Event struct {
 // reports, no instance metadata.
 type Options struct {
 	// Progress receives state changes and warnings; nil discards them. It is called from the
-	// goroutine running the operation.
+	// goroutine running an operation or from one of the SDK's (a log line of the
+	// credentials cache), but never twice at once: the Client holds a lock around each call
+	// (shared with the SDK log lines, see NewFromConfig). So it must not wait for another
+	// operation of the same Client to report something.
 	Progress func(Event)
 	// Wait overrides the wait policies (zero fields keep the defaults).
 	Wait WaitOptions
@@ -82,6 +87,7 @@ type Options struct {
 type Client struct {
 	api  EC2API
 	opts Options
+	sink sink // opts.Progress under a lock
 
 	mu       sync.Mutex
 	inflight map[string]map[string]string    // instance ID → device name → volume ID
@@ -91,9 +97,14 @@ type Client struct {
 
 // New returns a Client over api.
 func New(api EC2API, opts Options) *Client {
+	return newClient(api, opts, newSink(opts.Progress))
+}
+
+// newClient is New with the lock the progress callback is called under.
+func newClient(api EC2API, opts Options, s sink) *Client {
 	opts.Wait = opts.Wait.withDefaults()
 	opts.Resolve = opts.Resolve.withDefaults(opts.Wait)
-	return &Client{api: api, opts: opts, inflight: map[string]map[string]string{}, bad: map[string]map[string]time.Time{}}
+	return &Client{api: api, opts: opts, sink: s, inflight: map[string]map[string]string{}, bad: map[string]map[string]time.Time{}}
 }
 
 // NewRetryer returns the SDK retryer NewFromConfig installs: standard mode with
@@ -121,17 +132,22 @@ func NewRetryer(ro RetryOptions) aws.Retryer {
 // set. Endpoints, credentials and region come from cfg, so AWS_ENDPOINT_URL_EC2,
 // AWS_EC2_METADATA_SERVICE_ENDPOINT, AWS_MAX_ATTEMPTS, profiles and the rest work as in any
 // SDK program. When cfg comes from LoadDefaultConfig without a logger of the caller's, the
-// SDK's log lines (the IMDSv1 fallback warning) go to opts.Progress as Events.
+// SDK's log lines (the IMDSv1 fallback warning) go to opts.Progress as Events. Both kinds
+// of Event are delivered under one lock, also when cfg's logger is WithProgress's.
 func NewFromConfig(cfg aws.Config, opts Options, ec2Opts ...func(*ec2.Options)) *Client {
-	if _, quiet := cfg.Logger.(quietLogger); quiet || cfg.Logger == nil {
-		cfg.Logger = eventLogger{progress: opts.Progress}
+	s := newSink(opts.Progress)
+	switch l := cfg.Logger.(type) {
+	case quietLogger, nil:
+		cfg.Logger = eventLogger{sink: s}
+	case eventLogger:
+		s.mu = l.sink.mu
 	}
 	retryer := NewRetryer(opts.Retry)
 	fns := append([]func(*ec2.Options){func(o *ec2.Options) { o.Retryer = retryer }}, ec2Opts...)
 	if opts.Metadata == nil {
 		opts.Metadata = imds.NewFromConfig(cfg)
 	}
-	return New(ec2.NewFromConfig(cfg, fns...), opts)
+	return newClient(ec2.NewFromConfig(cfg, fns...), opts, s)
 }
 
 // LoadDefaultConfig loads the SDK configuration the standard way and, when no region is
@@ -197,11 +213,7 @@ func (c *Client) Instance(ctx context.Context) (Instance, error) {
 	return inst, nil
 }
 
-func (c *Client) progress(e Event) {
-	if c.opts.Progress != nil {
-		c.opts.Progress(e)
-	}
-}
+func (c *Client) progress(e Event) { c.sink.send(e) }
 
 // API returns the EC2 client the Client calls.
 func (c *Client) API() EC2API { return c.api }

@@ -285,10 +285,12 @@ func (c *Client) findByToken(ctx context.Context, token string) (*Volume, error)
 	return nil, nil
 }
 
-// WaitAvailable waits until the volume is "available" (or already "in-use"), riding out
-// InvalidVolume.NotFound for Wait.NotFoundGrace after the call starts (the SDK's
-// VolumeAvailable waiter fails on the first NotFound) and transient errors until the
-// timeout. A volume that turns "error" or "deleted" fails with ErrVolumeFailed.
+// WaitAvailable waits until the volume is "available" (or already "in-use"), for at most
+// Wait.AvailableTimeout (then ErrTimeout). It rides out InvalidVolume.NotFound for
+// Wait.NotFoundGrace after the call starts (the SDK's VolumeAvailable waiter fails on the
+// first NotFound), throttling and dropped connections until the timeout, and server errors
+// for Wait.ServerErrorBudget (then ErrServer). A volume that turns "error" or "deleted"
+// fails with ErrVolumeFailed.
 func (c *Client) WaitAvailable(ctx context.Context, volumeID string) (*Volume, error) {
 	var vol *Volume
 	last := ""

@@ -62,10 +62,11 @@
 // that WaitOptions override. Throttling (RequestLimitExceeded), 5xx answers and dropped
 // connections are retried by the SDK retryer (NewRetryer), and each retry is reported as a
 // warning Event ("retrying DetachVolume: InternalError (attempt 2 of 8)"). Inside wait loops
-// throttling and dropped connections are ridden out until the timeout; a server error (5xx
-// other than throttling) is not: after WaitOptions.ServerErrorPolls polls in a row that each
-// failed after the SDK's attempts (DefaultServerErrorPolls), the wait ends with ErrServer and
-// EC2's error. AttachVolume, DetachVolume and DeleteVolume are not idempotent: when the
+// throttling, EC2's 503 overload answer (Unavailable) and dropped connections are ridden out
+// until the timeout; other server errors are ridden out for WaitOptions.ServerErrorBudget
+// (DefaultServerErrorBudget, counted from the last poll that got another answer), then the
+// wait ends with ErrServer and EC2's error. An Attach that ends so detaches the volume again,
+// as it does when the attachment is stuck. AttachVolume, DetachVolume and DeleteVolume are not idempotent: when the
 // SDK resends one whose first answer was lost, EC2 may refuse the resend because the first
 // attempt worked (IncorrectState, "already in use", NotFound). Attach, Detach and Delete
 // therefore describe the volume before they report such a refusal, and carry on when it shows

@@ -41,8 +41,9 @@ var (
 	ErrStaleDevice = errors.New("device path belongs to another volume")
 	// ErrUnsupported: the operation needs a Linux kernel interface.
 	ErrUnsupported = errors.New("not supported on this platform")
-	// ErrServer: EC2 answered with a server error (HTTP 5xx other than throttling) after
-	// the SDK's retries, or a wait saw one on WaitOptions.ServerErrorPolls polls in a row.
+	// ErrServer: EC2 answered with a server error (HTTP 5xx other than throttling and the
+	// 503 overload answer, which are waited out) after the SDK's retries, or a wait saw
+	// nothing but server errors for WaitOptions.ServerErrorBudget.
 	// The SDK's error stays in the chain (errors.As to smithy.APIError for the code and
 	// *awshttp.ResponseError for the request ID).
 	ErrServer = errors.New("EC2 server error")
@@ -96,11 +97,32 @@ func errorCode(err error) string {
 
 var sdkThrottles = retry.IsErrorThrottles(retry.DefaultThrottles)
 
+// isSlowDown reports an answer that says "slower": throttling, and EC2's overload answer,
+// HTTP 503 (Unavailable, ServiceUnavailable, or a body that is not EC2's at all, from a load
+// balancer in front of it). Such answers are waited out like RequestLimitExceeded, never
+// counted as EC2 failing.
+func isSlowDown(err error) bool {
+	if err == nil {
+		return false
+	}
+	if sdkThrottles.IsErrorThrottle(err).Bool() {
+		return true
+	}
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) && re.HTTPStatusCode() == 503 {
+		return true
+	}
+	switch errorCode(err) {
+	case "ServiceUnavailable", "Unavailable":
+		return true
+	}
+	return false
+}
+
 // isServerError reports an answer that says EC2 itself failed: a 5xx status or one of the
-// codes EC2 uses for it. Throttling (RequestLimitExceeded comes as a 503) is excluded: it
-// says "slower", not "broken", and is waited out.
+// codes EC2 uses for it, unless it only says "slower" (isSlowDown).
 func isServerError(err error) bool {
-	if err == nil || sdkThrottles.IsErrorThrottle(err).Bool() {
+	if err == nil || isSlowDown(err) {
 		return false
 	}
 	var re interface{ HTTPStatusCode() int }
@@ -108,7 +130,7 @@ func isServerError(err error) bool {
 		return true
 	}
 	switch errorCode(err) {
-	case "InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable":
+	case "InternalError", "InternalFailure":
 		return true
 	}
 	return false

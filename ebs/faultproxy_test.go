@@ -38,10 +38,16 @@ type faultProxy struct {
 	dropBefore, dropAfter map[string]int
 	// serverError: action → number of next requests answered 500 InternalError.
 	serverError map[string]int
+	// overload: action → number of next requests answered 503 with overloadBody (EC2's
+	// "Unavailable" when empty).
+	overload     map[string]int
+	overloadBody string
 	// thenServerError: action → action whose requests all fail with 500 once a request of
 	// the first has been forwarded (DetachVolume goes through, then every DescribeVolumes
 	// of the wait fails).
 	thenServerError map[string]string
+	// thenServerErrors: how many requests thenServerError fails (0 = all).
+	thenServerErrors int
 
 	calls    []call
 	injected map[string]int // fault name → times fired
@@ -69,6 +75,7 @@ func newFaultProxy(t *testing.T, target string) *faultProxy {
 		dropBefore:      map[string]int{},
 		dropAfter:       map[string]int{},
 		serverError:     map[string]int{},
+		overload:        map[string]int{},
 		thenServerError: map[string]string{},
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
@@ -119,7 +126,7 @@ func (p *faultProxy) serve(w http.ResponseWriter, r *http.Request, rp *httputil.
 
 	p.mu.Lock()
 	p.calls = append(p.calls, call{Action: action, Form: form})
-	fault := ""
+	fault, overloadBody := "", p.overloadBody
 	switch {
 	case p.throttle[action] > 0:
 		p.throttle[action]--
@@ -130,6 +137,9 @@ func (p *faultProxy) serve(w http.ResponseWriter, r *http.Request, rp *httputil.
 	case p.serverError[action] > 0:
 		p.serverError[action]--
 		fault = "server-error"
+	case p.overload[action] > 0:
+		p.overload[action]--
+		fault = "overload"
 	case p.dropBefore[action] > 0:
 		p.dropBefore[action]--
 		fault = "drop-before"
@@ -152,6 +162,9 @@ func (p *faultProxy) serve(w http.ResponseWriter, r *http.Request, rp *httputil.
 	} else if next, ok := p.thenServerError[action]; ok {
 		delete(p.thenServerError, action)
 		p.serverError[next] = 1 << 20
+		if p.thenServerErrors > 0 {
+			p.serverError[next] = p.thenServerErrors
+		}
 	}
 	p.mu.Unlock()
 
@@ -160,6 +173,13 @@ func (p *faultProxy) serve(w http.ResponseWriter, r *http.Request, rp *httputil.
 		ec2Error(w, http.StatusServiceUnavailable, "RequestLimitExceeded", "Request limit exceeded.")
 	case "server-error":
 		ec2Error(w, http.StatusInternalServerError, "InternalError", "An internal error has occurred")
+	case "overload":
+		if overloadBody == "" {
+			ec2Error(w, http.StatusServiceUnavailable, "Unavailable", "The server is overloaded and can't handle the request.")
+		} else {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, overloadBody)
+		}
 	case "device-in-use":
 		d := form.Get("Device")
 		ec2Error(w, http.StatusBadRequest, "InvalidParameterValue",

@@ -2,7 +2,11 @@ package ebs_test
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +23,7 @@ import (
 func testFaults(t *testing.T, e *env) {
 	t.Run("ThrottleBurst", func(t *testing.T) { testThrottleBurst(t, e) })
 	t.Run("ThrottleOutlastsSDKRetries", func(t *testing.T) { testThrottleInWait(t, e) })
+	t.Run("OverloadOutlastsSDKRetries", func(t *testing.T) { testOverloadInWait(t, e) })
 	t.Run("NotFoundAfterCreate", func(t *testing.T) { testNotFoundAfterCreate(t, e) })
 	t.Run("StuckAttaching", func(t *testing.T) { testStuckAttaching(t, e) })
 	t.Run("DeviceNameInUse", func(t *testing.T) { testDeviceInUse(t, e) })
@@ -26,6 +31,8 @@ func testFaults(t *testing.T, e *env) {
 	t.Run("DroppedAnswers", func(t *testing.T) { testDroppedAnswers(t, e) })
 	t.Run("ForceOnlyWhenAsked", func(t *testing.T) { testForce(t, e) })
 	t.Run("PersistentServerError", func(t *testing.T) { testPersistentServerError(t, e) })
+	t.Run("ServerErrorBurst", func(t *testing.T) { testServerErrorBurst(t, e) })
+	t.Run("ProgressOneAtATime", func(t *testing.T) { testProgressOneAtATime(t, e) })
 }
 
 func tagged(t *testing.T) map[string]string { return map[string]string{"test": t.Name()} }
@@ -89,6 +96,34 @@ func testThrottleInWait(t *testing.T, e *env) {
 	assert.Equal(t, ebs.StateAvailable, v.State)
 	assert.Equal(t, 10, p.fired("throttle"))
 	assert.True(t, ev.find(func(x ebs.Event) bool { return x.Op == "wait-available" && x.Warning }))
+}
+
+// EC2's overload answer (503 Unavailable or ServiceUnavailable, or a 503 from something in
+// front of EC2 with a body of its own) says "slow down", as RequestLimitExceeded does: a wait
+// rides it out instead of ending with ErrServer.
+func testOverloadInWait(t *testing.T, e *env) {
+	bodies := map[string]string{
+		"Unavailable":        "",
+		"ServiceUnavailable": `<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>ServiceUnavailable</Code><Message>Service unavailable</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>`,
+		"NotEC2":             "<html><body><h1>503 Service Unavailable</h1></body></html>",
+	}
+	for name, body := range bodies {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			p := newFaultProxy(t, e.moto)
+			ev := &events{}
+			c := e.client(t, p.URL, ev)
+			v, err := c.Create(ctx, ebs.CreateOptions{SizeGiB: 1, AvailabilityZone: testAZ, Tags: tagged(t)})
+			require.NoError(t, err)
+			p.set(func(p *faultProxy) { p.overload["DescribeVolumes"] = 10; p.overloadBody = body }) // SDK gives up after 4
+			v, err = c.WaitAvailable(ctx, v.ID)
+			require.NoError(t, err)
+			assert.Equal(t, ebs.StateAvailable, v.State)
+			assert.Equal(t, 10, p.fired("overload"))
+			assert.True(t, ev.find(func(x ebs.Event) bool { return x.Op == "wait-available" && x.Warning }))
+			require.NoError(t, c.Delete(ctx, v.ID, ebs.DeleteOptions{}))
+		})
+	}
 }
 
 // InvalidVolume.NotFound for the first DescribeVolumes after create (eventual consistency)
@@ -315,9 +350,9 @@ func (ev *events) retries(op, volume, action string) []string {
 }
 
 // A persistent 500 from EC2 is reported while the SDK retries, ends the operation after the
-// SDK's attempts (one call) or after ServerErrorPolls polls (a wait) instead of at the wait's
-// timeout, and comes back as ErrServer naming the volume and instance, with EC2's error in the
-// chain. The client makes 4 attempts per call (env.client).
+// SDK's attempts (one call) or once server errors have lasted Wait.ServerErrorBudget (a wait)
+// instead of at the wait's timeout, and comes back as ErrServer naming the volume and
+// instance, with EC2's error in the chain. The client makes 4 attempts per call (env.client).
 func testPersistentServerError(t *testing.T, e *env) {
 	const attempts = 4
 	ctx := context.Background()
@@ -325,6 +360,15 @@ func testPersistentServerError(t *testing.T, e *env) {
 	p := newFaultProxy(t, e.moto)
 	ev := &events{}
 	c := e.client(t, p.URL, ev)
+
+	// polls returns how many polls the DescribeVolumes requests since before were, each
+	// being the SDK's attempts.
+	polls := func(t *testing.T, before int) int {
+		t.Helper()
+		n := len(p.callsOf("DescribeVolumes")) - before
+		require.Zero(t, n%attempts, "every poll made the SDK's attempts: %d requests", n)
+		return n / attempts
+	}
 
 	t.Run("DetachVolume", func(t *testing.T) {
 		v := available(t, c, "")
@@ -356,7 +400,7 @@ func testPersistentServerError(t *testing.T, e *env) {
 		v := available(t, c, "")
 		_, err := c.Attach(ctx, v.ID, ebs.AttachOptions{InstanceID: e.instance})
 		require.NoError(t, err)
-		before := len(p.callsOf("DescribeVolumes"))
+		before := len(p.callsOf("DescribeVolumes")) + 1 // the describe before the detach
 		p.set(func(p *faultProxy) { p.thenServerError["DetachVolume"] = "DescribeVolumes" })
 		err = c.Detach(ctx, v.ID, ebs.DetachOptions{})
 		p.set(func(p *faultProxy) { delete(p.serverError, "DescribeVolumes") })
@@ -365,10 +409,10 @@ func testPersistentServerError(t *testing.T, e *env) {
 		var ee *ebs.Error
 		require.ErrorAs(t, err, &ee)
 		assert.Equal(t, ebs.Error{Op: "detach", VolumeID: v.ID, InstanceID: e.instance, Device: "/dev/sdf", Err: ee.Err}, *ee)
-		assert.Contains(t, err.Error(), "2 polls in a row failed")
-		assert.Len(t, p.callsOf("DescribeVolumes"), before+1+ebs.DefaultServerErrorPolls*attempts,
-			"one describe before the detach, then ServerErrorPolls polls of the SDK's attempts each")
-		assert.Len(t, ev.retries("detach", v.ID, "DescribeVolumes"), ebs.DefaultServerErrorPolls*(attempts-1))
+		assert.Contains(t, err.Error(), "server errors for ")
+		n := polls(t, before)
+		assert.Positive(t, n)
+		assert.Len(t, ev.retries("detach", v.ID, "DescribeVolumes"), n*(attempts-1))
 		require.NoError(t, c.Delete(ctx, v.ID, ebs.DeleteOptions{Detach: true}))
 	})
 
@@ -380,12 +424,132 @@ func testPersistentServerError(t *testing.T, e *env) {
 		_, err = c.WaitAvailable(ctx, v.ID)
 		p.set(func(p *faultProxy) { delete(p.serverError, "DescribeVolumes") })
 		require.ErrorIs(t, err, ebs.ErrServer)
+		assert.NotErrorIs(t, err, ebs.ErrTimeout)
 		var ee *ebs.Error
 		require.ErrorAs(t, err, &ee)
 		assert.Equal(t, "wait-available", ee.Op)
 		assert.Equal(t, v.ID, ee.VolumeID)
-		assert.Len(t, p.callsOf("DescribeVolumes"), before+ebs.DefaultServerErrorPolls*attempts)
-		assert.Len(t, ev.retries("wait-available", v.ID, "DescribeVolumes"), ebs.DefaultServerErrorPolls*(attempts-1))
+		n := polls(t, before)
+		assert.Positive(t, n)
+		assert.Len(t, ev.retries("wait-available", v.ID, "DescribeVolumes"), n*(attempts-1))
 		require.NoError(t, c.Delete(ctx, v.ID, ebs.DeleteOptions{}))
 	})
+
+	// EC2 accepted the attachment, then every describe fails: Attach reports ErrServer only
+	// after detaching the volume again, so a failed attach never leaves it attached.
+	t.Run("DescribeVolumesInAttachWait", func(t *testing.T) {
+		v := available(t, c, "")
+		p.set(func(p *faultProxy) { p.thenServerError["AttachVolume"] = "DescribeVolumes" })
+		_, err := c.Attach(ctx, v.ID, ebs.AttachOptions{InstanceID: e.instance})
+		p.set(func(p *faultProxy) { delete(p.serverError, "DescribeVolumes") })
+		require.ErrorIs(t, err, ebs.ErrServer)
+		var ee *ebs.Error
+		require.ErrorAs(t, err, &ee)
+		assert.Equal(t, "attach", ee.Op)
+		assert.Equal(t, v.ID, ee.VolumeID)
+		assert.Equal(t, e.instance, ee.InstanceID)
+		assert.Equal(t, "/dev/sdf", ee.Device)
+		detaches := p.callsOf("DetachVolume")
+		require.NotEmpty(t, detaches, "rolled back")
+		last := detaches[len(detaches)-1]
+		assert.Equal(t, v.ID, last.Get("VolumeId"))
+		assert.Equal(t, e.instance, last.Get("InstanceId"))
+		assert.NotEqual(t, "true", last.Get("Force"))
+		out, err := e.direct.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{v.ID}})
+		require.NoError(t, err)
+		assert.Equal(t, "available", string(out.Volumes[0].State))
+		assert.Empty(t, out.Volumes[0].Attachments)
+		assert.Empty(t, c.InFlight(e.instance))
+		assert.True(t, ev.find(func(x ebs.Event) bool {
+			return x.VolumeID == v.ID && x.Warning && strings.Contains(x.Message, "roll back")
+		}))
+		require.NoError(t, c.Delete(ctx, v.ID, ebs.DeleteOptions{}))
+	})
+}
+
+// A burst of server errors shorter than Wait.ServerErrorBudget inside each wait (available,
+// attached, detached, deleted) is ridden out, however many polls it spans: several polls of
+// the SDK's attempts each, or single requests with AWS_MAX_ATTEMPTS=1.
+func testServerErrorBurst(t *testing.T, e *env) {
+	for _, attempts := range []int{4, 1} {
+		t.Run(fmt.Sprintf("Attempts%d", attempts), func(t *testing.T) {
+			ctx := context.Background()
+			e := e.withInstance(t, false)
+			p := newFaultProxy(t, e.moto)
+			c := e.client(t, p.URL, nil, func(o *ebs.Options) {
+				o.Wait.ServerErrorBudget = time.Minute
+				o.Retry.MaxAttempts = attempts
+			})
+			burst := 3 * attempts // three polls in a row fail
+
+			v, err := c.Create(ctx, ebs.CreateOptions{SizeGiB: 1, AvailabilityZone: testAZ, Tags: tagged(t)})
+			require.NoError(t, err)
+			p.set(func(p *faultProxy) { p.serverError["DescribeVolumes"] = burst })
+			_, err = c.WaitAvailable(ctx, v.ID)
+			require.NoError(t, err)
+			require.Equal(t, burst, p.fired("server-error"))
+
+			steps := []struct {
+				after string
+				run   func() error
+			}{
+				{"AttachVolume", func() error { _, err := c.Attach(ctx, v.ID, ebs.AttachOptions{InstanceID: e.instance}); return err }},
+				{"DetachVolume", func() error { return c.Detach(ctx, v.ID, ebs.DetachOptions{}) }},
+				{"DeleteVolume", func() error { return c.Delete(ctx, v.ID, ebs.DeleteOptions{}) }},
+			}
+			for i, step := range steps {
+				p.set(func(p *faultProxy) { p.thenServerError[step.after] = "DescribeVolumes"; p.thenServerErrors = burst })
+				require.NoError(t, step.run(), step.after)
+				require.Equal(t, (i+2)*burst, p.fired("server-error"), "the burst hit the wait after %s", step.after)
+			}
+			assert.Len(t, p.callsOf("DetachVolume"), 1, "the detach step only, no roll-back of the attach")
+			assert.Empty(t, e.motoVolumes(t, t.Name()))
+		})
+	}
+}
+
+// Operations running in parallel on one Client, each reporting retries and state changes:
+// Options.Progress is never entered while another call of it is running, so a callback that
+// writes to a terminal or appends to a slice needs no lock of its own.
+func testProgressOneAtATime(t *testing.T, e *env) {
+	ctx := context.Background()
+	p := newFaultProxy(t, e.moto)
+	var inside, overlaps, calls atomic.Int32
+	c := e.client(t, p.URL, nil, func(o *ebs.Options) {
+		o.Progress = func(ebs.Event) {
+			calls.Add(1)
+			if inside.Add(1) > 1 {
+				overlaps.Add(1)
+			}
+			for range 1000 { // a slow callback: give the other operations every chance to enter
+				runtime.Gosched()
+			}
+			inside.Add(-1)
+		}
+	})
+	const n = 4
+	ids := make([]string, n)
+	for i := range ids {
+		v, err := c.Create(ctx, ebs.CreateOptions{SizeGiB: 1, AvailabilityZone: testAZ, Tags: tagged(t)})
+		require.NoError(t, err)
+		ids[i] = v.ID
+	}
+	p.set(func(p *faultProxy) { p.throttle["DescribeVolumes"] = 8 * n })
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i, id := range ids {
+		wg.Go(func() {
+			_, errs[i] = c.WaitAvailable(ctx, id)
+			if errs[i] == nil {
+				errs[i] = c.Delete(ctx, id, ebs.DeleteOptions{})
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 8*n, p.fired("throttle"))
+	assert.GreaterOrEqual(t, calls.Load(), int32(8*n), "every throttled request was reported")
+	assert.Zero(t, overlaps.Load(), "Progress entered while running")
 }

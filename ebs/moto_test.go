@@ -37,6 +37,9 @@ var tinyWait = ebs.WaitOptions{
 	DeviceTimeout:    2 * time.Second,
 	DevicePoll:       5 * time.Millisecond,
 	CreateAttempts:   5,
+	// Short, so that a persistent server error ends a wait quickly; tests of a burst that
+	// must be ridden out set it long.
+	ServerErrorBudget: 100 * time.Millisecond,
 }
 
 var tinyBackoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -80,15 +81,39 @@ func reason(err error) string {
 // The one an operator meets is the IMDS client's "falling back to IMDSv1" warning (the
 // metadata service refused the IMDSv2 session token with 403/404/405); it arrives as a
 // warning Event with Op "metadata".
+//
+// The SDK may log from a goroutine of its own (the credentials cache retrieves in one), so
+// progress is called with a lock held, one line at a time. A Client from NewFromConfig with
+// this configuration takes the same lock for its Options.Progress: the two callbacks never
+// run at the same time.
 func WithProgress(progress func(Event)) func(*config.LoadOptions) error {
-	return config.WithLogger(eventLogger{progress: progress})
+	return config.WithLogger(eventLogger{sink: newSink(progress)})
+}
+
+// sink calls a progress callback under a lock, so that the callback never runs twice at
+// once: the operations of a Client may run in parallel, and the SDK logs from its own
+// goroutines.
+type sink struct {
+	mu *sync.Mutex
+	fn func(Event)
+}
+
+func newSink(fn func(Event)) sink { return sink{mu: new(sync.Mutex), fn: fn} }
+
+func (s sink) send(e Event) {
+	if s.fn == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fn(e)
 }
 
 // eventLogger is a logging.Logger that hands each SDK log line to a progress callback.
-type eventLogger struct{ progress func(Event) }
+type eventLogger struct{ sink sink }
 
 func (l eventLogger) Logf(class logging.Classification, format string, v ...any) {
-	if l.progress == nil {
+	if l.sink.fn == nil {
 		return
 	}
 	op := "sdk"
@@ -96,7 +121,7 @@ func (l eventLogger) Logf(class logging.Classification, format string, v ...any)
 	if strings.Contains(msg, "IMDS") {
 		op = "metadata"
 	}
-	l.progress(Event{Op: op, Warning: class == logging.Warn, Message: msg})
+	l.sink.send(Event{Op: op, Warning: class == logging.Warn, Message: msg})
 }
 
 // quietLogger is the logger LoadDefaultConfig installs when the caller sets none: the SDK's

@@ -107,10 +107,9 @@ func (v *Volume) activeAttachments() []Attachment {
 	return out
 }
 
-// describe returns the volume; an unknown ID is an error wrapping ErrNotFound.
-// describe returns one volume; opts are per-call SDK options (c.retries, to report the
-// SDK's retries about the operation's objects). Without them retries are reported as Op
-// "describe".
+// describe returns one volume; an unknown ID is an error wrapping ErrNotFound. opts are
+// per-call SDK options (c.retries, to report the SDK's retries about the operation's
+// objects); without them retries are reported as Op "describe".
 func (c *Client) describe(ctx context.Context, id string, opts ...func(*ec2.Options)) (*Volume, error) {
 	if len(opts) == 0 {
 		opts = append(opts, c.retries(Event{Op: "describe", VolumeID: id}, "DescribeVolumes"))

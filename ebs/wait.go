@@ -46,12 +46,13 @@ const (
 	// DefaultCreateAttempts is how often Create sends CreateVolume when the answer is lost
 	// (connection dropped, throttled, 5xx). Each resend uses the same ClientToken.
 	DefaultCreateAttempts = 5
-	// DefaultServerErrorPolls is how many polls in a row a wait tolerates that ended in a
-	// server error (HTTP 5xx, not throttling) after the SDK's own retries. Each poll is
-	// already RetryOptions.MaxAttempts requests; a server still broken after that is
-	// reported, not waited out for the whole timeout. Throttling and dropped connections
-	// are still ridden out until the timeout.
-	DefaultServerErrorPolls = 2
+	// DefaultServerErrorBudget is how long a wait tolerates server errors (HTTP 5xx other
+	// than throttling and the 503 overload answer) after the SDK's own retries, counted from
+	// the last poll that got any other answer (or from the start of the wait). A short
+	// outage is ridden out; a server still broken after that is reported with ErrServer
+	// instead of being waited on for the whole timeout. Throttling and dropped connections
+	// are ridden out until the timeout.
+	DefaultServerErrorBudget = 2 * time.Minute
 )
 
 // WaitOptions override the wait policies; zero fields mean the defaults above.
@@ -69,7 +70,8 @@ type WaitOptions struct {
 	DevicePoll       time.Duration
 	BadDeviceTTL     time.Duration
 	CreateAttempts   int
-	ServerErrorPolls int
+	// ServerErrorBudget: see DefaultServerErrorBudget.
+	ServerErrorBudget time.Duration
 }
 
 func (w WaitOptions) withDefaults() WaitOptions {
@@ -95,9 +97,7 @@ func (w WaitOptions) withDefaults() WaitOptions {
 	if w.CreateAttempts <= 0 {
 		w.CreateAttempts = DefaultCreateAttempts
 	}
-	if w.ServerErrorPolls <= 0 {
-		w.ServerErrorPolls = DefaultServerErrorPolls
-	}
+	def(&w.ServerErrorBudget, DefaultServerErrorBudget)
 	return w
 }
 
@@ -152,25 +152,31 @@ func (c *Client) poll(ctx context.Context, timeout time.Duration, check func(ela
 	}
 }
 
-// serverErrors counts the polls in a row of one wait that ended in ErrServer.
-type serverErrors struct{ n, max int }
-
-func (c *Client) serverErrors() *serverErrors {
-	return &serverErrors{max: c.opts.Wait.ServerErrorPolls}
+// serverErrors tracks how long one wait has seen nothing but server errors. Time, not a
+// count of polls: a poll is anything from one request (AWS_MAX_ATTEMPTS=1) to minutes of SDK
+// retries, so a count would end a wait after a few seconds of 5xx or ride out far more than
+// intended.
+type serverErrors struct {
+	since  time.Time // the last poll with another answer, or the start of the wait
+	budget time.Duration
 }
 
-// note records the outcome of one poll; once the budget is spent it returns the error that
-// ends the wait (the last server error, so the caller sees what EC2 said).
+func (c *Client) serverErrors() *serverErrors {
+	return &serverErrors{since: time.Now(), budget: c.opts.Wait.ServerErrorBudget}
+}
+
+// note records the outcome of one poll; once server errors have lasted longer than the budget
+// it returns the error that ends the wait (the last server error, so the caller sees what EC2
+// said).
 func (s *serverErrors) note(err error) error {
 	if !errors.Is(err, ErrServer) {
-		s.n = 0
+		s.since = time.Now()
 		return nil
 	}
-	s.n++
-	if s.n < s.max {
-		return nil
+	if d := time.Since(s.since); d >= s.budget {
+		return fmt.Errorf("server errors for %v: %w", d.Round(time.Millisecond), err)
 	}
-	return fmt.Errorf("%d polls in a row failed: %w", s.n, err)
+	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

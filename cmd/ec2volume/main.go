@@ -21,12 +21,14 @@
 // availability zone, instance ID and (if unset) region default to the instance's own, from
 // instance metadata (IMDSv2).
 //
-// Warnings go to stderr always: a busy device, a forced detach, and every request the SDK
+// Warnings go to stderr always: a busy device, a forced detach, every request the SDK
 // retries ("retrying DetachVolume: InternalError (attempt 2 of 8)"; AWS_MAX_ATTEMPTS sets
-// the attempts). A server error that outlasts the retries ends the command with EC2's
-// error instead of a wait until the timeout. With -v, state changes and what the SDK itself
-// reports (the fallback to IMDSv1 when the metadata service refuses a session token) are
-// shown too.
+// the attempts), and what the SDK warns about (credentials from instance metadata kept past
+// their expiry while the service is unavailable). A server error that outlasts the retries
+// ends the command with EC2's error; inside a wait, server errors are ridden out for two
+// minutes before they do, and throttling and EC2's "Unavailable" until the timeout. With -v,
+// state changes and the fallback to IMDSv1 when the metadata service refuses a session token
+// are shown too.
 //
 // Exit codes are those of every cloudluks program: 0 success, 1 usage error or other
 // failure (EC2 server errors and timeouts included), 4 no such volume, instance or device,
@@ -161,11 +163,9 @@ func (g *globals) newClient(ctx context.Context) (*ebs.Client, error) {
 	return ebs.NewFromConfig(cfg, ebs.Options{Progress: g.progress, Resolve: g.resolve}), nil
 }
 
-// progress prints warnings (a busy device, a retried request) always and state changes
-// with -v, on stderr. What the SDK itself logs (the IMDSv1 fallback: the metadata service
-// refused a session token, and the program carries on without one) is shown only with -v.
+// progress prints an event on stderr when shown says so.
 func (g *globals) progress(e ebs.Event) {
-	if (!e.Warning || e.Op == "metadata" || e.Op == "sdk") && !g.verbose {
+	if !shown(e, g.verbose) {
 		return
 	}
 	parts := []string{"ec2volume:"}
@@ -178,4 +178,19 @@ func (g *globals) progress(e ebs.Event) {
 		}
 	}
 	fmt.Fprintln(g.stderr, strings.Join(parts, " "))
+}
+
+// shown reports whether an event is printed: warnings (a busy device, a retried request, what
+// the SDK warns about, such as ec2rolecreds extending expired credentials) always, state
+// changes only with -v. The one SDK warning that waits for -v is the IMDSv1 fallback: the
+// metadata service refused a session token and the program carries on without one, which
+// is how many instances are set up and nothing the operator must act on.
+func shown(e ebs.Event, verbose bool) bool {
+	if verbose {
+		return true
+	}
+	if !e.Warning {
+		return false
+	}
+	return !(e.Op == "metadata" && strings.Contains(e.Message, "falling back to IMDSv1"))
 }
