@@ -3,13 +3,15 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 
 	"github.com/cloudluks/cloudluks/luks"
 )
 
 // cmdLuksKillSlot destroys key slot N. Unless -q is given on a terminal (or with a key file or
-// piped stdin) it first asks for any remaining passphrase and checks it, like cryptsetup; when
+// piped stdin) it first asks for any remaining passphrase and checks that it opens another
+// slot (remainingPassphrase), like cryptsetup; when
 // piped stdin holds nothing, cryptsetup prints "Nothing to read on input." and wipes the slot
 // anyway, and so does this.
 func cmdLuksKillSlot(a *app, args []string) error {
@@ -42,7 +44,7 @@ func cmdLuksKillSlot(a *app, args []string) error {
 				return err
 			}
 		}
-		vk, unlocked, _, err := a.unlockOnce(hp, f, "Enter any remaining passphrase: ", a.keyFromOptions(), nil)
+		unlocked, err := a.remainingPassphrase(hp, f, h, slot)
 		switch {
 		case errors.Is(err, errNothingToRead) && (a.opts.keyFile == "" || a.opts.keyFile == "-"):
 			fmt.Fprintln(a.stderr, errNothingToRead.msg)
@@ -50,7 +52,6 @@ func cmdLuksKillSlot(a *app, args []string) error {
 			f.Close()
 			return err
 		default:
-			vk.Wipe()
 			a.logVerbose("Key slot %d unlocked.", unlocked)
 		}
 	}
@@ -59,4 +60,33 @@ func cmdLuksKillSlot(a *app, args []string) error {
 	}
 	a.logVerbose("Key slot %d removed.", slot)
 	return nil
+}
+
+// remainingPassphrase asks once for "any remaining passphrase" and checks it as cryptsetup's
+// verify_keyslot does: it must open a slot other than the one being killed, so that the
+// user cannot destroy the only passphrase they know; only when that slot is the last one
+// must the passphrase open it. It returns the slot that opened.
+func (a *app) remainingPassphrase(hp string, f *os.File, h *luks.Header, kill int) (int, error) {
+	pass, err := a.getKey("Enter any remaining passphrase: ", a.keyFromOptions(), false)
+	if err != nil {
+		return -1, err
+	}
+	defer clear(pass)
+	var candidates []int
+	for i, ks := range h.Keyslots {
+		if ks.Enabled() && (i != kill || h.ActiveKeyslots() == 1) {
+			candidates = append(candidates, i)
+		}
+	}
+	for _, i := range candidates {
+		_, vk, s, err := luks.Unlock(a.ctx, f, pass, luks.UnlockOptions{Keyslot: luks.Slot(i)})
+		if err == nil {
+			vk.Wipe()
+			return s, nil
+		}
+		if !errors.Is(err, luks.ErrWrongPassphrase) {
+			return -1, onDevice(hp, err)
+		}
+	}
+	return -1, onDevice(hp, luks.ErrWrongPassphrase)
 }

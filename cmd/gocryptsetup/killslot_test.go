@@ -1,0 +1,64 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// luksKillSlot N wants the passphrase of a slot that remains, as cryptsetup 2.6.1's
+// verify_keyslot does; the passphrase of slot N itself is refused with exit 2 and the slot
+// stays, so a user cannot destroy the only passphrase they know (issue #14 item 2: the
+// old code accepted it). Only when N is the last slot must its own passphrase be given.
+func TestKillSlotNeedsRemainingPassphraseSideBySide(t *testing.T) {
+	cs := cryptsetup(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.img")
+	require.NoError(t, os.WriteFile(src, nil, 0o600))
+	require.NoError(t, os.Truncate(src, 8<<20))
+	run := func(stdin string, args ...string) {
+		t.Helper()
+		cmd := exec.Command(cs, args...)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+	}
+	run("p0", "luksFormat", "--type", "luks1", iters, "-q", "--key-file=-", src)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "k0"), []byte("p0"), 0o600))
+	run("p1", "luksAddKey", iters, "-q", "--key-file", filepath.Join(dir, "k0"), src, "-")
+	single := filepath.Join(dir, "single.img")
+	copyFile(t, src, single)
+	run("", "luksKillSlot", "-q", single, "1", "--key-file", filepath.Join(dir, "k0"))
+
+	for _, tc := range []struct {
+		name, img, slot, pass string
+		code                  int
+	}{
+		{"own passphrase refused", src, "1", "p1", 2},
+		{"remaining passphrase", src, "1", "p0", 0},
+		{"other slot's own passphrase refused", src, "0", "p0", 2},
+		{"last slot: its own passphrase", single, "0", "p0", 0},
+		{"last slot: wrong passphrase", single, "0", "p1", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var res [2]result
+			var dumps [2]string
+			for i, prog := range []string{cs, binPath} {
+				img := filepath.Join(dir, "t.img")
+				copyFile(t, tc.img, img)
+				res[i] = runIn(t, dir, prog, tc.pass+"\n", "luksKillSlot", "-q", "t.img", tc.slot)
+				d := runIn(t, dir, cs, "", "luksDump", "t.img")
+				dumps[i] = d.stdout
+			}
+			assert.Equal(t, tc.code, res[0].code, "cryptsetup: %s", res[0].stderr)
+			assert.Equal(t, res[0], res[1], "same exit code and messages")
+			assert.Equal(t, dumps[0] != "" && strings.Contains(dumps[0], "Key Slot "+tc.slot+": ENABLED"),
+				strings.Contains(dumps[1], "Key Slot "+tc.slot+": ENABLED"), "slot %s state after both", tc.slot)
+		})
+	}
+}
