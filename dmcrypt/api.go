@@ -1,9 +1,11 @@
 package dmcrypt
 
-// OpenOptions qualify Open and OpenWithKey. The flags mirror cryptsetup's options of the same
-// names; each adds the dm-crypt table feature of the same name.
+// OpenOptions qualify Open, OpenWith and OpenWithKey. The flags mirror cryptsetup's options
+// of the same names; each adds the dm-crypt table feature of the same name. Header, Keyslot
+// and MaxIterations concern unlocking and are used by Open only: OpenWith's unlock function
+// and OpenWithKey's caller do their own unlocking.
 type OpenOptions struct {
-	// Header is a detached LUKS header file; "" means the header is on the device.
+	// Header is a detached LUKS header file; "" means the header is on the device. Open only.
 	Header string
 	// ReadOnly maps the device read-only (cryptsetup --readonly).
 	ReadOnly bool
@@ -21,13 +23,16 @@ type OpenOptions struct {
 	// keyring".
 	Keyring bool
 	// Keyslot restricts Open to one key slot (luks.Slot(n), cryptsetup --key-slot n); nil
-	// tries every enabled slot, as cryptsetup does by default. OpenWithKey ignores it.
+	// tries every enabled slot, as cryptsetup does by default. Open only.
 	Keyslot *int
-	// MaxIterations is the PBKDF2 work limit passed to luks.Unlock (0 = its default).
+	// MaxIterations is the PBKDF2 work limit passed to luks.Unlock (0 = its default). Open
+	// only.
 	MaxIterations uint32
 }
 
-// Mapping is an active dm-crypt mapping created by Open or OpenWithKey.
+// Mapping is an active dm-crypt mapping: what Open, OpenWith and OpenWithKey return in full.
+// List returns one for every device-mapper device with only Name, Path, UUID, Major and
+// Minor filled in (List does not read tables, and not every device is a crypt mapping).
 type Mapping struct {
 	Name         string // device-mapper name
 	Path         string // /dev/mapper/NAME

@@ -9,20 +9,30 @@ import (
 )
 
 // On platforms without device-mapper every operation returns ErrUnsupported; ValidateName and
-// the status text work everywhere.
+// the status text work everywhere, and the verbs that take a mapping name check it first, so
+// a bad name gets the same error on every platform.
 
-// Open returns ErrUnsupported.
+// Open returns ErrUnsupported (or ValidateName's error).
 func Open(ctx context.Context, device, name string, passphrase []byte, opts OpenOptions) (*Mapping, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
 	return nil, ErrUnsupported
 }
 
-// OpenWith returns ErrUnsupported without calling unlock.
+// OpenWith returns ErrUnsupported (or ValidateName's error) without calling unlock.
 func OpenWith(ctx context.Context, device, name string, unlock func() (*luks.Header, *luks.VolumeKey, int, error), opts OpenOptions) (*Mapping, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
 	return nil, ErrUnsupported
 }
 
-// OpenWithKey returns ErrUnsupported.
+// OpenWithKey returns ErrUnsupported (or ValidateName's error).
 func OpenWithKey(ctx context.Context, device, name string, h *luks.Header, vk *luks.VolumeKey, opts OpenOptions) (*Mapping, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
 	return nil, ErrUnsupported
 }
 

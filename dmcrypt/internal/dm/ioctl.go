@@ -360,7 +360,7 @@ func (t Target) String() string {
 }
 
 // GoString redacts like String, so %#v cannot show a key either.
-func (t Target) GoString() string { return "dmcrypt.Target{" + t.String() + "}" }
+func (t Target) GoString() string { return "dm.Target{" + t.String() + "}" }
 
 // Format makes every verb (%v, %s, %q, %x…) print the redacted String.
 func (t Target) Format(f fmt.State, verb rune) {

@@ -201,8 +201,9 @@ func (t *CryptTable) Target() (Target, error) {
 }
 
 // String returns the table line with the key replaced by "<redacted>" (keyring references
-// are shown: they name a key, they are not one).
-func (t *CryptTable) String() string {
+// are shown: they name a key, they are not one). String, GoString and Format have value
+// receivers so that a copy of the table, or a struct holding one by value, redacts too.
+func (t CryptTable) String() string {
 	p, err := t.params(false)
 	if err != nil {
 		return fmt.Sprintf("%d %d crypt <invalid: %v>", t.Start, t.Length, err)
@@ -211,10 +212,10 @@ func (t *CryptTable) String() string {
 }
 
 // GoString redacts like String, so %#v cannot leak the key either.
-func (t *CryptTable) GoString() string { return "dmcrypt.CryptTable{" + t.String() + "}" }
+func (t CryptTable) GoString() string { return "dm.CryptTable{" + t.String() + "}" }
 
 // Format implements fmt.Formatter so every verb (%v, %+v, %s, %q, %x…) prints the redacted form.
-func (t *CryptTable) Format(f fmt.State, verb rune) {
+func (t CryptTable) Format(f fmt.State, verb rune) {
 	s := t.String()
 	if verb == 'q' {
 		s = strconv.Quote(s)
