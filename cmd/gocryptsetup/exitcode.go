@@ -101,15 +101,15 @@ func exitStatus(err error) (int, []string) {
 	case errors.Is(err, context.Canceled):
 		return exitParams, []string{"Operation interrupted."}
 	case errors.Is(err, syscall.EBUSY), errors.Is(err, syscall.EEXIST):
-		return exitBusy, []string{sentence(err.Error())}
+		return exitBusy, []string{sentence(dev, err.Error())}
 	case errors.Is(err, syscall.ENODEV), errors.Is(err, syscall.ENXIO):
-		return exitDevice, []string{sentence(err.Error())}
+		return exitDevice, []string{sentence(dev, err.Error())}
 	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES):
-		return exitPermission, []string{sentence(err.Error())}
+		return exitPermission, []string{sentence(dev, err.Error())}
 	}
 	// Unsupported cipher or hash, corrupt key slot, work limit, invalid parameter, I/O errors:
 	// cryptsetup reports these as wrong parameters with its own text; ours names the object.
-	return exitParams, []string{sentence(err.Error())}
+	return exitParams, []string{sentence(dev, err.Error())}
 }
 
 // statusLine is what -v prints on stdout at the end, like cryptsetup's show_status.
@@ -141,11 +141,15 @@ func splitMsg(msg string) []string {
 }
 
 // sentence turns a Go error text into a cryptsetup-style message: capitalised, full stop.
-func sentence(s string) string {
+// A text that starts with the device path (a deviceError: "img: cipher …") keeps the path
+// as the user typed it: "Img: cipher …" would name another file.
+func sentence(dev, s string) string {
 	if s == "" {
 		return s
 	}
-	s = strings.ToUpper(s[:1]) + s[1:]
+	if dev == "" || !strings.HasPrefix(s, dev) {
+		s = strings.ToUpper(s[:1]) + s[1:]
+	}
 	if !strings.HasSuffix(s, ".") {
 		s += "."
 	}

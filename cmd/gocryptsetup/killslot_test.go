@@ -62,3 +62,26 @@ func TestKillSlotNeedsRemainingPassphraseSideBySide(t *testing.T) {
 		})
 	}
 }
+
+// A message that starts with a relative device path keeps the path as typed: the old code
+// capitalised it into another file's name ("C.img: cipher …"; issue #14 item 12).
+func TestMessageKeepsRelativeDevicePath(t *testing.T) {
+	cs := cryptsetup(t)
+	dir := t.TempDir()
+	img := filepath.Join(dir, "c.img")
+	require.NoError(t, os.WriteFile(img, nil, 0o600))
+	require.NoError(t, os.Truncate(img, 8<<20))
+	cmd := exec.Command(cs, "luksFormat", "--type", "luks1", iters, "-q", "--key-file=-", img)
+	cmd.Stdin = strings.NewReader("p0")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte("foo\x00\x00\x00"), 8) // cipher name field
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	r := runIn(t, dir, binPath, "p0", "open", "--test-passphrase", "c.img")
+	assert.Equal(t, 1, r.code)
+	assert.True(t, strings.HasPrefix(r.stderr, "c.img: cipher foo-xts-plain64: "), "%q", r.stderr)
+	assert.Equal(t, "Img", sentence("", "img")[:3], "other messages are still capitalised")
+}
