@@ -13,7 +13,7 @@ import (
 // piped stdin) it first asks for any remaining passphrase and checks that it opens another
 // slot (remainingPassphrase), like cryptsetup; when
 // piped stdin holds nothing, cryptsetup prints "Nothing to read on input." and wipes the slot
-// anyway, and so does this.
+// anyway, and so does this — but never after a signal ended the read.
 func cmdLuksKillSlot(a *app, args []string) error {
 	dev := args[0]
 	// cryptsetup reads the slot with atoi, so "x" or "1x" would name slot 0 or 1; a key slot
@@ -46,7 +46,7 @@ func cmdLuksKillSlot(a *app, args []string) error {
 		}
 		unlocked, err := a.remainingPassphrase(hp, f, h, slot)
 		switch {
-		case errors.Is(err, errNothingToRead) && (a.opts.keyFile == "" || a.opts.keyFile == "-"):
+		case errors.Is(err, errNothingToRead) && (a.opts.keyFile == "" || a.opts.keyFile == "-") && a.ctx.Err() == nil:
 			fmt.Fprintln(a.stderr, errNothingToRead.msg)
 		case err != nil:
 			f.Close()

@@ -64,7 +64,7 @@ func (a *app) newKeyFromPositional(path string) keySource {
 // getKey obtains one passphrase as cryptsetup's tools_get_key does (see cli.KeyInput.Read);
 // verify asks twice at a terminal. The caller zeroes the returned slice.
 func (a *app) getKey(prompt string, src keySource, verify bool) ([]byte, error) {
-	p, err := cli.KeyInput{Stdin: a.stdin, Term: a.term}.Read(prompt, src.cli(), verify)
+	p, err := cli.KeyInput{Stdin: a.stdin, Term: a.term, Ctx: a.ctx}.Read(prompt, src.cli(), verify)
 	if err != nil {
 		return nil, keyReadError(err)
 	}

@@ -5,7 +5,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -84,4 +86,55 @@ func TestMessageKeepsRelativeDevicePath(t *testing.T) {
 	assert.Equal(t, 1, r.code)
 	assert.True(t, strings.HasPrefix(r.stderr, "c.img: cipher foo-xts-plain64: "), "%q", r.stderr)
 	assert.Equal(t, "Img", sentence("", "img")[:3], "other messages are still capitalised")
+}
+
+// SIGTERM while a key file read blocks (a FIFO whose writer sends nothing) ends the program
+// at once with cryptsetup's "Failed to open key file." and exit 1; it used to sit until
+// killed (issue #14 item 6). The test opens the FIFO's write end itself: that open returns
+// only once the program has opened the read end, so the signal arrives while it reads.
+func TestSignalEndsBlockedKeyFileRead(t *testing.T) {
+	cs := cryptsetup(t)
+	dir := t.TempDir()
+	img := filepath.Join(dir, "img")
+	require.NoError(t, os.WriteFile(img, nil, 0o600))
+	require.NoError(t, os.Truncate(img, 8<<20))
+	format := exec.Command(cs, "luksFormat", "--type", "luks1", iters, "-q", "--key-file=-", img)
+	format.Stdin = strings.NewReader("p0")
+	out, err := format.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	fifo := filepath.Join(dir, "fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	cmd := exec.Command(binPath, "open", "--test-passphrase", "--key-file", fifo, img)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	// A non-blocking open of the write end fails with ENXIO until the program has opened
+	// the read end; then the program is in (or entering) its read, which never gets data.
+	var w int
+	for {
+		w, err = syscall.Open(fifo, syscall.O_WRONLY|syscall.O_NONBLOCK, 0)
+		if err == nil {
+			break
+		}
+		require.ErrorIs(t, err, syscall.ENXIO)
+		select {
+		case err := <-done:
+			t.Fatalf("gocryptsetup ended before reading the key file: %v: %s", err, stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	defer syscall.Close(w)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second): // a hang, not a slow machine
+		_ = cmd.Process.Kill()
+		t.Fatal("gocryptsetup still blocked in the key file read 30 s after SIGTERM")
+	}
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "exit status, not death by signal: %s", stderr.String())
+	assert.Equal(t, 1, ee.ExitCode())
+	assert.Equal(t, "Failed to open key file.\n", stderr.String())
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,11 @@ type KeySource struct {
 type KeyInput struct {
 	Stdin io.Reader
 	Term  Terminal
+	// Ctx, if set, ends a read that blocks (a FIFO with no writer, a pipe that stays open)
+	// when it is done — the program's signal context — with ErrKeyFileOpen for a key file
+	// and ErrNothingToRead for stdin, cryptsetup's messages when it is interrupted there.
+	// The abandoned read finishes in the background and its bytes are zeroed.
+	Ctx context.Context
 }
 
 // Read obtains one passphrase from src:
@@ -42,6 +48,31 @@ type KeyInput struct {
 // Nothing at all on stdin is ErrNothingToRead (an empty regular key file is an empty key); a
 // missing key file is ErrKeyFileOpen wrapping the os error. The caller zeroes the result.
 func (k KeyInput) Read(prompt string, src KeySource, verify bool) ([]byte, error) {
+	if k.Ctx == nil || (src.File == "" && k.Term != nil && k.Term.IsTerminal()) {
+		return k.read(prompt, src, verify)
+	}
+	type result struct {
+		p   []byte
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		p, err := k.read(prompt, src, verify)
+		ch <- result{p, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.p, r.err
+	case <-k.Ctx.Done():
+		go func() { clear((<-ch).p) }()
+		if src.File != "" && src.File != "-" {
+			return nil, fmt.Errorf("%w %s: %w", ErrKeyFileOpen, src.File, k.Ctx.Err())
+		}
+		return nil, fmt.Errorf("%w: %w", ErrNothingToRead, k.Ctx.Err())
+	}
+}
+
+func (k KeyInput) read(prompt string, src KeySource, verify bool) ([]byte, error) {
 	switch src.File {
 	case "":
 	case "-":
