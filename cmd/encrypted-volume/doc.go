@@ -38,7 +38,9 @@
 // --service NAME (repeatable) keeps an application from starting on the empty mount point
 // after a reboot, before anyone unlocked the volume. Where systemd is the init (detected
 // under --root), setup writes /etc/systemd/system/NAME.service.d/encrypted-volume.conf with
-// RequiresMountsFor= and ConditionPathIsMountPoint= for the mount point. Under SysV init
+// ConditionPathIsMountPoint= and After= for the mount point: the service is skipped while the
+// volume is locked, and never pulls in the mount (which would pull in the passphrase prompt
+// through systemd-cryptsetup@NAME.service, noauto or not). Under SysV init
 // (Amazon Linux 1), setup renames the service's start links as chkconfig off would
 // (rc3.d/S64mysqld → rc3.d/K36mysqld, without running chkconfig) and records them under
 // /var/lib/encrypted-volume/services. unlock --service NAME starts the service once the

@@ -14,8 +14,8 @@ import (
 
 // Service gating (--service NAME): after a reboot the volume stays locked until someone runs
 // unlock, and a service whose data lives on it must not start before that, or it writes
-// plaintext onto the root volume's empty mount point. Under systemd a drop-in makes the unit
-// need the mount; under SysV init (Amazon Linux 1) the service leaves the boot sequence and
+// plaintext onto the root volume's empty mount point. Under systemd a drop-in skips the unit
+// while the mount is not there; under SysV init (Amazon Linux 1) the service leaves the boot sequence and
 // unlock starts it. teardown --service undoes both.
 
 // errNoService marks a --service that names nothing startable under --root.
@@ -94,15 +94,56 @@ func dropInPath(root, name string) string {
 	return filepath.Join(root, "etc/systemd/system", name+".service.d", serviceDropIn)
 }
 
-// systemdDropIn makes the unit need the volume's mount: RequiresMountsFor= pulls in the
-// fstab mount unit (which fails while the volume is locked, so the service does not start),
-// and ConditionPathIsMountPoint= skips the start when there is no such unit at all.
+// systemdDropIn makes the unit wait for the volume's mount without ever asking for it.
+// ConditionPathIsMountPoint= skips the start (at boot, or started by another unit) while the
+// volume is locked; After= the mount unit orders a start that happens in the same
+// transaction as the mount (unlock mounts first, then starts the service).
+//
+// Not RequiresMountsFor= (nor Requires=/Wants=/BindsTo= of the mount): systemd-fstab-generator
+// makes /encrypted_vol.mount even for a noauto,nofail fstab line, its What=/dev/mapper/NAME
+// binds it to dev-mapper-NAME.device, and systemd-cryptsetup-generator makes that device
+// require systemd-cryptsetup@NAME.service even for a noauto crypttab line. Starting the
+// service at boot would then pull in the passphrase prompt (TimeoutSec=0: forever) that step
+// 8 exists to prevent.
 func systemdDropIn(name, mountPoint string) []byte {
 	mp := strings.ReplaceAll(mountPoint, "%", "%%") // systemd expands % specifiers
+	unit := strings.ReplaceAll(mountUnitName(mountPoint), "%", "%%")
 	return []byte("# Written by encrypted-volume setup: " + name + " starts only once the encrypted volume is\n" +
-		"# unlocked and mounted (encrypted-volume unlock), never on the empty mount point.\n" +
+		"# unlocked and mounted (encrypted-volume unlock), never on the empty mount point, and\n" +
+		"# never asks for the volume's passphrase itself (no Requires= of the mount).\n" +
 		"# encrypted-volume teardown --service " + name + " removes this file.\n" +
-		"[Unit]\nRequiresMountsFor=" + mp + "\nConditionPathIsMountPoint=" + mp + "\n")
+		"[Unit]\nConditionPathIsMountPoint=" + mp + "\nAfter=" + unit + "\n")
+}
+
+// mountUnitName is the name systemd gives the mount unit of path, as
+// `systemd-escape --path --suffix=mount` prints it (systemd.unit(5) "String Escaping").
+func mountUnitName(path string) string {
+	var parts []string
+	for _, p := range strings.Split(path, "/") {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
+		return "-.mount"
+	}
+	var b strings.Builder
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteByte('-')
+		}
+		for j := 0; j < len(p); j++ {
+			c := p[j]
+			switch {
+			case c == '.' && i == 0 && j == 0, // a leading dot would hide the unit
+				!(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == ':' || c == '_' || c == '.'):
+				fmt.Fprintf(&b, `\x%02x`, c)
+			default:
+				b.WriteByte(c)
+			}
+		}
+	}
+	return b.String() + ".mount"
 }
 
 // gateService makes name wait for the mount from the next boot on.
@@ -120,7 +161,7 @@ func gateService(root, name, mountPoint string, w io.Writer) error {
 		if err := writeFileAtomic(p, systemdDropIn(s.name, mountPoint), 0o644); err != nil {
 			return fmt.Errorf("service %s: %w", s.name, err)
 		}
-		fmt.Fprintf(w, "    %s.service (systemd): wrote %s: it needs %s mounted\n", s.name, p, mountPoint)
+		fmt.Fprintf(w, "    %s.service (systemd): wrote %s: it starts only with %s mounted\n", s.name, p, mountPoint)
 	case initSysV:
 		renamed, err := sysvDisable(root, s)
 		if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cloudluks/cloudluks/internal/testenv"
 )
 
 // systemdRoot is a real Amazon Linux 2023 boot configuration with systemd and a mysqld unit.
@@ -81,7 +84,7 @@ func TestServiceGatingSystemd(t *testing.T) {
 	require.NoError(t, gateService(root, "mysqld.service", mp, &bytes.Buffer{}))
 	b, err := os.ReadFile(dropIn)
 	require.NoError(t, err)
-	assert.Contains(t, string(b), "\n[Unit]\nRequiresMountsFor=/encrypted_vol\nConditionPathIsMountPoint=/encrypted_vol\n")
+	assert.Contains(t, string(b), "\n[Unit]\nConditionPathIsMountPoint=/encrypted_vol\nAfter=encrypted_vol.mount\n")
 	entries, err := os.ReadDir(filepath.Dir(dropIn))
 	require.NoError(t, err)
 	assert.Len(t, entries, 1, "written atomically: no temporary file left")
@@ -171,4 +174,94 @@ func TestServiceNames(t *testing.T) {
 	_, err := detectService(systemdRoot(t), "nosuchd")
 	assert.ErrorIs(t, err, errNoService)
 	assert.ErrorContains(t, err, "no unit nosuchd.service")
+}
+
+// The drop-in never makes the service need the mount: with step 8's crypttab
+// (luks,noauto,nofail) and fstab (noauto,nofail) lines, systemd's own generators still make
+// encrypted_vol.mount → dev-mapper-NAME.device → systemd-cryptsetup@NAME.service, so a
+// Requires=/RequiresMountsFor= of the mount would start the passphrase prompt (forever) at
+// boot as soon as mysqld is started. systemd-analyze verify builds the start transaction of
+// mysqld.service; with SYSTEMD_LOG_LEVEL=debug it names every job it installs.
+func TestServiceDropInPullsNoPassphrasePrompt(t *testing.T) {
+	for _, tc := range []struct{ mp, unit string }{
+		{"/encrypted_vol", "encrypted_vol.mount"},
+		{"/srv/my-data.d/", `srv-my\x2ddata.d.mount`},
+		{"/.hidden//x", `\x2ehidden-x.mount`},
+		{"/", "-.mount"},
+	} {
+		got := string(systemdDropIn("mysqld", tc.mp))
+		assert.Contains(t, got, "\n[Unit]\nConditionPathIsMountPoint="+tc.mp+"\nAfter="+tc.unit+"\n", tc.mp)
+		for _, dep := range []string{"Requires", "RequiresMountsFor", "Wants", "BindsTo", "Requisite", "Upholds", "PartOf"} {
+			assert.NotContains(t, got, "\n"+dep+"=", "%s: no %s= of the mount", tc.mp, dep)
+		}
+		if esc, err := exec.LookPath("systemd-escape"); err == nil {
+			out, err := exec.Command(esc, "--path", "--suffix=mount", tc.mp).Output()
+			require.NoError(t, err)
+			assert.Equal(t, strings.TrimSpace(string(out)), mountUnitName(tc.mp), "systemd names the mount unit of %s so", tc.mp)
+		}
+	}
+
+	sa := lookTool(t, "systemd-analyze", "Debian package systemd")
+	var gens []string
+	for _, g := range []string{"systemd-fstab-generator", "systemd-cryptsetup-generator"} {
+		p := "/usr/lib/systemd/system-generators/" + g
+		if _, err := os.Stat(p); err != nil {
+			testenv.Missing(t, p, "Debian package systemd")
+		}
+		gens = append(gens, p)
+	}
+
+	// Step 8 itself writes the crypttab and fstab lines, on a real Amazon Linux 2023 root.
+	root := systemdRoot(t)
+	mp := "/encrypted_vol"
+	require.NoError(t, grubBoot{}.Disable(context.Background(), root, bootVolume{Name: "my_enc_fs", MountPoint: mp}, &bytes.Buffer{}))
+	assert.Contains(t, readRootFile(t, root, "etc/crypttab"), "noauto")
+	assert.Contains(t, readRootFile(t, root, "etc/fstab"), "noauto")
+
+	// The generators read the root's files (SYSTEMD_FSTAB, SYSTEMD_CRYPTTAB) and ignore the
+	// host's kernel command line; their units go where systemd-analyze --root finds them.
+	gen := t.TempDir()
+	for _, g := range gens {
+		cmd := exec.Command(g, gen, t.TempDir(), t.TempDir())
+		cmd.Env = append(os.Environ(), "SYSTEMD_FSTAB="+filepath.Join(root, "etc/fstab"),
+			"SYSTEMD_CRYPTTAB="+filepath.Join(root, "etc/crypttab"), "SYSTEMD_PROC_CMDLINE=")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s: %s", g, out)
+	}
+	unitDir := filepath.Join(root, "etc/systemd/system")
+	require.NoError(t, os.MkdirAll(unitDir, 0o755))
+	out, err := exec.Command("cp", "-a", gen+"/.", unitDir).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.FileExists(t, filepath.Join(unitDir, "encrypted_vol.mount"), "noauto still makes the mount unit")
+	require.FileExists(t, filepath.Join(unitDir, "dev-mapper-my_enc_fs.device.requires/systemd-cryptsetup@my_enc_fs.service"),
+		"noauto still ties the mapper device to the prompt")
+	// The targets every service depends on by default, so the transaction can be built.
+	for _, u := range []string{"sysinit.target", "basic.target", "shutdown.target", "local-fs-pre.target", "local-fs.target",
+		"cryptsetup-pre.target", "cryptsetup.target", "umount.target", "blockdev@.target"} {
+		writeRoot(t, root, "usr/lib/systemd/system/"+u, "[Unit]\nDefaultDependencies=no\n", 0o644)
+	}
+	jobs := func() string {
+		cmd := exec.Command(sa, "verify", "--root="+root, "mysqld.service")
+		cmd.Env = append(os.Environ(), "SYSTEMD_LOG_LEVEL=debug")
+		out, _ := cmd.CombinedOutput() // complaints about the test root (no /usr/sbin/mysqld) are not the point
+		var lines []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, "Installed new job") {
+				lines = append(lines, l)
+			}
+		}
+		return strings.Join(lines, "\n")
+	}
+
+	require.NoError(t, gateService(root, "mysqld", mp, &bytes.Buffer{}))
+	got := jobs()
+	t.Logf("start transaction of mysqld.service:\n%s", got)
+	assert.Contains(t, got, "Installed new job mysqld.service/start", "the oracle built the transaction")
+	assert.NotContains(t, got, "systemd-cryptsetup@", "starting mysqld does not ask for the passphrase")
+	assert.NotContains(t, got, "encrypted_vol.mount", "starting mysqld does not mount the volume")
+
+	// The oracle sees the prompt when a drop-in does require the mount.
+	dropIn := dropInPath(root, "mysqld")
+	require.NoError(t, os.WriteFile(dropIn, []byte("[Unit]\nRequiresMountsFor="+mp+"\n"), 0o644))
+	assert.Contains(t, jobs(), "Installed new job systemd-cryptsetup@my_enc_fs.service/start")
 }
