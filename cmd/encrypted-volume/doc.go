@@ -23,8 +23,10 @@
 // setup checks everything it can before its first side effect, so a bad input never leaves
 // a volume behind: the cipher, hash and key size (as luksFormat would), the mapping name, the
 // mkfs program on PATH, the mount point, the kernel's device-mapper, a boot configuration
-// under --root (step 8, without which the next boot waits for the passphrase) and every
-// --service. Only then does it create, attach or format anything.
+// under --root (step 8, without which the next boot waits for the passphrase), every
+// --service, a mapping name not in use, a mount point with nothing mounted on it, and a
+// --device that exists, is not in use and is blank (unless --force). Only then does it ask
+// for the passphrase and create, attach or format anything.
 //
 // # Waiting for the device
 //
