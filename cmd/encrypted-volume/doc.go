@@ -46,7 +46,9 @@
 // (Amazon Linux 1), setup renames the service's start links as chkconfig off would
 // (rc3.d/S64mysqld → rc3.d/K36mysqld, without running chkconfig) and records them under
 // /var/lib/encrypted-volume/services. unlock --service NAME starts the service once the
-// volume is mounted (systemctl start, or the init script), before the hooks; teardown
+// volume is mounted (systemctl start, or the init script), before the hooks, and only on
+// the live system (--service with a --root other than / is refused: that tree's services
+// are not this machine's to start); teardown
 // --service NAME removes the drop-in or renames back exactly the recorded links.
 //
 // # The passphrase

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -201,6 +202,12 @@ func (c *config) validate() error {
 		if err := validServiceName(strings.TrimSuffix(s, ".service")); err != nil {
 			return bad("--service %q: %v", s, err)
 		}
+	}
+	// unlock starts the services on this machine (systemctl start, the init script): a
+	// --root other than / is another system's tree (an image, a rescue mount), whose
+	// services are not this machine's to start, and whose init script would run here.
+	if c.verb == "unlock" && len(c.services) > 0 && filepath.Clean(c.root) != "/" {
+		return bad("--service starts services on this machine; it cannot be combined with --root %s (unlock --root / only)", c.root)
 	}
 	if len(c.services) > 0 && strings.ContainsAny(c.mountPoint, " \t\n\\") {
 		return bad("--mount-point %q: a blank or backslash cannot be written in a systemd drop-in for --service", c.mountPoint)

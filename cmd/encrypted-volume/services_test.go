@@ -139,15 +139,19 @@ func TestServiceGatingSysV(t *testing.T) {
 	assert.NoFileExists(t, marker, "setup does not start the service")
 
 	require.Equal(t, 0, h.run("teardown", "--mount-point", mp), h.stderr.String())
+	// unlock --service starts services on this machine: with another system's --root it
+	// would run that root's init script here, so it is refused before anything is done.
 	h.setStdin(testPass + "\n")
 	h.stdout.Reset()
-	require.Equal(t, 0, h.run("unlock", "--device", xvdf, "--root", root, "--mount-point", mp, "--service", "mysqld"), h.stderr.String())
-	out := h.stdout.String()
-	assert.Contains(t, out, "Step 4/4: post-mount hooks (1)...\n    hook 1/1: "+filepath.Join(root, "etc/rc.d/init.d/mysqld")+" start")
-	assert.Less(t, strings.Index(out, "Step 3/4: mount"), strings.Index(out, "Step 4/4"))
-	b, err := os.ReadFile(marker)
+	h.stderr.Reset()
+	require.Equal(t, 1, h.run("unlock", "--device", xvdf, "--root", root, "--mount-point", mp, "--service", "mysqld"), h.stderr.String())
+	assert.Contains(t, h.stderr.String(), "--service starts services on this machine; it cannot be combined with --root "+root)
+	assert.NotContains(t, h.stdout.String(), "Step 1/")
+	assert.NoFileExists(t, marker, "the root's init script did not run on this machine")
+	assert.Len(t, h.local.mappings, 0, "nothing was opened")
+	s, err := detectService(root, "mysqld")
 	require.NoError(t, err)
-	assert.Equal(t, "start\n", string(b), "unlock started the service once")
+	assert.Equal(t, []string{filepath.Join(root, "etc/rc.d/init.d/mysqld"), "start"}, startCommand(root, s), "what unlock --root / runs")
 
 	// Someone turned runlevel 4 back on by hand meanwhile: teardown leaves that alone.
 	require.NoError(t, os.Rename(filepath.Join(root, "etc/rc.d/rc4.d/K36mysqld"), filepath.Join(root, "etc/rc.d/rc4.d/S64mysqld")))
