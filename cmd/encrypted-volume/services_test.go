@@ -269,3 +269,25 @@ func TestServiceDropInPullsNoPassphrasePrompt(t *testing.T) {
 	require.NoError(t, os.WriteFile(dropIn, []byte("[Unit]\nRequiresMountsFor="+mp+"\n"), 0o644))
 	assert.Contains(t, jobs(), "Installed new job systemd-cryptsetup@my_enc_fs.service/start")
 }
+
+// teardown --service with a service that is not under --root stops before its first step:
+// the volume stays mounted, mapped, attached and in EC2.
+func TestTeardownUnknownServiceChangesNothing(t *testing.T) {
+	root := systemdRoot(t)
+	h := newHarness(t, "")
+	mp := tempMountPoint(t)
+	xvdf := h.dev("xvdf")
+	h.cloud.volumes["vol-0123456789abcdef0"] = "/dev/sdf"
+	h.local.resolved["vol-0123456789abcdef0"] = xvdf
+	h.local.mappings["my_enc_fs"] = xvdf
+	h.local.mounts = append(h.local.mounts, mountEntry{Source: mapperPath("my_enc_fs"), MountPoint: mp, FSType: "ext4"})
+
+	code := h.run("teardown", "--root", root, "--mount-point", mp, "--volume-id", "vol-0123456789abcdef0", "--delete", "--service", "mysqld-typo")
+	assert.Equal(t, 1, code, "usage error; stdout:\n%s\nstderr:\n%s", h.stdout, h.stderr)
+	assert.Contains(t, h.stderr.String(), "--service mysqld-typo: no such service: no unit mysqld-typo.service under "+root)
+	assert.NotContains(t, h.stdout.String(), "Step 1/", "no step ran")
+	assert.Empty(t, h.local.calls, "nothing unmounted or closed")
+	assert.Empty(t, h.cloud.calls, "nothing detached or deleted")
+	assert.Contains(t, h.cloud.volumes, "vol-0123456789abcdef0")
+	assert.Len(t, h.local.mounts, 1)
+}
