@@ -99,9 +99,15 @@ func (a *app) preflight(ctx context.Context, c *config) error {
 	if err := a.boot.Check(c.root); err != nil {
 		return fmt.Errorf("%w: --root %s: %v", errUsage, c.root, err)
 	}
-	for _, s := range c.services {
-		if _, err := detectService(c.root, s); err != nil {
-			return fmt.Errorf("%w: --service %s: %v", errUsage, s, err)
+	for _, name := range c.services {
+		s, err := detectService(c.root, name)
+		if err != nil {
+			return fmt.Errorf("%w: --service %s: %v", errUsage, name, err)
+		}
+		if s.init == initSysV {
+			if _, err := sysvPlan(c.root, s); err != nil {
+				return fmt.Errorf("%w: --service %s: %v", errUsage, name, err)
+			}
 		}
 	}
 	if dev, ok, err := a.local.MappingDevice(c.name); err != nil {

@@ -163,7 +163,7 @@ func gateService(root, name, mountPoint string, w io.Writer) error {
 		}
 		fmt.Fprintf(w, "    %s.service (systemd): wrote %s: it starts only with %s mounted\n", s.name, p, mountPoint)
 	case initSysV:
-		renamed, err := sysvDisable(root, s)
+		renamed, err := sysvDisable(root, s, os.Rename)
 		if err != nil {
 			return fmt.Errorf("service %s: %w", s.name, err)
 		}
@@ -233,35 +233,77 @@ func stopPriority(root string, s service, start int) int {
 	return max(0, min(99, 100-start))
 }
 
-// sysvDisable does what `chkconfig NAME off` does to the links (S64mysqld → K36mysqld, the
-// link target kept), without running chkconfig on a root that may not be the live system,
-// and records each rename in a journal so teardown restores exactly these runlevels.
-func sysvDisable(root string, s service) ([]string, error) {
-	var journal, renamed []string
+// sysvRename is one start link taken out of boot start, relative to root.
+type sysvRename struct{ from, to string }
+
+// errLinkClash marks a K link that is already where setup would rename an S link to.
+var errLinkClash = errors.New("stop link already there")
+
+// sysvPlan finds the start links of s and the stop-link names they get, without changing
+// anything. An existing link at a target name is refused (renaming over it would destroy
+// it); a second start link in one runlevel (S64mysqld beside S80mysqld) gets the next free
+// stop priority, so neither is lost.
+func sysvPlan(root string, s service) ([]sysvRename, error) {
+	var plan []sysvRename
 	for _, dir := range rcDirs(root) {
 		links, _ := filepath.Glob(filepath.Join(dir, "S[0-9][0-9]"+s.name))
+		taken := map[string]bool{}
 		for _, l := range links {
 			start, _ := strconv.Atoi(filepath.Base(l)[1:3])
-			k := filepath.Join(dir, fmt.Sprintf("K%02d%s", stopPriority(root, s, start), s.name))
-			if err := os.Rename(l, k); err != nil {
-				return renamed, err
+			prio := stopPriority(root, s, start)
+			kname := func(prio int) string { return filepath.Join(dir, fmt.Sprintf("K%02d%s", prio, s.name)) }
+			lexists := func(p string) bool { _, err := os.Lstat(p); return err == nil }
+			k := kname(prio)
+			if lexists(k) {
+				return nil, fmt.Errorf("%s: cannot take %s out of boot start: %w (fix the runlevel links by hand, e.g. chkconfig %s off)",
+					k, filepath.Base(l), errLinkClash, s.name)
 			}
+			for taken[k] || lexists(k) { // only a second start link of this runlevel gets here
+				if prio++; prio > 99 {
+					return nil, fmt.Errorf("%s: no free stop priority for %s: %w", dir, filepath.Base(l), errLinkClash)
+				}
+				k = kname(prio)
+			}
+			taken[k] = true
 			rel := func(p string) string { r, _ := filepath.Rel(root, p); return r }
-			journal = append(journal, rel(l)+" "+rel(k))
-			renamed = append(renamed, filepath.Base(filepath.Dir(l))+"/"+filepath.Base(l))
+			plan = append(plan, sysvRename{rel(l), rel(k)})
 		}
 	}
-	if len(journal) == 0 {
-		return nil, nil
+	return plan, nil
+}
+
+// sysvDisable does what `chkconfig NAME off` does to the links (S64mysqld → K36mysqld, the
+// link target kept), without running chkconfig on a root that may not be the live system.
+// Every rename is in the journal before it is made, so teardown restores exactly these
+// runlevels even after a failure or a crash halfway (sysvRestore skips what was not done).
+// rename is os.Rename outside tests.
+func sysvDisable(root string, s service, rename func(from, to string) error) ([]string, error) {
+	plan, err := sysvPlan(root, s)
+	if err != nil || len(plan) == 0 {
+		return nil, err
 	}
+	var journal []string
 	p := filepath.Join(root, sysvJournalDir, s.name)
 	if old, err := os.ReadFile(p); err == nil { // a second setup keeps the first record
-		journal = append(strings.Split(strings.TrimSpace(string(old)), "\n"), journal...)
+		journal = strings.Split(strings.TrimSpace(string(old)), "\n")
+	}
+	for _, r := range plan {
+		journal = append(journal, r.from+" "+r.to)
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return renamed, err
+		return nil, err
 	}
-	return renamed, writeFileAtomic(p, []byte(strings.Join(journal, "\n")+"\n"), 0o644)
+	if err := writeFileAtomic(p, []byte(strings.Join(journal, "\n")+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	var renamed []string
+	for _, r := range plan {
+		if err := rename(filepath.Join(root, r.from), filepath.Join(root, r.to)); err != nil {
+			return renamed, err
+		}
+		renamed = append(renamed, filepath.Base(filepath.Dir(r.from))+"/"+filepath.Base(r.from))
+	}
+	return renamed, nil
 }
 
 // sysvRestore renames back the links sysvDisable recorded, newest first, and removes the

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -290,4 +291,79 @@ func TestTeardownUnknownServiceChangesNothing(t *testing.T) {
 	assert.Empty(t, h.cloud.calls, "nothing detached or deleted")
 	assert.Contains(t, h.cloud.volumes, "vol-0123456789abcdef0")
 	assert.Len(t, h.local.mounts, 1)
+}
+
+// A stop link already where a start link would be renamed to is never overwritten: setup
+// refuses in its preflight, and nothing is renamed.
+func TestServiceGatingSysVLinkClash(t *testing.T) {
+	root := sysvRoot(t, filepath.Join(t.TempDir(), "started"))
+	other := filepath.Join(root, "etc/rc.d/rc3.d/K36mysqld")
+	require.NoError(t, os.Symlink("../init.d/mysqld-other", other))
+	before := rcLinks(t, root)
+
+	s, err := detectService(root, "mysqld")
+	require.NoError(t, err)
+	_, err = sysvDisable(root, s, os.Rename)
+	assert.ErrorIs(t, err, errLinkClash)
+	assert.ErrorContains(t, err, other+": cannot take S64mysqld out of boot start")
+	assert.Equal(t, before, rcLinks(t, root), "nothing renamed, the other link kept")
+	assert.NoFileExists(t, filepath.Join(root, sysvJournalDir, "mysqld"))
+
+	h := newHarness(t, testPass+"\n")
+	h.app.boot = grubBoot{}
+	code := h.run("setup", "--device", h.dev("xvdf"), "--root", root, "--mount-point", tempMountPoint(t), "--service", "mysqld")
+	assert.Equal(t, 1, code, h.stderr.String())
+	assert.Contains(t, h.stderr.String(), "--service mysqld: "+other+": cannot take S64mysqld out of boot start")
+	assert.NotContains(t, h.stdout.String(), "Step 1/", "refused in the preflight")
+	assert.Equal(t, before, rcLinks(t, root))
+}
+
+// Two start links of one service in one runlevel both become stop links (the second at the
+// next free priority) and both come back at teardown.
+func TestServiceGatingSysVTwoStartLinks(t *testing.T) {
+	root := sysvRoot(t, filepath.Join(t.TempDir(), "started"))
+	require.NoError(t, os.Symlink("../init.d/mysqld", filepath.Join(root, "etc/rc.d/rc3.d/S80mysqld")))
+	before := rcLinks(t, root)
+	require.NoError(t, gateService(root, "mysqld", "/encrypted_vol", &bytes.Buffer{}))
+	after := rcLinks(t, root)
+	assert.Contains(t, after, "rc3.d/K36mysqld → ../init.d/mysqld")
+	assert.Contains(t, after, "rc3.d/K37mysqld → ../init.d/mysqld")
+	assert.Len(t, after, len(before), "no link lost")
+	for _, l := range after {
+		assert.NotContains(t, l, "/S", "no runlevel starts mysqld at boot")
+	}
+	require.NoError(t, ungateService(root, "mysqld", &bytes.Buffer{}))
+	assert.Equal(t, before, rcLinks(t, root), "exactly the links before setup")
+}
+
+// Each rename is journaled before it is made: a failure (or crash) after some renames leaves
+// a record teardown undoes exactly. The failing rename stands in for the crash, which no
+// real file system produces on demand.
+func TestServiceGatingSysVJournalFirst(t *testing.T) {
+	root := sysvRoot(t, filepath.Join(t.TempDir(), "started"))
+	before := rcLinks(t, root)
+	s, err := detectService(root, "mysqld")
+	require.NoError(t, err)
+	journal := filepath.Join(root, sysvJournalDir, "mysqld")
+	n := 0
+	crash := errors.New("crash")
+	_, err = sysvDisable(root, s, func(from, to string) error {
+		b, err := os.ReadFile(journal)
+		require.NoError(t, err, "the journal exists before rename %d", n+1)
+		rf, _ := filepath.Rel(root, from)
+		rt, _ := filepath.Rel(root, to)
+		assert.Contains(t, string(b), rf+" "+rt+"\n", "rename %d is journaled before it is made", n+1)
+		if n++; n == 3 {
+			return crash
+		}
+		return os.Rename(from, to)
+	})
+	require.ErrorIs(t, err, crash)
+	assert.NotEqual(t, before, rcLinks(t, root), "two renames were made")
+
+	restored, err := sysvRestore(root, s)
+	require.NoError(t, err)
+	assert.Len(t, restored, 2, "the two renames made, not the ones never done")
+	assert.Equal(t, before, rcLinks(t, root))
+	assert.NoFileExists(t, journal)
 }
