@@ -94,6 +94,9 @@ func (a *app) setup(ctx context.Context, c *config) error {
 // created, attached and formatted.
 func (a *app) preflight(ctx context.Context, c *config) error {
 	if err := a.local.DeviceMapper(); err != nil {
+		if errors.Is(err, errNoPermission) {
+			return err // exit 2, as cryptsetup run by a non-root user
+		}
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if err := a.boot.Check(c.root); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cloudluks/cloudluks/dmcrypt"
 	"github.com/cloudluks/cloudluks/internal/awstest"
 )
 
@@ -109,4 +111,21 @@ func longName() string {
 		b[i] = 'v'
 	}
 	return string(b)
+}
+
+// device-mapper refusing a caller that is not root is cryptsetup's "no permission" (exit 2),
+// not a usage error, and is found before any step.
+func TestSetupDeviceMapperNotRoot(t *testing.T) {
+	h := newHarness(t, testPass+"\n")
+	// What sysLocal.DeviceMapper makes of dmcrypt's answer for a non-root caller.
+	h.local.noDM = deviceMapperErr(fmt.Errorf("DM_LIST_DEVICES: %w", dmcrypt.ErrNotRoot))
+	code := h.run("setup", "--device", h.dev("xvdf"), "--mount-point", tempMountPoint(t))
+	assert.Equal(t, exitNoPerm, code, h.stderr.String())
+	assert.Equal(t, 2, code)
+	assert.Contains(t, h.stderr.String(), "device-mapper: ")
+	assert.Contains(t, h.stderr.String(), "run as root")
+	assert.NotContains(t, h.stdout.String(), "Step 1/")
+	assert.Empty(t, h.local.calls)
+
+	assert.Equal(t, exitNoPerm, exitCode(mapDMErr(fmt.Errorf("open: %w", os.ErrPermission))), "EPERM from the kernel")
 }
