@@ -88,6 +88,6 @@
 // # Exit codes
 //
 // Like cryptsetup: 0 success, 1 wrong parameters or a failed step, 2 wrong passphrase or no
-// permission (device-mapper as a non-root user),
-// 4 device missing or unusable, 5 device or mount point busy, already formatted or in use.
+// permission (device-mapper as a non-root user), 4 device missing or unusable, 5 device or
+// mount point busy, already formatted or in use.
 package main
