@@ -31,8 +31,9 @@
 // # Waiting for the device
 //
 // After an attach the volume's block device can take a minute or more to appear. setup and
-// unlock wait up to --wait (a duration, as in ec2volume device --wait; default 2m after an
-// attach, 3s for a volume that was attached already) and print on standard error every ten
+// unlock wait up to --wait (a duration, as in ec2volume device --wait; default 2m whenever EC2
+// reports the attachment, made by this run or earlier, 3s with --no-aws, where the node should
+// already be there) and print on standard error every ten
 // seconds what they wait for (the NVMe serial, the Xen name).
 //
 // # Services that live on the volume

@@ -121,7 +121,7 @@ func parseFlags(verb string, args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.batch, "batch-mode", false, "same as -q")
 
 	if verb == "setup" || verb == "unlock" {
-		fs.DurationVar(&c.wait, "wait", 0, "how long to wait for the volume's device node, like ec2volume device --wait (default 2m0s after an attach, 3s otherwise)")
+		fs.DurationVar(&c.wait, "wait", 0, "how long to wait for the volume's device node, like ec2volume device --wait (default 2m0s when EC2 reports the attachment, made now or earlier; 3s with --no-aws)")
 	}
 	if verb != "status" {
 		fs.Var(repeated{&c.services}, "service", "service that must wait for the mount (repeatable): setup gates it (systemd drop-in, or out of SysV boot start), unlock starts it, teardown ungates it")
