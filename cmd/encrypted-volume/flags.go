@@ -209,8 +209,11 @@ func (c *config) validate() error {
 	if c.verb == "unlock" && len(c.services) > 0 && filepath.Clean(c.root) != "/" {
 		return bad("--service starts services on this machine; it cannot be combined with --root %s (unlock --root / only)", c.root)
 	}
-	if len(c.services) > 0 && strings.ContainsAny(c.mountPoint, " \t\n\\") {
-		return bad("--mount-point %q: a blank or backslash cannot be written in a systemd drop-in for --service", c.mountPoint)
+	// systemd unquotes and unescapes some settings and not others (and older versions than
+	// the one checked differ), so a mount point with a blank, a backslash or a quote has no
+	// one spelling that every unit-file setting reads back the same.
+	if len(c.services) > 0 && strings.ContainsAny(c.mountPoint, " \t\n\\'\"") {
+		return bad("--mount-point %q: a blank, backslash or quote cannot be written in a systemd drop-in for --service", c.mountPoint)
 	}
 	if c.verb == "setup" {
 		if c.sizeGiB < 1 {

@@ -367,3 +367,20 @@ func TestServiceGatingSysVJournalFirst(t *testing.T) {
 	assert.Equal(t, before, rcLinks(t, root))
 	assert.NoFileExists(t, journal)
 }
+
+// With --service the mount point goes into a unit file: blanks, backslashes and quotes are
+// refused before anything is done; without --service they are fine for the flags.
+func TestServiceMountPointRefused(t *testing.T) {
+	for _, mp := range []string{"/enc vol", "/enc\\vol", "/enc'vol", `/enc"vol`, "/enc\tvol"} {
+		for _, verb := range []string{"setup", "unlock", "teardown"} {
+			h := newHarness(t, testPass+"\n")
+			code := h.run(verb, "--device", h.dev("xvdf"), "--mount-point", mp, "--service", "mysqld")
+			assert.Equal(t, 1, code, "%s %q", verb, mp)
+			assert.Contains(t, h.stderr.String(), "cannot be written in a systemd drop-in for --service", "%s %q", verb, mp)
+			assert.NotContains(t, h.stdout.String(), "Step 1/")
+			assert.Empty(t, h.local.calls)
+		}
+	}
+	c := &config{verb: "teardown", name: "my_enc_fs", mountPoint: "/enc'vol", root: "/"}
+	assert.NoError(t, c.validate(), "no --service: no unit file, no refusal")
+}
