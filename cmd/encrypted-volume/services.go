@@ -52,7 +52,25 @@ func validServiceName(name string) error {
 	case !serviceNameRE.MatchString(name), name[0] == '-', name[0] == '.':
 		return errors.New(`not a service name (letters, digits and ":_.@-\" only, not starting with "-" or ".")`)
 	}
+	if prefix, instance, ok := strings.Cut(name, "@"); ok {
+		switch {
+		case prefix == "" || strings.Contains(instance, "@"):
+			return errors.New(`not a service name (one "@" between a template name and an instance)`)
+		case instance == "":
+			return fmt.Errorf("%s is a template, not a service: name an instance (%s@INSTANCE)", name, prefix)
+		}
+	}
 	return nil
+}
+
+// unitFiles are the unit files that define name: NAME.service, and for an instance
+// (mysqld@main) also its template (mysqld@.service), which is what a package installs.
+func unitFiles(name string) []string {
+	files := []string{name + ".service"}
+	if prefix, _, ok := strings.Cut(name, "@"); ok {
+		files = append(files, prefix+"@.service")
+	}
+	return files
 }
 
 func exists(root, rel string) bool {
@@ -75,14 +93,16 @@ func detectService(root, name string) (service, error) {
 	}
 	if exists(root, "usr/lib/systemd/systemd") || exists(root, "lib/systemd/systemd") {
 		for _, dir := range []string{"etc/systemd/system", "run/systemd/system", "usr/lib/systemd/system", "lib/systemd/system"} {
-			if exists(root, dir+"/"+name+".service") {
-				return service{name: name, init: initSystemd}, nil
+			for _, f := range unitFiles(name) {
+				if exists(root, dir+"/"+f) {
+					return service{name: name, init: initSystemd}, nil
+				}
 			}
 		}
 		if len(scripts) > 0 { // started through systemd-sysv-generator, which honours drop-ins
 			return service{name: name, init: initSystemd}, nil
 		}
-		return service{}, fmt.Errorf("%w: no unit %s.service under %s", errNoService, name, root)
+		return service{}, fmt.Errorf("%w: no unit %s under %s", errNoService, strings.Join(unitFiles(name), " or "), root)
 	}
 	if len(scripts) == 0 {
 		return service{}, fmt.Errorf("%w: neither systemd nor an init script /etc/rc.d/init.d/%s or /etc/init.d/%s under %s", errNoService, name, name, root)

@@ -384,3 +384,38 @@ func TestServiceMountPointRefused(t *testing.T) {
 	c := &config{verb: "teardown", name: "my_enc_fs", mountPoint: "/enc'vol", root: "/"}
 	assert.NoError(t, c.validate(), "no --service: no unit file, no refusal")
 }
+
+// --service mysqld@main names an instance of the template mysqld@.service: found through the
+// template, gated with a drop-in for that instance only. A bare template is refused.
+func TestServiceTemplateInstance(t *testing.T) {
+	root := systemdRoot(t)
+	writeRoot(t, root, "usr/lib/systemd/system/mysqld@.service",
+		"[Unit]\nDescription=MySQL Server %i\n\n[Service]\nExecStart=/usr/sbin/mysqld --defaults-group-suffix=@%I\n", 0o644)
+	s, err := detectService(root, "mysqld@main.service")
+	require.NoError(t, err)
+	assert.Equal(t, service{name: "mysqld@main", init: initSystemd}, s)
+	assert.Equal(t, []string{"systemctl", "start", "mysqld@main.service"}, startCommand(root, s))
+
+	var out bytes.Buffer
+	require.NoError(t, gateService(root, "mysqld@main", "/encrypted_vol", &out))
+	dropIn := filepath.Join(root, "etc/systemd/system/mysqld@main.service.d/encrypted-volume.conf")
+	assert.Contains(t, out.String(), "mysqld@main.service (systemd): wrote "+dropIn)
+	assert.Contains(t, readRootFile(t, root, "etc/systemd/system/mysqld@main.service.d/encrypted-volume.conf"), "ConditionPathIsMountPoint=/encrypted_vol\n")
+	assert.NoDirExists(t, filepath.Join(root, "etc/systemd/system/mysqld@.service.d"), "the other instances are not gated")
+	require.NoError(t, ungateService(root, "mysqld@main", &bytes.Buffer{}))
+	assert.NoFileExists(t, dropIn)
+
+	_, err = detectService(systemdRoot(t), "mysqld@main")
+	assert.ErrorIs(t, err, errNoService)
+	assert.ErrorContains(t, err, "no unit mysqld@main.service or mysqld@.service under")
+
+	for _, bad := range []string{"mysqld@", "mysqld@.service", "@main", "a@b@c"} {
+		h := newHarness(t, "")
+		assert.Equal(t, 1, h.run("setup", "--root", root, "--service", bad, "--mount-point", tempMountPoint(t)), bad)
+		assert.Contains(t, h.stderr.String(), "--service", bad)
+		assert.NotContains(t, h.stdout.String(), "Step 1/")
+	}
+	h := newHarness(t, "")
+	h.run("setup", "--root", root, "--service", "mysqld@", "--mount-point", tempMountPoint(t))
+	assert.Contains(t, h.stderr.String(), "mysqld@ is a template, not a service: name an instance (mysqld@INSTANCE)")
+}
