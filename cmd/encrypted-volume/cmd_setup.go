@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/cloudluks/cloudluks/luks"
@@ -39,7 +40,7 @@ type setupRun struct {
 // without a side effect is checked first (preflight), so a bad input never leaves a volume
 // behind.
 func (a *app) setup(ctx context.Context, c *config) error {
-	if err := a.preflight(c); err != nil {
+	if err := a.preflight(ctx, c); err != nil {
 		return err
 	}
 	r := &setupRun{a: a, c: c, volumeID: c.volumeID, device: c.device}
@@ -86,19 +87,70 @@ func (a *app) setup(ctx context.Context, c *config) error {
 }
 
 // preflight checks what the flags alone cannot tell (validate() did the rest): the kernel
-// can map the volume, and step 8 will find a boot configuration to edit, since without it
-// the next boot may wait forever for the passphrase.
-func (a *app) preflight(c *config) error {
+// can map the volume, step 8 will find a boot configuration to edit (without it the next
+// boot may wait forever for the passphrase), the mapping name and the mount point are free,
+// and a --device is there, unused and blank. All of it before the passphrase prompt and
+// before EC2 is asked for anything: a refusal at step 5 or 7 would come after a volume was
+// created, attached and formatted.
+func (a *app) preflight(ctx context.Context, c *config) error {
 	if err := a.local.DeviceMapper(); err != nil {
+		if errors.Is(err, errNoPermission) {
+			return err // exit 2, as cryptsetup run by a non-root user
+		}
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if err := a.boot.Check(c.root); err != nil {
 		return fmt.Errorf("%w: --root %s: %v", errUsage, c.root, err)
 	}
-	for _, s := range c.services {
-		if _, err := detectService(c.root, s); err != nil {
-			return fmt.Errorf("%w: --service %s: %v", errUsage, s, err)
+	for _, name := range c.services {
+		s, err := detectService(c.root, name)
+		if err != nil {
+			return fmt.Errorf("%w: --service %s: %v", errUsage, name, err)
 		}
+		if s.init == initSysV {
+			if _, err := sysvPlan(c.root, s); err != nil {
+				return fmt.Errorf("%w: --service %s: %v", errUsage, name, err)
+			}
+		}
+	}
+	if dev, ok, err := a.local.MappingDevice(c.name); err != nil {
+		return err
+	} else if ok {
+		return fmt.Errorf("--name: mapping %s already exists (on %s): %w", c.name, dev, errBusy)
+	}
+	mounts, err := a.local.Mounts()
+	if err != nil {
+		return err
+	}
+	if err := mountPointFree(mounts, c.mountPoint); err != nil {
+		return err
+	}
+	if c.device != "" {
+		return preflightDevice(ctx, c.device, c.force)
+	}
+	return nil
+}
+
+// preflightDevice refuses a --device that is missing, in use (mounted, mapped: O_EXCL on a
+// block device fails with EBUSY) or holding data without --force.
+func preflightDevice(ctx context.Context, device string, force bool) error {
+	if _, err := statBlock(device); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(device, os.O_RDWR|os.O_EXCL, 0)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return deviceErr(device, err)
+		}
+		return coded(fmt.Errorf("%s: %w", device, err), errBusy)
+	}
+	f.Close()
+	what, err := probePath(ctx, device)
+	if err != nil {
+		return fmt.Errorf("%s: %w", device, err)
+	}
+	if what != "" && !force {
+		return fmt.Errorf("%s already holds a %s; refusing to format it without --force: %w", device, what, errAlreadyUsed)
 	}
 	return nil
 }
@@ -311,13 +363,20 @@ func (a *app) mountChecked(source, target string) error {
 	if err != nil {
 		return err
 	}
-	for _, m := range mounts {
-		if m.MountPoint == target {
-			return fmt.Errorf("mount point %s is busy: %s is already mounted there: %w", target, m.Source, errBusy)
-		}
+	if err := mountPointFree(mounts, target); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(target, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("mount point: %w", err)
 	}
 	return a.local.Mount(source, target)
+}
+
+func mountPointFree(mounts []mountEntry, target string) error {
+	for _, m := range mounts {
+		if filepath.Clean(m.MountPoint) == filepath.Clean(target) {
+			return fmt.Errorf("mount point %s is busy: %s is already mounted there: %w", target, m.Source, errBusy)
+		}
+	}
+	return nil
 }

@@ -11,6 +11,13 @@ import (
 // Every step is idempotent: what is already gone is skipped, so teardown also cleans up
 // after a failed setup or unlock.
 func (a *app) teardown(ctx context.Context, c *config) error {
+	// A --service that is not there is refused before the first step: found only in the
+	// last one, it would fail after the volume was unmounted, closed, detached and deleted.
+	for _, s := range c.services {
+		if _, err := detectService(c.root, s); err != nil {
+			return fmt.Errorf("%w: --service %s: %v", errUsage, s, err)
+		}
+	}
 	var cl cloud
 	if c.detach {
 		var err error

@@ -23,14 +23,17 @@
 // setup checks everything it can before its first side effect, so a bad input never leaves
 // a volume behind: the cipher, hash and key size (as luksFormat would), the mapping name, the
 // mkfs program on PATH, the mount point, the kernel's device-mapper, a boot configuration
-// under --root (step 8, without which the next boot waits for the passphrase) and every
-// --service. Only then does it create, attach or format anything.
+// under --root (step 8, without which the next boot waits for the passphrase), every
+// --service, a mapping name not in use, a mount point with nothing mounted on it, and a
+// --device that exists, is not in use and is blank (unless --force). Only then does it ask
+// for the passphrase and create, attach or format anything.
 //
 // # Waiting for the device
 //
 // After an attach the volume's block device can take a minute or more to appear. setup and
-// unlock wait up to --wait (a duration, as in ec2volume device --wait; default 2m after an
-// attach, 3s for a volume that was attached already) and print on standard error every ten
+// unlock wait up to --wait (a duration, as in ec2volume device --wait; default 2m whenever EC2
+// reports the attachment, made by this run or earlier, 3s with --no-aws, where the node should
+// already be there) and print on standard error every ten
 // seconds what they wait for (the NVMe serial, the Xen name).
 //
 // # Services that live on the volume
@@ -38,11 +41,15 @@
 // --service NAME (repeatable) keeps an application from starting on the empty mount point
 // after a reboot, before anyone unlocked the volume. Where systemd is the init (detected
 // under --root), setup writes /etc/systemd/system/NAME.service.d/encrypted-volume.conf with
-// RequiresMountsFor= and ConditionPathIsMountPoint= for the mount point. Under SysV init
+// ConditionPathIsMountPoint= and After= for the mount point: the service is skipped while the
+// volume is locked, and never pulls in the mount (which would pull in the passphrase prompt
+// through systemd-cryptsetup@NAME.service, noauto or not). Under SysV init
 // (Amazon Linux 1), setup renames the service's start links as chkconfig off would
 // (rc3.d/S64mysqld → rc3.d/K36mysqld, without running chkconfig) and records them under
 // /var/lib/encrypted-volume/services. unlock --service NAME starts the service once the
-// volume is mounted (systemctl start, or the init script), before the hooks; teardown
+// volume is mounted (systemctl start, or the init script), before the hooks, and only on
+// the live system (--service with a --root other than / is refused: that tree's services
+// are not this machine's to start); teardown
 // --service NAME removes the drop-in or renames back exactly the recorded links.
 //
 // # The passphrase
@@ -81,6 +88,7 @@
 //
 // # Exit codes
 //
-// Like cryptsetup: 0 success, 1 wrong parameters or a failed step, 2 wrong passphrase,
-// 4 device missing or unusable, 5 device or mount point busy, already formatted or in use.
+// Like cryptsetup: 0 success, 1 wrong parameters or a failed step, 2 wrong passphrase or no
+// permission (device-mapper as a non-root user), 4 device missing or unusable, 5 device or
+// mount point busy, already formatted or in use.
 package main

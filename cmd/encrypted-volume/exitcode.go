@@ -10,7 +10,7 @@ import (
 const (
 	exitOK        = cli.ExitOK
 	exitUsage     = cli.ExitUsage      // wrong parameters, or a step failed for another reason
-	exitNoPerm    = cli.ExitPermission // wrong passphrase
+	exitNoPerm    = cli.ExitPermission // wrong passphrase, or not privileged (device-mapper as non-root)
 	exitNoDevice  = cli.ExitNoDevice   // wrong or missing device
 	exitBusy      = cli.ExitBusy       // device or mount point busy, already formatted, mapping exists
 	exitOtherFail = cli.ExitFailure
@@ -19,6 +19,7 @@ const (
 var (
 	errWrongPassphrase = errors.New("no key available with this passphrase")
 	errDeviceMissing   = errors.New("device not found")
+	errNoPermission    = errors.New("permission denied")
 	errBusy            = errors.New("busy")
 	errAlreadyUsed     = errors.New("already holds data")
 	// errVolumeGone marks an EC2 answer that the volume does not exist: teardown treats it
@@ -35,7 +36,7 @@ func exitCode(err error) int {
 		return cli.ExitNeedsUnlock
 	case errors.Is(err, errUsage), errors.Is(err, errAborted), errors.Is(err, errEmptyPass):
 		return exitUsage
-	case errors.Is(err, errWrongPassphrase), errors.Is(err, errPassMismatch):
+	case errors.Is(err, errWrongPassphrase), errors.Is(err, errPassMismatch), errors.Is(err, errNoPermission):
 		return exitNoPerm
 	case errors.Is(err, errDeviceMissing):
 		return exitNoDevice

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -120,7 +121,7 @@ func parseFlags(verb string, args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.batch, "batch-mode", false, "same as -q")
 
 	if verb == "setup" || verb == "unlock" {
-		fs.DurationVar(&c.wait, "wait", 0, "how long to wait for the volume's device node, like ec2volume device --wait (default 2m0s after an attach, 3s otherwise)")
+		fs.DurationVar(&c.wait, "wait", 0, "how long to wait for the volume's device node, like ec2volume device --wait (default 2m0s when EC2 reports the attachment, made now or earlier; 3s with --no-aws)")
 	}
 	if verb != "status" {
 		fs.Var(repeated{&c.services}, "service", "service that must wait for the mount (repeatable): setup gates it (systemd drop-in, or out of SysV boot start), unlock starts it, teardown ungates it")
@@ -202,8 +203,17 @@ func (c *config) validate() error {
 			return bad("--service %q: %v", s, err)
 		}
 	}
-	if len(c.services) > 0 && strings.ContainsAny(c.mountPoint, " \t\n\\") {
-		return bad("--mount-point %q: a blank or backslash cannot be written in a systemd drop-in for --service", c.mountPoint)
+	// unlock starts the services on this machine (systemctl start, the init script): a
+	// --root other than / is another system's tree (an image, a rescue mount), whose
+	// services are not this machine's to start, and whose init script would run here.
+	if c.verb == "unlock" && len(c.services) > 0 && filepath.Clean(c.root) != "/" {
+		return bad("--service starts services on this machine; it cannot be combined with --root %s (unlock --root / only)", c.root)
+	}
+	// systemd unquotes and unescapes some settings and not others (and older versions than
+	// the one checked differ), so a mount point with a blank, a backslash or a quote has no
+	// one spelling that every unit-file setting reads back the same.
+	if len(c.services) > 0 && strings.ContainsAny(c.mountPoint, " \t\n\\'\"") {
+		return bad("--mount-point %q: a blank, backslash or quote cannot be written in a systemd drop-in for --service", c.mountPoint)
 	}
 	if c.verb == "setup" {
 		if c.sizeGiB < 1 {

@@ -53,10 +53,18 @@ func luksUnlock(ctx context.Context, device string, pass []byte) (*luks.Header, 
 // DeviceMapper asks the kernel for its mappings: the cheapest question that fails the
 // way an open would when dm-mod is missing or the caller is not root.
 func (sysLocal) DeviceMapper() error {
-	if _, err := dmcrypt.List(); err != nil {
-		return fmt.Errorf("device-mapper: %w (load dm-mod and dm-crypt, run as root)", err)
+	_, err := dmcrypt.List()
+	return deviceMapperErr(err)
+}
+
+// deviceMapperErr is DeviceMapper's answer for dmcrypt's error: a caller without the
+// privilege gets cryptsetup's "no permission" code, a kernel without device-mapper stays a
+// plain failure of the preflight.
+func deviceMapperErr(err error) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("device-mapper: %w (load dm-mod and dm-crypt, run as root)", mapDMErr(err))
 }
 
 func (sysLocal) OpenWithKey(ctx context.Context, device, name string, hdr *luks.Header, vk *luks.VolumeKey) (string, error) {
@@ -102,6 +110,8 @@ func mapDMErr(err error) error {
 		return nil
 	case errors.Is(err, luks.ErrWrongPassphrase):
 		return coded(err, errWrongPassphrase)
+	case errors.Is(err, dmcrypt.ErrNotRoot), errors.Is(err, os.ErrPermission):
+		return coded(err, errNoPermission)
 	case errors.Is(err, dmcrypt.ErrExists), errors.Is(err, dmcrypt.ErrBusy):
 		return coded(err, errBusy)
 	case errors.Is(err, dmcrypt.ErrNoDevice), errors.Is(err, os.ErrNotExist):

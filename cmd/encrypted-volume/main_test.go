@@ -212,8 +212,9 @@ func TestSetupRefusesUsedDevice(t *testing.T) {
 			xvdf := h.local.devWith("xvdf", tt.content)
 			code := h.run("setup", "--device", xvdf, "--mount-point", tempMountPoint(t))
 			assert.Equal(t, exitBusy, code)
-			assert.Contains(t, h.stderr.String(), "step 3/9 failed")
 			assert.Contains(t, h.stderr.String(), tt.want+"; refusing to format it without --force")
+			assert.NotContains(t, h.stdout.String(), "Step 1/", "refused in the preflight, before any step")
+			assert.Equal(t, len(testPass)+1, h.app.stdin.(*strings.Reader).Len(), "refused before the passphrase was asked for")
 			assert.Empty(t, h.local.calls, "nothing was opened")
 			assert.Equal(t, tt.content, readPrefix(t, xvdf, len(tt.content)), "nothing was formatted")
 
@@ -224,6 +225,19 @@ func TestSetupRefusesUsedDevice(t *testing.T) {
 			assert.Contains(t, h.stdout.String(), "formatting anyway (--force)")
 		})
 	}
+}
+
+// A --device that is not there is refused before the passphrase is asked for (the
+// operator would type it twice for nothing) and before any step.
+func TestSetupMissingDeviceBeforePassphrase(t *testing.T) {
+	h := newHarness(t, testPass+"\n")
+	missing := filepath.Join(t.TempDir(), "xvdz")
+	code := h.run("setup", "--device", missing, "--mount-point", tempMountPoint(t))
+	assert.Equal(t, exitNoDevice, code, h.stderr.String())
+	assert.Contains(t, h.stderr.String(), missing+": device not found")
+	assert.NotContains(t, h.stdout.String(), "Step 1/")
+	assert.Equal(t, len(testPass)+1, h.app.stdin.(*strings.Reader).Len(), "the passphrase was never read")
+	assert.Empty(t, h.local.calls)
 }
 
 // readHeaderFile reads the LUKS header the real luksFormat wrote to a test device.

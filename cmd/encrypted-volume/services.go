@@ -14,8 +14,8 @@ import (
 
 // Service gating (--service NAME): after a reboot the volume stays locked until someone runs
 // unlock, and a service whose data lives on it must not start before that, or it writes
-// plaintext onto the root volume's empty mount point. Under systemd a drop-in makes the unit
-// need the mount; under SysV init (Amazon Linux 1) the service leaves the boot sequence and
+// plaintext onto the root volume's empty mount point. Under systemd a drop-in skips the unit
+// while the mount is not there; under SysV init (Amazon Linux 1) the service leaves the boot sequence and
 // unlock starts it. teardown --service undoes both.
 
 // errNoService marks a --service that names nothing startable under --root.
@@ -52,7 +52,25 @@ func validServiceName(name string) error {
 	case !serviceNameRE.MatchString(name), name[0] == '-', name[0] == '.':
 		return errors.New(`not a service name (letters, digits and ":_.@-\" only, not starting with "-" or ".")`)
 	}
+	if prefix, instance, ok := strings.Cut(name, "@"); ok {
+		switch {
+		case prefix == "" || strings.Contains(instance, "@"):
+			return errors.New(`not a service name (one "@" between a template name and an instance)`)
+		case instance == "":
+			return fmt.Errorf("%s is a template, not a service: name an instance (%s@INSTANCE)", name, prefix)
+		}
+	}
 	return nil
+}
+
+// unitFiles are the unit files that define name: NAME.service, and for an instance
+// (mysqld@main) also its template (mysqld@.service), which is what a package installs.
+func unitFiles(name string) []string {
+	files := []string{name + ".service"}
+	if prefix, _, ok := strings.Cut(name, "@"); ok {
+		files = append(files, prefix+"@.service")
+	}
+	return files
 }
 
 func exists(root, rel string) bool {
@@ -75,14 +93,16 @@ func detectService(root, name string) (service, error) {
 	}
 	if exists(root, "usr/lib/systemd/systemd") || exists(root, "lib/systemd/systemd") {
 		for _, dir := range []string{"etc/systemd/system", "run/systemd/system", "usr/lib/systemd/system", "lib/systemd/system"} {
-			if exists(root, dir+"/"+name+".service") {
-				return service{name: name, init: initSystemd}, nil
+			for _, f := range unitFiles(name) {
+				if exists(root, dir+"/"+f) {
+					return service{name: name, init: initSystemd}, nil
+				}
 			}
 		}
 		if len(scripts) > 0 { // started through systemd-sysv-generator, which honours drop-ins
 			return service{name: name, init: initSystemd}, nil
 		}
-		return service{}, fmt.Errorf("%w: no unit %s.service under %s", errNoService, name, root)
+		return service{}, fmt.Errorf("%w: no unit %s under %s", errNoService, strings.Join(unitFiles(name), " or "), root)
 	}
 	if len(scripts) == 0 {
 		return service{}, fmt.Errorf("%w: neither systemd nor an init script /etc/rc.d/init.d/%s or /etc/init.d/%s under %s", errNoService, name, name, root)
@@ -94,15 +114,56 @@ func dropInPath(root, name string) string {
 	return filepath.Join(root, "etc/systemd/system", name+".service.d", serviceDropIn)
 }
 
-// systemdDropIn makes the unit need the volume's mount: RequiresMountsFor= pulls in the
-// fstab mount unit (which fails while the volume is locked, so the service does not start),
-// and ConditionPathIsMountPoint= skips the start when there is no such unit at all.
+// systemdDropIn makes the unit wait for the volume's mount without ever asking for it.
+// ConditionPathIsMountPoint= skips the start (at boot, or started by another unit) while the
+// volume is locked; After= the mount unit orders a start that happens in the same
+// transaction as the mount (unlock mounts first, then starts the service).
+//
+// Not RequiresMountsFor= (nor Requires=/Wants=/BindsTo= of the mount): systemd-fstab-generator
+// makes /encrypted_vol.mount even for a noauto,nofail fstab line, its What=/dev/mapper/NAME
+// binds it to dev-mapper-NAME.device, and systemd-cryptsetup-generator makes that device
+// require systemd-cryptsetup@NAME.service even for a noauto crypttab line. Starting the
+// service at boot would then pull in the passphrase prompt (TimeoutSec=0: forever) that step
+// 8 exists to prevent.
 func systemdDropIn(name, mountPoint string) []byte {
 	mp := strings.ReplaceAll(mountPoint, "%", "%%") // systemd expands % specifiers
+	unit := strings.ReplaceAll(mountUnitName(mountPoint), "%", "%%")
 	return []byte("# Written by encrypted-volume setup: " + name + " starts only once the encrypted volume is\n" +
-		"# unlocked and mounted (encrypted-volume unlock), never on the empty mount point.\n" +
+		"# unlocked and mounted (encrypted-volume unlock), never on the empty mount point, and\n" +
+		"# never asks for the volume's passphrase itself (no Requires= of the mount).\n" +
 		"# encrypted-volume teardown --service " + name + " removes this file.\n" +
-		"[Unit]\nRequiresMountsFor=" + mp + "\nConditionPathIsMountPoint=" + mp + "\n")
+		"[Unit]\nConditionPathIsMountPoint=" + mp + "\nAfter=" + unit + "\n")
+}
+
+// mountUnitName is the name systemd gives the mount unit of path, as
+// `systemd-escape --path --suffix=mount` prints it (systemd.unit(5) "String Escaping").
+func mountUnitName(path string) string {
+	var parts []string
+	for _, p := range strings.Split(path, "/") {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
+		return "-.mount"
+	}
+	var b strings.Builder
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteByte('-')
+		}
+		for j := 0; j < len(p); j++ {
+			c := p[j]
+			switch {
+			case c == '.' && i == 0 && j == 0, // a leading dot would hide the unit
+				!(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == ':' || c == '_' || c == '.'):
+				fmt.Fprintf(&b, `\x%02x`, c)
+			default:
+				b.WriteByte(c)
+			}
+		}
+	}
+	return b.String() + ".mount"
 }
 
 // gateService makes name wait for the mount from the next boot on.
@@ -120,9 +181,9 @@ func gateService(root, name, mountPoint string, w io.Writer) error {
 		if err := writeFileAtomic(p, systemdDropIn(s.name, mountPoint), 0o644); err != nil {
 			return fmt.Errorf("service %s: %w", s.name, err)
 		}
-		fmt.Fprintf(w, "    %s.service (systemd): wrote %s: it needs %s mounted\n", s.name, p, mountPoint)
+		fmt.Fprintf(w, "    %s.service (systemd): wrote %s: it starts only with %s mounted\n", s.name, p, mountPoint)
 	case initSysV:
-		renamed, err := sysvDisable(root, s)
+		renamed, err := sysvDisable(root, s, os.Rename)
 		if err != nil {
 			return fmt.Errorf("service %s: %w", s.name, err)
 		}
@@ -192,35 +253,77 @@ func stopPriority(root string, s service, start int) int {
 	return max(0, min(99, 100-start))
 }
 
-// sysvDisable does what `chkconfig NAME off` does to the links (S64mysqld → K36mysqld, the
-// link target kept), without running chkconfig on a root that may not be the live system,
-// and records each rename in a journal so teardown restores exactly these runlevels.
-func sysvDisable(root string, s service) ([]string, error) {
-	var journal, renamed []string
+// sysvRename is one start link taken out of boot start, relative to root.
+type sysvRename struct{ from, to string }
+
+// errLinkClash marks a K link that is already where setup would rename an S link to.
+var errLinkClash = errors.New("stop link already there")
+
+// sysvPlan finds the start links of s and the stop-link names they get, without changing
+// anything. An existing link at a target name is refused (renaming over it would destroy
+// it); a second start link in one runlevel (S64mysqld beside S80mysqld) gets the next free
+// stop priority, so neither is lost.
+func sysvPlan(root string, s service) ([]sysvRename, error) {
+	var plan []sysvRename
 	for _, dir := range rcDirs(root) {
 		links, _ := filepath.Glob(filepath.Join(dir, "S[0-9][0-9]"+s.name))
+		taken := map[string]bool{}
 		for _, l := range links {
 			start, _ := strconv.Atoi(filepath.Base(l)[1:3])
-			k := filepath.Join(dir, fmt.Sprintf("K%02d%s", stopPriority(root, s, start), s.name))
-			if err := os.Rename(l, k); err != nil {
-				return renamed, err
+			prio := stopPriority(root, s, start)
+			kname := func(prio int) string { return filepath.Join(dir, fmt.Sprintf("K%02d%s", prio, s.name)) }
+			lexists := func(p string) bool { _, err := os.Lstat(p); return err == nil }
+			k := kname(prio)
+			if lexists(k) {
+				return nil, fmt.Errorf("%s: cannot take %s out of boot start: %w (fix the runlevel links by hand, e.g. chkconfig %s off)",
+					k, filepath.Base(l), errLinkClash, s.name)
 			}
+			for taken[k] || lexists(k) { // only a second start link of this runlevel gets here
+				if prio++; prio > 99 {
+					return nil, fmt.Errorf("%s: no free stop priority for %s: %w", dir, filepath.Base(l), errLinkClash)
+				}
+				k = kname(prio)
+			}
+			taken[k] = true
 			rel := func(p string) string { r, _ := filepath.Rel(root, p); return r }
-			journal = append(journal, rel(l)+" "+rel(k))
-			renamed = append(renamed, filepath.Base(filepath.Dir(l))+"/"+filepath.Base(l))
+			plan = append(plan, sysvRename{rel(l), rel(k)})
 		}
 	}
-	if len(journal) == 0 {
-		return nil, nil
+	return plan, nil
+}
+
+// sysvDisable does what `chkconfig NAME off` does to the links (S64mysqld → K36mysqld, the
+// link target kept), without running chkconfig on a root that may not be the live system.
+// Every rename is in the journal before it is made, so teardown restores exactly these
+// runlevels even after a failure or a crash halfway (sysvRestore skips what was not done).
+// rename is os.Rename outside tests.
+func sysvDisable(root string, s service, rename func(from, to string) error) ([]string, error) {
+	plan, err := sysvPlan(root, s)
+	if err != nil || len(plan) == 0 {
+		return nil, err
 	}
+	var journal []string
 	p := filepath.Join(root, sysvJournalDir, s.name)
 	if old, err := os.ReadFile(p); err == nil { // a second setup keeps the first record
-		journal = append(strings.Split(strings.TrimSpace(string(old)), "\n"), journal...)
+		journal = strings.Split(strings.TrimSpace(string(old)), "\n")
+	}
+	for _, r := range plan {
+		journal = append(journal, r.from+" "+r.to)
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return renamed, err
+		return nil, err
 	}
-	return renamed, writeFileAtomic(p, []byte(strings.Join(journal, "\n")+"\n"), 0o644)
+	if err := writeFileAtomic(p, []byte(strings.Join(journal, "\n")+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	var renamed []string
+	for _, r := range plan {
+		if err := rename(filepath.Join(root, r.from), filepath.Join(root, r.to)); err != nil {
+			return renamed, err
+		}
+		renamed = append(renamed, filepath.Base(filepath.Dir(r.from))+"/"+filepath.Base(r.from))
+	}
+	return renamed, nil
 }
 
 // sysvRestore renames back the links sysvDisable recorded, newest first, and removes the

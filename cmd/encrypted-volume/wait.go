@@ -10,19 +10,22 @@ import (
 	"github.com/cloudluks/cloudluks/ebs"
 )
 
-// shortDeviceWait is how long setup and unlock wait for the device of a volume they did not
-// just attach (--no-aws, or already attached): its node should be there already.
+// shortDeviceWait is how long setup and unlock wait for the device with --no-aws, where no
+// attachment is known: the node should be there already.
 const shortDeviceWait = 3 * time.Second
 
-// defaultDeviceWait is --wait after an attach, ec2volume device's default.
+// defaultDeviceWait is --wait whenever EC2 reports the attachment, ec2volume device's
+// default: a volume attached just before the run (by the operator, or a setup that failed
+// in its attach step) can still be minutes from its node.
 const defaultDeviceWait = ebs.DefaultDeviceTimeout
 
 // waitProgressEvery is the interval of the "waiting for … to appear" lines.
 const waitProgressEvery = 10 * time.Second
 
 // waitDevice finds the local block device of volumeID: right after an attach the node can
-// take a minute or more to appear, so it waits (--wait, default 2 minutes after an attach
-// and 3 seconds otherwise) and says on stderr what it is waiting for, as
+// take a minute or more to appear, so it waits (--wait, default 2 minutes when EC2 reports
+// the attachment, whether this run made it or not, and 3 seconds with --no-aws) and says on
+// stderr what it is waiting for, as
 // `ec2volume device --wait` does, instead of sitting silent.
 func (a *app) waitDevice(ctx context.Context, c *config, volumeID, ec2Device string) (string, error) {
 	wait := c.wait

@@ -75,3 +75,19 @@ func TestSetupWaitFlag(t *testing.T) {
 	require.Equal(t, 0, h.run("unlock", "--no-aws", "--volume-id", "vol-0123456789abcdef0", "--wait", "90s", "--mount-point", tempMountPoint(t)), h.stderr.String())
 	assert.Equal(t, 90*time.Second, h.local.lastWait)
 }
+
+// A volume EC2 already reports attached gets the long default wait too (its attachment may be
+// seconds old), and the help says so.
+func TestWaitDefaultAlreadyAttached(t *testing.T) {
+	h := newHarness(t, testPass+"\n")
+	h.cloud.volumes["vol-0123456789abcdef0"] = "/dev/sdf"
+	h.local.resolved["vol-0123456789abcdef0"] = h.dev("nvme1n1")
+	require.Equal(t, 0, h.run("setup", "--volume-id", "vol-0123456789abcdef0", "--mount-point", tempMountPoint(t)), h.stderr.String())
+	assert.Contains(t, h.stdout.String(), "already attached as /dev/sdf")
+	assert.Equal(t, defaultDeviceWait, h.local.lastWait)
+
+	h = newHarness(t, "")
+	h.run("setup", "-h")
+	assert.Contains(t, h.stderr.String()+h.stdout.String(), "default 2m0s when EC2 reports the attachment, made now or earlier; 3s with --no-aws")
+	assert.NotContains(t, h.stderr.String()+h.stdout.String(), "3s otherwise")
+}
