@@ -168,4 +168,14 @@ func TestVerbHelp(t *testing.T) {
 	assert.Empty(t, r.stdout)
 	assert.Contains(t, r.stderr, "Usage: gocryptsetup")
 	assert.Contains(t, r.stderr, "gocryptsetup: Unknown action.")
+	// --help with something that is not an action is the full help, exit 0, as in
+	// cryptsetup (the verb table briefly made it "Unknown action.", exit 1).
+	cs := cryptsetup(t)
+	for _, args := range [][]string{{"--help", "nope"}, {"--help", "disk.img"}} {
+		ours := runIn(t, t.TempDir(), binPath, "", args...)
+		theirs := runIn(t, t.TempDir(), cs, "", args...)
+		assert.Equal(t, theirs.code, ours.code, "%v", args)
+		assert.Equal(t, 0, ours.code, "%v: %s", args, ours.stderr)
+		assert.Contains(t, ours.stdout, "<action> is one of:", "%v", args)
+	}
 }

@@ -119,8 +119,10 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 	}
 	a.opts = opts
 	switch {
-	case opts.help && len(pos) > 0:
+	case opts.help && len(pos) > 0 && isVerb(pos[0]):
 		// "VERB --help" (options may come anywhere, as in cryptsetup): that verb's help.
+		// Anything else with --help ("--help disk.img") is the full help, as cryptsetup
+		// prints it.
 		return a.verbHelp(pos[0])
 	case opts.help:
 		a.writeHelp()
@@ -197,6 +199,11 @@ func (a *app) usageFail(e *usageError) int {
 }
 
 // verbHelp is "help VERB" and "VERB --help"; an unknown verb is cryptsetup's "Unknown action.".
+func isVerb(name string) bool {
+	_, ok := verbTable().Lookup(name)
+	return ok
+}
+
 func (a *app) verbHelp(name string) int {
 	v, ok := verbTable().Lookup(name)
 	if !ok {

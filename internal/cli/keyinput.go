@@ -142,8 +142,12 @@ func (l limited) ReadPassword(prompt string) ([]byte, error) {
 }
 
 // ReadKeyLine reads a passphrase piped on stdin: skip src.Offset bytes, then the bytes up to
-// the first '\n' (not included), at most src.Size (luks.MaxKeyFileSize without it: cryptsetup
-// 2.6.1 takes a 3000-byte line whole). End of input before any byte is ErrNothingToRead.
+// the first '\n' (not included). Without src.Size the line may hold up to luks.MaxKeyFileSize
+// bytes (cryptsetup 2.6.1 takes a 3000-byte line whole) and a longer one is refused
+// (luks.ErrKeyFileTooLarge, "Maximum keyfile size exceeded."); with src.Size exactly that
+// many bytes are taken and a shorter line is refused (luks.ErrKeyFileShort, "Cannot read
+// requested amount of data."), as cryptsetup does. End of input before any byte is
+// ErrNothingToRead.
 func ReadKeyLine(r io.Reader, src KeySource) ([]byte, error) {
 	next := byteReader(r)
 	for range src.Offset {
@@ -151,7 +155,7 @@ func ReadKeyLine(r io.Reader, src KeySource) ([]byte, error) {
 			return nil, ErrNothingToRead
 		}
 	}
-	limit := int64(luks.MaxKeyFileSize)
+	limit := int64(luks.MaxKeyFileSize) + 1
 	if src.Size > 0 {
 		limit = src.Size
 	}
@@ -171,6 +175,14 @@ func ReadKeyLine(r io.Reader, src KeySource) ([]byte, error) {
 			break
 		}
 		p = AppendSecret(p, c)
+	}
+	switch {
+	case src.Size == 0 && int64(len(p)) > luks.MaxKeyFileSize:
+		clear(p)
+		return nil, fmt.Errorf("%w: %w (%d bytes)", luks.ErrInvalidParameter, luks.ErrKeyFileTooLarge, luks.MaxKeyFileSize)
+	case src.Size > 0 && int64(len(p)) < src.Size:
+		clear(p)
+		return nil, fmt.Errorf("%w: %w (%d bytes)", luks.ErrInvalidParameter, luks.ErrKeyFileShort, src.Size)
 	}
 	return p, nil
 }

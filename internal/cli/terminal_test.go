@@ -113,11 +113,22 @@ func TestReadKeyLineSize(t *testing.T) {
 	for _, tc := range []struct {
 		size int64
 		want int
-	}{{30000, 20000}, {20000, 20000}, {12345, 12345}, {0, 20000}} {
+	}{{20000, 20000}, {12345, 12345}, {0, 20000}} {
 		p, err := ReadKeyLine(strings.NewReader(line+"\nnext\n"), KeySource{Size: tc.size})
 		require.NoError(t, err)
 		assert.Equal(t, line[:tc.want], string(p), "size %d", tc.size)
 	}
+	// cryptsetup 2.6.1: a line shorter than -l is "Cannot read requested amount of data.",
+	// and a line longer than 8 MiB without -l is "Maximum keyfile size exceeded." (it was
+	// cut silently to 8 MiB, so the volume's key was not what was piped).
+	_, err := ReadKeyLine(strings.NewReader(line+"\nnext\n"), KeySource{Size: 30000})
+	assert.ErrorIs(t, err, luks.ErrKeyFileShort)
+	big := strings.Repeat("x", luks.MaxKeyFileSize+1)
+	_, err = ReadKeyLine(strings.NewReader(big), KeySource{})
+	assert.ErrorIs(t, err, luks.ErrKeyFileTooLarge)
+	p, err := ReadKeyLine(strings.NewReader(big[:luks.MaxKeyFileSize]+"\nnext\n"), KeySource{})
+	require.NoError(t, err, "exactly 8 MiB and its newline")
+	assert.Len(t, p, luks.MaxKeyFileSize)
 }
 
 func TestConfirm(t *testing.T) {
