@@ -90,10 +90,11 @@ func TestEndToEnd(t *testing.T) {
 			{Path: disk, NVMeSerial: ebs.NVMeSerial(volumeID)}, // the EBS volume as Nitro shows it
 			{Path: scratch}, // a virtio disk for the failed-mkfs path
 		},
-		Tools:   []string{"mkfs.ext4", "cryptsetup"},
-		Files:   sampleFiles(t), // the boot configurations bootRoot builds roots from
-		Env:     map[string]string{envE2EVolume: volumeID},
-		Timeout: 4 * time.Minute,
+		Tools: []string{"mkfs.ext4", "cryptsetup"},
+		// The boot configurations bootRoot builds roots from.
+		GuestFiles: sampleFiles(t),
+		Env:        map[string]string{envE2EVolume: volumeID},
+		Timeout:    4 * time.Minute,
 	}
 
 	t.Run("setup", func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudluks/cloudluks/grubconf"
+	"github.com/cloudluks/cloudluks/internal/vmtest"
 )
 
 // sample reads one of grubconf's real boot configuration samples (provenance in
@@ -24,23 +25,29 @@ func sample(t testing.TB, name string) []byte {
 	return b
 }
 
-// samplesDir is grubconf/testdata as an absolute path fixed at build time, so that the VM
-// test, which runs in another directory, finds the copies vmtest.Options.Files puts at the
-// same path in the guest (sampleFiles).
+// samplesDir is grubconf/testdata, found from this source file's path fixed at build time;
+// in the VM test's guest it is guestSamples, where sampleFiles has them copied (the host
+// path may be under /tmp, which the guest mounts afresh).
 func samplesDir() string {
+	if vmtest.InVM() {
+		return guestSamples
+	}
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..", "grubconf", "testdata")
 }
 
-// sampleFiles lists the samples for vmtest.Options.Files.
-func sampleFiles(t testing.TB) []string {
+const guestSamples = "/samples"
+
+// sampleFiles maps the samples for vmtest.Options.GuestFiles.
+func sampleFiles(t testing.TB) map[string]string {
 	t.Helper()
-	ents, err := os.ReadDir(samplesDir())
+	dir := samplesDir()
+	ents, err := os.ReadDir(dir)
 	require.NoError(t, err)
-	var files []string
+	files := map[string]string{}
 	for _, e := range ents {
 		if e.Type().IsRegular() {
-			files = append(files, filepath.Clean(filepath.Join(samplesDir(), e.Name())))
+			files[filepath.Join(guestSamples, e.Name())] = filepath.Clean(filepath.Join(dir, e.Name()))
 		}
 	}
 	return files

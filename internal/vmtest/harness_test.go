@@ -245,6 +245,20 @@ func TestWriteInitramfs(t *testing.T) {
 	assert.ErrorContains(t, err, "shadow")
 	err = writeInitramfs(io.Discard, initramfsSpec{Init: initBin, Files: []string{"/tmp/vmtest-in-tmp"}})
 	assert.ErrorContains(t, err, "shadow", "/tmp is a fresh tmpfs in the guest")
+	// GuestFiles places a host file (here one under /tmp, like a checkout there) elsewhere.
+	inTmp := filepath.Join(os.TempDir(), "vmtest-guestfile")
+	require.NoError(t, os.WriteFile(inTmp, []byte("sample"), 0o644))
+	defer os.Remove(inTmp)
+	var gb bytes.Buffer
+	require.NoError(t, writeInitramfs(&gb, initramfsSpec{Init: initBin, GuestFiles: map[string]string{"/samples/s": inTmp}}))
+	got := readAll(t, gb.Bytes())
+	found := false
+	for _, m := range got {
+		found = found || (m.Name == "samples/s" && m.Data == "sample")
+	}
+	assert.True(t, found, "GuestFiles member at its guest path")
+	err = writeInitramfs(io.Discard, initramfsSpec{Init: initBin, GuestFiles: map[string]string{"/tmp/s": inTmp}})
+	assert.ErrorContains(t, err, "shadow")
 	err = writeInitramfs(io.Discard, initramfsSpec{Init: filepath.Join(dir, "missing")})
 	assert.Error(t, err)
 }

@@ -193,7 +193,12 @@ func initramfs(t *testing.T, k kernel, binary string, opts Options) (string, err
 	sort.Strings(files)
 	mods := append([]string(nil), opts.Modules...)
 	sort.Strings(mods)
-	key := strings.Join([]string{k.Vmlinuz, binary, strings.Join(tools, ","), strings.Join(files, ","), strings.Join(mods, ",")}, "\x00")
+	var guestFiles []string
+	for g, p := range opts.GuestFiles {
+		guestFiles = append(guestFiles, g+"="+p)
+	}
+	sort.Strings(guestFiles)
+	key := strings.Join([]string{k.Vmlinuz, binary, strings.Join(tools, ","), strings.Join(files, ","), strings.Join(mods, ","), strings.Join(guestFiles, ",")}, "\x00")
 
 	host.mu.Lock()
 	defer host.mu.Unlock()
@@ -213,7 +218,7 @@ func initramfs(t *testing.T, k kernel, binary string, opts Options) (string, err
 	for _, n := range optionalModules() {
 		isOpt[modName(n)] = true
 	}
-	spec := initramfsSpec{Init: binary, Programs: tools, Files: files}
+	spec := initramfsSpec{Init: binary, Programs: tools, Files: files, GuestFiles: opts.GuestFiles}
 	for _, n := range order {
 		spec.Modules = append(spec.Modules, moduleRef{Name: n, Path: idx[n], Optional: isOpt[n]})
 	}

@@ -24,6 +24,8 @@ type initramfsSpec struct {
 	Modules  []moduleRef // in load order
 	Programs []string    // absolute host paths of tools, placed at the same path in the guest
 	Files    []string    // absolute host paths of extra files (config, dlopen'd libraries)
+	// GuestFiles are extra files placed at another guest path: guest path → host path.
+	GuestFiles map[string]string
 	// Gzip compresses the archive. Off by default: under TCG the kernel's inflate of a
 	// 10–20 MB image costs about two seconds of boot, while qemu loads an uncompressed
 	// image with a plain copy.
@@ -154,6 +156,19 @@ func writeInitramfs(w io.Writer, spec initramfsSpec) error {
 				files[g] = p
 			}
 		}
+	}
+	for g, p := range spec.GuestFiles {
+		if !filepath.IsAbs(g) || !filepath.IsAbs(p) {
+			return fmt.Errorf("initramfs: %s → %s: not absolute paths", p, g)
+		}
+		g = filepath.Clean(g)
+		if guestReserved(g) {
+			return fmt.Errorf("initramfs: %s: would shadow a path the harness uses", g)
+		}
+		if _, ok := files[g]; ok {
+			return fmt.Errorf("initramfs: %s: named twice", g)
+		}
+		files[g] = p
 	}
 	names := make([]string, 0, len(files))
 	for g := range files {

@@ -59,6 +59,10 @@ type Options struct {
 	Memory string
 	// Files are extra host files (absolute paths) copied to the same path in the guest.
 	Files []string
+	// GuestFiles are extra host files copied to another path in the guest (guest path →
+	// host path), for files whose host path the harness itself uses in the guest (a
+	// checkout under /tmp, which is a fresh tmpfs there).
+	GuestFiles map[string]string
 	// Modules are extra kernel modules (by name) loaded after the default set.
 	Modules []string
 }
