@@ -191,12 +191,24 @@ func TestParseIdentifyController(t *testing.T) {
 	assert.Equal(t, "", j.BlockDevice, "binary garbage is not a name")
 }
 
+// FuzzParseIdentifyController fuzzes the two parts of the 4096-byte structure the parser
+// reads (the first 72 bytes and the 32-byte vendor area) and the data length, instead of
+// whole 4 KiB inputs: the fuzzer minimises every new interesting input byte by byte, and
+// with 4 KiB inputs that minimisation left it a few runs a second (the audit saw 5,667 runs
+// in 3 minutes); with these inputs it runs thousands a second.
 func FuzzParseIdentifyController(f *testing.F) {
-	f.Add(identify(ebs.AmazonVendorID, "vol0123456789abcdef0", "Amazon Elastic Block Store", "/dev/sdf"))
-	f.Add(identify(0x1b36, "deadbeef", "QEMU NVMe Ctrl", ""))
-	f.Add([]byte{})
-	f.Add(make([]byte, 3104))
-	f.Fuzz(func(t *testing.T, b []byte) {
+	ebsHead := identify(ebs.AmazonVendorID, "vol0123456789abcdef0", "Amazon Elastic Block Store", "/dev/sdf")
+	f.Add(ebsHead[:72], ebsHead[3072:3104], uint16(ebs.IdentifySize))
+	qemu := identify(0x1b36, "deadbeef", "QEMU NVMe Ctrl", "")
+	f.Add(qemu[:72], qemu[3072:3104], uint16(ebs.IdentifySize))
+	f.Add([]byte{}, []byte{}, uint16(0))
+	f.Add([]byte{}, []byte{}, uint16(3104))
+	f.Fuzz(func(t *testing.T, head, vendor []byte, n uint16) {
+		b := make([]byte, min(int(n), ebs.IdentifySize))
+		copy(b, head)
+		if len(b) > 3072 {
+			copy(b[3072:], vendor)
+		}
 		c, err := ebs.ParseIdentifyController(b)
 		if len(b) < 3104 {
 			require.Error(t, err)
@@ -204,9 +216,13 @@ func FuzzParseIdentifyController(f *testing.F) {
 		}
 		require.NoError(t, err)
 		for _, s := range []string{c.Serial, c.Model, c.Firmware, c.BlockDevice} {
-			assert.Equal(t, strings.TrimSpace(s), s)
-			for _, r := range []byte(s) {
-				assert.True(t, r >= 0x20 && r <= 0x7e, "printable")
+			if strings.TrimSpace(s) != s {
+				t.Fatalf("%q not trimmed", s)
+			}
+			for i := 0; i < len(s); i++ {
+				if s[i] < 0x20 || s[i] > 0x7e {
+					t.Fatalf("%q not printable", s)
+				}
 			}
 		}
 	})
