@@ -19,33 +19,18 @@ import (
 // old code accepted it). Only when N is the last slot must its own passphrase be given.
 func TestKillSlotNeedsRemainingPassphraseSideBySide(t *testing.T) {
 	cs := cryptsetup(t)
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src.img")
-	require.NoError(t, os.WriteFile(src, nil, 0o600))
-	require.NoError(t, os.Truncate(src, 8<<20))
-	run := func(stdin string, args ...string) {
-		t.Helper()
-		cmd := exec.Command(cs, args...)
-		cmd.Stdin = strings.NewReader(stdin)
-		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, "%s", out)
-	}
-	run("p0", "luksFormat", "--type", "luks1", iters, "-q", "--key-file=-", src)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "k0"), []byte("p0"), 0o600))
-	run("p1", "luksAddKey", iters, "-q", "--key-file", filepath.Join(dir, "k0"), src, "-")
-	single := filepath.Join(dir, "single.img")
-	copyFile(t, src, single)
-	run("", "luksKillSlot", "-q", single, "1", "--key-file", filepath.Join(dir, "k0"))
+	dir := copyTemplates(t, "cbc.img", "xts.img") // cbc: slots 0 "pass0", 1 "pass1"; xts: slot 0 "pass0"
+	src, single := filepath.Join(dir, "cbc.img"), filepath.Join(dir, "xts.img")
 
 	for _, tc := range []struct {
 		name, img, slot, pass string
 		code                  int
 	}{
-		{"own passphrase refused", src, "1", "p1", 2},
-		{"remaining passphrase", src, "1", "p0", 0},
-		{"other slot's own passphrase refused", src, "0", "p0", 2},
-		{"last slot: its own passphrase", single, "0", "p0", 0},
-		{"last slot: wrong passphrase", single, "0", "p1", 2},
+		{"own passphrase refused", src, "1", "pass1", 2},
+		{"remaining passphrase", src, "1", "pass0", 0},
+		{"other slot's own passphrase refused", src, "0", "pass0", 2},
+		{"last slot: its own passphrase", single, "0", "pass0", 0},
+		{"last slot: wrong passphrase", single, "0", "pass1", 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var res [2]result
@@ -68,21 +53,15 @@ func TestKillSlotNeedsRemainingPassphraseSideBySide(t *testing.T) {
 // A message that starts with a relative device path keeps the path as typed: the old code
 // capitalised it into another file's name ("C.img: cipher …"; issue #14 item 12).
 func TestMessageKeepsRelativeDevicePath(t *testing.T) {
-	cs := cryptsetup(t)
-	dir := t.TempDir()
+	dir := copyTemplates(t, "xts.img")
 	img := filepath.Join(dir, "c.img")
-	require.NoError(t, os.WriteFile(img, nil, 0o600))
-	require.NoError(t, os.Truncate(img, 8<<20))
-	cmd := exec.Command(cs, "luksFormat", "--type", "luks1", iters, "-q", "--key-file=-", img)
-	cmd.Stdin = strings.NewReader("p0")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	require.NoError(t, os.Rename(filepath.Join(dir, "xts.img"), img))
 	f, err := os.OpenFile(img, os.O_RDWR, 0)
 	require.NoError(t, err)
 	_, err = f.WriteAt([]byte("foo\x00\x00\x00"), 8) // cipher name field
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
-	r := runIn(t, dir, binPath, "p0", "open", "--test-passphrase", "c.img")
+	r := runIn(t, dir, binPath, "pass0", "open", "--test-passphrase", "c.img")
 	assert.Equal(t, 1, r.code)
 	assert.True(t, strings.HasPrefix(r.stderr, "c.img: cipher foo-xts-plain64: "), "%q", r.stderr)
 	assert.Equal(t, "Img", sentence("", "img")[:3], "other messages are still capitalised")
@@ -93,15 +72,8 @@ func TestMessageKeepsRelativeDevicePath(t *testing.T) {
 // killed (issue #14 item 6). The test opens the FIFO's write end itself: that open returns
 // only once the program has opened the read end, so the signal arrives while it reads.
 func TestSignalEndsBlockedKeyFileRead(t *testing.T) {
-	cs := cryptsetup(t)
-	dir := t.TempDir()
-	img := filepath.Join(dir, "img")
-	require.NoError(t, os.WriteFile(img, nil, 0o600))
-	require.NoError(t, os.Truncate(img, 8<<20))
-	format := exec.Command(cs, "luksFormat", "--type", "luks1", iters, "-q", "--key-file=-", img)
-	format.Stdin = strings.NewReader("p0")
-	out, err := format.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	dir := copyTemplates(t, "xts.img")
+	img := filepath.Join(dir, "xts.img")
 	fifo := filepath.Join(dir, "fifo")
 	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
 	cmd := exec.Command(binPath, "open", "--test-passphrase", "--key-file", fifo, img)
@@ -113,6 +85,7 @@ func TestSignalEndsBlockedKeyFileRead(t *testing.T) {
 	// A non-blocking open of the write end fails with ENXIO until the program has opened
 	// the read end; then the program is in (or entering) its read, which never gets data.
 	var w int
+	var err error
 	for {
 		w, err = syscall.Open(fifo, syscall.O_WRONLY|syscall.O_NONBLOCK, 0)
 		if err == nil {
