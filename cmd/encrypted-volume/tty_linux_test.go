@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,43 +13,11 @@ import (
 	"github.com/cloudluks/cloudluks/internal/testenv"
 )
 
-// syncBuffer is a bytes.Buffer safe for one writer and one polling reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-// openPTY returns the master and the slave of a new pseudo-terminal.
-func openPTY(t *testing.T) (master, slave *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		testenv.Missing(t, "a pseudo-terminal (/dev/ptmx)", "mount devpts")
-	}
-	require.NoError(t, unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0))
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	require.NoError(t, err)
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		m.Close()
-		testenv.Missing(t, "a pseudo-terminal slave (/dev/pts)", "mount devpts")
-	}
-	t.Cleanup(func() { s.Close(); m.Close() })
-	return m, s
-}
-
 // On a real terminal setup prompts twice without echo, then asks cryptsetup's question with
 // echo: what the terminal shows (the master side) holds the YES but never the passphrase.
 func TestTerminalPromptsWithoutEcho(t *testing.T) {
-	master, slave := openPTY(t)
-	echoed := &syncBuffer{}
+	master, slave := testenv.OpenPTY(t)
+	echoed := &testenv.SyncBuffer{}
 	go func() {
 		buf := make([]byte, 256)
 		for {
@@ -66,7 +30,7 @@ func TestTerminalPromptsWithoutEcho(t *testing.T) {
 	}()
 
 	h := newHarness(t, "")
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	h.app.stdout = out
 	h.app.stdin = slave
 	h.app.term = detectTerminal(slave)

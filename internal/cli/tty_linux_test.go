@@ -1,59 +1,23 @@
 package cli
 
 import (
-	"bytes"
-	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
 	"github.com/cloudluks/cloudluks/internal/testenv"
 )
-
-// openPTY returns the master and the slave of a new pseudo-terminal (the approach of
-// cmd/encrypted-volume's tty test: /dev/ptmx, no extra module).
-func openPTY(t *testing.T) (master, slave *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		testenv.Missing(t, "a pseudo-terminal (/dev/ptmx)", "mount devpts")
-	}
-	require.NoError(t, unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0))
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	require.NoError(t, err)
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		m.Close()
-		testenv.Missing(t, "a pseudo-terminal slave (/dev/pts)", "mount devpts")
-	}
-	t.Cleanup(func() { s.Close(); m.Close() })
-	return m, s
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // TestTTYPromptsWithoutEcho: on a real terminal the verified prompt shows both prompts, takes
 // both answers without echo (the passphrase never appears on the terminal), and a mismatch
 // is ErrPassphraseMismatch.
 func TestTTYPromptsWithoutEcho(t *testing.T) {
-	master, slave := openPTY(t)
-	shown := &syncBuffer{}
+	master, slave := testenv.OpenPTY(t)
+	shown := &testenv.SyncBuffer{}
 	go func() {
 		buf := make([]byte, 256)
 		for {

@@ -1,7 +1,7 @@
 // Package testenv decides what a test does when something it needs from the machine is
 // missing: locally it skips with a message naming the missing piece and how to install it;
 // under CI (CI=true) it fails, because CI installs everything and a skip there would hide a
-// test that never ran.
+// test that never ran. OpenPTY (Linux) gives a test a real pseudo-terminal the same way.
 package testenv
 
 import (
