@@ -72,9 +72,10 @@ func (a *app) remainingPassphrase(hp string, f *os.File, h *luks.Header, kill in
 		return -1, err
 	}
 	defer clear(pass)
+	last := h.ActiveKeyslots() == 1
 	var candidates []int
 	for i, ks := range h.Keyslots {
-		if ks.Enabled() && (i != kill || h.ActiveKeyslots() == 1) {
+		if ks.Enabled() && (i != kill || last) {
 			candidates = append(candidates, i)
 		}
 	}
