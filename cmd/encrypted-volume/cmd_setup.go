@@ -58,7 +58,7 @@ func (a *app) setup(ctx context.Context, c *config) error {
 	// The passphrase is collected before anything changes, so a typo at the prompt leaves
 	// no volume behind.
 	var err error
-	if r.pass, err = a.passSource(c).read(firstNonEmpty(c.device, c.volumeID, "the new volume"), true); err != nil {
+	if r.pass, err = a.passSource(ctx, c).read(firstNonEmpty(c.device, c.volumeID, "the new volume"), true); err != nil {
 		return err
 	}
 	defer r.wipe()
@@ -351,8 +351,8 @@ func (r *setupRun) cleanup(ctx context.Context) {
 
 func mapperPath(name string) string { return "/dev/mapper/" + name }
 
-func (a *app) passSource(c *config) passSource {
-	return passSource{keyFile: c.keyFile, stdin: a.stdin, term: a.term, prompt: a.stdout}
+func (a *app) passSource(ctx context.Context, c *config) passSource {
+	return passSource{ctx: ctx, keyFile: c.keyFile, stdin: a.stdin, term: a.term, prompt: a.stdout}
 }
 
 // mountChecked refuses a mount point that already has something mounted on it (mounting

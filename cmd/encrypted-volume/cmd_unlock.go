@@ -8,7 +8,7 @@ import (
 // unlock is what the operator runs after a reboot (the seed's luksOpen + mount + "make sure
 // MySQL is running").
 func (a *app) unlock(ctx context.Context, c *config) error {
-	hooks, err := c.hookCommands()
+	hooks, err := c.hookCommands(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -67,7 +67,7 @@ func (a *app) unlock(ctx context.Context, c *config) error {
 				return fmt.Errorf("mapping %s already exists (on %s): %w", c.name, dev, errBusy)
 			}
 			var err error
-			if pass, err = a.passSource(c).read(device, false); err != nil {
+			if pass, err = a.passSource(ctx, c).read(device, false); err != nil {
 				return err
 			}
 			hdr, vk, err := luksUnlock(ctx, device, pass)

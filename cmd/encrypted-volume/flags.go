@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cloudluks/cloudluks/dmcrypt"
+	"github.com/cloudluks/cloudluks/internal/cli"
 	"github.com/cloudluks/cloudluks/luks"
 )
 
@@ -256,11 +258,16 @@ func (c *config) validate() error {
 	return nil
 }
 
-// hookCommands collects --hooks-file lines then --hook flags, in that order.
-func (c *config) hookCommands() ([][]string, error) {
+// maxHooksFile bounds --hooks-file: a list of commands, not data; /dev/zero or a runaway
+// file is refused at this size instead of filling memory.
+const maxHooksFile = 1 << 20
+
+// hookCommands collects --hooks-file lines then --hook flags, in that order. Reading the
+// file ends when ctx does (a FIFO nobody writes to), and stops at maxHooksFile bytes.
+func (c *config) hookCommands(ctx context.Context) ([][]string, error) {
 	var cmds [][]string
 	if c.hooksFile != "" {
-		data, err := os.ReadFile(c.hooksFile)
+		data, err := cli.ReadFileLimit(ctx, c.hooksFile, maxHooksFile)
 		if err != nil {
 			return nil, fmt.Errorf("hooks file: %w", err)
 		}

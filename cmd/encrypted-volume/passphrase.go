@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -78,6 +79,9 @@ func (p promptTerm) ReadPassword(prompt string) ([]byte, error) {
 
 // passSource says where the passphrase comes from.
 type passSource struct {
+	// ctx ends a read that blocks (a key-file FIFO nobody writes to, a pipe held open) when
+	// the program is told to stop; nil never ends it.
+	ctx     context.Context
 	keyFile string // "" = none, "-" = all of stdin
 	stdin   io.Reader
 	term    terminal
@@ -88,7 +92,7 @@ type passSource struct {
 // file or "-" whole, else a prompt on a terminal (verify asks twice: setup), else the first
 // line of stdin. An empty passphrase is refused. The caller zeroes the result.
 func (p passSource) read(device string, verify bool) ([]byte, error) {
-	in := cli.KeyInput{Stdin: p.stdin, Term: promptTerm{t: p.term, w: p.prompt}}
+	in := cli.KeyInput{Stdin: p.stdin, Term: promptTerm{t: p.term, w: p.prompt}, Ctx: p.ctx}
 	pass, err := in.Read("Enter passphrase for "+device+": ", cli.KeySource{File: p.keyFile}, verify)
 	switch {
 	case errors.Is(err, errEmptyPass), errors.Is(err, cli.ErrNothingToRead):

@@ -46,7 +46,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -85,10 +84,10 @@ func verbTable() cli.Verbs[func(a *app, args []string) error] {
 // app is one invocation: its streams, terminal, parsed options and cancellation.
 type app struct {
 	ctx    context.Context
-	prog   string // base name, for the usage text
-	argv0  string // as invoked, for popt-style "PROG: message" lines
-	stdin  *bufio.Reader
-	rawIn  io.Reader // what stdin buffers, so write can Stat a regular file
+	prog   string           // base name, for the usage text
+	argv0  string           // as invoked, for popt-style "PROG: message" lines
+	stdin  *cli.StdinReader // wiped when run returns: it buffered the passphrase lines
+	rawIn  io.Reader        // what stdin buffers, so write can Stat a regular file
 	stdout io.Writer
 	stderr io.Writer
 	term   cli.Terminal
@@ -111,7 +110,8 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 		prog, argv0 = filepath.Base(argv[0]), argv[0]
 		argv = argv[1:]
 	}
-	a := &app{ctx: ctx, prog: prog, argv0: argv0, stdin: bufio.NewReader(stdin), rawIn: stdin, stdout: stdout, stderr: stderr, term: term}
+	a := &app{ctx: ctx, prog: prog, argv0: argv0, stdin: cli.NewStdinReader(stdin), rawIn: stdin, stdout: stdout, stderr: stderr, term: term}
+	defer a.stdin.Wipe()
 
 	opts, pos, err := parseArgs(argv)
 	if err != nil {
