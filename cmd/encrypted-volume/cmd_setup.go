@@ -177,7 +177,7 @@ func (r *setupRun) create(ctx context.Context) error {
 	case r.volumeID != "":
 		return skip("using existing volume %s", r.volumeID)
 	}
-	id, err := r.cl.Create(ctx, r.zone, r.c.sizeGiB, r.c.volumeType)
+	id, err := r.cl.Create(ctx, r.zone, r.c.sizeGiB, r.c.volumeType, r.creationName())
 	if id != "" {
 		// Even a failed wait leaves a volume to account for in the cleanup note.
 		r.volumeID, r.created = id, true
@@ -187,6 +187,15 @@ func (r *setupRun) create(ctx context.Context) error {
 	}
 	fmt.Fprintf(r.a.stdout, "    VOLUME %s %d %s available\n", r.volumeID, r.c.sizeGiB, r.zone)
 	return nil
+}
+
+// creationName is the idempotency name of the volume this setup creates (its EC2
+// ClientToken and token tag): the same instance, mapping, mount point, size, type and zone
+// give the same volume, so a rerun after a kill continues with the volume the first run
+// made instead of leaving it behind as an orphan.
+func (r *setupRun) creationName() string {
+	return fmt.Sprintf("encrypted-volume setup %s %s %s %dGiB %s %s",
+		r.instanceID, r.c.name, r.c.mountPoint, r.c.sizeGiB, r.c.volumeType, r.zone)
 }
 
 func (r *setupRun) describeAttach() string {
