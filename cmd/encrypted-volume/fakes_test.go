@@ -288,7 +288,7 @@ type fakeTerm struct {
 	asked     int
 }
 
-func (t *fakeTerm) ReadPassword() ([]byte, error) {
+func (t *fakeTerm) ReadPassword(context.Context) ([]byte, error) {
 	t.asked++
 	if len(t.passwords) == 0 {
 		return nil, io.EOF

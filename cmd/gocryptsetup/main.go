@@ -96,7 +96,7 @@ type app struct {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr, cli.TTY{In: os.Stdin, Out: os.Stderr, DevTTY: true})
+	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr, cli.TTY{In: os.Stdin, Out: os.Stderr, DevTTY: true, Ctx: ctx})
 	stop()
 	os.Exit(code)
 }
