@@ -27,15 +27,17 @@ func TestNewValidates(t *testing.T) {
 	require.NoError(t, err)
 
 	for name, mut := range map[string]func(*keeper.Target){
-		"instance":   func(t *keeper.Target) { t.InstanceID = "web-1" },
-		"volume":     func(t *keeper.Target) { t.VolumeID = "data" },
-		"uuid":       func(t *keeper.Target) { t.LUKSUUID = "" },
-		"user":       func(t *keeper.Target) { t.SSH.User = "" },
-		"no auth":    func(t *keeper.Target) { t.SSH.KeyFile = "" },
-		"no pin":     func(t *keeper.Target) { t.SSH.KnownHosts = nil },
-		"no addr":    func(t *keeper.Target) { t.SSH.Addr = "" }, // NoEC2: nowhere to learn it
-		"bad port":   func(t *keeper.Target) { t.SSH.Port = 70000 },
-		"jump noadr": func(t *keeper.Target) { t.SSH.JumpHost = &keeper.SSHConfig{User: "u", Agent: true, KnownHosts: []string{"k"}} },
+		"instance": func(t *keeper.Target) { t.InstanceID = "web-1" },
+		"volume":   func(t *keeper.Target) { t.VolumeID = "data" },
+		"uuid":     func(t *keeper.Target) { t.LUKSUUID = "" },
+		"user":     func(t *keeper.Target) { t.SSH.User = "" },
+		"no auth":  func(t *keeper.Target) { t.SSH.KeyFile = "" },
+		"no pin":   func(t *keeper.Target) { t.SSH.KnownHosts = nil },
+		"no addr":  func(t *keeper.Target) { t.SSH.Addr = "" }, // NoEC2: nowhere to learn it
+		"bad port": func(t *keeper.Target) { t.SSH.Port = 70000 },
+		"jump noadr": func(t *keeper.Target) {
+			t.SSH.JumpHost = &keeper.SSHConfig{User: "u", Agent: true, KnownHosts: []string{"k"}}
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			tg := goodTarget()
