@@ -45,8 +45,6 @@ var (
 	ErrBootUnlocked = refusal("this boot was already unlocked once")
 	// ErrAttempts: the attempts for this boot reached Options.MaxAttemptsPerBoot.
 	ErrAttempts = refusal("too many unlock attempts for this boot")
-	// ErrBootUnlockDisabled: the instance reports boot-unlock disabled for the volume.
-	ErrBootUnlockDisabled = refusal("unlock disabled on the instance")
 	// ErrInstanceRefused: the instance side refused the unlock (its own re-checks failed).
 	ErrInstanceRefused = refusal("instance refused the unlock")
 

@@ -99,6 +99,9 @@ type Options struct {
 	ReconnectMin       time.Duration // reconnect backoff: first delay …
 	ReconnectMax       time.Duration // … and cap
 
+	// Program is sent in the protocol's Hello, for the instance's logs ("" = "keeper").
+	Program string
+
 	// Now is the clock ("" = time.Now); tests set it for stable status output.
 	Now func() time.Time
 }
@@ -124,6 +127,9 @@ func (o Options) withDefaults() Options {
 	defDur(&o.ReconnectMax, DefaultReconnectMax)
 	if o.ReconnectMax < o.ReconnectMin {
 		o.ReconnectMax = o.ReconnectMin
+	}
+	if o.Program == "" {
+		o.Program = "keeper"
 	}
 	if o.Now == nil {
 		o.Now = time.Now
