@@ -436,13 +436,6 @@ func (k *Keeper) decide(t *Target, boot, step, decision, detail string) {
 		Step: step, Decision: decision, Detail: oneLine(detail)})
 }
 
-// Run serves every target until ctx ends, then closes its connections and returns
-// ctx.Err().
-func (k *Keeper) Run(ctx context.Context) error {
-	<-ctx.Done()
-	return ctx.Err()
-}
-
 // Rescue frees an instance stuck at a boot-time passphrase prompt: it detaches the
 // encrypted volume, reboots the instance, waits for it to come up, re-attaches the volume
 // and unlocks it. It refuses (ErrNotStuck) unless the instance is unreachable over SSH and
