@@ -9,7 +9,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -25,17 +24,7 @@ type targetState struct {
 	status   TargetStatus
 	unlocked string         // boot id this keeper unlocked last
 	attempts map[string]int // key derivations per boot id
-}
-
-// RescueOptions say how far Rescue may go.
-type RescueOptions struct {
-	// Force rescues even when the console shows no passphrase prompt (the instance must
-	// still be unreachable over SSH).
-	Force bool
-	// Device is the device name to re-attach the volume as ("" = the one it had).
-	Device string
-	// Timeout bounds the whole rescue (0 = 15 minutes).
-	Timeout time.Duration
+	stuck    bool           // the console showed a prompt since the last connection
 }
 
 // UnlockOnce makes one pass over t: check EC2, dial, check the instance, and unlock if
@@ -87,6 +76,9 @@ func (k *Keeper) connect(ctx context.Context, t *Target, keepalive bool) (*sshCo
 		return nil, k.finish(t, res, "", "connect", err), targetErr(t, err)
 	}
 	k.decide(t, "", "connect", "ok", "host key pinned, "+addr)
+	k.mu.Lock()
+	k.stateOf(t).stuck = false
+	k.mu.Unlock()
 	return c, res, nil
 }
 
@@ -422,6 +414,10 @@ func (k *Keeper) finish(t *Target, res Result, boot, step string, err error) Res
 	k.decide(t, boot, step, decision, res.Reason)
 	k.mu.Lock()
 	s := k.stateOf(t)
+	if state == StateUnreachable && s.stuck {
+		// Still unreachable, still at the prompt: stuck says more than unreachable.
+		state, res.Reason = StateStuck, "console shows a passphrase prompt; "+res.Reason
+	}
 	s.status.State = state
 	s.status.Reason = res.Reason
 	if res.Addr != "" {
@@ -434,16 +430,4 @@ func (k *Keeper) finish(t *Target, res Result, boot, step string, err error) Res
 func (k *Keeper) decide(t *Target, boot, step, decision, detail string) {
 	k.audit.log(auditEntry{Target: t.label(), Instance: t.InstanceID, Volume: t.VolumeID, BootID: boot,
 		Step: step, Decision: decision, Detail: oneLine(detail)})
-}
-
-// Rescue frees an instance stuck at a boot-time passphrase prompt: it detaches the
-// encrypted volume, reboots the instance, waits for it to come up, re-attaches the volume
-// and unlocks it. It refuses (ErrNotStuck) unless the instance is unreachable over SSH and
-// its console shows a passphrase prompt (or opts.Force), and it never detaches a volume
-// mounted on an instance it can reach (ErrInUse).
-func (k *Keeper) Rescue(ctx context.Context, t Target, opts RescueOptions) (Result, error) {
-	if err := k.validate(&t); err != nil {
-		return Result{Target: t.label(), Outcome: OutcomeFailed}, err
-	}
-	return Result{Target: t.label(), Outcome: OutcomeFailed}, targetErr(&t, fmt.Errorf("rescue: not implemented yet"))
 }

@@ -147,6 +147,7 @@ func (k *Keeper) checkStuck(ctx context.Context, t *Target) {
 	k.mu.Lock()
 	s := k.stateOf(t)
 	s.status.State, s.status.Reason = StateStuck, "console shows a passphrase prompt"
+	s.stuck = true
 	k.mu.Unlock()
 	if t.AutoRescue {
 		_, _ = k.Rescue(ctx, *t, RescueOptions{})
