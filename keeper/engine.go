@@ -9,6 +9,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -191,6 +193,8 @@ func (k *Keeper) openSession(ctx context.Context, t *Target, c *sshConn) (*sessi
 	}
 	stdin, err1 := s.StdinPipe()
 	stdout, err2 := s.StdoutPipe()
+	stderr := &tailBuffer{max: 2048}
+	s.Stderr = stderr
 	if err := errors.Join(err1, err2); err != nil {
 		s.Close()
 		return nil, nil, fmt.Errorf("session: %w", err)
@@ -207,8 +211,16 @@ func (k *Keeper) openSession(ctx context.Context, t *Target, c *sshConn) (*sessi
 	sess := &session{close: func() { stop(); stdin.Close(); s.Close() }}
 	cl := wire.NewClient(pipeRW{stdout, stdin}, k.opts.Program)
 	if _, err := cl.Hello(ctx); err != nil {
+		// Stdout's EOF can come before the last of stderr: give the command's exit (after
+		// which the session has copied all of stderr) a moment.
+		exited := make(chan struct{})
+		go func() { _ = s.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(time.Second):
+		}
 		sess.Close()
-		return nil, nil, fmt.Errorf("%w: hello: %v", ErrProtocol, errOr(ctx, err))
+		return nil, nil, fmt.Errorf("%w: hello: %v%s", ErrProtocol, errOr(ctx, err), stderr.said())
 	}
 	return sess, cl, nil
 }
@@ -218,6 +230,35 @@ func errOr(ctx context.Context, err error) error {
 		return ctx.Err()
 	}
 	return err
+}
+
+// tailBuffer keeps the last max bytes the instance side wrote to stderr: when it refuses
+// to speak the protocol (a wrong forced command, a missing binary), that is the only
+// explanation there is. serve writes no secret to stderr.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+// said returns ` (instance said: …)` or "".
+func (t *tailBuffer) said() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s := oneLine(string(t.b)); s != "" {
+		return " (instance said: " + s + ")"
+	}
+	return ""
 }
 
 type pipeRW struct {

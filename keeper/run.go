@@ -29,6 +29,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 		wg.Go(func() { k.watch(ctx, &t) })
 	}
 	wg.Wait()
+	<-ctx.Done() // with no targets, Run still serves (nothing) until ctx ends
 	return ctx.Err()
 }
 
