@@ -213,11 +213,11 @@ func plainLength(dev string, p luks.PlainParams) (uint64, error) {
 		return 0, fmt.Errorf("device %s: %w: zero size", dev, ErrDeviceTooSmall)
 	}
 	if p.Offset >= sectors {
-		return 0, fmt.Errorf("device %s: %w: requested offset %d is beyond real size (%d sectors)", dev, ErrDeviceTooSmall, p.Offset, sectors)
+		return 0, fmt.Errorf("device %s: %w (%w: offset %d, %d sectors)", dev, ErrOffsetBeyondDevice, ErrDeviceTooSmall, p.Offset, sectors)
 	}
 	unit := uint64(p.SectorSize / luks.SectorSize)
 	if unit > 1 && (sectors-p.Offset)%unit != 0 {
-		return 0, fmt.Errorf("device %s: %w: device size is not aligned to requested sector size %d", dev, ErrInvalidParameter, p.SectorSize)
+		return 0, fmt.Errorf("device %s: %w (%w: sector size %d)", dev, ErrUnaligned, ErrInvalidParameter, p.SectorSize)
 	}
 	length := p.Size
 	if length == 0 {
@@ -227,7 +227,7 @@ func plainLength(dev string, p luks.PlainParams) (uint64, error) {
 		return 0, fmt.Errorf("device %s: %w: %d sectors from offset %d requested, device has %d", dev, ErrDeviceTooSmall, length, p.Offset, sectors)
 	}
 	if lbs, err := logicalBlockSize(dev); err == nil && lbs > luks.SectorSize && length%uint64(lbs/luks.SectorSize) != 0 {
-		return 0, fmt.Errorf("device %s: %w: size is not aligned to the device's %d-byte logical blocks", dev, ErrInvalidParameter, lbs)
+		return 0, fmt.Errorf("device %s: %w (%w: %d-byte logical blocks)", dev, ErrUnaligned, ErrInvalidParameter, lbs)
 	}
 	return length, nil
 }
@@ -247,7 +247,7 @@ func checkExclusive(dev string) error {
 	fd, err := unix.Open(dev, unix.O_RDONLY|unix.O_EXCL|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.EBUSY) {
-			return fmt.Errorf("cannot use device %s which is in use (already mapped or mounted): %w", dev, ErrBusy)
+			return fmt.Errorf("device %s: %w (%w)", dev, ErrDeviceInUse, ErrBusy)
 		}
 		return deviceErr(dev, err)
 	}
