@@ -169,7 +169,18 @@ func cmdOpenPlain(a *app, args []string) error {
 		return err
 	}
 	defer clear(pass)
-	_, err = dmcrypt.OpenPlain(a.ctx, dev, name, pass, p, oo)
+	// The key is derived here rather than by dmcrypt.OpenPlain so that a hash failure gets
+	// cryptsetup's words (process_key in lib/setup.c); the mapping is the same.
+	vk, err := luks.PlainKey(lp.Hash, pass, lp.KeySize)
+	if err != nil {
+		if errors.Is(err, luks.ErrUnsupportedHash) {
+			return &cliError{code: exitParams, msg: fmt.Sprintf("Hash algorithm %s not supported.", lp.Hash)}
+		}
+		return &cliError{code: exitParams, msg: fmt.Sprintf("Key processing error (using hash %s).", lp.Hash)}
+	}
+	defer vk.Wipe()
+	p.Hash = ""
+	_, err = dmcrypt.OpenPlainKey(a.ctx, dev, name, vk.Bytes(), p, oo)
 	return plainError(name, dev, lp, err)
 }
 
@@ -190,14 +201,10 @@ func plainPreflight(name string) error {
 // plainError words the plain-specific failures as cryptsetup 2.6.1 does (lib/setup.c,
 // lib/utils_device.c), then falls back to the mapping errors shared with LUKS.
 func plainError(name, dev string, lp luks.PlainParams, err error) error {
-	hash, cipher, keyBytes := lp.Hash, lp.Cipher, lp.KeySize
+	cipher, keyBytes := lp.Cipher, lp.KeySize
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, luks.ErrUnsupportedHash):
-		return &cliError{code: exitParams, msg: fmt.Sprintf("Hash algorithm %s not supported.", hash)}
-	case errors.Is(err, luks.ErrShortPlainPassphrase), errors.Is(err, luks.ErrInvalidParameter) && !errors.Is(err, dmcrypt.ErrInvalidParameter):
-		return &cliError{code: exitParams, msg: "Key processing error (using hash " + hash + ")."}
 	case errors.Is(err, dmcrypt.ErrOffsetBeyondDevice):
 		return &cliError{code: exitParams, msg: fmt.Sprintf("Requested offset is beyond real size of device %s.", dev)}
 	case errors.Is(err, dmcrypt.ErrDeviceTooSmall):
