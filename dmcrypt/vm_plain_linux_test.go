@@ -219,7 +219,8 @@ func TestVMPlain(t *testing.T) {
 			require.NoError(t, Close(ctx, name))
 			assertNothingLeft(t)
 
-			// 3. The userspace volume reads what the library's mapping wrote.
+			// 3. The userspace volume reads what the library's mapping wrote, and writes d3.
+			var d3 []byte
 			if p.SectorSize <= 512 && !c.readOnly {
 				f, err := os.OpenFile(dev, os.O_RDWR, 0)
 				require.NoError(t, err)
@@ -229,6 +230,10 @@ func TestVMPlain(t *testing.T) {
 				_, err = v.ReadAt(got, 8192)
 				require.NoError(t, err)
 				assert.Equal(t, d2, got, "userspace volume reads the mapping's data")
+				d3 = randBytes(t, 12<<10)
+				_, err = v.WriteAt(d3, 128<<10+100) // not sector-aligned: read-modify-write
+				require.NoError(t, err)
+				require.NoError(t, f.Sync())
 				require.NoError(t, v.Close())
 				require.NoError(t, f.Close())
 			}
@@ -239,6 +244,9 @@ func TestVMPlain(t *testing.T) {
 			assert.Equal(t, wantStatus, mustRun(t, nil, bin, "status", name))
 			if !c.readOnly {
 				assert.Equal(t, d2, devRW(t, "/dev/mapper/"+name, 8192, nil, len(d2)), "gocryptsetup's mapping reads the library's data")
+				if d3 != nil {
+					assert.Equal(t, d3, devRW(t, "/dev/mapper/"+name, 128<<10+100, nil, len(d3)), "the kernel reads what the userspace volume wrote")
+				}
 			}
 			mustRun(t, nil, bin, "close", name)
 			assertNothingLeft(t)
