@@ -28,6 +28,7 @@ type Volume struct {
 	c      *sector.Cipher
 	off    int64
 	size   int64
+	iv     uint64 // added to the sector number for the IV (plain --skip)
 	closed bool
 }
 
@@ -140,7 +141,7 @@ func (v *Volume) readSectors(buf []byte, first int64) error {
 		}
 		return fmt.Errorf("reading payload sector %d: %w", first, err)
 	}
-	v.c.Decrypt(buf, buf, uint64(first))
+	v.c.Decrypt(buf, buf, uint64(first)+v.iv)
 	return nil
 }
 
@@ -197,7 +198,7 @@ func (v *Volume) writeChunk(src []byte, first int64, skipB int, end int64) error
 		}
 	}
 	copy(buf[skipB:], src)
-	v.c.Encrypt(buf, buf, uint64(first))
+	v.c.Encrypt(buf, buf, uint64(first)+v.iv)
 	if err := writeFull(v.data, buf, v.off+first*SectorSize); err != nil {
 		return fmt.Errorf("writing payload sector %d: %w", first, err)
 	}
