@@ -129,6 +129,7 @@ type scratchLocal interface {
 	OpenEphemeral(ctx context.Context, device, name, cipher string, keyBits int) (mapper string, err error)
 	// Ephemeral reports whether name is mapped, and whether with an ephemeral key.
 	Ephemeral(name string) (mapped, ephemeral bool, st *dmcrypt.MappingStatus, err error)
+	// ScratchMappings lists the plain-mode mappings (ephemeral or not).
 	ScratchMappings() ([]*dmcrypt.MappingStatus, error)
 	Swapon(device string) error
 	Swapoff(device string) error
@@ -531,8 +532,11 @@ type scratchReport struct {
 	Cipher       string `json:"cipher"`
 	KeyBits      int    `json:"keyBits"`
 	EphemeralKey bool   `json:"ephemeralKey"` // the key exists only in the kernel
-	Use          string `json:"use"`          // "swap", "mounted", "unused"
-	MountPoint   string `json:"mountPoint,omitempty"`
+	// KeySource says where that key came from: "crypto/rand" (this program's swap or tmp)
+	// or "/dev/urandom" (the crypttab line, at boot).
+	KeySource  string `json:"keySource"`
+	Use        string `json:"use"` // "swap", "mounted", "unused"
+	MountPoint string `json:"mountPoint,omitempty"`
 	// BootLine is the crypttab line that recreates it at boot, "" when there is none.
 	BootLine string `json:"bootLine,omitempty"`
 }
@@ -552,7 +556,17 @@ func (a *app) scratchReports(c *config) []scratchReport {
 	boot := bootScratchLines(c.root)
 	var out []scratchReport
 	for _, st := range sts {
-		r := scratchReport{Name: st.Name, Device: st.Device, Cipher: st.Cipher, KeyBits: st.KeySize * 8, EphemeralKey: true, Use: "unused", BootLine: boot[st.Name]}
+		src := "crypto/rand"
+		if !st.Ephemeral() {
+			// A plain mapping made at boot from our crypttab line keyed from /dev/urandom
+			// (systemd-cryptsetup, init_crypto): as ephemeral, though not made here. Any
+			// other plain mapping has a passphrase or key file and is not scratch.
+			if boot[st.Name] == "" {
+				continue
+			}
+			src = "/dev/urandom"
+		}
+		r := scratchReport{Name: st.Name, Device: st.Device, Cipher: st.Cipher, KeyBits: st.KeySize * 8, EphemeralKey: true, KeySource: src, Use: "unused", BootLine: boot[st.Name]}
 		if on, _ := sl.SwapActive(mapperPath(st.Name)); on {
 			r.Use = "swap"
 		} else if mp, ok := findOurMount(mounts, "", st.Name); ok {
@@ -593,21 +607,22 @@ func writeScratchText(w io.Writer, rs []scratchReport) {
 		if r.BootLine != "" {
 			boot = "crypttab: new key at every boot"
 		}
-		fmt.Fprintf(w, "scratch:   %s on %s (%s, %d-bit), ephemeral key (only in the kernel), %s; %s\n", r.Name, r.Device, r.Cipher, r.KeyBits, use, boot)
+		fmt.Fprintf(w, "scratch:   %s on %s (%s, %d-bit), ephemeral key from %s (only in the kernel), %s; %s\n", r.Name, r.Device, r.Cipher, r.KeyBits, r.KeySource, use, boot)
 	}
 }
 
 // scratchTeardownSteps replaces teardown's umount and luksClose for a swap or tmp mapping
-// (ephemeral key, or a crypttab line keyed from /dev/urandom): swapoff or umount, close,
-// take the crypttab and fstab lines out. nil when name is no such mapping.
+// (an ephemeral key, or a crypttab line keyed from /dev/urandom whose plain mapping boot
+// made): swapoff or umount, close, take the crypttab and fstab lines out. nil when name is
+// no such mapping.
 func (a *app) scratchTeardownSteps(c *config) []step {
 	sl, ok := a.local.(scratchLocal)
 	if !ok {
 		return nil
 	}
-	mapped, eph, _, err := sl.Ephemeral(c.name)
+	mapped, eph, st, err := sl.Ephemeral(c.name)
 	_, hasBoot := bootScratchLines(c.root)[c.name]
-	if err != nil || (!eph && !hasBoot) || (mapped && !eph) {
+	if err != nil || !(eph || hasBoot && (!mapped || st.Type == "PLAIN")) {
 		return nil
 	}
 	mapper := mapperPath(c.name)

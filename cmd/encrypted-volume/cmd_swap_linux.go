@@ -52,7 +52,7 @@ func (sysLocal) ScratchMappings() ([]*dmcrypt.MappingStatus, error) {
 			continue
 		}
 		st, err := dmcrypt.Status(m.Name)
-		if err == nil && st.Ephemeral() {
+		if err == nil && st.Type == "PLAIN" {
 			out = append(out, st)
 		}
 	}

@@ -91,7 +91,11 @@ func (f *fakeScratch) Ephemeral(name string) (bool, bool, *dmcrypt.MappingStatus
 	if !ok {
 		return false, false, nil, nil
 	}
-	return true, f.eph[name], &dmcrypt.MappingStatus{Name: name, Device: d, Cipher: "aes-xts-plain64", KeySize: 64}, nil
+	st := &dmcrypt.MappingStatus{Name: name, Type: "PLAIN", UUID: "CRYPT-PLAIN-" + name, Device: d, Cipher: "aes-xts-plain64", KeySize: 64}
+	if f.eph[name] {
+		st.UUID = "CRYPT-PLAIN-EPHEMERAL-" + name // as dmcrypt.OpenEphemeral names it
+	}
+	return true, f.eph[name], st, nil
 }
 
 func (f *fakeScratch) ScratchMappings() ([]*dmcrypt.MappingStatus, error) {
@@ -187,7 +191,7 @@ func TestSwapOnNewEBSVolume(t *testing.T) {
 	var rep statusReport
 	require.NoError(t, json.Unmarshal(h.stdout.Bytes(), &rep))
 	require.Len(t, rep.Scratch, 1)
-	assert.Equal(t, scratchReport{Name: "cryptswap", Device: dev, Cipher: "aes-xts-plain64", KeyBits: 512, EphemeralKey: true, Use: "swap",
+	assert.Equal(t, scratchReport{Name: "cryptswap", Device: dev, Cipher: "aes-xts-plain64", KeyBits: 512, EphemeralKey: true, KeySource: "crypto/rand", Use: "swap",
 		BootLine: "cryptswap /dev/disk/by-id/nvme-Fake_Model_nvme1n1 /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap"}, rep.Scratch[0])
 
 	h.stdout.Reset()

@@ -64,7 +64,7 @@ func TestSwapTmpVM(t *testing.T) {
 	start := time.Now()
 	if !vmtest.Run(t, vmtest.Options{
 		Disks:   disks,
-		Tools:   []string{"mkswap", "mkfs.ext4", "dd"},
+		Tools:   []string{"mkswap", "mkfs.ext4", "dd", "cryptsetup"},
 		Timeout: 4 * time.Minute,
 	}) {
 		t.Logf("host: VM boot (swap, tmp, refusals) took %s", time.Since(start).Round(time.Millisecond))
@@ -112,13 +112,13 @@ func TestSwapTmpVM(t *testing.T) {
 		// status, text and JSON: the mapping, in use as swap, key ephemeral.
 		code, out = runProgram(t, "", "status", "--name", "cryptswap", "--root", root)
 		require.Equal(t, 0, code, out)
-		assert.Contains(t, out, "scratch:   cryptswap on "+dev+" (aes-xts-plain64, 512-bit), ephemeral key (only in the kernel), swap; crypttab: new key at every boot")
+		assert.Contains(t, out, "scratch:   cryptswap on "+dev+" (aes-xts-plain64, 512-bit), ephemeral key from crypto/rand (only in the kernel), swap; crypttab: new key at every boot")
 		code, out = runProgram(t, "", "status", "--name", "cryptswap", "--root", root, "--json")
 		require.Equal(t, 0, code, out)
 		var rep statusReport
 		require.NoError(t, json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &rep))
 		require.Len(t, rep.Scratch, 1)
-		assert.Equal(t, scratchReport{Name: "cryptswap", Device: dev, Cipher: "aes-xts-plain64", KeyBits: 512, EphemeralKey: true, Use: "swap",
+		assert.Equal(t, scratchReport{Name: "cryptswap", Device: dev, Cipher: "aes-xts-plain64", KeyBits: 512, EphemeralKey: true, KeySource: "crypto/rand", Use: "swap",
 			BootLine: "cryptswap /dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_" + vmSwapSerial + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap"}, rep.Scratch[0])
 
 		// A second swap or a teardown of the wrong kind must not touch it.
@@ -156,6 +156,34 @@ func TestSwapTmpVM(t *testing.T) {
 		require.NoError(t, dmcrypt.Close(ctx, "again"))
 		assert.False(t, bytes.Contains(again, scratchMarker[:32]), "the old pattern does not decrypt with a new key")
 		assert.False(t, bytes.Contains(again, []byte("SWAPSPACE2")))
+
+		// After a reboot the mapping is boot's, from the crypttab line: real cryptsetup,
+		// key file /dev/urandom, as systemd-cryptsetup runs it for "swap". status counts it
+		// as scratch (key from /dev/urandom), teardown takes it and the lines away.
+		code, out = runProgram(t, "", "swap", "--device", dev, "--root", root, "-q")
+		require.Equal(t, 0, code, out)
+		require.NoError(t, sysLocal{}.Swapoff(mapper))
+		require.NoError(t, dmcrypt.Close(ctx, "cryptswap")) // shutdown
+		cs, err := exec.Command("cryptsetup", "open", "--type", "plain", "--cipher", "aes-xts-plain64", "--key-size", "512",
+			"--key-file", "/dev/urandom", "-q", dev, "cryptswap").CombinedOutput()
+		require.NoError(t, err, string(cs))
+		mk, err := exec.Command("mkswap", mapper).CombinedOutput()
+		require.NoError(t, err, string(mk))
+		require.NoError(t, sysLocal{}.Swapon(mapper))
+		code, out = runProgram(t, "", "status", "--root", root, "--json")
+		require.Equal(t, 0, code, out)
+		rep = statusReport{}
+		require.NoError(t, json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &rep))
+		require.Len(t, rep.Scratch, 1)
+		assert.Equal(t, "/dev/urandom", rep.Scratch[0].KeySource)
+		assert.True(t, rep.Scratch[0].EphemeralKey)
+		assert.Equal(t, "swap", rep.Scratch[0].Use)
+		code, out = runProgram(t, "", "teardown", "--name", "cryptswap", "--root", root)
+		require.Equal(t, 0, code, out)
+		on, _ = sysLocal{}.SwapActive(dev)
+		assert.False(t, on)
+		assert.False(t, mapped(t, "cryptswap"))
+		assert.Equal(t, rootBefore, snapshotTree(t, root))
 	})
 
 	t.Run("tmp", func(t *testing.T) {
