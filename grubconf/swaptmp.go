@@ -134,6 +134,12 @@ func (sc Scratch) validate() error {
 // rc.sysinit's swapon; a /tmp line must be skipped by rc.sysinit's mount -a (its mapping
 // does not exist yet) and by fsck -A: it carries _netdev and pass 0, and netfs (S25, which
 // runs init_crypto 1 again and then mount -a) mounts it, before the usual services start.
+//
+// Every line carries nofail: a disk that is gone at boot (instance-store disks are new
+// after a stop and start, with new serials, so the by-id name no longer exists) must not
+// stop the boot at an emergency shell, which on an instance nobody can reach is the hang
+// this project exists to prevent. /tmp then stays on the root file system until
+// encrypted-volume tmp is run again.
 func (sc Scratch) scratchLines(f Family) (crypt, fst string) {
 	sysv := f == FamilyLegacySysV
 	opts := "plain,cipher=" + sc.Cipher + ",size=" + strconv.Itoa(sc.KeySize) + ",hash=" + sc.Hash
@@ -141,18 +147,18 @@ func (sc Scratch) scratchLines(f Family) (crypt, fst string) {
 	switch {
 	case sc.Kind == ScratchSwap && f == FamilyDebian:
 		opts += ",swap"
-		fst = dev + " none swap sw 0 0"
+		fst = dev + " none swap sw,nofail 0 0"
 	case sc.Kind == ScratchSwap:
 		opts += ",swap"
-		fst = dev + " swap swap defaults 0 0"
+		fst = dev + " swap swap defaults,nofail 0 0"
 	case sysv:
 		opts += ",tmp"
-		fst = dev + " " + fstabEscape(sc.MountPoint) + " ext2 defaults,_netdev 0 0"
+		fst = dev + " " + fstabEscape(sc.MountPoint) + " ext2 defaults,nofail,_netdev 0 0"
 	default:
 		opts += ",tmp=ext4"
-		fst = dev + " " + fstabEscape(sc.MountPoint) + " ext4 defaults 0 2"
+		fst = dev + " " + fstabEscape(sc.MountPoint) + " ext4 defaults,nofail 0 2"
 	}
-	return sc.Name + " " + sc.Device + " /dev/urandom " + opts, fst
+	return sc.Name + " " + sc.Device + " /dev/urandom " + opts + ",nofail", fst
 }
 
 // scratchComment heads the lines a scratch plan adds, so that a reader knows where they

@@ -101,20 +101,20 @@ func TestScratchLinesPerFamily(t *testing.T) {
 		swapFstab, tmpFs string
 	}{
 		{FamilyLegacySysV,
-			"cryptswap " + storeSerial + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap",
-			"crypttmp " + ebsByID + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,tmp",
-			"/dev/mapper/cryptswap swap swap defaults 0 0",
-			"/dev/mapper/crypttmp /tmp ext2 defaults,_netdev 0 0"},
+			"cryptswap " + storeSerial + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap,nofail",
+			"crypttmp " + ebsByID + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,tmp,nofail",
+			"/dev/mapper/cryptswap swap swap defaults,nofail 0 0",
+			"/dev/mapper/crypttmp /tmp ext2 defaults,nofail,_netdev 0 0"},
 		{FamilyBLS,
-			"cryptswap " + storeSerial + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap",
-			"crypttmp " + ebsByID + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,tmp=ext4",
-			"/dev/mapper/cryptswap swap swap defaults 0 0",
-			"/dev/mapper/crypttmp /tmp ext4 defaults 0 2"},
+			"cryptswap " + storeSerial + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap,nofail",
+			"crypttmp " + ebsByID + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,tmp=ext4,nofail",
+			"/dev/mapper/cryptswap swap swap defaults,nofail 0 0",
+			"/dev/mapper/crypttmp /tmp ext4 defaults,nofail 0 2"},
 		{FamilyDebian,
-			"cryptswap " + storeSerial + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap",
-			"crypttmp " + ebsByID + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,tmp=ext4",
-			"/dev/mapper/cryptswap none swap sw 0 0",
-			"/dev/mapper/crypttmp /tmp ext4 defaults 0 2"},
+			"cryptswap " + storeSerial + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap,nofail",
+			"crypttmp " + ebsByID + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,tmp=ext4,nofail",
+			"/dev/mapper/cryptswap none swap sw,nofail 0 0",
+			"/dev/mapper/crypttmp /tmp ext4 defaults,nofail 0 2"},
 	} {
 		s := &System{Family: tc.family}
 		c, f, err := s.ScratchLines(swapScratch)
@@ -129,7 +129,7 @@ func TestScratchLinesPerFamily(t *testing.T) {
 	s := &System{Family: FamilyGRUB2}
 	c, _, err := s.ScratchLines(Scratch{Name: "s", Kind: ScratchSwap, Device: storeSerial, Cipher: "aes-cbc-essiv:sha256", KeySize: 256, Hash: "ripemd160"})
 	require.NoError(t, err)
-	assert.Equal(t, "s "+storeSerial+" /dev/urandom plain,cipher=aes-cbc-essiv:sha256,size=256,hash=ripemd160,swap", c)
+	assert.Equal(t, "s "+storeSerial+" /dev/urandom plain,cipher=aes-cbc-essiv:sha256,size=256,hash=ripemd160,swap,nofail", c)
 }
 
 // TestScratchRefusesUnstableNames: a kernel name would make the boot format whatever disk
@@ -162,7 +162,7 @@ func TestScratchRefusesBadInput(t *testing.T) {
 	root := fakeRoot{
 		"etc/os-release": "ID=\"rhel\"\nVERSION_ID=\"9.4\"\n",
 		"etc/crypttab":   "data " + ebsByID + " none luks\n",
-		"etc/fstab":      "tmpfs /tmp tmpfs defaults 0 0\n/dev/mapper/cryptswap none swap sw 0 0\n",
+		"etc/fstab":      "tmpfs /tmp tmpfs defaults 0 0\n/dev/mapper/cryptswap none swap sw,nofail 0 0\n",
 	}.build(t)
 	before := treeState(t, root, false)
 	sys, err := Detect(root)

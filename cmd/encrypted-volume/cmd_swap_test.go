@@ -176,7 +176,7 @@ func TestSwapOnNewEBSVolume(t *testing.T) {
 		"Step 3/6: mkswap /dev/mapper/cryptswap...",
 		"Step 4/6: swapon /dev/mapper/cryptswap...",
 		"Step 5/6: crypttab and fstab lines for /dev/disk/by-id/nvme-Fake_Model_nvme1n1",
-		"+cryptswap /dev/disk/by-id/nvme-Fake_Model_nvme1n1 /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap",
+		"+cryptswap /dev/disk/by-id/nvme-Fake_Model_nvme1n1 /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap,nofail",
 		"Step 6/6: cryptsetup status cryptswap...",
 		"Done: swap on /dev/mapper/cryptswap",
 	} {
@@ -192,7 +192,7 @@ func TestSwapOnNewEBSVolume(t *testing.T) {
 	require.NoError(t, json.Unmarshal(h.stdout.Bytes(), &rep))
 	require.Len(t, rep.Scratch, 1)
 	assert.Equal(t, scratchReport{Name: "cryptswap", Device: dev, Cipher: "aes-xts-plain64", KeyBits: 512, EphemeralKey: true, KeySource: "crypto/rand", Use: "swap",
-		BootLine: "cryptswap /dev/disk/by-id/nvme-Fake_Model_nvme1n1 /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap"}, rep.Scratch[0])
+		BootLine: "cryptswap /dev/disk/by-id/nvme-Fake_Model_nvme1n1 /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap,nofail"}, rep.Scratch[0])
 
 	h.stdout.Reset()
 	require.Equal(t, 0, h.run("teardown", "--name", "cryptswap", "--root", root), h.stderr.String())
@@ -244,7 +244,7 @@ func TestTmpOnInstanceStore(t *testing.T) {
 	assert.Equal(t, os.ModeDir|os.ModeSticky|0o777, fi.Mode())
 	fst, err := os.ReadFile(filepath.Join(root, "etc/fstab"))
 	require.NoError(t, err)
-	assert.Contains(t, string(fst), "/dev/mapper/crypttmp "+mp+" ext4 defaults 0 2\n")
+	assert.Contains(t, string(fst), "/dev/mapper/crypttmp "+mp+" ext4 defaults,nofail 0 2\n")
 	assert.Empty(t, h.cloud.calls, "no EC2 for an instance-store disk")
 }
 

@@ -104,10 +104,10 @@ func TestSwapTmpVM(t *testing.T) {
 		assert.Equal(t, "aes-xts-plain64", st.Cipher)
 		ct, err := os.ReadFile(filepath.Join(root, "etc/crypttab"))
 		require.NoError(t, err)
-		assert.Contains(t, string(ct), "cryptswap /dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_"+vmSwapSerial+" /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap\n")
+		assert.Contains(t, string(ct), "cryptswap /dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_"+vmSwapSerial+" /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap,nofail\n")
 		fst, err := os.ReadFile(filepath.Join(root, "etc/fstab"))
 		require.NoError(t, err)
-		assert.Contains(t, string(fst), "\n/dev/mapper/cryptswap swap swap defaults 0 0\n")
+		assert.Contains(t, string(fst), "\n/dev/mapper/cryptswap swap swap defaults,nofail 0 0\n")
 
 		// status, text and JSON: the mapping, in use as swap, key ephemeral.
 		code, out = runProgram(t, "", "status", "--name", "cryptswap", "--root", root)
@@ -119,7 +119,7 @@ func TestSwapTmpVM(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &rep))
 		require.Len(t, rep.Scratch, 1)
 		assert.Equal(t, scratchReport{Name: "cryptswap", Device: dev, Cipher: "aes-xts-plain64", KeyBits: 512, EphemeralKey: true, KeySource: "crypto/rand", Use: "swap",
-			BootLine: "cryptswap /dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_" + vmSwapSerial + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap"}, rep.Scratch[0])
+			BootLine: "cryptswap /dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_" + vmSwapSerial + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap,nofail"}, rep.Scratch[0])
 
 		// A second swap or a teardown of the wrong kind must not touch it.
 		code, out = runProgram(t, "", "swap", "--device", dev, "--root", root, "-q", "--name", "other")
@@ -196,7 +196,7 @@ func TestSwapTmpVM(t *testing.T) {
 		assert.True(t, mountedAt(t, vmTmpMount))
 		ct, err := os.ReadFile(filepath.Join(root, "etc/crypttab"))
 		require.NoError(t, err)
-		assert.Contains(t, string(ct), "crypttmp /dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_"+vmTmpSerial+" /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,tmp=ext4\n")
+		assert.Contains(t, string(ct), "crypttmp /dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_"+vmTmpSerial+" /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,tmp=ext4,nofail\n")
 		code, out = runProgram(t, "", "status", "--root", root, "--json")
 		require.Equal(t, 0, code, out)
 		var rep statusReport

@@ -19,7 +19,7 @@ func TestLeavesScratchEnabled(t *testing.T) {
 			"etc/default/grub": fixture(t, "07-amazon-linux-2-etc-default-grub"),
 			"etc/os-release":   "NAME=\"Amazon Linux\"\nID=\"amzn\"\nVERSION_ID=\"2\"\n",
 			"etc/crypttab":     "my_enc_fs /dev/xvdf none luks\n",
-			"etc/fstab":        "LABEL=/ / xfs defaults 0 0\n/dev/mapper/my_enc_fs /encrypted_vol ext4 defaults 0 2\n",
+			"etc/fstab":        "LABEL=/ / xfs defaults 0 0\n/dev/mapper/my_enc_fs /encrypted_vol ext4 defaults,nofail 0 2\n",
 		})
 		sys, err := grubconf.Detect(root)
 		require.NoError(t, err)
