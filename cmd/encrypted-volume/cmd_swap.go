@@ -455,6 +455,11 @@ func (r *scratchRun) mount(ctx context.Context) error {
 	if err := os.MkdirAll(r.c.mountPoint, 0o1777); err != nil {
 		return fmt.Errorf("mount point: %w", err)
 	}
+	if ents, err := os.ReadDir(r.c.mountPoint); err == nil && len(ents) > 0 {
+		// Sockets and files of running programs stay on the root file system, hidden
+		// under the mount; they are the plaintext this does not cover.
+		fmt.Fprintf(r.a.stdout, "    note: %s holds %d entries now; they stay on the root file system, hidden under the mount (reboot or restart their programs)\n", r.c.mountPoint, len(ents))
+	}
 	if err := r.sl.MountType(r.mapper, r.c.mountPoint, "ext4"); err != nil {
 		return err
 	}
