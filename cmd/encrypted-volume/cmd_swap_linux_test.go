@@ -65,3 +65,17 @@ func TestParseProcSwaps(t *testing.T) {
 	assert.Equal(t, []string{"/dev/dm-0", "/swap file"}, got)
 	assert.Empty(t, parseProcSwaps([]byte("Filename\tType\tSize\tUsed\tPriority\n")))
 }
+
+// FuzzParseProcSwaps: any /proc/swaps text gives names without blanks (escapes undone
+// only into the one name) and never panics.
+func FuzzParseProcSwaps(f *testing.F) {
+	f.Add([]byte("Filename\tType\tSize\tUsed\tPriority\n/dev/dm-0 partition 16380 0 -2\n"))
+	f.Add([]byte("Filename\n/a\\040b file 1 0 -1\n\\\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, n := range parseProcSwaps(b) {
+			if n == "" {
+				t.Fatalf("empty name from %q", b)
+			}
+		}
+	})
+}
