@@ -1,6 +1,8 @@
 package dmcrypt
 
 import (
+	"errors"
+
 	"github.com/cloudluks/cloudluks/dmcrypt/internal/dm"
 	"github.com/cloudluks/cloudluks/luks"
 )
@@ -49,9 +51,23 @@ func (p PlainParams) Luks() luks.PlainParams {
 	}
 }
 
-// ErrDeviceTooSmall (luks.ErrDeviceTooSmall): the device ends before Offset, before
-// Offset+Size, or does not hold a whole number of encryption sectors.
-var ErrDeviceTooSmall = luks.ErrDeviceTooSmall
+// Errors of the plain opens, besides the package's general ones.
+var (
+	// ErrDeviceTooSmall (luks.ErrDeviceTooSmall): the device ends before Offset+Size, or
+	// has no sectors at all.
+	ErrDeviceTooSmall = luks.ErrDeviceTooSmall
+	// ErrOffsetBeyondDevice: Offset is at or past the end of the device (cryptsetup:
+	// "Requested offset is beyond real size of device"). It also wraps ErrDeviceTooSmall.
+	ErrOffsetBeyondDevice = errors.New("requested offset is beyond real size of device")
+	// ErrDeviceInUse: without Shared, the device is held by a mount, another mapping or an
+	// exclusive opener (cryptsetup: "Cannot use device which is in use (already mapped or
+	// mounted)"). It also wraps ErrBusy.
+	ErrDeviceInUse = errors.New("device is in use (already mapped or mounted)")
+	// ErrUnaligned: the data area (device minus Offset, or Size) is not a whole number of
+	// encryption sectors or of the device's logical blocks. It also wraps
+	// ErrInvalidParameter.
+	ErrUnaligned = errors.New("device size is not aligned to the sector size")
+)
 
 // Ephemeral reports whether the mapping was made by OpenEphemeral: its key came from
 // crypto/rand inside the open and exists nowhere but in the kernel, so the data is gone

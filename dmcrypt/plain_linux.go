@@ -24,16 +24,16 @@ import (
 // Every parameter is checked, and the key derived, before anything is created; on any error
 // nothing is left behind. The caller owns passphrase; the derived key is wiped.
 func OpenPlain(ctx context.Context, device, name string, passphrase []byte, p PlainParams, opts OpenOptions) (*Mapping, error) {
-	if err := ValidateName(name); err != nil {
+	if err := checkPlainOptions(name, opts); err != nil {
 		return nil, err
 	}
 	lp := p.Luks().WithDefaults()
 	if _, err := lp.Spec(); err != nil {
-		return nil, fmt.Errorf("plain %s: %w", name, err)
+		return nil, plainParamErr("plain", name, err)
 	}
 	vk, err := luks.PlainKey(lp.Hash, passphrase, lp.KeySize)
 	if err != nil {
-		return nil, fmt.Errorf("plain %s: %w", name, err)
+		return nil, plainParamErr("plain", name, err)
 	}
 	defer vk.Wipe()
 	return openPlain(ctx, device, name, dm.PlainUUID(name), vk.Bytes(), p, opts)
@@ -43,7 +43,7 @@ func OpenPlain(ctx context.Context, device, name string, passphrase []byte, p Pl
 // cryptsetup does with a key file (`-d FILE`, read raw with --keyfile-offset; see
 // luks.ReadKeyFile) and with --volume-key-file. p.Hash must be empty. The caller owns key.
 func OpenPlainKey(ctx context.Context, device, name string, key []byte, p PlainParams, opts OpenOptions) (*Mapping, error) {
-	if err := ValidateName(name); err != nil {
+	if err := checkPlainOptions(name, opts); err != nil {
 		return nil, err
 	}
 	if p.Hash != "" {
@@ -51,7 +51,7 @@ func OpenPlainKey(ctx context.Context, device, name string, key []byte, p PlainP
 	}
 	lp := p.Luks().WithDefaults()
 	if _, err := lp.Spec(); err != nil {
-		return nil, fmt.Errorf("plain %s: %w", name, err)
+		return nil, plainParamErr("plain", name, err)
 	}
 	if len(key) != lp.KeySize {
 		return nil, fmt.Errorf("plain %s: %w: key of %d bytes, key size is %d", name, ErrInvalidParameter, len(key), lp.KeySize)
@@ -68,7 +68,7 @@ func OpenPlainKey(ctx context.Context, device, name string, key []byte, p PlainP
 // "CRYPT-PLAIN-EPHEMERAL-<name>" (still type PLAIN to cryptsetup and systemd), which
 // MappingStatus.Ephemeral recognises.
 func OpenEphemeral(ctx context.Context, device, name string, p PlainParams, opts OpenOptions) (*Mapping, error) {
-	if err := ValidateName(name); err != nil {
+	if err := checkPlainOptions(name, opts); err != nil {
 		return nil, err
 	}
 	if p.Hash != "" {
@@ -76,7 +76,7 @@ func OpenEphemeral(ctx context.Context, device, name string, p PlainParams, opts
 	}
 	lp := p.Luks().WithDefaults()
 	if _, err := lp.Spec(); err != nil {
-		return nil, fmt.Errorf("ephemeral %s: %w", name, err)
+		return nil, plainParamErr("ephemeral", name, err)
 	}
 	key := make([]byte, lp.KeySize)
 	defer clear(key)
@@ -84,6 +84,28 @@ func OpenEphemeral(ctx context.Context, device, name string, p PlainParams, opts
 		return nil, fmt.Errorf("ephemeral %s: random key: %w", name, err)
 	}
 	return openPlain(ctx, device, name, dm.EphemeralUUID(name), key, p, opts)
+}
+
+// checkPlainOptions refuses a bad name and the LUKS-only options, which a plain mapping
+// would otherwise silently ignore (cryptsetup: "Detached metadata device is not supported
+// for this crypt type.").
+func checkPlainOptions(name string, opts OpenOptions) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	if opts.Header != "" || opts.Keyslot != nil || opts.MaxIterations != 0 {
+		return fmt.Errorf("plain %s: %w: Header, Keyslot and MaxIterations apply to LUKS only", name, ErrInvalidParameter)
+	}
+	return nil
+}
+
+// plainParamErr names the mapping in a parameter error from the luks package and makes
+// luks.ErrInvalidParameter also match this package's ErrInvalidParameter.
+func plainParamErr(what, name string, err error) error {
+	if errors.Is(err, luks.ErrInvalidParameter) {
+		return fmt.Errorf("%s %s: %w (%w)", what, name, err, ErrInvalidParameter)
+	}
+	return fmt.Errorf("%s %s: %w", what, name, err)
 }
 
 // openPlain maps device with key (validated by the caller) under name and uuid, following
@@ -213,11 +235,11 @@ func plainLength(dev string, p luks.PlainParams) (uint64, error) {
 		return 0, fmt.Errorf("device %s: %w: zero size", dev, ErrDeviceTooSmall)
 	}
 	if p.Offset >= sectors {
-		return 0, fmt.Errorf("device %s: %w: requested offset %d is beyond real size (%d sectors)", dev, ErrDeviceTooSmall, p.Offset, sectors)
+		return 0, fmt.Errorf("device %s: %w (%w: offset %d, %d sectors)", dev, ErrOffsetBeyondDevice, ErrDeviceTooSmall, p.Offset, sectors)
 	}
 	unit := uint64(p.SectorSize / luks.SectorSize)
 	if unit > 1 && (sectors-p.Offset)%unit != 0 {
-		return 0, fmt.Errorf("device %s: %w: device size is not aligned to requested sector size %d", dev, ErrInvalidParameter, p.SectorSize)
+		return 0, fmt.Errorf("device %s: %w (%w: sector size %d)", dev, ErrUnaligned, ErrInvalidParameter, p.SectorSize)
 	}
 	length := p.Size
 	if length == 0 {
@@ -227,7 +249,7 @@ func plainLength(dev string, p luks.PlainParams) (uint64, error) {
 		return 0, fmt.Errorf("device %s: %w: %d sectors from offset %d requested, device has %d", dev, ErrDeviceTooSmall, length, p.Offset, sectors)
 	}
 	if lbs, err := logicalBlockSize(dev); err == nil && lbs > luks.SectorSize && length%uint64(lbs/luks.SectorSize) != 0 {
-		return 0, fmt.Errorf("device %s: %w: size is not aligned to the device's %d-byte logical blocks", dev, ErrInvalidParameter, lbs)
+		return 0, fmt.Errorf("device %s: %w (%w: %d-byte logical blocks)", dev, ErrUnaligned, ErrInvalidParameter, lbs)
 	}
 	return length, nil
 }
@@ -247,7 +269,7 @@ func checkExclusive(dev string) error {
 	fd, err := unix.Open(dev, unix.O_RDONLY|unix.O_EXCL|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.EBUSY) {
-			return fmt.Errorf("cannot use device %s which is in use (already mapped or mounted): %w", dev, ErrBusy)
+			return fmt.Errorf("device %s: %w (%w)", dev, ErrDeviceInUse, ErrBusy)
 		}
 		return deviceErr(dev, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -213,4 +214,16 @@ func TestPlainVolume(t *testing.T) {
 		_, err := NewPlainVolume(f, c.p, c.key)
 		assert.True(t, errors.Is(err, c.want), "%+v: %v", c.p, err)
 	}
+}
+
+// Derive the key `cryptsetup open --type plain -h sha256 -s 512` loads for a passphrase
+// (NewPlainVolume then reads the device in user space with it).
+func ExamplePlainKey() {
+	vk, err := PlainKey("sha256", []byte("password"), 64)
+	if err != nil {
+		panic(err)
+	}
+	defer vk.Wipe()
+	fmt.Printf("%x\n", vk.Bytes()[:8])
+	// Output: 5e884898da280471
 }

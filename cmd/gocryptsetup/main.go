@@ -63,7 +63,7 @@ import (
 // Adding an action is one cmd_<name>.go file with its run function plus one entry here.
 func verbTable() cli.Verbs[func(a *app, args []string) error] {
 	return cli.Verbs[func(a *app, args []string) error]{
-		{Name: "open", Aliases: []string{"luksOpen"}, Args: "<device> [--type <type>] [<name>]", MinArgs: 1, Summary: "open device as <name> (or only check the passphrase with --test-passphrase)", Example: "open --test-passphrase disk.img", Run: cmdOpen},
+		{Name: "open", Aliases: []string{"luksOpen", "plainOpen", "create"}, Args: "<device> [--type <type>] [<name>]", MinArgs: 1, Summary: "open device as <name> (or only check the passphrase with --test-passphrase)", Example: "open --test-passphrase disk.img", Run: cmdOpen},
 		{Name: "close", Aliases: []string{"luksClose", "remove"}, Args: "<name>", MinArgs: 1, Summary: "close device (remove mapping)", Example: "close data", Run: cmdClose},
 		{Name: "status", Args: "<name>", MinArgs: 1, Summary: "show device status", Example: "status data", Run: cmdStatus},
 		{Name: "luksFormat", Args: "<device> [<new key file>]", MinArgs: 1, Summary: "formats a LUKS device", Example: "luksFormat --type luks1 disk.img", Run: cmdLuksFormat},
@@ -149,6 +149,9 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 		return a.usageFail(&usageError{msg: "Unknown action."})
 	}
 	args := pos[1:]
+	if t, a := openAliasType(pos[0], args); t != "" {
+		opts.typ, args = t, a
+	}
 	if len(args) < v.MinArgs {
 		// cryptsetup names the action canonically (open for luksOpen) with its synopsis.
 		return a.usageFail(&usageError{msg: fmt.Sprintf("%s: requires %s as arguments", v.Name, v.Args)})
@@ -165,7 +168,7 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 // checkType accepts --type luks1 (and "luks", which means the default format, here LUKS1).
 func checkType(o *options) error {
 	switch o.typ {
-	case "", "luks", "luks1":
+	case "", "luks", "luks1", "plain":
 		return nil
 	}
 	return &cliError{code: exitParams, msg: fmt.Sprintf("Device type %s is not supported (this program handles LUKS1 only).", o.typ)}
