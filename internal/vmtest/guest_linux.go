@@ -38,6 +38,11 @@ func guestMain(m *testing.M) {
 	guestSetup()
 	loadGuestModules(guestModuleOrder)
 	waitGuestDisks(os.Getenv(envDisks), diskWait)
+	if os.Getenv(envNet) == "1" {
+		if err := guestNetUp(netWait); err != nil {
+			fmt.Printf("vmtest: network: %v\n", err)
+		}
+	}
 	up, _ := os.ReadFile("/proc/uptime")
 	fmt.Printf("vmtest: guest ready in %s after init started (uptime %s s)\n",
 		time.Since(start).Round(time.Millisecond), strings.Fields(string(up) + " ?")[0])

@@ -66,6 +66,7 @@ func TestOptionsValidate(t *testing.T) {
 		Env:   map[string]string{"A_1": "x/y:z"},
 	}
 	assert.NoError(t, ok.validate())
+	assert.NoError(t, Options{Net: &Net{GuestPort: 22}}.validate())
 	for name, o := range map[string]Options{
 		"empty path":        {Disks: []Disk{{}}},
 		"long serial":       {Disks: []Disk{{Path: "/x", NVMeSerial: "vol0123456789abcdef01"}}},
@@ -75,6 +76,9 @@ func TestOptionsValidate(t *testing.T) {
 		"dotted env name":   {Env: map[string]string{"a.b": "x"}},
 		"reserved env name": {Env: map[string]string{"CLOUDLUKS_VM_DISKS": "x"}},
 		"space in value":    {Env: map[string]string{"A": "x y"}},
+		"no guest port":     {Net: &Net{}},
+		"guest port range":  {Net: &Net{GuestPort: 65536}},
+		"host port range":   {Net: &Net{GuestPort: 22, HostPort: -1}},
 	} {
 		t.Run(name, func(t *testing.T) { assert.Error(t, o.validate()) })
 	}
@@ -298,6 +302,11 @@ func TestQemuArgs(t *testing.T) {
 		assert.Contains(t, args, want)
 	}
 	assert.NotContains(t, args, "kvm")
+	assert.NotContains(t, args, "-netdev")
+
+	args = strings.Join(qemuArgs("/k/vmlinuz", "/i.gz", "console=ttyS0", Options{Net: &Net{GuestPort: 22, HostPort: 40022}}), " ")
+	assert.Contains(t, args, "-netdev user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:40022-:22 -device virtio-net-pci,netdev=n0,romfile=")
+	assert.NotContains(t, args, "-nic none")
 }
 
 // TestBootWithFakeQemu drives boot() with shell scripts standing in for qemu, to cover the

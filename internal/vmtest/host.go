@@ -274,8 +274,18 @@ func qemuArgs(image, initrd, cmdline string, opts Options) []string {
 		"-M", "q35", "-cpu", "max", "-m", opts.memory(), "-smp", strconv.Itoa(DefaultCPUs),
 		// KVM aborts or hangs on these machines; TCG works and exposes AES-NI via -cpu max.
 		"-accel", "tcg",
-		"-nodefaults", "-display", "none", "-serial", "stdio", "-nic", "none", "-no-reboot",
+		"-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot",
 		"-kernel", image, "-initrd", initrd, "-append", cmdline,
+	}
+	if n := opts.Net; n != nil {
+		// restrict=on isolates the guest (no packets routed to the host or beyond) but keeps
+		// explicit forwarding rules; the forward listens on 127.0.0.1 only. romfile= skips
+		// the NIC's iPXE ROM: the kernel is booted directly.
+		args = append(args,
+			"-netdev", fmt.Sprintf("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:%d", n.HostPort, n.GuestPort),
+			"-device", "virtio-net-pci,netdev=n0,romfile=")
+	} else {
+		args = append(args, "-nic", "none")
 	}
 	for i, d := range opts.Disks {
 		id := "d" + strconv.Itoa(i)
@@ -366,6 +376,14 @@ func Run(t *testing.T, opts Options) bool {
 	env := map[string]string{envMarker: "1", envNonce: nonce}
 	if len(opts.Disks) > 0 {
 		env[envDisks] = disksEnv(opts.Disks)
+	}
+	if opts.Net != nil {
+		env[envNet] = "1"
+		if opts.Net.HostPort == 0 {
+			n := *opts.Net
+			n.HostPort = FreePort(t)
+			opts.Net = &n
+		}
 	}
 	for k, v := range opts.Env {
 		env[k] = v
