@@ -9,7 +9,7 @@
 // initramfs, next to the kernel modules for loop, device-mapper, dm-crypt and the crypto the
 // project's cipher specs need (loaded in dependency order computed from the modules' .modinfo:
 // the guest has no modprobe), and any host tools the test asks for with their shared
-// libraries. qemu (TCG, q35, -cpu max, no network) boots it; the kernel command line carries
+// libraries. qemu (TCG, q35, -cpu max, no network unless Options.Net) boots it; the kernel command line carries
 // the guest environment and -test.run selecting exactly the current test. In the guest, Main
 // mounts proc, sysfs, devtmpfs and tmpfs, loads the modules, waits for the disks, runs the
 // tests, prints a result line with a per-boot nonce on the serial console and powers off.
@@ -57,6 +57,37 @@
 // returns false. The disks are attached with cache=unsafe, so data is on the host once qemu
 // exits.
 //
+// # A guest the host test drives: Start
+//
+// Run blocks until the guest's test ends. For a guest that serves while the host test acts
+// (an "instance" that a program on the host connects to, kills and reboots), register a guest
+// function and Start it:
+//
+//	func init() { vmtest.GuestMain("server", func() error { … listen on :22, serve forever … }) }
+//
+//	func TestReboot(t *testing.T) {
+//		vm := vmtest.Start(t, vmtest.Options{Guest: "server", Net: &vmtest.Net{GuestPort: 22},
+//			Disks: []vmtest.Disk{{Path: img, NVMeSerial: "vol0123456789abcdef0"}}})
+//		_ = vm.WaitConsole(ctx, "listening") // the guest's own message
+//		// … connect to vm.Addr() (127.0.0.1:PORT) …
+//		vm.Kill() // no warning, like a crash
+//		vm.Boot() // same disks, same port, a new boot id
+//	}
+//
+// Start returns while qemu runs. The VM's Console has every boot's raw console output,
+// BootConsole the current boot's; Wait returns when the guest function returned (nil: it
+// returned nil) or the VM was killed (ErrVMKilled). The test's end kills a VM still running.
+// The guest is the same test binary as for Run (TestMain must call Main), so GuestMain must
+// run in the guest too: call it from init or from TestMain before Main.
+//
+// # Network
+//
+// Options.Net attaches a virtio NIC on qemu's user-mode network with restrict=on: the guest
+// cannot send anything out of the VM, and the only way in is the one forwarded port, which
+// listens on the host's 127.0.0.1 (Net.HostPort, or a free port; VM.Addr reports it). In the
+// guest eth0 has GuestAddr (10.0.2.15)/24 and lo is up; connections arrive from 10.0.2.2.
+// Listen on the wildcard address or on GuestAddr, not on 127.0.0.1.
+//
 // # Disks
 //
 // Options.Disks are attached in order; a Disk with NVMeSerial becomes an NVMe controller with
@@ -79,6 +110,6 @@
 //
 // In the guest: PID 1 is the test binary, uid 0 with all capabilities; /proc, /sys, /dev
 // (devtmpfs), /tmp, /run, /dev/shm are mounted; /run/cryptsetup exists; PATH is the standard
-// one; there is no network, no udev and no modprobe (Options.Modules adds modules at build
+// one; there is no network (unless Options.Net), no udev and no modprobe (Options.Modules adds modules at build
 // time). KVM is never used: it does not work on the project's machines, TCG does.
 package vmtest

@@ -46,10 +46,35 @@ func guestMain(m *testing.M) {
 	up, _ := os.ReadFile("/proc/uptime")
 	fmt.Printf("vmtest: guest ready in %s after init started (uptime %s s)\n",
 		time.Since(start).Round(time.Millisecond), strings.Fields(string(up) + " ?")[0])
-	rc := m.Run()
+	var rc int
+	if name := os.Getenv(envGuest); name != "" {
+		rc = runGuestFunc(name)
+	} else {
+		rc = m.Run()
+	}
 	// Own line, even if the last test output did not end with a newline.
 	fmt.Printf("\n%s\n", sentinelLine(os.Getenv(envNonce), rc))
 	powerOff()
+}
+
+// runGuestFunc runs the registered guest function name (Start) and returns its exit code.
+func runGuestFunc(name string) (rc int) {
+	fn, ok := guestFunc(name)
+	if !ok {
+		fmt.Printf("vmtest: no guest function %q registered in this binary (GuestMain)\n", name)
+		return 2
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Printf("vmtest: guest function %q panicked: %v\n", name, r)
+			rc = 2
+		}
+	}()
+	if err := fn(); err != nil {
+		fmt.Printf("vmtest: guest function %q: %v\n", name, err)
+		return 1
+	}
+	return 0
 }
 
 // guestSetup mounts the pseudo file systems and sets a usable environment. Failures are

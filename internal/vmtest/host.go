@@ -329,6 +329,41 @@ func Run(t *testing.T, opts Options) bool {
 	if InVM() {
 		return true
 	}
+	p, ok := prepare(t, opts)
+	if !ok {
+		return false
+	}
+	nonce := newNonce(t)
+	timeout := p.timeout(t)
+	cmdline, err := kernelCmdline(p.env(nonce, ""), guestArgs(t.Name(), timeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := boot(t, p.qemu, qemuArgs(p.kernel.Vmlinuz, p.initrd, cmdline, p.opts), nonce, timeout)
+	t.Logf("vmtest: VM boot+run took %s", res.elapsed.Round(time.Millisecond))
+	switch {
+	case res.found && res.rc == 0:
+	case res.found:
+		t.Fatalf("vmtest: the test failed in the guest (exit code %d); guest output is above", res.rc)
+	default:
+		t.Fatalf("vmtest: no result from the guest: %s\nlast console lines:\n%s\nqemu stderr:\n%s",
+			res.why, strings.Join(res.tail, "\n"), strings.TrimSpace(res.stderr))
+	}
+	return false
+}
+
+// plan is everything one VM needs on the host, shared by its boots.
+type plan struct {
+	qemu   string
+	kernel kernel
+	initrd string
+	opts   Options // Net.HostPort chosen
+}
+
+// prepare checks the host's prerequisites and builds the test binary and the initramfs. It
+// returns false when the test was skipped (a missing tool locally).
+func prepare(t *testing.T, opts Options) (*plan, bool) {
+	t.Helper()
 	if !host.mainCalled.Load() {
 		t.Fatal("vmtest: the package's TestMain must call vmtest.Main(m) (the guest needs it to boot)")
 	}
@@ -342,6 +377,7 @@ func Run(t *testing.T, opts Options) bool {
 		if filepath.IsAbs(tool) {
 			if _, err := os.Stat(tool); err != nil {
 				testenv.Missing(t, "guest tool "+tool, hint)
+				return nil, false
 			}
 			continue
 		}
@@ -352,7 +388,7 @@ func Run(t *testing.T, opts Options) bool {
 	if err != nil {
 		testenv.Missing(t, "the Debian cloud kernel ("+err.Error()+")",
 			"run internal/vmtest/setup-kernel.sh as root, or set "+EnvDir)
-		return false
+		return nil, false
 	}
 	for i, d := range opts.Disks {
 		if _, err := os.Stat(d.Path); err != nil {
@@ -367,28 +403,36 @@ func Run(t *testing.T, opts Options) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if opts.Net != nil && opts.Net.HostPort == 0 {
+		n := *opts.Net
+		n.HostPort = FreePort(t)
+		opts.Net = &n
+	}
+	return &plan{qemu: qemu, kernel: k, initrd: initrd, opts: opts}, true
+}
 
-	nonceBytes := make([]byte, 8)
-	if _, err := rand.Read(nonceBytes); err != nil {
-		t.Fatal(err)
-	}
-	nonce := hex.EncodeToString(nonceBytes)
+// env is the guest's environment for one boot; guest names the registered guest function
+// (Start) or is empty (Run: the test itself).
+func (p *plan) env(nonce, guest string) map[string]string {
 	env := map[string]string{envMarker: "1", envNonce: nonce}
-	if len(opts.Disks) > 0 {
-		env[envDisks] = disksEnv(opts.Disks)
+	if len(p.opts.Disks) > 0 {
+		env[envDisks] = disksEnv(p.opts.Disks)
 	}
-	if opts.Net != nil {
+	if p.opts.Net != nil {
 		env[envNet] = "1"
-		if opts.Net.HostPort == 0 {
-			n := *opts.Net
-			n.HostPort = FreePort(t)
-			opts.Net = &n
-		}
 	}
-	for k, v := range opts.Env {
+	if guest != "" {
+		env[envGuest] = guest
+	}
+	for k, v := range p.opts.Env {
 		env[k] = v
 	}
-	timeout := opts.timeout()
+	return env
+}
+
+// timeout is the boot's time limit: Options.Timeout, cut to what the test deadline leaves.
+func (p *plan) timeout(t *testing.T) time.Duration {
+	timeout := p.opts.timeout()
 	if dl, ok := t.Deadline(); ok {
 		if left := time.Until(dl) - 5*time.Second; left < timeout {
 			timeout = left
@@ -397,22 +441,15 @@ func Run(t *testing.T, opts Options) bool {
 	if timeout <= 0 {
 		t.Fatal("vmtest: no time left before the test deadline")
 	}
-	cmdline, err := kernelCmdline(env, guestArgs(t.Name(), timeout))
-	if err != nil {
+	return timeout
+}
+
+func newNonce(t *testing.T) string {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
 	}
-
-	res := boot(t, qemu, qemuArgs(k.Vmlinuz, initrd, cmdline, opts), nonce, timeout)
-	t.Logf("vmtest: VM boot+run took %s", res.elapsed.Round(time.Millisecond))
-	switch {
-	case res.found && res.rc == 0:
-	case res.found:
-		t.Fatalf("vmtest: the test failed in the guest (exit code %d); guest output is above", res.rc)
-	default:
-		t.Fatalf("vmtest: no result from the guest: %s\nlast console lines:\n%s\nqemu stderr:\n%s",
-			res.why, strings.Join(res.tail, "\n"), strings.TrimSpace(res.stderr))
-	}
-	return false
+	return hex.EncodeToString(b)
 }
 
 // bootResult is what came back from one VM run.

@@ -78,6 +78,9 @@ type Options struct {
 	// GuestAddr/24, and one TCP port on the host's 127.0.0.1 forwarded to a guest port.
 	// The network is restricted: the guest reaches nothing outside the VM, not even the host.
 	Net *Net
+	// Guest names the function (registered with GuestMain) a VM made by Start runs in the
+	// guest. Run ignores it: its guest runs the test.
+	Guest string
 }
 
 // Net is the guest's network: one host port on 127.0.0.1 forwarded to a guest TCP port.
