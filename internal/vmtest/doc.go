@@ -88,6 +88,25 @@
 // guest eth0 has GuestAddr (10.0.2.15)/24 and lo is up; connections arrive from 10.0.2.2.
 // Listen on the wildcard address or on GuestAddr, not on 127.0.0.1.
 //
+// # OpenSSH in the guest
+//
+// Options.SSH runs the host's /usr/sbin/sshd (Debian's openssh-server, copied with its
+// libraries, plus /bin/sh for sessions) on the guest's port 22, started by Main after the
+// network is up, keys only, root only. The test makes the host key (NewSSHKey) and pins its
+// public half; root's authorized_keys is Options.SSH.AuthorizedKeys (AuthorizedKey formats
+// lines, options such as restrict,command="…" included). The guest prints SSHReady on the
+// console once sshd listens; sshd logs to the console. With Start and no Options.Guest the
+// guest does nothing else. Programs of this module for the guest are built static with
+// BuildStatic and placed with Options.GuestFiles.
+//
+//	hostKey, hostSigner := vmtest.NewSSHKey(t)
+//	_, client := vmtest.NewSSHKey(t)
+//	vm := vmtest.Start(t, vmtest.Options{Net: &vmtest.Net{GuestPort: 22},
+//		SSH: &vmtest.SSH{HostKey: hostKey, AuthorizedKeys: vmtest.AuthorizedKey("", client.PublicKey())}})
+//	_ = vm.WaitConsole(ctx, vmtest.SSHReady)
+//	c, err := ssh.Dial("tcp", vm.Addr(), &ssh.ClientConfig{User: "root",
+//		Auth: []ssh.AuthMethod{ssh.PublicKeys(client)}, HostKeyCallback: ssh.FixedHostKey(hostSigner.PublicKey())})
+//
 // # Disks
 //
 // Options.Disks are attached in order; a Disk with NVMeSerial becomes an NVMe controller with

@@ -43,6 +43,11 @@ func guestMain(m *testing.M) {
 			fmt.Printf("vmtest: network: %v\n", err)
 		}
 	}
+	if os.Getenv(envSSH) == "1" {
+		if err := startSSHD(); err != nil {
+			fmt.Printf("vmtest: sshd: %v\n", err)
+		}
+	}
 	up, _ := os.ReadFile("/proc/uptime")
 	fmt.Printf("vmtest: guest ready in %s after init started (uptime %s s)\n",
 		time.Since(start).Round(time.Millisecond), strings.Fields(string(up) + " ?")[0])

@@ -352,3 +352,28 @@ func TestRebuildTarget(t *testing.T) {
 	assert.Equal(t, ".", rebuildTarget(filepath.Join(t.TempDir(), "missing")))
 	assert.Nil(t, rebuildFlags(filepath.Join(t.TempDir(), "missing")))
 }
+
+func TestWithSSH(t *testing.T) {
+	hostKey, _ := NewSSHKey(t)
+	_, client := NewSSHKey(t)
+	line := AuthorizedKey(`restrict,command="/usr/local/sbin/x serve"`, client.PublicKey())
+	assert.True(t, strings.HasPrefix(line, `restrict,command="/usr/local/sbin/x serve" ssh-ed25519 `), line)
+	o, err := withSSH(Options{Net: &Net{GuestPort: 22}, SSH: &SSH{HostKey: hostKey, AuthorizedKeys: line}, Tools: []string{"cat"}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"cat", SSHD, "sh"}, o.Tools)
+	st, err := os.Stat(o.GuestFiles["/etc/ssh/ssh_host_ed25519_key"])
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "sshd refuses a readable host key")
+	b, err := os.ReadFile(o.GuestFiles["/root/.ssh/authorized_keys"])
+	require.NoError(t, err)
+	assert.Equal(t, line, string(b))
+	assert.Contains(t, o.GuestFiles, "/etc/ssh/sshd_config")
+
+	_, err = withSSH(Options{SSH: &SSH{HostKey: []byte("nope")}})
+	assert.ErrorContains(t, err, "HostKey")
+	_, err = withSSH(Options{SSH: &SSH{HostKey: hostKey, AuthorizedKeys: "ssh-ed25519 garbage\n"}})
+	assert.ErrorContains(t, err, "AuthorizedKeys line 1")
+	_, err = withSSH(Options{SSH: &SSH{HostKey: hostKey}, GuestFiles: map[string]string{"/etc/ssh/sshd_config": "/x"}})
+	assert.ErrorContains(t, err, "provides it")
+	assert.ErrorContains(t, Options{SSH: &SSH{HostKey: hostKey}}.validate(), "needs Options.Net")
+}

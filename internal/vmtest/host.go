@@ -370,6 +370,10 @@ func prepare(t *testing.T, opts Options) (*plan, bool) {
 	if err := opts.validate(); err != nil {
 		t.Fatal(err)
 	}
+	opts, err := withSSH(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The guest's tools are copied from the host: a missing one is a missing test dependency
 	// like qemu (skip locally, fail under CI), checked before any costly build.
 	for _, tool := range opts.Tools {
@@ -420,6 +424,9 @@ func (p *plan) env(nonce, guest string) map[string]string {
 	}
 	if p.opts.Net != nil {
 		env[envNet] = "1"
+	}
+	if p.opts.SSH != nil {
+		env[envSSH] = "1"
 	}
 	if guest != "" {
 		env[envGuest] = guest

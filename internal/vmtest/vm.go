@@ -81,8 +81,11 @@ func Start(t *testing.T, opts Options) *VM {
 	if InVM() {
 		panic("vmtest: Start called in the guest")
 	}
+	if opts.Guest == "" && opts.SSH != nil {
+		opts.Guest = idleGuest
+	}
 	if opts.Guest == "" {
-		t.Fatal("vmtest: Start needs Options.Guest, the name of a function registered with GuestMain")
+		t.Fatal("vmtest: Start needs Options.Guest, the name of a function registered with GuestMain (or Options.SSH: then the guest only serves sshd)")
 	}
 	if _, ok := guestFunc(opts.Guest); !ok {
 		t.Fatalf("vmtest: no guest function %q registered (GuestMain)", opts.Guest)

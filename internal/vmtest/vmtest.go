@@ -81,6 +81,8 @@ type Options struct {
 	// Guest names the function (registered with GuestMain) a VM made by Start runs in the
 	// guest. Run ignores it: its guest runs the test.
 	Guest string
+	// SSH runs OpenSSH's sshd in the guest (needs Net).
+	SSH *SSH
 }
 
 // Net is the guest's network: one host port on 127.0.0.1 forwarded to a guest TCP port.
@@ -127,6 +129,9 @@ func (o Options) validate() error {
 		if n.HostPort < 0 || n.HostPort > 65535 {
 			return fmt.Errorf("vmtest: Net.HostPort %d: want 0 (any) or 1…65535", n.HostPort)
 		}
+	}
+	if o.SSH != nil && o.Net == nil {
+		return fmt.Errorf("vmtest: Options.SSH needs Options.Net (GuestPort 22)")
 	}
 	for k, v := range o.Env {
 		if !validEnvName(k) {
