@@ -23,6 +23,7 @@ func BuildStatic(t testing.TB, pkg string) string {
 	if strings.HasPrefix(pkg, ".") || strings.ContainsAny(pkg, " \t\n") {
 		t.Fatalf("vmtest: BuildStatic(%q): want an import path", pkg)
 	}
+	cleanupScratch(t)
 	host.mu.Lock()
 	defer host.mu.Unlock()
 	if p, ok := static[pkg]; ok {
@@ -53,4 +54,12 @@ func BuildStatic(t testing.TB, pkg string) string {
 	t.Logf("vmtest: built %s (static) in %s", pkg, time.Since(start).Round(time.Millisecond))
 	static[pkg] = out
 	return out
+}
+
+// InitProgram builds vmtest's own guest program (cmd vminit) for Options.Init: for Start
+// from a package whose TestMain does not call Main. It runs the guest functions registered
+// in package vmtest, i.e. the sshd-only guest (Options.SSH with no Options.Guest).
+func InitProgram(t testing.TB) string {
+	t.Helper()
+	return BuildStatic(t, "github.com/cloudluks/cloudluks/internal/vmtest/vminit")
 }

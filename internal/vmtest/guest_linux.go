@@ -34,6 +34,28 @@ func Main(m *testing.M) {
 const diskWait = 30 * time.Second
 
 func guestMain(m *testing.M) {
+	guestBoot(func() int {
+		if name := os.Getenv(envGuest); name != "" {
+			return runGuestFunc(name)
+		}
+		return m.Run()
+	})
+}
+
+// InitMain is the main function of a guest program that is not a test binary (Options.Init,
+// InitProgram): in the VM it sets the guest up as Main does and runs the guest function
+// Options.Guest names, then powers off. Outside the VM it says so and exits with status 2.
+func InitMain() {
+	if !InVM() {
+		fmt.Fprintln(os.Stderr, "vmtest: this program is the init of a vmtest VM; it does nothing elsewhere")
+		os.Exit(2)
+	}
+	guestBoot(func() int { return runGuestFunc(os.Getenv(envGuest)) })
+}
+
+// guestBoot sets the guest up, runs body and powers off with body's exit code in the result
+// line.
+func guestBoot(body func() int) {
 	start := time.Now()
 	guestSetup()
 	loadGuestModules(guestModuleOrder)
@@ -51,12 +73,7 @@ func guestMain(m *testing.M) {
 	up, _ := os.ReadFile("/proc/uptime")
 	fmt.Printf("vmtest: guest ready in %s after init started (uptime %s s)\n",
 		time.Since(start).Round(time.Millisecond), strings.Fields(string(up) + " ?")[0])
-	var rc int
-	if name := os.Getenv(envGuest); name != "" {
-		rc = runGuestFunc(name)
-	} else {
-		rc = m.Run()
-	}
+	rc := body()
 	// Own line, even if the last test output did not end with a newline.
 	fmt.Printf("\n%s\n", sentinelLine(os.Getenv(envNonce), rc))
 	powerOff()

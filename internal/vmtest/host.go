@@ -35,6 +35,8 @@ var host struct {
 	binary string            // static test binary for /init
 	binErr error             // sticky build failure
 	images map[string]string // image key → initramfs path
+
+	cleanup bool // cleanupScratch registered (no Main)
 }
 
 // kernel is an unpacked Debian kernel package.
@@ -104,7 +106,9 @@ func splitNum(s string) (digits, rest string) {
 	return s[:i], s[i:]
 }
 
-// scratch returns the process's scratch directory, creating it on first use.
+// scratch returns the process's scratch directory, creating it on first use. Main removes
+// it at the end; without Main (Options.Init), the test that made it does, through
+// cleanupScratch.
 func scratch() (string, error) {
 	if host.dir == "" {
 		d, err := os.MkdirTemp("", "vmtest-")
@@ -252,6 +256,30 @@ func initramfs(t *testing.T, k kernel, binary string, opts Options) (string, err
 	return f.Name(), nil
 }
 
+// cleanupScratch makes sure the scratch directory is removed when no Main will: at the end of
+// t, forgetting what was built there (a later test builds again).
+func cleanupScratch(t testing.TB) {
+	if host.mainCalled.Load() {
+		return
+	}
+	host.mu.Lock()
+	defer host.mu.Unlock()
+	if host.cleanup {
+		return
+	}
+	host.cleanup = true
+	t.Cleanup(func() {
+		host.mu.Lock()
+		defer host.mu.Unlock()
+		if host.dir != "" && os.Getenv(EnvKeep) != "1" {
+			os.RemoveAll(host.dir)
+		}
+		host.dir, host.images, host.cleanup = "", nil, false
+		host.binary, host.binErr = "", nil
+		static = map[string]string{}
+	})
+}
+
 // hostMain runs the tests on the host and removes the scratch directory afterwards.
 func hostMain(m *testing.M) int {
 	host.mainCalled.Store(true)
@@ -364,12 +392,13 @@ type plan struct {
 // returns false when the test was skipped (a missing tool locally).
 func prepare(t *testing.T, opts Options) (*plan, bool) {
 	t.Helper()
-	if !host.mainCalled.Load() {
-		t.Fatal("vmtest: the package's TestMain must call vmtest.Main(m) (the guest needs it to boot)")
+	if !host.mainCalled.Load() && opts.Init == "" {
+		t.Fatal("vmtest: the package's TestMain must call vmtest.Main(m) (the guest needs it to boot), or Options.Init must name another init (InitProgram)")
 	}
 	if err := opts.validate(); err != nil {
 		t.Fatal(err)
 	}
+	cleanupScratch(t)
 	opts, err := withSSH(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -399,9 +428,13 @@ func prepare(t *testing.T, opts Options) (*plan, bool) {
 			t.Fatalf("vmtest: disk %d: %v", i, err)
 		}
 	}
-	bin, err := testBinary(t)
-	if err != nil {
-		t.Fatal(err)
+	bin := opts.Init
+	if bin == "" {
+		if bin, err = testBinary(t); err != nil {
+			t.Fatal(err)
+		}
+	} else if !isStatic(bin) {
+		t.Fatalf("vmtest: Options.Init %s: not a static executable", bin)
 	}
 	initrd, err := initramfs(t, k, bin, opts)
 	if err != nil {

@@ -20,7 +20,8 @@ import (
 // golang.org/x/crypto/ssh through the forwarded port: the pinned host key matches (and a wrong
 // pin is refused before authentication), a restrict,command= key gets its forced command
 // whatever it asks for, and an unrestricted key gets a shell with the tools the test asked
-// for, including a static program built by BuildStatic.
+// for, including a static program built by BuildStatic. The guest's init is vmtest's own
+// program (Options.Init), as for packages whose TestMain cannot call Main.
 func TestSSH(t *testing.T) {
 	hostKey, hostSigner := vmtest.NewSSHKey(t)
 	_, forcedKey := vmtest.NewSSHKey(t)
@@ -36,6 +37,7 @@ func TestSSH(t *testing.T) {
 		Tools:      []string{"cat"},
 		GuestFiles: map[string]string{"/usr/local/sbin/encrypted-volume": ev},
 		Timeout:    3 * time.Minute,
+		Init:       vmtest.InitProgram(t),
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -83,6 +83,11 @@ type Options struct {
 	Guest string
 	// SSH runs OpenSSH's sshd in the guest (needs Net).
 	SSH *SSH
+	// Init is a static program (host path) to boot as /init instead of the package's test
+	// binary, for Start from a package whose TestMain cannot call Main: InitProgram returns
+	// vmtest's own, which runs the guest functions registered in this package (the sshd-only
+	// guest). The package's test binary then is not built and Main need not be called.
+	Init string
 }
 
 // Net is the guest's network: one host port on 127.0.0.1 forwarded to a guest TCP port.
