@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/cloudluks/cloudluks/keeper/wire"
 	"github.com/cloudluks/cloudluks/luks"
@@ -30,6 +31,8 @@ type fakeInstanceConfig struct {
 	Image      string     `json:"image"`       // LUKS image
 	MappedFile string     `json:"mapped_file"` // exists = mapped and mounted
 	KeySHA256  string     `json:"key_sha256"`  // the volume key the image needs
+	DelayMS    int        `json:"delay_ms"`    // Unlock takes this long (mount, hooks)
+	Trace      string     `json:"trace"`       // Unlock appends "start NS" and "end NS" lines
 }
 
 type fakeHandler struct{ cfg fakeInstanceConfig }
@@ -84,7 +87,22 @@ func (h *fakeHandler) Header(context.Context) ([]byte, error) {
 	return buf, nil
 }
 
+func (h *fakeHandler) trace(what string) {
+	if h.cfg.Trace == "" {
+		return
+	}
+	f, err := os.OpenFile(h.cfg.Trace, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s %d\n", what, time.Now().UnixNano())
+}
+
 func (h *fakeHandler) Unlock(_ context.Context, req wire.UnlockRequest, key []byte) (wire.Result, error) {
+	h.trace("start")
+	defer h.trace("end")
+	time.Sleep(time.Duration(h.cfg.DelayMS) * time.Millisecond)
 	if h.mapped() {
 		return wire.Result{Status: wire.StatusAlreadyUnlocked, Mounted: h.cfg.State.MountPoint, HooksOK: true}, nil
 	}
