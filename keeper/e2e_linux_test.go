@@ -127,7 +127,10 @@ func TestEndToEnd(t *testing.T) {
 	newKeeper := func(audit *lockedBuffer) *keeper.Keeper {
 		k, err := keeper.New(keeper.Options{
 			EC2: ec2c, Secrets: secrets, Audit: audit, Program: "keeper-e2e",
-			Keepalive: time.Second, PollEvery: 3 * time.Second, DialTimeout: 10 * time.Second,
+			// A killed VM drops the connection at once (qemu's forward is gone), so the
+			// keepalive is not what notices the crash; short dial timeouts matter more: while the
+			// VM boots, qemu accepts the TCP connection and nothing answers the handshake.
+			Keepalive: 5 * time.Second, PollEvery: 3 * time.Second, DialTimeout: 5 * time.Second,
 			ReconnectMin: 200 * time.Millisecond, ReconnectMax: 2 * time.Second,
 		}, []keeper.Target{target})
 		require.NoError(t, err)
@@ -243,6 +246,7 @@ func TestEndToEnd(t *testing.T) {
 		requireAbsent(t, "volume key", vk, "the instance's environment during the unlock", []byte(environ))
 		requireAbsent(t, "passphrase", pass, "the instance's argv during the unlock", []byte(cmdlines))
 		requireAbsent(t, "passphrase", pass, "the instance's environment during the unlock", []byte(environ))
+		require.True(t, fileContains(t, img, []byte(uuid)), "control: the scan finds what is on the disk (the header's UUID)")
 		for _, f := range secretForms(pass) {
 			assert.False(t, fileContains(t, img, f), "the passphrase is not on the instance's disk")
 		}
