@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,13 +22,28 @@ const netGuestPort = 2222
 
 // TestVMNet boots a guest with Options.Net and talks to a listener in it from the host through
 // the forwarded port on 127.0.0.1: a greeting one way, a line carrying a host-made token back,
-// which the guest checks.
+// which the guest checks. The guest cannot reach a listener on the host's 127.0.0.1 (slirp
+// would map 10.0.2.2 to it without restrict=on).
 func TestVMNet(t *testing.T) {
 	var port int
-	var token string
+	var token, hostListener string
 	if !vmtest.InVM() {
 		port = vmtest.FreePort(t)
 		token = fmt.Sprintf("token-%d", time.Now().UnixNano())
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer l.Close()
+		hostListener = strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				_, _ = c.Write([]byte("the guest reached the host\n"))
+				c.Close()
+			}
+		}()
 	}
 	hostDone := make(chan error, 1)
 	if !vmtest.InVM() {
@@ -35,7 +51,7 @@ func TestVMNet(t *testing.T) {
 	}
 	if !vmtest.Run(t, vmtest.Options{
 		Net: &vmtest.Net{GuestPort: netGuestPort, HostPort: port},
-		Env: map[string]string{"VMTEST_TOKEN": token},
+		Env: map[string]string{"VMTEST_TOKEN": token, "VMTEST_HOST_PORT": hostListener},
 	}) {
 		select {
 		case err := <-hostDone:
@@ -58,6 +74,16 @@ func TestVMNet(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{vmtest.GuestAddr + "/24"}, v4)
+
+	t.Run("isolated", func(t *testing.T) {
+		c, err := net.DialTimeout("tcp", "10.0.2.2:"+os.Getenv("VMTEST_HOST_PORT"), 3*time.Second)
+		if err == nil {
+			_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+			b, _ := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			assert.Empty(t, b, "the guest must not reach the host's 127.0.0.1")
+		}
+	})
 
 	l, err := net.Listen("tcp", fmt.Sprintf(":%d", netGuestPort))
 	require.NoError(t, err)
