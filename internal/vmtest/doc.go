@@ -78,7 +78,10 @@
 // BootConsole the current boot's; Wait returns when the guest function returned (nil: it
 // returned nil) or the VM was killed (ErrVMKilled). The test's end kills a VM still running.
 // The guest is the same test binary as for Run (TestMain must call Main), so GuestMain must
-// run in the guest too: call it from init or from TestMain before Main.
+// run in the guest too: call it from init or from TestMain before Main. A package whose
+// TestMain cannot call Main boots vmtest's own guest program instead (Options.Init:
+// InitProgram(t)), which runs only this package's guest functions, such as the sshd-only
+// guest of Options.SSH; everything else it needs comes through Options.GuestFiles.
 //
 // # Network
 //
