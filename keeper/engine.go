@@ -303,6 +303,8 @@ func (k *Keeper) converse(ctx context.Context, t *Target, cl *wire.Client, res *
 		res.MountedAt = ""
 		if st.Mounted {
 			res.MountedAt = st.MountPoint
+		} else {
+			res.Reason = "mapped but not mounted at " + st.MountPoint + ": for a person to look at"
 		}
 		res.Outcome = OutcomeAlreadyUnlocked
 		return k.finish(t, *res, boot, "state", nil), nil
