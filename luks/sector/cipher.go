@@ -122,6 +122,11 @@ func newCipher(s Spec, key []byte, impl int) (*Cipher, error) {
 		h := hi.new()
 		h.Write(k)
 		salt := h.Sum(nil)
+		// A key shorter than the hash's block stays in the digest's buffer after Sum
+		// (hash.Hash cannot be wiped): after Reset, BlockSize-1 zero bytes overwrite it, for
+		// every hash that buffers a partial block (crypto/* and this package's own).
+		h.Reset()
+		h.Write(make([]byte, h.BlockSize()-1))
 		if useAESNI {
 			c.niEssiv, err = newAESSchedule(salt)
 		} else {
