@@ -79,6 +79,10 @@ func (a *app) setup(ctx context.Context, c *config) error {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "Done: %s is mounted at %s.\n", r.mapper, c.mountPoint)
+	if r.created {
+		// Finished: the next setup with the same parameters makes a new volume.
+		a.dropCreationToken("setup", r.instanceID, c.name, c.mountPoint, c.sizeGiB, c.volumeType, r.zone)
+	}
 	if r.volumeID != "" {
 		fmt.Fprintf(a.stdout, "After a reboot run: encrypted-volume unlock --volume-id %s --name %s --mount-point %s%s\n",
 			r.volumeID, c.name, c.mountPoint, serviceFlags(c.services))
@@ -177,7 +181,14 @@ func (r *setupRun) create(ctx context.Context) error {
 	case r.volumeID != "":
 		return skip("using existing volume %s", r.volumeID)
 	}
-	id, err := r.cl.Create(ctx, r.zone, r.c.sizeGiB, r.c.volumeType, r.creationName())
+	name, resumed, err := r.a.creationToken("setup", r.instanceID, r.c.name, r.c.mountPoint, r.c.sizeGiB, r.c.volumeType, r.zone)
+	if err != nil {
+		return err
+	}
+	if resumed {
+		fmt.Fprintf(r.a.stdout, "    continuing an unfinished setup with the same parameters (%s)\n", r.a.tokenPath("setup", r.instanceID, r.c.name, r.c.mountPoint, r.c.sizeGiB, r.c.volumeType, r.zone))
+	}
+	id, err := r.cl.Create(ctx, r.zone, r.c.sizeGiB, r.c.volumeType, name)
 	if id != "" {
 		// Even a failed wait leaves a volume to account for in the cleanup note.
 		r.volumeID, r.created = id, true
@@ -187,15 +198,6 @@ func (r *setupRun) create(ctx context.Context) error {
 	}
 	fmt.Fprintf(r.a.stdout, "    VOLUME %s %d %s available\n", r.volumeID, r.c.sizeGiB, r.zone)
 	return nil
-}
-
-// creationName is the idempotency name of the volume this setup creates (its EC2
-// ClientToken and token tag): the same instance, mapping, mount point, size, type and zone
-// give the same volume, so a rerun after a kill continues with the volume the first run
-// made instead of leaving it behind as an orphan.
-func (r *setupRun) creationName() string {
-	return fmt.Sprintf("encrypted-volume setup %s %s %s %dGiB %s %s",
-		r.instanceID, r.c.name, r.c.mountPoint, r.c.sizeGiB, r.c.volumeType, r.zone)
 }
 
 func (r *setupRun) describeAttach() string {
@@ -257,7 +259,7 @@ func (r *setupRun) format(ctx context.Context) error {
 		}
 		fmt.Fprintf(r.a.stdout, "    %s holds a %s; formatting anyway (--force)\n", r.device, what)
 	}
-	if err := confirm(r.a.term, r.a.stdout, r.c.batch, fmt.Sprintf("This will overwrite data on %s irrevocably.", r.device)); err != nil {
+	if err := confirm(ctx, r.a.term, r.a.stdout, r.c.batch, fmt.Sprintf("This will overwrite data on %s irrevocably.", r.device)); err != nil {
 		return err
 	}
 	r.hdr, r.vk, err = luksFormat(ctx, r.device, r.pass, luks.FormatOptions{

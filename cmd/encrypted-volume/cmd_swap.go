@@ -172,8 +172,9 @@ type scratchRun struct {
 
 	volumeID, ec2Device string
 	created, attached   bool
-	device              string // the block device (/dev/nvme1n1)
-	stable              string // its /dev/disk/by-id/ name, written to crypttab
+	tokenKey            [3]string // kind, instance, zone of the creation token; "" = none
+	device              string    // the block device (/dev/nvme1n1)
+	stable              string    // its /dev/disk/by-id/ name, written to crypttab
 	mapper              string
 	active              bool // swapon done
 	mounted             bool
@@ -234,7 +235,7 @@ func (a *app) scratch(ctx context.Context, c *config, kind grubconf.ScratchKind)
 			return fmt.Errorf("EC2: %w", err)
 		}
 	}
-	if err := confirm(a.term, a.stdout, c.batch || r.device == "" && r.volumeID == "", fmt.Sprintf("This will overwrite data on %s irrevocably, now and at every boot.", firstNonEmpty(r.device, r.volumeID))); err != nil {
+	if err := confirm(ctx, a.term, a.stdout, c.batch || r.device == "" && r.volumeID == "", fmt.Sprintf("This will overwrite data on %s irrevocably, now and at every boot.", firstNonEmpty(r.device, r.volumeID))); err != nil {
 		return err
 	}
 	what := map[grubconf.ScratchKind]string{grubconf.ScratchSwap: "mkswap", grubconf.ScratchTmp: "mkfs.ext4"}[kind]
@@ -257,6 +258,9 @@ func (a *app) scratch(ctx context.Context, c *config, kind grubconf.ScratchKind)
 	if err := runSteps(ctx, a.stdout, steps); err != nil {
 		r.cleanup(ctx)
 		return err
+	}
+	if r.tokenKey[0] != "" {
+		a.dropCreationToken(r.tokenKey[0], r.tokenKey[1], c.name, c.mountPoint, c.sizeGiB, c.volumeType, r.tokenKey[2])
 	}
 	if kind == grubconf.ScratchSwap {
 		fmt.Fprintf(a.stdout, "Done: swap on %s (key only in the kernel; a new one at every boot).\n", r.mapper)
@@ -389,9 +393,13 @@ func (r *scratchRun) volume(ctx context.Context) error {
 		if r.c.zone != "" {
 			zone = r.c.zone
 		}
-		// Named by the run's parameters, as setup's volume is: a run killed during the
+		// A creation token, as setup's volume has (token.go): a run killed during the
 		// create finds its volume again when the same command runs once more.
-		name := fmt.Sprintf("encrypted-volume %s %s %s %dGiB %s %s", r.kind, instance, r.c.name, r.c.sizeGiB, r.c.volumeType, zone)
+		name, _, err := r.a.creationToken(string(r.kind), instance, r.c.name, r.c.mountPoint, r.c.sizeGiB, r.c.volumeType, zone)
+		if err != nil {
+			return err
+		}
+		r.tokenKey = [3]string{string(r.kind), instance, zone}
 		id, err := r.cl.Create(ctx, zone, r.c.sizeGiB, r.c.volumeType, name)
 		if id != "" {
 			r.volumeID, r.created = id, true

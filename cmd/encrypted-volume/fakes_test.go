@@ -297,7 +297,7 @@ func (t *fakeTerm) ReadPassword(context.Context) ([]byte, error) {
 	t.passwords = t.passwords[1:]
 	return bytes.Clone(p), nil
 }
-func (t *fakeTerm) ReadLine() (string, error) {
+func (t *fakeTerm) ReadLine(context.Context) (string, error) {
 	t.asked++
 	if len(t.lines) == 0 {
 		return "", io.EOF
@@ -332,6 +332,7 @@ func newHarness(t *testing.T, stdin string) *harness {
 		newCloud: func(context.Context, *config) (cloud, error) { return h.cloud, nil },
 		local:    l,
 		boot:     h.boot,
+		stateDir: t.TempDir(),
 	}
 	return h
 }

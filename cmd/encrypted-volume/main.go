@@ -48,6 +48,7 @@ type app struct {
 	local          local
 	boot           bootConfig
 	bootID         string // the boot-id file (bootIDPath; tests point it elsewhere)
+	stateDir       string // creation tokens of unfinished runs ("" = defaultStateDir; tests point it elsewhere)
 }
 
 func (a *app) main(ctx context.Context, args []string) int {

@@ -29,7 +29,7 @@ var (
 type terminal interface {
 	// ReadPassword reads a line without echo; it gives up when ctx is done (nil: never).
 	ReadPassword(ctx context.Context) ([]byte, error)
-	ReadLine() (string, error)
+	ReadLine(ctx context.Context) (string, error)
 }
 
 // ttyTerminal reads from a real terminal file descriptor.
@@ -49,8 +49,8 @@ func (t ttyTerminal) ReadPassword(ctx context.Context) ([]byte, error) {
 
 // ReadLine reads one line with echo, one byte at a time so nothing past it is consumed (the
 // rest of standard input may belong to someone else).
-func (t ttyTerminal) ReadLine() (string, error) {
-	line, err := cli.ReadLine(t.f, 4096)
+func (t ttyTerminal) ReadLine(ctx context.Context) (string, error) {
+	line, err := cli.ReadLineContext(ctx, t.f, 4096)
 	if errors.Is(err, cli.ErrNothingToRead) {
 		return "", nil
 	}
@@ -113,11 +113,11 @@ func (p passSource) read(device string, verify bool) ([]byte, error) {
 
 // confirm asks cryptsetup's question on a terminal; without a terminal or with -q it says
 // yes, as cryptsetup's batch mode does.
-func confirm(t terminal, w io.Writer, batch bool, msg string) error {
+func confirm(ctx context.Context, t terminal, w io.Writer, batch bool, msg string) error {
 	if t == nil || batch {
 		return nil
 	}
-	if cli.Confirm(w, &answerReader{t: t}, msg) != nil {
+	if cli.ConfirmContext(ctx, w, &answerReader{ctx: ctx, t: t}, msg) != nil {
 		return errAborted
 	}
 	return nil
@@ -125,6 +125,7 @@ func confirm(t terminal, w io.Writer, batch bool, msg string) error {
 
 // answerReader hands cli.Confirm the one line the terminal reads, with its newline.
 type answerReader struct {
+	ctx  context.Context
 	t    terminal
 	line []byte
 	read bool
@@ -133,7 +134,7 @@ type answerReader struct {
 func (r *answerReader) Read(p []byte) (int, error) {
 	if !r.read {
 		r.read = true
-		l, err := r.t.ReadLine()
+		l, err := r.t.ReadLine(r.ctx)
 		if err != nil {
 			return 0, err
 		}

@@ -101,6 +101,9 @@ func TestSetupRerunAfterKillUsesTheSameVolume(t *testing.T) {
 		return out.Volumes
 	}
 	require.Equal(t, 1, len(volumes()), "run 1 made the volume")
+	entries, err := os.ReadDir(h.app.stateDir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "run 1 left its creation token")
 	orphan := *volumes()[0].VolumeId
 
 	// Run 2, the same command: it continues with run 1's volume.
@@ -108,15 +111,22 @@ func TestSetupRerunAfterKillUsesTheSameVolume(t *testing.T) {
 	h.stderr.Reset()
 	code = h.app.main(ctx, args)
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", h.stdout, h.stderr)
+	assert.Contains(t, h.stdout.String(), "continuing an unfinished setup with the same parameters")
 	assert.Contains(t, h.stdout.String(), "create "+orphan)
 	assert.Contains(t, h.stdout.String(), "VOLUME "+orphan+" 1 us-east-1c available")
 	assert.Equal(t, 1, len(volumes()), "no second volume")
 
-	// A different mount point is a different setup: its own volume.
+	// The finished run forgot its token: the same setup again (after a teardown that
+	// kept the volume) makes a new volume instead of taking over the old one, which holds
+	// data (review finding: it used to reuse it and call it "created by this run").
 	require.Equal(t, 0, h.run("teardown", "--mount-point", mp), h.stderr.String())
 	h.local.anyVol = h.dev("nvme2n1")
-	mp2 := tempMountPoint(t)
 	h.stdout.Reset()
-	require.Equal(t, 0, h.app.main(ctx, []string{"setup", "--pbkdf-force-iterations", "1000", "--key-file", keyFile, "--size", "1", "--mount-point", mp2, "--name", "second"}), h.stderr.String())
+	require.Equal(t, 0, h.app.main(ctx, args), h.stderr.String())
+	assert.NotContains(t, h.stdout.String(), "create "+orphan)
+	assert.NotContains(t, h.stdout.String(), "continuing an unfinished setup")
 	assert.Equal(t, 2, len(volumes()))
+	entries, err = os.ReadDir(h.app.stateDir)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "no token left after finished runs")
 }

@@ -64,7 +64,7 @@ func (a *app) confirm(msg string, fail *cliError) error {
 	if a.opts.batch || !a.term.IsTerminal() {
 		return nil
 	}
-	if cli.Confirm(a.stdout, a.stdin, msg) != nil {
+	if cli.ConfirmContext(a.ctx, a.stdout, a.stdin, msg) != nil {
 		return fail
 	}
 	return nil

@@ -103,6 +103,13 @@ func ReadPassphrase(t Terminal, prompt string, verify bool) ([]byte, error) {
 		return p, nil
 	}
 	q, err := t.ReadPassword(VerifyPrompt)
+	if errors.Is(err, ErrTerminalRead) {
+		// Interrupted (a signal) at the second prompt: that, not a mismatch. End of input
+		// stays an empty answer, which does not match, as in cryptsetup.
+		clear(p)
+		clear(q)
+		return nil, err
+	}
 	same := err == nil && bytes.Equal(p, q)
 	clear(q)
 	if !same {
@@ -136,6 +143,49 @@ func Confirm(w io.Writer, r io.Reader, msg string) error {
 		line = append(line, c)
 	}
 	return ErrAborted
+}
+
+// ConfirmContext is Confirm that gives up when ctx is done (the program's signal context):
+// the answer is then ErrAborted ("Operation aborted.", as cryptsetup's yesDialog when its
+// read is interrupted), matching ctx's error too. The abandoned read ends with the next
+// line or with the program.
+func ConfirmContext(ctx context.Context, w io.Writer, r io.Reader, msg string) error {
+	if ctx == nil {
+		return Confirm(w, r, msg)
+	}
+	ch := make(chan error, 1)
+	go func() { ch <- Confirm(w, r, msg) }()
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		fmt.Fprintln(w)
+		return interrupted{ErrAborted, ctx.Err()}
+	}
+}
+
+// ReadLineContext is ReadLine that gives up when ctx is done (nil: never), with
+// ErrNothingToRead matching ctx's error; the abandoned read's bytes are zeroed.
+func ReadLineContext(ctx context.Context, r io.Reader, limit int) ([]byte, error) {
+	if ctx == nil {
+		return ReadLine(r, limit)
+	}
+	type result struct {
+		p   []byte
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		p, err := ReadLine(r, limit)
+		ch <- result{p, err}
+	}()
+	select {
+	case res := <-ch:
+		return res.p, res.err
+	case <-ctx.Done():
+		go func() { clear((<-ch).p) }()
+		return nil, interrupted{ErrNothingToRead, ctx.Err()}
+	}
 }
 
 // ReadLine reads up to the first '\n' (not returned), at most limit bytes before it, without

@@ -2,12 +2,15 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -191,4 +194,47 @@ func TestAppendSecretWipesOldArrays(t *testing.T) {
 	require.NotNil(t, old)
 	assert.Equal(t, make([]byte, len(old)), old, "the grown-out array is zeroed")
 	assert.Len(t, buf, 200)
+}
+
+// interruptAt answers the first prompt and is interrupted (as by SIGINT) at the second.
+type interruptAt struct{ n int }
+
+func (f *interruptAt) IsTerminal() bool { return true }
+func (f *interruptAt) ReadPassword(string) ([]byte, error) {
+	f.n++
+	if f.n == 1 {
+		return []byte("first answer"), nil
+	}
+	return nil, interrupted{ErrTerminalRead, context.Canceled}
+}
+
+// TestVerifyInterrupted: Ctrl-C at "Verify passphrase:" is the interruption (cryptsetup:
+// "Error reading passphrase from terminal.", exit 1), not "Passphrases do not match." (exit 2).
+func TestVerifyInterrupted(t *testing.T) {
+	p, err := KeyInput{Term: &interruptAt{}}.Read("Enter passphrase: ", KeySource{}, true)
+	assert.Nil(t, p)
+	assert.ErrorIs(t, err, ErrTerminalRead)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.NotErrorIs(t, err, ErrPassphraseMismatch)
+}
+
+// TestConfirmContextEndsOnSignal: the YES question gives up when the signal context is done,
+// with ErrAborted ("Operation aborted.").
+func TestConfirmContextEndsOnSignal(t *testing.T) {
+	r, w := io.Pipe() // nobody answers
+	defer w.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- ConfirmContext(ctx, &out, r, "This will overwrite data on x irrevocably.") }()
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, ErrAborted)
+		assert.ErrorIs(t, err, context.Canceled)
+	case <-time.After(10 * time.Second):
+		t.Fatal("ConfirmContext did not end on cancel")
+	}
+	_, err := ReadLineContext(ctx, r, 10)
+	assert.ErrorIs(t, err, context.Canceled)
 }
