@@ -8,6 +8,7 @@
 //	identity    = "/etc/keeper/vault-key.txt"    # age identity file; absent = ask for the passphrase
 //	audit_log   = "/var/log/keeper/audit.jsonl"  # absent = standard error
 //	known_hosts = "/etc/keeper/known_hosts"      # the keeper's own; `keeper trust` writes it
+//	status_file = "/run/keeper/status.json"      # `keeper run` writes it, `keeper status` reads it
 //	region      = "eu-west-1"                    # absent = the AWS SDK's
 //	concurrency       = 16      # targets dialled, checked or unlocked at once (1..1024)
 //	attempts_per_boot = 3       # unlock attempts for one boot of one instance (1..100)
@@ -79,6 +80,7 @@ const (
 	DefaultKeepalive       = 15 * time.Second
 	DefaultPollInterval    = 60 * time.Second
 	DefaultPort            = 22
+	DefaultStatusFile      = "/run/keeper/status.json"
 )
 
 // Errors, for errors.Is.
@@ -112,6 +114,7 @@ type Config struct {
 	Identity        string   `toml:"identity,omitempty"`
 	AuditLog        string   `toml:"audit_log,omitempty"`
 	KnownHosts      string   `toml:"known_hosts,omitempty"`
+	StatusFile      string   `toml:"status_file,omitempty"`
 	Region          string   `toml:"region,omitempty"`
 	Concurrency     int      `toml:"concurrency,omitempty"`
 	AttemptsPerBoot int      `toml:"attempts_per_boot,omitempty"`
@@ -285,10 +288,13 @@ func (c *Config) validate() error {
 	if c.Vault == "" {
 		return bad("vault", "required: the path of the age vault file")
 	}
-	for key, p := range map[string]string{"vault": c.Vault, "identity": c.Identity, "audit_log": c.AuditLog, "known_hosts": c.KnownHosts} {
+	for key, p := range map[string]string{"vault": c.Vault, "identity": c.Identity, "audit_log": c.AuditLog, "known_hosts": c.KnownHosts, "status_file": c.StatusFile} {
 		if err := checkPath(key, p); err != nil {
 			return err
 		}
+	}
+	if c.StatusFile == "" {
+		c.StatusFile = DefaultStatusFile
 	}
 	if c.Region != "" && !reRegion.MatchString(c.Region) {
 		return bad("region", "%q is not an AWS region name", c.Region)

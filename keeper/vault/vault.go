@@ -417,6 +417,10 @@ var (
 	reUUID     = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 )
 
+// Validate checks an entry's fields (not its passphrase) as Add does, so that a program can
+// refuse a bad volume ID before it asks for anything.
+func Validate(e Entry) error { return validate(e, []byte{0}) }
+
 func validate(e Entry, pass []byte) error {
 	switch {
 	case !reVolumeID.MatchString(e.VolumeID):
