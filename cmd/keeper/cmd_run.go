@@ -32,6 +32,13 @@ func (a *app) engine(ctx context.Context) (*keeper.Keeper, *config.Config, *vaul
 	if a.identity == "" {
 		a.identity = c.Identity
 	}
+	for _, t := range c.Targets {
+		for _, f := range append(slices.Clone(t.SSH.KnownHosts), t.SSH.HostCA...) {
+			if _, err := os.Stat(f); err != nil {
+				return nil, nil, nil, nil, fmt.Errorf("target %s: %w (pin its host key first: keeper trust INSTANCE)", t.Label(), err)
+			}
+		}
+	}
 	api, err := a.ec2(ctx, c.Region)
 	if err != nil {
 		return nil, nil, nil, nil, err

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -120,6 +121,9 @@ func cmdTrust(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(cfg.KnownHosts) > 0 && !slices.Contains(cfg.KnownHosts, khFile) {
+		fmt.Fprintf(a.stderr, "%s: warning: the configuration of %s reads %s, not %s\n", program, instance, strings.Join(cfg.KnownHosts, ", "), khFile)
+	}
 	if added {
 		fmt.Fprintf(a.stderr, "%s: pinned %s key %s for %s (%s) in %s\n", program, keyType(key), fp, instance, addr, khFile)
 	} else {
@@ -179,7 +183,8 @@ func instanceAddr(ctx context.Context, api keeper.EC2API, instance string, cfg k
 		return "", fmt.Errorf("%s: %w", instance, err)
 	}
 	for _, r := range out.Reservations {
-		for _, i := range r.Instances {
+		if len(r.Instances) > 0 {
+			i := r.Instances[0]
 			ip := aws.ToString(i.PublicIpAddress)
 			if ip == "" || cfg.PrivateIP {
 				ip = aws.ToString(i.PrivateIpAddress)

@@ -194,7 +194,7 @@ type sshd struct {
 	pub     string // the .pub line
 }
 
-func startSSHD(t *testing.T) sshd {
+func startSSHD(t *testing.T, authorized ...string) sshd {
 	t.Helper()
 	bin := "/usr/sbin/sshd"
 	if _, err := os.Stat(bin); err != nil {
@@ -209,6 +209,7 @@ func startSSHD(t *testing.T) sshd {
 	hk := filepath.Join(dir, "host_ed25519")
 	out, err := exec.Command(keygen, "-q", "-t", "ed25519", "-N", "", "-C", "root@test", "-f", hk).CombinedOutput()
 	require.NoError(t, err, "%s", out)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "authorized_keys"), []byte(strings.Join(authorized, "\n")+"\n"), 0o600))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	port := l.Addr().(*net.TCPAddr).Port
