@@ -26,6 +26,7 @@ func TestGood(t *testing.T) {
 	assert.Equal(t, config.DefaultAttemptsPerBoot, c.AttemptsPerBoot)
 	assert.Equal(t, 10*time.Second, c.Keepalive.Duration)
 	assert.Equal(t, config.DefaultPollInterval, c.PollInterval.Duration)
+	assert.Equal(t, config.DefaultStatusFile, c.StatusFile)
 	require.Len(t, c.Targets, 3)
 
 	web := c.Targets[0]
