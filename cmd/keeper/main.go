@@ -86,11 +86,18 @@ func main() {
 // run executes one command line and returns the exit code; everything goes through the
 // given streams, so the tests run it in-process.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{ctx: ctx, stdin: bufio.NewReader(stdin), stdout: stdout, stderr: stderr, ec2: defaultEC2}
-	a.term = noTerminal{}
+	var term cli.Terminal = noTerminal{}
 	if f, ok := stdin.(*os.File); ok {
-		a.term = cli.TTY{In: f, Out: stderr, DevTTY: true}
+		// As cryptsetup: prompts and answers through /dev/tty when there is one, so that
+		// captured output never holds a prompt.
+		term = cli.TTY{In: f, Out: stderr, DevTTY: true}
 	}
+	return runWith(ctx, args, stdin, stdout, stderr, term)
+}
+
+// runWith is run with the terminal given (the pty tests pass one without /dev/tty).
+func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, term cli.Terminal) int {
+	a := &app{ctx: ctx, stdin: bufio.NewReader(stdin), stdout: stdout, stderr: stderr, ec2: defaultEC2, term: term}
 	if len(args) == 0 {
 		return cli.NoArgs(stderr, usage)
 	}
