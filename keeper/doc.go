@@ -14,11 +14,13 @@
 // Before any key is sent the keeper checks, in this order, and writes each decision as a
 // JSON line to Options.Audit (identifiers and reasons only, never a secret):
 //
-//  1. the host key is pinned: a known_hosts line or a host certificate signed by a CA in
-//     SSHConfig.HostCA (principal = the instance ID or the dialled host). An unknown key
-//     is ErrHostKeyUnknown, a different one ErrHostKeyChanged; the handshake stops there.
-//  2. EC2 reports the instance running (ErrNotRunning) and the volume attached to that
-//     instance (ErrNotAttached).
+//  1. EC2 reports the instance running (ErrNotRunning) and the volume attached to that
+//     instance (ErrNotAttached). This comes first because the address to dial comes from
+//     EC2 too, and a volume attached elsewhere is not even dialled.
+//  2. the host key is pinned: a known_hosts line (@cert-authority lines included) or a
+//     host certificate signed by a CA in SSHConfig.HostCA (principal = the instance ID or
+//     the dialled host). An unknown key is ErrHostKeyUnknown, a different or revoked one
+//     ErrHostKeyChanged; the handshake stops there and the forced command never runs.
 //  3. the instance serves the target's volume, mapping and mount point
 //     (ErrTargetMismatch), and the NVMe serial of its device is the volume ID
 //     (ErrSerialMismatch).
@@ -28,7 +30,9 @@
 //     Options.MaxAttemptsPerBoot (ErrAttempts).
 //  6. the passphrase opens the header (ErrWrongPassphrase).
 //
-// Every refusal matches ErrRefused as well as its own sentinel. A volume already mapped
+// The serial check needs an NVMe device (Nitro instances): without a serial to compare
+// (a Xen instance, an image file) the keeper refuses. Every refusal matches ErrRefused as well
+// as its own sentinel (the host-key and passphrase errors are their own). A volume already mapped
 // and mounted is not an error: it reports OutcomeAlreadyUnlocked, which is what the
 // second of two keepers serving the same fleet sees.
 //

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -25,17 +26,7 @@ type targetState struct {
 	status   TargetStatus
 	unlocked string         // boot id this keeper unlocked last
 	attempts map[string]int // key derivations per boot id
-}
-
-// RescueOptions say how far Rescue may go.
-type RescueOptions struct {
-	// Force rescues even when the console shows no passphrase prompt (the instance must
-	// still be unreachable over SSH).
-	Force bool
-	// Device is the device name to re-attach the volume as ("" = the one it had).
-	Device string
-	// Timeout bounds the whole rescue (0 = 15 minutes).
-	Timeout time.Duration
+	stuck    bool           // the console showed a prompt since the last connection
 }
 
 // UnlockOnce makes one pass over t: check EC2, dial, check the instance, and unlock if
@@ -87,6 +78,9 @@ func (k *Keeper) connect(ctx context.Context, t *Target, keepalive bool) (*sshCo
 		return nil, k.finish(t, res, "", "connect", err), targetErr(t, err)
 	}
 	k.decide(t, "", "connect", "ok", "host key pinned, "+addr)
+	k.mu.Lock()
+	k.stateOf(t).stuck = false
+	k.mu.Unlock()
 	return c, res, nil
 }
 
@@ -199,6 +193,8 @@ func (k *Keeper) openSession(ctx context.Context, t *Target, c *sshConn) (*sessi
 	}
 	stdin, err1 := s.StdinPipe()
 	stdout, err2 := s.StdoutPipe()
+	stderr := &tailBuffer{max: 2048}
+	s.Stderr = stderr
 	if err := errors.Join(err1, err2); err != nil {
 		s.Close()
 		return nil, nil, fmt.Errorf("session: %w", err)
@@ -215,8 +211,16 @@ func (k *Keeper) openSession(ctx context.Context, t *Target, c *sshConn) (*sessi
 	sess := &session{close: func() { stop(); stdin.Close(); s.Close() }}
 	cl := wire.NewClient(pipeRW{stdout, stdin}, k.opts.Program)
 	if _, err := cl.Hello(ctx); err != nil {
+		// Stdout's EOF can come before the last of stderr: give the command's exit (after
+		// which the session has copied all of stderr) a moment.
+		exited := make(chan struct{})
+		go func() { _ = s.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(time.Second):
+		}
 		sess.Close()
-		return nil, nil, fmt.Errorf("%w: hello: %v", ErrProtocol, errOr(ctx, err))
+		return nil, nil, fmt.Errorf("%w: hello: %v%s", ErrProtocol, errOr(ctx, err), stderr.said())
 	}
 	return sess, cl, nil
 }
@@ -226,6 +230,35 @@ func errOr(ctx context.Context, err error) error {
 		return ctx.Err()
 	}
 	return err
+}
+
+// tailBuffer keeps the last max bytes the instance side wrote to stderr: when it refuses
+// to speak the protocol (a wrong forced command, a missing binary), that is the only
+// explanation there is. serve writes no secret to stderr.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+// said returns ` (instance said: …)` or "".
+func (t *tailBuffer) said() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s := oneLine(string(t.b)); s != "" {
+		return " (instance said: " + s + ")"
+	}
+	return ""
 }
 
 type pipeRW struct {
@@ -270,6 +303,8 @@ func (k *Keeper) converse(ctx context.Context, t *Target, cl *wire.Client, res *
 		res.MountedAt = ""
 		if st.Mounted {
 			res.MountedAt = st.MountPoint
+		} else {
+			res.Reason = "mapped but not mounted at " + st.MountPoint + ": for a person to look at"
 		}
 		res.Outcome = OutcomeAlreadyUnlocked
 		return k.finish(t, *res, boot, "state", nil), nil
@@ -422,6 +457,10 @@ func (k *Keeper) finish(t *Target, res Result, boot, step string, err error) Res
 	k.decide(t, boot, step, decision, res.Reason)
 	k.mu.Lock()
 	s := k.stateOf(t)
+	if state == StateUnreachable && s.stuck {
+		// Still unreachable, still at the prompt: stuck says more than unreachable.
+		state, res.Reason = StateStuck, "console shows a passphrase prompt; "+res.Reason
+	}
 	s.status.State = state
 	s.status.Reason = res.Reason
 	if res.Addr != "" {
@@ -434,16 +473,4 @@ func (k *Keeper) finish(t *Target, res Result, boot, step string, err error) Res
 func (k *Keeper) decide(t *Target, boot, step, decision, detail string) {
 	k.audit.log(auditEntry{Target: t.label(), Instance: t.InstanceID, Volume: t.VolumeID, BootID: boot,
 		Step: step, Decision: decision, Detail: oneLine(detail)})
-}
-
-// Rescue frees an instance stuck at a boot-time passphrase prompt: it detaches the
-// encrypted volume, reboots the instance, waits for it to come up, re-attaches the volume
-// and unlocks it. It refuses (ErrNotStuck) unless the instance is unreachable over SSH and
-// its console shows a passphrase prompt (or opts.Force), and it never detaches a volume
-// mounted on an instance it can reach (ErrInUse).
-func (k *Keeper) Rescue(ctx context.Context, t Target, opts RescueOptions) (Result, error) {
-	if err := k.validate(&t); err != nil {
-		return Result{Target: t.label(), Outcome: OutcomeFailed}, err
-	}
-	return Result{Target: t.label(), Outcome: OutcomeFailed}, targetErr(&t, fmt.Errorf("rescue: not implemented yet"))
 }

@@ -20,9 +20,11 @@ const (
 	DefaultDialTimeout        = 15 * time.Second
 	DefaultRequestTimeout     = 2 * time.Minute // an unlock mounts and runs hooks
 	DefaultReconnectMin       = 1 * time.Second
-	DefaultReconnectMax       = 60 * time.Second
-	DefaultCommand            = "encrypted-volume serve"
-	DefaultPort               = 22
+	// DefaultReconnectMax caps the redial backoff, and so bounds how long after a rebooted
+	// instance's sshd comes up the keeper notices (a dial is one TCP SYN: cheap to repeat).
+	DefaultReconnectMax = 10 * time.Second
+	DefaultCommand      = "encrypted-volume serve"
+	DefaultPort         = 22
 )
 
 // EC2API is the part of the EC2 client the keeper calls; *ec2.Client satisfies it. The

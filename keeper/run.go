@@ -29,6 +29,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 		wg.Go(func() { k.watch(ctx, &t) })
 	}
 	wg.Wait()
+	<-ctx.Done() // with no targets, Run still serves (nothing) until ctx ends
 	return ctx.Err()
 }
 
@@ -147,6 +148,7 @@ func (k *Keeper) checkStuck(ctx context.Context, t *Target) {
 	k.mu.Lock()
 	s := k.stateOf(t)
 	s.status.State, s.status.Reason = StateStuck, "console shows a passphrase prompt"
+	s.stuck = true
 	k.mu.Unlock()
 	if t.AutoRescue {
 		_, _ = k.Rescue(ctx, *t, RescueOptions{})

@@ -14,6 +14,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cloudluks/cloudluks/keeper/internal/sshdtest"
 )
 
 func TestBackoffNeverOverflows(t *testing.T) {
@@ -186,4 +188,29 @@ func TestRunFleet(t *testing.T) {
 		_, err := os.Stat(in.cfg.MappedFile)
 		require.NoError(t, err)
 	}
+}
+
+func TestRunWithoutTargetsWaitsForContext(t *testing.T) {
+	k, err := New(Options{NoEC2: true, Secrets: &vault{}}, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	require.ErrorIs(t, k.Run(ctx), context.DeadlineExceeded)
+	require.GreaterOrEqual(t, time.Since(start), 150*time.Millisecond)
+}
+
+func TestUnlockOnceReportsInstanceStderr(t *testing.T) {
+	key := sshdtest.NewKey(t)
+	// A forced command that is not the serve program: the keeper says what it said.
+	srv := sshdtest.Start(t, sshdtest.Config{AuthorizedKeys: []string{
+		key.AuthorizedLine(`restrict,command="echo 'encrypted-volume: unknown verb serve' >&2; exit 1"`)}})
+	k, err := New(Options{NoEC2: true, Secrets: &vault{}}, nil)
+	require.NoError(t, err)
+	res, err := k.UnlockOnce(context.Background(), Target{InstanceID: "i-1", VolumeID: "vol-1", LUKSUUID: "u",
+		SSH: SSHConfig{Addr: srv.Addr, User: srv.User, KeyFile: key.File, KnownHosts: []string{srv.KnownHosts(t)}}})
+	require.ErrorIs(t, err, ErrProtocol)
+	require.Contains(t, err.Error(), "instance said: encrypted-volume: unknown verb serve")
+	require.Equal(t, OutcomeFailed, res.Outcome)
+	require.Equal(t, StateNeedsUnlock, k.Status()[0].State)
 }

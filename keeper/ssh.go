@@ -273,7 +273,7 @@ func hostKeyCheck(cfg *SSHConfig, addr, instanceID string) (ssh.HostKeyCallback,
 	}
 
 	var algos []string
-	if len(cas) > 0 {
+	if len(cas) > 0 || knownHostsHaveCA(cfg.KnownHosts) {
 		algos = append(algos, ssh.CertAlgoED25519v01, ssh.CertAlgoECDSA256v01, ssh.CertAlgoECDSA384v01,
 			ssh.CertAlgoECDSA521v01, ssh.CertAlgoRSASHA512v01, ssh.CertAlgoRSASHA256v01)
 	}
@@ -299,7 +299,11 @@ func hostKeyCheck(cfg *SSHConfig, addr, instanceID string) (ssh.HostKeyCallback,
 					return &HostKeyError{Addr: addr, Key: plain, Err: ErrHostKeyUnknown, why: why}
 				}
 			}
-			// As OpenSSH does, an untrusted certificate falls back to its plain key.
+			// known_hosts may vouch for it with a @cert-authority line; if not, as OpenSSH
+			// does, an untrusted certificate falls back to its plain key.
+			if kh != nil && kh(hostname, remote, cert) == nil {
+				return nil
+			}
 		}
 		if kh == nil {
 			return &HostKeyError{Addr: addr, Key: plain, Err: ErrHostKeyUnknown}
@@ -321,6 +325,18 @@ func hostKeyCheck(cfg *SSHConfig, addr, instanceID string) (ssh.HostKeyCallback,
 		}
 	}
 	return cb, algos, nil
+}
+
+// knownHostsHaveCA reports whether a known_hosts file has a @cert-authority line: then
+// host certificates are worth asking for.
+func knownHostsHaveCA(files []string) bool {
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err == nil && bytes.Contains(b, []byte("@cert-authority")) {
+			return true
+		}
+	}
+	return false
 }
 
 // certTrusted returns "" when cert is a valid host certificate from one of cas for the

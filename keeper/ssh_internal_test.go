@@ -132,6 +132,25 @@ func TestSSHHostCertificate(t *testing.T) {
 	c.Close()
 }
 
+func TestSSHKnownHostsCertAuthority(t *testing.T) {
+	key := sshdtest.NewKey(t)
+	ca := sshdtest.NewCA(t)
+	opts, ran := marker(t)
+	srv := sshdtest.Start(t, sshdtest.Config{AuthorizedKeys: []string{key.AuthorizedLine(opts)}, CAKey: ca.File})
+	cfg := SSHConfig{User: srv.User, KeyFile: key.File,
+		KnownHosts: []string{sshdtest.WriteFile(t, "known_hosts", "@cert-authority ["+srv.Addr[:len("127.0.0.1")]+"]"+srv.Addr[len("127.0.0.1"):]+" "+key0(ca))}}
+	c, err := testTransport.dial(context.Background(), &cfg, srv.Addr, "")
+	require.NoError(t, err, "OpenSSH's @cert-authority line vouches for the host certificate")
+	require.Equal(t, "forced-ok\n", runForced(t, c))
+	c.Close()
+	require.NoError(t, os.Remove(ran))
+
+	cfg.KnownHosts = []string{sshdtest.WriteFile(t, "known_hosts", "@cert-authority * "+key0(sshdtest.NewCA(t)))}
+	_, err = testTransport.dial(context.Background(), &cfg, srv.Addr, "")
+	require.ErrorIs(t, err, ErrHostKeyUnknown, "another CA")
+	require.NoFileExists(t, ran)
+}
+
 func key0(k sshdtest.Key) string { return k.AuthorizedLine("") }
 
 func TestSSHAgent(t *testing.T) {

@@ -68,7 +68,7 @@ type Result struct {
 	Status  Status `json:"status"`
 	Reason  string `json:"reason,omitempty"`  // why refused, or what went wrong after mapping
 	Mounted string `json:"mounted,omitempty"` // the mount point, when the volume is mounted
-	HooksOK bool   `json:"hooks_ok"`          // services and hooks all succeeded (or none configured)
+	HooksOK bool   `json:"hooks_ok"`          // unlocked: services and hooks all succeeded (or none were configured)
 }
 
 func (r *Result) validate() error {
