@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/cloudluks/cloudluks/internal/cli"
 	"github.com/cloudluks/cloudluks/keeper/config"
 	"github.com/cloudluks/cloudluks/keeper/vault"
+	"github.com/cloudluks/cloudluks/luks"
 )
 
 func cmdVault(a *app, args []string) error {
@@ -101,6 +103,7 @@ func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 func vaultAdd(a *app, args []string) error {
 	fs := a.flags("vault add")
 	uuid := fs.String("uuid", "", "LUKS UUID of the volume's header (cryptsetup luksUUID DEVICE)")
+	header := fs.String("header", "", "the volume's LUKS header (a luksHeaderBackup file, or the device): its UUID is taken, and the passphrase must open it before it is stored")
 	label := fs.String("label", "", "free label shown by vault list")
 	keyFile := fs.String("key-file", "", "read the volume's passphrase from this file, whole ('-' = all of stdin)")
 	var recipients multiFlag
@@ -113,6 +116,21 @@ func vaultAdd(a *app, args []string) error {
 		return usageErr("vault add VOLUME_ID --uuid UUID")
 	}
 	e := vault.Entry{VolumeID: pos[0], LUKSUUID: *uuid, Label: *label}
+	var hdr *os.File
+	if *header != "" {
+		if hdr, err = os.Open(*header); err != nil {
+			return err
+		}
+		defer hdr.Close()
+		h, err := luks.ReadHeader(hdr)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *header, err)
+		}
+		if e.LUKSUUID != "" && !strings.EqualFold(e.LUKSUUID, h.UUID) {
+			return usageErr("--uuid %s, but the header %s has UUID %s", e.LUKSUUID, *header, h.UUID)
+		}
+		e.LUKSUUID = h.UUID
+	}
 	// Everything about the entry is checked before a passphrase is asked for.
 	if err := vault.Validate(e); err != nil {
 		return err
@@ -130,6 +148,15 @@ func vaultAdd(a *app, args []string) error {
 		return err
 	}
 	defer clear(pass)
+	if hdr != nil {
+		// A typo stored here would lock the volume out at its next boot: prove it first.
+		_, vk, slot, err := luks.Unlock(a.ctx, hdr, pass, luks.UnlockOptions{})
+		if err != nil {
+			return fmt.Errorf("%s: %w", *header, err)
+		}
+		vk.Wipe()
+		fmt.Fprintf(a.stderr, "%s: the passphrase opens key slot %d of %s\n", program, slot, *header)
+	}
 	if err := v.Add(e, pass); err != nil {
 		return err
 	}

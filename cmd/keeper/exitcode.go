@@ -10,6 +10,7 @@ import (
 	"github.com/cloudluks/cloudluks/keeper/config"
 	"github.com/cloudluks/cloudluks/keeper/consolekeys"
 	"github.com/cloudluks/cloudluks/keeper/vault"
+	"github.com/cloudluks/cloudluks/luks"
 )
 
 // Errors of the program itself.
@@ -33,7 +34,7 @@ func exitCode(err error) int {
 	case errors.Is(err, errUsage), errors.Is(err, config.ErrSyntax), errors.Is(err, config.ErrUnknownKey),
 		errors.Is(err, config.ErrInvalid), errors.Is(err, vault.ErrInvalid), errors.Is(err, keeper.ErrInvalid):
 		return cli.ExitUsage
-	case errors.Is(err, vault.ErrWrongKey), errors.Is(err, keeper.ErrWrongPassphrase), errors.Is(err, errHostKeyRefused),
+	case errors.Is(err, vault.ErrWrongKey), errors.Is(err, keeper.ErrWrongPassphrase), errors.Is(err, luks.ErrWrongPassphrase), errors.Is(err, errHostKeyRefused),
 		errors.Is(err, keeper.ErrHostKeyUnknown), errors.Is(err, keeper.ErrHostKeyChanged), errors.Is(err, keeper.ErrAuth),
 		errors.Is(err, keeper.ErrRefused), errors.Is(err, consolekeys.ErrConflict), errors.Is(err, cli.ErrPassphraseMismatch), errors.Is(err, os.ErrPermission):
 		return cli.ExitPermission

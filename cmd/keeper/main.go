@@ -7,7 +7,7 @@
 //	keeper --version
 //	keeper help VERB                 (or VERB --help: what it does, an example, its flags)
 //
-//	vault add VOLUME_ID --uuid UUID [--label L] [--key-file F] [--recipient age1…]…
+//	vault add VOLUME_ID --uuid UUID|--header FILE [--label L] [--key-file F] [--recipient age1…]…
 //	vault list [--json]
 //	vault remove VOLUME_ID
 //	trust INSTANCE [--fingerprint SHA256:…] [--no-console] [--yes] [--replace]
@@ -56,7 +56,7 @@ const DefaultConfig = "/etc/keeper/keeper.toml"
 type runFunc func(a *app, args []string) error
 
 var verbs = cli.Verbs[runFunc]{
-	{Name: "vault", Args: "add|list|remove …", MinArgs: 1, Summary: "manage the passphrases in the age vault: add VOLUME_ID --uuid UUID [--label L] [--key-file F], list [--json], remove VOLUME_ID", Example: "vault add vol-0123456789abcdef0 --uuid 6e0a6d4c-9c1b-4c3e-8a5d-1f2e3d4c5b6a --label web-1/data", Run: cmdVault},
+	{Name: "vault", Args: "add|list|remove …", MinArgs: 1, Summary: "manage the passphrases in the age vault: add VOLUME_ID --uuid UUID|--header FILE [--label L] [--key-file F], list [--json], remove VOLUME_ID", Example: "vault add vol-0123456789abcdef0 --uuid 6e0a6d4c-9c1b-4c3e-8a5d-1f2e3d4c5b6a --label web-1/data", Run: cmdVault},
 	{Name: "trust", Args: "INSTANCE [--fingerprint SHA256:…] [--no-console] [--yes] [--replace]", MinArgs: 1, Summary: "pin an instance's SSH host key in the keeper's known_hosts, checked against the fingerprints cloud-init printed on its EC2 console, a fingerprint given by hand, or your yes", Example: "trust i-0123456789abcdef0", Run: cmdTrust},
 	{Name: "run", Args: "[--once]", Summary: "serve the configured targets: unlock each instance's volume after every boot, until interrupted (--once: one pass, then exit)", Example: "run", Run: cmdRun},
 	{Name: "status", Args: "[--json]", Summary: "show each target's instance, boot id, state and last unlock, as the running keeper last saw them", Example: "status --json", Run: cmdStatus},

@@ -84,9 +84,21 @@ func TestOperatorCommandsAgainstRealServe(t *testing.T) {
 	require.NoError(t, err)
 	v.Close()
 
-	// 1. keeper vault add
-	r := kp(t, "vault pass\n"+diskPass+"\n", "-c", cfg, "vault", "add", volID, "--uuid", h.UUID, "--label", "web-1/data")
+	// 1. keeper vault add; with --header a mistyped passphrase is refused, not stored.
+	hb := filepath.Join(dir, "header.bak")
+	raw, err := os.ReadFile(img)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(hb, raw[:2<<20], 0o600))
+	r := kp(t, "vault pass\ntypo\n", "-c", cfg, "vault", "add", volID, "--header", hb)
+	assert.Equal(t, cli.ExitPermission, r.code)
+	assert.Contains(t, r.stderr, "No key available with this passphrase.")
+	r = kp(t, "vault pass\n", "-c", cfg, "vault", "add", volID, "--header", hb, "--uuid", uuid1)
+	assert.Equal(t, cli.ExitUsage, r.code, "--uuid disagrees with the header")
+	r = kp(t, "vault pass\n"+diskPass+"\n", "-c", cfg, "vault", "add", volID, "--header", hb, "--label", "web-1/data")
 	require.Equal(t, cli.ExitOK, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "the passphrase opens key slot 0")
+	r = kp(t, "vault pass\n", "-c", cfg, "vault", "list")
+	assert.Contains(t, r.stdout, volID+"  "+h.UUID+"  web-1/data")
 	// 2. keeper trust
 	r = kp(t, "", "-c", cfg, "trust", id, "--fingerprint", s.fp)
 	require.Equal(t, cli.ExitOK, r.code, r.stderr)
