@@ -58,14 +58,22 @@ func cmdTrust(a *app, args []string) error {
 	defer cancel()
 
 	var api keeper.EC2API
+	getAPI := func() (keeper.EC2API, error) {
+		if api == nil {
+			var err error
+			api, err = a.ec2(ctx, c.Region)
+			return api, err
+		}
+		return api, nil
+	}
 	needEC2 := !*noConsole && *fingerprint == ""
-	t, err := findTarget(c, instance)
+	t, err := findTarget(ctx, c, instance, getAPI)
 	if err != nil {
 		return err
 	}
 	cfg := sshConfig(t.SSH)
 	if cfg.Addr == "" || needEC2 {
-		if api, err = a.ec2(ctx, c.Region); err != nil {
+		if _, err := getAPI(); err != nil {
 			return err
 		}
 	}

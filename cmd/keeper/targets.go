@@ -159,13 +159,31 @@ func tagFilters(tags map[string]string) []types.Filter {
 	return f
 }
 
-// findTarget is the configured target of an instance (for trust and rescue), with the
-// engine's SSH settings.
-func findTarget(c *config.Config, instance string) (config.Target, error) {
+// findTarget is the configured target of an instance (for trust): a target naming it, else
+// a tag-filtered target whose filter EC2 says it matches (api is made only then).
+func findTarget(ctx context.Context, c *config.Config, instance string, api func() (keeper.EC2API, error)) (config.Target, error) {
 	for _, t := range c.Targets {
 		if t.Instance == instance {
 			return t, nil
 		}
 	}
-	return config.Target{}, fmt.Errorf("%s: %w %s (tag-filtered targets are named by instance ID once resolved: use run)", instance, errNoTarget, "")
+	for _, t := range c.Targets {
+		if len(t.InstanceTags) == 0 {
+			continue
+		}
+		client, err := api()
+		if err != nil {
+			return config.Target{}, err
+		}
+		out, err := client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{instance}, Filters: tagFilters(t.InstanceTags)})
+		if err != nil {
+			return config.Target{}, fmt.Errorf("%s: %w", instance, err)
+		}
+		for _, r := range out.Reservations {
+			if len(r.Instances) > 0 {
+				return t, nil
+			}
+		}
+	}
+	return config.Target{}, fmt.Errorf("%s: %w", instance, errNoTarget)
 }

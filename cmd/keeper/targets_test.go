@@ -103,6 +103,18 @@ auto_rescue = false
 	_, err = keeper.New(keeper.Options{EC2: client, Secrets: v}, ts)
 	require.NoError(t, err)
 
+	// trust finds a tag-filtered instance's target through EC2.
+	api := func() (keeper.EC2API, error) { return client, nil }
+	found, err := findTarget(ctx, c, db2, api)
+	require.NoError(t, err)
+	assert.Equal(t, "db", found.Name)
+	found, err = findTarget(ctx, c, web, api)
+	require.NoError(t, err)
+	assert.Equal(t, web, found.Instance)
+	other := awstest.RunInstance(t, ctx, client, "us-east-1a")
+	_, err = findTarget(ctx, c, other, api)
+	require.ErrorIs(t, err, errNoTarget)
+
 	// A tag filter that finds nothing, and a volume filter that finds two, are errors.
 	c.Targets[0].InstanceTags = map[string]string{"Role": "none"}
 	_, err = targets(ctx, c, client, v)
