@@ -94,7 +94,8 @@ var (
 // Options tune the work factor. The zero value is age's defaults.
 type Options struct {
 	// WorkFactor is the scrypt log2 N of the files Create and later writes make for a
-	// passphrase vault (1..30); 0 means DefaultWorkFactor. Tests use a small one.
+	// passphrase vault (1..30); 0 means DefaultWorkFactor for a new vault and, for one
+	// opened, the work factor the file already has. Tests use a small one.
 	WorkFactor int
 	// MaxWorkFactor is the highest scrypt log2 N Open accepts (1..30); 0 means
 	// DefaultMaxWorkFactor.
@@ -148,6 +149,7 @@ type Vault struct {
 	path       string
 	opts       Options
 	pass       []byte   // the vault passphrase, for a passphrase vault
+	fileWork   int      // the scrypt work factor of the file opened, kept on rewrites
 	recipients []string // for a recipient vault
 	entries    []entry  // sorted by volume ID
 	closed     bool
@@ -465,9 +467,11 @@ func (v *Vault) load(maxWorkFactor int, ids ...age.Identity) error {
 	if len(data) > MaxFileSize {
 		return fmt.Errorf("%s: %w (more than %d bytes)", v.path, ErrTooLarge, MaxFileSize)
 	}
-	if err := checkWorkFactor(data, maxWorkFactor); err != nil {
+	n, err := checkWorkFactor(data, maxWorkFactor)
+	if err != nil {
 		return fmt.Errorf("%s: %w", v.path, err)
 	}
+	v.fileWork = n
 	r, err := age.Decrypt(bytes.NewReader(data), ids...)
 	var nomatch *age.NoIdentityMatchError
 	switch {
@@ -500,7 +504,7 @@ func (v *Vault) load(maxWorkFactor int, ids ...age.Identity) error {
 
 // checkWorkFactor reads the scrypt stanza of an age header ("-> scrypt SALT LOGN") and
 // refuses a work factor above max before age spends the time on it.
-func checkWorkFactor(data []byte, max int) error {
+func checkWorkFactor(data []byte, max int) (int, error) {
 	hdr := data
 	if i := bytes.Index(hdr, []byte("\n---")); i >= 0 {
 		hdr = hdr[:i]
@@ -510,11 +514,14 @@ func checkWorkFactor(data []byte, max int) error {
 		if len(f) == 4 && f[0] == "->" && f[1] == "scrypt" {
 			n, err := strconv.Atoi(f[3])
 			if err == nil && n > max {
-				return fmt.Errorf("%w: 2^%d, at most 2^%d", ErrWorkFactor, n, max)
+				return 0, fmt.Errorf("%w: 2^%d, at most 2^%d", ErrWorkFactor, n, max)
+			}
+			if err == nil && n >= 1 {
+				return n, nil
 			}
 		}
 	}
-	return nil
+	return 0, nil
 }
 
 // The payload is text: a magic line, then one line per recipient and per entry, fields
@@ -602,6 +609,9 @@ func (v *Vault) ageRecipients() ([]age.Recipient, error) {
 		wf, _, err := v.opts.workFactor()
 		if err != nil {
 			return nil, err
+		}
+		if v.opts.WorkFactor == 0 && v.fileWork > 0 {
+			wf = v.fileWork
 		}
 		r, err := age.NewScryptRecipient(unsafeString(v.pass))
 		if err != nil {

@@ -205,7 +205,13 @@ func TestWorkFactorLimit(t *testing.T) {
 	require.ErrorIs(t, err, vault.ErrWorkFactor)
 	v, err = vault.Open(path, []byte("pw"), vault.Options{MaxWorkFactor: 12})
 	require.NoError(t, err)
+	// A rewrite keeps the file's work factor unless told otherwise.
+	require.NoError(t, v.Add(vault.Entry{VolumeID: vol1, LUKSUUID: uuid1}, secret))
 	v.Close()
+	v, err = vault.Open(path, []byte("pw"), vault.Options{MaxWorkFactor: 12})
+	require.NoError(t, err, "still 2^12 after the rewrite, not age's default 2^18")
+	v.Close()
+
 	_, err = vault.Create(filepath.Join(t.TempDir(), "x"), []byte("pw"), vault.Options{WorkFactor: 31})
 	require.ErrorIs(t, err, vault.ErrInvalid)
 }
