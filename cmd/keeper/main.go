@@ -24,6 +24,10 @@
 // new one twice); piped, each is one line of standard input; --key-file reads a volume's
 // passphrase from a file, whole. Passphrases never appear on the command line.
 //
+// The audit log (one JSON line per decision, never a secret) goes to the configuration's
+// audit_log, mode 0600, else to standard error. `keeper run` rewrites the status file
+// (status_file) every two seconds when something changed; `keeper status` prints it.
+//
 // EC2 is reached with the AWS SDK's configuration (profiles, AWS_REGION, credentials,
 // AWS_ENDPOINT_URL_EC2); the configuration's region setting wins.
 //
@@ -137,7 +141,13 @@ func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return cli.ExitUsage
 	}
 	if len(rest) > 0 && cli.IsHelpFlag(rest[len(rest)-1]) {
+		// "VERB --help": the summary and an example, then the verb's flags, on stdout.
 		v.WriteHelp(stdout, program)
+		if name != "vault" || len(rest) > 1 {
+			fmt.Fprintln(stdout, "\nFlags:")
+			a.stderr = stdout
+			_ = v.Run(a, append(rest[:len(rest)-1:len(rest)-1], "-help"))
+		}
 		return cli.ExitOK
 	}
 	if len(rest) < v.MinArgs {
@@ -173,6 +183,7 @@ func usageErr(format string, a ...any) error {
 func (a *app) flags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(program+" "+name, flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
+	fs.Usage = fs.PrintDefaults
 	return fs
 }
 

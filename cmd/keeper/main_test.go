@@ -65,6 +65,12 @@ func TestUsage(t *testing.T) {
 	r = kp(t, "", "trust", "--help")
 	assert.Equal(t, cli.ExitOK, r.code)
 	assert.Contains(t, r.stdout, "Usage: keeper trust")
+	assert.Contains(t, r.stdout, "Flags:\n")
+	assert.Contains(t, r.stdout, "-fingerprint string")
+	r = kp(t, "", "vault", "add", "--help")
+	assert.Equal(t, cli.ExitOK, r.code)
+	assert.Contains(t, r.stdout, "-header string")
+	assert.Empty(t, r.stderr)
 
 	r = kp(t, "", "frobnicate")
 	assert.Equal(t, cli.ExitUsage, r.code)
