@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -100,6 +101,15 @@ func (h *fakeHandler) trace(what string) {
 }
 
 func (h *fakeHandler) Unlock(_ context.Context, req wire.UnlockRequest, key []byte) (wire.Result, error) {
+	// As serve does: one unlock at a time per mapping, the second sees the first's result.
+	lock, err := os.OpenFile(h.cfg.MappedFile+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return wire.Result{}, err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return wire.Result{}, err
+	}
 	h.trace("start")
 	defer h.trace("end")
 	time.Sleep(time.Duration(h.cfg.DelayMS) * time.Millisecond)

@@ -104,7 +104,7 @@ type Options struct {
 	// Program is sent in the protocol's Hello, for the instance's logs ("" = "keeper").
 	Program string
 
-	// Now is the clock ("" = time.Now); tests set it for stable status output.
+	// Now is the clock (nil = time.Now); tests set it for stable status output.
 	Now func() time.Time
 }
 

@@ -45,7 +45,7 @@ type Result struct {
 	Reason     string // refusal or failure, no secret in it
 	MountedAt  string // mount point reported by the instance
 	HooksOK    bool
-	Duration   time.Duration // from the dial to the instance's answer
+	Duration   time.Duration // from opening the session to the instance's last answer
 }
 
 // TargetStatus is one row of `keeper status`.
@@ -74,7 +74,7 @@ func (k *Keeper) Status() []TargetStatus {
 	return out
 }
 
-// WriteStatusTable prints rows as `keeper status` does: aligned columns INSTANCE, VOLUME,
+// WriteStatusTable prints rows as `keeper status` does: aligned columns NAME, INSTANCE, VOLUME,
 // BOOT ID (first 8 characters), STATE (with the refusal reason), LAST UNLOCK (UTC, or "-").
 func WriteStatusTable(w io.Writer, rows []TargetStatus) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

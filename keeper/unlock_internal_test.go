@@ -316,3 +316,25 @@ func TestUnlockOnceChecks(t *testing.T) {
 	require.Positive(t, decisions["unlocked"])
 	t.Logf("audit: %d lines, decisions %v", len(lines), decisions)
 }
+
+// Two keepers (two sites) serving the same instance at once: one unlocks, the other is
+// told it is done, and neither sees an error.
+func TestTwoKeepersOneUnlock(t *testing.T) {
+	in := newInstance(t, "i-0123456789abcdef0", "vol-0123456789abcdef0")
+	in.cfg.DelayMS = 500 // both get past their State check before either has mapped
+	in.write()
+	sec := &vault{m: map[string][]byte{in.volID: []byte(testPassphrase)}}
+	var results [2]Result
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i := range results {
+		k, err := New(Options{NoEC2: true, Secrets: sec}, nil)
+		require.NoError(t, err)
+		wg.Go(func() { results[i], errs[i] = k.UnlockOnce(context.Background(), in.target()) })
+	}
+	wg.Wait()
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+	got := []Outcome{results[0].Outcome, results[1].Outcome}
+	require.ElementsMatch(t, []Outcome{OutcomeUnlocked, OutcomeAlreadyUnlocked}, got)
+}
