@@ -1,0 +1,293 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/cloudluks/cloudluks/internal/cli"
+	"github.com/cloudluks/cloudluks/keeper"
+	"github.com/cloudluks/cloudluks/keeper/config"
+	"github.com/cloudluks/cloudluks/keeper/consolekeys"
+)
+
+func cmdTrust(a *app, args []string) error {
+	fs := a.flags("trust")
+	fingerprint := fs.String("fingerprint", "", "the host key's fingerprint as you got it out of band (SHA256:… as ssh-keygen -l prints it)")
+	noConsole := fs.Bool("no-console", false, "do not look for cloud-init's host-key fingerprints in the EC2 console output")
+	yes := fs.Bool("yes", false, "trust the key the host presents without asking (only when nothing else can vouch for it)")
+	replace := fs.Bool("replace", false, "replace a different key already pinned for the host (after a rebuild)")
+	knownHostsFlag := fs.String("known-hosts", "", "known_hosts file to write (default: the configuration's known_hosts)")
+	timeout := fs.Duration("timeout", 30*time.Second, "give up dialling after this long")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErr("trust INSTANCE")
+	}
+	instance := pos[0]
+	if *fingerprint != "" && !strings.HasPrefix(*fingerprint, "SHA256:") && !strings.HasPrefix(*fingerprint, "MD5:") {
+		return usageErr("--fingerprint %q: want SHA256:… (ssh-keygen -l -f /etc/ssh/ssh_host_ed25519_key.pub)", *fingerprint)
+	}
+	c, err := config.Load(a.config)
+	if err != nil {
+		return err
+	}
+	khFile := *knownHostsFlag
+	if khFile == "" {
+		khFile = c.KnownHosts
+	}
+	if khFile == "" || !filepath.IsAbs(khFile) {
+		return usageErr("no known_hosts to write: set known_hosts in %s or give --known-hosts /ABSOLUTE/PATH", a.config)
+	}
+	ctx, cancel := context.WithTimeout(a.ctx, 2**timeout)
+	defer cancel()
+
+	var api keeper.EC2API
+	getAPI := func() (keeper.EC2API, error) {
+		if api == nil {
+			var err error
+			api, err = a.ec2(ctx, c.Region)
+			return api, err
+		}
+		return api, nil
+	}
+	needEC2 := !*noConsole && *fingerprint == ""
+	t, err := findTarget(ctx, c, instance, getAPI)
+	if err != nil {
+		return err
+	}
+	cfg := sshConfig(t.SSH)
+	if cfg.Addr == "" || needEC2 {
+		if _, err := getAPI(); err != nil {
+			return err
+		}
+	}
+	addr := cfg.Addr
+	if addr == "" {
+		if addr, err = instanceAddr(ctx, api, instance, cfg); err != nil {
+			return err
+		}
+	}
+	key, err := keeper.HostKey(ctx, cfg, addr, *timeout)
+	if err != nil {
+		return fmt.Errorf("%s (%s): %w", instance, addr, err)
+	}
+	fp := ssh.FingerprintSHA256(key)
+
+	switch {
+	case *fingerprint != "":
+		if *fingerprint != fp && *fingerprint != "MD5:"+ssh.FingerprintLegacyMD5(key) {
+			return fmt.Errorf("%s (%s) presents %s key %s, not %s: %w", instance, addr, keyType(key), fp, *fingerprint, errHostKeyRefused)
+		}
+		fmt.Fprintf(a.stderr, "%s: %s key %s matches the fingerprint given\n", program, keyType(key), fp)
+	default:
+		vouched := false
+		if needEC2 {
+			r, err := consoleReport(ctx, api, instance)
+			switch {
+			case errors.Is(err, consolekeys.ErrNoKeys):
+				fmt.Fprintf(a.stderr, "%s: %s: the console output holds no host-key fingerprints (cloud-init prints them on the first boot only)\n", program, instance)
+			case err != nil:
+				return fmt.Errorf("%s: console output: %w", instance, err)
+			default:
+				ok, _ := r.Trusts(key)
+				if !ok {
+					return fmt.Errorf("%s (%s) presents %s key %s, which its console output does not show: %w", instance, addr, keyType(key), fp, errHostKeyRefused)
+				}
+				fmt.Fprintf(a.stderr, "%s: %s key %s matches the fingerprint cloud-init printed on the console of %s\n", program, keyType(key), fp, instance)
+				vouched = true
+			}
+		}
+		if !vouched && !*yes {
+			// OpenSSH's own question, and OpenSSH's answer: only "yes" goes on.
+			fmt.Fprintf(a.stderr, "The authenticity of host '%s (%s)' can't be established.\n%s key fingerprint is %s.\nAre you sure you want to continue connecting (yes/no)? ", instance, addr, keyType(key), fp)
+			line, err := cli.ReadLine(a.stdin, 64)
+			if err != nil && !errors.Is(err, cli.ErrNothingToRead) {
+				return err
+			}
+			if strings.TrimSpace(string(line)) != "yes" {
+				return errHostKeyRefused
+			}
+		}
+	}
+	added, err := pin(khFile, []string{instance, addr}, key, *replace)
+	if err != nil {
+		return err
+	}
+	if len(cfg.KnownHosts) > 0 && !slices.Contains(cfg.KnownHosts, khFile) {
+		fmt.Fprintf(a.stderr, "%s: warning: the configuration of %s reads %s, not %s\n", program, instance, strings.Join(cfg.KnownHosts, ", "), khFile)
+	}
+	if added {
+		fmt.Fprintf(a.stderr, "%s: pinned %s key %s for %s (%s) in %s\n", program, keyType(key), fp, instance, addr, khFile)
+	} else {
+		fmt.Fprintf(a.stderr, "%s: %s key %s is already pinned for %s in %s\n", program, keyType(key), fp, instance, khFile)
+	}
+	fmt.Fprintln(a.stdout, fp)
+	return nil
+}
+
+func keyType(k ssh.PublicKey) string {
+	switch k.Type() {
+	case ssh.KeyAlgoED25519:
+		return "ED25519"
+	case ssh.KeyAlgoRSA:
+		return "RSA"
+	case ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521:
+		return "ECDSA"
+	}
+	return strings.ToUpper(k.Type())
+}
+
+// consoleReport reads the instance's console output: the buffered output first, then the
+// latest (Nitro), since the host keys are printed once, on the first boot.
+func consoleReport(ctx context.Context, api keeper.EC2API, instance string) (*consolekeys.Report, error) {
+	var firstErr error
+	for _, latest := range []bool{false, true} {
+		out, err := api.GetConsoleOutput(ctx, &ec2.GetConsoleOutputInput{InstanceId: aws.String(instance), Latest: aws.Bool(latest)})
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		text, err := consolekeys.Decode(aws.ToString(out.Output))
+		if err != nil {
+			return nil, err
+		}
+		r, err := consolekeys.Parse(text)
+		if err != nil {
+			return nil, err
+		}
+		if len(r.Keys) > 0 || len(r.Fingerprints) > 0 {
+			return r, nil
+		}
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return nil, consolekeys.ErrNoKeys
+}
+
+// instanceAddr is where the engine would dial the instance: its public address, else (or
+// with private_ip) its private one.
+func instanceAddr(ctx context.Context, api keeper.EC2API, instance string, cfg keeper.SSHConfig) (string, error) {
+	out, err := api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{instance}})
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", instance, err)
+	}
+	for _, r := range out.Reservations {
+		if len(r.Instances) > 0 {
+			i := r.Instances[0]
+			ip := aws.ToString(i.PublicIpAddress)
+			if ip == "" || cfg.PrivateIP {
+				ip = aws.ToString(i.PrivateIpAddress)
+			}
+			if ip == "" {
+				return "", fmt.Errorf("%s: EC2 reports no address (state %s)", instance, i.State.Name)
+			}
+			port := cfg.Port
+			if port == 0 {
+				port = keeper.DefaultPort
+			}
+			return net.JoinHostPort(ip, strconv.Itoa(port)), nil
+		}
+	}
+	return "", fmt.Errorf("%s: %w", instance, errNoTarget)
+}
+
+// pin adds "HOSTS KEY" to the known_hosts file, atomically (temporary file beside it, fsync,
+// rename). A host already pinned to the same key is left alone; to another key it is an
+// error unless replace, which drops the old lines of those hosts.
+func pin(path string, hosts []string, key ssh.PublicKey, replace bool) (bool, error) {
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false, err
+	}
+	want := map[string]bool{}
+	for _, h := range hosts {
+		want[knownhosts.Normalize(h)] = true
+	}
+	var keep [][]byte
+	for n, line := range bytes.SplitAfter(old, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		_, lhosts, lkey, _, _, err := ssh.ParseKnownHosts(line)
+		mine := false
+		if err == nil {
+			for _, h := range lhosts {
+				if want[h] {
+					mine = true
+				}
+			}
+		}
+		if mine && bytes.Equal(lkey.Marshal(), key.Marshal()) {
+			return false, nil
+		}
+		if mine && lkey.Type() == key.Type() && !replace {
+			return false, fmt.Errorf("%s:%d pins another %s key (%s) for %s; --replace if the host was rebuilt: %w",
+				path, n+1, keyType(lkey), ssh.FingerprintSHA256(lkey), strings.Join(lhosts, ","), errHostKeyRefused)
+		}
+		if mine && replace {
+			continue
+		}
+		keep = append(keep, line)
+	}
+	var b bytes.Buffer
+	for _, l := range keep {
+		b.Write(l)
+		if !bytes.HasSuffix(l, []byte("\n")) {
+			b.WriteByte('\n')
+		}
+	}
+	b.WriteString(knownhosts.Line(hosts, key) + "\n")
+	return true, writeAtomic(path, b.Bytes(), 0o644)
+}
+
+func writeAtomic(path string, data []byte, mode os.FileMode) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err = f.Chmod(mode); err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

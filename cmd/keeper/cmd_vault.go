@@ -1,0 +1,215 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/cloudluks/cloudluks/internal/cli"
+	"github.com/cloudluks/cloudluks/keeper/config"
+	"github.com/cloudluks/cloudluks/keeper/vault"
+	"github.com/cloudluks/cloudluks/luks"
+)
+
+func cmdVault(a *app, args []string) error {
+	switch args[0] {
+	case "add":
+		return vaultAdd(a, args[1:])
+	case "list":
+		return vaultList(a, args[1:])
+	case "remove", "rm":
+		return vaultRemove(a, args[1:])
+	}
+	return usageErr("vault %q: want add, list or remove", args[0])
+}
+
+// vaultPaths are the vault and identity files: the flags, else the configuration's.
+func (a *app) vaultPaths() (path, identity string, err error) {
+	path, identity = a.vault, a.identity
+	if path == "" {
+		c, err := config.Load(a.config)
+		if err != nil {
+			return "", "", fmt.Errorf("%w (or give --vault)", err)
+		}
+		path = c.Vault
+		if identity == "" {
+			identity = c.Identity
+		}
+	}
+	return path, identity, nil
+}
+
+// vaultOptions are age's defaults: a new passphrase vault costs about a second of scrypt.
+func vaultOptions() vault.Options { return vault.Options{} }
+
+func (a *app) keyInput() cli.KeyInput {
+	return cli.KeyInput{Stdin: a.stdin, Term: a.term, Ctx: a.ctx}
+}
+
+// openVault opens the vault with its identity file or a passphrase. With create, a missing
+// vault is made: for the recipients given, else for a new passphrase asked twice.
+func (a *app) openVault(create bool, recipients []string) (*vault.Vault, error) {
+	path, identity, err := a.vaultPaths()
+	if err != nil {
+		return nil, err
+	}
+	opts := vaultOptions()
+	_, statErr := os.Stat(path)
+	missing := errors.Is(statErr, os.ErrNotExist)
+	switch {
+	case missing && create && len(recipients) > 0:
+		fmt.Fprintf(a.stderr, "%s: creating vault %s for %d recipient(s)\n", program, path, len(recipients))
+		return vault.CreateForRecipients(path, recipients, opts)
+	case missing && create:
+		fmt.Fprintf(a.stderr, "%s: creating vault %s\n", program, path)
+		pass, err := a.keyInput().Read("Enter new passphrase for vault: ", cli.KeySource{}, true)
+		if err != nil {
+			return nil, err
+		}
+		defer clear(pass)
+		return vault.Create(path, pass, opts)
+	case missing:
+		return nil, fmt.Errorf("%s: %w", path, vault.ErrNotFound)
+	case len(recipients) > 0:
+		return nil, usageErr("--recipient: the vault %s exists already", path)
+	case identity != "":
+		f, err := os.Open(identity)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		ids, err := vault.ParseIdentities(f, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", identity, err)
+		}
+		return vault.OpenWithIdentities(path, ids, opts)
+	}
+	pass, err := a.keyInput().Read("Enter passphrase for vault "+path+": ", cli.KeySource{}, false)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(pass)
+	return vault.Open(path, pass, opts)
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return fmt.Sprint(*m) }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+
+func vaultAdd(a *app, args []string) error {
+	fs := a.flags("vault add")
+	uuid := fs.String("uuid", "", "LUKS UUID of the volume's header (cryptsetup luksUUID DEVICE)")
+	header := fs.String("header", "", "the volume's LUKS header (a luksHeaderBackup file, or the device): its UUID is taken, and the passphrase must open it before it is stored")
+	label := fs.String("label", "", "free label shown by vault list")
+	keyFile := fs.String("key-file", "", "read the volume's passphrase from this file, whole ('-' = all of stdin)")
+	var recipients multiFlag
+	fs.Var(&recipients, "recipient", "age recipient (age1…, a plugin's) to create a new vault for, instead of a passphrase (repeatable)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErr("vault add VOLUME_ID --uuid UUID")
+	}
+	e := vault.Entry{VolumeID: pos[0], LUKSUUID: *uuid, Label: *label}
+	var hdr *os.File
+	if *header != "" {
+		if hdr, err = os.Open(*header); err != nil {
+			return err
+		}
+		defer hdr.Close()
+		h, err := luks.ReadHeader(hdr)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *header, err)
+		}
+		if e.LUKSUUID != "" && !strings.EqualFold(e.LUKSUUID, h.UUID) {
+			return usageErr("--uuid %s, but the header %s has UUID %s", e.LUKSUUID, *header, h.UUID)
+		}
+		e.LUKSUUID = h.UUID
+	}
+	// Everything about the entry is checked before a passphrase is asked for.
+	if err := vault.Validate(e); err != nil {
+		return err
+	}
+	v, err := a.openVault(true, recipients)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	if _, err := v.Lookup(e.VolumeID); err == nil {
+		return fmt.Errorf("%s: %w in vault %s", e.VolumeID, vault.ErrExists, v.Path())
+	}
+	pass, err := a.keyInput().Read("Enter passphrase for "+e.VolumeID+": ", cli.KeySource{File: *keyFile}, *keyFile == "")
+	if err != nil {
+		return err
+	}
+	defer clear(pass)
+	if hdr != nil {
+		// A typo stored here would lock the volume out at its next boot: prove it first.
+		_, vk, slot, err := luks.Unlock(a.ctx, hdr, pass, luks.UnlockOptions{})
+		if err != nil {
+			return fmt.Errorf("%s: %w", *header, err)
+		}
+		vk.Wipe()
+		fmt.Fprintf(a.stderr, "%s: the passphrase opens key slot %d of %s\n", program, slot, *header)
+	}
+	if err := v.Add(e, pass); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "%s: %s added to %s\n", program, e.VolumeID, v.Path())
+	return nil
+}
+
+func vaultList(a *app, args []string) error {
+	fs := a.flags("vault list")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usageErr("vault list takes no argument")
+	}
+	v, err := a.openVault(false, nil)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	entries := v.List()
+	if *asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(entries)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "VOLUME\tLUKS UUID\tLABEL")
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.VolumeID, e.LUKSUUID, e.Label)
+	}
+	return tw.Flush()
+}
+
+func vaultRemove(a *app, args []string) error {
+	fs := a.flags("vault remove")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErr("vault remove VOLUME_ID")
+	}
+	v, err := a.openVault(false, nil)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	if err := v.Remove(pos[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "%s: %s removed from %s\n", program, pos[0], v.Path())
+	return nil
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/cloudluks/cloudluks/keeper"
+	"github.com/cloudluks/cloudluks/keeper/config"
+	"github.com/cloudluks/cloudluks/keeper/vault"
+)
+
+// ec2Factory makes the EC2 client; region "" is the SDK's own.
+type ec2Factory func(ctx context.Context, region string) (keeper.EC2API, error)
+
+func defaultEC2(ctx context.Context, region string) (keeper.EC2API, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if region != "" {
+		opts = append(opts, awsconfig.WithRegion(region))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("AWS configuration: %w", err)
+	}
+	return ec2.NewFromConfig(cfg), nil
+}
+
+// sshConfig turns a configuration's [target.ssh] into the engine's.
+func sshConfig(s config.SSH) keeper.SSHConfig {
+	c := keeper.SSHConfig{
+		Addr: s.Address, Port: s.Port, PrivateIP: s.UsesPrivateIP(), User: s.User, KeyFile: s.Key,
+		Agent: s.UsesAgent(), AgentSocket: s.AgentSocket, KnownHosts: s.KnownHosts, HostCA: s.HostCA,
+		Command: s.Command,
+	}
+	if c.Addr != "" && !hasPort(c.Addr) {
+		c.Addr = fmt.Sprintf("%s:%d", c.Addr, s.Port)
+	}
+	if j := s.JumpHost; j != nil {
+		addr := j.Address
+		if !hasPort(addr) {
+			addr += ":22"
+		}
+		c.JumpHost = &keeper.SSHConfig{Addr: addr, User: j.User, KeyFile: j.Key, Agent: j.Agent,
+			AgentSocket: s.AgentSocket, KnownHosts: j.KnownHosts, HostCA: j.HostCA}
+	}
+	return c
+}
+
+func hasPort(addr string) bool {
+	// "host:port" or "[v6]:port"; a bare IPv6 address has colons but no brackets.
+	if len(addr) > 0 && addr[0] == '[' {
+		return slices.Contains([]byte(addr), ']') && addr[len(addr)-1] != ']'
+	}
+	n := 0
+	for _, c := range addr {
+		if c == ':' {
+			n++
+		}
+	}
+	return n == 1
+}
+
+// targets turns the configuration into the engine's targets: each tag filter is resolved
+// against EC2 (running instances only), and every volume's LUKS UUID comes from its vault
+// entry — a volume without one is an error before anything is dialled.
+func targets(ctx context.Context, c *config.Config, api keeper.EC2API, v *vault.Vault) ([]keeper.Target, error) {
+	var out []keeper.Target
+	for _, t := range c.Targets {
+		pairs, err := resolve(ctx, api, t)
+		if err != nil {
+			return nil, fmt.Errorf("target %s: %w", t.Label(), err)
+		}
+		for _, p := range pairs {
+			e, err := v.Lookup(p[1])
+			if err != nil {
+				return nil, fmt.Errorf("target %s: %w", t.Label(), err)
+			}
+			name := t.Name
+			if name != "" && len(pairs) > 1 {
+				name = t.Name + "/" + p[0]
+			}
+			out = append(out, keeper.Target{
+				Name: name, InstanceID: p[0], VolumeID: p[1], Mapping: t.Mapping, MountPoint: t.Mount,
+				LUKSUUID: e.LUKSUUID, SSH: sshConfig(t.SSH), AutoRescue: c.Rescue(t),
+			})
+		}
+	}
+	return out, nil
+}
+
+// resolve returns the (instance, volume) pairs of a target.
+func resolve(ctx context.Context, api keeper.EC2API, t config.Target) ([][2]string, error) {
+	if t.Instance != "" && t.Volume != "" {
+		return [][2]string{{t.Instance, t.Volume}}, nil
+	}
+	if api == nil {
+		return nil, fmt.Errorf("tag filters need EC2")
+	}
+	instances := []string{t.Instance}
+	if t.Instance == "" {
+		filters := tagFilters(t.InstanceTags)
+		filters = append(filters, types.Filter{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}})
+		p := ec2.NewDescribeInstancesPaginator(api, &ec2.DescribeInstancesInput{Filters: filters})
+		instances = nil
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range page.Reservations {
+				for _, i := range r.Instances {
+					instances = append(instances, aws.ToString(i.InstanceId))
+				}
+			}
+		}
+		if len(instances) == 0 {
+			return nil, fmt.Errorf("no instance with tags %v: %w", t.InstanceTags, errNoTarget)
+		}
+	}
+	var out [][2]string
+	for _, id := range instances {
+		filters := append(tagFilters(t.VolumeTags), types.Filter{Name: aws.String("attachment.instance-id"), Values: []string{id}})
+		res, err := api.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: filters})
+		if err != nil {
+			return nil, err
+		}
+		switch len(res.Volumes) {
+		case 0:
+			return nil, fmt.Errorf("%s: no attached volume with tags %v: %w", id, t.VolumeTags, errNoTarget)
+		case 1:
+			out = append(out, [2]string{id, aws.ToString(res.Volumes[0].VolumeId)})
+		default:
+			return nil, fmt.Errorf("%s: %d attached volumes with tags %v: make the filter narrower", id, len(res.Volumes), t.VolumeTags)
+		}
+	}
+	slices.SortFunc(out, func(a, b [2]string) int {
+		if a[0] < b[0] {
+			return -1
+		}
+		if a[0] > b[0] {
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
+
+func tagFilters(tags map[string]string) []types.Filter {
+	var f []types.Filter
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		f = append(f, types.Filter{Name: aws.String("tag:" + k), Values: []string{tags[k]}})
+	}
+	return f
+}
+
+// findTarget is the configured target of an instance (for trust): a target naming it, else
+// a tag-filtered target whose filter EC2 says it matches (api is made only then).
+func findTarget(ctx context.Context, c *config.Config, instance string, api func() (keeper.EC2API, error)) (config.Target, error) {
+	for _, t := range c.Targets {
+		if t.Instance == instance {
+			return t, nil
+		}
+	}
+	for _, t := range c.Targets {
+		if len(t.InstanceTags) == 0 {
+			continue
+		}
+		client, err := api()
+		if err != nil {
+			return config.Target{}, err
+		}
+		out, err := client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{instance}, Filters: tagFilters(t.InstanceTags)})
+		if err != nil {
+			return config.Target{}, fmt.Errorf("%s: %w", instance, err)
+		}
+		for _, r := range out.Reservations {
+			if len(r.Instances) > 0 {
+				return t, nil
+			}
+		}
+	}
+	return config.Target{}, fmt.Errorf("%s: %w", instance, errNoTarget)
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cloudluks/cloudluks/internal/awstest"
+	"github.com/cloudluks/cloudluks/keeper"
+	"github.com/cloudluks/cloudluks/keeper/config"
+	"github.com/cloudluks/cloudluks/keeper/vault"
+)
+
+func TestTargets(t *testing.T) {
+	ctx := context.Background()
+	moto := awstest.StartMoto(t)
+	client := awstest.NewEC2Client(moto)
+	tag := func(id string, kv ...string) {
+		var tags []types.Tag
+		for i := 0; i < len(kv); i += 2 {
+			tags = append(tags, types.Tag{Key: aws.String(kv[i]), Value: aws.String(kv[i+1])})
+		}
+		_, err := client.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: tags})
+		require.NoError(t, err)
+	}
+	volumeOf := func(instance, device string) string {
+		out, err := client.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: []types.Filter{
+			{Name: aws.String("attachment.instance-id"), Values: []string{instance}},
+			{Name: aws.String("attachment.device"), Values: []string{device}},
+		}})
+		require.NoError(t, err)
+		require.Len(t, out.Volumes, 1)
+		return aws.ToString(out.Volumes[0].VolumeId)
+	}
+	db1 := awstest.RunInstance(t, ctx, client, "us-east-1a", "/dev/sdf", "/dev/sdg")
+	db2 := awstest.RunInstance(t, ctx, client, "us-east-1a", "/dev/sdf")
+	web := awstest.RunInstance(t, ctx, client, "us-east-1a", "/dev/sdf")
+	tag(db1, "Role", "db")
+	tag(db2, "Role", "db")
+	tag(web, "Role", "web")
+	d1, d2 := volumeOf(db1, "/dev/sdf"), volumeOf(db2, "/dev/sdf")
+	tag(d1, "Name", "db-data")
+	tag(d2, "Name", "db-data")
+	tag(volumeOf(db1, "/dev/sdg"), "Name", "db-logs")
+	webVol := volumeOf(web, "/dev/sdf")
+
+	dir := t.TempDir()
+	v, err := vault.Create(filepath.Join(dir, "v.age"), []byte("pw"), vault.Options{WorkFactor: 10})
+	require.NoError(t, err)
+	defer v.Close()
+	for i, id := range []string{d1, d2, webVol} {
+		require.NoError(t, v.Add(vault.Entry{VolumeID: id, LUKSUUID: []string{uuid1, uuid2, "33333333-2222-4333-8444-555555555555"}[i]}, []byte("x")))
+	}
+	c, err := config.Parse("k.toml", []byte(`
+vault = "/v"
+known_hosts = "/etc/keeper/known_hosts"
+auto_rescue = true
+[ssh]
+user = "keeper"
+key = "/etc/keeper/id"
+jump_host = { address = "bastion.example.net", user = "jump", agent = true }
+
+[[target]]
+name = "db"
+instance_tags = { Role = "db" }
+volume_tags = { Name = "db-data" }
+mapping = "db"
+mount = "/var/lib/db"
+
+[[target]]
+instance = "`+web+`"
+volume = "`+webVol+`"
+auto_rescue = false
+  [target.ssh]
+  address = "127.0.0.1"
+  port = 2222
+`))
+	require.NoError(t, err)
+	ts, err := targets(ctx, c, client, v)
+	require.NoError(t, err)
+	require.Len(t, ts, 3)
+	byInstance := map[string]keeper.Target{}
+	for _, tg := range ts {
+		byInstance[tg.InstanceID] = tg
+	}
+	jump := &keeper.SSHConfig{Addr: "bastion.example.net:22", User: "jump", Agent: true, KnownHosts: []string{"/etc/keeper/known_hosts"}}
+	assert.Equal(t, keeper.Target{Name: "db/" + db1, InstanceID: db1, VolumeID: d1, Mapping: "db", MountPoint: "/var/lib/db", LUKSUUID: uuid1, AutoRescue: true,
+		SSH: keeper.SSHConfig{Port: 22, User: "keeper", KeyFile: "/etc/keeper/id", KnownHosts: []string{"/etc/keeper/known_hosts"}, JumpHost: jump}}, byInstance[db1])
+	assert.Equal(t, d2, byInstance[db2].VolumeID)
+	assert.Equal(t, uuid2, byInstance[db2].LUKSUUID)
+	w := byInstance[web]
+	assert.Equal(t, "127.0.0.1:2222", w.SSH.Addr)
+	assert.False(t, w.AutoRescue)
+	assert.Equal(t, "", w.Name, "the engine names it INSTANCE/VOLUME")
+
+	// The engine accepts what the conversion makes.
+	_, err = keeper.New(keeper.Options{EC2: client, Secrets: v}, ts)
+	require.NoError(t, err)
+
+	// trust finds a tag-filtered instance's target through EC2.
+	api := func() (keeper.EC2API, error) { return client, nil }
+	found, err := findTarget(ctx, c, db2, api)
+	require.NoError(t, err)
+	assert.Equal(t, "db", found.Name)
+	found, err = findTarget(ctx, c, web, api)
+	require.NoError(t, err)
+	assert.Equal(t, web, found.Instance)
+	other := awstest.RunInstance(t, ctx, client, "us-east-1a")
+	_, err = findTarget(ctx, c, other, api)
+	require.ErrorIs(t, err, errNoTarget)
+
+	// A tag filter that finds nothing, and a volume filter that finds two, are errors.
+	c.Targets[0].InstanceTags = map[string]string{"Role": "none"}
+	_, err = targets(ctx, c, client, v)
+	require.ErrorIs(t, err, errNoTarget)
+	c.Targets[0].InstanceTags = map[string]string{"Role": "db"}
+	c.Targets[0].VolumeTags = nil
+	_, err = targets(ctx, c, client, v)
+	require.ErrorContains(t, err, "attached volumes")
+	// A volume with no vault entry.
+	require.NoError(t, v.Remove(webVol))
+	c.Targets = c.Targets[1:]
+	_, err = targets(ctx, c, client, v)
+	require.ErrorIs(t, err, vault.ErrNotFound)
+}

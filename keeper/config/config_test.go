@@ -1,0 +1,123 @@
+package config_test
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cloudluks/cloudluks/keeper/config"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden error messages in testdata/errors")
+
+func TestGood(t *testing.T) {
+	c, err := config.Load("testdata/good.toml")
+	require.NoError(t, err)
+	assert.Equal(t, "/etc/keeper/vault.age", c.Vault)
+	assert.Equal(t, 4, c.Concurrency)
+	assert.Equal(t, config.DefaultAttemptsPerBoot, c.AttemptsPerBoot)
+	assert.Equal(t, 10*time.Second, c.Keepalive.Duration)
+	assert.Equal(t, config.DefaultPollInterval, c.PollInterval.Duration)
+	assert.Equal(t, config.DefaultStatusFile, c.StatusFile)
+	require.Len(t, c.Targets, 3)
+
+	web := c.Targets[0]
+	assert.Equal(t, "web-1/data", web.Label())
+	assert.Equal(t, "keeper", web.SSH.User)
+	assert.Equal(t, "/etc/keeper/id_ed25519", web.SSH.Key)
+	assert.Equal(t, []string{"/etc/keeper/known_hosts"}, web.SSH.KnownHosts, "the keeper's known_hosts by default")
+	assert.Equal(t, 22, web.SSH.Port)
+	assert.True(t, c.Rescue(web))
+
+	second := c.Targets[1]
+	assert.Equal(t, "i-0fedcba9876543210/vol-01234567", second.Label())
+	assert.Equal(t, "127.0.0.1:2222", second.SSH.Address)
+	assert.True(t, second.SSH.UsesAgent())
+	assert.Equal(t, "/home/op/.ssh/id_ed25519", second.SSH.Key)
+	assert.Empty(t, second.SSH.KnownHosts, "an explicit empty list: host certificates only")
+	assert.Equal(t, []string{"/etc/keeper/host_ca.pub"}, second.SSH.HostCA)
+	assert.False(t, c.Rescue(second))
+
+	db := c.Targets[2]
+	assert.Equal(t, map[string]string{"Role": "db", "Env": "prod"}, db.InstanceTags)
+	assert.Equal(t, map[string]string{"Name": "db-data"}, db.VolumeTags)
+	assert.True(t, db.SSH.UsesPrivateIP())
+	require.NotNil(t, db.SSH.JumpHost)
+	assert.Equal(t, config.Jump{Address: "bastion.example.net:22", User: "jump", Agent: true, KnownHosts: []string{"/etc/keeper/known_hosts"}}, *db.SSH.JumpHost)
+}
+
+// TestErrors runs every testdata/errors/NAME.toml and compares the message with NAME.err.
+func TestErrors(t *testing.T) {
+	files, err := filepath.Glob("testdata/errors/*.toml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".toml"), func(t *testing.T) {
+			_, err := config.Load(f)
+			require.Error(t, err)
+			require.True(t, errors.Is(err, config.ErrSyntax) || errors.Is(err, config.ErrUnknownKey) || errors.Is(err, config.ErrInvalid), "%v", err)
+			golden := strings.TrimSuffix(f, ".toml") + ".err"
+			got := err.Error() + "\n"
+			if *update {
+				require.NoError(t, os.WriteFile(golden, []byte(got), 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err)
+			assert.Equal(t, string(want), got)
+		})
+	}
+}
+
+func TestLimits(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "big.toml")
+	require.NoError(t, os.WriteFile(big, []byte("# "+strings.Repeat("x", config.MaxFileSize)+"\n"), 0o644))
+	_, err := config.Load(big)
+	require.ErrorIs(t, err, config.ErrTooLarge)
+	_, err = config.Load(filepath.Join(t.TempDir(), "missing.toml"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// Parse's result, written back as TOML, parses to the same configuration: nothing the
+// validation fills in (defaults, merged [ssh]) is lost or changed on the way.
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.toml")
+	more, _ := filepath.Glob("testdata/errors/*.toml")
+	for _, p := range append(files, more...) {
+		data, err := os.ReadFile(p)
+		if err == nil {
+			f.Add(data)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := config.Parse("fuzz.toml", data)
+		if err != nil {
+			if !errors.Is(err, config.ErrSyntax) && !errors.Is(err, config.ErrUnknownKey) && !errors.Is(err, config.ErrInvalid) && !errors.Is(err, config.ErrTooLarge) {
+				t.Fatalf("untyped error: %v", err)
+			}
+			if !strings.HasPrefix(err.Error(), "fuzz.toml") {
+				t.Fatalf("error without the file name: %v", err)
+			}
+			return
+		}
+		if len(c.Targets) == 0 || c.Vault == "" {
+			t.Fatalf("accepted without targets or vault: %+v", c)
+		}
+		var out strings.Builder
+		if err := toml.NewEncoder(&out).Encode(c); err != nil {
+			t.Fatalf("encode: %v", err)
+		}
+		c2, err := config.Parse("again.toml", []byte(out.String()))
+		if err != nil {
+			t.Fatalf("re-parse of\n%s\n: %v", out.String(), err)
+		}
+		assert.Equal(t, c, c2)
+	})
+}

@@ -1,0 +1,294 @@
+// Package consolekeys reads what an EC2 instance's console output tells the keeper: the SSH
+// host keys cloud-init printed on first boot, to pin them without trusting the network, and
+// a disk passphrase prompt the instance is stuck at.
+//
+// # Host keys
+//
+// cloud-init's keys_to_console module runs its write-ssh-key-fingerprints helper once per
+// instance. It prints two blocks, through logger(1) with the tag "ec2" and then again on
+// the console, so each line may carry a prefix ("ec2: ", "<14>Dec  4 19:00:01 ec2: ", a
+// kernel timestamp):
+//
+//	-----BEGIN SSH HOST KEY FINGERPRINTS-----
+//	256 SHA256:zKgVlzcwK0DD60hPax3ZzYg3Yo59utv835p66yjMid8 root@ip-172-31-17-42 (ECDSA)
+//	-----END SSH HOST KEY FINGERPRINTS-----
+//	-----BEGIN SSH HOST KEY KEYS-----
+//	ecdsa-sha2-nistp256 AAAAE2VjZHNh… root@ip-172-31-17-42
+//	-----END SSH HOST KEY KEYS-----
+//
+// The fingerprint lines are ssh-keygen -l's (bits, SHA256:… or an older release's MD5
+// hex, comment, type); the key lines are the public key files. Parse reads both from every
+// complete block, checks that the keys hash to the fingerprints printed beside them, and
+// refuses output whose blocks disagree (ErrConflict): a line injected into the console later
+// cannot add a key silently. Report.Trusts says whether a key the keeper was shown on the
+// wire is one of them.
+//
+// GetConsoleOutput returns the last 64 KiB of the console, base64-encoded (Decode); the
+// blocks are printed on the first boot only, so a long-running instance's output may no
+// longer hold them (ErrNoKeys): pin the key at first contact, or use `keeper trust` with a
+// fingerprint given by hand.
+//
+// # Stuck prompts
+//
+// An instance whose crypttab asks for a passphrase at boot waits forever at the console:
+// systemd-cryptsetup's "Please enter passphrase for disk NAME (…):", Debian's cryptroot
+// "Please unlock disk NAME:", cryptsetup's "Enter passphrase for DEVICE:". Report.Prompt is
+// the last such prompt of the current boot (after its last "Linux version" line) that no
+// sign of a finished boot follows (a login prompt, "Reached target", sshd started,
+// cloud-init finished).
+package consolekeys
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// MaxOutput bounds the console text Parse and Decode accept; EC2 returns at most 64 KiB.
+const MaxOutput = 1 << 20
+
+// Errors, for errors.Is.
+var (
+	// ErrNoKeys: no complete host-key block in the output.
+	ErrNoKeys = errors.New("no SSH host key fingerprints in the console output")
+	// ErrConflict: two blocks, or a key and the fingerprint beside it, disagree.
+	ErrConflict = errors.New("console output has conflicting SSH host keys")
+	// ErrMalformed: not base64, too large.
+	ErrMalformed = errors.New("malformed console output")
+)
+
+// Fingerprint is one line of the fingerprint block.
+type Fingerprint struct {
+	Bits    int
+	Hash    string // "SHA256:…" (ssh.FingerprintSHA256's form) or "MD5:aa:bb:…"
+	Comment string
+	Type    string // "ED25519", "ECDSA", "RSA", "DSA" as ssh-keygen prints them
+}
+
+// Prompt is a passphrase prompt the instance waits at.
+type Prompt struct {
+	Line string // the prompt, without the console's prefix
+	Disk string // the disk or device it names ("data", "/dev/nvme1n1")
+}
+
+// Report is what Parse found.
+type Report struct {
+	Fingerprints []Fingerprint   // of the fingerprint blocks (all equal, or ErrConflict)
+	Keys         []ssh.PublicKey // of the key blocks (all equal, or ErrConflict)
+	Prompt       *Prompt         // nil if the instance is not stuck at a prompt
+}
+
+// Decode turns GetConsoleOutput's Output (base64) into text.
+func Decode(output string) ([]byte, error) {
+	if base64.StdEncoding.DecodedLen(len(output)) > MaxOutput {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrMalformed, MaxOutput)
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(output))
+	if err != nil {
+		return nil, fmt.Errorf("%w: not base64: %v", ErrMalformed, err)
+	}
+	return b, nil
+}
+
+const (
+	beginFP   = "-----BEGIN SSH HOST KEY FINGERPRINTS-----"
+	endFP     = "-----END SSH HOST KEY FINGERPRINTS-----"
+	beginKeys = "-----BEGIN SSH HOST KEY KEYS-----"
+	endKeys   = "-----END SSH HOST KEY KEYS-----"
+)
+
+var (
+	reFP     = regexp.MustCompile(`(?:^|\s)([0-9]{3,5}) (SHA256:[A-Za-z0-9+/]{43}|MD5:(?:[0-9a-f]{2}:){15}[0-9a-f]{2}|(?:[0-9a-f]{2}:){15}[0-9a-f]{2}) (.*) \(([A-Z0-9-]+)\)\s*$`)
+	reKey    = regexp.MustCompile(`(?:^|\s)((?:ssh-|ecdsa-|sk-)[a-z0-9@.-]+ [A-Za-z0-9+/]+={0,2}(?: [^\r]*)?)\s*$`)
+	rePrompt = regexp.MustCompile(`(Please enter passphrase for disk (.+?)(?: \(.*\))?:|Please unlock disk (\S+?):|Enter passphrase for (\S+?):)\s*$`)
+	reDone   = regexp.MustCompile(`login: *$|Reached target|Started (OpenBSD Secure Shell server|ssh\.service|sshd\.service)|Cloud-init v\. \S+ finished`)
+)
+
+// Parse reads console text (already decoded). A missing key block is not an error by itself
+// (the prompt may still be of interest): Report.Fingerprints and Keys are then empty and
+// Trusts returns ErrNoKeys.
+func Parse(console []byte) (*Report, error) {
+	if len(console) > MaxOutput {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrMalformed, MaxOutput)
+	}
+	r := &Report{}
+	lines := strings.Split(strings.ReplaceAll(string(console), "\r", ""), "\n")
+	var (
+		fpBlocks  [][]Fingerprint
+		keyBlocks [][]ssh.PublicKey
+		inFP      bool
+		inKeys    bool
+		cur       []Fingerprint
+		curKeys   []ssh.PublicKey
+	)
+	for _, line := range lines {
+		switch {
+		case strings.Contains(line, beginFP):
+			inFP, inKeys, cur = true, false, nil
+			continue
+		case strings.Contains(line, endFP):
+			if inFP {
+				fpBlocks = append(fpBlocks, cur)
+			}
+			inFP = false
+			continue
+		case strings.Contains(line, beginKeys):
+			inKeys, inFP, curKeys = true, false, nil
+			continue
+		case strings.Contains(line, endKeys):
+			if inKeys {
+				keyBlocks = append(keyBlocks, curKeys)
+			}
+			inKeys = false
+			continue
+		}
+		switch {
+		case inFP:
+			if m := reFP.FindStringSubmatch(line); m != nil {
+				bits, _ := strconv.Atoi(m[1])
+				hash := m[2]
+				if !strings.HasPrefix(hash, "SHA256:") && !strings.HasPrefix(hash, "MD5:") {
+					hash = "MD5:" + hash
+				}
+				cur = append(cur, Fingerprint{Bits: bits, Hash: hash, Comment: m[3], Type: m[4]})
+			}
+		case inKeys:
+			if m := reKey.FindStringSubmatch(line); m != nil {
+				if k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(m[1])); err == nil {
+					curKeys = append(curKeys, k)
+				}
+			}
+		}
+	}
+	for _, b := range fpBlocks {
+		if len(r.Fingerprints) > 0 && !sameFingerprints(r.Fingerprints, b) {
+			return nil, fmt.Errorf("%w: two fingerprint blocks differ", ErrConflict)
+		}
+		if len(r.Fingerprints) == 0 {
+			r.Fingerprints = b
+		}
+	}
+	for _, b := range keyBlocks {
+		if len(r.Keys) > 0 && !sameKeys(r.Keys, b) {
+			return nil, fmt.Errorf("%w: two key blocks differ", ErrConflict)
+		}
+		if len(r.Keys) == 0 {
+			r.Keys = b
+		}
+	}
+	// Each key printed must have its fingerprint printed beside it, when both blocks are
+	// there (cloud-init's blacklists may leave a type out of one of them: ssh-dss keys by
+	// default, so a fingerprint without its key is allowed).
+	if len(r.Fingerprints) > 0 {
+		for _, k := range r.Keys {
+			if !r.hasFingerprint(k) {
+				return nil, fmt.Errorf("%w: key %s has no matching fingerprint line", ErrConflict, ssh.FingerprintSHA256(k))
+			}
+		}
+	}
+	r.Prompt = stuckPrompt(lines)
+	return r, nil
+}
+
+func sameFingerprints(a, b []Fingerprint) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	set := map[string]bool{}
+	for _, f := range a {
+		set[f.Hash] = true
+	}
+	for _, f := range b {
+		if !set[f.Hash] {
+			return false
+		}
+	}
+	return true
+}
+
+func sameKeys(a, b []ssh.PublicKey) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	set := map[string]bool{}
+	for _, k := range a {
+		set[string(k.Marshal())] = true
+	}
+	for _, k := range b {
+		if !set[string(k.Marshal())] {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *Report) hasFingerprint(k ssh.PublicKey) bool {
+	sha, md5 := ssh.FingerprintSHA256(k), "MD5:"+ssh.FingerprintLegacyMD5(k)
+	for _, f := range r.Fingerprints {
+		if f.Hash == sha || f.Hash == md5 {
+			return true
+		}
+	}
+	return false
+}
+
+// Trusts reports whether key is one the console vouches for: one of the printed keys, or
+// (with no key block) a key whose SHA256 or MD5 fingerprint was printed. It is ErrNoKeys
+// when the output has no block at all.
+func (r *Report) Trusts(key ssh.PublicKey) (bool, error) {
+	if len(r.Fingerprints) == 0 && len(r.Keys) == 0 {
+		return false, ErrNoKeys
+	}
+	if len(r.Keys) > 0 {
+		for _, k := range r.Keys {
+			if bytes.Equal(k.Marshal(), key.Marshal()) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	return r.hasFingerprint(key), nil
+}
+
+// KnownHostsLines returns the keys as known_hosts lines for host ("i-0abc…" or an
+// address), what `keeper trust` writes. Without a key block there is nothing to write
+// (ErrNoKeys): a fingerprint alone cannot make a known_hosts line.
+func (r *Report) KnownHostsLines(hosts ...string) ([]string, error) {
+	if len(r.Keys) == 0 {
+		return nil, ErrNoKeys
+	}
+	var out []string
+	for _, k := range r.Keys {
+		out = append(out, strings.Join(hosts, ",")+" "+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))))
+	}
+	return out, nil
+}
+
+// stuckPrompt finds the last passphrase prompt of the current boot with no sign of a
+// finished boot after it.
+func stuckPrompt(lines []string) *Prompt {
+	start := 0
+	for i, l := range lines {
+		if strings.Contains(l, "Linux version ") {
+			start = i
+		}
+	}
+	var p *Prompt
+	for _, l := range lines[start:] {
+		if m := rePrompt.FindStringSubmatch(l); m != nil {
+			disk := m[2] + m[3] + m[4]
+			p = &Prompt{Line: m[1], Disk: disk}
+			continue
+		}
+		if p != nil && reDone.MatchString(l) {
+			p = nil
+		}
+	}
+	return p
+}
