@@ -185,6 +185,8 @@ type Header2 struct {
 	Segments map[int]*Segment2
 	Digests  map[int]*Digest2
 	Config   Config2
+
+	tree map[string]any // the validated JSON, for Dump's walk by id
 }
 
 // ErrStaleHeader is the PrimaryErr/SecondaryErr of a valid copy whose sequence ID is lower
@@ -259,6 +261,7 @@ func ReadHeader2(r io.ReaderAt) (*Header2, error) {
 		h.SecondaryErr = c2.err
 	}
 	use.meta.fill(h)
+	h.tree = use.meta.root
 	if size, known := deviceSize(r); known && (size < 0 || uint64(size) < h.AreasSize()) {
 		return nil, fmt.Errorf("%w: LUKS2 metadata and keyslots need %d bytes, device has %d", ErrDeviceTooSmall, h.AreasSize(), size)
 	}
