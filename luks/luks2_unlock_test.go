@@ -237,3 +237,54 @@ func TestUnlock2HostileKDF(t *testing.T) {
 	_, _, _, err := Unlock2(ctx, bytes.NewReader(baseImage2(t)), []byte("pass0"), UnlockOptions{})
 	assert.ErrorIs(t, err, context.Canceled)
 }
+
+// TestDump2Matrix: Dump and DumpVolumeKey2 print exactly what cryptsetup 2.6.1's luksDump
+// and luksDump --dump-volume-key print, for every image of the matrix and for images with
+// labels, tokens, flags, requirements and unknown types.
+func TestDump2Matrix(t *testing.T) {
+	cryptsetupBin(t)
+	ctx := context.Background()
+	cfgs := l2Matrix()
+	cfgs = append(cfgs, l2Config{name: "label-subsystem-keyring-token", format: []string{"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--label", "data vol", "--subsystem", "cloudluks"},
+		extra: func(t *testing.T, img, hdr, dir string) {
+			mustCS(t, nil, "token", "add", "--key-description", "user:mykey", "--key-slot", "0", hdr)
+			mustCS(t, nil, "token", "add", "--key-description", "user:other", hdr)
+		}})
+	for _, c := range cfgs {
+		t.Run(c.name, func(t *testing.T) {
+			im := makeL2(t, c)
+			f, err := os.Open(im.hdr)
+			require.NoError(t, err)
+			defer f.Close()
+			h, err := ReadHeader2(f)
+			require.NoError(t, err)
+			var out bytes.Buffer
+			require.NoError(t, h.Dump(&out, im.hdr))
+			assert.Equal(t, mustCS(t, nil, "luksDump", im.hdr), out.String())
+
+			_, vk, _, err := Unlock2(ctx, f, []byte("pass0"), UnlockOptions{})
+			require.NoError(t, err)
+			out.Reset()
+			require.NoError(t, DumpVolumeKey2(&out, im.hdr, h, vk))
+			assert.Equal(t, mustCS(t, []byte("pass0"), "luksDump", "--dump-volume-key", "-q", "--key-file", "-", im.hdr), out.String())
+		})
+	}
+	base := baseImage2(t)
+	dir := t.TempDir()
+	for _, tc := range corruptCases() {
+		if !tc.accept || tc.name == "device-too-small" {
+			continue
+		}
+		t.Run("corrupt-"+tc.name, func(t *testing.T) {
+			im := newL2Image(bytes.Clone(base))
+			tc.make(t, im)
+			p := filepath.Join(dir, tc.name+".img")
+			require.NoError(t, os.WriteFile(p, im.b, 0o600))
+			h, err := ReadHeader2(bytes.NewReader(im.b))
+			require.NoError(t, err)
+			var out bytes.Buffer
+			require.NoError(t, h.Dump(&out, p))
+			assert.Equal(t, mustCS(t, nil, "luksDump", p), out.String())
+		})
+	}
+}
