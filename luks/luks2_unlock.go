@@ -108,6 +108,17 @@ func (h *Header2) DataSegment() (DataSegment, error) {
 		Size: int64(s.Size), SectorSize: s.SectorSize, IVTweak: s.IVTweak, Flags: h.Config.Flags}, nil
 }
 
+// SegmentDigest is the id of the digest that covers segment seg (cryptsetup
+// LUKS2_digest_by_segment); ok is false when none does.
+func (h *Header2) SegmentDigest(seg int) (id int, ok bool) {
+	for _, id := range sortedKeys(h.Digests) {
+		if containsInt(h.Digests[id].Segments, seg) {
+			return id, true
+		}
+	}
+	return -1, false
+}
+
 // segmentDigest is the digest that covers segment seg (nil if none).
 func (h *Header2) segmentDigest(seg int) *Digest2 {
 	for _, id := range sortedKeys(h.Digests) {
