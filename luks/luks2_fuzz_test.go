@@ -3,9 +3,9 @@ package luks
 import (
 	"bytes"
 	"context"
-	"io"
 	"crypto/sha256"
 	"encoding/binary"
+	"io"
 	"os"
 	"reflect"
 	"testing"
