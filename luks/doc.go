@@ -158,4 +158,10 @@
 // are opened, dumped and key-managed by cryptsetup. Specs cryptsetup's OpenSSL backend
 // cannot run in user space (serpent, twofish, LRW, xts-essiv:wp256) are verified against
 // the kernel's dm-crypt by the dmcrypt package's VM tests.
+//
+// # Plain dm-crypt
+//
+// PlainKey derives the key `cryptsetup open --type plain` 2.6.1 makes from a passphrase
+// (lib/crypt_plain.c), and NewPlainVolume reads and writes a plain device in user space with
+// the same PlainParams a dm-crypt mapping takes (512-byte encryption sectors).
 package luks
