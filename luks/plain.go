@@ -235,5 +235,5 @@ func NewPlainVolume(data ReadWriterAt, p PlainParams, key *VolumeKey) (*Volume, 
 	if err != nil {
 		return nil, err
 	}
-	return &Volume{data: data, c: c, off: off, size: size, iv: p.Skip}, nil
+	return &Volume{data: data, c: c, off: off, size: size, ss: SectorSize, tweak: p.Skip}, nil
 }
