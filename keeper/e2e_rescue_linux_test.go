@@ -30,7 +30,9 @@ import (
 
 const (
 	rescueGate   = "/etc/cloudluks/crypttab-gate"
-	rescuePrompt = "Please enter passphrase for disk Amazon Elastic Block Store (data): "
+	// rescueUnplugged holds the PCI address of the NVMe controller the gate unbound.
+	rescueUnplugged = "/run/cloudluks-unplugged"
+	rescuePrompt    = "Please enter passphrase for disk Amazon Elastic Block Store (data): "
 	// The control disk's first line: whether EC2 had the volume attached when the VM was
 	// (re)booted. The fault proxy writes it; the gate reads it.
 	ctlAttached = "attached\n"
@@ -39,19 +41,25 @@ const (
 
 // crypttabGate stands in for the boot units ordered before sshd on an instance whose
 // /etc/crypttab names the data volume without a key file: systemd-cryptsetup asks on the
-// console and the boot waits there, sshd never starting. The physical NVMe disk stays in
-// the VM through every boot (qemu cannot unplug it), so what "the volume is attached" means
-// at boot comes from EC2: the control disk (/dev/vda) says what moto said when the proxy
-// turned the RebootInstances into a real boot. A volume that is not attached at boot is
-// skipped as crypttab's nofail does (the device never appears, its job times out), and the
-// boot goes on to sshd.
+// console and the boot waits there, sshd never starting. qemu boots every time with the
+// NVMe disk in place, so what "the volume is attached" means at boot comes from EC2: the
+// control disk (/dev/vda) says what moto said when the proxy turned the RebootInstances into
+// a real boot. A volume attached at boot gets the prompt. One that is not attached is not
+// there: the gate unbinds the NVMe controller from its driver, so the instance has no such
+// block device (the proxy binds it again once EC2 attaches the volume, as a hot-attached EBS
+// volume appears), and the crypttab line, nofail, times out and is skipped; the boot goes on
+// to sshd.
 const crypttabGate = `#!/bin/sh
+set -e
 read -r state < /dev/vda
 echo "         Starting systemd-cryptsetup@data.service - Cryptography Setup for data..."
 if [ "$state" = attached ]; then
 	printf '%s' "` + rescuePrompt + `"
 	exec sleep infinity
 fi
+cd -P /sys/class/nvme/nvme0/device
+echo "${PWD##*/}" > ` + rescueUnplugged + `
+echo "${PWD##*/}" > /sys/bus/pci/drivers/nvme/unbind
 echo "[ TIME ] Timed out waiting for device dev-disk-by\\x2did-nvme\\x2dAmazon_Elastic_Block_Store_vol.device."
 echo "[DEPEND] Dependency failed for systemd-cryptsetup@data.service - Cryptography Setup for data."
 `
@@ -78,14 +86,17 @@ type rescueProxy struct {
 	moto     *ec2.Client // direct, not through the proxy: the proxy's own look-ups are not calls
 	log      *lockedBuffer
 
-	mu    sync.Mutex
-	vm    *vmtest.VM
-	calls []ec2Call
+	mu       sync.Mutex
+	vm       *vmtest.VM
+	plug     *inspector // its own login, for the hot attach
+	calls    []ec2Call
+	plugged  sync.WaitGroup
+	beforeIn string // the guest's block devices just before the attach reached it
 }
 
-func (p *rescueProxy) setVM(vm *vmtest.VM) {
+func (p *rescueProxy) setVM(vm *vmtest.VM, plug *inspector) {
 	p.mu.Lock()
-	p.vm = vm
+	p.vm, p.plug = vm, plug
 	p.mu.Unlock()
 }
 
@@ -153,6 +164,26 @@ func (p *rescueProxy) fault(w http.ResponseWriter, r *http.Request, body []byte)
 		writeCtl(p.t, p.ctlDisk, state)
 		vm.Boot()
 		return false // and moto records the reboot
+	case "AttachVolume":
+		if c.Volume != p.volume {
+			return false
+		}
+		// The device appears on the instance after EC2 has taken the attach, not before.
+		p.plugged.Add(1)
+		go func() {
+			defer p.plugged.Done()
+			time.Sleep(time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			out, err := p.plug.run(ctx, "ls /sys/block; cat "+rescueUnplugged+" > /sys/bus/pci/drivers/nvme/bind")
+			p.plug.close()
+			p.mu.Lock()
+			p.beforeIn = out
+			p.mu.Unlock()
+			if err != nil {
+				p.t.Errorf("proxy: hot attach in the guest: %v: %s", err, out)
+			}
+		}()
 	}
 	return false
 }
@@ -224,7 +255,7 @@ func TestRescueStuckInstance(t *testing.T) {
 		Disks: []vmtest.Disk{{Path: img, NVMeSerial: serial}, {Path: ctlDisk}},
 		Net:   &vmtest.Net{GuestPort: 22, HostPort: port},
 		SSH:   &vmtest.SSH{HostKey: hostKey, AuthorizedKeys: authorized, Gate: rescueGate},
-		Tools: []string{"cat", "sleep"},
+		Tools: []string{"cat", "sleep", "ls"},
 		GuestFiles: map[string]string{
 			e2eServe:                  vmtest.BuildStatic(t, "github.com/cloudluks/cloudluks/cmd/encrypted-volume"),
 			rescueGate:                gate,
@@ -232,9 +263,10 @@ func TestRescueStuckInstance(t *testing.T) {
 		},
 		Timeout: 8 * time.Minute,
 	})
-	proxy.setVM(vm)
 	in := &inspector{t: t, addr: vm.Addr(), key: inspectSigner, pin: hostSigner.PublicKey()}
 	defer in.close()
+	proxy.setVM(vm, &inspector{t: t, addr: vm.Addr(), key: inspectSigner, pin: hostSigner.PublicKey()})
+	defer proxy.plugged.Wait()
 
 	target := keeper.Target{
 		Name: "vm/data", InstanceID: inst, VolumeID: volID, Mapping: e2eMapping, MountPoint: e2eMount,
@@ -293,11 +325,17 @@ func TestRescueStuckInstance(t *testing.T) {
 	rescued := time.Now()
 	require.NoError(t, err, "rescue: %+v", res)
 	assert.Equal(t, keeper.OutcomeUnlocked, res.Outcome)
+	assert.Equal(t, keeper.StateUnlocked, keeperState(k), "no longer stuck once rescued")
 	mountedAt, err := in.waitMounted(ctx, e2eMount)
 	require.NoError(t, err, "the volume is mounted on the instance after the rescue")
 	t.Logf("FIGURE: Rescue called → Rescue returned %s, → volume mounted (seen over SSH) %s (one reboot, TCG guest)",
 		rescued.Sub(rescueStart).Round(10*time.Millisecond), mountedAt.Sub(rescueStart).Round(10*time.Millisecond))
 	assert.Equal(t, 2, vm.Boots(), "one real reboot")
+	proxy.plugged.Wait()
+	proxy.mu.Lock()
+	assert.NotContains(t, proxy.beforeIn, "nvme", "boot 2 had no volume until the attach")
+	assert.Contains(t, proxy.beforeIn, "vda", "control: the listing shows block devices")
+	proxy.mu.Unlock()
 	assert.Contains(t, in.must(ctx, "cat /proc/mounts"), "/dev/mapper/"+e2eMapping+" "+e2eMount+" ")
 
 	// The order of what the rescue asked of EC2.
