@@ -29,7 +29,7 @@ import (
 )
 
 const (
-	rescueGate   = "/etc/cloudluks/crypttab-gate"
+	rescueGate = "/etc/cloudluks/crypttab-gate"
 	// rescueUnplugged holds the PCI address of the NVMe controller the gate unbound.
 	rescueUnplugged = "/run/cloudluks-unplugged"
 	rescuePrompt    = "Please enter passphrase for disk Amazon Elastic Block Store (data): "
