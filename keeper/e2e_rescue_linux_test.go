@@ -86,17 +86,24 @@ type rescueProxy struct {
 	moto     *ec2.Client // direct, not through the proxy: the proxy's own look-ups are not calls
 	log      *lockedBuffer
 
-	mu       sync.Mutex
-	vm       *vmtest.VM
-	plug     *inspector // its own login, for the hot attach
-	calls    []ec2Call
-	plugged  sync.WaitGroup
-	beforeIn string // the guest's block devices just before the attach reached it
+	mu         sync.Mutex
+	denyReboot bool
+	vm         *vmtest.VM
+	plug       *inspector // its own login, for the hot attach
+	calls      []ec2Call
+	plugged    sync.WaitGroup
+	beforeIn   string // the guest's block devices just before the attach reached it
 }
 
 func (p *rescueProxy) setVM(vm *vmtest.VM, plug *inspector) {
 	p.mu.Lock()
 	p.vm, p.plug = vm, plug
+	p.mu.Unlock()
+}
+
+func (p *rescueProxy) setDenyReboot(deny bool) {
+	p.mu.Lock()
+	p.denyReboot = deny
 	p.mu.Unlock()
 }
 
@@ -128,6 +135,7 @@ func (p *rescueProxy) fault(w http.ResponseWriter, r *http.Request, body []byte)
 		c.SSHUp = strings.Contains(vm.BootConsole(), vmtest.SSHReady)
 	}
 	p.calls = append(p.calls, c)
+	deny := p.denyReboot
 	p.mu.Unlock()
 	if vm == nil || c.Instance != p.instance {
 		return false
@@ -146,6 +154,10 @@ func (p *rescueProxy) fault(w http.ResponseWriter, r *http.Request, body []byte)
 			p.instance, time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), base64.StdEncoding.EncodeToString([]byte(out)))
 		return true
 	case "RebootInstances":
+		if deny {
+			awstest.EC2Error(w, http.StatusForbidden, "UnauthorizedOperation", "You are not authorized to perform this operation.")
+			return true
+		}
 		// What the instance finds at boot is what EC2 has attached to it right now.
 		state := ctlDetached
 		out, err := p.moto.DescribeVolumes(r.Context(), &ec2.DescribeVolumesInput{VolumeIds: []string{p.volume}})
@@ -315,13 +327,32 @@ func TestRescueStuckInstance(t *testing.T) {
 		"without AutoRescue, Run touches nothing: %v", calls)
 	assert.NotContains(t, vm.BootConsole(), vmtest.SSHReady, "boot 1 never reached sshd")
 
-	// The rescue.
+	// A rescue whose reboot EC2 refuses (an IAM policy without ec2:RebootInstances) stops
+	// after its detach, with the volume detached and the instance still at its prompt.
 	before := len(proxy.seen())
-	rescueStart := time.Now()
-	res, err := k.Rescue(ctx, target, keeper.RescueOptions{
+	rescueOpts := keeper.RescueOptions{
 		Timeout: 6 * time.Minute,
 		Wait:    ebs.WaitOptions{PollInitial: 100 * time.Millisecond, PollMax: time.Second},
-	})
+	}
+	proxy.setDenyReboot(true)
+	_, err := k.Rescue(ctx, target, rescueOpts)
+	proxy.setDenyReboot(false)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "stays detached")
+	assert.Equal(t, 1, vm.Boots(), "no reboot happened")
+	vols, err := direct.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{volID}})
+	require.NoError(t, err)
+	require.Len(t, vols.Volumes, 1)
+	assert.Empty(t, vols.Volumes[0].Attachments, "the failed rescue left the volume detached")
+
+	// Run again, it resumes from the reboot; EC2 no longer knows the device name, so it
+	// must be given.
+	res, err := k.Rescue(ctx, target, rescueOpts)
+	assert.ErrorIs(t, err, keeper.ErrInvalid, "a detached volume needs its device: %+v", res)
+	assert.Equal(t, 1, countAction(proxy.seen()[before:], "RebootInstances"), "nothing done without the device")
+	rescueOpts.Device = "/dev/sdf"
+	rescueStart := time.Now()
+	res, err = k.Rescue(ctx, target, rescueOpts)
 	rescued := time.Now()
 	require.NoError(t, err, "rescue: %+v", res)
 	assert.Equal(t, keeper.OutcomeUnlocked, res.Outcome)
@@ -359,8 +390,10 @@ func TestRescueStuckInstance(t *testing.T) {
 			assert.True(t, c.SSHUp, "%v waits for sshd", c)
 		}
 	}
-	assert.Equal(t, []string{"GetConsoleOutput", "DetachVolume", "RebootInstances", "AttachVolume"}, order,
-		"rescue: console, detach, reboot, attach")
+	assert.Equal(t, []string{
+		"GetConsoleOutput", "DetachVolume", "RebootInstances", // refused
+		"GetConsoleOutput", "RebootInstances", "AttachVolume", // resumed
+	}, order, "rescue: console, detach, reboot (refused); resumed: console, reboot, attach")
 	a := parseAudit(t, audit.Bytes())
 	var steps []string
 	for _, l := range a {
@@ -368,7 +401,9 @@ func TestRescueStuckInstance(t *testing.T) {
 			steps = append(steps, l.Step)
 		}
 	}
-	assert.Equal(t, []string{"rescue-console", "rescue-detach", "rescue-reboot", "rescue-wait", "rescue-attach"}, steps)
+	assert.Equal(t, []string{"rescue-console", "rescue-detach", "rescue-reboot", // refused
+		"rescue-device", // no device given
+		"rescue-console", "rescue-reboot", "rescue-wait", "rescue-attach"}, steps)
 
 	// A reachable instance with the volume mounted: never detached.
 	n := len(proxy.seen())
@@ -392,7 +427,7 @@ func TestRescueStuckInstance(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, countAction(calls, "DetachVolume"))
-	assert.Equal(t, 1, countAction(calls, "RebootInstances"))
+	assert.Equal(t, 2, countAction(calls, "RebootInstances"), "the refused one and the real one")
 	assert.Equal(t, 1, countAction(calls, "AttachVolume"))
 
 	in.close()
