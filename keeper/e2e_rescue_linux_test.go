@@ -217,12 +217,15 @@ func writeCtl(t *testing.T, img, state string) {
 // waits forever at a crypttab-style passphrase prompt on its console, sshd never starting;
 // the console reaches the keeper through EC2's GetConsoleOutput (a fault proxy in front of
 // moto serves the VM's real console, base64 as EC2 does). Run without AutoRescue only marks
-// the target stuck. Rescue then detaches the volume in moto (never forced), reboots (the
-// proxy kills the VM and boots it from the same disks; the volume is detached at boot, so
-// the boot skips it and reaches sshd), waits for sshd, re-attaches and unlocks. Afterwards
-// the volume is mounted, a second Rescue of the reachable instance is refused with ErrInUse
-// and detaches nothing, nor does a Run with AutoRescue, and the passphrase is on no console,
-// disk image, audit log or EC2 request.
+// the target stuck. A first Rescue detaches the volume in moto (never forced) and stops when
+// EC2 refuses the reboot (the proxy answers UnauthorizedOperation, as for an IAM policy
+// without ec2:RebootInstances), leaving the volume detached; run again with the device name,
+// Rescue resumes: it reboots (the proxy kills the VM and boots it from the same disks; the
+// volume is detached at boot, so the instance does not have it and the boot reaches sshd),
+// waits for sshd, re-attaches (the proxy hot-plugs the NVMe disk back) and unlocks.
+// Afterwards the volume is mounted, a Rescue of the reachable instance is refused with
+// ErrInUse and detaches nothing, nor does a Run with AutoRescue, and neither the passphrase
+// nor the volume key is on the console, a disk image, the audit log or an EC2 request.
 func TestRescueStuckInstance(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
