@@ -21,7 +21,8 @@ type RescueOptions struct {
 	// Force rescues an unreachable instance even when its console shows no passphrase
 	// prompt. It never overrides the reachable-instance refusals.
 	Force bool
-	// Device is the device name to re-attach the volume as ("" = the one it had).
+	// Device is the device name to re-attach the volume as ("" = the one it had; required
+	// to resume a rescue whose volume is already detached).
 	Device string
 	// Timeout bounds the whole rescue (0 = DefaultRescueTimeout).
 	Timeout time.Duration
@@ -40,6 +41,12 @@ type RescueOptions struct {
 // passphrase prompt, unless opts.Force (ErrNotStuck); a host key that is not pinned, an
 // instance that is not running and a volume not attached to it (the unlock checks'
 // errors). The detach is never forced.
+//
+// A rescue that failed after its detach (EC2 refused the reboot, the instance did not
+// come back in time) leaves the volume attached to nothing; Rescue run again resumes it:
+// from the reboot while the instance is still unreachable, from the attach once it
+// answers. EC2 has forgotten the device name then, so opts.Device is required (ErrInvalid
+// without it); the error of the failed rescue names it.
 func (k *Keeper) Rescue(ctx context.Context, t Target, opts RescueOptions) (Result, error) {
 	if err := k.validate(&t); err != nil {
 		return Result{Target: t.label(), Outcome: OutcomeFailed, Reason: err.Error()}, err
@@ -65,62 +72,88 @@ func (k *Keeper) Rescue(ctx context.Context, t Target, opts RescueOptions) (Resu
 		return r, targetErr(&t, err)
 	}
 
-	// 1. Reachable? Then it is not stuck, and its volume may be in use.
-	c, cres, err := k.connect(ctx, &t, false)
-	switch {
-	case err == nil:
-		sess, cl, err := k.openSession(ctx, &t, c)
-		if err != nil {
-			c.Close()
-			return fail("state", err)
-		}
-		st, err := cl.State(ctx)
-		sess.Close()
-		c.Close()
-		if err != nil {
-			return fail("state", fmt.Errorf("%w: state: %v", ErrProtocol, err))
-		}
-		res.Addr, res.BootID = cres.Addr, st.BootID
-		if st.Mapped || st.Mounted {
-			return fail("check", fmt.Errorf("%w: %s is mapped on %s, which answers over SSH", ErrInUse, t.VolumeID, t.InstanceID))
-		}
-		return fail("check", fmt.Errorf("%w: %s answers over SSH: unlock it instead", ErrNotStuck, t.InstanceID))
-	case !errors.Is(err, ErrUnreachable):
+	// 0. A volume attached to nothing was detached already: by an earlier rescue that
+	// failed after its detach (a reboot EC2 refused, an instance that did not come back in
+	// time) or by hand. Nothing can have it mounted, so the rescue resumes: from the reboot,
+	// or from the attach if the instance answers (it booted without the volume). Without
+	// this, a half-done rescue could not be finished by running it again.
+	detached, err := k.volumeDetached(ctx, &t)
+	if err != nil {
 		return fail("check", err)
 	}
-
-	// 2. Stuck at a prompt?
-	stuck, err := k.consoleStuck(ctx, &t)
-	if err != nil {
-		return fail("console", fmt.Errorf("ec2: console output: %w", err))
-	}
-	if !stuck && !opts.Force {
-		return fail("console", fmt.Errorf("%w: %s is unreachable but its console shows no passphrase prompt", ErrNotStuck, t.InstanceID))
-	}
-	k.decide(&t, "", "rescue-console", "ok", fmt.Sprintf("unreachable, prompt on console: %v, forced: %v", stuck, opts.Force))
-
-	device := opts.Device
-	if device == "" {
-		device, err = k.attachedDevice(ctx, &t)
-		if err != nil {
-			return fail("device", err)
+	device, reboot := opts.Device, true
+	if detached {
+		if device == "" {
+			return fail("device", fmt.Errorf("%w: %s is attached to nothing (an earlier rescue detached it?): give the device name to attach it as", ErrInvalid, t.VolumeID))
+		}
+		switch err := k.reach(ctx, &t); {
+		case err == nil:
+			reboot = false
+			k.decide(&t, "", "rescue-check", "ok", t.VolumeID+" detached and "+t.InstanceID+" answers: attach and unlock")
+		case !errors.Is(err, ErrUnreachable):
+			return fail("check", err)
+		}
+	} else {
+		// 1. Reachable? Then it is not stuck, and its volume may be in use.
+		c, cres, err := k.connect(ctx, &t, false)
+		switch {
+		case err == nil:
+			sess, cl, err := k.openSession(ctx, &t, c)
+			if err != nil {
+				c.Close()
+				return fail("state", err)
+			}
+			st, err := cl.State(ctx)
+			sess.Close()
+			c.Close()
+			if err != nil {
+				return fail("state", fmt.Errorf("%w: state: %v", ErrProtocol, err))
+			}
+			res.Addr, res.BootID = cres.Addr, st.BootID
+			if st.Mapped || st.Mounted {
+				return fail("check", fmt.Errorf("%w: %s is mapped on %s, which answers over SSH", ErrInUse, t.VolumeID, t.InstanceID))
+			}
+			return fail("check", fmt.Errorf("%w: %s answers over SSH: unlock it instead", ErrNotStuck, t.InstanceID))
+		case !errors.Is(err, ErrUnreachable):
+			return fail("check", err)
 		}
 	}
-	eb := ebs.New(ebsAPI{k.opts.EC2}, ebs.Options{Wait: opts.Wait})
 
-	// 3. Detach (never forced), 4. reboot, 5. wait for sshd, 6. attach, 7. unlock.
-	if err := eb.Detach(ctx, t.VolumeID, ebs.DetachOptions{InstanceID: t.InstanceID}); err != nil {
-		return fail("detach", err)
+	eb := ebs.New(ebsAPI{k.opts.EC2}, ebs.Options{Wait: opts.Wait})
+	if reboot {
+		// 2. Stuck at a prompt?
+		stuck, err := k.consoleStuck(ctx, &t)
+		if err != nil {
+			return fail("console", fmt.Errorf("ec2: console output: %w", err))
+		}
+		if !stuck && !opts.Force {
+			return fail("console", fmt.Errorf("%w: %s is unreachable but its console shows no passphrase prompt", ErrNotStuck, t.InstanceID))
+		}
+		k.decide(&t, "", "rescue-console", "ok", fmt.Sprintf("unreachable, prompt on console: %v, forced: %v", stuck, opts.Force))
+
+		// 3. Detach (never forced), 4. reboot, 5. wait for sshd.
+		if !detached {
+			if device == "" {
+				device, err = k.attachedDevice(ctx, &t)
+				if err != nil {
+					return fail("device", err)
+				}
+			}
+			if err := eb.Detach(ctx, t.VolumeID, ebs.DetachOptions{InstanceID: t.InstanceID}); err != nil {
+				return fail("detach", err)
+			}
+			k.decide(&t, "", "rescue-detach", "ok", t.VolumeID+" detached from "+device)
+		}
+		if _, err := k.opts.EC2.RebootInstances(ctx, &ec2.RebootInstancesInput{InstanceIds: []string{t.InstanceID}}); err != nil {
+			return fail("reboot", fmt.Errorf("ec2: reboot: %w (%s stays detached; rescue again with its device %s)", err, t.VolumeID, device))
+		}
+		k.decide(&t, "", "rescue-reboot", "ok", "")
+		if err := k.waitReachable(ctx, &t); err != nil {
+			return fail("wait", fmt.Errorf("%w (%s stays detached; rescue again with its device %s)", err, t.VolumeID, device))
+		}
+		k.decide(&t, "", "rescue-wait", "ok", "sshd answers")
 	}
-	k.decide(&t, "", "rescue-detach", "ok", t.VolumeID+" detached from "+device)
-	if _, err := k.opts.EC2.RebootInstances(ctx, &ec2.RebootInstancesInput{InstanceIds: []string{t.InstanceID}}); err != nil {
-		return fail("reboot", fmt.Errorf("ec2: reboot: %w (%s stays detached)", err, t.VolumeID))
-	}
-	k.decide(&t, "", "rescue-reboot", "ok", "")
-	if err := k.waitReachable(ctx, &t); err != nil {
-		return fail("wait", fmt.Errorf("%w (%s stays detached)", err, t.VolumeID))
-	}
-	k.decide(&t, "", "rescue-wait", "ok", "sshd answers")
+	// 6. Attach, 7. unlock.
 	if _, err := eb.Attach(ctx, t.VolumeID, ebs.AttachOptions{InstanceID: t.InstanceID, Device: device}); err != nil {
 		return fail("attach", err)
 	}
@@ -156,33 +189,57 @@ func (k *Keeper) attachedDevice(ctx context.Context, t *Target) (string, error) 
 	return "", fmt.Errorf("%w: %s is not attached to %s", ErrNotAttached, t.VolumeID, t.InstanceID)
 }
 
-// waitReachable dials until the instance's sshd answers with the pinned host key. The EC2
-// attachment check cannot apply here (the volume is detached on purpose); the address
-// still comes from EC2.
+// waitReachable dials until the instance's sshd answers with the pinned host key.
 func (k *Keeper) waitReachable(ctx context.Context, t *Target) error {
 	back := &backoff{min: k.opts.ReconnectMin, max: k.opts.ReconnectMax}
-	tr := transport{dialTimeout: k.opts.DialTimeout}
 	for {
 		if err := sleepCtx(ctx, back.next()); err != nil {
 			return fmt.Errorf("%w: sshd did not come back: %w", ErrUnreachable, err)
 		}
-		addr := t.SSH.Addr
-		if addr == "" {
-			out, err := k.opts.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{t.InstanceID}})
-			if err != nil || len(out.Reservations) == 0 || len(out.Reservations[0].Instances) == 0 {
-				continue
-			}
-			addr = ec2Address(&out.Reservations[0].Instances[0], &t.SSH)
-		}
-		c, err := tr.dial(ctx, &t.SSH, addr, t.InstanceID)
+		err := k.reach(ctx, t)
 		if err == nil {
-			c.Close()
 			return nil
 		}
 		if !errors.Is(err, ErrUnreachable) {
 			return err // a host key that is suddenly not pinned is not waited out
 		}
 	}
+}
+
+// reach dials the instance once. The EC2 attachment check cannot apply here (the volume
+// is detached on purpose); the address still comes from EC2.
+func (k *Keeper) reach(ctx context.Context, t *Target) error {
+	addr := t.SSH.Addr
+	if addr == "" {
+		out, err := k.opts.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{t.InstanceID}})
+		if err != nil || len(out.Reservations) == 0 || len(out.Reservations[0].Instances) == 0 {
+			return fmt.Errorf("%w: no address for %s from EC2 (%v)", ErrUnreachable, t.InstanceID, err)
+		}
+		addr = ec2Address(&out.Reservations[0].Instances[0], &t.SSH)
+	}
+	c, err := transport{dialTimeout: k.opts.DialTimeout}.dial(ctx, &t.SSH, addr, t.InstanceID)
+	if err != nil {
+		return err
+	}
+	c.Close()
+	return nil
+}
+
+// volumeDetached reports whether EC2 has the volume attached to nothing at all.
+func (k *Keeper) volumeDetached(ctx context.Context, t *Target) (bool, error) {
+	out, err := k.opts.EC2.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{t.VolumeID}})
+	if isNotFound(err) {
+		return false, fmt.Errorf("%w: EC2 does not know %s", ErrNotAttached, t.VolumeID)
+	}
+	if err != nil {
+		return false, fmt.Errorf("ec2: describe %s: %w", t.VolumeID, err)
+	}
+	for _, v := range out.Volumes {
+		if deref(v.VolumeId) == t.VolumeID {
+			return len(v.Attachments) == 0 && v.State == types.VolumeStateAvailable, nil
+		}
+	}
+	return false, fmt.Errorf("%w: EC2 does not know %s", ErrNotAttached, t.VolumeID)
 }
 
 // ebsAPI lets the ebs package's detach and attach waits run over the keeper's narrower

@@ -100,7 +100,9 @@
 // lines, options such as restrict,command="…" included). The guest prints SSHReady on the
 // console once sshd listens; sshd logs to the console. With Start and no Options.Guest the
 // guest does nothing else. Programs of this module for the guest are built static with
-// BuildStatic and placed with Options.GuestFiles.
+// BuildStatic and placed with Options.GuestFiles. Options.SSH.Gate runs a guest program
+// before sshd and starts sshd only once it exits 0: a boot that waits at a passphrase
+// prompt stays unreachable, as an instance stuck at a crypttab prompt does.
 //
 //	hostKey, hostSigner := vmtest.NewSSHKey(t)
 //	_, client := vmtest.NewSSHKey(t)

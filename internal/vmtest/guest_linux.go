@@ -66,7 +66,9 @@ func guestBoot(body func() int) {
 		}
 	}
 	if os.Getenv(envSSH) == "1" {
-		if err := startSSHD(); err != nil {
+		if err := runSSHGate(os.Getenv(envSSHGate)); err != nil {
+			fmt.Printf("vmtest: sshd not started: %v\n", err)
+		} else if err := startSSHD(); err != nil {
 			fmt.Printf("vmtest: sshd: %v\n", err)
 		}
 	}

@@ -67,6 +67,7 @@ func TestOptionsValidate(t *testing.T) {
 	}
 	assert.NoError(t, ok.validate())
 	assert.NoError(t, Options{Net: &Net{GuestPort: 22}}.validate())
+	assert.NoError(t, Options{Net: &Net{GuestPort: 22}, SSH: &SSH{Gate: "/etc/gate"}}.validate())
 	for name, o := range map[string]Options{
 		"empty path":        {Disks: []Disk{{}}},
 		"long serial":       {Disks: []Disk{{Path: "/x", NVMeSerial: "vol0123456789abcdef01"}}},
@@ -79,6 +80,8 @@ func TestOptionsValidate(t *testing.T) {
 		"no guest port":     {Net: &Net{}},
 		"guest port range":  {Net: &Net{GuestPort: 65536}},
 		"host port range":   {Net: &Net{GuestPort: 22, HostPort: -1}},
+		"relative gate":     {Net: &Net{GuestPort: 22}, SSH: &SSH{Gate: "etc/gate"}},
+		"space in gate":     {Net: &Net{GuestPort: 22}, SSH: &SSH{Gate: "/etc/a gate"}},
 	} {
 		t.Run(name, func(t *testing.T) { assert.Error(t, o.validate()) })
 	}

@@ -460,6 +460,9 @@ func (p *plan) env(nonce, guest string) map[string]string {
 	}
 	if p.opts.SSH != nil {
 		env[envSSH] = "1"
+		if p.opts.SSH.Gate != "" {
+			env[envSSHGate] = p.opts.SSH.Gate
+		}
 	}
 	if guest != "" {
 		env[envGuest] = guest

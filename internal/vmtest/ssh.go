@@ -18,6 +18,9 @@ import (
 // envSSH, when "1", makes the guest start sshd after its network is up.
 const envSSH = "CLOUDLUKS_VM_SSHD"
 
+// envSSHGate is SSH.Gate's guest path.
+const envSSHGate = "CLOUDLUKS_VM_SSHD_GATE"
+
 // SSHD is the host's OpenSSH server binary the guest runs (Debian's openssh-server).
 const SSHD = "/usr/sbin/sshd"
 
@@ -35,6 +38,12 @@ type SSH struct {
 	// AuthorizedKeys is root's ~/.ssh/authorized_keys, options (restrict, command="…")
 	// included.
 	AuthorizedKeys string
+	// Gate, when set, is a program in the guest (an absolute guest path, e.g. a script
+	// placed with Options.GuestFiles and run by /bin/sh) that runs on the console before
+	// sshd, as the units a real boot orders before sshd do (local file systems, crypttab).
+	// sshd starts once it exits 0; a gate that never exits keeps the instance unreachable,
+	// like a boot waiting at a crypttab passphrase prompt.
+	Gate string
 }
 
 // sshdConfig is the guest's /etc/ssh/sshd_config: keys only, root only, no PAM (the guest has

@@ -23,6 +23,21 @@ func init() {
 	})
 }
 
+// runSSHGate runs SSH.Gate (if any) on the console and waits for it: however long it takes,
+// since a gate that never ends is what it is for.
+func runSSHGate(gate string) error {
+	if gate == "" {
+		return nil
+	}
+	cmd := exec.Command(gate)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stdout
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LANG=C"}
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("gate %s: %w", gate, err)
+	}
+	return nil
+}
+
 // sshdWait bounds how long the guest waits for sshd to listen.
 const sshdWait = 60 * time.Second
 

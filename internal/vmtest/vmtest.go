@@ -138,6 +138,9 @@ func (o Options) validate() error {
 	if o.SSH != nil && o.Net == nil {
 		return fmt.Errorf("vmtest: Options.SSH needs Options.Net (GuestPort 22)")
 	}
+	if o.SSH != nil && o.SSH.Gate != "" && (!strings.HasPrefix(o.SSH.Gate, "/") || !cmdlineSafe(o.SSH.Gate)) {
+		return fmt.Errorf("vmtest: SSH.Gate %q: want an absolute guest path of printable ASCII without spaces or double quotes", o.SSH.Gate)
+	}
 	for k, v := range o.Env {
 		if !validEnvName(k) {
 			return fmt.Errorf("vmtest: Env name %q: want [A-Za-z_][A-Za-z0-9_]*", k)
