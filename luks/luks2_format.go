@@ -41,10 +41,31 @@ const (
 	luks2SaltSize        = 32                     // LUKS_SALTSIZE
 	luks2Stripes         = 4000
 	luks2DefaultAlign    = 1 << 20 // DEFAULT_DISK_ALIGNMENT
+	luks2HdrOffsetMax    = 4 << 20 // LUKS2_HDR_OFFSET_MAX
 )
 
-// ErrLUKS2Option: a LUKS2 format option cryptsetup refuses; the message is cryptsetup's.
+// ErrLUKS2Option: a LUKS2 format option cryptsetup refuses. The error is an *OptionError
+// carrying cryptsetup's message.
 var ErrLUKS2Option = errors.New("invalid LUKS2 format option")
+
+// OptionError is a refused LUKS2 format option. Msg is cryptsetup's wording; PBKDF marks
+// the PBKDF parameters, after which cryptsetup adds "Failed to set pbkdf parameters.".
+type OptionError struct {
+	Msg   string
+	PBKDF bool
+}
+
+func (e *OptionError) Error() string { return ErrLUKS2Option.Error() + ": " + e.Msg }
+
+// Is makes errors.Is(err, ErrLUKS2Option) match.
+func (e *OptionError) Is(target error) bool { return target == ErrLUKS2Option }
+
+// ValidLUKS2Sizes reports whether --luks2-metadata-size and --luks2-keyslots-size (bytes,
+// 0 = default) are sizes LUKS2 allows (crypt_set_metadata_size), so a program can refuse
+// them before it touches anything.
+func ValidLUKS2Sizes(metadata, keyslots uint64) bool {
+	return (metadata == 0 || validLUKS2MetadataSize(metadata)) && keyslots%4096 == 0 && keyslots <= luks2MaxKeyslotsSize
+}
 
 // LUKS2FormatOptions are the `luksFormat --type luks2` parameters. The zero value formats
 // as cryptsetup 2.6.1 does with no options: aes-xts-plain64 with a 512-bit key, argon2id
@@ -101,6 +122,9 @@ type LUKS2Info struct {
 	Iterations   uint32 // argon2 time cost or PBKDF2 iterations
 	Memory       uint32 // KiB (argon2)
 	Parallel     uint32 // (argon2)
+	// Warnings are the lines cryptsetup prints on stdout while formatting (a very small
+	// keyslots area, a keyslots size adjusted to the data offset).
+	Warnings []string
 }
 
 // luks2KDF is a resolved key-slot KDF.
@@ -115,7 +139,11 @@ type luks2KDF struct {
 }
 
 func optErr(format string, a ...any) error {
-	return fmt.Errorf("%w: %s", ErrLUKS2Option, fmt.Sprintf(format, a...))
+	return &OptionError{Msg: fmt.Sprintf(format, a...)}
+}
+
+func pbkdfErr(format string, a ...any) error {
+	return &OptionError{Msg: fmt.Sprintf(format, a...), PBKDF: true}
 }
 
 // resolveKDF applies verify_pbkdf_params and init_pbkdf_type: limits first, then the caps
@@ -129,18 +157,18 @@ func (o LUKS2FormatOptions) resolveKDF(hashName string) (luks2KDF, error) {
 		k.target = luks2DefaultIterTime
 	}
 	if k.target < 0 || (!k.forced && k.target < time.Millisecond) {
-		return k, optErr("Requested PBKDF target time cannot be zero.")
+		return k, pbkdfErr("Requested PBKDF target time cannot be zero.")
 	}
 	switch k.typ {
 	case KDFPBKDF2:
 		if k.forced && o.ForceIterations < pbkdf2MinIterations {
-			return k, optErr("Forced iteration count is too low for pbkdf2 (minimum is %d).", pbkdf2MinIterations)
+			return k, pbkdfErr("Forced iteration count is too low for pbkdf2 (minimum is %d).", pbkdf2MinIterations)
 		}
 		k.iter = o.ForceIterations
 		return k, nil
 	case KDFArgon2i, KDFArgon2id:
 	default:
-		return k, optErr("Unknown PBKDF type %s.", o.PBKDF)
+		return k, pbkdfErr("Unknown PBKDF type %s.", o.PBKDF)
 	}
 	k.memory, k.parallel = o.Memory, o.Parallel
 	if k.memory == 0 {
@@ -151,15 +179,15 @@ func (o LUKS2FormatOptions) resolveKDF(hashName string) (luks2KDF, error) {
 	}
 	if k.forced {
 		if o.ForceIterations < argon2MinIterations {
-			return k, optErr("Forced iteration count is too low for %s (minimum is %d).", k.typ, argon2MinIterations)
+			return k, pbkdfErr("Forced iteration count is too low for %s (minimum is %d).", k.typ, argon2MinIterations)
 		}
 		if k.memory < argon2MinMemory {
-			return k, optErr("Forced memory cost is too low for %s (minimum is %d kilobytes).", k.typ, argon2MinMemory)
+			return k, pbkdfErr("Forced memory cost is too low for %s (minimum is %d kilobytes).", k.typ, argon2MinMemory)
 		}
 		k.iter = o.ForceIterations
 	}
 	if k.memory > argon2MaxMemory {
-		return k, optErr("Requested maximum PBKDF memory cost is too high (maximum is %d kilobytes).", argon2MaxMemory)
+		return k, pbkdfErr("Requested maximum PBKDF memory cost is too high (maximum is %d kilobytes).", argon2MaxMemory)
 	}
 	k.parallel = min(k.parallel, argon2MaxThreads, uint32(max(1, runtime.NumCPU())))
 	k.memory = min(k.memory, adjustedPhysMemoryKiB())
@@ -391,6 +419,7 @@ type luks2Plan struct {
 	keyslotSize uint64
 	sectorSize  int
 	keyslot     *jsonc.Value // the keyslot object, added for the second write
+	warnings    []string
 }
 
 func b64(b []byte) *jsonc.Value { return jsonc.NewString(base64.StdEncoding.EncodeToString(b)) }
@@ -411,7 +440,7 @@ func planLUKS2(ctx context.Context, hdr ReadWriterAt, pass []byte, o LUKS2Format
 		return nil, fmt.Errorf("%w: cipher_null headers accept only an empty passphrase", ErrInvalidParameter)
 	}
 	metaSize := o.MetadataSize
-	if metaSize != 0 && !validLUKS2MetadataSize(metaSize) || o.KeyslotsSize%4096 != 0 || o.KeyslotsSize > luks2MaxKeyslotsSize {
+	if !ValidLUKS2Sizes(metaSize, o.KeyslotsSize) {
 		return nil, optErr("Unsupported LUKS2 metadata size options.")
 	}
 	if metaSize == 0 {
@@ -490,6 +519,13 @@ func planLUKS2(ctx context.Context, hdr ReadWriterAt, pass []byte, o LUKS2Format
 	}
 	if dataOffset == 0 && reqAlign != 0 {
 		dataOffset = roundUp(minOff+ks, reqAlign) + alignOff
+	}
+	var warnings []string
+	if ks < luks2HdrOffsetMax-2*luks2DefaultMetadataSize {
+		warnings = append(warnings, fmt.Sprintf("WARNING: keyslots area (%d bytes) is very small, available LUKS2 keyslot count is very limited.", ks))
+	}
+	if o.KeyslotsSize != 0 && o.KeyslotsSize != ks {
+		warnings = append(warnings, fmt.Sprintf("WARNING: LUKS2 keyslots area size changed to %d bytes.", ks))
 	}
 	if sectorSize > SectorSize && haveDataSize {
 		if (uint64(dataSize)-dataOffset)%uint64(sectorSize) != 0 {
@@ -657,7 +693,7 @@ func planLUKS2(ctx context.Context, hdr ReadWriterAt, pass []byte, o LUKS2Format
 	c.Encrypt(mat, mat, 0)
 	c.Wipe()
 	return &luks2Plan{meta: m, vk: vk, slot: slot, kdf: kdf, areaOffset: areaOff, areaMat: mat,
-		dataOffset: dataOffset, keyslotSize: ks, sectorSize: sectorSize, keyslot: keyslot}, nil
+		dataOffset: dataOffset, keyslotSize: ks, sectorSize: sectorSize, keyslot: keyslot, warnings: warnings}, nil
 }
 
 // FormatLUKS2 writes a new LUKS2 header with passphrase in one key slot, as `cryptsetup
@@ -710,5 +746,5 @@ func FormatLUKS2(ctx context.Context, hdr ReadWriterAt, passphrase []byte, opts 
 	}
 	return &LUKS2Info{UUID: m.uuid, Keyslot: p.slot, MetadataSize: m.hdrSize, KeyslotsSize: p.keyslotSize,
 		DataOffset: p.dataOffset, SectorSize: p.sectorSize, PBKDF: p.kdf.typ, Iterations: p.kdf.iter,
-		Memory: p.kdf.memory, Parallel: p.kdf.parallel}, p.vk, nil
+		Memory: p.kdf.memory, Parallel: p.kdf.parallel, Warnings: p.warnings}, p.vk, nil
 }

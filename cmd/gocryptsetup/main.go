@@ -156,7 +156,7 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 	if err := opts.checkAllowed(v.Name); err != nil {
 		return a.usageFail(err.(*usageError))
 	}
-	if err := checkType(opts); err != nil {
+	if err := checkType(opts); err != nil && (v.Name != "luksFormat" || !formatsLUKS2(opts)) {
 		return a.finish(err)
 	}
 	return a.finish(v.Run(a, args))

@@ -42,6 +42,7 @@ type options struct {
 	offsetBytes     int64 // --offset-bytes (read/write extensions)
 	sizeBytes       int64 // --size-bytes (read extension; 0: to the end)
 	benchTime       time.Duration
+	l2              luks2Opts // LUKS2 format options (options_luks2.go)
 
 	// Mapping options, parsed here so the mapping verbs (open NAME, close, status) only read them.
 	readonly            bool
@@ -105,7 +106,7 @@ func optionTable() []optDef {
 	num := func(p func(*options) *int64) func(*options, string, int64) {
 		return func(o *options, _ string, n int64) { *p(o) = n }
 	}
-	return []optDef{
+	return mergeOptionDefs([]optDef{
 		{long: "help", short: '?', kind: optBool, apply: flag(func(o *options) *bool { return &o.help })},
 		{long: "usage", kind: optBool, apply: flag(func(o *options) *bool { return &o.usage })},
 		{long: "version", short: 'V', kind: optBool, apply: flag(func(o *options) *bool { return &o.version })},
@@ -148,7 +149,7 @@ func optionTable() []optDef {
 		{long: "verify-passphrase", short: 'y', kind: optBool, apply: flag(func(o *options) *bool { return &o.verifyPass })},
 		{long: "dump-master-key", kind: optBool, alias: "dump-volume-key", apply: flag(func(o *options) *bool { return &o.dumpVolumeKey })},
 		{long: "master-key-file", kind: optString, arg: "STRING", alias: "volume-key-file", apply: str(func(o *options) *string { return &o.volumeKeyFile })},
-	}
+	}, luks2OptionDefs())
 }
 
 // usageError is a command-line mistake: cryptsetup prints the usage summary, then
@@ -317,7 +318,9 @@ func (o *options) checkAllowed(action string) error {
 	}
 	// Checks cryptsetup makes after the per-action ones.
 	switch {
-	case action == "luksFormat" && o.set["offset"]:
+	case action == "luksFormat" && o.set["offset"] && o.set["align-payload"] && formatsLUKS2(o):
+		return &usageError{msg: "Options --align-payload and --offset cannot be combined."}
+	case action == "luksFormat" && o.set["offset"] && !formatsLUKS2(o):
 		// cryptsetup's --offset sets the data offset in 512-byte sectors; luks.Format has
 		// no exact-offset layout, and ignoring the option would give a different layout
 		// without a word. Refused until it is implemented.
