@@ -1,11 +1,11 @@
-// Package dmcrypt maps LUKS1 volumes through the kernel's dm-crypt target: the verbs of
+// Package dmcrypt maps LUKS1 and LUKS2 volumes through the kernel's dm-crypt target: the verbs of
 // `cryptsetup open`, `status` and `close`, spoken directly to device-mapper, loop devices and
 // the kernel keyring — no cgo, no libdevmapper, no dmsetup or cryptsetup binary — and
 // interoperating with cryptsetup on the same machine (its mappings are ours to read and
 // close, ours are its).
 //
-// It follows cryptsetup 2.6's conventions for LUKS1 mappings (lib/libdevmapper.c,
-// src/cryptsetup.c) and the dm-crypt table format of the kernel's
+// It follows cryptsetup 2.6's conventions for LUKS mappings (lib/libdevmapper.c,
+// lib/luks2/luks2_json_metadata.c LUKS2_activate, src/cryptsetup.c) and the dm-crypt table format of the kernel's
 // Documentation/admin-guide/device-mapper/dm-crypt.rst.
 //
 // # Open, status, close
@@ -19,15 +19,18 @@
 //
 // There are three ways to open, by where the volume key comes from:
 //
-//   - Open unlocks the header with a passphrase (luks.Unlock).
-//   - OpenWithKey takes a key already unlocked (by luks.Unlock or luks.Format).
-//   - OpenWith takes a function that unlocks (a prompt, a key file, a key from elsewhere)
-//     and calls it only after the cheap checks: device-mapper present, the privilege to use
-//     it, the name free. A program asks for a passphrase only when the mapping can be made.
+//   - Open unlocks the header of either version with a passphrase (luks.UnlockAny).
+//   - OpenWithKey takes a key already unlocked (by luks.UnlockAny or luks.Format) and the
+//     header as a luks.Metadata (*luks.Header or *luks.Header2).
+//   - OpenWith (LUKS1 headers) and OpenWithAny (either version) take a function that
+//     unlocks (a prompt, a key file, a key from elsewhere) and call it only after the cheap
+//     checks: device-mapper present, the privilege to use it, the name free. A program asks
+//     for a passphrase only when the mapping can be made.
 //
-// Each checks the name once, then builds the crypt table, creates the device with the uuid
-// "CRYPT-LUKS1-<uuid without dashes>-<name>" (so cryptsetup, lsblk and systemd recognise
-// it), loads the table and resumes it. An image file is first attached to a free loop device
+// Each checks the name once, then builds the crypt table from the header's data segment
+// (luks.DataSegment: cipher, offset, size, sector size, IV tweak), creates the device with
+// the uuid "CRYPT-LUKS1-<uuid without dashes>-<name>" or "CRYPT-LUKS2-…" (so cryptsetup,
+// lsblk and systemd recognise it and status shows the type), loads the table and resumes it. An image file is first attached to a free loop device
 // with autoclear, as cryptsetup does, so removing the mapping detaches the loop device. On
 // any failure — wrong passphrase, a name in use, a table the kernel rejects — nothing is left
 // behind: no mapping, no loop device, no key in a keyring.
@@ -44,7 +47,12 @@
 // With OpenOptions.Keyring the key goes to dm-crypt as a "logon" key added to the thread
 // keyring of a dedicated OS thread and referenced from the table; it is invalidated right
 // after the load and the thread ends, so the key never stays in a keyring (status then shows
-// "key location: keyring"). cryptsetup 2.6 itself always uses hex keys for LUKS1.
+// "key location: keyring"). cryptsetup 2.6 itself always uses hex keys for LUKS1, and the
+// keyring for LUKS2; so does this package for LUKS2, under cryptsetup's key description
+// "cryptsetup:<LUKS uuid>-d<digest>", so both tools load the same table. A LUKS2 header's
+// persistent flags (config.flags: allow-discards, same-cpu-crypt, submit-from-crypt-cpus,
+// no-read-workqueue, no-write-workqueue) are added to OpenOptions' flags, and a header with
+// unmet requirements (an unfinished reencryption) is refused (luks.ErrUnmetRequirements).
 //
 // # Device nodes and udev
 //

@@ -21,12 +21,12 @@ import (
 
 const udevControl = "/run/udev/control"
 
-// Open unlocks the LUKS1 device (block device or image file) with passphrase and maps it as
-// /dev/mapper/NAME, like `cryptsetup open --type luks1 DEVICE NAME`. An image file is attached
+// Open unlocks the LUKS1 or LUKS2 device (block device or image file) with passphrase and
+// maps it as /dev/mapper/NAME, like `cryptsetup open DEVICE NAME`. An image file is attached
 // to a loop device first (autoclear: it detaches when the mapping goes away). On any error
 // nothing is left behind: no mapping, no loop device, no keyring key.
 func Open(ctx context.Context, device, name string, passphrase []byte, opts OpenOptions) (*Mapping, error) {
-	return OpenWith(ctx, device, name, func() (*luks.Header, *luks.VolumeKey, int, error) {
+	return OpenWithAny(ctx, device, name, func() (luks.Metadata, *luks.VolumeKey, int, error) {
 		hdrPath := device
 		if opts.Header != "" {
 			hdrPath = opts.Header
@@ -36,7 +36,7 @@ func Open(ctx context.Context, device, name string, passphrase []byte, opts Open
 			return nil, nil, 0, deviceErr(hdrPath, err)
 		}
 		defer hf.Close()
-		h, vk, slot, err := luks.Unlock(ctx, hf, passphrase, luks.UnlockOptions{Keyslot: opts.Keyslot, MaxIterations: opts.MaxIterations})
+		h, vk, slot, err := luks.UnlockAny(ctx, hf, passphrase, luks.UnlockOptions{Keyslot: opts.Keyslot, MaxIterations: opts.MaxIterations})
 		if err != nil {
 			return nil, nil, 0, fmt.Errorf("%s: %w", hdrPath, err)
 		}
@@ -50,6 +50,21 @@ func Open(ctx context.Context, device, name string, passphrase []byte, opts Open
 // cryptsetup does — then calls unlock once and maps the device with the key it returns. The
 // key is wiped before OpenWith returns. An error from unlock is returned unchanged.
 func OpenWith(ctx context.Context, device, name string, unlock func() (*luks.Header, *luks.VolumeKey, int, error), opts OpenOptions) (*Mapping, error) {
+	if unlock == nil {
+		return OpenWithAny(ctx, device, name, nil, opts)
+	}
+	return OpenWithAny(ctx, device, name, func() (luks.Metadata, *luks.VolumeKey, int, error) {
+		h, vk, slot, err := unlock()
+		if h == nil {
+			return nil, vk, slot, err
+		}
+		return h, vk, slot, err
+	}, opts)
+}
+
+// OpenWithAny is OpenWith for an unlock function that returns a header of either version
+// (luks.UnlockAny's result).
+func OpenWithAny(ctx context.Context, device, name string, unlock func() (luks.Metadata, *luks.VolumeKey, int, error), opts OpenOptions) (*Mapping, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
@@ -67,6 +82,9 @@ func OpenWith(ctx context.Context, device, name string, unlock func() (*luks.Hea
 	}
 	if err != nil {
 		return nil, err
+	}
+	if h == nil {
+		return nil, fmt.Errorf("open %s: %w: unlock returned no header", name, ErrInvalidParameter)
 	}
 	m, err := openWithKey(ctx, c, device, name, h, vk, opts)
 	if err != nil {
@@ -102,12 +120,16 @@ func deviceErr(path string, err error) error {
 }
 
 // OpenWithKey maps device under name with an already unlocked volume key (e.g. from
-// luks.Unlock or luks.Format). h describes the payload (cipher, key size, payload offset, uuid).
-func OpenWithKey(ctx context.Context, device, name string, h *luks.Header, vk *luks.VolumeKey, opts OpenOptions) (*Mapping, error) {
+// luks.UnlockAny or luks.Format). h (a *luks.Header or *luks.Header2) describes the payload
+// through its DataSegment: cipher, key size, offset, size, sector size, IV tweak, uuid,
+// and for LUKS2 the persistent flags of config.flags, which add to opts' flags as in
+// cryptsetup. A LUKS2 key always goes through the kernel keyring, as cryptsetup 2.6 hands
+// it over, under cryptsetup's own description ("cryptsetup:<uuid>-d<digest>").
+func OpenWithKey(ctx context.Context, device, name string, h luks.Metadata, vk *luks.VolumeKey, opts OpenOptions) (*Mapping, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
-	if _, err := dm.CryptTableFromHeader(h, vk, device, ^uint64(0)); err != nil {
+	if _, err := segmentTable(h, vk, device, ^uint64(0)); err != nil {
 		return nil, err // nil or mismatched key: fail before touching the kernel
 	}
 	c, err := openFree(name)
@@ -119,8 +141,8 @@ func OpenWithKey(ctx context.Context, device, name string, h *luks.Header, vk *l
 }
 
 // openWithKey maps device with the name openFree has checked.
-func openWithKey(ctx context.Context, c *dm.Control, device, name string, h *luks.Header, vk *luks.VolumeKey, opts OpenOptions) (m *Mapping, err error) {
-	if _, err := dm.CryptTableFromHeader(h, vk, device, ^uint64(0)); err != nil {
+func openWithKey(ctx context.Context, c *dm.Control, device, name string, h luks.Metadata, vk *luks.VolumeKey, opts OpenOptions) (m *Mapping, err error) {
+	if _, err := segmentTable(h, vk, device, ^uint64(0)); err != nil {
 		return nil, err // an unlock function that returned no key
 	}
 	var st unix.Stat_t
@@ -164,19 +186,30 @@ func openWithKey(ctx context.Context, c *dm.Control, device, name string, h *luk
 	if err != nil {
 		return nil, err
 	}
-	table, err := dm.CryptTableFromHeader(h, vk, devPath, sectors)
+	table, err := segmentTable(h, vk, devPath, sectors)
 	if err != nil {
 		return nil, err
 	}
-	m.UUID = dm.LUKS1UUID(h.UUID, name)
+	seg, _ := h.DataSegment() // checked by segmentTable
+	m.UUID = dm.LUKS1UUID(seg.UUID, name)
 	table.AllowDiscards = opts.AllowDiscards
 	table.SameCPUCrypt = opts.SameCPUCrypt
 	table.SubmitFromCryptCPUs = opts.SubmitFromCryptCPUs
 	table.NoReadWorkqueue = opts.NoReadWorkqueue
 	table.NoWriteWorkqueue = opts.NoWriteWorkqueue
+	keyDesc := ""
 	if opts.Keyring {
+		keyDesc = dm.KeyDescription(m.UUID)
+	}
+	if h2, ok := h.(*luks.Header2); ok {
+		m.UUID = dm.LUKS2UUID(seg.UUID, name)
+		applyPersistentFlags(table, seg.Flags)
+		d, _ := h2.SegmentDigest(0)
+		keyDesc = dm.LUKS2KeyDescription(seg.UUID, d)
+	}
+	if keyDesc != "" {
 		table.Key = nil
-		table.Keyring = &dm.KeyringKey{Type: "logon", Description: dm.KeyDescription(m.UUID), Size: vk.Len()}
+		table.Keyring = &dm.KeyringKey{Type: "logon", Description: keyDesc, Size: vk.Len()}
 	}
 	tgt, err := table.Target()
 	if err != nil {
@@ -200,7 +233,7 @@ func openWithKey(ctx context.Context, c *dm.Control, device, name string, h *luk
 	load := func() error {
 		return c.Load(name, []dm.Target{tgt}, dm.LoadOptions{ReadOnly: m.ReadOnly, Secure: table.HasKeyMaterial()})
 	}
-	if opts.Keyring {
+	if table.Keyring != nil {
 		err = dm.WithThreadKey(table.Keyring.Description, vk.Bytes(), load)
 	} else {
 		err = load()

@@ -28,8 +28,16 @@ func OpenWith(ctx context.Context, device, name string, unlock func() (*luks.Hea
 	return nil, ErrUnsupported
 }
 
+// OpenWithAny returns ErrUnsupported (or ValidateName's error) without calling unlock.
+func OpenWithAny(ctx context.Context, device, name string, unlock func() (luks.Metadata, *luks.VolumeKey, int, error), opts OpenOptions) (*Mapping, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	return nil, ErrUnsupported
+}
+
 // OpenWithKey returns ErrUnsupported (or ValidateName's error).
-func OpenWithKey(ctx context.Context, device, name string, h *luks.Header, vk *luks.VolumeKey, opts OpenOptions) (*Mapping, error) {
+func OpenWithKey(ctx context.Context, device, name string, h luks.Metadata, vk *luks.VolumeKey, opts OpenOptions) (*Mapping, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}

@@ -64,7 +64,9 @@ func TestBadInputFiles(t *testing.T) {
 
 			_, err = ReadHeader(f)
 			require.ErrorIs(t, err, tc.want)
-			assert.False(t, IsLUKS(f))
+			// A LUKS2 header is LUKS (IsLUKS loads both versions) but not LUKS1.
+			assert.Equal(t, tc.name == "LUKS2", IsLUKS(f))
+			assert.False(t, IsLUKSVersion(f, 1))
 			_, _, _, err = Unlock(ctx, f, []byte("pass"), UnlockOptions{})
 			assert.ErrorIs(t, err, tc.want)
 			_, _, err = AddKey(ctx, rw, []byte("pass"), []byte("x"), opts1000(nil))

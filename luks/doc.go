@@ -4,6 +4,9 @@
 // interchangeable byte for byte where the format leaves no freedom. It needs no cgo, no
 // cryptsetup binary, no root and no device-mapper; the sector ciphers live in luks/sector.
 //
+// LUKS2 (docs/on-disk-format-luks2.pdf, cryptsetup lib/luks2 at v2.6.1) is read beside it;
+// see the LUKS2 section below.
+//
 // # Format
 //
 // Format writes a new header and one key slot to a header device (an image file, a block
@@ -89,6 +92,37 @@
 // 20 bytes, for every slot (enabled or not) 4000 stripes, key material after the header and
 // before the payload, no overlapping key material, and a device large enough for the key
 // material when its size is known.
+//
+// # LUKS2
+//
+// ReadHeader2 loads a LUKS2 header exactly as cryptsetup 2.6.1's loader does: both binary
+// headers (magic, version 2, recorded offset, metadata size 16 KiB … 4 MiB, checksum with
+// the algorithm the header names), the JSON area (one object from the first byte, then
+// only white space and NULs, at least one NUL), the JSON validation of keyslots, tokens,
+// segments, digests and config (ids in numbered form, 64-bit numbers as decimal strings,
+// keyslot areas inside the keyslots area and not overlapping, segments aligned, not
+// overlapping and covered by a digest, config.json_size matching the area, requirements
+// well formed), and cryptsetup's repair of leftover KDF parameters. The valid copy with the
+// higher sequence ID wins; Header2.PrimaryErr and SecondaryErr say what is wrong with the
+// other one (cryptsetup rewrites it on its next write access; this reader never writes).
+// Unknown keyslot, token and segment types load, as in cryptsetup; Token2.Raw and
+// Keyslot2.Raw keep them whole.
+//
+// Unlock2 opens a LUKS2 keyslot with a passphrase: pbkdf2 with any hash, argon2i and
+// argon2id (golang.org/x/crypto/argon2), AF "luks1", key material decrypted in 512-byte
+// sectors, pbkdf2 digest; slots of priority "prefer" first, then "normal", in the order the
+// header lists them; "ignore" slots only when named. Argon2 costs are checked before the
+// call (the library panics on zero time or lanes and allocates the whole memory cost at
+// once): memory above UnlockOptions.MaxArgon2Memory (default 4 GiB, cryptsetup's own
+// ceiling) or memory×passes above MaxArgon2Work is refused with ErrWorkLimit.
+//
+// One API for both versions: Load returns a Metadata (*Header or *Header2), UnlockAny
+// unlocks either, IsLUKS accepts either (IsLUKSVersion one), and Metadata.DataSegment
+// gives the version-neutral description of the payload (cipher, key size, offset, size,
+// sector size, IV tweak, persistent flags) that mappings and the userspace volume are
+// built from. Header, ReadHeader and Unlock stay what they were, the LUKS1 types and
+// verbs, so existing callers are unchanged; Unlock on a LUKS2 device still fails with
+// ErrUnsupportedVersion and callers that want both use UnlockAny.
 //
 // # Security notes
 //

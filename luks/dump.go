@@ -58,11 +58,15 @@ func hexBytes(w io.Writer, b []byte) {
 // buffer of this function's own (no fmt or bufio buffer sees the key bytes), written with
 // a single Write and wiped.
 func DumpVolumeKey(w io.Writer, dataPath string, h *Header, vk *VolumeKey) error {
+	return dumpVolumeKey(w, dataPath, h.CipherName, h.CipherMode, int64(int32(h.PayloadOffset)), h.UUID, vk)
+}
+
+func dumpVolumeKey(w io.Writer, dataPath, cipherName, cipherMode string, payloadOffset int64, uuid string, vk *VolumeKey) error {
 	head := fmt.Sprintf("LUKS header information for %s\n", dataPath) +
-		fmt.Sprintf("Cipher name:   \t%s\n", h.CipherName) +
-		fmt.Sprintf("Cipher mode:   \t%s\n", h.CipherMode) +
-		fmt.Sprintf("Payload offset:\t%d\n", h.PayloadOffset) +
-		fmt.Sprintf("UUID:          \t%s\n", h.UUID) +
+		fmt.Sprintf("Cipher name:   \t%s\n", cipherName) +
+		fmt.Sprintf("Cipher mode:   \t%s\n", cipherMode) +
+		fmt.Sprintf("Payload offset:\t%d\n", payloadOffset) +
+		fmt.Sprintf("UUID:          \t%s\n", uuid) +
 		fmt.Sprintf("MK bits:       \t%d\n", vk.Len()*8) +
 		"MK dump:\t"
 	key := vk.Bytes()

@@ -309,11 +309,18 @@ func ReadHeader(r io.ReaderAt) (*Header, error) {
 	return h, nil
 }
 
-// IsLUKS reports whether r holds a LUKS1 header that loads (cryptsetup isLuks performs the
-// same full load, so a damaged header is "not LUKS").
+// IsLUKS reports whether r holds a LUKS1 or LUKS2 header that loads (cryptsetup isLuks
+// performs the same full load, so a damaged header is "not LUKS"; a LUKS2 header with one
+// good copy is LUKS). IsLUKSVersion asks for one version, as isLuks --type does.
 func IsLUKS(r io.ReaderAt) bool {
-	_, err := ReadHeader(r)
+	_, err := Load(r)
 	return err == nil
+}
+
+// IsLUKSVersion is IsLUKS for one version only (1 or 2).
+func IsLUKSVersion(r io.ReaderAt, version int) bool {
+	m, err := Load(r)
+	return err == nil && m.LUKSVersion() == version
 }
 
 // deviceSize finds the size of r when it can: a Size method, or an *os.File (Stat for regular

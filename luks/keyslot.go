@@ -46,6 +46,11 @@ type UnlockOptions struct {
 	// usual derivation of one block (a 256-bit key with sha256, the 20-byte MK digest) it
 	// is the iteration count. 0 = DefaultMaxIterations.
 	MaxIterations uint32
+	// MaxArgon2Memory bounds the memory an argon2 keyslot (LUKS2) may demand, in KiB;
+	// 0 = DefaultMaxArgon2Memory (cryptsetup's own 4 GiB ceiling).
+	MaxArgon2Memory uint32
+	// MaxArgon2Work bounds argon2 memory times passes (KiB·passes); 0 = DefaultMaxArgon2Work.
+	MaxArgon2Work uint64
 }
 
 // crypto bundles what key-slot work needs from a validated header.

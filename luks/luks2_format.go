@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/argon2"
 	"golang.org/x/sys/unix"
 
 	"github.com/cloudluks/cloudluks/luks/internal/jsonc"
@@ -208,21 +208,6 @@ func adjustedPhysMemoryKiB() uint32 {
 	return uint32(kib / 2)
 }
 
-// argon2Key derives with argon2i or argon2id after checking the costs, because x/crypto's
-// argon2 panics on a zero time or thread count.
-func argon2Key(ctx context.Context, typ string, pass, salt []byte, t, m, p uint32, keyLen int) ([]byte, error) {
-	if t < 1 || p < 1 || p > 255 || m < 8*p || keyLen < 1 {
-		return nil, fmt.Errorf("%w: argon2 time %d memory %d threads %d", ErrInvalidParameter, t, m, p)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if typ == KDFArgon2i {
-		return argon2.Key(pass, salt, t, m, uint8(p), uint32(keyLen)), nil
-	}
-	return argon2.IDKey(pass, salt, t, m, uint8(p), uint32(keyLen)), nil
-}
-
 // benchmarkArgon2 is crypt_argon2_check: grow from the minimum costs until a run takes
 // 250 ms, then move memory first (up to the limit) and time next towards the target, until
 // a run lands within 95–110 % of it. Times are wall-clock, as cryptsetup measures argon2.
@@ -238,7 +223,7 @@ func benchmarkArgon2(ctx context.Context, typ string, keyLen int, maxMem, parall
 		best := int64(-1)
 		for i := 0; i < samples; i++ {
 			start := time.Now()
-			k, err := argon2Key(ctx, typ, []byte("foobarfo"), []byte("0123456789abcdef0123456789abcdef"), t, m, parallel, keyLen)
+			k, err := argon2Key(ctx, typ, []byte("foobarfo"), []byte("0123456789abcdef0123456789abcdef"), int64(t), int64(m), int64(parallel), keyLen, argon2MaxMemory, math.MaxUint64)
 			if err != nil {
 				return 0, err
 			}
@@ -422,7 +407,7 @@ type luks2Plan struct {
 	warnings    []string
 }
 
-func b64(b []byte) *jsonc.Value { return jsonc.NewString(base64.StdEncoding.EncodeToString(b)) }
+func b64Value(b []byte) *jsonc.Value { return jsonc.NewString(base64.StdEncoding.EncodeToString(b)) }
 
 func u64s(n uint64) *jsonc.Value { return jsonc.NewString(fmt.Sprint(n)) }
 
@@ -624,8 +609,8 @@ func planLUKS2(ctx context.Context, hdr ReadWriterAt, pass []byte, o LUKS2Format
 		Set("segments", jsonc.NewArray(jsonc.NewString("0"))).
 		Set("hash", jsonc.NewString(fp.Hash)).
 		Set("iterations", jsonc.NewInt(int64(digestIter))).
-		Set("salt", b64(digestSalt)).
-		Set("digest", b64(d))
+		Set("salt", b64Value(digestSalt)).
+		Set("digest", b64Value(d))
 	clear(d)
 	segment := jsonc.NewObject().
 		Set("type", jsonc.NewString("crypt")).
@@ -657,13 +642,13 @@ func planLUKS2(ctx context.Context, hdr ReadWriterAt, pass []byte, o LUKS2Format
 		kdfObj.Set("time", jsonc.NewInt(int64(kdf.iter))).
 			Set("memory", jsonc.NewInt(int64(kdf.memory))).
 			Set("cpus", jsonc.NewInt(int64(kdf.parallel)))
-		dk, err = argon2Key(ctx, kdf.typ, pass, slotSalt, kdf.iter, kdf.memory, kdf.parallel, slotKeyBytes)
+		dk, err = argon2Key(ctx, kdf.typ, pass, slotSalt, int64(kdf.iter), int64(kdf.memory), int64(kdf.parallel), slotKeyBytes, argon2MaxMemory, math.MaxUint64)
 	}
 	if err != nil {
 		return fail(err)
 	}
 	defer clear(dk)
-	kdfObj.Set("salt", b64(slotSalt))
+	kdfObj.Set("salt", b64Value(slotSalt))
 	keyslot := jsonc.NewObject().
 		Set("type", jsonc.NewString("luks2")).
 		Set("key_size", jsonc.NewInt(int64(keyBytes))).

@@ -13,9 +13,11 @@ import (
 // volumeChunk bounds the buffer one ReadAt/WriteAt step uses.
 const volumeChunk = 1 << 20
 
-// Volume is the decrypted payload of a LUKS1 device as an io.ReaderAt and io.WriterAt,
-// like dm-crypt would present it but in user space: byte 0 is the first byte of the payload
-// (payload sector 0 uses IV sector 0). Reads and writes need not be sector-aligned; partial
+// Volume is the decrypted payload of a LUKS1 or LUKS2 device as an io.ReaderAt and
+// io.WriterAt, like dm-crypt would present it but in user space: byte 0 is the first byte
+// of the payload, encrypted in the segment's sector size (512 for LUKS1, up to 4096 for
+// LUKS2) with IVs counted in 512-byte sectors from the segment's iv_tweak, as cryptsetup
+// maps it. Reads and writes need not be sector-aligned; partial
 // sectors are read, decrypted, patched, encrypted and written back. It is safe for
 // concurrent use: parallel ReadAt calls, and parallel WriteAt calls on non-overlapping byte
 // ranges (as io.WriterAt allows) even when they share a sector, because partial-sector
@@ -28,41 +30,72 @@ type Volume struct {
 	c      *sector.Cipher
 	off    int64
 	size   int64
+	ss     int64  // encryption sector size
+	tweak  uint64 // IV sector of payload byte 0
 	closed bool
 }
 
 // NewVolume opens the payload of data (the data device: the image itself, or the data
 // device of a detached header) with volume key vk, which is checked against the header's
-// MK digest so a wrong key can never write garbage. The size of data must be knowable (an
-// *os.File or something with Size() int64).
-func NewVolume(data ReadWriterAt, h *Header, vk *VolumeKey) (*Volume, error) {
-	sc, err := prepare(h, 0)
+// digest so a wrong key can never write garbage. h is a *Header or a *Header2 (its
+// DataSegment: a LUKS2 header with unmet requirements is refused). The size of data must
+// be knowable (an *os.File or something with Size() int64); a LUKS2 segment of fixed size
+// must fit in it.
+func NewVolume(data ReadWriterAt, h Metadata, vk *VolumeKey) (*Volume, error) {
+	if h == nil {
+		return nil, fmt.Errorf("%w: no header", ErrInvalidParameter)
+	}
+	seg, err := h.DataSegment()
 	if err != nil {
 		return nil, err
 	}
-	if vk == nil || vk.Len() != int(h.KeyBytes) {
-		return nil, fmt.Errorf("%w: key length does not match the header's %d bytes", ErrVolumeKeyMismatch, h.KeyBytes)
+	name, mode, err := sector.SplitSpec(seg.Cipher)
+	if err != nil {
+		return nil, fmt.Errorf("cipher %q: %w", seg.Cipher, err)
 	}
-	ok, err := verifyVolumeKey(context.Background(), h, sc, vk.b)
+	spec, err := sector.ParseSpec(name, mode)
+	if err != nil {
+		return nil, fmt.Errorf("cipher %q: %w", seg.Cipher, err)
+	}
+	if vk == nil || vk.Len() != seg.KeyBytes {
+		return nil, fmt.Errorf("%w: key length does not match the header's %d bytes", ErrVolumeKeyMismatch, seg.KeyBytes)
+	}
+	ok, err := h.verifyKey(context.Background(), vk.b)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, ErrVolumeKeyMismatch
 	}
+	ss := int64(seg.SectorSize)
+	if ss < SectorSize || ss > 4096 || ss&(ss-1) != 0 {
+		return nil, fmt.Errorf("%w: sector size %d", ErrUnsupportedCipher, ss)
+	}
 	size, known := deviceSize(data)
 	if !known {
 		return nil, fmt.Errorf("%w: cannot determine the size of the data device", ErrInvalidParameter)
 	}
-	off := h.PayloadOffsetBytes()
+	off := seg.Offset
 	if size < off {
 		return nil, fmt.Errorf("%w: data device has %d bytes, payload starts at %d", ErrDeviceTooSmall, size, off)
 	}
-	c, err := sector.NewFromSpec(sc.spec, vk.b)
+	n := (size - off) / ss * ss
+	if seg.Size > 0 {
+		if seg.Size > size-off {
+			return nil, fmt.Errorf("%w: data device has %d bytes, segment ends at %d", ErrDeviceTooSmall, size, off+seg.Size)
+		}
+		n = seg.Size
+	}
+	c, err := sector.NewFromSpec(spec, vk.b)
 	if err != nil {
 		return nil, err
 	}
-	return &Volume{data: data, c: c, off: off, size: (size - off) / SectorSize * SectorSize}, nil
+	return &Volume{data: data, c: c, off: off, size: n, ss: ss, tweak: seg.IVTweak}, nil
+}
+
+// crypt en- or decrypts whole sectors in place; first counts sectors of v.ss bytes.
+func (v *Volume) crypt(buf []byte, first int64, enc bool) error {
+	return v.c.CryptLarge(buf, buf, int(v.ss), v.tweak+uint64(first)*uint64(v.ss/SectorSize), enc)
 }
 
 // Size is the payload size in bytes (data device size minus payload offset, in whole
@@ -99,16 +132,17 @@ func (v *Volume) ReadAt(p []byte, off int64) (int, error) {
 	n := int(min(int64(want), v.size-off))
 	// One buffer for every chunk: a chunk spans at most volumeChunk bytes plus the partial
 	// sector before it.
-	scratch := make([]byte, min(int64(n)+2*SectorSize, volumeChunk+SectorSize))
+	ss := v.ss
+	scratch := make([]byte, min(int64(n)+2*ss, volumeChunk+ss))
 	defer clear(scratch)
 	done := 0
 	for done < n {
 		pos := off + int64(done)
-		first := pos / SectorSize
-		skipB := int(pos % SectorSize)
+		first := pos / ss
+		skipB := int(pos % ss)
 		take := min(n-done, volumeChunk-skipB)
-		last := (pos + int64(take) + SectorSize - 1) / SectorSize
-		buf := scratch[:(last-first)*SectorSize]
+		last := (pos + int64(take) + ss - 1) / ss
+		buf := scratch[:(last-first)*ss]
 		if err := v.readSectors(buf, first); err != nil {
 			return done, err
 		}
@@ -133,15 +167,14 @@ func (v *Volume) usable(off int64) error {
 }
 
 func (v *Volume) readSectors(buf []byte, first int64) error {
-	m, err := v.data.ReadAt(buf, v.off+first*SectorSize)
+	m, err := v.data.ReadAt(buf, v.off+first*v.ss)
 	if m < len(buf) {
 		if err == nil || errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return fmt.Errorf("reading payload sector %d: %w", first, err)
 	}
-	v.c.Decrypt(buf, buf, uint64(first))
-	return nil
+	return v.crypt(buf, first, false)
 }
 
 // WriteAt encrypts p into the payload at off. The payload does not grow: bytes beyond
@@ -159,8 +192,8 @@ func (v *Volume) WriteAt(p []byte, off int64) (int, error) {
 	done := 0
 	for done < n {
 		pos := off + int64(done)
-		first := pos / SectorSize
-		skipB := int(pos % SectorSize)
+		first := pos / v.ss
+		skipB := int(pos % v.ss)
 		take := min(n-done, volumeChunk-skipB)
 		end := pos + int64(take)
 		if err := v.writeChunk(p[done:done+take], first, skipB, end); err != nil {
@@ -179,26 +212,30 @@ func (v *Volume) WriteAt(p []byte, off int64) (int, error) {
 // patched and written back under v.rmw, so two writers of disjoint bytes of one sector
 // cannot undo each other's update.
 func (v *Volume) writeChunk(src []byte, first int64, skipB int, end int64) error {
-	last := (end + SectorSize - 1) / SectorSize
-	buf := make([]byte, (last-first)*SectorSize)
-	if skipB != 0 || end%SectorSize != 0 {
+	ss := v.ss
+	last := (end + ss - 1) / ss
+	buf := make([]byte, (last-first)*ss)
+	if skipB != 0 || end%ss != 0 {
 		v.rmw.Lock()
 		defer v.rmw.Unlock()
 	}
 	if skipB != 0 {
-		if err := v.readSectors(buf[:SectorSize], first); err != nil {
+		if err := v.readSectors(buf[:ss], first); err != nil {
 			return err
 		}
 	}
-	if end%SectorSize != 0 && (last-1 > first || skipB == 0) {
-		if err := v.readSectors(buf[len(buf)-SectorSize:], last-1); err != nil {
+	if end%ss != 0 && (last-1 > first || skipB == 0) {
+		if err := v.readSectors(buf[int64(len(buf))-ss:], last-1); err != nil {
 			clear(buf)
 			return err
 		}
 	}
 	copy(buf[skipB:], src)
-	v.c.Encrypt(buf, buf, uint64(first))
-	if err := writeFull(v.data, buf, v.off+first*SectorSize); err != nil {
+	if err := v.crypt(buf, first, true); err != nil {
+		clear(buf)
+		return err
+	}
+	if err := writeFull(v.data, buf, v.off+first*ss); err != nil {
 		return fmt.Errorf("writing payload sector %d: %w", first, err)
 	}
 	return nil

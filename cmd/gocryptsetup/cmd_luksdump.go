@@ -14,7 +14,7 @@ import (
 func cmdLuksDump(a *app, args []string) error {
 	dev := args[0]
 	hp := a.headerPath(dev)
-	f, h, err := a.loadHeader(dev, false)
+	f, h, err := a.loadMetadata(dev)
 	if err != nil {
 		return err
 	}
@@ -27,7 +27,7 @@ func cmdLuksDump(a *app, args []string) error {
 		"This dump should be stored encrypted in a safe place.", &cliError{code: exitPermission}); err != nil {
 		return err
 	}
-	vk, slot, h, err := a.unlockOnce(hp, f, passPrompt(dev), a.keyFromOptions(), a.slotOption())
+	vk, slot, h, err := a.unlockAny(hp, f, passPrompt(dev), a.keyFromOptions(), a.slotOption(), 1)
 	if err != nil {
 		return err
 	}
@@ -37,14 +37,14 @@ func cmdLuksDump(a *app, args []string) error {
 	// Line 1 names the device holding the header (with --header, the header file), as
 	// cryptsetup 2.6.1 prints it.
 	if a.opts.volumeKeyFile == "" {
-		return luks.DumpVolumeKey(a.stdout, hp, h, vk)
+		return dumpVolumeKey(a.stdout, hp, h, vk)
 	}
 	if err := writeVolumeKeyFile(a.opts.volumeKeyFile, vk); err != nil {
 		return err
 	}
 	// The file variant prints the same header lines, then names the file instead of the key.
 	var buf bytes.Buffer
-	if err := luks.DumpVolumeKey(&buf, hp, h, vk); err != nil {
+	if err := dumpVolumeKey(&buf, hp, h, vk); err != nil {
 		return err
 	}
 	// Work on the bytes, not a string copy, so the hex key can be wiped.

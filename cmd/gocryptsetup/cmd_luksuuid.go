@@ -18,12 +18,12 @@ var errBadUUID = &cliError{code: exitParams, msg: "Wrong LUKS UUID format provid
 func cmdLuksUUID(a *app, args []string) error {
 	dev := args[0]
 	if !a.opts.set["uuid"] {
-		f, h, err := a.loadHeader(dev, false)
+		f, h, err := a.loadMetadata(dev)
 		if err != nil {
 			return quietUnlessDevice(err)
 		}
 		f.Close()
-		fmt.Fprintln(a.stdout, h.UUID)
+		fmt.Fprintln(a.stdout, metadataUUID(h))
 		return nil
 	}
 	// The device is checked first, as cryptsetup does.

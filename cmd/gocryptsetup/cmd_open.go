@@ -1,5 +1,7 @@
 package main
 
+import "github.com/cloudluks/cloudluks/luks"
+
 // cmdOpen: with --test-passphrase only checks that a passphrase opens a key slot (no
 // device-mapper needed, so it works rootless on image files). Otherwise it creates the
 // mapping NAME through openMapping.
@@ -11,12 +13,17 @@ func cmdOpen(a *app, args []string) error {
 		}
 		return openMapping(a, dev, args[1])
 	}
-	f, _, err := a.loadHeader(dev, false)
+	f, m, err := a.loadMetadata(dev)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	vk, slot, _, err := a.unlock(a.headerPath(dev), f, passPrompt(dev), a.keyFromOptions(), a.slotOption())
+	src := a.keyFromOptions()
+	if h, ok := m.(*luks.Header2); ok && h != nil {
+		// cryptsetup tries the LUKS2 tokens first; none of them can unlock here.
+		a.logVerbose("No usable token is available.")
+	}
+	vk, slot, _, err := a.unlockAny(a.headerPath(dev), f, passPrompt(dev), src, a.slotOption(), a.unlockTriesFor(src))
 	if err != nil {
 		return err
 	}

@@ -229,7 +229,7 @@ func TestHelpVersion(t *testing.T) {
 	assert.Equal(t, 1, n.code)
 	assert.Empty(t, n.stdout)
 	assert.Contains(t, n.stderr, "Usage: gocryptsetup")
-	u := runIn(t, t.TempDir(), binPath, "", "--type", "luks2", "luksDump", "x")
+	u := runIn(t, t.TempDir(), binPath, "", "--type", "luks2", "luksAddKey", "x")
 	assert.Equal(t, 1, u.code)
 	assert.Contains(t, u.stderr, "luks2 is not supported")
 }

@@ -156,17 +156,22 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 	if err := opts.checkAllowed(v.Name); err != nil {
 		return a.usageFail(err.(*usageError))
 	}
-	if err := checkType(opts); err != nil && (v.Name != "luksFormat" || !formatsLUKS2(opts)) {
+	if err := checkType(opts, v.Name); err != nil && (v.Name != "luksFormat" || !formatsLUKS2(opts)) {
 		return a.finish(err)
 	}
 	return a.finish(v.Run(a, args))
 }
 
-// checkType accepts --type luks1 (and "luks", which means the default format, here LUKS1).
-func checkType(o *options) error {
+// checkType accepts --type luks1 (and "luks", which means the default format, here LUKS1),
+// and luks2 for the verbs that read LUKS2 (readTypes).
+func checkType(o *options, verb string) error {
 	switch o.typ {
 	case "", "luks", "luks1":
 		return nil
+	case "luks2":
+		if readTypes[verb] {
+			return nil
+		}
 	}
 	return &cliError{code: exitParams, msg: fmt.Sprintf("Device type %s is not supported (this program handles LUKS1 only).", o.typ)}
 }

@@ -15,7 +15,7 @@ func openMapping(a *app, device, name string) error {
 	// cryptsetup's order: the device and its header first (exit 4 / 1), then device-mapper
 	// and the name (OpenWith checks them before it calls the unlock function) — here before
 	// the passphrase is asked for rather than after.
-	f, _, err := a.loadHeader(device, false)
+	f, hm, err := a.loadMetadata(device)
 	if err != nil {
 		return err
 	}
@@ -24,9 +24,14 @@ func openMapping(a *app, device, name string) error {
 	var slot int
 	var unlocked bool
 	var unlockErr error
-	_, err = dmcrypt.OpenWith(a.ctx, device, name, func() (*luks.Header, *luks.VolumeKey, int, error) {
+	_, err = dmcrypt.OpenWithAny(a.ctx, device, name, func() (luks.Metadata, *luks.VolumeKey, int, error) {
 		unlocked = true
-		vk, s, h, err := a.unlock(a.headerPath(device), f, passPrompt(device), a.keyFromOptions(), a.slotOption())
+		src := a.keyFromOptions()
+		if _, ok := hm.(*luks.Header2); ok {
+			// cryptsetup tries the LUKS2 tokens first; none of them can unlock here.
+			a.logVerbose("No usable token is available.")
+		}
+		vk, s, h, err := a.unlockAny(a.headerPath(device), f, passPrompt(device), src, a.slotOption(), a.unlockTriesFor(src))
 		slot, unlockErr = s, err
 		return h, vk, s, err
 	}, dmcrypt.OpenOptions{
