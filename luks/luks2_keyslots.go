@@ -237,50 +237,15 @@ func AddKeyLUKS2ByVolumeKey(ctx context.Context, hdr ReadWriterAt, vk *VolumeKey
 			return -1, ErrNoFreeKeyslot
 		}
 	}
-	fo := LUKS2FormatOptions{Hash: opts.Hash, PBKDF: opts.PBKDF, IterTime: opts.IterTime,
-		ForceIterations: opts.ForceIterations, Memory: opts.Memory, Parallel: opts.Parallel}
-	hashName := opts.Hash
-	if hashName == "" {
-		hashName = "sha256"
-	}
-	if err := checkHash(hashName); err != nil {
-		return -1, err
-	}
-	kdf, err := fo.resolveKDF(hashName)
-	if err != nil {
-		return -1, err
-	}
-	seg := h.Segments[0]
-	if seg == nil {
-		return -1, fmt.Errorf("%w: no segment 0", ErrCorruptHeader)
-	}
-	slotCipher, slotKeyBytes := seg.Encryption, vk.Len()
-	if name, _, err := sector.SplitSpec(slotCipher); err != nil || name == "cipher_null" || name == "null" {
-		slotCipher, slotKeyBytes = "aes-xts-plain64", 64
-	}
 	areaOff, areaLen, err := findAreaGap(m, vk.Len())
 	if err != nil {
 		return -1, err
-	}
-	if !kdf.forced {
-		if kdf.typ == KDFPBKDF2 {
-			newHash, err := sector.NewHash(hashName)
-			if err != nil {
-				return -1, err
-			}
-			if kdf.iter, err = benchmarkPBKDF2(ctx, newHash, slotKeyBytes, kdf.target); err != nil {
-				return -1, err
-			}
-			kdf.iter = max(kdf.iter, pbkdf2MinIterations)
-		} else if kdf.iter, kdf.memory, err = benchmarkArgon2(ctx, kdf.typ, slotKeyBytes, kdf.memory, kdf.parallel, kdf.target); err != nil {
-			return -1, err
-		}
 	}
 	_, digest, err := segmentDigestID(m)
 	if err != nil {
 		return -1, err
 	}
-	obj, mat, err := sealLUKS2Keyslot(ctx, kdf, hashName, slotCipher, slotKeyBytes, areaOff, areaLen, vk.b, newPass, rnd)
+	obj, mat, err := newKeyslot(ctx, h, vk.b, newPass, opts, areaOff, areaLen, rnd)
 	if err != nil {
 		return -1, fmt.Errorf("keyslot %d: %w", slot, err)
 	}
@@ -303,6 +268,165 @@ func AddKeyLUKS2ByVolumeKey(ctx context.Context, hdr ReadWriterAt, vk *VolumeKey
 	return slot, nil
 }
 
+// newKeyslot resolves and calibrates the PBKDF of opts (cryptsetup's defaults for a new
+// LUKS2 slot), picks the slot cipher (the segment's, or aes-xts-plain64 with a 512-bit
+// key for cipher_null, crypt_keyslot_get_encryption) and seals vk for the given area.
+func newKeyslot(ctx context.Context, h *Header2, vk, pass []byte, opts LUKS2KeyslotOptions, areaOff, areaLen uint64, rnd io.Reader) (*jsonc.Value, []byte, error) {
+	hashName := opts.Hash
+	if hashName == "" {
+		hashName = "sha256"
+	}
+	if err := checkHash(hashName); err != nil {
+		return nil, nil, err
+	}
+	fo := LUKS2FormatOptions{PBKDF: opts.PBKDF, IterTime: opts.IterTime,
+		ForceIterations: opts.ForceIterations, Memory: opts.Memory, Parallel: opts.Parallel}
+	kdf, err := fo.resolveKDF(hashName)
+	if err != nil {
+		return nil, nil, err
+	}
+	seg := h.Segments[0]
+	if seg == nil {
+		return nil, nil, fmt.Errorf("%w: no segment 0", ErrCorruptHeader)
+	}
+	slotCipher, slotKeyBytes := seg.Encryption, len(vk)
+	if name, _, err := sector.SplitSpec(slotCipher); err != nil || name == "cipher_null" || name == "null" {
+		slotCipher, slotKeyBytes = "aes-xts-plain64", 64
+	}
+	if !kdf.forced {
+		if kdf.typ == KDFPBKDF2 {
+			newHash, err := sector.NewHash(hashName)
+			if err != nil {
+				return nil, nil, err
+			}
+			if kdf.iter, err = benchmarkPBKDF2(ctx, newHash, slotKeyBytes, kdf.target); err != nil {
+				return nil, nil, err
+			}
+			kdf.iter = max(kdf.iter, pbkdf2MinIterations)
+		} else if kdf.iter, kdf.memory, err = benchmarkArgon2(ctx, kdf.typ, slotKeyBytes, kdf.memory, kdf.parallel, kdf.target); err != nil {
+			return nil, nil, err
+		}
+	}
+	return sealLUKS2Keyslot(ctx, kdf, hashName, slotCipher, slotKeyBytes, areaOff, areaLen, vk, pass, rnd)
+}
+
+// ChangeKeyLUKS2 is luksChangeKey on LUKS2 (crypt_keyslot_change_by_passphrase): the new
+// passphrase goes to a new slot (first free), which takes over the old slot's tokens;
+// both copies are written; the two slots' JSON are swapped so the old number now holds
+// the new key; the old key's slot is killed (area wiped, both copies written). With
+// opts.Keyslot, or when no slot is free, the old slot's area is wiped and rewritten in
+// place (one header write). It returns the slot that now holds the new passphrase.
+func ChangeKeyLUKS2(ctx context.Context, hdr ReadWriterAt, oldPass, newPass []byte, opts LUKS2KeyslotOptions) (int, error) {
+	rnd := randOr(opts.Rand)
+	_, vk, old, err := Unlock2(ctx, hdr, oldPass, UnlockOptions{Keyslot: opts.Keyslot})
+	if err != nil {
+		return -1, err
+	}
+	defer vk.Wipe()
+	h, m, err := loadLUKS2ForWrite(hdr, rnd)
+	if err != nil {
+		return -1, err
+	}
+	keyslots := m.json.Get("keyslots")
+	oldID := strconv.Itoa(old)
+	newSlot := -1
+	if opts.Keyslot == nil {
+		for i := 0; i < luks2KeyslotsMax; i++ {
+			if keyslots.Get(strconv.Itoa(i)) == nil {
+				newSlot = i
+				break
+			}
+		}
+	}
+	var areaOff, areaLen uint64
+	if newSlot >= 0 {
+		if areaOff, areaLen, err = findAreaGap(m, vk.Len()); err != nil {
+			newSlot = -1
+		}
+	}
+	if newSlot < 0 {
+		// In place: LUKS2_keyslot_wipe(area only), then the slot's JSON refreshed
+		// (luks2_keyslot_update_json keeps the area and the other members).
+		ks := keyslots.Get(oldID)
+		a := ks.Get("area")
+		off, err1 := strconv.ParseUint(textOf(a.Get("offset")), 10, 64)
+		n, err2 := strconv.ParseUint(textOf(a.Get("size")), 10, 64)
+		if err1 != nil || err2 != nil || n == 0 || n > 1<<30 {
+			return -1, fmt.Errorf("%w: keyslot %d area", ErrCorruptKeyslot, old)
+		}
+		obj, mat, err := newKeyslot(ctx, h, vk.b, newPass, opts, off, n, rnd)
+		if err != nil {
+			return -1, fmt.Errorf("keyslot %d: %w", old, err)
+		}
+		defer clear(mat)
+		if err := wipeSpecialFor(hdr, int64(off), int(n), rnd); err != nil {
+			return -1, fmt.Errorf("keyslot %d: wiping key material: %w", old, err)
+		}
+		na := obj.Get("area")
+		a.Set("encryption", na.Get("encryption")).Set("key_size", na.Get("key_size"))
+		ks.Set("kdf", obj.Get("kdf"))
+		ks.Get("af").Set("hash", obj.Get("af").Get("hash"))
+		if _, err := m.jsonArea(); err != nil {
+			return -1, err
+		}
+		if err := writeFull(hdr, mat, int64(off)); err != nil {
+			return -1, fmt.Errorf("keyslot %d: writing key material: %w", old, err)
+		}
+		if err := syncDevice(hdr); err != nil {
+			return -1, err
+		}
+		return old, writeLUKS2(hdr, m)
+	}
+	newID := strconv.Itoa(newSlot)
+	_, digest, err := segmentDigestID(m)
+	if err != nil {
+		return -1, err
+	}
+	obj, mat, err := newKeyslot(ctx, h, vk.b, newPass, opts, areaOff, areaLen, rnd)
+	if err != nil {
+		return -1, fmt.Errorf("keyslot %d: %w", newSlot, err)
+	}
+	defer clear(mat)
+	appendID := func(v *jsonc.Value) {
+		v.Set("keyslots", jsonc.NewArray(append(v.Get("keyslots").Items, jsonc.NewString(newID))...))
+	}
+	appendID(digest)
+	for _, t := range m.json.Get("tokens").Members {
+		if list := t.Value.Get("keyslots"); list != nil && list.Kind == jsonc.Array && hasID(list, oldID) && !hasID(list, newID) {
+			appendID(t.Value)
+		}
+	}
+	keyslots.Set(newID, obj)
+	if _, err := m.jsonArea(); err != nil {
+		return -1, err
+	}
+	if err := writeFull(hdr, mat, int64(areaOff)); err != nil {
+		return -1, fmt.Errorf("keyslot %d: writing key material: %w", newSlot, err)
+	}
+	if err := syncDevice(hdr); err != nil {
+		return -1, err
+	}
+	if err := writeLUKS2(hdr, m); err != nil {
+		return -1, err
+	}
+	// LUKS2_keyslot_swap: delete and re-add each id, so both move to the end.
+	oldObj := keyslots.Get(oldID)
+	keyslots.Delete(oldID)
+	keyslots.Set(oldID, obj)
+	keyslots.Delete(newID)
+	keyslots.Set(newID, oldObj)
+	return old, killSlotMeta(hdr, m, newSlot, rnd)
+}
+
+func hasID(list *jsonc.Value, id string) bool {
+	for _, it := range list.Items {
+		if it.Kind == jsonc.String && it.Text == id {
+			return true
+		}
+	}
+	return false
+}
+
 // KillSlotLUKS2 is luksKillSlot on LUKS2 (LUKS2_keyslot_wipe): the slot's area is wiped
 // first (cryptsetup's special wipe: one random pass on files and SSDs) and synced, then the
 // slot's id is removed from every digest and token that lists it, the slot from the
@@ -314,6 +438,11 @@ func KillSlotLUKS2(hdr ReadWriterAt, slot int, rnd io.Reader) error {
 	if err != nil {
 		return err
 	}
+	return killSlotMeta(hdr, m, slot, rnd)
+}
+
+// killSlotMeta kills slot in the loaded metadata m and writes it.
+func killSlotMeta(hdr ReadWriterAt, m *luks2Metadata, slot int, rnd io.Reader) error {
 	id := strconv.Itoa(slot)
 	ks := m.json.Get("keyslots").Get(id)
 	if slot < 0 || slot >= luks2KeyslotsMax || ks == nil {

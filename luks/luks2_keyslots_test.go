@@ -182,3 +182,41 @@ func TestAddKeyLUKS2Crash(t *testing.T) {
 		assert.False(t, bytes.Equal(headerBytes(t, img), nil))
 	}
 }
+
+// TestChangeKeyLUKS2MatchesCryptsetup changes a passphrase with cryptsetup and here on
+// copies: the same slot ends up holding the new passphrase, luksDump is identical but for
+// salts and digests (key slot order in the JSON, epoch, areas, tokens included), the old
+// passphrase no longer opens.
+func TestChangeKeyLUKS2MatchesCryptsetup(t *testing.T) {
+	cryptsetupBin(t)
+	dir := t.TempDir()
+	src := luks2Image(t, dir, "src.img")
+	oldKF := writeKeyFile(t, dir, "old", []byte("pass0"))
+	newKF := writeKeyFile(t, dir, "new", []byte("changed"))
+	for _, c := range []struct {
+		name string
+		args []string
+		o    LUKS2KeyslotOptions
+		want int
+	}{
+		{"new slot then swap", []string{"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"}, LUKS2KeyslotOptions{PBKDF: KDFPBKDF2, ForceIterations: 1000}, 0},
+		{"in place -S 0", []string{"-S", "0", "--pbkdf", "argon2i", "--pbkdf-force-iterations", "4", "--pbkdf-memory", "32", "--pbkdf-parallel", "1"},
+			LUKS2KeyslotOptions{Keyslot: Slot(0), PBKDF: KDFArgon2i, ForceIterations: 4, Memory: 32, Parallel: 1}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			theirs := copyImage(t, src, filepath.Join(dir, "cs.img"))
+			ours := copyImage(t, src, filepath.Join(dir, "go.img"))
+			mustCS(t, nil, append(append([]string{"luksChangeKey", "--key-file", oldKF}, c.args...), theirs, newKF)...)
+			f := openRW(t, ours)
+			slot, err := ChangeKeyLUKS2(context.Background(), f, []byte("pass0"), []byte("changed"), c.o)
+			require.NoError(t, err)
+			require.NoError(t, f.Close())
+			assert.Equal(t, c.want, slot)
+			assert.Equal(t, maskDump(mustCS(t, nil, "luksDump", theirs)), maskDump(mustCS(t, nil, "luksDump", ours)))
+			assert.Equal(t, maskJSON(t, headerBytes(t, theirs)[l2BinLen:]), maskJSON(t, headerBytes(t, ours)[l2BinLen:]))
+			assert.True(t, csOpens(t, ours, "changed"))
+			assert.True(t, csOpens(t, ours, "pass1"))
+			assert.False(t, csOpens(t, ours, "pass0"))
+		})
+	}
+}
