@@ -118,11 +118,29 @@ func validateToken(m *luks2Metadata, v *jsonc.Value) error {
 }
 
 // TokenAddKeyringLUKS2 is `cryptsetup token add --key-description D`: a luks2-keyring
-// token (the JSON text cryptsetup builds, LUKS2_token_keyring_json), assigned to keyslot
-// unless keyslot < 0 (--unbound).
-func TokenAddKeyringLUKS2(hdr ReadWriterAt, id int, replace bool, description string, keyslot int, rnd io.Reader) (int, error) {
+// token (the JSON text cryptsetup builds, LUKS2_token_keyring_json), then assigned in a
+// second write to keyslot, or with keyslot < 0 to every key slot (crypt_token_assign_keyslot
+// with CRYPT_ANY_SLOT), or to none when unbound.
+func TokenAddKeyringLUKS2(hdr ReadWriterAt, id int, replace bool, description string, keyslot int, unbound bool, rnd io.Reader) (int, error) {
 	js := fmt.Sprintf(`{ "type": "%s", "keyslots":[],"key_description":"%s"}`, "luks2-keyring", description)
-	return TokenImportLUKS2(hdr, id, replace, []byte(js), keyslot, rnd)
+	if unbound || keyslot >= 0 {
+		return TokenImportLUKS2(hdr, id, replace, []byte(js), keyslot, rnd)
+	}
+	id, err := TokenImportLUKS2(hdr, id, replace, []byte(js), -1, rnd)
+	if err != nil {
+		return id, err
+	}
+	_, m, err := loadLUKS2ForWrite(hdr, randOr(rnd))
+	if err != nil {
+		return id, err
+	}
+	t := m.json.Get("tokens").Get(strconv.Itoa(id))
+	for _, ks := range m.json.Get("keyslots").Members {
+		if list := t.Get("keyslots"); !hasID(list, ks.Key) {
+			t.Set("keyslots", jsonc.NewArray(append(list.Items, jsonc.NewString(ks.Key))...))
+		}
+	}
+	return id, writeLUKS2(hdr, m)
 }
 
 // TokenRemoveLUKS2 removes token id (`cryptsetup token remove`).
