@@ -43,6 +43,7 @@ type options struct {
 	sizeBytes       int64 // --size-bytes (read extension; 0: to the end)
 	benchTime       time.Duration
 	l2              luks2Opts // LUKS2 format options (options_luks2.go)
+	tok             tokenOpts // token action options (cmd_token.go)
 
 	// Mapping options, parsed here so the mapping verbs (open NAME, close, status) only read them.
 	readonly            bool
@@ -125,7 +126,7 @@ func optionTable() []optDef {
 		{long: "iter-time", short: 'i', kind: optInt, num: numUint32, arg: "msecs", only: []string{"luksFormat", "luksAddKey", "luksChangeKey", "benchmark"}, apply: func(o *options, _ string, n int64) { o.iterTime = int(n) }},
 		{long: "key-file", short: 'd', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.keyFile })},
 		{long: "key-size", short: 's', kind: optInt, num: numUint32, arg: "BITS", only: []string{"luksFormat", "open", "luksAddKey", "benchmark"}, apply: func(o *options, _ string, n int64) { o.keySize = int(n) }},
-		{long: "key-slot", short: 'S', kind: optInt, num: numInt32, arg: "INT", only: []string{"luksFormat", "luksDump", "open", "luksAddKey", "luksChangeKey", "read", "write"}, apply: func(o *options, _ string, n int64) { o.keySlot = int(n) }},
+		{long: "key-slot", short: 'S', kind: optInt, num: numInt32, arg: "INT", only: []string{"luksFormat", "luksDump", "open", "luksAddKey", "luksChangeKey", "read", "write", "token"}, apply: func(o *options, _ string, n int64) { o.keySlot = int(n) }},
 		{long: "keyfile-offset", kind: optInt, num: numUint64, arg: "bytes", apply: num(func(o *options) *int64 { return &o.keyfileOffset })},
 		{long: "keyfile-size", short: 'l', kind: optInt, num: numUint32, arg: "bytes", apply: num(func(o *options) *int64 { return &o.keyfileSize })},
 		{long: "volume-key-file", kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.volumeKeyFile })},
@@ -149,7 +150,7 @@ func optionTable() []optDef {
 		{long: "verify-passphrase", short: 'y', kind: optBool, apply: flag(func(o *options) *bool { return &o.verifyPass })},
 		{long: "dump-master-key", kind: optBool, alias: "dump-volume-key", apply: flag(func(o *options) *bool { return &o.dumpVolumeKey })},
 		{long: "master-key-file", kind: optString, arg: "STRING", alias: "volume-key-file", apply: str(func(o *options) *string { return &o.volumeKeyFile })},
-	}, luks2OptionDefs())
+	}, append(luks2OptionDefs(), tokenOptionDefs()...))
 }
 
 // usageError is a command-line mistake: cryptsetup prints the usage summary, then
