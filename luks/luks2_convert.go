@@ -151,3 +151,155 @@ func ConvertLUKS1ToLUKS2(hdr ReadWriterAt, rnd io.Reader) error {
 	}
 	return writeLUKS2(hdr, m)
 }
+
+// ConvertLUKS2ToLUKS1 is `cryptsetup convert --type luks1` (LUKS2_luks2_to_luks1). It
+// refuses, with cryptsetup's messages and before any write, what LUKS1 cannot hold: a
+// data sector size other than 512, digests other than one pbkdf2 digest, a wrapped-key
+// cipher, more than one segment, any token, a slot above 7, and any slot that is not
+// pbkdf2 with the digest's hash, 4000 stripes and the data cipher (argon2 slots among
+// them). Otherwise the keyslots area moves from 32 KiB back to 4 KiB, the first 4 KiB are
+// zeroed and the LUKS1 header is written.
+func ConvertLUKS2ToLUKS1(hdr ReadWriterAt, rnd io.Reader) error {
+	_, m, err := loadLUKS2ForWrite(hdr, randOr(rnd))
+	if err != nil {
+		return err
+	}
+	digest := m.json.Get("digests").Get("0")
+	segment := m.json.Get("segments").Get("0")
+	if digest == nil || segment == nil {
+		return fmt.Errorf("%w: no digest 0 or segment 0", ErrCorruptHeader)
+	}
+	if textOf(segment.Get("sector_size")) != "512" {
+		return convertErr("Cannot convert to LUKS1 format - default segment encryption sector size is not 512 bytes.")
+	}
+	if textOf(digest.Get("type")) != "pbkdf2" || len(m.json.Get("digests").Members) != 1 {
+		return convertErr("Cannot convert to LUKS1 format - key slot digests are not LUKS1 compatible.")
+	}
+	hashName := textOf(digest.Get("hash"))
+	dataCipher := textOf(segment.Get("encryption"))
+	name, mode, err := sector.SplitSpec(dataCipher)
+	if err != nil {
+		return err
+	}
+	if len(name) >= 4 && name[:4] == "paes" {
+		return convertErr("Cannot convert to LUKS1 format - device uses wrapped key cipher %s.", name)
+	}
+	if n := len(m.json.Get("segments").Members); n != 1 {
+		return convertErr("Cannot convert to LUKS1 format - device uses more segments.")
+	}
+	if n := len(m.json.Get("tokens").Members); n > 0 {
+		return convertErr("Cannot convert to LUKS1 format - LUKS2 header contains %d token(s).", n)
+	}
+	keyslots := m.json.Get("keyslots")
+	keySize := -1
+	for _, id := range digest.Get("keyslots").Items {
+		if ks := keyslots.Get(id.Text); ks != nil {
+			if n, err := strconv.Atoi(textOf(ks.Get("key_size"))); err == nil {
+				keySize = n
+				break
+			}
+		}
+	}
+	if keySize <= 0 {
+		return fmt.Errorf("%w: no volume key size", ErrCorruptHeader)
+	}
+	afLen := roundUp(afSectors(uint64(keySize))*SectorSize, 4096)
+	for i := 0; i < luks2KeyslotsMax; i++ {
+		ks := keyslots.Get(strconv.Itoa(i))
+		if ks == nil {
+			continue
+		}
+		if i >= NumKeyslots {
+			return convertErr("Cannot convert to LUKS1 format - slot %d (over maximum slots) is still active.", i)
+		}
+		kdf, af, a := ks.Get("kdf"), ks.Get("af"), ks.Get("area")
+		ok := textOf(ks.Get("type")) == "luks2" &&
+			textOf(kdf.Get("type")) == KDFPBKDF2 && textOf(kdf.Get("hash")) == hashName &&
+			textOf(af.Get("stripes")) == "4000" && textOf(af.Get("hash")) == hashName &&
+			textOf(a.Get("encryption")) == dataCipher && textOf(a.Get("key_size")) == strconv.Itoa(keySize) &&
+			textOf(a.Get("size")) == strconv.FormatUint(afLen, 10)
+		if !ok {
+			return convertErr("Cannot convert to LUKS1 format - keyslot %d is not LUKS1 compatible.", i)
+		}
+	}
+	h1 := &Header{Version: 1, CipherName: name, CipherMode: mode, KeyBytes: uint32(keySize), UUID: m.uuid}
+	lastActive := -1
+	for i := 0; i < NumKeyslots; i++ {
+		h1.Keyslots[i] = Keyslot{Active: KeyDisabled, Stripes: Stripes}
+		ks := keyslots.Get(strconv.Itoa(i))
+		var off uint64
+		if ks != nil {
+			off, _ = strconv.ParseUint(textOf(ks.Get("area").Get("offset")), 10, 64)
+		} else {
+			// A placeholder keeps the inactive LUKS1 slots from sharing one area.
+			var n uint64
+			if off, n, err = findAreaGap(m, keySize); err != nil {
+				return convertErr("Cannot convert to LUKS1 format - no room for inactive slot %d.", i)
+			}
+			keyslots.Set(strconv.Itoa(i), jsonc.NewObject().Set("type", jsonc.NewString("placeholder")).
+				Set("area", jsonc.NewObject().Set("offset", u64s(off)).Set("size", u64s(n))))
+		}
+		if off/SectorSize < luks1Shift/SectorSize || off/SectorSize > uint64(^uint32(0)) {
+			return fmt.Errorf("%w: keyslot %d area offset %d", ErrCorruptHeader, i, off)
+		}
+		h1.Keyslots[i].KeyMaterialOffset = uint32(off/SectorSize - luks1Shift/SectorSize)
+		if ks == nil {
+			continue
+		}
+		lastActive = i
+		kdf := ks.Get("kdf")
+		it, _ := strconv.ParseUint(textOf(kdf.Get("iterations")), 10, 32)
+		h1.Keyslots[i].Iterations = uint32(it)
+		h1.Keyslots[i].Active = KeyEnabled
+		if salt, err := base64.StdEncoding.DecodeString(textOf(kdf.Get("salt"))); err == nil && len(salt) == len(h1.Keyslots[i].Salt) {
+			copy(h1.Keyslots[i].Salt[:], salt)
+		}
+	}
+	if lastActive < 0 {
+		return fmt.Errorf("%w: no active key slot", ErrKeyslotInactive)
+	}
+	h1.HashSpec = textOf(keyslots.Get(strconv.Itoa(lastActive)).Get("kdf").Get("hash"))
+	it, _ := strconv.ParseUint(textOf(digest.Get("iterations")), 10, 32)
+	h1.MKDigestIterations = uint32(it)
+	d, err := base64.StdEncoding.DecodeString(textOf(digest.Get("digest")))
+	if err != nil || len(d) < len(h1.MKDigest) {
+		return fmt.Errorf("%w: digest", ErrCorruptHeader)
+	}
+	copy(h1.MKDigest[:], d)
+	salt, err := base64.StdEncoding.DecodeString(textOf(digest.Get("salt")))
+	if err != nil || len(salt) != len(h1.MKDigestSalt) {
+		return fmt.Errorf("%w: digest salt", ErrCorruptHeader)
+	}
+	copy(h1.MKDigestSalt[:], salt)
+	segOff, _ := strconv.ParseUint(textOf(segment.Get("offset")), 10, 64)
+	if segOff/SectorSize > uint64(^uint32(0)) {
+		return fmt.Errorf("%w: segment offset %d", ErrCorruptHeader, segOff)
+	}
+	h1.PayloadOffset = uint32(segOff / SectorSize)
+	ksSize, _ := strconv.ParseUint(textOf(m.json.Get("config").Get("keyslots_size")), 10, 64)
+	if ksSize > luks2MaxKeyslotsSize {
+		return fmt.Errorf("%w: keyslots area of %d bytes", ErrCorruptHeader, ksSize)
+	}
+	bin, err := h1.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, ksSize)
+	defer clear(buf)
+	if n, err := hdr.ReadAt(buf, 2*luks2DefaultMetadataSize); n < len(buf) {
+		return fmt.Errorf("reading the keyslots area: %w", err)
+	}
+	if err := writeFull(hdr, buf, 4096); err != nil {
+		return fmt.Errorf("moving the keyslots area: %w", err)
+	}
+	if err := syncDevice(hdr); err != nil {
+		return err
+	}
+	if err := writeFull(hdr, make([]byte, 4096), 0); err != nil {
+		return err
+	}
+	if err := writeFull(hdr, bin, 0); err != nil {
+		return err
+	}
+	return syncDevice(hdr)
+}

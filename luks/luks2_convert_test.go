@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -76,4 +77,49 @@ func TestConvertLUKS1ToLUKS2MatchesCryptsetup(t *testing.T) {
 	// A LUKS2 header is not converted again.
 	f := openRW(t, copyImage(t, filepath.Join(dir, "xts-512-go"), filepath.Join(dir, "again")))
 	assert.ErrorIs(t, ConvertLUKS1ToLUKS2(f, nil), ErrUnsupportedVersion)
+}
+
+// TestConvertLUKS2ToLUKS1MatchesCryptsetup converts LUKS2 images back with cryptsetup and
+// here: the whole image is byte-identical afterwards, and cryptsetup opens ours; the
+// headers cryptsetup refuses to convert (argon2 slot, 4096-byte sectors, a token) are
+// refused here with its message and left untouched.
+func TestConvertLUKS2ToLUKS1MatchesCryptsetup(t *testing.T) {
+	cryptsetupBin(t)
+	dir := t.TempDir()
+	base := []string{"luksFormat", "--type", "luks2", "-q", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--key-file", "-"}
+	mk := func(name string, extra ...string) string {
+		img := newImage(t, dir, name, 24<<20)
+		mustCS(t, []byte("pass0"), append(append(append([]string{}, base...), extra...), img)...)
+		return img
+	}
+	ok := mk("ok.img", "--sector-size", "512", "-c", "aes-cbc-essiv:sha256", "-s", "256", "--hash", "sha1")
+	kf := writeKeyFile(t, dir, "k", []byte("pass1"))
+	mustCS(t, []byte("pass0"), "luksAddKey", "--pbkdf", "pbkdf2", "--hash", "sha1", "--pbkdf-force-iterations", "1000", "--key-file", "-", "-S", "5", ok, kf)
+	theirs := copyImage(t, ok, filepath.Join(dir, "cs"))
+	ours := copyImage(t, ok, filepath.Join(dir, "go"))
+	mustCS(t, nil, "convert", "--type", "luks1", "-q", theirs)
+	f := openRW(t, ours)
+	require.NoError(t, ConvertLUKS2ToLUKS1(f, nil))
+	require.NoError(t, f.Close())
+	assert.Equal(t, fileHash(t, theirs), fileHash(t, ours), "whole image")
+	assert.Equal(t, mustCS(t, nil, "luksDump", theirs), strings.Replace(mustCS(t, nil, "luksDump", ours), ours, theirs, 1))
+	for _, p := range []string{"pass0", "pass1"} {
+		assert.True(t, csOpens(t, ours, p), p)
+	}
+
+	argon := mk("argon.img", "--sector-size", "512")
+	mustCS(t, []byte("pass0"), "luksAddKey", "--pbkdf", "argon2id", "--pbkdf-force-iterations", "4", "--pbkdf-memory", "32", "--pbkdf-parallel", "1", "--key-file", "-", argon, kf)
+	sector4k := mk("4k.img", "--sector-size", "4096")
+	tok := mk("tok.img", "--sector-size", "512")
+	mustCS(t, []byte(`{"type":"x","keyslots":[]}`), "token", "import", tok)
+	for _, img := range []string{argon, sector4k, tok} {
+		r := runCS(t, nil, "convert", "--type", "luks1", "-q", img)
+		require.NotEqual(t, 0, r.code)
+		before := fileHash(t, img)
+		f := openRW(t, img)
+		err := ConvertLUKS2ToLUKS1(f, nil)
+		require.ErrorIs(t, err, ErrConvert, img)
+		assert.Contains(t, r.stderr, err.Error()[len(ErrConvert.Error())+2:], img)
+		assert.Equal(t, before, fileHash(t, img))
+	}
 }
