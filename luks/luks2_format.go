@@ -548,8 +548,7 @@ func planLUKS2(ctx context.Context, hdr ReadWriterAt, pass []byte, o LUKS2Format
 	if cipherNull {
 		slotCipher, slotKeyBytes = "aes-xts-plain64", 64
 	}
-	slotName, slotMode, err := sector.SplitSpec(slotCipher)
-	if err != nil {
+	if _, _, err := sector.SplitSpec(slotCipher); err != nil {
 		return nil, err
 	}
 	newHash, err := sector.NewHash(fp.Hash)
@@ -629,54 +628,10 @@ func planLUKS2(ctx context.Context, hdr ReadWriterAt, pass []byte, o LUKS2Format
 			Set("keyslots_size", u64s(ks)))
 
 	// The key slot (luks2_keyslot_alloc, luks2_keyslot_update_json, luks2_keyslot_set_key).
-	slotSalt := make([]byte, luks2SaltSize)
-	if _, err := io.ReadFull(rnd, slotSalt); err != nil {
-		return fail(err)
-	}
-	kdfObj := jsonc.NewObject().Set("type", jsonc.NewString(kdf.typ))
-	var dk []byte
-	if kdf.typ == KDFPBKDF2 {
-		kdfObj.Set("hash", jsonc.NewString(kdf.hash)).Set("iterations", jsonc.NewInt(int64(kdf.iter)))
-		dk, err = pbkdf2Key(ctx, newHash, pass, slotSalt, kdf.iter, slotKeyBytes)
-	} else {
-		kdfObj.Set("time", jsonc.NewInt(int64(kdf.iter))).
-			Set("memory", jsonc.NewInt(int64(kdf.memory))).
-			Set("cpus", jsonc.NewInt(int64(kdf.parallel)))
-		dk, err = argon2Key(ctx, kdf.typ, pass, slotSalt, int64(kdf.iter), int64(kdf.memory), int64(kdf.parallel), slotKeyBytes, argon2MaxMemory, math.MaxUint64)
-	}
+	keyslot, mat, err := sealLUKS2Keyslot(ctx, kdf, fp.Hash, slotCipher, slotKeyBytes, areaOff, areaLen, vk.b, pass, rnd)
 	if err != nil {
-		return fail(err)
-	}
-	defer clear(dk)
-	kdfObj.Set("salt", b64Value(slotSalt))
-	keyslot := jsonc.NewObject().
-		Set("type", jsonc.NewString("luks2")).
-		Set("key_size", jsonc.NewInt(int64(keyBytes))).
-		Set("af", jsonc.NewObject().
-			Set("type", jsonc.NewString("luks1")).
-			Set("stripes", jsonc.NewInt(luks2Stripes)).
-			Set("hash", jsonc.NewString(fp.Hash))).
-		Set("area", jsonc.NewObject().
-			Set("type", jsonc.NewString("raw")).
-			Set("offset", u64s(areaOff)).
-			Set("size", u64s(areaLen)).
-			Set("encryption", jsonc.NewString(slotCipher)).
-			Set("key_size", jsonc.NewInt(int64(slotKeyBytes)))).
-		Set("kdf", kdfObj)
-	split, err := afSplit(vk.b, luks2Stripes, newHash, rnd)
-	if err != nil {
-		return fail(err)
-	}
-	mat := make([]byte, roundUp(uint64(len(split)), SectorSize))
-	copy(mat, split)
-	clear(split)
-	c, err := sector.New(slotName, slotMode, dk)
-	if err != nil {
-		clear(mat)
 		return fail(fmt.Errorf("keyslot %d: %w", slot, err))
 	}
-	c.Encrypt(mat, mat, 0)
-	c.Wipe()
 	return &luks2Plan{meta: m, vk: vk, slot: slot, kdf: kdf, areaOffset: areaOff, areaMat: mat,
 		dataOffset: dataOffset, keyslotSize: ks, sectorSize: sectorSize, keyslot: keyslot, warnings: warnings}, nil
 }
