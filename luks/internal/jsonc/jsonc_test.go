@@ -48,6 +48,8 @@ var parseCases = []struct {
 	{`"s"`, "", ErrSyntax},
 	{`{"a":1} //`, "", ErrEOF},
 	{`/x{}`, "", ErrSyntax},
+	{`/* a **/{}`, "", ErrEOF},
+	{`/* a * / */{"a":1}`, `{"a":1}`, nil},
 	{"{\"a\":\"x\x00\"}", "", ErrEOF},
 	{"{\"a\":1\x00}", "", ErrEOF},
 	{strings.Repeat("[", 32) + strings.Repeat("]", 32), strings.Repeat("[", 32) + strings.Repeat("]", 32), nil},
@@ -82,7 +84,7 @@ func TestAgainstJSONC(t *testing.T) {
 	}
 	// Refusals that json-c shares (the ones it accepts are documented in the package doc).
 	for _, in := range []string{`{"a":.5}`, `{"a":-}`, `{"a":tru}`, `{"a":1,,"b":2}`, `{,}`, `[,]`,
-		`{"a":1 2}`, `{"a":"\x"}`, `{a:1}`, `{"a":1`, `12`, `{"a":1} //`, "{\"a\":\"x\x00\"}", "{\"a\":1\x00}",
+		`{"a":1 2}`, `{"a":"\x"}`, `{a:1}`, `{"a":1`, `12`, `{"a":1} //`, `/* a **/{}`, "{\"a\":\"x\x00\"}", "{\"a\":1\x00}",
 		strings.Repeat("[", 33) + strings.Repeat("]", 33), strings.Repeat(`{"a":`, 32) + "1" + strings.Repeat("}", 32)} {
 		assert.False(t, o.parse(t, []byte(in)).ok, "json-c accepts %q", in)
 	}

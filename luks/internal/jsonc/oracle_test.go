@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cloudluks/cloudluks/internal/testenv"
 )
@@ -125,8 +126,15 @@ func (o *oracle) parse(tb testing.TB, data []byte) oracleResult {
 		tb.Fatalf("json-c oracle: %v", err)
 	}
 	var r [12]byte
-	if _, err := io.ReadFull(o.out, r[:]); err != nil {
-		tb.Fatalf("json-c oracle: %v", err)
+	done := make(chan error, 1)
+	go func() { _, err := io.ReadFull(o.out, r[:]); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			tb.Fatalf("json-c oracle: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		tb.Fatalf("json-c oracle gave no answer for %q", data)
 	}
 	res := oracleResult{ok: binary.LittleEndian.Uint32(r[0:]) == 1, end: int(binary.LittleEndian.Uint32(r[4:]))}
 	res.out = make([]byte, binary.LittleEndian.Uint32(r[8:]))

@@ -92,12 +92,21 @@ func (p *parser) ws() error {
 			}
 			switch p.data[p.pos+1] {
 			case '*':
-				i := indexFrom(p.data, p.pos+2, "*/")
-				if i < 0 {
-					p.pos = len(p.data)
-					return p.eof()
+				// json-c looks for a '*' and then takes the next byte: "/" ends the
+				// comment, anything else (another '*' too) does not, so "/***/" stays open.
+				i := p.pos + 2
+				for {
+					j := indexFrom(p.data, i, "*")
+					if j < 0 || j+1 >= len(p.data) {
+						p.pos = len(p.data)
+						return p.eof()
+					}
+					if p.data[j+1] == '/' {
+						p.pos = j + 2
+						break
+					}
+					i = j + 2
 				}
-				p.pos = i + 2
 			case '/':
 				i := indexFrom(p.data, p.pos+2, "\n")
 				if i < 0 {
