@@ -40,6 +40,26 @@
 // device; NameFromPath turns /dev/mapper/NAME or /dev/dm-N into a name; ValidateName says
 // whether a name can be used at all (it refuses what the kernel would misread or truncate).
 //
+// # Plain mode and ephemeral keys
+//
+// Plain dm-crypt has no header: OpenPlain maps a device with a key hashed from a passphrase
+// as `cryptsetup open --type plain` 2.6.1 does (luks.PlainKey: ripemd160 by default, "plain",
+// "sha256:16"…), OpenPlainKey with a raw key (a key file, never hashed), and OpenEphemeral
+// with a fresh key from crypto/rand that is never returned or stored — swap and /tmp that
+// become unreadable when the mapping closes:
+//
+//	m, err := dmcrypt.OpenEphemeral(ctx, dev, "swap",
+//		dmcrypt.PlainParams{Cipher: "aes-xts-plain64", KeySize: 64}, dmcrypt.OpenOptions{})
+//
+// PlainParams holds cryptsetup's --cipher, --key-size, --hash, --offset, --skip, --size,
+// --sector-size, --iv-large-sectors and --shared; its zero value is 2.6.1's defaults
+// (aes-cbc-essiv:sha256, 256 bits, ripemd160), which 2.7 changed, so name every field in
+// anything kept for later. Without Shared a device in use is refused (ErrDeviceInUse); an
+// offset or size past the end gives ErrOffsetBeyondDevice / ErrDeviceTooSmall. The uuid is
+// cryptsetup's "CRYPT-PLAIN-<name>", or "CRYPT-PLAIN-EPHEMERAL-<name>" for an ephemeral key
+// (MappingStatus.Ephemeral); status shows "type: PLAIN" either way. The tables are byte for
+// byte those cryptsetup loads (checked in the VM with dmsetup table --showkeys).
+//
 // # Keys
 //
 // A table with a hex key is loaded with DM_SECURE_DATA_FLAG (the kernel wipes its copies)

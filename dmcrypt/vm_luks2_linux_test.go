@@ -5,6 +5,7 @@ package dmcrypt
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -58,12 +59,17 @@ func tableWithoutDevice(t *testing.T, name string) string {
 // status` of our mapping is our text (type: LUKS2), and data written through any of
 // cryptsetup's mapping, ours and luks.Volume reads back through the other two.
 func TestVMLUKS2(t *testing.T) {
-	if !vmtest.Run(t, vmtest.Options{
-		Tools:   []string{"cryptsetup", "dmsetup"},
-		Timeout: 6 * time.Minute,
-	}) {
+	opts := vmtest.Options{Tools: []string{"cryptsetup", "dmsetup"}, Timeout: 6 * time.Minute}
+	if !vmtest.InVM() {
+		bin := buildCLI(t)
+		opts.Files = []string{bin}
+		opts.Env = map[string]string{cliEnv: bin}
+	}
+	if !vmtest.Run(t, opts) {
 		return
 	}
+	bin := os.Getenv(cliEnv)
+	require.NotEmpty(t, bin)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name   string
@@ -122,6 +128,24 @@ func TestVMLUKS2(t *testing.T) {
 			assert.Equal(t, d3, devRW(t, "/dev/mapper/theirs", 3<<20+1000, nil, len(d3)), "cryptsetup reads luks.Volume's data")
 			mustRun(t, nil, "cryptsetup", "close", "theirs")
 			assertNothingLeft(t)
+
+			// The gocryptsetup binary maps the same image: the same table and status as
+			// cryptsetup's, then -v open --test-passphrase prints what cryptsetup prints.
+			keyFile := filepath.Join(t.TempDir(), "key")
+			require.NoError(t, os.WriteFile(keyFile, pass, 0o600))
+			g := run(t, nil, bin, "open", "--key-file", keyFile, img, "cli")
+			require.Equal(t, 0, g.code, g.stderr)
+			assert.Equal(t, theirs, tableWithoutDevice(t, "cli"), "gocryptsetup's table")
+			gs, cs := run(t, nil, bin, "status", "cli"), run(t, nil, "cryptsetup", "status", "cli")
+			assert.Equal(t, cs.stdout, gs.stdout)
+			assert.Contains(t, gs.stdout, "  type:    LUKS2\n")
+			assert.Equal(t, d2, devRW(t, "/dev/mapper/cli", 1<<20, nil, len(d2)))
+			require.Equal(t, 0, run(t, nil, bin, "close", "cli").code)
+			assertNothingLeft(t)
+			g, c := run(t, nil, bin, "-v", "open", "--test-passphrase", "--key-file", keyFile, img), run(t, nil, "cryptsetup", "-v", "open", "--test-passphrase", "--key-file", keyFile, img)
+			assert.Equal(t, c.code, g.code)
+			assert.Equal(t, c.stdout, g.stdout)
+			assert.Equal(t, c.stderr, g.stderr)
 		})
 	}
 }

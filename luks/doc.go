@@ -116,6 +116,15 @@
 // once): memory above UnlockOptions.MaxArgon2Memory (default 4 GiB, cryptsetup's own
 // ceiling) or memory×passes above MaxArgon2Work is refused with ErrWorkLimit.
 //
+// Known differences from cryptsetup's loader, all on headers no cryptsetup writes: the
+// JSON is parsed by encoding/json, which refuses json-c's extensions (comments, single
+// quotes, NaN) that cryptsetup accepts; the "JSON fits its area" check measures the text
+// without white space rather than json-c's re-serialization (they differ only for escapes
+// json-c writes longer); during an online reencryption the regular segments are not
+// compared with the backup segments, so such a header may load here where cryptsetup
+// refuses it, but it cannot be mapped (its requirement blocks DataSegment). Tokens of
+// external plugins (systemd-tpm2, …) dump without the lines cryptsetup's plugins add.
+//
 // One API for both versions: Load returns a Metadata (*Header or *Header2), UnlockAny
 // unlocks either, IsLUKS accepts either (IsLUKSVersion one), and Metadata.DataSegment
 // gives the version-neutral description of the payload (cipher, key size, offset, size,
@@ -149,4 +158,10 @@
 // are opened, dumped and key-managed by cryptsetup. Specs cryptsetup's OpenSSL backend
 // cannot run in user space (serpent, twofish, LRW, xts-essiv:wp256) are verified against
 // the kernel's dm-crypt by the dmcrypt package's VM tests.
+//
+// # Plain dm-crypt
+//
+// PlainKey derives the key `cryptsetup open --type plain` 2.6.1 makes from a passphrase
+// (lib/crypt_plain.c), and NewPlainVolume reads and writes a plain device in user space with
+// the same PlainParams a dm-crypt mapping takes (512-byte encryption sectors).
 package luks

@@ -2,8 +2,10 @@ package luks
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"io"
 	"os"
 	"reflect"
 	"testing"
@@ -46,7 +48,8 @@ func seedJSON(t testing.TB) []byte {
 }
 
 // FuzzReadHeader2JSON feeds arbitrary JSON areas through the whole loader. An accepted
-// header must survive a round trip: its JSON, stored again, loads to the same typed header.
+// header must survive a round trip (its JSON, stored again, loads to the same typed
+// header), dump, and go through Unlock2 (with small work limits) without a panic.
 func FuzzReadHeader2JSON(f *testing.F) {
 	seed := seedJSON(f)
 	f.Add(seed)
@@ -68,6 +71,10 @@ func FuzzReadHeader2JSON(f *testing.F) {
 		if !reflect.DeepEqual(h.Keyslots, h2.Keyslots) || !reflect.DeepEqual(h.Segments, h2.Segments) || !reflect.DeepEqual(h.Config, h2.Config) {
 			t.Fatal("round trip changed the header")
 		}
+		// Dumping any accepted header, and trying to unlock it, must not panic.
+		_ = h.Dump(io.Discard, "x")
+		_, _ = h.DataSegment()
+		_, _, _, _ = Unlock2(context.Background(), bytes.NewReader(synthImage2(text, 1, 1)), []byte("p"), UnlockOptions{MaxIterations: 2000, MaxArgon2Memory: 1 << 12})
 	})
 }
 

@@ -107,6 +107,12 @@ func TestUnlock2Matrix(t *testing.T) {
 			ok, err := m.verifyKey(ctx, vk.Bytes())
 			require.NoError(t, err)
 			assert.True(t, ok)
+			require.NoError(t, CheckVolumeKey(m, vk))
+			flipped := bytes.Clone(vk.Bytes())
+			flipped[0] ^= 1
+			assert.ErrorIs(t, CheckVolumeKey(m, NewVolumeKey(flipped)), ErrVolumeKeyMismatch)
+			assert.ErrorIs(t, CheckVolumeKey(m, NewVolumeKey(flipped[1:])), ErrVolumeKeyMismatch)
+			assert.ErrorIs(t, CheckVolumeKey((*Header2)(nil), vk), ErrInvalidParameter)
 
 			_, _, _, err = Unlock2(ctx, f, []byte("wrong"), UnlockOptions{})
 			assert.ErrorIs(t, err, ErrWrongPassphrase)

@@ -31,7 +31,7 @@ type Volume struct {
 	off    int64
 	size   int64
 	ss     int64  // encryption sector size
-	tweak  uint64 // IV sector of payload byte 0
+	tweak  uint64 // IV sector of payload byte 0 (LUKS2 iv_tweak, plain --skip)
 	closed bool
 }
 

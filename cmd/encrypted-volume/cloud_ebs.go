@@ -63,8 +63,9 @@ func (e *ebsCloud) Placement(ctx context.Context) (string, string, error) {
 	return e.instanceID, e.zone, nil
 }
 
-func (e *ebsCloud) Create(ctx context.Context, zone string, sizeGiB int, volumeType string) (string, error) {
+func (e *ebsCloud) Create(ctx context.Context, zone string, sizeGiB int, volumeType, name string) (string, error) {
 	v, err := e.c.Create(ctx, ebs.CreateOptions{
+		Name:             name,
 		SizeGiB:          int32(sizeGiB),
 		AvailabilityZone: zone,
 		Type:             volumeType,

@@ -58,7 +58,7 @@ func (a *app) setup(ctx context.Context, c *config) error {
 	// The passphrase is collected before anything changes, so a typo at the prompt leaves
 	// no volume behind.
 	var err error
-	if r.pass, err = a.passSource(c).read(firstNonEmpty(c.device, c.volumeID, "the new volume"), true); err != nil {
+	if r.pass, err = a.passSource(ctx, c).read(firstNonEmpty(c.device, c.volumeID, "the new volume"), true); err != nil {
 		return err
 	}
 	defer r.wipe()
@@ -177,7 +177,7 @@ func (r *setupRun) create(ctx context.Context) error {
 	case r.volumeID != "":
 		return skip("using existing volume %s", r.volumeID)
 	}
-	id, err := r.cl.Create(ctx, r.zone, r.c.sizeGiB, r.c.volumeType)
+	id, err := r.cl.Create(ctx, r.zone, r.c.sizeGiB, r.c.volumeType, r.creationName())
 	if id != "" {
 		// Even a failed wait leaves a volume to account for in the cleanup note.
 		r.volumeID, r.created = id, true
@@ -187,6 +187,15 @@ func (r *setupRun) create(ctx context.Context) error {
 	}
 	fmt.Fprintf(r.a.stdout, "    VOLUME %s %d %s available\n", r.volumeID, r.c.sizeGiB, r.zone)
 	return nil
+}
+
+// creationName is the idempotency name of the volume this setup creates (its EC2
+// ClientToken and token tag): the same instance, mapping, mount point, size, type and zone
+// give the same volume, so a rerun after a kill continues with the volume the first run
+// made instead of leaving it behind as an orphan.
+func (r *setupRun) creationName() string {
+	return fmt.Sprintf("encrypted-volume setup %s %s %s %dGiB %s %s",
+		r.instanceID, r.c.name, r.c.mountPoint, r.c.sizeGiB, r.c.volumeType, r.zone)
 }
 
 func (r *setupRun) describeAttach() string {
@@ -351,8 +360,8 @@ func (r *setupRun) cleanup(ctx context.Context) {
 
 func mapperPath(name string) string { return "/dev/mapper/" + name }
 
-func (a *app) passSource(c *config) passSource {
-	return passSource{keyFile: c.keyFile, stdin: a.stdin, term: a.term, prompt: a.stdout}
+func (a *app) passSource(ctx context.Context, c *config) passSource {
+	return passSource{ctx: ctx, keyFile: c.keyFile, stdin: a.stdin, term: a.term, prompt: a.stdout}
 }
 
 // mountChecked refuses a mount point that already has something mounted on it (mounting

@@ -18,6 +18,11 @@
 // NVMe disk something on the instance still uses (a mapping or mount under another --name
 // or --mount-point). Only a volume setup created itself is ever suggested for --delete.
 //
+// The volume setup creates is named by the run's parameters (instance, --name,
+// --mount-point, --size, --type, zone): that name becomes its EC2 ClientToken and a tag,
+// so a setup killed while creating it — even before EC2's answer arrived — leaves no
+// orphan: running the same command again finds that volume and continues with it.
+//
 // # Preflight
 //
 // setup checks everything it can before its first side effect, so a bad input never leaves

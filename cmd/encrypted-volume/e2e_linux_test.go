@@ -73,7 +73,7 @@ func TestEndToEnd(t *testing.T) {
 		inst, zone, err := cl.Placement(ctx)
 		require.NoError(t, err)
 		require.Equal(t, instance, inst)
-		volumeID, err = cl.Create(ctx, zone, 1, "gp3")
+		volumeID, err = cl.Create(ctx, zone, 1, "gp3", "")
 		require.NoError(t, err)
 		dev, err := cl.Attach(ctx, volumeID, "")
 		require.NoError(t, err)

@@ -206,7 +206,7 @@ type fakeCloud struct {
 func (c *fakeCloud) Placement(ctx context.Context) (string, string, error) {
 	return "i-0123456789abcdef0", "us-east-1c", nil
 }
-func (c *fakeCloud) Create(ctx context.Context, zone string, size int, typ string) (string, error) {
+func (c *fakeCloud) Create(ctx context.Context, zone string, size int, typ, name string) (string, error) {
 	c.calls = append(c.calls, fmt.Sprintf("create %s %d %s", zone, size, typ))
 	c.n++
 	id := fmt.Sprintf("vol-%017x", c.n)
@@ -288,7 +288,7 @@ type fakeTerm struct {
 	asked     int
 }
 
-func (t *fakeTerm) ReadPassword() ([]byte, error) {
+func (t *fakeTerm) ReadPassword(context.Context) ([]byte, error) {
 	t.asked++
 	if len(t.passwords) == 0 {
 		return nil, io.EOF

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cloudluks/cloudluks/dmcrypt"
+	"github.com/cloudluks/cloudluks/internal/cli"
 	"github.com/cloudluks/cloudluks/luks"
 )
 
@@ -57,6 +59,9 @@ type config struct {
 	// unlock
 	hooks     []string
 	hooksFile string
+
+	// serve: where the lock that serializes concurrent serve processes lives
+	lockDir string
 
 	// setup and unlock: how long to wait for the device node (0 = the default for the case)
 	wait time.Duration
@@ -113,14 +118,14 @@ func parseFlags(verb string, args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.instanceID, "instance-id", "", "instance ID (default: from the instance metadata)")
 	fs.StringVar(&c.name, "name", "my_enc_fs", "device-mapper name (/dev/mapper/NAME)")
 	fs.StringVar(&c.root, "root", "/", "root directory whose boot configuration is edited/inspected")
-	if verb != "teardown" {
+	if verb != "teardown" && verb != "serve" {
 		fs.StringVar(&c.keyFile, "key-file", "", `read the passphrase from this file ("-" = all of standard input)`)
 	}
 	fs.StringVar(&c.mountPoint, "mount-point", "/encrypted_vol", "where the filesystem is mounted")
 	fs.BoolVar(&c.batch, "q", false, "batch mode: do not ask for confirmation")
 	fs.BoolVar(&c.batch, "batch-mode", false, "same as -q")
 
-	if verb == "setup" || verb == "unlock" {
+	if verb == "setup" || verb == "unlock" || verb == "serve" {
 		fs.DurationVar(&c.wait, "wait", 0, "how long to wait for the volume's device node, like ec2volume device --wait (default 2m0s when EC2 reports the attachment, made now or earlier; 3s with --no-aws)")
 	}
 	if verb != "status" {
@@ -145,9 +150,12 @@ func parseFlags(verb string, args []string, stderr io.Writer) (*config, error) {
 	case "teardown":
 		fs.BoolVar(&c.detach, "detach", false, "detach the volume from the instance after closing")
 		fs.BoolVar(&c.delete, "delete", false, "delete the volume after detaching (implies --detach)")
-	case "unlock":
+	case "unlock", "serve":
 		fs.Var(repeated{&c.hooks}, "hook", "post-mount command (repeatable; words split like a shell, no expansion)")
 		fs.StringVar(&c.hooksFile, "hooks-file", "", "file with one post-mount command per line")
+	}
+	if verb == "serve" {
+		registerServeFlags(fs, c)
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: encrypted-volume %s [flags]\n", verb)
@@ -206,7 +214,7 @@ func (c *config) validate() error {
 	// unlock starts the services on this machine (systemctl start, the init script): a
 	// --root other than / is another system's tree (an image, a rescue mount), whose
 	// services are not this machine's to start, and whose init script would run here.
-	if c.verb == "unlock" && len(c.services) > 0 && filepath.Clean(c.root) != "/" {
+	if (c.verb == "unlock" || c.verb == "serve") && len(c.services) > 0 && filepath.Clean(c.root) != "/" {
 		return bad("--service starts services on this machine; it cannot be combined with --root %s (unlock --root / only)", c.root)
 	}
 	// systemd unquotes and unescapes some settings and not others (and older versions than
@@ -246,7 +254,12 @@ func (c *config) validate() error {
 			return bad("--mount-point %s exists and is not a directory", c.mountPoint)
 		}
 	}
-	if c.verb == "unlock" {
+	if c.verb == "serve" {
+		if err := c.validateServe(); err != nil {
+			return bad("%v", err)
+		}
+	}
+	if c.verb == "unlock" || c.verb == "serve" {
 		for _, h := range c.hooks {
 			if w, err := splitWords(h); err != nil || len(w) == 0 {
 				return bad("--hook %q: not a command", h)
@@ -256,11 +269,16 @@ func (c *config) validate() error {
 	return nil
 }
 
-// hookCommands collects --hooks-file lines then --hook flags, in that order.
-func (c *config) hookCommands() ([][]string, error) {
+// maxHooksFile bounds --hooks-file: a list of commands, not data; /dev/zero or a runaway
+// file is refused at this size instead of filling memory.
+const maxHooksFile = 1 << 20
+
+// hookCommands collects --hooks-file lines then --hook flags, in that order. Reading the
+// file ends when ctx does (a FIFO nobody writes to), and stops at maxHooksFile bytes.
+func (c *config) hookCommands(ctx context.Context) ([][]string, error) {
 	var cmds [][]string
 	if c.hooksFile != "" {
-		data, err := os.ReadFile(c.hooksFile)
+		data, err := cli.ReadFileLimit(ctx, c.hooksFile, maxHooksFile)
 		if err != nil {
 			return nil, fmt.Errorf("hooks file: %w", err)
 		}

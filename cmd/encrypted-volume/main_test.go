@@ -25,6 +25,9 @@ func TestMain(m *testing.M) {
 	if len(os.Args) == 3 && os.Args[1] == hookProbeArg {
 		os.Exit(hookProbe(os.Args[2]))
 	}
+	if len(os.Args) >= 2 && os.Args[1] == runProgramArg {
+		os.Exit(run(context.Background(), os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	testMain(m)
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -26,7 +27,8 @@ var (
 // terminal is the interactive side of standard input: a line without echo for passphrases,
 // a line with echo for the YES confirmation. nil when standard input is not a terminal.
 type terminal interface {
-	ReadPassword() ([]byte, error)
+	// ReadPassword reads a line without echo; it gives up when ctx is done (nil: never).
+	ReadPassword(ctx context.Context) ([]byte, error)
 	ReadLine() (string, error)
 }
 
@@ -41,7 +43,9 @@ func detectTerminal(stdin io.Reader) terminal {
 	return ttyTerminal{f: f}
 }
 
-func (t ttyTerminal) ReadPassword() ([]byte, error) { return term.ReadPassword(int(t.f.Fd())) }
+func (t ttyTerminal) ReadPassword(ctx context.Context) ([]byte, error) {
+	return cli.ReadPasswordContext(ctx, int(t.f.Fd()))
+}
 
 // ReadLine reads one line with echo, one byte at a time so nothing past it is consumed (the
 // rest of standard input may belong to someone else).
@@ -56,15 +60,16 @@ func (t ttyTerminal) ReadLine() (string, error) {
 // promptTerm is this program's terminal as a cli.Terminal: prompts go to w (stdout), and an
 // empty first answer is refused at once, before any "Verify passphrase: ".
 type promptTerm struct {
-	t terminal
-	w io.Writer
+	ctx context.Context
+	t   terminal
+	w   io.Writer
 }
 
 func (p promptTerm) IsTerminal() bool { return p.t != nil }
 
 func (p promptTerm) ReadPassword(prompt string) ([]byte, error) {
 	fmt.Fprint(p.w, prompt)
-	pass, err := p.t.ReadPassword()
+	pass, err := p.t.ReadPassword(p.ctx)
 	fmt.Fprintln(p.w)
 	if err == nil && len(pass) == 0 && prompt != cli.VerifyPrompt {
 		err = errEmptyPass
@@ -78,6 +83,9 @@ func (p promptTerm) ReadPassword(prompt string) ([]byte, error) {
 
 // passSource says where the passphrase comes from.
 type passSource struct {
+	// ctx ends a read that blocks (a key-file FIFO nobody writes to, a pipe held open) when
+	// the program is told to stop; nil never ends it.
+	ctx     context.Context
 	keyFile string // "" = none, "-" = all of stdin
 	stdin   io.Reader
 	term    terminal
@@ -88,7 +96,7 @@ type passSource struct {
 // file or "-" whole, else a prompt on a terminal (verify asks twice: setup), else the first
 // line of stdin. An empty passphrase is refused. The caller zeroes the result.
 func (p passSource) read(device string, verify bool) ([]byte, error) {
-	in := cli.KeyInput{Stdin: p.stdin, Term: promptTerm{t: p.term, w: p.prompt}}
+	in := cli.KeyInput{Stdin: p.stdin, Term: promptTerm{ctx: p.ctx, t: p.term, w: p.prompt}, Ctx: p.ctx}
 	pass, err := in.Read("Enter passphrase for "+device+": ", cli.KeySource{File: p.keyFile}, verify)
 	switch {
 	case errors.Is(err, errEmptyPass), errors.Is(err, cli.ErrNothingToRead):

@@ -82,3 +82,47 @@ func TestTerminalPromptsWithoutEcho(t *testing.T) {
 	assert.NotContains(t, echoed.String(), testPass, "the passphrase is never echoed")
 	assert.NotContains(t, out.String(), testPass)
 }
+
+// TestTerminalPromptEndsOnSignal (#14 item 6): main catches SIGINT/SIGTERM into its
+// context; a passphrase prompt on a real terminal now ends when that context is cancelled,
+// with echo back on and nothing created — it used to wait for a line forever.
+func TestTerminalPromptEndsOnSignal(t *testing.T) {
+	master, slave := testenv.OpenPTY(t)
+	go func() {
+		buf := make([]byte, 256)
+		for {
+			if _, err := master.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	h := newHarness(t, "")
+	h.app.stdin = slave
+	h.app.term = detectTerminal(slave)
+	require.NotNil(t, h.app.term)
+	xvdf := h.dev("xvdf")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- h.app.main(ctx, []string{"setup", "--device", xvdf, "--mount-point", tempMountPoint(t)})
+	}()
+	echoOff := func() bool {
+		tio, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+		return err == nil && tio.Lflag&unix.ECHO == 0
+	}
+	for deadline := time.Now().Add(20 * time.Second); !echoOff() && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	require.True(t, echoOff(), "the prompt is up")
+	cancel()
+	select {
+	case code := <-done:
+		assert.Equal(t, exitOtherFail, code)
+		assert.Contains(t, h.stderr.String(), "Error reading passphrase from terminal.")
+	case <-time.After(10 * time.Second):
+		t.Fatal("setup kept waiting at the prompt after the signal")
+	}
+	assert.False(t, echoOff(), "echo is back on")
+	assert.Empty(t, h.local.mappings)
+	master.WriteString("\n") // ends the abandoned read
+}

@@ -13,7 +13,12 @@ import (
 type cloud interface {
 	// Placement is the instance the program runs on and its availability zone.
 	Placement(ctx context.Context) (instanceID, zone string, err error)
-	Create(ctx context.Context, zone string, sizeGiB int, volumeType string) (volumeID string, err error)
+	// Create makes a volume and waits until it is available. name makes it idempotent: the
+	// same name yields the same volume in every process (ebs.CreateOptions.Name), so a
+	// setup killed during the create finds its volume again when run once more. The ID is
+	// printed as soon as EC2 answers (the ebs progress event "create vol-…: creating"),
+	// before the wait.
+	Create(ctx context.Context, zone string, sizeGiB int, volumeType, name string) (volumeID string, err error)
 	// Attach attaches the volume to this instance at a free device name (or want) and
 	// returns the name EC2 recorded.
 	Attach(ctx context.Context, volumeID, want string) (deviceName string, err error)

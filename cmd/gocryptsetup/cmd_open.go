@@ -6,6 +6,9 @@ import "github.com/cloudluks/cloudluks/luks"
 // device-mapper needed, so it works rootless on image files). Otherwise it creates the
 // mapping NAME through openMapping.
 func cmdOpen(a *app, args []string) error {
+	if a.opts.typ == "plain" {
+		return cmdOpenPlain(a, args)
+	}
 	dev := args[0]
 	if !a.opts.testPassphrase {
 		if len(args) < 2 {

@@ -159,7 +159,7 @@ func TestVerbHelp(t *testing.T) {
 	r := runIn(t, t.TempDir(), binPath, "", "help", "luksOpen")
 	assert.Equal(t, 0, r.code)
 	assert.Contains(t, r.stdout, "Usage: gocryptsetup open <device>")
-	assert.Contains(t, r.stdout, "Aliases: luksOpen\n")
+	assert.Contains(t, r.stdout, "Aliases: luksOpen, plainOpen, create\n")
 	r = runIn(t, t.TempDir(), binPath, "", "help")
 	assert.Equal(t, 0, r.code)
 	assert.Contains(t, r.stdout, "<action> is one of:")

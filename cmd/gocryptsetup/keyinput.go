@@ -38,6 +38,9 @@ func keyReadError(err error) error {
 		return errKeyFileOpen
 	case errors.Is(err, cli.ErrTerminalOffset):
 		return errTermOffset
+	case errors.Is(err, cli.ErrTerminalRead):
+		// Interrupted at the prompt (SIGINT/SIGTERM): cryptsetup's words and exit code 1.
+		return &cliError{code: exitParams, msg: string(cli.ErrTerminalRead)}
 	case errors.Is(err, luks.ErrKeyFileOffset):
 		return &cliError{code: exitParams, msg: "Cannot seek to requested keyfile offset."}
 	case errors.Is(err, luks.ErrKeyFileTooLarge):

@@ -46,7 +46,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -63,7 +62,7 @@ import (
 // Adding an action is one cmd_<name>.go file with its run function plus one entry here.
 func verbTable() cli.Verbs[func(a *app, args []string) error] {
 	return cli.Verbs[func(a *app, args []string) error]{
-		{Name: "open", Aliases: []string{"luksOpen"}, Args: "<device> [--type <type>] [<name>]", MinArgs: 1, Summary: "open device as <name> (or only check the passphrase with --test-passphrase)", Example: "open --test-passphrase disk.img", Run: cmdOpen},
+		{Name: "open", Aliases: []string{"luksOpen", "plainOpen", "create"}, Args: "<device> [--type <type>] [<name>]", MinArgs: 1, Summary: "open device as <name> (or only check the passphrase with --test-passphrase)", Example: "open --test-passphrase disk.img", Run: cmdOpen},
 		{Name: "close", Aliases: []string{"luksClose", "remove"}, Args: "<name>", MinArgs: 1, Summary: "close device (remove mapping)", Example: "close data", Run: cmdClose},
 		{Name: "status", Args: "<name>", MinArgs: 1, Summary: "show device status", Example: "status data", Run: cmdStatus},
 		{Name: "luksFormat", Args: "<device> [<new key file>]", MinArgs: 1, Summary: "formats a LUKS device", Example: "luksFormat --type luks1 disk.img", Run: cmdLuksFormat},
@@ -87,10 +86,10 @@ func verbTable() cli.Verbs[func(a *app, args []string) error] {
 // app is one invocation: its streams, terminal, parsed options and cancellation.
 type app struct {
 	ctx    context.Context
-	prog   string // base name, for the usage text
-	argv0  string // as invoked, for popt-style "PROG: message" lines
-	stdin  *bufio.Reader
-	rawIn  io.Reader // what stdin buffers, so write can Stat a regular file
+	prog   string           // base name, for the usage text
+	argv0  string           // as invoked, for popt-style "PROG: message" lines
+	stdin  *cli.StdinReader // wiped when run returns: it buffered the passphrase lines
+	rawIn  io.Reader        // what stdin buffers, so write can Stat a regular file
 	stdout io.Writer
 	stderr io.Writer
 	term   cli.Terminal
@@ -99,7 +98,7 @@ type app struct {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr, cli.TTY{In: os.Stdin, Out: os.Stderr, DevTTY: true})
+	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr, cli.TTY{In: os.Stdin, Out: os.Stderr, DevTTY: true, Ctx: ctx})
 	stop()
 	os.Exit(code)
 }
@@ -113,7 +112,8 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 		prog, argv0 = filepath.Base(argv[0]), argv[0]
 		argv = argv[1:]
 	}
-	a := &app{ctx: ctx, prog: prog, argv0: argv0, stdin: bufio.NewReader(stdin), rawIn: stdin, stdout: stdout, stderr: stderr, term: term}
+	a := &app{ctx: ctx, prog: prog, argv0: argv0, stdin: cli.NewStdinReader(stdin), rawIn: stdin, stdout: stdout, stderr: stderr, term: term}
+	defer a.stdin.Wipe()
 
 	opts, pos, err := parseArgs(argv)
 	if err != nil {
@@ -151,6 +151,9 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 		return a.usageFail(&usageError{msg: "Unknown action."})
 	}
 	args := pos[1:]
+	if t, a := openAliasType(pos[0], args); t != "" {
+		opts.typ, args = t, a
+	}
 	if len(args) < v.MinArgs {
 		// cryptsetup names the action canonically (open for luksOpen) with its synopsis.
 		return a.usageFail(&usageError{msg: fmt.Sprintf("%s: requires %s as arguments", v.Name, v.Args)})
@@ -168,7 +171,7 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 // and luks2 for the verbs that read LUKS2 (readTypes).
 func checkType(o *options, verb string) error {
 	switch o.typ {
-	case "", "luks", "luks1":
+	case "", "luks", "luks1", "plain":
 		return nil
 	case "luks2":
 		if readTypes[verb] {

@@ -45,6 +45,13 @@ type options struct {
 	l2              luks2Opts // LUKS2 format options (options_luks2.go)
 	tok             tokenOpts // token action options (cmd_token.go)
 
+	// Plain-mode options (open --type plain).
+	skip           int64 // -p/--skip: IV offset, 512-byte sectors
+	shared         bool
+	sectorSize     int64 // --sector-size, bytes
+	ivLargeSectors bool
+	deviceSize     int64 // --device-size, bytes
+
 	// Mapping options, parsed here so the mapping verbs (open NAME, close, status) only read them.
 	readonly            bool
 	allowDiscards       bool
@@ -117,12 +124,14 @@ func optionTable() []optDef {
 		{long: "benchmark-time", kind: optInt, arg: "msecs", apply: func(o *options, _ string, n int64) { o.benchTime = time.Duration(n) * time.Millisecond }},
 		{long: "cancel-deferred", kind: optBool, only: []string{"close"}, apply: flag(func(o *options) *bool { return &o.cancelDeferred })},
 		{long: "cipher", short: 'c', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.cipher })},
+		{long: "device-size", kind: optInt, num: numUint64, arg: "bytes", only: []string{"open"}, apply: num(func(o *options) *int64 { return &o.deviceSize })},
 		{long: "debug", kind: optBool, apply: flag(func(o *options) *bool { return &o.debug })},
 		{long: "deferred", kind: optBool, only: []string{"close"}, apply: flag(func(o *options) *bool { return &o.deferred })},
 		{long: "dump-volume-key", kind: optBool, apply: flag(func(o *options) *bool { return &o.dumpVolumeKey })},
 		{long: "hash", short: 'h', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.hash })},
 		{long: "header", kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.header })},
 		{long: "header-backup-file", kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.backupFile })},
+		{long: "iv-large-sectors", kind: optBool, only: []string{"open"}, apply: flag(func(o *options) *bool { return &o.ivLargeSectors })},
 		{long: "iter-time", short: 'i', kind: optInt, num: numUint32, arg: "msecs", only: []string{"luksFormat", "luksAddKey", "luksChangeKey", "benchmark"}, apply: func(o *options, _ string, n int64) { o.iterTime = int(n) }},
 		{long: "key-file", short: 'd', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.keyFile })},
 		{long: "key-size", short: 's', kind: optInt, num: numUint32, arg: "BITS", only: []string{"luksFormat", "open", "luksAddKey", "benchmark"}, apply: func(o *options, _ string, n int64) { o.keySize = int(n) }},
@@ -140,8 +149,11 @@ func optionTable() []optDef {
 		{long: "perf-same_cpu_crypt", kind: optBool, apply: flag(func(o *options) *bool { return &o.perfSameCPUCrypt })},
 		{long: "perf-submit_from_crypt_cpus", kind: optBool, apply: flag(func(o *options) *bool { return &o.perfSubmitFromCrypt })},
 		{long: "readonly", short: 'r', kind: optBool, apply: flag(func(o *options) *bool { return &o.readonly })},
+		{long: "sector-size", kind: optInt, num: numUint32, arg: "INT", only: []string{"open"}, apply: num(func(o *options) *int64 { return &o.sectorSize })},
+		{long: "shared", kind: optBool, only: []string{"open"}, apply: flag(func(o *options) *bool { return &o.shared })},
 		{long: "size", short: 'b', kind: optInt, arg: "SECTORS", only: []string{"open", "read"}, apply: num(func(o *options) *int64 { return &o.size })},
 		{long: "size-bytes", kind: optInt, arg: "BYTES", only: []string{"read"}, apply: num(func(o *options) *int64 { return &o.sizeBytes })},
+		{long: "skip", short: 'p', kind: optInt, num: numUint64, arg: "SECTORS", only: []string{"open"}, apply: num(func(o *options) *int64 { return &o.skip })},
 		{long: "test-passphrase", kind: optBool, only: []string{"open"}, apply: flag(func(o *options) *bool { return &o.testPassphrase })},
 		{long: "tries", short: 'T', kind: optInt, num: numUint32, arg: "INT", apply: func(o *options, _ string, n int64) { o.tries = int(n) }},
 		{long: "type", short: 'M', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.typ })},
@@ -326,8 +338,8 @@ func (o *options) checkAllowed(action string) error {
 		// no exact-offset layout, and ignoring the option would give a different layout
 		// without a word. Refused until it is implemented.
 		return &usageError{msg: "Option --offset with luksFormat action is not supported by gocryptsetup; use --align-payload."}
-	case action == "open" && o.set["offset"]:
-		return &usageError{msg: "Option --offset with open action is only supported for plain and loopaes devices."}
+	case action == "open" && verifyOpen(o) != "":
+		return &usageError{msg: verifyOpen(o)}
 	case o.set["pbkdf-force-iterations"] && o.set["iter-time"]:
 		return &usageError{msg: "PBKDF forced iterations cannot be combined with iteration time option."}
 	}
@@ -339,10 +351,13 @@ func (o *options) check() error {
 	if o.set["key-size"] && o.keySize%8 != 0 {
 		return &usageError{msg: "Key size must be a multiple of 8 bits"}
 	}
+	if msg := checkSectorSize(o); msg != "" {
+		return &usageError{msg: msg}
+	}
 	if o.set["key-slot"] && o.keySlot < 0 {
 		return &usageError{msg: "Key slot is invalid."}
 	}
-	for _, n := range []string{"keyfile-offset", "keyfile-size", "new-keyfile-offset", "new-keyfile-size", "offset", "size", "offset-bytes", "size-bytes", "align-payload", "iter-time", "benchmark-time"} {
+	for _, n := range []string{"keyfile-offset", "keyfile-size", "new-keyfile-offset", "new-keyfile-size", "offset", "size", "skip", "offset-bytes", "size-bytes", "align-payload", "iter-time", "benchmark-time"} {
 		if !o.set[n] {
 			continue
 		}
@@ -360,6 +375,8 @@ func (o *options) check() error {
 			v = o.offset
 		case "size":
 			v = o.size
+		case "skip":
+			v = o.skip
 		case "offset-bytes":
 			v = o.offsetBytes
 		case "size-bytes":

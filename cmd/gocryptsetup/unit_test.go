@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -116,7 +115,7 @@ func newTestApp(stdin string, term cli.Terminal, args ...string) (*app, *bytes.B
 		panic(err)
 	}
 	var out, errb bytes.Buffer
-	return &app{ctx: context.Background(), prog: "gocryptsetup", stdin: bufio.NewReader(strings.NewReader(stdin)),
+	return &app{ctx: context.Background(), prog: "gocryptsetup", stdin: cli.NewStdinReader(strings.NewReader(stdin)),
 		stdout: &out, stderr: &errb, term: term, opts: o}, &out, &errb
 }
 

@@ -120,7 +120,7 @@ func (k KeyInput) prompt(prompt string, src KeySource, verify bool) ([]byte, err
 	// Both answers are cut to the limit before they are compared: cryptsetup reads each into
 	// a buffer of that size.
 	p, err := ReadPassphrase(limited{k.Term, limit}, prompt, verify)
-	if err != nil && !errors.Is(err, ErrPassphraseMismatch) {
+	if err != nil && !errors.Is(err, ErrPassphraseMismatch) && !errors.Is(err, ErrTerminalRead) {
 		return nil, fmt.Errorf("%w: %w", ErrNothingToRead, err)
 	}
 	return p, err

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -31,7 +32,18 @@ const (
 	ErrKeyFileOpen        Error = "Failed to open key file."
 	ErrTerminalOffset     Error = "Cannot use offset with terminal input."
 	ErrAborted            Error = "Operation aborted."
+	ErrTerminalRead       Error = "Error reading passphrase from terminal."
 )
+
+// interrupted is msg (cryptsetup's sentence, printed as it is) ended by cause (the signal
+// context's error); errors.Is matches both.
+type interrupted struct {
+	msg   Error
+	cause error
+}
+
+func (e interrupted) Error() string   { return string(e.msg) }
+func (e interrupted) Unwrap() []error { return []error{e.msg, e.cause} }
 
 // Terminal is what a program needs from the terminal on its standard input. TTY is the real
 // one; tests pass a fake so that the prompt logic runs without a pty.
@@ -52,6 +64,10 @@ type TTY struct {
 	In     *os.File
 	Out    io.Writer
 	DevTTY bool
+	// Ctx, if set, ends a prompt when it is done (the program's signal context: with
+	// SIGINT caught for cleanup, Ctrl-C at a prompt would otherwise do nothing), restoring
+	// the terminal's echo first. See ReadPasswordContext.
+	Ctx context.Context
 }
 
 // IsTerminal reports whether In is a terminal.
@@ -69,7 +85,7 @@ func (t TTY) ReadPassword(prompt string) ([]byte, error) {
 	if _, err := io.WriteString(out, prompt); err != nil {
 		return nil, err
 	}
-	p, err := term.ReadPassword(fd)
+	p, err := ReadPasswordContext(t.Ctx, fd)
 	io.WriteString(out, "\n")
 	return p, err
 }

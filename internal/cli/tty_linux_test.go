@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"context"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -8,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/cloudluks/cloudluks/internal/testenv"
 )
@@ -80,4 +83,41 @@ func TestTTYIsTerminal(t *testing.T) {
 	defer f.Close()
 	assert.False(t, TTY{In: f}.IsTerminal())
 	assert.False(t, TTY{}.IsTerminal())
+}
+
+// TestTTYPromptEndsOnSignal: with the program's signal context, a prompt nobody answers
+// ends as soon as the context is cancelled (SIGINT/SIGTERM are caught for cleanup, so
+// Ctrl-C used to do nothing there), with cryptsetup's message, and echo is on again.
+func TestTTYPromptEndsOnSignal(t *testing.T) {
+	master, slave := testenv.OpenPTY(t)
+	go io.Copy(io.Discard, master)
+	ctx, cancel := context.WithCancel(context.Background())
+	tty := TTY{In: slave, Out: slave, Ctx: ctx}
+	done := make(chan error, 1)
+	go func() {
+		_, err := ReadPassphrase(tty, "Enter passphrase for g.img: ", false)
+		done <- err
+	}()
+	echoOff := func() bool {
+		tio, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+		require.NoError(t, err)
+		return tio.Lflag&unix.ECHO == 0
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !echoOff() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.True(t, echoOff(), "the prompt turned echo off")
+	cancel()
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, ErrTerminalRead)
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, "Error reading passphrase from terminal.", err.Error())
+	case <-time.After(10 * time.Second):
+		t.Fatal("the prompt did not end after its context was cancelled")
+	}
+	assert.False(t, echoOff(), "echo is restored")
+	// The abandoned read takes the next line and throws it away.
+	master.WriteString("late\n")
 }

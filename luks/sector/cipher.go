@@ -74,34 +74,47 @@ func newCipher(s Spec, key []byte, impl int) (*Cipher, error) {
 		return c, nil
 	}
 	k := c.key
+	// With AES-NI the package's own schedules (wiped by Wipe) are the only ones built: a
+	// crypto/aes block made "just in case" would keep a copy of the key schedule — whose
+	// first round key is the key itself — where Wipe cannot reach it.
+	useAESNI := impl >= implAESNI && s.Cipher == "aes"
 	dataKey := k
 	switch s.Chain {
 	case "xts":
 		dataKey = k[:len(k)/2]
-		if c.block, err = newBlock(s.Cipher, k[:len(k)/2]); err != nil {
-			return nil, err
-		}
-		if c.tweak, err = newBlock(s.Cipher, k[len(k)/2:]); err != nil {
-			return nil, err
+		if !useAESNI {
+			if c.block, err = newBlock(s.Cipher, k[:len(k)/2]); err != nil {
+				return nil, err
+			}
+			if c.tweak, err = newBlock(s.Cipher, k[len(k)/2:]); err != nil {
+				return nil, err
+			}
 		}
 	case "lrw":
 		ck := len(k) - lrwTweakKeySize
 		dataKey = k[:ck]
-		if c.block, err = newBlock(s.Cipher, k[:ck]); err != nil {
-			return nil, err
+		if !useAESNI {
+			if c.block, err = newBlock(s.Cipher, k[:ck]); err != nil {
+				return nil, err
+			}
 		}
 		c.lrw = newLRWKey(k[ck:])
 	default:
-		if c.block, err = newBlock(s.Cipher, k); err != nil {
-			return nil, err
+		if !useAESNI {
+			if c.block, err = newBlock(s.Cipher, k); err != nil {
+				return nil, err
+			}
 		}
 	}
-	useAESNI := impl >= implAESNI && s.Cipher == "aes"
 	if useAESNI {
 		c.vaes = impl >= implVAES
-		c.ni = expandAESKey(dataKey)
+		if c.ni, err = newAESSchedule(dataKey); err != nil {
+			return nil, err
+		}
 		if s.Chain == "xts" {
-			c.niTweak = expandAESKey(k[len(k)/2:])
+			if c.niTweak, err = newAESSchedule(k[len(k)/2:]); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if s.Chain != "ecb" && s.IV == "essiv" {
@@ -109,9 +122,10 @@ func newCipher(s Spec, key []byte, impl int) (*Cipher, error) {
 		h := hi.new()
 		h.Write(k)
 		salt := h.Sum(nil)
-		c.essiv, err = newBlock(s.Cipher, salt)
-		if err == nil && useAESNI {
-			c.niEssiv = expandAESKey(salt)
+		if useAESNI {
+			c.niEssiv, err = newAESSchedule(salt)
+		} else {
+			c.essiv, err = newBlock(s.Cipher, salt)
 		}
 		clear(salt)
 		if err != nil {
@@ -119,6 +133,16 @@ func newCipher(s Spec, key []byte, impl int) (*Cipher, error) {
 		}
 	}
 	return c, nil
+}
+
+// newAESSchedule is expandAESKey for a key whose size is checked here, with newBlock's error
+// for a size AES does not have (an ESSIV salt from a 20-byte hash, say).
+func newAESSchedule(key []byte) (*aesSchedule, error) {
+	switch len(key) {
+	case 16, 24, 32:
+		return expandAESKey(key), nil
+	}
+	return nil, fmt.Errorf("%w: aes: %d-byte key: crypto/aes: invalid key size %d", ErrInvalidKeySize, len(key), len(key))
 }
 
 // newBlock returns the raw block cipher. All supported ciphers have 16-byte blocks.
@@ -203,7 +227,7 @@ func (c *Cipher) crypt(dst, src []byte, first uint64, enc bool) {
 		copy(dst, src)
 		return
 	}
-	if c.block == nil {
+	if c.block == nil && c.ni == nil {
 		panic("sector: Cipher used after Wipe")
 	}
 	if c.ni != nil {

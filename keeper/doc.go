@@ -1,0 +1,79 @@
+// Package keeper is the engine of the off-cloud unlocker: it watches EC2 instances whose
+// data volumes are LUKS-encrypted, notices when one has booted with its volume locked,
+// and unlocks it over SSH — without the passphrase ever entering the cloud.
+//
+// # How an unlock works
+//
+// The keeper dials the instance's sshd and runs the forced command of its
+// authorized_keys line, `encrypted-volume serve`, which speaks keeper/wire on the
+// session's stdin and stdout. The keeper asks for the instance's state and the LUKS header
+// (public data), opens the header locally with the passphrase from its Secrets (the
+// vault), and sends only the volume key — which the instance's kernel has to hold anyway.
+// The instance loads it into a logon keyring key, maps, mounts and runs its hooks.
+//
+// Before any key is sent the keeper checks, in this order, and writes each decision as a
+// JSON line to Options.Audit (identifiers and reasons only, never a secret):
+//
+//  1. EC2 reports the instance running (ErrNotRunning) and the volume attached to that
+//     instance (ErrNotAttached). This comes first because the address to dial comes from
+//     EC2 too, and a volume attached elsewhere is not even dialled.
+//  2. the host key is pinned: a known_hosts line (@cert-authority lines included) or a
+//     host certificate signed by a CA in SSHConfig.HostCA (principal = the instance ID or
+//     the dialled host). An unknown key is ErrHostKeyUnknown, a different or revoked one
+//     ErrHostKeyChanged; the handshake stops there and the forced command never runs.
+//  3. the instance serves the target's volume, mapping and mount point
+//     (ErrTargetMismatch), and the NVMe serial of its device is the volume ID
+//     (ErrSerialMismatch).
+//  4. the header's LUKS UUID is the vault entry's (ErrUUIDMismatch).
+//  5. this keeper has not unlocked this boot id before (ErrBootUnlocked: someone closed
+//     the volume on purpose) and the attempts for this boot are below
+//     Options.MaxAttemptsPerBoot (ErrAttempts).
+//  6. the passphrase opens the header (ErrWrongPassphrase).
+//
+// The serial check needs an NVMe device (Nitro instances): without a serial to compare
+// (a Xen instance, an image file) the keeper refuses. Every refusal matches ErrRefused as well
+// as its own sentinel (the host-key and passphrase errors are their own). A volume already mapped
+// and mounted is not an error: it reports OutcomeAlreadyUnlocked, which is what the
+// second of two keepers serving the same fleet sees.
+//
+// # Use
+//
+//	k, err := keeper.New(keeper.Options{
+//		EC2:     ec2.NewFromConfig(cfg),
+//		Secrets: vault,           // Passphrase(volumeID) ([]byte, error)
+//		Audit:   auditFile,
+//	}, []keeper.Target{{
+//		Name: "web-1/data", InstanceID: "i-0abc…", VolumeID: "vol-0def…",
+//		Mapping: "data", MountPoint: "/data", LUKSUUID: "…",
+//		SSH: keeper.SSHConfig{User: "keeper", KeyFile: "id_ed25519",
+//			KnownHosts: []string{"known_hosts"}},
+//	}})
+//	err = k.Run(ctx)           // serve until ctx ends
+//	rows := k.Status()         // from another goroutine: for `keeper status`
+//
+// UnlockOnce makes a single pass over one target (dial, check, unlock) and returns a
+// Result; Run does it for every target and then keeps watching.
+//
+// # Detection
+//
+// Run keeps one SSH connection per target open, with keepalive@openssh.com requests every
+// Options.Keepalive. When the connection drops it reconnects with a capped exponential
+// backoff and compares the boot id: a new boot id with the volume not mapped means unlock
+// now. EC2 is polled every Options.PollEvery as a backstop, which also picks up a new
+// address after a stop/start (targets are pinned by instance ID, not by IP). At most
+// Options.Concurrency targets are being dialled or unlocked at once.
+//
+// # Rescue
+//
+// An instance that stays unreachable after a reboot while its console output shows a
+// passphrase prompt (a crypttab line waiting for a human) is stuck. Rescue detaches the
+// encrypted volume, reboots, re-attaches and unlocks; Run does so on its own only for
+// targets with AutoRescue. A volume mounted on a reachable instance is never detached.
+//
+// # What the keeper cannot defend against
+//
+// Root on the running instance can read the mapped key (dmsetup table --showkeys); the
+// host key lives on the unencrypted root volume, so a snapshot of it can impersonate the
+// instance — the EC2 attachment, serial, UUID and boot-id checks narrow that, they do not
+// close it.
+package keeper

@@ -1,0 +1,240 @@
+package keeper
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+)
+
+// Defaults for the zero fields of Options.
+const (
+	DefaultMaxAttemptsPerBoot = 3
+	DefaultConcurrency        = 16
+	DefaultKeepalive          = 15 * time.Second
+	DefaultPollEvery          = 60 * time.Second
+	DefaultDialTimeout        = 15 * time.Second
+	DefaultRequestTimeout     = 2 * time.Minute // an unlock mounts and runs hooks
+	DefaultReconnectMin       = 1 * time.Second
+	// DefaultReconnectMax caps the redial backoff, and so bounds how long after a rebooted
+	// instance's sshd comes up the keeper notices (a dial is one TCP SYN: cheap to repeat).
+	DefaultReconnectMax = 10 * time.Second
+	DefaultCommand      = "encrypted-volume serve"
+	DefaultPort         = 22
+)
+
+// EC2API is the part of the EC2 client the keeper calls; *ec2.Client satisfies it. The
+// unlock checks use only the two Describe calls; Rescue needs the rest.
+type EC2API interface {
+	DescribeInstances(context.Context, *ec2.DescribeInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+	DescribeVolumes(context.Context, *ec2.DescribeVolumesInput, ...func(*ec2.Options)) (*ec2.DescribeVolumesOutput, error)
+	GetConsoleOutput(context.Context, *ec2.GetConsoleOutputInput, ...func(*ec2.Options)) (*ec2.GetConsoleOutputOutput, error)
+	DetachVolume(context.Context, *ec2.DetachVolumeInput, ...func(*ec2.Options)) (*ec2.DetachVolumeOutput, error)
+	AttachVolume(context.Context, *ec2.AttachVolumeInput, ...func(*ec2.Options)) (*ec2.AttachVolumeOutput, error)
+	RebootInstances(context.Context, *ec2.RebootInstancesInput, ...func(*ec2.Options)) (*ec2.RebootInstancesOutput, error)
+}
+
+// Secrets hands out passphrases by volume ID; the vault implements it. The keeper zeroes
+// the returned slice when it is done with it, so implementations return a copy.
+type Secrets interface {
+	Passphrase(volumeID string) ([]byte, error)
+}
+
+// Target is one instance and encrypted volume the keeper serves.
+type Target struct {
+	Name       string // label for status and audit ("web-1/data"); "" = "INSTANCE/VOLUME"
+	InstanceID string // i-…; the instance is pinned by ID, its address comes from EC2
+	VolumeID   string // vol-…
+	Mapping    string // expected mapping name on the instance ("" = not checked)
+	MountPoint string // expected mount point on the instance ("" = not checked)
+	LUKSUUID   string // expected header UUID (from the vault entry); required
+	SSH        SSHConfig
+	// AutoRescue lets Run rescue this target on its own when it is stuck (see Rescue).
+	AutoRescue bool
+}
+
+// SSHConfig says how to reach a target's sshd and how to trust it.
+type SSHConfig struct {
+	// Addr is "host:port" to dial. "" = the instance's address from EC2 (public IPv4, else
+	// private; PrivateIP forces the private one) and Port.
+	Addr      string
+	Port      int // with Addr "": 0 = 22
+	PrivateIP bool
+	User      string // required
+	// KeyFile is an unencrypted OpenSSH private key. Agent uses the ssh-agent at
+	// AgentSocket ("" = $SSH_AUTH_SOCK). At least one of them; both may be offered.
+	KeyFile     string
+	Agent       bool
+	AgentSocket string
+	// KnownHosts are OpenSSH known_hosts files (hashed names, markers and
+	// @cert-authority lines included). HostCA are files of CA public keys, one
+	// authorized_keys-style key per line, whose host certificates are trusted for a
+	// principal equal to the instance ID or the dialled host. At least one of them.
+	KnownHosts []string
+	HostCA     []string
+	// JumpHost is a bastion dialled first; the target is reached through it.
+	JumpHost *SSHConfig
+	// Command is sent as the exec request ("" = DefaultCommand); a forced command in the
+	// instance's authorized_keys overrides it, and should.
+	Command string
+}
+
+// Options configure a Keeper. Zero durations and counts mean the defaults above.
+type Options struct {
+	EC2 EC2API // required unless NoEC2
+	// NoEC2 skips the EC2 checks (instance running, volume attached): only for setups
+	// outside AWS. Every target then needs SSH.Addr. The audit log records the skip.
+	NoEC2   bool
+	Secrets Secrets   // required
+	Audit   io.Writer // JSON lines, one per decision; nil = discarded
+
+	MaxAttemptsPerBoot int
+	Concurrency        int // targets being dialled, checked or unlocked at once
+	Keepalive          time.Duration
+	PollEvery          time.Duration // EC2 backstop poll per target
+	DialTimeout        time.Duration // TCP connect, and separately the SSH handshake
+	RequestTimeout     time.Duration // one protocol exchange
+	ReconnectMin       time.Duration // reconnect backoff: first delay …
+	ReconnectMax       time.Duration // … and cap
+
+	// Program is sent in the protocol's Hello, for the instance's logs ("" = "keeper").
+	Program string
+
+	// Now is the clock (nil = time.Now); tests set it for stable status output.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	defInt := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defInt(&o.MaxAttemptsPerBoot, DefaultMaxAttemptsPerBoot)
+	defInt(&o.Concurrency, DefaultConcurrency)
+	defDur(&o.Keepalive, DefaultKeepalive)
+	defDur(&o.PollEvery, DefaultPollEvery)
+	defDur(&o.DialTimeout, DefaultDialTimeout)
+	defDur(&o.RequestTimeout, DefaultRequestTimeout)
+	defDur(&o.ReconnectMin, DefaultReconnectMin)
+	defDur(&o.ReconnectMax, DefaultReconnectMax)
+	if o.ReconnectMax < o.ReconnectMin {
+		o.ReconnectMax = o.ReconnectMin
+	}
+	if o.Program == "" {
+		o.Program = "keeper"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Audit == nil {
+		o.Audit = io.Discard
+	}
+	return o
+}
+
+// Keeper serves a fixed set of targets. Its methods are safe for concurrent use.
+type Keeper struct {
+	opts    Options
+	targets []Target
+	audit   *auditLog
+	sem     chan struct{}
+
+	mu    sync.Mutex
+	state map[string]*targetState // by Target.label()
+}
+
+// New validates opts and targets and returns a Keeper; it dials nothing.
+func New(opts Options, targets []Target) (*Keeper, error) {
+	opts = opts.withDefaults()
+	if opts.Secrets == nil {
+		return nil, fmt.Errorf("keeper: Options.Secrets: %w", ErrInvalid)
+	}
+	if opts.EC2 == nil && !opts.NoEC2 {
+		return nil, fmt.Errorf("keeper: Options.EC2 is nil and NoEC2 is not set: %w", ErrInvalid)
+	}
+	k := &Keeper{
+		opts:  opts,
+		audit: newAuditLog(opts.Audit, opts.Now),
+		sem:   make(chan struct{}, opts.Concurrency),
+		state: make(map[string]*targetState),
+	}
+	for i := range targets {
+		t := targets[i]
+		if err := k.validate(&t); err != nil {
+			return nil, err
+		}
+		if _, dup := k.state[t.label()]; dup {
+			return nil, fmt.Errorf("keeper: target %q listed twice: %w", t.label(), ErrInvalid)
+		}
+		k.targets = append(k.targets, t)
+		k.state[t.label()] = &targetState{status: TargetStatus{
+			Name: t.label(), InstanceID: t.InstanceID, VolumeID: t.VolumeID, State: StateUnknown,
+		}, attempts: map[string]int{}}
+	}
+	return k, nil
+}
+
+// label is the target's name in status, audit and errors.
+func (t *Target) label() string {
+	if t.Name != "" {
+		return t.Name
+	}
+	return t.InstanceID + "/" + t.VolumeID
+}
+
+func (k *Keeper) validate(t *Target) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("keeper: target %q: %s: %w", t.label(), fmt.Sprintf(format, a...), ErrInvalid)
+	}
+	if !strings.HasPrefix(t.InstanceID, "i-") || len(t.InstanceID) < 3 || strings.ContainsAny(t.InstanceID, " \t\n/") {
+		return bad("instance ID %q", t.InstanceID)
+	}
+	if !strings.HasPrefix(t.VolumeID, "vol-") || len(t.VolumeID) < 5 || strings.ContainsAny(t.VolumeID, " \t\n/") {
+		return bad("volume ID %q", t.VolumeID)
+	}
+	if t.LUKSUUID == "" {
+		return bad("no LUKS UUID")
+	}
+	if err := validateSSH(&t.SSH, k.opts.NoEC2, 0); err != nil {
+		return bad("ssh: %v", err)
+	}
+	return nil
+}
+
+func validateSSH(c *SSHConfig, noEC2 bool, depth int) error {
+	if depth > 4 {
+		return fmt.Errorf("jump hosts nested too deep")
+	}
+	if c.User == "" {
+		return fmt.Errorf("no user")
+	}
+	if c.KeyFile == "" && !c.Agent {
+		return fmt.Errorf("neither a key file nor the agent")
+	}
+	if len(c.KnownHosts) == 0 && len(c.HostCA) == 0 {
+		return fmt.Errorf("no known_hosts file and no host CA: the host key cannot be pinned")
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		return fmt.Errorf("port %d", c.Port)
+	}
+	if c.Addr == "" && (noEC2 || depth > 0) {
+		return fmt.Errorf("no address (only a target's own address can come from EC2)")
+	}
+	if c.JumpHost != nil {
+		return validateSSH(c.JumpHost, noEC2, depth+1)
+	}
+	return nil
+}
+
+// Targets returns the targets the keeper serves, in the order given to New.
+func (k *Keeper) Targets() []Target { return append([]Target(nil), k.targets...) }

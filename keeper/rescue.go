@@ -1,0 +1,200 @@
+package keeper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/cloudluks/cloudluks/ebs"
+)
+
+// DefaultRescueTimeout bounds a whole rescue: a detach, a reboot and an attach each take
+// up to minutes on a busy region.
+const DefaultRescueTimeout = 15 * time.Minute
+
+// RescueOptions say how far Rescue may go.
+type RescueOptions struct {
+	// Force rescues an unreachable instance even when its console shows no passphrase
+	// prompt. It never overrides the reachable-instance refusals.
+	Force bool
+	// Device is the device name to re-attach the volume as ("" = the one it had).
+	Device string
+	// Timeout bounds the whole rescue (0 = DefaultRescueTimeout).
+	Timeout time.Duration
+	// Wait overrides the EC2 wait policies of the detach and the attach.
+	Wait ebs.WaitOptions
+}
+
+// Rescue frees an instance stuck at a boot-time passphrase prompt (a crypttab line
+// waiting for a human): it detaches the encrypted volume, reboots the instance, waits
+// until its sshd answers (it boots without the volume), re-attaches the volume under the
+// same device name and unlocks it as UnlockOnce does.
+//
+// It refuses, before touching anything: an instance it can reach over SSH (ErrInUse if
+// the volume is mapped there — a mounted volume is never detached —, else ErrNotStuck:
+// it needs an unlock, not a rescue); an unreachable instance whose console shows no
+// passphrase prompt, unless opts.Force (ErrNotStuck); a host key that is not pinned, an
+// instance that is not running and a volume not attached to it (the unlock checks'
+// errors). The detach is never forced.
+func (k *Keeper) Rescue(ctx context.Context, t Target, opts RescueOptions) (Result, error) {
+	if err := k.validate(&t); err != nil {
+		return Result{Target: t.label(), Outcome: OutcomeFailed, Reason: err.Error()}, err
+	}
+	res := Result{Target: t.label(), InstanceID: t.InstanceID, VolumeID: t.VolumeID, Outcome: OutcomeFailed}
+	if k.opts.NoEC2 {
+		err := fmt.Errorf("rescue needs EC2 (Options.NoEC2 is set): %w", ErrInvalid)
+		res.Reason = err.Error()
+		return res, targetErr(&t, err)
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultRescueTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	fail := func(step string, err error) (Result, error) {
+		r := res
+		r.Reason = oneLine(err.Error())
+		k.decide(&t, "", "rescue-"+step, "refused", r.Reason)
+		if errors.Is(err, ErrRefused) || errors.Is(err, ErrNotStuck) || errors.Is(err, ErrInUse) {
+			r.Outcome = OutcomeRefused
+		}
+		return r, targetErr(&t, err)
+	}
+
+	// 1. Reachable? Then it is not stuck, and its volume may be in use.
+	c, cres, err := k.connect(ctx, &t, false)
+	switch {
+	case err == nil:
+		sess, cl, err := k.openSession(ctx, &t, c)
+		if err != nil {
+			c.Close()
+			return fail("state", err)
+		}
+		st, err := cl.State(ctx)
+		sess.Close()
+		c.Close()
+		if err != nil {
+			return fail("state", fmt.Errorf("%w: state: %v", ErrProtocol, err))
+		}
+		res.Addr, res.BootID = cres.Addr, st.BootID
+		if st.Mapped || st.Mounted {
+			return fail("check", fmt.Errorf("%w: %s is mapped on %s, which answers over SSH", ErrInUse, t.VolumeID, t.InstanceID))
+		}
+		return fail("check", fmt.Errorf("%w: %s answers over SSH: unlock it instead", ErrNotStuck, t.InstanceID))
+	case !errors.Is(err, ErrUnreachable):
+		return fail("check", err)
+	}
+
+	// 2. Stuck at a prompt?
+	stuck, err := k.consoleStuck(ctx, &t)
+	if err != nil {
+		return fail("console", fmt.Errorf("ec2: console output: %w", err))
+	}
+	if !stuck && !opts.Force {
+		return fail("console", fmt.Errorf("%w: %s is unreachable but its console shows no passphrase prompt", ErrNotStuck, t.InstanceID))
+	}
+	k.decide(&t, "", "rescue-console", "ok", fmt.Sprintf("unreachable, prompt on console: %v, forced: %v", stuck, opts.Force))
+
+	device := opts.Device
+	if device == "" {
+		device, err = k.attachedDevice(ctx, &t)
+		if err != nil {
+			return fail("device", err)
+		}
+	}
+	eb := ebs.New(ebsAPI{k.opts.EC2}, ebs.Options{Wait: opts.Wait})
+
+	// 3. Detach (never forced), 4. reboot, 5. wait for sshd, 6. attach, 7. unlock.
+	if err := eb.Detach(ctx, t.VolumeID, ebs.DetachOptions{InstanceID: t.InstanceID}); err != nil {
+		return fail("detach", err)
+	}
+	k.decide(&t, "", "rescue-detach", "ok", t.VolumeID+" detached from "+device)
+	if _, err := k.opts.EC2.RebootInstances(ctx, &ec2.RebootInstancesInput{InstanceIds: []string{t.InstanceID}}); err != nil {
+		return fail("reboot", fmt.Errorf("ec2: reboot: %w (%s stays detached)", err, t.VolumeID))
+	}
+	k.decide(&t, "", "rescue-reboot", "ok", "")
+	if err := k.waitReachable(ctx, &t); err != nil {
+		return fail("wait", fmt.Errorf("%w (%s stays detached)", err, t.VolumeID))
+	}
+	k.decide(&t, "", "rescue-wait", "ok", "sshd answers")
+	if _, err := eb.Attach(ctx, t.VolumeID, ebs.AttachOptions{InstanceID: t.InstanceID, Device: device}); err != nil {
+		return fail("attach", err)
+	}
+	k.decide(&t, "", "rescue-attach", "ok", t.VolumeID+" attached as "+device)
+
+	// The instance may need a moment to see the new device: a serial it cannot read yet
+	// is retried, every other refusal is final.
+	back := &backoff{min: k.opts.ReconnectMin, max: 10 * time.Second}
+	for {
+		r, err := k.UnlockOnce(ctx, t)
+		if err == nil || !(errors.Is(err, ErrSerialMismatch) || errors.Is(err, ErrUnreachable)) {
+			return r, err
+		}
+		if sleepCtx(ctx, back.next()) != nil {
+			return r, err
+		}
+	}
+}
+
+// attachedDevice is the device name the volume is attached to the instance as.
+func (k *Keeper) attachedDevice(ctx context.Context, t *Target) (string, error) {
+	out, err := k.opts.EC2.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{t.VolumeID}})
+	if err != nil {
+		return "", fmt.Errorf("ec2: describe %s: %w", t.VolumeID, err)
+	}
+	for _, v := range out.Volumes {
+		for _, a := range v.Attachments {
+			if deref(a.InstanceId) == t.InstanceID && a.State == types.VolumeAttachmentStateAttached && deref(a.Device) != "" {
+				return deref(a.Device), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("%w: %s is not attached to %s", ErrNotAttached, t.VolumeID, t.InstanceID)
+}
+
+// waitReachable dials until the instance's sshd answers with the pinned host key. The EC2
+// attachment check cannot apply here (the volume is detached on purpose); the address
+// still comes from EC2.
+func (k *Keeper) waitReachable(ctx context.Context, t *Target) error {
+	back := &backoff{min: k.opts.ReconnectMin, max: k.opts.ReconnectMax}
+	tr := transport{dialTimeout: k.opts.DialTimeout}
+	for {
+		if err := sleepCtx(ctx, back.next()); err != nil {
+			return fmt.Errorf("%w: sshd did not come back: %w", ErrUnreachable, err)
+		}
+		addr := t.SSH.Addr
+		if addr == "" {
+			out, err := k.opts.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{t.InstanceID}})
+			if err != nil || len(out.Reservations) == 0 || len(out.Reservations[0].Instances) == 0 {
+				continue
+			}
+			addr = ec2Address(&out.Reservations[0].Instances[0], &t.SSH)
+		}
+		c, err := tr.dial(ctx, &t.SSH, addr, t.InstanceID)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if !errors.Is(err, ErrUnreachable) {
+			return err // a host key that is suddenly not pinned is not waited out
+		}
+	}
+}
+
+// ebsAPI lets the ebs package's detach and attach waits run over the keeper's narrower
+// EC2 interface; the keeper never creates or deletes volumes.
+type ebsAPI struct{ EC2API }
+
+var errNotUsed = errors.New("keeper: not used")
+
+func (ebsAPI) CreateVolume(context.Context, *ec2.CreateVolumeInput, ...func(*ec2.Options)) (*ec2.CreateVolumeOutput, error) {
+	return nil, errNotUsed
+}
+
+func (ebsAPI) DeleteVolume(context.Context, *ec2.DeleteVolumeInput, ...func(*ec2.Options)) (*ec2.DeleteVolumeOutput, error) {
+	return nil, errNotUsed
+}

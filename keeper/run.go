@@ -1,0 +1,214 @@
+package keeper
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+)
+
+// Run serves every target until ctx ends, then closes its connections and returns
+// ctx.Err(). Per target it keeps one SSH connection with keepalives; each time a
+// connection is made it runs one pass (UnlockOnce's checks; a locked volume on a boot
+// not yet unlocked is unlocked), then waits: a dropped connection (a reboot, a stop, the
+// network) is redialled with a capped backoff and passed over again, so a new boot id
+// with the volume closed is unlocked as soon as sshd answers. Every PollEvery the EC2
+// state is checked again (a stop, a detach, a new address after a stop/start) and the
+// instance is asked for its state over the open connection. An instance that stays
+// unreachable while EC2 runs it has its console read: a passphrase prompt there marks it
+// stuck (and, for AutoRescue targets, has it rescued).
+func (k *Keeper) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for i := range k.targets {
+		t := k.targets[i]
+		wg.Go(func() { k.watch(ctx, &t) })
+	}
+	wg.Wait()
+	<-ctx.Done() // with no targets, Run still serves (nothing) until ctx ends
+	return ctx.Err()
+}
+
+// watch is Run's loop for one target.
+func (k *Keeper) watch(ctx context.Context, t *Target) {
+	back := &backoff{min: k.opts.ReconnectMin, max: k.opts.ReconnectMax}
+	var lastConsole time.Time
+	for ctx.Err() == nil {
+		c, err := k.connectAndPass(ctx, t)
+		if c == nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, ErrUnreachable) && !k.opts.NoEC2 && k.opts.Now().Sub(lastConsole) >= k.opts.PollEvery {
+				lastConsole = k.opts.Now()
+				k.checkStuck(ctx, t)
+			}
+			if sleepCtx(ctx, back.next()) != nil {
+				return
+			}
+			continue
+		}
+		back.reset()
+		k.hold(ctx, t, c)
+		c.Close()
+		// A connection that just dropped is most often a reboot: give sshd a moment.
+		if sleepCtx(ctx, back.next()) != nil {
+			return
+		}
+	}
+}
+
+// connectAndPass dials and runs one pass under the concurrency bound. It returns the
+// connection if it is still usable (the pass succeeded or refused), nil otherwise.
+func (k *Keeper) connectAndPass(ctx context.Context, t *Target) (*sshConn, error) {
+	select {
+	case k.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-k.sem }()
+	c, res, err := k.connect(ctx, t, true)
+	if err != nil {
+		return nil, err
+	}
+	_, err = k.pass(ctx, t, c, res)
+	if err != nil && !errors.Is(err, ErrRefused) && !errors.Is(err, ErrWrongPassphrase) && !errors.Is(err, ErrNoPassphrase) {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// hold waits on an open connection until it drops, ctx ends, or the EC2 backstop says it
+// should be redialled; every PollEvery it makes another pass over it.
+func (k *Keeper) hold(ctx context.Context, t *Target, c *sshConn) {
+	tick := time.NewTicker(k.opts.PollEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.Dead():
+			k.decide(t, "", "connect", "error", "connection to "+c.addr+" dropped")
+			k.mu.Lock()
+			s := k.stateOf(t)
+			s.status.State, s.status.Reason = StateUnreachable, "connection dropped"
+			k.mu.Unlock()
+			return
+		case <-tick.C:
+		}
+		if !k.opts.NoEC2 {
+			addr, err := k.checkEC2(ctx, t)
+			if err != nil {
+				k.finish(t, Result{Target: t.label(), InstanceID: t.InstanceID, VolumeID: t.VolumeID}, "", "ec2", err)
+				return
+			}
+			if t.SSH.Addr == "" && addr != c.addr {
+				k.decide(t, "", "ec2", "ok", "address changed from "+c.addr+" to "+addr)
+				return
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		res := Result{Target: t.label(), InstanceID: t.InstanceID, VolumeID: t.VolumeID, Addr: c.addr, Outcome: OutcomeFailed}
+		select {
+		case k.sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		_, err := k.pass(ctx, t, c, res)
+		<-k.sem
+		if err != nil && !errors.Is(err, ErrRefused) && !errors.Is(err, ErrWrongPassphrase) && !errors.Is(err, ErrNoPassphrase) {
+			return
+		}
+	}
+}
+
+// Console texts of a boot waiting for a passphrase: systemd-cryptsetup's ask-password,
+// Debian's cryptroot (askpass) and dracut.
+var stuckPrompts = []string{"Please enter passphrase for disk", "Enter passphrase for"}
+
+// checkStuck reads the console of an unreachable instance and marks it stuck if the
+// current boot's output ends waiting at a passphrase prompt.
+func (k *Keeper) checkStuck(ctx context.Context, t *Target) {
+	stuck, err := k.consoleStuck(ctx, t)
+	if err != nil {
+		k.decide(t, "", "console", "error", err.Error())
+		return
+	}
+	if !stuck {
+		return
+	}
+	k.decide(t, "", "console", "stuck", "console shows a passphrase prompt")
+	k.mu.Lock()
+	s := k.stateOf(t)
+	s.status.State, s.status.Reason = StateStuck, "console shows a passphrase prompt"
+	s.stuck = true
+	k.mu.Unlock()
+	if t.AutoRescue {
+		_, _ = k.Rescue(ctx, *t, RescueOptions{})
+	}
+}
+
+func (k *Keeper) consoleStuck(ctx context.Context, t *Target) (bool, error) {
+	out, err := k.opts.EC2.GetConsoleOutput(ctx, &ec2.GetConsoleOutputInput{InstanceId: aws.String(t.InstanceID), Latest: aws.Bool(true)})
+	if err != nil {
+		return false, err
+	}
+	raw, err := base64.StdEncoding.DecodeString(aws.ToString(out.Output))
+	if err != nil {
+		return false, err
+	}
+	return consoleShowsPrompt(string(raw)), nil
+}
+
+// consoleShowsPrompt looks at the output of the last boot only (after the last kernel
+// banner): a prompt an earlier boot answered does not make this one stuck.
+func consoleShowsPrompt(text string) bool {
+	if i := strings.LastIndex(text, "Linux version "); i >= 0 {
+		text = text[i:]
+	}
+	for _, p := range stuckPrompts {
+		if strings.Contains(text, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// backoff doubles from min up to max; the comparison happens before the doubling, so it
+// never overflows whatever max is.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	if b.cur <= 0 {
+		b.cur = b.min
+		return b.cur
+	}
+	if b.cur > b.max/2 {
+		b.cur = b.max
+	} else {
+		b.cur *= 2
+	}
+	return b.cur
+}
+
+func (b *backoff) reset() { b.cur = 0 }
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
