@@ -17,7 +17,7 @@ import (
 func cmdLuksFormat2(a *app, args []string) error {
 	dev := args[0]
 	o := a.opts
-	if o.set["sector-size"] && (o.l2.sectorSize < luks.SectorSize || o.l2.sectorSize > 4096 || o.l2.sectorSize&(o.l2.sectorSize-1) != 0) {
+	if o.set["sector-size"] && (o.sectorSize < luks.SectorSize || o.sectorSize > 4096 || o.sectorSize&(o.sectorSize-1) != 0) {
 		return &usageError{msg: "Unsupported encryption sector size."}
 	}
 	if o.set["pbkdf"] {
@@ -84,7 +84,7 @@ func cmdLuksFormat2(a *app, args []string) error {
 		ForceIterations: uint32(o.forceIterations),
 		Memory:          uint32(o.l2.pbkdfMemory),
 		Parallel:        uint32(o.l2.pbkdfParallel),
-		SectorSize:      int(o.l2.sectorSize),
+		SectorSize:      int(o.sectorSize),
 		Label:           o.l2.label,
 		Subsystem:       o.l2.subsystem,
 		MetadataSize:    metaSize,

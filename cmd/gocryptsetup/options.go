@@ -149,7 +149,7 @@ func optionTable() []optDef {
 		{long: "perf-same_cpu_crypt", kind: optBool, apply: flag(func(o *options) *bool { return &o.perfSameCPUCrypt })},
 		{long: "perf-submit_from_crypt_cpus", kind: optBool, apply: flag(func(o *options) *bool { return &o.perfSubmitFromCrypt })},
 		{long: "readonly", short: 'r', kind: optBool, apply: flag(func(o *options) *bool { return &o.readonly })},
-		{long: "sector-size", kind: optInt, num: numUint32, arg: "INT", only: []string{"open"}, apply: num(func(o *options) *int64 { return &o.sectorSize })},
+		{long: "sector-size", kind: optInt, num: numUint32, arg: "INT", only: []string{"open", "luksFormat"}, apply: num(func(o *options) *int64 { return &o.sectorSize })},
 		{long: "shared", kind: optBool, only: []string{"open"}, apply: flag(func(o *options) *bool { return &o.shared })},
 		{long: "size", short: 'b', kind: optInt, arg: "SECTORS", only: []string{"open", "read"}, apply: num(func(o *options) *int64 { return &o.size })},
 		{long: "size-bytes", kind: optInt, arg: "BYTES", only: []string{"read"}, apply: num(func(o *options) *int64 { return &o.sizeBytes })},

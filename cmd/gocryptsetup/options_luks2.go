@@ -8,12 +8,11 @@ import (
 )
 
 // luks2Opts holds the LUKS2 format options (cryptsetup 2.6's OPT_PBKDF, OPT_PBKDF_MEMORY,
-// OPT_PBKDF_PARALLEL, OPT_SECTOR_SIZE, OPT_LABEL, OPT_SUBSYSTEM, OPT_LUKS2_*_SIZE).
+// OPT_PBKDF_PARALLEL, OPT_LABEL, OPT_SUBSYSTEM, OPT_LUKS2_*_SIZE).
 type luks2Opts struct {
 	pbkdf         string
 	pbkdfMemory   int64 // KiB
 	pbkdfParallel int64
-	sectorSize    int64
 	label         string
 	subsystem     string
 	metadataSize  string // a size with cryptsetup's units, parsed by parseCryptSize
@@ -36,7 +35,6 @@ func luks2OptionDefs() []optDef {
 		{long: "pbkdf", kind: optString, arg: "STRING", only: format, apply: str(func(o *options) *string { return &o.l2.pbkdf })},
 		{long: "pbkdf-memory", kind: optInt, num: numUint32, arg: "kilobytes", only: format, apply: num(func(o *options) *int64 { return &o.l2.pbkdfMemory })},
 		{long: "pbkdf-parallel", kind: optInt, num: numUint32, arg: "threads", only: format, apply: num(func(o *options) *int64 { return &o.l2.pbkdfParallel })},
-		{long: "sector-size", kind: optInt, num: numUint32, arg: "INT", only: format, apply: num(func(o *options) *int64 { return &o.l2.sectorSize })},
 		{long: "subsystem", kind: optString, arg: "STRING", only: format, apply: str(func(o *options) *string { return &o.l2.subsystem })},
 	}
 }
