@@ -1,48 +1,62 @@
 package luks_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log"
 	"os"
-	"path/filepath"
 
 	"github.com/cloudluks/cloudluks/luks"
 )
 
-// ExampleFormatLUKS2 formats an image file the way `cryptsetup luksFormat --type luks2
-// --pbkdf-force-iterations 4 --pbkdf-memory 32768` would, adds a second passphrase and
-// converts nothing: the result opens with cryptsetup and with this package.
-func ExampleFormatLUKS2() {
-	dir, err := os.MkdirTemp("", "luks2-example")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	f, err := os.Create(filepath.Join(dir, "disk.img"))
+// UnlockAny opens a header of either version; DataSegment describes the payload the same
+// way for both. testdata/luks2/example-header.img is the metadata of an image made by
+// `cryptsetup luksFormat --type luks2 --sector-size 4096 --label example` with the
+// passphrase "correct horse".
+func ExampleUnlockAny() {
+	f, err := os.Open("testdata/luks2/example-header.img")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer f.Close()
-	if err := f.Truncate(32 << 20); err != nil {
-		log.Fatal(err)
-	}
-	ctx := context.Background()
-	info, vk, err := luks.FormatLUKS2(ctx, f, []byte("first passphrase"), luks.LUKS2FormatOptions{
-		PBKDF: luks.KDFArgon2id, ForceIterations: 4, Memory: 32 << 10, Parallel: 1, SectorSize: 4096,
-	})
+	pass := []byte("correct horse")
+	h, vk, slot, err := luks.UnlockAny(context.Background(), f, pass, luks.UnlockOptions{})
+	clear(pass)
 	if err != nil {
 		log.Fatal(err)
 	}
-	vk.Wipe()
-	fmt.Println("data at", info.DataOffset, "sector", info.SectorSize, "slot", info.Keyslot)
-	slot, err := luks.AddKeyLUKS2(ctx, f, []byte("first passphrase"), []byte("second passphrase"),
-		luks.LUKS2KeyslotOptions{PBKDF: luks.KDFPBKDF2, ForceIterations: 1000})
+	defer vk.Wipe()
+	seg, err := h.DataSegment()
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("added slot", slot)
+	fmt.Println("LUKS version:", h.LUKSVersion(), "keyslot:", slot, "key:", vk)
+	fmt.Println("cipher:", seg.Cipher, "sector size:", seg.SectorSize, "data offset:", seg.Offset)
+	if h2, ok := h.(*luks.Header2); ok {
+		fmt.Println("label:", h2.Label, "epoch:", h2.SeqID)
+	}
 	// Output:
-	// data at 16777216 sector 4096 slot 0
-	// added slot 1
+	// LUKS version: 2 keyslot: 0 key: VolumeKey(32 bytes, redacted)
+	// cipher: aes-xts-plain64 sector size: 4096 data offset: 262144
+	// label: example epoch: 3
+}
+
+// ReadHeader2 reports a damaged copy instead of failing while the other copy is good, as
+// cryptsetup does; Dump prints what `cryptsetup luksDump` prints.
+func ExampleReadHeader2() {
+	b, err := os.ReadFile("testdata/luks2/example-header.img")
+	if err != nil {
+		log.Fatal(err)
+	}
+	b[0] = 0 // destroy the primary header's magic
+	h, err := luks.ReadHeader2(bytes.NewReader(b))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("primary:", h.PrimaryErr)
+	fmt.Println("in use: secondary =", h.BinaryHeader2.Secondary, "uuid", h.UUID)
+	// Output:
+	// primary: not a valid LUKS device: no LUKS2 magic at offset 0
+	// in use: secondary = true uuid 6a1c3f0e-5b4d-4c2a-9e8f-0d1b2c3a4f5e
 }
