@@ -49,6 +49,29 @@
 // no grub.cfg with Linux entries was found, and the initramfs rebuild for a host-only
 // initramfs that embeds /etc/crypttab.
 //
+// # Encrypted swap and /tmp
+//
+// PlanScratch is the other direction: crypttab lines that must stay enabled at boot. A
+// swap or /tmp device is mapped in plain mode with a key read from /dev/urandom at every
+// boot and formatted again (mkswap, mkfs), so no key exists anywhere but in the kernel:
+//
+//	plan, err := sys.PlanScratch(grubconf.Scratch{Name: "cryptswap", Kind: grubconf.ScratchSwap,
+//		Device: "/dev/disk/by-id/nvme-Amazon_EC2_NVMe_Instance_Storage_AWS…"})
+//
+// writes "cryptswap DEVICE /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap,nofail"
+// (tmp: ",tmp=ext4") and "/dev/mapper/cryptswap swap swap defaults,nofail 0 0" ("none swap sw"
+// on Debian; /tmp: "ext4 defaults,nofail 0 2"), cipher, key size and hash always explicit. The
+// device must be a /dev/disk/by-id/ name (ErrUnstableDevice otherwise): a kernel name such
+// as /dev/nvme1n1 can point at another volume after a reboot, which the boot would then
+// format. On SysV systems (RHEL 6, Amazon Linux AMI) initscripts' init_crypto sets up
+// random-keyed lines only after rc.sysinit's mount -a and runs a bare mke2fs for tmp: the
+// swap line is enabled by swapon -a, the /tmp line is ext2 with _netdev and pass 0 so that
+// netfs mounts it once the mapping exists. PlanDisableUnlock never edits these lines and
+// does not count them as LUKS; PlanUndo(Name) takes them out again, in any order. Every
+// line carries nofail: instance-store disks are new (new serials) after a stop and start,
+// and a line whose disk is gone must not stop the boot at an emergency shell; /tmp then
+// stays on the root file system until it is set up again.
+//
 // # Safety
 //
 // Parsers keep every byte: render(parse(x)) == x for any input, including invalid UTF-8,

@@ -329,6 +329,11 @@ func (s *System) PlanUndo(volume string) (*Plan, error) {
 				p.conflicts = append(p.conflicts, fmt.Errorf("%s: %w (%s)", f.Path, ErrConflict, l))
 			}
 		}
+		if f.Old == nil && len(out) == 0 {
+			out = nil // the file did not exist before any record: the last undo removes it
+		} else if f.Old == nil {
+			p.created = append(p.created, f.Path)
+		}
 		if !s.isVolumeFile(f.Path) {
 			recorded[f.Path], ours = true, true
 			var copied []string
@@ -428,6 +433,9 @@ func (s *System) isVolumeFile(p string) bool {
 // finishUndo ends an applied undo: the boot-loader entries kept for another record go to
 // that record, then this record is removed.
 func (p *Plan) finishUndo() error {
+	if err := passCreated(p.Root, p.Volume.Name, p.created); err != nil {
+		return err
+	}
 	if len(p.handover) > 0 {
 		if err := handOver(p.Root, p.heir, p.handover); err != nil {
 			return err

@@ -71,6 +71,9 @@ type Plan struct {
 	// volume that still needs the kernel argument.
 	handover []journalEntry
 	heir     string
+	// created are the files this undo's record created that stay because other records'
+	// lines remain in them; finishUndo passes that fact on (see passCreated).
+	created []string
 }
 
 // Empty reports whether there is nothing to change (the operation is already done).
@@ -390,7 +393,7 @@ func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
 		var auto []string
 		if ct != nil {
 			for _, e := range ct.Entries() {
-				if !hasOption(e.Options, "noauto") {
+				if !hasOption(e.Options, "noauto") && e.IsLUKS() { // random-keyed swap/tmp never prompt
 					auto = append(auto, e.Name)
 				}
 			}

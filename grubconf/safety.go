@@ -42,10 +42,15 @@ func isMapperLUKS(dev string, crypt map[string]bool) bool {
 // /usr, swap or resume lives on LUKS.
 func checkEncryptedBoot(v Volume, cmdlines []cmdlineSource, crypttab *crypttab, crypttabPath string, fstab *fstab, fstabPath string) error {
 	crypt := map[string]bool{}
+	// Swap and /tmp keyed from /dev/urandom at every boot (PlanScratch): a device-mapper
+	// device, but no LUKS and no prompt, so neither evidence nor a layered root.
+	random := map[string]bool{}
 	if crypttab != nil {
 		for _, e := range crypttab.Entries() {
 			if e.IsLUKS() {
 				crypt[e.Name] = true
+			} else if e.Key == "/dev/urandom" || e.Key == "/dev/random" {
+				random["/dev/mapper/"+e.Name] = true
 			}
 			if e.Name != v.Name && e.IsLUKS() {
 				for _, o := range strings.Split(e.Options, ",") {
@@ -91,7 +96,7 @@ func checkEncryptedBoot(v Volume, cmdlines []cmdlineSource, crypttab *crypttab, 
 	if fstab != nil {
 		for _, e := range fstab.Entries() {
 			critical := e.File == "/" || e.File == "/usr" || e.Type == "swap"
-			if !critical {
+			if !critical || (e.Type == "swap" && random[e.Spec]) {
 				continue
 			}
 			if v.Name != "" && e.Spec == "/dev/mapper/"+v.Name {

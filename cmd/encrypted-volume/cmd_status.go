@@ -43,6 +43,8 @@ type statusReport struct {
 	BootDetail         string `json:"bootDetail,omitempty"`
 	BootID             string `json:"bootId,omitempty"`
 	NeedsUnlock        bool   `json:"needsUnlock"`
+	// Scratch lists the swap and /tmp mappings with ephemeral keys (encrypted-volume swap, tmp).
+	Scratch []scratchReport `json:"scratch,omitempty"`
 
 	mappingStatus string // the cryptsetup-style status block, text output only
 }
@@ -132,6 +134,7 @@ func (a *app) statusReport(ctx context.Context, c *config) (*statusReport, error
 	if b, err := os.ReadFile(a.bootID); err == nil {
 		r.BootID = strings.TrimSpace(string(b))
 	}
+	r.Scratch = a.scratchReports(c)
 	present := (r.Attached != nil && *r.Attached) || r.Device != ""
 	// Mapped but not mounted is not "needs unlock": unlock would refuse the existing mapping;
 	// that state is for a person (mount it, or close it and unlock).
@@ -181,6 +184,7 @@ func (r *statusReport) writeText(w io.Writer, c *config) {
 	if r.BootID != "" {
 		fmt.Fprintf(w, "boot id:   %s\n", r.BootID)
 	}
+	writeScratchText(w, r.Scratch)
 	if r.NeedsUnlock {
 		which := "--volume-id " + r.VolumeID
 		if c.device != "" {

@@ -63,6 +63,9 @@ func (a *app) teardown(ctx context.Context, c *config) error {
 			return goneIsDone(cl.Delete(ctx, c.volumeID), c.volumeID)
 		}},
 	}
+	if sc := a.scratchTeardownSteps(c); sc != nil {
+		steps = append(sc, steps[2:]...) // swap/tmp: swapoff or umount, close, boot lines out
+	}
 	if len(c.services) > 0 {
 		steps = append(steps, step{fixed("let " + strings.Join(c.services, ", ") + " start at boot again"), func(ctx context.Context) error {
 			for _, s := range c.services {

@@ -9,6 +9,8 @@
 //	encrypted-volume teardown [flags]  unmount → close → (--detach) → (--delete)
 //	encrypted-volume unlock   [flags]  resolve → open → mount → start --service, post-mount hooks (after a reboot)
 //	encrypted-volume status   [flags]  attached? opened? mounted? boot-time unlock disabled?
+//	encrypted-volume swap     [flags]  (create/attach) → check → open with an ephemeral key → mkswap → swapon → crypttab/fstab
+//	encrypted-volume tmp      [flags]  (create/attach) → check → open with an ephemeral key → mkfs.ext4 → mount (1777) → crypttab/fstab
 //
 // Every verb prints one line per step ("Step 3/9: luksFormat /dev/nvme1n1 (aes-xts-plain64,
 // 512-bit, sha256)..."). A failed step names itself, undoes the local state it created (an
@@ -32,6 +34,27 @@
 // --service, a mapping name not in use, a mount point with nothing mounted on it, and a
 // --device that exists, is not in use and is blank (unless --force). Only then does it ask
 // for the passphrase and create, attach or format anything.
+//
+// # Encrypted swap and /tmp
+//
+// swap and tmp keep swapped-out pages and temporary files, which hold pieces of the data
+// the LUKS volume protects, off the disks in plaintext, with no stored key at all: the
+// device (--device, the first unused --instance-store disk, an attached --volume-id, or a
+// new EBS volume of --size GiB) is mapped in plain mode with a key from crypto/rand that
+// only the kernel ever holds (dmcrypt.OpenEphemeral), then made swap (mkswap, swapon) or
+// an ext4 /tmp (mode 1777). /etc/crypttab under --root gets the line that does the same at
+// every boot with a key from /dev/urandom ("NAME /dev/disk/by-id/… /dev/urandom
+// plain,cipher=…,size=…,hash=…,swap", or tmp=ext4) and /etc/fstab the swap or /tmp line
+// (grubconf.PlanScratch: SysV systems get their own form). The line names the disk by
+// its /dev/disk/by-id/ name, derived from the NVMe model and serial; a disk without one
+// (/dev/xvdf, virtio) is refused, because a kernel name can point at another volume after
+// a reboot, which the boot would then format. Before the first change, the device must be
+// unused (not mounted, mapped or swap), at least 8 MiB, hold no LUKS header (never
+// overwritten, even with --force) and no other signature (unless --force); the cipher and
+// key size are checked as the mapping would check them. status lists these mappings
+// ("ephemeral key", "ephemeralKey": true in --json) with their use and crypttab line;
+// teardown --name NAME switches the swap off or unmounts, closes the mapping (the key,
+// and with it every byte written, is gone) and takes the crypttab and fstab lines out.
 //
 // # Waiting for the device
 //

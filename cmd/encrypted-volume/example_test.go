@@ -45,5 +45,7 @@ func Example_usage() {
 	//   status    show what is attached, opened and mounted, and whether boot-time unlock is off
 	//   teardown  unmount, close the mapping, optionally detach and delete the volume
 	//   unlock    after a reboot: resolve the device, open, mount, run post-mount hooks
+	//   swap      encrypted swap on an instance-store disk or EBS volume, key only in memory
+	//   tmp       encrypted /tmp on an instance-store disk or EBS volume, key only in memory
 	//   serve     for the keeper (SSH forced command): state, header, unlock with a volume key from stdin
 }

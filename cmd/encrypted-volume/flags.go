@@ -51,6 +51,7 @@ type config struct {
 	forceIterations uint
 	mkfs            string
 	force           bool
+	instanceStore   bool // swap, tmp
 
 	// teardown
 	detach bool
@@ -107,6 +108,9 @@ func (v iterTime) Set(s string) error {
 const defaultMkfs = "mkfs.ext4 -m 0"
 
 func parseFlags(verb string, args []string, stderr io.Writer) (*config, error) {
+	if isScratchVerb(verb) {
+		return parseScratchFlags(verb, args, stderr)
+	}
 	c := &config{verb: verb}
 	fs := flag.NewFlagSet("encrypted-volume "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -26,6 +26,8 @@ var verbs = cli.Verbs[func(a *app, ctx context.Context, c *config) error]{
 	{Name: "status", Args: "[flags]", Summary: "show what is attached, opened and mounted, and whether boot-time unlock is off", Example: "status --json", Run: (*app).status},
 	{Name: "teardown", Args: "[flags]", Summary: "unmount, close the mapping, optionally detach and delete the volume", Example: "teardown --volume-id vol-0123456789abcdef0 --detach", Run: (*app).teardown},
 	{Name: "unlock", Args: "[flags]", Summary: "after a reboot: resolve the device, open, mount, run post-mount hooks", Example: "unlock --volume-id vol-0123456789abcdef0 --hook 'systemctl start mysqld'", Run: (*app).unlock},
+	{Name: "swap", Args: "[flags]", Summary: "encrypted swap on an instance-store disk or EBS volume, key only in memory", Example: "swap --instance-store", Run: (*app).swap},
+	{Name: "tmp", Args: "[flags]", Summary: "encrypted /tmp on an instance-store disk or EBS volume, key only in memory", Example: "tmp --device /dev/disk/by-id/nvme-Amazon_EC2_NVMe_Instance_Storage_AWS1A2B3C4D5E6F7A8B9", Run: (*app).tmp},
 	{Name: "serve", Args: "[flags]", Summary: "for the keeper (SSH forced command): state, header, unlock with a volume key from stdin", Example: "serve --volume-id vol-0123456789abcdef0 --name data --mount-point /data", Run: (*app).serve},
 }
 

@@ -9,7 +9,7 @@
 // initramfs, next to the kernel modules for loop, device-mapper, dm-crypt and the crypto the
 // project's cipher specs need (loaded in dependency order computed from the modules' .modinfo:
 // the guest has no modprobe), and any host tools the test asks for with their shared
-// libraries. qemu (TCG, q35, -cpu max, no network) boots it; the kernel command line carries
+// libraries. qemu (TCG, q35, -cpu max, no network unless Options.Net) boots it; the kernel command line carries
 // the guest environment and -test.run selecting exactly the current test. In the guest, Main
 // mounts proc, sysfs, devtmpfs and tmpfs, loads the modules, waits for the disks, runs the
 // tests, prints a result line with a per-boot nonce on the serial console and powers off.
@@ -57,6 +57,59 @@
 // returns false. The disks are attached with cache=unsafe, so data is on the host once qemu
 // exits.
 //
+// # A guest the host test drives: Start
+//
+// Run blocks until the guest's test ends. For a guest that serves while the host test acts
+// (an "instance" that a program on the host connects to, kills and reboots), register a guest
+// function and Start it:
+//
+//	func init() { vmtest.GuestMain("server", func() error { … listen on :22, serve forever … }) }
+//
+//	func TestReboot(t *testing.T) {
+//		vm := vmtest.Start(t, vmtest.Options{Guest: "server", Net: &vmtest.Net{GuestPort: 22},
+//			Disks: []vmtest.Disk{{Path: img, NVMeSerial: "vol0123456789abcdef0"}}})
+//		_ = vm.WaitConsole(ctx, "listening") // the guest's own message
+//		// … connect to vm.Addr() (127.0.0.1:PORT) …
+//		vm.Kill() // no warning, like a crash
+//		vm.Boot() // same disks, same port, a new boot id
+//	}
+//
+// Start returns while qemu runs. The VM's Console has every boot's raw console output,
+// BootConsole the current boot's; Wait returns when the guest function returned (nil: it
+// returned nil) or the VM was killed (ErrVMKilled). The test's end kills a VM still running.
+// The guest is the same test binary as for Run (TestMain must call Main), so GuestMain must
+// run in the guest too: call it from init or from TestMain before Main. A package whose
+// TestMain cannot call Main boots vmtest's own guest program instead (Options.Init:
+// InitProgram(t)), which runs only this package's guest functions, such as the sshd-only
+// guest of Options.SSH; everything else it needs comes through Options.GuestFiles.
+//
+// # Network
+//
+// Options.Net attaches a virtio NIC on qemu's user-mode network with restrict=on: the guest
+// cannot send anything out of the VM, and the only way in is the one forwarded port, which
+// listens on the host's 127.0.0.1 (Net.HostPort, or a free port; VM.Addr reports it). In the
+// guest eth0 has GuestAddr (10.0.2.15)/24 and lo is up; connections arrive from 10.0.2.2.
+// Listen on the wildcard address or on GuestAddr, not on 127.0.0.1.
+//
+// # OpenSSH in the guest
+//
+// Options.SSH runs the host's /usr/sbin/sshd (Debian's openssh-server, copied with its
+// libraries, plus /bin/sh for sessions) on the guest's port 22, started by Main after the
+// network is up, keys only, root only. The test makes the host key (NewSSHKey) and pins its
+// public half; root's authorized_keys is Options.SSH.AuthorizedKeys (AuthorizedKey formats
+// lines, options such as restrict,command="…" included). The guest prints SSHReady on the
+// console once sshd listens; sshd logs to the console. With Start and no Options.Guest the
+// guest does nothing else. Programs of this module for the guest are built static with
+// BuildStatic and placed with Options.GuestFiles.
+//
+//	hostKey, hostSigner := vmtest.NewSSHKey(t)
+//	_, client := vmtest.NewSSHKey(t)
+//	vm := vmtest.Start(t, vmtest.Options{Net: &vmtest.Net{GuestPort: 22},
+//		SSH: &vmtest.SSH{HostKey: hostKey, AuthorizedKeys: vmtest.AuthorizedKey("", client.PublicKey())}})
+//	_ = vm.WaitConsole(ctx, vmtest.SSHReady)
+//	c, err := ssh.Dial("tcp", vm.Addr(), &ssh.ClientConfig{User: "root",
+//		Auth: []ssh.AuthMethod{ssh.PublicKeys(client)}, HostKeyCallback: ssh.FixedHostKey(hostSigner.PublicKey())})
+//
 // # Disks
 //
 // Options.Disks are attached in order; a Disk with NVMeSerial becomes an NVMe controller with
@@ -79,6 +132,6 @@
 //
 // In the guest: PID 1 is the test binary, uid 0 with all capabilities; /proc, /sys, /dev
 // (devtmpfs), /tmp, /run, /dev/shm are mounted; /run/cryptsetup exists; PATH is the standard
-// one; there is no network, no udev and no modprobe (Options.Modules adds modules at build
+// one; there is no network (unless Options.Net), no udev and no modprobe (Options.Modules adds modules at build
 // time). KVM is never used: it does not work on the project's machines, TCG does.
 package vmtest

@@ -34,17 +34,69 @@ func Main(m *testing.M) {
 const diskWait = 30 * time.Second
 
 func guestMain(m *testing.M) {
+	guestBoot(func() int {
+		if name := os.Getenv(envGuest); name != "" {
+			return runGuestFunc(name)
+		}
+		return m.Run()
+	})
+}
+
+// InitMain is the main function of a guest program that is not a test binary (Options.Init,
+// InitProgram): in the VM it sets the guest up as Main does and runs the guest function
+// Options.Guest names, then powers off. Outside the VM it says so and exits with status 2.
+func InitMain() {
+	if !InVM() {
+		fmt.Fprintln(os.Stderr, "vmtest: this program is the init of a vmtest VM; it does nothing elsewhere")
+		os.Exit(2)
+	}
+	guestBoot(func() int { return runGuestFunc(os.Getenv(envGuest)) })
+}
+
+// guestBoot sets the guest up, runs body and powers off with body's exit code in the result
+// line.
+func guestBoot(body func() int) {
 	start := time.Now()
 	guestSetup()
 	loadGuestModules(guestModuleOrder)
 	waitGuestDisks(os.Getenv(envDisks), diskWait)
+	if os.Getenv(envNet) == "1" {
+		if err := guestNetUp(netWait); err != nil {
+			fmt.Printf("vmtest: network: %v\n", err)
+		}
+	}
+	if os.Getenv(envSSH) == "1" {
+		if err := startSSHD(); err != nil {
+			fmt.Printf("vmtest: sshd: %v\n", err)
+		}
+	}
 	up, _ := os.ReadFile("/proc/uptime")
 	fmt.Printf("vmtest: guest ready in %s after init started (uptime %s s)\n",
 		time.Since(start).Round(time.Millisecond), strings.Fields(string(up) + " ?")[0])
-	rc := m.Run()
+	rc := body()
 	// Own line, even if the last test output did not end with a newline.
 	fmt.Printf("\n%s\n", sentinelLine(os.Getenv(envNonce), rc))
 	powerOff()
+}
+
+// runGuestFunc runs the registered guest function name (Start) and returns its exit code.
+func runGuestFunc(name string) (rc int) {
+	fn, ok := guestFunc(name)
+	if !ok {
+		fmt.Printf("vmtest: no guest function %q registered in this binary (GuestMain)\n", name)
+		return 2
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Printf("vmtest: guest function %q panicked: %v\n", name, r)
+			rc = 2
+		}
+	}()
+	if err := fn(); err != nil {
+		fmt.Printf("vmtest: guest function %q: %v\n", name, err)
+		return 1
+	}
+	return 0
 }
 
 // guestSetup mounts the pseudo file systems and sets a usable environment. Failures are

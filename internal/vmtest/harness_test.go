@@ -66,6 +66,7 @@ func TestOptionsValidate(t *testing.T) {
 		Env:   map[string]string{"A_1": "x/y:z"},
 	}
 	assert.NoError(t, ok.validate())
+	assert.NoError(t, Options{Net: &Net{GuestPort: 22}}.validate())
 	for name, o := range map[string]Options{
 		"empty path":        {Disks: []Disk{{}}},
 		"long serial":       {Disks: []Disk{{Path: "/x", NVMeSerial: "vol0123456789abcdef01"}}},
@@ -75,6 +76,9 @@ func TestOptionsValidate(t *testing.T) {
 		"dotted env name":   {Env: map[string]string{"a.b": "x"}},
 		"reserved env name": {Env: map[string]string{"CLOUDLUKS_VM_DISKS": "x"}},
 		"space in value":    {Env: map[string]string{"A": "x y"}},
+		"no guest port":     {Net: &Net{}},
+		"guest port range":  {Net: &Net{GuestPort: 65536}},
+		"host port range":   {Net: &Net{GuestPort: 22, HostPort: -1}},
 	} {
 		t.Run(name, func(t *testing.T) { assert.Error(t, o.validate()) })
 	}
@@ -298,6 +302,11 @@ func TestQemuArgs(t *testing.T) {
 		assert.Contains(t, args, want)
 	}
 	assert.NotContains(t, args, "kvm")
+	assert.NotContains(t, args, "-netdev")
+
+	args = strings.Join(qemuArgs("/k/vmlinuz", "/i.gz", "console=ttyS0", Options{Net: &Net{GuestPort: 22, HostPort: 40022}}), " ")
+	assert.Contains(t, args, "-netdev user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:40022-:22 -device virtio-net-pci,netdev=n0,romfile=")
+	assert.NotContains(t, args, "-nic none")
 }
 
 // TestBootWithFakeQemu drives boot() with shell scripts standing in for qemu, to cover the
@@ -342,4 +351,29 @@ func TestRebuildTarget(t *testing.T) {
 	assert.Equal(t, "github.com/cloudluks/cloudluks/internal/vmtest", rebuildTarget(self))
 	assert.Equal(t, ".", rebuildTarget(filepath.Join(t.TempDir(), "missing")))
 	assert.Nil(t, rebuildFlags(filepath.Join(t.TempDir(), "missing")))
+}
+
+func TestWithSSH(t *testing.T) {
+	hostKey, _ := NewSSHKey(t)
+	_, client := NewSSHKey(t)
+	line := AuthorizedKey(`restrict,command="/usr/local/sbin/x serve"`, client.PublicKey())
+	assert.True(t, strings.HasPrefix(line, `restrict,command="/usr/local/sbin/x serve" ssh-ed25519 `), line)
+	o, err := withSSH(Options{Net: &Net{GuestPort: 22}, SSH: &SSH{HostKey: hostKey, AuthorizedKeys: line}, Tools: []string{"cat"}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"cat", SSHD, "sh"}, o.Tools)
+	st, err := os.Stat(o.GuestFiles["/etc/ssh/ssh_host_ed25519_key"])
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "sshd refuses a readable host key")
+	b, err := os.ReadFile(o.GuestFiles["/root/.ssh/authorized_keys"])
+	require.NoError(t, err)
+	assert.Equal(t, line, string(b))
+	assert.Contains(t, o.GuestFiles, "/etc/ssh/sshd_config")
+
+	_, err = withSSH(Options{SSH: &SSH{HostKey: []byte("nope")}})
+	assert.ErrorContains(t, err, "HostKey")
+	_, err = withSSH(Options{SSH: &SSH{HostKey: hostKey, AuthorizedKeys: "ssh-ed25519 garbage\n"}})
+	assert.ErrorContains(t, err, "AuthorizedKeys line 1")
+	_, err = withSSH(Options{SSH: &SSH{HostKey: hostKey}, GuestFiles: map[string]string{"/etc/ssh/sshd_config": "/x"}})
+	assert.ErrorContains(t, err, "provides it")
+	assert.ErrorContains(t, Options{SSH: &SSH{HostKey: hostKey}}.validate(), "needs Options.Net")
 }

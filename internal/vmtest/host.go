@@ -35,6 +35,8 @@ var host struct {
 	binary string            // static test binary for /init
 	binErr error             // sticky build failure
 	images map[string]string // image key → initramfs path
+
+	cleanup bool // cleanupScratch registered (no Main)
 }
 
 // kernel is an unpacked Debian kernel package.
@@ -104,7 +106,9 @@ func splitNum(s string) (digits, rest string) {
 	return s[:i], s[i:]
 }
 
-// scratch returns the process's scratch directory, creating it on first use.
+// scratch returns the process's scratch directory, creating it on first use. Main removes
+// it at the end; without Main (Options.Init), the test that made it does, through
+// cleanupScratch.
 func scratch() (string, error) {
 	if host.dir == "" {
 		d, err := os.MkdirTemp("", "vmtest-")
@@ -252,6 +256,30 @@ func initramfs(t *testing.T, k kernel, binary string, opts Options) (string, err
 	return f.Name(), nil
 }
 
+// cleanupScratch makes sure the scratch directory is removed when no Main will: at the end of
+// t, forgetting what was built there (a later test builds again).
+func cleanupScratch(t testing.TB) {
+	if host.mainCalled.Load() {
+		return
+	}
+	host.mu.Lock()
+	defer host.mu.Unlock()
+	if host.cleanup {
+		return
+	}
+	host.cleanup = true
+	t.Cleanup(func() {
+		host.mu.Lock()
+		defer host.mu.Unlock()
+		if host.dir != "" && os.Getenv(EnvKeep) != "1" {
+			os.RemoveAll(host.dir)
+		}
+		host.dir, host.images, host.cleanup = "", nil, false
+		host.binary, host.binErr = "", nil
+		static = map[string]string{}
+	})
+}
+
 // hostMain runs the tests on the host and removes the scratch directory afterwards.
 func hostMain(m *testing.M) int {
 	host.mainCalled.Store(true)
@@ -274,8 +302,18 @@ func qemuArgs(image, initrd, cmdline string, opts Options) []string {
 		"-M", "q35", "-cpu", "max", "-m", opts.memory(), "-smp", strconv.Itoa(DefaultCPUs),
 		// KVM aborts or hangs on these machines; TCG works and exposes AES-NI via -cpu max.
 		"-accel", "tcg",
-		"-nodefaults", "-display", "none", "-serial", "stdio", "-nic", "none", "-no-reboot",
+		"-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot",
 		"-kernel", image, "-initrd", initrd, "-append", cmdline,
+	}
+	if n := opts.Net; n != nil {
+		// restrict=on isolates the guest (no packets routed to the host or beyond) but keeps
+		// explicit forwarding rules; the forward listens on 127.0.0.1 only. romfile= skips
+		// the NIC's iPXE ROM: the kernel is booted directly.
+		args = append(args,
+			"-netdev", fmt.Sprintf("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:%d", n.HostPort, n.GuestPort),
+			"-device", "virtio-net-pci,netdev=n0,romfile=")
+	} else {
+		args = append(args, "-nic", "none")
 	}
 	for i, d := range opts.Disks {
 		id := "d" + strconv.Itoa(i)
@@ -319,72 +357,17 @@ func Run(t *testing.T, opts Options) bool {
 	if InVM() {
 		return true
 	}
-	if !host.mainCalled.Load() {
-		t.Fatal("vmtest: the package's TestMain must call vmtest.Main(m) (the guest needs it to boot)")
-	}
-	if err := opts.validate(); err != nil {
-		t.Fatal(err)
-	}
-	// The guest's tools are copied from the host: a missing one is a missing test dependency
-	// like qemu (skip locally, fail under CI), checked before any costly build.
-	for _, tool := range opts.Tools {
-		hint := "install it on the host; the VM gets a copy with its libraries"
-		if filepath.IsAbs(tool) {
-			if _, err := os.Stat(tool); err != nil {
-				testenv.Missing(t, "guest tool "+tool, hint)
-			}
-			continue
-		}
-		testenv.LookPath(t, tool, hint)
-	}
-	qemu := testenv.LookPath(t, "qemu-system-x86_64", "apt-get install qemu-system-x86")
-	k, err := findKernel(kernelDir())
-	if err != nil {
-		testenv.Missing(t, "the Debian cloud kernel ("+err.Error()+")",
-			"run internal/vmtest/setup-kernel.sh as root, or set "+EnvDir)
+	p, ok := prepare(t, opts)
+	if !ok {
 		return false
 	}
-	for i, d := range opts.Disks {
-		if _, err := os.Stat(d.Path); err != nil {
-			t.Fatalf("vmtest: disk %d: %v", i, err)
-		}
-	}
-	bin, err := testBinary(t)
+	nonce := newNonce(t)
+	timeout := p.timeout(t)
+	cmdline, err := kernelCmdline(p.env(nonce, ""), guestArgs(t.Name(), timeout))
 	if err != nil {
 		t.Fatal(err)
 	}
-	initrd, err := initramfs(t, k, bin, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	nonceBytes := make([]byte, 8)
-	if _, err := rand.Read(nonceBytes); err != nil {
-		t.Fatal(err)
-	}
-	nonce := hex.EncodeToString(nonceBytes)
-	env := map[string]string{envMarker: "1", envNonce: nonce}
-	if len(opts.Disks) > 0 {
-		env[envDisks] = disksEnv(opts.Disks)
-	}
-	for k, v := range opts.Env {
-		env[k] = v
-	}
-	timeout := opts.timeout()
-	if dl, ok := t.Deadline(); ok {
-		if left := time.Until(dl) - 5*time.Second; left < timeout {
-			timeout = left
-		}
-	}
-	if timeout <= 0 {
-		t.Fatal("vmtest: no time left before the test deadline")
-	}
-	cmdline, err := kernelCmdline(env, guestArgs(t.Name(), timeout))
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	res := boot(t, qemu, qemuArgs(k.Vmlinuz, initrd, cmdline, opts), nonce, timeout)
+	res := boot(t, p.qemu, qemuArgs(p.kernel.Vmlinuz, p.initrd, cmdline, p.opts), nonce, timeout)
 	t.Logf("vmtest: VM boot+run took %s", res.elapsed.Round(time.Millisecond))
 	switch {
 	case res.found && res.rc == 0:
@@ -395,6 +378,118 @@ func Run(t *testing.T, opts Options) bool {
 			res.why, strings.Join(res.tail, "\n"), strings.TrimSpace(res.stderr))
 	}
 	return false
+}
+
+// plan is everything one VM needs on the host, shared by its boots.
+type plan struct {
+	qemu   string
+	kernel kernel
+	initrd string
+	opts   Options // Net.HostPort chosen
+}
+
+// prepare checks the host's prerequisites and builds the test binary and the initramfs. It
+// returns false when the test was skipped (a missing tool locally).
+func prepare(t *testing.T, opts Options) (*plan, bool) {
+	t.Helper()
+	if !host.mainCalled.Load() && opts.Init == "" {
+		t.Fatal("vmtest: the package's TestMain must call vmtest.Main(m) (the guest needs it to boot), or Options.Init must name another init (InitProgram)")
+	}
+	if err := opts.validate(); err != nil {
+		t.Fatal(err)
+	}
+	cleanupScratch(t)
+	opts, err := withSSH(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The guest's tools are copied from the host: a missing one is a missing test dependency
+	// like qemu (skip locally, fail under CI), checked before any costly build.
+	for _, tool := range opts.Tools {
+		hint := "install it on the host; the VM gets a copy with its libraries"
+		if filepath.IsAbs(tool) {
+			if _, err := os.Stat(tool); err != nil {
+				testenv.Missing(t, "guest tool "+tool, hint)
+				return nil, false
+			}
+			continue
+		}
+		testenv.LookPath(t, tool, hint)
+	}
+	qemu := testenv.LookPath(t, "qemu-system-x86_64", "apt-get install qemu-system-x86")
+	k, err := findKernel(kernelDir())
+	if err != nil {
+		testenv.Missing(t, "the Debian cloud kernel ("+err.Error()+")",
+			"run internal/vmtest/setup-kernel.sh as root, or set "+EnvDir)
+		return nil, false
+	}
+	for i, d := range opts.Disks {
+		if _, err := os.Stat(d.Path); err != nil {
+			t.Fatalf("vmtest: disk %d: %v", i, err)
+		}
+	}
+	bin := opts.Init
+	if bin == "" {
+		if bin, err = testBinary(t); err != nil {
+			t.Fatal(err)
+		}
+	} else if !isStatic(bin) {
+		t.Fatalf("vmtest: Options.Init %s: not a static executable", bin)
+	}
+	initrd, err := initramfs(t, k, bin, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Net != nil && opts.Net.HostPort == 0 {
+		n := *opts.Net
+		n.HostPort = FreePort(t)
+		opts.Net = &n
+	}
+	return &plan{qemu: qemu, kernel: k, initrd: initrd, opts: opts}, true
+}
+
+// env is the guest's environment for one boot; guest names the registered guest function
+// (Start) or is empty (Run: the test itself).
+func (p *plan) env(nonce, guest string) map[string]string {
+	env := map[string]string{envMarker: "1", envNonce: nonce}
+	if len(p.opts.Disks) > 0 {
+		env[envDisks] = disksEnv(p.opts.Disks)
+	}
+	if p.opts.Net != nil {
+		env[envNet] = "1"
+	}
+	if p.opts.SSH != nil {
+		env[envSSH] = "1"
+	}
+	if guest != "" {
+		env[envGuest] = guest
+	}
+	for k, v := range p.opts.Env {
+		env[k] = v
+	}
+	return env
+}
+
+// timeout is the boot's time limit: Options.Timeout, cut to what the test deadline leaves.
+func (p *plan) timeout(t *testing.T) time.Duration {
+	timeout := p.opts.timeout()
+	if dl, ok := t.Deadline(); ok {
+		if left := time.Until(dl) - 5*time.Second; left < timeout {
+			timeout = left
+		}
+	}
+	if timeout <= 0 {
+		t.Fatal("vmtest: no time left before the test deadline")
+	}
+	return timeout
+}
+
+func newNonce(t *testing.T) string {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
 }
 
 // bootResult is what came back from one VM run.

@@ -112,8 +112,9 @@ func writeInitramfs(w io.Writer, spec initramfsSpec) error {
 		}
 	}
 	_ = c.Symlink("etc/mtab", "/proc/self/mounts")
-	_ = c.Bytes("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\n"))
-	_ = c.Bytes("etc/group", 0o644, []byte("root:x:0:\n"))
+	// sshd's privilege separation runs as the sshd user.
+	_ = c.Bytes("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534::/run/sshd:/usr/sbin/nologin\n"))
+	_ = c.Bytes("etc/group", 0o644, []byte("root:x:0:\nnogroup:x:65534:\n"))
 
 	if err := addHostFile(c, "init", spec.Init, 0o755); err != nil {
 		return err

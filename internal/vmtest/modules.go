@@ -25,7 +25,7 @@ func defaultModules() []string {
 		"ecb", "xts", "lrw", "authenc", "essiv", "cryptd", "crypto_simd",
 		"twofish_common", "twofish_generic", "serpent_generic", "sha512_generic", "wp512",
 		"af_alg", "algif_skcipher", "algif_hash",
-		"virtio_pci", "virtio_blk",
+		"virtio_pci", "virtio_blk", "virtio_net",
 	}
 }
 

@@ -2,6 +2,7 @@ package vmtest
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,6 +17,14 @@ const (
 	envMarker = "CLOUDLUKS_VM"       // "1" in the guest
 	envNonce  = "CLOUDLUKS_VM_NONCE" // random per boot; part of the result sentinel
 	envDisks  = "CLOUDLUKS_VM_DISKS" // kind:serial,… in Options.Disks order
+	envNet    = "CLOUDLUKS_VM_NET"   // "1": bring eth0 up with GuestAddr
+)
+
+// Addresses of qemu's user-mode network (slirp defaults): the guest is GuestAddr/24, the host
+// side of the virtual network is 10.0.2.2.
+const (
+	GuestAddr = "10.0.2.15"
+	guestMask = 24
 )
 
 // Host-side environment knobs.
@@ -65,6 +74,30 @@ type Options struct {
 	GuestFiles map[string]string
 	// Modules are extra kernel modules (by name) loaded after the default set.
 	Modules []string
+	// Net, when set, gives the guest a virtio NIC on qemu's user-mode network: eth0 with
+	// GuestAddr/24, and one TCP port on the host's 127.0.0.1 forwarded to a guest port.
+	// The network is restricted: the guest reaches nothing outside the VM, not even the host.
+	Net *Net
+	// Guest names the function (registered with GuestMain) a VM made by Start runs in the
+	// guest. Run ignores it: its guest runs the test.
+	Guest string
+	// SSH runs OpenSSH's sshd in the guest (needs Net).
+	SSH *SSH
+	// Init is a static program (host path) to boot as /init instead of the package's test
+	// binary, for Start from a package whose TestMain cannot call Main: InitProgram returns
+	// vmtest's own, which runs the guest functions registered in this package (the sshd-only
+	// guest). The package's test binary then is not built and Main need not be called.
+	Init string
+}
+
+// Net is the guest's network: one host port on 127.0.0.1 forwarded to a guest TCP port.
+type Net struct {
+	// GuestPort is the guest port connections to HostPort arrive at (e.g. 22 for sshd).
+	GuestPort int
+	// HostPort is the port on 127.0.0.1; 0 picks a free one when the VM starts (VM.Addr
+	// reports it). With Run, which blocks while the guest runs, choose it with FreePort so a
+	// goroutine of the host test can connect.
+	HostPort int
 }
 
 func (o Options) timeout() time.Duration {
@@ -93,6 +126,17 @@ func (o Options) validate() error {
 		if !cmdlineSafe(d.NVMeSerial) || strings.ContainsAny(d.NVMeSerial, ",:") {
 			return fmt.Errorf("vmtest: disk %d: NVMe serial %q: only printable ASCII without spaces, quotes, commas or colons", i, d.NVMeSerial)
 		}
+	}
+	if n := o.Net; n != nil {
+		if n.GuestPort < 1 || n.GuestPort > 65535 {
+			return fmt.Errorf("vmtest: Net.GuestPort %d: want 1…65535", n.GuestPort)
+		}
+		if n.HostPort < 0 || n.HostPort > 65535 {
+			return fmt.Errorf("vmtest: Net.HostPort %d: want 0 (any) or 1…65535", n.HostPort)
+		}
+	}
+	if o.SSH != nil && o.Net == nil {
+		return fmt.Errorf("vmtest: Options.SSH needs Options.Net (GuestPort 22)")
 	}
 	for k, v := range o.Env {
 		if !validEnvName(k) {
@@ -227,6 +271,18 @@ func GuestDisk(i int) string {
 		panic("vmtest: GuestDisk called outside the VM")
 	}
 	return guestDisk(os.Getenv(envDisks), "/sys/block", i)
+}
+
+// FreePort returns a TCP port that is free on 127.0.0.1 at the time of the call, for
+// Net.HostPort.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("vmtest: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // NewDiskImage creates a sparse raw disk image of size bytes in t.TempDir() and returns its

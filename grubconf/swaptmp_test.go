@@ -1,0 +1,279 @@
+package grubconf
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	storeSerial = "/dev/disk/by-id/nvme-Amazon_EC2_NVMe_Instance_Storage_AWS1A2B3C4D5E6F7A8B9"
+	ebsByID     = "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0"
+)
+
+var (
+	swapScratch = Scratch{Name: "cryptswap", Kind: ScratchSwap, Device: storeSerial}
+	tmpScratch  = Scratch{Name: "crypttmp", Kind: ScratchTmp, Device: ebsByID}
+)
+
+func planApply(t *testing.T, root string, sc Scratch) *Plan {
+	t.Helper()
+	sys, err := Detect(root)
+	require.NoError(t, err)
+	p, err := sys.PlanScratch(sc)
+	require.NoError(t, err)
+	require.NoError(t, p.Apply(ApplyOptions{}))
+	return p
+}
+
+func undoApply(t *testing.T, root, name string) {
+	t.Helper()
+	sys, err := Detect(root)
+	require.NoError(t, err)
+	u, err := sys.PlanUndo(name)
+	require.NoError(t, err)
+	require.Empty(t, u.Warnings)
+	require.NoError(t, u.Apply(ApplyOptions{}))
+}
+
+// TestScratchEveryFamily: golden diffs of the swap and tmp lines on every family's fake
+// root, apply twice = apply once, and byte-exact undo in either order.
+func TestScratchEveryFamily(t *testing.T) {
+	for _, rc := range rootCases {
+		t.Run(rc.name, func(t *testing.T) {
+			root := rc.files(t).build(t)
+			before := treeState(t, root, false)
+
+			var diff bytes.Buffer
+			for _, sc := range []Scratch{swapScratch, tmpScratch} {
+				p := planApply(t, root, sc)
+				require.NotEmpty(t, p.Changes)
+				require.NoError(t, p.Diff(&diff))
+				for _, c := range p.Changes {
+					require.Contains(t, []string{"/etc/crypttab", "/etc/fstab"}, c.Path, "only crypttab and fstab are edited")
+				}
+				if rc.family == FamilyLegacySysV {
+					require.NotEmpty(t, p.Warnings, "SysV warns about the by-id link at boot")
+				}
+			}
+			golden(t, "swaptmp/"+rc.name+".diff", diff.Bytes())
+			applied := treeState(t, root, false)
+
+			// Apply again: nothing to do, nothing written.
+			for _, sc := range []Scratch{swapScratch, tmpScratch} {
+				sys, err := Detect(root)
+				require.NoError(t, err)
+				p, err := sys.PlanScratch(sc)
+				require.NoError(t, err)
+				require.True(t, p.Empty(), "second plan for %s: %+v", sc.Name, p.Changes)
+				require.NoError(t, p.Apply(ApplyOptions{}))
+			}
+			require.Equal(t, applied, treeState(t, root, false))
+
+			// Undo in the order of application: byte for byte, journal directories gone.
+			undoApply(t, root, swapScratch.Name)
+			undoApply(t, root, tmpScratch.Name)
+			require.Equal(t, before, treeState(t, root, false))
+
+			// And in the reverse order.
+			planApply(t, root, swapScratch)
+			planApply(t, root, tmpScratch)
+			undoApply(t, root, tmpScratch.Name)
+			undoApply(t, root, swapScratch.Name)
+			require.Equal(t, before, treeState(t, root, false))
+		})
+	}
+}
+
+// TestScratchLinesPerFamily pins what each init system is given: explicit cipher, size and
+// hash everywhere; SysV gets bare "tmp" (init_crypto runs a bare mke2fs) and an ext2 /tmp
+// line with _netdev and pass 0 (mounted by netfs, after init_crypto 1).
+func TestScratchLinesPerFamily(t *testing.T) {
+	for _, tc := range []struct {
+		family           Family
+		swapTab, tmpTab  string
+		swapFstab, tmpFs string
+	}{
+		{FamilyLegacySysV,
+			"cryptswap " + storeSerial + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap,nofail",
+			"crypttmp " + ebsByID + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,tmp,nofail",
+			"/dev/mapper/cryptswap swap swap defaults,nofail 0 0",
+			"/dev/mapper/crypttmp /tmp ext2 defaults,nofail,_netdev 0 0"},
+		{FamilyBLS,
+			"cryptswap " + storeSerial + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap,nofail",
+			"crypttmp " + ebsByID + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,tmp=ext4,nofail",
+			"/dev/mapper/cryptswap swap swap defaults,nofail 0 0",
+			"/dev/mapper/crypttmp /tmp ext4 defaults,nofail 0 2"},
+		{FamilyDebian,
+			"cryptswap " + storeSerial + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap,nofail",
+			"crypttmp " + ebsByID + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,tmp=ext4,nofail",
+			"/dev/mapper/cryptswap none swap sw,nofail 0 0",
+			"/dev/mapper/crypttmp /tmp ext4 defaults,nofail 0 2"},
+	} {
+		s := &System{Family: tc.family}
+		c, f, err := s.ScratchLines(swapScratch)
+		require.NoError(t, err)
+		assert.Equal(t, tc.swapTab, c, tc.family)
+		assert.Equal(t, tc.swapFstab, f, tc.family)
+		c, f, err = s.ScratchLines(tmpScratch)
+		require.NoError(t, err)
+		assert.Equal(t, tc.tmpTab, c, tc.family)
+		assert.Equal(t, tc.tmpFs, f, tc.family)
+	}
+	s := &System{Family: FamilyGRUB2}
+	c, _, err := s.ScratchLines(Scratch{Name: "s", Kind: ScratchSwap, Device: storeSerial, Cipher: "aes-cbc-essiv:sha256", KeySize: 256, Hash: "ripemd160"})
+	require.NoError(t, err)
+	assert.Equal(t, "s "+storeSerial+" /dev/urandom plain,cipher=aes-cbc-essiv:sha256,size=256,hash=ripemd160,swap,nofail", c)
+}
+
+// TestScratchRefusesUnstableNames: a kernel name would make the boot format whatever disk
+// gets that number next time; nothing is planned and nothing written.
+func TestScratchRefusesUnstableNames(t *testing.T) {
+	root := rootCases[0].files(t).build(t)
+	before := treeState(t, root, false)
+	sys, err := Detect(root)
+	require.NoError(t, err)
+	for _, dev := range []string{
+		"/dev/nvme1n1", "/dev/nvme0n1p2", "/dev/xvdf", "/dev/xvdba", "/dev/sdb", "/dev/sdb1", "nvme1n1",
+		"", "/dev/disk/by-id/", "/dev/disk/by-id/../../nvme1n1", "/dev/disk/by-id/a/b", "/dev/disk/by-id/x y",
+		"/dev/disk/by-uuid/3f5ad593-4546-4a94-a374-bcfb68aa11f7", "UUID=3f5ad593-4546-4a94-a374-bcfb68aa11f7",
+		"/dev/disk/by-path/pci-0000:00:1f.0-nvme-1", "/dev/mapper/x", "/dev/disk/by-id/a,b",
+	} {
+		for _, k := range []ScratchKind{ScratchSwap, ScratchTmp} {
+			p, err := sys.PlanScratch(Scratch{Name: "cryptswap", Kind: k, Device: dev})
+			require.ErrorIs(t, err, ErrUnstableDevice, dev)
+			require.Nil(t, p)
+			require.Contains(t, err.Error(), "by-id")
+		}
+		require.ErrorIs(t, StableDevice(dev), ErrUnstableDevice, dev)
+	}
+	require.NoError(t, StableDevice(storeSerial))
+	require.NoError(t, StableDevice(ebsByID))
+	require.Equal(t, before, treeState(t, root, false))
+}
+
+func TestScratchRefusesBadInput(t *testing.T) {
+	root := fakeRoot{
+		"etc/os-release": "ID=\"rhel\"\nVERSION_ID=\"9.4\"\n",
+		"etc/crypttab":   "data " + ebsByID + " none luks\n",
+		"etc/fstab":      "tmpfs /tmp tmpfs defaults 0 0\n/dev/mapper/cryptswap none swap sw,nofail 0 0\n",
+	}.build(t)
+	before := treeState(t, root, false)
+	sys, err := Detect(root)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		sc   Scratch
+		want error
+	}{
+		{Scratch{Name: "data", Kind: ScratchSwap, Device: storeSerial}, ErrInUse},                         // the name is the data volume
+		{Scratch{Name: "s2", Kind: ScratchSwap, Device: ebsByID}, ErrInUse},                               // the device is the data volume
+		{Scratch{Name: "cryptswap", Kind: ScratchSwap, Device: storeSerial}, ErrInUse},                    // fstab already has /dev/mapper/cryptswap
+		{Scratch{Name: "t", Kind: ScratchTmp, Device: storeSerial}, ErrInUse},                             // /tmp is tmpfs already
+		{Scratch{Name: "", Kind: ScratchSwap, Device: storeSerial}, ErrInvalidVolume},                     // no name
+		{Scratch{Name: "a/b", Kind: ScratchSwap, Device: storeSerial}, ErrInvalidVolume},                  // bad name
+		{Scratch{Name: "x", Kind: "home", Device: storeSerial}, ErrInvalidVolume},                         // kind
+		{Scratch{Name: "x", Kind: ScratchSwap, Device: storeSerial, Cipher: "aes xts"}, ErrInvalidVolume}, // breaks the line
+		{Scratch{Name: "x", Kind: ScratchSwap, Device: storeSerial, Cipher: "aes,swap"}, ErrInvalidVolume},
+		{Scratch{Name: "x", Kind: ScratchSwap, Device: storeSerial, KeySize: 7}, ErrInvalidVolume},
+		{Scratch{Name: "x", Kind: ScratchTmp, Device: storeSerial, MountPoint: "/"}, ErrInvalidVolume},
+		{Scratch{Name: "x", Kind: ScratchTmp, Device: storeSerial, MountPoint: "tmp"}, ErrInvalidVolume},
+	} {
+		p, err := sys.PlanScratch(tc.sc)
+		require.ErrorIs(t, err, tc.want, "%+v", tc.sc)
+		require.Nil(t, p)
+	}
+	require.Equal(t, before, treeState(t, root, false))
+	// A line that differs from ours under our name is someone else's, even when it is a
+	// swap line: PlanScratch neither rewrites nor duplicates it.
+	require.NoError(t, os.WriteFile(filepath.Join(root, "etc/crypttab"), []byte("cryptswap "+storeSerial+" /dev/urandom swap\n"), 0o644))
+	sys, err = Detect(root)
+	require.NoError(t, err)
+	_, err = sys.PlanScratch(Scratch{Name: "cryptswap", Kind: ScratchSwap, Device: storeSerial})
+	require.ErrorIs(t, err, ErrInUse)
+}
+
+// TestScratchSurvivesDisableUnlock: noautomount's edits (PlanDisableUnlock for the data
+// volume, or for the kernel arguments only) leave the swap and tmp lines enabled, do not
+// take them for LUKS boot evidence, and their undos leave them too.
+func TestScratchSurvivesDisableUnlock(t *testing.T) {
+	for _, rc := range rootCases {
+		t.Run(rc.name, func(t *testing.T) {
+			root := rc.files(t).build(t)
+			planApply(t, root, swapScratch)
+			planApply(t, root, tmpScratch)
+			read := func() (string, string) {
+				c, _ := os.ReadFile(filepath.Join(root, "etc/crypttab"))
+				f, _ := os.ReadFile(filepath.Join(root, "etc/fstab"))
+				return string(c), string(f)
+			}
+			sys, err := Detect(root)
+			require.NoError(t, err)
+			lines := func() []string {
+				var out []string
+				for _, sc := range []Scratch{swapScratch, tmpScratch} {
+					c, f, err := sys.ScratchLines(sc)
+					require.NoError(t, err)
+					out = append(out, c+"\n", f+"\n")
+				}
+				return out
+			}()
+			check := func(stage string) {
+				c, f := read()
+				for _, l := range lines {
+					require.True(t, strings.Contains(c, "\n"+l) || strings.Contains(f, "\n"+l) || strings.HasPrefix(c, l) || strings.HasPrefix(f, l), "%s: line %q lost or changed:\n%s\n%s", stage, l, c, f)
+				}
+			}
+			for _, v := range []Volume{{}, rc.vol} {
+				sys, err := Detect(root)
+				require.NoError(t, err)
+				p, err := sys.PlanDisableUnlock(v)
+				// The same plan without the scratch lines: whatever it refuses, this one may
+				// refuse for the same reason; nothing else.
+				_, err0 := detectOrFail(t, rc.files(t).build(t)).PlanDisableUnlock(v)
+				if err0 != nil {
+					require.Equal(t, err0.Error(), err.Error())
+					continue
+				}
+				require.NoError(t, err, "volume %q: swap/tmp lines must not count as LUKS boot evidence", v.Name)
+				for _, w := range p.Warnings {
+					require.NotContains(t, w, swapScratch.Name)
+					require.NotContains(t, w, tmpScratch.Name)
+				}
+				require.NoError(t, p.Apply(ApplyOptions{}))
+				check("after disabling unlock of " + planLabel(v.Name))
+				st, err := sys.Status(v)
+				require.NoError(t, err)
+				require.True(t, st.Disabled, planLabel(v.Name))
+			}
+			for _, name := range []string{rc.vol.Name, ""} {
+				sys, err := Detect(root)
+				require.NoError(t, err)
+				u, err := sys.PlanUndo(name)
+				if errors.Is(err, ErrNoUndo) {
+					continue // nothing was needed
+				}
+				require.NoError(t, err)
+				require.NoError(t, u.Apply(ApplyOptions{}))
+				check("after undo of " + planLabel(name))
+			}
+			undoApply(t, root, swapScratch.Name)
+			undoApply(t, root, tmpScratch.Name)
+			c, f := read()
+			require.NotContains(t, c+f, "crypt"+"swap")
+			require.NotContains(t, c+f, "crypttmp")
+		})
+	}
+}
+
+func detectOrFail(t *testing.T, root string) *System {
+	t.Helper()
+	sys, err := Detect(root)
+	require.NoError(t, err)
+	return sys
+}
