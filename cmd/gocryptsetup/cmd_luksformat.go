@@ -12,9 +12,12 @@ import (
 )
 
 // cmdLuksFormat writes a new LUKS1 header and key material, like cryptsetup luksFormat
-// --type luks1: existing-signature warning, the YES confirmation on a terminal (not with -q,
+// --type luks1 (the default type, LUKS2, is cmdLuksFormat2): existing-signature warning, the YES confirmation on a terminal (not with -q,
 // not when stdin is piped), the passphrase asked twice on a terminal, a positional key file.
 func cmdLuksFormat(a *app, args []string) error {
+	if formatsLUKS2(a.opts) {
+		return cmdLuksFormat2(a, args)
+	}
 	dev := args[0]
 	o := a.opts
 	if o.set["pbkdf-force-iterations"] && o.forceIterations < 1000 {

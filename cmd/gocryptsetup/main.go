@@ -75,6 +75,8 @@ func verbTable() cli.Verbs[func(a *app, args []string) error] {
 		{Name: "luksDump", Args: "<device>", MinArgs: 1, Summary: "dump LUKS partition information", Example: "luksDump disk.img", Run: cmdLuksDump},
 		{Name: "luksHeaderBackup", Args: "<device>", MinArgs: 1, Summary: "Backup LUKS device header and keyslots", Example: "luksHeaderBackup disk.img --header-backup-file disk.hdr", Run: cmdLuksHeaderBackup},
 		{Name: "luksHeaderRestore", Args: "<device>", MinArgs: 1, Summary: "Restore LUKS device header and keyslots", Example: "luksHeaderRestore disk.img --header-backup-file disk.hdr", Run: cmdLuksHeaderRestore},
+		{Name: "token", Args: "<add|remove|import|export> <device>", MinArgs: 2, Summary: "Manipulate LUKS2 tokens", Example: "token import --json-file token.json disk.img", Run: cmdToken},
+		{Name: "convert", Args: "<device>", MinArgs: 1, Summary: "converts LUKS from/to LUKS2 format", Example: "convert --type luks2 disk.img", Run: cmdConvert},
 		{Name: "benchmark", Args: "[--cipher <cipher>]", MinArgs: 0, Summary: "benchmark cipher", Example: "benchmark --cipher aes-xts-plain64", Run: cmdBenchmark},
 		{Name: "read", Args: "<device>", MinArgs: 1, Summary: readVerbHelp, Example: "read -d key --offset-bytes 4096 --size-bytes 512 disk.img > plain.bin", Run: cmdRead},
 		{Name: "write", Args: "<device>", MinArgs: 1, Summary: writeVerbHelp, Example: "write -d key --offset-bytes 4096 disk.img < plain.bin", Run: cmdWrite},
@@ -159,7 +161,7 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 	if err := opts.checkAllowed(v.Name); err != nil {
 		return a.usageFail(err.(*usageError))
 	}
-	if err := checkType(opts, v.Name); err != nil {
+	if err := checkType(opts, v.Name); err != nil && (v.Name != "luksFormat" || !formatsLUKS2(opts)) && v.Name != "convert" {
 		return a.finish(err)
 	}
 	return a.finish(v.Run(a, args))

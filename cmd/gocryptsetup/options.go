@@ -42,6 +42,8 @@ type options struct {
 	offsetBytes     int64 // --offset-bytes (read/write extensions)
 	sizeBytes       int64 // --size-bytes (read extension; 0: to the end)
 	benchTime       time.Duration
+	l2              luks2Opts // LUKS2 format options (options_luks2.go)
+	tok             tokenOpts // token action options (cmd_token.go)
 
 	// Plain-mode options (open --type plain).
 	skip           int64 // -p/--skip: IV offset, 512-byte sectors
@@ -112,7 +114,7 @@ func optionTable() []optDef {
 	num := func(p func(*options) *int64) func(*options, string, int64) {
 		return func(o *options, _ string, n int64) { *p(o) = n }
 	}
-	return []optDef{
+	return mergeOptionDefs([]optDef{
 		{long: "help", short: '?', kind: optBool, apply: flag(func(o *options) *bool { return &o.help })},
 		{long: "usage", kind: optBool, apply: flag(func(o *options) *bool { return &o.usage })},
 		{long: "version", short: 'V', kind: optBool, apply: flag(func(o *options) *bool { return &o.version })},
@@ -133,7 +135,7 @@ func optionTable() []optDef {
 		{long: "iter-time", short: 'i', kind: optInt, num: numUint32, arg: "msecs", only: []string{"luksFormat", "luksAddKey", "luksChangeKey", "benchmark"}, apply: func(o *options, _ string, n int64) { o.iterTime = int(n) }},
 		{long: "key-file", short: 'd', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.keyFile })},
 		{long: "key-size", short: 's', kind: optInt, num: numUint32, arg: "BITS", only: []string{"luksFormat", "open", "luksAddKey", "benchmark"}, apply: func(o *options, _ string, n int64) { o.keySize = int(n) }},
-		{long: "key-slot", short: 'S', kind: optInt, num: numInt32, arg: "INT", only: []string{"luksFormat", "luksDump", "open", "luksAddKey", "luksChangeKey", "read", "write"}, apply: func(o *options, _ string, n int64) { o.keySlot = int(n) }},
+		{long: "key-slot", short: 'S', kind: optInt, num: numInt32, arg: "INT", only: []string{"luksFormat", "luksDump", "open", "luksAddKey", "luksChangeKey", "read", "write", "token"}, apply: func(o *options, _ string, n int64) { o.keySlot = int(n) }},
 		{long: "keyfile-offset", kind: optInt, num: numUint64, arg: "bytes", apply: num(func(o *options) *int64 { return &o.keyfileOffset })},
 		{long: "keyfile-size", short: 'l', kind: optInt, num: numUint32, arg: "bytes", apply: num(func(o *options) *int64 { return &o.keyfileSize })},
 		{long: "volume-key-file", kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.volumeKeyFile })},
@@ -147,7 +149,7 @@ func optionTable() []optDef {
 		{long: "perf-same_cpu_crypt", kind: optBool, apply: flag(func(o *options) *bool { return &o.perfSameCPUCrypt })},
 		{long: "perf-submit_from_crypt_cpus", kind: optBool, apply: flag(func(o *options) *bool { return &o.perfSubmitFromCrypt })},
 		{long: "readonly", short: 'r', kind: optBool, apply: flag(func(o *options) *bool { return &o.readonly })},
-		{long: "sector-size", kind: optInt, num: numUint32, arg: "INT", only: []string{"open"}, apply: num(func(o *options) *int64 { return &o.sectorSize })},
+		{long: "sector-size", kind: optInt, num: numUint32, arg: "INT", only: []string{"open", "luksFormat"}, apply: num(func(o *options) *int64 { return &o.sectorSize })},
 		{long: "shared", kind: optBool, only: []string{"open"}, apply: flag(func(o *options) *bool { return &o.shared })},
 		{long: "size", short: 'b', kind: optInt, arg: "SECTORS", only: []string{"open", "read"}, apply: num(func(o *options) *int64 { return &o.size })},
 		{long: "size-bytes", kind: optInt, arg: "BYTES", only: []string{"read"}, apply: num(func(o *options) *int64 { return &o.sizeBytes })},
@@ -160,7 +162,7 @@ func optionTable() []optDef {
 		{long: "verify-passphrase", short: 'y', kind: optBool, apply: flag(func(o *options) *bool { return &o.verifyPass })},
 		{long: "dump-master-key", kind: optBool, alias: "dump-volume-key", apply: flag(func(o *options) *bool { return &o.dumpVolumeKey })},
 		{long: "master-key-file", kind: optString, arg: "STRING", alias: "volume-key-file", apply: str(func(o *options) *string { return &o.volumeKeyFile })},
-	}
+	}, append(luks2OptionDefs(), tokenOptionDefs()...))
 }
 
 // usageError is a command-line mistake: cryptsetup prints the usage summary, then
@@ -329,7 +331,9 @@ func (o *options) checkAllowed(action string) error {
 	}
 	// Checks cryptsetup makes after the per-action ones.
 	switch {
-	case action == "luksFormat" && o.set["offset"]:
+	case action == "luksFormat" && o.set["offset"] && o.set["align-payload"] && formatsLUKS2(o):
+		return &usageError{msg: "Options --align-payload and --offset cannot be combined."}
+	case action == "luksFormat" && o.set["offset"] && !formatsLUKS2(o):
 		// cryptsetup's --offset sets the data offset in 512-byte sectors; luks.Format has
 		// no exact-offset layout, and ignoring the option would give a different layout
 		// without a word. Refused until it is implemented.
