@@ -1,0 +1,368 @@
+// Command _asm generates luks/sector's AES-NI and VAES assembly (aesni_amd64.s) and its Go
+// declarations (aesni_amd64_decl.go) with avo. It is a module of its own so that avo never
+// becomes a dependency of the library; run it through `go generate ./luks/sector`.
+//
+// Every loop is unrolled here, in Go, rather than by hand in the .s file: the lane count,
+// the register plan and the tweak arithmetic are each written once.
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// Fixed register plan (no allocator: the functions are leaves and the plan is documented in
+// the generated file): AX round keys, CX round count, SI src, DI dst, DX tweaks/IVs, BX
+// blocks or sectors left, R8/R9 the round loop.
+var (
+	xState = []VecPhysical{X0, X1, X2, X3, X4, X5, X6, X7}
+	zState = []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7}
+	zTweak = []VecPhysical{Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23}
+)
+
+func m(base Register, disp int) Mem { return Mem{Base: base, Disp: disp} }
+
+func loadArgs(names ...string) {
+	regs := []Register{RCX, RAX, RDI, RSI, RDX, RBX}
+	for i, n := range names {
+		Load(Param(n), regs[i])
+	}
+}
+
+// aesRound emits one middle or last round on all states (SSE two-operand forms).
+func aesRound(enc, last bool, k VecPhysical, states []VecPhysical) {
+	for _, s := range states {
+		switch {
+		case enc && !last:
+			AESENC(k, s)
+		case enc:
+			AESENCLAST(k, s)
+		case !last:
+			AESDEC(k, s)
+		default:
+			AESDECLAST(k, s)
+		}
+	}
+}
+
+// roundLoop emits rounds 1…nr−1 as a counted loop (the round count is a run-time value,
+// 10, 12 or 14) and the last round; round 0 (the key whitening) is the caller's.
+func roundLoop(label string, enc bool, states []VecPhysical) {
+	MOVQ(RAX, R8)
+	MOVQ(RCX, R9)
+	DECQ(R9)
+	Label(label)
+	ADDQ(Imm(16), R8)
+	MOVOU(m(R8, 0), X8)
+	aesRound(enc, false, X8, states)
+	DECQ(R9)
+	JNZ(LabelRef(label))
+	MOVOU(m(R8, 16), X8)
+	aesRound(enc, true, X8, states)
+}
+
+func vaesRound(enc, last bool, k VecPhysical, states []VecPhysical) {
+	for _, s := range states {
+		switch {
+		case enc && !last:
+			VAESENC(k, s, s)
+		case enc:
+			VAESENCLAST(k, s, s)
+		case !last:
+			VAESDEC(k, s, s)
+		default:
+			VAESDECLAST(k, s, s)
+		}
+	}
+}
+
+func vaesRoundLoop(label string, enc bool, states []VecPhysical) {
+	MOVQ(RAX, R8)
+	MOVQ(RCX, R9)
+	DECQ(R9)
+	Label(label)
+	ADDQ(Imm(16), R8)
+	VBROADCASTI32X4(m(R8, 0), Z8)
+	vaesRound(enc, false, Z8, states)
+	DECQ(R9)
+	JNZ(LabelRef(label))
+	VBROADCASTI32X4(m(R8, 16), Z8)
+	vaesRound(enc, true, Z8, states)
+}
+
+func encdec(enc bool) string {
+	if enc {
+		return "Enc"
+	}
+	return "Dec"
+}
+
+// xexAESNI: dst[i] = E(src[i] ⊕ tw[i]) ⊕ tw[i], eight blocks per iteration, then one at a time.
+func xexAESNI(enc bool) {
+	name := "aesniXEX" + encdec(enc)
+	TEXT(name, NOSPLIT, "func(nr int, rk *byte, dst, src, tw *byte, n int)")
+	if enc {
+		Doc(name+": for i < n, dst[i] = E(src[i] ⊕ tw[i]) ⊕ tw[i] over 16-byte blocks, eight at a",
+			"time (XTS, LRW and, with zero tw, ECB). rk is aesSchedule.enc, nr the round count.")
+	} else {
+		Doc(name + " is aesniXEXEnc with AES decryption; rk is aesSchedule.dec.")
+	}
+	Pragma("noescape")
+	loadArgs("nr", "rk", "dst", "src", "tw", "n")
+	Label(name + "_loop8")
+	CMPQ(RBX, Imm(8))
+	JB(LabelRef(name + "_tail"))
+	MOVOU(m(RAX, 0), X8)
+	for i, s := range xState {
+		MOVOU(m(RSI, 16*i), s)
+		MOVOU(m(RDX, 16*i), X9)
+		PXOR(X9, s)
+		PXOR(X8, s)
+	}
+	roundLoop(name+"_rounds8", enc, xState)
+	for i, s := range xState {
+		MOVOU(m(RDX, 16*i), X9)
+		PXOR(X9, s)
+		MOVOU(s, m(RDI, 16*i))
+	}
+	ADDQ(Imm(128), RSI)
+	ADDQ(Imm(128), RDI)
+	ADDQ(Imm(128), RDX)
+	SUBQ(Imm(8), RBX)
+	JMP(LabelRef(name + "_loop8"))
+
+	Label(name + "_tail")
+	TESTQ(RBX, RBX)
+	JZ(LabelRef(name + "_done"))
+	Label(name + "_loop1")
+	MOVOU(m(RSI, 0), X0)
+	MOVOU(m(RDX, 0), X9)
+	PXOR(X9, X0)
+	MOVOU(m(RAX, 0), X8)
+	PXOR(X8, X0)
+	roundLoop(name+"_rounds1", enc, xState[:1])
+	PXOR(X9, X0)
+	MOVOU(X0, m(RDI, 0))
+	ADDQ(Imm(16), RSI)
+	ADDQ(Imm(16), RDI)
+	ADDQ(Imm(16), RDX)
+	DECQ(RBX)
+	JNZ(LabelRef(name + "_loop1"))
+	Label(name + "_done")
+	RET()
+}
+
+func cbcEncAESNI() {
+	name := "aesniCBCEnc"
+	TEXT(name, NOSPLIT, "func(nr int, rk *byte, dst, src, iv *byte, n int)")
+	Doc(name + " CBC-encrypts n blocks with the 16-byte IV at iv (serial by nature).")
+	Pragma("noescape")
+	loadArgs("nr", "rk", "dst", "src", "iv", "n")
+	MOVOU(m(RDX, 0), X0)
+	TESTQ(RBX, RBX)
+	JZ(LabelRef(name + "_done"))
+	Label(name + "_loop")
+	MOVOU(m(RSI, 0), X9)
+	PXOR(X9, X0)
+	MOVOU(m(RAX, 0), X8)
+	PXOR(X8, X0)
+	roundLoop(name+"_rounds", true, xState[:1])
+	MOVOU(X0, m(RDI, 0))
+	ADDQ(Imm(16), RSI)
+	ADDQ(Imm(16), RDI)
+	DECQ(RBX)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	RET()
+}
+
+// cbcDecAESNI keeps the chaining value in X15 and reads the previous ciphertext from src
+// before dst is written, so dst may equal src.
+func cbcDecAESNI() {
+	name := "aesniCBCDec"
+	TEXT(name, NOSPLIT, "func(nr int, rk *byte, dst, src, iv *byte, n int)")
+	Doc(name + " CBC-decrypts n blocks, eight in parallel; dst may equal src.")
+	Pragma("noescape")
+	loadArgs("nr", "rk", "dst", "src", "iv", "n")
+	MOVOU(m(RDX, 0), X15)
+	Label(name + "_loop8")
+	CMPQ(RBX, Imm(8))
+	JB(LabelRef(name + "_tail"))
+	MOVOU(m(RAX, 0), X8)
+	for i, s := range xState {
+		MOVOU(m(RSI, 16*i), s)
+		PXOR(X8, s)
+	}
+	roundLoop(name+"_rounds8", false, xState)
+	PXOR(X15, X0)
+	for i := 1; i < 8; i++ {
+		MOVOU(m(RSI, 16*(i-1)), X9)
+		PXOR(X9, xState[i])
+	}
+	MOVOU(m(RSI, 112), X15)
+	for i, s := range xState {
+		MOVOU(s, m(RDI, 16*i))
+	}
+	ADDQ(Imm(128), RSI)
+	ADDQ(Imm(128), RDI)
+	SUBQ(Imm(8), RBX)
+	JMP(LabelRef(name + "_loop8"))
+
+	Label(name + "_tail")
+	TESTQ(RBX, RBX)
+	JZ(LabelRef(name + "_done"))
+	Label(name + "_loop1")
+	MOVOU(m(RSI, 0), X0)
+	MOVOU(X0, X10)
+	MOVOU(m(RAX, 0), X8)
+	PXOR(X8, X0)
+	roundLoop(name+"_rounds1", false, xState[:1])
+	PXOR(X15, X0)
+	MOVOU(X10, X15)
+	MOVOU(X0, m(RDI, 0))
+	ADDQ(Imm(16), RSI)
+	ADDQ(Imm(16), RDI)
+	DECQ(RBX)
+	JNZ(LabelRef(name + "_loop1"))
+	Label(name + "_done")
+	RET()
+}
+
+// cbcEnc8AESNI runs eight independent CBC chains (eight sectors) side by side.
+func cbcEnc8AESNI() {
+	name := "aesniCBCEnc8"
+	TEXT(name, NOSPLIT, "func(nr int, rk *byte, dst, src, ivs *byte)")
+	Doc(name+" CBC-encrypts eight consecutive 512-byte sectors in parallel, one chain per",
+		"sector; ivs holds the eight 16-byte IVs.")
+	Pragma("noescape")
+	loadArgs("nr", "rk", "dst", "src", "ivs")
+	for i, s := range xState {
+		MOVOU(m(RDX, 16*i), s)
+	}
+	XORQ(R10, R10)
+	Label(name + "_step")
+	MOVOU(m(RAX, 0), X8)
+	for i, s := range xState {
+		MOVOU(Mem{Base: RSI, Index: R10, Scale: 1, Disp: 512 * i}, X9)
+		PXOR(X9, s)
+		PXOR(X8, s)
+	}
+	roundLoop(name+"_rounds", true, xState)
+	for i, s := range xState {
+		MOVOU(s, Mem{Base: RDI, Index: R10, Scale: 1, Disp: 512 * i})
+	}
+	ADDQ(Imm(16), R10)
+	CMPQ(R10, U32(512))
+	JB(LabelRef(name + "_step"))
+	RET()
+}
+
+// xexVAES is xexAESNI with four blocks per ZMM register, 32 blocks per iteration.
+func xexVAES(enc bool) {
+	name := "vaesXEX" + encdec(enc)
+	TEXT(name, NOSPLIT, "func(nr int, rk *byte, dst, src, tw *byte, n int)")
+	if enc {
+		Doc(name + " is aesniXEXEnc for n a multiple of 32, four blocks per ZMM register.")
+	} else {
+		Doc(name + " is aesniXEXDec for n a multiple of 32.")
+	}
+	Pragma("noescape")
+	loadArgs("nr", "rk", "dst", "src", "tw", "n")
+	Label(name + "_loop")
+	CMPQ(RBX, Imm(32))
+	JB(LabelRef(name + "_done"))
+	VBROADCASTI32X4(m(RAX, 0), Z8)
+	for i, t := range zTweak {
+		VMOVDQU64(m(RDX, 64*i), t)
+	}
+	vaesBody(name, enc)
+	ADDQ(U32(512), RDX)
+	SUBQ(Imm(32), RBX)
+	JMP(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// vaesBody whitens src with the tweaks in Z16-Z23 and round key 0 (in Z8), runs the rounds
+// and stores E(·) ⊕ tweak to dst; it advances SI and DI by 512.
+func vaesBody(name string, enc bool) {
+	for i, s := range zState {
+		VPXORQ(m(RSI, 64*i), zTweak[i], s)
+	}
+	for _, s := range zState {
+		VPXORQ(Z8, s, s)
+	}
+	vaesRoundLoop(name+"_rounds", enc, zState)
+	for i, s := range zState {
+		VPXORQ(zTweak[i], s, s)
+	}
+	for i, s := range zState {
+		VMOVDQU64(s, m(RDI, 64*i))
+	}
+	ADDQ(U32(512), RSI)
+	ADDQ(U32(512), RDI)
+}
+
+// mulAlpha4 sets dst to src·α⁴ in each 128-bit lane: the lanes shift left by four bits and
+// the four bits shifted out of the top are folded back in as their product with 0x87
+// (x⁷+x²+x+1). Z24-Z26 are scratch.
+func mulAlpha4(src, dst VecPhysical) {
+	VPSRLQ(Imm(60), src, Z24)
+	VPSRLDQ(Imm(8), Z24, Z25)
+	VPSLLDQ(Imm(8), Z24, Z24)
+	VPSLLQ(Imm(4), src, dst)
+	VPXORQ(Z24, dst, dst)
+	VPXORQ(Z25, dst, dst)
+	for _, sh := range []int{1, 2, 7} {
+		VPSLLQ(Imm(uint64(sh)), Z25, Z26)
+		VPXORQ(Z26, dst, dst)
+	}
+}
+
+func xtsVAES(enc bool) {
+	name := "vaesXTS" + encdec(enc)
+	TEXT(name, NOSPLIT, "func(nr int, rk *byte, dst, src, tw4 *byte, nsec int)")
+	if enc {
+		Doc(name+" is XTS encryption of nsec 512-byte sectors; tw4 holds the first four tweaks of",
+			"each sector (64 bytes per sector), the rest are derived in registers.")
+	} else {
+		Doc(name + " is vaesXTSEnc with decryption round keys.")
+	}
+	Pragma("noescape")
+	loadArgs("nr", "rk", "dst", "src", "tw4", "nsec")
+	Label(name + "_loop")
+	TESTQ(RBX, RBX)
+	JZ(LabelRef(name + "_done"))
+	VMOVDQU64(m(RDX, 0), zTweak[0])
+	for i := 1; i < len(zTweak); i++ {
+		mulAlpha4(zTweak[i-1], zTweak[i])
+	}
+	VBROADCASTI32X4(m(RAX, 0), Z8)
+	vaesBody(name, enc)
+	ADDQ(Imm(64), RDX)
+	DECQ(RBX)
+	JMP(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+func main() {
+	ConstraintExpr("amd64,gc,!purego")
+	xexAESNI(true)
+	xexAESNI(false)
+	cbcEncAESNI()
+	cbcDecAESNI()
+	xexVAES(true)
+	xexVAES(false)
+	xtsVAES(true)
+	xtsVAES(false)
+	cbcEnc8AESNI()
+	Generate()
+}
+
+var _ = fmt.Sprint
