@@ -1027,3 +1027,559 @@ aesniCBCEnc8_rounds:
 	CMPQ       R10, $0x00000200
 	JB         aesniCBCEnc8_step
 	RET
+
+DATA sectorconsts<>+0(SB)/8, $0xffffffffffffffff
+DATA sectorconsts<>+8(SB)/8, $0x0000000000000000
+DATA sectorconsts<>+16(SB)/8, $0xffffffffffffffff
+DATA sectorconsts<>+24(SB)/8, $0x0000000000000000
+DATA sectorconsts<>+32(SB)/8, $0xffffffffffffffff
+DATA sectorconsts<>+40(SB)/8, $0x0000000000000000
+DATA sectorconsts<>+48(SB)/8, $0xffffffffffffffff
+DATA sectorconsts<>+56(SB)/8, $0x0000000000000000
+DATA sectorconsts<>+64(SB)/8, $0x0000000000000000
+DATA sectorconsts<>+72(SB)/8, $0x0000000000000000
+DATA sectorconsts<>+80(SB)/8, $0x0000000000000001
+DATA sectorconsts<>+88(SB)/8, $0x0000000000000000
+DATA sectorconsts<>+96(SB)/8, $0x0000000000000002
+DATA sectorconsts<>+104(SB)/8, $0x0000000000000000
+DATA sectorconsts<>+112(SB)/8, $0x0000000000000003
+DATA sectorconsts<>+120(SB)/8, $0x0000000000000000
+DATA sectorconsts<>+128(SB)/8, $0x0000000000000000
+DATA sectorconsts<>+136(SB)/8, $0x0000000000000000
+DATA sectorconsts<>+144(SB)/8, $0x0000000000000001
+DATA sectorconsts<>+152(SB)/8, $0x0000000000000001
+DATA sectorconsts<>+160(SB)/8, $0x0000000000000002
+DATA sectorconsts<>+168(SB)/8, $0x0000000000000002
+DATA sectorconsts<>+176(SB)/8, $0x0000000000000003
+DATA sectorconsts<>+184(SB)/8, $0x0000000000000003
+DATA sectorconsts<>+192(SB)/8, $0x0000000000000040
+DATA sectorconsts<>+200(SB)/8, $0x0000000000000040
+DATA sectorconsts<>+208(SB)/8, $0x000000000000003f
+DATA sectorconsts<>+216(SB)/8, $0x000000000000003f
+DATA sectorconsts<>+224(SB)/8, $0x000000000000003e
+DATA sectorconsts<>+232(SB)/8, $0x000000000000003e
+DATA sectorconsts<>+240(SB)/8, $0x000000000000003d
+DATA sectorconsts<>+248(SB)/8, $0x000000000000003d
+GLOBL sectorconsts<>(SB), RODATA|NOPTR, $256
+
+// func vaesXTSPlain64Enc(nr int, rk *byte, rkt *byte, dst *byte, src *byte, sector uint64, nsec int)
+// Requires: AVX, AVX512BW, AVX512F, CMOV, VAES
+TEXT ·vaesXTSPlain64Enc(SB), NOSPLIT, $0-56
+	MOVQ      nr+0(FP), CX
+	MOVQ      rk+8(FP), AX
+	MOVQ      rkt+16(FP), R11
+	MOVQ      dst+24(FP), DI
+	MOVQ      src+32(FP), SI
+	MOVQ      sector+40(FP), R12
+	MOVQ      nsec+48(FP), BX
+	VMOVDQU64 sectorconsts<>+128(SB), Z28
+	VMOVDQU64 sectorconsts<>+192(SB), Z29
+
+vaesXTSPlain64Enc_group:
+	TESTQ           BX, BX
+	JZ              vaesXTSPlain64Enc_done
+	VPBROADCASTQ    R12, Z27
+	VPANDQ          sectorconsts<>+0(SB), Z27, Z27
+	VPADDQ          sectorconsts<>+64(SB), Z27, Z27
+	ADDQ            $0x04, R12
+	VBROADCASTI32X4 (R11), Z8
+	VPXORQ          Z8, Z27, Z27
+	MOVQ            R11, R8
+	MOVQ            CX, R9
+	DECQ            R9
+
+vaesXTSPlain64Enc_tweak:
+	ADDQ            $0x10, R8
+	VBROADCASTI32X4 (R8), Z8
+	VAESENC         Z8, Z27, Z27
+	DECQ            R9
+	JNZ             vaesXTSPlain64Enc_tweak
+	VBROADCASTI32X4 16(R8), Z8
+	VAESENCLAST     Z8, Z27, Z27
+	MOVQ            $0x00000004, R13
+	CMPQ            BX, R13
+	CMOVQLT         BX, R13
+	SUBQ            R13, BX
+
+vaesXTSPlain64Enc_sector:
+	VSHUFI64X2      $0x00, Z27, Z27, Z16
+	VALIGNQ         $0x02, Z27, Z27, Z27
+	VPSRLVQ         Z29, Z16, Z24
+	VPSLLVQ         Z28, Z16, Z16
+	VPSLLDQ         $0x08, Z24, Z25
+	VPSRLDQ         $0x08, Z24, Z24
+	VPXORQ          Z25, Z16, Z16
+	VPXORQ          Z24, Z16, Z16
+	VPSLLQ          $0x01, Z24, Z26
+	VPXORQ          Z26, Z16, Z16
+	VPSLLQ          $0x02, Z24, Z26
+	VPXORQ          Z26, Z16, Z16
+	VPSLLQ          $0x07, Z24, Z26
+	VPXORQ          Z26, Z16, Z16
+	VPSRLQ          $0x3c, Z16, Z24
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPSLLQ          $0x04, Z16, Z17
+	VPXORQ          Z24, Z17, Z17
+	VPXORQ          Z25, Z17, Z17
+	VPSLLQ          $0x01, Z25, Z26
+	VPXORQ          Z26, Z17, Z17
+	VPSLLQ          $0x02, Z25, Z26
+	VPXORQ          Z26, Z17, Z17
+	VPSLLQ          $0x07, Z25, Z26
+	VPXORQ          Z26, Z17, Z17
+	VPSRLQ          $0x3c, Z17, Z24
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPSLLQ          $0x04, Z17, Z18
+	VPXORQ          Z24, Z18, Z18
+	VPXORQ          Z25, Z18, Z18
+	VPSLLQ          $0x01, Z25, Z26
+	VPXORQ          Z26, Z18, Z18
+	VPSLLQ          $0x02, Z25, Z26
+	VPXORQ          Z26, Z18, Z18
+	VPSLLQ          $0x07, Z25, Z26
+	VPXORQ          Z26, Z18, Z18
+	VPSRLQ          $0x3c, Z18, Z24
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPSLLQ          $0x04, Z18, Z19
+	VPXORQ          Z24, Z19, Z19
+	VPXORQ          Z25, Z19, Z19
+	VPSLLQ          $0x01, Z25, Z26
+	VPXORQ          Z26, Z19, Z19
+	VPSLLQ          $0x02, Z25, Z26
+	VPXORQ          Z26, Z19, Z19
+	VPSLLQ          $0x07, Z25, Z26
+	VPXORQ          Z26, Z19, Z19
+	VPSRLQ          $0x3c, Z19, Z24
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPSLLQ          $0x04, Z19, Z20
+	VPXORQ          Z24, Z20, Z20
+	VPXORQ          Z25, Z20, Z20
+	VPSLLQ          $0x01, Z25, Z26
+	VPXORQ          Z26, Z20, Z20
+	VPSLLQ          $0x02, Z25, Z26
+	VPXORQ          Z26, Z20, Z20
+	VPSLLQ          $0x07, Z25, Z26
+	VPXORQ          Z26, Z20, Z20
+	VPSRLQ          $0x3c, Z20, Z24
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPSLLQ          $0x04, Z20, Z21
+	VPXORQ          Z24, Z21, Z21
+	VPXORQ          Z25, Z21, Z21
+	VPSLLQ          $0x01, Z25, Z26
+	VPXORQ          Z26, Z21, Z21
+	VPSLLQ          $0x02, Z25, Z26
+	VPXORQ          Z26, Z21, Z21
+	VPSLLQ          $0x07, Z25, Z26
+	VPXORQ          Z26, Z21, Z21
+	VPSRLQ          $0x3c, Z21, Z24
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPSLLQ          $0x04, Z21, Z22
+	VPXORQ          Z24, Z22, Z22
+	VPXORQ          Z25, Z22, Z22
+	VPSLLQ          $0x01, Z25, Z26
+	VPXORQ          Z26, Z22, Z22
+	VPSLLQ          $0x02, Z25, Z26
+	VPXORQ          Z26, Z22, Z22
+	VPSLLQ          $0x07, Z25, Z26
+	VPXORQ          Z26, Z22, Z22
+	VPSRLQ          $0x3c, Z22, Z24
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPSLLQ          $0x04, Z22, Z23
+	VPXORQ          Z24, Z23, Z23
+	VPXORQ          Z25, Z23, Z23
+	VPSLLQ          $0x01, Z25, Z26
+	VPXORQ          Z26, Z23, Z23
+	VPSLLQ          $0x02, Z25, Z26
+	VPXORQ          Z26, Z23, Z23
+	VPSLLQ          $0x07, Z25, Z26
+	VPXORQ          Z26, Z23, Z23
+	VBROADCASTI32X4 (AX), Z8
+	VPXORQ          (SI), Z16, Z0
+	VPXORQ          64(SI), Z17, Z1
+	VPXORQ          128(SI), Z18, Z2
+	VPXORQ          192(SI), Z19, Z3
+	VPXORQ          256(SI), Z20, Z4
+	VPXORQ          320(SI), Z21, Z5
+	VPXORQ          384(SI), Z22, Z6
+	VPXORQ          448(SI), Z23, Z7
+	VPXORQ          Z8, Z0, Z0
+	VPXORQ          Z8, Z1, Z1
+	VPXORQ          Z8, Z2, Z2
+	VPXORQ          Z8, Z3, Z3
+	VPXORQ          Z8, Z4, Z4
+	VPXORQ          Z8, Z5, Z5
+	VPXORQ          Z8, Z6, Z6
+	VPXORQ          Z8, Z7, Z7
+	MOVQ            AX, R8
+	MOVQ            CX, R9
+	DECQ            R9
+
+vaesXTSPlain64Enc_rounds:
+	ADDQ            $0x10, R8
+	VBROADCASTI32X4 (R8), Z8
+	VAESENC         Z8, Z0, Z0
+	VAESENC         Z8, Z1, Z1
+	VAESENC         Z8, Z2, Z2
+	VAESENC         Z8, Z3, Z3
+	VAESENC         Z8, Z4, Z4
+	VAESENC         Z8, Z5, Z5
+	VAESENC         Z8, Z6, Z6
+	VAESENC         Z8, Z7, Z7
+	DECQ            R9
+	JNZ             vaesXTSPlain64Enc_rounds
+	VBROADCASTI32X4 16(R8), Z8
+	VAESENCLAST     Z8, Z0, Z0
+	VAESENCLAST     Z8, Z1, Z1
+	VAESENCLAST     Z8, Z2, Z2
+	VAESENCLAST     Z8, Z3, Z3
+	VAESENCLAST     Z8, Z4, Z4
+	VAESENCLAST     Z8, Z5, Z5
+	VAESENCLAST     Z8, Z6, Z6
+	VAESENCLAST     Z8, Z7, Z7
+	VPXORQ          Z16, Z0, Z0
+	VPXORQ          Z17, Z1, Z1
+	VPXORQ          Z18, Z2, Z2
+	VPXORQ          Z19, Z3, Z3
+	VPXORQ          Z20, Z4, Z4
+	VPXORQ          Z21, Z5, Z5
+	VPXORQ          Z22, Z6, Z6
+	VPXORQ          Z23, Z7, Z7
+	VMOVDQU64       Z0, (DI)
+	VMOVDQU64       Z1, 64(DI)
+	VMOVDQU64       Z2, 128(DI)
+	VMOVDQU64       Z3, 192(DI)
+	VMOVDQU64       Z4, 256(DI)
+	VMOVDQU64       Z5, 320(DI)
+	VMOVDQU64       Z6, 384(DI)
+	VMOVDQU64       Z7, 448(DI)
+	ADDQ            $0x00000200, SI
+	ADDQ            $0x00000200, DI
+	DECQ            R13
+	JNZ             vaesXTSPlain64Enc_sector
+	JMP             vaesXTSPlain64Enc_group
+
+vaesXTSPlain64Enc_done:
+	VZEROUPPER
+	RET
+
+// func vaesXTSPlain64Dec(nr int, rk *byte, rkt *byte, dst *byte, src *byte, sector uint64, nsec int)
+// Requires: AVX, AVX512BW, AVX512F, CMOV, VAES
+TEXT ·vaesXTSPlain64Dec(SB), NOSPLIT, $0-56
+	MOVQ      nr+0(FP), CX
+	MOVQ      rk+8(FP), AX
+	MOVQ      rkt+16(FP), R11
+	MOVQ      dst+24(FP), DI
+	MOVQ      src+32(FP), SI
+	MOVQ      sector+40(FP), R12
+	MOVQ      nsec+48(FP), BX
+	VMOVDQU64 sectorconsts<>+128(SB), Z28
+	VMOVDQU64 sectorconsts<>+192(SB), Z29
+
+vaesXTSPlain64Dec_group:
+	TESTQ           BX, BX
+	JZ              vaesXTSPlain64Dec_done
+	VPBROADCASTQ    R12, Z27
+	VPANDQ          sectorconsts<>+0(SB), Z27, Z27
+	VPADDQ          sectorconsts<>+64(SB), Z27, Z27
+	ADDQ            $0x04, R12
+	VBROADCASTI32X4 (R11), Z8
+	VPXORQ          Z8, Z27, Z27
+	MOVQ            R11, R8
+	MOVQ            CX, R9
+	DECQ            R9
+
+vaesXTSPlain64Dec_tweak:
+	ADDQ            $0x10, R8
+	VBROADCASTI32X4 (R8), Z8
+	VAESENC         Z8, Z27, Z27
+	DECQ            R9
+	JNZ             vaesXTSPlain64Dec_tweak
+	VBROADCASTI32X4 16(R8), Z8
+	VAESENCLAST     Z8, Z27, Z27
+	MOVQ            $0x00000004, R13
+	CMPQ            BX, R13
+	CMOVQLT         BX, R13
+	SUBQ            R13, BX
+
+vaesXTSPlain64Dec_sector:
+	VSHUFI64X2      $0x00, Z27, Z27, Z16
+	VALIGNQ         $0x02, Z27, Z27, Z27
+	VPSRLVQ         Z29, Z16, Z24
+	VPSLLVQ         Z28, Z16, Z16
+	VPSLLDQ         $0x08, Z24, Z25
+	VPSRLDQ         $0x08, Z24, Z24
+	VPXORQ          Z25, Z16, Z16
+	VPXORQ          Z24, Z16, Z16
+	VPSLLQ          $0x01, Z24, Z26
+	VPXORQ          Z26, Z16, Z16
+	VPSLLQ          $0x02, Z24, Z26
+	VPXORQ          Z26, Z16, Z16
+	VPSLLQ          $0x07, Z24, Z26
+	VPXORQ          Z26, Z16, Z16
+	VPSRLQ          $0x3c, Z16, Z24
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPSLLQ          $0x04, Z16, Z17
+	VPXORQ          Z24, Z17, Z17
+	VPXORQ          Z25, Z17, Z17
+	VPSLLQ          $0x01, Z25, Z26
+	VPXORQ          Z26, Z17, Z17
+	VPSLLQ          $0x02, Z25, Z26
+	VPXORQ          Z26, Z17, Z17
+	VPSLLQ          $0x07, Z25, Z26
+	VPXORQ          Z26, Z17, Z17
+	VPSRLQ          $0x3c, Z17, Z24
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPSLLQ          $0x04, Z17, Z18
+	VPXORQ          Z24, Z18, Z18
+	VPXORQ          Z25, Z18, Z18
+	VPSLLQ          $0x01, Z25, Z26
+	VPXORQ          Z26, Z18, Z18
+	VPSLLQ          $0x02, Z25, Z26
+	VPXORQ          Z26, Z18, Z18
+	VPSLLQ          $0x07, Z25, Z26
+	VPXORQ          Z26, Z18, Z18
+	VPSRLQ          $0x3c, Z18, Z24
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPSLLQ          $0x04, Z18, Z19
+	VPXORQ          Z24, Z19, Z19
+	VPXORQ          Z25, Z19, Z19
+	VPSLLQ          $0x01, Z25, Z26
+	VPXORQ          Z26, Z19, Z19
+	VPSLLQ          $0x02, Z25, Z26
+	VPXORQ          Z26, Z19, Z19
+	VPSLLQ          $0x07, Z25, Z26
+	VPXORQ          Z26, Z19, Z19
+	VPSRLQ          $0x3c, Z19, Z24
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPSLLQ          $0x04, Z19, Z20
+	VPXORQ          Z24, Z20, Z20
+	VPXORQ          Z25, Z20, Z20
+	VPSLLQ          $0x01, Z25, Z26
+	VPXORQ          Z26, Z20, Z20
+	VPSLLQ          $0x02, Z25, Z26
+	VPXORQ          Z26, Z20, Z20
+	VPSLLQ          $0x07, Z25, Z26
+	VPXORQ          Z26, Z20, Z20
+	VPSRLQ          $0x3c, Z20, Z24
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPSLLQ          $0x04, Z20, Z21
+	VPXORQ          Z24, Z21, Z21
+	VPXORQ          Z25, Z21, Z21
+	VPSLLQ          $0x01, Z25, Z26
+	VPXORQ          Z26, Z21, Z21
+	VPSLLQ          $0x02, Z25, Z26
+	VPXORQ          Z26, Z21, Z21
+	VPSLLQ          $0x07, Z25, Z26
+	VPXORQ          Z26, Z21, Z21
+	VPSRLQ          $0x3c, Z21, Z24
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPSLLQ          $0x04, Z21, Z22
+	VPXORQ          Z24, Z22, Z22
+	VPXORQ          Z25, Z22, Z22
+	VPSLLQ          $0x01, Z25, Z26
+	VPXORQ          Z26, Z22, Z22
+	VPSLLQ          $0x02, Z25, Z26
+	VPXORQ          Z26, Z22, Z22
+	VPSLLQ          $0x07, Z25, Z26
+	VPXORQ          Z26, Z22, Z22
+	VPSRLQ          $0x3c, Z22, Z24
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPSLLQ          $0x04, Z22, Z23
+	VPXORQ          Z24, Z23, Z23
+	VPXORQ          Z25, Z23, Z23
+	VPSLLQ          $0x01, Z25, Z26
+	VPXORQ          Z26, Z23, Z23
+	VPSLLQ          $0x02, Z25, Z26
+	VPXORQ          Z26, Z23, Z23
+	VPSLLQ          $0x07, Z25, Z26
+	VPXORQ          Z26, Z23, Z23
+	VBROADCASTI32X4 (AX), Z8
+	VPXORQ          (SI), Z16, Z0
+	VPXORQ          64(SI), Z17, Z1
+	VPXORQ          128(SI), Z18, Z2
+	VPXORQ          192(SI), Z19, Z3
+	VPXORQ          256(SI), Z20, Z4
+	VPXORQ          320(SI), Z21, Z5
+	VPXORQ          384(SI), Z22, Z6
+	VPXORQ          448(SI), Z23, Z7
+	VPXORQ          Z8, Z0, Z0
+	VPXORQ          Z8, Z1, Z1
+	VPXORQ          Z8, Z2, Z2
+	VPXORQ          Z8, Z3, Z3
+	VPXORQ          Z8, Z4, Z4
+	VPXORQ          Z8, Z5, Z5
+	VPXORQ          Z8, Z6, Z6
+	VPXORQ          Z8, Z7, Z7
+	MOVQ            AX, R8
+	MOVQ            CX, R9
+	DECQ            R9
+
+vaesXTSPlain64Dec_rounds:
+	ADDQ            $0x10, R8
+	VBROADCASTI32X4 (R8), Z8
+	VAESDEC         Z8, Z0, Z0
+	VAESDEC         Z8, Z1, Z1
+	VAESDEC         Z8, Z2, Z2
+	VAESDEC         Z8, Z3, Z3
+	VAESDEC         Z8, Z4, Z4
+	VAESDEC         Z8, Z5, Z5
+	VAESDEC         Z8, Z6, Z6
+	VAESDEC         Z8, Z7, Z7
+	DECQ            R9
+	JNZ             vaesXTSPlain64Dec_rounds
+	VBROADCASTI32X4 16(R8), Z8
+	VAESDECLAST     Z8, Z0, Z0
+	VAESDECLAST     Z8, Z1, Z1
+	VAESDECLAST     Z8, Z2, Z2
+	VAESDECLAST     Z8, Z3, Z3
+	VAESDECLAST     Z8, Z4, Z4
+	VAESDECLAST     Z8, Z5, Z5
+	VAESDECLAST     Z8, Z6, Z6
+	VAESDECLAST     Z8, Z7, Z7
+	VPXORQ          Z16, Z0, Z0
+	VPXORQ          Z17, Z1, Z1
+	VPXORQ          Z18, Z2, Z2
+	VPXORQ          Z19, Z3, Z3
+	VPXORQ          Z20, Z4, Z4
+	VPXORQ          Z21, Z5, Z5
+	VPXORQ          Z22, Z6, Z6
+	VPXORQ          Z23, Z7, Z7
+	VMOVDQU64       Z0, (DI)
+	VMOVDQU64       Z1, 64(DI)
+	VMOVDQU64       Z2, 128(DI)
+	VMOVDQU64       Z3, 192(DI)
+	VMOVDQU64       Z4, 256(DI)
+	VMOVDQU64       Z5, 320(DI)
+	VMOVDQU64       Z6, 384(DI)
+	VMOVDQU64       Z7, 448(DI)
+	ADDQ            $0x00000200, SI
+	ADDQ            $0x00000200, DI
+	DECQ            R13
+	JNZ             vaesXTSPlain64Dec_sector
+	JMP             vaesXTSPlain64Dec_group
+
+vaesXTSPlain64Dec_done:
+	VZEROUPPER
+	RET
+
+// func vaesCBCDecSectors(nr int, rk *byte, ivnr int, rkiv *byte, dst *byte, src *byte, sector uint64, nsec int)
+// Requires: AVX, AVX512F, CMOV, VAES
+TEXT ·vaesCBCDecSectors(SB), NOSPLIT, $0-64
+	MOVQ nr+0(FP), CX
+	MOVQ rk+8(FP), AX
+	MOVQ ivnr+16(FP), R10
+	MOVQ rkiv+24(FP), R11
+	MOVQ dst+32(FP), DI
+	MOVQ src+40(FP), SI
+	MOVQ sector+48(FP), R12
+	MOVQ nsec+56(FP), BX
+
+vaesCBCDecSectors_group:
+	TESTQ           BX, BX
+	JZ              vaesCBCDecSectors_done
+	VPBROADCASTQ    R12, Z27
+	VPANDQ          sectorconsts<>+0(SB), Z27, Z27
+	VPADDQ          sectorconsts<>+64(SB), Z27, Z27
+	ADDQ            $0x04, R12
+	TESTQ           R11, R11
+	JZ              vaesCBCDecSectors_plain
+	VBROADCASTI32X4 (R11), Z8
+	VPXORQ          Z8, Z27, Z27
+	MOVQ            R11, R8
+	MOVQ            R10, R9
+	DECQ            R9
+
+vaesCBCDecSectors_essiv:
+	ADDQ            $0x10, R8
+	VBROADCASTI32X4 (R8), Z8
+	VAESENC         Z8, Z27, Z27
+	DECQ            R9
+	JNZ             vaesCBCDecSectors_essiv
+	VBROADCASTI32X4 16(R8), Z8
+	VAESENCLAST     Z8, Z27, Z27
+
+vaesCBCDecSectors_plain:
+	MOVQ    $0x00000004, R13
+	CMPQ    BX, R13
+	CMOVQLT BX, R13
+	SUBQ    R13, BX
+
+vaesCBCDecSectors_sector:
+	VSHUFI64X2      $0x00, Z27, Z27, Z9
+	VALIGNQ         $0x02, Z27, Z27, Z27
+	VBROADCASTI32X4 (AX), Z8
+	VPXORQ          (SI), Z8, Z0
+	VPXORQ          64(SI), Z8, Z1
+	VPXORQ          128(SI), Z8, Z2
+	VPXORQ          192(SI), Z8, Z3
+	VPXORQ          256(SI), Z8, Z4
+	VPXORQ          320(SI), Z8, Z5
+	VPXORQ          384(SI), Z8, Z6
+	VPXORQ          448(SI), Z8, Z7
+	MOVQ            AX, R8
+	MOVQ            CX, R9
+	DECQ            R9
+
+vaesCBCDecSectors_rounds:
+	ADDQ            $0x10, R8
+	VBROADCASTI32X4 (R8), Z8
+	VAESDEC         Z8, Z0, Z0
+	VAESDEC         Z8, Z1, Z1
+	VAESDEC         Z8, Z2, Z2
+	VAESDEC         Z8, Z3, Z3
+	VAESDEC         Z8, Z4, Z4
+	VAESDEC         Z8, Z5, Z5
+	VAESDEC         Z8, Z6, Z6
+	VAESDEC         Z8, Z7, Z7
+	DECQ            R9
+	JNZ             vaesCBCDecSectors_rounds
+	VBROADCASTI32X4 16(R8), Z8
+	VAESDECLAST     Z8, Z0, Z0
+	VAESDECLAST     Z8, Z1, Z1
+	VAESDECLAST     Z8, Z2, Z2
+	VAESDECLAST     Z8, Z3, Z3
+	VAESDECLAST     Z8, Z4, Z4
+	VAESDECLAST     Z8, Z5, Z5
+	VAESDECLAST     Z8, Z6, Z6
+	VAESDECLAST     Z8, Z7, Z7
+	VMOVDQU64       (SI), Z10
+	VALIGNQ         $0x06, Z9, Z10, Z10
+	VPXORQ          Z10, Z0, Z0
+	VPXORQ          48(SI), Z1, Z1
+	VPXORQ          112(SI), Z2, Z2
+	VPXORQ          176(SI), Z3, Z3
+	VPXORQ          240(SI), Z4, Z4
+	VPXORQ          304(SI), Z5, Z5
+	VPXORQ          368(SI), Z6, Z6
+	VPXORQ          432(SI), Z7, Z7
+	VMOVDQU64       Z0, (DI)
+	VMOVDQU64       Z1, 64(DI)
+	VMOVDQU64       Z2, 128(DI)
+	VMOVDQU64       Z3, 192(DI)
+	VMOVDQU64       Z4, 256(DI)
+	VMOVDQU64       Z5, 320(DI)
+	VMOVDQU64       Z6, 384(DI)
+	VMOVDQU64       Z7, 448(DI)
+	ADDQ            $0x00000200, SI
+	ADDQ            $0x00000200, DI
+	DECQ            R13
+	JNZ             vaesCBCDecSectors_sector
+	JMP             vaesCBCDecSectors_group
+
+vaesCBCDecSectors_done:
+	VZEROUPPER
+	RET

@@ -51,3 +51,21 @@ func vaesXTSDec(nr int, rk *byte, dst *byte, src *byte, tw4 *byte, nsec int)
 //
 //go:noescape
 func aesniCBCEnc8(nr int, rk *byte, dst *byte, src *byte, ivs *byte)
+
+// vaesXTSPlain64Enc XTS-encrypts nsec 512-byte sectors numbered from sector with plain64 IVs;
+// rk is the data key's encryption schedule, rkt the tweak key's.
+//
+//go:noescape
+func vaesXTSPlain64Enc(nr int, rk *byte, rkt *byte, dst *byte, src *byte, sector uint64, nsec int)
+
+// vaesXTSPlain64Dec is vaesXTSPlain64Enc with rk the data key's decryption schedule.
+//
+//go:noescape
+func vaesXTSPlain64Dec(nr int, rk *byte, rkt *byte, dst *byte, src *byte, sector uint64, nsec int)
+
+// vaesCBCDecSectors CBC-decrypts nsec 512-byte sectors numbered from sector; rk is the decryption
+// schedule. The IV of sector s is LE64(s) (plain64) if rkiv is nil, else its encryption
+// with the ivnr-round schedule rkiv (ESSIV).
+//
+//go:noescape
+func vaesCBCDecSectors(nr int, rk *byte, ivnr int, rkiv *byte, dst *byte, src *byte, sector uint64, nsec int)

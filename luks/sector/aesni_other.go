@@ -18,3 +18,13 @@ func vaesXTSEnc(nr int, rk *byte, dst, src, tw4 *byte, n int) { panic("sector: n
 func vaesXTSDec(nr int, rk *byte, dst, src, tw4 *byte, n int) { panic("sector: no VAES") }
 
 func aesniCBCEnc8(nr int, rk *byte, dst, src, ivs *byte) { panic("sector: no AES-NI") }
+
+func vaesXTSPlain64Enc(nr int, rk, rkt *byte, dst, src *byte, sector uint64, nsec int) {
+	panic("sector: no VAES")
+}
+func vaesXTSPlain64Dec(nr int, rk, rkt *byte, dst, src *byte, sector uint64, nsec int) {
+	panic("sector: no VAES")
+}
+func vaesCBCDecSectors(nr int, rk *byte, ivnr int, rkiv *byte, dst, src *byte, sector uint64, nsec int) {
+	panic("sector: no VAES")
+}

@@ -7,8 +7,6 @@
 package main
 
 import (
-	"fmt"
-
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
@@ -80,8 +78,13 @@ func vaesRound(enc, last bool, k VecPhysical, states []VecPhysical) {
 }
 
 func vaesRoundLoop(label string, enc bool, states []VecPhysical) {
-	MOVQ(RAX, R8)
-	MOVQ(RCX, R9)
+	vaesRoundLoopWith(label, enc, states, RAX, RCX)
+}
+
+// vaesRoundLoopWith is vaesRoundLoop with the schedule at keys and the round count in nr.
+func vaesRoundLoopWith(label string, enc bool, states []VecPhysical, keys, nr Register) {
+	MOVQ(keys, R8)
+	MOVQ(nr, R9)
 	DECQ(R9)
 	Label(label)
 	ADDQ(Imm(16), R8)
@@ -351,6 +354,185 @@ func xtsVAES(enc bool) {
 	RET()
 }
 
+// Constants of the fused sector functions, one 64-byte row each.
+var consts Mem
+
+const (
+	cLoMask  = 0   // all ones in the low quadword of each 128-bit lane
+	cLaneIdx = 64  // 0, 1, 2, 3 in the low quadwords: sector offsets of the four lanes
+	cShiftL  = 128 // lane i shifts by i bits: multiplies by α^i
+	cShiftR  = 192 // 64 − i: the bits lane i shifts out
+)
+
+func emitConsts() {
+	consts = GLOBL("sectorconsts", RODATA|NOPTR)
+	// The assembler wants DATA in increasing offsets: row by row, lane by lane.
+	rows := []struct {
+		off    int
+		lo, hi func(lane int) uint64
+	}{
+		{cLoMask, func(int) uint64 { return ^uint64(0) }, func(int) uint64 { return 0 }},
+		{cLaneIdx, func(l int) uint64 { return uint64(l) }, func(int) uint64 { return 0 }},
+		{cShiftL, func(l int) uint64 { return uint64(l) }, func(l int) uint64 { return uint64(l) }},
+		{cShiftR, func(l int) uint64 { return uint64(64 - l) }, func(l int) uint64 { return uint64(64 - l) }},
+	}
+	for _, r := range rows {
+		for lane := 0; lane < 4; lane++ {
+			DATA(r.off+16*lane, U64(r.lo(lane)))
+			DATA(r.off+16*lane+8, U64(r.hi(lane)))
+		}
+	}
+}
+
+// plain64IVs sets Z27 to the plain64 IVs of sectors R12…R12+3, one per 128-bit lane
+// (LE64(sector) in the low half, zero in the high half; the sector number wraps mod 2^64 as
+// dm-crypt's does), and advances R12 by four.
+func plain64IVs() {
+	VPBROADCASTQ(R12, Z27)
+	VPANDQ(consts.Offset(cLoMask), Z27, Z27)
+	VPADDQ(consts.Offset(cLaneIdx), Z27, Z27)
+	ADDQ(Imm(4), R12)
+}
+
+// encryptZ27 AES-encrypts the four blocks in Z27 with the schedule at keys, nr rounds.
+func encryptZ27(label string, keys, nr Register) {
+	VBROADCASTI32X4(m(keys, 0), Z8)
+	VPXORQ(Z8, Z27, Z27)
+	vaesRoundLoopWith(label, true, []VecPhysical{Z27}, keys, nr)
+}
+
+// groupOfFour sets R13 to min(4, BX), the sectors of this group, and takes them from BX.
+func groupOfFour() {
+	MOVQ(U32(4), R13)
+	CMPQ(RBX, R13)
+	CMOVQLT(RBX, R13)
+	SUBQ(R13, RBX)
+}
+
+// nextLane broadcasts lane 0 of Z27 to all four lanes of dst and rotates Z27 down one lane,
+// so the next sector's value is in lane 0.
+func nextLane(dst VecPhysical) {
+	VSHUFI64X2(Imm(0), Z27, Z27, dst)
+	VALIGNQ(Imm(2), Z27, Z27, Z27)
+}
+
+// xtsSectorTweaks turns T (broadcast in Z16) into the 32 tweaks of a sector in Z16-Z23:
+// lane i of Z16 becomes T·α^i (variable shifts, carries across the quadwords and the
+// reduction as in mulAlpha4), then each register is the previous one times α⁴.
+func xtsSectorTweaks() {
+	VPSRLVQ(Z29, Z16, Z24)
+	VPSLLVQ(Z28, Z16, Z16)
+	VPSLLDQ(Imm(8), Z24, Z25)
+	VPSRLDQ(Imm(8), Z24, Z24)
+	VPXORQ(Z25, Z16, Z16)
+	VPXORQ(Z24, Z16, Z16)
+	for _, sh := range []int{1, 2, 7} {
+		VPSLLQ(Imm(uint64(sh)), Z24, Z26)
+		VPXORQ(Z26, Z16, Z16)
+	}
+	for i := 1; i < len(zTweak); i++ {
+		mulAlpha4(zTweak[i-1], zTweak[i])
+	}
+}
+
+// xtsPlain64VAES is XTS over whole sectors with plain64 IVs, everything in one call: the
+// IVs are built in registers, their tweak encryptions run four sectors to a ZMM register,
+// and all 32 tweaks of a sector are derived in registers. Nothing is written to memory but
+// dst, so no tweak (key-dependent) is left on the stack.
+func xtsPlain64VAES(enc bool) {
+	name := "vaesXTSPlain64" + encdec(enc)
+	TEXT(name, NOSPLIT, "func(nr int, rk, rkt *byte, dst, src *byte, sector uint64, nsec int)")
+	if enc {
+		Doc(name+" XTS-encrypts nsec 512-byte sectors numbered from sector with plain64 IVs;",
+			"rk is the data key's encryption schedule, rkt the tweak key's.")
+	} else {
+		Doc(name + " is vaesXTSPlain64Enc with rk the data key's decryption schedule.")
+	}
+	Pragma("noescape")
+	Load(Param("nr"), RCX)
+	Load(Param("rk"), RAX)
+	Load(Param("rkt"), R11)
+	Load(Param("dst"), RDI)
+	Load(Param("src"), RSI)
+	Load(Param("sector"), R12)
+	Load(Param("nsec"), RBX)
+	VMOVDQU64(consts.Offset(cShiftL), Z28)
+	VMOVDQU64(consts.Offset(cShiftR), Z29)
+	Label(name + "_group")
+	TESTQ(RBX, RBX)
+	JZ(LabelRef(name + "_done"))
+	plain64IVs()
+	encryptZ27(name+"_tweak", R11, RCX)
+	groupOfFour()
+	Label(name + "_sector")
+	nextLane(Z16)
+	xtsSectorTweaks()
+	VBROADCASTI32X4(m(RAX, 0), Z8)
+	vaesBody(name, enc)
+	DECQ(R13)
+	JNZ(LabelRef(name + "_sector"))
+	JMP(LabelRef(name + "_group"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// cbcDecVAES is CBC decryption of whole sectors with plain64 or ESSIV IVs computed in the
+// same call: the IVs of four sectors are encrypted (ESSIV) in one ZMM register ahead of the
+// data rounds, which do not depend on them, so out-of-order execution overlaps the two.
+// Block j of a sector is D(C_j) ⊕ C_{j−1}: the previous ciphertexts are read from src at
+// −16 bytes, all before the sector's dst is written, so dst may equal src.
+func cbcDecVAES() {
+	name := "vaesCBCDecSectors"
+	TEXT(name, NOSPLIT, "func(nr int, rk *byte, ivnr int, rkiv *byte, dst, src *byte, sector uint64, nsec int)")
+	Doc(name+" CBC-decrypts nsec 512-byte sectors numbered from sector; rk is the decryption",
+		"schedule. The IV of sector s is LE64(s) (plain64) if rkiv is nil, else its encryption",
+		"with the ivnr-round schedule rkiv (ESSIV).")
+	Pragma("noescape")
+	Load(Param("nr"), RCX)
+	Load(Param("rk"), RAX)
+	Load(Param("ivnr"), R10)
+	Load(Param("rkiv"), R11)
+	Load(Param("dst"), RDI)
+	Load(Param("src"), RSI)
+	Load(Param("sector"), R12)
+	Load(Param("nsec"), RBX)
+	Label(name + "_group")
+	TESTQ(RBX, RBX)
+	JZ(LabelRef(name + "_done"))
+	plain64IVs()
+	TESTQ(R11, R11)
+	JZ(LabelRef(name + "_plain"))
+	encryptZ27(name+"_essiv", R11, R10)
+	Label(name + "_plain")
+	groupOfFour()
+	Label(name + "_sector")
+	nextLane(Z9)
+	VBROADCASTI32X4(m(RAX, 0), Z8)
+	for i, s := range zState {
+		VPXORQ(m(RSI, 64*i), Z8, s)
+	}
+	vaesRoundLoop(name+"_rounds", false, zState)
+	// Lane-shifted previous ciphertexts: (IV, C0, C1, C2) for the first register.
+	VMOVDQU64(m(RSI, 0), Z10)
+	VALIGNQ(Imm(6), Z9, Z10, Z10)
+	VPXORQ(Z10, zState[0], zState[0])
+	for i := 1; i < len(zState); i++ {
+		VPXORQ(m(RSI, 64*i-16), zState[i], zState[i])
+	}
+	for i, s := range zState {
+		VMOVDQU64(s, m(RDI, 64*i))
+	}
+	ADDQ(U32(512), RSI)
+	ADDQ(U32(512), RDI)
+	DECQ(R13)
+	JNZ(LabelRef(name + "_sector"))
+	JMP(LabelRef(name + "_group"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
 func main() {
 	ConstraintExpr("amd64,gc,!purego")
 	xexAESNI(true)
@@ -362,7 +544,9 @@ func main() {
 	xtsVAES(true)
 	xtsVAES(false)
 	cbcEnc8AESNI()
+	emitConsts()
+	xtsPlain64VAES(true)
+	xtsPlain64VAES(false)
+	cbcDecVAES()
 	Generate()
 }
-
-var _ = fmt.Sprint
