@@ -69,3 +69,14 @@ func vaesXTSPlain64Dec(nr int, rk *byte, rkt *byte, dst *byte, src *byte, sector
 //
 //go:noescape
 func vaesCBCDecSectors(nr int, rk *byte, ivnr int, rkiv *byte, dst *byte, src *byte, sector uint64, nsec int)
+
+// serpentEnc32 Serpent-encrypts n blocks (a multiple of 32) with the subkeys k
+// (serpentBlock.k), 32 at a time with AVX-512; dst may equal src.
+//
+//go:noescape
+func serpentEnc32(k *uint32, dst *byte, src *byte, n int)
+
+// serpentDec32 is serpentEnc32 decrypting.
+//
+//go:noescape
+func serpentDec32(k *uint32, dst *byte, src *byte, n int)

@@ -28,3 +28,8 @@ func vaesXTSPlain64Dec(nr int, rk, rkt *byte, dst, src *byte, sector uint64, nse
 func vaesCBCDecSectors(nr int, rk *byte, ivnr int, rkiv *byte, dst, src *byte, sector uint64, nsec int) {
 	panic("sector: no VAES")
 }
+
+const haveSerpentAVX512 = false
+
+func serpentEnc32(k *uint32, dst, src *byte, n int) { panic("sector: no AVX-512") }
+func serpentDec32(k *uint32, dst, src *byte, n int) { panic("sector: no AVX-512") }

@@ -548,5 +548,7 @@ func main() {
 	xtsPlain64VAES(true)
 	xtsPlain64VAES(false)
 	cbcDecVAES()
+	serpentECB(true)
+	serpentECB(false)
 	Generate()
 }
