@@ -12,7 +12,7 @@ import "golang.org/x/sys/cpu"
 var haveAESNI = cpu.X86.HasAES && cpu.X86.HasSSE2
 
 // haveVAES reports whether the AVX-512 VAES variants may be used.
-var haveVAES = haveAESNI && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VAES
+var haveVAES = haveAESNI && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VAES && cpu.X86.HasAVX512VPCLMULQDQ
 
 // haveSerpentAVX512 reports whether the bitsliced AVX-512 Serpent (serpentEnc32) may be used.
 var haveSerpentAVX512 = cpu.X86.HasAVX512F

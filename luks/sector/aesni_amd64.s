@@ -612,103 +612,63 @@ vaesXEXDec_done:
 	RET
 
 // func vaesXTSEnc(nr int, rk *byte, dst *byte, src *byte, tw4 *byte, nsec int)
-// Requires: AVX, AVX512BW, AVX512F, VAES
+// Requires: AVX, AVX512BW, AVX512F, VAES, VPCLMULQDQ
 TEXT ·vaesXTSEnc(SB), NOSPLIT, $0-48
-	MOVQ nr+0(FP), CX
-	MOVQ rk+8(FP), AX
-	MOVQ dst+16(FP), DI
-	MOVQ src+24(FP), SI
-	MOVQ tw4+32(FP), DX
-	MOVQ nsec+40(FP), BX
+	MOVQ         nr+0(FP), CX
+	MOVQ         rk+8(FP), AX
+	MOVQ         dst+16(FP), DI
+	MOVQ         src+24(FP), SI
+	MOVQ         tw4+32(FP), DX
+	MOVQ         nsec+40(FP), BX
+	MOVQ         $0x00000087, R8
+	VPBROADCASTQ R8, Z30
 
 vaesXTSEnc_loop:
 	TESTQ           BX, BX
 	JZ              vaesXTSEnc_done
 	VMOVDQU64       (DX), Z16
 	VPSRLQ          $0x3c, Z16, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z16, Z17
-	VPXORQ          Z24, Z17, Z17
-	VPXORQ          Z25, Z17, Z17
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z17, Z17
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z17, Z17
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z17, Z17
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z17
 	VPSRLQ          $0x3c, Z17, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z17, Z18
-	VPXORQ          Z24, Z18, Z18
-	VPXORQ          Z25, Z18, Z18
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z18, Z18
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z18, Z18
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z18, Z18
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z18
 	VPSRLQ          $0x3c, Z18, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z18, Z19
-	VPXORQ          Z24, Z19, Z19
-	VPXORQ          Z25, Z19, Z19
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z19, Z19
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z19, Z19
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z19, Z19
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z19
 	VPSRLQ          $0x3c, Z19, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z19, Z20
-	VPXORQ          Z24, Z20, Z20
-	VPXORQ          Z25, Z20, Z20
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z20, Z20
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z20, Z20
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z20, Z20
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z20
 	VPSRLQ          $0x3c, Z20, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z20, Z21
-	VPXORQ          Z24, Z21, Z21
-	VPXORQ          Z25, Z21, Z21
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z21, Z21
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z21, Z21
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z21, Z21
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z21
 	VPSRLQ          $0x3c, Z21, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z21, Z22
-	VPXORQ          Z24, Z22, Z22
-	VPXORQ          Z25, Z22, Z22
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z22, Z22
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z22, Z22
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z22, Z22
-	VPSRLQ          $0x3c, Z22, Z24
 	VPSRLDQ         $0x08, Z24, Z25
 	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z22
+	VPSRLQ          $0x3c, Z22, Z24
 	VPSLLQ          $0x04, Z22, Z23
-	VPXORQ          Z24, Z23, Z23
-	VPXORQ          Z25, Z23, Z23
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z23, Z23
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z23, Z23
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z23, Z23
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z23
 	VBROADCASTI32X4 (AX), Z8
 	VPXORQ          (SI), Z16, Z0
 	VPXORQ          64(SI), Z17, Z1
@@ -779,103 +739,63 @@ vaesXTSEnc_done:
 	RET
 
 // func vaesXTSDec(nr int, rk *byte, dst *byte, src *byte, tw4 *byte, nsec int)
-// Requires: AVX, AVX512BW, AVX512F, VAES
+// Requires: AVX, AVX512BW, AVX512F, VAES, VPCLMULQDQ
 TEXT ·vaesXTSDec(SB), NOSPLIT, $0-48
-	MOVQ nr+0(FP), CX
-	MOVQ rk+8(FP), AX
-	MOVQ dst+16(FP), DI
-	MOVQ src+24(FP), SI
-	MOVQ tw4+32(FP), DX
-	MOVQ nsec+40(FP), BX
+	MOVQ         nr+0(FP), CX
+	MOVQ         rk+8(FP), AX
+	MOVQ         dst+16(FP), DI
+	MOVQ         src+24(FP), SI
+	MOVQ         tw4+32(FP), DX
+	MOVQ         nsec+40(FP), BX
+	MOVQ         $0x00000087, R8
+	VPBROADCASTQ R8, Z30
 
 vaesXTSDec_loop:
 	TESTQ           BX, BX
 	JZ              vaesXTSDec_done
 	VMOVDQU64       (DX), Z16
 	VPSRLQ          $0x3c, Z16, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z16, Z17
-	VPXORQ          Z24, Z17, Z17
-	VPXORQ          Z25, Z17, Z17
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z17, Z17
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z17, Z17
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z17, Z17
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z17
 	VPSRLQ          $0x3c, Z17, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z17, Z18
-	VPXORQ          Z24, Z18, Z18
-	VPXORQ          Z25, Z18, Z18
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z18, Z18
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z18, Z18
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z18, Z18
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z18
 	VPSRLQ          $0x3c, Z18, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z18, Z19
-	VPXORQ          Z24, Z19, Z19
-	VPXORQ          Z25, Z19, Z19
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z19, Z19
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z19, Z19
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z19, Z19
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z19
 	VPSRLQ          $0x3c, Z19, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z19, Z20
-	VPXORQ          Z24, Z20, Z20
-	VPXORQ          Z25, Z20, Z20
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z20, Z20
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z20, Z20
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z20, Z20
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z20
 	VPSRLQ          $0x3c, Z20, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z20, Z21
-	VPXORQ          Z24, Z21, Z21
-	VPXORQ          Z25, Z21, Z21
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z21, Z21
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z21, Z21
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z21, Z21
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z21
 	VPSRLQ          $0x3c, Z21, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z21, Z22
-	VPXORQ          Z24, Z22, Z22
-	VPXORQ          Z25, Z22, Z22
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z22, Z22
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z22, Z22
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z22, Z22
-	VPSRLQ          $0x3c, Z22, Z24
 	VPSRLDQ         $0x08, Z24, Z25
 	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z22
+	VPSRLQ          $0x3c, Z22, Z24
 	VPSLLQ          $0x04, Z22, Z23
-	VPXORQ          Z24, Z23, Z23
-	VPXORQ          Z25, Z23, Z23
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z23, Z23
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z23, Z23
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z23, Z23
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z23
 	VBROADCASTI32X4 (AX), Z8
 	VPXORQ          (SI), Z16, Z0
 	VPXORQ          64(SI), Z17, Z1
@@ -1063,17 +983,19 @@ DATA sectorconsts<>+248(SB)/8, $0x000000000000003d
 GLOBL sectorconsts<>(SB), RODATA|NOPTR, $256
 
 // func vaesXTSPlain64Enc(nr int, rk *byte, rkt *byte, dst *byte, src *byte, sector uint64, nsec int)
-// Requires: AVX, AVX512BW, AVX512F, CMOV, VAES
+// Requires: AVX, AVX512BW, AVX512F, CMOV, VAES, VPCLMULQDQ
 TEXT ·vaesXTSPlain64Enc(SB), NOSPLIT, $0-56
-	MOVQ      nr+0(FP), CX
-	MOVQ      rk+8(FP), AX
-	MOVQ      rkt+16(FP), R11
-	MOVQ      dst+24(FP), DI
-	MOVQ      src+32(FP), SI
-	MOVQ      sector+40(FP), R12
-	MOVQ      nsec+48(FP), BX
-	VMOVDQU64 sectorconsts<>+128(SB), Z28
-	VMOVDQU64 sectorconsts<>+192(SB), Z29
+	MOVQ         nr+0(FP), CX
+	MOVQ         rk+8(FP), AX
+	MOVQ         rkt+16(FP), R11
+	MOVQ         dst+24(FP), DI
+	MOVQ         src+32(FP), SI
+	MOVQ         sector+40(FP), R12
+	MOVQ         nsec+48(FP), BX
+	VMOVDQU64    sectorconsts<>+128(SB), Z28
+	VMOVDQU64    sectorconsts<>+192(SB), Z29
+	MOVQ         $0x00000087, R8
+	VPBROADCASTQ R8, Z30
 
 vaesXTSPlain64Enc_group:
 	TESTQ           BX, BX
@@ -1117,89 +1039,47 @@ vaesXTSPlain64Enc_sector:
 	VPSLLQ          $0x07, Z24, Z26
 	VPXORQ          Z26, Z16, Z16
 	VPSRLQ          $0x3c, Z16, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z16, Z17
-	VPXORQ          Z24, Z17, Z17
-	VPXORQ          Z25, Z17, Z17
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z17, Z17
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z17, Z17
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z17, Z17
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z17
 	VPSRLQ          $0x3c, Z17, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z17, Z18
-	VPXORQ          Z24, Z18, Z18
-	VPXORQ          Z25, Z18, Z18
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z18, Z18
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z18, Z18
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z18, Z18
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z18
 	VPSRLQ          $0x3c, Z18, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z18, Z19
-	VPXORQ          Z24, Z19, Z19
-	VPXORQ          Z25, Z19, Z19
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z19, Z19
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z19, Z19
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z19, Z19
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z19
 	VPSRLQ          $0x3c, Z19, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z19, Z20
-	VPXORQ          Z24, Z20, Z20
-	VPXORQ          Z25, Z20, Z20
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z20, Z20
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z20, Z20
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z20, Z20
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z20
 	VPSRLQ          $0x3c, Z20, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z20, Z21
-	VPXORQ          Z24, Z21, Z21
-	VPXORQ          Z25, Z21, Z21
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z21, Z21
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z21, Z21
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z21, Z21
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z21
 	VPSRLQ          $0x3c, Z21, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z21, Z22
-	VPXORQ          Z24, Z22, Z22
-	VPXORQ          Z25, Z22, Z22
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z22, Z22
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z22, Z22
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z22, Z22
-	VPSRLQ          $0x3c, Z22, Z24
 	VPSRLDQ         $0x08, Z24, Z25
 	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z22
+	VPSRLQ          $0x3c, Z22, Z24
 	VPSLLQ          $0x04, Z22, Z23
-	VPXORQ          Z24, Z23, Z23
-	VPXORQ          Z25, Z23, Z23
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z23, Z23
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z23, Z23
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z23, Z23
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z23
 	VBROADCASTI32X4 (AX), Z8
 	VPXORQ          (SI), Z16, Z0
 	VPXORQ          64(SI), Z17, Z1
@@ -1270,17 +1150,19 @@ vaesXTSPlain64Enc_done:
 	RET
 
 // func vaesXTSPlain64Dec(nr int, rk *byte, rkt *byte, dst *byte, src *byte, sector uint64, nsec int)
-// Requires: AVX, AVX512BW, AVX512F, CMOV, VAES
+// Requires: AVX, AVX512BW, AVX512F, CMOV, VAES, VPCLMULQDQ
 TEXT ·vaesXTSPlain64Dec(SB), NOSPLIT, $0-56
-	MOVQ      nr+0(FP), CX
-	MOVQ      rk+8(FP), AX
-	MOVQ      rkt+16(FP), R11
-	MOVQ      dst+24(FP), DI
-	MOVQ      src+32(FP), SI
-	MOVQ      sector+40(FP), R12
-	MOVQ      nsec+48(FP), BX
-	VMOVDQU64 sectorconsts<>+128(SB), Z28
-	VMOVDQU64 sectorconsts<>+192(SB), Z29
+	MOVQ         nr+0(FP), CX
+	MOVQ         rk+8(FP), AX
+	MOVQ         rkt+16(FP), R11
+	MOVQ         dst+24(FP), DI
+	MOVQ         src+32(FP), SI
+	MOVQ         sector+40(FP), R12
+	MOVQ         nsec+48(FP), BX
+	VMOVDQU64    sectorconsts<>+128(SB), Z28
+	VMOVDQU64    sectorconsts<>+192(SB), Z29
+	MOVQ         $0x00000087, R8
+	VPBROADCASTQ R8, Z30
 
 vaesXTSPlain64Dec_group:
 	TESTQ           BX, BX
@@ -1324,89 +1206,47 @@ vaesXTSPlain64Dec_sector:
 	VPSLLQ          $0x07, Z24, Z26
 	VPXORQ          Z26, Z16, Z16
 	VPSRLQ          $0x3c, Z16, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z16, Z17
-	VPXORQ          Z24, Z17, Z17
-	VPXORQ          Z25, Z17, Z17
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z17, Z17
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z17, Z17
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z17, Z17
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z17
 	VPSRLQ          $0x3c, Z17, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z17, Z18
-	VPXORQ          Z24, Z18, Z18
-	VPXORQ          Z25, Z18, Z18
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z18, Z18
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z18, Z18
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z18, Z18
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z18
 	VPSRLQ          $0x3c, Z18, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z18, Z19
-	VPXORQ          Z24, Z19, Z19
-	VPXORQ          Z25, Z19, Z19
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z19, Z19
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z19, Z19
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z19, Z19
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z19
 	VPSRLQ          $0x3c, Z19, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z19, Z20
-	VPXORQ          Z24, Z20, Z20
-	VPXORQ          Z25, Z20, Z20
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z20, Z20
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z20, Z20
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z20, Z20
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z20
 	VPSRLQ          $0x3c, Z20, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z20, Z21
-	VPXORQ          Z24, Z21, Z21
-	VPXORQ          Z25, Z21, Z21
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z21, Z21
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z21, Z21
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z21, Z21
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z21
 	VPSRLQ          $0x3c, Z21, Z24
-	VPSRLDQ         $0x08, Z24, Z25
-	VPSLLDQ         $0x08, Z24, Z24
 	VPSLLQ          $0x04, Z21, Z22
-	VPXORQ          Z24, Z22, Z22
-	VPXORQ          Z25, Z22, Z22
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z22, Z22
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z22, Z22
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z22, Z22
-	VPSRLQ          $0x3c, Z22, Z24
 	VPSRLDQ         $0x08, Z24, Z25
 	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z22
+	VPSRLQ          $0x3c, Z22, Z24
 	VPSLLQ          $0x04, Z22, Z23
-	VPXORQ          Z24, Z23, Z23
-	VPXORQ          Z25, Z23, Z23
-	VPSLLQ          $0x01, Z25, Z26
-	VPXORQ          Z26, Z23, Z23
-	VPSLLQ          $0x02, Z25, Z26
-	VPXORQ          Z26, Z23, Z23
-	VPSLLQ          $0x07, Z25, Z26
-	VPXORQ          Z26, Z23, Z23
+	VPSRLDQ         $0x08, Z24, Z25
+	VPSLLDQ         $0x08, Z24, Z24
+	VPCLMULQDQ      $0x00, Z30, Z25, Z26
+	VPTERNLOGQ      $0x96, Z26, Z24, Z23
 	VBROADCASTI32X4 (AX), Z8
 	VPXORQ          (SI), Z16, Z0
 	VPXORQ          64(SI), Z17, Z1

@@ -310,20 +310,23 @@ func vaesBody(name string, enc bool) {
 	ADDQ(U32(512), RDI)
 }
 
-// mulAlpha4 sets dst to src·α⁴ in each 128-bit lane: the lanes shift left by four bits and
-// the four bits shifted out of the top are folded back in as their product with 0x87
-// (x⁷+x²+x+1). Z24-Z26 are scratch.
+// mulAlpha4 sets dst to src·α⁴ in each 128-bit lane: the lane shifts left by four bits
+// (quadword shifts, the low quadword's top four bits carried into the high one) and the four
+// bits shifted out of the top come back as their carry-less product with 0x87 (x⁷+x²+x+1,
+// Z30). Z24-Z26 are scratch.
 func mulAlpha4(src, dst VecPhysical) {
 	VPSRLQ(Imm(60), src, Z24)
+	VPSLLQ(Imm(4), src, dst)
 	VPSRLDQ(Imm(8), Z24, Z25)
 	VPSLLDQ(Imm(8), Z24, Z24)
-	VPSLLQ(Imm(4), src, dst)
-	VPXORQ(Z24, dst, dst)
-	VPXORQ(Z25, dst, dst)
-	for _, sh := range []int{1, 2, 7} {
-		VPSLLQ(Imm(uint64(sh)), Z25, Z26)
-		VPXORQ(Z26, dst, dst)
-	}
+	VPCLMULQDQ(Imm(0), Z30, Z25, Z26)
+	VPTERNLOGQ(Imm(xor3), Z26, Z24, dst)
+}
+
+// loadPoly sets Z30 to 0x87 in every quadword, for mulAlpha4.
+func loadPoly() {
+	MOVQ(U32(0x87), R8)
+	VPBROADCASTQ(R8, Z30)
 }
 
 func xtsVAES(enc bool) {
@@ -337,6 +340,7 @@ func xtsVAES(enc bool) {
 	}
 	Pragma("noescape")
 	loadArgs("nr", "rk", "dst", "src", "tw4", "nsec")
+	loadPoly()
 	Label(name + "_loop")
 	TESTQ(RBX, RBX)
 	JZ(LabelRef(name + "_done"))
@@ -458,6 +462,7 @@ func xtsPlain64VAES(enc bool) {
 	Load(Param("nsec"), RBX)
 	VMOVDQU64(consts.Offset(cShiftL), Z28)
 	VMOVDQU64(consts.Offset(cShiftR), Z29)
+	loadPoly()
 	Label(name + "_group")
 	TESTQ(RBX, RBX)
 	JZ(LabelRef(name + "_done"))
