@@ -234,7 +234,7 @@ func (c *Cipher) crypt(dst, src []byte, first uint64, enc bool) {
 	if inexactOverlap(dst, src) {
 		panic("sector: invalid buffer overlap")
 	}
-	if c.spec.Cipher == "cipher_null" {
+	if c.spec.Cipher == "cipher_null" || len(src) == 0 {
 		copy(dst, src)
 		return
 	}
