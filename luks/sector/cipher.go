@@ -245,6 +245,10 @@ func (c *Cipher) crypt(dst, src []byte, first uint64, enc bool) {
 		c.cryptAESNI(dst, src, first, enc)
 		return
 	}
+	if c.sp != nil && (c.spec.Chain == "xts" || c.spec.Chain == "cbc" && !enc) {
+		c.cryptSerpent(dst, src, first, enc)
+		return
+	}
 	var iv [16]byte
 	for off := 0; off < len(src); off += SectorSize {
 		s := first + uint64(off/SectorSize)
@@ -543,10 +547,64 @@ func (c *Cipher) cryptVAESFused(dst, src []byte, first uint64, enc bool) bool {
 	return false
 }
 
+// serpentBatch is how many sectors' IVs (and XTS tweaks) one AVX-512 Serpent call encrypts
+// together: 32 blocks, one step of the assembly.
+const serpentBatch = 32
+
+// cryptSerpent is crypt for Serpent XTS and CBC decryption with AVX-512: the ESSIV IVs and
+// the XTS first tweaks of up to 32 sectors are encrypted in one assembly step when there are
+// enough of them to pay for it, instead of one portable block each.
+func (c *Cipher) cryptSerpent(dst, src []byte, first uint64, enc bool) {
+	var ivs [serpentBatch][16]byte
+	for off := 0; off < len(src); {
+		n := min((len(src)-off)/SectorSize, serpentBatch)
+		s0 := first + uint64(off/SectorSize)
+		essiv, _ := c.essiv.(*serpentBlock)
+		for j := 0; j < n; j++ {
+			if essiv != nil {
+				ivs[j] = [16]byte{}
+				binary.LittleEndian.PutUint64(ivs[j][:], s0+uint64(j))
+			} else {
+				c.genIV(&ivs[j], s0+uint64(j))
+			}
+		}
+		if essiv != nil {
+			c.serpentBlocks(essiv, &ivs, n)
+		}
+		if c.spec.Chain == "xts" {
+			// The first tweaks T = E_K2(iv): serpentSector then starts from them.
+			c.serpentBlocks(c.spTweak, &ivs, n)
+		}
+		for j := 0; j < n; j++ {
+			o := off + j*SectorSize
+			c.serpentSectorWith(dst[o:o+SectorSize], src[o:o+SectorSize], &ivs[j], enc, c.spec.Chain == "xts")
+		}
+		off += n * SectorSize
+	}
+	clear(ivs[:])
+}
+
+// serpentBlocks encrypts b[:n] in place with k: one assembly step from three blocks on
+// (below that the portable block is cheaper than a 32-block step).
+func (c *Cipher) serpentBlocks(k *serpentBlock, b *[serpentBatch][16]byte, n int) {
+	if n < 3 {
+		for j := 0; j < n; j++ {
+			k.Encrypt(b[j][:], b[j][:])
+		}
+		return
+	}
+	serpentEnc32(&k.k[0][0], &b[0][0], &b[0][0], serpentBatch)
+}
+
 // serpentSector runs one 512-byte sector through the AVX-512 Serpent (32 blocks, one
 // assembly iteration) for XTS, ECB and CBC decryption, and reports whether it did; CBC
 // encryption is serial and LRW keeps the portable code.
 func (c *Cipher) serpentSector(d, x []byte, iv *[16]byte, enc bool) bool {
+	return c.serpentSectorWith(d, x, iv, enc, false)
+}
+
+// serpentSectorWith is serpentSector; with tweaked, iv already is the XTS tweak E_K2(iv).
+func (c *Cipher) serpentSectorWith(d, x []byte, iv *[16]byte, enc, tweaked bool) bool {
 	k := &c.sp.k[0][0]
 	crypt := serpentDec32
 	if enc {
@@ -556,9 +614,11 @@ func (c *Cipher) serpentSector(d, x []byte, iv *[16]byte, enc bool) bool {
 	case c.spec.Chain == "ecb":
 		crypt(k, &d[0], &x[0], SectorSize/16)
 	case c.spec.Chain == "xts":
-		var t [16]byte
 		var tw [SectorSize]byte
-		c.spTweak.Encrypt(t[:], iv[:])
+		t := *iv
+		if !tweaked {
+			c.spTweak.Encrypt(t[:], iv[:])
+		}
 		xtsTweaksFrom(tw[:], &t)
 		subtle.XORBytes(d, x, tw[:])
 		crypt(k, &d[0], &d[0], SectorSize/16)
