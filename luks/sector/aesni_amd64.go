@@ -12,3 +12,6 @@ var haveVAES = haveAESNI && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86
 
 // haveSerpentAVX512 reports whether the bitsliced AVX-512 Serpent (serpentEnc32) may be used.
 var haveSerpentAVX512 = cpu.X86.HasAVX512F
+
+// haveAESNIAVX reports whether aesniXTSPlain64Enc/Dec (AES-NI with VEX encodings) may be used.
+var haveAESNIAVX = haveAESNI && cpu.X86.HasAVX

@@ -980,7 +980,9 @@ DATA sectorconsts<>+224(SB)/8, $0x000000000000003e
 DATA sectorconsts<>+232(SB)/8, $0x000000000000003e
 DATA sectorconsts<>+240(SB)/8, $0x000000000000003d
 DATA sectorconsts<>+248(SB)/8, $0x000000000000003d
-GLOBL sectorconsts<>(SB), RODATA|NOPTR, $256
+DATA sectorconsts<>+256(SB)/8, $0x0000000000000087
+DATA sectorconsts<>+264(SB)/8, $0x0000000000000001
+GLOBL sectorconsts<>(SB), RODATA|NOPTR, $272
 
 // func vaesXTSPlain64Enc(nr int, rk *byte, rkt *byte, dst *byte, src *byte, sector uint64, nsec int)
 // Requires: AVX, AVX512BW, AVX512F, CMOV, VAES, VPCLMULQDQ
@@ -1422,6 +1424,294 @@ vaesCBCDecSectors_rounds:
 
 vaesCBCDecSectors_done:
 	VZEROUPPER
+	RET
+
+// func aesniXTSPlain64Enc(nr int, rk *byte, rkt *byte, dst *byte, src *byte, sector uint64, nsec int)
+// Requires: AES, AVX
+TEXT ·aesniXTSPlain64Enc(SB), NOSPLIT, $0-56
+	MOVQ nr+0(FP), CX
+	MOVQ rk+8(FP), AX
+	MOVQ rkt+16(FP), R11
+	MOVQ dst+24(FP), DI
+	MOVQ src+32(FP), SI
+	MOVQ sector+40(FP), R12
+	MOVQ nsec+48(FP), BX
+
+aesniXTSPlain64Enc_sector:
+	TESTQ BX, BX
+	JZ    aesniXTSPlain64Enc_done
+	VMOVQ R12, X8
+	VPXOR (R11), X8, X8
+	MOVQ  R11, R8
+	MOVQ  CX, R9
+	DECQ  R9
+
+aesniXTSPlain64Enc_tweak:
+	ADDQ        $0x10, R8
+	VAESENC     (R8), X8, X8
+	DECQ        R9
+	JNZ         aesniXTSPlain64Enc_tweak
+	VAESENCLAST 16(R8), X8, X8
+	MOVQ        $0x00000004, R13
+
+aesniXTSPlain64Enc_eight:
+	VPSHUFD $0x13, X8, X0
+	VPSRAD  $0x1f, X0, X0
+	VPAND   sectorconsts<>+256(SB), X0, X0
+	VPADDQ  X8, X8, X9
+	VPXOR   X0, X9, X9
+	VPSHUFD $0x13, X9, X0
+	VPSRAD  $0x1f, X0, X0
+	VPAND   sectorconsts<>+256(SB), X0, X0
+	VPADDQ  X9, X9, X10
+	VPXOR   X0, X10, X10
+	VPSHUFD $0x13, X10, X0
+	VPSRAD  $0x1f, X0, X0
+	VPAND   sectorconsts<>+256(SB), X0, X0
+	VPADDQ  X10, X10, X11
+	VPXOR   X0, X11, X11
+	VPSHUFD $0x13, X11, X0
+	VPSRAD  $0x1f, X0, X0
+	VPAND   sectorconsts<>+256(SB), X0, X0
+	VPADDQ  X11, X11, X12
+	VPXOR   X0, X12, X12
+	VPSHUFD $0x13, X12, X0
+	VPSRAD  $0x1f, X0, X0
+	VPAND   sectorconsts<>+256(SB), X0, X0
+	VPADDQ  X12, X12, X13
+	VPXOR   X0, X13, X13
+	VPSHUFD $0x13, X13, X0
+	VPSRAD  $0x1f, X0, X0
+	VPAND   sectorconsts<>+256(SB), X0, X0
+	VPADDQ  X13, X13, X14
+	VPXOR   X0, X14, X14
+	VPSHUFD $0x13, X14, X0
+	VPSRAD  $0x1f, X0, X0
+	VPAND   sectorconsts<>+256(SB), X0, X0
+	VPADDQ  X14, X14, X15
+	VPXOR   X0, X15, X15
+	VPXOR   (SI), X8, X0
+	VPXOR   (AX), X0, X0
+	VPXOR   16(SI), X9, X1
+	VPXOR   (AX), X1, X1
+	VPXOR   32(SI), X10, X2
+	VPXOR   (AX), X2, X2
+	VPXOR   48(SI), X11, X3
+	VPXOR   (AX), X3, X3
+	VPXOR   64(SI), X12, X4
+	VPXOR   (AX), X4, X4
+	VPXOR   80(SI), X13, X5
+	VPXOR   (AX), X5, X5
+	VPXOR   96(SI), X14, X6
+	VPXOR   (AX), X6, X6
+	VPXOR   112(SI), X15, X7
+	VPXOR   (AX), X7, X7
+	MOVQ    AX, R8
+	MOVQ    CX, R9
+	DECQ    R9
+
+aesniXTSPlain64Enc_rounds:
+	ADDQ        $0x10, R8
+	VAESENC     (R8), X0, X0
+	VAESENC     (R8), X1, X1
+	VAESENC     (R8), X2, X2
+	VAESENC     (R8), X3, X3
+	VAESENC     (R8), X4, X4
+	VAESENC     (R8), X5, X5
+	VAESENC     (R8), X6, X6
+	VAESENC     (R8), X7, X7
+	DECQ        R9
+	JNZ         aesniXTSPlain64Enc_rounds
+	VAESENCLAST 16(R8), X0, X0
+	VAESENCLAST 16(R8), X1, X1
+	VAESENCLAST 16(R8), X2, X2
+	VAESENCLAST 16(R8), X3, X3
+	VAESENCLAST 16(R8), X4, X4
+	VAESENCLAST 16(R8), X5, X5
+	VAESENCLAST 16(R8), X6, X6
+	VAESENCLAST 16(R8), X7, X7
+	VPXOR       X8, X0, X0
+	VMOVDQU     X0, (DI)
+	VPXOR       X9, X1, X1
+	VMOVDQU     X1, 16(DI)
+	VPXOR       X10, X2, X2
+	VMOVDQU     X2, 32(DI)
+	VPXOR       X11, X3, X3
+	VMOVDQU     X3, 48(DI)
+	VPXOR       X12, X4, X4
+	VMOVDQU     X4, 64(DI)
+	VPXOR       X13, X5, X5
+	VMOVDQU     X5, 80(DI)
+	VPXOR       X14, X6, X6
+	VMOVDQU     X6, 96(DI)
+	VPXOR       X15, X7, X7
+	VMOVDQU     X7, 112(DI)
+	VPSHUFD     $0x13, X15, X0
+	VPSRAD      $0x1f, X0, X0
+	VPAND       sectorconsts<>+256(SB), X0, X0
+	VPADDQ      X15, X15, X8
+	VPXOR       X0, X8, X8
+	ADDQ        $0x80, SI
+	ADDQ        $0x80, DI
+	DECQ        R13
+	JNZ         aesniXTSPlain64Enc_eight
+	INCQ        R12
+	DECQ        BX
+	JMP         aesniXTSPlain64Enc_sector
+
+aesniXTSPlain64Enc_done:
+	VPXOR X8, X8, X8
+	VPXOR X9, X9, X9
+	VPXOR X10, X10, X10
+	VPXOR X11, X11, X11
+	VPXOR X12, X12, X12
+	VPXOR X13, X13, X13
+	VPXOR X14, X14, X14
+	VPXOR X15, X15, X15
+	RET
+
+// func aesniXTSPlain64Dec(nr int, rk *byte, rkt *byte, dst *byte, src *byte, sector uint64, nsec int)
+// Requires: AES, AVX
+TEXT ·aesniXTSPlain64Dec(SB), NOSPLIT, $0-56
+	MOVQ nr+0(FP), CX
+	MOVQ rk+8(FP), AX
+	MOVQ rkt+16(FP), R11
+	MOVQ dst+24(FP), DI
+	MOVQ src+32(FP), SI
+	MOVQ sector+40(FP), R12
+	MOVQ nsec+48(FP), BX
+
+aesniXTSPlain64Dec_sector:
+	TESTQ BX, BX
+	JZ    aesniXTSPlain64Dec_done
+	VMOVQ R12, X8
+	VPXOR (R11), X8, X8
+	MOVQ  R11, R8
+	MOVQ  CX, R9
+	DECQ  R9
+
+aesniXTSPlain64Dec_tweak:
+	ADDQ        $0x10, R8
+	VAESENC     (R8), X8, X8
+	DECQ        R9
+	JNZ         aesniXTSPlain64Dec_tweak
+	VAESENCLAST 16(R8), X8, X8
+	MOVQ        $0x00000004, R13
+
+aesniXTSPlain64Dec_eight:
+	VPSHUFD $0x13, X8, X0
+	VPSRAD  $0x1f, X0, X0
+	VPAND   sectorconsts<>+256(SB), X0, X0
+	VPADDQ  X8, X8, X9
+	VPXOR   X0, X9, X9
+	VPSHUFD $0x13, X9, X0
+	VPSRAD  $0x1f, X0, X0
+	VPAND   sectorconsts<>+256(SB), X0, X0
+	VPADDQ  X9, X9, X10
+	VPXOR   X0, X10, X10
+	VPSHUFD $0x13, X10, X0
+	VPSRAD  $0x1f, X0, X0
+	VPAND   sectorconsts<>+256(SB), X0, X0
+	VPADDQ  X10, X10, X11
+	VPXOR   X0, X11, X11
+	VPSHUFD $0x13, X11, X0
+	VPSRAD  $0x1f, X0, X0
+	VPAND   sectorconsts<>+256(SB), X0, X0
+	VPADDQ  X11, X11, X12
+	VPXOR   X0, X12, X12
+	VPSHUFD $0x13, X12, X0
+	VPSRAD  $0x1f, X0, X0
+	VPAND   sectorconsts<>+256(SB), X0, X0
+	VPADDQ  X12, X12, X13
+	VPXOR   X0, X13, X13
+	VPSHUFD $0x13, X13, X0
+	VPSRAD  $0x1f, X0, X0
+	VPAND   sectorconsts<>+256(SB), X0, X0
+	VPADDQ  X13, X13, X14
+	VPXOR   X0, X14, X14
+	VPSHUFD $0x13, X14, X0
+	VPSRAD  $0x1f, X0, X0
+	VPAND   sectorconsts<>+256(SB), X0, X0
+	VPADDQ  X14, X14, X15
+	VPXOR   X0, X15, X15
+	VPXOR   (SI), X8, X0
+	VPXOR   (AX), X0, X0
+	VPXOR   16(SI), X9, X1
+	VPXOR   (AX), X1, X1
+	VPXOR   32(SI), X10, X2
+	VPXOR   (AX), X2, X2
+	VPXOR   48(SI), X11, X3
+	VPXOR   (AX), X3, X3
+	VPXOR   64(SI), X12, X4
+	VPXOR   (AX), X4, X4
+	VPXOR   80(SI), X13, X5
+	VPXOR   (AX), X5, X5
+	VPXOR   96(SI), X14, X6
+	VPXOR   (AX), X6, X6
+	VPXOR   112(SI), X15, X7
+	VPXOR   (AX), X7, X7
+	MOVQ    AX, R8
+	MOVQ    CX, R9
+	DECQ    R9
+
+aesniXTSPlain64Dec_rounds:
+	ADDQ        $0x10, R8
+	VAESDEC     (R8), X0, X0
+	VAESDEC     (R8), X1, X1
+	VAESDEC     (R8), X2, X2
+	VAESDEC     (R8), X3, X3
+	VAESDEC     (R8), X4, X4
+	VAESDEC     (R8), X5, X5
+	VAESDEC     (R8), X6, X6
+	VAESDEC     (R8), X7, X7
+	DECQ        R9
+	JNZ         aesniXTSPlain64Dec_rounds
+	VAESDECLAST 16(R8), X0, X0
+	VAESDECLAST 16(R8), X1, X1
+	VAESDECLAST 16(R8), X2, X2
+	VAESDECLAST 16(R8), X3, X3
+	VAESDECLAST 16(R8), X4, X4
+	VAESDECLAST 16(R8), X5, X5
+	VAESDECLAST 16(R8), X6, X6
+	VAESDECLAST 16(R8), X7, X7
+	VPXOR       X8, X0, X0
+	VMOVDQU     X0, (DI)
+	VPXOR       X9, X1, X1
+	VMOVDQU     X1, 16(DI)
+	VPXOR       X10, X2, X2
+	VMOVDQU     X2, 32(DI)
+	VPXOR       X11, X3, X3
+	VMOVDQU     X3, 48(DI)
+	VPXOR       X12, X4, X4
+	VMOVDQU     X4, 64(DI)
+	VPXOR       X13, X5, X5
+	VMOVDQU     X5, 80(DI)
+	VPXOR       X14, X6, X6
+	VMOVDQU     X6, 96(DI)
+	VPXOR       X15, X7, X7
+	VMOVDQU     X7, 112(DI)
+	VPSHUFD     $0x13, X15, X0
+	VPSRAD      $0x1f, X0, X0
+	VPAND       sectorconsts<>+256(SB), X0, X0
+	VPADDQ      X15, X15, X8
+	VPXOR       X0, X8, X8
+	ADDQ        $0x80, SI
+	ADDQ        $0x80, DI
+	DECQ        R13
+	JNZ         aesniXTSPlain64Dec_eight
+	INCQ        R12
+	DECQ        BX
+	JMP         aesniXTSPlain64Dec_sector
+
+aesniXTSPlain64Dec_done:
+	VPXOR X8, X8, X8
+	VPXOR X9, X9, X9
+	VPXOR X10, X10, X10
+	VPXOR X11, X11, X11
+	VPXOR X12, X12, X12
+	VPXOR X13, X13, X13
+	VPXOR X14, X14, X14
+	VPXOR X15, X15, X15
 	RET
 
 // func serpentEnc32(k *uint32, dst *byte, src *byte, n int)

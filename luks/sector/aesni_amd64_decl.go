@@ -70,6 +70,16 @@ func vaesXTSPlain64Dec(nr int, rk *byte, rkt *byte, dst *byte, src *byte, sector
 //go:noescape
 func vaesCBCDecSectors(nr int, rk *byte, ivnr int, rkiv *byte, dst *byte, src *byte, sector uint64, nsec int)
 
+// aesniXTSPlain64Enc is vaesXTSPlain64Enc with AES-NI and AVX only, eight blocks at a time.
+//
+//go:noescape
+func aesniXTSPlain64Enc(nr int, rk *byte, rkt *byte, dst *byte, src *byte, sector uint64, nsec int)
+
+// aesniXTSPlain64Dec is vaesXTSPlain64Dec with AES-NI and AVX only.
+//
+//go:noescape
+func aesniXTSPlain64Dec(nr int, rk *byte, rkt *byte, dst *byte, src *byte, sector uint64, nsec int)
+
 // serpentEnc32 Serpent-encrypts n blocks (a multiple of 32) with the subkeys k
 // (serpentBlock.k), 32 at a time with AVX-512; dst may equal src.
 //

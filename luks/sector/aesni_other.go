@@ -33,3 +33,12 @@ const haveSerpentAVX512 = false
 
 func serpentEnc32(k *uint32, dst, src *byte, n int) { panic("sector: no AVX-512") }
 func serpentDec32(k *uint32, dst, src *byte, n int) { panic("sector: no AVX-512") }
+
+var haveAESNIAVX = false // a var, as on amd64: BenchmarkAESNI switches it
+
+func aesniXTSPlain64Enc(nr int, rk, rkt *byte, dst, src *byte, sector uint64, nsec int) {
+	panic("sector: no AES-NI")
+}
+func aesniXTSPlain64Dec(nr int, rk, rkt *byte, dst, src *byte, sector uint64, nsec int) {
+	panic("sector: no AES-NI")
+}

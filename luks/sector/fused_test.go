@@ -11,13 +11,13 @@ import (
 	xxts "golang.org/x/crypto/xts"
 )
 
-// The fused VAES sector functions, called directly, against crypto/aes (through x/crypto/xts
+// The fused sector functions (VAES, and AES-NI with AVX for XTS), called directly, against crypto/aes (through x/crypto/xts
 // and crypto/cipher's CBC): every sector count up to 13 covers whole and partial groups of
 // four sectors, the sector numbers cover the carry into the high quadword of a tweak that
 // never happens (plain64 wraps at 2^64 like dm-crypt) and in-place use.
 func TestVAESFusedAgainstCryptoAES(t *testing.T) {
-	if !haveVAES {
-		t.Skip("no AVX-512 VAES on this machine: the fused functions are not used here")
+	if !haveAESNIAVX {
+		t.Skip("no AES-NI with AVX on this machine: the fused functions are not used here")
 	}
 	rng := rand.New(rand.NewPCG(21, 22))
 	rnd := func(n int) []byte {
@@ -41,10 +41,17 @@ func TestVAESFusedAgainstCryptoAES(t *testing.T) {
 					xk.Encrypt(want[i*SectorSize:(i+1)*SectorSize], pt[i*SectorSize:(i+1)*SectorSize], first+uint64(i))
 				}
 				got := make([]byte, len(pt))
-				vaesXTSPlain64Enc(s1.rounds, &s1.enc[0], &s2.enc[0], &got[0], &pt[0], first, nsec)
-				require.Equal(t, want, got, "xts enc key %d ×%d from %d", kl, nsec, first)
-				vaesXTSPlain64Dec(s1.rounds, &s1.dec[0], &s2.enc[0], &got[0], &got[0], first, nsec)
-				require.Equal(t, pt, got, "xts dec in place key %d ×%d from %d", kl, nsec, first)
+				if haveVAES {
+					vaesXTSPlain64Enc(s1.rounds, &s1.enc[0], &s2.enc[0], &got[0], &pt[0], first, nsec)
+					require.Equal(t, want, got, "xts enc key %d ×%d from %d", kl, nsec, first)
+					vaesXTSPlain64Dec(s1.rounds, &s1.dec[0], &s2.enc[0], &got[0], &got[0], first, nsec)
+					require.Equal(t, pt, got, "xts dec in place key %d ×%d from %d", kl, nsec, first)
+					clear(got)
+				}
+				aesniXTSPlain64Enc(s1.rounds, &s1.enc[0], &s2.enc[0], &got[0], &pt[0], first, nsec)
+				require.Equal(t, want, got, "aes-ni xts enc key %d ×%d from %d", kl, nsec, first)
+				aesniXTSPlain64Dec(s1.rounds, &s1.dec[0], &s2.enc[0], &got[0], &got[0], first, nsec)
+				require.Equal(t, pt, got, "aes-ni xts dec in place key %d ×%d from %d", kl, nsec, first)
 			}
 		}
 		// CBC with plain64 and with ESSIV-style IVs (an independent AES-256 IV key, as
@@ -55,6 +62,9 @@ func TestVAESFusedAgainstCryptoAES(t *testing.T) {
 		sIV := expandAESKey(ivKey)
 		data, err := aes.NewCipher(k1)
 		require.NoError(t, err)
+		if !haveVAES {
+			continue
+		}
 		for _, essiv := range []bool{false, true} {
 			for nsec := 1; nsec <= 13; nsec++ {
 				for _, first := range firsts {

@@ -366,6 +366,8 @@ const (
 	cLaneIdx = 64  // 0, 1, 2, 3 in the low quadwords: sector offsets of the four lanes
 	cShiftL  = 128 // lane i shifts by i bits: multiplies by α^i
 	cShiftR  = 192 // 64 − i: the bits lane i shifts out
+	// cAlphaSSE holds dwords 0x87, 0, 1, 0: the carries of one doubling (mulAlphaSSE).
+	cAlphaSSE = 256
 )
 
 func emitConsts() {
@@ -386,6 +388,8 @@ func emitConsts() {
 			DATA(r.off+16*lane+8, U64(r.hi(lane)))
 		}
 	}
+	DATA(cAlphaSSE, U64(0x87))
+	DATA(cAlphaSSE+8, U64(1))
 }
 
 // plain64IVs sets Z27 to the plain64 IVs of sectors R12…R12+3, one per 128-bit lane
@@ -538,6 +542,110 @@ func cbcDecVAES() {
 	RET()
 }
 
+// mulAlphaAVX sets b to a·α (one XTS doubling) on XMM registers; s is scratch. The sign of
+// each dword, shuffled so that the top bit of the high quadword lands on dword 0 and that of
+// the low quadword on dword 2, masked to 0x87 and 1, is the carry the quadword shifts lose.
+// VEX forms throughout: their memory operands need no alignment (the schedules are not
+// 16-byte aligned).
+func mulAlphaAVX(a, b, s VecPhysical) {
+	VPSHUFD(Imm(0x13), a, s)
+	VPSRAD(Imm(31), s, s)
+	VPAND(consts.Offset(cAlphaSSE), s, s)
+	VPADDQ(a, a, b)
+	VPXOR(s, b, b)
+}
+
+// aesRoundsMem runs the nr−1 middle rounds and the last one on states with the round keys
+// read as memory operands (every XMM register holds data or tweaks), schedule at AX.
+func aesRoundsMem(label string, enc bool, states []VecPhysical) {
+	MOVQ(RAX, R8)
+	MOVQ(RCX, R9)
+	DECQ(R9)
+	Label(label)
+	ADDQ(Imm(16), R8)
+	for _, st := range states {
+		if enc {
+			VAESENC(m(R8, 0), st, st)
+		} else {
+			VAESDEC(m(R8, 0), st, st)
+		}
+	}
+	DECQ(R9)
+	JNZ(LabelRef(label))
+	for _, st := range states {
+		if enc {
+			VAESENCLAST(m(R8, 16), st, st)
+		} else {
+			VAESDECLAST(m(R8, 16), st, st)
+		}
+	}
+}
+
+// xtsPlain64AESNI is vaesXTSPlain64Enc/Dec for AES-NI with AVX but without AVX-512: eight
+// blocks in X0-X7 with their tweaks in X8-X15, the tweaks derived in registers (X0 is
+// scratch before the data is loaded), the sector's first tweak encrypted in X8.
+func xtsPlain64AESNI(enc bool) {
+	name := "aesniXTSPlain64" + encdec(enc)
+	TEXT(name, NOSPLIT, "func(nr int, rk, rkt *byte, dst, src *byte, sector uint64, nsec int)")
+	if enc {
+		Doc(name + " is vaesXTSPlain64Enc with AES-NI and AVX only, eight blocks at a time.")
+	} else {
+		Doc(name + " is vaesXTSPlain64Dec with AES-NI and AVX only.")
+	}
+	Pragma("noescape")
+	Load(Param("nr"), RCX)
+	Load(Param("rk"), RAX)
+	Load(Param("rkt"), R11)
+	Load(Param("dst"), RDI)
+	Load(Param("src"), RSI)
+	Load(Param("sector"), R12)
+	Load(Param("nsec"), RBX)
+	tw := []VecPhysical{X8, X9, X10, X11, X12, X13, X14, X15}
+	Label(name + "_sector")
+	TESTQ(RBX, RBX)
+	JZ(LabelRef(name + "_done"))
+	// T = E_K2(LE64(sector) ‖ 0).
+	VMOVQ(R12, X8)
+	VPXOR(m(R11, 0), X8, X8)
+	MOVQ(R11, R8)
+	MOVQ(RCX, R9)
+	DECQ(R9)
+	Label(name + "_tweak")
+	ADDQ(Imm(16), R8)
+	VAESENC(m(R8, 0), X8, X8)
+	DECQ(R9)
+	JNZ(LabelRef(name + "_tweak"))
+	VAESENCLAST(m(R8, 16), X8, X8)
+	MOVQ(U32(4), R13)
+	Label(name + "_eight")
+	for i := 1; i < 8; i++ {
+		mulAlphaAVX(tw[i-1], tw[i], X0)
+	}
+	for i, st := range xState {
+		VPXOR(m(RSI, 16*i), tw[i], st)
+		VPXOR(m(RAX, 0), st, st)
+	}
+	aesRoundsMem(name+"_rounds", enc, xState)
+	for i, st := range xState {
+		VPXOR(tw[i], st, st)
+		VMOVDQU(st, m(RDI, 16*i))
+	}
+	mulAlphaAVX(X15, X8, X0)
+	ADDQ(Imm(128), RSI)
+	ADDQ(Imm(128), RDI)
+	DECQ(R13)
+	JNZ(LabelRef(name + "_eight"))
+	INCQ(R12)
+	DECQ(RBX)
+	JMP(LabelRef(name + "_sector"))
+	Label(name + "_done")
+	// The tweaks are key-dependent: leave none in registers.
+	for _, r := range tw {
+		VPXOR(r, r, r)
+	}
+	RET()
+}
+
 func main() {
 	ConstraintExpr("amd64,gc,!purego")
 	xexAESNI(true)
@@ -553,6 +661,8 @@ func main() {
 	xtsPlain64VAES(true)
 	xtsPlain64VAES(false)
 	cbcDecVAES()
+	xtsPlain64AESNI(true)
+	xtsPlain64AESNI(false)
 	serpentECB(true)
 	serpentECB(false)
 	Generate()
