@@ -130,6 +130,12 @@ func (v *Volume) ReadAt(p []byte, off int64) (int, error) {
 	}
 	want := len(p)
 	n := int(min(int64(want), v.size-off))
+	if k, ok, err := v.readWhole(p[:n], off); ok { // volume_parallel.go
+		if err == nil && n < want {
+			err = io.EOF
+		}
+		return k, err
+	}
 	// One buffer for every chunk: a chunk spans at most volumeChunk bytes plus the partial
 	// sector before it.
 	ss := v.ss
@@ -190,6 +196,12 @@ func (v *Volume) WriteAt(p []byte, off int64) (int, error) {
 		n = int(min(int64(len(p)), v.size-off))
 	}
 	done := 0
+	if k, ok, err := v.writeWholeRange(p[:n], off); ok { // volume_parallel.go
+		if err != nil {
+			return k, err
+		}
+		done = n
+	}
 	for done < n {
 		pos := off + int64(done)
 		first := pos / v.ss

@@ -1,4 +1,4 @@
-//go:build !amd64 || purego
+//go:build !amd64 || !gc || purego
 
 package sector
 
@@ -18,3 +18,27 @@ func vaesXTSEnc(nr int, rk *byte, dst, src, tw4 *byte, n int) { panic("sector: n
 func vaesXTSDec(nr int, rk *byte, dst, src, tw4 *byte, n int) { panic("sector: no VAES") }
 
 func aesniCBCEnc8(nr int, rk *byte, dst, src, ivs *byte) { panic("sector: no AES-NI") }
+
+func vaesXTSPlain64Enc(nr int, rk, rkt *byte, dst, src *byte, sector uint64, nsec int) {
+	panic("sector: no VAES")
+}
+func vaesXTSPlain64Dec(nr int, rk, rkt *byte, dst, src *byte, sector uint64, nsec int) {
+	panic("sector: no VAES")
+}
+func vaesCBCDecSectors(nr int, rk *byte, ivnr int, rkiv *byte, dst, src *byte, sector uint64, nsec int) {
+	panic("sector: no VAES")
+}
+
+const haveSerpentAVX512 = false
+
+func serpentEnc32(k *uint32, dst, src *byte, n int) { panic("sector: no AVX-512") }
+func serpentDec32(k *uint32, dst, src *byte, n int) { panic("sector: no AVX-512") }
+
+var haveAESNIAVX = false // a var, as on amd64: BenchmarkAESNI switches it
+
+func aesniXTSPlain64Enc(nr int, rk, rkt *byte, dst, src *byte, sector uint64, nsec int) {
+	panic("sector: no AES-NI")
+}
+func aesniXTSPlain64Dec(nr int, rk, rkt *byte, dst, src *byte, sector uint64, nsec int) {
+	panic("sector: no AES-NI")
+}

@@ -24,6 +24,10 @@ type Cipher struct {
 	// AES-NI round keys (nil = portable code): data key, XTS tweak key, ESSIV salt key.
 	ni, niTweak, niEssiv *aesSchedule
 	vaes                 bool // use the AVX-512 VAES variants for XTS, LRW and ECB
+	// Serpent with AVX-512 (nil = portable): the data cipher's and the XTS tweak cipher's
+	// subkeys, the same objects as block and tweak, held by concrete type so that calls on
+	// them keep their buffers on the stack.
+	sp, spTweak *serpentBlock
 }
 
 // Implementations, best last; tests run each one available.
@@ -104,6 +108,12 @@ func newCipher(s Spec, key []byte, impl int) (*Cipher, error) {
 			if c.block, err = newBlock(s.Cipher, k); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if s.Cipher == "serpent" && impl > implPortable && haveSerpentAVX512 {
+		c.sp = c.block.(*serpentBlock)
+		if c.tweak != nil {
+			c.spTweak = c.tweak.(*serpentBlock)
 		}
 	}
 	if useAESNI {
@@ -206,6 +216,7 @@ func (c *Cipher) Wipe() {
 		}
 	}
 	c.block, c.tweak, c.essiv, c.lrw = nil, nil, nil, nil
+	c.sp, c.spTweak = nil, nil
 	c.ni, c.niTweak, c.niEssiv = nil, nil, nil
 }
 
@@ -228,7 +239,7 @@ func (c *Cipher) crypt(dst, src []byte, first uint64, enc bool) {
 	if inexactOverlap(dst, src) {
 		panic("sector: invalid buffer overlap")
 	}
-	if c.spec.Cipher == "cipher_null" {
+	if c.spec.Cipher == "cipher_null" || len(src) == 0 {
 		copy(dst, src)
 		return
 	}
@@ -237,6 +248,10 @@ func (c *Cipher) crypt(dst, src []byte, first uint64, enc bool) {
 	}
 	if c.ni != nil {
 		c.cryptAESNI(dst, src, first, enc)
+		return
+	}
+	if c.sp != nil && (c.spec.Chain == "xts" || c.spec.Chain == "cbc" && !enc) {
+		c.cryptSerpent(dst, src, first, enc)
 		return
 	}
 	var iv [16]byte
@@ -252,6 +267,9 @@ func (c *Cipher) crypt(dst, src []byte, first uint64, enc bool) {
 
 // cryptSector applies the chain mode to one sector (any multiple of 16 bytes) with IV iv.
 func (c *Cipher) cryptSector(d, x []byte, iv *[16]byte, enc bool) {
+	if c.sp != nil && len(x) == SectorSize && c.serpentSector(d, x, iv, enc) {
+		return
+	}
 	switch c.spec.Chain {
 	case "ecb":
 		ecb(c.block, d, x, enc)
@@ -467,6 +485,19 @@ func (c *Cipher) xtsVAES(dst, src []byte, first uint64, enc bool) {
 // CBC encryption is serial by construction but avoids per-block call overhead.
 func (c *Cipher) cryptAESNI(dst, src []byte, first uint64, enc bool) {
 	k := c.ni
+	if c.vaes && c.cryptVAESFused(dst, src, first, enc) {
+		return
+	}
+	if !c.vaes && haveAESNIAVX && c.spec.Chain == "xts" && c.spec.IV == "plain64" {
+		// The AES-NI counterpart of the fused VAES XTS: one call, tweaks in registers.
+		kt, nsec := c.niTweak, len(src)/SectorSize
+		if enc {
+			aesniXTSPlain64Enc(k.rounds, &k.enc[0], &kt.enc[0], &dst[0], &src[0], first, nsec)
+		} else {
+			aesniXTSPlain64Dec(k.rounds, &k.dec[0], &kt.enc[0], &dst[0], &src[0], first, nsec)
+		}
+		return
+	}
 	switch c.spec.Chain {
 	case "xts", "lrw", "ecb":
 		if c.vaes && c.spec.Chain == "xts" {
@@ -503,4 +534,121 @@ func (c *Cipher) cryptAESNI(dst, src []byte, first uint64, enc bool) {
 		}
 		clear(ivs[:])
 	}
+}
+
+// cryptVAESFused runs the specs dm-crypt volumes mostly use — aes-xts-plain64 both ways and
+// aes-cbc-plain64/essiv decryption — as one assembly call for the whole buffer: IVs, tweaks
+// and data in the same pass, nothing computed in Go or spilled to memory, so the per-call
+// cost is paid once per batch however many sectors it holds. It reports whether it did.
+func (c *Cipher) cryptVAESFused(dst, src []byte, first uint64, enc bool) bool {
+	k, nsec := c.ni, len(src)/SectorSize
+	switch {
+	case c.spec.Chain == "xts" && c.spec.IV == "plain64":
+		kt := c.niTweak
+		if enc {
+			vaesXTSPlain64Enc(k.rounds, &k.enc[0], &kt.enc[0], &dst[0], &src[0], first, nsec)
+		} else {
+			vaesXTSPlain64Dec(k.rounds, &k.dec[0], &kt.enc[0], &dst[0], &src[0], first, nsec)
+		}
+		return true
+	case c.spec.Chain == "cbc" && !enc && c.spec.IV == "plain64":
+		vaesCBCDecSectors(k.rounds, &k.dec[0], 0, nil, &dst[0], &src[0], first, nsec)
+		return true
+	case c.spec.Chain == "cbc" && !enc && c.spec.IV == "essiv":
+		ke := c.niEssiv
+		vaesCBCDecSectors(k.rounds, &k.dec[0], ke.rounds, &ke.enc[0], &dst[0], &src[0], first, nsec)
+		return true
+	}
+	return false
+}
+
+// serpentBatch is how many sectors' IVs (and XTS tweaks) one AVX-512 Serpent call encrypts
+// together: 32 blocks, one step of the assembly.
+const serpentBatch = 32
+
+// cryptSerpent is crypt for Serpent XTS and CBC decryption with AVX-512: the ESSIV IVs and
+// the XTS first tweaks of up to 32 sectors are encrypted in one assembly step when there are
+// enough of them to pay for it, instead of one portable block each.
+func (c *Cipher) cryptSerpent(dst, src []byte, first uint64, enc bool) {
+	var ivs [serpentBatch][16]byte
+	for off := 0; off < len(src); {
+		n := min((len(src)-off)/SectorSize, serpentBatch)
+		s0 := first + uint64(off/SectorSize)
+		essiv, _ := c.essiv.(*serpentBlock)
+		for j := 0; j < n; j++ {
+			if essiv != nil {
+				ivs[j] = [16]byte{}
+				binary.LittleEndian.PutUint64(ivs[j][:], s0+uint64(j))
+			} else {
+				c.genIV(&ivs[j], s0+uint64(j))
+			}
+		}
+		if essiv != nil {
+			c.serpentBlocks(essiv, &ivs, n)
+		}
+		if c.spec.Chain == "xts" {
+			// The first tweaks T = E_K2(iv): serpentSector then starts from them.
+			c.serpentBlocks(c.spTweak, &ivs, n)
+		}
+		for j := 0; j < n; j++ {
+			o := off + j*SectorSize
+			c.serpentSectorWith(dst[o:o+SectorSize], src[o:o+SectorSize], &ivs[j], enc, c.spec.Chain == "xts")
+		}
+		off += n * SectorSize
+	}
+	clear(ivs[:])
+}
+
+// serpentBlocks encrypts b[:n] in place with k: one assembly step from three blocks on
+// (below that the portable block is cheaper than a 32-block step).
+func (c *Cipher) serpentBlocks(k *serpentBlock, b *[serpentBatch][16]byte, n int) {
+	if n < 3 {
+		for j := 0; j < n; j++ {
+			k.Encrypt(b[j][:], b[j][:])
+		}
+		return
+	}
+	serpentEnc32(&k.k[0][0], &b[0][0], &b[0][0], serpentBatch)
+}
+
+// serpentSector runs one 512-byte sector through the AVX-512 Serpent (32 blocks, one
+// assembly iteration) for XTS, ECB and CBC decryption, and reports whether it did; CBC
+// encryption is serial and LRW keeps the portable code.
+func (c *Cipher) serpentSector(d, x []byte, iv *[16]byte, enc bool) bool {
+	return c.serpentSectorWith(d, x, iv, enc, false)
+}
+
+// serpentSectorWith is serpentSector; with tweaked, iv already is the XTS tweak E_K2(iv).
+func (c *Cipher) serpentSectorWith(d, x []byte, iv *[16]byte, enc, tweaked bool) bool {
+	k := &c.sp.k[0][0]
+	crypt := serpentDec32
+	if enc {
+		crypt = serpentEnc32
+	}
+	switch {
+	case c.spec.Chain == "ecb":
+		crypt(k, &d[0], &x[0], SectorSize/16)
+	case c.spec.Chain == "xts":
+		var tw [SectorSize]byte
+		t := *iv
+		if !tweaked {
+			c.spTweak.Encrypt(t[:], iv[:])
+		}
+		xtsTweaksFrom(tw[:], &t)
+		subtle.XORBytes(d, x, tw[:])
+		crypt(k, &d[0], &d[0], SectorSize/16)
+		subtle.XORBytes(d, d, tw[:])
+		clear(tw[:])
+	case c.spec.Chain == "cbc" && !enc:
+		// buf = D(C_j) ⊕ C_{j−1} is finished before d is written, so d may be x.
+		var buf [SectorSize]byte
+		crypt(k, &buf[0], &x[0], SectorSize/16)
+		subtle.XORBytes(buf[16:], buf[16:], x[:SectorSize-16])
+		subtle.XORBytes(buf[:16], buf[:16], iv[:])
+		copy(d, buf[:])
+		clear(buf[:])
+	default:
+		return false
+	}
+	return true
 }
