@@ -26,6 +26,27 @@ func openAliasType(verb string, args []string) (string, []string) {
 	return "", args
 }
 
+// checkPlainType is checkType for --type plain (see there).
+func checkPlainType(a *app, verb string, args []string) error {
+	switch verb {
+	case "open", "close", "status", "luksHeaderBackup", "luksHeaderRestore", "benchmark":
+		return nil
+	case "luksFormat":
+		// crypt_format with an unknown type: -EINVAL, no message, nothing written.
+		return &cliError{code: exitParams}
+	}
+	dev := a.headerPath(args[0])
+	if _, err := os.Stat(dev); err != nil {
+		return &cliError{code: exitDevice, msg: fmt.Sprintf("Device %s does not exist or access denied.", dev)}
+	}
+	switch verb {
+	case "isLuks", "luksUUID":
+		// Both are silent when the device holds no header of the type asked for.
+		return &cliError{code: exitParams}
+	}
+	return &cliError{code: exitParams, msg: fmt.Sprintf("Device %s is not a valid LUKS device.", dev)}
+}
+
 // verifyOpen is cryptsetup 2.6.1's verify_open for the options this program knows: the
 // plain-only options with another type, and --test-passphrase with plain. The message is
 // a usage error.
