@@ -12,9 +12,12 @@ import (
 
 // openAliasType is the device type cryptsetup's old verb names imply (its "Handle aliases"
 // block): plainOpen and create mean open --type plain, and create takes NAME DEVICE in that
-// historical order. It returns the type ("" = none) and the arguments in open's order.
+// historical order; luksOpen means open --type luks whatever --type says. It returns the
+// type ("" = none) and the arguments in open's order.
 func openAliasType(verb string, args []string) (string, []string) {
 	switch verb {
+	case "luksOpen":
+		return "luks", args
 	case "plainOpen":
 		return "plain", args
 	case "create":

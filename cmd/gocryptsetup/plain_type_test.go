@@ -9,7 +9,8 @@ import (
 )
 
 // TestPlainTypeOutsideOpen: --type plain is a type for open only. The LUKS actions fail as
-// cryptsetup's do (luksFormat writes nothing), and the actions that ignore the type still run.
+// cryptsetup's do (luksFormat writes nothing), luksOpen forces LUKS (so --skip is a usage
+// error), and the actions that ignore the type still run.
 func TestPlainTypeOutsideOpen(t *testing.T) {
 	cs := cryptsetup(t)
 	for _, args := range [][]string{
@@ -29,6 +30,8 @@ func TestPlainTypeOutsideOpen(t *testing.T) {
 		{"luksKillSlot", "--type", "plain", "xts.img", "1"},
 		{"luksKillSlot", "--type", "plain", "zero.img", "1"},
 		{"luksHeaderBackup", "--type", "plain", "xts.img", "--header-backup-file", "hb"},
+		{"luksOpen", "--type", "plain", "--skip", "1", "zero.img", "x"},
+		{"luksOpen", "--type", "plain", "--test-passphrase", "xts.img"},
 	} {
 		dir := copyTemplates(t, "xts.img", "zero.img")
 		want := runIn(t, dir, cs, "pass0\n", args...)
