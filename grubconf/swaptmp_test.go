@@ -3,6 +3,7 @@ package grubconf
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,48 +47,77 @@ func undoApply(t *testing.T, root, name string) {
 // root, apply twice = apply once, and byte-exact undo in either order.
 func TestScratchEveryFamily(t *testing.T) {
 	for _, rc := range rootCases {
-		t.Run(rc.name, func(t *testing.T) {
-			root := rc.files(t).build(t)
-			before := treeState(t, root, false)
-
-			var diff bytes.Buffer
-			for _, sc := range []Scratch{swapScratch, tmpScratch} {
-				p := planApply(t, root, sc)
-				require.NotEmpty(t, p.Changes)
-				require.NoError(t, p.Diff(&diff))
-				for _, c := range p.Changes {
-					require.Contains(t, []string{"/etc/crypttab", "/etc/fstab"}, c.Path, "only crypttab and fstab are edited")
-				}
-				if rc.family == FamilyLegacySysV {
-					require.NotEmpty(t, p.Warnings, "SysV warns about the by-id link at boot")
-				}
+		for _, noFinalNL := range []bool{false, true} {
+			name := rc.name
+			if noFinalNL {
+				name += "/no-final-newline"
 			}
-			golden(t, "swaptmp/"+rc.name+".diff", diff.Bytes())
-			applied := treeState(t, root, false)
+			t.Run(name, func(t *testing.T) {
+				root := rc.files(t).build(t)
+				if noFinalNL {
+					// crypttab and fstab written by hand often end without a newline: the
+					// appended lines must not glue onto the last one, in any undo order.
+					for _, f := range []string{"etc/crypttab", "etc/fstab"} {
+						b, err := os.ReadFile(filepath.Join(root, f))
+						if errors.Is(err, fs.ErrNotExist) {
+							continue
+						}
+						require.NoError(t, err)
+						require.NoError(t, os.WriteFile(filepath.Join(root, f), bytes.TrimRight(b, "\n"), 0o644))
+					}
+				}
+				before := treeState(t, root, false)
 
-			// Apply again: nothing to do, nothing written.
-			for _, sc := range []Scratch{swapScratch, tmpScratch} {
-				sys, err := Detect(root)
-				require.NoError(t, err)
-				p, err := sys.PlanScratch(sc)
-				require.NoError(t, err)
-				require.True(t, p.Empty(), "second plan for %s: %+v", sc.Name, p.Changes)
-				require.NoError(t, p.Apply(ApplyOptions{}))
-			}
-			require.Equal(t, applied, treeState(t, root, false))
+				var diff bytes.Buffer
+				for _, sc := range []Scratch{swapScratch, tmpScratch} {
+					p := planApply(t, root, sc)
+					require.NotEmpty(t, p.Changes)
+					require.NoError(t, p.Diff(&diff))
+					for _, c := range p.Changes {
+						require.Contains(t, []string{"/etc/crypttab", "/etc/fstab"}, c.Path, "only crypttab and fstab are edited")
+					}
+					if rc.family == FamilyLegacySysV {
+						require.NotEmpty(t, p.Warnings, "SysV warns about the by-id link at boot")
+					}
+				}
+				if !noFinalNL {
+					golden(t, "swaptmp/"+rc.name+".diff", diff.Bytes())
+				}
+				applied := treeState(t, root, false)
 
-			// Undo in the order of application: byte for byte, journal directories gone.
-			undoApply(t, root, swapScratch.Name)
-			undoApply(t, root, tmpScratch.Name)
-			require.Equal(t, before, treeState(t, root, false))
+				// Apply again: nothing to do, nothing written.
+				for _, sc := range []Scratch{swapScratch, tmpScratch} {
+					sys, err := Detect(root)
+					require.NoError(t, err)
+					p, err := sys.PlanScratch(sc)
+					require.NoError(t, err)
+					require.True(t, p.Empty(), "second plan for %s: %+v", sc.Name, p.Changes)
+					require.NoError(t, p.Apply(ApplyOptions{}))
+				}
+				require.Equal(t, applied, treeState(t, root, false))
 
-			// And in the reverse order.
-			planApply(t, root, swapScratch)
-			planApply(t, root, tmpScratch)
-			undoApply(t, root, tmpScratch.Name)
-			undoApply(t, root, swapScratch.Name)
-			require.Equal(t, before, treeState(t, root, false))
-		})
+				// Undo in the order of application: byte for byte, journal directories gone.
+				undoApply(t, root, swapScratch.Name)
+				undoApply(t, root, tmpScratch.Name)
+				require.Equal(t, before, treeState(t, root, false))
+
+				// And in the reverse order.
+				planApply(t, root, swapScratch)
+				planApply(t, root, tmpScratch)
+				undoApply(t, root, tmpScratch.Name)
+				undoApply(t, root, swapScratch.Name)
+				require.Equal(t, before, treeState(t, root, false))
+
+				// Apply order again, after a reapply of the first in between.
+				planApply(t, root, swapScratch)
+				planApply(t, root, tmpScratch)
+				undoApply(t, root, swapScratch.Name)
+				planApply(t, root, swapScratch)
+				undoApply(t, root, tmpScratch.Name)
+				undoApply(t, root, swapScratch.Name)
+				require.Equal(t, before, treeState(t, root, false))
+			})
+		}
 	}
 }
 
