@@ -397,7 +397,9 @@ func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
 		var auto []string
 		if ct != nil {
 			for _, e := range ct.Entries() {
-				if !hasOption(e.Options, "noauto") && e.IsLUKS() { // random-keyed swap/tmp never prompt
+				// Every type prompts (plain, bitlk, tcrypt as well as luks) unless the key
+				// comes from a random device: the swap and /tmp lines of PlanScratch.
+				if !hasOption(e.Options, "noauto") && !randomKey(e.Key) {
 					auto = append(auto, e.Name)
 				}
 			}

@@ -161,6 +161,17 @@ func (sc Scratch) scratchLines(f Family) (crypt, fst string) {
 	return sc.Name + " " + sc.Device + " /dev/urandom " + opts + ",nofail", fst
 }
 
+// randomKey reports whether a crypttab key field is a random device: the mapping gets a
+// new key at every boot without asking anyone (systemd-cryptsetup and cryptdisks read it as
+// a key file).
+func randomKey(key string) bool {
+	switch key {
+	case "/dev/urandom", "/dev/random", "/dev/hw_random":
+		return true
+	}
+	return false
+}
+
 // scratchComment heads the lines a scratch plan adds, so that a reader knows where they
 // come from and why the key is /dev/urandom.
 func scratchComment(sc Scratch) string {

@@ -307,3 +307,41 @@ func detectOrFail(t *testing.T, root string) *System {
 	require.NoError(t, err)
 	return sys
 }
+
+// TestKernelArgsOnlyWarnsEveryPromptingLine: with no volume named, the plan says which
+// crypttab lines still ask for a passphrase at boot. Every type prompts; only lines keyed
+// from a random device (the scratch swap and /tmp) do not.
+func TestKernelArgsOnlyWarnsEveryPromptingLine(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		warn bool
+	}{
+		{"secret /dev/xvdg none plain,cipher=aes-xts-plain64,size=512,hash=sha512\n", true},
+		{"win /dev/xvdh none bitlk\n", true},
+		{"vc /dev/xvdi - tcrypt\n", true},
+		{"data /dev/xvdf none luks\n", true},
+		{"cryptswap " + storeSerial + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap,nofail\n", false},
+		{"rnd " + ebsByID + " /dev/random plain,swap\n", false},
+		{"hw " + ebsByID + " /dev/hw_random plain,swap\n", false},
+		{"later /dev/xvdj none luks,noauto\n", false},
+	} {
+		root := fakeRoot{
+			"etc/default/grub": "fixture:07-amazon-linux-2-etc-default-grub",
+			"etc/os-release":   "NAME=\"Amazon Linux\"\nID=\"amzn\"\nVERSION_ID=\"2\"\n",
+			"etc/crypttab":     tc.line,
+			"etc/fstab":        "LABEL=/ / xfs defaults 0 0\n",
+		}.build(t)
+		sys, err := Detect(root)
+		require.NoError(t, err)
+		p, err := sys.PlanDisableUnlock(Volume{})
+		require.NoError(t, err)
+		name := strings.Fields(tc.line)[0]
+		found := false
+		for _, w := range p.Warnings {
+			if strings.Contains(w, "still unlocks "+name+" at boot") {
+				found = true
+			}
+		}
+		assert.Equal(t, tc.warn, found, "%q: warnings %q", tc.line, p.Warnings)
+	}
+}
