@@ -98,14 +98,19 @@ func validCipherSpec(s string) bool {
 }
 
 func (sc Scratch) validate() error {
+	if err := StableDevice(sc.Device); err != nil {
+		return fmt.Errorf("%s: %w", sc.Name, err)
+	}
+	return sc.validateNoDevice()
+}
+
+// validateNoDevice is validate without the device (see CheckScratch).
+func (sc Scratch) validateNoDevice() error {
 	if err := (Volume{Name: sc.Name}).validate(); err != nil || sc.Name == "" {
 		return fmt.Errorf("scratch mapping name %q: %w", sc.Name, ErrInvalidVolume)
 	}
 	if sc.Kind != ScratchSwap && sc.Kind != ScratchTmp {
 		return fmt.Errorf("%s: kind %q (want swap or tmp): %w", sc.Name, sc.Kind, ErrInvalidVolume)
-	}
-	if err := StableDevice(sc.Device); err != nil {
-		return fmt.Errorf("%s: %w", sc.Name, err)
 	}
 	if !validCipherSpec(sc.Cipher) || !validCipherSpec(sc.Hash) {
 		return fmt.Errorf("%s: cipher %q, hash %q: %w", sc.Name, sc.Cipher, sc.Hash, ErrInvalidVolume)
@@ -248,36 +253,9 @@ func (s *System) PlanScratch(sc Scratch) (*Plan, error) {
 	}
 	cline, fline := sc.scratchLines(s.Family)
 	dev := "/dev/mapper/" + sc.Name
-
-	haveCrypt := false
-	for _, l := range parseCrypttab(ctFile.cur).lines {
-		if l.comment || len(l.fields) == 0 {
-			continue
-		}
-		sameName := l.fields[0].text == sc.Name
-		sameDev := len(l.fields) > 1 && l.fields[1].text == sc.Device
-		switch {
-		case sameName && sameFields(cline, l.fields):
-			haveCrypt = true
-		case sameName:
-			return nil, fmt.Errorf("%s: %s already has another line for %s: %w", sc.Name, ctFile.res.Final, sc.Name, ErrInUse)
-		case sameDev:
-			return nil, fmt.Errorf("%s: %s already uses %s for %s: %w", sc.Name, ctFile.res.Final, sc.Device, l.fields[0].text, ErrInUse)
-		}
-	}
-	haveFstab := false
-	for _, l := range parseFstab(fsFile.cur).lines {
-		if l.comment || len(l.fields) < 2 {
-			continue
-		}
-		sameDev := l.fields[0].text == dev
-		sameMount := sc.Kind == ScratchTmp && l.fields[1].text == fstabEscape(sc.MountPoint)
-		switch {
-		case sameDev && sameFields(fline, l.fields):
-			haveFstab = true
-		case sameDev || sameMount:
-			return nil, fmt.Errorf("%s: %s already has a line for %s: %w", sc.Name, fsFile.res.Final, l.fields[1].text, ErrInUse)
-		}
+	haveCrypt, haveFstab, err := sc.conflicts(ctFile, fsFile, cline, fline)
+	if err != nil {
+		return nil, err
 	}
 	if !haveCrypt {
 		if ctFile.old == nil {
@@ -296,6 +274,77 @@ func (s *System) PlanScratch(sc Scratch) (*Plan, error) {
 		p.Warnings = append(p.Warnings, "SysV init (init_crypto) needs "+sc.Device+" to exist when rc.sysinit runs: udev must create the /dev/disk/by-id link; without it the line is skipped at boot (nothing is formatted)")
 	}
 	return p, nil
+}
+
+// conflicts is PlanScratch's check of crypttab and fstab: whether the lines are there
+// already, or ErrInUse when another line has the name, the device (unless sc.Device is
+// empty) or the mount point.
+func (sc Scratch) conflicts(ctFile, fsFile *wsFile, cline, fline string) (haveCrypt, haveFstab bool, err error) {
+	dev := "/dev/mapper/" + sc.Name
+	for _, l := range parseCrypttab(ctFile.cur).lines {
+		if l.comment || len(l.fields) == 0 {
+			continue
+		}
+		sameName := l.fields[0].text == sc.Name
+		sameDev := sc.Device != "" && len(l.fields) > 1 && l.fields[1].text == sc.Device
+		switch {
+		case sameName && sameFields(cline, l.fields):
+			haveCrypt = true
+		case sameName:
+			return false, false, fmt.Errorf("%s: %s already has another line for %s: %w", sc.Name, ctFile.res.Final, sc.Name, ErrInUse)
+		case sameDev:
+			return false, false, fmt.Errorf("%s: %s already uses %s for %s: %w", sc.Name, ctFile.res.Final, sc.Device, l.fields[0].text, ErrInUse)
+		}
+	}
+	for _, l := range parseFstab(fsFile.cur).lines {
+		if l.comment || len(l.fields) < 2 {
+			continue
+		}
+		sameDev := l.fields[0].text == dev
+		sameMount := sc.Kind == ScratchTmp && l.fields[1].text == fstabEscape(sc.MountPoint)
+		switch {
+		case sameDev && sameFields(fline, l.fields):
+			haveFstab = true
+		case sameDev || sameMount:
+			return false, false, fmt.Errorf("%s: %s already has a line for %s: %w", sc.Name, fsFile.res.Final, l.fields[1].text, ErrInUse)
+		}
+	}
+	return haveCrypt, haveFstab, nil
+}
+
+// CheckScratch makes the checks of PlanScratch that need no device, for a caller that
+// learns the device only later (a volume it has yet to create and attach) and must refuse
+// before that: sc.Device may be empty. It fails as PlanScratch would with ErrInvalidVolume
+// (name, kind, cipher, mount point) or ErrInUse (the name or the mount point taken in
+// crypttab or fstab).
+func (s *System) CheckScratch(sc Scratch) error {
+	sc = sc.withDefaults()
+	if sc.Device != "" {
+		_, err := s.PlanScratch(sc)
+		return err
+	}
+	if err := sc.validateNoDevice(); err != nil {
+		return err
+	}
+	w := newWorkset(s.Root)
+	ctName, fsName := "/etc/crypttab", "/etc/fstab"
+	if s.Crypttab != nil {
+		ctName = s.Crypttab.Name
+	}
+	if s.Fstab != nil {
+		fsName = s.Fstab.Name
+	}
+	ctFile, err := w.get(ctName)
+	if err != nil {
+		return err
+	}
+	fsFile, err := w.get(fsName)
+	if err != nil {
+		return err
+	}
+	cline, fline := sc.scratchLines(s.Family)
+	_, _, err = sc.conflicts(ctFile, fsFile, cline, fline)
+	return err
 }
 
 // passCreated hands the fact "no file was here before cloudluks" from the record being

@@ -345,3 +345,25 @@ func TestKernelArgsOnlyWarnsEveryPromptingLine(t *testing.T) {
 		assert.Equal(t, tc.warn, found, "%q: warnings %q", tc.line, p.Warnings)
 	}
 }
+
+// TestCheckScratchWithoutDevice: the checks that need no device refuse as PlanScratch
+// does, with the device still unknown; a free name and mount point pass.
+func TestCheckScratchWithoutDevice(t *testing.T) {
+	root := fakeRoot{
+		"etc/os-release": "ID=\"rhel\"\nVERSION_ID=\"9.4\"\n",
+		"etc/crypttab":   "cryptswap UUID=1 none luks\n",
+		"etc/fstab":      "UUID=x / xfs defaults 0 0\ntmpfs /var/tmp tmpfs defaults 0 0\n",
+	}.build(t)
+	sys, err := Detect(root)
+	require.NoError(t, err)
+	noDev := func(sc Scratch) Scratch { sc.Device = ""; return sc }
+	assert.ErrorIs(t, sys.CheckScratch(noDev(swapScratch)), ErrInUse)
+	tmp := noDev(tmpScratch)
+	assert.NoError(t, sys.CheckScratch(tmp))
+	tmp.MountPoint = "/var/tmp"
+	assert.ErrorIs(t, sys.CheckScratch(tmp), ErrInUse)
+	tmp.MountPoint = "/usr"
+	assert.ErrorIs(t, sys.CheckScratch(tmp), ErrInvalidVolume)
+	_, err = sys.PlanScratch(noDev(tmpScratch))
+	assert.ErrorIs(t, err, ErrUnstableDevice, "PlanScratch still needs the device")
+}

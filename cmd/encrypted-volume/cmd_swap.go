@@ -223,11 +223,14 @@ func (a *app) scratch(ctx context.Context, c *config, kind grubconf.ScratchKind)
 	}
 	// The boot configuration is planned now (refusals such as a name already in crypttab
 	// come before anything changes) and again at its step.
+	// Without a device yet (a volume still to be created or attached), the checks that
+	// need none: a name or mount point taken in crypttab or fstab is refused before step 1
+	// creates anything.
 	if r.stable != "" {
 		if _, err := r.bootPlan(); err != nil {
 			return err
 		}
-	} else if _, err := r.bootSystem(); err != nil {
+	} else if err := r.bootCheck(); err != nil {
 		return err
 	}
 	if r.device == "" && !c.noAWS {
@@ -358,15 +361,28 @@ func (r *scratchRun) bootPlan() (*grubconf.Plan, error) {
 		return nil, err
 	}
 	p, err := sys.PlanScratch(r.scratchSpec())
+	return p, r.bootErr(err)
+}
+
+// bootCheck is bootPlan before the device is known (grubconf.CheckScratch).
+func (r *scratchRun) bootCheck() error {
+	sys, err := r.bootSystem()
+	if err != nil {
+		return err
+	}
+	return r.bootErr(sys.CheckScratch(r.scratchSpec()))
+}
+
+func (r *scratchRun) bootErr(err error) error {
 	switch {
 	case errors.Is(err, grubconf.ErrInUse):
-		return nil, coded(fmt.Errorf("boot configuration in %s: %w", r.c.root, err), errBusy)
+		return coded(fmt.Errorf("boot configuration in %s: %w", r.c.root, err), errBusy)
 	case errors.Is(err, grubconf.ErrUnstableDevice), errors.Is(err, grubconf.ErrInvalidVolume):
-		return nil, coded(fmt.Errorf("boot configuration in %s: %w", r.c.root, err), errUsage)
+		return coded(fmt.Errorf("boot configuration in %s: %w", r.c.root, err), errUsage)
 	case err != nil:
-		return nil, fmt.Errorf("boot configuration in %s: %w", r.c.root, err)
+		return fmt.Errorf("boot configuration in %s: %w", r.c.root, err)
 	}
-	return p, nil
+	return nil
 }
 
 func (r *scratchRun) describeVolume() string {

@@ -267,3 +267,35 @@ func snapshotTree(t *testing.T, root string) map[string]string {
 	}))
 	return out
 }
+
+// TestScratchRefusedBeforeVolumeCreated: on the new-EBS-volume path, the boot
+// configuration's refusals that need no device (a crypttab name, an fstab mount point
+// taken, /usr as mount point) come before any cloud call: no volume is created and
+// attached only to be left behind.
+func TestScratchRefusedBeforeVolumeCreated(t *testing.T) {
+	for _, tc := range []struct {
+		name, file, content string
+		args                []string
+		code                int
+	}{
+		{"fstab /tmp taken", "etc/fstab", "UUID=0c3b / xfs defaults 0 0\ntmpfs /tmp tmpfs defaults 0 0\n", []string{"tmp"}, 5},
+		{"crypttab name taken", "etc/crypttab", "cryptswap /dev/disk/by-id/nvme-other none luks\n", []string{"swap"}, 5},
+		{"crypttab tmp name taken", "etc/crypttab", "crypttmp UUID=1234 none luks\n", []string{"tmp"}, 5},
+		{"mount point /usr", "", "", []string{"tmp", "--mount-point", "/usr"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "")
+			h.app.local = newFakeScratch(h.local)
+			root, _ := scratchRoot(t)
+			if tc.file != "" {
+				require.NoError(t, os.WriteFile(filepath.Join(root, tc.file), []byte(tc.content), 0o644))
+			}
+			before := snapshotTree(t, root)
+			code := h.run(append(tc.args, "--root", root, "-q")...)
+			assert.Equal(t, tc.code, code, "%s\n%s", h.stdout, h.stderr)
+			assert.Empty(t, h.cloud.calls, "no volume created or attached")
+			assert.NotContains(t, h.stdout.String(), "Step 1/")
+			assert.Equal(t, before, snapshotTree(t, root))
+		})
+	}
+}
