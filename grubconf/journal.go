@@ -434,7 +434,7 @@ func (s *System) isVolumeFile(p string) bool {
 			return true
 		}
 	}
-	return p == "/etc/crypttab" || p == "/etc/fstab"
+	return p == "/etc/crypttab" || p == "/etc/fstab" || isScratchFile(p)
 }
 
 // finishUndo ends an applied undo: the boot-loader entries kept for another record go to

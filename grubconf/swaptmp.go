@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -158,10 +159,10 @@ func (sc Scratch) scratchLines(f Family) (crypt, fst string) {
 		fst = dev + " swap swap defaults,nofail 0 0"
 	case sysv:
 		opts += ",tmp"
-		fst = dev + " " + fstabEscape(sc.MountPoint) + " ext2 defaults,nofail,_netdev 0 0"
+		fst = dev + " " + fstabEscape(sc.MountPoint) + " ext2 defaults,nosuid,nodev,nofail,_netdev 0 0"
 	default:
 		opts += ",tmp=ext4"
-		fst = dev + " " + fstabEscape(sc.MountPoint) + " ext4 defaults,nofail 0 2"
+		fst = dev + " " + fstabEscape(sc.MountPoint) + " ext4 " + systemdTmpOptions + " 0 0"
 	}
 	return sc.Name + " " + sc.Device + " /dev/urandom " + opts + ",nofail", fst
 }
@@ -175,6 +176,107 @@ func randomKey(key string) bool {
 		return true
 	}
 	return false
+}
+
+// systemdTmpOptions are the fstab options of a tmp line under systemd. nofail alone would
+// leave the mount unordered against local-fs.target (systemd.mount(5)), so
+// systemd-tmpfiles-setup.service (After=local-fs.target) could set 1777 on the root file
+// system's directory and never see the fresh file system, whose root mkfs and
+// systemd-makefs leave at 0755: x-systemd.before= puts the ordering back while keeping the
+// mount merely wanted, and the short device timeout bounds how long local-fs.target waits
+// for a disk that is gone (instance store after a stop and start). nosuid,nodev as the
+// live mount has them. Pass 0: systemd-fsck@ is ordered after the mapper device, not
+// after the systemd-makefs that formats it, so a pass of 2 could check random bytes and
+// fail the mount; a file system made at every boot has nothing to check. x-systemd.before= needs systemd 233; older ones (219: Amazon Linux
+// 2, RHEL 7) ignore it and get the same ordering from a unit drop-in (scratchFiles).
+const systemdTmpOptions = "nosuid,nodev,nofail,x-systemd.before=local-fs.target,x-systemd.device-timeout=30s"
+
+// scratchFile is a whole file a scratch plan writes besides its crypttab and fstab lines.
+type scratchFile struct {
+	path, content, reason string
+}
+
+// scratchFiles are the files a tmp line needs under systemd:
+//
+//   - /etc/tmpfiles.d/cloudluks-NAME.conf with "z MOUNTPOINT 1777 root root -": the mode
+//     is set at every boot after the mount (systemd-tmpfiles-setup runs after
+//     local-fs.target). X-mount.mode=1777 in fstab would do it in the mount itself, but it
+//     needs util-linux 2.38 (Debian 12 has 2.38.1; Ubuntu 22.04 2.37, RHEL 9 and Amazon
+//     Linux 2023 2.37, RHEL 8 2.32, Amazon Linux 2 2.30 do not); older mount(8) passes it
+//     to the kernel, which refuses it. "z" only adjusts an existing path and takes no
+//     ownership of it, so it adds to the distribution's "d /tmp 1777 root root 10d" (or
+//     "D …") without overriding its clean-up age or triggering "Duplicate line".
+//   - on systemd 219 (FamilyGRUB2: Amazon Linux 2, RHEL 7), which ignores x-systemd.before=,
+//     a drop-in for the generated mount unit with Before=local-fs.target.
+//
+// SysV init needs neither: init_crypto makes the fresh root mode 1777 itself.
+func (sc Scratch) scratchFiles(f Family) []scratchFile {
+	if sc.Kind != ScratchTmp || f == FamilyLegacySysV {
+		return nil
+	}
+	head := scratchComment(sc) + "\n"
+	out := []scratchFile{{
+		path:    "/etc/tmpfiles.d/cloudluks-" + sc.Name + ".conf",
+		content: head + "z " + tmpfilesQuote(sc.MountPoint) + " 1777 root root -\n",
+		reason:  "mode 1777 on " + sc.MountPoint + " at every boot, after the mount",
+	}}
+	if f == FamilyGRUB2 {
+		out = append(out, scratchFile{
+			path:    "/etc/systemd/system/" + mountUnitName(sc.MountPoint) + ".d/cloudluks-" + sc.Name + ".conf",
+			content: head + "[Unit]\nBefore=local-fs.target\n",
+			reason:  "mount " + sc.MountPoint + " before local-fs.target (systemd 219 ignores x-systemd.before=)",
+		})
+	}
+	return out
+}
+
+// isScratchFile reports whether the root-relative p is one of scratchFiles' paths.
+func isScratchFile(p string) bool {
+	base := path.Base(p)
+	if !strings.HasPrefix(base, "cloudluks-") || !strings.HasSuffix(base, ".conf") {
+		return false
+	}
+	dir := path.Dir(p)
+	return dir == "/etc/tmpfiles.d" || path.Dir(dir) == "/etc/systemd/system" && strings.HasSuffix(dir, ".mount.d")
+}
+
+// tmpfilesQuote writes a path for tmpfiles.d(5): C-style quoted when it holds white
+// space, a quote or a backslash, and with every % doubled (specifiers).
+func tmpfilesQuote(p string) string {
+	p = strings.ReplaceAll(p, "%", "%%")
+	if !strings.ContainsAny(p, " \t\"'\\") {
+		return p
+	}
+	return strconv.Quote(p)
+}
+
+// mountUnitName is systemd's name for the mount unit of path (systemd-escape --path
+// --suffix=mount).
+func mountUnitName(p string) string {
+	var parts []string
+	for _, s := range strings.Split(p, "/") {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	if len(parts) == 0 {
+		return "-.mount"
+	}
+	var b strings.Builder
+	for i, s := range parts {
+		if i > 0 {
+			b.WriteByte('-')
+		}
+		for j := 0; j < len(s); j++ {
+			c := s[j]
+			if c == '.' && i == 0 && j == 0 || !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == ':' || c == '_' || c == '.') {
+				fmt.Fprintf(&b, `\x%02x`, c)
+			} else {
+				b.WriteByte(c)
+			}
+		}
+	}
+	return b.String() + ".mount"
 }
 
 // scratchComment heads the lines a scratch plan adds, so that a reader knows where they
@@ -265,6 +367,16 @@ func (s *System) PlanScratch(sc Scratch) (*Plan, error) {
 	}
 	if !haveFstab {
 		fsFile.set(appendLines(fsFile.cur, scratchComment(sc), fline), "add "+string(sc.Kind)+" for "+dev)
+	}
+	for _, sf := range sc.scratchFiles(s.Family) {
+		f, err := w.get(sf.path)
+		if err != nil {
+			return nil, err
+		}
+		if f.cur != nil && string(f.cur) != sf.content {
+			return nil, fmt.Errorf("%s: %s exists with other content: %w", sc.Name, f.res.Final, ErrInUse)
+		}
+		f.set([]byte(sf.content), sf.reason)
 	}
 	p.Changes = w.changes()
 	if s.Family == FamilyLegacySysV && sc.Kind == ScratchTmp {

@@ -74,7 +74,8 @@ func TestScratchEveryFamily(t *testing.T) {
 					require.NotEmpty(t, p.Changes)
 					require.NoError(t, p.Diff(&diff))
 					for _, c := range p.Changes {
-						require.Contains(t, []string{"/etc/crypttab", "/etc/fstab"}, c.Path, "only crypttab and fstab are edited")
+						require.True(t, c.Path == "/etc/crypttab" || c.Path == "/etc/fstab" || isScratchFile(c.Path),
+							"only crypttab, fstab and the tmp line's drop-ins are edited: %s", c.Path)
 					}
 					if rc.family == FamilyLegacySysV {
 						require.NotEmpty(t, p.Warnings, "SysV warns about the by-id link at boot")
@@ -134,17 +135,17 @@ func TestScratchLinesPerFamily(t *testing.T) {
 			"cryptswap " + storeSerial + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap,nofail",
 			"crypttmp " + ebsByID + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,tmp,nofail",
 			"/dev/mapper/cryptswap swap swap defaults,nofail 0 0",
-			"/dev/mapper/crypttmp /tmp ext2 defaults,nofail,_netdev 0 0"},
+			"/dev/mapper/crypttmp /tmp ext2 defaults,nosuid,nodev,nofail,_netdev 0 0"},
 		{FamilyBLS,
 			"cryptswap " + storeSerial + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap,nofail",
 			"crypttmp " + ebsByID + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,tmp=ext4,nofail",
 			"/dev/mapper/cryptswap swap swap defaults,nofail 0 0",
-			"/dev/mapper/crypttmp /tmp ext4 defaults,nofail 0 2"},
+			"/dev/mapper/crypttmp /tmp ext4 nosuid,nodev,nofail,x-systemd.before=local-fs.target,x-systemd.device-timeout=30s 0 0"},
 		{FamilyDebian,
 			"cryptswap " + storeSerial + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap,nofail",
 			"crypttmp " + ebsByID + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,tmp=ext4,nofail",
 			"/dev/mapper/cryptswap none swap sw,nofail 0 0",
-			"/dev/mapper/crypttmp /tmp ext4 defaults,nofail 0 2"},
+			"/dev/mapper/crypttmp /tmp ext4 nosuid,nodev,nofail,x-systemd.before=local-fs.target,x-systemd.device-timeout=30s 0 0"},
 	} {
 		s := &System{Family: tc.family}
 		c, f, err := s.ScratchLines(swapScratch)

@@ -244,7 +244,7 @@ func TestTmpOnInstanceStore(t *testing.T) {
 	assert.Equal(t, os.ModeDir|os.ModeSticky|0o777, fi.Mode())
 	fst, err := os.ReadFile(filepath.Join(root, "etc/fstab"))
 	require.NoError(t, err)
-	assert.Contains(t, string(fst), "/dev/mapper/crypttmp "+mp+" ext4 defaults,nofail 0 2\n")
+	assert.Contains(t, string(fst), "/dev/mapper/crypttmp "+mp+" ext4 nosuid,nodev,nofail,x-systemd.before=local-fs.target,x-systemd.device-timeout=30s 0 0\n")
 	assert.Empty(t, h.cloud.calls, "no EC2 for an instance-store disk")
 }
 
