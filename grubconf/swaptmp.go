@@ -328,7 +328,9 @@ func sameFields(a string, b []field) bool {
 // the swap or /tmp line for /dev/mapper/NAME, in each family's form (see the package
 // documentation). The device must have a stable name (ErrUnstableDevice). It refuses with
 // ErrInUse when crypttab already uses the name or the device for another line, or fstab
-// already has another line for /dev/mapper/NAME or the mount point. An empty plan means
+// already has another line for /dev/mapper/NAME or the mount point, or mounts the device
+// itself or one of its partitions under another name (its kernel name or /dev/xvdX, which
+// the by-id link leads to inside the root). An empty plan means
 // the lines are there. Apply records them under the name, so PlanUndo(sc.Name) takes them
 // out again byte for byte.
 func (s *System) PlanScratch(sc Scratch) (*Plan, error) {
@@ -355,7 +357,7 @@ func (s *System) PlanScratch(sc Scratch) (*Plan, error) {
 	}
 	cline, fline := sc.scratchLines(s.Family)
 	dev := "/dev/mapper/" + sc.Name
-	haveCrypt, haveFstab, err := sc.conflicts(ctFile, fsFile, cline, fline)
+	haveCrypt, haveFstab, err := sc.conflicts(s.Root, ctFile, fsFile, cline, fline)
 	if err != nil {
 		return nil, err
 	}
@@ -391,14 +393,18 @@ func (s *System) PlanScratch(sc Scratch) (*Plan, error) {
 // conflicts is PlanScratch's check of crypttab and fstab: whether the lines are there
 // already, or ErrInUse when another line has the name, the device (unless sc.Device is
 // empty) or the mount point.
-func (sc Scratch) conflicts(ctFile, fsFile *wsFile, cline, fline string) (haveCrypt, haveFstab bool, err error) {
+func (sc Scratch) conflicts(root string, ctFile, fsFile *wsFile, cline, fline string) (haveCrypt, haveFstab bool, err error) {
 	dev := "/dev/mapper/" + sc.Name
+	disk := ""
+	if sc.Device != "" {
+		disk = diskKey(root, sc.Device)
+	}
 	for _, l := range parseCrypttab(ctFile.cur).lines {
 		if l.comment || len(l.fields) == 0 {
 			continue
 		}
 		sameName := l.fields[0].text == sc.Name
-		sameDev := sc.Device != "" && len(l.fields) > 1 && l.fields[1].text == sc.Device
+		sameDev := disk != "" && len(l.fields) > 1 && sameDisk(disk, diskKey(root, l.fields[1].text))
 		switch {
 		case sameName && sameFields(cline, l.fields):
 			haveCrypt = true
@@ -419,9 +425,52 @@ func (sc Scratch) conflicts(ctFile, fsFile *wsFile, cline, fline string) (haveCr
 			haveFstab = true
 		case sameDev || sameMount:
 			return false, false, fmt.Errorf("%s: %s already has a line for %s: %w", sc.Name, fsFile.res.Final, l.fields[1].text, ErrInUse)
+		case disk != "" && sameDisk(disk, diskKey(root, l.fields[0].text)):
+			// cloud-init's "/dev/nvme1n1 /mnt auto …" for the instance store, say: the
+			// boot would mount the disk there and then format it for this line, or the reverse.
+			return false, false, fmt.Errorf("%s: %s mounts %s (the disk %s names) on %s: %w", sc.Name, fsFile.res.Final, l.fields[0].text, sc.Device, l.fields[1].text, ErrInUse)
 		}
 	}
 	return haveCrypt, haveFstab, nil
+}
+
+// diskKey is the name a device spec of crypttab or fstab has inside root: a /dev path with
+// its links followed inside the root (udev's /dev/disk/by-id links, the /dev/xvdX and
+// /dev/sdX links to NVMe names on Nitro), the path itself when it does not resolve (an
+// image root without /dev). UUID=, LABEL= and the like name file systems, not disks, and
+// need a probe: "".
+func diskKey(root, spec string) string {
+	if !strings.HasPrefix(spec, "/dev/") {
+		return ""
+	}
+	if r, err := resolveIn(root, spec); err == nil {
+		return r.Final
+	}
+	return path.Clean(spec)
+}
+
+// sameDisk reports whether the resolved names a and b are one disk, or one a partition of
+// the other (/dev/nvme1n1 and /dev/nvme1n1p2, /dev/xvdf and /dev/xvdf1).
+func sameDisk(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	if len(b) < len(a) {
+		a, b = b, a
+	}
+	rest, ok := strings.CutPrefix(b, a)
+	if !ok {
+		return false
+	}
+	if rest == "" {
+		return true
+	}
+	if last := a[len(a)-1]; last >= '0' && last <= '9' {
+		if rest, ok = strings.CutPrefix(rest, "p"); !ok {
+			return false
+		}
+	}
+	return rest != "" && strings.Trim(rest, "0123456789") == ""
 }
 
 // CheckScratch makes the checks of PlanScratch that need no device, for a caller that
@@ -455,7 +504,7 @@ func (s *System) CheckScratch(sc Scratch) error {
 		return err
 	}
 	cline, fline := sc.scratchLines(s.Family)
-	_, _, err = sc.conflicts(ctFile, fsFile, cline, fline)
+	_, _, err = sc.conflicts(s.Root, ctFile, fsFile, cline, fline)
 	return err
 }
 

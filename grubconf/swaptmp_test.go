@@ -368,3 +368,46 @@ func TestCheckScratchWithoutDevice(t *testing.T) {
 	_, err = sys.PlanScratch(noDev(tmpScratch))
 	assert.ErrorIs(t, err, ErrUnstableDevice, "PlanScratch still needs the device")
 }
+
+// TestScratchRefusesDiskMountedUnderAnotherName: the by-id name of the scratch device is
+// followed inside the root to its kernel name, so a line for the same disk (or one of its
+// partitions) under that name, or under the /dev/xvdX link, is refused with ErrInUse;
+// another disk with a similar name is not.
+func TestScratchRefusesDiskMountedUnderAnotherName(t *testing.T) {
+	for _, tc := range []struct {
+		fstab, crypttab string
+		refused         bool
+	}{
+		{fstab: "/dev/nvme1n1 /mnt auto defaults,nofail,x-systemd.requires=cloud-init.service,comment=cloudconfig 0 2\n", refused: true},
+		{fstab: "/dev/nvme1n1p1 /data ext4 defaults 0 2\n", refused: true},
+		{fstab: "/dev/xvdb /mnt auto defaults 0 2\n", refused: true},
+		{fstab: storeSerial + " /mnt auto defaults 0 2\n", refused: true},
+		{fstab: "/dev/nvme1n1 none swap sw 0 0\n", refused: true},
+		{crypttab: "other /dev/nvme1n1 none luks\n", refused: true},
+		{crypttab: "other /dev/xvdb1 none luks\n", refused: true},
+		{fstab: "/dev/nvme10n1 /mnt auto defaults 0 2\n"},
+		{fstab: "/dev/nvme1n10 /mnt auto defaults 0 2\n"},
+		{fstab: "/dev/xvdba /mnt auto defaults 0 2\n"},
+		{fstab: "UUID=0c3b /mnt ext4 defaults 0 2\n"},
+	} {
+		root := fakeRoot{
+			"etc/os-release":                     "ID=\"rhel\"\nVERSION_ID=\"9.4\"\n",
+			"etc/fstab":                          "UUID=x / xfs defaults 0 0\n" + tc.fstab,
+			"etc/crypttab":                       tc.crypttab,
+			"dev/nvme1n1":                        "",
+			"dev/nvme1n1p1":                      "",
+			"dev/nvme10n1":                       "",
+			"dev/xvdb":                           "->nvme1n1",
+			"dev/xvdb1":                          "->nvme1n1p1",
+			strings.TrimPrefix(storeSerial, "/"): "->../../nvme1n1",
+		}.build(t)
+		sys, err := Detect(root)
+		require.NoError(t, err)
+		_, err = sys.PlanScratch(swapScratch)
+		if tc.refused {
+			assert.ErrorIs(t, err, ErrInUse, "%q %q", tc.fstab, tc.crypttab)
+		} else {
+			assert.NoError(t, err, "%q %q", tc.fstab, tc.crypttab)
+		}
+	}
+}
