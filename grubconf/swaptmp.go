@@ -52,8 +52,12 @@ type Scratch struct {
 	Cipher string      // dm-crypt cipher spec; DefaultScratchCipher when empty
 	// KeySize in bits; DefaultScratchKeySize when 0.
 	KeySize int
-	// Hash is written for explicitness (a key file, here /dev/urandom, is not hashed in
-	// plain mode); DefaultScratchHash when empty.
+	// Hash is written out so that no distribution default applies; DefaultScratchHash
+	// when empty. Unlike the cryptsetup command (which ignores --hash with a key file),
+	// systemd-cryptsetup hands the key file to libcryptsetup with hash= and the bytes read
+	// from /dev/urandom are hashed, sha256 repeated with "A" prefixes up to the key size
+	// (lib/crypt_plain.c): still a random key, of at least 256 bits' strength, as
+	// aes-xts-plain64 with 512 bits (two AES-256 keys) needs.
 	Hash string
 	// MountPoint of a tmp device; /tmp when empty.
 	MountPoint string
@@ -130,6 +134,10 @@ func (sc Scratch) validateNoDevice() error {
 //
 // systemd (systemd-cryptsetup-generator) and Debian's cryptdisks: "swap" and "tmp=ext4"
 // imply plain mode with the key file /dev/urandom and run mkswap / mkfs at every boot.
+// systemd 219 (Amazon Linux 2, RHEL 7) knows no "tmp=FSTYPE" (a later addition): it
+// matches the option as plain "tmp" and runs mke2fs, so /tmp there is ext2, which the
+// fstab line's ext4 mounts (the ext4 driver serves ext2); the fstab type stays ext4 for
+// the newer systemd versions, where tmp=ext4 makes ext4.
 //
 // SysV (RHEL 6, Amazon Linux AMI: initscripts' init_crypto in /etc/init.d/functions,
 // rhel6-branch): lines keyed from /dev/urandom are set up in the second pass
