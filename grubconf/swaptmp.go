@@ -123,11 +123,35 @@ func (sc Scratch) validateNoDevice() error {
 	if sc.KeySize <= 0 || sc.KeySize%8 != 0 || sc.KeySize > 4096 {
 		return fmt.Errorf("%s: key size %d bits: %w", sc.Name, sc.KeySize, ErrInvalidVolume)
 	}
-	if sc.Kind == ScratchTmp && (!strings.HasPrefix(sc.MountPoint, "/") || sc.MountPoint == "/" || sc.MountPoint == "/usr" ||
+	if sc.Kind == ScratchTmp && (!strings.HasPrefix(sc.MountPoint, "/") || systemMountPoint(sc.MountPoint) ||
 		strings.ContainsAny(sc.MountPoint, "\n\x00")) {
 		return fmt.Errorf("%s: mount point %q: %w", sc.Name, sc.MountPoint, ErrInvalidVolume)
 	}
 	return nil
+}
+
+// systemMountPoint reports whether a scratch file system, emptied at every boot, would be
+// mounted over the system's own files: the top-level directories of the hierarchy
+// (/, /usr, /etc, /var, /boot, /home, /root, /opt, /srv, the binaries and libraries, the
+// API file systems) and anything below /usr, /etc, /boot, /dev, /proc, /sys, /run or /var
+// (/var/lib/mysql would lose its databases at the next boot), except /var/tmp, which
+// like /tmp is made for this.
+func systemMountPoint(mp string) bool {
+	mp = path.Clean(mp)
+	switch mp {
+	case "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/opt",
+		"/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/usr", "/var":
+		return true
+	}
+	if mp == "/var/tmp" || strings.HasPrefix(mp, "/var/tmp/") {
+		return false
+	}
+	for _, d := range []string{"/usr/", "/etc/", "/boot/", "/dev/", "/proc/", "/sys/", "/run/", "/var/"} {
+		if strings.HasPrefix(mp, d) {
+			return true
+		}
+	}
+	return false
 }
 
 // scratchLines are the crypttab and fstab lines (without newline) for sc on family f.

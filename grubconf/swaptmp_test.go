@@ -411,3 +411,26 @@ func TestScratchRefusesDiskMountedUnderAnotherName(t *testing.T) {
 		}
 	}
 }
+
+// TestScratchMountPointSystemDirs: a tmp file system is emptied at every boot, so it never
+// goes over the system's own directories; /tmp, /var/tmp and places of the caller's own
+// choosing are planned.
+func TestScratchMountPointSystemDirs(t *testing.T) {
+	root := fakeRoot{"etc/os-release": "ID=\"rhel\"\nVERSION_ID=\"9.4\"\n", "etc/fstab": "UUID=x / xfs defaults 0 0\n"}.build(t)
+	sys, err := Detect(root)
+	require.NoError(t, err)
+	for mp, ok := range map[string]bool{
+		"/": false, "/usr": false, "/usr/local": false, "/etc": false, "/var": false, "/var/lib/mysql": false, "/var/log": false,
+		"/boot": false, "/boot/efi": false, "/home": false, "/root": false, "/opt": false, "/srv": false, "/run/x": false, "/lib64": false,
+		"/tmp": true, "/var/tmp": true, "/var/tmp/build": true, "/scratch": true, "/mnt/cache": true, "/home/alice/cache": true, "/var/tmpx": false,
+	} {
+		sc := tmpScratch
+		sc.MountPoint = mp
+		_, err := sys.PlanScratch(sc)
+		if ok {
+			assert.NoError(t, err, mp)
+		} else {
+			assert.ErrorIs(t, err, ErrInvalidVolume, mp)
+		}
+	}
+}

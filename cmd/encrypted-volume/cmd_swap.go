@@ -60,7 +60,7 @@ func parseScratchFlags(verb string, args []string, stderr io.Writer) (*config, e
 	fs.StringVar(&c.cipher, "cipher", grubconf.DefaultScratchCipher, "cipher spec (cryptsetup -c)")
 	fs.IntVar(&c.keySize, "key-size", grubconf.DefaultScratchKeySize, "key size in bits (cryptsetup -s)")
 	fs.StringVar(&c.root, "root", "/", "root directory whose crypttab and fstab get the boot-time lines")
-	fs.BoolVar(&c.force, "force", false, "use the device even if it holds a filesystem, swap or partition table (never a LUKS header)")
+	fs.BoolVar(&c.force, "force", false, "use the device even if it holds a filesystem, swap or partition table (never a LUKS header); tmp: allow a --mount-point other than /tmp and /var/tmp (never a system directory)")
 	fs.BoolVar(&c.batch, "q", false, "batch mode: do not ask for confirmation")
 	fs.BoolVar(&c.batch, "batch-mode", false, "same as -q")
 	fs.Usage = func() {
@@ -108,6 +108,12 @@ func (c *config) validateScratch() error {
 		return bad("--mount-point %q must be an absolute path other than /", c.mountPoint)
 	}
 	c.mountPoint = filepath.Clean(c.mountPoint)
+	if c.verb == "tmp" && c.mountPoint != "/tmp" && c.mountPoint != "/var/tmp" && !c.force {
+		// Whatever is mounted there is emptied at every boot: only the directories made
+		// for that go without a second thought. System directories are refused even
+		// with --force (grubconf).
+		return bad("--mount-point %s: a file system emptied at every boot goes on /tmp or /var/tmp; anywhere else needs --force", c.mountPoint)
+	}
 	if c.keySize <= 0 || c.keySize%8 != 0 {
 		return bad("--key-size must be a positive multiple of 8 bits")
 	}
