@@ -109,6 +109,9 @@ var plainMatrix = []plainCase{
 	{name: "keyfile", cipher: "aes-xts-plain64", bits: 512, keyFile: bytes.Repeat([]byte("key file bytes\n"), 10), keyOff: 5},
 	{name: "keyfile-hash-ignored", cipher: "aes-cbc-essiv:sha256", bits: 256, keyFile: []byte("0123456789abcdef0123456789abcdef-rest"), extraArgs: []string{"--hash", "sha512"}},
 	{name: "stdin-key-hashed", cipher: "aes-xts-plain64", bits: 256, hash: "sha256", pass: "all of\nstdin\n", stdinKey: true},
+	// -d - with --hash plain: cryptsetup reads exactly the key size from stdin (the rest,
+	// newline included, is left unread); a shorter stdin is a fault (below).
+	{name: "stdin-hash-plain", cipher: "aes-xts-plain64", bits: 256, hash: "plain", pass: "0123456789abcdef0123456789abcdef-and-more\n", stdinKey: true},
 	{name: "discards-readonly", cipher: "aes-xts-plain64", bits: 256, hash: "sha256", pass: "flags", discards: true, readOnly: true},
 }
 
@@ -386,6 +389,15 @@ func TestVMPlain(t *testing.T) {
 				assertNothingLeft(t)
 			})
 		}
+		t.Run("stdin shorter than the key", func(t *testing.T) {
+			args := []string{"open", "--type", "plain", "-q", "-h", "plain", "-d", "-", dev, name}
+			r := run(t, []byte("pw\n"), "cryptsetup", args...)
+			g := run(t, []byte("pw\n"), bin, args...)
+			assert.NotEqual(t, 0, r.code)
+			assert.Equal(t, r.code, g.code, "%v: %s / %s", args, r.stderr, g.stderr)
+			assert.Equal(t, lastLine(r.stderr), lastLine(g.stderr), "%v", args)
+			assertNothingLeft(t)
+		})
 		_, err := OpenPlain(ctx, dev, "bad/name", []byte("pw"), PlainParams{}, OpenOptions{})
 		assert.ErrorIs(t, err, ErrInvalidName)
 		_, err = OpenPlainKey(ctx, dev, name, []byte("short"), PlainParams{}, OpenOptions{})

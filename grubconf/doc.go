@@ -60,7 +60,10 @@
 //
 // writes "cryptswap DEVICE /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap,nofail"
 // (tmp: ",tmp=ext4") and "/dev/mapper/cryptswap swap swap defaults,nofail 0 0" ("none swap sw"
-// on Debian; /tmp: "ext4 defaults,nofail 0 2"), cipher, key size and hash always explicit. The
+// on Debian; /tmp: "ext4 nosuid,nodev,nofail,x-systemd.before=local-fs.target,x-systemd.device-timeout=30s 0 0"
+// plus /etc/tmpfiles.d/cloudluks-NAME.conf "z /tmp 1777 root root -", which makes the fresh
+// file system's root 1777 after the mount, and on systemd 219 a tmp.mount drop-in with
+// Before=local-fs.target), cipher, key size and hash always explicit. The
 // device must be a /dev/disk/by-id/ name (ErrUnstableDevice otherwise): a kernel name such
 // as /dev/nvme1n1 can point at another volume after a reboot, which the boot would then
 // format. On SysV systems (RHEL 6, Amazon Linux AMI) initscripts' init_crypto sets up

@@ -74,6 +74,10 @@ type Plan struct {
 	// created are the files this undo's record created that stay because other records'
 	// lines remain in them; finishUndo passes that fact on (see passCreated).
 	created []string
+	// terminated are the steps of this undo's record whose newline after an unterminated
+	// last line stays because other lines follow it; finishUndo hands them on (see
+	// handTerminated).
+	terminated []terminatedStep
 }
 
 // Empty reports whether there is nothing to change (the operation is already done).
@@ -393,7 +397,9 @@ func (s *System) PlanDisableUnlock(v Volume) (*Plan, error) {
 		var auto []string
 		if ct != nil {
 			for _, e := range ct.Entries() {
-				if !hasOption(e.Options, "noauto") && e.IsLUKS() { // random-keyed swap/tmp never prompt
+				// Every type prompts (plain, bitlk, tcrypt as well as luks) unless the key
+				// comes from a random device: the swap and /tmp lines of PlanScratch.
+				if !hasOption(e.Options, "noauto") && !randomKey(e.Key) {
 					auto = append(auto, e.Name)
 				}
 			}

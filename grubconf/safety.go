@@ -49,7 +49,7 @@ func checkEncryptedBoot(v Volume, cmdlines []cmdlineSource, crypttab *crypttab, 
 		for _, e := range crypttab.Entries() {
 			if e.IsLUKS() {
 				crypt[e.Name] = true
-			} else if e.Key == "/dev/urandom" || e.Key == "/dev/random" {
+			} else if randomKey(e.Key) {
 				random["/dev/mapper/"+e.Name] = true
 			}
 			if e.Name != v.Name && e.IsLUKS() {

@@ -3,6 +3,7 @@ package grubconf
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,48 +47,78 @@ func undoApply(t *testing.T, root, name string) {
 // root, apply twice = apply once, and byte-exact undo in either order.
 func TestScratchEveryFamily(t *testing.T) {
 	for _, rc := range rootCases {
-		t.Run(rc.name, func(t *testing.T) {
-			root := rc.files(t).build(t)
-			before := treeState(t, root, false)
-
-			var diff bytes.Buffer
-			for _, sc := range []Scratch{swapScratch, tmpScratch} {
-				p := planApply(t, root, sc)
-				require.NotEmpty(t, p.Changes)
-				require.NoError(t, p.Diff(&diff))
-				for _, c := range p.Changes {
-					require.Contains(t, []string{"/etc/crypttab", "/etc/fstab"}, c.Path, "only crypttab and fstab are edited")
-				}
-				if rc.family == FamilyLegacySysV {
-					require.NotEmpty(t, p.Warnings, "SysV warns about the by-id link at boot")
-				}
+		for _, noFinalNL := range []bool{false, true} {
+			name := rc.name
+			if noFinalNL {
+				name += "/no-final-newline"
 			}
-			golden(t, "swaptmp/"+rc.name+".diff", diff.Bytes())
-			applied := treeState(t, root, false)
+			t.Run(name, func(t *testing.T) {
+				root := rc.files(t).build(t)
+				if noFinalNL {
+					// crypttab and fstab written by hand often end without a newline: the
+					// appended lines must not glue onto the last one, in any undo order.
+					for _, f := range []string{"etc/crypttab", "etc/fstab"} {
+						b, err := os.ReadFile(filepath.Join(root, f))
+						if errors.Is(err, fs.ErrNotExist) {
+							continue
+						}
+						require.NoError(t, err)
+						require.NoError(t, os.WriteFile(filepath.Join(root, f), bytes.TrimRight(b, "\n"), 0o644))
+					}
+				}
+				before := treeState(t, root, false)
 
-			// Apply again: nothing to do, nothing written.
-			for _, sc := range []Scratch{swapScratch, tmpScratch} {
-				sys, err := Detect(root)
-				require.NoError(t, err)
-				p, err := sys.PlanScratch(sc)
-				require.NoError(t, err)
-				require.True(t, p.Empty(), "second plan for %s: %+v", sc.Name, p.Changes)
-				require.NoError(t, p.Apply(ApplyOptions{}))
-			}
-			require.Equal(t, applied, treeState(t, root, false))
+				var diff bytes.Buffer
+				for _, sc := range []Scratch{swapScratch, tmpScratch} {
+					p := planApply(t, root, sc)
+					require.NotEmpty(t, p.Changes)
+					require.NoError(t, p.Diff(&diff))
+					for _, c := range p.Changes {
+						require.True(t, c.Path == "/etc/crypttab" || c.Path == "/etc/fstab" || isScratchFile(c.Path),
+							"only crypttab, fstab and the tmp line's drop-ins are edited: %s", c.Path)
+					}
+					if rc.family == FamilyLegacySysV {
+						require.NotEmpty(t, p.Warnings, "SysV warns about the by-id link at boot")
+					}
+				}
+				if !noFinalNL {
+					golden(t, "swaptmp/"+rc.name+".diff", diff.Bytes())
+				}
+				applied := treeState(t, root, false)
 
-			// Undo in the order of application: byte for byte, journal directories gone.
-			undoApply(t, root, swapScratch.Name)
-			undoApply(t, root, tmpScratch.Name)
-			require.Equal(t, before, treeState(t, root, false))
+				// Apply again: nothing to do, nothing written.
+				for _, sc := range []Scratch{swapScratch, tmpScratch} {
+					sys, err := Detect(root)
+					require.NoError(t, err)
+					p, err := sys.PlanScratch(sc)
+					require.NoError(t, err)
+					require.True(t, p.Empty(), "second plan for %s: %+v", sc.Name, p.Changes)
+					require.NoError(t, p.Apply(ApplyOptions{}))
+				}
+				require.Equal(t, applied, treeState(t, root, false))
 
-			// And in the reverse order.
-			planApply(t, root, swapScratch)
-			planApply(t, root, tmpScratch)
-			undoApply(t, root, tmpScratch.Name)
-			undoApply(t, root, swapScratch.Name)
-			require.Equal(t, before, treeState(t, root, false))
-		})
+				// Undo in the order of application: byte for byte, journal directories gone.
+				undoApply(t, root, swapScratch.Name)
+				undoApply(t, root, tmpScratch.Name)
+				require.Equal(t, before, treeState(t, root, false))
+
+				// And in the reverse order.
+				planApply(t, root, swapScratch)
+				planApply(t, root, tmpScratch)
+				undoApply(t, root, tmpScratch.Name)
+				undoApply(t, root, swapScratch.Name)
+				require.Equal(t, before, treeState(t, root, false))
+
+				// Apply order again, after a reapply of the first in between.
+				planApply(t, root, swapScratch)
+				planApply(t, root, tmpScratch)
+				undoApply(t, root, swapScratch.Name)
+				planApply(t, root, swapScratch)
+				undoApply(t, root, tmpScratch.Name)
+				undoApply(t, root, swapScratch.Name)
+				require.Equal(t, before, treeState(t, root, false))
+			})
+		}
 	}
 }
 
@@ -104,17 +135,17 @@ func TestScratchLinesPerFamily(t *testing.T) {
 			"cryptswap " + storeSerial + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap,nofail",
 			"crypttmp " + ebsByID + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,tmp,nofail",
 			"/dev/mapper/cryptswap swap swap defaults,nofail 0 0",
-			"/dev/mapper/crypttmp /tmp ext2 defaults,nofail,_netdev 0 0"},
+			"/dev/mapper/crypttmp /tmp ext2 defaults,nosuid,nodev,nofail,_netdev 0 0"},
 		{FamilyBLS,
 			"cryptswap " + storeSerial + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap,nofail",
 			"crypttmp " + ebsByID + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,tmp=ext4,nofail",
 			"/dev/mapper/cryptswap swap swap defaults,nofail 0 0",
-			"/dev/mapper/crypttmp /tmp ext4 defaults,nofail 0 2"},
+			"/dev/mapper/crypttmp /tmp ext4 nosuid,nodev,nofail,x-systemd.before=local-fs.target,x-systemd.device-timeout=30s 0 0"},
 		{FamilyDebian,
 			"cryptswap " + storeSerial + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap,nofail",
 			"crypttmp " + ebsByID + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,tmp=ext4,nofail",
 			"/dev/mapper/cryptswap none swap sw,nofail 0 0",
-			"/dev/mapper/crypttmp /tmp ext4 defaults,nofail 0 2"},
+			"/dev/mapper/crypttmp /tmp ext4 nosuid,nodev,nofail,x-systemd.before=local-fs.target,x-systemd.device-timeout=30s 0 0"},
 	} {
 		s := &System{Family: tc.family}
 		c, f, err := s.ScratchLines(swapScratch)
@@ -276,4 +307,130 @@ func detectOrFail(t *testing.T, root string) *System {
 	sys, err := Detect(root)
 	require.NoError(t, err)
 	return sys
+}
+
+// TestKernelArgsOnlyWarnsEveryPromptingLine: with no volume named, the plan says which
+// crypttab lines still ask for a passphrase at boot. Every type prompts; only lines keyed
+// from a random device (the scratch swap and /tmp) do not.
+func TestKernelArgsOnlyWarnsEveryPromptingLine(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		warn bool
+	}{
+		{"secret /dev/xvdg none plain,cipher=aes-xts-plain64,size=512,hash=sha512\n", true},
+		{"win /dev/xvdh none bitlk\n", true},
+		{"vc /dev/xvdi - tcrypt\n", true},
+		{"data /dev/xvdf none luks\n", true},
+		{"cryptswap " + storeSerial + " /dev/urandom plain,cipher=aes-xts-plain64,size=512,hash=sha256,swap,nofail\n", false},
+		{"rnd " + ebsByID + " /dev/random plain,swap\n", false},
+		{"hw " + ebsByID + " /dev/hw_random plain,swap\n", false},
+		{"later /dev/xvdj none luks,noauto\n", false},
+	} {
+		root := fakeRoot{
+			"etc/default/grub": "fixture:07-amazon-linux-2-etc-default-grub",
+			"etc/os-release":   "NAME=\"Amazon Linux\"\nID=\"amzn\"\nVERSION_ID=\"2\"\n",
+			"etc/crypttab":     tc.line,
+			"etc/fstab":        "LABEL=/ / xfs defaults 0 0\n",
+		}.build(t)
+		sys, err := Detect(root)
+		require.NoError(t, err)
+		p, err := sys.PlanDisableUnlock(Volume{})
+		require.NoError(t, err)
+		name := strings.Fields(tc.line)[0]
+		found := false
+		for _, w := range p.Warnings {
+			if strings.Contains(w, "still unlocks "+name+" at boot") {
+				found = true
+			}
+		}
+		assert.Equal(t, tc.warn, found, "%q: warnings %q", tc.line, p.Warnings)
+	}
+}
+
+// TestCheckScratchWithoutDevice: the checks that need no device refuse as PlanScratch
+// does, with the device still unknown; a free name and mount point pass.
+func TestCheckScratchWithoutDevice(t *testing.T) {
+	root := fakeRoot{
+		"etc/os-release": "ID=\"rhel\"\nVERSION_ID=\"9.4\"\n",
+		"etc/crypttab":   "cryptswap UUID=1 none luks\n",
+		"etc/fstab":      "UUID=x / xfs defaults 0 0\ntmpfs /var/tmp tmpfs defaults 0 0\n",
+	}.build(t)
+	sys, err := Detect(root)
+	require.NoError(t, err)
+	noDev := func(sc Scratch) Scratch { sc.Device = ""; return sc }
+	assert.ErrorIs(t, sys.CheckScratch(noDev(swapScratch)), ErrInUse)
+	tmp := noDev(tmpScratch)
+	assert.NoError(t, sys.CheckScratch(tmp))
+	tmp.MountPoint = "/var/tmp"
+	assert.ErrorIs(t, sys.CheckScratch(tmp), ErrInUse)
+	tmp.MountPoint = "/usr"
+	assert.ErrorIs(t, sys.CheckScratch(tmp), ErrInvalidVolume)
+	_, err = sys.PlanScratch(noDev(tmpScratch))
+	assert.ErrorIs(t, err, ErrUnstableDevice, "PlanScratch still needs the device")
+}
+
+// TestScratchRefusesDiskMountedUnderAnotherName: the by-id name of the scratch device is
+// followed inside the root to its kernel name, so a line for the same disk (or one of its
+// partitions) under that name, or under the /dev/xvdX link, is refused with ErrInUse;
+// another disk with a similar name is not.
+func TestScratchRefusesDiskMountedUnderAnotherName(t *testing.T) {
+	for _, tc := range []struct {
+		fstab, crypttab string
+		refused         bool
+	}{
+		{fstab: "/dev/nvme1n1 /mnt auto defaults,nofail,x-systemd.requires=cloud-init.service,comment=cloudconfig 0 2\n", refused: true},
+		{fstab: "/dev/nvme1n1p1 /data ext4 defaults 0 2\n", refused: true},
+		{fstab: "/dev/xvdb /mnt auto defaults 0 2\n", refused: true},
+		{fstab: storeSerial + " /mnt auto defaults 0 2\n", refused: true},
+		{fstab: "/dev/nvme1n1 none swap sw 0 0\n", refused: true},
+		{crypttab: "other /dev/nvme1n1 none luks\n", refused: true},
+		{crypttab: "other /dev/xvdb1 none luks\n", refused: true},
+		{fstab: "/dev/nvme10n1 /mnt auto defaults 0 2\n"},
+		{fstab: "/dev/nvme1n10 /mnt auto defaults 0 2\n"},
+		{fstab: "/dev/xvdba /mnt auto defaults 0 2\n"},
+		{fstab: "UUID=0c3b /mnt ext4 defaults 0 2\n"},
+	} {
+		root := fakeRoot{
+			"etc/os-release":                     "ID=\"rhel\"\nVERSION_ID=\"9.4\"\n",
+			"etc/fstab":                          "UUID=x / xfs defaults 0 0\n" + tc.fstab,
+			"etc/crypttab":                       tc.crypttab,
+			"dev/nvme1n1":                        "",
+			"dev/nvme1n1p1":                      "",
+			"dev/nvme10n1":                       "",
+			"dev/xvdb":                           "->nvme1n1",
+			"dev/xvdb1":                          "->nvme1n1p1",
+			strings.TrimPrefix(storeSerial, "/"): "->../../nvme1n1",
+		}.build(t)
+		sys, err := Detect(root)
+		require.NoError(t, err)
+		_, err = sys.PlanScratch(swapScratch)
+		if tc.refused {
+			assert.ErrorIs(t, err, ErrInUse, "%q %q", tc.fstab, tc.crypttab)
+		} else {
+			assert.NoError(t, err, "%q %q", tc.fstab, tc.crypttab)
+		}
+	}
+}
+
+// TestScratchMountPointSystemDirs: a tmp file system is emptied at every boot, so it never
+// goes over the system's own directories; /tmp, /var/tmp and places of the caller's own
+// choosing are planned.
+func TestScratchMountPointSystemDirs(t *testing.T) {
+	root := fakeRoot{"etc/os-release": "ID=\"rhel\"\nVERSION_ID=\"9.4\"\n", "etc/fstab": "UUID=x / xfs defaults 0 0\n"}.build(t)
+	sys, err := Detect(root)
+	require.NoError(t, err)
+	for mp, ok := range map[string]bool{
+		"/": false, "/usr": false, "/usr/local": false, "/etc": false, "/var": false, "/var/lib/mysql": false, "/var/log": false,
+		"/boot": false, "/boot/efi": false, "/home": false, "/root": false, "/opt": false, "/srv": false, "/run/x": false, "/lib64": false,
+		"/tmp": true, "/var/tmp": true, "/var/tmp/build": true, "/scratch": true, "/mnt/cache": true, "/home/alice/cache": true, "/var/tmpx": false,
+	} {
+		sc := tmpScratch
+		sc.MountPoint = mp
+		_, err := sys.PlanScratch(sc)
+		if ok {
+			assert.NoError(t, err, mp)
+		} else {
+			assert.ErrorIs(t, err, ErrInvalidVolume, mp)
+		}
+	}
 }

@@ -60,7 +60,7 @@ func parseScratchFlags(verb string, args []string, stderr io.Writer) (*config, e
 	fs.StringVar(&c.cipher, "cipher", grubconf.DefaultScratchCipher, "cipher spec (cryptsetup -c)")
 	fs.IntVar(&c.keySize, "key-size", grubconf.DefaultScratchKeySize, "key size in bits (cryptsetup -s)")
 	fs.StringVar(&c.root, "root", "/", "root directory whose crypttab and fstab get the boot-time lines")
-	fs.BoolVar(&c.force, "force", false, "use the device even if it holds a filesystem, swap or partition table (never a LUKS header)")
+	fs.BoolVar(&c.force, "force", false, "use the device even if it holds a filesystem, swap or partition table (never a LUKS header); tmp: allow a --mount-point other than /tmp and /var/tmp (never a system directory)")
 	fs.BoolVar(&c.batch, "q", false, "batch mode: do not ask for confirmation")
 	fs.BoolVar(&c.batch, "batch-mode", false, "same as -q")
 	fs.Usage = func() {
@@ -108,6 +108,12 @@ func (c *config) validateScratch() error {
 		return bad("--mount-point %q must be an absolute path other than /", c.mountPoint)
 	}
 	c.mountPoint = filepath.Clean(c.mountPoint)
+	if c.verb == "tmp" && c.mountPoint != "/tmp" && c.mountPoint != "/var/tmp" && !c.force {
+		// Whatever is mounted there is emptied at every boot: only the directories made
+		// for that go without a second thought. System directories are refused even
+		// with --force (grubconf).
+		return bad("--mount-point %s: a file system emptied at every boot goes on /tmp or /var/tmp; anywhere else needs --force", c.mountPoint)
+	}
 	if c.keySize <= 0 || c.keySize%8 != 0 {
 		return bad("--key-size must be a positive multiple of 8 bits")
 	}
@@ -223,11 +229,14 @@ func (a *app) scratch(ctx context.Context, c *config, kind grubconf.ScratchKind)
 	}
 	// The boot configuration is planned now (refusals such as a name already in crypttab
 	// come before anything changes) and again at its step.
+	// Without a device yet (a volume still to be created or attached), the checks that
+	// need none: a name or mount point taken in crypttab or fstab is refused before step 1
+	// creates anything.
 	if r.stable != "" {
 		if _, err := r.bootPlan(); err != nil {
 			return err
 		}
-	} else if _, err := r.bootSystem(); err != nil {
+	} else if err := r.bootCheck(); err != nil {
 		return err
 	}
 	if r.device == "" && !c.noAWS {
@@ -358,15 +367,28 @@ func (r *scratchRun) bootPlan() (*grubconf.Plan, error) {
 		return nil, err
 	}
 	p, err := sys.PlanScratch(r.scratchSpec())
+	return p, r.bootErr(err)
+}
+
+// bootCheck is bootPlan before the device is known (grubconf.CheckScratch).
+func (r *scratchRun) bootCheck() error {
+	sys, err := r.bootSystem()
+	if err != nil {
+		return err
+	}
+	return r.bootErr(sys.CheckScratch(r.scratchSpec()))
+}
+
+func (r *scratchRun) bootErr(err error) error {
 	switch {
 	case errors.Is(err, grubconf.ErrInUse):
-		return nil, coded(fmt.Errorf("boot configuration in %s: %w", r.c.root, err), errBusy)
+		return coded(fmt.Errorf("boot configuration in %s: %w", r.c.root, err), errBusy)
 	case errors.Is(err, grubconf.ErrUnstableDevice), errors.Is(err, grubconf.ErrInvalidVolume):
-		return nil, coded(fmt.Errorf("boot configuration in %s: %w", r.c.root, err), errUsage)
+		return coded(fmt.Errorf("boot configuration in %s: %w", r.c.root, err), errUsage)
 	case err != nil:
-		return nil, fmt.Errorf("boot configuration in %s: %w", r.c.root, err)
+		return fmt.Errorf("boot configuration in %s: %w", r.c.root, err)
 	}
-	return p, nil
+	return nil
 }
 
 func (r *scratchRun) describeVolume() string {

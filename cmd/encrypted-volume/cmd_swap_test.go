@@ -234,7 +234,7 @@ func TestTmpOnInstanceStore(t *testing.T) {
 	fs.store = []string{busy, free}
 	root, _ := scratchRoot(t)
 	mp := filepath.Join(t.TempDir(), "tmp")
-	code := h.run("tmp", "--instance-store", "--mount-point", mp, "--root", root, "-q")
+	code := h.run("tmp", "--instance-store", "--mount-point", mp, "--force", "--root", root, "-q")
 	require.Equal(t, 0, code, "%s\n%s", h.stdout, h.stderr)
 	assert.Contains(t, h.stdout.String(), "instance store: using "+free)
 	assert.Contains(t, h.local.calls, "mkfs mkfs.ext4 -q -m 0 /dev/mapper/crypttmp")
@@ -244,7 +244,7 @@ func TestTmpOnInstanceStore(t *testing.T) {
 	assert.Equal(t, os.ModeDir|os.ModeSticky|0o777, fi.Mode())
 	fst, err := os.ReadFile(filepath.Join(root, "etc/fstab"))
 	require.NoError(t, err)
-	assert.Contains(t, string(fst), "/dev/mapper/crypttmp "+mp+" ext4 defaults,nofail 0 2\n")
+	assert.Contains(t, string(fst), "/dev/mapper/crypttmp "+mp+" ext4 nosuid,nodev,nofail,x-systemd.before=local-fs.target,x-systemd.device-timeout=30s 0 0\n")
 	assert.Empty(t, h.cloud.calls, "no EC2 for an instance-store disk")
 }
 
@@ -266,4 +266,67 @@ func snapshotTree(t *testing.T, root string) map[string]string {
 		return err
 	}))
 	return out
+}
+
+// TestScratchRefusedBeforeVolumeCreated: on the new-EBS-volume path, the boot
+// configuration's refusals that need no device (a crypttab name, an fstab mount point
+// taken, /usr as mount point) come before any cloud call: no volume is created and
+// attached only to be left behind.
+func TestScratchRefusedBeforeVolumeCreated(t *testing.T) {
+	for _, tc := range []struct {
+		name, file, content string
+		args                []string
+		code                int
+	}{
+		{"fstab /tmp taken", "etc/fstab", "UUID=0c3b / xfs defaults 0 0\ntmpfs /tmp tmpfs defaults 0 0\n", []string{"tmp"}, 5},
+		{"crypttab name taken", "etc/crypttab", "cryptswap /dev/disk/by-id/nvme-other none luks\n", []string{"swap"}, 5},
+		{"crypttab tmp name taken", "etc/crypttab", "crypttmp UUID=1234 none luks\n", []string{"tmp"}, 5},
+		{"mount point /usr", "", "", []string{"tmp", "--mount-point", "/usr", "--force"}, 1},
+		{"mount point /var/lib/mysql", "", "", []string{"tmp", "--mount-point", "/var/lib/mysql", "--force"}, 1},
+		{"mount point /scratch without --force", "", "", []string{"tmp", "--mount-point", "/scratch"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "")
+			h.app.local = newFakeScratch(h.local)
+			root, _ := scratchRoot(t)
+			if tc.file != "" {
+				require.NoError(t, os.WriteFile(filepath.Join(root, tc.file), []byte(tc.content), 0o644))
+			}
+			before := snapshotTree(t, root)
+			code := h.run(append(tc.args, "--root", root, "-q")...)
+			assert.Equal(t, tc.code, code, "%s\n%s", h.stdout, h.stderr)
+			assert.Empty(t, h.cloud.calls, "no volume created or attached")
+			assert.NotContains(t, h.stdout.String(), "Step 1/")
+			assert.Equal(t, before, snapshotTree(t, root))
+		})
+	}
+}
+
+// TestTmpMountPointNeedsForce: /tmp and /var/tmp go without --force; anywhere else needs
+// it, and a system directory is refused even with it — before anything happens.
+func TestTmpMountPointNeedsForce(t *testing.T) {
+	for _, tc := range []struct {
+		mp    string
+		force bool
+		want  string
+	}{
+		{"/scratch", false, "--mount-point /scratch: a file system emptied at every boot goes on /tmp or /var/tmp; anywhere else needs --force"},
+		{"/home", true, "mount point \"/home\""},
+		{"/etc", true, "mount point \"/etc\""},
+		{"/var", true, "mount point \"/var\""},
+		{"/var/lib/mysql", true, "mount point \"/var/lib/mysql\""},
+		{"/boot/efi", true, "mount point \"/boot/efi\""},
+	} {
+		h := newHarness(t, "")
+		h.app.local = newFakeScratch(h.local)
+		root, before := scratchRoot(t)
+		args := []string{"tmp", "--mount-point", tc.mp, "--root", root, "-q"}
+		if tc.force {
+			args = append(args, "--force")
+		}
+		assert.Equal(t, 1, h.run(args...), tc.mp)
+		assert.Contains(t, h.stderr.String(), tc.want, tc.mp)
+		assert.Empty(t, h.cloud.calls, tc.mp)
+		assert.Equal(t, before, snapshotTree(t, root), tc.mp)
+	}
 }

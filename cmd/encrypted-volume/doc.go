@@ -51,7 +51,10 @@
 // a reboot, which the boot would then format. Before the first change, the device must be
 // unused (not mounted, mapped or swap), at least 8 MiB, hold no LUKS header (never
 // overwritten, even with --force) and no other signature (unless --force); the cipher and
-// key size are checked as the mapping would check them. status lists these mappings
+// key size are checked as the mapping would check them. tmp mounts on /tmp or /var/tmp;
+// anywhere else needs --force, and a system directory (/etc, /var, /home, /boot, /usr…
+// and what lies below most of them) is refused even with it: the file system is emptied
+// at every boot. status lists these mappings
 // ("ephemeral key", "ephemeralKey": true in --json) with their use and crypttab line;
 // teardown --name NAME switches the swap off or unmounts, closes the mapping (the key,
 // and with it every byte written, is gone) and takes the crypttab and fstab lines out.

@@ -164,8 +164,9 @@ func TestSwapTmpVM(t *testing.T) {
 		require.Equal(t, 0, code, out)
 		require.NoError(t, sysLocal{}.Swapoff(mapper))
 		require.NoError(t, dmcrypt.Close(ctx, "cryptswap")) // shutdown
-		cs, err := exec.Command("cryptsetup", "open", "--type", "plain", "--cipher", "aes-xts-plain64", "--key-size", "512",
-			"--key-file", "/dev/urandom", "-q", dev, "cryptswap").CombinedOutput()
+		ct, err = os.ReadFile(filepath.Join(root, "etc/crypttab"))
+		require.NoError(t, err)
+		cs, err := exec.Command("cryptsetup", crypttabOpenArgs(t, string(ct), "cryptswap", dev)...).CombinedOutput()
 		require.NoError(t, err, string(cs))
 		mk, err := exec.Command("mkswap", mapper).CombinedOutput()
 		require.NoError(t, err, string(mk))
@@ -188,7 +189,8 @@ func TestSwapTmpVM(t *testing.T) {
 
 	t.Run("tmp", func(t *testing.T) {
 		dev := vmtest.GuestDisk(1)
-		code, out := runProgram(t, "", "tmp", "--device", dev, "--mount-point", vmTmpMount, "--root", root, "-q")
+		// --force: the guest's /tmp is the harness's, so the test mounts elsewhere.
+		code, out := runProgram(t, "", "tmp", "--device", dev, "--mount-point", vmTmpMount, "--force", "--root", root, "-q")
 		require.Equal(t, 0, code, out)
 		fi, err := os.Stat(vmTmpMount)
 		require.NoError(t, err)
@@ -317,6 +319,43 @@ func squeezeToSwap(t *testing.T, n int) bool {
 	ev, _ := os.ReadFile(filepath.Join(grp, "memory.events"))
 	t.Logf("memory.events: %s", strings.ReplaceAll(string(ev), "\n", "; "))
 	return err == nil
+}
+
+// crypttabOpenArgs turns the crypttab line of name into the cryptsetup command line that
+// sets it up at boot (plain mode, key file, cipher=, size=, hash=), so the test opens what
+// the line says rather than what the test believes it says. dev stands in for the line's
+// by-id name, which no udev creates in the guest.
+func crypttabOpenArgs(t *testing.T, crypttab, name, dev string) []string {
+	t.Helper()
+	for _, l := range strings.Split(crypttab, "\n") {
+		f := strings.Fields(l)
+		if len(f) != 4 || f[0] != name {
+			continue
+		}
+		require.True(t, strings.HasPrefix(f[1], "/dev/disk/by-id/"), "stable device name: %s", l)
+		args := []string{"open", "--type", "plain", "--key-file", f[2], "-q"}
+		plain := false
+		for _, o := range strings.Split(f[3], ",") {
+			k, v, _ := strings.Cut(o, "=")
+			switch k {
+			case "plain":
+				plain = true
+			case "cipher":
+				args = append(args, "--cipher", v)
+			case "size":
+				args = append(args, "--key-size", v)
+			case "hash":
+				args = append(args, "--hash", v)
+			case "swap", "tmp", "nofail":
+			default:
+				t.Fatalf("crypttab option %q not handled: %s", o, l)
+			}
+		}
+		require.True(t, plain, "plain mode: %s", l)
+		return append(args, dev, name)
+	}
+	t.Fatalf("no crypttab line for %s in:\n%s", name, crypttab)
+	return nil
 }
 
 func readAll(t *testing.T, path string) []byte {

@@ -3,7 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/cloudluks/cloudluks/dmcrypt"
 	"github.com/cloudluks/cloudluks/internal/blkid"
@@ -12,9 +15,12 @@ import (
 
 // openAliasType is the device type cryptsetup's old verb names imply (its "Handle aliases"
 // block): plainOpen and create mean open --type plain, and create takes NAME DEVICE in that
-// historical order. It returns the type ("" = none) and the arguments in open's order.
+// historical order; luksOpen means open --type luks whatever --type says. It returns the
+// type ("" = none) and the arguments in open's order.
 func openAliasType(verb string, args []string) (string, []string) {
 	switch verb {
+	case "luksOpen":
+		return "luks", args
 	case "plainOpen":
 		return "plain", args
 	case "create":
@@ -24,6 +30,27 @@ func openAliasType(verb string, args []string) (string, []string) {
 		return "plain", args
 	}
 	return "", args
+}
+
+// checkPlainType is checkType for --type plain (see there).
+func checkPlainType(a *app, verb string, args []string) error {
+	switch verb {
+	case "open", "close", "status", "luksHeaderBackup", "luksHeaderRestore", "benchmark":
+		return nil
+	case "luksFormat":
+		// crypt_format with an unknown type: -EINVAL, no message, nothing written.
+		return &cliError{code: exitParams}
+	}
+	dev := a.headerPath(args[0])
+	if _, err := os.Stat(dev); err != nil {
+		return &cliError{code: exitDevice, msg: fmt.Sprintf("Device %s does not exist or access denied.", dev)}
+	}
+	switch verb {
+	case "isLuks", "luksUUID":
+		// Both are silent when the device holds no header of the type asked for.
+		return &cliError{code: exitParams}
+	}
+	return &cliError{code: exitParams, msg: fmt.Sprintf("Device %s is not a valid LUKS device.", dev)}
 }
 
 // verifyOpen is cryptsetup 2.6.1's verify_open for the options this program knows: the
@@ -219,4 +246,64 @@ func plainError(name, dev string, lp luks.PlainParams, err error) error {
 		return &cliError{code: exitParams, msg: fmt.Sprintf("Cipher %s with a %d-bit key is not supported (nothing was mapped).", cipher, keyBytes*8)}
 	}
 	return mappingError(name, dev, err)
+}
+
+// errSizeSpec is a size option that is not a number with an optional unit.
+var errSizeSpec = errors.New("invalid size specification")
+
+// parseSize reads a size as cryptsetup 2.6.1's tools_string_to_size does: decimal digits
+// (no sign, no space), then optionally a unit — S (512-byte sectors), K, M, G or T — bare
+// or with "iB" for powers of 1024, or with "B" for powers of 1000 ("1MB" is 1000000).
+// Anything else, or a value beyond 64 bits, is errSizeSpec; zero is out of range (popt's
+// "invalid numeric value"). Values beyond int64 keep their remainder modulo 512, for
+// checkDeviceSize.
+func parseSize(s string) (int64, error) {
+	digits := len(s) - len(strings.TrimLeft(s, "0123456789"))
+	if digits == 0 {
+		return 0, errSizeSpec
+	}
+	v, err := strconv.ParseUint(s[:digits], 10, 64)
+	if err != nil {
+		return 0, errSizeSpec
+	}
+	if unit := s[digits:]; unit != "" {
+		base := uint64(1024)
+		switch unit[1:] {
+		case "", "iB":
+		case "B":
+			base = 1000
+		default:
+			return 0, errSizeSpec
+		}
+		pow := strings.IndexByte("kmgt", unit[0]|0x20) + 1
+		mult := uint64(1)
+		switch {
+		case unit[0] == 'S' || unit[0] == 's':
+			mult = 512
+		case pow == 0:
+			return 0, errSizeSpec
+		}
+		for range pow {
+			mult *= base
+		}
+		if v != 0 && v*mult/v != mult {
+			return 0, errSizeSpec
+		}
+		v *= mult
+	}
+	if v == 0 {
+		return 0, strconv.ErrRange
+	}
+	if v > math.MaxInt64 {
+		v = math.MaxInt64&^(luks.SectorSize-1) + v%luks.SectorSize
+	}
+	return int64(v), nil
+}
+
+// checkDeviceSize is cryptsetup's parse-time check of --device-size.
+func checkDeviceSize(o *options) string {
+	if o.set["device-size"] && o.deviceSize%luks.SectorSize != 0 {
+		return "Device size must be multiple of 512 bytes sector."
+	}
+	return ""
 }

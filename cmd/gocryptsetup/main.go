@@ -161,22 +161,28 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 	if err := opts.checkAllowed(v.Name); err != nil {
 		return a.usageFail(err.(*usageError))
 	}
-	if err := checkType(opts, v.Name); err != nil && (v.Name != "luksFormat" || !formatsLUKS2(opts)) && v.Name != "convert" {
+	if err := checkType(a, v.Name, args); err != nil && (v.Name != "luksFormat" || !formatsLUKS2(opts)) && v.Name != "convert" {
 		return a.finish(err)
 	}
 	return a.finish(v.Run(a, args))
 }
 
-// checkType accepts --type luks1 (and "luks", which means the default format, here LUKS1),
-// and luks2 for the verbs that read LUKS2 (readTypes).
-func checkType(o *options, verb string) error {
+// checkType accepts --type luks1 (and "luks"), luks2 for the verbs that read LUKS2
+// (readTypes), and --type plain as cryptsetup 2.6.1 does: open maps a plain device; close,
+// status, the header backup actions and benchmark ignore the type; luksFormat refuses it
+// without a word; the other LUKS actions load no LUKS header of type plain, so they fail as
+// on a device without one (after the device's existence check).
+func checkType(a *app, verb string, args []string) error {
+	o := a.opts
 	switch o.typ {
-	case "", "luks", "luks1", "plain":
+	case "", "luks", "luks1":
 		return nil
 	case "luks2":
 		if readTypes[verb] {
 			return nil
 		}
+	case "plain":
+		return checkPlainType(a, verb, args)
 	}
 	return &cliError{code: exitParams, msg: fmt.Sprintf("Device type %s is not supported (this program handles LUKS1 only).", o.typ)}
 }

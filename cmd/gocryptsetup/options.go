@@ -101,6 +101,7 @@ const (
 	numUint32                // CRYPT_ARG_UINT32
 	numInt32                 // CRYPT_ARG_INT32
 	numUint64                // CRYPT_ARG_UINT64 (above math.MaxInt64 saturates; only offsets use it)
+	numSize                  // a size with an optional unit, tools_string_to_size (parseSize)
 )
 
 // optionTable lists the options in the order the usage text shows them.
@@ -124,7 +125,7 @@ func optionTable() []optDef {
 		{long: "benchmark-time", kind: optInt, arg: "msecs", apply: func(o *options, _ string, n int64) { o.benchTime = time.Duration(n) * time.Millisecond }},
 		{long: "cancel-deferred", kind: optBool, only: []string{"close"}, apply: flag(func(o *options) *bool { return &o.cancelDeferred })},
 		{long: "cipher", short: 'c', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.cipher })},
-		{long: "device-size", kind: optInt, num: numUint64, arg: "bytes", only: []string{"open"}, apply: num(func(o *options) *int64 { return &o.deviceSize })},
+		{long: "device-size", kind: optInt, num: numSize, arg: "bytes", only: []string{"open"}, apply: num(func(o *options) *int64 { return &o.deviceSize })},
 		{long: "debug", kind: optBool, apply: flag(func(o *options) *bool { return &o.debug })},
 		{long: "deferred", kind: optBool, only: []string{"close"}, apply: flag(func(o *options) *bool { return &o.deferred })},
 		{long: "dump-volume-key", kind: optBool, apply: flag(func(o *options) *bool { return &o.dumpVolumeKey })},
@@ -199,6 +200,9 @@ func parseArgs(args []string) (*options, []string, error) {
 		var n int64
 		if d.kind == optInt {
 			v, err := parseNumber(val, d.num)
+			if err == errSizeSpec { // parseSize returns it unwrapped
+				return &usageError{msg: fmt.Sprintf("Invalid size specification in parameter --%s.", d.long)}
+			}
 			if err != nil {
 				return &usageError{msg: "invalid numeric value"}
 			}
@@ -279,6 +283,9 @@ func parseArgs(args []string) (*options, []string, error) {
 // range of the option's C type. As in strtoull, "-N" for an unsigned type wraps around, so
 // it is out of range for uint32 and huge for uint64.
 func parseNumber(s string, t numType) (int64, error) {
+	if t == numSize {
+		return parseSize(s)
+	}
 	s = strings.TrimLeft(s, " \t\n\v\f\r")
 	neg := false
 	if s != "" && (s[0] == '+' || s[0] == '-') {
@@ -348,6 +355,9 @@ func (o *options) checkAllowed(action string) error {
 
 // check applies cryptsetup's cross-option rules that it reports as usage errors.
 func (o *options) check() error {
+	if msg := checkDeviceSize(o); msg != "" {
+		return &usageError{msg: msg}
+	}
 	if o.set["key-size"] && o.keySize%8 != 0 {
 		return &usageError{msg: "Key size must be a multiple of 8 bits"}
 	}
