@@ -125,7 +125,7 @@ func cmdTrust(a *app, args []string) error {
 			}
 		}
 	}
-	added, err := pin(khFile, []string{instance, addr}, key, *replace)
+	added, err := pin(ctx, khFile, []string{instance, addr}, key, *replace)
 	if err != nil {
 		return err
 	}
@@ -211,9 +211,14 @@ func instanceAddr(ctx context.Context, api keeper.EC2API, instance string, cfg k
 }
 
 // pin adds "HOSTS KEY" to the known_hosts file, atomically (temporary file beside it, fsync,
-// rename). A host already pinned to the same key is left alone; to another key it is an
+// rename), under the file's writers' lock from its read to the rename. A host already pinned to the same key is left alone; to another key it is an
 // error unless replace, which drops the old lines of those hosts.
-func pin(path string, hosts []string, key ssh.PublicKey, replace bool) (bool, error) {
+func pin(ctx context.Context, path string, hosts []string, key ssh.PublicKey, replace bool) (bool, error) {
+	unlock, err := lockFile(ctx, path)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
 	old, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return false, err

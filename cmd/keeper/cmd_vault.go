@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -26,20 +27,22 @@ func cmdVault(a *app, args []string) error {
 	return usageErr("vault %q: want add, list or remove", args[0])
 }
 
-// vaultPaths are the vault and identity files: the flags, else the configuration's.
-func (a *app) vaultPaths() (path, identity string, err error) {
+// vaultPaths are the vault and identity files and the vault's recipients: the flags, else
+// the configuration's.
+func (a *app) vaultPaths() (path, identity string, recipients []string, err error) {
 	path, identity = a.vault, a.identity
 	if path == "" {
 		c, err := config.Load(a.config)
 		if err != nil {
-			return "", "", fmt.Errorf("%w (or give --vault)", err)
+			return "", "", nil, fmt.Errorf("%w (or give --vault)", err)
 		}
 		path = c.Vault
 		if identity == "" {
 			identity = c.Identity
 		}
+		recipients = c.Recipients
 	}
-	return path, identity, nil
+	return path, identity, recipients, nil
 }
 
 // vaultOptions are age's defaults: a new passphrase vault costs about a second of scrypt.
@@ -50,13 +53,21 @@ func (a *app) keyInput() cli.KeyInput {
 }
 
 // openVault opens the vault with its identity file or a passphrase. With create, a missing
-// vault is made: for the recipients given, else for a new passphrase asked twice.
+// vault is made: for the recipients given, else for a new passphrase asked twice. The
+// recipients given (--recipient), else the configuration's, are what a recipient vault's
+// writes are encrypted to: never the list inside the file, which anyone who can write the
+// file can forge (see package keeper/vault).
 func (a *app) openVault(create bool, recipients []string) (*vault.Vault, error) {
-	path, identity, err := a.vaultPaths()
+	path, identity, cfgRecipients, err := a.vaultPaths()
 	if err != nil {
 		return nil, err
 	}
 	opts := vaultOptions()
+	given := len(recipients) > 0
+	if !given {
+		recipients = cfgRecipients
+	}
+	opts.Recipients = recipients
 	_, statErr := os.Stat(path)
 	missing := errors.Is(statErr, os.ErrNotExist)
 	switch {
@@ -73,8 +84,8 @@ func (a *app) openVault(create bool, recipients []string) (*vault.Vault, error) 
 		return vault.Create(path, pass, opts)
 	case missing:
 		return nil, fmt.Errorf("%s: %w", path, vault.ErrNotFound)
-	case len(recipients) > 0:
-		return nil, usageErr("--recipient: the vault %s exists already", path)
+	case given && identity == "":
+		return nil, usageErr("--recipient: the vault %s exists: give its --identity too", path)
 	case identity != "":
 		f, err := os.Open(identity)
 		if err != nil {
@@ -107,7 +118,7 @@ func vaultAdd(a *app, args []string) error {
 	label := fs.String("label", "", "free label shown by vault list")
 	keyFile := fs.String("key-file", "", "read the volume's passphrase from this file, whole ('-' = all of stdin)")
 	var recipients multiFlag
-	fs.Var(&recipients, "recipient", "age recipient (age1…, a plugin's) to create a new vault for, instead of a passphrase (repeatable)")
+	fs.Var(&recipients, "recipient", "age recipient (age1…, a plugin's) to create a new vault for, instead of a passphrase, or that an existing vault's rewrite is encrypted to (repeatable; default: the configuration's recipients)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -167,6 +178,8 @@ func vaultAdd(a *app, args []string) error {
 func vaultList(a *app, args []string) error {
 	fs := a.flags("vault list")
 	asJSON := fs.Bool("json", false, "print JSON")
+	var recipients multiFlag
+	fs.Var(&recipients, "recipient", "the vault's age recipients, to compare with those the file lists (repeatable; default: the configuration's)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -174,7 +187,7 @@ func vaultList(a *app, args []string) error {
 	if len(pos) != 0 {
 		return usageErr("vault list takes no argument")
 	}
-	v, err := a.openVault(false, nil)
+	v, err := a.openVault(false, recipients)
 	if err != nil {
 		return err
 	}
@@ -190,11 +203,42 @@ func vaultList(a *app, args []string) error {
 	for _, e := range entries {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.VolumeID, e.LUKSUUID, e.Label)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	a.showRecipients(v)
+	return nil
+}
+
+// showRecipients prints what a recipient vault's writes go to, and warns when the file's own
+// (unauthenticated) list differs: someone else wrote it, or the configuration changed.
+func (a *app) showRecipients(v *vault.Vault) {
+	file, use := v.FileRecipients(), v.Recipients()
+	if len(file) == 0 {
+		return
+	}
+	for _, r := range use {
+		fmt.Fprintf(a.stdout, "recipient %s\n", r)
+	}
+	if len(use) == 0 {
+		fmt.Fprintf(a.stderr, "%s: warning: writes to this vault need its recipients (configuration recipients, or --recipient)\n", program)
+	}
+	for _, r := range file {
+		if len(use) > 0 && !slices.Contains(use, r) {
+			fmt.Fprintf(a.stderr, "%s: warning: the vault file lists recipient %s, which is not configured: the next write drops it; if you did not add it, someone who can write %s did\n", program, oneLine(r), v.Path())
+		}
+	}
+	for _, r := range use {
+		if !slices.Contains(file, r) {
+			fmt.Fprintf(a.stderr, "%s: warning: recipient %s is configured but the vault file was not written to it yet\n", program, r)
+		}
+	}
 }
 
 func vaultRemove(a *app, args []string) error {
 	fs := a.flags("vault remove")
+	var recipients multiFlag
+	fs.Var(&recipients, "recipient", "the vault's age recipients, which the rewritten file is encrypted to (repeatable; default: the configuration's)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -202,7 +246,7 @@ func vaultRemove(a *app, args []string) error {
 	if len(pos) != 1 {
 		return usageErr("vault remove VOLUME_ID")
 	}
-	v, err := a.openVault(false, nil)
+	v, err := a.openVault(false, recipients)
 	if err != nil {
 		return err
 	}

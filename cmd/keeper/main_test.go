@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -259,3 +260,40 @@ func startSSHD(t *testing.T, authorized ...string) sshd {
 }
 
 type ageKey struct{ recipient, file string }
+
+// A recipient vault's writes go to the recipients the operator gives, never to a list
+// planted in the file (age does not authenticate who wrote it); list shows them.
+func TestVaultPlantedRecipient(t *testing.T) {
+	dir := t.TempDir()
+	k := agePair(t, dir)
+	path := filepath.Join(dir, "v.age")
+	r := kp(t, "p1\n", "--vault", path, "vault", "add", vol1, "--uuid", uuid1, "--recipient", k.recipient)
+	require.Equal(t, cli.ExitOK, r.code, r.stderr)
+	r = kp(t, "", "--vault", path, "--identity", k.file, "vault", "list")
+	require.Equal(t, cli.ExitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "recipient "+k.recipient+"\n")
+
+	op, err := age.ParseX25519Recipient(k.recipient)
+	require.NoError(t, err)
+	att, err := age.GenerateX25519Identity()
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	w, err := age.Encrypt(&buf, op)
+	require.NoError(t, err)
+	fmt.Fprintf(w, "cloudluks-vault 1\nrecipient %s\nrecipient %s\n", k.recipient, att.Recipient())
+	require.NoError(t, w.Close())
+	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o600))
+
+	r = kp(t, "", "--vault", path, "--identity", k.file, "vault", "list")
+	assert.Contains(t, r.stderr, "need its recipients")
+	r = kp(t, "secret two\n", "--vault", path, "--identity", k.file, "vault", "add", vol2, "--uuid", uuid2)
+	assert.NotEqual(t, cli.ExitOK, r.code)
+	assert.Contains(t, r.stderr, "recipients of the vault not known")
+	r = kp(t, "secret two\n", "--vault", path, "--identity", k.file, "vault", "add", vol2, "--uuid", uuid2, "--recipient", k.recipient)
+	require.Equal(t, cli.ExitOK, r.code, r.stderr)
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	_, err = age.Decrypt(f, att)
+	assert.Error(t, err, "the planted recipient opens the rewritten vault")
+}

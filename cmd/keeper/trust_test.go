@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -174,4 +177,31 @@ func TestTrustConsole(t *testing.T) {
 	assert.Equal(t, cli.ExitPermission, r.code)
 	assert.Contains(t, r.stderr, "conflicting SSH host keys")
 	assert.NoFileExists(t, filepath.Join(dir, "kh2"))
+}
+
+// Two `keeper trust` at once: each pin reads and rewrites known_hosts under its lock, so
+// neither drops the other's line.
+func TestPinConcurrent(t *testing.T) {
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	const n = 8
+	keys := make([]ssh.PublicKey, n)
+	for i := range keys {
+		pub, _, err := ed25519.GenerateKey(rand.Reader)
+		require.NoError(t, err)
+		keys[i], err = ssh.NewPublicKey(pub)
+		require.NoError(t, err)
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := pin(context.Background(), kh, []string{fmt.Sprintf("i-%017x", i)}, keys[i], false)
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	data, err := os.ReadFile(kh)
+	require.NoError(t, err)
+	assert.Equal(t, n, strings.Count(string(data), "\n"), "%s", data)
 }

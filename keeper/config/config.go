@@ -6,6 +6,7 @@
 //
 //	vault       = "/etc/keeper/vault.age"        # required
 //	identity    = "/etc/keeper/vault-key.txt"    # age identity file; absent = ask for the passphrase
+//	recipients  = ["age1…", "age1…"]             # what vault writes are encrypted to (with identity)
 //	audit_log   = "/var/log/keeper/audit.jsonl"  # absent = standard error
 //	known_hosts = "/etc/keeper/known_hosts"      # the keeper's own; `keeper trust` writes it
 //	status_file = "/run/keeper/status.json"      # `keeper run` writes it, `keeper status` reads it
@@ -112,6 +113,7 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 type Config struct {
 	Vault           string   `toml:"vault"`
 	Identity        string   `toml:"identity,omitempty"`
+	Recipients      []string `toml:"recipients,omitempty"`
 	AuditLog        string   `toml:"audit_log,omitempty"`
 	KnownHosts      string   `toml:"known_hosts,omitempty"`
 	StatusFile      string   `toml:"status_file,omitempty"`
@@ -295,6 +297,12 @@ func (c *Config) validate() error {
 	}
 	if c.StatusFile == "" {
 		c.StatusFile = DefaultStatusFile
+	}
+	for i, r := range c.Recipients {
+		// The vault parses them in full; here only their shape, so a typo names its line.
+		if !strings.HasPrefix(r, "age1") || strings.ContainsFunc(r, func(c rune) bool { return c <= ' ' || c > '~' }) {
+			return bad(fmt.Sprintf("recipients[%d]", i), "%q is not an age recipient (age1…)", r)
+		}
 	}
 	if c.Region != "" && !reRegion.MatchString(c.Region) {
 		return bad("region", "%q is not an AWS region name", c.Region)

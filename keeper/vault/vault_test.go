@@ -125,7 +125,15 @@ func TestRoundTripIdentities(t *testing.T) {
 	// Opened with the main key, written, then opened with the backup: the write kept both.
 	ids, err := vault.ParseIdentities(strings.NewReader("# created: today\n\n"+main.String()+"\n"), nil)
 	require.NoError(t, err)
+	// The main key alone does not know the backup: the write is refused until the operator
+	// names both (the file's own list is never trusted), then it keeps both.
 	v, err = vault.OpenWithIdentities(path, ids, fast)
+	require.NoError(t, err)
+	require.ErrorIs(t, v.Add(vault.Entry{VolumeID: vol1, LUKSUUID: uuid1}, secret), vault.ErrRecipients)
+	v.Close()
+	both := fast
+	both.Recipients = []string{main.Recipient().String(), backup.Recipient().String()}
+	v, err = vault.OpenWithIdentities(path, ids, both)
 	require.NoError(t, err)
 	require.NoError(t, v.Add(vault.Entry{VolumeID: vol1, LUKSUUID: uuid1}, secret))
 	v.Close()
@@ -291,10 +299,11 @@ func TestNoSecretInFile(t *testing.T) {
 	for _, s := range [][]byte{secret, []byte("the vault passphrase"), []byte(base64.StdEncoding.EncodeToString(secret)), []byte(vol1), []byte(uuid1)} {
 		assert.False(t, bytes.Contains(data, s), "%q in the vault file", s)
 	}
-	// Nothing else was left in the directory (no temporary file).
+	// Nothing else was left in the directory (no temporary file), but the writers' lock.
 	names, err := os.ReadDir(dir)
 	require.NoError(t, err)
-	require.Len(t, names, 1)
+	require.Len(t, names, 2)
+	assert.Equal(t, "vault.age.lock", names[1].Name())
 }
 
 func TestFileMode(t *testing.T) {
