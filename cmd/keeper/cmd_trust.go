@@ -116,8 +116,9 @@ func cmdTrust(a *app, args []string) error {
 		if !vouched && !*yes {
 			// OpenSSH's own question, and OpenSSH's answer: only "yes" goes on.
 			fmt.Fprintf(a.stderr, "The authenticity of host '%s (%s)' can't be established.\n%s key fingerprint is %s.\nAre you sure you want to continue connecting (yes/no)? ", instance, addr, keyType(key), fp)
-			line, err := cli.ReadLine(a.stdin, 64)
-			if err != nil && !errors.Is(err, cli.ErrNothingToRead) {
+			line, err := cli.ReadLineContext(a.ctx, a.stdin, 64)
+			defer clear(line)
+			if err != nil && (!errors.Is(err, cli.ErrNothingToRead) || a.ctx.Err() != nil) {
 				return err
 			}
 			if strings.TrimSpace(string(line)) != "yes" {

@@ -94,7 +94,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if f, ok := stdin.(*os.File); ok {
 		// As cryptsetup: prompts and answers through /dev/tty when there is one, so that
 		// captured output never holds a prompt.
-		term = cli.TTY{In: f, Out: stderr, DevTTY: true}
+		// Ctx: Ctrl-C at a passphrase prompt ends the read (the signal context is done).
+		term = cli.TTY{In: f, Out: stderr, DevTTY: true, Ctx: ctx}
 	}
 	return runWith(ctx, args, stdin, stdout, stderr, term)
 }
@@ -157,9 +158,13 @@ func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	err := v.Run(a, rest)
 	var q quiet
 	if err != nil && !errors.Is(err, flag.ErrHelp) && !errors.As(err, &q) {
-		if errors.Is(err, errUsage) {
+		switch {
+		case errors.Is(err, errUsage):
 			fmt.Fprintf(stderr, "%s: %v\nusage: %s %s\n", program, err, program, v.Synopsis())
-		} else {
+		case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+			// cryptsetup's words for a signal at a prompt or during the work.
+			fmt.Fprintf(stderr, "%s: Operation interrupted.\n", program)
+		default:
 			fmt.Fprintf(stderr, "%s: %v\n", program, err)
 		}
 	}
