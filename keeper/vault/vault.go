@@ -188,7 +188,7 @@ type Vault struct {
 	mu         sync.Mutex
 	path       string
 	opts       Options
-	pass       []byte   // the vault passphrase, for a passphrase vault
+	pass       []byte         // the vault passphrase, for a passphrase vault
 	fileWork   int            // the scrypt work factor of the file opened, kept on rewrites
 	ids        []age.Identity // for a recipient vault: what opened it, to re-read it
 	recipients []string       // for a recipient vault: what writes are encrypted to
