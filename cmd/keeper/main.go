@@ -26,7 +26,14 @@
 //
 // The audit log (one JSON line per decision, never a secret) goes to the configuration's
 // audit_log, mode 0600, else to standard error. `keeper run` rewrites the status file
-// (status_file) every two seconds when something changed; `keeper status` prints it.
+// (status_file) every two seconds when something changed, and touches it otherwise (its
+// modification time is the heartbeat); `keeper status` prints it.
+//
+// A target that cannot be served (a tag group with no instance now, an instance without its
+// volume, a volume without a vault entry) is reported refused in the status and the rest of
+// the fleet is served. Every poll_interval, and at once on SIGHUP, `keeper run` re-reads the
+// vault if its file changed (so `keeper vault add|remove` takes effect) and resolves the tag
+// groups again; when the targets differ it restarts its engine for the new fleet.
 //
 // EC2 is reached with the AWS SDK's configuration (profiles, AWS_REGION, credentials,
 // AWS_ENDPOINT_URL_EC2); the configuration's region setting wins.

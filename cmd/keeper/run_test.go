@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"os/user"
@@ -144,4 +145,62 @@ func TestRunOnce(t *testing.T) {
 	assert.Equal(t, id, aws.ToString(vols.Volumes[0].Attachments[0].InstanceId))
 	r = kp(t, "pw\n", "-c", cfg, "rescue", "i-0fedcba9876543210")
 	assert.Equal(t, cli.ExitNoDevice, r.code)
+}
+
+// A tag group with no instance yet does not stop the fixed target beside it (run --once
+// serves it and reports the group refused, in its output and the status file), and run
+// resolves the groups again every poll_interval: the instance launched later is served.
+func TestRunResolvesTags(t *testing.T) {
+	ctx := context.Background()
+	moto := awstest.StartMoto(t)
+	client := awstest.NewEC2Client(moto)
+	for _, kv := range awstest.Env(moto, "") {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "known_hosts"), nil, 0o644))
+	v, err := vault.Create(filepath.Join(dir, "vault.age"), []byte("pw"), vault.Options{WorkFactor: 10})
+	require.NoError(t, err)
+	require.NoError(t, v.Add(vault.Entry{VolumeID: vol1, LUKSUUID: uuid1}, []byte("x")))
+	cfg := writeConfig(t, dir, "poll_interval = \"5s\"\n"+target(inst, vol1, "127.0.0.1:1")+
+		"[[target]]\nname = \"web\"\ninstance_tags = { Role = \"web\" }\nvolume_tags = { Name = \"data\" }\n")
+
+	r := kp(t, "pw\n", "-c", cfg, "run", "--once")
+	assert.NotEqual(t, cli.ExitOK, r.code, "the empty group is an error of the pass")
+	assert.Contains(t, r.stdout, inst+"/"+vol1+"\t"+inst+"\t", "the fixed target is served")
+	assert.Contains(t, r.stdout, "web\t\trefused\ttarget web: no instance with tags")
+	status, err := os.ReadFile(filepath.Join(dir, "status.json"))
+	require.NoError(t, err)
+	assert.Contains(t, string(status), `"name": "web"`)
+	assert.Contains(t, string(status), `"state": "refused"`)
+
+	rctx, cancel := context.WithTimeout(ctx, 9*time.Second)
+	defer cancel()
+	stderr := &testenv.SyncBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run(rctx, []string{"-c", cfg, "run"}, strings.NewReader("pw\n"), io.Discard, stderr) }()
+	time.Sleep(time.Second)
+	id := awstest.RunInstance(t, ctx, client, "us-east-1a", "/dev/sdf")
+	vols, err := client.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: []types.Filter{{Name: aws.String("attachment.instance-id"), Values: []string{id}}}})
+	require.NoError(t, err)
+	require.Len(t, vols.Volumes, 1)
+	webVol := aws.ToString(vols.Volumes[0].VolumeId)
+	for _, res := range []string{id, webVol} {
+		k, val := "Role", "web"
+		if res == webVol {
+			k, val = "Name", "data"
+		}
+		_, err := client.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{res}, Tags: []types.Tag{{Key: aws.String(k), Value: aws.String(val)}}})
+		require.NoError(t, err)
+	}
+	// The vault gets the new volume's entry while run is running; the resolution re-reads
+	// the vault (Reload) before it resolves.
+	require.NoError(t, v.Add(vault.Entry{VolumeID: webVol, LUKSUUID: uuid2}, []byte("y")))
+	v.Close()
+	assert.Equal(t, cli.ExitOK, <-done)
+	t.Logf("%s", stderr.String())
+	assert.Contains(t, stderr.String(), "serving 1 target(s)")
+	assert.Contains(t, stderr.String(), "the fleet changed: 2 target(s) now")
+	assert.Contains(t, stderr.String(), "serving 2 target(s)")
 }

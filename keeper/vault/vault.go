@@ -194,7 +194,7 @@ type Vault struct {
 	recipients []string       // for a recipient vault: what writes are encrypted to
 	fileRecip  []string       // the recipients the file lists: unauthenticated, only compared
 	recipErr   error          // why writes are refused (ErrRecipients), or nil
-	written    [32]byte       // SHA-256 of the file last written, for a vault no key reads
+	written    [32]byte       // SHA-256 of the file last read or written
 	entries    []entry        // sorted by volume ID
 	closed     bool
 }
@@ -546,6 +546,7 @@ func (v *Vault) reload() error {
 	}
 	v.entries, fresh.entries = fresh.entries, nil
 	v.fileRecip = fresh.fileRecip
+	v.written = fresh.written
 	if v.opts.WorkFactor == 0 {
 		v.fileWork = fresh.fileWork
 	}
@@ -573,6 +574,27 @@ func (v *Vault) Remove(volumeID string) error {
 	}
 	clear(old.pass)
 	return nil
+}
+
+// Reload re-reads the file if it changed since this Vault last read or wrote it, so that a
+// long-running keeper sees another process's Add and Remove. An unchanged file costs one
+// read and a hash; a changed one is decrypted again with the key that opened the vault (the
+// scrypt work of a passphrase vault, or the plugin of a hardware key asked again). On error
+// the entries held are kept.
+func (v *Vault) Reload() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return ErrClosed
+	}
+	data, err := os.ReadFile(v.path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", v.path, err)
+	}
+	if sha256.Sum256(data) == v.written {
+		return nil
+	}
+	return v.reload()
 }
 
 // Close zeroes every passphrase held, the vault's own included. Later calls fail with
@@ -653,6 +675,7 @@ func (v *Vault) load(maxWorkFactor int, ids ...age.Identity) error {
 		return fmt.Errorf("%s: %w", v.path, err)
 	}
 	v.fileWork = n
+	v.written = sha256.Sum256(data)
 	r, err := age.Decrypt(bytes.NewReader(data), ids...)
 	var nomatch *age.NoIdentityMatchError
 	switch {

@@ -383,3 +383,27 @@ func TestPlainAgeFile(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "cloudluks-vault 1\nrecipient "+x.Recipient().String()+"\nentry "+vol1+" "+uuid1+" d2Vi "+base64.StdEncoding.EncodeToString(secret)+"\n", out.String())
 }
+
+// A running keeper's vault sees another writer's Add and Remove after Reload; an unchanged
+// file is not decrypted again.
+func TestReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vault.age")
+	v, err := vault.Create(path, []byte("pw"), fast)
+	require.NoError(t, err)
+	require.NoError(t, v.Add(vault.Entry{VolumeID: vol1, LUKSUUID: uuid1}, secret))
+	long, err := vault.Open(path, []byte("pw"), fast)
+	require.NoError(t, err)
+	defer long.Close()
+	require.NoError(t, v.Remove(vol1))
+	require.NoError(t, v.Add(vault.Entry{VolumeID: vol2, LUKSUUID: uuid2}, secret))
+	v.Close()
+	_, err = long.Passphrase(vol1)
+	require.NoError(t, err, "a snapshot until Reload")
+	require.NoError(t, long.Reload())
+	_, err = long.Passphrase(vol1)
+	require.ErrorIs(t, err, vault.ErrNotFound)
+	p, err := long.Passphrase(vol2)
+	require.NoError(t, err)
+	assert.Equal(t, secret, p)
+	require.NoError(t, long.Reload())
+}
