@@ -58,9 +58,38 @@ func (a *app) keyInput() cli.KeyInput {
 // writes are encrypted to: never the list inside the file, which anyone who can write the
 // file can forge (see package keeper/vault).
 func (a *app) openVault(create bool, recipients []string) (*vault.Vault, error) {
+	v, nv, err := a.openOrNewVault(create, recipients)
+	if nv != nil {
+		defer nv.drop()
+		return nv.make()
+	}
+	return v, err
+}
+
+// newVault is a vault asked for but not made yet: vault add makes it only once the entry's
+// input is complete, so a failed add leaves no file behind.
+type newVault struct {
+	path       string
+	pass       []byte // nil for recipients
+	recipients []string
+	opts       vault.Options
+}
+
+func (n *newVault) make() (*vault.Vault, error) {
+	if n.pass == nil {
+		return vault.CreateForRecipients(n.path, n.recipients, n.opts)
+	}
+	return vault.Create(n.path, n.pass, n.opts)
+}
+
+func (n *newVault) drop() { clear(n.pass) }
+
+// openOrNewVault opens the vault, or with create and a missing file asks what a new one
+// needs and returns it to be made.
+func (a *app) openOrNewVault(create bool, recipients []string) (*vault.Vault, *newVault, error) {
 	path, identity, cfgRecipients, err := a.vaultPaths()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	opts := vaultOptions()
 	given := len(recipients) > 0
@@ -73,37 +102,41 @@ func (a *app) openVault(create bool, recipients []string) (*vault.Vault, error) 
 	switch {
 	case missing && create && len(recipients) > 0:
 		fmt.Fprintf(a.stderr, "%s: creating vault %s for %d recipient(s)\n", program, path, len(recipients))
-		return vault.CreateForRecipients(path, recipients, opts)
+		return nil, &newVault{path: path, recipients: recipients, opts: opts}, nil
+	case missing && create && identity != "":
+		// A passphrase vault would never open with the identity the keeper is told to use.
+		return nil, nil, usageErr("no vault %s, and an identity (%s) is set: create it for recipients with --recipient age1… (or the configuration's recipients)", path, identity)
 	case missing && create:
 		fmt.Fprintf(a.stderr, "%s: creating vault %s\n", program, path)
 		pass, err := a.keyInput().Read("Enter new passphrase for vault: ", cli.KeySource{}, true)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		defer clear(pass)
-		return vault.Create(path, pass, opts)
+		return nil, &newVault{path: path, pass: pass, opts: opts}, nil
 	case missing:
-		return nil, fmt.Errorf("%s: %w", path, vault.ErrNotFound)
+		return nil, nil, fmt.Errorf("%s: %w", path, vault.ErrNotFound)
 	case given && identity == "":
-		return nil, usageErr("--recipient: the vault %s exists: give its --identity too", path)
+		return nil, nil, usageErr("--recipient: the vault %s exists: give its --identity too", path)
 	case identity != "":
 		f, err := os.Open(identity)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		defer f.Close()
 		ids, err := vault.ParseIdentities(f, nil)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", identity, err)
+			return nil, nil, fmt.Errorf("%s: %w", identity, err)
 		}
-		return vault.OpenWithIdentities(path, ids, opts)
+		v, err := vault.OpenWithIdentities(path, ids, opts)
+		return v, nil, err
 	}
 	pass, err := a.keyInput().Read("Enter passphrase for vault "+path+": ", cli.KeySource{}, false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer clear(pass)
-	return vault.Open(path, pass, opts)
+	v, err := vault.Open(path, pass, opts)
+	return v, nil, err
 }
 
 type multiFlag []string
@@ -146,13 +179,17 @@ func vaultAdd(a *app, args []string) error {
 	if err := vault.Validate(e); err != nil {
 		return err
 	}
-	v, err := a.openVault(true, recipients)
+	v, nv, err := a.openOrNewVault(true, recipients)
 	if err != nil {
 		return err
 	}
-	defer v.Close()
-	if _, err := v.Lookup(e.VolumeID); err == nil {
-		return fmt.Errorf("%s: %w in vault %s", e.VolumeID, vault.ErrExists, v.Path())
+	if nv != nil {
+		defer nv.drop()
+	} else {
+		defer v.Close()
+		if _, err := v.Lookup(e.VolumeID); err == nil {
+			return fmt.Errorf("%s: %w in vault %s", e.VolumeID, vault.ErrExists, v.Path())
+		}
 	}
 	pass, err := a.keyInput().Read("Enter passphrase for "+e.VolumeID+": ", cli.KeySource{File: *keyFile}, *keyFile == "")
 	if err != nil {
@@ -167,6 +204,12 @@ func vaultAdd(a *app, args []string) error {
 		}
 		vk.Wipe()
 		fmt.Fprintf(a.stderr, "%s: the passphrase opens key slot %d of %s\n", program, slot, *header)
+	}
+	if nv != nil {
+		if v, err = nv.make(); err != nil {
+			return err
+		}
+		defer v.Close()
 	}
 	if err := v.Add(e, pass); err != nil {
 		return err

@@ -297,3 +297,21 @@ func TestVaultPlantedRecipient(t *testing.T) {
 	_, err = age.Decrypt(f, att)
 	assert.Error(t, err, "the planted recipient opens the rewritten vault")
 }
+
+// vault add makes a new vault only once the entry is complete, and never a passphrase vault
+// when an identity is set (it would not open with it).
+func TestVaultAddCreatesLast(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "v.age")
+	r := kp(t, "vault pass\n", "--vault", path, "vault", "add", vol1, "--uuid", uuid1)
+	assert.Equal(t, cli.ExitUsage, r.code, r.stderr)
+	assert.NoFileExists(t, path)
+	k := agePair(t, dir)
+	r = kp(t, "vault pass\nvolume pass\n", "--vault", path, "--identity", k.file, "vault", "add", vol1, "--uuid", uuid1)
+	assert.Equal(t, cli.ExitUsage, r.code)
+	assert.Contains(t, r.stderr, "--recipient")
+	assert.NoFileExists(t, path)
+	r = kp(t, "", "--vault", path, "vault", "add", vol1, "--uuid", uuid1, "--recipient", k.recipient)
+	assert.NotEqual(t, cli.ExitOK, r.code)
+	assert.NoFileExists(t, path)
+}
