@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -41,12 +43,13 @@ func sshConfig(s config.SSH) keeper.SSHConfig {
 		Command: s.Command,
 	}
 	if c.Addr != "" && !hasPort(c.Addr) {
-		c.Addr = fmt.Sprintf("%s:%d", c.Addr, s.Port)
+		// JoinHostPort brackets a bare IPv6 address ("::1" → "[::1]:22").
+		c.Addr = net.JoinHostPort(strings.Trim(c.Addr, "[]"), strconv.Itoa(s.Port))
 	}
 	if j := s.JumpHost; j != nil {
 		addr := j.Address
 		if !hasPort(addr) {
-			addr += ":22"
+			addr = net.JoinHostPort(strings.Trim(addr, "[]"), strconv.Itoa(keeper.DefaultPort))
 		}
 		c.JumpHost = &keeper.SSHConfig{Addr: addr, User: j.User, KeyFile: j.Key, Agent: j.Agent,
 			AgentSocket: s.AgentSocket, KnownHosts: j.KnownHosts, HostCA: j.HostCA}
