@@ -20,8 +20,15 @@ import (
 	"github.com/cloudluks/cloudluks/keeper/vault"
 )
 
-// statusEvery is how often run rewrites the status file.
-const statusEvery = 2 * time.Second
+// statusEvery is how often run rewrites (or touches) the status file; a file not touched for
+// staleAfter is a dead keeper's.
+const (
+	statusEvery = 2 * time.Second
+	staleAfter  = 15 * statusEvery
+)
+
+// errStale: the status file is not kept current by a running keeper.
+var errStale = errors.New("status is stale")
 
 // runEnv is what the engine is made from: everything checked before the first connection.
 type runEnv struct {
@@ -284,9 +291,11 @@ func cmdStatus(a *app, args []string) error {
 	if err := json.Unmarshal(data, &rows); err != nil {
 		return fmt.Errorf("%s: %v", c.StatusFile, err)
 	}
+	// keeper run touches the file every statusEvery: older than staleAfter, nobody does.
+	var stale error
 	if st, err := os.Stat(c.StatusFile); err == nil {
-		if age := time.Since(st.ModTime()); age > 2*c.PollInterval.Duration+time.Minute {
-			fmt.Fprintf(a.stderr, "%s: warning: %s was written %s ago: is keeper run still running?\n", program, c.StatusFile, age.Round(time.Second))
+		if age := time.Since(st.ModTime()); age > staleAfter {
+			stale = fmt.Errorf("%s: %w: last written %s ago; keeper run is not running, the states below are as it last saw them", c.StatusFile, errStale, age.Round(time.Second))
 		}
 	}
 	if *asJSON {
@@ -296,6 +305,9 @@ func cmdStatus(a *app, args []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if stale != nil {
+		return stale
 	}
 	if slices.ContainsFunc(rows, func(r keeper.TargetStatus) bool { return r.State != keeper.StateUnlocked }) {
 		return errNotUnlockedQuiet

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
@@ -36,22 +37,36 @@ func TestStatus(t *testing.T) {
 		{Name: "web-1/data", InstanceID: inst, VolumeID: vol1, Addr: "10.0.1.5:22", BootID: "2f0c9a58-6c0e-4d9e-9c55-5a3b1c2d4e5f", State: keeper.StateUnlocked, LastSeen: at, LastUnlock: at},
 		{Name: "db", InstanceID: "i-0fedcba9876543210", VolumeID: vol2, State: keeper.StateRefused, Reason: "LUKS UUID mismatch", Attempts: 1},
 	}
-	require.NoError(t, writeStatus(filepath.Join(dir, "status.json"), rows))
-	var table, js strings.Builder
-	require.NoError(t, keeper.WriteStatusTable(&table, rows))
-	require.NoError(t, keeper.WriteStatusJSON(&js, rows))
+	statusFile := filepath.Join(dir, "status.json")
+	require.NoError(t, writeStatus(statusFile, rows))
 
+	// What the operator reads, spelled out (the engine's golden files cover the format).
 	r = kp(t, "", "-c", cfg, "status")
 	assert.Equal(t, cli.ExitNeedsUnlock, r.code, "a target is not unlocked")
-	assert.Equal(t, table.String(), r.stdout)
+	assert.Equal(t, "NAME        INSTANCE             VOLUME                 BOOT ID   STATE                        LAST UNLOCK\n"+
+		"web-1/data  "+inst+"  "+vol1+"  2f0c9a58  unlocked                     2026-12-04T19:00:00Z\n"+
+		"db          i-0fedcba9876543210  "+vol2+"  -         refused: LUKS UUID mismatch  -\n", r.stdout)
 	assert.Empty(t, r.stderr)
 	r = kp(t, "", "-c", cfg, "status", "--json")
 	assert.Equal(t, cli.ExitNeedsUnlock, r.code)
-	assert.Equal(t, js.String(), r.stdout)
+	var back []keeper.TargetStatus
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &back))
+	require.Len(t, back, 2)
+	assert.Equal(t, keeper.StateUnlocked, back[0].State)
+	assert.True(t, at.Equal(back[0].LastUnlock))
+	assert.Equal(t, "LUKS UUID mismatch", back[1].Reason)
 
-	require.NoError(t, writeStatus(filepath.Join(dir, "status.json"), rows[:1]))
+	require.NoError(t, writeStatus(statusFile, rows[:1]))
 	r = kp(t, "", "-c", cfg, "status")
 	assert.Equal(t, cli.ExitOK, r.code)
+
+	// A file nobody touched for a while is a stopped keeper's: said so, and not exit 0.
+	old := time.Now().Add(-staleAfter - time.Minute)
+	require.NoError(t, os.Chtimes(statusFile, old, old))
+	r = kp(t, "", "-c", cfg, "status")
+	assert.Equal(t, cli.ExitFailure, r.code)
+	assert.Contains(t, r.stdout, "web-1/data")
+	assert.Contains(t, r.stderr, "status is stale: last written 1m30s ago; keeper run is not running")
 }
 
 // run --once goes through the engine against a real sshd and moto: an unpinned host key is
