@@ -24,8 +24,10 @@
 // unauthenticated and only ever compared.
 //
 // Reading a file is bounded: at most MaxFileSize bytes, and a passphrase-encrypted file whose
-// scrypt work factor exceeds Options.MaxWorkFactor (default 2^22, age's own limit) is refused
-// with ErrWorkFactor before any scrypt work, so a hostile file cannot pin the CPU.
+// scrypt work factor exceeds Options.MaxWorkFactor (default 2^20) is refused with
+// ErrWorkFactor before any scrypt work, so a hostile file can neither pin the CPU nor make
+// the keeper allocate scrypt's 128·8·2^N bytes: 1 GiB at 2^20 (age's own limit, 2^22, is
+// 4 GiB). A vault made with a work factor above the limit is refused by Create.
 //
 // # Entries
 //
@@ -50,10 +52,17 @@
 //
 // # Secrets in memory
 //
-// The decrypted payload is parsed in place and zeroed; the passphrases are held as []byte
-// and zeroed by Close. age's scrypt recipient and identity take the vault passphrase as a
-// string and keep their own copy, which this package cannot clear: it builds them for one
-// encryption or decryption and drops them at once.
+// What this package owns it clears: the decrypted payload is read into one buffer, parsed
+// in place and zeroed; the payload built for a write is zeroed after it; the passphrases are
+// held as []byte and zeroed by Close (and, for entries replaced by a re-read, at once).
+//
+// What age owns it does not, and cannot: age's stream reader and writer hold the plaintext
+// in their own chunk buffers (up to 64 KiB each, so the whole payload of a small vault) and
+// its scrypt recipient and identity keep their own copy of the vault passphrase; identity
+// files are parsed by age from strings, so a secret key read by ParseIdentities has
+// immutable copies too. These are built for one decryption or encryption and dropped at
+// once, and stay in the process's memory until the garbage collector reuses it. The
+// keeper's own defence for them is its machine's: no swap to disk, no core dumps.
 package vault
 
 import (
@@ -91,8 +100,9 @@ const (
 	// default, about one second.
 	DefaultWorkFactor = 18
 	// DefaultMaxWorkFactor is the highest scrypt work factor Open accepts unless told
-	// otherwise: age's limit, about 15 seconds.
-	DefaultMaxWorkFactor = 22
+	// otherwise: 2^20, 1 GiB of scrypt memory and about 4 seconds (age's own, 2^22, needs
+	// 4 GiB).
+	DefaultMaxWorkFactor = 20
 	// LockTimeout bounds how long a write waits for another writer's lock.
 	LockTimeout = 30 * time.Second
 )
@@ -167,6 +177,10 @@ func (o Options) workFactor() (int, int, error) {
 	}
 	if wf < 1 || wf > 30 || max < 1 || max > 30 {
 		return 0, 0, fmt.Errorf("%w: scrypt work factor %d, limit %d: want 1..30", ErrInvalid, wf, max)
+	}
+	if o.WorkFactor != 0 && wf > max {
+		// A file this package writes must open with the same options.
+		return 0, 0, fmt.Errorf("%w: scrypt work factor %d above the limit %d", ErrInvalid, wf, max)
 	}
 	return wf, max, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 	"filippo.io/age/plugin"
@@ -406,4 +407,27 @@ func TestReload(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, secret, p)
 	require.NoError(t, long.Reload())
+}
+
+// The default limit keeps scrypt's memory at 1 GiB: a file asking for 2^21 is refused
+// before any scrypt work, and no vault is made that its own options would not open.
+func TestDefaultWorkFactorLimit(t *testing.T) {
+	require.Equal(t, 20, vault.DefaultMaxWorkFactor)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "v.age")
+	v, err := vault.Create(path, []byte("pw"), fast)
+	require.NoError(t, err)
+	v.Close()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	// The stanza's last field is the work factor: make it 21, as a hostile file would.
+	hostile := bytes.Replace(data, []byte(" 10\n"), []byte(" 21\n"), 1)
+	require.NotEqual(t, data, hostile)
+	require.NoError(t, os.WriteFile(path, hostile, 0o600))
+	start := time.Now()
+	_, err = vault.Open(path, []byte("pw"), vault.Options{})
+	require.ErrorIs(t, err, vault.ErrWorkFactor)
+	assert.Less(t, time.Since(start), time.Second, "refused before scrypt")
+	_, err = vault.Create(filepath.Join(dir, "w.age"), []byte("pw"), vault.Options{WorkFactor: 21})
+	require.ErrorIs(t, err, vault.ErrInvalid)
 }
