@@ -325,7 +325,7 @@ func (q quiet) Unwrap() error { return q.error }
 func cmdRescue(a *app, args []string) error {
 	fs := a.flags("rescue")
 	force := fs.Bool("force", false, "rescue even when the console shows no passphrase prompt (the instance must still be unreachable)")
-	device := fs.String("device", "", "re-attach the volume as this device (default: the one it had)")
+	device := fs.String("device", "", "re-attach the volume as this device (default: the one it had); required to resume a rescue that stopped after its detach, when EC2 no longer knows the device")
 	timeout := fs.Duration("timeout", 15*time.Minute, "give up after this long")
 	pos, err := parse(fs, args)
 	if err != nil {

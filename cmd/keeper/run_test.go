@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
+	pemlib "encoding/pem"
 	"io"
 	"os"
 	"os/exec"
@@ -17,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/cloudluks/cloudluks/internal/awstest"
 	"github.com/cloudluks/cloudluks/internal/cli"
@@ -218,4 +222,47 @@ func TestRunResolvesTags(t *testing.T) {
 	assert.Contains(t, stderr.String(), "serving 1 target(s)")
 	assert.Contains(t, stderr.String(), "the fleet changed: 2 target(s) now")
 	assert.Contains(t, stderr.String(), "serving 2 target(s)")
+}
+
+// A rescue that stopped after its detach is resumed with --device (the engine's
+// RescueOptions.Device): without it the volume attached to nothing is refused, with it the
+// rescue goes on (reboot, wait for sshd) with that device.
+func TestRescueDevice(t *testing.T) {
+	ctx := context.Background()
+	moto := awstest.StartMoto(t)
+	client := awstest.NewEC2Client(moto)
+	for _, kv := range awstest.Env(moto, "") {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	id := awstest.RunInstance(t, ctx, client, "us-east-1a", "/dev/sdf")
+	vols, err := client.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: []types.Filter{
+		{Name: aws.String("attachment.instance-id"), Values: []string{id}}, {Name: aws.String("attachment.device"), Values: []string{"/dev/sdf"}}}})
+	require.NoError(t, err)
+	volID := aws.ToString(vols.Volumes[0].VolumeId)
+	_, err = client.DetachVolume(ctx, &ec2.DetachVolumeInput{VolumeId: aws.String(volID), InstanceId: aws.String(id), Device: aws.String("/dev/sdf")})
+	require.NoError(t, err)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "known_hosts"), nil, 0o644))
+	v, err := vault.Create(filepath.Join(dir, "vault.age"), []byte("pw"), vault.Options{WorkFactor: 10})
+	require.NoError(t, err)
+	require.NoError(t, v.Add(vault.Entry{VolumeID: volID, LUKSUUID: uuid1}, []byte("x")))
+	v.Close()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	pem, err := ssh.MarshalPrivateKey(priv, "")
+	require.NoError(t, err)
+	keyFile := filepath.Join(dir, "id")
+	require.NoError(t, os.WriteFile(keyFile, pemlib.EncodeToMemory(pem), 0o600))
+	cfg := writeConfig(t, dir, strings.Replace(target(id, volID, "127.0.0.1:1"), "/nonexistent/id", keyFile, 1))
+
+	r := kp(t, "pw\n", "-c", cfg, "rescue", id, "--timeout", "3s")
+	assert.Equal(t, cli.ExitUsage, r.code)
+	assert.Contains(t, r.stderr, "attached to nothing")
+	r = kp(t, "pw\n", "-c", cfg, "rescue", id, "--device", "/dev/sdg", "--force", "--timeout", "5s")
+	// No sshd here: the engine reboots, waits for it in vain and keeps the device for the
+	// next try (the e2e rescue test attaches and unlocks in a VM).
+	assert.Equal(t, cli.ExitFailure, r.code)
+	assert.Contains(t, r.stdout, "sshd did not come back")
+	assert.Contains(t, r.stdout, "rescue again with its device /dev/sdg")
 }
