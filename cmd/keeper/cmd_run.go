@@ -8,7 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"reflect"
 	"slices"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cloudluks/cloudluks/keeper"
@@ -16,15 +20,35 @@ import (
 	"github.com/cloudluks/cloudluks/keeper/vault"
 )
 
-// statusEvery is how often run rewrites the status file.
-const statusEvery = 2 * time.Second
+// statusEvery is how often run rewrites (or touches) the status file; a file not touched for
+// staleAfter is a dead keeper's.
+const (
+	statusEvery = 2 * time.Second
+	staleAfter  = 15 * statusEvery
+)
 
-// engine loads the configuration, opens the vault and makes the Keeper: everything checked
-// before the first connection.
-func (a *app) engine(ctx context.Context) (*keeper.Keeper, *config.Config, *vault.Vault, io.Closer, error) {
+// errStale: the status file is not kept current by a running keeper.
+var errStale = errors.New("status is stale")
+
+// runEnv is what the engine is made from: everything checked before the first connection.
+type runEnv struct {
+	c      *config.Config
+	api    keeper.EC2API
+	v      *vault.Vault
+	audit  io.Writer
+	closer io.Closer
+}
+
+func (e *runEnv) Close() {
+	e.v.Close()
+	e.closer.Close()
+}
+
+// setup loads the configuration, opens the audit log and the vault.
+func (a *app) setup(ctx context.Context) (*runEnv, error) {
 	c, err := config.Load(a.config)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
 	if a.vault == "" {
 		a.vault = c.Vault
@@ -35,45 +59,54 @@ func (a *app) engine(ctx context.Context) (*keeper.Keeper, *config.Config, *vaul
 	for _, t := range c.Targets {
 		for _, f := range append(slices.Clone(t.SSH.KnownHosts), t.SSH.HostCA...) {
 			if _, err := os.Stat(f); err != nil {
-				return nil, nil, nil, nil, fmt.Errorf("target %s: %w (pin its host key first: keeper trust INSTANCE)", t.Label(), err)
+				return nil, fmt.Errorf("target %s: %w (pin its host key first: keeper trust INSTANCE)", t.Label(), err)
 			}
 		}
 	}
 	api, err := a.ec2(ctx, c.Region)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
-	var audit io.Writer = a.stderr
-	var closer io.Closer = io.NopCloser(nil)
+	e := &runEnv{c: c, api: api, audit: a.stderr, closer: io.NopCloser(nil)}
 	if c.AuditLog != "" {
 		f, err := os.OpenFile(c.AuditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
-			return nil, nil, nil, nil, err
+			return nil, err
 		}
-		audit, closer = f, f
+		e.audit, e.closer = f, f
 	}
-	v, err := a.openVault(false, nil)
-	if err != nil {
-		closer.Close()
-		return nil, nil, nil, nil, err
+	if e.v, err = a.openVault(false, nil); err != nil {
+		e.closer.Close()
+		return nil, err
 	}
-	ts, err := targets(ctx, c, api, v)
-	if err != nil {
-		v.Close()
-		closer.Close()
-		return nil, nil, nil, nil, err
+	return e, nil
+}
+
+// resolve turns the configuration into targets now, warning about each one left out.
+func (a *app) resolve(ctx context.Context, e *runEnv) ([]keeper.Target, []problem) {
+	ts, probs := resolveTargets(ctx, e.c, e.api, e.v)
+	for _, p := range probs {
+		fmt.Fprintf(a.stderr, "%s: warning: not served for now: %v\n", program, p.err)
 	}
-	k, err := keeper.New(keeper.Options{
-		EC2: api, Secrets: v, Audit: audit, Program: program,
-		MaxAttemptsPerBoot: c.AttemptsPerBoot, Concurrency: c.Concurrency,
-		Keepalive: c.Keepalive.Duration, PollEvery: c.PollInterval.Duration,
+	return ts, probs
+}
+
+func (e *runEnv) keeper(ts []keeper.Target) (*keeper.Keeper, error) {
+	return keeper.New(keeper.Options{
+		EC2: e.api, Secrets: e.v, Audit: e.audit, Program: program,
+		MaxAttemptsPerBoot: e.c.AttemptsPerBoot, Concurrency: e.c.Concurrency,
+		Keepalive: e.c.Keepalive.Duration, PollEvery: e.c.PollInterval.Duration,
 	}, ts)
-	if err != nil {
-		v.Close()
-		closer.Close()
-		return nil, nil, nil, nil, err
+}
+
+// statusRows are the engine's rows and one refused row per target not served.
+func statusRows(k *keeper.Keeper, probs []problem) []keeper.TargetStatus {
+	rows := k.Status()
+	for _, p := range probs {
+		rows = append(rows, p.status)
 	}
-	return k, c, v, closer, nil
+	slices.SortStableFunc(rows, func(a, b keeper.TargetStatus) int { return strings.Compare(a.Name, b.Name) })
+	return rows
 }
 
 func cmdRun(a *app, args []string) error {
@@ -86,13 +119,17 @@ func cmdRun(a *app, args []string) error {
 	if len(pos) != 0 {
 		return usageErr("run takes no argument")
 	}
-	k, c, v, closer, err := a.engine(a.ctx)
+	e, err := a.setup(a.ctx)
 	if err != nil {
 		return err
 	}
-	defer closer.Close()
-	defer v.Close()
+	defer e.Close()
+	ts, probs := a.resolve(a.ctx, e)
 	if *once {
+		k, err := e.keeper(ts)
+		if err != nil {
+			return err
+		}
 		var failed error
 		for _, t := range k.Targets() {
 			res, err := k.UnlockOnce(a.ctx, t)
@@ -101,38 +138,115 @@ func cmdRun(a *app, args []string) error {
 				failed = err
 			}
 		}
-		if err := writeStatus(c.StatusFile, k.Status()); err != nil {
+		for _, p := range probs {
+			fmt.Fprintf(a.stdout, "%s\t%s\t%s\t%s\n", p.status.Name, p.status.InstanceID, keeper.OutcomeRefused, p.status.Reason)
+			if failed == nil {
+				failed = p.err
+			}
+		}
+		if err := writeStatus(e.c.StatusFile, statusRows(k, probs)); err != nil {
 			fmt.Fprintf(a.stderr, "%s: warning: status file: %v\n", program, err)
 		}
 		return failed
 	}
-	fmt.Fprintf(a.stderr, "%s: serving %d target(s); status in %s\n", program, len(k.Targets()), c.StatusFile)
-	done := make(chan error, 1)
-	go func() { done <- k.Run(a.ctx) }()
+	// Tag groups change (instances launched, terminated, scaled to zero): they are resolved
+	// again every poll_interval, and when the fleet differs the engine is made anew for it
+	// (its public API takes the targets at New). A new engine starts with fresh per-target
+	// state; the instances' own guard makes a second unlock of a mapped volume harmless.
+	// SIGHUP does the same at once (after `keeper vault add|remove`).
+	resolveEvery := time.NewTicker(e.c.PollInterval.Duration)
+	defer resolveEvery.Stop()
 	tick := time.NewTicker(statusEvery)
 	defer tick.Stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	again := make(chan time.Time, 1)
+	go func() {
+		for {
+			select {
+			case <-a.ctx.Done():
+				return
+			case t := <-resolveEvery.C:
+				again <- t
+			case <-hup:
+				again <- time.Now()
+			}
+		}
+	}()
+	for {
+		nts, err := a.serve(e, ts, &probs, again, tick.C)
+		if err != nil || nts == nil {
+			return err
+		}
+		ts = nts
+	}
+}
+
+// serve runs one engine for ts until a.ctx ends (nil, nil), it fails, or the fleet changes
+// (the new targets).
+func (a *app) serve(e *runEnv, ts []keeper.Target, probs *[]problem, resolveEvery, tick <-chan time.Time) ([]keeper.Target, error) {
+	k, err := e.keeper(ts)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(a.stderr, "%s: serving %d target(s); status in %s\n", program, len(ts), e.c.StatusFile)
+	ctx, cancel := context.WithCancel(a.ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- k.Run(ctx) }()
 	var last []byte
 	for {
 		select {
 		case err := <-done:
-			_ = writeStatus(c.StatusFile, k.Status())
+			_ = writeStatus(e.c.StatusFile, statusRows(k, *probs))
 			if errors.Is(err, context.Canceled) || a.ctx.Err() != nil {
 				fmt.Fprintf(a.stderr, "%s: stopped\n", program)
-				return nil
+				return nil, nil
 			}
-			return err
-		case <-tick.C:
-			rows := k.Status()
+			if err == nil {
+				err = errors.New("the engine stopped")
+			}
+			return nil, err
+		case <-tick:
+			rows := statusRows(k, *probs)
 			var b bytes.Buffer
 			_ = keeper.WriteStatusJSON(&b, rows)
 			if !bytes.Equal(b.Bytes(), last) {
-				if err := writeStatus(c.StatusFile, rows); err != nil {
+				if err := writeStatus(e.c.StatusFile, rows); err != nil {
 					fmt.Fprintf(a.stderr, "%s: warning: status file: %v\n", program, err)
 				}
 				last = b.Bytes()
+			} else {
+				heartbeat(e.c.StatusFile)
+			}
+		case <-resolveEvery:
+			// The vault too: entries added or removed by `keeper vault` since.
+			if err := e.v.Reload(); err != nil {
+				fmt.Fprintf(a.stderr, "%s: warning: vault not re-read, serving its earlier entries: %v\n", program, err)
+			}
+			rctx, rcancel := context.WithTimeout(a.ctx, e.c.PollInterval.Duration)
+			nts, nprobs := a.resolve(rctx, e)
+			rcancel()
+			*probs = nprobs
+			if !reflect.DeepEqual(nts, ts) {
+				fmt.Fprintf(a.stderr, "%s: the fleet changed: %d target(s) now\n", program, len(nts))
+				cancel()
+				<-done
+				if nts == nil {
+					nts = []keeper.Target{}
+				}
+				return nts, nil
 			}
 		}
 	}
+}
+
+// heartbeat marks the status file as written now although nothing in it changed, so that
+// `keeper status` can tell a running keeper's file from a dead one's.
+func heartbeat(path string) {
+	now := time.Now()
+	_ = os.Chtimes(path, now, now)
 }
 
 func writeStatus(path string, rows []keeper.TargetStatus) error {
@@ -177,9 +291,11 @@ func cmdStatus(a *app, args []string) error {
 	if err := json.Unmarshal(data, &rows); err != nil {
 		return fmt.Errorf("%s: %v", c.StatusFile, err)
 	}
+	// keeper run touches the file every statusEvery: older than staleAfter, nobody does.
+	var stale error
 	if st, err := os.Stat(c.StatusFile); err == nil {
-		if age := time.Since(st.ModTime()); age > 2*c.PollInterval.Duration+time.Minute {
-			fmt.Fprintf(a.stderr, "%s: warning: %s was written %s ago: is keeper run still running?\n", program, c.StatusFile, age.Round(time.Second))
+		if age := time.Since(st.ModTime()); age > staleAfter {
+			stale = fmt.Errorf("%s: %w: last written %s ago; keeper run is not running, the states below are as it last saw them", c.StatusFile, errStale, age.Round(time.Second))
 		}
 	}
 	if *asJSON {
@@ -189,6 +305,9 @@ func cmdStatus(a *app, args []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if stale != nil {
+		return stale
 	}
 	if slices.ContainsFunc(rows, func(r keeper.TargetStatus) bool { return r.State != keeper.StateUnlocked }) {
 		return errNotUnlockedQuiet
@@ -206,7 +325,7 @@ func (q quiet) Unwrap() error { return q.error }
 func cmdRescue(a *app, args []string) error {
 	fs := a.flags("rescue")
 	force := fs.Bool("force", false, "rescue even when the console shows no passphrase prompt (the instance must still be unreachable)")
-	device := fs.String("device", "", "re-attach the volume as this device (default: the one it had)")
+	device := fs.String("device", "", "re-attach the volume as this device (default: the one it had); required to resume a rescue that stopped after its detach, when EC2 no longer knows the device")
 	timeout := fs.Duration("timeout", 15*time.Minute, "give up after this long")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -215,12 +334,16 @@ func cmdRescue(a *app, args []string) error {
 	if len(pos) != 1 {
 		return usageErr("rescue INSTANCE")
 	}
-	k, _, v, closer, err := a.engine(a.ctx)
+	e, err := a.setup(a.ctx)
 	if err != nil {
 		return err
 	}
-	defer closer.Close()
-	defer v.Close()
+	defer e.Close()
+	ts, _ := a.resolve(a.ctx, e)
+	k, err := e.keeper(ts)
+	if err != nil {
+		return err
+	}
 	i := slices.IndexFunc(k.Targets(), func(t keeper.Target) bool { return t.InstanceID == pos[0] })
 	if i < 0 {
 		return fmt.Errorf("%s: %w", pos[0], errNoTarget)

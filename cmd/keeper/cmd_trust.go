@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -113,11 +116,30 @@ func cmdTrust(a *app, args []string) error {
 				vouched = true
 			}
 		}
+		others, err := knownKeys(khFile, []string{instance, addr}, key)
+		if err != nil {
+			return err
+		}
+		if !vouched && len(others) > 0 && !*replace {
+			// A key nobody vouched for, next to one already pinned: an impostor at the
+			// address is as likely as a new key type. OpenSSH refuses to learn it too.
+			return fmt.Errorf("%s (%s) presents %s key %s, not vouched for, but %s already pins %s for it: check it with --fingerprint (or the console output), or --replace if the host was rebuilt: %w",
+				instance, addr, keyType(key), fp, khFile, describeKeys(others), errHostKeyRefused)
+		}
 		if !vouched && !*yes {
 			// OpenSSH's own question, and OpenSSH's answer: only "yes" goes on.
-			fmt.Fprintf(a.stderr, "The authenticity of host '%s (%s)' can't be established.\n%s key fingerprint is %s.\nAre you sure you want to continue connecting (yes/no)? ", instance, addr, keyType(key), fp)
-			line, err := cli.ReadLine(a.stdin, 64)
-			if err != nil && !errors.Is(err, cli.ErrNothingToRead) {
+			if len(others) > 0 {
+				what := "keys of different type are"
+				if slices.ContainsFunc(others, func(k knownhosts.KnownKey) bool { return keyType(k.Key) == keyType(key) }) {
+					what = "another " + keyType(key) + " key is"
+				}
+				fmt.Fprintf(a.stderr, "The authenticity of host '%s (%s)' can't be established\nbut %s already known for this host (%s); --replace drops them.\n%s key fingerprint is %s.\nAre you sure you want to continue connecting (yes/no)? ", instance, addr, what, describeKeys(others), keyType(key), fp)
+			} else {
+				fmt.Fprintf(a.stderr, "The authenticity of host '%s (%s)' can't be established.\n%s key fingerprint is %s.\nAre you sure you want to continue connecting (yes/no)? ", instance, addr, keyType(key), fp)
+			}
+			line, err := cli.ReadLineContext(a.ctx, a.stdin, 64)
+			defer clear(line)
+			if err != nil && (!errors.Is(err, cli.ErrNothingToRead) || a.ctx.Err() != nil) {
 				return err
 			}
 			if strings.TrimSpace(string(line)) != "yes" {
@@ -125,7 +147,7 @@ func cmdTrust(a *app, args []string) error {
 			}
 		}
 	}
-	added, err := pin(khFile, []string{instance, addr}, key, *replace)
+	added, err := pin(ctx, khFile, []string{instance, addr}, key, *replace)
 	if err != nil {
 		return err
 	}
@@ -139,6 +161,57 @@ func cmdTrust(a *app, args []string) error {
 	}
 	fmt.Fprintln(a.stdout, fp)
 	return nil
+}
+
+// knownKeys are the keys other than key that path pins for any of hosts, read with
+// x/crypto's own known_hosts reader (hashed lines, patterns and markers included) by probing
+// it with key, as the engine's check would.
+func knownKeys(path string, hosts []string, key ssh.PublicKey) ([]knownhosts.KnownKey, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	cb, err := knownhosts.New(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var out []knownhosts.KnownKey
+	for _, h := range hosts {
+		hp := h
+		if _, _, err := net.SplitHostPort(h); err != nil {
+			hp = net.JoinHostPort(h, strconv.Itoa(keeper.DefaultPort))
+		}
+		err := cb(hp, probeAddr(hp), key)
+		var ke *knownhosts.KeyError
+		var re *knownhosts.RevokedError
+		switch {
+		case err == nil:
+		case errors.As(err, &re):
+			return nil, fmt.Errorf("%s: %s key %s is revoked (%s:%d): %w", h, keyType(key), ssh.FingerprintSHA256(key), re.Revoked.Filename, re.Revoked.Line, errHostKeyRefused)
+		case errors.As(err, &ke):
+			for _, k := range ke.Want {
+				if !slices.ContainsFunc(out, func(o knownhosts.KnownKey) bool { return o.Filename == k.Filename && o.Line == k.Line }) {
+					out = append(out, k)
+				}
+			}
+		default:
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return out, nil
+}
+
+// probeAddr is the remote address knownhosts wants beside the host name (which it prefers).
+type probeAddr string
+
+func (a probeAddr) Network() string { return "tcp" }
+func (a probeAddr) String() string  { return string(a) }
+
+func describeKeys(ks []knownhosts.KnownKey) string {
+	var s []string
+	for _, k := range ks {
+		s = append(s, fmt.Sprintf("%s %s (line %d)", keyType(k.Key), ssh.FingerprintSHA256(k.Key), k.Line))
+	}
+	return strings.Join(s, ", ")
 }
 
 func keyType(k ssh.PublicKey) string {
@@ -211,9 +284,14 @@ func instanceAddr(ctx context.Context, api keeper.EC2API, instance string, cfg k
 }
 
 // pin adds "HOSTS KEY" to the known_hosts file, atomically (temporary file beside it, fsync,
-// rename). A host already pinned to the same key is left alone; to another key it is an
+// rename), under the file's writers' lock from its read to the rename. A host already pinned to the same key is left alone; to another key it is an
 // error unless replace, which drops the old lines of those hosts.
-func pin(path string, hosts []string, key ssh.PublicKey, replace bool) (bool, error) {
+func pin(ctx context.Context, path string, hosts []string, key ssh.PublicKey, replace bool) (bool, error) {
+	unlock, err := lockFile(ctx, path)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
 	old, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return false, err
@@ -231,7 +309,7 @@ func pin(path string, hosts []string, key ssh.PublicKey, replace bool) (bool, er
 		mine := false
 		if err == nil {
 			for _, h := range lhosts {
-				if want[h] {
+				if want[h] || hashedMatch(h, want) {
 					mine = true
 				}
 			}
@@ -257,6 +335,28 @@ func pin(path string, hosts []string, key ssh.PublicKey, replace bool) (bool, er
 	}
 	b.WriteString(knownhosts.Line(hosts, key) + "\n")
 	return true, writeAtomic(path, b.Bytes(), 0o644)
+}
+
+// hashedMatch reports whether a hashed known_hosts entry ("|1|SALT|HMAC-SHA1", ssh-keygen -H)
+// names one of the hosts.
+func hashedMatch(entry string, hosts map[string]bool) bool {
+	f := strings.Split(entry, "|")
+	if len(f) != 4 || f[0] != "" || f[1] != "1" {
+		return false
+	}
+	salt, err1 := base64.StdEncoding.DecodeString(f[2])
+	sum, err2 := base64.StdEncoding.DecodeString(f[3])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	for h := range hosts {
+		m := hmac.New(sha1.New, salt)
+		m.Write([]byte(h))
+		if hmac.Equal(m.Sum(nil), sum) {
+			return true
+		}
+	}
+	return false
 }
 
 func writeAtomic(path string, data []byte, mode os.FileMode) (err error) {

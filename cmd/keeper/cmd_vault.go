@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -26,20 +27,22 @@ func cmdVault(a *app, args []string) error {
 	return usageErr("vault %q: want add, list or remove", args[0])
 }
 
-// vaultPaths are the vault and identity files: the flags, else the configuration's.
-func (a *app) vaultPaths() (path, identity string, err error) {
+// vaultPaths are the vault and identity files and the vault's recipients: the flags, else
+// the configuration's.
+func (a *app) vaultPaths() (path, identity string, recipients []string, err error) {
 	path, identity = a.vault, a.identity
 	if path == "" {
 		c, err := config.Load(a.config)
 		if err != nil {
-			return "", "", fmt.Errorf("%w (or give --vault)", err)
+			return "", "", nil, fmt.Errorf("%w (or give --vault)", err)
 		}
 		path = c.Vault
 		if identity == "" {
 			identity = c.Identity
 		}
+		recipients = c.Recipients
 	}
-	return path, identity, nil
+	return path, identity, recipients, nil
 }
 
 // vaultOptions are age's defaults: a new passphrase vault costs about a second of scrypt.
@@ -50,49 +53,90 @@ func (a *app) keyInput() cli.KeyInput {
 }
 
 // openVault opens the vault with its identity file or a passphrase. With create, a missing
-// vault is made: for the recipients given, else for a new passphrase asked twice.
+// vault is made: for the recipients given, else for a new passphrase asked twice. The
+// recipients given (--recipient), else the configuration's, are what a recipient vault's
+// writes are encrypted to: never the list inside the file, which anyone who can write the
+// file can forge (see package keeper/vault).
 func (a *app) openVault(create bool, recipients []string) (*vault.Vault, error) {
-	path, identity, err := a.vaultPaths()
+	v, nv, err := a.openOrNewVault(create, recipients)
+	if nv != nil {
+		defer nv.drop()
+		return nv.make()
+	}
+	return v, err
+}
+
+// newVault is a vault asked for but not made yet: vault add makes it only once the entry's
+// input is complete, so a failed add leaves no file behind.
+type newVault struct {
+	path       string
+	pass       []byte // nil for recipients
+	recipients []string
+	opts       vault.Options
+}
+
+func (n *newVault) make() (*vault.Vault, error) {
+	if n.pass == nil {
+		return vault.CreateForRecipients(n.path, n.recipients, n.opts)
+	}
+	return vault.Create(n.path, n.pass, n.opts)
+}
+
+func (n *newVault) drop() { clear(n.pass) }
+
+// openOrNewVault opens the vault, or with create and a missing file asks what a new one
+// needs and returns it to be made.
+func (a *app) openOrNewVault(create bool, recipients []string) (*vault.Vault, *newVault, error) {
+	path, identity, cfgRecipients, err := a.vaultPaths()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	opts := vaultOptions()
+	given := len(recipients) > 0
+	if !given {
+		recipients = cfgRecipients
+	}
+	opts.Recipients = recipients
 	_, statErr := os.Stat(path)
 	missing := errors.Is(statErr, os.ErrNotExist)
 	switch {
 	case missing && create && len(recipients) > 0:
 		fmt.Fprintf(a.stderr, "%s: creating vault %s for %d recipient(s)\n", program, path, len(recipients))
-		return vault.CreateForRecipients(path, recipients, opts)
+		return nil, &newVault{path: path, recipients: recipients, opts: opts}, nil
+	case missing && create && identity != "":
+		// A passphrase vault would never open with the identity the keeper is told to use.
+		return nil, nil, usageErr("no vault %s, and an identity (%s) is set: create it for recipients with --recipient age1… (or the configuration's recipients)", path, identity)
 	case missing && create:
 		fmt.Fprintf(a.stderr, "%s: creating vault %s\n", program, path)
 		pass, err := a.keyInput().Read("Enter new passphrase for vault: ", cli.KeySource{}, true)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		defer clear(pass)
-		return vault.Create(path, pass, opts)
+		return nil, &newVault{path: path, pass: pass, opts: opts}, nil
 	case missing:
-		return nil, fmt.Errorf("%s: %w", path, vault.ErrNotFound)
-	case len(recipients) > 0:
-		return nil, usageErr("--recipient: the vault %s exists already", path)
+		return nil, nil, fmt.Errorf("%s: %w", path, vault.ErrNotFound)
+	case given && identity == "":
+		return nil, nil, usageErr("--recipient: the vault %s exists: give its --identity too", path)
 	case identity != "":
 		f, err := os.Open(identity)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		defer f.Close()
 		ids, err := vault.ParseIdentities(f, nil)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", identity, err)
+			return nil, nil, fmt.Errorf("%s: %w", identity, err)
 		}
-		return vault.OpenWithIdentities(path, ids, opts)
+		v, err := vault.OpenWithIdentities(path, ids, opts)
+		return v, nil, err
 	}
 	pass, err := a.keyInput().Read("Enter passphrase for vault "+path+": ", cli.KeySource{}, false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer clear(pass)
-	return vault.Open(path, pass, opts)
+	v, err := vault.Open(path, pass, opts)
+	return v, nil, err
 }
 
 type multiFlag []string
@@ -107,7 +151,7 @@ func vaultAdd(a *app, args []string) error {
 	label := fs.String("label", "", "free label shown by vault list")
 	keyFile := fs.String("key-file", "", "read the volume's passphrase from this file, whole ('-' = all of stdin)")
 	var recipients multiFlag
-	fs.Var(&recipients, "recipient", "age recipient (age1…, a plugin's) to create a new vault for, instead of a passphrase (repeatable)")
+	fs.Var(&recipients, "recipient", "age recipient (age1…, a plugin's) to create a new vault for, instead of a passphrase, or that an existing vault's rewrite is encrypted to (repeatable; default: the configuration's recipients)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -135,13 +179,17 @@ func vaultAdd(a *app, args []string) error {
 	if err := vault.Validate(e); err != nil {
 		return err
 	}
-	v, err := a.openVault(true, recipients)
+	v, nv, err := a.openOrNewVault(true, recipients)
 	if err != nil {
 		return err
 	}
-	defer v.Close()
-	if _, err := v.Lookup(e.VolumeID); err == nil {
-		return fmt.Errorf("%s: %w in vault %s", e.VolumeID, vault.ErrExists, v.Path())
+	if nv != nil {
+		defer nv.drop()
+	} else {
+		defer v.Close()
+		if _, err := v.Lookup(e.VolumeID); err == nil {
+			return fmt.Errorf("%s: %w in vault %s", e.VolumeID, vault.ErrExists, v.Path())
+		}
 	}
 	pass, err := a.keyInput().Read("Enter passphrase for "+e.VolumeID+": ", cli.KeySource{File: *keyFile}, *keyFile == "")
 	if err != nil {
@@ -157,6 +205,12 @@ func vaultAdd(a *app, args []string) error {
 		vk.Wipe()
 		fmt.Fprintf(a.stderr, "%s: the passphrase opens key slot %d of %s\n", program, slot, *header)
 	}
+	if nv != nil {
+		if v, err = nv.make(); err != nil {
+			return err
+		}
+		defer v.Close()
+	}
 	if err := v.Add(e, pass); err != nil {
 		return err
 	}
@@ -167,6 +221,8 @@ func vaultAdd(a *app, args []string) error {
 func vaultList(a *app, args []string) error {
 	fs := a.flags("vault list")
 	asJSON := fs.Bool("json", false, "print JSON")
+	var recipients multiFlag
+	fs.Var(&recipients, "recipient", "the vault's age recipients, to compare with those the file lists (repeatable; default: the configuration's)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -174,7 +230,7 @@ func vaultList(a *app, args []string) error {
 	if len(pos) != 0 {
 		return usageErr("vault list takes no argument")
 	}
-	v, err := a.openVault(false, nil)
+	v, err := a.openVault(false, recipients)
 	if err != nil {
 		return err
 	}
@@ -190,11 +246,42 @@ func vaultList(a *app, args []string) error {
 	for _, e := range entries {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.VolumeID, e.LUKSUUID, e.Label)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	a.showRecipients(v)
+	return nil
+}
+
+// showRecipients prints what a recipient vault's writes go to, and warns when the file's own
+// (unauthenticated) list differs: someone else wrote it, or the configuration changed.
+func (a *app) showRecipients(v *vault.Vault) {
+	file, use := v.FileRecipients(), v.Recipients()
+	if len(file) == 0 {
+		return
+	}
+	for _, r := range use {
+		fmt.Fprintf(a.stdout, "recipient %s\n", r)
+	}
+	if len(use) == 0 {
+		fmt.Fprintf(a.stderr, "%s: warning: writes to this vault need its recipients (configuration recipients, or --recipient)\n", program)
+	}
+	for _, r := range file {
+		if len(use) > 0 && !slices.Contains(use, r) {
+			fmt.Fprintf(a.stderr, "%s: warning: the vault file lists recipient %s, which is not configured: the next write drops it; if you did not add it, someone who can write %s did\n", program, oneLine(r), v.Path())
+		}
+	}
+	for _, r := range use {
+		if !slices.Contains(file, r) {
+			fmt.Fprintf(a.stderr, "%s: warning: recipient %s is configured but the vault file was not written to it yet\n", program, r)
+		}
+	}
 }
 
 func vaultRemove(a *app, args []string) error {
 	fs := a.flags("vault remove")
+	var recipients multiFlag
+	fs.Var(&recipients, "recipient", "the vault's age recipients, which the rewritten file is encrypted to (repeatable; default: the configuration's)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -202,7 +289,7 @@ func vaultRemove(a *app, args []string) error {
 	if len(pos) != 1 {
 		return usageErr("vault remove VOLUME_ID")
 	}
-	v, err := a.openVault(false, nil)
+	v, err := a.openVault(false, recipients)
 	if err != nil {
 		return err
 	}

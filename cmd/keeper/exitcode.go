@@ -41,7 +41,7 @@ func exitCode(err error) int {
 	case errors.Is(err, vault.ErrNotFound), errors.Is(err, errNoTarget), errors.Is(err, os.ErrNotExist),
 		errors.Is(err, keeper.ErrNoPassphrase):
 		return cli.ExitNoDevice
-	case errors.Is(err, vault.ErrExists), errors.Is(err, keeper.ErrInUse):
+	case errors.Is(err, vault.ErrExists), errors.Is(err, vault.ErrLocked), errors.Is(err, vault.ErrChanged), errors.Is(err, keeper.ErrInUse):
 		return cli.ExitBusy
 	case errors.Is(err, errNotUnlocked):
 		return cli.ExitNeedsUnlock

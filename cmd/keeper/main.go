@@ -26,7 +26,14 @@
 //
 // The audit log (one JSON line per decision, never a secret) goes to the configuration's
 // audit_log, mode 0600, else to standard error. `keeper run` rewrites the status file
-// (status_file) every two seconds when something changed; `keeper status` prints it.
+// (status_file) every two seconds when something changed, and touches it otherwise (its
+// modification time is the heartbeat); `keeper status` prints it.
+//
+// A target that cannot be served (a tag group with no instance now, an instance without its
+// volume, a volume without a vault entry) is reported refused in the status and the rest of
+// the fleet is served. Every poll_interval, and at once on SIGHUP, `keeper run` re-reads the
+// vault if its file changed (so `keeper vault add|remove` takes effect) and resolves the tag
+// groups again; when the targets differ it restarts its engine for the new fleet.
 //
 // EC2 is reached with the AWS SDK's configuration (profiles, AWS_REGION, credentials,
 // AWS_ENDPOINT_URL_EC2); the configuration's region setting wins.
@@ -94,7 +101,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if f, ok := stdin.(*os.File); ok {
 		// As cryptsetup: prompts and answers through /dev/tty when there is one, so that
 		// captured output never holds a prompt.
-		term = cli.TTY{In: f, Out: stderr, DevTTY: true}
+		// Ctx: Ctrl-C at a passphrase prompt ends the read (the signal context is done).
+		term = cli.TTY{In: f, Out: stderr, DevTTY: true, Ctx: ctx}
 	}
 	return runWith(ctx, args, stdin, stdout, stderr, term)
 }
@@ -157,9 +165,13 @@ func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	err := v.Run(a, rest)
 	var q quiet
 	if err != nil && !errors.Is(err, flag.ErrHelp) && !errors.As(err, &q) {
-		if errors.Is(err, errUsage) {
+		switch {
+		case errors.Is(err, errUsage):
 			fmt.Fprintf(stderr, "%s: %v\nusage: %s %s\n", program, err, program, v.Synopsis())
-		} else {
+		case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+			// cryptsetup's words for a signal at a prompt or during the work.
+			fmt.Fprintf(stderr, "%s: Operation interrupted.\n", program)
+		default:
 			fmt.Fprintf(stderr, "%s: %v\n", program, err)
 		}
 	}

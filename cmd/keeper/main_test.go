@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -98,19 +99,26 @@ func target(instance, volume, addr string) string {
 }
 
 func TestVault(t *testing.T) {
+	// Every command's output, to search for the passphrases at the end.
+	var outputs []string
+	k := func(stdin string, args ...string) result {
+		r := kp(t, stdin, args...)
+		outputs = append(outputs, r.stdout, r.stderr)
+		return r
+	}
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, target("i-0123456789abcdef0", vol1, "127.0.0.1:1"))
 	path := filepath.Join(dir, "vault.age")
 	const vaultPass, volPass = "vault pass 7c1e", "volume pass 93ad"
 
 	// A bad entry is refused before anything is read or made.
-	r := kp(t, vaultPass+"\n", "-c", cfg, "vault", "add", "vol-nothex", "--uuid", uuid1)
+	r := k(vaultPass+"\n", "-c", cfg, "vault", "add", "vol-nothex", "--uuid", uuid1)
 	assert.Equal(t, cli.ExitUsage, r.code)
 	assert.NoFileExists(t, path)
-	r = kp(t, vaultPass+"\n", "-c", cfg, "vault", "add", vol1)
+	r = k(vaultPass+"\n", "-c", cfg, "vault", "add", vol1)
 	assert.Equal(t, cli.ExitUsage, r.code, "no --uuid")
 	assert.NoFileExists(t, path)
-	r = kp(t, "", "-c", cfg, "vault", "list")
+	r = k("", "-c", cfg, "vault", "list")
 	assert.Equal(t, cli.ExitNoDevice, r.code, "no vault yet")
 
 	// A vault made with a small scrypt work factor, so that the many opens below are quick
@@ -118,7 +126,7 @@ func TestVault(t *testing.T) {
 	v, err := vault.Create(path, []byte(vaultPass), vault.Options{WorkFactor: 10})
 	require.NoError(t, err)
 	v.Close()
-	r = kp(t, vaultPass+"\n"+volPass+"\n", "-c", cfg, "vault", "add", vol1, "--uuid", uuid1, "--label", "web-1/data")
+	r = k(vaultPass+"\n"+volPass+"\n", "-c", cfg, "vault", "add", vol1, "--uuid", uuid1, "--label", "web-1/data")
 	require.Equal(t, cli.ExitOK, r.code, r.stderr)
 	st, err := os.Stat(path)
 	require.NoError(t, err)
@@ -127,29 +135,29 @@ func TestVault(t *testing.T) {
 	// Flags after the positional argument work too; a key file is read whole.
 	kf := filepath.Join(dir, "pass2")
 	require.NoError(t, os.WriteFile(kf, []byte("second\nline"), 0o600))
-	r = kp(t, vaultPass+"\n", "-c", cfg, "vault", "add", "--key-file", kf, vol2, "--uuid", uuid2)
+	r = k(vaultPass+"\n", "-c", cfg, "vault", "add", "--key-file", kf, vol2, "--uuid", uuid2)
 	require.Equal(t, cli.ExitOK, r.code, r.stderr)
 
-	r = kp(t, vaultPass+"\n", "-c", cfg, "vault", "list")
+	r = k(vaultPass+"\n", "-c", cfg, "vault", "list")
 	require.Equal(t, cli.ExitOK, r.code)
 	assert.Equal(t, "VOLUME                 LUKS UUID                             LABEL\n"+
 		vol1+"  "+uuid1+"  web-1/data\n"+
 		vol2+"  "+uuid2+"  \n", r.stdout)
-	r = kp(t, vaultPass+"\n", "-c", cfg, "vault", "list", "--json")
+	r = k(vaultPass+"\n", "-c", cfg, "vault", "list", "--json")
 	require.Equal(t, cli.ExitOK, r.code)
 	var entries []map[string]string
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &entries))
 	assert.Equal(t, []map[string]string{{"volume_id": vol1, "luks_uuid": uuid1, "label": "web-1/data"}, {"volume_id": vol2, "luks_uuid": uuid2}}, entries)
 
-	r = kp(t, "wrong\n", "-c", cfg, "vault", "list")
+	r = k("wrong\n", "-c", cfg, "vault", "list")
 	assert.Equal(t, cli.ExitPermission, r.code)
 	assert.Contains(t, r.stderr, "no key available")
-	r = kp(t, vaultPass+"\nagain\n", "-c", cfg, "vault", "add", vol1, "--uuid", uuid1)
+	r = k(vaultPass+"\nagain\n", "-c", cfg, "vault", "add", vol1, "--uuid", uuid1)
 	assert.Equal(t, cli.ExitBusy, r.code)
 
-	r = kp(t, vaultPass+"\n", "--vault", path, "vault", "remove", vol2)
+	r = k(vaultPass+"\n", "--vault", path, "vault", "remove", vol2)
 	require.Equal(t, cli.ExitOK, r.code, "--vault instead of a configuration")
-	r = kp(t, vaultPass+"\n", "-c", cfg, "vault", "remove", vol2)
+	r = k(vaultPass+"\n", "-c", cfg, "vault", "remove", vol2)
 	assert.Equal(t, cli.ExitNoDevice, r.code)
 
 	data, err := os.ReadFile(path)
@@ -157,8 +165,10 @@ func TestVault(t *testing.T) {
 	for _, s := range []string{vaultPass, volPass, "second", vol1, uuid1} {
 		assert.NotContains(t, string(data), s)
 	}
-	for _, out := range []string{r.stdout, r.stderr} {
+	require.Len(t, outputs, 2*11, "every command of the test")
+	for _, out := range outputs {
 		assert.NotContains(t, out, volPass)
+		assert.NotContains(t, out, "second\nline")
 	}
 }
 
@@ -259,3 +269,58 @@ func startSSHD(t *testing.T, authorized ...string) sshd {
 }
 
 type ageKey struct{ recipient, file string }
+
+// A recipient vault's writes go to the recipients the operator gives, never to a list
+// planted in the file (age does not authenticate who wrote it); list shows them.
+func TestVaultPlantedRecipient(t *testing.T) {
+	dir := t.TempDir()
+	k := agePair(t, dir)
+	path := filepath.Join(dir, "v.age")
+	r := kp(t, "p1\n", "--vault", path, "vault", "add", vol1, "--uuid", uuid1, "--recipient", k.recipient)
+	require.Equal(t, cli.ExitOK, r.code, r.stderr)
+	r = kp(t, "", "--vault", path, "--identity", k.file, "vault", "list")
+	require.Equal(t, cli.ExitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "recipient "+k.recipient+"\n")
+
+	op, err := age.ParseX25519Recipient(k.recipient)
+	require.NoError(t, err)
+	att, err := age.GenerateX25519Identity()
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	w, err := age.Encrypt(&buf, op)
+	require.NoError(t, err)
+	fmt.Fprintf(w, "cloudluks-vault 1\nrecipient %s\nrecipient %s\n", k.recipient, att.Recipient())
+	require.NoError(t, w.Close())
+	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o600))
+
+	r = kp(t, "", "--vault", path, "--identity", k.file, "vault", "list")
+	assert.Contains(t, r.stderr, "need its recipients")
+	r = kp(t, "secret two\n", "--vault", path, "--identity", k.file, "vault", "add", vol2, "--uuid", uuid2)
+	assert.NotEqual(t, cli.ExitOK, r.code)
+	assert.Contains(t, r.stderr, "recipients of the vault not known")
+	r = kp(t, "secret two\n", "--vault", path, "--identity", k.file, "vault", "add", vol2, "--uuid", uuid2, "--recipient", k.recipient)
+	require.Equal(t, cli.ExitOK, r.code, r.stderr)
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	_, err = age.Decrypt(f, att)
+	assert.Error(t, err, "the planted recipient opens the rewritten vault")
+}
+
+// vault add makes a new vault only once the entry is complete, and never a passphrase vault
+// when an identity is set (it would not open with it).
+func TestVaultAddCreatesLast(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "v.age")
+	r := kp(t, "vault pass\n", "--vault", path, "vault", "add", vol1, "--uuid", uuid1)
+	assert.Equal(t, cli.ExitUsage, r.code, r.stderr)
+	assert.NoFileExists(t, path)
+	k := agePair(t, dir)
+	r = kp(t, "vault pass\nvolume pass\n", "--vault", path, "--identity", k.file, "vault", "add", vol1, "--uuid", uuid1)
+	assert.Equal(t, cli.ExitUsage, r.code)
+	assert.Contains(t, r.stderr, "--recipient")
+	assert.NoFileExists(t, path)
+	r = kp(t, "", "--vault", path, "vault", "add", vol1, "--uuid", uuid1, "--recipient", k.recipient)
+	assert.NotEqual(t, cli.ExitOK, r.code)
+	assert.NoFileExists(t, path)
+}

@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -39,12 +43,13 @@ func sshConfig(s config.SSH) keeper.SSHConfig {
 		Command: s.Command,
 	}
 	if c.Addr != "" && !hasPort(c.Addr) {
-		c.Addr = fmt.Sprintf("%s:%d", c.Addr, s.Port)
+		// JoinHostPort brackets a bare IPv6 address ("::1" → "[::1]:22").
+		c.Addr = net.JoinHostPort(strings.Trim(c.Addr, "[]"), strconv.Itoa(s.Port))
 	}
 	if j := s.JumpHost; j != nil {
 		addr := j.Address
 		if !hasPort(addr) {
-			addr += ":22"
+			addr = net.JoinHostPort(strings.Trim(addr, "[]"), strconv.Itoa(keeper.DefaultPort))
 		}
 		c.JumpHost = &keeper.SSHConfig{Addr: addr, User: j.User, KeyFile: j.Key, Agent: j.Agent,
 			AgentSocket: s.AgentSocket, KnownHosts: j.KnownHosts, HostCA: j.HostCA}
@@ -66,23 +71,50 @@ func hasPort(addr string) bool {
 	return n == 1
 }
 
+// problem is a configured target (or one instance of a tag group) the keeper cannot serve
+// right now: a group that finds no instance, an instance without its volume, a volume
+// without a vault entry. It is reported, as a refused row of the status, and the rest of the
+// fleet is served; the next resolution may find it well.
+type problem struct {
+	status keeper.TargetStatus
+	err    error
+}
+
 // targets turns the configuration into the engine's targets: each tag filter is resolved
 // against EC2 (running instances only), and every volume's LUKS UUID comes from its vault
-// entry — a volume without one is an error before anything is dialled.
+// entry. What cannot be served is left out and returned in the error (errors.Join of one
+// per problem), so one bad group does not stop the fleet.
 func targets(ctx context.Context, c *config.Config, api keeper.EC2API, v *vault.Vault) ([]keeper.Target, error) {
+	ts, probs := resolveTargets(ctx, c, api, v)
+	var errs []error
+	for _, p := range probs {
+		errs = append(errs, p.err)
+	}
+	return ts, errors.Join(errs...)
+}
+
+func resolveTargets(ctx context.Context, c *config.Config, api keeper.EC2API, v *vault.Vault) ([]keeper.Target, []problem) {
 	var out []keeper.Target
+	var probs []problem
+	bad := func(t config.Target, instance, volume string, err error) {
+		err = fmt.Errorf("target %s: %w", t.Label(), err)
+		probs = append(probs, problem{err: err, status: keeper.TargetStatus{
+			Name: t.Label(), InstanceID: instance, VolumeID: volume, State: keeper.StateRefused, Reason: oneLine(err.Error()),
+		}})
+	}
 	for _, t := range c.Targets {
-		pairs, err := resolve(ctx, api, t)
-		if err != nil {
-			return nil, fmt.Errorf("target %s: %w", t.Label(), err)
+		pairs, perr := resolve(ctx, api, t)
+		for _, pe := range perr {
+			bad(t, pe.instance, t.Volume, pe.err)
 		}
 		for _, p := range pairs {
 			e, err := v.Lookup(p[1])
 			if err != nil {
-				return nil, fmt.Errorf("target %s: %w", t.Label(), err)
+				bad(t, p[0], p[1], err)
+				continue
 			}
 			name := t.Name
-			if name != "" && len(pairs) > 1 {
+			if name != "" && (len(pairs) > 1 || len(t.InstanceTags) > 0) {
 				name = t.Name + "/" + p[0]
 			}
 			out = append(out, keeper.Target{
@@ -91,16 +123,22 @@ func targets(ctx context.Context, c *config.Config, api keeper.EC2API, v *vault.
 			})
 		}
 	}
-	return out, nil
+	return out, probs
 }
 
-// resolve returns the (instance, volume) pairs of a target.
-func resolve(ctx context.Context, api keeper.EC2API, t config.Target) ([][2]string, error) {
+type resolveErr struct {
+	instance string // "" for the whole target
+	err      error
+}
+
+// resolve returns the (instance, volume) pairs of a target, and what went wrong for the
+// whole target or for single instances of its group.
+func resolve(ctx context.Context, api keeper.EC2API, t config.Target) ([][2]string, []resolveErr) {
 	if t.Instance != "" && t.Volume != "" {
 		return [][2]string{{t.Instance, t.Volume}}, nil
 	}
 	if api == nil {
-		return nil, fmt.Errorf("tag filters need EC2")
+		return nil, []resolveErr{{t.Instance, fmt.Errorf("tag filters need EC2")}}
 	}
 	instances := []string{t.Instance}
 	if t.Instance == "" {
@@ -111,7 +149,7 @@ func resolve(ctx context.Context, api keeper.EC2API, t config.Target) ([][2]stri
 		for p.HasMorePages() {
 			page, err := p.NextPage(ctx)
 			if err != nil {
-				return nil, err
+				return nil, []resolveErr{{"", err}}
 			}
 			for _, r := range page.Reservations {
 				for _, i := range r.Instances {
@@ -120,35 +158,29 @@ func resolve(ctx context.Context, api keeper.EC2API, t config.Target) ([][2]stri
 			}
 		}
 		if len(instances) == 0 {
-			return nil, fmt.Errorf("no instance with tags %v: %w", t.InstanceTags, errNoTarget)
+			return nil, []resolveErr{{"", fmt.Errorf("no instance with tags %v: %w", t.InstanceTags, errNoTarget)}}
 		}
 	}
 	var out [][2]string
+	var errs []resolveErr
 	for _, id := range instances {
 		filters := append(tagFilters(t.VolumeTags), types.Filter{Name: aws.String("attachment.instance-id"), Values: []string{id}})
 		res, err := api.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: filters})
 		if err != nil {
-			return nil, err
+			errs = append(errs, resolveErr{id, err})
+			continue
 		}
 		switch len(res.Volumes) {
 		case 0:
-			return nil, fmt.Errorf("%s: no attached volume with tags %v: %w", id, t.VolumeTags, errNoTarget)
+			errs = append(errs, resolveErr{id, fmt.Errorf("%s: no attached volume with tags %v: %w", id, t.VolumeTags, errNoTarget)})
 		case 1:
 			out = append(out, [2]string{id, aws.ToString(res.Volumes[0].VolumeId)})
 		default:
-			return nil, fmt.Errorf("%s: %d attached volumes with tags %v: make the filter narrower", id, len(res.Volumes), t.VolumeTags)
+			errs = append(errs, resolveErr{id, fmt.Errorf("%s: %d attached volumes with tags %v: make the filter narrower", id, len(res.Volumes), t.VolumeTags)})
 		}
 	}
-	slices.SortFunc(out, func(a, b [2]string) int {
-		if a[0] < b[0] {
-			return -1
-		}
-		if a[0] > b[0] {
-			return 1
-		}
-		return 0
-	})
-	return out, nil
+	slices.SortFunc(out, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	return out, errs
 }
 
 func tagFilters(tags map[string]string) []types.Filter {

@@ -129,3 +129,12 @@ auto_rescue = false
 	_, err = targets(ctx, c, client, v)
 	require.ErrorIs(t, err, vault.ErrNotFound)
 }
+
+// Addresses without a port get the configured one; IPv6 ones in brackets.
+func TestSSHConfigAddr(t *testing.T) {
+	for in, want := range map[string]string{"::1": "[::1]:2200", "[::1]": "[::1]:2200", "[::1]:22": "[::1]:22", "10.0.0.1": "10.0.0.1:2200", "h.example:23": "h.example:23"} {
+		assert.Equal(t, want, sshConfig(config.SSH{Address: in, Port: 2200}).Addr, in)
+	}
+	j := sshConfig(config.SSH{Address: "10.0.0.1", Port: 2200, JumpHost: &config.Jump{Address: "fe80::1"}})
+	assert.Equal(t, "[fe80::1]:22", j.JumpHost.Addr)
+}

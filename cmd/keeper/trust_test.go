@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -174,4 +179,75 @@ func TestTrustConsole(t *testing.T) {
 	assert.Equal(t, cli.ExitPermission, r.code)
 	assert.Contains(t, r.stderr, "conflicting SSH host keys")
 	assert.NoFileExists(t, filepath.Join(dir, "kh2"))
+}
+
+// Two `keeper trust` at once: each pin reads and rewrites known_hosts under its lock, so
+// neither drops the other's line.
+func TestPinConcurrent(t *testing.T) {
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	const n = 8
+	keys := make([]ssh.PublicKey, n)
+	for i := range keys {
+		pub, _, err := ed25519.GenerateKey(rand.Reader)
+		require.NoError(t, err)
+		keys[i], err = ssh.NewPublicKey(pub)
+		require.NoError(t, err)
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := pin(context.Background(), kh, []string{fmt.Sprintf("i-%017x", i)}, keys[i], false)
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	data, err := os.ReadFile(kh)
+	require.NoError(t, err)
+	assert.Equal(t, n, strings.Count(string(data), "\n"), "%s", data)
+}
+
+// An unvouched key next to an existing pin (another type, or a hashed line) is refused; a
+// vouched one is pinned beside it; --replace drops the old lines, hashed ones included,
+// and the question says what is known already, as OpenSSH's does.
+func TestTrustExistingPin(t *testing.T) {
+	s := startSSHD(t)
+	dir := t.TempDir()
+	kh := filepath.Join(dir, "known_hosts")
+	cfg := writeConfig(t, dir, target("i-0123456789abcdef0", vol1, s.addr))
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	old, err := ssh.NewPublicKey(pub)
+	require.NoError(t, err)
+	hashed := knownhosts.HashHostname(knownhosts.Normalize(s.addr)) + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(old))) + "\n"
+
+	require.NoError(t, os.WriteFile(kh, []byte(hashed), 0o644))
+	r := kp(t, "", "-c", cfg, "trust", "i-0123456789abcdef0", "--no-console", "--yes", "--known-hosts", kh)
+	assert.Equal(t, cli.ExitPermission, r.code)
+	assert.Contains(t, r.stderr, "not vouched for")
+	assert.Contains(t, r.stderr, ssh.FingerprintSHA256(old))
+
+	r = kp(t, "yes\n", "-c", cfg, "trust", "i-0123456789abcdef0", "--no-console", "--replace", "--known-hosts", kh)
+	require.Equal(t, cli.ExitOK, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "but another ED25519 key is already known for this host")
+	data, err := os.ReadFile(kh)
+	require.NoError(t, err)
+	assert.Equal(t, 1, strings.Count(string(data), "\n"), "the hashed line is replaced:\n%s", data)
+	require.NoError(t, pinned(t, kh, s))
+
+	// Vouched for by its fingerprint: pinned beside a key of another type.
+	ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	other, err := ssh.NewPublicKey(&ek.PublicKey)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(kh, []byte(knownhosts.Line([]string{s.addr}, other)+"\n"), 0o644))
+	r = kp(t, "no\n", "-c", cfg, "trust", "i-0123456789abcdef0", "--no-console", "--replace", "--known-hosts", kh)
+	assert.Equal(t, cli.ExitPermission, r.code)
+	assert.Contains(t, r.stderr, "but keys of different type are already known for this host (ECDSA")
+	r = kp(t, "", "-c", cfg, "trust", "i-0123456789abcdef0", "--no-console", "--fingerprint", s.fp, "--known-hosts", kh)
+	require.Equal(t, cli.ExitOK, r.code, r.stderr)
+	data, err = os.ReadFile(kh)
+	require.NoError(t, err)
+	assert.Equal(t, 2, strings.Count(string(data), "\n"), "%s", data)
 }

@@ -6,6 +6,7 @@
 //
 //	vault       = "/etc/keeper/vault.age"        # required
 //	identity    = "/etc/keeper/vault-key.txt"    # age identity file; absent = ask for the passphrase
+//	recipients  = ["age1…", "age1…"]             # what vault writes are encrypted to (with identity)
 //	audit_log   = "/var/log/keeper/audit.jsonl"  # absent = standard error
 //	known_hosts = "/etc/keeper/known_hosts"      # the keeper's own; `keeper trust` writes it
 //	status_file = "/run/keeper/status.json"      # `keeper run` writes it, `keeper status` reads it
@@ -43,7 +44,9 @@
 //
 // Every key must be known and every value is checked before anything uses the file: IDs
 // have their EC2 shapes (i-/vol- and 8 or 17 hex digits), paths are absolute, numbers and
-// durations are inside the ranges above, names are unique. Errors name the file and line
+// durations are inside the ranges above (an absent key takes the default; an explicit 0 is
+// a value, and refused), names are unique, a fixed volume is in one target only, and ssh's
+// command holds only letters, digits, spaces and _ . / = : , - (nothing a shell expands). Errors name the file and line
 // ("keeper.toml:12: unknown key target.ssh.usr") and wrap ErrSyntax, ErrUnknownKey,
 // ErrInvalid or ErrTooLarge. The file is at most MaxFileSize bytes.
 //
@@ -112,6 +115,7 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 type Config struct {
 	Vault           string   `toml:"vault"`
 	Identity        string   `toml:"identity,omitempty"`
+	Recipients      []string `toml:"recipients,omitempty"`
 	AuditLog        string   `toml:"audit_log,omitempty"`
 	KnownHosts      string   `toml:"known_hosts,omitempty"`
 	StatusFile      string   `toml:"status_file,omitempty"`
@@ -145,7 +149,7 @@ type SSH struct {
 	Key         string `toml:"key,omitempty"`
 	Agent       *bool  `toml:"agent,omitempty"`
 	AgentSocket string `toml:"agent_socket,omitempty"`
-	Port        int    `toml:"port,omitempty"`
+	Port        int    `toml:"port,omitempty,omitzero"`
 	Address     string `toml:"address,omitempty"`
 	PrivateIP   *bool  `toml:"private_ip,omitempty"`
 	// KnownHosts and HostCA tell an empty list (none, overriding [ssh]) from an absent one.
@@ -255,7 +259,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		k := und[0].String()
 		return nil, fmt.Errorf("%s:%d: %w %s", name, lines.find(k), ErrUnknownKey, k)
 	}
-	if err := c.validate(); err != nil {
+	if err := c.validate(explicit(md, data)); err != nil {
 		var ve *valueError
 		if errors.As(err, &ve) {
 			return nil, fmt.Errorf("%s:%d: %s: %w: %s", name, lines.find(ve.key), ve.key, ErrInvalid, ve.msg)
@@ -280,11 +284,37 @@ var (
 	reVolume   = regexp.MustCompile(`^vol-([0-9a-f]{8}|[0-9a-f]{17})$`)
 	reRegion   = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 	reMapping  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,126}$`)
+	reCommand  = regexp.MustCompile(`^[A-Za-z0-9_./=:, -]+$`)
 	reUser     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,31}$`)
 	reTypeErr  = regexp.MustCompile(`(?s)^toml: line ([0-9]+) \(last key "([^"]*)"\): (.*)$`)
 )
 
-func (c *Config) validate() error {
+// given says which keys with a zero value the file sets explicitly: a zero there is a value
+// to check, not "use the default".
+type given struct {
+	top         func(key string) bool
+	targetPorts []bool // target[i].ssh.port set
+}
+
+func explicit(md toml.MetaData, data []byte) given {
+	g := given{top: func(key string) bool { return md.IsDefined(strings.Split(key, ".")...) }}
+	// MetaData names array tables without their index: decode the ports again on their own.
+	var shadow struct {
+		Target []struct {
+			SSH struct {
+				Port *int `toml:"port"`
+			} `toml:"ssh"`
+		} `toml:"target"`
+	}
+	if _, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&shadow); err == nil {
+		for _, t := range shadow.Target {
+			g.targetPorts = append(g.targetPorts, t.SSH.Port != nil)
+		}
+	}
+	return g
+}
+
+func (c *Config) validate(set given) error {
 	if c.Vault == "" {
 		return bad("vault", "required: the path of the age vault file")
 	}
@@ -296,20 +326,29 @@ func (c *Config) validate() error {
 	if c.StatusFile == "" {
 		c.StatusFile = DefaultStatusFile
 	}
+	for i, r := range c.Recipients {
+		// The vault parses them in full; here only their shape, so a typo names its line.
+		if !strings.HasPrefix(r, "age1") || strings.ContainsFunc(r, func(c rune) bool { return c <= ' ' || c > '~' }) {
+			return bad(fmt.Sprintf("recipients[%d]", i), "%q is not an age recipient (age1…)", r)
+		}
+	}
 	if c.Region != "" && !reRegion.MatchString(c.Region) {
 		return bad("region", "%q is not an AWS region name", c.Region)
 	}
-	if err := intDefault(&c.Concurrency, "concurrency", DefaultConcurrency, 1, 1024); err != nil {
+	if err := intDefault(set, &c.Concurrency, "concurrency", DefaultConcurrency, 1, 1024); err != nil {
 		return err
 	}
-	if err := intDefault(&c.AttemptsPerBoot, "attempts_per_boot", DefaultAttemptsPerBoot, 1, 100); err != nil {
+	if err := intDefault(set, &c.AttemptsPerBoot, "attempts_per_boot", DefaultAttemptsPerBoot, 1, 100); err != nil {
 		return err
 	}
-	if err := durDefault(&c.Keepalive, "keepalive", DefaultKeepalive, time.Second, 10*time.Minute); err != nil {
+	if err := durDefault(set, &c.Keepalive, "keepalive", DefaultKeepalive, time.Second, 10*time.Minute); err != nil {
 		return err
 	}
-	if err := durDefault(&c.PollInterval, "poll_interval", DefaultPollInterval, 5*time.Second, 24*time.Hour); err != nil {
+	if err := durDefault(set, &c.PollInterval, "poll_interval", DefaultPollInterval, 5*time.Second, 24*time.Hour); err != nil {
 		return err
+	}
+	if set.top("ssh.port") && c.SSH.Port == 0 {
+		return bad("ssh.port", "0: want 1..65535")
 	}
 	if err := c.SSH.check("ssh", false); err != nil {
 		return err
@@ -317,10 +356,13 @@ func (c *Config) validate() error {
 	if len(c.Targets) == 0 {
 		return bad("target", "no [[target]]: the keeper would serve nothing")
 	}
-	names := map[string]int{}
+	names, volumes := map[string]int{}, map[string]int{}
 	for i := range c.Targets {
 		t := &c.Targets[i]
 		key := fmt.Sprintf("target[%d]", i)
+		if i < len(set.targetPorts) && set.targetPorts[i] && t.SSH.Port == 0 {
+			return bad(key+".ssh.port", "0: want 1..65535")
+		}
 		if err := c.checkTarget(key, t); err != nil {
 			return err
 		}
@@ -328,6 +370,13 @@ func (c *Config) validate() error {
 			return bad(key+".name", "%q is also target %d's: names must be unique", t.Label(), j+1)
 		}
 		names[t.Label()] = i
+		if t.Volume != "" {
+			// One volume is one passphrase and one instance: two targets for it would race.
+			if j, dup := volumes[t.Volume]; dup {
+				return bad(key+".volume", "%s is also target %d's: a volume is served once", t.Volume, j+1)
+			}
+			volumes[t.Volume] = i
+		}
 	}
 	return nil
 }
@@ -453,8 +502,10 @@ func (s *SSH) check(key string, final bool) error {
 			return err
 		}
 	}
-	if s.Command != "" && strings.ContainsFunc(s.Command, unicode.IsControl) {
-		return bad(key+".command", "control characters")
+	if s.Command != "" && !reCommand.MatchString(s.Command) {
+		// sshd runs it through the user's shell when no forced command stands in for it:
+		// nothing a shell would expand or split on.
+		return bad(key+".command", "%q: only letters, digits, spaces and _ . / = : , - are allowed", s.Command)
 	}
 	if j := s.JumpHost; j != nil {
 		jk := key + ".jump_host"
@@ -534,8 +585,8 @@ func checkPath(key, p string) error {
 	return nil
 }
 
-func intDefault(v *int, key string, def, lo, hi int) error {
-	if *v == 0 {
+func intDefault(set given, v *int, key string, def, lo, hi int) error {
+	if *v == 0 && !set.top(key) {
 		*v = def
 	}
 	if *v < lo || *v > hi {
@@ -544,8 +595,8 @@ func intDefault(v *int, key string, def, lo, hi int) error {
 	return nil
 }
 
-func durDefault(v *Duration, key string, def, lo, hi time.Duration) error {
-	if v.Duration == 0 {
+func durDefault(set given, v *Duration, key string, def, lo, hi time.Duration) error {
+	if v.Duration == 0 && !set.top(key) {
 		v.Duration = def
 	}
 	if v.Duration < lo || v.Duration > hi {

@@ -121,3 +121,37 @@ func FuzzParse(f *testing.F) {
 		assert.Equal(t, c, c2)
 	})
 }
+
+// An explicit zero or a negative value is refused, not turned into the default; a volume is
+// served by one target; command holds nothing a shell would expand.
+func TestExplicitValues(t *testing.T) {
+	base := "vault = \"/v\"\nknown_hosts = \"/k\"\n[ssh]\nuser = \"u\"\nkey = \"/id\"\n"
+	tgt := "[[target]]\ninstance = \"i-0123456789abcdef0\"\nvolume = \"vol-0123456789abcdef0\"\n"
+	for _, extra := range []string{"concurrency = 0\n", "attempts_per_boot = 0\n", "attempts_per_boot = -1\n", "keepalive = \"0s\"\n", "keepalive = \"-5s\"\n", "poll_interval = \"0s\"\n"} {
+		_, err := config.Parse("k.toml", []byte(extra+base+tgt))
+		assert.ErrorIs(t, err, config.ErrInvalid, "%q", extra)
+	}
+	_, err := config.Parse("k.toml", []byte(base+"port = 0\n"+tgt))
+	assert.ErrorIs(t, err, config.ErrInvalid, "[ssh] port = 0")
+	_, err = config.Parse("k.toml", []byte(base+tgt+"  [target.ssh]\n  port = 0\n"))
+	assert.ErrorIs(t, err, config.ErrInvalid, "[target.ssh] port = 0")
+	c, err := config.Parse("k.toml", []byte(base+tgt))
+	require.NoError(t, err)
+	assert.Equal(t, config.DefaultConcurrency, c.Concurrency, "absent: the default")
+	assert.Equal(t, config.DefaultPort, c.Targets[0].SSH.Port)
+
+	_, err = config.Parse("k.toml", []byte(base+tgt+"name = \"a\"\n"+tgt+"name = \"b\"\n"))
+	assert.ErrorContains(t, err, "a volume is served once")
+
+	for cmd, ok := range map[string]bool{
+		"/usr/local/sbin/encrypted-volume serve --volume-id vol-0123 --name data --mount /data": true,
+		"encrypted-volume serve; curl x | sh":                                                   false, "serve $(id)": false, "serve `id`": false, "serve > /tmp/x": false, "serve 'a b'": false, "serve *": false,
+	} {
+		_, err := config.Parse("k.toml", []byte(base+"command = \""+cmd+"\"\n"+tgt))
+		if ok {
+			assert.NoError(t, err, cmd)
+		} else {
+			assert.ErrorIs(t, err, config.ErrInvalid, cmd)
+		}
+	}
+}

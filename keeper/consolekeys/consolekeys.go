@@ -6,8 +6,7 @@
 //
 // cloud-init's keys_to_console module runs its write-ssh-key-fingerprints helper once per
 // instance. It prints two blocks, through logger(1) with the tag "ec2" and then again on
-// the console, so each line may carry a prefix ("ec2: ", "<14>Dec  4 19:00:01 ec2: ", a
-// kernel timestamp):
+// the console, so each line may carry a prefix:
 //
 //	-----BEGIN SSH HOST KEY FINGERPRINTS-----
 //	256 SHA256:zKgVlzcwK0DD60hPax3ZzYg3Yo59utv835p66yjMid8 root@ip-172-31-17-42 (ECDSA)
@@ -17,7 +16,16 @@
 //	-----END SSH HOST KEY KEYS-----
 //
 // The fingerprint lines are ssh-keygen -l's (bits, SHA256:… or an older release's MD5
-// hex, comment, type); the key lines are the public key files. Parse reads both from every
+// hex, comment, type); the key lines are the public key files.
+//
+// Anyone on the instance can write to its console (a log message quoting a file name is
+// enough), so Parse is strict about what it takes for cloud-init's. Of each line it strips
+// only the prefixes above, in this order and each at most once: a kernel timestamp
+// ("[   12.345678] "), a syslog header ("<14>" and an optional "Dec  4 19:00:01 "), the tag
+// "ec2: ". What remains must be the whole line: a marker exactly, a fingerprint line exactly
+// "BITS HASH COMMENT (TYPE)", a key line exactly "TYPE BASE64" or "TYPE BASE64 COMMENT"
+// (one word). A marker or a key in the middle of other text is no marker and no key; other
+// lines inside a block (the kernel's, interleaved) are skipped. Parse reads both from every
 // complete block, checks that the keys hash to the fingerprints printed beside them, and
 // refuses output whose blocks disagree (ErrConflict): a line injected into the console later
 // cannot add a key silently. Report.Trusts says whether a key the keeper was shown on the
@@ -104,8 +112,9 @@ const (
 )
 
 var (
-	reFP     = regexp.MustCompile(`(?:^|\s)([0-9]{3,5}) (SHA256:[A-Za-z0-9+/]{43}|MD5:(?:[0-9a-f]{2}:){15}[0-9a-f]{2}|(?:[0-9a-f]{2}:){15}[0-9a-f]{2}) (.*) \(([A-Z0-9-]+)\)\s*$`)
-	reKey    = regexp.MustCompile(`(?:^|\s)((?:ssh-|ecdsa-|sk-)[a-z0-9@.-]+ [A-Za-z0-9+/]+={0,2}(?: [^\r]*)?)\s*$`)
+	rePrefix = regexp.MustCompile(`^(?:\[ *[0-9]+\.[0-9]+\] )?(?:<[0-9]{1,3}>(?:[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} )?)?(?:ec2: )?`)
+	reFP     = regexp.MustCompile(`^([0-9]{3,5}) (SHA256:[A-Za-z0-9+/]{43}|MD5:(?:[0-9a-f]{2}:){15}[0-9a-f]{2}|(?:[0-9a-f]{2}:){15}[0-9a-f]{2}) ([^\x00-\x1f]*) \(([A-Z0-9-]+)\)$`)
+	reKey    = regexp.MustCompile(`^((?:ssh-|ecdsa-|sk-)[a-z0-9@.-]+) ([A-Za-z0-9+/]+={0,2})(?: [!-~]+)?$`)
 	rePrompt = regexp.MustCompile(`(Please enter passphrase for disk (.+?)(?: \(.*\))?:|Please unlock disk (\S+?):|Enter passphrase for (\S+?):)\s*$`)
 	reDone   = regexp.MustCompile(`login: *$|Reached target|Started (OpenBSD Secure Shell server|ssh\.service|sshd\.service)|Cloud-init v\. \S+ finished`)
 )
@@ -127,21 +136,22 @@ func Parse(console []byte) (*Report, error) {
 		cur       []Fingerprint
 		curKeys   []ssh.PublicKey
 	)
-	for _, line := range lines {
-		switch {
-		case strings.Contains(line, beginFP):
+	for _, raw := range lines {
+		line := strings.TrimRight(raw[len(rePrefix.FindString(raw)):], " \t")
+		switch line {
+		case beginFP:
 			inFP, inKeys, cur = true, false, nil
 			continue
-		case strings.Contains(line, endFP):
+		case endFP:
 			if inFP {
 				fpBlocks = append(fpBlocks, cur)
 			}
 			inFP = false
 			continue
-		case strings.Contains(line, beginKeys):
+		case beginKeys:
 			inKeys, inFP, curKeys = true, false, nil
 			continue
-		case strings.Contains(line, endKeys):
+		case endKeys:
 			if inKeys {
 				keyBlocks = append(keyBlocks, curKeys)
 			}
@@ -160,7 +170,7 @@ func Parse(console []byte) (*Report, error) {
 			}
 		case inKeys:
 			if m := reKey.FindStringSubmatch(line); m != nil {
-				if k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(m[1])); err == nil {
+				if k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(m[1] + " " + m[2])); err == nil && k.Type() == m[1] {
 					curKeys = append(curKeys, k)
 				}
 			}
@@ -196,32 +206,30 @@ func Parse(console []byte) (*Report, error) {
 	return r, nil
 }
 
+// sameFingerprints and sameKeys compare two blocks as sets, both ways: a block that
+// repeats one key as often as the other has keys is not the same block.
 func sameFingerprints(a, b []Fingerprint) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	set := map[string]bool{}
-	for _, f := range a {
-		set[f.Hash] = true
-	}
-	for _, f := range b {
-		if !set[f.Hash] {
-			return false
-		}
-	}
-	return true
+	key := func(f Fingerprint) string { return f.Hash }
+	return sameSet(a, b, key)
 }
 
 func sameKeys(a, b []ssh.PublicKey) bool {
-	if len(a) != len(b) {
+	return sameSet(a, b, func(k ssh.PublicKey) string { return string(k.Marshal()) })
+}
+
+func sameSet[T any](a, b []T, key func(T) string) bool {
+	sa, sb := map[string]bool{}, map[string]bool{}
+	for _, x := range a {
+		sa[key(x)] = true
+	}
+	for _, x := range b {
+		sb[key(x)] = true
+	}
+	if len(sa) != len(sb) {
 		return false
 	}
-	set := map[string]bool{}
-	for _, k := range a {
-		set[string(k.Marshal())] = true
-	}
-	for _, k := range b {
-		if !set[string(k.Marshal())] {
+	for k := range sb {
+		if !sa[k] {
 			return false
 		}
 	}

@@ -220,3 +220,27 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// The known prefixes stack (a kernel timestamp before the syslog header); a key line with
+// more after its comment is no key line, so its key is not vouched for.
+func TestStrictLines(t *testing.T) {
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimRight(string(sample(t, "debian12-first-boot.txt")), "\n"), "\n") {
+		b.WriteString("[   25.602130] " + l + "\n")
+	}
+	r, err := consolekeys.Parse([]byte(b.String()))
+	require.NoError(t, err)
+	require.Len(t, r.Keys, 3)
+	require.Len(t, r.Fingerprints, 3)
+
+	key := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(r.Keys[1])))
+	for _, l := range []string{key + " root@host and more", "x " + key, "ec2: ec2: " + key, "<14>ec2: " + key + " root@h"} {
+		r, err := consolekeys.Parse([]byte("-----BEGIN SSH HOST KEY KEYS-----\n" + l + "\n-----END SSH HOST KEY KEYS-----\n"))
+		require.NoError(t, err)
+		want := 0
+		if strings.HasPrefix(l, "<14>") {
+			want = 1
+		}
+		assert.Len(t, r.Keys, want, "%q", l)
+	}
+}

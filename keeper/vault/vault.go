@@ -8,13 +8,26 @@
 // recipients: native X25519 keys ("age1…", with the identity file "AGE-SECRET-KEY-1…") and
 // plugin recipients for hardware keys ("age1yubikey1…", identity "AGE-PLUGIN-YUBIKEY-1…",
 // run through the age-plugin-NAME program on $PATH, as age(1) does). Create makes a vault,
-// Open reads one; ParseIdentities reads an identity file of either kind. A vault made for
-// recipients remembers them (inside the encrypted payload), so every later write is encrypted
-// to all of them again, the backup key included, whichever identity opened it.
+// Open reads one; ParseIdentities reads an identity file of either kind.
+//
+// # Recipients come from the operator, never from the file
+//
+// age's X25519 recipients do not authenticate the sender: anyone who can write the vault
+// file and knows a recipient (public) can put there a vault of their own, encrypted to the
+// operator, that decrypts fine. So the recipients every write is encrypted to are never
+// read from the file: they are Options.Recipients (the keeper's configuration, --recipient),
+// else the recipients of the X25519 and hybrid identities that opened the vault, and the
+// latter only when they are exactly the set the file says it was last written to. Otherwise
+// (a plugin identity, a backup key the opener does not hold, a planted list) Add and Remove
+// fail with ErrRecipients and nothing is written. The file still lists the recipients it
+// was written to, for FileRecipients and `keeper vault list` to show; that list is
+// unauthenticated and only ever compared.
 //
 // Reading a file is bounded: at most MaxFileSize bytes, and a passphrase-encrypted file whose
-// scrypt work factor exceeds Options.MaxWorkFactor (default 2^22, age's own limit) is refused
-// with ErrWorkFactor before any scrypt work, so a hostile file cannot pin the CPU.
+// scrypt work factor exceeds Options.MaxWorkFactor (default 2^20) is refused with
+// ErrWorkFactor before any scrypt work, so a hostile file can neither pin the CPU nor make
+// the keeper allocate scrypt's 128·8·2^N bytes: 1 GiB at 2^20 (age's own limit, 2^22, is
+// 4 GiB). A vault made with a work factor above the limit is refused by Create.
 //
 // # Entries
 //
@@ -24,16 +37,37 @@
 // the caller zeroes. Add and Remove rewrite the file atomically: a temporary file beside it,
 // mode 0600, fsync, rename, fsync of the directory; a crash leaves the old or the new vault.
 //
+// # Several writers
+//
+// Two `keeper vault add` at once, or an add next to a remove, must not lose an entry nor
+// bring a removed one back. Every write takes an exclusive flock(2) on "VAULT.lock" beside
+// the vault (created mode 0600 and left in place: removing a lock file races with its next
+// user), re-reads the file under the lock with the key that opened it (the passphrase's
+// scrypt runs again, a plugin identity is asked again), applies the one change to what it
+// read, writes and unlocks. A writer waits at most LockTimeout, then fails with ErrLocked.
+// Create links its first file into place with link(2), so of two Create on one path exactly
+// one succeeds and the other gets ErrExists. The entries of an open vault are a snapshot:
+// after another writer's change Add and Remove see the file, List and Passphrase the
+// snapshot until the vault is opened again.
+//
 // # Secrets in memory
 //
-// The decrypted payload is parsed in place and zeroed; the passphrases are held as []byte
-// and zeroed by Close. age's scrypt recipient and identity take the vault passphrase as a
-// string and keep their own copy, which this package cannot clear: it builds them for one
-// encryption or decryption and drops them at once.
+// What this package owns it clears: the decrypted payload is read into one buffer, parsed
+// in place and zeroed; the payload built for a write is zeroed after it; the passphrases are
+// held as []byte and zeroed by Close (and, for entries replaced by a re-read, at once).
+//
+// What age owns it does not, and cannot: age's stream reader and writer hold the plaintext
+// in their own chunk buffers (up to 64 KiB each, so the whole payload of a small vault) and
+// its scrypt recipient and identity keep their own copy of the vault passphrase; identity
+// files are parsed by age from strings, so a secret key read by ParseIdentities has
+// immutable copies too. These are built for one decryption or encryption and dropped at
+// once, and stay in the process's memory until the garbage collector reuses it. The
+// keeper's own defence for them is its machine's: no swap to disk, no core dumps.
 package vault
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -45,6 +79,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 	"unsafe"
 
@@ -65,8 +100,11 @@ const (
 	// default, about one second.
 	DefaultWorkFactor = 18
 	// DefaultMaxWorkFactor is the highest scrypt work factor Open accepts unless told
-	// otherwise: age's limit, about 15 seconds.
-	DefaultMaxWorkFactor = 22
+	// otherwise: 2^20, 1 GiB of scrypt memory and about 4 seconds (age's own, 2^22, needs
+	// 4 GiB).
+	DefaultMaxWorkFactor = 20
+	// LockTimeout bounds how long a write waits for another writer's lock.
+	LockTimeout = 30 * time.Second
 )
 
 // Errors of the package, for errors.Is. Every error returned wraps one of them with the file
@@ -89,6 +127,14 @@ var (
 	ErrInvalid = errors.New("invalid argument")
 	// ErrClosed: the vault was closed.
 	ErrClosed = errors.New("vault is closed")
+	// ErrRecipients: a write to a recipient vault whose recipients the caller has not given
+	// and cannot be derived from the identities that opened it (see the package doc).
+	ErrRecipients = errors.New("recipients of the vault not known")
+	// ErrChanged: a vault made by CreateForRecipients (which holds no identity to re-read
+	// it) was changed by another writer since; open it with an identity.
+	ErrChanged = errors.New("vault changed by another writer")
+	// ErrLocked: another writer held the vault's lock for longer than LockTimeout.
+	ErrLocked = errors.New("vault is locked by another writer")
 )
 
 // Options tune the work factor. The zero value is age's defaults.
@@ -100,6 +146,10 @@ type Options struct {
 	// MaxWorkFactor is the highest scrypt log2 N Open accepts (1..30); 0 means
 	// DefaultMaxWorkFactor.
 	MaxWorkFactor int
+	// Recipients are the recipients every write of a recipient vault is encrypted to, from
+	// the operator's configuration; see the package doc for what happens without them.
+	// Ignored by a passphrase vault and by CreateForRecipients, which takes its own.
+	Recipients []string
 	// PluginUI is how age plugins (hardware keys) talk to the operator while encrypting:
 	// messages, PIN requests, touch confirmations. Nil means age's terminal prompts on stderr.
 	PluginUI *plugin.ClientUI
@@ -128,6 +178,10 @@ func (o Options) workFactor() (int, int, error) {
 	if wf < 1 || wf > 30 || max < 1 || max > 30 {
 		return 0, 0, fmt.Errorf("%w: scrypt work factor %d, limit %d: want 1..30", ErrInvalid, wf, max)
 	}
+	if o.WorkFactor != 0 && wf > max {
+		// A file this package writes must open with the same options.
+		return 0, 0, fmt.Errorf("%w: scrypt work factor %d above the limit %d", ErrInvalid, wf, max)
+	}
 	return wf, max, nil
 }
 
@@ -148,10 +202,14 @@ type Vault struct {
 	mu         sync.Mutex
 	path       string
 	opts       Options
-	pass       []byte   // the vault passphrase, for a passphrase vault
-	fileWork   int      // the scrypt work factor of the file opened, kept on rewrites
-	recipients []string // for a recipient vault
-	entries    []entry  // sorted by volume ID
+	pass       []byte         // the vault passphrase, for a passphrase vault
+	fileWork   int            // the scrypt work factor of the file opened, kept on rewrites
+	ids        []age.Identity // for a recipient vault: what opened it, to re-read it
+	recipients []string       // for a recipient vault: what writes are encrypted to
+	fileRecip  []string       // the recipients the file lists: unauthenticated, only compared
+	recipErr   error          // why writes are refused (ErrRecipients), or nil
+	written    [32]byte       // SHA-256 of the file last read or written
+	entries    []entry        // sorted by volume ID
 	closed     bool
 }
 
@@ -177,7 +235,7 @@ func CreateForRecipients(path string, recipients []string, opts Options) (*Vault
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	v := &Vault{path: path, opts: opts, recipients: slices.Clone(recipients)}
+	v := &Vault{path: path, opts: opts, recipients: slices.Clone(recipients), fileRecip: slices.Clone(recipients)}
 	return v.create()
 }
 
@@ -190,7 +248,13 @@ func (v *Vault) create() (*Vault, error) {
 		v.Close()
 		return nil, fmt.Errorf("%s: %w", v.path, ErrExists)
 	}
-	if err := v.write(); err != nil {
+	unlock, err := lock(v.path)
+	if err != nil {
+		v.Close()
+		return nil, err
+	}
+	defer unlock()
+	if err := v.write(true); err != nil {
 		v.Close()
 		return nil, err
 	}
@@ -218,7 +282,7 @@ func Open(path string, pass []byte, opts Options) (*Vault, error) {
 		v.Close()
 		return nil, err
 	}
-	if len(v.recipients) > 0 {
+	if len(v.fileRecip) > 0 {
 		// A recipient vault cannot be opened with a passphrase: age refuses it already, this
 		// is only belt and braces.
 		v.Close()
@@ -236,15 +300,75 @@ func OpenWithIdentities(path string, identities []age.Identity, opts Options) (*
 	if err != nil {
 		return nil, err
 	}
-	v := &Vault{path: path, opts: opts}
+	for _, r := range opts.Recipients {
+		if _, err := parseRecipient(r, opts.ui()); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	v := &Vault{path: path, opts: opts, ids: slices.Clone(identities)}
 	if err := v.load(max, identities...); err != nil {
 		return nil, err
 	}
-	if len(v.recipients) == 0 {
+	if len(v.fileRecip) == 0 {
 		v.Close()
 		return nil, fmt.Errorf("%s: %w: a passphrase vault", path, ErrWrongKey)
 	}
+	v.recipients, v.recipErr = writeRecipients(opts.Recipients, identities, v.fileRecip)
+	if v.recipErr != nil {
+		v.recipErr = fmt.Errorf("%s: %w", path, v.recipErr)
+	}
 	return v, nil
+}
+
+// writeRecipients decides what writes are encrypted to: the configured recipients, else the
+// opening identities' own, if they are the file's whole set.
+func writeRecipients(configured []string, ids []age.Identity, file []string) ([]string, error) {
+	if len(configured) > 0 {
+		return slices.Clone(configured), nil
+	}
+	var own []string
+	for _, id := range ids {
+		switch id := id.(type) {
+		case *age.X25519Identity:
+			own = append(own, id.Recipient().String())
+		case *age.HybridIdentity:
+			own = append(own, id.Recipient().String())
+		default:
+			return nil, fmt.Errorf("%w: a plugin identity does not tell its recipient: give the vault's recipients", ErrRecipients)
+		}
+	}
+	if !sameSet(own, file) {
+		return nil, fmt.Errorf("%w: the file lists %d recipient(s) other than the identity's own, unauthenticated: give the vault's recipients", ErrRecipients, len(setMinus(file, own)))
+	}
+	return own, nil
+}
+
+func sameSet(a, b []string) bool { return len(setMinus(a, b)) == 0 && len(setMinus(b, a)) == 0 }
+
+func setMinus(a, b []string) []string {
+	var out []string
+	for _, s := range a {
+		if !slices.Contains(b, s) && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Recipients are what the vault's writes are encrypted to (nil for a passphrase vault, or
+// when writes are refused with ErrRecipients).
+func (v *Vault) Recipients() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return slices.Clone(v.recipients)
+}
+
+// FileRecipients are the recipients the file says it was last written to. Anyone who can
+// write the file can change this list: compare it with Recipients, never encrypt to it.
+func (v *Vault) FileRecipients() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return slices.Clone(v.fileRecip)
 }
 
 // ParseIdentities reads an identity file: "AGE-SECRET-KEY-1…" (X25519), hybrid
@@ -358,18 +482,87 @@ func (v *Vault) Add(e Entry, pass []byte) error {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.closed {
-		return ErrClosed
+	unlock, err := v.beginWrite()
+	if err != nil {
+		return err
 	}
+	defer unlock()
 	i, ok := v.find(e.VolumeID)
 	if ok {
 		return fmt.Errorf("%s: %w in vault %s", e.VolumeID, ErrExists, v.path)
 	}
 	v.entries = slices.Insert(v.entries, i, entry{Entry: e, pass: slices.Clone(pass)})
-	if err := v.write(); err != nil {
+	if err := v.write(false); err != nil {
 		clear(v.entries[i].pass)
 		v.entries = slices.Delete(v.entries, i, i+1)
 		return err
+	}
+	return nil
+}
+
+// beginWrite takes the writers' lock and replaces the entries with the file's, so the one
+// change of Add or Remove applies to what is there now.
+func (v *Vault) beginWrite() (func(), error) {
+	if v.closed {
+		return nil, ErrClosed
+	}
+	if v.recipErr != nil {
+		return nil, v.recipErr
+	}
+	unlock, err := lock(v.path)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.reload(); err != nil {
+		unlock()
+		return nil, err
+	}
+	return unlock, nil
+}
+
+// reload re-reads the file with the key that opened the vault.
+func (v *Vault) reload() error {
+	_, max, err := v.opts.workFactor()
+	if err != nil {
+		return err
+	}
+	if v.pass == nil && len(v.ids) == 0 {
+		// Made by CreateForRecipients: nothing here decrypts it, but it may still be
+		// written if it is the file this Vault wrote last.
+		data, err := os.ReadFile(v.path)
+		if err != nil || sha256.Sum256(data) != v.written {
+			return fmt.Errorf("%s: %w since it was created: open it with an identity", v.path, ErrChanged)
+		}
+		return nil
+	}
+	fresh := &Vault{path: v.path, opts: v.opts}
+	var ids []age.Identity
+	if v.pass != nil {
+		id, err := age.NewScryptIdentity(unsafeString(v.pass))
+		if err != nil {
+			return fmt.Errorf("%s: %w: %v", v.path, ErrInvalid, err)
+		}
+		id.SetMaxWorkFactor(max)
+		ids = []age.Identity{id}
+	} else {
+		ids = v.ids
+	}
+	if err := fresh.load(max, ids...); err != nil {
+		fresh.Close()
+		return err
+	}
+	if (v.pass != nil) != (len(fresh.fileRecip) == 0) {
+		fresh.Close()
+		return fmt.Errorf("%s: %w: the file changed kind (passphrase or recipients) since it was opened", v.path, ErrCorrupt)
+	}
+	for i := range v.entries {
+		clear(v.entries[i].pass)
+	}
+	v.entries, fresh.entries = fresh.entries, nil
+	v.fileRecip = fresh.fileRecip
+	v.written = fresh.written
+	if v.opts.WorkFactor == 0 {
+		v.fileWork = fresh.fileWork
 	}
 	return nil
 }
@@ -378,21 +571,44 @@ func (v *Vault) Add(e Entry, pass []byte) error {
 func (v *Vault) Remove(volumeID string) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.closed {
-		return ErrClosed
+	unlock, err := v.beginWrite()
+	if err != nil {
+		return err
 	}
+	defer unlock()
 	i, ok := v.find(volumeID)
 	if !ok {
 		return fmt.Errorf("%s: %w in vault %s", volumeID, ErrNotFound, v.path)
 	}
 	old := v.entries[i]
 	v.entries = slices.Delete(v.entries, i, i+1)
-	if err := v.write(); err != nil {
+	if err := v.write(false); err != nil {
 		v.entries = slices.Insert(v.entries, i, old)
 		return err
 	}
 	clear(old.pass)
 	return nil
+}
+
+// Reload re-reads the file if it changed since this Vault last read or wrote it, so that a
+// long-running keeper sees another process's Add and Remove. An unchanged file costs one
+// read and a hash; a changed one is decrypted again with the key that opened the vault (the
+// scrypt work of a passphrase vault, or the plugin of a hardware key asked again). On error
+// the entries held are kept.
+func (v *Vault) Reload() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return ErrClosed
+	}
+	data, err := os.ReadFile(v.path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", v.path, err)
+	}
+	if sha256.Sum256(data) == v.written {
+		return nil
+	}
+	return v.reload()
 }
 
 // Close zeroes every passphrase held, the vault's own included. Later calls fail with
@@ -406,6 +622,7 @@ func (v *Vault) Close() error {
 	v.entries = nil
 	clear(v.pass)
 	v.pass = nil
+	v.ids = nil
 	v.closed = true
 	return nil
 }
@@ -472,6 +689,7 @@ func (v *Vault) load(maxWorkFactor int, ids ...age.Identity) error {
 		return fmt.Errorf("%s: %w", v.path, err)
 	}
 	v.fileWork = n
+	v.written = sha256.Sum256(data)
 	r, err := age.Decrypt(bytes.NewReader(data), ids...)
 	var nomatch *age.NoIdentityMatchError
 	switch {
@@ -550,7 +768,7 @@ func (v *Vault) parse(plain []byte) error {
 			if _, err := parseRecipient(string(f[1]), v.opts.ui()); err != nil {
 				return fmt.Errorf("line %d: %v", n+2, err)
 			}
-			v.recipients = append(v.recipients, string(f[1]))
+			v.fileRecip = append(v.fileRecip, string(f[1]))
 		case len(f) == 5 && string(f[0]) == "entry":
 			label, err := base64.StdEncoding.DecodeString(string(f[3]))
 			if err != nil {
@@ -605,7 +823,7 @@ func (v *Vault) marshal() []byte {
 }
 
 func (v *Vault) ageRecipients() ([]age.Recipient, error) {
-	if len(v.recipients) == 0 {
+	if v.pass != nil {
 		wf, _, err := v.opts.workFactor()
 		if err != nil {
 			return nil, err
@@ -620,6 +838,9 @@ func (v *Vault) ageRecipients() ([]age.Recipient, error) {
 		r.SetWorkFactor(wf)
 		return []age.Recipient{r}, nil
 	}
+	if len(v.recipients) == 0 {
+		return nil, ErrRecipients
+	}
 	var rs []age.Recipient
 	for _, s := range v.recipients {
 		r, err := parseRecipient(s, v.opts.ui())
@@ -631,8 +852,9 @@ func (v *Vault) ageRecipients() ([]age.Recipient, error) {
 	return rs, nil
 }
 
-// write encrypts the vault into a temporary file beside it and renames it into place.
-func (v *Vault) write() error {
+// write encrypts the vault into a temporary file beside it and renames it into place (or,
+// with excl, links it there, failing if the path exists). The caller holds the lock.
+func (v *Vault) write(excl bool) error {
 	rs, err := v.ageRecipients()
 	if err != nil {
 		return fmt.Errorf("%s: %w", v.path, err)
@@ -653,10 +875,15 @@ func (v *Vault) write() error {
 	if out.Len() > MaxFileSize {
 		return fmt.Errorf("%s: %w (%d bytes, at most %d)", v.path, ErrTooLarge, out.Len(), MaxFileSize)
 	}
-	return writeAtomic(v.path, out.Bytes())
+	if err := writeAtomic(v.path, out.Bytes(), excl); err != nil {
+		return err
+	}
+	v.fileRecip = slices.Clone(v.recipients)
+	v.written = sha256.Sum256(out.Bytes())
+	return nil
 }
 
-func writeAtomic(path string, data []byte) (err error) {
+func writeAtomic(path string, data []byte, excl bool) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -681,7 +908,17 @@ func writeAtomic(path string, data []byte) (err error) {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	if excl {
+		// link(2) fails if path exists, which rename(2) would silently replace.
+		err := os.Link(f.Name(), path)
+		os.Remove(f.Name())
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%s: %w", path, ErrExists)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	} else if err := os.Rename(f.Name(), path); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	if d, err := os.Open(dir); err == nil {

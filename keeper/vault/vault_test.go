@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 	"filippo.io/age/plugin"
@@ -125,7 +126,15 @@ func TestRoundTripIdentities(t *testing.T) {
 	// Opened with the main key, written, then opened with the backup: the write kept both.
 	ids, err := vault.ParseIdentities(strings.NewReader("# created: today\n\n"+main.String()+"\n"), nil)
 	require.NoError(t, err)
+	// The main key alone does not know the backup: the write is refused until the operator
+	// names both (the file's own list is never trusted), then it keeps both.
 	v, err = vault.OpenWithIdentities(path, ids, fast)
+	require.NoError(t, err)
+	require.ErrorIs(t, v.Add(vault.Entry{VolumeID: vol1, LUKSUUID: uuid1}, secret), vault.ErrRecipients)
+	v.Close()
+	both := fast
+	both.Recipients = []string{main.Recipient().String(), backup.Recipient().String()}
+	v, err = vault.OpenWithIdentities(path, ids, both)
 	require.NoError(t, err)
 	require.NoError(t, v.Add(vault.Entry{VolumeID: vol1, LUKSUUID: uuid1}, secret))
 	v.Close()
@@ -291,10 +300,11 @@ func TestNoSecretInFile(t *testing.T) {
 	for _, s := range [][]byte{secret, []byte("the vault passphrase"), []byte(base64.StdEncoding.EncodeToString(secret)), []byte(vol1), []byte(uuid1)} {
 		assert.False(t, bytes.Contains(data, s), "%q in the vault file", s)
 	}
-	// Nothing else was left in the directory (no temporary file).
+	// Nothing else was left in the directory (no temporary file), but the writers' lock.
 	names, err := os.ReadDir(dir)
 	require.NoError(t, err)
-	require.Len(t, names, 1)
+	require.Len(t, names, 2)
+	assert.Equal(t, "vault.age.lock", names[1].Name())
 }
 
 func TestFileMode(t *testing.T) {
@@ -373,4 +383,51 @@ func TestPlainAgeFile(t *testing.T) {
 	_, err = out.ReadFrom(r)
 	require.NoError(t, err)
 	assert.Equal(t, "cloudluks-vault 1\nrecipient "+x.Recipient().String()+"\nentry "+vol1+" "+uuid1+" d2Vi "+base64.StdEncoding.EncodeToString(secret)+"\n", out.String())
+}
+
+// A running keeper's vault sees another writer's Add and Remove after Reload; an unchanged
+// file is not decrypted again.
+func TestReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vault.age")
+	v, err := vault.Create(path, []byte("pw"), fast)
+	require.NoError(t, err)
+	require.NoError(t, v.Add(vault.Entry{VolumeID: vol1, LUKSUUID: uuid1}, secret))
+	long, err := vault.Open(path, []byte("pw"), fast)
+	require.NoError(t, err)
+	defer long.Close()
+	require.NoError(t, v.Remove(vol1))
+	require.NoError(t, v.Add(vault.Entry{VolumeID: vol2, LUKSUUID: uuid2}, secret))
+	v.Close()
+	_, err = long.Passphrase(vol1)
+	require.NoError(t, err, "a snapshot until Reload")
+	require.NoError(t, long.Reload())
+	_, err = long.Passphrase(vol1)
+	require.ErrorIs(t, err, vault.ErrNotFound)
+	p, err := long.Passphrase(vol2)
+	require.NoError(t, err)
+	assert.Equal(t, secret, p)
+	require.NoError(t, long.Reload())
+}
+
+// The default limit keeps scrypt's memory at 1 GiB: a file asking for 2^21 is refused
+// before any scrypt work, and no vault is made that its own options would not open.
+func TestDefaultWorkFactorLimit(t *testing.T) {
+	require.Equal(t, 20, vault.DefaultMaxWorkFactor)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "v.age")
+	v, err := vault.Create(path, []byte("pw"), fast)
+	require.NoError(t, err)
+	v.Close()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	// The stanza's last field is the work factor: make it 21, as a hostile file would.
+	hostile := bytes.Replace(data, []byte(" 10\n"), []byte(" 21\n"), 1)
+	require.NotEqual(t, data, hostile)
+	require.NoError(t, os.WriteFile(path, hostile, 0o600))
+	start := time.Now()
+	_, err = vault.Open(path, []byte("pw"), vault.Options{})
+	require.ErrorIs(t, err, vault.ErrWorkFactor)
+	assert.Less(t, time.Since(start), time.Second, "refused before scrypt")
+	_, err = vault.Create(filepath.Join(dir, "w.age"), []byte("pw"), vault.Options{WorkFactor: 21})
+	require.ErrorIs(t, err, vault.ErrInvalid)
 }
