@@ -30,6 +30,12 @@ func (a *app) isLUKS2(device string) bool {
 	case "luks1":
 		return false
 	}
+	return a.holdsLUKS2(device)
+}
+
+// holdsLUKS2 reports whether the header device of device carries a LUKS2 header, whatever
+// --type says (luksHeaderBackup and luksHeaderRestore ignore it, as cryptsetup does).
+func (a *app) holdsLUKS2(device string) bool {
 	f, err := os.Open(a.headerPath(device))
 	if err != nil {
 		return false // the LUKS1 path reports the device error as before
