@@ -205,8 +205,8 @@ func guestSetup(t *testing.T, volumeID string) {
 	// setup's preflight question, answered by a real kernel (the host has no device-mapper).
 	require.NoError(t, sysLocal{}.DeviceMapper())
 
-	// The seed exactly: aes-cbc-essiv:sha256, 256-bit key, sha1 (iterations forced low).
-	code, out := runProgram(t, e2ePass+"\n", "setup", "--no-aws", "--volume-id", volumeID,
+	// The seed exactly: LUKS1, aes-cbc-essiv:sha256, 256-bit key, sha1 (iterations forced low).
+	code, out := runProgram(t, e2ePass+"\n", "setup", "--type", "luks1", "--no-aws", "--volume-id", volumeID,
 		"--root", root, "--cipher", "aes-cbc-essiv:sha256", "--key-size", "256", "--hash", "sha1",
 		"--pbkdf-force-iterations", "1000")
 	require.Equal(t, 0, code, out)
@@ -271,7 +271,7 @@ func guestSetup(t *testing.T, volumeID string) {
 	hdr := readHeader(t, dev)
 
 	// Failure: volume already formatted — refused without --force, header untouched.
-	code, out = runProgram(t, e2ePass+"\n", "setup", "--no-aws", "--volume-id", volumeID, "--root", root, "--pbkdf-force-iterations", "1000")
+	code, out = runProgram(t, e2ePass+"\n", "setup", "--type", "luks1", "--no-aws", "--volume-id", volumeID, "--root", root, "--pbkdf-force-iterations", "1000")
 	assert.Equal(t, exitBusy, code)
 	assert.Contains(t, out, "step 3/9 failed (luksFormat "+dev+" (aes-xts-plain64, 512-bit, sha256)): "+dev+" already holds a LUKS header; refusing to format it without --force")
 	assert.Equal(t, hdr.UUID, readHeader(t, dev).UUID)
@@ -309,7 +309,7 @@ func guestSetup(t *testing.T, volumeID string) {
 	// is closed again and the output says what is left.
 	scratch := vmtest.GuestDisk(1)
 	code, out = runProgram(t, e2ePass+"\n", "setup", "--device", scratch, "--root", bootRoot(t, "al2023"),
-		"--pbkdf-force-iterations", "1000", "--mkfs", "mkfs.ext4 -E no-such-option")
+		"--type", "luks1", "--pbkdf-force-iterations", "1000", "--mkfs", "mkfs.ext4 -E no-such-option")
 	assert.Equal(t, exitOtherFail, code)
 	assert.Contains(t, out, "step 6/9 failed (mkfs.ext4 -E no-such-option /dev/mapper/my_enc_fs)")
 	assert.Contains(t, out, "Cleanup: closed my_enc_fs")
