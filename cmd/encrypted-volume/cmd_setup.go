@@ -26,11 +26,11 @@ type setupRun struct {
 
 	volumeID    string // --volume-id, or the one the create step made
 	created     bool
-	attachTried bool   // Attach was called: even a failed one may leave an attachment (Ctrl-C during the wait)
-	attached    bool   // this run attached the volume
-	ec2Device   string // the name EC2 recorded for the attachment (/dev/sdf)
-	device      string // the local block device
-	hdr         luks.Metadata // LUKS1 or LUKS2 (--type), from the format step
+	attachTried bool            // Attach was called: even a failed one may leave an attachment (Ctrl-C during the wait)
+	attached    bool            // this run attached the volume
+	ec2Device   string          // the name EC2 recorded for the attachment (/dev/sdf)
+	device      string          // the local block device
+	hdr         luks.Metadata   // LUKS1 or LUKS2 (--type), from the format step
 	vk          *luks.VolumeKey // from the format step until the open step
 	mapper      string          // /dev/mapper/NAME, from the open step
 	mounted     bool

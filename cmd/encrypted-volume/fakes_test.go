@@ -26,7 +26,7 @@ type fakeLocal struct {
 	mu       sync.Mutex
 	dir      string            // where the device files are
 	mappings map[string]string // name → device
-	versions []int            // LUKS version of each header OpenWithKey was given
+	versions []int             // LUKS version of each header OpenWithKey was given
 	mounts   []mountEntry
 	calls    []string
 	failMkfs error
