@@ -26,11 +26,11 @@ type setupRun struct {
 
 	volumeID    string // --volume-id, or the one the create step made
 	created     bool
-	attachTried bool   // Attach was called: even a failed one may leave an attachment (Ctrl-C during the wait)
-	attached    bool   // this run attached the volume
-	ec2Device   string // the name EC2 recorded for the attachment (/dev/sdf)
-	device      string // the local block device
-	hdr         *luks.Header
+	attachTried bool            // Attach was called: even a failed one may leave an attachment (Ctrl-C during the wait)
+	attached    bool            // this run attached the volume
+	ec2Device   string          // the name EC2 recorded for the attachment (/dev/sdf)
+	device      string          // the local block device
+	hdr         luks.Metadata   // LUKS1 or LUKS2 (--type), from the format step
 	vk          *luks.VolumeKey // from the format step until the open step
 	mapper      string          // /dev/mapper/NAME, from the open step
 	mounted     bool
@@ -245,6 +245,9 @@ func (r *setupRun) attach(ctx context.Context) error {
 }
 
 func (r *setupRun) describeFormat() string {
+	if r.c.luksType == "luks2" {
+		return fmt.Sprintf("luksFormat %s (LUKS2, %s, %d-bit, %s)", r.device, r.c.cipher, r.c.keySize, firstNonEmpty(r.c.pbkdf, luks.KDFArgon2id))
+	}
 	return fmt.Sprintf("luksFormat %s (%s, %d-bit, %s)", r.device, r.c.cipher, r.c.keySize, r.c.hash)
 }
 
@@ -262,9 +265,17 @@ func (r *setupRun) format(ctx context.Context) error {
 	if err := confirm(ctx, r.a.term, r.a.stdout, r.c.batch, fmt.Sprintf("This will overwrite data on %s irrevocably.", r.device)); err != nil {
 		return err
 	}
-	r.hdr, r.vk, err = luksFormat(ctx, r.device, r.pass, luks.FormatOptions{
-		Cipher: r.c.cipher, KeySize: r.c.keySize, Hash: r.c.hash,
-		IterTime: r.c.iterTime, ForceIterations: uint32(r.c.forceIterations),
+	ko := r.c.keyslotOptions()
+	r.hdr, r.vk, err = luksFormat(ctx, r.device, r.pass, formatSpec{
+		luks2: r.c.luksType == "luks2",
+		v1: luks.FormatOptions{
+			Cipher: r.c.cipher, KeySize: r.c.keySize, Hash: r.c.hash,
+			IterTime: r.c.iterTime, ForceIterations: uint32(r.c.forceIterations),
+		},
+		v2: luks.LUKS2FormatOptions{
+			Cipher: r.c.cipher, KeySize: r.c.keySize, Hash: r.c.hash, PBKDF: ko.PBKDF,
+			IterTime: ko.IterTime, ForceIterations: ko.ForceIterations, Memory: ko.Memory, Parallel: ko.Parallel,
+		},
 	})
 	// The mapping is opened with the volume key just made: the passphrase is no longer
 	// needed for the rest of the run.
@@ -303,7 +314,7 @@ func (r *setupRun) mount(ctx context.Context) error {
 }
 
 func (r *setupRun) disableBootUnlock(ctx context.Context) error {
-	if err := r.a.boot.Disable(ctx, r.c.root, bootVolume{Name: r.c.name, LUKSUUID: r.hdr.UUID, MountPoint: r.c.mountPoint}, r.a.stdout); err != nil {
+	if err := r.a.boot.Disable(ctx, r.c.root, bootVolume{Name: r.c.name, LUKSUUID: headerUUID(r.hdr), MountPoint: r.c.mountPoint}, r.a.stdout); err != nil {
 		return err
 	}
 	// The services wait for the mount from the next boot on: without it an application

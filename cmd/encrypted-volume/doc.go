@@ -12,8 +12,8 @@
 //	encrypted-volume swap     [flags]  (create/attach) → check → open with an ephemeral key → mkswap → swapon → crypttab/fstab
 //	encrypted-volume tmp      [flags]  (create/attach) → check → open with an ephemeral key → mkfs.ext4 → mount (1777) → crypttab/fstab
 //
-// Every verb prints one line per step ("Step 3/9: luksFormat /dev/nvme1n1 (aes-xts-plain64,
-// 512-bit, sha256)..."). A failed step names itself, undoes the local state it created (an
+// Every verb prints one line per step ("Step 3/9: luksFormat /dev/nvme1n1 (LUKS2,
+// aes-xts-plain64, 512-bit, argon2id)..."). A failed step names itself, undoes the local state it created (an
 // open mapping, a mount) and says how to remove what remains in EC2, so teardown can always
 // clean up. teardown skips what is already gone (nothing mounted, no mapping, a volume EC2
 // no longer knows), so running it twice is harmless, and does not detach a volume whose
@@ -21,9 +21,17 @@
 // or --mount-point). Only a volume setup created itself is ever suggested for --delete.
 //
 // The volume setup creates is named by the run's parameters (instance, --name,
-// --mount-point, --size, --type, zone): that name becomes its EC2 ClientToken and a tag,
+// --mount-point, --size, --volume-type, zone): that name becomes its EC2 ClientToken and a tag,
 // so a setup killed while creating it — even before EC2's answer arrived — leaves no
 // orphan: running the same command again finds that volume and continues with it.
+//
+// # LUKS1 or LUKS2
+//
+// setup formats LUKS2 with argon2id key slots by default, as cryptsetup 2.6's luksFormat
+// does on every current distribution (--pbkdf, --pbkdf-memory, --pbkdf-parallel,
+// --pbkdf-force-iterations and --iter-time set the slot's cost as in cryptsetup);
+// --type luks1 makes the walkthrough's LUKS1 with PBKDF2 instead. unlock, status and
+// teardown take a volume of either version, made here or by cryptsetup.
 //
 // # Preflight
 //

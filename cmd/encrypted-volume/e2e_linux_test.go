@@ -31,7 +31,7 @@ const (
 	e2eMount      = "/encrypted_vol"
 	envE2EVolume  = "E2E_VOLUME"
 	e2eDiskSize   = 64 << 20
-	e2eScratchDev = 16 << 20
+	e2eScratchDev = 48 << 20 // room for a LUKS2 header (16 MiB) and a small ext4
 )
 
 // runProgram runs the program's whole CLI in-process with stdin and returns the exit code
@@ -205,8 +205,8 @@ func guestSetup(t *testing.T, volumeID string) {
 	// setup's preflight question, answered by a real kernel (the host has no device-mapper).
 	require.NoError(t, sysLocal{}.DeviceMapper())
 
-	// The seed exactly: aes-cbc-essiv:sha256, 256-bit key, sha1 (iterations forced low).
-	code, out := runProgram(t, e2ePass+"\n", "setup", "--no-aws", "--volume-id", volumeID,
+	// The seed exactly: LUKS1, aes-cbc-essiv:sha256, 256-bit key, sha1 (iterations forced low).
+	code, out := runProgram(t, e2ePass+"\n", "setup", "--type", "luks1", "--no-aws", "--volume-id", volumeID,
 		"--root", root, "--cipher", "aes-cbc-essiv:sha256", "--key-size", "256", "--hash", "sha1",
 		"--pbkdf-force-iterations", "1000")
 	require.Equal(t, 0, code, out)
@@ -271,7 +271,7 @@ func guestSetup(t *testing.T, volumeID string) {
 	hdr := readHeader(t, dev)
 
 	// Failure: volume already formatted — refused without --force, header untouched.
-	code, out = runProgram(t, e2ePass+"\n", "setup", "--no-aws", "--volume-id", volumeID, "--root", root, "--pbkdf-force-iterations", "1000")
+	code, out = runProgram(t, e2ePass+"\n", "setup", "--type", "luks1", "--no-aws", "--volume-id", volumeID, "--root", root, "--pbkdf-force-iterations", "1000")
 	assert.Equal(t, exitBusy, code)
 	assert.Contains(t, out, "step 3/9 failed (luksFormat "+dev+" (aes-xts-plain64, 512-bit, sha256)): "+dev+" already holds a LUKS header; refusing to format it without --force")
 	assert.Equal(t, hdr.UUID, readHeader(t, dev).UUID)
@@ -309,12 +309,55 @@ func guestSetup(t *testing.T, volumeID string) {
 	// is closed again and the output says what is left.
 	scratch := vmtest.GuestDisk(1)
 	code, out = runProgram(t, e2ePass+"\n", "setup", "--device", scratch, "--root", bootRoot(t, "al2023"),
-		"--pbkdf-force-iterations", "1000", "--mkfs", "mkfs.ext4 -E no-such-option")
+		"--type", "luks1", "--pbkdf-force-iterations", "1000", "--mkfs", "mkfs.ext4 -E no-such-option")
 	assert.Equal(t, exitOtherFail, code)
 	assert.Contains(t, out, "step 6/9 failed (mkfs.ext4 -E no-such-option /dev/mapper/my_enc_fs)")
 	assert.Contains(t, out, "Cleanup: closed my_enc_fs")
 	assert.Contains(t, out, "Note: "+scratch+" now holds a LUKS header")
 	requireClean(t)
+	guestLUKS2(t, scratch)
+}
+
+// guestLUKS2: setup's default LUKS2 on a real kernel — the kernel maps it (cryptsetup
+// status says LUKS2), real cryptsetup opens it and reads the filesystem made through our
+// mapping, and unlock and teardown work on it.
+func guestLUKS2(t *testing.T, scratch string) {
+	f, err := os.OpenFile(scratch, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt(make([]byte, 20<<20), 0) // the LUKS1 header left by the failed setup
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	const name, mp = "l2_fs", "/encrypted_l2"
+	code, out := runProgram(t, e2ePass+"\n", "setup", "--device", scratch, "--root", bootRoot(t, "al2023"),
+		"--name", name, "--mount-point", mp, "--pbkdf-force-iterations", "4", "--pbkdf-memory", "32", "--pbkdf-parallel", "1")
+	require.Equal(t, 0, code, out)
+	assert.Contains(t, out, "Step 3/9: luksFormat "+scratch+" (LUKS2, aes-xts-plain64, 512-bit, argon2id)...")
+	assert.Contains(t, out, "  type:    LUKS2\n")
+	require.NoError(t, os.WriteFile(filepath.Join(mp, "hello.txt"), []byte("LUKS2\n"), 0o644))
+	code, out = runProgram(t, "", "teardown", "--name", name, "--mount-point", mp)
+	require.Equal(t, 0, code, out)
+
+	cs := "/usr/sbin/cryptsetup"
+	require.NoError(t, os.MkdirAll("/run/cryptsetup", 0o700))
+	cryptsetup(t, cs, e2ePass, "open", "--type", "luks2", "--key-file", "-", scratch, "cs_l2")
+	assert.Contains(t, cryptsetup(t, cs, "", "status", "cs_l2"), "type:    LUKS2")
+	csmp := filepath.Join(t.TempDir(), "cs")
+	require.NoError(t, os.MkdirAll(csmp, 0o755))
+	require.NoError(t, unix.Mount("/dev/mapper/cs_l2", csmp, "ext4", unix.MS_RDONLY, ""))
+	b, err := os.ReadFile(filepath.Join(csmp, "hello.txt"))
+	assert.NoError(t, err)
+	assert.Equal(t, "LUKS2\n", string(b))
+	require.NoError(t, unix.Unmount(csmp, 0))
+	cryptsetup(t, cs, "", "close", "cs_l2")
+
+	code, out = runProgram(t, e2ePass+"\n", "unlock", "--device", scratch, "--name", name, "--mount-point", mp)
+	require.Equal(t, 0, code, out)
+	b, err = os.ReadFile(filepath.Join(mp, "hello.txt"))
+	assert.NoError(t, err)
+	assert.Equal(t, "LUKS2\n", string(b))
+	code, out = runProgram(t, "", "teardown", "--name", name, "--mount-point", mp)
+	require.Equal(t, 0, code, out)
+	assert.False(t, mapped(t, name))
 }
 
 func readHeader(t *testing.T, dev string) *luks.Header {

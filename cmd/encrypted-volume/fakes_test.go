@@ -26,6 +26,7 @@ type fakeLocal struct {
 	mu       sync.Mutex
 	dir      string            // where the device files are
 	mappings map[string]string // name → device
+	versions []int             // LUKS version of each header OpenWithKey was given
 	mounts   []mountEntry
 	calls    []string
 	failMkfs error
@@ -106,7 +107,7 @@ func (f *fakeLocal) WaitDevice(ctx context.Context, volumeID, deviceName string,
 	return dev, nil
 }
 
-func (f *fakeLocal) OpenWithKey(ctx context.Context, device, name string, hdr *luks.Header, vk *luks.VolumeKey) (string, error) {
+func (f *fakeLocal) OpenWithKey(ctx context.Context, device, name string, hdr luks.Metadata, vk *luks.VolumeKey) (string, error) {
 	f.call("open %s %s", device, name)
 	if f.failOpen != nil {
 		return "", f.failOpen
@@ -114,6 +115,11 @@ func (f *fakeLocal) OpenWithKey(ctx context.Context, device, name string, hdr *l
 	if hdr == nil || vk == nil {
 		return "", errors.New("open without a header and key")
 	}
+	// The key must be the header's: what the kernel's mapping would need.
+	if err := luks.CheckVolumeKey(hdr, vk); err != nil {
+		return "", err
+	}
+	f.versions = append(f.versions, hdr.LUKSVersion())
 	f.mappings[name] = device
 	return mapperPath(name), nil
 }
@@ -342,7 +348,12 @@ func newHarness(t *testing.T, stdin string) *harness {
 func (h *harness) run(args ...string) int {
 	help := slices.Contains(args, "-h") || slices.Contains(args, "--help")
 	if len(args) > 0 && args[0] == "setup" && !help && !slices.Contains(args, "--pbkdf-force-iterations") && !slices.Contains(args, "--iter-time") {
-		args = append([]string{"setup", "--pbkdf-force-iterations", "1000"}, args[1:]...)
+		// LUKS2 (the default) gets argon2id at its smallest costs, LUKS1 PBKDF2's minimum.
+		fast := []string{"--pbkdf-force-iterations", "4", "--pbkdf-memory", "32", "--pbkdf-parallel", "1"}
+		if slices.Contains(args, "luks1") || slices.Contains(args, "--type=luks1") || slices.Contains(args, "--pbkdf") {
+			fast = []string{"--pbkdf-force-iterations", "1000"}
+		}
+		args = append(append([]string{"setup"}, fast...), args[1:]...)
 	}
 	return h.app.main(context.Background(), args)
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,6 +50,10 @@ type config struct {
 	hash            string
 	iterTime        time.Duration
 	forceIterations uint
+	luksType        string // setup --type: luks2 (cryptsetup 2.6's default) or luks1
+	pbkdf           string // LUKS2 key slot PBKDF ("" = argon2id)
+	pbkdfMemory     uint   // KiB, argon2
+	pbkdfParallel   uint   // threads, argon2
 	mkfs            string
 	force           bool
 	instanceStore   bool // swap, tmp
@@ -146,7 +151,11 @@ func parseFlags(verb string, args []string, stderr io.Writer) (*config, error) {
 		fs.StringVar(&c.hash, "hash", "sha256", "PBKDF2 hash (cryptsetup -h)")
 		c.iterTime = 2 * time.Second
 		fs.Var(iterTime{&c.iterTime}, "iter-time", "PBKDF2 time per key slot: milliseconds like cryptsetup -i (2000), or a duration (2s)")
-		fs.UintVar(&c.forceIterations, "pbkdf-force-iterations", 0, "fixed PBKDF2 iterations instead of calibrating (tests)")
+		fs.UintVar(&c.forceIterations, "pbkdf-force-iterations", 0, "fixed PBKDF iterations (argon2: time cost) instead of calibrating (tests)")
+		fs.StringVar(&c.luksType, "type", "luks2", "LUKS format: luks2 (argon2id key slots, cryptsetup 2.6's default) or luks1 (the walkthrough's PBKDF2 format)")
+		fs.StringVar(&c.pbkdf, "pbkdf", "", "LUKS2 key-slot PBKDF: argon2id (default), argon2i or pbkdf2 (cryptsetup --pbkdf)")
+		fs.UintVar(&c.pbkdfMemory, "pbkdf-memory", 0, "LUKS2 argon2 memory cost limit in KiB (cryptsetup --pbkdf-memory; default 1048576, at most half the RAM)")
+		fs.UintVar(&c.pbkdfParallel, "pbkdf-parallel", 0, "LUKS2 argon2 threads (cryptsetup --pbkdf-parallel; default 4, at most the CPUs)")
 		fs.StringVar(&c.mkfs, "mkfs", defaultMkfs, "filesystem command; the mapper device is appended as the last argument")
 		fs.BoolVar(&c.force, "force", false, "format even if the device already holds LUKS or a filesystem")
 	case "status":
@@ -244,6 +253,9 @@ func (c *config) validate() error {
 			return bad("--cipher %s does not encrypt: refused for an encrypted volume", c.cipher)
 		}
 		c.keySize = p.KeySize
+		if err := c.checkLUKSType(); err != nil {
+			return bad("%v", err)
+		}
 		if strings.TrimSpace(c.mkfs) == "" {
 			return bad("--mkfs is empty")
 		}
@@ -296,4 +308,39 @@ func (c *config) hookCommands(ctx context.Context) ([][]string, error) {
 		cmds = append(cmds, w)
 	}
 	return cmds, nil
+}
+
+// checkLUKSType validates --type and the PBKDF options for it, before any volume exists:
+// LUKS1 slots use PBKDF2 only; LUKS2's limits are libcryptsetup's.
+func (c *config) checkLUKSType() error {
+	if c.forceIterations > math.MaxUint32 || c.pbkdfMemory > math.MaxUint32 || c.pbkdfParallel > math.MaxUint32 {
+		return fmt.Errorf("--pbkdf-force-iterations, --pbkdf-memory and --pbkdf-parallel must fit in 32 bits")
+	}
+	switch c.luksType {
+	case "luks1":
+		if c.pbkdf != "" && c.pbkdf != luks.KDFPBKDF2 {
+			return fmt.Errorf("--pbkdf %s: LUKS1 key slots use pbkdf2 only (use --type luks2)", c.pbkdf)
+		}
+		if c.pbkdfMemory != 0 || c.pbkdfParallel != 0 {
+			return fmt.Errorf("--pbkdf-memory and --pbkdf-parallel are argon2 costs: use --type luks2")
+		}
+		return nil
+	case "luks2":
+		switch c.pbkdf {
+		case "", luks.KDFPBKDF2, luks.KDFArgon2i, luks.KDFArgon2id:
+		default:
+			return fmt.Errorf("--pbkdf %s: the PBKDF can be only pbkdf2 or argon2i/argon2id", c.pbkdf)
+		}
+		if err := c.keyslotOptions().Check(); err != nil {
+			return fmt.Errorf("--type luks2: %w", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("--type %s: luks1 or luks2", c.luksType)
+}
+
+// keyslotOptions are setup's LUKS2 key-slot PBKDF settings.
+func (c *config) keyslotOptions() luks.LUKS2KeyslotOptions {
+	return luks.LUKS2KeyslotOptions{Hash: c.hash, PBKDF: c.pbkdf, IterTime: c.iterTime,
+		ForceIterations: uint32(c.forceIterations), Memory: uint32(c.pbkdfMemory), Parallel: uint32(c.pbkdfParallel)}
 }

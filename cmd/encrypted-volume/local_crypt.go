@@ -11,10 +11,17 @@ import (
 	"github.com/cloudluks/cloudluks/luks"
 )
 
+// formatSpec is what luksFormat makes: LUKS2 with v2's options, or LUKS1 with v1's.
+type formatSpec struct {
+	luks2 bool
+	v1    luks.FormatOptions
+	v2    luks.LUKS2FormatOptions
+}
+
 // luksFormat formats device (a block device or, in tests, an image file) and returns the
-// header and the volume key, so the mapping is opened without a second PBKDF2 run. The
-// caller wipes the key.
-func luksFormat(ctx context.Context, device string, pass []byte, spec luks.FormatOptions) (*luks.Header, *luks.VolumeKey, error) {
+// header and the volume key, so the mapping is opened without a second PBKDF run. The
+// caller wipes the key. On error the header is nil.
+func luksFormat(ctx context.Context, device string, pass []byte, spec formatSpec) (luks.Metadata, *luks.VolumeKey, error) {
 	f, err := os.OpenFile(device, os.O_RDWR|os.O_EXCL, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -24,7 +31,21 @@ func luksFormat(ctx context.Context, device string, pass []byte, spec luks.Forma
 		return nil, nil, coded(fmt.Errorf("%s: %w", device, err), errBusy)
 	}
 	defer f.Close()
-	hdr, vk, err := luks.Format(ctx, f, pass, spec)
+	var hdr luks.Metadata
+	var vk *luks.VolumeKey
+	if spec.luks2 {
+		_, vk, err = luks.FormatLUKS2(ctx, f, pass, spec.v2)
+		if err == nil {
+			if hdr, err = luks.ReadHeader2(f); err != nil {
+				vk.Wipe()
+			}
+		}
+	} else {
+		var h1 *luks.Header
+		if h1, vk, err = luks.Format(ctx, f, pass, spec.v1); err == nil {
+			hdr = h1
+		}
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", device, err)
 	}
@@ -35,15 +56,29 @@ func luksFormat(ctx context.Context, device string, pass []byte, spec luks.Forma
 	return hdr, vk, nil
 }
 
-// luksUnlock reads the header of device and recovers its volume key with pass; the
-// caller wipes the key.
-func luksUnlock(ctx context.Context, device string, pass []byte) (*luks.Header, *luks.VolumeKey, error) {
+// headerUUID is the LUKS UUID of a header of either version.
+func headerUUID(m luks.Metadata) string {
+	if ds, err := m.DataSegment(); err == nil {
+		return ds.UUID
+	}
+	switch h := m.(type) {
+	case *luks.Header:
+		return h.UUID
+	case *luks.Header2:
+		return h.UUID
+	}
+	return ""
+}
+
+// luksUnlock reads the header (LUKS1 or LUKS2) of device and recovers its volume key with
+// pass; the caller wipes the key.
+func luksUnlock(ctx context.Context, device string, pass []byte) (luks.Metadata, *luks.VolumeKey, error) {
 	f, err := os.Open(device)
 	if err != nil {
 		return nil, nil, deviceErr(device, err)
 	}
 	defer f.Close()
-	hdr, vk, _, err := luks.Unlock(ctx, f, pass, luks.UnlockOptions{})
+	hdr, vk, _, err := luks.UnlockAny(ctx, f, pass, luks.UnlockOptions{})
 	if err != nil {
 		return nil, nil, mapDMErr(fmt.Errorf("%s: %w", device, err))
 	}
@@ -67,7 +102,7 @@ func deviceMapperErr(err error) error {
 	return fmt.Errorf("device-mapper: %w (load dm-mod and dm-crypt, run as root)", mapDMErr(err))
 }
 
-func (sysLocal) OpenWithKey(ctx context.Context, device, name string, hdr *luks.Header, vk *luks.VolumeKey) (string, error) {
+func (sysLocal) OpenWithKey(ctx context.Context, device, name string, hdr luks.Metadata, vk *luks.VolumeKey) (string, error) {
 	m, err := dmcrypt.OpenWithKey(ctx, device, name, hdr, vk, dmcrypt.OpenOptions{})
 	if err != nil {
 		return "", mapDMErr(err)

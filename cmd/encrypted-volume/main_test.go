@@ -35,7 +35,7 @@ func TestSetupFromNewVolume(t *testing.T) {
 	h := newHarness(t, testPass+"\n")
 	mp := tempMountPoint(t)
 	nvme := devPath(t, "nvme1n1") // appears at the attach
-	code := h.run("setup", "--mount-point", mp, "--root", "/r", "--pbkdf-force-iterations", "1000")
+	code := h.run("setup", "--type", "luks1", "--mount-point", mp, "--root", "/r", "--pbkdf-force-iterations", "1000")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", h.stdout, h.stderr)
 
 	out := h.stdout.String()
@@ -77,7 +77,7 @@ func TestSetupFromNewVolume(t *testing.T) {
 func TestSetupSeedOptions(t *testing.T) {
 	h := newHarness(t, testPass+"\n")
 	xvdf := h.dev("xvdf")
-	code := h.run("setup", "--device", xvdf, "--mount-point", tempMountPoint(t),
+	code := h.run("setup", "--type", "luks1", "--device", xvdf, "--mount-point", tempMountPoint(t),
 		"--cipher", "aes-cbc-essiv:sha256", "--key-size", "256", "--hash", "sha1")
 	require.Equal(t, 0, code, h.stderr.String())
 	assert.Contains(t, h.stdout.String(), "Step 3/9: luksFormat "+xvdf+" (aes-cbc-essiv:sha256, 256-bit, sha1)...")
@@ -88,7 +88,7 @@ func TestSetupSeedOptions(t *testing.T) {
 	// Without --key-size the size follows the mode, as in cryptsetup: 256 bits for cbc.
 	h = newHarness(t, testPass+"\n")
 	xvdf = h.dev("xvdf")
-	require.Equal(t, 0, h.run("setup", "--device", xvdf, "--mount-point", tempMountPoint(t), "--cipher", "aes-cbc-essiv:sha256"), h.stderr.String())
+	require.Equal(t, 0, h.run("setup", "--type", "luks1", "--device", xvdf, "--mount-point", tempMountPoint(t), "--cipher", "aes-cbc-essiv:sha256"), h.stderr.String())
 	hdr = readHeaderFile(t, xvdf)
 	assert.Equal(t, []any{"cbc-essiv:sha256", "sha256", uint32(32)}, []any{hdr.CipherMode, hdr.HashSpec, hdr.KeyBytes})
 	assert.Empty(t, h.cloud.calls, "--device never talks to EC2")

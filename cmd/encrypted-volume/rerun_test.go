@@ -74,7 +74,7 @@ func TestSetupRerunAfterKillUsesTheSameVolume(t *testing.T) {
 	h.app.newCloud = newEBSCloud(h.stdout)
 	h.local.anyVol = h.dev("nvme1n1")
 	mp := tempMountPoint(t)
-	args := []string{"setup", "--pbkdf-force-iterations", "1000", "--key-file", keyFile, "--size", "1", "--mount-point", mp}
+	args := []string{"setup", "--type", "luks1", "--pbkdf-force-iterations", "1000", "--key-file", keyFile, "--size", "1", "--mount-point", mp}
 
 	// Run 1: killed (its context cancelled, as SIGTERM does) once the volume exists but
 	// before the answer arrives.

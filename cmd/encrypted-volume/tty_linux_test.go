@@ -39,7 +39,7 @@ func TestTerminalPromptsWithoutEcho(t *testing.T) {
 
 	done := make(chan int, 1)
 	go func() {
-		done <- h.app.main(context.Background(), []string{"setup", "--device", xvdf, "--mount-point", tempMountPoint(t)})
+		done <- h.app.main(context.Background(), []string{"setup", "--device", xvdf, "--mount-point", tempMountPoint(t), "--pbkdf-force-iterations", "4", "--pbkdf-memory", "32", "--pbkdf-parallel", "1"})
 	}()
 	echoOff := func() bool {
 		tio, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
@@ -104,7 +104,7 @@ func TestTerminalPromptEndsOnSignal(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
-		done <- h.app.main(ctx, []string{"setup", "--device", xvdf, "--mount-point", tempMountPoint(t)})
+		done <- h.app.main(ctx, []string{"setup", "--device", xvdf, "--mount-point", tempMountPoint(t), "--pbkdf-force-iterations", "4", "--pbkdf-memory", "32", "--pbkdf-parallel", "1"})
 	}()
 	echoOff := func() bool {
 		tio, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)

@@ -40,7 +40,8 @@ type local interface {
 	// deviceName when attached through EC2, "" otherwise) to appear, calling progress now
 	// and then with the time waited so far.
 	WaitDevice(ctx context.Context, volumeID, deviceName string, timeout time.Duration, progress func(waited time.Duration)) (string, error)
-	OpenWithKey(ctx context.Context, device, name string, hdr *luks.Header, vk *luks.VolumeKey) (mapperPath string, err error)
+	// OpenWithKey maps device with its header (LUKS1 or LUKS2) and volume key.
+	OpenWithKey(ctx context.Context, device, name string, hdr luks.Metadata, vk *luks.VolumeKey) (mapperPath string, err error)
 	Close(ctx context.Context, name string) error
 	// MappingDevice returns the backing device of an open mapping, ok=false if none.
 	MappingDevice(name string) (device string, ok bool, err error)

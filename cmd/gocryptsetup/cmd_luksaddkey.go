@@ -28,19 +28,23 @@ func (a *app) checkForceIterations() error {
 // terminal) into the first free slot or -S.
 func cmdLuksAddKey(a *app, args []string) error {
 	dev := args[0]
-	if err := a.checkForceIterations(); err != nil {
-		return err
-	}
-	if a.opts.set["key-slot"] {
+	_, _, warn := a.addKeySlots()
+	if warn {
 		// Printed before the device is even opened, as cryptsetup does.
 		a.logStd("WARNING: The --key-slot parameter is used for new keyslot number.")
+	}
+	if a.isLUKS2(dev) {
+		return cmdLuksAddKey2(a, args)
+	}
+	if err := a.checkPBKDF1(); err != nil {
+		return err
 	}
 	f, h, err := a.loadHeader(dev, true)
 	if err != nil {
 		return err
 	}
 	hp := a.headerPath(dev)
-	newSlot := a.slotOption() // nil: the first free slot
+	_, newSlot, _ := a.addKeySlots() // nil: the first free slot
 	if newSlot != nil {
 		switch n := *newSlot; {
 		case n >= luks.NumKeyslots:
@@ -65,10 +69,7 @@ func cmdLuksAddKey(a *app, args []string) error {
 		a.logVerbose("Key slot %d unlocked.", slot)
 	}
 
-	src := keySource{}
-	if len(args) > 1 {
-		src = a.newKeyFromPositional(args[1])
-	}
+	src := a.newKeySource(args)
 	newPass, err := a.getKey("Enter new passphrase for key slot: ", src, true)
 	if err != nil {
 		f.Close()

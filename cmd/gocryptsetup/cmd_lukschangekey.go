@@ -11,7 +11,10 @@ import (
 // the slot number stays N.
 func cmdLuksChangeKey(a *app, args []string) error {
 	dev := args[0]
-	if err := a.checkForceIterations(); err != nil {
+	if a.isLUKS2(dev) {
+		return cmdLuksChangeKey2(a, args)
+	}
+	if err := a.checkPBKDF1(); err != nil {
 		return err
 	}
 	f, _, err := a.loadHeader(dev, true)
@@ -38,10 +41,7 @@ func cmdLuksChangeKey(a *app, args []string) error {
 	vk.Wipe()
 	a.logVerbose("Key slot %d unlocked.", slot)
 
-	src := keySource{}
-	if len(args) > 1 {
-		src = a.newKeyFromPositional(args[1])
-	}
+	src := a.newKeySource(args)
 	newPass, err := a.getKey("Enter new passphrase: ", src, true)
 	if err != nil {
 		f.Close()

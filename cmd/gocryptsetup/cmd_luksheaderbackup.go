@@ -19,7 +19,23 @@ func cmdLuksHeaderBackup(a *app, args []string) error {
 	if file == "" {
 		return errNeedBackupFile
 	}
-	f, _, err := a.loadHeader(dev, false)
+	lk2 := a.holdsLUKS2(dev)
+	var f *os.File
+	var err error
+	if lk2 {
+		var h luks.Metadata
+		typ := a.opts.typ
+		a.opts.typ = "" // cryptsetup backs up either version whatever --type says
+		f, h, err = a.loadMetadata(dev)
+		a.opts.typ = typ
+		if err == nil && h.LUKSVersion() != 2 {
+			f.Close()
+			lk2 = false
+		}
+	}
+	if !lk2 {
+		f, _, err = a.loadHeader(dev, false)
+	}
 	if err != nil {
 		return detailOnly(err, true)
 	}
@@ -28,7 +44,11 @@ func cmdLuksHeaderBackup(a *app, args []string) error {
 	if _, err := os.Lstat(file); err == nil {
 		return exists
 	}
-	if err := luks.BackupHeader(f, file); err != nil {
+	backup := luks.BackupHeader
+	if lk2 {
+		backup = luks.BackupHeader2
+	}
+	if err := backup(f, file); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return exists
 		}
@@ -51,6 +71,10 @@ func cmdLuksHeaderRestore(a *app, args []string) error {
 	if err != nil {
 		return &cliError{code: exitParams, msg: fmt.Sprintf("Device %s does not exist or access denied.\n%s", file, notCompatible)}
 	}
+	if luks.Version(bf) == 2 {
+		defer bf.Close()
+		return cmdLuksHeaderRestore2(a, dev, file, bf)
+	}
 	bh, err := luks.ReadHeader(bf)
 	bf.Close()
 	if err != nil {
@@ -60,6 +84,10 @@ func cmdLuksHeaderRestore(a *app, args []string) error {
 	f, err := openDevice(hp, true)
 	if err != nil {
 		return err
+	}
+	if luks.Version(f) == 2 {
+		// The LUKS1 loader's complaint about the device; the restore goes on.
+		fmt.Fprintln(a.stderr, "Unsupported LUKS version 2.")
 	}
 	msg := fmt.Sprintf("Device %s does not contain LUKS header. Replacing header can destroy data on that device.", hp)
 	if dh, err := luks.ReadHeader(f); err == nil {
@@ -76,5 +104,54 @@ func cmdLuksHeaderRestore(a *app, args []string) error {
 		f.Close()
 		return err
 	}
-	return syncClose(f, onDevice(hp, luks.RestoreHeader(f, file)))
+	if err := syncClose(f, onDevice(hp, luks.RestoreHeader(f, file))); err != nil {
+		return err
+	}
+	// libcryptsetup reloads the restored LUKS1 header with its repair check.
+	a.logVerbose("No known problems detected for LUKS header.")
+	return nil
+}
+
+// cmdLuksHeaderRestore2 is luksHeaderRestore of a LUKS2 backup (LUKS2_hdr_restore): the
+// backup must load as LUKS2 without requirements; a LUKS2 header on the device must have
+// the backup's data offset and header-and-areas size; then the question, then the write.
+func cmdLuksHeaderRestore2(a *app, dev, file string, bf *os.File) error {
+	bh, err := luks.ReadHeader2(bf)
+	if err != nil {
+		msg := "Backup file does not contain valid LUKS header."
+		if m := luks2SizeInError.FindStringSubmatch(err.Error()); m != nil && errors.Is(err, luks.ErrDeviceTooSmall) {
+			msg = fmt.Sprintf("Device %s is too small. Need at least %s bytes.\n%s", file, m[1], msg)
+		}
+		return &cliError{code: exitParams, msg: msg}
+	}
+	if len(bh.Config.Requirements) > 0 {
+		return &cliError{code: exitParams, msg: fmt.Sprintf("Forbidden LUKS2 requirements detected in backup %s.", file)}
+	}
+	hp := a.headerPath(dev)
+	f, err := openDevice(hp, true)
+	if err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("Device %s does not contain LUKS2 header. Replacing header can destroy data on that device.", hp)
+	if dh, err := luks.ReadHeader2(f); err == nil {
+		ds, derr := dh.DataSegment()
+		bs, berr := bh.DataSegment()
+		switch {
+		case derr != nil || berr != nil || ds.Offset != bs.Offset:
+			f.Close()
+			return &cliError{code: exitParams, msg: "Data offset differ on device and backup, restore failed."}
+		case dh.AreasSize() != bh.AreasSize():
+			f.Close()
+			return &cliError{code: exitParams, msg: "Binary header with keyslot areas size differ on device and backup, restore failed."}
+		}
+		msg = fmt.Sprintf("Device %s already contains LUKS2 header. Replacing header will destroy existing keyslots.", hp)
+		if dh.UUID != bh.UUID {
+			msg += "\nWARNING: real device header has different UUID than backup!"
+		}
+	}
+	if err := a.confirm(msg, &cliError{code: exitParams}); err != nil {
+		f.Close()
+		return err
+	}
+	return syncClose(f, onDevice(hp, luks.RestoreHeader2(f, file)))
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 
 	"github.com/cloudluks/cloudluks/luks"
 )
@@ -18,9 +17,17 @@ func cmdLuksKillSlot(a *app, args []string) error {
 	dev := args[0]
 	// cryptsetup reads the slot with atoi, so "x" or "1x" would name slot 0 or 1; a key slot
 	// is never destroyed on a typo here.
-	slot, err := strconv.Atoi(args[1])
-	if err != nil || slot < 0 {
-		return &cliError{code: exitParams, msg: fmt.Sprintf("Key slot %s is invalid, please select between 0 and 7.", args[1])}
+	max := luks.NumKeyslots
+	lk2 := a.isLUKS2(dev)
+	if lk2 {
+		max = luks2KeyslotsMax
+	}
+	slot, err := parseKillSlot(args[1], max)
+	if err != nil {
+		return err
+	}
+	if lk2 {
+		return cmdLuksKillSlot2(a, dev, slot)
 	}
 	f, h, err := a.loadHeader(dev, true)
 	if err != nil {

@@ -10,6 +10,9 @@ const lastSlotWarning = "This is the last keyslot. Device will become unusable a
 // positional argument) opens. Removing the last slot asks for confirmation on a terminal.
 func cmdLuksRemoveKey(a *app, args []string) error {
 	dev := args[0]
+	if a.isLUKS2(dev) {
+		return cmdLuksRemoveKey2(a, args)
+	}
 	f, _, err := a.loadHeader(dev, true)
 	if err != nil {
 		return err

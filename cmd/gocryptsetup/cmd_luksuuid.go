@@ -17,6 +17,9 @@ var errBadUUID = &cliError{code: exitParams, msg: "Wrong LUKS UUID format provid
 // cmdLuksUUID prints the UUID, or with --uuid sets it (after the terminal confirmation).
 func cmdLuksUUID(a *app, args []string) error {
 	dev := args[0]
+	if err := a.foreignType(dev); err != nil {
+		return err
+	}
 	if !a.opts.set["uuid"] {
 		f, h, err := a.loadMetadata(dev)
 		if err != nil {
@@ -25,6 +28,9 @@ func cmdLuksUUID(a *app, args []string) error {
 		f.Close()
 		fmt.Fprintln(a.stdout, metadataUUID(h))
 		return nil
+	}
+	if a.isLUKS2(dev) {
+		return luksSetUUID2(a, dev)
 	}
 	// The device is checked first, as cryptsetup does.
 	f, _, err := a.loadHeader(dev, true)
@@ -40,6 +46,24 @@ func cmdLuksUUID(a *app, args []string) error {
 		return err
 	}
 	return syncClose(f, onDevice(f.Name(), luks.SetUUID(f, a.opts.uuid)))
+}
+
+// luksSetUUID2 is luksUUID --uuid on LUKS2: the same checks and question, then both
+// header copies get the new UUID.
+func luksSetUUID2(a *app, dev string) error {
+	f, _, err := a.loadHeader2(dev)
+	if err != nil {
+		return quietUnlessDevice(err)
+	}
+	if !uuidPattern.MatchString(a.opts.uuid) {
+		f.Close()
+		return errBadUUID
+	}
+	if err := a.confirm("Do you really want to change UUID of device?", &cliError{code: exitPermission, msg: "Operation aborted.\n"}); err != nil {
+		f.Close()
+		return err
+	}
+	return syncClose(f, onDevice(f.Name(), luks.SetUUIDLUKS2(f, a.opts.uuid, nil)))
 }
 
 // quietUnlessDevice keeps device errors (exit 4 with a message) and reduces "not LUKS" to

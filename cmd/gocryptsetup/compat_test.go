@@ -221,17 +221,36 @@ func TestHelpVersion(t *testing.T) {
 	for _, flag := range []string{"-V", "--version"} {
 		v := runIn(t, t.TempDir(), binPath, "", flag)
 		assert.Equal(t, 0, v.code)
-		assert.Regexp(t, `^gocryptsetup \S+( rev [0-9a-f]{1,7}(-dirty)?)? \(cryptsetup 2\.6\.1 compatible, LUKS1 only\)\n$`, v.stdout)
+		assert.Regexp(t, `^gocryptsetup \S+( rev [0-9a-f]{1,7}(-dirty)?)? \(cryptsetup 2\.6\.1 compatible\)\n$`, v.stdout)
 		assert.Empty(t, v.stderr)
 	}
+	// The compiled-in defaults are cryptsetup 2.6.1's (LUKS2 by default, argon2id), less the
+	// token plugin and loop-AES lines (no plugins, no loop-AES here).
+	defaults := func(help string) string {
+		i := strings.Index(help, "Default compiled-in metadata format")
+		require.GreaterOrEqual(t, i, 0, help)
+		var out []string
+		for _, l := range strings.Split(help[i:], "\n") {
+			if !strings.Contains(l, "token plugin") && !strings.Contains(l, "loop-AES") && (l != "" || (len(out) > 0 && out[len(out)-1] != "")) {
+				out = append(out, l)
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	ch := runIn(t, t.TempDir(), cryptsetup(t), "", "--help")
+	assert.Equal(t, defaults(ch.stdout), defaults(h.stdout))
+	assert.NotContains(t, h.stdout, "LUKS1 only")
 	// No arguments at all: the usage on stderr, nothing on stdout, exit 1 (as cryptsetup).
 	n := runIn(t, t.TempDir(), binPath, "")
 	assert.Equal(t, 1, n.code)
 	assert.Empty(t, n.stdout)
 	assert.Contains(t, n.stderr, "Usage: gocryptsetup")
-	u := runIn(t, t.TempDir(), binPath, "", "--type", "luks2", "luksAddKey", "x")
-	assert.Equal(t, 1, u.code)
-	assert.Contains(t, u.stderr, "luks2 is not supported")
+	// --type luks2 is a type the key-slot verbs take, as cryptsetup does.
+	dir := t.TempDir()
+	want := runIn(t, dir, cryptsetup(t), "", "--type", "luks2", "luksAddKey", "x")
+	u := runIn(t, dir, binPath, "", "--type", "luks2", "luksAddKey", "x")
+	assert.Equal(t, want.code, u.code)
+	assert.Equal(t, want.stderr, u.stderr)
 }
 
 // TestTerminalPrompts runs both tools under a pseudo-terminal (util-linux script) with the same
@@ -263,10 +282,21 @@ func TestTerminalPrompts(t *testing.T) {
 		{name: "kill last slot refused", typed: "no\n", args: "luksKillSlot xts.img 0", code: "2"},
 		{name: "change uuid refused", typed: "no\n", args: "luksUUID --uuid 12345678-1234-1234-1234-123456789abc xts.img", code: "2"},
 		{name: "restore refused", typed: "no\n", args: "luksHeaderRestore xts.img --header-backup-file xts.img", code: "1"},
+		{name: "luks2 add key verified", typed: "pass0\nnew\nnew\n", args: "luksAddKey -v --pbkdf pbkdf2 " + iters + " luks2.img", code: "0"},
+		{name: "luks2 add key mismatch", typed: "pass0\nnew\nold\n", args: "luksAddKey -v --pbkdf pbkdf2 " + iters + " luks2.img", code: "2"},
+		{name: "luks2 change key", typed: "pass0\nnew\nnew\n", args: "luksChangeKey -v --pbkdf pbkdf2 " + iters + " luks2.img", code: "0"},
+		{name: "luks2 remove last key refused", typed: "pass0\nno\n", args: "luksRemoveKey -v luks2.img", code: "2"},
+		{name: "luks2 remove last key confirmed", typed: "pass0\nYES\n", args: "luksRemoveKey -v luks2.img", code: "0"},
+		{name: "luks2 kill last slot refused", typed: "no\n", args: "luksKillSlot luks2.img 0", code: "2"},
+		{name: "luks2 restore refused", typed: "no\n", args: "luksHeaderRestore luks2.img --header-backup-file luks2.img", code: "1"},
+		{name: "luks2 restore confirmed", typed: "YES\n", args: "luksHeaderRestore -v luks2.img --header-backup-file luks2.img", code: "0"},
+		{name: "luks2 change uuid refused", typed: "no\n", args: "luksUUID --uuid 12345678-1234-1234-1234-123456789abc luks2.img", code: "2"},
+		{name: "luks2 change uuid confirmed", typed: "YES\n", args: "luksUUID -v --uuid 12345678-1234-1234-1234-123456789abc luks2.img", code: "0"},
+		{name: "luks2 kill last slot confirmed", typed: "YES\npass0\n", args: "luksKillSlot -v luks2.img 0", code: "0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dirA, dirB := copyTemplates(t, "xts.img", "zero.img"), copyTemplates(t, "xts.img", "zero.img")
+			dirA, dirB := copyTemplates(t, "xts.img", "zero.img", "luks2.img"), copyTemplates(t, "xts.img", "zero.img", "luks2.img")
 			want := underPty(t, script, dirA, cs, tc.args, tc.typed)
 			got := underPty(t, script, dirB, binPath, tc.args, tc.typed)
 			assert.Equal(t, want, got)

@@ -15,15 +15,22 @@ import (
 
 var luks2SizeInError = regexp.MustCompile(`need (\d+) bytes`)
 
-// readTypes are the verbs that take --type luks2 already; the others (format, key slots)
-// stay LUKS1 until they write LUKS2.
-var readTypes = map[string]bool{"isLuks": true, "luksDump": true, "luksUUID": true, "open": true}
+// readTypes are the verbs that take --type luks2 (luksFormat and convert are let through
+// by run itself).
+var readTypes = map[string]bool{"isLuks": true, "luksDump": true, "luksUUID": true, "open": true,
+	"luksAddKey": true, "luksRemoveKey": true, "luksChangeKey": true, "luksKillSlot": true,
+	"luksHeaderBackup": true, "luksHeaderRestore": true}
 
 // loadMetadata opens the header device of device and loads its header of either version;
 // --type luks1 or luks2 asks for that version only, as crypt_load(cd, type) does.
 func (a *app) loadMetadata(device string) (*os.File, luks.Metadata, error) {
+	return a.loadMetadataMode(device, false)
+}
+
+// loadMetadataMode is loadMetadata with the device opened for writing when write is set.
+func (a *app) loadMetadataMode(device string, write bool) (*os.File, luks.Metadata, error) {
 	p := a.headerPath(device)
-	f, err := openDevice(p, false)
+	f, err := openDevice(p, write)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,13 +1,14 @@
 // Command gocryptsetup is a cryptsetup-compatible command line over the cloudluks luks
 // package: the same verbs, options, prompts, messages, stdout text and exit codes as
-// cryptsetup 2.6 for LUKS1, with no cgo and no cryptsetup binary.
+// cryptsetup 2.6 for LUKS1 and LUKS2 (luksFormat makes LUKS2 by default, as cryptsetup 2.6
+// does), with no cgo and no cryptsetup binary.
 //
 // Usage:
 //
 //	gocryptsetup [OPTION...] <action> <action-specific>
 //	gocryptsetup help <action>                (or <action> --help: synopsis, summary, example)
 //
-// Actions (LUKS1 only):
+// Actions (LUKS1 and LUKS2):
 //
 //	luksFormat <device> [<new key file>]
 //	luksDump <device> [--dump-volume-key [--volume-key-file FILE]]
@@ -15,7 +16,7 @@
 //	open <device> <name>                      (alias luksOpen; needs device-mapper and root)
 //	close <name>                              (alias luksClose)
 //	status <name>
-//	luksAddKey <device> [<new key file>]
+//	luksAddKey <device> [<new key file>]      (-S or --new-key-slot: the new slot)
 //	luksRemoveKey <device> [<key file>]
 //	luksChangeKey <device> [<new key file>]
 //	luksKillSlot <device> <key slot>
@@ -31,10 +32,13 @@
 //	read <device> [--offset-bytes N] [--size-bytes N]   decrypted payload bytes to stdout
 //	write <device> [--offset-bytes N]                   encrypt stdin into the payload
 //
-// Options are cryptsetup's: --type luks1, -c/--cipher, -s/--key-size, -h/--hash,
+// Options are cryptsetup's: --type luks1|luks2, -c/--cipher, -s/--key-size, -h/--hash,
 // -i/--iter-time, --pbkdf-force-iterations, -d/--key-file (- = stdin), --keyfile-offset,
 // -l/--keyfile-size, -S/--key-slot, --uuid, --align-payload, --header, -q/--batch-mode,
-// -v/--verbose, -T/--tries. They may come before or after the action, as in cryptsetup.
+// -v/--verbose, -T/--tries, and for LUKS2 --pbkdf, --pbkdf-memory, --pbkdf-parallel,
+// --new-key-slot, --new-keyfile, --label, --subsystem, --sector-size,
+// --luks2-metadata-size, --luks2-keyslots-size. They may come before or after the action,
+// as in cryptsetup.
 //
 // Passphrases: from a key file (-d, or the positional key-file argument), else a prompt on
 // the terminal without echo (luksFormat asks twice), else one line of stdin (see
@@ -56,6 +60,7 @@ import (
 	"syscall"
 
 	"github.com/cloudluks/cloudluks/internal/cli"
+	"github.com/cloudluks/cloudluks/luks"
 )
 
 // verbTable lists the actions in the order --help shows them; the summaries are cryptsetup's.
@@ -133,7 +138,7 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 		writeUsage(stdout, prog)
 		return exitOK
 	case opts.version:
-		return cli.PrintVersion(stdout, prog, "cryptsetup 2.6.1 compatible, LUKS1 only")
+		return cli.PrintVersion(stdout, prog, "cryptsetup 2.6.1 compatible")
 	}
 	if len(pos) == 0 {
 		return a.usageFail(&usageError{msg: "Argument <action> missing."})
@@ -184,7 +189,7 @@ func checkType(a *app, verb string, args []string) error {
 	case "plain":
 		return checkPlainType(a, verb, args)
 	}
-	return &cliError{code: exitParams, msg: fmt.Sprintf("Device type %s is not supported (this program handles LUKS1 only).", o.typ)}
+	return &cliError{code: exitParams, msg: fmt.Sprintf("Device type %s is not supported (this program handles LUKS1, LUKS2 and plain).", o.typ)}
 }
 
 // finish prints the error (stderr) and, with -v, the status line (stdout), then returns the
@@ -231,7 +236,7 @@ func (a *app) verbHelp(name string) int {
 
 func (a *app) writeHelp() {
 	w := a.stdout
-	fmt.Fprintf(w, "%s 2.6.1 (cloudluks, LUKS1 only)\n", a.prog)
+	fmt.Fprintf(w, "%s 2.6.1 (cloudluks)\n", a.prog)
 	writeUsage(w, a.prog)
 	fmt.Fprintf(w, "\n<action> is one of:\n")
 	for _, v := range verbTable() {
@@ -243,5 +248,16 @@ func (a *app) writeHelp() {
 	}
 	fmt.Fprintf(w, "\n<name> is the device to create under /dev/mapper\n<device> is the encrypted device (or image file)\n<key slot> is the LUKS key slot number to modify\n<key file> optional key file for the new key for luksAddKey action\n")
 	fmt.Fprintf(w, "\n%s help <action> (or %s <action> --help) shows the action's help and an example.\n", a.prog, a.prog)
-	fmt.Fprintf(w, "\nDefault compiled-in device cipher parameters:\n\tLUKS1: aes-xts-plain64, Key: 512 bits, LUKS header hashing: sha256, RNG: /dev/urandom\n")
+	// cryptsetup 2.6.1's compiled-in defaults, which are this program's too.
+	fmt.Fprintf(w, "\nDefault compiled-in metadata format is LUKS2 (for luksFormat action).\n")
+	fmt.Fprintf(w, "\nDefault compiled-in key and passphrase parameters:\n"+
+		"\tMaximum keyfile size: %dkB, Maximum interactive passphrase length %d (characters)\n"+
+		"Default PBKDF for LUKS1: pbkdf2, iteration time: 2000 (ms)\n"+
+		"Default PBKDF for LUKS2: argon2id\n"+
+		"\tIteration time: 2000, Memory required: 1048576kB, Parallel threads: 4\n", luks.MaxKeyFileSize/1024, cli.MaxPassphrase)
+	fmt.Fprintf(w, "\nDefault compiled-in device cipher parameters:\n"+
+		"\tplain: %s, Key: %d bits, Password hashing: %s\n"+
+		"\tLUKS: aes-xts-plain64, Key: 256 bits, LUKS header hashing: sha256, RNG: /dev/urandom\n"+
+		"\tLUKS: Default keysize with XTS mode (two internal keys) will be doubled.\n",
+		luks.PlainDefaultCipher, luks.PlainDefaultKeySize*8, luks.PlainDefaultHash)
 }

@@ -17,6 +17,8 @@ type luks2Opts struct {
 	subsystem     string
 	metadataSize  string // a size with cryptsetup's units, parsed by parseCryptSize
 	keyslotsSize  string
+	newKeySlot    int64  // --new-key-slot (luksAddKey)
+	newKeyfile    string // --new-keyfile (luksAddKey, luksChangeKey)
 }
 
 // luks2OptionDefs are the LUKS2 format options, merged into optionTable by name.
@@ -28,13 +30,17 @@ func luks2OptionDefs() []optDef {
 		return func(o *options, _ string, n int64) { *p(o) = n }
 	}
 	format := []string{"luksFormat"}
+	// cryptsetup takes the PBKDF options for every verb that makes a key slot.
+	slotMakers := []string{"luksFormat", "luksAddKey", "luksChangeKey"}
 	return []optDef{
 		{long: "label", kind: optString, arg: "STRING", only: format, apply: str(func(o *options) *string { return &o.l2.label })},
 		{long: "luks2-keyslots-size", kind: optString, arg: "bytes", only: format, apply: str(func(o *options) *string { return &o.l2.keyslotsSize })},
 		{long: "luks2-metadata-size", kind: optString, arg: "bytes", only: format, apply: str(func(o *options) *string { return &o.l2.metadataSize })},
-		{long: "pbkdf", kind: optString, arg: "STRING", only: format, apply: str(func(o *options) *string { return &o.l2.pbkdf })},
-		{long: "pbkdf-memory", kind: optInt, num: numUint32, arg: "kilobytes", only: format, apply: num(func(o *options) *int64 { return &o.l2.pbkdfMemory })},
-		{long: "pbkdf-parallel", kind: optInt, num: numUint32, arg: "threads", only: format, apply: num(func(o *options) *int64 { return &o.l2.pbkdfParallel })},
+		{long: "pbkdf", kind: optString, arg: "STRING", only: slotMakers, apply: str(func(o *options) *string { return &o.l2.pbkdf })},
+		{long: "pbkdf-memory", kind: optInt, num: numUint32, arg: "kilobytes", only: slotMakers, apply: num(func(o *options) *int64 { return &o.l2.pbkdfMemory })},
+		{long: "pbkdf-parallel", kind: optInt, num: numUint32, arg: "threads", only: slotMakers, apply: num(func(o *options) *int64 { return &o.l2.pbkdfParallel })},
+		{long: "new-key-slot", kind: optInt, num: numInt32, arg: "INT", only: []string{"luksAddKey"}, apply: num(func(o *options) *int64 { return &o.l2.newKeySlot })},
+		{long: "new-keyfile", kind: optString, arg: "STRING", only: []string{"luksAddKey", "luksChangeKey"}, apply: str(func(o *options) *string { return &o.l2.newKeyfile })},
 		{long: "subsystem", kind: optString, arg: "STRING", only: format, apply: str(func(o *options) *string { return &o.l2.subsystem })},
 	}
 }
