@@ -27,6 +27,10 @@ type targetState struct {
 	unlocked string         // boot id this keeper unlocked last
 	attempts map[string]int // key derivations per boot id
 	stuck    bool           // the console showed a prompt since the last connection
+	// mapped is the boot id of the last State that showed the volume mapped, "" once a
+	// later State showed it unmapped: Rescue never detaches on the strength of
+	// unreachability alone what was last seen in use.
+	mapped string
 }
 
 // UnlockOnce makes one pass over t: check EC2, dial, check the instance, and unlock if
@@ -44,7 +48,8 @@ func (k *Keeper) UnlockOnce(ctx context.Context, t Target) (Result, error) {
 		return Result{Target: t.label(), Outcome: OutcomeFailed, Reason: ctx.Err().Error()}, ctx.Err()
 	}
 	defer func() { <-k.sem }()
-	c, res, err := k.connect(ctx, &t, false)
+	// Keepalives even for one pass: a peer silent after the handshake must not hold it.
+	c, res, err := k.connect(ctx, &t, true)
 	if err != nil {
 		return res, err
 	}
@@ -185,7 +190,8 @@ type session struct {
 func (s *session) Close() { s.close() }
 
 // openSession starts the serve command and greets it. The session's pipes cannot be
-// interrupted, so the session is closed when ctx ends: that fails the pending read.
+// interrupted and closing the session alone does not fail a read that waits for a silent
+// peer, so the whole connection is closed when ctx ends before the session is.
 func (k *Keeper) openSession(ctx context.Context, t *Target, c *sshConn) (*session, *wire.Client, error) {
 	s, err := c.client.NewSession()
 	if err != nil {
@@ -207,7 +213,7 @@ func (k *Keeper) openSession(ctx context.Context, t *Target, c *sshConn) (*sessi
 		s.Close()
 		return nil, nil, fmt.Errorf("%w: start %q: %v", ErrUnreachable, cmd, err)
 	}
-	stop := context.AfterFunc(ctx, func() { s.Close() })
+	stop := context.AfterFunc(ctx, func() { c.Close() })
 	sess := &session{close: func() { stop(); stdin.Close(); s.Close() }}
 	cl := wire.NewClient(pipeRW{stdout, stdin}, k.opts.Program)
 	if _, err := cl.Hello(ctx); err != nil {
@@ -278,6 +284,7 @@ func (k *Keeper) converse(ctx context.Context, t *Target, cl *wire.Client, res *
 	boot := st.BootID
 	res.BootID = boot
 	k.seen(t, boot)
+	k.noteMapped(t, boot, st.Mapped)
 	var mism []string
 	if st.VolumeID != "" && st.VolumeID != t.VolumeID {
 		mism = append(mism, "volume "+st.VolumeID)
@@ -364,6 +371,7 @@ func (k *Keeper) converse(ctx context.Context, t *Target, cl *wire.Client, res *
 	case wire.StatusUnlocked:
 		res.Outcome = OutcomeUnlocked
 		k.markUnlocked(t, boot)
+		k.noteMapped(t, boot, true)
 	case wire.StatusAlreadyUnlocked:
 		res.Outcome = OutcomeAlreadyUnlocked
 	default:
@@ -423,6 +431,26 @@ func (k *Keeper) seen(t *Target, boot string) {
 	s.status.BootID = boot
 	s.status.Attempts = s.attempts[boot]
 	s.status.LastSeen = k.opts.Now()
+}
+
+// noteMapped remembers whether the last State showed the volume mapped.
+func (k *Keeper) noteMapped(t *Target, boot string, mapped bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	s := k.stateOf(t)
+	s.mapped = ""
+	if mapped {
+		s.mapped = boot
+		if s.mapped == "" {
+			s.mapped = "?"
+		}
+	}
+}
+
+func (k *Keeper) lastMapped(t *Target) string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.stateOf(t).mapped
 }
 
 // stateOf returns the memory of t, creating it for a target New was not given; k.mu held.

@@ -23,6 +23,18 @@ var (
 	// ErrUnreachable: no TCP connection or no SSH handshake within the timeouts (the
 	// instance is down, booting, or stuck before sshd).
 	ErrUnreachable = errors.New("unreachable")
+	// ErrNoConnection (matches ErrUnreachable): the instance's SSH port took no TCP
+	// connection (refused, timed out, no route; through a jump host: the jump host could
+	// not connect). Only this kind says the instance may be down: Rescue and the console
+	// check act on nothing else.
+	ErrNoConnection = unreachable("no TCP connection")
+	// ErrHandshake (matches ErrUnreachable): something accepted the TCP connection but the
+	// SSH handshake failed or timed out (sshd dropping connections under MaxStartups, a
+	// half-started sshd): the instance is up.
+	ErrHandshake = unreachable("SSH handshake failed")
+	// ErrJumpHost (matches ErrUnreachable): the jump host could not be reached or dropped
+	// the connection; it says nothing about the instance behind it.
+	ErrJumpHost = unreachable("jump host unreachable")
 	// ErrProtocol: the instance side answered something the keeper cannot use.
 	ErrProtocol = errors.New("protocol error")
 
@@ -61,6 +73,14 @@ var (
 	// instance; it never does.
 	ErrInUse = errors.New("volume in use on a reachable instance")
 )
+
+// unreachableError is a kind of unreachable: it matches itself and ErrUnreachable.
+type unreachableError struct{ msg string }
+
+func unreachable(msg string) error { return &unreachableError{msg} }
+
+func (e *unreachableError) Error() string        { return e.msg }
+func (e *unreachableError) Is(target error) bool { return target == ErrUnreachable }
 
 // refusalError is a refusal sentinel: it matches itself and ErrRefused.
 type refusalError struct{ msg string }

@@ -43,7 +43,7 @@ func (k *Keeper) watch(ctx context.Context, t *Target) {
 			if ctx.Err() != nil {
 				return
 			}
-			if errors.Is(err, ErrUnreachable) && !k.opts.NoEC2 && k.opts.Now().Sub(lastConsole) >= k.opts.PollEvery {
+			if errors.Is(err, ErrNoConnection) && !errors.Is(err, ErrJumpHost) && !k.opts.NoEC2 && k.opts.Now().Sub(lastConsole) >= k.opts.PollEvery {
 				lastConsole = k.opts.Now()
 				k.checkStuck(ctx, t)
 			}

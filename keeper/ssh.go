@@ -21,13 +21,16 @@ import (
 // unwraps to ErrHostKeyUnknown or ErrHostKeyChanged.
 type HostKeyError struct {
 	Addr string
-	Key  ssh.PublicKey // what the server presented (a certificate's plain key)
+	Key  ssh.PublicKey // what the server presented (a certificate's plain key); nil if it offered no acceptable algorithm
 	Err  error         // ErrHostKeyUnknown or ErrHostKeyChanged
 	why  string
 }
 
 func (e *HostKeyError) Error() string {
-	s := fmt.Sprintf("%s: %v (%s %s)", e.Addr, e.Err, e.Key.Type(), ssh.FingerprintSHA256(e.Key))
+	s := fmt.Sprintf("%s: %v", e.Addr, e.Err)
+	if e.Key != nil {
+		s += fmt.Sprintf(" (%s %s)", e.Key.Type(), ssh.FingerprintSHA256(e.Key))
+	}
 	if e.why != "" {
 		s += ": " + e.why
 	}
@@ -71,7 +74,7 @@ func (tr transport) dial(ctx context.Context, cfg *SSHConfig, addr, instanceID s
 	if cfg.JumpHost != nil {
 		jc, err := tr.dial(ctx, cfg.JumpHost, cfg.JumpHost.Addr, "")
 		if err != nil {
-			return nil, fmt.Errorf("jump host %s: %w", cfg.JumpHost.Addr, err)
+			return nil, jumpErr(cfg.JumpHost.Addr, err)
 		}
 		hops = append(jc.hops, jc.client)
 		via = jc.client
@@ -97,39 +100,45 @@ func (tr transport) dial(ctx context.Context, cfg *SSHConfig, addr, instanceID s
 	return c, nil
 }
 
-// keepalive sends keepalive@openssh.com every interval and closes the connection when an
-// answer does not come within the next interval: a silent peer (frozen, unplugged, its
-// NAT state gone) would otherwise leave a connection that looks alive for hours.
-// OpenSSH answers the unknown request with a failure, which is an answer.
+// keepaliveMisses is how many keepalive intervals an answer may be late before the
+// connection is given up, as OpenSSH's ServerAliveCountMax (3): one late reply is a busy
+// link (a large header transfer queued in front of it), three are a silent peer.
+const keepaliveMisses = 3
+
+// keepalive sends keepalive@openssh.com every interval, one at a time, and closes the
+// connection when an answer is keepaliveMisses intervals late: a silent peer (frozen,
+// unplugged, its NAT state gone) would otherwise leave a connection that looks alive for
+// hours. OpenSSH answers the unknown request with a failure, which is an answer.
 func (c *sshConn) keepalive(interval time.Duration) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	answered := make(chan error, 1)
+	waiting, missed := false, 0
 	for {
 		select {
 		case <-c.dead:
 			return
-		case <-tick.C:
-		}
-		answered := make(chan error, 1)
-		go func() {
-			_, _, err := c.client.SendRequest("keepalive@openssh.com", true, nil)
-			answered <- err
-		}()
-		timer := time.NewTimer(interval)
-		select {
 		case err := <-answered:
-			timer.Stop()
+			waiting, missed = false, 0
 			if err != nil {
 				_ = c.Close()
 				return
 			}
-		case <-timer.C:
-			_ = c.Close()
-			return
-		case <-c.dead:
-			timer.Stop()
-			return
+			continue
+		case <-tick.C:
 		}
+		if waiting {
+			if missed++; missed >= keepaliveMisses {
+				_ = c.Close()
+				return
+			}
+			continue
+		}
+		waiting = true
+		go func() {
+			_, _, err := c.client.SendRequest("keepalive@openssh.com", true, nil)
+			answered <- err
+		}()
 	}
 }
 
@@ -143,6 +152,7 @@ func (tr transport) dialOne(ctx context.Context, cfg *SSHConfig, addr, instanceI
 	if err != nil {
 		return nil, err
 	}
+	pinned := len(algos) > 0
 	dctx, cancel := context.WithTimeout(ctx, tr.dialTimeout)
 	defer cancel()
 	var conn net.Conn
@@ -156,7 +166,7 @@ func (tr transport) dialOne(ctx context.Context, cfg *SSHConfig, addr, instanceI
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("%s: %w: %v", addr, ErrUnreachable, err)
+		return nil, tcpErr(addr, via, err)
 	}
 	// A peer that accepts and then says nothing (a half-booted instance, a firewall
 	// black hole behind a jump host) must not hold the dial forever. Channel connections
@@ -185,16 +195,44 @@ func (tr transport) dialOne(ctx context.Context, cfg *SSHConfig, addr, instanceI
 			return nil, ctx.Err()
 		case strings.Contains(err.Error(), "unable to authenticate"):
 			return nil, fmt.Errorf("%s: %w for user %s: %v", addr, ErrAuth, cfg.User, err)
+		case strings.Contains(err.Error(), "no common algorithm for host key"):
+			// The server has none of the key types pinned for it: as good as another key.
+			hke := &HostKeyError{Addr: addr, Err: ErrHostKeyUnknown, why: oneLine(err.Error())}
+			if pinned {
+				hke.Err = ErrHostKeyChanged
+			}
+			return nil, hke
 		}
 		mu.Lock()
 		to := timedOut
 		mu.Unlock()
 		if to {
-			return nil, fmt.Errorf("%s: %w: no SSH handshake within %v", addr, ErrUnreachable, tr.dialTimeout)
+			return nil, fmt.Errorf("%s: %w: no SSH handshake within %v", addr, ErrHandshake, tr.dialTimeout)
 		}
-		return nil, fmt.Errorf("%s: %w: %v", addr, ErrUnreachable, err)
+		return nil, fmt.Errorf("%s: %w: %v", addr, ErrHandshake, err)
 	}
 	return ssh.NewClient(sc, chans, reqs), nil
+}
+
+// tcpErr classifies a failed TCP connect to addr: directly or as the jump host's refusal
+// to connect (its channel-open failure), the instance's port took no connection; any
+// other failure through a jump host is the jump host's.
+func tcpErr(addr string, via *ssh.Client, err error) error {
+	var oce *ssh.OpenChannelError
+	if via == nil || errors.As(err, &oce) {
+		return fmt.Errorf("%s: %w: %v", addr, ErrNoConnection, err)
+	}
+	return fmt.Errorf("%s: %w: %v", addr, ErrJumpHost, err)
+}
+
+// jumpErr names the jump host in front of err. The jump host's own unreachability is
+// ErrJumpHost and never ErrNoConnection: it says nothing about the target behind it. Its
+// host-key and authentication errors keep their sentinels.
+func jumpErr(addr string, err error) error {
+	if errors.Is(err, ErrUnreachable) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("jump host %s: %w: %v", addr, ErrJumpHost, err)
+	}
+	return fmt.Errorf("jump host %s: %w", addr, err)
 }
 
 // authMethods offers the key file first, then the agent's keys. The returned func closes
@@ -435,7 +473,7 @@ func HostKey(ctx context.Context, cfg SSHConfig, addr string, timeout time.Durat
 	if cfg.JumpHost != nil {
 		jc, err := tr.dial(ctx, cfg.JumpHost, cfg.JumpHost.Addr, "")
 		if err != nil {
-			return nil, fmt.Errorf("jump host %s: %w", cfg.JumpHost.Addr, err)
+			return nil, jumpErr(cfg.JumpHost.Addr, err)
 		}
 		defer jc.Close()
 		via = jc.client
@@ -451,7 +489,7 @@ func HostKey(ctx context.Context, cfg SSHConfig, addr string, timeout time.Durat
 		conn, err = d.DialContext(dctx, "tcp", addr)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", addr, ErrUnreachable, err)
+		return nil, tcpErr(addr, via, err)
 	}
 	defer conn.Close()
 	watchdog := time.AfterFunc(timeout, func() { conn.Close() })
@@ -479,5 +517,5 @@ func HostKey(ctx context.Context, cfg SSHConfig, addr string, timeout time.Durat
 	if got != nil {
 		return got, nil
 	}
-	return nil, fmt.Errorf("%s: %w: %v", addr, ErrUnreachable, err)
+	return nil, fmt.Errorf("%s: %w: %v", addr, ErrHandshake, err)
 }
