@@ -3,10 +3,15 @@ package keeper
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -148,11 +153,10 @@ func (tr transport) dialOne(ctx context.Context, cfg *SSHConfig, addr, instanceI
 		return nil, err
 	}
 	defer closeAuth()
-	hk, algos, err := hostKeyCheck(cfg, addr, instanceID)
+	hk, algos, pinned, err := hostKeyCheck(cfg, addr, instanceID)
 	if err != nil {
 		return nil, err
 	}
-	pinned := len(algos) > 0
 	dctx, cancel := context.WithTimeout(ctx, tr.dialTimeout)
 	defer cancel()
 	var conn net.Conn
@@ -284,30 +288,44 @@ func authMethods(cfg *SSHConfig) ([]ssh.AuthMethod, func(), error) {
 	return []ssh.AuthMethod{ssh.PublicKeys(signers...)}, closeFn, nil
 }
 
-// hostKeyCheck builds the host-key callback and the host-key algorithms to ask for.
+// hostKeyCheck builds the host-key callback and the host-key algorithms to ask for, and
+// says whether known_hosts pins a plain key for the address or the instance ID.
 // Asking only for the algorithms of pinned keys matters: a server holding an ed25519
 // and an RSA key would otherwise present the one the client likes best, which need not be
 // the one in known_hosts, and a pinned host would look changed.
-func hostKeyCheck(cfg *SSHConfig, addr, instanceID string) (ssh.HostKeyCallback, []string, error) {
+//
+// known_hosts lines are looked up under the dialled address and under the instance ID
+// (the identity that survives a stop/start); either may vouch for the key, and either
+// pinning another key refuses it. @revoked lines refuse a plain key, a certificate and a
+// certificate's signing CA on every path, the HostCA one included.
+func hostKeyCheck(cfg *SSHConfig, addr, instanceID string) (ssh.HostKeyCallback, []string, bool, error) {
 	var kh ssh.HostKeyCallback
+	var db *knownHostsDB
 	if len(cfg.KnownHosts) > 0 {
 		var err error
 		kh, err = knownhosts.New(cfg.KnownHosts...)
 		if err != nil {
-			return nil, nil, fmt.Errorf("known_hosts: %w: %v", ErrInvalid, err)
+			return nil, nil, false, fmt.Errorf("known_hosts: %w: %v", ErrInvalid, err)
+		}
+		if db, err = readKnownHosts(cfg.KnownHosts); err != nil {
+			return nil, nil, false, fmt.Errorf("known_hosts: %w: %v", ErrInvalid, err)
 		}
 	}
 	var cas []ssh.PublicKey
 	for _, f := range cfg.HostCA {
 		keys, err := readPublicKeys(f)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		cas = append(cas, keys...)
 	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("address %q: %w: %v", addr, ErrInvalid, err)
+		return nil, nil, false, fmt.Errorf("address %q: %w: %v", addr, ErrInvalid, err)
+	}
+	var idKeys []ssh.PublicKey
+	if db != nil && instanceID != "" {
+		idKeys = db.pins(instanceID)
 	}
 
 	var algos []string
@@ -315,19 +333,34 @@ func hostKeyCheck(cfg *SSHConfig, addr, instanceID string) (ssh.HostKeyCallback,
 		algos = append(algos, ssh.CertAlgoED25519v01, ssh.CertAlgoECDSA256v01, ssh.CertAlgoECDSA384v01,
 			ssh.CertAlgoECDSA521v01, ssh.CertAlgoRSASHA512v01, ssh.CertAlgoRSASHA256v01)
 	}
+	var plainAlgos []string
 	if kh != nil {
-		algos = append(algos, pinnedAlgos(kh, addr)...)
+		plainAlgos = pinnedAlgos(kh, addr, idKeys)
 	}
+	algos = append(algos, plainAlgos...)
 	if len(algos) == 0 {
 		// Nothing pinned for this address: let the server pick, the callback refuses.
 		algos = nil
 	}
 
 	checker := &ssh.CertChecker{}
+	revoked := func(k ssh.PublicKey) bool { return db != nil && db.revoked[string(k.Marshal())] }
 	cb := func(hostname string, remote net.Addr, key ssh.PublicKey) error {
 		plain := key
-		if cert, ok := key.(*ssh.Certificate); ok {
+		cert, isCert := key.(*ssh.Certificate)
+		if isCert {
 			plain = cert.Key
+		}
+		switch {
+		case revoked(plain):
+			return &HostKeyError{Addr: addr, Key: plain, Err: ErrHostKeyChanged, why: "revoked in known_hosts"}
+		case isCert && revoked(cert):
+			return &HostKeyError{Addr: addr, Key: plain, Err: ErrHostKeyChanged, why: "certificate revoked in known_hosts"}
+		case isCert && revoked(cert.SignatureKey):
+			return &HostKeyError{Addr: addr, Key: plain, Err: ErrHostKeyChanged,
+				why: "certificate's CA " + ssh.FingerprintSHA256(cert.SignatureKey) + " revoked in known_hosts"}
+		}
+		if isCert {
 			if len(cas) > 0 {
 				why := certTrusted(checker, cert, cas, instanceID, host)
 				if why == "" {
@@ -346,6 +379,19 @@ func hostKeyCheck(cfg *SSHConfig, addr, instanceID string) (ssh.HostKeyCallback,
 		if kh == nil {
 			return &HostKeyError{Addr: addr, Key: plain, Err: ErrHostKeyUnknown}
 		}
+		// The instance ID's pins: another key there refuses whatever the address says.
+		idOK := false
+		if len(idKeys) > 0 {
+			for _, k := range idKeys {
+				if bytes.Equal(k.Marshal(), plain.Marshal()) {
+					idOK = true
+				}
+			}
+			if !idOK {
+				return &HostKeyError{Addr: addr, Key: plain, Err: ErrHostKeyChanged,
+					why: fmt.Sprintf("known_hosts pins %s for %s", ssh.FingerprintSHA256(idKeys[0]), instanceID)}
+			}
+		}
 		err := kh(hostname, remote, plain)
 		if err == nil {
 			return nil
@@ -358,11 +404,96 @@ func hostKeyCheck(cfg *SSHConfig, addr, instanceID string) (ssh.HostKeyCallback,
 		case errors.As(err, &ke) && len(ke.Want) > 0:
 			return &HostKeyError{Addr: addr, Key: plain, Err: ErrHostKeyChanged,
 				why: fmt.Sprintf("known_hosts %s:%d pins %s", ke.Want[0].Filename, ke.Want[0].Line, ssh.FingerprintSHA256(ke.Want[0].Key))}
+		case idOK:
+			return nil // pinned by instance ID, nothing at the address
 		default:
 			return &HostKeyError{Addr: addr, Key: plain, Err: ErrHostKeyUnknown}
 		}
 	}
-	return cb, algos, nil
+	return cb, algos, len(plainAlgos) > 0, nil
+}
+
+// knownHostsDB is what the keeper reads of known_hosts itself, beside x/crypto's
+// callback: every @revoked key, and the plain lines, for lookups under a name that is not
+// an address (the instance ID).
+type knownHostsDB struct {
+	revoked map[string]bool
+	lines   []knownHostsLine
+}
+
+type knownHostsLine struct {
+	hosts []string
+	key   ssh.PublicKey
+}
+
+func readKnownHosts(files []string) (*knownHostsDB, error) {
+	db := &knownHostsDB{revoked: map[string]bool{}}
+	for _, f := range files {
+		rest, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		for len(rest) > 0 {
+			marker, hosts, key, _, r, err := ssh.ParseKnownHosts(rest)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: %v", f, err)
+			}
+			rest = r
+			switch marker {
+			case "revoked":
+				db.revoked[string(key.Marshal())] = true
+			case "":
+				db.lines = append(db.lines, knownHostsLine{hosts: hosts, key: key})
+			}
+		}
+	}
+	return db, nil
+}
+
+// pins returns the plain keys known_hosts lines give name (plain, hashed or wildcard
+// patterns; a matching negated pattern excludes the line).
+func (db *knownHostsDB) pins(name string) []ssh.PublicKey {
+	var out []ssh.PublicKey
+	for _, l := range db.lines {
+		match := false
+		for _, h := range l.hosts {
+			if neg, ok := strings.CutPrefix(h, "!"); ok {
+				if hostMatches(neg, name) {
+					match = false
+					break
+				}
+				continue
+			}
+			if hostMatches(h, name) {
+				match = true
+			}
+		}
+		if match {
+			out = append(out, l.key)
+		}
+	}
+	return out
+}
+
+func hostMatches(pattern, name string) bool {
+	if salt, hash, ok := strings.Cut(strings.TrimPrefix(pattern, "|1|"), "|"); ok && strings.HasPrefix(pattern, "|1|") {
+		s, err1 := base64.StdEncoding.DecodeString(salt)
+		want, err2 := base64.StdEncoding.DecodeString(hash)
+		if err1 != nil || err2 != nil {
+			return false
+		}
+		m := hmac.New(sha1.New, s)
+		m.Write([]byte(name))
+		return hmac.Equal(m.Sum(nil), want)
+	}
+	if strings.ContainsAny(pattern, "*?") {
+		ok, _ := path.Match(pattern, name)
+		return ok
+	}
+	return pattern == name
 }
 
 // knownHostsHaveCA reports whether a known_hosts file has a @cert-authority line: then
@@ -407,12 +538,16 @@ func certTrusted(checker *ssh.CertChecker, cert *ssh.Certificate, cas []ssh.Publ
 
 // pinnedAlgos lists the host-key algorithms of the keys known_hosts pins for addr, learned
 // by asking the callback about a key it cannot know: its KeyError lists what it wants.
-func pinnedAlgos(kh ssh.HostKeyCallback, addr string) []string {
+func pinnedAlgos(kh ssh.HostKeyCallback, addr string, extra []ssh.PublicKey) []string {
+	var want []ssh.PublicKey
 	err := kh(addr, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, probeKey{})
 	var ke *knownhosts.KeyError
-	if !errors.As(err, &ke) {
-		return nil
+	if errors.As(err, &ke) {
+		for _, w := range ke.Want {
+			want = append(want, w.Key)
+		}
 	}
+	want = append(want, extra...)
 	var out []string
 	seen := map[string]bool{}
 	add := func(a string) {
@@ -421,8 +556,8 @@ func pinnedAlgos(kh ssh.HostKeyCallback, addr string) []string {
 			out = append(out, a)
 		}
 	}
-	for _, w := range ke.Want {
-		switch t := w.Key.Type(); t {
+	for _, w := range want {
+		switch t := w.Type(); t {
 		case ssh.KeyAlgoRSA:
 			add(ssh.KeyAlgoRSASHA512)
 			add(ssh.KeyAlgoRSASHA256)
