@@ -52,13 +52,20 @@ var (
 	// ErrTargetMismatch: the instance serves another volume, mapping name or mount point
 	// than the target expects.
 	ErrTargetMismatch = refusal("instance serves another volume, mapping or mount point")
-	// ErrBootUnlocked: this keeper already unlocked this boot and the volume is closed again
+	// ErrBootUnlocked: this boot was seen unlocked (by this keeper, or mapped when it
+	// looked) and the volume is closed again
 	// (someone closed it on purpose): not reopened until the next boot.
 	ErrBootUnlocked = refusal("this boot was already unlocked once")
-	// ErrAttempts: the attempts for this boot reached Options.MaxAttemptsPerBoot.
+	// ErrAttempts: the attempts for this boot reached Options.MaxAttemptsPerBoot, or the
+	// target's, whatever boot ids it reported, Options.MaxAttemptsPerWindow.
 	ErrAttempts = refusal("too many unlock attempts for this boot")
 	// ErrInstanceRefused: the instance side refused the unlock (its own re-checks failed).
 	ErrInstanceRefused = refusal("instance refused the unlock")
+
+	// ErrNotMounted: the volume is mapped on the instance but not mounted at the mount
+	// point (an unlock cut short), and this pass could not finish it; the error it wraps
+	// says why.
+	ErrNotMounted = errors.New("mapped but not mounted")
 
 	// ErrNoPassphrase: the Secrets source has no passphrase for the volume.
 	ErrNoPassphrase = errors.New("no passphrase for volume")

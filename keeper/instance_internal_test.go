@@ -114,8 +114,12 @@ func (h *fakeHandler) Unlock(_ context.Context, req wire.UnlockRequest, key []by
 	h.trace("start")
 	defer h.trace("end")
 	time.Sleep(time.Duration(h.cfg.DelayMS) * time.Millisecond)
+	if h.mapped() && h.cfg.NotMounted {
+		return wire.Result{Status: wire.StatusRefused, Reason: "mapping exists but is not mounted"}, nil
+	}
 	if h.mapped() {
-		return wire.Result{Status: wire.StatusAlreadyUnlocked, Mounted: h.cfg.State.MountPoint, HooksOK: true}, nil
+		return wire.Result{Status: wire.StatusAlreadyUnlocked, Mounted: h.cfg.State.MountPoint, HooksOK: true,
+			Reason: "mapped and mounted before this request"}, nil
 	}
 	if req.BootID != h.cfg.State.BootID || req.LUKSUUID != h.cfg.State.LUKSUUID {
 		return wire.Result{Status: wire.StatusRefused, Reason: "boot id or UUID changed"}, nil

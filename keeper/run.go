@@ -103,11 +103,17 @@ func (k *Keeper) hold(ctx context.Context, t *Target, c *sshConn) {
 		}
 		if !k.opts.NoEC2 {
 			addr, err := k.checkEC2(ctx, t)
-			if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil && !errors.Is(err, ErrRefused):
+				// An API error (throttling, a 5xx) says nothing about the instance, whose
+				// connection is still up: keep it, and ask again at the next poll.
+				k.decide(t, "", "ec2", "error", err.Error()+" (connection kept)")
+			case err != nil:
 				k.finish(t, Result{Target: t.label(), InstanceID: t.InstanceID, VolumeID: t.VolumeID}, "", "ec2", err)
 				return
-			}
-			if t.SSH.Addr == "" && addr != c.addr {
+			case t.SSH.Addr == "" && addr != c.addr:
 				k.decide(t, "", "ec2", "ok", "address changed from "+c.addr+" to "+addr)
 				return
 			}
