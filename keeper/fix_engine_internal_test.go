@@ -147,8 +147,12 @@ type lockedAudit struct {
 	b  bytes.Buffer
 }
 
-func (l *lockedAudit) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *lockedAudit) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+func (l *lockedAudit) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedAudit) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // A transient EC2 error in Run's backstop poll keeps a healthy connection: no redial, no
 // needs-unlock.
