@@ -342,3 +342,97 @@ func passCreated(root, volume string, paths []string) error {
 	}
 	return nil
 }
+
+// terminatedStep is an undone edit whose newline stayed in Path (see revertTerminated).
+type terminatedStep struct {
+	Path string
+	Step journalStep
+}
+
+// handTerminated rewrites the other records' edits of the files in steps as if the undone
+// record had never been applied: its lines taken out of their contents, and the newline
+// it added after the file's unterminated last line charged to the record whose edit now
+// directly follows that line. Undoing that record later removes the newline with its own
+// lines (S, T, undo S, undo T on a crypttab without a final newline ends at the original
+// bytes, not with the line glued to the next one).
+func handTerminated(root, volume string, steps []terminatedStep) error {
+	if len(steps) == 0 {
+		return nil
+	}
+	dir, err := resolveCreate(root, JournalDir)
+	if err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(hostPath(root, dir))
+	if err != nil {
+		return err
+	}
+	self := volume
+	if self == "" {
+		self = kernelArgsJournal
+	}
+	rebase := func(b []byte, st journalStep, old bool) []byte {
+		if b == nil {
+			return nil
+		}
+		if sameContent(b, st.New) {
+			return slices.Clone(st.Old)
+		}
+		out, _, _ := revertStepNL(b, st, true)
+		if l := append(slices.Clone(terminatedLine(st)), '\n'); old && lastLineIs(out, l) {
+			out = out[:len(out)-1]
+		}
+		return out
+	}
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || name == self || !e.Type().IsRegular() {
+			continue
+		}
+		j, err := readJournal(root, name)
+		if err != nil {
+			return err
+		}
+		changed := false
+		for i, f := range j.Files {
+			for _, ts := range steps {
+				if f.Path != ts.Path || f.Old == nil {
+					continue
+				}
+				sts := slices.Clone(f.steps())
+				moved := false
+				for k, st := range sts {
+					o := rebase(st.Old, ts.Step, true)
+					if sameContent(o, st.Old) {
+						continue // an edit made before the undone one
+					}
+					sts[k] = journalStep{Old: o, New: rebase(st.New, ts.Step, false)}
+					moved = true
+				}
+				if !moved {
+					continue
+				}
+				f.Old, f.New, f.Steps = sts[0].Old, sts[len(sts)-1].New, nil
+				if len(sts) > 1 {
+					f.Steps = sts
+				}
+				j.Files[i], changed = f, true
+			}
+		}
+		if !changed {
+			continue
+		}
+		b, err := json.MarshalIndent(j, "", "  ")
+		if err != nil {
+			return err
+		}
+		jf, err := journalFile(root, name)
+		if err != nil {
+			return err
+		}
+		if err := writeAtomic(root, jf, append(b, '\n'), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -48,7 +48,10 @@ type RescueOptions struct {
 //
 // It refuses, before touching anything: an instance it can reach over SSH (ErrInUse if
 // the volume is mapped there — a mounted volume is never detached —, else ErrNotStuck:
-// it needs an unlock, not a rescue); an unreachable instance whose console shows no
+// it needs an unlock, not a rescue); an instance that is not unreachable in
+// opts.Probes dials opts.ProbeEvery apart at the TCP level (an SSH handshake failure is
+// ErrNotStuck, a jump-host failure its ErrJumpHost); a volume the keeper last saw mapped,
+// whatever the dials say (ErrInUse); an unreachable instance whose console shows no
 // passphrase prompt, unless opts.Force (ErrNotStuck); a host key that is not pinned, an
 // instance that is not running and a volume not attached to it (the unlock checks'
 // errors). The detach is never forced.
