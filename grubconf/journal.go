@@ -318,14 +318,7 @@ func (s *System) PlanUndo(volume string) (*Plan, error) {
 		out, steps := cur, f.steps()
 		for k := len(steps) - 1; k >= 0; k-- {
 			var gone, lost []string
-			if s.isVolumeFile(f.Path) {
-				var handed bool
-				if out, gone, lost, handed = revertTerminated(out, steps[k]); handed {
-					p.terminated = append(p.terminated, terminatedStep{f.Path, steps[k]})
-				}
-			} else {
-				out, gone, lost = revertStep(out, steps[k])
-			}
+			out, gone, lost = revertStep(out, steps[k])
 			for _, g := range gone {
 				if w := f.Path + ": " + g; !slices.Contains(p.Warnings, w) { // once per file, not per step
 					p.Warnings = append(p.Warnings, w)
@@ -440,9 +433,6 @@ func (s *System) isVolumeFile(p string) bool {
 // finishUndo ends an applied undo: the boot-loader entries kept for another record go to
 // that record, then this record is removed.
 func (p *Plan) finishUndo() error {
-	if err := handTerminated(p.Root, p.Volume.Name, p.terminated); err != nil {
-		return err
-	}
 	if err := passCreated(p.Root, p.Volume.Name, p.created); err != nil {
 		return err
 	}

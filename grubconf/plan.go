@@ -74,10 +74,6 @@ type Plan struct {
 	// created are the files this undo's record created that stay because other records'
 	// lines remain in them; finishUndo passes that fact on (see passCreated).
 	created []string
-	// terminated are the steps of this undo's record whose newline after an unterminated
-	// last line stays because other lines follow it; finishUndo hands them on (see
-	// handTerminated).
-	terminated []terminatedStep
 }
 
 // Empty reports whether there is nothing to change (the operation is already done).

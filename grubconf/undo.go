@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"slices"
 	"strings"
 )
 
@@ -44,48 +43,6 @@ func readCurrent(root, p string) ([]byte, error) {
 // A grubenv block is reverted by value, because its padding line changes with every
 // variable GRUB or grub2-editenv sets.
 func revertStep(cur []byte, st journalStep) (out []byte, gone, lost []string) {
-	return revertStepNL(cur, st, false)
-}
-
-// terminatedLine returns the last line of st.Old (without newline) when st.Old ended
-// without one and the edit terminated it to append lines after it (appendLines); else nil.
-func terminatedLine(st journalStep) []byte {
-	n := len(st.Old)
-	if n == 0 || st.Old[n-1] == '\n' || !bytes.HasPrefix(st.New, append(slices.Clone(st.Old), '\n')) {
-		return nil
-	}
-	return st.Old[bytes.LastIndexByte(st.Old, '\n')+1:]
-}
-
-// lastLineIs reports whether the last line of b is l.
-func lastLineIs(b, l []byte) bool {
-	ls := splitLines(b)
-	return len(ls) > 0 && bytes.Equal(ls[len(ls)-1], l)
-}
-
-// revertTerminated is revertStep for crypttab and fstab, whose applies append lines: when
-// st terminated the file's unterminated last line and lines someone else added since
-// follow it, taking the newline out again would glue the next line onto it. The newline
-// then stays, and handed says so: the records that added the following lines take over
-// the fact (handTerminated), so that whichever undo leaves that line last again takes the
-// newline out, and every undo order ends byte for byte at the original.
-func revertTerminated(cur []byte, st journalStep) (out []byte, gone, lost []string, handed bool) {
-	out, gone, lost = revertStep(cur, st)
-	l := terminatedLine(st)
-	if l == nil || sameContent(cur, st.New) || !holdsLine(splitLines(cur), make([]bool, len(splitLines(cur))), append(slices.Clone(l), '\n')) {
-		return out, gone, lost, false
-	}
-	kept, gone, lost := revertStepNL(cur, st, true)
-	if lastLineIs(kept, append(slices.Clone(l), '\n')) {
-		return kept[:len(kept)-1], gone, lost, false
-	}
-	return kept, gone, lost, true
-}
-
-// revertStepNL is revertStep; with keepNL it leaves the newline that st added to the
-// unterminated last line of st.Old in place.
-func revertStepNL(cur []byte, st journalStep, keepNL bool) (out []byte, gone, lost []string) {
-	term := terminatedLine(st)
 	switch {
 	case sameContent(cur, st.New):
 		return st.Old, nil, nil
@@ -124,9 +81,6 @@ func revertStepNL(cur []byte, st journalStep, keepNL bool) (out []byte, gone, lo
 			p := pair{from: a.line, line: a.b + 1}
 			if k < len(dels) {
 				p.to = dels[k].line
-				if keepNL && term != nil && bytes.Equal(p.to, term) && bytes.Equal(p.from, append(slices.Clone(term), '\n')) {
-					p.to = p.from
-				}
 			}
 			pairs = append(pairs, p)
 		}
