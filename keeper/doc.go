@@ -19,22 +19,31 @@
 //     EC2 too, and a volume attached elsewhere is not even dialled.
 //  2. the host key is pinned: a known_hosts line (@cert-authority lines included) or a
 //     host certificate signed by a CA in SSHConfig.HostCA (principal = the instance ID or
-//     the dialled host). An unknown key is ErrHostKeyUnknown, a different or revoked one
-//     ErrHostKeyChanged; the handshake stops there and the forced command never runs.
+//     the dialled host). known_hosts is looked up under the dialled address and under the
+//     instance ID; either may vouch for the key, either pinning another key refuses it.
+//     @revoked lines refuse a plain key, a certificate or its CA on every path. An unknown
+//     key is ErrHostKeyUnknown, a different or revoked one (or a server with none of the
+//     pinned key types) ErrHostKeyChanged; the handshake stops there and the forced
+//     command never runs.
 //  3. the instance serves the target's volume, mapping and mount point
 //     (ErrTargetMismatch), and the NVMe serial of its device is the volume ID
 //     (ErrSerialMismatch).
 //  4. the header's LUKS UUID is the vault entry's (ErrUUIDMismatch).
-//  5. this keeper has not unlocked this boot id before (ErrBootUnlocked: someone closed
-//     the volume on purpose) and the attempts for this boot are below
-//     Options.MaxAttemptsPerBoot (ErrAttempts).
+//  5. this boot id was not seen unlocked before — unlocked by this keeper, or seen mapped
+//     (ErrBootUnlocked: someone closed the volume on purpose) — and the attempts for this
+//     boot are below Options.MaxAttemptsPerBoot, and the target's attempts whatever its
+//     boot ids below Options.MaxAttemptsPerWindow per Options.AttemptWindow (ErrAttempts).
 //  6. the passphrase opens the header (ErrWrongPassphrase).
 //
 // The serial check needs an NVMe device (Nitro instances): without a serial to compare
 // (a Xen instance, an image file) the keeper refuses. Every refusal matches ErrRefused as well
 // as its own sentinel (the host-key and passphrase errors are their own). A volume already mapped
 // and mounted is not an error: it reports OutcomeAlreadyUnlocked, which is what the
-// second of two keepers serving the same fleet sees.
+// second of two keepers serving the same fleet sees. A volume mapped but not mounted (an
+// unlock cut short) goes through the same checks and the key is sent: the instance mounts
+// the existing mapping once the key checks out; if that cannot happen the pass reports
+// OutcomeMappedNotMounted and StateMappedNotMounted (ErrNotMounted) with the reason.
+// An audit line with step "send" is written before the key leaves.
 //
 // # Use
 //
@@ -57,18 +66,27 @@
 // # Detection
 //
 // Run keeps one SSH connection per target open, with keepalive@openssh.com requests every
-// Options.Keepalive. When the connection drops it reconnects with a capped exponential
+// Options.Keepalive (UnlockOnce too); three unanswered intervals drop it, as OpenSSH's
+// ServerAliveCountMax. A request that outlives Options.RequestTimeout closes the whole
+// connection. When the connection drops it reconnects with a capped exponential
 // backoff and compares the boot id: a new boot id with the volume not mapped means unlock
 // now. EC2 is polled every Options.PollEvery as a backstop, which also picks up a new
-// address after a stop/start (targets are pinned by instance ID, not by IP). At most
+// address after a stop/start (targets are pinned by instance ID, not by IP); an EC2 API
+// error in that poll keeps the connection. At most
 // Options.Concurrency targets are being dialled or unlocked at once.
 //
 // # Rescue
 //
-// An instance that stays unreachable after a reboot while its console output shows a
-// passphrase prompt (a crypttab line waiting for a human) is stuck. Rescue detaches the
-// encrypted volume, reboots, re-attaches and unlocks; Run does so on its own only for
-// targets with AutoRescue. A volume mounted on a reachable instance is never detached.
+// An instance that stays unreachable after a reboot while its console output ends at a
+// passphrase prompt (a crypttab line waiting for a human: the prompt is the last non-empty
+// line after the last kernel banner) is stuck. Rescue detaches the encrypted volume,
+// reboots, re-attaches and unlocks; Run does so on its own only for targets with
+// AutoRescue. Unreachable means several dials (RescueOptions.Probes, ProbeEvery) that all
+// got no TCP connection to the instance itself (ErrNoConnection): an sshd that answers but
+// fails the handshake (ErrHandshake) or a dead jump host (ErrJumpHost) is not. A volume
+// mounted on a reachable instance is never detached, nor one this keeper last saw mapped
+// (ErrInUse) until a State says otherwise: a keeper that has seen it mapped leaves the
+// rescue to a person (`keeper rescue`, a fresh process).
 //
 // # What the keeper cannot defend against
 //

@@ -30,6 +30,8 @@ const (
 	e2eHooks   = "/etc/cloudluks/data.hooks"
 	e2eStandIn = "/usr/local/sbin/standin"
 	e2eServe   = "/usr/local/sbin/encrypted-volume"
+
+	e2ePollEvery = 3 * time.Second
 )
 
 // standInScript is the service gated on the mount, started by serve's hook: it looks for the
@@ -130,7 +132,7 @@ func TestEndToEnd(t *testing.T) {
 			// A killed VM drops the connection at once (qemu's forward is gone), so the
 			// keepalive is not what notices the crash; short dial timeouts matter more: while the
 			// VM boots, qemu accepts the TCP connection and nothing answers the handshake.
-			Keepalive: 5 * time.Second, PollEvery: 3 * time.Second, DialTimeout: 5 * time.Second,
+			Keepalive: 5 * time.Second, PollEvery: e2ePollEvery, DialTimeout: 5 * time.Second,
 			ReconnectMin: 200 * time.Millisecond, ReconnectMax: 2 * time.Second,
 		}, []keeper.Target{target})
 		require.NoError(t, err)
@@ -140,6 +142,7 @@ func TestEndToEnd(t *testing.T) {
 	require.NoError(t, vm.WaitConsole(ctx, vmtest.SSHReady), "boot 1: sshd")
 	boot1 := strings.TrimSpace(in.must(ctx, "cat /proc/sys/kernel/random/boot_id"))
 
+	var errTexts []string // every UnlockOnce error, scanned for secrets at the end
 	t.Run("refusals", func(t *testing.T) {
 		var audit lockedBuffer
 		k := newKeeper(&audit)
@@ -150,6 +153,7 @@ func TestEndToEnd(t *testing.T) {
 		before := len(vm.BootConsole())
 		res, err := k.UnlockOnce(ctx, wrong)
 		require.Error(t, err)
+		errTexts = append(errTexts, err.Error(), res.Reason)
 		assert.ErrorIs(t, err, keeper.ErrHostKeyChanged)
 		assert.NotEqual(t, keeper.OutcomeUnlocked, res.Outcome)
 		assert.NotContains(t, vm.BootConsole()[before:], keeperFP, "the keeper's key was never offered: nothing sent")
@@ -157,12 +161,16 @@ func TestEndToEnd(t *testing.T) {
 		elsewhere := target
 		elsewhere.Name, elsewhere.InstanceID = "elsewhere", other
 		res, err = k.UnlockOnce(ctx, elsewhere)
+		require.Error(t, err)
+		errTexts = append(errTexts, err.Error(), res.Reason)
 		assert.ErrorIs(t, err, keeper.ErrNotAttached)
 		assert.Equal(t, keeper.OutcomeRefused, res.Outcome)
 
 		otherUUID := target
 		otherUUID.Name, otherUUID.LUKSUUID = "other-uuid", "00000000-0000-4000-8000-000000000000"
 		res, err = k.UnlockOnce(ctx, otherUUID)
+		require.Error(t, err)
+		errTexts = append(errTexts, err.Error(), res.Reason)
 		assert.ErrorIs(t, err, keeper.ErrUUIDMismatch)
 		assert.Equal(t, keeper.OutcomeRefused, res.Outcome)
 
@@ -198,6 +206,21 @@ func TestEndToEnd(t *testing.T) {
 	}, time.Minute, 200*time.Millisecond, "both keepers see the volume unlocked")
 	all1 := append(parseAudit(t, audit1.Bytes()), parseAudit(t, audit2.Bytes())...)
 	assert.Equal(t, 1, unlocksFor(all1, boot1), "two keepers, one unlock on boot 1")
+	assert.Equal(t, 1, standInRuns(in.must(ctx, "cat /run/standin.log"), boot1), "boot 1: the hook ran once on the instance")
+
+	// Someone closes the volume on purpose (umount + luksClose through the inspection
+	// login): neither keeper opens it again on this boot — the one that unlocked it, nor
+	// the one that only saw it mapped — however many polls go by.
+	in.must(ctx, e2eServe+" teardown --no-aws --name "+e2eMapping+" --mount-point "+e2eMount)
+	require.False(t, in.mounted(ctx, e2eMount))
+	time.Sleep(4 * e2ePollEvery)
+	assert.False(t, in.mounted(ctx, e2eMount), "boot 1 closed on purpose stays closed")
+	assert.Equal(t, 1, standInRuns(in.must(ctx, "cat /run/standin.log"), boot1), "boot 1: no second unlock on the instance")
+	for i, k := range []*keeper.Keeper{k1, k2} {
+		st := k.Status()[0]
+		assert.Equal(t, keeper.StateRefused, st.State, "keeper %d: %s", i+1, st.Reason)
+		assert.Contains(t, st.Reason, "already unlocked once", "keeper %d", i+1)
+	}
 
 	// The crash, and the boot after it.
 	in.close()
@@ -212,8 +235,10 @@ func TestEndToEnd(t *testing.T) {
 	t.Logf("FIGURE: sshd accepting connections → volume mounted: %s (host-observed, 100 ms polling, TCG guest)", mountedAt.Sub(sshdUp).Round(10*time.Millisecond))
 	boot2 := strings.TrimSpace(in.must(ctx, "cat /proc/sys/kernel/random/boot_id"))
 	assert.NotEqual(t, boot1, boot2, "a new boot id")
-	assert.Contains(t, in.must(ctx, "cat /run/standin.log"), "boot "+boot2+": "+token,
+	standInLog := in.must(ctx, "cat /run/standin.log")
+	assert.Contains(t, standInLog, "boot "+boot2+": "+token,
 		"the hook's stand-in service found the files written before the crash")
+	assert.Equal(t, 1, standInRuns(standInLog, boot2), "boot 2: the hook ran once on the instance")
 	require.Eventually(t, func() bool {
 		return keeperState(k1) == keeper.StateUnlocked && keeperState(k2) == keeper.StateUnlocked
 	}, time.Minute, 200*time.Millisecond, "both keepers see boot 2 unlocked")
@@ -237,6 +262,7 @@ func TestEndToEnd(t *testing.T) {
 		logs := map[string][]byte{
 			"keeper 1's audit log": audit1.Bytes(), "keeper 2's audit log": audit2.Bytes(),
 			"the EC2 requests": ec2Log.Bytes(), "the VM's console": console,
+			"the status table": []byte(table.String()), "the UnlockOnce errors": []byte(strings.Join(errTexts, "\n")),
 		}
 		for where, b := range logs {
 			requireAbsent(t, "passphrase", pass, where, b)
@@ -251,6 +277,17 @@ func TestEndToEnd(t *testing.T) {
 			assert.False(t, fileContains(t, img, f), "the passphrase is not on the instance's disk")
 		}
 	})
+}
+
+// standInRuns counts the stand-in service's lines for boot: one per unlock on the instance.
+func standInRuns(log, boot string) int {
+	n := 0
+	for _, l := range strings.Split(log, "\n") {
+		if strings.HasPrefix(l, "boot "+boot+":") {
+			n++
+		}
+	}
+	return n
 }
 
 // keeperState is the keeper's view of its only target.

@@ -7,6 +7,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -253,8 +255,12 @@ func TestRescueStuckInstance(t *testing.T) {
 	_, inspectSigner := vmtest.NewSSHKey(t)
 	keyFile := filepath.Join(dir, "keeper_id")
 	require.NoError(t, os.WriteFile(keyFile, keeperPEM, 0o600))
+	// qemu's user network accepts every connection to a forwarded port, even while the
+	// guest has nothing listening, where EC2 answers a SYN to a closed port with a reset.
+	// The keeper dials a gate that listens only while the current boot's sshd is up, so the
+	// stuck instance refuses connections as a real one does.
 	port := vmtest.FreePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	addr := fmt.Sprintf("127.0.0.1:%d", vmtest.FreePort(t))
 	knownHosts := filepath.Join(dir, "known_hosts")
 	require.NoError(t, os.WriteFile(knownHosts, []byte(knownhosts.Line([]string{knownhosts.Normalize(addr)}, hostSigner.PublicKey())+"\n"), 0o600))
 	serve := fmt.Sprintf("%s serve --volume-id %s --name %s --mount %s", e2eServe, volID, e2eMapping, e2eMount)
@@ -281,6 +287,9 @@ func TestRescueStuckInstance(t *testing.T) {
 	in := &inspector{t: t, addr: vm.Addr(), key: inspectSigner, pin: hostSigner.PublicKey()}
 	defer in.close()
 	proxy.setVM(vm, &inspector{t: t, addr: vm.Addr(), key: inspectSigner, pin: hostSigner.PublicKey()})
+	gateCtx, stopGate := context.WithCancel(ctx)
+	defer stopGate()
+	go sshdGate(gateCtx, t, addr, vm.Addr(), func() bool { return strings.Contains(vm.BootConsole(), vmtest.SSHReady) })
 	defer proxy.plugged.Wait()
 
 	target := keeper.Target{
@@ -404,7 +413,8 @@ func TestRescueStuckInstance(t *testing.T) {
 			steps = append(steps, l.Step)
 		}
 	}
-	assert.Equal(t, []string{"rescue-console", "rescue-detach", "rescue-reboot", // refused
+	assert.Equal(t, []string{"rescue-probe", "rescue-probe", "rescue-probe", // unreachable three times over
+		"rescue-console", "rescue-detach", "rescue-reboot", // refused
 		"rescue-device", // no device given
 		"rescue-console", "rescue-reboot", "rescue-wait", "rescue-attach"}, steps)
 
@@ -452,4 +462,57 @@ func TestRescueStuckInstance(t *testing.T) {
 			assert.False(t, fileContains(t, ctlDisk, f), "the passphrase is not on the control disk")
 		}
 	})
+}
+
+// sshdGate listens on addr only while up() says the guest's sshd is running, and forwards
+// each connection to target (qemu's forwarded port). While it does not listen, a connect
+// to addr is refused, as a connect to an EC2 instance whose sshd has not started is.
+func sshdGate(ctx context.Context, t *testing.T, addr, target string, up func() bool) {
+	var l net.Listener
+	defer func() {
+		if l != nil {
+			l.Close()
+		}
+	}()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		switch ready := up(); {
+		case ready && l == nil:
+			nl, err := net.Listen("tcp", addr)
+			if err != nil {
+				t.Logf("sshd gate: listen %s: %v (retrying)", addr, err)
+				break
+			}
+			l = nl
+			go func(l net.Listener) {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer c.Close()
+						u, err := net.Dial("tcp", target)
+						if err != nil {
+							return
+						}
+						defer u.Close()
+						done := make(chan struct{}, 2)
+						go func() { io.Copy(u, c); done <- struct{}{} }()
+						go func() { io.Copy(c, u); done <- struct{}{} }()
+						<-done
+					}()
+				}
+			}(l)
+		case !ready && l != nil:
+			l.Close()
+			l = nil
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,10 +24,17 @@ import (
 
 // targetState is the keeper's memory of one target; it lives only in memory.
 type targetState struct {
-	status   TargetStatus
-	unlocked string         // boot id this keeper unlocked last
-	attempts map[string]int // key derivations per boot id
+	status TargetStatus
+	// unlocked holds the boot ids seen unlocked (by this keeper or another: mapped in a
+	// State, or an already-unlocked answer), oldest first, at most maxBootsRemembered.
+	unlocked []string
+	attempts map[string]int // key derivations per boot id (the same boots remembered)
+	recent   []time.Time    // key derivations for this target, whatever the boot id
 	stuck    bool           // the console showed a prompt since the last connection
+	// mapped is the boot id of the last State that showed the volume mapped, "" once a
+	// later State showed it unmapped: Rescue never detaches on the strength of
+	// unreachability alone what was last seen in use.
+	mapped string
 }
 
 // UnlockOnce makes one pass over t: check EC2, dial, check the instance, and unlock if
@@ -44,7 +52,8 @@ func (k *Keeper) UnlockOnce(ctx context.Context, t Target) (Result, error) {
 		return Result{Target: t.label(), Outcome: OutcomeFailed, Reason: ctx.Err().Error()}, ctx.Err()
 	}
 	defer func() { <-k.sem }()
-	c, res, err := k.connect(ctx, &t, false)
+	// Keepalives even for one pass: a peer silent after the handshake must not hold it.
+	c, res, err := k.connect(ctx, &t, true)
 	if err != nil {
 		return res, err
 	}
@@ -185,7 +194,8 @@ type session struct {
 func (s *session) Close() { s.close() }
 
 // openSession starts the serve command and greets it. The session's pipes cannot be
-// interrupted, so the session is closed when ctx ends: that fails the pending read.
+// interrupted and closing the session alone does not fail a read that waits for a silent
+// peer, so the whole connection is closed when ctx ends before the session is.
 func (k *Keeper) openSession(ctx context.Context, t *Target, c *sshConn) (*session, *wire.Client, error) {
 	s, err := c.client.NewSession()
 	if err != nil {
@@ -207,7 +217,7 @@ func (k *Keeper) openSession(ctx context.Context, t *Target, c *sshConn) (*sessi
 		s.Close()
 		return nil, nil, fmt.Errorf("%w: start %q: %v", ErrUnreachable, cmd, err)
 	}
-	stop := context.AfterFunc(ctx, func() { s.Close() })
+	stop := context.AfterFunc(ctx, func() { c.Close() })
 	sess := &session{close: func() { stop(); stdin.Close(); s.Close() }}
 	cl := wire.NewClient(pipeRW{stdout, stdin}, k.opts.Program)
 	if _, err := cl.Hello(ctx); err != nil {
@@ -220,7 +230,7 @@ func (k *Keeper) openSession(ctx context.Context, t *Target, c *sshConn) (*sessi
 		case <-time.After(time.Second):
 		}
 		sess.Close()
-		return nil, nil, fmt.Errorf("%w: hello: %v%s", ErrProtocol, errOr(ctx, err), stderr.said())
+		return nil, nil, fmt.Errorf("%w: hello: %w%s", ErrProtocol, errOr(ctx, err), stderr.said())
 	}
 	return sess, cl, nil
 }
@@ -273,11 +283,16 @@ func (k *Keeper) converse(ctx context.Context, t *Target, cl *wire.Client, res *
 	}
 	st, err := cl.State(ctx)
 	if err != nil {
-		return fail("", "state", fmt.Errorf("%w: state: %v", ErrProtocol, errOr(ctx, err)))
+		return fail("", "state", fmt.Errorf("%w: state: %w", ErrProtocol, errOr(ctx, err)))
 	}
 	boot := st.BootID
 	res.BootID = boot
 	k.seen(t, boot)
+	k.noteMapped(t, boot, st.Mapped)
+	if st.Mapped && boot != "" {
+		// Whoever opened it, this boot has been unlocked: closing it again is on purpose.
+		k.markUnlocked(t, boot, false)
+	}
 	var mism []string
 	if st.VolumeID != "" && st.VolumeID != t.VolumeID {
 		mism = append(mism, "volume "+st.VolumeID)
@@ -299,27 +314,32 @@ func (k *Keeper) converse(ctx context.Context, t *Target, cl *wire.Client, res *
 		return fail(boot, "serial", fmt.Errorf("%w: device %s reports %s, want %s", ErrSerialMismatch, st.Device, got, want))
 	}
 	k.decide(t, boot, "serial", "ok", st.Device+" is "+st.Serial)
-	if st.Mapped {
-		res.MountedAt = ""
-		if st.Mounted {
-			res.MountedAt = st.MountPoint
-		} else {
-			res.Reason = "mapped but not mounted at " + st.MountPoint + ": for a person to look at"
-		}
+	if st.Mapped && st.Mounted {
+		res.MountedAt = st.MountPoint
 		res.Outcome = OutcomeAlreadyUnlocked
 		return k.finish(t, *res, boot, "state", nil), nil
+	}
+	if st.Mapped {
+		// Mapped, not mounted: an unlock cut short. The instance mounts the existing
+		// mapping once the key checks out, so the pass goes on; whatever stops it is
+		// reported as this state, not as unlocked.
+		k.decide(t, boot, "state", "mapped-not-mounted", "mapped but not mounted at "+st.MountPoint)
+		inner := fail
+		fail = func(boot, step string, err error) (Result, error) {
+			return inner(boot, step, fmt.Errorf("%w at %s: %w", ErrNotMounted, st.MountPoint, err))
+		}
 	}
 	if !strings.EqualFold(st.LUKSUUID, t.LUKSUUID) {
 		return fail(boot, "uuid", fmt.Errorf("%w: instance reports %q, vault has %q", ErrUUIDMismatch, st.LUKSUUID, t.LUKSUUID))
 	}
-	if err := k.checkBoot(t, boot); err != nil {
+	if err := k.checkBoot(t, boot, st.Mapped); err != nil {
 		return fail(boot, "boot", err)
 	}
 	k.decide(t, boot, "boot", "ok", "")
 
 	raw, err := cl.Header(ctx)
 	if err != nil {
-		return fail(boot, "header", fmt.Errorf("%w: header: %v", ErrProtocol, errOr(ctx, err)))
+		return fail(boot, "header", fmt.Errorf("%w: header: %w", ErrProtocol, errOr(ctx, err)))
 	}
 	// The header bytes end at the last key slot's material, not at the device's end:
 	// hide the size so that the device-size check does not refuse them.
@@ -354,75 +374,136 @@ func (k *Keeper) converse(ctx context.Context, t *Target, cl *wire.Client, res *
 		return fail(boot, "passphrase", err)
 	}
 	k.decide(t, boot, "passphrase", "ok", "header opened locally")
+	// The audit log says the key left before it does: a crash or a cut connection in
+	// the middle must not leave a key sent that no line accounts for.
+	k.decide(t, boot, "send", "sending", "volume key for "+h.UUID+" to "+res.Addr)
 	r, err := cl.Unlock(ctx, wire.UnlockRequest{BootID: boot, LUKSUUID: h.UUID}, vk.Bytes())
 	vk.Wipe()
 	if err != nil {
-		return fail(boot, "send", fmt.Errorf("%w: unlock: %v", ErrProtocol, errOr(ctx, err)))
+		return fail(boot, "send", fmt.Errorf("%w: unlock: %w", ErrProtocol, errOr(ctx, err)))
 	}
 	res.MountedAt, res.HooksOK = r.Mounted, r.HooksOK
 	switch r.Status {
 	case wire.StatusUnlocked:
 		res.Outcome = OutcomeUnlocked
-		k.markUnlocked(t, boot)
+		k.markUnlocked(t, boot, true)
+		k.noteMapped(t, boot, true)
+		res.Reason = oneLine(r.Reason)
+		if !r.HooksOK {
+			res.Reason = "hooks or services failed: " + res.Reason
+		}
 	case wire.StatusAlreadyUnlocked:
 		res.Outcome = OutcomeAlreadyUnlocked
+		res.Reason = oneLine(r.Reason)
+		k.markUnlocked(t, boot, false)
+		k.noteMapped(t, boot, true)
 	default:
 		return fail(boot, "result", fmt.Errorf("%w: %s", ErrInstanceRefused, oneLine(r.Reason)))
-	}
-	if !r.HooksOK {
-		res.Reason = "hooks or services failed: " + oneLine(r.Reason)
 	}
 	return k.finish(t, *res, boot, "result", nil), nil
 }
 
-// checkBoot refuses a boot this keeper unlocked before or tried too often.
-func (k *Keeper) checkBoot(t *Target, boot string) error {
+// maxBootsRemembered bounds the boot ids remembered per target (unlocked ones, and
+// attempts): an instance reporting ever new boot ids cannot grow the keeper's memory, and
+// the per-target rate limit holds whatever it reports.
+const maxBootsRemembered = 64
+
+// checkBoot refuses a boot seen unlocked before whose volume is closed again, a boot
+// tried too often, and a target whose key derivations, whatever boot ids it reported,
+// exceed the rate limit.
+func (k *Keeper) checkBoot(t *Target, boot string, mapped bool) error {
 	if boot == "" {
 		return fmt.Errorf("%w: the instance reports no boot id", ErrProtocol)
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	s := k.stateOf(t)
-	if s.unlocked == boot {
+	if !mapped && slices.Contains(s.unlocked, boot) {
 		return fmt.Errorf("%w: boot %s, and the volume is closed again", ErrBootUnlocked, boot)
 	}
 	if n := s.attempts[boot]; n >= k.opts.MaxAttemptsPerBoot {
 		return fmt.Errorf("%w: %d of %d for boot %s", ErrAttempts, n, k.opts.MaxAttemptsPerBoot, boot)
 	}
+	s.recent = k.recentAttempts(s)
+	if len(s.recent) >= k.opts.MaxAttemptsPerWindow {
+		return fmt.Errorf("%w: %d for this target in the last %v (limit %d, whatever the boot id)",
+			ErrAttempts, len(s.recent), k.opts.AttemptWindow, k.opts.MaxAttemptsPerWindow)
+	}
 	return nil
+}
+
+// recentAttempts drops the attempts older than the window; k.mu held.
+func (k *Keeper) recentAttempts(s *targetState) []time.Time {
+	cut := k.opts.Now().Add(-k.opts.AttemptWindow)
+	i := 0
+	for i < len(s.recent) && !s.recent[i].After(cut) {
+		i++
+	}
+	return s.recent[i:]
 }
 
 func (k *Keeper) countAttempt(t *Target, boot string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	s := k.stateOf(t)
+	if _, ok := s.attempts[boot]; !ok && len(s.attempts) >= maxBootsRemembered {
+		// Forget the boot with the fewest attempts: the rate limit still counts them.
+		var drop string
+		for b, n := range s.attempts {
+			if drop == "" || n < s.attempts[drop] {
+				drop = b
+			}
+		}
+		delete(s.attempts, drop)
+	}
 	s.attempts[boot]++
+	s.recent = append(k.recentAttempts(s), k.opts.Now())
 	s.status.Attempts = s.attempts[boot]
 }
 
-func (k *Keeper) markUnlocked(t *Target, boot string) {
+// markUnlocked remembers boot as unlocked; byUs also records the time for the status.
+func (k *Keeper) markUnlocked(t *Target, boot string, byUs bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	s := k.stateOf(t)
-	s.unlocked = boot
-	s.status.LastUnlock = k.opts.Now()
+	if !slices.Contains(s.unlocked, boot) {
+		s.unlocked = append(s.unlocked, boot)
+		if len(s.unlocked) > maxBootsRemembered {
+			s.unlocked = s.unlocked[1:]
+		}
+	}
+	if byUs {
+		s.status.LastUnlock = k.opts.Now()
+	}
 }
 
 func (k *Keeper) seen(t *Target, boot string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	s := k.stateOf(t)
-	if s.status.BootID != boot {
-		// A new boot: the attempts of the old one no longer matter.
-		for b := range s.attempts {
-			if b != boot {
-				delete(s.attempts, b)
-			}
-		}
-	}
 	s.status.BootID = boot
 	s.status.Attempts = s.attempts[boot]
 	s.status.LastSeen = k.opts.Now()
+}
+
+// noteMapped remembers whether the last State showed the volume mapped.
+func (k *Keeper) noteMapped(t *Target, boot string, mapped bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	s := k.stateOf(t)
+	s.mapped = ""
+	if mapped {
+		s.mapped = boot
+		if s.mapped == "" {
+			s.mapped = "?"
+		}
+	}
+}
+
+func (k *Keeper) lastMapped(t *Target) string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.stateOf(t).mapped
 }
 
 // stateOf returns the memory of t, creating it for a target New was not given; k.mu held.
@@ -443,6 +524,8 @@ func (k *Keeper) finish(t *Target, res Result, boot, step string, err error) Res
 	switch {
 	case err == nil:
 		res.Reason = oneLine(res.Reason)
+	case errors.Is(err, ErrNotMounted):
+		res.Outcome, state, decision = OutcomeMappedNotMounted, StateMappedNotMounted, "mapped-not-mounted"
 	case errors.Is(err, ErrNotRunning), errors.Is(err, ErrUnreachable), errors.Is(err, context.DeadlineExceeded):
 		res.Outcome, state, decision = OutcomeFailed, StateUnreachable, "error"
 	case errors.Is(err, ErrRefused), errors.Is(err, ErrHostKeyUnknown), errors.Is(err, ErrHostKeyChanged),

@@ -23,6 +23,18 @@ var (
 	// ErrUnreachable: no TCP connection or no SSH handshake within the timeouts (the
 	// instance is down, booting, or stuck before sshd).
 	ErrUnreachable = errors.New("unreachable")
+	// ErrNoConnection (matches ErrUnreachable): the instance's SSH port took no TCP
+	// connection (refused, timed out, no route; through a jump host: the jump host could
+	// not connect). Only this kind says the instance may be down: Rescue and the console
+	// check act on nothing else.
+	ErrNoConnection = unreachable("no TCP connection")
+	// ErrHandshake (matches ErrUnreachable): something accepted the TCP connection but the
+	// SSH handshake failed or timed out (sshd dropping connections under MaxStartups, a
+	// half-started sshd): the instance is up.
+	ErrHandshake = unreachable("SSH handshake failed")
+	// ErrJumpHost (matches ErrUnreachable): the jump host could not be reached or dropped
+	// the connection; it says nothing about the instance behind it.
+	ErrJumpHost = unreachable("jump host unreachable")
 	// ErrProtocol: the instance side answered something the keeper cannot use.
 	ErrProtocol = errors.New("protocol error")
 
@@ -40,13 +52,20 @@ var (
 	// ErrTargetMismatch: the instance serves another volume, mapping name or mount point
 	// than the target expects.
 	ErrTargetMismatch = refusal("instance serves another volume, mapping or mount point")
-	// ErrBootUnlocked: this keeper already unlocked this boot and the volume is closed again
+	// ErrBootUnlocked: this boot was seen unlocked (by this keeper, or mapped when it
+	// looked) and the volume is closed again
 	// (someone closed it on purpose): not reopened until the next boot.
 	ErrBootUnlocked = refusal("this boot was already unlocked once")
-	// ErrAttempts: the attempts for this boot reached Options.MaxAttemptsPerBoot.
+	// ErrAttempts: the attempts for this boot reached Options.MaxAttemptsPerBoot, or the
+	// target's, whatever boot ids it reported, Options.MaxAttemptsPerWindow.
 	ErrAttempts = refusal("too many unlock attempts for this boot")
 	// ErrInstanceRefused: the instance side refused the unlock (its own re-checks failed).
 	ErrInstanceRefused = refusal("instance refused the unlock")
+
+	// ErrNotMounted: the volume is mapped on the instance but not mounted at the mount
+	// point (an unlock cut short), and this pass could not finish it; the error it wraps
+	// says why.
+	ErrNotMounted = errors.New("mapped but not mounted")
 
 	// ErrNoPassphrase: the Secrets source has no passphrase for the volume.
 	ErrNoPassphrase = errors.New("no passphrase for volume")
@@ -61,6 +80,14 @@ var (
 	// instance; it never does.
 	ErrInUse = errors.New("volume in use on a reachable instance")
 )
+
+// unreachableError is a kind of unreachable: it matches itself and ErrUnreachable.
+type unreachableError struct{ msg string }
+
+func unreachable(msg string) error { return &unreachableError{msg} }
+
+func (e *unreachableError) Error() string        { return e.msg }
+func (e *unreachableError) Is(target error) bool { return target == ErrUnreachable }
 
 // refusalError is a refusal sentinel: it matches itself and ErrRefused.
 type refusalError struct{ msg string }

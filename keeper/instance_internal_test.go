@@ -34,6 +34,7 @@ type fakeInstanceConfig struct {
 	KeySHA256  string     `json:"key_sha256"`  // the volume key the image needs
 	DelayMS    int        `json:"delay_ms"`    // Unlock takes this long (mount, hooks)
 	Trace      string     `json:"trace"`       // Unlock appends "start NS" and "end NS" lines
+	NotMounted bool       `json:"not_mounted"`
 }
 
 type fakeHandler struct{ cfg fakeInstanceConfig }
@@ -67,7 +68,7 @@ func (h *fakeHandler) mapped() bool { _, err := os.Stat(h.cfg.MappedFile); retur
 
 func (h *fakeHandler) State(context.Context) (wire.State, error) {
 	st := h.cfg.State
-	st.Mapped, st.Mounted = h.mapped(), h.mapped()
+	st.Mapped, st.Mounted = h.mapped(), h.mapped() && !h.cfg.NotMounted
 	return st, nil
 }
 
@@ -113,8 +114,12 @@ func (h *fakeHandler) Unlock(_ context.Context, req wire.UnlockRequest, key []by
 	h.trace("start")
 	defer h.trace("end")
 	time.Sleep(time.Duration(h.cfg.DelayMS) * time.Millisecond)
+	if h.mapped() && h.cfg.NotMounted {
+		return wire.Result{Status: wire.StatusRefused, Reason: "mapping exists but is not mounted"}, nil
+	}
 	if h.mapped() {
-		return wire.Result{Status: wire.StatusAlreadyUnlocked, Mounted: h.cfg.State.MountPoint, HooksOK: true}, nil
+		return wire.Result{Status: wire.StatusAlreadyUnlocked, Mounted: h.cfg.State.MountPoint, HooksOK: true,
+			Reason: "mapped and mounted before this request"}, nil
 	}
 	if req.BootID != h.cfg.State.BootID || req.LUKSUUID != h.cfg.State.LUKSUUID {
 		return wire.Result{Status: wire.StatusRefused, Reason: "boot id or UUID changed"}, nil

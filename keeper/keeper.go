@@ -14,12 +14,17 @@ import (
 // Defaults for the zero fields of Options.
 const (
 	DefaultMaxAttemptsPerBoot = 3
-	DefaultConcurrency        = 16
-	DefaultKeepalive          = 15 * time.Second
-	DefaultPollEvery          = 60 * time.Second
-	DefaultDialTimeout        = 15 * time.Second
-	DefaultRequestTimeout     = 2 * time.Minute // an unlock mounts and runs hooks
-	DefaultReconnectMin       = 1 * time.Second
+	// DefaultMaxAttemptsPerWindow key derivations per DefaultAttemptWindow and target,
+	// whatever boot ids the instance reports: a reboot loop is served, a replaying
+	// instance is not served without end.
+	DefaultMaxAttemptsPerWindow = 10
+	DefaultAttemptWindow        = time.Hour
+	DefaultConcurrency          = 16
+	DefaultKeepalive            = 15 * time.Second
+	DefaultPollEvery            = 60 * time.Second
+	DefaultDialTimeout          = 15 * time.Second
+	DefaultRequestTimeout       = 2 * time.Minute // an unlock mounts and runs hooks
+	DefaultReconnectMin         = 1 * time.Second
 	// DefaultReconnectMax caps the redial backoff, and so bounds how long after a rebooted
 	// instance's sshd comes up the keeper notices (a dial is one TCP SYN: cheap to repeat).
 	DefaultReconnectMax = 10 * time.Second
@@ -93,13 +98,17 @@ type Options struct {
 	Audit   io.Writer // JSON lines, one per decision; nil = discarded
 
 	MaxAttemptsPerBoot int
-	Concurrency        int // targets being dialled, checked or unlocked at once
-	Keepalive          time.Duration
-	PollEvery          time.Duration // EC2 backstop poll per target
-	DialTimeout        time.Duration // TCP connect, and separately the SSH handshake
-	RequestTimeout     time.Duration // one protocol exchange
-	ReconnectMin       time.Duration // reconnect backoff: first delay …
-	ReconnectMax       time.Duration // … and cap
+	// MaxAttemptsPerWindow bounds the key derivations per AttemptWindow and target,
+	// whatever boot ids the instance reports.
+	MaxAttemptsPerWindow int
+	AttemptWindow        time.Duration
+	Concurrency          int // targets being dialled, checked or unlocked at once
+	Keepalive            time.Duration
+	PollEvery            time.Duration // EC2 backstop poll per target
+	DialTimeout          time.Duration // TCP connect, and separately the SSH handshake
+	RequestTimeout       time.Duration // one protocol exchange
+	ReconnectMin         time.Duration // reconnect backoff: first delay …
+	ReconnectMax         time.Duration // … and cap
 
 	// Program is sent in the protocol's Hello, for the instance's logs ("" = "keeper").
 	Program string
@@ -120,6 +129,8 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	defInt(&o.MaxAttemptsPerBoot, DefaultMaxAttemptsPerBoot)
+	defInt(&o.MaxAttemptsPerWindow, DefaultMaxAttemptsPerWindow)
+	defDur(&o.AttemptWindow, DefaultAttemptWindow)
 	defInt(&o.Concurrency, DefaultConcurrency)
 	defDur(&o.Keepalive, DefaultKeepalive)
 	defDur(&o.PollEvery, DefaultPollEvery)

@@ -10,11 +10,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/cloudluks/cloudluks/ebs"
+	"github.com/cloudluks/cloudluks/keeper/wire"
 )
 
 // DefaultRescueTimeout bounds a whole rescue: a detach, a reboot and an attach each take
 // up to minutes on a busy region.
 const DefaultRescueTimeout = 15 * time.Minute
+
+// Rescue's unreachability probe: this many dials, this far apart, must all find no TCP
+// connection. One failed dial is a dropped packet, a restarting sshd, a busy jump host.
+const (
+	DefaultRescueProbes     = 3
+	DefaultRescueProbeEvery = 10 * time.Second
+)
 
 // RescueOptions say how far Rescue may go.
 type RescueOptions struct {
@@ -28,6 +36,10 @@ type RescueOptions struct {
 	Timeout time.Duration
 	// Wait overrides the EC2 wait policies of the detach and the attach.
 	Wait ebs.WaitOptions
+	// Probes and ProbeEvery: how many dials, how far apart, must all fail to connect at
+	// the TCP level before the instance counts as unreachable (0 = the defaults above).
+	Probes     int
+	ProbeEvery time.Duration
 }
 
 // Rescue frees an instance stuck at a boot-time passphrase prompt (a crypttab line
@@ -37,7 +49,10 @@ type RescueOptions struct {
 //
 // It refuses, before touching anything: an instance it can reach over SSH (ErrInUse if
 // the volume is mapped there — a mounted volume is never detached —, else ErrNotStuck:
-// it needs an unlock, not a rescue); an unreachable instance whose console shows no
+// it needs an unlock, not a rescue); an instance that is not unreachable in
+// opts.Probes dials opts.ProbeEvery apart at the TCP level (an SSH handshake failure is
+// ErrNotStuck, a jump-host failure its ErrJumpHost); a volume the keeper last saw mapped,
+// whatever the dials say (ErrInUse); an unreachable instance whose console shows no
 // passphrase prompt, unless opts.Force (ErrNotStuck); a host key that is not pinned, an
 // instance that is not running and a volume not attached to it (the unlock checks'
 // errors). The detach is never forced.
@@ -94,28 +109,47 @@ func (k *Keeper) Rescue(ctx context.Context, t Target, opts RescueOptions) (Resu
 			return fail("check", err)
 		}
 	} else {
-		// 1. Reachable? Then it is not stuck, and its volume may be in use.
-		c, cres, err := k.connect(ctx, &t, false)
-		switch {
-		case err == nil:
-			sess, cl, err := k.openSession(ctx, &t, c)
-			if err != nil {
+		// 1. Reachable? Then it is not stuck, and its volume may be in use. Only a TCP-level
+		// failure to reach the instance itself counts, several times over: an sshd that
+		// answers but fails the handshake, or a dead jump host, says nothing about the volume.
+		if opts.Probes <= 0 {
+			opts.Probes = DefaultRescueProbes
+		}
+		if opts.ProbeEvery <= 0 {
+			opts.ProbeEvery = DefaultRescueProbeEvery
+		}
+		for i := 0; i < opts.Probes; i++ {
+			if i > 0 {
+				if err := sleepCtx(ctx, opts.ProbeEvery); err != nil {
+					return fail("check", err)
+				}
+			}
+			c, cres, err := k.connect(ctx, &t, true)
+			if err == nil {
+				st, err := k.stateOver(ctx, &t, c)
 				c.Close()
-				return fail("state", err)
+				if err != nil {
+					return fail("state", err)
+				}
+				res.Addr, res.BootID = cres.Addr, st.BootID
+				if st.Mapped || st.Mounted {
+					return fail("check", fmt.Errorf("%w: %s is mapped on %s, which answers over SSH", ErrInUse, t.VolumeID, t.InstanceID))
+				}
+				return fail("check", fmt.Errorf("%w: %s answers over SSH: unlock it instead", ErrNotStuck, t.InstanceID))
 			}
-			st, err := cl.State(ctx)
-			sess.Close()
-			c.Close()
-			if err != nil {
-				return fail("state", fmt.Errorf("%w: state: %v", ErrProtocol, err))
+			switch {
+			case errors.Is(err, ErrNoConnection) && !errors.Is(err, ErrJumpHost):
+				k.decide(&t, "", "rescue-probe", "ok", fmt.Sprintf("%d of %d: %v", i+1, opts.Probes, err))
+			case errors.Is(err, ErrHandshake):
+				return fail("check", fmt.Errorf("%w: %s accepts connections: %w", ErrNotStuck, t.InstanceID, err))
+			default:
+				return fail("check", err)
 			}
-			res.Addr, res.BootID = cres.Addr, st.BootID
-			if st.Mapped || st.Mounted {
-				return fail("check", fmt.Errorf("%w: %s is mapped on %s, which answers over SSH", ErrInUse, t.VolumeID, t.InstanceID))
-			}
-			return fail("check", fmt.Errorf("%w: %s answers over SSH: unlock it instead", ErrNotStuck, t.InstanceID))
-		case !errors.Is(err, ErrUnreachable):
-			return fail("check", err)
+		}
+		// A volume last seen mapped may still be mapped behind a network fault; only a State
+		// that says otherwise clears that, and an unreachable instance cannot give one.
+		if boot := k.lastMapped(&t); boot != "" {
+			return fail("check", fmt.Errorf("%w: %s was mapped on %s (boot %s) when the keeper last reached it", ErrInUse, t.VolumeID, t.InstanceID, boot))
 		}
 	}
 
@@ -171,6 +205,23 @@ func (k *Keeper) Rescue(ctx context.Context, t Target, opts RescueOptions) (Resu
 			return r, err
 		}
 	}
+}
+
+// stateOver asks the instance on c for its State, within the request timeout.
+func (k *Keeper) stateOver(ctx context.Context, t *Target, c *sshConn) (wire.State, error) {
+	ctx, cancel := context.WithTimeout(ctx, k.opts.RequestTimeout)
+	defer cancel()
+	sess, cl, err := k.openSession(ctx, t, c)
+	if err != nil {
+		return wire.State{}, err
+	}
+	defer sess.Close()
+	st, err := cl.State(ctx)
+	if err != nil {
+		return st, fmt.Errorf("%w: state: %w", ErrProtocol, errOr(ctx, err))
+	}
+	k.noteMapped(t, st.BootID, st.Mapped)
+	return st, nil
 }
 
 // attachedDevice is the device name the volume is attached to the instance as.

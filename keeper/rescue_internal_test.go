@@ -104,7 +104,7 @@ func TestRescue(t *testing.T) {
 	k, err := New(Options{EC2: client, Secrets: sec, DialTimeout: 2 * time.Second,
 		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond}, nil)
 	require.NoError(t, err)
-	fast := RescueOptions{Timeout: time.Minute, Wait: ebs.WaitOptions{PollInitial: 50 * time.Millisecond, PollMax: 200 * time.Millisecond}}
+	fast := RescueOptions{Timeout: time.Minute, ProbeEvery: 100 * time.Millisecond, Wait: ebs.WaitOptions{PollInitial: 50 * time.Millisecond, PollMax: 200 * time.Millisecond}}
 
 	t.Run("reachable and mapped: never detached", func(t *testing.T) {
 		require.NoError(t, os.WriteFile(in.cfg.MappedFile, nil, 0o600))
@@ -115,7 +115,7 @@ func TestRescue(t *testing.T) {
 		require.Zero(t, proxy.seen("DetachVolume"))
 	})
 	t.Run("reachable, locked: not stuck", func(t *testing.T) {
-		_, err := k.Rescue(ctx, in.target(), RescueOptions{Force: true, Timeout: time.Minute})
+		_, err := k.Rescue(ctx, in.target(), RescueOptions{Force: true, Timeout: time.Minute, ProbeEvery: 100 * time.Millisecond})
 		require.ErrorIs(t, err, ErrNotStuck)
 		require.Zero(t, proxy.seen("DetachVolume"))
 		require.False(t, bytes.Contains(in.sent(), in.vk), "rescue sends no key to a reachable instance")

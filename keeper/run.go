@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -43,7 +44,7 @@ func (k *Keeper) watch(ctx context.Context, t *Target) {
 			if ctx.Err() != nil {
 				return
 			}
-			if errors.Is(err, ErrUnreachable) && !k.opts.NoEC2 && k.opts.Now().Sub(lastConsole) >= k.opts.PollEvery {
+			if errors.Is(err, ErrNoConnection) && !errors.Is(err, ErrJumpHost) && !k.opts.NoEC2 && k.opts.Now().Sub(lastConsole) >= k.opts.PollEvery {
 				lastConsole = k.opts.Now()
 				k.checkStuck(ctx, t)
 			}
@@ -103,11 +104,17 @@ func (k *Keeper) hold(ctx context.Context, t *Target, c *sshConn) {
 		}
 		if !k.opts.NoEC2 {
 			addr, err := k.checkEC2(ctx, t)
-			if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil && !errors.Is(err, ErrRefused):
+				// An API error (throttling, a 5xx) says nothing about the instance, whose
+				// connection is still up: keep it, and ask again at the next poll.
+				k.decide(t, "", "ec2", "error", err.Error()+" (connection kept)")
+			case err != nil:
 				k.finish(t, Result{Target: t.label(), InstanceID: t.InstanceID, VolumeID: t.VolumeID}, "", "ec2", err)
 				return
-			}
-			if t.SSH.Addr == "" && addr != c.addr {
+			case t.SSH.Addr == "" && addr != c.addr:
 				k.decide(t, "", "ec2", "ok", "address changed from "+c.addr+" to "+addr)
 				return
 			}
@@ -167,19 +174,32 @@ func (k *Keeper) consoleStuck(ctx context.Context, t *Target) (bool, error) {
 	return consoleShowsPrompt(string(raw)), nil
 }
 
-// consoleShowsPrompt looks at the output of the last boot only (after the last kernel
-// banner): a prompt an earlier boot answered does not make this one stuck.
+// consoleShowsPrompt reports whether the last boot's output (after the last kernel
+// banner) ends waiting at a passphrase prompt: the prompt must be its last non-empty
+// line. A prompt this boot got past (answered, timed out, followed by "Reached target" or
+// a login prompt) is not stuck. Kernel messages (printk lines, "[   12.345678] …") that
+// arrive while the prompt waits are skipped: they are not the boot going on.
 func consoleShowsPrompt(text string) bool {
 	if i := strings.LastIndex(text, "Linux version "); i >= 0 {
 		text = text[i:]
 	}
-	for _, p := range stuckPrompts {
-		if strings.Contains(text, p) {
-			return true
+	lines := strings.FieldsFunc(text, func(r rune) bool { return r == '\n' || r == '\r' })
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := strings.TrimSpace(lines[i])
+		if l == "" || printkLine.MatchString(l) {
+			continue
 		}
+		for _, p := range stuckPrompts {
+			if strings.Contains(l, p) {
+				return true
+			}
+		}
+		return false
 	}
 	return false
 }
+
+var printkLine = regexp.MustCompile(`^\[\s*\d+\.\d+\]`)
 
 // backoff doubles from min up to max; the comparison happens before the doubling, so it
 // never overflows whatever max is.

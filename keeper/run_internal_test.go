@@ -45,6 +45,12 @@ func TestConsoleShowsPrompt(t *testing.T) {
 		// An earlier boot asked, a later one came up: not stuck.
 		"Linux version 6.1\nPlease enter passphrase for disk data\nLinux version 6.1\nlogin:": false,
 		"Linux version 6.1\nCloud-init v. 23 finished":                                        false,
+		// This boot asked and got past it: answered or timed out, then came up.
+		"[    0.000000] Linux version 6.1.0-13-cloud-amd64\nPlease enter passphrase for disk data (data):\n" +
+			"[  OK  ] Finished systemd-cryptsetup@data.service\n[  OK  ] Reached target multi-user.target\n\nweb-1 login: ": false,
+		"Linux version 6.1\nPlease enter passphrase for disk data (data): \n[  OK  ] Reached target Local File Systems.\n": false,
+		// Kernel messages while the prompt waits do not end the wait.
+		"Linux version 6.1\nPlease enter passphrase for disk data (data): \n[   12.345678] random: crng init done\n\n": true,
 		"": false,
 	} {
 		require.Equal(t, want, consoleShowsPrompt(text), "%q", text)

@@ -89,6 +89,7 @@ func TestAgainstRealServe(t *testing.T) {
 		require.Contains(t, uerr.Error(), img)
 		require.Equal(t, OutcomeRefused, res.Outcome)
 		require.Equal(t, strings.TrimSpace(string(bootID)), res.BootID)
+		waitRecorders(t, rec)
 		sent, err := os.ReadFile(rec)
 		require.NoError(t, err)
 		require.NotEmpty(t, sent, "the keeper did talk to serve")

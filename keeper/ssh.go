@@ -3,10 +3,15 @@ package keeper
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -21,13 +26,16 @@ import (
 // unwraps to ErrHostKeyUnknown or ErrHostKeyChanged.
 type HostKeyError struct {
 	Addr string
-	Key  ssh.PublicKey // what the server presented (a certificate's plain key)
+	Key  ssh.PublicKey // what the server presented (a certificate's plain key); nil if it offered no acceptable algorithm
 	Err  error         // ErrHostKeyUnknown or ErrHostKeyChanged
 	why  string
 }
 
 func (e *HostKeyError) Error() string {
-	s := fmt.Sprintf("%s: %v (%s %s)", e.Addr, e.Err, e.Key.Type(), ssh.FingerprintSHA256(e.Key))
+	s := fmt.Sprintf("%s: %v", e.Addr, e.Err)
+	if e.Key != nil {
+		s += fmt.Sprintf(" (%s %s)", e.Key.Type(), ssh.FingerprintSHA256(e.Key))
+	}
 	if e.why != "" {
 		s += ": " + e.why
 	}
@@ -71,7 +79,7 @@ func (tr transport) dial(ctx context.Context, cfg *SSHConfig, addr, instanceID s
 	if cfg.JumpHost != nil {
 		jc, err := tr.dial(ctx, cfg.JumpHost, cfg.JumpHost.Addr, "")
 		if err != nil {
-			return nil, fmt.Errorf("jump host %s: %w", cfg.JumpHost.Addr, err)
+			return nil, jumpErr(cfg.JumpHost.Addr, err)
 		}
 		hops = append(jc.hops, jc.client)
 		via = jc.client
@@ -97,39 +105,45 @@ func (tr transport) dial(ctx context.Context, cfg *SSHConfig, addr, instanceID s
 	return c, nil
 }
 
-// keepalive sends keepalive@openssh.com every interval and closes the connection when an
-// answer does not come within the next interval: a silent peer (frozen, unplugged, its
-// NAT state gone) would otherwise leave a connection that looks alive for hours.
-// OpenSSH answers the unknown request with a failure, which is an answer.
+// keepaliveMisses is how many keepalive intervals an answer may be late before the
+// connection is given up, as OpenSSH's ServerAliveCountMax (3): one late reply is a busy
+// link (a large header transfer queued in front of it), three are a silent peer.
+const keepaliveMisses = 3
+
+// keepalive sends keepalive@openssh.com every interval, one at a time, and closes the
+// connection when an answer is keepaliveMisses intervals late: a silent peer (frozen,
+// unplugged, its NAT state gone) would otherwise leave a connection that looks alive for
+// hours. OpenSSH answers the unknown request with a failure, which is an answer.
 func (c *sshConn) keepalive(interval time.Duration) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	answered := make(chan error, 1)
+	waiting, missed := false, 0
 	for {
 		select {
 		case <-c.dead:
 			return
-		case <-tick.C:
-		}
-		answered := make(chan error, 1)
-		go func() {
-			_, _, err := c.client.SendRequest("keepalive@openssh.com", true, nil)
-			answered <- err
-		}()
-		timer := time.NewTimer(interval)
-		select {
 		case err := <-answered:
-			timer.Stop()
+			waiting, missed = false, 0
 			if err != nil {
 				_ = c.Close()
 				return
 			}
-		case <-timer.C:
-			_ = c.Close()
-			return
-		case <-c.dead:
-			timer.Stop()
-			return
+			continue
+		case <-tick.C:
 		}
+		if waiting {
+			if missed++; missed >= keepaliveMisses {
+				_ = c.Close()
+				return
+			}
+			continue
+		}
+		waiting = true
+		go func() {
+			_, _, err := c.client.SendRequest("keepalive@openssh.com", true, nil)
+			answered <- err
+		}()
 	}
 }
 
@@ -139,7 +153,7 @@ func (tr transport) dialOne(ctx context.Context, cfg *SSHConfig, addr, instanceI
 		return nil, err
 	}
 	defer closeAuth()
-	hk, algos, err := hostKeyCheck(cfg, addr, instanceID)
+	hk, algos, pinned, err := hostKeyCheck(cfg, addr, instanceID)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +170,7 @@ func (tr transport) dialOne(ctx context.Context, cfg *SSHConfig, addr, instanceI
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("%s: %w: %v", addr, ErrUnreachable, err)
+		return nil, tcpErr(addr, via, err)
 	}
 	// A peer that accepts and then says nothing (a half-booted instance, a firewall
 	// black hole behind a jump host) must not hold the dial forever. Channel connections
@@ -185,16 +199,44 @@ func (tr transport) dialOne(ctx context.Context, cfg *SSHConfig, addr, instanceI
 			return nil, ctx.Err()
 		case strings.Contains(err.Error(), "unable to authenticate"):
 			return nil, fmt.Errorf("%s: %w for user %s: %v", addr, ErrAuth, cfg.User, err)
+		case strings.Contains(err.Error(), "no common algorithm for host key"):
+			// The server has none of the key types pinned for it: as good as another key.
+			hke := &HostKeyError{Addr: addr, Err: ErrHostKeyUnknown, why: oneLine(err.Error())}
+			if pinned {
+				hke.Err = ErrHostKeyChanged
+			}
+			return nil, hke
 		}
 		mu.Lock()
 		to := timedOut
 		mu.Unlock()
 		if to {
-			return nil, fmt.Errorf("%s: %w: no SSH handshake within %v", addr, ErrUnreachable, tr.dialTimeout)
+			return nil, fmt.Errorf("%s: %w: no SSH handshake within %v", addr, ErrHandshake, tr.dialTimeout)
 		}
-		return nil, fmt.Errorf("%s: %w: %v", addr, ErrUnreachable, err)
+		return nil, fmt.Errorf("%s: %w: %v", addr, ErrHandshake, err)
 	}
 	return ssh.NewClient(sc, chans, reqs), nil
+}
+
+// tcpErr classifies a failed TCP connect to addr: directly or as the jump host's refusal
+// to connect (its channel-open failure), the instance's port took no connection; any
+// other failure through a jump host is the jump host's.
+func tcpErr(addr string, via *ssh.Client, err error) error {
+	var oce *ssh.OpenChannelError
+	if via == nil || errors.As(err, &oce) {
+		return fmt.Errorf("%s: %w: %v", addr, ErrNoConnection, err)
+	}
+	return fmt.Errorf("%s: %w: %v", addr, ErrJumpHost, err)
+}
+
+// jumpErr names the jump host in front of err. The jump host's own unreachability is
+// ErrJumpHost and never ErrNoConnection: it says nothing about the target behind it. Its
+// host-key and authentication errors keep their sentinels.
+func jumpErr(addr string, err error) error {
+	if errors.Is(err, ErrUnreachable) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("jump host %s: %w: %v", addr, ErrJumpHost, err)
+	}
+	return fmt.Errorf("jump host %s: %w", addr, err)
 }
 
 // authMethods offers the key file first, then the agent's keys. The returned func closes
@@ -246,30 +288,44 @@ func authMethods(cfg *SSHConfig) ([]ssh.AuthMethod, func(), error) {
 	return []ssh.AuthMethod{ssh.PublicKeys(signers...)}, closeFn, nil
 }
 
-// hostKeyCheck builds the host-key callback and the host-key algorithms to ask for.
+// hostKeyCheck builds the host-key callback and the host-key algorithms to ask for, and
+// says whether known_hosts pins a plain key for the address or the instance ID.
 // Asking only for the algorithms of pinned keys matters: a server holding an ed25519
 // and an RSA key would otherwise present the one the client likes best, which need not be
 // the one in known_hosts, and a pinned host would look changed.
-func hostKeyCheck(cfg *SSHConfig, addr, instanceID string) (ssh.HostKeyCallback, []string, error) {
+//
+// known_hosts lines are looked up under the dialled address and under the instance ID
+// (the identity that survives a stop/start); either may vouch for the key, and either
+// pinning another key refuses it. @revoked lines refuse a plain key, a certificate and a
+// certificate's signing CA on every path, the HostCA one included.
+func hostKeyCheck(cfg *SSHConfig, addr, instanceID string) (ssh.HostKeyCallback, []string, bool, error) {
 	var kh ssh.HostKeyCallback
+	var db *knownHostsDB
 	if len(cfg.KnownHosts) > 0 {
 		var err error
 		kh, err = knownhosts.New(cfg.KnownHosts...)
 		if err != nil {
-			return nil, nil, fmt.Errorf("known_hosts: %w: %v", ErrInvalid, err)
+			return nil, nil, false, fmt.Errorf("known_hosts: %w: %v", ErrInvalid, err)
+		}
+		if db, err = readKnownHosts(cfg.KnownHosts); err != nil {
+			return nil, nil, false, fmt.Errorf("known_hosts: %w: %v", ErrInvalid, err)
 		}
 	}
 	var cas []ssh.PublicKey
 	for _, f := range cfg.HostCA {
 		keys, err := readPublicKeys(f)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		cas = append(cas, keys...)
 	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("address %q: %w: %v", addr, ErrInvalid, err)
+		return nil, nil, false, fmt.Errorf("address %q: %w: %v", addr, ErrInvalid, err)
+	}
+	var idKeys []ssh.PublicKey
+	if db != nil && instanceID != "" {
+		idKeys = db.pins(instanceID)
 	}
 
 	var algos []string
@@ -277,19 +333,34 @@ func hostKeyCheck(cfg *SSHConfig, addr, instanceID string) (ssh.HostKeyCallback,
 		algos = append(algos, ssh.CertAlgoED25519v01, ssh.CertAlgoECDSA256v01, ssh.CertAlgoECDSA384v01,
 			ssh.CertAlgoECDSA521v01, ssh.CertAlgoRSASHA512v01, ssh.CertAlgoRSASHA256v01)
 	}
+	var plainAlgos []string
 	if kh != nil {
-		algos = append(algos, pinnedAlgos(kh, addr)...)
+		plainAlgos = pinnedAlgos(kh, addr, idKeys)
 	}
+	algos = append(algos, plainAlgos...)
 	if len(algos) == 0 {
 		// Nothing pinned for this address: let the server pick, the callback refuses.
 		algos = nil
 	}
 
 	checker := &ssh.CertChecker{}
+	revoked := func(k ssh.PublicKey) bool { return db != nil && db.revoked[string(k.Marshal())] }
 	cb := func(hostname string, remote net.Addr, key ssh.PublicKey) error {
 		plain := key
-		if cert, ok := key.(*ssh.Certificate); ok {
+		cert, isCert := key.(*ssh.Certificate)
+		if isCert {
 			plain = cert.Key
+		}
+		switch {
+		case revoked(plain):
+			return &HostKeyError{Addr: addr, Key: plain, Err: ErrHostKeyChanged, why: "revoked in known_hosts"}
+		case isCert && revoked(cert):
+			return &HostKeyError{Addr: addr, Key: plain, Err: ErrHostKeyChanged, why: "certificate revoked in known_hosts"}
+		case isCert && revoked(cert.SignatureKey):
+			return &HostKeyError{Addr: addr, Key: plain, Err: ErrHostKeyChanged,
+				why: "certificate's CA " + ssh.FingerprintSHA256(cert.SignatureKey) + " revoked in known_hosts"}
+		}
+		if isCert {
 			if len(cas) > 0 {
 				why := certTrusted(checker, cert, cas, instanceID, host)
 				if why == "" {
@@ -308,6 +379,19 @@ func hostKeyCheck(cfg *SSHConfig, addr, instanceID string) (ssh.HostKeyCallback,
 		if kh == nil {
 			return &HostKeyError{Addr: addr, Key: plain, Err: ErrHostKeyUnknown}
 		}
+		// The instance ID's pins: another key there refuses whatever the address says.
+		idOK := false
+		if len(idKeys) > 0 {
+			for _, k := range idKeys {
+				if bytes.Equal(k.Marshal(), plain.Marshal()) {
+					idOK = true
+				}
+			}
+			if !idOK {
+				return &HostKeyError{Addr: addr, Key: plain, Err: ErrHostKeyChanged,
+					why: fmt.Sprintf("known_hosts pins %s for %s", ssh.FingerprintSHA256(idKeys[0]), instanceID)}
+			}
+		}
 		err := kh(hostname, remote, plain)
 		if err == nil {
 			return nil
@@ -320,11 +404,96 @@ func hostKeyCheck(cfg *SSHConfig, addr, instanceID string) (ssh.HostKeyCallback,
 		case errors.As(err, &ke) && len(ke.Want) > 0:
 			return &HostKeyError{Addr: addr, Key: plain, Err: ErrHostKeyChanged,
 				why: fmt.Sprintf("known_hosts %s:%d pins %s", ke.Want[0].Filename, ke.Want[0].Line, ssh.FingerprintSHA256(ke.Want[0].Key))}
+		case idOK:
+			return nil // pinned by instance ID, nothing at the address
 		default:
 			return &HostKeyError{Addr: addr, Key: plain, Err: ErrHostKeyUnknown}
 		}
 	}
-	return cb, algos, nil
+	return cb, algos, len(plainAlgos) > 0, nil
+}
+
+// knownHostsDB is what the keeper reads of known_hosts itself, beside x/crypto's
+// callback: every @revoked key, and the plain lines, for lookups under a name that is not
+// an address (the instance ID).
+type knownHostsDB struct {
+	revoked map[string]bool
+	lines   []knownHostsLine
+}
+
+type knownHostsLine struct {
+	hosts []string
+	key   ssh.PublicKey
+}
+
+func readKnownHosts(files []string) (*knownHostsDB, error) {
+	db := &knownHostsDB{revoked: map[string]bool{}}
+	for _, f := range files {
+		rest, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		for len(rest) > 0 {
+			marker, hosts, key, _, r, err := ssh.ParseKnownHosts(rest)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: %v", f, err)
+			}
+			rest = r
+			switch marker {
+			case "revoked":
+				db.revoked[string(key.Marshal())] = true
+			case "":
+				db.lines = append(db.lines, knownHostsLine{hosts: hosts, key: key})
+			}
+		}
+	}
+	return db, nil
+}
+
+// pins returns the plain keys known_hosts lines give name (plain, hashed or wildcard
+// patterns; a matching negated pattern excludes the line).
+func (db *knownHostsDB) pins(name string) []ssh.PublicKey {
+	var out []ssh.PublicKey
+	for _, l := range db.lines {
+		match := false
+		for _, h := range l.hosts {
+			if neg, ok := strings.CutPrefix(h, "!"); ok {
+				if hostMatches(neg, name) {
+					match = false
+					break
+				}
+				continue
+			}
+			if hostMatches(h, name) {
+				match = true
+			}
+		}
+		if match {
+			out = append(out, l.key)
+		}
+	}
+	return out
+}
+
+func hostMatches(pattern, name string) bool {
+	if salt, hash, ok := strings.Cut(strings.TrimPrefix(pattern, "|1|"), "|"); ok && strings.HasPrefix(pattern, "|1|") {
+		s, err1 := base64.StdEncoding.DecodeString(salt)
+		want, err2 := base64.StdEncoding.DecodeString(hash)
+		if err1 != nil || err2 != nil {
+			return false
+		}
+		m := hmac.New(sha1.New, s)
+		m.Write([]byte(name))
+		return hmac.Equal(m.Sum(nil), want)
+	}
+	if strings.ContainsAny(pattern, "*?") {
+		ok, _ := path.Match(pattern, name)
+		return ok
+	}
+	return pattern == name
 }
 
 // knownHostsHaveCA reports whether a known_hosts file has a @cert-authority line: then
@@ -369,12 +538,16 @@ func certTrusted(checker *ssh.CertChecker, cert *ssh.Certificate, cas []ssh.Publ
 
 // pinnedAlgos lists the host-key algorithms of the keys known_hosts pins for addr, learned
 // by asking the callback about a key it cannot know: its KeyError lists what it wants.
-func pinnedAlgos(kh ssh.HostKeyCallback, addr string) []string {
+func pinnedAlgos(kh ssh.HostKeyCallback, addr string, extra []ssh.PublicKey) []string {
+	var want []ssh.PublicKey
 	err := kh(addr, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, probeKey{})
 	var ke *knownhosts.KeyError
-	if !errors.As(err, &ke) {
-		return nil
+	if errors.As(err, &ke) {
+		for _, w := range ke.Want {
+			want = append(want, w.Key)
+		}
 	}
+	want = append(want, extra...)
 	var out []string
 	seen := map[string]bool{}
 	add := func(a string) {
@@ -383,8 +556,8 @@ func pinnedAlgos(kh ssh.HostKeyCallback, addr string) []string {
 			out = append(out, a)
 		}
 	}
-	for _, w := range ke.Want {
-		switch t := w.Key.Type(); t {
+	for _, w := range want {
+		switch t := w.Type(); t {
 		case ssh.KeyAlgoRSA:
 			add(ssh.KeyAlgoRSASHA512)
 			add(ssh.KeyAlgoRSASHA256)
@@ -435,7 +608,7 @@ func HostKey(ctx context.Context, cfg SSHConfig, addr string, timeout time.Durat
 	if cfg.JumpHost != nil {
 		jc, err := tr.dial(ctx, cfg.JumpHost, cfg.JumpHost.Addr, "")
 		if err != nil {
-			return nil, fmt.Errorf("jump host %s: %w", cfg.JumpHost.Addr, err)
+			return nil, jumpErr(cfg.JumpHost.Addr, err)
 		}
 		defer jc.Close()
 		via = jc.client
@@ -451,7 +624,7 @@ func HostKey(ctx context.Context, cfg SSHConfig, addr string, timeout time.Durat
 		conn, err = d.DialContext(dctx, "tcp", addr)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", addr, ErrUnreachable, err)
+		return nil, tcpErr(addr, via, err)
 	}
 	defer conn.Close()
 	watchdog := time.AfterFunc(timeout, func() { conn.Close() })
@@ -479,5 +652,5 @@ func HostKey(ctx context.Context, cfg SSHConfig, addr string, timeout time.Durat
 	if got != nil {
 		return got, nil
 	}
-	return nil, fmt.Errorf("%s: %w: %v", addr, ErrUnreachable, err)
+	return nil, fmt.Errorf("%s: %w: %v", addr, ErrHandshake, err)
 }

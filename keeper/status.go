@@ -21,6 +21,9 @@ const (
 	StateUnreachable State = "unreachable"  // no SSH session (down, booting, network)
 	StateStuck       State = "stuck"        // unreachable and its console shows a passphrase prompt
 	StateRefused     State = "refused"      // a check failed; Reason says which
+	// StateMappedNotMounted: the volume is mapped on the instance but not mounted (an
+	// unlock cut short) and the keeper could not finish it; Reason says why.
+	StateMappedNotMounted State = "mapped-not-mounted"
 )
 
 // Outcome is how one unlock pass ended.
@@ -32,6 +35,8 @@ const (
 	OutcomeAlreadyUnlocked Outcome = "already-unlocked" // mapped already (another keeper, or earlier)
 	OutcomeRefused         Outcome = "refused"          // a check failed; nothing was sent
 	OutcomeFailed          Outcome = "failed"           // unreachable, protocol or EC2 error
+	// OutcomeMappedNotMounted: mapped but not mounted, and this pass could not finish it.
+	OutcomeMappedNotMounted Outcome = "mapped-not-mounted"
 )
 
 // Result is the account of one UnlockOnce pass.
@@ -88,7 +93,7 @@ func WriteStatusTable(w io.Writer, rows []TargetStatus) error {
 			boot = "-"
 		}
 		state := string(r.State)
-		if r.Reason != "" && (r.State == StateRefused || r.State == StateUnreachable || r.State == StateStuck) {
+		if r.Reason != "" && (r.State == StateRefused || r.State == StateUnreachable || r.State == StateStuck || r.State == StateMappedNotMounted) {
 			state += ": " + oneLine(r.Reason)
 		}
 		last := "-"

@@ -108,8 +108,11 @@ func (in *instance) target() Target {
 		SSH: SSHConfig{Addr: in.srv.Addr, User: in.srv.User, KeyFile: in.key.File, KnownHosts: []string{in.srv.KnownHosts(in.t)}}}
 }
 
-// sent returns what the keeper wrote to the instance so far and forgets it.
+// sent returns what the keeper wrote to the instance so far and forgets it. It first waits
+// for the recording tee of every earlier session to exit: tee writes to its stdout (the
+// instance) before its file, so the instance can answer before the bytes are on disk.
 func (in *instance) sent() []byte {
+	waitRecorders(in.t, in.rec)
 	b, err := os.ReadFile(in.rec)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -337,4 +340,25 @@ func TestTwoKeepersOneUnlock(t *testing.T) {
 	require.NoError(t, errs[1])
 	got := []Outcome{results[0].Outcome, results[1].Outcome}
 	require.ElementsMatch(t, []Outcome{OutcomeUnlocked, OutcomeAlreadyUnlocked}, got)
+}
+
+// waitRecorders waits (up to 10 s) until no "tee -a rec" process is left.
+func waitRecorders(t *testing.T, rec string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		busy := false
+		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, p := range procs {
+			b, err := os.ReadFile(p)
+			if err == nil && bytes.HasPrefix(b, []byte("tee\x00")) && bytes.Contains(b, []byte(rec)) {
+				busy = true
+				break
+			}
+		}
+		if !busy || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

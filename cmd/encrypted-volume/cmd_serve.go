@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cloudluks/cloudluks/dmcrypt"
@@ -27,6 +28,9 @@ const (
 	// the lock: its unlock (open, mount, hooks) is the longest it should take.
 	serveLockWait = 2 * time.Minute
 	serveLockPoll = 50 * time.Millisecond
+	// serveUnlockTimeout bounds an unlock once the key checked out: open, mount, hooks
+	// run to the end even if the keeper has gone away meanwhile.
+	serveUnlockTimeout = 10 * time.Minute
 )
 
 func registerServeFlags(fs *flag.FlagSet, c *config) {
@@ -56,11 +60,69 @@ func (a *app) serve(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
-	// Everything the shared unlock code prints goes to stderr: stdout is the protocol.
+	// stderr is the SSH channel too: when the keeper goes away mid-unlock, a write there
+	// must neither kill serve (SIGPIPE) nor block it (a full channel window). SIGHUP is
+	// ignored for the same reason: nothing about the keeper may stop an unlock half done.
+	ignoreHangup()
+	diagOut := newLossyWriter(a.stderr)
+	defer diagOut.flush(time.Second)
+	// Everything the shared unlock code and the hooks print goes there: stdout is the
+	// protocol.
 	diag := *a
-	diag.stdout = a.stderr
+	diag.stdout, diag.stderr = diagOut, diagOut
 	h := &serveHandler{a: &diag, c: c, hooks: hooks}
-	return wire.Serve(ctx, stdio{a.stdin, a.stdout}, h)
+	// A keeper gone silent must not leave serve blocked in a read of stdin after ctx ended.
+	stop := context.AfterFunc(ctx, func() {
+		if cl, ok := a.stdin.(io.Closer); ok {
+			cl.Close()
+		}
+	})
+	defer stop()
+	err = wire.Serve(ctx, stdio{a.stdin, a.stdout}, h)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// lossyWriter hands writes to a goroutine that copies them to w, and drops them when it
+// falls behind: diagnostics are best effort, the unlock is not.
+type lossyWriter struct {
+	ch   chan []byte
+	done chan struct{}
+	once sync.Once
+}
+
+func newLossyWriter(w io.Writer) *lossyWriter {
+	l := &lossyWriter{ch: make(chan []byte, 256), done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		broken := false
+		for p := range l.ch {
+			if !broken {
+				_, err := w.Write(p)
+				broken = err != nil
+			}
+		}
+	}()
+	return l
+}
+
+func (l *lossyWriter) Write(p []byte) (int, error) {
+	select {
+	case l.ch <- bytes.Clone(p):
+	default:
+	}
+	return len(p), nil
+}
+
+// flush stops the writer and waits up to d for what is queued to be written.
+func (l *lossyWriter) flush(d time.Duration) {
+	l.once.Do(func() { close(l.ch) })
+	select {
+	case <-l.done:
+	case <-time.After(d):
+	}
 }
 
 // stdio is the protocol's transport; on a pipe that the runtime polls, reads honour the
@@ -211,6 +273,14 @@ func (s *serveHandler) unlock(ctx context.Context, req wire.UnlockRequest, key [
 	if hdr.UUID != req.LUKSUUID {
 		return refused("LUKS UUID of %s is %s, the keeper expected %s", dev, hdr.UUID, req.LUKSUUID), nil
 	}
+	vk := luks.NewVolumeKey(key)
+	defer vk.Wipe()
+	if err := luks.CheckVolumeKey(hdr, vk); err != nil {
+		return refused("%s: %v", dev, err), nil
+	}
+	// From here on the work finishes whatever happens to the keeper's connection.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), serveUnlockTimeout)
+	defer cancel()
 	if mdev, ok, err := s.a.local.MappingDevice(s.c.name); err != nil {
 		return refused("mapping %s: %v", s.c.name, err), nil
 	} else if ok {
@@ -219,14 +289,14 @@ func (s *serveHandler) unlock(ctx context.Context, req wire.UnlockRequest, key [
 			return wire.Result{}, err
 		}
 		if mp, ok := findOurMount(mounts, s.c.mountPoint, s.c.name); ok && mp == s.c.mountPoint {
-			return wire.Result{Status: wire.StatusAlreadyUnlocked, Mounted: mp, Reason: "mapped and mounted before this request"}, nil
+			return wire.Result{Status: wire.StatusAlreadyUnlocked, Mounted: mp, HooksOK: true, Reason: "mapped and mounted before this request"}, nil
 		}
-		return refused("mapping %s exists (on %s) but is not mounted at %s: for a person to look at", s.c.name, mdev, s.c.mountPoint), nil
-	}
-	vk := luks.NewVolumeKey(key)
-	defer vk.Wipe()
-	if err := luks.CheckVolumeKey(hdr, vk); err != nil {
-		return refused("%s: %v", dev, err), nil
+		if !sameDevice(mdev, dev) {
+			return refused("mapping %s exists on %s, not on %s: for a person to look at", s.c.name, mdev, dev), nil
+		}
+		// Mapped by an unlock that did not get to the mount (serve killed, a reboot of
+		// the mount point's filesystem): the key checked out, so finish it.
+		return s.mountExisting(ctx)
 	}
 	open := func(ctx context.Context) (string, error) {
 		ko, ok := s.a.local.(keyringOpener)
@@ -250,6 +320,35 @@ func (s *serveHandler) unlock(ctx context.Context, req wire.UnlockRequest, key [
 		return refused("%v (mapping closed again)", err), nil
 	}
 	return refused("%v", err), nil
+}
+
+// mountExisting mounts the existing mapping and runs the hooks, as the second and
+// third steps of an unlock.
+func (s *serveHandler) mountExisting(ctx context.Context) (wire.Result, error) {
+	mapper := mapperPath(s.c.name)
+	err := runSteps(ctx, s.a.stdout, []step{
+		{func() string { return fmt.Sprintf("mount %s %s (mapped before this request)", mapper, s.c.mountPoint) }, func(ctx context.Context) error {
+			return s.a.mountChecked(mapper, s.c.mountPoint)
+		}},
+		{fixed(fmt.Sprintf("post-mount hooks (%d)", len(s.hooks))), func(ctx context.Context) error {
+			if len(s.hooks) == 0 {
+				return skip("none configured")
+			}
+			return runHooks(ctx, s.hooks, childEnv(
+				"ENCRYPTED_VOLUME_NAME="+s.c.name,
+				"ENCRYPTED_VOLUME_MOUNT="+s.c.mountPoint,
+				"ENCRYPTED_VOLUME_DEVICE="+mapper,
+			), s.a.stdout, s.a.stderr)
+		}},
+	})
+	var se *stepError
+	switch {
+	case err == nil:
+		return wire.Result{Status: wire.StatusUnlocked, Mounted: s.c.mountPoint, HooksOK: true, Reason: "mounted the existing mapping"}, nil
+	case errors.As(err, &se) && se.N == 2:
+		return wire.Result{Status: wire.StatusUnlocked, Mounted: s.c.mountPoint, Reason: "mounted the existing mapping; " + se.Error()}, nil
+	}
+	return refused("mapping %s exists but mounting it failed: %v", s.c.name, err), nil
 }
 
 // keyringOpener maps a LUKS1 volume with its key in the kernel keyring (a logon key)

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -48,4 +50,37 @@ func lockFile(ctx context.Context, path string, wait time.Duration, waiting func
 		case <-time.After(serveLockPoll):
 		}
 	}
+}
+
+// ignoreHangup keeps serve alive when the keeper's side of the channel goes away: a write
+// to it then fails with EPIPE instead of killing the process, and sshd's hangup is not
+// fatal either.
+func ignoreHangup() { signal.Ignore(syscall.SIGPIPE, syscall.SIGHUP) }
+
+// sameDevice reports whether a mapping's backing device (a path, or "MAJOR:MINOR") is
+// dev, by device number when both can be read.
+func sameDevice(mapped, dev string) bool {
+	if mapped == dev {
+		return true
+	}
+	st, err := os.Stat(dev)
+	if err != nil {
+		return false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok || st.Mode()&os.ModeDevice == 0 {
+		a, err1 := filepath.EvalSymlinks(mapped)
+		b, err2 := filepath.EvalSymlinks(dev)
+		return err1 == nil && err2 == nil && a == b
+	}
+	var maj, min uint32
+	if _, err := fmt.Sscanf(mapped, "%d:%d", &maj, &min); err == nil {
+		return unix.Major(uint64(sys.Rdev)) == maj && unix.Minor(uint64(sys.Rdev)) == min
+	}
+	mst, err := os.Stat(mapped)
+	if err != nil {
+		return false
+	}
+	msys, ok := mst.Sys().(*syscall.Stat_t)
+	return ok && mst.Mode()&os.ModeDevice != 0 && msys.Rdev == sys.Rdev
 }

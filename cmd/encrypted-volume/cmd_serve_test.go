@@ -277,3 +277,77 @@ func (f *fakeLocal) OpenWithKeyring(ctx context.Context, device, name string, hd
 	f.call("keyring-open %s %s", device, name)
 	return f.OpenWithKey(ctx, device, name, hdr, vk)
 }
+
+// TestServeMountsExistingMapping: a mapping of the served device that exists but is not
+// mounted (an unlock cut short between luksOpen and mount) is mounted, once the key checks
+// out, instead of being refused forever; a mapping of another device is refused.
+func TestServeMountsExistingMapping(t *testing.T) {
+	dir := t.TempDir()
+	img, h, key := serveImage(t, dir)
+	req := wire.UnlockRequest{BootID: serveTestBootID, LUKSUUID: h.UUID}
+	ctx := context.Background()
+	wrong := bytes.Clone(key)
+	wrong[0] ^= 1
+
+	l := newFakeLocal(dir)
+	l.mappings["data"] = img
+	mp := filepath.Join(dir, "m")
+	cl, _, closeFn := serveSession(t, serveApp(t, l), "--device", img, "--name", "data", "--mount-point", mp, "--lock-dir", dir)
+	r, err := cl.Unlock(ctx, req, wrong)
+	require.NoError(t, err)
+	assert.Equal(t, wire.StatusRefused, r.Status, "a wrong key mounts nothing")
+	assert.NotContains(t, l.calls, "mount /dev/mapper/data "+mp)
+	r, err = cl.Unlock(ctx, req, key)
+	require.NoError(t, err)
+	assert.Equal(t, wire.StatusUnlocked, r.Status, r.Reason)
+	assert.True(t, r.HooksOK)
+	assert.Equal(t, mp, r.Mounted)
+	assert.Contains(t, l.calls, "mount /dev/mapper/data "+mp)
+	assert.NotContains(t, strings.Join(l.calls, "\n"), "keyring-open")
+	r, err = cl.Unlock(ctx, req, key)
+	require.NoError(t, err)
+	assert.Equal(t, wire.StatusAlreadyUnlocked, r.Status)
+	assert.Equal(t, 0, closeFn())
+
+	l = newFakeLocal(dir)
+	l.mappings["data"] = filepath.Join(dir, "other.img")
+	cl, _, closeFn = serveSession(t, serveApp(t, l), "--device", img, "--name", "data", "--mount-point", mp, "--lock-dir", dir)
+	r, err = cl.Unlock(ctx, req, key)
+	require.NoError(t, err)
+	assert.Equal(t, wire.StatusRefused, r.Status)
+	assert.Contains(t, r.Reason, "exists on "+filepath.Join(dir, "other.img"))
+	assert.Equal(t, 0, closeFn())
+}
+
+// TestServeEndsWithContext: serve blocked reading a keeper that says nothing returns when
+// its context ends (a signal), even on a stdin without read deadlines.
+func TestServeEndsWithContext(t *testing.T) {
+	dir := t.TempDir()
+	img, _, _ := serveImage(t, dir)
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	defer inW.Close()
+	a := serveApp(t, newFakeLocal(dir))
+	a.stdin, a.stdout, a.stderr = inR, outW, &syncBuf{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- a.main(ctx, []string{"serve", "--device", img, "--name", "data", "--lock-dir", dir})
+		outW.Close()
+	}()
+	cl := wire.NewClient(struct {
+		io.Reader
+		io.Writer
+	}{outR, inW}, "serve-test")
+	hctx, hcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer hcancel()
+	_, err := cl.Hello(hctx)
+	require.NoError(t, err)
+	cancel() // serve now waits in a read of stdin
+	select {
+	case code := <-done:
+		assert.NotEqual(t, 0, code)
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve still reading stdin 10 s after its context ended")
+	}
+}

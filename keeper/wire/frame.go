@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -283,11 +284,47 @@ func (c *conn) writeKey(ctx context.Context, key []byte) error {
 }
 
 func (c *conn) writeJSON(ctx context.Context, t Type, v any) error {
-	p, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("wire: encode %s: %w", t, err)
+	// The free text of an Error or a Result (an error message, a hook's failure) is cut
+	// until the encoded frame fits its limit: the limit is on the JSON, whose escapes
+	// make a string longer than its bytes.
+	var text *string
+	switch m := v.(type) {
+	case *Error:
+		e := *m
+		v, text = &e, &e.Message
+	case Result:
+		v, text = &m, &m.Reason
+	case *Result:
+		r := *m
+		v, text = &r, &r.Reason
 	}
-	return c.writeFrame(ctx, t, p)
+	limit, _ := MaxPayload(t)
+	for {
+		p, err := marshalJSON(v)
+		if err != nil {
+			return fmt.Errorf("wire: encode %s: %w", t, err)
+		}
+		if len(p) <= limit || text == nil || len(*text) <= len(ellipsis) {
+			return c.writeFrame(ctx, t, p)
+		}
+		// Every byte cut removes at least one encoded byte.
+		body := strings.TrimSuffix(*text, ellipsis)
+		keep := max(len(body)-(len(p)-limit)-len(ellipsis), 0)
+		*text = strings.ToValidUTF8(body[:keep], "") + ellipsis
+	}
+}
+
+const ellipsis = "…"
+
+// marshalJSON encodes v without HTML escapes: '<' stays one byte, not six.
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // decode parses a JSON payload strictly: one object, valid UTF-8, nothing after it.

@@ -350,3 +350,43 @@ func TestContextCancel(t *testing.T) {
 		t.Fatal("Serve ignored its context")
 	}
 }
+
+// A handler error whose message JSON-escapes past the Error frame's limit is still sent,
+// cut to fit, and the conversation goes on.
+func TestErrorFrameFitsItsLimit(t *testing.T) {
+	for name, msg := range map[string]string{
+		"escapes": "device " + strings.Repeat("<\x01", 2000),
+		"long":    strings.Repeat("é", 20000),
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := &testHandler{stateErr: errors.New(msg)}
+			cl, closeFn := pair(t, h)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err := cl.Hello(ctx)
+			require.NoError(t, err)
+			_, err = cl.State(ctx)
+			require.ErrorIs(t, err, ErrRemote)
+			_, err = cl.State(ctx)
+			require.ErrorIs(t, err, ErrRemote, "the conversation went on")
+			require.NoError(t, closeFn())
+		})
+	}
+}
+
+// A Result whose Reason is longer than the frame allows (a hook's output) is sent cut:
+// the volume was unlocked, the keeper must hear so.
+func TestResultFitsItsLimit(t *testing.T) {
+	h := &testHandler{result: Result{Status: StatusUnlocked, Mounted: "/data", Reason: strings.Repeat("<x>", 17000)}}
+	cl, closeFn := pair(t, h)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := cl.Hello(ctx)
+	require.NoError(t, err)
+	r, err := cl.Unlock(ctx, UnlockRequest{BootID: "b", LUKSUUID: "u"}, make([]byte, 32))
+	require.NoError(t, err)
+	require.Equal(t, StatusUnlocked, r.Status)
+	require.True(t, strings.HasSuffix(r.Reason, "…"))
+	require.True(t, strings.HasPrefix(r.Reason, "<x><x>"))
+	require.NoError(t, closeFn())
+}
