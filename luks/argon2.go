@@ -17,6 +17,10 @@ const (
 	DefaultMaxArgon2Work = 1 << 26
 )
 
+// argon2Slack is the room beyond the memory cost itself that the Go runtime needs to map
+// one slice of that size (a 64 MiB heap arena plus its metadata) and keep running.
+func argon2Slack(memory int64) uint64 { return 64<<10 + uint64(memory)/64 }
+
 // argon2Key derives keyLen bytes with argon2i or argon2id (version 0x13, no secret or
 // associated data, as cryptsetup's libargon2 call). The parameters come from a header and
 // are checked against libargon2's own limits first: x/crypto/argon2 panics on zero time or
@@ -45,6 +49,10 @@ func argon2Key(ctx context.Context, typ string, pass, salt []byte, time, memory,
 	}
 	if w := uint64(memory) * uint64(time); w > maxWork {
 		return nil, fmt.Errorf("%w: argon2 work %d KiB·passes, limit %d", ErrWorkLimit, w, maxWork)
+	}
+	if avail, ok := availableMemoryKiB(); ok && uint64(memory)+argon2Slack(memory) > avail {
+		return nil, fmt.Errorf("%w: argon2 needs %d KiB, %d KiB available (MemAvailable, RLIMIT_AS, cgroup memory.max)",
+			ErrOutOfMemory, memory, avail)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -114,7 +114,10 @@
 // header lists them; "ignore" slots only when named. Argon2 costs are checked before the
 // call (the library panics on zero time or lanes and allocates the whole memory cost at
 // once): memory above UnlockOptions.MaxArgon2Memory (default 4 GiB, cryptsetup's own
-// ceiling) or memory×passes above MaxArgon2Work is refused with ErrWorkLimit.
+// ceiling) or memory×passes above MaxArgon2Work is refused with ErrWorkLimit, and memory
+// beyond what the process can get (the least of MemAvailable, the room under RLIMIT_AS and
+// under cgroup v2 memory.max) with ErrOutOfMemory, cryptsetup's "Not enough available memory
+// to open a keyslot." (gocryptsetup exits 3), where the Go runtime would abort the process.
 //
 // Known differences from cryptsetup's loader, all on headers no cryptsetup writes: the
 // JSON is parsed by encoding/json, which refuses json-c's extensions (comments, single
