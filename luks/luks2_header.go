@@ -104,7 +104,7 @@ var ErrChecksum = errors.New("LUKS2 header checksum mismatch")
 // binary header with the csum field zeroed, then the whole JSON area, with the hash the
 // header names (any hash cryptsetup's backend has whose digest fits the 64-byte field).
 func checkChecksum2(bin, area []byte, alg string) error {
-	nh, err := sector.NewHash(alg)
+	nh, err := sector.NewHashLUKS2(alg)
 	if err != nil {
 		return fmt.Errorf("%w: checksum algorithm %q: %w", ErrCorruptHeader, alg, err)
 	}

@@ -154,7 +154,7 @@ func verifyDigest2(ctx context.Context, d *Digest2, key []byte, limit uint32) (b
 	if d.Type != "pbkdf2" {
 		return false, fmt.Errorf("%w: digest type %q", ErrUnsupportedHash, d.Type)
 	}
-	nh, err := sector.NewHash(d.Hash)
+	nh, err := sector.NewHashLUKS2(d.Hash)
 	if err != nil {
 		return false, fmt.Errorf("digest hash %q: %w", d.Hash, err)
 	}
@@ -351,7 +351,7 @@ func (h *Header2) keyslotKey(ctx context.Context, r io.ReaderAt, ks *Keyslot2, p
 	if ks.Area.KeySize <= 0 || ks.Area.KeySize > 512 {
 		return nil, fmt.Errorf("%w: area key size %d", ErrCorruptKeyslot, ks.Area.KeySize)
 	}
-	afHash, err := sector.NewHash(ks.AF.Hash)
+	afHash, err := sector.NewHashLUKS2(ks.AF.Hash)
 	if err != nil {
 		return nil, fmt.Errorf("AF hash %q: %w", ks.AF.Hash, err)
 	}
@@ -373,7 +373,7 @@ func (h *Header2) keyslotKey(ctx context.Context, r io.ReaderAt, ks *Keyslot2, p
 	var dk []byte
 	switch ks.KDF.Type {
 	case "pbkdf2":
-		nh, err := sector.NewHash(ks.KDF.Hash)
+		nh, err := sector.NewHashLUKS2(ks.KDF.Hash)
 		if err != nil {
 			return nil, fmt.Errorf("kdf hash %q: %w", ks.KDF.Hash, err)
 		}
