@@ -350,10 +350,50 @@ func cInt64(v any) int64 {
 // encryption and the data offset in 512-byte sectors.
 func DumpVolumeKey2(w io.Writer, dataPath string, h *Header2, vk *VolumeKey) error {
 	name, mode := "", ""
-	var off uint64
-	if s, ok := h.Segments[0]; ok {
+	if s, ok := h.Segments[h.defaultSegment()]; ok {
 		name, mode, _ = sector.SplitSpec(s.Encryption)
-		off = s.Offset / SectorSize
 	}
+	off := h.dataOffset() / SectorSize
 	return dumpVolumeKey(w, dataPath, name, mode, int64(int32(off)), h.UUID, vk)
+}
+
+// dataOffset is LUKS2_get_data_offset: the backup-final segment's offset during a
+// reencryption, else the smallest offset among the segments that are not backups.
+func (h *Header2) dataOffset() uint64 {
+	if id := h.defaultSegment(); id != 0 || segment2HasFlag(h.Segments[0], "backup-final") {
+		return h.Segments[id].Offset
+	}
+	min, found := uint64(0), false
+	for _, id := range sortedKeys(h.Segments) {
+		s := h.Segments[id]
+		if segmentIsBackup(s) {
+			continue
+		}
+		if !found || s.Offset < min {
+			min, found = s.Offset, true
+		}
+	}
+	return min
+}
+
+func segment2HasFlag(s *Segment2, flag string) bool {
+	if s == nil {
+		return false
+	}
+	for _, f := range s.Flags {
+		if f == flag {
+			return true
+		}
+	}
+	return false
+}
+
+// segmentIsBackup is json_segment_is_backup: a flag starting with "backup-".
+func segmentIsBackup(s *Segment2) bool {
+	for _, f := range s.Flags {
+		if len(f) >= 7 && f[:7] == "backup-" {
+			return true
+		}
+	}
+	return false
 }

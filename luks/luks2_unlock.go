@@ -119,6 +119,29 @@ func (h *Header2) SegmentDigest(seg int) (id int, ok bool) {
 	return -1, false
 }
 
+// defaultSegment is LUKS2_get_default_segment: during an online reencryption the segment
+// flagged "backup-final" (the new key's), else segment 0. Keys are checked against its digest.
+func (h *Header2) defaultSegment() int {
+	for _, id := range sortedKeys(h.Segments) {
+		for _, f := range h.Segments[id].Flags {
+			if f == "backup-final" {
+				return id
+			}
+		}
+	}
+	return 0
+}
+
+// keyslotDigest is the digest keyslot slot belongs to (nil if none).
+func (h *Header2) keyslotDigest(slot int) *Digest2 {
+	for _, id := range sortedKeys(h.Digests) {
+		if containsInt(h.Digests[id].Keyslots, slot) {
+			return h.Digests[id]
+		}
+	}
+	return nil
+}
+
 // segmentDigest is the digest that covers segment seg (nil if none).
 func (h *Header2) segmentDigest(seg int) *Digest2 {
 	for _, id := range sortedKeys(h.Digests) {
@@ -141,9 +164,10 @@ func sortedKeys[V any](m map[int]V) []int {
 }
 
 func (h *Header2) verifyKey(ctx context.Context, key []byte) (bool, error) {
-	d := h.segmentDigest(0)
+	seg := h.defaultSegment()
+	d := h.segmentDigest(seg)
 	if d == nil {
-		return false, fmt.Errorf("%w: segment 0 has no digest", ErrCorruptHeader)
+		return false, fmt.Errorf("%w: segment %d has no digest", ErrCorruptHeader, seg)
 	}
 	return verifyDigest2(ctx, d, key, DefaultMaxIterations)
 }
@@ -210,7 +234,9 @@ func UnlockAny(ctx context.Context, hdr io.ReaderAt, passphrase []byte, opts Unl
 // Unlock2 opens a LUKS2 header with passphrase, as cryptsetup's LUKS2_keyslot_open does for
 // the data segment: with opts.Keyslot that slot only (even one of priority "ignore");
 // otherwise first every slot of priority "prefer", then every "normal" one, in the order
-// the header lists them, skipping slots that do not belong to segment 0's digest. A
+// the header lists them, skipping slots that do not belong to the default segment's digest (segment 0, or the one
+// flagged backup-final during an online reencryption). With opts.AllowUnbound an
+// explicitly named slot that belongs to no segment is checked against its own digest. A
 // wrong passphrase everywhere is ErrWrongPassphrase. Mandatory requirements do not stop
 // an unlock (cryptsetup open --test-passphrase succeeds too); they stop a mapping or a
 // Volume (DataSegment returns ErrUnmetRequirements). PBKDF2 work is bounded by opts.MaxIterations, argon2 memory and
@@ -224,20 +250,31 @@ func Unlock2(ctx context.Context, hdr io.ReaderAt, passphrase []byte, opts Unloc
 	if err != nil {
 		return nil, nil, -1, err
 	}
-	d := h.segmentDigest(0)
+	seg := h.defaultSegment()
+	d := h.segmentDigest(seg)
 	if d == nil {
-		return h, nil, -1, fmt.Errorf("%w: segment 0 has no digest", ErrCorruptHeader)
+		return h, nil, -1, fmt.Errorf("%w: segment %d has no digest", ErrCorruptHeader, seg)
 	}
 	if opts.Keyslot != nil {
+		if kd := h.keyslotDigest(*opts.Keyslot); opts.AllowUnbound && kd != nil && len(kd.Segments) == 0 {
+			d = kd
+		}
 		vk, err := h.openKeyslot(ctx, hdr, *opts.Keyslot, d, passphrase, opts)
 		if err != nil {
 			return h, nil, -1, err
 		}
 		return h, vk, *opts.Keyslot, nil
 	}
+	// As LUKS2_keyslot_open_priority: a pass's result is the last slot's (wrong passphrase
+	// or unusable for the segment), and a wrong passphrase in either pass outweighs an
+	// unusable last slot in the other.
+	const (
+		noEntry = iota
+		wrongPass
+	)
 	var firstErr error
-	wrong := false
-	for _, prio := range []int{PriorityPrefer, PriorityNormal} {
+	var res [2]int
+	for pass, prio := range []int{PriorityPrefer, PriorityNormal} {
 		for _, i := range h.keyslotOrder() {
 			ks := h.Keyslots[i]
 			p := PriorityNormal
@@ -252,8 +289,9 @@ func Unlock2(ctx context.Context, hdr io.ReaderAt, passphrase []byte, opts Unloc
 			case err == nil:
 				return h, vk, i, nil
 			case errors.Is(err, ErrWrongPassphrase):
-				wrong = true
+				res[pass] = wrongPass
 			case errors.Is(err, ErrKeyslotInactive):
+				res[pass] = noEntry
 			case errors.Is(err, ErrWorkLimit):
 				if firstErr == nil {
 					firstErr = err
@@ -264,7 +302,7 @@ func Unlock2(ctx context.Context, hdr io.ReaderAt, passphrase []byte, opts Unloc
 		}
 	}
 	switch {
-	case wrong:
+	case res[1] == wrongPass || res[0] == wrongPass:
 		return h, nil, -1, ErrWrongPassphrase
 	case firstErr != nil:
 		return h, nil, -1, firstErr
