@@ -114,7 +114,7 @@ func (h *Header2) Dump(w io.Writer, path string) error {
 		}
 		prio := int64(PriorityNormal)
 		if p, ok := km["priority"]; ok {
-			prio = int64(int32(cInt64(p)))
+			prio = int64(jsoncInt(p))
 		}
 		desc := "invalid"
 		switch prio {
@@ -206,7 +206,7 @@ func dumpLUKS2Keyslot(bw *bufio.Writer, km map[string]any) {
 	}
 	fmt.Fprint(bw, "\tSalt:       ")
 	hexBase64(bw, kdf["salt"])
-	fmt.Fprintf(bw, "\tAF stripes: %d\n", uint32(int32(cInt64(af["stripes"]))))
+	fmt.Fprintf(bw, "\tAF stripes: %d\n", uint32(jsoncInt(af["stripes"])))
 	fmt.Fprintf(bw, "\tAF hash:    %s\n", cStr(af["hash"]))
 	o, _ := strtoull(cStr(area["offset"]))
 	s, _ := strtoull(cStr(area["size"]))

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -286,8 +287,8 @@ func (j *json2) fill(h *Header2) {
 			Raw: raw(v),
 		}
 		if m, _ := v.(map[string]any); m != nil {
-			if n, ok := m["priority"].(json.Number); ok {
-				p, _ := strconv.Atoi(string(n))
+			if v, ok := m["priority"]; ok {
+				p := int(jsoncInt(v))
 				ks.Priority = &p
 			}
 		}
@@ -360,4 +361,74 @@ func atoi(s string) int {
 		}
 	}
 	return n
+}
+
+// jsoncInt is json-c's json_object_get_int, which cryptsetup reads priorities and AF
+// stripes with: null, objects and arrays are 0, booleans 0 or 1, integers and doubles
+// saturate at the int32 bounds (doubles truncated toward zero), strings are parsed as
+// strtoll does (leading space, sign, digits, anything after ignored; no digits = 0).
+func jsoncInt(v any) int32 {
+	sat := func(i int64) int32 {
+		switch {
+		case i > math.MaxInt32:
+			return math.MaxInt32
+		case i < math.MinInt32:
+			return math.MinInt32
+		}
+		return int32(i)
+	}
+	switch x := v.(type) {
+	case bool:
+		if x {
+			return 1
+		}
+		return 0
+	case json.Number:
+		s := string(x)
+		if !strings.ContainsAny(s, ".eE") {
+			i, err := strconv.ParseInt(s, 10, 64)
+			if err != nil { // out of int64 range: json-c keeps it saturated too
+				if strings.HasPrefix(s, "-") {
+					return math.MinInt32
+				}
+				return math.MaxInt32
+			}
+			return sat(i)
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		switch {
+		case err != nil && !math.IsInf(f, 0):
+			return 0
+		case f <= math.MinInt32:
+			return math.MinInt32
+		case f >= math.MaxInt32:
+			return math.MaxInt32
+		}
+		return int32(f)
+	case string:
+		i := 0
+		for i < len(x) && (x[i] == ' ' || (x[i] >= '\t' && x[i] <= '\r')) {
+			i++
+		}
+		j := i
+		if j < len(x) && (x[j] == '+' || x[j] == '-') {
+			j++
+		}
+		k := j
+		for k < len(x) && x[k] >= '0' && x[k] <= '9' {
+			k++
+		}
+		if k == j {
+			return 0
+		}
+		n, err := strconv.ParseInt(x[i:k], 10, 64)
+		if err != nil {
+			if x[i] == '-' {
+				return math.MinInt32
+			}
+			return math.MaxInt32
+		}
+		return sat(n)
+	}
+	return 0
 }
