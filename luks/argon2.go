@@ -35,8 +35,11 @@ func argon2Key(ctx context.Context, typ string, pass, salt []byte, time, memory,
 	switch {
 	case time < 1 || time > 1<<32-1:
 		return nil, fmt.Errorf("%w: argon2 time cost %d", ErrCorruptKeyslot, time)
-	case cpus < 1 || cpus > 255:
-		return nil, fmt.Errorf("%w: argon2 parallelism %d (1..255 supported)", ErrCorruptKeyslot, cpus)
+	case cpus < 1 || cpus > 1<<24-1: // libargon2's ARGON2_MAX_LANES
+		return nil, fmt.Errorf("%w: argon2 parallelism %d", ErrCorruptKeyslot, cpus)
+	case cpus > 255:
+		// Valid for libargon2 (cryptsetup opens it), but x/crypto/argon2 takes a uint8.
+		return nil, fmt.Errorf("%w: argon2 parallelism %d (golang.org/x/crypto/argon2 supports 1..255)", ErrUnsupportedKDF, cpus)
 	case memory < 8*cpus || memory > 1<<32-1:
 		return nil, fmt.Errorf("%w: argon2 memory cost %d KiB for %d lanes", ErrCorruptKeyslot, memory, cpus)
 	case keyLen < 4:

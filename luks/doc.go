@@ -118,6 +118,9 @@
 // beyond what the process can get (the least of MemAvailable, the room under RLIMIT_AS and
 // under cgroup v2 memory.max) with ErrOutOfMemory, cryptsetup's "Not enough available memory
 // to open a keyslot." (gocryptsetup exits 3), where the Go runtime would abort the process.
+// Argon2 parallelism above 255 lanes, which libargon2 and so cryptsetup accept (up to
+// 2^24-1) but golang.org/x/crypto/argon2 cannot compute (it takes a uint8), is refused with
+// ErrUnsupportedKDF; cryptsetup itself never writes more than 4 lanes.
 //
 // Known differences from cryptsetup's loader, all on headers no cryptsetup writes: the
 // JSON is parsed by encoding/json, which refuses json-c's extensions (comments, single

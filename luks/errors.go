@@ -43,6 +43,10 @@ var (
 	// allocation would end the process instead of returning.
 	//lint:ignore ST1005 cryptsetup's exact message
 	ErrOutOfMemory = errors.New("Not enough available memory to open a keyslot.")
+	// ErrUnsupportedKDF: KDF parameters valid for cryptsetup that this package cannot
+	// compute: argon2 parallelism above 255 (golang.org/x/crypto/argon2 takes a uint8;
+	// cryptsetup never writes more than 4 lanes, but accepts up to 2^24-1).
+	ErrUnsupportedKDF = errors.New("unsupported key derivation parameters")
 	// ErrInvalidParameter: a caller-supplied option is out of range.
 	ErrInvalidParameter = errors.New("invalid parameter")
 )
