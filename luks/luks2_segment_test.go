@@ -3,7 +3,9 @@ package luks
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -93,4 +95,52 @@ func TestUnlock2UnboundSlot(t *testing.T) {
 	_, _, _, err = Unlock2(ctx, bytes.NewReader(b), []byte("passU"), UnlockOptions{})
 	assert.ErrorIs(t, err, ErrKeyslotInactive)
 	assert.NotErrorIs(t, err, ErrWrongPassphrase)
+}
+
+// TestLUKS2ReencryptSegmentsCompared: in a header being reencrypted (reencrypt --init-only)
+// the regular segments must match a backup segment as json_segment_cmp compares them (type,
+// sector size, cipher); each variant is accepted or refused exactly as cryptsetup 2.6.1's
+// luksDump accepts or refuses it.
+func TestLUKS2ReencryptSegmentsCompared(t *testing.T) {
+	cryptsetupBin(t)
+	dir := t.TempDir()
+	img := newImage(t, dir, "re.img", 40<<20)
+	mustCS(t, []byte("pass0"), "luksFormat", "--type", "luks2", "-q", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", img, "-")
+	mustCS(t, []byte("pass0"), "reencrypt", "--init-only", "-q", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--key-file", "-", img)
+	base, err := os.ReadFile(img)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name   string
+		accept bool
+		edit   func(segs map[string]any)
+	}{
+		{"unchanged", true, func(map[string]any) {}},
+		{"seg0-sector-512", false, func(s map[string]any) { obj(s, "0")["sector_size"] = json.Number("512") }},
+		{"seg0-cipher", false, func(s map[string]any) { obj(s, "0")["encryption"] = "aes-cbc-essiv:sha256" }},
+		{"final-cipher-seg0-matches-previous", true, func(s map[string]any) { obj(s, "2")["encryption"] = "serpent-xts-plain64" }},
+		{"in-reencryption-must-match-final", false, func(s map[string]any) {
+			obj(s, "0")["flags"] = []any{"in-reencryption"}
+			obj(s, "2")["encryption"] = "serpent-xts-plain64"
+		}},
+		{"in-reencryption-matches-final", true, func(s map[string]any) {
+			obj(s, "0")["flags"] = []any{"in-reencryption"}
+			obj(s, "1")["encryption"] = "serpent-xts-plain64"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			im := newL2Image(bytes.Clone(base))
+			im.edit(t, func(m map[string]any) { tc.edit(obj(m, "segments")) })
+			im.sealBoth()
+			p := filepath.Join(dir, tc.name+".img")
+			require.NoError(t, os.WriteFile(p, im.b, 0o600))
+			cs := runCS(t, nil, "luksDump", p)
+			require.Equal(t, tc.accept, cs.code == 0, "cryptsetup: %s", cs.stderr)
+			_, err := ReadHeader2(bytes.NewReader(im.b))
+			if tc.accept {
+				assert.NoError(t, err)
+			} else {
+				assert.ErrorIs(t, err, ErrCorruptHeader)
+			}
+		})
+	}
 }
