@@ -132,7 +132,8 @@ func (h *Header2) Dump(w io.Writer, path string) error {
 		case "reencrypt":
 			dumpReencKeyslot(bw, km)
 		}
-		for _, dk := range sortedIDs(digests) {
+		for _, id := range h.digestOrder() {
+			dk := strconv.Itoa(id)
 			dm, _ := digests[dk].(map[string]any)
 			arr, _ := dm["keyslots"].([]any)
 			for _, x := range arr {
@@ -243,7 +244,7 @@ func dumpReencKeyslot(bw *bufio.Writer, km map[string]any) {
 // digest (the first digest listing it) covers one of the regular segments.
 func (h *Header2) keyslotBound(slot int) bool {
 	d := -1
-	for _, id := range sortedKeys(h.Digests) {
+	for _, id := range h.digestOrder() {
 		if containsInt(h.Digests[id].Keyslots, slot) {
 			d = id
 			break
@@ -260,7 +261,7 @@ func (h *Header2) keyslotBound(slot int) bool {
 		}
 	}
 	for s := 0; s < n; s++ {
-		for _, id := range sortedKeys(h.Digests) {
+		for _, id := range h.digestOrder() {
 			if containsInt(h.Digests[id].Segments, s) {
 				if id == d {
 					return true

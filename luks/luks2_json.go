@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -242,23 +241,6 @@ func b64(s string) []byte {
 		return nil
 	}
 	return b
-}
-
-// sortedIDs returns the numbered keys of an object in numeric order (cryptsetup walks
-// keyslots, tokens and segments by number).
-func sortedIDs(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := atoi(keys[i]), atoi(keys[j])
-		if a != b {
-			return a < b
-		}
-		return keys[i] < keys[j]
-	})
-	return keys
 }
 
 func raw(v any) json.RawMessage {

@@ -111,7 +111,7 @@ func (h *Header2) DataSegment() (DataSegment, error) {
 // SegmentDigest is the id of the digest that covers segment seg (cryptsetup
 // LUKS2_digest_by_segment); ok is false when none does.
 func (h *Header2) SegmentDigest(seg int) (id int, ok bool) {
-	for _, id := range sortedKeys(h.Digests) {
+	for _, id := range h.digestOrder() {
 		if containsInt(h.Digests[id].Segments, seg) {
 			return id, true
 		}
@@ -134,7 +134,7 @@ func (h *Header2) defaultSegment() int {
 
 // keyslotDigest is the digest keyslot slot belongs to (nil if none).
 func (h *Header2) keyslotDigest(slot int) *Digest2 {
-	for _, id := range sortedKeys(h.Digests) {
+	for _, id := range h.digestOrder() {
 		if containsInt(h.Digests[id].Keyslots, slot) {
 			return h.Digests[id]
 		}
@@ -144,7 +144,7 @@ func (h *Header2) keyslotDigest(slot int) *Digest2 {
 
 // segmentDigest is the digest that covers segment seg (nil if none).
 func (h *Header2) segmentDigest(seg int) *Digest2 {
-	for _, id := range sortedKeys(h.Digests) {
+	for _, id := range h.digestOrder() {
 		for _, s := range h.Digests[id].Segments {
 			if s == seg {
 				return h.Digests[id]
