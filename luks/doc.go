@@ -122,14 +122,14 @@
 // 2^24-1) but golang.org/x/crypto/argon2 cannot compute (it takes a uint8), is refused with
 // ErrUnsupportedKDF; cryptsetup itself never writes more than 4 lanes.
 //
-// Known differences from cryptsetup's loader, all on headers no cryptsetup writes: the
-// JSON is parsed by encoding/json, which refuses json-c's extensions (comments, single
-// quotes, NaN) that cryptsetup accepts; the "JSON fits its area" check measures the text
-// without white space rather than json-c's re-serialization (they differ only for escapes
-// json-c writes longer); during an online reencryption the regular segments are not
-// compared with the backup segments, so such a header may load here where cryptsetup
-// refuses it, but it cannot be mapped (its requirement blocks DataSegment). Tokens of
-// external plugins (systemd-tpm2, …) dump without the lines cryptsetup's plugins add.
+// The JSON area is read with json-c's grammar (luks/internal/jsonc: comments, single
+// quotes, trailing commas, NaN, duplicate keys, nesting limit 32, strings as raw bytes) and
+// its size checked as json-c writes it back, as cryptsetup does. Digests and keyslots are
+// walked in the text's order, as json-c keeps it. Known differences from cryptsetup, all on
+// headers no cryptsetup writes: a pbkdf2 digest shorter than 20 bytes (md4, md5) is
+// refused, where cryptsetup 2.6.1 accepts any passphrase for it; sm3 is refused (no Go
+// implementation). Tokens of external plugins (systemd-tpm2, …) dump without the lines
+// cryptsetup's plugins add.
 //
 // One API for both versions: Load returns a Metadata (*Header or *Header2), UnlockAny
 // unlocks either, IsLUKS accepts either (IsLUKSVersion one), and Metadata.DataSegment

@@ -8,6 +8,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/cloudluks/cloudluks/luks/internal/jsonc"
 )
 
 // Keyslot2 is one entry of the LUKS2 "keyslots" object. Fields a keyslot type does not use
@@ -109,18 +111,16 @@ func parseAndValidateJSON2(area []byte) (*json2, []byte, error) {
 	if len(area) == 0 || area[0] != '{' {
 		return nil, nil, fmt.Errorf("%w: JSON area does not start with '{'", ErrCorruptHeader)
 	}
-	dec := json.NewDecoder(bytes.NewReader(area))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	// json-c's own grammar (json_tokener_parse_ex with the default depth of 32): comments,
+	// single quotes, trailing commas, NaN, duplicate keys (the last value wins) and strings
+	// kept as raw bytes, exactly as cryptsetup reads them. The tokener also consumes the
+	// white space and comments after the object; only NUL may follow.
+	jv, n, err := jsonc.Parse(area)
+	if err != nil {
 		return nil, nil, fmt.Errorf("%w: JSON: %w", ErrCorruptHeader, err)
 	}
-	end := dec.InputOffset()
-	// json-c's tokener consumes the white space that follows the object (space, tab, CR,
-	// LF; not VT or FF), so only what comes after that must be NUL.
-	for end < int64(len(area)) && bytes.IndexByte([]byte(" \t\r\n"), area[end]) >= 0 {
-		end++
-	}
+	v := jsoncTree(jv)
+	end := int64(n)
 	if end >= int64(len(area)) {
 		return nil, nil, fmt.Errorf("%w: JSON area has no trailing NUL byte", ErrCorruptHeader)
 	}
@@ -132,11 +132,13 @@ func parseAndValidateJSON2(area []byte) (*json2, []byte, error) {
 		return nil, nil, fmt.Errorf("%w: JSON is not an object", ErrCorruptHeader)
 	}
 	text := bytes.TrimRight(area[:end], " \t\r\n")
-	if err := validate2(root, uint64(len(area)), text); err != nil {
+	// The size check measures the tree as json-c writes it back (LUKS2_check_json_size).
+	ser := jsonc.Marshal(jv)
+	if err := validate2(root, uint64(len(area)), ser); err != nil {
 		if !repair2(root) {
 			return nil, nil, err
 		}
-		if err2 := validate2(root, uint64(len(area)), text); err2 != nil {
+		if err2 := validate2(root, uint64(len(area)), ser); err2 != nil {
 			return nil, nil, err
 		}
 	}
@@ -413,4 +415,31 @@ func jsoncInt(v any) int32 {
 		return sat(n)
 	}
 	return 0
+}
+
+// jsoncTree converts a jsonc tree into the generic tree the validation and the dump walk:
+// objects map[string]any, arrays []any, numbers json.Number (json-c's text), strings their
+// raw bytes, booleans, nil for null.
+func jsoncTree(v *jsonc.Value) any {
+	switch v.Kind {
+	case jsonc.Object:
+		m := make(map[string]any, len(v.Members))
+		for _, mb := range v.Members {
+			m[mb.Key] = jsoncTree(mb.Value)
+		}
+		return m
+	case jsonc.Array:
+		a := make([]any, len(v.Items))
+		for i, it := range v.Items {
+			a[i] = jsoncTree(it)
+		}
+		return a
+	case jsonc.String:
+		return v.Text
+	case jsonc.Number:
+		return json.Number(v.Text)
+	case jsonc.Bool:
+		return v.Bool
+	}
+	return nil
 }

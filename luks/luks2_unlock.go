@@ -1,15 +1,14 @@
 package luks
 
 import (
-	"bytes"
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
 
+	"github.com/cloudluks/cloudluks/luks/internal/jsonc"
 	"github.com/cloudluks/cloudluks/luks/sector"
 )
 
@@ -315,21 +314,10 @@ func Unlock2(ctx context.Context, hdr io.ReaderAt, passphrase []byte, opts Unloc
 func (h *Header2) keyslotOrder() []int {
 	var out []int
 	seen := map[int]bool{}
-	var root map[string]json.RawMessage
-	if json.Unmarshal(h.JSON, &root) == nil {
-		dec := json.NewDecoder(bytes.NewReader(root["keyslots"]))
-		if t, err := dec.Token(); err == nil && t == json.Delim('{') {
-			for dec.More() {
-				t, err := dec.Token()
-				if err != nil {
-					break
-				}
-				var skip json.RawMessage
-				if dec.Decode(&skip) != nil {
-					break
-				}
-				k, _ := t.(string)
-				if n := atoi(k); numbered(k) && !seen[n] && h.Keyslots[n] != nil {
+	if v, _, err := jsonc.Parse(h.JSON); err == nil {
+		if ks := v.Get("keyslots"); ks != nil && ks.Kind == jsonc.Object {
+			for _, m := range ks.Members {
+				if n := atoi(m.Key); numbered(m.Key) && !seen[n] && h.Keyslots[n] != nil {
 					out = append(out, n)
 					seen[n] = true
 				}

@@ -1,7 +1,6 @@
 package luks
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -590,13 +589,12 @@ func validateAreas2(root map[string]any) error {
 }
 
 // validateJSONSize2 is hdr_validate_json_size: config.json_size equals the area, and the
-// metadata written back without white space fits it.
-func validateJSONSize2(root map[string]any, areaSize uint64, text []byte) error {
+// metadata as json-c writes it back (ser) fits it.
+func validateJSONSize2(root map[string]any, areaSize uint64, ser []byte) error {
 	if js := jU64(jObj(root, "config"), "json_size"); js != areaSize {
 		return corrupt("config json_size %d does not match the JSON area of %d bytes", js, areaSize)
 	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, text); err == nil && uint64(buf.Len()) > areaSize {
+	if uint64(len(ser)) > areaSize {
 		return corrupt("JSON does not fit in the designated area")
 	}
 	return nil
