@@ -126,8 +126,10 @@
 // quotes, trailing commas, NaN, duplicate keys, nesting limit 32, strings as raw bytes) and
 // its size checked as json-c writes it back, as cryptsetup does. Digests and keyslots are
 // walked in the text's order, as json-c keeps it. Known differences from cryptsetup, all on
-// headers no cryptsetup writes: a pbkdf2 digest shorter than 20 bytes (md4, md5) is
-// refused, where cryptsetup 2.6.1 accepts any passphrase for it; sm3 is refused (no Go
+// headers no cryptsetup writes: a pbkdf2 digest whose length is neither 20 bytes nor the
+// hash's size (md4 and md5 digests, or a 32-byte digest with sha3-512) is refused as
+// corrupt, where cryptsetup 2.6.1's PBKDF2_digest_verify reports success without comparing
+// anything (any passphrase opens such a volume there); sm3 is refused (no Go
 // implementation). Tokens of external plugins (systemd-tpm2, …) dump without the lines
 // cryptsetup's plugins add.
 //
