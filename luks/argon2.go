@@ -17,6 +17,10 @@ const (
 	DefaultMaxArgon2Work = 1 << 26
 )
 
+// argon2Slack is the room beyond the memory cost itself that the Go runtime needs to map
+// one slice of that size (a 64 MiB heap arena plus its metadata) and keep running.
+func argon2Slack(memory int64) uint64 { return 64<<10 + uint64(memory)/64 }
+
 // argon2Key derives keyLen bytes with argon2i or argon2id (version 0x13, no secret or
 // associated data, as cryptsetup's libargon2 call). The parameters come from a header and
 // are checked against libargon2's own limits first: x/crypto/argon2 panics on zero time or
@@ -31,8 +35,11 @@ func argon2Key(ctx context.Context, typ string, pass, salt []byte, time, memory,
 	switch {
 	case time < 1 || time > 1<<32-1:
 		return nil, fmt.Errorf("%w: argon2 time cost %d", ErrCorruptKeyslot, time)
-	case cpus < 1 || cpus > 255:
-		return nil, fmt.Errorf("%w: argon2 parallelism %d (1..255 supported)", ErrCorruptKeyslot, cpus)
+	case cpus < 1 || cpus > 1<<24-1: // libargon2's ARGON2_MAX_LANES
+		return nil, fmt.Errorf("%w: argon2 parallelism %d", ErrCorruptKeyslot, cpus)
+	case cpus > 255:
+		// Valid for libargon2 (cryptsetup opens it), but x/crypto/argon2 takes a uint8.
+		return nil, fmt.Errorf("%w: argon2 parallelism %d (golang.org/x/crypto/argon2 supports 1..255)", ErrUnsupportedKDF, cpus)
 	case memory < 8*cpus || memory > 1<<32-1:
 		return nil, fmt.Errorf("%w: argon2 memory cost %d KiB for %d lanes", ErrCorruptKeyslot, memory, cpus)
 	case keyLen < 4:
@@ -45,6 +52,10 @@ func argon2Key(ctx context.Context, typ string, pass, salt []byte, time, memory,
 	}
 	if w := uint64(memory) * uint64(time); w > maxWork {
 		return nil, fmt.Errorf("%w: argon2 work %d KiB·passes, limit %d", ErrWorkLimit, w, maxWork)
+	}
+	if avail, ok := availableMemoryKiB(); ok && uint64(memory)+argon2Slack(memory) > avail {
+		return nil, fmt.Errorf("%w: argon2 needs %d KiB, %d KiB available (MemAvailable, RLIMIT_AS, cgroup memory.max)",
+			ErrOutOfMemory, memory, avail)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -114,16 +114,24 @@
 // header lists them; "ignore" slots only when named. Argon2 costs are checked before the
 // call (the library panics on zero time or lanes and allocates the whole memory cost at
 // once): memory above UnlockOptions.MaxArgon2Memory (default 4 GiB, cryptsetup's own
-// ceiling) or memory×passes above MaxArgon2Work is refused with ErrWorkLimit.
+// ceiling) or memory×passes above MaxArgon2Work is refused with ErrWorkLimit, and memory
+// beyond what the process can get (the least of MemAvailable, the room under RLIMIT_AS and
+// under cgroup v2 memory.max) with ErrOutOfMemory, cryptsetup's "Not enough available memory
+// to open a keyslot." (gocryptsetup exits 3), where the Go runtime would abort the process.
+// Argon2 parallelism above 255 lanes, which libargon2 and so cryptsetup accept (up to
+// 2^24-1) but golang.org/x/crypto/argon2 cannot compute (it takes a uint8), is refused with
+// ErrUnsupportedKDF; cryptsetup itself never writes more than 4 lanes.
 //
-// Known differences from cryptsetup's loader, all on headers no cryptsetup writes: the
-// JSON is parsed by encoding/json, which refuses json-c's extensions (comments, single
-// quotes, NaN) that cryptsetup accepts; the "JSON fits its area" check measures the text
-// without white space rather than json-c's re-serialization (they differ only for escapes
-// json-c writes longer); during an online reencryption the regular segments are not
-// compared with the backup segments, so such a header may load here where cryptsetup
-// refuses it, but it cannot be mapped (its requirement blocks DataSegment). Tokens of
-// external plugins (systemd-tpm2, …) dump without the lines cryptsetup's plugins add.
+// The JSON area is read with json-c's grammar (luks/internal/jsonc: comments, single
+// quotes, trailing commas, NaN, duplicate keys, nesting limit 32, strings as raw bytes) and
+// its size checked as json-c writes it back, as cryptsetup does. Digests and keyslots are
+// walked in the text's order, as json-c keeps it. Known differences from cryptsetup, all on
+// headers no cryptsetup writes: a pbkdf2 digest whose length is neither 20 bytes nor the
+// hash's size (md4 and md5 digests, or a 32-byte digest with sha3-512) is refused as
+// corrupt, where cryptsetup 2.6.1's PBKDF2_digest_verify reports success without comparing
+// anything (any passphrase opens such a volume there); sm3 is refused (no Go
+// implementation). Tokens of external plugins (systemd-tpm2, …) dump without the lines
+// cryptsetup's plugins add.
 //
 // One API for both versions: Load returns a Metadata (*Header or *Header2), UnlockAny
 // unlocks either, IsLUKS accepts either (IsLUKSVersion one), and Metadata.DataSegment

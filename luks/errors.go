@@ -37,6 +37,16 @@ var (
 	// ErrWorkLimit: the PBKDF2 work a header asks for (iterations times output blocks)
 	// exceeds the caller's work limit (UnlockOptions.MaxIterations).
 	ErrWorkLimit = errors.New("PBKDF2 work exceeds the work limit")
+	// ErrOutOfMemory: an argon2 keyslot needs more memory than the process can get
+	// (MemAvailable, RLIMIT_AS, cgroup memory.max); cryptsetup's "Not enough available
+	// memory to open a keyslot." (exit code 3). Checked before deriving: a failed Go
+	// allocation would end the process instead of returning.
+	//lint:ignore ST1005 cryptsetup's exact message
+	ErrOutOfMemory = errors.New("Not enough available memory to open a keyslot.")
+	// ErrUnsupportedKDF: KDF parameters valid for cryptsetup that this package cannot
+	// compute: argon2 parallelism above 255 (golang.org/x/crypto/argon2 takes a uint8;
+	// cryptsetup never writes more than 4 lanes, but accepts up to 2^24-1).
+	ErrUnsupportedKDF = errors.New("unsupported key derivation parameters")
 	// ErrInvalidParameter: a caller-supplied option is out of range.
 	ErrInvalidParameter = errors.New("invalid parameter")
 )

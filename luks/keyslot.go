@@ -51,6 +51,10 @@ type UnlockOptions struct {
 	MaxArgon2Memory uint32
 	// MaxArgon2Work bounds argon2 memory times passes (KiB·passes); 0 = DefaultMaxArgon2Work.
 	MaxArgon2Work uint64
+	// AllowUnbound (LUKS2, with Keyslot set): a slot that belongs to no segment is checked
+	// against its own digest, as `cryptsetup open --test-passphrase --key-slot N` does. The
+	// key returned is then not the data segment's key.
+	AllowUnbound bool
 }
 
 // crypto bundles what key-slot work needs from a validated header.

@@ -114,7 +114,7 @@ func (h *Header2) Dump(w io.Writer, path string) error {
 		}
 		prio := int64(PriorityNormal)
 		if p, ok := km["priority"]; ok {
-			prio = int64(int32(cInt64(p)))
+			prio = int64(jsoncInt(p))
 		}
 		desc := "invalid"
 		switch prio {
@@ -132,7 +132,8 @@ func (h *Header2) Dump(w io.Writer, path string) error {
 		case "reencrypt":
 			dumpReencKeyslot(bw, km)
 		}
-		for _, dk := range sortedIDs(digests) {
+		for _, id := range h.digestOrder() {
+			dk := strconv.Itoa(id)
 			dm, _ := digests[dk].(map[string]any)
 			arr, _ := dm["keyslots"].([]any)
 			for _, x := range arr {
@@ -206,7 +207,7 @@ func dumpLUKS2Keyslot(bw *bufio.Writer, km map[string]any) {
 	}
 	fmt.Fprint(bw, "\tSalt:       ")
 	hexBase64(bw, kdf["salt"])
-	fmt.Fprintf(bw, "\tAF stripes: %d\n", uint32(int32(cInt64(af["stripes"]))))
+	fmt.Fprintf(bw, "\tAF stripes: %d\n", uint32(jsoncInt(af["stripes"])))
 	fmt.Fprintf(bw, "\tAF hash:    %s\n", cStr(af["hash"]))
 	o, _ := strtoull(cStr(area["offset"]))
 	s, _ := strtoull(cStr(area["size"]))
@@ -243,7 +244,7 @@ func dumpReencKeyslot(bw *bufio.Writer, km map[string]any) {
 // digest (the first digest listing it) covers one of the regular segments.
 func (h *Header2) keyslotBound(slot int) bool {
 	d := -1
-	for _, id := range sortedKeys(h.Digests) {
+	for _, id := range h.digestOrder() {
 		if containsInt(h.Digests[id].Keyslots, slot) {
 			d = id
 			break
@@ -260,7 +261,7 @@ func (h *Header2) keyslotBound(slot int) bool {
 		}
 	}
 	for s := 0; s < n; s++ {
-		for _, id := range sortedKeys(h.Digests) {
+		for _, id := range h.digestOrder() {
 			if containsInt(h.Digests[id].Segments, s) {
 				if id == d {
 					return true
@@ -350,10 +351,50 @@ func cInt64(v any) int64 {
 // encryption and the data offset in 512-byte sectors.
 func DumpVolumeKey2(w io.Writer, dataPath string, h *Header2, vk *VolumeKey) error {
 	name, mode := "", ""
-	var off uint64
-	if s, ok := h.Segments[0]; ok {
+	if s, ok := h.Segments[h.defaultSegment()]; ok {
 		name, mode, _ = sector.SplitSpec(s.Encryption)
-		off = s.Offset / SectorSize
 	}
+	off := h.dataOffset() / SectorSize
 	return dumpVolumeKey(w, dataPath, name, mode, int64(int32(off)), h.UUID, vk)
+}
+
+// dataOffset is LUKS2_get_data_offset: the backup-final segment's offset during a
+// reencryption, else the smallest offset among the segments that are not backups.
+func (h *Header2) dataOffset() uint64 {
+	if id := h.defaultSegment(); id != 0 || segment2HasFlag(h.Segments[0], "backup-final") {
+		return h.Segments[id].Offset
+	}
+	min, found := uint64(0), false
+	for _, id := range sortedKeys(h.Segments) {
+		s := h.Segments[id]
+		if segmentIsBackup(s) {
+			continue
+		}
+		if !found || s.Offset < min {
+			min, found = s.Offset, true
+		}
+	}
+	return min
+}
+
+func segment2HasFlag(s *Segment2, flag string) bool {
+	if s == nil {
+		return false
+	}
+	for _, f := range s.Flags {
+		if f == flag {
+			return true
+		}
+	}
+	return false
+}
+
+// segmentIsBackup is json_segment_is_backup: a flag starting with "backup-".
+func segmentIsBackup(s *Segment2) bool {
+	for _, f := range s.Flags {
+		if len(f) >= 7 && f[:7] == "backup-" {
+			return true
+		}
+	}
+	return false
 }

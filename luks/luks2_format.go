@@ -551,7 +551,7 @@ func planLUKS2(ctx context.Context, hdr ReadWriterAt, pass []byte, o LUKS2Format
 	if _, _, err := sector.SplitSpec(slotCipher); err != nil {
 		return nil, err
 	}
-	newHash, err := sector.NewHash(fp.Hash)
+	newHash, err := sector.NewHashLUKS2(fp.Hash)
 	if err != nil {
 		return nil, err
 	}

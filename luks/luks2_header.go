@@ -104,7 +104,7 @@ var ErrChecksum = errors.New("LUKS2 header checksum mismatch")
 // binary header with the csum field zeroed, then the whole JSON area, with the hash the
 // header names (any hash cryptsetup's backend has whose digest fits the 64-byte field).
 func checkChecksum2(bin, area []byte, alg string) error {
-	nh, err := sector.NewHash(alg)
+	nh, err := sector.NewHashLUKS2(alg)
 	if err != nil {
 		return fmt.Errorf("%w: checksum algorithm %q: %w", ErrCorruptHeader, alg, err)
 	}
@@ -210,8 +210,18 @@ func (h *Header2) AreasSize() uint64 {
 // unusable: the primary's error (or the secondary's when the primary has no LUKS2 magic),
 // wrapping ErrNotLUKS or ErrCorruptHeader. The device must be large enough for both copies
 // and the keyslots area when its size can be found. A primary with LUKS1's version gives
-// ErrUnsupportedVersion.
+// ErrUnsupportedVersion, and so does LUKS magic with a version above 2, whatever
+// the secondary holds (cryptsetup: "Unsupported LUKS version 3.").
 func ReadHeader2(r io.ReaderAt) (*Header2, error) {
+	// cryptsetup decides the version from the primary's first eight bytes before either
+	// loader runs: LUKS magic with another version is refused outright, even when a valid
+	// secondary LUKS2 header exists ("Unsupported LUKS version 3.").
+	var b [8]byte
+	if n, _ := r.ReadAt(b[:], 0); n == len(b) && bytes.Equal(b[:6], magic) {
+		if v := binary.BigEndian.Uint16(b[6:]); v > 2 { // 0 falls through to the secondary, as in cryptsetup
+			return nil, fmt.Errorf("%w %d", ErrUnsupportedVersion, v)
+		}
+	}
 	c1 := readCopy2(r, 0, false)
 	var c2 copyState
 	if c1.read {

@@ -5,9 +5,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"math"
 	"strconv"
 	"strings"
+
+	"github.com/cloudluks/cloudluks/luks/internal/jsonc"
 )
 
 // Keyslot2 is one entry of the LUKS2 "keyslots" object. Fields a keyslot type does not use
@@ -109,18 +111,16 @@ func parseAndValidateJSON2(area []byte) (*json2, []byte, error) {
 	if len(area) == 0 || area[0] != '{' {
 		return nil, nil, fmt.Errorf("%w: JSON area does not start with '{'", ErrCorruptHeader)
 	}
-	dec := json.NewDecoder(bytes.NewReader(area))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	// json-c's own grammar (json_tokener_parse_ex with the default depth of 32): comments,
+	// single quotes, trailing commas, NaN, duplicate keys (the last value wins) and strings
+	// kept as raw bytes, exactly as cryptsetup reads them. The tokener also consumes the
+	// white space and comments after the object; only NUL may follow.
+	jv, n, err := jsonc.Parse(area)
+	if err != nil {
 		return nil, nil, fmt.Errorf("%w: JSON: %w", ErrCorruptHeader, err)
 	}
-	end := dec.InputOffset()
-	// json-c's tokener consumes the white space that follows the object (space, tab, CR,
-	// LF; not VT or FF), so only what comes after that must be NUL.
-	for end < int64(len(area)) && bytes.IndexByte([]byte(" \t\r\n"), area[end]) >= 0 {
-		end++
-	}
+	v := jsoncTree(jv)
+	end := int64(n)
 	if end >= int64(len(area)) {
 		return nil, nil, fmt.Errorf("%w: JSON area has no trailing NUL byte", ErrCorruptHeader)
 	}
@@ -132,11 +132,13 @@ func parseAndValidateJSON2(area []byte) (*json2, []byte, error) {
 		return nil, nil, fmt.Errorf("%w: JSON is not an object", ErrCorruptHeader)
 	}
 	text := bytes.TrimRight(area[:end], " \t\r\n")
-	if err := validate2(root, uint64(len(area)), text); err != nil {
+	// The size check measures the tree as json-c writes it back (LUKS2_check_json_size).
+	ser := jsonc.Marshal(jv)
+	if err := validate2(root, uint64(len(area)), ser); err != nil {
 		if !repair2(root) {
 			return nil, nil, err
 		}
-		if err2 := validate2(root, uint64(len(area)), text); err2 != nil {
+		if err2 := validate2(root, uint64(len(area)), ser); err2 != nil {
 			return nil, nil, err
 		}
 	}
@@ -243,23 +245,6 @@ func b64(s string) []byte {
 	return b
 }
 
-// sortedIDs returns the numbered keys of an object in numeric order (cryptsetup walks
-// keyslots, tokens and segments by number).
-func sortedIDs(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := atoi(keys[i]), atoi(keys[j])
-		if a != b {
-			return a < b
-		}
-		return keys[i] < keys[j]
-	})
-	return keys
-}
-
 func raw(v any) json.RawMessage {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -286,8 +271,8 @@ func (j *json2) fill(h *Header2) {
 			Raw: raw(v),
 		}
 		if m, _ := v.(map[string]any); m != nil {
-			if n, ok := m["priority"].(json.Number); ok {
-				p, _ := strconv.Atoi(string(n))
+			if v, ok := m["priority"]; ok {
+				p := int(jsoncInt(v))
 				ks.Priority = &p
 			}
 		}
@@ -360,4 +345,101 @@ func atoi(s string) int {
 		}
 	}
 	return n
+}
+
+// jsoncInt is json-c's json_object_get_int, which cryptsetup reads priorities and AF
+// stripes with: null, objects and arrays are 0, booleans 0 or 1, integers and doubles
+// saturate at the int32 bounds (doubles truncated toward zero), strings are parsed as
+// strtoll does (leading space, sign, digits, anything after ignored; no digits = 0).
+func jsoncInt(v any) int32 {
+	sat := func(i int64) int32 {
+		switch {
+		case i > math.MaxInt32:
+			return math.MaxInt32
+		case i < math.MinInt32:
+			return math.MinInt32
+		}
+		return int32(i)
+	}
+	switch x := v.(type) {
+	case bool:
+		if x {
+			return 1
+		}
+		return 0
+	case json.Number:
+		s := string(x)
+		if !strings.ContainsAny(s, ".eE") {
+			i, err := strconv.ParseInt(s, 10, 64)
+			if err != nil { // out of int64 range: json-c keeps it saturated too
+				if strings.HasPrefix(s, "-") {
+					return math.MinInt32
+				}
+				return math.MaxInt32
+			}
+			return sat(i)
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		switch {
+		case err != nil && !math.IsInf(f, 0):
+			return 0
+		case f <= math.MinInt32:
+			return math.MinInt32
+		case f >= math.MaxInt32:
+			return math.MaxInt32
+		}
+		return int32(f)
+	case string:
+		i := 0
+		for i < len(x) && (x[i] == ' ' || (x[i] >= '\t' && x[i] <= '\r')) {
+			i++
+		}
+		j := i
+		if j < len(x) && (x[j] == '+' || x[j] == '-') {
+			j++
+		}
+		k := j
+		for k < len(x) && x[k] >= '0' && x[k] <= '9' {
+			k++
+		}
+		if k == j {
+			return 0
+		}
+		n, err := strconv.ParseInt(x[i:k], 10, 64)
+		if err != nil {
+			if x[i] == '-' {
+				return math.MinInt32
+			}
+			return math.MaxInt32
+		}
+		return sat(n)
+	}
+	return 0
+}
+
+// jsoncTree converts a jsonc tree into the generic tree the validation and the dump walk:
+// objects map[string]any, arrays []any, numbers json.Number (json-c's text), strings their
+// raw bytes, booleans, nil for null.
+func jsoncTree(v *jsonc.Value) any {
+	switch v.Kind {
+	case jsonc.Object:
+		m := make(map[string]any, len(v.Members))
+		for _, mb := range v.Members {
+			m[mb.Key] = jsoncTree(mb.Value)
+		}
+		return m
+	case jsonc.Array:
+		a := make([]any, len(v.Items))
+		for i, it := range v.Items {
+			a[i] = jsoncTree(it)
+		}
+		return a
+	case jsonc.String:
+		return v.Text
+	case jsonc.Number:
+		return json.Number(v.Text)
+	case jsonc.Bool:
+		return v.Bool
+	}
+	return nil
 }

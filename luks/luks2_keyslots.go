@@ -127,7 +127,7 @@ func segmentDigestID(m *luks2Metadata) (string, *jsonc.Value, error) {
 // and returns the keyslot JSON in cryptsetup's member order with the material for its area.
 func sealLUKS2Keyslot(ctx context.Context, kdf luks2KDF, hashName, slotCipher string, slotKeyBytes int,
 	areaOff, areaLen uint64, vk, pass []byte, rnd io.Reader) (*jsonc.Value, []byte, error) {
-	newHash, err := sector.NewHash(hashName)
+	newHash, err := sector.NewHashLUKS2(hashName)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -295,7 +295,7 @@ func newKeyslot(ctx context.Context, h *Header2, vk, pass []byte, opts LUKS2Keys
 	}
 	if !kdf.forced {
 		if kdf.typ == KDFPBKDF2 {
-			newHash, err := sector.NewHash(hashName)
+			newHash, err := sector.NewHashLUKS2(hashName)
 			if err != nil {
 				return nil, nil, err
 			}

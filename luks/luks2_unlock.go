@@ -1,15 +1,14 @@
 package luks
 
 import (
-	"bytes"
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
 
+	"github.com/cloudluks/cloudluks/luks/internal/jsonc"
 	"github.com/cloudluks/cloudluks/luks/sector"
 )
 
@@ -111,7 +110,7 @@ func (h *Header2) DataSegment() (DataSegment, error) {
 // SegmentDigest is the id of the digest that covers segment seg (cryptsetup
 // LUKS2_digest_by_segment); ok is false when none does.
 func (h *Header2) SegmentDigest(seg int) (id int, ok bool) {
-	for _, id := range sortedKeys(h.Digests) {
+	for _, id := range h.digestOrder() {
 		if containsInt(h.Digests[id].Segments, seg) {
 			return id, true
 		}
@@ -119,9 +118,32 @@ func (h *Header2) SegmentDigest(seg int) (id int, ok bool) {
 	return -1, false
 }
 
+// defaultSegment is LUKS2_get_default_segment: during an online reencryption the segment
+// flagged "backup-final" (the new key's), else segment 0. Keys are checked against its digest.
+func (h *Header2) defaultSegment() int {
+	for _, id := range sortedKeys(h.Segments) {
+		for _, f := range h.Segments[id].Flags {
+			if f == "backup-final" {
+				return id
+			}
+		}
+	}
+	return 0
+}
+
+// keyslotDigest is the digest keyslot slot belongs to (nil if none).
+func (h *Header2) keyslotDigest(slot int) *Digest2 {
+	for _, id := range h.digestOrder() {
+		if containsInt(h.Digests[id].Keyslots, slot) {
+			return h.Digests[id]
+		}
+	}
+	return nil
+}
+
 // segmentDigest is the digest that covers segment seg (nil if none).
 func (h *Header2) segmentDigest(seg int) *Digest2 {
-	for _, id := range sortedKeys(h.Digests) {
+	for _, id := range h.digestOrder() {
 		for _, s := range h.Digests[id].Segments {
 			if s == seg {
 				return h.Digests[id]
@@ -141,9 +163,10 @@ func sortedKeys[V any](m map[int]V) []int {
 }
 
 func (h *Header2) verifyKey(ctx context.Context, key []byte) (bool, error) {
-	d := h.segmentDigest(0)
+	seg := h.defaultSegment()
+	d := h.segmentDigest(seg)
 	if d == nil {
-		return false, fmt.Errorf("%w: segment 0 has no digest", ErrCorruptHeader)
+		return false, fmt.Errorf("%w: segment %d has no digest", ErrCorruptHeader, seg)
 	}
 	return verifyDigest2(ctx, d, key, DefaultMaxIterations)
 }
@@ -154,7 +177,7 @@ func verifyDigest2(ctx context.Context, d *Digest2, key []byte, limit uint32) (b
 	if d.Type != "pbkdf2" {
 		return false, fmt.Errorf("%w: digest type %q", ErrUnsupportedHash, d.Type)
 	}
-	nh, err := sector.NewHash(d.Hash)
+	nh, err := sector.NewHashLUKS2(d.Hash)
 	if err != nil {
 		return false, fmt.Errorf("digest hash %q: %w", d.Hash, err)
 	}
@@ -210,7 +233,9 @@ func UnlockAny(ctx context.Context, hdr io.ReaderAt, passphrase []byte, opts Unl
 // Unlock2 opens a LUKS2 header with passphrase, as cryptsetup's LUKS2_keyslot_open does for
 // the data segment: with opts.Keyslot that slot only (even one of priority "ignore");
 // otherwise first every slot of priority "prefer", then every "normal" one, in the order
-// the header lists them, skipping slots that do not belong to segment 0's digest. A
+// the header lists them, skipping slots that do not belong to the default segment's digest (segment 0, or the one
+// flagged backup-final during an online reencryption). With opts.AllowUnbound an
+// explicitly named slot that belongs to no segment is checked against its own digest. A
 // wrong passphrase everywhere is ErrWrongPassphrase. Mandatory requirements do not stop
 // an unlock (cryptsetup open --test-passphrase succeeds too); they stop a mapping or a
 // Volume (DataSegment returns ErrUnmetRequirements). PBKDF2 work is bounded by opts.MaxIterations, argon2 memory and
@@ -224,20 +249,31 @@ func Unlock2(ctx context.Context, hdr io.ReaderAt, passphrase []byte, opts Unloc
 	if err != nil {
 		return nil, nil, -1, err
 	}
-	d := h.segmentDigest(0)
+	seg := h.defaultSegment()
+	d := h.segmentDigest(seg)
 	if d == nil {
-		return h, nil, -1, fmt.Errorf("%w: segment 0 has no digest", ErrCorruptHeader)
+		return h, nil, -1, fmt.Errorf("%w: segment %d has no digest", ErrCorruptHeader, seg)
 	}
 	if opts.Keyslot != nil {
+		if kd := h.keyslotDigest(*opts.Keyslot); opts.AllowUnbound && kd != nil && len(kd.Segments) == 0 {
+			d = kd
+		}
 		vk, err := h.openKeyslot(ctx, hdr, *opts.Keyslot, d, passphrase, opts)
 		if err != nil {
 			return h, nil, -1, err
 		}
 		return h, vk, *opts.Keyslot, nil
 	}
+	// As LUKS2_keyslot_open_priority: a pass's result is the last slot's (wrong passphrase
+	// or unusable for the segment), and a wrong passphrase in either pass outweighs an
+	// unusable last slot in the other.
+	const (
+		noEntry = iota
+		wrongPass
+	)
 	var firstErr error
-	wrong := false
-	for _, prio := range []int{PriorityPrefer, PriorityNormal} {
+	var res [2]int
+	for pass, prio := range []int{PriorityPrefer, PriorityNormal} {
 		for _, i := range h.keyslotOrder() {
 			ks := h.Keyslots[i]
 			p := PriorityNormal
@@ -252,8 +288,9 @@ func Unlock2(ctx context.Context, hdr io.ReaderAt, passphrase []byte, opts Unloc
 			case err == nil:
 				return h, vk, i, nil
 			case errors.Is(err, ErrWrongPassphrase):
-				wrong = true
+				res[pass] = wrongPass
 			case errors.Is(err, ErrKeyslotInactive):
+				res[pass] = noEntry
 			case errors.Is(err, ErrWorkLimit):
 				if firstErr == nil {
 					firstErr = err
@@ -264,7 +301,7 @@ func Unlock2(ctx context.Context, hdr io.ReaderAt, passphrase []byte, opts Unloc
 		}
 	}
 	switch {
-	case wrong:
+	case res[1] == wrongPass || res[0] == wrongPass:
 		return h, nil, -1, ErrWrongPassphrase
 	case firstErr != nil:
 		return h, nil, -1, firstErr
@@ -277,21 +314,10 @@ func Unlock2(ctx context.Context, hdr io.ReaderAt, passphrase []byte, opts Unloc
 func (h *Header2) keyslotOrder() []int {
 	var out []int
 	seen := map[int]bool{}
-	var root map[string]json.RawMessage
-	if json.Unmarshal(h.JSON, &root) == nil {
-		dec := json.NewDecoder(bytes.NewReader(root["keyslots"]))
-		if t, err := dec.Token(); err == nil && t == json.Delim('{') {
-			for dec.More() {
-				t, err := dec.Token()
-				if err != nil {
-					break
-				}
-				var skip json.RawMessage
-				if dec.Decode(&skip) != nil {
-					break
-				}
-				k, _ := t.(string)
-				if n := atoi(k); numbered(k) && !seen[n] && h.Keyslots[n] != nil {
+	if v, _, err := jsonc.Parse(h.JSON); err == nil {
+		if ks := v.Get("keyslots"); ks != nil && ks.Kind == jsonc.Object {
+			for _, m := range ks.Members {
+				if n := atoi(m.Key); numbered(m.Key) && !seen[n] && h.Keyslots[n] != nil {
 					out = append(out, n)
 					seen[n] = true
 				}
@@ -351,7 +377,7 @@ func (h *Header2) keyslotKey(ctx context.Context, r io.ReaderAt, ks *Keyslot2, p
 	if ks.Area.KeySize <= 0 || ks.Area.KeySize > 512 {
 		return nil, fmt.Errorf("%w: area key size %d", ErrCorruptKeyslot, ks.Area.KeySize)
 	}
-	afHash, err := sector.NewHash(ks.AF.Hash)
+	afHash, err := sector.NewHashLUKS2(ks.AF.Hash)
 	if err != nil {
 		return nil, fmt.Errorf("AF hash %q: %w", ks.AF.Hash, err)
 	}
@@ -373,7 +399,7 @@ func (h *Header2) keyslotKey(ctx context.Context, r io.ReaderAt, ks *Keyslot2, p
 	var dk []byte
 	switch ks.KDF.Type {
 	case "pbkdf2":
-		nh, err := sector.NewHash(ks.KDF.Hash)
+		nh, err := sector.NewHashLUKS2(ks.KDF.Hash)
 		if err != nil {
 			return nil, fmt.Errorf("kdf hash %q: %w", ks.KDF.Hash, err)
 		}

@@ -220,7 +220,8 @@ func TestUnlock2HostileKDF(t *testing.T) {
 	}{
 		{"time-zero", map[string]any{"time": 0}, ErrCorruptKeyslot},
 		{"cpus-zero", map[string]any{"cpus": 0}, ErrCorruptKeyslot},
-		{"cpus-huge", map[string]any{"cpus": 1 << 20}, ErrCorruptKeyslot},
+		{"cpus-huge", map[string]any{"cpus": 1 << 24}, ErrCorruptKeyslot},
+		{"cpus-256", map[string]any{"cpus": 256, "memory": 4096}, ErrUnsupportedKDF},
 		{"memory-tiny", map[string]any{"memory": 1}, ErrCorruptKeyslot},
 		{"memory-huge", map[string]any{"memory": 1<<32 - 1}, ErrWorkLimit},
 		{"work-huge", map[string]any{"memory": 1 << 22, "time": 1 << 20}, ErrWorkLimit},
@@ -293,4 +294,25 @@ func TestDump2Matrix(t *testing.T) {
 			assert.Equal(t, mustCS(t, nil, "luksDump", p), out.String())
 		})
 	}
+}
+
+// TestUnlock2ArgonLanesUnsupported: 300 argon2 lanes open in cryptsetup 2.6.1 (libargon2
+// allows 2^24-1); here they are ErrUnsupportedKDF ("unsupported"), not a corrupt keyslot.
+func TestUnlock2ArgonLanesUnsupported(t *testing.T) {
+	im := newL2Image(baseImage2(t))
+	im.edit(t, func(m map[string]any) {
+		kdf := obj(m, "keyslots", "0", "kdf")
+		kdf["cpus"] = jsonNum(300)
+		kdf["memory"] = jsonNum(4096)
+	})
+	im.sealBoth()
+	p := filepath.Join(t.TempDir(), "lanes.img")
+	require.NoError(t, os.WriteFile(p, im.b, 0o600))
+	// Wrong passphrase: cryptsetup derives with 300 lanes and says so (exit 2), so the
+	// parameters are valid to it.
+	assert.Equal(t, 2, runCS(t, []byte("nope"), "open", "--test-passphrase", "--key-slot", "0", "--key-file", "-", p).code)
+	_, _, _, err := Unlock2(context.Background(), bytes.NewReader(im.b), []byte("pass0"), UnlockOptions{Keyslot: Slot(0)})
+	assert.ErrorIs(t, err, ErrUnsupportedKDF)
+	assert.NotErrorIs(t, err, ErrCorruptKeyslot)
+	assert.Contains(t, err.Error(), "supports 1..255")
 }

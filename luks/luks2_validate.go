@@ -1,7 +1,6 @@
 package luks
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -329,10 +328,10 @@ func validateSegments2(root map[string]any) error {
 	return validateReencryptSegments2(root, segs, firstBackup, count)
 }
 
-// validateReencryptSegments2 checks that an online reencryption has both backup segments.
-// cryptsetup additionally compares the regular segments with them (json_segment_cmp); a
-// header in the middle of a reencryption cannot be unlocked here anyway (its requirement
-// blocks it), so that comparison is left out.
+// validateReencryptSegments2 is cryptsetup's validate_reencrypt_segments: during an online
+// reencryption both backup segments exist, a segment flagged in-reencryption matches
+// backup-final, and every other regular segment matches backup-final or backup-previous
+// (json_segment_cmp: same type and, for crypt, the same sector size and cipher).
 func validateReencryptSegments2(root map[string]any, segs map[string]any, firstBackup, count int) error {
 	online := false
 	for _, r := range jStrings(jObj(root["config"], "requirements"), "mandatory") {
@@ -343,20 +342,52 @@ func validateReencryptSegments2(root map[string]any, segs map[string]any, firstB
 	if !online {
 		return nil
 	}
-	var final, previous bool
+	var final, previous any
 	for i := firstBackup; i < count; i++ {
 		s := segs[strconv.Itoa(i)]
 		switch {
 		case segmentHasFlag(s, "backup-final", false):
-			final = true
+			final = s
 		case segmentHasFlag(s, "backup-previous", false):
-			previous = true
+			previous = s
 		}
 	}
-	if !final || !previous {
+	if final == nil || previous == nil {
 		return corrupt("backup segment is missing")
 	}
+	for i := 0; i < firstBackup; i++ {
+		s, ok := segs[strconv.Itoa(i)]
+		if !ok {
+			return corrupt("segment %d is missing", i)
+		}
+		if segmentHasFlag(s, "in-reencryption", false) {
+			if !segmentCmp(s, final) {
+				return corrupt("segment %d in reencryption does not match the backup-final segment", i)
+			}
+			continue
+		}
+		if !segmentCmp(s, final) && !segmentCmp(s, previous) {
+			return corrupt("segment %d matches neither the backup-final nor the backup-previous segment", i)
+		}
+	}
 	return nil
+}
+
+// segmentCmp is json_segment_cmp.
+func segmentCmp(a, b any) bool {
+	ma, _ := a.(map[string]any)
+	mb, _ := b.(map[string]any)
+	ta, ok1 := ma["type"].(string)
+	tb, ok2 := mb["type"].(string)
+	if !ok1 || !ok2 || ta != tb {
+		return false
+	}
+	if ta != "crypt" {
+		return true
+	}
+	ea, _ := ma["encryption"].(string)
+	eb, _ := mb["encryption"].(string)
+	return jsoncInt(ma["sector_size"]) == jsoncInt(mb["sector_size"]) && ea == eb
 }
 
 func requirementOnline(r string) bool {
@@ -558,13 +589,12 @@ func validateAreas2(root map[string]any) error {
 }
 
 // validateJSONSize2 is hdr_validate_json_size: config.json_size equals the area, and the
-// metadata written back without white space fits it.
-func validateJSONSize2(root map[string]any, areaSize uint64, text []byte) error {
+// metadata as json-c writes it back (ser) fits it.
+func validateJSONSize2(root map[string]any, areaSize uint64, ser []byte) error {
 	if js := jU64(jObj(root, "config"), "json_size"); js != areaSize {
 		return corrupt("config json_size %d does not match the JSON area of %d bytes", js, areaSize)
 	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, text); err == nil && uint64(buf.Len()) > areaSize {
+	if uint64(len(ser)) > areaSize {
 		return corrupt("JSON does not fit in the designated area")
 	}
 	return nil

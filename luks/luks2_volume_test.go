@@ -5,6 +5,7 @@ import (
 	"crypto/aes"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -22,6 +23,8 @@ func TestVolume2IndependentXTS(t *testing.T) {
 		{name: "xts-4096", format: []string{"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--sector-size", "4096"}},
 		{name: "xts-512", format: []string{"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--sector-size", "512", "--key-size", "256"}},
 		{name: "xts-4096-detached", format: []string{"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--sector-size", "4096"}, detached: true},
+		{name: "xts-4096-ivtweak", format: []string{"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--sector-size", "4096"}, extra: setIVTweak(987654321)},
+		{name: "xts-512-ivtweak", format: []string{"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--sector-size", "512"}, extra: setIVTweak(1<<40 + 3)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			im := makeL2(t, c)
@@ -39,7 +42,9 @@ func TestVolume2IndependentXTS(t *testing.T) {
 			fi, _ := data.Stat()
 			assert.Equal(t, (fi.Size()-seg.Offset)/int64(seg.SectorSize)*int64(seg.SectorSize), v.Size())
 
-			payload := make([]byte, 3*4096+100)
+			// Large enough for the parallel whole-sector path (several runs), with partial
+			// sectors at both ends.
+			payload := make([]byte, 300<<10+3*4096+100)
 			rand.NewChaCha8([32]byte{1}).Read(payload)
 			const at = 4096*5 + 777 // unaligned in a 4096-byte sector
 			_, err = v.WriteAt(payload, at)
@@ -69,9 +74,26 @@ func TestVolume2IndependentXTS(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, plain[:skip], before)
 
+			if c.extra != nil {
+				assert.NotZero(t, seg.IVTweak)
+			}
 			_, err = NewVolume(data, h, NewVolumeKey(make([]byte, vk.Len())))
 			assert.ErrorIs(t, err, ErrVolumeKeyMismatch)
 			vk.Wipe()
 		})
+	}
+}
+
+// setIVTweak rewrites segment 0's iv_tweak in both header copies (cryptsetup cannot set one
+// at format time; reencryption of a shifted device writes it) and reseals them.
+func setIVTweak(tweak uint64) func(t *testing.T, img, hdr, dir string) {
+	return func(t *testing.T, img, hdr, dir string) {
+		b, err := os.ReadFile(hdr)
+		require.NoError(t, err)
+		im := newL2Image(b)
+		im.edit(t, func(m map[string]any) { obj(m, "segments", "0")["iv_tweak"] = strconv.FormatUint(tweak, 10) })
+		im.sealBoth()
+		require.NoError(t, os.WriteFile(hdr, im.b, 0o600))
+		mustCS(t, nil, "luksDump", hdr) // cryptsetup accepts the header
 	}
 }

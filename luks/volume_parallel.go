@@ -21,7 +21,9 @@ const (
 	parallelRun = 64 << 10
 	// writeScratch bounds the pooled buffer one write run encrypts into: p is the caller's
 	// plaintext and stays untouched.
-	writeScratch = 256 << 10
+	writeScratch = 256 << 10 // a multiple of every sector size
+	// maxSectorSize is the largest LUKS2 sector size (one partial sector's buffer).
+	maxSectorSize = 4096
 	// maxVolumeWorkers caps the pool whatever GOMAXPROCS says.
 	maxVolumeWorkers = 256
 )
@@ -56,7 +58,7 @@ type volumeRun struct {
 var (
 	volumeJobs    = sync.Pool{New: func() any { return new(volumeJob) }}
 	volumeScratch = sync.Pool{New: func() any { return new([writeScratch]byte) }}
-	volumeSector  = sync.Pool{New: func() any { return new([SectorSize]byte) }}
+	volumeSector  = sync.Pool{New: func() any { return new([maxSectorSize]byte) }}
 	volumeRuns    = make(chan volumeRun, maxVolumeWorkers)
 	volumeWorkers atomic.Int32
 	volumeStart   sync.Mutex
@@ -100,9 +102,12 @@ func (v *Volume) writeWhole(p []byte, first int64) error {
 	defer volumeScratch.Put(buf)
 	for done := 0; done < len(p); {
 		n := min(len(p)-done, writeScratch)
-		s := first + int64(done/SectorSize)
-		v.c.Encrypt(buf[:n], p[done:done+n], uint64(s))
-		if err := writeFull(v.data, buf[:n], v.off+s*SectorSize); err != nil {
+		s := first + int64(done)/v.ss
+		// IVs count 512-byte units from iv_tweak whatever the sector size (v.crypt).
+		if err := v.c.CryptLarge(buf[:n], p[done:done+n], int(v.ss), v.tweak+uint64(s)*uint64(v.ss/SectorSize), true); err != nil {
+			return err
+		}
+		if err := writeFull(v.data, buf[:n], v.off+s*v.ss); err != nil {
 			return fmt.Errorf("writing payload sector %d: %w", s, err)
 		}
 		done += n
@@ -114,9 +119,10 @@ func (v *Volume) writeWhole(p []byte, first int64) error {
 // pool, the calling goroutine taking the first. It returns how many bytes of p are done
 // before the earliest failure, and that failure.
 func (v *Volume) wholeSectors(p []byte, off int64, write bool) (int, error) {
-	nsec := len(p) / SectorSize
+	ss := int(v.ss)
+	nsec := len(p) / ss
 	runs := min(runtime.GOMAXPROCS(0), maxVolumeWorkers, max(1, len(p)/parallelRun))
-	per := (nsec + runs - 1) / runs * SectorSize
+	per := (nsec + runs - 1) / runs * ss
 	job := volumeJobs.Get().(*volumeJob)
 	job.errAt, job.err = -1, nil
 	if runs > 1 {
@@ -125,9 +131,9 @@ func (v *Volume) wholeSectors(p []byte, off int64, write bool) (int, error) {
 	for at := per; at < len(p); at += per {
 		end := min(at+per, len(p))
 		job.wg.Add(1)
-		volumeRuns <- volumeRun{v: v, p: p[at:end], first: (off + int64(at)) / SectorSize, at: at, write: write, job: job}
+		volumeRuns <- volumeRun{v: v, p: p[at:end], first: (off + int64(at)) / v.ss, at: at, write: write, job: job}
 	}
-	volumeRun{v: v, p: p[:min(per, len(p))], first: off / SectorSize, at: 0, write: write, job: job}.do()
+	volumeRun{v: v, p: p[:min(per, len(p))], first: off / v.ss, at: 0, write: write, job: job}.do()
 	job.wg.Wait()
 	done, err := len(p), job.err
 	if err != nil {
@@ -143,11 +149,12 @@ func (v *Volume) wholeSectors(p []byte, off int64, write bool) (int, error) {
 // itself and decrypted there, on several cores when the range is large; the partial
 // sectors at either end go through a pooled one-sector buffer.
 func (v *Volume) readWhole(p []byte, off int64) (n int, ok bool, err error) {
-	head := int((SectorSize - off%SectorSize) % SectorSize)
-	if head+SectorSize > len(p) {
+	ss := v.ss
+	head := int((ss - off%ss) % ss)
+	if int64(head)+ss > int64(len(p)) {
 		return 0, false, nil
 	}
-	mid := (len(p) - head) / SectorSize * SectorSize
+	mid := int((int64(len(p)-head) / ss) * ss)
 	if head > 0 {
 		if err := v.readPartial(p[:head], off); err != nil {
 			return 0, true, err
@@ -166,13 +173,13 @@ func (v *Volume) readWhole(p []byte, off int64) (n int, ok bool, err error) {
 
 // readPartial fills p (within one sector) from payload byte off.
 func (v *Volume) readPartial(p []byte, off int64) error {
-	sec := volumeSector.Get().(*[SectorSize]byte)
+	sec := volumeSector.Get().(*[maxSectorSize]byte)
 	defer volumeSector.Put(sec)
 	defer clear(sec[:])
-	if err := v.readSectors(sec[:], off/SectorSize); err != nil {
+	if err := v.readSectors(sec[:v.ss], off/v.ss); err != nil {
 		return err
 	}
-	copy(p, sec[off%SectorSize:])
+	copy(p, sec[off%v.ss:v.ss])
 	return nil
 }
 
@@ -180,13 +187,14 @@ func (v *Volume) readPartial(p []byte, off int64) error {
 // otherwise). The partial sectors at either end go through writeChunk, which serialises
 // their read-modify-write; the whole sectors between are encrypted and written by runs.
 func (v *Volume) writeWholeRange(p []byte, off int64) (n int, ok bool, err error) {
-	head := int((SectorSize - off%SectorSize) % SectorSize)
-	if head+SectorSize > len(p) {
+	ss := v.ss
+	head := int((ss - off%ss) % ss)
+	if int64(head)+ss > int64(len(p)) {
 		return 0, false, nil
 	}
-	mid := (len(p) - head) / SectorSize * SectorSize
+	mid := int((int64(len(p)-head) / ss) * ss)
 	if head > 0 {
-		if err := v.writeChunk(p[:head], off/SectorSize, int(off%SectorSize), off+int64(head)); err != nil {
+		if err := v.writeChunk(p[:head], off/ss, int(off%ss), off+int64(head)); err != nil {
 			return 0, true, err
 		}
 	}
@@ -195,7 +203,7 @@ func (v *Volume) writeWholeRange(p []byte, off int64) (n int, ok bool, err error
 	}
 	if tail := p[head+mid:]; len(tail) > 0 {
 		start := off + int64(head+mid)
-		if err := v.writeChunk(tail, start/SectorSize, 0, start+int64(len(tail))); err != nil {
+		if err := v.writeChunk(tail, start/ss, 0, start+int64(len(tail))); err != nil {
 			return head + mid, true, err
 		}
 	}

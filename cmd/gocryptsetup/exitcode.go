@@ -21,7 +21,7 @@ const (
 	exitOK         = cli.ExitOK
 	exitParams     = cli.ExitUsage      // wrong parameters, not LUKS, operation aborted
 	exitPermission = cli.ExitPermission // no permission or bad passphrase
-	exitNoMemory   = cli.ExitNoMemory   // out of memory (never produced: the Go runtime aborts instead)
+	exitNoMemory   = cli.ExitNoMemory   // out of memory (an argon2 cost beyond the memory available, checked before allocating)
 	exitDevice     = cli.ExitNoDevice   // wrong device or file specified
 	exitBusy       = cli.ExitBusy       // device already exists or device is busy
 )
@@ -92,6 +92,8 @@ func exitStatus(err error) (int, []string) {
 	case errors.Is(err, luks.ErrNotLUKS), errors.Is(err, luks.ErrUnsupportedVersion),
 		errors.Is(err, luks.ErrCorruptHeader):
 		return exitParams, []string{fmt.Sprintf("Device %s is not a valid LUKS device.", dev)}
+	case errors.Is(err, luks.ErrOutOfMemory):
+		return exitNoMemory, []string{"Not enough available memory to open a keyslot."}
 	case errors.Is(err, luks.ErrKeyslotInactive):
 		return exitParams, []string{"No usable keyslot is available."}
 	case errors.Is(err, luks.ErrNoFreeKeyslot):

@@ -215,6 +215,7 @@ func TestExitStatus(t *testing.T) {
 		{onDevice("e.img", luks.ErrDeviceTooSmall), 1, []string{"Device e.img is too small."}},
 		{luks.ErrNoFreeKeyslot, 1, []string{"All key slots full."}},
 		{fmt.Errorf("keyslot 3: %w", luks.ErrKeyslotInactive), 1, []string{"No usable keyslot is available."}},
+		{fmt.Errorf("keyslot 0: %w", luks.ErrOutOfMemory), 3, []string{"Not enough available memory to open a keyslot."}},
 		{errMismatch, 2, []string{"Passphrases do not match."}},
 		{errNothingToRead, 1, []string{"Nothing to read on input."}},
 		{&cliError{code: 1, msg: "Operation aborted.\n"}, 1, []string{"Operation aborted.", ""}},

@@ -18,8 +18,9 @@
 // the earlier position; a key is cut at an escaped NUL (json-c keeps keys as C strings);
 // an unpaired UTF-16 surrogate becomes U+FFFD; an integer beyond the 64-bit range is
 // clamped to it. Nesting deeper than json-c's 32 levels is refused with ErrDepth, input
-// over Limits.MaxSize with ErrTooLarge. NaN and Infinity, which json-c also reads, are
-// refused (ErrSyntax): no LUKS2 header contains them.
+// over Limits.MaxSize with ErrTooLarge. NaN, Infinity and -Infinity (any case) are read as
+// json-c reads them, as doubles written back as NaN, Infinity, -Infinity: cryptsetup loads a
+// header holding one (in a token, say), so the LUKS2 reader must too.
 //
 // Numbers keep their text: an integer is normalised as json-c prints an int64 or uint64
 // ("-0" reads as 0, "007" as 7), a number with a fraction or exponent keeps its literal

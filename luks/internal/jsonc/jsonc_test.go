@@ -33,7 +33,6 @@ var parseCases = []struct {
 	{`{"a":{}, "b":[] }`, `{"a":{},"b":[]}`, nil},
 	{`{"a":.5}`, "", ErrSyntax},
 	{`{"a":1.}`, "", ErrSyntax},
-	{`{"a":NaN}`, "", ErrSyntax},
 	{`{"a":-}`, "", ErrSyntax},
 	{`{"a":tru}`, "", ErrSyntax},
 	{`{"a":1,,"b":2}`, "", ErrSyntax},
@@ -54,6 +53,7 @@ var parseCases = []struct {
 	{"{\"a\":1\x00}", "", ErrEOF},
 	{strings.Repeat("[", 32) + strings.Repeat("]", 32), strings.Repeat("[", 32) + strings.Repeat("]", 32), nil},
 	{strings.Repeat("[", 33) + strings.Repeat("]", 33), "", ErrDepth},
+	{`{"a":NaN,"b":nan,"c":Infinity,"d":-infinity,"e":[NAN,INFINITY]}`, `{"a":NaN,"b":NaN,"c":Infinity,"d":-Infinity,"e":[NaN,Infinity]}`, nil},
 	{strings.Repeat(`{"a":`, 31) + "1" + strings.Repeat("}", 31), strings.Repeat(`{"a":`, 31) + "1" + strings.Repeat("}", 31), nil},
 	{strings.Repeat(`{"a":`, 32) + "1" + strings.Repeat("}", 32), "", ErrDepth},
 }

@@ -152,6 +152,15 @@ func (p *parser) value(depth int) (*Value, error) {
 			return nil, err
 		}
 		return &Value{Kind: String, Text: s}, nil
+	case c == '-' && p.pos+1 < len(p.data) && p.data[p.pos+1]|0x20 == 'i':
+		// json-c reads -Infinity (any case) as a double.
+		p.pos++
+		return p.literal("infinity", &Value{Kind: Number, Text: "-Infinity"})
+	case c == 'i' || c == 'I':
+		return p.literal("infinity", &Value{Kind: Number, Text: "Infinity"})
+	case (c == 'n' || c == 'N') && p.pos+1 < len(p.data) && p.data[p.pos+1]|0x20 == 'a':
+		// json-c's null state also matches NaN (any case), a double.
+		return p.literal("nan", &Value{Kind: Number, Text: "NaN"})
 	case c == '-' || (c >= '0' && c <= '9'):
 		return p.number()
 	case c == 't' || c == 'T':
