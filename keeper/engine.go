@@ -344,14 +344,20 @@ func (k *Keeper) converse(ctx context.Context, t *Target, cl *wire.Client, res *
 	// The header bytes end at the last key slot's material, not at the device's end:
 	// hide the size so that the device-size check does not refuse them.
 	hdrDev := struct{ io.ReaderAt }{bytes.NewReader(raw)}
-	h, err := luks.ReadHeader(hdrDev)
+	// LUKS1 or LUKS2 (what current distributions make): the header is loaded, validated
+	// and unlocked here, at the keeper's site, either way.
+	h, err := luks.Load(hdrDev)
 	if err != nil {
 		return fail(boot, "header", fmt.Errorf("%w: header: %w", ErrProtocol, err))
 	}
-	if !strings.EqualFold(h.UUID, t.LUKSUUID) {
-		return fail(boot, "uuid", fmt.Errorf("%w: header has %q, vault has %q", ErrUUIDMismatch, h.UUID, t.LUKSUUID))
+	seg, err := h.DataSegment()
+	if err != nil {
+		return fail(boot, "header", fmt.Errorf("%w: header: %w", ErrProtocol, err))
 	}
-	k.decide(t, boot, "uuid", "ok", h.UUID)
+	if !strings.EqualFold(seg.UUID, t.LUKSUUID) {
+		return fail(boot, "uuid", fmt.Errorf("%w: header has %q, vault has %q", ErrUUIDMismatch, seg.UUID, t.LUKSUUID))
+	}
+	k.decide(t, boot, "uuid", "ok", seg.UUID)
 
 	k.countAttempt(t, boot)
 	pass, err := k.opts.Secrets.Passphrase(t.VolumeID)
@@ -365,7 +371,7 @@ func (k *Keeper) converse(ctx context.Context, t *Target, cl *wire.Client, res *
 		}
 		return fail(boot, "passphrase", err)
 	}
-	_, vk, _, err := luks.Unlock(ctx, hdrDev, pass, luks.UnlockOptions{})
+	_, vk, _, err := luks.UnlockAny(ctx, hdrDev, pass, luks.UnlockOptions{})
 	clear(pass)
 	if err != nil {
 		if errors.Is(err, luks.ErrWrongPassphrase) {
@@ -376,8 +382,8 @@ func (k *Keeper) converse(ctx context.Context, t *Target, cl *wire.Client, res *
 	k.decide(t, boot, "passphrase", "ok", "header opened locally")
 	// The audit log says the key left before it does: a crash or a cut connection in
 	// the middle must not leave a key sent that no line accounts for.
-	k.decide(t, boot, "send", "sending", "volume key for "+h.UUID+" to "+res.Addr)
-	r, err := cl.Unlock(ctx, wire.UnlockRequest{BootID: boot, LUKSUUID: h.UUID}, vk.Bytes())
+	k.decide(t, boot, "send", "sending", "volume key for "+seg.UUID+" to "+res.Addr)
+	r, err := cl.Unlock(ctx, wire.UnlockRequest{BootID: boot, LUKSUUID: seg.UUID}, vk.Bytes())
 	vk.Wipe()
 	if err != nil {
 		return fail(boot, "send", fmt.Errorf("%w: unlock: %w", ErrProtocol, errOr(ctx, err)))

@@ -78,11 +78,15 @@ func (h *fakeHandler) Header(context.Context) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	hdr, err := luks.ReadHeader(f)
+	m, err := luks.Load(f)
 	if err != nil {
 		return nil, err
 	}
-	buf := make([]byte, hdr.PayloadOffsetBytes())
+	seg, err := m.DataSegment()
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, seg.Offset) // header, key material / keyslots area: up to the data
 	if _, err = f.ReadAt(buf, 0); err != nil {
 		return nil, err
 	}

@@ -270,8 +270,12 @@ func (s *serveHandler) unlock(ctx context.Context, req wire.UnlockRequest, key [
 	if err != nil {
 		return refused("%v", err), nil
 	}
-	if hdr.UUID != req.LUKSUUID {
-		return refused("LUKS UUID of %s is %s, the keeper expected %s", dev, hdr.UUID, req.LUKSUUID), nil
+	seg, err := hdr.DataSegment()
+	if err != nil {
+		return refused("%s: %v", dev, err), nil
+	}
+	if seg.UUID != req.LUKSUUID {
+		return refused("LUKS UUID of %s is %s, the keeper expected %s", dev, seg.UUID, req.LUKSUUID), nil
 	}
 	vk := luks.NewVolumeKey(key)
 	defer vk.Wipe()
@@ -354,10 +358,10 @@ func (s *serveHandler) mountExisting(ctx context.Context) (wire.Result, error) {
 // keyringOpener maps a LUKS1 volume with its key in the kernel keyring (a logon key)
 // instead of in the table.
 type keyringOpener interface {
-	OpenWithKeyring(ctx context.Context, device, name string, hdr *luks.Header, vk *luks.VolumeKey) (string, error)
+	OpenWithKeyring(ctx context.Context, device, name string, hdr luks.Metadata, vk *luks.VolumeKey) (string, error)
 }
 
-func (sysLocal) OpenWithKeyring(ctx context.Context, device, name string, hdr *luks.Header, vk *luks.VolumeKey) (string, error) {
+func (sysLocal) OpenWithKeyring(ctx context.Context, device, name string, hdr luks.Metadata, vk *luks.VolumeKey) (string, error) {
 	m, err := dmcrypt.OpenWithKey(ctx, device, name, hdr, vk, dmcrypt.OpenOptions{Keyring: true})
 	if err != nil {
 		return "", mapDMErr(err)
@@ -365,19 +369,28 @@ func (sysLocal) OpenWithKeyring(ctx context.Context, device, name string, hdr *l
 	return m.Path, nil
 }
 
-// readHeaderBytes returns what luks.Unlock reads of a LUKS1 device: the header and the
-// key material up to the end of the last key slot's.
-func readHeaderBytes(dev string) ([]byte, *luks.Header, error) {
+// readHeaderBytes returns what luks.UnlockAny reads of the device: for LUKS1 the header and
+// the key material up to the end of the last key slot's; for LUKS2 both metadata copies
+// and the keyslots area (2 × metadata size + keyslots size).
+func readHeaderBytes(dev string) ([]byte, luks.Metadata, error) {
 	f, err := os.Open(dev)
 	if err != nil {
 		return nil, nil, deviceErr(dev, err)
 	}
 	defer f.Close()
-	h, err := luks.ReadHeader(f)
+	m, err := luks.Load(f)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", dev, err)
 	}
-	n := h.MetadataSectors() * luks.SectorSize
+	var n uint64
+	switch h := m.(type) {
+	case *luks.Header:
+		n = h.MetadataSectors() * luks.SectorSize
+	case *luks.Header2:
+		n = 2*h.HeaderSize + h.Config.KeyslotsSize
+	default:
+		return nil, nil, fmt.Errorf("%s: LUKS version %d: %w", dev, m.LUKSVersion(), luks.ErrUnsupportedVersion)
+	}
 	if n > wire.MaxHeaderSize {
 		return nil, nil, fmt.Errorf("%s: header and key material of %d bytes exceed %d", dev, n, wire.MaxHeaderSize)
 	}
@@ -385,7 +398,7 @@ func readHeaderBytes(dev string) ([]byte, *luks.Header, error) {
 	if _, err := f.ReadAt(b, 0); err != nil {
 		return nil, nil, fmt.Errorf("%s: reading %d header bytes: %w", dev, n, err)
 	}
-	return b, h, nil
+	return b, m, nil
 }
 
 // luksIdentity reads the LUKS version and UUID from the binary header, which LUKS1 and

@@ -273,7 +273,7 @@ func TestServeBadProtocol(t *testing.T) {
 }
 
 // OpenWithKeyring is the fake's keyring open: recorded, then the same fake mapping.
-func (f *fakeLocal) OpenWithKeyring(ctx context.Context, device, name string, hdr *luks.Header, vk *luks.VolumeKey) (string, error) {
+func (f *fakeLocal) OpenWithKeyring(ctx context.Context, device, name string, hdr luks.Metadata, vk *luks.VolumeKey) (string, error) {
 	f.call("keyring-open %s %s", device, name)
 	return f.OpenWithKey(ctx, device, name, hdr, vk)
 }
