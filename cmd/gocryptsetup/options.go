@@ -31,6 +31,7 @@ type options struct {
 	backupFile      string
 	volumeKeyFile   string
 	dumpVolumeKey   bool
+	dumpJSON        bool // --dump-json-metadata (LUKS2 luksDump)
 	testPassphrase  bool
 	batch           bool
 	verbose         bool
@@ -128,6 +129,7 @@ func optionTable() []optDef {
 		{long: "device-size", kind: optInt, num: numSize, arg: "bytes", only: []string{"open"}, apply: num(func(o *options) *int64 { return &o.deviceSize })},
 		{long: "debug", kind: optBool, apply: flag(func(o *options) *bool { return &o.debug })},
 		{long: "deferred", kind: optBool, only: []string{"close"}, apply: flag(func(o *options) *bool { return &o.deferred })},
+		{long: "dump-json-metadata", kind: optBool, apply: flag(func(o *options) *bool { return &o.dumpJSON })},
 		{long: "dump-volume-key", kind: optBool, apply: flag(func(o *options) *bool { return &o.dumpVolumeKey })},
 		{long: "hash", short: 'h', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.hash })},
 		{long: "header", kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.header })},
