@@ -10,7 +10,7 @@ import (
 
 // cmdLuksDump prints the header exactly as cryptsetup luksDump does (line 1 names the header
 // device as typed). --dump-volume-key (alias --dump-master-key) unlocks a key slot and prints
-// the volume key instead; with --volume-key-file the key goes to that file (mode 0400).
+// the volume key instead; --dump-json-metadata prints a LUKS2 header's JSON; with --volume-key-file the key goes to that file (mode 0400).
 func cmdLuksDump(a *app, args []string) error {
 	dev := args[0]
 	hp := a.headerPath(dev)
@@ -19,6 +19,14 @@ func cmdLuksDump(a *app, args []string) error {
 		return err
 	}
 	defer f.Close()
+	if !a.opts.dumpVolumeKey && a.opts.dumpJSON {
+		// cryptsetup's crypt_dump_json knows LUKS2 only; --dump-volume-key wins over it.
+		h2, ok := h.(*luks.Header2)
+		if !ok {
+			return &cliError{code: exitParams, msg: "Dump operation is not supported for this device type."}
+		}
+		return onDevice(hp, h2.DumpJSON(a.stdout))
+	}
 	if !a.opts.dumpVolumeKey {
 		return onDevice(hp, h.Dump(a.stdout, hp))
 	}

@@ -19,7 +19,7 @@ var luks2SizeInError = regexp.MustCompile(`need (\d+) bytes`)
 // by run itself).
 var readTypes = map[string]bool{"isLuks": true, "luksDump": true, "luksUUID": true, "open": true,
 	"luksAddKey": true, "luksRemoveKey": true, "luksChangeKey": true, "luksKillSlot": true,
-	"luksHeaderBackup": true, "luksHeaderRestore": true}
+	"luksHeaderBackup": true, "luksHeaderRestore": true, "config": true}
 
 // loadMetadata opens the header device of device and loads its header of either version;
 // --type luks1 or luks2 asks for that version only, as crypt_load(cd, type) does.

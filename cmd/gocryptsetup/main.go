@@ -12,6 +12,7 @@
 //
 //	luksFormat <device> [<new key file>]
 //	luksDump <device> [--dump-volume-key [--volume-key-file FILE]]
+//	luksDump --dump-json-metadata <device>    (LUKS2: the JSON metadata, as cryptsetup prints it)
 //	open --test-passphrase <device>           (alias luksOpen)
 //	open <device> <name>                      (alias luksOpen; needs device-mapper and root)
 //	close <name>                              (alias luksClose)
@@ -24,6 +25,8 @@
 //	isLuks <device>
 //	luksHeaderBackup <device> --header-backup-file FILE
 //	luksHeaderRestore <device> --header-backup-file FILE
+//	config <device> --label L --subsystem S   (LUKS2; the one not given is cleared)
+//	config <device> --priority prefer|normal|ignore -S N   (LUKS2)
 //	benchmark
 //
 // Two extensions for rootless use read and write the decrypted payload of an image without
@@ -36,7 +39,7 @@
 // -i/--iter-time, --pbkdf-force-iterations, -d/--key-file (- = stdin), --keyfile-offset,
 // -l/--keyfile-size, -S/--key-slot, --uuid, --align-payload, --header, -q/--batch-mode,
 // -v/--verbose, -T/--tries, and for LUKS2 --pbkdf, --pbkdf-memory, --pbkdf-parallel,
-// --new-key-slot, --new-keyfile, --label, --subsystem, --sector-size,
+// --new-key-slot, --new-keyfile, --label, --subsystem, --priority, --sector-size,
 // --luks2-metadata-size, --luks2-keyslots-size. They may come before or after the action,
 // as in cryptsetup.
 //
@@ -81,6 +84,7 @@ func verbTable() cli.Verbs[func(a *app, args []string) error] {
 		{Name: "luksHeaderBackup", Args: "<device>", MinArgs: 1, Summary: "Backup LUKS device header and keyslots", Example: "luksHeaderBackup disk.img --header-backup-file disk.hdr", Run: cmdLuksHeaderBackup},
 		{Name: "luksHeaderRestore", Args: "<device>", MinArgs: 1, Summary: "Restore LUKS device header and keyslots", Example: "luksHeaderRestore disk.img --header-backup-file disk.hdr", Run: cmdLuksHeaderRestore},
 		{Name: "token", Args: "<add|remove|import|export> <device>", MinArgs: 2, Summary: "Manipulate LUKS2 tokens", Example: "token import --json-file token.json disk.img", Run: cmdToken},
+		{Name: "config", Args: "<device>", MinArgs: 1, Summary: "set permanent configuration options for LUKS2", Example: "config --label data disk.img", Run: cmdConfig},
 		{Name: "convert", Args: "<device>", MinArgs: 1, Summary: "converts LUKS from/to LUKS2 format", Example: "convert --type luks2 disk.img", Run: cmdConvert},
 		{Name: "benchmark", Args: "[--cipher <cipher>]", MinArgs: 0, Summary: "benchmark cipher", Example: "benchmark --cipher aes-xts-plain64", Run: cmdBenchmark},
 		{Name: "read", Args: "<device>", MinArgs: 1, Summary: readVerbHelp, Example: "read -d key --offset-bytes 4096 --size-bytes 512 disk.img > plain.bin", Run: cmdRead},

@@ -31,6 +31,7 @@ type options struct {
 	backupFile      string
 	volumeKeyFile   string
 	dumpVolumeKey   bool
+	dumpJSON        bool // --dump-json-metadata (LUKS2 luksDump)
 	testPassphrase  bool
 	batch           bool
 	verbose         bool
@@ -128,6 +129,7 @@ func optionTable() []optDef {
 		{long: "device-size", kind: optInt, num: numSize, arg: "bytes", only: []string{"open"}, apply: num(func(o *options) *int64 { return &o.deviceSize })},
 		{long: "debug", kind: optBool, apply: flag(func(o *options) *bool { return &o.debug })},
 		{long: "deferred", kind: optBool, only: []string{"close"}, apply: flag(func(o *options) *bool { return &o.deferred })},
+		{long: "dump-json-metadata", kind: optBool, apply: flag(func(o *options) *bool { return &o.dumpJSON })},
 		{long: "dump-volume-key", kind: optBool, apply: flag(func(o *options) *bool { return &o.dumpVolumeKey })},
 		{long: "hash", short: 'h', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.hash })},
 		{long: "header", kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.header })},
@@ -136,7 +138,7 @@ func optionTable() []optDef {
 		{long: "iter-time", short: 'i', kind: optInt, num: numUint32, arg: "msecs", only: []string{"luksFormat", "luksAddKey", "luksChangeKey", "benchmark"}, apply: func(o *options, _ string, n int64) { o.iterTime = int(n) }},
 		{long: "key-file", short: 'd', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.keyFile })},
 		{long: "key-size", short: 's', kind: optInt, num: numUint32, arg: "BITS", only: []string{"luksFormat", "open", "luksAddKey", "benchmark"}, apply: func(o *options, _ string, n int64) { o.keySize = int(n) }},
-		{long: "key-slot", short: 'S', kind: optInt, num: numInt32, arg: "INT", only: []string{"luksFormat", "luksDump", "open", "luksAddKey", "luksChangeKey", "read", "write", "token"}, apply: func(o *options, _ string, n int64) { o.keySlot = int(n) }},
+		{long: "key-slot", short: 'S', kind: optInt, num: numInt32, arg: "INT", only: []string{"luksFormat", "luksDump", "open", "luksAddKey", "luksChangeKey", "read", "write", "token", "config"}, apply: func(o *options, _ string, n int64) { o.keySlot = int(n) }},
 		{long: "keyfile-offset", kind: optInt, num: numUint64, arg: "bytes", apply: num(func(o *options) *int64 { return &o.keyfileOffset })},
 		{long: "keyfile-size", short: 'l', kind: optInt, num: numUint32, arg: "bytes", apply: num(func(o *options) *int64 { return &o.keyfileSize })},
 		{long: "volume-key-file", kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.volumeKeyFile })},

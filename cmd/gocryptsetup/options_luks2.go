@@ -19,6 +19,7 @@ type luks2Opts struct {
 	keyslotsSize  string
 	newKeySlot    int64  // --new-key-slot (luksAddKey)
 	newKeyfile    string // --new-keyfile (luksAddKey, luksChangeKey)
+	priority      string // --priority (config)
 }
 
 // luks2OptionDefs are the LUKS2 format options, merged into optionTable by name.
@@ -30,10 +31,11 @@ func luks2OptionDefs() []optDef {
 		return func(o *options, _ string, n int64) { *p(o) = n }
 	}
 	format := []string{"luksFormat"}
+	labels := []string{"luksFormat", "config"}
 	// cryptsetup takes the PBKDF options for every verb that makes a key slot.
 	slotMakers := []string{"luksFormat", "luksAddKey", "luksChangeKey"}
 	return []optDef{
-		{long: "label", kind: optString, arg: "STRING", only: format, apply: str(func(o *options) *string { return &o.l2.label })},
+		{long: "label", kind: optString, arg: "STRING", only: labels, apply: str(func(o *options) *string { return &o.l2.label })},
 		{long: "luks2-keyslots-size", kind: optString, arg: "bytes", only: format, apply: str(func(o *options) *string { return &o.l2.keyslotsSize })},
 		{long: "luks2-metadata-size", kind: optString, arg: "bytes", only: format, apply: str(func(o *options) *string { return &o.l2.metadataSize })},
 		{long: "pbkdf", kind: optString, arg: "STRING", only: slotMakers, apply: str(func(o *options) *string { return &o.l2.pbkdf })},
@@ -41,7 +43,8 @@ func luks2OptionDefs() []optDef {
 		{long: "pbkdf-parallel", kind: optInt, num: numUint32, arg: "threads", only: slotMakers, apply: num(func(o *options) *int64 { return &o.l2.pbkdfParallel })},
 		{long: "new-key-slot", kind: optInt, num: numInt32, arg: "INT", only: []string{"luksAddKey"}, apply: num(func(o *options) *int64 { return &o.l2.newKeySlot })},
 		{long: "new-keyfile", kind: optString, arg: "STRING", only: []string{"luksAddKey", "luksChangeKey"}, apply: str(func(o *options) *string { return &o.l2.newKeyfile })},
-		{long: "subsystem", kind: optString, arg: "STRING", only: format, apply: str(func(o *options) *string { return &o.l2.subsystem })},
+		{long: "priority", kind: optString, arg: "STRING", only: []string{"config"}, apply: str(func(o *options) *string { return &o.l2.priority })},
+		{long: "subsystem", kind: optString, arg: "STRING", only: labels, apply: str(func(o *options) *string { return &o.l2.subsystem })},
 	}
 }
 
