@@ -264,11 +264,16 @@ func handOver(root, heir string, entries []journalEntry) error {
 		}
 		j.Files[i] = f
 	}
+	return writeJournal(root, heir, j)
+}
+
+// writeJournal replaces the existing undo record of volume with j.
+func writeJournal(root, volume string, j *journal) error {
 	b, err := json.MarshalIndent(j, "", "  ")
 	if err != nil {
 		return err
 	}
-	jf, err := journalFile(root, heir)
+	jf, err := journalFile(root, volume)
 	if err != nil {
 		return err
 	}

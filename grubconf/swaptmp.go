@@ -1,7 +1,6 @@
 package grubconf
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -549,6 +548,22 @@ func passCreated(root, volume string, paths []string) error {
 	if len(paths) == 0 {
 		return nil
 	}
+	return editOtherJournals(root, volume, func(j *journal) bool {
+		changed := false
+		for i, f := range j.Files {
+			if f.Old == nil || !slices.Contains(paths, f.Path) {
+				continue
+			}
+			f.Steps, f.Old = slices.Clone(f.steps()), nil
+			j.Files[i], changed = f, true
+		}
+		return changed
+	})
+}
+
+// editOtherJournals applies edit to the undo record of every volume but volume ("" = the
+// kernel-argument record), writing back each record edit reports changed.
+func editOtherJournals(root, volume string, edit func(*journal) bool) error {
 	dir, err := resolveCreate(root, JournalDir)
 	if err != nil {
 		return err
@@ -570,26 +585,10 @@ func passCreated(root, volume string, paths []string) error {
 		if err != nil {
 			return err
 		}
-		changed := false
-		for i, f := range j.Files {
-			if f.Old == nil || !slices.Contains(paths, f.Path) {
-				continue
-			}
-			f.Steps, f.Old = slices.Clone(f.steps()), nil
-			j.Files[i], changed = f, true
-		}
-		if !changed {
+		if !edit(j) {
 			continue
 		}
-		b, err := json.MarshalIndent(j, "", "  ")
-		if err != nil {
-			return err
-		}
-		jf, err := journalFile(root, name)
-		if err != nil {
-			return err
-		}
-		if err := writeAtomic(root, jf, append(b, '\n'), 0o600); err != nil {
+		if err := writeJournal(root, name, j); err != nil {
 			return err
 		}
 	}
@@ -612,18 +611,6 @@ func handTerminated(root, volume string, steps []terminatedStep) error {
 	if len(steps) == 0 {
 		return nil
 	}
-	dir, err := resolveCreate(root, JournalDir)
-	if err != nil {
-		return err
-	}
-	ents, err := os.ReadDir(hostPath(root, dir))
-	if err != nil {
-		return err
-	}
-	self := volume
-	if self == "" {
-		self = kernelArgsJournal
-	}
 	rebase := func(b []byte, st journalStep, old bool) []byte {
 		if b == nil {
 			return nil
@@ -637,15 +624,7 @@ func handTerminated(root, volume string, steps []terminatedStep) error {
 		}
 		return out
 	}
-	for _, e := range ents {
-		name, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || name == self || !e.Type().IsRegular() {
-			continue
-		}
-		j, err := readJournal(root, name)
-		if err != nil {
-			return err
-		}
+	return editOtherJournals(root, volume, func(j *journal) bool {
 		changed := false
 		for i, f := range j.Files {
 			for _, ts := range steps {
@@ -672,20 +651,6 @@ func handTerminated(root, volume string, steps []terminatedStep) error {
 				j.Files[i], changed = f, true
 			}
 		}
-		if !changed {
-			continue
-		}
-		b, err := json.MarshalIndent(j, "", "  ")
-		if err != nil {
-			return err
-		}
-		jf, err := journalFile(root, name)
-		if err != nil {
-			return err
-		}
-		if err := writeAtomic(root, jf, append(b, '\n'), 0o600); err != nil {
-			return err
-		}
-	}
-	return nil
+		return changed
+	})
 }
