@@ -51,25 +51,14 @@ func (k KeyInput) Read(prompt string, src KeySource, verify bool) ([]byte, error
 	if k.Ctx == nil || (src.File == "" && k.Term != nil && k.Term.IsTerminal()) {
 		return k.read(prompt, src, verify)
 	}
-	type result struct {
-		p   []byte
-		err error
+	p, err := readUntil(k.Ctx, func() ([]byte, error) { return k.read(prompt, src, verify) })
+	switch {
+	case err != errStopped:
+		return p, err
+	case src.File != "" && src.File != "-":
+		return nil, fmt.Errorf("%w %s: %w", ErrKeyFileOpen, src.File, k.Ctx.Err())
 	}
-	ch := make(chan result, 1)
-	go func() {
-		p, err := k.read(prompt, src, verify)
-		ch <- result{p, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.p, r.err
-	case <-k.Ctx.Done():
-		go func() { clear((<-ch).p) }()
-		if src.File != "" && src.File != "-" {
-			return nil, fmt.Errorf("%w %s: %w", ErrKeyFileOpen, src.File, k.Ctx.Err())
-		}
-		return nil, fmt.Errorf("%w: %w", ErrNothingToRead, k.Ctx.Err())
-	}
+	return nil, fmt.Errorf("%w: %w", ErrNothingToRead, k.Ctx.Err())
 }
 
 func (k KeyInput) read(prompt string, src KeySource, verify bool) ([]byte, error) {

@@ -27,26 +27,11 @@ func ReadPasswordContext(ctx context.Context, fd int) ([]byte, error) {
 		return nil, err
 	}
 	defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
-	type result struct {
-		p   []byte
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		p, err := readSecretLine(fd)
-		ch <- result{p, err}
-	}()
-	var done <-chan struct{}
-	if ctx != nil {
-		done = ctx.Done()
-	}
-	select {
-	case r := <-ch:
-		return r.p, r.err
-	case <-done:
-		go func() { clear((<-ch).p) }()
+	p, err := readUntil(ctx, func() ([]byte, error) { return readSecretLine(fd) })
+	if err == errStopped {
 		return nil, interrupted{ErrTerminalRead, ctx.Err()}
 	}
+	return p, err
 }
 
 // readSecretLine reads up to '\n' one byte at a time (nothing past the line is consumed),

@@ -101,21 +101,11 @@ var ErrFileTooLarge = errors.New("file too large")
 // program's signal context — so that opening a FIFO nobody writes to, or reading one that
 // never ends, does not outlive SIGTERM. The abandoned open or read finishes in the background.
 func ReadFileLimit(ctx context.Context, path string, limit int64) ([]byte, error) {
-	type result struct {
-		b   []byte
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		b, err := readFileLimit(path, limit)
-		ch <- result{b, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.b, r.err
-	case <-ctx.Done():
+	b, err := readUntil(ctx, func() ([]byte, error) { return readFileLimit(path, limit) })
+	if err == errStopped {
 		return nil, fmt.Errorf("%s: %w", path, ctx.Err())
 	}
+	return b, err
 }
 
 func readFileLimit(path string, limit int64) ([]byte, error) {

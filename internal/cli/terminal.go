@@ -150,42 +150,22 @@ func Confirm(w io.Writer, r io.Reader, msg string) error {
 // read is interrupted), matching ctx's error too. The abandoned read ends with the next
 // line or with the program.
 func ConfirmContext(ctx context.Context, w io.Writer, r io.Reader, msg string) error {
-	if ctx == nil {
-		return Confirm(w, r, msg)
-	}
-	ch := make(chan error, 1)
-	go func() { ch <- Confirm(w, r, msg) }()
-	select {
-	case err := <-ch:
-		return err
-	case <-ctx.Done():
+	_, err := readUntil(ctx, func() ([]byte, error) { return nil, Confirm(w, r, msg) })
+	if err == errStopped {
 		fmt.Fprintln(w)
 		return interrupted{ErrAborted, ctx.Err()}
 	}
+	return err
 }
 
 // ReadLineContext is ReadLine that gives up when ctx is done (nil: never), with
 // ErrNothingToRead matching ctx's error; the abandoned read's bytes are zeroed.
 func ReadLineContext(ctx context.Context, r io.Reader, limit int) ([]byte, error) {
-	if ctx == nil {
-		return ReadLine(r, limit)
-	}
-	type result struct {
-		p   []byte
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		p, err := ReadLine(r, limit)
-		ch <- result{p, err}
-	}()
-	select {
-	case res := <-ch:
-		return res.p, res.err
-	case <-ctx.Done():
-		go func() { clear((<-ch).p) }()
+	p, err := readUntil(ctx, func() ([]byte, error) { return ReadLine(r, limit) })
+	if err == errStopped {
 		return nil, interrupted{ErrNothingToRead, ctx.Err()}
 	}
+	return p, err
 }
 
 // ReadLine reads up to the first '\n' (not returned), at most limit bytes before it, without
