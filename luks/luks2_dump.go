@@ -8,6 +8,8 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/cloudluks/cloudluks/luks/sector"
 )
@@ -16,9 +18,10 @@ import (
 // and the keyslot, digest and token hooks of lib/luks2). path is not printed: cryptsetup's
 // LUKS2 dump names no device. It walks the JSON as cryptsetup does, by id (keyslots and
 // tokens 0…31, segments 0…31, digests 0…7), so odd but valid headers print the same.
-// Tokens of external plugins (systemd-tpm2, -fido2, -pkcs11) print without the lines
-// cryptsetup's plugins add when they are installed; luks2-keyring tokens print their key
-// description as cryptsetup's built-in handler does.
+// Tokens of systemd's plugins (systemd-tpm2, -fido2, -pkcs11) print the lines systemd 252's
+// libcryptsetup-token-systemd-*.so add, as on a machine where systemd is installed (see
+// dumpSystemdToken); luks2-keyring tokens print their key description as cryptsetup's
+// built-in handler does.
 func (h *Header2) Dump(w io.Writer, path string) error {
 	bw := bufio.NewWriter(w)
 	root := h.tree
@@ -159,6 +162,7 @@ func (h *Header2) Dump(w io.Writer, path string) error {
 				fmt.Fprintf(bw, "\tKey description: %s\n", cStr(kd))
 			}
 		}
+		dumpSystemdToken(bw, tm)
 		arr, _ := tm["keyslots"].([]any)
 		for _, x := range arr {
 			fmt.Fprintf(bw, "\tKeyslot:    %s\n", cStr(x))
@@ -397,4 +401,362 @@ func segmentIsBackup(s *Segment2) bool {
 		}
 	}
 	return false
+}
+
+// dumpSystemdToken prints what systemd 252's token plugins print from their
+// cryptsetup_token_dump hook (src/cryptsetup/cryptsetup-tokens/cryptsetup-token-systemd-*.c),
+// which cryptsetup calls for every token of their type between the type line and the
+// Keyslot lines. The plugins parse the token again with systemd's own JSON parser and
+// print nothing when any field they need is missing or malformed. For a few malformed
+// tokens the 2.6.1/252 pair crashes instead (a non-string fido2-credential, fido2-salt,
+// fido2-rp, pkcs11-uri or pkcs11-key: cryptsetup dies of SIGSEGV or an assertion and prints
+// no dump at all); these print nothing extra here, like a refused token.
+func dumpSystemdToken(bw *bufio.Writer, tm map[string]any) {
+	typ, _ := tm["type"].(string)
+	switch typ {
+	case "systemd-tpm2", "systemd-fido2", "systemd-pkcs11":
+	default:
+		return
+	}
+	if !sdParses(tm) {
+		return
+	}
+	switch typ {
+	case "systemd-tpm2":
+		dumpSystemdTPM2(bw, tm)
+	case "systemd-fido2":
+		dumpSystemdFIDO2(bw, tm)
+	case "systemd-pkcs11":
+		dumpSystemdPKCS11(bw, tm)
+	}
+}
+
+// sdLineSep is CRYPT_DUMP_LINE_SEP of systemd's cryptsetup-token.h.
+const sdLineSep = "\n\t            "
+
+// dumpSystemdTPM2 follows tpm2_parse_luks2_json of systemd 252 (src/shared/tpm2-util.c).
+func dumpSystemdTPM2(bw *bufio.Writer, tm map[string]any) {
+	pcrs, ok := tm["tpm2-pcrs"]
+	if !ok {
+		return
+	}
+	hashMask, ok := sdPCRMask(pcrs)
+	if !ok {
+		return
+	}
+	bank := "n/a" // chosen at unlock time
+	if v, ok := tm["tpm2-pcr-bank"]; ok {
+		s, isStr := v.(string)
+		if !isStr {
+			return
+		}
+		if bank = sdOneOf(s, "sha1", "sha256", "sha384", "sha512"); bank == "" {
+			return
+		}
+	}
+	alg := "ecc" // systemd < 250 wrote no field and always used ECC
+	if v, ok := tm["tpm2-primary-alg"]; ok {
+		s, isStr := v.(string)
+		if !isStr {
+			return
+		}
+		if alg = sdOneOf(s, "ecc", "rsa"); alg == "" {
+			return
+		}
+	}
+	blob, ok := sdField(tm, "tpm2-blob", sdUnbase64)
+	if !ok {
+		return
+	}
+	policy, ok := sdField(tm, "tpm2-policy-hash", sdUnhex)
+	if !ok {
+		return
+	}
+	pin := false
+	if v, ok := tm["tpm2-pin"]; ok {
+		if pin, ok = v.(bool); !ok {
+			return
+		}
+	}
+	var pubMask uint32
+	if v, ok := tm["tpm2_pubkey_pcrs"]; ok {
+		if pubMask, ok = sdPCRMask(v); !ok {
+			return
+		}
+	}
+	var pub []byte
+	if _, ok := tm["tpm2_pubkey"]; ok {
+		if pub, ok = sdField(tm, "tpm2_pubkey", sdUnbase64); !ok {
+			return
+		}
+	} else if pubMask != 0 {
+		return
+	}
+	fmt.Fprintf(bw, "\ttpm2-hash-pcrs:   %s\n", sdPCRString(hashMask))
+	fmt.Fprintf(bw, "\ttpm2-pcr-bank:    %s\n", bank)
+	fmt.Fprintf(bw, "\ttpm2-pubkey:"+sdLineSep+"%s\n", sdHex(pub))
+	fmt.Fprintf(bw, "\ttpm2-pubkey-pcrs: %s\n", sdPCRString(pubMask))
+	fmt.Fprintf(bw, "\ttpm2-primary-alg: %s\n", alg)
+	fmt.Fprintf(bw, "\ttpm2-blob:        %s\n", sdHex(blob))
+	fmt.Fprintf(bw, "\ttpm2-policy-hash:"+sdLineSep+"%s\n", sdHex(policy))
+	fmt.Fprintf(bw, "\ttpm2-pin:         %t\n", pin)
+}
+
+// dumpSystemdFIDO2 follows parse_luks2_fido2_data of systemd 252 (luks2-fido2.c). The
+// three *-required lines are left out when their field is absent (tokens of systemd 248).
+func dumpSystemdFIDO2(bw *bufio.Writer, tm map[string]any) {
+	cid, ok := sdField(tm, "fido2-credential", sdUnbase64)
+	if !ok {
+		return
+	}
+	salt, ok := sdField(tm, "fido2-salt", sdUnbase64)
+	if !ok {
+		return
+	}
+	rp, hasRP := tm["fido2-rp"]
+	if _, isStr := rp.(string); hasRP && !isStr {
+		return
+	}
+	fmt.Fprintf(bw, "\tfido2-credential:"+sdLineSep+"%s\n", sdHex(cid))
+	fmt.Fprintf(bw, "\tfido2-salt: %s\n", sdHex(salt))
+	if hasRP {
+		fmt.Fprintf(bw, "\tfido2-rp:   %s\n", rp)
+	}
+	for _, k := range []string{"fido2-clientPin-required", "fido2-up-required", "fido2-uv-required"} {
+		if v, ok := tm[k]; ok {
+			b, _ := v.(bool) // json_variant_boolean: anything but true is false
+			fmt.Fprintf(bw, "\t%s:"+sdLineSep+"%t\n", k, b)
+		}
+	}
+}
+
+// dumpSystemdPKCS11 follows parse_luks2_pkcs11_data of systemd 252 (luks2-pkcs11.c).
+func dumpSystemdPKCS11(bw *bufio.Writer, tm map[string]any) {
+	uri, ok := tm["pkcs11-uri"].(string)
+	if !ok {
+		return
+	}
+	key, ok := sdField(tm, "pkcs11-key", sdUnbase64)
+	if !ok {
+		return
+	}
+	fmt.Fprintf(bw, "\tpkcs11-uri: %s\n", uri)
+	fmt.Fprintf(bw, "\tpkcs11-key: %s\n", sdHex(key))
+}
+
+// sdField decodes the string field k; a missing or non-string field fails
+// (json_variant_unbase64/unhex refuse non-strings).
+func sdField(tm map[string]any, k string, dec func(string) ([]byte, bool)) ([]byte, bool) {
+	s, ok := tm[k].(string)
+	if !ok {
+		return nil, false
+	}
+	return dec(s)
+}
+
+// sdOneOf matches s case-insensitively against names (strcaseeq) and returns the name as
+// systemd prints it, or "".
+func sdOneOf(s string, names ...string) string {
+	for _, n := range names {
+		if len(s) == len(n) && asciiLower(s) == n {
+			return n
+		}
+	}
+	return ""
+}
+
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// sdPCRMask is tpm2_parse_pcr_json_array: an array of unsigned numbers below 24. systemd
+// counts a real number as unsigned when it converts to an integer and back unchanged.
+func sdPCRMask(v any) (uint32, bool) {
+	arr, ok := v.([]any)
+	if !ok {
+		return 0, false
+	}
+	var mask uint32
+	for _, e := range arr {
+		n, ok := e.(json.Number)
+		if !ok {
+			return 0, false
+		}
+		t := string(n)
+		var u uint64
+		if strings.ContainsAny(t, ".eE") {
+			f, err := strconv.ParseFloat(t, 64)
+			if err != nil || f < 0 || f >= 24 || f != math.Trunc(f) {
+				return 0, false
+			}
+			u = uint64(f)
+		} else {
+			i, err := strconv.ParseInt(t, 10, 64)
+			if err != nil || i < 0 || i >= 24 {
+				return 0, false
+			}
+			u = uint64(i)
+		}
+		mask |= 1 << u
+	}
+	return mask, true
+}
+
+// sdPCRString is pcr_mask_to_string: the PCR numbers joined by '+', "n/a" for none (the
+// function returns NULL then and the plugin prints strna of it).
+func sdPCRString(mask uint32) string {
+	var b strings.Builder
+	for i := 0; i < 32; i++ {
+		if mask&(1<<i) != 0 {
+			if b.Len() > 0 {
+				b.WriteByte('+')
+			}
+			b.WriteString(strconv.Itoa(i))
+		}
+	}
+	if b.Len() == 0 {
+		return "n/a"
+	}
+	return b.String()
+}
+
+// sdHex is crypt_dump_buffer_to_hex_string of systemd's cryptsetup-token-util.c: bytes as
+// "xx" separated by a space, a line break every 16; an empty buffer gives a NULL string,
+// which glibc's printf shows as "(null)".
+func sdHex(b []byte) string {
+	if len(b) == 0 {
+		return "(null)"
+	}
+	var sb strings.Builder
+	for i, c := range b {
+		if i > 0 {
+			if i%16 == 0 {
+				sb.WriteString(sdLineSep)
+			} else {
+				sb.WriteByte(' ')
+			}
+		}
+		fmt.Fprintf(&sb, "%02x", c)
+	}
+	return sb.String()
+}
+
+const sdWhitespace = " \t\n\r"
+
+// sdUnbase64 is systemd 252's unbase64mem: standard alphabet, whitespace anywhere
+// ignored, every group of four complete (padding required), no unused bits set in a
+// padded group, nothing after the padding.
+func sdUnbase64(s string) ([]byte, bool) {
+	var q []int // the characters, whitespace dropped; '=' as -1
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case strings.IndexByte(sdWhitespace, c) >= 0:
+			continue
+		case c == '=':
+			q = append(q, -1)
+		default:
+			v := strings.IndexByte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", c)
+			if v < 0 {
+				return nil, false
+			}
+			q = append(q, v)
+		}
+	}
+	var out []byte
+	for len(q) > 0 {
+		if len(q) < 4 {
+			return nil, false
+		}
+		a, b, c, d := q[0], q[1], q[2], q[3]
+		q = q[4:]
+		if a < 0 || b < 0 {
+			return nil, false
+		}
+		switch {
+		case c < 0:
+			if d >= 0 || b&15 != 0 || len(q) > 0 {
+				return nil, false
+			}
+			return append(out, byte(a<<2|b>>4)), true
+		case d < 0:
+			if c&3 != 0 || len(q) > 0 {
+				return nil, false
+			}
+			return append(out, byte(a<<2|b>>4), byte(b<<4|c>>2)), true
+		}
+		out = append(out, byte(a<<2|b>>4), byte(b<<4|c>>2), byte(c<<6|d))
+	}
+	return out, true
+}
+
+// sdUnhex is systemd 252's unhexmem: pairs of hex digits of either case, whitespace
+// anywhere ignored, an odd count refused.
+func sdUnhex(s string) ([]byte, bool) {
+	var digits []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if strings.IndexByte(sdWhitespace, c) >= 0 {
+			continue
+		}
+		var v byte
+		switch {
+		case c >= '0' && c <= '9':
+			v = c - '0'
+		case c >= 'a' && c <= 'f':
+			v = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			v = c - 'A' + 10
+		default:
+			return nil, false
+		}
+		digits = append(digits, v)
+	}
+	if len(digits)%2 != 0 {
+		return nil, false
+	}
+	out := make([]byte, len(digits)/2)
+	for i := range out {
+		out[i] = digits[2*i]<<4 | digits[2*i+1]
+	}
+	return out, true
+}
+
+// sdParses reports whether systemd's json_parse accepts the text json-c hands the plugin
+// for this token: json-c writes NaN and ±Infinity, keeps the text of doubles (which
+// systemd refuses with a leading zero), and passes strings with NUL bytes (as \u0000) or
+// invalid UTF-8 through; systemd refuses all of these. Keys cannot hold a NUL (json-c
+// ends them there).
+func sdParses(v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if !utf8.ValidString(k) || !sdParses(e) {
+				return false
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if !sdParses(e) {
+				return false
+			}
+		}
+	case string:
+		return utf8.ValidString(x) && strings.IndexByte(x, 0) < 0
+	case json.Number:
+		t := strings.TrimPrefix(string(x), "-")
+		if t == "" || t[0] < '0' || t[0] > '9' {
+			return false // NaN, Infinity
+		}
+		if len(t) > 1 && t[0] == '0' && t[1] >= '0' && t[1] <= '9' {
+			return false
+		}
+	}
+	return true
 }
