@@ -129,12 +129,11 @@
 // headers no cryptsetup writes: a pbkdf2 digest whose length is neither 20 bytes nor the
 // hash's size (md4 and md5 digests, or a 32-byte digest with sha3-512) is refused as
 // corrupt, where cryptsetup 2.6.1's PBKDF2_digest_verify reports success without comparing
-// anything (any passphrase opens such a volume there); sm3 is refused (no Go
-// implementation). Tokens of systemd's plugins (systemd-tpm2, -fido2, -pkcs11) dump with the
-// lines systemd 252's plugins add; where that pair crashes on a malformed token (a
-// non-string fido2-credential, fido2-salt, fido2-rp, pkcs11-uri or pkcs11-key), the dump
-// here leaves the plugin lines out, and the fido2 plugin's messages on stderr are not
-// reproduced.
+// anything (any passphrase opens such a volume there). Tokens of systemd's plugins
+// (systemd-tpm2, -fido2, -pkcs11) dump with the lines systemd 252's plugins add; where that
+// pair crashes on a malformed token (a non-string fido2-credential, fido2-salt, fido2-rp,
+// pkcs11-uri or pkcs11-key), the dump here leaves the plugin lines out, and the fido2
+// plugin's messages on stderr are not reproduced.
 //
 // One API for both versions: Load returns a Metadata (*Header or *Header2), UnlockAny
 // unlocks either, IsLUKS accepts either (IsLUKSVersion one), and Metadata.DataSegment

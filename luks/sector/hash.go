@@ -56,6 +56,8 @@ func lookupHash(name string) (hashInfo, bool) {
 		return hashInfo{32, newSHA3_256}, true
 	case "blake2b-512":
 		return hashInfo{blake2b.Size, newBlake2b512}, true
+	case "sm3":
+		return hashInfo{sm3Size, newSM3}, true
 	}
 	return hashInfo{}, false
 }
@@ -66,7 +68,7 @@ func hashSize(name string) (int, bool) {
 }
 
 // NewHash resolves a LUKS/cryptsetup hash name case-insensitively: sha1, sha224, sha256,
-// sha384, sha512, ripemd160, whirlpool (= wp512), wp256, wp384, sha3-256, blake2b-512.
+// sha384, sha512, ripemd160, whirlpool (= wp512), wp256, wp384, sha3-256, blake2b-512, sm3.
 // md5 and unknown names wrap ErrUnsupportedHash.
 func NewHash(name string) (func() hash.Hash, error) {
 	h, ok := lookupHash(strings.ToLower(name))
@@ -105,11 +107,9 @@ var luks2Hashes = func() map[string]hashInfo {
 	add(hashInfo{blake2s.Size, newBlake2s256}, "BLAKE2S-256", "BLAKE2s256", "1.3.6.1.4.1.1722.12.2.2.8")
 	add(hashInfo{rmdSize, newRIPEMD160}, "RIPEMD160", "RIPEMD-160", "RIPEMD", "RMD160", "1.3.36.3.2.1")
 	add(hashInfo{64, newWhirlpool}, "whirlpool", "1.0.10118.3.0.55")
+	add(hashInfo{sm3Size, newSM3}, "SM3", "1.2.156.10197.1.401")
 	return m
 }()
-
-// luks2Refused are names OpenSSL knows that no Go implementation here computes.
-var luks2Refused = map[string]bool{"sm3": true, "1.2.156.10197.1.401": true}
 
 func newBlake2s256() hash.Hash {
 	h, err := blake2s.New256(nil)
@@ -134,16 +134,12 @@ func (h *md5sha1) BlockSize() int              { return 64 }
 // and PBKDF2 hashes) the way cryptsetup 2.6 with OpenSSL 3 does: OpenSSL's digest names and
 // aliases in any case (sha3-512, SHA2-512/256, blake2b512, ripemd-160, md5, whirlpool, ...)
 // and cryptsetup's blake2b-512 and blake2s-256. Kernel-style names OpenSSL does not know
-// (wp256, wp384, wp512) are refused, as cryptsetup refuses them in LUKS2. sm3 is known to
-// cryptsetup but has no implementation here: it wraps ErrUnsupportedHash with a message
-// saying so.
+// (wp256, wp384, wp512) are refused, as cryptsetup refuses them in LUKS2. sm3 (GB/T
+// 32905-2016) is implemented here, as OpenSSL's default provider has it.
 func NewHashLUKS2(name string) (func() hash.Hash, error) {
 	n := strings.ToLower(name)
 	if h, ok := luks2Hashes[n]; ok {
 		return h.new, nil
-	}
-	if luks2Refused[n] {
-		return nil, fmt.Errorf("%w: %q (cryptsetup accepts it, no Go implementation here)", ErrUnsupportedHash, name)
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnsupportedHash, name)
 }
