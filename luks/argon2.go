@@ -2,13 +2,19 @@ package luks
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math/bits"
+	"runtime"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/blake2b"
 )
 
 // Argon2 work limits for hostile headers. golang.org/x/crypto/argon2 allocates the whole
-// memory cost at once and cannot be interrupted, so the cost is bounded before the call.
+// memory cost at once and cannot be interrupted, so the cost is bounded before the call;
+// the same bounds hold for argon2Lanes, the implementation for more than 255 lanes.
 const (
 	// DefaultMaxArgon2Memory is cryptsetup's own ceiling for argon2 memory (4 GiB, in KiB).
 	DefaultMaxArgon2Memory = 4 << 20
@@ -37,9 +43,6 @@ func argon2Key(ctx context.Context, typ string, pass, salt []byte, time, memory,
 		return nil, fmt.Errorf("%w: argon2 time cost %d", ErrCorruptKeyslot, time)
 	case cpus < 1 || cpus > 1<<24-1: // libargon2's ARGON2_MAX_LANES
 		return nil, fmt.Errorf("%w: argon2 parallelism %d", ErrCorruptKeyslot, cpus)
-	case cpus > 255:
-		// Valid for libargon2 (cryptsetup opens it), but x/crypto/argon2 takes a uint8.
-		return nil, fmt.Errorf("%w: argon2 parallelism %d (golang.org/x/crypto/argon2 supports 1..255)", ErrUnsupportedKDF, cpus)
 	case memory < 8*cpus || memory > 1<<32-1:
 		return nil, fmt.Errorf("%w: argon2 memory cost %d KiB for %d lanes", ErrCorruptKeyslot, memory, cpus)
 	case keyLen < 4:
@@ -60,8 +63,300 @@ func argon2Key(ctx context.Context, typ string, pass, salt []byte, time, memory,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if cpus > 255 {
+		// libargon2 (and so cryptsetup 2.6.1 on unlock) takes up to 2^24-1 lanes;
+		// x/crypto/argon2 takes a uint8.
+		return argon2Lanes(ctx, typ, pass, salt, uint32(time), uint32(memory), uint32(cpus), uint32(keyLen))
+	}
 	if typ == "argon2i" {
 		return argon2.Key(pass, salt, uint32(time), uint32(memory), uint8(cpus), uint32(keyLen)), nil
 	}
 	return argon2.IDKey(pass, salt, uint32(time), uint32(memory), uint8(cpus), uint32(keyLen)), nil
+}
+
+// argon2Lanes is Argon2 version 0x13 as RFC 9106 specifies it (sections 3.2 to 3.6),
+// written here for the parallelism x/crypto/argon2 cannot take (256 … 2^24-1 lanes, which
+// libargon2 accepts). It is used only there, so the x/crypto code keeps its speed for
+// every header cryptsetup writes (at most 4 lanes). The caller has checked the
+// parameters and the memory limits; the lanes of each slice run on GOMAXPROCS
+// goroutines and ctx is honoured between slices. The memory is wiped before returning.
+func argon2Lanes(ctx context.Context, typ string, pass, salt []byte, passes, memory, lanes, keyLen uint32) ([]byte, error) {
+	y := uint32(argon2TypeID)
+	if typ == "argon2i" {
+		y = argon2TypeI
+	}
+	// H0 (section 3.2, step 1), with no secret and no associated data.
+	h0in := make([]byte, 0, 40+len(pass)+len(salt)+8)
+	for _, v := range []uint32{lanes, keyLen, memory, passes, 0x13, y, uint32(len(pass))} {
+		h0in = binary.LittleEndian.AppendUint32(h0in, v)
+	}
+	h0in = append(h0in, pass...)
+	h0in = binary.LittleEndian.AppendUint32(h0in, uint32(len(salt)))
+	h0in = append(h0in, salt...)
+	h0in = binary.LittleEndian.AppendUint32(h0in, 0) // K
+	h0in = binary.LittleEndian.AppendUint32(h0in, 0) // X
+	h0 := blake2b.Sum512(h0in)
+	clear(h0in)
+	defer clear(h0[:])
+
+	a := &argon2State{lanes: lanes, passes: passes, typ: y}
+	a.q = memory / (4 * lanes) * 4 // m' = 4·p·floor(m / 4p) blocks, q = m' / p columns
+	a.seg = a.q / 4
+	a.mem = make([]argon2Block, uint64(a.q)*uint64(lanes))
+	defer clear(a.mem)
+
+	var buf [argon2BlockSize]byte
+	seed := make([]byte, 0, 72)
+	for l := uint32(0); l < lanes; l++ {
+		for j := uint32(0); j < 2; j++ {
+			seed = append(seed[:0], h0[:]...)
+			seed = binary.LittleEndian.AppendUint32(seed, j)
+			seed = binary.LittleEndian.AppendUint32(seed, l)
+			argon2Hprime(buf[:], seed)
+			a.mem[l*a.q+j].load(buf[:])
+		}
+	}
+	clear(seed)
+
+	workers := min(runtime.GOMAXPROCS(0), int(lanes))
+	for r := uint32(0); r < passes; r++ {
+		for sl := uint32(0); sl < 4; sl++ {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			var wg sync.WaitGroup
+			next := make(chan uint32, lanes)
+			for l := uint32(0); l < lanes; l++ {
+				next <- l
+			}
+			close(next)
+			for w := 0; w < workers; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for l := range next {
+						a.segment(r, sl, l)
+					}
+				}()
+			}
+			wg.Wait()
+		}
+	}
+
+	// Final block C: XOR of every lane's last column (section 3.2, steps 7 and 8).
+	c := a.mem[a.q-1]
+	for l := uint32(1); l < lanes; l++ {
+		c.xor(&a.mem[l*a.q+a.q-1])
+	}
+	c.store(buf[:])
+	clear(c[:])
+	out := make([]byte, keyLen)
+	argon2Hprime(out, buf[:])
+	clear(buf[:])
+	return out, nil
+}
+
+const (
+	argon2TypeI     = 1
+	argon2TypeID    = 2
+	argon2BlockSize = 1024
+)
+
+// argon2Block is one 1 KiB memory block as 128 little-endian 64-bit words.
+type argon2Block [128]uint64
+
+func (b *argon2Block) load(p []byte) {
+	for i := range b {
+		b[i] = binary.LittleEndian.Uint64(p[8*i:])
+	}
+}
+
+func (b *argon2Block) store(p []byte) {
+	for i, v := range b {
+		binary.LittleEndian.PutUint64(p[8*i:], v)
+	}
+}
+
+func (b *argon2Block) xor(o *argon2Block) {
+	for i := range b {
+		b[i] ^= o[i]
+	}
+}
+
+type argon2State struct {
+	mem                        []argon2Block
+	lanes, passes, typ, q, seg uint32
+}
+
+// argon2Hprime is the variable-length hash H' of section 3.3, filling out.
+func argon2Hprime(out, in []byte) {
+	var t [4]byte
+	binary.LittleEndian.PutUint32(t[:], uint32(len(out)))
+	if len(out) <= blake2b.Size {
+		h, _ := blake2b.New(len(out), nil) // cannot fail: 1 ≤ size ≤ 64, no key
+		h.Write(t[:])
+		h.Write(in)
+		h.Sum(out[:0])
+		return
+	}
+	h, _ := blake2b.New512(nil)
+	h.Write(t[:])
+	h.Write(in)
+	var v [blake2b.Size]byte
+	h.Sum(v[:0])
+	n := copy(out, v[:32])
+	for len(out)-n > blake2b.Size {
+		v = blake2b.Sum512(v[:])
+		n += copy(out[n:], v[:32])
+	}
+	last, _ := blake2b.New(len(out)-n, nil)
+	last.Write(v[:])
+	last.Sum(out[n:n])
+	clear(v[:])
+}
+
+// argon2GB is the function GB of section 3.6: BLAKE2b's G with the additions replaced by
+// a + b + 2·trunc(a)·trunc(b).
+func argon2GB(a, b, c, d uint64) (uint64, uint64, uint64, uint64) {
+	a = a + b + 2*(a&0xffffffff)*(b&0xffffffff)
+	d = bits.RotateLeft64(d^a, -32)
+	c = c + d + 2*(c&0xffffffff)*(d&0xffffffff)
+	b = bits.RotateLeft64(b^c, -24)
+	a = a + b + 2*(a&0xffffffff)*(b&0xffffffff)
+	d = bits.RotateLeft64(d^a, -16)
+	c = c + d + 2*(c&0xffffffff)*(d&0xffffffff)
+	b = bits.RotateLeft64(b^c, -63)
+	return a, b, c, d
+}
+
+// argon2P is the permutation P of section 3.6 on the 16 words of z at the given indices.
+func argon2P(z *argon2Block, i *[16]int) {
+	var v [16]uint64
+	for k, x := range i {
+		v[k] = z[x]
+	}
+	v[0], v[4], v[8], v[12] = argon2GB(v[0], v[4], v[8], v[12])
+	v[1], v[5], v[9], v[13] = argon2GB(v[1], v[5], v[9], v[13])
+	v[2], v[6], v[10], v[14] = argon2GB(v[2], v[6], v[10], v[14])
+	v[3], v[7], v[11], v[15] = argon2GB(v[3], v[7], v[11], v[15])
+	v[0], v[5], v[10], v[15] = argon2GB(v[0], v[5], v[10], v[15])
+	v[1], v[6], v[11], v[12] = argon2GB(v[1], v[6], v[11], v[12])
+	v[2], v[7], v[8], v[13] = argon2GB(v[2], v[7], v[8], v[13])
+	v[3], v[4], v[9], v[14] = argon2GB(v[3], v[4], v[9], v[14])
+	for k, x := range i {
+		z[x] = v[k]
+	}
+}
+
+// argon2Rows and argon2Cols are the word indices P works on: the eight rows of 16
+// consecutive words, then the eight columns of 16-byte registers Q_j, Q_j+8, …, Q_j+56.
+var argon2Rows, argon2Cols = func() (r, c [8][16]int) {
+	for i := 0; i < 8; i++ {
+		for k := 0; k < 16; k++ {
+			r[i][k] = 16*i + k
+			c[i][k] = 2*i + 16*(k/2) + k%2
+		}
+	}
+	return r, c
+}()
+
+// argon2G is the compression function G of section 3.5: out = P-columns(P-rows(x⊕y)) ⊕
+// x ⊕ y, XORed into out's old value when xorInto (passes after the first, version 0x13).
+func argon2G(out, x, y *argon2Block, xorInto bool) {
+	var r, z argon2Block
+	for i := range r {
+		r[i] = x[i] ^ y[i]
+	}
+	z = r
+	for i := range argon2Rows {
+		argon2P(&z, &argon2Rows[i])
+	}
+	for i := range argon2Cols {
+		argon2P(&z, &argon2Cols[i])
+	}
+	if xorInto {
+		for i := range out {
+			out[i] ^= z[i] ^ r[i]
+		}
+	} else {
+		for i := range out {
+			out[i] = z[i] ^ r[i]
+		}
+	}
+}
+
+// segment fills one lane's segment of a slice (section 3.4): data-independent indexing
+// from address blocks for argon2i and for argon2id's first half pass, else from the
+// previous block's first word.
+func (a *argon2State) segment(pass, slice, lane uint32) {
+	indep := a.typ == argon2TypeI || (pass == 0 && slice < 2)
+	var addr, input, zero argon2Block
+	if indep {
+		input[0], input[1], input[2] = uint64(pass), uint64(lane), uint64(slice)
+		input[3], input[4], input[5] = uint64(a.q)*uint64(a.lanes), uint64(a.passes), uint64(a.typ)
+	}
+	nextAddresses := func() {
+		input[6]++
+		argon2G(&addr, &zero, &input, false)
+		argon2G(&addr, &zero, &addr, false)
+	}
+	start := uint32(0)
+	if pass == 0 && slice == 0 {
+		start = 2 // B[l][0] and B[l][1] come from H0
+		if indep {
+			nextAddresses()
+		}
+	}
+	base := lane * a.q
+	for i := start; i < a.seg; i++ {
+		col := slice*a.seg + i
+		prev := base + col - 1
+		if col == 0 {
+			prev = base + a.q - 1
+		}
+		var rnd uint64
+		if indep {
+			if i%128 == 0 {
+				nextAddresses()
+			}
+			rnd = addr[i%128]
+		} else {
+			rnd = a.mem[prev][0]
+		}
+		refLane := uint32((rnd >> 32) % uint64(a.lanes))
+		if pass == 0 && slice == 0 {
+			refLane = lane
+		}
+		ref := refLane*a.q + a.refIndex(pass, slice, i, uint32(rnd), refLane == lane)
+		argon2G(&a.mem[base+col], &a.mem[prev], &a.mem[ref], pass > 0)
+	}
+	clear(addr[:])
+}
+
+// refIndex maps J1 onto the reference set W (section 3.4.2): the blocks of the lane
+// already computed and not being overwritten, minus the previous block where that is in W.
+func (a *argon2State) refIndex(pass, slice, i, j1 uint32, sameLane bool) uint32 {
+	var size uint32
+	switch {
+	case pass == 0 && slice == 0:
+		size = i - 1
+	case pass == 0 && sameLane:
+		size = slice*a.seg + i - 1
+	case pass == 0:
+		size = slice * a.seg
+	case sameLane:
+		size = a.q - a.seg + i - 1
+	default:
+		size = a.q - a.seg
+	}
+	if !sameLane && i == 0 {
+		size--
+	}
+	x := uint64(j1) * uint64(j1) >> 32
+	rel := uint64(size) - 1 - (uint64(size) * x >> 32)
+	startPos := uint64(0)
+	if pass != 0 && slice != 3 {
+		startPos = uint64(slice+1) * uint64(a.seg)
+	}
+	return uint32((startPos + rel) % uint64(a.q))
 }

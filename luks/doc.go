@@ -118,9 +118,11 @@
 // beyond what the process can get (the least of MemAvailable, the room under RLIMIT_AS and
 // under cgroup v2 memory.max) with ErrOutOfMemory, cryptsetup's "Not enough available memory
 // to open a keyslot." (gocryptsetup exits 3), where the Go runtime would abort the process.
-// Argon2 parallelism above 255 lanes, which libargon2 and so cryptsetup accept (up to
-// 2^24-1) but golang.org/x/crypto/argon2 cannot compute (it takes a uint8), is refused with
-// ErrUnsupportedKDF; cryptsetup itself never writes more than 4 lanes.
+// Argon2 parallelism above 255 lanes, which libargon2 and so cryptsetup 2.6.1 accept on
+// unlock (up to 2^24-1, memory at least 8 KiB per lane) but golang.org/x/crypto/argon2
+// cannot compute (it takes a uint8), goes to an RFC 9106 implementation in this package
+// under the same limits, checked before it allocates; cryptsetup itself never writes more
+// than 4 lanes.
 //
 // The JSON area is read with json-c's grammar (luks/internal/jsonc: comments, single
 // quotes, trailing commas, NaN, duplicate keys, nesting limit 32, strings as raw bytes) and
