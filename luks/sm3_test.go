@@ -4,9 +4,12 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cloudluks/cloudluks/luks/sector"
 )
 
 // TestSM3TwoWayWithCryptsetup: volumes with --hash sm3 (PBKDF2, AF, digest; the LUKS1
@@ -67,4 +70,25 @@ func TestSM3TwoWayWithCryptsetup(t *testing.T) {
 		assert.Equal(t, vk.Bytes(), csVolumeKey(t, img, pass))
 		assert.Equal(t, 2, runCS(t, []byte("wrong"), "open", "--test-passphrase", "--key-file", "-", img).code)
 	})
+}
+
+// BenchmarkPBKDF2SM3 reports PBKDF2-HMAC-SM3 iterations per CPU second, the figure
+// `cryptsetup benchmark --pbkdf pbkdf2 --hash sm3` prints.
+func BenchmarkPBKDF2SM3(b *testing.B) {
+	const iter = 1 << 16
+	nh, err := sector.NewHashLUKS2("sm3")
+	if err != nil {
+		b.Fatal(err)
+	}
+	lockThread()
+	defer unlockThread()
+	var cpu time.Duration
+	for b.Loop() {
+		el, err := timePBKDF2(context.Background(), nh, iter, 32)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cpu += el
+	}
+	b.ReportMetric(float64(iter)*float64(b.N)/cpu.Seconds(), "iter/cpu-s")
 }

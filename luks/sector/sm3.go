@@ -115,28 +115,23 @@ func sm3Blocks(v *[8]uint32, p []byte) {
 			w[j] = sm3P1(w[j-16]^w[j-9]^bits.RotateLeft32(w[j-3], 15)) ^ bits.RotateLeft32(w[j-13], 7) ^ w[j-6]
 		}
 		a, b, c, dd, e, f, g, h := v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
-		for j := 0; j < 64; j++ {
+		// Rounds 0..15 use FF = GG = x^y^z, rounds 16..63 the majority and choice
+		// functions; two loops keep the branch out of the round.
+		for j := 0; j < 16; j++ {
 			a12 := bits.RotateLeft32(a, 12)
 			ss1 := bits.RotateLeft32(a12+e+sm3T[j], 7)
-			ss2 := ss1 ^ a12
-			var ff, gg uint32
-			if j < 16 {
-				ff = a ^ b ^ c
-				gg = e ^ f ^ g
-			} else {
-				ff = (a & b) | (a & c) | (b & c)
-				gg = (e & f) | (^e & g)
-			}
-			tt1 := ff + dd + ss2 + (w[j] ^ w[j+4]) // W'_j = W_j xor W_{j+4}
-			tt2 := gg + h + ss1 + w[j]
-			dd = c
-			c = bits.RotateLeft32(b, 9)
-			b = a
-			a = tt1
-			h = g
-			g = bits.RotateLeft32(f, 19)
-			f = e
-			e = sm3P0(tt2)
+			tt1 := (a ^ b ^ c) + dd + (ss1 ^ a12) + (w[j] ^ w[j+4]) // W'_j = W_j xor W_{j+4}
+			tt2 := (e ^ f ^ g) + h + ss1 + w[j]
+			dd, c, b, a = c, bits.RotateLeft32(b, 9), a, tt1
+			h, g, f, e = g, bits.RotateLeft32(f, 19), e, sm3P0(tt2)
+		}
+		for j := 16; j < 64; j++ {
+			a12 := bits.RotateLeft32(a, 12)
+			ss1 := bits.RotateLeft32(a12+e+sm3T[j], 7)
+			tt1 := ((a & b) | (a & c) | (b & c)) + dd + (ss1 ^ a12) + (w[j] ^ w[j+4])
+			tt2 := ((e & f) | (^e & g)) + h + ss1 + w[j]
+			dd, c, b, a = c, bits.RotateLeft32(b, 9), a, tt1
+			h, g, f, e = g, bits.RotateLeft32(f, 19), e, sm3P0(tt2)
 		}
 		v[0] ^= a
 		v[1] ^= b
