@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -109,6 +110,13 @@ func TestArgon2LanesLimits(t *testing.T) {
 	cancel()
 	_, err = argon2Key(cctx, "argon2id", pass, salt, 1, 8*300, 300, 32, 0, 0)
 	assert.ErrorIs(t, err, context.Canceled)
+	// Cancelled while it runs: it stops at the next slice (one slice of 64 MiB is a few ms).
+	cctx, cancel = context.WithTimeout(ctx, 30*time.Millisecond)
+	defer cancel()
+	begin := time.Now()
+	_, err = argon2Key(cctx, "argon2id", pass, salt, 16, 64<<10, 512, 32, 0, 0)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(begin), 3*time.Second)
 	// The maximum lane count itself is accepted (and refused here only for memory).
 	_, err = argon2Key(ctx, "argon2i", pass, salt, 1, 8*(1<<24-1), 1<<24-1, 32, 0, 0)
 	assert.ErrorIs(t, err, ErrWorkLimit)
