@@ -6733,15 +6733,15 @@ serpentEnc8AVX2_loop:
 	VPXOR        Y8, Y2, Y4
 	VPXOR        Y3, Y4, Y4
 	VPXOR        Y11, Y4, Y4
-	VPXOR        Y12, Y4, Y4
 	VPXOR        Y13, Y4, Y4
+	VPXOR        Y12, Y4, Y4
 	VPXOR        Y8, Y2, Y12
 	VPXOR        Y10, Y12, Y12
 	VPANDN       Y0, Y12, Y12
 	VPXOR        Y9, Y8, Y5
 	VPXOR        Y11, Y5, Y5
-	VPXOR        Y12, Y5, Y5
 	VPXOR        Y13, Y5, Y5
+	VPXOR        Y12, Y5, Y5
 	VPXOR        Y2, Y1, Y12
 	VPXOR        Y8, Y12, Y12
 	VPAND        Y0, Y12, Y12
@@ -6798,8 +6798,8 @@ serpentEnc8AVX2_loop:
 	VPAND        Y7, Y12, Y12
 	VPXOR        Y5, Y4, Y0
 	VPXOR        Y10, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y8, Y5, Y12
 	VPXOR        Y9, Y12, Y12
 	VPXOR        Y10, Y12, Y12
@@ -6807,19 +6807,19 @@ serpentEnc8AVX2_loop:
 	VPXOR        Y8, Y4, Y1
 	VPXOR        Y6, Y1, Y1
 	VPXOR        Y9, Y1, Y1
-	VPXOR        Y12, Y1, Y1
 	VPXOR        Y13, Y1, Y1
+	VPXOR        Y12, Y1, Y1
 	VPXOR        Y8, Y5, Y2
 	VPXOR        Y6, Y2, Y2
-	VPXOR        Y7, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y7, Y2, Y2
 	VPXOR        Y8, Y4, Y12
 	VPXOR        Y9, Y12, Y12
 	VPXOR        Y10, Y12, Y12
 	VPANDN       Y7, Y12, Y12
 	VPXOR        Y9, Y5, Y3
-	VPXOR        Y12, Y3, Y3
 	VPXOR        Y13, Y3, Y3
+	VPXOR        Y12, Y3, Y3
 	VPSLLD       $0x0d, Y0, Y12
 	VPSRLD       $0x13, Y0, Y0
 	VPOR         Y12, Y0, Y0
@@ -6881,8 +6881,8 @@ serpentEnc8AVX2_loop:
 	VPANDN       Y0, Y8, Y12
 	VPXOR        Y2, Y1, Y7
 	VPXOR        Y9, Y7, Y7
-	VPXOR        Y12, Y7, Y7
 	VPXOR        Y13, Y7, Y7
+	VPXOR        Y12, Y7, Y7
 	VPSLLD       $0x0d, Y4, Y12
 	VPSRLD       $0x13, Y4, Y4
 	VPOR         Y12, Y4, Y4
@@ -6995,8 +6995,8 @@ serpentEnc8AVX2_loop:
 	VPXOR        Y2, Y1, Y4
 	VPXOR        Y3, Y4, Y4
 	VPXOR        Y9, Y4, Y4
-	VPXOR        Y12, Y4, Y4
 	VPXOR        Y13, Y4, Y4
+	VPXOR        Y12, Y4, Y4
 	VPXOR        Y10, Y2, Y12
 	VPANDN       Y0, Y12, Y12
 	VPXOR        Y3, Y8, Y5
@@ -7062,29 +7062,29 @@ serpentEnc8AVX2_loop:
 	VPANDN       Y7, Y12, Y12
 	VPXOR        Y8, Y5, Y0
 	VPXOR        Y6, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y8, Y5, Y12
 	VPXOR        Y6, Y12, Y12
 	VPANDN       Y7, Y12, Y12
 	VPXOR        Y8, Y4, Y1
 	VPXOR        Y6, Y1, Y1
-	VPXOR        Y12, Y1, Y1
 	VPXOR        Y13, Y1, Y1
+	VPXOR        Y12, Y1, Y1
 	VPXOR        Y6, Y8, Y12
 	VPXOR        Y9, Y12, Y12
 	VPXOR        Y10, Y12, Y12
 	VPANDN       Y7, Y12, Y12
 	VPXOR        Y9, Y5, Y2
-	VPXOR        Y12, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y12, Y2, Y2
 	VPXOR        Y9, Y4, Y12
 	VPANDN       Y7, Y12, Y12
 	VPXOR        Y5, Y4, Y3
 	VPXOR        Y6, Y3, Y3
 	VPXOR        Y11, Y3, Y3
-	VPXOR        Y12, Y3, Y3
 	VPXOR        Y13, Y3, Y3
+	VPXOR        Y12, Y3, Y3
 	VPSLLD       $0x0d, Y0, Y12
 	VPSRLD       $0x13, Y0, Y0
 	VPOR         Y12, Y0, Y0
@@ -7131,11 +7131,11 @@ serpentEnc8AVX2_loop:
 	VPXOR        Y2, Y0, Y4
 	VPXOR        Y8, Y4, Y4
 	VPXOR        Y3, Y4, Y4
-	VPXOR        Y12, Y4, Y4
 	VPXOR        Y13, Y4, Y4
+	VPXOR        Y12, Y4, Y4
 	VPXOR        Y9, Y2, Y5
-	VPXOR        Y1, Y5, Y5
 	VPXOR        Y13, Y5, Y5
+	VPXOR        Y1, Y5, Y5
 	VPXOR        Y2, Y0, Y12
 	VPXOR        Y8, Y12, Y12
 	VPXOR        Y3, Y12, Y12
@@ -7144,8 +7144,8 @@ serpentEnc8AVX2_loop:
 	VPAND        Y1, Y12, Y12
 	VPXOR        Y2, Y0, Y6
 	VPXOR        Y10, Y6, Y6
-	VPXOR        Y12, Y6, Y6
 	VPXOR        Y13, Y6, Y6
+	VPXOR        Y12, Y6, Y6
 	VPXOR        Y8, Y0, Y12
 	VPXOR        Y10, Y12, Y12
 	VPANDN       Y1, Y12, Y12
@@ -7198,8 +7198,8 @@ serpentEnc8AVX2_loop:
 	VPANDN       Y6, Y12, Y12
 	VPXOR        Y9, Y8, Y0
 	VPXOR        Y10, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y5, Y4, Y12
 	VPXOR        Y9, Y12, Y12
 	VPANDN       Y6, Y12, Y12
@@ -7268,15 +7268,15 @@ serpentEnc8AVX2_loop:
 	VPXOR        Y8, Y2, Y4
 	VPXOR        Y3, Y4, Y4
 	VPXOR        Y11, Y4, Y4
-	VPXOR        Y12, Y4, Y4
 	VPXOR        Y13, Y4, Y4
+	VPXOR        Y12, Y4, Y4
 	VPXOR        Y8, Y2, Y12
 	VPXOR        Y10, Y12, Y12
 	VPANDN       Y0, Y12, Y12
 	VPXOR        Y9, Y8, Y5
 	VPXOR        Y11, Y5, Y5
-	VPXOR        Y12, Y5, Y5
 	VPXOR        Y13, Y5, Y5
+	VPXOR        Y12, Y5, Y5
 	VPXOR        Y2, Y1, Y12
 	VPXOR        Y8, Y12, Y12
 	VPAND        Y0, Y12, Y12
@@ -7333,8 +7333,8 @@ serpentEnc8AVX2_loop:
 	VPAND        Y7, Y12, Y12
 	VPXOR        Y5, Y4, Y0
 	VPXOR        Y10, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y8, Y5, Y12
 	VPXOR        Y9, Y12, Y12
 	VPXOR        Y10, Y12, Y12
@@ -7342,19 +7342,19 @@ serpentEnc8AVX2_loop:
 	VPXOR        Y8, Y4, Y1
 	VPXOR        Y6, Y1, Y1
 	VPXOR        Y9, Y1, Y1
-	VPXOR        Y12, Y1, Y1
 	VPXOR        Y13, Y1, Y1
+	VPXOR        Y12, Y1, Y1
 	VPXOR        Y8, Y5, Y2
 	VPXOR        Y6, Y2, Y2
-	VPXOR        Y7, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y7, Y2, Y2
 	VPXOR        Y8, Y4, Y12
 	VPXOR        Y9, Y12, Y12
 	VPXOR        Y10, Y12, Y12
 	VPANDN       Y7, Y12, Y12
 	VPXOR        Y9, Y5, Y3
-	VPXOR        Y12, Y3, Y3
 	VPXOR        Y13, Y3, Y3
+	VPXOR        Y12, Y3, Y3
 	VPSLLD       $0x0d, Y0, Y12
 	VPSRLD       $0x13, Y0, Y0
 	VPOR         Y12, Y0, Y0
@@ -7416,8 +7416,8 @@ serpentEnc8AVX2_loop:
 	VPANDN       Y0, Y8, Y12
 	VPXOR        Y2, Y1, Y7
 	VPXOR        Y9, Y7, Y7
-	VPXOR        Y12, Y7, Y7
 	VPXOR        Y13, Y7, Y7
+	VPXOR        Y12, Y7, Y7
 	VPSLLD       $0x0d, Y4, Y12
 	VPSRLD       $0x13, Y4, Y4
 	VPOR         Y12, Y4, Y4
@@ -7530,8 +7530,8 @@ serpentEnc8AVX2_loop:
 	VPXOR        Y2, Y1, Y4
 	VPXOR        Y3, Y4, Y4
 	VPXOR        Y9, Y4, Y4
-	VPXOR        Y12, Y4, Y4
 	VPXOR        Y13, Y4, Y4
+	VPXOR        Y12, Y4, Y4
 	VPXOR        Y10, Y2, Y12
 	VPANDN       Y0, Y12, Y12
 	VPXOR        Y3, Y8, Y5
@@ -7597,29 +7597,29 @@ serpentEnc8AVX2_loop:
 	VPANDN       Y7, Y12, Y12
 	VPXOR        Y8, Y5, Y0
 	VPXOR        Y6, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y8, Y5, Y12
 	VPXOR        Y6, Y12, Y12
 	VPANDN       Y7, Y12, Y12
 	VPXOR        Y8, Y4, Y1
 	VPXOR        Y6, Y1, Y1
-	VPXOR        Y12, Y1, Y1
 	VPXOR        Y13, Y1, Y1
+	VPXOR        Y12, Y1, Y1
 	VPXOR        Y6, Y8, Y12
 	VPXOR        Y9, Y12, Y12
 	VPXOR        Y10, Y12, Y12
 	VPANDN       Y7, Y12, Y12
 	VPXOR        Y9, Y5, Y2
-	VPXOR        Y12, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y12, Y2, Y2
 	VPXOR        Y9, Y4, Y12
 	VPANDN       Y7, Y12, Y12
 	VPXOR        Y5, Y4, Y3
 	VPXOR        Y6, Y3, Y3
 	VPXOR        Y11, Y3, Y3
-	VPXOR        Y12, Y3, Y3
 	VPXOR        Y13, Y3, Y3
+	VPXOR        Y12, Y3, Y3
 	VPSLLD       $0x0d, Y0, Y12
 	VPSRLD       $0x13, Y0, Y0
 	VPOR         Y12, Y0, Y0
@@ -7666,11 +7666,11 @@ serpentEnc8AVX2_loop:
 	VPXOR        Y2, Y0, Y4
 	VPXOR        Y8, Y4, Y4
 	VPXOR        Y3, Y4, Y4
-	VPXOR        Y12, Y4, Y4
 	VPXOR        Y13, Y4, Y4
+	VPXOR        Y12, Y4, Y4
 	VPXOR        Y9, Y2, Y5
-	VPXOR        Y1, Y5, Y5
 	VPXOR        Y13, Y5, Y5
+	VPXOR        Y1, Y5, Y5
 	VPXOR        Y2, Y0, Y12
 	VPXOR        Y8, Y12, Y12
 	VPXOR        Y3, Y12, Y12
@@ -7679,8 +7679,8 @@ serpentEnc8AVX2_loop:
 	VPAND        Y1, Y12, Y12
 	VPXOR        Y2, Y0, Y6
 	VPXOR        Y10, Y6, Y6
-	VPXOR        Y12, Y6, Y6
 	VPXOR        Y13, Y6, Y6
+	VPXOR        Y12, Y6, Y6
 	VPXOR        Y8, Y0, Y12
 	VPXOR        Y10, Y12, Y12
 	VPANDN       Y1, Y12, Y12
@@ -7733,8 +7733,8 @@ serpentEnc8AVX2_loop:
 	VPANDN       Y6, Y12, Y12
 	VPXOR        Y9, Y8, Y0
 	VPXOR        Y10, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y5, Y4, Y12
 	VPXOR        Y9, Y12, Y12
 	VPANDN       Y6, Y12, Y12
@@ -7803,15 +7803,15 @@ serpentEnc8AVX2_loop:
 	VPXOR        Y8, Y2, Y4
 	VPXOR        Y3, Y4, Y4
 	VPXOR        Y11, Y4, Y4
-	VPXOR        Y12, Y4, Y4
 	VPXOR        Y13, Y4, Y4
+	VPXOR        Y12, Y4, Y4
 	VPXOR        Y8, Y2, Y12
 	VPXOR        Y10, Y12, Y12
 	VPANDN       Y0, Y12, Y12
 	VPXOR        Y9, Y8, Y5
 	VPXOR        Y11, Y5, Y5
-	VPXOR        Y12, Y5, Y5
 	VPXOR        Y13, Y5, Y5
+	VPXOR        Y12, Y5, Y5
 	VPXOR        Y2, Y1, Y12
 	VPXOR        Y8, Y12, Y12
 	VPAND        Y0, Y12, Y12
@@ -7868,8 +7868,8 @@ serpentEnc8AVX2_loop:
 	VPAND        Y7, Y12, Y12
 	VPXOR        Y5, Y4, Y0
 	VPXOR        Y10, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y8, Y5, Y12
 	VPXOR        Y9, Y12, Y12
 	VPXOR        Y10, Y12, Y12
@@ -7877,19 +7877,19 @@ serpentEnc8AVX2_loop:
 	VPXOR        Y8, Y4, Y1
 	VPXOR        Y6, Y1, Y1
 	VPXOR        Y9, Y1, Y1
-	VPXOR        Y12, Y1, Y1
 	VPXOR        Y13, Y1, Y1
+	VPXOR        Y12, Y1, Y1
 	VPXOR        Y8, Y5, Y2
 	VPXOR        Y6, Y2, Y2
-	VPXOR        Y7, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y7, Y2, Y2
 	VPXOR        Y8, Y4, Y12
 	VPXOR        Y9, Y12, Y12
 	VPXOR        Y10, Y12, Y12
 	VPANDN       Y7, Y12, Y12
 	VPXOR        Y9, Y5, Y3
-	VPXOR        Y12, Y3, Y3
 	VPXOR        Y13, Y3, Y3
+	VPXOR        Y12, Y3, Y3
 	VPSLLD       $0x0d, Y0, Y12
 	VPSRLD       $0x13, Y0, Y0
 	VPOR         Y12, Y0, Y0
@@ -7951,8 +7951,8 @@ serpentEnc8AVX2_loop:
 	VPANDN       Y0, Y8, Y12
 	VPXOR        Y2, Y1, Y7
 	VPXOR        Y9, Y7, Y7
-	VPXOR        Y12, Y7, Y7
 	VPXOR        Y13, Y7, Y7
+	VPXOR        Y12, Y7, Y7
 	VPSLLD       $0x0d, Y4, Y12
 	VPSRLD       $0x13, Y4, Y4
 	VPOR         Y12, Y4, Y4
@@ -8065,8 +8065,8 @@ serpentEnc8AVX2_loop:
 	VPXOR        Y2, Y1, Y4
 	VPXOR        Y3, Y4, Y4
 	VPXOR        Y9, Y4, Y4
-	VPXOR        Y12, Y4, Y4
 	VPXOR        Y13, Y4, Y4
+	VPXOR        Y12, Y4, Y4
 	VPXOR        Y10, Y2, Y12
 	VPANDN       Y0, Y12, Y12
 	VPXOR        Y3, Y8, Y5
@@ -8132,29 +8132,29 @@ serpentEnc8AVX2_loop:
 	VPANDN       Y7, Y12, Y12
 	VPXOR        Y8, Y5, Y0
 	VPXOR        Y6, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y8, Y5, Y12
 	VPXOR        Y6, Y12, Y12
 	VPANDN       Y7, Y12, Y12
 	VPXOR        Y8, Y4, Y1
 	VPXOR        Y6, Y1, Y1
-	VPXOR        Y12, Y1, Y1
 	VPXOR        Y13, Y1, Y1
+	VPXOR        Y12, Y1, Y1
 	VPXOR        Y6, Y8, Y12
 	VPXOR        Y9, Y12, Y12
 	VPXOR        Y10, Y12, Y12
 	VPANDN       Y7, Y12, Y12
 	VPXOR        Y9, Y5, Y2
-	VPXOR        Y12, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y12, Y2, Y2
 	VPXOR        Y9, Y4, Y12
 	VPANDN       Y7, Y12, Y12
 	VPXOR        Y5, Y4, Y3
 	VPXOR        Y6, Y3, Y3
 	VPXOR        Y11, Y3, Y3
-	VPXOR        Y12, Y3, Y3
 	VPXOR        Y13, Y3, Y3
+	VPXOR        Y12, Y3, Y3
 	VPSLLD       $0x0d, Y0, Y12
 	VPSRLD       $0x13, Y0, Y0
 	VPOR         Y12, Y0, Y0
@@ -8201,11 +8201,11 @@ serpentEnc8AVX2_loop:
 	VPXOR        Y2, Y0, Y4
 	VPXOR        Y8, Y4, Y4
 	VPXOR        Y3, Y4, Y4
-	VPXOR        Y12, Y4, Y4
 	VPXOR        Y13, Y4, Y4
+	VPXOR        Y12, Y4, Y4
 	VPXOR        Y9, Y2, Y5
-	VPXOR        Y1, Y5, Y5
 	VPXOR        Y13, Y5, Y5
+	VPXOR        Y1, Y5, Y5
 	VPXOR        Y2, Y0, Y12
 	VPXOR        Y8, Y12, Y12
 	VPXOR        Y3, Y12, Y12
@@ -8214,8 +8214,8 @@ serpentEnc8AVX2_loop:
 	VPAND        Y1, Y12, Y12
 	VPXOR        Y2, Y0, Y6
 	VPXOR        Y10, Y6, Y6
-	VPXOR        Y12, Y6, Y6
 	VPXOR        Y13, Y6, Y6
+	VPXOR        Y12, Y6, Y6
 	VPXOR        Y8, Y0, Y12
 	VPXOR        Y10, Y12, Y12
 	VPANDN       Y1, Y12, Y12
@@ -8268,8 +8268,8 @@ serpentEnc8AVX2_loop:
 	VPANDN       Y6, Y12, Y12
 	VPXOR        Y9, Y8, Y0
 	VPXOR        Y10, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y5, Y4, Y12
 	VPXOR        Y9, Y12, Y12
 	VPANDN       Y6, Y12, Y12
@@ -8338,15 +8338,15 @@ serpentEnc8AVX2_loop:
 	VPXOR        Y8, Y2, Y4
 	VPXOR        Y3, Y4, Y4
 	VPXOR        Y11, Y4, Y4
-	VPXOR        Y12, Y4, Y4
 	VPXOR        Y13, Y4, Y4
+	VPXOR        Y12, Y4, Y4
 	VPXOR        Y8, Y2, Y12
 	VPXOR        Y10, Y12, Y12
 	VPANDN       Y0, Y12, Y12
 	VPXOR        Y9, Y8, Y5
 	VPXOR        Y11, Y5, Y5
-	VPXOR        Y12, Y5, Y5
 	VPXOR        Y13, Y5, Y5
+	VPXOR        Y12, Y5, Y5
 	VPXOR        Y2, Y1, Y12
 	VPXOR        Y8, Y12, Y12
 	VPAND        Y0, Y12, Y12
@@ -8403,8 +8403,8 @@ serpentEnc8AVX2_loop:
 	VPAND        Y7, Y12, Y12
 	VPXOR        Y5, Y4, Y0
 	VPXOR        Y10, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y8, Y5, Y12
 	VPXOR        Y9, Y12, Y12
 	VPXOR        Y10, Y12, Y12
@@ -8412,19 +8412,19 @@ serpentEnc8AVX2_loop:
 	VPXOR        Y8, Y4, Y1
 	VPXOR        Y6, Y1, Y1
 	VPXOR        Y9, Y1, Y1
-	VPXOR        Y12, Y1, Y1
 	VPXOR        Y13, Y1, Y1
+	VPXOR        Y12, Y1, Y1
 	VPXOR        Y8, Y5, Y2
 	VPXOR        Y6, Y2, Y2
-	VPXOR        Y7, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y7, Y2, Y2
 	VPXOR        Y8, Y4, Y12
 	VPXOR        Y9, Y12, Y12
 	VPXOR        Y10, Y12, Y12
 	VPANDN       Y7, Y12, Y12
 	VPXOR        Y9, Y5, Y3
-	VPXOR        Y12, Y3, Y3
 	VPXOR        Y13, Y3, Y3
+	VPXOR        Y12, Y3, Y3
 	VPSLLD       $0x0d, Y0, Y12
 	VPSRLD       $0x13, Y0, Y0
 	VPOR         Y12, Y0, Y0
@@ -8486,8 +8486,8 @@ serpentEnc8AVX2_loop:
 	VPANDN       Y0, Y8, Y12
 	VPXOR        Y2, Y1, Y7
 	VPXOR        Y9, Y7, Y7
-	VPXOR        Y12, Y7, Y7
 	VPXOR        Y13, Y7, Y7
+	VPXOR        Y12, Y7, Y7
 	VPSLLD       $0x0d, Y4, Y12
 	VPSRLD       $0x13, Y4, Y4
 	VPOR         Y12, Y4, Y4
@@ -8600,8 +8600,8 @@ serpentEnc8AVX2_loop:
 	VPXOR        Y2, Y1, Y4
 	VPXOR        Y3, Y4, Y4
 	VPXOR        Y9, Y4, Y4
-	VPXOR        Y12, Y4, Y4
 	VPXOR        Y13, Y4, Y4
+	VPXOR        Y12, Y4, Y4
 	VPXOR        Y10, Y2, Y12
 	VPANDN       Y0, Y12, Y12
 	VPXOR        Y3, Y8, Y5
@@ -8667,29 +8667,29 @@ serpentEnc8AVX2_loop:
 	VPANDN       Y7, Y12, Y12
 	VPXOR        Y8, Y5, Y0
 	VPXOR        Y6, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y8, Y5, Y12
 	VPXOR        Y6, Y12, Y12
 	VPANDN       Y7, Y12, Y12
 	VPXOR        Y8, Y4, Y1
 	VPXOR        Y6, Y1, Y1
-	VPXOR        Y12, Y1, Y1
 	VPXOR        Y13, Y1, Y1
+	VPXOR        Y12, Y1, Y1
 	VPXOR        Y6, Y8, Y12
 	VPXOR        Y9, Y12, Y12
 	VPXOR        Y10, Y12, Y12
 	VPANDN       Y7, Y12, Y12
 	VPXOR        Y9, Y5, Y2
-	VPXOR        Y12, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y12, Y2, Y2
 	VPXOR        Y9, Y4, Y12
 	VPANDN       Y7, Y12, Y12
 	VPXOR        Y5, Y4, Y3
 	VPXOR        Y6, Y3, Y3
 	VPXOR        Y11, Y3, Y3
-	VPXOR        Y12, Y3, Y3
 	VPXOR        Y13, Y3, Y3
+	VPXOR        Y12, Y3, Y3
 	VPSLLD       $0x0d, Y0, Y12
 	VPSRLD       $0x13, Y0, Y0
 	VPOR         Y12, Y0, Y0
@@ -8736,11 +8736,11 @@ serpentEnc8AVX2_loop:
 	VPXOR        Y2, Y0, Y4
 	VPXOR        Y8, Y4, Y4
 	VPXOR        Y3, Y4, Y4
-	VPXOR        Y12, Y4, Y4
 	VPXOR        Y13, Y4, Y4
+	VPXOR        Y12, Y4, Y4
 	VPXOR        Y9, Y2, Y5
-	VPXOR        Y1, Y5, Y5
 	VPXOR        Y13, Y5, Y5
+	VPXOR        Y1, Y5, Y5
 	VPXOR        Y2, Y0, Y12
 	VPXOR        Y8, Y12, Y12
 	VPXOR        Y3, Y12, Y12
@@ -8749,8 +8749,8 @@ serpentEnc8AVX2_loop:
 	VPAND        Y1, Y12, Y12
 	VPXOR        Y2, Y0, Y6
 	VPXOR        Y10, Y6, Y6
-	VPXOR        Y12, Y6, Y6
 	VPXOR        Y13, Y6, Y6
+	VPXOR        Y12, Y6, Y6
 	VPXOR        Y8, Y0, Y12
 	VPXOR        Y10, Y12, Y12
 	VPANDN       Y1, Y12, Y12
@@ -8803,8 +8803,8 @@ serpentEnc8AVX2_loop:
 	VPANDN       Y6, Y12, Y12
 	VPXOR        Y9, Y8, Y0
 	VPXOR        Y10, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y5, Y4, Y12
 	VPXOR        Y9, Y12, Y12
 	VPANDN       Y6, Y12, Y12
@@ -8896,16 +8896,16 @@ serpentDec8AVX2_loop:
 	VPXOR        Y9, Y4, Y4
 	VPXOR        Y10, Y4, Y4
 	VPXOR        Y11, Y4, Y4
-	VPXOR        Y12, Y4, Y4
 	VPXOR        Y13, Y4, Y4
+	VPXOR        Y12, Y4, Y4
 	VPXOR        Y10, Y3, Y12
 	VPANDN       Y0, Y12, Y12
 	VPXOR        Y8, Y2, Y5
 	VPXOR        Y3, Y5, Y5
 	VPXOR        Y9, Y5, Y5
 	VPXOR        Y11, Y5, Y5
-	VPXOR        Y12, Y5, Y5
 	VPXOR        Y13, Y5, Y5
+	VPXOR        Y12, Y5, Y5
 	VPXOR        Y9, Y2, Y12
 	VPXOR        Y10, Y12, Y12
 	VPAND        Y0, Y12, Y12
@@ -8964,19 +8964,19 @@ serpentDec8AVX2_loop:
 	VPAND        Y5, Y12, Y12
 	VPXOR        Y8, Y4, Y0
 	VPXOR        Y7, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y8, Y6, Y1
 	VPXOR        Y7, Y1, Y1
-	VPXOR        Y5, Y1, Y1
 	VPXOR        Y13, Y1, Y1
+	VPXOR        Y5, Y1, Y1
 	VPXOR        Y7, Y6, Y12
 	VPXOR        Y9, Y12, Y12
 	VPXOR        Y10, Y12, Y12
 	VPANDN       Y5, Y12, Y12
 	VPXOR        Y10, Y4, Y2
-	VPXOR        Y12, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y12, Y2, Y2
 	VPXOR        Y6, Y4, Y12
 	VPXOR        Y8, Y12, Y12
 	VPXOR        Y9, Y12, Y12
@@ -8985,8 +8985,8 @@ serpentDec8AVX2_loop:
 	VPXOR        Y7, Y6, Y3
 	VPXOR        Y9, Y3, Y3
 	VPXOR        Y10, Y3, Y3
-	VPXOR        Y12, Y3, Y3
 	VPXOR        Y13, Y3, Y3
+	VPXOR        Y12, Y3, Y3
 	VPBROADCASTD 480(AX), Y14
 	VPXOR        Y14, Y0, Y0
 	VPBROADCASTD 484(AX), Y14
@@ -9045,8 +9045,8 @@ serpentDec8AVX2_loop:
 	VPXOR        Y3, Y12, Y12
 	VPAND        Y0, Y12, Y12
 	VPXOR        Y2, Y1, Y7
-	VPXOR        Y12, Y7, Y7
 	VPXOR        Y13, Y7, Y7
+	VPXOR        Y12, Y7, Y7
 	VPBROADCASTD 464(AX), Y14
 	VPXOR        Y14, Y4, Y4
 	VPBROADCASTD 468(AX), Y14
@@ -9093,8 +9093,8 @@ serpentDec8AVX2_loop:
 	VPXOR        Y7, Y0, Y0
 	VPXOR        Y9, Y0, Y0
 	VPXOR        Y11, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y9, Y4, Y12
 	VPANDN       Y6, Y12, Y12
 	VPXOR        Y7, Y8, Y1
@@ -9107,8 +9107,8 @@ serpentDec8AVX2_loop:
 	VPXOR        Y7, Y2, Y2
 	VPXOR        Y10, Y2, Y2
 	VPXOR        Y11, Y2, Y2
-	VPXOR        Y12, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y12, Y2, Y2
 	VPANDN       Y6, Y7, Y12
 	VPXOR        Y8, Y5, Y3
 	VPXOR        Y9, Y3, Y3
@@ -9238,14 +9238,14 @@ serpentDec8AVX2_loop:
 	VPANDN       Y4, Y12, Y12
 	VPXOR        Y7, Y6, Y2
 	VPXOR        Y9, Y2, Y2
-	VPXOR        Y12, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y12, Y2, Y2
 	VPXOR        Y8, Y5, Y12
 	VPXOR        Y10, Y12, Y12
 	VPAND        Y4, Y12, Y12
 	VPXOR        Y7, Y8, Y3
-	VPXOR        Y12, Y3, Y3
 	VPXOR        Y13, Y3, Y3
+	VPXOR        Y12, Y3, Y3
 	VPBROADCASTD 416(AX), Y14
 	VPXOR        Y14, Y0, Y0
 	VPBROADCASTD 420(AX), Y14
@@ -9291,8 +9291,8 @@ serpentDec8AVX2_loop:
 	VPANDN       Y0, Y12, Y12
 	VPXOR        Y9, Y1, Y4
 	VPXOR        Y11, Y4, Y4
-	VPXOR        Y12, Y4, Y4
 	VPXOR        Y13, Y4, Y4
+	VPXOR        Y12, Y4, Y4
 	VPXOR        Y3, Y8, Y12
 	VPXOR        Y10, Y12, Y12
 	VPAND        Y0, Y12, Y12
@@ -9306,8 +9306,8 @@ serpentDec8AVX2_loop:
 	VPANDN       Y0, Y12, Y12
 	VPXOR        Y8, Y1, Y6
 	VPXOR        Y3, Y6, Y6
-	VPXOR        Y12, Y6, Y6
 	VPXOR        Y13, Y6, Y6
+	VPXOR        Y12, Y6, Y6
 	VPXOR        Y3, Y2, Y7
 	VPXOR        Y9, Y7, Y7
 	VPXOR        Y0, Y7, Y7
@@ -9359,8 +9359,8 @@ serpentDec8AVX2_loop:
 	VPXOR        Y9, Y0, Y0
 	VPXOR        Y10, Y0, Y0
 	VPXOR        Y11, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y10, Y6, Y12
 	VPANDN       Y4, Y12, Y12
 	VPXOR        Y6, Y5, Y1
@@ -9370,15 +9370,15 @@ serpentDec8AVX2_loop:
 	VPANDN       Y4, Y5, Y12
 	VPXOR        Y6, Y5, Y2
 	VPXOR        Y7, Y2, Y2
-	VPXOR        Y12, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y12, Y2, Y2
 	VPXOR        Y10, Y9, Y12
 	VPANDN       Y4, Y12, Y12
 	VPXOR        Y7, Y8, Y3
 	VPXOR        Y10, Y3, Y3
 	VPXOR        Y11, Y3, Y3
-	VPXOR        Y12, Y3, Y3
 	VPXOR        Y13, Y3, Y3
+	VPXOR        Y12, Y3, Y3
 	VPBROADCASTD 384(AX), Y14
 	VPXOR        Y14, Y0, Y0
 	VPBROADCASTD 388(AX), Y14
@@ -9424,16 +9424,16 @@ serpentDec8AVX2_loop:
 	VPXOR        Y9, Y4, Y4
 	VPXOR        Y10, Y4, Y4
 	VPXOR        Y11, Y4, Y4
-	VPXOR        Y12, Y4, Y4
 	VPXOR        Y13, Y4, Y4
+	VPXOR        Y12, Y4, Y4
 	VPXOR        Y10, Y3, Y12
 	VPANDN       Y0, Y12, Y12
 	VPXOR        Y8, Y2, Y5
 	VPXOR        Y3, Y5, Y5
 	VPXOR        Y9, Y5, Y5
 	VPXOR        Y11, Y5, Y5
-	VPXOR        Y12, Y5, Y5
 	VPXOR        Y13, Y5, Y5
+	VPXOR        Y12, Y5, Y5
 	VPXOR        Y9, Y2, Y12
 	VPXOR        Y10, Y12, Y12
 	VPAND        Y0, Y12, Y12
@@ -9492,19 +9492,19 @@ serpentDec8AVX2_loop:
 	VPAND        Y5, Y12, Y12
 	VPXOR        Y8, Y4, Y0
 	VPXOR        Y7, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y8, Y6, Y1
 	VPXOR        Y7, Y1, Y1
-	VPXOR        Y5, Y1, Y1
 	VPXOR        Y13, Y1, Y1
+	VPXOR        Y5, Y1, Y1
 	VPXOR        Y7, Y6, Y12
 	VPXOR        Y9, Y12, Y12
 	VPXOR        Y10, Y12, Y12
 	VPANDN       Y5, Y12, Y12
 	VPXOR        Y10, Y4, Y2
-	VPXOR        Y12, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y12, Y2, Y2
 	VPXOR        Y6, Y4, Y12
 	VPXOR        Y8, Y12, Y12
 	VPXOR        Y9, Y12, Y12
@@ -9513,8 +9513,8 @@ serpentDec8AVX2_loop:
 	VPXOR        Y7, Y6, Y3
 	VPXOR        Y9, Y3, Y3
 	VPXOR        Y10, Y3, Y3
-	VPXOR        Y12, Y3, Y3
 	VPXOR        Y13, Y3, Y3
+	VPXOR        Y12, Y3, Y3
 	VPBROADCASTD 352(AX), Y14
 	VPXOR        Y14, Y0, Y0
 	VPBROADCASTD 356(AX), Y14
@@ -9573,8 +9573,8 @@ serpentDec8AVX2_loop:
 	VPXOR        Y3, Y12, Y12
 	VPAND        Y0, Y12, Y12
 	VPXOR        Y2, Y1, Y7
-	VPXOR        Y12, Y7, Y7
 	VPXOR        Y13, Y7, Y7
+	VPXOR        Y12, Y7, Y7
 	VPBROADCASTD 336(AX), Y14
 	VPXOR        Y14, Y4, Y4
 	VPBROADCASTD 340(AX), Y14
@@ -9621,8 +9621,8 @@ serpentDec8AVX2_loop:
 	VPXOR        Y7, Y0, Y0
 	VPXOR        Y9, Y0, Y0
 	VPXOR        Y11, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y9, Y4, Y12
 	VPANDN       Y6, Y12, Y12
 	VPXOR        Y7, Y8, Y1
@@ -9635,8 +9635,8 @@ serpentDec8AVX2_loop:
 	VPXOR        Y7, Y2, Y2
 	VPXOR        Y10, Y2, Y2
 	VPXOR        Y11, Y2, Y2
-	VPXOR        Y12, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y12, Y2, Y2
 	VPANDN       Y6, Y7, Y12
 	VPXOR        Y8, Y5, Y3
 	VPXOR        Y9, Y3, Y3
@@ -9766,14 +9766,14 @@ serpentDec8AVX2_loop:
 	VPANDN       Y4, Y12, Y12
 	VPXOR        Y7, Y6, Y2
 	VPXOR        Y9, Y2, Y2
-	VPXOR        Y12, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y12, Y2, Y2
 	VPXOR        Y8, Y5, Y12
 	VPXOR        Y10, Y12, Y12
 	VPAND        Y4, Y12, Y12
 	VPXOR        Y7, Y8, Y3
-	VPXOR        Y12, Y3, Y3
 	VPXOR        Y13, Y3, Y3
+	VPXOR        Y12, Y3, Y3
 	VPBROADCASTD 288(AX), Y14
 	VPXOR        Y14, Y0, Y0
 	VPBROADCASTD 292(AX), Y14
@@ -9819,8 +9819,8 @@ serpentDec8AVX2_loop:
 	VPANDN       Y0, Y12, Y12
 	VPXOR        Y9, Y1, Y4
 	VPXOR        Y11, Y4, Y4
-	VPXOR        Y12, Y4, Y4
 	VPXOR        Y13, Y4, Y4
+	VPXOR        Y12, Y4, Y4
 	VPXOR        Y3, Y8, Y12
 	VPXOR        Y10, Y12, Y12
 	VPAND        Y0, Y12, Y12
@@ -9834,8 +9834,8 @@ serpentDec8AVX2_loop:
 	VPANDN       Y0, Y12, Y12
 	VPXOR        Y8, Y1, Y6
 	VPXOR        Y3, Y6, Y6
-	VPXOR        Y12, Y6, Y6
 	VPXOR        Y13, Y6, Y6
+	VPXOR        Y12, Y6, Y6
 	VPXOR        Y3, Y2, Y7
 	VPXOR        Y9, Y7, Y7
 	VPXOR        Y0, Y7, Y7
@@ -9887,8 +9887,8 @@ serpentDec8AVX2_loop:
 	VPXOR        Y9, Y0, Y0
 	VPXOR        Y10, Y0, Y0
 	VPXOR        Y11, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y10, Y6, Y12
 	VPANDN       Y4, Y12, Y12
 	VPXOR        Y6, Y5, Y1
@@ -9898,15 +9898,15 @@ serpentDec8AVX2_loop:
 	VPANDN       Y4, Y5, Y12
 	VPXOR        Y6, Y5, Y2
 	VPXOR        Y7, Y2, Y2
-	VPXOR        Y12, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y12, Y2, Y2
 	VPXOR        Y10, Y9, Y12
 	VPANDN       Y4, Y12, Y12
 	VPXOR        Y7, Y8, Y3
 	VPXOR        Y10, Y3, Y3
 	VPXOR        Y11, Y3, Y3
-	VPXOR        Y12, Y3, Y3
 	VPXOR        Y13, Y3, Y3
+	VPXOR        Y12, Y3, Y3
 	VPBROADCASTD 256(AX), Y14
 	VPXOR        Y14, Y0, Y0
 	VPBROADCASTD 260(AX), Y14
@@ -9952,16 +9952,16 @@ serpentDec8AVX2_loop:
 	VPXOR        Y9, Y4, Y4
 	VPXOR        Y10, Y4, Y4
 	VPXOR        Y11, Y4, Y4
-	VPXOR        Y12, Y4, Y4
 	VPXOR        Y13, Y4, Y4
+	VPXOR        Y12, Y4, Y4
 	VPXOR        Y10, Y3, Y12
 	VPANDN       Y0, Y12, Y12
 	VPXOR        Y8, Y2, Y5
 	VPXOR        Y3, Y5, Y5
 	VPXOR        Y9, Y5, Y5
 	VPXOR        Y11, Y5, Y5
-	VPXOR        Y12, Y5, Y5
 	VPXOR        Y13, Y5, Y5
+	VPXOR        Y12, Y5, Y5
 	VPXOR        Y9, Y2, Y12
 	VPXOR        Y10, Y12, Y12
 	VPAND        Y0, Y12, Y12
@@ -10020,19 +10020,19 @@ serpentDec8AVX2_loop:
 	VPAND        Y5, Y12, Y12
 	VPXOR        Y8, Y4, Y0
 	VPXOR        Y7, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y8, Y6, Y1
 	VPXOR        Y7, Y1, Y1
-	VPXOR        Y5, Y1, Y1
 	VPXOR        Y13, Y1, Y1
+	VPXOR        Y5, Y1, Y1
 	VPXOR        Y7, Y6, Y12
 	VPXOR        Y9, Y12, Y12
 	VPXOR        Y10, Y12, Y12
 	VPANDN       Y5, Y12, Y12
 	VPXOR        Y10, Y4, Y2
-	VPXOR        Y12, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y12, Y2, Y2
 	VPXOR        Y6, Y4, Y12
 	VPXOR        Y8, Y12, Y12
 	VPXOR        Y9, Y12, Y12
@@ -10041,8 +10041,8 @@ serpentDec8AVX2_loop:
 	VPXOR        Y7, Y6, Y3
 	VPXOR        Y9, Y3, Y3
 	VPXOR        Y10, Y3, Y3
-	VPXOR        Y12, Y3, Y3
 	VPXOR        Y13, Y3, Y3
+	VPXOR        Y12, Y3, Y3
 	VPBROADCASTD 224(AX), Y14
 	VPXOR        Y14, Y0, Y0
 	VPBROADCASTD 228(AX), Y14
@@ -10101,8 +10101,8 @@ serpentDec8AVX2_loop:
 	VPXOR        Y3, Y12, Y12
 	VPAND        Y0, Y12, Y12
 	VPXOR        Y2, Y1, Y7
-	VPXOR        Y12, Y7, Y7
 	VPXOR        Y13, Y7, Y7
+	VPXOR        Y12, Y7, Y7
 	VPBROADCASTD 208(AX), Y14
 	VPXOR        Y14, Y4, Y4
 	VPBROADCASTD 212(AX), Y14
@@ -10149,8 +10149,8 @@ serpentDec8AVX2_loop:
 	VPXOR        Y7, Y0, Y0
 	VPXOR        Y9, Y0, Y0
 	VPXOR        Y11, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y9, Y4, Y12
 	VPANDN       Y6, Y12, Y12
 	VPXOR        Y7, Y8, Y1
@@ -10163,8 +10163,8 @@ serpentDec8AVX2_loop:
 	VPXOR        Y7, Y2, Y2
 	VPXOR        Y10, Y2, Y2
 	VPXOR        Y11, Y2, Y2
-	VPXOR        Y12, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y12, Y2, Y2
 	VPANDN       Y6, Y7, Y12
 	VPXOR        Y8, Y5, Y3
 	VPXOR        Y9, Y3, Y3
@@ -10294,14 +10294,14 @@ serpentDec8AVX2_loop:
 	VPANDN       Y4, Y12, Y12
 	VPXOR        Y7, Y6, Y2
 	VPXOR        Y9, Y2, Y2
-	VPXOR        Y12, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y12, Y2, Y2
 	VPXOR        Y8, Y5, Y12
 	VPXOR        Y10, Y12, Y12
 	VPAND        Y4, Y12, Y12
 	VPXOR        Y7, Y8, Y3
-	VPXOR        Y12, Y3, Y3
 	VPXOR        Y13, Y3, Y3
+	VPXOR        Y12, Y3, Y3
 	VPBROADCASTD 160(AX), Y14
 	VPXOR        Y14, Y0, Y0
 	VPBROADCASTD 164(AX), Y14
@@ -10347,8 +10347,8 @@ serpentDec8AVX2_loop:
 	VPANDN       Y0, Y12, Y12
 	VPXOR        Y9, Y1, Y4
 	VPXOR        Y11, Y4, Y4
-	VPXOR        Y12, Y4, Y4
 	VPXOR        Y13, Y4, Y4
+	VPXOR        Y12, Y4, Y4
 	VPXOR        Y3, Y8, Y12
 	VPXOR        Y10, Y12, Y12
 	VPAND        Y0, Y12, Y12
@@ -10362,8 +10362,8 @@ serpentDec8AVX2_loop:
 	VPANDN       Y0, Y12, Y12
 	VPXOR        Y8, Y1, Y6
 	VPXOR        Y3, Y6, Y6
-	VPXOR        Y12, Y6, Y6
 	VPXOR        Y13, Y6, Y6
+	VPXOR        Y12, Y6, Y6
 	VPXOR        Y3, Y2, Y7
 	VPXOR        Y9, Y7, Y7
 	VPXOR        Y0, Y7, Y7
@@ -10415,8 +10415,8 @@ serpentDec8AVX2_loop:
 	VPXOR        Y9, Y0, Y0
 	VPXOR        Y10, Y0, Y0
 	VPXOR        Y11, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y10, Y6, Y12
 	VPANDN       Y4, Y12, Y12
 	VPXOR        Y6, Y5, Y1
@@ -10426,15 +10426,15 @@ serpentDec8AVX2_loop:
 	VPANDN       Y4, Y5, Y12
 	VPXOR        Y6, Y5, Y2
 	VPXOR        Y7, Y2, Y2
-	VPXOR        Y12, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y12, Y2, Y2
 	VPXOR        Y10, Y9, Y12
 	VPANDN       Y4, Y12, Y12
 	VPXOR        Y7, Y8, Y3
 	VPXOR        Y10, Y3, Y3
 	VPXOR        Y11, Y3, Y3
-	VPXOR        Y12, Y3, Y3
 	VPXOR        Y13, Y3, Y3
+	VPXOR        Y12, Y3, Y3
 	VPBROADCASTD 128(AX), Y14
 	VPXOR        Y14, Y0, Y0
 	VPBROADCASTD 132(AX), Y14
@@ -10480,16 +10480,16 @@ serpentDec8AVX2_loop:
 	VPXOR        Y9, Y4, Y4
 	VPXOR        Y10, Y4, Y4
 	VPXOR        Y11, Y4, Y4
-	VPXOR        Y12, Y4, Y4
 	VPXOR        Y13, Y4, Y4
+	VPXOR        Y12, Y4, Y4
 	VPXOR        Y10, Y3, Y12
 	VPANDN       Y0, Y12, Y12
 	VPXOR        Y8, Y2, Y5
 	VPXOR        Y3, Y5, Y5
 	VPXOR        Y9, Y5, Y5
 	VPXOR        Y11, Y5, Y5
-	VPXOR        Y12, Y5, Y5
 	VPXOR        Y13, Y5, Y5
+	VPXOR        Y12, Y5, Y5
 	VPXOR        Y9, Y2, Y12
 	VPXOR        Y10, Y12, Y12
 	VPAND        Y0, Y12, Y12
@@ -10548,19 +10548,19 @@ serpentDec8AVX2_loop:
 	VPAND        Y5, Y12, Y12
 	VPXOR        Y8, Y4, Y0
 	VPXOR        Y7, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y8, Y6, Y1
 	VPXOR        Y7, Y1, Y1
-	VPXOR        Y5, Y1, Y1
 	VPXOR        Y13, Y1, Y1
+	VPXOR        Y5, Y1, Y1
 	VPXOR        Y7, Y6, Y12
 	VPXOR        Y9, Y12, Y12
 	VPXOR        Y10, Y12, Y12
 	VPANDN       Y5, Y12, Y12
 	VPXOR        Y10, Y4, Y2
-	VPXOR        Y12, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y12, Y2, Y2
 	VPXOR        Y6, Y4, Y12
 	VPXOR        Y8, Y12, Y12
 	VPXOR        Y9, Y12, Y12
@@ -10569,8 +10569,8 @@ serpentDec8AVX2_loop:
 	VPXOR        Y7, Y6, Y3
 	VPXOR        Y9, Y3, Y3
 	VPXOR        Y10, Y3, Y3
-	VPXOR        Y12, Y3, Y3
 	VPXOR        Y13, Y3, Y3
+	VPXOR        Y12, Y3, Y3
 	VPBROADCASTD 96(AX), Y14
 	VPXOR        Y14, Y0, Y0
 	VPBROADCASTD 100(AX), Y14
@@ -10629,8 +10629,8 @@ serpentDec8AVX2_loop:
 	VPXOR        Y3, Y12, Y12
 	VPAND        Y0, Y12, Y12
 	VPXOR        Y2, Y1, Y7
-	VPXOR        Y12, Y7, Y7
 	VPXOR        Y13, Y7, Y7
+	VPXOR        Y12, Y7, Y7
 	VPBROADCASTD 80(AX), Y14
 	VPXOR        Y14, Y4, Y4
 	VPBROADCASTD 84(AX), Y14
@@ -10677,8 +10677,8 @@ serpentDec8AVX2_loop:
 	VPXOR        Y7, Y0, Y0
 	VPXOR        Y9, Y0, Y0
 	VPXOR        Y11, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y9, Y4, Y12
 	VPANDN       Y6, Y12, Y12
 	VPXOR        Y7, Y8, Y1
@@ -10691,8 +10691,8 @@ serpentDec8AVX2_loop:
 	VPXOR        Y7, Y2, Y2
 	VPXOR        Y10, Y2, Y2
 	VPXOR        Y11, Y2, Y2
-	VPXOR        Y12, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y12, Y2, Y2
 	VPANDN       Y6, Y7, Y12
 	VPXOR        Y8, Y5, Y3
 	VPXOR        Y9, Y3, Y3
@@ -10822,14 +10822,14 @@ serpentDec8AVX2_loop:
 	VPANDN       Y4, Y12, Y12
 	VPXOR        Y7, Y6, Y2
 	VPXOR        Y9, Y2, Y2
-	VPXOR        Y12, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y12, Y2, Y2
 	VPXOR        Y8, Y5, Y12
 	VPXOR        Y10, Y12, Y12
 	VPAND        Y4, Y12, Y12
 	VPXOR        Y7, Y8, Y3
-	VPXOR        Y12, Y3, Y3
 	VPXOR        Y13, Y3, Y3
+	VPXOR        Y12, Y3, Y3
 	VPBROADCASTD 32(AX), Y14
 	VPXOR        Y14, Y0, Y0
 	VPBROADCASTD 36(AX), Y14
@@ -10875,8 +10875,8 @@ serpentDec8AVX2_loop:
 	VPANDN       Y0, Y12, Y12
 	VPXOR        Y9, Y1, Y4
 	VPXOR        Y11, Y4, Y4
-	VPXOR        Y12, Y4, Y4
 	VPXOR        Y13, Y4, Y4
+	VPXOR        Y12, Y4, Y4
 	VPXOR        Y3, Y8, Y12
 	VPXOR        Y10, Y12, Y12
 	VPAND        Y0, Y12, Y12
@@ -10890,8 +10890,8 @@ serpentDec8AVX2_loop:
 	VPANDN       Y0, Y12, Y12
 	VPXOR        Y8, Y1, Y6
 	VPXOR        Y3, Y6, Y6
-	VPXOR        Y12, Y6, Y6
 	VPXOR        Y13, Y6, Y6
+	VPXOR        Y12, Y6, Y6
 	VPXOR        Y3, Y2, Y7
 	VPXOR        Y9, Y7, Y7
 	VPXOR        Y0, Y7, Y7
@@ -10943,8 +10943,8 @@ serpentDec8AVX2_loop:
 	VPXOR        Y9, Y0, Y0
 	VPXOR        Y10, Y0, Y0
 	VPXOR        Y11, Y0, Y0
-	VPXOR        Y12, Y0, Y0
 	VPXOR        Y13, Y0, Y0
+	VPXOR        Y12, Y0, Y0
 	VPXOR        Y10, Y6, Y12
 	VPANDN       Y4, Y12, Y12
 	VPXOR        Y6, Y5, Y1
@@ -10954,15 +10954,15 @@ serpentDec8AVX2_loop:
 	VPANDN       Y4, Y5, Y12
 	VPXOR        Y6, Y5, Y2
 	VPXOR        Y7, Y2, Y2
-	VPXOR        Y12, Y2, Y2
 	VPXOR        Y13, Y2, Y2
+	VPXOR        Y12, Y2, Y2
 	VPXOR        Y10, Y9, Y12
 	VPANDN       Y4, Y12, Y12
 	VPXOR        Y7, Y8, Y3
 	VPXOR        Y10, Y3, Y3
 	VPXOR        Y11, Y3, Y3
-	VPXOR        Y12, Y3, Y3
 	VPXOR        Y13, Y3, Y3
+	VPXOR        Y12, Y3, Y3
 	VPBROADCASTD (AX), Y14
 	VPXOR        Y14, Y0, Y0
 	VPBROADCASTD 4(AX), Y14

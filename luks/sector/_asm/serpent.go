@@ -357,6 +357,10 @@ func sboxAVX2(s [16]byte) {
 		for _, i := range terms(o.f0) {
 			parts = append(parts, sig[i])
 		}
+		// The NOT before the x_v ∧ g term, which is the last to be ready.
+		if o.f0[0] == 1 {
+			parts = append(parts, r.ones)
+		}
 		switch tg := terms(o.g); {
 		case len(tg) > 0:
 			acc := sig[tg[0]]
@@ -381,9 +385,6 @@ func sboxAVX2(s [16]byte) {
 			for _, p := range parts[2:] {
 				VPXOR(p, y, y)
 			}
-		}
-		if o.f0[0] == 1 {
-			VPXOR(r.ones, y, y)
 		}
 	}
 	r.x, r.y = r.y, r.x
