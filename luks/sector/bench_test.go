@@ -153,7 +153,7 @@ func BenchmarkSerpent(b *testing.B) {
 		} {
 			for _, enc := range bs.enc {
 				for _, size := range []int{512, 4096, 65536} {
-					b.Run(fmt.Sprintf("%s/%s-%d/%s/%d", im.name, bs.spec, bs.key*8, encdec(enc), size), func(b *testing.B) {
+					b.Run(fmt.Sprintf("%s/%s-%d/%s/%d", im.name, bs.spec, bs.key*8, map[bool]string{true: "enc", false: "dec"}[enc], size), func(b *testing.B) {
 						if !im.have {
 							b.Skipf("no %s", im.name)
 						}
@@ -196,11 +196,4 @@ func BenchmarkSerpent(b *testing.B) {
 			}
 		}
 	}
-}
-
-func encdec(enc bool) string {
-	if enc {
-		return "enc"
-	}
-	return "dec"
 }
