@@ -90,3 +90,14 @@ func serpentEnc32(k *uint32, dst *byte, src *byte, n int)
 //
 //go:noescape
 func serpentDec32(k *uint32, dst *byte, src *byte, n int)
+
+// serpentEnc8AVX2 Serpent-encrypts n blocks (a multiple of 8) with the subkeys k
+// (serpentBlock.k), 8 at a time with AVX2; dst may equal src.
+//
+//go:noescape
+func serpentEnc8AVX2(k *uint32, dst *byte, src *byte, n int)
+
+// serpentDec8AVX2 is serpentEnc8AVX2 decrypting.
+//
+//go:noescape
+func serpentDec8AVX2(k *uint32, dst *byte, src *byte, n int)

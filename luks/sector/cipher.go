@@ -24,9 +24,9 @@ type Cipher struct {
 	// AES-NI round keys (nil = portable code): data key, XTS tweak key, ESSIV salt key.
 	ni, niTweak, niEssiv *aesSchedule
 	vaes                 bool // use the AVX-512 VAES variants for XTS, LRW and ECB
-	// Serpent with AVX-512 (nil = portable): the data cipher's and the XTS tweak cipher's
-	// subkeys, the same objects as block and tweak, held by concrete type so that calls on
-	// them keep their buffers on the stack.
+	// Serpent with AVX-512 or AVX2 (nil = portable): the data cipher's and the XTS tweak
+	// cipher's subkeys, the same objects as block and tweak, held by concrete type so that
+	// calls on them keep their buffers on the stack.
 	sp, spTweak *serpentBlock
 }
 
@@ -110,7 +110,7 @@ func newCipher(s Spec, key []byte, impl int) (*Cipher, error) {
 			}
 		}
 	}
-	if s.Cipher == "serpent" && impl > implPortable && haveSerpentAVX512 {
+	if s.Cipher == "serpent" && impl > implPortable && haveSerpentSIMD {
 		c.sp = c.block.(*serpentBlock)
 		if c.tweak != nil {
 			c.spTweak = c.tweak.(*serpentBlock)
@@ -562,13 +562,13 @@ func (c *Cipher) cryptVAESFused(dst, src []byte, first uint64, enc bool) bool {
 	return false
 }
 
-// serpentBatch is how many sectors' IVs (and XTS tweaks) one AVX-512 Serpent call encrypts
-// together: 32 blocks, one step of the assembly.
+// serpentBatch is how many sectors' IVs (and XTS tweaks) one bitsliced Serpent call encrypts
+// together: 32 blocks, one step of the AVX-512 assembly, four of the AVX2.
 const serpentBatch = 32
 
-// cryptSerpent is crypt for Serpent XTS and CBC decryption with AVX-512: the ESSIV IVs and
-// the XTS first tweaks of up to 32 sectors are encrypted in one assembly step when there are
-// enough of them to pay for it, instead of one portable block each.
+// cryptSerpent is crypt for Serpent XTS and CBC decryption with AVX-512 or AVX2: the ESSIV
+// IVs and the XTS first tweaks of up to 32 sectors are encrypted in one assembly call when
+// there are enough of them to pay for it, instead of one portable block each.
 func (c *Cipher) cryptSerpent(dst, src []byte, first uint64, enc bool) {
 	var ivs [serpentBatch][16]byte
 	for off := 0; off < len(src); {
@@ -599,8 +599,8 @@ func (c *Cipher) cryptSerpent(dst, src []byte, first uint64, enc bool) {
 	clear(ivs[:])
 }
 
-// serpentBlocks encrypts b[:n] in place with k: one assembly step from three blocks on
-// (below that the portable block is cheaper than a 32-block step).
+// serpentBlocks encrypts b[:n] in place with k: whole assembly steps from three blocks on
+// (below that the portable block is cheaper).
 func (c *Cipher) serpentBlocks(k *serpentBlock, b *[serpentBatch][16]byte, n int) {
 	if n < 3 {
 		for j := 0; j < n; j++ {
@@ -608,12 +608,13 @@ func (c *Cipher) serpentBlocks(k *serpentBlock, b *[serpentBatch][16]byte, n int
 		}
 		return
 	}
-	serpentEnc32(&k.k[0][0], &b[0][0], &b[0][0], serpentBatch)
+	step := serpentStep()
+	serpentEnc(&k.k[0][0], &b[0][0], &b[0][0], (n+step-1)/step*step)
 }
 
-// serpentSector runs one 512-byte sector through the AVX-512 Serpent (32 blocks, one
-// assembly iteration) for XTS, ECB and CBC decryption, and reports whether it did; CBC
-// encryption is serial and LRW keeps the portable code.
+// serpentSector runs one 512-byte sector (32 blocks) through the bitsliced Serpent for XTS,
+// ECB and CBC decryption, and reports whether it did; CBC encryption is serial and LRW keeps
+// the portable code.
 func (c *Cipher) serpentSector(d, x []byte, iv *[16]byte, enc bool) bool {
 	return c.serpentSectorWith(d, x, iv, enc, false)
 }
@@ -621,9 +622,9 @@ func (c *Cipher) serpentSector(d, x []byte, iv *[16]byte, enc bool) bool {
 // serpentSectorWith is serpentSector; with tweaked, iv already is the XTS tweak E_K2(iv).
 func (c *Cipher) serpentSectorWith(d, x []byte, iv *[16]byte, enc, tweaked bool) bool {
 	k := &c.sp.k[0][0]
-	crypt := serpentDec32
+	crypt := serpentDec
 	if enc {
-		crypt = serpentEnc32
+		crypt = serpentEnc
 	}
 	switch {
 	case c.spec.Chain == "ecb":

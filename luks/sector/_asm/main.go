@@ -665,5 +665,7 @@ func main() {
 	xtsPlain64AESNI(false)
 	serpentECB(true)
 	serpentECB(false)
+	serpentECBAVX2(true)
+	serpentECBAVX2(false)
 	Generate()
 }
