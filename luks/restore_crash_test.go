@@ -5,34 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// faultDev fails the failAt-th write (1-based) with EIO, after writing the first half of it
-// when partial is set, and drops every later write: a crash at that point and an I/O error
-// there leave the same bytes behind.
-type faultDev struct {
-	*memDev
-	writes, failAt int
-	partial        bool
-}
-
-func (f *faultDev) WriteAt(p []byte, off int64) (int, error) {
-	f.writes++
-	switch {
-	case f.writes < f.failAt || f.failAt == 0:
-		return f.memDev.WriteAt(p, off)
-	case f.writes == f.failAt && f.partial:
-		n, _ := f.memDev.WriteAt(p[:len(p)/2], off)
-		return n, syscall.EIO
-	default:
-		return 0, syscall.EIO
-	}
-}
 
 // restoreCase is a device header (old passphrases by slot) and a backup of another
 // header with the same geometry (backup passphrases by slot).
@@ -94,15 +71,15 @@ func TestRestoreHeaderCrashSafe(t *testing.T) {
 			orig := makeHeader(t, tc.old)
 
 			points := 0
-			for _, partial := range []bool{false, true} {
+			for _, mode := range []crashMode{modeCrash, modeTorn} {
 				for k := 1; ; k++ {
-					d := &faultDev{memDev: &memDev{b: append([]byte(nil), orig.b...)}, failAt: k, partial: partial}
+					d := newCrashDev(orig.b, mode, k)
 					err := RestoreHeader(d, path)
 					if err == nil {
-						require.Less(t, d.writes, k, "success without reaching the fault")
+						require.Less(t, d.events, k, "success without reaching the fault")
 						break
 					}
-					require.ErrorIs(t, err, syscall.EIO, "write %d", k)
+					require.Error(t, err, "event %d", k)
 					points++
 					oldOK := 0
 					for _, p := range tc.old {
@@ -121,7 +98,7 @@ func TestRestoreHeaderCrashSafe(t *testing.T) {
 						wantOld = tc.oldKeep
 					}
 					assert.True(t, oldOK >= wantOld || bakOK > 0,
-						"fault at write %d (torn %v): %d old and %d backup passphrases open", k, partial, oldOK, bakOK)
+						"%s at event %d: %d old and %d backup passphrases open", mode, k, oldOK, bakOK)
 				}
 			}
 			assert.Greater(t, points, 3, "the restore has several write points")
