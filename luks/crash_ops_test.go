@@ -1,6 +1,7 @@
 package luks
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -28,11 +29,17 @@ func crashL1Base(t *testing.T, prefix, uuid string) []byte {
 // "<prefix>0" in slot 0 (argon2id at a tiny cost) and "<prefix>1" in slot 1 (pbkdf2), and,
 // when tokens is set, two foreign tokens (clevis on slots 0 and 1, systemd-fido2 on 1).
 func crashL2Base(t *testing.T, prefix, uuid string, argon, tokens bool) []byte {
+	return crashL2BaseSized(t, prefix, uuid, argon, tokens, 1<<20)
+}
+
+// crashL2BaseSized is crashL2Base with a keyslots area of keyslots bytes (each slot's
+// area is 128 KiB).
+func crashL2BaseSized(t *testing.T, prefix, uuid string, argon, tokens bool, keyslots uint64) []byte {
 	t.Helper()
 	ctx := context.Background()
 	d := &memDev{b: make([]byte, 3<<20)}
 	fo := LUKS2FormatOptions{KeySize: 256, PBKDF: KDFPBKDF2, ForceIterations: 1000, SectorSize: 512,
-		MetadataSize: 16 << 10, KeyslotsSize: 1 << 20, UUID: uuid}
+		MetadataSize: 16 << 10, KeyslotsSize: keyslots, UUID: uuid}
 	if argon {
 		fo.PBKDF, fo.ForceIterations, fo.Memory, fo.Parallel = KDFArgon2id, 4, 32, 1
 	}
@@ -101,6 +108,21 @@ func crashOps(t *testing.T) []crashOp {
 	l2bak := crashL2Base(t, "bak", "44444444-4444-4444-8444-444444444444", true, true)
 	l2plain := crashL2Base(t, "pass", "55555555-5555-4555-8555-555555555555", false, false)
 	l1path, l2path := backupOf(t, l1bak, false), backupOf(t, l2bak, true)
+	// Backups whose slots are 1 (in the place the device's slot 1 uses) and 2 (in a place
+	// the device does not use).
+	l1moved := &memDev{b: bytes.Clone(l1bak)}
+	_, _, err := AddKey(ctx, l1moved, []byte("bak0"), []byte("bak2"), AddKeyOptions{ForceIterations: 1000, Keyslot: Slot(2)})
+	require.NoError(t, err)
+	require.NoError(t, KillSlot(l1moved, 0))
+	l2moved := &memDev{b: bytes.Clone(l2bak)}
+	_, err = AddKeyLUKS2(ctx, l2moved, []byte("bak0"), []byte("bak2"), LUKS2KeyslotOptions{PBKDF: KDFPBKDF2, ForceIterations: 1000, Keyslot: Slot(2)})
+	require.NoError(t, err)
+	require.NoError(t, KillSlotLUKS2(l2moved, 0, nil))
+	l1movedPath, l2movedPath := backupOf(t, l1moved.b, false), backupOf(t, l2moved.b, true)
+	// A keyslots area with room for three slots: one backup slot can be staged beside the
+	// device's two.
+	l2small := crashL2BaseSized(t, "pass", "88888888-8888-4888-8888-888888888888", false, false, 3<<17)
+	l2smallPath := backupOf(t, crashL2BaseSized(t, "bak", "99999999-9999-4999-8999-999999999999", false, false, 3<<17), true)
 	o1 := AddKeyOptions{ForceIterations: 1000}
 	o2 := LUKS2KeyslotOptions{PBKDF: KDFPBKDF2, ForceIterations: 1000}
 	both := []string{"pass0", "pass1"}
@@ -129,8 +151,10 @@ func crashOps(t *testing.T) []crashOp {
 			run: func(d ReadWriterAt) error { return KillSlot(d, 0) }},
 		{name: "luks1 SetUUID", base: l1, before: both, after: both, prop: uuidProp,
 			run: func(d ReadWriterAt) error { return SetUUID(d, "66666666-6666-4666-8666-666666666666") }},
-		{name: "luks1 RestoreHeader", base: l1, before: both, after: []string{"bak0", "bak1"}, prop: uuidProp, anyAfter: true,
+		{name: "luks1 RestoreHeader", base: l1, before: both, after: []string{"bak0", "bak1"}, prop: uuidProp,
 			run: func(d ReadWriterAt) error { return RestoreHeader(d, l1path) }},
+		{name: "luks1 RestoreHeader 1+2", base: l1, before: both, after: []string{"bak1", "bak2"}, prop: uuidProp,
+			run: func(d ReadWriterAt) error { return RestoreHeader(d, l1movedPath) }},
 		{name: "luks1 convert to luks2", base: l1, before: both, after: both, prop: versionProp,
 			knownUnsafe: "key material moved over itself, as LUKS2_luks1_to_luks2 moves it",
 			run:         func(d ReadWriterAt) error { return ConvertLUKS1ToLUKS2(d, nil) }},
@@ -153,6 +177,10 @@ func crashOps(t *testing.T) []crashOp {
 			run: func(d ReadWriterAt) error { return SetUUIDLUKS2(d, "77777777-7777-4777-8777-777777777777", nil) }},
 		{name: "luks2 RestoreHeader", base: l2, before: both, after: []string{"bak0", "bak1"}, prop: uuidProp,
 			run: func(d ReadWriterAt) error { return RestoreHeader2(d, l2path) }},
+		{name: "luks2 RestoreHeader 1+2", base: l2, before: both, after: []string{"bak1", "bak2"}, prop: uuidProp,
+			run: func(d ReadWriterAt) error { return RestoreHeader2(d, l2movedPath) }},
+		{name: "luks2 RestoreHeader full", base: l2small, before: both, after: []string{"bak0", "bak1"}, prop: uuidProp, anyAfter: true,
+			run: func(d ReadWriterAt) error { return RestoreHeader2(d, l2smallPath) }},
 		{name: "luks2 token add", base: l2, before: both, after: both, prop: tokenIDs,
 			run: func(d ReadWriterAt) error {
 				_, err := TokenImportLUKS2(d, -1, false, []byte(foreignTokens[0]), 1, nil)

@@ -300,7 +300,7 @@ func runCrashOp(t *testing.T, op crashOp, cs *csChecker) crashRow {
 
 func logCrashTable(t *testing.T, rows []crashRow, cs *csChecker) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%-24s %6s %12s %12s\n", "operation", "events", "crash pts", "faults")
+	fmt.Fprintf(&b, "\n%-24s %6s %12s %12s\n", "operation", "events", "crashes", "EIO faults")
 	var cOK, cN, fOK, fN int
 	for _, r := range rows {
 		note := ""
