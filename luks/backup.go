@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 )
 
 const backupPageSize = 4096
@@ -90,22 +91,27 @@ func copyMetadata(w io.Writer, hdr io.ReaderAt, h *Header, dataLen, fileLen int6
 // backup, restore failed."); nothing is written otherwise.
 //
 // What a crash or a failed write part way guarantees: at every point the device holds a
-// valid header that opens with a passphrase of the old header or with one of the backup.
-// Writing the backup's key material straight over the old one (what cryptsetup does)
-// would break that: the old header would point at the backup's material. So the restore
-// goes through a staging header. (1) One slot of the backup is written where the old
-// header has no enabled key material: in its own place if that is free, otherwise in a
-// slot area neither header uses. (2) The staging header — the backup's header with only
-// that slot enabled, at that place — replaces the old one. (3) The rest of the backup's
-// area is written, (4) the backup's header, (5) the staging area's own bytes. Until (2)
-// every old passphrase opens; from (2) on, that backup passphrase does; from (4) on, all
-// of the backup's. When no area is free and the old header has other slots, the old
-// slots that overlap the staged one are disabled first, so during (1) the old header's
-// other passphrases still open it. The one-sector header writes are assumed atomic, as
-// cryptsetup assumes. If no order keeps a passphrase working (the backup's slots overlap
-// every old slot and no area is free — impossible with cryptsetup's layout, where equal
-// payload offsets and key sizes give both headers the same eight slot areas), nothing is
-// written and the error says so.
+// valid header that opens with every passphrase of the old header, or one that opens with
+// the passphrases of the backup's slots that could be staged — all of them when the
+// device has a free key-slot place for each backup slot whose own place the old header
+// uses (with cryptsetup's layout: when old and backup slots together fit in the eight
+// places), at least one always. Writing the backup's key material straight over the old
+// one (what cryptsetup does) would break that: the old header would point at the backup's
+// material. So the restore goes through a staging header. (1) Each backup slot is written
+// where the old header has no enabled key material: in its own place if that is free,
+// otherwise in the place of a slot index that neither header uses (cryptsetup refuses
+// overlapping slot places, so a moved slot takes that index in the staging header). (2)
+// The staging header — the backup's header with only the staged slots enabled, at their
+// staged places — replaces the old one. (3) The rest of the backup's area is written, (4)
+// the backup's header, (5) the backup's bytes at the borrowed places. Until (2) every old
+// passphrase opens; from (2) on, the staged backup passphrases do; from (4) on, all of
+// the backup's. When no place is free at all, the old slots that overlap the first backup
+// slot are disabled first, so the old header's other passphrases still open it until (2)
+// and that one backup passphrase after it. The one-sector header writes are assumed
+// atomic, as cryptsetup assumes. If no order keeps a passphrase working (the backup's
+// slots overlap every old slot and no place is free — impossible with cryptsetup's
+// layout, where equal payload offsets and key sizes give both headers the same eight slot
+// places), nothing is written and the error says so.
 func RestoreHeader(hdr ReadWriterAt, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -177,27 +183,38 @@ func RestoreHeader(hdr ReadWriterAt, path string) error {
 			return fmt.Errorf("restoring LUKS header: %w", err)
 		}
 	}
-	src, dst := plan.staged, plan.stage
-	if err := step(copyRange(src.lo, src.hi, dst.lo-src.lo)); err != nil {
+	for _, m := range plan.moves {
+		if err := copyRange(m.src.lo, m.src.hi, m.dst.lo-m.src.lo); err != nil {
+			return err
+		}
+	}
+	if err := step(nil); err != nil {
 		return err
 	}
 	if err := writeHeader(hdr, plan.staging); err != nil {
 		return fmt.Errorf("restoring LUKS header: %w", err)
 	}
-	// Everything but the header and the staging area, which the staging header still uses.
-	if err := copyRange(alignKeyslots, min(dst.lo, dataLen), 0); err != nil {
-		return err
+	// Everything but the header and the places outside the backup's own slots that the
+	// staging header still uses.
+	at := int64(alignKeyslots)
+	for _, r := range plan.moved {
+		if err := copyRange(at, min(r.lo, dataLen), 0); err != nil {
+			return err
+		}
+		at = max(at, r.hi)
 	}
-	if err := step(copyRange(max(dst.hi, alignKeyslots), dataLen, 0)); err != nil {
+	if err := step(copyRange(at, dataLen, 0)); err != nil {
 		return err
 	}
 	if err := step(copyRange(0, alignKeyslots, 0)); err != nil {
 		return err
 	}
-	if dst != src {
-		return step(copyRange(dst.lo, min(dst.hi, dataLen), 0))
+	for _, r := range plan.moved {
+		if err := copyRange(r.lo, min(r.hi, dataLen), 0); err != nil {
+			return err
+		}
 	}
-	return nil
+	return step(nil)
 }
 
 // byteRange is [lo, hi) on the device.
@@ -212,11 +229,14 @@ func slotArea(h *Header, i int) byteRange {
 
 // restorePlan is RestoreHeader's write order; see its documentation.
 type restorePlan struct {
-	oldTrimmed *Header   // written first when old slots must be given up (nil: not needed)
-	staged     byteRange // the backup slot's key material in the backup file
-	stage      byteRange // where it is written first (== staged when that place is free)
-	staging    *Header   // the backup's header with only the staged slot enabled
+	oldTrimmed *Header     // written first when old slots must be given up (nil: not needed)
+	moves      []slotMove  // backup key material written before the staging header
+	moved      []byteRange // the moves' destinations outside their own slot, in offset order
+	staging    *Header     // the backup's header with only the staged slots enabled
 }
+
+// slotMove is one backup slot's key material (src, in the backup file) staged at dst.
+type slotMove struct{ src, dst byteRange }
 
 func planRestore(cur, bh *Header) (*restorePlan, error) {
 	var oldAreas []byteRange
@@ -244,33 +264,49 @@ func planRestore(cur, bh *Header) (*restorePlan, error) {
 	if len(enabled) == 0 {
 		return nil, fmt.Errorf("%w: backup header has no enabled key slot, restore would leave no way to open the device", ErrInvalidParameter)
 	}
-	staging := func(from, at int) *Header {
-		s := *bh
-		for i := range s.Keyslots {
-			if i != at {
-				s.Keyslots[i] = Keyslot{Active: KeyDisabled, KeyMaterialOffset: bh.Keyslots[i].KeyMaterialOffset, Stripes: Stripes}
+	// The staging header holds backup slot from at index at, whose (canonical) key-material
+	// place it uses: cryptsetup refuses a header whose slots' places overlap, enabled or
+	// not, so a slot can only move to another index's place.
+	staging := *bh
+	for i := range staging.Keyslots {
+		staging.Keyslots[i] = Keyslot{Active: KeyDisabled, KeyMaterialOffset: bh.Keyslots[i].KeyMaterialOffset, Stripes: Stripes}
+	}
+	plan := &restorePlan{staging: &staging}
+	taken := map[int]bool{}
+	stage := func(from, at int) {
+		staging.Keyslots[at] = bh.Keyslots[from]
+		staging.Keyslots[at].KeyMaterialOffset = bh.Keyslots[at].KeyMaterialOffset
+		taken[at] = true
+		plan.moves = append(plan.moves, slotMove{slotArea(bh, from), slotArea(bh, at)})
+		if at != from {
+			plan.moved = append(plan.moved, slotArea(bh, at))
+		}
+	}
+	// Backup slots whose own place is free in the old header, then the others at places
+	// that neither header uses.
+	var rest []int
+	for _, i := range enabled {
+		if !usedByOld(slotArea(bh, i)) {
+			stage(i, i)
+		} else {
+			rest = append(rest, i)
+		}
+	}
+	for _, i := range rest {
+		for k := range bh.Keyslots {
+			if !taken[k] && !bh.Keyslots[k].Enabled() && !usedByOld(slotArea(bh, k)) {
+				stage(i, k)
+				break
 			}
 		}
-		s.Keyslots[at] = bh.Keyslots[from]
-		s.Keyslots[at].KeyMaterialOffset = bh.Keyslots[at].KeyMaterialOffset
-		return &s
 	}
-	// A backup slot whose own place is free in the old header.
-	for _, i := range enabled {
-		if a := slotArea(bh, i); !usedByOld(a) {
-			return &restorePlan{staged: a, stage: a, staging: staging(i, i)}, nil
-		}
+	if len(plan.moves) > 0 {
+		sort.Slice(plan.moved, func(i, j int) bool { return plan.moved[i].lo < plan.moved[j].lo })
+		return plan, nil
 	}
-	// A slot place that neither header uses, for the first backup slot.
+	// No place is free: give up the old slots the first backup slot overlaps, if others
+	// remain.
 	first := enabled[0]
-	for k := range bh.Keyslots {
-		a := slotArea(bh, k)
-		if bh.Keyslots[k].Enabled() || usedByOld(a) {
-			continue
-		}
-		return &restorePlan{staged: slotArea(bh, first), stage: a, staging: staging(first, k)}, nil
-	}
-	// Give up the old slots the first backup slot overlaps, if others remain.
 	a := slotArea(bh, first)
 	trimmed := *cur
 	kept := 0
@@ -287,7 +323,9 @@ func planRestore(cur, bh *Header) (*restorePlan, error) {
 	if kept == 0 {
 		return nil, fmt.Errorf("%w: no order of writes keeps a passphrase working if the restore is interrupted (the backup's key slots overlap every slot on the device and no key-slot area is free); kill a slot on the device first", ErrNoFreeKeyslot)
 	}
-	return &restorePlan{oldTrimmed: &trimmed, staged: a, stage: a, staging: staging(first, first)}, nil
+	plan.oldTrimmed = &trimmed
+	stage(first, first)
+	return plan, nil
 }
 
 // SetUUID stores a new UUID in the header (cryptsetup luksUUID --uuid). uuid is normalised

@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
+	"strconv"
+
+	"github.com/cloudluks/cloudluks/luks/internal/jsonc"
 )
 
 // BackupHeader2 writes the LUKS2 metadata of hdr to a new file at path in cryptsetup's
@@ -78,16 +82,43 @@ func (o *offsetWriter) Write(p []byte) (int, error) {
 }
 
 // RestoreHeader2 writes a LUKS2 header backup (made by BackupHeader2 or cryptsetup
-// luksHeaderBackup) back to hdr, as LUKS2_hdr_restore does: the backup must load as a
-// valid LUKS2 header (either copy), carry no mandatory requirements, and if hdr already
-// holds a LUKS2 header, its data offset and AreasSize must equal the backup's (else
-// ErrInvalidParameter). Nothing is written before these checks.
+// luksHeaderBackup) back to hdr: the backup must load as a valid LUKS2 header (either
+// copy), carry no mandatory requirements, and if hdr already holds a LUKS2 header, its data
+// offset and AreasSize must equal the backup's (else ErrInvalidParameter). Nothing is
+// written before these checks. When it returns nil, the first AreasSize bytes of hdr are
+// the backup's, byte for byte, as after cryptsetup luksHeaderRestore.
 //
-// The backup's keyslots area is written first, then its secondary copy, then its primary
-// copy, each synced. A crash part way leaves a device that may open with neither the old
-// nor the backup's passphrases — the old header's slots point into areas already
-// overwritten — but the backup file is untouched, so running the restore again completes
-// it; cryptsetup, which writes the same bytes in one pass from offset 0, leaves the same.
+// What a crash or a failed write part way guarantees, when hdr holds a valid LUKS2 header
+// with the backup's metadata size: at every point hdr holds a LUKS2 header that opens with
+// every passphrase of the old header, or one that opens with the passphrases of the
+// backup's key slots that could be staged — all of them whenever the keyslots area has
+// room for them beside the old header's slots, at least one always (else nothing is
+// written and ErrNoFreeKeyslot says so). cryptsetup (LUKS2_hdr_restore) writes the backup
+// in one pass from offset 0, so a crash there can leave the old header's slots pointing at
+// the backup's key material: neither passphrase set opens. The order here:
+//
+//  1. Each backup slot whose area the old header's slots do not use is written in its own
+//     place; each other one at a free place in the keyslots area that neither header uses
+//     (the staged slots), then sync. The old header, still in both copies, uses none of
+//     these bytes.
+//  2. A staging header — the backup's JSON with only the staged slots, at their staged
+//     places, and a sequence ID above both headers' — is written as every LUKS2 header
+//     write is (primary, sync, secondary, sync): a torn copy fails its checksum and the
+//     other copy is used; the newer complete copy wins over the older.
+//  3. The rest of the backup's keyslots area, except the staged places the staging header
+//     still uses, then sync.
+//  4. The backup's primary copy, sync, its secondary copy, sync (the staging copy keeps
+//     winning by its higher sequence ID until the backup's secondary replaces it; from
+//     then on all of the backup's slots open).
+//  5. The backup's own bytes at the staged places, sync.
+//
+// The guarantee assumes 512-byte sectors are written atomically and that the old header's
+// two copies agree (cryptsetup repairs a stale copy on its next write). A device without a
+// LUKS2 header has nothing to keep: it opens with the backup's staged slots from step 2.
+// A device whose metadata size differs from the backup's (same AreasSize, other split)
+// cannot be restored without overwriting one copy with the other's area: there the bytes
+// are written in cryptsetup's order and a crash may leave neither passphrase set working;
+// the backup file is never modified, so running the restore again completes it.
 func RestoreHeader2(hdr ReadWriterAt, path string) error {
 	bf, err := os.Open(path)
 	if err != nil {
@@ -105,15 +136,191 @@ func RestoreHeader2(hdr ReadWriterAt, path string) error {
 		return err
 	}
 	md, total := int64(bh.MetadataSize()), int64(bh.AreasSize())
-	for _, r := range []struct{ off, n int64 }{{2 * md, total - 2*md}, {md, md}, {0, md}} {
-		if err := copyRange(&offsetWriter{w: hdr, off: r.off}, io.NewSectionReader(bf, r.off, r.n), 0, r.n); err != nil {
+	copyBack := func(off, n int64) error {
+		if n <= 0 {
+			return nil
+		}
+		return copyRange(&offsetWriter{w: hdr, off: off}, io.NewSectionReader(bf, off, n), 0, n)
+	}
+	synced := func(err error) error {
+		if err != nil {
 			return err
 		}
-		if err := syncDevice(hdr); err != nil {
+		return syncDevice(hdr)
+	}
+	dh, derr := ReadHeader2(hdr)
+	if derr == nil && dh.HeaderSize != bh.HeaderSize {
+		for _, r := range []struct{ off, n int64 }{{2 * md, total - 2*md}, {md, md}, {0, md}} {
+			if err := synced(copyBack(r.off, r.n)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if derr != nil {
+		dh = nil
+	}
+	plan, err := planRestore2(dh, bh)
+	if err != nil {
+		return err
+	}
+	_, stage, err := loadLUKS2ForWrite(bf, nil)
+	if err != nil {
+		return fmt.Errorf("backup file %s: %w", path, err)
+	}
+	restrictKeyslots(stage, plan.keep)
+	for _, s := range plan.staged {
+		if s.to != s.from.off {
+			stage.json.Get("keyslots").Get(strconv.Itoa(s.id)).Get("area").Set("offset", jsonc.NewString(strconv.FormatUint(s.to, 10)))
+		}
+		if err := copyRange(&offsetWriter{w: hdr, off: int64(s.to)}, io.NewSectionReader(bf, int64(s.from.off), int64(s.from.len)), 0, int64(s.from.len)); err != nil {
 			return err
 		}
 	}
-	return nil
+	if err := syncDevice(hdr); err != nil {
+		return err
+	}
+	stage.seqid = bh.SeqID
+	if dh != nil {
+		stage.seqid = max(stage.seqid, dh.SeqID)
+	}
+	if err := writeLUKS2(hdr, stage); err != nil {
+		return err
+	}
+	// The keyslots area but the places the staging header points at outside the backup's
+	// own areas.
+	at := 2 * md
+	for _, r := range plan.moved {
+		if err := copyBack(at, int64(r.off)-at); err != nil {
+			return err
+		}
+		at = int64(r.off + r.len)
+	}
+	if err := synced(copyBack(at, total-at)); err != nil {
+		return err
+	}
+	if err := synced(copyBack(0, md)); err != nil {
+		return err
+	}
+	if err := synced(copyBack(md, md)); err != nil {
+		return err
+	}
+	for _, r := range plan.moved {
+		if err := copyBack(int64(r.off), int64(r.len)); err != nil {
+			return err
+		}
+	}
+	return syncDevice(hdr)
+}
+
+// stagedSlot is a backup key slot written, before any header, at to.
+type stagedSlot struct {
+	id   int
+	from area // its area in the backup
+	to   uint64
+}
+
+// restorePlan2 is RestoreHeader2's choice of staged slots; see its documentation.
+type restorePlan2 struct {
+	staged []stagedSlot
+	keep   map[int]bool
+	moved  []area // staged places outside the slot's own area, in offset order
+}
+
+func overlaps(a, b area) bool { return a.off < b.off+b.len && b.off < a.off+a.len }
+
+// planRestore2 stages every backup slot it can: in place when the device header (dh; nil
+// when there is none) does not use its area, else at the lowest 4 KiB-aligned place of
+// the keyslots area that no slot of either header and no other staged slot uses.
+func planRestore2(dh, bh *Header2) (*restorePlan2, error) {
+	var old, bak []area
+	if dh != nil {
+		for _, ks := range dh.Keyslots {
+			old = append(old, area{ks.Area.Offset, ks.Area.Size})
+		}
+	}
+	ids := make([]int, 0, len(bh.Keyslots))
+	for id, ks := range bh.Keyslots {
+		ids = append(ids, id)
+		bak = append(bak, area{ks.Area.Offset, ks.Area.Size})
+	}
+	sort.Ints(ids)
+	free := func(a area, used ...[]area) bool {
+		for _, list := range used {
+			for _, u := range list {
+				if overlaps(a, u) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	p := &restorePlan2{keep: map[int]bool{}}
+	var placed []area
+	lo, hi := 2*bh.HeaderSize, 2*bh.HeaderSize+bh.Config.KeyslotsSize
+	// In place first, so that a relocated slot never takes a place another could have kept.
+	for _, id := range ids {
+		a := area{bh.Keyslots[id].Area.Offset, bh.Keyslots[id].Area.Size}
+		if free(a, old) {
+			p.staged = append(p.staged, stagedSlot{id, a, a.off})
+			p.keep[id] = true
+			placed = append(placed, a)
+		}
+	}
+	for _, id := range ids {
+		if p.keep[id] {
+			continue
+		}
+		a := area{bh.Keyslots[id].Area.Offset, bh.Keyslots[id].Area.Size}
+		for off := lo; off+a.len <= hi; off += 4096 {
+			if c := (area{off, a.len}); free(c, old, bak, placed) {
+				p.staged = append(p.staged, stagedSlot{id, a, off})
+				p.keep[id] = true
+				placed = append(placed, c)
+				p.moved = append(p.moved, c)
+				break
+			}
+		}
+	}
+	if len(p.staged) == 0 {
+		return nil, fmt.Errorf("%w: no order of writes keeps a passphrase working if the restore is interrupted (the keyslots area has no room for a backup key slot beside the device's slots); kill a slot on the device first", ErrNoFreeKeyslot)
+	}
+	sort.Slice(p.moved, func(i, j int) bool { return p.moved[i].off < p.moved[j].off })
+	return p, nil
+}
+
+// restrictKeyslots drops from m every key slot not in keep, and their ids from the digests
+// and tokens that list them (the staging header's JSON).
+func restrictKeyslots(m *luks2Metadata, keep map[int]bool) {
+	kept := func(v *jsonc.Value) bool {
+		id, err := strconv.Atoi(v.Text)
+		return v.Kind == jsonc.String && err == nil && keep[id]
+	}
+	for _, group := range []string{"digests", "tokens"} {
+		for _, mem := range m.json.Get(group).Members {
+			list := mem.Value.Get("keyslots")
+			if list == nil || list.Kind != jsonc.Array {
+				continue
+			}
+			items := []*jsonc.Value{}
+			for _, it := range list.Items {
+				if kept(it) {
+					items = append(items, it)
+				}
+			}
+			mem.Value.Set("keyslots", jsonc.NewArray(items...))
+		}
+	}
+	ks := m.json.Get("keyslots")
+	var drop []string
+	for _, mem := range ks.Members {
+		if !kept(jsonc.NewString(mem.Key)) {
+			drop = append(drop, mem.Key)
+		}
+	}
+	for _, id := range drop {
+		ks.Delete(id)
+	}
 }
 
 // CheckRestore2 makes RestoreHeader2's checks of the device against a loaded backup

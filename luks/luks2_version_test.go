@@ -17,6 +17,8 @@ import (
 // although the secondary LUKS2 header is intact. The checksum is resealed so the version
 // is the only fault.
 func TestLUKS2PrimaryUnknownVersion(t *testing.T) {
+	match := 0
+	defer func() { t.Logf("3 hostile LUKS2 headers, %d decisions match cryptsetup (luksDump)", match) }()
 	for _, v := range []uint16{3, 0xffff} {
 		im := newL2Image(baseImage2(t))
 		binary.BigEndian.PutUint16(im.b[6:], v)
@@ -28,7 +30,9 @@ func TestLUKS2PrimaryUnknownVersion(t *testing.T) {
 		assert.Contains(t, r.stderr, "Unsupported LUKS version")
 
 		_, err := ReadHeader2(bytes.NewReader(im.b))
-		assert.ErrorIs(t, err, ErrUnsupportedVersion, "version %d", v)
+		if assert.ErrorIs(t, err, ErrUnsupportedVersion, "version %d", v) && r.code != 0 {
+			match++
+		}
 		_, err = Load(bytes.NewReader(im.b))
 		assert.ErrorIs(t, err, ErrUnsupportedVersion, "version %d", v)
 		_, _, _, err = UnlockAny(context.Background(), bytes.NewReader(im.b), []byte("pass0"), UnlockOptions{})
@@ -40,7 +44,9 @@ func TestLUKS2PrimaryUnknownVersion(t *testing.T) {
 	im.seal(0)
 	p := filepath.Join(t.TempDir(), "v0.img")
 	require.NoError(t, os.WriteFile(p, im.b, 0o600))
-	assert.Equal(t, 0, runCS(t, nil, "luksDump", p).code)
+	csOK := assert.Equal(t, 0, runCS(t, nil, "luksDump", p).code)
 	_, err := ReadHeader2(bytes.NewReader(im.b))
-	assert.NoError(t, err)
+	if assert.NoError(t, err) && csOK {
+		match++
+	}
 }
