@@ -17,6 +17,8 @@ import (
 type twofishKey struct {
 	s [4][256]uint32 // offset 0: the assembly gathers from s[i] at 1024·i
 	k [40]uint32     // offset 4096: K0…K3 input whitening, K4…K7 output, K8… the rounds
+	_ [24]uint32
+	b [4][256]byte // offset 4352: the S-boxes before the MDS matrix, for AVX-512 VBMI
 }
 
 // twofishQ are the fixed permutations q0 and q1, built from their 4-bit t-tables (the
@@ -145,7 +147,8 @@ func newTwofishKey(key []byte) (*twofishKey, error) {
 	}
 	for j := 0; j < 4; j++ {
 		for x := 0; x < 256; x++ {
-			tk.s[j][x] = twofishMDSColumn(twofishSbox(byte(x), j, s[:k]), j)
+			tk.b[j][x] = twofishSbox(byte(x), j, s[:k])
+			tk.s[j][x] = twofishMDSColumn(tk.b[j][x], j)
 		}
 	}
 	clear(me[:])
@@ -157,6 +160,7 @@ func newTwofishKey(key []byte) (*twofishKey, error) {
 func (t *twofishKey) wipe() {
 	clear(t.s[:])
 	clear(t.k[:])
+	clear(t.b[:])
 }
 
 func (t *twofishKey) g(x uint32) uint32 {

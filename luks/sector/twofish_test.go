@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 	//lint:ignore SA1019 the reference the SIMD Twofish is tested against.
@@ -188,4 +189,13 @@ func TestTwofishSIMDVectors(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The assembly addresses the schedule by fixed offsets (_asm/twofish.go): the S-box words at
+// 0, the subkeys at 4096, the byte S-boxes at 4352.
+func TestTwofishKeyLayout(t *testing.T) {
+	var k twofishKey
+	require.Equal(t, uintptr(0), unsafe.Offsetof(k.s))
+	require.Equal(t, uintptr(4096), unsafe.Offsetof(k.k))
+	require.Equal(t, uintptr(4352), unsafe.Offsetof(k.b))
 }

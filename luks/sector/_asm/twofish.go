@@ -27,6 +27,7 @@ func twofishMain() bool {
 		return false
 	}
 	ConstraintExpr("amd64,gc,!purego")
+	twofishConsts()
 	for _, wide := range []bool{false, true} {
 		twofishECB(wide, true)
 		twofishECB(wide, false)
@@ -145,15 +146,31 @@ func (e *twofishEmit) round(groups []*twofishGroup, rnd int, enc bool) {
 	type regs struct{ t0, t1, idx, tmp VecPhysical }
 	rs := make([]regs, len(groups))
 	for i, g := range groups {
-		rs[i] = regs{g.alloc(), g.alloc(), g.alloc(), g.alloc()}
+		if e.wide {
+			rs[i] = regs{t0: g.alloc(), t1: g.alloc()}
+		} else {
+			rs[i] = regs{g.alloc(), g.alloc(), g.alloc(), g.alloc()}
+		}
 	}
 	each := func(f func(g *twofishGroup, r *regs)) {
 		for i, g := range groups {
 			f(g, &rs[i])
 		}
 	}
+	if e.wide {
+		e.gVBMI(groups, func(i int) (Op, VecPhysical) { return groups[i].word[in[0]], rs[i].t0 })
+		rolled := make([]VecPhysical, len(groups))
+		for i, g := range groups {
+			rolled[i] = g.alloc()
+			VPROLD(U8(8), g.word[in[1]], rolled[i])
+		}
+		e.gVBMI(groups, func(i int) (Op, VecPhysical) { return rolled[i], rs[i].t1 })
+		for i, g := range groups {
+			g.release(rolled[i])
+		}
+	}
 	// t0 = g(X), t1 = g(ROL(Y, 8)): byte j of ROL(Y, 8) is byte j−1 of Y.
-	for j := 0; j < 4; j++ {
+	for j := 0; j < 4 && !e.wide; j++ {
 		each(func(g *twofishGroup, r *regs) {
 			e.byteIndex(g.word[in[0]], j, r.idx)
 			if j == 0 {
@@ -177,6 +194,11 @@ func (e *twofishEmit) round(groups []*twofishGroup, rnd int, enc bool) {
 	each(func(g *twofishGroup, r *regs) {
 		VPADDD(r.t1, r.t0, r.t0)
 		VPADDD(r.t0, r.t1, r.t1)
+		if e.wide {
+			VPADDD_BCST(m(RAX, 4096+4*(2*rnd+8)), r.t0, r.t0)
+			VPADDD_BCST(m(RAX, 4096+4*(2*rnd+9)), r.t1, r.t1)
+			return
+		}
 		VPBROADCASTD(m(RAX, 4096+4*(2*rnd+8)), r.idx)
 		VPADDD(r.idx, r.t0, r.t0)
 		VPBROADCASTD(m(RAX, 4096+4*(2*rnd+9)), r.idx)
@@ -218,7 +240,7 @@ func (e *twofishEmit) round(groups []*twofishGroup, rnd int, enc bool) {
 		}
 		used := map[VecPhysical]bool{nu: true, nv: true}
 		for _, x := range []VecPhysical{r.t0, r.t1, r.idx, r.tmp} {
-			if !used[x] {
+			if x != nil && !used[x] {
 				g.release(x)
 			}
 		}
@@ -258,15 +280,15 @@ func twofishECB(wide, enc bool) {
 	var regs []VecPhysical
 	if wide {
 		e.lanes, suffix = 16, "AVX512"
-		regs = []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15, Z16}
+		regs = []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12,
+			Z13, Z14, Z15, Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25}
 	} else {
 		regs = []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13}
 		e.gmask = regs[13]
 		e.spare = []VecPhysical{Y14, Y15}
 	}
-	e.ff = regs[12]
-	if wide {
-		e.ff = regs[16]
+	if !wide {
+		e.ff = regs[12]
 	}
 	step := 2 * e.lanes
 	name := "twofish" + encdec(enc) + suffix
@@ -285,10 +307,17 @@ func twofishECB(wide, enc bool) {
 	Load(Param("dst"), RDI)
 	Load(Param("src"), RSI)
 	Load(Param("n"), RBX)
-	MOVL(U32(0xff), ECX)
 	if wide {
-		VPBROADCASTD(ECX, e.ff)
+		// K1…K4: byte j of every dword, the lanes the S-box s_j serves.
+		MOVQ(U64(0x1111111111111111), RCX)
+		for j, k := range twofishPosK {
+			KMOVQ(RCX, k)
+			if j < 3 {
+				SHLQ(U8(1), RCX)
+			}
+		}
 	} else {
+		MOVL(U32(0xff), ECX)
 		VMOVD(ECX, e.ff.AsX())
 		VPBROADCASTD(e.ff.AsX(), e.ff)
 	}
@@ -301,8 +330,8 @@ func twofishECB(wide, enc bool) {
 	for gi := range groups {
 		g := &twofishGroup{free: append([]VecPhysical(nil), regs[6*gi:6*gi+6]...)}
 		if wide {
-			g.free = append([]VecPhysical(nil), regs[8*gi:8*gi+8]...)
-			g.mask = []Op{K1, K2}[gi]
+			g.free = append([]VecPhysical(nil), regs[13*gi:13*gi+13]...)
+			g.mask = []Op{K5, K6}[gi]
 		}
 		groups[gi] = g
 	}
@@ -402,6 +431,193 @@ func twofishECB(wide, enc bool) {
 			VMOVDQU(regs[0], e.slots.Offset(32*i))
 		}
 	}
+	if wide {
+		// K5, K6 hold bit 7 of the last state bytes looked up.
+		KXORQ(K5, K5, K5)
+		KXORQ(K6, K6, K6)
+	}
 	VZEROUPPER()
 	RET()
+}
+
+// The AVX-512 code looks the S-boxes up without gathers (Zen 4 gathers about one word per
+// cycle): VPERMT2B on the key's four 8-bit S-boxes s_j (twofishKey.b, at 4352), each a
+// 128-entry half per instruction with the lanes of byte position j as the mask, bit 7 of
+// the index choosing the half (VPBLENDMB); then the MDS matrix, whose entries are 01, EF
+// and 5B: GF2P8AFFINEQB multiplies every byte by EF and by 5B (GF(2⁸) modulo 0x169, a linear
+// map), and five VPSHUFBs move each product to the output bytes it serves.
+const (
+	twofishSboxOff = 4352
+	cMDSShuf       = 0   // five 64-byte VPSHUFB controls
+	cMulEF         = 320 // GF2P8AFFINEQB matrix of y ↦ EF·y
+	cMul5B         = 328
+)
+
+var (
+	twofishPosK   = []Op{K1, K2, K3, K4}
+	twofishConstM Mem
+)
+
+// twofishMDS is the specification's matrix (row i: output byte i).
+var twofishMDS = [4][4]byte{
+	{0x01, 0xEF, 0x5B, 0x5B},
+	{0x5B, 0xEF, 0xEF, 0x01},
+	{0xEF, 0x5B, 0x01, 0xEF},
+	{0xEF, 0x01, 0xEF, 0x5B},
+}
+
+func gf169(a, b byte) byte {
+	var p uint
+	x := uint(a)
+	for ; b != 0; b >>= 1 {
+		if b&1 != 0 {
+			p ^= x
+		}
+		x <<= 1
+		if x&0x100 != 0 {
+			x ^= 0x169
+		}
+	}
+	return byte(p)
+}
+
+// mulMatrix is the GF2P8AFFINEQB matrix of y ↦ c·y: byte 7−i of the qword is the row of
+// output bit i, bit k of it set when bit i of c·x^k is.
+func mulMatrix(c byte) uint64 {
+	var q uint64
+	for i := 0; i < 8; i++ {
+		var row byte
+		for k := 0; k < 8; k++ {
+			if gf169(c, 1<<k)>>i&1 != 0 {
+				row |= 1 << k
+			}
+		}
+		q |= uint64(row) << (8 * (7 - i))
+	}
+	return q
+}
+
+// mdsShuffles are the VPSHUFB selections (per dword: output byte i takes input byte sel[i],
+// −1 none) of y, EF·y, EF·y, 5B·y, 5B·y whose XOR is MDS·y.
+var mdsShuffles = func() (out [5][4]int) {
+	var picks [3][][4]int // by multiplier 01, EF, 5B
+	for mi, mul := range []byte{0x01, 0xEF, 0x5B} {
+		for {
+			var sel [4]int
+			any := false
+			for i := 0; i < 4; i++ {
+				sel[i] = -1
+			}
+			for i := 0; i < 4; i++ {
+				for j := 0; j < 4; j++ {
+					if twofishMDSUsed[i][j] || twofishMDS[i][j] != mul {
+						continue
+					}
+					twofishMDSUsed[i][j] = true
+					sel[i], any = j, true
+					break
+				}
+			}
+			if !any {
+				break
+			}
+			picks[mi] = append(picks[mi], sel)
+		}
+	}
+	n := 0
+	for _, p := range picks {
+		for _, sel := range p {
+			out[n] = sel
+			n++
+		}
+	}
+	if n != 5 || len(picks[0]) != 1 || len(picks[1]) != 2 || len(picks[2]) != 2 {
+		panic("twofish: unexpected MDS shuffle plan")
+	}
+	return out
+}()
+
+var twofishMDSUsed [4][4]bool
+
+func twofishConsts() {
+	twofishConstM = GLOBL("twofishconsts", RODATA|NOPTR)
+	for c, sel := range mdsShuffles {
+		for b := 0; b < 64; b += 8 {
+			var q uint64
+			for k := 0; k < 8; k++ {
+				pos := b + k // byte within the 64-byte control
+				d := pos % 16 / 4
+				v := uint64(0x80)
+				if s := sel[pos%4]; s >= 0 {
+					v = uint64(4*d + s)
+				}
+				q |= v << (8 * k)
+			}
+			DATA(cMDSShuf+64*c+b, U64(q))
+		}
+	}
+	DATA(cMulEF, U64(mulMatrix(0xEF)))
+	DATA(cMul5B, U64(mulMatrix(0x5B)))
+}
+
+// gVBMI sets, for every group i, dst = g(x) with (x, dst) = arg(i), interleaving the groups.
+func (e *twofishEmit) gVBMI(groups []*twofishGroup, arg func(i int) (Op, VecPhysical)) {
+	type tmp struct {
+		x           Op
+		dst         VecPhysical
+		t           [6]VecPhysical
+		half        [2]VecPhysical
+		y, mEF, m5B VecPhysical
+	}
+	ts := make([]tmp, len(groups))
+	for i, g := range groups {
+		ts[i].x, ts[i].dst = arg(i)
+		for k := range ts[i].t {
+			ts[i].t[k] = g.alloc()
+		}
+		VPMOVB2M(ts[i].x, g.mask)
+	}
+	for h := 0; h < 2; h++ {
+		for i := range groups {
+			t := &ts[i]
+			r := [3]VecPhysical{t.t[3*h], t.t[3*h+1], t.t[3*h+2]}
+			for j := 0; j < 4; j++ {
+				dst := r[j%3]
+				if j == 3 {
+					dst = r[1]
+				}
+				tab := twofishSboxOff + 256*j + 128*h
+				VMOVDQU64(m(RAX, tab), dst)
+				VPERMT2B_Z(m(RAX, tab+64), t.x, twofishPosK[j], dst)
+				if j == 2 {
+					VPTERNLOGD(U8(0xFE), r[2], r[1], r[0]) // r0 | r1 | r2
+				}
+			}
+			VPORD(r[1], r[0], r[0])
+			t.half[h] = r[0]
+		}
+	}
+	for i, g := range groups {
+		t := &ts[i]
+		t.y, t.mEF, t.m5B = t.t[1], t.t[2], t.t[4]
+		VPBLENDMB(t.half[1], t.half[0], g.mask, t.y)
+		VGF2P8AFFINEQB_BCST(U8(0), twofishConstM.Offset(cMulEF), t.y, t.mEF)
+		VGF2P8AFFINEQB_BCST(U8(0), twofishConstM.Offset(cMul5B), t.y, t.m5B)
+	}
+	for i := range groups {
+		t := &ts[i]
+		a, b, c := t.dst, t.t[0], t.t[3]
+		VPSHUFB(twofishConstM.Offset(cMDSShuf), t.y, a)
+		VPSHUFB(twofishConstM.Offset(cMDSShuf+64), t.mEF, b)
+		VPSHUFB(twofishConstM.Offset(cMDSShuf+128), t.mEF, c)
+		VPTERNLOGD(U8(0x96), c, b, a)
+		VPSHUFB(twofishConstM.Offset(cMDSShuf+192), t.m5B, b)
+		VPSHUFB(twofishConstM.Offset(cMDSShuf+256), t.m5B, c)
+		VPTERNLOGD(U8(0x96), c, b, a)
+	}
+	for i, g := range groups {
+		for _, r := range ts[i].t {
+			g.release(r)
+		}
+	}
 }
