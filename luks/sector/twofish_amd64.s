@@ -3577,2378 +3577,2385 @@ twofishDecAVX2_done:
 // func twofishEncAVX512(k *uint32, dst *byte, src *byte, n int)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VBMI, GFNI
 TEXT ·twofishEncAVX512(SB), NOSPLIT, $0-32
-	MOVQ  k+0(FP), AX
-	MOVQ  dst+8(FP), DI
-	MOVQ  src+16(FP), SI
-	MOVQ  n+24(FP), BX
-	MOVQ  $0x1111111111111111, CX
-	KMOVQ CX, K1
-	SHLQ  $0x01, CX
-	KMOVQ CX, K2
-	SHLQ  $0x01, CX
-	KMOVQ CX, K3
-	SHLQ  $0x01, CX
-	KMOVQ CX, K4
+	MOVQ         k+0(FP), AX
+	MOVQ         dst+8(FP), DI
+	MOVQ         src+16(FP), SI
+	MOVQ         n+24(FP), BX
+	MOVQ         $0x1111111111111111, CX
+	KMOVQ        CX, K1
+	SHLQ         $0x01, CX
+	KMOVQ        CX, K2
+	SHLQ         $0x01, CX
+	KMOVQ        CX, K3
+	SHLQ         $0x01, CX
+	KMOVQ        CX, K4
+	VMOVDQU64    twofishconsts<>+0(SB), Z24
+	VMOVDQU64    twofishconsts<>+64(SB), Z25
+	VMOVDQU64    twofishconsts<>+128(SB), Z26
+	VMOVDQU64    twofishconsts<>+192(SB), Z27
+	VMOVDQU64    twofishconsts<>+256(SB), Z28
+	VPBROADCASTQ twofishconsts<>+320(SB), Z29
+	VPBROADCASTQ twofishconsts<>+328(SB), Z30
 
 twofishEncAVX512_loop:
-	CMPQ                BX, $0x00000020
-	JB                  twofishEncAVX512_done
-	VMOVDQU32           (SI), Z0
-	VMOVDQU32           64(SI), Z1
-	VMOVDQU32           128(SI), Z2
-	VMOVDQU32           192(SI), Z3
-	VPUNPCKLDQ          Z1, Z0, Z13
-	VPUNPCKHDQ          Z1, Z0, Z14
-	VPUNPCKLDQ          Z3, Z2, Z15
-	VPUNPCKHDQ          Z3, Z2, Z16
-	VPUNPCKLQDQ         Z15, Z13, Z0
-	VPUNPCKHQDQ         Z15, Z13, Z1
-	VPUNPCKLQDQ         Z16, Z14, Z2
-	VPUNPCKHQDQ         Z16, Z14, Z3
-	VPBROADCASTD        4096(AX), Z13
-	VPXORD              Z13, Z0, Z0
-	VPBROADCASTD        4100(AX), Z13
-	VPXORD              Z13, Z1, Z1
-	VPBROADCASTD        4104(AX), Z13
-	VPXORD              Z13, Z2, Z2
-	VPBROADCASTD        4108(AX), Z13
-	VPXORD              Z13, Z3, Z3
-	VMOVDQU32           256(SI), Z13
-	VMOVDQU32           320(SI), Z14
-	VMOVDQU32           384(SI), Z15
-	VMOVDQU32           448(SI), Z16
-	VPUNPCKLDQ          Z14, Z13, Z4
-	VPUNPCKHDQ          Z14, Z13, Z5
-	VPUNPCKLDQ          Z16, Z15, Z6
-	VPUNPCKHDQ          Z16, Z15, Z7
-	VPUNPCKLQDQ         Z6, Z4, Z13
-	VPUNPCKHQDQ         Z6, Z4, Z14
-	VPUNPCKLQDQ         Z7, Z5, Z15
-	VPUNPCKHQDQ         Z7, Z5, Z16
-	VPBROADCASTD        4096(AX), Z4
-	VPXORD              Z4, Z13, Z13
-	VPBROADCASTD        4100(AX), Z4
-	VPXORD              Z4, Z14, Z14
-	VPBROADCASTD        4104(AX), Z4
-	VPXORD              Z4, Z15, Z15
-	VPBROADCASTD        4108(AX), Z4
-	VPXORD              Z4, Z16, Z16
-	VPMOVB2M            Z0, K5
-	VPMOVB2M            Z13, K6
-	VMOVDQU64           4352(AX), Z6
-	VPERMT2B.Z          4416(AX), Z0, K1, Z6
-	VMOVDQU64           4608(AX), Z7
-	VPERMT2B.Z          4672(AX), Z0, K2, Z7
-	VMOVDQU64           4864(AX), Z8
-	VPERMT2B.Z          4928(AX), Z0, K3, Z8
-	VPTERNLOGD          $0xfe, Z8, Z7, Z6
-	VMOVDQU64           5120(AX), Z7
-	VPERMT2B.Z          5184(AX), Z0, K4, Z7
-	VPORD               Z7, Z6, Z6
-	VMOVDQU64           4352(AX), Z19
-	VPERMT2B.Z          4416(AX), Z13, K1, Z19
-	VMOVDQU64           4608(AX), Z20
-	VPERMT2B.Z          4672(AX), Z13, K2, Z20
-	VMOVDQU64           4864(AX), Z21
-	VPERMT2B.Z          4928(AX), Z13, K3, Z21
-	VPTERNLOGD          $0xfe, Z21, Z20, Z19
-	VMOVDQU64           5120(AX), Z20
-	VPERMT2B.Z          5184(AX), Z13, K4, Z20
-	VPORD               Z20, Z19, Z19
-	VMOVDQU64           4480(AX), Z9
-	VPERMT2B.Z          4544(AX), Z0, K1, Z9
-	VMOVDQU64           4736(AX), Z10
-	VPERMT2B.Z          4800(AX), Z0, K2, Z10
-	VMOVDQU64           4992(AX), Z11
-	VPERMT2B.Z          5056(AX), Z0, K3, Z11
-	VPTERNLOGD          $0xfe, Z11, Z10, Z9
-	VMOVDQU64           5248(AX), Z10
-	VPERMT2B.Z          5312(AX), Z0, K4, Z10
-	VPORD               Z10, Z9, Z9
-	VMOVDQU64           4480(AX), Z22
-	VPERMT2B.Z          4544(AX), Z13, K1, Z22
-	VMOVDQU64           4736(AX), Z23
-	VPERMT2B.Z          4800(AX), Z13, K2, Z23
-	VMOVDQU64           4992(AX), Z24
-	VPERMT2B.Z          5056(AX), Z13, K3, Z24
-	VPTERNLOGD          $0xfe, Z24, Z23, Z22
-	VMOVDQU64           5248(AX), Z23
-	VPERMT2B.Z          5312(AX), Z13, K4, Z23
-	VPORD               Z23, Z22, Z22
-	VPBLENDMB           Z9, Z6, K5, Z7
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z7, Z8
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z7, Z10
-	VPBLENDMB           Z22, Z19, K6, Z20
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z20, Z21
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z20, Z23
-	VPSHUFB             twofishconsts<>+0(SB), Z7, Z4
-	VPSHUFB             twofishconsts<>+64(SB), Z8, Z6
-	VPSHUFB             twofishconsts<>+128(SB), Z8, Z9
-	VPTERNLOGD          $0x96, Z9, Z6, Z4
-	VPSHUFB             twofishconsts<>+192(SB), Z10, Z6
-	VPSHUFB             twofishconsts<>+256(SB), Z10, Z9
-	VPTERNLOGD          $0x96, Z9, Z6, Z4
-	VPSHUFB             twofishconsts<>+0(SB), Z20, Z17
-	VPSHUFB             twofishconsts<>+64(SB), Z21, Z19
-	VPSHUFB             twofishconsts<>+128(SB), Z21, Z22
-	VPTERNLOGD          $0x96, Z22, Z19, Z17
-	VPSHUFB             twofishconsts<>+192(SB), Z23, Z19
-	VPSHUFB             twofishconsts<>+256(SB), Z23, Z22
-	VPTERNLOGD          $0x96, Z22, Z19, Z17
-	VPROLD              $0x08, Z1, Z12
-	VPROLD              $0x08, Z14, Z25
-	VPMOVB2M            Z12, K5
-	VPMOVB2M            Z25, K6
-	VMOVDQU64           4352(AX), Z6
-	VPERMT2B.Z          4416(AX), Z12, K1, Z6
-	VMOVDQU64           4608(AX), Z7
-	VPERMT2B.Z          4672(AX), Z12, K2, Z7
-	VMOVDQU64           4864(AX), Z8
-	VPERMT2B.Z          4928(AX), Z12, K3, Z8
-	VPTERNLOGD          $0xfe, Z8, Z7, Z6
-	VMOVDQU64           5120(AX), Z7
-	VPERMT2B.Z          5184(AX), Z12, K4, Z7
-	VPORD               Z7, Z6, Z6
-	VMOVDQU64           4352(AX), Z19
-	VPERMT2B.Z          4416(AX), Z25, K1, Z19
-	VMOVDQU64           4608(AX), Z20
-	VPERMT2B.Z          4672(AX), Z25, K2, Z20
-	VMOVDQU64           4864(AX), Z21
-	VPERMT2B.Z          4928(AX), Z25, K3, Z21
-	VPTERNLOGD          $0xfe, Z21, Z20, Z19
-	VMOVDQU64           5120(AX), Z20
-	VPERMT2B.Z          5184(AX), Z25, K4, Z20
-	VPORD               Z20, Z19, Z19
-	VMOVDQU64           4480(AX), Z9
-	VPERMT2B.Z          4544(AX), Z12, K1, Z9
-	VMOVDQU64           4736(AX), Z10
-	VPERMT2B.Z          4800(AX), Z12, K2, Z10
-	VMOVDQU64           4992(AX), Z11
-	VPERMT2B.Z          5056(AX), Z12, K3, Z11
-	VPTERNLOGD          $0xfe, Z11, Z10, Z9
-	VMOVDQU64           5248(AX), Z10
-	VPERMT2B.Z          5312(AX), Z12, K4, Z10
-	VPORD               Z10, Z9, Z9
-	VMOVDQU64           4480(AX), Z22
-	VPERMT2B.Z          4544(AX), Z25, K1, Z22
-	VMOVDQU64           4736(AX), Z23
-	VPERMT2B.Z          4800(AX), Z25, K2, Z23
-	VMOVDQU64           4992(AX), Z24
-	VPERMT2B.Z          5056(AX), Z25, K3, Z24
-	VPTERNLOGD          $0xfe, Z24, Z23, Z22
-	VMOVDQU64           5248(AX), Z23
-	VPERMT2B.Z          5312(AX), Z25, K4, Z23
-	VPORD               Z23, Z22, Z22
-	VPBLENDMB           Z9, Z6, K5, Z7
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z7, Z8
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z7, Z10
-	VPBLENDMB           Z22, Z19, K6, Z20
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z20, Z21
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z20, Z23
-	VPSHUFB             twofishconsts<>+0(SB), Z7, Z5
-	VPSHUFB             twofishconsts<>+64(SB), Z8, Z6
-	VPSHUFB             twofishconsts<>+128(SB), Z8, Z9
-	VPTERNLOGD          $0x96, Z9, Z6, Z5
-	VPSHUFB             twofishconsts<>+192(SB), Z10, Z6
-	VPSHUFB             twofishconsts<>+256(SB), Z10, Z9
-	VPTERNLOGD          $0x96, Z9, Z6, Z5
-	VPSHUFB             twofishconsts<>+0(SB), Z20, Z18
-	VPSHUFB             twofishconsts<>+64(SB), Z21, Z19
-	VPSHUFB             twofishconsts<>+128(SB), Z21, Z22
-	VPTERNLOGD          $0x96, Z22, Z19, Z18
-	VPSHUFB             twofishconsts<>+192(SB), Z23, Z19
-	VPSHUFB             twofishconsts<>+256(SB), Z23, Z22
-	VPTERNLOGD          $0x96, Z22, Z19, Z18
-	VPADDD              Z5, Z4, Z4
-	VPADDD              Z4, Z5, Z5
-	VPADDD.BCST         4128(AX), Z4, Z4
-	VPADDD.BCST         4132(AX), Z5, Z5
-	VPADDD              Z18, Z17, Z17
-	VPADDD              Z17, Z18, Z18
-	VPADDD.BCST         4128(AX), Z17, Z17
-	VPADDD.BCST         4132(AX), Z18, Z18
-	VPXORD              Z2, Z4, Z4
-	VPROLD              $0x1f, Z4, Z4
-	VPROLD              $0x01, Z3, Z3
-	VPXORD              Z5, Z3, Z3
-	VPXORD              Z15, Z17, Z17
-	VPROLD              $0x1f, Z17, Z17
-	VPROLD              $0x01, Z16, Z16
-	VPXORD              Z18, Z16, Z16
-	VPMOVB2M            Z4, K5
-	VPMOVB2M            Z17, K6
-	VMOVDQU64           4352(AX), Z8
-	VPERMT2B.Z          4416(AX), Z4, K1, Z8
-	VMOVDQU64           4608(AX), Z9
-	VPERMT2B.Z          4672(AX), Z4, K2, Z9
-	VMOVDQU64           4864(AX), Z10
-	VPERMT2B.Z          4928(AX), Z4, K3, Z10
-	VPTERNLOGD          $0xfe, Z10, Z9, Z8
-	VMOVDQU64           5120(AX), Z9
-	VPERMT2B.Z          5184(AX), Z4, K4, Z9
-	VPORD               Z9, Z8, Z8
-	VMOVDQU64           4352(AX), Z21
-	VPERMT2B.Z          4416(AX), Z17, K1, Z21
-	VMOVDQU64           4608(AX), Z22
-	VPERMT2B.Z          4672(AX), Z17, K2, Z22
-	VMOVDQU64           4864(AX), Z23
-	VPERMT2B.Z          4928(AX), Z17, K3, Z23
-	VPTERNLOGD          $0xfe, Z23, Z22, Z21
-	VMOVDQU64           5120(AX), Z22
-	VPERMT2B.Z          5184(AX), Z17, K4, Z22
-	VPORD               Z22, Z21, Z21
-	VMOVDQU64           4480(AX), Z11
-	VPERMT2B.Z          4544(AX), Z4, K1, Z11
-	VMOVDQU64           4736(AX), Z12
-	VPERMT2B.Z          4800(AX), Z4, K2, Z12
-	VMOVDQU64           4992(AX), Z5
-	VPERMT2B.Z          5056(AX), Z4, K3, Z5
-	VPTERNLOGD          $0xfe, Z5, Z12, Z11
-	VMOVDQU64           5248(AX), Z12
-	VPERMT2B.Z          5312(AX), Z4, K4, Z12
-	VPORD               Z12, Z11, Z11
-	VMOVDQU64           4480(AX), Z24
-	VPERMT2B.Z          4544(AX), Z17, K1, Z24
-	VMOVDQU64           4736(AX), Z25
-	VPERMT2B.Z          4800(AX), Z17, K2, Z25
-	VMOVDQU64           4992(AX), Z18
-	VPERMT2B.Z          5056(AX), Z17, K3, Z18
-	VPTERNLOGD          $0xfe, Z18, Z25, Z24
-	VMOVDQU64           5248(AX), Z25
-	VPERMT2B.Z          5312(AX), Z17, K4, Z25
-	VPORD               Z25, Z24, Z24
-	VPBLENDMB           Z11, Z8, K5, Z9
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z9, Z10
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z9, Z12
-	VPBLENDMB           Z24, Z21, K6, Z22
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z22, Z23
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z22, Z25
-	VPSHUFB             twofishconsts<>+0(SB), Z9, Z6
-	VPSHUFB             twofishconsts<>+64(SB), Z10, Z8
-	VPSHUFB             twofishconsts<>+128(SB), Z10, Z11
-	VPTERNLOGD          $0x96, Z11, Z8, Z6
-	VPSHUFB             twofishconsts<>+192(SB), Z12, Z8
-	VPSHUFB             twofishconsts<>+256(SB), Z12, Z11
-	VPTERNLOGD          $0x96, Z11, Z8, Z6
-	VPSHUFB             twofishconsts<>+0(SB), Z22, Z19
-	VPSHUFB             twofishconsts<>+64(SB), Z23, Z21
-	VPSHUFB             twofishconsts<>+128(SB), Z23, Z24
-	VPTERNLOGD          $0x96, Z24, Z21, Z19
-	VPSHUFB             twofishconsts<>+192(SB), Z25, Z21
-	VPSHUFB             twofishconsts<>+256(SB), Z25, Z24
-	VPTERNLOGD          $0x96, Z24, Z21, Z19
-	VPROLD              $0x08, Z3, Z2
-	VPROLD              $0x08, Z16, Z15
-	VPMOVB2M            Z2, K5
-	VPMOVB2M            Z15, K6
-	VMOVDQU64           4352(AX), Z8
-	VPERMT2B.Z          4416(AX), Z2, K1, Z8
-	VMOVDQU64           4608(AX), Z9
-	VPERMT2B.Z          4672(AX), Z2, K2, Z9
-	VMOVDQU64           4864(AX), Z10
-	VPERMT2B.Z          4928(AX), Z2, K3, Z10
-	VPTERNLOGD          $0xfe, Z10, Z9, Z8
-	VMOVDQU64           5120(AX), Z9
-	VPERMT2B.Z          5184(AX), Z2, K4, Z9
-	VPORD               Z9, Z8, Z8
-	VMOVDQU64           4352(AX), Z21
-	VPERMT2B.Z          4416(AX), Z15, K1, Z21
-	VMOVDQU64           4608(AX), Z22
-	VPERMT2B.Z          4672(AX), Z15, K2, Z22
-	VMOVDQU64           4864(AX), Z23
-	VPERMT2B.Z          4928(AX), Z15, K3, Z23
-	VPTERNLOGD          $0xfe, Z23, Z22, Z21
-	VMOVDQU64           5120(AX), Z22
-	VPERMT2B.Z          5184(AX), Z15, K4, Z22
-	VPORD               Z22, Z21, Z21
-	VMOVDQU64           4480(AX), Z11
-	VPERMT2B.Z          4544(AX), Z2, K1, Z11
-	VMOVDQU64           4736(AX), Z12
-	VPERMT2B.Z          4800(AX), Z2, K2, Z12
-	VMOVDQU64           4992(AX), Z5
-	VPERMT2B.Z          5056(AX), Z2, K3, Z5
-	VPTERNLOGD          $0xfe, Z5, Z12, Z11
-	VMOVDQU64           5248(AX), Z12
-	VPERMT2B.Z          5312(AX), Z2, K4, Z12
-	VPORD               Z12, Z11, Z11
-	VMOVDQU64           4480(AX), Z24
-	VPERMT2B.Z          4544(AX), Z15, K1, Z24
-	VMOVDQU64           4736(AX), Z25
-	VPERMT2B.Z          4800(AX), Z15, K2, Z25
-	VMOVDQU64           4992(AX), Z18
-	VPERMT2B.Z          5056(AX), Z15, K3, Z18
-	VPTERNLOGD          $0xfe, Z18, Z25, Z24
-	VMOVDQU64           5248(AX), Z25
-	VPERMT2B.Z          5312(AX), Z15, K4, Z25
-	VPORD               Z25, Z24, Z24
-	VPBLENDMB           Z11, Z8, K5, Z9
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z9, Z10
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z9, Z12
-	VPBLENDMB           Z24, Z21, K6, Z22
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z22, Z23
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z22, Z25
-	VPSHUFB             twofishconsts<>+0(SB), Z9, Z7
-	VPSHUFB             twofishconsts<>+64(SB), Z10, Z8
-	VPSHUFB             twofishconsts<>+128(SB), Z10, Z11
-	VPTERNLOGD          $0x96, Z11, Z8, Z7
-	VPSHUFB             twofishconsts<>+192(SB), Z12, Z8
-	VPSHUFB             twofishconsts<>+256(SB), Z12, Z11
-	VPTERNLOGD          $0x96, Z11, Z8, Z7
-	VPSHUFB             twofishconsts<>+0(SB), Z22, Z20
-	VPSHUFB             twofishconsts<>+64(SB), Z23, Z21
-	VPSHUFB             twofishconsts<>+128(SB), Z23, Z24
-	VPTERNLOGD          $0x96, Z24, Z21, Z20
-	VPSHUFB             twofishconsts<>+192(SB), Z25, Z21
-	VPSHUFB             twofishconsts<>+256(SB), Z25, Z24
-	VPTERNLOGD          $0x96, Z24, Z21, Z20
-	VPADDD              Z7, Z6, Z6
-	VPADDD              Z6, Z7, Z7
-	VPADDD.BCST         4136(AX), Z6, Z6
-	VPADDD.BCST         4140(AX), Z7, Z7
-	VPADDD              Z20, Z19, Z19
-	VPADDD              Z19, Z20, Z20
-	VPADDD.BCST         4136(AX), Z19, Z19
-	VPADDD.BCST         4140(AX), Z20, Z20
-	VPXORD              Z0, Z6, Z6
-	VPROLD              $0x1f, Z6, Z6
-	VPROLD              $0x01, Z1, Z1
-	VPXORD              Z7, Z1, Z1
-	VPXORD              Z13, Z19, Z19
-	VPROLD              $0x1f, Z19, Z19
-	VPROLD              $0x01, Z14, Z14
-	VPXORD              Z20, Z14, Z14
-	VPMOVB2M            Z6, K5
-	VPMOVB2M            Z19, K6
-	VMOVDQU64           4352(AX), Z10
-	VPERMT2B.Z          4416(AX), Z6, K1, Z10
-	VMOVDQU64           4608(AX), Z11
-	VPERMT2B.Z          4672(AX), Z6, K2, Z11
-	VMOVDQU64           4864(AX), Z12
-	VPERMT2B.Z          4928(AX), Z6, K3, Z12
-	VPTERNLOGD          $0xfe, Z12, Z11, Z10
-	VMOVDQU64           5120(AX), Z11
-	VPERMT2B.Z          5184(AX), Z6, K4, Z11
-	VPORD               Z11, Z10, Z10
-	VMOVDQU64           4352(AX), Z23
-	VPERMT2B.Z          4416(AX), Z19, K1, Z23
-	VMOVDQU64           4608(AX), Z24
-	VPERMT2B.Z          4672(AX), Z19, K2, Z24
-	VMOVDQU64           4864(AX), Z25
-	VPERMT2B.Z          4928(AX), Z19, K3, Z25
-	VPTERNLOGD          $0xfe, Z25, Z24, Z23
-	VMOVDQU64           5120(AX), Z24
-	VPERMT2B.Z          5184(AX), Z19, K4, Z24
-	VPORD               Z24, Z23, Z23
-	VMOVDQU64           4480(AX), Z5
-	VPERMT2B.Z          4544(AX), Z6, K1, Z5
-	VMOVDQU64           4736(AX), Z2
-	VPERMT2B.Z          4800(AX), Z6, K2, Z2
-	VMOVDQU64           4992(AX), Z7
-	VPERMT2B.Z          5056(AX), Z6, K3, Z7
-	VPTERNLOGD          $0xfe, Z7, Z2, Z5
-	VMOVDQU64           5248(AX), Z2
-	VPERMT2B.Z          5312(AX), Z6, K4, Z2
-	VPORD               Z2, Z5, Z5
-	VMOVDQU64           4480(AX), Z18
-	VPERMT2B.Z          4544(AX), Z19, K1, Z18
-	VMOVDQU64           4736(AX), Z15
-	VPERMT2B.Z          4800(AX), Z19, K2, Z15
-	VMOVDQU64           4992(AX), Z20
-	VPERMT2B.Z          5056(AX), Z19, K3, Z20
-	VPTERNLOGD          $0xfe, Z20, Z15, Z18
-	VMOVDQU64           5248(AX), Z15
-	VPERMT2B.Z          5312(AX), Z19, K4, Z15
-	VPORD               Z15, Z18, Z18
-	VPBLENDMB           Z5, Z10, K5, Z11
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z11, Z12
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z11, Z2
-	VPBLENDMB           Z18, Z23, K6, Z24
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z24, Z25
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z24, Z15
-	VPSHUFB             twofishconsts<>+0(SB), Z11, Z8
-	VPSHUFB             twofishconsts<>+64(SB), Z12, Z10
-	VPSHUFB             twofishconsts<>+128(SB), Z12, Z5
-	VPTERNLOGD          $0x96, Z5, Z10, Z8
-	VPSHUFB             twofishconsts<>+192(SB), Z2, Z10
-	VPSHUFB             twofishconsts<>+256(SB), Z2, Z5
-	VPTERNLOGD          $0x96, Z5, Z10, Z8
-	VPSHUFB             twofishconsts<>+0(SB), Z24, Z21
-	VPSHUFB             twofishconsts<>+64(SB), Z25, Z23
-	VPSHUFB             twofishconsts<>+128(SB), Z25, Z18
-	VPTERNLOGD          $0x96, Z18, Z23, Z21
-	VPSHUFB             twofishconsts<>+192(SB), Z15, Z23
-	VPSHUFB             twofishconsts<>+256(SB), Z15, Z18
-	VPTERNLOGD          $0x96, Z18, Z23, Z21
-	VPROLD              $0x08, Z1, Z0
-	VPROLD              $0x08, Z14, Z13
-	VPMOVB2M            Z0, K5
-	VPMOVB2M            Z13, K6
-	VMOVDQU64           4352(AX), Z10
-	VPERMT2B.Z          4416(AX), Z0, K1, Z10
-	VMOVDQU64           4608(AX), Z11
-	VPERMT2B.Z          4672(AX), Z0, K2, Z11
-	VMOVDQU64           4864(AX), Z12
-	VPERMT2B.Z          4928(AX), Z0, K3, Z12
-	VPTERNLOGD          $0xfe, Z12, Z11, Z10
-	VMOVDQU64           5120(AX), Z11
-	VPERMT2B.Z          5184(AX), Z0, K4, Z11
-	VPORD               Z11, Z10, Z10
-	VMOVDQU64           4352(AX), Z23
-	VPERMT2B.Z          4416(AX), Z13, K1, Z23
-	VMOVDQU64           4608(AX), Z24
-	VPERMT2B.Z          4672(AX), Z13, K2, Z24
-	VMOVDQU64           4864(AX), Z25
-	VPERMT2B.Z          4928(AX), Z13, K3, Z25
-	VPTERNLOGD          $0xfe, Z25, Z24, Z23
-	VMOVDQU64           5120(AX), Z24
-	VPERMT2B.Z          5184(AX), Z13, K4, Z24
-	VPORD               Z24, Z23, Z23
-	VMOVDQU64           4480(AX), Z5
-	VPERMT2B.Z          4544(AX), Z0, K1, Z5
-	VMOVDQU64           4736(AX), Z2
-	VPERMT2B.Z          4800(AX), Z0, K2, Z2
-	VMOVDQU64           4992(AX), Z7
-	VPERMT2B.Z          5056(AX), Z0, K3, Z7
-	VPTERNLOGD          $0xfe, Z7, Z2, Z5
-	VMOVDQU64           5248(AX), Z2
-	VPERMT2B.Z          5312(AX), Z0, K4, Z2
-	VPORD               Z2, Z5, Z5
-	VMOVDQU64           4480(AX), Z18
-	VPERMT2B.Z          4544(AX), Z13, K1, Z18
-	VMOVDQU64           4736(AX), Z15
-	VPERMT2B.Z          4800(AX), Z13, K2, Z15
-	VMOVDQU64           4992(AX), Z20
-	VPERMT2B.Z          5056(AX), Z13, K3, Z20
-	VPTERNLOGD          $0xfe, Z20, Z15, Z18
-	VMOVDQU64           5248(AX), Z15
-	VPERMT2B.Z          5312(AX), Z13, K4, Z15
-	VPORD               Z15, Z18, Z18
-	VPBLENDMB           Z5, Z10, K5, Z11
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z11, Z12
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z11, Z2
-	VPBLENDMB           Z18, Z23, K6, Z24
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z24, Z25
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z24, Z15
-	VPSHUFB             twofishconsts<>+0(SB), Z11, Z9
-	VPSHUFB             twofishconsts<>+64(SB), Z12, Z10
-	VPSHUFB             twofishconsts<>+128(SB), Z12, Z5
-	VPTERNLOGD          $0x96, Z5, Z10, Z9
-	VPSHUFB             twofishconsts<>+192(SB), Z2, Z10
-	VPSHUFB             twofishconsts<>+256(SB), Z2, Z5
-	VPTERNLOGD          $0x96, Z5, Z10, Z9
-	VPSHUFB             twofishconsts<>+0(SB), Z24, Z22
-	VPSHUFB             twofishconsts<>+64(SB), Z25, Z23
-	VPSHUFB             twofishconsts<>+128(SB), Z25, Z18
-	VPTERNLOGD          $0x96, Z18, Z23, Z22
-	VPSHUFB             twofishconsts<>+192(SB), Z15, Z23
-	VPSHUFB             twofishconsts<>+256(SB), Z15, Z18
-	VPTERNLOGD          $0x96, Z18, Z23, Z22
-	VPADDD              Z9, Z8, Z8
-	VPADDD              Z8, Z9, Z9
-	VPADDD.BCST         4144(AX), Z8, Z8
-	VPADDD.BCST         4148(AX), Z9, Z9
-	VPADDD              Z22, Z21, Z21
-	VPADDD              Z21, Z22, Z22
-	VPADDD.BCST         4144(AX), Z21, Z21
-	VPADDD.BCST         4148(AX), Z22, Z22
-	VPXORD              Z4, Z8, Z8
-	VPROLD              $0x1f, Z8, Z8
-	VPROLD              $0x01, Z3, Z3
-	VPXORD              Z9, Z3, Z3
-	VPXORD              Z17, Z21, Z21
-	VPROLD              $0x1f, Z21, Z21
-	VPROLD              $0x01, Z16, Z16
-	VPXORD              Z22, Z16, Z16
-	VPMOVB2M            Z8, K5
-	VPMOVB2M            Z21, K6
-	VMOVDQU64           4352(AX), Z12
-	VPERMT2B.Z          4416(AX), Z8, K1, Z12
-	VMOVDQU64           4608(AX), Z5
-	VPERMT2B.Z          4672(AX), Z8, K2, Z5
-	VMOVDQU64           4864(AX), Z2
-	VPERMT2B.Z          4928(AX), Z8, K3, Z2
-	VPTERNLOGD          $0xfe, Z2, Z5, Z12
-	VMOVDQU64           5120(AX), Z5
-	VPERMT2B.Z          5184(AX), Z8, K4, Z5
-	VPORD               Z5, Z12, Z12
-	VMOVDQU64           4352(AX), Z25
-	VPERMT2B.Z          4416(AX), Z21, K1, Z25
-	VMOVDQU64           4608(AX), Z18
-	VPERMT2B.Z          4672(AX), Z21, K2, Z18
-	VMOVDQU64           4864(AX), Z15
-	VPERMT2B.Z          4928(AX), Z21, K3, Z15
-	VPTERNLOGD          $0xfe, Z15, Z18, Z25
-	VMOVDQU64           5120(AX), Z18
-	VPERMT2B.Z          5184(AX), Z21, K4, Z18
-	VPORD               Z18, Z25, Z25
-	VMOVDQU64           4480(AX), Z7
-	VPERMT2B.Z          4544(AX), Z8, K1, Z7
-	VMOVDQU64           4736(AX), Z0
-	VPERMT2B.Z          4800(AX), Z8, K2, Z0
-	VMOVDQU64           4992(AX), Z9
-	VPERMT2B.Z          5056(AX), Z8, K3, Z9
-	VPTERNLOGD          $0xfe, Z9, Z0, Z7
-	VMOVDQU64           5248(AX), Z0
-	VPERMT2B.Z          5312(AX), Z8, K4, Z0
-	VPORD               Z0, Z7, Z7
-	VMOVDQU64           4480(AX), Z20
-	VPERMT2B.Z          4544(AX), Z21, K1, Z20
-	VMOVDQU64           4736(AX), Z13
-	VPERMT2B.Z          4800(AX), Z21, K2, Z13
-	VMOVDQU64           4992(AX), Z22
-	VPERMT2B.Z          5056(AX), Z21, K3, Z22
-	VPTERNLOGD          $0xfe, Z22, Z13, Z20
-	VMOVDQU64           5248(AX), Z13
-	VPERMT2B.Z          5312(AX), Z21, K4, Z13
-	VPORD               Z13, Z20, Z20
-	VPBLENDMB           Z7, Z12, K5, Z5
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z5, Z2
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z5, Z0
-	VPBLENDMB           Z20, Z25, K6, Z18
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z18, Z15
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z18, Z13
-	VPSHUFB             twofishconsts<>+0(SB), Z5, Z10
-	VPSHUFB             twofishconsts<>+64(SB), Z2, Z12
-	VPSHUFB             twofishconsts<>+128(SB), Z2, Z7
-	VPTERNLOGD          $0x96, Z7, Z12, Z10
-	VPSHUFB             twofishconsts<>+192(SB), Z0, Z12
-	VPSHUFB             twofishconsts<>+256(SB), Z0, Z7
-	VPTERNLOGD          $0x96, Z7, Z12, Z10
-	VPSHUFB             twofishconsts<>+0(SB), Z18, Z23
-	VPSHUFB             twofishconsts<>+64(SB), Z15, Z25
-	VPSHUFB             twofishconsts<>+128(SB), Z15, Z20
-	VPTERNLOGD          $0x96, Z20, Z25, Z23
-	VPSHUFB             twofishconsts<>+192(SB), Z13, Z25
-	VPSHUFB             twofishconsts<>+256(SB), Z13, Z20
-	VPTERNLOGD          $0x96, Z20, Z25, Z23
-	VPROLD              $0x08, Z3, Z4
-	VPROLD              $0x08, Z16, Z17
-	VPMOVB2M            Z4, K5
-	VPMOVB2M            Z17, K6
-	VMOVDQU64           4352(AX), Z12
-	VPERMT2B.Z          4416(AX), Z4, K1, Z12
-	VMOVDQU64           4608(AX), Z5
-	VPERMT2B.Z          4672(AX), Z4, K2, Z5
-	VMOVDQU64           4864(AX), Z2
-	VPERMT2B.Z          4928(AX), Z4, K3, Z2
-	VPTERNLOGD          $0xfe, Z2, Z5, Z12
-	VMOVDQU64           5120(AX), Z5
-	VPERMT2B.Z          5184(AX), Z4, K4, Z5
-	VPORD               Z5, Z12, Z12
-	VMOVDQU64           4352(AX), Z25
-	VPERMT2B.Z          4416(AX), Z17, K1, Z25
-	VMOVDQU64           4608(AX), Z18
-	VPERMT2B.Z          4672(AX), Z17, K2, Z18
-	VMOVDQU64           4864(AX), Z15
-	VPERMT2B.Z          4928(AX), Z17, K3, Z15
-	VPTERNLOGD          $0xfe, Z15, Z18, Z25
-	VMOVDQU64           5120(AX), Z18
-	VPERMT2B.Z          5184(AX), Z17, K4, Z18
-	VPORD               Z18, Z25, Z25
-	VMOVDQU64           4480(AX), Z7
-	VPERMT2B.Z          4544(AX), Z4, K1, Z7
-	VMOVDQU64           4736(AX), Z0
-	VPERMT2B.Z          4800(AX), Z4, K2, Z0
-	VMOVDQU64           4992(AX), Z9
-	VPERMT2B.Z          5056(AX), Z4, K3, Z9
-	VPTERNLOGD          $0xfe, Z9, Z0, Z7
-	VMOVDQU64           5248(AX), Z0
-	VPERMT2B.Z          5312(AX), Z4, K4, Z0
-	VPORD               Z0, Z7, Z7
-	VMOVDQU64           4480(AX), Z20
-	VPERMT2B.Z          4544(AX), Z17, K1, Z20
-	VMOVDQU64           4736(AX), Z13
-	VPERMT2B.Z          4800(AX), Z17, K2, Z13
-	VMOVDQU64           4992(AX), Z22
-	VPERMT2B.Z          5056(AX), Z17, K3, Z22
-	VPTERNLOGD          $0xfe, Z22, Z13, Z20
-	VMOVDQU64           5248(AX), Z13
-	VPERMT2B.Z          5312(AX), Z17, K4, Z13
-	VPORD               Z13, Z20, Z20
-	VPBLENDMB           Z7, Z12, K5, Z5
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z5, Z2
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z5, Z0
-	VPBLENDMB           Z20, Z25, K6, Z18
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z18, Z15
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z18, Z13
-	VPSHUFB             twofishconsts<>+0(SB), Z5, Z11
-	VPSHUFB             twofishconsts<>+64(SB), Z2, Z12
-	VPSHUFB             twofishconsts<>+128(SB), Z2, Z7
-	VPTERNLOGD          $0x96, Z7, Z12, Z11
-	VPSHUFB             twofishconsts<>+192(SB), Z0, Z12
-	VPSHUFB             twofishconsts<>+256(SB), Z0, Z7
-	VPTERNLOGD          $0x96, Z7, Z12, Z11
-	VPSHUFB             twofishconsts<>+0(SB), Z18, Z24
-	VPSHUFB             twofishconsts<>+64(SB), Z15, Z25
-	VPSHUFB             twofishconsts<>+128(SB), Z15, Z20
-	VPTERNLOGD          $0x96, Z20, Z25, Z24
-	VPSHUFB             twofishconsts<>+192(SB), Z13, Z25
-	VPSHUFB             twofishconsts<>+256(SB), Z13, Z20
-	VPTERNLOGD          $0x96, Z20, Z25, Z24
-	VPADDD              Z11, Z10, Z10
-	VPADDD              Z10, Z11, Z11
-	VPADDD.BCST         4152(AX), Z10, Z10
-	VPADDD.BCST         4156(AX), Z11, Z11
-	VPADDD              Z24, Z23, Z23
-	VPADDD              Z23, Z24, Z24
-	VPADDD.BCST         4152(AX), Z23, Z23
-	VPADDD.BCST         4156(AX), Z24, Z24
-	VPXORD              Z6, Z10, Z10
-	VPROLD              $0x1f, Z10, Z10
-	VPROLD              $0x01, Z1, Z1
-	VPXORD              Z11, Z1, Z1
-	VPXORD              Z19, Z23, Z23
-	VPROLD              $0x1f, Z23, Z23
-	VPROLD              $0x01, Z14, Z14
-	VPXORD              Z24, Z14, Z14
-	VPMOVB2M            Z10, K5
-	VPMOVB2M            Z23, K6
-	VMOVDQU64           4352(AX), Z2
-	VPERMT2B.Z          4416(AX), Z10, K1, Z2
-	VMOVDQU64           4608(AX), Z7
-	VPERMT2B.Z          4672(AX), Z10, K2, Z7
-	VMOVDQU64           4864(AX), Z0
-	VPERMT2B.Z          4928(AX), Z10, K3, Z0
-	VPTERNLOGD          $0xfe, Z0, Z7, Z2
-	VMOVDQU64           5120(AX), Z7
-	VPERMT2B.Z          5184(AX), Z10, K4, Z7
-	VPORD               Z7, Z2, Z2
-	VMOVDQU64           4352(AX), Z15
-	VPERMT2B.Z          4416(AX), Z23, K1, Z15
-	VMOVDQU64           4608(AX), Z20
-	VPERMT2B.Z          4672(AX), Z23, K2, Z20
-	VMOVDQU64           4864(AX), Z13
-	VPERMT2B.Z          4928(AX), Z23, K3, Z13
-	VPTERNLOGD          $0xfe, Z13, Z20, Z15
-	VMOVDQU64           5120(AX), Z20
-	VPERMT2B.Z          5184(AX), Z23, K4, Z20
-	VPORD               Z20, Z15, Z15
-	VMOVDQU64           4480(AX), Z9
-	VPERMT2B.Z          4544(AX), Z10, K1, Z9
-	VMOVDQU64           4736(AX), Z4
-	VPERMT2B.Z          4800(AX), Z10, K2, Z4
-	VMOVDQU64           4992(AX), Z11
-	VPERMT2B.Z          5056(AX), Z10, K3, Z11
-	VPTERNLOGD          $0xfe, Z11, Z4, Z9
-	VMOVDQU64           5248(AX), Z4
-	VPERMT2B.Z          5312(AX), Z10, K4, Z4
-	VPORD               Z4, Z9, Z9
-	VMOVDQU64           4480(AX), Z22
-	VPERMT2B.Z          4544(AX), Z23, K1, Z22
-	VMOVDQU64           4736(AX), Z17
-	VPERMT2B.Z          4800(AX), Z23, K2, Z17
-	VMOVDQU64           4992(AX), Z24
-	VPERMT2B.Z          5056(AX), Z23, K3, Z24
-	VPTERNLOGD          $0xfe, Z24, Z17, Z22
-	VMOVDQU64           5248(AX), Z17
-	VPERMT2B.Z          5312(AX), Z23, K4, Z17
-	VPORD               Z17, Z22, Z22
-	VPBLENDMB           Z9, Z2, K5, Z7
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z7, Z0
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z7, Z4
-	VPBLENDMB           Z22, Z15, K6, Z20
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z20, Z13
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z20, Z17
-	VPSHUFB             twofishconsts<>+0(SB), Z7, Z12
-	VPSHUFB             twofishconsts<>+64(SB), Z0, Z2
-	VPSHUFB             twofishconsts<>+128(SB), Z0, Z9
-	VPTERNLOGD          $0x96, Z9, Z2, Z12
-	VPSHUFB             twofishconsts<>+192(SB), Z4, Z2
-	VPSHUFB             twofishconsts<>+256(SB), Z4, Z9
-	VPTERNLOGD          $0x96, Z9, Z2, Z12
-	VPSHUFB             twofishconsts<>+0(SB), Z20, Z25
-	VPSHUFB             twofishconsts<>+64(SB), Z13, Z15
-	VPSHUFB             twofishconsts<>+128(SB), Z13, Z22
-	VPTERNLOGD          $0x96, Z22, Z15, Z25
-	VPSHUFB             twofishconsts<>+192(SB), Z17, Z15
-	VPSHUFB             twofishconsts<>+256(SB), Z17, Z22
-	VPTERNLOGD          $0x96, Z22, Z15, Z25
-	VPROLD              $0x08, Z1, Z6
-	VPROLD              $0x08, Z14, Z19
-	VPMOVB2M            Z6, K5
-	VPMOVB2M            Z19, K6
-	VMOVDQU64           4352(AX), Z2
-	VPERMT2B.Z          4416(AX), Z6, K1, Z2
-	VMOVDQU64           4608(AX), Z7
-	VPERMT2B.Z          4672(AX), Z6, K2, Z7
-	VMOVDQU64           4864(AX), Z0
-	VPERMT2B.Z          4928(AX), Z6, K3, Z0
-	VPTERNLOGD          $0xfe, Z0, Z7, Z2
-	VMOVDQU64           5120(AX), Z7
-	VPERMT2B.Z          5184(AX), Z6, K4, Z7
-	VPORD               Z7, Z2, Z2
-	VMOVDQU64           4352(AX), Z15
-	VPERMT2B.Z          4416(AX), Z19, K1, Z15
-	VMOVDQU64           4608(AX), Z20
-	VPERMT2B.Z          4672(AX), Z19, K2, Z20
-	VMOVDQU64           4864(AX), Z13
-	VPERMT2B.Z          4928(AX), Z19, K3, Z13
-	VPTERNLOGD          $0xfe, Z13, Z20, Z15
-	VMOVDQU64           5120(AX), Z20
-	VPERMT2B.Z          5184(AX), Z19, K4, Z20
-	VPORD               Z20, Z15, Z15
-	VMOVDQU64           4480(AX), Z9
-	VPERMT2B.Z          4544(AX), Z6, K1, Z9
-	VMOVDQU64           4736(AX), Z4
-	VPERMT2B.Z          4800(AX), Z6, K2, Z4
-	VMOVDQU64           4992(AX), Z11
-	VPERMT2B.Z          5056(AX), Z6, K3, Z11
-	VPTERNLOGD          $0xfe, Z11, Z4, Z9
-	VMOVDQU64           5248(AX), Z4
-	VPERMT2B.Z          5312(AX), Z6, K4, Z4
-	VPORD               Z4, Z9, Z9
-	VMOVDQU64           4480(AX), Z22
-	VPERMT2B.Z          4544(AX), Z19, K1, Z22
-	VMOVDQU64           4736(AX), Z17
-	VPERMT2B.Z          4800(AX), Z19, K2, Z17
-	VMOVDQU64           4992(AX), Z24
-	VPERMT2B.Z          5056(AX), Z19, K3, Z24
-	VPTERNLOGD          $0xfe, Z24, Z17, Z22
-	VMOVDQU64           5248(AX), Z17
-	VPERMT2B.Z          5312(AX), Z19, K4, Z17
-	VPORD               Z17, Z22, Z22
-	VPBLENDMB           Z9, Z2, K5, Z7
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z7, Z0
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z7, Z4
-	VPBLENDMB           Z22, Z15, K6, Z20
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z20, Z13
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z20, Z17
-	VPSHUFB             twofishconsts<>+0(SB), Z7, Z5
-	VPSHUFB             twofishconsts<>+64(SB), Z0, Z2
-	VPSHUFB             twofishconsts<>+128(SB), Z0, Z9
-	VPTERNLOGD          $0x96, Z9, Z2, Z5
-	VPSHUFB             twofishconsts<>+192(SB), Z4, Z2
-	VPSHUFB             twofishconsts<>+256(SB), Z4, Z9
-	VPTERNLOGD          $0x96, Z9, Z2, Z5
-	VPSHUFB             twofishconsts<>+0(SB), Z20, Z18
-	VPSHUFB             twofishconsts<>+64(SB), Z13, Z15
-	VPSHUFB             twofishconsts<>+128(SB), Z13, Z22
-	VPTERNLOGD          $0x96, Z22, Z15, Z18
-	VPSHUFB             twofishconsts<>+192(SB), Z17, Z15
-	VPSHUFB             twofishconsts<>+256(SB), Z17, Z22
-	VPTERNLOGD          $0x96, Z22, Z15, Z18
-	VPADDD              Z5, Z12, Z12
-	VPADDD              Z12, Z5, Z5
-	VPADDD.BCST         4160(AX), Z12, Z12
-	VPADDD.BCST         4164(AX), Z5, Z5
-	VPADDD              Z18, Z25, Z25
-	VPADDD              Z25, Z18, Z18
-	VPADDD.BCST         4160(AX), Z25, Z25
-	VPADDD.BCST         4164(AX), Z18, Z18
-	VPXORD              Z8, Z12, Z12
-	VPROLD              $0x1f, Z12, Z12
-	VPROLD              $0x01, Z3, Z3
-	VPXORD              Z5, Z3, Z3
-	VPXORD              Z21, Z25, Z25
-	VPROLD              $0x1f, Z25, Z25
-	VPROLD              $0x01, Z16, Z16
-	VPXORD              Z18, Z16, Z16
-	VPMOVB2M            Z12, K5
-	VPMOVB2M            Z25, K6
-	VMOVDQU64           4352(AX), Z0
-	VPERMT2B.Z          4416(AX), Z12, K1, Z0
-	VMOVDQU64           4608(AX), Z9
-	VPERMT2B.Z          4672(AX), Z12, K2, Z9
-	VMOVDQU64           4864(AX), Z4
-	VPERMT2B.Z          4928(AX), Z12, K3, Z4
-	VPTERNLOGD          $0xfe, Z4, Z9, Z0
-	VMOVDQU64           5120(AX), Z9
-	VPERMT2B.Z          5184(AX), Z12, K4, Z9
-	VPORD               Z9, Z0, Z0
-	VMOVDQU64           4352(AX), Z13
-	VPERMT2B.Z          4416(AX), Z25, K1, Z13
-	VMOVDQU64           4608(AX), Z22
-	VPERMT2B.Z          4672(AX), Z25, K2, Z22
-	VMOVDQU64           4864(AX), Z17
-	VPERMT2B.Z          4928(AX), Z25, K3, Z17
-	VPTERNLOGD          $0xfe, Z17, Z22, Z13
-	VMOVDQU64           5120(AX), Z22
-	VPERMT2B.Z          5184(AX), Z25, K4, Z22
-	VPORD               Z22, Z13, Z13
-	VMOVDQU64           4480(AX), Z11
-	VPERMT2B.Z          4544(AX), Z12, K1, Z11
-	VMOVDQU64           4736(AX), Z6
-	VPERMT2B.Z          4800(AX), Z12, K2, Z6
-	VMOVDQU64           4992(AX), Z5
-	VPERMT2B.Z          5056(AX), Z12, K3, Z5
-	VPTERNLOGD          $0xfe, Z5, Z6, Z11
-	VMOVDQU64           5248(AX), Z6
-	VPERMT2B.Z          5312(AX), Z12, K4, Z6
-	VPORD               Z6, Z11, Z11
-	VMOVDQU64           4480(AX), Z24
-	VPERMT2B.Z          4544(AX), Z25, K1, Z24
-	VMOVDQU64           4736(AX), Z19
-	VPERMT2B.Z          4800(AX), Z25, K2, Z19
-	VMOVDQU64           4992(AX), Z18
-	VPERMT2B.Z          5056(AX), Z25, K3, Z18
-	VPTERNLOGD          $0xfe, Z18, Z19, Z24
-	VMOVDQU64           5248(AX), Z19
-	VPERMT2B.Z          5312(AX), Z25, K4, Z19
-	VPORD               Z19, Z24, Z24
-	VPBLENDMB           Z11, Z0, K5, Z9
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z9, Z4
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z9, Z6
-	VPBLENDMB           Z24, Z13, K6, Z22
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z22, Z17
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z22, Z19
-	VPSHUFB             twofishconsts<>+0(SB), Z9, Z2
-	VPSHUFB             twofishconsts<>+64(SB), Z4, Z0
-	VPSHUFB             twofishconsts<>+128(SB), Z4, Z11
-	VPTERNLOGD          $0x96, Z11, Z0, Z2
-	VPSHUFB             twofishconsts<>+192(SB), Z6, Z0
-	VPSHUFB             twofishconsts<>+256(SB), Z6, Z11
-	VPTERNLOGD          $0x96, Z11, Z0, Z2
-	VPSHUFB             twofishconsts<>+0(SB), Z22, Z15
-	VPSHUFB             twofishconsts<>+64(SB), Z17, Z13
-	VPSHUFB             twofishconsts<>+128(SB), Z17, Z24
-	VPTERNLOGD          $0x96, Z24, Z13, Z15
-	VPSHUFB             twofishconsts<>+192(SB), Z19, Z13
-	VPSHUFB             twofishconsts<>+256(SB), Z19, Z24
-	VPTERNLOGD          $0x96, Z24, Z13, Z15
-	VPROLD              $0x08, Z3, Z8
-	VPROLD              $0x08, Z16, Z21
-	VPMOVB2M            Z8, K5
-	VPMOVB2M            Z21, K6
-	VMOVDQU64           4352(AX), Z0
-	VPERMT2B.Z          4416(AX), Z8, K1, Z0
-	VMOVDQU64           4608(AX), Z9
-	VPERMT2B.Z          4672(AX), Z8, K2, Z9
-	VMOVDQU64           4864(AX), Z4
-	VPERMT2B.Z          4928(AX), Z8, K3, Z4
-	VPTERNLOGD          $0xfe, Z4, Z9, Z0
-	VMOVDQU64           5120(AX), Z9
-	VPERMT2B.Z          5184(AX), Z8, K4, Z9
-	VPORD               Z9, Z0, Z0
-	VMOVDQU64           4352(AX), Z13
-	VPERMT2B.Z          4416(AX), Z21, K1, Z13
-	VMOVDQU64           4608(AX), Z22
-	VPERMT2B.Z          4672(AX), Z21, K2, Z22
-	VMOVDQU64           4864(AX), Z17
-	VPERMT2B.Z          4928(AX), Z21, K3, Z17
-	VPTERNLOGD          $0xfe, Z17, Z22, Z13
-	VMOVDQU64           5120(AX), Z22
-	VPERMT2B.Z          5184(AX), Z21, K4, Z22
-	VPORD               Z22, Z13, Z13
-	VMOVDQU64           4480(AX), Z11
-	VPERMT2B.Z          4544(AX), Z8, K1, Z11
-	VMOVDQU64           4736(AX), Z6
-	VPERMT2B.Z          4800(AX), Z8, K2, Z6
-	VMOVDQU64           4992(AX), Z5
-	VPERMT2B.Z          5056(AX), Z8, K3, Z5
-	VPTERNLOGD          $0xfe, Z5, Z6, Z11
-	VMOVDQU64           5248(AX), Z6
-	VPERMT2B.Z          5312(AX), Z8, K4, Z6
-	VPORD               Z6, Z11, Z11
-	VMOVDQU64           4480(AX), Z24
-	VPERMT2B.Z          4544(AX), Z21, K1, Z24
-	VMOVDQU64           4736(AX), Z19
-	VPERMT2B.Z          4800(AX), Z21, K2, Z19
-	VMOVDQU64           4992(AX), Z18
-	VPERMT2B.Z          5056(AX), Z21, K3, Z18
-	VPTERNLOGD          $0xfe, Z18, Z19, Z24
-	VMOVDQU64           5248(AX), Z19
-	VPERMT2B.Z          5312(AX), Z21, K4, Z19
-	VPORD               Z19, Z24, Z24
-	VPBLENDMB           Z11, Z0, K5, Z9
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z9, Z4
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z9, Z6
-	VPBLENDMB           Z24, Z13, K6, Z22
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z22, Z17
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z22, Z19
-	VPSHUFB             twofishconsts<>+0(SB), Z9, Z7
-	VPSHUFB             twofishconsts<>+64(SB), Z4, Z0
-	VPSHUFB             twofishconsts<>+128(SB), Z4, Z11
-	VPTERNLOGD          $0x96, Z11, Z0, Z7
-	VPSHUFB             twofishconsts<>+192(SB), Z6, Z0
-	VPSHUFB             twofishconsts<>+256(SB), Z6, Z11
-	VPTERNLOGD          $0x96, Z11, Z0, Z7
-	VPSHUFB             twofishconsts<>+0(SB), Z22, Z20
-	VPSHUFB             twofishconsts<>+64(SB), Z17, Z13
-	VPSHUFB             twofishconsts<>+128(SB), Z17, Z24
-	VPTERNLOGD          $0x96, Z24, Z13, Z20
-	VPSHUFB             twofishconsts<>+192(SB), Z19, Z13
-	VPSHUFB             twofishconsts<>+256(SB), Z19, Z24
-	VPTERNLOGD          $0x96, Z24, Z13, Z20
-	VPADDD              Z7, Z2, Z2
-	VPADDD              Z2, Z7, Z7
-	VPADDD.BCST         4168(AX), Z2, Z2
-	VPADDD.BCST         4172(AX), Z7, Z7
-	VPADDD              Z20, Z15, Z15
-	VPADDD              Z15, Z20, Z20
-	VPADDD.BCST         4168(AX), Z15, Z15
-	VPADDD.BCST         4172(AX), Z20, Z20
-	VPXORD              Z10, Z2, Z2
-	VPROLD              $0x1f, Z2, Z2
-	VPROLD              $0x01, Z1, Z1
-	VPXORD              Z7, Z1, Z1
-	VPXORD              Z23, Z15, Z15
-	VPROLD              $0x1f, Z15, Z15
-	VPROLD              $0x01, Z14, Z14
-	VPXORD              Z20, Z14, Z14
-	VPMOVB2M            Z2, K5
-	VPMOVB2M            Z15, K6
-	VMOVDQU64           4352(AX), Z4
-	VPERMT2B.Z          4416(AX), Z2, K1, Z4
-	VMOVDQU64           4608(AX), Z11
-	VPERMT2B.Z          4672(AX), Z2, K2, Z11
-	VMOVDQU64           4864(AX), Z6
-	VPERMT2B.Z          4928(AX), Z2, K3, Z6
-	VPTERNLOGD          $0xfe, Z6, Z11, Z4
-	VMOVDQU64           5120(AX), Z11
-	VPERMT2B.Z          5184(AX), Z2, K4, Z11
-	VPORD               Z11, Z4, Z4
-	VMOVDQU64           4352(AX), Z17
-	VPERMT2B.Z          4416(AX), Z15, K1, Z17
-	VMOVDQU64           4608(AX), Z24
-	VPERMT2B.Z          4672(AX), Z15, K2, Z24
-	VMOVDQU64           4864(AX), Z19
-	VPERMT2B.Z          4928(AX), Z15, K3, Z19
-	VPTERNLOGD          $0xfe, Z19, Z24, Z17
-	VMOVDQU64           5120(AX), Z24
-	VPERMT2B.Z          5184(AX), Z15, K4, Z24
-	VPORD               Z24, Z17, Z17
-	VMOVDQU64           4480(AX), Z5
-	VPERMT2B.Z          4544(AX), Z2, K1, Z5
-	VMOVDQU64           4736(AX), Z8
-	VPERMT2B.Z          4800(AX), Z2, K2, Z8
-	VMOVDQU64           4992(AX), Z7
-	VPERMT2B.Z          5056(AX), Z2, K3, Z7
-	VPTERNLOGD          $0xfe, Z7, Z8, Z5
-	VMOVDQU64           5248(AX), Z8
-	VPERMT2B.Z          5312(AX), Z2, K4, Z8
-	VPORD               Z8, Z5, Z5
-	VMOVDQU64           4480(AX), Z18
-	VPERMT2B.Z          4544(AX), Z15, K1, Z18
-	VMOVDQU64           4736(AX), Z21
-	VPERMT2B.Z          4800(AX), Z15, K2, Z21
-	VMOVDQU64           4992(AX), Z20
-	VPERMT2B.Z          5056(AX), Z15, K3, Z20
-	VPTERNLOGD          $0xfe, Z20, Z21, Z18
-	VMOVDQU64           5248(AX), Z21
-	VPERMT2B.Z          5312(AX), Z15, K4, Z21
-	VPORD               Z21, Z18, Z18
-	VPBLENDMB           Z5, Z4, K5, Z11
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z11, Z6
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z11, Z8
-	VPBLENDMB           Z18, Z17, K6, Z24
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z24, Z19
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z24, Z21
-	VPSHUFB             twofishconsts<>+0(SB), Z11, Z0
-	VPSHUFB             twofishconsts<>+64(SB), Z6, Z4
-	VPSHUFB             twofishconsts<>+128(SB), Z6, Z5
-	VPTERNLOGD          $0x96, Z5, Z4, Z0
-	VPSHUFB             twofishconsts<>+192(SB), Z8, Z4
-	VPSHUFB             twofishconsts<>+256(SB), Z8, Z5
-	VPTERNLOGD          $0x96, Z5, Z4, Z0
-	VPSHUFB             twofishconsts<>+0(SB), Z24, Z13
-	VPSHUFB             twofishconsts<>+64(SB), Z19, Z17
-	VPSHUFB             twofishconsts<>+128(SB), Z19, Z18
-	VPTERNLOGD          $0x96, Z18, Z17, Z13
-	VPSHUFB             twofishconsts<>+192(SB), Z21, Z17
-	VPSHUFB             twofishconsts<>+256(SB), Z21, Z18
-	VPTERNLOGD          $0x96, Z18, Z17, Z13
-	VPROLD              $0x08, Z1, Z10
-	VPROLD              $0x08, Z14, Z23
-	VPMOVB2M            Z10, K5
-	VPMOVB2M            Z23, K6
-	VMOVDQU64           4352(AX), Z4
-	VPERMT2B.Z          4416(AX), Z10, K1, Z4
-	VMOVDQU64           4608(AX), Z11
-	VPERMT2B.Z          4672(AX), Z10, K2, Z11
-	VMOVDQU64           4864(AX), Z6
-	VPERMT2B.Z          4928(AX), Z10, K3, Z6
-	VPTERNLOGD          $0xfe, Z6, Z11, Z4
-	VMOVDQU64           5120(AX), Z11
-	VPERMT2B.Z          5184(AX), Z10, K4, Z11
-	VPORD               Z11, Z4, Z4
-	VMOVDQU64           4352(AX), Z17
-	VPERMT2B.Z          4416(AX), Z23, K1, Z17
-	VMOVDQU64           4608(AX), Z24
-	VPERMT2B.Z          4672(AX), Z23, K2, Z24
-	VMOVDQU64           4864(AX), Z19
-	VPERMT2B.Z          4928(AX), Z23, K3, Z19
-	VPTERNLOGD          $0xfe, Z19, Z24, Z17
-	VMOVDQU64           5120(AX), Z24
-	VPERMT2B.Z          5184(AX), Z23, K4, Z24
-	VPORD               Z24, Z17, Z17
-	VMOVDQU64           4480(AX), Z5
-	VPERMT2B.Z          4544(AX), Z10, K1, Z5
-	VMOVDQU64           4736(AX), Z8
-	VPERMT2B.Z          4800(AX), Z10, K2, Z8
-	VMOVDQU64           4992(AX), Z7
-	VPERMT2B.Z          5056(AX), Z10, K3, Z7
-	VPTERNLOGD          $0xfe, Z7, Z8, Z5
-	VMOVDQU64           5248(AX), Z8
-	VPERMT2B.Z          5312(AX), Z10, K4, Z8
-	VPORD               Z8, Z5, Z5
-	VMOVDQU64           4480(AX), Z18
-	VPERMT2B.Z          4544(AX), Z23, K1, Z18
-	VMOVDQU64           4736(AX), Z21
-	VPERMT2B.Z          4800(AX), Z23, K2, Z21
-	VMOVDQU64           4992(AX), Z20
-	VPERMT2B.Z          5056(AX), Z23, K3, Z20
-	VPTERNLOGD          $0xfe, Z20, Z21, Z18
-	VMOVDQU64           5248(AX), Z21
-	VPERMT2B.Z          5312(AX), Z23, K4, Z21
-	VPORD               Z21, Z18, Z18
-	VPBLENDMB           Z5, Z4, K5, Z11
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z11, Z6
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z11, Z8
-	VPBLENDMB           Z18, Z17, K6, Z24
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z24, Z19
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z24, Z21
-	VPSHUFB             twofishconsts<>+0(SB), Z11, Z9
-	VPSHUFB             twofishconsts<>+64(SB), Z6, Z4
-	VPSHUFB             twofishconsts<>+128(SB), Z6, Z5
-	VPTERNLOGD          $0x96, Z5, Z4, Z9
-	VPSHUFB             twofishconsts<>+192(SB), Z8, Z4
-	VPSHUFB             twofishconsts<>+256(SB), Z8, Z5
-	VPTERNLOGD          $0x96, Z5, Z4, Z9
-	VPSHUFB             twofishconsts<>+0(SB), Z24, Z22
-	VPSHUFB             twofishconsts<>+64(SB), Z19, Z17
-	VPSHUFB             twofishconsts<>+128(SB), Z19, Z18
-	VPTERNLOGD          $0x96, Z18, Z17, Z22
-	VPSHUFB             twofishconsts<>+192(SB), Z21, Z17
-	VPSHUFB             twofishconsts<>+256(SB), Z21, Z18
-	VPTERNLOGD          $0x96, Z18, Z17, Z22
-	VPADDD              Z9, Z0, Z0
-	VPADDD              Z0, Z9, Z9
-	VPADDD.BCST         4176(AX), Z0, Z0
-	VPADDD.BCST         4180(AX), Z9, Z9
-	VPADDD              Z22, Z13, Z13
-	VPADDD              Z13, Z22, Z22
-	VPADDD.BCST         4176(AX), Z13, Z13
-	VPADDD.BCST         4180(AX), Z22, Z22
-	VPXORD              Z12, Z0, Z0
-	VPROLD              $0x1f, Z0, Z0
-	VPROLD              $0x01, Z3, Z3
-	VPXORD              Z9, Z3, Z3
-	VPXORD              Z25, Z13, Z13
-	VPROLD              $0x1f, Z13, Z13
-	VPROLD              $0x01, Z16, Z16
-	VPXORD              Z22, Z16, Z16
-	VPMOVB2M            Z0, K5
-	VPMOVB2M            Z13, K6
-	VMOVDQU64           4352(AX), Z6
-	VPERMT2B.Z          4416(AX), Z0, K1, Z6
-	VMOVDQU64           4608(AX), Z5
-	VPERMT2B.Z          4672(AX), Z0, K2, Z5
-	VMOVDQU64           4864(AX), Z8
-	VPERMT2B.Z          4928(AX), Z0, K3, Z8
-	VPTERNLOGD          $0xfe, Z8, Z5, Z6
-	VMOVDQU64           5120(AX), Z5
-	VPERMT2B.Z          5184(AX), Z0, K4, Z5
-	VPORD               Z5, Z6, Z6
-	VMOVDQU64           4352(AX), Z19
-	VPERMT2B.Z          4416(AX), Z13, K1, Z19
-	VMOVDQU64           4608(AX), Z18
-	VPERMT2B.Z          4672(AX), Z13, K2, Z18
-	VMOVDQU64           4864(AX), Z21
-	VPERMT2B.Z          4928(AX), Z13, K3, Z21
-	VPTERNLOGD          $0xfe, Z21, Z18, Z19
-	VMOVDQU64           5120(AX), Z18
-	VPERMT2B.Z          5184(AX), Z13, K4, Z18
-	VPORD               Z18, Z19, Z19
-	VMOVDQU64           4480(AX), Z7
-	VPERMT2B.Z          4544(AX), Z0, K1, Z7
-	VMOVDQU64           4736(AX), Z10
-	VPERMT2B.Z          4800(AX), Z0, K2, Z10
-	VMOVDQU64           4992(AX), Z9
-	VPERMT2B.Z          5056(AX), Z0, K3, Z9
-	VPTERNLOGD          $0xfe, Z9, Z10, Z7
-	VMOVDQU64           5248(AX), Z10
-	VPERMT2B.Z          5312(AX), Z0, K4, Z10
-	VPORD               Z10, Z7, Z7
-	VMOVDQU64           4480(AX), Z20
-	VPERMT2B.Z          4544(AX), Z13, K1, Z20
-	VMOVDQU64           4736(AX), Z23
-	VPERMT2B.Z          4800(AX), Z13, K2, Z23
-	VMOVDQU64           4992(AX), Z22
-	VPERMT2B.Z          5056(AX), Z13, K3, Z22
-	VPTERNLOGD          $0xfe, Z22, Z23, Z20
-	VMOVDQU64           5248(AX), Z23
-	VPERMT2B.Z          5312(AX), Z13, K4, Z23
-	VPORD               Z23, Z20, Z20
-	VPBLENDMB           Z7, Z6, K5, Z5
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z5, Z8
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z5, Z10
-	VPBLENDMB           Z20, Z19, K6, Z18
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z18, Z21
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z18, Z23
-	VPSHUFB             twofishconsts<>+0(SB), Z5, Z4
-	VPSHUFB             twofishconsts<>+64(SB), Z8, Z6
-	VPSHUFB             twofishconsts<>+128(SB), Z8, Z7
-	VPTERNLOGD          $0x96, Z7, Z6, Z4
-	VPSHUFB             twofishconsts<>+192(SB), Z10, Z6
-	VPSHUFB             twofishconsts<>+256(SB), Z10, Z7
-	VPTERNLOGD          $0x96, Z7, Z6, Z4
-	VPSHUFB             twofishconsts<>+0(SB), Z18, Z17
-	VPSHUFB             twofishconsts<>+64(SB), Z21, Z19
-	VPSHUFB             twofishconsts<>+128(SB), Z21, Z20
-	VPTERNLOGD          $0x96, Z20, Z19, Z17
-	VPSHUFB             twofishconsts<>+192(SB), Z23, Z19
-	VPSHUFB             twofishconsts<>+256(SB), Z23, Z20
-	VPTERNLOGD          $0x96, Z20, Z19, Z17
-	VPROLD              $0x08, Z3, Z12
-	VPROLD              $0x08, Z16, Z25
-	VPMOVB2M            Z12, K5
-	VPMOVB2M            Z25, K6
-	VMOVDQU64           4352(AX), Z6
-	VPERMT2B.Z          4416(AX), Z12, K1, Z6
-	VMOVDQU64           4608(AX), Z5
-	VPERMT2B.Z          4672(AX), Z12, K2, Z5
-	VMOVDQU64           4864(AX), Z8
-	VPERMT2B.Z          4928(AX), Z12, K3, Z8
-	VPTERNLOGD          $0xfe, Z8, Z5, Z6
-	VMOVDQU64           5120(AX), Z5
-	VPERMT2B.Z          5184(AX), Z12, K4, Z5
-	VPORD               Z5, Z6, Z6
-	VMOVDQU64           4352(AX), Z19
-	VPERMT2B.Z          4416(AX), Z25, K1, Z19
-	VMOVDQU64           4608(AX), Z18
-	VPERMT2B.Z          4672(AX), Z25, K2, Z18
-	VMOVDQU64           4864(AX), Z21
-	VPERMT2B.Z          4928(AX), Z25, K3, Z21
-	VPTERNLOGD          $0xfe, Z21, Z18, Z19
-	VMOVDQU64           5120(AX), Z18
-	VPERMT2B.Z          5184(AX), Z25, K4, Z18
-	VPORD               Z18, Z19, Z19
-	VMOVDQU64           4480(AX), Z7
-	VPERMT2B.Z          4544(AX), Z12, K1, Z7
-	VMOVDQU64           4736(AX), Z10
-	VPERMT2B.Z          4800(AX), Z12, K2, Z10
-	VMOVDQU64           4992(AX), Z9
-	VPERMT2B.Z          5056(AX), Z12, K3, Z9
-	VPTERNLOGD          $0xfe, Z9, Z10, Z7
-	VMOVDQU64           5248(AX), Z10
-	VPERMT2B.Z          5312(AX), Z12, K4, Z10
-	VPORD               Z10, Z7, Z7
-	VMOVDQU64           4480(AX), Z20
-	VPERMT2B.Z          4544(AX), Z25, K1, Z20
-	VMOVDQU64           4736(AX), Z23
-	VPERMT2B.Z          4800(AX), Z25, K2, Z23
-	VMOVDQU64           4992(AX), Z22
-	VPERMT2B.Z          5056(AX), Z25, K3, Z22
-	VPTERNLOGD          $0xfe, Z22, Z23, Z20
-	VMOVDQU64           5248(AX), Z23
-	VPERMT2B.Z          5312(AX), Z25, K4, Z23
-	VPORD               Z23, Z20, Z20
-	VPBLENDMB           Z7, Z6, K5, Z5
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z5, Z8
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z5, Z10
-	VPBLENDMB           Z20, Z19, K6, Z18
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z18, Z21
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z18, Z23
-	VPSHUFB             twofishconsts<>+0(SB), Z5, Z11
-	VPSHUFB             twofishconsts<>+64(SB), Z8, Z6
-	VPSHUFB             twofishconsts<>+128(SB), Z8, Z7
-	VPTERNLOGD          $0x96, Z7, Z6, Z11
-	VPSHUFB             twofishconsts<>+192(SB), Z10, Z6
-	VPSHUFB             twofishconsts<>+256(SB), Z10, Z7
-	VPTERNLOGD          $0x96, Z7, Z6, Z11
-	VPSHUFB             twofishconsts<>+0(SB), Z18, Z24
-	VPSHUFB             twofishconsts<>+64(SB), Z21, Z19
-	VPSHUFB             twofishconsts<>+128(SB), Z21, Z20
-	VPTERNLOGD          $0x96, Z20, Z19, Z24
-	VPSHUFB             twofishconsts<>+192(SB), Z23, Z19
-	VPSHUFB             twofishconsts<>+256(SB), Z23, Z20
-	VPTERNLOGD          $0x96, Z20, Z19, Z24
-	VPADDD              Z11, Z4, Z4
-	VPADDD              Z4, Z11, Z11
-	VPADDD.BCST         4184(AX), Z4, Z4
-	VPADDD.BCST         4188(AX), Z11, Z11
-	VPADDD              Z24, Z17, Z17
-	VPADDD              Z17, Z24, Z24
-	VPADDD.BCST         4184(AX), Z17, Z17
-	VPADDD.BCST         4188(AX), Z24, Z24
-	VPXORD              Z2, Z4, Z4
-	VPROLD              $0x1f, Z4, Z4
-	VPROLD              $0x01, Z1, Z1
-	VPXORD              Z11, Z1, Z1
-	VPXORD              Z15, Z17, Z17
-	VPROLD              $0x1f, Z17, Z17
-	VPROLD              $0x01, Z14, Z14
-	VPXORD              Z24, Z14, Z14
-	VPMOVB2M            Z4, K5
-	VPMOVB2M            Z17, K6
-	VMOVDQU64           4352(AX), Z8
-	VPERMT2B.Z          4416(AX), Z4, K1, Z8
-	VMOVDQU64           4608(AX), Z7
-	VPERMT2B.Z          4672(AX), Z4, K2, Z7
-	VMOVDQU64           4864(AX), Z10
-	VPERMT2B.Z          4928(AX), Z4, K3, Z10
-	VPTERNLOGD          $0xfe, Z10, Z7, Z8
-	VMOVDQU64           5120(AX), Z7
-	VPERMT2B.Z          5184(AX), Z4, K4, Z7
-	VPORD               Z7, Z8, Z8
-	VMOVDQU64           4352(AX), Z21
-	VPERMT2B.Z          4416(AX), Z17, K1, Z21
-	VMOVDQU64           4608(AX), Z20
-	VPERMT2B.Z          4672(AX), Z17, K2, Z20
-	VMOVDQU64           4864(AX), Z23
-	VPERMT2B.Z          4928(AX), Z17, K3, Z23
-	VPTERNLOGD          $0xfe, Z23, Z20, Z21
-	VMOVDQU64           5120(AX), Z20
-	VPERMT2B.Z          5184(AX), Z17, K4, Z20
-	VPORD               Z20, Z21, Z21
-	VMOVDQU64           4480(AX), Z9
-	VPERMT2B.Z          4544(AX), Z4, K1, Z9
-	VMOVDQU64           4736(AX), Z12
-	VPERMT2B.Z          4800(AX), Z4, K2, Z12
-	VMOVDQU64           4992(AX), Z11
-	VPERMT2B.Z          5056(AX), Z4, K3, Z11
-	VPTERNLOGD          $0xfe, Z11, Z12, Z9
-	VMOVDQU64           5248(AX), Z12
-	VPERMT2B.Z          5312(AX), Z4, K4, Z12
-	VPORD               Z12, Z9, Z9
-	VMOVDQU64           4480(AX), Z22
-	VPERMT2B.Z          4544(AX), Z17, K1, Z22
-	VMOVDQU64           4736(AX), Z25
-	VPERMT2B.Z          4800(AX), Z17, K2, Z25
-	VMOVDQU64           4992(AX), Z24
-	VPERMT2B.Z          5056(AX), Z17, K3, Z24
-	VPTERNLOGD          $0xfe, Z24, Z25, Z22
-	VMOVDQU64           5248(AX), Z25
-	VPERMT2B.Z          5312(AX), Z17, K4, Z25
-	VPORD               Z25, Z22, Z22
-	VPBLENDMB           Z9, Z8, K5, Z7
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z7, Z10
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z7, Z12
-	VPBLENDMB           Z22, Z21, K6, Z20
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z20, Z23
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z20, Z25
-	VPSHUFB             twofishconsts<>+0(SB), Z7, Z6
-	VPSHUFB             twofishconsts<>+64(SB), Z10, Z8
-	VPSHUFB             twofishconsts<>+128(SB), Z10, Z9
-	VPTERNLOGD          $0x96, Z9, Z8, Z6
-	VPSHUFB             twofishconsts<>+192(SB), Z12, Z8
-	VPSHUFB             twofishconsts<>+256(SB), Z12, Z9
-	VPTERNLOGD          $0x96, Z9, Z8, Z6
-	VPSHUFB             twofishconsts<>+0(SB), Z20, Z19
-	VPSHUFB             twofishconsts<>+64(SB), Z23, Z21
-	VPSHUFB             twofishconsts<>+128(SB), Z23, Z22
-	VPTERNLOGD          $0x96, Z22, Z21, Z19
-	VPSHUFB             twofishconsts<>+192(SB), Z25, Z21
-	VPSHUFB             twofishconsts<>+256(SB), Z25, Z22
-	VPTERNLOGD          $0x96, Z22, Z21, Z19
-	VPROLD              $0x08, Z1, Z2
-	VPROLD              $0x08, Z14, Z15
-	VPMOVB2M            Z2, K5
-	VPMOVB2M            Z15, K6
-	VMOVDQU64           4352(AX), Z8
-	VPERMT2B.Z          4416(AX), Z2, K1, Z8
-	VMOVDQU64           4608(AX), Z7
-	VPERMT2B.Z          4672(AX), Z2, K2, Z7
-	VMOVDQU64           4864(AX), Z10
-	VPERMT2B.Z          4928(AX), Z2, K3, Z10
-	VPTERNLOGD          $0xfe, Z10, Z7, Z8
-	VMOVDQU64           5120(AX), Z7
-	VPERMT2B.Z          5184(AX), Z2, K4, Z7
-	VPORD               Z7, Z8, Z8
-	VMOVDQU64           4352(AX), Z21
-	VPERMT2B.Z          4416(AX), Z15, K1, Z21
-	VMOVDQU64           4608(AX), Z20
-	VPERMT2B.Z          4672(AX), Z15, K2, Z20
-	VMOVDQU64           4864(AX), Z23
-	VPERMT2B.Z          4928(AX), Z15, K3, Z23
-	VPTERNLOGD          $0xfe, Z23, Z20, Z21
-	VMOVDQU64           5120(AX), Z20
-	VPERMT2B.Z          5184(AX), Z15, K4, Z20
-	VPORD               Z20, Z21, Z21
-	VMOVDQU64           4480(AX), Z9
-	VPERMT2B.Z          4544(AX), Z2, K1, Z9
-	VMOVDQU64           4736(AX), Z12
-	VPERMT2B.Z          4800(AX), Z2, K2, Z12
-	VMOVDQU64           4992(AX), Z11
-	VPERMT2B.Z          5056(AX), Z2, K3, Z11
-	VPTERNLOGD          $0xfe, Z11, Z12, Z9
-	VMOVDQU64           5248(AX), Z12
-	VPERMT2B.Z          5312(AX), Z2, K4, Z12
-	VPORD               Z12, Z9, Z9
-	VMOVDQU64           4480(AX), Z22
-	VPERMT2B.Z          4544(AX), Z15, K1, Z22
-	VMOVDQU64           4736(AX), Z25
-	VPERMT2B.Z          4800(AX), Z15, K2, Z25
-	VMOVDQU64           4992(AX), Z24
-	VPERMT2B.Z          5056(AX), Z15, K3, Z24
-	VPTERNLOGD          $0xfe, Z24, Z25, Z22
-	VMOVDQU64           5248(AX), Z25
-	VPERMT2B.Z          5312(AX), Z15, K4, Z25
-	VPORD               Z25, Z22, Z22
-	VPBLENDMB           Z9, Z8, K5, Z7
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z7, Z10
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z7, Z12
-	VPBLENDMB           Z22, Z21, K6, Z20
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z20, Z23
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z20, Z25
-	VPSHUFB             twofishconsts<>+0(SB), Z7, Z5
-	VPSHUFB             twofishconsts<>+64(SB), Z10, Z8
-	VPSHUFB             twofishconsts<>+128(SB), Z10, Z9
-	VPTERNLOGD          $0x96, Z9, Z8, Z5
-	VPSHUFB             twofishconsts<>+192(SB), Z12, Z8
-	VPSHUFB             twofishconsts<>+256(SB), Z12, Z9
-	VPTERNLOGD          $0x96, Z9, Z8, Z5
-	VPSHUFB             twofishconsts<>+0(SB), Z20, Z18
-	VPSHUFB             twofishconsts<>+64(SB), Z23, Z21
-	VPSHUFB             twofishconsts<>+128(SB), Z23, Z22
-	VPTERNLOGD          $0x96, Z22, Z21, Z18
-	VPSHUFB             twofishconsts<>+192(SB), Z25, Z21
-	VPSHUFB             twofishconsts<>+256(SB), Z25, Z22
-	VPTERNLOGD          $0x96, Z22, Z21, Z18
-	VPADDD              Z5, Z6, Z6
-	VPADDD              Z6, Z5, Z5
-	VPADDD.BCST         4192(AX), Z6, Z6
-	VPADDD.BCST         4196(AX), Z5, Z5
-	VPADDD              Z18, Z19, Z19
-	VPADDD              Z19, Z18, Z18
-	VPADDD.BCST         4192(AX), Z19, Z19
-	VPADDD.BCST         4196(AX), Z18, Z18
-	VPXORD              Z0, Z6, Z6
-	VPROLD              $0x1f, Z6, Z6
-	VPROLD              $0x01, Z3, Z3
-	VPXORD              Z5, Z3, Z3
-	VPXORD              Z13, Z19, Z19
-	VPROLD              $0x1f, Z19, Z19
-	VPROLD              $0x01, Z16, Z16
-	VPXORD              Z18, Z16, Z16
-	VPMOVB2M            Z6, K5
-	VPMOVB2M            Z19, K6
-	VMOVDQU64           4352(AX), Z10
-	VPERMT2B.Z          4416(AX), Z6, K1, Z10
-	VMOVDQU64           4608(AX), Z9
-	VPERMT2B.Z          4672(AX), Z6, K2, Z9
-	VMOVDQU64           4864(AX), Z12
-	VPERMT2B.Z          4928(AX), Z6, K3, Z12
-	VPTERNLOGD          $0xfe, Z12, Z9, Z10
-	VMOVDQU64           5120(AX), Z9
-	VPERMT2B.Z          5184(AX), Z6, K4, Z9
-	VPORD               Z9, Z10, Z10
-	VMOVDQU64           4352(AX), Z23
-	VPERMT2B.Z          4416(AX), Z19, K1, Z23
-	VMOVDQU64           4608(AX), Z22
-	VPERMT2B.Z          4672(AX), Z19, K2, Z22
-	VMOVDQU64           4864(AX), Z25
-	VPERMT2B.Z          4928(AX), Z19, K3, Z25
-	VPTERNLOGD          $0xfe, Z25, Z22, Z23
-	VMOVDQU64           5120(AX), Z22
-	VPERMT2B.Z          5184(AX), Z19, K4, Z22
-	VPORD               Z22, Z23, Z23
-	VMOVDQU64           4480(AX), Z11
-	VPERMT2B.Z          4544(AX), Z6, K1, Z11
-	VMOVDQU64           4736(AX), Z2
-	VPERMT2B.Z          4800(AX), Z6, K2, Z2
-	VMOVDQU64           4992(AX), Z5
-	VPERMT2B.Z          5056(AX), Z6, K3, Z5
-	VPTERNLOGD          $0xfe, Z5, Z2, Z11
-	VMOVDQU64           5248(AX), Z2
-	VPERMT2B.Z          5312(AX), Z6, K4, Z2
-	VPORD               Z2, Z11, Z11
-	VMOVDQU64           4480(AX), Z24
-	VPERMT2B.Z          4544(AX), Z19, K1, Z24
-	VMOVDQU64           4736(AX), Z15
-	VPERMT2B.Z          4800(AX), Z19, K2, Z15
-	VMOVDQU64           4992(AX), Z18
-	VPERMT2B.Z          5056(AX), Z19, K3, Z18
-	VPTERNLOGD          $0xfe, Z18, Z15, Z24
-	VMOVDQU64           5248(AX), Z15
-	VPERMT2B.Z          5312(AX), Z19, K4, Z15
-	VPORD               Z15, Z24, Z24
-	VPBLENDMB           Z11, Z10, K5, Z9
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z9, Z12
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z9, Z2
-	VPBLENDMB           Z24, Z23, K6, Z22
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z22, Z25
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z22, Z15
-	VPSHUFB             twofishconsts<>+0(SB), Z9, Z8
-	VPSHUFB             twofishconsts<>+64(SB), Z12, Z10
-	VPSHUFB             twofishconsts<>+128(SB), Z12, Z11
-	VPTERNLOGD          $0x96, Z11, Z10, Z8
-	VPSHUFB             twofishconsts<>+192(SB), Z2, Z10
-	VPSHUFB             twofishconsts<>+256(SB), Z2, Z11
-	VPTERNLOGD          $0x96, Z11, Z10, Z8
-	VPSHUFB             twofishconsts<>+0(SB), Z22, Z21
-	VPSHUFB             twofishconsts<>+64(SB), Z25, Z23
-	VPSHUFB             twofishconsts<>+128(SB), Z25, Z24
-	VPTERNLOGD          $0x96, Z24, Z23, Z21
-	VPSHUFB             twofishconsts<>+192(SB), Z15, Z23
-	VPSHUFB             twofishconsts<>+256(SB), Z15, Z24
-	VPTERNLOGD          $0x96, Z24, Z23, Z21
-	VPROLD              $0x08, Z3, Z0
-	VPROLD              $0x08, Z16, Z13
-	VPMOVB2M            Z0, K5
-	VPMOVB2M            Z13, K6
-	VMOVDQU64           4352(AX), Z10
-	VPERMT2B.Z          4416(AX), Z0, K1, Z10
-	VMOVDQU64           4608(AX), Z9
-	VPERMT2B.Z          4672(AX), Z0, K2, Z9
-	VMOVDQU64           4864(AX), Z12
-	VPERMT2B.Z          4928(AX), Z0, K3, Z12
-	VPTERNLOGD          $0xfe, Z12, Z9, Z10
-	VMOVDQU64           5120(AX), Z9
-	VPERMT2B.Z          5184(AX), Z0, K4, Z9
-	VPORD               Z9, Z10, Z10
-	VMOVDQU64           4352(AX), Z23
-	VPERMT2B.Z          4416(AX), Z13, K1, Z23
-	VMOVDQU64           4608(AX), Z22
-	VPERMT2B.Z          4672(AX), Z13, K2, Z22
-	VMOVDQU64           4864(AX), Z25
-	VPERMT2B.Z          4928(AX), Z13, K3, Z25
-	VPTERNLOGD          $0xfe, Z25, Z22, Z23
-	VMOVDQU64           5120(AX), Z22
-	VPERMT2B.Z          5184(AX), Z13, K4, Z22
-	VPORD               Z22, Z23, Z23
-	VMOVDQU64           4480(AX), Z11
-	VPERMT2B.Z          4544(AX), Z0, K1, Z11
-	VMOVDQU64           4736(AX), Z2
-	VPERMT2B.Z          4800(AX), Z0, K2, Z2
-	VMOVDQU64           4992(AX), Z5
-	VPERMT2B.Z          5056(AX), Z0, K3, Z5
-	VPTERNLOGD          $0xfe, Z5, Z2, Z11
-	VMOVDQU64           5248(AX), Z2
-	VPERMT2B.Z          5312(AX), Z0, K4, Z2
-	VPORD               Z2, Z11, Z11
-	VMOVDQU64           4480(AX), Z24
-	VPERMT2B.Z          4544(AX), Z13, K1, Z24
-	VMOVDQU64           4736(AX), Z15
-	VPERMT2B.Z          4800(AX), Z13, K2, Z15
-	VMOVDQU64           4992(AX), Z18
-	VPERMT2B.Z          5056(AX), Z13, K3, Z18
-	VPTERNLOGD          $0xfe, Z18, Z15, Z24
-	VMOVDQU64           5248(AX), Z15
-	VPERMT2B.Z          5312(AX), Z13, K4, Z15
-	VPORD               Z15, Z24, Z24
-	VPBLENDMB           Z11, Z10, K5, Z9
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z9, Z12
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z9, Z2
-	VPBLENDMB           Z24, Z23, K6, Z22
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z22, Z25
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z22, Z15
-	VPSHUFB             twofishconsts<>+0(SB), Z9, Z7
-	VPSHUFB             twofishconsts<>+64(SB), Z12, Z10
-	VPSHUFB             twofishconsts<>+128(SB), Z12, Z11
-	VPTERNLOGD          $0x96, Z11, Z10, Z7
-	VPSHUFB             twofishconsts<>+192(SB), Z2, Z10
-	VPSHUFB             twofishconsts<>+256(SB), Z2, Z11
-	VPTERNLOGD          $0x96, Z11, Z10, Z7
-	VPSHUFB             twofishconsts<>+0(SB), Z22, Z20
-	VPSHUFB             twofishconsts<>+64(SB), Z25, Z23
-	VPSHUFB             twofishconsts<>+128(SB), Z25, Z24
-	VPTERNLOGD          $0x96, Z24, Z23, Z20
-	VPSHUFB             twofishconsts<>+192(SB), Z15, Z23
-	VPSHUFB             twofishconsts<>+256(SB), Z15, Z24
-	VPTERNLOGD          $0x96, Z24, Z23, Z20
-	VPADDD              Z7, Z8, Z8
-	VPADDD              Z8, Z7, Z7
-	VPADDD.BCST         4200(AX), Z8, Z8
-	VPADDD.BCST         4204(AX), Z7, Z7
-	VPADDD              Z20, Z21, Z21
-	VPADDD              Z21, Z20, Z20
-	VPADDD.BCST         4200(AX), Z21, Z21
-	VPADDD.BCST         4204(AX), Z20, Z20
-	VPXORD              Z4, Z8, Z8
-	VPROLD              $0x1f, Z8, Z8
-	VPROLD              $0x01, Z1, Z1
-	VPXORD              Z7, Z1, Z1
-	VPXORD              Z17, Z21, Z21
-	VPROLD              $0x1f, Z21, Z21
-	VPROLD              $0x01, Z14, Z14
-	VPXORD              Z20, Z14, Z14
-	VPMOVB2M            Z8, K5
-	VPMOVB2M            Z21, K6
-	VMOVDQU64           4352(AX), Z12
-	VPERMT2B.Z          4416(AX), Z8, K1, Z12
-	VMOVDQU64           4608(AX), Z11
-	VPERMT2B.Z          4672(AX), Z8, K2, Z11
-	VMOVDQU64           4864(AX), Z2
-	VPERMT2B.Z          4928(AX), Z8, K3, Z2
-	VPTERNLOGD          $0xfe, Z2, Z11, Z12
-	VMOVDQU64           5120(AX), Z11
-	VPERMT2B.Z          5184(AX), Z8, K4, Z11
-	VPORD               Z11, Z12, Z12
-	VMOVDQU64           4352(AX), Z25
-	VPERMT2B.Z          4416(AX), Z21, K1, Z25
-	VMOVDQU64           4608(AX), Z24
-	VPERMT2B.Z          4672(AX), Z21, K2, Z24
-	VMOVDQU64           4864(AX), Z15
-	VPERMT2B.Z          4928(AX), Z21, K3, Z15
-	VPTERNLOGD          $0xfe, Z15, Z24, Z25
-	VMOVDQU64           5120(AX), Z24
-	VPERMT2B.Z          5184(AX), Z21, K4, Z24
-	VPORD               Z24, Z25, Z25
-	VMOVDQU64           4480(AX), Z5
-	VPERMT2B.Z          4544(AX), Z8, K1, Z5
-	VMOVDQU64           4736(AX), Z0
-	VPERMT2B.Z          4800(AX), Z8, K2, Z0
-	VMOVDQU64           4992(AX), Z7
-	VPERMT2B.Z          5056(AX), Z8, K3, Z7
-	VPTERNLOGD          $0xfe, Z7, Z0, Z5
-	VMOVDQU64           5248(AX), Z0
-	VPERMT2B.Z          5312(AX), Z8, K4, Z0
-	VPORD               Z0, Z5, Z5
-	VMOVDQU64           4480(AX), Z18
-	VPERMT2B.Z          4544(AX), Z21, K1, Z18
-	VMOVDQU64           4736(AX), Z13
-	VPERMT2B.Z          4800(AX), Z21, K2, Z13
-	VMOVDQU64           4992(AX), Z20
-	VPERMT2B.Z          5056(AX), Z21, K3, Z20
-	VPTERNLOGD          $0xfe, Z20, Z13, Z18
-	VMOVDQU64           5248(AX), Z13
-	VPERMT2B.Z          5312(AX), Z21, K4, Z13
-	VPORD               Z13, Z18, Z18
-	VPBLENDMB           Z5, Z12, K5, Z11
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z11, Z2
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z11, Z0
-	VPBLENDMB           Z18, Z25, K6, Z24
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z24, Z15
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z24, Z13
-	VPSHUFB             twofishconsts<>+0(SB), Z11, Z10
-	VPSHUFB             twofishconsts<>+64(SB), Z2, Z12
-	VPSHUFB             twofishconsts<>+128(SB), Z2, Z5
-	VPTERNLOGD          $0x96, Z5, Z12, Z10
-	VPSHUFB             twofishconsts<>+192(SB), Z0, Z12
-	VPSHUFB             twofishconsts<>+256(SB), Z0, Z5
-	VPTERNLOGD          $0x96, Z5, Z12, Z10
-	VPSHUFB             twofishconsts<>+0(SB), Z24, Z23
-	VPSHUFB             twofishconsts<>+64(SB), Z15, Z25
-	VPSHUFB             twofishconsts<>+128(SB), Z15, Z18
-	VPTERNLOGD          $0x96, Z18, Z25, Z23
-	VPSHUFB             twofishconsts<>+192(SB), Z13, Z25
-	VPSHUFB             twofishconsts<>+256(SB), Z13, Z18
-	VPTERNLOGD          $0x96, Z18, Z25, Z23
-	VPROLD              $0x08, Z1, Z4
-	VPROLD              $0x08, Z14, Z17
-	VPMOVB2M            Z4, K5
-	VPMOVB2M            Z17, K6
-	VMOVDQU64           4352(AX), Z12
-	VPERMT2B.Z          4416(AX), Z4, K1, Z12
-	VMOVDQU64           4608(AX), Z11
-	VPERMT2B.Z          4672(AX), Z4, K2, Z11
-	VMOVDQU64           4864(AX), Z2
-	VPERMT2B.Z          4928(AX), Z4, K3, Z2
-	VPTERNLOGD          $0xfe, Z2, Z11, Z12
-	VMOVDQU64           5120(AX), Z11
-	VPERMT2B.Z          5184(AX), Z4, K4, Z11
-	VPORD               Z11, Z12, Z12
-	VMOVDQU64           4352(AX), Z25
-	VPERMT2B.Z          4416(AX), Z17, K1, Z25
-	VMOVDQU64           4608(AX), Z24
-	VPERMT2B.Z          4672(AX), Z17, K2, Z24
-	VMOVDQU64           4864(AX), Z15
-	VPERMT2B.Z          4928(AX), Z17, K3, Z15
-	VPTERNLOGD          $0xfe, Z15, Z24, Z25
-	VMOVDQU64           5120(AX), Z24
-	VPERMT2B.Z          5184(AX), Z17, K4, Z24
-	VPORD               Z24, Z25, Z25
-	VMOVDQU64           4480(AX), Z5
-	VPERMT2B.Z          4544(AX), Z4, K1, Z5
-	VMOVDQU64           4736(AX), Z0
-	VPERMT2B.Z          4800(AX), Z4, K2, Z0
-	VMOVDQU64           4992(AX), Z7
-	VPERMT2B.Z          5056(AX), Z4, K3, Z7
-	VPTERNLOGD          $0xfe, Z7, Z0, Z5
-	VMOVDQU64           5248(AX), Z0
-	VPERMT2B.Z          5312(AX), Z4, K4, Z0
-	VPORD               Z0, Z5, Z5
-	VMOVDQU64           4480(AX), Z18
-	VPERMT2B.Z          4544(AX), Z17, K1, Z18
-	VMOVDQU64           4736(AX), Z13
-	VPERMT2B.Z          4800(AX), Z17, K2, Z13
-	VMOVDQU64           4992(AX), Z20
-	VPERMT2B.Z          5056(AX), Z17, K3, Z20
-	VPTERNLOGD          $0xfe, Z20, Z13, Z18
-	VMOVDQU64           5248(AX), Z13
-	VPERMT2B.Z          5312(AX), Z17, K4, Z13
-	VPORD               Z13, Z18, Z18
-	VPBLENDMB           Z5, Z12, K5, Z11
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z11, Z2
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z11, Z0
-	VPBLENDMB           Z18, Z25, K6, Z24
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z24, Z15
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z24, Z13
-	VPSHUFB             twofishconsts<>+0(SB), Z11, Z9
-	VPSHUFB             twofishconsts<>+64(SB), Z2, Z12
-	VPSHUFB             twofishconsts<>+128(SB), Z2, Z5
-	VPTERNLOGD          $0x96, Z5, Z12, Z9
-	VPSHUFB             twofishconsts<>+192(SB), Z0, Z12
-	VPSHUFB             twofishconsts<>+256(SB), Z0, Z5
-	VPTERNLOGD          $0x96, Z5, Z12, Z9
-	VPSHUFB             twofishconsts<>+0(SB), Z24, Z22
-	VPSHUFB             twofishconsts<>+64(SB), Z15, Z25
-	VPSHUFB             twofishconsts<>+128(SB), Z15, Z18
-	VPTERNLOGD          $0x96, Z18, Z25, Z22
-	VPSHUFB             twofishconsts<>+192(SB), Z13, Z25
-	VPSHUFB             twofishconsts<>+256(SB), Z13, Z18
-	VPTERNLOGD          $0x96, Z18, Z25, Z22
-	VPADDD              Z9, Z10, Z10
-	VPADDD              Z10, Z9, Z9
-	VPADDD.BCST         4208(AX), Z10, Z10
-	VPADDD.BCST         4212(AX), Z9, Z9
-	VPADDD              Z22, Z23, Z23
-	VPADDD              Z23, Z22, Z22
-	VPADDD.BCST         4208(AX), Z23, Z23
-	VPADDD.BCST         4212(AX), Z22, Z22
-	VPXORD              Z6, Z10, Z10
-	VPROLD              $0x1f, Z10, Z10
-	VPROLD              $0x01, Z3, Z3
-	VPXORD              Z9, Z3, Z3
-	VPXORD              Z19, Z23, Z23
-	VPROLD              $0x1f, Z23, Z23
-	VPROLD              $0x01, Z16, Z16
-	VPXORD              Z22, Z16, Z16
-	VPMOVB2M            Z10, K5
-	VPMOVB2M            Z23, K6
-	VMOVDQU64           4352(AX), Z2
-	VPERMT2B.Z          4416(AX), Z10, K1, Z2
-	VMOVDQU64           4608(AX), Z5
-	VPERMT2B.Z          4672(AX), Z10, K2, Z5
-	VMOVDQU64           4864(AX), Z0
-	VPERMT2B.Z          4928(AX), Z10, K3, Z0
-	VPTERNLOGD          $0xfe, Z0, Z5, Z2
-	VMOVDQU64           5120(AX), Z5
-	VPERMT2B.Z          5184(AX), Z10, K4, Z5
-	VPORD               Z5, Z2, Z2
-	VMOVDQU64           4352(AX), Z15
-	VPERMT2B.Z          4416(AX), Z23, K1, Z15
-	VMOVDQU64           4608(AX), Z18
-	VPERMT2B.Z          4672(AX), Z23, K2, Z18
-	VMOVDQU64           4864(AX), Z13
-	VPERMT2B.Z          4928(AX), Z23, K3, Z13
-	VPTERNLOGD          $0xfe, Z13, Z18, Z15
-	VMOVDQU64           5120(AX), Z18
-	VPERMT2B.Z          5184(AX), Z23, K4, Z18
-	VPORD               Z18, Z15, Z15
-	VMOVDQU64           4480(AX), Z7
-	VPERMT2B.Z          4544(AX), Z10, K1, Z7
-	VMOVDQU64           4736(AX), Z4
-	VPERMT2B.Z          4800(AX), Z10, K2, Z4
-	VMOVDQU64           4992(AX), Z9
-	VPERMT2B.Z          5056(AX), Z10, K3, Z9
-	VPTERNLOGD          $0xfe, Z9, Z4, Z7
-	VMOVDQU64           5248(AX), Z4
-	VPERMT2B.Z          5312(AX), Z10, K4, Z4
-	VPORD               Z4, Z7, Z7
-	VMOVDQU64           4480(AX), Z20
-	VPERMT2B.Z          4544(AX), Z23, K1, Z20
-	VMOVDQU64           4736(AX), Z17
-	VPERMT2B.Z          4800(AX), Z23, K2, Z17
-	VMOVDQU64           4992(AX), Z22
-	VPERMT2B.Z          5056(AX), Z23, K3, Z22
-	VPTERNLOGD          $0xfe, Z22, Z17, Z20
-	VMOVDQU64           5248(AX), Z17
-	VPERMT2B.Z          5312(AX), Z23, K4, Z17
-	VPORD               Z17, Z20, Z20
-	VPBLENDMB           Z7, Z2, K5, Z5
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z5, Z0
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z5, Z4
-	VPBLENDMB           Z20, Z15, K6, Z18
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z18, Z13
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z18, Z17
-	VPSHUFB             twofishconsts<>+0(SB), Z5, Z12
-	VPSHUFB             twofishconsts<>+64(SB), Z0, Z2
-	VPSHUFB             twofishconsts<>+128(SB), Z0, Z7
-	VPTERNLOGD          $0x96, Z7, Z2, Z12
-	VPSHUFB             twofishconsts<>+192(SB), Z4, Z2
-	VPSHUFB             twofishconsts<>+256(SB), Z4, Z7
-	VPTERNLOGD          $0x96, Z7, Z2, Z12
-	VPSHUFB             twofishconsts<>+0(SB), Z18, Z25
-	VPSHUFB             twofishconsts<>+64(SB), Z13, Z15
-	VPSHUFB             twofishconsts<>+128(SB), Z13, Z20
-	VPTERNLOGD          $0x96, Z20, Z15, Z25
-	VPSHUFB             twofishconsts<>+192(SB), Z17, Z15
-	VPSHUFB             twofishconsts<>+256(SB), Z17, Z20
-	VPTERNLOGD          $0x96, Z20, Z15, Z25
-	VPROLD              $0x08, Z3, Z6
-	VPROLD              $0x08, Z16, Z19
-	VPMOVB2M            Z6, K5
-	VPMOVB2M            Z19, K6
-	VMOVDQU64           4352(AX), Z2
-	VPERMT2B.Z          4416(AX), Z6, K1, Z2
-	VMOVDQU64           4608(AX), Z5
-	VPERMT2B.Z          4672(AX), Z6, K2, Z5
-	VMOVDQU64           4864(AX), Z0
-	VPERMT2B.Z          4928(AX), Z6, K3, Z0
-	VPTERNLOGD          $0xfe, Z0, Z5, Z2
-	VMOVDQU64           5120(AX), Z5
-	VPERMT2B.Z          5184(AX), Z6, K4, Z5
-	VPORD               Z5, Z2, Z2
-	VMOVDQU64           4352(AX), Z15
-	VPERMT2B.Z          4416(AX), Z19, K1, Z15
-	VMOVDQU64           4608(AX), Z18
-	VPERMT2B.Z          4672(AX), Z19, K2, Z18
-	VMOVDQU64           4864(AX), Z13
-	VPERMT2B.Z          4928(AX), Z19, K3, Z13
-	VPTERNLOGD          $0xfe, Z13, Z18, Z15
-	VMOVDQU64           5120(AX), Z18
-	VPERMT2B.Z          5184(AX), Z19, K4, Z18
-	VPORD               Z18, Z15, Z15
-	VMOVDQU64           4480(AX), Z7
-	VPERMT2B.Z          4544(AX), Z6, K1, Z7
-	VMOVDQU64           4736(AX), Z4
-	VPERMT2B.Z          4800(AX), Z6, K2, Z4
-	VMOVDQU64           4992(AX), Z9
-	VPERMT2B.Z          5056(AX), Z6, K3, Z9
-	VPTERNLOGD          $0xfe, Z9, Z4, Z7
-	VMOVDQU64           5248(AX), Z4
-	VPERMT2B.Z          5312(AX), Z6, K4, Z4
-	VPORD               Z4, Z7, Z7
-	VMOVDQU64           4480(AX), Z20
-	VPERMT2B.Z          4544(AX), Z19, K1, Z20
-	VMOVDQU64           4736(AX), Z17
-	VPERMT2B.Z          4800(AX), Z19, K2, Z17
-	VMOVDQU64           4992(AX), Z22
-	VPERMT2B.Z          5056(AX), Z19, K3, Z22
-	VPTERNLOGD          $0xfe, Z22, Z17, Z20
-	VMOVDQU64           5248(AX), Z17
-	VPERMT2B.Z          5312(AX), Z19, K4, Z17
-	VPORD               Z17, Z20, Z20
-	VPBLENDMB           Z7, Z2, K5, Z5
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z5, Z0
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z5, Z4
-	VPBLENDMB           Z20, Z15, K6, Z18
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z18, Z13
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z18, Z17
-	VPSHUFB             twofishconsts<>+0(SB), Z5, Z11
-	VPSHUFB             twofishconsts<>+64(SB), Z0, Z2
-	VPSHUFB             twofishconsts<>+128(SB), Z0, Z7
-	VPTERNLOGD          $0x96, Z7, Z2, Z11
-	VPSHUFB             twofishconsts<>+192(SB), Z4, Z2
-	VPSHUFB             twofishconsts<>+256(SB), Z4, Z7
-	VPTERNLOGD          $0x96, Z7, Z2, Z11
-	VPSHUFB             twofishconsts<>+0(SB), Z18, Z24
-	VPSHUFB             twofishconsts<>+64(SB), Z13, Z15
-	VPSHUFB             twofishconsts<>+128(SB), Z13, Z20
-	VPTERNLOGD          $0x96, Z20, Z15, Z24
-	VPSHUFB             twofishconsts<>+192(SB), Z17, Z15
-	VPSHUFB             twofishconsts<>+256(SB), Z17, Z20
-	VPTERNLOGD          $0x96, Z20, Z15, Z24
-	VPADDD              Z11, Z12, Z12
-	VPADDD              Z12, Z11, Z11
-	VPADDD.BCST         4216(AX), Z12, Z12
-	VPADDD.BCST         4220(AX), Z11, Z11
-	VPADDD              Z24, Z25, Z25
-	VPADDD              Z25, Z24, Z24
-	VPADDD.BCST         4216(AX), Z25, Z25
-	VPADDD.BCST         4220(AX), Z24, Z24
-	VPXORD              Z8, Z12, Z12
-	VPROLD              $0x1f, Z12, Z12
-	VPROLD              $0x01, Z1, Z1
-	VPXORD              Z11, Z1, Z1
-	VPXORD              Z21, Z25, Z25
-	VPROLD              $0x1f, Z25, Z25
-	VPROLD              $0x01, Z14, Z14
-	VPXORD              Z24, Z14, Z14
-	VPMOVB2M            Z12, K5
-	VPMOVB2M            Z25, K6
-	VMOVDQU64           4352(AX), Z0
-	VPERMT2B.Z          4416(AX), Z12, K1, Z0
-	VMOVDQU64           4608(AX), Z7
-	VPERMT2B.Z          4672(AX), Z12, K2, Z7
-	VMOVDQU64           4864(AX), Z4
-	VPERMT2B.Z          4928(AX), Z12, K3, Z4
-	VPTERNLOGD          $0xfe, Z4, Z7, Z0
-	VMOVDQU64           5120(AX), Z7
-	VPERMT2B.Z          5184(AX), Z12, K4, Z7
-	VPORD               Z7, Z0, Z0
-	VMOVDQU64           4352(AX), Z13
-	VPERMT2B.Z          4416(AX), Z25, K1, Z13
-	VMOVDQU64           4608(AX), Z20
-	VPERMT2B.Z          4672(AX), Z25, K2, Z20
-	VMOVDQU64           4864(AX), Z17
-	VPERMT2B.Z          4928(AX), Z25, K3, Z17
-	VPTERNLOGD          $0xfe, Z17, Z20, Z13
-	VMOVDQU64           5120(AX), Z20
-	VPERMT2B.Z          5184(AX), Z25, K4, Z20
-	VPORD               Z20, Z13, Z13
-	VMOVDQU64           4480(AX), Z9
-	VPERMT2B.Z          4544(AX), Z12, K1, Z9
-	VMOVDQU64           4736(AX), Z6
-	VPERMT2B.Z          4800(AX), Z12, K2, Z6
-	VMOVDQU64           4992(AX), Z11
-	VPERMT2B.Z          5056(AX), Z12, K3, Z11
-	VPTERNLOGD          $0xfe, Z11, Z6, Z9
-	VMOVDQU64           5248(AX), Z6
-	VPERMT2B.Z          5312(AX), Z12, K4, Z6
-	VPORD               Z6, Z9, Z9
-	VMOVDQU64           4480(AX), Z22
-	VPERMT2B.Z          4544(AX), Z25, K1, Z22
-	VMOVDQU64           4736(AX), Z19
-	VPERMT2B.Z          4800(AX), Z25, K2, Z19
-	VMOVDQU64           4992(AX), Z24
-	VPERMT2B.Z          5056(AX), Z25, K3, Z24
-	VPTERNLOGD          $0xfe, Z24, Z19, Z22
-	VMOVDQU64           5248(AX), Z19
-	VPERMT2B.Z          5312(AX), Z25, K4, Z19
-	VPORD               Z19, Z22, Z22
-	VPBLENDMB           Z9, Z0, K5, Z7
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z7, Z4
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z7, Z6
-	VPBLENDMB           Z22, Z13, K6, Z20
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z20, Z17
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z20, Z19
-	VPSHUFB             twofishconsts<>+0(SB), Z7, Z2
-	VPSHUFB             twofishconsts<>+64(SB), Z4, Z0
-	VPSHUFB             twofishconsts<>+128(SB), Z4, Z9
-	VPTERNLOGD          $0x96, Z9, Z0, Z2
-	VPSHUFB             twofishconsts<>+192(SB), Z6, Z0
-	VPSHUFB             twofishconsts<>+256(SB), Z6, Z9
-	VPTERNLOGD          $0x96, Z9, Z0, Z2
-	VPSHUFB             twofishconsts<>+0(SB), Z20, Z15
-	VPSHUFB             twofishconsts<>+64(SB), Z17, Z13
-	VPSHUFB             twofishconsts<>+128(SB), Z17, Z22
-	VPTERNLOGD          $0x96, Z22, Z13, Z15
-	VPSHUFB             twofishconsts<>+192(SB), Z19, Z13
-	VPSHUFB             twofishconsts<>+256(SB), Z19, Z22
-	VPTERNLOGD          $0x96, Z22, Z13, Z15
-	VPROLD              $0x08, Z1, Z8
-	VPROLD              $0x08, Z14, Z21
-	VPMOVB2M            Z8, K5
-	VPMOVB2M            Z21, K6
-	VMOVDQU64           4352(AX), Z0
-	VPERMT2B.Z          4416(AX), Z8, K1, Z0
-	VMOVDQU64           4608(AX), Z7
-	VPERMT2B.Z          4672(AX), Z8, K2, Z7
-	VMOVDQU64           4864(AX), Z4
-	VPERMT2B.Z          4928(AX), Z8, K3, Z4
-	VPTERNLOGD          $0xfe, Z4, Z7, Z0
-	VMOVDQU64           5120(AX), Z7
-	VPERMT2B.Z          5184(AX), Z8, K4, Z7
-	VPORD               Z7, Z0, Z0
-	VMOVDQU64           4352(AX), Z13
-	VPERMT2B.Z          4416(AX), Z21, K1, Z13
-	VMOVDQU64           4608(AX), Z20
-	VPERMT2B.Z          4672(AX), Z21, K2, Z20
-	VMOVDQU64           4864(AX), Z17
-	VPERMT2B.Z          4928(AX), Z21, K3, Z17
-	VPTERNLOGD          $0xfe, Z17, Z20, Z13
-	VMOVDQU64           5120(AX), Z20
-	VPERMT2B.Z          5184(AX), Z21, K4, Z20
-	VPORD               Z20, Z13, Z13
-	VMOVDQU64           4480(AX), Z9
-	VPERMT2B.Z          4544(AX), Z8, K1, Z9
-	VMOVDQU64           4736(AX), Z6
-	VPERMT2B.Z          4800(AX), Z8, K2, Z6
-	VMOVDQU64           4992(AX), Z11
-	VPERMT2B.Z          5056(AX), Z8, K3, Z11
-	VPTERNLOGD          $0xfe, Z11, Z6, Z9
-	VMOVDQU64           5248(AX), Z6
-	VPERMT2B.Z          5312(AX), Z8, K4, Z6
-	VPORD               Z6, Z9, Z9
-	VMOVDQU64           4480(AX), Z22
-	VPERMT2B.Z          4544(AX), Z21, K1, Z22
-	VMOVDQU64           4736(AX), Z19
-	VPERMT2B.Z          4800(AX), Z21, K2, Z19
-	VMOVDQU64           4992(AX), Z24
-	VPERMT2B.Z          5056(AX), Z21, K3, Z24
-	VPTERNLOGD          $0xfe, Z24, Z19, Z22
-	VMOVDQU64           5248(AX), Z19
-	VPERMT2B.Z          5312(AX), Z21, K4, Z19
-	VPORD               Z19, Z22, Z22
-	VPBLENDMB           Z9, Z0, K5, Z7
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z7, Z4
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z7, Z6
-	VPBLENDMB           Z22, Z13, K6, Z20
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z20, Z17
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z20, Z19
-	VPSHUFB             twofishconsts<>+0(SB), Z7, Z5
-	VPSHUFB             twofishconsts<>+64(SB), Z4, Z0
-	VPSHUFB             twofishconsts<>+128(SB), Z4, Z9
-	VPTERNLOGD          $0x96, Z9, Z0, Z5
-	VPSHUFB             twofishconsts<>+192(SB), Z6, Z0
-	VPSHUFB             twofishconsts<>+256(SB), Z6, Z9
-	VPTERNLOGD          $0x96, Z9, Z0, Z5
-	VPSHUFB             twofishconsts<>+0(SB), Z20, Z18
-	VPSHUFB             twofishconsts<>+64(SB), Z17, Z13
-	VPSHUFB             twofishconsts<>+128(SB), Z17, Z22
-	VPTERNLOGD          $0x96, Z22, Z13, Z18
-	VPSHUFB             twofishconsts<>+192(SB), Z19, Z13
-	VPSHUFB             twofishconsts<>+256(SB), Z19, Z22
-	VPTERNLOGD          $0x96, Z22, Z13, Z18
-	VPADDD              Z5, Z2, Z2
-	VPADDD              Z2, Z5, Z5
-	VPADDD.BCST         4224(AX), Z2, Z2
-	VPADDD.BCST         4228(AX), Z5, Z5
-	VPADDD              Z18, Z15, Z15
-	VPADDD              Z15, Z18, Z18
-	VPADDD.BCST         4224(AX), Z15, Z15
-	VPADDD.BCST         4228(AX), Z18, Z18
-	VPXORD              Z10, Z2, Z2
-	VPROLD              $0x1f, Z2, Z2
-	VPROLD              $0x01, Z3, Z3
-	VPXORD              Z5, Z3, Z3
-	VPXORD              Z23, Z15, Z15
-	VPROLD              $0x1f, Z15, Z15
-	VPROLD              $0x01, Z16, Z16
-	VPXORD              Z18, Z16, Z16
-	VPMOVB2M            Z2, K5
-	VPMOVB2M            Z15, K6
-	VMOVDQU64           4352(AX), Z4
-	VPERMT2B.Z          4416(AX), Z2, K1, Z4
-	VMOVDQU64           4608(AX), Z9
-	VPERMT2B.Z          4672(AX), Z2, K2, Z9
-	VMOVDQU64           4864(AX), Z6
-	VPERMT2B.Z          4928(AX), Z2, K3, Z6
-	VPTERNLOGD          $0xfe, Z6, Z9, Z4
-	VMOVDQU64           5120(AX), Z9
-	VPERMT2B.Z          5184(AX), Z2, K4, Z9
-	VPORD               Z9, Z4, Z4
-	VMOVDQU64           4352(AX), Z17
-	VPERMT2B.Z          4416(AX), Z15, K1, Z17
-	VMOVDQU64           4608(AX), Z22
-	VPERMT2B.Z          4672(AX), Z15, K2, Z22
-	VMOVDQU64           4864(AX), Z19
-	VPERMT2B.Z          4928(AX), Z15, K3, Z19
-	VPTERNLOGD          $0xfe, Z19, Z22, Z17
-	VMOVDQU64           5120(AX), Z22
-	VPERMT2B.Z          5184(AX), Z15, K4, Z22
-	VPORD               Z22, Z17, Z17
-	VMOVDQU64           4480(AX), Z11
-	VPERMT2B.Z          4544(AX), Z2, K1, Z11
-	VMOVDQU64           4736(AX), Z8
-	VPERMT2B.Z          4800(AX), Z2, K2, Z8
-	VMOVDQU64           4992(AX), Z5
-	VPERMT2B.Z          5056(AX), Z2, K3, Z5
-	VPTERNLOGD          $0xfe, Z5, Z8, Z11
-	VMOVDQU64           5248(AX), Z8
-	VPERMT2B.Z          5312(AX), Z2, K4, Z8
-	VPORD               Z8, Z11, Z11
-	VMOVDQU64           4480(AX), Z24
-	VPERMT2B.Z          4544(AX), Z15, K1, Z24
-	VMOVDQU64           4736(AX), Z21
-	VPERMT2B.Z          4800(AX), Z15, K2, Z21
-	VMOVDQU64           4992(AX), Z18
-	VPERMT2B.Z          5056(AX), Z15, K3, Z18
-	VPTERNLOGD          $0xfe, Z18, Z21, Z24
-	VMOVDQU64           5248(AX), Z21
-	VPERMT2B.Z          5312(AX), Z15, K4, Z21
-	VPORD               Z21, Z24, Z24
-	VPBLENDMB           Z11, Z4, K5, Z9
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z9, Z6
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z9, Z8
-	VPBLENDMB           Z24, Z17, K6, Z22
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z22, Z19
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z22, Z21
-	VPSHUFB             twofishconsts<>+0(SB), Z9, Z0
-	VPSHUFB             twofishconsts<>+64(SB), Z6, Z4
-	VPSHUFB             twofishconsts<>+128(SB), Z6, Z11
-	VPTERNLOGD          $0x96, Z11, Z4, Z0
-	VPSHUFB             twofishconsts<>+192(SB), Z8, Z4
-	VPSHUFB             twofishconsts<>+256(SB), Z8, Z11
-	VPTERNLOGD          $0x96, Z11, Z4, Z0
-	VPSHUFB             twofishconsts<>+0(SB), Z22, Z13
-	VPSHUFB             twofishconsts<>+64(SB), Z19, Z17
-	VPSHUFB             twofishconsts<>+128(SB), Z19, Z24
-	VPTERNLOGD          $0x96, Z24, Z17, Z13
-	VPSHUFB             twofishconsts<>+192(SB), Z21, Z17
-	VPSHUFB             twofishconsts<>+256(SB), Z21, Z24
-	VPTERNLOGD          $0x96, Z24, Z17, Z13
-	VPROLD              $0x08, Z3, Z10
-	VPROLD              $0x08, Z16, Z23
-	VPMOVB2M            Z10, K5
-	VPMOVB2M            Z23, K6
-	VMOVDQU64           4352(AX), Z4
-	VPERMT2B.Z          4416(AX), Z10, K1, Z4
-	VMOVDQU64           4608(AX), Z9
-	VPERMT2B.Z          4672(AX), Z10, K2, Z9
-	VMOVDQU64           4864(AX), Z6
-	VPERMT2B.Z          4928(AX), Z10, K3, Z6
-	VPTERNLOGD          $0xfe, Z6, Z9, Z4
-	VMOVDQU64           5120(AX), Z9
-	VPERMT2B.Z          5184(AX), Z10, K4, Z9
-	VPORD               Z9, Z4, Z4
-	VMOVDQU64           4352(AX), Z17
-	VPERMT2B.Z          4416(AX), Z23, K1, Z17
-	VMOVDQU64           4608(AX), Z22
-	VPERMT2B.Z          4672(AX), Z23, K2, Z22
-	VMOVDQU64           4864(AX), Z19
-	VPERMT2B.Z          4928(AX), Z23, K3, Z19
-	VPTERNLOGD          $0xfe, Z19, Z22, Z17
-	VMOVDQU64           5120(AX), Z22
-	VPERMT2B.Z          5184(AX), Z23, K4, Z22
-	VPORD               Z22, Z17, Z17
-	VMOVDQU64           4480(AX), Z11
-	VPERMT2B.Z          4544(AX), Z10, K1, Z11
-	VMOVDQU64           4736(AX), Z8
-	VPERMT2B.Z          4800(AX), Z10, K2, Z8
-	VMOVDQU64           4992(AX), Z5
-	VPERMT2B.Z          5056(AX), Z10, K3, Z5
-	VPTERNLOGD          $0xfe, Z5, Z8, Z11
-	VMOVDQU64           5248(AX), Z8
-	VPERMT2B.Z          5312(AX), Z10, K4, Z8
-	VPORD               Z8, Z11, Z11
-	VMOVDQU64           4480(AX), Z24
-	VPERMT2B.Z          4544(AX), Z23, K1, Z24
-	VMOVDQU64           4736(AX), Z21
-	VPERMT2B.Z          4800(AX), Z23, K2, Z21
-	VMOVDQU64           4992(AX), Z18
-	VPERMT2B.Z          5056(AX), Z23, K3, Z18
-	VPTERNLOGD          $0xfe, Z18, Z21, Z24
-	VMOVDQU64           5248(AX), Z21
-	VPERMT2B.Z          5312(AX), Z23, K4, Z21
-	VPORD               Z21, Z24, Z24
-	VPBLENDMB           Z11, Z4, K5, Z9
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z9, Z6
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z9, Z8
-	VPBLENDMB           Z24, Z17, K6, Z22
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z22, Z19
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z22, Z21
-	VPSHUFB             twofishconsts<>+0(SB), Z9, Z7
-	VPSHUFB             twofishconsts<>+64(SB), Z6, Z4
-	VPSHUFB             twofishconsts<>+128(SB), Z6, Z11
-	VPTERNLOGD          $0x96, Z11, Z4, Z7
-	VPSHUFB             twofishconsts<>+192(SB), Z8, Z4
-	VPSHUFB             twofishconsts<>+256(SB), Z8, Z11
-	VPTERNLOGD          $0x96, Z11, Z4, Z7
-	VPSHUFB             twofishconsts<>+0(SB), Z22, Z20
-	VPSHUFB             twofishconsts<>+64(SB), Z19, Z17
-	VPSHUFB             twofishconsts<>+128(SB), Z19, Z24
-	VPTERNLOGD          $0x96, Z24, Z17, Z20
-	VPSHUFB             twofishconsts<>+192(SB), Z21, Z17
-	VPSHUFB             twofishconsts<>+256(SB), Z21, Z24
-	VPTERNLOGD          $0x96, Z24, Z17, Z20
-	VPADDD              Z7, Z0, Z0
-	VPADDD              Z0, Z7, Z7
-	VPADDD.BCST         4232(AX), Z0, Z0
-	VPADDD.BCST         4236(AX), Z7, Z7
-	VPADDD              Z20, Z13, Z13
-	VPADDD              Z13, Z20, Z20
-	VPADDD.BCST         4232(AX), Z13, Z13
-	VPADDD.BCST         4236(AX), Z20, Z20
-	VPXORD              Z12, Z0, Z0
-	VPROLD              $0x1f, Z0, Z0
-	VPROLD              $0x01, Z1, Z1
-	VPXORD              Z7, Z1, Z1
-	VPXORD              Z25, Z13, Z13
-	VPROLD              $0x1f, Z13, Z13
-	VPROLD              $0x01, Z14, Z14
-	VPXORD              Z20, Z14, Z14
-	VPMOVB2M            Z0, K5
-	VPMOVB2M            Z13, K6
-	VMOVDQU64           4352(AX), Z6
-	VPERMT2B.Z          4416(AX), Z0, K1, Z6
-	VMOVDQU64           4608(AX), Z11
-	VPERMT2B.Z          4672(AX), Z0, K2, Z11
-	VMOVDQU64           4864(AX), Z8
-	VPERMT2B.Z          4928(AX), Z0, K3, Z8
-	VPTERNLOGD          $0xfe, Z8, Z11, Z6
-	VMOVDQU64           5120(AX), Z11
-	VPERMT2B.Z          5184(AX), Z0, K4, Z11
-	VPORD               Z11, Z6, Z6
-	VMOVDQU64           4352(AX), Z19
-	VPERMT2B.Z          4416(AX), Z13, K1, Z19
-	VMOVDQU64           4608(AX), Z24
-	VPERMT2B.Z          4672(AX), Z13, K2, Z24
-	VMOVDQU64           4864(AX), Z21
-	VPERMT2B.Z          4928(AX), Z13, K3, Z21
-	VPTERNLOGD          $0xfe, Z21, Z24, Z19
-	VMOVDQU64           5120(AX), Z24
-	VPERMT2B.Z          5184(AX), Z13, K4, Z24
-	VPORD               Z24, Z19, Z19
-	VMOVDQU64           4480(AX), Z5
-	VPERMT2B.Z          4544(AX), Z0, K1, Z5
-	VMOVDQU64           4736(AX), Z10
-	VPERMT2B.Z          4800(AX), Z0, K2, Z10
-	VMOVDQU64           4992(AX), Z7
-	VPERMT2B.Z          5056(AX), Z0, K3, Z7
-	VPTERNLOGD          $0xfe, Z7, Z10, Z5
-	VMOVDQU64           5248(AX), Z10
-	VPERMT2B.Z          5312(AX), Z0, K4, Z10
-	VPORD               Z10, Z5, Z5
-	VMOVDQU64           4480(AX), Z18
-	VPERMT2B.Z          4544(AX), Z13, K1, Z18
-	VMOVDQU64           4736(AX), Z23
-	VPERMT2B.Z          4800(AX), Z13, K2, Z23
-	VMOVDQU64           4992(AX), Z20
-	VPERMT2B.Z          5056(AX), Z13, K3, Z20
-	VPTERNLOGD          $0xfe, Z20, Z23, Z18
-	VMOVDQU64           5248(AX), Z23
-	VPERMT2B.Z          5312(AX), Z13, K4, Z23
-	VPORD               Z23, Z18, Z18
-	VPBLENDMB           Z5, Z6, K5, Z11
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z11, Z8
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z11, Z10
-	VPBLENDMB           Z18, Z19, K6, Z24
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z24, Z21
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z24, Z23
-	VPSHUFB             twofishconsts<>+0(SB), Z11, Z4
-	VPSHUFB             twofishconsts<>+64(SB), Z8, Z6
-	VPSHUFB             twofishconsts<>+128(SB), Z8, Z5
-	VPTERNLOGD          $0x96, Z5, Z6, Z4
-	VPSHUFB             twofishconsts<>+192(SB), Z10, Z6
-	VPSHUFB             twofishconsts<>+256(SB), Z10, Z5
-	VPTERNLOGD          $0x96, Z5, Z6, Z4
-	VPSHUFB             twofishconsts<>+0(SB), Z24, Z17
-	VPSHUFB             twofishconsts<>+64(SB), Z21, Z19
-	VPSHUFB             twofishconsts<>+128(SB), Z21, Z18
-	VPTERNLOGD          $0x96, Z18, Z19, Z17
-	VPSHUFB             twofishconsts<>+192(SB), Z23, Z19
-	VPSHUFB             twofishconsts<>+256(SB), Z23, Z18
-	VPTERNLOGD          $0x96, Z18, Z19, Z17
-	VPROLD              $0x08, Z1, Z12
-	VPROLD              $0x08, Z14, Z25
-	VPMOVB2M            Z12, K5
-	VPMOVB2M            Z25, K6
-	VMOVDQU64           4352(AX), Z6
-	VPERMT2B.Z          4416(AX), Z12, K1, Z6
-	VMOVDQU64           4608(AX), Z11
-	VPERMT2B.Z          4672(AX), Z12, K2, Z11
-	VMOVDQU64           4864(AX), Z8
-	VPERMT2B.Z          4928(AX), Z12, K3, Z8
-	VPTERNLOGD          $0xfe, Z8, Z11, Z6
-	VMOVDQU64           5120(AX), Z11
-	VPERMT2B.Z          5184(AX), Z12, K4, Z11
-	VPORD               Z11, Z6, Z6
-	VMOVDQU64           4352(AX), Z19
-	VPERMT2B.Z          4416(AX), Z25, K1, Z19
-	VMOVDQU64           4608(AX), Z24
-	VPERMT2B.Z          4672(AX), Z25, K2, Z24
-	VMOVDQU64           4864(AX), Z21
-	VPERMT2B.Z          4928(AX), Z25, K3, Z21
-	VPTERNLOGD          $0xfe, Z21, Z24, Z19
-	VMOVDQU64           5120(AX), Z24
-	VPERMT2B.Z          5184(AX), Z25, K4, Z24
-	VPORD               Z24, Z19, Z19
-	VMOVDQU64           4480(AX), Z5
-	VPERMT2B.Z          4544(AX), Z12, K1, Z5
-	VMOVDQU64           4736(AX), Z10
-	VPERMT2B.Z          4800(AX), Z12, K2, Z10
-	VMOVDQU64           4992(AX), Z7
-	VPERMT2B.Z          5056(AX), Z12, K3, Z7
-	VPTERNLOGD          $0xfe, Z7, Z10, Z5
-	VMOVDQU64           5248(AX), Z10
-	VPERMT2B.Z          5312(AX), Z12, K4, Z10
-	VPORD               Z10, Z5, Z5
-	VMOVDQU64           4480(AX), Z18
-	VPERMT2B.Z          4544(AX), Z25, K1, Z18
-	VMOVDQU64           4736(AX), Z23
-	VPERMT2B.Z          4800(AX), Z25, K2, Z23
-	VMOVDQU64           4992(AX), Z20
-	VPERMT2B.Z          5056(AX), Z25, K3, Z20
-	VPTERNLOGD          $0xfe, Z20, Z23, Z18
-	VMOVDQU64           5248(AX), Z23
-	VPERMT2B.Z          5312(AX), Z25, K4, Z23
-	VPORD               Z23, Z18, Z18
-	VPBLENDMB           Z5, Z6, K5, Z11
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z11, Z8
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z11, Z10
-	VPBLENDMB           Z18, Z19, K6, Z24
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z24, Z21
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z24, Z23
-	VPSHUFB             twofishconsts<>+0(SB), Z11, Z9
-	VPSHUFB             twofishconsts<>+64(SB), Z8, Z6
-	VPSHUFB             twofishconsts<>+128(SB), Z8, Z5
-	VPTERNLOGD          $0x96, Z5, Z6, Z9
-	VPSHUFB             twofishconsts<>+192(SB), Z10, Z6
-	VPSHUFB             twofishconsts<>+256(SB), Z10, Z5
-	VPTERNLOGD          $0x96, Z5, Z6, Z9
-	VPSHUFB             twofishconsts<>+0(SB), Z24, Z22
-	VPSHUFB             twofishconsts<>+64(SB), Z21, Z19
-	VPSHUFB             twofishconsts<>+128(SB), Z21, Z18
-	VPTERNLOGD          $0x96, Z18, Z19, Z22
-	VPSHUFB             twofishconsts<>+192(SB), Z23, Z19
-	VPSHUFB             twofishconsts<>+256(SB), Z23, Z18
-	VPTERNLOGD          $0x96, Z18, Z19, Z22
-	VPADDD              Z9, Z4, Z4
-	VPADDD              Z4, Z9, Z9
-	VPADDD.BCST         4240(AX), Z4, Z4
-	VPADDD.BCST         4244(AX), Z9, Z9
-	VPADDD              Z22, Z17, Z17
-	VPADDD              Z17, Z22, Z22
-	VPADDD.BCST         4240(AX), Z17, Z17
-	VPADDD.BCST         4244(AX), Z22, Z22
-	VPXORD              Z2, Z4, Z4
-	VPROLD              $0x1f, Z4, Z4
-	VPROLD              $0x01, Z3, Z3
-	VPXORD              Z9, Z3, Z3
-	VPXORD              Z15, Z17, Z17
-	VPROLD              $0x1f, Z17, Z17
-	VPROLD              $0x01, Z16, Z16
-	VPXORD              Z22, Z16, Z16
-	VPMOVB2M            Z4, K5
-	VPMOVB2M            Z17, K6
-	VMOVDQU64           4352(AX), Z8
-	VPERMT2B.Z          4416(AX), Z4, K1, Z8
-	VMOVDQU64           4608(AX), Z5
-	VPERMT2B.Z          4672(AX), Z4, K2, Z5
-	VMOVDQU64           4864(AX), Z10
-	VPERMT2B.Z          4928(AX), Z4, K3, Z10
-	VPTERNLOGD          $0xfe, Z10, Z5, Z8
-	VMOVDQU64           5120(AX), Z5
-	VPERMT2B.Z          5184(AX), Z4, K4, Z5
-	VPORD               Z5, Z8, Z8
-	VMOVDQU64           4352(AX), Z21
-	VPERMT2B.Z          4416(AX), Z17, K1, Z21
-	VMOVDQU64           4608(AX), Z18
-	VPERMT2B.Z          4672(AX), Z17, K2, Z18
-	VMOVDQU64           4864(AX), Z23
-	VPERMT2B.Z          4928(AX), Z17, K3, Z23
-	VPTERNLOGD          $0xfe, Z23, Z18, Z21
-	VMOVDQU64           5120(AX), Z18
-	VPERMT2B.Z          5184(AX), Z17, K4, Z18
-	VPORD               Z18, Z21, Z21
-	VMOVDQU64           4480(AX), Z7
-	VPERMT2B.Z          4544(AX), Z4, K1, Z7
-	VMOVDQU64           4736(AX), Z12
-	VPERMT2B.Z          4800(AX), Z4, K2, Z12
-	VMOVDQU64           4992(AX), Z9
-	VPERMT2B.Z          5056(AX), Z4, K3, Z9
-	VPTERNLOGD          $0xfe, Z9, Z12, Z7
-	VMOVDQU64           5248(AX), Z12
-	VPERMT2B.Z          5312(AX), Z4, K4, Z12
-	VPORD               Z12, Z7, Z7
-	VMOVDQU64           4480(AX), Z20
-	VPERMT2B.Z          4544(AX), Z17, K1, Z20
-	VMOVDQU64           4736(AX), Z25
-	VPERMT2B.Z          4800(AX), Z17, K2, Z25
-	VMOVDQU64           4992(AX), Z22
-	VPERMT2B.Z          5056(AX), Z17, K3, Z22
-	VPTERNLOGD          $0xfe, Z22, Z25, Z20
-	VMOVDQU64           5248(AX), Z25
-	VPERMT2B.Z          5312(AX), Z17, K4, Z25
-	VPORD               Z25, Z20, Z20
-	VPBLENDMB           Z7, Z8, K5, Z5
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z5, Z10
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z5, Z12
-	VPBLENDMB           Z20, Z21, K6, Z18
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z18, Z23
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z18, Z25
-	VPSHUFB             twofishconsts<>+0(SB), Z5, Z6
-	VPSHUFB             twofishconsts<>+64(SB), Z10, Z8
-	VPSHUFB             twofishconsts<>+128(SB), Z10, Z7
-	VPTERNLOGD          $0x96, Z7, Z8, Z6
-	VPSHUFB             twofishconsts<>+192(SB), Z12, Z8
-	VPSHUFB             twofishconsts<>+256(SB), Z12, Z7
-	VPTERNLOGD          $0x96, Z7, Z8, Z6
-	VPSHUFB             twofishconsts<>+0(SB), Z18, Z19
-	VPSHUFB             twofishconsts<>+64(SB), Z23, Z21
-	VPSHUFB             twofishconsts<>+128(SB), Z23, Z20
-	VPTERNLOGD          $0x96, Z20, Z21, Z19
-	VPSHUFB             twofishconsts<>+192(SB), Z25, Z21
-	VPSHUFB             twofishconsts<>+256(SB), Z25, Z20
-	VPTERNLOGD          $0x96, Z20, Z21, Z19
-	VPROLD              $0x08, Z3, Z2
-	VPROLD              $0x08, Z16, Z15
-	VPMOVB2M            Z2, K5
-	VPMOVB2M            Z15, K6
-	VMOVDQU64           4352(AX), Z8
-	VPERMT2B.Z          4416(AX), Z2, K1, Z8
-	VMOVDQU64           4608(AX), Z5
-	VPERMT2B.Z          4672(AX), Z2, K2, Z5
-	VMOVDQU64           4864(AX), Z10
-	VPERMT2B.Z          4928(AX), Z2, K3, Z10
-	VPTERNLOGD          $0xfe, Z10, Z5, Z8
-	VMOVDQU64           5120(AX), Z5
-	VPERMT2B.Z          5184(AX), Z2, K4, Z5
-	VPORD               Z5, Z8, Z8
-	VMOVDQU64           4352(AX), Z21
-	VPERMT2B.Z          4416(AX), Z15, K1, Z21
-	VMOVDQU64           4608(AX), Z18
-	VPERMT2B.Z          4672(AX), Z15, K2, Z18
-	VMOVDQU64           4864(AX), Z23
-	VPERMT2B.Z          4928(AX), Z15, K3, Z23
-	VPTERNLOGD          $0xfe, Z23, Z18, Z21
-	VMOVDQU64           5120(AX), Z18
-	VPERMT2B.Z          5184(AX), Z15, K4, Z18
-	VPORD               Z18, Z21, Z21
-	VMOVDQU64           4480(AX), Z7
-	VPERMT2B.Z          4544(AX), Z2, K1, Z7
-	VMOVDQU64           4736(AX), Z12
-	VPERMT2B.Z          4800(AX), Z2, K2, Z12
-	VMOVDQU64           4992(AX), Z9
-	VPERMT2B.Z          5056(AX), Z2, K3, Z9
-	VPTERNLOGD          $0xfe, Z9, Z12, Z7
-	VMOVDQU64           5248(AX), Z12
-	VPERMT2B.Z          5312(AX), Z2, K4, Z12
-	VPORD               Z12, Z7, Z7
-	VMOVDQU64           4480(AX), Z20
-	VPERMT2B.Z          4544(AX), Z15, K1, Z20
-	VMOVDQU64           4736(AX), Z25
-	VPERMT2B.Z          4800(AX), Z15, K2, Z25
-	VMOVDQU64           4992(AX), Z22
-	VPERMT2B.Z          5056(AX), Z15, K3, Z22
-	VPTERNLOGD          $0xfe, Z22, Z25, Z20
-	VMOVDQU64           5248(AX), Z25
-	VPERMT2B.Z          5312(AX), Z15, K4, Z25
-	VPORD               Z25, Z20, Z20
-	VPBLENDMB           Z7, Z8, K5, Z5
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z5, Z10
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z5, Z12
-	VPBLENDMB           Z20, Z21, K6, Z18
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z18, Z23
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z18, Z25
-	VPSHUFB             twofishconsts<>+0(SB), Z5, Z11
-	VPSHUFB             twofishconsts<>+64(SB), Z10, Z8
-	VPSHUFB             twofishconsts<>+128(SB), Z10, Z7
-	VPTERNLOGD          $0x96, Z7, Z8, Z11
-	VPSHUFB             twofishconsts<>+192(SB), Z12, Z8
-	VPSHUFB             twofishconsts<>+256(SB), Z12, Z7
-	VPTERNLOGD          $0x96, Z7, Z8, Z11
-	VPSHUFB             twofishconsts<>+0(SB), Z18, Z24
-	VPSHUFB             twofishconsts<>+64(SB), Z23, Z21
-	VPSHUFB             twofishconsts<>+128(SB), Z23, Z20
-	VPTERNLOGD          $0x96, Z20, Z21, Z24
-	VPSHUFB             twofishconsts<>+192(SB), Z25, Z21
-	VPSHUFB             twofishconsts<>+256(SB), Z25, Z20
-	VPTERNLOGD          $0x96, Z20, Z21, Z24
-	VPADDD              Z11, Z6, Z6
-	VPADDD              Z6, Z11, Z11
-	VPADDD.BCST         4248(AX), Z6, Z6
-	VPADDD.BCST         4252(AX), Z11, Z11
-	VPADDD              Z24, Z19, Z19
-	VPADDD              Z19, Z24, Z24
-	VPADDD.BCST         4248(AX), Z19, Z19
-	VPADDD.BCST         4252(AX), Z24, Z24
-	VPXORD              Z0, Z6, Z6
-	VPROLD              $0x1f, Z6, Z6
-	VPROLD              $0x01, Z1, Z1
-	VPXORD              Z11, Z1, Z1
-	VPXORD              Z13, Z19, Z19
-	VPROLD              $0x1f, Z19, Z19
-	VPROLD              $0x01, Z14, Z14
-	VPXORD              Z24, Z14, Z14
-	VPBROADCASTD        4112(AX), Z8
-	VPXORD              Z8, Z4, Z4
-	VPBROADCASTD        4116(AX), Z8
-	VPXORD              Z8, Z3, Z3
-	VPBROADCASTD        4120(AX), Z8
-	VPXORD              Z8, Z6, Z6
-	VPBROADCASTD        4124(AX), Z8
-	VPXORD              Z8, Z1, Z1
-	VPUNPCKLDQ          Z3, Z4, Z8
-	VPUNPCKHDQ          Z3, Z4, Z5
-	VPUNPCKLDQ          Z1, Z6, Z10
-	VPUNPCKHDQ          Z1, Z6, Z7
-	VPUNPCKLQDQ         Z10, Z8, Z4
-	VPUNPCKHQDQ         Z10, Z8, Z3
-	VPUNPCKLQDQ         Z7, Z5, Z6
-	VPUNPCKHQDQ         Z7, Z5, Z1
-	VMOVDQU32           Z4, (DI)
-	VMOVDQU32           Z3, 64(DI)
-	VMOVDQU32           Z6, 128(DI)
-	VMOVDQU32           Z1, 192(DI)
-	VPBROADCASTD        4112(AX), Z21
-	VPXORD              Z21, Z17, Z17
-	VPBROADCASTD        4116(AX), Z21
-	VPXORD              Z21, Z16, Z16
-	VPBROADCASTD        4120(AX), Z21
-	VPXORD              Z21, Z19, Z19
-	VPBROADCASTD        4124(AX), Z21
-	VPXORD              Z21, Z14, Z14
-	VPUNPCKLDQ          Z16, Z17, Z21
-	VPUNPCKHDQ          Z16, Z17, Z18
-	VPUNPCKLDQ          Z14, Z19, Z23
-	VPUNPCKHDQ          Z14, Z19, Z20
-	VPUNPCKLQDQ         Z23, Z21, Z17
-	VPUNPCKHQDQ         Z23, Z21, Z16
-	VPUNPCKLQDQ         Z20, Z18, Z19
-	VPUNPCKHQDQ         Z20, Z18, Z14
-	VMOVDQU32           Z17, 256(DI)
-	VMOVDQU32           Z16, 320(DI)
-	VMOVDQU32           Z19, 384(DI)
-	VMOVDQU32           Z14, 448(DI)
-	ADDQ                $0x00000200, SI
-	ADDQ                $0x00000200, DI
-	SUBQ                $0x00000020, BX
-	JMP                 twofishEncAVX512_loop
+	CMPQ           BX, $0x00000020
+	JB             twofishEncAVX512_done
+	VMOVDQU32      (SI), Z0
+	VMOVDQU32      64(SI), Z1
+	VMOVDQU32      128(SI), Z2
+	VMOVDQU32      192(SI), Z3
+	VPUNPCKLDQ     Z1, Z0, Z12
+	VPUNPCKHDQ     Z1, Z0, Z13
+	VPUNPCKLDQ     Z3, Z2, Z14
+	VPUNPCKHDQ     Z3, Z2, Z15
+	VPUNPCKLQDQ    Z14, Z12, Z0
+	VPUNPCKHQDQ    Z14, Z12, Z1
+	VPUNPCKLQDQ    Z15, Z13, Z2
+	VPUNPCKHQDQ    Z15, Z13, Z3
+	VPBROADCASTD   4096(AX), Z12
+	VPXORD         Z12, Z0, Z0
+	VPBROADCASTD   4100(AX), Z12
+	VPXORD         Z12, Z1, Z1
+	VPBROADCASTD   4104(AX), Z12
+	VPXORD         Z12, Z2, Z2
+	VPBROADCASTD   4108(AX), Z12
+	VPXORD         Z12, Z3, Z3
+	VMOVDQU32      256(SI), Z12
+	VMOVDQU32      320(SI), Z13
+	VMOVDQU32      384(SI), Z14
+	VMOVDQU32      448(SI), Z15
+	VPUNPCKLDQ     Z13, Z12, Z4
+	VPUNPCKHDQ     Z13, Z12, Z5
+	VPUNPCKLDQ     Z15, Z14, Z6
+	VPUNPCKHDQ     Z15, Z14, Z7
+	VPUNPCKLQDQ    Z6, Z4, Z12
+	VPUNPCKHQDQ    Z6, Z4, Z13
+	VPUNPCKLQDQ    Z7, Z5, Z14
+	VPUNPCKHQDQ    Z7, Z5, Z15
+	VPBROADCASTD   4096(AX), Z4
+	VPXORD         Z4, Z12, Z12
+	VPBROADCASTD   4100(AX), Z4
+	VPXORD         Z4, Z13, Z13
+	VPBROADCASTD   4104(AX), Z4
+	VPXORD         Z4, Z14, Z14
+	VPBROADCASTD   4108(AX), Z4
+	VPXORD         Z4, Z15, Z15
+	VPMOVB2M       Z0, K5
+	VPMOVB2M       Z12, K6
+	VMOVDQU64      4352(AX), Z6
+	VPERMT2B.Z     4416(AX), Z0, K1, Z6
+	VMOVDQU64      4608(AX), Z7
+	VPERMT2B.Z     4672(AX), Z0, K2, Z7
+	VMOVDQU64      4864(AX), Z8
+	VPERMT2B.Z     4928(AX), Z0, K3, Z8
+	VPTERNLOGD     $0xfe, Z8, Z7, Z6
+	VMOVDQU64      5120(AX), Z7
+	VPERMT2B.Z     5184(AX), Z0, K4, Z7
+	VPORD          Z7, Z6, Z6
+	VMOVDQU64      4352(AX), Z18
+	VPERMT2B.Z     4416(AX), Z12, K1, Z18
+	VMOVDQU64      4608(AX), Z19
+	VPERMT2B.Z     4672(AX), Z12, K2, Z19
+	VMOVDQU64      4864(AX), Z20
+	VPERMT2B.Z     4928(AX), Z12, K3, Z20
+	VPTERNLOGD     $0xfe, Z20, Z19, Z18
+	VMOVDQU64      5120(AX), Z19
+	VPERMT2B.Z     5184(AX), Z12, K4, Z19
+	VPORD          Z19, Z18, Z18
+	VMOVDQU64      4480(AX), Z7
+	VPERMT2B.Z     4544(AX), Z0, K1, Z7
+	VMOVDQU64      4736(AX), Z8
+	VPERMT2B.Z     4800(AX), Z0, K2, Z8
+	VMOVDQU64      4992(AX), Z9
+	VPERMT2B.Z     5056(AX), Z0, K3, Z9
+	VPTERNLOGD     $0xfe, Z9, Z8, Z7
+	VMOVDQU64      5248(AX), Z8
+	VPERMT2B.Z     5312(AX), Z0, K4, Z8
+	VPORD          Z8, Z7, Z7
+	VMOVDQU64      4480(AX), Z19
+	VPERMT2B.Z     4544(AX), Z12, K1, Z19
+	VMOVDQU64      4736(AX), Z20
+	VPERMT2B.Z     4800(AX), Z12, K2, Z20
+	VMOVDQU64      4992(AX), Z21
+	VPERMT2B.Z     5056(AX), Z12, K3, Z21
+	VPTERNLOGD     $0xfe, Z21, Z20, Z19
+	VMOVDQU64      5248(AX), Z20
+	VPERMT2B.Z     5312(AX), Z12, K4, Z20
+	VPORD          Z20, Z19, Z19
+	VPBLENDMB      Z7, Z6, K5, Z8
+	VGF2P8AFFINEQB $0x00, Z29, Z8, Z9
+	VGF2P8AFFINEQB $0x00, Z30, Z8, Z10
+	VPBLENDMB      Z19, Z18, K6, Z20
+	VGF2P8AFFINEQB $0x00, Z29, Z20, Z21
+	VGF2P8AFFINEQB $0x00, Z30, Z20, Z22
+	VPSHUFB        Z24, Z8, Z4
+	VPSHUFB        Z25, Z9, Z6
+	VPSHUFB        Z26, Z9, Z7
+	VPTERNLOGD     $0x96, Z7, Z6, Z4
+	VPSHUFB        Z27, Z10, Z6
+	VPSHUFB        Z28, Z10, Z7
+	VPTERNLOGD     $0x96, Z7, Z6, Z4
+	VPSHUFB        Z24, Z20, Z16
+	VPSHUFB        Z25, Z21, Z18
+	VPSHUFB        Z26, Z21, Z19
+	VPTERNLOGD     $0x96, Z19, Z18, Z16
+	VPSHUFB        Z27, Z22, Z18
+	VPSHUFB        Z28, Z22, Z19
+	VPTERNLOGD     $0x96, Z19, Z18, Z16
+	VPROLD         $0x08, Z1, Z11
+	VPROLD         $0x08, Z13, Z23
+	VPMOVB2M       Z11, K5
+	VPMOVB2M       Z23, K6
+	VMOVDQU64      4352(AX), Z6
+	VPERMT2B.Z     4416(AX), Z11, K1, Z6
+	VMOVDQU64      4608(AX), Z7
+	VPERMT2B.Z     4672(AX), Z11, K2, Z7
+	VMOVDQU64      4864(AX), Z8
+	VPERMT2B.Z     4928(AX), Z11, K3, Z8
+	VPTERNLOGD     $0xfe, Z8, Z7, Z6
+	VMOVDQU64      5120(AX), Z7
+	VPERMT2B.Z     5184(AX), Z11, K4, Z7
+	VPORD          Z7, Z6, Z6
+	VMOVDQU64      4352(AX), Z18
+	VPERMT2B.Z     4416(AX), Z23, K1, Z18
+	VMOVDQU64      4608(AX), Z19
+	VPERMT2B.Z     4672(AX), Z23, K2, Z19
+	VMOVDQU64      4864(AX), Z20
+	VPERMT2B.Z     4928(AX), Z23, K3, Z20
+	VPTERNLOGD     $0xfe, Z20, Z19, Z18
+	VMOVDQU64      5120(AX), Z19
+	VPERMT2B.Z     5184(AX), Z23, K4, Z19
+	VPORD          Z19, Z18, Z18
+	VMOVDQU64      4480(AX), Z7
+	VPERMT2B.Z     4544(AX), Z11, K1, Z7
+	VMOVDQU64      4736(AX), Z8
+	VPERMT2B.Z     4800(AX), Z11, K2, Z8
+	VMOVDQU64      4992(AX), Z9
+	VPERMT2B.Z     5056(AX), Z11, K3, Z9
+	VPTERNLOGD     $0xfe, Z9, Z8, Z7
+	VMOVDQU64      5248(AX), Z8
+	VPERMT2B.Z     5312(AX), Z11, K4, Z8
+	VPORD          Z8, Z7, Z7
+	VMOVDQU64      4480(AX), Z19
+	VPERMT2B.Z     4544(AX), Z23, K1, Z19
+	VMOVDQU64      4736(AX), Z20
+	VPERMT2B.Z     4800(AX), Z23, K2, Z20
+	VMOVDQU64      4992(AX), Z21
+	VPERMT2B.Z     5056(AX), Z23, K3, Z21
+	VPTERNLOGD     $0xfe, Z21, Z20, Z19
+	VMOVDQU64      5248(AX), Z20
+	VPERMT2B.Z     5312(AX), Z23, K4, Z20
+	VPORD          Z20, Z19, Z19
+	VPBLENDMB      Z7, Z6, K5, Z8
+	VGF2P8AFFINEQB $0x00, Z29, Z8, Z9
+	VGF2P8AFFINEQB $0x00, Z30, Z8, Z10
+	VPBLENDMB      Z19, Z18, K6, Z20
+	VGF2P8AFFINEQB $0x00, Z29, Z20, Z21
+	VGF2P8AFFINEQB $0x00, Z30, Z20, Z22
+	VPSHUFB        Z24, Z8, Z5
+	VPSHUFB        Z25, Z9, Z6
+	VPSHUFB        Z26, Z9, Z7
+	VPTERNLOGD     $0x96, Z7, Z6, Z5
+	VPSHUFB        Z27, Z10, Z6
+	VPSHUFB        Z28, Z10, Z7
+	VPTERNLOGD     $0x96, Z7, Z6, Z5
+	VPSHUFB        Z24, Z20, Z17
+	VPSHUFB        Z25, Z21, Z18
+	VPSHUFB        Z26, Z21, Z19
+	VPTERNLOGD     $0x96, Z19, Z18, Z17
+	VPSHUFB        Z27, Z22, Z18
+	VPSHUFB        Z28, Z22, Z19
+	VPTERNLOGD     $0x96, Z19, Z18, Z17
+	VPADDD         Z5, Z4, Z4
+	VPADDD         Z4, Z5, Z5
+	VPADDD.BCST    4128(AX), Z4, Z4
+	VPADDD.BCST    4132(AX), Z5, Z5
+	VPADDD         Z17, Z16, Z16
+	VPADDD         Z16, Z17, Z17
+	VPADDD.BCST    4128(AX), Z16, Z16
+	VPADDD.BCST    4132(AX), Z17, Z17
+	VPXORD         Z2, Z4, Z4
+	VPROLD         $0x1f, Z4, Z4
+	VPROLD         $0x01, Z3, Z3
+	VPXORD         Z5, Z3, Z3
+	VPXORD         Z14, Z16, Z16
+	VPROLD         $0x1f, Z16, Z16
+	VPROLD         $0x01, Z15, Z15
+	VPXORD         Z17, Z15, Z15
+	VPMOVB2M       Z4, K5
+	VPMOVB2M       Z16, K6
+	VMOVDQU64      4352(AX), Z8
+	VPERMT2B.Z     4416(AX), Z4, K1, Z8
+	VMOVDQU64      4608(AX), Z9
+	VPERMT2B.Z     4672(AX), Z4, K2, Z9
+	VMOVDQU64      4864(AX), Z10
+	VPERMT2B.Z     4928(AX), Z4, K3, Z10
+	VPTERNLOGD     $0xfe, Z10, Z9, Z8
+	VMOVDQU64      5120(AX), Z9
+	VPERMT2B.Z     5184(AX), Z4, K4, Z9
+	VPORD          Z9, Z8, Z8
+	VMOVDQU64      4352(AX), Z20
+	VPERMT2B.Z     4416(AX), Z16, K1, Z20
+	VMOVDQU64      4608(AX), Z21
+	VPERMT2B.Z     4672(AX), Z16, K2, Z21
+	VMOVDQU64      4864(AX), Z22
+	VPERMT2B.Z     4928(AX), Z16, K3, Z22
+	VPTERNLOGD     $0xfe, Z22, Z21, Z20
+	VMOVDQU64      5120(AX), Z21
+	VPERMT2B.Z     5184(AX), Z16, K4, Z21
+	VPORD          Z21, Z20, Z20
+	VMOVDQU64      4480(AX), Z9
+	VPERMT2B.Z     4544(AX), Z4, K1, Z9
+	VMOVDQU64      4736(AX), Z10
+	VPERMT2B.Z     4800(AX), Z4, K2, Z10
+	VMOVDQU64      4992(AX), Z11
+	VPERMT2B.Z     5056(AX), Z4, K3, Z11
+	VPTERNLOGD     $0xfe, Z11, Z10, Z9
+	VMOVDQU64      5248(AX), Z10
+	VPERMT2B.Z     5312(AX), Z4, K4, Z10
+	VPORD          Z10, Z9, Z9
+	VMOVDQU64      4480(AX), Z21
+	VPERMT2B.Z     4544(AX), Z16, K1, Z21
+	VMOVDQU64      4736(AX), Z22
+	VPERMT2B.Z     4800(AX), Z16, K2, Z22
+	VMOVDQU64      4992(AX), Z23
+	VPERMT2B.Z     5056(AX), Z16, K3, Z23
+	VPTERNLOGD     $0xfe, Z23, Z22, Z21
+	VMOVDQU64      5248(AX), Z22
+	VPERMT2B.Z     5312(AX), Z16, K4, Z22
+	VPORD          Z22, Z21, Z21
+	VPBLENDMB      Z9, Z8, K5, Z10
+	VGF2P8AFFINEQB $0x00, Z29, Z10, Z11
+	VGF2P8AFFINEQB $0x00, Z30, Z10, Z5
+	VPBLENDMB      Z21, Z20, K6, Z22
+	VGF2P8AFFINEQB $0x00, Z29, Z22, Z23
+	VGF2P8AFFINEQB $0x00, Z30, Z22, Z17
+	VPSHUFB        Z24, Z10, Z6
+	VPSHUFB        Z25, Z11, Z8
+	VPSHUFB        Z26, Z11, Z9
+	VPTERNLOGD     $0x96, Z9, Z8, Z6
+	VPSHUFB        Z27, Z5, Z8
+	VPSHUFB        Z28, Z5, Z9
+	VPTERNLOGD     $0x96, Z9, Z8, Z6
+	VPSHUFB        Z24, Z22, Z18
+	VPSHUFB        Z25, Z23, Z20
+	VPSHUFB        Z26, Z23, Z21
+	VPTERNLOGD     $0x96, Z21, Z20, Z18
+	VPSHUFB        Z27, Z17, Z20
+	VPSHUFB        Z28, Z17, Z21
+	VPTERNLOGD     $0x96, Z21, Z20, Z18
+	VPROLD         $0x08, Z3, Z2
+	VPROLD         $0x08, Z15, Z14
+	VPMOVB2M       Z2, K5
+	VPMOVB2M       Z14, K6
+	VMOVDQU64      4352(AX), Z8
+	VPERMT2B.Z     4416(AX), Z2, K1, Z8
+	VMOVDQU64      4608(AX), Z9
+	VPERMT2B.Z     4672(AX), Z2, K2, Z9
+	VMOVDQU64      4864(AX), Z10
+	VPERMT2B.Z     4928(AX), Z2, K3, Z10
+	VPTERNLOGD     $0xfe, Z10, Z9, Z8
+	VMOVDQU64      5120(AX), Z9
+	VPERMT2B.Z     5184(AX), Z2, K4, Z9
+	VPORD          Z9, Z8, Z8
+	VMOVDQU64      4352(AX), Z20
+	VPERMT2B.Z     4416(AX), Z14, K1, Z20
+	VMOVDQU64      4608(AX), Z21
+	VPERMT2B.Z     4672(AX), Z14, K2, Z21
+	VMOVDQU64      4864(AX), Z22
+	VPERMT2B.Z     4928(AX), Z14, K3, Z22
+	VPTERNLOGD     $0xfe, Z22, Z21, Z20
+	VMOVDQU64      5120(AX), Z21
+	VPERMT2B.Z     5184(AX), Z14, K4, Z21
+	VPORD          Z21, Z20, Z20
+	VMOVDQU64      4480(AX), Z9
+	VPERMT2B.Z     4544(AX), Z2, K1, Z9
+	VMOVDQU64      4736(AX), Z10
+	VPERMT2B.Z     4800(AX), Z2, K2, Z10
+	VMOVDQU64      4992(AX), Z11
+	VPERMT2B.Z     5056(AX), Z2, K3, Z11
+	VPTERNLOGD     $0xfe, Z11, Z10, Z9
+	VMOVDQU64      5248(AX), Z10
+	VPERMT2B.Z     5312(AX), Z2, K4, Z10
+	VPORD          Z10, Z9, Z9
+	VMOVDQU64      4480(AX), Z21
+	VPERMT2B.Z     4544(AX), Z14, K1, Z21
+	VMOVDQU64      4736(AX), Z22
+	VPERMT2B.Z     4800(AX), Z14, K2, Z22
+	VMOVDQU64      4992(AX), Z23
+	VPERMT2B.Z     5056(AX), Z14, K3, Z23
+	VPTERNLOGD     $0xfe, Z23, Z22, Z21
+	VMOVDQU64      5248(AX), Z22
+	VPERMT2B.Z     5312(AX), Z14, K4, Z22
+	VPORD          Z22, Z21, Z21
+	VPBLENDMB      Z9, Z8, K5, Z10
+	VGF2P8AFFINEQB $0x00, Z29, Z10, Z11
+	VGF2P8AFFINEQB $0x00, Z30, Z10, Z5
+	VPBLENDMB      Z21, Z20, K6, Z22
+	VGF2P8AFFINEQB $0x00, Z29, Z22, Z23
+	VGF2P8AFFINEQB $0x00, Z30, Z22, Z17
+	VPSHUFB        Z24, Z10, Z7
+	VPSHUFB        Z25, Z11, Z8
+	VPSHUFB        Z26, Z11, Z9
+	VPTERNLOGD     $0x96, Z9, Z8, Z7
+	VPSHUFB        Z27, Z5, Z8
+	VPSHUFB        Z28, Z5, Z9
+	VPTERNLOGD     $0x96, Z9, Z8, Z7
+	VPSHUFB        Z24, Z22, Z19
+	VPSHUFB        Z25, Z23, Z20
+	VPSHUFB        Z26, Z23, Z21
+	VPTERNLOGD     $0x96, Z21, Z20, Z19
+	VPSHUFB        Z27, Z17, Z20
+	VPSHUFB        Z28, Z17, Z21
+	VPTERNLOGD     $0x96, Z21, Z20, Z19
+	VPADDD         Z7, Z6, Z6
+	VPADDD         Z6, Z7, Z7
+	VPADDD.BCST    4136(AX), Z6, Z6
+	VPADDD.BCST    4140(AX), Z7, Z7
+	VPADDD         Z19, Z18, Z18
+	VPADDD         Z18, Z19, Z19
+	VPADDD.BCST    4136(AX), Z18, Z18
+	VPADDD.BCST    4140(AX), Z19, Z19
+	VPXORD         Z0, Z6, Z6
+	VPROLD         $0x1f, Z6, Z6
+	VPROLD         $0x01, Z1, Z1
+	VPXORD         Z7, Z1, Z1
+	VPXORD         Z12, Z18, Z18
+	VPROLD         $0x1f, Z18, Z18
+	VPROLD         $0x01, Z13, Z13
+	VPXORD         Z19, Z13, Z13
+	VPMOVB2M       Z6, K5
+	VPMOVB2M       Z18, K6
+	VMOVDQU64      4352(AX), Z10
+	VPERMT2B.Z     4416(AX), Z6, K1, Z10
+	VMOVDQU64      4608(AX), Z11
+	VPERMT2B.Z     4672(AX), Z6, K2, Z11
+	VMOVDQU64      4864(AX), Z5
+	VPERMT2B.Z     4928(AX), Z6, K3, Z5
+	VPTERNLOGD     $0xfe, Z5, Z11, Z10
+	VMOVDQU64      5120(AX), Z11
+	VPERMT2B.Z     5184(AX), Z6, K4, Z11
+	VPORD          Z11, Z10, Z10
+	VMOVDQU64      4352(AX), Z22
+	VPERMT2B.Z     4416(AX), Z18, K1, Z22
+	VMOVDQU64      4608(AX), Z23
+	VPERMT2B.Z     4672(AX), Z18, K2, Z23
+	VMOVDQU64      4864(AX), Z17
+	VPERMT2B.Z     4928(AX), Z18, K3, Z17
+	VPTERNLOGD     $0xfe, Z17, Z23, Z22
+	VMOVDQU64      5120(AX), Z23
+	VPERMT2B.Z     5184(AX), Z18, K4, Z23
+	VPORD          Z23, Z22, Z22
+	VMOVDQU64      4480(AX), Z11
+	VPERMT2B.Z     4544(AX), Z6, K1, Z11
+	VMOVDQU64      4736(AX), Z5
+	VPERMT2B.Z     4800(AX), Z6, K2, Z5
+	VMOVDQU64      4992(AX), Z2
+	VPERMT2B.Z     5056(AX), Z6, K3, Z2
+	VPTERNLOGD     $0xfe, Z2, Z5, Z11
+	VMOVDQU64      5248(AX), Z5
+	VPERMT2B.Z     5312(AX), Z6, K4, Z5
+	VPORD          Z5, Z11, Z11
+	VMOVDQU64      4480(AX), Z23
+	VPERMT2B.Z     4544(AX), Z18, K1, Z23
+	VMOVDQU64      4736(AX), Z17
+	VPERMT2B.Z     4800(AX), Z18, K2, Z17
+	VMOVDQU64      4992(AX), Z14
+	VPERMT2B.Z     5056(AX), Z18, K3, Z14
+	VPTERNLOGD     $0xfe, Z14, Z17, Z23
+	VMOVDQU64      5248(AX), Z17
+	VPERMT2B.Z     5312(AX), Z18, K4, Z17
+	VPORD          Z17, Z23, Z23
+	VPBLENDMB      Z11, Z10, K5, Z5
+	VGF2P8AFFINEQB $0x00, Z29, Z5, Z2
+	VGF2P8AFFINEQB $0x00, Z30, Z5, Z7
+	VPBLENDMB      Z23, Z22, K6, Z17
+	VGF2P8AFFINEQB $0x00, Z29, Z17, Z14
+	VGF2P8AFFINEQB $0x00, Z30, Z17, Z19
+	VPSHUFB        Z24, Z5, Z8
+	VPSHUFB        Z25, Z2, Z10
+	VPSHUFB        Z26, Z2, Z11
+	VPTERNLOGD     $0x96, Z11, Z10, Z8
+	VPSHUFB        Z27, Z7, Z10
+	VPSHUFB        Z28, Z7, Z11
+	VPTERNLOGD     $0x96, Z11, Z10, Z8
+	VPSHUFB        Z24, Z17, Z20
+	VPSHUFB        Z25, Z14, Z22
+	VPSHUFB        Z26, Z14, Z23
+	VPTERNLOGD     $0x96, Z23, Z22, Z20
+	VPSHUFB        Z27, Z19, Z22
+	VPSHUFB        Z28, Z19, Z23
+	VPTERNLOGD     $0x96, Z23, Z22, Z20
+	VPROLD         $0x08, Z1, Z0
+	VPROLD         $0x08, Z13, Z12
+	VPMOVB2M       Z0, K5
+	VPMOVB2M       Z12, K6
+	VMOVDQU64      4352(AX), Z10
+	VPERMT2B.Z     4416(AX), Z0, K1, Z10
+	VMOVDQU64      4608(AX), Z11
+	VPERMT2B.Z     4672(AX), Z0, K2, Z11
+	VMOVDQU64      4864(AX), Z5
+	VPERMT2B.Z     4928(AX), Z0, K3, Z5
+	VPTERNLOGD     $0xfe, Z5, Z11, Z10
+	VMOVDQU64      5120(AX), Z11
+	VPERMT2B.Z     5184(AX), Z0, K4, Z11
+	VPORD          Z11, Z10, Z10
+	VMOVDQU64      4352(AX), Z22
+	VPERMT2B.Z     4416(AX), Z12, K1, Z22
+	VMOVDQU64      4608(AX), Z23
+	VPERMT2B.Z     4672(AX), Z12, K2, Z23
+	VMOVDQU64      4864(AX), Z17
+	VPERMT2B.Z     4928(AX), Z12, K3, Z17
+	VPTERNLOGD     $0xfe, Z17, Z23, Z22
+	VMOVDQU64      5120(AX), Z23
+	VPERMT2B.Z     5184(AX), Z12, K4, Z23
+	VPORD          Z23, Z22, Z22
+	VMOVDQU64      4480(AX), Z11
+	VPERMT2B.Z     4544(AX), Z0, K1, Z11
+	VMOVDQU64      4736(AX), Z5
+	VPERMT2B.Z     4800(AX), Z0, K2, Z5
+	VMOVDQU64      4992(AX), Z2
+	VPERMT2B.Z     5056(AX), Z0, K3, Z2
+	VPTERNLOGD     $0xfe, Z2, Z5, Z11
+	VMOVDQU64      5248(AX), Z5
+	VPERMT2B.Z     5312(AX), Z0, K4, Z5
+	VPORD          Z5, Z11, Z11
+	VMOVDQU64      4480(AX), Z23
+	VPERMT2B.Z     4544(AX), Z12, K1, Z23
+	VMOVDQU64      4736(AX), Z17
+	VPERMT2B.Z     4800(AX), Z12, K2, Z17
+	VMOVDQU64      4992(AX), Z14
+	VPERMT2B.Z     5056(AX), Z12, K3, Z14
+	VPTERNLOGD     $0xfe, Z14, Z17, Z23
+	VMOVDQU64      5248(AX), Z17
+	VPERMT2B.Z     5312(AX), Z12, K4, Z17
+	VPORD          Z17, Z23, Z23
+	VPBLENDMB      Z11, Z10, K5, Z5
+	VGF2P8AFFINEQB $0x00, Z29, Z5, Z2
+	VGF2P8AFFINEQB $0x00, Z30, Z5, Z7
+	VPBLENDMB      Z23, Z22, K6, Z17
+	VGF2P8AFFINEQB $0x00, Z29, Z17, Z14
+	VGF2P8AFFINEQB $0x00, Z30, Z17, Z19
+	VPSHUFB        Z24, Z5, Z9
+	VPSHUFB        Z25, Z2, Z10
+	VPSHUFB        Z26, Z2, Z11
+	VPTERNLOGD     $0x96, Z11, Z10, Z9
+	VPSHUFB        Z27, Z7, Z10
+	VPSHUFB        Z28, Z7, Z11
+	VPTERNLOGD     $0x96, Z11, Z10, Z9
+	VPSHUFB        Z24, Z17, Z21
+	VPSHUFB        Z25, Z14, Z22
+	VPSHUFB        Z26, Z14, Z23
+	VPTERNLOGD     $0x96, Z23, Z22, Z21
+	VPSHUFB        Z27, Z19, Z22
+	VPSHUFB        Z28, Z19, Z23
+	VPTERNLOGD     $0x96, Z23, Z22, Z21
+	VPADDD         Z9, Z8, Z8
+	VPADDD         Z8, Z9, Z9
+	VPADDD.BCST    4144(AX), Z8, Z8
+	VPADDD.BCST    4148(AX), Z9, Z9
+	VPADDD         Z21, Z20, Z20
+	VPADDD         Z20, Z21, Z21
+	VPADDD.BCST    4144(AX), Z20, Z20
+	VPADDD.BCST    4148(AX), Z21, Z21
+	VPXORD         Z4, Z8, Z8
+	VPROLD         $0x1f, Z8, Z8
+	VPROLD         $0x01, Z3, Z3
+	VPXORD         Z9, Z3, Z3
+	VPXORD         Z16, Z20, Z20
+	VPROLD         $0x1f, Z20, Z20
+	VPROLD         $0x01, Z15, Z15
+	VPXORD         Z21, Z15, Z15
+	VPMOVB2M       Z8, K5
+	VPMOVB2M       Z20, K6
+	VMOVDQU64      4352(AX), Z5
+	VPERMT2B.Z     4416(AX), Z8, K1, Z5
+	VMOVDQU64      4608(AX), Z2
+	VPERMT2B.Z     4672(AX), Z8, K2, Z2
+	VMOVDQU64      4864(AX), Z7
+	VPERMT2B.Z     4928(AX), Z8, K3, Z7
+	VPTERNLOGD     $0xfe, Z7, Z2, Z5
+	VMOVDQU64      5120(AX), Z2
+	VPERMT2B.Z     5184(AX), Z8, K4, Z2
+	VPORD          Z2, Z5, Z5
+	VMOVDQU64      4352(AX), Z17
+	VPERMT2B.Z     4416(AX), Z20, K1, Z17
+	VMOVDQU64      4608(AX), Z14
+	VPERMT2B.Z     4672(AX), Z20, K2, Z14
+	VMOVDQU64      4864(AX), Z19
+	VPERMT2B.Z     4928(AX), Z20, K3, Z19
+	VPTERNLOGD     $0xfe, Z19, Z14, Z17
+	VMOVDQU64      5120(AX), Z14
+	VPERMT2B.Z     5184(AX), Z20, K4, Z14
+	VPORD          Z14, Z17, Z17
+	VMOVDQU64      4480(AX), Z2
+	VPERMT2B.Z     4544(AX), Z8, K1, Z2
+	VMOVDQU64      4736(AX), Z7
+	VPERMT2B.Z     4800(AX), Z8, K2, Z7
+	VMOVDQU64      4992(AX), Z0
+	VPERMT2B.Z     5056(AX), Z8, K3, Z0
+	VPTERNLOGD     $0xfe, Z0, Z7, Z2
+	VMOVDQU64      5248(AX), Z7
+	VPERMT2B.Z     5312(AX), Z8, K4, Z7
+	VPORD          Z7, Z2, Z2
+	VMOVDQU64      4480(AX), Z14
+	VPERMT2B.Z     4544(AX), Z20, K1, Z14
+	VMOVDQU64      4736(AX), Z19
+	VPERMT2B.Z     4800(AX), Z20, K2, Z19
+	VMOVDQU64      4992(AX), Z12
+	VPERMT2B.Z     5056(AX), Z20, K3, Z12
+	VPTERNLOGD     $0xfe, Z12, Z19, Z14
+	VMOVDQU64      5248(AX), Z19
+	VPERMT2B.Z     5312(AX), Z20, K4, Z19
+	VPORD          Z19, Z14, Z14
+	VPBLENDMB      Z2, Z5, K5, Z7
+	VGF2P8AFFINEQB $0x00, Z29, Z7, Z0
+	VGF2P8AFFINEQB $0x00, Z30, Z7, Z9
+	VPBLENDMB      Z14, Z17, K6, Z19
+	VGF2P8AFFINEQB $0x00, Z29, Z19, Z12
+	VGF2P8AFFINEQB $0x00, Z30, Z19, Z21
+	VPSHUFB        Z24, Z7, Z10
+	VPSHUFB        Z25, Z0, Z5
+	VPSHUFB        Z26, Z0, Z2
+	VPTERNLOGD     $0x96, Z2, Z5, Z10
+	VPSHUFB        Z27, Z9, Z5
+	VPSHUFB        Z28, Z9, Z2
+	VPTERNLOGD     $0x96, Z2, Z5, Z10
+	VPSHUFB        Z24, Z19, Z22
+	VPSHUFB        Z25, Z12, Z17
+	VPSHUFB        Z26, Z12, Z14
+	VPTERNLOGD     $0x96, Z14, Z17, Z22
+	VPSHUFB        Z27, Z21, Z17
+	VPSHUFB        Z28, Z21, Z14
+	VPTERNLOGD     $0x96, Z14, Z17, Z22
+	VPROLD         $0x08, Z3, Z4
+	VPROLD         $0x08, Z15, Z16
+	VPMOVB2M       Z4, K5
+	VPMOVB2M       Z16, K6
+	VMOVDQU64      4352(AX), Z5
+	VPERMT2B.Z     4416(AX), Z4, K1, Z5
+	VMOVDQU64      4608(AX), Z2
+	VPERMT2B.Z     4672(AX), Z4, K2, Z2
+	VMOVDQU64      4864(AX), Z7
+	VPERMT2B.Z     4928(AX), Z4, K3, Z7
+	VPTERNLOGD     $0xfe, Z7, Z2, Z5
+	VMOVDQU64      5120(AX), Z2
+	VPERMT2B.Z     5184(AX), Z4, K4, Z2
+	VPORD          Z2, Z5, Z5
+	VMOVDQU64      4352(AX), Z17
+	VPERMT2B.Z     4416(AX), Z16, K1, Z17
+	VMOVDQU64      4608(AX), Z14
+	VPERMT2B.Z     4672(AX), Z16, K2, Z14
+	VMOVDQU64      4864(AX), Z19
+	VPERMT2B.Z     4928(AX), Z16, K3, Z19
+	VPTERNLOGD     $0xfe, Z19, Z14, Z17
+	VMOVDQU64      5120(AX), Z14
+	VPERMT2B.Z     5184(AX), Z16, K4, Z14
+	VPORD          Z14, Z17, Z17
+	VMOVDQU64      4480(AX), Z2
+	VPERMT2B.Z     4544(AX), Z4, K1, Z2
+	VMOVDQU64      4736(AX), Z7
+	VPERMT2B.Z     4800(AX), Z4, K2, Z7
+	VMOVDQU64      4992(AX), Z0
+	VPERMT2B.Z     5056(AX), Z4, K3, Z0
+	VPTERNLOGD     $0xfe, Z0, Z7, Z2
+	VMOVDQU64      5248(AX), Z7
+	VPERMT2B.Z     5312(AX), Z4, K4, Z7
+	VPORD          Z7, Z2, Z2
+	VMOVDQU64      4480(AX), Z14
+	VPERMT2B.Z     4544(AX), Z16, K1, Z14
+	VMOVDQU64      4736(AX), Z19
+	VPERMT2B.Z     4800(AX), Z16, K2, Z19
+	VMOVDQU64      4992(AX), Z12
+	VPERMT2B.Z     5056(AX), Z16, K3, Z12
+	VPTERNLOGD     $0xfe, Z12, Z19, Z14
+	VMOVDQU64      5248(AX), Z19
+	VPERMT2B.Z     5312(AX), Z16, K4, Z19
+	VPORD          Z19, Z14, Z14
+	VPBLENDMB      Z2, Z5, K5, Z7
+	VGF2P8AFFINEQB $0x00, Z29, Z7, Z0
+	VGF2P8AFFINEQB $0x00, Z30, Z7, Z9
+	VPBLENDMB      Z14, Z17, K6, Z19
+	VGF2P8AFFINEQB $0x00, Z29, Z19, Z12
+	VGF2P8AFFINEQB $0x00, Z30, Z19, Z21
+	VPSHUFB        Z24, Z7, Z11
+	VPSHUFB        Z25, Z0, Z5
+	VPSHUFB        Z26, Z0, Z2
+	VPTERNLOGD     $0x96, Z2, Z5, Z11
+	VPSHUFB        Z27, Z9, Z5
+	VPSHUFB        Z28, Z9, Z2
+	VPTERNLOGD     $0x96, Z2, Z5, Z11
+	VPSHUFB        Z24, Z19, Z23
+	VPSHUFB        Z25, Z12, Z17
+	VPSHUFB        Z26, Z12, Z14
+	VPTERNLOGD     $0x96, Z14, Z17, Z23
+	VPSHUFB        Z27, Z21, Z17
+	VPSHUFB        Z28, Z21, Z14
+	VPTERNLOGD     $0x96, Z14, Z17, Z23
+	VPADDD         Z11, Z10, Z10
+	VPADDD         Z10, Z11, Z11
+	VPADDD.BCST    4152(AX), Z10, Z10
+	VPADDD.BCST    4156(AX), Z11, Z11
+	VPADDD         Z23, Z22, Z22
+	VPADDD         Z22, Z23, Z23
+	VPADDD.BCST    4152(AX), Z22, Z22
+	VPADDD.BCST    4156(AX), Z23, Z23
+	VPXORD         Z6, Z10, Z10
+	VPROLD         $0x1f, Z10, Z10
+	VPROLD         $0x01, Z1, Z1
+	VPXORD         Z11, Z1, Z1
+	VPXORD         Z18, Z22, Z22
+	VPROLD         $0x1f, Z22, Z22
+	VPROLD         $0x01, Z13, Z13
+	VPXORD         Z23, Z13, Z13
+	VPMOVB2M       Z10, K5
+	VPMOVB2M       Z22, K6
+	VMOVDQU64      4352(AX), Z7
+	VPERMT2B.Z     4416(AX), Z10, K1, Z7
+	VMOVDQU64      4608(AX), Z0
+	VPERMT2B.Z     4672(AX), Z10, K2, Z0
+	VMOVDQU64      4864(AX), Z9
+	VPERMT2B.Z     4928(AX), Z10, K3, Z9
+	VPTERNLOGD     $0xfe, Z9, Z0, Z7
+	VMOVDQU64      5120(AX), Z0
+	VPERMT2B.Z     5184(AX), Z10, K4, Z0
+	VPORD          Z0, Z7, Z7
+	VMOVDQU64      4352(AX), Z19
+	VPERMT2B.Z     4416(AX), Z22, K1, Z19
+	VMOVDQU64      4608(AX), Z12
+	VPERMT2B.Z     4672(AX), Z22, K2, Z12
+	VMOVDQU64      4864(AX), Z21
+	VPERMT2B.Z     4928(AX), Z22, K3, Z21
+	VPTERNLOGD     $0xfe, Z21, Z12, Z19
+	VMOVDQU64      5120(AX), Z12
+	VPERMT2B.Z     5184(AX), Z22, K4, Z12
+	VPORD          Z12, Z19, Z19
+	VMOVDQU64      4480(AX), Z0
+	VPERMT2B.Z     4544(AX), Z10, K1, Z0
+	VMOVDQU64      4736(AX), Z9
+	VPERMT2B.Z     4800(AX), Z10, K2, Z9
+	VMOVDQU64      4992(AX), Z4
+	VPERMT2B.Z     5056(AX), Z10, K3, Z4
+	VPTERNLOGD     $0xfe, Z4, Z9, Z0
+	VMOVDQU64      5248(AX), Z9
+	VPERMT2B.Z     5312(AX), Z10, K4, Z9
+	VPORD          Z9, Z0, Z0
+	VMOVDQU64      4480(AX), Z12
+	VPERMT2B.Z     4544(AX), Z22, K1, Z12
+	VMOVDQU64      4736(AX), Z21
+	VPERMT2B.Z     4800(AX), Z22, K2, Z21
+	VMOVDQU64      4992(AX), Z16
+	VPERMT2B.Z     5056(AX), Z22, K3, Z16
+	VPTERNLOGD     $0xfe, Z16, Z21, Z12
+	VMOVDQU64      5248(AX), Z21
+	VPERMT2B.Z     5312(AX), Z22, K4, Z21
+	VPORD          Z21, Z12, Z12
+	VPBLENDMB      Z0, Z7, K5, Z9
+	VGF2P8AFFINEQB $0x00, Z29, Z9, Z4
+	VGF2P8AFFINEQB $0x00, Z30, Z9, Z11
+	VPBLENDMB      Z12, Z19, K6, Z21
+	VGF2P8AFFINEQB $0x00, Z29, Z21, Z16
+	VGF2P8AFFINEQB $0x00, Z30, Z21, Z23
+	VPSHUFB        Z24, Z9, Z5
+	VPSHUFB        Z25, Z4, Z7
+	VPSHUFB        Z26, Z4, Z0
+	VPTERNLOGD     $0x96, Z0, Z7, Z5
+	VPSHUFB        Z27, Z11, Z7
+	VPSHUFB        Z28, Z11, Z0
+	VPTERNLOGD     $0x96, Z0, Z7, Z5
+	VPSHUFB        Z24, Z21, Z17
+	VPSHUFB        Z25, Z16, Z19
+	VPSHUFB        Z26, Z16, Z12
+	VPTERNLOGD     $0x96, Z12, Z19, Z17
+	VPSHUFB        Z27, Z23, Z19
+	VPSHUFB        Z28, Z23, Z12
+	VPTERNLOGD     $0x96, Z12, Z19, Z17
+	VPROLD         $0x08, Z1, Z6
+	VPROLD         $0x08, Z13, Z18
+	VPMOVB2M       Z6, K5
+	VPMOVB2M       Z18, K6
+	VMOVDQU64      4352(AX), Z7
+	VPERMT2B.Z     4416(AX), Z6, K1, Z7
+	VMOVDQU64      4608(AX), Z0
+	VPERMT2B.Z     4672(AX), Z6, K2, Z0
+	VMOVDQU64      4864(AX), Z9
+	VPERMT2B.Z     4928(AX), Z6, K3, Z9
+	VPTERNLOGD     $0xfe, Z9, Z0, Z7
+	VMOVDQU64      5120(AX), Z0
+	VPERMT2B.Z     5184(AX), Z6, K4, Z0
+	VPORD          Z0, Z7, Z7
+	VMOVDQU64      4352(AX), Z19
+	VPERMT2B.Z     4416(AX), Z18, K1, Z19
+	VMOVDQU64      4608(AX), Z12
+	VPERMT2B.Z     4672(AX), Z18, K2, Z12
+	VMOVDQU64      4864(AX), Z21
+	VPERMT2B.Z     4928(AX), Z18, K3, Z21
+	VPTERNLOGD     $0xfe, Z21, Z12, Z19
+	VMOVDQU64      5120(AX), Z12
+	VPERMT2B.Z     5184(AX), Z18, K4, Z12
+	VPORD          Z12, Z19, Z19
+	VMOVDQU64      4480(AX), Z0
+	VPERMT2B.Z     4544(AX), Z6, K1, Z0
+	VMOVDQU64      4736(AX), Z9
+	VPERMT2B.Z     4800(AX), Z6, K2, Z9
+	VMOVDQU64      4992(AX), Z4
+	VPERMT2B.Z     5056(AX), Z6, K3, Z4
+	VPTERNLOGD     $0xfe, Z4, Z9, Z0
+	VMOVDQU64      5248(AX), Z9
+	VPERMT2B.Z     5312(AX), Z6, K4, Z9
+	VPORD          Z9, Z0, Z0
+	VMOVDQU64      4480(AX), Z12
+	VPERMT2B.Z     4544(AX), Z18, K1, Z12
+	VMOVDQU64      4736(AX), Z21
+	VPERMT2B.Z     4800(AX), Z18, K2, Z21
+	VMOVDQU64      4992(AX), Z16
+	VPERMT2B.Z     5056(AX), Z18, K3, Z16
+	VPTERNLOGD     $0xfe, Z16, Z21, Z12
+	VMOVDQU64      5248(AX), Z21
+	VPERMT2B.Z     5312(AX), Z18, K4, Z21
+	VPORD          Z21, Z12, Z12
+	VPBLENDMB      Z0, Z7, K5, Z9
+	VGF2P8AFFINEQB $0x00, Z29, Z9, Z4
+	VGF2P8AFFINEQB $0x00, Z30, Z9, Z11
+	VPBLENDMB      Z12, Z19, K6, Z21
+	VGF2P8AFFINEQB $0x00, Z29, Z21, Z16
+	VGF2P8AFFINEQB $0x00, Z30, Z21, Z23
+	VPSHUFB        Z24, Z9, Z2
+	VPSHUFB        Z25, Z4, Z7
+	VPSHUFB        Z26, Z4, Z0
+	VPTERNLOGD     $0x96, Z0, Z7, Z2
+	VPSHUFB        Z27, Z11, Z7
+	VPSHUFB        Z28, Z11, Z0
+	VPTERNLOGD     $0x96, Z0, Z7, Z2
+	VPSHUFB        Z24, Z21, Z14
+	VPSHUFB        Z25, Z16, Z19
+	VPSHUFB        Z26, Z16, Z12
+	VPTERNLOGD     $0x96, Z12, Z19, Z14
+	VPSHUFB        Z27, Z23, Z19
+	VPSHUFB        Z28, Z23, Z12
+	VPTERNLOGD     $0x96, Z12, Z19, Z14
+	VPADDD         Z2, Z5, Z5
+	VPADDD         Z5, Z2, Z2
+	VPADDD.BCST    4160(AX), Z5, Z5
+	VPADDD.BCST    4164(AX), Z2, Z2
+	VPADDD         Z14, Z17, Z17
+	VPADDD         Z17, Z14, Z14
+	VPADDD.BCST    4160(AX), Z17, Z17
+	VPADDD.BCST    4164(AX), Z14, Z14
+	VPXORD         Z8, Z5, Z5
+	VPROLD         $0x1f, Z5, Z5
+	VPROLD         $0x01, Z3, Z3
+	VPXORD         Z2, Z3, Z3
+	VPXORD         Z20, Z17, Z17
+	VPROLD         $0x1f, Z17, Z17
+	VPROLD         $0x01, Z15, Z15
+	VPXORD         Z14, Z15, Z15
+	VPMOVB2M       Z5, K5
+	VPMOVB2M       Z17, K6
+	VMOVDQU64      4352(AX), Z9
+	VPERMT2B.Z     4416(AX), Z5, K1, Z9
+	VMOVDQU64      4608(AX), Z4
+	VPERMT2B.Z     4672(AX), Z5, K2, Z4
+	VMOVDQU64      4864(AX), Z11
+	VPERMT2B.Z     4928(AX), Z5, K3, Z11
+	VPTERNLOGD     $0xfe, Z11, Z4, Z9
+	VMOVDQU64      5120(AX), Z4
+	VPERMT2B.Z     5184(AX), Z5, K4, Z4
+	VPORD          Z4, Z9, Z9
+	VMOVDQU64      4352(AX), Z21
+	VPERMT2B.Z     4416(AX), Z17, K1, Z21
+	VMOVDQU64      4608(AX), Z16
+	VPERMT2B.Z     4672(AX), Z17, K2, Z16
+	VMOVDQU64      4864(AX), Z23
+	VPERMT2B.Z     4928(AX), Z17, K3, Z23
+	VPTERNLOGD     $0xfe, Z23, Z16, Z21
+	VMOVDQU64      5120(AX), Z16
+	VPERMT2B.Z     5184(AX), Z17, K4, Z16
+	VPORD          Z16, Z21, Z21
+	VMOVDQU64      4480(AX), Z4
+	VPERMT2B.Z     4544(AX), Z5, K1, Z4
+	VMOVDQU64      4736(AX), Z11
+	VPERMT2B.Z     4800(AX), Z5, K2, Z11
+	VMOVDQU64      4992(AX), Z6
+	VPERMT2B.Z     5056(AX), Z5, K3, Z6
+	VPTERNLOGD     $0xfe, Z6, Z11, Z4
+	VMOVDQU64      5248(AX), Z11
+	VPERMT2B.Z     5312(AX), Z5, K4, Z11
+	VPORD          Z11, Z4, Z4
+	VMOVDQU64      4480(AX), Z16
+	VPERMT2B.Z     4544(AX), Z17, K1, Z16
+	VMOVDQU64      4736(AX), Z23
+	VPERMT2B.Z     4800(AX), Z17, K2, Z23
+	VMOVDQU64      4992(AX), Z18
+	VPERMT2B.Z     5056(AX), Z17, K3, Z18
+	VPTERNLOGD     $0xfe, Z18, Z23, Z16
+	VMOVDQU64      5248(AX), Z23
+	VPERMT2B.Z     5312(AX), Z17, K4, Z23
+	VPORD          Z23, Z16, Z16
+	VPBLENDMB      Z4, Z9, K5, Z11
+	VGF2P8AFFINEQB $0x00, Z29, Z11, Z6
+	VGF2P8AFFINEQB $0x00, Z30, Z11, Z2
+	VPBLENDMB      Z16, Z21, K6, Z23
+	VGF2P8AFFINEQB $0x00, Z29, Z23, Z18
+	VGF2P8AFFINEQB $0x00, Z30, Z23, Z14
+	VPSHUFB        Z24, Z11, Z7
+	VPSHUFB        Z25, Z6, Z9
+	VPSHUFB        Z26, Z6, Z4
+	VPTERNLOGD     $0x96, Z4, Z9, Z7
+	VPSHUFB        Z27, Z2, Z9
+	VPSHUFB        Z28, Z2, Z4
+	VPTERNLOGD     $0x96, Z4, Z9, Z7
+	VPSHUFB        Z24, Z23, Z19
+	VPSHUFB        Z25, Z18, Z21
+	VPSHUFB        Z26, Z18, Z16
+	VPTERNLOGD     $0x96, Z16, Z21, Z19
+	VPSHUFB        Z27, Z14, Z21
+	VPSHUFB        Z28, Z14, Z16
+	VPTERNLOGD     $0x96, Z16, Z21, Z19
+	VPROLD         $0x08, Z3, Z8
+	VPROLD         $0x08, Z15, Z20
+	VPMOVB2M       Z8, K5
+	VPMOVB2M       Z20, K6
+	VMOVDQU64      4352(AX), Z9
+	VPERMT2B.Z     4416(AX), Z8, K1, Z9
+	VMOVDQU64      4608(AX), Z4
+	VPERMT2B.Z     4672(AX), Z8, K2, Z4
+	VMOVDQU64      4864(AX), Z11
+	VPERMT2B.Z     4928(AX), Z8, K3, Z11
+	VPTERNLOGD     $0xfe, Z11, Z4, Z9
+	VMOVDQU64      5120(AX), Z4
+	VPERMT2B.Z     5184(AX), Z8, K4, Z4
+	VPORD          Z4, Z9, Z9
+	VMOVDQU64      4352(AX), Z21
+	VPERMT2B.Z     4416(AX), Z20, K1, Z21
+	VMOVDQU64      4608(AX), Z16
+	VPERMT2B.Z     4672(AX), Z20, K2, Z16
+	VMOVDQU64      4864(AX), Z23
+	VPERMT2B.Z     4928(AX), Z20, K3, Z23
+	VPTERNLOGD     $0xfe, Z23, Z16, Z21
+	VMOVDQU64      5120(AX), Z16
+	VPERMT2B.Z     5184(AX), Z20, K4, Z16
+	VPORD          Z16, Z21, Z21
+	VMOVDQU64      4480(AX), Z4
+	VPERMT2B.Z     4544(AX), Z8, K1, Z4
+	VMOVDQU64      4736(AX), Z11
+	VPERMT2B.Z     4800(AX), Z8, K2, Z11
+	VMOVDQU64      4992(AX), Z6
+	VPERMT2B.Z     5056(AX), Z8, K3, Z6
+	VPTERNLOGD     $0xfe, Z6, Z11, Z4
+	VMOVDQU64      5248(AX), Z11
+	VPERMT2B.Z     5312(AX), Z8, K4, Z11
+	VPORD          Z11, Z4, Z4
+	VMOVDQU64      4480(AX), Z16
+	VPERMT2B.Z     4544(AX), Z20, K1, Z16
+	VMOVDQU64      4736(AX), Z23
+	VPERMT2B.Z     4800(AX), Z20, K2, Z23
+	VMOVDQU64      4992(AX), Z18
+	VPERMT2B.Z     5056(AX), Z20, K3, Z18
+	VPTERNLOGD     $0xfe, Z18, Z23, Z16
+	VMOVDQU64      5248(AX), Z23
+	VPERMT2B.Z     5312(AX), Z20, K4, Z23
+	VPORD          Z23, Z16, Z16
+	VPBLENDMB      Z4, Z9, K5, Z11
+	VGF2P8AFFINEQB $0x00, Z29, Z11, Z6
+	VGF2P8AFFINEQB $0x00, Z30, Z11, Z2
+	VPBLENDMB      Z16, Z21, K6, Z23
+	VGF2P8AFFINEQB $0x00, Z29, Z23, Z18
+	VGF2P8AFFINEQB $0x00, Z30, Z23, Z14
+	VPSHUFB        Z24, Z11, Z0
+	VPSHUFB        Z25, Z6, Z9
+	VPSHUFB        Z26, Z6, Z4
+	VPTERNLOGD     $0x96, Z4, Z9, Z0
+	VPSHUFB        Z27, Z2, Z9
+	VPSHUFB        Z28, Z2, Z4
+	VPTERNLOGD     $0x96, Z4, Z9, Z0
+	VPSHUFB        Z24, Z23, Z12
+	VPSHUFB        Z25, Z18, Z21
+	VPSHUFB        Z26, Z18, Z16
+	VPTERNLOGD     $0x96, Z16, Z21, Z12
+	VPSHUFB        Z27, Z14, Z21
+	VPSHUFB        Z28, Z14, Z16
+	VPTERNLOGD     $0x96, Z16, Z21, Z12
+	VPADDD         Z0, Z7, Z7
+	VPADDD         Z7, Z0, Z0
+	VPADDD.BCST    4168(AX), Z7, Z7
+	VPADDD.BCST    4172(AX), Z0, Z0
+	VPADDD         Z12, Z19, Z19
+	VPADDD         Z19, Z12, Z12
+	VPADDD.BCST    4168(AX), Z19, Z19
+	VPADDD.BCST    4172(AX), Z12, Z12
+	VPXORD         Z10, Z7, Z7
+	VPROLD         $0x1f, Z7, Z7
+	VPROLD         $0x01, Z1, Z1
+	VPXORD         Z0, Z1, Z1
+	VPXORD         Z22, Z19, Z19
+	VPROLD         $0x1f, Z19, Z19
+	VPROLD         $0x01, Z13, Z13
+	VPXORD         Z12, Z13, Z13
+	VPMOVB2M       Z7, K5
+	VPMOVB2M       Z19, K6
+	VMOVDQU64      4352(AX), Z11
+	VPERMT2B.Z     4416(AX), Z7, K1, Z11
+	VMOVDQU64      4608(AX), Z6
+	VPERMT2B.Z     4672(AX), Z7, K2, Z6
+	VMOVDQU64      4864(AX), Z2
+	VPERMT2B.Z     4928(AX), Z7, K3, Z2
+	VPTERNLOGD     $0xfe, Z2, Z6, Z11
+	VMOVDQU64      5120(AX), Z6
+	VPERMT2B.Z     5184(AX), Z7, K4, Z6
+	VPORD          Z6, Z11, Z11
+	VMOVDQU64      4352(AX), Z23
+	VPERMT2B.Z     4416(AX), Z19, K1, Z23
+	VMOVDQU64      4608(AX), Z18
+	VPERMT2B.Z     4672(AX), Z19, K2, Z18
+	VMOVDQU64      4864(AX), Z14
+	VPERMT2B.Z     4928(AX), Z19, K3, Z14
+	VPTERNLOGD     $0xfe, Z14, Z18, Z23
+	VMOVDQU64      5120(AX), Z18
+	VPERMT2B.Z     5184(AX), Z19, K4, Z18
+	VPORD          Z18, Z23, Z23
+	VMOVDQU64      4480(AX), Z6
+	VPERMT2B.Z     4544(AX), Z7, K1, Z6
+	VMOVDQU64      4736(AX), Z2
+	VPERMT2B.Z     4800(AX), Z7, K2, Z2
+	VMOVDQU64      4992(AX), Z8
+	VPERMT2B.Z     5056(AX), Z7, K3, Z8
+	VPTERNLOGD     $0xfe, Z8, Z2, Z6
+	VMOVDQU64      5248(AX), Z2
+	VPERMT2B.Z     5312(AX), Z7, K4, Z2
+	VPORD          Z2, Z6, Z6
+	VMOVDQU64      4480(AX), Z18
+	VPERMT2B.Z     4544(AX), Z19, K1, Z18
+	VMOVDQU64      4736(AX), Z14
+	VPERMT2B.Z     4800(AX), Z19, K2, Z14
+	VMOVDQU64      4992(AX), Z20
+	VPERMT2B.Z     5056(AX), Z19, K3, Z20
+	VPTERNLOGD     $0xfe, Z20, Z14, Z18
+	VMOVDQU64      5248(AX), Z14
+	VPERMT2B.Z     5312(AX), Z19, K4, Z14
+	VPORD          Z14, Z18, Z18
+	VPBLENDMB      Z6, Z11, K5, Z2
+	VGF2P8AFFINEQB $0x00, Z29, Z2, Z8
+	VGF2P8AFFINEQB $0x00, Z30, Z2, Z0
+	VPBLENDMB      Z18, Z23, K6, Z14
+	VGF2P8AFFINEQB $0x00, Z29, Z14, Z20
+	VGF2P8AFFINEQB $0x00, Z30, Z14, Z12
+	VPSHUFB        Z24, Z2, Z9
+	VPSHUFB        Z25, Z8, Z11
+	VPSHUFB        Z26, Z8, Z6
+	VPTERNLOGD     $0x96, Z6, Z11, Z9
+	VPSHUFB        Z27, Z0, Z11
+	VPSHUFB        Z28, Z0, Z6
+	VPTERNLOGD     $0x96, Z6, Z11, Z9
+	VPSHUFB        Z24, Z14, Z21
+	VPSHUFB        Z25, Z20, Z23
+	VPSHUFB        Z26, Z20, Z18
+	VPTERNLOGD     $0x96, Z18, Z23, Z21
+	VPSHUFB        Z27, Z12, Z23
+	VPSHUFB        Z28, Z12, Z18
+	VPTERNLOGD     $0x96, Z18, Z23, Z21
+	VPROLD         $0x08, Z1, Z10
+	VPROLD         $0x08, Z13, Z22
+	VPMOVB2M       Z10, K5
+	VPMOVB2M       Z22, K6
+	VMOVDQU64      4352(AX), Z11
+	VPERMT2B.Z     4416(AX), Z10, K1, Z11
+	VMOVDQU64      4608(AX), Z6
+	VPERMT2B.Z     4672(AX), Z10, K2, Z6
+	VMOVDQU64      4864(AX), Z2
+	VPERMT2B.Z     4928(AX), Z10, K3, Z2
+	VPTERNLOGD     $0xfe, Z2, Z6, Z11
+	VMOVDQU64      5120(AX), Z6
+	VPERMT2B.Z     5184(AX), Z10, K4, Z6
+	VPORD          Z6, Z11, Z11
+	VMOVDQU64      4352(AX), Z23
+	VPERMT2B.Z     4416(AX), Z22, K1, Z23
+	VMOVDQU64      4608(AX), Z18
+	VPERMT2B.Z     4672(AX), Z22, K2, Z18
+	VMOVDQU64      4864(AX), Z14
+	VPERMT2B.Z     4928(AX), Z22, K3, Z14
+	VPTERNLOGD     $0xfe, Z14, Z18, Z23
+	VMOVDQU64      5120(AX), Z18
+	VPERMT2B.Z     5184(AX), Z22, K4, Z18
+	VPORD          Z18, Z23, Z23
+	VMOVDQU64      4480(AX), Z6
+	VPERMT2B.Z     4544(AX), Z10, K1, Z6
+	VMOVDQU64      4736(AX), Z2
+	VPERMT2B.Z     4800(AX), Z10, K2, Z2
+	VMOVDQU64      4992(AX), Z8
+	VPERMT2B.Z     5056(AX), Z10, K3, Z8
+	VPTERNLOGD     $0xfe, Z8, Z2, Z6
+	VMOVDQU64      5248(AX), Z2
+	VPERMT2B.Z     5312(AX), Z10, K4, Z2
+	VPORD          Z2, Z6, Z6
+	VMOVDQU64      4480(AX), Z18
+	VPERMT2B.Z     4544(AX), Z22, K1, Z18
+	VMOVDQU64      4736(AX), Z14
+	VPERMT2B.Z     4800(AX), Z22, K2, Z14
+	VMOVDQU64      4992(AX), Z20
+	VPERMT2B.Z     5056(AX), Z22, K3, Z20
+	VPTERNLOGD     $0xfe, Z20, Z14, Z18
+	VMOVDQU64      5248(AX), Z14
+	VPERMT2B.Z     5312(AX), Z22, K4, Z14
+	VPORD          Z14, Z18, Z18
+	VPBLENDMB      Z6, Z11, K5, Z2
+	VGF2P8AFFINEQB $0x00, Z29, Z2, Z8
+	VGF2P8AFFINEQB $0x00, Z30, Z2, Z0
+	VPBLENDMB      Z18, Z23, K6, Z14
+	VGF2P8AFFINEQB $0x00, Z29, Z14, Z20
+	VGF2P8AFFINEQB $0x00, Z30, Z14, Z12
+	VPSHUFB        Z24, Z2, Z4
+	VPSHUFB        Z25, Z8, Z11
+	VPSHUFB        Z26, Z8, Z6
+	VPTERNLOGD     $0x96, Z6, Z11, Z4
+	VPSHUFB        Z27, Z0, Z11
+	VPSHUFB        Z28, Z0, Z6
+	VPTERNLOGD     $0x96, Z6, Z11, Z4
+	VPSHUFB        Z24, Z14, Z16
+	VPSHUFB        Z25, Z20, Z23
+	VPSHUFB        Z26, Z20, Z18
+	VPTERNLOGD     $0x96, Z18, Z23, Z16
+	VPSHUFB        Z27, Z12, Z23
+	VPSHUFB        Z28, Z12, Z18
+	VPTERNLOGD     $0x96, Z18, Z23, Z16
+	VPADDD         Z4, Z9, Z9
+	VPADDD         Z9, Z4, Z4
+	VPADDD.BCST    4176(AX), Z9, Z9
+	VPADDD.BCST    4180(AX), Z4, Z4
+	VPADDD         Z16, Z21, Z21
+	VPADDD         Z21, Z16, Z16
+	VPADDD.BCST    4176(AX), Z21, Z21
+	VPADDD.BCST    4180(AX), Z16, Z16
+	VPXORD         Z5, Z9, Z9
+	VPROLD         $0x1f, Z9, Z9
+	VPROLD         $0x01, Z3, Z3
+	VPXORD         Z4, Z3, Z3
+	VPXORD         Z17, Z21, Z21
+	VPROLD         $0x1f, Z21, Z21
+	VPROLD         $0x01, Z15, Z15
+	VPXORD         Z16, Z15, Z15
+	VPMOVB2M       Z9, K5
+	VPMOVB2M       Z21, K6
+	VMOVDQU64      4352(AX), Z2
+	VPERMT2B.Z     4416(AX), Z9, K1, Z2
+	VMOVDQU64      4608(AX), Z8
+	VPERMT2B.Z     4672(AX), Z9, K2, Z8
+	VMOVDQU64      4864(AX), Z0
+	VPERMT2B.Z     4928(AX), Z9, K3, Z0
+	VPTERNLOGD     $0xfe, Z0, Z8, Z2
+	VMOVDQU64      5120(AX), Z8
+	VPERMT2B.Z     5184(AX), Z9, K4, Z8
+	VPORD          Z8, Z2, Z2
+	VMOVDQU64      4352(AX), Z14
+	VPERMT2B.Z     4416(AX), Z21, K1, Z14
+	VMOVDQU64      4608(AX), Z20
+	VPERMT2B.Z     4672(AX), Z21, K2, Z20
+	VMOVDQU64      4864(AX), Z12
+	VPERMT2B.Z     4928(AX), Z21, K3, Z12
+	VPTERNLOGD     $0xfe, Z12, Z20, Z14
+	VMOVDQU64      5120(AX), Z20
+	VPERMT2B.Z     5184(AX), Z21, K4, Z20
+	VPORD          Z20, Z14, Z14
+	VMOVDQU64      4480(AX), Z8
+	VPERMT2B.Z     4544(AX), Z9, K1, Z8
+	VMOVDQU64      4736(AX), Z0
+	VPERMT2B.Z     4800(AX), Z9, K2, Z0
+	VMOVDQU64      4992(AX), Z10
+	VPERMT2B.Z     5056(AX), Z9, K3, Z10
+	VPTERNLOGD     $0xfe, Z10, Z0, Z8
+	VMOVDQU64      5248(AX), Z0
+	VPERMT2B.Z     5312(AX), Z9, K4, Z0
+	VPORD          Z0, Z8, Z8
+	VMOVDQU64      4480(AX), Z20
+	VPERMT2B.Z     4544(AX), Z21, K1, Z20
+	VMOVDQU64      4736(AX), Z12
+	VPERMT2B.Z     4800(AX), Z21, K2, Z12
+	VMOVDQU64      4992(AX), Z22
+	VPERMT2B.Z     5056(AX), Z21, K3, Z22
+	VPTERNLOGD     $0xfe, Z22, Z12, Z20
+	VMOVDQU64      5248(AX), Z12
+	VPERMT2B.Z     5312(AX), Z21, K4, Z12
+	VPORD          Z12, Z20, Z20
+	VPBLENDMB      Z8, Z2, K5, Z0
+	VGF2P8AFFINEQB $0x00, Z29, Z0, Z10
+	VGF2P8AFFINEQB $0x00, Z30, Z0, Z4
+	VPBLENDMB      Z20, Z14, K6, Z12
+	VGF2P8AFFINEQB $0x00, Z29, Z12, Z22
+	VGF2P8AFFINEQB $0x00, Z30, Z12, Z16
+	VPSHUFB        Z24, Z0, Z11
+	VPSHUFB        Z25, Z10, Z2
+	VPSHUFB        Z26, Z10, Z8
+	VPTERNLOGD     $0x96, Z8, Z2, Z11
+	VPSHUFB        Z27, Z4, Z2
+	VPSHUFB        Z28, Z4, Z8
+	VPTERNLOGD     $0x96, Z8, Z2, Z11
+	VPSHUFB        Z24, Z12, Z23
+	VPSHUFB        Z25, Z22, Z14
+	VPSHUFB        Z26, Z22, Z20
+	VPTERNLOGD     $0x96, Z20, Z14, Z23
+	VPSHUFB        Z27, Z16, Z14
+	VPSHUFB        Z28, Z16, Z20
+	VPTERNLOGD     $0x96, Z20, Z14, Z23
+	VPROLD         $0x08, Z3, Z5
+	VPROLD         $0x08, Z15, Z17
+	VPMOVB2M       Z5, K5
+	VPMOVB2M       Z17, K6
+	VMOVDQU64      4352(AX), Z2
+	VPERMT2B.Z     4416(AX), Z5, K1, Z2
+	VMOVDQU64      4608(AX), Z8
+	VPERMT2B.Z     4672(AX), Z5, K2, Z8
+	VMOVDQU64      4864(AX), Z0
+	VPERMT2B.Z     4928(AX), Z5, K3, Z0
+	VPTERNLOGD     $0xfe, Z0, Z8, Z2
+	VMOVDQU64      5120(AX), Z8
+	VPERMT2B.Z     5184(AX), Z5, K4, Z8
+	VPORD          Z8, Z2, Z2
+	VMOVDQU64      4352(AX), Z14
+	VPERMT2B.Z     4416(AX), Z17, K1, Z14
+	VMOVDQU64      4608(AX), Z20
+	VPERMT2B.Z     4672(AX), Z17, K2, Z20
+	VMOVDQU64      4864(AX), Z12
+	VPERMT2B.Z     4928(AX), Z17, K3, Z12
+	VPTERNLOGD     $0xfe, Z12, Z20, Z14
+	VMOVDQU64      5120(AX), Z20
+	VPERMT2B.Z     5184(AX), Z17, K4, Z20
+	VPORD          Z20, Z14, Z14
+	VMOVDQU64      4480(AX), Z8
+	VPERMT2B.Z     4544(AX), Z5, K1, Z8
+	VMOVDQU64      4736(AX), Z0
+	VPERMT2B.Z     4800(AX), Z5, K2, Z0
+	VMOVDQU64      4992(AX), Z10
+	VPERMT2B.Z     5056(AX), Z5, K3, Z10
+	VPTERNLOGD     $0xfe, Z10, Z0, Z8
+	VMOVDQU64      5248(AX), Z0
+	VPERMT2B.Z     5312(AX), Z5, K4, Z0
+	VPORD          Z0, Z8, Z8
+	VMOVDQU64      4480(AX), Z20
+	VPERMT2B.Z     4544(AX), Z17, K1, Z20
+	VMOVDQU64      4736(AX), Z12
+	VPERMT2B.Z     4800(AX), Z17, K2, Z12
+	VMOVDQU64      4992(AX), Z22
+	VPERMT2B.Z     5056(AX), Z17, K3, Z22
+	VPTERNLOGD     $0xfe, Z22, Z12, Z20
+	VMOVDQU64      5248(AX), Z12
+	VPERMT2B.Z     5312(AX), Z17, K4, Z12
+	VPORD          Z12, Z20, Z20
+	VPBLENDMB      Z8, Z2, K5, Z0
+	VGF2P8AFFINEQB $0x00, Z29, Z0, Z10
+	VGF2P8AFFINEQB $0x00, Z30, Z0, Z4
+	VPBLENDMB      Z20, Z14, K6, Z12
+	VGF2P8AFFINEQB $0x00, Z29, Z12, Z22
+	VGF2P8AFFINEQB $0x00, Z30, Z12, Z16
+	VPSHUFB        Z24, Z0, Z6
+	VPSHUFB        Z25, Z10, Z2
+	VPSHUFB        Z26, Z10, Z8
+	VPTERNLOGD     $0x96, Z8, Z2, Z6
+	VPSHUFB        Z27, Z4, Z2
+	VPSHUFB        Z28, Z4, Z8
+	VPTERNLOGD     $0x96, Z8, Z2, Z6
+	VPSHUFB        Z24, Z12, Z18
+	VPSHUFB        Z25, Z22, Z14
+	VPSHUFB        Z26, Z22, Z20
+	VPTERNLOGD     $0x96, Z20, Z14, Z18
+	VPSHUFB        Z27, Z16, Z14
+	VPSHUFB        Z28, Z16, Z20
+	VPTERNLOGD     $0x96, Z20, Z14, Z18
+	VPADDD         Z6, Z11, Z11
+	VPADDD         Z11, Z6, Z6
+	VPADDD.BCST    4184(AX), Z11, Z11
+	VPADDD.BCST    4188(AX), Z6, Z6
+	VPADDD         Z18, Z23, Z23
+	VPADDD         Z23, Z18, Z18
+	VPADDD.BCST    4184(AX), Z23, Z23
+	VPADDD.BCST    4188(AX), Z18, Z18
+	VPXORD         Z7, Z11, Z11
+	VPROLD         $0x1f, Z11, Z11
+	VPROLD         $0x01, Z1, Z1
+	VPXORD         Z6, Z1, Z1
+	VPXORD         Z19, Z23, Z23
+	VPROLD         $0x1f, Z23, Z23
+	VPROLD         $0x01, Z13, Z13
+	VPXORD         Z18, Z13, Z13
+	VPMOVB2M       Z11, K5
+	VPMOVB2M       Z23, K6
+	VMOVDQU64      4352(AX), Z0
+	VPERMT2B.Z     4416(AX), Z11, K1, Z0
+	VMOVDQU64      4608(AX), Z10
+	VPERMT2B.Z     4672(AX), Z11, K2, Z10
+	VMOVDQU64      4864(AX), Z4
+	VPERMT2B.Z     4928(AX), Z11, K3, Z4
+	VPTERNLOGD     $0xfe, Z4, Z10, Z0
+	VMOVDQU64      5120(AX), Z10
+	VPERMT2B.Z     5184(AX), Z11, K4, Z10
+	VPORD          Z10, Z0, Z0
+	VMOVDQU64      4352(AX), Z12
+	VPERMT2B.Z     4416(AX), Z23, K1, Z12
+	VMOVDQU64      4608(AX), Z22
+	VPERMT2B.Z     4672(AX), Z23, K2, Z22
+	VMOVDQU64      4864(AX), Z16
+	VPERMT2B.Z     4928(AX), Z23, K3, Z16
+	VPTERNLOGD     $0xfe, Z16, Z22, Z12
+	VMOVDQU64      5120(AX), Z22
+	VPERMT2B.Z     5184(AX), Z23, K4, Z22
+	VPORD          Z22, Z12, Z12
+	VMOVDQU64      4480(AX), Z10
+	VPERMT2B.Z     4544(AX), Z11, K1, Z10
+	VMOVDQU64      4736(AX), Z4
+	VPERMT2B.Z     4800(AX), Z11, K2, Z4
+	VMOVDQU64      4992(AX), Z5
+	VPERMT2B.Z     5056(AX), Z11, K3, Z5
+	VPTERNLOGD     $0xfe, Z5, Z4, Z10
+	VMOVDQU64      5248(AX), Z4
+	VPERMT2B.Z     5312(AX), Z11, K4, Z4
+	VPORD          Z4, Z10, Z10
+	VMOVDQU64      4480(AX), Z22
+	VPERMT2B.Z     4544(AX), Z23, K1, Z22
+	VMOVDQU64      4736(AX), Z16
+	VPERMT2B.Z     4800(AX), Z23, K2, Z16
+	VMOVDQU64      4992(AX), Z17
+	VPERMT2B.Z     5056(AX), Z23, K3, Z17
+	VPTERNLOGD     $0xfe, Z17, Z16, Z22
+	VMOVDQU64      5248(AX), Z16
+	VPERMT2B.Z     5312(AX), Z23, K4, Z16
+	VPORD          Z16, Z22, Z22
+	VPBLENDMB      Z10, Z0, K5, Z4
+	VGF2P8AFFINEQB $0x00, Z29, Z4, Z5
+	VGF2P8AFFINEQB $0x00, Z30, Z4, Z6
+	VPBLENDMB      Z22, Z12, K6, Z16
+	VGF2P8AFFINEQB $0x00, Z29, Z16, Z17
+	VGF2P8AFFINEQB $0x00, Z30, Z16, Z18
+	VPSHUFB        Z24, Z4, Z2
+	VPSHUFB        Z25, Z5, Z0
+	VPSHUFB        Z26, Z5, Z10
+	VPTERNLOGD     $0x96, Z10, Z0, Z2
+	VPSHUFB        Z27, Z6, Z0
+	VPSHUFB        Z28, Z6, Z10
+	VPTERNLOGD     $0x96, Z10, Z0, Z2
+	VPSHUFB        Z24, Z16, Z14
+	VPSHUFB        Z25, Z17, Z12
+	VPSHUFB        Z26, Z17, Z22
+	VPTERNLOGD     $0x96, Z22, Z12, Z14
+	VPSHUFB        Z27, Z18, Z12
+	VPSHUFB        Z28, Z18, Z22
+	VPTERNLOGD     $0x96, Z22, Z12, Z14
+	VPROLD         $0x08, Z1, Z7
+	VPROLD         $0x08, Z13, Z19
+	VPMOVB2M       Z7, K5
+	VPMOVB2M       Z19, K6
+	VMOVDQU64      4352(AX), Z0
+	VPERMT2B.Z     4416(AX), Z7, K1, Z0
+	VMOVDQU64      4608(AX), Z10
+	VPERMT2B.Z     4672(AX), Z7, K2, Z10
+	VMOVDQU64      4864(AX), Z4
+	VPERMT2B.Z     4928(AX), Z7, K3, Z4
+	VPTERNLOGD     $0xfe, Z4, Z10, Z0
+	VMOVDQU64      5120(AX), Z10
+	VPERMT2B.Z     5184(AX), Z7, K4, Z10
+	VPORD          Z10, Z0, Z0
+	VMOVDQU64      4352(AX), Z12
+	VPERMT2B.Z     4416(AX), Z19, K1, Z12
+	VMOVDQU64      4608(AX), Z22
+	VPERMT2B.Z     4672(AX), Z19, K2, Z22
+	VMOVDQU64      4864(AX), Z16
+	VPERMT2B.Z     4928(AX), Z19, K3, Z16
+	VPTERNLOGD     $0xfe, Z16, Z22, Z12
+	VMOVDQU64      5120(AX), Z22
+	VPERMT2B.Z     5184(AX), Z19, K4, Z22
+	VPORD          Z22, Z12, Z12
+	VMOVDQU64      4480(AX), Z10
+	VPERMT2B.Z     4544(AX), Z7, K1, Z10
+	VMOVDQU64      4736(AX), Z4
+	VPERMT2B.Z     4800(AX), Z7, K2, Z4
+	VMOVDQU64      4992(AX), Z5
+	VPERMT2B.Z     5056(AX), Z7, K3, Z5
+	VPTERNLOGD     $0xfe, Z5, Z4, Z10
+	VMOVDQU64      5248(AX), Z4
+	VPERMT2B.Z     5312(AX), Z7, K4, Z4
+	VPORD          Z4, Z10, Z10
+	VMOVDQU64      4480(AX), Z22
+	VPERMT2B.Z     4544(AX), Z19, K1, Z22
+	VMOVDQU64      4736(AX), Z16
+	VPERMT2B.Z     4800(AX), Z19, K2, Z16
+	VMOVDQU64      4992(AX), Z17
+	VPERMT2B.Z     5056(AX), Z19, K3, Z17
+	VPTERNLOGD     $0xfe, Z17, Z16, Z22
+	VMOVDQU64      5248(AX), Z16
+	VPERMT2B.Z     5312(AX), Z19, K4, Z16
+	VPORD          Z16, Z22, Z22
+	VPBLENDMB      Z10, Z0, K5, Z4
+	VGF2P8AFFINEQB $0x00, Z29, Z4, Z5
+	VGF2P8AFFINEQB $0x00, Z30, Z4, Z6
+	VPBLENDMB      Z22, Z12, K6, Z16
+	VGF2P8AFFINEQB $0x00, Z29, Z16, Z17
+	VGF2P8AFFINEQB $0x00, Z30, Z16, Z18
+	VPSHUFB        Z24, Z4, Z8
+	VPSHUFB        Z25, Z5, Z0
+	VPSHUFB        Z26, Z5, Z10
+	VPTERNLOGD     $0x96, Z10, Z0, Z8
+	VPSHUFB        Z27, Z6, Z0
+	VPSHUFB        Z28, Z6, Z10
+	VPTERNLOGD     $0x96, Z10, Z0, Z8
+	VPSHUFB        Z24, Z16, Z20
+	VPSHUFB        Z25, Z17, Z12
+	VPSHUFB        Z26, Z17, Z22
+	VPTERNLOGD     $0x96, Z22, Z12, Z20
+	VPSHUFB        Z27, Z18, Z12
+	VPSHUFB        Z28, Z18, Z22
+	VPTERNLOGD     $0x96, Z22, Z12, Z20
+	VPADDD         Z8, Z2, Z2
+	VPADDD         Z2, Z8, Z8
+	VPADDD.BCST    4192(AX), Z2, Z2
+	VPADDD.BCST    4196(AX), Z8, Z8
+	VPADDD         Z20, Z14, Z14
+	VPADDD         Z14, Z20, Z20
+	VPADDD.BCST    4192(AX), Z14, Z14
+	VPADDD.BCST    4196(AX), Z20, Z20
+	VPXORD         Z9, Z2, Z2
+	VPROLD         $0x1f, Z2, Z2
+	VPROLD         $0x01, Z3, Z3
+	VPXORD         Z8, Z3, Z3
+	VPXORD         Z21, Z14, Z14
+	VPROLD         $0x1f, Z14, Z14
+	VPROLD         $0x01, Z15, Z15
+	VPXORD         Z20, Z15, Z15
+	VPMOVB2M       Z2, K5
+	VPMOVB2M       Z14, K6
+	VMOVDQU64      4352(AX), Z4
+	VPERMT2B.Z     4416(AX), Z2, K1, Z4
+	VMOVDQU64      4608(AX), Z5
+	VPERMT2B.Z     4672(AX), Z2, K2, Z5
+	VMOVDQU64      4864(AX), Z6
+	VPERMT2B.Z     4928(AX), Z2, K3, Z6
+	VPTERNLOGD     $0xfe, Z6, Z5, Z4
+	VMOVDQU64      5120(AX), Z5
+	VPERMT2B.Z     5184(AX), Z2, K4, Z5
+	VPORD          Z5, Z4, Z4
+	VMOVDQU64      4352(AX), Z16
+	VPERMT2B.Z     4416(AX), Z14, K1, Z16
+	VMOVDQU64      4608(AX), Z17
+	VPERMT2B.Z     4672(AX), Z14, K2, Z17
+	VMOVDQU64      4864(AX), Z18
+	VPERMT2B.Z     4928(AX), Z14, K3, Z18
+	VPTERNLOGD     $0xfe, Z18, Z17, Z16
+	VMOVDQU64      5120(AX), Z17
+	VPERMT2B.Z     5184(AX), Z14, K4, Z17
+	VPORD          Z17, Z16, Z16
+	VMOVDQU64      4480(AX), Z5
+	VPERMT2B.Z     4544(AX), Z2, K1, Z5
+	VMOVDQU64      4736(AX), Z6
+	VPERMT2B.Z     4800(AX), Z2, K2, Z6
+	VMOVDQU64      4992(AX), Z7
+	VPERMT2B.Z     5056(AX), Z2, K3, Z7
+	VPTERNLOGD     $0xfe, Z7, Z6, Z5
+	VMOVDQU64      5248(AX), Z6
+	VPERMT2B.Z     5312(AX), Z2, K4, Z6
+	VPORD          Z6, Z5, Z5
+	VMOVDQU64      4480(AX), Z17
+	VPERMT2B.Z     4544(AX), Z14, K1, Z17
+	VMOVDQU64      4736(AX), Z18
+	VPERMT2B.Z     4800(AX), Z14, K2, Z18
+	VMOVDQU64      4992(AX), Z19
+	VPERMT2B.Z     5056(AX), Z14, K3, Z19
+	VPTERNLOGD     $0xfe, Z19, Z18, Z17
+	VMOVDQU64      5248(AX), Z18
+	VPERMT2B.Z     5312(AX), Z14, K4, Z18
+	VPORD          Z18, Z17, Z17
+	VPBLENDMB      Z5, Z4, K5, Z6
+	VGF2P8AFFINEQB $0x00, Z29, Z6, Z7
+	VGF2P8AFFINEQB $0x00, Z30, Z6, Z8
+	VPBLENDMB      Z17, Z16, K6, Z18
+	VGF2P8AFFINEQB $0x00, Z29, Z18, Z19
+	VGF2P8AFFINEQB $0x00, Z30, Z18, Z20
+	VPSHUFB        Z24, Z6, Z0
+	VPSHUFB        Z25, Z7, Z4
+	VPSHUFB        Z26, Z7, Z5
+	VPTERNLOGD     $0x96, Z5, Z4, Z0
+	VPSHUFB        Z27, Z8, Z4
+	VPSHUFB        Z28, Z8, Z5
+	VPTERNLOGD     $0x96, Z5, Z4, Z0
+	VPSHUFB        Z24, Z18, Z12
+	VPSHUFB        Z25, Z19, Z16
+	VPSHUFB        Z26, Z19, Z17
+	VPTERNLOGD     $0x96, Z17, Z16, Z12
+	VPSHUFB        Z27, Z20, Z16
+	VPSHUFB        Z28, Z20, Z17
+	VPTERNLOGD     $0x96, Z17, Z16, Z12
+	VPROLD         $0x08, Z3, Z9
+	VPROLD         $0x08, Z15, Z21
+	VPMOVB2M       Z9, K5
+	VPMOVB2M       Z21, K6
+	VMOVDQU64      4352(AX), Z4
+	VPERMT2B.Z     4416(AX), Z9, K1, Z4
+	VMOVDQU64      4608(AX), Z5
+	VPERMT2B.Z     4672(AX), Z9, K2, Z5
+	VMOVDQU64      4864(AX), Z6
+	VPERMT2B.Z     4928(AX), Z9, K3, Z6
+	VPTERNLOGD     $0xfe, Z6, Z5, Z4
+	VMOVDQU64      5120(AX), Z5
+	VPERMT2B.Z     5184(AX), Z9, K4, Z5
+	VPORD          Z5, Z4, Z4
+	VMOVDQU64      4352(AX), Z16
+	VPERMT2B.Z     4416(AX), Z21, K1, Z16
+	VMOVDQU64      4608(AX), Z17
+	VPERMT2B.Z     4672(AX), Z21, K2, Z17
+	VMOVDQU64      4864(AX), Z18
+	VPERMT2B.Z     4928(AX), Z21, K3, Z18
+	VPTERNLOGD     $0xfe, Z18, Z17, Z16
+	VMOVDQU64      5120(AX), Z17
+	VPERMT2B.Z     5184(AX), Z21, K4, Z17
+	VPORD          Z17, Z16, Z16
+	VMOVDQU64      4480(AX), Z5
+	VPERMT2B.Z     4544(AX), Z9, K1, Z5
+	VMOVDQU64      4736(AX), Z6
+	VPERMT2B.Z     4800(AX), Z9, K2, Z6
+	VMOVDQU64      4992(AX), Z7
+	VPERMT2B.Z     5056(AX), Z9, K3, Z7
+	VPTERNLOGD     $0xfe, Z7, Z6, Z5
+	VMOVDQU64      5248(AX), Z6
+	VPERMT2B.Z     5312(AX), Z9, K4, Z6
+	VPORD          Z6, Z5, Z5
+	VMOVDQU64      4480(AX), Z17
+	VPERMT2B.Z     4544(AX), Z21, K1, Z17
+	VMOVDQU64      4736(AX), Z18
+	VPERMT2B.Z     4800(AX), Z21, K2, Z18
+	VMOVDQU64      4992(AX), Z19
+	VPERMT2B.Z     5056(AX), Z21, K3, Z19
+	VPTERNLOGD     $0xfe, Z19, Z18, Z17
+	VMOVDQU64      5248(AX), Z18
+	VPERMT2B.Z     5312(AX), Z21, K4, Z18
+	VPORD          Z18, Z17, Z17
+	VPBLENDMB      Z5, Z4, K5, Z6
+	VGF2P8AFFINEQB $0x00, Z29, Z6, Z7
+	VGF2P8AFFINEQB $0x00, Z30, Z6, Z8
+	VPBLENDMB      Z17, Z16, K6, Z18
+	VGF2P8AFFINEQB $0x00, Z29, Z18, Z19
+	VGF2P8AFFINEQB $0x00, Z30, Z18, Z20
+	VPSHUFB        Z24, Z6, Z10
+	VPSHUFB        Z25, Z7, Z4
+	VPSHUFB        Z26, Z7, Z5
+	VPTERNLOGD     $0x96, Z5, Z4, Z10
+	VPSHUFB        Z27, Z8, Z4
+	VPSHUFB        Z28, Z8, Z5
+	VPTERNLOGD     $0x96, Z5, Z4, Z10
+	VPSHUFB        Z24, Z18, Z22
+	VPSHUFB        Z25, Z19, Z16
+	VPSHUFB        Z26, Z19, Z17
+	VPTERNLOGD     $0x96, Z17, Z16, Z22
+	VPSHUFB        Z27, Z20, Z16
+	VPSHUFB        Z28, Z20, Z17
+	VPTERNLOGD     $0x96, Z17, Z16, Z22
+	VPADDD         Z10, Z0, Z0
+	VPADDD         Z0, Z10, Z10
+	VPADDD.BCST    4200(AX), Z0, Z0
+	VPADDD.BCST    4204(AX), Z10, Z10
+	VPADDD         Z22, Z12, Z12
+	VPADDD         Z12, Z22, Z22
+	VPADDD.BCST    4200(AX), Z12, Z12
+	VPADDD.BCST    4204(AX), Z22, Z22
+	VPXORD         Z11, Z0, Z0
+	VPROLD         $0x1f, Z0, Z0
+	VPROLD         $0x01, Z1, Z1
+	VPXORD         Z10, Z1, Z1
+	VPXORD         Z23, Z12, Z12
+	VPROLD         $0x1f, Z12, Z12
+	VPROLD         $0x01, Z13, Z13
+	VPXORD         Z22, Z13, Z13
+	VPMOVB2M       Z0, K5
+	VPMOVB2M       Z12, K6
+	VMOVDQU64      4352(AX), Z6
+	VPERMT2B.Z     4416(AX), Z0, K1, Z6
+	VMOVDQU64      4608(AX), Z7
+	VPERMT2B.Z     4672(AX), Z0, K2, Z7
+	VMOVDQU64      4864(AX), Z8
+	VPERMT2B.Z     4928(AX), Z0, K3, Z8
+	VPTERNLOGD     $0xfe, Z8, Z7, Z6
+	VMOVDQU64      5120(AX), Z7
+	VPERMT2B.Z     5184(AX), Z0, K4, Z7
+	VPORD          Z7, Z6, Z6
+	VMOVDQU64      4352(AX), Z18
+	VPERMT2B.Z     4416(AX), Z12, K1, Z18
+	VMOVDQU64      4608(AX), Z19
+	VPERMT2B.Z     4672(AX), Z12, K2, Z19
+	VMOVDQU64      4864(AX), Z20
+	VPERMT2B.Z     4928(AX), Z12, K3, Z20
+	VPTERNLOGD     $0xfe, Z20, Z19, Z18
+	VMOVDQU64      5120(AX), Z19
+	VPERMT2B.Z     5184(AX), Z12, K4, Z19
+	VPORD          Z19, Z18, Z18
+	VMOVDQU64      4480(AX), Z7
+	VPERMT2B.Z     4544(AX), Z0, K1, Z7
+	VMOVDQU64      4736(AX), Z8
+	VPERMT2B.Z     4800(AX), Z0, K2, Z8
+	VMOVDQU64      4992(AX), Z9
+	VPERMT2B.Z     5056(AX), Z0, K3, Z9
+	VPTERNLOGD     $0xfe, Z9, Z8, Z7
+	VMOVDQU64      5248(AX), Z8
+	VPERMT2B.Z     5312(AX), Z0, K4, Z8
+	VPORD          Z8, Z7, Z7
+	VMOVDQU64      4480(AX), Z19
+	VPERMT2B.Z     4544(AX), Z12, K1, Z19
+	VMOVDQU64      4736(AX), Z20
+	VPERMT2B.Z     4800(AX), Z12, K2, Z20
+	VMOVDQU64      4992(AX), Z21
+	VPERMT2B.Z     5056(AX), Z12, K3, Z21
+	VPTERNLOGD     $0xfe, Z21, Z20, Z19
+	VMOVDQU64      5248(AX), Z20
+	VPERMT2B.Z     5312(AX), Z12, K4, Z20
+	VPORD          Z20, Z19, Z19
+	VPBLENDMB      Z7, Z6, K5, Z8
+	VGF2P8AFFINEQB $0x00, Z29, Z8, Z9
+	VGF2P8AFFINEQB $0x00, Z30, Z8, Z10
+	VPBLENDMB      Z19, Z18, K6, Z20
+	VGF2P8AFFINEQB $0x00, Z29, Z20, Z21
+	VGF2P8AFFINEQB $0x00, Z30, Z20, Z22
+	VPSHUFB        Z24, Z8, Z4
+	VPSHUFB        Z25, Z9, Z6
+	VPSHUFB        Z26, Z9, Z7
+	VPTERNLOGD     $0x96, Z7, Z6, Z4
+	VPSHUFB        Z27, Z10, Z6
+	VPSHUFB        Z28, Z10, Z7
+	VPTERNLOGD     $0x96, Z7, Z6, Z4
+	VPSHUFB        Z24, Z20, Z16
+	VPSHUFB        Z25, Z21, Z18
+	VPSHUFB        Z26, Z21, Z19
+	VPTERNLOGD     $0x96, Z19, Z18, Z16
+	VPSHUFB        Z27, Z22, Z18
+	VPSHUFB        Z28, Z22, Z19
+	VPTERNLOGD     $0x96, Z19, Z18, Z16
+	VPROLD         $0x08, Z1, Z11
+	VPROLD         $0x08, Z13, Z23
+	VPMOVB2M       Z11, K5
+	VPMOVB2M       Z23, K6
+	VMOVDQU64      4352(AX), Z6
+	VPERMT2B.Z     4416(AX), Z11, K1, Z6
+	VMOVDQU64      4608(AX), Z7
+	VPERMT2B.Z     4672(AX), Z11, K2, Z7
+	VMOVDQU64      4864(AX), Z8
+	VPERMT2B.Z     4928(AX), Z11, K3, Z8
+	VPTERNLOGD     $0xfe, Z8, Z7, Z6
+	VMOVDQU64      5120(AX), Z7
+	VPERMT2B.Z     5184(AX), Z11, K4, Z7
+	VPORD          Z7, Z6, Z6
+	VMOVDQU64      4352(AX), Z18
+	VPERMT2B.Z     4416(AX), Z23, K1, Z18
+	VMOVDQU64      4608(AX), Z19
+	VPERMT2B.Z     4672(AX), Z23, K2, Z19
+	VMOVDQU64      4864(AX), Z20
+	VPERMT2B.Z     4928(AX), Z23, K3, Z20
+	VPTERNLOGD     $0xfe, Z20, Z19, Z18
+	VMOVDQU64      5120(AX), Z19
+	VPERMT2B.Z     5184(AX), Z23, K4, Z19
+	VPORD          Z19, Z18, Z18
+	VMOVDQU64      4480(AX), Z7
+	VPERMT2B.Z     4544(AX), Z11, K1, Z7
+	VMOVDQU64      4736(AX), Z8
+	VPERMT2B.Z     4800(AX), Z11, K2, Z8
+	VMOVDQU64      4992(AX), Z9
+	VPERMT2B.Z     5056(AX), Z11, K3, Z9
+	VPTERNLOGD     $0xfe, Z9, Z8, Z7
+	VMOVDQU64      5248(AX), Z8
+	VPERMT2B.Z     5312(AX), Z11, K4, Z8
+	VPORD          Z8, Z7, Z7
+	VMOVDQU64      4480(AX), Z19
+	VPERMT2B.Z     4544(AX), Z23, K1, Z19
+	VMOVDQU64      4736(AX), Z20
+	VPERMT2B.Z     4800(AX), Z23, K2, Z20
+	VMOVDQU64      4992(AX), Z21
+	VPERMT2B.Z     5056(AX), Z23, K3, Z21
+	VPTERNLOGD     $0xfe, Z21, Z20, Z19
+	VMOVDQU64      5248(AX), Z20
+	VPERMT2B.Z     5312(AX), Z23, K4, Z20
+	VPORD          Z20, Z19, Z19
+	VPBLENDMB      Z7, Z6, K5, Z8
+	VGF2P8AFFINEQB $0x00, Z29, Z8, Z9
+	VGF2P8AFFINEQB $0x00, Z30, Z8, Z10
+	VPBLENDMB      Z19, Z18, K6, Z20
+	VGF2P8AFFINEQB $0x00, Z29, Z20, Z21
+	VGF2P8AFFINEQB $0x00, Z30, Z20, Z22
+	VPSHUFB        Z24, Z8, Z5
+	VPSHUFB        Z25, Z9, Z6
+	VPSHUFB        Z26, Z9, Z7
+	VPTERNLOGD     $0x96, Z7, Z6, Z5
+	VPSHUFB        Z27, Z10, Z6
+	VPSHUFB        Z28, Z10, Z7
+	VPTERNLOGD     $0x96, Z7, Z6, Z5
+	VPSHUFB        Z24, Z20, Z17
+	VPSHUFB        Z25, Z21, Z18
+	VPSHUFB        Z26, Z21, Z19
+	VPTERNLOGD     $0x96, Z19, Z18, Z17
+	VPSHUFB        Z27, Z22, Z18
+	VPSHUFB        Z28, Z22, Z19
+	VPTERNLOGD     $0x96, Z19, Z18, Z17
+	VPADDD         Z5, Z4, Z4
+	VPADDD         Z4, Z5, Z5
+	VPADDD.BCST    4208(AX), Z4, Z4
+	VPADDD.BCST    4212(AX), Z5, Z5
+	VPADDD         Z17, Z16, Z16
+	VPADDD         Z16, Z17, Z17
+	VPADDD.BCST    4208(AX), Z16, Z16
+	VPADDD.BCST    4212(AX), Z17, Z17
+	VPXORD         Z2, Z4, Z4
+	VPROLD         $0x1f, Z4, Z4
+	VPROLD         $0x01, Z3, Z3
+	VPXORD         Z5, Z3, Z3
+	VPXORD         Z14, Z16, Z16
+	VPROLD         $0x1f, Z16, Z16
+	VPROLD         $0x01, Z15, Z15
+	VPXORD         Z17, Z15, Z15
+	VPMOVB2M       Z4, K5
+	VPMOVB2M       Z16, K6
+	VMOVDQU64      4352(AX), Z8
+	VPERMT2B.Z     4416(AX), Z4, K1, Z8
+	VMOVDQU64      4608(AX), Z9
+	VPERMT2B.Z     4672(AX), Z4, K2, Z9
+	VMOVDQU64      4864(AX), Z10
+	VPERMT2B.Z     4928(AX), Z4, K3, Z10
+	VPTERNLOGD     $0xfe, Z10, Z9, Z8
+	VMOVDQU64      5120(AX), Z9
+	VPERMT2B.Z     5184(AX), Z4, K4, Z9
+	VPORD          Z9, Z8, Z8
+	VMOVDQU64      4352(AX), Z20
+	VPERMT2B.Z     4416(AX), Z16, K1, Z20
+	VMOVDQU64      4608(AX), Z21
+	VPERMT2B.Z     4672(AX), Z16, K2, Z21
+	VMOVDQU64      4864(AX), Z22
+	VPERMT2B.Z     4928(AX), Z16, K3, Z22
+	VPTERNLOGD     $0xfe, Z22, Z21, Z20
+	VMOVDQU64      5120(AX), Z21
+	VPERMT2B.Z     5184(AX), Z16, K4, Z21
+	VPORD          Z21, Z20, Z20
+	VMOVDQU64      4480(AX), Z9
+	VPERMT2B.Z     4544(AX), Z4, K1, Z9
+	VMOVDQU64      4736(AX), Z10
+	VPERMT2B.Z     4800(AX), Z4, K2, Z10
+	VMOVDQU64      4992(AX), Z11
+	VPERMT2B.Z     5056(AX), Z4, K3, Z11
+	VPTERNLOGD     $0xfe, Z11, Z10, Z9
+	VMOVDQU64      5248(AX), Z10
+	VPERMT2B.Z     5312(AX), Z4, K4, Z10
+	VPORD          Z10, Z9, Z9
+	VMOVDQU64      4480(AX), Z21
+	VPERMT2B.Z     4544(AX), Z16, K1, Z21
+	VMOVDQU64      4736(AX), Z22
+	VPERMT2B.Z     4800(AX), Z16, K2, Z22
+	VMOVDQU64      4992(AX), Z23
+	VPERMT2B.Z     5056(AX), Z16, K3, Z23
+	VPTERNLOGD     $0xfe, Z23, Z22, Z21
+	VMOVDQU64      5248(AX), Z22
+	VPERMT2B.Z     5312(AX), Z16, K4, Z22
+	VPORD          Z22, Z21, Z21
+	VPBLENDMB      Z9, Z8, K5, Z10
+	VGF2P8AFFINEQB $0x00, Z29, Z10, Z11
+	VGF2P8AFFINEQB $0x00, Z30, Z10, Z5
+	VPBLENDMB      Z21, Z20, K6, Z22
+	VGF2P8AFFINEQB $0x00, Z29, Z22, Z23
+	VGF2P8AFFINEQB $0x00, Z30, Z22, Z17
+	VPSHUFB        Z24, Z10, Z6
+	VPSHUFB        Z25, Z11, Z8
+	VPSHUFB        Z26, Z11, Z9
+	VPTERNLOGD     $0x96, Z9, Z8, Z6
+	VPSHUFB        Z27, Z5, Z8
+	VPSHUFB        Z28, Z5, Z9
+	VPTERNLOGD     $0x96, Z9, Z8, Z6
+	VPSHUFB        Z24, Z22, Z18
+	VPSHUFB        Z25, Z23, Z20
+	VPSHUFB        Z26, Z23, Z21
+	VPTERNLOGD     $0x96, Z21, Z20, Z18
+	VPSHUFB        Z27, Z17, Z20
+	VPSHUFB        Z28, Z17, Z21
+	VPTERNLOGD     $0x96, Z21, Z20, Z18
+	VPROLD         $0x08, Z3, Z2
+	VPROLD         $0x08, Z15, Z14
+	VPMOVB2M       Z2, K5
+	VPMOVB2M       Z14, K6
+	VMOVDQU64      4352(AX), Z8
+	VPERMT2B.Z     4416(AX), Z2, K1, Z8
+	VMOVDQU64      4608(AX), Z9
+	VPERMT2B.Z     4672(AX), Z2, K2, Z9
+	VMOVDQU64      4864(AX), Z10
+	VPERMT2B.Z     4928(AX), Z2, K3, Z10
+	VPTERNLOGD     $0xfe, Z10, Z9, Z8
+	VMOVDQU64      5120(AX), Z9
+	VPERMT2B.Z     5184(AX), Z2, K4, Z9
+	VPORD          Z9, Z8, Z8
+	VMOVDQU64      4352(AX), Z20
+	VPERMT2B.Z     4416(AX), Z14, K1, Z20
+	VMOVDQU64      4608(AX), Z21
+	VPERMT2B.Z     4672(AX), Z14, K2, Z21
+	VMOVDQU64      4864(AX), Z22
+	VPERMT2B.Z     4928(AX), Z14, K3, Z22
+	VPTERNLOGD     $0xfe, Z22, Z21, Z20
+	VMOVDQU64      5120(AX), Z21
+	VPERMT2B.Z     5184(AX), Z14, K4, Z21
+	VPORD          Z21, Z20, Z20
+	VMOVDQU64      4480(AX), Z9
+	VPERMT2B.Z     4544(AX), Z2, K1, Z9
+	VMOVDQU64      4736(AX), Z10
+	VPERMT2B.Z     4800(AX), Z2, K2, Z10
+	VMOVDQU64      4992(AX), Z11
+	VPERMT2B.Z     5056(AX), Z2, K3, Z11
+	VPTERNLOGD     $0xfe, Z11, Z10, Z9
+	VMOVDQU64      5248(AX), Z10
+	VPERMT2B.Z     5312(AX), Z2, K4, Z10
+	VPORD          Z10, Z9, Z9
+	VMOVDQU64      4480(AX), Z21
+	VPERMT2B.Z     4544(AX), Z14, K1, Z21
+	VMOVDQU64      4736(AX), Z22
+	VPERMT2B.Z     4800(AX), Z14, K2, Z22
+	VMOVDQU64      4992(AX), Z23
+	VPERMT2B.Z     5056(AX), Z14, K3, Z23
+	VPTERNLOGD     $0xfe, Z23, Z22, Z21
+	VMOVDQU64      5248(AX), Z22
+	VPERMT2B.Z     5312(AX), Z14, K4, Z22
+	VPORD          Z22, Z21, Z21
+	VPBLENDMB      Z9, Z8, K5, Z10
+	VGF2P8AFFINEQB $0x00, Z29, Z10, Z11
+	VGF2P8AFFINEQB $0x00, Z30, Z10, Z5
+	VPBLENDMB      Z21, Z20, K6, Z22
+	VGF2P8AFFINEQB $0x00, Z29, Z22, Z23
+	VGF2P8AFFINEQB $0x00, Z30, Z22, Z17
+	VPSHUFB        Z24, Z10, Z7
+	VPSHUFB        Z25, Z11, Z8
+	VPSHUFB        Z26, Z11, Z9
+	VPTERNLOGD     $0x96, Z9, Z8, Z7
+	VPSHUFB        Z27, Z5, Z8
+	VPSHUFB        Z28, Z5, Z9
+	VPTERNLOGD     $0x96, Z9, Z8, Z7
+	VPSHUFB        Z24, Z22, Z19
+	VPSHUFB        Z25, Z23, Z20
+	VPSHUFB        Z26, Z23, Z21
+	VPTERNLOGD     $0x96, Z21, Z20, Z19
+	VPSHUFB        Z27, Z17, Z20
+	VPSHUFB        Z28, Z17, Z21
+	VPTERNLOGD     $0x96, Z21, Z20, Z19
+	VPADDD         Z7, Z6, Z6
+	VPADDD         Z6, Z7, Z7
+	VPADDD.BCST    4216(AX), Z6, Z6
+	VPADDD.BCST    4220(AX), Z7, Z7
+	VPADDD         Z19, Z18, Z18
+	VPADDD         Z18, Z19, Z19
+	VPADDD.BCST    4216(AX), Z18, Z18
+	VPADDD.BCST    4220(AX), Z19, Z19
+	VPXORD         Z0, Z6, Z6
+	VPROLD         $0x1f, Z6, Z6
+	VPROLD         $0x01, Z1, Z1
+	VPXORD         Z7, Z1, Z1
+	VPXORD         Z12, Z18, Z18
+	VPROLD         $0x1f, Z18, Z18
+	VPROLD         $0x01, Z13, Z13
+	VPXORD         Z19, Z13, Z13
+	VPMOVB2M       Z6, K5
+	VPMOVB2M       Z18, K6
+	VMOVDQU64      4352(AX), Z10
+	VPERMT2B.Z     4416(AX), Z6, K1, Z10
+	VMOVDQU64      4608(AX), Z11
+	VPERMT2B.Z     4672(AX), Z6, K2, Z11
+	VMOVDQU64      4864(AX), Z5
+	VPERMT2B.Z     4928(AX), Z6, K3, Z5
+	VPTERNLOGD     $0xfe, Z5, Z11, Z10
+	VMOVDQU64      5120(AX), Z11
+	VPERMT2B.Z     5184(AX), Z6, K4, Z11
+	VPORD          Z11, Z10, Z10
+	VMOVDQU64      4352(AX), Z22
+	VPERMT2B.Z     4416(AX), Z18, K1, Z22
+	VMOVDQU64      4608(AX), Z23
+	VPERMT2B.Z     4672(AX), Z18, K2, Z23
+	VMOVDQU64      4864(AX), Z17
+	VPERMT2B.Z     4928(AX), Z18, K3, Z17
+	VPTERNLOGD     $0xfe, Z17, Z23, Z22
+	VMOVDQU64      5120(AX), Z23
+	VPERMT2B.Z     5184(AX), Z18, K4, Z23
+	VPORD          Z23, Z22, Z22
+	VMOVDQU64      4480(AX), Z11
+	VPERMT2B.Z     4544(AX), Z6, K1, Z11
+	VMOVDQU64      4736(AX), Z5
+	VPERMT2B.Z     4800(AX), Z6, K2, Z5
+	VMOVDQU64      4992(AX), Z2
+	VPERMT2B.Z     5056(AX), Z6, K3, Z2
+	VPTERNLOGD     $0xfe, Z2, Z5, Z11
+	VMOVDQU64      5248(AX), Z5
+	VPERMT2B.Z     5312(AX), Z6, K4, Z5
+	VPORD          Z5, Z11, Z11
+	VMOVDQU64      4480(AX), Z23
+	VPERMT2B.Z     4544(AX), Z18, K1, Z23
+	VMOVDQU64      4736(AX), Z17
+	VPERMT2B.Z     4800(AX), Z18, K2, Z17
+	VMOVDQU64      4992(AX), Z14
+	VPERMT2B.Z     5056(AX), Z18, K3, Z14
+	VPTERNLOGD     $0xfe, Z14, Z17, Z23
+	VMOVDQU64      5248(AX), Z17
+	VPERMT2B.Z     5312(AX), Z18, K4, Z17
+	VPORD          Z17, Z23, Z23
+	VPBLENDMB      Z11, Z10, K5, Z5
+	VGF2P8AFFINEQB $0x00, Z29, Z5, Z2
+	VGF2P8AFFINEQB $0x00, Z30, Z5, Z7
+	VPBLENDMB      Z23, Z22, K6, Z17
+	VGF2P8AFFINEQB $0x00, Z29, Z17, Z14
+	VGF2P8AFFINEQB $0x00, Z30, Z17, Z19
+	VPSHUFB        Z24, Z5, Z8
+	VPSHUFB        Z25, Z2, Z10
+	VPSHUFB        Z26, Z2, Z11
+	VPTERNLOGD     $0x96, Z11, Z10, Z8
+	VPSHUFB        Z27, Z7, Z10
+	VPSHUFB        Z28, Z7, Z11
+	VPTERNLOGD     $0x96, Z11, Z10, Z8
+	VPSHUFB        Z24, Z17, Z20
+	VPSHUFB        Z25, Z14, Z22
+	VPSHUFB        Z26, Z14, Z23
+	VPTERNLOGD     $0x96, Z23, Z22, Z20
+	VPSHUFB        Z27, Z19, Z22
+	VPSHUFB        Z28, Z19, Z23
+	VPTERNLOGD     $0x96, Z23, Z22, Z20
+	VPROLD         $0x08, Z1, Z0
+	VPROLD         $0x08, Z13, Z12
+	VPMOVB2M       Z0, K5
+	VPMOVB2M       Z12, K6
+	VMOVDQU64      4352(AX), Z10
+	VPERMT2B.Z     4416(AX), Z0, K1, Z10
+	VMOVDQU64      4608(AX), Z11
+	VPERMT2B.Z     4672(AX), Z0, K2, Z11
+	VMOVDQU64      4864(AX), Z5
+	VPERMT2B.Z     4928(AX), Z0, K3, Z5
+	VPTERNLOGD     $0xfe, Z5, Z11, Z10
+	VMOVDQU64      5120(AX), Z11
+	VPERMT2B.Z     5184(AX), Z0, K4, Z11
+	VPORD          Z11, Z10, Z10
+	VMOVDQU64      4352(AX), Z22
+	VPERMT2B.Z     4416(AX), Z12, K1, Z22
+	VMOVDQU64      4608(AX), Z23
+	VPERMT2B.Z     4672(AX), Z12, K2, Z23
+	VMOVDQU64      4864(AX), Z17
+	VPERMT2B.Z     4928(AX), Z12, K3, Z17
+	VPTERNLOGD     $0xfe, Z17, Z23, Z22
+	VMOVDQU64      5120(AX), Z23
+	VPERMT2B.Z     5184(AX), Z12, K4, Z23
+	VPORD          Z23, Z22, Z22
+	VMOVDQU64      4480(AX), Z11
+	VPERMT2B.Z     4544(AX), Z0, K1, Z11
+	VMOVDQU64      4736(AX), Z5
+	VPERMT2B.Z     4800(AX), Z0, K2, Z5
+	VMOVDQU64      4992(AX), Z2
+	VPERMT2B.Z     5056(AX), Z0, K3, Z2
+	VPTERNLOGD     $0xfe, Z2, Z5, Z11
+	VMOVDQU64      5248(AX), Z5
+	VPERMT2B.Z     5312(AX), Z0, K4, Z5
+	VPORD          Z5, Z11, Z11
+	VMOVDQU64      4480(AX), Z23
+	VPERMT2B.Z     4544(AX), Z12, K1, Z23
+	VMOVDQU64      4736(AX), Z17
+	VPERMT2B.Z     4800(AX), Z12, K2, Z17
+	VMOVDQU64      4992(AX), Z14
+	VPERMT2B.Z     5056(AX), Z12, K3, Z14
+	VPTERNLOGD     $0xfe, Z14, Z17, Z23
+	VMOVDQU64      5248(AX), Z17
+	VPERMT2B.Z     5312(AX), Z12, K4, Z17
+	VPORD          Z17, Z23, Z23
+	VPBLENDMB      Z11, Z10, K5, Z5
+	VGF2P8AFFINEQB $0x00, Z29, Z5, Z2
+	VGF2P8AFFINEQB $0x00, Z30, Z5, Z7
+	VPBLENDMB      Z23, Z22, K6, Z17
+	VGF2P8AFFINEQB $0x00, Z29, Z17, Z14
+	VGF2P8AFFINEQB $0x00, Z30, Z17, Z19
+	VPSHUFB        Z24, Z5, Z9
+	VPSHUFB        Z25, Z2, Z10
+	VPSHUFB        Z26, Z2, Z11
+	VPTERNLOGD     $0x96, Z11, Z10, Z9
+	VPSHUFB        Z27, Z7, Z10
+	VPSHUFB        Z28, Z7, Z11
+	VPTERNLOGD     $0x96, Z11, Z10, Z9
+	VPSHUFB        Z24, Z17, Z21
+	VPSHUFB        Z25, Z14, Z22
+	VPSHUFB        Z26, Z14, Z23
+	VPTERNLOGD     $0x96, Z23, Z22, Z21
+	VPSHUFB        Z27, Z19, Z22
+	VPSHUFB        Z28, Z19, Z23
+	VPTERNLOGD     $0x96, Z23, Z22, Z21
+	VPADDD         Z9, Z8, Z8
+	VPADDD         Z8, Z9, Z9
+	VPADDD.BCST    4224(AX), Z8, Z8
+	VPADDD.BCST    4228(AX), Z9, Z9
+	VPADDD         Z21, Z20, Z20
+	VPADDD         Z20, Z21, Z21
+	VPADDD.BCST    4224(AX), Z20, Z20
+	VPADDD.BCST    4228(AX), Z21, Z21
+	VPXORD         Z4, Z8, Z8
+	VPROLD         $0x1f, Z8, Z8
+	VPROLD         $0x01, Z3, Z3
+	VPXORD         Z9, Z3, Z3
+	VPXORD         Z16, Z20, Z20
+	VPROLD         $0x1f, Z20, Z20
+	VPROLD         $0x01, Z15, Z15
+	VPXORD         Z21, Z15, Z15
+	VPMOVB2M       Z8, K5
+	VPMOVB2M       Z20, K6
+	VMOVDQU64      4352(AX), Z5
+	VPERMT2B.Z     4416(AX), Z8, K1, Z5
+	VMOVDQU64      4608(AX), Z2
+	VPERMT2B.Z     4672(AX), Z8, K2, Z2
+	VMOVDQU64      4864(AX), Z7
+	VPERMT2B.Z     4928(AX), Z8, K3, Z7
+	VPTERNLOGD     $0xfe, Z7, Z2, Z5
+	VMOVDQU64      5120(AX), Z2
+	VPERMT2B.Z     5184(AX), Z8, K4, Z2
+	VPORD          Z2, Z5, Z5
+	VMOVDQU64      4352(AX), Z17
+	VPERMT2B.Z     4416(AX), Z20, K1, Z17
+	VMOVDQU64      4608(AX), Z14
+	VPERMT2B.Z     4672(AX), Z20, K2, Z14
+	VMOVDQU64      4864(AX), Z19
+	VPERMT2B.Z     4928(AX), Z20, K3, Z19
+	VPTERNLOGD     $0xfe, Z19, Z14, Z17
+	VMOVDQU64      5120(AX), Z14
+	VPERMT2B.Z     5184(AX), Z20, K4, Z14
+	VPORD          Z14, Z17, Z17
+	VMOVDQU64      4480(AX), Z2
+	VPERMT2B.Z     4544(AX), Z8, K1, Z2
+	VMOVDQU64      4736(AX), Z7
+	VPERMT2B.Z     4800(AX), Z8, K2, Z7
+	VMOVDQU64      4992(AX), Z0
+	VPERMT2B.Z     5056(AX), Z8, K3, Z0
+	VPTERNLOGD     $0xfe, Z0, Z7, Z2
+	VMOVDQU64      5248(AX), Z7
+	VPERMT2B.Z     5312(AX), Z8, K4, Z7
+	VPORD          Z7, Z2, Z2
+	VMOVDQU64      4480(AX), Z14
+	VPERMT2B.Z     4544(AX), Z20, K1, Z14
+	VMOVDQU64      4736(AX), Z19
+	VPERMT2B.Z     4800(AX), Z20, K2, Z19
+	VMOVDQU64      4992(AX), Z12
+	VPERMT2B.Z     5056(AX), Z20, K3, Z12
+	VPTERNLOGD     $0xfe, Z12, Z19, Z14
+	VMOVDQU64      5248(AX), Z19
+	VPERMT2B.Z     5312(AX), Z20, K4, Z19
+	VPORD          Z19, Z14, Z14
+	VPBLENDMB      Z2, Z5, K5, Z7
+	VGF2P8AFFINEQB $0x00, Z29, Z7, Z0
+	VGF2P8AFFINEQB $0x00, Z30, Z7, Z9
+	VPBLENDMB      Z14, Z17, K6, Z19
+	VGF2P8AFFINEQB $0x00, Z29, Z19, Z12
+	VGF2P8AFFINEQB $0x00, Z30, Z19, Z21
+	VPSHUFB        Z24, Z7, Z10
+	VPSHUFB        Z25, Z0, Z5
+	VPSHUFB        Z26, Z0, Z2
+	VPTERNLOGD     $0x96, Z2, Z5, Z10
+	VPSHUFB        Z27, Z9, Z5
+	VPSHUFB        Z28, Z9, Z2
+	VPTERNLOGD     $0x96, Z2, Z5, Z10
+	VPSHUFB        Z24, Z19, Z22
+	VPSHUFB        Z25, Z12, Z17
+	VPSHUFB        Z26, Z12, Z14
+	VPTERNLOGD     $0x96, Z14, Z17, Z22
+	VPSHUFB        Z27, Z21, Z17
+	VPSHUFB        Z28, Z21, Z14
+	VPTERNLOGD     $0x96, Z14, Z17, Z22
+	VPROLD         $0x08, Z3, Z4
+	VPROLD         $0x08, Z15, Z16
+	VPMOVB2M       Z4, K5
+	VPMOVB2M       Z16, K6
+	VMOVDQU64      4352(AX), Z5
+	VPERMT2B.Z     4416(AX), Z4, K1, Z5
+	VMOVDQU64      4608(AX), Z2
+	VPERMT2B.Z     4672(AX), Z4, K2, Z2
+	VMOVDQU64      4864(AX), Z7
+	VPERMT2B.Z     4928(AX), Z4, K3, Z7
+	VPTERNLOGD     $0xfe, Z7, Z2, Z5
+	VMOVDQU64      5120(AX), Z2
+	VPERMT2B.Z     5184(AX), Z4, K4, Z2
+	VPORD          Z2, Z5, Z5
+	VMOVDQU64      4352(AX), Z17
+	VPERMT2B.Z     4416(AX), Z16, K1, Z17
+	VMOVDQU64      4608(AX), Z14
+	VPERMT2B.Z     4672(AX), Z16, K2, Z14
+	VMOVDQU64      4864(AX), Z19
+	VPERMT2B.Z     4928(AX), Z16, K3, Z19
+	VPTERNLOGD     $0xfe, Z19, Z14, Z17
+	VMOVDQU64      5120(AX), Z14
+	VPERMT2B.Z     5184(AX), Z16, K4, Z14
+	VPORD          Z14, Z17, Z17
+	VMOVDQU64      4480(AX), Z2
+	VPERMT2B.Z     4544(AX), Z4, K1, Z2
+	VMOVDQU64      4736(AX), Z7
+	VPERMT2B.Z     4800(AX), Z4, K2, Z7
+	VMOVDQU64      4992(AX), Z0
+	VPERMT2B.Z     5056(AX), Z4, K3, Z0
+	VPTERNLOGD     $0xfe, Z0, Z7, Z2
+	VMOVDQU64      5248(AX), Z7
+	VPERMT2B.Z     5312(AX), Z4, K4, Z7
+	VPORD          Z7, Z2, Z2
+	VMOVDQU64      4480(AX), Z14
+	VPERMT2B.Z     4544(AX), Z16, K1, Z14
+	VMOVDQU64      4736(AX), Z19
+	VPERMT2B.Z     4800(AX), Z16, K2, Z19
+	VMOVDQU64      4992(AX), Z12
+	VPERMT2B.Z     5056(AX), Z16, K3, Z12
+	VPTERNLOGD     $0xfe, Z12, Z19, Z14
+	VMOVDQU64      5248(AX), Z19
+	VPERMT2B.Z     5312(AX), Z16, K4, Z19
+	VPORD          Z19, Z14, Z14
+	VPBLENDMB      Z2, Z5, K5, Z7
+	VGF2P8AFFINEQB $0x00, Z29, Z7, Z0
+	VGF2P8AFFINEQB $0x00, Z30, Z7, Z9
+	VPBLENDMB      Z14, Z17, K6, Z19
+	VGF2P8AFFINEQB $0x00, Z29, Z19, Z12
+	VGF2P8AFFINEQB $0x00, Z30, Z19, Z21
+	VPSHUFB        Z24, Z7, Z11
+	VPSHUFB        Z25, Z0, Z5
+	VPSHUFB        Z26, Z0, Z2
+	VPTERNLOGD     $0x96, Z2, Z5, Z11
+	VPSHUFB        Z27, Z9, Z5
+	VPSHUFB        Z28, Z9, Z2
+	VPTERNLOGD     $0x96, Z2, Z5, Z11
+	VPSHUFB        Z24, Z19, Z23
+	VPSHUFB        Z25, Z12, Z17
+	VPSHUFB        Z26, Z12, Z14
+	VPTERNLOGD     $0x96, Z14, Z17, Z23
+	VPSHUFB        Z27, Z21, Z17
+	VPSHUFB        Z28, Z21, Z14
+	VPTERNLOGD     $0x96, Z14, Z17, Z23
+	VPADDD         Z11, Z10, Z10
+	VPADDD         Z10, Z11, Z11
+	VPADDD.BCST    4232(AX), Z10, Z10
+	VPADDD.BCST    4236(AX), Z11, Z11
+	VPADDD         Z23, Z22, Z22
+	VPADDD         Z22, Z23, Z23
+	VPADDD.BCST    4232(AX), Z22, Z22
+	VPADDD.BCST    4236(AX), Z23, Z23
+	VPXORD         Z6, Z10, Z10
+	VPROLD         $0x1f, Z10, Z10
+	VPROLD         $0x01, Z1, Z1
+	VPXORD         Z11, Z1, Z1
+	VPXORD         Z18, Z22, Z22
+	VPROLD         $0x1f, Z22, Z22
+	VPROLD         $0x01, Z13, Z13
+	VPXORD         Z23, Z13, Z13
+	VPMOVB2M       Z10, K5
+	VPMOVB2M       Z22, K6
+	VMOVDQU64      4352(AX), Z7
+	VPERMT2B.Z     4416(AX), Z10, K1, Z7
+	VMOVDQU64      4608(AX), Z0
+	VPERMT2B.Z     4672(AX), Z10, K2, Z0
+	VMOVDQU64      4864(AX), Z9
+	VPERMT2B.Z     4928(AX), Z10, K3, Z9
+	VPTERNLOGD     $0xfe, Z9, Z0, Z7
+	VMOVDQU64      5120(AX), Z0
+	VPERMT2B.Z     5184(AX), Z10, K4, Z0
+	VPORD          Z0, Z7, Z7
+	VMOVDQU64      4352(AX), Z19
+	VPERMT2B.Z     4416(AX), Z22, K1, Z19
+	VMOVDQU64      4608(AX), Z12
+	VPERMT2B.Z     4672(AX), Z22, K2, Z12
+	VMOVDQU64      4864(AX), Z21
+	VPERMT2B.Z     4928(AX), Z22, K3, Z21
+	VPTERNLOGD     $0xfe, Z21, Z12, Z19
+	VMOVDQU64      5120(AX), Z12
+	VPERMT2B.Z     5184(AX), Z22, K4, Z12
+	VPORD          Z12, Z19, Z19
+	VMOVDQU64      4480(AX), Z0
+	VPERMT2B.Z     4544(AX), Z10, K1, Z0
+	VMOVDQU64      4736(AX), Z9
+	VPERMT2B.Z     4800(AX), Z10, K2, Z9
+	VMOVDQU64      4992(AX), Z4
+	VPERMT2B.Z     5056(AX), Z10, K3, Z4
+	VPTERNLOGD     $0xfe, Z4, Z9, Z0
+	VMOVDQU64      5248(AX), Z9
+	VPERMT2B.Z     5312(AX), Z10, K4, Z9
+	VPORD          Z9, Z0, Z0
+	VMOVDQU64      4480(AX), Z12
+	VPERMT2B.Z     4544(AX), Z22, K1, Z12
+	VMOVDQU64      4736(AX), Z21
+	VPERMT2B.Z     4800(AX), Z22, K2, Z21
+	VMOVDQU64      4992(AX), Z16
+	VPERMT2B.Z     5056(AX), Z22, K3, Z16
+	VPTERNLOGD     $0xfe, Z16, Z21, Z12
+	VMOVDQU64      5248(AX), Z21
+	VPERMT2B.Z     5312(AX), Z22, K4, Z21
+	VPORD          Z21, Z12, Z12
+	VPBLENDMB      Z0, Z7, K5, Z9
+	VGF2P8AFFINEQB $0x00, Z29, Z9, Z4
+	VGF2P8AFFINEQB $0x00, Z30, Z9, Z11
+	VPBLENDMB      Z12, Z19, K6, Z21
+	VGF2P8AFFINEQB $0x00, Z29, Z21, Z16
+	VGF2P8AFFINEQB $0x00, Z30, Z21, Z23
+	VPSHUFB        Z24, Z9, Z5
+	VPSHUFB        Z25, Z4, Z7
+	VPSHUFB        Z26, Z4, Z0
+	VPTERNLOGD     $0x96, Z0, Z7, Z5
+	VPSHUFB        Z27, Z11, Z7
+	VPSHUFB        Z28, Z11, Z0
+	VPTERNLOGD     $0x96, Z0, Z7, Z5
+	VPSHUFB        Z24, Z21, Z17
+	VPSHUFB        Z25, Z16, Z19
+	VPSHUFB        Z26, Z16, Z12
+	VPTERNLOGD     $0x96, Z12, Z19, Z17
+	VPSHUFB        Z27, Z23, Z19
+	VPSHUFB        Z28, Z23, Z12
+	VPTERNLOGD     $0x96, Z12, Z19, Z17
+	VPROLD         $0x08, Z1, Z6
+	VPROLD         $0x08, Z13, Z18
+	VPMOVB2M       Z6, K5
+	VPMOVB2M       Z18, K6
+	VMOVDQU64      4352(AX), Z7
+	VPERMT2B.Z     4416(AX), Z6, K1, Z7
+	VMOVDQU64      4608(AX), Z0
+	VPERMT2B.Z     4672(AX), Z6, K2, Z0
+	VMOVDQU64      4864(AX), Z9
+	VPERMT2B.Z     4928(AX), Z6, K3, Z9
+	VPTERNLOGD     $0xfe, Z9, Z0, Z7
+	VMOVDQU64      5120(AX), Z0
+	VPERMT2B.Z     5184(AX), Z6, K4, Z0
+	VPORD          Z0, Z7, Z7
+	VMOVDQU64      4352(AX), Z19
+	VPERMT2B.Z     4416(AX), Z18, K1, Z19
+	VMOVDQU64      4608(AX), Z12
+	VPERMT2B.Z     4672(AX), Z18, K2, Z12
+	VMOVDQU64      4864(AX), Z21
+	VPERMT2B.Z     4928(AX), Z18, K3, Z21
+	VPTERNLOGD     $0xfe, Z21, Z12, Z19
+	VMOVDQU64      5120(AX), Z12
+	VPERMT2B.Z     5184(AX), Z18, K4, Z12
+	VPORD          Z12, Z19, Z19
+	VMOVDQU64      4480(AX), Z0
+	VPERMT2B.Z     4544(AX), Z6, K1, Z0
+	VMOVDQU64      4736(AX), Z9
+	VPERMT2B.Z     4800(AX), Z6, K2, Z9
+	VMOVDQU64      4992(AX), Z4
+	VPERMT2B.Z     5056(AX), Z6, K3, Z4
+	VPTERNLOGD     $0xfe, Z4, Z9, Z0
+	VMOVDQU64      5248(AX), Z9
+	VPERMT2B.Z     5312(AX), Z6, K4, Z9
+	VPORD          Z9, Z0, Z0
+	VMOVDQU64      4480(AX), Z12
+	VPERMT2B.Z     4544(AX), Z18, K1, Z12
+	VMOVDQU64      4736(AX), Z21
+	VPERMT2B.Z     4800(AX), Z18, K2, Z21
+	VMOVDQU64      4992(AX), Z16
+	VPERMT2B.Z     5056(AX), Z18, K3, Z16
+	VPTERNLOGD     $0xfe, Z16, Z21, Z12
+	VMOVDQU64      5248(AX), Z21
+	VPERMT2B.Z     5312(AX), Z18, K4, Z21
+	VPORD          Z21, Z12, Z12
+	VPBLENDMB      Z0, Z7, K5, Z9
+	VGF2P8AFFINEQB $0x00, Z29, Z9, Z4
+	VGF2P8AFFINEQB $0x00, Z30, Z9, Z11
+	VPBLENDMB      Z12, Z19, K6, Z21
+	VGF2P8AFFINEQB $0x00, Z29, Z21, Z16
+	VGF2P8AFFINEQB $0x00, Z30, Z21, Z23
+	VPSHUFB        Z24, Z9, Z2
+	VPSHUFB        Z25, Z4, Z7
+	VPSHUFB        Z26, Z4, Z0
+	VPTERNLOGD     $0x96, Z0, Z7, Z2
+	VPSHUFB        Z27, Z11, Z7
+	VPSHUFB        Z28, Z11, Z0
+	VPTERNLOGD     $0x96, Z0, Z7, Z2
+	VPSHUFB        Z24, Z21, Z14
+	VPSHUFB        Z25, Z16, Z19
+	VPSHUFB        Z26, Z16, Z12
+	VPTERNLOGD     $0x96, Z12, Z19, Z14
+	VPSHUFB        Z27, Z23, Z19
+	VPSHUFB        Z28, Z23, Z12
+	VPTERNLOGD     $0x96, Z12, Z19, Z14
+	VPADDD         Z2, Z5, Z5
+	VPADDD         Z5, Z2, Z2
+	VPADDD.BCST    4240(AX), Z5, Z5
+	VPADDD.BCST    4244(AX), Z2, Z2
+	VPADDD         Z14, Z17, Z17
+	VPADDD         Z17, Z14, Z14
+	VPADDD.BCST    4240(AX), Z17, Z17
+	VPADDD.BCST    4244(AX), Z14, Z14
+	VPXORD         Z8, Z5, Z5
+	VPROLD         $0x1f, Z5, Z5
+	VPROLD         $0x01, Z3, Z3
+	VPXORD         Z2, Z3, Z3
+	VPXORD         Z20, Z17, Z17
+	VPROLD         $0x1f, Z17, Z17
+	VPROLD         $0x01, Z15, Z15
+	VPXORD         Z14, Z15, Z15
+	VPMOVB2M       Z5, K5
+	VPMOVB2M       Z17, K6
+	VMOVDQU64      4352(AX), Z9
+	VPERMT2B.Z     4416(AX), Z5, K1, Z9
+	VMOVDQU64      4608(AX), Z4
+	VPERMT2B.Z     4672(AX), Z5, K2, Z4
+	VMOVDQU64      4864(AX), Z11
+	VPERMT2B.Z     4928(AX), Z5, K3, Z11
+	VPTERNLOGD     $0xfe, Z11, Z4, Z9
+	VMOVDQU64      5120(AX), Z4
+	VPERMT2B.Z     5184(AX), Z5, K4, Z4
+	VPORD          Z4, Z9, Z9
+	VMOVDQU64      4352(AX), Z21
+	VPERMT2B.Z     4416(AX), Z17, K1, Z21
+	VMOVDQU64      4608(AX), Z16
+	VPERMT2B.Z     4672(AX), Z17, K2, Z16
+	VMOVDQU64      4864(AX), Z23
+	VPERMT2B.Z     4928(AX), Z17, K3, Z23
+	VPTERNLOGD     $0xfe, Z23, Z16, Z21
+	VMOVDQU64      5120(AX), Z16
+	VPERMT2B.Z     5184(AX), Z17, K4, Z16
+	VPORD          Z16, Z21, Z21
+	VMOVDQU64      4480(AX), Z4
+	VPERMT2B.Z     4544(AX), Z5, K1, Z4
+	VMOVDQU64      4736(AX), Z11
+	VPERMT2B.Z     4800(AX), Z5, K2, Z11
+	VMOVDQU64      4992(AX), Z6
+	VPERMT2B.Z     5056(AX), Z5, K3, Z6
+	VPTERNLOGD     $0xfe, Z6, Z11, Z4
+	VMOVDQU64      5248(AX), Z11
+	VPERMT2B.Z     5312(AX), Z5, K4, Z11
+	VPORD          Z11, Z4, Z4
+	VMOVDQU64      4480(AX), Z16
+	VPERMT2B.Z     4544(AX), Z17, K1, Z16
+	VMOVDQU64      4736(AX), Z23
+	VPERMT2B.Z     4800(AX), Z17, K2, Z23
+	VMOVDQU64      4992(AX), Z18
+	VPERMT2B.Z     5056(AX), Z17, K3, Z18
+	VPTERNLOGD     $0xfe, Z18, Z23, Z16
+	VMOVDQU64      5248(AX), Z23
+	VPERMT2B.Z     5312(AX), Z17, K4, Z23
+	VPORD          Z23, Z16, Z16
+	VPBLENDMB      Z4, Z9, K5, Z11
+	VGF2P8AFFINEQB $0x00, Z29, Z11, Z6
+	VGF2P8AFFINEQB $0x00, Z30, Z11, Z2
+	VPBLENDMB      Z16, Z21, K6, Z23
+	VGF2P8AFFINEQB $0x00, Z29, Z23, Z18
+	VGF2P8AFFINEQB $0x00, Z30, Z23, Z14
+	VPSHUFB        Z24, Z11, Z7
+	VPSHUFB        Z25, Z6, Z9
+	VPSHUFB        Z26, Z6, Z4
+	VPTERNLOGD     $0x96, Z4, Z9, Z7
+	VPSHUFB        Z27, Z2, Z9
+	VPSHUFB        Z28, Z2, Z4
+	VPTERNLOGD     $0x96, Z4, Z9, Z7
+	VPSHUFB        Z24, Z23, Z19
+	VPSHUFB        Z25, Z18, Z21
+	VPSHUFB        Z26, Z18, Z16
+	VPTERNLOGD     $0x96, Z16, Z21, Z19
+	VPSHUFB        Z27, Z14, Z21
+	VPSHUFB        Z28, Z14, Z16
+	VPTERNLOGD     $0x96, Z16, Z21, Z19
+	VPROLD         $0x08, Z3, Z8
+	VPROLD         $0x08, Z15, Z20
+	VPMOVB2M       Z8, K5
+	VPMOVB2M       Z20, K6
+	VMOVDQU64      4352(AX), Z9
+	VPERMT2B.Z     4416(AX), Z8, K1, Z9
+	VMOVDQU64      4608(AX), Z4
+	VPERMT2B.Z     4672(AX), Z8, K2, Z4
+	VMOVDQU64      4864(AX), Z11
+	VPERMT2B.Z     4928(AX), Z8, K3, Z11
+	VPTERNLOGD     $0xfe, Z11, Z4, Z9
+	VMOVDQU64      5120(AX), Z4
+	VPERMT2B.Z     5184(AX), Z8, K4, Z4
+	VPORD          Z4, Z9, Z9
+	VMOVDQU64      4352(AX), Z21
+	VPERMT2B.Z     4416(AX), Z20, K1, Z21
+	VMOVDQU64      4608(AX), Z16
+	VPERMT2B.Z     4672(AX), Z20, K2, Z16
+	VMOVDQU64      4864(AX), Z23
+	VPERMT2B.Z     4928(AX), Z20, K3, Z23
+	VPTERNLOGD     $0xfe, Z23, Z16, Z21
+	VMOVDQU64      5120(AX), Z16
+	VPERMT2B.Z     5184(AX), Z20, K4, Z16
+	VPORD          Z16, Z21, Z21
+	VMOVDQU64      4480(AX), Z4
+	VPERMT2B.Z     4544(AX), Z8, K1, Z4
+	VMOVDQU64      4736(AX), Z11
+	VPERMT2B.Z     4800(AX), Z8, K2, Z11
+	VMOVDQU64      4992(AX), Z6
+	VPERMT2B.Z     5056(AX), Z8, K3, Z6
+	VPTERNLOGD     $0xfe, Z6, Z11, Z4
+	VMOVDQU64      5248(AX), Z11
+	VPERMT2B.Z     5312(AX), Z8, K4, Z11
+	VPORD          Z11, Z4, Z4
+	VMOVDQU64      4480(AX), Z16
+	VPERMT2B.Z     4544(AX), Z20, K1, Z16
+	VMOVDQU64      4736(AX), Z23
+	VPERMT2B.Z     4800(AX), Z20, K2, Z23
+	VMOVDQU64      4992(AX), Z18
+	VPERMT2B.Z     5056(AX), Z20, K3, Z18
+	VPTERNLOGD     $0xfe, Z18, Z23, Z16
+	VMOVDQU64      5248(AX), Z23
+	VPERMT2B.Z     5312(AX), Z20, K4, Z23
+	VPORD          Z23, Z16, Z16
+	VPBLENDMB      Z4, Z9, K5, Z11
+	VGF2P8AFFINEQB $0x00, Z29, Z11, Z6
+	VGF2P8AFFINEQB $0x00, Z30, Z11, Z2
+	VPBLENDMB      Z16, Z21, K6, Z23
+	VGF2P8AFFINEQB $0x00, Z29, Z23, Z18
+	VGF2P8AFFINEQB $0x00, Z30, Z23, Z14
+	VPSHUFB        Z24, Z11, Z0
+	VPSHUFB        Z25, Z6, Z9
+	VPSHUFB        Z26, Z6, Z4
+	VPTERNLOGD     $0x96, Z4, Z9, Z0
+	VPSHUFB        Z27, Z2, Z9
+	VPSHUFB        Z28, Z2, Z4
+	VPTERNLOGD     $0x96, Z4, Z9, Z0
+	VPSHUFB        Z24, Z23, Z12
+	VPSHUFB        Z25, Z18, Z21
+	VPSHUFB        Z26, Z18, Z16
+	VPTERNLOGD     $0x96, Z16, Z21, Z12
+	VPSHUFB        Z27, Z14, Z21
+	VPSHUFB        Z28, Z14, Z16
+	VPTERNLOGD     $0x96, Z16, Z21, Z12
+	VPADDD         Z0, Z7, Z7
+	VPADDD         Z7, Z0, Z0
+	VPADDD.BCST    4248(AX), Z7, Z7
+	VPADDD.BCST    4252(AX), Z0, Z0
+	VPADDD         Z12, Z19, Z19
+	VPADDD         Z19, Z12, Z12
+	VPADDD.BCST    4248(AX), Z19, Z19
+	VPADDD.BCST    4252(AX), Z12, Z12
+	VPXORD         Z10, Z7, Z7
+	VPROLD         $0x1f, Z7, Z7
+	VPROLD         $0x01, Z1, Z1
+	VPXORD         Z0, Z1, Z1
+	VPXORD         Z22, Z19, Z19
+	VPROLD         $0x1f, Z19, Z19
+	VPROLD         $0x01, Z13, Z13
+	VPXORD         Z12, Z13, Z13
+	VPBROADCASTD   4112(AX), Z9
+	VPXORD         Z9, Z5, Z5
+	VPBROADCASTD   4116(AX), Z9
+	VPXORD         Z9, Z3, Z3
+	VPBROADCASTD   4120(AX), Z9
+	VPXORD         Z9, Z7, Z7
+	VPBROADCASTD   4124(AX), Z9
+	VPXORD         Z9, Z1, Z1
+	VPUNPCKLDQ     Z3, Z5, Z9
+	VPUNPCKHDQ     Z3, Z5, Z4
+	VPUNPCKLDQ     Z1, Z7, Z11
+	VPUNPCKHDQ     Z1, Z7, Z6
+	VPUNPCKLQDQ    Z11, Z9, Z5
+	VPUNPCKHQDQ    Z11, Z9, Z3
+	VPUNPCKLQDQ    Z6, Z4, Z7
+	VPUNPCKHQDQ    Z6, Z4, Z1
+	VMOVDQU32      Z5, (DI)
+	VMOVDQU32      Z3, 64(DI)
+	VMOVDQU32      Z7, 128(DI)
+	VMOVDQU32      Z1, 192(DI)
+	VPBROADCASTD   4112(AX), Z21
+	VPXORD         Z21, Z17, Z17
+	VPBROADCASTD   4116(AX), Z21
+	VPXORD         Z21, Z15, Z15
+	VPBROADCASTD   4120(AX), Z21
+	VPXORD         Z21, Z19, Z19
+	VPBROADCASTD   4124(AX), Z21
+	VPXORD         Z21, Z13, Z13
+	VPUNPCKLDQ     Z15, Z17, Z21
+	VPUNPCKHDQ     Z15, Z17, Z16
+	VPUNPCKLDQ     Z13, Z19, Z23
+	VPUNPCKHDQ     Z13, Z19, Z18
+	VPUNPCKLQDQ    Z23, Z21, Z17
+	VPUNPCKHQDQ    Z23, Z21, Z15
+	VPUNPCKLQDQ    Z18, Z16, Z19
+	VPUNPCKHQDQ    Z18, Z16, Z13
+	VMOVDQU32      Z17, 256(DI)
+	VMOVDQU32      Z15, 320(DI)
+	VMOVDQU32      Z19, 384(DI)
+	VMOVDQU32      Z13, 448(DI)
+	ADDQ           $0x00000200, SI
+	ADDQ           $0x00000200, DI
+	SUBQ           $0x00000020, BX
+	JMP            twofishEncAVX512_loop
 
 twofishEncAVX512_done:
 	VPXORD Z0, Z0, Z0
@@ -5975,8 +5982,6 @@ twofishEncAVX512_done:
 	VPXORD Z21, Z21, Z21
 	VPXORD Z22, Z22, Z22
 	VPXORD Z23, Z23, Z23
-	VPXORD Z24, Z24, Z24
-	VPXORD Z25, Z25, Z25
 	KXORQ  K5, K5, K5
 	KXORQ  K6, K6, K6
 	VZEROUPPER
@@ -5985,2378 +5990,2385 @@ twofishEncAVX512_done:
 // func twofishDecAVX512(k *uint32, dst *byte, src *byte, n int)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VBMI, GFNI
 TEXT ·twofishDecAVX512(SB), NOSPLIT, $0-32
-	MOVQ  k+0(FP), AX
-	MOVQ  dst+8(FP), DI
-	MOVQ  src+16(FP), SI
-	MOVQ  n+24(FP), BX
-	MOVQ  $0x1111111111111111, CX
-	KMOVQ CX, K1
-	SHLQ  $0x01, CX
-	KMOVQ CX, K2
-	SHLQ  $0x01, CX
-	KMOVQ CX, K3
-	SHLQ  $0x01, CX
-	KMOVQ CX, K4
+	MOVQ         k+0(FP), AX
+	MOVQ         dst+8(FP), DI
+	MOVQ         src+16(FP), SI
+	MOVQ         n+24(FP), BX
+	MOVQ         $0x1111111111111111, CX
+	KMOVQ        CX, K1
+	SHLQ         $0x01, CX
+	KMOVQ        CX, K2
+	SHLQ         $0x01, CX
+	KMOVQ        CX, K3
+	SHLQ         $0x01, CX
+	KMOVQ        CX, K4
+	VMOVDQU64    twofishconsts<>+0(SB), Z24
+	VMOVDQU64    twofishconsts<>+64(SB), Z25
+	VMOVDQU64    twofishconsts<>+128(SB), Z26
+	VMOVDQU64    twofishconsts<>+192(SB), Z27
+	VMOVDQU64    twofishconsts<>+256(SB), Z28
+	VPBROADCASTQ twofishconsts<>+320(SB), Z29
+	VPBROADCASTQ twofishconsts<>+328(SB), Z30
 
 twofishDecAVX512_loop:
-	CMPQ                BX, $0x00000020
-	JB                  twofishDecAVX512_done
-	VMOVDQU32           (SI), Z0
-	VMOVDQU32           64(SI), Z1
-	VMOVDQU32           128(SI), Z2
-	VMOVDQU32           192(SI), Z3
-	VPUNPCKLDQ          Z1, Z0, Z13
-	VPUNPCKHDQ          Z1, Z0, Z14
-	VPUNPCKLDQ          Z3, Z2, Z15
-	VPUNPCKHDQ          Z3, Z2, Z16
-	VPUNPCKLQDQ         Z15, Z13, Z0
-	VPUNPCKHQDQ         Z15, Z13, Z1
-	VPUNPCKLQDQ         Z16, Z14, Z2
-	VPUNPCKHQDQ         Z16, Z14, Z3
-	VPBROADCASTD        4112(AX), Z13
-	VPXORD              Z13, Z0, Z0
-	VPBROADCASTD        4116(AX), Z13
-	VPXORD              Z13, Z1, Z1
-	VPBROADCASTD        4120(AX), Z13
-	VPXORD              Z13, Z2, Z2
-	VPBROADCASTD        4124(AX), Z13
-	VPXORD              Z13, Z3, Z3
-	VMOVDQU32           256(SI), Z13
-	VMOVDQU32           320(SI), Z14
-	VMOVDQU32           384(SI), Z15
-	VMOVDQU32           448(SI), Z16
-	VPUNPCKLDQ          Z14, Z13, Z4
-	VPUNPCKHDQ          Z14, Z13, Z5
-	VPUNPCKLDQ          Z16, Z15, Z6
-	VPUNPCKHDQ          Z16, Z15, Z7
-	VPUNPCKLQDQ         Z6, Z4, Z13
-	VPUNPCKHQDQ         Z6, Z4, Z14
-	VPUNPCKLQDQ         Z7, Z5, Z15
-	VPUNPCKHQDQ         Z7, Z5, Z16
-	VPBROADCASTD        4112(AX), Z4
-	VPXORD              Z4, Z13, Z13
-	VPBROADCASTD        4116(AX), Z4
-	VPXORD              Z4, Z14, Z14
-	VPBROADCASTD        4120(AX), Z4
-	VPXORD              Z4, Z15, Z15
-	VPBROADCASTD        4124(AX), Z4
-	VPXORD              Z4, Z16, Z16
-	VPMOVB2M            Z0, K5
-	VPMOVB2M            Z13, K6
-	VMOVDQU64           4352(AX), Z6
-	VPERMT2B.Z          4416(AX), Z0, K1, Z6
-	VMOVDQU64           4608(AX), Z7
-	VPERMT2B.Z          4672(AX), Z0, K2, Z7
-	VMOVDQU64           4864(AX), Z8
-	VPERMT2B.Z          4928(AX), Z0, K3, Z8
-	VPTERNLOGD          $0xfe, Z8, Z7, Z6
-	VMOVDQU64           5120(AX), Z7
-	VPERMT2B.Z          5184(AX), Z0, K4, Z7
-	VPORD               Z7, Z6, Z6
-	VMOVDQU64           4352(AX), Z19
-	VPERMT2B.Z          4416(AX), Z13, K1, Z19
-	VMOVDQU64           4608(AX), Z20
-	VPERMT2B.Z          4672(AX), Z13, K2, Z20
-	VMOVDQU64           4864(AX), Z21
-	VPERMT2B.Z          4928(AX), Z13, K3, Z21
-	VPTERNLOGD          $0xfe, Z21, Z20, Z19
-	VMOVDQU64           5120(AX), Z20
-	VPERMT2B.Z          5184(AX), Z13, K4, Z20
-	VPORD               Z20, Z19, Z19
-	VMOVDQU64           4480(AX), Z9
-	VPERMT2B.Z          4544(AX), Z0, K1, Z9
-	VMOVDQU64           4736(AX), Z10
-	VPERMT2B.Z          4800(AX), Z0, K2, Z10
-	VMOVDQU64           4992(AX), Z11
-	VPERMT2B.Z          5056(AX), Z0, K3, Z11
-	VPTERNLOGD          $0xfe, Z11, Z10, Z9
-	VMOVDQU64           5248(AX), Z10
-	VPERMT2B.Z          5312(AX), Z0, K4, Z10
-	VPORD               Z10, Z9, Z9
-	VMOVDQU64           4480(AX), Z22
-	VPERMT2B.Z          4544(AX), Z13, K1, Z22
-	VMOVDQU64           4736(AX), Z23
-	VPERMT2B.Z          4800(AX), Z13, K2, Z23
-	VMOVDQU64           4992(AX), Z24
-	VPERMT2B.Z          5056(AX), Z13, K3, Z24
-	VPTERNLOGD          $0xfe, Z24, Z23, Z22
-	VMOVDQU64           5248(AX), Z23
-	VPERMT2B.Z          5312(AX), Z13, K4, Z23
-	VPORD               Z23, Z22, Z22
-	VPBLENDMB           Z9, Z6, K5, Z7
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z7, Z8
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z7, Z10
-	VPBLENDMB           Z22, Z19, K6, Z20
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z20, Z21
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z20, Z23
-	VPSHUFB             twofishconsts<>+0(SB), Z7, Z4
-	VPSHUFB             twofishconsts<>+64(SB), Z8, Z6
-	VPSHUFB             twofishconsts<>+128(SB), Z8, Z9
-	VPTERNLOGD          $0x96, Z9, Z6, Z4
-	VPSHUFB             twofishconsts<>+192(SB), Z10, Z6
-	VPSHUFB             twofishconsts<>+256(SB), Z10, Z9
-	VPTERNLOGD          $0x96, Z9, Z6, Z4
-	VPSHUFB             twofishconsts<>+0(SB), Z20, Z17
-	VPSHUFB             twofishconsts<>+64(SB), Z21, Z19
-	VPSHUFB             twofishconsts<>+128(SB), Z21, Z22
-	VPTERNLOGD          $0x96, Z22, Z19, Z17
-	VPSHUFB             twofishconsts<>+192(SB), Z23, Z19
-	VPSHUFB             twofishconsts<>+256(SB), Z23, Z22
-	VPTERNLOGD          $0x96, Z22, Z19, Z17
-	VPROLD              $0x08, Z1, Z12
-	VPROLD              $0x08, Z14, Z25
-	VPMOVB2M            Z12, K5
-	VPMOVB2M            Z25, K6
-	VMOVDQU64           4352(AX), Z6
-	VPERMT2B.Z          4416(AX), Z12, K1, Z6
-	VMOVDQU64           4608(AX), Z7
-	VPERMT2B.Z          4672(AX), Z12, K2, Z7
-	VMOVDQU64           4864(AX), Z8
-	VPERMT2B.Z          4928(AX), Z12, K3, Z8
-	VPTERNLOGD          $0xfe, Z8, Z7, Z6
-	VMOVDQU64           5120(AX), Z7
-	VPERMT2B.Z          5184(AX), Z12, K4, Z7
-	VPORD               Z7, Z6, Z6
-	VMOVDQU64           4352(AX), Z19
-	VPERMT2B.Z          4416(AX), Z25, K1, Z19
-	VMOVDQU64           4608(AX), Z20
-	VPERMT2B.Z          4672(AX), Z25, K2, Z20
-	VMOVDQU64           4864(AX), Z21
-	VPERMT2B.Z          4928(AX), Z25, K3, Z21
-	VPTERNLOGD          $0xfe, Z21, Z20, Z19
-	VMOVDQU64           5120(AX), Z20
-	VPERMT2B.Z          5184(AX), Z25, K4, Z20
-	VPORD               Z20, Z19, Z19
-	VMOVDQU64           4480(AX), Z9
-	VPERMT2B.Z          4544(AX), Z12, K1, Z9
-	VMOVDQU64           4736(AX), Z10
-	VPERMT2B.Z          4800(AX), Z12, K2, Z10
-	VMOVDQU64           4992(AX), Z11
-	VPERMT2B.Z          5056(AX), Z12, K3, Z11
-	VPTERNLOGD          $0xfe, Z11, Z10, Z9
-	VMOVDQU64           5248(AX), Z10
-	VPERMT2B.Z          5312(AX), Z12, K4, Z10
-	VPORD               Z10, Z9, Z9
-	VMOVDQU64           4480(AX), Z22
-	VPERMT2B.Z          4544(AX), Z25, K1, Z22
-	VMOVDQU64           4736(AX), Z23
-	VPERMT2B.Z          4800(AX), Z25, K2, Z23
-	VMOVDQU64           4992(AX), Z24
-	VPERMT2B.Z          5056(AX), Z25, K3, Z24
-	VPTERNLOGD          $0xfe, Z24, Z23, Z22
-	VMOVDQU64           5248(AX), Z23
-	VPERMT2B.Z          5312(AX), Z25, K4, Z23
-	VPORD               Z23, Z22, Z22
-	VPBLENDMB           Z9, Z6, K5, Z7
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z7, Z8
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z7, Z10
-	VPBLENDMB           Z22, Z19, K6, Z20
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z20, Z21
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z20, Z23
-	VPSHUFB             twofishconsts<>+0(SB), Z7, Z5
-	VPSHUFB             twofishconsts<>+64(SB), Z8, Z6
-	VPSHUFB             twofishconsts<>+128(SB), Z8, Z9
-	VPTERNLOGD          $0x96, Z9, Z6, Z5
-	VPSHUFB             twofishconsts<>+192(SB), Z10, Z6
-	VPSHUFB             twofishconsts<>+256(SB), Z10, Z9
-	VPTERNLOGD          $0x96, Z9, Z6, Z5
-	VPSHUFB             twofishconsts<>+0(SB), Z20, Z18
-	VPSHUFB             twofishconsts<>+64(SB), Z21, Z19
-	VPSHUFB             twofishconsts<>+128(SB), Z21, Z22
-	VPTERNLOGD          $0x96, Z22, Z19, Z18
-	VPSHUFB             twofishconsts<>+192(SB), Z23, Z19
-	VPSHUFB             twofishconsts<>+256(SB), Z23, Z22
-	VPTERNLOGD          $0x96, Z22, Z19, Z18
-	VPADDD              Z5, Z4, Z4
-	VPADDD              Z4, Z5, Z5
-	VPADDD.BCST         4248(AX), Z4, Z4
-	VPADDD.BCST         4252(AX), Z5, Z5
-	VPADDD              Z18, Z17, Z17
-	VPADDD              Z17, Z18, Z18
-	VPADDD.BCST         4248(AX), Z17, Z17
-	VPADDD.BCST         4252(AX), Z18, Z18
-	VPXORD              Z3, Z5, Z5
-	VPROLD              $0x1f, Z5, Z5
-	VPROLD              $0x01, Z2, Z2
-	VPXORD              Z4, Z2, Z2
-	VPXORD              Z16, Z18, Z18
-	VPROLD              $0x1f, Z18, Z18
-	VPROLD              $0x01, Z15, Z15
-	VPXORD              Z17, Z15, Z15
-	VPMOVB2M            Z2, K5
-	VPMOVB2M            Z15, K6
-	VMOVDQU64           4352(AX), Z8
-	VPERMT2B.Z          4416(AX), Z2, K1, Z8
-	VMOVDQU64           4608(AX), Z9
-	VPERMT2B.Z          4672(AX), Z2, K2, Z9
-	VMOVDQU64           4864(AX), Z10
-	VPERMT2B.Z          4928(AX), Z2, K3, Z10
-	VPTERNLOGD          $0xfe, Z10, Z9, Z8
-	VMOVDQU64           5120(AX), Z9
-	VPERMT2B.Z          5184(AX), Z2, K4, Z9
-	VPORD               Z9, Z8, Z8
-	VMOVDQU64           4352(AX), Z21
-	VPERMT2B.Z          4416(AX), Z15, K1, Z21
-	VMOVDQU64           4608(AX), Z22
-	VPERMT2B.Z          4672(AX), Z15, K2, Z22
-	VMOVDQU64           4864(AX), Z23
-	VPERMT2B.Z          4928(AX), Z15, K3, Z23
-	VPTERNLOGD          $0xfe, Z23, Z22, Z21
-	VMOVDQU64           5120(AX), Z22
-	VPERMT2B.Z          5184(AX), Z15, K4, Z22
-	VPORD               Z22, Z21, Z21
-	VMOVDQU64           4480(AX), Z11
-	VPERMT2B.Z          4544(AX), Z2, K1, Z11
-	VMOVDQU64           4736(AX), Z12
-	VPERMT2B.Z          4800(AX), Z2, K2, Z12
-	VMOVDQU64           4992(AX), Z4
-	VPERMT2B.Z          5056(AX), Z2, K3, Z4
-	VPTERNLOGD          $0xfe, Z4, Z12, Z11
-	VMOVDQU64           5248(AX), Z12
-	VPERMT2B.Z          5312(AX), Z2, K4, Z12
-	VPORD               Z12, Z11, Z11
-	VMOVDQU64           4480(AX), Z24
-	VPERMT2B.Z          4544(AX), Z15, K1, Z24
-	VMOVDQU64           4736(AX), Z25
-	VPERMT2B.Z          4800(AX), Z15, K2, Z25
-	VMOVDQU64           4992(AX), Z17
-	VPERMT2B.Z          5056(AX), Z15, K3, Z17
-	VPTERNLOGD          $0xfe, Z17, Z25, Z24
-	VMOVDQU64           5248(AX), Z25
-	VPERMT2B.Z          5312(AX), Z15, K4, Z25
-	VPORD               Z25, Z24, Z24
-	VPBLENDMB           Z11, Z8, K5, Z9
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z9, Z10
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z9, Z12
-	VPBLENDMB           Z24, Z21, K6, Z22
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z22, Z23
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z22, Z25
-	VPSHUFB             twofishconsts<>+0(SB), Z9, Z6
-	VPSHUFB             twofishconsts<>+64(SB), Z10, Z8
-	VPSHUFB             twofishconsts<>+128(SB), Z10, Z11
-	VPTERNLOGD          $0x96, Z11, Z8, Z6
-	VPSHUFB             twofishconsts<>+192(SB), Z12, Z8
-	VPSHUFB             twofishconsts<>+256(SB), Z12, Z11
-	VPTERNLOGD          $0x96, Z11, Z8, Z6
-	VPSHUFB             twofishconsts<>+0(SB), Z22, Z19
-	VPSHUFB             twofishconsts<>+64(SB), Z23, Z21
-	VPSHUFB             twofishconsts<>+128(SB), Z23, Z24
-	VPTERNLOGD          $0x96, Z24, Z21, Z19
-	VPSHUFB             twofishconsts<>+192(SB), Z25, Z21
-	VPSHUFB             twofishconsts<>+256(SB), Z25, Z24
-	VPTERNLOGD          $0x96, Z24, Z21, Z19
-	VPROLD              $0x08, Z5, Z3
-	VPROLD              $0x08, Z18, Z16
-	VPMOVB2M            Z3, K5
-	VPMOVB2M            Z16, K6
-	VMOVDQU64           4352(AX), Z8
-	VPERMT2B.Z          4416(AX), Z3, K1, Z8
-	VMOVDQU64           4608(AX), Z9
-	VPERMT2B.Z          4672(AX), Z3, K2, Z9
-	VMOVDQU64           4864(AX), Z10
-	VPERMT2B.Z          4928(AX), Z3, K3, Z10
-	VPTERNLOGD          $0xfe, Z10, Z9, Z8
-	VMOVDQU64           5120(AX), Z9
-	VPERMT2B.Z          5184(AX), Z3, K4, Z9
-	VPORD               Z9, Z8, Z8
-	VMOVDQU64           4352(AX), Z21
-	VPERMT2B.Z          4416(AX), Z16, K1, Z21
-	VMOVDQU64           4608(AX), Z22
-	VPERMT2B.Z          4672(AX), Z16, K2, Z22
-	VMOVDQU64           4864(AX), Z23
-	VPERMT2B.Z          4928(AX), Z16, K3, Z23
-	VPTERNLOGD          $0xfe, Z23, Z22, Z21
-	VMOVDQU64           5120(AX), Z22
-	VPERMT2B.Z          5184(AX), Z16, K4, Z22
-	VPORD               Z22, Z21, Z21
-	VMOVDQU64           4480(AX), Z11
-	VPERMT2B.Z          4544(AX), Z3, K1, Z11
-	VMOVDQU64           4736(AX), Z12
-	VPERMT2B.Z          4800(AX), Z3, K2, Z12
-	VMOVDQU64           4992(AX), Z4
-	VPERMT2B.Z          5056(AX), Z3, K3, Z4
-	VPTERNLOGD          $0xfe, Z4, Z12, Z11
-	VMOVDQU64           5248(AX), Z12
-	VPERMT2B.Z          5312(AX), Z3, K4, Z12
-	VPORD               Z12, Z11, Z11
-	VMOVDQU64           4480(AX), Z24
-	VPERMT2B.Z          4544(AX), Z16, K1, Z24
-	VMOVDQU64           4736(AX), Z25
-	VPERMT2B.Z          4800(AX), Z16, K2, Z25
-	VMOVDQU64           4992(AX), Z17
-	VPERMT2B.Z          5056(AX), Z16, K3, Z17
-	VPTERNLOGD          $0xfe, Z17, Z25, Z24
-	VMOVDQU64           5248(AX), Z25
-	VPERMT2B.Z          5312(AX), Z16, K4, Z25
-	VPORD               Z25, Z24, Z24
-	VPBLENDMB           Z11, Z8, K5, Z9
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z9, Z10
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z9, Z12
-	VPBLENDMB           Z24, Z21, K6, Z22
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z22, Z23
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z22, Z25
-	VPSHUFB             twofishconsts<>+0(SB), Z9, Z7
-	VPSHUFB             twofishconsts<>+64(SB), Z10, Z8
-	VPSHUFB             twofishconsts<>+128(SB), Z10, Z11
-	VPTERNLOGD          $0x96, Z11, Z8, Z7
-	VPSHUFB             twofishconsts<>+192(SB), Z12, Z8
-	VPSHUFB             twofishconsts<>+256(SB), Z12, Z11
-	VPTERNLOGD          $0x96, Z11, Z8, Z7
-	VPSHUFB             twofishconsts<>+0(SB), Z22, Z20
-	VPSHUFB             twofishconsts<>+64(SB), Z23, Z21
-	VPSHUFB             twofishconsts<>+128(SB), Z23, Z24
-	VPTERNLOGD          $0x96, Z24, Z21, Z20
-	VPSHUFB             twofishconsts<>+192(SB), Z25, Z21
-	VPSHUFB             twofishconsts<>+256(SB), Z25, Z24
-	VPTERNLOGD          $0x96, Z24, Z21, Z20
-	VPADDD              Z7, Z6, Z6
-	VPADDD              Z6, Z7, Z7
-	VPADDD.BCST         4240(AX), Z6, Z6
-	VPADDD.BCST         4244(AX), Z7, Z7
-	VPADDD              Z20, Z19, Z19
-	VPADDD              Z19, Z20, Z20
-	VPADDD.BCST         4240(AX), Z19, Z19
-	VPADDD.BCST         4244(AX), Z20, Z20
-	VPXORD              Z1, Z7, Z7
-	VPROLD              $0x1f, Z7, Z7
-	VPROLD              $0x01, Z0, Z0
-	VPXORD              Z6, Z0, Z0
-	VPXORD              Z14, Z20, Z20
-	VPROLD              $0x1f, Z20, Z20
-	VPROLD              $0x01, Z13, Z13
-	VPXORD              Z19, Z13, Z13
-	VPMOVB2M            Z0, K5
-	VPMOVB2M            Z13, K6
-	VMOVDQU64           4352(AX), Z10
-	VPERMT2B.Z          4416(AX), Z0, K1, Z10
-	VMOVDQU64           4608(AX), Z11
-	VPERMT2B.Z          4672(AX), Z0, K2, Z11
-	VMOVDQU64           4864(AX), Z12
-	VPERMT2B.Z          4928(AX), Z0, K3, Z12
-	VPTERNLOGD          $0xfe, Z12, Z11, Z10
-	VMOVDQU64           5120(AX), Z11
-	VPERMT2B.Z          5184(AX), Z0, K4, Z11
-	VPORD               Z11, Z10, Z10
-	VMOVDQU64           4352(AX), Z23
-	VPERMT2B.Z          4416(AX), Z13, K1, Z23
-	VMOVDQU64           4608(AX), Z24
-	VPERMT2B.Z          4672(AX), Z13, K2, Z24
-	VMOVDQU64           4864(AX), Z25
-	VPERMT2B.Z          4928(AX), Z13, K3, Z25
-	VPTERNLOGD          $0xfe, Z25, Z24, Z23
-	VMOVDQU64           5120(AX), Z24
-	VPERMT2B.Z          5184(AX), Z13, K4, Z24
-	VPORD               Z24, Z23, Z23
-	VMOVDQU64           4480(AX), Z4
-	VPERMT2B.Z          4544(AX), Z0, K1, Z4
-	VMOVDQU64           4736(AX), Z3
-	VPERMT2B.Z          4800(AX), Z0, K2, Z3
-	VMOVDQU64           4992(AX), Z6
-	VPERMT2B.Z          5056(AX), Z0, K3, Z6
-	VPTERNLOGD          $0xfe, Z6, Z3, Z4
-	VMOVDQU64           5248(AX), Z3
-	VPERMT2B.Z          5312(AX), Z0, K4, Z3
-	VPORD               Z3, Z4, Z4
-	VMOVDQU64           4480(AX), Z17
-	VPERMT2B.Z          4544(AX), Z13, K1, Z17
-	VMOVDQU64           4736(AX), Z16
-	VPERMT2B.Z          4800(AX), Z13, K2, Z16
-	VMOVDQU64           4992(AX), Z19
-	VPERMT2B.Z          5056(AX), Z13, K3, Z19
-	VPTERNLOGD          $0xfe, Z19, Z16, Z17
-	VMOVDQU64           5248(AX), Z16
-	VPERMT2B.Z          5312(AX), Z13, K4, Z16
-	VPORD               Z16, Z17, Z17
-	VPBLENDMB           Z4, Z10, K5, Z11
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z11, Z12
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z11, Z3
-	VPBLENDMB           Z17, Z23, K6, Z24
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z24, Z25
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z24, Z16
-	VPSHUFB             twofishconsts<>+0(SB), Z11, Z8
-	VPSHUFB             twofishconsts<>+64(SB), Z12, Z10
-	VPSHUFB             twofishconsts<>+128(SB), Z12, Z4
-	VPTERNLOGD          $0x96, Z4, Z10, Z8
-	VPSHUFB             twofishconsts<>+192(SB), Z3, Z10
-	VPSHUFB             twofishconsts<>+256(SB), Z3, Z4
-	VPTERNLOGD          $0x96, Z4, Z10, Z8
-	VPSHUFB             twofishconsts<>+0(SB), Z24, Z21
-	VPSHUFB             twofishconsts<>+64(SB), Z25, Z23
-	VPSHUFB             twofishconsts<>+128(SB), Z25, Z17
-	VPTERNLOGD          $0x96, Z17, Z23, Z21
-	VPSHUFB             twofishconsts<>+192(SB), Z16, Z23
-	VPSHUFB             twofishconsts<>+256(SB), Z16, Z17
-	VPTERNLOGD          $0x96, Z17, Z23, Z21
-	VPROLD              $0x08, Z7, Z1
-	VPROLD              $0x08, Z20, Z14
-	VPMOVB2M            Z1, K5
-	VPMOVB2M            Z14, K6
-	VMOVDQU64           4352(AX), Z10
-	VPERMT2B.Z          4416(AX), Z1, K1, Z10
-	VMOVDQU64           4608(AX), Z11
-	VPERMT2B.Z          4672(AX), Z1, K2, Z11
-	VMOVDQU64           4864(AX), Z12
-	VPERMT2B.Z          4928(AX), Z1, K3, Z12
-	VPTERNLOGD          $0xfe, Z12, Z11, Z10
-	VMOVDQU64           5120(AX), Z11
-	VPERMT2B.Z          5184(AX), Z1, K4, Z11
-	VPORD               Z11, Z10, Z10
-	VMOVDQU64           4352(AX), Z23
-	VPERMT2B.Z          4416(AX), Z14, K1, Z23
-	VMOVDQU64           4608(AX), Z24
-	VPERMT2B.Z          4672(AX), Z14, K2, Z24
-	VMOVDQU64           4864(AX), Z25
-	VPERMT2B.Z          4928(AX), Z14, K3, Z25
-	VPTERNLOGD          $0xfe, Z25, Z24, Z23
-	VMOVDQU64           5120(AX), Z24
-	VPERMT2B.Z          5184(AX), Z14, K4, Z24
-	VPORD               Z24, Z23, Z23
-	VMOVDQU64           4480(AX), Z4
-	VPERMT2B.Z          4544(AX), Z1, K1, Z4
-	VMOVDQU64           4736(AX), Z3
-	VPERMT2B.Z          4800(AX), Z1, K2, Z3
-	VMOVDQU64           4992(AX), Z6
-	VPERMT2B.Z          5056(AX), Z1, K3, Z6
-	VPTERNLOGD          $0xfe, Z6, Z3, Z4
-	VMOVDQU64           5248(AX), Z3
-	VPERMT2B.Z          5312(AX), Z1, K4, Z3
-	VPORD               Z3, Z4, Z4
-	VMOVDQU64           4480(AX), Z17
-	VPERMT2B.Z          4544(AX), Z14, K1, Z17
-	VMOVDQU64           4736(AX), Z16
-	VPERMT2B.Z          4800(AX), Z14, K2, Z16
-	VMOVDQU64           4992(AX), Z19
-	VPERMT2B.Z          5056(AX), Z14, K3, Z19
-	VPTERNLOGD          $0xfe, Z19, Z16, Z17
-	VMOVDQU64           5248(AX), Z16
-	VPERMT2B.Z          5312(AX), Z14, K4, Z16
-	VPORD               Z16, Z17, Z17
-	VPBLENDMB           Z4, Z10, K5, Z11
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z11, Z12
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z11, Z3
-	VPBLENDMB           Z17, Z23, K6, Z24
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z24, Z25
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z24, Z16
-	VPSHUFB             twofishconsts<>+0(SB), Z11, Z9
-	VPSHUFB             twofishconsts<>+64(SB), Z12, Z10
-	VPSHUFB             twofishconsts<>+128(SB), Z12, Z4
-	VPTERNLOGD          $0x96, Z4, Z10, Z9
-	VPSHUFB             twofishconsts<>+192(SB), Z3, Z10
-	VPSHUFB             twofishconsts<>+256(SB), Z3, Z4
-	VPTERNLOGD          $0x96, Z4, Z10, Z9
-	VPSHUFB             twofishconsts<>+0(SB), Z24, Z22
-	VPSHUFB             twofishconsts<>+64(SB), Z25, Z23
-	VPSHUFB             twofishconsts<>+128(SB), Z25, Z17
-	VPTERNLOGD          $0x96, Z17, Z23, Z22
-	VPSHUFB             twofishconsts<>+192(SB), Z16, Z23
-	VPSHUFB             twofishconsts<>+256(SB), Z16, Z17
-	VPTERNLOGD          $0x96, Z17, Z23, Z22
-	VPADDD              Z9, Z8, Z8
-	VPADDD              Z8, Z9, Z9
-	VPADDD.BCST         4232(AX), Z8, Z8
-	VPADDD.BCST         4236(AX), Z9, Z9
-	VPADDD              Z22, Z21, Z21
-	VPADDD              Z21, Z22, Z22
-	VPADDD.BCST         4232(AX), Z21, Z21
-	VPADDD.BCST         4236(AX), Z22, Z22
-	VPXORD              Z5, Z9, Z9
-	VPROLD              $0x1f, Z9, Z9
-	VPROLD              $0x01, Z2, Z2
-	VPXORD              Z8, Z2, Z2
-	VPXORD              Z18, Z22, Z22
-	VPROLD              $0x1f, Z22, Z22
-	VPROLD              $0x01, Z15, Z15
-	VPXORD              Z21, Z15, Z15
-	VPMOVB2M            Z2, K5
-	VPMOVB2M            Z15, K6
-	VMOVDQU64           4352(AX), Z12
-	VPERMT2B.Z          4416(AX), Z2, K1, Z12
-	VMOVDQU64           4608(AX), Z4
-	VPERMT2B.Z          4672(AX), Z2, K2, Z4
-	VMOVDQU64           4864(AX), Z3
-	VPERMT2B.Z          4928(AX), Z2, K3, Z3
-	VPTERNLOGD          $0xfe, Z3, Z4, Z12
-	VMOVDQU64           5120(AX), Z4
-	VPERMT2B.Z          5184(AX), Z2, K4, Z4
-	VPORD               Z4, Z12, Z12
-	VMOVDQU64           4352(AX), Z25
-	VPERMT2B.Z          4416(AX), Z15, K1, Z25
-	VMOVDQU64           4608(AX), Z17
-	VPERMT2B.Z          4672(AX), Z15, K2, Z17
-	VMOVDQU64           4864(AX), Z16
-	VPERMT2B.Z          4928(AX), Z15, K3, Z16
-	VPTERNLOGD          $0xfe, Z16, Z17, Z25
-	VMOVDQU64           5120(AX), Z17
-	VPERMT2B.Z          5184(AX), Z15, K4, Z17
-	VPORD               Z17, Z25, Z25
-	VMOVDQU64           4480(AX), Z6
-	VPERMT2B.Z          4544(AX), Z2, K1, Z6
-	VMOVDQU64           4736(AX), Z1
-	VPERMT2B.Z          4800(AX), Z2, K2, Z1
-	VMOVDQU64           4992(AX), Z8
-	VPERMT2B.Z          5056(AX), Z2, K3, Z8
-	VPTERNLOGD          $0xfe, Z8, Z1, Z6
-	VMOVDQU64           5248(AX), Z1
-	VPERMT2B.Z          5312(AX), Z2, K4, Z1
-	VPORD               Z1, Z6, Z6
-	VMOVDQU64           4480(AX), Z19
-	VPERMT2B.Z          4544(AX), Z15, K1, Z19
-	VMOVDQU64           4736(AX), Z14
-	VPERMT2B.Z          4800(AX), Z15, K2, Z14
-	VMOVDQU64           4992(AX), Z21
-	VPERMT2B.Z          5056(AX), Z15, K3, Z21
-	VPTERNLOGD          $0xfe, Z21, Z14, Z19
-	VMOVDQU64           5248(AX), Z14
-	VPERMT2B.Z          5312(AX), Z15, K4, Z14
-	VPORD               Z14, Z19, Z19
-	VPBLENDMB           Z6, Z12, K5, Z4
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z4, Z3
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z4, Z1
-	VPBLENDMB           Z19, Z25, K6, Z17
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z17, Z16
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z17, Z14
-	VPSHUFB             twofishconsts<>+0(SB), Z4, Z10
-	VPSHUFB             twofishconsts<>+64(SB), Z3, Z12
-	VPSHUFB             twofishconsts<>+128(SB), Z3, Z6
-	VPTERNLOGD          $0x96, Z6, Z12, Z10
-	VPSHUFB             twofishconsts<>+192(SB), Z1, Z12
-	VPSHUFB             twofishconsts<>+256(SB), Z1, Z6
-	VPTERNLOGD          $0x96, Z6, Z12, Z10
-	VPSHUFB             twofishconsts<>+0(SB), Z17, Z23
-	VPSHUFB             twofishconsts<>+64(SB), Z16, Z25
-	VPSHUFB             twofishconsts<>+128(SB), Z16, Z19
-	VPTERNLOGD          $0x96, Z19, Z25, Z23
-	VPSHUFB             twofishconsts<>+192(SB), Z14, Z25
-	VPSHUFB             twofishconsts<>+256(SB), Z14, Z19
-	VPTERNLOGD          $0x96, Z19, Z25, Z23
-	VPROLD              $0x08, Z9, Z5
-	VPROLD              $0x08, Z22, Z18
-	VPMOVB2M            Z5, K5
-	VPMOVB2M            Z18, K6
-	VMOVDQU64           4352(AX), Z12
-	VPERMT2B.Z          4416(AX), Z5, K1, Z12
-	VMOVDQU64           4608(AX), Z4
-	VPERMT2B.Z          4672(AX), Z5, K2, Z4
-	VMOVDQU64           4864(AX), Z3
-	VPERMT2B.Z          4928(AX), Z5, K3, Z3
-	VPTERNLOGD          $0xfe, Z3, Z4, Z12
-	VMOVDQU64           5120(AX), Z4
-	VPERMT2B.Z          5184(AX), Z5, K4, Z4
-	VPORD               Z4, Z12, Z12
-	VMOVDQU64           4352(AX), Z25
-	VPERMT2B.Z          4416(AX), Z18, K1, Z25
-	VMOVDQU64           4608(AX), Z17
-	VPERMT2B.Z          4672(AX), Z18, K2, Z17
-	VMOVDQU64           4864(AX), Z16
-	VPERMT2B.Z          4928(AX), Z18, K3, Z16
-	VPTERNLOGD          $0xfe, Z16, Z17, Z25
-	VMOVDQU64           5120(AX), Z17
-	VPERMT2B.Z          5184(AX), Z18, K4, Z17
-	VPORD               Z17, Z25, Z25
-	VMOVDQU64           4480(AX), Z6
-	VPERMT2B.Z          4544(AX), Z5, K1, Z6
-	VMOVDQU64           4736(AX), Z1
-	VPERMT2B.Z          4800(AX), Z5, K2, Z1
-	VMOVDQU64           4992(AX), Z8
-	VPERMT2B.Z          5056(AX), Z5, K3, Z8
-	VPTERNLOGD          $0xfe, Z8, Z1, Z6
-	VMOVDQU64           5248(AX), Z1
-	VPERMT2B.Z          5312(AX), Z5, K4, Z1
-	VPORD               Z1, Z6, Z6
-	VMOVDQU64           4480(AX), Z19
-	VPERMT2B.Z          4544(AX), Z18, K1, Z19
-	VMOVDQU64           4736(AX), Z14
-	VPERMT2B.Z          4800(AX), Z18, K2, Z14
-	VMOVDQU64           4992(AX), Z21
-	VPERMT2B.Z          5056(AX), Z18, K3, Z21
-	VPTERNLOGD          $0xfe, Z21, Z14, Z19
-	VMOVDQU64           5248(AX), Z14
-	VPERMT2B.Z          5312(AX), Z18, K4, Z14
-	VPORD               Z14, Z19, Z19
-	VPBLENDMB           Z6, Z12, K5, Z4
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z4, Z3
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z4, Z1
-	VPBLENDMB           Z19, Z25, K6, Z17
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z17, Z16
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z17, Z14
-	VPSHUFB             twofishconsts<>+0(SB), Z4, Z11
-	VPSHUFB             twofishconsts<>+64(SB), Z3, Z12
-	VPSHUFB             twofishconsts<>+128(SB), Z3, Z6
-	VPTERNLOGD          $0x96, Z6, Z12, Z11
-	VPSHUFB             twofishconsts<>+192(SB), Z1, Z12
-	VPSHUFB             twofishconsts<>+256(SB), Z1, Z6
-	VPTERNLOGD          $0x96, Z6, Z12, Z11
-	VPSHUFB             twofishconsts<>+0(SB), Z17, Z24
-	VPSHUFB             twofishconsts<>+64(SB), Z16, Z25
-	VPSHUFB             twofishconsts<>+128(SB), Z16, Z19
-	VPTERNLOGD          $0x96, Z19, Z25, Z24
-	VPSHUFB             twofishconsts<>+192(SB), Z14, Z25
-	VPSHUFB             twofishconsts<>+256(SB), Z14, Z19
-	VPTERNLOGD          $0x96, Z19, Z25, Z24
-	VPADDD              Z11, Z10, Z10
-	VPADDD              Z10, Z11, Z11
-	VPADDD.BCST         4224(AX), Z10, Z10
-	VPADDD.BCST         4228(AX), Z11, Z11
-	VPADDD              Z24, Z23, Z23
-	VPADDD              Z23, Z24, Z24
-	VPADDD.BCST         4224(AX), Z23, Z23
-	VPADDD.BCST         4228(AX), Z24, Z24
-	VPXORD              Z7, Z11, Z11
-	VPROLD              $0x1f, Z11, Z11
-	VPROLD              $0x01, Z0, Z0
-	VPXORD              Z10, Z0, Z0
-	VPXORD              Z20, Z24, Z24
-	VPROLD              $0x1f, Z24, Z24
-	VPROLD              $0x01, Z13, Z13
-	VPXORD              Z23, Z13, Z13
-	VPMOVB2M            Z0, K5
-	VPMOVB2M            Z13, K6
-	VMOVDQU64           4352(AX), Z3
-	VPERMT2B.Z          4416(AX), Z0, K1, Z3
-	VMOVDQU64           4608(AX), Z6
-	VPERMT2B.Z          4672(AX), Z0, K2, Z6
-	VMOVDQU64           4864(AX), Z1
-	VPERMT2B.Z          4928(AX), Z0, K3, Z1
-	VPTERNLOGD          $0xfe, Z1, Z6, Z3
-	VMOVDQU64           5120(AX), Z6
-	VPERMT2B.Z          5184(AX), Z0, K4, Z6
-	VPORD               Z6, Z3, Z3
-	VMOVDQU64           4352(AX), Z16
-	VPERMT2B.Z          4416(AX), Z13, K1, Z16
-	VMOVDQU64           4608(AX), Z19
-	VPERMT2B.Z          4672(AX), Z13, K2, Z19
-	VMOVDQU64           4864(AX), Z14
-	VPERMT2B.Z          4928(AX), Z13, K3, Z14
-	VPTERNLOGD          $0xfe, Z14, Z19, Z16
-	VMOVDQU64           5120(AX), Z19
-	VPERMT2B.Z          5184(AX), Z13, K4, Z19
-	VPORD               Z19, Z16, Z16
-	VMOVDQU64           4480(AX), Z8
-	VPERMT2B.Z          4544(AX), Z0, K1, Z8
-	VMOVDQU64           4736(AX), Z5
-	VPERMT2B.Z          4800(AX), Z0, K2, Z5
-	VMOVDQU64           4992(AX), Z10
-	VPERMT2B.Z          5056(AX), Z0, K3, Z10
-	VPTERNLOGD          $0xfe, Z10, Z5, Z8
-	VMOVDQU64           5248(AX), Z5
-	VPERMT2B.Z          5312(AX), Z0, K4, Z5
-	VPORD               Z5, Z8, Z8
-	VMOVDQU64           4480(AX), Z21
-	VPERMT2B.Z          4544(AX), Z13, K1, Z21
-	VMOVDQU64           4736(AX), Z18
-	VPERMT2B.Z          4800(AX), Z13, K2, Z18
-	VMOVDQU64           4992(AX), Z23
-	VPERMT2B.Z          5056(AX), Z13, K3, Z23
-	VPTERNLOGD          $0xfe, Z23, Z18, Z21
-	VMOVDQU64           5248(AX), Z18
-	VPERMT2B.Z          5312(AX), Z13, K4, Z18
-	VPORD               Z18, Z21, Z21
-	VPBLENDMB           Z8, Z3, K5, Z6
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z6, Z1
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z6, Z5
-	VPBLENDMB           Z21, Z16, K6, Z19
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z19, Z14
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z19, Z18
-	VPSHUFB             twofishconsts<>+0(SB), Z6, Z12
-	VPSHUFB             twofishconsts<>+64(SB), Z1, Z3
-	VPSHUFB             twofishconsts<>+128(SB), Z1, Z8
-	VPTERNLOGD          $0x96, Z8, Z3, Z12
-	VPSHUFB             twofishconsts<>+192(SB), Z5, Z3
-	VPSHUFB             twofishconsts<>+256(SB), Z5, Z8
-	VPTERNLOGD          $0x96, Z8, Z3, Z12
-	VPSHUFB             twofishconsts<>+0(SB), Z19, Z25
-	VPSHUFB             twofishconsts<>+64(SB), Z14, Z16
-	VPSHUFB             twofishconsts<>+128(SB), Z14, Z21
-	VPTERNLOGD          $0x96, Z21, Z16, Z25
-	VPSHUFB             twofishconsts<>+192(SB), Z18, Z16
-	VPSHUFB             twofishconsts<>+256(SB), Z18, Z21
-	VPTERNLOGD          $0x96, Z21, Z16, Z25
-	VPROLD              $0x08, Z11, Z7
-	VPROLD              $0x08, Z24, Z20
-	VPMOVB2M            Z7, K5
-	VPMOVB2M            Z20, K6
-	VMOVDQU64           4352(AX), Z3
-	VPERMT2B.Z          4416(AX), Z7, K1, Z3
-	VMOVDQU64           4608(AX), Z6
-	VPERMT2B.Z          4672(AX), Z7, K2, Z6
-	VMOVDQU64           4864(AX), Z1
-	VPERMT2B.Z          4928(AX), Z7, K3, Z1
-	VPTERNLOGD          $0xfe, Z1, Z6, Z3
-	VMOVDQU64           5120(AX), Z6
-	VPERMT2B.Z          5184(AX), Z7, K4, Z6
-	VPORD               Z6, Z3, Z3
-	VMOVDQU64           4352(AX), Z16
-	VPERMT2B.Z          4416(AX), Z20, K1, Z16
-	VMOVDQU64           4608(AX), Z19
-	VPERMT2B.Z          4672(AX), Z20, K2, Z19
-	VMOVDQU64           4864(AX), Z14
-	VPERMT2B.Z          4928(AX), Z20, K3, Z14
-	VPTERNLOGD          $0xfe, Z14, Z19, Z16
-	VMOVDQU64           5120(AX), Z19
-	VPERMT2B.Z          5184(AX), Z20, K4, Z19
-	VPORD               Z19, Z16, Z16
-	VMOVDQU64           4480(AX), Z8
-	VPERMT2B.Z          4544(AX), Z7, K1, Z8
-	VMOVDQU64           4736(AX), Z5
-	VPERMT2B.Z          4800(AX), Z7, K2, Z5
-	VMOVDQU64           4992(AX), Z10
-	VPERMT2B.Z          5056(AX), Z7, K3, Z10
-	VPTERNLOGD          $0xfe, Z10, Z5, Z8
-	VMOVDQU64           5248(AX), Z5
-	VPERMT2B.Z          5312(AX), Z7, K4, Z5
-	VPORD               Z5, Z8, Z8
-	VMOVDQU64           4480(AX), Z21
-	VPERMT2B.Z          4544(AX), Z20, K1, Z21
-	VMOVDQU64           4736(AX), Z18
-	VPERMT2B.Z          4800(AX), Z20, K2, Z18
-	VMOVDQU64           4992(AX), Z23
-	VPERMT2B.Z          5056(AX), Z20, K3, Z23
-	VPTERNLOGD          $0xfe, Z23, Z18, Z21
-	VMOVDQU64           5248(AX), Z18
-	VPERMT2B.Z          5312(AX), Z20, K4, Z18
-	VPORD               Z18, Z21, Z21
-	VPBLENDMB           Z8, Z3, K5, Z6
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z6, Z1
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z6, Z5
-	VPBLENDMB           Z21, Z16, K6, Z19
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z19, Z14
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z19, Z18
-	VPSHUFB             twofishconsts<>+0(SB), Z6, Z4
-	VPSHUFB             twofishconsts<>+64(SB), Z1, Z3
-	VPSHUFB             twofishconsts<>+128(SB), Z1, Z8
-	VPTERNLOGD          $0x96, Z8, Z3, Z4
-	VPSHUFB             twofishconsts<>+192(SB), Z5, Z3
-	VPSHUFB             twofishconsts<>+256(SB), Z5, Z8
-	VPTERNLOGD          $0x96, Z8, Z3, Z4
-	VPSHUFB             twofishconsts<>+0(SB), Z19, Z17
-	VPSHUFB             twofishconsts<>+64(SB), Z14, Z16
-	VPSHUFB             twofishconsts<>+128(SB), Z14, Z21
-	VPTERNLOGD          $0x96, Z21, Z16, Z17
-	VPSHUFB             twofishconsts<>+192(SB), Z18, Z16
-	VPSHUFB             twofishconsts<>+256(SB), Z18, Z21
-	VPTERNLOGD          $0x96, Z21, Z16, Z17
-	VPADDD              Z4, Z12, Z12
-	VPADDD              Z12, Z4, Z4
-	VPADDD.BCST         4216(AX), Z12, Z12
-	VPADDD.BCST         4220(AX), Z4, Z4
-	VPADDD              Z17, Z25, Z25
-	VPADDD              Z25, Z17, Z17
-	VPADDD.BCST         4216(AX), Z25, Z25
-	VPADDD.BCST         4220(AX), Z17, Z17
-	VPXORD              Z9, Z4, Z4
-	VPROLD              $0x1f, Z4, Z4
-	VPROLD              $0x01, Z2, Z2
-	VPXORD              Z12, Z2, Z2
-	VPXORD              Z22, Z17, Z17
-	VPROLD              $0x1f, Z17, Z17
-	VPROLD              $0x01, Z15, Z15
-	VPXORD              Z25, Z15, Z15
-	VPMOVB2M            Z2, K5
-	VPMOVB2M            Z15, K6
-	VMOVDQU64           4352(AX), Z1
-	VPERMT2B.Z          4416(AX), Z2, K1, Z1
-	VMOVDQU64           4608(AX), Z8
-	VPERMT2B.Z          4672(AX), Z2, K2, Z8
-	VMOVDQU64           4864(AX), Z5
-	VPERMT2B.Z          4928(AX), Z2, K3, Z5
-	VPTERNLOGD          $0xfe, Z5, Z8, Z1
-	VMOVDQU64           5120(AX), Z8
-	VPERMT2B.Z          5184(AX), Z2, K4, Z8
-	VPORD               Z8, Z1, Z1
-	VMOVDQU64           4352(AX), Z14
-	VPERMT2B.Z          4416(AX), Z15, K1, Z14
-	VMOVDQU64           4608(AX), Z21
-	VPERMT2B.Z          4672(AX), Z15, K2, Z21
-	VMOVDQU64           4864(AX), Z18
-	VPERMT2B.Z          4928(AX), Z15, K3, Z18
-	VPTERNLOGD          $0xfe, Z18, Z21, Z14
-	VMOVDQU64           5120(AX), Z21
-	VPERMT2B.Z          5184(AX), Z15, K4, Z21
-	VPORD               Z21, Z14, Z14
-	VMOVDQU64           4480(AX), Z10
-	VPERMT2B.Z          4544(AX), Z2, K1, Z10
-	VMOVDQU64           4736(AX), Z7
-	VPERMT2B.Z          4800(AX), Z2, K2, Z7
-	VMOVDQU64           4992(AX), Z12
-	VPERMT2B.Z          5056(AX), Z2, K3, Z12
-	VPTERNLOGD          $0xfe, Z12, Z7, Z10
-	VMOVDQU64           5248(AX), Z7
-	VPERMT2B.Z          5312(AX), Z2, K4, Z7
-	VPORD               Z7, Z10, Z10
-	VMOVDQU64           4480(AX), Z23
-	VPERMT2B.Z          4544(AX), Z15, K1, Z23
-	VMOVDQU64           4736(AX), Z20
-	VPERMT2B.Z          4800(AX), Z15, K2, Z20
-	VMOVDQU64           4992(AX), Z25
-	VPERMT2B.Z          5056(AX), Z15, K3, Z25
-	VPTERNLOGD          $0xfe, Z25, Z20, Z23
-	VMOVDQU64           5248(AX), Z20
-	VPERMT2B.Z          5312(AX), Z15, K4, Z20
-	VPORD               Z20, Z23, Z23
-	VPBLENDMB           Z10, Z1, K5, Z8
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z8, Z5
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z8, Z7
-	VPBLENDMB           Z23, Z14, K6, Z21
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z21, Z18
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z21, Z20
-	VPSHUFB             twofishconsts<>+0(SB), Z8, Z3
-	VPSHUFB             twofishconsts<>+64(SB), Z5, Z1
-	VPSHUFB             twofishconsts<>+128(SB), Z5, Z10
-	VPTERNLOGD          $0x96, Z10, Z1, Z3
-	VPSHUFB             twofishconsts<>+192(SB), Z7, Z1
-	VPSHUFB             twofishconsts<>+256(SB), Z7, Z10
-	VPTERNLOGD          $0x96, Z10, Z1, Z3
-	VPSHUFB             twofishconsts<>+0(SB), Z21, Z16
-	VPSHUFB             twofishconsts<>+64(SB), Z18, Z14
-	VPSHUFB             twofishconsts<>+128(SB), Z18, Z23
-	VPTERNLOGD          $0x96, Z23, Z14, Z16
-	VPSHUFB             twofishconsts<>+192(SB), Z20, Z14
-	VPSHUFB             twofishconsts<>+256(SB), Z20, Z23
-	VPTERNLOGD          $0x96, Z23, Z14, Z16
-	VPROLD              $0x08, Z4, Z9
-	VPROLD              $0x08, Z17, Z22
-	VPMOVB2M            Z9, K5
-	VPMOVB2M            Z22, K6
-	VMOVDQU64           4352(AX), Z1
-	VPERMT2B.Z          4416(AX), Z9, K1, Z1
-	VMOVDQU64           4608(AX), Z8
-	VPERMT2B.Z          4672(AX), Z9, K2, Z8
-	VMOVDQU64           4864(AX), Z5
-	VPERMT2B.Z          4928(AX), Z9, K3, Z5
-	VPTERNLOGD          $0xfe, Z5, Z8, Z1
-	VMOVDQU64           5120(AX), Z8
-	VPERMT2B.Z          5184(AX), Z9, K4, Z8
-	VPORD               Z8, Z1, Z1
-	VMOVDQU64           4352(AX), Z14
-	VPERMT2B.Z          4416(AX), Z22, K1, Z14
-	VMOVDQU64           4608(AX), Z21
-	VPERMT2B.Z          4672(AX), Z22, K2, Z21
-	VMOVDQU64           4864(AX), Z18
-	VPERMT2B.Z          4928(AX), Z22, K3, Z18
-	VPTERNLOGD          $0xfe, Z18, Z21, Z14
-	VMOVDQU64           5120(AX), Z21
-	VPERMT2B.Z          5184(AX), Z22, K4, Z21
-	VPORD               Z21, Z14, Z14
-	VMOVDQU64           4480(AX), Z10
-	VPERMT2B.Z          4544(AX), Z9, K1, Z10
-	VMOVDQU64           4736(AX), Z7
-	VPERMT2B.Z          4800(AX), Z9, K2, Z7
-	VMOVDQU64           4992(AX), Z12
-	VPERMT2B.Z          5056(AX), Z9, K3, Z12
-	VPTERNLOGD          $0xfe, Z12, Z7, Z10
-	VMOVDQU64           5248(AX), Z7
-	VPERMT2B.Z          5312(AX), Z9, K4, Z7
-	VPORD               Z7, Z10, Z10
-	VMOVDQU64           4480(AX), Z23
-	VPERMT2B.Z          4544(AX), Z22, K1, Z23
-	VMOVDQU64           4736(AX), Z20
-	VPERMT2B.Z          4800(AX), Z22, K2, Z20
-	VMOVDQU64           4992(AX), Z25
-	VPERMT2B.Z          5056(AX), Z22, K3, Z25
-	VPTERNLOGD          $0xfe, Z25, Z20, Z23
-	VMOVDQU64           5248(AX), Z20
-	VPERMT2B.Z          5312(AX), Z22, K4, Z20
-	VPORD               Z20, Z23, Z23
-	VPBLENDMB           Z10, Z1, K5, Z8
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z8, Z5
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z8, Z7
-	VPBLENDMB           Z23, Z14, K6, Z21
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z21, Z18
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z21, Z20
-	VPSHUFB             twofishconsts<>+0(SB), Z8, Z6
-	VPSHUFB             twofishconsts<>+64(SB), Z5, Z1
-	VPSHUFB             twofishconsts<>+128(SB), Z5, Z10
-	VPTERNLOGD          $0x96, Z10, Z1, Z6
-	VPSHUFB             twofishconsts<>+192(SB), Z7, Z1
-	VPSHUFB             twofishconsts<>+256(SB), Z7, Z10
-	VPTERNLOGD          $0x96, Z10, Z1, Z6
-	VPSHUFB             twofishconsts<>+0(SB), Z21, Z19
-	VPSHUFB             twofishconsts<>+64(SB), Z18, Z14
-	VPSHUFB             twofishconsts<>+128(SB), Z18, Z23
-	VPTERNLOGD          $0x96, Z23, Z14, Z19
-	VPSHUFB             twofishconsts<>+192(SB), Z20, Z14
-	VPSHUFB             twofishconsts<>+256(SB), Z20, Z23
-	VPTERNLOGD          $0x96, Z23, Z14, Z19
-	VPADDD              Z6, Z3, Z3
-	VPADDD              Z3, Z6, Z6
-	VPADDD.BCST         4208(AX), Z3, Z3
-	VPADDD.BCST         4212(AX), Z6, Z6
-	VPADDD              Z19, Z16, Z16
-	VPADDD              Z16, Z19, Z19
-	VPADDD.BCST         4208(AX), Z16, Z16
-	VPADDD.BCST         4212(AX), Z19, Z19
-	VPXORD              Z11, Z6, Z6
-	VPROLD              $0x1f, Z6, Z6
-	VPROLD              $0x01, Z0, Z0
-	VPXORD              Z3, Z0, Z0
-	VPXORD              Z24, Z19, Z19
-	VPROLD              $0x1f, Z19, Z19
-	VPROLD              $0x01, Z13, Z13
-	VPXORD              Z16, Z13, Z13
-	VPMOVB2M            Z0, K5
-	VPMOVB2M            Z13, K6
-	VMOVDQU64           4352(AX), Z5
-	VPERMT2B.Z          4416(AX), Z0, K1, Z5
-	VMOVDQU64           4608(AX), Z10
-	VPERMT2B.Z          4672(AX), Z0, K2, Z10
-	VMOVDQU64           4864(AX), Z7
-	VPERMT2B.Z          4928(AX), Z0, K3, Z7
-	VPTERNLOGD          $0xfe, Z7, Z10, Z5
-	VMOVDQU64           5120(AX), Z10
-	VPERMT2B.Z          5184(AX), Z0, K4, Z10
-	VPORD               Z10, Z5, Z5
-	VMOVDQU64           4352(AX), Z18
-	VPERMT2B.Z          4416(AX), Z13, K1, Z18
-	VMOVDQU64           4608(AX), Z23
-	VPERMT2B.Z          4672(AX), Z13, K2, Z23
-	VMOVDQU64           4864(AX), Z20
-	VPERMT2B.Z          4928(AX), Z13, K3, Z20
-	VPTERNLOGD          $0xfe, Z20, Z23, Z18
-	VMOVDQU64           5120(AX), Z23
-	VPERMT2B.Z          5184(AX), Z13, K4, Z23
-	VPORD               Z23, Z18, Z18
-	VMOVDQU64           4480(AX), Z12
-	VPERMT2B.Z          4544(AX), Z0, K1, Z12
-	VMOVDQU64           4736(AX), Z9
-	VPERMT2B.Z          4800(AX), Z0, K2, Z9
-	VMOVDQU64           4992(AX), Z3
-	VPERMT2B.Z          5056(AX), Z0, K3, Z3
-	VPTERNLOGD          $0xfe, Z3, Z9, Z12
-	VMOVDQU64           5248(AX), Z9
-	VPERMT2B.Z          5312(AX), Z0, K4, Z9
-	VPORD               Z9, Z12, Z12
-	VMOVDQU64           4480(AX), Z25
-	VPERMT2B.Z          4544(AX), Z13, K1, Z25
-	VMOVDQU64           4736(AX), Z22
-	VPERMT2B.Z          4800(AX), Z13, K2, Z22
-	VMOVDQU64           4992(AX), Z16
-	VPERMT2B.Z          5056(AX), Z13, K3, Z16
-	VPTERNLOGD          $0xfe, Z16, Z22, Z25
-	VMOVDQU64           5248(AX), Z22
-	VPERMT2B.Z          5312(AX), Z13, K4, Z22
-	VPORD               Z22, Z25, Z25
-	VPBLENDMB           Z12, Z5, K5, Z10
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z10, Z7
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z10, Z9
-	VPBLENDMB           Z25, Z18, K6, Z23
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z23, Z20
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z23, Z22
-	VPSHUFB             twofishconsts<>+0(SB), Z10, Z1
-	VPSHUFB             twofishconsts<>+64(SB), Z7, Z5
-	VPSHUFB             twofishconsts<>+128(SB), Z7, Z12
-	VPTERNLOGD          $0x96, Z12, Z5, Z1
-	VPSHUFB             twofishconsts<>+192(SB), Z9, Z5
-	VPSHUFB             twofishconsts<>+256(SB), Z9, Z12
-	VPTERNLOGD          $0x96, Z12, Z5, Z1
-	VPSHUFB             twofishconsts<>+0(SB), Z23, Z14
-	VPSHUFB             twofishconsts<>+64(SB), Z20, Z18
-	VPSHUFB             twofishconsts<>+128(SB), Z20, Z25
-	VPTERNLOGD          $0x96, Z25, Z18, Z14
-	VPSHUFB             twofishconsts<>+192(SB), Z22, Z18
-	VPSHUFB             twofishconsts<>+256(SB), Z22, Z25
-	VPTERNLOGD          $0x96, Z25, Z18, Z14
-	VPROLD              $0x08, Z6, Z11
-	VPROLD              $0x08, Z19, Z24
-	VPMOVB2M            Z11, K5
-	VPMOVB2M            Z24, K6
-	VMOVDQU64           4352(AX), Z5
-	VPERMT2B.Z          4416(AX), Z11, K1, Z5
-	VMOVDQU64           4608(AX), Z10
-	VPERMT2B.Z          4672(AX), Z11, K2, Z10
-	VMOVDQU64           4864(AX), Z7
-	VPERMT2B.Z          4928(AX), Z11, K3, Z7
-	VPTERNLOGD          $0xfe, Z7, Z10, Z5
-	VMOVDQU64           5120(AX), Z10
-	VPERMT2B.Z          5184(AX), Z11, K4, Z10
-	VPORD               Z10, Z5, Z5
-	VMOVDQU64           4352(AX), Z18
-	VPERMT2B.Z          4416(AX), Z24, K1, Z18
-	VMOVDQU64           4608(AX), Z23
-	VPERMT2B.Z          4672(AX), Z24, K2, Z23
-	VMOVDQU64           4864(AX), Z20
-	VPERMT2B.Z          4928(AX), Z24, K3, Z20
-	VPTERNLOGD          $0xfe, Z20, Z23, Z18
-	VMOVDQU64           5120(AX), Z23
-	VPERMT2B.Z          5184(AX), Z24, K4, Z23
-	VPORD               Z23, Z18, Z18
-	VMOVDQU64           4480(AX), Z12
-	VPERMT2B.Z          4544(AX), Z11, K1, Z12
-	VMOVDQU64           4736(AX), Z9
-	VPERMT2B.Z          4800(AX), Z11, K2, Z9
-	VMOVDQU64           4992(AX), Z3
-	VPERMT2B.Z          5056(AX), Z11, K3, Z3
-	VPTERNLOGD          $0xfe, Z3, Z9, Z12
-	VMOVDQU64           5248(AX), Z9
-	VPERMT2B.Z          5312(AX), Z11, K4, Z9
-	VPORD               Z9, Z12, Z12
-	VMOVDQU64           4480(AX), Z25
-	VPERMT2B.Z          4544(AX), Z24, K1, Z25
-	VMOVDQU64           4736(AX), Z22
-	VPERMT2B.Z          4800(AX), Z24, K2, Z22
-	VMOVDQU64           4992(AX), Z16
-	VPERMT2B.Z          5056(AX), Z24, K3, Z16
-	VPTERNLOGD          $0xfe, Z16, Z22, Z25
-	VMOVDQU64           5248(AX), Z22
-	VPERMT2B.Z          5312(AX), Z24, K4, Z22
-	VPORD               Z22, Z25, Z25
-	VPBLENDMB           Z12, Z5, K5, Z10
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z10, Z7
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z10, Z9
-	VPBLENDMB           Z25, Z18, K6, Z23
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z23, Z20
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z23, Z22
-	VPSHUFB             twofishconsts<>+0(SB), Z10, Z8
-	VPSHUFB             twofishconsts<>+64(SB), Z7, Z5
-	VPSHUFB             twofishconsts<>+128(SB), Z7, Z12
-	VPTERNLOGD          $0x96, Z12, Z5, Z8
-	VPSHUFB             twofishconsts<>+192(SB), Z9, Z5
-	VPSHUFB             twofishconsts<>+256(SB), Z9, Z12
-	VPTERNLOGD          $0x96, Z12, Z5, Z8
-	VPSHUFB             twofishconsts<>+0(SB), Z23, Z21
-	VPSHUFB             twofishconsts<>+64(SB), Z20, Z18
-	VPSHUFB             twofishconsts<>+128(SB), Z20, Z25
-	VPTERNLOGD          $0x96, Z25, Z18, Z21
-	VPSHUFB             twofishconsts<>+192(SB), Z22, Z18
-	VPSHUFB             twofishconsts<>+256(SB), Z22, Z25
-	VPTERNLOGD          $0x96, Z25, Z18, Z21
-	VPADDD              Z8, Z1, Z1
-	VPADDD              Z1, Z8, Z8
-	VPADDD.BCST         4200(AX), Z1, Z1
-	VPADDD.BCST         4204(AX), Z8, Z8
-	VPADDD              Z21, Z14, Z14
-	VPADDD              Z14, Z21, Z21
-	VPADDD.BCST         4200(AX), Z14, Z14
-	VPADDD.BCST         4204(AX), Z21, Z21
-	VPXORD              Z4, Z8, Z8
-	VPROLD              $0x1f, Z8, Z8
-	VPROLD              $0x01, Z2, Z2
-	VPXORD              Z1, Z2, Z2
-	VPXORD              Z17, Z21, Z21
-	VPROLD              $0x1f, Z21, Z21
-	VPROLD              $0x01, Z15, Z15
-	VPXORD              Z14, Z15, Z15
-	VPMOVB2M            Z2, K5
-	VPMOVB2M            Z15, K6
-	VMOVDQU64           4352(AX), Z7
-	VPERMT2B.Z          4416(AX), Z2, K1, Z7
-	VMOVDQU64           4608(AX), Z12
-	VPERMT2B.Z          4672(AX), Z2, K2, Z12
-	VMOVDQU64           4864(AX), Z9
-	VPERMT2B.Z          4928(AX), Z2, K3, Z9
-	VPTERNLOGD          $0xfe, Z9, Z12, Z7
-	VMOVDQU64           5120(AX), Z12
-	VPERMT2B.Z          5184(AX), Z2, K4, Z12
-	VPORD               Z12, Z7, Z7
-	VMOVDQU64           4352(AX), Z20
-	VPERMT2B.Z          4416(AX), Z15, K1, Z20
-	VMOVDQU64           4608(AX), Z25
-	VPERMT2B.Z          4672(AX), Z15, K2, Z25
-	VMOVDQU64           4864(AX), Z22
-	VPERMT2B.Z          4928(AX), Z15, K3, Z22
-	VPTERNLOGD          $0xfe, Z22, Z25, Z20
-	VMOVDQU64           5120(AX), Z25
-	VPERMT2B.Z          5184(AX), Z15, K4, Z25
-	VPORD               Z25, Z20, Z20
-	VMOVDQU64           4480(AX), Z3
-	VPERMT2B.Z          4544(AX), Z2, K1, Z3
-	VMOVDQU64           4736(AX), Z11
-	VPERMT2B.Z          4800(AX), Z2, K2, Z11
-	VMOVDQU64           4992(AX), Z1
-	VPERMT2B.Z          5056(AX), Z2, K3, Z1
-	VPTERNLOGD          $0xfe, Z1, Z11, Z3
-	VMOVDQU64           5248(AX), Z11
-	VPERMT2B.Z          5312(AX), Z2, K4, Z11
-	VPORD               Z11, Z3, Z3
-	VMOVDQU64           4480(AX), Z16
-	VPERMT2B.Z          4544(AX), Z15, K1, Z16
-	VMOVDQU64           4736(AX), Z24
-	VPERMT2B.Z          4800(AX), Z15, K2, Z24
-	VMOVDQU64           4992(AX), Z14
-	VPERMT2B.Z          5056(AX), Z15, K3, Z14
-	VPTERNLOGD          $0xfe, Z14, Z24, Z16
-	VMOVDQU64           5248(AX), Z24
-	VPERMT2B.Z          5312(AX), Z15, K4, Z24
-	VPORD               Z24, Z16, Z16
-	VPBLENDMB           Z3, Z7, K5, Z12
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z12, Z9
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z12, Z11
-	VPBLENDMB           Z16, Z20, K6, Z25
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z25, Z22
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z25, Z24
-	VPSHUFB             twofishconsts<>+0(SB), Z12, Z5
-	VPSHUFB             twofishconsts<>+64(SB), Z9, Z7
-	VPSHUFB             twofishconsts<>+128(SB), Z9, Z3
-	VPTERNLOGD          $0x96, Z3, Z7, Z5
-	VPSHUFB             twofishconsts<>+192(SB), Z11, Z7
-	VPSHUFB             twofishconsts<>+256(SB), Z11, Z3
-	VPTERNLOGD          $0x96, Z3, Z7, Z5
-	VPSHUFB             twofishconsts<>+0(SB), Z25, Z18
-	VPSHUFB             twofishconsts<>+64(SB), Z22, Z20
-	VPSHUFB             twofishconsts<>+128(SB), Z22, Z16
-	VPTERNLOGD          $0x96, Z16, Z20, Z18
-	VPSHUFB             twofishconsts<>+192(SB), Z24, Z20
-	VPSHUFB             twofishconsts<>+256(SB), Z24, Z16
-	VPTERNLOGD          $0x96, Z16, Z20, Z18
-	VPROLD              $0x08, Z8, Z4
-	VPROLD              $0x08, Z21, Z17
-	VPMOVB2M            Z4, K5
-	VPMOVB2M            Z17, K6
-	VMOVDQU64           4352(AX), Z7
-	VPERMT2B.Z          4416(AX), Z4, K1, Z7
-	VMOVDQU64           4608(AX), Z12
-	VPERMT2B.Z          4672(AX), Z4, K2, Z12
-	VMOVDQU64           4864(AX), Z9
-	VPERMT2B.Z          4928(AX), Z4, K3, Z9
-	VPTERNLOGD          $0xfe, Z9, Z12, Z7
-	VMOVDQU64           5120(AX), Z12
-	VPERMT2B.Z          5184(AX), Z4, K4, Z12
-	VPORD               Z12, Z7, Z7
-	VMOVDQU64           4352(AX), Z20
-	VPERMT2B.Z          4416(AX), Z17, K1, Z20
-	VMOVDQU64           4608(AX), Z25
-	VPERMT2B.Z          4672(AX), Z17, K2, Z25
-	VMOVDQU64           4864(AX), Z22
-	VPERMT2B.Z          4928(AX), Z17, K3, Z22
-	VPTERNLOGD          $0xfe, Z22, Z25, Z20
-	VMOVDQU64           5120(AX), Z25
-	VPERMT2B.Z          5184(AX), Z17, K4, Z25
-	VPORD               Z25, Z20, Z20
-	VMOVDQU64           4480(AX), Z3
-	VPERMT2B.Z          4544(AX), Z4, K1, Z3
-	VMOVDQU64           4736(AX), Z11
-	VPERMT2B.Z          4800(AX), Z4, K2, Z11
-	VMOVDQU64           4992(AX), Z1
-	VPERMT2B.Z          5056(AX), Z4, K3, Z1
-	VPTERNLOGD          $0xfe, Z1, Z11, Z3
-	VMOVDQU64           5248(AX), Z11
-	VPERMT2B.Z          5312(AX), Z4, K4, Z11
-	VPORD               Z11, Z3, Z3
-	VMOVDQU64           4480(AX), Z16
-	VPERMT2B.Z          4544(AX), Z17, K1, Z16
-	VMOVDQU64           4736(AX), Z24
-	VPERMT2B.Z          4800(AX), Z17, K2, Z24
-	VMOVDQU64           4992(AX), Z14
-	VPERMT2B.Z          5056(AX), Z17, K3, Z14
-	VPTERNLOGD          $0xfe, Z14, Z24, Z16
-	VMOVDQU64           5248(AX), Z24
-	VPERMT2B.Z          5312(AX), Z17, K4, Z24
-	VPORD               Z24, Z16, Z16
-	VPBLENDMB           Z3, Z7, K5, Z12
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z12, Z9
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z12, Z11
-	VPBLENDMB           Z16, Z20, K6, Z25
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z25, Z22
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z25, Z24
-	VPSHUFB             twofishconsts<>+0(SB), Z12, Z10
-	VPSHUFB             twofishconsts<>+64(SB), Z9, Z7
-	VPSHUFB             twofishconsts<>+128(SB), Z9, Z3
-	VPTERNLOGD          $0x96, Z3, Z7, Z10
-	VPSHUFB             twofishconsts<>+192(SB), Z11, Z7
-	VPSHUFB             twofishconsts<>+256(SB), Z11, Z3
-	VPTERNLOGD          $0x96, Z3, Z7, Z10
-	VPSHUFB             twofishconsts<>+0(SB), Z25, Z23
-	VPSHUFB             twofishconsts<>+64(SB), Z22, Z20
-	VPSHUFB             twofishconsts<>+128(SB), Z22, Z16
-	VPTERNLOGD          $0x96, Z16, Z20, Z23
-	VPSHUFB             twofishconsts<>+192(SB), Z24, Z20
-	VPSHUFB             twofishconsts<>+256(SB), Z24, Z16
-	VPTERNLOGD          $0x96, Z16, Z20, Z23
-	VPADDD              Z10, Z5, Z5
-	VPADDD              Z5, Z10, Z10
-	VPADDD.BCST         4192(AX), Z5, Z5
-	VPADDD.BCST         4196(AX), Z10, Z10
-	VPADDD              Z23, Z18, Z18
-	VPADDD              Z18, Z23, Z23
-	VPADDD.BCST         4192(AX), Z18, Z18
-	VPADDD.BCST         4196(AX), Z23, Z23
-	VPXORD              Z6, Z10, Z10
-	VPROLD              $0x1f, Z10, Z10
-	VPROLD              $0x01, Z0, Z0
-	VPXORD              Z5, Z0, Z0
-	VPXORD              Z19, Z23, Z23
-	VPROLD              $0x1f, Z23, Z23
-	VPROLD              $0x01, Z13, Z13
-	VPXORD              Z18, Z13, Z13
-	VPMOVB2M            Z0, K5
-	VPMOVB2M            Z13, K6
-	VMOVDQU64           4352(AX), Z9
-	VPERMT2B.Z          4416(AX), Z0, K1, Z9
-	VMOVDQU64           4608(AX), Z3
-	VPERMT2B.Z          4672(AX), Z0, K2, Z3
-	VMOVDQU64           4864(AX), Z11
-	VPERMT2B.Z          4928(AX), Z0, K3, Z11
-	VPTERNLOGD          $0xfe, Z11, Z3, Z9
-	VMOVDQU64           5120(AX), Z3
-	VPERMT2B.Z          5184(AX), Z0, K4, Z3
-	VPORD               Z3, Z9, Z9
-	VMOVDQU64           4352(AX), Z22
-	VPERMT2B.Z          4416(AX), Z13, K1, Z22
-	VMOVDQU64           4608(AX), Z16
-	VPERMT2B.Z          4672(AX), Z13, K2, Z16
-	VMOVDQU64           4864(AX), Z24
-	VPERMT2B.Z          4928(AX), Z13, K3, Z24
-	VPTERNLOGD          $0xfe, Z24, Z16, Z22
-	VMOVDQU64           5120(AX), Z16
-	VPERMT2B.Z          5184(AX), Z13, K4, Z16
-	VPORD               Z16, Z22, Z22
-	VMOVDQU64           4480(AX), Z1
-	VPERMT2B.Z          4544(AX), Z0, K1, Z1
-	VMOVDQU64           4736(AX), Z4
-	VPERMT2B.Z          4800(AX), Z0, K2, Z4
-	VMOVDQU64           4992(AX), Z5
-	VPERMT2B.Z          5056(AX), Z0, K3, Z5
-	VPTERNLOGD          $0xfe, Z5, Z4, Z1
-	VMOVDQU64           5248(AX), Z4
-	VPERMT2B.Z          5312(AX), Z0, K4, Z4
-	VPORD               Z4, Z1, Z1
-	VMOVDQU64           4480(AX), Z14
-	VPERMT2B.Z          4544(AX), Z13, K1, Z14
-	VMOVDQU64           4736(AX), Z17
-	VPERMT2B.Z          4800(AX), Z13, K2, Z17
-	VMOVDQU64           4992(AX), Z18
-	VPERMT2B.Z          5056(AX), Z13, K3, Z18
-	VPTERNLOGD          $0xfe, Z18, Z17, Z14
-	VMOVDQU64           5248(AX), Z17
-	VPERMT2B.Z          5312(AX), Z13, K4, Z17
-	VPORD               Z17, Z14, Z14
-	VPBLENDMB           Z1, Z9, K5, Z3
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z3, Z11
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z3, Z4
-	VPBLENDMB           Z14, Z22, K6, Z16
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z16, Z24
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z16, Z17
-	VPSHUFB             twofishconsts<>+0(SB), Z3, Z7
-	VPSHUFB             twofishconsts<>+64(SB), Z11, Z9
-	VPSHUFB             twofishconsts<>+128(SB), Z11, Z1
-	VPTERNLOGD          $0x96, Z1, Z9, Z7
-	VPSHUFB             twofishconsts<>+192(SB), Z4, Z9
-	VPSHUFB             twofishconsts<>+256(SB), Z4, Z1
-	VPTERNLOGD          $0x96, Z1, Z9, Z7
-	VPSHUFB             twofishconsts<>+0(SB), Z16, Z20
-	VPSHUFB             twofishconsts<>+64(SB), Z24, Z22
-	VPSHUFB             twofishconsts<>+128(SB), Z24, Z14
-	VPTERNLOGD          $0x96, Z14, Z22, Z20
-	VPSHUFB             twofishconsts<>+192(SB), Z17, Z22
-	VPSHUFB             twofishconsts<>+256(SB), Z17, Z14
-	VPTERNLOGD          $0x96, Z14, Z22, Z20
-	VPROLD              $0x08, Z10, Z6
-	VPROLD              $0x08, Z23, Z19
-	VPMOVB2M            Z6, K5
-	VPMOVB2M            Z19, K6
-	VMOVDQU64           4352(AX), Z9
-	VPERMT2B.Z          4416(AX), Z6, K1, Z9
-	VMOVDQU64           4608(AX), Z3
-	VPERMT2B.Z          4672(AX), Z6, K2, Z3
-	VMOVDQU64           4864(AX), Z11
-	VPERMT2B.Z          4928(AX), Z6, K3, Z11
-	VPTERNLOGD          $0xfe, Z11, Z3, Z9
-	VMOVDQU64           5120(AX), Z3
-	VPERMT2B.Z          5184(AX), Z6, K4, Z3
-	VPORD               Z3, Z9, Z9
-	VMOVDQU64           4352(AX), Z22
-	VPERMT2B.Z          4416(AX), Z19, K1, Z22
-	VMOVDQU64           4608(AX), Z16
-	VPERMT2B.Z          4672(AX), Z19, K2, Z16
-	VMOVDQU64           4864(AX), Z24
-	VPERMT2B.Z          4928(AX), Z19, K3, Z24
-	VPTERNLOGD          $0xfe, Z24, Z16, Z22
-	VMOVDQU64           5120(AX), Z16
-	VPERMT2B.Z          5184(AX), Z19, K4, Z16
-	VPORD               Z16, Z22, Z22
-	VMOVDQU64           4480(AX), Z1
-	VPERMT2B.Z          4544(AX), Z6, K1, Z1
-	VMOVDQU64           4736(AX), Z4
-	VPERMT2B.Z          4800(AX), Z6, K2, Z4
-	VMOVDQU64           4992(AX), Z5
-	VPERMT2B.Z          5056(AX), Z6, K3, Z5
-	VPTERNLOGD          $0xfe, Z5, Z4, Z1
-	VMOVDQU64           5248(AX), Z4
-	VPERMT2B.Z          5312(AX), Z6, K4, Z4
-	VPORD               Z4, Z1, Z1
-	VMOVDQU64           4480(AX), Z14
-	VPERMT2B.Z          4544(AX), Z19, K1, Z14
-	VMOVDQU64           4736(AX), Z17
-	VPERMT2B.Z          4800(AX), Z19, K2, Z17
-	VMOVDQU64           4992(AX), Z18
-	VPERMT2B.Z          5056(AX), Z19, K3, Z18
-	VPTERNLOGD          $0xfe, Z18, Z17, Z14
-	VMOVDQU64           5248(AX), Z17
-	VPERMT2B.Z          5312(AX), Z19, K4, Z17
-	VPORD               Z17, Z14, Z14
-	VPBLENDMB           Z1, Z9, K5, Z3
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z3, Z11
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z3, Z4
-	VPBLENDMB           Z14, Z22, K6, Z16
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z16, Z24
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z16, Z17
-	VPSHUFB             twofishconsts<>+0(SB), Z3, Z12
-	VPSHUFB             twofishconsts<>+64(SB), Z11, Z9
-	VPSHUFB             twofishconsts<>+128(SB), Z11, Z1
-	VPTERNLOGD          $0x96, Z1, Z9, Z12
-	VPSHUFB             twofishconsts<>+192(SB), Z4, Z9
-	VPSHUFB             twofishconsts<>+256(SB), Z4, Z1
-	VPTERNLOGD          $0x96, Z1, Z9, Z12
-	VPSHUFB             twofishconsts<>+0(SB), Z16, Z25
-	VPSHUFB             twofishconsts<>+64(SB), Z24, Z22
-	VPSHUFB             twofishconsts<>+128(SB), Z24, Z14
-	VPTERNLOGD          $0x96, Z14, Z22, Z25
-	VPSHUFB             twofishconsts<>+192(SB), Z17, Z22
-	VPSHUFB             twofishconsts<>+256(SB), Z17, Z14
-	VPTERNLOGD          $0x96, Z14, Z22, Z25
-	VPADDD              Z12, Z7, Z7
-	VPADDD              Z7, Z12, Z12
-	VPADDD.BCST         4184(AX), Z7, Z7
-	VPADDD.BCST         4188(AX), Z12, Z12
-	VPADDD              Z25, Z20, Z20
-	VPADDD              Z20, Z25, Z25
-	VPADDD.BCST         4184(AX), Z20, Z20
-	VPADDD.BCST         4188(AX), Z25, Z25
-	VPXORD              Z8, Z12, Z12
-	VPROLD              $0x1f, Z12, Z12
-	VPROLD              $0x01, Z2, Z2
-	VPXORD              Z7, Z2, Z2
-	VPXORD              Z21, Z25, Z25
-	VPROLD              $0x1f, Z25, Z25
-	VPROLD              $0x01, Z15, Z15
-	VPXORD              Z20, Z15, Z15
-	VPMOVB2M            Z2, K5
-	VPMOVB2M            Z15, K6
-	VMOVDQU64           4352(AX), Z11
-	VPERMT2B.Z          4416(AX), Z2, K1, Z11
-	VMOVDQU64           4608(AX), Z1
-	VPERMT2B.Z          4672(AX), Z2, K2, Z1
-	VMOVDQU64           4864(AX), Z4
-	VPERMT2B.Z          4928(AX), Z2, K3, Z4
-	VPTERNLOGD          $0xfe, Z4, Z1, Z11
-	VMOVDQU64           5120(AX), Z1
-	VPERMT2B.Z          5184(AX), Z2, K4, Z1
-	VPORD               Z1, Z11, Z11
-	VMOVDQU64           4352(AX), Z24
-	VPERMT2B.Z          4416(AX), Z15, K1, Z24
-	VMOVDQU64           4608(AX), Z14
-	VPERMT2B.Z          4672(AX), Z15, K2, Z14
-	VMOVDQU64           4864(AX), Z17
-	VPERMT2B.Z          4928(AX), Z15, K3, Z17
-	VPTERNLOGD          $0xfe, Z17, Z14, Z24
-	VMOVDQU64           5120(AX), Z14
-	VPERMT2B.Z          5184(AX), Z15, K4, Z14
-	VPORD               Z14, Z24, Z24
-	VMOVDQU64           4480(AX), Z5
-	VPERMT2B.Z          4544(AX), Z2, K1, Z5
-	VMOVDQU64           4736(AX), Z6
-	VPERMT2B.Z          4800(AX), Z2, K2, Z6
-	VMOVDQU64           4992(AX), Z7
-	VPERMT2B.Z          5056(AX), Z2, K3, Z7
-	VPTERNLOGD          $0xfe, Z7, Z6, Z5
-	VMOVDQU64           5248(AX), Z6
-	VPERMT2B.Z          5312(AX), Z2, K4, Z6
-	VPORD               Z6, Z5, Z5
-	VMOVDQU64           4480(AX), Z18
-	VPERMT2B.Z          4544(AX), Z15, K1, Z18
-	VMOVDQU64           4736(AX), Z19
-	VPERMT2B.Z          4800(AX), Z15, K2, Z19
-	VMOVDQU64           4992(AX), Z20
-	VPERMT2B.Z          5056(AX), Z15, K3, Z20
-	VPTERNLOGD          $0xfe, Z20, Z19, Z18
-	VMOVDQU64           5248(AX), Z19
-	VPERMT2B.Z          5312(AX), Z15, K4, Z19
-	VPORD               Z19, Z18, Z18
-	VPBLENDMB           Z5, Z11, K5, Z1
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z1, Z4
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z1, Z6
-	VPBLENDMB           Z18, Z24, K6, Z14
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z14, Z17
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z14, Z19
-	VPSHUFB             twofishconsts<>+0(SB), Z1, Z9
-	VPSHUFB             twofishconsts<>+64(SB), Z4, Z11
-	VPSHUFB             twofishconsts<>+128(SB), Z4, Z5
-	VPTERNLOGD          $0x96, Z5, Z11, Z9
-	VPSHUFB             twofishconsts<>+192(SB), Z6, Z11
-	VPSHUFB             twofishconsts<>+256(SB), Z6, Z5
-	VPTERNLOGD          $0x96, Z5, Z11, Z9
-	VPSHUFB             twofishconsts<>+0(SB), Z14, Z22
-	VPSHUFB             twofishconsts<>+64(SB), Z17, Z24
-	VPSHUFB             twofishconsts<>+128(SB), Z17, Z18
-	VPTERNLOGD          $0x96, Z18, Z24, Z22
-	VPSHUFB             twofishconsts<>+192(SB), Z19, Z24
-	VPSHUFB             twofishconsts<>+256(SB), Z19, Z18
-	VPTERNLOGD          $0x96, Z18, Z24, Z22
-	VPROLD              $0x08, Z12, Z8
-	VPROLD              $0x08, Z25, Z21
-	VPMOVB2M            Z8, K5
-	VPMOVB2M            Z21, K6
-	VMOVDQU64           4352(AX), Z11
-	VPERMT2B.Z          4416(AX), Z8, K1, Z11
-	VMOVDQU64           4608(AX), Z1
-	VPERMT2B.Z          4672(AX), Z8, K2, Z1
-	VMOVDQU64           4864(AX), Z4
-	VPERMT2B.Z          4928(AX), Z8, K3, Z4
-	VPTERNLOGD          $0xfe, Z4, Z1, Z11
-	VMOVDQU64           5120(AX), Z1
-	VPERMT2B.Z          5184(AX), Z8, K4, Z1
-	VPORD               Z1, Z11, Z11
-	VMOVDQU64           4352(AX), Z24
-	VPERMT2B.Z          4416(AX), Z21, K1, Z24
-	VMOVDQU64           4608(AX), Z14
-	VPERMT2B.Z          4672(AX), Z21, K2, Z14
-	VMOVDQU64           4864(AX), Z17
-	VPERMT2B.Z          4928(AX), Z21, K3, Z17
-	VPTERNLOGD          $0xfe, Z17, Z14, Z24
-	VMOVDQU64           5120(AX), Z14
-	VPERMT2B.Z          5184(AX), Z21, K4, Z14
-	VPORD               Z14, Z24, Z24
-	VMOVDQU64           4480(AX), Z5
-	VPERMT2B.Z          4544(AX), Z8, K1, Z5
-	VMOVDQU64           4736(AX), Z6
-	VPERMT2B.Z          4800(AX), Z8, K2, Z6
-	VMOVDQU64           4992(AX), Z7
-	VPERMT2B.Z          5056(AX), Z8, K3, Z7
-	VPTERNLOGD          $0xfe, Z7, Z6, Z5
-	VMOVDQU64           5248(AX), Z6
-	VPERMT2B.Z          5312(AX), Z8, K4, Z6
-	VPORD               Z6, Z5, Z5
-	VMOVDQU64           4480(AX), Z18
-	VPERMT2B.Z          4544(AX), Z21, K1, Z18
-	VMOVDQU64           4736(AX), Z19
-	VPERMT2B.Z          4800(AX), Z21, K2, Z19
-	VMOVDQU64           4992(AX), Z20
-	VPERMT2B.Z          5056(AX), Z21, K3, Z20
-	VPTERNLOGD          $0xfe, Z20, Z19, Z18
-	VMOVDQU64           5248(AX), Z19
-	VPERMT2B.Z          5312(AX), Z21, K4, Z19
-	VPORD               Z19, Z18, Z18
-	VPBLENDMB           Z5, Z11, K5, Z1
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z1, Z4
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z1, Z6
-	VPBLENDMB           Z18, Z24, K6, Z14
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z14, Z17
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z14, Z19
-	VPSHUFB             twofishconsts<>+0(SB), Z1, Z3
-	VPSHUFB             twofishconsts<>+64(SB), Z4, Z11
-	VPSHUFB             twofishconsts<>+128(SB), Z4, Z5
-	VPTERNLOGD          $0x96, Z5, Z11, Z3
-	VPSHUFB             twofishconsts<>+192(SB), Z6, Z11
-	VPSHUFB             twofishconsts<>+256(SB), Z6, Z5
-	VPTERNLOGD          $0x96, Z5, Z11, Z3
-	VPSHUFB             twofishconsts<>+0(SB), Z14, Z16
-	VPSHUFB             twofishconsts<>+64(SB), Z17, Z24
-	VPSHUFB             twofishconsts<>+128(SB), Z17, Z18
-	VPTERNLOGD          $0x96, Z18, Z24, Z16
-	VPSHUFB             twofishconsts<>+192(SB), Z19, Z24
-	VPSHUFB             twofishconsts<>+256(SB), Z19, Z18
-	VPTERNLOGD          $0x96, Z18, Z24, Z16
-	VPADDD              Z3, Z9, Z9
-	VPADDD              Z9, Z3, Z3
-	VPADDD.BCST         4176(AX), Z9, Z9
-	VPADDD.BCST         4180(AX), Z3, Z3
-	VPADDD              Z16, Z22, Z22
-	VPADDD              Z22, Z16, Z16
-	VPADDD.BCST         4176(AX), Z22, Z22
-	VPADDD.BCST         4180(AX), Z16, Z16
-	VPXORD              Z10, Z3, Z3
-	VPROLD              $0x1f, Z3, Z3
-	VPROLD              $0x01, Z0, Z0
-	VPXORD              Z9, Z0, Z0
-	VPXORD              Z23, Z16, Z16
-	VPROLD              $0x1f, Z16, Z16
-	VPROLD              $0x01, Z13, Z13
-	VPXORD              Z22, Z13, Z13
-	VPMOVB2M            Z0, K5
-	VPMOVB2M            Z13, K6
-	VMOVDQU64           4352(AX), Z4
-	VPERMT2B.Z          4416(AX), Z0, K1, Z4
-	VMOVDQU64           4608(AX), Z5
-	VPERMT2B.Z          4672(AX), Z0, K2, Z5
-	VMOVDQU64           4864(AX), Z6
-	VPERMT2B.Z          4928(AX), Z0, K3, Z6
-	VPTERNLOGD          $0xfe, Z6, Z5, Z4
-	VMOVDQU64           5120(AX), Z5
-	VPERMT2B.Z          5184(AX), Z0, K4, Z5
-	VPORD               Z5, Z4, Z4
-	VMOVDQU64           4352(AX), Z17
-	VPERMT2B.Z          4416(AX), Z13, K1, Z17
-	VMOVDQU64           4608(AX), Z18
-	VPERMT2B.Z          4672(AX), Z13, K2, Z18
-	VMOVDQU64           4864(AX), Z19
-	VPERMT2B.Z          4928(AX), Z13, K3, Z19
-	VPTERNLOGD          $0xfe, Z19, Z18, Z17
-	VMOVDQU64           5120(AX), Z18
-	VPERMT2B.Z          5184(AX), Z13, K4, Z18
-	VPORD               Z18, Z17, Z17
-	VMOVDQU64           4480(AX), Z7
-	VPERMT2B.Z          4544(AX), Z0, K1, Z7
-	VMOVDQU64           4736(AX), Z8
-	VPERMT2B.Z          4800(AX), Z0, K2, Z8
-	VMOVDQU64           4992(AX), Z9
-	VPERMT2B.Z          5056(AX), Z0, K3, Z9
-	VPTERNLOGD          $0xfe, Z9, Z8, Z7
-	VMOVDQU64           5248(AX), Z8
-	VPERMT2B.Z          5312(AX), Z0, K4, Z8
-	VPORD               Z8, Z7, Z7
-	VMOVDQU64           4480(AX), Z20
-	VPERMT2B.Z          4544(AX), Z13, K1, Z20
-	VMOVDQU64           4736(AX), Z21
-	VPERMT2B.Z          4800(AX), Z13, K2, Z21
-	VMOVDQU64           4992(AX), Z22
-	VPERMT2B.Z          5056(AX), Z13, K3, Z22
-	VPTERNLOGD          $0xfe, Z22, Z21, Z20
-	VMOVDQU64           5248(AX), Z21
-	VPERMT2B.Z          5312(AX), Z13, K4, Z21
-	VPORD               Z21, Z20, Z20
-	VPBLENDMB           Z7, Z4, K5, Z5
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z5, Z6
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z5, Z8
-	VPBLENDMB           Z20, Z17, K6, Z18
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z18, Z19
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z18, Z21
-	VPSHUFB             twofishconsts<>+0(SB), Z5, Z11
-	VPSHUFB             twofishconsts<>+64(SB), Z6, Z4
-	VPSHUFB             twofishconsts<>+128(SB), Z6, Z7
-	VPTERNLOGD          $0x96, Z7, Z4, Z11
-	VPSHUFB             twofishconsts<>+192(SB), Z8, Z4
-	VPSHUFB             twofishconsts<>+256(SB), Z8, Z7
-	VPTERNLOGD          $0x96, Z7, Z4, Z11
-	VPSHUFB             twofishconsts<>+0(SB), Z18, Z24
-	VPSHUFB             twofishconsts<>+64(SB), Z19, Z17
-	VPSHUFB             twofishconsts<>+128(SB), Z19, Z20
-	VPTERNLOGD          $0x96, Z20, Z17, Z24
-	VPSHUFB             twofishconsts<>+192(SB), Z21, Z17
-	VPSHUFB             twofishconsts<>+256(SB), Z21, Z20
-	VPTERNLOGD          $0x96, Z20, Z17, Z24
-	VPROLD              $0x08, Z3, Z10
-	VPROLD              $0x08, Z16, Z23
-	VPMOVB2M            Z10, K5
-	VPMOVB2M            Z23, K6
-	VMOVDQU64           4352(AX), Z4
-	VPERMT2B.Z          4416(AX), Z10, K1, Z4
-	VMOVDQU64           4608(AX), Z5
-	VPERMT2B.Z          4672(AX), Z10, K2, Z5
-	VMOVDQU64           4864(AX), Z6
-	VPERMT2B.Z          4928(AX), Z10, K3, Z6
-	VPTERNLOGD          $0xfe, Z6, Z5, Z4
-	VMOVDQU64           5120(AX), Z5
-	VPERMT2B.Z          5184(AX), Z10, K4, Z5
-	VPORD               Z5, Z4, Z4
-	VMOVDQU64           4352(AX), Z17
-	VPERMT2B.Z          4416(AX), Z23, K1, Z17
-	VMOVDQU64           4608(AX), Z18
-	VPERMT2B.Z          4672(AX), Z23, K2, Z18
-	VMOVDQU64           4864(AX), Z19
-	VPERMT2B.Z          4928(AX), Z23, K3, Z19
-	VPTERNLOGD          $0xfe, Z19, Z18, Z17
-	VMOVDQU64           5120(AX), Z18
-	VPERMT2B.Z          5184(AX), Z23, K4, Z18
-	VPORD               Z18, Z17, Z17
-	VMOVDQU64           4480(AX), Z7
-	VPERMT2B.Z          4544(AX), Z10, K1, Z7
-	VMOVDQU64           4736(AX), Z8
-	VPERMT2B.Z          4800(AX), Z10, K2, Z8
-	VMOVDQU64           4992(AX), Z9
-	VPERMT2B.Z          5056(AX), Z10, K3, Z9
-	VPTERNLOGD          $0xfe, Z9, Z8, Z7
-	VMOVDQU64           5248(AX), Z8
-	VPERMT2B.Z          5312(AX), Z10, K4, Z8
-	VPORD               Z8, Z7, Z7
-	VMOVDQU64           4480(AX), Z20
-	VPERMT2B.Z          4544(AX), Z23, K1, Z20
-	VMOVDQU64           4736(AX), Z21
-	VPERMT2B.Z          4800(AX), Z23, K2, Z21
-	VMOVDQU64           4992(AX), Z22
-	VPERMT2B.Z          5056(AX), Z23, K3, Z22
-	VPTERNLOGD          $0xfe, Z22, Z21, Z20
-	VMOVDQU64           5248(AX), Z21
-	VPERMT2B.Z          5312(AX), Z23, K4, Z21
-	VPORD               Z21, Z20, Z20
-	VPBLENDMB           Z7, Z4, K5, Z5
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z5, Z6
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z5, Z8
-	VPBLENDMB           Z20, Z17, K6, Z18
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z18, Z19
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z18, Z21
-	VPSHUFB             twofishconsts<>+0(SB), Z5, Z1
-	VPSHUFB             twofishconsts<>+64(SB), Z6, Z4
-	VPSHUFB             twofishconsts<>+128(SB), Z6, Z7
-	VPTERNLOGD          $0x96, Z7, Z4, Z1
-	VPSHUFB             twofishconsts<>+192(SB), Z8, Z4
-	VPSHUFB             twofishconsts<>+256(SB), Z8, Z7
-	VPTERNLOGD          $0x96, Z7, Z4, Z1
-	VPSHUFB             twofishconsts<>+0(SB), Z18, Z14
-	VPSHUFB             twofishconsts<>+64(SB), Z19, Z17
-	VPSHUFB             twofishconsts<>+128(SB), Z19, Z20
-	VPTERNLOGD          $0x96, Z20, Z17, Z14
-	VPSHUFB             twofishconsts<>+192(SB), Z21, Z17
-	VPSHUFB             twofishconsts<>+256(SB), Z21, Z20
-	VPTERNLOGD          $0x96, Z20, Z17, Z14
-	VPADDD              Z1, Z11, Z11
-	VPADDD              Z11, Z1, Z1
-	VPADDD.BCST         4168(AX), Z11, Z11
-	VPADDD.BCST         4172(AX), Z1, Z1
-	VPADDD              Z14, Z24, Z24
-	VPADDD              Z24, Z14, Z14
-	VPADDD.BCST         4168(AX), Z24, Z24
-	VPADDD.BCST         4172(AX), Z14, Z14
-	VPXORD              Z12, Z1, Z1
-	VPROLD              $0x1f, Z1, Z1
-	VPROLD              $0x01, Z2, Z2
-	VPXORD              Z11, Z2, Z2
-	VPXORD              Z25, Z14, Z14
-	VPROLD              $0x1f, Z14, Z14
-	VPROLD              $0x01, Z15, Z15
-	VPXORD              Z24, Z15, Z15
-	VPMOVB2M            Z2, K5
-	VPMOVB2M            Z15, K6
-	VMOVDQU64           4352(AX), Z6
-	VPERMT2B.Z          4416(AX), Z2, K1, Z6
-	VMOVDQU64           4608(AX), Z7
-	VPERMT2B.Z          4672(AX), Z2, K2, Z7
-	VMOVDQU64           4864(AX), Z8
-	VPERMT2B.Z          4928(AX), Z2, K3, Z8
-	VPTERNLOGD          $0xfe, Z8, Z7, Z6
-	VMOVDQU64           5120(AX), Z7
-	VPERMT2B.Z          5184(AX), Z2, K4, Z7
-	VPORD               Z7, Z6, Z6
-	VMOVDQU64           4352(AX), Z19
-	VPERMT2B.Z          4416(AX), Z15, K1, Z19
-	VMOVDQU64           4608(AX), Z20
-	VPERMT2B.Z          4672(AX), Z15, K2, Z20
-	VMOVDQU64           4864(AX), Z21
-	VPERMT2B.Z          4928(AX), Z15, K3, Z21
-	VPTERNLOGD          $0xfe, Z21, Z20, Z19
-	VMOVDQU64           5120(AX), Z20
-	VPERMT2B.Z          5184(AX), Z15, K4, Z20
-	VPORD               Z20, Z19, Z19
-	VMOVDQU64           4480(AX), Z9
-	VPERMT2B.Z          4544(AX), Z2, K1, Z9
-	VMOVDQU64           4736(AX), Z10
-	VPERMT2B.Z          4800(AX), Z2, K2, Z10
-	VMOVDQU64           4992(AX), Z11
-	VPERMT2B.Z          5056(AX), Z2, K3, Z11
-	VPTERNLOGD          $0xfe, Z11, Z10, Z9
-	VMOVDQU64           5248(AX), Z10
-	VPERMT2B.Z          5312(AX), Z2, K4, Z10
-	VPORD               Z10, Z9, Z9
-	VMOVDQU64           4480(AX), Z22
-	VPERMT2B.Z          4544(AX), Z15, K1, Z22
-	VMOVDQU64           4736(AX), Z23
-	VPERMT2B.Z          4800(AX), Z15, K2, Z23
-	VMOVDQU64           4992(AX), Z24
-	VPERMT2B.Z          5056(AX), Z15, K3, Z24
-	VPTERNLOGD          $0xfe, Z24, Z23, Z22
-	VMOVDQU64           5248(AX), Z23
-	VPERMT2B.Z          5312(AX), Z15, K4, Z23
-	VPORD               Z23, Z22, Z22
-	VPBLENDMB           Z9, Z6, K5, Z7
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z7, Z8
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z7, Z10
-	VPBLENDMB           Z22, Z19, K6, Z20
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z20, Z21
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z20, Z23
-	VPSHUFB             twofishconsts<>+0(SB), Z7, Z4
-	VPSHUFB             twofishconsts<>+64(SB), Z8, Z6
-	VPSHUFB             twofishconsts<>+128(SB), Z8, Z9
-	VPTERNLOGD          $0x96, Z9, Z6, Z4
-	VPSHUFB             twofishconsts<>+192(SB), Z10, Z6
-	VPSHUFB             twofishconsts<>+256(SB), Z10, Z9
-	VPTERNLOGD          $0x96, Z9, Z6, Z4
-	VPSHUFB             twofishconsts<>+0(SB), Z20, Z17
-	VPSHUFB             twofishconsts<>+64(SB), Z21, Z19
-	VPSHUFB             twofishconsts<>+128(SB), Z21, Z22
-	VPTERNLOGD          $0x96, Z22, Z19, Z17
-	VPSHUFB             twofishconsts<>+192(SB), Z23, Z19
-	VPSHUFB             twofishconsts<>+256(SB), Z23, Z22
-	VPTERNLOGD          $0x96, Z22, Z19, Z17
-	VPROLD              $0x08, Z1, Z12
-	VPROLD              $0x08, Z14, Z25
-	VPMOVB2M            Z12, K5
-	VPMOVB2M            Z25, K6
-	VMOVDQU64           4352(AX), Z6
-	VPERMT2B.Z          4416(AX), Z12, K1, Z6
-	VMOVDQU64           4608(AX), Z7
-	VPERMT2B.Z          4672(AX), Z12, K2, Z7
-	VMOVDQU64           4864(AX), Z8
-	VPERMT2B.Z          4928(AX), Z12, K3, Z8
-	VPTERNLOGD          $0xfe, Z8, Z7, Z6
-	VMOVDQU64           5120(AX), Z7
-	VPERMT2B.Z          5184(AX), Z12, K4, Z7
-	VPORD               Z7, Z6, Z6
-	VMOVDQU64           4352(AX), Z19
-	VPERMT2B.Z          4416(AX), Z25, K1, Z19
-	VMOVDQU64           4608(AX), Z20
-	VPERMT2B.Z          4672(AX), Z25, K2, Z20
-	VMOVDQU64           4864(AX), Z21
-	VPERMT2B.Z          4928(AX), Z25, K3, Z21
-	VPTERNLOGD          $0xfe, Z21, Z20, Z19
-	VMOVDQU64           5120(AX), Z20
-	VPERMT2B.Z          5184(AX), Z25, K4, Z20
-	VPORD               Z20, Z19, Z19
-	VMOVDQU64           4480(AX), Z9
-	VPERMT2B.Z          4544(AX), Z12, K1, Z9
-	VMOVDQU64           4736(AX), Z10
-	VPERMT2B.Z          4800(AX), Z12, K2, Z10
-	VMOVDQU64           4992(AX), Z11
-	VPERMT2B.Z          5056(AX), Z12, K3, Z11
-	VPTERNLOGD          $0xfe, Z11, Z10, Z9
-	VMOVDQU64           5248(AX), Z10
-	VPERMT2B.Z          5312(AX), Z12, K4, Z10
-	VPORD               Z10, Z9, Z9
-	VMOVDQU64           4480(AX), Z22
-	VPERMT2B.Z          4544(AX), Z25, K1, Z22
-	VMOVDQU64           4736(AX), Z23
-	VPERMT2B.Z          4800(AX), Z25, K2, Z23
-	VMOVDQU64           4992(AX), Z24
-	VPERMT2B.Z          5056(AX), Z25, K3, Z24
-	VPTERNLOGD          $0xfe, Z24, Z23, Z22
-	VMOVDQU64           5248(AX), Z23
-	VPERMT2B.Z          5312(AX), Z25, K4, Z23
-	VPORD               Z23, Z22, Z22
-	VPBLENDMB           Z9, Z6, K5, Z7
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z7, Z8
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z7, Z10
-	VPBLENDMB           Z22, Z19, K6, Z20
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z20, Z21
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z20, Z23
-	VPSHUFB             twofishconsts<>+0(SB), Z7, Z5
-	VPSHUFB             twofishconsts<>+64(SB), Z8, Z6
-	VPSHUFB             twofishconsts<>+128(SB), Z8, Z9
-	VPTERNLOGD          $0x96, Z9, Z6, Z5
-	VPSHUFB             twofishconsts<>+192(SB), Z10, Z6
-	VPSHUFB             twofishconsts<>+256(SB), Z10, Z9
-	VPTERNLOGD          $0x96, Z9, Z6, Z5
-	VPSHUFB             twofishconsts<>+0(SB), Z20, Z18
-	VPSHUFB             twofishconsts<>+64(SB), Z21, Z19
-	VPSHUFB             twofishconsts<>+128(SB), Z21, Z22
-	VPTERNLOGD          $0x96, Z22, Z19, Z18
-	VPSHUFB             twofishconsts<>+192(SB), Z23, Z19
-	VPSHUFB             twofishconsts<>+256(SB), Z23, Z22
-	VPTERNLOGD          $0x96, Z22, Z19, Z18
-	VPADDD              Z5, Z4, Z4
-	VPADDD              Z4, Z5, Z5
-	VPADDD.BCST         4160(AX), Z4, Z4
-	VPADDD.BCST         4164(AX), Z5, Z5
-	VPADDD              Z18, Z17, Z17
-	VPADDD              Z17, Z18, Z18
-	VPADDD.BCST         4160(AX), Z17, Z17
-	VPADDD.BCST         4164(AX), Z18, Z18
-	VPXORD              Z3, Z5, Z5
-	VPROLD              $0x1f, Z5, Z5
-	VPROLD              $0x01, Z0, Z0
-	VPXORD              Z4, Z0, Z0
-	VPXORD              Z16, Z18, Z18
-	VPROLD              $0x1f, Z18, Z18
-	VPROLD              $0x01, Z13, Z13
-	VPXORD              Z17, Z13, Z13
-	VPMOVB2M            Z0, K5
-	VPMOVB2M            Z13, K6
-	VMOVDQU64           4352(AX), Z8
-	VPERMT2B.Z          4416(AX), Z0, K1, Z8
-	VMOVDQU64           4608(AX), Z9
-	VPERMT2B.Z          4672(AX), Z0, K2, Z9
-	VMOVDQU64           4864(AX), Z10
-	VPERMT2B.Z          4928(AX), Z0, K3, Z10
-	VPTERNLOGD          $0xfe, Z10, Z9, Z8
-	VMOVDQU64           5120(AX), Z9
-	VPERMT2B.Z          5184(AX), Z0, K4, Z9
-	VPORD               Z9, Z8, Z8
-	VMOVDQU64           4352(AX), Z21
-	VPERMT2B.Z          4416(AX), Z13, K1, Z21
-	VMOVDQU64           4608(AX), Z22
-	VPERMT2B.Z          4672(AX), Z13, K2, Z22
-	VMOVDQU64           4864(AX), Z23
-	VPERMT2B.Z          4928(AX), Z13, K3, Z23
-	VPTERNLOGD          $0xfe, Z23, Z22, Z21
-	VMOVDQU64           5120(AX), Z22
-	VPERMT2B.Z          5184(AX), Z13, K4, Z22
-	VPORD               Z22, Z21, Z21
-	VMOVDQU64           4480(AX), Z11
-	VPERMT2B.Z          4544(AX), Z0, K1, Z11
-	VMOVDQU64           4736(AX), Z12
-	VPERMT2B.Z          4800(AX), Z0, K2, Z12
-	VMOVDQU64           4992(AX), Z4
-	VPERMT2B.Z          5056(AX), Z0, K3, Z4
-	VPTERNLOGD          $0xfe, Z4, Z12, Z11
-	VMOVDQU64           5248(AX), Z12
-	VPERMT2B.Z          5312(AX), Z0, K4, Z12
-	VPORD               Z12, Z11, Z11
-	VMOVDQU64           4480(AX), Z24
-	VPERMT2B.Z          4544(AX), Z13, K1, Z24
-	VMOVDQU64           4736(AX), Z25
-	VPERMT2B.Z          4800(AX), Z13, K2, Z25
-	VMOVDQU64           4992(AX), Z17
-	VPERMT2B.Z          5056(AX), Z13, K3, Z17
-	VPTERNLOGD          $0xfe, Z17, Z25, Z24
-	VMOVDQU64           5248(AX), Z25
-	VPERMT2B.Z          5312(AX), Z13, K4, Z25
-	VPORD               Z25, Z24, Z24
-	VPBLENDMB           Z11, Z8, K5, Z9
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z9, Z10
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z9, Z12
-	VPBLENDMB           Z24, Z21, K6, Z22
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z22, Z23
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z22, Z25
-	VPSHUFB             twofishconsts<>+0(SB), Z9, Z6
-	VPSHUFB             twofishconsts<>+64(SB), Z10, Z8
-	VPSHUFB             twofishconsts<>+128(SB), Z10, Z11
-	VPTERNLOGD          $0x96, Z11, Z8, Z6
-	VPSHUFB             twofishconsts<>+192(SB), Z12, Z8
-	VPSHUFB             twofishconsts<>+256(SB), Z12, Z11
-	VPTERNLOGD          $0x96, Z11, Z8, Z6
-	VPSHUFB             twofishconsts<>+0(SB), Z22, Z19
-	VPSHUFB             twofishconsts<>+64(SB), Z23, Z21
-	VPSHUFB             twofishconsts<>+128(SB), Z23, Z24
-	VPTERNLOGD          $0x96, Z24, Z21, Z19
-	VPSHUFB             twofishconsts<>+192(SB), Z25, Z21
-	VPSHUFB             twofishconsts<>+256(SB), Z25, Z24
-	VPTERNLOGD          $0x96, Z24, Z21, Z19
-	VPROLD              $0x08, Z5, Z3
-	VPROLD              $0x08, Z18, Z16
-	VPMOVB2M            Z3, K5
-	VPMOVB2M            Z16, K6
-	VMOVDQU64           4352(AX), Z8
-	VPERMT2B.Z          4416(AX), Z3, K1, Z8
-	VMOVDQU64           4608(AX), Z9
-	VPERMT2B.Z          4672(AX), Z3, K2, Z9
-	VMOVDQU64           4864(AX), Z10
-	VPERMT2B.Z          4928(AX), Z3, K3, Z10
-	VPTERNLOGD          $0xfe, Z10, Z9, Z8
-	VMOVDQU64           5120(AX), Z9
-	VPERMT2B.Z          5184(AX), Z3, K4, Z9
-	VPORD               Z9, Z8, Z8
-	VMOVDQU64           4352(AX), Z21
-	VPERMT2B.Z          4416(AX), Z16, K1, Z21
-	VMOVDQU64           4608(AX), Z22
-	VPERMT2B.Z          4672(AX), Z16, K2, Z22
-	VMOVDQU64           4864(AX), Z23
-	VPERMT2B.Z          4928(AX), Z16, K3, Z23
-	VPTERNLOGD          $0xfe, Z23, Z22, Z21
-	VMOVDQU64           5120(AX), Z22
-	VPERMT2B.Z          5184(AX), Z16, K4, Z22
-	VPORD               Z22, Z21, Z21
-	VMOVDQU64           4480(AX), Z11
-	VPERMT2B.Z          4544(AX), Z3, K1, Z11
-	VMOVDQU64           4736(AX), Z12
-	VPERMT2B.Z          4800(AX), Z3, K2, Z12
-	VMOVDQU64           4992(AX), Z4
-	VPERMT2B.Z          5056(AX), Z3, K3, Z4
-	VPTERNLOGD          $0xfe, Z4, Z12, Z11
-	VMOVDQU64           5248(AX), Z12
-	VPERMT2B.Z          5312(AX), Z3, K4, Z12
-	VPORD               Z12, Z11, Z11
-	VMOVDQU64           4480(AX), Z24
-	VPERMT2B.Z          4544(AX), Z16, K1, Z24
-	VMOVDQU64           4736(AX), Z25
-	VPERMT2B.Z          4800(AX), Z16, K2, Z25
-	VMOVDQU64           4992(AX), Z17
-	VPERMT2B.Z          5056(AX), Z16, K3, Z17
-	VPTERNLOGD          $0xfe, Z17, Z25, Z24
-	VMOVDQU64           5248(AX), Z25
-	VPERMT2B.Z          5312(AX), Z16, K4, Z25
-	VPORD               Z25, Z24, Z24
-	VPBLENDMB           Z11, Z8, K5, Z9
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z9, Z10
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z9, Z12
-	VPBLENDMB           Z24, Z21, K6, Z22
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z22, Z23
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z22, Z25
-	VPSHUFB             twofishconsts<>+0(SB), Z9, Z7
-	VPSHUFB             twofishconsts<>+64(SB), Z10, Z8
-	VPSHUFB             twofishconsts<>+128(SB), Z10, Z11
-	VPTERNLOGD          $0x96, Z11, Z8, Z7
-	VPSHUFB             twofishconsts<>+192(SB), Z12, Z8
-	VPSHUFB             twofishconsts<>+256(SB), Z12, Z11
-	VPTERNLOGD          $0x96, Z11, Z8, Z7
-	VPSHUFB             twofishconsts<>+0(SB), Z22, Z20
-	VPSHUFB             twofishconsts<>+64(SB), Z23, Z21
-	VPSHUFB             twofishconsts<>+128(SB), Z23, Z24
-	VPTERNLOGD          $0x96, Z24, Z21, Z20
-	VPSHUFB             twofishconsts<>+192(SB), Z25, Z21
-	VPSHUFB             twofishconsts<>+256(SB), Z25, Z24
-	VPTERNLOGD          $0x96, Z24, Z21, Z20
-	VPADDD              Z7, Z6, Z6
-	VPADDD              Z6, Z7, Z7
-	VPADDD.BCST         4152(AX), Z6, Z6
-	VPADDD.BCST         4156(AX), Z7, Z7
-	VPADDD              Z20, Z19, Z19
-	VPADDD              Z19, Z20, Z20
-	VPADDD.BCST         4152(AX), Z19, Z19
-	VPADDD.BCST         4156(AX), Z20, Z20
-	VPXORD              Z1, Z7, Z7
-	VPROLD              $0x1f, Z7, Z7
-	VPROLD              $0x01, Z2, Z2
-	VPXORD              Z6, Z2, Z2
-	VPXORD              Z14, Z20, Z20
-	VPROLD              $0x1f, Z20, Z20
-	VPROLD              $0x01, Z15, Z15
-	VPXORD              Z19, Z15, Z15
-	VPMOVB2M            Z2, K5
-	VPMOVB2M            Z15, K6
-	VMOVDQU64           4352(AX), Z10
-	VPERMT2B.Z          4416(AX), Z2, K1, Z10
-	VMOVDQU64           4608(AX), Z11
-	VPERMT2B.Z          4672(AX), Z2, K2, Z11
-	VMOVDQU64           4864(AX), Z12
-	VPERMT2B.Z          4928(AX), Z2, K3, Z12
-	VPTERNLOGD          $0xfe, Z12, Z11, Z10
-	VMOVDQU64           5120(AX), Z11
-	VPERMT2B.Z          5184(AX), Z2, K4, Z11
-	VPORD               Z11, Z10, Z10
-	VMOVDQU64           4352(AX), Z23
-	VPERMT2B.Z          4416(AX), Z15, K1, Z23
-	VMOVDQU64           4608(AX), Z24
-	VPERMT2B.Z          4672(AX), Z15, K2, Z24
-	VMOVDQU64           4864(AX), Z25
-	VPERMT2B.Z          4928(AX), Z15, K3, Z25
-	VPTERNLOGD          $0xfe, Z25, Z24, Z23
-	VMOVDQU64           5120(AX), Z24
-	VPERMT2B.Z          5184(AX), Z15, K4, Z24
-	VPORD               Z24, Z23, Z23
-	VMOVDQU64           4480(AX), Z4
-	VPERMT2B.Z          4544(AX), Z2, K1, Z4
-	VMOVDQU64           4736(AX), Z3
-	VPERMT2B.Z          4800(AX), Z2, K2, Z3
-	VMOVDQU64           4992(AX), Z6
-	VPERMT2B.Z          5056(AX), Z2, K3, Z6
-	VPTERNLOGD          $0xfe, Z6, Z3, Z4
-	VMOVDQU64           5248(AX), Z3
-	VPERMT2B.Z          5312(AX), Z2, K4, Z3
-	VPORD               Z3, Z4, Z4
-	VMOVDQU64           4480(AX), Z17
-	VPERMT2B.Z          4544(AX), Z15, K1, Z17
-	VMOVDQU64           4736(AX), Z16
-	VPERMT2B.Z          4800(AX), Z15, K2, Z16
-	VMOVDQU64           4992(AX), Z19
-	VPERMT2B.Z          5056(AX), Z15, K3, Z19
-	VPTERNLOGD          $0xfe, Z19, Z16, Z17
-	VMOVDQU64           5248(AX), Z16
-	VPERMT2B.Z          5312(AX), Z15, K4, Z16
-	VPORD               Z16, Z17, Z17
-	VPBLENDMB           Z4, Z10, K5, Z11
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z11, Z12
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z11, Z3
-	VPBLENDMB           Z17, Z23, K6, Z24
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z24, Z25
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z24, Z16
-	VPSHUFB             twofishconsts<>+0(SB), Z11, Z8
-	VPSHUFB             twofishconsts<>+64(SB), Z12, Z10
-	VPSHUFB             twofishconsts<>+128(SB), Z12, Z4
-	VPTERNLOGD          $0x96, Z4, Z10, Z8
-	VPSHUFB             twofishconsts<>+192(SB), Z3, Z10
-	VPSHUFB             twofishconsts<>+256(SB), Z3, Z4
-	VPTERNLOGD          $0x96, Z4, Z10, Z8
-	VPSHUFB             twofishconsts<>+0(SB), Z24, Z21
-	VPSHUFB             twofishconsts<>+64(SB), Z25, Z23
-	VPSHUFB             twofishconsts<>+128(SB), Z25, Z17
-	VPTERNLOGD          $0x96, Z17, Z23, Z21
-	VPSHUFB             twofishconsts<>+192(SB), Z16, Z23
-	VPSHUFB             twofishconsts<>+256(SB), Z16, Z17
-	VPTERNLOGD          $0x96, Z17, Z23, Z21
-	VPROLD              $0x08, Z7, Z1
-	VPROLD              $0x08, Z20, Z14
-	VPMOVB2M            Z1, K5
-	VPMOVB2M            Z14, K6
-	VMOVDQU64           4352(AX), Z10
-	VPERMT2B.Z          4416(AX), Z1, K1, Z10
-	VMOVDQU64           4608(AX), Z11
-	VPERMT2B.Z          4672(AX), Z1, K2, Z11
-	VMOVDQU64           4864(AX), Z12
-	VPERMT2B.Z          4928(AX), Z1, K3, Z12
-	VPTERNLOGD          $0xfe, Z12, Z11, Z10
-	VMOVDQU64           5120(AX), Z11
-	VPERMT2B.Z          5184(AX), Z1, K4, Z11
-	VPORD               Z11, Z10, Z10
-	VMOVDQU64           4352(AX), Z23
-	VPERMT2B.Z          4416(AX), Z14, K1, Z23
-	VMOVDQU64           4608(AX), Z24
-	VPERMT2B.Z          4672(AX), Z14, K2, Z24
-	VMOVDQU64           4864(AX), Z25
-	VPERMT2B.Z          4928(AX), Z14, K3, Z25
-	VPTERNLOGD          $0xfe, Z25, Z24, Z23
-	VMOVDQU64           5120(AX), Z24
-	VPERMT2B.Z          5184(AX), Z14, K4, Z24
-	VPORD               Z24, Z23, Z23
-	VMOVDQU64           4480(AX), Z4
-	VPERMT2B.Z          4544(AX), Z1, K1, Z4
-	VMOVDQU64           4736(AX), Z3
-	VPERMT2B.Z          4800(AX), Z1, K2, Z3
-	VMOVDQU64           4992(AX), Z6
-	VPERMT2B.Z          5056(AX), Z1, K3, Z6
-	VPTERNLOGD          $0xfe, Z6, Z3, Z4
-	VMOVDQU64           5248(AX), Z3
-	VPERMT2B.Z          5312(AX), Z1, K4, Z3
-	VPORD               Z3, Z4, Z4
-	VMOVDQU64           4480(AX), Z17
-	VPERMT2B.Z          4544(AX), Z14, K1, Z17
-	VMOVDQU64           4736(AX), Z16
-	VPERMT2B.Z          4800(AX), Z14, K2, Z16
-	VMOVDQU64           4992(AX), Z19
-	VPERMT2B.Z          5056(AX), Z14, K3, Z19
-	VPTERNLOGD          $0xfe, Z19, Z16, Z17
-	VMOVDQU64           5248(AX), Z16
-	VPERMT2B.Z          5312(AX), Z14, K4, Z16
-	VPORD               Z16, Z17, Z17
-	VPBLENDMB           Z4, Z10, K5, Z11
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z11, Z12
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z11, Z3
-	VPBLENDMB           Z17, Z23, K6, Z24
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z24, Z25
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z24, Z16
-	VPSHUFB             twofishconsts<>+0(SB), Z11, Z9
-	VPSHUFB             twofishconsts<>+64(SB), Z12, Z10
-	VPSHUFB             twofishconsts<>+128(SB), Z12, Z4
-	VPTERNLOGD          $0x96, Z4, Z10, Z9
-	VPSHUFB             twofishconsts<>+192(SB), Z3, Z10
-	VPSHUFB             twofishconsts<>+256(SB), Z3, Z4
-	VPTERNLOGD          $0x96, Z4, Z10, Z9
-	VPSHUFB             twofishconsts<>+0(SB), Z24, Z22
-	VPSHUFB             twofishconsts<>+64(SB), Z25, Z23
-	VPSHUFB             twofishconsts<>+128(SB), Z25, Z17
-	VPTERNLOGD          $0x96, Z17, Z23, Z22
-	VPSHUFB             twofishconsts<>+192(SB), Z16, Z23
-	VPSHUFB             twofishconsts<>+256(SB), Z16, Z17
-	VPTERNLOGD          $0x96, Z17, Z23, Z22
-	VPADDD              Z9, Z8, Z8
-	VPADDD              Z8, Z9, Z9
-	VPADDD.BCST         4144(AX), Z8, Z8
-	VPADDD.BCST         4148(AX), Z9, Z9
-	VPADDD              Z22, Z21, Z21
-	VPADDD              Z21, Z22, Z22
-	VPADDD.BCST         4144(AX), Z21, Z21
-	VPADDD.BCST         4148(AX), Z22, Z22
-	VPXORD              Z5, Z9, Z9
-	VPROLD              $0x1f, Z9, Z9
-	VPROLD              $0x01, Z0, Z0
-	VPXORD              Z8, Z0, Z0
-	VPXORD              Z18, Z22, Z22
-	VPROLD              $0x1f, Z22, Z22
-	VPROLD              $0x01, Z13, Z13
-	VPXORD              Z21, Z13, Z13
-	VPMOVB2M            Z0, K5
-	VPMOVB2M            Z13, K6
-	VMOVDQU64           4352(AX), Z12
-	VPERMT2B.Z          4416(AX), Z0, K1, Z12
-	VMOVDQU64           4608(AX), Z4
-	VPERMT2B.Z          4672(AX), Z0, K2, Z4
-	VMOVDQU64           4864(AX), Z3
-	VPERMT2B.Z          4928(AX), Z0, K3, Z3
-	VPTERNLOGD          $0xfe, Z3, Z4, Z12
-	VMOVDQU64           5120(AX), Z4
-	VPERMT2B.Z          5184(AX), Z0, K4, Z4
-	VPORD               Z4, Z12, Z12
-	VMOVDQU64           4352(AX), Z25
-	VPERMT2B.Z          4416(AX), Z13, K1, Z25
-	VMOVDQU64           4608(AX), Z17
-	VPERMT2B.Z          4672(AX), Z13, K2, Z17
-	VMOVDQU64           4864(AX), Z16
-	VPERMT2B.Z          4928(AX), Z13, K3, Z16
-	VPTERNLOGD          $0xfe, Z16, Z17, Z25
-	VMOVDQU64           5120(AX), Z17
-	VPERMT2B.Z          5184(AX), Z13, K4, Z17
-	VPORD               Z17, Z25, Z25
-	VMOVDQU64           4480(AX), Z6
-	VPERMT2B.Z          4544(AX), Z0, K1, Z6
-	VMOVDQU64           4736(AX), Z1
-	VPERMT2B.Z          4800(AX), Z0, K2, Z1
-	VMOVDQU64           4992(AX), Z8
-	VPERMT2B.Z          5056(AX), Z0, K3, Z8
-	VPTERNLOGD          $0xfe, Z8, Z1, Z6
-	VMOVDQU64           5248(AX), Z1
-	VPERMT2B.Z          5312(AX), Z0, K4, Z1
-	VPORD               Z1, Z6, Z6
-	VMOVDQU64           4480(AX), Z19
-	VPERMT2B.Z          4544(AX), Z13, K1, Z19
-	VMOVDQU64           4736(AX), Z14
-	VPERMT2B.Z          4800(AX), Z13, K2, Z14
-	VMOVDQU64           4992(AX), Z21
-	VPERMT2B.Z          5056(AX), Z13, K3, Z21
-	VPTERNLOGD          $0xfe, Z21, Z14, Z19
-	VMOVDQU64           5248(AX), Z14
-	VPERMT2B.Z          5312(AX), Z13, K4, Z14
-	VPORD               Z14, Z19, Z19
-	VPBLENDMB           Z6, Z12, K5, Z4
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z4, Z3
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z4, Z1
-	VPBLENDMB           Z19, Z25, K6, Z17
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z17, Z16
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z17, Z14
-	VPSHUFB             twofishconsts<>+0(SB), Z4, Z10
-	VPSHUFB             twofishconsts<>+64(SB), Z3, Z12
-	VPSHUFB             twofishconsts<>+128(SB), Z3, Z6
-	VPTERNLOGD          $0x96, Z6, Z12, Z10
-	VPSHUFB             twofishconsts<>+192(SB), Z1, Z12
-	VPSHUFB             twofishconsts<>+256(SB), Z1, Z6
-	VPTERNLOGD          $0x96, Z6, Z12, Z10
-	VPSHUFB             twofishconsts<>+0(SB), Z17, Z23
-	VPSHUFB             twofishconsts<>+64(SB), Z16, Z25
-	VPSHUFB             twofishconsts<>+128(SB), Z16, Z19
-	VPTERNLOGD          $0x96, Z19, Z25, Z23
-	VPSHUFB             twofishconsts<>+192(SB), Z14, Z25
-	VPSHUFB             twofishconsts<>+256(SB), Z14, Z19
-	VPTERNLOGD          $0x96, Z19, Z25, Z23
-	VPROLD              $0x08, Z9, Z5
-	VPROLD              $0x08, Z22, Z18
-	VPMOVB2M            Z5, K5
-	VPMOVB2M            Z18, K6
-	VMOVDQU64           4352(AX), Z12
-	VPERMT2B.Z          4416(AX), Z5, K1, Z12
-	VMOVDQU64           4608(AX), Z4
-	VPERMT2B.Z          4672(AX), Z5, K2, Z4
-	VMOVDQU64           4864(AX), Z3
-	VPERMT2B.Z          4928(AX), Z5, K3, Z3
-	VPTERNLOGD          $0xfe, Z3, Z4, Z12
-	VMOVDQU64           5120(AX), Z4
-	VPERMT2B.Z          5184(AX), Z5, K4, Z4
-	VPORD               Z4, Z12, Z12
-	VMOVDQU64           4352(AX), Z25
-	VPERMT2B.Z          4416(AX), Z18, K1, Z25
-	VMOVDQU64           4608(AX), Z17
-	VPERMT2B.Z          4672(AX), Z18, K2, Z17
-	VMOVDQU64           4864(AX), Z16
-	VPERMT2B.Z          4928(AX), Z18, K3, Z16
-	VPTERNLOGD          $0xfe, Z16, Z17, Z25
-	VMOVDQU64           5120(AX), Z17
-	VPERMT2B.Z          5184(AX), Z18, K4, Z17
-	VPORD               Z17, Z25, Z25
-	VMOVDQU64           4480(AX), Z6
-	VPERMT2B.Z          4544(AX), Z5, K1, Z6
-	VMOVDQU64           4736(AX), Z1
-	VPERMT2B.Z          4800(AX), Z5, K2, Z1
-	VMOVDQU64           4992(AX), Z8
-	VPERMT2B.Z          5056(AX), Z5, K3, Z8
-	VPTERNLOGD          $0xfe, Z8, Z1, Z6
-	VMOVDQU64           5248(AX), Z1
-	VPERMT2B.Z          5312(AX), Z5, K4, Z1
-	VPORD               Z1, Z6, Z6
-	VMOVDQU64           4480(AX), Z19
-	VPERMT2B.Z          4544(AX), Z18, K1, Z19
-	VMOVDQU64           4736(AX), Z14
-	VPERMT2B.Z          4800(AX), Z18, K2, Z14
-	VMOVDQU64           4992(AX), Z21
-	VPERMT2B.Z          5056(AX), Z18, K3, Z21
-	VPTERNLOGD          $0xfe, Z21, Z14, Z19
-	VMOVDQU64           5248(AX), Z14
-	VPERMT2B.Z          5312(AX), Z18, K4, Z14
-	VPORD               Z14, Z19, Z19
-	VPBLENDMB           Z6, Z12, K5, Z4
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z4, Z3
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z4, Z1
-	VPBLENDMB           Z19, Z25, K6, Z17
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z17, Z16
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z17, Z14
-	VPSHUFB             twofishconsts<>+0(SB), Z4, Z11
-	VPSHUFB             twofishconsts<>+64(SB), Z3, Z12
-	VPSHUFB             twofishconsts<>+128(SB), Z3, Z6
-	VPTERNLOGD          $0x96, Z6, Z12, Z11
-	VPSHUFB             twofishconsts<>+192(SB), Z1, Z12
-	VPSHUFB             twofishconsts<>+256(SB), Z1, Z6
-	VPTERNLOGD          $0x96, Z6, Z12, Z11
-	VPSHUFB             twofishconsts<>+0(SB), Z17, Z24
-	VPSHUFB             twofishconsts<>+64(SB), Z16, Z25
-	VPSHUFB             twofishconsts<>+128(SB), Z16, Z19
-	VPTERNLOGD          $0x96, Z19, Z25, Z24
-	VPSHUFB             twofishconsts<>+192(SB), Z14, Z25
-	VPSHUFB             twofishconsts<>+256(SB), Z14, Z19
-	VPTERNLOGD          $0x96, Z19, Z25, Z24
-	VPADDD              Z11, Z10, Z10
-	VPADDD              Z10, Z11, Z11
-	VPADDD.BCST         4136(AX), Z10, Z10
-	VPADDD.BCST         4140(AX), Z11, Z11
-	VPADDD              Z24, Z23, Z23
-	VPADDD              Z23, Z24, Z24
-	VPADDD.BCST         4136(AX), Z23, Z23
-	VPADDD.BCST         4140(AX), Z24, Z24
-	VPXORD              Z7, Z11, Z11
-	VPROLD              $0x1f, Z11, Z11
-	VPROLD              $0x01, Z2, Z2
-	VPXORD              Z10, Z2, Z2
-	VPXORD              Z20, Z24, Z24
-	VPROLD              $0x1f, Z24, Z24
-	VPROLD              $0x01, Z15, Z15
-	VPXORD              Z23, Z15, Z15
-	VPMOVB2M            Z2, K5
-	VPMOVB2M            Z15, K6
-	VMOVDQU64           4352(AX), Z3
-	VPERMT2B.Z          4416(AX), Z2, K1, Z3
-	VMOVDQU64           4608(AX), Z6
-	VPERMT2B.Z          4672(AX), Z2, K2, Z6
-	VMOVDQU64           4864(AX), Z1
-	VPERMT2B.Z          4928(AX), Z2, K3, Z1
-	VPTERNLOGD          $0xfe, Z1, Z6, Z3
-	VMOVDQU64           5120(AX), Z6
-	VPERMT2B.Z          5184(AX), Z2, K4, Z6
-	VPORD               Z6, Z3, Z3
-	VMOVDQU64           4352(AX), Z16
-	VPERMT2B.Z          4416(AX), Z15, K1, Z16
-	VMOVDQU64           4608(AX), Z19
-	VPERMT2B.Z          4672(AX), Z15, K2, Z19
-	VMOVDQU64           4864(AX), Z14
-	VPERMT2B.Z          4928(AX), Z15, K3, Z14
-	VPTERNLOGD          $0xfe, Z14, Z19, Z16
-	VMOVDQU64           5120(AX), Z19
-	VPERMT2B.Z          5184(AX), Z15, K4, Z19
-	VPORD               Z19, Z16, Z16
-	VMOVDQU64           4480(AX), Z8
-	VPERMT2B.Z          4544(AX), Z2, K1, Z8
-	VMOVDQU64           4736(AX), Z5
-	VPERMT2B.Z          4800(AX), Z2, K2, Z5
-	VMOVDQU64           4992(AX), Z10
-	VPERMT2B.Z          5056(AX), Z2, K3, Z10
-	VPTERNLOGD          $0xfe, Z10, Z5, Z8
-	VMOVDQU64           5248(AX), Z5
-	VPERMT2B.Z          5312(AX), Z2, K4, Z5
-	VPORD               Z5, Z8, Z8
-	VMOVDQU64           4480(AX), Z21
-	VPERMT2B.Z          4544(AX), Z15, K1, Z21
-	VMOVDQU64           4736(AX), Z18
-	VPERMT2B.Z          4800(AX), Z15, K2, Z18
-	VMOVDQU64           4992(AX), Z23
-	VPERMT2B.Z          5056(AX), Z15, K3, Z23
-	VPTERNLOGD          $0xfe, Z23, Z18, Z21
-	VMOVDQU64           5248(AX), Z18
-	VPERMT2B.Z          5312(AX), Z15, K4, Z18
-	VPORD               Z18, Z21, Z21
-	VPBLENDMB           Z8, Z3, K5, Z6
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z6, Z1
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z6, Z5
-	VPBLENDMB           Z21, Z16, K6, Z19
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z19, Z14
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z19, Z18
-	VPSHUFB             twofishconsts<>+0(SB), Z6, Z12
-	VPSHUFB             twofishconsts<>+64(SB), Z1, Z3
-	VPSHUFB             twofishconsts<>+128(SB), Z1, Z8
-	VPTERNLOGD          $0x96, Z8, Z3, Z12
-	VPSHUFB             twofishconsts<>+192(SB), Z5, Z3
-	VPSHUFB             twofishconsts<>+256(SB), Z5, Z8
-	VPTERNLOGD          $0x96, Z8, Z3, Z12
-	VPSHUFB             twofishconsts<>+0(SB), Z19, Z25
-	VPSHUFB             twofishconsts<>+64(SB), Z14, Z16
-	VPSHUFB             twofishconsts<>+128(SB), Z14, Z21
-	VPTERNLOGD          $0x96, Z21, Z16, Z25
-	VPSHUFB             twofishconsts<>+192(SB), Z18, Z16
-	VPSHUFB             twofishconsts<>+256(SB), Z18, Z21
-	VPTERNLOGD          $0x96, Z21, Z16, Z25
-	VPROLD              $0x08, Z11, Z7
-	VPROLD              $0x08, Z24, Z20
-	VPMOVB2M            Z7, K5
-	VPMOVB2M            Z20, K6
-	VMOVDQU64           4352(AX), Z3
-	VPERMT2B.Z          4416(AX), Z7, K1, Z3
-	VMOVDQU64           4608(AX), Z6
-	VPERMT2B.Z          4672(AX), Z7, K2, Z6
-	VMOVDQU64           4864(AX), Z1
-	VPERMT2B.Z          4928(AX), Z7, K3, Z1
-	VPTERNLOGD          $0xfe, Z1, Z6, Z3
-	VMOVDQU64           5120(AX), Z6
-	VPERMT2B.Z          5184(AX), Z7, K4, Z6
-	VPORD               Z6, Z3, Z3
-	VMOVDQU64           4352(AX), Z16
-	VPERMT2B.Z          4416(AX), Z20, K1, Z16
-	VMOVDQU64           4608(AX), Z19
-	VPERMT2B.Z          4672(AX), Z20, K2, Z19
-	VMOVDQU64           4864(AX), Z14
-	VPERMT2B.Z          4928(AX), Z20, K3, Z14
-	VPTERNLOGD          $0xfe, Z14, Z19, Z16
-	VMOVDQU64           5120(AX), Z19
-	VPERMT2B.Z          5184(AX), Z20, K4, Z19
-	VPORD               Z19, Z16, Z16
-	VMOVDQU64           4480(AX), Z8
-	VPERMT2B.Z          4544(AX), Z7, K1, Z8
-	VMOVDQU64           4736(AX), Z5
-	VPERMT2B.Z          4800(AX), Z7, K2, Z5
-	VMOVDQU64           4992(AX), Z10
-	VPERMT2B.Z          5056(AX), Z7, K3, Z10
-	VPTERNLOGD          $0xfe, Z10, Z5, Z8
-	VMOVDQU64           5248(AX), Z5
-	VPERMT2B.Z          5312(AX), Z7, K4, Z5
-	VPORD               Z5, Z8, Z8
-	VMOVDQU64           4480(AX), Z21
-	VPERMT2B.Z          4544(AX), Z20, K1, Z21
-	VMOVDQU64           4736(AX), Z18
-	VPERMT2B.Z          4800(AX), Z20, K2, Z18
-	VMOVDQU64           4992(AX), Z23
-	VPERMT2B.Z          5056(AX), Z20, K3, Z23
-	VPTERNLOGD          $0xfe, Z23, Z18, Z21
-	VMOVDQU64           5248(AX), Z18
-	VPERMT2B.Z          5312(AX), Z20, K4, Z18
-	VPORD               Z18, Z21, Z21
-	VPBLENDMB           Z8, Z3, K5, Z6
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z6, Z1
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z6, Z5
-	VPBLENDMB           Z21, Z16, K6, Z19
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+320(SB), Z19, Z14
-	VGF2P8AFFINEQB.BCST $0x00, twofishconsts<>+328(SB), Z19, Z18
-	VPSHUFB             twofishconsts<>+0(SB), Z6, Z4
-	VPSHUFB             twofishconsts<>+64(SB), Z1, Z3
-	VPSHUFB             twofishconsts<>+128(SB), Z1, Z8
-	VPTERNLOGD          $0x96, Z8, Z3, Z4
-	VPSHUFB             twofishconsts<>+192(SB), Z5, Z3
-	VPSHUFB             twofishconsts<>+256(SB), Z5, Z8
-	VPTERNLOGD          $0x96, Z8, Z3, Z4
-	VPSHUFB             twofishconsts<>+0(SB), Z19, Z17
-	VPSHUFB             twofishconsts<>+64(SB), Z14, Z16
-	VPSHUFB             twofishconsts<>+128(SB), Z14, Z21
-	VPTERNLOGD          $0x96, Z21, Z16, Z17
-	VPSHUFB             twofishconsts<>+192(SB), Z18, Z16
-	VPSHUFB             twofishconsts<>+256(SB), Z18, Z21
-	VPTERNLOGD          $0x96, Z21, Z16, Z17
-	VPADDD              Z4, Z12, Z12
-	VPADDD              Z12, Z4, Z4
-	VPADDD.BCST         4128(AX), Z12, Z12
-	VPADDD.BCST         4132(AX), Z4, Z4
-	VPADDD              Z17, Z25, Z25
-	VPADDD              Z25, Z17, Z17
-	VPADDD.BCST         4128(AX), Z25, Z25
-	VPADDD.BCST         4132(AX), Z17, Z17
-	VPXORD              Z9, Z4, Z4
-	VPROLD              $0x1f, Z4, Z4
-	VPROLD              $0x01, Z0, Z0
-	VPXORD              Z12, Z0, Z0
-	VPXORD              Z22, Z17, Z17
-	VPROLD              $0x1f, Z17, Z17
-	VPROLD              $0x01, Z13, Z13
-	VPXORD              Z25, Z13, Z13
-	VPBROADCASTD        4096(AX), Z3
-	VPXORD              Z3, Z2, Z2
-	VPBROADCASTD        4100(AX), Z3
-	VPXORD              Z3, Z11, Z11
-	VPBROADCASTD        4104(AX), Z3
-	VPXORD              Z3, Z0, Z0
-	VPBROADCASTD        4108(AX), Z3
-	VPXORD              Z3, Z4, Z4
-	VPUNPCKLDQ          Z11, Z2, Z3
-	VPUNPCKHDQ          Z11, Z2, Z6
-	VPUNPCKLDQ          Z4, Z0, Z1
-	VPUNPCKHDQ          Z4, Z0, Z8
-	VPUNPCKLQDQ         Z1, Z3, Z2
-	VPUNPCKHQDQ         Z1, Z3, Z11
-	VPUNPCKLQDQ         Z8, Z6, Z0
-	VPUNPCKHQDQ         Z8, Z6, Z4
-	VMOVDQU32           Z2, (DI)
-	VMOVDQU32           Z11, 64(DI)
-	VMOVDQU32           Z0, 128(DI)
-	VMOVDQU32           Z4, 192(DI)
-	VPBROADCASTD        4096(AX), Z16
-	VPXORD              Z16, Z15, Z15
-	VPBROADCASTD        4100(AX), Z16
-	VPXORD              Z16, Z24, Z24
-	VPBROADCASTD        4104(AX), Z16
-	VPXORD              Z16, Z13, Z13
-	VPBROADCASTD        4108(AX), Z16
-	VPXORD              Z16, Z17, Z17
-	VPUNPCKLDQ          Z24, Z15, Z16
-	VPUNPCKHDQ          Z24, Z15, Z19
-	VPUNPCKLDQ          Z17, Z13, Z14
-	VPUNPCKHDQ          Z17, Z13, Z21
-	VPUNPCKLQDQ         Z14, Z16, Z15
-	VPUNPCKHQDQ         Z14, Z16, Z24
-	VPUNPCKLQDQ         Z21, Z19, Z13
-	VPUNPCKHQDQ         Z21, Z19, Z17
-	VMOVDQU32           Z15, 256(DI)
-	VMOVDQU32           Z24, 320(DI)
-	VMOVDQU32           Z13, 384(DI)
-	VMOVDQU32           Z17, 448(DI)
-	ADDQ                $0x00000200, SI
-	ADDQ                $0x00000200, DI
-	SUBQ                $0x00000020, BX
-	JMP                 twofishDecAVX512_loop
+	CMPQ           BX, $0x00000020
+	JB             twofishDecAVX512_done
+	VMOVDQU32      (SI), Z0
+	VMOVDQU32      64(SI), Z1
+	VMOVDQU32      128(SI), Z2
+	VMOVDQU32      192(SI), Z3
+	VPUNPCKLDQ     Z1, Z0, Z12
+	VPUNPCKHDQ     Z1, Z0, Z13
+	VPUNPCKLDQ     Z3, Z2, Z14
+	VPUNPCKHDQ     Z3, Z2, Z15
+	VPUNPCKLQDQ    Z14, Z12, Z0
+	VPUNPCKHQDQ    Z14, Z12, Z1
+	VPUNPCKLQDQ    Z15, Z13, Z2
+	VPUNPCKHQDQ    Z15, Z13, Z3
+	VPBROADCASTD   4112(AX), Z12
+	VPXORD         Z12, Z0, Z0
+	VPBROADCASTD   4116(AX), Z12
+	VPXORD         Z12, Z1, Z1
+	VPBROADCASTD   4120(AX), Z12
+	VPXORD         Z12, Z2, Z2
+	VPBROADCASTD   4124(AX), Z12
+	VPXORD         Z12, Z3, Z3
+	VMOVDQU32      256(SI), Z12
+	VMOVDQU32      320(SI), Z13
+	VMOVDQU32      384(SI), Z14
+	VMOVDQU32      448(SI), Z15
+	VPUNPCKLDQ     Z13, Z12, Z4
+	VPUNPCKHDQ     Z13, Z12, Z5
+	VPUNPCKLDQ     Z15, Z14, Z6
+	VPUNPCKHDQ     Z15, Z14, Z7
+	VPUNPCKLQDQ    Z6, Z4, Z12
+	VPUNPCKHQDQ    Z6, Z4, Z13
+	VPUNPCKLQDQ    Z7, Z5, Z14
+	VPUNPCKHQDQ    Z7, Z5, Z15
+	VPBROADCASTD   4112(AX), Z4
+	VPXORD         Z4, Z12, Z12
+	VPBROADCASTD   4116(AX), Z4
+	VPXORD         Z4, Z13, Z13
+	VPBROADCASTD   4120(AX), Z4
+	VPXORD         Z4, Z14, Z14
+	VPBROADCASTD   4124(AX), Z4
+	VPXORD         Z4, Z15, Z15
+	VPMOVB2M       Z0, K5
+	VPMOVB2M       Z12, K6
+	VMOVDQU64      4352(AX), Z6
+	VPERMT2B.Z     4416(AX), Z0, K1, Z6
+	VMOVDQU64      4608(AX), Z7
+	VPERMT2B.Z     4672(AX), Z0, K2, Z7
+	VMOVDQU64      4864(AX), Z8
+	VPERMT2B.Z     4928(AX), Z0, K3, Z8
+	VPTERNLOGD     $0xfe, Z8, Z7, Z6
+	VMOVDQU64      5120(AX), Z7
+	VPERMT2B.Z     5184(AX), Z0, K4, Z7
+	VPORD          Z7, Z6, Z6
+	VMOVDQU64      4352(AX), Z18
+	VPERMT2B.Z     4416(AX), Z12, K1, Z18
+	VMOVDQU64      4608(AX), Z19
+	VPERMT2B.Z     4672(AX), Z12, K2, Z19
+	VMOVDQU64      4864(AX), Z20
+	VPERMT2B.Z     4928(AX), Z12, K3, Z20
+	VPTERNLOGD     $0xfe, Z20, Z19, Z18
+	VMOVDQU64      5120(AX), Z19
+	VPERMT2B.Z     5184(AX), Z12, K4, Z19
+	VPORD          Z19, Z18, Z18
+	VMOVDQU64      4480(AX), Z7
+	VPERMT2B.Z     4544(AX), Z0, K1, Z7
+	VMOVDQU64      4736(AX), Z8
+	VPERMT2B.Z     4800(AX), Z0, K2, Z8
+	VMOVDQU64      4992(AX), Z9
+	VPERMT2B.Z     5056(AX), Z0, K3, Z9
+	VPTERNLOGD     $0xfe, Z9, Z8, Z7
+	VMOVDQU64      5248(AX), Z8
+	VPERMT2B.Z     5312(AX), Z0, K4, Z8
+	VPORD          Z8, Z7, Z7
+	VMOVDQU64      4480(AX), Z19
+	VPERMT2B.Z     4544(AX), Z12, K1, Z19
+	VMOVDQU64      4736(AX), Z20
+	VPERMT2B.Z     4800(AX), Z12, K2, Z20
+	VMOVDQU64      4992(AX), Z21
+	VPERMT2B.Z     5056(AX), Z12, K3, Z21
+	VPTERNLOGD     $0xfe, Z21, Z20, Z19
+	VMOVDQU64      5248(AX), Z20
+	VPERMT2B.Z     5312(AX), Z12, K4, Z20
+	VPORD          Z20, Z19, Z19
+	VPBLENDMB      Z7, Z6, K5, Z8
+	VGF2P8AFFINEQB $0x00, Z29, Z8, Z9
+	VGF2P8AFFINEQB $0x00, Z30, Z8, Z10
+	VPBLENDMB      Z19, Z18, K6, Z20
+	VGF2P8AFFINEQB $0x00, Z29, Z20, Z21
+	VGF2P8AFFINEQB $0x00, Z30, Z20, Z22
+	VPSHUFB        Z24, Z8, Z4
+	VPSHUFB        Z25, Z9, Z6
+	VPSHUFB        Z26, Z9, Z7
+	VPTERNLOGD     $0x96, Z7, Z6, Z4
+	VPSHUFB        Z27, Z10, Z6
+	VPSHUFB        Z28, Z10, Z7
+	VPTERNLOGD     $0x96, Z7, Z6, Z4
+	VPSHUFB        Z24, Z20, Z16
+	VPSHUFB        Z25, Z21, Z18
+	VPSHUFB        Z26, Z21, Z19
+	VPTERNLOGD     $0x96, Z19, Z18, Z16
+	VPSHUFB        Z27, Z22, Z18
+	VPSHUFB        Z28, Z22, Z19
+	VPTERNLOGD     $0x96, Z19, Z18, Z16
+	VPROLD         $0x08, Z1, Z11
+	VPROLD         $0x08, Z13, Z23
+	VPMOVB2M       Z11, K5
+	VPMOVB2M       Z23, K6
+	VMOVDQU64      4352(AX), Z6
+	VPERMT2B.Z     4416(AX), Z11, K1, Z6
+	VMOVDQU64      4608(AX), Z7
+	VPERMT2B.Z     4672(AX), Z11, K2, Z7
+	VMOVDQU64      4864(AX), Z8
+	VPERMT2B.Z     4928(AX), Z11, K3, Z8
+	VPTERNLOGD     $0xfe, Z8, Z7, Z6
+	VMOVDQU64      5120(AX), Z7
+	VPERMT2B.Z     5184(AX), Z11, K4, Z7
+	VPORD          Z7, Z6, Z6
+	VMOVDQU64      4352(AX), Z18
+	VPERMT2B.Z     4416(AX), Z23, K1, Z18
+	VMOVDQU64      4608(AX), Z19
+	VPERMT2B.Z     4672(AX), Z23, K2, Z19
+	VMOVDQU64      4864(AX), Z20
+	VPERMT2B.Z     4928(AX), Z23, K3, Z20
+	VPTERNLOGD     $0xfe, Z20, Z19, Z18
+	VMOVDQU64      5120(AX), Z19
+	VPERMT2B.Z     5184(AX), Z23, K4, Z19
+	VPORD          Z19, Z18, Z18
+	VMOVDQU64      4480(AX), Z7
+	VPERMT2B.Z     4544(AX), Z11, K1, Z7
+	VMOVDQU64      4736(AX), Z8
+	VPERMT2B.Z     4800(AX), Z11, K2, Z8
+	VMOVDQU64      4992(AX), Z9
+	VPERMT2B.Z     5056(AX), Z11, K3, Z9
+	VPTERNLOGD     $0xfe, Z9, Z8, Z7
+	VMOVDQU64      5248(AX), Z8
+	VPERMT2B.Z     5312(AX), Z11, K4, Z8
+	VPORD          Z8, Z7, Z7
+	VMOVDQU64      4480(AX), Z19
+	VPERMT2B.Z     4544(AX), Z23, K1, Z19
+	VMOVDQU64      4736(AX), Z20
+	VPERMT2B.Z     4800(AX), Z23, K2, Z20
+	VMOVDQU64      4992(AX), Z21
+	VPERMT2B.Z     5056(AX), Z23, K3, Z21
+	VPTERNLOGD     $0xfe, Z21, Z20, Z19
+	VMOVDQU64      5248(AX), Z20
+	VPERMT2B.Z     5312(AX), Z23, K4, Z20
+	VPORD          Z20, Z19, Z19
+	VPBLENDMB      Z7, Z6, K5, Z8
+	VGF2P8AFFINEQB $0x00, Z29, Z8, Z9
+	VGF2P8AFFINEQB $0x00, Z30, Z8, Z10
+	VPBLENDMB      Z19, Z18, K6, Z20
+	VGF2P8AFFINEQB $0x00, Z29, Z20, Z21
+	VGF2P8AFFINEQB $0x00, Z30, Z20, Z22
+	VPSHUFB        Z24, Z8, Z5
+	VPSHUFB        Z25, Z9, Z6
+	VPSHUFB        Z26, Z9, Z7
+	VPTERNLOGD     $0x96, Z7, Z6, Z5
+	VPSHUFB        Z27, Z10, Z6
+	VPSHUFB        Z28, Z10, Z7
+	VPTERNLOGD     $0x96, Z7, Z6, Z5
+	VPSHUFB        Z24, Z20, Z17
+	VPSHUFB        Z25, Z21, Z18
+	VPSHUFB        Z26, Z21, Z19
+	VPTERNLOGD     $0x96, Z19, Z18, Z17
+	VPSHUFB        Z27, Z22, Z18
+	VPSHUFB        Z28, Z22, Z19
+	VPTERNLOGD     $0x96, Z19, Z18, Z17
+	VPADDD         Z5, Z4, Z4
+	VPADDD         Z4, Z5, Z5
+	VPADDD.BCST    4248(AX), Z4, Z4
+	VPADDD.BCST    4252(AX), Z5, Z5
+	VPADDD         Z17, Z16, Z16
+	VPADDD         Z16, Z17, Z17
+	VPADDD.BCST    4248(AX), Z16, Z16
+	VPADDD.BCST    4252(AX), Z17, Z17
+	VPXORD         Z3, Z5, Z5
+	VPROLD         $0x1f, Z5, Z5
+	VPROLD         $0x01, Z2, Z2
+	VPXORD         Z4, Z2, Z2
+	VPXORD         Z15, Z17, Z17
+	VPROLD         $0x1f, Z17, Z17
+	VPROLD         $0x01, Z14, Z14
+	VPXORD         Z16, Z14, Z14
+	VPMOVB2M       Z2, K5
+	VPMOVB2M       Z14, K6
+	VMOVDQU64      4352(AX), Z8
+	VPERMT2B.Z     4416(AX), Z2, K1, Z8
+	VMOVDQU64      4608(AX), Z9
+	VPERMT2B.Z     4672(AX), Z2, K2, Z9
+	VMOVDQU64      4864(AX), Z10
+	VPERMT2B.Z     4928(AX), Z2, K3, Z10
+	VPTERNLOGD     $0xfe, Z10, Z9, Z8
+	VMOVDQU64      5120(AX), Z9
+	VPERMT2B.Z     5184(AX), Z2, K4, Z9
+	VPORD          Z9, Z8, Z8
+	VMOVDQU64      4352(AX), Z20
+	VPERMT2B.Z     4416(AX), Z14, K1, Z20
+	VMOVDQU64      4608(AX), Z21
+	VPERMT2B.Z     4672(AX), Z14, K2, Z21
+	VMOVDQU64      4864(AX), Z22
+	VPERMT2B.Z     4928(AX), Z14, K3, Z22
+	VPTERNLOGD     $0xfe, Z22, Z21, Z20
+	VMOVDQU64      5120(AX), Z21
+	VPERMT2B.Z     5184(AX), Z14, K4, Z21
+	VPORD          Z21, Z20, Z20
+	VMOVDQU64      4480(AX), Z9
+	VPERMT2B.Z     4544(AX), Z2, K1, Z9
+	VMOVDQU64      4736(AX), Z10
+	VPERMT2B.Z     4800(AX), Z2, K2, Z10
+	VMOVDQU64      4992(AX), Z11
+	VPERMT2B.Z     5056(AX), Z2, K3, Z11
+	VPTERNLOGD     $0xfe, Z11, Z10, Z9
+	VMOVDQU64      5248(AX), Z10
+	VPERMT2B.Z     5312(AX), Z2, K4, Z10
+	VPORD          Z10, Z9, Z9
+	VMOVDQU64      4480(AX), Z21
+	VPERMT2B.Z     4544(AX), Z14, K1, Z21
+	VMOVDQU64      4736(AX), Z22
+	VPERMT2B.Z     4800(AX), Z14, K2, Z22
+	VMOVDQU64      4992(AX), Z23
+	VPERMT2B.Z     5056(AX), Z14, K3, Z23
+	VPTERNLOGD     $0xfe, Z23, Z22, Z21
+	VMOVDQU64      5248(AX), Z22
+	VPERMT2B.Z     5312(AX), Z14, K4, Z22
+	VPORD          Z22, Z21, Z21
+	VPBLENDMB      Z9, Z8, K5, Z10
+	VGF2P8AFFINEQB $0x00, Z29, Z10, Z11
+	VGF2P8AFFINEQB $0x00, Z30, Z10, Z4
+	VPBLENDMB      Z21, Z20, K6, Z22
+	VGF2P8AFFINEQB $0x00, Z29, Z22, Z23
+	VGF2P8AFFINEQB $0x00, Z30, Z22, Z16
+	VPSHUFB        Z24, Z10, Z6
+	VPSHUFB        Z25, Z11, Z8
+	VPSHUFB        Z26, Z11, Z9
+	VPTERNLOGD     $0x96, Z9, Z8, Z6
+	VPSHUFB        Z27, Z4, Z8
+	VPSHUFB        Z28, Z4, Z9
+	VPTERNLOGD     $0x96, Z9, Z8, Z6
+	VPSHUFB        Z24, Z22, Z18
+	VPSHUFB        Z25, Z23, Z20
+	VPSHUFB        Z26, Z23, Z21
+	VPTERNLOGD     $0x96, Z21, Z20, Z18
+	VPSHUFB        Z27, Z16, Z20
+	VPSHUFB        Z28, Z16, Z21
+	VPTERNLOGD     $0x96, Z21, Z20, Z18
+	VPROLD         $0x08, Z5, Z3
+	VPROLD         $0x08, Z17, Z15
+	VPMOVB2M       Z3, K5
+	VPMOVB2M       Z15, K6
+	VMOVDQU64      4352(AX), Z8
+	VPERMT2B.Z     4416(AX), Z3, K1, Z8
+	VMOVDQU64      4608(AX), Z9
+	VPERMT2B.Z     4672(AX), Z3, K2, Z9
+	VMOVDQU64      4864(AX), Z10
+	VPERMT2B.Z     4928(AX), Z3, K3, Z10
+	VPTERNLOGD     $0xfe, Z10, Z9, Z8
+	VMOVDQU64      5120(AX), Z9
+	VPERMT2B.Z     5184(AX), Z3, K4, Z9
+	VPORD          Z9, Z8, Z8
+	VMOVDQU64      4352(AX), Z20
+	VPERMT2B.Z     4416(AX), Z15, K1, Z20
+	VMOVDQU64      4608(AX), Z21
+	VPERMT2B.Z     4672(AX), Z15, K2, Z21
+	VMOVDQU64      4864(AX), Z22
+	VPERMT2B.Z     4928(AX), Z15, K3, Z22
+	VPTERNLOGD     $0xfe, Z22, Z21, Z20
+	VMOVDQU64      5120(AX), Z21
+	VPERMT2B.Z     5184(AX), Z15, K4, Z21
+	VPORD          Z21, Z20, Z20
+	VMOVDQU64      4480(AX), Z9
+	VPERMT2B.Z     4544(AX), Z3, K1, Z9
+	VMOVDQU64      4736(AX), Z10
+	VPERMT2B.Z     4800(AX), Z3, K2, Z10
+	VMOVDQU64      4992(AX), Z11
+	VPERMT2B.Z     5056(AX), Z3, K3, Z11
+	VPTERNLOGD     $0xfe, Z11, Z10, Z9
+	VMOVDQU64      5248(AX), Z10
+	VPERMT2B.Z     5312(AX), Z3, K4, Z10
+	VPORD          Z10, Z9, Z9
+	VMOVDQU64      4480(AX), Z21
+	VPERMT2B.Z     4544(AX), Z15, K1, Z21
+	VMOVDQU64      4736(AX), Z22
+	VPERMT2B.Z     4800(AX), Z15, K2, Z22
+	VMOVDQU64      4992(AX), Z23
+	VPERMT2B.Z     5056(AX), Z15, K3, Z23
+	VPTERNLOGD     $0xfe, Z23, Z22, Z21
+	VMOVDQU64      5248(AX), Z22
+	VPERMT2B.Z     5312(AX), Z15, K4, Z22
+	VPORD          Z22, Z21, Z21
+	VPBLENDMB      Z9, Z8, K5, Z10
+	VGF2P8AFFINEQB $0x00, Z29, Z10, Z11
+	VGF2P8AFFINEQB $0x00, Z30, Z10, Z4
+	VPBLENDMB      Z21, Z20, K6, Z22
+	VGF2P8AFFINEQB $0x00, Z29, Z22, Z23
+	VGF2P8AFFINEQB $0x00, Z30, Z22, Z16
+	VPSHUFB        Z24, Z10, Z7
+	VPSHUFB        Z25, Z11, Z8
+	VPSHUFB        Z26, Z11, Z9
+	VPTERNLOGD     $0x96, Z9, Z8, Z7
+	VPSHUFB        Z27, Z4, Z8
+	VPSHUFB        Z28, Z4, Z9
+	VPTERNLOGD     $0x96, Z9, Z8, Z7
+	VPSHUFB        Z24, Z22, Z19
+	VPSHUFB        Z25, Z23, Z20
+	VPSHUFB        Z26, Z23, Z21
+	VPTERNLOGD     $0x96, Z21, Z20, Z19
+	VPSHUFB        Z27, Z16, Z20
+	VPSHUFB        Z28, Z16, Z21
+	VPTERNLOGD     $0x96, Z21, Z20, Z19
+	VPADDD         Z7, Z6, Z6
+	VPADDD         Z6, Z7, Z7
+	VPADDD.BCST    4240(AX), Z6, Z6
+	VPADDD.BCST    4244(AX), Z7, Z7
+	VPADDD         Z19, Z18, Z18
+	VPADDD         Z18, Z19, Z19
+	VPADDD.BCST    4240(AX), Z18, Z18
+	VPADDD.BCST    4244(AX), Z19, Z19
+	VPXORD         Z1, Z7, Z7
+	VPROLD         $0x1f, Z7, Z7
+	VPROLD         $0x01, Z0, Z0
+	VPXORD         Z6, Z0, Z0
+	VPXORD         Z13, Z19, Z19
+	VPROLD         $0x1f, Z19, Z19
+	VPROLD         $0x01, Z12, Z12
+	VPXORD         Z18, Z12, Z12
+	VPMOVB2M       Z0, K5
+	VPMOVB2M       Z12, K6
+	VMOVDQU64      4352(AX), Z10
+	VPERMT2B.Z     4416(AX), Z0, K1, Z10
+	VMOVDQU64      4608(AX), Z11
+	VPERMT2B.Z     4672(AX), Z0, K2, Z11
+	VMOVDQU64      4864(AX), Z4
+	VPERMT2B.Z     4928(AX), Z0, K3, Z4
+	VPTERNLOGD     $0xfe, Z4, Z11, Z10
+	VMOVDQU64      5120(AX), Z11
+	VPERMT2B.Z     5184(AX), Z0, K4, Z11
+	VPORD          Z11, Z10, Z10
+	VMOVDQU64      4352(AX), Z22
+	VPERMT2B.Z     4416(AX), Z12, K1, Z22
+	VMOVDQU64      4608(AX), Z23
+	VPERMT2B.Z     4672(AX), Z12, K2, Z23
+	VMOVDQU64      4864(AX), Z16
+	VPERMT2B.Z     4928(AX), Z12, K3, Z16
+	VPTERNLOGD     $0xfe, Z16, Z23, Z22
+	VMOVDQU64      5120(AX), Z23
+	VPERMT2B.Z     5184(AX), Z12, K4, Z23
+	VPORD          Z23, Z22, Z22
+	VMOVDQU64      4480(AX), Z11
+	VPERMT2B.Z     4544(AX), Z0, K1, Z11
+	VMOVDQU64      4736(AX), Z4
+	VPERMT2B.Z     4800(AX), Z0, K2, Z4
+	VMOVDQU64      4992(AX), Z3
+	VPERMT2B.Z     5056(AX), Z0, K3, Z3
+	VPTERNLOGD     $0xfe, Z3, Z4, Z11
+	VMOVDQU64      5248(AX), Z4
+	VPERMT2B.Z     5312(AX), Z0, K4, Z4
+	VPORD          Z4, Z11, Z11
+	VMOVDQU64      4480(AX), Z23
+	VPERMT2B.Z     4544(AX), Z12, K1, Z23
+	VMOVDQU64      4736(AX), Z16
+	VPERMT2B.Z     4800(AX), Z12, K2, Z16
+	VMOVDQU64      4992(AX), Z15
+	VPERMT2B.Z     5056(AX), Z12, K3, Z15
+	VPTERNLOGD     $0xfe, Z15, Z16, Z23
+	VMOVDQU64      5248(AX), Z16
+	VPERMT2B.Z     5312(AX), Z12, K4, Z16
+	VPORD          Z16, Z23, Z23
+	VPBLENDMB      Z11, Z10, K5, Z4
+	VGF2P8AFFINEQB $0x00, Z29, Z4, Z3
+	VGF2P8AFFINEQB $0x00, Z30, Z4, Z6
+	VPBLENDMB      Z23, Z22, K6, Z16
+	VGF2P8AFFINEQB $0x00, Z29, Z16, Z15
+	VGF2P8AFFINEQB $0x00, Z30, Z16, Z18
+	VPSHUFB        Z24, Z4, Z8
+	VPSHUFB        Z25, Z3, Z10
+	VPSHUFB        Z26, Z3, Z11
+	VPTERNLOGD     $0x96, Z11, Z10, Z8
+	VPSHUFB        Z27, Z6, Z10
+	VPSHUFB        Z28, Z6, Z11
+	VPTERNLOGD     $0x96, Z11, Z10, Z8
+	VPSHUFB        Z24, Z16, Z20
+	VPSHUFB        Z25, Z15, Z22
+	VPSHUFB        Z26, Z15, Z23
+	VPTERNLOGD     $0x96, Z23, Z22, Z20
+	VPSHUFB        Z27, Z18, Z22
+	VPSHUFB        Z28, Z18, Z23
+	VPTERNLOGD     $0x96, Z23, Z22, Z20
+	VPROLD         $0x08, Z7, Z1
+	VPROLD         $0x08, Z19, Z13
+	VPMOVB2M       Z1, K5
+	VPMOVB2M       Z13, K6
+	VMOVDQU64      4352(AX), Z10
+	VPERMT2B.Z     4416(AX), Z1, K1, Z10
+	VMOVDQU64      4608(AX), Z11
+	VPERMT2B.Z     4672(AX), Z1, K2, Z11
+	VMOVDQU64      4864(AX), Z4
+	VPERMT2B.Z     4928(AX), Z1, K3, Z4
+	VPTERNLOGD     $0xfe, Z4, Z11, Z10
+	VMOVDQU64      5120(AX), Z11
+	VPERMT2B.Z     5184(AX), Z1, K4, Z11
+	VPORD          Z11, Z10, Z10
+	VMOVDQU64      4352(AX), Z22
+	VPERMT2B.Z     4416(AX), Z13, K1, Z22
+	VMOVDQU64      4608(AX), Z23
+	VPERMT2B.Z     4672(AX), Z13, K2, Z23
+	VMOVDQU64      4864(AX), Z16
+	VPERMT2B.Z     4928(AX), Z13, K3, Z16
+	VPTERNLOGD     $0xfe, Z16, Z23, Z22
+	VMOVDQU64      5120(AX), Z23
+	VPERMT2B.Z     5184(AX), Z13, K4, Z23
+	VPORD          Z23, Z22, Z22
+	VMOVDQU64      4480(AX), Z11
+	VPERMT2B.Z     4544(AX), Z1, K1, Z11
+	VMOVDQU64      4736(AX), Z4
+	VPERMT2B.Z     4800(AX), Z1, K2, Z4
+	VMOVDQU64      4992(AX), Z3
+	VPERMT2B.Z     5056(AX), Z1, K3, Z3
+	VPTERNLOGD     $0xfe, Z3, Z4, Z11
+	VMOVDQU64      5248(AX), Z4
+	VPERMT2B.Z     5312(AX), Z1, K4, Z4
+	VPORD          Z4, Z11, Z11
+	VMOVDQU64      4480(AX), Z23
+	VPERMT2B.Z     4544(AX), Z13, K1, Z23
+	VMOVDQU64      4736(AX), Z16
+	VPERMT2B.Z     4800(AX), Z13, K2, Z16
+	VMOVDQU64      4992(AX), Z15
+	VPERMT2B.Z     5056(AX), Z13, K3, Z15
+	VPTERNLOGD     $0xfe, Z15, Z16, Z23
+	VMOVDQU64      5248(AX), Z16
+	VPERMT2B.Z     5312(AX), Z13, K4, Z16
+	VPORD          Z16, Z23, Z23
+	VPBLENDMB      Z11, Z10, K5, Z4
+	VGF2P8AFFINEQB $0x00, Z29, Z4, Z3
+	VGF2P8AFFINEQB $0x00, Z30, Z4, Z6
+	VPBLENDMB      Z23, Z22, K6, Z16
+	VGF2P8AFFINEQB $0x00, Z29, Z16, Z15
+	VGF2P8AFFINEQB $0x00, Z30, Z16, Z18
+	VPSHUFB        Z24, Z4, Z9
+	VPSHUFB        Z25, Z3, Z10
+	VPSHUFB        Z26, Z3, Z11
+	VPTERNLOGD     $0x96, Z11, Z10, Z9
+	VPSHUFB        Z27, Z6, Z10
+	VPSHUFB        Z28, Z6, Z11
+	VPTERNLOGD     $0x96, Z11, Z10, Z9
+	VPSHUFB        Z24, Z16, Z21
+	VPSHUFB        Z25, Z15, Z22
+	VPSHUFB        Z26, Z15, Z23
+	VPTERNLOGD     $0x96, Z23, Z22, Z21
+	VPSHUFB        Z27, Z18, Z22
+	VPSHUFB        Z28, Z18, Z23
+	VPTERNLOGD     $0x96, Z23, Z22, Z21
+	VPADDD         Z9, Z8, Z8
+	VPADDD         Z8, Z9, Z9
+	VPADDD.BCST    4232(AX), Z8, Z8
+	VPADDD.BCST    4236(AX), Z9, Z9
+	VPADDD         Z21, Z20, Z20
+	VPADDD         Z20, Z21, Z21
+	VPADDD.BCST    4232(AX), Z20, Z20
+	VPADDD.BCST    4236(AX), Z21, Z21
+	VPXORD         Z5, Z9, Z9
+	VPROLD         $0x1f, Z9, Z9
+	VPROLD         $0x01, Z2, Z2
+	VPXORD         Z8, Z2, Z2
+	VPXORD         Z17, Z21, Z21
+	VPROLD         $0x1f, Z21, Z21
+	VPROLD         $0x01, Z14, Z14
+	VPXORD         Z20, Z14, Z14
+	VPMOVB2M       Z2, K5
+	VPMOVB2M       Z14, K6
+	VMOVDQU64      4352(AX), Z4
+	VPERMT2B.Z     4416(AX), Z2, K1, Z4
+	VMOVDQU64      4608(AX), Z3
+	VPERMT2B.Z     4672(AX), Z2, K2, Z3
+	VMOVDQU64      4864(AX), Z6
+	VPERMT2B.Z     4928(AX), Z2, K3, Z6
+	VPTERNLOGD     $0xfe, Z6, Z3, Z4
+	VMOVDQU64      5120(AX), Z3
+	VPERMT2B.Z     5184(AX), Z2, K4, Z3
+	VPORD          Z3, Z4, Z4
+	VMOVDQU64      4352(AX), Z16
+	VPERMT2B.Z     4416(AX), Z14, K1, Z16
+	VMOVDQU64      4608(AX), Z15
+	VPERMT2B.Z     4672(AX), Z14, K2, Z15
+	VMOVDQU64      4864(AX), Z18
+	VPERMT2B.Z     4928(AX), Z14, K3, Z18
+	VPTERNLOGD     $0xfe, Z18, Z15, Z16
+	VMOVDQU64      5120(AX), Z15
+	VPERMT2B.Z     5184(AX), Z14, K4, Z15
+	VPORD          Z15, Z16, Z16
+	VMOVDQU64      4480(AX), Z3
+	VPERMT2B.Z     4544(AX), Z2, K1, Z3
+	VMOVDQU64      4736(AX), Z6
+	VPERMT2B.Z     4800(AX), Z2, K2, Z6
+	VMOVDQU64      4992(AX), Z1
+	VPERMT2B.Z     5056(AX), Z2, K3, Z1
+	VPTERNLOGD     $0xfe, Z1, Z6, Z3
+	VMOVDQU64      5248(AX), Z6
+	VPERMT2B.Z     5312(AX), Z2, K4, Z6
+	VPORD          Z6, Z3, Z3
+	VMOVDQU64      4480(AX), Z15
+	VPERMT2B.Z     4544(AX), Z14, K1, Z15
+	VMOVDQU64      4736(AX), Z18
+	VPERMT2B.Z     4800(AX), Z14, K2, Z18
+	VMOVDQU64      4992(AX), Z13
+	VPERMT2B.Z     5056(AX), Z14, K3, Z13
+	VPTERNLOGD     $0xfe, Z13, Z18, Z15
+	VMOVDQU64      5248(AX), Z18
+	VPERMT2B.Z     5312(AX), Z14, K4, Z18
+	VPORD          Z18, Z15, Z15
+	VPBLENDMB      Z3, Z4, K5, Z6
+	VGF2P8AFFINEQB $0x00, Z29, Z6, Z1
+	VGF2P8AFFINEQB $0x00, Z30, Z6, Z8
+	VPBLENDMB      Z15, Z16, K6, Z18
+	VGF2P8AFFINEQB $0x00, Z29, Z18, Z13
+	VGF2P8AFFINEQB $0x00, Z30, Z18, Z20
+	VPSHUFB        Z24, Z6, Z10
+	VPSHUFB        Z25, Z1, Z4
+	VPSHUFB        Z26, Z1, Z3
+	VPTERNLOGD     $0x96, Z3, Z4, Z10
+	VPSHUFB        Z27, Z8, Z4
+	VPSHUFB        Z28, Z8, Z3
+	VPTERNLOGD     $0x96, Z3, Z4, Z10
+	VPSHUFB        Z24, Z18, Z22
+	VPSHUFB        Z25, Z13, Z16
+	VPSHUFB        Z26, Z13, Z15
+	VPTERNLOGD     $0x96, Z15, Z16, Z22
+	VPSHUFB        Z27, Z20, Z16
+	VPSHUFB        Z28, Z20, Z15
+	VPTERNLOGD     $0x96, Z15, Z16, Z22
+	VPROLD         $0x08, Z9, Z5
+	VPROLD         $0x08, Z21, Z17
+	VPMOVB2M       Z5, K5
+	VPMOVB2M       Z17, K6
+	VMOVDQU64      4352(AX), Z4
+	VPERMT2B.Z     4416(AX), Z5, K1, Z4
+	VMOVDQU64      4608(AX), Z3
+	VPERMT2B.Z     4672(AX), Z5, K2, Z3
+	VMOVDQU64      4864(AX), Z6
+	VPERMT2B.Z     4928(AX), Z5, K3, Z6
+	VPTERNLOGD     $0xfe, Z6, Z3, Z4
+	VMOVDQU64      5120(AX), Z3
+	VPERMT2B.Z     5184(AX), Z5, K4, Z3
+	VPORD          Z3, Z4, Z4
+	VMOVDQU64      4352(AX), Z16
+	VPERMT2B.Z     4416(AX), Z17, K1, Z16
+	VMOVDQU64      4608(AX), Z15
+	VPERMT2B.Z     4672(AX), Z17, K2, Z15
+	VMOVDQU64      4864(AX), Z18
+	VPERMT2B.Z     4928(AX), Z17, K3, Z18
+	VPTERNLOGD     $0xfe, Z18, Z15, Z16
+	VMOVDQU64      5120(AX), Z15
+	VPERMT2B.Z     5184(AX), Z17, K4, Z15
+	VPORD          Z15, Z16, Z16
+	VMOVDQU64      4480(AX), Z3
+	VPERMT2B.Z     4544(AX), Z5, K1, Z3
+	VMOVDQU64      4736(AX), Z6
+	VPERMT2B.Z     4800(AX), Z5, K2, Z6
+	VMOVDQU64      4992(AX), Z1
+	VPERMT2B.Z     5056(AX), Z5, K3, Z1
+	VPTERNLOGD     $0xfe, Z1, Z6, Z3
+	VMOVDQU64      5248(AX), Z6
+	VPERMT2B.Z     5312(AX), Z5, K4, Z6
+	VPORD          Z6, Z3, Z3
+	VMOVDQU64      4480(AX), Z15
+	VPERMT2B.Z     4544(AX), Z17, K1, Z15
+	VMOVDQU64      4736(AX), Z18
+	VPERMT2B.Z     4800(AX), Z17, K2, Z18
+	VMOVDQU64      4992(AX), Z13
+	VPERMT2B.Z     5056(AX), Z17, K3, Z13
+	VPTERNLOGD     $0xfe, Z13, Z18, Z15
+	VMOVDQU64      5248(AX), Z18
+	VPERMT2B.Z     5312(AX), Z17, K4, Z18
+	VPORD          Z18, Z15, Z15
+	VPBLENDMB      Z3, Z4, K5, Z6
+	VGF2P8AFFINEQB $0x00, Z29, Z6, Z1
+	VGF2P8AFFINEQB $0x00, Z30, Z6, Z8
+	VPBLENDMB      Z15, Z16, K6, Z18
+	VGF2P8AFFINEQB $0x00, Z29, Z18, Z13
+	VGF2P8AFFINEQB $0x00, Z30, Z18, Z20
+	VPSHUFB        Z24, Z6, Z11
+	VPSHUFB        Z25, Z1, Z4
+	VPSHUFB        Z26, Z1, Z3
+	VPTERNLOGD     $0x96, Z3, Z4, Z11
+	VPSHUFB        Z27, Z8, Z4
+	VPSHUFB        Z28, Z8, Z3
+	VPTERNLOGD     $0x96, Z3, Z4, Z11
+	VPSHUFB        Z24, Z18, Z23
+	VPSHUFB        Z25, Z13, Z16
+	VPSHUFB        Z26, Z13, Z15
+	VPTERNLOGD     $0x96, Z15, Z16, Z23
+	VPSHUFB        Z27, Z20, Z16
+	VPSHUFB        Z28, Z20, Z15
+	VPTERNLOGD     $0x96, Z15, Z16, Z23
+	VPADDD         Z11, Z10, Z10
+	VPADDD         Z10, Z11, Z11
+	VPADDD.BCST    4224(AX), Z10, Z10
+	VPADDD.BCST    4228(AX), Z11, Z11
+	VPADDD         Z23, Z22, Z22
+	VPADDD         Z22, Z23, Z23
+	VPADDD.BCST    4224(AX), Z22, Z22
+	VPADDD.BCST    4228(AX), Z23, Z23
+	VPXORD         Z7, Z11, Z11
+	VPROLD         $0x1f, Z11, Z11
+	VPROLD         $0x01, Z0, Z0
+	VPXORD         Z10, Z0, Z0
+	VPXORD         Z19, Z23, Z23
+	VPROLD         $0x1f, Z23, Z23
+	VPROLD         $0x01, Z12, Z12
+	VPXORD         Z22, Z12, Z12
+	VPMOVB2M       Z0, K5
+	VPMOVB2M       Z12, K6
+	VMOVDQU64      4352(AX), Z6
+	VPERMT2B.Z     4416(AX), Z0, K1, Z6
+	VMOVDQU64      4608(AX), Z1
+	VPERMT2B.Z     4672(AX), Z0, K2, Z1
+	VMOVDQU64      4864(AX), Z8
+	VPERMT2B.Z     4928(AX), Z0, K3, Z8
+	VPTERNLOGD     $0xfe, Z8, Z1, Z6
+	VMOVDQU64      5120(AX), Z1
+	VPERMT2B.Z     5184(AX), Z0, K4, Z1
+	VPORD          Z1, Z6, Z6
+	VMOVDQU64      4352(AX), Z18
+	VPERMT2B.Z     4416(AX), Z12, K1, Z18
+	VMOVDQU64      4608(AX), Z13
+	VPERMT2B.Z     4672(AX), Z12, K2, Z13
+	VMOVDQU64      4864(AX), Z20
+	VPERMT2B.Z     4928(AX), Z12, K3, Z20
+	VPTERNLOGD     $0xfe, Z20, Z13, Z18
+	VMOVDQU64      5120(AX), Z13
+	VPERMT2B.Z     5184(AX), Z12, K4, Z13
+	VPORD          Z13, Z18, Z18
+	VMOVDQU64      4480(AX), Z1
+	VPERMT2B.Z     4544(AX), Z0, K1, Z1
+	VMOVDQU64      4736(AX), Z8
+	VPERMT2B.Z     4800(AX), Z0, K2, Z8
+	VMOVDQU64      4992(AX), Z5
+	VPERMT2B.Z     5056(AX), Z0, K3, Z5
+	VPTERNLOGD     $0xfe, Z5, Z8, Z1
+	VMOVDQU64      5248(AX), Z8
+	VPERMT2B.Z     5312(AX), Z0, K4, Z8
+	VPORD          Z8, Z1, Z1
+	VMOVDQU64      4480(AX), Z13
+	VPERMT2B.Z     4544(AX), Z12, K1, Z13
+	VMOVDQU64      4736(AX), Z20
+	VPERMT2B.Z     4800(AX), Z12, K2, Z20
+	VMOVDQU64      4992(AX), Z17
+	VPERMT2B.Z     5056(AX), Z12, K3, Z17
+	VPTERNLOGD     $0xfe, Z17, Z20, Z13
+	VMOVDQU64      5248(AX), Z20
+	VPERMT2B.Z     5312(AX), Z12, K4, Z20
+	VPORD          Z20, Z13, Z13
+	VPBLENDMB      Z1, Z6, K5, Z8
+	VGF2P8AFFINEQB $0x00, Z29, Z8, Z5
+	VGF2P8AFFINEQB $0x00, Z30, Z8, Z10
+	VPBLENDMB      Z13, Z18, K6, Z20
+	VGF2P8AFFINEQB $0x00, Z29, Z20, Z17
+	VGF2P8AFFINEQB $0x00, Z30, Z20, Z22
+	VPSHUFB        Z24, Z8, Z4
+	VPSHUFB        Z25, Z5, Z6
+	VPSHUFB        Z26, Z5, Z1
+	VPTERNLOGD     $0x96, Z1, Z6, Z4
+	VPSHUFB        Z27, Z10, Z6
+	VPSHUFB        Z28, Z10, Z1
+	VPTERNLOGD     $0x96, Z1, Z6, Z4
+	VPSHUFB        Z24, Z20, Z16
+	VPSHUFB        Z25, Z17, Z18
+	VPSHUFB        Z26, Z17, Z13
+	VPTERNLOGD     $0x96, Z13, Z18, Z16
+	VPSHUFB        Z27, Z22, Z18
+	VPSHUFB        Z28, Z22, Z13
+	VPTERNLOGD     $0x96, Z13, Z18, Z16
+	VPROLD         $0x08, Z11, Z7
+	VPROLD         $0x08, Z23, Z19
+	VPMOVB2M       Z7, K5
+	VPMOVB2M       Z19, K6
+	VMOVDQU64      4352(AX), Z6
+	VPERMT2B.Z     4416(AX), Z7, K1, Z6
+	VMOVDQU64      4608(AX), Z1
+	VPERMT2B.Z     4672(AX), Z7, K2, Z1
+	VMOVDQU64      4864(AX), Z8
+	VPERMT2B.Z     4928(AX), Z7, K3, Z8
+	VPTERNLOGD     $0xfe, Z8, Z1, Z6
+	VMOVDQU64      5120(AX), Z1
+	VPERMT2B.Z     5184(AX), Z7, K4, Z1
+	VPORD          Z1, Z6, Z6
+	VMOVDQU64      4352(AX), Z18
+	VPERMT2B.Z     4416(AX), Z19, K1, Z18
+	VMOVDQU64      4608(AX), Z13
+	VPERMT2B.Z     4672(AX), Z19, K2, Z13
+	VMOVDQU64      4864(AX), Z20
+	VPERMT2B.Z     4928(AX), Z19, K3, Z20
+	VPTERNLOGD     $0xfe, Z20, Z13, Z18
+	VMOVDQU64      5120(AX), Z13
+	VPERMT2B.Z     5184(AX), Z19, K4, Z13
+	VPORD          Z13, Z18, Z18
+	VMOVDQU64      4480(AX), Z1
+	VPERMT2B.Z     4544(AX), Z7, K1, Z1
+	VMOVDQU64      4736(AX), Z8
+	VPERMT2B.Z     4800(AX), Z7, K2, Z8
+	VMOVDQU64      4992(AX), Z5
+	VPERMT2B.Z     5056(AX), Z7, K3, Z5
+	VPTERNLOGD     $0xfe, Z5, Z8, Z1
+	VMOVDQU64      5248(AX), Z8
+	VPERMT2B.Z     5312(AX), Z7, K4, Z8
+	VPORD          Z8, Z1, Z1
+	VMOVDQU64      4480(AX), Z13
+	VPERMT2B.Z     4544(AX), Z19, K1, Z13
+	VMOVDQU64      4736(AX), Z20
+	VPERMT2B.Z     4800(AX), Z19, K2, Z20
+	VMOVDQU64      4992(AX), Z17
+	VPERMT2B.Z     5056(AX), Z19, K3, Z17
+	VPTERNLOGD     $0xfe, Z17, Z20, Z13
+	VMOVDQU64      5248(AX), Z20
+	VPERMT2B.Z     5312(AX), Z19, K4, Z20
+	VPORD          Z20, Z13, Z13
+	VPBLENDMB      Z1, Z6, K5, Z8
+	VGF2P8AFFINEQB $0x00, Z29, Z8, Z5
+	VGF2P8AFFINEQB $0x00, Z30, Z8, Z10
+	VPBLENDMB      Z13, Z18, K6, Z20
+	VGF2P8AFFINEQB $0x00, Z29, Z20, Z17
+	VGF2P8AFFINEQB $0x00, Z30, Z20, Z22
+	VPSHUFB        Z24, Z8, Z3
+	VPSHUFB        Z25, Z5, Z6
+	VPSHUFB        Z26, Z5, Z1
+	VPTERNLOGD     $0x96, Z1, Z6, Z3
+	VPSHUFB        Z27, Z10, Z6
+	VPSHUFB        Z28, Z10, Z1
+	VPTERNLOGD     $0x96, Z1, Z6, Z3
+	VPSHUFB        Z24, Z20, Z15
+	VPSHUFB        Z25, Z17, Z18
+	VPSHUFB        Z26, Z17, Z13
+	VPTERNLOGD     $0x96, Z13, Z18, Z15
+	VPSHUFB        Z27, Z22, Z18
+	VPSHUFB        Z28, Z22, Z13
+	VPTERNLOGD     $0x96, Z13, Z18, Z15
+	VPADDD         Z3, Z4, Z4
+	VPADDD         Z4, Z3, Z3
+	VPADDD.BCST    4216(AX), Z4, Z4
+	VPADDD.BCST    4220(AX), Z3, Z3
+	VPADDD         Z15, Z16, Z16
+	VPADDD         Z16, Z15, Z15
+	VPADDD.BCST    4216(AX), Z16, Z16
+	VPADDD.BCST    4220(AX), Z15, Z15
+	VPXORD         Z9, Z3, Z3
+	VPROLD         $0x1f, Z3, Z3
+	VPROLD         $0x01, Z2, Z2
+	VPXORD         Z4, Z2, Z2
+	VPXORD         Z21, Z15, Z15
+	VPROLD         $0x1f, Z15, Z15
+	VPROLD         $0x01, Z14, Z14
+	VPXORD         Z16, Z14, Z14
+	VPMOVB2M       Z2, K5
+	VPMOVB2M       Z14, K6
+	VMOVDQU64      4352(AX), Z8
+	VPERMT2B.Z     4416(AX), Z2, K1, Z8
+	VMOVDQU64      4608(AX), Z5
+	VPERMT2B.Z     4672(AX), Z2, K2, Z5
+	VMOVDQU64      4864(AX), Z10
+	VPERMT2B.Z     4928(AX), Z2, K3, Z10
+	VPTERNLOGD     $0xfe, Z10, Z5, Z8
+	VMOVDQU64      5120(AX), Z5
+	VPERMT2B.Z     5184(AX), Z2, K4, Z5
+	VPORD          Z5, Z8, Z8
+	VMOVDQU64      4352(AX), Z20
+	VPERMT2B.Z     4416(AX), Z14, K1, Z20
+	VMOVDQU64      4608(AX), Z17
+	VPERMT2B.Z     4672(AX), Z14, K2, Z17
+	VMOVDQU64      4864(AX), Z22
+	VPERMT2B.Z     4928(AX), Z14, K3, Z22
+	VPTERNLOGD     $0xfe, Z22, Z17, Z20
+	VMOVDQU64      5120(AX), Z17
+	VPERMT2B.Z     5184(AX), Z14, K4, Z17
+	VPORD          Z17, Z20, Z20
+	VMOVDQU64      4480(AX), Z5
+	VPERMT2B.Z     4544(AX), Z2, K1, Z5
+	VMOVDQU64      4736(AX), Z10
+	VPERMT2B.Z     4800(AX), Z2, K2, Z10
+	VMOVDQU64      4992(AX), Z7
+	VPERMT2B.Z     5056(AX), Z2, K3, Z7
+	VPTERNLOGD     $0xfe, Z7, Z10, Z5
+	VMOVDQU64      5248(AX), Z10
+	VPERMT2B.Z     5312(AX), Z2, K4, Z10
+	VPORD          Z10, Z5, Z5
+	VMOVDQU64      4480(AX), Z17
+	VPERMT2B.Z     4544(AX), Z14, K1, Z17
+	VMOVDQU64      4736(AX), Z22
+	VPERMT2B.Z     4800(AX), Z14, K2, Z22
+	VMOVDQU64      4992(AX), Z19
+	VPERMT2B.Z     5056(AX), Z14, K3, Z19
+	VPTERNLOGD     $0xfe, Z19, Z22, Z17
+	VMOVDQU64      5248(AX), Z22
+	VPERMT2B.Z     5312(AX), Z14, K4, Z22
+	VPORD          Z22, Z17, Z17
+	VPBLENDMB      Z5, Z8, K5, Z10
+	VGF2P8AFFINEQB $0x00, Z29, Z10, Z7
+	VGF2P8AFFINEQB $0x00, Z30, Z10, Z4
+	VPBLENDMB      Z17, Z20, K6, Z22
+	VGF2P8AFFINEQB $0x00, Z29, Z22, Z19
+	VGF2P8AFFINEQB $0x00, Z30, Z22, Z16
+	VPSHUFB        Z24, Z10, Z6
+	VPSHUFB        Z25, Z7, Z8
+	VPSHUFB        Z26, Z7, Z5
+	VPTERNLOGD     $0x96, Z5, Z8, Z6
+	VPSHUFB        Z27, Z4, Z8
+	VPSHUFB        Z28, Z4, Z5
+	VPTERNLOGD     $0x96, Z5, Z8, Z6
+	VPSHUFB        Z24, Z22, Z18
+	VPSHUFB        Z25, Z19, Z20
+	VPSHUFB        Z26, Z19, Z17
+	VPTERNLOGD     $0x96, Z17, Z20, Z18
+	VPSHUFB        Z27, Z16, Z20
+	VPSHUFB        Z28, Z16, Z17
+	VPTERNLOGD     $0x96, Z17, Z20, Z18
+	VPROLD         $0x08, Z3, Z9
+	VPROLD         $0x08, Z15, Z21
+	VPMOVB2M       Z9, K5
+	VPMOVB2M       Z21, K6
+	VMOVDQU64      4352(AX), Z8
+	VPERMT2B.Z     4416(AX), Z9, K1, Z8
+	VMOVDQU64      4608(AX), Z5
+	VPERMT2B.Z     4672(AX), Z9, K2, Z5
+	VMOVDQU64      4864(AX), Z10
+	VPERMT2B.Z     4928(AX), Z9, K3, Z10
+	VPTERNLOGD     $0xfe, Z10, Z5, Z8
+	VMOVDQU64      5120(AX), Z5
+	VPERMT2B.Z     5184(AX), Z9, K4, Z5
+	VPORD          Z5, Z8, Z8
+	VMOVDQU64      4352(AX), Z20
+	VPERMT2B.Z     4416(AX), Z21, K1, Z20
+	VMOVDQU64      4608(AX), Z17
+	VPERMT2B.Z     4672(AX), Z21, K2, Z17
+	VMOVDQU64      4864(AX), Z22
+	VPERMT2B.Z     4928(AX), Z21, K3, Z22
+	VPTERNLOGD     $0xfe, Z22, Z17, Z20
+	VMOVDQU64      5120(AX), Z17
+	VPERMT2B.Z     5184(AX), Z21, K4, Z17
+	VPORD          Z17, Z20, Z20
+	VMOVDQU64      4480(AX), Z5
+	VPERMT2B.Z     4544(AX), Z9, K1, Z5
+	VMOVDQU64      4736(AX), Z10
+	VPERMT2B.Z     4800(AX), Z9, K2, Z10
+	VMOVDQU64      4992(AX), Z7
+	VPERMT2B.Z     5056(AX), Z9, K3, Z7
+	VPTERNLOGD     $0xfe, Z7, Z10, Z5
+	VMOVDQU64      5248(AX), Z10
+	VPERMT2B.Z     5312(AX), Z9, K4, Z10
+	VPORD          Z10, Z5, Z5
+	VMOVDQU64      4480(AX), Z17
+	VPERMT2B.Z     4544(AX), Z21, K1, Z17
+	VMOVDQU64      4736(AX), Z22
+	VPERMT2B.Z     4800(AX), Z21, K2, Z22
+	VMOVDQU64      4992(AX), Z19
+	VPERMT2B.Z     5056(AX), Z21, K3, Z19
+	VPTERNLOGD     $0xfe, Z19, Z22, Z17
+	VMOVDQU64      5248(AX), Z22
+	VPERMT2B.Z     5312(AX), Z21, K4, Z22
+	VPORD          Z22, Z17, Z17
+	VPBLENDMB      Z5, Z8, K5, Z10
+	VGF2P8AFFINEQB $0x00, Z29, Z10, Z7
+	VGF2P8AFFINEQB $0x00, Z30, Z10, Z4
+	VPBLENDMB      Z17, Z20, K6, Z22
+	VGF2P8AFFINEQB $0x00, Z29, Z22, Z19
+	VGF2P8AFFINEQB $0x00, Z30, Z22, Z16
+	VPSHUFB        Z24, Z10, Z1
+	VPSHUFB        Z25, Z7, Z8
+	VPSHUFB        Z26, Z7, Z5
+	VPTERNLOGD     $0x96, Z5, Z8, Z1
+	VPSHUFB        Z27, Z4, Z8
+	VPSHUFB        Z28, Z4, Z5
+	VPTERNLOGD     $0x96, Z5, Z8, Z1
+	VPSHUFB        Z24, Z22, Z13
+	VPSHUFB        Z25, Z19, Z20
+	VPSHUFB        Z26, Z19, Z17
+	VPTERNLOGD     $0x96, Z17, Z20, Z13
+	VPSHUFB        Z27, Z16, Z20
+	VPSHUFB        Z28, Z16, Z17
+	VPTERNLOGD     $0x96, Z17, Z20, Z13
+	VPADDD         Z1, Z6, Z6
+	VPADDD         Z6, Z1, Z1
+	VPADDD.BCST    4208(AX), Z6, Z6
+	VPADDD.BCST    4212(AX), Z1, Z1
+	VPADDD         Z13, Z18, Z18
+	VPADDD         Z18, Z13, Z13
+	VPADDD.BCST    4208(AX), Z18, Z18
+	VPADDD.BCST    4212(AX), Z13, Z13
+	VPXORD         Z11, Z1, Z1
+	VPROLD         $0x1f, Z1, Z1
+	VPROLD         $0x01, Z0, Z0
+	VPXORD         Z6, Z0, Z0
+	VPXORD         Z23, Z13, Z13
+	VPROLD         $0x1f, Z13, Z13
+	VPROLD         $0x01, Z12, Z12
+	VPXORD         Z18, Z12, Z12
+	VPMOVB2M       Z0, K5
+	VPMOVB2M       Z12, K6
+	VMOVDQU64      4352(AX), Z10
+	VPERMT2B.Z     4416(AX), Z0, K1, Z10
+	VMOVDQU64      4608(AX), Z7
+	VPERMT2B.Z     4672(AX), Z0, K2, Z7
+	VMOVDQU64      4864(AX), Z4
+	VPERMT2B.Z     4928(AX), Z0, K3, Z4
+	VPTERNLOGD     $0xfe, Z4, Z7, Z10
+	VMOVDQU64      5120(AX), Z7
+	VPERMT2B.Z     5184(AX), Z0, K4, Z7
+	VPORD          Z7, Z10, Z10
+	VMOVDQU64      4352(AX), Z22
+	VPERMT2B.Z     4416(AX), Z12, K1, Z22
+	VMOVDQU64      4608(AX), Z19
+	VPERMT2B.Z     4672(AX), Z12, K2, Z19
+	VMOVDQU64      4864(AX), Z16
+	VPERMT2B.Z     4928(AX), Z12, K3, Z16
+	VPTERNLOGD     $0xfe, Z16, Z19, Z22
+	VMOVDQU64      5120(AX), Z19
+	VPERMT2B.Z     5184(AX), Z12, K4, Z19
+	VPORD          Z19, Z22, Z22
+	VMOVDQU64      4480(AX), Z7
+	VPERMT2B.Z     4544(AX), Z0, K1, Z7
+	VMOVDQU64      4736(AX), Z4
+	VPERMT2B.Z     4800(AX), Z0, K2, Z4
+	VMOVDQU64      4992(AX), Z9
+	VPERMT2B.Z     5056(AX), Z0, K3, Z9
+	VPTERNLOGD     $0xfe, Z9, Z4, Z7
+	VMOVDQU64      5248(AX), Z4
+	VPERMT2B.Z     5312(AX), Z0, K4, Z4
+	VPORD          Z4, Z7, Z7
+	VMOVDQU64      4480(AX), Z19
+	VPERMT2B.Z     4544(AX), Z12, K1, Z19
+	VMOVDQU64      4736(AX), Z16
+	VPERMT2B.Z     4800(AX), Z12, K2, Z16
+	VMOVDQU64      4992(AX), Z21
+	VPERMT2B.Z     5056(AX), Z12, K3, Z21
+	VPTERNLOGD     $0xfe, Z21, Z16, Z19
+	VMOVDQU64      5248(AX), Z16
+	VPERMT2B.Z     5312(AX), Z12, K4, Z16
+	VPORD          Z16, Z19, Z19
+	VPBLENDMB      Z7, Z10, K5, Z4
+	VGF2P8AFFINEQB $0x00, Z29, Z4, Z9
+	VGF2P8AFFINEQB $0x00, Z30, Z4, Z6
+	VPBLENDMB      Z19, Z22, K6, Z16
+	VGF2P8AFFINEQB $0x00, Z29, Z16, Z21
+	VGF2P8AFFINEQB $0x00, Z30, Z16, Z18
+	VPSHUFB        Z24, Z4, Z8
+	VPSHUFB        Z25, Z9, Z10
+	VPSHUFB        Z26, Z9, Z7
+	VPTERNLOGD     $0x96, Z7, Z10, Z8
+	VPSHUFB        Z27, Z6, Z10
+	VPSHUFB        Z28, Z6, Z7
+	VPTERNLOGD     $0x96, Z7, Z10, Z8
+	VPSHUFB        Z24, Z16, Z20
+	VPSHUFB        Z25, Z21, Z22
+	VPSHUFB        Z26, Z21, Z19
+	VPTERNLOGD     $0x96, Z19, Z22, Z20
+	VPSHUFB        Z27, Z18, Z22
+	VPSHUFB        Z28, Z18, Z19
+	VPTERNLOGD     $0x96, Z19, Z22, Z20
+	VPROLD         $0x08, Z1, Z11
+	VPROLD         $0x08, Z13, Z23
+	VPMOVB2M       Z11, K5
+	VPMOVB2M       Z23, K6
+	VMOVDQU64      4352(AX), Z10
+	VPERMT2B.Z     4416(AX), Z11, K1, Z10
+	VMOVDQU64      4608(AX), Z7
+	VPERMT2B.Z     4672(AX), Z11, K2, Z7
+	VMOVDQU64      4864(AX), Z4
+	VPERMT2B.Z     4928(AX), Z11, K3, Z4
+	VPTERNLOGD     $0xfe, Z4, Z7, Z10
+	VMOVDQU64      5120(AX), Z7
+	VPERMT2B.Z     5184(AX), Z11, K4, Z7
+	VPORD          Z7, Z10, Z10
+	VMOVDQU64      4352(AX), Z22
+	VPERMT2B.Z     4416(AX), Z23, K1, Z22
+	VMOVDQU64      4608(AX), Z19
+	VPERMT2B.Z     4672(AX), Z23, K2, Z19
+	VMOVDQU64      4864(AX), Z16
+	VPERMT2B.Z     4928(AX), Z23, K3, Z16
+	VPTERNLOGD     $0xfe, Z16, Z19, Z22
+	VMOVDQU64      5120(AX), Z19
+	VPERMT2B.Z     5184(AX), Z23, K4, Z19
+	VPORD          Z19, Z22, Z22
+	VMOVDQU64      4480(AX), Z7
+	VPERMT2B.Z     4544(AX), Z11, K1, Z7
+	VMOVDQU64      4736(AX), Z4
+	VPERMT2B.Z     4800(AX), Z11, K2, Z4
+	VMOVDQU64      4992(AX), Z9
+	VPERMT2B.Z     5056(AX), Z11, K3, Z9
+	VPTERNLOGD     $0xfe, Z9, Z4, Z7
+	VMOVDQU64      5248(AX), Z4
+	VPERMT2B.Z     5312(AX), Z11, K4, Z4
+	VPORD          Z4, Z7, Z7
+	VMOVDQU64      4480(AX), Z19
+	VPERMT2B.Z     4544(AX), Z23, K1, Z19
+	VMOVDQU64      4736(AX), Z16
+	VPERMT2B.Z     4800(AX), Z23, K2, Z16
+	VMOVDQU64      4992(AX), Z21
+	VPERMT2B.Z     5056(AX), Z23, K3, Z21
+	VPTERNLOGD     $0xfe, Z21, Z16, Z19
+	VMOVDQU64      5248(AX), Z16
+	VPERMT2B.Z     5312(AX), Z23, K4, Z16
+	VPORD          Z16, Z19, Z19
+	VPBLENDMB      Z7, Z10, K5, Z4
+	VGF2P8AFFINEQB $0x00, Z29, Z4, Z9
+	VGF2P8AFFINEQB $0x00, Z30, Z4, Z6
+	VPBLENDMB      Z19, Z22, K6, Z16
+	VGF2P8AFFINEQB $0x00, Z29, Z16, Z21
+	VGF2P8AFFINEQB $0x00, Z30, Z16, Z18
+	VPSHUFB        Z24, Z4, Z5
+	VPSHUFB        Z25, Z9, Z10
+	VPSHUFB        Z26, Z9, Z7
+	VPTERNLOGD     $0x96, Z7, Z10, Z5
+	VPSHUFB        Z27, Z6, Z10
+	VPSHUFB        Z28, Z6, Z7
+	VPTERNLOGD     $0x96, Z7, Z10, Z5
+	VPSHUFB        Z24, Z16, Z17
+	VPSHUFB        Z25, Z21, Z22
+	VPSHUFB        Z26, Z21, Z19
+	VPTERNLOGD     $0x96, Z19, Z22, Z17
+	VPSHUFB        Z27, Z18, Z22
+	VPSHUFB        Z28, Z18, Z19
+	VPTERNLOGD     $0x96, Z19, Z22, Z17
+	VPADDD         Z5, Z8, Z8
+	VPADDD         Z8, Z5, Z5
+	VPADDD.BCST    4200(AX), Z8, Z8
+	VPADDD.BCST    4204(AX), Z5, Z5
+	VPADDD         Z17, Z20, Z20
+	VPADDD         Z20, Z17, Z17
+	VPADDD.BCST    4200(AX), Z20, Z20
+	VPADDD.BCST    4204(AX), Z17, Z17
+	VPXORD         Z3, Z5, Z5
+	VPROLD         $0x1f, Z5, Z5
+	VPROLD         $0x01, Z2, Z2
+	VPXORD         Z8, Z2, Z2
+	VPXORD         Z15, Z17, Z17
+	VPROLD         $0x1f, Z17, Z17
+	VPROLD         $0x01, Z14, Z14
+	VPXORD         Z20, Z14, Z14
+	VPMOVB2M       Z2, K5
+	VPMOVB2M       Z14, K6
+	VMOVDQU64      4352(AX), Z4
+	VPERMT2B.Z     4416(AX), Z2, K1, Z4
+	VMOVDQU64      4608(AX), Z9
+	VPERMT2B.Z     4672(AX), Z2, K2, Z9
+	VMOVDQU64      4864(AX), Z6
+	VPERMT2B.Z     4928(AX), Z2, K3, Z6
+	VPTERNLOGD     $0xfe, Z6, Z9, Z4
+	VMOVDQU64      5120(AX), Z9
+	VPERMT2B.Z     5184(AX), Z2, K4, Z9
+	VPORD          Z9, Z4, Z4
+	VMOVDQU64      4352(AX), Z16
+	VPERMT2B.Z     4416(AX), Z14, K1, Z16
+	VMOVDQU64      4608(AX), Z21
+	VPERMT2B.Z     4672(AX), Z14, K2, Z21
+	VMOVDQU64      4864(AX), Z18
+	VPERMT2B.Z     4928(AX), Z14, K3, Z18
+	VPTERNLOGD     $0xfe, Z18, Z21, Z16
+	VMOVDQU64      5120(AX), Z21
+	VPERMT2B.Z     5184(AX), Z14, K4, Z21
+	VPORD          Z21, Z16, Z16
+	VMOVDQU64      4480(AX), Z9
+	VPERMT2B.Z     4544(AX), Z2, K1, Z9
+	VMOVDQU64      4736(AX), Z6
+	VPERMT2B.Z     4800(AX), Z2, K2, Z6
+	VMOVDQU64      4992(AX), Z11
+	VPERMT2B.Z     5056(AX), Z2, K3, Z11
+	VPTERNLOGD     $0xfe, Z11, Z6, Z9
+	VMOVDQU64      5248(AX), Z6
+	VPERMT2B.Z     5312(AX), Z2, K4, Z6
+	VPORD          Z6, Z9, Z9
+	VMOVDQU64      4480(AX), Z21
+	VPERMT2B.Z     4544(AX), Z14, K1, Z21
+	VMOVDQU64      4736(AX), Z18
+	VPERMT2B.Z     4800(AX), Z14, K2, Z18
+	VMOVDQU64      4992(AX), Z23
+	VPERMT2B.Z     5056(AX), Z14, K3, Z23
+	VPTERNLOGD     $0xfe, Z23, Z18, Z21
+	VMOVDQU64      5248(AX), Z18
+	VPERMT2B.Z     5312(AX), Z14, K4, Z18
+	VPORD          Z18, Z21, Z21
+	VPBLENDMB      Z9, Z4, K5, Z6
+	VGF2P8AFFINEQB $0x00, Z29, Z6, Z11
+	VGF2P8AFFINEQB $0x00, Z30, Z6, Z8
+	VPBLENDMB      Z21, Z16, K6, Z18
+	VGF2P8AFFINEQB $0x00, Z29, Z18, Z23
+	VGF2P8AFFINEQB $0x00, Z30, Z18, Z20
+	VPSHUFB        Z24, Z6, Z10
+	VPSHUFB        Z25, Z11, Z4
+	VPSHUFB        Z26, Z11, Z9
+	VPTERNLOGD     $0x96, Z9, Z4, Z10
+	VPSHUFB        Z27, Z8, Z4
+	VPSHUFB        Z28, Z8, Z9
+	VPTERNLOGD     $0x96, Z9, Z4, Z10
+	VPSHUFB        Z24, Z18, Z22
+	VPSHUFB        Z25, Z23, Z16
+	VPSHUFB        Z26, Z23, Z21
+	VPTERNLOGD     $0x96, Z21, Z16, Z22
+	VPSHUFB        Z27, Z20, Z16
+	VPSHUFB        Z28, Z20, Z21
+	VPTERNLOGD     $0x96, Z21, Z16, Z22
+	VPROLD         $0x08, Z5, Z3
+	VPROLD         $0x08, Z17, Z15
+	VPMOVB2M       Z3, K5
+	VPMOVB2M       Z15, K6
+	VMOVDQU64      4352(AX), Z4
+	VPERMT2B.Z     4416(AX), Z3, K1, Z4
+	VMOVDQU64      4608(AX), Z9
+	VPERMT2B.Z     4672(AX), Z3, K2, Z9
+	VMOVDQU64      4864(AX), Z6
+	VPERMT2B.Z     4928(AX), Z3, K3, Z6
+	VPTERNLOGD     $0xfe, Z6, Z9, Z4
+	VMOVDQU64      5120(AX), Z9
+	VPERMT2B.Z     5184(AX), Z3, K4, Z9
+	VPORD          Z9, Z4, Z4
+	VMOVDQU64      4352(AX), Z16
+	VPERMT2B.Z     4416(AX), Z15, K1, Z16
+	VMOVDQU64      4608(AX), Z21
+	VPERMT2B.Z     4672(AX), Z15, K2, Z21
+	VMOVDQU64      4864(AX), Z18
+	VPERMT2B.Z     4928(AX), Z15, K3, Z18
+	VPTERNLOGD     $0xfe, Z18, Z21, Z16
+	VMOVDQU64      5120(AX), Z21
+	VPERMT2B.Z     5184(AX), Z15, K4, Z21
+	VPORD          Z21, Z16, Z16
+	VMOVDQU64      4480(AX), Z9
+	VPERMT2B.Z     4544(AX), Z3, K1, Z9
+	VMOVDQU64      4736(AX), Z6
+	VPERMT2B.Z     4800(AX), Z3, K2, Z6
+	VMOVDQU64      4992(AX), Z11
+	VPERMT2B.Z     5056(AX), Z3, K3, Z11
+	VPTERNLOGD     $0xfe, Z11, Z6, Z9
+	VMOVDQU64      5248(AX), Z6
+	VPERMT2B.Z     5312(AX), Z3, K4, Z6
+	VPORD          Z6, Z9, Z9
+	VMOVDQU64      4480(AX), Z21
+	VPERMT2B.Z     4544(AX), Z15, K1, Z21
+	VMOVDQU64      4736(AX), Z18
+	VPERMT2B.Z     4800(AX), Z15, K2, Z18
+	VMOVDQU64      4992(AX), Z23
+	VPERMT2B.Z     5056(AX), Z15, K3, Z23
+	VPTERNLOGD     $0xfe, Z23, Z18, Z21
+	VMOVDQU64      5248(AX), Z18
+	VPERMT2B.Z     5312(AX), Z15, K4, Z18
+	VPORD          Z18, Z21, Z21
+	VPBLENDMB      Z9, Z4, K5, Z6
+	VGF2P8AFFINEQB $0x00, Z29, Z6, Z11
+	VGF2P8AFFINEQB $0x00, Z30, Z6, Z8
+	VPBLENDMB      Z21, Z16, K6, Z18
+	VGF2P8AFFINEQB $0x00, Z29, Z18, Z23
+	VGF2P8AFFINEQB $0x00, Z30, Z18, Z20
+	VPSHUFB        Z24, Z6, Z7
+	VPSHUFB        Z25, Z11, Z4
+	VPSHUFB        Z26, Z11, Z9
+	VPTERNLOGD     $0x96, Z9, Z4, Z7
+	VPSHUFB        Z27, Z8, Z4
+	VPSHUFB        Z28, Z8, Z9
+	VPTERNLOGD     $0x96, Z9, Z4, Z7
+	VPSHUFB        Z24, Z18, Z19
+	VPSHUFB        Z25, Z23, Z16
+	VPSHUFB        Z26, Z23, Z21
+	VPTERNLOGD     $0x96, Z21, Z16, Z19
+	VPSHUFB        Z27, Z20, Z16
+	VPSHUFB        Z28, Z20, Z21
+	VPTERNLOGD     $0x96, Z21, Z16, Z19
+	VPADDD         Z7, Z10, Z10
+	VPADDD         Z10, Z7, Z7
+	VPADDD.BCST    4192(AX), Z10, Z10
+	VPADDD.BCST    4196(AX), Z7, Z7
+	VPADDD         Z19, Z22, Z22
+	VPADDD         Z22, Z19, Z19
+	VPADDD.BCST    4192(AX), Z22, Z22
+	VPADDD.BCST    4196(AX), Z19, Z19
+	VPXORD         Z1, Z7, Z7
+	VPROLD         $0x1f, Z7, Z7
+	VPROLD         $0x01, Z0, Z0
+	VPXORD         Z10, Z0, Z0
+	VPXORD         Z13, Z19, Z19
+	VPROLD         $0x1f, Z19, Z19
+	VPROLD         $0x01, Z12, Z12
+	VPXORD         Z22, Z12, Z12
+	VPMOVB2M       Z0, K5
+	VPMOVB2M       Z12, K6
+	VMOVDQU64      4352(AX), Z6
+	VPERMT2B.Z     4416(AX), Z0, K1, Z6
+	VMOVDQU64      4608(AX), Z11
+	VPERMT2B.Z     4672(AX), Z0, K2, Z11
+	VMOVDQU64      4864(AX), Z8
+	VPERMT2B.Z     4928(AX), Z0, K3, Z8
+	VPTERNLOGD     $0xfe, Z8, Z11, Z6
+	VMOVDQU64      5120(AX), Z11
+	VPERMT2B.Z     5184(AX), Z0, K4, Z11
+	VPORD          Z11, Z6, Z6
+	VMOVDQU64      4352(AX), Z18
+	VPERMT2B.Z     4416(AX), Z12, K1, Z18
+	VMOVDQU64      4608(AX), Z23
+	VPERMT2B.Z     4672(AX), Z12, K2, Z23
+	VMOVDQU64      4864(AX), Z20
+	VPERMT2B.Z     4928(AX), Z12, K3, Z20
+	VPTERNLOGD     $0xfe, Z20, Z23, Z18
+	VMOVDQU64      5120(AX), Z23
+	VPERMT2B.Z     5184(AX), Z12, K4, Z23
+	VPORD          Z23, Z18, Z18
+	VMOVDQU64      4480(AX), Z11
+	VPERMT2B.Z     4544(AX), Z0, K1, Z11
+	VMOVDQU64      4736(AX), Z8
+	VPERMT2B.Z     4800(AX), Z0, K2, Z8
+	VMOVDQU64      4992(AX), Z3
+	VPERMT2B.Z     5056(AX), Z0, K3, Z3
+	VPTERNLOGD     $0xfe, Z3, Z8, Z11
+	VMOVDQU64      5248(AX), Z8
+	VPERMT2B.Z     5312(AX), Z0, K4, Z8
+	VPORD          Z8, Z11, Z11
+	VMOVDQU64      4480(AX), Z23
+	VPERMT2B.Z     4544(AX), Z12, K1, Z23
+	VMOVDQU64      4736(AX), Z20
+	VPERMT2B.Z     4800(AX), Z12, K2, Z20
+	VMOVDQU64      4992(AX), Z15
+	VPERMT2B.Z     5056(AX), Z12, K3, Z15
+	VPTERNLOGD     $0xfe, Z15, Z20, Z23
+	VMOVDQU64      5248(AX), Z20
+	VPERMT2B.Z     5312(AX), Z12, K4, Z20
+	VPORD          Z20, Z23, Z23
+	VPBLENDMB      Z11, Z6, K5, Z8
+	VGF2P8AFFINEQB $0x00, Z29, Z8, Z3
+	VGF2P8AFFINEQB $0x00, Z30, Z8, Z10
+	VPBLENDMB      Z23, Z18, K6, Z20
+	VGF2P8AFFINEQB $0x00, Z29, Z20, Z15
+	VGF2P8AFFINEQB $0x00, Z30, Z20, Z22
+	VPSHUFB        Z24, Z8, Z4
+	VPSHUFB        Z25, Z3, Z6
+	VPSHUFB        Z26, Z3, Z11
+	VPTERNLOGD     $0x96, Z11, Z6, Z4
+	VPSHUFB        Z27, Z10, Z6
+	VPSHUFB        Z28, Z10, Z11
+	VPTERNLOGD     $0x96, Z11, Z6, Z4
+	VPSHUFB        Z24, Z20, Z16
+	VPSHUFB        Z25, Z15, Z18
+	VPSHUFB        Z26, Z15, Z23
+	VPTERNLOGD     $0x96, Z23, Z18, Z16
+	VPSHUFB        Z27, Z22, Z18
+	VPSHUFB        Z28, Z22, Z23
+	VPTERNLOGD     $0x96, Z23, Z18, Z16
+	VPROLD         $0x08, Z7, Z1
+	VPROLD         $0x08, Z19, Z13
+	VPMOVB2M       Z1, K5
+	VPMOVB2M       Z13, K6
+	VMOVDQU64      4352(AX), Z6
+	VPERMT2B.Z     4416(AX), Z1, K1, Z6
+	VMOVDQU64      4608(AX), Z11
+	VPERMT2B.Z     4672(AX), Z1, K2, Z11
+	VMOVDQU64      4864(AX), Z8
+	VPERMT2B.Z     4928(AX), Z1, K3, Z8
+	VPTERNLOGD     $0xfe, Z8, Z11, Z6
+	VMOVDQU64      5120(AX), Z11
+	VPERMT2B.Z     5184(AX), Z1, K4, Z11
+	VPORD          Z11, Z6, Z6
+	VMOVDQU64      4352(AX), Z18
+	VPERMT2B.Z     4416(AX), Z13, K1, Z18
+	VMOVDQU64      4608(AX), Z23
+	VPERMT2B.Z     4672(AX), Z13, K2, Z23
+	VMOVDQU64      4864(AX), Z20
+	VPERMT2B.Z     4928(AX), Z13, K3, Z20
+	VPTERNLOGD     $0xfe, Z20, Z23, Z18
+	VMOVDQU64      5120(AX), Z23
+	VPERMT2B.Z     5184(AX), Z13, K4, Z23
+	VPORD          Z23, Z18, Z18
+	VMOVDQU64      4480(AX), Z11
+	VPERMT2B.Z     4544(AX), Z1, K1, Z11
+	VMOVDQU64      4736(AX), Z8
+	VPERMT2B.Z     4800(AX), Z1, K2, Z8
+	VMOVDQU64      4992(AX), Z3
+	VPERMT2B.Z     5056(AX), Z1, K3, Z3
+	VPTERNLOGD     $0xfe, Z3, Z8, Z11
+	VMOVDQU64      5248(AX), Z8
+	VPERMT2B.Z     5312(AX), Z1, K4, Z8
+	VPORD          Z8, Z11, Z11
+	VMOVDQU64      4480(AX), Z23
+	VPERMT2B.Z     4544(AX), Z13, K1, Z23
+	VMOVDQU64      4736(AX), Z20
+	VPERMT2B.Z     4800(AX), Z13, K2, Z20
+	VMOVDQU64      4992(AX), Z15
+	VPERMT2B.Z     5056(AX), Z13, K3, Z15
+	VPTERNLOGD     $0xfe, Z15, Z20, Z23
+	VMOVDQU64      5248(AX), Z20
+	VPERMT2B.Z     5312(AX), Z13, K4, Z20
+	VPORD          Z20, Z23, Z23
+	VPBLENDMB      Z11, Z6, K5, Z8
+	VGF2P8AFFINEQB $0x00, Z29, Z8, Z3
+	VGF2P8AFFINEQB $0x00, Z30, Z8, Z10
+	VPBLENDMB      Z23, Z18, K6, Z20
+	VGF2P8AFFINEQB $0x00, Z29, Z20, Z15
+	VGF2P8AFFINEQB $0x00, Z30, Z20, Z22
+	VPSHUFB        Z24, Z8, Z9
+	VPSHUFB        Z25, Z3, Z6
+	VPSHUFB        Z26, Z3, Z11
+	VPTERNLOGD     $0x96, Z11, Z6, Z9
+	VPSHUFB        Z27, Z10, Z6
+	VPSHUFB        Z28, Z10, Z11
+	VPTERNLOGD     $0x96, Z11, Z6, Z9
+	VPSHUFB        Z24, Z20, Z21
+	VPSHUFB        Z25, Z15, Z18
+	VPSHUFB        Z26, Z15, Z23
+	VPTERNLOGD     $0x96, Z23, Z18, Z21
+	VPSHUFB        Z27, Z22, Z18
+	VPSHUFB        Z28, Z22, Z23
+	VPTERNLOGD     $0x96, Z23, Z18, Z21
+	VPADDD         Z9, Z4, Z4
+	VPADDD         Z4, Z9, Z9
+	VPADDD.BCST    4184(AX), Z4, Z4
+	VPADDD.BCST    4188(AX), Z9, Z9
+	VPADDD         Z21, Z16, Z16
+	VPADDD         Z16, Z21, Z21
+	VPADDD.BCST    4184(AX), Z16, Z16
+	VPADDD.BCST    4188(AX), Z21, Z21
+	VPXORD         Z5, Z9, Z9
+	VPROLD         $0x1f, Z9, Z9
+	VPROLD         $0x01, Z2, Z2
+	VPXORD         Z4, Z2, Z2
+	VPXORD         Z17, Z21, Z21
+	VPROLD         $0x1f, Z21, Z21
+	VPROLD         $0x01, Z14, Z14
+	VPXORD         Z16, Z14, Z14
+	VPMOVB2M       Z2, K5
+	VPMOVB2M       Z14, K6
+	VMOVDQU64      4352(AX), Z8
+	VPERMT2B.Z     4416(AX), Z2, K1, Z8
+	VMOVDQU64      4608(AX), Z3
+	VPERMT2B.Z     4672(AX), Z2, K2, Z3
+	VMOVDQU64      4864(AX), Z10
+	VPERMT2B.Z     4928(AX), Z2, K3, Z10
+	VPTERNLOGD     $0xfe, Z10, Z3, Z8
+	VMOVDQU64      5120(AX), Z3
+	VPERMT2B.Z     5184(AX), Z2, K4, Z3
+	VPORD          Z3, Z8, Z8
+	VMOVDQU64      4352(AX), Z20
+	VPERMT2B.Z     4416(AX), Z14, K1, Z20
+	VMOVDQU64      4608(AX), Z15
+	VPERMT2B.Z     4672(AX), Z14, K2, Z15
+	VMOVDQU64      4864(AX), Z22
+	VPERMT2B.Z     4928(AX), Z14, K3, Z22
+	VPTERNLOGD     $0xfe, Z22, Z15, Z20
+	VMOVDQU64      5120(AX), Z15
+	VPERMT2B.Z     5184(AX), Z14, K4, Z15
+	VPORD          Z15, Z20, Z20
+	VMOVDQU64      4480(AX), Z3
+	VPERMT2B.Z     4544(AX), Z2, K1, Z3
+	VMOVDQU64      4736(AX), Z10
+	VPERMT2B.Z     4800(AX), Z2, K2, Z10
+	VMOVDQU64      4992(AX), Z1
+	VPERMT2B.Z     5056(AX), Z2, K3, Z1
+	VPTERNLOGD     $0xfe, Z1, Z10, Z3
+	VMOVDQU64      5248(AX), Z10
+	VPERMT2B.Z     5312(AX), Z2, K4, Z10
+	VPORD          Z10, Z3, Z3
+	VMOVDQU64      4480(AX), Z15
+	VPERMT2B.Z     4544(AX), Z14, K1, Z15
+	VMOVDQU64      4736(AX), Z22
+	VPERMT2B.Z     4800(AX), Z14, K2, Z22
+	VMOVDQU64      4992(AX), Z13
+	VPERMT2B.Z     5056(AX), Z14, K3, Z13
+	VPTERNLOGD     $0xfe, Z13, Z22, Z15
+	VMOVDQU64      5248(AX), Z22
+	VPERMT2B.Z     5312(AX), Z14, K4, Z22
+	VPORD          Z22, Z15, Z15
+	VPBLENDMB      Z3, Z8, K5, Z10
+	VGF2P8AFFINEQB $0x00, Z29, Z10, Z1
+	VGF2P8AFFINEQB $0x00, Z30, Z10, Z4
+	VPBLENDMB      Z15, Z20, K6, Z22
+	VGF2P8AFFINEQB $0x00, Z29, Z22, Z13
+	VGF2P8AFFINEQB $0x00, Z30, Z22, Z16
+	VPSHUFB        Z24, Z10, Z6
+	VPSHUFB        Z25, Z1, Z8
+	VPSHUFB        Z26, Z1, Z3
+	VPTERNLOGD     $0x96, Z3, Z8, Z6
+	VPSHUFB        Z27, Z4, Z8
+	VPSHUFB        Z28, Z4, Z3
+	VPTERNLOGD     $0x96, Z3, Z8, Z6
+	VPSHUFB        Z24, Z22, Z18
+	VPSHUFB        Z25, Z13, Z20
+	VPSHUFB        Z26, Z13, Z15
+	VPTERNLOGD     $0x96, Z15, Z20, Z18
+	VPSHUFB        Z27, Z16, Z20
+	VPSHUFB        Z28, Z16, Z15
+	VPTERNLOGD     $0x96, Z15, Z20, Z18
+	VPROLD         $0x08, Z9, Z5
+	VPROLD         $0x08, Z21, Z17
+	VPMOVB2M       Z5, K5
+	VPMOVB2M       Z17, K6
+	VMOVDQU64      4352(AX), Z8
+	VPERMT2B.Z     4416(AX), Z5, K1, Z8
+	VMOVDQU64      4608(AX), Z3
+	VPERMT2B.Z     4672(AX), Z5, K2, Z3
+	VMOVDQU64      4864(AX), Z10
+	VPERMT2B.Z     4928(AX), Z5, K3, Z10
+	VPTERNLOGD     $0xfe, Z10, Z3, Z8
+	VMOVDQU64      5120(AX), Z3
+	VPERMT2B.Z     5184(AX), Z5, K4, Z3
+	VPORD          Z3, Z8, Z8
+	VMOVDQU64      4352(AX), Z20
+	VPERMT2B.Z     4416(AX), Z17, K1, Z20
+	VMOVDQU64      4608(AX), Z15
+	VPERMT2B.Z     4672(AX), Z17, K2, Z15
+	VMOVDQU64      4864(AX), Z22
+	VPERMT2B.Z     4928(AX), Z17, K3, Z22
+	VPTERNLOGD     $0xfe, Z22, Z15, Z20
+	VMOVDQU64      5120(AX), Z15
+	VPERMT2B.Z     5184(AX), Z17, K4, Z15
+	VPORD          Z15, Z20, Z20
+	VMOVDQU64      4480(AX), Z3
+	VPERMT2B.Z     4544(AX), Z5, K1, Z3
+	VMOVDQU64      4736(AX), Z10
+	VPERMT2B.Z     4800(AX), Z5, K2, Z10
+	VMOVDQU64      4992(AX), Z1
+	VPERMT2B.Z     5056(AX), Z5, K3, Z1
+	VPTERNLOGD     $0xfe, Z1, Z10, Z3
+	VMOVDQU64      5248(AX), Z10
+	VPERMT2B.Z     5312(AX), Z5, K4, Z10
+	VPORD          Z10, Z3, Z3
+	VMOVDQU64      4480(AX), Z15
+	VPERMT2B.Z     4544(AX), Z17, K1, Z15
+	VMOVDQU64      4736(AX), Z22
+	VPERMT2B.Z     4800(AX), Z17, K2, Z22
+	VMOVDQU64      4992(AX), Z13
+	VPERMT2B.Z     5056(AX), Z17, K3, Z13
+	VPTERNLOGD     $0xfe, Z13, Z22, Z15
+	VMOVDQU64      5248(AX), Z22
+	VPERMT2B.Z     5312(AX), Z17, K4, Z22
+	VPORD          Z22, Z15, Z15
+	VPBLENDMB      Z3, Z8, K5, Z10
+	VGF2P8AFFINEQB $0x00, Z29, Z10, Z1
+	VGF2P8AFFINEQB $0x00, Z30, Z10, Z4
+	VPBLENDMB      Z15, Z20, K6, Z22
+	VGF2P8AFFINEQB $0x00, Z29, Z22, Z13
+	VGF2P8AFFINEQB $0x00, Z30, Z22, Z16
+	VPSHUFB        Z24, Z10, Z11
+	VPSHUFB        Z25, Z1, Z8
+	VPSHUFB        Z26, Z1, Z3
+	VPTERNLOGD     $0x96, Z3, Z8, Z11
+	VPSHUFB        Z27, Z4, Z8
+	VPSHUFB        Z28, Z4, Z3
+	VPTERNLOGD     $0x96, Z3, Z8, Z11
+	VPSHUFB        Z24, Z22, Z23
+	VPSHUFB        Z25, Z13, Z20
+	VPSHUFB        Z26, Z13, Z15
+	VPTERNLOGD     $0x96, Z15, Z20, Z23
+	VPSHUFB        Z27, Z16, Z20
+	VPSHUFB        Z28, Z16, Z15
+	VPTERNLOGD     $0x96, Z15, Z20, Z23
+	VPADDD         Z11, Z6, Z6
+	VPADDD         Z6, Z11, Z11
+	VPADDD.BCST    4176(AX), Z6, Z6
+	VPADDD.BCST    4180(AX), Z11, Z11
+	VPADDD         Z23, Z18, Z18
+	VPADDD         Z18, Z23, Z23
+	VPADDD.BCST    4176(AX), Z18, Z18
+	VPADDD.BCST    4180(AX), Z23, Z23
+	VPXORD         Z7, Z11, Z11
+	VPROLD         $0x1f, Z11, Z11
+	VPROLD         $0x01, Z0, Z0
+	VPXORD         Z6, Z0, Z0
+	VPXORD         Z19, Z23, Z23
+	VPROLD         $0x1f, Z23, Z23
+	VPROLD         $0x01, Z12, Z12
+	VPXORD         Z18, Z12, Z12
+	VPMOVB2M       Z0, K5
+	VPMOVB2M       Z12, K6
+	VMOVDQU64      4352(AX), Z10
+	VPERMT2B.Z     4416(AX), Z0, K1, Z10
+	VMOVDQU64      4608(AX), Z1
+	VPERMT2B.Z     4672(AX), Z0, K2, Z1
+	VMOVDQU64      4864(AX), Z4
+	VPERMT2B.Z     4928(AX), Z0, K3, Z4
+	VPTERNLOGD     $0xfe, Z4, Z1, Z10
+	VMOVDQU64      5120(AX), Z1
+	VPERMT2B.Z     5184(AX), Z0, K4, Z1
+	VPORD          Z1, Z10, Z10
+	VMOVDQU64      4352(AX), Z22
+	VPERMT2B.Z     4416(AX), Z12, K1, Z22
+	VMOVDQU64      4608(AX), Z13
+	VPERMT2B.Z     4672(AX), Z12, K2, Z13
+	VMOVDQU64      4864(AX), Z16
+	VPERMT2B.Z     4928(AX), Z12, K3, Z16
+	VPTERNLOGD     $0xfe, Z16, Z13, Z22
+	VMOVDQU64      5120(AX), Z13
+	VPERMT2B.Z     5184(AX), Z12, K4, Z13
+	VPORD          Z13, Z22, Z22
+	VMOVDQU64      4480(AX), Z1
+	VPERMT2B.Z     4544(AX), Z0, K1, Z1
+	VMOVDQU64      4736(AX), Z4
+	VPERMT2B.Z     4800(AX), Z0, K2, Z4
+	VMOVDQU64      4992(AX), Z5
+	VPERMT2B.Z     5056(AX), Z0, K3, Z5
+	VPTERNLOGD     $0xfe, Z5, Z4, Z1
+	VMOVDQU64      5248(AX), Z4
+	VPERMT2B.Z     5312(AX), Z0, K4, Z4
+	VPORD          Z4, Z1, Z1
+	VMOVDQU64      4480(AX), Z13
+	VPERMT2B.Z     4544(AX), Z12, K1, Z13
+	VMOVDQU64      4736(AX), Z16
+	VPERMT2B.Z     4800(AX), Z12, K2, Z16
+	VMOVDQU64      4992(AX), Z17
+	VPERMT2B.Z     5056(AX), Z12, K3, Z17
+	VPTERNLOGD     $0xfe, Z17, Z16, Z13
+	VMOVDQU64      5248(AX), Z16
+	VPERMT2B.Z     5312(AX), Z12, K4, Z16
+	VPORD          Z16, Z13, Z13
+	VPBLENDMB      Z1, Z10, K5, Z4
+	VGF2P8AFFINEQB $0x00, Z29, Z4, Z5
+	VGF2P8AFFINEQB $0x00, Z30, Z4, Z6
+	VPBLENDMB      Z13, Z22, K6, Z16
+	VGF2P8AFFINEQB $0x00, Z29, Z16, Z17
+	VGF2P8AFFINEQB $0x00, Z30, Z16, Z18
+	VPSHUFB        Z24, Z4, Z8
+	VPSHUFB        Z25, Z5, Z10
+	VPSHUFB        Z26, Z5, Z1
+	VPTERNLOGD     $0x96, Z1, Z10, Z8
+	VPSHUFB        Z27, Z6, Z10
+	VPSHUFB        Z28, Z6, Z1
+	VPTERNLOGD     $0x96, Z1, Z10, Z8
+	VPSHUFB        Z24, Z16, Z20
+	VPSHUFB        Z25, Z17, Z22
+	VPSHUFB        Z26, Z17, Z13
+	VPTERNLOGD     $0x96, Z13, Z22, Z20
+	VPSHUFB        Z27, Z18, Z22
+	VPSHUFB        Z28, Z18, Z13
+	VPTERNLOGD     $0x96, Z13, Z22, Z20
+	VPROLD         $0x08, Z11, Z7
+	VPROLD         $0x08, Z23, Z19
+	VPMOVB2M       Z7, K5
+	VPMOVB2M       Z19, K6
+	VMOVDQU64      4352(AX), Z10
+	VPERMT2B.Z     4416(AX), Z7, K1, Z10
+	VMOVDQU64      4608(AX), Z1
+	VPERMT2B.Z     4672(AX), Z7, K2, Z1
+	VMOVDQU64      4864(AX), Z4
+	VPERMT2B.Z     4928(AX), Z7, K3, Z4
+	VPTERNLOGD     $0xfe, Z4, Z1, Z10
+	VMOVDQU64      5120(AX), Z1
+	VPERMT2B.Z     5184(AX), Z7, K4, Z1
+	VPORD          Z1, Z10, Z10
+	VMOVDQU64      4352(AX), Z22
+	VPERMT2B.Z     4416(AX), Z19, K1, Z22
+	VMOVDQU64      4608(AX), Z13
+	VPERMT2B.Z     4672(AX), Z19, K2, Z13
+	VMOVDQU64      4864(AX), Z16
+	VPERMT2B.Z     4928(AX), Z19, K3, Z16
+	VPTERNLOGD     $0xfe, Z16, Z13, Z22
+	VMOVDQU64      5120(AX), Z13
+	VPERMT2B.Z     5184(AX), Z19, K4, Z13
+	VPORD          Z13, Z22, Z22
+	VMOVDQU64      4480(AX), Z1
+	VPERMT2B.Z     4544(AX), Z7, K1, Z1
+	VMOVDQU64      4736(AX), Z4
+	VPERMT2B.Z     4800(AX), Z7, K2, Z4
+	VMOVDQU64      4992(AX), Z5
+	VPERMT2B.Z     5056(AX), Z7, K3, Z5
+	VPTERNLOGD     $0xfe, Z5, Z4, Z1
+	VMOVDQU64      5248(AX), Z4
+	VPERMT2B.Z     5312(AX), Z7, K4, Z4
+	VPORD          Z4, Z1, Z1
+	VMOVDQU64      4480(AX), Z13
+	VPERMT2B.Z     4544(AX), Z19, K1, Z13
+	VMOVDQU64      4736(AX), Z16
+	VPERMT2B.Z     4800(AX), Z19, K2, Z16
+	VMOVDQU64      4992(AX), Z17
+	VPERMT2B.Z     5056(AX), Z19, K3, Z17
+	VPTERNLOGD     $0xfe, Z17, Z16, Z13
+	VMOVDQU64      5248(AX), Z16
+	VPERMT2B.Z     5312(AX), Z19, K4, Z16
+	VPORD          Z16, Z13, Z13
+	VPBLENDMB      Z1, Z10, K5, Z4
+	VGF2P8AFFINEQB $0x00, Z29, Z4, Z5
+	VGF2P8AFFINEQB $0x00, Z30, Z4, Z6
+	VPBLENDMB      Z13, Z22, K6, Z16
+	VGF2P8AFFINEQB $0x00, Z29, Z16, Z17
+	VGF2P8AFFINEQB $0x00, Z30, Z16, Z18
+	VPSHUFB        Z24, Z4, Z3
+	VPSHUFB        Z25, Z5, Z10
+	VPSHUFB        Z26, Z5, Z1
+	VPTERNLOGD     $0x96, Z1, Z10, Z3
+	VPSHUFB        Z27, Z6, Z10
+	VPSHUFB        Z28, Z6, Z1
+	VPTERNLOGD     $0x96, Z1, Z10, Z3
+	VPSHUFB        Z24, Z16, Z15
+	VPSHUFB        Z25, Z17, Z22
+	VPSHUFB        Z26, Z17, Z13
+	VPTERNLOGD     $0x96, Z13, Z22, Z15
+	VPSHUFB        Z27, Z18, Z22
+	VPSHUFB        Z28, Z18, Z13
+	VPTERNLOGD     $0x96, Z13, Z22, Z15
+	VPADDD         Z3, Z8, Z8
+	VPADDD         Z8, Z3, Z3
+	VPADDD.BCST    4168(AX), Z8, Z8
+	VPADDD.BCST    4172(AX), Z3, Z3
+	VPADDD         Z15, Z20, Z20
+	VPADDD         Z20, Z15, Z15
+	VPADDD.BCST    4168(AX), Z20, Z20
+	VPADDD.BCST    4172(AX), Z15, Z15
+	VPXORD         Z9, Z3, Z3
+	VPROLD         $0x1f, Z3, Z3
+	VPROLD         $0x01, Z2, Z2
+	VPXORD         Z8, Z2, Z2
+	VPXORD         Z21, Z15, Z15
+	VPROLD         $0x1f, Z15, Z15
+	VPROLD         $0x01, Z14, Z14
+	VPXORD         Z20, Z14, Z14
+	VPMOVB2M       Z2, K5
+	VPMOVB2M       Z14, K6
+	VMOVDQU64      4352(AX), Z4
+	VPERMT2B.Z     4416(AX), Z2, K1, Z4
+	VMOVDQU64      4608(AX), Z5
+	VPERMT2B.Z     4672(AX), Z2, K2, Z5
+	VMOVDQU64      4864(AX), Z6
+	VPERMT2B.Z     4928(AX), Z2, K3, Z6
+	VPTERNLOGD     $0xfe, Z6, Z5, Z4
+	VMOVDQU64      5120(AX), Z5
+	VPERMT2B.Z     5184(AX), Z2, K4, Z5
+	VPORD          Z5, Z4, Z4
+	VMOVDQU64      4352(AX), Z16
+	VPERMT2B.Z     4416(AX), Z14, K1, Z16
+	VMOVDQU64      4608(AX), Z17
+	VPERMT2B.Z     4672(AX), Z14, K2, Z17
+	VMOVDQU64      4864(AX), Z18
+	VPERMT2B.Z     4928(AX), Z14, K3, Z18
+	VPTERNLOGD     $0xfe, Z18, Z17, Z16
+	VMOVDQU64      5120(AX), Z17
+	VPERMT2B.Z     5184(AX), Z14, K4, Z17
+	VPORD          Z17, Z16, Z16
+	VMOVDQU64      4480(AX), Z5
+	VPERMT2B.Z     4544(AX), Z2, K1, Z5
+	VMOVDQU64      4736(AX), Z6
+	VPERMT2B.Z     4800(AX), Z2, K2, Z6
+	VMOVDQU64      4992(AX), Z7
+	VPERMT2B.Z     5056(AX), Z2, K3, Z7
+	VPTERNLOGD     $0xfe, Z7, Z6, Z5
+	VMOVDQU64      5248(AX), Z6
+	VPERMT2B.Z     5312(AX), Z2, K4, Z6
+	VPORD          Z6, Z5, Z5
+	VMOVDQU64      4480(AX), Z17
+	VPERMT2B.Z     4544(AX), Z14, K1, Z17
+	VMOVDQU64      4736(AX), Z18
+	VPERMT2B.Z     4800(AX), Z14, K2, Z18
+	VMOVDQU64      4992(AX), Z19
+	VPERMT2B.Z     5056(AX), Z14, K3, Z19
+	VPTERNLOGD     $0xfe, Z19, Z18, Z17
+	VMOVDQU64      5248(AX), Z18
+	VPERMT2B.Z     5312(AX), Z14, K4, Z18
+	VPORD          Z18, Z17, Z17
+	VPBLENDMB      Z5, Z4, K5, Z6
+	VGF2P8AFFINEQB $0x00, Z29, Z6, Z7
+	VGF2P8AFFINEQB $0x00, Z30, Z6, Z8
+	VPBLENDMB      Z17, Z16, K6, Z18
+	VGF2P8AFFINEQB $0x00, Z29, Z18, Z19
+	VGF2P8AFFINEQB $0x00, Z30, Z18, Z20
+	VPSHUFB        Z24, Z6, Z10
+	VPSHUFB        Z25, Z7, Z4
+	VPSHUFB        Z26, Z7, Z5
+	VPTERNLOGD     $0x96, Z5, Z4, Z10
+	VPSHUFB        Z27, Z8, Z4
+	VPSHUFB        Z28, Z8, Z5
+	VPTERNLOGD     $0x96, Z5, Z4, Z10
+	VPSHUFB        Z24, Z18, Z22
+	VPSHUFB        Z25, Z19, Z16
+	VPSHUFB        Z26, Z19, Z17
+	VPTERNLOGD     $0x96, Z17, Z16, Z22
+	VPSHUFB        Z27, Z20, Z16
+	VPSHUFB        Z28, Z20, Z17
+	VPTERNLOGD     $0x96, Z17, Z16, Z22
+	VPROLD         $0x08, Z3, Z9
+	VPROLD         $0x08, Z15, Z21
+	VPMOVB2M       Z9, K5
+	VPMOVB2M       Z21, K6
+	VMOVDQU64      4352(AX), Z4
+	VPERMT2B.Z     4416(AX), Z9, K1, Z4
+	VMOVDQU64      4608(AX), Z5
+	VPERMT2B.Z     4672(AX), Z9, K2, Z5
+	VMOVDQU64      4864(AX), Z6
+	VPERMT2B.Z     4928(AX), Z9, K3, Z6
+	VPTERNLOGD     $0xfe, Z6, Z5, Z4
+	VMOVDQU64      5120(AX), Z5
+	VPERMT2B.Z     5184(AX), Z9, K4, Z5
+	VPORD          Z5, Z4, Z4
+	VMOVDQU64      4352(AX), Z16
+	VPERMT2B.Z     4416(AX), Z21, K1, Z16
+	VMOVDQU64      4608(AX), Z17
+	VPERMT2B.Z     4672(AX), Z21, K2, Z17
+	VMOVDQU64      4864(AX), Z18
+	VPERMT2B.Z     4928(AX), Z21, K3, Z18
+	VPTERNLOGD     $0xfe, Z18, Z17, Z16
+	VMOVDQU64      5120(AX), Z17
+	VPERMT2B.Z     5184(AX), Z21, K4, Z17
+	VPORD          Z17, Z16, Z16
+	VMOVDQU64      4480(AX), Z5
+	VPERMT2B.Z     4544(AX), Z9, K1, Z5
+	VMOVDQU64      4736(AX), Z6
+	VPERMT2B.Z     4800(AX), Z9, K2, Z6
+	VMOVDQU64      4992(AX), Z7
+	VPERMT2B.Z     5056(AX), Z9, K3, Z7
+	VPTERNLOGD     $0xfe, Z7, Z6, Z5
+	VMOVDQU64      5248(AX), Z6
+	VPERMT2B.Z     5312(AX), Z9, K4, Z6
+	VPORD          Z6, Z5, Z5
+	VMOVDQU64      4480(AX), Z17
+	VPERMT2B.Z     4544(AX), Z21, K1, Z17
+	VMOVDQU64      4736(AX), Z18
+	VPERMT2B.Z     4800(AX), Z21, K2, Z18
+	VMOVDQU64      4992(AX), Z19
+	VPERMT2B.Z     5056(AX), Z21, K3, Z19
+	VPTERNLOGD     $0xfe, Z19, Z18, Z17
+	VMOVDQU64      5248(AX), Z18
+	VPERMT2B.Z     5312(AX), Z21, K4, Z18
+	VPORD          Z18, Z17, Z17
+	VPBLENDMB      Z5, Z4, K5, Z6
+	VGF2P8AFFINEQB $0x00, Z29, Z6, Z7
+	VGF2P8AFFINEQB $0x00, Z30, Z6, Z8
+	VPBLENDMB      Z17, Z16, K6, Z18
+	VGF2P8AFFINEQB $0x00, Z29, Z18, Z19
+	VGF2P8AFFINEQB $0x00, Z30, Z18, Z20
+	VPSHUFB        Z24, Z6, Z1
+	VPSHUFB        Z25, Z7, Z4
+	VPSHUFB        Z26, Z7, Z5
+	VPTERNLOGD     $0x96, Z5, Z4, Z1
+	VPSHUFB        Z27, Z8, Z4
+	VPSHUFB        Z28, Z8, Z5
+	VPTERNLOGD     $0x96, Z5, Z4, Z1
+	VPSHUFB        Z24, Z18, Z13
+	VPSHUFB        Z25, Z19, Z16
+	VPSHUFB        Z26, Z19, Z17
+	VPTERNLOGD     $0x96, Z17, Z16, Z13
+	VPSHUFB        Z27, Z20, Z16
+	VPSHUFB        Z28, Z20, Z17
+	VPTERNLOGD     $0x96, Z17, Z16, Z13
+	VPADDD         Z1, Z10, Z10
+	VPADDD         Z10, Z1, Z1
+	VPADDD.BCST    4160(AX), Z10, Z10
+	VPADDD.BCST    4164(AX), Z1, Z1
+	VPADDD         Z13, Z22, Z22
+	VPADDD         Z22, Z13, Z13
+	VPADDD.BCST    4160(AX), Z22, Z22
+	VPADDD.BCST    4164(AX), Z13, Z13
+	VPXORD         Z11, Z1, Z1
+	VPROLD         $0x1f, Z1, Z1
+	VPROLD         $0x01, Z0, Z0
+	VPXORD         Z10, Z0, Z0
+	VPXORD         Z23, Z13, Z13
+	VPROLD         $0x1f, Z13, Z13
+	VPROLD         $0x01, Z12, Z12
+	VPXORD         Z22, Z12, Z12
+	VPMOVB2M       Z0, K5
+	VPMOVB2M       Z12, K6
+	VMOVDQU64      4352(AX), Z6
+	VPERMT2B.Z     4416(AX), Z0, K1, Z6
+	VMOVDQU64      4608(AX), Z7
+	VPERMT2B.Z     4672(AX), Z0, K2, Z7
+	VMOVDQU64      4864(AX), Z8
+	VPERMT2B.Z     4928(AX), Z0, K3, Z8
+	VPTERNLOGD     $0xfe, Z8, Z7, Z6
+	VMOVDQU64      5120(AX), Z7
+	VPERMT2B.Z     5184(AX), Z0, K4, Z7
+	VPORD          Z7, Z6, Z6
+	VMOVDQU64      4352(AX), Z18
+	VPERMT2B.Z     4416(AX), Z12, K1, Z18
+	VMOVDQU64      4608(AX), Z19
+	VPERMT2B.Z     4672(AX), Z12, K2, Z19
+	VMOVDQU64      4864(AX), Z20
+	VPERMT2B.Z     4928(AX), Z12, K3, Z20
+	VPTERNLOGD     $0xfe, Z20, Z19, Z18
+	VMOVDQU64      5120(AX), Z19
+	VPERMT2B.Z     5184(AX), Z12, K4, Z19
+	VPORD          Z19, Z18, Z18
+	VMOVDQU64      4480(AX), Z7
+	VPERMT2B.Z     4544(AX), Z0, K1, Z7
+	VMOVDQU64      4736(AX), Z8
+	VPERMT2B.Z     4800(AX), Z0, K2, Z8
+	VMOVDQU64      4992(AX), Z9
+	VPERMT2B.Z     5056(AX), Z0, K3, Z9
+	VPTERNLOGD     $0xfe, Z9, Z8, Z7
+	VMOVDQU64      5248(AX), Z8
+	VPERMT2B.Z     5312(AX), Z0, K4, Z8
+	VPORD          Z8, Z7, Z7
+	VMOVDQU64      4480(AX), Z19
+	VPERMT2B.Z     4544(AX), Z12, K1, Z19
+	VMOVDQU64      4736(AX), Z20
+	VPERMT2B.Z     4800(AX), Z12, K2, Z20
+	VMOVDQU64      4992(AX), Z21
+	VPERMT2B.Z     5056(AX), Z12, K3, Z21
+	VPTERNLOGD     $0xfe, Z21, Z20, Z19
+	VMOVDQU64      5248(AX), Z20
+	VPERMT2B.Z     5312(AX), Z12, K4, Z20
+	VPORD          Z20, Z19, Z19
+	VPBLENDMB      Z7, Z6, K5, Z8
+	VGF2P8AFFINEQB $0x00, Z29, Z8, Z9
+	VGF2P8AFFINEQB $0x00, Z30, Z8, Z10
+	VPBLENDMB      Z19, Z18, K6, Z20
+	VGF2P8AFFINEQB $0x00, Z29, Z20, Z21
+	VGF2P8AFFINEQB $0x00, Z30, Z20, Z22
+	VPSHUFB        Z24, Z8, Z4
+	VPSHUFB        Z25, Z9, Z6
+	VPSHUFB        Z26, Z9, Z7
+	VPTERNLOGD     $0x96, Z7, Z6, Z4
+	VPSHUFB        Z27, Z10, Z6
+	VPSHUFB        Z28, Z10, Z7
+	VPTERNLOGD     $0x96, Z7, Z6, Z4
+	VPSHUFB        Z24, Z20, Z16
+	VPSHUFB        Z25, Z21, Z18
+	VPSHUFB        Z26, Z21, Z19
+	VPTERNLOGD     $0x96, Z19, Z18, Z16
+	VPSHUFB        Z27, Z22, Z18
+	VPSHUFB        Z28, Z22, Z19
+	VPTERNLOGD     $0x96, Z19, Z18, Z16
+	VPROLD         $0x08, Z1, Z11
+	VPROLD         $0x08, Z13, Z23
+	VPMOVB2M       Z11, K5
+	VPMOVB2M       Z23, K6
+	VMOVDQU64      4352(AX), Z6
+	VPERMT2B.Z     4416(AX), Z11, K1, Z6
+	VMOVDQU64      4608(AX), Z7
+	VPERMT2B.Z     4672(AX), Z11, K2, Z7
+	VMOVDQU64      4864(AX), Z8
+	VPERMT2B.Z     4928(AX), Z11, K3, Z8
+	VPTERNLOGD     $0xfe, Z8, Z7, Z6
+	VMOVDQU64      5120(AX), Z7
+	VPERMT2B.Z     5184(AX), Z11, K4, Z7
+	VPORD          Z7, Z6, Z6
+	VMOVDQU64      4352(AX), Z18
+	VPERMT2B.Z     4416(AX), Z23, K1, Z18
+	VMOVDQU64      4608(AX), Z19
+	VPERMT2B.Z     4672(AX), Z23, K2, Z19
+	VMOVDQU64      4864(AX), Z20
+	VPERMT2B.Z     4928(AX), Z23, K3, Z20
+	VPTERNLOGD     $0xfe, Z20, Z19, Z18
+	VMOVDQU64      5120(AX), Z19
+	VPERMT2B.Z     5184(AX), Z23, K4, Z19
+	VPORD          Z19, Z18, Z18
+	VMOVDQU64      4480(AX), Z7
+	VPERMT2B.Z     4544(AX), Z11, K1, Z7
+	VMOVDQU64      4736(AX), Z8
+	VPERMT2B.Z     4800(AX), Z11, K2, Z8
+	VMOVDQU64      4992(AX), Z9
+	VPERMT2B.Z     5056(AX), Z11, K3, Z9
+	VPTERNLOGD     $0xfe, Z9, Z8, Z7
+	VMOVDQU64      5248(AX), Z8
+	VPERMT2B.Z     5312(AX), Z11, K4, Z8
+	VPORD          Z8, Z7, Z7
+	VMOVDQU64      4480(AX), Z19
+	VPERMT2B.Z     4544(AX), Z23, K1, Z19
+	VMOVDQU64      4736(AX), Z20
+	VPERMT2B.Z     4800(AX), Z23, K2, Z20
+	VMOVDQU64      4992(AX), Z21
+	VPERMT2B.Z     5056(AX), Z23, K3, Z21
+	VPTERNLOGD     $0xfe, Z21, Z20, Z19
+	VMOVDQU64      5248(AX), Z20
+	VPERMT2B.Z     5312(AX), Z23, K4, Z20
+	VPORD          Z20, Z19, Z19
+	VPBLENDMB      Z7, Z6, K5, Z8
+	VGF2P8AFFINEQB $0x00, Z29, Z8, Z9
+	VGF2P8AFFINEQB $0x00, Z30, Z8, Z10
+	VPBLENDMB      Z19, Z18, K6, Z20
+	VGF2P8AFFINEQB $0x00, Z29, Z20, Z21
+	VGF2P8AFFINEQB $0x00, Z30, Z20, Z22
+	VPSHUFB        Z24, Z8, Z5
+	VPSHUFB        Z25, Z9, Z6
+	VPSHUFB        Z26, Z9, Z7
+	VPTERNLOGD     $0x96, Z7, Z6, Z5
+	VPSHUFB        Z27, Z10, Z6
+	VPSHUFB        Z28, Z10, Z7
+	VPTERNLOGD     $0x96, Z7, Z6, Z5
+	VPSHUFB        Z24, Z20, Z17
+	VPSHUFB        Z25, Z21, Z18
+	VPSHUFB        Z26, Z21, Z19
+	VPTERNLOGD     $0x96, Z19, Z18, Z17
+	VPSHUFB        Z27, Z22, Z18
+	VPSHUFB        Z28, Z22, Z19
+	VPTERNLOGD     $0x96, Z19, Z18, Z17
+	VPADDD         Z5, Z4, Z4
+	VPADDD         Z4, Z5, Z5
+	VPADDD.BCST    4152(AX), Z4, Z4
+	VPADDD.BCST    4156(AX), Z5, Z5
+	VPADDD         Z17, Z16, Z16
+	VPADDD         Z16, Z17, Z17
+	VPADDD.BCST    4152(AX), Z16, Z16
+	VPADDD.BCST    4156(AX), Z17, Z17
+	VPXORD         Z3, Z5, Z5
+	VPROLD         $0x1f, Z5, Z5
+	VPROLD         $0x01, Z2, Z2
+	VPXORD         Z4, Z2, Z2
+	VPXORD         Z15, Z17, Z17
+	VPROLD         $0x1f, Z17, Z17
+	VPROLD         $0x01, Z14, Z14
+	VPXORD         Z16, Z14, Z14
+	VPMOVB2M       Z2, K5
+	VPMOVB2M       Z14, K6
+	VMOVDQU64      4352(AX), Z8
+	VPERMT2B.Z     4416(AX), Z2, K1, Z8
+	VMOVDQU64      4608(AX), Z9
+	VPERMT2B.Z     4672(AX), Z2, K2, Z9
+	VMOVDQU64      4864(AX), Z10
+	VPERMT2B.Z     4928(AX), Z2, K3, Z10
+	VPTERNLOGD     $0xfe, Z10, Z9, Z8
+	VMOVDQU64      5120(AX), Z9
+	VPERMT2B.Z     5184(AX), Z2, K4, Z9
+	VPORD          Z9, Z8, Z8
+	VMOVDQU64      4352(AX), Z20
+	VPERMT2B.Z     4416(AX), Z14, K1, Z20
+	VMOVDQU64      4608(AX), Z21
+	VPERMT2B.Z     4672(AX), Z14, K2, Z21
+	VMOVDQU64      4864(AX), Z22
+	VPERMT2B.Z     4928(AX), Z14, K3, Z22
+	VPTERNLOGD     $0xfe, Z22, Z21, Z20
+	VMOVDQU64      5120(AX), Z21
+	VPERMT2B.Z     5184(AX), Z14, K4, Z21
+	VPORD          Z21, Z20, Z20
+	VMOVDQU64      4480(AX), Z9
+	VPERMT2B.Z     4544(AX), Z2, K1, Z9
+	VMOVDQU64      4736(AX), Z10
+	VPERMT2B.Z     4800(AX), Z2, K2, Z10
+	VMOVDQU64      4992(AX), Z11
+	VPERMT2B.Z     5056(AX), Z2, K3, Z11
+	VPTERNLOGD     $0xfe, Z11, Z10, Z9
+	VMOVDQU64      5248(AX), Z10
+	VPERMT2B.Z     5312(AX), Z2, K4, Z10
+	VPORD          Z10, Z9, Z9
+	VMOVDQU64      4480(AX), Z21
+	VPERMT2B.Z     4544(AX), Z14, K1, Z21
+	VMOVDQU64      4736(AX), Z22
+	VPERMT2B.Z     4800(AX), Z14, K2, Z22
+	VMOVDQU64      4992(AX), Z23
+	VPERMT2B.Z     5056(AX), Z14, K3, Z23
+	VPTERNLOGD     $0xfe, Z23, Z22, Z21
+	VMOVDQU64      5248(AX), Z22
+	VPERMT2B.Z     5312(AX), Z14, K4, Z22
+	VPORD          Z22, Z21, Z21
+	VPBLENDMB      Z9, Z8, K5, Z10
+	VGF2P8AFFINEQB $0x00, Z29, Z10, Z11
+	VGF2P8AFFINEQB $0x00, Z30, Z10, Z4
+	VPBLENDMB      Z21, Z20, K6, Z22
+	VGF2P8AFFINEQB $0x00, Z29, Z22, Z23
+	VGF2P8AFFINEQB $0x00, Z30, Z22, Z16
+	VPSHUFB        Z24, Z10, Z6
+	VPSHUFB        Z25, Z11, Z8
+	VPSHUFB        Z26, Z11, Z9
+	VPTERNLOGD     $0x96, Z9, Z8, Z6
+	VPSHUFB        Z27, Z4, Z8
+	VPSHUFB        Z28, Z4, Z9
+	VPTERNLOGD     $0x96, Z9, Z8, Z6
+	VPSHUFB        Z24, Z22, Z18
+	VPSHUFB        Z25, Z23, Z20
+	VPSHUFB        Z26, Z23, Z21
+	VPTERNLOGD     $0x96, Z21, Z20, Z18
+	VPSHUFB        Z27, Z16, Z20
+	VPSHUFB        Z28, Z16, Z21
+	VPTERNLOGD     $0x96, Z21, Z20, Z18
+	VPROLD         $0x08, Z5, Z3
+	VPROLD         $0x08, Z17, Z15
+	VPMOVB2M       Z3, K5
+	VPMOVB2M       Z15, K6
+	VMOVDQU64      4352(AX), Z8
+	VPERMT2B.Z     4416(AX), Z3, K1, Z8
+	VMOVDQU64      4608(AX), Z9
+	VPERMT2B.Z     4672(AX), Z3, K2, Z9
+	VMOVDQU64      4864(AX), Z10
+	VPERMT2B.Z     4928(AX), Z3, K3, Z10
+	VPTERNLOGD     $0xfe, Z10, Z9, Z8
+	VMOVDQU64      5120(AX), Z9
+	VPERMT2B.Z     5184(AX), Z3, K4, Z9
+	VPORD          Z9, Z8, Z8
+	VMOVDQU64      4352(AX), Z20
+	VPERMT2B.Z     4416(AX), Z15, K1, Z20
+	VMOVDQU64      4608(AX), Z21
+	VPERMT2B.Z     4672(AX), Z15, K2, Z21
+	VMOVDQU64      4864(AX), Z22
+	VPERMT2B.Z     4928(AX), Z15, K3, Z22
+	VPTERNLOGD     $0xfe, Z22, Z21, Z20
+	VMOVDQU64      5120(AX), Z21
+	VPERMT2B.Z     5184(AX), Z15, K4, Z21
+	VPORD          Z21, Z20, Z20
+	VMOVDQU64      4480(AX), Z9
+	VPERMT2B.Z     4544(AX), Z3, K1, Z9
+	VMOVDQU64      4736(AX), Z10
+	VPERMT2B.Z     4800(AX), Z3, K2, Z10
+	VMOVDQU64      4992(AX), Z11
+	VPERMT2B.Z     5056(AX), Z3, K3, Z11
+	VPTERNLOGD     $0xfe, Z11, Z10, Z9
+	VMOVDQU64      5248(AX), Z10
+	VPERMT2B.Z     5312(AX), Z3, K4, Z10
+	VPORD          Z10, Z9, Z9
+	VMOVDQU64      4480(AX), Z21
+	VPERMT2B.Z     4544(AX), Z15, K1, Z21
+	VMOVDQU64      4736(AX), Z22
+	VPERMT2B.Z     4800(AX), Z15, K2, Z22
+	VMOVDQU64      4992(AX), Z23
+	VPERMT2B.Z     5056(AX), Z15, K3, Z23
+	VPTERNLOGD     $0xfe, Z23, Z22, Z21
+	VMOVDQU64      5248(AX), Z22
+	VPERMT2B.Z     5312(AX), Z15, K4, Z22
+	VPORD          Z22, Z21, Z21
+	VPBLENDMB      Z9, Z8, K5, Z10
+	VGF2P8AFFINEQB $0x00, Z29, Z10, Z11
+	VGF2P8AFFINEQB $0x00, Z30, Z10, Z4
+	VPBLENDMB      Z21, Z20, K6, Z22
+	VGF2P8AFFINEQB $0x00, Z29, Z22, Z23
+	VGF2P8AFFINEQB $0x00, Z30, Z22, Z16
+	VPSHUFB        Z24, Z10, Z7
+	VPSHUFB        Z25, Z11, Z8
+	VPSHUFB        Z26, Z11, Z9
+	VPTERNLOGD     $0x96, Z9, Z8, Z7
+	VPSHUFB        Z27, Z4, Z8
+	VPSHUFB        Z28, Z4, Z9
+	VPTERNLOGD     $0x96, Z9, Z8, Z7
+	VPSHUFB        Z24, Z22, Z19
+	VPSHUFB        Z25, Z23, Z20
+	VPSHUFB        Z26, Z23, Z21
+	VPTERNLOGD     $0x96, Z21, Z20, Z19
+	VPSHUFB        Z27, Z16, Z20
+	VPSHUFB        Z28, Z16, Z21
+	VPTERNLOGD     $0x96, Z21, Z20, Z19
+	VPADDD         Z7, Z6, Z6
+	VPADDD         Z6, Z7, Z7
+	VPADDD.BCST    4144(AX), Z6, Z6
+	VPADDD.BCST    4148(AX), Z7, Z7
+	VPADDD         Z19, Z18, Z18
+	VPADDD         Z18, Z19, Z19
+	VPADDD.BCST    4144(AX), Z18, Z18
+	VPADDD.BCST    4148(AX), Z19, Z19
+	VPXORD         Z1, Z7, Z7
+	VPROLD         $0x1f, Z7, Z7
+	VPROLD         $0x01, Z0, Z0
+	VPXORD         Z6, Z0, Z0
+	VPXORD         Z13, Z19, Z19
+	VPROLD         $0x1f, Z19, Z19
+	VPROLD         $0x01, Z12, Z12
+	VPXORD         Z18, Z12, Z12
+	VPMOVB2M       Z0, K5
+	VPMOVB2M       Z12, K6
+	VMOVDQU64      4352(AX), Z10
+	VPERMT2B.Z     4416(AX), Z0, K1, Z10
+	VMOVDQU64      4608(AX), Z11
+	VPERMT2B.Z     4672(AX), Z0, K2, Z11
+	VMOVDQU64      4864(AX), Z4
+	VPERMT2B.Z     4928(AX), Z0, K3, Z4
+	VPTERNLOGD     $0xfe, Z4, Z11, Z10
+	VMOVDQU64      5120(AX), Z11
+	VPERMT2B.Z     5184(AX), Z0, K4, Z11
+	VPORD          Z11, Z10, Z10
+	VMOVDQU64      4352(AX), Z22
+	VPERMT2B.Z     4416(AX), Z12, K1, Z22
+	VMOVDQU64      4608(AX), Z23
+	VPERMT2B.Z     4672(AX), Z12, K2, Z23
+	VMOVDQU64      4864(AX), Z16
+	VPERMT2B.Z     4928(AX), Z12, K3, Z16
+	VPTERNLOGD     $0xfe, Z16, Z23, Z22
+	VMOVDQU64      5120(AX), Z23
+	VPERMT2B.Z     5184(AX), Z12, K4, Z23
+	VPORD          Z23, Z22, Z22
+	VMOVDQU64      4480(AX), Z11
+	VPERMT2B.Z     4544(AX), Z0, K1, Z11
+	VMOVDQU64      4736(AX), Z4
+	VPERMT2B.Z     4800(AX), Z0, K2, Z4
+	VMOVDQU64      4992(AX), Z3
+	VPERMT2B.Z     5056(AX), Z0, K3, Z3
+	VPTERNLOGD     $0xfe, Z3, Z4, Z11
+	VMOVDQU64      5248(AX), Z4
+	VPERMT2B.Z     5312(AX), Z0, K4, Z4
+	VPORD          Z4, Z11, Z11
+	VMOVDQU64      4480(AX), Z23
+	VPERMT2B.Z     4544(AX), Z12, K1, Z23
+	VMOVDQU64      4736(AX), Z16
+	VPERMT2B.Z     4800(AX), Z12, K2, Z16
+	VMOVDQU64      4992(AX), Z15
+	VPERMT2B.Z     5056(AX), Z12, K3, Z15
+	VPTERNLOGD     $0xfe, Z15, Z16, Z23
+	VMOVDQU64      5248(AX), Z16
+	VPERMT2B.Z     5312(AX), Z12, K4, Z16
+	VPORD          Z16, Z23, Z23
+	VPBLENDMB      Z11, Z10, K5, Z4
+	VGF2P8AFFINEQB $0x00, Z29, Z4, Z3
+	VGF2P8AFFINEQB $0x00, Z30, Z4, Z6
+	VPBLENDMB      Z23, Z22, K6, Z16
+	VGF2P8AFFINEQB $0x00, Z29, Z16, Z15
+	VGF2P8AFFINEQB $0x00, Z30, Z16, Z18
+	VPSHUFB        Z24, Z4, Z8
+	VPSHUFB        Z25, Z3, Z10
+	VPSHUFB        Z26, Z3, Z11
+	VPTERNLOGD     $0x96, Z11, Z10, Z8
+	VPSHUFB        Z27, Z6, Z10
+	VPSHUFB        Z28, Z6, Z11
+	VPTERNLOGD     $0x96, Z11, Z10, Z8
+	VPSHUFB        Z24, Z16, Z20
+	VPSHUFB        Z25, Z15, Z22
+	VPSHUFB        Z26, Z15, Z23
+	VPTERNLOGD     $0x96, Z23, Z22, Z20
+	VPSHUFB        Z27, Z18, Z22
+	VPSHUFB        Z28, Z18, Z23
+	VPTERNLOGD     $0x96, Z23, Z22, Z20
+	VPROLD         $0x08, Z7, Z1
+	VPROLD         $0x08, Z19, Z13
+	VPMOVB2M       Z1, K5
+	VPMOVB2M       Z13, K6
+	VMOVDQU64      4352(AX), Z10
+	VPERMT2B.Z     4416(AX), Z1, K1, Z10
+	VMOVDQU64      4608(AX), Z11
+	VPERMT2B.Z     4672(AX), Z1, K2, Z11
+	VMOVDQU64      4864(AX), Z4
+	VPERMT2B.Z     4928(AX), Z1, K3, Z4
+	VPTERNLOGD     $0xfe, Z4, Z11, Z10
+	VMOVDQU64      5120(AX), Z11
+	VPERMT2B.Z     5184(AX), Z1, K4, Z11
+	VPORD          Z11, Z10, Z10
+	VMOVDQU64      4352(AX), Z22
+	VPERMT2B.Z     4416(AX), Z13, K1, Z22
+	VMOVDQU64      4608(AX), Z23
+	VPERMT2B.Z     4672(AX), Z13, K2, Z23
+	VMOVDQU64      4864(AX), Z16
+	VPERMT2B.Z     4928(AX), Z13, K3, Z16
+	VPTERNLOGD     $0xfe, Z16, Z23, Z22
+	VMOVDQU64      5120(AX), Z23
+	VPERMT2B.Z     5184(AX), Z13, K4, Z23
+	VPORD          Z23, Z22, Z22
+	VMOVDQU64      4480(AX), Z11
+	VPERMT2B.Z     4544(AX), Z1, K1, Z11
+	VMOVDQU64      4736(AX), Z4
+	VPERMT2B.Z     4800(AX), Z1, K2, Z4
+	VMOVDQU64      4992(AX), Z3
+	VPERMT2B.Z     5056(AX), Z1, K3, Z3
+	VPTERNLOGD     $0xfe, Z3, Z4, Z11
+	VMOVDQU64      5248(AX), Z4
+	VPERMT2B.Z     5312(AX), Z1, K4, Z4
+	VPORD          Z4, Z11, Z11
+	VMOVDQU64      4480(AX), Z23
+	VPERMT2B.Z     4544(AX), Z13, K1, Z23
+	VMOVDQU64      4736(AX), Z16
+	VPERMT2B.Z     4800(AX), Z13, K2, Z16
+	VMOVDQU64      4992(AX), Z15
+	VPERMT2B.Z     5056(AX), Z13, K3, Z15
+	VPTERNLOGD     $0xfe, Z15, Z16, Z23
+	VMOVDQU64      5248(AX), Z16
+	VPERMT2B.Z     5312(AX), Z13, K4, Z16
+	VPORD          Z16, Z23, Z23
+	VPBLENDMB      Z11, Z10, K5, Z4
+	VGF2P8AFFINEQB $0x00, Z29, Z4, Z3
+	VGF2P8AFFINEQB $0x00, Z30, Z4, Z6
+	VPBLENDMB      Z23, Z22, K6, Z16
+	VGF2P8AFFINEQB $0x00, Z29, Z16, Z15
+	VGF2P8AFFINEQB $0x00, Z30, Z16, Z18
+	VPSHUFB        Z24, Z4, Z9
+	VPSHUFB        Z25, Z3, Z10
+	VPSHUFB        Z26, Z3, Z11
+	VPTERNLOGD     $0x96, Z11, Z10, Z9
+	VPSHUFB        Z27, Z6, Z10
+	VPSHUFB        Z28, Z6, Z11
+	VPTERNLOGD     $0x96, Z11, Z10, Z9
+	VPSHUFB        Z24, Z16, Z21
+	VPSHUFB        Z25, Z15, Z22
+	VPSHUFB        Z26, Z15, Z23
+	VPTERNLOGD     $0x96, Z23, Z22, Z21
+	VPSHUFB        Z27, Z18, Z22
+	VPSHUFB        Z28, Z18, Z23
+	VPTERNLOGD     $0x96, Z23, Z22, Z21
+	VPADDD         Z9, Z8, Z8
+	VPADDD         Z8, Z9, Z9
+	VPADDD.BCST    4136(AX), Z8, Z8
+	VPADDD.BCST    4140(AX), Z9, Z9
+	VPADDD         Z21, Z20, Z20
+	VPADDD         Z20, Z21, Z21
+	VPADDD.BCST    4136(AX), Z20, Z20
+	VPADDD.BCST    4140(AX), Z21, Z21
+	VPXORD         Z5, Z9, Z9
+	VPROLD         $0x1f, Z9, Z9
+	VPROLD         $0x01, Z2, Z2
+	VPXORD         Z8, Z2, Z2
+	VPXORD         Z17, Z21, Z21
+	VPROLD         $0x1f, Z21, Z21
+	VPROLD         $0x01, Z14, Z14
+	VPXORD         Z20, Z14, Z14
+	VPMOVB2M       Z2, K5
+	VPMOVB2M       Z14, K6
+	VMOVDQU64      4352(AX), Z4
+	VPERMT2B.Z     4416(AX), Z2, K1, Z4
+	VMOVDQU64      4608(AX), Z3
+	VPERMT2B.Z     4672(AX), Z2, K2, Z3
+	VMOVDQU64      4864(AX), Z6
+	VPERMT2B.Z     4928(AX), Z2, K3, Z6
+	VPTERNLOGD     $0xfe, Z6, Z3, Z4
+	VMOVDQU64      5120(AX), Z3
+	VPERMT2B.Z     5184(AX), Z2, K4, Z3
+	VPORD          Z3, Z4, Z4
+	VMOVDQU64      4352(AX), Z16
+	VPERMT2B.Z     4416(AX), Z14, K1, Z16
+	VMOVDQU64      4608(AX), Z15
+	VPERMT2B.Z     4672(AX), Z14, K2, Z15
+	VMOVDQU64      4864(AX), Z18
+	VPERMT2B.Z     4928(AX), Z14, K3, Z18
+	VPTERNLOGD     $0xfe, Z18, Z15, Z16
+	VMOVDQU64      5120(AX), Z15
+	VPERMT2B.Z     5184(AX), Z14, K4, Z15
+	VPORD          Z15, Z16, Z16
+	VMOVDQU64      4480(AX), Z3
+	VPERMT2B.Z     4544(AX), Z2, K1, Z3
+	VMOVDQU64      4736(AX), Z6
+	VPERMT2B.Z     4800(AX), Z2, K2, Z6
+	VMOVDQU64      4992(AX), Z1
+	VPERMT2B.Z     5056(AX), Z2, K3, Z1
+	VPTERNLOGD     $0xfe, Z1, Z6, Z3
+	VMOVDQU64      5248(AX), Z6
+	VPERMT2B.Z     5312(AX), Z2, K4, Z6
+	VPORD          Z6, Z3, Z3
+	VMOVDQU64      4480(AX), Z15
+	VPERMT2B.Z     4544(AX), Z14, K1, Z15
+	VMOVDQU64      4736(AX), Z18
+	VPERMT2B.Z     4800(AX), Z14, K2, Z18
+	VMOVDQU64      4992(AX), Z13
+	VPERMT2B.Z     5056(AX), Z14, K3, Z13
+	VPTERNLOGD     $0xfe, Z13, Z18, Z15
+	VMOVDQU64      5248(AX), Z18
+	VPERMT2B.Z     5312(AX), Z14, K4, Z18
+	VPORD          Z18, Z15, Z15
+	VPBLENDMB      Z3, Z4, K5, Z6
+	VGF2P8AFFINEQB $0x00, Z29, Z6, Z1
+	VGF2P8AFFINEQB $0x00, Z30, Z6, Z8
+	VPBLENDMB      Z15, Z16, K6, Z18
+	VGF2P8AFFINEQB $0x00, Z29, Z18, Z13
+	VGF2P8AFFINEQB $0x00, Z30, Z18, Z20
+	VPSHUFB        Z24, Z6, Z10
+	VPSHUFB        Z25, Z1, Z4
+	VPSHUFB        Z26, Z1, Z3
+	VPTERNLOGD     $0x96, Z3, Z4, Z10
+	VPSHUFB        Z27, Z8, Z4
+	VPSHUFB        Z28, Z8, Z3
+	VPTERNLOGD     $0x96, Z3, Z4, Z10
+	VPSHUFB        Z24, Z18, Z22
+	VPSHUFB        Z25, Z13, Z16
+	VPSHUFB        Z26, Z13, Z15
+	VPTERNLOGD     $0x96, Z15, Z16, Z22
+	VPSHUFB        Z27, Z20, Z16
+	VPSHUFB        Z28, Z20, Z15
+	VPTERNLOGD     $0x96, Z15, Z16, Z22
+	VPROLD         $0x08, Z9, Z5
+	VPROLD         $0x08, Z21, Z17
+	VPMOVB2M       Z5, K5
+	VPMOVB2M       Z17, K6
+	VMOVDQU64      4352(AX), Z4
+	VPERMT2B.Z     4416(AX), Z5, K1, Z4
+	VMOVDQU64      4608(AX), Z3
+	VPERMT2B.Z     4672(AX), Z5, K2, Z3
+	VMOVDQU64      4864(AX), Z6
+	VPERMT2B.Z     4928(AX), Z5, K3, Z6
+	VPTERNLOGD     $0xfe, Z6, Z3, Z4
+	VMOVDQU64      5120(AX), Z3
+	VPERMT2B.Z     5184(AX), Z5, K4, Z3
+	VPORD          Z3, Z4, Z4
+	VMOVDQU64      4352(AX), Z16
+	VPERMT2B.Z     4416(AX), Z17, K1, Z16
+	VMOVDQU64      4608(AX), Z15
+	VPERMT2B.Z     4672(AX), Z17, K2, Z15
+	VMOVDQU64      4864(AX), Z18
+	VPERMT2B.Z     4928(AX), Z17, K3, Z18
+	VPTERNLOGD     $0xfe, Z18, Z15, Z16
+	VMOVDQU64      5120(AX), Z15
+	VPERMT2B.Z     5184(AX), Z17, K4, Z15
+	VPORD          Z15, Z16, Z16
+	VMOVDQU64      4480(AX), Z3
+	VPERMT2B.Z     4544(AX), Z5, K1, Z3
+	VMOVDQU64      4736(AX), Z6
+	VPERMT2B.Z     4800(AX), Z5, K2, Z6
+	VMOVDQU64      4992(AX), Z1
+	VPERMT2B.Z     5056(AX), Z5, K3, Z1
+	VPTERNLOGD     $0xfe, Z1, Z6, Z3
+	VMOVDQU64      5248(AX), Z6
+	VPERMT2B.Z     5312(AX), Z5, K4, Z6
+	VPORD          Z6, Z3, Z3
+	VMOVDQU64      4480(AX), Z15
+	VPERMT2B.Z     4544(AX), Z17, K1, Z15
+	VMOVDQU64      4736(AX), Z18
+	VPERMT2B.Z     4800(AX), Z17, K2, Z18
+	VMOVDQU64      4992(AX), Z13
+	VPERMT2B.Z     5056(AX), Z17, K3, Z13
+	VPTERNLOGD     $0xfe, Z13, Z18, Z15
+	VMOVDQU64      5248(AX), Z18
+	VPERMT2B.Z     5312(AX), Z17, K4, Z18
+	VPORD          Z18, Z15, Z15
+	VPBLENDMB      Z3, Z4, K5, Z6
+	VGF2P8AFFINEQB $0x00, Z29, Z6, Z1
+	VGF2P8AFFINEQB $0x00, Z30, Z6, Z8
+	VPBLENDMB      Z15, Z16, K6, Z18
+	VGF2P8AFFINEQB $0x00, Z29, Z18, Z13
+	VGF2P8AFFINEQB $0x00, Z30, Z18, Z20
+	VPSHUFB        Z24, Z6, Z11
+	VPSHUFB        Z25, Z1, Z4
+	VPSHUFB        Z26, Z1, Z3
+	VPTERNLOGD     $0x96, Z3, Z4, Z11
+	VPSHUFB        Z27, Z8, Z4
+	VPSHUFB        Z28, Z8, Z3
+	VPTERNLOGD     $0x96, Z3, Z4, Z11
+	VPSHUFB        Z24, Z18, Z23
+	VPSHUFB        Z25, Z13, Z16
+	VPSHUFB        Z26, Z13, Z15
+	VPTERNLOGD     $0x96, Z15, Z16, Z23
+	VPSHUFB        Z27, Z20, Z16
+	VPSHUFB        Z28, Z20, Z15
+	VPTERNLOGD     $0x96, Z15, Z16, Z23
+	VPADDD         Z11, Z10, Z10
+	VPADDD         Z10, Z11, Z11
+	VPADDD.BCST    4128(AX), Z10, Z10
+	VPADDD.BCST    4132(AX), Z11, Z11
+	VPADDD         Z23, Z22, Z22
+	VPADDD         Z22, Z23, Z23
+	VPADDD.BCST    4128(AX), Z22, Z22
+	VPADDD.BCST    4132(AX), Z23, Z23
+	VPXORD         Z7, Z11, Z11
+	VPROLD         $0x1f, Z11, Z11
+	VPROLD         $0x01, Z0, Z0
+	VPXORD         Z10, Z0, Z0
+	VPXORD         Z19, Z23, Z23
+	VPROLD         $0x1f, Z23, Z23
+	VPROLD         $0x01, Z12, Z12
+	VPXORD         Z22, Z12, Z12
+	VPBROADCASTD   4096(AX), Z4
+	VPXORD         Z4, Z2, Z2
+	VPBROADCASTD   4100(AX), Z4
+	VPXORD         Z4, Z9, Z9
+	VPBROADCASTD   4104(AX), Z4
+	VPXORD         Z4, Z0, Z0
+	VPBROADCASTD   4108(AX), Z4
+	VPXORD         Z4, Z11, Z11
+	VPUNPCKLDQ     Z9, Z2, Z4
+	VPUNPCKHDQ     Z9, Z2, Z3
+	VPUNPCKLDQ     Z11, Z0, Z6
+	VPUNPCKHDQ     Z11, Z0, Z1
+	VPUNPCKLQDQ    Z6, Z4, Z2
+	VPUNPCKHQDQ    Z6, Z4, Z9
+	VPUNPCKLQDQ    Z1, Z3, Z0
+	VPUNPCKHQDQ    Z1, Z3, Z11
+	VMOVDQU32      Z2, (DI)
+	VMOVDQU32      Z9, 64(DI)
+	VMOVDQU32      Z0, 128(DI)
+	VMOVDQU32      Z11, 192(DI)
+	VPBROADCASTD   4096(AX), Z16
+	VPXORD         Z16, Z14, Z14
+	VPBROADCASTD   4100(AX), Z16
+	VPXORD         Z16, Z21, Z21
+	VPBROADCASTD   4104(AX), Z16
+	VPXORD         Z16, Z12, Z12
+	VPBROADCASTD   4108(AX), Z16
+	VPXORD         Z16, Z23, Z23
+	VPUNPCKLDQ     Z21, Z14, Z16
+	VPUNPCKHDQ     Z21, Z14, Z15
+	VPUNPCKLDQ     Z23, Z12, Z18
+	VPUNPCKHDQ     Z23, Z12, Z13
+	VPUNPCKLQDQ    Z18, Z16, Z14
+	VPUNPCKHQDQ    Z18, Z16, Z21
+	VPUNPCKLQDQ    Z13, Z15, Z12
+	VPUNPCKHQDQ    Z13, Z15, Z23
+	VMOVDQU32      Z14, 256(DI)
+	VMOVDQU32      Z21, 320(DI)
+	VMOVDQU32      Z12, 384(DI)
+	VMOVDQU32      Z23, 448(DI)
+	ADDQ           $0x00000200, SI
+	ADDQ           $0x00000200, DI
+	SUBQ           $0x00000020, BX
+	JMP            twofishDecAVX512_loop
 
 twofishDecAVX512_done:
 	VPXORD Z0, Z0, Z0
@@ -8383,8 +8395,6 @@ twofishDecAVX512_done:
 	VPXORD Z21, Z21, Z21
 	VPXORD Z22, Z22, Z22
 	VPXORD Z23, Z23, Z23
-	VPXORD Z24, Z24, Z24
-	VPXORD Z25, Z25, Z25
 	KXORQ  K5, K5, K5
 	KXORQ  K6, K6, K6
 	VZEROUPPER

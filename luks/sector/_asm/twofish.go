@@ -67,6 +67,10 @@ type twofishEmit struct {
 	gmask VecPhysical // AVX2's gather mask (all ones before every gather)
 	slots Mem         // AVX2: two 32-byte stack slots per group
 	spare []VecPhysical
+	// AVX-512: the MDS VPSHUFB controls and the GF2P8AFFINEQB matrices, kept in registers
+	// (loads, not the permutes, are what the S-box step runs out of first).
+	shuf         [5]VecPhysical
+	mulEF, mul5B VecPhysical
 }
 
 func (e *twofishEmit) xor(a, b, dst Op) {
@@ -280,8 +284,10 @@ func twofishECB(wide, enc bool) {
 	var regs []VecPhysical
 	if wide {
 		e.lanes, suffix = 16, "AVX512"
-		regs = []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12,
-			Z13, Z14, Z15, Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25}
+		regs = []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11,
+			Z12, Z13, Z14, Z15, Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23}
+		e.shuf = [5]VecPhysical{Z24, Z25, Z26, Z27, Z28}
+		e.mulEF, e.mul5B = Z29, Z30
 	} else {
 		regs = []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13}
 		e.gmask = regs[13]
@@ -316,6 +322,11 @@ func twofishECB(wide, enc bool) {
 				SHLQ(U8(1), RCX)
 			}
 		}
+		for c, r := range e.shuf {
+			VMOVDQU64(twofishConstM.Offset(cMDSShuf+64*c), r)
+		}
+		VPBROADCASTQ(twofishConstM.Offset(cMulEF), e.mulEF)
+		VPBROADCASTQ(twofishConstM.Offset(cMul5B), e.mul5B)
 	} else {
 		MOVL(U32(0xff), ECX)
 		VMOVD(ECX, e.ff.AsX())
@@ -330,7 +341,7 @@ func twofishECB(wide, enc bool) {
 	for gi := range groups {
 		g := &twofishGroup{free: append([]VecPhysical(nil), regs[6*gi:6*gi+6]...)}
 		if wide {
-			g.free = append([]VecPhysical(nil), regs[13*gi:13*gi+13]...)
+			g.free = append([]VecPhysical(nil), regs[12*gi:12*gi+12]...)
 			g.mask = []Op{K5, K6}[gi]
 		}
 		groups[gi] = g
@@ -565,7 +576,7 @@ func (e *twofishEmit) gVBMI(groups []*twofishGroup, arg func(i int) (Op, VecPhys
 	type tmp struct {
 		x           Op
 		dst         VecPhysical
-		t           [6]VecPhysical
+		t           [5]VecPhysical
 		half        [2]VecPhysical
 		y, mEF, m5B VecPhysical
 	}
@@ -580,7 +591,7 @@ func (e *twofishEmit) gVBMI(groups []*twofishGroup, arg func(i int) (Op, VecPhys
 	for h := 0; h < 2; h++ {
 		for i := range groups {
 			t := &ts[i]
-			r := [3]VecPhysical{t.t[3*h], t.t[3*h+1], t.t[3*h+2]}
+			r := [3]VecPhysical{t.t[h], t.t[h+1], t.t[h+2]}
 			for j := 0; j < 4; j++ {
 				dst := r[j%3]
 				if j == 3 {
@@ -599,20 +610,20 @@ func (e *twofishEmit) gVBMI(groups []*twofishGroup, arg func(i int) (Op, VecPhys
 	}
 	for i, g := range groups {
 		t := &ts[i]
-		t.y, t.mEF, t.m5B = t.t[1], t.t[2], t.t[4]
+		t.y, t.mEF, t.m5B = t.t[2], t.t[3], t.t[4]
 		VPBLENDMB(t.half[1], t.half[0], g.mask, t.y)
-		VGF2P8AFFINEQB_BCST(U8(0), twofishConstM.Offset(cMulEF), t.y, t.mEF)
-		VGF2P8AFFINEQB_BCST(U8(0), twofishConstM.Offset(cMul5B), t.y, t.m5B)
+		VGF2P8AFFINEQB(U8(0), e.mulEF, t.y, t.mEF)
+		VGF2P8AFFINEQB(U8(0), e.mul5B, t.y, t.m5B)
 	}
 	for i := range groups {
 		t := &ts[i]
-		a, b, c := t.dst, t.t[0], t.t[3]
-		VPSHUFB(twofishConstM.Offset(cMDSShuf), t.y, a)
-		VPSHUFB(twofishConstM.Offset(cMDSShuf+64), t.mEF, b)
-		VPSHUFB(twofishConstM.Offset(cMDSShuf+128), t.mEF, c)
+		a, b, c := t.dst, t.t[0], t.t[1]
+		VPSHUFB(e.shuf[0], t.y, a)
+		VPSHUFB(e.shuf[1], t.mEF, b)
+		VPSHUFB(e.shuf[2], t.mEF, c)
 		VPTERNLOGD(U8(0x96), c, b, a)
-		VPSHUFB(twofishConstM.Offset(cMDSShuf+192), t.m5B, b)
-		VPSHUFB(twofishConstM.Offset(cMDSShuf+256), t.m5B, c)
+		VPSHUFB(e.shuf[3], t.m5B, b)
+		VPSHUFB(e.shuf[4], t.m5B, c)
 		VPTERNLOGD(U8(0x96), c, b, a)
 	}
 	for i, g := range groups {
