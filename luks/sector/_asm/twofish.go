@@ -12,12 +12,18 @@ import (
 // Twofish with AVX2 (8 blocks per YMM register) and AVX-512 (16 per ZMM), in a file of its
 // own (twofish_amd64.s, generated with -twofish). Word j of every block of a lane group sits
 // in one register (a 4×4 transpose in every 128-bit lane after loading, and the same
-// transpose before storing); g is four VPGATHERDDs from the key-dependent S-boxes with the
-// MDS matrix folded in (twofishKey.s, 4 × 256 words at the key pointer, the 40 subkeys after
-// them at 4096). Two lane groups are interleaved instruction by instruction so that one's
-// gathers run while the other waits. The 16 rounds are unrolled without the Feistel swap:
-// round r takes g of words (0, 1) and updates (2, 3) when r is even, the other way round
-// when odd.
+// transpose before storing). With AVX2, g is four VPGATHERDDs from the key-dependent S-boxes
+// with the MDS matrix folded in (twofishKey.s, 4 × 256 words at the key pointer, the 40
+// subkeys after them at 4096); with AVX-512 it is byte lookups and GF(2⁸) products (gVBMI).
+// Two lane groups are interleaved instruction by instruction so that one's lookups run while
+// the other waits. The 16 rounds are unrolled without the Feistel swap: round r takes g of
+// words (0, 1) and updates (2, 3) when r is even, the other way round when odd.
+//
+// Register plan. AVX2: Y0–Y5 and Y6–Y11 the two groups (two words, the rest scratch: the two
+// words a round only updates live in stack slots), Y12 0xff in every dword, Y13 the gather
+// mask, Y14–Y15 scratch. AVX-512: Z0–Z11 and Z12–Z23 the groups (all four words), Z24–Z30 the
+// MDS constants, K1–K4 the byte-position masks, K5–K6 bit 7 of each group's indices. AX the
+// schedule, SI src, DI dst, BX blocks left.
 var twofishFlag = flag.Bool("twofish", false, "generate the Twofish assembly (twofish_amd64.s) instead of aesni_amd64.s")
 
 // twofishMain generates the Twofish file when -twofish is given and reports whether it did.
@@ -41,7 +47,7 @@ func twofishMain() bool {
 type twofishGroup struct {
 	word [4]Op
 	free []VecPhysical
-	mask Op // the gather mask (AVX-512: a K register)
+	mask Op // AVX-512: the K register for bit 7 of the S-box indices
 }
 
 func (g *twofishGroup) alloc() VecPhysical {
@@ -89,14 +95,6 @@ func (e *twofishEmit) and(a, b, dst Op) {
 	}
 }
 
-func (e *twofishEmit) or(a, b, dst Op) {
-	if e.wide {
-		VPORD(a, b, dst)
-	} else {
-		VPOR(a, b, dst)
-	}
-}
-
 func (e *twofishEmit) mov(src, dst Op) {
 	if e.wide {
 		VMOVDQU32(src, dst)
@@ -129,18 +127,15 @@ func (e *twofishEmit) byteIndex(x Op, j int, idx VecPhysical) {
 	}
 }
 
-func (e *twofishEmit) gather(g *twofishGroup, table int, idx, dst VecPhysical) {
+// gather sets dst to word idx of the S-box table with MDS (AVX2 only; the mask is all ones
+// before every gather, which clears it).
+func (e *twofishEmit) gather(table int, idx, dst VecPhysical) {
 	mem := Mem{Base: RAX, Index: idx, Scale: 4, Disp: 1024 * table}
-	if e.wide {
-		KXNORW(g.mask, g.mask, g.mask)
-		VPGATHERDD(mem, g.mask, dst)
-		return
-	}
 	VPCMPEQD(e.gmask, e.gmask, e.gmask)
 	VPGATHERDD(e.gmask, mem, dst)
 }
 
-// twofishRound emits round r (its subkeys K_{2r+8}, K_{2r+9}) on every group, encrypting or
+// round emits round rnd (its subkeys K_{2rnd+8}, K_{2rnd+9}) on every group, encrypting or
 // decrypting, interleaving the groups step by step.
 func (e *twofishEmit) round(groups []*twofishGroup, rnd int, enc bool) {
 	in, out := [2]int{0, 1}, [2]int{2, 3}
@@ -178,18 +173,18 @@ func (e *twofishEmit) round(groups []*twofishGroup, rnd int, enc bool) {
 		each(func(g *twofishGroup, r *regs) {
 			e.byteIndex(g.word[in[0]], j, r.idx)
 			if j == 0 {
-				e.gather(g, 0, r.idx, r.t0)
+				e.gather(0, r.idx, r.t0)
 			} else {
-				e.gather(g, j, r.idx, r.tmp)
+				e.gather(j, r.idx, r.tmp)
 				e.xor(r.tmp, r.t0, r.t0)
 			}
 		})
 		each(func(g *twofishGroup, r *regs) {
 			e.byteIndex(g.word[in[1]], (j+3)%4, r.idx)
 			if j == 0 {
-				e.gather(g, 0, r.idx, r.t1)
+				e.gather(0, r.idx, r.t1)
 			} else {
-				e.gather(g, j, r.idx, r.tmp)
+				e.gather(j, r.idx, r.tmp)
 				e.xor(r.tmp, r.t1, r.t1)
 			}
 		})
@@ -355,8 +350,7 @@ func twofishECB(wide, enc bool) {
 		inWord = [4]int{2, 3, 0, 1}
 	}
 	for gi, g := range groups {
-		// Load and transpose with the other group's registers (or this group's spares) as
-		// scratch.
+		// Load and transpose with the other group's free registers as scratch.
 		var r, t [4]VecPhysical
 		for j := range r {
 			r[j] = g.alloc()
