@@ -14,16 +14,16 @@ import (
 // in one register (a 4×4 transpose in every 128-bit lane after loading, and the same
 // transpose before storing). With AVX2, g is four VPGATHERDDs from the key-dependent S-boxes
 // with the MDS matrix folded in (twofishKey.s, 4 × 256 words at the key pointer, the 40
-// subkeys after them at 4096); with AVX-512 it is byte lookups and GF(2⁸) products (gVBMI).
+// subkeys after them at 4096); with AVX-512 it is byte lookups and GF(2⁸) products (g4).
 // Two lane groups are interleaved instruction by instruction so that one's lookups run while
 // the other waits. The 16 rounds are unrolled without the Feistel swap: round r takes g of
 // words (0, 1) and updates (2, 3) when r is even, the other way round when odd.
 //
 // Register plan. AVX2: Y0–Y5 and Y6–Y11 the two groups (two words, the rest scratch: the two
 // words a round only updates live in stack slots), Y12 0xff in every dword, Y13 the gather
-// mask, Y14–Y15 scratch. AVX-512: Z0–Z11 and Z12–Z23 the groups (all four words), Z24–Z30 the
-// MDS constants, K1–K4 the byte-position masks, K5–K6 bit 7 of each group's indices. AX the
-// schedule, SI src, DI dst, BX blocks left.
+// mask, Y14–Y15 scratch. AVX-512: Z0–Z11 and Z12–Z23 the groups (all four words, the rest
+// scratch for g4), Z24–Z27 g4's constants, K1–K4 bit 7 of the S-box indices. AX the schedule,
+// SI src, DI dst, BX blocks left.
 var twofishFlag = flag.Bool("twofish", false, "generate the Twofish assembly (twofish_amd64.s) instead of aesni_amd64.s")
 
 // twofishMain generates the Twofish file when -twofish is given and reports whether it did.
@@ -47,7 +47,6 @@ func twofishMain() bool {
 type twofishGroup struct {
 	word [4]Op
 	free []VecPhysical
-	mask Op // AVX-512: the K register for bit 7 of the S-box indices
 }
 
 func (g *twofishGroup) alloc() VecPhysical {
@@ -73,10 +72,8 @@ type twofishEmit struct {
 	gmask VecPhysical // AVX2's gather mask (all ones before every gather)
 	slots Mem         // AVX2: two 32-byte stack slots per group
 	spare []VecPhysical
-	// AVX-512: the MDS VPSHUFB controls and the GF2P8AFFINEQB matrices, kept in registers
-	// (loads, not the permutes, are what the S-box step runs out of first).
-	shuf         [5]VecPhysical
-	mulEF, mul5B VecPhysical
+	// AVX-512: the byte-transpose controls and the GF2P8AFFINEQB matrices.
+	byteT, byteTRol, mulEF, mul5B VecPhysical
 }
 
 func (e *twofishEmit) xor(a, b, dst Op) {
@@ -157,15 +154,21 @@ func (e *twofishEmit) round(groups []*twofishGroup, rnd int, enc bool) {
 		}
 	}
 	if e.wide {
-		e.gVBMI(groups, func(i int) (Op, VecPhysical) { return groups[i].word[in[0]], rs[i].t0 })
-		rolled := make([]VecPhysical, len(groups))
-		for i, g := range groups {
-			rolled[i] = g.alloc()
-			VPROLD(U8(8), g.word[in[1]], rolled[i])
+		var t []VecPhysical
+		for _, g := range groups {
+			for len(g.free) > 0 {
+				t = append(t, g.alloc())
+			}
 		}
-		e.gVBMI(groups, func(i int) (Op, VecPhysical) { return rolled[i], rs[i].t1 })
-		for i, g := range groups {
-			g.release(rolled[i])
+		if len(t) != 12 {
+			panic("twofish: g4 needs six free registers in each group")
+		}
+		g0, g1 := groups[0], groups[1]
+		e.g4([4]Op{g0.word[in[0]], g0.word[in[1]], g1.word[in[0]], g1.word[in[1]]},
+			[4]bool{false, true, false, true},
+			[4]VecPhysical{rs[0].t0, rs[0].t1, rs[1].t0, rs[1].t1}, t)
+		for i, r := range t {
+			groups[i/6].release(r)
 		}
 	}
 	// t0 = g(X), t1 = g(ROL(Y, 8)): byte j of ROL(Y, 8) is byte j−1 of Y.
@@ -281,8 +284,7 @@ func twofishECB(wide, enc bool) {
 		e.lanes, suffix = 16, "AVX512"
 		regs = []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11,
 			Z12, Z13, Z14, Z15, Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23}
-		e.shuf = [5]VecPhysical{Z24, Z25, Z26, Z27, Z28}
-		e.mulEF, e.mul5B = Z29, Z30
+		e.byteT, e.byteTRol, e.mulEF, e.mul5B = Z24, Z25, Z26, Z27
 	} else {
 		regs = []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13}
 		e.gmask = regs[13]
@@ -309,17 +311,8 @@ func twofishECB(wide, enc bool) {
 	Load(Param("src"), RSI)
 	Load(Param("n"), RBX)
 	if wide {
-		// K1…K4: byte j of every dword, the lanes the S-box s_j serves.
-		MOVQ(U64(0x1111111111111111), RCX)
-		for j, k := range twofishPosK {
-			KMOVQ(RCX, k)
-			if j < 3 {
-				SHLQ(U8(1), RCX)
-			}
-		}
-		for c, r := range e.shuf {
-			VMOVDQU64(twofishConstM.Offset(cMDSShuf+64*c), r)
-		}
+		VMOVDQU64(twofishConstM.Offset(cByteT), e.byteT)
+		VMOVDQU64(twofishConstM.Offset(cByteTRol), e.byteTRol)
 		VPBROADCASTQ(twofishConstM.Offset(cMulEF), e.mulEF)
 		VPBROADCASTQ(twofishConstM.Offset(cMul5B), e.mul5B)
 	} else {
@@ -337,7 +330,6 @@ func twofishECB(wide, enc bool) {
 		g := &twofishGroup{free: append([]VecPhysical(nil), regs[6*gi:6*gi+6]...)}
 		if wide {
 			g.free = append([]VecPhysical(nil), regs[12*gi:12*gi+12]...)
-			g.mask = []Op{K5, K6}[gi]
 		}
 		groups[gi] = g
 	}
@@ -437,31 +429,32 @@ func twofishECB(wide, enc bool) {
 		}
 	}
 	if wide {
-		// K5, K6 hold bit 7 of the last state bytes looked up.
-		KXORQ(K5, K5, K5)
-		KXORQ(K6, K6, K6)
+		// K1…K4 hold bit 7 of the last state bytes looked up.
+		for _, k := range []Op{K1, K2, K3, K4} {
+			KXORQ(k, k, k)
+		}
 	}
 	VZEROUPPER()
 	RET()
 }
 
 // The AVX-512 code looks the S-boxes up without gathers (Zen 4 gathers about one word per
-// cycle): VPERMT2B on the key's four 8-bit S-boxes s_j (twofishKey.b, at 4352), each a
-// 128-entry half per instruction with the lanes of byte position j as the mask, bit 7 of
-// the index choosing the half (VPBLENDMB); then the MDS matrix, whose entries are 01, EF
-// and 5B: GF2P8AFFINEQB multiplies every byte by EF and by 5B (GF(2⁸) modulo 0x169, a linear
-// map), and five VPSHUFBs move each product to the output bytes it serves.
+// cycle), four g inputs at once (X and ROL(Y, 8) of both groups): a VPSHUFB (4×4 byte
+// transpose in every 128-bit lane, with the rotation by 8 folded in for Y) and a 4×4 dword
+// transpose put byte j of all four inputs in register j; s_j (twofishKey.b, at 4352) is two
+// VPERMT2Bs of 128 entries on it, bit 7 of the index choosing between them (VPBLENDMB); the
+// MDS matrix, whose entries are 01, EF and 5B, is then GF2P8AFFINEQB products (multiplying
+// by a constant in GF(2⁸) modulo 0x169 is linear) XORed register by register; the same two
+// transposes, in reverse, bring the four results back to one word per lane.
 const (
 	twofishSboxOff = 4352
-	cMDSShuf       = 0   // five 64-byte VPSHUFB controls
-	cMulEF         = 320 // GF2P8AFFINEQB matrix of y ↦ EF·y
-	cMul5B         = 328
+	cByteT         = 0   // VPSHUFB control: the byte transpose
+	cByteTRol      = 64  // the same after a rotation left by 8 of every dword
+	cMulEF         = 128 // GF2P8AFFINEQB matrix of y ↦ EF·y
+	cMul5B         = 136
 )
 
-var (
-	twofishPosK   = []Op{K1, K2, K3, K4}
-	twofishConstM Mem
-)
+var twofishConstM Mem
 
 // twofishMDS is the specification's matrix (row i: output byte i).
 var twofishMDS = [4][4]byte{
@@ -502,127 +495,74 @@ func mulMatrix(c byte) uint64 {
 	return q
 }
 
-// mdsShuffles are the VPSHUFB selections (per dword: output byte i takes input byte sel[i],
-// −1 none) of y, EF·y, EF·y, 5B·y, 5B·y whose XOR is MDS·y.
-var mdsShuffles = func() (out [5][4]int) {
-	var picks [3][][4]int // by multiplier 01, EF, 5B
-	for mi, mul := range []byte{0x01, 0xEF, 0x5B} {
-		for {
-			var sel [4]int
-			any := false
-			for i := 0; i < 4; i++ {
-				sel[i] = -1
-			}
-			for i := 0; i < 4; i++ {
-				for j := 0; j < 4; j++ {
-					if twofishMDSUsed[i][j] || twofishMDS[i][j] != mul {
-						continue
-					}
-					twofishMDSUsed[i][j] = true
-					sel[i], any = j, true
-					break
-				}
-			}
-			if !any {
-				break
-			}
-			picks[mi] = append(picks[mi], sel)
-		}
-	}
-	n := 0
-	for _, p := range picks {
-		for _, sel := range p {
-			out[n] = sel
-			n++
-		}
-	}
-	if n != 5 || len(picks[0]) != 1 || len(picks[1]) != 2 || len(picks[2]) != 2 {
-		panic("twofish: unexpected MDS shuffle plan")
-	}
-	return out
-}()
-
-var twofishMDSUsed [4][4]bool
-
 func twofishConsts() {
 	twofishConstM = GLOBL("twofishconsts", RODATA|NOPTR)
-	for c, sel := range mdsShuffles {
+	// Output byte 4q+m of a lane is byte m of dword q: input byte 4m+q, or with the
+	// rotation, byte (q+3) mod 4 of dword m.
+	for c, rot := range []int{0, 3} {
 		for b := 0; b < 64; b += 8 {
-			var q uint64
+			var v uint64
 			for k := 0; k < 8; k++ {
-				pos := b + k // byte within the 64-byte control
-				d := pos % 16 / 4
-				v := uint64(0x80)
-				if s := sel[pos%4]; s >= 0 {
-					v = uint64(4*d + s)
-				}
-				q |= v << (8 * k)
+				o := (b + k) % 16
+				q, mm := o/4, o%4
+				v |= uint64(4*mm+(q+rot)%4) << (8 * k)
 			}
-			DATA(cMDSShuf+64*c+b, U64(q))
+			DATA(64*c+b, U64(v))
 		}
 	}
 	DATA(cMulEF, U64(mulMatrix(0xEF)))
 	DATA(cMul5B, U64(mulMatrix(0x5B)))
 }
 
-// gVBMI sets, for every group i, dst = g(x) with (x, dst) = arg(i), interleaving the groups.
-func (e *twofishEmit) gVBMI(groups []*twofishGroup, arg func(i int) (Op, VecPhysical)) {
-	type tmp struct {
-		x           Op
-		dst         VecPhysical
-		t           [5]VecPhysical
-		half        [2]VecPhysical
-		y, mEF, m5B VecPhysical
-	}
-	ts := make([]tmp, len(groups))
-	for i, g := range groups {
-		ts[i].x, ts[i].dst = arg(i)
-		for k := range ts[i].t {
-			ts[i].t[k] = g.alloc()
+// g4 sets dst[k] = g(in[k]), or g(ROL(in[k], 8)) where rol[k], through the 12 registers t.
+func (e *twofishEmit) g4(in [4]Op, rol [4]bool, dst [4]VecPhysical, t []VecPhysical) {
+	r := [4]VecPhysical{t[0], t[1], t[2], t[3]}
+	s := [4]VecPhysical{t[4], t[5], t[6], t[7]}
+	for k := range in {
+		ctl := e.byteT
+		if rol[k] {
+			ctl = e.byteTRol
 		}
-		VPMOVB2M(ts[i].x, g.mask)
+		VPSHUFB(ctl, in[k], r[k])
 	}
-	for h := 0; h < 2; h++ {
-		for i := range groups {
-			t := &ts[i]
-			r := [3]VecPhysical{t.t[h], t.t[h+1], t.t[h+2]}
-			for j := 0; j < 4; j++ {
-				dst := r[j%3]
-				if j == 3 {
-					dst = r[1]
-				}
-				tab := twofishSboxOff + 256*j + 128*h
-				VMOVDQU64(m(RAX, tab), dst)
-				VPERMT2B_Z(m(RAX, tab+64), t.x, twofishPosK[j], dst)
-				if j == 2 {
-					VPTERNLOGD(U8(0xFE), r[2], r[1], r[0]) // r0 | r1 | r2
-				}
-			}
-			VPORD(r[1], r[0], r[0])
-			t.half[h] = r[0]
+	e.transpose4(r, s)
+	masks := [4]Op{K1, K2, K3, K4}
+	// y_j = s_j(r[j]), two temporaries per byte position.
+	for j := 0; j < 4; j++ {
+		VPMOVB2M(r[j], masks[j])
+	}
+	for j := 0; j < 4; j++ {
+		lo, hi := t[4+j], t[8+j]
+		tab := twofishSboxOff + 256*j
+		VMOVDQU64(m(RAX, tab), lo)
+		VPERMT2B(m(RAX, tab+64), r[j], lo)
+		VMOVDQU64(m(RAX, tab+128), hi)
+		VPERMT2B(m(RAX, tab+192), r[j], hi)
+		VPBLENDMB(hi, lo, masks[j], r[j])
+	}
+	y := r
+	ef := [4]VecPhysical{t[4], t[5], t[6], t[7]}
+	fb := [4]VecPhysical{t[8], t[9], t[10], t[11]}
+	for j := 0; j < 4; j++ {
+		VGF2P8AFFINEQB(U8(0), e.mulEF, y[j], ef[j])
+		VGF2P8AFFINEQB(U8(0), e.mul5B, y[j], fb[j])
+	}
+	prod := func(j int, c byte) VecPhysical {
+		switch c {
+		case 0x01:
+			return y[j]
+		case 0xEF:
+			return ef[j]
 		}
+		return fb[j]
 	}
-	for i, g := range groups {
-		t := &ts[i]
-		t.y, t.mEF, t.m5B = t.t[2], t.t[3], t.t[4]
-		VPBLENDMB(t.half[1], t.half[0], g.mask, t.y)
-		VGF2P8AFFINEQB(U8(0), e.mulEF, t.y, t.mEF)
-		VGF2P8AFFINEQB(U8(0), e.mul5B, t.y, t.m5B)
+	for i := 0; i < 4; i++ {
+		row := twofishMDS[i]
+		VPXORD(prod(1, row[1]), prod(0, row[0]), dst[i])
+		VPTERNLOGD(U8(0x96), prod(3, row[3]), prod(2, row[2]), dst[i])
 	}
-	for i := range groups {
-		t := &ts[i]
-		a, b, c := t.dst, t.t[0], t.t[1]
-		VPSHUFB(e.shuf[0], t.y, a)
-		VPSHUFB(e.shuf[1], t.mEF, b)
-		VPSHUFB(e.shuf[2], t.mEF, c)
-		VPTERNLOGD(U8(0x96), c, b, a)
-		VPSHUFB(e.shuf[3], t.m5B, b)
-		VPSHUFB(e.shuf[4], t.m5B, c)
-		VPTERNLOGD(U8(0x96), c, b, a)
-	}
-	for i, g := range groups {
-		for _, r := range ts[i].t {
-			g.release(r)
-		}
+	e.transpose4(dst, s)
+	for k := range dst {
+		VPSHUFB(e.byteT, dst[k], dst[k])
 	}
 }
