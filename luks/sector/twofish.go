@@ -10,10 +10,11 @@ import (
 // Twofish with SIMD (AVX2, eight blocks per register; AVX-512, sixteen) needs the key
 // schedule in a form x/crypto/twofish does not export: the four key-dependent S-boxes with
 // the MDS matrix folded in (g(X) = s[0][X₀] ⊕ s[1][X₁] ⊕ s[2][X₂] ⊕ s[3][X₃], X_i the bytes
-// of X) and the 40 subkeys. twofishKey builds them from the specification (Schneier et al.,
-// "Twofish: A 128-Bit Block Cipher", 1998); the assembly looks the S-boxes up with
-// VPGATHERDD. x/crypto/twofish stays the portable cipher and the reference the SIMD code is
-// tested against.
+// of X), the same S-boxes as bytes before the matrix, and the 40 subkeys. twofishKey builds
+// them from the specification (Schneier et al., "Twofish: A 128-Bit Block Cipher", 1998):
+// the AVX2 code gathers words from s with VPGATHERDD, the AVX-512 code looks bytes up in b
+// with VPERMT2B and applies the matrix itself (_asm/twofish.go). x/crypto/twofish stays the
+// portable cipher and the reference the SIMD code is tested against.
 type twofishKey struct {
 	s [4][256]uint32 // offset 0: the assembly gathers from s[i] at 1024·i
 	k [40]uint32     // offset 4096: K0…K3 input whitening, K4…K7 output, K8… the rounds
