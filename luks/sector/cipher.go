@@ -28,6 +28,7 @@ type Cipher struct {
 	// cipher's subkeys, the same objects as block and tweak, held by concrete type so that
 	// calls on them keep their buffers on the stack.
 	sp, spTweak *serpentBlock
+	tf          *twofishKeys // Twofish with AVX2/AVX-512 (nil = portable)
 }
 
 // Implementations, best last; tests run each one available.
@@ -116,6 +117,11 @@ func newCipher(s Spec, key []byte, impl int) (*Cipher, error) {
 			c.spTweak = c.tweak.(*serpentBlock)
 		}
 	}
+	if s.Cipher == "twofish" && impl > implPortable {
+		if c.tf, err = newTwofishKeys(s, k); err != nil {
+			return nil, err
+		}
+	}
 	if useAESNI {
 		c.vaes = impl >= implVAES
 		if c.ni, err = newAESSchedule(dataKey); err != nil {
@@ -141,6 +147,9 @@ func newCipher(s Spec, key []byte, impl int) (*Cipher, error) {
 			c.niEssiv, err = newAESSchedule(salt)
 		} else {
 			c.essiv, err = newBlock(s.Cipher, salt)
+		}
+		if err == nil && c.tf != nil {
+			c.tf.essiv, err = newTwofishKey(salt)
 		}
 		clear(salt)
 		if err != nil {
@@ -217,6 +226,10 @@ func (c *Cipher) Wipe() {
 	}
 	c.block, c.tweak, c.essiv, c.lrw = nil, nil, nil, nil
 	c.sp, c.spTweak = nil, nil
+	if c.tf != nil {
+		c.tf.wipe()
+		c.tf = nil
+	}
 	c.ni, c.niTweak, c.niEssiv = nil, nil, nil
 }
 
@@ -252,6 +265,10 @@ func (c *Cipher) crypt(dst, src []byte, first uint64, enc bool) {
 	}
 	if c.sp != nil && (c.spec.Chain == "xts" || c.spec.Chain == "cbc" && !enc) {
 		c.cryptSerpent(dst, src, first, enc)
+		return
+	}
+	if c.tf != nil && (c.spec.Chain != "cbc" || !enc) {
+		c.cryptTwofish(dst, src, first, enc)
 		return
 	}
 	var iv [16]byte

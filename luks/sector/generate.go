@@ -5,3 +5,4 @@ package sector
 // git diff) fails on any difference. This file has no build constraint so that go generate
 // runs the generator on any platform and with any tags.
 //go:generate go -C _asm run . -out ../aesni_amd64.s -stubs ../aesni_amd64_decl.go -pkg sector
+//go:generate go -C _asm run . -twofish -out ../twofish_amd64.s -stubs ../twofish_amd64_decl.go -pkg sector

@@ -11,9 +11,10 @@ import (
 )
 
 // TestGeneratedAssemblyUpToDate runs the avo generator in _asm into a temporary directory and
-// requires its output to equal the committed aesni_amd64.s and aesni_amd64_decl.go byte for
-// byte: the .s file is only ever edited through the generator. It needs the go command and
-// the generator's modules (the module proxy or a warm module cache).
+// requires its output to equal the committed aesni_amd64.s and aesni_amd64_decl.go (and,
+// run with -twofish, twofish_amd64.s and twofish_amd64_decl.go) byte for byte: the .s files
+// are only ever edited through the generator. It needs the go command and the generator's
+// modules (the module proxy or a warm module cache).
 func TestGeneratedAssemblyUpToDate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the generator (go run); not in -short")
@@ -34,12 +35,17 @@ func TestGeneratedAssemblyUpToDate(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		testenv.Missing(t, "the avo generator's modules ("+err.Error()+": "+string(out)+")", "GOPROXY reachable or `cd luks/sector/_asm && go mod download`")
 	}
-	gen := exec.Command(filepath.Join(work, "gen"), "-out", "../aesni_amd64.s", "-stubs", "../aesni_amd64_decl.go", "-pkg", "sector")
-	gen.Dir = work
-	if out, err := gen.CombinedOutput(); err != nil {
-		t.Fatalf("generator: %v\n%s", err, out)
+	for _, args := range [][]string{
+		{"-out", "../aesni_amd64.s", "-stubs", "../aesni_amd64_decl.go", "-pkg", "sector"},
+		{"-twofish", "-out", "../twofish_amd64.s", "-stubs", "../twofish_amd64_decl.go", "-pkg", "sector"},
+	} {
+		gen := exec.Command(filepath.Join(work, "gen"), args...)
+		gen.Dir = work
+		if out, err := gen.CombinedOutput(); err != nil {
+			t.Fatalf("generator %v: %v\n%s", args, err, out)
+		}
 	}
-	for _, name := range []string{"aesni_amd64.s", "aesni_amd64_decl.go"} {
+	for _, name := range []string{"aesni_amd64.s", "aesni_amd64_decl.go", "twofish_amd64.s", "twofish_amd64_decl.go"} {
 		want, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)

@@ -647,6 +647,9 @@ func xtsPlain64AESNI(enc bool) {
 }
 
 func main() {
+	if twofishMain() {
+		return
+	}
 	ConstraintExpr("amd64,gc,!purego")
 	xexAESNI(true)
 	xexAESNI(false)

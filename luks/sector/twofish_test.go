@@ -1,0 +1,201 @@
+package sector
+
+import (
+	"encoding/hex"
+	"math/rand/v2"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+	//lint:ignore SA1019 the reference the SIMD Twofish is tested against.
+	"golang.org/x/crypto/twofish"
+)
+
+// The table schedule (newTwofishKey, which the assembly uses) against x/crypto/twofish, block
+// by block, on random keys of every size.
+func TestTwofishKeyAgainstXCrypto(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 2))
+	for _, kl := range []int{16, 24, 32} {
+		for range 20 {
+			key := make([]byte, kl)
+			for i := range key {
+				key[i] = byte(rng.Uint32())
+			}
+			ref, err := twofish.NewCipher(key)
+			require.NoError(t, err)
+			tk, err := newTwofishKey(key)
+			require.NoError(t, err)
+			var src, want, got [16]byte
+			for i := range src {
+				src[i] = byte(rng.Uint32())
+			}
+			ref.Encrypt(want[:], src[:])
+			tk.Encrypt(got[:], src[:])
+			require.Equal(t, want, got, "encrypt, %d-byte key", kl)
+			ref.Decrypt(want[:], src[:])
+			tk.Decrypt(got[:], src[:])
+			require.Equal(t, want, got, "decrypt, %d-byte key", kl)
+		}
+	}
+	for _, kl := range []int{0, 15, 20, 33} {
+		_, err := newTwofishKey(make([]byte, kl))
+		require.ErrorIs(t, err, ErrInvalidKeySize)
+	}
+}
+
+// twofishPaths runs f once per SIMD path this machine has, AVX-512 first, with
+// twofishUseAVX512 set accordingly (restored afterwards): the AVX2 code runs here too.
+func twofishPaths(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	if !haveTwofishAVX2 {
+		t.Skip("no AVX2 on this machine (or a purego build): x/crypto/twofish is what runs here")
+	}
+	defer func(old bool) { twofishUseAVX512 = old }(twofishUseAVX512)
+	paths := []bool{false}
+	if twofishUseAVX512 {
+		paths = []bool{true, false}
+	}
+	for _, wide := range paths {
+		twofishUseAVX512 = wide
+		name := "avx2"
+		if wide {
+			name = "avx512"
+		}
+		t.Run(name, f)
+	}
+}
+
+// The SIMD block code against x/crypto/twofish, block by block, for every key size, several
+// steps per call and in place.
+func TestTwofishSIMDAgainstXCrypto(t *testing.T) {
+	twofishPaths(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(13, 3))
+		for _, kl := range []int{16, 24, 32} {
+			key := make([]byte, kl)
+			for i := range key {
+				key[i] = byte(rng.Uint32())
+			}
+			ref, err := twofish.NewCipher(key)
+			require.NoError(t, err)
+			tk, err := newTwofishKey(key)
+			require.NoError(t, err)
+			for _, n := range []int{32, 64, 96} {
+				src := make([]byte, 16*n)
+				for i := range src {
+					src[i] = byte(rng.Uint32())
+				}
+				want := make([]byte, len(src))
+				wantDec := make([]byte, len(src))
+				for i := 0; i < len(src); i += 16 {
+					ref.Encrypt(want[i:i+16], src[i:i+16])
+					ref.Decrypt(wantDec[i:i+16], src[i:i+16])
+				}
+				got := make([]byte, len(src))
+				twofishBlocks(tk, &got[0], &src[0], n, true)
+				require.Equal(t, want, got, "encrypt key %d n %d", kl, n)
+				twofishBlocks(tk, &got[0], &src[0], n, false)
+				require.Equal(t, wantDec, got, "decrypt key %d n %d", kl, n)
+				copy(got, want)
+				twofishBlocks(tk, &got[0], &got[0], n, false)
+				require.Equal(t, src, got, "decrypt in place key %d n %d", kl, n)
+			}
+		}
+	})
+}
+
+// Every Twofish mode the SIMD code serves against the portable Cipher (x/crypto/twofish) on
+// random keys of each size, random run lengths (across the 32-sector IV batch) and random
+// sector numbers, in place and out of place, in both SIMD paths.
+func TestTwofishSIMDMatchesPortable(t *testing.T) {
+	twofishPaths(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(13, 4))
+		for _, spec := range []string{"twofish-xts-plain64", "twofish-cbc-plain64", "twofish-cbc-essiv:sha256",
+			"twofish-ecb", "twofish-xts-essiv:sha256", "twofish-cbc-plain", "twofish-xts-benbi"} {
+			name, mode, err := SplitSpec(spec)
+			require.NoError(t, err)
+			s, err := ParseSpec(name, mode)
+			require.NoError(t, err)
+			for _, bits := range []int{128, 192, 256} {
+				kl := bits / 8
+				if s.Chain == "xts" {
+					kl *= 2
+				}
+				key := make([]byte, kl)
+				for i := range key {
+					key[i] = byte(rng.Uint32())
+				}
+				ref, err := newCipher(s, key, implPortable)
+				require.NoError(t, err)
+				require.Nil(t, ref.tf)
+				c, err := newCipher(s, key, bestImpl())
+				require.NoError(t, err)
+				require.NotNil(t, c.tf, "%s: the SIMD schedule must be built", spec)
+				require.Equal(t, s.IV == "essiv", c.tf.essiv != nil)
+				for range 6 {
+					nsec := 1 + rng.IntN(70)
+					first := rng.Uint64()
+					if rng.IntN(2) == 0 {
+						first = uint64(rng.IntN(1 << 20))
+					}
+					pt := make([]byte, nsec*SectorSize)
+					for i := range pt {
+						pt[i] = byte(rng.Uint32())
+					}
+					want := make([]byte, len(pt))
+					ref.Encrypt(want, pt, first)
+					got := make([]byte, len(pt))
+					c.Encrypt(got, pt, first)
+					require.Equal(t, want, got, "%s %d-bit %d sectors from %d: encrypt", spec, bits, nsec, first)
+					ref.Decrypt(want, pt, first)
+					c.Decrypt(got, pt, first)
+					require.Equal(t, want, got, "%s %d-bit %d sectors from %d: decrypt", spec, bits, nsec, first)
+					c.Decrypt(pt, pt, first)
+					require.Equal(t, want, pt, "%s in-place decrypt", spec)
+				}
+			}
+		}
+	})
+}
+
+// The published vectors (the Twofish paper's 128-, 192- and 256-bit ECB results, as in
+// TestTwofishVectors) through each SIMD path: the block repeated over a sector, each copy
+// must come out as published, and back.
+func TestTwofishSIMDVectors(t *testing.T) {
+	twofishPaths(t, func(t *testing.T) {
+		for _, tc := range []struct{ key, pt, ct string }{
+			{"00000000000000000000000000000000", "00000000000000000000000000000000", "9f589f5cf6122c32b6bfec2f2ae8c35a"},
+			{"0123456789abcdeffedcba98765432100011223344556677", "00000000000000000000000000000000", "cfd1d2e5a9be9cdf501f13b892bd2248"},
+			{"0123456789abcdeffedcba987654321000112233445566778899aabbccddeeff", "00000000000000000000000000000000", "37527be0052334b89f0cfccae87cfa20"},
+			// The paper's 128-bit table, second and third steps (the plaintext is the
+			// previous ciphertext).
+			{"00000000000000000000000000000000", "9f589f5cf6122c32b6bfec2f2ae8c35a", "d491db16e7b1c39e86cb086b789f5419"},
+			{"9f589f5cf6122c32b6bfec2f2ae8c35a", "d491db16e7b1c39e86cb086b789f5419", "019f9809de1711858faac3a3ba20fbc3"},
+		} {
+			c, err := New("twofish", "ecb", unhex(t, tc.key))
+			require.NoError(t, err)
+			require.NotNil(t, c.tf)
+			pt := unhex(t, tc.pt)
+			buf := make([]byte, SectorSize)
+			for i := 0; i < SectorSize; i += 16 {
+				copy(buf[i:], pt)
+			}
+			c.Encrypt(buf, buf, 0)
+			for i := 0; i < SectorSize; i += 16 {
+				require.Equal(t, tc.ct, hex.EncodeToString(buf[i:i+16]), "key %s block %d", tc.key, i/16)
+			}
+			c.Decrypt(buf, buf, 0)
+			for i := 0; i < SectorSize; i += 16 {
+				require.Equal(t, pt, buf[i:i+16], "key %s block %d back", tc.key, i/16)
+			}
+		}
+	})
+}
+
+// The assembly addresses the schedule by fixed offsets (_asm/twofish.go): the S-box words at
+// 0, the subkeys at 4096, the byte S-boxes at 4352.
+func TestTwofishKeyLayout(t *testing.T) {
+	var k twofishKey
+	require.Equal(t, uintptr(0), unsafe.Offsetof(k.s))
+	require.Equal(t, uintptr(4096), unsafe.Offsetof(k.k))
+	require.Equal(t, uintptr(4352), unsafe.Offsetof(k.b))
+}
