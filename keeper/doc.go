@@ -78,8 +78,8 @@
 // # Rescue
 //
 // An instance that stays unreachable after a reboot while its console output ends at a
-// passphrase prompt (a crypttab line waiting for a human: the prompt is the last non-empty
-// line after the last kernel banner) is stuck. Rescue detaches the encrypted volume,
+// passphrase prompt (a crypttab line waiting for a human; consolekeys.StuckPrompt is the
+// rule, the same for Run and Rescue) is stuck. Rescue detaches the encrypted volume,
 // reboots, re-attaches and unlocks; Run does so on its own only for targets with
 // AutoRescue. Unreachable means several dials (RescueOptions.Probes, ProbeEvery) that all
 // got no TCP connection to the instance itself (ErrNoConnection): an sshd that answers but

@@ -2,15 +2,14 @@ package keeper
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
-	"regexp"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/cloudluks/cloudluks/keeper/consolekeys"
 )
 
 // Run serves every target until ctx ends, then closes its connections and returns
@@ -136,10 +135,6 @@ func (k *Keeper) hold(ctx context.Context, t *Target, c *sshConn) {
 	}
 }
 
-// Console texts of a boot waiting for a passphrase: systemd-cryptsetup's ask-password,
-// Debian's cryptroot (askpass) and dracut.
-var stuckPrompts = []string{"Please enter passphrase for disk", "Enter passphrase for"}
-
 // checkStuck reads the console of an unreachable instance and marks it stuck if the
 // current boot's output ends waiting at a passphrase prompt.
 func (k *Keeper) checkStuck(ctx context.Context, t *Target) {
@@ -162,44 +157,19 @@ func (k *Keeper) checkStuck(ctx context.Context, t *Target) {
 	}
 }
 
+// consoleStuck reads the instance's console through EC2 and applies consolekeys.StuckPrompt,
+// the one stuck-prompt rule Run and Rescue share.
 func (k *Keeper) consoleStuck(ctx context.Context, t *Target) (bool, error) {
 	out, err := k.opts.EC2.GetConsoleOutput(ctx, &ec2.GetConsoleOutputInput{InstanceId: aws.String(t.InstanceID), Latest: aws.Bool(true)})
 	if err != nil {
 		return false, err
 	}
-	raw, err := base64.StdEncoding.DecodeString(aws.ToString(out.Output))
+	text, err := consolekeys.Decode(aws.ToString(out.Output))
 	if err != nil {
 		return false, err
 	}
-	return consoleShowsPrompt(string(raw)), nil
+	return consolekeys.StuckPrompt(text) != nil, nil
 }
-
-// consoleShowsPrompt reports whether the last boot's output (after the last kernel
-// banner) ends waiting at a passphrase prompt: the prompt must be its last non-empty
-// line. A prompt this boot got past (answered, timed out, followed by "Reached target" or
-// a login prompt) is not stuck. Kernel messages (printk lines, "[   12.345678] …") that
-// arrive while the prompt waits are skipped: they are not the boot going on.
-func consoleShowsPrompt(text string) bool {
-	if i := strings.LastIndex(text, "Linux version "); i >= 0 {
-		text = text[i:]
-	}
-	lines := strings.FieldsFunc(text, func(r rune) bool { return r == '\n' || r == '\r' })
-	for i := len(lines) - 1; i >= 0; i-- {
-		l := strings.TrimSpace(lines[i])
-		if l == "" || printkLine.MatchString(l) {
-			continue
-		}
-		for _, p := range stuckPrompts {
-			if strings.Contains(l, p) {
-				return true
-			}
-		}
-		return false
-	}
-	return false
-}
-
-var printkLine = regexp.MustCompile(`^\[\s*\d+\.\d+\]`)
 
 // backoff doubles from min up to max; the comparison happens before the doubling, so it
 // never overflows whatever max is.
