@@ -61,7 +61,10 @@
 //	rows := k.Status()         // from another goroutine: for `keeper status`
 //
 // UnlockOnce makes a single pass over one target (dial, check, unlock) and returns a
-// Result; Run does it for every target and then keeps watching.
+// Result; Run does it for every target and then keeps watching. SetTargets changes the
+// set while Run serves it (tag groups resolved again): what the keeper remembers of a
+// target (boot ids unlocked, attempts, rate-limit window, last unlock, a stuck mark) is
+// filed under its instance ID and volume, kept while it stays and dropped when it goes.
 //
 // # Detection
 //

@@ -33,7 +33,10 @@
 // volume, a volume without a vault entry) is reported refused in the status and the rest of
 // the fleet is served. Every poll_interval, and at once on SIGHUP, `keeper run` re-reads the
 // vault if its file changed (so `keeper vault add|remove` takes effect) and resolves the tag
-// groups again; when the targets differ it restarts its engine for the new fleet.
+// groups again; when the targets differ its engine serves the new fleet in place: a target
+// that stays (the same instance and volume, even renamed by a retag) keeps its attempt
+// counts, the boot ids it unlocked, its rate-limit window and last unlock, and a target gone
+// is forgotten. An instance and volume matched by two targets is served by the first.
 //
 // EC2 is reached with the AWS SDK's configuration (profiles, AWS_REGION, credentials,
 // AWS_ENDPOINT_URL_EC2); the configuration's region setting wins.
