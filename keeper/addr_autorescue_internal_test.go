@@ -208,7 +208,8 @@ func (f *forceRecorder) fault(w http.ResponseWriter, r *http.Request, body []byt
 
 // An AutoRescue target whose sshd refuses TCP and whose console waits at a passphrase
 // prompt is rescued by Run on its own: detach (not forced), reboot, attach, unlock. The
-// target is renamed (SetTargets, as a
+// unreachability probe is Options.RescueProbes dials RescueProbeEvery apart: 2 dials 300 ms
+// apart here, not the default 3 dials 10 s apart. The target is renamed (SetTargets, as a
 // retag does) while the rescue waits for the reboot: the rescue is not cut short by it,
 // and finishes under the new name.
 func TestRunAutoRescues(t *testing.T) {
@@ -241,7 +242,7 @@ func TestRunAutoRescues(t *testing.T) {
 	}
 	var audit bytes.Buffer // read only after Run returned
 	k, err := New(Options{EC2: client, Secrets: &vault{m: map[string][]byte{volID: []byte(testPassphrase)}}, Audit: &audit,
-		DialTimeout: time.Second, PollEvery: 200 * time.Millisecond,
+		DialTimeout: time.Second, PollEvery: 200 * time.Millisecond, RescueProbes: 2, RescueProbeEvery: 300 * time.Millisecond,
 		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond}, []Target{tg})
 	require.NoError(t, err)
 	proxy.mu.Lock()
@@ -253,9 +254,10 @@ func TestRunAutoRescues(t *testing.T) {
 	go func() { done <- k.Run(rctx) }()
 
 	start := time.Now()
-	// The default rescue probes the instance 3 times 10 s apart before it detaches.
-	st := waitStatus(t, k, renamed.Name, 90*time.Second, func(s TargetStatus) bool { return s.State == StateUnlocked && s.BootID == newBoot })
-	t.Logf("stuck → rescued and unlocked: %v", time.Since(start).Round(time.Millisecond))
+	st := waitStatus(t, k, renamed.Name, 30*time.Second, func(s TargetStatus) bool { return s.State == StateUnlocked && s.BootID == newBoot })
+	took := time.Since(start)
+	t.Logf("stuck → rescued and unlocked: %v", took.Round(time.Millisecond))
+	require.Less(t, took, 2*DefaultRescueProbeEvery, "the default probes (3, 10 s apart) were used")
 	require.Equal(t, in.srv.Addr, st.Addr)
 	_, err = os.Stat(in.cfg.MappedFile)
 	require.NoError(t, err, "unlocked on the instance")
@@ -282,6 +284,9 @@ func TestRunAutoRescues(t *testing.T) {
 	log := audit.String()
 	require.Contains(t, log, `"step":"rescue-console","decision":"ok","detail":"unreachable, prompt on console: true, forced: false"`)
 	require.Contains(t, log, `"step":"rescue-reboot","decision":"ok"`)
+	require.Contains(t, log, `"step":"rescue-probe","decision":"ok","detail":"1 of 2: `)
+	require.Contains(t, log, `"step":"rescue-probe","decision":"ok","detail":"2 of 2: `)
+	require.NotContains(t, log, `of 3: `)
 	noSecrets(t, "the audit log", audit.Bytes(), in.vk)
 
 	vout, err := direct.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{volID}})

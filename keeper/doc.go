@@ -84,7 +84,8 @@
 // passphrase prompt (a crypttab line waiting for a human; consolekeys.StuckPrompt is the
 // rule, the same for Run and Rescue) is stuck. Rescue detaches the encrypted volume,
 // reboots, re-attaches and unlocks; Run does so on its own only for targets with
-// AutoRescue. Unreachable means several dials (RescueOptions.Probes, ProbeEvery) that all
+// AutoRescue. Unreachable means several dials (Options.RescueProbes, RescueProbeEvery:
+// 3, 10 s apart, unless set; RescueOptions.Probes, ProbeEvery for one call) that all
 // got no TCP connection to the instance itself (ErrNoConnection): an sshd that answers but
 // fails the handshake (ErrHandshake) or a dead jump host (ErrJumpHost) is not. A volume
 // mounted on a reachable instance is never detached, nor one this keeper last saw mapped

@@ -109,6 +109,11 @@ type Options struct {
 	RequestTimeout       time.Duration // one protocol exchange
 	ReconnectMin         time.Duration // reconnect backoff: first delay …
 	ReconnectMax         time.Duration // … and cap
+	// RescueProbes dials, RescueProbeEvery apart, must all fail to make a TCP connection
+	// before a rescue (Rescue, and Run's AutoRescue) counts the instance unreachable;
+	// RescueOptions.Probes and ProbeEvery override them for one call.
+	RescueProbes     int
+	RescueProbeEvery time.Duration
 
 	// Program is sent in the protocol's Hello, for the instance's logs ("" = "keeper").
 	Program string
@@ -138,6 +143,8 @@ func (o Options) withDefaults() Options {
 	defDur(&o.RequestTimeout, DefaultRequestTimeout)
 	defDur(&o.ReconnectMin, DefaultReconnectMin)
 	defDur(&o.ReconnectMax, DefaultReconnectMax)
+	defInt(&o.RescueProbes, DefaultRescueProbes)
+	defDur(&o.RescueProbeEvery, DefaultRescueProbeEvery)
 	if o.ReconnectMax < o.ReconnectMin {
 		o.ReconnectMax = o.ReconnectMin
 	}

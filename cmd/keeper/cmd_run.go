@@ -96,6 +96,7 @@ func (e *runEnv) keeper(ts []keeper.Target) (*keeper.Keeper, error) {
 		EC2: e.api, Secrets: e.v, Audit: e.audit, Program: program,
 		MaxAttemptsPerBoot: e.c.AttemptsPerBoot, Concurrency: e.c.Concurrency,
 		Keepalive: e.c.Keepalive.Duration, PollEvery: e.c.PollInterval.Duration,
+		RescueProbes: e.c.RescueProbes, RescueProbeEvery: e.c.RescueProbeInterval.Duration,
 	}, ts)
 }
 
