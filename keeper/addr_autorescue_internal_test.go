@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
 
@@ -206,7 +207,11 @@ func (f *forceRecorder) fault(w http.ResponseWriter, r *http.Request, body []byt
 }
 
 // An AutoRescue target whose sshd refuses TCP and whose console waits at a passphrase
-// prompt is rescued by Run on its own: detach (not forced), reboot, attach, unlock.
+// prompt is rescued by Run on its own: detach (not forced), reboot, attach, unlock. The
+// unreachability probe is Options.RescueProbes dials RescueProbeEvery apart: 2 dials 300 ms
+// apart here, not the default 3 dials 10 s apart. The target is renamed (SetTargets, as a
+// retag does) while the rescue waits for the reboot: the rescue is not cut short by it,
+// and finishes under the new name.
 func TestRunAutoRescues(t *testing.T) {
 	ctx := context.Background()
 	moto := awstest.StartMoto(t)
@@ -219,8 +224,13 @@ func TestRunAutoRescues(t *testing.T) {
 	in := newInstance(t, instID, volID)
 	in.srv.Stop() // nothing listens on its port: the boot waits at the prompt
 	const newBoot = "0b6e1f0a-5555-4222-8333-444455556666"
-	proxy.mu.Lock()
-	proxy.onReboot = func() {
+	tg := in.target()
+	tg.AutoRescue = true
+	renamed := tg
+	renamed.Name = "db/" + instID
+	var k *Keeper
+	onReboot := func() {
+		assert.NoError(t, k.SetTargets([]Target{renamed}), "retagged during the rescue")
 		// It boots again without its data volume, so without the prompt.
 		proxy.mu.Lock()
 		proxy.prompt = false
@@ -230,23 +240,24 @@ func TestRunAutoRescues(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		in.srv.Restart()
 	}
-	proxy.mu.Unlock()
-	tg := in.target()
-	tg.AutoRescue = true
 	var audit bytes.Buffer // read only after Run returned
 	k, err := New(Options{EC2: client, Secrets: &vault{m: map[string][]byte{volID: []byte(testPassphrase)}}, Audit: &audit,
-		DialTimeout: time.Second, PollEvery: 200 * time.Millisecond,
+		DialTimeout: time.Second, PollEvery: 200 * time.Millisecond, RescueProbes: 2, RescueProbeEvery: 300 * time.Millisecond,
 		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond}, []Target{tg})
 	require.NoError(t, err)
+	proxy.mu.Lock()
+	proxy.onReboot = onReboot // after k is set: the proxy reads it under its lock
+	proxy.mu.Unlock()
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- k.Run(rctx) }()
 
 	start := time.Now()
-	// The default rescue probes the instance 3 times 10 s apart before it detaches.
-	st := waitStatus(t, k, tg.Name, 90*time.Second, func(s TargetStatus) bool { return s.State == StateUnlocked && s.BootID == newBoot })
-	t.Logf("stuck → rescued and unlocked: %v", time.Since(start).Round(time.Millisecond))
+	st := waitStatus(t, k, renamed.Name, 30*time.Second, func(s TargetStatus) bool { return s.State == StateUnlocked && s.BootID == newBoot })
+	took := time.Since(start)
+	t.Logf("stuck → rescued and unlocked: %v", took.Round(time.Millisecond))
+	require.Less(t, took, 2*DefaultRescueProbeEvery, "the default probes (3, 10 s apart) were used")
 	require.Equal(t, in.srv.Addr, st.Addr)
 	_, err = os.Stat(in.cfg.MappedFile)
 	require.NoError(t, err, "unlocked on the instance")
@@ -273,6 +284,9 @@ func TestRunAutoRescues(t *testing.T) {
 	log := audit.String()
 	require.Contains(t, log, `"step":"rescue-console","decision":"ok","detail":"unreachable, prompt on console: true, forced: false"`)
 	require.Contains(t, log, `"step":"rescue-reboot","decision":"ok"`)
+	require.Contains(t, log, `"step":"rescue-probe","decision":"ok","detail":"1 of 2: `)
+	require.Contains(t, log, `"step":"rescue-probe","decision":"ok","detail":"2 of 2: `)
+	require.NotContains(t, log, `of 3: `)
 	noSecrets(t, "the audit log", audit.Bytes(), in.vk)
 
 	vout, err := direct.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{volID}})

@@ -61,7 +61,10 @@
 //	rows := k.Status()         // from another goroutine: for `keeper status`
 //
 // UnlockOnce makes a single pass over one target (dial, check, unlock) and returns a
-// Result; Run does it for every target and then keeps watching.
+// Result; Run does it for every target and then keeps watching. SetTargets changes the
+// set while Run serves it (tag groups resolved again): what the keeper remembers of a
+// target (boot ids unlocked, attempts, rate-limit window, last unlock, a stuck mark) is
+// filed under its instance ID and volume, kept while it stays and dropped when it goes.
 //
 // # Detection
 //
@@ -78,10 +81,11 @@
 // # Rescue
 //
 // An instance that stays unreachable after a reboot while its console output ends at a
-// passphrase prompt (a crypttab line waiting for a human: the prompt is the last non-empty
-// line after the last kernel banner) is stuck. Rescue detaches the encrypted volume,
+// passphrase prompt (a crypttab line waiting for a human; consolekeys.StuckPrompt is the
+// rule, the same for Run and Rescue) is stuck. Rescue detaches the encrypted volume,
 // reboots, re-attaches and unlocks; Run does so on its own only for targets with
-// AutoRescue. Unreachable means several dials (RescueOptions.Probes, ProbeEvery) that all
+// AutoRescue. Unreachable means several dials (Options.RescueProbes, RescueProbeEvery:
+// 3, 10 s apart, unless set; RescueOptions.Probes, ProbeEvery for one call) that all
 // got no TCP connection to the instance itself (ErrNoConnection): an sshd that answers but
 // fails the handshake (ErrHandshake) or a dead jump host (ErrJumpHost) is not. A volume
 // mounted on a reachable instance is never detached, nor one this keeper last saw mapped

@@ -40,8 +40,8 @@ type targetState struct {
 // UnlockOnce makes one pass over t: check EC2, dial, check the instance, and unlock if
 // needed. A refusal returns a Result with OutcomeRefused and an error matching ErrRefused
 // and the check's sentinel; an instance already unlocked returns OutcomeAlreadyUnlocked
-// and no error. t need not be one of the targets given to New; the keeper remembers the
-// boot ids and attempts of every target by its name either way.
+// and no error. t need not be one of the targets served; the keeper remembers the boot ids
+// and attempts of every target by its instance ID and volume either way.
 func (k *Keeper) UnlockOnce(ctx context.Context, t Target) (Result, error) {
 	if err := k.validate(&t); err != nil {
 		return Result{Target: t.label(), Outcome: OutcomeFailed, Reason: err.Error()}, err
@@ -512,14 +512,16 @@ func (k *Keeper) lastMapped(t *Target) string {
 	return k.stateOf(t).mapped
 }
 
-// stateOf returns the memory of t, creating it for a target New was not given; k.mu held.
+// stateOf returns the memory of t, creating it for a target not among the targets; its
+// status row takes t's current name. k.mu held.
 func (k *Keeper) stateOf(t *Target) *targetState {
-	s, ok := k.state[t.label()]
+	s, ok := k.state[t.key()]
 	if !ok {
-		s = &targetState{status: TargetStatus{Name: t.label(), InstanceID: t.InstanceID, VolumeID: t.VolumeID, State: StateUnknown},
+		s = &targetState{status: TargetStatus{InstanceID: t.InstanceID, VolumeID: t.VolumeID, State: StateUnknown},
 			attempts: map[string]int{}}
-		k.state[t.label()] = s
+		k.state[t.key()] = s
 	}
+	s.status.Name = t.label()
 	return s
 }
 

@@ -109,6 +109,11 @@ type Options struct {
 	RequestTimeout       time.Duration // one protocol exchange
 	ReconnectMin         time.Duration // reconnect backoff: first delay …
 	ReconnectMax         time.Duration // … and cap
+	// RescueProbes dials, RescueProbeEvery apart, must all fail to make a TCP connection
+	// before a rescue (Rescue, and Run's AutoRescue) counts the instance unreachable;
+	// RescueOptions.Probes and ProbeEvery override them for one call.
+	RescueProbes     int
+	RescueProbeEvery time.Duration
 
 	// Program is sent in the protocol's Hello, for the instance's logs ("" = "keeper").
 	Program string
@@ -138,6 +143,8 @@ func (o Options) withDefaults() Options {
 	defDur(&o.RequestTimeout, DefaultRequestTimeout)
 	defDur(&o.ReconnectMin, DefaultReconnectMin)
 	defDur(&o.ReconnectMax, DefaultReconnectMax)
+	defInt(&o.RescueProbes, DefaultRescueProbes)
+	defDur(&o.RescueProbeEvery, DefaultRescueProbeEvery)
 	if o.ReconnectMax < o.ReconnectMin {
 		o.ReconnectMax = o.ReconnectMin
 	}
@@ -153,15 +160,18 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Keeper serves a fixed set of targets. Its methods are safe for concurrent use.
+// Keeper serves a set of targets, which SetTargets may change while Run serves them. Its
+// methods are safe for concurrent use.
 type Keeper struct {
-	opts    Options
-	targets []Target
-	audit   *auditLog
-	sem     chan struct{}
+	opts  Options
+	audit *auditLog
+	sem   chan struct{}
 
-	mu    sync.Mutex
-	state map[string]*targetState // by Target.label()
+	mu      sync.Mutex
+	targets []Target
+	state   map[string]*targetState // by Target.key(): instance ID and volume
+	// changed is closed (and replaced) by SetTargets, to wake every Run.
+	changed chan struct{}
 }
 
 // New validates opts and targets and returns a Keeper; it dials nothing.
@@ -174,26 +184,81 @@ func New(opts Options, targets []Target) (*Keeper, error) {
 		return nil, fmt.Errorf("keeper: Options.EC2 is nil and NoEC2 is not set: %w", ErrInvalid)
 	}
 	k := &Keeper{
-		opts:  opts,
-		audit: newAuditLog(opts.Audit, opts.Now),
-		sem:   make(chan struct{}, opts.Concurrency),
-		state: make(map[string]*targetState),
+		opts:    opts,
+		audit:   newAuditLog(opts.Audit, opts.Now),
+		sem:     make(chan struct{}, opts.Concurrency),
+		state:   make(map[string]*targetState),
+		changed: make(chan struct{}),
 	}
-	for i := range targets {
-		t := targets[i]
-		if err := k.validate(&t); err != nil {
-			return nil, err
-		}
-		if _, dup := k.state[t.label()]; dup {
-			return nil, fmt.Errorf("keeper: target %q listed twice: %w", t.label(), ErrInvalid)
-		}
-		k.targets = append(k.targets, t)
-		k.state[t.label()] = &targetState{status: TargetStatus{
-			Name: t.label(), InstanceID: t.InstanceID, VolumeID: t.VolumeID, State: StateUnknown,
-		}, attempts: map[string]int{}}
+	if err := k.setTargets(targets, false); err != nil {
+		return nil, err
 	}
 	return k, nil
 }
+
+// SetTargets replaces the set of targets served, in place: a running Run starts serving
+// the new ones, stops serving (and closes the connections of) the ones gone, and
+// restarts a target whose settings changed. What the keeper remembers of a target (the
+// boot ids unlocked, the attempts per boot, the rate-limit window, the last unlock, a
+// stuck mark, its status row) is kept for every target that stays, matched by instance
+// ID and volume, whatever its name now (a tag group renamed, an instance retagged into
+// another group); the memory of a target gone is dropped, so one that comes back later
+// starts afresh. The targets are all validated first: on an error nothing changes.
+func (k *Keeper) SetTargets(targets []Target) error { return k.setTargets(targets, true) }
+
+// setTargets is SetTargets; audit says whether the changes go to the audit log (not for
+// New's first set).
+func (k *Keeper) setTargets(targets []Target, audit bool) error {
+	next := make([]Target, 0, len(targets))
+	names, keys := map[string]bool{}, map[string]bool{}
+	for i := range targets {
+		t := targets[i]
+		if err := k.validate(&t); err != nil {
+			return err
+		}
+		if names[t.label()] {
+			return fmt.Errorf("keeper: target %q listed twice: %w", t.label(), ErrInvalid)
+		}
+		if keys[t.key()] {
+			return fmt.Errorf("keeper: target %q: %s listed twice: %w", t.label(), t.key(), ErrInvalid)
+		}
+		names[t.label()], keys[t.key()] = true, true
+		next = append(next, t)
+	}
+	var added, dropped []TargetStatus
+	k.mu.Lock()
+	for key, s := range k.state {
+		if !keys[key] {
+			delete(k.state, key)
+			dropped = append(dropped, s.status)
+		}
+	}
+	for i := range next {
+		_, ok := k.state[next[i].key()]
+		s := k.stateOf(&next[i]) // creates the new ones, renames the others
+		if !ok {
+			added = append(added, s.status)
+		}
+	}
+	k.targets = next
+	close(k.changed)
+	k.changed = make(chan struct{})
+	k.mu.Unlock()
+	if !audit {
+		return nil
+	}
+	for _, s := range dropped {
+		k.audit.log(auditEntry{Target: s.Name, Instance: s.InstanceID, Volume: s.VolumeID, Step: "targets", Decision: "dropped", Detail: "no longer served; its state forgotten"})
+	}
+	for _, s := range added {
+		k.audit.log(auditEntry{Target: s.Name, Instance: s.InstanceID, Volume: s.VolumeID, Step: "targets", Decision: "added"})
+	}
+	return nil
+}
+
+// key is what the keeper's memory of a target is filed under: the same instance and
+// volume are the same target, whatever the configuration calls them.
+func (t *Target) key() string { return t.InstanceID + "/" + t.VolumeID }
 
 // label is the target's name in status, audit and errors.
 func (t *Target) label() string {
@@ -247,5 +312,9 @@ func validateSSH(c *SSHConfig, noEC2 bool, depth int) error {
 	return nil
 }
 
-// Targets returns the targets the keeper serves, in the order given to New.
-func (k *Keeper) Targets() []Target { return append([]Target(nil), k.targets...) }
+// Targets returns the targets the keeper serves, in the order given to New or SetTargets.
+func (k *Keeper) Targets() []Target {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]Target(nil), k.targets...)
+}

@@ -17,8 +17,9 @@ import (
 // up to minutes on a busy region.
 const DefaultRescueTimeout = 15 * time.Minute
 
-// Rescue's unreachability probe: this many dials, this far apart, must all find no TCP
-// connection. One failed dial is a dropped packet, a restarting sshd, a busy jump host.
+// Rescue's unreachability probe, the defaults of Options.RescueProbes and
+// RescueProbeEvery: this many dials, this far apart, must all find no TCP connection. One
+// failed dial is a dropped packet, a restarting sshd, a busy jump host.
 const (
 	DefaultRescueProbes     = 3
 	DefaultRescueProbeEvery = 10 * time.Second
@@ -37,7 +38,8 @@ type RescueOptions struct {
 	// Wait overrides the EC2 wait policies of the detach and the attach.
 	Wait ebs.WaitOptions
 	// Probes and ProbeEvery: how many dials, how far apart, must all fail to connect at
-	// the TCP level before the instance counts as unreachable (0 = the defaults above).
+	// the TCP level before the instance counts as unreachable (0 = Options.RescueProbes
+	// and RescueProbeEvery).
 	Probes     int
 	ProbeEvery time.Duration
 }
@@ -113,10 +115,10 @@ func (k *Keeper) Rescue(ctx context.Context, t Target, opts RescueOptions) (Resu
 		// failure to reach the instance itself counts, several times over: an sshd that
 		// answers but fails the handshake, or a dead jump host, says nothing about the volume.
 		if opts.Probes <= 0 {
-			opts.Probes = DefaultRescueProbes
+			opts.Probes = k.opts.RescueProbes
 		}
 		if opts.ProbeEvery <= 0 {
-			opts.ProbeEvery = DefaultRescueProbeEvery
+			opts.ProbeEvery = k.opts.RescueProbeEvery
 		}
 		for i := 0; i < opts.Probes; i++ {
 			if i > 0 {

@@ -2,15 +2,15 @@ package keeper
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
-	"regexp"
-	"strings"
-	"sync"
+	"reflect"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/cloudluks/cloudluks/keeper/consolekeys"
 )
 
 // Run serves every target until ctx ends, then closes its connections and returns
@@ -22,20 +22,93 @@ import (
 // state is checked again (a stop, a detach, a new address after a stop/start) and the
 // instance is asked for its state over the open connection. An instance that stays
 // unreachable while EC2 runs it has its console read: a passphrase prompt there marks it
-// stuck (and, for AutoRescue targets, has it rescued).
+// stuck (and, for AutoRescue targets, has it rescued). SetTargets while Run runs changes
+// what it serves without a restart (see SetTargets).
 func (k *Keeper) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	for i := range k.targets {
-		t := k.targets[i]
-		wg.Go(func() { k.watch(ctx, &t) })
+	type watcher struct {
+		t      Target
+		cancel context.CancelFunc
+		done   chan struct{}
 	}
-	wg.Wait()
-	<-ctx.Done() // with no targets, Run still serves (nothing) until ctx ends
-	return ctx.Err()
+	// A watcher being replaced (its target changed or dropped) is waited for before its
+	// key gets a new one, and without holding up the others: a rescue it runs is finished
+	// first (see watch).
+	watchers, stopping := map[string]*watcher{}, map[string]*watcher{}
+	exited, quit := make(chan string), make(chan struct{})
+	defer func() {
+		close(quit)
+		for _, w := range watchers {
+			w.cancel()
+		}
+		for _, w := range watchers {
+			<-w.done
+		}
+		for _, w := range stopping {
+			<-w.done
+		}
+	}()
+	for {
+		k.mu.Lock()
+		targets, changed := slices.Clone(k.targets), k.changed
+		k.mu.Unlock()
+		want := map[string]Target{}
+		for _, t := range targets {
+			want[t.key()] = t
+		}
+		for key, w := range watchers {
+			if t, ok := want[key]; ok && reflect.DeepEqual(t, w.t) {
+				continue
+			}
+			w.cancel()
+			delete(watchers, key)
+			stopping[key] = w
+			go func() {
+				<-w.done
+				select {
+				case exited <- key:
+				case <-quit:
+				}
+			}()
+		}
+		for _, t := range targets {
+			key := t.key()
+			if watchers[key] != nil || stopping[key] != nil {
+				continue
+			}
+			wctx, cancel := context.WithCancel(ctx)
+			w := &watcher{t: t, cancel: cancel, done: make(chan struct{})}
+			watchers[key] = w
+			go func() {
+				defer close(w.done)
+				k.watch(wctx, ctx, &w.t)
+			}()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		case key := <-exited:
+			delete(stopping, key)
+			// A pass under way when SetTargets dropped the target may have filed its
+			// memory again: it is gone for good now.
+			k.forgetIfGone(key)
+		}
+	}
 }
 
-// watch is Run's loop for one target.
-func (k *Keeper) watch(ctx context.Context, t *Target) {
+// forgetIfGone drops the memory filed under key unless a target has it.
+func (k *Keeper) forgetIfGone(key string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !slices.ContainsFunc(k.targets, func(t Target) bool { return t.key() == key }) {
+		delete(k.state, key)
+	}
+}
+
+// watch is Run's loop for one target, until ctx ends. A rescue it starts runs under
+// runCtx (Run's own) instead: a rescue stopped between its detach and its attach, because
+// SetTargets changed or dropped the target, would leave the volume detached.
+func (k *Keeper) watch(ctx, runCtx context.Context, t *Target) {
 	back := &backoff{min: k.opts.ReconnectMin, max: k.opts.ReconnectMax}
 	var lastConsole time.Time
 	for ctx.Err() == nil {
@@ -46,7 +119,7 @@ func (k *Keeper) watch(ctx context.Context, t *Target) {
 			}
 			if errors.Is(err, ErrNoConnection) && !errors.Is(err, ErrJumpHost) && !k.opts.NoEC2 && k.opts.Now().Sub(lastConsole) >= k.opts.PollEvery {
 				lastConsole = k.opts.Now()
-				k.checkStuck(ctx, t)
+				k.checkStuck(ctx, runCtx, t)
 			}
 			if sleepCtx(ctx, back.next()) != nil {
 				return
@@ -136,13 +209,9 @@ func (k *Keeper) hold(ctx context.Context, t *Target, c *sshConn) {
 	}
 }
 
-// Console texts of a boot waiting for a passphrase: systemd-cryptsetup's ask-password,
-// Debian's cryptroot (askpass) and dracut.
-var stuckPrompts = []string{"Please enter passphrase for disk", "Enter passphrase for"}
-
 // checkStuck reads the console of an unreachable instance and marks it stuck if the
 // current boot's output ends waiting at a passphrase prompt.
-func (k *Keeper) checkStuck(ctx context.Context, t *Target) {
+func (k *Keeper) checkStuck(ctx, runCtx context.Context, t *Target) {
 	stuck, err := k.consoleStuck(ctx, t)
 	if err != nil {
 		k.decide(t, "", "console", "error", err.Error())
@@ -158,48 +227,23 @@ func (k *Keeper) checkStuck(ctx context.Context, t *Target) {
 	s.stuck = true
 	k.mu.Unlock()
 	if t.AutoRescue {
-		_, _ = k.Rescue(ctx, *t, RescueOptions{})
+		_, _ = k.Rescue(runCtx, *t, RescueOptions{})
 	}
 }
 
+// consoleStuck reads the instance's console through EC2 and applies consolekeys.StuckPrompt,
+// the one stuck-prompt rule Run and Rescue share.
 func (k *Keeper) consoleStuck(ctx context.Context, t *Target) (bool, error) {
 	out, err := k.opts.EC2.GetConsoleOutput(ctx, &ec2.GetConsoleOutputInput{InstanceId: aws.String(t.InstanceID), Latest: aws.Bool(true)})
 	if err != nil {
 		return false, err
 	}
-	raw, err := base64.StdEncoding.DecodeString(aws.ToString(out.Output))
+	text, err := consolekeys.Decode(aws.ToString(out.Output))
 	if err != nil {
 		return false, err
 	}
-	return consoleShowsPrompt(string(raw)), nil
+	return consolekeys.StuckPrompt(text) != nil, nil
 }
-
-// consoleShowsPrompt reports whether the last boot's output (after the last kernel
-// banner) ends waiting at a passphrase prompt: the prompt must be its last non-empty
-// line. A prompt this boot got past (answered, timed out, followed by "Reached target" or
-// a login prompt) is not stuck. Kernel messages (printk lines, "[   12.345678] …") that
-// arrive while the prompt waits are skipped: they are not the boot going on.
-func consoleShowsPrompt(text string) bool {
-	if i := strings.LastIndex(text, "Linux version "); i >= 0 {
-		text = text[i:]
-	}
-	lines := strings.FieldsFunc(text, func(r rune) bool { return r == '\n' || r == '\r' })
-	for i := len(lines) - 1; i >= 0; i-- {
-		l := strings.TrimSpace(lines[i])
-		if l == "" || printkLine.MatchString(l) {
-			continue
-		}
-		for _, p := range stuckPrompts {
-			if strings.Contains(l, p) {
-				return true
-			}
-		}
-		return false
-	}
-	return false
-}
-
-var printkLine = regexp.MustCompile(`^\[\s*\d+\.\d+\]`)
 
 // backoff doubles from min up to max; the comparison happens before the doubling, so it
 // never overflows whatever max is.

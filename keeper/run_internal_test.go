@@ -38,25 +38,6 @@ func TestBackoffNeverOverflows(t *testing.T) {
 	require.Equal(t, time.Second, b.next())
 }
 
-func TestConsoleShowsPrompt(t *testing.T) {
-	for text, want := range map[string]bool{
-		"[  OK  ] Reached target Basic System.\nPlease enter passphrase for disk data (data)!": true,
-		"Begin: Loading essential drivers ... done.\nEnter passphrase for /dev/nvme1n1:":       true,
-		// An earlier boot asked, a later one came up: not stuck.
-		"Linux version 6.1\nPlease enter passphrase for disk data\nLinux version 6.1\nlogin:": false,
-		"Linux version 6.1\nCloud-init v. 23 finished":                                        false,
-		// This boot asked and got past it: answered or timed out, then came up.
-		"[    0.000000] Linux version 6.1.0-13-cloud-amd64\nPlease enter passphrase for disk data (data):\n" +
-			"[  OK  ] Finished systemd-cryptsetup@data.service\n[  OK  ] Reached target multi-user.target\n\nweb-1 login: ": false,
-		"Linux version 6.1\nPlease enter passphrase for disk data (data): \n[  OK  ] Reached target Local File Systems.\n": false,
-		// Kernel messages while the prompt waits do not end the wait.
-		"Linux version 6.1\nPlease enter passphrase for disk data (data): \n[   12.345678] random: crng init done\n\n": true,
-		"": false,
-	} {
-		require.Equal(t, want, consoleShowsPrompt(text), "%q", text)
-	}
-}
-
 // waitStatus polls k.Status() for the target until ok holds.
 func waitStatus(t *testing.T, k *Keeper, name string, within time.Duration, ok func(TargetStatus) bool) TargetStatus {
 	t.Helper()

@@ -96,6 +96,7 @@ func (e *runEnv) keeper(ts []keeper.Target) (*keeper.Keeper, error) {
 		EC2: e.api, Secrets: e.v, Audit: e.audit, Program: program,
 		MaxAttemptsPerBoot: e.c.AttemptsPerBoot, Concurrency: e.c.Concurrency,
 		Keepalive: e.c.Keepalive.Duration, PollEvery: e.c.PollInterval.Duration,
+		RescueProbes: e.c.RescueProbes, RescueProbeEvery: e.c.RescueProbeInterval.Duration,
 	}, ts)
 }
 
@@ -149,11 +150,11 @@ func cmdRun(a *app, args []string) error {
 		}
 		return failed
 	}
-	// Tag groups change (instances launched, terminated, scaled to zero): they are resolved
-	// again every poll_interval, and when the fleet differs the engine is made anew for it
-	// (its public API takes the targets at New). A new engine starts with fresh per-target
-	// state; the instances' own guard makes a second unlock of a mapped volume harmless.
-	// SIGHUP does the same at once (after `keeper vault add|remove`).
+	// Tag groups change (instances launched, terminated, retagged, scaled to zero): they are
+	// resolved again every poll_interval, and when the fleet differs the running engine is
+	// given the new set in place (SetTargets): the targets that stay keep what the engine
+	// knows of them (attempts, boot ids unlocked, rate-limit window, last unlock). SIGHUP
+	// does the same at once (after `keeper vault add|remove`).
 	resolveEvery := time.NewTicker(e.c.PollInterval.Duration)
 	defer resolveEvery.Stop()
 	tick := time.NewTicker(statusEvery)
@@ -174,42 +175,34 @@ func cmdRun(a *app, args []string) error {
 			}
 		}
 	}()
-	for {
-		nts, err := a.serve(e, ts, &probs, again, tick.C)
-		if err != nil || nts == nil {
-			return err
-		}
-		ts = nts
-	}
+	return a.serve(e, ts, probs, again, tick.C)
 }
 
-// serve runs one engine for ts until a.ctx ends (nil, nil), it fails, or the fleet changes
-// (the new targets).
-func (a *app) serve(e *runEnv, ts []keeper.Target, probs *[]problem, resolveEvery, tick <-chan time.Time) ([]keeper.Target, error) {
+// serve runs one engine until a.ctx ends (nil) or it fails; each resolveEvery it resolves
+// the fleet again and hands the engine the targets when they changed.
+func (a *app) serve(e *runEnv, ts []keeper.Target, probs []problem, resolveEvery, tick <-chan time.Time) error {
 	k, err := e.keeper(ts)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	fmt.Fprintf(a.stderr, "%s: serving %d target(s); status in %s\n", program, len(ts), e.c.StatusFile)
-	ctx, cancel := context.WithCancel(a.ctx)
-	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- k.Run(ctx) }()
+	go func() { done <- k.Run(a.ctx) }()
 	var last []byte
 	for {
 		select {
 		case err := <-done:
-			_ = writeStatus(e.c.StatusFile, statusRows(k, *probs))
+			_ = writeStatus(e.c.StatusFile, statusRows(k, probs))
 			if errors.Is(err, context.Canceled) || a.ctx.Err() != nil {
 				fmt.Fprintf(a.stderr, "%s: stopped\n", program)
-				return nil, nil
+				return nil
 			}
 			if err == nil {
 				err = errors.New("the engine stopped")
 			}
-			return nil, err
+			return err
 		case <-tick:
-			rows := statusRows(k, *probs)
+			rows := statusRows(k, probs)
 			var b bytes.Buffer
 			_ = keeper.WriteStatusJSON(&b, rows)
 			if !bytes.Equal(b.Bytes(), last) {
@@ -228,16 +221,16 @@ func (a *app) serve(e *runEnv, ts []keeper.Target, probs *[]problem, resolveEver
 			rctx, rcancel := context.WithTimeout(a.ctx, e.c.PollInterval.Duration)
 			nts, nprobs := a.resolve(rctx, e)
 			rcancel()
-			*probs = nprobs
-			if !reflect.DeepEqual(nts, ts) {
-				fmt.Fprintf(a.stderr, "%s: the fleet changed: %d target(s) now\n", program, len(nts))
-				cancel()
-				<-done
-				if nts == nil {
-					nts = []keeper.Target{}
-				}
-				return nts, nil
+			probs = nprobs
+			if reflect.DeepEqual(nts, ts) {
+				continue
 			}
+			if err := k.SetTargets(nts); err != nil {
+				fmt.Fprintf(a.stderr, "%s: warning: the fleet changed but cannot be served as resolved, serving the earlier one: %v\n", program, err)
+				continue
+			}
+			ts = nts
+			fmt.Fprintf(a.stderr, "%s: the fleet changed: serving %d target(s) now\n", program, len(ts))
 		}
 	}
 }

@@ -33,7 +33,16 @@
 // volume, a volume without a vault entry) is reported refused in the status and the rest of
 // the fleet is served. Every poll_interval, and at once on SIGHUP, `keeper run` re-reads the
 // vault if its file changed (so `keeper vault add|remove` takes effect) and resolves the tag
-// groups again; when the targets differ it restarts its engine for the new fleet.
+// groups again; when the targets differ its engine serves the new fleet in place: a target
+// that stays (the same instance and volume, even renamed by a retag) keeps its attempt
+// counts, the boot ids it unlocked, its rate-limit window and last unlock, and a target gone
+// is forgotten. An instance and volume matched by two targets is served by the first.
+//
+// A rescue (`keeper rescue`, or `keeper run` for a target with auto_rescue) detaches a volume
+// and reboots, so it first checks that the instance is unreachable: rescue_probes dials
+// (default 3, 1..20), rescue_probe_interval apart (default "10s", 1s..10m), must all fail to
+// make a TCP connection. Both are settings of the configuration file, checked when it is
+// read: a value out of range stops the command before anything is dialled.
 //
 // EC2 is reached with the AWS SDK's configuration (profiles, AWS_REGION, credentials,
 // AWS_ENDPOINT_URL_EC2); the configuration's region setting wins.
@@ -71,7 +80,7 @@ var verbs = cli.Verbs[runFunc]{
 	{Name: "trust", Args: "INSTANCE [--fingerprint SHA256:…] [--no-console] [--yes] [--replace]", MinArgs: 1, Summary: "pin an instance's SSH host key in the keeper's known_hosts, checked against the fingerprints cloud-init printed on its EC2 console, a fingerprint given by hand, or your yes", Example: "trust i-0123456789abcdef0", Run: cmdTrust},
 	{Name: "run", Args: "[--once]", Summary: "serve the configured targets: unlock each instance's volume after every boot, until interrupted (--once: one pass, then exit)", Example: "run", Run: cmdRun},
 	{Name: "status", Args: "[--json]", Summary: "show each target's instance, boot id, state and last unlock, as the running keeper last saw them", Example: "status --json", Run: cmdStatus},
-	{Name: "rescue", Args: "INSTANCE [--force] [--device /dev/sdX] [--timeout D]", MinArgs: 1, Summary: "unstick an instance waiting at a boot passphrase prompt: detach its encrypted volume, reboot, re-attach, unlock", Example: "rescue i-0123456789abcdef0", Run: cmdRescue},
+	{Name: "rescue", Args: "INSTANCE [--force] [--device /dev/sdX] [--timeout D]", MinArgs: 1, Summary: "unstick an instance waiting at a boot passphrase prompt: detach its encrypted volume, reboot, re-attach, unlock; first the instance must fail rescue_probes TCP dials (default 3) rescue_probe_interval apart (default 10s), settings of the configuration file that keeper run's auto_rescue uses too", Example: "rescue i-0123456789abcdef0", Run: cmdRescue},
 }
 
 // app is one invocation.

@@ -96,6 +96,7 @@ func targets(ctx context.Context, c *config.Config, api keeper.EC2API, v *vault.
 func resolveTargets(ctx context.Context, c *config.Config, api keeper.EC2API, v *vault.Vault) ([]keeper.Target, []problem) {
 	var out []keeper.Target
 	var probs []problem
+	servedBy := map[[2]string]string{} // (instance, volume) → the target serving it
 	bad := func(t config.Target, instance, volume string, err error) {
 		err = fmt.Errorf("target %s: %w", t.Label(), err)
 		probs = append(probs, problem{err: err, status: keeper.TargetStatus{
@@ -108,11 +109,18 @@ func resolveTargets(ctx context.Context, c *config.Config, api keeper.EC2API, v 
 			bad(t, pe.instance, t.Volume, pe.err)
 		}
 		for _, p := range pairs {
+			if by, dup := servedBy[p]; dup {
+				// One engine target per instance and volume: its memory (attempts, boots
+				// unlocked) is kept under that pair, and two watchers would race each other.
+				bad(t, p[0], p[1], fmt.Errorf("%s/%s: also matched by target %s, which serves it", p[0], p[1], by))
+				continue
+			}
 			e, err := v.Lookup(p[1])
 			if err != nil {
 				bad(t, p[0], p[1], err)
 				continue
 			}
+			servedBy[p] = t.Label()
 			name := t.Name
 			if name != "" && (len(pairs) > 1 || len(t.InstanceTags) > 0) {
 				name = t.Name + "/" + p[0]

@@ -115,6 +115,14 @@ auto_rescue = false
 	_, err = findTarget(ctx, c, other, api)
 	require.ErrorIs(t, err, errNoTarget)
 
+	// A second target that matches an instance and volume served already is left out.
+	c.Targets = append(c.Targets, c.Targets[1])
+	c.Targets[2].Name = "web-again"
+	ts, err = targets(ctx, c, client, v)
+	require.ErrorContains(t, err, "target web-again: "+web+"/"+webVol+": also matched by target "+c.Targets[1].Label())
+	require.Len(t, ts, 3)
+	c.Targets = c.Targets[:2]
+
 	// A tag filter that finds nothing, and a volume filter that finds two, are errors.
 	c.Targets[0].InstanceTags = map[string]string{"Role": "none"}
 	_, err = targets(ctx, c, client, v)

@@ -16,6 +16,8 @@
 //	keepalive         = "15s"   # SSH keepalive (1s..10m)
 //	poll_interval     = "60s"   # EC2 backstop poll (5s..24h)
 //	auto_rescue       = false   # may `keeper run` rescue a stuck instance on its own
+//	rescue_probes         = 3      # TCP dials that must all fail before a rescue (1..20)
+//	rescue_probe_interval = "10s"  # between those dials (1s..10m)
 //
 //	[ssh]                       # defaults for every target's [target.ssh]
 //	user  = "keeper"
@@ -39,6 +41,15 @@
 // A target names one instance and one volume, or a tag filter the keeper resolves against
 // EC2 (instance_tags, with volume_tags to find the volume attached to each instance found).
 // A fixed volume with an instance tag filter is refused: a volume attaches to one instance.
+//
+// # Rescue
+//
+// A rescue (`keeper rescue`, and `keeper run` for auto_rescue targets) detaches a volume and
+// reboots the instance, so it first makes sure the instance is unreachable:
+// rescue_probes dials, rescue_probe_interval apart, must all fail to make a TCP
+// connection (an sshd that answers, even wrongly, stops the rescue). More probes or a
+// longer interval ride out a longer network fault before a reboot; the defaults, 3 dials
+// 10 s apart, let a stuck instance be rescued some 20 s after it is found stuck.
 //
 // # Strictness
 //
@@ -82,8 +93,12 @@ const (
 	DefaultAttemptsPerBoot = 3
 	DefaultKeepalive       = 15 * time.Second
 	DefaultPollInterval    = 60 * time.Second
-	DefaultPort            = 22
-	DefaultStatusFile      = "/run/keeper/status.json"
+	// DefaultRescueProbes and DefaultRescueProbeInterval are the engine's own defaults
+	// (keeper.DefaultRescueProbes, keeper.DefaultRescueProbeEvery).
+	DefaultRescueProbes        = 3
+	DefaultRescueProbeInterval = 10 * time.Second
+	DefaultPort                = 22
+	DefaultStatusFile          = "/run/keeper/status.json"
 )
 
 // Errors, for errors.Is.
@@ -125,8 +140,11 @@ type Config struct {
 	Keepalive       Duration `toml:"keepalive,omitempty"`
 	PollInterval    Duration `toml:"poll_interval,omitempty"`
 	AutoRescue      bool     `toml:"auto_rescue,omitempty"`
-	SSH             SSH      `toml:"ssh,omitempty"`
-	Targets         []Target `toml:"target"`
+	// RescueProbes dials, RescueProbeInterval apart, must all fail before a rescue.
+	RescueProbes        int      `toml:"rescue_probes,omitempty"`
+	RescueProbeInterval Duration `toml:"rescue_probe_interval,omitempty"`
+	SSH                 SSH      `toml:"ssh,omitempty"`
+	Targets             []Target `toml:"target"`
 }
 
 // Target is one [[target]] table.
@@ -347,6 +365,12 @@ func (c *Config) validate(set given) error {
 	if err := durDefault(set, &c.PollInterval, "poll_interval", DefaultPollInterval, 5*time.Second, 24*time.Hour); err != nil {
 		return err
 	}
+	if err := intDefault(set, &c.RescueProbes, "rescue_probes", DefaultRescueProbes, 1, 20); err != nil {
+		return err
+	}
+	if err := durDefault(set, &c.RescueProbeInterval, "rescue_probe_interval", DefaultRescueProbeInterval, time.Second, 10*time.Minute); err != nil {
+		return err
+	}
 	if set.top("ssh.port") && c.SSH.Port == 0 {
 		return bad("ssh.port", "0: want 1..65535")
 	}
@@ -546,10 +570,19 @@ func (s *SSH) check(key string, final bool) error {
 		return bad(key+".private_ip", "address and private_ip exclude each other")
 	case s.JumpHost != nil && len(s.JumpHost.KnownHosts) == 0 && len(s.JumpHost.HostCA) == 0:
 		// The bastion's host key is pinned in the same files as the target's by default.
-		s.JumpHost.KnownHosts = s.KnownHosts
-		s.JumpHost.HostCA = s.HostCA
+		// An empty list stays nil: Jump's lists are omitempty, an empty one would not
+		// survive being written back.
+		s.JumpHost.KnownHosts = nilIfEmpty(s.KnownHosts)
+		s.JumpHost.HostCA = nilIfEmpty(s.HostCA)
 	}
 	return nil
+}
+
+func nilIfEmpty(l []string) []string {
+	if len(l) == 0 {
+		return nil
+	}
+	return l
 }
 
 func checkAddr(key, addr string) error {

@@ -27,6 +27,8 @@ func TestGood(t *testing.T) {
 	assert.Equal(t, 10*time.Second, c.Keepalive.Duration)
 	assert.Equal(t, config.DefaultPollInterval, c.PollInterval.Duration)
 	assert.Equal(t, config.DefaultStatusFile, c.StatusFile)
+	assert.Equal(t, config.DefaultRescueProbes, c.RescueProbes)
+	assert.Equal(t, config.DefaultRescueProbeInterval, c.RescueProbeInterval.Duration)
 	require.Len(t, c.Targets, 3)
 
 	web := c.Targets[0]
@@ -127,7 +129,8 @@ func FuzzParse(f *testing.F) {
 func TestExplicitValues(t *testing.T) {
 	base := "vault = \"/v\"\nknown_hosts = \"/k\"\n[ssh]\nuser = \"u\"\nkey = \"/id\"\n"
 	tgt := "[[target]]\ninstance = \"i-0123456789abcdef0\"\nvolume = \"vol-0123456789abcdef0\"\n"
-	for _, extra := range []string{"concurrency = 0\n", "attempts_per_boot = 0\n", "attempts_per_boot = -1\n", "keepalive = \"0s\"\n", "keepalive = \"-5s\"\n", "poll_interval = \"0s\"\n"} {
+	for _, extra := range []string{"concurrency = 0\n", "attempts_per_boot = 0\n", "attempts_per_boot = -1\n", "keepalive = \"0s\"\n", "keepalive = \"-5s\"\n", "poll_interval = \"0s\"\n",
+		"rescue_probes = 0\n", "rescue_probes = -3\n", "rescue_probes = 21\n", "rescue_probe_interval = \"0s\"\n", "rescue_probe_interval = \"11m\"\n", "rescue_probe_interval = \"3\"\n", "rescue_probes = \"3\"\n"} {
 		_, err := config.Parse("k.toml", []byte(extra+base+tgt))
 		assert.ErrorIs(t, err, config.ErrInvalid, "%q", extra)
 	}
@@ -139,6 +142,12 @@ func TestExplicitValues(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, config.DefaultConcurrency, c.Concurrency, "absent: the default")
 	assert.Equal(t, config.DefaultPort, c.Targets[0].SSH.Port)
+	c, err = config.Parse("k.toml", []byte("rescue_probes = 1\nrescue_probe_interval = \"2s\"\n"+base+tgt))
+	require.NoError(t, err)
+	assert.Equal(t, 1, c.RescueProbes)
+	assert.Equal(t, 2*time.Second, c.RescueProbeInterval.Duration)
+	_, err = config.Parse("k.toml", []byte("rescue_probe = 1\n"+base+tgt))
+	assert.ErrorIs(t, err, config.ErrUnknownKey, "a misspelt rescue_probes")
 
 	_, err = config.Parse("k.toml", []byte(base+tgt+"name = \"a\"\n"+tgt+"name = \"b\"\n"))
 	assert.ErrorContains(t, err, "a volume is served once")

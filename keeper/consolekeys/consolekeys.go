@@ -38,12 +38,31 @@
 //
 // # Stuck prompts
 //
-// An instance whose crypttab asks for a passphrase at boot waits forever at the console:
-// systemd-cryptsetup's "Please enter passphrase for disk NAME (…):", Debian's cryptroot
-// "Please unlock disk NAME:", cryptsetup's "Enter passphrase for DEVICE:". Report.Prompt is
-// the last such prompt of the current boot (after its last "Linux version" line) that no
-// sign of a finished boot follows (a login prompt, "Reached target", sshd started,
-// cloud-init finished).
+// An instance whose crypttab asks for a passphrase at boot waits forever at the console.
+// StuckPrompt is the one rule the keeper uses to tell (`keeper rescue`, and Run before an
+// automatic rescue); Parse fills Report.Prompt with it. The prompts it knows:
+//
+//	Please enter passphrase for disk NAME (DEVICE):          systemd-cryptsetup
+//	Please enter passphrase for disk NAME (DEVICE) on /MNT:  systemd-cryptsetup, with a mount point
+//	Please enter passphrase for disk NAME (DEVICE)!          systemd-cryptsetup before v246 or so
+//	Please unlock disk NAME:                                 Debian's cryptroot (initramfs)
+//	Enter passphrase for DEVICE:                             cryptsetup itself, dracut
+//
+// The instance is stuck when the current boot (the output after its last "Linux version "
+// banner) ends at such a prompt: the prompt ends the last line that is not one of the
+// lines a waiting boot still prints. Those are blank lines, kernel messages ("[   12.345678]
+// random: crng init done", also when one lands on the prompt's own line, after it, because
+// the kernel does not know where userspace left the cursor) and systemd's progress line of a
+// job still running ("[ ***  ] A start job is running for …", "(1 of 2) A start job …":
+// the cryptsetup job, or one waiting behind it). Anything else after the prompt (a unit
+// finished, a login prompt, sshd started, a new boot's banner) means the boot went on: the
+// prompt was answered or timed out. A prompt in the middle of other text, or after a
+// kernel timestamp, is someone's log message, not a prompt. Terminal escape sequences
+// (systemd's colours, its erase-line) are ignored and a carriage return ends a line.
+//
+// The rule errs towards "not stuck": a rescue detaches a volume and reboots the instance,
+// so a console that is not plainly waiting is left alone (`keeper rescue --force` exists for
+// a human who knows better).
 package consolekeys
 
 import (
@@ -104,6 +123,9 @@ func Decode(output string) ([]byte, error) {
 	return b, nil
 }
 
+// bootBanner starts every boot's kernel output: the current boot is what follows the last.
+const bootBanner = "Linux version "
+
 const (
 	beginFP   = "-----BEGIN SSH HOST KEY FINGERPRINTS-----"
 	endFP     = "-----END SSH HOST KEY FINGERPRINTS-----"
@@ -115,8 +137,12 @@ var (
 	rePrefix = regexp.MustCompile(`^(?:\[ *[0-9]+\.[0-9]+\] )?(?:<[0-9]{1,3}>(?:[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} )?)?(?:ec2: )?`)
 	reFP     = regexp.MustCompile(`^([0-9]{3,5}) (SHA256:[A-Za-z0-9+/]{43}|MD5:(?:[0-9a-f]{2}:){15}[0-9a-f]{2}|(?:[0-9a-f]{2}:){15}[0-9a-f]{2}) ([^\x00-\x1f]*) \(([A-Z0-9-]+)\)$`)
 	reKey    = regexp.MustCompile(`^((?:ssh-|ecdsa-|sk-)[a-z0-9@.-]+) ([A-Za-z0-9+/]+={0,2})(?: [!-~]+)?$`)
-	rePrompt = regexp.MustCompile(`(Please enter passphrase for disk (.+?)(?: \(.*\))?:|Please unlock disk (\S+?):|Enter passphrase for (\S+?):)\s*$`)
-	reDone   = regexp.MustCompile(`login: *$|Reached target|Started (OpenBSD Secure Shell server|ssh\.service|sshd\.service)|Cloud-init v\. \S+ finished`)
+	// The prompt ends the line (TrimSpace took the blank systemd leaves after it); the
+	// disk is NAME without its "(DEVICE)" and " on /MNT".
+	rePrompt = regexp.MustCompile(`(Please enter passphrase for disk (.+?)(?: \([^()]*\))?(?: on /\S*)?[:!]|Please unlock disk (\S+?):|Enter passphrase for (\S+?):)$`)
+	reKernel = regexp.MustCompile(`\[ *[0-9]+\.[0-9]+\]`)
+	reJob    = regexp.MustCompile(`^\[[ *]+\] (?:\([0-9]+ of [0-9]+\) )?A start job is running for `)
+	reEscape = regexp.MustCompile("\x1b\\[[0-9;?]*[ -/]*[@-~]")
 )
 
 // Parse reads console text (already decoded). A missing key block is not an error by itself
@@ -202,7 +228,7 @@ func Parse(console []byte) (*Report, error) {
 			}
 		}
 	}
-	r.Prompt = stuckPrompt(lines)
+	r.Prompt = StuckPrompt(console)
 	return r, nil
 }
 
@@ -278,25 +304,34 @@ func (r *Report) KnownHostsLines(hosts ...string) ([]string, error) {
 	return out, nil
 }
 
-// stuckPrompt finds the last passphrase prompt of the current boot with no sign of a
-// finished boot after it.
-func stuckPrompt(lines []string) *Prompt {
-	start := 0
-	for i, l := range lines {
-		if strings.Contains(l, "Linux version ") {
-			start = i
-		}
+// StuckPrompt returns the passphrase prompt the current boot of console (decoded text, as
+// Parse takes) waits at, or nil if it does not wait at one; the package doc has the rule.
+// It reads only the end of the text back to the last boot banner, so its cost is bounded
+// by the current boot's output whatever the size of console.
+func StuckPrompt(console []byte) *Prompt {
+	if i := bytes.LastIndex(console, []byte(bootBanner)); i >= 0 {
+		console = console[i:]
 	}
-	var p *Prompt
-	for _, l := range lines[start:] {
-		if m := rePrompt.FindStringSubmatch(l); m != nil {
-			disk := m[2] + m[3] + m[4]
-			p = &Prompt{Line: m[1], Disk: disk}
+	for len(console) > 0 {
+		var line []byte
+		if i := bytes.LastIndexAny(console, "\r\n"); i >= 0 {
+			console, line = console[:i], console[i+1:]
+		} else {
+			console, line = nil, console
+		}
+		l := reEscape.ReplaceAllString(string(line), "")
+		if loc := reKernel.FindStringIndex(l); loc != nil {
+			l = l[:loc[0]]
+		}
+		l = strings.TrimSpace(l)
+		if l == "" || reJob.MatchString(l) {
 			continue
 		}
-		if p != nil && reDone.MatchString(l) {
-			p = nil
+		m := rePrompt.FindStringSubmatch(l)
+		if m == nil {
+			return nil
 		}
+		return &Prompt{Line: m[1], Disk: m[2] + m[3] + m[4]}
 	}
-	return p
+	return nil
 }
