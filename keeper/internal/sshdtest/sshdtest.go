@@ -113,6 +113,12 @@ func Start(t testing.TB, cfg Config) *Server {
 			// The fleet tests open many connections at once.
 			"MaxStartups 200:30:400",
 			"MaxSessions 50",
+			// bash sources ~/.bashrc for a command sshd runs when SHLVL is below 2. A
+			// machine whose .bashrc does slow or locking work (pyenv's rehash holds a lock
+			// file for up to 60 s after a session is killed) would stall every forced
+			// command and turn the tests' deadlines into flakes; the user's rc files are
+			// not what they test.
+			"SetEnv SHLVL=1",
 		}
 		if cfg.CAKey != "" {
 			lines = append(lines, "HostCertificate "+s.HostKeyFile+"-cert.pub")
