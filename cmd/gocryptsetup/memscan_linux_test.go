@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -104,4 +105,134 @@ func TestNoSecretLeftInMemory(t *testing.T) {
 			check(t, "after "+pc.name)
 		})
 	}
+}
+
+// TestNoSecretLeftInMemoryEveryPath runs every CLI path that handles a passphrase or a volume
+// key — luksFormat (with --volume-key-file, so the test knows the key), open
+// --test-passphrase from stdin and from a key file, luksAddKey, luksChangeKey,
+// luksRemoveKey, luksKillSlot, luksDump --dump-volume-key, write and read through the
+// userspace volume (LUKS1: the only kind they serve) — on LUKS1 and LUKS2 images with aes-xts-plain64 and
+// aes-cbc-essiv:sha256, and open --type plain; after each run() it scans this process's
+// memory for the three passphrases, the volume key and their HMAC pad transforms, and
+// reports every hit with its mapping and neighbourhood. Secrets printed on purpose (the
+// key luksDump prints, in hex) are in the stdout buffer, which the test clears as a
+// terminal would have consumed it: the scan looks at memory, not at output.
+func TestNoSecretLeftInMemoryEveryPath(t *testing.T) {
+	dir := t.TempDir()
+	secret := func(n int, printable bool) testenv.Masked {
+		b := make([]byte, n)
+		_, err := rand.Read(b)
+		require.NoError(t, err)
+		if printable {
+			for i := range b {
+				b[i] = 'a' + b[i]%26
+			}
+		}
+		m := testenv.Mask(b, 0xa5)
+		clear(b)
+		return m
+	}
+	pass, pass2, pass3 := secret(24, true), secret(24, true), secret(24, true)
+	vkey := secret(32, false)
+	write := func(name string, m testenv.Masked) string {
+		p := filepath.Join(dir, name)
+		b := m.Plain()
+		require.NoError(t, os.WriteFile(p, b, 0o600))
+		clear(b)
+		return p
+	}
+	vkf, kf := write("vk.bin", vkey), write("keyfile", pass)
+	// line joins passphrases into one stdin, each followed by a newline.
+	line := func(ms ...testenv.Masked) func() []byte {
+		return func() []byte {
+			out := make([]byte, 0, 25*len(ms)+len("DATA")) // 24-byte passphrases and newlines
+			for _, m := range ms {
+				p := m.Plain()
+				out = append(append(out, p...), '\n')
+				clear(p)
+			}
+			return out
+		}
+	}
+	var needles []testenv.Needle
+	for _, s := range []struct {
+		name string
+		m    testenv.Masked
+	}{{"passphrase", pass}, {"passphrase 2", pass2}, {"passphrase 3", pass3}, {"volume key", vkey}} {
+		needles = append(needles,
+			testenv.Needle{Name: s.name, Secret: s.m},
+			testenv.Needle{Name: s.name + " XOR 0x36 (HMAC ipad)", Secret: s.m, Xor: 0x36, Tail: 4},
+			testenv.Needle{Name: s.name + " XOR 0x5c (HMAC opad)", Secret: s.m, Xor: 0x5c, Tail: 4})
+	}
+
+	type path struct {
+		name  string
+		args  []string
+		stdin func() []byte
+		code  int // -1: any exit code
+	}
+	var paths []path
+	for _, typ := range []string{"luks1", "luks2"} {
+		for _, cipher := range []string{"aes-xts-plain64", "aes-cbc-essiv:sha256"} {
+			img := filepath.Join(dir, typ+"-"+strings.ReplaceAll(cipher, ":", "_")+".img")
+			f, err := os.Create(img)
+			require.NoError(t, err)
+			require.NoError(t, f.Truncate(20<<20))
+			require.NoError(t, f.Close())
+			format := []string{"-q", "luksFormat", "--type", typ, "-c", cipher, "-s", "256", "--volume-key-file", vkf}
+			kdf := []string{iters}
+			if typ == "luks2" {
+				kdf = append(kdf, "--pbkdf", "pbkdf2") // argon2's 1 GiB would make each scan slow
+			}
+			slot := func(verb string) []string { return append(append([]string{verb}, kdf...), img) }
+			p := func(name string, stdin func() []byte, args ...string) path {
+				return path{name: typ + " " + cipher + " " + name, args: args, stdin: stdin}
+			}
+			paths = append(paths,
+				p("luksFormat", line(pass), append(append(format, kdf...), img)...),
+				p("open --test-passphrase stdin", line(pass), "open", "--test-passphrase", img),
+				p("open --test-passphrase --key-file", nil, "open", "--test-passphrase", "--key-file", kf, img),
+				p("luksAddKey", line(pass, pass2), slot("luksAddKey")...),
+				p("luksChangeKey", line(pass2, pass3), slot("luksChangeKey")...),
+				p("luksRemoveKey", line(pass3), "luksRemoveKey", img),
+				p("luksAddKey again", line(pass, pass2), slot("luksAddKey")...),
+				p("luksKillSlot", line(pass), "luksKillSlot", img, "1"),
+				p("luksDump --dump-volume-key", line(pass), "luksDump", "--dump-volume-key", img),
+			)
+			if typ == "luks1" { // write and read serve LUKS1 images only
+				paths = append(paths,
+					p("write", func() []byte { return append(line(pass)(), "DATA"...) }, "write", img, "--offset-bytes", "1000"),
+					p("read", nil, "read", img, "--offset-bytes", "1000", "--size-bytes", "4", "-d", kf))
+			}
+		}
+	}
+	plainImg := filepath.Join(dir, "plain.img")
+	require.NoError(t, os.WriteFile(plainImg, make([]byte, 1<<20), 0o600))
+	// The host has no device-mapper: the mapping fails after the key was derived, which is
+	// the part that handles the passphrase.
+	paths = append(paths, path{name: "open --type plain", args: []string{"open", "--type", "plain", "-q", "-c", "aes-cbc-essiv:sha256", "-s", "256", plainImg, "memscan-plain"}, stdin: line(pass), code: -1})
+
+	probes, remnants := 0, 0
+	for _, pc := range paths {
+		var in []byte
+		if pc.stdin != nil {
+			in = pc.stdin()
+		}
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), append([]string{"gocryptsetup"}, pc.args...), bytes.NewReader(in), &stdout, &stderr, &fakeTerm{})
+		clear(in)
+		clear(stdout.Bytes())
+		if pc.code >= 0 {
+			require.Equal(t, pc.code, code, "%s: %s", pc.name, stderr.String())
+		}
+		hits := testenv.MemFind(t, needles...)
+		probes++
+		if len(hits) > 0 {
+			remnants++
+		}
+		for _, h := range hits {
+			t.Errorf("after %s: %v", pc.name, h)
+		}
+	}
+	t.Logf("%d paths × %d needles: %d probes with a remnant", probes, len(needles), remnants)
 }

@@ -34,6 +34,7 @@ func expandAESKey(key []byte) *aesSchedule {
 	words := 4 * (k.rounds + 1)
 	w := k.enc[:4*words]
 	copy(w, key)
+	wipeRegisters() // copy moved the key through vector registers
 	rcon := byte(1)
 	for i := nk; i < words; i++ {
 		var t [4]byte
@@ -52,6 +53,7 @@ func expandAESKey(key []byte) *aesSchedule {
 	nr := k.rounds
 	copy(k.dec[0:16], k.enc[16*nr:16*nr+16])
 	copy(k.dec[16*nr:16*nr+16], k.enc[0:16])
+	wipeRegisters() // the second copy moved round key 0, the key itself, through X0
 	for r := 1; r < nr; r++ {
 		src := k.enc[16*(nr-r) : 16*(nr-r)+16]
 		dst := k.dec[16*r : 16*r+16]

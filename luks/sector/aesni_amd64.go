@@ -15,3 +15,8 @@ var haveSerpentAVX512 = cpu.X86.HasAVX512F
 
 // haveAESNIAVX reports whether aesniXTSPlain64Enc/Dec (AES-NI with VEX encodings) may be used.
 var haveAESNIAVX = haveAESNI && cpu.X86.HasAVX
+
+// wipeRegisters zeroes the vector registers after Go code moved key bytes through them (see
+// clearVectorRegisters): the kernel writes them into every signal frame and asynchronous
+// preemption onto the goroutine stack, both memory that is never cleared.
+func wipeRegisters() { clearVectorRegisters(cpu.X86.HasAVX, cpu.X86.HasAVX512F) }

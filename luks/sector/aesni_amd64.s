@@ -137,6 +137,22 @@ aesniXEXEnc_rounds1:
 	JNZ        aesniXEXEnc_loop1
 
 aesniXEXEnc_done:
+	PXOR X0, X0
+	PXOR X1, X1
+	PXOR X2, X2
+	PXOR X3, X3
+	PXOR X4, X4
+	PXOR X5, X5
+	PXOR X6, X6
+	PXOR X7, X7
+	PXOR X8, X8
+	PXOR X9, X9
+	PXOR X10, X10
+	PXOR X11, X11
+	PXOR X12, X12
+	PXOR X13, X13
+	PXOR X14, X14
+	PXOR X15, X15
 	RET
 
 // func aesniXEXDec(nr int, rk *byte, dst *byte, src *byte, tw *byte, n int)
@@ -272,6 +288,22 @@ aesniXEXDec_rounds1:
 	JNZ        aesniXEXDec_loop1
 
 aesniXEXDec_done:
+	PXOR X0, X0
+	PXOR X1, X1
+	PXOR X2, X2
+	PXOR X3, X3
+	PXOR X4, X4
+	PXOR X5, X5
+	PXOR X6, X6
+	PXOR X7, X7
+	PXOR X8, X8
+	PXOR X9, X9
+	PXOR X10, X10
+	PXOR X11, X11
+	PXOR X12, X12
+	PXOR X13, X13
+	PXOR X14, X14
+	PXOR X15, X15
 	RET
 
 // func aesniCBCEnc(nr int, rk *byte, dst *byte, src *byte, iv *byte, n int)
@@ -311,6 +343,22 @@ aesniCBCEnc_rounds:
 	JNZ        aesniCBCEnc_loop
 
 aesniCBCEnc_done:
+	PXOR X0, X0
+	PXOR X1, X1
+	PXOR X2, X2
+	PXOR X3, X3
+	PXOR X4, X4
+	PXOR X5, X5
+	PXOR X6, X6
+	PXOR X7, X7
+	PXOR X8, X8
+	PXOR X9, X9
+	PXOR X10, X10
+	PXOR X11, X11
+	PXOR X12, X12
+	PXOR X13, X13
+	PXOR X14, X14
+	PXOR X15, X15
 	RET
 
 // func aesniCBCDec(nr int, rk *byte, dst *byte, src *byte, iv *byte, n int)
@@ -429,6 +477,22 @@ aesniCBCDec_rounds1:
 	JNZ        aesniCBCDec_loop1
 
 aesniCBCDec_done:
+	PXOR X0, X0
+	PXOR X1, X1
+	PXOR X2, X2
+	PXOR X3, X3
+	PXOR X4, X4
+	PXOR X5, X5
+	PXOR X6, X6
+	PXOR X7, X7
+	PXOR X8, X8
+	PXOR X9, X9
+	PXOR X10, X10
+	PXOR X11, X11
+	PXOR X12, X12
+	PXOR X13, X13
+	PXOR X14, X14
+	PXOR X15, X15
 	RET
 
 // func vaesXEXEnc(nr int, rk *byte, dst *byte, src *byte, tw *byte, n int)
@@ -518,7 +582,23 @@ vaesXEXEnc_rounds:
 	JMP             vaesXEXEnc_loop
 
 vaesXEXEnc_done:
-	VZEROUPPER
+	VZEROALL
+	VPXORQ Z16, Z16, Z16
+	VPXORQ Z17, Z17, Z17
+	VPXORQ Z18, Z18, Z18
+	VPXORQ Z19, Z19, Z19
+	VPXORQ Z20, Z20, Z20
+	VPXORQ Z21, Z21, Z21
+	VPXORQ Z22, Z22, Z22
+	VPXORQ Z23, Z23, Z23
+	VPXORQ Z24, Z24, Z24
+	VPXORQ Z25, Z25, Z25
+	VPXORQ Z26, Z26, Z26
+	VPXORQ Z27, Z27, Z27
+	VPXORQ Z28, Z28, Z28
+	VPXORQ Z29, Z29, Z29
+	VPXORQ Z30, Z30, Z30
+	VPXORQ Z31, Z31, Z31
 	RET
 
 // func vaesXEXDec(nr int, rk *byte, dst *byte, src *byte, tw *byte, n int)
@@ -608,7 +688,23 @@ vaesXEXDec_rounds:
 	JMP             vaesXEXDec_loop
 
 vaesXEXDec_done:
-	VZEROUPPER
+	VZEROALL
+	VPXORQ Z16, Z16, Z16
+	VPXORQ Z17, Z17, Z17
+	VPXORQ Z18, Z18, Z18
+	VPXORQ Z19, Z19, Z19
+	VPXORQ Z20, Z20, Z20
+	VPXORQ Z21, Z21, Z21
+	VPXORQ Z22, Z22, Z22
+	VPXORQ Z23, Z23, Z23
+	VPXORQ Z24, Z24, Z24
+	VPXORQ Z25, Z25, Z25
+	VPXORQ Z26, Z26, Z26
+	VPXORQ Z27, Z27, Z27
+	VPXORQ Z28, Z28, Z28
+	VPXORQ Z29, Z29, Z29
+	VPXORQ Z30, Z30, Z30
+	VPXORQ Z31, Z31, Z31
 	RET
 
 // func vaesXTSEnc(nr int, rk *byte, dst *byte, src *byte, tw4 *byte, nsec int)
@@ -735,7 +831,23 @@ vaesXTSEnc_rounds:
 	JMP             vaesXTSEnc_loop
 
 vaesXTSEnc_done:
-	VZEROUPPER
+	VZEROALL
+	VPXORQ Z16, Z16, Z16
+	VPXORQ Z17, Z17, Z17
+	VPXORQ Z18, Z18, Z18
+	VPXORQ Z19, Z19, Z19
+	VPXORQ Z20, Z20, Z20
+	VPXORQ Z21, Z21, Z21
+	VPXORQ Z22, Z22, Z22
+	VPXORQ Z23, Z23, Z23
+	VPXORQ Z24, Z24, Z24
+	VPXORQ Z25, Z25, Z25
+	VPXORQ Z26, Z26, Z26
+	VPXORQ Z27, Z27, Z27
+	VPXORQ Z28, Z28, Z28
+	VPXORQ Z29, Z29, Z29
+	VPXORQ Z30, Z30, Z30
+	VPXORQ Z31, Z31, Z31
 	RET
 
 // func vaesXTSDec(nr int, rk *byte, dst *byte, src *byte, tw4 *byte, nsec int)
@@ -862,7 +974,23 @@ vaesXTSDec_rounds:
 	JMP             vaesXTSDec_loop
 
 vaesXTSDec_done:
-	VZEROUPPER
+	VZEROALL
+	VPXORQ Z16, Z16, Z16
+	VPXORQ Z17, Z17, Z17
+	VPXORQ Z18, Z18, Z18
+	VPXORQ Z19, Z19, Z19
+	VPXORQ Z20, Z20, Z20
+	VPXORQ Z21, Z21, Z21
+	VPXORQ Z22, Z22, Z22
+	VPXORQ Z23, Z23, Z23
+	VPXORQ Z24, Z24, Z24
+	VPXORQ Z25, Z25, Z25
+	VPXORQ Z26, Z26, Z26
+	VPXORQ Z27, Z27, Z27
+	VPXORQ Z28, Z28, Z28
+	VPXORQ Z29, Z29, Z29
+	VPXORQ Z30, Z30, Z30
+	VPXORQ Z31, Z31, Z31
 	RET
 
 // func aesniCBCEnc8(nr int, rk *byte, dst *byte, src *byte, ivs *byte)
@@ -946,6 +1074,22 @@ aesniCBCEnc8_rounds:
 	ADDQ       $0x10, R10
 	CMPQ       R10, $0x00000200
 	JB         aesniCBCEnc8_step
+	PXOR       X0, X0
+	PXOR       X1, X1
+	PXOR       X2, X2
+	PXOR       X3, X3
+	PXOR       X4, X4
+	PXOR       X5, X5
+	PXOR       X6, X6
+	PXOR       X7, X7
+	PXOR       X8, X8
+	PXOR       X9, X9
+	PXOR       X10, X10
+	PXOR       X11, X11
+	PXOR       X12, X12
+	PXOR       X13, X13
+	PXOR       X14, X14
+	PXOR       X15, X15
 	RET
 
 DATA sectorconsts<>+0(SB)/8, $0xffffffffffffffff
@@ -1148,7 +1292,23 @@ vaesXTSPlain64Enc_rounds:
 	JMP             vaesXTSPlain64Enc_group
 
 vaesXTSPlain64Enc_done:
-	VZEROUPPER
+	VZEROALL
+	VPXORQ Z16, Z16, Z16
+	VPXORQ Z17, Z17, Z17
+	VPXORQ Z18, Z18, Z18
+	VPXORQ Z19, Z19, Z19
+	VPXORQ Z20, Z20, Z20
+	VPXORQ Z21, Z21, Z21
+	VPXORQ Z22, Z22, Z22
+	VPXORQ Z23, Z23, Z23
+	VPXORQ Z24, Z24, Z24
+	VPXORQ Z25, Z25, Z25
+	VPXORQ Z26, Z26, Z26
+	VPXORQ Z27, Z27, Z27
+	VPXORQ Z28, Z28, Z28
+	VPXORQ Z29, Z29, Z29
+	VPXORQ Z30, Z30, Z30
+	VPXORQ Z31, Z31, Z31
 	RET
 
 // func vaesXTSPlain64Dec(nr int, rk *byte, rkt *byte, dst *byte, src *byte, sector uint64, nsec int)
@@ -1315,7 +1475,23 @@ vaesXTSPlain64Dec_rounds:
 	JMP             vaesXTSPlain64Dec_group
 
 vaesXTSPlain64Dec_done:
-	VZEROUPPER
+	VZEROALL
+	VPXORQ Z16, Z16, Z16
+	VPXORQ Z17, Z17, Z17
+	VPXORQ Z18, Z18, Z18
+	VPXORQ Z19, Z19, Z19
+	VPXORQ Z20, Z20, Z20
+	VPXORQ Z21, Z21, Z21
+	VPXORQ Z22, Z22, Z22
+	VPXORQ Z23, Z23, Z23
+	VPXORQ Z24, Z24, Z24
+	VPXORQ Z25, Z25, Z25
+	VPXORQ Z26, Z26, Z26
+	VPXORQ Z27, Z27, Z27
+	VPXORQ Z28, Z28, Z28
+	VPXORQ Z29, Z29, Z29
+	VPXORQ Z30, Z30, Z30
+	VPXORQ Z31, Z31, Z31
 	RET
 
 // func vaesCBCDecSectors(nr int, rk *byte, ivnr int, rkiv *byte, dst *byte, src *byte, sector uint64, nsec int)
@@ -1423,7 +1599,23 @@ vaesCBCDecSectors_rounds:
 	JMP             vaesCBCDecSectors_group
 
 vaesCBCDecSectors_done:
-	VZEROUPPER
+	VZEROALL
+	VPXORQ Z16, Z16, Z16
+	VPXORQ Z17, Z17, Z17
+	VPXORQ Z18, Z18, Z18
+	VPXORQ Z19, Z19, Z19
+	VPXORQ Z20, Z20, Z20
+	VPXORQ Z21, Z21, Z21
+	VPXORQ Z22, Z22, Z22
+	VPXORQ Z23, Z23, Z23
+	VPXORQ Z24, Z24, Z24
+	VPXORQ Z25, Z25, Z25
+	VPXORQ Z26, Z26, Z26
+	VPXORQ Z27, Z27, Z27
+	VPXORQ Z28, Z28, Z28
+	VPXORQ Z29, Z29, Z29
+	VPXORQ Z30, Z30, Z30
+	VPXORQ Z31, Z31, Z31
 	RET
 
 // func aesniXTSPlain64Enc(nr int, rk *byte, rkt *byte, dst *byte, src *byte, sector uint64, nsec int)
@@ -1560,14 +1752,7 @@ aesniXTSPlain64Enc_rounds:
 	JMP         aesniXTSPlain64Enc_sector
 
 aesniXTSPlain64Enc_done:
-	VPXOR X8, X8, X8
-	VPXOR X9, X9, X9
-	VPXOR X10, X10, X10
-	VPXOR X11, X11, X11
-	VPXOR X12, X12, X12
-	VPXOR X13, X13, X13
-	VPXOR X14, X14, X14
-	VPXOR X15, X15, X15
+	VZEROALL
 	RET
 
 // func aesniXTSPlain64Dec(nr int, rk *byte, rkt *byte, dst *byte, src *byte, sector uint64, nsec int)
@@ -1704,14 +1889,53 @@ aesniXTSPlain64Dec_rounds:
 	JMP         aesniXTSPlain64Dec_sector
 
 aesniXTSPlain64Dec_done:
-	VPXOR X8, X8, X8
-	VPXOR X9, X9, X9
-	VPXOR X10, X10, X10
-	VPXOR X11, X11, X11
-	VPXOR X12, X12, X12
-	VPXOR X13, X13, X13
-	VPXOR X14, X14, X14
-	VPXOR X15, X15, X15
+	VZEROALL
+	RET
+
+// func clearVectorRegisters(avx bool, avx512 bool)
+// Requires: AVX, AVX512F, SSE2
+TEXT ·clearVectorRegisters(SB), NOSPLIT, $0-2
+	MOVBQZX avx+0(FP), AX
+	MOVBQZX avx512+1(FP), BX
+	PXOR    X0, X0
+	PXOR    X1, X1
+	PXOR    X2, X2
+	PXOR    X3, X3
+	PXOR    X4, X4
+	PXOR    X5, X5
+	PXOR    X6, X6
+	PXOR    X7, X7
+	PXOR    X8, X8
+	PXOR    X9, X9
+	PXOR    X10, X10
+	PXOR    X11, X11
+	PXOR    X12, X12
+	PXOR    X13, X13
+	PXOR    X14, X14
+	PXOR    X15, X15
+	TESTB   AL, AL
+	JZ      clearVectorRegisters_done
+	VZEROALL
+	TESTB   BL, BL
+	JZ      clearVectorRegisters_done
+	VPXORQ  Z16, Z16, Z16
+	VPXORQ  Z17, Z17, Z17
+	VPXORQ  Z18, Z18, Z18
+	VPXORQ  Z19, Z19, Z19
+	VPXORQ  Z20, Z20, Z20
+	VPXORQ  Z21, Z21, Z21
+	VPXORQ  Z22, Z22, Z22
+	VPXORQ  Z23, Z23, Z23
+	VPXORQ  Z24, Z24, Z24
+	VPXORQ  Z25, Z25, Z25
+	VPXORQ  Z26, Z26, Z26
+	VPXORQ  Z27, Z27, Z27
+	VPXORQ  Z28, Z28, Z28
+	VPXORQ  Z29, Z29, Z29
+	VPXORQ  Z30, Z30, Z30
+	VPXORQ  Z31, Z31, Z31
+
+clearVectorRegisters_done:
 	RET
 
 // func serpentEnc32(k *uint32, dst *byte, src *byte, n int)

@@ -80,6 +80,10 @@ func aesniXTSPlain64Enc(nr int, rk *byte, rkt *byte, dst *byte, src *byte, secto
 //go:noescape
 func aesniXTSPlain64Dec(nr int, rk *byte, rkt *byte, dst *byte, src *byte, sector uint64, nsec int)
 
+// clearVectorRegisters zeroes X0-X15, and with avx Y0-Y15, and with avx512 Z0-Z31 (each flag only
+// where the CPU and the OS support that state).
+func clearVectorRegisters(avx bool, avx512 bool)
+
 // serpentEnc32 Serpent-encrypts n blocks (a multiple of 32) with the subkeys k
 // (serpentBlock.k), 32 at a time with AVX-512; dst may equal src.
 //

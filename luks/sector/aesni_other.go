@@ -42,3 +42,7 @@ func aesniXTSPlain64Enc(nr int, rk, rkt *byte, dst, src *byte, sector uint64, ns
 func aesniXTSPlain64Dec(nr int, rk, rkt *byte, dst, src *byte, sector uint64, nsec int) {
 	panic("sector: no AES-NI")
 }
+
+// wipeRegisters has no portable form: the key bytes Go code moved through vector registers
+// stay there until overwritten.
+func wipeRegisters() {}

@@ -65,6 +65,8 @@ func NewFromSpec(s Spec, key []byte) (*Cipher, error) {
 
 // newCipher lets tests choose a slower implementation than the machine's best.
 func newCipher(s Spec, key []byte, impl int) (*Cipher, error) {
+	// Copying the key (into c.key, into a schedule) moves it through vector registers.
+	defer wipeRegisters()
 	// Re-validate: s may have been built by hand.
 	parsed, err := ParseSpec(s.Cipher, s.Mode())
 	if err != nil {
@@ -75,6 +77,9 @@ func newCipher(s Spec, key []byte, impl int) (*Cipher, error) {
 		return nil, err
 	}
 	c := &Cipher{spec: s, key: append([]byte(nil), key...)}
+	// At once, not only on return: the fewer instructions the key spends in a register, the
+	// smaller the chance that a signal copies it out.
+	wipeRegisters()
 	if s.Cipher == "cipher_null" {
 		return c, nil
 	}
@@ -135,14 +140,7 @@ func newCipher(s Spec, key []byte, impl int) (*Cipher, error) {
 	}
 	if s.Chain != "ecb" && s.IV == "essiv" {
 		hi, _ := lookupHash(s.IVOption)
-		h := hi.new()
-		h.Write(k)
-		salt := h.Sum(nil)
-		// A key shorter than the hash's block stays in the digest's buffer after Sum
-		// (hash.Hash cannot be wiped): after Reset, BlockSize-1 zero bytes overwrite it, for
-		// every hash that buffers a partial block (crypto/* and this package's own).
-		h.Reset()
-		h.Write(make([]byte, h.BlockSize()-1))
+		salt := essivSalt(hi, k)
 		if useAESNI {
 			c.niEssiv, err = newAESSchedule(salt)
 		} else {
@@ -158,6 +156,49 @@ func newCipher(s Spec, key []byte, impl int) (*Cipher, error) {
 	}
 	return c, nil
 }
+
+// essivSalt returns H(key), the ESSIV cipher's key. The hash leaves copies of the key and
+// of the salt behind: in its own partial-block buffer, and on the stack, where Sum copies
+// the whole digest state (whose buffer holds a short key) and returns the sum by value.
+// The first is overwritten through the hash, the second by burnStack; the stack is grown
+// first, while it holds no secret, because growing it copies it and frees the old one
+// uncleared.
+func essivSalt(hi hashInfo, key []byte) []byte {
+	burnStack()
+	salt := hashKey(hi, key)
+	burnStack()
+	return salt
+}
+
+//go:noinline
+func hashKey(hi hashInfo, key []byte) []byte {
+	h := hi.new()
+	h.Write(key)
+	salt := h.Sum(nil)
+	// hash.Hash cannot be wiped: after Reset, BlockSize-1 zero bytes overwrite the key in
+	// the digest's buffer, for every hash that buffers a partial block (crypto/* and this
+	// package's own).
+	h.Reset()
+	h.Write(make([]byte, h.BlockSize()-1))
+	return salt
+}
+
+// burnStackBytes is more than the frames of hashKey and the hash functions below it take.
+const burnStackBytes = 8 << 10
+
+// burnStack overwrites the burnStackBytes of stack below its caller's frame: the dead frames
+// of the functions the caller has just called.
+//
+//go:noinline
+func burnStack() {
+	var b [burnStackBytes]byte
+	clearNoinline(b[:])
+}
+
+// clearNoinline keeps the compiler from dropping burnStack's array as unused.
+//
+//go:noinline
+func clearNoinline(b []byte) { clear(b) }
 
 // newAESSchedule is expandAESKey for a key whose size is checked here, with newBlock's error
 // for a size AES does not have (an ESSIV salt from a 20-byte hash, say).
@@ -231,6 +272,7 @@ func (c *Cipher) Wipe() {
 		c.tf = nil
 	}
 	c.ni, c.niTweak, c.niEssiv = nil, nil, nil
+	wipeRegisters()
 }
 
 // Encrypt encrypts src into dst; src[i*512:] is sector firstSector+i. len(src) must be a

@@ -96,6 +96,50 @@ func vaesRoundLoopWith(label string, enc bool, states []VecPhysical, keys, nr Re
 	vaesRound(enc, true, Z8, states)
 }
 
+// The AES functions end by zeroing every vector register they used: a round key, tweak or
+// ESSIV IV left in a register outlives the call in memory nobody clears, because the kernel
+// copies all vector registers into the signal frame (on the goroutine's signal stack) of
+// every signal the thread takes, and Go's asynchronous preemption (SIGURG) spills them onto
+// the goroutine stack. Their callers run long after such a call returns, so the window would
+// be wide; zeroing here closes it for everything but a signal taken during the call itself.
+
+// clearSSE zeroes X0-X15 (SSE2 only: the AES-NI functions may run without AVX).
+func clearSSE() {
+	for _, r := range []VecPhysical{X0, X1, X2, X3, X4, X5, X6, X7, X8, X9, X10, X11, X12, X13, X14, X15} {
+		PXOR(r, r)
+	}
+}
+
+// clearAVX512 zeroes Z0-Z31: VZEROALL clears Z0-Z15 whole, but not Z16-Z31.
+func clearAVX512() {
+	VZEROALL()
+	for _, r := range []VecPhysical{Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31} {
+		VPXORQ(r, r, r)
+	}
+}
+
+// clearVectors is the same for Go code: the memmove that copies a key into a Cipher or a
+// schedule carries it through X0-X1 (and wider registers where it uses them).
+func clearVectors() {
+	name := "clearVectorRegisters"
+	TEXT(name, NOSPLIT, "func(avx, avx512 bool)")
+	Doc(name+" zeroes X0-X15, and with avx Y0-Y15, and with avx512 Z0-Z31 (each flag only",
+		"where the CPU and the OS support that state).")
+	Load(Param("avx"), RAX)
+	Load(Param("avx512"), RBX)
+	clearSSE()
+	TESTB(AL, AL)
+	JZ(LabelRef(name + "_done"))
+	VZEROALL()
+	TESTB(BL, BL)
+	JZ(LabelRef(name + "_done"))
+	for _, r := range []VecPhysical{Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31} {
+		VPXORQ(r, r, r)
+	}
+	Label(name + "_done")
+	RET()
+}
+
 func encdec(enc bool) string {
 	if enc {
 		return "Enc"
@@ -155,6 +199,7 @@ func xexAESNI(enc bool) {
 	DECQ(RBX)
 	JNZ(LabelRef(name + "_loop1"))
 	Label(name + "_done")
+	clearSSE()
 	RET()
 }
 
@@ -179,6 +224,7 @@ func cbcEncAESNI() {
 	DECQ(RBX)
 	JNZ(LabelRef(name + "_loop"))
 	Label(name + "_done")
+	clearSSE()
 	RET()
 }
 
@@ -231,6 +277,7 @@ func cbcDecAESNI() {
 	DECQ(RBX)
 	JNZ(LabelRef(name + "_loop1"))
 	Label(name + "_done")
+	clearSSE()
 	RET()
 }
 
@@ -260,6 +307,7 @@ func cbcEnc8AESNI() {
 	ADDQ(Imm(16), R10)
 	CMPQ(R10, U32(512))
 	JB(LabelRef(name + "_step"))
+	clearSSE()
 	RET()
 }
 
@@ -286,7 +334,7 @@ func xexVAES(enc bool) {
 	SUBQ(Imm(32), RBX)
 	JMP(LabelRef(name + "_loop"))
 	Label(name + "_done")
-	VZEROUPPER()
+	clearAVX512()
 	RET()
 }
 
@@ -354,7 +402,7 @@ func xtsVAES(enc bool) {
 	DECQ(RBX)
 	JMP(LabelRef(name + "_loop"))
 	Label(name + "_done")
-	VZEROUPPER()
+	clearAVX512()
 	RET()
 }
 
@@ -482,7 +530,7 @@ func xtsPlain64VAES(enc bool) {
 	JNZ(LabelRef(name + "_sector"))
 	JMP(LabelRef(name + "_group"))
 	Label(name + "_done")
-	VZEROUPPER()
+	clearAVX512()
 	RET()
 }
 
@@ -538,7 +586,7 @@ func cbcDecVAES() {
 	JNZ(LabelRef(name + "_sector"))
 	JMP(LabelRef(name + "_group"))
 	Label(name + "_done")
-	VZEROUPPER()
+	clearAVX512()
 	RET()
 }
 
@@ -639,10 +687,7 @@ func xtsPlain64AESNI(enc bool) {
 	DECQ(RBX)
 	JMP(LabelRef(name + "_sector"))
 	Label(name + "_done")
-	// The tweaks are key-dependent: leave none in registers.
-	for _, r := range tw {
-		VPXOR(r, r, r)
-	}
+	VZEROALL()
 	RET()
 }
 
@@ -666,6 +711,7 @@ func main() {
 	cbcDecVAES()
 	xtsPlain64AESNI(true)
 	xtsPlain64AESNI(false)
+	clearVectors()
 	serpentECB(true)
 	serpentECB(false)
 	serpentECBAVX2(true)
