@@ -79,8 +79,9 @@ func (o *offsetWriter) Write(p []byte) (int, error) {
 
 // RestoreHeader2 writes a LUKS2 header backup (made by BackupHeader2 or cryptsetup
 // luksHeaderBackup) back to hdr, as LUKS2_hdr_restore does: the backup must load as a
-// valid LUKS2 header (either copy), carry no mandatory requirements, and if hdr already
-// holds a LUKS2 header, its data offset and AreasSize must equal the backup's (else
+// valid LUKS2 header (either copy), carry no mandatory requirement but an online
+// reencryption, and if hdr already holds a LUKS2 header (not one in an offline
+// reencryption), its data offset and AreasSize must equal the backup's (else
 // ErrInvalidParameter). Nothing is written before these checks.
 //
 // The backup's keyslots area is written first, then its secondary copy, then its primary
@@ -98,7 +99,7 @@ func RestoreHeader2(hdr ReadWriterAt, path string) error {
 	if err != nil {
 		return fmt.Errorf("backup file %s: %w", path, err)
 	}
-	if len(bh.Config.Requirements) > 0 {
+	if bh.UnmetRequirements(true) != nil {
 		return fmt.Errorf("%w: forbidden LUKS2 requirements detected in backup %s", ErrUnmetRequirements, path)
 	}
 	if err := CheckRestore2(hdr, bh); err != nil {
@@ -121,12 +122,10 @@ func RestoreHeader2(hdr ReadWriterAt, path string) error {
 // be the backup's. A device without a LUKS2 header passes.
 func CheckRestore2(hdr io.ReaderAt, bh *Header2) error {
 	dh, err := ReadHeader2(hdr)
-	if err != nil || len(dh.Config.Requirements) > 0 {
+	if err != nil || dh.LegacyReencryption() {
 		return nil
 	}
-	ds, derr := dh.DataSegment()
-	bs, berr := bh.DataSegment()
-	if derr != nil || berr != nil || ds.Offset != bs.Offset {
+	if dh.DataOffset() != bh.DataOffset() {
 		return fmt.Errorf("%w: data offset differs on device and backup", ErrInvalidParameter)
 	}
 	if dh.AreasSize() != bh.AreasSize() {

@@ -33,15 +33,30 @@ type LUKS2KeyslotOptions struct {
 // unknown tokens and fields go back exactly as they were), its binary fields and both
 // salts. A copy that is damaged or older gets a fresh salt, as cryptsetup regenerates the
 // salt of the copy it repairs. A header with mandatory requirements (an unfinished
-// reencryption, a requirement this package does not know) is refused: cryptsetup refuses
-// to write one.
+// reencryption, a requirement this package does not know) is refused with a
+// *RequirementError, as cryptsetup's onlyLUKS2 check refuses it before every header change
+// but one (see loadLUKS2AnyRequirements).
 func loadLUKS2ForWrite(r io.ReaderAt, rnd io.Reader) (*Header2, *luks2Metadata, error) {
+	return loadLUKS2(r, rnd, true)
+}
+
+// loadLUKS2AnyRequirements is loadLUKS2ForWrite without the requirements check: cryptsetup
+// destroys a key slot (crypt_keyslot_destroy, CRYPT_CD_UNRESTRICTED) whatever the header
+// requires, so that a key can be revoked even on a device in the middle of a reencryption
+// or marked by a later cryptsetup.
+func loadLUKS2AnyRequirements(r io.ReaderAt, rnd io.Reader) (*Header2, *luks2Metadata, error) {
+	return loadLUKS2(r, rnd, false)
+}
+
+func loadLUKS2(r io.ReaderAt, rnd io.Reader, checkRequirements bool) (*Header2, *luks2Metadata, error) {
 	h, err := ReadHeader2(r)
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(h.Config.Requirements) > 0 {
-		return nil, nil, fmt.Errorf("%w: %v", ErrUnmetRequirements, h.Config.Requirements)
+	if checkRequirements {
+		if err := h.UnmetRequirements(false); err != nil {
+			return nil, nil, err
+		}
 	}
 	tree, _, err := jsonc.Parse(h.JSON)
 	if err != nil || tree.Kind != jsonc.Object {
@@ -432,9 +447,10 @@ func hasID(list *jsonc.Value, id string) bool {
 // slot's id is removed from every digest and token that lists it, the slot from the
 // keyslots object, and both header copies are written. A crash after the wipe leaves a
 // header whose slot no longer opens, never live key material without a header entry.
+// Mandatory requirements do not stop it (cryptsetup's crypt_keyslot_destroy is unrestricted).
 func KillSlotLUKS2(hdr ReadWriterAt, slot int, rnd io.Reader) error {
 	rnd = randOr(rnd)
-	_, m, err := loadLUKS2ForWrite(hdr, rnd)
+	_, m, err := loadLUKS2AnyRequirements(hdr, rnd)
 	if err != nil {
 		return err
 	}

@@ -75,6 +75,11 @@ func exitStatus(err error) (int, []string) {
 	if errors.As(err, &ce) {
 		return ce.code, splitMsg(ce.msg)
 	}
+	var re *luks.RequirementError
+	if errors.As(err, &re) {
+		// -ETXTBSY (unknown requirement) and -EINVAL both end as exit code 1.
+		return exitParams, re.Messages()
+	}
 	dev := ""
 	var de *deviceError
 	if errors.As(err, &de) {
