@@ -75,6 +75,14 @@ func exitStatus(err error) (int, []string) {
 	if errors.As(err, &ce) {
 		return ce.code, splitMsg(ce.msg)
 	}
+	var kce *luks.KeyslotCipherError
+	if errors.As(err, &kce) {
+		return exitParams, []string{fmt.Sprintf("Cannot use %s-%s cipher for keyslot encryption.", kce.Cipher, kce.Mode)}
+	}
+	if errors.Is(err, luks.ErrKeyslotCipherIncompatible) {
+		// crypt_keyslot_set_encryption's -EINVAL, which nothing reports.
+		return exitParams, nil
+	}
 	var re *luks.RequirementError
 	if errors.As(err, &re) {
 		// -ETXTBSY (unknown requirement) and -EINVAL both end as exit code 1.
