@@ -105,6 +105,8 @@ func exitStatus(err error) (int, []string) {
 	case errors.Is(err, luks.ErrNotLUKS), errors.Is(err, luks.ErrUnsupportedVersion),
 		errors.Is(err, luks.ErrCorruptHeader):
 		return exitParams, []string{fmt.Sprintf("Device %s is not a valid LUKS device.", dev)}
+	case errors.Is(err, luks.ErrKeyslotOpenFailed):
+		return exitParams, []string{"Keyslot open failed."}
 	case errors.Is(err, luks.ErrOutOfMemory):
 		return exitNoMemory, []string{"Not enough available memory to open a keyslot."}
 	case errors.Is(err, luks.ErrKeyslotInactive):
