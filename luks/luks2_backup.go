@@ -82,11 +82,13 @@ func (o *offsetWriter) Write(p []byte) (int, error) {
 }
 
 // RestoreHeader2 writes a LUKS2 header backup (made by BackupHeader2 or cryptsetup
-// luksHeaderBackup) back to hdr: the backup must load as a valid LUKS2 header (either
-// copy), carry no mandatory requirements, and if hdr already holds a LUKS2 header, its data
-// offset and AreasSize must equal the backup's (else ErrInvalidParameter). Nothing is
-// written before these checks. When it returns nil, the first AreasSize bytes of hdr are
-// the backup's, byte for byte, as after cryptsetup luksHeaderRestore.
+// luksHeaderBackup) back to hdr, as LUKS2_hdr_restore checks it: the backup must load as a
+// valid LUKS2 header (either copy), carry no mandatory requirement but an online
+// reencryption, and if hdr already holds a LUKS2 header (not one in an offline
+// reencryption), its data offset and AreasSize must equal the backup's (else
+// ErrInvalidParameter). Nothing is written before these checks. When it returns nil, the
+// first AreasSize bytes of hdr are the backup's, byte for byte, as after cryptsetup
+// luksHeaderRestore.
 //
 // What a crash or a failed write part way guarantees, when hdr holds a valid LUKS2 header
 // with the backup's metadata size: at every point hdr holds a LUKS2 header that opens with
@@ -129,7 +131,7 @@ func RestoreHeader2(hdr ReadWriterAt, path string) error {
 	if err != nil {
 		return fmt.Errorf("backup file %s: %w", path, err)
 	}
-	if len(bh.Config.Requirements) > 0 {
+	if bh.UnmetRequirements(true) != nil {
 		return fmt.Errorf("%w: forbidden LUKS2 requirements detected in backup %s", ErrUnmetRequirements, path)
 	}
 	if err := CheckRestore2(hdr, bh); err != nil {
@@ -328,12 +330,10 @@ func restrictKeyslots(m *luks2Metadata, keep map[int]bool) {
 // be the backup's. A device without a LUKS2 header passes.
 func CheckRestore2(hdr io.ReaderAt, bh *Header2) error {
 	dh, err := ReadHeader2(hdr)
-	if err != nil || len(dh.Config.Requirements) > 0 {
+	if err != nil || dh.LegacyReencryption() {
 		return nil
 	}
-	ds, derr := dh.DataSegment()
-	bs, berr := bh.DataSegment()
-	if derr != nil || berr != nil || ds.Offset != bs.Offset {
+	if dh.DataOffset() != bh.DataOffset() {
 		return fmt.Errorf("%w: data offset differs on device and backup", ErrInvalidParameter)
 	}
 	if dh.AreasSize() != bh.AreasSize() {

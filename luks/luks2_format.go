@@ -91,6 +91,12 @@ type LUKS2FormatOptions struct {
 	AlignPayload uint32 // --align-payload in 512-byte sectors; 0 → device topology (1 MiB)
 	Offset       uint64 // --offset in 512-byte sectors; 0 → aligned after the keyslots
 
+	// KeyslotCipher and KeyslotKeySize (bytes) are --keyslot-cipher and
+	// --keyslot-key-size/8: the key slot area's encryption instead of the segment's; both
+	// or neither.
+	KeyslotCipher  string
+	KeyslotKeySize int
+
 	UUID      string    // "" = random
 	VolumeKey []byte    // nil = random
 	Keyslot   *int      // slot of the first key, 0..31; nil → 0
@@ -544,11 +550,8 @@ func planLUKS2(ctx context.Context, hdr ReadWriterAt, pass []byte, o LUKS2Format
 	if fp.CipherMode != "" {
 		segCipher += "-" + fp.CipherMode
 	}
-	slotCipher, slotKeyBytes := segCipher, keyBytes
-	if cipherNull {
-		slotCipher, slotKeyBytes = "aes-xts-plain64", 64
-	}
-	if _, _, err := sector.SplitSpec(slotCipher); err != nil {
+	slotCipher, slotKeyBytes, err := keyslotEncryption(segCipher, keyBytes, o.KeyslotCipher, o.KeyslotKeySize)
+	if err != nil {
 		return nil, err
 	}
 	newHash, err := sector.NewHashLUKS2(fp.Hash)

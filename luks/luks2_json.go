@@ -212,6 +212,85 @@ func jInt(v any, key string) int64 {
 	return i
 }
 
+// digestIterations is how PBKDF2_digest_verify reads a digest's "iterations": no type is
+// checked anywhere (hdr_validate_digests does not look at it), json_object_get_int64 turns
+// whatever is there into a number and an unsigned int keeps its low 32 bits. So "1000",
+// " 1000" and "1000abc" are 1000, "abc", null or an object 0 (the digest then cannot be
+// checked: "Keyslot open failed."), "1e3" 1.
+func digestIterations(v any) int64 {
+	m, _ := v.(map[string]any)
+	return int64(uint32(jsonGetInt64(m["iterations"])))
+}
+
+// jsonGetInt64 is json-c 0.16's json_object_get_int64 on a decoded value: an integer as
+// is (one above the int64 range saturates), a double truncated toward zero and saturated,
+// a string through strtoll (leading white space and a sign, digits up to the first other
+// byte, saturating; no digits is 0), a boolean 0 or 1, anything else 0.
+func jsonGetInt64(x any) int64 {
+	switch v := x.(type) {
+	case json.Number:
+		s := string(v)
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return i
+		}
+		if !strings.ContainsAny(s, ".eE") {
+			if s[0] == '-' {
+				return math.MinInt64
+			}
+			return math.MaxInt64
+		}
+		f, _ := strconv.ParseFloat(s, 64)
+		switch {
+		case f >= math.MaxInt64:
+			return math.MaxInt64
+		case f <= math.MinInt64:
+			return math.MinInt64
+		}
+		return int64(f)
+	case string:
+		return strtoll(v)
+	case bool:
+		if v {
+			return 1
+		}
+	}
+	return 0
+}
+
+// strtoll is C's strtoll(s, &end, 10) as json_parse_int64 uses it, 0 when no digit is read.
+func strtoll(s string) int64 {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || (s[i] >= '\t' && s[i] <= '\r')) {
+		i++
+	}
+	neg := false
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		neg = s[i] == '-'
+		i++
+	}
+	var mag uint64
+	over := false
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		d := uint64(s[i] - '0')
+		if mag > (1<<63-d)/10 {
+			over = true
+			continue
+		}
+		mag = mag*10 + d
+	}
+	switch {
+	case over && neg:
+		return math.MinInt64
+	case over:
+		return math.MaxInt64
+	case neg:
+		return -int64(mag)
+	case mag > math.MaxInt64:
+		return math.MaxInt64
+	}
+	return int64(mag)
+}
+
 func jU64(v any, key string) uint64 {
 	u, _ := strtoull(jStr(v, key))
 	return u
@@ -299,7 +378,7 @@ func (j *json2) fill(h *Header2) {
 	h.Digests = map[int]*Digest2{}
 	for k, v := range jObj(r, "digests") {
 		h.Digests[atoi(k)] = &Digest2{Type: jStr(v, "type"), Keyslots: jIDs(v, "keyslots"), Segments: jIDs(v, "segments"),
-			Hash: jStr(v, "hash"), Iterations: jInt(v, "iterations"),
+			Hash: jStr(v, "hash"), Iterations: digestIterations(v),
 			SaltText: jStr(v, "salt"), Salt: b64(jStr(v, "salt")), DigestText: jStr(v, "digest"), Digest: b64(jStr(v, "digest"))}
 	}
 	cfg := jObj(r, "config")

@@ -2,6 +2,7 @@ package luks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -26,6 +27,74 @@ type LUKS2KeyslotOptions struct {
 	Parallel        uint32
 	Keyslot         *int      // nil: the first free slot (LUKS2_keyslot_find_empty)
 	Rand            io.Reader // nil = crypto/rand
+	// KeyslotCipher and KeyslotKeySize (bytes) force the new slot's area encryption
+	// (--keyslot-cipher, --keyslot-key-size/8); both or neither. Unset, the slot is
+	// encrypted as the data segment, or with aes-xts-plain64 and 512 bits when the
+	// segment's cipher cannot protect a key slot.
+	KeyslotCipher  string
+	KeyslotKeySize int
+}
+
+// ErrKeyslotCipherIncompatible: a forced key slot cipher cannot encrypt a key slot area
+// (LUKS2_keyslot_cipher_incompatible: cipher_null, a specification that does not parse, a
+// cipher or mode without an implementation here). cryptsetup refuses it without a message.
+var ErrKeyslotCipherIncompatible = errors.New("cipher cannot be used for LUKS2 keyslot encryption")
+
+// KeyslotCipherError: the forced key slot cipher does not take a key of the forced size;
+// cryptsetup's message is "Cannot use <cipher>-<mode> cipher for keyslot encryption.".
+type KeyslotCipherError struct {
+	Cipher, Mode string
+	Err          error
+}
+
+func (e *KeyslotCipherError) Error() string {
+	return fmt.Sprintf("cannot use %s-%s cipher for keyslot encryption: %v", e.Cipher, e.Mode, e.Err)
+}
+
+func (e *KeyslotCipherError) Unwrap() error { return e.Err }
+
+// keyslotEncryption is crypt_keyslot_get_encryption for a new key slot: the forced cipher
+// and key size when given (checked as crypt_keyslot_set_encryption checks it, and keyed
+// once as crypt_storage_init would key it), else the segment's cipher and volume key size,
+// else cryptsetup's default aes-xts-plain64 with 512 bits.
+func keyslotEncryption(segCipher string, vkBytes int, forced string, forcedBytes int) (string, int, error) {
+	if forced == "" && forcedBytes == 0 {
+		if keyslotCipherUsable(segCipher) && vkBytes > 0 {
+			return segCipher, vkBytes, nil
+		}
+		return "aes-xts-plain64", 64, nil
+	}
+	if forced == "" || forcedBytes <= 0 {
+		return "", 0, fmt.Errorf("%w: keyslot cipher and keyslot key size go together", ErrInvalidParameter)
+	}
+	if !keyslotCipherUsable(forced) {
+		return "", 0, fmt.Errorf("%w: %q", ErrKeyslotCipherIncompatible, forced)
+	}
+	name, mode, _ := sector.SplitSpec(forced)
+	spec, _ := sector.ParseSpec(name, mode)
+	if err := spec.CheckKeySize(forcedBytes); err != nil {
+		return "", 0, &KeyslotCipherError{Cipher: name, Mode: mode, Err: err}
+	}
+	return forced, forcedBytes, nil
+}
+
+// CheckKeyslotCipher is crypt_keyslot_set_encryption's check of a --keyslot-cipher:
+// ErrKeyslotCipherIncompatible for a cipher that cannot encrypt a key slot area.
+func CheckKeyslotCipher(spec string) error {
+	if !keyslotCipherUsable(spec) {
+		return fmt.Errorf("%w: %q", ErrKeyslotCipherIncompatible, spec)
+	}
+	return nil
+}
+
+// keyslotCipherUsable is !LUKS2_keyslot_cipher_incompatible for this package's ciphers.
+func keyslotCipherUsable(spec string) bool {
+	name, mode, err := sector.SplitSpec(spec)
+	if err != nil || name == "cipher_null" {
+		return false
+	}
+	_, err = sector.ParseSpec(name, mode)
+	return err == nil
 }
 
 // loadLUKS2ForWrite loads a header the way cryptsetup does before changing it and returns
@@ -33,15 +102,30 @@ type LUKS2KeyslotOptions struct {
 // unknown tokens and fields go back exactly as they were), its binary fields and both
 // salts. A copy that is damaged or older gets a fresh salt, as cryptsetup regenerates the
 // salt of the copy it repairs. A header with mandatory requirements (an unfinished
-// reencryption, a requirement this package does not know) is refused: cryptsetup refuses
-// to write one.
+// reencryption, a requirement this package does not know) is refused with a
+// *RequirementError, as cryptsetup's onlyLUKS2 check refuses it before every header change
+// but one (see loadLUKS2AnyRequirements).
 func loadLUKS2ForWrite(r io.ReaderAt, rnd io.Reader) (*Header2, *luks2Metadata, error) {
+	return loadLUKS2(r, rnd, true)
+}
+
+// loadLUKS2AnyRequirements is loadLUKS2ForWrite without the requirements check: cryptsetup
+// destroys a key slot (crypt_keyslot_destroy, CRYPT_CD_UNRESTRICTED) whatever the header
+// requires, so that a key can be revoked even on a device in the middle of a reencryption
+// or marked by a later cryptsetup.
+func loadLUKS2AnyRequirements(r io.ReaderAt, rnd io.Reader) (*Header2, *luks2Metadata, error) {
+	return loadLUKS2(r, rnd, false)
+}
+
+func loadLUKS2(r io.ReaderAt, rnd io.Reader, checkRequirements bool) (*Header2, *luks2Metadata, error) {
 	h, err := ReadHeader2(r)
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(h.Config.Requirements) > 0 {
-		return nil, nil, fmt.Errorf("%w: %v", ErrUnmetRequirements, h.Config.Requirements)
+	if checkRequirements {
+		if err := h.UnmetRequirements(false); err != nil {
+			return nil, nil, err
+		}
 	}
 	tree, _, err := jsonc.Parse(h.JSON)
 	if err != nil || tree.Kind != jsonc.Object {
@@ -289,9 +373,9 @@ func newKeyslot(ctx context.Context, h *Header2, vk, pass []byte, opts LUKS2Keys
 	if seg == nil {
 		return nil, nil, fmt.Errorf("%w: no segment 0", ErrCorruptHeader)
 	}
-	slotCipher, slotKeyBytes := seg.Encryption, len(vk)
-	if name, _, err := sector.SplitSpec(slotCipher); err != nil || name == "cipher_null" || name == "null" {
-		slotCipher, slotKeyBytes = "aes-xts-plain64", 64
+	slotCipher, slotKeyBytes, err := keyslotEncryption(seg.Encryption, len(vk), opts.KeyslotCipher, opts.KeyslotKeySize)
+	if err != nil {
+		return nil, nil, err
 	}
 	if !kdf.forced {
 		if kdf.typ == KDFPBKDF2 {
@@ -432,9 +516,10 @@ func hasID(list *jsonc.Value, id string) bool {
 // slot's id is removed from every digest and token that lists it, the slot from the
 // keyslots object, and both header copies are written. A crash after the wipe leaves a
 // header whose slot no longer opens, never live key material without a header entry.
+// Mandatory requirements do not stop it (cryptsetup's crypt_keyslot_destroy is unrestricted).
 func KillSlotLUKS2(hdr ReadWriterAt, slot int, rnd io.Reader) error {
 	rnd = randOr(rnd)
-	_, m, err := loadLUKS2ForWrite(hdr, rnd)
+	_, m, err := loadLUKS2AnyRequirements(hdr, rnd)
 	if err != nil {
 		return err
 	}

@@ -143,9 +143,11 @@ func TokenAddKeyringLUKS2(hdr ReadWriterAt, id int, replace bool, description st
 	return id, writeLUKS2(hdr, m)
 }
 
-// TokenRemoveLUKS2 removes token id (`cryptsetup token remove`).
+// TokenRemoveLUKS2 removes token id (`cryptsetup token remove`). As cryptsetup asks the
+// token's status before it changes the header, a token not in use is reported as such even
+// on a header whose requirements forbid the change.
 func TokenRemoveLUKS2(hdr ReadWriterAt, id int, rnd io.Reader) error {
-	_, m, err := loadLUKS2ForWrite(hdr, randOr(rnd))
+	h, m, err := loadLUKS2AnyRequirements(hdr, randOr(rnd))
 	if err != nil {
 		return err
 	}
@@ -154,6 +156,76 @@ func TokenRemoveLUKS2(hdr ReadWriterAt, id int, rnd io.Reader) error {
 	}
 	if !m.json.Get("tokens").Delete(strconv.Itoa(id)) {
 		return fmt.Errorf("token %d: %w", id, ErrTokenNotInUse)
+	}
+	if err := h.UnmetRequirements(false); err != nil {
+		return err
+	}
+	return writeLUKS2(hdr, m)
+}
+
+// ErrTokenNotAssigned: the token does not list the key slot (token unassign).
+var ErrTokenNotAssigned = errors.New("token is not assigned to the keyslot")
+
+// TokenAssignLUKS2 adds keyslot to token id's "keyslots" (crypt_token_assign_keyslot);
+// a slot already listed stays listed once. The slot must exist. Both header copies are
+// written even when nothing changed, as cryptsetup commits the header either way.
+func TokenAssignLUKS2(hdr ReadWriterAt, id, keyslot int, rnd io.Reader) error {
+	return tokenAssign(hdr, id, keyslot, true, rnd)
+}
+
+// TokenUnassignLUKS2 is `cryptsetup token unassign`: keyslot leaves token id's "keyslots".
+// A token that does not exist or does not list the slot gives ErrTokenNotAssigned (with
+// ErrTokenNotInUse for the former), checked before the header's requirements as cryptsetup
+// checks it (crypt_token_is_assigned is unrestricted).
+func TokenUnassignLUKS2(hdr ReadWriterAt, id, keyslot int, rnd io.Reader) error {
+	return tokenAssign(hdr, id, keyslot, false, rnd)
+}
+
+func tokenAssign(hdr ReadWriterAt, id, keyslot int, assign bool, rnd io.Reader) error {
+	if id < 0 || id >= luks2TokensMax {
+		return fmt.Errorf("token %d: %w", id, ErrInvalidToken)
+	}
+	if keyslot < 0 || keyslot >= luks2KeyslotsMax {
+		return fmt.Errorf("keyslot %d: %w", keyslot, ErrInvalidParameter)
+	}
+	h, m, err := loadLUKS2AnyRequirements(hdr, randOr(rnd))
+	if err != nil {
+		return err
+	}
+	t := m.json.Get("tokens").Get(strconv.Itoa(id))
+	if t == nil {
+		if assign {
+			return fmt.Errorf("token %d: %w", id, ErrTokenNotInUse)
+		}
+		return fmt.Errorf("token %d, keyslot %d: %w (%w)", id, keyslot, ErrTokenNotAssigned, ErrTokenNotInUse)
+	}
+	list := t.Get("keyslots")
+	if list == nil || list.Kind != jsonc.Array {
+		return fmt.Errorf("%w: token %d has no keyslots array", ErrCorruptHeader, id)
+	}
+	slot := strconv.Itoa(keyslot)
+	kept := []*jsonc.Value{}
+	listed := false
+	for _, it := range list.Items {
+		if it.Kind == jsonc.String && it.Text == slot {
+			listed = true
+			continue
+		}
+		kept = append(kept, it)
+	}
+	if !assign && !listed {
+		return fmt.Errorf("token %d, keyslot %d: %w", id, keyslot, ErrTokenNotAssigned)
+	}
+	if assign && m.json.Get("keyslots").Get(slot) == nil {
+		return fmt.Errorf("keyslot %d: %w", keyslot, ErrKeyslotInactive)
+	}
+	if err := h.UnmetRequirements(false); err != nil {
+		return err
+	}
+	if !assign {
+		t.Set("keyslots", jsonc.NewArray(kept...))
+	} else if !listed {
+		t.Set("keyslots", jsonc.NewArray(append(list.Items, jsonc.NewString(slot))...))
 	}
 	return writeLUKS2(hdr, m)
 }

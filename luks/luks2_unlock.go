@@ -17,6 +17,11 @@ import (
 // activate such a device as well ("Unmet LUKS2 requirements detected.").
 var ErrUnmetRequirements = errors.New("unmet LUKS2 requirements")
 
+// ErrKeyslotOpenFailed: opening a key slot failed for a reason that is neither a wrong
+// passphrase nor an unusable slot, such as a digest whose iterations read as 0 (cryptsetup:
+// "Keyslot open failed.", exit code 1). The header itself loads.
+var ErrKeyslotOpenFailed = errors.New("keyslot open failed")
+
 // Keyslot priorities (cryptsetup crypt_keyslot_priority).
 const (
 	PriorityIgnore = 0
@@ -187,7 +192,9 @@ func verifyDigest2(ctx context.Context, d *Digest2, key []byte, limit uint32) (b
 		return false, fmt.Errorf("%w: digest salt or value has the wrong length", ErrCorruptHeader)
 	}
 	if d.Iterations < 1 || d.Iterations > 1<<32-1 {
-		return false, fmt.Errorf("%w: digest iterations %d", ErrCorruptHeader, d.Iterations)
+		// crypt_pbkdf refuses 0 iterations: the keyslot open fails (-EINVAL), the header
+		// stays valid.
+		return false, fmt.Errorf("%w: digest iterations %d", ErrKeyslotOpenFailed, d.Iterations)
 	}
 	if limit == 0 {
 		limit = DefaultMaxIterations

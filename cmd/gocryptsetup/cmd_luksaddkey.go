@@ -43,6 +43,10 @@ func cmdLuksAddKey(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := a.checkKeyslotCipher(false); err != nil {
+		f.Close()
+		return err
+	}
 	hp := a.headerPath(dev)
 	_, newSlot, _ := a.addKeySlots() // nil: the first free slot
 	if newSlot != nil {

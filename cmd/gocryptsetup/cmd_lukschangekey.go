@@ -21,6 +21,10 @@ func cmdLuksChangeKey(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := a.checkKeyslotCipher(false); err != nil {
+		f.Close()
+		return err
+	}
 	slotOpt := a.slotOption()
 	if slotOpt != nil && *slotOpt >= luks.NumKeyslots {
 		f.Close()

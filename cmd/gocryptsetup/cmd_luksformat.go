@@ -109,6 +109,10 @@ func cmdLuksFormat(a *app, args []string) error {
 			a.logVerbose("Existing '%s' %s signature on device %s will be wiped.", m.Type, s.Usage, hp)
 		}
 	}
+	// cryptsetup formats, then refuses the LUKS2-only options; nothing is written here.
+	if err := a.checkKeyslotCipher(false); err != nil {
+		return err
+	}
 	h, vk, err := luks.Format(a.ctx, hdr, pass, fo)
 	if err != nil {
 		return onDevice(hp, err)

@@ -92,6 +92,8 @@ func cmdLuksFormat2(a *app, args []string) error {
 		AlignPayload:    uint32(o.alignPayload),
 		Offset:          uint64(o.offset),
 		UUID:            o.uuid,
+		KeyslotCipher:   o.l2.keyslotCipher,
+		KeyslotKeySize:  int(o.l2.keyslotKeyLen / 8),
 		Keyslot:         a.slotOption(),
 		Detached:        detached,
 	}

@@ -113,8 +113,10 @@ func cmdLuksHeaderRestore(a *app, args []string) error {
 }
 
 // cmdLuksHeaderRestore2 is luksHeaderRestore of a LUKS2 backup (LUKS2_hdr_restore): the
-// backup must load as LUKS2 without requirements; a LUKS2 header on the device must have
-// the backup's data offset and header-and-areas size; then the question, then the write.
+// backup must load as LUKS2 with no requirement but an online reencryption; a LUKS2 header
+// on the device must have the backup's data offset and header-and-areas size unless it is
+// in an offline reencryption; then the question (with cryptsetup's warnings for the
+// device's requirements), then the write.
 func cmdLuksHeaderRestore2(a *app, dev, file string, bf *os.File) error {
 	bh, err := luks.ReadHeader2(bf)
 	if err != nil {
@@ -124,7 +126,7 @@ func cmdLuksHeaderRestore2(a *app, dev, file string, bf *os.File) error {
 		}
 		return &cliError{code: exitParams, msg: msg}
 	}
-	if len(bh.Config.Requirements) > 0 {
+	if bh.UnmetRequirements(true) != nil {
 		return &cliError{code: exitParams, msg: fmt.Sprintf("Forbidden LUKS2 requirements detected in backup %s.", file)}
 	}
 	hp := a.headerPath(dev)
@@ -134,19 +136,27 @@ func cmdLuksHeaderRestore2(a *app, dev, file string, bf *os.File) error {
 	}
 	msg := fmt.Sprintf("Device %s does not contain LUKS2 header. Replacing header can destroy data on that device.", hp)
 	if dh, err := luks.ReadHeader2(f); err == nil {
-		ds, derr := dh.DataSegment()
-		bs, berr := bh.DataSegment()
-		switch {
-		case derr != nil || berr != nil || ds.Offset != bs.Offset:
+		// An unfinished offline reencryption may have moved the data: cryptsetup then
+		// skips the layout checks and warns instead.
+		switch legacy := dh.LegacyReencryption(); {
+		case !legacy && dh.DataOffset() != bh.DataOffset():
 			f.Close()
 			return &cliError{code: exitParams, msg: "Data offset differ on device and backup, restore failed."}
-		case dh.AreasSize() != bh.AreasSize():
+		case !legacy && dh.AreasSize() != bh.AreasSize():
 			f.Close()
 			return &cliError{code: exitParams, msg: "Binary header with keyslot areas size differ on device and backup, restore failed."}
 		}
 		msg = fmt.Sprintf("Device %s already contains LUKS2 header. Replacing header will destroy existing keyslots.", hp)
 		if dh.UUID != bh.UUID {
 			msg += "\nWARNING: real device header has different UUID than backup!"
+		}
+		if dh.UnknownRequirements() {
+			msg += "\nWARNING: unknown LUKS2 requirements detected in real device header!" +
+				"\nReplacing header with backup may corrupt the data on that device!"
+		}
+		if dh.LegacyReencryption() {
+			msg += "\nWARNING: Unfinished offline reencryption detected on the device!" +
+				"\nReplacing header with backup may corrupt data."
 		}
 	}
 	if err := a.confirm(msg, &cliError{code: exitParams}); err != nil {

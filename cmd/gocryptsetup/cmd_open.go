@@ -23,8 +23,7 @@ func cmdOpen(a *app, args []string) error {
 	defer f.Close()
 	src := a.keyFromOptions()
 	if h, ok := m.(*luks.Header2); ok && h != nil {
-		// cryptsetup tries the LUKS2 tokens first; none of them can unlock here.
-		a.logVerbose("No usable token is available.")
+		logNoUsableToken(a, h)
 	}
 	vk, slot, _, err := a.unlockAny(a.headerPath(dev), f, passPrompt(dev), src, a.slotOption(), a.unlockTriesFor(src))
 	if err != nil {
@@ -33,4 +32,24 @@ func cmdOpen(a *app, args []string) error {
 	vk.Wipe()
 	a.logVerbose("Key slot %d unlocked.", slot)
 	return nil
+}
+
+// logNoUsableToken is what cryptsetup -v says after trying the LUKS2 tokens first
+// (tools_token_error_msg of LUKS2_token_open_and_activate's result). No token unlocks here:
+// external token types need libcryptsetup plugins (-ENOENT), and the kernel keyring holds no
+// key for a luks2-keyring token (-EPERM, which cryptsetup does not report when no token was
+// named). So "No usable token is available." unless a luks2-keyring token is assigned to a
+// key slot whose priority is not "ignore".
+func logNoUsableToken(a *app, h *luks.Header2) {
+	for _, t := range h.Tokens {
+		if t.Type != "luks2-keyring" {
+			continue
+		}
+		for _, k := range t.Keyslots {
+			if ks := h.Keyslots[k]; ks != nil && (ks.Priority == nil || *ks.Priority != luks.PriorityIgnore) {
+				return
+			}
+		}
+	}
+	a.logVerbose("No usable token is available.")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/cloudluks/cloudluks/luks"
 )
@@ -44,9 +45,7 @@ func cmdToken(a *app, args []string) error {
 		id = int(o.tok.id)
 	}
 	switch action {
-	case "add", "remove", "import", "export":
-	case "unassign":
-		return &cliError{code: exitParams, msg: "Token unassign is not supported by gocryptsetup."}
+	case "add", "remove", "import", "export", "unassign":
 	default:
 		return &usageError{msg: "Invalid token action."}
 	}
@@ -59,6 +58,10 @@ func cmdToken(a *app, args []string) error {
 		return &usageError{msg: "Option --unbound is valid only with token add action."}
 	case o.tok.unbound && o.set["key-slot"]:
 		return &usageError{msg: "Options --key-slot and --unbound cannot be combined."}
+	case action == "unassign" && !o.set["key-slot"]:
+		return &usageError{msg: "Action requires specific keyslot. Use --key-slot parameter."}
+	case action == "unassign" && !o.set["token-id"]:
+		return &usageError{msg: "Action requires specific token. Use --token-id parameter."}
 	}
 	hp := a.headerPath(dev)
 	f, err := openDevice(hp, action != "export")
@@ -83,6 +86,8 @@ func cmdToken(a *app, args []string) error {
 			return &cliError{code: exitParams, msg: fmt.Sprintf("Failed to get token %d for export.", id)}
 		}
 		return writeTokenJSON(a, o.tok.jsonFile, js)
+	case "unassign":
+		return tokenUnassign(f, hp, id, slot)
 	case "remove":
 		if id < 0 || id >= 32 {
 			return &cliError{code: exitParams, msg: fmt.Sprintf("Token %d is invalid.", id)}
@@ -114,7 +119,7 @@ func cmdToken(a *app, args []string) error {
 	if action == "add" {
 		got, err = luks.TokenAddKeyringLUKS2(f, id, o.tok.replace, o.tok.description, slot, o.tok.unbound, nil)
 		if err != nil {
-			return &cliError{code: exitParams, msg: fmt.Sprintf("Failed to add luks2-keyring token %d.", id)}
+			return withRequirements(err, fmt.Sprintf("Failed to add luks2-keyring token %d.", id))
 		}
 	} else {
 		js, err := readTokenJSON(a, o.tok.jsonFile)
@@ -123,7 +128,7 @@ func cmdToken(a *app, args []string) error {
 		}
 		got, err = luks.TokenImportLUKS2(f, id, o.tok.replace, js, slot, nil)
 		if err != nil {
-			return &cliError{code: exitParams, msg: "Failed to import token from file."}
+			return withRequirements(err, "Failed to import token from file.")
 		}
 	}
 	a.logVerbose("Token %d created.", got)
@@ -166,4 +171,34 @@ func writeTokenJSON(a *app, file string, js []byte) error {
 		return &cliError{code: exitParams, msg: "Failed to write JSON file."}
 	}
 	return f.Close()
+}
+
+// tokenUnassign is _token_unassign: crypt_token_is_assigned first (a token or slot outside
+// 0..31 fails as "Failed to unassign", a missing token or an unlisted slot as "not
+// assigned"), then the header change, which the requirements may refuse.
+func tokenUnassign(f *os.File, hp string, id, slot int) error {
+	failed := fmt.Sprintf("Failed to unassign token %d from keyslot %d.", id, slot)
+	err := luks.TokenUnassignLUKS2(f, id, slot, nil)
+	switch {
+	case err == nil:
+		return f.Sync()
+	case errors.Is(err, luks.ErrTokenNotAssigned):
+		return &cliError{code: exitParams, msg: fmt.Sprintf("Token %d is not assigned to keyslot %d.", id, slot)}
+	case errors.Is(err, luks.ErrInvalidToken), errors.Is(err, luks.ErrInvalidParameter):
+		return &cliError{code: exitParams, msg: failed}
+	}
+	if errors.Is(err, luks.ErrUnmetRequirements) {
+		return withRequirements(err, failed)
+	}
+	return onDevice(hp, err)
+}
+
+// withRequirements is msg after libcryptsetup's own lines when err is a refusal for the
+// header's requirements (the library logs them, then the tool its failure line).
+func withRequirements(err error, msg string) error {
+	var re *luks.RequirementError
+	if errors.As(err, &re) {
+		msg = strings.Join(append(re.Messages(), msg), "\n")
+	}
+	return &cliError{code: exitParams, msg: msg}
 }

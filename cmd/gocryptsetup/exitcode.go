@@ -75,6 +75,19 @@ func exitStatus(err error) (int, []string) {
 	if errors.As(err, &ce) {
 		return ce.code, splitMsg(ce.msg)
 	}
+	var kce *luks.KeyslotCipherError
+	if errors.As(err, &kce) {
+		return exitParams, []string{fmt.Sprintf("Cannot use %s-%s cipher for keyslot encryption.", kce.Cipher, kce.Mode)}
+	}
+	if errors.Is(err, luks.ErrKeyslotCipherIncompatible) {
+		// crypt_keyslot_set_encryption's -EINVAL, which nothing reports.
+		return exitParams, nil
+	}
+	var re *luks.RequirementError
+	if errors.As(err, &re) {
+		// -ETXTBSY (unknown requirement) and -EINVAL both end as exit code 1.
+		return exitParams, re.Messages()
+	}
 	dev := ""
 	var de *deviceError
 	if errors.As(err, &de) {
@@ -92,6 +105,8 @@ func exitStatus(err error) (int, []string) {
 	case errors.Is(err, luks.ErrNotLUKS), errors.Is(err, luks.ErrUnsupportedVersion),
 		errors.Is(err, luks.ErrCorruptHeader):
 		return exitParams, []string{fmt.Sprintf("Device %s is not a valid LUKS device.", dev)}
+	case errors.Is(err, luks.ErrKeyslotOpenFailed):
+		return exitParams, []string{"Keyslot open failed."}
 	case errors.Is(err, luks.ErrOutOfMemory):
 		return exitNoMemory, []string{"Not enough available memory to open a keyslot."}
 	case errors.Is(err, luks.ErrKeyslotInactive):

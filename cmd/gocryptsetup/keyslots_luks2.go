@@ -72,7 +72,8 @@ func (a *app) loadHeader2(device string) (*os.File, *luks.Header2, error) {
 func (a *app) keyslotOptions2(slot *int) luks.LUKS2KeyslotOptions {
 	o := a.opts
 	ko := luks.LUKS2KeyslotOptions{Hash: o.hash, PBKDF: o.l2.pbkdf, ForceIterations: uint32(o.forceIterations),
-		Memory: uint32(o.l2.pbkdfMemory), Parallel: uint32(o.l2.pbkdfParallel), Keyslot: slot}
+		Memory: uint32(o.l2.pbkdfMemory), Parallel: uint32(o.l2.pbkdfParallel), Keyslot: slot,
+		KeyslotCipher: o.l2.keyslotCipher, KeyslotKeySize: int(o.l2.keyslotKeyLen / 8)}
 	if o.set["iter-time"] {
 		ko.IterTime = time.Duration(o.iterTime) * time.Millisecond
 	}
@@ -178,6 +179,9 @@ func cmdLuksAddKey2(a *app, args []string) error {
 		return err
 	}
 	defer f.Close()
+	if err := a.checkKeyslotCipher(true); err != nil {
+		return err
+	}
 	if err := a.checkPBKDF2(); err != nil {
 		return err
 	}
@@ -283,6 +287,9 @@ func cmdLuksChangeKey2(a *app, args []string) error {
 		return err
 	}
 	defer f.Close()
+	if err := a.checkKeyslotCipher(true); err != nil {
+		return err
+	}
 	if err := a.checkPBKDF2(); err != nil {
 		return err
 	}
@@ -390,4 +397,22 @@ func parseKillSlot(s string, max int) (int, error) {
 		return 0, &cliError{code: exitParams, msg: fmt.Sprintf("Key slot %s is invalid, please select between 0 and %d.", s, max-1)}
 	}
 	return slot, nil
+}
+
+// checkKeyslotCipher is _set_keyslot_encryption_params after the header is loaded: on
+// LUKS1 the options are refused with cryptsetup's message; on LUKS2 a cipher that cannot
+// encrypt a key slot fails silently (crypt_keyslot_set_encryption returns -EINVAL and
+// nothing is logged). Whether the key size fits the cipher is found when the slot is made.
+func (a *app) checkKeyslotCipher(luks2 bool) error {
+	o := a.opts
+	if !o.set["keyslot-cipher"] && !o.set["keyslot-key-size"] {
+		return nil
+	}
+	if !luks2 {
+		return &cliError{code: exitParams, msg: "Keyslot encryption parameters can be set only for LUKS2 device."}
+	}
+	if err := luks.CheckKeyslotCipher(o.l2.keyslotCipher); err != nil {
+		return &cliError{code: exitParams}
+	}
+	return nil
 }

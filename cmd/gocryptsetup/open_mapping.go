@@ -27,9 +27,8 @@ func openMapping(a *app, device, name string) error {
 	_, err = dmcrypt.OpenWithAny(a.ctx, device, name, func() (luks.Metadata, *luks.VolumeKey, int, error) {
 		unlocked = true
 		src := a.keyFromOptions()
-		if _, ok := hm.(*luks.Header2); ok {
-			// cryptsetup tries the LUKS2 tokens first; none of them can unlock here.
-			a.logVerbose("No usable token is available.")
+		if h, ok := hm.(*luks.Header2); ok {
+			logNoUsableToken(a, h)
 		}
 		vk, s, h, err := a.unlockAny(a.headerPath(device), f, passPrompt(device), src, a.slotOption(), a.unlockTriesFor(src))
 		slot, unlockErr = s, err

@@ -351,6 +351,8 @@ func (o *options) checkAllowed(action string) error {
 		return &usageError{msg: verifyOpen(o)}
 	case o.set["pbkdf-force-iterations"] && o.set["iter-time"]:
 		return &usageError{msg: "PBKDF forced iterations cannot be combined with iteration time option."}
+	case o.set["keyslot-cipher"] != o.set["keyslot-key-size"]:
+		return &usageError{msg: "Options --keyslot-cipher and --keyslot-key-size must be used together."}
 	}
 	return nil
 }
@@ -361,6 +363,13 @@ func (o *options) check() error {
 		return &usageError{msg: msg}
 	}
 	if o.set["key-size"] && o.keySize%8 != 0 {
+		return &usageError{msg: "Key size must be a multiple of 8 bits"}
+	}
+	// popt's callback for --keyslot-key-size: 0 is a bad number, then the multiple of 8.
+	if o.set["keyslot-key-size"] && o.l2.keyslotKeyLen == 0 {
+		return &usageError{msg: "invalid numeric value"}
+	}
+	if o.set["keyslot-key-size"] && o.l2.keyslotKeyLen%8 != 0 {
 		return &usageError{msg: "Key size must be a multiple of 8 bits"}
 	}
 	if msg := checkSectorSize(o); msg != "" {

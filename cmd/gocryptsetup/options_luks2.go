@@ -18,6 +18,8 @@ type luks2Opts struct {
 	metadataSize  string // a size with cryptsetup's units, parsed by parseCryptSize
 	keyslotsSize  string
 	newKeySlot    int64  // --new-key-slot (luksAddKey)
+	keyslotCipher string // --keyslot-cipher
+	keyslotKeyLen int64  // --keyslot-key-size, bits
 	newKeyfile    string // --new-keyfile (luksAddKey, luksChangeKey)
 	priority      string // --priority (config)
 }
@@ -35,6 +37,8 @@ func luks2OptionDefs() []optDef {
 	// cryptsetup takes the PBKDF options for every verb that makes a key slot.
 	slotMakers := []string{"luksFormat", "luksAddKey", "luksChangeKey"}
 	return []optDef{
+		{long: "keyslot-cipher", kind: optString, arg: "STRING", only: slotMakers, apply: str(func(o *options) *string { return &o.l2.keyslotCipher })},
+		{long: "keyslot-key-size", kind: optInt, num: numUint32, arg: "BITS", only: slotMakers, apply: num(func(o *options) *int64 { return &o.l2.keyslotKeyLen })},
 		{long: "label", kind: optString, arg: "STRING", only: labels, apply: str(func(o *options) *string { return &o.l2.label })},
 		{long: "luks2-keyslots-size", kind: optString, arg: "bytes", only: format, apply: str(func(o *options) *string { return &o.l2.keyslotsSize })},
 		{long: "luks2-metadata-size", kind: optString, arg: "bytes", only: format, apply: str(func(o *options) *string { return &o.l2.metadataSize })},
