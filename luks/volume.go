@@ -23,6 +23,19 @@ const volumeChunk = 1 << 20
 // ranges (as io.WriterAt allows) even when they share a sector, because partial-sector
 // read-modify-write is serialised. A ReadAt concurrent with a WriteAt to the same sector
 // may see that sector torn, as with any block device.
+//
+// A ReadAt or WriteAt of more than 128 KiB of whole sectors uses up to GOMAXPROCS cores:
+// the range is cut into 128 KiB chunks that the calling goroutine and pooled helpers claim
+// in turn from one counter, the only state they share. Each chunk is read from the data
+// device into p and decrypted there while it is still in that core's cache (a write
+// encrypts into a per-core scratch chunk), so the range crosses memory once; a call waits
+// only for chunks a helper has begun, never for a helper that is late or busy elsewhere.
+// Nothing is allocated per call. The rate is then the cipher's per core (~10 GB/s for
+// aes-xts with VAES) up to what the memory and the data device deliver: on a machine of
+// many cores a large read is bounded by memory bandwidth, not by this code. Waking a
+// parked helper costs tens of microseconds, 70–200 µs on a 2-vCPU KVM guest, about what 1
+// MiB takes on one core: ranges of 1 MiB or less gain little from a second core, large
+// ones are where it pays.
 type Volume struct {
 	mu     sync.RWMutex
 	rmw    sync.Mutex // held across a read-modify-write of partial sectors
