@@ -2,6 +2,8 @@ package luks
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -121,5 +123,33 @@ func TestConvertLUKS2ToLUKS1MatchesCryptsetup(t *testing.T) {
 		require.ErrorIs(t, err, ErrConvert, img)
 		assert.Contains(t, r.stderr, err.Error()[len(ErrConvert.Error())+2:], img)
 		assert.Equal(t, before, fileHash(t, img))
+	}
+}
+
+// TestConvertLUKS1ToLUKS2NoRoom: with 512-bit keys in all eight slots the key material
+// fills the space below the data offset, so no slot can be staged; the conversion is
+// refused with ErrConvertNoRoom and the device is left as it was.
+func TestConvertLUKS1ToLUKS2NoRoom(t *testing.T) {
+	ctx := context.Background()
+	d := &memDev{b: make([]byte, 3<<20)}
+	_, _, err := Format(ctx, d, []byte("p0"), FormatOptions{KeySize: 512, ForceIterations: 1000})
+	require.NoError(t, err)
+	for i := 1; i < NumKeyslots; i++ {
+		_, _, err := AddKey(ctx, d, []byte("p0"), []byte(fmt.Sprint("p", i)), AddKeyOptions{ForceIterations: 1000})
+		require.NoError(t, err)
+	}
+	before := bytes.Clone(d.b)
+	err = ConvertLUKS1ToLUKS2(d, nil)
+	require.ErrorIs(t, err, ErrConvertNoRoom)
+	require.ErrorIs(t, err, ErrConvert)
+	assert.True(t, bytes.Equal(before, d.b), "nothing written")
+	// With slots 0 and 3 left, slot 0 is staged in the area of the disabled slot 2.
+	for _, i := range []int{1, 2, 4, 5, 6, 7} {
+		require.NoError(t, KillSlot(d, i))
+	}
+	require.NoError(t, ConvertLUKS1ToLUKS2(d, nil))
+	assert.Equal(t, 2, Version(d))
+	for _, i := range []int{0, 3} {
+		assert.True(t, libOpens(d, fmt.Sprint("p", i)), "p%d", i)
 	}
 }
