@@ -373,7 +373,22 @@ func writeLUKS2Copies(w io.WriterAt, m *luks2Metadata) error {
 // cipher, more than one segment, any token, a slot above 7, and any slot that is not
 // pbkdf2 with the digest's hash, 4000 stripes and the data cipher (argon2 slots among
 // them). Otherwise the keyslots area moves from 32 KiB back to 4 KiB, the first 4 KiB are
-// zeroed and the LUKS1 header is written.
+// zeroed and the LUKS1 header is written: the result of a complete run is byte for byte
+// cryptsetup's.
+//
+// cryptsetup moves the area over itself before the header write; here the order is: (1)
+// a copy of every enabled slot goes to space no LUKS2 area and no final LUKS1 area uses,
+// sync; (2) a LUKS1 header pointing at the copies is written second sector first (the
+// LUKS2 primary's checksum breaks and the identical secondary serves), then first sector,
+// each with a sync; (3) the key material in its final place, sync; (4) the final LUKS1
+// header, sync; (5) the rest of the first 4 KiB is zeroed, the copies get back what the
+// space held and the whole area is written at 4 KiB. Guarantee, for writes atomic per
+// 512-byte sector and landing in order: after a crash or an I/O error at any point the
+// device opens with every passphrase, as LUKS2 until the first sector of step 2 lands
+// and as LUKS1 from then on. After a crash in steps 1–4 copies of the key slots may
+// remain in the staging space. When there is no room to stage (the placeholders of the
+// disabled LUKS1 slots count, as cryptsetup checks all eight areas) it refuses with
+// ErrConvertNoRoom before writing anything.
 func ConvertLUKS2ToLUKS1(hdr ReadWriterAt, rnd io.Reader) error {
 	_, m, err := loadLUKS2ForWrite(hdr, randOr(rnd))
 	if err != nil {
@@ -504,17 +519,147 @@ func ConvertLUKS2ToLUKS1(hdr ReadWriterAt, rnd io.Reader) error {
 	if n, err := hdr.ReadAt(buf, 2*luks2DefaultMetadataSize); n < len(buf) {
 		return fmt.Errorf("reading the keyslots area: %w", err)
 	}
-	if err := writeFull(hdr, buf, 4096); err != nil {
-		return fmt.Errorf("moving the keyslots area: %w", err)
+	limit := segOff
+	if limit == 0 {
+		limit = 2*luks2DefaultMetadataSize + ksSize
+	}
+	if n, ok := deviceSize(hdr); ok {
+		limit = min(limit, uint64(n))
+	}
+	matLen := h1.AFSectors() * SectorSize
+	stage, err := planLUKS2Staging(h1, matLen, afLen, limit)
+	if err != nil {
+		return err
+	}
+	staged, err := stage.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	material := func(i int) []byte {
+		// buf starts at 32 KiB, the LUKS1 offsets at 4 KiB.
+		o := uint64(h1.Keyslots[i].KeyMaterialOffset)*SectorSize - 4096
+		return buf[o : o+matLen]
+	}
+	var saved [NumKeyslots][]byte
+	for i, k := range h1.Keyslots {
+		if k.Enabled() {
+			saved[i] = make([]byte, matLen)
+			hdr.ReadAt(saved[i], int64(stage.Keyslots[i].KeyMaterialOffset)*SectorSize)
+			defer clear(saved[i])
+		}
+	}
+	// 1. Copies of every slot in space the LUKS2 header does not use, sync.
+	for i, k := range h1.Keyslots {
+		if k.Enabled() {
+			if err := writeFull(hdr, material(i), int64(stage.Keyslots[i].KeyMaterialOffset)*SectorSize); err != nil {
+				return fmt.Errorf("staging keyslot %d: %w", i, err)
+			}
+		}
 	}
 	if err := syncDevice(hdr); err != nil {
 		return err
 	}
-	if err := writeFull(hdr, make([]byte, 4096), 0); err != nil {
+	// 2. The LUKS1 header on the copies: its second sector first (the LUKS2 primary's
+	// checksum breaks, the secondary serves), then its first sector, which makes the
+	// device LUKS1 in one sector write.
+	for _, part := range [][2]int{{SectorSize, len(staged)}, {0, SectorSize}} {
+		if err := writeFull(hdr, staged[part[0]:part[1]], int64(part[0])); err != nil {
+			return fmt.Errorf("writing the staging LUKS1 header: %w", err)
+		}
+		if err := syncDevice(hdr); err != nil {
+			return err
+		}
+	}
+	// 3. The key material in its final place, sync; 4. the final LUKS1 header, sync.
+	for i, k := range h1.Keyslots {
+		if k.Enabled() {
+			if err := writeFull(hdr, material(i), int64(h1.Keyslots[i].KeyMaterialOffset)*SectorSize); err != nil {
+				return fmt.Errorf("moving keyslot %d: %w", i, err)
+			}
+		}
+	}
+	if err := syncDevice(hdr); err != nil {
 		return err
 	}
 	if err := writeFull(hdr, bin, 0); err != nil {
 		return err
 	}
+	if err := syncDevice(hdr); err != nil {
+		return err
+	}
+	// 5. Nothing refers to the copies any more: the rest of the first 4 KiB is zeroed, the
+	// staging areas get back what they held and the whole keyslots area lands at 4 KiB,
+	// as cryptsetup leaves the device.
+	if err := writeFull(hdr, make([]byte, 4096-len(bin)), int64(len(bin))); err != nil {
+		return err
+	}
+	for i, k := range h1.Keyslots {
+		if k.Enabled() {
+			if err := writeFull(hdr, saved[i], int64(stage.Keyslots[i].KeyMaterialOffset)*SectorSize); err != nil {
+				return fmt.Errorf("clearing the staging copy of keyslot %d: %w", i, err)
+			}
+		}
+	}
+	if err := writeFull(hdr, buf, 4096); err != nil {
+		return fmt.Errorf("moving the keyslots area: %w", err)
+	}
 	return syncDevice(hdr)
+}
+
+// planLUKS2Staging returns the LUKS1 header h1 with every enabled slot moved to a copy
+// area: 4 KiB aligned, at or above 32 KiB, below limit, clear of every slot's LUKS2 area
+// (final LUKS1 offset + 28 KiB, areaLen long) and final LUKS1 area and of the other
+// copies, and such that the header is valid as cryptsetup checks LUKS1 (all eight areas
+// apart): a copy lands clear of the disabled slots' areas or exactly on one, whose slot
+// then takes the enabled slot's final place until the final header is written.
+func planLUKS2Staging(h1 *Header, afLen, areaLen, limit uint64) (*Header, error) {
+	var busy []span
+	for _, k := range h1.Keyslots {
+		if k.Enabled() {
+			o := uint64(k.KeyMaterialOffset) * SectorSize
+			busy = append(busy, span{o, o + afLen}, span{o + luks1Shift, o + luks1Shift + areaLen})
+		}
+	}
+	st, err := cloneHeader(h1, nil)
+	if err != nil {
+		return nil, err
+	}
+	for i, k := range h1.Keyslots {
+		if !k.Enabled() {
+			continue
+		}
+		found := false
+		for pos := uint64(2 * luks2DefaultMetadataSize); pos+afLen <= limit; pos += 4096 {
+			c := span{pos, pos + afLen}
+			if overlapsAny(busy, c) {
+				continue
+			}
+			trial, err := cloneHeader(st, nil)
+			if err != nil {
+				return nil, err
+			}
+			for j := range trial.Keyslots {
+				if j != i && !trial.Keyslots[j].Enabled() && uint64(trial.Keyslots[j].KeyMaterialOffset)*SectorSize == pos {
+					trial.Keyslots[j].KeyMaterialOffset = trial.Keyslots[i].KeyMaterialOffset
+				}
+			}
+			trial.Keyslots[i].KeyMaterialOffset = uint32(pos / SectorSize)
+			// A torn final header write leaves its first sector new and slot 7's offset
+			// (in the second sector) as staged: that header must be valid too.
+			mixed, err := cloneHeader(h1, nil)
+			if err != nil {
+				return nil, err
+			}
+			mixed.Keyslots[7].KeyMaterialOffset = trial.Keyslots[7].KeyMaterialOffset
+			if trial.Validate() != nil || mixed.Validate() != nil {
+				continue
+			}
+			st, busy, found = trial, append(busy, c), true
+			break
+		}
+		if !found {
+			return nil, fmt.Errorf("%w: keyslot %d needs %d free bytes below %d beside the key material", ErrConvertNoRoom, i, afLen, limit)
+		}
+	}
+	return st, nil
 }
