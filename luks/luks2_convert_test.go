@@ -153,3 +153,30 @@ func TestConvertLUKS1ToLUKS2NoRoom(t *testing.T) {
 		assert.True(t, libOpens(d, fmt.Sprint("p", i)), "p%d", i)
 	}
 }
+
+// TestConvertLUKS2ToLUKS1NoRoom: a LUKS2 header whose keyslots area holds exactly eight
+// 512-bit slots, all enabled, leaves no space to stage a slot: refused with
+// ErrConvertNoRoom, nothing written; with slots 0 and 3 only it converts.
+func TestConvertLUKS2ToLUKS1NoRoom(t *testing.T) {
+	ctx := context.Background()
+	d := &memDev{b: make([]byte, 4<<20)}
+	_, _, err := FormatLUKS2(ctx, d, []byte("p0"), LUKS2FormatOptions{KeySize: 512, PBKDF: KDFPBKDF2, ForceIterations: 1000,
+		SectorSize: 512, MetadataSize: 16 << 10, KeyslotsSize: 8 * 258048})
+	require.NoError(t, err)
+	for i := 1; i < NumKeyslots; i++ {
+		_, err := AddKeyLUKS2(ctx, d, []byte("p0"), []byte(fmt.Sprint("p", i)), LUKS2KeyslotOptions{PBKDF: KDFPBKDF2, ForceIterations: 1000})
+		require.NoError(t, err)
+	}
+	before := bytes.Clone(d.b)
+	err = ConvertLUKS2ToLUKS1(d, nil)
+	require.ErrorIs(t, err, ErrConvertNoRoom)
+	assert.True(t, bytes.Equal(before, d.b), "nothing written")
+	for _, i := range []int{1, 2, 4, 5, 6, 7} {
+		require.NoError(t, KillSlotLUKS2(d, i, nil))
+	}
+	require.NoError(t, ConvertLUKS2ToLUKS1(d, nil))
+	assert.Equal(t, 1, Version(d))
+	for _, i := range []int{0, 3} {
+		assert.True(t, libOpens(d, fmt.Sprint("p", i)), "p%d", i)
+	}
+}
