@@ -2,6 +2,7 @@ package luks
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -27,9 +28,25 @@ const luks1Shift = 2*luks2DefaultMetadataSize - 4096
 // salt, iterations and key material, the MK digest a pbkdf2 digest, the payload the
 // dynamic segment 0 with 512-byte sectors; the key material (4 KiB up to the end of the
 // last slot, rounded to 4 KiB) moves to 32 KiB, the keyslots area fills the space up to
-// the payload; then both 16 KiB metadata copies are written (sequence ID 2). A crash after
-// the move and before the header write leaves neither format: cryptsetup has the same
-// window. A LUKSMETA block after the key material is refused, as cryptsetup refuses it.
+// the payload; both 16 KiB metadata copies are written (sequence ID 2). A LUKSMETA block
+// after the key material is refused, as cryptsetup refuses it.
+//
+// cryptsetup moves the key material over itself and then writes the header, so a crash
+// in between leaves a device neither format opens. Here the order is: (1) a copy of every
+// enabled slot goes to free space between 32 KiB and the data offset that no slot uses
+// now or will use, sync; (2) if a slot starts below 32 KiB, the LUKS1 header (one
+// sector) points it at its copy, sync; (3) a LUKS2 header with sequence ID 1 pointing
+// at the copies, secondary then primary, each one write and a sync; (4) the key material
+// in its final place, sync; (5) the final LUKS2 header (sequence ID 2), secondary then
+// primary; (6) the staging areas get back what they held and the LUKS1 key-material
+// region is written shifted, as cryptsetup leaves it. Guarantee, for writes that are
+// atomic per 512-byte sector and land in order (a torn write keeps a prefix): after a
+// crash or an I/O error at any point the device opens with every old passphrase, as
+// LUKS1 up to the first sector of step 3's primary and as LUKS2 from then on; the
+// result of a complete run is byte for byte what cryptsetup makes. After a crash in
+// steps 1–5 copies of the key slots may remain in the staging space. When no staging
+// space exists (512-bit keys with all eight slots enabled, or an area too tight) it
+// refuses with ErrConvertNoRoom before writing anything.
 func ConvertLUKS1ToLUKS2(hdr ReadWriterAt, rnd io.Reader) error {
 	rnd = randOr(rnd)
 	h, err := ReadHeader(hdr)
@@ -70,57 +87,64 @@ func ConvertLUKS1ToLUKS2(hdr ReadWriterAt, rnd io.Reader) error {
 	if h.CipherMode != "" {
 		cipher += "-" + h.CipherMode
 	}
-	keyslots := jsonc.NewObject()
-	digestSlots := jsonc.NewArray()
+	length := roundUp(h.AFSectors()*SectorSize, 4096)
+	var final [NumKeyslots]uint64
 	for i, k := range h.Keyslots {
-		if !k.Enabled() {
-			continue
-		}
-		off := uint64(k.KeyMaterialOffset)*SectorSize + luks1Shift
-		length := roundUp(h.AFSectors()*SectorSize, 4096)
-		keyslots.Set(strconv.Itoa(i), jsonc.NewObject().
-			Set("type", jsonc.NewString("luks2")).
-			Set("key_size", jsonc.NewInt(int64(h.KeyBytes))).
-			Set("kdf", jsonc.NewObject().
-				Set("type", jsonc.NewString(KDFPBKDF2)).
-				Set("hash", jsonc.NewString(h.HashSpec)).
-				Set("iterations", jsonc.NewInt(int64(k.Iterations))).
-				Set("salt", jsonc.NewString(base64.StdEncoding.EncodeToString(k.Salt[:])))).
-			Set("af", jsonc.NewObject().
-				Set("type", jsonc.NewString("luks1")).
-				Set("hash", jsonc.NewString(h.HashSpec)).
-				Set("stripes", jsonc.NewInt(Stripes))).
-			Set("area", jsonc.NewObject().
-				Set("type", jsonc.NewString("raw")).
-				Set("encryption", jsonc.NewString(cipher)).
-				Set("key_size", jsonc.NewInt(int64(h.KeyBytes))).
-				Set("offset", u64s(off)).
-				Set("size", u64s(length))))
-		digestSlots.Items = append(digestSlots.Items, jsonc.NewString(strconv.Itoa(i)))
+		final[i] = uint64(k.KeyMaterialOffset)*SectorSize + luks1Shift
 	}
 	ksSize := maxSize - 2*luks2DefaultMetadataSize
 	ksSize -= ksSize % 4096
-	root := jsonc.NewObject().
-		Set("keyslots", keyslots).
-		Set("tokens", jsonc.NewObject()).
-		Set("segments", jsonc.NewObject().Set("0", jsonc.NewObject().
-			Set("type", jsonc.NewString("crypt")).
-			Set("offset", u64s(uint64(h.PayloadOffset)*SectorSize)).
-			Set("iv_tweak", jsonc.NewString("0")).
-			Set("size", jsonc.NewString("dynamic")).
-			Set("encryption", jsonc.NewString(cipher)).
-			Set("sector_size", jsonc.NewInt(SectorSize)))).
-		Set("digests", jsonc.NewObject().Set("0", jsonc.NewObject().
-			Set("type", jsonc.NewString("pbkdf2")).
-			Set("keyslots", digestSlots).
-			Set("segments", jsonc.NewArray(jsonc.NewString("0"))).
-			Set("hash", jsonc.NewString(h.HashSpec)).
-			Set("salt", jsonc.NewString(base64.StdEncoding.EncodeToString(h.MKDigestSalt[:]))).
-			Set("digest", jsonc.NewString(base64.StdEncoding.EncodeToString(h.MKDigest[:]))).
-			Set("iterations", jsonc.NewInt(int64(h.MKDigestIterations))))).
-		Set("config", jsonc.NewObject().
-			Set("json_size", u64s(luks2DefaultMetadataSize-l2BinLen)).
-			Set("keyslots_size", u64s(ksSize)))
+	mkRoot := func(areaOff [NumKeyslots]uint64) *jsonc.Value {
+		keyslots := jsonc.NewObject()
+		digestSlots := jsonc.NewArray()
+		for i, k := range h.Keyslots {
+			if !k.Enabled() {
+				continue
+			}
+			off := areaOff[i]
+			keyslots.Set(strconv.Itoa(i), jsonc.NewObject().
+				Set("type", jsonc.NewString("luks2")).
+				Set("key_size", jsonc.NewInt(int64(h.KeyBytes))).
+				Set("kdf", jsonc.NewObject().
+					Set("type", jsonc.NewString(KDFPBKDF2)).
+					Set("hash", jsonc.NewString(h.HashSpec)).
+					Set("iterations", jsonc.NewInt(int64(k.Iterations))).
+					Set("salt", jsonc.NewString(base64.StdEncoding.EncodeToString(k.Salt[:])))).
+				Set("af", jsonc.NewObject().
+					Set("type", jsonc.NewString("luks1")).
+					Set("hash", jsonc.NewString(h.HashSpec)).
+					Set("stripes", jsonc.NewInt(Stripes))).
+				Set("area", jsonc.NewObject().
+					Set("type", jsonc.NewString("raw")).
+					Set("encryption", jsonc.NewString(cipher)).
+					Set("key_size", jsonc.NewInt(int64(h.KeyBytes))).
+					Set("offset", u64s(off)).
+					Set("size", u64s(length))))
+			digestSlots.Items = append(digestSlots.Items, jsonc.NewString(strconv.Itoa(i)))
+		}
+		return jsonc.NewObject().
+			Set("keyslots", keyslots).
+			Set("tokens", jsonc.NewObject()).
+			Set("segments", jsonc.NewObject().Set("0", jsonc.NewObject().
+				Set("type", jsonc.NewString("crypt")).
+				Set("offset", u64s(uint64(h.PayloadOffset)*SectorSize)).
+				Set("iv_tweak", jsonc.NewString("0")).
+				Set("size", jsonc.NewString("dynamic")).
+				Set("encryption", jsonc.NewString(cipher)).
+				Set("sector_size", jsonc.NewInt(SectorSize)))).
+			Set("digests", jsonc.NewObject().Set("0", jsonc.NewObject().
+				Set("type", jsonc.NewString("pbkdf2")).
+				Set("keyslots", digestSlots).
+				Set("segments", jsonc.NewArray(jsonc.NewString("0"))).
+				Set("hash", jsonc.NewString(h.HashSpec)).
+				Set("salt", jsonc.NewString(base64.StdEncoding.EncodeToString(h.MKDigestSalt[:]))).
+				Set("digest", jsonc.NewString(base64.StdEncoding.EncodeToString(h.MKDigest[:]))).
+				Set("iterations", jsonc.NewInt(int64(h.MKDigestIterations))))).
+			Set("config", jsonc.NewObject().
+				Set("json_size", u64s(luks2DefaultMetadataSize-l2BinLen)).
+				Set("keyslots_size", u64s(ksSize)))
+	}
+	root := mkRoot(final)
 	m := &luks2Metadata{hdrSize: luks2DefaultMetadataSize, seqid: 1, csumAlg: "sha256", uuid: h.UUID, json: root}
 	if _, err := io.ReadFull(rnd, m.salt1[:]); err != nil {
 		return err
@@ -143,13 +167,204 @@ func ConvertLUKS1ToLUKS2(hdr ReadWriterAt, rnd io.Reader) error {
 	if n, err := hdr.ReadAt(buf, 4096); n < len(buf) {
 		return fmt.Errorf("reading LUKS1 key material: %w", err)
 	}
-	if err := writeFull(hdr, buf, 2*luks2DefaultMetadataSize); err != nil {
-		return fmt.Errorf("moving the key material: %w", err)
+	stage, st, err := planLUKS1Staging(h, final, length, min(2*luks2DefaultMetadataSize+ksSize, maxSize))
+	if err != nil {
+		return err
+	}
+	m1 := *m
+	m1.json, m1.seqid = mkRoot(stage), 1
+	if _, err := m1.jsonArea(); err != nil {
+		return convertErr("Cannot convert to LUKS2 format - invalid metadata.")
+	}
+	m.seqid = 2
+	afLen := h.AFSectors() * SectorSize
+	material := func(i int) []byte {
+		s := uint64(h.Keyslots[i].KeyMaterialOffset)*SectorSize - 4096
+		return buf[s : s+afLen]
+	}
+	// What the staging areas held, so that the device ends as cryptsetup leaves it.
+	var saved [NumKeyslots][]byte
+	for i, k := range h.Keyslots {
+		if k.Enabled() {
+			saved[i] = make([]byte, length)
+			hdr.ReadAt(saved[i], int64(stage[i])) // past the end of a growable file: zeros
+			defer clear(saved[i])
+		}
+	}
+	// 1. Copies of every slot in free space; the LUKS1 header does not look there.
+	for i, k := range h.Keyslots {
+		if k.Enabled() {
+			if err := writeFull(hdr, material(i), int64(stage[i])); err != nil {
+				return fmt.Errorf("staging keyslot %d: %w", i, err)
+			}
+		}
 	}
 	if err := syncDevice(hdr); err != nil {
 		return err
 	}
-	return writeLUKS2(hdr, m)
+	// 2. The LUKS1 header points the slots below 32 KiB at their copies (one sector).
+	if st != nil {
+		bin, err := st.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		if err := writeFull(hdr, bin, 0); err != nil {
+			return fmt.Errorf("writing the staging LUKS1 header: %w", err)
+		}
+		if err := syncDevice(hdr); err != nil {
+			return err
+		}
+	}
+	// 3. LUKS2 (sequence ID 1) on the copies; 4. the key material in its final place;
+	// 5. the final LUKS2 header (sequence ID 2).
+	if err := writeLUKS2Copies(hdr, &m1); err != nil {
+		return err
+	}
+	for i, k := range h.Keyslots {
+		if k.Enabled() {
+			if err := writeFull(hdr, material(i), int64(final[i])); err != nil {
+				return fmt.Errorf("moving keyslot %d: %w", i, err)
+			}
+		}
+	}
+	if err := syncDevice(hdr); err != nil {
+		return err
+	}
+	if err := writeLUKS2Copies(hdr, m); err != nil {
+		return err
+	}
+	// 6. Nothing refers to the copies any more: the staging areas get back what they held,
+	// and the whole LUKS1 key-material region lands shifted, as cryptsetup moves it.
+	for i, k := range h.Keyslots {
+		if k.Enabled() {
+			if err := writeFull(hdr, saved[i], int64(stage[i])); err != nil {
+				return fmt.Errorf("clearing the staging copy of keyslot %d: %w", i, err)
+			}
+		}
+	}
+	if err := writeFull(hdr, buf, 2*luks2DefaultMetadataSize); err != nil {
+		return fmt.Errorf("moving the key material: %w", err)
+	}
+	return syncDevice(hdr)
+}
+
+// ErrConvertNoRoom: there is no free space to stage the key slots, so the conversion
+// cannot be made crash-safe; nothing was written. cryptsetup converts such a device in
+// place, with a window in which a crash leaves a device neither format opens.
+var ErrConvertNoRoom = fmt.Errorf("%w: no free space to convert crash-safely", ErrConvert)
+
+type span struct{ off, end uint64 }
+
+func (a span) overlaps(b span) bool { return a.off < b.end && b.off < a.end }
+
+func overlapsAny(list []span, s span) bool {
+	for _, b := range list {
+		if b.overlaps(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// planLUKS1Staging finds, for every enabled LUKS1 slot, a 4 KiB-aligned area of size
+// length in [32 KiB, limit) that overlaps no enabled slot's key material where it is now
+// or where it ends (final), nor another copy. A slot whose key material starts below
+// 32 KiB (where the LUKS2 headers go) must also be one the LUKS1 header can point at:
+// clear of the other seven slots' areas (cryptsetup checks disabled slots too), or
+// exactly a disabled slot's area, which then takes the enabled slot's old place. It
+// returns the areas and, when a slot sits below 32 KiB, the LUKS1 header that points it
+// at its copy.
+func planLUKS1Staging(h *Header, final [NumKeyslots]uint64, length, limit uint64) ([NumKeyslots]uint64, *Header, error) {
+	var stage [NumKeyslots]uint64
+	afLen := h.AFSectors() * SectorSize
+	var busy []span
+	for i, k := range h.Keyslots {
+		if k.Enabled() {
+			s := uint64(k.KeyMaterialOffset) * SectorSize
+			busy = append(busy, span{s, s + afLen}, span{final[i], final[i] + length})
+		}
+	}
+	var st *Header
+	for i, k := range h.Keyslots {
+		if !k.Enabled() {
+			continue
+		}
+		s := uint64(k.KeyMaterialOffset) * SectorSize
+		low := s < 2*luks2DefaultMetadataSize
+		found := false
+		for pos := uint64(2 * luks2DefaultMetadataSize); pos+length <= limit; pos += 4096 {
+			c := span{pos, pos + length}
+			if overlapsAny(busy, c) {
+				continue
+			}
+			if low {
+				trial, err := cloneHeader(h, st)
+				if err != nil {
+					return stage, nil, err
+				}
+				for j := range trial.Keyslots {
+					if j != i && !trial.Keyslots[j].Enabled() && uint64(trial.Keyslots[j].KeyMaterialOffset)*SectorSize == pos {
+						trial.Keyslots[j].KeyMaterialOffset = trial.Keyslots[i].KeyMaterialOffset
+					}
+				}
+				trial.Keyslots[i].KeyMaterialOffset = uint32(pos / SectorSize)
+				if trial.Validate() != nil {
+					continue
+				}
+				st = trial
+			}
+			stage[i], found = pos, true
+			busy = append(busy, c)
+			break
+		}
+		if !found {
+			return stage, nil, fmt.Errorf("%w: keyslot %d needs %d free bytes below %d beside the key material", ErrConvertNoRoom, i, length, limit)
+		}
+	}
+	return stage, st, nil
+}
+
+// cloneHeader returns a copy of cur, or of h when cur is nil.
+func cloneHeader(h, cur *Header) (*Header, error) {
+	if cur != nil {
+		h = cur
+	}
+	bin, err := h.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	c := new(Header)
+	return c, c.UnmarshalBinary(bin)
+}
+
+// writeLUKS2Copies writes m with its sequence ID as it is: the secondary copy first, then
+// the primary, each as one write of binary header (with checksum) and JSON area, then a
+// sync. The secondary goes first because until the primary's first sector lands the
+// device is read as what sector 0 holds (here a LUKS1 header), and once it has landed a
+// torn primary falls back to a complete secondary.
+func writeLUKS2Copies(w io.WriterAt, m *luks2Metadata) error {
+	area, err := m.jsonArea()
+	if err != nil {
+		return err
+	}
+	for _, secondary := range []bool{true, false} {
+		off := int64(0)
+		if secondary {
+			off = int64(m.hdrSize)
+		}
+		bin := m.binary(secondary)
+		h := sha256.New()
+		h.Write(bin)
+		h.Write(area)
+		copy(bin[l2OffCsum:], h.Sum(nil))
+		if err := writeFull(w, append(bin, area...), off); err != nil {
+			return fmt.Errorf("writing LUKS2 header at %d: %w", off, err)
+		}
+		if err := syncDevice(w); err != nil {
+			return fmt.Errorf("syncing LUKS2 header: %w", err)
+		}
+	}
+	return nil
 }
 
 // ConvertLUKS2ToLUKS1 is `cryptsetup convert --type luks1` (LUKS2_luks2_to_luks1). It
@@ -158,7 +373,22 @@ func ConvertLUKS1ToLUKS2(hdr ReadWriterAt, rnd io.Reader) error {
 // cipher, more than one segment, any token, a slot above 7, and any slot that is not
 // pbkdf2 with the digest's hash, 4000 stripes and the data cipher (argon2 slots among
 // them). Otherwise the keyslots area moves from 32 KiB back to 4 KiB, the first 4 KiB are
-// zeroed and the LUKS1 header is written.
+// zeroed and the LUKS1 header is written: the result of a complete run is byte for byte
+// cryptsetup's.
+//
+// cryptsetup moves the area over itself before the header write; here the order is: (1)
+// a copy of every enabled slot goes to space no LUKS2 area and no final LUKS1 area uses,
+// sync; (2) a LUKS1 header pointing at the copies is written second sector first (the
+// LUKS2 primary's checksum breaks and the identical secondary serves), then first sector,
+// each with a sync; (3) the key material in its final place, sync; (4) the final LUKS1
+// header, sync; (5) the rest of the first 4 KiB is zeroed, the copies get back what the
+// space held and the whole area is written at 4 KiB. Guarantee, for writes atomic per
+// 512-byte sector and landing in order: after a crash or an I/O error at any point the
+// device opens with every passphrase, as LUKS2 until the first sector of step 2 lands
+// and as LUKS1 from then on. After a crash in steps 1–4 copies of the key slots may
+// remain in the staging space. When there is no room to stage (the placeholders of the
+// disabled LUKS1 slots count, as cryptsetup checks all eight areas) it refuses with
+// ErrConvertNoRoom before writing anything.
 func ConvertLUKS2ToLUKS1(hdr ReadWriterAt, rnd io.Reader) error {
 	_, m, err := loadLUKS2ForWrite(hdr, randOr(rnd))
 	if err != nil {
@@ -289,17 +519,147 @@ func ConvertLUKS2ToLUKS1(hdr ReadWriterAt, rnd io.Reader) error {
 	if n, err := hdr.ReadAt(buf, 2*luks2DefaultMetadataSize); n < len(buf) {
 		return fmt.Errorf("reading the keyslots area: %w", err)
 	}
-	if err := writeFull(hdr, buf, 4096); err != nil {
-		return fmt.Errorf("moving the keyslots area: %w", err)
+	limit := segOff
+	if limit == 0 {
+		limit = 2*luks2DefaultMetadataSize + ksSize
+	}
+	if n, ok := deviceSize(hdr); ok {
+		limit = min(limit, uint64(n))
+	}
+	matLen := h1.AFSectors() * SectorSize
+	stage, err := planLUKS2Staging(h1, matLen, afLen, limit)
+	if err != nil {
+		return err
+	}
+	staged, err := stage.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	material := func(i int) []byte {
+		// buf starts at 32 KiB, the LUKS1 offsets at 4 KiB.
+		o := uint64(h1.Keyslots[i].KeyMaterialOffset)*SectorSize - 4096
+		return buf[o : o+matLen]
+	}
+	var saved [NumKeyslots][]byte
+	for i, k := range h1.Keyslots {
+		if k.Enabled() {
+			saved[i] = make([]byte, matLen)
+			hdr.ReadAt(saved[i], int64(stage.Keyslots[i].KeyMaterialOffset)*SectorSize)
+			defer clear(saved[i])
+		}
+	}
+	// 1. Copies of every slot in space the LUKS2 header does not use, sync.
+	for i, k := range h1.Keyslots {
+		if k.Enabled() {
+			if err := writeFull(hdr, material(i), int64(stage.Keyslots[i].KeyMaterialOffset)*SectorSize); err != nil {
+				return fmt.Errorf("staging keyslot %d: %w", i, err)
+			}
+		}
 	}
 	if err := syncDevice(hdr); err != nil {
 		return err
 	}
-	if err := writeFull(hdr, make([]byte, 4096), 0); err != nil {
+	// 2. The LUKS1 header on the copies: its second sector first (the LUKS2 primary's
+	// checksum breaks, the secondary serves), then its first sector, which makes the
+	// device LUKS1 in one sector write.
+	for _, part := range [][2]int{{SectorSize, len(staged)}, {0, SectorSize}} {
+		if err := writeFull(hdr, staged[part[0]:part[1]], int64(part[0])); err != nil {
+			return fmt.Errorf("writing the staging LUKS1 header: %w", err)
+		}
+		if err := syncDevice(hdr); err != nil {
+			return err
+		}
+	}
+	// 3. The key material in its final place, sync; 4. the final LUKS1 header, sync.
+	for i, k := range h1.Keyslots {
+		if k.Enabled() {
+			if err := writeFull(hdr, material(i), int64(h1.Keyslots[i].KeyMaterialOffset)*SectorSize); err != nil {
+				return fmt.Errorf("moving keyslot %d: %w", i, err)
+			}
+		}
+	}
+	if err := syncDevice(hdr); err != nil {
 		return err
 	}
 	if err := writeFull(hdr, bin, 0); err != nil {
 		return err
 	}
+	if err := syncDevice(hdr); err != nil {
+		return err
+	}
+	// 5. Nothing refers to the copies any more: the rest of the first 4 KiB is zeroed, the
+	// staging areas get back what they held and the whole keyslots area lands at 4 KiB,
+	// as cryptsetup leaves the device.
+	if err := writeFull(hdr, make([]byte, 4096-len(bin)), int64(len(bin))); err != nil {
+		return err
+	}
+	for i, k := range h1.Keyslots {
+		if k.Enabled() {
+			if err := writeFull(hdr, saved[i], int64(stage.Keyslots[i].KeyMaterialOffset)*SectorSize); err != nil {
+				return fmt.Errorf("clearing the staging copy of keyslot %d: %w", i, err)
+			}
+		}
+	}
+	if err := writeFull(hdr, buf, 4096); err != nil {
+		return fmt.Errorf("moving the keyslots area: %w", err)
+	}
 	return syncDevice(hdr)
+}
+
+// planLUKS2Staging returns the LUKS1 header h1 with every enabled slot moved to a copy
+// area: 4 KiB aligned, at or above 32 KiB, below limit, clear of every slot's LUKS2 area
+// (final LUKS1 offset + 28 KiB, areaLen long) and final LUKS1 area and of the other
+// copies, and such that the header is valid as cryptsetup checks LUKS1 (all eight areas
+// apart): a copy lands clear of the disabled slots' areas or exactly on one, whose slot
+// then takes the enabled slot's final place until the final header is written.
+func planLUKS2Staging(h1 *Header, afLen, areaLen, limit uint64) (*Header, error) {
+	var busy []span
+	for _, k := range h1.Keyslots {
+		if k.Enabled() {
+			o := uint64(k.KeyMaterialOffset) * SectorSize
+			busy = append(busy, span{o, o + afLen}, span{o + luks1Shift, o + luks1Shift + areaLen})
+		}
+	}
+	st, err := cloneHeader(h1, nil)
+	if err != nil {
+		return nil, err
+	}
+	for i, k := range h1.Keyslots {
+		if !k.Enabled() {
+			continue
+		}
+		found := false
+		for pos := uint64(2 * luks2DefaultMetadataSize); pos+afLen <= limit; pos += 4096 {
+			c := span{pos, pos + afLen}
+			if overlapsAny(busy, c) {
+				continue
+			}
+			trial, err := cloneHeader(st, nil)
+			if err != nil {
+				return nil, err
+			}
+			for j := range trial.Keyslots {
+				if j != i && !trial.Keyslots[j].Enabled() && uint64(trial.Keyslots[j].KeyMaterialOffset)*SectorSize == pos {
+					trial.Keyslots[j].KeyMaterialOffset = trial.Keyslots[i].KeyMaterialOffset
+				}
+			}
+			trial.Keyslots[i].KeyMaterialOffset = uint32(pos / SectorSize)
+			// A torn final header write leaves its first sector new and slot 7's offset
+			// (in the second sector) as staged: that header must be valid too.
+			mixed, err := cloneHeader(h1, nil)
+			if err != nil {
+				return nil, err
+			}
+			mixed.Keyslots[7].KeyMaterialOffset = trial.Keyslots[7].KeyMaterialOffset
+			if trial.Validate() != nil || mixed.Validate() != nil {
+				continue
+			}
+			st, busy, found = trial, append(busy, c), true
+			break
+		}
+		if !found {
+			return nil, fmt.Errorf("%w: keyslot %d needs %d free bytes below %d beside the key material", ErrConvertNoRoom, i, afLen, limit)
+		}
+	}
+	return st, nil
 }

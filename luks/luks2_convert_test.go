@@ -2,7 +2,9 @@ package luks
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,5 +123,60 @@ func TestConvertLUKS2ToLUKS1MatchesCryptsetup(t *testing.T) {
 		require.ErrorIs(t, err, ErrConvert, img)
 		assert.Contains(t, r.stderr, err.Error()[len(ErrConvert.Error())+2:], img)
 		assert.Equal(t, before, fileHash(t, img))
+	}
+}
+
+// TestConvertLUKS1ToLUKS2NoRoom: with 512-bit keys in all eight slots the key material
+// fills the space below the data offset, so no slot can be staged; the conversion is
+// refused with ErrConvertNoRoom and the device is left as it was.
+func TestConvertLUKS1ToLUKS2NoRoom(t *testing.T) {
+	ctx := context.Background()
+	d := &memDev{b: make([]byte, 3<<20)}
+	_, _, err := Format(ctx, d, []byte("p0"), FormatOptions{KeySize: 512, ForceIterations: 1000})
+	require.NoError(t, err)
+	for i := 1; i < NumKeyslots; i++ {
+		_, _, err := AddKey(ctx, d, []byte("p0"), []byte(fmt.Sprint("p", i)), AddKeyOptions{ForceIterations: 1000})
+		require.NoError(t, err)
+	}
+	before := bytes.Clone(d.b)
+	err = ConvertLUKS1ToLUKS2(d, nil)
+	require.ErrorIs(t, err, ErrConvertNoRoom)
+	require.ErrorIs(t, err, ErrConvert)
+	assert.True(t, bytes.Equal(before, d.b), "nothing written")
+	// With slots 0 and 3 left, slot 0 is staged in the area of the disabled slot 2.
+	for _, i := range []int{1, 2, 4, 5, 6, 7} {
+		require.NoError(t, KillSlot(d, i))
+	}
+	require.NoError(t, ConvertLUKS1ToLUKS2(d, nil))
+	assert.Equal(t, 2, Version(d))
+	for _, i := range []int{0, 3} {
+		assert.True(t, libOpens(d, fmt.Sprint("p", i)), "p%d", i)
+	}
+}
+
+// TestConvertLUKS2ToLUKS1NoRoom: a LUKS2 header whose keyslots area holds exactly eight
+// 512-bit slots, all enabled, leaves no space to stage a slot: refused with
+// ErrConvertNoRoom, nothing written; with slots 0 and 3 only it converts.
+func TestConvertLUKS2ToLUKS1NoRoom(t *testing.T) {
+	ctx := context.Background()
+	d := &memDev{b: make([]byte, 4<<20)}
+	_, _, err := FormatLUKS2(ctx, d, []byte("p0"), LUKS2FormatOptions{KeySize: 512, PBKDF: KDFPBKDF2, ForceIterations: 1000,
+		SectorSize: 512, MetadataSize: 16 << 10, KeyslotsSize: 8 * 258048})
+	require.NoError(t, err)
+	for i := 1; i < NumKeyslots; i++ {
+		_, err := AddKeyLUKS2(ctx, d, []byte("p0"), []byte(fmt.Sprint("p", i)), LUKS2KeyslotOptions{PBKDF: KDFPBKDF2, ForceIterations: 1000})
+		require.NoError(t, err)
+	}
+	before := bytes.Clone(d.b)
+	err = ConvertLUKS2ToLUKS1(d, nil)
+	require.ErrorIs(t, err, ErrConvertNoRoom)
+	assert.True(t, bytes.Equal(before, d.b), "nothing written")
+	for _, i := range []int{1, 2, 4, 5, 6, 7} {
+		require.NoError(t, KillSlotLUKS2(d, i, nil))
+	}
+	require.NoError(t, ConvertLUKS2ToLUKS1(d, nil))
+	assert.Equal(t, 1, Version(d))
+	for _, i := range []int{0, 3} {
+		assert.True(t, libOpens(d, fmt.Sprint("p", i)), "p%d", i)
 	}
 }
