@@ -17,7 +17,7 @@ import (
 // implementation and for crypto/pbkdf2.
 func BenchmarkPBKDF2(b *testing.B) {
 	const iter = 1 << 16
-	for _, hn := range []string{"sha1", "sha256", "sha512", "ripemd160", "whirlpool"} {
+	for _, hn := range []string{"sha1", "sha224", "sha256", "sha384", "sha512", "ripemd160", "whirlpool"} {
 		nh, err := sector.NewHash(hn)
 		if err != nil {
 			b.Fatal(err)

@@ -15,10 +15,23 @@ type prfHMAC struct {
 	ipad, opad     []byte // kept only for hashes that cannot marshal their state
 	iState, oState []byte // inner and outer hash state after the pad block
 	sum            []byte
+	// fast and fastWipe are the hash's own HMAC where it has one (luks/sector's Whirlpool,
+	// which precomputes per-key work the generic path cannot).
+	fast     func(dst, a, b []byte) []byte
+	fastWipe func()
+}
+
+// ownHMAC is implemented by hashes that compute HMAC themselves.
+type ownHMAC interface {
+	NewHMAC(key []byte) (mac func(dst, a, b []byte) []byte, wipe func())
 }
 
 func newPRF(newHash func() hash.Hash, key []byte) *prfHMAC {
 	p := &prfHMAC{inner: newHash(), outer: newHash()}
+	if o, ok := p.inner.(ownHMAC); ok {
+		p.fast, p.fastWipe = o.NewHMAC(key)
+		return p
+	}
 	bs := p.inner.BlockSize()
 	p.ipad = make([]byte, bs)
 	p.opad = make([]byte, bs)
@@ -63,6 +76,9 @@ func (p *prfHMAC) Size() int { return p.inner.Size() }
 
 // mac appends HMAC(key, a || b) to dst.
 func (p *prfHMAC) mac(dst, a, b []byte) []byte {
+	if p.fast != nil {
+		return p.fast(dst, a, b)
+	}
 	p.reset(p.inner, p.iState, p.ipad)
 	p.inner.Write(a)
 	p.inner.Write(b)
@@ -85,6 +101,9 @@ func (p *prfHMAC) reset(h hash.Hash, state, pad []byte) {
 // wipe clears every buffer derived from the key and leaves both hashes in their initial
 // state, which overwrites the keyed chaining values and the buffered message bytes.
 func (p *prfHMAC) wipe() {
+	if p.fastWipe != nil {
+		p.fastWipe()
+	}
 	clear(p.ipad)
 	clear(p.opad)
 	clear(p.iState)

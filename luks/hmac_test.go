@@ -29,7 +29,7 @@ func TestPRFMatchesHMAC(t *testing.T) {
 				key := bytes.Repeat([]byte{byte(kl), 0x5a}, kl)[:kl]
 				p := newPRF(nh, key)
 				defer p.wipe()
-				for _, msg := range []string{"", "salt\x00\x00\x00\x01", strings.Repeat("m", 300)} {
+				for _, msg := range []string{"", "salt\x00\x00\x00\x01", strings.Repeat("u", 64), strings.Repeat("m", 300)} {
 					want := hmac.New(nh, key)
 					want.Write([]byte(msg))
 					got := p.mac(nil, []byte(msg[:len(msg)/2]), []byte(msg[len(msg)/2:]))
@@ -47,7 +47,7 @@ func TestPBKDF2LeavesNoPads(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc/self/mem (Linux only)")
 	}
-	for _, hn := range []string{"sha1", "sha256", "sha512"} {
+	for _, hn := range []string{"sha1", "sha256", "sha512", "whirlpool"} {
 		t.Run(hn, func(t *testing.T) {
 			nh, err := sector.NewHash(hn)
 			require.NoError(t, err)

@@ -46,12 +46,12 @@ func (w *whirlpool) Write(p []byte) (int, error) {
 		w.nbuf += c
 		p = p[c:]
 		if w.nbuf == whirlpoolBlockSize {
-			w.block(w.buf[:])
+			whirlpoolBlock(&w.h, &w.buf)
 			w.nbuf = 0
 		}
 	}
 	for len(p) >= whirlpoolBlockSize {
-		w.block(p[:whirlpoolBlockSize])
+		whirlpoolBlock(&w.h, (*[whirlpoolBlockSize]byte)(p))
 		p = p[whirlpoolBlockSize:]
 	}
 	if len(p) > 0 {
@@ -61,64 +61,142 @@ func (w *whirlpool) Write(p []byte) (int, error) {
 }
 
 func (w *whirlpool) Sum(in []byte) []byte {
-	d := *w // Sum must not change the running state
-	// Pad: a 1 bit, zeros up to 32 bytes before a block end, then the 256-bit bit length.
-	var pad [whirlpoolBlockSize * 2]byte
-	pad[0] = 0x80
-	used := d.nbuf
-	padLen := whirlpoolBlockSize - 32 - used
-	if padLen <= 0 {
-		padLen += whirlpoolBlockSize
+	// Pad: a 1 bit, zeros up to 32 bytes before a block end, then the 256-bit bit length;
+	// one block if the buffered bytes leave room for the 33, else two. Worked on copies, as
+	// Sum must not change the running state.
+	h := w.h
+	var pad [2 * whirlpoolBlockSize]byte
+	copy(pad[:], w.buf[:w.nbuf])
+	pad[w.nbuf] = 0x80
+	end := whirlpoolBlockSize
+	if w.nbuf >= whirlpoolBlockSize-32 {
+		end += whirlpoolBlockSize
 	}
-	bitsHi, bitsLo := d.n>>61, d.n<<3
-	d.Write(pad[:padLen])
-	var length [32]byte
-	binary.BigEndian.PutUint64(length[16:], bitsHi)
-	binary.BigEndian.PutUint64(length[24:], bitsLo)
-	d.Write(length[:])
+	binary.BigEndian.PutUint64(pad[end-16:], w.n>>61)
+	binary.BigEndian.PutUint64(pad[end-8:], w.n<<3)
+	whirlpoolBlock(&h, (*[whirlpoolBlockSize]byte)(pad[:]))
+	if end > whirlpoolBlockSize {
+		whirlpoolBlock(&h, (*[whirlpoolBlockSize]byte)(pad[whirlpoolBlockSize:]))
+	}
 	var out [whirlpoolSize]byte
-	for i, v := range d.h {
+	for i, v := range h {
 		binary.BigEndian.PutUint64(out[8*i:], v)
 	}
 	return append(in, out[:w.size]...)
 }
 
-// whirlpoolRound computes one Whirlpool round on state s with round key k (γ, π, θ, then
-// σ[k]), unrolled: row i takes byte j of row i−j.
-func whirlpoolRound(s, k *[8]uint64) (t [8]uint64) {
-	c0, c1, c2, c3 := &whirlpoolC[0], &whirlpoolC[1], &whirlpoolC[2], &whirlpoolC[3]
-	c4, c5, c6, c7 := &whirlpoolC[4], &whirlpoolC[5], &whirlpoolC[6], &whirlpoolC[7]
-	s0, s1, s2, s3, s4, s5, s6, s7 := s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
-	t[0] = c0[s0>>56] ^ c1[byte(s7>>48)] ^ c2[byte(s6>>40)] ^ c3[byte(s5>>32)] ^ c4[byte(s4>>24)] ^ c5[byte(s3>>16)] ^ c6[byte(s2>>8)] ^ c7[byte(s1)] ^ k[0]
-	t[1] = c0[s1>>56] ^ c1[byte(s0>>48)] ^ c2[byte(s7>>40)] ^ c3[byte(s6>>32)] ^ c4[byte(s5>>24)] ^ c5[byte(s4>>16)] ^ c6[byte(s3>>8)] ^ c7[byte(s2)] ^ k[1]
-	t[2] = c0[s2>>56] ^ c1[byte(s1>>48)] ^ c2[byte(s0>>40)] ^ c3[byte(s7>>32)] ^ c4[byte(s6>>24)] ^ c5[byte(s5>>16)] ^ c6[byte(s4>>8)] ^ c7[byte(s3)] ^ k[2]
-	t[3] = c0[s3>>56] ^ c1[byte(s2>>48)] ^ c2[byte(s1>>40)] ^ c3[byte(s0>>32)] ^ c4[byte(s7>>24)] ^ c5[byte(s6>>16)] ^ c6[byte(s5>>8)] ^ c7[byte(s4)] ^ k[3]
-	t[4] = c0[s4>>56] ^ c1[byte(s3>>48)] ^ c2[byte(s2>>40)] ^ c3[byte(s1>>32)] ^ c4[byte(s0>>24)] ^ c5[byte(s7>>16)] ^ c6[byte(s6>>8)] ^ c7[byte(s5)] ^ k[4]
-	t[5] = c0[s5>>56] ^ c1[byte(s4>>48)] ^ c2[byte(s3>>40)] ^ c3[byte(s2>>32)] ^ c4[byte(s1>>24)] ^ c5[byte(s0>>16)] ^ c6[byte(s7>>8)] ^ c7[byte(s6)] ^ k[5]
-	t[6] = c0[s6>>56] ^ c1[byte(s5>>48)] ^ c2[byte(s4>>40)] ^ c3[byte(s3>>32)] ^ c4[byte(s2>>24)] ^ c5[byte(s1>>16)] ^ c6[byte(s0>>8)] ^ c7[byte(s7)] ^ k[6]
-	t[7] = c0[s7>>56] ^ c1[byte(s6>>48)] ^ c2[byte(s5>>40)] ^ c3[byte(s4>>32)] ^ c4[byte(s3>>24)] ^ c5[byte(s2>>16)] ^ c6[byte(s1>>8)] ^ c7[byte(s0)] ^ k[7]
-	return
+// whirlpoolBlock runs the Miyaguchi–Preneel compression H ← W_H(m) ⊕ H ⊕ m. Each round
+// computes the key schedule and the state round in one pass (γ, π, θ and σ[k] through the
+// table lookups, row i taking byte j of row i−j) with both kept in locals; this is a third
+// faster than rounds through arrays.
+func whirlpoolBlock(h *[8]uint64, p *[whirlpoolBlockSize]byte) {
+	c := &whirlpoolC
+	k0 := h[0]
+	k1 := h[1]
+	k2 := h[2]
+	k3 := h[3]
+	k4 := h[4]
+	k5 := h[5]
+	k6 := h[6]
+	k7 := h[7]
+	s0 := binary.BigEndian.Uint64(p[0:]) ^ k0
+	s1 := binary.BigEndian.Uint64(p[8:]) ^ k1
+	s2 := binary.BigEndian.Uint64(p[16:]) ^ k2
+	s3 := binary.BigEndian.Uint64(p[24:]) ^ k3
+	s4 := binary.BigEndian.Uint64(p[32:]) ^ k4
+	s5 := binary.BigEndian.Uint64(p[40:]) ^ k5
+	s6 := binary.BigEndian.Uint64(p[48:]) ^ k6
+	s7 := binary.BigEndian.Uint64(p[56:]) ^ k7
+	for r := 1; r <= whirlpoolRounds; r++ {
+		n0 := c[0][k0>>56] ^ c[1][byte(k7>>48)] ^ c[2][byte(k6>>40)] ^ c[3][byte(k5>>32)] ^ c[4][byte(k4>>24)] ^ c[5][byte(k3>>16)] ^ c[6][byte(k2>>8)] ^ c[7][byte(k1)] ^ whirlpoolRC[r]
+		n1 := c[0][k1>>56] ^ c[1][byte(k0>>48)] ^ c[2][byte(k7>>40)] ^ c[3][byte(k6>>32)] ^ c[4][byte(k5>>24)] ^ c[5][byte(k4>>16)] ^ c[6][byte(k3>>8)] ^ c[7][byte(k2)]
+		n2 := c[0][k2>>56] ^ c[1][byte(k1>>48)] ^ c[2][byte(k0>>40)] ^ c[3][byte(k7>>32)] ^ c[4][byte(k6>>24)] ^ c[5][byte(k5>>16)] ^ c[6][byte(k4>>8)] ^ c[7][byte(k3)]
+		n3 := c[0][k3>>56] ^ c[1][byte(k2>>48)] ^ c[2][byte(k1>>40)] ^ c[3][byte(k0>>32)] ^ c[4][byte(k7>>24)] ^ c[5][byte(k6>>16)] ^ c[6][byte(k5>>8)] ^ c[7][byte(k4)]
+		n4 := c[0][k4>>56] ^ c[1][byte(k3>>48)] ^ c[2][byte(k2>>40)] ^ c[3][byte(k1>>32)] ^ c[4][byte(k0>>24)] ^ c[5][byte(k7>>16)] ^ c[6][byte(k6>>8)] ^ c[7][byte(k5)]
+		n5 := c[0][k5>>56] ^ c[1][byte(k4>>48)] ^ c[2][byte(k3>>40)] ^ c[3][byte(k2>>32)] ^ c[4][byte(k1>>24)] ^ c[5][byte(k0>>16)] ^ c[6][byte(k7>>8)] ^ c[7][byte(k6)]
+		n6 := c[0][k6>>56] ^ c[1][byte(k5>>48)] ^ c[2][byte(k4>>40)] ^ c[3][byte(k3>>32)] ^ c[4][byte(k2>>24)] ^ c[5][byte(k1>>16)] ^ c[6][byte(k0>>8)] ^ c[7][byte(k7)]
+		n7 := c[0][k7>>56] ^ c[1][byte(k6>>48)] ^ c[2][byte(k5>>40)] ^ c[3][byte(k4>>32)] ^ c[4][byte(k3>>24)] ^ c[5][byte(k2>>16)] ^ c[6][byte(k1>>8)] ^ c[7][byte(k0)]
+		t0 := c[0][s0>>56] ^ c[1][byte(s7>>48)] ^ c[2][byte(s6>>40)] ^ c[3][byte(s5>>32)] ^ c[4][byte(s4>>24)] ^ c[5][byte(s3>>16)] ^ c[6][byte(s2>>8)] ^ c[7][byte(s1)] ^ n0
+		t1 := c[0][s1>>56] ^ c[1][byte(s0>>48)] ^ c[2][byte(s7>>40)] ^ c[3][byte(s6>>32)] ^ c[4][byte(s5>>24)] ^ c[5][byte(s4>>16)] ^ c[6][byte(s3>>8)] ^ c[7][byte(s2)] ^ n1
+		t2 := c[0][s2>>56] ^ c[1][byte(s1>>48)] ^ c[2][byte(s0>>40)] ^ c[3][byte(s7>>32)] ^ c[4][byte(s6>>24)] ^ c[5][byte(s5>>16)] ^ c[6][byte(s4>>8)] ^ c[7][byte(s3)] ^ n2
+		t3 := c[0][s3>>56] ^ c[1][byte(s2>>48)] ^ c[2][byte(s1>>40)] ^ c[3][byte(s0>>32)] ^ c[4][byte(s7>>24)] ^ c[5][byte(s6>>16)] ^ c[6][byte(s5>>8)] ^ c[7][byte(s4)] ^ n3
+		t4 := c[0][s4>>56] ^ c[1][byte(s3>>48)] ^ c[2][byte(s2>>40)] ^ c[3][byte(s1>>32)] ^ c[4][byte(s0>>24)] ^ c[5][byte(s7>>16)] ^ c[6][byte(s6>>8)] ^ c[7][byte(s5)] ^ n4
+		t5 := c[0][s5>>56] ^ c[1][byte(s4>>48)] ^ c[2][byte(s3>>40)] ^ c[3][byte(s2>>32)] ^ c[4][byte(s1>>24)] ^ c[5][byte(s0>>16)] ^ c[6][byte(s7>>8)] ^ c[7][byte(s6)] ^ n5
+		t6 := c[0][s6>>56] ^ c[1][byte(s5>>48)] ^ c[2][byte(s4>>40)] ^ c[3][byte(s3>>32)] ^ c[4][byte(s2>>24)] ^ c[5][byte(s1>>16)] ^ c[6][byte(s0>>8)] ^ c[7][byte(s7)] ^ n6
+		t7 := c[0][s7>>56] ^ c[1][byte(s6>>48)] ^ c[2][byte(s5>>40)] ^ c[3][byte(s4>>32)] ^ c[4][byte(s3>>24)] ^ c[5][byte(s2>>16)] ^ c[6][byte(s1>>8)] ^ c[7][byte(s0)] ^ n7
+		k0, k1, k2, k3, k4, k5, k6, k7 = n0, n1, n2, n3, n4, n5, n6, n7
+		s0, s1, s2, s3, s4, s5, s6, s7 = t0, t1, t2, t3, t4, t5, t6, t7
+	}
+	h[0] ^= s0 ^ binary.BigEndian.Uint64(p[0:])
+	h[1] ^= s1 ^ binary.BigEndian.Uint64(p[8:])
+	h[2] ^= s2 ^ binary.BigEndian.Uint64(p[16:])
+	h[3] ^= s3 ^ binary.BigEndian.Uint64(p[24:])
+	h[4] ^= s4 ^ binary.BigEndian.Uint64(p[32:])
+	h[5] ^= s5 ^ binary.BigEndian.Uint64(p[40:])
+	h[6] ^= s6 ^ binary.BigEndian.Uint64(p[48:])
+	h[7] ^= s7 ^ binary.BigEndian.Uint64(p[56:])
 }
 
-// block runs the Miyaguchi–Preneel compression H ← W_H(m) ⊕ H ⊕ m.
-func (w *whirlpool) block(p []byte) {
-	var m, state [8]uint64
-	for i := range m {
-		m[i] = binary.BigEndian.Uint64(p[8*i:])
-	}
-	key := w.h
-	for i := range state {
-		state[i] = m[i] ^ key[i]
-	}
-	var rc [8]uint64
+// whirlpoolKeys computes the round keys of a compression from chaining value h: rk[0] = h,
+// rk[r] = the key schedule's round r. They depend on h alone, so HMAC computes them once for
+// each pad state and every PRF call saves half of one compression per pad.
+func whirlpoolKeys(rk *[whirlpoolRounds + 1][8]uint64, h *[8]uint64) {
+	c := &whirlpoolC
+	k0 := h[0]
+	k1 := h[1]
+	k2 := h[2]
+	k3 := h[3]
+	k4 := h[4]
+	k5 := h[5]
+	k6 := h[6]
+	k7 := h[7]
+	rk[0] = *h
 	for r := 1; r <= whirlpoolRounds; r++ {
-		rc[0] = whirlpoolRC[r]
-		key = whirlpoolRound(&key, &rc)
-		state = whirlpoolRound(&state, &key)
+		n0 := c[0][k0>>56] ^ c[1][byte(k7>>48)] ^ c[2][byte(k6>>40)] ^ c[3][byte(k5>>32)] ^ c[4][byte(k4>>24)] ^ c[5][byte(k3>>16)] ^ c[6][byte(k2>>8)] ^ c[7][byte(k1)] ^ whirlpoolRC[r]
+		n1 := c[0][k1>>56] ^ c[1][byte(k0>>48)] ^ c[2][byte(k7>>40)] ^ c[3][byte(k6>>32)] ^ c[4][byte(k5>>24)] ^ c[5][byte(k4>>16)] ^ c[6][byte(k3>>8)] ^ c[7][byte(k2)]
+		n2 := c[0][k2>>56] ^ c[1][byte(k1>>48)] ^ c[2][byte(k0>>40)] ^ c[3][byte(k7>>32)] ^ c[4][byte(k6>>24)] ^ c[5][byte(k5>>16)] ^ c[6][byte(k4>>8)] ^ c[7][byte(k3)]
+		n3 := c[0][k3>>56] ^ c[1][byte(k2>>48)] ^ c[2][byte(k1>>40)] ^ c[3][byte(k0>>32)] ^ c[4][byte(k7>>24)] ^ c[5][byte(k6>>16)] ^ c[6][byte(k5>>8)] ^ c[7][byte(k4)]
+		n4 := c[0][k4>>56] ^ c[1][byte(k3>>48)] ^ c[2][byte(k2>>40)] ^ c[3][byte(k1>>32)] ^ c[4][byte(k0>>24)] ^ c[5][byte(k7>>16)] ^ c[6][byte(k6>>8)] ^ c[7][byte(k5)]
+		n5 := c[0][k5>>56] ^ c[1][byte(k4>>48)] ^ c[2][byte(k3>>40)] ^ c[3][byte(k2>>32)] ^ c[4][byte(k1>>24)] ^ c[5][byte(k0>>16)] ^ c[6][byte(k7>>8)] ^ c[7][byte(k6)]
+		n6 := c[0][k6>>56] ^ c[1][byte(k5>>48)] ^ c[2][byte(k4>>40)] ^ c[3][byte(k3>>32)] ^ c[4][byte(k2>>24)] ^ c[5][byte(k1>>16)] ^ c[6][byte(k0>>8)] ^ c[7][byte(k7)]
+		n7 := c[0][k7>>56] ^ c[1][byte(k6>>48)] ^ c[2][byte(k5>>40)] ^ c[3][byte(k4>>32)] ^ c[4][byte(k3>>24)] ^ c[5][byte(k2>>16)] ^ c[6][byte(k1>>8)] ^ c[7][byte(k0)]
+		k0, k1, k2, k3, k4, k5, k6, k7 = n0, n1, n2, n3, n4, n5, n6, n7
+		rk[r] = [8]uint64{k0, k1, k2, k3, k4, k5, k6, k7}
 	}
-	for i := range w.h {
-		w.h[i] ^= state[i] ^ m[i]
+}
+
+// whirlpoolBlockKeyed is whirlpoolBlock with the round keys of h (= rk[0]) precomputed by
+// whirlpoolKeys.
+func whirlpoolBlockKeyed(h *[8]uint64, rk *[whirlpoolRounds + 1][8]uint64, p *[whirlpoolBlockSize]byte) {
+	c := &whirlpoolC
+	s0 := binary.BigEndian.Uint64(p[0:]) ^ rk[0][0]
+	s1 := binary.BigEndian.Uint64(p[8:]) ^ rk[0][1]
+	s2 := binary.BigEndian.Uint64(p[16:]) ^ rk[0][2]
+	s3 := binary.BigEndian.Uint64(p[24:]) ^ rk[0][3]
+	s4 := binary.BigEndian.Uint64(p[32:]) ^ rk[0][4]
+	s5 := binary.BigEndian.Uint64(p[40:]) ^ rk[0][5]
+	s6 := binary.BigEndian.Uint64(p[48:]) ^ rk[0][6]
+	s7 := binary.BigEndian.Uint64(p[56:]) ^ rk[0][7]
+	for r := 1; r <= whirlpoolRounds; r++ {
+		k := &rk[r]
+		t0 := c[0][s0>>56] ^ c[1][byte(s7>>48)] ^ c[2][byte(s6>>40)] ^ c[3][byte(s5>>32)] ^ c[4][byte(s4>>24)] ^ c[5][byte(s3>>16)] ^ c[6][byte(s2>>8)] ^ c[7][byte(s1)] ^ k[0]
+		t1 := c[0][s1>>56] ^ c[1][byte(s0>>48)] ^ c[2][byte(s7>>40)] ^ c[3][byte(s6>>32)] ^ c[4][byte(s5>>24)] ^ c[5][byte(s4>>16)] ^ c[6][byte(s3>>8)] ^ c[7][byte(s2)] ^ k[1]
+		t2 := c[0][s2>>56] ^ c[1][byte(s1>>48)] ^ c[2][byte(s0>>40)] ^ c[3][byte(s7>>32)] ^ c[4][byte(s6>>24)] ^ c[5][byte(s5>>16)] ^ c[6][byte(s4>>8)] ^ c[7][byte(s3)] ^ k[2]
+		t3 := c[0][s3>>56] ^ c[1][byte(s2>>48)] ^ c[2][byte(s1>>40)] ^ c[3][byte(s0>>32)] ^ c[4][byte(s7>>24)] ^ c[5][byte(s6>>16)] ^ c[6][byte(s5>>8)] ^ c[7][byte(s4)] ^ k[3]
+		t4 := c[0][s4>>56] ^ c[1][byte(s3>>48)] ^ c[2][byte(s2>>40)] ^ c[3][byte(s1>>32)] ^ c[4][byte(s0>>24)] ^ c[5][byte(s7>>16)] ^ c[6][byte(s6>>8)] ^ c[7][byte(s5)] ^ k[4]
+		t5 := c[0][s5>>56] ^ c[1][byte(s4>>48)] ^ c[2][byte(s3>>40)] ^ c[3][byte(s2>>32)] ^ c[4][byte(s1>>24)] ^ c[5][byte(s0>>16)] ^ c[6][byte(s7>>8)] ^ c[7][byte(s6)] ^ k[5]
+		t6 := c[0][s6>>56] ^ c[1][byte(s5>>48)] ^ c[2][byte(s4>>40)] ^ c[3][byte(s3>>32)] ^ c[4][byte(s2>>24)] ^ c[5][byte(s1>>16)] ^ c[6][byte(s0>>8)] ^ c[7][byte(s7)] ^ k[6]
+		t7 := c[0][s7>>56] ^ c[1][byte(s6>>48)] ^ c[2][byte(s5>>40)] ^ c[3][byte(s4>>32)] ^ c[4][byte(s3>>24)] ^ c[5][byte(s2>>16)] ^ c[6][byte(s1>>8)] ^ c[7][byte(s0)] ^ k[7]
+		s0, s1, s2, s3, s4, s5, s6, s7 = t0, t1, t2, t3, t4, t5, t6, t7
 	}
+	h[0] = rk[0][0] ^ s0 ^ binary.BigEndian.Uint64(p[0:])
+	h[1] = rk[0][1] ^ s1 ^ binary.BigEndian.Uint64(p[8:])
+	h[2] = rk[0][2] ^ s2 ^ binary.BigEndian.Uint64(p[16:])
+	h[3] = rk[0][3] ^ s3 ^ binary.BigEndian.Uint64(p[24:])
+	h[4] = rk[0][4] ^ s4 ^ binary.BigEndian.Uint64(p[32:])
+	h[5] = rk[0][5] ^ s5 ^ binary.BigEndian.Uint64(p[40:])
+	h[6] = rk[0][6] ^ s6 ^ binary.BigEndian.Uint64(p[48:])
+	h[7] = rk[0][7] ^ s7 ^ binary.BigEndian.Uint64(p[56:])
 }
 
 const whirlpoolMagic = "wpl\x01"
@@ -156,4 +234,86 @@ func (w *whirlpool) UnmarshalBinary(b []byte) error {
 	w.n = binary.BigEndian.Uint64(b[whirlpoolBlockSize:])
 	w.nbuf = int(w.n % whirlpoolBlockSize)
 	return nil
+}
+
+// whirlpoolHMAC is HMAC-Whirlpool for PBKDF2, where every PRF call after the first MACs one
+// 64-byte block: the inner and the outer hash each compress that block under the state after
+// their pad block, whose round keys are fixed for the key and computed once, then the same
+// constant padding block (a 128-byte message). Other lengths take the streaming path.
+type whirlpoolHMAC struct {
+	size         int
+	inner, outer whirlpool // states after the pad blocks
+	iKeys, oKeys [whirlpoolRounds + 1][8]uint64
+	w            whirlpool // scratch for the streaming path
+	sum          [whirlpoolSize]byte
+	block        [whirlpoolBlockSize]byte
+}
+
+// whirlpoolHMACPad is the padding block of a 128-byte message: the 1 bit, zeros, and the
+// 256-bit length 1024.
+var whirlpoolHMACPad = [whirlpoolBlockSize]byte{0: 0x80, 62: 0x04}
+
+// NewHMAC returns HMAC over this Whirlpool variant keyed with key, as mac(dst, a, b) appending
+// HMAC(key, a‖b) to dst, and wipe, which clears every key-derived value. luks's PBKDF2 finds
+// it by interface assertion; nothing derived from key is kept elsewhere.
+func (w *whirlpool) NewHMAC(key []byte) (mac func(dst, a, b []byte) []byte, wipe func()) {
+	m := newWhirlpoolHMAC(w.size, key)
+	return m.mac, m.wipe
+}
+
+func newWhirlpoolHMAC(size int, key []byte) *whirlpoolHMAC {
+	m := &whirlpoolHMAC{size: size}
+	var pad [whirlpoolBlockSize]byte
+	if len(key) > whirlpoolBlockSize {
+		m.w = whirlpool{size: size}
+		m.w.Write(key)
+		m.w.Sum(pad[:0])
+		clear(m.w.buf[:])
+	} else {
+		copy(pad[:], key)
+	}
+	for i := range pad {
+		pad[i] ^= 0x36
+	}
+	m.inner = whirlpool{size: size, n: whirlpoolBlockSize}
+	whirlpoolBlock(&m.inner.h, &pad)
+	for i := range pad {
+		pad[i] ^= 0x36 ^ 0x5c
+	}
+	m.outer = whirlpool{size: size, n: whirlpoolBlockSize}
+	whirlpoolBlock(&m.outer.h, &pad)
+	clear(pad[:])
+	whirlpoolKeys(&m.iKeys, &m.inner.h)
+	whirlpoolKeys(&m.oKeys, &m.outer.h)
+	return m
+}
+
+func (m *whirlpoolHMAC) mac(dst, a, b []byte) []byte {
+	if len(a)+len(b) != whirlpoolBlockSize || m.size != whirlpoolSize {
+		m.w = m.inner
+		m.w.Write(a)
+		m.w.Write(b)
+		s := m.w.Sum(m.sum[:0])
+		m.w = m.outer
+		m.w.Write(s)
+		return m.w.Sum(dst)
+	}
+	p := &m.block
+	copy(p[copy(p[:], a):], b)
+	var h [8]uint64
+	whirlpoolBlockKeyed(&h, &m.iKeys, p)
+	whirlpoolBlock(&h, &whirlpoolHMACPad)
+	for i, v := range h {
+		binary.BigEndian.PutUint64(p[8*i:], v)
+	}
+	whirlpoolBlockKeyed(&h, &m.oKeys, p)
+	whirlpoolBlock(&h, &whirlpoolHMACPad)
+	for _, v := range h {
+		dst = binary.BigEndian.AppendUint64(dst, v)
+	}
+	return dst
+}
+
+func (m *whirlpoolHMAC) wipe() {
+	*m = whirlpoolHMAC{}
 }
