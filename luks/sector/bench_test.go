@@ -198,8 +198,8 @@ func BenchmarkSerpent(b *testing.B) {
 	}
 }
 
-// BenchmarkTwofish is Twofish in every path this machine has — portable (x/crypto/twofish,
-// what ran before the SIMD code), avx2 and avx512 — for XTS and CBC at 512 B, 4 KiB and
+// BenchmarkTwofish is Twofish in every path this machine has — portable (twofishKey in Go,
+// what runs without AVX2), avx2 and avx512 — for XTS and CBC at 512 B, 4 KiB and
 // 64 KiB per call. CBC encryption is serial and always portable.
 func BenchmarkTwofish(b *testing.B) {
 	type path struct {

@@ -6,9 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"fmt"
-
-	//lint:ignore SA1019 dm-crypt volumes encrypted with twofish exist and must stay readable.
-	"golang.org/x/crypto/twofish"
 )
 
 // Cipher encrypts and decrypts runs of consecutive 512-byte sectors with one cipher
@@ -122,9 +119,11 @@ func newCipher(s Spec, key []byte, impl int) (*Cipher, error) {
 			c.spTweak = c.tweak.(*serpentBlock)
 		}
 	}
-	if s.Cipher == "twofish" && impl > implPortable {
-		if c.tf, err = newTwofishKeys(s, k); err != nil {
-			return nil, err
+	if s.Cipher == "twofish" && impl > implPortable && haveTwofishAVX2 && s.Chain != "lrw" {
+		// The SIMD code runs on the same schedules as the portable one (twofishKey).
+		c.tf = &twofishKeys{data: c.block.(*twofishKey)}
+		if c.tweak != nil {
+			c.tf.tweak = c.tweak.(*twofishKey)
 		}
 	}
 	if useAESNI {
@@ -147,7 +146,7 @@ func newCipher(s Spec, key []byte, impl int) (*Cipher, error) {
 			c.essiv, err = newBlock(s.Cipher, salt)
 		}
 		if err == nil && c.tf != nil {
-			c.tf.essiv, err = newTwofishKey(salt)
+			c.tf.essiv = c.essiv.(*twofishKey)
 		}
 		clear(salt)
 		if err != nil {
@@ -218,7 +217,13 @@ func newBlock(name string, key []byte) (cipher.Block, error) {
 	case "aes":
 		b, err = aes.NewCipher(key)
 	case "twofish":
-		b, err = twofish.NewCipher(key)
+		// The package's own schedule, not x/crypto/twofish's: Wipe can clear its
+		// key-dependent tables. Its error already names the cipher and the size.
+		tk, err := newTwofishKey(key)
+		if err != nil {
+			return nil, err
+		}
+		return tk, nil
 	case "serpent":
 		b, err = newSerpent(key)
 	default:
@@ -244,8 +249,9 @@ func (c Cipher) Format(f fmt.State, _ rune) { fmt.Fprint(f, c.String()) }
 // Spec returns the parsed (lower-case) cipher specification.
 func (c *Cipher) Spec() Spec { return c.spec }
 
-// Wipe zeroes the copy of the key (best effort: key schedules inside crypto/aes and
-// x/crypto/twofish are not reachable). The Cipher must not be used afterwards.
+// Wipe zeroes the copy of the key and every key schedule the Cipher built (best effort: the
+// crypto/aes schedules of the portable AES path are not reachable). The Cipher must not be
+// used afterwards.
 func (c *Cipher) Wipe() {
 	clear(c.key)
 	if w, ok := c.block.(interface{ wipe() }); ok {

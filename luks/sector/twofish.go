@@ -13,8 +13,9 @@ import (
 // of X), the same S-boxes as bytes before the matrix, and the 40 subkeys. twofishKey builds
 // them from the specification (Schneier et al., "Twofish: A 128-Bit Block Cipher", 1998):
 // the AVX2 code gathers words from s with VPGATHERDD, the AVX-512 code looks bytes up in b
-// with VPERMT2B and applies the matrix itself (_asm/twofish.go). x/crypto/twofish stays the
-// portable cipher and the reference the SIMD code is tested against.
+// with VPERMT2B and applies the matrix itself (_asm/twofish.go). The same schedule is the
+// portable cipher (Encrypt, Decrypt), so that Wipe clears every Twofish table a Cipher built;
+// x/crypto/twofish is only the reference the tests compare against.
 type twofishKey struct {
 	s [4][256]uint32 // offset 0: the assembly gathers from s[i] at 1024·i
 	k [40]uint32     // offset 4096: K0…K3 input whitening, K4…K7 output, K8… the rounds
@@ -212,7 +213,8 @@ func (t *twofishKey) Decrypt(dst, src []byte) {
 func (t *twofishKey) BlockSize() int { return 16 }
 
 // twofishKeys are the SIMD schedules of one Cipher: the data key, the XTS tweak key and the
-// ESSIV key (nil when the spec has none).
+// ESSIV key (nil when the spec has none), the same objects as its block, tweak and essiv,
+// held by concrete type.
 type twofishKeys struct {
 	data, tweak, essiv *twofishKey
 }
@@ -223,28 +225,6 @@ func (t *twofishKeys) wipe() {
 			k.wipe()
 		}
 	}
-}
-
-// newTwofishKeys builds the SIMD schedules for spec s and the Cipher's key k, or returns nil
-// when this machine has no SIMD Twofish or the mode does not use it (LRW).
-func newTwofishKeys(s Spec, k []byte) (*twofishKeys, error) {
-	if !haveTwofishAVX2 || s.Chain == "lrw" {
-		return nil, nil
-	}
-	t := new(twofishKeys)
-	var err error
-	if s.Chain == "xts" {
-		if t.data, err = newTwofishKey(k[:len(k)/2]); err == nil {
-			t.tweak, err = newTwofishKey(k[len(k)/2:])
-		}
-	} else {
-		t.data, err = newTwofishKey(k)
-	}
-	if err != nil {
-		t.wipe()
-		return nil, err
-	}
-	return t, nil
 }
 
 // twofishBlocks runs n blocks (a multiple of 32) through the best SIMD code.

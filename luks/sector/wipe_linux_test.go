@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -74,9 +76,10 @@ func TestWipeLeavesNoKeySchedule(t *testing.T) {
 	otherSpecs := []spec{
 		{"serpent", "xts-plain64", 64}, {"serpent", "cbc-plain64", 32}, {"serpent", "cbc-essiv:sha256", 32},
 		{"serpent", "ecb", 32}, {"twofish", "xts-plain64", 64}, {"twofish", "cbc-plain64", 32},
-		{"twofish", "cbc-essiv:sha256", 32},
+		{"twofish", "cbc-essiv:sha256", 32}, {"twofish", "lrw-benbi", 48},
 	}
-	serpentSpecs, twofishSpecs := otherSpecs[:4], otherSpecs[4:]
+	// LRW runs the portable code on every path.
+	serpentSpecs, twofishSpecs := otherSpecs[:4], otherSpecs[4:7]
 	type impl struct {
 		name    string
 		impl    int
@@ -236,6 +239,27 @@ func keyNeedles(t *testing.T, s Spec, keyLen, impl int) (*Cipher, []testenv.Need
 		add(k.name+" round key 1", k.k.enc[16:32])
 		add(k.name+" last round key", k.k.enc[16*k.k.rounds:16*k.k.rounds+16])
 		add(k.name+" decryption round key 1", k.k.dec[16:32])
+	}
+	// The Twofish schedules, whatever their type (x/crypto/twofish.Cipher has the layout of
+	// twofishKey's first two fields): the first and last words of the key-dependent S-box
+	// tables, and the whitening and last round subkeys.
+	if s.Cipher == "twofish" {
+		for _, k := range []struct {
+			name string
+			b    cipher.Block
+		}{{"data", c.block}, {"tweak", c.tweak}, {"essiv", c.essiv}} {
+			v := reflect.ValueOf(k.b)
+			if !v.IsValid() {
+				continue
+			}
+			mem := unsafe.Slice((*byte)(v.UnsafePointer()), v.Elem().Type().Size())
+			for _, part := range []struct {
+				name string
+				off  int
+			}{{"s[0][0:4]", 0}, {"s[3][252:256]", 4096 - 16}, {"k[0:4]", 4096}, {"k[4:8]", 4096 + 16}, {"k[36:40]", 4096 + 144}} {
+				add(fmt.Sprintf("twofish %s %s (%T)", k.name, part.name, k.b), mem[part.off:part.off+16])
+			}
+		}
 	}
 	var regs []testenv.Needle
 	broadcast := func(name string, w uint32) {
