@@ -28,20 +28,26 @@ type Cipher struct {
 	tf          *twofishKeys // Twofish with AVX2/AVX-512 (nil = portable)
 }
 
-// Implementations, best last; tests run each one available.
+// Implementations, best last, each level adding to the one before; tests run each one
+// available. implSIMD is the bitsliced Serpent and the SIMD Twofish (AVX2, AVX-512) with the
+// portable AES: a machine, or a VM, may offer AVX2 and hide AES-NI.
 const (
 	implPortable = iota
+	implSIMD
 	implAESNI
 	implVAES
 )
 
-// bestImpl is the fastest implementation this machine supports.
+// bestImpl is the fastest implementation this machine supports. The Serpent and Twofish SIMD
+// code is used from implSIMD on, whatever the AES level: each checks its own CPU flags.
 func bestImpl() int {
 	switch {
 	case haveVAES:
 		return implVAES
 	case haveAESNI:
 		return implAESNI
+	case haveSerpentSIMD || haveTwofishAVX2:
+		return implSIMD
 	}
 	return implPortable
 }
@@ -113,13 +119,13 @@ func newCipher(s Spec, key []byte, impl int) (*Cipher, error) {
 			}
 		}
 	}
-	if s.Cipher == "serpent" && impl > implPortable && haveSerpentSIMD {
+	if s.Cipher == "serpent" && impl >= implSIMD && haveSerpentSIMD {
 		c.sp = c.block.(*serpentBlock)
 		if c.tweak != nil {
 			c.spTweak = c.tweak.(*serpentBlock)
 		}
 	}
-	if s.Cipher == "twofish" && impl > implPortable && haveTwofishAVX2 && s.Chain != "lrw" {
+	if s.Cipher == "twofish" && impl >= implSIMD && haveTwofishAVX2 && s.Chain != "lrw" {
 		// The SIMD code runs on the same schedules as the portable one (twofishKey).
 		c.tf = &twofishKeys{data: c.block.(*twofishKey)}
 		if c.tweak != nil {
