@@ -243,6 +243,10 @@ func BenchmarkTwofish(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			// A path that silently ran the portable code would report its figures.
+			if (c.tf != nil) != (p.name != "portable") {
+				b.Fatalf("%s %s: SIMD schedule %v, want %v", bs.spec, p.name, c.tf != nil, p.name != "portable")
+			}
 			for _, size := range []int{512, 4096, 65536} {
 				b.Run(fmt.Sprintf("%s-%d/%s/%s/%d", bs.spec, bs.key*8, dir, p.name, size), func(b *testing.B) {
 					twofishUseAVX512 = p.avx512
