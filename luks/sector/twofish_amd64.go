@@ -18,6 +18,14 @@ var haveTwofishAVX2 = cpu.X86.HasAVX2
 var twofishUseAVX512 = haveTwofishAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW &&
 	cpu.X86.HasAVX512VBMI && cpu.X86.HasAVX512GFNI
 
+// twofishStep is how many blocks one step of the selected SIMD code takes.
+func twofishStep() int {
+	if twofishUseAVX512 {
+		return 32
+	}
+	return 16
+}
+
 // twofishBlocks runs n blocks (a multiple of 32) through the best SIMD code.
 func twofishBlocks(k *twofishKey, dst, src *byte, n int, enc bool) {
 	switch {

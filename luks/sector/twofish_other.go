@@ -8,6 +8,8 @@ const haveTwofishAVX2 = false
 
 var twofishUseAVX512 = false
 
+func twofishStep() int { return 32 }
+
 func twofishBlocks(k *twofishKey, dst, src *byte, n int, enc bool) { panic("sector: no SIMD Twofish") }
 
 func (c *Cipher) cryptTwofish(dst, src []byte, first uint64, enc bool) {

@@ -1,14 +1,20 @@
 package sector
 
 import (
+	"context"
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/cpu"
 	//lint:ignore SA1019 the reference the SIMD Twofish is tested against.
 	"golang.org/x/crypto/twofish"
 )
@@ -273,4 +279,46 @@ func nonzero(b []byte) int {
 		}
 	}
 	return n
+}
+
+// The AVX-512 Twofish where the CPU has AVX-512 F, BW, VBMI and GFNI, the AVX2 one where it
+// has AVX2 but not all of those; both run here, and a child with GODEBUG=cpu.avx512vbmi=off
+// (a CPU without VBMI: Skylake-SP, Cascade Lake) must fall back to AVX2, not to the portable
+// code.
+func TestTwofishPathSelection(t *testing.T) {
+	full := cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VBMI && cpu.X86.HasAVX512GFNI
+	if haveTwofishAVX2 {
+		require.True(t, cpu.X86.HasAVX2)
+	}
+	require.Equal(t, haveTwofishAVX2 && full, twofishUseAVX512)
+	if strings.Contains(os.Getenv("GODEBUG"), "cpu.avx512vbmi=off") {
+		require.True(t, haveTwofishAVX2, "the child runs only where the parent had AVX2")
+		require.False(t, twofishUseAVX512, "AVX-512 Twofish chosen without VBMI")
+		require.Equal(t, 16, twofishStep())
+		c, err := New("twofish", "xts-plain64", make([]byte, 64))
+		require.NoError(t, err)
+		require.NotNil(t, c.tf, "no VBMI: the AVX2 code, not the portable one")
+		return
+	}
+	twofishPaths(t, func(t *testing.T) {
+		require.Equal(t, map[bool]int{true: 32, false: 16}[twofishUseAVX512], twofishStep())
+		c, err := New("twofish", "xts-plain64", make([]byte, 64))
+		require.NoError(t, err)
+		require.NotNil(t, c.tf)
+	})
+	if !twofishUseAVX512 || testing.Short() {
+		return // no AVX-512 path to turn off, or -short: no child
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestTwofishPathSelection$", "-test.v", "-test.count=1")
+	// golang.org/x/sys/cpu honours the option; the runtime's own feature list does not know
+	// it and says so on stderr ("unknown cpu feature"), harmlessly.
+	cmd.Env = append(os.Environ(), "GODEBUG=cpu.avx512vbmi=off")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child with GODEBUG=cpu.avx512vbmi=off: %v\n%s", err, out)
+	}
+	t.Logf("child with GODEBUG=cpu.avx512vbmi=off:\n%s", out)
+	require.Contains(t, string(out), "--- PASS: TestTwofishPathSelection")
 }
