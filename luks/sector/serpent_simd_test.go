@@ -160,7 +160,8 @@ func TestSerpentSIMDMatchesPortable(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			useSerpentPath(t, p)
 			rng := rand.New(rand.NewPCG(41, uint64(42+pi)))
-			for _, spec := range []string{"serpent-xts-plain64", "serpent-xts-essiv:sha256", "serpent-cbc-essiv:sha256", "serpent-cbc-plain64", "serpent-ecb", "serpent-cbc-essiv:sha1", "serpent-xts-plain"} {
+			for _, spec := range []string{"serpent-xts-plain64", "serpent-xts-essiv:sha256", "serpent-cbc-essiv:sha256", "serpent-cbc-plain64", "serpent-ecb", "serpent-cbc-essiv:sha1", "serpent-xts-plain",
+				"serpent-cbc-eboiv", "serpent-xts-eboiv", "serpent-xts-plain64be", "serpent-cbc-plain64be", "serpent-cbc-plain"} {
 				name, mode, err := SplitSpec(spec)
 				require.NoError(t, err)
 				s, err := ParseSpec(name, mode)
@@ -179,8 +180,15 @@ func TestSerpentSIMDMatchesPortable(t *testing.T) {
 					slow, err := newCipher(s, key, implPortable)
 					require.NoError(t, err)
 					require.Nil(t, slow.sp)
-					for _, nsec := range []int{1, 2, 3, 8, 31, 32, 33, 70, 1 + rng.IntN(80), 1 + rng.IntN(80)} {
+					runs := []int{1, 2, 3, 8, 31, 32, 33, 70, 1 + rng.IntN(80), 1 + rng.IntN(80)}
+					for run := range len(runs) + len(wrapRuns) {
 						first := rng.Uint64() >> rng.IntN(64)
+						var nsec int
+						if run < len(runs) {
+							nsec = runs[run]
+						} else {
+							nsec, first = wrapRuns[run-len(runs)].nsec, wrapRuns[run-len(runs)].first
+						}
 						pt := make([]byte, nsec*SectorSize)
 						for i := range pt {
 							pt[i] = byte(rng.Uint32())

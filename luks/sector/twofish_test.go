@@ -118,7 +118,8 @@ func TestTwofishSIMDMatchesPortable(t *testing.T) {
 	twofishPaths(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(13, 4))
 		for _, spec := range []string{"twofish-xts-plain64", "twofish-cbc-plain64", "twofish-cbc-essiv:sha256",
-			"twofish-ecb", "twofish-xts-essiv:sha256", "twofish-cbc-plain", "twofish-xts-benbi"} {
+			"twofish-ecb", "twofish-xts-essiv:sha256", "twofish-cbc-plain", "twofish-xts-benbi",
+			"twofish-cbc-eboiv", "twofish-xts-eboiv", "twofish-xts-plain64be", "twofish-cbc-plain64be"} {
 			name, mode, err := SplitSpec(spec)
 			require.NoError(t, err)
 			s, err := ParseSpec(name, mode)
@@ -139,11 +140,14 @@ func TestTwofishSIMDMatchesPortable(t *testing.T) {
 				require.NoError(t, err)
 				require.NotNil(t, c.tf, "%s: the SIMD schedule must be built", spec)
 				require.Equal(t, s.IV == "essiv", c.tf.essiv != nil)
-				for range 6 {
+				for run := range 6 + len(wrapRuns) {
 					nsec := 1 + rng.IntN(70)
 					first := rng.Uint64()
 					if rng.IntN(2) == 0 {
 						first = uint64(rng.IntN(1 << 20))
+					}
+					if run >= 6 {
+						nsec, first = wrapRuns[run-6].nsec, wrapRuns[run-6].first
 					}
 					pt := make([]byte, nsec*SectorSize)
 					for i := range pt {
@@ -321,4 +325,13 @@ func TestTwofishPathSelection(t *testing.T) {
 	}
 	t.Logf("child with GODEBUG=cpu.avx512vbmi=off:\n%s", out)
 	require.Contains(t, string(out), "--- PASS: TestTwofishPathSelection")
+}
+
+// wrapRuns are runs whose sector numbers wrap around 2⁶⁴ (plain64, essiv, the XTS tweak
+// batch) or 2³² (plain): the batched IV code must count as the per-sector code does.
+var wrapRuns = []struct {
+	nsec  int
+	first uint64
+}{
+	{70, 1<<64 - 41}, {1, 1<<64 - 1}, {3, 1<<64 - 1}, {33, 1<<64 - 1}, {40, 1<<32 - 5},
 }
