@@ -90,10 +90,11 @@
 // Serpent runs bitsliced for XTS, ECB and CBC decryption of whole sectors: with AVX-512 32
 // blocks per step (VPTERNLOGD S-boxes), with AVX2 alone (Zen 2/3, Intel before Ice Lake) 8
 // blocks per step (S-boxes of AND, XOR and ANDN, rotates of two shifts). Twofish serves the
-// same modes 32 blocks per step with AVX-512 (VPERMT2B S-box lookups and GF2P8AFFINEQB for
-// the MDS matrix; needs VBMI and GFNI) or AVX2 (VPGATHERDD from the key's full tables, in
-// twofish_amd64.s, generated with `_asm -twofish`); CBC encryption and LRW of both run the
-// portable code.
+// same modes with AVX-512, 32 blocks per step (VPERMT2B S-box lookups and GF2P8AFFINEQB for
+// the MDS matrix; needs VBMI and GFNI), or with AVX2, 16 blocks per step (VPGATHERDD from the
+// key's full tables), in twofish_amd64.s, generated with `_asm -twofish`; CBC encryption and
+// LRW of both run the portable code. Both check their own CPU flags, not AES-NI's: a CPU or
+// VM without AES-NI still runs them.
 // Elsewhere, or when built with the purego tag, the portable Go code runs; it is also the
 // reference the assembly is tested against, sector by sector, on random data.
 //
