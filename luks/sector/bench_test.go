@@ -198,8 +198,8 @@ func BenchmarkSerpent(b *testing.B) {
 	}
 }
 
-// BenchmarkTwofish is Twofish in every path this machine has — portable (x/crypto/twofish,
-// what ran before the SIMD code), avx2 and avx512 — for XTS and CBC at 512 B, 4 KiB and
+// BenchmarkTwofish is Twofish in every path this machine has — portable (twofishKey in Go,
+// what runs without AVX2), avx2 and avx512 — for XTS and CBC at 512 B, 4 KiB and
 // 64 KiB per call. CBC encryption is serial and always portable.
 func BenchmarkTwofish(b *testing.B) {
 	type path struct {
@@ -242,6 +242,10 @@ func BenchmarkTwofish(b *testing.B) {
 			c, err := newCipher(s, make([]byte, bs.key), p.impl)
 			if err != nil {
 				b.Fatal(err)
+			}
+			// A path that silently ran the portable code would report its figures.
+			if (c.tf != nil) != (p.name != "portable") {
+				b.Fatalf("%s %s: SIMD schedule %v, want %v", bs.spec, p.name, c.tf != nil, p.name != "portable")
 			}
 			for _, size := range []int{512, 4096, 65536} {
 				b.Run(fmt.Sprintf("%s-%d/%s/%s/%d", bs.spec, bs.key*8, dir, p.name, size), func(b *testing.B) {

@@ -15,8 +15,9 @@
 //   - CBC and ECB: NIST SP 800-38A. ECB ignores any IV generator, as dm-crypt does.
 //   - LRW: IEEE P1619 draft / kernel crypto/lrw.c, key = cipher key ‖ 16-byte tweak key,
 //     tweak = K2 ⊗ I in GF(2^128), I = the IV read as a big-endian block index.
-//   - Ciphers: AES (crypto/aes), Twofish (golang.org/x/crypto/twofish), Serpent (written
-//     here, kernel byte order, checked with NESSIE and the authors' submission vectors) and
+//   - Ciphers: AES (crypto/aes), Twofish (written here from the specification, checked
+//     against golang.org/x/crypto/twofish and the paper's vectors), Serpent (written here,
+//     kernel byte order, checked with NESSIE and the authors' submission vectors) and
 //     cipher_null (identity, ECB only).
 //   - Hashes for ESSIV and, through NewHash, for the luks package's PBKDF2 and AF: sha1,
 //     sha224, sha256, sha384, sha512 (standard library), ripemd160 and whirlpool (written
@@ -72,8 +73,9 @@
 // The sector size is fixed at 512 bytes, the only size LUKS1 knows (SectorSize). Buffers
 // passed to Encrypt and Decrypt must be whole sectors; a wrong length or overlapping buffers
 // are programmer errors and panic. A Cipher holds no mutable state and is safe for
-// concurrent use. Wipe zeroes the key copy and the key schedules the package owns; crypto/aes
-// and x/crypto/twofish keep schedules this package cannot reach.
+// concurrent use. Wipe zeroes the key copy and the key schedules the package owns, which are
+// all of them except crypto/aes's: AES without AES-NI keeps a schedule this package cannot
+// reach.
 //
 // # Speed
 //
@@ -88,10 +90,11 @@
 // Serpent runs bitsliced for XTS, ECB and CBC decryption of whole sectors: with AVX-512 32
 // blocks per step (VPTERNLOGD S-boxes), with AVX2 alone (Zen 2/3, Intel before Ice Lake) 8
 // blocks per step (S-boxes of AND, XOR and ANDN, rotates of two shifts). Twofish serves the
-// same modes 32 blocks per step with AVX-512 (VPERMT2B S-box lookups and GF2P8AFFINEQB for
-// the MDS matrix; needs VBMI and GFNI) or AVX2 (VPGATHERDD from the key's full tables, in
-// twofish_amd64.s, generated with `_asm -twofish`); CBC encryption and LRW of both run the
-// portable code.
+// same modes with AVX-512, 32 blocks per step (VPERMT2B S-box lookups and GF2P8AFFINEQB for
+// the MDS matrix; needs VBMI and GFNI), or with AVX2, 16 blocks per step (VPGATHERDD from the
+// key's full tables), in twofish_amd64.s, generated with `_asm -twofish`; CBC encryption and
+// LRW of both run the portable code. Both check their own CPU flags, not AES-NI's: a CPU or
+// VM without AES-NI still runs them.
 // Elsewhere, or when built with the purego tag, the portable Go code runs; it is also the
 // reference the assembly is tested against, sector by sector, on random data.
 //

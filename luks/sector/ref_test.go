@@ -176,7 +176,7 @@ var testSectors = []uint64{0, 1, 2, 31, 32, 0xfffffffe, 0xffffffff, 0x100000000,
 
 // Every spec × key size × boundary sector, several sectors per call, in place and out of
 // place, against the reference: this is what keeps the fast paths honest.
-var implNames = map[int]string{implPortable: "portable", implAESNI: "aesni", implVAES: "vaes"}
+var implNames = map[int]string{implPortable: "portable", implSIMD: "simd", implAESNI: "aesni", implVAES: "vaes"}
 
 func TestAgainstReference(t *testing.T) {
 	for impl := implPortable; impl <= bestImpl(); impl++ {

@@ -2,8 +2,13 @@ package sector
 
 import (
 	"bytes"
+	"context"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -148,14 +153,15 @@ func TestSerpentSIMDVectors(t *testing.T) {
 // two sectors per call on the portable block) against the portable Cipher, for 128-, 192- and
 // 256-bit keys, runs that cross a batch boundary, random run lengths and sector numbers.
 func TestSerpentSIMDMatchesPortable(t *testing.T) {
-	if bestImpl() == implPortable {
-		t.Skip("no AES-NI on this machine: New keeps every cipher on the portable code")
+	if !haveSerpentSIMD {
+		t.Skip("no AVX2 on this machine (or a purego build): the portable Serpent is what runs here")
 	}
 	for pi, p := range serpentPaths() {
 		t.Run(p.name, func(t *testing.T) {
 			useSerpentPath(t, p)
 			rng := rand.New(rand.NewPCG(41, uint64(42+pi)))
-			for _, spec := range []string{"serpent-xts-plain64", "serpent-xts-essiv:sha256", "serpent-cbc-essiv:sha256", "serpent-cbc-plain64", "serpent-ecb", "serpent-cbc-essiv:sha1", "serpent-xts-plain"} {
+			for _, spec := range []string{"serpent-xts-plain64", "serpent-xts-essiv:sha256", "serpent-cbc-essiv:sha256", "serpent-cbc-plain64", "serpent-ecb", "serpent-cbc-essiv:sha1", "serpent-xts-plain",
+				"serpent-cbc-eboiv", "serpent-xts-eboiv", "serpent-xts-plain64be", "serpent-cbc-plain64be", "serpent-cbc-plain"} {
 				name, mode, err := SplitSpec(spec)
 				require.NoError(t, err)
 				s, err := ParseSpec(name, mode)
@@ -174,8 +180,15 @@ func TestSerpentSIMDMatchesPortable(t *testing.T) {
 					slow, err := newCipher(s, key, implPortable)
 					require.NoError(t, err)
 					require.Nil(t, slow.sp)
-					for _, nsec := range []int{1, 2, 3, 8, 31, 32, 33, 70, 1 + rng.IntN(80), 1 + rng.IntN(80)} {
+					runs := []int{1, 2, 3, 8, 31, 32, 33, 70, 1 + rng.IntN(80), 1 + rng.IntN(80)}
+					for run := range len(runs) + len(wrapRuns) {
 						first := rng.Uint64() >> rng.IntN(64)
+						var nsec int
+						if run < len(runs) {
+							nsec = runs[run]
+						} else {
+							nsec, first = wrapRuns[run-len(runs)].nsec, wrapRuns[run-len(runs)].first
+						}
 						pt := make([]byte, nsec*SectorSize)
 						for i := range pt {
 							pt[i] = byte(rng.Uint32())
@@ -193,4 +206,45 @@ func TestSerpentSIMDMatchesPortable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSIMDWithoutAESNI: a CPU (or a VM) with AVX2 but without AES-NI runs the SIMD Serpent
+// and Twofish all the same, each gated on its own CPU flags and not on the AES level. The
+// SIMD tests run again in a child with GODEBUG=cpu.aes=off, which hides AES-NI from
+// golang.org/x/sys/cpu as such a VM does; the child also checks what New chose.
+func TestSIMDWithoutAESNI(t *testing.T) {
+	if strings.Contains(os.Getenv("GODEBUG"), "cpu.aes=off") {
+		require.False(t, haveAESNI)
+		if !haveSerpentSIMD && !haveTwofishAVX2 {
+			require.Equal(t, implPortable, bestImpl())
+			return
+		}
+		require.Equal(t, implSIMD, bestImpl())
+		c, err := New("serpent", "xts-plain64", make([]byte, 64))
+		require.NoError(t, err)
+		require.Equal(t, haveSerpentSIMD, c.sp != nil, "serpent-xts-plain64 without AES-NI")
+		c, err = New("twofish", "cbc-essiv:sha256", make([]byte, 32))
+		require.NoError(t, err)
+		require.Equal(t, haveTwofishAVX2, c.tf != nil, "twofish-cbc-essiv:sha256 without AES-NI")
+		require.Nil(t, c.ni)
+		return
+	}
+	if testing.Short() {
+		t.Skip("runs the SIMD tests again in a child process; not in -short")
+	}
+	if !haveSerpentSIMD && !haveTwofishAVX2 {
+		t.Skip("no AVX2 on this machine (or a purego build): there is no SIMD code to keep")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^(TestSIMDWithoutAESNI|TestSerpentPathSelection|TestTwofishPathSelection|TestSerpentSIMD.*|TestTwofishSIMD.*)$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), "GODEBUG=cpu.aes=off")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child with GODEBUG=cpu.aes=off: %v\n%s", err, out)
+	}
+	// A skipped SIMD test would pass without showing anything.
+	// (A path this CPU lacks, AVX-512 say, skips as a subtest: indented.)
+	require.NotRegexp(t, `(?m)^--- SKIP`, string(out), "child with GODEBUG=cpu.aes=off")
+	require.Contains(t, string(out), "--- PASS: TestSIMDWithoutAESNI")
 }

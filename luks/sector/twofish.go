@@ -1,7 +1,6 @@
 package sector
 
 import (
-	"crypto/subtle"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
@@ -13,8 +12,9 @@ import (
 // of X), the same S-boxes as bytes before the matrix, and the 40 subkeys. twofishKey builds
 // them from the specification (Schneier et al., "Twofish: A 128-Bit Block Cipher", 1998):
 // the AVX2 code gathers words from s with VPGATHERDD, the AVX-512 code looks bytes up in b
-// with VPERMT2B and applies the matrix itself (_asm/twofish.go). x/crypto/twofish stays the
-// portable cipher and the reference the SIMD code is tested against.
+// with VPERMT2B and applies the matrix itself (_asm/twofish.go). The same schedule is the
+// portable cipher (Encrypt, Decrypt), so that Wipe clears every Twofish table a Cipher built;
+// x/crypto/twofish is only the reference the tests compare against.
 type twofishKey struct {
 	s [4][256]uint32 // offset 0: the assembly gathers from s[i] at 1024·i
 	k [40]uint32     // offset 4096: K0…K3 input whitening, K4…K7 output, K8… the rounds
@@ -212,7 +212,8 @@ func (t *twofishKey) Decrypt(dst, src []byte) {
 func (t *twofishKey) BlockSize() int { return 16 }
 
 // twofishKeys are the SIMD schedules of one Cipher: the data key, the XTS tweak key and the
-// ESSIV key (nil when the spec has none).
+// ESSIV key (nil when the spec has none), the same objects as its block, tweak and essiv,
+// held by concrete type.
 type twofishKeys struct {
 	data, tweak, essiv *twofishKey
 }
@@ -223,106 +224,4 @@ func (t *twofishKeys) wipe() {
 			k.wipe()
 		}
 	}
-}
-
-// newTwofishKeys builds the SIMD schedules for spec s and the Cipher's key k, or returns nil
-// when this machine has no SIMD Twofish or the mode does not use it (LRW).
-func newTwofishKeys(s Spec, k []byte) (*twofishKeys, error) {
-	if !haveTwofishAVX2 || s.Chain == "lrw" {
-		return nil, nil
-	}
-	t := new(twofishKeys)
-	var err error
-	if s.Chain == "xts" {
-		if t.data, err = newTwofishKey(k[:len(k)/2]); err == nil {
-			t.tweak, err = newTwofishKey(k[len(k)/2:])
-		}
-	} else {
-		t.data, err = newTwofishKey(k)
-	}
-	if err != nil {
-		t.wipe()
-		return nil, err
-	}
-	return t, nil
-}
-
-// twofishBlocks runs n blocks (a multiple of 32) through the best SIMD code.
-func twofishBlocks(k *twofishKey, dst, src *byte, n int, enc bool) {
-	switch {
-	case twofishUseAVX512 && enc:
-		twofishEncAVX512(&k.s[0][0], dst, src, n)
-	case twofishUseAVX512:
-		twofishDecAVX512(&k.s[0][0], dst, src, n)
-	case enc:
-		twofishEncAVX2(&k.s[0][0], dst, src, n)
-	default:
-		twofishDecAVX2(&k.s[0][0], dst, src, n)
-	}
-}
-
-// twofishBatch is how many sectors' IVs (and XTS tweaks) one SIMD call encrypts together.
-const twofishBatch = 32
-
-// cryptTwofish is crypt for Twofish XTS, ECB and CBC decryption with SIMD: whole sectors of
-// 32 blocks per call, and the ESSIV IVs and the XTS first tweaks of up to 32 sectors in one
-// call instead of one block each.
-func (c *Cipher) cryptTwofish(dst, src []byte, first uint64, enc bool) {
-	var ivs [twofishBatch][16]byte
-	var buf [SectorSize]byte
-	t := c.tf
-	for off := 0; off < len(src); {
-		n := min((len(src)-off)/SectorSize, twofishBatch)
-		s0 := first + uint64(off/SectorSize)
-		if c.spec.Chain != "ecb" {
-			for j := 0; j < n; j++ {
-				if t.essiv != nil {
-					ivs[j] = [16]byte{}
-					binary.LittleEndian.PutUint64(ivs[j][:], s0+uint64(j))
-				} else {
-					c.genIV(&ivs[j], s0+uint64(j))
-				}
-			}
-			if t.essiv != nil {
-				twofishEncryptIVs(t.essiv, &ivs, n)
-			}
-			if c.spec.Chain == "xts" {
-				twofishEncryptIVs(t.tweak, &ivs, n)
-			}
-		}
-		for j := 0; j < n; j++ {
-			o := off + j*SectorSize
-			d, x := dst[o:o+SectorSize], src[o:o+SectorSize]
-			switch c.spec.Chain {
-			case "ecb":
-				twofishBlocks(t.data, &d[0], &x[0], SectorSize/16, enc)
-			case "xts":
-				xtsTweaksFrom(buf[:], &ivs[j])
-				subtle.XORBytes(d, x, buf[:])
-				twofishBlocks(t.data, &d[0], &d[0], SectorSize/16, enc)
-				subtle.XORBytes(d, d, buf[:])
-			default: // cbc decryption
-				// buf = D(C_j) ⊕ C_{j−1} is finished before d is written, so d may be x.
-				twofishBlocks(t.data, &buf[0], &x[0], SectorSize/16, false)
-				subtle.XORBytes(buf[16:], buf[16:], x[:SectorSize-16])
-				subtle.XORBytes(buf[:16], buf[:16], ivs[j][:])
-				copy(d, buf[:])
-			}
-		}
-		off += n * SectorSize
-	}
-	clear(ivs[:])
-	clear(buf[:])
-}
-
-// twofishEncryptIVs encrypts b[:n] in place with k: one SIMD step from three blocks on
-// (below that the table code is cheaper than a 32-block step).
-func twofishEncryptIVs(k *twofishKey, b *[twofishBatch][16]byte, n int) {
-	if n < 3 {
-		for j := 0; j < n; j++ {
-			k.Encrypt(b[j][:], b[j][:])
-		}
-		return
-	}
-	twofishBlocks(k, &b[0][0], &b[0][0], twofishBatch, true)
 }

@@ -2,7 +2,12 @@
 
 package sector
 
-import "golang.org/x/sys/cpu"
+import (
+	"crypto/subtle"
+	"encoding/binary"
+
+	"golang.org/x/sys/cpu"
+)
 
 // haveTwofishAVX2 reports whether the eight-lane Twofish (twofishEncAVX2, VPGATHERDD on YMM)
 // may be used.
@@ -12,3 +17,91 @@ var haveTwofishAVX2 = cpu.X86.HasAVX2
 // the MDS matrix); tests clear it to run the AVX2 code on an AVX-512 machine.
 var twofishUseAVX512 = haveTwofishAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW &&
 	cpu.X86.HasAVX512VBMI && cpu.X86.HasAVX512GFNI
+
+// twofishStep is how many blocks one step of the selected SIMD code takes.
+func twofishStep() int {
+	if twofishUseAVX512 {
+		return 32
+	}
+	return 16
+}
+
+// twofishBlocks runs n blocks (a multiple of 32) through the best SIMD code.
+func twofishBlocks(k *twofishKey, dst, src *byte, n int, enc bool) {
+	switch {
+	case twofishUseAVX512 && enc:
+		twofishEncAVX512(&k.s[0][0], dst, src, n)
+	case twofishUseAVX512:
+		twofishDecAVX512(&k.s[0][0], dst, src, n)
+	case enc:
+		twofishEncAVX2(&k.s[0][0], dst, src, n)
+	default:
+		twofishDecAVX2(&k.s[0][0], dst, src, n)
+	}
+}
+
+// twofishBatch is how many sectors' IVs (and XTS tweaks) one SIMD call encrypts together.
+const twofishBatch = 32
+
+// cryptTwofish is crypt for Twofish XTS, ECB and CBC decryption with SIMD: whole sectors of
+// 32 blocks per call, and the ESSIV IVs and the XTS first tweaks of up to 32 sectors in one
+// call instead of one block each.
+func (c *Cipher) cryptTwofish(dst, src []byte, first uint64, enc bool) {
+	var ivs [twofishBatch][16]byte
+	var buf [SectorSize]byte
+	t := c.tf
+	for off := 0; off < len(src); {
+		n := min((len(src)-off)/SectorSize, twofishBatch)
+		s0 := first + uint64(off/SectorSize)
+		if c.spec.Chain != "ecb" {
+			for j := 0; j < n; j++ {
+				if t.essiv != nil {
+					ivs[j] = [16]byte{}
+					binary.LittleEndian.PutUint64(ivs[j][:], s0+uint64(j))
+				} else {
+					c.genIV(&ivs[j], s0+uint64(j))
+				}
+			}
+			if t.essiv != nil {
+				twofishEncryptIVs(t.essiv, &ivs, n)
+			}
+			if c.spec.Chain == "xts" {
+				twofishEncryptIVs(t.tweak, &ivs, n)
+			}
+		}
+		for j := 0; j < n; j++ {
+			o := off + j*SectorSize
+			d, x := dst[o:o+SectorSize], src[o:o+SectorSize]
+			switch c.spec.Chain {
+			case "ecb":
+				twofishBlocks(t.data, &d[0], &x[0], SectorSize/16, enc)
+			case "xts":
+				xtsTweaksFrom(buf[:], &ivs[j])
+				subtle.XORBytes(d, x, buf[:])
+				twofishBlocks(t.data, &d[0], &d[0], SectorSize/16, enc)
+				subtle.XORBytes(d, d, buf[:])
+			default: // cbc decryption
+				// buf = D(C_j) ⊕ C_{j−1} is finished before d is written, so d may be x.
+				twofishBlocks(t.data, &buf[0], &x[0], SectorSize/16, false)
+				subtle.XORBytes(buf[16:], buf[16:], x[:SectorSize-16])
+				subtle.XORBytes(buf[:16], buf[:16], ivs[j][:])
+				copy(d, buf[:])
+			}
+		}
+		off += n * SectorSize
+	}
+	clear(ivs[:])
+	clear(buf[:])
+}
+
+// twofishEncryptIVs encrypts b[:n] in place with k: one SIMD step from three blocks on
+// (below that the table code is cheaper than a 32-block step).
+func twofishEncryptIVs(k *twofishKey, b *[twofishBatch][16]byte, n int) {
+	if n < 3 {
+		for j := 0; j < n; j++ {
+			k.Encrypt(b[j][:], b[j][:])
+		}
+		return
+	}
+	twofishBlocks(k, &b[0][0], &b[0][0], twofishBatch, true)
+}

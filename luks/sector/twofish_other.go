@@ -2,12 +2,16 @@
 
 package sector
 
-// No Twofish assembly on this platform: x/crypto/twofish runs.
+// No Twofish assembly on this platform: twofishKey's Go code runs. The stubs are never called
+// (haveTwofishAVX2 is false, so no Cipher has a tf); they only keep the tests compiling.
 const haveTwofishAVX2 = false
 
 var twofishUseAVX512 = false
 
-func twofishEncAVX2(k *uint32, dst, src *byte, n int)   { panic("sector: no AVX2") }
-func twofishDecAVX2(k *uint32, dst, src *byte, n int)   { panic("sector: no AVX2") }
-func twofishEncAVX512(k *uint32, dst, src *byte, n int) { panic("sector: no AVX-512") }
-func twofishDecAVX512(k *uint32, dst, src *byte, n int) { panic("sector: no AVX-512") }
+func twofishStep() int { return 32 }
+
+func twofishBlocks(k *twofishKey, dst, src *byte, n int, enc bool) { panic("sector: no SIMD Twofish") }
+
+func (c *Cipher) cryptTwofish(dst, src []byte, first uint64, enc bool) {
+	panic("sector: no SIMD Twofish")
+}

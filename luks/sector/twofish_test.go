@@ -1,12 +1,20 @@
 package sector
 
 import (
+	"context"
 	"encoding/hex"
+	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"reflect"
+	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/cpu"
 	//lint:ignore SA1019 the reference the SIMD Twofish is tested against.
 	"golang.org/x/crypto/twofish"
 )
@@ -103,14 +111,15 @@ func TestTwofishSIMDAgainstXCrypto(t *testing.T) {
 	})
 }
 
-// Every Twofish mode the SIMD code serves against the portable Cipher (x/crypto/twofish) on
+// Every Twofish mode the SIMD code serves against the portable Cipher (twofishKey in Go) on
 // random keys of each size, random run lengths (across the 32-sector IV batch) and random
 // sector numbers, in place and out of place, in both SIMD paths.
 func TestTwofishSIMDMatchesPortable(t *testing.T) {
 	twofishPaths(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(13, 4))
 		for _, spec := range []string{"twofish-xts-plain64", "twofish-cbc-plain64", "twofish-cbc-essiv:sha256",
-			"twofish-ecb", "twofish-xts-essiv:sha256", "twofish-cbc-plain", "twofish-xts-benbi"} {
+			"twofish-ecb", "twofish-xts-essiv:sha256", "twofish-cbc-plain", "twofish-xts-benbi",
+			"twofish-cbc-eboiv", "twofish-xts-eboiv", "twofish-xts-plain64be", "twofish-cbc-plain64be"} {
 			name, mode, err := SplitSpec(spec)
 			require.NoError(t, err)
 			s, err := ParseSpec(name, mode)
@@ -131,11 +140,14 @@ func TestTwofishSIMDMatchesPortable(t *testing.T) {
 				require.NoError(t, err)
 				require.NotNil(t, c.tf, "%s: the SIMD schedule must be built", spec)
 				require.Equal(t, s.IV == "essiv", c.tf.essiv != nil)
-				for range 6 {
+				for run := range 6 + len(wrapRuns) {
 					nsec := 1 + rng.IntN(70)
 					first := rng.Uint64()
 					if rng.IntN(2) == 0 {
 						first = uint64(rng.IntN(1 << 20))
+					}
+					if run >= 6 {
+						nsec, first = wrapRuns[run-6].nsec, wrapRuns[run-6].first
 					}
 					pt := make([]byte, nsec*SectorSize)
 					for i := range pt {
@@ -198,4 +210,128 @@ func TestTwofishKeyLayout(t *testing.T) {
 	require.Equal(t, uintptr(0), unsafe.Offsetof(k.s))
 	require.Equal(t, uintptr(4096), unsafe.Offsetof(k.k))
 	require.Equal(t, uintptr(4352), unsafe.Offsetof(k.b))
+}
+
+// schedules are the key-dependent objects c holds (data, tweak and ESSIV ciphers, the SIMD
+// Twofish schedules), whatever their type, each as the bytes of the struct it points to.
+func schedules(c *Cipher) map[string][]byte {
+	out := map[string][]byte{}
+	add := func(name string, x any) {
+		v := reflect.ValueOf(x)
+		if !v.IsValid() || v.Kind() != reflect.Pointer || v.IsNil() {
+			return
+		}
+		out[fmt.Sprintf("%s (%T)", name, x)] = unsafe.Slice((*byte)(v.UnsafePointer()), v.Elem().Type().Size())
+	}
+	add("data", c.block)
+	add("tweak", c.tweak)
+	add("essiv", c.essiv)
+	if c.tf != nil {
+		add("simd data", c.tf.data)
+		add("simd tweak", c.tf.tweak)
+		add("simd essiv", c.tf.essiv)
+	}
+	return out
+}
+
+// Wipe zeroes every Twofish schedule a Cipher built — the [4][256]uint32 tables are
+// key-derived — on the portable path and the SIMD one, for every chain mode: pointers to them
+// are kept across Wipe and must then read all zero. x/crypto/twofish, which the portable path
+// once used, keeps tables Wipe cannot clear.
+func TestWipeZeroesTwofishTables(t *testing.T) {
+	for _, impl := range []int{implPortable, bestImpl()} {
+		for _, spec := range []string{"twofish-xts-plain64", "twofish-cbc-essiv:sha256", "twofish-cbc-plain64",
+			"twofish-ecb", "twofish-lrw-benbi", "twofish-xts-essiv:sha256"} {
+			name, mode, err := SplitSpec(spec)
+			require.NoError(t, err)
+			s, err := ParseSpec(name, mode)
+			require.NoError(t, err)
+			key := make([]byte, 64)
+			for i := range key {
+				key[i] = byte(i + 1)
+			}
+			kl := 32
+			switch s.Chain {
+			case "xts":
+				kl = 64
+			case "lrw":
+				kl = 48
+			}
+			c, err := newCipher(s, key[:kl], impl)
+			require.NoError(t, err)
+			buf := make([]byte, 4*SectorSize)
+			c.Encrypt(buf, buf, 3)
+			c.Decrypt(buf, buf, 3)
+			sch := schedules(c)
+			require.NotEmpty(t, sch)
+			for n, b := range sch {
+				require.NotZero(t, nonzero(b), "%s %s: %s is empty before Wipe", implNames[impl], spec, n)
+			}
+			c.Wipe()
+			for n, b := range sch {
+				require.Zero(t, nonzero(b), "%s %s: nonzero bytes of %s after Wipe", implNames[impl], spec, n)
+			}
+		}
+	}
+}
+
+func nonzero(b []byte) int {
+	n := 0
+	for _, c := range b {
+		if c != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// The AVX-512 Twofish where the CPU has AVX-512 F, BW, VBMI and GFNI, the AVX2 one where it
+// has AVX2 but not all of those; both run here, and a child with GODEBUG=cpu.avx512vbmi=off
+// (a CPU without VBMI: Skylake-SP, Cascade Lake) must fall back to AVX2, not to the portable
+// code.
+func TestTwofishPathSelection(t *testing.T) {
+	full := cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VBMI && cpu.X86.HasAVX512GFNI
+	if haveTwofishAVX2 {
+		require.True(t, cpu.X86.HasAVX2)
+	}
+	require.Equal(t, haveTwofishAVX2 && full, twofishUseAVX512)
+	if strings.Contains(os.Getenv("GODEBUG"), "cpu.avx512vbmi=off") {
+		require.True(t, haveTwofishAVX2, "the child runs only where the parent had AVX2")
+		require.False(t, twofishUseAVX512, "AVX-512 Twofish chosen without VBMI")
+		require.Equal(t, 16, twofishStep())
+		c, err := New("twofish", "xts-plain64", make([]byte, 64))
+		require.NoError(t, err)
+		require.NotNil(t, c.tf, "no VBMI: the AVX2 code, not the portable one")
+		return
+	}
+	twofishPaths(t, func(t *testing.T) {
+		require.Equal(t, map[bool]int{true: 32, false: 16}[twofishUseAVX512], twofishStep())
+		c, err := New("twofish", "xts-plain64", make([]byte, 64))
+		require.NoError(t, err)
+		require.NotNil(t, c.tf)
+	})
+	if !twofishUseAVX512 || testing.Short() {
+		return // no AVX-512 path to turn off, or -short: no child
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestTwofishPathSelection$", "-test.v", "-test.count=1")
+	// golang.org/x/sys/cpu honours the option; the runtime's own feature list does not know
+	// it and says so on stderr ("unknown cpu feature"), harmlessly.
+	cmd.Env = append(os.Environ(), "GODEBUG=cpu.avx512vbmi=off")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child with GODEBUG=cpu.avx512vbmi=off: %v\n%s", err, out)
+	}
+	t.Logf("child with GODEBUG=cpu.avx512vbmi=off:\n%s", out)
+	require.Contains(t, string(out), "--- PASS: TestTwofishPathSelection")
+}
+
+// wrapRuns are runs whose sector numbers wrap around 2⁶⁴ (plain64, essiv, the XTS tweak
+// batch) or 2³² (plain): the batched IV code must count as the per-sector code does.
+var wrapRuns = []struct {
+	nsec  int
+	first uint64
+}{
+	{70, 1<<64 - 41}, {1, 1<<64 - 1}, {3, 1<<64 - 1}, {33, 1<<64 - 1}, {40, 1<<32 - 5},
 }

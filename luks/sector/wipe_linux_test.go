@@ -2,13 +2,17 @@ package sector
 
 import (
 	"context"
+	"crypto/cipher"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -20,6 +24,10 @@ import (
 // each with a fresh random key: a remnant that depends on timing (a signal arriving, a
 // goroutine stack being reused) shows in some runs only.
 const wipeIterations = 10
+
+// simdWipeIterations is the same for the SIMD Serpent and Twofish paths, whose remnants do not
+// depend on timing (each iteration also scans three times before Wipe).
+const simdWipeIterations = 3
 
 // TestWipeLeavesNoKeySchedule: after a Cipher has been used and wiped, no 16-byte part of its
 // key, no first or last round key of its AES schedules and no ESSIV salt is left anywhere in
@@ -68,28 +76,39 @@ func TestWipeLeavesNoKeySchedule(t *testing.T) {
 	otherSpecs := []spec{
 		{"serpent", "xts-plain64", 64}, {"serpent", "cbc-plain64", 32}, {"serpent", "cbc-essiv:sha256", 32},
 		{"serpent", "ecb", 32}, {"twofish", "xts-plain64", 64}, {"twofish", "cbc-plain64", 32},
-		{"twofish", "cbc-essiv:sha256", 32},
+		{"twofish", "cbc-essiv:sha256", 32}, {"twofish", "lrw-benbi", 48},
 	}
+	// LRW runs the portable code on every path.
+	serpentSpecs, twofishSpecs := otherSpecs[:4], otherSpecs[4:7]
 	type impl struct {
 		name    string
 		impl    int
 		avxXTS  bool // haveAESNIAVX: the fused AES-NI XTS-plain64 calls
 		ciphers []spec
+		// The SIMD Serpent and Twofish: serpentUseAVX512 and twofishUseAVX512 while it runs,
+		// and fewer iterations, each with a scan for register remnants after some calls.
+		simd, avx512 bool
 	}
 	var impls []impl
-	impls = append(impls, impl{"portable", implPortable, haveAESNIAVX, otherSpecs})
+	impls = append(impls, impl{name: "portable", impl: implPortable, avxXTS: haveAESNIAVX, ciphers: otherSpecs})
 	if bestImpl() >= implAESNI {
-		impls = append(impls, impl{"aesni-sse", implAESNI, false, aesSpecs})
+		impls = append(impls, impl{name: "aesni-sse", impl: implAESNI, ciphers: aesSpecs})
 		if haveAESNIAVX {
-			impls = append(impls, impl{"aesni-avx", implAESNI, true, aesSpecs})
+			impls = append(impls, impl{name: "aesni-avx", impl: implAESNI, avxXTS: true, ciphers: aesSpecs})
 		}
 	}
 	if bestImpl() >= implVAES {
-		impls = append(impls, impl{"vaes", implVAES, true, aesSpecs})
+		impls = append(impls, impl{name: "vaes", impl: implVAES, avxXTS: true, ciphers: aesSpecs})
 	}
-	if haveSerpentAVX512 {
-		impls = append(impls, impl{"avx512", bestImpl(), haveAESNIAVX, otherSpecs[:4]})
+	simd := func(name string, have, avx512 bool, specs []spec) {
+		if have {
+			impls = append(impls, impl{name: name, impl: bestImpl(), avxXTS: haveAESNIAVX, ciphers: specs, simd: true, avx512: avx512})
+		}
 	}
+	simd("serpent-avx512", haveSerpentAVX512, true, serpentSpecs)
+	simd("serpent-avx2", haveSerpentAVX2, false, serpentSpecs)
+	simd("twofish-avx512", twofishUseAVX512, true, twofishSpecs)
+	simd("twofish-avx2", haveTwofishAVX2, false, twofishSpecs)
 	// Buffer shapes: the single-sector calls, one full batch (aesniCBCEnc8, the fused
 	// calls), batches with a tail, and CryptLarge.
 	shapes := []struct {
@@ -106,11 +125,37 @@ func TestWipeLeavesNoKeySchedule(t *testing.T) {
 				defer runtime.UnlockOSThread()
 				defer func(old bool) { haveAESNIAVX = old }(haveAESNIAVX)
 				haveAESNIAVX = im.avxXTS
+				defer func(s, t bool) { serpentUseAVX512, twofishUseAVX512 = s, t }(serpentUseAVX512, twofishUseAVX512)
+				if im.simd {
+					serpentUseAVX512, twofishUseAVX512 = im.avx512, im.avx512
+				}
 				s, err := ParseSpec(sp.cipher, sp.mode)
 				require.NoError(t, err)
+				iterations := wipeIterations
+				if im.simd {
+					iterations = simdWipeIterations
+				}
 				bad := 0
-				for it := 0; it < wipeIterations; it++ {
-					c, needles := keyNeedles(t, s, sp.keyLen, im.impl)
+				for it := 0; it < iterations; it++ {
+					c, needles, regs := keyNeedles(t, s, sp.keyLen, im.impl)
+					if im.simd {
+						require.True(t, c.sp != nil || c.tf != nil, "%s: the SIMD code must run", name)
+					}
+					// Key-derived words the assembly broadcast into registers: looked for
+					// before Wipe (whose wipeRegisters would hide them), after a full batch
+					// each way and after the last call, each time just after signalSelf
+					// wrote the registers into the signal frame.
+					regScan := func(what string) {
+						if len(regs) == 0 {
+							return
+						}
+						probes++
+						for _, h := range testenv.MemFind(t, regs...) {
+							bad++
+							remnants++
+							t.Errorf("iteration %d, after %s: %v", it, what, h)
+						}
+					}
 					for _, sh := range shapes {
 						if sh.large != 0 && s.IV == "eboiv" {
 							continue
@@ -124,8 +169,12 @@ func TestWipeLeavesNoKeySchedule(t *testing.T) {
 								require.NoError(t, c.CryptLarge(buf, buf, sh.large, 7, enc))
 								signalSelf(t)
 							}
+							if sh.name == "8x512" {
+								regScan(fmt.Sprintf("%s enc=%v", sh.name, enc))
+							}
 						}
 					}
+					regScan("the last call")
 					c.Wipe()
 					signalSelf(t)
 					hits := testenv.MemFind(t, needles...)
@@ -139,7 +188,7 @@ func TestWipeLeavesNoKeySchedule(t *testing.T) {
 					}
 				}
 				if bad > 0 {
-					t.Errorf("key material left in memory after Wipe in %d of %d runs", bad, wipeIterations)
+					t.Errorf("key material left in memory in %d probes of %d runs", bad, iterations)
 				}
 			})
 		}
@@ -153,7 +202,12 @@ func TestWipeLeavesNoKeySchedule(t *testing.T) {
 // tweak, ESSIV salt — the ESSIV schedule's first round keys are the salt itself). They are
 // read from the Cipher rather than computed here, so that the test leaves no copy of its
 // own (a crypto/sha256 digest of the key, say) on its stack.
-func keyNeedles(t *testing.T, s Spec, keyLen, impl int) (*Cipher, []testenv.Needle) {
+//
+// regs are the words the Serpent and Twofish assembly broadcast into a register (a Serpent
+// subkey word of the first and last rounds, a Twofish whitening word), each four times in a
+// row as the low 128 bits of that register hold it: they must not be left in a register
+// after a call returns.
+func keyNeedles(t *testing.T, s Spec, keyLen, impl int) (*Cipher, []testenv.Needle, []testenv.Needle) {
 	raw := heapBytes(keyLen)
 	// getrandom(2) itself, not crypto/rand: the vDSO getrandom that crypto/rand uses leaves
 	// the bytes it returns on the system stack (seen with this scan), which is not what this
@@ -186,7 +240,62 @@ func keyNeedles(t *testing.T, s Spec, keyLen, impl int) (*Cipher, []testenv.Need
 		add(k.name+" last round key", k.k.enc[16*k.k.rounds:16*k.k.rounds+16])
 		add(k.name+" decryption round key 1", k.k.dec[16:32])
 	}
-	return c, needles
+	// The Twofish schedules, whatever their type (x/crypto/twofish.Cipher has the layout of
+	// twofishKey's first two fields): the first and last words of the key-dependent S-box
+	// tables, and the whitening and last round subkeys.
+	if s.Cipher == "twofish" {
+		for _, k := range []struct {
+			name string
+			b    cipher.Block
+		}{{"data", c.block}, {"tweak", c.tweak}, {"essiv", c.essiv}} {
+			v := reflect.ValueOf(k.b)
+			if !v.IsValid() {
+				continue
+			}
+			mem := unsafe.Slice((*byte)(v.UnsafePointer()), v.Elem().Type().Size())
+			for _, part := range []struct {
+				name string
+				off  int
+			}{{"s[0][0:4]", 0}, {"s[3][252:256]", 4096 - 16}, {"k[0:4]", 4096}, {"k[4:8]", 4096 + 16}, {"k[36:40]", 4096 + 144}} {
+				add(fmt.Sprintf("twofish %s %s (%T)", k.name, part.name, k.b), mem[part.off:part.off+16])
+			}
+		}
+	}
+	var regs []testenv.Needle
+	broadcast := func(name string, w uint32) {
+		b := heapBytes(16)
+		for i := 0; i < 16; i += 4 {
+			binary.LittleEndian.PutUint32(b[i:], w)
+		}
+		regs = append(regs, testenv.Needle{Name: name, Secret: testenv.Mask(b, 0x3c)})
+		clear(b)
+	}
+	for _, k := range []struct {
+		name string
+		b    cipher.Block
+	}{{"data", c.block}, {"tweak", c.tweak}, {"essiv", c.essiv}} {
+		if sb, ok := k.b.(*serpentBlock); ok && c.sp != nil {
+			for _, r := range []int{0, 32} {
+				for j := 0; j < 4; j++ {
+					broadcast(fmt.Sprintf("serpent %s subkey %d word %d, broadcast", k.name, r, j), sb.k[r][j])
+				}
+			}
+		}
+	}
+	if c.tf != nil {
+		for _, k := range []struct {
+			name string
+			k    *twofishKey
+		}{{"data", c.tf.data}, {"tweak", c.tf.tweak}, {"essiv", c.tf.essiv}} {
+			if k.k == nil {
+				continue
+			}
+			for j := 0; j < 8; j++ {
+				broadcast(fmt.Sprintf("twofish %s whitening word %d, broadcast", k.name, j), k.k.k[j])
+			}
+		}
+	}
+	return c, needles, regs
 }
 
 // heapBytes returns a new buffer on the heap. A make([]byte, n) that does not escape may live

@@ -198,6 +198,15 @@ func serpentECB(enc bool) {
 	SUBQ(Imm(32), RBX)
 	JMP(LabelRef(name + "_loop"))
 	Label(name + "_done")
+	// The state, the S-box temporaries and the broadcast subkey word are key-dependent.
+	// VZEROUPPER alone would clear only bits 128 and up of Z0–Z15: X0–X15 and Z16–Z31 keep
+	// their contents, and the kernel writes them into every signal frame.
+	for _, g := range serpentGroups {
+		for _, r := range append(append(g.x[:], g.y[:]...), g.t[:]...) {
+			VPXORD(r, r, r)
+		}
+	}
+	VPXORD(serpentKey, serpentKey, serpentKey)
 	VZEROUPPER()
 	RET()
 }
