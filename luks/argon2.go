@@ -105,8 +105,12 @@ func argon2Lanes(ctx context.Context, typ string, pass, salt []byte, passes, mem
 	a.mem = make([]argon2Block, uint64(a.q)*uint64(lanes))
 	defer clear(a.mem)
 
+	// buf holds key-derived blocks (B[l][0..1], then C): wiped on every return, a
+	// cancelled one included.
 	var buf [argon2BlockSize]byte
+	defer clear(buf[:])
 	seed := make([]byte, 0, 72)
+	defer clear(seed[:cap(seed)])
 	for l := uint32(0); l < lanes; l++ {
 		for j := uint32(0); j < 2; j++ {
 			seed = append(seed[:0], h0[:]...)
@@ -116,7 +120,6 @@ func argon2Lanes(ctx context.Context, typ string, pass, salt []byte, passes, mem
 			a.mem[l*a.q+j].load(buf[:])
 		}
 	}
-	clear(seed)
 
 	workers := min(runtime.GOMAXPROCS(0), int(lanes))
 	for r := uint32(0); r < passes; r++ {
@@ -152,7 +155,6 @@ func argon2Lanes(ctx context.Context, typ string, pass, salt []byte, passes, mem
 	clear(c[:])
 	out := make([]byte, keyLen)
 	argon2Hprime(out, buf[:])
-	clear(buf[:])
 	return out, nil
 }
 
