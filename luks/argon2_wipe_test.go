@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
-	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
