@@ -23,6 +23,19 @@ import (
 // dumpSystemdToken); luks2-keyring tokens print their key description as cryptsetup's
 // built-in handler does.
 func (h *Header2) Dump(w io.Writer, path string) error {
+	return h.DumpWith(w, path, DumpOptions{})
+}
+
+// DumpOptions are the choices of `cryptsetup luksDump` that change a LUKS2 dump.
+type DumpOptions struct {
+	// DisableExternalTokens prints what cryptsetup --disable-external-tokens prints:
+	// no token plugin is loaded, so systemd's tokens show their type and keyslots only.
+	// The built-in luks2-keyring handler still prints its key description.
+	DisableExternalTokens bool
+}
+
+// DumpWith is Dump with the options of opts.
+func (h *Header2) DumpWith(w io.Writer, path string, opts DumpOptions) error {
 	bw := bufio.NewWriter(w)
 	root := h.tree
 	cfg := jObj(root, "config")
@@ -162,7 +175,9 @@ func (h *Header2) Dump(w io.Writer, path string) error {
 				fmt.Fprintf(bw, "\tKey description: %s\n", cStr(kd))
 			}
 		}
-		dumpSystemdToken(bw, tm)
+		if !opts.DisableExternalTokens {
+			dumpSystemdToken(bw, tm)
+		}
 		arr, _ := tm["keyslots"].([]any)
 		for _, x := range arr {
 			fmt.Fprintf(bw, "\tKeyslot:    %s\n", cStr(x))

@@ -120,8 +120,10 @@ func TestDumpSystemdTokensMatchCryptsetup(t *testing.T) {
 			defer f.Close()
 			h, err := ReadHeader2(f)
 			require.NoError(t, err)
-			var ours bytes.Buffer
+			var ours, noExt bytes.Buffer
 			require.NoError(t, h.Dump(&ours, img))
+			require.NoError(t, h.DumpWith(&noExt, img, DumpOptions{DisableExternalTokens: true}))
+			assert.Equal(t, plain, noExt.String(), "DisableExternalTokens")
 			if c.crash {
 				// systemd's assert aborts (unbase64mem of NULL) or strdup(NULL) faults;
 				// either way cryptsetup prints no dump.
