@@ -92,7 +92,7 @@ func (h *Header2) DumpWith(w io.Writer, path string, opts DumpOptions) error {
 			fmt.Fprintf(bw, "\tcipher: %s\n", cStr(v))
 		}
 		if v, ok := sm["sector_size"]; ok {
-			fmt.Fprintf(bw, "\tsector: %d [bytes]\n", uint32(cInt64(v)))
+			fmt.Fprintf(bw, "\tsector: %d [bytes]\n", uint32(jsonGetInt64(v)))
 		}
 		if in, ok := sm["integrity"].(map[string]any); ok {
 			if v, ok := in["type"]; ok {
@@ -126,7 +126,7 @@ func (h *Header2) DumpWith(w io.Writer, path string, opts DumpOptions) error {
 		}
 		fmt.Fprintf(bw, "  %s: %s%s\n", slot, cStr(km["type"]), unbound)
 		if ks, ok := km["key_size"]; ok {
-			fmt.Fprintf(bw, "\tKey:        %d bits\n", uint32(cInt64(ks))*8)
+			fmt.Fprintf(bw, "\tKey:        %d bits\n", uint32(jsonGetInt64(ks))*8)
 		}
 		prio := int64(PriorityNormal)
 		if p, ok := km["priority"]; ok {
@@ -195,7 +195,7 @@ func (h *Header2) DumpWith(w io.Writer, path string, opts DumpOptions) error {
 		fmt.Fprintf(bw, "  %d: %s\n", i, cStr(dm["type"]))
 		if dm["type"] == "pbkdf2" {
 			fmt.Fprintf(bw, "\tHash:       %s\n", cStr(dm["hash"]))
-			fmt.Fprintf(bw, "\tIterations: %d\n", uint64(cInt64(dm["iterations"])))
+			fmt.Fprintf(bw, "\tIterations: %d\n", uint64(jsonGetInt64(dm["iterations"])))
 			fmt.Fprint(bw, "\tSalt:       ")
 			hexBase64(bw, dm["salt"])
 			fmt.Fprint(bw, "\tDigest:     ")
@@ -213,16 +213,16 @@ func dumpLUKS2Keyslot(bw *bufio.Writer, km map[string]any) {
 		return
 	}
 	fmt.Fprintf(bw, "\tCipher:     %s\n", cStr(area["encryption"]))
-	fmt.Fprintf(bw, "\tCipher key: %d bits\n", uint32(cInt64(area["key_size"]))*8)
+	fmt.Fprintf(bw, "\tCipher key: %d bits\n", uint32(jsonGetInt64(area["key_size"]))*8)
 	fmt.Fprintf(bw, "\tPBKDF:      %s\n", cStr(kdf["type"]))
 	if kdf["type"] == "pbkdf2" {
 		fmt.Fprintf(bw, "\tHash:       %s\n", cStr(kdf["hash"]))
 		it, _ := strtoull(cStr(kdf["iterations"]))
 		fmt.Fprintf(bw, "\tIterations: %d\n", it)
 	} else {
-		fmt.Fprintf(bw, "\tTime cost:  %d\n", uint64(cInt64(kdf["time"])))
-		fmt.Fprintf(bw, "\tMemory:     %d\n", uint64(cInt64(kdf["memory"])))
-		fmt.Fprintf(bw, "\tThreads:    %d\n", uint64(cInt64(kdf["cpus"])))
+		fmt.Fprintf(bw, "\tTime cost:  %d\n", uint64(jsonGetInt64(kdf["time"])))
+		fmt.Fprintf(bw, "\tMemory:     %d\n", uint64(jsonGetInt64(kdf["memory"])))
+		fmt.Fprintf(bw, "\tThreads:    %d\n", uint64(jsonGetInt64(kdf["cpus"])))
 	}
 	fmt.Fprint(bw, "\tSalt:       ")
 	hexBase64(bw, kdf["salt"])
@@ -248,7 +248,7 @@ func dumpReencKeyslot(bw *bufio.Writer, km map[string]any) {
 	switch res {
 	case "checksum":
 		fmt.Fprintf(bw, "\t%-12s%s\n", "Hash:", cStr(area["hash"]))
-		fmt.Fprintf(bw, "\t%-12s%d [bytes]\n", "Hash data:", int32(cInt64(area["sector_size"])))
+		fmt.Fprintf(bw, "\t%-12s%d [bytes]\n", "Hash data:", int32(jsonGetInt64(area["sector_size"])))
 	case "datashift":
 		n, _ := strtoull(cStr(area["shift_size"]))
 		fmt.Fprintf(bw, "\t%-12s%d[bytes]\n", "Shift size:", n)
@@ -331,38 +331,6 @@ func cStr(v any) string {
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
-}
-
-// cInt64 is json_object_get_int64: integers saturate, doubles truncate, strings parse
-// their leading number, anything else is 0.
-func cInt64(v any) int64 {
-	var s string
-	switch x := v.(type) {
-	case json.Number:
-		s = string(x)
-	case string:
-		s = x
-	case bool:
-		if x {
-			return 1
-		}
-		return 0
-	default:
-		return 0
-	}
-	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return i
-	} else if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
-		if len(s) > 0 && s[0] == '-' {
-			return math.MinInt64
-		}
-		return math.MaxInt64
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return 0
-	}
-	return int64(f)
 }
 
 // DumpVolumeKey2 writes `cryptsetup luksDump --dump-volume-key` 2.6.1 for a LUKS2 header:

@@ -3,8 +3,10 @@ package luks
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -41,4 +43,34 @@ func TestLUKS2EmptyFractionLikeCryptsetup(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, bytes.Equal(want, ours.b), "rewritten image differs from cryptsetup's")
 	assert.Contains(t, string(ours.b), `"a":1.,"b":-1.,"c":[0.,1.e5,1.E+5]`)
+}
+
+// TestDumpNumericFieldTypesLikeCryptsetup: for every numericCase cryptsetup 2.6.1 loads,
+// Dump prints what its luksDump prints; a digest's iterations given as a string ("1000abc",
+// " 1000", "+1000") print as json_object_get_int64 reads them, through strtoll.
+func TestDumpNumericFieldTypesLikeCryptsetup(t *testing.T) {
+	cryptsetupBin(t)
+	base := baseImage2(t)
+	dir := t.TempDir()
+	for _, c := range numericCases {
+		if !c.load {
+			continue
+		}
+		name := c.path + "=" + c.value
+		im := newL2Image(bytes.Clone(base))
+		var val any
+		d := json.NewDecoder(strings.NewReader(c.value))
+		d.UseNumber()
+		require.NoError(t, d.Decode(&val))
+		parts := strings.Split(c.path, ".")
+		im.edit(t, func(m map[string]any) { obj(m, parts[:len(parts)-1]...)[parts[len(parts)-1]] = val })
+		im.sealBoth()
+		p := filepath.Join(dir, "n.img")
+		require.NoError(t, os.WriteFile(p, im.b, 0o600))
+		h, err := ReadHeader2(bytes.NewReader(im.b))
+		require.NoError(t, err, name)
+		var out bytes.Buffer
+		require.NoError(t, h.Dump(&out, p))
+		assert.Equal(t, mustCS(t, nil, "luksDump", p), out.String(), name)
+	}
 }
