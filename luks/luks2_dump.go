@@ -559,7 +559,8 @@ func asciiLower(s string) string {
 }
 
 // sdPCRMask is tpm2_parse_pcr_json_array: an array of unsigned numbers below 24. systemd
-// counts a real number as unsigned when it converts to an integer and back unchanged.
+// counts a real number (as sdNumber computes it) as unsigned when it converts to an
+// integer and back unchanged.
 func sdPCRMask(v any) (uint32, bool) {
 	arr, ok := v.([]any)
 	if !ok {
@@ -571,20 +572,22 @@ func sdPCRMask(v any) (uint32, bool) {
 		if !ok {
 			return 0, false
 		}
-		t := string(n)
+		v, real, ok := sdNumber(string(n))
+		if !ok {
+			return 0, false
+		}
 		var u uint64
-		if strings.ContainsAny(t, ".eE") {
-			f, err := strconv.ParseFloat(t, 64)
-			if err != nil || f < 0 || f >= 24 || f != math.Trunc(f) {
+		if real {
+			f := math.Float64frombits(uint64(v))
+			if f < 0 || f >= 24 || f != math.Trunc(f) {
 				return 0, false
 			}
 			u = uint64(f)
 		} else {
-			i, err := strconv.ParseInt(t, 10, 64)
-			if err != nil || i < 0 || i >= 24 {
+			if v < 0 || v >= 24 {
 				return 0, false
 			}
-			u = uint64(i)
+			u = uint64(v)
 		}
 		mask |= 1 << u
 	}
@@ -733,13 +736,116 @@ func sdParses(v any) bool {
 	case string:
 		return utf8.ValidString(x) && strings.IndexByte(x, 0) < 0
 	case json.Number:
-		t := strings.TrimPrefix(string(x), "-")
-		if t == "" || t[0] < '0' || t[0] > '9' {
-			return false // NaN, Infinity
-		}
-		if len(t) > 1 && t[0] == '0' && t[1] >= '0' && t[1] <= '9' {
-			return false
-		}
+		_, _, ok := sdNumber(string(x))
+		return ok
 	}
 	return true
 }
+
+// sdNumber is systemd 252's json_parse_number (src/shared/json.c) on the whole of text:
+// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, which refuses NaN, Infinity, a leading
+// zero and the empty fraction json-c keeps ("1."). A real (a fraction, an exponent or an
+// integer beyond the 64-bit range) is computed as systemd computes it, not correctly
+// rounded: integer and fraction digits summed in doubles (x = 10x + d; y likewise, over a
+// shift of 10 per digit), then (±(x + y/shift))·exp10(±exponent) with glibc's exp10, so
+// 70e-1 is 6.999999999999999 and 0.07e2 7.000000000000001, neither of them an integer. For an integer, real is false and n holds it (an int64 when negative,
+// else a uint64 in the int64's bits: the caller only asks for small unsigned values).
+func sdNumber(text string) (n int64, real bool, ok bool) {
+	c := 0
+	digit := func() bool { return c < len(text) && text[c] >= '0' && text[c] <= '9' }
+	neg := false
+	if c < len(text) && text[c] == '-' {
+		neg = true
+		c++
+	}
+	var x, y, exponent, shift float64 = 0, 0, 0, 1
+	var i int64
+	var u uint64
+	if c < len(text) && text[c] == '0' {
+		c++
+	} else {
+		if !digit() || text[c] == '0' {
+			return 0, false, false
+		}
+		for digit() {
+			d := int64(text[c] - '0')
+			if !real {
+				if neg {
+					if i < math.MinInt64/10 || 10*i < math.MinInt64+d {
+						real = true
+					} else {
+						i = 10*i - d
+					}
+				} else {
+					if u > math.MaxUint64/10 || 10*u > math.MaxUint64-uint64(d) {
+						real = true
+					} else {
+						u = 10*u + uint64(d)
+					}
+				}
+			}
+			x = 10*x + float64(d)
+			c++
+		}
+	}
+	if c < len(text) && text[c] == '.' {
+		real = true
+		c++
+		if !digit() {
+			return 0, false, false
+		}
+		for digit() {
+			y = 10*y + float64(text[c]-'0')
+			shift *= 10
+			c++
+		}
+	}
+	expNeg := false
+	if c < len(text) && (text[c] == 'e' || text[c] == 'E') {
+		real = true
+		c++
+		if c < len(text) && (text[c] == '-' || text[c] == '+') {
+			expNeg = text[c] == '-'
+			c++
+		}
+		if !digit() {
+			return 0, false, false
+		}
+		for digit() {
+			exponent = 10*exponent + float64(text[c]-'0')
+			c++
+		}
+	}
+	if c != len(text) {
+		return 0, false, false
+	}
+	if real {
+		sign, es := 1.0, 1.0
+		if neg {
+			sign = -1
+		}
+		if expNeg {
+			es = -1
+		}
+		f := (sign * (x + y/shift)) * sdExp10(es*exponent)
+		return int64(math.Float64bits(f)), true, true
+	}
+	if neg {
+		return i, false, true
+	}
+	return int64(u), false, true
+}
+
+// sdExp10 is glibc 2.36's exp10, which json_parse_number calls, for the integral
+// arguments it passes (sdExp10Table): 0 below 10^-323, +Inf above 10^308.
+func sdExp10(e float64) float64 {
+	switch {
+	case e < sdExp10Min:
+		return 0
+	case e > sdExp10Min+float64(len(sdExp10Table)-1):
+		return math.Inf(1)
+	}
+	return sdExp10Table[int(e)-sdExp10Min]
+}
+
+const sdExp10Min = -323

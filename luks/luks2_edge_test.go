@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cloudluks/cloudluks/internal/testenv"
 )
 
 // TestLUKS2EmptyFractionLikeCryptsetup: json-c reads "1.", "-1.", "0." and "1.e5" as
@@ -72,5 +77,35 @@ func TestDumpNumericFieldTypesLikeCryptsetup(t *testing.T) {
 		var out bytes.Buffer
 		require.NoError(t, h.Dump(&out, p))
 		assert.Equal(t, mustCS(t, nil, "luksDump", p), out.String(), name)
+	}
+}
+
+// TestSdExp10MatchesGlibc: sdExp10 is the machine's glibc exp10 (the libm systemd 252's
+// plugins call) for every integral argument from -400 to 400, checked by a C program
+// built against it.
+func TestSdExp10MatchesGlibc(t *testing.T) {
+	gcc := testenv.LookPath(t, "gcc", "apt-get install gcc libc6-dev")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "exp10.c")
+	require.NoError(t, os.WriteFile(src, []byte(`#define _GNU_SOURCE
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+int main(void){ for (int e = -400; e <= 400; e++) { volatile double a = e; double r = exp10(a); unsigned long long b; memcpy(&b, &r, 8); printf("%d %llx\n", e, b); } return 0; }
+`), 0o600))
+	bin := filepath.Join(dir, "exp10")
+	out, err := exec.Command(gcc, "-O0", "-o", bin, src, "-lm").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	out, err = exec.Command(bin).Output()
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	require.Len(t, lines, 801)
+	for _, l := range lines {
+		var e int
+		var bits uint64
+		_, err := fmt.Sscanf(l, "%d %x", &e, &bits)
+		require.NoError(t, err, l)
+		got := sdExp10(float64(e))
+		assert.Equal(t, bits, math.Float64bits(got), "exp10(%d): glibc %v, ours %v", e, math.Float64frombits(bits), got)
 	}
 }
