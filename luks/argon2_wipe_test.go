@@ -101,3 +101,16 @@ func countPattern(t *testing.T, needle []byte, x byte) int {
 	}
 	return found
 }
+
+// BenchmarkArgon2G times the compression function G alone (one 1 KiB block, as a pass
+// after the first computes it), without the allocation and page faults of a whole run.
+func BenchmarkArgon2G(b *testing.B) {
+	var out, x, y argon2Block
+	for i := range x {
+		x[i], y[i] = uint64(i)*0x9e3779b97f4a7c15, ^uint64(i)
+	}
+	b.SetBytes(argon2BlockSize)
+	for b.Loop() {
+		argon2G(&out, &x, &y, true)
+	}
+}
