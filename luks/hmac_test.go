@@ -21,7 +21,7 @@ import (
 // TestPRFMatchesHMAC: prfHMAC is crypto/hmac for every LUKS hash and key lengths around the
 // block size (keys longer than a block are hashed first), and stays correct across reuse.
 func TestPRFMatchesHMAC(t *testing.T) {
-	for _, hn := range []string{"sha1", "sha224", "sha256", "sha384", "sha512", "ripemd160", "whirlpool", "wp256", "wp384", "sha3-256", "blake2b-512"} {
+	for _, hn := range []string{"sha1", "sha224", "sha256", "sha384", "sha512", "ripemd160", "whirlpool", "wp256", "wp384", "sha3-256", "blake2b-512", "sm3"} {
 		nh, err := sector.NewHash(hn)
 		require.NoError(t, err)
 		for _, kl := range []int{0, 1, 20, 63, 64, 65, 128, 129, 144, 200, 1000} {
@@ -40,6 +40,28 @@ func TestPRFMatchesHMAC(t *testing.T) {
 	}
 }
 
+// TestPRFSM3CopiesState: for SM3 the keyed states are kept in two hashes of the package's
+// own and restored by copy (no marshalled state to parse, no pads kept), an iteration
+// allocates nothing, and wipe leaves the saved hashes in their initial state.
+func TestPRFSM3CopiesState(t *testing.T) {
+	nh, err := sector.NewHash("sm3")
+	require.NoError(t, err)
+	key := []byte("passphrase")
+	p := newPRF(nh, key)
+	require.NotNil(t, p.iSaved)
+	require.NotNil(t, p.oSaved)
+	assert.Nil(t, p.iState)
+	assert.Nil(t, p.ipad)
+	assert.Nil(t, p.opad)
+	u := make([]byte, 0, p.Size())
+	u = p.mac(u, []byte("salt"), nil)
+	assert.Zero(t, testing.AllocsPerRun(100, func() { u = p.mac(u[:0], u, nil) }))
+	p.wipe()
+	empty := nh().Sum(nil)
+	assert.Equal(t, empty, p.iSaved.Sum(nil))
+	assert.Equal(t, empty, p.oSaved.Sum(nil))
+}
+
 // TestPBKDF2LeavesNoPads: after a derivation returns, no copy of the passphrase XOR 0x36 or
 // XOR 0x5c (the HMAC pads crypto/hmac keeps and never clears) is left anywhere in this
 // process's writable memory. The audit recovered passphrases from exactly these bytes.
@@ -47,7 +69,7 @@ func TestPBKDF2LeavesNoPads(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc/self/mem (Linux only)")
 	}
-	for _, hn := range []string{"sha1", "sha256", "sha512", "whirlpool"} {
+	for _, hn := range []string{"sha1", "sha256", "sha512", "whirlpool", "sm3"} {
 		t.Run(hn, func(t *testing.T) {
 			nh, err := sector.NewHash(hn)
 			require.NoError(t, err)

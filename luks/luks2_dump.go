@@ -23,6 +23,19 @@ import (
 // dumpSystemdToken); luks2-keyring tokens print their key description as cryptsetup's
 // built-in handler does.
 func (h *Header2) Dump(w io.Writer, path string) error {
+	return h.DumpWith(w, path, DumpOptions{})
+}
+
+// DumpOptions are the choices of `cryptsetup luksDump` that change a LUKS2 dump.
+type DumpOptions struct {
+	// DisableExternalTokens prints what cryptsetup --disable-external-tokens prints:
+	// no token plugin is loaded, so systemd's tokens show their type and keyslots only.
+	// The built-in luks2-keyring handler still prints its key description.
+	DisableExternalTokens bool
+}
+
+// DumpWith is Dump with the options of opts.
+func (h *Header2) DumpWith(w io.Writer, path string, opts DumpOptions) error {
 	bw := bufio.NewWriter(w)
 	root := h.tree
 	cfg := jObj(root, "config")
@@ -79,7 +92,7 @@ func (h *Header2) Dump(w io.Writer, path string) error {
 			fmt.Fprintf(bw, "\tcipher: %s\n", cStr(v))
 		}
 		if v, ok := sm["sector_size"]; ok {
-			fmt.Fprintf(bw, "\tsector: %d [bytes]\n", uint32(cInt64(v)))
+			fmt.Fprintf(bw, "\tsector: %d [bytes]\n", uint32(jsonGetInt64(v)))
 		}
 		if in, ok := sm["integrity"].(map[string]any); ok {
 			if v, ok := in["type"]; ok {
@@ -113,7 +126,7 @@ func (h *Header2) Dump(w io.Writer, path string) error {
 		}
 		fmt.Fprintf(bw, "  %s: %s%s\n", slot, cStr(km["type"]), unbound)
 		if ks, ok := km["key_size"]; ok {
-			fmt.Fprintf(bw, "\tKey:        %d bits\n", uint32(cInt64(ks))*8)
+			fmt.Fprintf(bw, "\tKey:        %d bits\n", uint32(jsonGetInt64(ks))*8)
 		}
 		prio := int64(PriorityNormal)
 		if p, ok := km["priority"]; ok {
@@ -162,7 +175,9 @@ func (h *Header2) Dump(w io.Writer, path string) error {
 				fmt.Fprintf(bw, "\tKey description: %s\n", cStr(kd))
 			}
 		}
-		dumpSystemdToken(bw, tm)
+		if !opts.DisableExternalTokens {
+			dumpSystemdToken(bw, tm)
+		}
 		arr, _ := tm["keyslots"].([]any)
 		for _, x := range arr {
 			fmt.Fprintf(bw, "\tKeyslot:    %s\n", cStr(x))
@@ -180,7 +195,7 @@ func (h *Header2) Dump(w io.Writer, path string) error {
 		fmt.Fprintf(bw, "  %d: %s\n", i, cStr(dm["type"]))
 		if dm["type"] == "pbkdf2" {
 			fmt.Fprintf(bw, "\tHash:       %s\n", cStr(dm["hash"]))
-			fmt.Fprintf(bw, "\tIterations: %d\n", uint64(cInt64(dm["iterations"])))
+			fmt.Fprintf(bw, "\tIterations: %d\n", uint64(jsonGetInt64(dm["iterations"])))
 			fmt.Fprint(bw, "\tSalt:       ")
 			hexBase64(bw, dm["salt"])
 			fmt.Fprint(bw, "\tDigest:     ")
@@ -198,16 +213,16 @@ func dumpLUKS2Keyslot(bw *bufio.Writer, km map[string]any) {
 		return
 	}
 	fmt.Fprintf(bw, "\tCipher:     %s\n", cStr(area["encryption"]))
-	fmt.Fprintf(bw, "\tCipher key: %d bits\n", uint32(cInt64(area["key_size"]))*8)
+	fmt.Fprintf(bw, "\tCipher key: %d bits\n", uint32(jsonGetInt64(area["key_size"]))*8)
 	fmt.Fprintf(bw, "\tPBKDF:      %s\n", cStr(kdf["type"]))
 	if kdf["type"] == "pbkdf2" {
 		fmt.Fprintf(bw, "\tHash:       %s\n", cStr(kdf["hash"]))
 		it, _ := strtoull(cStr(kdf["iterations"]))
 		fmt.Fprintf(bw, "\tIterations: %d\n", it)
 	} else {
-		fmt.Fprintf(bw, "\tTime cost:  %d\n", uint64(cInt64(kdf["time"])))
-		fmt.Fprintf(bw, "\tMemory:     %d\n", uint64(cInt64(kdf["memory"])))
-		fmt.Fprintf(bw, "\tThreads:    %d\n", uint64(cInt64(kdf["cpus"])))
+		fmt.Fprintf(bw, "\tTime cost:  %d\n", uint64(jsonGetInt64(kdf["time"])))
+		fmt.Fprintf(bw, "\tMemory:     %d\n", uint64(jsonGetInt64(kdf["memory"])))
+		fmt.Fprintf(bw, "\tThreads:    %d\n", uint64(jsonGetInt64(kdf["cpus"])))
 	}
 	fmt.Fprint(bw, "\tSalt:       ")
 	hexBase64(bw, kdf["salt"])
@@ -233,7 +248,7 @@ func dumpReencKeyslot(bw *bufio.Writer, km map[string]any) {
 	switch res {
 	case "checksum":
 		fmt.Fprintf(bw, "\t%-12s%s\n", "Hash:", cStr(area["hash"]))
-		fmt.Fprintf(bw, "\t%-12s%d [bytes]\n", "Hash data:", int32(cInt64(area["sector_size"])))
+		fmt.Fprintf(bw, "\t%-12s%d [bytes]\n", "Hash data:", int32(jsonGetInt64(area["sector_size"])))
 	case "datashift":
 		n, _ := strtoull(cStr(area["shift_size"]))
 		fmt.Fprintf(bw, "\t%-12s%d[bytes]\n", "Shift size:", n)
@@ -316,38 +331,6 @@ func cStr(v any) string {
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
-}
-
-// cInt64 is json_object_get_int64: integers saturate, doubles truncate, strings parse
-// their leading number, anything else is 0.
-func cInt64(v any) int64 {
-	var s string
-	switch x := v.(type) {
-	case json.Number:
-		s = string(x)
-	case string:
-		s = x
-	case bool:
-		if x {
-			return 1
-		}
-		return 0
-	default:
-		return 0
-	}
-	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return i
-	} else if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
-		if len(s) > 0 && s[0] == '-' {
-			return math.MinInt64
-		}
-		return math.MaxInt64
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return 0
-	}
-	return int64(f)
 }
 
 // DumpVolumeKey2 writes `cryptsetup luksDump --dump-volume-key` 2.6.1 for a LUKS2 header:
@@ -576,7 +559,8 @@ func asciiLower(s string) string {
 }
 
 // sdPCRMask is tpm2_parse_pcr_json_array: an array of unsigned numbers below 24. systemd
-// counts a real number as unsigned when it converts to an integer and back unchanged.
+// counts a real number (as sdNumber computes it) as unsigned when it converts to an
+// integer and back unchanged.
 func sdPCRMask(v any) (uint32, bool) {
 	arr, ok := v.([]any)
 	if !ok {
@@ -588,20 +572,22 @@ func sdPCRMask(v any) (uint32, bool) {
 		if !ok {
 			return 0, false
 		}
-		t := string(n)
+		v, real, ok := sdNumber(string(n))
+		if !ok {
+			return 0, false
+		}
 		var u uint64
-		if strings.ContainsAny(t, ".eE") {
-			f, err := strconv.ParseFloat(t, 64)
-			if err != nil || f < 0 || f >= 24 || f != math.Trunc(f) {
+		if real {
+			f := math.Float64frombits(uint64(v))
+			if f < 0 || f >= 24 || f != math.Trunc(f) {
 				return 0, false
 			}
 			u = uint64(f)
 		} else {
-			i, err := strconv.ParseInt(t, 10, 64)
-			if err != nil || i < 0 || i >= 24 {
+			if v < 0 || v >= 24 {
 				return 0, false
 			}
-			u = uint64(i)
+			u = uint64(v)
 		}
 		mask |= 1 << u
 	}
@@ -750,13 +736,116 @@ func sdParses(v any) bool {
 	case string:
 		return utf8.ValidString(x) && strings.IndexByte(x, 0) < 0
 	case json.Number:
-		t := strings.TrimPrefix(string(x), "-")
-		if t == "" || t[0] < '0' || t[0] > '9' {
-			return false // NaN, Infinity
-		}
-		if len(t) > 1 && t[0] == '0' && t[1] >= '0' && t[1] <= '9' {
-			return false
-		}
+		_, _, ok := sdNumber(string(x))
+		return ok
 	}
 	return true
 }
+
+// sdNumber is systemd 252's json_parse_number (src/shared/json.c) on the whole of text:
+// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, which refuses NaN, Infinity, a leading
+// zero and the empty fraction json-c keeps ("1."). A real (a fraction, an exponent or an
+// integer beyond the 64-bit range) is computed as systemd computes it, not correctly
+// rounded: integer and fraction digits summed in doubles (x = 10x + d; y likewise, over a
+// shift of 10 per digit), then (±(x + y/shift))·exp10(±exponent) with glibc's exp10, so
+// 70e-1 is 6.999999999999999 and 0.07e2 7.000000000000001, neither of them an integer. For an integer, real is false and n holds it (an int64 when negative,
+// else a uint64 in the int64's bits: the caller only asks for small unsigned values).
+func sdNumber(text string) (n int64, real bool, ok bool) {
+	c := 0
+	digit := func() bool { return c < len(text) && text[c] >= '0' && text[c] <= '9' }
+	neg := false
+	if c < len(text) && text[c] == '-' {
+		neg = true
+		c++
+	}
+	var x, y, exponent, shift float64 = 0, 0, 0, 1
+	var i int64
+	var u uint64
+	if c < len(text) && text[c] == '0' {
+		c++
+	} else {
+		if !digit() || text[c] == '0' {
+			return 0, false, false
+		}
+		for digit() {
+			d := int64(text[c] - '0')
+			if !real {
+				if neg {
+					if i < math.MinInt64/10 || 10*i < math.MinInt64+d {
+						real = true
+					} else {
+						i = 10*i - d
+					}
+				} else {
+					if u > math.MaxUint64/10 || 10*u > math.MaxUint64-uint64(d) {
+						real = true
+					} else {
+						u = 10*u + uint64(d)
+					}
+				}
+			}
+			x = 10*x + float64(d)
+			c++
+		}
+	}
+	if c < len(text) && text[c] == '.' {
+		real = true
+		c++
+		if !digit() {
+			return 0, false, false
+		}
+		for digit() {
+			y = 10*y + float64(text[c]-'0')
+			shift *= 10
+			c++
+		}
+	}
+	expNeg := false
+	if c < len(text) && (text[c] == 'e' || text[c] == 'E') {
+		real = true
+		c++
+		if c < len(text) && (text[c] == '-' || text[c] == '+') {
+			expNeg = text[c] == '-'
+			c++
+		}
+		if !digit() {
+			return 0, false, false
+		}
+		for digit() {
+			exponent = 10*exponent + float64(text[c]-'0')
+			c++
+		}
+	}
+	if c != len(text) {
+		return 0, false, false
+	}
+	if real {
+		sign, es := 1.0, 1.0
+		if neg {
+			sign = -1
+		}
+		if expNeg {
+			es = -1
+		}
+		f := (sign * (x + y/shift)) * sdExp10(es*exponent)
+		return int64(math.Float64bits(f)), true, true
+	}
+	if neg {
+		return i, false, true
+	}
+	return int64(u), false, true
+}
+
+// sdExp10 is glibc 2.36's exp10, which json_parse_number calls, for the integral
+// arguments it passes (sdExp10Table): 0 below 10^-323, +Inf above 10^308.
+func sdExp10(e float64) float64 {
+	switch {
+	case e < sdExp10Min:
+		return 0
+	case e > sdExp10Min+float64(len(sdExp10Table)-1):
+		return math.Inf(1)
+	}
+	return sdExp10Table[int(e)-sdExp10Min]
+}
+
+const sdExp10Min = -323

@@ -65,6 +65,19 @@ func TestDumpSystemdTokensMatchCryptsetup(t *testing.T) {
 		{"tpm2 pcr 24", tpm + `"tpm2-blob":"AA==","tpm2-pcrs":[24],"tpm2-policy-hash":"ab"}`, false, false},
 		{"tpm2 pcr negative", tpm + `"tpm2-blob":"AA==","tpm2-pcrs":[-1],"tpm2-policy-hash":"ab"}`, false, false},
 		{"tpm2 pcr fraction", tpm + `"tpm2-blob":"AA==","tpm2-pcrs":[1.5],"tpm2-policy-hash":"ab"}`, false, false},
+		// systemd 252's json_parse_number sums digits in doubles and scales by glibc's
+		// exp10: not correctly rounded, so 70e-1, 0.07e2 and 230e-1 are not integers.
+		{"tpm2 pcr 70e-1", tpm + `"tpm2-blob":"AA==","tpm2-pcrs":[70e-1],"tpm2-policy-hash":"ab"}`, false, false},
+		{"tpm2 pcr 0.07e2", tpm + `"tpm2-blob":"AA==","tpm2-pcrs":[0.07e2],"tpm2-policy-hash":"ab"}`, false, false},
+		{"tpm2 pcr 0.7e1", tpm + `"tpm2-blob":"AA==","tpm2-pcrs":[0.7e1],"tpm2-policy-hash":"ab"}`, true, false},
+		{"tpm2 pcr 700e-2", tpm + `"tpm2-blob":"AA==","tpm2-pcrs":[700e-2],"tpm2-policy-hash":"ab"}`, true, false},
+		{"tpm2 pcr 2.3e1", tpm + `"tpm2-blob":"AA==","tpm2-pcrs":[2.3e1],"tpm2-policy-hash":"ab"}`, true, false},
+		{"tpm2 pcr 1.1e1", tpm + `"tpm2-blob":"AA==","tpm2-pcrs":[1.1e1],"tpm2-policy-hash":"ab"}`, true, false},
+		{"tpm2 pcr 0.21e2", tpm + `"tpm2-blob":"AA==","tpm2-pcrs":[0.21e2],"tpm2-policy-hash":"ab"}`, true, false},
+		{"tpm2 pcr 230e-1", tpm + `"tpm2-blob":"AA==","tpm2-pcrs":[230e-1],"tpm2-policy-hash":"ab"}`, false, false},
+		{"tpm2 pcr 7E+0", tpm + `"tpm2-blob":"AA==","tpm2-pcrs":[7E+0,0.0,-0],"tpm2-policy-hash":"ab"}`, true, false},
+		{"tpm2 pcr 7.", tpm + `"tpm2-blob":"AA==","tpm2-pcrs":[7.],"tpm2-policy-hash":"ab"}`, false, false},
+		{"tpm2 empty fraction elsewhere", tpm + `"tpm2-blob":"AA==","tpm2-pcrs":[7],"tpm2-policy-hash":"ab","x":1.e5}`, false, false},
 		{"tpm2 pcr string", tpm + `"tpm2-blob":"AA==","tpm2-pcrs":["7"],"tpm2-policy-hash":"ab"}`, false, false},
 		{"tpm2 pcrs not array", tpm + `"tpm2-blob":"AA==","tpm2-pcrs":7,"tpm2-policy-hash":"ab"}`, false, false},
 		{"tpm2 bank md5", tpm + `"tpm2-blob":"AA==","tpm2-pcrs":[7],"tpm2-pcr-bank":"md5","tpm2-policy-hash":"ab"}`, false, false},
@@ -120,8 +133,10 @@ func TestDumpSystemdTokensMatchCryptsetup(t *testing.T) {
 			defer f.Close()
 			h, err := ReadHeader2(f)
 			require.NoError(t, err)
-			var ours bytes.Buffer
+			var ours, noExt bytes.Buffer
 			require.NoError(t, h.Dump(&ours, img))
+			require.NoError(t, h.DumpWith(&noExt, img, DumpOptions{DisableExternalTokens: true}))
+			assert.Equal(t, plain, noExt.String(), "DisableExternalTokens")
 			if c.crash {
 				// systemd's assert aborts (unbase64mem of NULL) or strdup(NULL) faults;
 				// either way cryptsetup prints no dump.

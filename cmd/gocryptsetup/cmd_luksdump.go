@@ -11,6 +11,7 @@ import (
 // cmdLuksDump prints the header exactly as cryptsetup luksDump does (line 1 names the header
 // device as typed). --dump-volume-key (alias --dump-master-key) unlocks a key slot and prints
 // the volume key instead; --dump-json-metadata prints a LUKS2 header's JSON; with --volume-key-file the key goes to that file (mode 0400).
+// --disable-external-tokens leaves out the lines systemd's token plugins add.
 func cmdLuksDump(a *app, args []string) error {
 	dev := args[0]
 	hp := a.headerPath(dev)
@@ -28,6 +29,9 @@ func cmdLuksDump(a *app, args []string) error {
 		return onDevice(hp, h2.DumpJSON(a.stdout))
 	}
 	if !a.opts.dumpVolumeKey {
+		if h2, ok := h.(*luks.Header2); ok {
+			return onDevice(hp, h2.DumpWith(a.stdout, hp, luks.DumpOptions{DisableExternalTokens: a.opts.noExtTokens}))
+		}
 		return onDevice(hp, h.Dump(a.stdout, hp))
 	}
 	if err := a.confirm("The header dump with volume key is sensitive information\n"+

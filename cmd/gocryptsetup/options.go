@@ -32,6 +32,7 @@ type options struct {
 	volumeKeyFile   string
 	dumpVolumeKey   bool
 	dumpJSON        bool // --dump-json-metadata (LUKS2 luksDump)
+	noExtTokens     bool // --disable-external-tokens: no token plugin lines in luksDump
 	testPassphrase  bool
 	batch           bool
 	verbose         bool
@@ -129,6 +130,7 @@ func optionTable() []optDef {
 		{long: "device-size", kind: optInt, num: numSize, arg: "bytes", only: []string{"open"}, apply: num(func(o *options) *int64 { return &o.deviceSize })},
 		{long: "debug", kind: optBool, apply: flag(func(o *options) *bool { return &o.debug })},
 		{long: "deferred", kind: optBool, only: []string{"close"}, apply: flag(func(o *options) *bool { return &o.deferred })},
+		{long: "disable-external-tokens", kind: optBool, apply: flag(func(o *options) *bool { return &o.noExtTokens })},
 		{long: "dump-json-metadata", kind: optBool, apply: flag(func(o *options) *bool { return &o.dumpJSON })},
 		{long: "dump-volume-key", kind: optBool, apply: flag(func(o *options) *bool { return &o.dumpVolumeKey })},
 		{long: "hash", short: 'h', kind: optString, arg: "STRING", apply: str(func(o *options) *string { return &o.hash })},

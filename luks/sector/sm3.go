@@ -87,18 +87,47 @@ func (d *sm3) Write(p []byte) (int, error) {
 // Sum pads as section 5.2 says (a 1 bit, zeros to 448 mod 512, the bit length as 64
 // bits big-endian) on a copy, so the hash can go on.
 func (d *sm3) Sum(in []byte) []byte {
+	var out [sm3Size]byte
+	if d.n < sm3BlockSize-8 {
+		// The padding fits in the buffered block, the case of every PBKDF2 iteration
+		// (a pad block then a 32-byte digest): one compression on a copy of the chaining
+		// value, no Write.
+		v := d.v
+		var blk [sm3BlockSize]byte
+		copy(blk[:], d.buf[:d.n])
+		blk[d.n] = 0x80
+		binary.BigEndian.PutUint64(blk[sm3BlockSize-8:], d.len<<3)
+		sm3Blocks(&v, blk[:])
+		clear(blk[:])
+		for i, w := range v {
+			binary.BigEndian.PutUint32(out[4*i:], w)
+		}
+		clear(v[:])
+		return append(in, out[:]...)
+	}
 	c := *d
 	var pad [sm3BlockSize + 8]byte
 	pad[0] = 0x80
 	k := (55 - int(c.len%64) + 64) % 64 // zero bytes after 0x80
 	binary.BigEndian.PutUint64(pad[1+k:], c.len<<3)
 	c.Write(pad[:1+k+8])
-	var out [sm3Size]byte
 	for i, w := range c.v {
 		binary.BigEndian.PutUint32(out[4*i:], w)
 	}
 	clear(c.buf[:])
+	clear(c.v[:])
 	return append(in, out[:]...)
+}
+
+// CopyState makes d a copy of src, another SM3, without allocating: the PBKDF2 HMAC
+// restores its keyed inner and outer states this way on every iteration, where
+// UnmarshalBinary would cost a parse. It reports false when src is not an SM3.
+func (d *sm3) CopyState(src hash.Hash) bool {
+	s, ok := src.(*sm3)
+	if ok {
+		*d = *s
+	}
+	return ok
 }
 
 func sm3P0(x uint32) uint32 { return x ^ bits.RotateLeft32(x, 9) ^ bits.RotateLeft32(x, 17) }

@@ -24,7 +24,9 @@
 //
 // Numbers keep their text: an integer is normalised as json-c prints an int64 or uint64
 // ("-0" reads as 0, "007" as 7), a number with a fraction or exponent keeps its literal
-// text exactly, as json-c's json_object_new_double_s does.
+// text exactly, as json-c's json_object_new_double_s does; that includes an empty
+// fraction ("1.", "-0.", "1.e5"), which json-c reads and writes back unchanged. An exponent
+// without digits ("1e", which json-c reads as if the e were absent) is refused.
 //
 // # Writing
 //

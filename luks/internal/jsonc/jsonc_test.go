@@ -32,7 +32,11 @@ var parseCases = []struct {
 	{"{\"a\":\"x\ty\x01\xff\"}", "{\"a\":\"x\\ty\\u0001\xff\"}", nil},
 	{`{"a":{}, "b":[] }`, `{"a":{},"b":[]}`, nil},
 	{`{"a":.5}`, "", ErrSyntax},
-	{`{"a":1.}`, "", ErrSyntax},
+	{`{"a":1.,"b":-1.,"c":0.,"d":[1.e5,00.,1.E+5] }`, `{"a":1.,"b":-1.,"c":0.,"d":[1.e5,00.,1.E+5]}`, nil},
+	{`{"a":1..}`, "", ErrSyntax},
+	{`{"a":1.x}`, "", ErrSyntax},
+	{`{"a":-.}`, "", ErrSyntax},
+	{`{"a":1.e5.}`, "", ErrSyntax},
 	{`{"a":-}`, "", ErrSyntax},
 	{`{"a":tru}`, "", ErrSyntax},
 	{`{"a":1,,"b":2}`, "", ErrSyntax},
@@ -83,7 +87,7 @@ func TestAgainstJSONC(t *testing.T) {
 		checkAgainstJSONC(t, o, []byte(c.in))
 	}
 	// Refusals that json-c shares (the ones it accepts are documented in the package doc).
-	for _, in := range []string{`{"a":.5}`, `{"a":-}`, `{"a":tru}`, `{"a":1,,"b":2}`, `{,}`, `[,]`,
+	for _, in := range []string{`{"a":.5}`, `{"a":1..}`, `{"a":1.x}`, `{"a":-.}`, `{"a":1.e5.}`, `{"a":-}`, `{"a":tru}`, `{"a":1,,"b":2}`, `{,}`, `[,]`,
 		`{"a":1 2}`, `{"a":"\x"}`, `{a:1}`, `{"a":1`, `12`, `{"a":1} //`, `/* a **/{}`, "{\"a\":\"x\x00\"}", "{\"a\":1\x00}",
 		strings.Repeat("[", 33) + strings.Repeat("]", 33), strings.Repeat(`{"a":`, 32) + "1" + strings.Repeat("}", 32)} {
 		assert.False(t, o.parse(t, []byte(in)).ok, "json-c accepts %q", in)

@@ -424,7 +424,7 @@ var (
 	maxUint64 = new(big.Int).SetUint64(math.MaxUint64)
 )
 
-// number reads -?digits[.digits][(e|E)[+-]digits]. Integers are stored as json-c prints
+// number reads -?digits[.[digits]][(e|E)[+-]digits]. Integers are stored as json-c prints
 // its int64/uint64 (clamped to their range as json_parse_int64/uint64 clamp); other
 // numbers keep their text, as json_object_new_double_s keeps it.
 func (p *parser) number() (*Value, error) {
@@ -447,9 +447,9 @@ func (p *parser) number() (*Value, error) {
 	if p.pos < len(p.data) && p.data[p.pos] == '.' {
 		isDouble = true
 		p.pos++
-		if digits() == 0 {
-			return nil, p.errf(ErrSyntax, "digit expected after '.'")
-		}
+		// json-c takes an empty fraction ("1.", "1.e5") as a double and prints it back as
+		// written; cryptsetup opens a header holding one, so the reader must too.
+		digits()
 	}
 	if p.pos < len(p.data) && (p.data[p.pos] == 'e' || p.data[p.pos] == 'E') {
 		isDouble = true
