@@ -16,7 +16,7 @@ import (
 	"github.com/cloudluks/cloudluks/internal/testenv"
 )
 
-func TestReadFillsAndDiffers(t *testing.T) {
+func TestRandReadFillsAndDiffers(t *testing.T) {
 	// 40 MiB is more than one getrandom call returns (32 MiB - 1): the short-read loop runs
 	// against the real kernel.
 	for _, n := range []int{1, 32, 64, 4096, 40 << 20} {
@@ -70,10 +70,10 @@ func fill(n int, v byte) func([]byte) (int, error) {
 
 func fail(err error) func([]byte) (int, error) { return func([]byte) (int, error) { return 0, err } }
 
-// TestReadRetriesInterruptedAndShortReads: a signal before the first byte is EINTR (retry
+// TestRandReadRetriesInterruptedAndShortReads: a signal before the first byte is EINTR (retry
 // the same span), a signal later is a short read (go on after it); every byte is written
 // exactly once and the loop ends.
-func TestReadRetriesInterruptedAndShortReads(t *testing.T) {
+func TestRandReadRetriesInterruptedAndShortReads(t *testing.T) {
 	calls := fakeGetrandom(t, fail(unix.EINTR), fill(3, 1), fail(unix.EINTR), fill(5, 2), fill(100, 3))
 	b := make([]byte, 16)
 	require.NoError(t, Read(b))
@@ -81,7 +81,7 @@ func TestReadRetriesInterruptedAndShortReads(t *testing.T) {
 	assert.Equal(t, 5, *calls)
 }
 
-func TestReadErrors(t *testing.T) {
+func TestRandReadErrors(t *testing.T) {
 	fakeGetrandom(t, fill(2, 1), fail(unix.EFAULT))
 	err := Read(make([]byte, 8))
 	assert.ErrorIs(t, err, unix.EFAULT)
@@ -100,10 +100,10 @@ func TestReadErrors(t *testing.T) {
 
 const childEnv = "SECRETRAND_TEST_CHILD"
 
-// TestReadIsTheSystemCall checks with strace that Read reaches the kernel as getrandom(buf,
+// TestRandReadIsTheSystemCall checks with strace that Read reaches the kernel as getrandom(buf,
 // 77, 0) = 77. crypto/rand and unix.Getrandom on a kernel with the vDSO getrandom make no
 // such call: their bytes are generated in user space, which is what the package avoids.
-func TestReadIsTheSystemCall(t *testing.T) {
+func TestRandReadIsTheSystemCall(t *testing.T) {
 	if os.Getenv(childEnv) != "" {
 		if err := Read(make([]byte, 77)); err != nil {
 			os.Exit(1)
@@ -112,7 +112,7 @@ func TestReadIsTheSystemCall(t *testing.T) {
 	}
 	strace := testenv.LookPath(t, "strace", "apt-get install strace")
 	out := filepath.Join(t.TempDir(), "trace")
-	cmd := exec.Command(strace, "-f", "-e", "trace=getrandom", "-o", out, os.Args[0], "-test.run=^TestReadIsTheSystemCall$")
+	cmd := exec.Command(strace, "-f", "-e", "trace=getrandom", "-o", out, os.Args[0], "-test.run=^TestRandReadIsTheSystemCall$")
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	b, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", b)
