@@ -4,7 +4,6 @@ package dmcrypt
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/cloudluks/cloudluks/dmcrypt/internal/dm"
 	"github.com/cloudluks/cloudluks/dmcrypt/internal/loop"
+	"github.com/cloudluks/cloudluks/internal/secretrand"
 	"github.com/cloudluks/cloudluks/luks"
 )
 
@@ -59,8 +59,8 @@ func OpenPlainKey(ctx context.Context, device, name string, key []byte, p PlainP
 	return openPlain(ctx, device, name, dm.PlainUUID(name), key, p, opts)
 }
 
-// OpenEphemeral maps device in plain mode with a fresh key of p.KeySize bytes from
-// crypto/rand: the building block for swap and /tmp. The key is never returned, written or
+// OpenEphemeral maps device in plain mode with a fresh key of p.KeySize bytes from the
+// kernel's getrandom(2): the building block for swap and /tmp. The key is never returned, written or
 // logged; it goes to the kernel in a table loaded with DM_SECURE_DATA_FLAG (or, with
 // opts.Keyring, through a logon key dropped right after the load), every buffer that held
 // it is zeroed, and it is gone once the mapping is closed — whatever was written through
@@ -80,7 +80,9 @@ func OpenEphemeral(ctx context.Context, device, name string, p PlainParams, opts
 	}
 	key := make([]byte, lp.KeySize)
 	defer clear(key)
-	if _, err := rand.Read(key); err != nil {
+	// secretrand, not crypto/rand: getrandom(2) writes into key alone, where crypto/rand's
+	// vDSO path can leave key bytes on a stack or in a signal frame.
+	if err := secretrand.Read(key); err != nil {
 		return nil, fmt.Errorf("ephemeral %s: random key: %w", name, err)
 	}
 	return openPlain(ctx, device, name, dm.EphemeralUUID(name), key, p, opts)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/cloudluks/cloudluks/internal/secretrand"
 	"github.com/cloudluks/cloudluks/luks/sector"
 )
 
@@ -433,13 +434,17 @@ type AddKeyOptions struct {
 	Keyslot         *int
 	IterTime        time.Duration // PBKDF2 calibration target; 0 = DefaultIterTime
 	ForceIterations uint32        // 0 = calibrate; else exactly this many (at least 1000)
-	Rand            io.Reader     // nil = crypto/rand
+	Rand            io.Reader     // nil = getrandom(2) (internal/secretrand)
 	MaxIterations   uint32        // work limit when unlocking with the existing passphrase; 0 = default
 }
 
+// randOr is the random source of an operation: the caller's (tests pin it), else
+// secretrand, which takes the getrandom system call rather than crypto/rand's vDSO path so
+// that a generated volume key exists only in its own buffer. Salts and stripes drawn from
+// the same source lose nothing by it.
 func randOr(r io.Reader) io.Reader {
 	if r == nil {
-		return rand.Reader
+		return secretrand.Reader
 	}
 	return r
 }

@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -235,4 +241,155 @@ func TestNoSecretLeftInMemoryEveryPath(t *testing.T) {
 		}
 	}
 	t.Logf("%d paths × %d needles: %d probes with a remnant", probes, len(needles), remnants)
+}
+
+// memscanChildEnv makes the test binary the child of TestNoGeneratedKeyLeftInMemory: its
+// value is the CLI's arguments separated by U+001F (none of them secret).
+const memscanChildEnv = "GOCRYPTSETUP_MEMSCAN_CHILD"
+
+// TestNoGeneratedKeyLeftInMemory runs luksFormat without --volume-key-file, so that the
+// program generates the volume key, and scans for that key afterwards. The test cannot know
+// the key before the scan without holding a copy itself, so the work is split: a child
+// (this test binary again) runs run() with the passphrase on a pipe, reports the exit code
+// on fd 3 and stops itself with SIGSTOP; only then does the parent learn the key, with
+// luksDump --dump-volume-key --volume-key-file in a third process, and scan the stopped
+// child's memory through /proc/PID/mem. The audit found the key on the system stack, where
+// Go's vDSO getrandom (crypto/rand, and unix.Getrandom too) had put it.
+func TestNoGeneratedKeyLeftInMemory(t *testing.T) {
+	if args := os.Getenv(memscanChildEnv); args != "" {
+		memscanChild(strings.Split(args, "\x1f"))
+	}
+	dir := t.TempDir()
+	raw := make([]byte, 24)
+	_, err := rand.Read(raw)
+	require.NoError(t, err)
+	for i := range raw {
+		raw[i] = 'a' + raw[i]%26
+	}
+	pass := testenv.Mask(raw, 0xa5)
+	clear(raw)
+
+	for _, typ := range []string{"luks1", "luks2"} {
+		t.Run(typ, func(t *testing.T) {
+			img := filepath.Join(dir, typ+".img")
+			require.NoError(t, os.WriteFile(img, make([]byte, 20<<20), 0o600))
+			args := []string{"-q", "luksFormat", "--type", typ, iters}
+			if typ == "luks2" {
+				args = append(args, "--pbkdf", "pbkdf2") // argon2's 1 GiB would make the scan slow
+			}
+			args = append(args, img)
+
+			status, statusW, err := os.Pipe()
+			require.NoError(t, err)
+			defer status.Close()
+			p := pass.Plain()
+			stdin := append(append(make([]byte, 0, len(p)+1), p...), '\n')
+			clear(p)
+			var stderr bytes.Buffer
+			cmd := exec.Command(os.Args[0], "-test.run=^TestNoGeneratedKeyLeftInMemory$")
+			cmd.Env = append(os.Environ(), memscanChildEnv+"="+strings.Join(args, "\x1f"))
+			cmd.Stdin = bytes.NewReader(stdin)
+			cmd.Stderr = &stderr
+			cmd.ExtraFiles = []*os.File{statusW}
+			require.NoError(t, cmd.Start())
+			statusW.Close()
+			pid := cmd.Process.Pid
+			defer func() {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				clear(stdin)
+			}()
+
+			// The child builds the gocryptsetup binary in TestMain first (cached) and then
+			// formats; a minute covers a loaded machine.
+			require.NoError(t, status.SetReadDeadline(time.Now().Add(2*time.Minute)))
+			line, err := bufio.NewReader(status).ReadString('\n')
+			require.NoError(t, err, "child: %s", &stderr)
+			code, err := strconv.Atoi(strings.TrimSpace(line))
+			require.NoError(t, err, "child said %q", line)
+			require.Equal(t, exitOK, code, "child: %s", &stderr)
+			// The child stops itself; stopping it from here too costs nothing and does not
+			// depend on the child's signal being acted on before wait4 looks.
+			require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
+			var ws syscall.WaitStatus
+			for { // wait4 with WUNTRACED reports the stop without reaping the child
+				_, err := syscall.Wait4(pid, &ws, syscall.WUNTRACED, nil)
+				if err == syscall.EINTR {
+					continue
+				}
+				require.NoError(t, err)
+				break
+			}
+			require.True(t, ws.Stopped(), "child not stopped: %v", ws)
+
+			vkf := filepath.Join(dir, typ+".vk")
+			p = pass.Plain()
+			r := runIn(t, dir, binPath, string(p)+"\n", "luksDump", "--dump-volume-key", "--volume-key-file", vkf, img)
+			clear(p)
+			require.Equal(t, exitOK, r.code, r.stderr)
+			k, err := os.ReadFile(vkf)
+			require.NoError(t, err)
+			require.NoError(t, os.Remove(vkf))
+			vkey := testenv.Mask(k, 0x5a)
+			clear(k)
+
+			var needles []testenv.Needle
+			for _, s := range []struct {
+				name string
+				m    testenv.Masked
+			}{{"passphrase", pass}, {"generated volume key", vkey}} {
+				needles = append(needles,
+					testenv.Needle{Name: s.name, Secret: s.m},
+					testenv.Needle{Name: s.name + " XOR 0x36 (HMAC ipad)", Secret: s.m, Xor: 0x36, Tail: 4},
+					testenv.Needle{Name: s.name + " XOR 0x5c (HMAC opad)", Secret: s.m, Xor: 0x5c, Tail: 4})
+			}
+			// The image's path is in the child's argv and environment: a scan that misses it
+			// is not reading the child.
+			control := testenv.MemFindPID(t, pid, testenv.Needle{Name: "image path", Secret: testenv.Mask([]byte(img), 0x11)})
+			require.NotEmpty(t, control, "the scan of the child found not even the image path")
+			hits := testenv.MemFindPID(t, pid, needles...)
+			for _, h := range hits {
+				t.Errorf("after %s luksFormat with a generated key: %v", typ, h)
+			}
+			t.Logf("%s luksFormat, generated key: %d needles, %d remnants in the child", typ, len(needles), len(hits))
+		})
+	}
+}
+
+// memscanChild is the child's side: run the CLI with the passphrase on stdin (the pipe the
+// real program reads), say the exit code on fd 3, then stop so the parent scans a process
+// that no longer changes. It never returns.
+func memscanChild(args []string) {
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), append([]string{"gocryptsetup"}, args...), os.Stdin, &stdout, &stderr, &fakeTerm{})
+	os.Stderr.Write(stderr.Bytes())
+	fmt.Fprintf(os.NewFile(3, "status"), "%d\n", code)
+	_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+	time.Sleep(time.Hour) // the parent kills the child when it is done
+	os.Exit(0)
+}
+
+// TestLuksFormatKeyFromGetrandomSyscall checks with strace that luksFormat gets its volume
+// key (64 bytes: aes-xts-plain64 with -s 512) from the getrandom system call, which writes
+// into the key's buffer and nowhere else. crypto/rand on this kernel makes no such call: its
+// bytes come from the vDSO, in user space. raw=getrandom keeps strace from printing the
+// bytes it returned.
+func TestLuksFormatKeyFromGetrandomSyscall(t *testing.T) {
+	strace := testenv.LookPath(t, "strace", "apt-get install strace")
+	dir := t.TempDir()
+	for _, typ := range []string{"luks1", "luks2"} {
+		img := filepath.Join(dir, typ+".img")
+		require.NoError(t, os.WriteFile(img, make([]byte, 20<<20), 0o600))
+		trace := filepath.Join(dir, typ+".trace")
+		args := []string{"-f", "-e", "trace=getrandom", "-e", "raw=getrandom", "-e", "signal=none", "-o", trace,
+			binPath, "-q", "luksFormat", "--type", typ, "-c", "aes-xts-plain64", "-s", "512", iters}
+		if typ == "luks2" {
+			args = append(args, "--pbkdf", "pbkdf2")
+		}
+		r := runIn(t, dir, strace, "memscan-passphrase\n", append(args, img)...)
+		require.Equal(t, exitOK, r.code, r.stderr)
+		b, err := os.ReadFile(trace)
+		require.NoError(t, err)
+		assert.Regexp(t, `getrandom\(0x[0-9a-f]+, 0x40, 0\) += 0x40`, string(b), "%s: no 64-byte getrandom system call", typ)
+	}
 }
