@@ -45,7 +45,7 @@
 // Plain dm-crypt has no header: OpenPlain maps a device with a key hashed from a passphrase
 // as `cryptsetup open --type plain` 2.6.1 does (luks.PlainKey: ripemd160 by default, "plain",
 // "sha256:16"…), OpenPlainKey with a raw key (a key file, never hashed), and OpenEphemeral
-// with a fresh key from crypto/rand that is never returned or stored — swap and /tmp that
+// with a fresh key from getrandom(2) that is never returned or stored — swap and /tmp that
 // become unreadable when the mapping closes:
 //
 //	m, err := dmcrypt.OpenEphemeral(ctx, dev, "swap",

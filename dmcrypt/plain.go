@@ -70,7 +70,7 @@ var (
 )
 
 // Ephemeral reports whether the mapping was made by OpenEphemeral: its key came from
-// crypto/rand inside the open and exists nowhere but in the kernel, so the data is gone
+// getrandom(2) inside the open and exists nowhere but in the kernel, so the data is gone
 // for good once the mapping is closed.
 func (s *MappingStatus) Ephemeral() bool {
 	return s.UUID == dm.EphemeralUUID(s.Name)

@@ -16,7 +16,7 @@ import (
 )
 
 // swap and tmp put swap space and /tmp on a plain dm-crypt mapping whose key comes from
-// crypto/rand and exists only in the kernel (dmcrypt.OpenEphemeral): swapped-out pages and
+// getrandom(2) and exists only in the kernel (dmcrypt.OpenEphemeral): swapped-out pages and
 // temporary files of the applications the LUKS volume protects never reach a disk in
 // plaintext, and nothing needs a stored key. At boot the crypttab line (key /dev/urandom,
 // grubconf.PlanScratch) does the same with a fresh key, so the old contents can never be

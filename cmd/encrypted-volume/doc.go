@@ -48,7 +48,7 @@
 // swap and tmp keep swapped-out pages and temporary files, which hold pieces of the data
 // the LUKS volume protects, off the disks in plaintext, with no stored key at all: the
 // device (--device, the first unused --instance-store disk, an attached --volume-id, or a
-// new EBS volume of --size GiB) is mapped in plain mode with a key from crypto/rand that
+// new EBS volume of --size GiB) is mapped in plain mode with a key from getrandom(2) that
 // only the kernel ever holds (dmcrypt.OpenEphemeral), then made swap (mkswap, swapon) or
 // an ext4 /tmp (mode 1777). /etc/crypttab under --root gets the line that does the same at
 // every boot with a key from /dev/urandom ("NAME /dev/disk/by-id/… /dev/urandom
