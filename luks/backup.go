@@ -1,6 +1,7 @@
 package luks
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -107,8 +108,13 @@ func copyMetadata(w io.Writer, hdr io.ReaderAt, h *Header, dataLen, fileLen int6
 // passphrase opens; from (2) on, the staged backup passphrases do; from (4) on, all of
 // the backup's. When no place is free at all, the old slots that overlap the first backup
 // slot are disabled first, so the old header's other passphrases still open it until (2)
-// and that one backup passphrase after it. The one-sector header writes are assumed
-// atomic, as cryptsetup assumes. If no order keeps a passphrase working (the backup's
+// and that one backup passphrase after it. Only a 512-byte sector is assumed to be
+// written atomically (as cryptsetup assumes); the header is two sectors (slot 6 straddles
+// them, slot 7 is in the second), so each header change writes the sectors that differ
+// one at a time, synced, in an order where the header between them still opens with the
+// slots of the old one or of the new one (see writeHeaderSectors). The guarantee needs
+// hdr to have a Sync method that makes earlier writes durable (an *os.File does); without
+// one, the order of writes reaching the disk is the device's. If no order keeps a passphrase working (the backup's
 // slots overlap every old slot and no place is free — impossible with cryptsetup's
 // layout, where equal payload offsets and key sizes give both headers the same eight slot
 // places), nothing is written and the error says so.
@@ -141,6 +147,10 @@ func RestoreHeader(hdr ReadWriterAt, path string) error {
 	}
 	if fi.Size() < dataLen {
 		return fmt.Errorf("%w: backup file %s has %d bytes, its header needs %d", ErrInvalidParameter, path, fi.Size(), dataLen)
+	}
+	curBytes := make([]byte, HeaderSize)
+	if _, err := io.ReadFull(io.NewSectionReader(hdr, 0, HeaderSize), curBytes); err != nil {
+		clear(curBytes) // a device shorter than a header has nothing to keep
 	}
 	cur, err := ReadHeader(hdr)
 	if err != nil {
@@ -178,9 +188,23 @@ func RestoreHeader(hdr ReadWriterAt, path string) error {
 		}
 		return nil
 	}
-	if plan.oldTrimmed != nil {
-		if err := writeHeader(hdr, plan.oldTrimmed); err != nil {
+	// onDisk and onDiskLive are the header bytes on the device and the slots that open
+	// with them, as the writes below change them.
+	onDisk, onDiskLive := curBytes, enabledSlots(cur)
+	putHeader := func(h []byte, live [NumKeyslots]bool) error {
+		if err := writeHeaderSectors(hdr, onDisk, h, onDiskLive, live); err != nil {
 			return fmt.Errorf("restoring LUKS header: %w", err)
+		}
+		onDisk, onDiskLive = h, live
+		return nil
+	}
+	if plan.oldTrimmed != nil {
+		b, err := plan.oldTrimmed.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		if err := putHeader(b, enabledSlots(plan.oldTrimmed)); err != nil {
+			return err
 		}
 	}
 	for _, m := range plan.moves {
@@ -191,12 +215,16 @@ func RestoreHeader(hdr ReadWriterAt, path string) error {
 	if err := step(nil); err != nil {
 		return err
 	}
-	if err := writeHeader(hdr, plan.staging); err != nil {
-		return fmt.Errorf("restoring LUKS header: %w", err)
+	sb, err := plan.staging.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if err := putHeader(sb, plan.stagedLive); err != nil {
+		return err
 	}
 	// Everything but the header and the places outside the backup's own slots that the
 	// staging header still uses.
-	at := int64(alignKeyslots)
+	at := int64(HeaderSize)
 	for _, r := range plan.moved {
 		if err := copyRange(at, min(r.lo, dataLen), 0); err != nil {
 			return err
@@ -206,7 +234,11 @@ func RestoreHeader(hdr ReadWriterAt, path string) error {
 	if err := step(copyRange(at, dataLen, 0)); err != nil {
 		return err
 	}
-	if err := step(copyRange(0, alignKeyslots, 0)); err != nil {
+	bb := make([]byte, HeaderSize)
+	if _, err := f.ReadAt(bb, 0); err != nil {
+		return fmt.Errorf("%w: cannot read header backup file %s: %w", ErrInvalidParameter, path, err)
+	}
+	if err := putHeader(bb, enabledSlots(&bh)); err != nil {
 		return err
 	}
 	for _, r := range plan.moved {
@@ -215,6 +247,72 @@ func RestoreHeader(hdr ReadWriterAt, path string) error {
 		}
 	}
 	return step(nil)
+}
+
+// enabledSlots is which of h's slots are enabled (none for nil).
+func enabledSlots(h *Header) (live [NumKeyslots]bool) {
+	if h != nil {
+		for i := range h.Keyslots {
+			live[i] = h.Keyslots[i].Enabled()
+		}
+	}
+	return live
+}
+
+// writeHeaderSectors replaces the 1024-byte LUKS1 header from (on the device, whose
+// slots fromLive open) with to (whose slots toLive open once written) so that a crash
+// never leaves a header that keeps neither set. The header spans two sectors, and only a
+// one-sector write can be assumed atomic: slot 6 straddles the boundary (its active
+// flag, iterations and the first salt bytes in the first sector, the rest in the
+// second) and slot 7 lies in the second. Writing the two sectors at once may land
+// either one alone; so the sectors that differ are written one at a time, each synced,
+// in the order whose intermediate header (one sector of each) still holds every live
+// slot of the header it takes its key digest from: the first sector first when to's
+// live slots in the second sector are already there, else the second first when
+// from's live slots there are unchanged. Without either, the write is one sector pair
+// and a torn write may lose the slots in the second sector.
+func writeHeaderSectors(w io.WriterAt, from, to []byte, fromLive, toLive [NumKeyslots]bool) error {
+	head, tail := to[:SectorSize], to[SectorSize:HeaderSize]
+	headSame := bytes.Equal(from[:SectorSize], head)
+	tailSame := bytes.Equal(from[SectorSize:HeaderSize], tail)
+	write := func(p []byte, off int64) error {
+		if err := writeFull(w, p, off); err != nil {
+			return fmt.Errorf("writing LUKS header: %w", err)
+		}
+		return syncDevice(w)
+	}
+	// keeps: the header made of head's first sector and tail's second holds every
+	// slot of src that live marks.
+	keeps := func(headSrc, tailSrc, src []byte, live [NumKeyslots]bool) bool {
+		mix := append(append([]byte(nil), headSrc[:SectorSize]...), tailSrc[SectorSize:HeaderSize]...)
+		for k, ok := range live {
+			o := offKeyslots + k*keyslotSize
+			if ok && !bytes.Equal(mix[o:o+keyslotSize], src[o:o+keyslotSize]) {
+				return false
+			}
+		}
+		return true
+	}
+	switch {
+	case headSame && tailSame:
+		return nil
+	case tailSame:
+		return write(head, 0)
+	case headSame:
+		return write(tail, SectorSize)
+	case keeps(to, from, to, toLive):
+		if err := write(head, 0); err != nil {
+			return err
+		}
+		return write(tail, SectorSize)
+	case keeps(from, to, from, fromLive):
+		if err := write(tail, SectorSize); err != nil {
+			return err
+		}
+		return write(head, 0)
+	default:
+		return write(to[:HeaderSize], 0)
+	}
 }
 
 // byteRange is [lo, hi) on the device.
@@ -229,10 +327,11 @@ func slotArea(h *Header, i int) byteRange {
 
 // restorePlan is RestoreHeader's write order; see its documentation.
 type restorePlan struct {
-	oldTrimmed *Header     // written first when old slots must be given up (nil: not needed)
-	moves      []slotMove  // backup key material written before the staging header
-	moved      []byteRange // the moves' destinations outside their own slot, in offset order
-	staging    *Header     // the backup's header with only the staged slots enabled
+	oldTrimmed *Header           // written first when old slots must be given up (nil: not needed)
+	moves      []slotMove        // backup key material written before the staging header
+	moved      []byteRange       // the moves' destinations outside their own slot, in offset order
+	staging    *Header           // the backup's header with only the staged slots enabled
+	stagedLive [NumKeyslots]bool // the staging header's slots that open (the staged ones)
 }
 
 // slotMove is one backup slot's key material (src, in the backup file) staged at dst.
@@ -277,6 +376,7 @@ func planRestore(cur, bh *Header) (*restorePlan, error) {
 		staging.Keyslots[at] = bh.Keyslots[from]
 		staging.Keyslots[at].KeyMaterialOffset = bh.Keyslots[at].KeyMaterialOffset
 		taken[at] = true
+		plan.stagedLive[at] = true
 		plan.moves = append(plan.moves, slotMove{slotArea(bh, from), slotArea(bh, at)})
 		if at != from {
 			plan.moved = append(plan.moved, slotArea(bh, at))
@@ -300,6 +400,7 @@ func planRestore(cur, bh *Header) (*restorePlan, error) {
 			}
 		}
 	}
+	keepTail(plan, cur, bh)
 	if len(plan.moves) > 0 {
 		sort.Slice(plan.moved, func(i, j int) bool { return plan.moved[i].lo < plan.moved[j].lo })
 		return plan, nil
@@ -325,7 +426,25 @@ func planRestore(cur, bh *Header) (*restorePlan, error) {
 	}
 	plan.oldTrimmed = &trimmed
 	stage(first, first)
+	keepTail(plan, &trimmed, bh)
 	return plan, nil
+}
+
+// keepTail copies into the staging header the old header's enabled slots 6 and 7 (in the
+// header's second sector) where the staging header has no slot of its own, at the same
+// key-material place: with the backup's key digest they open nothing, but the second
+// sector then changes only by the staged slots, so writeHeaderSectors can write it
+// first without giving up the old slots there (old slots 0–5 and 7 in use leave only
+// place 6 for a staged slot, whose active flag is in the first sector).
+func keepTail(plan *restorePlan, old, bh *Header) {
+	if old == nil {
+		return
+	}
+	for k := 6; k < NumKeyslots; k++ {
+		if !plan.stagedLive[k] && old.Keyslots[k].Enabled() && old.Keyslots[k].KeyMaterialOffset == bh.Keyslots[k].KeyMaterialOffset {
+			plan.staging.Keyslots[k] = old.Keyslots[k]
+		}
+	}
 }
 
 // SetUUID stores a new UUID in the header (cryptsetup luksUUID --uuid). uuid is normalised

@@ -21,14 +21,15 @@ import (
 type crashMode int
 
 const (
-	modeCount crashMode = iota // nothing fails: count the events
-	modeCrash                  // the event and every later one never reach the disk
-	modeTorn                   // as modeCrash, but the write reaches the disk in part
-	modeFault                  // the event fails with EIO and nothing of it is written; later ones go through
+	modeCount    crashMode = iota // nothing fails: count the events
+	modeCrash                     // the event and every later one never reach the disk
+	modeTorn                      // as modeCrash, but the write reaches the disk in part
+	modeFault                     // the event fails with EIO and nothing of it is written; later ones go through
+	modeTailTorn                  // as modeTorn, but the write reaches the disk but for its first sector
 )
 
 func (m crashMode) String() string {
-	return [...]string{"count", "crash", "torn", "EIO"}[m]
+	return [...]string{"count", "crash", "torn", "EIO", "tail-torn"}[m]
 }
 
 // errCrashed is what a crashed device answers: the process that would see it is gone.
@@ -37,7 +38,9 @@ var errCrashed = errors.New("simulated crash: the device is gone")
 // crashDev is an in-memory device that fails at its at-th event (1-based), an event being
 // a WriteAt or a Sync. A crash loses the event and every later one; a torn crash writes
 // the first half of the failing write rounded down to whole 512-byte sectors (sectors are
-// atomic, as cryptsetup assumes; a write of one sector or less is never torn); a fault
+// atomic, as cryptsetup assumes; a write of one sector or less is never torn); a tail-torn
+// crash writes all of the failing write but its first sector (a disk may reorder the
+// sectors of one write); a fault
 // returns EIO for that one event and lets the caller carry on. In count mode it records
 // the events so that every point can be enumerated.
 type crashDev struct {
@@ -71,6 +74,11 @@ func (c *crashDev) WriteAt(p []byte, off int64) (int, error) {
 	case c.events == c.at && c.mode == modeTorn:
 		n, _ := c.memDev.WriteAt(p[:tornLen(len(p))], off)
 		return n, errCrashed
+	case c.events == c.at && c.mode == modeTailTorn:
+		if len(p) > SectorSize {
+			_, _ = c.memDev.WriteAt(p[SectorSize:], off+SectorSize)
+		}
+		return 0, errCrashed
 	case c.events == c.at:
 		return 0, syscall.EIO
 	case c.mode == modeFault:
@@ -308,6 +316,7 @@ func runCrashOp(t *testing.T, op crashOp, cs *csChecker) crashRow {
 		try(modeCrash, at)
 		if n := probe.kinds[at-1]; n > 0 && tornLen(n) > 0 {
 			try(modeTorn, at)
+			try(modeTailTorn, at)
 		}
 		try(modeFault, at)
 	}
@@ -316,17 +325,17 @@ func runCrashOp(t *testing.T, op crashOp, cs *csChecker) crashRow {
 
 func logCrashTable(t *testing.T, rows []crashRow, cs *csChecker) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%-24s %6s %12s %12s\n", "operation", "events", "crashes", "EIO faults")
+	fmt.Fprintf(&b, "\n%-28s %6s %12s %12s\n", "operation", "events", "crashes", "EIO faults")
 	var cOK, cN, fOK, fN int
 	for _, r := range rows {
 		note := ""
 		if r.knownUnsafe != "" {
 			note = "  known unsafe: " + r.knownUnsafe
 		}
-		fmt.Fprintf(&b, "%-24s %6d %5d / %-4d %5d / %-4d%s\n", r.op, r.events, r.crashOK, r.crashN, r.faultOK, r.faultN, note)
+		fmt.Fprintf(&b, "%-28s %6d %5d / %-4d %5d / %-4d%s\n", r.op, r.events, r.crashOK, r.crashN, r.faultOK, r.faultN, note)
 		cOK, cN, fOK, fN = cOK+r.crashOK, cN+r.crashN, fOK+r.faultOK, fN+r.faultN
 	}
-	fmt.Fprintf(&b, "%-24s %6s %5d / %-4d %5d / %-4d\n", fmt.Sprintf("total (%d operations)", len(rows)), "", cOK, cN, fOK, fN)
+	fmt.Fprintf(&b, "%-28s %6s %5d / %-4d %5d / %-4d\n", fmt.Sprintf("total (%d operations)", len(rows)), "", cOK, cN, fOK, fN)
 	if cs.avail {
 		fmt.Fprintf(&b, "cryptsetup: %d distinct states, %d runs (luksDump + open --test-passphrase)\n", len(cs.seen), cs.runs)
 	}

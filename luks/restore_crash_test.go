@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -133,4 +134,61 @@ func mustHeader(t *testing.T, r ReadWriterAt) *Header {
 	h, err := ReadHeader(r)
 	require.NoError(t, err)
 	return h
+}
+
+// l1Slots is a 3 MiB LUKS1 image with the given passphrases at the given slots.
+func l1Slots(t *testing.T, slots map[int]string) []byte {
+	t.Helper()
+	return makeHeader(t, slots).b[:3<<20]
+}
+
+// names lists "<prefix><i>" for each i.
+func names(prefix string, idx ...int) []string {
+	var out []string
+	for _, i := range idx {
+		out = append(out, fmt.Sprint(prefix, i))
+	}
+	return out
+}
+
+func slotMap(prefix string, idx ...int) map[int]string {
+	m := map[int]string{}
+	for _, i := range idx {
+		m[i] = fmt.Sprint(prefix, i)
+	}
+	return m
+}
+
+// restoreCrashOps are the restore rows of the survival table beyond crashOps' own: LUKS1
+// restores that stage a slot at index 6 or 7 (in the header's second sector) or keep old
+// slots there.
+func restoreCrashOps(t *testing.T) []crashOp {
+	l1 := func(name string, old, bak []int) crashOp {
+		path := backupOf(t, l1Slots(t, slotMap("bak", bak...)), false)
+		return crashOp{name: name, base: l1Slots(t, slotMap("old", old...)), before: names("old", old...),
+			after: names("bak", bak...), prop: uuidProp, backup: path,
+			run: func(d ReadWriterAt) error { return RestoreHeader(d, path) }}
+	}
+	return []crashOp{
+		l1("luks1 restore {0}<-{7}", []int{0}, []int{7}),
+		l1("luks1 restore {0-5}<-{0}", []int{0, 1, 2, 3, 4, 5}, []int{0}),
+		l1("luks1 restore {0,7}<-{0}", []int{0, 7}, []int{0}),
+		l1("luks1 restore {0-5,7}<-{0}", []int{0, 1, 2, 3, 4, 5, 7}, []int{0}),
+		l1("luks1 restore {6,7}<-{6,7}", []int{6, 7}, []int{6, 7}),
+	}
+}
+
+// TestRestoreHeaderSlots67 runs the rows of restoreCrashOps alone (they are part of
+// TestCrashSafeKeyslotOps too).
+func TestRestoreHeaderSlots67(t *testing.T) {
+	cs := newCSChecker(t)
+	var rows []crashRow
+	for _, op := range restoreCrashOps(t) {
+		row := runCrashOp(t, op, cs)
+		rows = append(rows, row)
+		if len(row.unsafe) > 0 {
+			t.Errorf("%s: %d unsafe states:\n  %s", op.name, len(row.unsafe), strings.Join(row.unsafe, "\n  "))
+		}
+	}
+	logCrashTable(t, rows, cs)
 }
