@@ -154,7 +154,12 @@ func RestoreHeader(hdr ReadWriterAt, path string) error {
 	}
 	cur, err := ReadHeader(hdr)
 	if err != nil {
-		cur = nil // nothing on the device to keep working
+		// Only a device that reads and holds no LUKS1 header has nothing to keep: a read
+		// failure would skip the checks below.
+		if perr := probeDevice(hdr, dataLen); perr != nil {
+			return perr
+		}
+		cur = nil
 	} else if cur.PayloadOffset != bh.PayloadOffset || cur.KeyBytes != bh.KeyBytes {
 		return fmt.Errorf("%w: data offset or key size differs on device and backup, restore failed", ErrInvalidParameter)
 	}
@@ -247,6 +252,17 @@ func RestoreHeader(hdr ReadWriterAt, path string) error {
 		}
 	}
 	return step(nil)
+}
+
+// probeDevice reads the first n bytes of hdr (those a restore checks and writes) and
+// returns the read error, if any, other than the device ending before n: a header that
+// failed to load for a read error must not count as "no header".
+func probeDevice(hdr io.ReaderAt, n int64) error {
+	err := copyRange(io.Discard, hdr, 0, n)
+	if err == nil || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return nil
+	}
+	return fmt.Errorf("reading the device's LUKS header, nothing written: %w", err)
 }
 
 // enabledSlots is which of h's slots are enabled (none for nil).

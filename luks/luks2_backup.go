@@ -384,10 +384,15 @@ func restrictKeyslots(m *luks2Metadata, keep map[int]bool) {
 
 // CheckRestore2 makes RestoreHeader2's checks of the device against a loaded backup
 // header bh: when hdr holds a LUKS2 header, its data offset and header-and-areas size must
-// be the backup's. A device without a LUKS2 header passes.
+// be the backup's. A device without a LUKS2 header passes; one whose first AreasSize bytes
+// cannot be read fails with the read error.
 func CheckRestore2(hdr io.ReaderAt, bh *Header2) error {
 	dh, err := ReadHeader2(hdr)
-	if err != nil || dh.LegacyReencryption() {
+	if err != nil {
+		// A read failure is not "no header": it would skip the checks below.
+		return probeDevice(hdr, int64(bh.AreasSize()))
+	}
+	if dh.LegacyReencryption() {
 		return nil
 	}
 	if dh.DataOffset() != bh.DataOffset() {

@@ -1,11 +1,13 @@
 package luks
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -274,4 +276,51 @@ func TestRestoreHeaderDoubleCrash(t *testing.T) {
 		}
 		t.Logf("%s: %d double crash points, %d unsafe", op.name, n, bad)
 	}
+}
+
+// readFaultDev fails every read of its first 64 KiB with EIO until the first write.
+type readFaultDev struct {
+	*memDev
+	writes int
+}
+
+func (r *readFaultDev) ReadAt(p []byte, off int64) (int, error) {
+	if r.writes == 0 && off < 64<<10 {
+		return 0, syscall.EIO
+	}
+	return r.memDev.ReadAt(p, off)
+}
+
+func (r *readFaultDev) WriteAt(p []byte, off int64) (int, error) {
+	r.writes++
+	return r.memDev.WriteAt(p, off)
+}
+
+// TestRestoreHeaderReadFault: a device whose header cannot be read (EIO) is not a device
+// without a header: the restore returns the read error before any write, where it would
+// have refused a backup of another geometry on the readable device.
+func TestRestoreHeaderReadFault(t *testing.T) {
+	ctx := context.Background()
+	format2 := func(pass string, keyslots uint64) []byte {
+		d := &memDev{b: make([]byte, 4<<20)}
+		_, _, err := FormatLUKS2(ctx, d, []byte(pass), LUKS2FormatOptions{KeySize: 256, PBKDF: KDFPBKDF2, ForceIterations: 1000,
+			SectorSize: 512, MetadataSize: 16 << 10, KeyslotsSize: keyslots})
+		require.NoError(t, err)
+		return d.b
+	}
+	dev2, bak2 := format2("pass0", 1<<20), backupOf(t, format2("bak0", 2<<20), true)
+	require.ErrorIs(t, RestoreHeader2(&memDev{b: bytes.Clone(dev2)}, bak2), ErrInvalidParameter)
+	rf := &readFaultDev{memDev: &memDev{b: bytes.Clone(dev2)}}
+	require.ErrorIs(t, RestoreHeader2(rf, bak2), syscall.EIO)
+	require.Zero(t, rf.writes, "LUKS2: writes after a read error")
+
+	dev1 := crashL1Base(t, "pass", "11111111-1111-4111-8111-111111111111")
+	b := &memDev{b: make([]byte, 4<<20)}
+	_, _, err := Format(ctx, b, []byte("bak0"), FormatOptions{KeySize: 512, ForceIterations: 1000})
+	require.NoError(t, err)
+	bak1 := backupOf(t, b.b, false)
+	require.ErrorIs(t, RestoreHeader(&memDev{b: bytes.Clone(dev1)}, bak1), ErrInvalidParameter)
+	rf = &readFaultDev{memDev: &memDev{b: bytes.Clone(dev1)}}
+	require.ErrorIs(t, RestoreHeader(rf, bak1), syscall.EIO)
+	require.Zero(t, rf.writes, "LUKS1: writes after a read error")
 }
