@@ -3,6 +3,7 @@ package luks
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -118,6 +119,13 @@ func copyMetadata(w io.Writer, hdr io.ReaderAt, h *Header, dataLen, fileLen int6
 // slots overlap every old slot and no place is free — impossible with cryptsetup's
 // layout, where equal payload offsets and key sizes give both headers the same eight slot
 // places), nothing is written and the error says so.
+//
+// A device with a LUKS2 header is restored as cryptsetup restores it (luksHeaderRestore
+// only asks to confirm: "does not contain LUKS header"), with the same guarantee: the
+// LUKS2 metadata copies and key-slot areas count as in use, so the backup's slots are
+// staged beside them and the LUKS2 header opens until the LUKS1 staging header replaces
+// it (its primary copy's first sectors); a backup whose slots all overlap those areas is
+// refused with ErrNoFreeKeyslot.
 func RestoreHeader(hdr ReadWriterAt, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -152,6 +160,7 @@ func RestoreHeader(hdr ReadWriterAt, path string) error {
 	if _, err := io.ReadFull(io.NewSectionReader(hdr, 0, HeaderSize), curBytes); err != nil {
 		clear(curBytes) // a device shorter than a header has nothing to keep
 	}
+	var keep []byteRange // device areas in use beyond cur's slots
 	cur, err := ReadHeader(hdr)
 	if err != nil {
 		// Only a device that reads and holds no LUKS1 header has nothing to keep: a read
@@ -160,10 +169,19 @@ func RestoreHeader(hdr ReadWriterAt, path string) error {
 			return perr
 		}
 		cur = nil
+		// A LUKS2 header (cryptsetup restores a LUKS1 backup over it, as over any device
+		// without a LUKS1 header): its metadata copies and key slots stay untouched until
+		// the LUKS1 staging header replaces it.
+		if h2, err := ReadHeader2(hdr); err == nil {
+			keep = append(keep, byteRange{0, int64(2 * h2.HeaderSize)})
+			for _, ks := range h2.Keyslots {
+				keep = append(keep, byteRange{int64(ks.Area.Offset), int64(ks.Area.Offset + ks.Area.Size)})
+			}
+		}
 	} else if cur.PayloadOffset != bh.PayloadOffset || cur.KeyBytes != bh.KeyBytes {
 		return fmt.Errorf("%w: data offset or key size differs on device and backup, restore failed", ErrInvalidParameter)
 	}
-	plan, err := planRestore(cur, &bh)
+	plan, err := planRestore(cur, &bh, keep)
 	if err != nil {
 		return err
 	}
@@ -301,6 +319,14 @@ func writeHeaderSectors(w io.WriterAt, from, to []byte, fromLive, toLive [NumKey
 	// slot of src that live marks.
 	keeps := func(headSrc, tailSrc, src []byte, live [NumKeyslots]bool) bool {
 		mix := append(append([]byte(nil), headSrc[:SectorSize]...), tailSrc[SectorSize:HeaderSize]...)
+		// A LUKS1 first sector makes the whole a LUKS1 header, whose slots 6 and 7 must
+		// be valid even when disabled (over a LUKS2 header the second sector is not).
+		if bytes.Equal(mix[:len(magic)], magic) && binary.BigEndian.Uint16(mix[len(magic):]) == 1 {
+			var h Header
+			if h.UnmarshalBinary(mix) != nil || h.Validate() != nil {
+				return false
+			}
+		}
 		for k, ok := range live {
 			o := offKeyslots + k*keyslotSize
 			if ok && !bytes.Equal(mix[o:o+keyslotSize], src[o:o+keyslotSize]) {
@@ -353,8 +379,8 @@ type restorePlan struct {
 // slotMove is one backup slot's key material (src, in the backup file) staged at dst.
 type slotMove struct{ src, dst byteRange }
 
-func planRestore(cur, bh *Header) (*restorePlan, error) {
-	var oldAreas []byteRange
+func planRestore(cur, bh *Header, keep []byteRange) (*restorePlan, error) {
+	oldAreas := append([]byteRange(nil), keep...)
 	if cur != nil {
 		for i := range cur.Keyslots {
 			if cur.Keyslots[i].Enabled() {
@@ -423,6 +449,9 @@ func planRestore(cur, bh *Header) (*restorePlan, error) {
 	}
 	// No place is free: give up the old slots the first backup slot overlaps, if others
 	// remain.
+	if cur == nil {
+		return nil, fmt.Errorf("%w: no order of writes keeps a passphrase working if the restore is interrupted (the backup's key slots overlap every key slot and the metadata of the LUKS2 header on the device)", ErrNoFreeKeyslot)
+	}
 	first := enabled[0]
 	a := slotArea(bh, first)
 	trimmed := *cur

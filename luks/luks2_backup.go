@@ -125,7 +125,13 @@ func (o *offsetWriter) Write(p []byte) (int, error) {
 // A device whose metadata size differs from the backup's (same AreasSize, other split)
 // cannot be restored without overwriting one copy with the other's area: there the bytes
 // are written in cryptsetup's order and a crash may leave neither passphrase set working;
-// the backup file is never modified, so running the restore again completes it.
+// the backup file is never modified, so running the restore again completes it. A device
+// with a LUKS1 header is, as for cryptsetup (which only asks to confirm), a device
+// without a LUKS2 header: the staged slots avoid nothing of it, and the first header
+// write (the primary copy over the LUKS1 header and the JSON area over LUKS1 slot 0's
+// key material) can leave neither passphrase set working; back the LUKS1 header up
+// first (BackupHeader) or convert it (ConvertLUKS1ToLUKS2) before restoring a LUKS2
+// backup onto it.
 func RestoreHeader2(hdr ReadWriterAt, path string) error {
 	bf, err := os.Open(path)
 	if err != nil {

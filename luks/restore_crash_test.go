@@ -176,7 +176,15 @@ func restoreCrashOps(t *testing.T) []crashOp {
 	// primary alone.
 	l2damaged := crashL2Base(t, "pass", "33333333-3333-4333-8333-333333333333", false, false)
 	l2damaged[16<<10+5000] ^= 1
+	xl1 := crashL1Base(t, "pass", "11111111-1111-4111-8111-111111111111")
+	xl2 := crashL2Base(t, "pass", "33333333-3333-4333-8333-333333333333", false, false)
+	xl1bak := backupOf(t, crashL1Base(t, "bak", "22222222-2222-4222-8222-222222222222"), false)
 	return []crashOp{
+		{name: "luks1 backup on luks2 device", base: xl2, before: names("pass", 0, 1), after: names("bak", 0, 1),
+			prop: uuidProp, backup: xl1bak, run: func(d ReadWriterAt) error { return RestoreHeader(d, xl1bak) }},
+		{name: "luks2 backup on luks1 device", base: xl1, before: names("pass", 0, 1), after: names("bak", 0, 1),
+			prop: uuidProp, backup: l2bak, run: func(d ReadWriterAt) error { return RestoreHeader2(d, l2bak) },
+			knownUnsafe: "the LUKS2 header copies overwrite the LUKS1 header and slot 0, as LUKS2_hdr_restore writes them"},
 		{name: "luks2 restore, dev 2nd copy bad", base: l2damaged, before: names("pass", 0, 1), after: names("bak", 0, 1),
 			prop: uuidProp, backup: l2bak, run: func(d ReadWriterAt) error { return RestoreHeader2(d, l2bak) }},
 		l1("luks1 restore {0}<-{7}", []int{0}, []int{7}),
@@ -195,7 +203,7 @@ func TestRestoreHeaderSlots67(t *testing.T) {
 	for _, op := range restoreCrashOps(t) {
 		row := runCrashOp(t, op, cs)
 		rows = append(rows, row)
-		if len(row.unsafe) > 0 {
+		if len(row.unsafe) > 0 && op.knownUnsafe == "" {
 			t.Errorf("%s: %d unsafe states:\n  %s", op.name, len(row.unsafe), strings.Join(row.unsafe, "\n  "))
 		}
 	}
@@ -230,7 +238,7 @@ func TestRestoreHeaderDoubleCrash(t *testing.T) {
 	var ops []crashOp
 	for _, op := range append(crashOps(t), restoreCrashOps(t)...) {
 		// LUKS2: the copy in use after a crash may not be the one the rerun plans with.
-		if op.backup != "" && strings.HasPrefix(op.name, "luks2") {
+		if op.backup != "" && strings.HasPrefix(op.name, "luks2") && op.knownUnsafe == "" {
 			ops = append(ops, op)
 		}
 	}
