@@ -1,6 +1,7 @@
 package luks
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -26,10 +27,12 @@ const (
 	modeTorn                      // as modeCrash, but the write reaches the disk in part
 	modeFault                     // the event fails with EIO and nothing of it is written; later ones go through
 	modeTailTorn                  // as modeTorn, but the write reaches the disk but for its first sector
+	modeLost                      // as modeCrash, and the writes since the last sync are lost too
+	modeReorder                   // the crashing write lands whole, the unsynced writes before it are lost
 )
 
 func (m crashMode) String() string {
-	return [...]string{"count", "crash", "torn", "EIO", "tail-torn"}[m]
+	return [...]string{"count", "crash", "torn", "EIO", "tail-torn", "crash-unsynced", "reordered"}[m]
 }
 
 // errCrashed is what a crashed device answers: the process that would see it is gone.
@@ -41,7 +44,10 @@ var errCrashed = errors.New("simulated crash: the device is gone")
 // atomic, as cryptsetup assumes; a write of one sector or less is never torn); a tail-torn
 // crash writes all of the failing write but its first sector (a disk may reorder the
 // sectors of one write); a fault
-// returns EIO for that one event and lets the caller carry on. In count mode it records
+// returns EIO for that one event and lets the caller carry on. Syncs are modelled: an
+// unsynced crash also loses every write since the last Sync, and a reordered crash lands
+// the failing write whole but loses the unsynced writes before it (a disk's write cache
+// may reach the platter in any order until a flush), so a missing ordering sync shows. In count mode it records
 // the events so that every point can be enumerated.
 type crashDev struct {
 	*memDev
@@ -49,6 +55,31 @@ type crashDev struct {
 	mode   crashMode
 	events int
 	kinds  []int // count mode: bytes of each write, -1 for a sync
+	// undo: the bytes each write since the last sync replaced (modeLost undoes them at
+	// the crash: the disk kept none of what the process wrote but did not sync).
+	undo []undoRec
+}
+
+type undoRec struct {
+	off int64
+	old []byte
+}
+
+// record notes what a write of n bytes at off is about to replace (modeLost only).
+func (c *crashDev) record(off int64, n int) {
+	if c.mode != modeLost && c.mode != modeReorder || off >= int64(len(c.b)) {
+		return
+	}
+	end := min(off+int64(n), int64(len(c.b)))
+	c.undo = append(c.undo, undoRec{off, bytes.Clone(c.b[off:end])})
+}
+
+// lose undoes the writes since the last sync.
+func (c *crashDev) lose() {
+	for i := len(c.undo) - 1; i >= 0; i-- {
+		copy(c.b[c.undo[i].off:], c.undo[i].old)
+	}
+	c.undo = nil
 }
 
 func newCrashDev(img []byte, mode crashMode, at int) *crashDev {
@@ -70,7 +101,15 @@ func (c *crashDev) WriteAt(p []byte, off int64) (int, error) {
 	}
 	switch {
 	case c.mode == modeCount || c.events < c.at:
+		c.record(off, len(p))
 		return c.memDev.WriteAt(p, off)
+	case c.events == c.at && c.mode == modeLost:
+		c.lose()
+		return 0, errCrashed
+	case c.events == c.at && c.mode == modeReorder:
+		c.lose()
+		_, _ = c.memDev.WriteAt(p, off)
+		return 0, errCrashed
 	case c.events == c.at && c.mode == modeTorn:
 		n, _ := c.memDev.WriteAt(p[:tornLen(len(p))], off)
 		return n, errCrashed
@@ -95,7 +134,11 @@ func (c *crashDev) Sync() error {
 	}
 	switch {
 	case c.mode == modeCount || c.events < c.at:
+		c.undo = nil
 		return nil
+	case c.events == c.at && (c.mode == modeLost || c.mode == modeReorder):
+		c.lose()
+		return errCrashed
 	case c.events == c.at:
 		return syscall.EIO
 	case c.mode == modeFault:
@@ -314,6 +357,10 @@ func runCrashOp(t *testing.T, op crashOp, cs *csChecker) crashRow {
 	}
 	for at := 1; at <= row.events; at++ {
 		try(modeCrash, at)
+		try(modeLost, at)
+		if probe.kinds[at-1] > 0 {
+			try(modeReorder, at)
+		}
 		if n := probe.kinds[at-1]; n > 0 && tornLen(n) > 0 {
 			try(modeTorn, at)
 			try(modeTailTorn, at)
