@@ -208,7 +208,7 @@ func anyIn(m map[string]bool, list []string) bool {
 	return false
 }
 
-// csChecker runs real cryptsetup on states, once per distinct image.
+// csChecker runs real cryptsetup on states, once per distinct image and passphrase.
 type csChecker struct {
 	t     *testing.T
 	dir   string
@@ -243,16 +243,27 @@ func newCSChecker(t *testing.T) *csChecker {
 
 // check runs luksDump and open --test-passphrase for each passphrase on img.
 func (c *csChecker) check(img []byte, passes []string) csVerdict {
+	// The verdict is kept per image and passphrase: a state met again with a passphrase
+	// not tried on it yet runs that one.
 	key := sha256.Sum256(img)
-	if v, ok := c.seen[key]; ok {
+	v, ok := c.seen[key]
+	var missing []string
+	for _, p := range passes {
+		if _, tried := v.opens[p]; !tried {
+			missing = append(missing, p)
+		}
+	}
+	if ok && len(missing) == 0 {
 		return v
 	}
 	path := filepath.Join(c.dir, "state.img")
 	require.NoError(c.t, os.WriteFile(path, img, 0o600))
-	v := csVerdict{opens: map[string]bool{}}
-	v.dumpOK = runCS(c.t, nil, "luksDump", path).code == 0
-	c.runs++
-	for _, p := range passes {
+	if !ok {
+		v = csVerdict{opens: map[string]bool{}}
+		v.dumpOK = runCS(c.t, nil, "luksDump", path).code == 0
+		c.runs++
+	}
+	for _, p := range missing {
 		v.opens[p] = runCS(c.t, []byte(p), "open", "--test-passphrase", "--key-file", "-", path).code == 0
 		c.runs++
 	}

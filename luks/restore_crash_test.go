@@ -332,3 +332,16 @@ func TestRestoreHeaderReadFault(t *testing.T) {
 	require.ErrorIs(t, RestoreHeader(rf, bak1), syscall.EIO)
 	require.Zero(t, rf.writes, "LUKS1: writes after a read error")
 }
+
+// TestCSCheckerPerPassphrase: the cryptsetup verdict of a state seen before with other
+// passphrases runs the new ones instead of answering "does not open".
+func TestCSCheckerPerPassphrase(t *testing.T) {
+	cs := newCSChecker(t)
+	if !cs.avail {
+		t.Skip("cryptsetup not found (apt-get install cryptsetup-bin)")
+	}
+	img := crashL1Base(t, "pass", "11111111-1111-4111-8111-111111111111")
+	require.True(t, cs.check(img, []string{"pass0"}).opens["pass0"])
+	v := cs.check(img, []string{"pass0", "pass1"})
+	require.True(t, v.opens["pass1"], "pass1 opens the image with cryptsetup")
+}
