@@ -217,7 +217,7 @@ func crashOps(t *testing.T) []crashOp {
 func TestCrashSafeKeyslotOps(t *testing.T) {
 	cs := newCSChecker(t)
 	var rows []crashRow
-	for _, op := range crashOps(t) {
+	for _, op := range append(crashOps(t), restoreCrashOps(t)...) {
 		row := runCrashOp(t, op, cs)
 		rows = append(rows, row)
 		if len(row.unsafe) > 0 && op.knownUnsafe == "" {

@@ -1,6 +1,7 @@
 package luks
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -21,14 +22,17 @@ import (
 type crashMode int
 
 const (
-	modeCount crashMode = iota // nothing fails: count the events
-	modeCrash                  // the event and every later one never reach the disk
-	modeTorn                   // as modeCrash, but the write reaches the disk in part
-	modeFault                  // the event fails with EIO and nothing of it is written; later ones go through
+	modeCount    crashMode = iota // nothing fails: count the events
+	modeCrash                     // the event and every later one never reach the disk
+	modeTorn                      // as modeCrash, but the write reaches the disk in part
+	modeFault                     // the event fails with EIO and nothing of it is written; later ones go through
+	modeTailTorn                  // as modeTorn, but the write reaches the disk but for its first sector
+	modeLost                      // as modeCrash, and the writes since the last sync are lost too
+	modeReorder                   // the crashing write lands whole, the unsynced writes before it are lost
 )
 
 func (m crashMode) String() string {
-	return [...]string{"count", "crash", "torn", "EIO"}[m]
+	return [...]string{"count", "crash", "torn", "EIO", "tail-torn", "crash-unsynced", "reordered"}[m]
 }
 
 // errCrashed is what a crashed device answers: the process that would see it is gone.
@@ -37,8 +41,13 @@ var errCrashed = errors.New("simulated crash: the device is gone")
 // crashDev is an in-memory device that fails at its at-th event (1-based), an event being
 // a WriteAt or a Sync. A crash loses the event and every later one; a torn crash writes
 // the first half of the failing write rounded down to whole 512-byte sectors (sectors are
-// atomic, as cryptsetup assumes; a write of one sector or less is never torn); a fault
-// returns EIO for that one event and lets the caller carry on. In count mode it records
+// atomic, as cryptsetup assumes; a write of one sector or less is never torn); a tail-torn
+// crash writes all of the failing write but its first sector (a disk may reorder the
+// sectors of one write); a fault
+// returns EIO for that one event and lets the caller carry on. Syncs are modelled: an
+// unsynced crash also loses every write since the last Sync, and a reordered crash lands
+// the failing write whole but loses the unsynced writes before it (a disk's write cache
+// may reach the platter in any order until a flush), so a missing ordering sync shows. In count mode it records
 // the events so that every point can be enumerated.
 type crashDev struct {
 	*memDev
@@ -46,6 +55,31 @@ type crashDev struct {
 	mode   crashMode
 	events int
 	kinds  []int // count mode: bytes of each write, -1 for a sync
+	// undo: the bytes each write since the last sync replaced (modeLost undoes them at
+	// the crash: the disk kept none of what the process wrote but did not sync).
+	undo []undoRec
+}
+
+type undoRec struct {
+	off int64
+	old []byte
+}
+
+// record notes what a write of n bytes at off is about to replace (modeLost only).
+func (c *crashDev) record(off int64, n int) {
+	if c.mode != modeLost && c.mode != modeReorder || off >= int64(len(c.b)) {
+		return
+	}
+	end := min(off+int64(n), int64(len(c.b)))
+	c.undo = append(c.undo, undoRec{off, bytes.Clone(c.b[off:end])})
+}
+
+// lose undoes the writes since the last sync.
+func (c *crashDev) lose() {
+	for i := len(c.undo) - 1; i >= 0; i-- {
+		copy(c.b[c.undo[i].off:], c.undo[i].old)
+	}
+	c.undo = nil
 }
 
 func newCrashDev(img []byte, mode crashMode, at int) *crashDev {
@@ -67,10 +101,23 @@ func (c *crashDev) WriteAt(p []byte, off int64) (int, error) {
 	}
 	switch {
 	case c.mode == modeCount || c.events < c.at:
+		c.record(off, len(p))
 		return c.memDev.WriteAt(p, off)
+	case c.events == c.at && c.mode == modeLost:
+		c.lose()
+		return 0, errCrashed
+	case c.events == c.at && c.mode == modeReorder:
+		c.lose()
+		_, _ = c.memDev.WriteAt(p, off)
+		return 0, errCrashed
 	case c.events == c.at && c.mode == modeTorn:
 		n, _ := c.memDev.WriteAt(p[:tornLen(len(p))], off)
 		return n, errCrashed
+	case c.events == c.at && c.mode == modeTailTorn:
+		if len(p) > SectorSize {
+			_, _ = c.memDev.WriteAt(p[SectorSize:], off+SectorSize)
+		}
+		return 0, errCrashed
 	case c.events == c.at:
 		return 0, syscall.EIO
 	case c.mode == modeFault:
@@ -87,7 +134,11 @@ func (c *crashDev) Sync() error {
 	}
 	switch {
 	case c.mode == modeCount || c.events < c.at:
+		c.undo = nil
 		return nil
+	case c.events == c.at && (c.mode == modeLost || c.mode == modeReorder):
+		c.lose()
+		return errCrashed
 	case c.events == c.at:
 		return syscall.EIO
 	case c.mode == modeFault:
@@ -157,7 +208,7 @@ func anyIn(m map[string]bool, list []string) bool {
 	return false
 }
 
-// csChecker runs real cryptsetup on states, once per distinct image.
+// csChecker runs real cryptsetup on states, once per distinct image and passphrase.
 type csChecker struct {
 	t     *testing.T
 	dir   string
@@ -192,16 +243,27 @@ func newCSChecker(t *testing.T) *csChecker {
 
 // check runs luksDump and open --test-passphrase for each passphrase on img.
 func (c *csChecker) check(img []byte, passes []string) csVerdict {
+	// The verdict is kept per image and passphrase: a state met again with a passphrase
+	// not tried on it yet runs that one.
 	key := sha256.Sum256(img)
-	if v, ok := c.seen[key]; ok {
+	v, ok := c.seen[key]
+	var missing []string
+	for _, p := range passes {
+		if _, tried := v.opens[p]; !tried {
+			missing = append(missing, p)
+		}
+	}
+	if ok && len(missing) == 0 {
 		return v
 	}
 	path := filepath.Join(c.dir, "state.img")
 	require.NoError(c.t, os.WriteFile(path, img, 0o600))
-	v := csVerdict{opens: map[string]bool{}}
-	v.dumpOK = runCS(c.t, nil, "luksDump", path).code == 0
-	c.runs++
-	for _, p := range passes {
+	if !ok {
+		v = csVerdict{opens: map[string]bool{}}
+		v.dumpOK = runCS(c.t, nil, "luksDump", path).code == 0
+		c.runs++
+	}
+	for _, p := range missing {
 		v.opens[p] = runCS(c.t, []byte(p), "open", "--test-passphrase", "--key-file", "-", path).code == 0
 		c.runs++
 	}
@@ -306,8 +368,13 @@ func runCrashOp(t *testing.T, op crashOp, cs *csChecker) crashRow {
 	}
 	for at := 1; at <= row.events; at++ {
 		try(modeCrash, at)
+		try(modeLost, at)
+		if probe.kinds[at-1] > 0 {
+			try(modeReorder, at)
+		}
 		if n := probe.kinds[at-1]; n > 0 && tornLen(n) > 0 {
 			try(modeTorn, at)
+			try(modeTailTorn, at)
 		}
 		try(modeFault, at)
 	}
@@ -316,17 +383,17 @@ func runCrashOp(t *testing.T, op crashOp, cs *csChecker) crashRow {
 
 func logCrashTable(t *testing.T, rows []crashRow, cs *csChecker) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%-24s %6s %12s %12s\n", "operation", "events", "crashes", "EIO faults")
+	fmt.Fprintf(&b, "\n%-28s %6s %12s %12s\n", "operation", "events", "crashes", "EIO faults")
 	var cOK, cN, fOK, fN int
 	for _, r := range rows {
 		note := ""
 		if r.knownUnsafe != "" {
 			note = "  known unsafe: " + r.knownUnsafe
 		}
-		fmt.Fprintf(&b, "%-24s %6d %5d / %-4d %5d / %-4d%s\n", r.op, r.events, r.crashOK, r.crashN, r.faultOK, r.faultN, note)
+		fmt.Fprintf(&b, "%-28s %6d %5d / %-4d %5d / %-4d%s\n", r.op, r.events, r.crashOK, r.crashN, r.faultOK, r.faultN, note)
 		cOK, cN, fOK, fN = cOK+r.crashOK, cN+r.crashN, fOK+r.faultOK, fN+r.faultN
 	}
-	fmt.Fprintf(&b, "%-24s %6s %5d / %-4d %5d / %-4d\n", fmt.Sprintf("total (%d operations)", len(rows)), "", cOK, cN, fOK, fN)
+	fmt.Fprintf(&b, "%-28s %6s %5d / %-4d %5d / %-4d\n", fmt.Sprintf("total (%d operations)", len(rows)), "", cOK, cN, fOK, fN)
 	if cs.avail {
 		fmt.Fprintf(&b, "cryptsetup: %d distinct states, %d runs (luksDump + open --test-passphrase)\n", len(cs.seen), cs.runs)
 	}

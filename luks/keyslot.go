@@ -297,6 +297,11 @@ func writeFull(w io.WriterAt, p []byte, off int64) error {
 	return err
 }
 
+// syncDevice makes the writes so far durable when w has a Sync method (*os.File has:
+// fsync, which on a block device flushes its write cache). Every crash-safety ordering in
+// this package (key material before the header that points at it, RestoreHeader's and
+// RestoreHeader2's staging) relies on it: a ReadWriterAt without Sync gets the same
+// writes in the same order but no guarantee of the order in which they reach the disk.
 func syncDevice(w any) error {
 	if s, ok := w.(interface{ Sync() error }); ok {
 		return s.Sync()

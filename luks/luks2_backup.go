@@ -1,6 +1,7 @@
 package luks
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -114,13 +115,23 @@ func (o *offsetWriter) Write(p []byte) (int, error) {
 //     then on all of the backup's slots open).
 //  5. The backup's own bytes at the staged places, sync.
 //
-// The guarantee assumes 512-byte sectors are written atomically and that the old header's
-// two copies agree (cryptsetup repairs a stale copy on its next write). A device without a
+// When the device's two copies disagree (one damaged, or stale after a crash between
+// their writes, such as in an earlier run of this restore), the bad copy is first
+// rewritten from the one in use, which is not touched: the plan then protects the slots
+// of the only header a crash can fall back to. The guarantee assumes 512-byte sectors
+// are written atomically and that hdr has a Sync method making earlier writes durable
+// (an *os.File has). A device without a
 // LUKS2 header has nothing to keep: it opens with the backup's staged slots from step 2.
 // A device whose metadata size differs from the backup's (same AreasSize, other split)
 // cannot be restored without overwriting one copy with the other's area: there the bytes
 // are written in cryptsetup's order and a crash may leave neither passphrase set working;
-// the backup file is never modified, so running the restore again completes it.
+// the backup file is never modified, so running the restore again completes it. A device
+// with a LUKS1 header is, as for cryptsetup (which only asks to confirm), a device
+// without a LUKS2 header: the staged slots avoid nothing of it, and the first header
+// write (the primary copy over the LUKS1 header and the JSON area over LUKS1 slot 0's
+// key material) can leave neither passphrase set working; back the LUKS1 header up
+// first (BackupHeader) or convert it (ConvertLUKS1ToLUKS2) before restoring a LUKS2
+// backup onto it.
 func RestoreHeader2(hdr ReadWriterAt, path string) error {
 	bf, err := os.Open(path)
 	if err != nil {
@@ -151,6 +162,20 @@ func RestoreHeader2(hdr ReadWriterAt, path string) error {
 		return syncDevice(hdr)
 	}
 	dh, derr := ReadHeader2(hdr)
+	if derr == nil && (dh.PrimaryErr != nil || dh.SecondaryErr != nil) {
+		// One copy is damaged or stale (a crash between the two copies' writes, such as an
+		// earlier restore interrupted while writing its staging header): the staging plan
+		// below protects only the areas of the copy in use, and a torn write of the good
+		// copy would fall back to the other one. Rewrite the bad copy from the good one
+		// first, as cryptsetup's recovery does on a load for writing; the good copy is not
+		// touched, so a crash during the repair leaves it in use.
+		if err := repairLUKS2Copy(hdr, dh.PrimaryErr != nil); err != nil {
+			return err
+		}
+		if dh, derr = ReadHeader2(hdr); derr != nil {
+			return fmt.Errorf("LUKS2 header after repairing its other copy: %w", derr)
+		}
+	}
 	if derr == nil && dh.HeaderSize != bh.HeaderSize {
 		for _, r := range []struct{ off, n int64 }{{2 * md, total - 2*md}, {md, md}, {0, md}} {
 			if err := synced(copyBack(r.off, r.n)); err != nil {
@@ -166,7 +191,9 @@ func RestoreHeader2(hdr ReadWriterAt, path string) error {
 	if err != nil {
 		return err
 	}
-	_, stage, err := loadLUKS2ForWrite(bf, nil)
+	// randOr: a backup copy that is damaged or stale gets a fresh salt, as any LUKS2 write
+	// gives it (its bytes are restored from the backup at the end all the same).
+	_, stage, err := loadLUKS2ForWrite(bf, randOr(nil))
 	if err != nil {
 		return fmt.Errorf("backup file %s: %w", path, err)
 	}
@@ -213,6 +240,42 @@ func RestoreHeader2(hdr ReadWriterAt, path string) error {
 		}
 	}
 	return syncDevice(hdr)
+}
+
+// repairLUKS2Copy rewrites one header copy of hdr (the primary if primary, else the
+// secondary) from the copy in use, with the same sequence ID, and syncs: the copy in use
+// is not written.
+func repairLUKS2Copy(hdr ReadWriterAt, primary bool) error {
+	_, m, err := loadLUKS2ForWrite(hdr, randOr(nil))
+	if err != nil {
+		return err
+	}
+	area, err := m.jsonArea()
+	if err != nil {
+		return err
+	}
+	off := int64(0)
+	if !primary {
+		off = int64(m.hdrSize)
+	}
+	bin := m.binary(!primary)
+	if err := writeFull(hdr, bin, off); err != nil {
+		return fmt.Errorf("repairing LUKS2 header copy at %d: %w", off, err)
+	}
+	if err := writeFull(hdr, area, off+l2BinLen); err != nil {
+		return fmt.Errorf("repairing LUKS2 JSON area at %d: %w", off+l2BinLen, err)
+	}
+	sum := sha256.New()
+	sum.Write(bin)
+	sum.Write(area)
+	copy(bin[l2OffCsum:], sum.Sum(nil))
+	if err := writeFull(hdr, bin, off); err != nil {
+		return fmt.Errorf("repairing LUKS2 header copy at %d: %w", off, err)
+	}
+	if err := syncDevice(hdr); err != nil {
+		return fmt.Errorf("repairing LUKS2 header copy: %w", err)
+	}
+	return nil
 }
 
 // stagedSlot is a backup key slot written, before any header, at to.
@@ -327,10 +390,15 @@ func restrictKeyslots(m *luks2Metadata, keep map[int]bool) {
 
 // CheckRestore2 makes RestoreHeader2's checks of the device against a loaded backup
 // header bh: when hdr holds a LUKS2 header, its data offset and header-and-areas size must
-// be the backup's. A device without a LUKS2 header passes.
+// be the backup's. A device without a LUKS2 header passes; one whose first AreasSize bytes
+// cannot be read fails with the read error.
 func CheckRestore2(hdr io.ReaderAt, bh *Header2) error {
 	dh, err := ReadHeader2(hdr)
-	if err != nil || dh.LegacyReencryption() {
+	if err != nil {
+		// A read failure is not "no header": it would skip the checks below.
+		return probeDevice(hdr, int64(bh.AreasSize()))
+	}
+	if dh.LegacyReencryption() {
 		return nil
 	}
 	if dh.DataOffset() != bh.DataOffset() {
