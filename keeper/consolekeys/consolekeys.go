@@ -139,7 +139,11 @@ var (
 	reKey    = regexp.MustCompile(`^((?:ssh-|ecdsa-|sk-)[a-z0-9@.-]+) ([A-Za-z0-9+/]+={0,2})(?: [!-~]+)?$`)
 	// The prompt ends the line (TrimSpace took the blank systemd leaves after it); the
 	// disk is NAME without its "(DEVICE)" and " on /MNT".
-	rePrompt = regexp.MustCompile(`(Please enter passphrase for disk (.+?)(?: \([^()]*\))?(?: on /\S*)?[:!]|Please unlock disk (\S+?):|Enter passphrase for (\S+?):)$`)
+	//
+	// What may follow it on its line is what systemd's ask_password_tty writes after its
+	// message: a blank and, in grey, "(press TAB for no echo) " (erased with "\b \b" at the
+	// first key), "(no echo) " after TAB, and a "*" per character typed.
+	rePrompt = regexp.MustCompile(`(Please enter passphrase for disk (.+?)(?: \([^()]*\))?(?: on /\S*)?[:!]|Please unlock disk (\S+?):|Enter passphrase for (\S+?):)(?:[ \x08*]|\(press TAB for no echo\)|\(no echo\))*$`)
 	reKernel = regexp.MustCompile(`\[ *[0-9]+\.[0-9]+\]`)
 	reJob    = regexp.MustCompile(`^\[[ *]+\] (?:\([0-9]+ of [0-9]+\) )?A start job is running for `)
 	reEscape = regexp.MustCompile("\x1b\\[[0-9;?]*[ -/]*[@-~]")

@@ -65,6 +65,15 @@ func TestStuckPrompt(t *testing.T) {
 		{"a kernel message on the prompt's line", "Linux version 6.1\nPlease unlock disk data_crypt: [    5.123456] random: crng init done\n", "Please unlock disk data_crypt:", "data_crypt"},
 		{"systemd's colours and erase-line, CR endings", "Linux version 6.1\r\n" + crypttab + " \r\n\x1b[K[\x1b[0;1;31m*\x1b[0m\x1b[0;31m*     \x1b[0m] (1 of 2) A start job is running for Cryptography Setup for data (5s / no limit)\r",
 			crypttab, "data"},
+		// What systemd's ask_password_tty (v243 and later, Debian 12's 252 included) writes:
+		// the highlight, the lock glyph, the message, a blank, "(press TAB for no echo) " in
+		// grey; "(no echo) " after TAB; a "*" per key after erasing the hint with "\b \b".
+		{"systemd 252 on a serial console", file("stuck-systemd252.txt"), "Please enter passphrase for disk data (data):", "data"},
+		{"press TAB, plain", "Linux version 6.1\n\U0001F510 Please enter passphrase for disk data (data): (press TAB for no echo) ", "Please enter passphrase for disk data (data):", "data"},
+		{"press TAB, grey, cursor moved back", "Linux version 6.1\nPlease enter passphrase for disk data (data): \x1b[90m(press TAB for no echo) \x1b[0m\x1b[24D", "Please enter passphrase for disk data (data):", "data"},
+		{"press TAB, then a kernel message", "Linux version 6.1\nPlease enter passphrase for disk data (data): (press TAB for no echo) [   11.785057] scsi 34:0:0:0: Direct-Access\n", "Please enter passphrase for disk data (data):", "data"},
+		{"TAB pressed: no echo", "Linux version 6.1\nPlease enter passphrase for disk data (data): (no echo) ", "Please enter passphrase for disk data (data):", "data"},
+		{"skipped with ^D: the boot went on", "Linux version 6.1\nPlease enter passphrase for disk data (data): (skipped)\n", "", ""},
 		{"a job line that overwrote the prompt with CR", "Linux version 6.1\n" + crypttab + "\r[ ***  ] A start job is running for data (1s / no limit)", crypttab, "data"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
