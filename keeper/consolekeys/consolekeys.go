@@ -143,9 +143,11 @@ var (
 	// What may follow it on its line is what systemd's ask_password_tty writes after its
 	// message: a blank and, in grey, "(press TAB for no echo) " (erased with "\b \b" at the
 	// first key), "(no echo) " after TAB, and a "*" per character typed.
-	rePrompt = regexp.MustCompile(`(Please enter passphrase for disk (.+?)(?: \([^()]*\))?(?: on /\S*)?[:!]|Please unlock disk (\S+?):|Enter passphrase for (\S+?):)(?:[ \x08*]|\(press TAB for no echo\)|\(no echo\))*$`)
+	rePrompt = regexp.MustCompile(`(Please enter passphrase (?:or recovery key )?for disk (.+?)(?: \([^()]*\))?(?: on /\S*)?[:!]|Please unlock disk (\S+?):|Enter passphrase for (\S+?):)(?:[ \x08*]|\(press TAB for no echo\)|\(no echo\))*$`)
 	reKernel = regexp.MustCompile(`\[ *[0-9]+\.[0-9]+\]`)
-	reJob    = regexp.MustCompile(`^\[[ *]+\] (?:\([0-9]+ of [0-9]+\) )?A start job is running for `)
+	// systemd alternates two texts on a running job's line: the unit's description and,
+	// every other turn, its name ("Job systemd-cryptsetup@data.service/start running").
+	reJob = regexp.MustCompile(`^\[[ *]+\] (?:\([0-9]+ of [0-9]+\) )?(?:A start job is running for |Job \S+/start running )`)
 	reEscape = regexp.MustCompile("\x1b\\[[0-9;?]*[ -/]*[@-~]")
 )
 

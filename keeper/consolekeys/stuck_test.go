@@ -74,6 +74,17 @@ func TestStuckPrompt(t *testing.T) {
 		{"press TAB, then a kernel message", "Linux version 6.1\nPlease enter passphrase for disk data (data): (press TAB for no echo) [   11.785057] scsi 34:0:0:0: Direct-Access\n", "Please enter passphrase for disk data (data):", "data"},
 		{"TAB pressed: no echo", "Linux version 6.1\nPlease enter passphrase for disk data (data): (no echo) ", "Please enter passphrase for disk data (data):", "data"},
 		{"skipped with ^D: the boot went on", "Linux version 6.1\nPlease enter passphrase for disk data (data): (skipped)\n", "", ""},
+		{"typed asterisks", "Linux version 6.1\n" + crypttab + " ********\n", crypttab, "data"},
+		{"typed asterisks, no blank", "Linux version 6.1\n" + crypttab + "********", crypttab, "data"},
+		{"the hint erased, then asterisks", "Linux version 6.1\n" + crypttab + " (press TAB for no echo) " + strings.Repeat("\b \b", 24) + "***", crypttab, "data"},
+		{"systemd's job line in its unit-name turn", "Linux version 6.1\n" + crypttab + "\n[*     ] (1 of 3) Job systemd-cryptsetup@data.service/start running (38s / no limit)\n", crypttab, "data"},
+		{"a stop job is no wait for the prompt", "Linux version 6.1\n" + crypttab + "\n[ ***  ] A stop job is running for Session 1 of user root (3s / 1min 30s)\n", "", ""},
+		{"passphrase or recovery key", "Linux version 6.1\nPlease enter passphrase or recovery key for disk data (data): ", "Please enter passphrase or recovery key for disk data (data):", "data"},
+		// A kernel without printk timestamps (printk.time=0): its messages cannot be told
+		// from userspace output, so they read as a boot that went on (Debian's and
+		// Amazon Linux's cloud kernels print timestamps).
+		{"kernel message without a timestamp after the prompt", "Linux version 6.1\n" + crypttab + "\nnvme nvme1: I/O 12 QID 3 timeout, aborting\n", "", ""},
+		{"kernel message without a timestamp on the prompt's line", "Linux version 6.1\n" + crypttab + " random: crng init done\n", "", ""},
 		{"a job line that overwrote the prompt with CR", "Linux version 6.1\n" + crypttab + "\r[ ***  ] A start job is running for data (1s / no limit)", crypttab, "data"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
