@@ -85,6 +85,12 @@ func TestStuckPrompt(t *testing.T) {
 		// Amazon Linux's cloud kernels print timestamps).
 		{"kernel message without a timestamp after the prompt", "Linux version 6.1\n" + crypttab + "\nnvme nvme1: I/O 12 QID 3 timeout, aborting\n", "", ""},
 		{"kernel message without a timestamp on the prompt's line", "Linux version 6.1\n" + crypttab + " random: crng init done\n", "", ""},
+		// Only known prefixes before the prompt: a log line that ends in one is no prompt.
+		{"a journal line ending in a prompt", "Linux version 6.1\n[  OK  ] Reached target multi-user.target\nDec 04 22:00:00 web-1 systemd-cryptsetup[512]: Enter passphrase for /dev/nvme2n1:", "", ""},
+		{"a bare journal prefix", "Linux version 6.1\nsystemd-cryptsetup[412]: Enter passphrase for /dev/nvme1n1:", "", ""},
+		{"initramfs's unfinished Begin line", "Linux version 6.1\nBegin: Running /scripts/local-top ... Please unlock disk data_crypt: ", "Please unlock disk data_crypt:", "data_crypt"},
+		{"a Begin line with a journal prefix in it", "Linux version 6.1\nBegin: x ... systemd[1]: Enter passphrase for /dev/x:", "", ""},
+		{"other text before the prompt", "Linux version 6.1\necho Please unlock disk data: ", "", ""},
 		{"a job line that overwrote the prompt with CR", "Linux version 6.1\n" + crypttab + "\r[ ***  ] A start job is running for data (1s / no limit)", crypttab, "data"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
