@@ -161,7 +161,7 @@ var (
 	reKernel = regexp.MustCompile(`\[ *[0-9]+\.[0-9]+\]`)
 	// systemd alternates two texts on a running job's line: the unit's description and,
 	// every other turn, its name ("Job systemd-cryptsetup@data.service/start running").
-	reJob = regexp.MustCompile(`^\[[ *]+\] (?:\([0-9]+ of [0-9]+\) )?(?:A start job is running for |Job \S+/start running )`)
+	reJob    = regexp.MustCompile(`^\[[ *]+\] (?:\([0-9]+ of [0-9]+\) )?(?:A start job is running for |Job \S+/start running )`)
 	reEscape = regexp.MustCompile("\x1b\\[[0-9;?]*[ -/]*[@-~]")
 )
 
