@@ -512,13 +512,27 @@ func (k *Keeper) lastMapped(t *Target) string {
 	return k.stateOf(t).mapped
 }
 
-// stateOf returns the memory of t, creating it for a target not among the targets; its
-// status row takes t's current name. k.mu held.
+// goneState is the memory of a target not served, and when it stopped being served.
+type goneState struct {
+	s     *targetState
+	since time.Time
+}
+
+func newTargetState(t *Target) *targetState {
+	return &targetState{status: TargetStatus{Name: t.label(), InstanceID: t.InstanceID, VolumeID: t.VolumeID, State: StateUnknown},
+		attempts: map[string]int{}}
+}
+
+// stateOf returns the memory of t; its status row takes t's current name. A target
+// SetTargets dropped (its pass may still be under way) has its memory among the gone
+// ones, which no status shows; any other target not served gets a row. k.mu held.
 func (k *Keeper) stateOf(t *Target) *targetState {
 	s, ok := k.state[t.key()]
 	if !ok {
-		s = &targetState{status: TargetStatus{InstanceID: t.InstanceID, VolumeID: t.VolumeID, State: StateUnknown},
-			attempts: map[string]int{}}
+		if g := k.gone[t.key()]; g != nil {
+			return g.s
+		}
+		s = newTargetState(t)
 		k.state[t.key()] = s
 	}
 	s.status.Name = t.label()

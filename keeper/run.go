@@ -89,19 +89,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 		case <-changed:
 		case key := <-exited:
 			delete(stopping, key)
-			// A pass under way when SetTargets dropped the target may have filed its
-			// memory again: it is gone for good now.
-			k.forgetIfGone(key)
 		}
-	}
-}
-
-// forgetIfGone drops the memory filed under key unless a target has it.
-func (k *Keeper) forgetIfGone(key string) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if !slices.ContainsFunc(k.targets, func(t Target) bool { return t.key() == key }) {
-		delete(k.state, key)
 	}
 }
 
