@@ -93,9 +93,10 @@ func (k *Keeper) Run(ctx context.Context) error {
 	}
 }
 
-// watch is Run's loop for one target, until ctx ends. A rescue it starts runs under
-// runCtx (Run's own) instead: a rescue stopped between its detach and its attach, because
-// SetTargets changed or dropped the target, would leave the volume detached.
+// watch is Run's loop for one target, until ctx ends. A rescue it starts makes its checks
+// under ctx and runs from its detach on under runCtx (Run's own): a rescue stopped between
+// its detach and its attach, because SetTargets changed or dropped the target, would
+// leave the volume detached; one stopped before its detach has changed nothing.
 func (k *Keeper) watch(ctx, runCtx context.Context, t *Target) {
 	back := &backoff{min: k.opts.ReconnectMin, max: k.opts.ReconnectMax}
 	var lastConsole time.Time
@@ -214,8 +215,10 @@ func (k *Keeper) checkStuck(ctx, runCtx context.Context, t *Target) {
 	s.status.State, s.status.Reason = StateStuck, "console shows a passphrase prompt"
 	s.stuck = true
 	k.mu.Unlock()
-	if t.AutoRescue {
-		_, _ = k.Rescue(runCtx, *t, RescueOptions{})
+	// A watcher stopping (its target dropped or changed) starts no rescue; one that stops
+	// during the rescue's checks ends it there (see rescue).
+	if t.AutoRescue && ctx.Err() == nil {
+		_, _ = k.rescue(ctx, runCtx, *t, RescueOptions{})
 	}
 }
 
