@@ -35,6 +35,9 @@ type targetState struct {
 	// later State showed it unmapped: Rescue never detaches on the strength of
 	// unreachability alone what was last seen in use.
 	mapped string
+	// uuid is the LUKS UUID the memory is about: a vault entry given a new one (the volume
+	// reformatted, a new header restored) is another volume as far as the guards go.
+	uuid string
 }
 
 // UnlockOnce makes one pass over t: check EC2, dial, check the instance, and unlock if
@@ -520,22 +523,23 @@ type goneState struct {
 
 func newTargetState(t *Target) *targetState {
 	return &targetState{status: TargetStatus{Name: t.label(), InstanceID: t.InstanceID, VolumeID: t.VolumeID, State: StateUnknown},
-		attempts: map[string]int{}}
+		attempts: map[string]int{}, uuid: t.LUKSUUID}
 }
 
-// stateOf returns the memory of t; its status row takes t's current name. A target
-// SetTargets dropped (its pass may still be under way) has its memory among the gone
-// ones, which no status shows; any other target not served gets a row. k.mu held.
+// stateOf returns the memory of t. A pass never renames a row: a target's name is set by
+// setTargets, and a pass still holding an earlier name (a rescue under way while the
+// target was renamed) files under the current one. A target SetTargets dropped has its
+// memory among the gone ones, which no status shows; a target never served (given to
+// UnlockOnce or Rescue alone) gets a row under its name. k.mu held.
 func (k *Keeper) stateOf(t *Target) *targetState {
-	s, ok := k.state[t.key()]
-	if !ok {
-		if g := k.gone[t.key()]; g != nil {
-			return g.s
-		}
-		s = newTargetState(t)
-		k.state[t.key()] = s
+	if s, ok := k.state[t.key()]; ok {
+		return s
 	}
-	s.status.Name = t.label()
+	if g := k.gone[t.key()]; g != nil {
+		return g.s
+	}
+	s := newTargetState(t)
+	k.state[t.key()] = s
 	return s
 }
 

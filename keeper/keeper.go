@@ -209,7 +209,8 @@ func New(opts Options, targets []Target) (*Keeper, error) {
 // boot ids unlocked, the attempts per boot, the rate-limit window, the last unlock, a
 // stuck mark, its status row) is kept for every target that stays, matched by instance
 // ID and volume, whatever its name now (a tag group renamed, an instance retagged into
-// another group). The memory of a target gone is kept, without a status row, for
+// another group), as long as its LUKSUUID stays the same (a vault entry with a new UUID
+// starts afresh). The memory of a target gone is kept, without a status row, for
 // Options.AttemptWindow: one that comes back within it (a tag group EC2 failed to resolve
 // for a moment) has its boot ids, attempts and rate-limit window again; one that comes back
 // later starts afresh. The targets are all validated first: on an error nothing changes.
@@ -262,6 +263,13 @@ func (k *Keeper) setTargets(targets []Target, audit bool) error {
 			k.state[t.key()] = s
 		}
 		s.status.Name = t.label() // the one place a row is renamed
+		if s.uuid != t.LUKSUUID {
+			// The vault entry names another header now: what was unlocked, tried or seen
+			// mapped was about the old one.
+			s.unlocked, s.attempts, s.recent, s.mapped, s.stuck = nil, map[string]int{}, nil, "", false
+			s.status.Attempts, s.status.LastUnlock = 0, time.Time{}
+			s.uuid = t.LUKSUUID
+		}
 		if !ok {
 			added = append(added, s.status)
 		}

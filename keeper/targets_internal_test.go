@@ -149,3 +149,23 @@ func TestSetTargetsDropKeepsGuards(t *testing.T) {
 	require.Empty(t, k.lastMapped(&tg))
 	require.NoError(t, k.checkBoot(&tg, "boot-1", false))
 }
+
+// A target whose vault entry names another LUKS UUID (the volume reformatted) keeps its
+// row but not the guards of the old header: its boot ids, attempts and mapped mark.
+func TestSetTargetsNewUUIDStartsAfresh(t *testing.T) {
+	tg := Target{InstanceID: "i-0123456789abcdef0", VolumeID: "vol-0123456789abcdef0", LUKSUUID: "11111111-2222-4333-8444-555555555555",
+		SSH: SSHConfig{Addr: "127.0.0.1:1", User: "u", KeyFile: "/nonexistent", KnownHosts: []string{"/nonexistent"}}}
+	k, err := New(Options{NoEC2: true, Secrets: &vault{m: map[string][]byte{}}, MaxAttemptsPerBoot: 1}, []Target{tg})
+	require.NoError(t, err)
+	k.noteMapped(&tg, "boot-1", true)
+	k.markUnlocked(&tg, "boot-1", true)
+	k.countAttempt(&tg, "boot-1")
+	require.NoError(t, k.SetTargets([]Target{tg}))
+	require.ErrorIs(t, k.checkBoot(&tg, "boot-1", false), ErrBootUnlocked, "the same UUID lost its memory")
+
+	tg.LUKSUUID = "99999999-2222-4333-8444-555555555555"
+	require.NoError(t, k.SetTargets([]Target{tg}))
+	require.NoError(t, k.checkBoot(&tg, "boot-1", false))
+	require.Empty(t, k.lastMapped(&tg))
+	require.Zero(t, k.Status()[0].Attempts)
+}
