@@ -580,6 +580,17 @@ func (k *Keeper) finish(t *Target, res Result, boot, step string, err error) Res
 }
 
 func (k *Keeper) decide(t *Target, boot, step, decision, detail string) {
-	k.audit.log(auditEntry{Target: t.label(), Instance: t.InstanceID, Volume: t.VolumeID, BootID: boot,
+	k.audit.log(auditEntry{Target: k.labelOf(t), Instance: t.InstanceID, Volume: t.VolumeID, BootID: boot,
 		Step: step, Decision: decision, Detail: oneLine(detail)})
+}
+
+// labelOf is t's name as the keeper serves it now: its status row's (SetTargets renames
+// it while a watcher, a pass or a rescue holding an older copy of t goes on), else t's own.
+func (k *Keeper) labelOf(t *Target) string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if s, ok := k.state[t.key()]; ok {
+		return s.status.Name
+	}
+	return t.label()
 }

@@ -56,7 +56,9 @@ func (k *Keeper) Run(ctx context.Context) error {
 			want[t.key()] = t
 		}
 		for key, w := range watchers {
-			if t, ok := want[key]; ok && reflect.DeepEqual(t, w.t) {
+			if t, ok := want[key]; ok && sameButName(t, w.t) {
+				// A rename (a retag into another group) changes the row's name only,
+				// which setTargets did: the watcher's connection and pass go on.
 				continue
 			}
 			w.cancel()
@@ -91,6 +93,12 @@ func (k *Keeper) Run(ctx context.Context) error {
 			delete(stopping, key)
 		}
 	}
+}
+
+// sameButName reports whether a and b differ in nothing a watcher acts on.
+func sameButName(a, b Target) bool {
+	a.Name, b.Name = "", ""
+	return reflect.DeepEqual(a, b)
 }
 
 // watch is Run's loop for one target, until ctx ends. A rescue it starts makes its checks
