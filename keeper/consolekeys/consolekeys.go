@@ -68,6 +68,8 @@
 // running (38s / no limit)": the cryptsetup job, or one waiting behind it). Anything else
 // after the prompt (a unit finished, a login prompt, sshd started, a stop job, a new boot's
 // banner) means the boot went on: the prompt was answered or timed out. So does a kernel
+// message that a file system on a device-mapper device was mounted ("[   20.1] EXT4-fs
+// (dm-0): mounted filesystem …", XFS's "(dm-0): Mounting …"), and a kernel
 // message without a timestamp (a kernel booted with printk.time=0): it cannot be told from
 // userspace output. Terminal escape sequences (systemd's colours, its erase-line) are
 // ignored and a carriage return ends a line.
@@ -161,8 +163,12 @@ var (
 	reKernel = regexp.MustCompile(`\[ *[0-9]+\.[0-9]+\]`)
 	// systemd alternates two texts on a running job's line: the unit's description and,
 	// every other turn, its name ("Job systemd-cryptsetup@data.service/start running").
-	reJob    = regexp.MustCompile(`^\[[ *]+\] (?:\([0-9]+ of [0-9]+\) )?(?:A start job is running for |Job \S+/start running )`)
-	reEscape = regexp.MustCompile("\x1b\\[[0-9;?]*[ -/]*[@-~]")
+	reJob = regexp.MustCompile(`^\[[ *]+\] (?:\([0-9]+ of [0-9]+\) )?(?:A start job is running for |Job \S+/start running )`)
+	// A kernel message that a file system on a device-mapper device was mounted: the
+	// volume the prompt asked for is open (ext4's "mounted filesystem", XFS's "Mounting V5
+	// Filesystem", btrfs/f2fs likewise name the dm-N device and the mount).
+	reMounted = regexp.MustCompile(`\(dm-[0-9]+\).*[Mm]ount`)
+	reEscape  = regexp.MustCompile("\x1b\\[[0-9;?]*[ -/]*[@-~]")
 )
 
 // Parse reads console text (already decoded). A missing key block is not an error by itself
@@ -341,6 +347,9 @@ func StuckPrompt(console []byte) *Prompt {
 		}
 		l := reEscape.ReplaceAllString(string(line), "")
 		if loc := reKernel.FindStringIndex(l); loc != nil {
+			if reMounted.MatchString(l[loc[1]:]) {
+				return nil // a device-mapper volume mounted: the boot went on
+			}
 			l = l[:loc[0]]
 		}
 		l = strings.TrimSpace(l)

@@ -91,6 +91,10 @@ func TestStuckPrompt(t *testing.T) {
 		{"initramfs's unfinished Begin line", "Linux version 6.1\nBegin: Running /scripts/local-top ... Please unlock disk data_crypt: ", "Please unlock disk data_crypt:", "data_crypt"},
 		{"a Begin line with a journal prefix in it", "Linux version 6.1\nBegin: x ... systemd[1]: Enter passphrase for /dev/x:", "", ""},
 		{"other text before the prompt", "Linux version 6.1\necho Please unlock disk data: ", "", ""},
+		// The kernel mounting a dm device after the prompt: the volume is open.
+		{"ext4 on dm-0 mounted after the prompt", "Linux version 6.1\n" + crypttab + "\n[   20.100000] EXT4-fs (dm-0): mounted filesystem 1c0b1a2e-… r/w with ordered data mode. Quota mode: none.\n", "", ""},
+		{"xfs on dm-1 mounting, on the prompt's line", "Linux version 6.1\n" + crypttab + " [   20.1] XFS (dm-1): Mounting V5 Filesystem\n", "", ""},
+		{"another kernel message naming dm-0 is no mount", "Linux version 6.1\n" + crypttab + "\n[   20.1] device-mapper: uevent: version 1.0.3 (dm-0)\n", crypttab, "data"},
 		{"a job line that overwrote the prompt with CR", "Linux version 6.1\n" + crypttab + "\r[ ***  ] A start job is running for data (1s / no limit)", crypttab, "data"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
