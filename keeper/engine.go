@@ -35,6 +35,9 @@ type targetState struct {
 	// later State showed it unmapped: Rescue never detaches on the strength of
 	// unreachability alone what was last seen in use.
 	mapped string
+	// uuid is the LUKS UUID the memory is about: a vault entry given a new one (the volume
+	// reformatted, a new header restored) is another volume as far as the guards go.
+	uuid string
 }
 
 // UnlockOnce makes one pass over t: check EC2, dial, check the instance, and unlock if
@@ -512,16 +515,31 @@ func (k *Keeper) lastMapped(t *Target) string {
 	return k.stateOf(t).mapped
 }
 
-// stateOf returns the memory of t, creating it for a target not among the targets; its
-// status row takes t's current name. k.mu held.
+// goneState is the memory of a target not served, and when it stopped being served.
+type goneState struct {
+	s     *targetState
+	since time.Time
+}
+
+func newTargetState(t *Target) *targetState {
+	return &targetState{status: TargetStatus{Name: t.label(), InstanceID: t.InstanceID, VolumeID: t.VolumeID, State: StateUnknown},
+		attempts: map[string]int{}, uuid: t.LUKSUUID}
+}
+
+// stateOf returns the memory of t. A pass never renames a row: a target's name is set by
+// setTargets, and a pass still holding an earlier name (a rescue under way while the
+// target was renamed) files under the current one. A target SetTargets dropped has its
+// memory among the gone ones, which no status shows; a target never served (given to
+// UnlockOnce or Rescue alone) gets a row under its name. k.mu held.
 func (k *Keeper) stateOf(t *Target) *targetState {
-	s, ok := k.state[t.key()]
-	if !ok {
-		s = &targetState{status: TargetStatus{InstanceID: t.InstanceID, VolumeID: t.VolumeID, State: StateUnknown},
-			attempts: map[string]int{}}
-		k.state[t.key()] = s
+	if s, ok := k.state[t.key()]; ok {
+		return s
 	}
-	s.status.Name = t.label()
+	if g := k.gone[t.key()]; g != nil {
+		return g.s
+	}
+	s := newTargetState(t)
+	k.state[t.key()] = s
 	return s
 }
 
@@ -562,6 +580,17 @@ func (k *Keeper) finish(t *Target, res Result, boot, step string, err error) Res
 }
 
 func (k *Keeper) decide(t *Target, boot, step, decision, detail string) {
-	k.audit.log(auditEntry{Target: t.label(), Instance: t.InstanceID, Volume: t.VolumeID, BootID: boot,
+	k.audit.log(auditEntry{Target: k.labelOf(t), Instance: t.InstanceID, Volume: t.VolumeID, BootID: boot,
 		Step: step, Decision: decision, Detail: oneLine(detail)})
+}
+
+// labelOf is t's name as the keeper serves it now: its status row's (SetTargets renames
+// it while a watcher, a pass or a rescue holding an older copy of t goes on), else t's own.
+func (k *Keeper) labelOf(t *Target) string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if s, ok := k.state[t.key()]; ok {
+		return s.status.Name
+	}
+	return t.label()
 }

@@ -169,7 +169,13 @@ type Keeper struct {
 
 	mu      sync.Mutex
 	targets []Target
-	state   map[string]*targetState // by Target.key(): instance ID and volume
+	state   map[string]*targetState // by Target.key(): instance ID and volume; served targets only
+	// gone is the memory of targets not served: dropped by SetTargets (a tag group EC2
+	// failed to resolve for a moment, an instance retagged out and back) or passed over by
+	// UnlockOnce/Rescue without being served. It is kept for AttemptWindow after the drop,
+	// so what guards an unlock (boot ids unlocked, attempts, the mapped mark) survives a
+	// target's brief absence; it has no status row.
+	gone map[string]*goneState
 	// changed is closed (and replaced) by SetTargets, to wake every Run.
 	changed chan struct{}
 }
@@ -188,6 +194,7 @@ func New(opts Options, targets []Target) (*Keeper, error) {
 		audit:   newAuditLog(opts.Audit, opts.Now),
 		sem:     make(chan struct{}, opts.Concurrency),
 		state:   make(map[string]*targetState),
+		gone:    make(map[string]*goneState),
 		changed: make(chan struct{}),
 	}
 	if err := k.setTargets(targets, false); err != nil {
@@ -202,8 +209,11 @@ func New(opts Options, targets []Target) (*Keeper, error) {
 // boot ids unlocked, the attempts per boot, the rate-limit window, the last unlock, a
 // stuck mark, its status row) is kept for every target that stays, matched by instance
 // ID and volume, whatever its name now (a tag group renamed, an instance retagged into
-// another group); the memory of a target gone is dropped, so one that comes back later
-// starts afresh. The targets are all validated first: on an error nothing changes.
+// another group), as long as its LUKSUUID stays the same (a vault entry with a new UUID
+// starts afresh). The memory of a target gone is kept, without a status row, for
+// Options.AttemptWindow: one that comes back within it (a tag group EC2 failed to resolve
+// for a moment) has its boot ids, attempts and rate-limit window again; one that comes back
+// later starts afresh. The targets are all validated first: on an error nothing changes.
 func (k *Keeper) SetTargets(targets []Target) error { return k.setTargets(targets, true) }
 
 // setTargets is SetTargets; audit says whether the changes go to the audit log (not for
@@ -227,15 +237,39 @@ func (k *Keeper) setTargets(targets []Target, audit bool) error {
 	}
 	var added, dropped []TargetStatus
 	k.mu.Lock()
+	now := k.opts.Now()
+	for key, g := range k.gone {
+		if now.Sub(g.since) >= k.opts.AttemptWindow {
+			delete(k.gone, key)
+		}
+	}
 	for key, s := range k.state {
 		if !keys[key] {
 			delete(k.state, key)
+			k.gone[key] = &goneState{s: s, since: now}
 			dropped = append(dropped, s.status)
 		}
 	}
 	for i := range next {
-		_, ok := k.state[next[i].key()]
-		s := k.stateOf(&next[i]) // creates the new ones, renames the others
+		t := &next[i]
+		s, ok := k.state[t.key()]
+		if !ok {
+			if g := k.gone[t.key()]; g != nil {
+				s = g.s
+				delete(k.gone, t.key())
+			} else {
+				s = newTargetState(t)
+			}
+			k.state[t.key()] = s
+		}
+		s.status.Name = t.label() // the one place a row is renamed
+		if s.uuid != t.LUKSUUID {
+			// The vault entry names another header now: what was unlocked, tried or seen
+			// mapped was about the old one.
+			s.unlocked, s.attempts, s.recent, s.mapped, s.stuck = nil, map[string]int{}, nil, "", false
+			s.status.Attempts, s.status.LastUnlock = 0, time.Time{}
+			s.uuid = t.LUKSUUID
+		}
 		if !ok {
 			added = append(added, s.status)
 		}
@@ -248,7 +282,7 @@ func (k *Keeper) setTargets(targets []Target, audit bool) error {
 		return nil
 	}
 	for _, s := range dropped {
-		k.audit.log(auditEntry{Target: s.Name, Instance: s.InstanceID, Volume: s.VolumeID, Step: "targets", Decision: "dropped", Detail: "no longer served; its state forgotten"})
+		k.audit.log(auditEntry{Target: s.Name, Instance: s.InstanceID, Volume: s.VolumeID, Step: "targets", Decision: "dropped", Detail: "no longer served; its state kept for " + k.opts.AttemptWindow.String() + " in case it comes back"})
 	}
 	for _, s := range added {
 		k.audit.log(auditEntry{Target: s.Name, Instance: s.InstanceID, Volume: s.VolumeID, Step: "targets", Decision: "added"})

@@ -65,6 +65,18 @@ type RescueOptions struct {
 // answers. EC2 has forgotten the device name then, so opts.Device is required (ErrInvalid
 // without it); the error of the failed rescue names it.
 func (k *Keeper) Rescue(ctx context.Context, t Target, opts RescueOptions) (Result, error) {
+	return k.rescue(ctx, ctx, t, opts)
+}
+
+// rescue is Rescue with its checks (the probes, the console, the device name: everything
+// before the first change) under checkCtx and the rest, from the detach on, under ctx.
+// Run's automatic rescue passes its watcher's context as checkCtx: a target SetTargets
+// drops or changes stops its rescue before it touches anything, while one already
+// detaching is not cut short between its detach and its attach.
+func (k *Keeper) rescue(checkCtx, ctx context.Context, t Target, opts RescueOptions) (Result, error) {
+	// What the keeper knew of the volume when the rescue began: a drop of the target while
+	// it runs does not clear the guard.
+	mappedAtStart := k.lastMapped(&t)
 	if err := k.validate(&t); err != nil {
 		return Result{Target: t.label(), Outcome: OutcomeFailed, Reason: err.Error()}, err
 	}
@@ -79,6 +91,9 @@ func (k *Keeper) Rescue(ctx context.Context, t Target, opts RescueOptions) (Resu
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
+	deadline, _ := ctx.Deadline()
+	checkCtx, cancelCheck := context.WithDeadline(checkCtx, deadline)
+	defer cancelCheck()
 	fail := func(step string, err error) (Result, error) {
 		r := res
 		r.Reason = oneLine(err.Error())
@@ -94,7 +109,7 @@ func (k *Keeper) Rescue(ctx context.Context, t Target, opts RescueOptions) (Resu
 	// time) or by hand. Nothing can have it mounted, so the rescue resumes: from the reboot,
 	// or from the attach if the instance answers (it booted without the volume). Without
 	// this, a half-done rescue could not be finished by running it again.
-	detached, err := k.volumeDetached(ctx, &t)
+	detached, err := k.volumeDetached(checkCtx, &t)
 	if err != nil {
 		return fail("check", err)
 	}
@@ -103,7 +118,7 @@ func (k *Keeper) Rescue(ctx context.Context, t Target, opts RescueOptions) (Resu
 		if device == "" {
 			return fail("device", fmt.Errorf("%w: %s is attached to nothing (an earlier rescue detached it?): give the device name to attach it as", ErrInvalid, t.VolumeID))
 		}
-		switch err := k.reach(ctx, &t); {
+		switch err := k.reach(checkCtx, &t); {
 		case err == nil:
 			reboot = false
 			k.decide(&t, "", "rescue-check", "ok", t.VolumeID+" detached and "+t.InstanceID+" answers: attach and unlock")
@@ -122,13 +137,13 @@ func (k *Keeper) Rescue(ctx context.Context, t Target, opts RescueOptions) (Resu
 		}
 		for i := 0; i < opts.Probes; i++ {
 			if i > 0 {
-				if err := sleepCtx(ctx, opts.ProbeEvery); err != nil {
+				if err := sleepCtx(checkCtx, opts.ProbeEvery); err != nil {
 					return fail("check", err)
 				}
 			}
-			c, cres, err := k.connect(ctx, &t, true)
+			c, cres, err := k.connect(checkCtx, &t, true)
 			if err == nil {
-				st, err := k.stateOver(ctx, &t, c)
+				st, err := k.stateOver(checkCtx, &t, c)
 				c.Close()
 				if err != nil {
 					return fail("state", err)
@@ -150,7 +165,11 @@ func (k *Keeper) Rescue(ctx context.Context, t Target, opts RescueOptions) (Resu
 		}
 		// A volume last seen mapped may still be mapped behind a network fault; only a State
 		// that says otherwise clears that, and an unreachable instance cannot give one.
-		if boot := k.lastMapped(&t); boot != "" {
+		boot := k.lastMapped(&t)
+		if boot == "" {
+			boot = mappedAtStart
+		}
+		if boot != "" {
 			return fail("check", fmt.Errorf("%w: %s was mapped on %s (boot %s) when the keeper last reached it", ErrInUse, t.VolumeID, t.InstanceID, boot))
 		}
 	}
@@ -158,7 +177,7 @@ func (k *Keeper) Rescue(ctx context.Context, t Target, opts RescueOptions) (Resu
 	eb := ebs.New(ebsAPI{k.opts.EC2}, ebs.Options{Wait: opts.Wait})
 	if reboot {
 		// 2. Stuck at a prompt?
-		stuck, err := k.consoleStuck(ctx, &t)
+		stuck, err := k.consoleStuck(checkCtx, &t)
 		if err != nil {
 			return fail("console", fmt.Errorf("ec2: console output: %w", err))
 		}
@@ -170,15 +189,21 @@ func (k *Keeper) Rescue(ctx context.Context, t Target, opts RescueOptions) (Resu
 		// 3. Detach (never forced), 4. reboot, 5. wait for sshd.
 		if !detached {
 			if device == "" {
-				device, err = k.attachedDevice(ctx, &t)
+				device, err = k.attachedDevice(checkCtx, &t)
 				if err != nil {
 					return fail("device", err)
 				}
+			}
+			if err := checkCtx.Err(); err != nil {
+				return fail("check", fmt.Errorf("stopped before the detach: %w", err))
 			}
 			if err := eb.Detach(ctx, t.VolumeID, ebs.DetachOptions{InstanceID: t.InstanceID}); err != nil {
 				return fail("detach", err)
 			}
 			k.decide(&t, "", "rescue-detach", "ok", t.VolumeID+" detached from "+device)
+		}
+		if err := checkCtx.Err(); err != nil && detached {
+			return fail("check", fmt.Errorf("stopped before the reboot: %w", err))
 		}
 		if _, err := k.opts.EC2.RebootInstances(ctx, &ec2.RebootInstancesInput{InstanceIds: []string{t.InstanceID}}); err != nil {
 			return fail("reboot", fmt.Errorf("ec2: reboot: %w (%s stays detached; rescue again with its device %s)", err, t.VolumeID, device))
@@ -190,6 +215,11 @@ func (k *Keeper) Rescue(ctx context.Context, t Target, opts RescueOptions) (Resu
 		k.decide(&t, "", "rescue-wait", "ok", "sshd answers")
 	}
 	// 6. Attach, 7. unlock.
+	if !reboot {
+		if err := checkCtx.Err(); err != nil {
+			return fail("check", fmt.Errorf("stopped before the attach: %w", err))
+		}
+	}
 	if _, err := eb.Attach(ctx, t.VolumeID, ebs.AttachOptions{InstanceID: t.InstanceID, Device: device}); err != nil {
 		return fail("attach", err)
 	}

@@ -56,7 +56,9 @@ func (k *Keeper) Run(ctx context.Context) error {
 			want[t.key()] = t
 		}
 		for key, w := range watchers {
-			if t, ok := want[key]; ok && reflect.DeepEqual(t, w.t) {
+			if t, ok := want[key]; ok && sameButName(t, w.t) {
+				// A rename (a retag into another group) changes the row's name only,
+				// which setTargets did: the watcher's connection and pass go on.
 				continue
 			}
 			w.cancel()
@@ -89,25 +91,20 @@ func (k *Keeper) Run(ctx context.Context) error {
 		case <-changed:
 		case key := <-exited:
 			delete(stopping, key)
-			// A pass under way when SetTargets dropped the target may have filed its
-			// memory again: it is gone for good now.
-			k.forgetIfGone(key)
 		}
 	}
 }
 
-// forgetIfGone drops the memory filed under key unless a target has it.
-func (k *Keeper) forgetIfGone(key string) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if !slices.ContainsFunc(k.targets, func(t Target) bool { return t.key() == key }) {
-		delete(k.state, key)
-	}
+// sameButName reports whether a and b differ in nothing a watcher acts on.
+func sameButName(a, b Target) bool {
+	a.Name, b.Name = "", ""
+	return reflect.DeepEqual(a, b)
 }
 
-// watch is Run's loop for one target, until ctx ends. A rescue it starts runs under
-// runCtx (Run's own) instead: a rescue stopped between its detach and its attach, because
-// SetTargets changed or dropped the target, would leave the volume detached.
+// watch is Run's loop for one target, until ctx ends. A rescue it starts makes its checks
+// under ctx and runs from its detach on under runCtx (Run's own): a rescue stopped between
+// its detach and its attach, because SetTargets changed or dropped the target, would
+// leave the volume detached; one stopped before its detach has changed nothing.
 func (k *Keeper) watch(ctx, runCtx context.Context, t *Target) {
 	back := &backoff{min: k.opts.ReconnectMin, max: k.opts.ReconnectMax}
 	var lastConsole time.Time
@@ -226,8 +223,10 @@ func (k *Keeper) checkStuck(ctx, runCtx context.Context, t *Target) {
 	s.status.State, s.status.Reason = StateStuck, "console shows a passphrase prompt"
 	s.stuck = true
 	k.mu.Unlock()
-	if t.AutoRescue {
-		_, _ = k.Rescue(runCtx, *t, RescueOptions{})
+	// A watcher stopping (its target dropped or changed) starts no rescue; one that stops
+	// during the rescue's checks ends it there (see rescue).
+	if t.AutoRescue && ctx.Err() == nil {
+		_, _ = k.rescue(ctx, runCtx, *t, RescueOptions{})
 	}
 }
 

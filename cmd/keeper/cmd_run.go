@@ -37,6 +37,9 @@ type runEnv struct {
 	v      *vault.Vault
 	audit  io.Writer
 	closer io.Closer
+	// pairs are the (instance, volume) pairs each configured target resolved to last
+	// time, by label: a group whose resolution fails on an EC2 error keeps them.
+	pairs map[string][][2]string
 }
 
 func (e *runEnv) Close() {
@@ -84,7 +87,8 @@ func (a *app) setup(ctx context.Context) (*runEnv, error) {
 
 // resolve turns the configuration into targets now, warning about each one left out.
 func (a *app) resolve(ctx context.Context, e *runEnv) ([]keeper.Target, []problem) {
-	ts, probs := resolveTargets(ctx, e.c, e.api, e.v)
+	ts, probs, pairs := resolveTargets(ctx, e.c, e.api, e.v, e.pairs)
+	e.pairs = pairs
 	for _, p := range probs {
 		fmt.Fprintf(a.stderr, "%s: warning: not served for now: %v\n", program, p.err)
 	}
@@ -104,7 +108,9 @@ func (e *runEnv) keeper(ts []keeper.Target) (*keeper.Keeper, error) {
 func statusRows(k *keeper.Keeper, probs []problem) []keeper.TargetStatus {
 	rows := k.Status()
 	for _, p := range probs {
-		rows = append(rows, p.status)
+		if !p.kept {
+			rows = append(rows, p.status)
+		}
 	}
 	slices.SortStableFunc(rows, func(a, b keeper.TargetStatus) int { return strings.Compare(a.Name, b.Name) })
 	return rows

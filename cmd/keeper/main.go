@@ -40,9 +40,10 @@
 //
 // A rescue (`keeper rescue`, or `keeper run` for a target with auto_rescue) detaches a volume
 // and reboots, so it first checks that the instance is unreachable: rescue_probes dials
-// (default 3, 1..20), rescue_probe_interval apart (default "10s", 1s..10m), must all fail to
-// make a TCP connection. Both are settings of the configuration file, checked when it is
-// read: a value out of range stops the command before anything is dialled.
+// (default 3, 2..20), rescue_probe_interval apart (default "10s", 1s..10m, whole seconds),
+// must all fail to make a TCP connection, and the probes must end inside the 15 minutes a
+// rescue may take. Both are settings of the configuration file, checked when it is read: a
+// value out of range stops the command before anything is dialled.
 //
 // EC2 is reached with the AWS SDK's configuration (profiles, AWS_REGION, credentials,
 // AWS_ENDPOINT_URL_EC2); the configuration's region setting wins.

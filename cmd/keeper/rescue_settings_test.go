@@ -26,10 +26,12 @@ import (
 // happens: no vault is opened (there is none), no status file written, nothing dialled.
 func TestRescueSettingsRefusedFirst(t *testing.T) {
 	for _, bad := range []struct{ line, msg string }{
-		{"rescue_probes = 0", "rescue_probes: invalid value: 0: want 1..20"},
-		{"rescue_probes = 21", "rescue_probes: invalid value: 21: want 1..20"},
+		{"rescue_probes = 0", "rescue_probes: invalid value: 0: want 2..20"},
+		{"rescue_probes = 21", "rescue_probes: invalid value: 21: want 2..20"},
 		{`rescue_probe_interval = "100ms"`, "rescue_probe_interval: invalid value: 100ms: want 1s..10m0s"},
 		{`rescue_probe_interval = "1h"`, "rescue_probe_interval: invalid value: 1h0m0s: want 1s..10m0s"},
+		{"rescue_probes = 1", "rescue_probes: invalid value: 1: want 2..20"},
+		{`rescue_probe_interval = "1s1ns"`, "rescue_probe_interval: invalid value: 1.000000001s: whole seconds only"},
 	} {
 		dir := t.TempDir()
 		cfg := writeConfig(t, dir, bad.line, target(inst, vol1, "127.0.0.1:1"))

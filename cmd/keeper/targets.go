@@ -78,6 +78,9 @@ func hasPort(addr string) bool {
 type problem struct {
 	status keeper.TargetStatus
 	err    error
+	// kept: EC2 failed to answer for the target, which is served as last resolved
+	// meanwhile: a warning, not a status row.
+	kept bool
 }
 
 // targets turns the configuration into the engine's targets: each tag filter is resolved
@@ -85,7 +88,7 @@ type problem struct {
 // entry. What cannot be served is left out and returned in the error (errors.Join of one
 // per problem), so one bad group does not stop the fleet.
 func targets(ctx context.Context, c *config.Config, api keeper.EC2API, v *vault.Vault) ([]keeper.Target, error) {
-	ts, probs := resolveTargets(ctx, c, api, v)
+	ts, probs, _ := resolveTargets(ctx, c, api, v, nil)
 	var errs []error
 	for _, p := range probs {
 		errs = append(errs, p.err)
@@ -93,9 +96,15 @@ func targets(ctx context.Context, c *config.Config, api keeper.EC2API, v *vault.
 	return ts, errors.Join(errs...)
 }
 
-func resolveTargets(ctx context.Context, c *config.Config, api keeper.EC2API, v *vault.Vault) ([]keeper.Target, []problem) {
+// resolveTargets is targets with the problems apart. prev holds the pairs each target
+// (by label) resolved to last time, and the pairs of this resolution are returned: when
+// EC2 fails to answer (throttling, a 5xx, a timeout) for a tag group, or for one instance
+// of it, the pairs it had are kept rather than dropped, as a failed question says nothing
+// about the fleet. Only an answer (no instance, no volume) takes a target out.
+func resolveTargets(ctx context.Context, c *config.Config, api keeper.EC2API, v *vault.Vault, prev map[string][][2]string) ([]keeper.Target, []problem, map[string][][2]string) {
 	var out []keeper.Target
 	var probs []problem
+	resolved := map[string][][2]string{}
 	servedBy := map[[2]string]string{} // (instance, volume) → the target serving it
 	bad := func(t config.Target, instance, volume string, err error) {
 		err = fmt.Errorf("target %s: %w", t.Label(), err)
@@ -106,8 +115,26 @@ func resolveTargets(ctx context.Context, c *config.Config, api keeper.EC2API, v 
 	for _, t := range c.Targets {
 		pairs, perr := resolve(ctx, api, t)
 		for _, pe := range perr {
-			bad(t, pe.instance, t.Volume, pe.err)
+			if !pe.transient {
+				bad(t, pe.instance, t.Volume, pe.err)
+				continue
+			}
+			var keep [][2]string
+			for _, p := range prev[t.Label()] {
+				if (pe.instance == "" || pe.instance == p[0]) && !slices.Contains(pairs, p) {
+					keep = append(keep, p)
+				}
+			}
+			if len(keep) == 0 {
+				bad(t, pe.instance, t.Volume, pe.err)
+				continue
+			}
+			err := fmt.Errorf("target %s: %w (serving the %d instance(s) it had)", t.Label(), pe.err, len(keep))
+			probs = append(probs, problem{err: err, kept: true})
+			pairs = append(pairs, keep...)
 		}
+		slices.SortFunc(pairs, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+		resolved[t.Label()] = pairs
 		for _, p := range pairs {
 			if by, dup := servedBy[p]; dup {
 				// One engine target per instance and volume: its memory (attempts, boots
@@ -131,12 +158,13 @@ func resolveTargets(ctx context.Context, c *config.Config, api keeper.EC2API, v 
 			})
 		}
 	}
-	return out, probs
+	return out, probs, resolved
 }
 
 type resolveErr struct {
-	instance string // "" for the whole target
-	err      error
+	instance  string // "" for the whole target
+	err       error
+	transient bool // EC2 did not answer: the target's earlier pairs stand
 }
 
 // resolve returns the (instance, volume) pairs of a target, and what went wrong for the
@@ -146,7 +174,7 @@ func resolve(ctx context.Context, api keeper.EC2API, t config.Target) ([][2]stri
 		return [][2]string{{t.Instance, t.Volume}}, nil
 	}
 	if api == nil {
-		return nil, []resolveErr{{t.Instance, fmt.Errorf("tag filters need EC2")}}
+		return nil, []resolveErr{{t.Instance, fmt.Errorf("tag filters need EC2"), false}}
 	}
 	instances := []string{t.Instance}
 	if t.Instance == "" {
@@ -157,7 +185,7 @@ func resolve(ctx context.Context, api keeper.EC2API, t config.Target) ([][2]stri
 		for p.HasMorePages() {
 			page, err := p.NextPage(ctx)
 			if err != nil {
-				return nil, []resolveErr{{"", err}}
+				return nil, []resolveErr{{"", err, true}}
 			}
 			for _, r := range page.Reservations {
 				for _, i := range r.Instances {
@@ -166,7 +194,7 @@ func resolve(ctx context.Context, api keeper.EC2API, t config.Target) ([][2]stri
 			}
 		}
 		if len(instances) == 0 {
-			return nil, []resolveErr{{"", fmt.Errorf("no instance with tags %v: %w", t.InstanceTags, errNoTarget)}}
+			return nil, []resolveErr{{"", fmt.Errorf("no instance with tags %v: %w", t.InstanceTags, errNoTarget), false}}
 		}
 	}
 	var out [][2]string
@@ -175,16 +203,16 @@ func resolve(ctx context.Context, api keeper.EC2API, t config.Target) ([][2]stri
 		filters := append(tagFilters(t.VolumeTags), types.Filter{Name: aws.String("attachment.instance-id"), Values: []string{id}})
 		res, err := api.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: filters})
 		if err != nil {
-			errs = append(errs, resolveErr{id, err})
+			errs = append(errs, resolveErr{id, err, true})
 			continue
 		}
 		switch len(res.Volumes) {
 		case 0:
-			errs = append(errs, resolveErr{id, fmt.Errorf("%s: no attached volume with tags %v: %w", id, t.VolumeTags, errNoTarget)})
+			errs = append(errs, resolveErr{id, fmt.Errorf("%s: no attached volume with tags %v: %w", id, t.VolumeTags, errNoTarget), false})
 		case 1:
 			out = append(out, [2]string{id, aws.ToString(res.Volumes[0].VolumeId)})
 		default:
-			errs = append(errs, resolveErr{id, fmt.Errorf("%s: %d attached volumes with tags %v: make the filter narrower", id, len(res.Volumes), t.VolumeTags)})
+			errs = append(errs, resolveErr{id, fmt.Errorf("%s: %d attached volumes with tags %v: make the filter narrower", id, len(res.Volumes), t.VolumeTags), false})
 		}
 	}
 	slices.SortFunc(out, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -145,4 +148,83 @@ func TestSSHConfigAddr(t *testing.T) {
 	}
 	j := sshConfig(config.SSH{Address: "10.0.0.1", Port: 2200, JumpHost: &config.Jump{Address: "fe80::1"}})
 	assert.Equal(t, "[fe80::1]:22", j.JumpHost.Addr)
+}
+
+// A tag group EC2 fails to resolve for a moment (a 500 on DescribeInstances, through a
+// fault proxy in front of moto, every retry included) keeps the instances it had: the
+// engine is not handed a fleet without them (which would stop serving them and drop what
+// it knows of them). The failure is a warning, not a refused row. Without an earlier
+// resolution there is nothing to keep: the group is a problem, as before.
+func TestResolveKeepsGroupOnEC2Error(t *testing.T) {
+	ctx := context.Background()
+	moto := awstest.StartMoto(t)
+	var failing atomic.Bool
+	var failed atomic.Int32
+	proxy := awstest.StartProxy(t, moto, func(w http.ResponseWriter, r *http.Request, body []byte) bool {
+		if !failing.Load() || !strings.Contains(string(body), "Action=DescribeInstances") {
+			return false
+		}
+		failed.Add(1)
+		awstest.EC2Error(w, http.StatusInternalServerError, "InternalError", "An internal error has occurred")
+		return true
+	})
+	client := awstest.NewEC2Client(proxy)
+	db := awstest.RunInstance(t, ctx, client, "us-east-1a", "/dev/sdf")
+	_, err := client.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{db}, Tags: []types.Tag{{Key: aws.String("Role"), Value: aws.String("db")}}})
+	require.NoError(t, err)
+	vols, err := client.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: []types.Filter{{Name: aws.String("attachment.instance-id"), Values: []string{db}}}})
+	require.NoError(t, err)
+	require.Len(t, vols.Volumes, 1)
+	vol := aws.ToString(vols.Volumes[0].VolumeId)
+	v, err := vault.Create(filepath.Join(t.TempDir(), "v.age"), []byte("pw"), vault.Options{WorkFactor: 10})
+	require.NoError(t, err)
+	defer v.Close()
+	require.NoError(t, v.Add(vault.Entry{VolumeID: vol, LUKSUUID: uuid1}, []byte("x")))
+	c, err := config.Parse("k.toml", []byte(`
+vault = "/v"
+known_hosts = "/etc/keeper/known_hosts"
+[ssh]
+user = "keeper"
+key = "/etc/keeper/id"
+[[target]]
+name = "db"
+instance_tags = { Role = "db" }
+volume_tags = { Name = "db-data" }
+`))
+	require.NoError(t, err)
+	_, err = client.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{vol}, Tags: []types.Tag{{Key: aws.String("Name"), Value: aws.String("db-data")}}})
+	require.NoError(t, err)
+
+	ts, probs, pairs := resolveTargets(ctx, c, client, v, nil)
+	require.Empty(t, probs)
+	require.Len(t, ts, 1)
+
+	failing.Store(true)
+	again, probs, pairs2 := resolveTargets(ctx, c, client, v, pairs)
+	require.NotZero(t, failed.Load(), "the proxy failed no DescribeInstances")
+	require.Equal(t, ts, again, "the group's instance was dropped on an EC2 error")
+	require.Equal(t, pairs, pairs2)
+	require.Len(t, probs, 1)
+	assert.True(t, probs[0].kept)
+	assert.ErrorContains(t, probs[0].err, "InternalError")
+	k, err := keeper.New(keeper.Options{EC2: client, Secrets: v}, again)
+	require.NoError(t, err)
+	for _, row := range statusRows(k, probs) {
+		assert.NotEqual(t, keeper.StateRefused, row.State, "a kept group shows as refused: %+v", row)
+	}
+
+	// Nothing to keep without an earlier resolution.
+	none, probs, _ := resolveTargets(ctx, c, client, v, nil)
+	require.Empty(t, none)
+	require.Len(t, probs, 1)
+	assert.False(t, probs[0].kept)
+
+	// An answer that the group is empty does take it out.
+	failing.Store(false)
+	_, err = client.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: []string{db}, Tags: []types.Tag{{Key: aws.String("Role")}}})
+	require.NoError(t, err)
+	gone, probs, _ := resolveTargets(ctx, c, client, v, pairs)
+	require.Empty(t, gone)
+	require.Len(t, probs, 1)
+	assert.ErrorIs(t, probs[0].err, errNoTarget)
 }

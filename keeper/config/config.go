@@ -16,8 +16,8 @@
 //	keepalive         = "15s"   # SSH keepalive (1s..10m)
 //	poll_interval     = "60s"   # EC2 backstop poll (5s..24h)
 //	auto_rescue       = false   # may `keeper run` rescue a stuck instance on its own
-//	rescue_probes         = 3      # TCP dials that must all fail before a rescue (1..20)
-//	rescue_probe_interval = "10s"  # between those dials (1s..10m)
+//	rescue_probes         = 3      # TCP dials that must all fail before a rescue (2..20)
+//	rescue_probe_interval = "10s"  # between those dials (1s..10m, whole seconds)
 //
 //	[ssh]                       # defaults for every target's [target.ssh]
 //	user  = "keeper"
@@ -49,7 +49,10 @@
 // rescue_probes dials, rescue_probe_interval apart, must all fail to make a TCP
 // connection (an sshd that answers, even wrongly, stops the rescue). More probes or a
 // longer interval ride out a longer network fault before a reboot; the defaults, 3 dials
-// 10 s apart, let a stuck instance be rescued some 20 s after it is found stuck.
+// 10 s apart, let a stuck instance be rescued some 20 s after it is found stuck. One dial
+// is no probe (a dropped packet), so rescue_probes is at least 2; the probes must end well
+// inside the 15 minutes a whole rescue may take ((rescue_probes-1) × rescue_probe_interval
+// under that, or the file is refused).
 //
 // # Strictness
 //
@@ -97,8 +100,11 @@ const (
 	// (keeper.DefaultRescueProbes, keeper.DefaultRescueProbeEvery).
 	DefaultRescueProbes        = 3
 	DefaultRescueProbeInterval = 10 * time.Second
-	DefaultPort                = 22
-	DefaultStatusFile          = "/run/keeper/status.json"
+	// RescueTimeout is keeper.DefaultRescueTimeout, what a whole rescue may take: its
+	// probes must leave time for the rest (this package does not import the engine).
+	RescueTimeout     = 15 * time.Minute
+	DefaultPort       = 22
+	DefaultStatusFile = "/run/keeper/status.json"
 )
 
 // Errors, for errors.Is.
@@ -365,11 +371,18 @@ func (c *Config) validate(set given) error {
 	if err := durDefault(set, &c.PollInterval, "poll_interval", DefaultPollInterval, 5*time.Second, 24*time.Hour); err != nil {
 		return err
 	}
-	if err := intDefault(set, &c.RescueProbes, "rescue_probes", DefaultRescueProbes, 1, 20); err != nil {
+	if err := intDefault(set, &c.RescueProbes, "rescue_probes", DefaultRescueProbes, 2, 20); err != nil {
 		return err
 	}
 	if err := durDefault(set, &c.RescueProbeInterval, "rescue_probe_interval", DefaultRescueProbeInterval, time.Second, 10*time.Minute); err != nil {
 		return err
+	}
+	if c.RescueProbeInterval.Duration%time.Second != 0 {
+		return bad("rescue_probe_interval", "%v: whole seconds only", c.RescueProbeInterval.Duration)
+	}
+	if d := time.Duration(c.RescueProbes-1) * c.RescueProbeInterval.Duration; d >= RescueTimeout {
+		return bad("rescue_probes", "%d probes %v apart take %v, the whole rescue may take %v: fewer probes or a shorter rescue_probe_interval",
+			c.RescueProbes, c.RescueProbeInterval.Duration, d, RescueTimeout)
 	}
 	if set.top("ssh.port") && c.SSH.Port == 0 {
 		return bad("ssh.port", "0: want 1..65535")

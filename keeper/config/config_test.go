@@ -130,7 +130,10 @@ func TestExplicitValues(t *testing.T) {
 	base := "vault = \"/v\"\nknown_hosts = \"/k\"\n[ssh]\nuser = \"u\"\nkey = \"/id\"\n"
 	tgt := "[[target]]\ninstance = \"i-0123456789abcdef0\"\nvolume = \"vol-0123456789abcdef0\"\n"
 	for _, extra := range []string{"concurrency = 0\n", "attempts_per_boot = 0\n", "attempts_per_boot = -1\n", "keepalive = \"0s\"\n", "keepalive = \"-5s\"\n", "poll_interval = \"0s\"\n",
-		"rescue_probes = 0\n", "rescue_probes = -3\n", "rescue_probes = 21\n", "rescue_probe_interval = \"0s\"\n", "rescue_probe_interval = \"11m\"\n", "rescue_probe_interval = \"3\"\n", "rescue_probes = \"3\"\n"} {
+		"rescue_probes = 0\n", "rescue_probes = -3\n", "rescue_probes = 21\n", "rescue_probe_interval = \"0s\"\n", "rescue_probe_interval = \"11m\"\n", "rescue_probe_interval = \"3\"\n", "rescue_probes = \"3\"\n",
+		// One dial is no probe; probes that outlast the rescue; sub-second intervals.
+		"rescue_probes = 1\n", "rescue_probes = 20\nrescue_probe_interval = \"10m\"\n", "rescue_probes = 16\nrescue_probe_interval = \"1m\"\n",
+		"rescue_probe_interval = \"1s1ns\"\n", "rescue_probe_interval = \"1.5s\"\n"} {
 		_, err := config.Parse("k.toml", []byte(extra+base+tgt))
 		assert.ErrorIs(t, err, config.ErrInvalid, "%q", extra)
 	}
@@ -142,10 +145,14 @@ func TestExplicitValues(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, config.DefaultConcurrency, c.Concurrency, "absent: the default")
 	assert.Equal(t, config.DefaultPort, c.Targets[0].SSH.Port)
-	c, err = config.Parse("k.toml", []byte("rescue_probes = 1\nrescue_probe_interval = \"2s\"\n"+base+tgt))
+	c, err = config.Parse("k.toml", []byte("rescue_probes = 2\nrescue_probe_interval = \"2s\"\n"+base+tgt))
 	require.NoError(t, err)
-	assert.Equal(t, 1, c.RescueProbes)
+	assert.Equal(t, 2, c.RescueProbes)
 	assert.Equal(t, 2*time.Second, c.RescueProbeInterval.Duration)
+	c, err = config.Parse("k.toml", []byte("rescue_probes = 15\nrescue_probe_interval = \"1m\"\n"+base+tgt))
+	require.NoError(t, err, "14 minutes of probes fit in the rescue's 15")
+	_, err = config.Parse("k.toml", []byte("rescue_probes = 16\nrescue_probe_interval = \"1m\"\n"+base+tgt))
+	assert.ErrorContains(t, err, "16 probes 1m0s apart take 15m0s, the whole rescue may take 15m0s")
 	_, err = config.Parse("k.toml", []byte("rescue_probe = 1\n"+base+tgt))
 	assert.ErrorIs(t, err, config.ErrUnknownKey, "a misspelt rescue_probes")
 

@@ -44,21 +44,35 @@
 //
 //	Please enter passphrase for disk NAME (DEVICE):          systemd-cryptsetup
 //	Please enter passphrase for disk NAME (DEVICE) on /MNT:  systemd-cryptsetup, with a mount point
+//	Please enter passphrase or recovery key for disk NAME…:  systemd-cryptsetup, recovery key allowed
 //	Please enter passphrase for disk NAME (DEVICE)!          systemd-cryptsetup before v246 or so
 //	Please unlock disk NAME:                                 Debian's cryptroot (initramfs)
 //	Enter passphrase for DEVICE:                             cryptsetup itself, dracut
 //
+// A prompt must start its line. Before it may come only systemd's lock glyph ("🔐 ", which
+// ask_password_tty puts before its message on a UTF-8 console) or the unfinished
+// "Begin: … ... " of Debian's initramfs; a prompt after anything else (a journal line's
+// "web-1 systemd-cryptsetup[512]: ", a kernel timestamp, other text) is someone's log
+// message, not a prompt. After it, on its line, may come only what ask_password_tty writes
+// there while it waits: "(press TAB for no echo) " (grey, after the message and a blank;
+// erased with "\b \b" at the first key), "(no echo) " once TAB was pressed, a "*" per
+// character typed, and blanks. "(skipped)" (^D) or any other text means the question is over.
+//
 // The instance is stuck when the current boot (the output after its last "Linux version "
-// banner) ends at such a prompt: the prompt ends the last line that is not one of the
+// banner) ends at such a prompt: the prompt is on the last line that is not one of the
 // lines a waiting boot still prints. Those are blank lines, kernel messages ("[   12.345678]
 // random: crng init done", also when one lands on the prompt's own line, after it, because
 // the kernel does not know where userspace left the cursor) and systemd's progress line of a
-// job still running ("[ ***  ] A start job is running for …", "(1 of 2) A start job …":
-// the cryptsetup job, or one waiting behind it). Anything else after the prompt (a unit
-// finished, a login prompt, sshd started, a new boot's banner) means the boot went on: the
-// prompt was answered or timed out. A prompt in the middle of other text, or after a
-// kernel timestamp, is someone's log message, not a prompt. Terminal escape sequences
-// (systemd's colours, its erase-line) are ignored and a carriage return ends a line.
+// start job still running ("[ ***  ] A start job is running for …", "(1 of 2) A start job …",
+// and the same line's other turn "[*     ] (1 of 3) Job systemd-cryptsetup@data.service/start
+// running (38s / no limit)": the cryptsetup job, or one waiting behind it). Anything else
+// after the prompt (a unit finished, a login prompt, sshd started, a stop job, a new boot's
+// banner) means the boot went on: the prompt was answered or timed out. So does a kernel
+// message that a file system on a device-mapper device was mounted ("[   20.1] EXT4-fs
+// (dm-0): mounted filesystem …", XFS's "(dm-0): Mounting …"), and a kernel
+// message without a timestamp (a kernel booted with printk.time=0): it cannot be told from
+// userspace output. Terminal escape sequences (systemd's colours, its erase-line) are
+// ignored and a carriage return ends a line.
 //
 // The rule errs towards "not stuck": a rescue detaches a volume and reboots the instance,
 // so a console that is not plainly waiting is left alone (`keeper rescue --force` exists for
@@ -137,12 +151,24 @@ var (
 	rePrefix = regexp.MustCompile(`^(?:\[ *[0-9]+\.[0-9]+\] )?(?:<[0-9]{1,3}>(?:[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} )?)?(?:ec2: )?`)
 	reFP     = regexp.MustCompile(`^([0-9]{3,5}) (SHA256:[A-Za-z0-9+/]{43}|MD5:(?:[0-9a-f]{2}:){15}[0-9a-f]{2}|(?:[0-9a-f]{2}:){15}[0-9a-f]{2}) ([^\x00-\x1f]*) \(([A-Z0-9-]+)\)$`)
 	reKey    = regexp.MustCompile(`^((?:ssh-|ecdsa-|sk-)[a-z0-9@.-]+) ([A-Za-z0-9+/]+={0,2})(?: [!-~]+)?$`)
-	// The prompt ends the line (TrimSpace took the blank systemd leaves after it); the
+	// The prompt starts the line, after at most systemd's lock glyph or the unfinished
+	// "Begin: … ... " of Debian's initramfs: a journal line ("web-1 systemd-cryptsetup[512]:
+	// Enter passphrase for …:") or any other text before it is a log message. The prompt ends the line (TrimSpace took the blank systemd leaves after it); the
 	// disk is NAME without its "(DEVICE)" and " on /MNT".
-	rePrompt = regexp.MustCompile(`(Please enter passphrase for disk (.+?)(?: \([^()]*\))?(?: on /\S*)?[:!]|Please unlock disk (\S+?):|Enter passphrase for (\S+?):)$`)
+	//
+	// What may follow it on its line is what systemd's ask_password_tty writes after its
+	// message: a blank and, in grey, "(press TAB for no echo) " (erased with "\b \b" at the
+	// first key), "(no echo) " after TAB, and a "*" per character typed.
+	rePrompt = regexp.MustCompile(`^(?:\x{1F510} )?(?:Begin: [^:\[\]]*? \.\.\. )?(Please enter passphrase (?:or recovery key )?for disk (.+?)(?: \([^()]*\))?(?: on /\S*)?[:!]|Please unlock disk (\S+?):|Enter passphrase for (\S+?):)(?:[ \x08*]|\(press TAB for no echo\)|\(no echo\))*$`)
 	reKernel = regexp.MustCompile(`\[ *[0-9]+\.[0-9]+\]`)
-	reJob    = regexp.MustCompile(`^\[[ *]+\] (?:\([0-9]+ of [0-9]+\) )?A start job is running for `)
-	reEscape = regexp.MustCompile("\x1b\\[[0-9;?]*[ -/]*[@-~]")
+	// systemd alternates two texts on a running job's line: the unit's description and,
+	// every other turn, its name ("Job systemd-cryptsetup@data.service/start running").
+	reJob = regexp.MustCompile(`^\[[ *]+\] (?:\([0-9]+ of [0-9]+\) )?(?:A start job is running for |Job \S+/start running )`)
+	// A kernel message that a file system on a device-mapper device was mounted: the
+	// volume the prompt asked for is open (ext4's "mounted filesystem", XFS's "Mounting V5
+	// Filesystem", btrfs/f2fs likewise name the dm-N device and the mount).
+	reMounted = regexp.MustCompile(`\(dm-[0-9]+\).*[Mm]ount`)
+	reEscape  = regexp.MustCompile("\x1b\\[[0-9;?]*[ -/]*[@-~]")
 )
 
 // Parse reads console text (already decoded). A missing key block is not an error by itself
@@ -321,6 +347,9 @@ func StuckPrompt(console []byte) *Prompt {
 		}
 		l := reEscape.ReplaceAllString(string(line), "")
 		if loc := reKernel.FindStringIndex(l); loc != nil {
+			if reMounted.MatchString(l[loc[1]:]) {
+				return nil // a device-mapper volume mounted: the boot went on
+			}
 			l = l[:loc[0]]
 		}
 		l = strings.TrimSpace(l)

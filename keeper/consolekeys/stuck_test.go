@@ -65,6 +65,36 @@ func TestStuckPrompt(t *testing.T) {
 		{"a kernel message on the prompt's line", "Linux version 6.1\nPlease unlock disk data_crypt: [    5.123456] random: crng init done\n", "Please unlock disk data_crypt:", "data_crypt"},
 		{"systemd's colours and erase-line, CR endings", "Linux version 6.1\r\n" + crypttab + " \r\n\x1b[K[\x1b[0;1;31m*\x1b[0m\x1b[0;31m*     \x1b[0m] (1 of 2) A start job is running for Cryptography Setup for data (5s / no limit)\r",
 			crypttab, "data"},
+		// What systemd's ask_password_tty (v243 and later, Debian 12's 252 included) writes:
+		// the highlight, the lock glyph, the message, a blank, "(press TAB for no echo) " in
+		// grey; "(no echo) " after TAB; a "*" per key after erasing the hint with "\b \b".
+		{"systemd 252 on a serial console", file("stuck-systemd252.txt"), "Please enter passphrase for disk data (data):", "data"},
+		{"press TAB, plain", "Linux version 6.1\n\U0001F510 Please enter passphrase for disk data (data): (press TAB for no echo) ", "Please enter passphrase for disk data (data):", "data"},
+		{"press TAB, grey, cursor moved back", "Linux version 6.1\nPlease enter passphrase for disk data (data): \x1b[90m(press TAB for no echo) \x1b[0m\x1b[24D", "Please enter passphrase for disk data (data):", "data"},
+		{"press TAB, then a kernel message", "Linux version 6.1\nPlease enter passphrase for disk data (data): (press TAB for no echo) [   11.785057] scsi 34:0:0:0: Direct-Access\n", "Please enter passphrase for disk data (data):", "data"},
+		{"TAB pressed: no echo", "Linux version 6.1\nPlease enter passphrase for disk data (data): (no echo) ", "Please enter passphrase for disk data (data):", "data"},
+		{"skipped with ^D: the boot went on", "Linux version 6.1\nPlease enter passphrase for disk data (data): (skipped)\n", "", ""},
+		{"typed asterisks", "Linux version 6.1\n" + crypttab + " ********\n", crypttab, "data"},
+		{"typed asterisks, no blank", "Linux version 6.1\n" + crypttab + "********", crypttab, "data"},
+		{"the hint erased, then asterisks", "Linux version 6.1\n" + crypttab + " (press TAB for no echo) " + strings.Repeat("\b \b", 24) + "***", crypttab, "data"},
+		{"systemd's job line in its unit-name turn", "Linux version 6.1\n" + crypttab + "\n[*     ] (1 of 3) Job systemd-cryptsetup@data.service/start running (38s / no limit)\n", crypttab, "data"},
+		{"a stop job is no wait for the prompt", "Linux version 6.1\n" + crypttab + "\n[ ***  ] A stop job is running for Session 1 of user root (3s / 1min 30s)\n", "", ""},
+		{"passphrase or recovery key", "Linux version 6.1\nPlease enter passphrase or recovery key for disk data (data): ", "Please enter passphrase or recovery key for disk data (data):", "data"},
+		// A kernel without printk timestamps (printk.time=0): its messages cannot be told
+		// from userspace output, so they read as a boot that went on (Debian's and
+		// Amazon Linux's cloud kernels print timestamps).
+		{"kernel message without a timestamp after the prompt", "Linux version 6.1\n" + crypttab + "\nnvme nvme1: I/O 12 QID 3 timeout, aborting\n", "", ""},
+		{"kernel message without a timestamp on the prompt's line", "Linux version 6.1\n" + crypttab + " random: crng init done\n", "", ""},
+		// Only known prefixes before the prompt: a log line that ends in one is no prompt.
+		{"a journal line ending in a prompt", "Linux version 6.1\n[  OK  ] Reached target multi-user.target\nDec 04 22:00:00 web-1 systemd-cryptsetup[512]: Enter passphrase for /dev/nvme2n1:", "", ""},
+		{"a bare journal prefix", "Linux version 6.1\nsystemd-cryptsetup[412]: Enter passphrase for /dev/nvme1n1:", "", ""},
+		{"initramfs's unfinished Begin line", "Linux version 6.1\nBegin: Running /scripts/local-top ... Please unlock disk data_crypt: ", "Please unlock disk data_crypt:", "data_crypt"},
+		{"a Begin line with a journal prefix in it", "Linux version 6.1\nBegin: x ... systemd[1]: Enter passphrase for /dev/x:", "", ""},
+		{"other text before the prompt", "Linux version 6.1\necho Please unlock disk data: ", "", ""},
+		// The kernel mounting a dm device after the prompt: the volume is open.
+		{"ext4 on dm-0 mounted after the prompt", "Linux version 6.1\n" + crypttab + "\n[   20.100000] EXT4-fs (dm-0): mounted filesystem 1c0b1a2e-… r/w with ordered data mode. Quota mode: none.\n", "", ""},
+		{"xfs on dm-1 mounting, on the prompt's line", "Linux version 6.1\n" + crypttab + " [   20.1] XFS (dm-1): Mounting V5 Filesystem\n", "", ""},
+		{"another kernel message naming dm-0 is no mount", "Linux version 6.1\n" + crypttab + "\n[   20.1] device-mapper: uevent: version 1.0.3 (dm-0)\n", crypttab, "data"},
 		{"a job line that overwrote the prompt with CR", "Linux version 6.1\n" + crypttab + "\r[ ***  ] A start job is running for data (1s / no limit)", crypttab, "data"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
