@@ -3,6 +3,8 @@ package luks
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -95,6 +97,32 @@ func TestUnlock2ReencryptActivation(t *testing.T) {
 		}
 	}
 	assert.Equal(t, before, fileBytes(t, img), "an unlock writes nothing")
+
+	// Reencryption metadata that no longer matches the reencrypt digest (the direction
+	// turned round, both header copies rewritten with valid checksums).
+	bad := filepath.Join(dir, "bad.img")
+	b := fileBytes(t, img)
+	hs := binary.BigEndian.Uint64(b[8:16])
+	for c := uint64(0); c < 2; c++ {
+		h := b[c*hs : (c+1)*hs]
+		i := bytes.Index(h, []byte(`"direction":"forward"`))
+		require.Positive(t, i)
+		end := bytes.IndexByte(h[4096:], 0) + 4096
+		js := bytes.Replace(h[4096:end], []byte(`"direction":"forward"`), []byte(`"direction":"backward"`), 1)
+		copy(h[4096:], js)
+		clear(h[0x1c0:0x200])
+		sum := sha256.Sum256(h)
+		copy(h[0x1c0:], sum[:])
+	}
+	require.NoError(t, os.WriteFile(bad, b, 0o600))
+	cs := runCS(t, []byte("pass0\n"), "open", "--test-passphrase", bad)
+	assert.Equal(t, 2, cs.code, cs.stderr)
+	assert.Contains(t, cs.stderr, "Reencryption metadata is invalid.")
+	bf, err := os.Open(bad)
+	require.NoError(t, err)
+	defer bf.Close()
+	_, _, _, err = Unlock2(context.Background(), bf, []byte("pass0"), UnlockOptions{Activation: true})
+	assert.ErrorIs(t, err, ErrReencryptMetadata)
 
 	// Without Activation the plain keyslot open stays: slot 2 alone gives the new key.
 	_, vk, slot, err := Unlock2(context.Background(), f, []byte("pass0"), UnlockOptions{Keyslot: Slot(2)})

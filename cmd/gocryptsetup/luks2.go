@@ -106,6 +106,9 @@ func (a *app) unlockAny(hdrPath string, hdr io.ReaderAt, prompt string, src keyS
 		if errors.Is(err, luks.ErrReencryptKeys) {
 			return nil, -1, nil, &cliError{code: exitParams} // -EINVAL, silent
 		}
+		if errors.Is(err, luks.ErrReencryptMetadata) {
+			fmt.Fprintln(a.stderr, "Reencryption metadata is invalid.")
+		}
 		if errors.Is(err, luks.ErrWrongPassphrase) && i+1 < tries {
 			fmt.Fprintln(a.stderr, "No key available with this passphrase.")
 			continue

@@ -140,3 +140,44 @@ func TestRequirementsSideBySide(t *testing.T) {
 		}
 	}
 }
+
+// TestReencryptMetadataInvalidSideBySide: a reencryption whose metadata no longer matches
+// the reencrypt keyslot's digest (direction turned round, checksums valid) is refused by
+// open --test-passphrase as cryptsetup refuses it (LUKS2_reencrypt_digest_verify, -EPERM),
+// and luksChangeKey fails silently before that check, as cryptsetup's does.
+func TestReencryptMetadataInvalidSideBySide(t *testing.T) {
+	cs := cryptsetup(t)
+	src := t.TempDir()
+	requirementImages(t, cs, src)
+	p := filepath.Join(src, "online.img")
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	hs := binary.BigEndian.Uint64(b[8:16])
+	for c := uint64(0); c < 2; c++ {
+		hdr := b[c*hs : (c+1)*hs]
+		end := bytes.IndexByte(hdr[4096:], 0) + 4096
+		js := bytes.Replace(hdr[4096:end], []byte(`"direction":"forward"`), []byte(`"direction":"backward"`), 1)
+		require.NotEqual(t, hdr[4096:end], js)
+		copy(hdr[4096:], js)
+		clear(hdr[0x1c0:0x200])
+		sum := sha256.Sum256(hdr)
+		copy(hdr[0x1c0:], sum[:])
+	}
+	require.NoError(t, os.WriteFile(p, b, 0o600))
+	for _, s := range []struct {
+		stdin string
+		args  []string
+	}{
+		{"pass0\n", []string{"open", "--test-passphrase", "w.img"}},
+		{"pass1\n", []string{"open", "--test-passphrase", "-v", "w.img"}},
+		{"pass0\nnew\n", []string{"luksChangeKey", "--pbkdf", "pbkdf2", iters, "w.img"}},
+	} {
+		var res [2]result
+		for i, prog := range []string{cs, binPath} {
+			d := t.TempDir()
+			copyFile(t, p, filepath.Join(d, "w.img"))
+			res[i] = runIn(t, d, prog, s.stdin, s.args...)
+		}
+		assert.Equal(t, res[0], res[1], "%v", s.args)
+	}
+}
