@@ -39,9 +39,10 @@ func (h *Header2) verifyReencryptDigest(ctx context.Context, oldKey, newKey *Vol
 	}
 	defer clear(data)
 	slot := -1
-	for i, ks := range h.Keyslots {
-		if ks.Type == "reencrypt" {
+	for _, i := range h.keyslotOrder() { // LUKS2_find_keyslot: the first in the JSON
+		if h.Keyslots[i].Type == "reencrypt" {
 			slot = i
+			break
 		}
 	}
 	d := h.keyslotDigest(slot)
