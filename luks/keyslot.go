@@ -56,6 +56,10 @@ type UnlockOptions struct {
 	// against its own digest, as `cryptsetup open --test-passphrase --key-slot N` does. The
 	// key returned is then not the data segment's key.
 	AllowUnbound bool
+	// Activation (LUKS2): unlock as crypt_activate_by_passphrase does, which differs from
+	// the plain keyslot open only while a reencryption is in progress: the passphrase must
+	// then open the keys of both the old and the new segment (see ErrReencryptKeys).
+	Activation bool
 }
 
 // crypto bundles what key-slot work needs from a validated header.

@@ -246,7 +246,9 @@ func UnlockAny(ctx context.Context, hdr io.ReaderAt, passphrase []byte, opts Unl
 // wrong passphrase everywhere is ErrWrongPassphrase. Mandatory requirements do not stop
 // an unlock (cryptsetup open --test-passphrase succeeds too); they stop a mapping or a
 // Volume (DataSegment returns ErrUnmetRequirements). PBKDF2 work is bounded by opts.MaxIterations, argon2 memory and
-// memory×passes by opts.MaxArgon2Memory and opts.MaxArgon2Work; ctx is checked before
+// memory×passes by opts.MaxArgon2Memory and opts.MaxArgon2Work. With opts.Activation on a
+// header with a reencryption in progress the keys of both segments are opened instead (see
+// UnlockOptions.Activation); ctx is checked before
 // every derivation (an argon2 derivation itself cannot be interrupted).
 func Unlock2(ctx context.Context, hdr io.ReaderAt, passphrase []byte, opts UnlockOptions) (*Header2, *VolumeKey, int, error) {
 	if opts.Keyslot != nil && (*opts.Keyslot < 0 || *opts.Keyslot >= 32) {
@@ -255,6 +257,10 @@ func Unlock2(ctx context.Context, hdr io.ReaderAt, passphrase []byte, opts Unloc
 	h, err := ReadHeader2(hdr)
 	if err != nil {
 		return nil, nil, -1, err
+	}
+	if opts.Activation && h.reencrypting() {
+		vk, slot, err := h.unlockReencrypt(ctx, hdr, passphrase, opts)
+		return h, vk, slot, err
 	}
 	seg := h.defaultSegment()
 	d := h.segmentDigest(seg)

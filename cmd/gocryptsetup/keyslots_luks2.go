@@ -304,8 +304,12 @@ func cmdLuksChangeKey2(a *app, args []string) error {
 	if slotOpt != nil && (*slotOpt < 0 || *slotOpt >= luks2KeyslotsMax) {
 		return onDevice(hp, luks.ErrWrongPassphrase)
 	}
-	_, vk, slot, err := luks.Unlock2(a.ctx, f, oldPass, luks.UnlockOptions{Keyslot: slotOpt})
+	// crypt_activate_by_passphrase with CRYPT_ACTIVATE_ALLOW_UNBOUND_KEY checks it first.
+	_, vk, slot, err := luks.Unlock2(a.ctx, f, oldPass, luks.UnlockOptions{Keyslot: slotOpt, AllowUnbound: true, Activation: true})
 	a.warnMemory(h, limit, triedSlots(h, slotOpt, slot))
+	if errors.Is(err, luks.ErrReencryptKeys) {
+		return &cliError{code: exitParams} // -EINVAL, silent
+	}
 	if err != nil {
 		return onDevice(hp, err)
 	}
@@ -378,12 +382,14 @@ func (a *app) remainingPassphrase2(hp string, f *os.File, h *luks.Header2, kill 
 			continue
 		}
 		a.warnMemory(h, limit, []int{i})
-		_, vk, s, err := luks.Unlock2(a.ctx, f, pass, luks.UnlockOptions{Keyslot: luks.Slot(i)})
+		_, vk, s, err := luks.Unlock2(a.ctx, f, pass, luks.UnlockOptions{Keyslot: luks.Slot(i), Activation: true})
 		if err == nil {
 			vk.Wipe()
 			return s, nil
 		}
-		if !errors.Is(err, luks.ErrWrongPassphrase) {
+		// verify_keyslot goes on after any failure and reports -ENOENT (a slot unusable
+		// here, e.g. one of the old key during a reencryption) as a wrong passphrase.
+		if !errors.Is(err, luks.ErrWrongPassphrase) && !errors.Is(err, luks.ErrKeyslotInactive) {
 			return -1, onDevice(hp, err)
 		}
 	}

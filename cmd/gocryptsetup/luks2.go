@@ -98,10 +98,16 @@ func (a *app) unlockAny(hdrPath string, hdr io.ReaderAt, prompt string, src keyS
 		if err != nil {
 			return nil, -1, nil, err
 		}
-		h, vk, s, err := luks.Unlock2(a.ctx, hdr, pass, luks.UnlockOptions{Keyslot: slot, AllowUnbound: a.opts.testPassphrase})
+		h, vk, s, err := luks.Unlock2(a.ctx, hdr, pass, luks.UnlockOptions{Keyslot: slot, AllowUnbound: a.opts.testPassphrase && slot != nil, Activation: a.opts.testPassphrase})
 		clear(pass)
 		if err == nil {
 			return vk, s, h, nil
+		}
+		if errors.Is(err, luks.ErrReencryptKeys) {
+			return nil, -1, nil, &cliError{code: exitParams} // -EINVAL, silent
+		}
+		if errors.Is(err, luks.ErrReencryptMetadata) {
+			fmt.Fprintln(a.stderr, "Reencryption metadata is invalid.")
 		}
 		if errors.Is(err, luks.ErrWrongPassphrase) && i+1 < tries {
 			fmt.Fprintln(a.stderr, "No key available with this passphrase.")
