@@ -302,7 +302,15 @@ func (t *Target) label() string {
 	return t.InstanceID + "/" + t.VolumeID
 }
 
-func (k *Keeper) validate(t *Target) error {
+// ValidateTarget checks t as New and SetTargets do (noEC2 as Options.NoEC2), so that a
+// caller building a fleet can leave a bad target out instead of having the whole set
+// refused. Two targets with the same name, or the same instance and volume, are refused
+// by SetTargets too; that needs the whole set.
+func ValidateTarget(t Target, noEC2 bool) error { return validateTarget(&t, noEC2) }
+
+func (k *Keeper) validate(t *Target) error { return validateTarget(t, k.opts.NoEC2) }
+
+func validateTarget(t *Target, noEC2 bool) error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("keeper: target %q: %s: %w", t.label(), fmt.Sprintf(format, a...), ErrInvalid)
 	}
@@ -315,7 +323,7 @@ func (k *Keeper) validate(t *Target) error {
 	if t.LUKSUUID == "" {
 		return bad("no LUKS UUID")
 	}
-	if err := validateSSH(&t.SSH, k.opts.NoEC2, 0); err != nil {
+	if err := validateSSH(&t.SSH, noEC2, 0); err != nil {
 		return bad("ssh: %v", err)
 	}
 	return nil

@@ -158,7 +158,12 @@ func crashOps(t *testing.T) []crashOp {
 			backup: l1movedPath,
 			run:    func(d ReadWriterAt) error { return RestoreHeader(d, l1movedPath) }},
 		{name: "luks1 convert to luks2", base: l1, before: both, after: both, prop: versionProp,
-			run: func(d ReadWriterAt) error { return ConvertLUKS1ToLUKS2(d, nil) }},
+			// One state: the LUKS1 header rewrite that points slot 6 at its staged copy
+			// changes fields on both sides of the first 512-byte boundary (slot 6 spans
+			// bytes 496–543), so a write whose second sector lands without its first leaves
+			// a slot 6 that is half old, half new, and LUKS1 refuses the whole header.
+			knownUnsafe: "slot 6 straddles the first sector boundary: a tail-only tear of the LUKS1 header rewrite",
+			run:         func(d ReadWriterAt) error { return ConvertLUKS1ToLUKS2(d, nil) }},
 
 		{name: "luks2 AddKey", base: l2, before: both, after: []string{"pass0", "pass1", "new"},
 			run: func(d ReadWriterAt) error {

@@ -95,8 +95,9 @@ func (o *offsetWriter) Write(p []byte) (int, error) {
 // with the backup's metadata size: at every point hdr holds a LUKS2 header that opens with
 // every passphrase of the old header, or one that opens with the passphrases of the
 // backup's key slots that could be staged — all of them whenever the keyslots area has
-// room for them beside the old header's slots, at least one always (else nothing is
-// written and ErrNoFreeKeyslot says so). cryptsetup (LUKS2_hdr_restore) writes the backup
+// room for them beside the old header's slots, at least one whenever one fits (when none
+// fits — the device's slots fill the keyslots area — the backup is written in
+// cryptsetup's order below, without this guarantee, as cryptsetup restores it). cryptsetup (LUKS2_hdr_restore) writes the backup
 // in one pass from offset 0, so a crash there can leave the old header's slots pointing at
 // the backup's key material: neither passphrase set opens. The order here:
 //
@@ -176,6 +177,14 @@ func RestoreHeader2(hdr ReadWriterAt, path string) error {
 			return fmt.Errorf("LUKS2 header after repairing its other copy: %w", derr)
 		}
 	}
+	plainOrder := func() error {
+		for _, r := range []struct{ off, n int64 }{{2 * md, total - 2*md}, {md, md}, {0, md}} {
+			if err := synced(copyBack(r.off, r.n)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if derr == nil && dh.HeaderSize != bh.HeaderSize {
 		for _, r := range []struct{ off, n int64 }{{2 * md, total - 2*md}, {md, md}, {0, md}} {
 			if err := synced(copyBack(r.off, r.n)); err != nil {
@@ -188,12 +197,20 @@ func RestoreHeader2(hdr ReadWriterAt, path string) error {
 		dh = nil
 	}
 	plan, err := planRestore2(dh, bh)
+	if errors.Is(err, ErrNoFreeKeyslot) {
+		// No backup slot fits beside the device's (a keyslots area the device's slots fill,
+		// such as one holding a reencryption's own key slot): cryptsetup restores such a
+		// backup, so this does too, in cryptsetup's order and without the guarantee above.
+		return plainOrder()
+	}
 	if err != nil {
 		return err
 	}
 	// randOr: a backup copy that is damaged or stale gets a fresh salt, as any LUKS2 write
-	// gives it (its bytes are restored from the backup at the end all the same).
-	_, stage, err := loadLUKS2ForWrite(bf, randOr(nil))
+	// gives it (its bytes are restored from the backup at the end all the same). The
+	// backup's requirements were checked above (an online reencryption may be restored),
+	// so the staging copy is loaded without the write-time requirements check.
+	_, stage, err := loadLUKS2AnyRequirements(bf, randOr(nil))
 	if err != nil {
 		return fmt.Errorf("backup file %s: %w", path, err)
 	}

@@ -106,6 +106,7 @@ func resolveTargets(ctx context.Context, c *config.Config, api keeper.EC2API, v 
 	var probs []problem
 	resolved := map[string][][2]string{}
 	servedBy := map[[2]string]string{} // (instance, volume) → the target serving it
+	labels := map[string]string{}      // engine name → the target serving it
 	bad := func(t config.Target, instance, volume string, err error) {
 		err = fmt.Errorf("target %s: %w", t.Label(), err)
 		probs = append(probs, problem{err: err, status: keeper.TargetStatus{
@@ -147,15 +148,32 @@ func resolveTargets(ctx context.Context, c *config.Config, api keeper.EC2API, v 
 				bad(t, p[0], p[1], err)
 				continue
 			}
-			servedBy[p] = t.Label()
 			name := t.Name
 			if name != "" && (len(pairs) > 1 || len(t.InstanceTags) > 0) {
 				name = t.Name + "/" + p[0]
 			}
-			out = append(out, keeper.Target{
+			kt := keeper.Target{
 				Name: name, InstanceID: p[0], VolumeID: p[1], Mapping: t.Mapping, MountPoint: t.Mount,
 				LUKSUUID: e.LUKSUUID, SSH: sshConfig(t.SSH), AutoRescue: c.Rescue(t),
-			})
+			}
+			// What the engine would refuse is left out here, one target at a time: the
+			// engine refuses a set with one bad target whole, which would hold up every
+			// other change of the fleet.
+			if err := keeper.ValidateTarget(kt, false); err != nil {
+				bad(t, p[0], p[1], err)
+				continue
+			}
+			label := kt.Name
+			if label == "" {
+				label = p[0] + "/" + p[1]
+			}
+			if by, dup := labels[label]; dup {
+				bad(t, p[0], p[1], fmt.Errorf("%s/%s: its name %q is also target %s's", p[0], p[1], label, by))
+				continue
+			}
+			labels[label] = t.Label()
+			servedBy[p] = t.Label()
+			out = append(out, kt)
 		}
 	}
 	return out, probs, resolved

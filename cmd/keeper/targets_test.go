@@ -228,3 +228,53 @@ volume_tags = { Name = "db-data" }
 	require.Len(t, probs, 1)
 	assert.ErrorIs(t, probs[0].err, errNoTarget)
 }
+
+// A target the engine would refuse (here: a name a tag group's instance also gets) is a
+// problem of its own, reported as a refused row, and the rest of the fleet is a set the
+// engine accepts: one bad target does not block every fleet change.
+func TestResolveLeavesOutWhatTheEngineRefuses(t *testing.T) {
+	ctx := context.Background()
+	client := awstest.NewEC2Client(awstest.StartMoto(t))
+	db := awstest.RunInstance(t, ctx, client, "us-east-1a", "/dev/sdf")
+	other := awstest.RunInstance(t, ctx, client, "us-east-1a", "/dev/sdf")
+	_, err := client.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{db}, Tags: []types.Tag{{Key: aws.String("Role"), Value: aws.String("db")}}})
+	require.NoError(t, err)
+	volOf := func(id string) string {
+		out, err := client.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: []types.Filter{{Name: aws.String("attachment.instance-id"), Values: []string{id}}}})
+		require.NoError(t, err)
+		require.Len(t, out.Volumes, 1)
+		return aws.ToString(out.Volumes[0].VolumeId)
+	}
+	dbVol, otherVol := volOf(db), volOf(other)
+	v, err := vault.Create(filepath.Join(t.TempDir(), "v.age"), []byte("pw"), vault.Options{WorkFactor: 10})
+	require.NoError(t, err)
+	defer v.Close()
+	require.NoError(t, v.Add(vault.Entry{VolumeID: dbVol, LUKSUUID: uuid1}, []byte("x")))
+	require.NoError(t, v.Add(vault.Entry{VolumeID: otherVol, LUKSUUID: uuid2}, []byte("x")))
+	_, err = client.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{dbVol}, Tags: []types.Tag{{Key: aws.String("Name"), Value: aws.String("db-data")}}})
+	require.NoError(t, err)
+	c, err := config.Parse("k.toml", []byte(`
+vault = "/v"
+known_hosts = "/etc/keeper/known_hosts"
+[ssh]
+user = "keeper"
+key = "/etc/keeper/id"
+[[target]]
+name = "db"
+instance_tags = { Role = "db" }
+volume_tags = { Name = "db-data" }
+[[target]]
+name = "db/`+db+`"
+instance = "`+other+`"
+volume = "`+otherVol+`"
+`))
+	require.NoError(t, err)
+	ts, probs, _ := resolveTargets(ctx, c, client, v, nil)
+	require.Len(t, ts, 1)
+	require.Equal(t, db, ts[0].InstanceID)
+	require.Len(t, probs, 1)
+	assert.ErrorContains(t, probs[0].err, `its name "db/`+db+`" is also target db's`)
+	assert.Equal(t, keeper.StateRefused, probs[0].status.State)
+	_, err = keeper.New(keeper.Options{EC2: client, Secrets: v}, ts)
+	require.NoError(t, err, "the engine refuses the resolved set")
+}

@@ -149,7 +149,7 @@ func TestExplicitValues(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, c.RescueProbes)
 	assert.Equal(t, 2*time.Second, c.RescueProbeInterval.Duration)
-	c, err = config.Parse("k.toml", []byte("rescue_probes = 15\nrescue_probe_interval = \"1m\"\n"+base+tgt))
+	_, err = config.Parse("k.toml", []byte("rescue_probes = 15\nrescue_probe_interval = \"1m\"\n"+base+tgt))
 	require.NoError(t, err, "14 minutes of probes fit in the rescue's 15")
 	_, err = config.Parse("k.toml", []byte("rescue_probes = 16\nrescue_probe_interval = \"1m\"\n"+base+tgt))
 	assert.ErrorContains(t, err, "16 probes 1m0s apart take 15m0s, the whole rescue may take 15m0s")
