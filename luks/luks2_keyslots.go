@@ -8,6 +8,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cloudluks/cloudluks/luks/internal/jsonc"
@@ -37,11 +38,13 @@ type LUKS2KeyslotOptions struct {
 
 // ErrKeyslotCipherIncompatible: a forced key slot cipher cannot encrypt a key slot area
 // (LUKS2_keyslot_cipher_incompatible: cipher_null, a specification that does not parse, a
-// cipher or mode without an implementation here). cryptsetup refuses it without a message.
+// cipher name outside cryptsetup's cipher table, a wrapped-key cipher such as paes).
+// cryptsetup refuses it without a message.
 var ErrKeyslotCipherIncompatible = errors.New("cipher cannot be used for LUKS2 keyslot encryption")
 
-// KeyslotCipherError: the forced key slot cipher does not take a key of the forced size;
-// cryptsetup's message is "Cannot use <cipher>-<mode> cipher for keyslot encryption.".
+// KeyslotCipherError: the forced key slot cipher and key size pass cryptsetup's first check
+// but its key slot storage cannot use them (crypt_storage_init fails); cryptsetup's message
+// is "Cannot use <cipher>-<mode> cipher for keyslot encryption.".
 type KeyslotCipherError struct {
 	Cipher, Mode string
 	Err          error
@@ -64,37 +67,135 @@ func keyslotEncryption(segCipher string, vkBytes int, forced string, forcedBytes
 		}
 		return "aes-xts-plain64", 64, nil
 	}
-	if forced == "" || forcedBytes <= 0 {
+	if forcedBytes <= 0 {
 		return "", 0, fmt.Errorf("%w: keyslot cipher and keyslot key size go together", ErrInvalidParameter)
 	}
-	if !keyslotCipherUsable(forced) {
+	// An empty --keyslot-cipher is a specification that does not parse: silent, as in
+	// cryptsetup.
+	if keyslotCipherIncompatible(forced) {
 		return "", 0, fmt.Errorf("%w: %q", ErrKeyslotCipherIncompatible, forced)
 	}
 	name, mode, _ := sector.SplitSpec(forced)
-	spec, _ := sector.ParseSpec(name, mode)
-	if err := spec.CheckKeySize(forcedBytes); err != nil {
+	if err := keyslotStorageUsable(name, mode, forcedBytes); err != nil {
 		return "", 0, &KeyslotCipherError{Cipher: name, Mode: mode, Err: err}
 	}
 	return forced, forcedBytes, nil
 }
 
 // CheckKeyslotCipher is crypt_keyslot_set_encryption's check of a --keyslot-cipher:
-// ErrKeyslotCipherIncompatible for a cipher that cannot encrypt a key slot area.
+// ErrKeyslotCipherIncompatible for a cipher that cannot encrypt a key slot area. Whether
+// the key slot storage can use it with its key size is found when the slot is made
+// (*KeyslotCipherError).
 func CheckKeyslotCipher(spec string) error {
-	if !keyslotCipherUsable(spec) {
+	if keyslotCipherIncompatible(spec) {
 		return fmt.Errorf("%w: %q", ErrKeyslotCipherIncompatible, spec)
 	}
 	return nil
 }
 
-// keyslotCipherUsable is !LUKS2_keyslot_cipher_incompatible for this package's ciphers.
+// keyslotCipherUsable: a segment cipher that a new key slot takes over when none is
+// forced (cryptsetup's LUKS2_keyslot_params_default), limited to what this package can
+// encrypt a key slot with.
 func keyslotCipherUsable(spec string) bool {
-	name, mode, err := sector.SplitSpec(spec)
-	if err != nil || name == "cipher_null" {
+	if keyslotCipherIncompatible(spec) {
 		return false
 	}
-	_, err = sector.ParseSpec(name, mode)
+	name, mode, _ := sector.SplitSpec(spec)
+	_, err := sector.ParseSpec(name, mode)
 	return err == nil
+}
+
+// cryptsetupCiphers is lib/crypto_backend/cipher_generic.c's cipher table (name, the mode
+// prefix it needs, wrapped key), which LUKS2_keyslot_cipher_incompatible consults through
+// crypt_cipher_ivsize and crypt_cipher_wrapped_key. Names match case-insensitively.
+var cryptsetupCiphers = []struct {
+	name, mode string
+	wrapped    bool
+}{
+	{"cipher_null", "", false}, {"aes", "", false}, {"serpent", "", false},
+	{"twofish", "", false}, {"anubis", "", false}, {"blowfish", "", false},
+	{"camellia", "", false}, {"cast5", "", false}, {"cast6", "", false},
+	{"des", "", false}, {"des3_ede", "", false}, {"khazad", "", false},
+	{"seed", "", false}, {"tea", "", false}, {"xtea", "", false},
+	{"paes", "", true}, {"xchacha12,aes", "adiantum", false},
+	{"xchacha20,aes", "adiantum", false}, {"sm4", "", false},
+}
+
+// keyslotCipherIncompatible is LUKS2_keyslot_cipher_incompatible, the silent refusal:
+// cipher_null, a specification crypt_parse_name_and_mode cannot split, a cipher outside
+// cryptsetup's table, a wrapped-key cipher. (Its integrity check does not arise: this
+// package formats no LUKS2 device with integrity.)
+func keyslotCipherIncompatible(spec string) bool {
+	name, mode, err := sector.SplitSpec(spec)
+	if err != nil || name == "cipher_null" || strings.Contains(spec, "cipher_null") {
+		return true
+	}
+	for _, c := range cryptsetupCiphers {
+		if strings.EqualFold(name, c.name) &&
+			(c.mode == "" || len(mode) >= len(c.mode) && strings.EqualFold(mode[:len(c.mode)], c.mode)) {
+			return c.wrapped
+		}
+	}
+	return true
+}
+
+// errKeyslotStorage is why keyslotStorageUsable refuses a cipher.
+var errKeyslotStorage = errors.New("key slot storage cannot use this cipher and key size")
+
+// keyslotStorageUsable is crypt_storage_init (lib/crypto_backend/crypto_storage.c) as
+// Debian's cryptsetup 2.6.1 runs it, with the OpenSSL backend and no kernel AF_ALG
+// fallback, limited to what this package implements:
+//   - the block cipher is OpenSSL's "<name>-<bits>-<mode>" with the whole key, bits halved
+//     only for the lower-case mode "xts": so aes only (OpenSSL has no serpent or twofish),
+//     xts with 256 or 512 bits but not "XTS", cbc (any case) with 128, 192 or 256 bits;
+//     lrw does not exist there;
+//   - "ecb" (lower case only) takes no IV generator; every other mode needs one;
+//   - the IV generator is null, plain, plain64 or plain64be exactly (any case, no option),
+//     essiv:HASH whose digest is an aes key, benbi, or eboiv, which keys aes-ecb with the
+//     whole key and so cannot follow xts here (cryptsetup's eboiv differs from dm-crypt's
+//     for xts and this package implements dm-crypt's).
+//
+// Known differences: cryptsetup also takes camellia, the stream modes ctr, cfb, cfb1,
+// cfb8 and ofb, aes-xts-eboiv with 256 bits and IV names that only start with "benbi" or
+// "eboiv"; it refuses gcm, ccm, ocb and wrap later, with "IO error while encrypting
+// keyslot.". All of these are refused here with the "Cannot use" message.
+func keyslotStorageUsable(name, mode string, keyBytes int) error {
+	chain, iv, hasIV := strings.Cut(mode, "-")
+	aesKey := keyBytes == 16 || keyBytes == 24 || keyBytes == 32
+	ok := strings.EqualFold(name, "aes")
+	switch {
+	case !ok:
+	case chain == "ecb":
+		ok = !hasIV && aesKey
+	case chain == "xts":
+		ok = hasIV && (keyBytes == 32 || keyBytes == 64)
+	case strings.EqualFold(chain, "cbc"):
+		ok = hasIV && aesKey
+	default:
+		ok = false
+	}
+	if ok && hasIV {
+		ivName, _, hasOpt := strings.Cut(strings.ToLower(iv), ":")
+		switch ivName {
+		case "null", "plain", "plain64", "plain64be":
+			ok = !hasOpt
+		case "essiv":
+			ok = hasOpt // ParseSpec checks that the digest is an aes key
+		case "benbi":
+		case "eboiv":
+			ok = chain != "xts"
+		default:
+			ok = false
+		}
+	}
+	if !ok {
+		return fmt.Errorf("%w: %s-%s with %d bits", errKeyslotStorage, name, mode, keyBytes*8)
+	}
+	spec, err := sector.ParseSpec(name, mode)
+	if err != nil {
+		return err
+	}
+	return spec.CheckKeySize(keyBytes)
 }
 
 // loadLUKS2ForWrite loads a header the way cryptsetup does before changing it and returns
