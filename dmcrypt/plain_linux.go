@@ -13,7 +13,6 @@ import (
 
 	"github.com/cloudluks/cloudluks/dmcrypt/internal/dm"
 	"github.com/cloudluks/cloudluks/dmcrypt/internal/loop"
-	"github.com/cloudluks/cloudluks/internal/secretrand"
 	"github.com/cloudluks/cloudluks/luks"
 )
 
@@ -80,9 +79,9 @@ func OpenEphemeral(ctx context.Context, device, name string, p PlainParams, opts
 	}
 	key := make([]byte, lp.KeySize)
 	defer clear(key)
-	// secretrand, not crypto/rand: getrandom(2) writes into key alone, where crypto/rand's
+	// luks.ReadSecret, not crypto/rand: getrandom(2) writes into key alone, where crypto/rand's
 	// vDSO path can leave key bytes on a stack or in a signal frame.
-	if err := secretrand.Read(key); err != nil {
+	if err := luks.ReadSecret(key); err != nil {
 		return nil, fmt.Errorf("ephemeral %s: random key: %w", name, err)
 	}
 	return openPlain(ctx, device, name, dm.EphemeralUUID(name), key, p, opts)

@@ -23,7 +23,7 @@ type FormatOptions struct {
 	Keyslot         *int          // slot of the first key: luks.Slot(n), n in 0..7; nil → 0
 	Detached        bool          // header in its own file: payload offset = AlignPayload (0 allowed)
 	AllowNoPayload  bool          // accept a device with no sector past the header (cryptsetup's warning case)
-	Rand            io.Reader     // nil = getrandom(2) (internal/secretrand)
+	Rand            io.Reader     // nil = getrandom(2) (luks/internal/secretrand)
 }
 
 // Format prints the options with VolumeKey redacted (its length only), for every verb,

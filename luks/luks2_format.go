@@ -102,7 +102,7 @@ type LUKS2FormatOptions struct {
 	Keyslot   *int      // slot of the first key, 0..31; nil → 0
 	Detached  bool      // the header device holds only the header (--header)
 	Data      *os.File  // the data device when Detached (sector size and size checks); may be nil
-	Rand      io.Reader // nil = getrandom(2) (internal/secretrand); pins UUID, keys and salts in tests
+	Rand      io.Reader // nil = getrandom(2) (luks/internal/secretrand); pins UUID, keys and salts in tests
 }
 
 // Format prints the options with VolumeKey redacted.

@@ -27,7 +27,7 @@ type LUKS2KeyslotOptions struct {
 	Memory          uint32
 	Parallel        uint32
 	Keyslot         *int      // nil: the first free slot (LUKS2_keyslot_find_empty)
-	Rand            io.Reader // nil = getrandom(2) (internal/secretrand)
+	Rand            io.Reader // nil = getrandom(2) (luks/internal/secretrand)
 	// KeyslotCipher and KeyslotKeySize (bytes) force the new slot's area encryption
 	// (--keyslot-cipher, --keyslot-key-size/8); both or neither. Unset, the slot is
 	// encrypted as the data segment, or with aes-xts-plain64 and 512 bits when the
