@@ -235,7 +235,13 @@ func TestEndToEnd(t *testing.T) {
 	t.Logf("FIGURE: sshd accepting connections → volume mounted: %s (host-observed, 100 ms polling, TCG guest)", mountedAt.Sub(sshdUp).Round(10*time.Millisecond))
 	boot2 := strings.TrimSpace(in.must(ctx, "cat /proc/sys/kernel/random/boot_id"))
 	assert.NotEqual(t, boot1, boot2, "a new boot id")
-	standInLog := in.must(ctx, "cat /run/standin.log")
+	// The volume is mounted before the hooks run: wait for the stand-in's line of this boot.
+	var standInLog string
+	require.Eventually(t, func() bool {
+		out, err := in.run(ctx, "cat /run/standin.log")
+		standInLog = out
+		return err == nil && strings.Contains(out, "boot "+boot2)
+	}, time.Minute, 200*time.Millisecond, "boot 2: the hook's stand-in service ran: %s", standInLog)
 	assert.Contains(t, standInLog, "boot "+boot2+": "+token,
 		"the hook's stand-in service found the files written before the crash")
 	assert.Equal(t, 1, standInRuns(standInLog, boot2), "boot 2: the hook ran once on the instance")
